@@ -1,0 +1,112 @@
+//! Engines run infrastructure programs. The orchestrator only knows the [`Engine`] trait; the
+//! Pulumi CLI adapter is one implementation, test doubles are others.
+
+pub mod model;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::session::FullStackName;
+
+pub use model::{ChangeCounts, Diagnostic, ResourceStep, Severity, StackApply, StackPreview, StepOp};
+
+/// One configuration value handed to a stack. Secret values are set with `--secret` and scrubbed
+/// from every output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigValue {
+    pub key: String,
+    pub value: String,
+    pub secret: bool,
+}
+
+/// Everything an engine needs to act on one stack.
+#[derive(Debug, Clone)]
+pub struct StackTarget {
+    /// The fully qualified Pulumi stack.
+    pub name: FullStackName,
+    /// The program directory (`stacks/<stack>`): the working directory of every engine call.
+    pub workdir: PathBuf,
+    /// Resolved configuration, already in the order it should be set.
+    pub config: Vec<ConfigValue>,
+}
+
+/// What an engine reports while it works, as it happens. Lines are already redacted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// A resource step started (`resourcePreEvent`).
+    StepStarted { urn: String, resource_type: String, op: StepOp },
+    /// A resource step finished (`resOutputsEvent`).
+    StepDone { urn: String, resource_type: String, op: StepOp },
+    /// A resource step failed (`resOpFailedEvent`).
+    StepFailed { urn: String, resource_type: String, op: StepOp },
+    /// A human-readable line of engine output (diagnostics, stdout events).
+    Line(String),
+}
+
+/// Where an engine sends [`Progress`]. Unbounded on purpose: the engine must never block on a slow
+/// chat adapter; the output batcher downstream decides what reaches chat.
+pub type ProgressSink = mpsc::UnboundedSender<Progress>;
+
+/// Why an engine operation did not succeed — classified so callers can branch and users get a
+/// message that says what happened and what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error("the engine binary `{path}` was not found ({hint})")]
+    BinaryNotFound { path: String, hint: String },
+    #[error("stack {stack} is busy: another update holds its lock{}; wait for it to finish, or if it died, run `cloud` recovery or `pulumi cancel`", holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    StackBusy { stack: String, holder: Option<String> },
+    #[error("stack {stack} does not exist in the backend")]
+    MissingStack { stack: String },
+    #[error("stack {stack} is missing configuration value `{key}`; set it in the deployment manifest")]
+    MissingConfig { stack: String, key: String },
+    #[error("preview of {stack} failed:\n{}", diagnostics.join("\n"))]
+    PreviewFailed { stack: String, diagnostics: Vec<String> },
+    #[error("update of {stack} failed:\n{}", diagnostics.join("\n"))]
+    UpdateFailed { stack: String, diagnostics: Vec<String> },
+    #[error("the engine crashed on {stack} (exit code {code:?}) without a summary; last output:\n{tail}")]
+    Crashed { stack: String, code: Option<i32>, tail: String },
+    #[error("the operation on {stack} was cancelled")]
+    Cancelled { stack: String },
+    #[error("the operation on {stack} timed out after {after:?} and was stopped")]
+    Timeout { stack: String, after: Duration },
+    #[error("could not run the engine for {stack}: {message}")]
+    Io { stack: String, message: String },
+}
+
+/// An infrastructure engine. Implementations must be cancel-safe: dropping a future stops the
+/// underlying work (the Pulumi adapter kills its child on drop).
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// The engine's version, part of the plan digest.
+    async fn version(&self) -> Result<String, EngineError>;
+
+    /// Preview the stack: what `up` would do. Takes no lock.
+    async fn preview(&self, target: &StackTarget, progress: &ProgressSink)
+        -> Result<StackPreview, EngineError>;
+
+    /// Apply the stack. `cancel` asks for a graceful stop (in-flight steps finish).
+    async fn up(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError>;
+
+    /// Destroy every resource of the stack.
+    async fn destroy(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError>;
+
+    /// The stack's outputs as one JSON object (secrets stay `[secret]`).
+    async fn outputs(&self, target: &StackTarget) -> Result<serde_json::Value, EngineError>;
+
+    /// Release what a dead process left behind (locks) so the stack can be used again.
+    async fn unlock(&self, target: &StackTarget) -> Result<(), EngineError>;
+}

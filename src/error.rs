@@ -1,0 +1,61 @@
+//! Errors that reach a person. A [`UserError`] is shown verbatim (CLI stderr, ephemeral chat
+//! reply) with an exit code; anything else is an internal error shown as "something went wrong".
+
+use std::fmt;
+
+/// The CLI's exit codes — one meaning each, the same for every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitCode {
+    /// 0: success.
+    Success = 0,
+    /// 1: the operation ran and failed (e.g. a preview error, a failed apply).
+    Failed = 1,
+    /// 2: invalid input or configuration; nothing was changed.
+    Invalid = 2,
+    /// 3: not permitted; the message says which grant is missing.
+    Denied = 3,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// An error whose text is written for the person who caused it: it names the problem and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserError {
+    pub code: ExitCode,
+    pub message: String,
+}
+
+impl UserError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        UserError {
+            code: ExitCode::Invalid,
+            message: message.into(),
+        }
+    }
+
+    pub fn denied(message: impl Into<String>) -> Self {
+        UserError {
+            code: ExitCode::Denied,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        UserError {
+            code: ExitCode::Failed,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UserError {}

@@ -1,0 +1,9 @@
+//! cloud-engine: ChatOps for Pulumi deployments with a plan-first, four-eyes approval workflow.
+//!
+//! The core (`session`, `catalog`, `engine`, `orchestrator`, `policy`, `store`) knows nothing of
+//! Discord or Slack; chat adapters and the `cloud` CLI translate user input into intents and
+//! render the events the orchestrator publishes.
+
+pub mod engine;
+pub mod error;
+pub mod session;
