@@ -1,0 +1,129 @@
+//! Persistence: a [`Store`] façade with domain-named methods over small per-aggregate modules.
+//! SQLite (WAL, foreign keys on) is the embedded default; SQL stays portable for Postgres.
+//!
+//! Every session transition is a compare-and-set (`UPDATE … WHERE id = ? AND state = ?`) committed
+//! in the same transaction as its audit row, so two concurrent clicks can never both win.
+
+pub mod audit;
+mod projects;
+mod sessions;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+pub use audit::{AuditEntry, AuditVerify, NewAudit};
+pub use projects::ProjectRow;
+pub use sessions::{
+    ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
+};
+
+use crate::session::{SessionId, SessionState, TransitionError};
+
+/// The migrations under `migrations/`, embedded at compile time and applied at start-up.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Errors a caller may branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The compare-and-set lost: someone else moved the session first.
+    #[error("session {id} changed while you acted: it is now {actual} (expected {expected}); look at `cloud status {short}` and try again if it still makes sense", short = &id.to_string()[..8])]
+    StateChanged {
+        id: SessionId,
+        expected: SessionState,
+        actual: SessionState,
+    },
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("no session {0}; `cloud list` shows the sessions")]
+    SessionNotFound(String),
+    #[error("`{0}` matches several sessions; give more of the id")]
+    AmbiguousSession(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A row that does not decode into the domain model (never defaulted silently).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("cannot open the database at {url}: {source}")]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The persistence façade. Cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `url` and apply pending migrations.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Open {
+                url: url.to_string(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Writers queue on SQLite's lock rather than failing: `BEGIN IMMEDIATE` + busy wait.
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: url.to_string(),
+                source,
+            })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Open `<dir>/cloud.db`.
+    pub async fn open_in(dir: &Path) -> StoreResult<Store> {
+        Store::open(&format!("sqlite://{}", dir.join("cloud.db").display())).await
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A write transaction that takes SQLite's write lock up front, so a read-then-write inside it
+    /// cannot fail with a stale snapshot when another writer commits in between.
+    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Now, as stored: RFC 3339 UTC with microseconds (sortable as text).
+pub(crate) fn now_text() -> String {
+    format_time(chrono::Utc::now())
+}
+
+pub(crate) fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_time(s: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp `{s}`: {e}")))
+}
