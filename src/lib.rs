@@ -4,7 +4,9 @@
 //! Discord or Slack; chat adapters and the `cloud` CLI translate user input into intents and
 //! render the events the orchestrator publishes.
 
+pub mod config;
 pub mod engine;
+pub mod orchestrator;
 pub mod error;
 pub mod session;
 pub mod store;

@@ -1,0 +1,559 @@
+//! Configuration in layers: built-in defaults → `config/cloud.yaml` (or `--config`) → `CLOUD_*`
+//! environment variables → command-line flags. Validated once at start-up; an unknown key or a
+//! malformed file is reported with its file, line and column.
+//!
+//! Tokens and passphrases come only from the environment or from files, are held as
+//! [`SecretString`] and are never printed: `cloud config show` masks them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::session::Principal;
+
+/// Where configuration went wrong, worded for the person who has to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    ParseNoLocation { path: PathBuf, message: String },
+    #[error("invalid value in {origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("the data directory {path} is not usable ({reason}); set `data_dir` in the configuration, CLOUD_DATA_DIR or --data-dir to a writable directory")]
+    DataDir { path: PathBuf, reason: String },
+}
+
+/// `config/cloud.yaml` as written. Every field optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    workspace: Option<PathBuf>,
+    #[serde(default)]
+    pulumi: PulumiFile,
+    #[serde(default)]
+    environments: BTreeMap<String, EnvFile>,
+    #[serde(default)]
+    admins: Vec<String>,
+    #[serde(default)]
+    role_mappings: Vec<RoleMapping>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PulumiFile {
+    binary: Option<String>,
+    backend_url: Option<String>,
+    passphrase_file: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    cancel_grace: Option<Duration>,
+    max_parallel: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvFile {
+    #[serde(default, with = "humantime_serde")]
+    plan_ttl: Option<Duration>,
+    approvals_required: Option<u32>,
+    allow_self_approve: Option<bool>,
+}
+
+/// A chat group (Discord role id, Slack user-group id) that grants a role on a project.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMapping {
+    /// `discord` or `slack`.
+    pub platform: String,
+    /// The Discord role id or Slack user-group id.
+    pub group: String,
+    pub project: String,
+    #[serde(default = "star")]
+    pub env: String,
+    pub role: String,
+}
+
+fn star() -> String {
+    "*".into()
+}
+
+/// Approval rules and plan lifetime of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvironmentPolicy {
+    #[serde(with = "humantime_serde")]
+    pub plan_ttl: Duration,
+    pub approvals_required: u32,
+    pub allow_self_approve: bool,
+}
+
+impl EnvironmentPolicy {
+    /// The defaults: dev lets the requester approve; prod needs two other people.
+    pub fn default_for(env: &str) -> EnvironmentPolicy {
+        match env {
+            "dev" => EnvironmentPolicy {
+                plan_ttl: Duration::from_secs(2 * 3600),
+                approvals_required: 1,
+                allow_self_approve: true,
+            },
+            "prod" => EnvironmentPolicy {
+                plan_ttl: Duration::from_secs(3600),
+                approvals_required: 2,
+                allow_self_approve: false,
+            },
+            _ => EnvironmentPolicy {
+                plan_ttl: Duration::from_secs(2 * 3600),
+                approvals_required: 1,
+                allow_self_approve: false,
+            },
+        }
+    }
+}
+
+/// Where the Pulumi passphrase comes from (local backend secrets provider).
+#[derive(Debug, Clone)]
+pub enum PassphraseSource {
+    /// `PULUMI_CONFIG_PASSPHRASE` in the environment.
+    Env(SecretString),
+    /// A file named by `pulumi.passphrase_file` / `CLOUD_PULUMI_PASSPHRASE_FILE`.
+    File(PathBuf),
+    /// Nothing configured: a random passphrase generated once under the data dir (embedded default).
+    Generated(PathBuf),
+}
+
+/// How to run Pulumi.
+#[derive(Debug, Clone)]
+pub struct PulumiConfig {
+    pub binary: String,
+    pub backend_url: String,
+    pub passphrase: PassphraseSource,
+    pub timeout: Duration,
+    pub cancel_grace: Duration,
+    pub max_parallel: usize,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, if any.
+    pub source: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// Where `stacks/`, `deploy/` and `templates/` live.
+    pub workspace: PathBuf,
+    pub pulumi: PulumiConfig,
+    pub environments: BTreeMap<String, EnvironmentPolicy>,
+    pub admins: Vec<Principal>,
+    pub role_mappings: Vec<RoleMapping>,
+}
+
+/// What the command line adds on top.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where `cloud` looks for configuration when no `--config` / `CLOUD_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/cloud.yaml";
+
+impl Config {
+    /// Load from the layers, reading the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Config::load_with_env(overrides, &env)
+    }
+
+    /// Load from the layers with an explicit environment (tests).
+    pub fn load_with_env(
+        overrides: &Overrides,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let explicit = overrides
+            .config
+            .clone()
+            .or_else(|| env.get("CLOUD_CONFIG").map(PathBuf::from));
+        let (source, file) = match explicit {
+            Some(path) => {
+                let file = read_file(&path)?;
+                (Some(path), file)
+            }
+            None => {
+                let path = PathBuf::from(DEFAULT_CONFIG_PATH);
+                if path.exists() {
+                    let file = read_file(&path)?;
+                    (Some(path), file)
+                } else {
+                    (None, FileConfig::default())
+                }
+            }
+        };
+        let origin = |key: &str| match &source {
+            Some(p) => format!("{} (`{key}`)", p.display()),
+            None => format!("`{key}`"),
+        };
+
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env.get("CLOUD_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(default_data_dir);
+        let database_url = env
+            .get("CLOUD_DATABASE_URL")
+            .cloned()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("cloud.db").display()));
+        if !database_url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid {
+                origin: origin("database_url"),
+                message: format!(
+                    "`{database_url}` is not supported yet: only sqlite:// URLs (Postgres comes later)"
+                ),
+            });
+        }
+        let workspace = env
+            .get("CLOUD_WORKSPACE")
+            .map(PathBuf::from)
+            .or(file.workspace)
+            .unwrap_or_else(|| PathBuf::from("."));
+
+        let binary = env
+            .get("CLOUD_PULUMI_BINARY")
+            .cloned()
+            .or(file.pulumi.binary)
+            .unwrap_or_else(|| "pulumi".into());
+        let backend_url = env
+            .get("CLOUD_PULUMI_BACKEND_URL")
+            .cloned()
+            .or(file.pulumi.backend_url)
+            .unwrap_or_else(|| file_url(&data_dir.join("pulumi-state")));
+        let passphrase = if let Some(value) = env.get("PULUMI_CONFIG_PASSPHRASE") {
+            PassphraseSource::Env(SecretString::from(value.clone()))
+        } else if let Some(path) = env
+            .get("CLOUD_PULUMI_PASSPHRASE_FILE")
+            .or_else(|| env.get("PULUMI_CONFIG_PASSPHRASE_FILE"))
+            .map(PathBuf::from)
+            .or(file.pulumi.passphrase_file)
+        {
+            PassphraseSource::File(path)
+        } else {
+            PassphraseSource::Generated(data_dir.join("pulumi-passphrase"))
+        };
+        let max_parallel = file.pulumi.max_parallel.unwrap_or(4);
+        if max_parallel == 0 || max_parallel > 64 {
+            return Err(ConfigError::Invalid {
+                origin: origin("pulumi.max_parallel"),
+                message: format!("{max_parallel} is out of range: use 1 to 64"),
+            });
+        }
+
+        let mut environments: BTreeMap<String, EnvironmentPolicy> = ["dev", "stage", "prod"]
+            .into_iter()
+            .map(|e| (e.to_string(), EnvironmentPolicy::default_for(e)))
+            .collect();
+        for (name, given) in file.environments {
+            if !valid_env_name(&name) {
+                return Err(ConfigError::Invalid {
+                    origin: origin("environments"),
+                    message: format!(
+                        "`{name}` is not a valid environment name: use 1-16 lowercase letters and digits"
+                    ),
+                });
+            }
+            let base = EnvironmentPolicy::default_for(&name);
+            let policy = EnvironmentPolicy {
+                plan_ttl: given.plan_ttl.unwrap_or(base.plan_ttl),
+                approvals_required: given.approvals_required.unwrap_or(base.approvals_required),
+                allow_self_approve: given.allow_self_approve.unwrap_or(base.allow_self_approve),
+            };
+            if policy.approvals_required == 0 || policy.approvals_required > 10 {
+                return Err(ConfigError::Invalid {
+                    origin: origin(&format!("environments.{name}.approvals_required")),
+                    message: format!("{} is out of range: use 1 to 10", policy.approvals_required),
+                });
+            }
+            if policy.plan_ttl < Duration::from_secs(60) {
+                return Err(ConfigError::Invalid {
+                    origin: origin(&format!("environments.{name}.plan_ttl")),
+                    message: "a plan must live at least 1m".into(),
+                });
+            }
+            environments.insert(name, policy);
+        }
+
+        let mut admin_texts = file.admins;
+        if let Some(extra) = env.get("CLOUD_ADMINS") {
+            admin_texts.extend(extra.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+        }
+        let admins = admin_texts
+            .iter()
+            .map(|a| {
+                a.parse::<Principal>().map_err(|e| ConfigError::Invalid {
+                    origin: origin("admins"),
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for mapping in &file.role_mappings {
+            if !matches!(mapping.platform.as_str(), "discord" | "slack") {
+                return Err(ConfigError::Invalid {
+                    origin: origin("role_mappings"),
+                    message: format!("platform `{}` is not discord or slack", mapping.platform),
+                });
+            }
+        }
+
+        Ok(Config {
+            source,
+            data_dir,
+            database_url,
+            workspace,
+            pulumi: PulumiConfig {
+                binary,
+                backend_url,
+                passphrase,
+                timeout: file.pulumi.timeout.unwrap_or(Duration::from_secs(3600)),
+                cancel_grace: file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30)),
+                max_parallel,
+            },
+            environments,
+            admins,
+            role_mappings: file.role_mappings,
+        })
+    }
+
+    /// The policy of an environment, or an error naming the known ones.
+    pub fn environment(&self, env: &str) -> Option<&EnvironmentPolicy> {
+        self.environments.get(env)
+    }
+
+    /// Create the data dir if needed and check it is writable.
+    pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
+        let fail = |reason: String| ConfigError::DataDir {
+            path: self.data_dir.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(e.to_string()))?;
+        let probe = self.data_dir.join(".write-test");
+        std::fs::write(&probe, b"ok").map_err(|e| fail(format!("cannot write: {e}")))?;
+        let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+
+    /// The effective configuration as YAML, with every secret masked.
+    pub fn show(&self) -> String {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            source: String,
+            data_dir: String,
+            database_url: &'a str,
+            workspace: String,
+            pulumi: ShownPulumi<'a>,
+            environments: &'a BTreeMap<String, EnvironmentPolicy>,
+            admins: Vec<String>,
+            role_mappings: &'a [RoleMapping],
+        }
+        #[derive(Serialize)]
+        struct ShownPulumi<'a> {
+            binary: &'a str,
+            backend_url: String,
+            passphrase: String,
+            #[serde(with = "humantime_serde")]
+            timeout: Duration,
+            #[serde(with = "humantime_serde")]
+            cancel_grace: Duration,
+            max_parallel: usize,
+        }
+        let passphrase = match &self.pulumi.passphrase {
+            PassphraseSource::Env(s) if s.expose_secret().is_empty() => {
+                "PULUMI_CONFIG_PASSPHRASE (set, empty)".to_string()
+            }
+            PassphraseSource::Env(_) => "PULUMI_CONFIG_PASSPHRASE (set, ********)".to_string(),
+            PassphraseSource::File(p) => format!("file {} (********)", p.display()),
+            PassphraseSource::Generated(p) => {
+                format!("generated on first use in {} (********)", p.display())
+            }
+        };
+        let shown = Shown {
+            source: self
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "built-in defaults".into()),
+            data_dir: self.data_dir.display().to_string(),
+            database_url: &self.database_url,
+            workspace: self.workspace.display().to_string(),
+            pulumi: ShownPulumi {
+                binary: &self.pulumi.binary,
+                backend_url: mask_url(&self.pulumi.backend_url),
+                passphrase,
+                timeout: self.pulumi.timeout,
+                cancel_grace: self.pulumi.cancel_grace,
+                max_parallel: self.pulumi.max_parallel,
+            },
+            environments: &self.environments,
+            admins: self.admins.iter().map(|a| a.to_string()).collect(),
+            role_mappings: &self.role_mappings,
+        };
+        serde_yaml::to_string(&shown).expect("plain data serialises")
+    }
+}
+
+/// `file:///abs/path` for a directory (made absolute against the current directory).
+pub fn file_url(path: &Path) -> String {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    format!("file://{}", abs.display())
+}
+
+/// Hide a password in `scheme://user:password@host` URLs.
+fn mask_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.split_once('@') {
+            if let Some((user, _)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:********@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 16
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(".cloud-engine")
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    serde_yaml::from_str(&text).map_err(|e| match e.location() {
+        Some(loc) => ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: loc.line(),
+            column: loc.column(),
+            message: strip_location(&e.to_string()),
+        },
+        None => ConfigError::ParseNoLocation {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    })
+}
+
+/// serde_yaml appends " at line L column C"; we print the location up front instead.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cloud.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load_with_env(
+            &Overrides {
+                config: Some(path),
+                data_dir: None,
+            },
+            &env,
+        )
+    }
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let config = load("data_dir: /tmp/x\n", &[]).unwrap();
+        assert_eq!(config.database_url, "sqlite:///tmp/x/cloud.db");
+        assert_eq!(config.pulumi.backend_url, "file:///tmp/x/pulumi-state");
+        assert_eq!(config.pulumi.binary, "pulumi");
+        assert_eq!(config.environments["prod"].approvals_required, 2);
+        assert!(config.environments["dev"].allow_self_approve);
+        assert!(!config.environments["stage"].allow_self_approve);
+        assert!(matches!(config.pulumi.passphrase, PassphraseSource::Generated(_)));
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let config = load(
+            "data_dir: /tmp/x\npulumi:\n  binary: /usr/bin/pulumi\n",
+            &[("CLOUD_DATA_DIR", "/tmp/y"), ("CLOUD_PULUMI_BINARY", "/opt/pulumi")],
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/y"));
+        assert_eq!(config.pulumi.binary, "/opt/pulumi");
+    }
+
+    #[test]
+    fn an_unknown_key_is_reported_with_file_line_and_column() {
+        let err = load("data_dir: /tmp/x\npulumi:\n  binray: pulumi\n", &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("cloud.yaml:3:3: pulumi: unknown field `binray`"), "{text}");
+        assert!(text.contains("expected one of"), "{text}");
+    }
+
+    #[test]
+    fn malformed_yaml_is_reported_with_its_location() {
+        let err = load("data_dir: [unclosed\n", &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { line: 1 | 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn absurd_values_are_refused() {
+        let err = load("environments:\n  prod:\n    approvals_required: 0\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("approvals_required"), "{err}");
+        let err = load("admins: [alice]\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("<platform>:<id>"), "{err}");
+    }
+
+    #[test]
+    fn config_show_never_prints_secrets() {
+        let config = load(
+            "data_dir: /tmp/x\npulumi:\n  backend_url: postgres://u:hunter22@db/x\n",
+            &[("PULUMI_CONFIG_PASSPHRASE", "correct-horse-battery")],
+        )
+        .unwrap();
+        let shown = config.show();
+        assert!(!shown.contains("correct-horse-battery"), "{shown}");
+        assert!(!shown.contains("hunter22"), "{shown}");
+        assert!(shown.contains("********"), "{shown}");
+    }
+}

@@ -1,0 +1,52 @@
+//! What the orchestrator tells its subscribers (CLI renderer, chat adapters) as sessions move.
+
+use serde::Serialize;
+
+use crate::engine::Progress;
+use crate::session::{Principal, SessionId, SessionState, StackName, StackState};
+
+/// Something happened to a session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionEvent {
+    pub session: SessionId,
+    pub kind: SessionEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SessionEventKind {
+    /// A session was opened (DRAFT).
+    Created,
+    /// The session moved.
+    StateChanged { from: SessionState, to: SessionState },
+    /// One stack's sub-state moved.
+    StackStateChanged {
+        stack: StackName,
+        state: StackState,
+        error: Option<String>,
+    },
+    /// An approval was recorded (the session may still need more).
+    Approved { by: Principal },
+    /// Engine progress of one stack, as it happens.
+    Progress {
+        stack: StackName,
+        #[serde(skip)]
+        progress: Progress,
+    },
+}
+
+/// The log line a progress item leaves in `cloud logs`.
+pub(crate) fn log_line(progress: &Progress) -> Option<String> {
+    match progress {
+        Progress::StepStarted { urn, resource_type, op } => {
+            Some(format!("{op} {resource_type} {} ...", crate::engine::ResourceStep::name_from_urn(urn)))
+        }
+        Progress::StepDone { urn, resource_type, op } => {
+            Some(format!("{op} {resource_type} {} done", crate::engine::ResourceStep::name_from_urn(urn)))
+        }
+        Progress::StepFailed { urn, resource_type, op } => {
+            Some(format!("{op} {resource_type} {} FAILED", crate::engine::ResourceStep::name_from_urn(urn)))
+        }
+        Progress::Line(line) => Some(line.clone()),
+    }
+}

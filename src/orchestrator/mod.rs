@@ -1,0 +1,728 @@
+//! The orchestrator drives sessions: start → plan → approve → apply → finish. It knows no chat
+//! platform: adapters and the CLI call these methods with a [`Principal`] and subscribe to
+//! [`SessionEvent`]s to render progress.
+//!
+//! Concurrency model: every state change is a compare-and-set in the store, so two processes (or
+//! two clicks) racing on one session cannot both win. Engine work for one session runs in the
+//! caller's task; stacks of one wave run concurrently, bounded by `max_parallel`.
+
+mod events;
+mod resolve;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use futures::stream::{self, StreamExt};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument};
+
+pub use events::{SessionEvent, SessionEventKind};
+pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
+
+use crate::config::EnvironmentPolicy;
+use crate::engine::{Engine, EngineError, Progress, StackPreview};
+use crate::error::UserError;
+use crate::session::{
+    Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
+};
+use crate::store::{
+    NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Store, StoreError,
+    Transition,
+};
+
+/// Errors of orchestrator operations.
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    /// Shown to the person verbatim.
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl OrchestratorError {
+    /// The text and exit code a person should see.
+    pub fn to_user(&self) -> UserError {
+        match self {
+            OrchestratorError::User(user) => user.clone(),
+            OrchestratorError::Store(
+                e @ (StoreError::StateChanged { .. }
+                | StoreError::Transition(_)
+                | StoreError::Conflict(_)
+                | StoreError::SessionNotFound(_)
+                | StoreError::AmbiguousSession(_)),
+            ) => UserError::invalid(e.to_string()),
+            OrchestratorError::Store(other) => UserError::failed(format!("internal error: {other}")),
+        }
+    }
+}
+
+pub type OrchResult<T> = Result<T, OrchestratorError>;
+
+/// Settings the orchestrator needs from configuration.
+#[derive(Debug, Clone)]
+pub struct OrchestratorSettings {
+    pub environments: BTreeMap<String, EnvironmentPolicy>,
+    /// How many stacks of one wave run at once.
+    pub max_parallel: usize,
+}
+
+/// A session with its per-stack rows and approvals — what `status` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionView {
+    pub session: SessionRecord,
+    pub stacks: Vec<StackRow>,
+    pub approvals: Vec<crate::store::ApprovalRow>,
+}
+
+/// The transport-free core.
+pub struct Orchestrator {
+    store: Store,
+    engine: Arc<dyn Engine>,
+    resolver: Arc<dyn DeploymentResolver>,
+    settings: OrchestratorSettings,
+    /// Fan-out of session events to every subscriber (CLI renderer, chat adapters). Lagging
+    /// subscribers lose old events rather than slowing the engine down; the store keeps the
+    /// truth and the full log.
+    events: broadcast::Sender<SessionEvent>,
+    /// Cancel handles of the applies this process is running, so `cancel` can stop them
+    /// gracefully. Only the process running an apply holds its token.
+    running: DashMap<SessionId, CancellationToken>,
+}
+
+impl Orchestrator {
+    pub fn new(
+        store: Store,
+        engine: Arc<dyn Engine>,
+        resolver: Arc<dyn DeploymentResolver>,
+        settings: OrchestratorSettings,
+    ) -> Arc<Orchestrator> {
+        let (events, _) = broadcast::channel(4096);
+        Arc::new(Orchestrator {
+            store,
+            engine,
+            resolver,
+            settings,
+            events,
+            running: DashMap::new(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Subscribe to every session's events.
+    pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
+        self.events.subscribe()
+    }
+
+    fn publish(&self, session: SessionId, kind: SessionEventKind) {
+        // No subscriber is fine: the store has the truth.
+        let _ = self.events.send(SessionEvent { session, kind });
+    }
+
+    fn env_policy(&self, env: &str) -> OrchResult<&EnvironmentPolicy> {
+        self.settings.environments.get(env).ok_or_else(|| {
+            let known: Vec<&str> = self.settings.environments.keys().map(String::as_str).collect();
+            UserError::invalid(format!(
+                "unknown environment `{env}`; known environments: {}",
+                known.join(", ")
+            ))
+            .into()
+        })
+    }
+
+    async fn move_session(
+        &self,
+        id: SessionId,
+        from: SessionState,
+        to: SessionState,
+        actor: &str,
+        update: SessionUpdate,
+    ) -> OrchResult<SessionRecord> {
+        let record = self
+            .store
+            .transition(Transition {
+                id,
+                from,
+                to,
+                actor: actor.to_string(),
+                details: serde_json::json!({}),
+                update,
+            })
+            .await?;
+        info!(session = %id, %from, %to, actor, "session moved");
+        self.publish(id, SessionEventKind::StateChanged { from, to });
+        Ok(record)
+    }
+
+    async fn set_stack(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        state: StackState,
+        counts: Option<&crate::engine::ChangeCounts>,
+        error: Option<&str>,
+    ) -> OrchResult<()> {
+        self.store
+            .set_stack_state(id, stack, state, counts, error)
+            .await?;
+        self.publish(
+            id,
+            SessionEventKind::StackStateChanged {
+                stack: stack.clone(),
+                state,
+                error: error.map(str::to_string),
+            },
+        );
+        Ok(())
+    }
+
+    /// Open a DRAFT session for `project`/`env`, optionally limited to some stacks (their
+    /// upstream dependencies are not added: a subset plans only what was asked).
+    pub async fn start_session(
+        &self,
+        principal: &Principal,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+    ) -> OrchResult<SessionRecord> {
+        self.start(principal, project, env, stacks, "deploy", None).await
+    }
+
+    /// Open a DRAFT destroy session: the same stacks, walked in reverse order.
+    pub async fn start_destroy(
+        &self,
+        principal: &Principal,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+    ) -> OrchResult<SessionRecord> {
+        self.start(principal, project, env, stacks, "destroy", None).await
+    }
+
+    async fn start(
+        &self,
+        principal: &Principal,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        operation: &str,
+        follow_up_of: Option<SessionId>,
+    ) -> OrchResult<SessionRecord> {
+        let policy = self.env_policy(env)?.clone();
+        if self.store.project(project).await?.is_none() {
+            return Err(UserError::invalid(format!(
+                "unknown project `{project}`; `cloud projects list` shows the projects, an admin creates one with `cloud projects create {project} --org <org>`"
+            ))
+            .into());
+        }
+        let resolved = self.resolver.resolve(project, env, stacks)?;
+        let mut ordered: Vec<(StackName, u32)> = resolved
+            .stacks
+            .iter()
+            .map(|s| (s.name.clone(), s.wave))
+            .collect();
+        if operation == "destroy" {
+            let max_wave = ordered.iter().map(|(_, w)| *w).max().unwrap_or(0);
+            ordered.reverse();
+            for (_, wave) in &mut ordered {
+                *wave = max_wave - *wave;
+            }
+        }
+        let record = self
+            .store
+            .create_session(NewSession {
+                id: SessionId::new(),
+                project: project.to_string(),
+                env: env.to_string(),
+                deployment_id: resolved.deployment_id.clone(),
+                requester: principal.clone(),
+                operation: operation.to_string(),
+                stacks: ordered,
+                approvals_required: policy.approvals_required,
+                allow_self_approve: policy.allow_self_approve,
+                follow_up_of,
+            })
+            .await?;
+        info!(session = %record.id, project, env, operation, requester = %principal, "session started");
+        self.publish(record.id, SessionEventKind::Created);
+        Ok(record)
+    }
+
+    /// Preview every stack of the session, wave by wave (stacks of a wave in parallel).
+    /// DRAFT, PLAN_FAILED (retry) and PLAN_READY (refresh) sessions can be planned.
+    /// Ends PLAN_READY when every preview succeeded, otherwise PLAN_FAILED.
+    pub async fn plan(&self, id: SessionId, actor: &Principal) -> OrchResult<SessionRecord> {
+        let session = self.store.session(id).await?;
+        let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
+        self.plan_inner(session, actor).instrument(span).await
+    }
+
+    async fn plan_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
+        let id = session.id;
+        let actor_text = actor.to_string();
+        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        self.move_session(id, session.state, SessionState::Planning, &actor_text, SessionUpdate::default())
+            .await?;
+
+        let engine_version = match self.engine.version().await {
+            Ok(v) => v,
+            Err(e) => {
+                let reason = e.to_string();
+                return self
+                    .move_session(id, SessionState::Planning, SessionState::PlanFailed, &actor_text,
+                        SessionUpdate { plan: None, reason: Some(reason) })
+                    .await;
+            }
+        };
+
+        let (sink, log_task) = self.progress_sink(id);
+        let by_name: HashMap<&StackName, &ResolvedStack> =
+            resolved.stacks.iter().map(|s| (&s.name, s)).collect();
+        let order = ordered_waves(&session, &resolved);
+        let mut previews: BTreeMap<StackName, Result<StackPreview, EngineError>> = BTreeMap::new();
+        for wave in &order {
+            let jobs: Vec<_> = wave
+                .iter()
+                .map(|name| {
+                    let stack = by_name[name];
+                    let sink = sink.for_stack(name);
+                    async move {
+                        let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
+                        let result = self
+                            .engine
+                            .preview(&stack.target, &sink)
+                            .instrument(info_span!("preview", stack = %stack.name))
+                            .await;
+                        (stack.name.clone(), result)
+                    }
+                })
+                .collect();
+            let results: Vec<(StackName, Result<StackPreview, EngineError>)> =
+                stream::iter(jobs).buffer_unordered(self.settings.max_parallel).collect().await;
+            for (name, result) in results {
+                match &result {
+                    Ok(preview) => {
+                        self.set_stack(id, &name, StackState::Previewed, Some(&preview.counts), None).await?
+                    }
+                    Err(e) => self.set_stack(id, &name, StackState::Failed, None, Some(&e.to_string())).await?,
+                }
+                previews.insert(name, result);
+            }
+        }
+        drop(sink);
+        let _ = log_task.await;
+
+        let failures: Vec<String> = previews
+            .iter()
+            .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+            .collect();
+        if !failures.is_empty() {
+            return self
+                .move_session(id, SessionState::Planning, SessionState::PlanFailed, &actor_text,
+                    SessionUpdate { plan: None, reason: Some(failures.join("\n")) })
+                .await;
+        }
+
+        // A stack is provisional when an upstream stack of this same plan changes something:
+        // its preview saw the old upstream outputs.
+        let changing: BTreeSet<StackName> = previews
+            .iter()
+            .filter(|(_, r)| r.as_ref().map(|p| p.change_count() > 0).unwrap_or(false))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let upstream = upstream_closures(&resolved);
+        let stacks = order
+            .iter()
+            .flatten()
+            .map(|name| {
+                let preview = previews.remove(name).expect("every stack previewed").expect("no failures");
+                StackPlanEntry {
+                    stack: name.clone(),
+                    content_hash: by_name[name].content_hash.clone(),
+                    provisional: upstream[name].iter().any(|u| changing.contains(u)),
+                    preview,
+                }
+            })
+            .collect();
+        let plan = Plan { engine_version, stacks };
+        self.move_session(id, SessionState::Planning, SessionState::PlanReady, &actor_text,
+            SessionUpdate { plan: Some(plan), reason: None })
+            .await
+    }
+
+    /// Approve the session's plan as `principal`. The digest must be the current one (16-hex
+    /// prefix or full). Enough approvals move the session to APPROVED.
+    pub async fn approve(
+        &self,
+        id: SessionId,
+        principal: &Principal,
+        digest: &str,
+    ) -> OrchResult<SessionRecord> {
+        let session = self.store.session(id).await?;
+        if session.state != SessionState::PlanReady {
+            return Err(UserError::invalid(format!(
+                "session {} is {}, not PLAN_READY: only a ready plan can be approved",
+                id.short(),
+                session.state
+            ))
+            .into());
+        }
+        if &session.requester == principal && !session.allow_self_approve {
+            return Err(UserError::denied(format!(
+                "you requested this session, and in {} someone else must approve it (four-eyes rule); ask a teammate with `approve` on {}/{}",
+                session.env, session.project, session.env
+            ))
+            .into());
+        }
+        let record = self.store.record_approval(id, principal, digest, None).await?;
+        info!(session = %id, approver = %principal, state = %record.state, "approval recorded");
+        self.publish(id, SessionEventKind::Approved { by: principal.clone() });
+        if record.state == SessionState::Approved {
+            self.publish(id, SessionEventKind::StateChanged {
+                from: SessionState::PlanReady,
+                to: SessionState::Approved,
+            });
+        }
+        Ok(record)
+    }
+
+    /// Apply an APPROVED session, wave by wave. A failed stack skips its dependents; independent
+    /// stacks finish. Ends APPLIED, FAILED or (when cancelled) CANCELLED.
+    pub async fn apply(&self, id: SessionId, actor: &Principal) -> OrchResult<SessionRecord> {
+        let session = self.store.session(id).await?;
+        let span = info_span!("apply", session = %id, project = %session.project, env = %session.env);
+        self.apply_inner(session, actor).instrument(span).await
+    }
+
+    async fn apply_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
+        let id = session.id;
+        let actor_text = actor.to_string();
+        if session.state != SessionState::Approved {
+            return Err(UserError::invalid(format!(
+                "session {} is {}; only an APPROVED session can be applied",
+                id.short(),
+                session.state
+            ))
+            .into());
+        }
+        let plan = session
+            .plan
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("APPROVED session without a plan".into()))?;
+        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+
+        // The program or its configuration changed since the plan: the approval no longer
+        // describes what would run.
+        let changed: Vec<String> = plan
+            .stacks
+            .iter()
+            .filter(|entry| {
+                resolved
+                    .stacks
+                    .iter()
+                    .find(|s| s.name == entry.stack)
+                    .map(|s| s.content_hash != entry.content_hash)
+                    .unwrap_or(true)
+            })
+            .map(|entry| entry.stack.to_string())
+            .collect();
+        if !changed.is_empty() {
+            return Err(UserError::invalid(format!(
+                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud plan {}`) and approve again",
+                changed.join(", "),
+                id.short()
+            ))
+            .into());
+        }
+
+        let token = CancellationToken::new();
+        self.running.insert(id, token.clone());
+        let result = self.run_apply(&session, &resolved, &actor_text, token.clone()).await;
+        self.running.remove(&id);
+        result
+    }
+
+    async fn run_apply(
+        &self,
+        session: &SessionRecord,
+        resolved: &ResolvedDeployment,
+        actor_text: &str,
+        token: CancellationToken,
+    ) -> OrchResult<SessionRecord> {
+        let id = session.id;
+        self.move_session(id, SessionState::Approved, SessionState::Applying, actor_text, SessionUpdate::default())
+            .await?;
+        let destroy = session.operation == "destroy";
+        let (sink, log_task) = self.progress_sink(id);
+        let by_name: HashMap<&StackName, &ResolvedStack> =
+            resolved.stacks.iter().map(|s| (&s.name, s)).collect();
+        let downstream = downstream_closures(resolved);
+        let order = ordered_waves(session, resolved);
+        let mut failed: Vec<String> = Vec::new();
+        let mut skipped: BTreeSet<StackName> = BTreeSet::new();
+        let mut cancelled = false;
+
+        for wave in &order {
+            let runnable: Vec<&StackName> = wave.iter().filter(|n| !skipped.contains(*n)).collect();
+            for name in wave.iter().filter(|n| skipped.contains(*n)) {
+                self.set_stack(id, name, StackState::Skipped, None, Some("an upstream stack failed")).await?;
+            }
+            if token.is_cancelled() {
+                cancelled = true;
+                break;
+            }
+            let jobs: Vec<_> = runnable
+                    .into_iter()
+                    .map(|name| {
+                        let stack = by_name[name];
+                        let sink = sink.for_stack(name);
+                        let token = token.clone();
+                        async move {
+                            let _ = self.set_stack(id, &stack.name, StackState::Applying, None, None).await;
+                            let op = if destroy {
+                                self.engine.destroy(&stack.target, &sink, token)
+                            } else {
+                                self.engine.up(&stack.target, &sink, token)
+                            };
+                            let result = op.instrument(info_span!("up", stack = %stack.name)).await;
+                            (stack.name.clone(), result)
+                        }
+                    })
+                    .collect();
+            let results: Vec<(StackName, Result<crate::engine::StackApply, EngineError>)> =
+                stream::iter(jobs).buffer_unordered(self.settings.max_parallel).collect().await;
+            for (name, result) in results {
+                match result {
+                    Ok(done) => {
+                        self.set_stack(id, &name, StackState::Applied, Some(&done.counts), None).await?;
+                    }
+                    Err(EngineError::Cancelled { .. }) => {
+                        cancelled = true;
+                        self.set_stack(id, &name, StackState::Failed, None, Some("cancelled")).await?;
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        warn!(session = %id, stack = %name, error = %text, "stack failed");
+                        self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
+                        failed.push(format!("{name}: {text}"));
+                        // Destroy walks the reverse order: dependents were handled first, so a
+                        // failure there only matters to the stacks it depends on.
+                        let affected = if destroy { upstream_closures(resolved) } else { downstream.clone() };
+                        skipped.extend(affected[&name].iter().cloned());
+                    }
+                }
+            }
+            if cancelled {
+                break;
+            }
+        }
+        // Stacks never reached (cancel) are skipped too.
+        for row in self.store.session_stacks(id).await? {
+            if matches!(row.state, StackState::Pending | StackState::Previewed) {
+                self.set_stack(id, &row.stack, StackState::Skipped, None, None).await?;
+            }
+        }
+        drop(sink);
+        let _ = log_task.await;
+
+        if cancelled {
+            return self
+                .move_session(id, SessionState::Applying, SessionState::Cancelled, actor_text,
+                    SessionUpdate { plan: None, reason: Some("cancelled during apply; in-flight steps finished".into()) })
+                .await;
+        }
+        if failed.is_empty() {
+            self.move_session(id, SessionState::Applying, SessionState::Applied, actor_text, SessionUpdate::default())
+                .await
+        } else {
+            self.move_session(id, SessionState::Applying, SessionState::Failed, actor_text,
+                SessionUpdate { plan: None, reason: Some(failed.join("\n")) })
+                .await
+        }
+    }
+
+    /// Cancel a session. A running apply is stopped gracefully (in-flight steps finish) and the
+    /// apply itself records CANCELLED; any other non-terminal session is cancelled at once.
+    pub async fn cancel(&self, id: SessionId, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
+        let session = self.store.session(id).await?;
+        if session.state == SessionState::Applying {
+            if let Some(token) = self.running.get(&id) {
+                info!(session = %id, by = %principal, "graceful cancel requested");
+                self.store
+                    .audit(crate::store::NewAudit {
+                        actor: principal.to_string(),
+                        action: "session.cancel_requested".into(),
+                        session_id: Some(id),
+                        project: Some(session.project.clone()),
+                        details: serde_json::json!({"reason": reason}),
+                    })
+                    .await?;
+                token.cancel();
+                return Ok(session);
+            }
+            return Err(UserError::invalid(format!(
+                "session {} is applying in another process; cancel it there (chat or the `cloud` process running it)",
+                id.short()
+            ))
+            .into());
+        }
+        self.move_session(id, session.state, SessionState::Cancelled, &principal.to_string(),
+            SessionUpdate { plan: None, reason: Some(format!("cancelled by {principal}: {reason}")) })
+            .await
+    }
+
+    /// A session with its stacks and approvals.
+    pub async fn status(&self, id: SessionId) -> OrchResult<SessionView> {
+        Ok(SessionView {
+            session: self.store.session(id).await?,
+            stacks: self.store.session_stacks(id).await?,
+            approvals: self.store.approvals(id).await?,
+        })
+    }
+
+    /// Sessions matching a filter, newest first.
+    pub async fn list(&self, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
+        Ok(self.store.sessions(filter).await?)
+    }
+
+    /// Expire PLAN_READY and APPROVED sessions whose plan is older than their environment's TTL.
+    /// Returns the sessions it expired. `now` is injectable for tests.
+    pub async fn expire_stale(&self, now: chrono::DateTime<chrono::Utc>) -> OrchResult<Vec<SessionId>> {
+        let mut expired = Vec::new();
+        for state in [SessionState::PlanReady, SessionState::Approved] {
+            let sessions = self.store.sessions(&SessionFilter { state: Some(state), ..Default::default() }).await?;
+            for s in sessions {
+                let Some(ready_at) = s.plan_ready_at else { continue };
+                let ttl = self.env_policy(&s.env).map(|p| p.plan_ttl).unwrap_or(Duration::from_secs(3600));
+                let age = now.signed_duration_since(ready_at).to_std().unwrap_or_default();
+                if age >= ttl {
+                    match self
+                        .move_session(s.id, state, SessionState::Expired, "system:sweeper",
+                            SessionUpdate { plan: None, reason: Some(format!("the plan is older than the {} TTL of {}", humantime::format_duration(ttl), s.env)) })
+                        .await
+                    {
+                        Ok(_) => expired.push(s.id),
+                        // Someone approved or applied it meanwhile: nothing to expire.
+                        Err(OrchestratorError::Store(StoreError::StateChanged { .. })) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(expired)
+    }
+
+    /// A sink for engine progress: forwards each item as a [`SessionEvent`] at once and keeps
+    /// the lines in the store (batched) for `cloud logs`. The returned task ends when every
+    /// sender is dropped and the last lines are written.
+    fn progress_sink(&self, id: SessionId) -> (StackSinkFactory, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(StackName, Progress)>();
+        let events = self.events.clone();
+        let store = self.store.clone();
+        let task = tokio::spawn(async move {
+            let mut pending: Vec<(String, String)> = Vec::new();
+            let mut flush_at = tokio::time::Instant::now() + Duration::from_millis(250);
+            loop {
+                let next = tokio::select! {
+                    item = rx.recv() => item,
+                    _ = tokio::time::sleep_until(flush_at) => {
+                        if let Err(e) = store.append_logs(id, &pending).await {
+                            warn!(session = %id, error = %e, "cannot store log lines");
+                        }
+                        pending.clear();
+                        flush_at = tokio::time::Instant::now() + Duration::from_millis(250);
+                        continue;
+                    }
+                };
+                let Some((stack, progress)) = next else { break };
+                if let Some(line) = events::log_line(&progress) {
+                    pending.push((stack.to_string(), line));
+                }
+                let _ = events.send(SessionEvent {
+                    session: id,
+                    kind: SessionEventKind::Progress { stack, progress },
+                });
+            }
+            if let Err(e) = store.append_logs(id, &pending).await {
+                warn!(session = %id, error = %e, "cannot store log lines");
+            }
+        });
+        (StackSinkFactory { tx }, task)
+    }
+}
+
+/// Hands each stack its own [`crate::engine::ProgressSink`] that tags items with the stack name.
+#[derive(Clone)]
+struct StackSinkFactory {
+    tx: mpsc::UnboundedSender<(StackName, Progress)>,
+}
+
+impl StackSinkFactory {
+    fn for_stack(&self, stack: &StackName) -> crate::engine::ProgressSink {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Progress>();
+        let out = self.tx.clone();
+        let stack = stack.clone();
+        tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                if out.send((stack.clone(), p)).is_err() {
+                    break;
+                }
+            }
+        });
+        tx
+    }
+}
+
+/// The session's stacks grouped by wave, in the session's stored order.
+fn ordered_waves(session: &SessionRecord, resolved: &ResolvedDeployment) -> Vec<Vec<StackName>> {
+    let wave_of: HashMap<&StackName, u32> = resolved.stacks.iter().map(|s| (&s.name, s.wave)).collect();
+    let mut waves: BTreeMap<u32, Vec<StackName>> = BTreeMap::new();
+    for name in &session.stacks {
+        let wave = wave_of.get(name).copied().unwrap_or(0);
+        waves.entry(wave).or_default().push(name.clone());
+    }
+    let mut out: Vec<Vec<StackName>> = waves.into_values().collect();
+    if session.operation == "destroy" {
+        out.reverse();
+    }
+    out
+}
+
+/// For each stack, every stack it (transitively) depends on, within the resolved set.
+fn upstream_closures(resolved: &ResolvedDeployment) -> HashMap<StackName, BTreeSet<StackName>> {
+    let deps: HashMap<&StackName, &Vec<StackName>> =
+        resolved.stacks.iter().map(|s| (&s.name, &s.depends_on)).collect();
+    resolved
+        .stacks
+        .iter()
+        .map(|s| {
+            let mut seen = BTreeSet::new();
+            let mut todo: Vec<&StackName> = s.depends_on.iter().collect();
+            while let Some(n) = todo.pop() {
+                if deps.contains_key(n) && seen.insert(n.clone()) {
+                    todo.extend(deps[n].iter());
+                }
+            }
+            (s.name.clone(), seen)
+        })
+        .collect()
+}
+
+/// For each stack, every stack that (transitively) depends on it.
+fn downstream_closures(resolved: &ResolvedDeployment) -> HashMap<StackName, BTreeSet<StackName>> {
+    let up = upstream_closures(resolved);
+    let mut down: HashMap<StackName, BTreeSet<StackName>> =
+        resolved.stacks.iter().map(|s| (s.name.clone(), BTreeSet::new())).collect();
+    for (stack, ups) in &up {
+        for u in ups {
+            down.get_mut(u).expect("closure within the set").insert(stack.clone());
+        }
+    }
+    down
+}

@@ -1,0 +1,222 @@
+//! A scripted in-memory [`Engine`] and resolver for orchestrator tests (tests only: production
+//! always runs the Pulumi adapter).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cloud_engine::engine::{
+    ChangeCounts, Engine, EngineError, Progress, ProgressSink, ResourceStep, StackApply,
+    StackPreview, StackTarget, StepOp,
+};
+use cloud_engine::error::UserError;
+use cloud_engine::orchestrator::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
+use cloud_engine::session::{FullStackName, StackName};
+use tokio_util::sync::CancellationToken;
+
+/// What one stack does when previewed or applied.
+#[derive(Debug, Clone, Default)]
+pub struct StackScript {
+    pub steps: Vec<(&'static str, StepOp)>,
+    pub preview_error: Option<String>,
+    pub up_error: Option<String>,
+    pub up_delay: Duration,
+}
+
+#[derive(Default)]
+pub struct FakeEngine {
+    pub scripts: Mutex<HashMap<String, StackScript>>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeEngine {
+    pub fn with(scripts: &[(&str, StackScript)]) -> Arc<FakeEngine> {
+        Arc::new(FakeEngine {
+            scripts: Mutex::new(scripts.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+            calls: Mutex::new(vec![]),
+        })
+    }
+
+    fn script(&self, target: &StackTarget) -> StackScript {
+        self.scripts
+            .lock()
+            .unwrap()
+            .get(target.name.stack.as_str())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn set(&self, stack: &str, script: StackScript) {
+        self.scripts.lock().unwrap().insert(stack.into(), script);
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn steps(target: &StackTarget, script: &StackScript) -> Vec<ResourceStep> {
+        script
+            .steps
+            .iter()
+            .map(|(name, op)| ResourceStep {
+                urn: format!(
+                    "urn:pulumi:{}::{}::aws:s3/bucket:Bucket::{name}",
+                    target.name.pulumi_stack(),
+                    target.name.project
+                ),
+                resource_type: "aws:s3/bucket:Bucket".into(),
+                name: name.to_string(),
+                op: op.clone(),
+                inputs: None,
+                old_inputs: None,
+            })
+            .collect()
+    }
+
+    fn counts(steps: &[ResourceStep]) -> ChangeCounts {
+        let mut counts = ChangeCounts::new();
+        for s in steps {
+            *counts.entry(s.op.to_string()).or_default() += 1;
+        }
+        counts
+    }
+}
+
+#[async_trait]
+impl Engine for FakeEngine {
+    async fn version(&self) -> Result<String, EngineError> {
+        Ok("v3.226.0-fake".into())
+    }
+
+    async fn preview(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
+        self.calls.lock().unwrap().push(format!("preview {}", target.name.stack));
+        let script = self.script(target);
+        if let Some(message) = script.preview_error {
+            return Err(EngineError::PreviewFailed {
+                stack: target.name.pulumi_stack(),
+                diagnostics: vec![message],
+            });
+        }
+        let steps = Self::steps(target, &script);
+        let _ = progress.send(Progress::Line(format!("previewed {}", target.name.stack)));
+        Ok(StackPreview {
+            counts: Self::counts(&steps),
+            steps,
+            diagnostics: vec![],
+            duration_ms: 1,
+        })
+    }
+
+    async fn up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+        self.calls.lock().unwrap().push(format!("up {}", target.name.stack));
+        let script = self.script(target);
+        let steps = Self::steps(target, &script);
+        for step in &steps {
+            let _ = progress.send(Progress::StepStarted {
+                urn: step.urn.clone(),
+                resource_type: step.resource_type.clone(),
+                op: step.op.clone(),
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(script.up_delay) => {}
+                _ = cancel.cancelled() => {
+                    return Err(EngineError::Cancelled { stack: target.name.pulumi_stack() });
+                }
+            }
+            let _ = progress.send(Progress::StepDone {
+                urn: step.urn.clone(),
+                resource_type: step.resource_type.clone(),
+                op: step.op.clone(),
+            });
+        }
+        if let Some(message) = script.up_error {
+            return Err(EngineError::UpdateFailed {
+                stack: target.name.pulumi_stack(),
+                diagnostics: vec![message],
+            });
+        }
+        Ok(StackApply {
+            counts: Self::counts(&steps),
+            diagnostics: vec![],
+            duration_ms: 1,
+            outputs: serde_json::json!({}),
+        })
+    }
+
+    async fn destroy(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+        self.calls.lock().unwrap().push(format!("destroy {}", target.name.stack));
+        let _ = (progress, cancel);
+        Ok(StackApply { counts: ChangeCounts::new(), diagnostics: vec![], duration_ms: 1, outputs: serde_json::json!({}) })
+    }
+
+    async fn outputs(&self, _target: &StackTarget) -> Result<serde_json::Value, EngineError> {
+        Ok(serde_json::json!({}))
+    }
+
+    async fn unlock(&self, target: &StackTarget) -> Result<(), EngineError> {
+        self.calls.lock().unwrap().push(format!("unlock {}", target.name.stack));
+        Ok(())
+    }
+}
+
+/// A deployment `D1BRV40` of project `ecommerce` with the given `(stack, depends_on)` list.
+pub struct MemoryResolver {
+    pub stacks: Vec<(&'static str, Vec<&'static str>)>,
+    /// Content hash per stack; change it to simulate an edited program.
+    pub hashes: Mutex<BTreeMap<String, String>>,
+}
+
+impl MemoryResolver {
+    pub fn new(stacks: Vec<(&'static str, Vec<&'static str>)>) -> Arc<MemoryResolver> {
+        Arc::new(MemoryResolver { stacks, hashes: Mutex::new(BTreeMap::new()) })
+    }
+}
+
+impl DeploymentResolver for MemoryResolver {
+    fn resolve(&self, project: &str, env: &str, only: Option<&[StackName]>) -> Result<ResolvedDeployment, UserError> {
+        if project != "ecommerce" {
+            return Err(UserError::invalid(format!("no deployment for project `{project}`")));
+        }
+        let mut wave: HashMap<&str, u32> = HashMap::new();
+        for (name, deps) in &self.stacks {
+            let w = deps.iter().map(|d| wave[d] + 1).max().unwrap_or(0);
+            wave.insert(name, w);
+        }
+        let hashes = self.hashes.lock().unwrap();
+        let mut stacks: Vec<ResolvedStack> = self
+            .stacks
+            .iter()
+            .filter(|(name, _)| only.map(|o| o.iter().any(|s| s.as_str() == *name)).unwrap_or(true))
+            .map(|(name, deps)| {
+                let stack: StackName = name.parse().unwrap();
+                ResolvedStack {
+                    name: stack.clone(),
+                    wave: wave[name],
+                    depends_on: deps.iter().map(|d| d.parse().unwrap()).collect(),
+                    target: StackTarget {
+                        name: FullStackName {
+                            org: "organization".into(),
+                            project: project.into(),
+                            deployment: "D1BRV40".parse().unwrap(),
+                            stack,
+                            env: env.into(),
+                        },
+                        workdir: PathBuf::from(format!("stacks/{name}")),
+                        config: vec![],
+                    },
+                    content_hash: hashes.get(*name).cloned().unwrap_or_else(|| format!("hash-{name}")),
+                }
+            })
+            .collect();
+        stacks.sort_by_key(|s| s.wave);
+        Ok(ResolvedDeployment {
+            deployment_id: "D1BRV40".parse().unwrap(),
+            org: "organization".into(),
+            project: project.into(),
+            env: env.into(),
+            stacks,
+        })
+    }
+}
