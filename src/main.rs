@@ -1,1 +1,22 @@
-fn main() {}
+//! `cloud`: the command-line entry point.
+
+use clap::Parser;
+use cloud_engine::cli::{Cli, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("CLOUD_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.global.log_format);
+    let code = cloud_engine::cli::run(cli).await;
+    std::process::exit(code);
+}

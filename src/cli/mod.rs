@@ -1,0 +1,122 @@
+//! The `cloud` command line: the same core as the chat bots, driven from a terminal. Every
+//! command maps to one orchestrator or store call; this module only parses, renders and maps
+//! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
+
+pub mod render;
+mod session_cmds;
+mod wiring;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use wiring::App;
+
+use crate::error::UserError;
+
+/// Deploy infrastructure with a plan-first, four-eyes approval workflow.
+///
+/// `cloud deploy <project> <env>` previews every stack of the project's deployment, shows the
+/// plan, asks for approval and applies it stack by stack. The same sessions are visible to the
+/// Discord and Slack bots.
+#[derive(Debug, Parser)]
+#[command(name = "cloud", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Configuration file [default: config/cloud.yaml when it exists, else built-in defaults]
+    #[arg(long, global = true, env = "CLOUD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the database, Pulumi state and logs (overrides `data_dir`)
+    #[arg(long, global = true, env = "CLOUD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Act as this user (the principal is `cli:<name>`) [default: the OS user]
+    #[arg(long = "as", global = true, env = "CLOUD_USER", value_name = "NAME")]
+    pub as_user: Option<String>,
+    /// Log format on stderr
+    #[arg(long, global = true, env = "CLOUD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan, approve and apply a deployment in one go (the main job)
+    Deploy(session_cmds::DeployArgs),
+    /// Open a session and preview it, without applying
+    Plan(session_cmds::PlanArgs),
+    /// Re-preview a session (PLAN_READY or PLAN_FAILED); an identical plan keeps its approvals
+    Refresh(session_cmds::SessionArg),
+    /// Approve a session's plan; when it has enough approvals it is applied here
+    Approve(session_cmds::ApproveArgs),
+    /// Apply an APPROVED session
+    Apply(session_cmds::SessionArg),
+    /// Show one session (or the active ones)
+    Status(session_cmds::StatusArgs),
+    /// List sessions
+    List(session_cmds::ListArgs),
+    /// Cancel a session (a running apply stops gracefully)
+    Cancel(session_cmds::CancelArgs),
+    /// Print a session's engine output
+    Logs(session_cmds::LogsArgs),
+    /// Read or verify the audit log
+    Audit(session_cmds::AuditArgs),
+    /// Projects: create and list
+    #[command(subcommand)]
+    Projects(session_cmds::ProjectsCmd),
+    /// Configuration
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the effective configuration (secrets masked)
+    Show,
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match dispatch(cli).await {
+        Ok(()) => 0,
+        Err(e) => {
+            if let Some(user) = e.downcast_ref::<UserError>() {
+                eprintln!("error: {}", user.message);
+                user.code.code()
+            } else if let Some(config) = e.downcast_ref::<crate::config::ConfigError>() {
+                eprintln!("error: {config}");
+                2
+            } else {
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Config(ConfigCmd::Show) => {
+            let config = wiring::load_config(&global)?;
+            print!("{}", config.show());
+            Ok(())
+        }
+        other => {
+            let app = App::start(&global).await?;
+            session_cmds::run(&app, other).await
+        }
+    }
+}

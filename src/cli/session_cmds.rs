@@ -1,0 +1,495 @@
+//! Session commands: deploy, plan, refresh, approve, apply, status, list, cancel, logs, audit,
+//! projects.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use tokio::sync::broadcast;
+
+use super::render;
+use super::wiring::App;
+use super::Command;
+use crate::engine::Progress;
+use crate::error::UserError;
+use crate::orchestrator::{OrchestratorError, SessionEventKind};
+use crate::session::{SessionId, SessionState, StackName, StackState};
+use crate::store::{SessionFilter, SessionRecord, StoreError};
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The business project (e.g. ecommerce)
+    pub project: String,
+    /// The environment (dev, stage, prod, …)
+    pub env: String,
+    /// Only these stacks (comma-separated); default: every enabled stack of the deployment
+    #[arg(long, value_delimiter = ',')]
+    pub stacks: Vec<String>,
+    /// Approve your own plan without a prompt (only where the environment allows self-approval)
+    #[arg(long)]
+    pub approve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub project: String,
+    pub env: String,
+    /// Only these stacks (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub stacks: Vec<String>,
+    /// Print the session as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionArg {
+    /// Session id or its first 8 characters
+    pub session: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Session id or its first 8 characters
+    pub session: String,
+    /// The plan digest you reviewed (16 hex digits, as `status` shows) [default: the current one]
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// Record the approval only; do not apply here even when it completes the approvals
+    #[arg(long)]
+    pub no_apply: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Session id or prefix; without it, the active sessions
+    pub session: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only sessions in this state (e.g. PLAN_READY)
+    #[arg(long)]
+    pub state: Option<String>,
+    #[arg(long)]
+    pub project: Option<String>,
+    #[arg(long)]
+    pub env: Option<String>,
+    /// At most this many, newest first
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    pub session: String,
+    /// Why (recorded in the audit log)
+    #[arg(long, default_value = "cancelled from the CLI")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub session: String,
+    /// Keep printing new lines until the session ends
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCmd>,
+    /// Only the rows of this session
+    #[arg(long)]
+    pub session: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Check the hash chain; names the first row that does not verify (exit 1)
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectsCmd {
+    /// Create a project
+    Create {
+        name: String,
+        /// The owning organisation (e.g. acme-corp)
+        #[arg(long)]
+        org: String,
+        #[arg(long, default_value = "aws")]
+        provider: String,
+        /// Environments to enable (comma-separated)
+        #[arg(long, value_delimiter = ',', default_value = "dev,stage,prod")]
+        environments: Vec<String>,
+    },
+    /// List projects
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn user(e: OrchestratorError) -> anyhow::Error {
+    e.to_user().into()
+}
+
+fn store_user(e: StoreError) -> anyhow::Error {
+    OrchestratorError::from(e).to_user().into()
+}
+
+fn stack_names(raw: &[String]) -> anyhow::Result<Option<Vec<StackName>>> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.iter()
+        .map(|s| s.trim().parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()).into()))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(Some)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Deploy(args) => deploy(app, args).await,
+        Command::Plan(args) => {
+            let stacks = stack_names(&args.stacks)?;
+            let s = app.orchestrator.start_session(&app.principal, &args.project, &args.env, stacks.as_deref()).await.map_err(user)?;
+            let s = plan_with_spinner(app, s.id).await?;
+            if args.json {
+                return print_json(&app.orchestrator.status(s.id).await.map_err(user)?);
+            }
+            print_plan(&s);
+            plan_outcome(&s)
+        }
+        Command::Refresh(args) => {
+            let s = app.store.find_session(&args.session).await.map_err(store_user)?;
+            let s = plan_with_spinner(app, s.id).await?;
+            print_plan(&s);
+            plan_outcome(&s)
+        }
+        Command::Approve(args) => {
+            let s = app.store.find_session(&args.session).await.map_err(store_user)?;
+            let digest = match args.digest {
+                Some(d) => d,
+                None => s.digest.as_ref().map(|d| d.0.clone()).ok_or_else(|| {
+                    UserError::invalid(format!("session {} has no plan to approve (it is {})", s.id.short(), s.state))
+                })?,
+            };
+            let s = app.orchestrator.approve(s.id, &app.principal, &digest).await.map_err(user)?;
+            println!("{} approved session {} ({}).", app.principal, s.id.short(), s.state);
+            if s.state == SessionState::Approved && !args.no_apply {
+                return apply_with_progress(app, s.id).await;
+            }
+            if let Some(next) = render::next_step(&s) {
+                println!("next: {next}");
+            }
+            Ok(())
+        }
+        Command::Apply(args) => {
+            let s = app.store.find_session(&args.session).await.map_err(store_user)?;
+            apply_with_progress(app, s.id).await
+        }
+        Command::Status(args) => match args.session {
+            Some(text) => {
+                let s = app.store.find_session(&text).await.map_err(store_user)?;
+                let view = app.orchestrator.status(s.id).await.map_err(user)?;
+                if args.json {
+                    print_json(&view)
+                } else {
+                    print!("{}", render::status(&view));
+                    Ok(())
+                }
+            }
+            None => {
+                let sessions = app.orchestrator.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user)?;
+                if args.json {
+                    return print_json(&sessions);
+                }
+                if sessions.is_empty() {
+                    println!("No active sessions. Start one with `cloud deploy <project> <env>`.");
+                }
+                for s in &sessions {
+                    println!("{}", render::session_line(s));
+                }
+                Ok(())
+            }
+        },
+        Command::List(args) => {
+            let state = args.state.as_deref().map(str::parse::<SessionState>).transpose().map_err(|e| UserError::invalid(e.to_string()))?;
+            let sessions = app.orchestrator.list(&SessionFilter { state, project: args.project, env: args.env, active: false, limit: Some(args.limit) }).await.map_err(user)?;
+            if args.json {
+                return print_json(&sessions);
+            }
+            if sessions.is_empty() {
+                println!("No sessions match.");
+            }
+            for s in &sessions {
+                println!("{}", render::session_line(s));
+            }
+            Ok(())
+        }
+        Command::Cancel(args) => {
+            let s = app.store.find_session(&args.session).await.map_err(store_user)?;
+            let s = app.orchestrator.cancel(s.id, &app.principal, &args.reason).await.map_err(user)?;
+            if s.state == SessionState::Applying {
+                println!("Cancel requested for session {}: in-flight steps finish, then it stops.", s.id.short());
+            } else {
+                println!("Session {} is {}.", s.id.short(), s.state);
+            }
+            Ok(())
+        }
+        Command::Logs(args) => logs(app, args).await,
+        Command::Audit(args) => audit(app, args).await,
+        Command::Projects(cmd) => projects(app, cmd).await,
+        Command::Config(_) => unreachable!("handled before the app starts"),
+    }
+}
+
+async fn plan_with_spinner(app: &App, id: SessionId) -> anyhow::Result<SessionRecord> {
+    let spinner = ProgressBar::new_spinner().with_message("previewing stacks…");
+    if std::io::stderr().is_terminal() {
+        spinner.enable_steady_tick(Duration::from_millis(120));
+    }
+    let result = app.orchestrator.plan(id, &app.principal).await.map_err(user);
+    spinner.finish_and_clear();
+    result
+}
+
+fn print_plan(s: &SessionRecord) {
+    println!("Session {}  {}/{}  deployment {}  {}", s.id.short(), s.project, s.env, s.deployment_id, s.state);
+    if let Some(plan) = &s.plan {
+        print!("{}", render::plan_table(plan));
+    }
+    if let Some(d) = &s.digest {
+        println!("digest {}", d.short());
+    }
+    if let Some(reason) = &s.reason {
+        println!("{reason}");
+    }
+}
+
+fn plan_outcome(s: &SessionRecord) -> anyhow::Result<()> {
+    if s.state == SessionState::PlanFailed {
+        return Err(UserError::failed(format!("the plan failed; fix the problem and run `cloud refresh {}`", s.id.short())).into());
+    }
+    if let Some(next) = render::next_step(s) {
+        println!("next: {next}");
+    }
+    Ok(())
+}
+
+async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
+    let stacks = stack_names(&args.stacks)?;
+    let s = app.orchestrator.start_session(&app.principal, &args.project, &args.env, stacks.as_deref()).await.map_err(user)?;
+    let s = plan_with_spinner(app, s.id).await?;
+    print_plan(&s);
+    plan_outcome(&s)?;
+    let digest = s.digest.clone().expect("PLAN_READY has a digest");
+
+    if !s.allow_self_approve {
+        if args.approve {
+            return Err(UserError::denied(format!(
+                "{} requires approval by someone other than the requester; ask a teammate to run `cloud approve {}`",
+                s.env, s.id.short()
+            )).into());
+        }
+        println!("Waiting for approval: {} approval(s) from someone other than you. They run `cloud approve {}`.", s.approvals_required, s.id.short());
+        return Ok(());
+    }
+    let approved = if args.approve {
+        true
+    } else if std::io::stdin().is_terminal() {
+        eprint!("Approve and apply this plan? [y/N] ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        matches!(answer.trim(), "y" | "Y" | "yes")
+    } else {
+        false
+    };
+    if !approved {
+        println!("Not approved. The plan waits: `cloud approve {}` (or `cloud cancel {}`).", s.id.short(), s.id.short());
+        return Ok(());
+    }
+    let s = app.orchestrator.approve(s.id, &app.principal, &digest.0).await.map_err(user)?;
+    if s.state != SessionState::Approved {
+        println!("Approval recorded ({} needed). next: {}", s.approvals_required, render::next_step(&s).unwrap_or_default());
+        return Ok(());
+    }
+    apply_with_progress(app, s.id).await
+}
+
+/// Apply with one progress bar per running stack, then the summary. Exit 1 unless APPLIED.
+async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Result<()> {
+    let session = app.store.session(id).await.map_err(store_user)?;
+    let planned: HashMap<String, u64> = session
+        .plan
+        .as_ref()
+        .map(|p| p.stacks.iter().map(|e| (e.stack.to_string(), e.preview.steps.len() as u64)).collect())
+        .unwrap_or_default();
+    let events = app.orchestrator.subscribe();
+    let renderer = tokio::spawn(render_progress(events, id, planned));
+    let result = app.orchestrator.apply(id, &app.principal).await;
+    // Let the renderer drain what was published, then stop it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    renderer.abort();
+    let s = result.map_err(user)?;
+    let view = app.orchestrator.status(s.id).await.map_err(user)?;
+    print!("{}", render::status(&view));
+    match s.state {
+        SessionState::Applied => {
+            println!("Applied.");
+            Ok(())
+        }
+        other => Err(UserError::failed(format!("session {} ended {other}", s.id.short())).into()),
+    }
+}
+
+async fn render_progress(mut events: broadcast::Receiver<crate::orchestrator::SessionEvent>, id: SessionId, planned: HashMap<String, u64>) {
+    let multi = MultiProgress::new();
+    if !std::io::stderr().is_terminal() {
+        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template("{prefix:<20} {bar:20.cyan/blue} {pos:>3}/{len:3} {msg}")
+        .expect("static template")
+        .progress_chars("▓▓░");
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        if event.session != id {
+            continue;
+        }
+        match event.kind {
+            SessionEventKind::StackStateChanged { stack, state, error } => {
+                let name = stack.to_string();
+                let bar = bars.entry(name.clone()).or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new(planned.get(&name).copied().unwrap_or(1)));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(name.clone());
+                    bar
+                });
+                match state {
+                    StackState::Applying => bar.set_message("applying"),
+                    StackState::Applied => bar.finish_with_message("applied"),
+                    StackState::Failed => bar.abandon_with_message(format!("failed: {}", error.unwrap_or_default().lines().next().unwrap_or(""))),
+                    StackState::Skipped => bar.abandon_with_message("skipped"),
+                    _ => {}
+                }
+            }
+            SessionEventKind::Progress { stack, progress: Progress::StepDone { .. } } => {
+                if let Some(bar) = bars.get(stack.as_str()) {
+                    bar.inc(1);
+                }
+            }
+            SessionEventKind::Progress { stack, progress: Progress::StepFailed { urn, .. } } => {
+                if let Some(bar) = bars.get(stack.as_str()) {
+                    bar.set_message(format!("failed {}", crate::engine::ResourceStep::name_from_urn(&urn)));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn logs(app: &App, args: LogsArgs) -> anyhow::Result<()> {
+    let s = app.store.find_session(&args.session).await.map_err(store_user)?;
+    let mut after = 0;
+    loop {
+        let lines = app.store.logs(s.id, after).await.map_err(store_user)?;
+        for l in &lines {
+            println!("[{}] {}", l.stack, l.line);
+            after = l.seq;
+        }
+        if !args.follow {
+            if lines.is_empty() && after == 0 {
+                eprintln!("No engine output recorded for session {} yet.", s.id.short());
+            }
+            return Ok(());
+        }
+        let state = app.store.session(s.id).await.map_err(store_user)?.state;
+        if !state.is_running() && lines.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
+    if let Some(AuditCmd::Verify) = args.command {
+        let result = app.store.audit_verify().await.map_err(store_user)?;
+        if args.json {
+            print_json(&result)?;
+        }
+        return match result.first_bad {
+            None => {
+                if !args.json {
+                    println!("audit log verified: {} rows, chain intact", result.rows);
+                }
+                Ok(())
+            }
+            Some(bad) => Err(UserError::failed(format!("audit row #{} does not verify: {}", bad.seq, bad.reason)).into()),
+        };
+    }
+    let session = match &args.session {
+        Some(text) => Some(app.store.find_session(text).await.map_err(store_user)?.id),
+        None => None,
+    };
+    let entries = app.store.audit_entries(session).await.map_err(store_user)?;
+    if args.json {
+        return print_json(&entries);
+    }
+    print!("{}", render::audit(&entries));
+    Ok(())
+}
+
+async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
+    match cmd {
+        ProjectsCmd::Create { name, org, provider, environments } => {
+            let valid = |s: &str| !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-');
+            if !valid(&name) {
+                return Err(UserError::invalid(format!("invalid project name `{name}`: use lowercase letters, digits and dashes (e.g. ecommerce)")).into());
+            }
+            for env in &environments {
+                if !app.config.environments.contains_key(env) {
+                    let known: Vec<&str> = app.config.environments.keys().map(String::as_str).collect();
+                    return Err(UserError::invalid(format!("unknown environment `{env}`; known environments: {}", known.join(", "))).into());
+                }
+            }
+            let p = app.store.create_project(&name, &org, &provider, &environments, &app.principal.to_string()).await.map_err(store_user)?;
+            println!("Created project {} (org {}, {}, environments {}).", p.name, p.org, p.provider, p.environments.join(", "));
+            Ok(())
+        }
+        ProjectsCmd::List { json } => {
+            let projects = app.store.projects().await.map_err(store_user)?;
+            if json {
+                return print_json(&projects);
+            }
+            if projects.is_empty() {
+                println!("No projects yet. Create one with `cloud projects create <name> --org <org>` or `cloud init`.");
+            }
+            for p in &projects {
+                println!("{:<20} org {:<16} {:<5} envs {}", p.name, p.org, p.provider, p.environments.join(","));
+            }
+            Ok(())
+        }
+    }
+}
