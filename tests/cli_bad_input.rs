@@ -1,0 +1,77 @@
+//! Bad input at the command line: one clear message naming the problem and the fix, exit 2, and
+//! nothing stored changes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cloud(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloud"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CLOUD_CONFIG")
+        .env_remove("CLOUD_DATA_DIR")
+        .env("CLOUD_USER", "alice")
+        .output()
+        .expect("cloud runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_malformed_config_file_is_reported_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "data_dir: .data\npulumi:\n  binary: [x\n").unwrap();
+    let out = cloud(dir.path(), &["--config", "bad.yaml", "config", "show"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("error: bad.yaml:"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unknown_config_key_names_the_key_and_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.yaml"), "data_dir: .data\nenvironmnets: {}\n").unwrap();
+    let out = cloud(dir.path(), &["--config", "c.yaml", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("c.yaml:2:1: unknown field `environmnets`, expected one of"), "{err}");
+    assert!(!dir.path().join(".data").exists(), "nothing created on bad configuration");
+}
+
+#[test]
+fn an_unwritable_data_dir_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "not a dir").unwrap();
+    let out = cloud(dir.path(), &["--data-dir", "file/sub", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("data directory file/sub is not usable"), "{err}");
+    assert!(err.contains("--data-dir"), "{err}");
+}
+
+#[test]
+fn config_show_masks_the_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cloud"))
+        .args(["config", "show"])
+        .current_dir(dir.path())
+        .env_remove("CLOUD_CONFIG")
+        .env("PULUMI_CONFIG_PASSPHRASE", "s3cret-passphrase")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("s3cret-passphrase"), "{text}");
+    assert!(text.contains("PULUMI_CONFIG_PASSPHRASE (set, ********)"), "{text}");
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["deploy", "plan", "refresh", "approve", "apply", "status", "list", "cancel", "logs", "audit", "projects", "config"] {
+        let out = cloud(dir.path(), &[cmd, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: cloud"), "{cmd}");
+    }
+}
