@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod orchestrator;
+pub mod policy;
 pub mod error;
 pub mod session;
 pub mod store;
