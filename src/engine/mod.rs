@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod model;
+pub mod summary;
 
 use std::path::PathBuf;
 use std::time::Duration;
