@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod model;
+pub mod redact;
 pub mod summary;
 
 use std::path::PathBuf;
