@@ -1,6 +1,7 @@
 //! Engines run infrastructure programs. The orchestrator only knows the [`Engine`] trait; the
 //! Pulumi CLI adapter is one implementation, test doubles are others.
 
+pub mod classify;
 pub mod events;
 pub mod model;
 pub mod redact;
@@ -66,6 +67,10 @@ pub enum EngineError {
     MissingStack { stack: String },
     #[error("stack {stack} is missing configuration value `{key}`; set it in the deployment manifest")]
     MissingConfig { stack: String, key: String },
+    #[error("the secrets passphrase for {stack} is not set: set `pulumi.passphrase_file` (or the PULUMI_CONFIG_PASSPHRASE environment variable of the bot) — the local backend needs it for every stack")]
+    MissingPassphrase { stack: String },
+    #[error("a pulumi command for {stack} failed (exit code {code:?}): {message}")]
+    CommandFailed { stack: String, code: Option<i32>, message: String },
     #[error("preview of {stack} failed:\n{}", diagnostics.join("\n"))]
     PreviewFailed { stack: String, diagnostics: Vec<String> },
     #[error("update of {stack} failed:\n{}", diagnostics.join("\n"))]
