@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod events;
 pub mod model;
+pub mod pulumi;
 pub mod redact;
 pub mod summary;
 
