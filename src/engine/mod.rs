@@ -1,6 +1,7 @@
 //! Engines run infrastructure programs. The orchestrator only knows the [`Engine`] trait; the
 //! Pulumi CLI adapter is one implementation, test doubles are others.
 
+pub mod bench;
 pub mod classify;
 pub mod events;
 pub mod model;
