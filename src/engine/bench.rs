@@ -196,7 +196,20 @@ mod tests {
         let b = bench_parse(2000);
         assert_eq!(b.events, 2000);
         assert!(b.events_per_sec > 0.0);
-        eprintln!("parse (debug build): {:.0} events/s, {:.1} MiB/s", b.events_per_sec, b.mib_per_sec);
+        let build = if cfg!(debug_assertions) { "debug" } else { "release" };
+        eprintln!("parse ({build} build): {:.0} events/s, {:.1} MiB/s", b.events_per_sec, b.mib_per_sec);
+    }
+
+    /// `cargo test --release --lib engine::bench -- --ignored --nocapture`: a larger, steadier run.
+    #[test]
+    #[ignore]
+    fn parse_bench_large() {
+        let _warm = bench_parse(5_000);
+        for _ in 0..3 {
+            let b = bench_parse(100_000);
+            let build = if cfg!(debug_assertions) { "debug" } else { "release" };
+            eprintln!("parse 100k ({build} build): {:.0} events/s, {:.1} MiB/s, {} bytes/event", b.events_per_sec, b.mib_per_sec, b.bytes / b.events);
+        }
     }
 
     #[tokio::test]

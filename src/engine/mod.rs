@@ -1,5 +1,12 @@
 //! Engines run infrastructure programs. The orchestrator only knows the [`Engine`] trait; the
 //! Pulumi CLI adapter is one implementation, test doubles are others.
+//!
+//! * [`events`] — the engine-event stream: typed events, tolerant reader, live tailer;
+//! * [`summary`] — per-stack results from a stream or `preview --json`; `cloud plan show`;
+//! * [`redact`] — scrubbing known secrets from everything the engine layer emits;
+//! * [`classify`] — exit code + CLI text → [`EngineError`];
+//! * [`pulumi`] — [`pulumi::PulumiCli`], the `Engine` over the `pulumi` binary (or the stand-in);
+//! * [`bench`] — parser throughput and write→progress latency probes for `cloud bench`.
 
 pub mod bench;
 pub mod classify;
