@@ -6,7 +6,7 @@
 //! * [`redact`] — scrubbing known secrets from everything the engine layer emits;
 //! * [`classify`] — exit code + CLI text → [`EngineError`];
 //! * [`pulumi`] — [`pulumi::PulumiCli`], the `Engine` over the `pulumi` binary (or the stand-in);
-//! * [`bench`] — parser throughput and write→progress latency probes for `cloud bench`.
+//! * [`bench`](mod@bench) — parser throughput and write→progress latency probes for `cloud bench`.
 
 pub mod bench;
 pub mod classify;
