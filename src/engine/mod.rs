@@ -1,7 +1,20 @@
 //! Engines run infrastructure programs. The orchestrator only knows the [`Engine`] trait; the
 //! Pulumi CLI adapter is one implementation, test doubles are others.
+//!
+//! * [`events`] — the engine-event stream: typed events, tolerant reader, live tailer;
+//! * [`summary`] — per-stack results from a stream or `preview --json`; `cloud plan show`;
+//! * [`redact`] — scrubbing known secrets from everything the engine layer emits;
+//! * [`classify`] — exit code + CLI text → [`EngineError`];
+//! * [`pulumi`] — [`pulumi::PulumiCli`], the `Engine` over the `pulumi` binary (or the stand-in);
+//! * [`bench`](mod@bench) — parser throughput and write→progress latency probes for `cloud bench`.
 
+pub mod bench;
+pub mod classify;
+pub mod events;
 pub mod model;
+pub mod pulumi;
+pub mod redact;
+pub mod summary;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,6 +76,10 @@ pub enum EngineError {
     MissingStack { stack: String },
     #[error("stack {stack} is missing configuration value `{key}`; set it in the deployment manifest")]
     MissingConfig { stack: String, key: String },
+    #[error("the secrets passphrase for {stack} is not set: set `pulumi.passphrase_file` (or the PULUMI_CONFIG_PASSPHRASE environment variable of the bot) — the local backend needs it for every stack")]
+    MissingPassphrase { stack: String },
+    #[error("a pulumi command for {stack} failed (exit code {code:?}): {message}")]
+    CommandFailed { stack: String, code: Option<i32>, message: String },
     #[error("preview of {stack} failed:\n{}", diagnostics.join("\n"))]
     PreviewFailed { stack: String, diagnostics: Vec<String> },
     #[error("update of {stack} failed:\n{}", diagnostics.join("\n"))]

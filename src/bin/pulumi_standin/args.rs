@@ -1,0 +1,257 @@
+//! The command line: the subset of `pulumi`'s commands and flags the engine adapter uses.
+//!
+//! Flags the adapter (or Pulumi's Automation API) passes but the stand-in has no use for are
+//! accepted and ignored (`--exec-kind`, `--parallel`, ...). Anything else is rejected with exit
+//! code 2, like cobra does for the real CLI.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Text appended to `--help`: the knobs that make the stand-in misbehave on purpose.
+pub const KNOBS_HELP: &str = "\
+This is the cloud-engine Pulumi stand-in: it speaks the subset of the `pulumi` CLI that the engine
+adapter uses, against a local (diy) backend, without running any program or touching any cloud.
+
+Required environment:
+  PULUMI_BACKEND_URL=file:///<absolute dir>   the local backend (state, locks, history)
+  PULUMI_CONFIG_PASSPHRASE[_FILE]             secrets passphrase (an empty string is valid)
+  PULUMI_DEBUG_COMMANDS=true|1                needed for --event-log, as with the real CLI
+
+What a stack declares comes from a resources JSON: PULUMI_STANDIN_RESOURCES=<file>, or else
+<program dir>/inspect/<env>.json where <env> is the stack config value `environment` or the last
+`-`-separated segment of the stack name.
+
+Knobs (environment variables):
+  PULUMI_STANDIN_DELAY_MS=<ms>        sleep this long in every resource step
+  PULUMI_STANDIN_FAIL_AT=<n>          the n-th custom-resource step (1-based) fails: resOpFailedEvent,
+                                      error diagnostic, summary result \"failed\", exit 1
+  PULUMI_STANDIN_HOLD_LOCK=<ms>       after taking the stack lock, hold it this long before working
+                                      (simulates another process holding the lock)
+  PULUMI_STANDIN_HANG=1               hang after the first custom-resource step until SIGINT
+  PULUMI_STANDIN_CRASH_AT=<n>         after n custom-resource steps, exit 255 at once mid-step: no
+                                      summary, lock and a pending operation left behind
+  PULUMI_STANDIN_SECRET_OUTPUTS=a,b   these stack outputs are secrets
+  PULUMI_STANDIN_PREVIEW_FAIL=<msg>   previews fail with this error diagnostic";
+
+/// The `pulumi` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pulumi",
+    about = "Pulumi stand-in for cloud-engine tests and offline demos",
+    after_long_help = KNOBS_HELP,
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Colorize output: always, never, raw or auto (the stand-in never colors its output).
+    #[arg(long, global = true, value_name = "MODE")]
+    pub color: Option<String>,
+    /// Disable interactive mode (the stand-in is never interactive).
+    #[arg(long, global = true)]
+    pub non_interactive: bool,
+    /// Run pulumi as if it had been started in another directory.
+    #[arg(short = 'C', long, global = true, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    #[arg(long, global = true, hide = true)]
+    pub emoji: bool,
+    #[arg(long, global = true, hide = true)]
+    pub logtostderr: bool,
+    #[arg(long, global = true, hide = true)]
+    pub logflow: bool,
+    #[arg(long, global = true, hide = true)]
+    pub disable_integrity_checking: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print Pulumi's version number.
+    Version,
+    /// Manage stacks.
+    #[command(subcommand)]
+    Stack(StackCommand),
+    /// Manage configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Show a preview of updates to a stack's resources.
+    Preview(PreviewArgs),
+    /// Create or update the resources in a stack.
+    #[command(alias = "update")]
+    Up(ApplyArgs),
+    /// Destroy all existing resources in the stack.
+    Destroy(ApplyArgs),
+    /// Refresh the resources in a stack.
+    Refresh(ApplyArgs),
+    /// Cancel a stack's currently running update, if any (local backend: delete its lock files).
+    Cancel(CancelArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// Create an empty stack with the given name, ready for updates.
+    Init(StackInitArgs),
+    /// Switch the current workspace to the given stack.
+    Select(StackSelectArgs),
+    /// Show a stack's output properties.
+    Output(StackOutputArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StackInitArgs {
+    /// The stack name (`organization/<project>/<stack>` or `<stack>`).
+    pub name: Option<String>,
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Accepted for compatibility; the stand-in always uses the passphrase provider.
+    #[arg(long)]
+    pub secrets_provider: Option<String>,
+    #[arg(long, hide = true)]
+    pub no_select: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StackSelectArgs {
+    pub name: Option<String>,
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Create the stack if it does not exist.
+    #[arg(short = 'c', long)]
+    pub create: bool,
+    #[arg(long)]
+    pub secrets_provider: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StackOutputArgs {
+    /// One output to print; all of them when absent.
+    pub property: Option<String>,
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Emit output as JSON.
+    #[arg(short = 'j', long)]
+    pub json: bool,
+    /// Display outputs which are marked as secret in plaintext.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set configuration value.
+    Set(ConfigSetArgs),
+    /// Get a single configuration value.
+    Get(ConfigGetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigSetArgs {
+    pub key: String,
+    /// The value; read from stdin when absent. Put it after `--`.
+    pub value: Option<String>,
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Encrypt the value.
+    #[arg(long, conflicts_with = "plaintext")]
+    pub secret: bool,
+    /// Save the value as plaintext (unencrypted).
+    #[arg(long)]
+    pub plaintext: bool,
+    /// Use this file instead of `Pulumi.<stack>.yaml`.
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+    #[arg(long)]
+    pub path: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigGetArgs {
+    pub key: String,
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    #[arg(short = 'j', long)]
+    pub json: bool,
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+    #[arg(long)]
+    pub path: bool,
+}
+
+/// Flags shared by preview, up, destroy and refresh.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// The name of the stack to operate on.
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Log engine events to this file, one JSON object per line. Only with
+    /// PULUMI_DEBUG_COMMANDS=true, like the real CLI.
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub event_log: Option<PathBuf>,
+    /// Serialize the preview (preview) or the engine events (up/destroy/refresh) as JSON.
+    #[arg(short = 'j', long)]
+    pub json: bool,
+    /// Display operation as a rich diff showing the overall change.
+    #[arg(long)]
+    pub diff: bool,
+    /// Return an error (exit 7) if any changes occur.
+    #[arg(long)]
+    pub expect_no_changes: bool,
+    /// Use this file instead of `Pulumi.<stack>.yaml`.
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+    /// Optional message to associate with the operation (ignored).
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Allow P resource operations to run in parallel at once (ignored: the stand-in is serial).
+    #[arg(short = 'p', long)]
+    pub parallel: Option<i64>,
+    /// Suppress display of stack outputs.
+    #[arg(long)]
+    pub suppress_outputs: bool,
+    #[arg(long)]
+    pub suppress_progress: bool,
+    #[arg(long)]
+    pub show_secrets: bool,
+    #[arg(long, hide = true)]
+    pub exec_kind: Option<String>,
+    #[arg(long, hide = true)]
+    pub exec_agent: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Refresh the state of the stack's resources before this update (no-op in the stand-in).
+    #[arg(short = 'r', long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Automatically approve and perform the operation after previewing it.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Do not calculate a preview before performing the operation.
+    #[arg(short = 'f', long)]
+    pub skip_preview: bool,
+    /// Only show a preview of the operation (destroy, refresh); takes no lock.
+    #[arg(long)]
+    pub preview_only: bool,
+    /// Refresh before the operation (no-op in the stand-in).
+    #[arg(short = 'r', long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The stack to cancel (positional form).
+    pub name: Option<String>,
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Skip confirmation prompts.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}

@@ -1,0 +1,413 @@
+//! The Pulumi CLI adapter against real subprocesses: the project's `pulumi-standin` binary (same
+//! flags, event log, exit codes and texts as `pulumi`, see `shared/pulumi-contract.md`) and, for
+//! misbehaving engines the stand-in cannot imitate, tiny shell scripts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cloud_engine::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
+use cloud_engine::engine::{ConfigValue, Engine, EngineError, Progress, StackTarget};
+use cloud_engine::session::FullStackName;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const CONFIG_SECRET: &str = "configsecret-1a2b3c";
+const ENV_TOKEN: &str = "ghp_envtoken_abcdef123";
+const OUTPUT_SECRET: &str = "outputsecret-9f8e7d";
+const PASSPHRASE: &str = "test-passphrase-1234";
+
+/// Every per-wait limit: generous for a loaded CI machine, short enough to fail clearly.
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Harness {
+    dir: tempfile::TempDir,
+    config: PulumiConfig,
+    target: StackTarget,
+}
+
+fn standin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pulumi-standin"))
+}
+
+impl Harness {
+    fn new(binary: PathBuf) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("repo/stacks/network");
+        std::fs::create_dir_all(&program).unwrap();
+        std::fs::write(program.join("Pulumi.yaml"), "name: network\nruntime: nodejs\n").unwrap();
+        std::fs::write(program.join("index.ts"), "// program\n").unwrap();
+        let resources = dir.path().join("resources.json");
+        std::fs::write(
+            &resources,
+            serde_json::to_string_pretty(&json!({
+                "stack": "network", "env": "dev", "deploymentId": "D1BRV40", "org": "acme-corp", "project": "ecommerce",
+                "resources": [
+                    {"type": "aws:ec2/vpc:Vpc", "name": "main", "parent": null, "inputs": {"cidrBlock": "10.0.0.0/16"}},
+                    {"type": "aws:ec2/subnet:Subnet", "name": "public-a", "parent": null, "inputs": {"cidrBlock": "10.0.1.0/24"}},
+                    {"type": "aws:ec2/subnet:Subnet", "name": "public-b", "parent": null, "inputs": {"cidrBlock": "10.0.2.0/24"}},
+                ],
+                "outputs": {"vpcId": "vpc-0123456789", "dbPassword": OUTPUT_SECRET}
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+        let mut config = PulumiConfig::new(
+            binary,
+            format!("file://{}", dir.path().join("pulumi-state").display()),
+            dir.path().join("workspaces"),
+        );
+        config.passphrase = PassphraseSource::Value(PASSPHRASE.into());
+        config.host_env = vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("HOME".into(), dir.path().display().to_string()),
+            ("GITHUB_TOKEN".into(), ENV_TOKEN.into()),
+        ];
+        config.extra_env.insert("PULUMI_STANDIN_RESOURCES".into(), resources.display().to_string());
+        config.extra_env.insert("PULUMI_STANDIN_SECRET_OUTPUTS".into(), "dbPassword".into());
+        config.op_timeout = Duration::from_secs(60);
+        config.command_timeout = Duration::from_secs(30);
+        config.cancel_grace = Duration::from_secs(15);
+        let target = StackTarget {
+            name: FullStackName {
+                org: "acme-corp".into(),
+                project: "ecommerce".into(),
+                deployment: "D1BRV40".parse().unwrap(),
+                stack: "network".parse().unwrap(),
+                env: "dev".into(),
+            },
+            workdir: program,
+            config: vec![
+                ConfigValue { key: "aws:region".into(), value: "eu-west-1".into(), secret: false },
+                ConfigValue { key: "network:dbPassword".into(), value: CONFIG_SECRET.into(), secret: true },
+            ],
+        };
+        Harness { dir, config, target }
+    }
+
+    fn knob(mut self, name: &str, value: &str) -> Self {
+        self.config.extra_env.insert(name.into(), value.into());
+        self
+    }
+
+    fn cli(&self) -> PulumiCli {
+        PulumiCli::new(self.config.clone()).unwrap()
+    }
+
+    fn lock_dir(&self) -> PathBuf {
+        self.dir.path().join("pulumi-state/.pulumi/locks/organization/ecommerce/D1BRV40-network-dev")
+    }
+}
+
+fn drain(rx: &mut mpsc::UnboundedReceiver<Progress>) -> Vec<Progress> {
+    let mut out = vec![];
+    while let Ok(p) = rx.try_recv() {
+        out.push(p);
+    }
+    out
+}
+
+/// Fails the test if a seeded secret appears in `what`.
+fn assert_no_secrets(what: &str) {
+    for s in [CONFIG_SECRET, ENV_TOKEN, OUTPUT_SECRET, PASSPHRASE] {
+        assert!(!what.contains(s), "secret {s:?} leaked into: {what}");
+    }
+}
+
+async fn next_step_started(rx: &mut mpsc::UnboundedReceiver<Progress>) -> Progress {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match rx.recv().await {
+                Some(p @ Progress::StepStarted { .. }) => return p,
+                Some(_) => continue,
+                None => panic!("progress channel closed before any step started"),
+            }
+        }
+    })
+    .await
+    .expect("a StepStarted within the wait limit")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the stand-in.
+
+#[tokio::test]
+async fn version_reports_v3() {
+    let h = Harness::new(standin());
+    let v = h.cli().version().await.unwrap();
+    assert!(v.starts_with("v3."), "{v}");
+}
+
+#[tokio::test]
+async fn preview_counts_the_declared_resources() {
+    let h = Harness::new(standin());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let preview = h.cli().preview(&h.target, &tx).await.unwrap();
+    let names: Vec<&str> = preview.steps.iter().map(|s| s.name.as_str()).collect();
+    for n in ["main", "public-a", "public-b"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    assert!(preview.steps.iter().all(|s| !s.resource_type.starts_with("pulumi:providers:")), "default providers hidden");
+    let custom_creates = preview
+        .steps
+        .iter()
+        .filter(|s| s.op.as_str() == "create" && s.resource_type.starts_with("aws:"))
+        .count();
+    assert_eq!(custom_creates, 3);
+    // The engine's own count includes the root stack.
+    let creates_in_steps = preview.steps.iter().filter(|s| s.op.as_str() == "create").count() as u64;
+    assert_eq!(preview.counts.get("create").copied(), Some(creates_in_steps), "{:?}", preview.counts);
+    let progress = drain(&mut rx);
+    assert!(progress.iter().filter(|p| matches!(p, Progress::StepStarted { .. })).count() >= 3);
+    assert_no_secrets(&format!("{preview:?} {progress:?}"));
+    // Workspace: generated Pulumi.yaml with the business project.
+    let ws = h.dir.path().join("workspaces/D1BRV40/network-dev/Pulumi.yaml");
+    assert!(std::fs::read_to_string(ws).unwrap().contains("name: ecommerce"));
+}
+
+#[tokio::test]
+async fn up_streams_progress_before_the_process_exits() {
+    let h = Harness::new(standin()).knob("PULUMI_STANDIN_DELAY_MS", "400");
+    let cli = h.cli();
+    let target = h.target.clone();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let run = tokio::spawn(async move { cli.up(&target, &tx, CancellationToken::new()).await });
+    let first = next_step_started(&mut rx).await;
+    assert!(!run.is_finished(), "the first step arrived while `up` was still running ({first:?})");
+    let apply = tokio::time::timeout(WAIT, run).await.unwrap().unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(400 * 3), "the delay knob was honoured");
+    assert!(apply.counts.get("create").copied().unwrap_or(0) >= 3, "{:?}", apply.counts);
+    assert_eq!(apply.outputs["vpcId"], "vpc-0123456789");
+    assert_no_secrets(&format!("{apply:?} {:?}", drain(&mut rx)));
+    // A second up changes nothing.
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let again = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap();
+    assert_eq!(again.counts.get("create"), None, "{:?}", again.counts);
+}
+
+#[tokio::test]
+async fn a_held_lock_is_stack_busy_with_its_holder() {
+    let h = Harness::new(standin());
+    // Create the stack first so both runs race only for the lock.
+    let (tx, _rx) = mpsc::unbounded_channel();
+    h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap();
+
+    let holder_cfg = PulumiConfig {
+        extra_env: {
+            let mut e = h.config.extra_env.clone();
+            e.insert("PULUMI_STANDIN_HOLD_LOCK".into(), "4000".into());
+            e
+        },
+        ..h.config.clone()
+    };
+    let holder = PulumiCli::new(holder_cfg).unwrap();
+    let target = h.target.clone();
+    let (tx, _rx2) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let holder_cancel = cancel.clone();
+    let first = tokio::spawn(async move { holder.up(&target, &tx, holder_cancel).await });
+    // Wait until the lock file exists.
+    let lock_dir = h.lock_dir();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if std::fs::read_dir(&lock_dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the first run takes the lock");
+
+    let (tx, _rx3) = mpsc::unbounded_channel();
+    let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
+    let EngineError::StackBusy { holder, .. } = &err else { panic!("expected StackBusy, got {err:?}") };
+    let holder = holder.as_deref().expect("the lock holder is named");
+    assert!(holder.contains("pid"), "{holder}");
+    assert!(err.to_string().contains("busy"), "{err}");
+    let _ = tokio::time::timeout(WAIT, first).await;
+    drop(cancel);
+}
+
+#[tokio::test]
+async fn a_failing_preview_returns_its_diagnostics() {
+    let h = Harness::new(standin()).knob("PULUMI_STANDIN_PREVIEW_FAIL", "invalid CIDR block 10.0.0.0/33");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = h.cli().preview(&h.target, &tx).await.unwrap_err();
+    let EngineError::PreviewFailed { diagnostics, .. } = &err else { panic!("{err:?}") };
+    assert!(diagnostics.iter().any(|d| d.contains("invalid CIDR block")), "{diagnostics:?}");
+}
+
+#[tokio::test]
+async fn a_failing_step_is_an_update_failure() {
+    let h = Harness::new(standin()).knob("PULUMI_STANDIN_FAIL_AT", "2");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(err, EngineError::UpdateFailed { .. }), "{err:?}");
+    let progress = drain(&mut rx);
+    assert!(progress.iter().any(|p| matches!(p, Progress::StepFailed { .. })), "{progress:?}");
+    assert_no_secrets(&format!("{err} {err:?} {progress:?}"));
+}
+
+#[tokio::test]
+async fn a_crash_reports_the_output_tail() {
+    let h = Harness::new(standin()).knob("PULUMI_STANDIN_CRASH_AT", "2");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
+    let EngineError::Crashed { code, tail, .. } = &err else { panic!("{err:?}") };
+    assert_ne!(*code, Some(0));
+    assert!(!tail.trim().is_empty() && tail != "(no output)", "{tail}");
+    assert_no_secrets(&format!("{err}"));
+}
+
+#[tokio::test]
+async fn cancel_interrupts_gracefully() {
+    let h = Harness::new(standin()).knob("PULUMI_STANDIN_DELAY_MS", "1500");
+    let cli = h.cli();
+    let target = h.target.clone();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    let run = tokio::spawn(async move { cli.up(&target, &tx, c).await });
+    next_step_started(&mut rx).await;
+    let asked = Instant::now();
+    cancel.cancel();
+    let result = tokio::time::timeout(WAIT, run).await.unwrap().unwrap();
+    assert_eq!(result.unwrap_err(), EngineError::Cancelled { stack: "D1BRV40-network-dev".into() });
+    // SIGINT did the work: well within the 15 s grace period that precedes a kill.
+    assert!(asked.elapsed() < Duration::from_secs(10), "took {:?}", asked.elapsed());
+    assert!(!h.lock_dir().exists() || std::fs::read_dir(h.lock_dir()).unwrap().next().is_none(), "a graceful cancel releases the lock");
+}
+
+#[tokio::test]
+async fn a_hanging_engine_times_out() {
+    let mut h = Harness::new(standin()).knob("PULUMI_STANDIN_HANG", "1");
+    h.config.op_timeout = Duration::from_secs(2);
+    h.config.cancel_grace = Duration::from_secs(2);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
+    assert_eq!(err, EngineError::Timeout { stack: "D1BRV40-network-dev".into(), after: Duration::from_secs(2) });
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn secrets_never_leave_the_adapter() {
+    let h = Harness::new(standin());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cli = h.cli();
+    let preview = cli.preview(&h.target, &tx).await.unwrap();
+    let apply = cli.up(&h.target, &tx, CancellationToken::new()).await.unwrap();
+    let outputs = cli.outputs(&h.target).await.unwrap();
+    assert_ne!(outputs["dbPassword"], OUTPUT_SECRET);
+    let failing = Harness { config: PulumiConfig { extra_env: { let mut e = h.config.extra_env.clone(); e.insert("PULUMI_STANDIN_FAIL_AT".into(), "1".into()); e }, ..h.config.clone() }, ..h };
+    let mut target = failing.target.clone();
+    target.config.push(ConfigValue { key: "network:extra".into(), value: "changed-to-force-update".into(), secret: false });
+    let err = failing.cli().destroy(&target, &tx, CancellationToken::new()).await;
+    drop(tx);
+    let mut progress = vec![];
+    while let Some(p) = rx.recv().await {
+        progress.push(p);
+    }
+    assert!(!progress.is_empty());
+    assert_no_secrets(&format!("{preview:?}\n{apply:?}\n{outputs}\n{err:?}\n{progress:?}"));
+    if let Err(e) = err {
+        assert_no_secrets(&e.to_string());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Misbehaving engines, as shell scripts.
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Finds `--event-log <file>` in the arguments; prints `{}` for `stack output`.
+const FIND_LOG: &str = r#"log=""; prev=""
+for a in "$@"; do
+  if [ "$prev" = "--event-log" ]; then log="$a"; fi
+  prev="$a"
+done
+case "$*" in *"stack output"*) echo '{}'; exit 0;; esac
+"#;
+
+#[tokio::test]
+async fn a_missing_binary_is_named_with_its_config_key() {
+    let h = Harness::new(PathBuf::from("/nonexistent/bin/pulumi"));
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = h.cli().preview(&h.target, &tx).await.unwrap_err();
+    assert!(matches!(&err, EngineError::BinaryNotFound { path, .. } if path == "/nonexistent/bin/pulumi"), "{err:?}");
+    assert!(err.to_string().contains("pulumi.binary"), "{err}");
+}
+
+#[tokio::test]
+async fn an_engine_that_exits_0_without_a_summary_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = script(tmp.path(), "pulumi", &format!("{FIND_LOG}\nif [ -n \"$log\" ]; then echo '{{\"sequence\":0,\"timestamp\":0,\"preludeEvent\":{{\"config\":{{}}}}}}' > \"$log\"; echo 'did something'; fi\nexit 0\n"));
+    let h = Harness::new(bin);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
+    let EngineError::Crashed { code, tail, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(*code, Some(0));
+    assert!(tail.contains("no summary") && tail.contains("did something"), "{tail}");
+}
+
+#[tokio::test]
+async fn a_non_json_line_in_the_stream_is_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let events = [
+        r#"{"sequence":0,"timestamp":0,"preludeEvent":{"config":{}}}"#,
+        "this is not JSON",
+        r#"{"sequence":1,"timestamp":0,"resourcePreEvent":{"metadata":{"op":"create","urn":"urn:pulumi:s::ecommerce::aws:s3/bucket:Bucket::logs","type":"aws:s3/bucket:Bucket","old":null,"new":null,"detailedDiff":null,"logical":true,"provider":""},"planning":true}}"#,
+        r#"{"sequence":2,"timestamp":0,"summaryEvent":{"maybeCorrupt":false,"durationSeconds":1,"resourceChanges":{"create":1},"PolicyPacks":{},"isPreview":true,"result":"succeeded"}}"#,
+        r#"{"sequence":3,"timestamp":0,"cancelEvent":{}}"#,
+    ];
+    let mut body = FIND_LOG.to_string();
+    body.push_str("if [ -n \"$log\" ]; then\n");
+    for e in events {
+        body.push_str(&format!("  printf '%s\\n' '{e}' >> \"$log\"\n"));
+    }
+    body.push_str("fi\nexit 0\n");
+    let h = Harness::new(script(tmp.path(), "pulumi", &body));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let preview = h.cli().preview(&h.target, &tx).await.unwrap();
+    assert_eq!(preview.counts, BTreeMap::from([("create".to_string(), 1)]));
+    assert_eq!(preview.steps.len(), 1);
+    assert!(drain(&mut rx).iter().any(|p| matches!(p, Progress::StepStarted { .. })));
+}
+
+#[tokio::test]
+async fn a_truncated_final_event_after_a_crash_is_still_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{FIND_LOG}\nif [ -n \"$log\" ]; then printf '%s\\n' '{}' > \"$log\"; printf '%s' '{{\"sequence\":1,\"timest' >> \"$log\"; echo 'fatal: out of memory' >&2; exit 255; fi\nexit 0\n",
+        r#"{"sequence":0,"timestamp":0,"preludeEvent":{"config":{}}}"#
+    );
+    let h = Harness::new(script(tmp.path(), "pulumi", &body));
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
+    let EngineError::Crashed { code, tail, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(*code, Some(255));
+    assert!(tail.contains("out of memory"), "{tail}");
+}
+
+#[tokio::test]
+async fn stderr_from_admin_commands_is_classified_and_redacted() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `config set` fails and echoes its argument (the secret) back.
+    let body = format!(
+        "case \"$*\" in *\"--secret\"*) echo \"error: cannot set value $*\" >&2; exit 255;; esac\nexit 0\n"
+    );
+    let h = Harness::new(script(tmp.path(), "pulumi", &body));
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = h.cli().preview(&h.target, &tx).await.unwrap_err();
+    assert!(matches!(err, EngineError::CommandFailed { .. }), "{err:?}");
+    assert_no_secrets(&format!("{err} {err:?}"));
+}
