@@ -45,21 +45,15 @@ pub fn check_project(project: &str) -> Result<(), String> {
     }
 }
 
-/// Environment names: 1–12 lowercase letters and digits starting with a letter (`dev`, `stage`,
-/// `prod`, `qa2`). No dashes: the environment is the last part of `<id>-<stack>-<env>`.
+/// The environments a deployment can enable (decided: the stack programs accept exactly these).
+pub const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
+
+/// Environment names: `dev`, `stage` or `prod` — the programs' `src/context.ts` refuses others.
 pub fn check_env(env: &str) -> Result<(), String> {
-    let b = env.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 12
-        && b[0].is_ascii_lowercase()
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if ok {
+    if ENVIRONMENTS.contains(&env) {
         Ok(())
     } else {
-        Err(format!(
-            "invalid environment `{env}`: use 1-12 lowercase letters and digits starting with a \
-             letter, e.g. dev, stage, prod"
-        ))
+        Err(format!("invalid environment `{env}`: use dev, stage or prod"))
     }
 }
 
@@ -131,6 +125,7 @@ mod tests {
     fn env_and_keys() {
         assert!(check_env("prod").is_ok());
         assert!(check_env("pr-od").is_err());
+        assert!(check_env("qa").is_err());
         assert!(check_config_key("aws:region").is_ok());
         assert!(check_config_key("vpcCidr").is_ok());
         assert!(check_config_key("a:b:c").is_err());

@@ -38,7 +38,7 @@ impl Workspace {
 }
 
 /// Directories under `stacks/` that are never stacks: shared tooling and npm's.
-const NOT_STACKS: &[&str] = &["node_modules", "tools", "docs", "shared", "lib", "common"];
+const NOT_STACKS: &[&str] = &["node_modules", "tools", "tests", "docs", "shared", "lib", "common"];
 
 /// Every stack under `stacks/`, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -108,6 +108,19 @@ fn find_in_flow(line: &str, from: usize, key: &str) -> Option<usize> {
 /// The 1-based (line, column) of the key at `path` (e.g. `["stacks", "netwrk"]`), or of the
 /// nearest ancestor found; `None` when not even the first key is found.
 pub fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+    locate_inner(text, path).0
+}
+
+/// The 1-based (line, column) of the key at `path` only if the whole path was found.
+pub fn locate_key_exact(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+    match locate_inner(text, path) {
+        (pos, n) if n == path.len() => pos,
+        _ => None,
+    }
+}
+
+/// The best position and how many path segments were found.
+fn locate_inner(text: &str, path: &[&str]) -> (Option<(usize, usize)>, usize) {
     let lines: Vec<&str> = text.lines().collect();
     let mut best: Option<(usize, usize)> = None;
     let mut start = 0usize;
@@ -116,7 +129,7 @@ pub fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     // Set when the current value is a flow mapping: (line index, byte offset to search from).
     let mut flow: Option<(usize, usize)> = None;
 
-    for seg in path {
+    for (depth, seg) in path.iter().enumerate() {
         if let Some((li, from)) = flow {
             match find_in_flow(lines[li], from, seg) {
                 Some(p) => {
@@ -124,7 +137,7 @@ pub fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
                     flow = Some((li, p + seg.len()));
                     continue;
                 }
-                None => return best,
+                None => return (best, depth),
             }
         }
         let mut child_indent: Option<usize> = None;
@@ -146,7 +159,7 @@ pub fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
                 break;
             }
         }
-        let Some((i, ind)) = found else { return best };
+        let Some((i, ind)) = found else { return (best, depth) };
         best = Some((i + 1, ind + 1));
         let line = lines[i];
         let colon = line[ind..].find(':').map(|c| ind + c + 1).unwrap_or(line.len());
@@ -163,7 +176,7 @@ pub fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
             }
         }
     }
-    best
+    (best, path.len())
 }
 
 /// A [`Location`] for a key path in a file: the key if found, else the file.
