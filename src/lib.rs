@@ -5,6 +5,10 @@
 //! render the events the orchestrator publishes.
 
 pub mod catalog;
+/// CLI command handlers (this branch carries only the catalog's; `main` owns the rest).
+pub mod cli {
+    pub mod catalog;
+}
 pub mod engine;
 pub mod error;
 pub mod session;
