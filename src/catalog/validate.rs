@@ -57,7 +57,7 @@ pub fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
     let mut p = Problems::default();
     let m = &d.manifest;
     for name in m.stacks.keys() {
-        if !catalog.contains(name) {
+        if !catalog.contains(name) && !catalog.broken.contains(name) {
             p.push(Problem::new(
                 ProblemKind::UnknownStack,
                 d.locate(&["stacks", name]),
@@ -74,7 +74,7 @@ pub fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
         Err(errs) => {
             for e in errs {
                 reported.insert(e.to_string());
-                if !matches!(e, GraphError::UnknownStack { .. }) {
+                if !matches!(e, GraphError::UnknownStack { .. }) && !from_broken(catalog, &e) {
                     p.push(graph_problem(catalog, Some(d), None, &e));
                 }
             }
@@ -97,7 +97,7 @@ pub fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
             Ok(g) => g,
             Err(errs) => {
                 for e in errs {
-                    if !reported.contains(&e.to_string()) && !matches!(e, GraphError::UnknownStack { .. }) {
+                    if !reported.contains(&e.to_string()) && !matches!(e, GraphError::UnknownStack { .. }) && !from_broken(catalog, &e) {
                         p.push(graph_problem(catalog, Some(d), Some(env), &e));
                     }
                 }
@@ -127,6 +127,15 @@ pub fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
         }
     }
     p
+}
+
+/// Does a graph error only follow from a stack.yaml that could not be read (already reported)?
+fn from_broken(catalog: &Catalog, e: &GraphError) -> bool {
+    match e {
+        GraphError::MissingDependency { dependency, .. } => catalog.broken.contains(dependency.as_str()),
+        GraphError::UnknownStack { stack } => catalog.broken.contains(stack),
+        GraphError::Cycle { .. } => false,
+    }
 }
 
 /// Every check of one deployment (its own and against the catalog).

@@ -45,6 +45,9 @@ const NOT_STACKS: &[&str] = &["node_modules", "tools", "tests", "docs", "shared"
 pub struct Catalog {
     pub workspace: Workspace,
     pub stacks: BTreeMap<StackName, StackDef>,
+    /// Directories with a `stack.yaml` that could not be read: reported once, and not repeated
+    /// as "unknown stack" wherever they are named.
+    pub broken: std::collections::BTreeSet<String>,
 }
 
 impl Catalog {
@@ -64,6 +67,7 @@ impl Catalog {
     pub fn load_lenient(root: &Path) -> (Catalog, Problems) {
         let ws = Workspace::new(root);
         let mut stacks = BTreeMap::new();
+        let mut broken = std::collections::BTreeSet::new();
         let mut problems = Problems::default();
         let dir = ws.stacks_dir();
         let entries = match std::fs::read_dir(&dir) {
@@ -74,7 +78,7 @@ impl Catalog {
                     Location::file("stacks"),
                     format!("cannot read the stacks directory {}: {e}", dir.display()),
                 ));
-                return (Catalog { workspace: ws, stacks }, problems);
+                return (Catalog { workspace: ws, stacks, broken }, problems);
             }
         };
         let mut dirs: Vec<PathBuf> = entries
@@ -106,13 +110,16 @@ impl Catalog {
                     problems.0.extend(ps);
                     stacks.insert(def.meta.name.clone(), def);
                 }
-                Err(ps) => problems.0.extend(ps),
+                Err(ps) => {
+                    problems.0.extend(ps);
+                    broken.insert(name);
+                }
             }
         }
         // Dependencies must name catalog stacks.
         for def in stacks.values() {
             for dep in &def.meta.depends_on {
-                if !stacks.contains_key(dep) {
+                if !stacks.contains_key(dep) && !broken.contains(dep.as_str()) {
                     let file = ws.rel(&def.dir.join("stack.yaml"));
                     let text = std::fs::read_to_string(def.dir.join("stack.yaml")).unwrap_or_default();
                     problems.push(Problem::new(
@@ -127,7 +134,7 @@ impl Catalog {
                 }
             }
         }
-        (Catalog { workspace: ws, stacks }, problems)
+        (Catalog { workspace: ws, stacks, broken }, problems)
     }
 
     pub fn root(&self) -> &Path {

@@ -35,9 +35,22 @@ pub fn to_problem(e: &serde_yaml::Error, file: &Path, text: &str) -> Problem {
             msg.replace_range(i..i + suffix.len(), "");
         }
     }
+    let mut loc = loc;
     let mut kind = ProblemKind::Schema;
     if let Some(rest) = msg.find("duplicate entry with key ").map(|i| msg[i + 25..].to_string()) {
         let key = rest.trim().trim_matches('"').to_string();
+        // serde_yaml points at the mapping; point at the second occurrence of the key instead.
+        if let Some((line, col)) = loc {
+            let second = text
+                .lines()
+                .enumerate()
+                .skip(line - 1)
+                .filter(|(_, l)| is_content(l) && indent_of(l) == col - 1 && starts_with_key(&l[col - 1..], &key))
+                .nth(1);
+            if let Some((i, _)) = second {
+                loc = Some((i + 1, col));
+            }
+        }
         msg = format!(
             "duplicate key `{key}`: a key may appear only once in a mapping (YAML keeps no \
              duplicates); merge the two `{key}` entries into one"
@@ -54,7 +67,21 @@ pub fn to_problem(e: &serde_yaml::Error, file: &Path, text: &str) -> Problem {
     if msg.starts_with("EOF while parsing") || msg.contains("end of stream") {
         kind = ProblemKind::Syntax;
     }
-    let _ = text;
+    // A value refused by a type's own check (an invalid id or name) is reported at the start of
+    // the document by serde_yaml; point at the offending value when it is named in `backticks`.
+    if loc == Some((1, 1)) || loc.is_none() {
+        if let Some(value) = msg.split('`').nth(1).filter(|v| !v.is_empty()) {
+            for (i, l) in text.lines().enumerate() {
+                if let Some(c) = l.find(value) {
+                    let before = l[..c].trim_end();
+                    if before.ends_with(':') || before.ends_with('-') || before.ends_with('[') || before.ends_with(',') {
+                        loc = Some((i + 1, c + 1));
+                        break;
+                    }
+                }
+            }
+        }
+    }
     Problem::new(kind, Location::maybe_at(file, loc), msg)
 }
 
