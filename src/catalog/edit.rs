@@ -216,7 +216,9 @@ fn remove_key(text: &str, path: &[&str]) -> Option<String> {
     let mut lines = lines_of(text);
     let line = &lines[l - 1];
     if indent_of(line) != c - 1 {
-        return None; // inside a flow mapping
+        let new_line = remove_flow_entry(line, c - 1)?;
+        lines[l - 1] = new_line;
+        return Some(lines.join("\n"));
     }
     let ind = c - 1;
     let mut last = l - 1;
@@ -231,6 +233,41 @@ fn remove_key(text: &str, path: &[&str]) -> Option<String> {
     }
     lines.drain(l - 1..=last);
     Some(lines.join("\n"))
+}
+
+/// Remove the `key: value` entry starting at byte `start` of a one-line flow mapping, with its
+/// separating comma.
+fn remove_flow_entry(line: &str, start: usize) -> Option<String> {
+    let colon = colon_after(line, start)?;
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut end = None;
+    for (i, ch) in line[colon + 1..].char_indices() {
+        let i = colon + 1 + i;
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(ch),
+            (None, '{' | '[') => depth += 1,
+            (None, '}' | ']') if depth > 0 => depth -= 1,
+            (None, '}' | ']' | ',') => {
+                end = Some((i, ch));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (end, stop) = end?;
+    if stop == ',' {
+        let after = end + 1 + (line[end + 1..].len() - line[end + 1..].trim_start().len());
+        return Some(format!("{}{}", &line[..start], &line[after..]));
+    }
+    let before = line[..start].trim_end();
+    if let Some(b) = before.strip_suffix(',') {
+        Some(format!("{}{}", b, &line[end..]))
+    } else {
+        Some(format!("{}{}", &line[..start], &line[end..]))
+    }
 }
 
 // ---------- the edit machinery ----------
@@ -483,7 +520,12 @@ mod tests {
         assert!(t.contains("config: {a: b, c: d}}"), "{t}");
         let t = remove_key(DOC, &["stacks", "network"]).unwrap();
         assert!(t.contains("stacks:\n  security: {enabled: true}\n# trailing"), "{t}");
-        assert!(remove_key(DOC, &["environments", "dev", "config"]).is_none());
+        let t = remove_key(DOC, &["environments", "dev", "config"]).unwrap();
+        assert!(t.contains("  dev: {enabled: true}\n"), "{t}");
+        let t = remove_key(DOC, &["environments", "dev", "enabled"]).unwrap();
+        assert!(t.contains("  dev: {config: {a: b}}\n"), "{t}");
+        let t = remove_key(DOC, &["environments", "dev", "config", "a"]).unwrap();
+        assert!(t.contains("  dev: {enabled: true, config: {}}\n"), "{t}");
     }
 
     #[test]
