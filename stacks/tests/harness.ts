@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { before, describe, test } from "node:test";
 import { BASE_CONFIG_KEYS, ENVIRONMENTS, Environment, StackMeta, readStackMeta, snapshotPath, stackDir } from "../tools/lib/catalog";
+import { tagMap } from "../tools/lib/evaluate";
 import type { InspectDoc, ResourceDoc } from "../tools/lib/evaluate";
 import { InspectResult, limited, runInspect, snapshotText } from "../tools/lib/run-inspect";
 
@@ -100,8 +101,8 @@ export function describeStack(name: string, assertions: EnvAssertions): void {
                 test("tags every taggable resource", () => {
                     assert.deepEqual(results[env].diagnostics.untagged, []);
                     for (const r of results[env].doc.resources) {
-                        const tags = r.inputs.tags as Record<string, string> | undefined;
-                        if (!tags) continue;
+                        if (!r.inputs.tags) continue;
+                        const tags = tagMap(r.inputs.tags);
                         assert.equal(tags["deployment-id"], "D000000", `${r.name}`);
                         assert.equal(tags.environment, env, `${r.name}`);
                         assert.equal(tags.stack, name, `${r.name}`);

@@ -277,7 +277,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<{ doc: InspectDoc
     const untagged = declared
         .filter((r) => r.custom && r.taggable)
         .filter((r) => {
-            const tags = (r.inputs?.tags ?? {}) as Record<string, string>;
+            const tags = tagMap(r.inputs?.tags);
             return BASE_TAGS.some((t) => !(t in tags));
         })
         .map((r) => `${r.type}::${r.name}`);
@@ -302,6 +302,14 @@ export async function evaluate(opts: EvaluateOptions): Promise<{ doc: InspectDoc
             ),
         },
     };
+}
+
+/** Tags as a map, whether given as a map or as an Auto Scaling group's `[{key, value}]` list. */
+export function tagMap(tags: unknown): Record<string, string> {
+    if (Array.isArray(tags)) {
+        return Object.fromEntries(tags.map((t: { key: string; value: string }) => [t.key, t.value]));
+    }
+    return (tags ?? {}) as Record<string, string>;
 }
 
 /** The tags every taggable resource must carry. */
