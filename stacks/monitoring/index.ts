@@ -69,7 +69,7 @@ const dashboardBody = pulumi
         return JSON.stringify({
             widgets: [
                 { type: "text", x: 0, y: 0, width: 24, height: 2,
-                  properties: { markdown: `# ${ctx.project} ${ctx.environment} (${ctx.deploymentId})\nVPC ${vpc}` } },
+                  properties: { markdown: `# Deployment ${ctx.deploymentId}, ${ctx.environment}\nVPC ${vpc}` } },
                 widget(0, 2, "Database CPU %", [["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", dbId]]),
                 widget(12, 2, "Database connections", [["AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", dbId]]),
                 widget(0, 8, "api service CPU / memory %", [
