@@ -60,8 +60,11 @@ const natGatewayIds = network.requireOutput("natGatewayIds") as pulumi.Output<st
 const region = aws.getRegionOutput().region;
 
 const dashboardBody = pulumi
-    .all([region, db, cluster, service, alb, apiId, stage, natGatewayIds, network.requireOutput("vpcId") as pulumi.Output<string>])
-    .apply(([r, dbId, clusterName, serviceName, albSuffix, api, stageName, nats, vpc]) => {
+    .all([
+        pulumi.all([region, db, cluster, service, alb, apiId, stage, network.requireOutput("vpcId") as pulumi.Output<string>]),
+        natGatewayIds,
+    ])
+    .apply(([[r, dbId, clusterName, serviceName, albSuffix, api, stageName, vpc], nats]) => {
         const widget = (x: number, y: number, title: string, metrics: unknown[][], stat = "Average") => ({
             type: "metric", x, y, width: 12, height: 6,
             properties: { title, region: r, stat, period: 300, view: "timeSeries", metrics },

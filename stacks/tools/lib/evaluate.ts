@@ -76,14 +76,14 @@ async function plain(v: unknown): Promise<unknown> {
     const o = v as Record<string, unknown>;
     if (o[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return SECRET;
     if (pulumi.asset.AssetArchive.isInstance(o)) {
-        const assets = (await (o as pulumi.asset.AssetArchive).assets) as Record<string, unknown>;
+        const assets = (await (o as unknown as pulumi.asset.AssetArchive).assets) as Record<string, unknown>;
         return { archive: await plain(assets) };
     }
     if (pulumi.asset.StringAsset.isInstance(o)) {
-        return { text: await (o as pulumi.asset.StringAsset).text };
+        return { text: await (o as unknown as pulumi.asset.StringAsset).text };
     }
-    if (pulumi.asset.FileAsset.isInstance(o)) return { path: await (o as pulumi.asset.FileAsset).path };
-    if (pulumi.Resource.isInstance(o)) return await new Promise((res) => (o as pulumi.Resource).urn.apply(res));
+    if (pulumi.asset.FileAsset.isInstance(o)) return { path: await (o as unknown as pulumi.asset.FileAsset).path };
+    if (pulumi.Resource.isInstance(o)) return await new Promise((res) => (o as unknown as pulumi.Resource).urn.apply(res));
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(o).sort()) {
         if (o[k] !== undefined) out[k] = await plain(o[k]);
