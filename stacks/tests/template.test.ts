@@ -43,7 +43,7 @@ describe("templates", () => {
             for (const e of fs.readdirSync(d, { withFileTypes: true })) {
                 const p = path.join(d, e.name);
                 if (e.isDirectory()) walk(p);
-                else for (const m of fs.readFileSync(p, "utf8").matchAll(/\{\{([A-Z_]+)\}\}/g)) used.add(m[1]);
+                else if (e.name.endsWith(".template")) for (const m of fs.readFileSync(p, "utf8").matchAll(/\{\{([A-Z_]+)\}\}/g)) used.add(m[1]);
             }
         };
         walk(TEMPLATES);
