@@ -176,12 +176,15 @@ pub struct LayeredValue {
     pub source: Source,
 }
 
+/// Reads an environment variable (for `{secret_env: VAR}`); injectable for tests.
+type EnvVarFn<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Resolves configuration for the stacks of one deployment.
 pub struct Resolver<'a> {
     pub catalog: &'a Catalog,
     pub deployment: &'a Deployment,
     outputs: &'a dyn OutputLookup,
-    env_var: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    env_var: EnvVarFn<'a>,
 }
 
 impl<'a> Resolver<'a> {

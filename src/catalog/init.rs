@@ -167,7 +167,7 @@ fn insert_deployment_id(text: &str, id: &DeploymentId) -> String {
     let mut done = false;
     for line in text.split_inclusive('\n') {
         let t = line.trim();
-        if !done && !(t.is_empty() || t.starts_with('#') || t == "---") {
+        if !done && !t.is_empty() && !t.starts_with('#') && t != "---" {
             out.push_str(&format!("deployment_id: {id}\n"));
             done = true;
         }
