@@ -2,6 +2,7 @@
 //! command maps to one orchestrator or store call; this module only parses, renders and maps
 //! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
 
+pub mod catalog;
 pub mod render;
 mod session_cmds;
 mod wiring;

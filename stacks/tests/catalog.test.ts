@@ -1,0 +1,130 @@
+// The catalog as a whole: the 16 stacks, their metadata files, the dependency graph from
+// the platform design, and the files every stack directory must have.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { parse } from "yaml";
+import {
+    BASE_CONFIG_KEYS,
+    ENVIRONMENTS,
+    REPO_DIR,
+    STACKS_DIR,
+    listStacks,
+    parseStackMeta,
+    readStackMeta,
+    snapshotPath,
+    stackDir,
+    topologicalOrder,
+} from "../tools/lib/catalog";
+
+/** depends_on from the platform design (shared/design.md). */
+const DESIGN: Record<string, string[]> = {
+    network: [],
+    security: ["network"],
+    dns: ["network"],
+    secrets: ["security"],
+    authentication: ["security", "dns"],
+    storage: ["security"],
+    "database-rds": ["network", "security", "secrets"],
+    "containers-images": ["security"],
+    "containers-apps": ["containers-images"],
+    "services-ecr": ["security"],
+    "services-ecs": ["network", "security", "services-ecr"],
+    "services-eks": ["network", "security"],
+    "services-api": ["network", "dns", "authentication", "services-ecs"],
+    "compute-ec2": ["network", "security"],
+    "compute-lambda": ["network", "security", "secrets"],
+    monitoring: ["network", "database-rds", "services-ecs", "services-api"],
+};
+
+const read = (...p: string[]) => fs.readFileSync(path.join(...p), "utf8");
+
+describe("catalog", () => {
+    const stacks = listStacks();
+
+    test("has exactly the 16 stacks of the design", () => {
+        assert.deepEqual(stacks, Object.keys(DESIGN).sort());
+    });
+
+    test("depends_on matches the design and the graph is acyclic", () => {
+        const metas = stacks.map((s) => readStackMeta(stackDir(s)));
+        for (const m of metas) assert.deepEqual([...m.depends_on].sort(), [...DESIGN[m.name]].sort(), m.name);
+        const order = topologicalOrder(metas);
+        for (const m of metas) for (const d of m.depends_on) assert.ok(order.indexOf(d) < order.indexOf(m.name));
+    });
+
+    test("the npm workspace lists every stack", () => {
+        const pkg = JSON.parse(read(STACKS_DIR, "package.json"));
+        assert.deepEqual([...pkg.workspaces].sort(), stacks);
+        assert.equal(pkg.private, true);
+    });
+
+    test("stack.yaml schema rejects unknown and missing keys", () => {
+        const ok = "name: x\ndescription: d\ndepends_on: []\nrequired_config: []\nconfig: {}\noutputs: []\n";
+        assert.equal(parseStackMeta("t", ok).name, "x");
+        assert.throws(() => parseStackMeta("t", `${ok}extra: 1\n`), /unknown key 'extra'/);
+        assert.throws(() => parseStackMeta("t", ok.replace("outputs: []\n", "")), /missing key 'outputs'/);
+        assert.throws(() => parseStackMeta("t", ok.replace("config: {}", "config: {a: [1]}")), /config.a/);
+    });
+
+    const context = read(REPO_DIR, "templates", "stack", "src", "context.ts.template");
+
+    for (const name of Object.keys(DESIGN)) {
+        describe(name, () => {
+            const dir = stackDir(name);
+
+            test("stack.yaml is valid and its name is the directory", () => {
+                const meta = readStackMeta(dir);
+                assert.equal(meta.name, name);
+                assert.ok(meta.outputs.length > 0, "exports something");
+                for (const k of [...Object.keys(meta.config), ...meta.required_config]) {
+                    assert.ok(!(BASE_CONFIG_KEYS as readonly string[]).includes(k), `${k} is supplied by the engine`);
+                }
+                for (const k of meta.required_config) assert.ok(!(k in meta.config), `${k} is required and has a default`);
+            });
+
+            test("Pulumi.yaml names the stack and runs index.ts on nodejs", () => {
+                const y = parse(read(dir, "Pulumi.yaml"));
+                assert.deepEqual(Object.keys(y).sort(), ["description", "main", "name", "runtime"]);
+                assert.equal(y.name, name);
+                assert.equal(y.runtime, "nodejs");
+                assert.equal(y.main, "index.ts");
+                assert.equal(y.description, readStackMeta(dir).description);
+            });
+
+            test("package.json and tsconfig.json", () => {
+                const pkg = JSON.parse(read(dir, "package.json"));
+                assert.equal(pkg.name, `@cloud-engine/stack-${name}`);
+                assert.equal(pkg.version, "0.7.0");
+                assert.equal(pkg.private, true);
+                assert.ok(pkg.dependencies["@pulumi/pulumi"] && pkg.dependencies["@pulumi/aws"]);
+                const ts = JSON.parse(read(dir, "tsconfig.json"));
+                assert.equal(ts.extends, "../tsconfig.base.json");
+            });
+
+            test("index.ts at the root, components under src/, shared context is verbatim", () => {
+                assert.ok(fs.existsSync(path.join(dir, "index.ts")));
+                const src = fs.readdirSync(path.join(dir, "src"));
+                assert.ok(src.length >= 2, "context.ts plus at least one component");
+                assert.equal(read(dir, "src", "context.ts"), context, "src/context.ts differs from templates/stack/src/context.ts.template");
+                const all = [read(dir, "index.ts"), ...src.map((f) => read(dir, "src", f))].join("\n");
+                assert.match(all, /extends pulumi\.ComponentResource/);
+                assert.doesNotMatch(all, /["'`]organization\//, "the org is never hard-coded");
+            });
+
+            test("docs/README.md documents every config key and output", () => {
+                const doc = read(dir, "docs", "README.md");
+                const meta = readStackMeta(dir);
+                for (const k of [...Object.keys(meta.config), ...meta.required_config]) assert.ok(doc.includes(`\`${k}\``), `config ${k}`);
+                for (const o of meta.outputs) assert.ok(doc.includes(`\`${o}\``), `output ${o}`);
+                for (const d of meta.depends_on) assert.ok(doc.includes(d), `upstream ${d}`);
+            });
+
+            test("has a snapshot per environment and no other", () => {
+                for (const env of ENVIRONMENTS) assert.ok(fs.existsSync(snapshotPath(name, env)), `${name}/inspect/${env}.json`);
+                assert.deepEqual(fs.readdirSync(path.join(dir, "inspect")).sort(), ENVIRONMENTS.map((e) => `${e}.json`).sort());
+            });
+        });
+    }
+});

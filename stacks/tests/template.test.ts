@@ -1,0 +1,80 @@
+// templates/stack renders into a stack that typechecks inside the workspace and runs under
+// the mock runtime; templates/docs render with every placeholder replaced.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { REPO_DIR, STACKS_DIR, parseStackMeta } from "../tools/lib/catalog";
+import { PLACEHOLDERS, render, renderTree, varsFor } from "../tools/lib/render";
+import { runInspect } from "../tools/lib/run-inspect";
+
+const TEMPLATES = path.join(REPO_DIR, "templates");
+// A direct child of stacks/, so `../tsconfig.base.json` and node_modules resolve as for a real stack.
+const OUT = path.join(STACKS_DIR, ".tmp-example");
+const VARS = varsFor("example", "Example stack rendered by the template test", ["network"]);
+
+const STACK_FILES = [
+    "index.ts", "src/component-example.ts", "src/outputs.ts", "src/context.ts", "Pulumi.yaml",
+    "package.json", "tsconfig.json", "stack.yaml", "docs/README.md",
+];
+const DOC_FILES = [
+    "Stack_Prompt_Main.md", "Stack_Prompt_Extra.md", "Stack_Definitions.md", "Stack_Resources.md",
+    "Stack_History_Errors.md", "Stack_History_Fixes.md", "Stack_History.md",
+];
+
+describe("templates", () => {
+    before(() => {
+        fs.rmSync(OUT, { recursive: true, force: true });
+        renderTree(path.join(TEMPLATES, "stack"), OUT, VARS);
+    });
+    after(() => fs.rmSync(OUT, { recursive: true, force: true }));
+
+    test("render() refuses unknown and leftover placeholders", () => {
+        assert.equal(render("a {{STACK_NAME}} b", VARS), "a example b");
+        assert.throws(() => render("{{NOPE}}", VARS), /unknown placeholder \{\{NOPE\}\}/);
+        assert.throws(() => render("{{ STACK_NAME }}", VARS), /left after rendering/);
+    });
+
+    test("templates/stack has every expected file and uses only known placeholders", () => {
+        for (const f of STACK_FILES) assert.ok(fs.existsSync(path.join(OUT, f)), `missing ${f}`);
+        const used = new Set<string>();
+        const walk = (d: string) => {
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                const p = path.join(d, e.name);
+                if (e.isDirectory()) walk(p);
+                else if (e.name.endsWith(".template")) for (const m of fs.readFileSync(p, "utf8").matchAll(/\{\{([A-Z_]+)\}\}/g)) used.add(m[1]);
+            }
+        };
+        walk(TEMPLATES);
+        assert.deepEqual([...used].sort(), [...PLACEHOLDERS].sort(), "every placeholder is used, and no other");
+    });
+
+    test("the rendered stack.yaml follows the catalog schema", () => {
+        const meta = parseStackMeta("stack.yaml", fs.readFileSync(path.join(OUT, "stack.yaml"), "utf8"));
+        assert.equal(meta.name, "example");
+        assert.deepEqual(meta.depends_on, ["network"]);
+    });
+
+    test("the rendered stack typechecks inside the workspace", () => {
+        const tsc = path.join(STACKS_DIR, "node_modules", "typescript", "bin", "tsc");
+        execFileSync(process.execPath, [tsc, "-p", path.join(OUT, "tsconfig.json"), "--noEmit"], { cwd: STACKS_DIR, stdio: "pipe" });
+    });
+
+    test("the rendered stack runs under the mock runtime", async () => {
+        const { doc, diagnostics } = await runInspect("example", "dev", ["--dir", OUT]);
+        assert.deepEqual(doc.stackReferences, ["organization/ecommerce/D000000-network-dev"]);
+        assert.deepEqual(Object.keys(doc.outputs), ["exampleLogGroupName"]);
+        assert.deepEqual(diagnostics.untagged, []);
+        assert.equal(doc.resources.find((r) => r.type === "aws:cloudwatch/logGroup:LogGroup")?.inputs.retentionInDays, 7);
+    });
+
+    test("templates/docs render with every placeholder replaced", () => {
+        for (const f of DOC_FILES) {
+            const src = path.join(TEMPLATES, "docs", `${f}.template`);
+            assert.ok(fs.existsSync(src), `missing ${src}`);
+            const out = render(fs.readFileSync(src, "utf8"), VARS, src);
+            assert.ok(out.includes("example"), `${f} names the stack`);
+        }
+    });
+});

@@ -1,0 +1,142 @@
+//! A throwaway workspace for catalog tests: the 16 stacks of the design (metadata close to the
+//! real ones, tiny programs), the repository's deployment templates, a small stack template,
+//! and the sample deployment.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use cloud_engine::cli::catalog::{run, CatalogCommand};
+use cloud_engine::error::UserError;
+
+pub const STACKS: &[(&str, &[&str], &str, &str)] = &[
+    // name, depends_on, extra stack.yaml lines (config/required), outputs
+    ("network", &[], "config: {cidrBlock: \"10.0.0.0/16\", azCount: auto}", "[vpcId, privateSubnetIds]"),
+    ("security", &["network"], "config: {appPort: 8080}", "[kmsKeyArn, appSecurityGroupId]"),
+    ("dns", &["network"], "required_config: [domainName]\nconfig: {privateZone: true}", "[zoneId, zoneName]"),
+    ("secrets", &["security"], "config: {dbUsername: app_admin}", "[dbCredentialsSecretArn]"),
+    ("authentication", &["security", "dns"], "config: {mfa: auto}", "[userPoolId]"),
+    ("storage", &["security"], "config: {logRetentionDays: auto}", "[assetsBucketName]"),
+    ("database-rds", &["network", "security", "secrets"], "config: {engineVersion: \"16.3\", instanceClass: auto, allocatedStorage: auto, multiAz: auto, backupRetentionDays: auto, dbName: app}", "[dbEndpoint, dbPort]"),
+    ("containers-images", &["security"], "config: {imageTag: \"0.7.0\"}", "[imageUri, imageTag]"),
+    ("containers-apps", &["containers-images"], "config: {cpu: auto}", "[serviceUrl]"),
+    ("services-ecr", &["security"], "config: {keepImages: auto}", "[apiRepositoryUrl]"),
+    ("services-ecs", &["network", "security", "services-ecr"], "config: {imageTag: latest, cpu: auto, memory: auto, desiredCount: auto, maxCount: auto, logRetentionDays: auto}", "[clusterName, albDnsName]"),
+    ("services-eks", &["network", "security"], "config: {nodeInstanceType: auto, nodeDesiredSize: auto}", "[clusterName]"),
+    ("services-api", &["network", "dns", "authentication", "services-ecs"], "config: {subdomain: api, logRetentionDays: auto}", "[apiUrl]"),
+    ("compute-ec2", &["network", "security"], "config: {instanceType: auto}", "[autoScalingGroupName]"),
+    ("compute-lambda", &["network", "security", "secrets"], "config: {memorySize: auto, logRetentionDays: auto}", "[functionName]"),
+    ("monitoring", &["network", "database-rds", "services-ecs", "services-api"], "config: {alarmEmail: \"\"}", "[alarmTopicArn]"),
+];
+
+pub struct Ws {
+    pub dir: tempfile::TempDir,
+}
+
+impl Ws {
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    /// Run a catalog command as `cloud <args…>`; Ok(stdout) or the UserError.
+    pub fn cloud(&self, args: &[&str]) -> Result<String, UserError> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: CatalogCommand,
+        }
+        use clap::Parser;
+        let mut argv = vec!["cloud"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("bad test command {args:?}: {e}"));
+        let mut out = Vec::new();
+        run(self.root(), &cli.cmd, &mut out).map(|()| String::from_utf8(out).unwrap())
+    }
+
+    /// Every file under the workspace (relative, sorted), for "nothing was written" checks.
+    pub fn files(&self) -> Vec<String> {
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else {
+                    out.push(p.strip_prefix(base).unwrap().to_string_lossy().to_string());
+                }
+            }
+        }
+        let mut v = Vec::new();
+        walk(self.root(), self.root(), &mut v);
+        v.sort();
+        v
+    }
+
+    pub fn add_stack(&self, name: &str, deps: &[&str], extra: &str, outputs: &str) {
+        let dir = format!("stacks/{name}");
+        self.write(
+            &format!("{dir}/stack.yaml"),
+            &format!(
+                "name: {name}\ndescription: The {name} stack\ndepends_on: [{}]\n{extra}\noutputs: {outputs}\n",
+                deps.join(", ")
+            ),
+        );
+        self.write(&format!("{dir}/index.ts"), &format!("export const stack = \"{name}\";\n"));
+        self.write(&format!("{dir}/Pulumi.yaml"), &format!("name: {name}\nruntime: nodejs\nmain: index.ts\n"));
+        self.write(&format!("{dir}/package.json"), "{}\n");
+        self.write(&format!("{dir}/src/lib.ts"), "export {};\n");
+    }
+}
+
+fn repo(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
+}
+
+/// The 16 stacks, templates, no deployments.
+pub fn empty_workspace() -> Ws {
+    let ws = Ws { dir: tempfile::tempdir().unwrap() };
+    for (name, deps, extra, outputs) in STACKS {
+        ws.add_stack(name, deps, extra, outputs);
+    }
+    ws.write("templates/default/manifest.yaml.template", &repo("templates/default/manifest.yaml.template"));
+    ws.write("templates/minimal/manifest.yaml.template", &repo("templates/minimal/manifest.yaml.template"));
+    // A small stack template following the stacks engineer's contract (templates/README.md).
+    ws.write("templates/stack/stack.yaml.template", "name: {{STACK_NAME}}\ndescription: {{STACK_DESCRIPTION}}\ndepends_on: {{DEPENDS_ON_YAML}}\nrequired_config: []\nconfig:\n  retentionDays: auto\noutputs: [exampleLogGroupName]\n");
+    ws.write("templates/stack/index.ts.template", "// {{STACK_NAME}}: {{STACK_DESCRIPTION}} ({{VERSION}}, {{DATE}})\nconst ctx = loadContext(\"{{STACK_NAME}}\");\n{{STACK_REFERENCES_TS}}\n");
+    ws.write("templates/stack/Pulumi.yaml.template", "name: {{STACK_NAME}}\nruntime: nodejs\nmain: index.ts\ndescription: {{STACK_DESCRIPTION}}\n");
+    ws.write("templates/stack/package.json.template", "{\"name\": \"@cloud-engine/stack-{{STACK_NAME}}\", \"version\": \"{{VERSION}}\"}\n");
+    ws.write("templates/stack/src/outputs.ts.template", "// outputs of {{STACK_NAME}}\n");
+    ws.write("templates/stack/tsconfig.json.template", "{}\n");
+    ws.write("templates/docs/Stack_History.md.template", "# {{STACK_NAME}} history\n");
+    std::fs::create_dir_all(ws.path("deploy")).unwrap();
+    ws
+}
+
+/// [`empty_workspace`] plus the repository's sample deployment D1BRV40-acme-corp-ecommerce.
+pub fn sample_workspace() -> Ws {
+    let ws = empty_workspace();
+    ws.write(SAMPLE, &repo(SAMPLE));
+    ws
+}
+
+pub const SAMPLE: &str = "deploy/D1BRV40-acme-corp-ecommerce/manifest.yaml";
+
+/// A minimal valid manifest at `deploy/<id>-acme-corp-shop/manifest.yaml` with `body` appended
+/// after the header keys.
+pub fn write_manifest(ws: &Ws, id: &str, body: &str) -> String {
+    let rel = format!("deploy/{id}-acme-corp-shop/manifest.yaml");
+    ws.write(&rel, &format!("deployment_id: {id}\norg: acme-corp\nproject: shop\n{body}"));
+    rel
+}
