@@ -4,6 +4,7 @@
 //! Discord or Slack; chat adapters and the `cloud` CLI translate user input into intents and
 //! render the events the orchestrator publishes.
 
+pub mod chat;
 pub mod engine;
 pub mod error;
 pub mod session;
