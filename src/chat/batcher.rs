@@ -502,11 +502,16 @@ impl Batcher {
                 self.messages.record(now);
                 self.stats.other_posts += 1;
                 let text = format!(
-                    "📎 Output continues beyond what this thread holds ({} messages); every line \
-                     is in the full log `{}`, attached when the session finishes.",
+                    "📎 Chat output stops here ({} messages); every line is in the full log `{}`, \
+                     attached when the session finishes.",
                     self.limits.max_log_messages, self.log_filename
                 );
-                return Some(RenderOp::Post { key: MessageKey::OverflowNotice, text });
+                let text = if chat_len(&text) <= self.max_chars() {
+                    text
+                } else {
+                    "📎 Chat output stops here; the full log is attached at the end.".to_string()
+                };
+                return Some(RenderOp::Post { key: MessageKey::OverflowNotice, text: self.fit(text) });
             }
             let ready = self.queue.front().is_some_and(|front| {
                 finishing
@@ -559,6 +564,20 @@ impl Batcher {
             .map(|(i, _)| i)
     }
 
+    fn max_chars(&self) -> usize {
+        self.limits.max_message_chars.max(MIN_MESSAGE_CHARS)
+    }
+
+    /// `text` cut to the message limit (only reachable with pathological stack names or
+    /// filenames; lines are split, never cut).
+    fn fit(&self, text: String) -> String {
+        if chat_len(&text) <= self.max_chars() {
+            text
+        } else {
+            split_to_width(&text, self.max_chars())[0].to_string()
+        }
+    }
+
     fn post_progress(&mut self, idx: usize, now: Instant) -> RenderOp {
         self.messages.record(now);
         self.stats.progress_posts += 1;
@@ -566,10 +585,8 @@ impl Batcher {
         slot.posted = true;
         slot.shown = Some(slot.current.clone());
         slot.last_shown = Some(now);
-        RenderOp::Post {
-            key: MessageKey::Progress(slot.progress.stack.clone()),
-            text: slot.current.clone(),
-        }
+        let (key, text) = (MessageKey::Progress(slot.progress.stack.clone()), slot.current.clone());
+        RenderOp::Post { key, text: self.fit(text) }
     }
 
     fn edit_progress(&mut self, idx: usize, now: Instant) -> RenderOp {
@@ -578,10 +595,8 @@ impl Batcher {
         let slot = &mut self.stacks[idx];
         slot.shown = Some(slot.current.clone());
         slot.last_shown = Some(now);
-        RenderOp::Edit {
-            key: MessageKey::Progress(slot.progress.stack.clone()),
-            text: slot.current.clone(),
-        }
+        let (key, text) = (MessageKey::Progress(slot.progress.stack.clone()), slot.current.clone());
+        RenderOp::Edit { key, text: self.fit(text) }
     }
 
     fn post_log_message(&mut self, now: Instant) -> RenderOp {
@@ -620,7 +635,7 @@ impl Batcher {
     fn post_summary_part(&mut self, now: Instant) -> RenderOp {
         if self.summary_parts.is_none() {
             let lines = self.summary_lines();
-            let max = self.limits.max_message_chars.max(MIN_MESSAGE_CHARS);
+            let max = self.max_chars();
             self.summary_parts = Some(pack_lines(lines.iter().map(String::as_str), max).into());
         }
         let parts = self.summary_parts.as_mut().expect("summary parts built above");
