@@ -95,9 +95,10 @@ impl StackProgress {
         self.result = Some((result, counts));
     }
 
-    /// Percentage shown: `done / planned`, capped at 100; a finished stack shows 100.
+    /// Percentage shown: `done / planned`, capped at 100; an applied stack shows 100 (a failed
+    /// one keeps where it stopped).
     pub fn percent(&self) -> u32 {
-        if self.result.is_some() {
+        if matches!(self.result, Some((StackResult::Applied, _))) {
             return 100;
         }
         if self.planned == 0 {
@@ -111,6 +112,7 @@ impl StackProgress {
     pub fn render(&self) -> String {
         let pct = self.percent();
         let total = if self.planned == 0 && self.result.is_none() {
+            // Unknown plan: no fraction to show yet.
             "?".to_string()
         } else {
             self.planned.max(self.done).to_string()
@@ -254,5 +256,15 @@ mod tests {
         let counts = ChangeCounts::from([("create".to_string(), 3), ("same".to_string(), 9)]);
         p.finish(StackResult::Applied, counts);
         assert_eq!(p.render(), "dns  1/1 ▓▓▓▓▓▓▓▓▓▓ 100%  ✓ applied: 3 created");
+    }
+
+    #[test]
+    fn a_failed_stack_keeps_its_bar() {
+        let mut p = StackProgress::new(stack("database-rds"), 4);
+        p.apply(&done("a"));
+        p.apply(&Progress::StepFailed { urn: "b".into(), resource_type: "t".into(), op: StepOp::Create });
+        assert_eq!(p.render(), "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  1 failed");
+        p.finish(StackResult::Failed, ChangeCounts::from([("create".to_string(), 1)]));
+        assert_eq!(p.render(), "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  ✗ failed: 1 created");
     }
 }
