@@ -229,24 +229,39 @@ proptest! {
         prop_assert!(violations.is_empty(), "{violations:#?}\n{}", out.sim.transcript());
     }
 
-    /// Each stack that ran has exactly one progress message; every edit goes to a posted
-    /// progress message; line messages are never edited.
+    /// Each stack that ran has exactly one progress message; every progress edit goes to a
+    /// posted progress message. Line messages are only edited to append lines, and only while
+    /// they are the thread's last message.
     #[test]
     fn one_live_progress_message_per_stack(script in script_strategy()) {
         let out = play(script);
         let mut posted: BTreeMap<String, usize> = BTreeMap::new();
+        let mut last_post: Option<&MessageKey> = None;
+        let mut log_texts: BTreeMap<u32, &str> = BTreeMap::new();
         for (_, op) in &out.sim.ops {
             match op {
-                RenderOp::Post { key: MessageKey::Progress(s), .. } => {
-                    *posted.entry(s.to_string()).or_default() += 1;
+                RenderOp::Post { key, text } => {
+                    if let MessageKey::Progress(s) = key {
+                        *posted.entry(s.to_string()).or_default() += 1;
+                    }
+                    if let MessageKey::Log(n) = key {
+                        log_texts.insert(*n, text);
+                    }
+                    last_post = Some(key);
                 }
-                RenderOp::Edit { key, .. } => {
-                    let MessageKey::Progress(s) = key else {
-                        return Err(TestCaseError::fail(format!("edit of a non-progress message {key}")));
-                    };
+                RenderOp::Edit { key: MessageKey::Progress(s), .. } => {
                     prop_assert!(posted.contains_key(s.as_str()), "edit of {s} before its post");
                 }
-                _ => {}
+                RenderOp::Edit { key: MessageKey::Log(n), text } => {
+                    prop_assert_eq!(last_post, Some(&MessageKey::Log(*n)), "append to a message that is not the last");
+                    let before = log_texts[n].strip_suffix("\n```").unwrap();
+                    prop_assert!(text.starts_with(&format!("{before}\n")), "an edit of a line message must only append");
+                    log_texts.insert(*n, text);
+                }
+                RenderOp::Edit { key, .. } => {
+                    return Err(TestCaseError::fail(format!("edit of {key}")));
+                }
+                RenderOp::Upload { .. } => {}
             }
         }
         prop_assert!(posted.values().all(|n| *n == 1), "{posted:?}");

@@ -17,16 +17,19 @@
 //!   that change nothing only move the bar. A message never exceeds
 //!   [`SinkLimits::max_message_chars`] including its fences; a line too long for one message is
 //!   split into pieces, continuations shown as `[network]↪…`. A "```" inside a line becomes
-//!   "ˋˋˋ" in chat so it cannot close the block.
+//!   "ˋˋˋ" in chat so it cannot close the block. While the latest line message is the last
+//!   message of the thread and has room, new lines are **appended to it by an edit** rather than
+//!   spending a new message (a quiet session fills a few messages, not one per line); it closes
+//!   when it is full or anything else is posted below it, so the thread reads chronologically.
 //! - **A final summary** after [`BatchInput::SessionFinished`]: the headline, one row per stack,
 //!   the orchestrator's details, and — when chat could not hold everything — a note pointing at
 //!   the **full log**, attached just before the summary. The full log holds every line in order,
 //!   unsplit and unescaped (only secrets masked).
 //!
 //! # When chat cannot hold everything
-//! A line reaches chat only if a post carrying it fits the budget within
-//! [`SinkLimits::max_line_delay`] of its arrival, and only while fewer than
-//! [`SinkLimits::max_log_messages`] line messages were posted. Otherwise it is left to the full
+//! A line reaches chat unless, when a post or append could carry it, chat was more than a
+//! message behind and the line older than [`SinkLimits::max_line_delay`] (a flood), or
+//! [`SinkLimits::max_log_messages`] line messages were already posted. Otherwise it is left to the full
 //! log: skipped runs show as `… N lines only in the full log` in the next message, and hitting
 //! the message cap posts one overflow notice. So every line is in chat (once, in order, maybe
 //! with marked gaps) and/or in the full log, which is attached whenever any line missed chat.
@@ -38,14 +41,20 @@
 //! 1. the first post of a started stack's progress message (once per stack);
 //! 2. urgent progress edits — the stack finished, the session finished, or the shown text is
 //!    older than [`SinkLimits::progress_stale_after`] — so progress never goes stale for long;
-//! 3. the overflow notice, then a message of pending lines once it is full, the oldest line
-//!    waited [`SinkLimits::linger`], or the session finished;
+//! 3. the overflow notice, then pending lines — appended to the open line message (edit budget)
+//!    or in a new message (message budget) — once a full message's worth is waiting, the oldest
+//!    line waited [`SinkLimits::linger`], or the session finished;
 //! 4. regular progress edits, at most one per stack per [`SinkLimits::progress_interval`];
 //! 5. after the session finished and everything above is done: the full-log upload (if needed),
 //!    then the summary.
 //!
-//! Lines beat routine progress edits because lines are content and expire into the log after
-//! `max_line_delay`, while a progress message is only overwritten; step 2 bounds its staleness.
+//! Lines beat routine progress edits because lines are content and may be skipped into the log
+//! after `max_line_delay`, while a progress message is only overwritten; step 2 bounds its
+//! staleness. When edits share the post budget (Discord), a routine edit also leaves the last
+//! free slot of the window to pending lines.
+//!
+//! A line is skipped from chat only while chat is behind by more than a message's worth *and* the
+//! line waited longer than `max_line_delay`: in a quiet stream a late line is still posted.
 //!
 //! # Secrets
 //! Known secret values are masked (`[secret]`) when lines enter and once more on every op's text
@@ -124,6 +133,17 @@ impl StackSlot {
     }
 }
 
+/// The latest log message while it is the last message of the thread and has room: new lines
+/// are appended to it by an edit instead of spending a new message.
+#[derive(Debug)]
+struct OpenLog {
+    index: u32,
+    /// Text between the fences.
+    body: String,
+    /// `chat_len(body)`.
+    used: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Notice {
     NotNeeded,
@@ -146,6 +166,8 @@ pub struct Batcher {
     queue: VecDeque<Unit>,
     /// Σ (len + 1) over `queue`.
     queue_chars: usize,
+    /// See [`OpenLog`]; closed as soon as any other message is posted after it.
+    open_log: Option<OpenLog>,
     /// The last posted piece has continuations: they are posted next, never skipped.
     front_committed: bool,
     /// Lines skipped from chat since the last log message (shown as a marker in the next one).
@@ -190,6 +212,7 @@ impl Batcher {
             stacks: Vec::new(),
             queue: VecDeque::new(),
             queue_chars: 0,
+            open_log: None,
             front_committed: false,
             shed_unreported: 0,
             capped: false,
@@ -283,14 +306,26 @@ impl Batcher {
             consider(msg_free);
             other_work = true;
         }
+        // Routine edits wait for a spare slot when they share the budget with pending lines
+        // (see `next_op`); `None`: not before the queue empties.
+        let routine_free = if self.edits.is_none() && !self.queue.is_empty() {
+            self.messages.free_at_n(2).map(|at| at.map_or(now, |t| t.max(now)))
+        } else {
+            Some(edit_free)
+        };
         for slot in self.stacks.iter().filter(|s| s.dirty()) {
             other_work = true;
-            let ready = match slot.last_shown {
-                _ if finishing || slot.progress.result.is_some() => now,
-                Some(at) => at + self.limits.progress_interval,
-                None => now,
+            let shown = slot.last_shown.unwrap_or(now);
+            let urgent = if finishing || slot.progress.result.is_some() {
+                now
+            } else {
+                shown + self.limits.progress_stale_after
             };
-            consider(edit_free.max(ready));
+            let mut ready = edit_free.max(urgent);
+            if let Some(free) = routine_free {
+                ready = ready.min(free.max(shown + self.limits.progress_interval));
+            }
+            consider(ready);
         }
         if self.notice == Notice::Due {
             consider(msg_free);
@@ -303,7 +338,8 @@ impl Batcher {
             } else {
                 front.at + self.limits.linger
             };
-            consider(msg_free.max(ready));
+            let free = if self.can_append() { msg_free.min(edit_free) } else { msg_free };
+            consider(free.max(ready));
         }
         if finishing && !other_work {
             consider(msg_free);
@@ -420,9 +456,11 @@ impl Batcher {
         self.queue_chars > self.content_budget
     }
 
-    /// Drops lines that waited longer than `max_line_delay` from chat (they stay in the log).
+    /// While chat is behind by more than a message's worth, drops lines that waited longer than
+    /// `max_line_delay` from chat (they stay in the log). A late line in a quiet stream is still
+    /// posted: skipping is for floods, where it keeps chat close to real time.
     fn shed_expired(&mut self, now: Instant) {
-        while !self.front_committed {
+        while !self.front_committed && self.queue_full() {
             let Some(front) = self.queue.front() else { break };
             if now < front.at + self.limits.max_line_delay {
                 break;
@@ -454,7 +492,10 @@ impl Batcher {
         if self.capped
             || self.front_committed
             || self.stats.log_messages < u64::from(self.limits.max_log_messages)
+            || self.queue.is_empty()
+            || self.can_append()
         {
+            // Nothing needs a new message yet: the open one may still take lines.
             return;
         }
         self.capped = true;
@@ -496,34 +537,42 @@ impl Batcher {
                 return Some(self.edit_progress(idx, now));
             }
         }
-        if msg_room {
-            if self.notice == Notice::Due {
-                self.notice = Notice::Posted;
-                self.messages.record(now);
-                self.stats.other_posts += 1;
-                let text = format!(
-                    "📎 Chat output stops here ({} messages); every line is in the full log `{}`, \
-                     attached when the session finishes.",
-                    self.limits.max_log_messages, self.log_filename
-                );
-                let text = if chat_len(&text) <= self.max_chars() {
-                    text
-                } else {
-                    "📎 Chat output stops here; the full log is attached at the end.".to_string()
-                };
-                return Some(RenderOp::Post { key: MessageKey::OverflowNotice, text: self.fit(text) });
+        if msg_room && self.notice == Notice::Due {
+            self.notice = Notice::Posted;
+            self.open_log = None;
+            self.messages.record(now);
+            self.stats.other_posts += 1;
+            let text = format!(
+                "📎 Chat output stops here ({} messages); every line is in the full log `{}`, \
+                 attached when the session finishes.",
+                self.limits.max_log_messages, self.log_filename
+            );
+            let text = if chat_len(&text) <= self.max_chars() {
+                text
+            } else {
+                "📎 Chat output stops here; the full log is attached at the end.".to_string()
+            };
+            return Some(RenderOp::Post { key: MessageKey::OverflowNotice, text: self.fit(text) });
+        }
+        let ready = self.queue.front().is_some_and(|front| {
+            finishing
+                || self.front_committed
+                || self.queue_full()
+                || now >= front.at + self.limits.linger
+        });
+        if ready {
+            if edit_room && self.can_append() {
+                return Some(self.append_log_message(now));
             }
-            let ready = self.queue.front().is_some_and(|front| {
-                finishing
-                    || self.front_committed
-                    || self.queue_full()
-                    || now >= front.at + self.limits.linger
-            });
-            if ready {
+            if msg_room {
                 return Some(self.post_log_message(now));
             }
         }
-        if edit_room {
+        // With a budget shared with posts, a routine progress edit leaves the last slot of the
+        // window to pending lines.
+        let shared = self.edits.is_none();
+        let spare = !shared || self.queue.is_empty() || self.messages.available(now) >= 2;
+        if edit_room && spare {
             if let Some(idx) = self.pick_edit(now, EditUrgency::Regular) {
                 return Some(self.edit_progress(idx, now));
             }
@@ -579,6 +628,7 @@ impl Batcher {
     }
 
     fn post_progress(&mut self, idx: usize, now: Instant) -> RenderOp {
+        self.open_log = None;
         self.messages.record(now);
         self.stats.progress_posts += 1;
         let slot = &mut self.stacks[idx];
@@ -599,19 +649,41 @@ impl Batcher {
         RenderOp::Edit { key, text: self.fit(text) }
     }
 
-    fn post_log_message(&mut self, now: Instant) -> RenderOp {
-        let mut body = String::new();
-        let mut used = 0;
-        if self.shed_unreported > 0 {
-            let n = self.shed_unreported;
-            let marker = format!("… {n} line{} only in the full log", if n == 1 { "" } else { "s" });
-            used = chat_len(&marker);
-            body.push_str(&marker);
-            self.shed_unreported = 0;
+    /// The marker for lines skipped since the last log text, if any.
+    fn marker(&self) -> Option<String> {
+        let n = self.shed_unreported;
+        (n > 0).then(|| format!("… {n} line{} only in the full log", if n == 1 { "" } else { "s" }))
+    }
+
+    /// Whether the open log message can take the next pending text (marker or first piece).
+    fn can_append(&self) -> bool {
+        let Some(open) = &self.open_log else { return false };
+        let next = match (self.marker(), self.queue.front()) {
+            (Some(marker), _) => chat_len(&marker),
+            (None, Some(unit)) => unit.len,
+            (None, None) => return false,
+        };
+        open.used + 1 + next <= self.content_budget
+    }
+
+    /// Moves the marker and as many pending pieces as fit onto `body` (holding `used` chars).
+    fn fill(&mut self, body: &mut String, used: &mut usize) {
+        if let Some(marker) = self.marker() {
+            let cost = chat_len(&marker) + usize::from(!body.is_empty());
+            if *used + cost <= self.content_budget {
+                if !body.is_empty() {
+                    body.push('\n');
+                }
+                body.push_str(&marker);
+                *used += cost;
+                self.shed_unreported = 0;
+            } else {
+                return;
+            }
         }
         while let Some(unit) = self.queue.front() {
-            let cost = if body.is_empty() { unit.len } else { unit.len + 1 };
-            if used + cost > self.content_budget {
+            let cost = unit.len + usize::from(!body.is_empty());
+            if *used + cost > self.content_budget {
                 break;
             }
             let unit = self.queue.pop_front().expect("front exists");
@@ -620,16 +692,35 @@ impl Batcher {
                 body.push('\n');
             }
             body.push_str(&unit.text);
-            used += cost;
+            *used += cost;
             if unit.head {
                 self.stats.lines_in_chat += 1;
             }
             self.front_committed = unit.more;
         }
+    }
+
+    fn post_log_message(&mut self, now: Instant) -> RenderOp {
+        let (mut body, mut used) = (String::new(), 0);
+        self.fill(&mut body, &mut used);
         self.messages.record(now);
-        let key = MessageKey::Log(self.stats.log_messages as u32);
+        let index = self.stats.log_messages as u32;
         self.stats.log_messages += 1;
-        RenderOp::Post { key, text: format!("{FENCE_OPEN}{body}{FENCE_CLOSE}") }
+        let text = format!("{FENCE_OPEN}{body}{FENCE_CLOSE}");
+        self.open_log = Some(OpenLog { index, body, used });
+        RenderOp::Post { key: MessageKey::Log(index), text }
+    }
+
+    fn append_log_message(&mut self, now: Instant) -> RenderOp {
+        let mut open = self.open_log.take().expect("append only to an open log message");
+        self.fill(&mut open.body, &mut open.used);
+        self.record_edit(now);
+        self.stats.edits += 1;
+        self.stats.log_appends += 1;
+        let text = format!("{FENCE_OPEN}{}{FENCE_CLOSE}", open.body);
+        let key = MessageKey::Log(open.index);
+        self.open_log = Some(open);
+        RenderOp::Edit { key, text }
     }
 
     fn post_summary_part(&mut self, now: Instant) -> RenderOp {

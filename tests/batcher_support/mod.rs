@@ -108,10 +108,18 @@ impl Sim {
 
 /// The output lines chat shows, rebuilt from the posted log messages: fences stripped, skip
 /// markers ignored, split pieces joined, escaped fences restored.
+///
+/// Each line message is read in its final state (later edits only append to it), in message
+/// order.
 pub fn chat_lines(ops: &[(Duration, RenderOp)]) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
+    let mut finals: BTreeMap<u32, &str> = BTreeMap::new();
     for (_, op) in ops {
-        let RenderOp::Post { key: MessageKey::Log(_), text } = op else { continue };
+        if let RenderOp::Post { key: MessageKey::Log(n), text } | RenderOp::Edit { key: MessageKey::Log(n), text } = op {
+            finals.insert(*n, text);
+        }
+    }
+    let mut lines: Vec<String> = Vec::new();
+    for text in finals.into_values() {
         let body = text
             .strip_prefix(FENCE_OPEN)
             .and_then(|t| t.strip_suffix(FENCE_CLOSE))

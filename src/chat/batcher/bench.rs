@@ -70,7 +70,10 @@ pub struct StreamBench {
     pub messages_posted: u64,
     pub log_messages: u64,
     pub progress_posts: u64,
+    /// Every edit (progress edits and appends to the open line message).
     pub edits: u64,
+    /// Edits that appended lines to the open line message.
+    pub log_appends: u64,
     pub uploads: u64,
     /// Ops the simulated sink would have rejected for exceeding a budget window. Must be 0.
     pub budget_violations: u64,
@@ -171,6 +174,7 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
         log_messages: stats.log_messages,
         progress_posts: stats.progress_posts,
         edits: stats.edits,
+        log_appends: stats.log_appends,
         uploads: stats.uploads,
         budget_violations: sink.violations,
         oversize_messages: sink.oversize,
@@ -318,14 +322,20 @@ impl SimulatedSink {
 /// Latency of every engine line (recognised by its 6-digit sequence number) shown in chat.
 fn chat_line_latencies(ops: &[(Instant, RenderOp)], line_times: &[Duration], t0: Instant) -> Vec<Duration> {
     let mut out = Vec::new();
+    // A line appears with the first post or append that carries it.
+    let mut seen = vec![false; line_times.len()];
     for (at, op) in ops {
-        let RenderOp::Post { key: MessageKey::Log(_), text } = op else { continue };
+        let (RenderOp::Post { key: MessageKey::Log(_), text } | RenderOp::Edit { key: MessageKey::Log(_), text }) = op
+        else {
+            continue;
+        };
         for line in text.lines() {
             let Some(rest) = line.strip_prefix('[') else { continue };
             let Some((_, text)) = rest.split_once("] ") else { continue };
             let digits = text.get(..6).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
             if let Some(seq) = digits.and_then(|d| d.parse::<usize>().ok()) {
-                if let Some(pushed) = line_times.get(seq) {
+                if let (Some(pushed), Some(false)) = (line_times.get(seq), seen.get(seq).copied()) {
+                    seen[seq] = true;
                     out.push(*at - (t0 + *pushed));
                 }
             }

@@ -32,8 +32,29 @@ impl SlidingWindow {
         }
     }
 
+    /// The earliest instant at which `k` more operations are allowed (`None` in the returned
+    /// option: any time; outer `None`: never, `k` exceeds the budget).
+    pub fn free_at_n(&self, k: usize) -> Option<Option<Instant>> {
+        if k > self.ops {
+            return None;
+        }
+        // The (ops - k + 1)-th most recent operation must have left the window.
+        let must_leave = self.ops - k + 1;
+        Some(if self.sent.len() < must_leave {
+            None
+        } else {
+            Some(self.sent[self.sent.len() - must_leave] + self.window)
+        })
+    }
+
     pub fn has_room(&self, now: Instant) -> bool {
         self.free_at().map_or(true, |at| now >= at)
+    }
+
+    /// How many operations are allowed at `now`.
+    pub fn available(&self, now: Instant) -> usize {
+        let recent = self.sent.iter().filter(|t| now.saturating_duration_since(**t) < self.window).count();
+        self.ops - recent
     }
 
     pub fn record(&mut self, now: Instant) {
@@ -60,6 +81,10 @@ mod tests {
         w.record(t0 + Duration::from_secs(1));
         assert!(!w.has_room(t0 + Duration::from_secs(4)));
         assert_eq!(w.free_at(), Some(t0 + Duration::from_secs(5)));
+        assert_eq!(w.available(t0 + Duration::from_secs(4)), 0);
+        assert_eq!(w.free_at_n(2), Some(Some(t0 + Duration::from_secs(6))));
+        assert_eq!(w.free_at_n(3), None);
+        assert_eq!(w.available(t0 + Duration::from_millis(5500)), 1);
         assert!(w.has_room(t0 + Duration::from_secs(5)));
         w.record(t0 + Duration::from_secs(5));
         assert_eq!(w.free_at(), Some(t0 + Duration::from_secs(6)));

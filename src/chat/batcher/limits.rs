@@ -57,9 +57,9 @@ pub struct SinkLimits {
     /// How long the first pending line may wait for more lines to share its message.
     #[serde(with = "duration_ms")]
     pub linger: Duration,
-    /// A line that could not be posted within this delay (because the budget went elsewhere) is
-    /// left to the full log instead, and chat shows a `… N lines only in the full log` marker.
-    /// This bounds the latency of every line that does reach chat.
+    /// While more than a message's worth of lines is pending, a line that waited longer than
+    /// this is left to the full log instead, and chat shows a `… N lines only in the full log`
+    /// marker. This keeps chat close to real time during floods.
     #[serde(with = "duration_ms")]
     pub max_line_delay: Duration,
     /// Minimum time between two edits of one progress message while lines compete for budget.

@@ -75,7 +75,8 @@ pub struct SessionSummary {
 pub enum MessageKey {
     /// The live progress message of one stack (posted once, then edited).
     Progress(StackName),
-    /// The n-th message of coalesced output lines (0-based; never edited).
+    /// The n-th message of coalesced output lines (0-based). While it is the thread's last
+    /// message and has room, later lines are appended to it by edits (an edit only ever appends).
     Log(u32),
     /// "Chat output stops here; see the full log" — posted once, when the log-message cap is hit.
     OverflowNotice,
@@ -133,10 +134,13 @@ pub struct BatcherStats {
     /// Lines only in the full log (over the message cap, older than `max_line_delay` before a
     /// post was possible, or too long for chat).
     pub lines_only_in_log: u64,
-    /// Messages of coalesced lines posted.
+    /// Messages of coalesced lines posted (appends not counted).
     pub log_messages: u64,
     pub progress_posts: u64,
+    /// Every edit: progress edits and log appends.
     pub edits: u64,
+    /// Edits that appended lines to the open log message.
+    pub log_appends: u64,
     pub uploads: u64,
     /// Overflow notice and summary parts.
     pub other_posts: u64,
