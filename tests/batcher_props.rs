@@ -13,8 +13,8 @@ use batcher_support::{
     budget_violations, chat_lines, is_subsequence, oversize, stack, tiny_limits, uploads, Sim,
 };
 use cloud_engine::chat::batcher::{
-    BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary, SinkLimits,
-    StackEvent,
+    BatchInput, Batcher, EditBudget, MessageKey, RateBudget, RenderOp, SessionOutcome, SessionSummary, SinkLimits,
+    StackEvent, MAX_CHAT_PIECES_PER_LINE,
 };
 use cloud_engine::chat::StackResult;
 use cloud_engine::engine::{ChangeCounts, Progress, StepOp};
@@ -79,7 +79,14 @@ fn gap_strategy() -> impl Strategy<Value = Duration> {
 }
 
 fn limits_strategy() -> impl Strategy<Value = SinkLimits> {
-    prop_oneof![Just(SinkLimits::discord()), Just(SinkLimits::slack()), Just(tiny_limits())]
+    // The last variant has a scarce edit budget of its own, so appends often give way to posts.
+    let scarce_edits = SinkLimits {
+        name: "scarce-edits".to_string(),
+        edits: EditBudget::Own(RateBudget::new(1, Duration::from_secs(5))),
+        max_log_messages: 3,
+        ..tiny_limits()
+    };
+    prop_oneof![Just(SinkLimits::discord()), Just(SinkLimits::slack()), Just(tiny_limits()), Just(scarce_edits)]
 }
 
 fn script_strategy() -> impl Strategy<Value = Script> {
@@ -219,6 +226,13 @@ proptest! {
         let out = play(script);
         let over = oversize(&out.script.limits, &out.sim.ops);
         prop_assert!(over.is_empty(), "{over:#?}");
+        // Nor more line messages than the thread should hold (a split line already begun may
+        // finish in up to MAX_CHAT_PIECES_PER_LINE - 1 more).
+        let posted = out.sim.ops.iter()
+            .filter(|(_, op)| matches!(op, RenderOp::Post { key: MessageKey::Log(_), .. }))
+            .count();
+        let cap = out.script.limits.max_log_messages as usize + MAX_CHAT_PIECES_PER_LINE - 1;
+        prop_assert!(posted <= cap, "{posted} line messages");
     }
 
     /// No window of the budget's length ever holds more ops than the budget allows.

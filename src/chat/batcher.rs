@@ -40,7 +40,8 @@
 //! things are due, the first that its budget allows wins:
 //! 1. the first post of a started stack's progress message (once per stack);
 //! 2. urgent progress edits — the stack finished, the session finished, or the shown text is
-//!    older than [`SinkLimits::progress_stale_after`] — so progress never goes stale for long;
+//!    older than [`SinkLimits::progress_stale_after`] (stretched so that, on a shared budget,
+//!    these edits take at most half of it) — so progress never goes stale for long;
 //! 3. the overflow notice, then pending lines — appended to the open line message (edit budget)
 //!    or in a new message (message budget) — once a full message's worth is waiting, the oldest
 //!    line waited [`SinkLimits::linger`], or the session finished;
@@ -319,7 +320,7 @@ impl Batcher {
             let urgent = if finishing || slot.progress.result.is_some() {
                 now
             } else {
-                shown + self.limits.progress_stale_after
+                shown + self.stale_after()
             };
             let mut ready = edit_free.max(urgent);
             if let Some(free) = routine_free {
@@ -338,7 +339,11 @@ impl Batcher {
             } else {
                 front.at + self.limits.linger
             };
-            let free = if self.can_append() { msg_free.min(edit_free) } else { msg_free };
+            let free = match (self.can_append(), self.may_post_log()) {
+                (true, true) => msg_free.min(edit_free),
+                (true, false) => edit_free,
+                (false, _) => msg_free,
+            };
             consider(free.max(ready));
         }
         if finishing && !other_work {
@@ -564,7 +569,7 @@ impl Batcher {
             if edit_room && self.can_append() {
                 return Some(self.append_log_message(now));
             }
-            if msg_room {
+            if msg_room && self.may_post_log() {
                 return Some(self.post_log_message(now));
             }
         }
@@ -604,13 +609,26 @@ impl Batcher {
                     EditUrgency::Urgent => {
                         finishing
                             || s.progress.result.is_some()
-                            || since >= self.limits.progress_stale_after
+                            || since >= self.stale_after()
                     }
                     EditUrgency::Regular => since >= self.limits.progress_interval,
                 }
             })
             .min_by_key(|(_, s)| s.last_shown)
             .map(|(i, _)| i)
+    }
+
+    /// When a shown progress text counts as stale. With a budget shared with posts, stale
+    /// edits of all running stacks together may take at most half of it: with 8 running stacks
+    /// on Discord (1 op/s) each is refreshed at least every 16 s instead of 10 s.
+    fn stale_after(&self) -> std::time::Duration {
+        let base = self.limits.progress_stale_after;
+        if self.edits.is_some() {
+            return base;
+        }
+        let running = self.stacks.iter().filter(|s| s.posted && s.progress.result.is_none()).count() as u32;
+        let per_op = self.limits.messages.window / self.limits.messages.ops.max(1);
+        base.max(per_op * running * 2)
     }
 
     fn max_chars(&self) -> usize {
@@ -653,6 +671,11 @@ impl Batcher {
     fn marker(&self) -> Option<String> {
         let n = self.shed_unreported;
         (n > 0).then(|| format!("… {n} line{} only in the full log", if n == 1 { "" } else { "s" }))
+    }
+
+    /// Whether a new line message may be posted: under the cap, or to finish a split line.
+    fn may_post_log(&self) -> bool {
+        self.front_committed || self.stats.log_messages < u64::from(self.limits.max_log_messages)
     }
 
     /// Whether the open log message can take the next pending text (marker or first piece).
