@@ -16,7 +16,10 @@ fn net() -> StackName {
 }
 
 /// Collects every op with the (paused) time it arrived, until the batcher task ends.
-async fn collect(mut ops_rx: mpsc::Receiver<RenderOp>, start: Instant) -> Vec<(Duration, RenderOp)> {
+async fn collect(
+    mut ops_rx: mpsc::Receiver<RenderOp>,
+    start: Instant,
+) -> Vec<(Duration, RenderOp)> {
     let mut out = Vec::new();
     while let Some(op) = ops_rx.recv().await {
         out.push((start.elapsed(), op));
@@ -32,9 +35,14 @@ async fn driver_posts_progress_at_once_lines_after_the_linger_and_the_summary_la
     let task = spawn_batcher(rx, SinkLimits::discord(), ops_tx);
     let collector = tokio::spawn(collect(ops_rx, start));
 
-    tx.send(BatchInput::stack(&net(), StackEvent::Started { planned_steps: 2 })).unwrap();
+    tx.send(BatchInput::stack(
+        &net(),
+        StackEvent::Started { planned_steps: 2 },
+    ))
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    tx.send(BatchInput::line(&net(), "hello from the engine")).unwrap();
+    tx.send(BatchInput::line(&net(), "hello from the engine"))
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     tx.send(BatchInput::SessionFinished(SessionSummary {
         outcome: SessionOutcome::Applied,
@@ -47,9 +55,18 @@ async fn driver_posts_progress_at_once_lines_after_the_linger_and_the_summary_la
     let ops = collector.await.unwrap();
     let summary: Vec<String> = ops
         .iter()
-        .map(|(at, op)| format!("{}ms {}", at.as_millis(), op.key().map(|k| k.to_string()).unwrap_or_default()))
+        .map(|(at, op)| {
+            format!(
+                "{}ms {}",
+                at.as_millis(),
+                op.key().map(|k| k.to_string()).unwrap_or_default()
+            )
+        })
         .collect();
-    assert_eq!(summary, vec!["0ms progress:network", "1200ms log:0", "3200ms summary:0"]);
+    assert_eq!(
+        summary,
+        vec!["0ms progress:network", "1200ms log:0", "3200ms summary:0"]
+    );
     assert_eq!(stats.lines_in_chat, 1);
     drop(tx);
 }
@@ -64,7 +81,8 @@ async fn closing_the_input_early_still_flushes_and_posts_a_summary() {
     let collector = tokio::spawn(collect(ops_rx, start));
 
     for i in 0..5 {
-        tx.send(BatchInput::line(&net(), format!("line {i} tok-123456"))).unwrap();
+        tx.send(BatchInput::line(&net(), format!("line {i} tok-123456")))
+            .unwrap();
     }
     drop(tx);
 
@@ -72,7 +90,9 @@ async fn closing_the_input_early_still_flushes_and_posts_a_summary() {
     let ops = collector.await.unwrap();
     let last = &ops.last().unwrap().1;
     assert_eq!(last.key(), Some(&MessageKey::Summary(0)));
-    assert!(last.text().contains("Output ended before the session reported its outcome."));
+    assert!(last
+        .text()
+        .contains("Output ended before the session reported its outcome."));
     assert_eq!(stats.lines_in_chat, 5);
     assert_eq!(stats.redaction_violations, 5);
     assert!(ops.iter().all(|(_, op)| !op.text().contains("tok-123456")));
@@ -84,7 +104,14 @@ async fn the_driver_stops_when_the_adapter_goes_away() {
     let (ops_tx, ops_rx) = mpsc::channel(1);
     let task = spawn_batcher(rx, SinkLimits::discord(), ops_tx);
     drop(ops_rx);
-    tx.send(BatchInput::stack(&net(), StackEvent::Started { planned_steps: 1 })).unwrap();
-    let stats = tokio::time::timeout(Duration::from_secs(60), task).await.expect("task ends").unwrap();
+    tx.send(BatchInput::stack(
+        &net(),
+        StackEvent::Started { planned_steps: 1 },
+    ))
+    .unwrap();
+    let stats = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("task ends")
+        .unwrap();
     assert_eq!(stats.progress_posts, 1);
 }

@@ -269,7 +269,10 @@ impl Batcher {
     pub fn push(&mut self, input: BatchInput, now: Instant) {
         self.observe(now);
         if self.summary.is_some() {
-            tracing::warn!(?input, "output batcher: input after the session finished, ignored");
+            tracing::warn!(
+                ?input,
+                "output batcher: input after the session finished, ignored"
+            );
             return;
         }
         match input {
@@ -310,7 +313,9 @@ impl Batcher {
         // Routine edits wait for a spare slot when they share the budget with pending lines
         // (see `next_op`); `None`: not before the queue empties.
         let routine_free = if self.edits.is_none() && !self.queue.is_empty() {
-            self.messages.free_at_n(2).map(|at| at.map_or(now, |t| t.max(now)))
+            self.messages
+                .free_at_n(2)
+                .map(|at| at.map_or(now, |t| t.max(now)))
         } else {
             Some(edit_free)
         };
@@ -452,7 +457,13 @@ impl Batcher {
                 };
                 let len = chat_len(&text);
                 self.queue_chars += len + 1;
-                self.queue.push_back(Unit { text, len, at: now, head: i == 0, more: i + 1 < count });
+                self.queue.push_back(Unit {
+                    text,
+                    len,
+                    at: now,
+                    head: i == 0,
+                    more: i + 1 < count,
+                });
             }
         }
     }
@@ -466,7 +477,9 @@ impl Batcher {
     /// posted: skipping is for floods, where it keeps chat close to real time.
     fn shed_expired(&mut self, now: Instant) {
         while !self.front_committed && self.queue_full() {
-            let Some(front) = self.queue.front() else { break };
+            let Some(front) = self.queue.front() else {
+                break;
+            };
             if now < front.at + self.limits.max_line_delay {
                 break;
             }
@@ -518,7 +531,10 @@ impl Batcher {
     fn tail_ready(&self) -> bool {
         self.queue.is_empty()
             && self.notice != Notice::Due
-            && !self.stacks.iter().any(|s| (s.started && !s.posted) || s.dirty())
+            && !self
+                .stacks
+                .iter()
+                .any(|s| (s.started && !s.posted) || s.dirty())
     }
 
     /// The next op allowed at `now`, by the priorities in the module documentation.
@@ -557,7 +573,10 @@ impl Batcher {
             } else {
                 "📎 Chat output stops here; the full log is attached at the end.".to_string()
             };
-            return Some(RenderOp::Post { key: MessageKey::OverflowNotice, text: self.fit(text) });
+            return Some(RenderOp::Post {
+                key: MessageKey::OverflowNotice,
+                text: self.fit(text),
+            });
         }
         let ready = self.queue.front().is_some_and(|front| {
             finishing
@@ -607,9 +626,7 @@ impl Batcher {
                 let since = s.last_shown.map_or(std::time::Duration::MAX, |at| now - at);
                 match urgency {
                     EditUrgency::Urgent => {
-                        finishing
-                            || s.progress.result.is_some()
-                            || since >= self.stale_after()
+                        finishing || s.progress.result.is_some() || since >= self.stale_after()
                     }
                     EditUrgency::Regular => since >= self.limits.progress_interval,
                 }
@@ -626,7 +643,11 @@ impl Batcher {
         if self.edits.is_some() {
             return base;
         }
-        let running = self.stacks.iter().filter(|s| s.posted && s.progress.result.is_none()).count() as u32;
+        let running = self
+            .stacks
+            .iter()
+            .filter(|s| s.posted && s.progress.result.is_none())
+            .count() as u32;
         let per_op = self.limits.messages.window / self.limits.messages.ops.max(1);
         base.max(per_op * running * 2)
     }
@@ -653,8 +674,14 @@ impl Batcher {
         slot.posted = true;
         slot.shown = Some(slot.current.clone());
         slot.last_shown = Some(now);
-        let (key, text) = (MessageKey::Progress(slot.progress.stack.clone()), slot.current.clone());
-        RenderOp::Post { key, text: self.fit(text) }
+        let (key, text) = (
+            MessageKey::Progress(slot.progress.stack.clone()),
+            slot.current.clone(),
+        );
+        RenderOp::Post {
+            key,
+            text: self.fit(text),
+        }
     }
 
     fn edit_progress(&mut self, idx: usize, now: Instant) -> RenderOp {
@@ -663,14 +690,25 @@ impl Batcher {
         let slot = &mut self.stacks[idx];
         slot.shown = Some(slot.current.clone());
         slot.last_shown = Some(now);
-        let (key, text) = (MessageKey::Progress(slot.progress.stack.clone()), slot.current.clone());
-        RenderOp::Edit { key, text: self.fit(text) }
+        let (key, text) = (
+            MessageKey::Progress(slot.progress.stack.clone()),
+            slot.current.clone(),
+        );
+        RenderOp::Edit {
+            key,
+            text: self.fit(text),
+        }
     }
 
     /// The marker for lines skipped since the last log text, if any.
     fn marker(&self) -> Option<String> {
         let n = self.shed_unreported;
-        (n > 0).then(|| format!("… {n} line{} only in the full log", if n == 1 { "" } else { "s" }))
+        (n > 0).then(|| {
+            format!(
+                "… {n} line{} only in the full log",
+                if n == 1 { "" } else { "s" }
+            )
+        })
     }
 
     /// Whether a new line message may be posted: under the cap, or to finish a split line.
@@ -680,7 +718,9 @@ impl Batcher {
 
     /// Whether the open log message can take the next pending text (marker or first piece).
     fn can_append(&self) -> bool {
-        let Some(open) = &self.open_log else { return false };
+        let Some(open) = &self.open_log else {
+            return false;
+        };
         let next = match (self.marker(), self.queue.front()) {
             (Some(marker), _) => chat_len(&marker),
             (None, Some(unit)) => unit.len,
@@ -731,11 +771,17 @@ impl Batcher {
         self.stats.log_messages += 1;
         let text = format!("{FENCE_OPEN}{body}{FENCE_CLOSE}");
         self.open_log = Some(OpenLog { index, body, used });
-        RenderOp::Post { key: MessageKey::Log(index), text }
+        RenderOp::Post {
+            key: MessageKey::Log(index),
+            text,
+        }
     }
 
     fn append_log_message(&mut self, now: Instant) -> RenderOp {
-        let mut open = self.open_log.take().expect("append only to an open log message");
+        let mut open = self
+            .open_log
+            .take()
+            .expect("append only to an open log message");
         self.fill(&mut open.body, &mut open.used);
         self.record_edit(now);
         self.stats.edits += 1;
@@ -752,7 +798,10 @@ impl Batcher {
             let max = self.max_chars();
             self.summary_parts = Some(pack_lines(lines.iter().map(String::as_str), max).into());
         }
-        let parts = self.summary_parts.as_mut().expect("summary parts built above");
+        let parts = self
+            .summary_parts
+            .as_mut()
+            .expect("summary parts built above");
         let text = parts.pop_front().unwrap_or_default();
         if parts.is_empty() {
             self.done = true;
@@ -765,19 +814,36 @@ impl Batcher {
     }
 
     fn summary_lines(&self) -> Vec<String> {
-        let summary = self.summary.as_ref().expect("summary lines only after SessionFinished");
+        let summary = self
+            .summary
+            .as_ref()
+            .expect("summary lines only after SessionFinished");
         let mut lines = vec![format!("{} {}", summary.outcome.icon(), summary.headline)];
         for slot in &self.stacks {
             let p = &slot.progress;
             lines.push(match &p.result {
-                Some((StackResult::Skipped, _)) => format!("{} {} — skipped", StackResult::Skipped.icon(), p.stack),
+                Some((StackResult::Skipped, _)) => {
+                    format!("{} {} — skipped", StackResult::Skipped.icon(), p.stack)
+                }
                 Some((result, counts)) => {
-                    format!("{} {} — {}: {}", result.icon(), p.stack, result.as_str(), counts_text(counts))
+                    format!(
+                        "{} {} — {}: {}",
+                        result.icon(),
+                        p.stack,
+                        result.as_str(),
+                        counts_text(counts)
+                    )
                 }
                 None => format!("◌ {} — did not finish ({} steps done)", p.stack, p.done),
             });
         }
-        lines.extend(summary.details.iter().flat_map(|d| d.split('\n')).map(str::to_string));
+        lines.extend(
+            summary
+                .details
+                .iter()
+                .flat_map(|d| d.split('\n'))
+                .map(str::to_string),
+        );
         if self.stats.lines_only_in_log > 0 {
             lines.push(format!(
                 "📎 {} of {} output lines are shown in this thread; the attached `{}` has every line.",
@@ -810,7 +876,11 @@ fn step_line(progress: &Progress) -> Option<String> {
     match progress {
         Progress::Line(text) => Some(text.clone()),
         Progress::StepStarted { .. } => None,
-        Progress::StepDone { urn, resource_type, op } => op.is_change().then(|| {
+        Progress::StepDone {
+            urn,
+            resource_type,
+            op,
+        } => op.is_change().then(|| {
             format!(
                 "{} {} {} {}",
                 op_symbol(op),
@@ -819,7 +889,11 @@ fn step_line(progress: &Progress) -> Option<String> {
                 past_tense(op)
             )
         }),
-        Progress::StepFailed { urn, resource_type, op } => Some(format!(
+        Progress::StepFailed {
+            urn,
+            resource_type,
+            op,
+        } => Some(format!(
             "✗ {} {} {} failed",
             resource_type,
             ResourceStep::name_from_urn(urn),

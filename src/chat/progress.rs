@@ -117,7 +117,14 @@ impl StackProgress {
         } else {
             self.planned.max(self.done).to_string()
         };
-        let mut out = format!("{}  {}/{} {} {}%", self.stack, self.done, total, bar(pct), pct);
+        let mut out = format!(
+            "{}  {}/{} {} {}%",
+            self.stack,
+            self.done,
+            total,
+            bar(pct),
+            pct
+        );
         match &self.result {
             None => {
                 if !self.in_flight.is_empty() {
@@ -221,11 +228,19 @@ mod tests {
     }
 
     fn started(urn: &str) -> Progress {
-        Progress::StepStarted { urn: urn.into(), resource_type: "t".into(), op: StepOp::Create }
+        Progress::StepStarted {
+            urn: urn.into(),
+            resource_type: "t".into(),
+            op: StepOp::Create,
+        }
     }
 
     fn done(urn: &str) -> Progress {
-        Progress::StepDone { urn: urn.into(), resource_type: "t".into(), op: StepOp::Create }
+        Progress::StepDone {
+            urn: urn.into(),
+            resource_type: "t".into(),
+            op: StepOp::Create,
+        }
     }
 
     #[test]
@@ -262,9 +277,19 @@ mod tests {
     fn a_failed_stack_keeps_its_bar() {
         let mut p = StackProgress::new(stack("database-rds"), 4);
         p.apply(&done("a"));
-        p.apply(&Progress::StepFailed { urn: "b".into(), resource_type: "t".into(), op: StepOp::Create });
+        p.apply(&Progress::StepFailed {
+            urn: "b".into(),
+            resource_type: "t".into(),
+            op: StepOp::Create,
+        });
         assert_eq!(p.render(), "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  1 failed");
-        p.finish(StackResult::Failed, ChangeCounts::from([("create".to_string(), 1)]));
-        assert_eq!(p.render(), "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  ✗ failed: 1 created");
+        p.finish(
+            StackResult::Failed,
+            ChangeCounts::from([("create".to_string(), 1)]),
+        );
+        assert_eq!(
+            p.render(),
+            "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  ✗ failed: 1 created"
+        );
     }
 }

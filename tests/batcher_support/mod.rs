@@ -43,7 +43,12 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(batcher: Batcher) -> Self {
-        Sim { batcher, t0: Instant::now(), now: Duration::ZERO, ops: Vec::new() }
+        Sim {
+            batcher,
+            t0: Instant::now(),
+            now: Duration::ZERO,
+            ops: Vec::new(),
+        }
     }
 
     /// Polls at every deadline up to `to`, then moves the clock to `to`.
@@ -95,7 +100,9 @@ impl Sim {
             let (what, text) = match op {
                 RenderOp::Post { key, text } => (format!("POST {key}"), text.as_str()),
                 RenderOp::Edit { key, text } => (format!("EDIT {key}"), text.as_str()),
-                RenderOp::Upload { filename, content } => (format!("UPLOAD {filename}"), content.as_str()),
+                RenderOp::Upload { filename, content } => {
+                    (format!("UPLOAD {filename}"), content.as_str())
+                }
             };
             let _ = writeln!(out, "t={t:.3}s {what}");
             for line in text.lines() {
@@ -114,7 +121,15 @@ impl Sim {
 pub fn chat_lines(ops: &[(Duration, RenderOp)]) -> Vec<String> {
     let mut finals: BTreeMap<u32, &str> = BTreeMap::new();
     for (_, op) in ops {
-        if let RenderOp::Post { key: MessageKey::Log(n), text } | RenderOp::Edit { key: MessageKey::Log(n), text } = op {
+        if let RenderOp::Post {
+            key: MessageKey::Log(n),
+            text,
+        }
+        | RenderOp::Edit {
+            key: MessageKey::Log(n),
+            text,
+        } = op
+        {
             finals.insert(*n, text);
         }
     }
@@ -128,15 +143,24 @@ pub fn chat_lines(ops: &[(Duration, RenderOp)]) -> Vec<String> {
             if line.starts_with("… ") {
                 continue; // "… N lines only in the full log"
             }
-            let rest = line.strip_prefix('[').unwrap_or_else(|| panic!("unprefixed line {line:?}"));
-            let (name, rest) = rest.split_once(']').unwrap_or_else(|| panic!("no stack in {line:?}"));
+            let rest = line
+                .strip_prefix('[')
+                .unwrap_or_else(|| panic!("unprefixed line {line:?}"));
+            let (name, rest) = rest
+                .split_once(']')
+                .unwrap_or_else(|| panic!("no stack in {line:?}"));
             let text = rest.replace(ESCAPED_FENCE, "```");
             if let Some(cont) = text.strip_prefix('↪') {
                 let last = lines.last_mut().expect("a continuation follows a line");
-                assert!(last.starts_with(&format!("[{name}] ")), "continuation of another stack");
+                assert!(
+                    last.starts_with(&format!("[{name}] ")),
+                    "continuation of another stack"
+                );
                 last.push_str(cont);
             } else {
-                let text = text.strip_prefix(' ').unwrap_or_else(|| panic!("bad separator {line:?}"));
+                let text = text
+                    .strip_prefix(' ')
+                    .unwrap_or_else(|| panic!("bad separator {line:?}"));
                 lines.push(format!("[{name}] {text}"));
             }
         }
@@ -173,7 +197,9 @@ pub fn budget_violations(limits: &SinkLimits, ops: &[(Duration, RenderOp)]) -> V
         let times = seen.entry(bucket).or_default();
         let in_window = times.iter().filter(|t| *at - **t < budget.window).count();
         if in_window >= budget.ops as usize {
-            violations.push(format!("{bucket} op at {at:?} after {in_window} in the window"));
+            violations.push(format!(
+                "{bucket} op at {at:?} after {in_window} in the window"
+            ));
         }
         times.push(*at);
     }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::limits::duration_ms;
 use super::{
-    BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary, SinkLimits, StackEvent,
+    BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary, SinkLimits,
+    StackEvent,
 };
 use crate::chat::progress::StackResult;
 use crate::engine::{ChangeCounts, Progress, StepOp};
@@ -112,7 +113,10 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
     let mut guard = 0u64;
     loop {
         guard += 1;
-        assert!(guard < 10_000_000, "bench_stream: the batcher does not settle");
+        assert!(
+            guard < 10_000_000,
+            "bench_stream: the batcher does not settle"
+        );
         let event_at = if next < events.len() {
             Some(t0 + events[next].0)
         } else if finished_at.is_none() {
@@ -154,9 +158,10 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
     let stats = batcher.stats().clone();
     let last_summary = ops
         .iter()
+        .rev()
         .filter(|(_, op)| matches!(op.key(), Some(MessageKey::Summary(_))))
         .map(|(at, _)| *at)
-        .last();
+        .next();
     let lines_in_full_log = ops
         .iter()
         .find_map(|(_, op)| match op {
@@ -206,9 +211,22 @@ fn bench_summary() -> SessionSummary {
 /// its sequence number (engine lines start with a 6-digit sequence number).
 fn simulated_session(config: &BenchConfig) -> (Vec<(Duration, BatchInput)>, Vec<Duration>) {
     const NAMES: [&str; 16] = [
-        "network", "security", "dns", "secrets", "authentication", "storage", "database-rds",
-        "containers-images", "containers-apps", "services-ecr", "services-ecs", "services-eks",
-        "services-api", "compute-ec2", "compute-lambda", "monitoring",
+        "network",
+        "security",
+        "dns",
+        "secrets",
+        "authentication",
+        "storage",
+        "database-rds",
+        "containers-images",
+        "containers-apps",
+        "services-ecr",
+        "services-ecs",
+        "services-eks",
+        "services-api",
+        "compute-ec2",
+        "compute-lambda",
+        "monitoring",
     ];
     let stacks: Vec<StackName> = (0..config.stacks.max(1))
         .map(|i| match NAMES.get(i) {
@@ -222,7 +240,11 @@ fn simulated_session(config: &BenchConfig) -> (Vec<(Duration, BatchInput)>, Vec<
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        if max_ms == 0 { 0 } else { rng % max_ms }
+        if max_ms == 0 {
+            0
+        } else {
+            rng % max_ms
+        }
     };
     let total_ms = config.duration.as_millis() as u64;
     let mut events: Vec<(u64, u64, BatchInput)> = Vec::new(); // (ms, order, input)
@@ -237,28 +259,67 @@ fn simulated_session(config: &BenchConfig) -> (Vec<(Duration, BatchInput)>, Vec<
     for (i, stack) in stacks.iter().enumerate() {
         let (start, end) = (start_of(i as u64), end_of(i as u64));
         let steps = config.steps_per_stack;
-        add(&mut events, start, BatchInput::stack(stack, StackEvent::Started { planned_steps: steps }));
+        add(
+            &mut events,
+            start,
+            BatchInput::stack(
+                stack,
+                StackEvent::Started {
+                    planned_steps: steps,
+                },
+            ),
+        );
         for s in 0..steps {
             let span = (end - start).max(1);
             let at = start + span * u64::from(s) / u64::from(steps.max(1));
             let urn = format!("urn:pulumi:dev::bench::aws:ec2/subnet:Subnet::{stack}-{s}");
-            let op = if s % 4 == 0 { StepOp::Create } else { StepOp::Same };
+            let op = if s % 4 == 0 {
+                StepOp::Create
+            } else {
+                StepOp::Same
+            };
             let resource_type = "aws:ec2/subnet:Subnet".to_string();
-            add(&mut events, at, BatchInput::stack(stack, StackEvent::Progress(Progress::StepStarted {
-                urn: urn.clone(), resource_type: resource_type.clone(), op: op.clone(),
-            })));
+            add(
+                &mut events,
+                at,
+                BatchInput::stack(
+                    stack,
+                    StackEvent::Progress(Progress::StepStarted {
+                        urn: urn.clone(),
+                        resource_type: resource_type.clone(),
+                        op: op.clone(),
+                    }),
+                ),
+            );
             let done_at = (at + 500 + jitter(3000)).min(end);
-            add(&mut events, done_at, BatchInput::stack(stack, StackEvent::Progress(Progress::StepDone {
-                urn, resource_type, op,
-            })));
+            add(
+                &mut events,
+                done_at,
+                BatchInput::stack(
+                    stack,
+                    StackEvent::Progress(Progress::StepDone {
+                        urn,
+                        resource_type,
+                        op,
+                    }),
+                ),
+            );
         }
         let counts = ChangeCounts::from([
             ("create".to_string(), u64::from(steps.div_ceil(4))),
             ("same".to_string(), u64::from(steps - steps.div_ceil(4))),
         ]);
-        add(&mut events, end, BatchInput::stack(stack, StackEvent::Finished {
-            result: StackResult::Applied, counts,
-        }));
+        add(
+            &mut events,
+            end,
+            BatchInput::stack(
+                stack,
+                StackEvent::Finished {
+                    result: StackResult::Applied,
+                    counts,
+                },
+            ),
+        );
     }
     let mut line_times = Vec::with_capacity(config.lines);
     for seq in 0..config.lines as u64 {
@@ -279,7 +340,10 @@ fn simulated_session(config: &BenchConfig) -> (Vec<(Duration, BatchInput)>, Vec<
     }
     events.sort_by_key(|(ms, order, _)| (*ms, *order));
     // Per stack, events must stay in order (a stack's lines are pushed in sequence order).
-    let events = events.into_iter().map(|(ms, _, input)| (Duration::from_millis(ms), input)).collect();
+    let events = events
+        .into_iter()
+        .map(|(ms, _, input)| (Duration::from_millis(ms), input))
+        .collect();
     (events, line_times)
 }
 
@@ -293,7 +357,11 @@ struct SimulatedSink {
 impl SimulatedSink {
     fn check(limits: &SinkLimits, ops: &[(Instant, RenderOp)]) -> Self {
         let mut buckets: BTreeMap<&str, Vec<Instant>> = BTreeMap::new();
-        let mut sink = SimulatedSink { posts: 0, violations: 0, oversize: 0 };
+        let mut sink = SimulatedSink {
+            posts: 0,
+            violations: 0,
+            oversize: 0,
+        };
         let shared = matches!(limits.edits, super::EditBudget::SharedWithMessages);
         for (at, op) in ops {
             let (bucket, budget) = match op {
@@ -320,19 +388,36 @@ impl SimulatedSink {
 }
 
 /// Latency of every engine line (recognised by its 6-digit sequence number) shown in chat.
-fn chat_line_latencies(ops: &[(Instant, RenderOp)], line_times: &[Duration], t0: Instant) -> Vec<Duration> {
+fn chat_line_latencies(
+    ops: &[(Instant, RenderOp)],
+    line_times: &[Duration],
+    t0: Instant,
+) -> Vec<Duration> {
     let mut out = Vec::new();
     // A line appears with the first post or append that carries it.
     let mut seen = vec![false; line_times.len()];
     for (at, op) in ops {
-        let (RenderOp::Post { key: MessageKey::Log(_), text } | RenderOp::Edit { key: MessageKey::Log(_), text }) = op
+        let (RenderOp::Post {
+            key: MessageKey::Log(_),
+            text,
+        }
+        | RenderOp::Edit {
+            key: MessageKey::Log(_),
+            text,
+        }) = op
         else {
             continue;
         };
         for line in text.lines() {
-            let Some(rest) = line.strip_prefix('[') else { continue };
-            let Some((_, text)) = rest.split_once("] ") else { continue };
-            let digits = text.get(..6).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+            let Some(rest) = line.strip_prefix('[') else {
+                continue;
+            };
+            let Some((_, text)) = rest.split_once("] ") else {
+                continue;
+            };
+            let digits = text
+                .get(..6)
+                .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
             if let Some(seq) = digits.and_then(|d| d.parse::<usize>().ok()) {
                 if let (Some(pushed), Some(false)) = (line_times.get(seq), seen.get(seq).copied()) {
                     seen[seq] = true;

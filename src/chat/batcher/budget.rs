@@ -19,7 +19,11 @@ pub(crate) struct SlidingWindow {
 impl SlidingWindow {
     pub fn new(budget: RateBudget) -> Self {
         let ops = budget.ops.max(1) as usize;
-        SlidingWindow { ops, window: budget.window, sent: VecDeque::with_capacity(ops) }
+        SlidingWindow {
+            ops,
+            window: budget.window,
+            sent: VecDeque::with_capacity(ops),
+        }
     }
 
     /// The earliest instant at which one more operation is allowed (`None`: any time).
@@ -53,7 +57,11 @@ impl SlidingWindow {
 
     /// How many operations are allowed at `now`.
     pub fn available(&self, now: Instant) -> usize {
-        let recent = self.sent.iter().filter(|t| now.saturating_duration_since(**t) < self.window).count();
+        let recent = self
+            .sent
+            .iter()
+            .filter(|t| now.saturating_duration_since(**t) < self.window)
+            .count();
         self.ops - recent
     }
 

@@ -18,7 +18,10 @@ pub enum BatchInput {
 
 impl BatchInput {
     pub fn stack(stack: &StackName, event: StackEvent) -> Self {
-        BatchInput::Stack { stack: stack.clone(), event }
+        BatchInput::Stack {
+            stack: stack.clone(),
+            event,
+        }
     }
 
     /// A line of engine output for `stack`.
@@ -35,7 +38,10 @@ pub enum StackEvent {
     /// The engine reported progress (already redacted upstream).
     Progress(Progress),
     /// The stack finished; `counts` are the engine's totals by step operation.
-    Finished { result: StackResult, counts: ChangeCounts },
+    Finished {
+        result: StackResult,
+        counts: ChangeCounts,
+    },
 }
 
 /// How the whole session ended.
