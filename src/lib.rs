@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod chat;
 pub mod engine;
 pub mod orchestrator;
 pub mod policy;

@@ -1,0 +1,15 @@
+//! Transport-neutral chat view models: what a session shows in its chat thread, independent of
+//! Discord or Slack. Adapters render these; nothing here imports a chat platform crate.
+//!
+//! - [`progress`]: the live per-stack progress line (`network  12/30 ▓▓▓▓░░░░░░ 40%  2 updating`).
+//! - [`batcher`]: the output batcher that turns engine progress into rate- and size-limited
+//!   [`RenderOp`]s, with a full-log attachment for what chat cannot hold.
+
+pub mod batcher;
+pub mod progress;
+
+pub use batcher::{
+    bench_stream, spawn_batcher, BatchInput, Batcher, BatcherStats, MessageKey, RenderOp,
+    SessionOutcome, SessionSummary, SinkLimits, StackEvent, StreamBench,
+};
+pub use progress::{StackProgress, StackResult};
