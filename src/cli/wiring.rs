@@ -63,10 +63,117 @@ impl App {
     }
 }
 
-fn engine(_config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
-    anyhow::bail!("the Pulumi engine adapter is not wired yet")
+fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+    use crate::config::PassphraseSource as Source;
+    use crate::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
+    let mut pc = PulumiConfig::new(
+        config.pulumi.binary.clone(),
+        config.pulumi.backend_url.clone(),
+        config.data_dir.join("workspaces"),
+    );
+    pc.passphrase = match &config.pulumi.passphrase {
+        Source::Env(value) => PassphraseSource::Value(secrecy::ExposeSecret::expose_secret(value).to_string()),
+        Source::File(path) => PassphraseSource::File(path.clone()),
+        Source::Generated(path) => {
+            if !path.exists() {
+                let value: String = uuid::Uuid::new_v4().simple().to_string();
+                std::fs::write(path, value).with_context(|| format!("Cannot write {}", path.display()))?;
+            }
+            PassphraseSource::File(std::fs::canonicalize(path)?)
+        }
+    };
+    pc.op_timeout = config.pulumi.timeout;
+    pc.cancel_grace = config.pulumi.cancel_grace;
+    Ok(Arc::new(PulumiCli::new(pc).map_err(|e| crate::error::UserError::invalid(e.to_string()))?))
 }
 
-async fn resolver(_config: &Config, _store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
-    anyhow::bail!("the stack catalog is not wired yet")
+/// Resolves sessions from the manifests under `deploy/` and the stacks under `stacks/`.
+struct CatalogResolver {
+    root: std::path::PathBuf,
+    /// On Pulumi's local backend the org part of a stack name must be `organization`.
+    local_backend: bool,
+}
+
+impl DeploymentResolver for CatalogResolver {
+    fn resolve(
+        &self,
+        project: &str,
+        env: &str,
+        only: Option<&[crate::session::StackName]>,
+    ) -> Result<crate::orchestrator::ResolvedDeployment, crate::error::UserError> {
+        use crate::catalog::{config_hash, manifest::load_deployments, Catalog, DependencyGraph, Resolver};
+        use crate::error::UserError;
+        let catalog = Catalog::load(&self.root)?;
+        let (deployments, _) = load_deployments(&self.root);
+        let dep = deployments
+            .into_iter()
+            .find(|d| d.manifest.project == project)
+            .ok_or_else(|| UserError::invalid(format!(
+                "no deployment manifest for project `{project}` under deploy/; create one with `cloud init --org <org> --project {project}`"
+            )))?;
+        let id = dep.id().ok_or_else(|| UserError::invalid(format!("{} has no deployment_id", dep.manifest_path().display())))?;
+        let graph = DependencyGraph::for_manifest(&catalog, &dep.manifest, Some(env)).map_err(|errs| {
+            UserError::invalid(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+        })?;
+        if let Some(only) = only {
+            for s in only {
+                if !graph.waves().iter().flatten().any(|n| n == s) {
+                    return Err(UserError::invalid(format!("stack `{s}` is not enabled in {} for {env}", dep.dir_name)));
+                }
+            }
+        }
+        let resolver = Resolver::new(&catalog, &dep);
+        let mut stacks = Vec::new();
+        for (wave, names) in graph.waves().iter().enumerate() {
+            for name in names {
+                if only.map(|o| !o.contains(name)).unwrap_or(false) {
+                    continue;
+                }
+                let config = resolver.resolve(name.as_str(), env)?;
+                let def = catalog.get(name.as_str()).ok_or_else(|| UserError::invalid(format!("unknown stack `{name}`")))?;
+                let program = catalog
+                    .content_hash(name.as_str())
+                    .map_err(|e| UserError::failed(format!("cannot read stack {name}: {e}")))?;
+                let mut full = dep.full_stack_name(name, env).expect("id checked above");
+                if self.local_backend {
+                    full.org = "organization".into();
+                }
+                stacks.push(crate::orchestrator::ResolvedStack {
+                    name: name.clone(),
+                    wave: wave as u32,
+                    depends_on: graph.dependencies(name.as_str()),
+                    content_hash: format!("{program}:{}", config_hash(&config)),
+                    target: crate::engine::StackTarget {
+                        name: full,
+                        workdir: std::fs::canonicalize(&def.dir).unwrap_or_else(|_| def.dir.clone()),
+                        config,
+                    },
+                });
+            }
+        }
+        Ok(crate::orchestrator::ResolvedDeployment {
+            deployment_id: id,
+            org: dep.manifest.org.clone(),
+            project: project.to_string(),
+            env: env.to_string(),
+            stacks,
+        })
+    }
+}
+
+async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
+    // Register the deployments the manifests describe (and their projects) in the store.
+    let (deployments, _) = crate::catalog::manifest::load_deployments(&config.workspace);
+    for d in &deployments {
+        if let Some(id) = d.id() {
+            let envs: Vec<String> = d.manifest.enabled_environments().into_iter().map(|e| e.to_string()).collect();
+            store
+                .sync_deployment(id.as_str(), &d.manifest.org, &d.manifest.project, &envs, &d.manifest_path().display().to_string())
+                .await?;
+        }
+    }
+    Ok(Arc::new(CatalogResolver {
+        root: config.workspace.clone(),
+        local_backend: config.pulumi.backend_url.starts_with("file://"),
+    }))
 }
