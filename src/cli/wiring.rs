@@ -66,8 +66,14 @@ impl App {
 fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     use crate::config::PassphraseSource as Source;
     use crate::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
+    // A relative path with a slash is relative to where `cloud` runs, not to the stack workspace.
+    let binary = if config.pulumi.binary.contains('/') {
+        std::fs::canonicalize(&config.pulumi.binary).unwrap_or_else(|_| config.pulumi.binary.clone().into())
+    } else {
+        config.pulumi.binary.clone().into()
+    };
     let mut pc = PulumiConfig::new(
-        config.pulumi.binary.clone(),
+        binary,
         config.pulumi.backend_url.clone(),
         config.data_dir.join("workspaces"),
     );
