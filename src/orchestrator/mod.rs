@@ -462,7 +462,9 @@ impl Orchestrator {
         let (sink, log_task) = self.progress_sink(id);
         let by_name: HashMap<&StackName, &ResolvedStack> =
             resolved.stacks.iter().map(|s| (&s.name, s)).collect();
-        let downstream = downstream_closures(resolved);
+        // What a failed stack takes down with it. Destroy walks the reverse order: dependents
+        // were handled first, so a failure there only matters to the stacks it depends on.
+        let affected_by_failure = if destroy { upstream_closures(resolved) } else { downstream_closures(resolved) };
         let order = ordered_waves(session, resolved);
         let mut failed: Vec<String> = Vec::new();
         let mut skipped: BTreeSet<StackName> = BTreeSet::new();
@@ -511,10 +513,7 @@ impl Orchestrator {
                         warn!(session = %id, stack = %name, error = %text, "stack failed");
                         self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
                         failed.push(format!("{name}: {text}"));
-                        // Destroy walks the reverse order: dependents were handled first, so a
-                        // failure there only matters to the stacks it depends on.
-                        let affected = if destroy { upstream_closures(resolved) } else { downstream.clone() };
-                        skipped.extend(affected[&name].iter().cloned());
+                        skipped.extend(affected_by_failure[&name].iter().cloned());
                     }
                 }
             }

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::engine::{StackPreview, StepOp};
+use crate::engine::StackPreview;
 
 use super::StackName;
 
@@ -90,23 +90,12 @@ impl Plan {
         }
         total
     }
-
-    /// Whether any stack changes anything.
-    pub fn has_changes(&self) -> bool {
-        self.stacks.iter().any(|entry| {
-            entry
-                .preview
-                .steps
-                .iter()
-                .any(|step| step.op.is_change() && step.op != StepOp::Same)
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ResourceStep;
+    use crate::engine::{ResourceStep, StepOp};
 
     fn entry(stack: &str, hash: &str, steps: &[(&str, &str)]) -> StackPlanEntry {
         StackPlanEntry {
