@@ -34,10 +34,25 @@ pub(crate) fn principal(global: &GlobalArgs) -> anyhow::Result<Principal> {
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(os_user)
         .unwrap_or_else(|| "unknown".into());
     let text = if name.contains(':') { name } else { format!("cli:{name}") };
     text.parse::<Principal>()
         .map_err(|e| crate::error::UserError::invalid(e.to_string()).into())
+}
+
+/// The login name of the process's user, from the password database (when `$USER` is unset,
+/// as in cron jobs and containers).
+fn os_user() -> Option<String> {
+    // SAFETY: getpwuid returns null or a pointer to static storage valid until the next call;
+    // the name is copied out immediately and nothing else calls getpwuid concurrently here.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name).to_str().ok().map(String::from)
+    }
 }
 
 impl App {
