@@ -430,7 +430,7 @@ pub fn file_url(path: &Path) -> String {
 }
 
 /// Hide a password in `scheme://user:password@host` URLs.
-fn mask_url(url: &str) -> String {
+pub fn mask_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         if let Some((creds, host)) = rest.split_once('@') {
             if let Some((user, _)) = creds.split_once(':') {

@@ -1,4 +1,4 @@
-//! The catalog's `cloud` commands, driven through the same clap types `main` uses.
+//! The catalog's `cloud` commands, run through the real `cloud` binary in a throwaway workspace.
 
 mod catalog_support;
 
@@ -28,7 +28,7 @@ fn init_default_and_minimal() {
     assert_eq!(d.manifest.enabled_environments(), ["dev"]);
     assert!(ws.cloud(&["validate"]).is_ok());
 
-    let list = ws.cloud(&["list"]).unwrap();
+    let list = ws.cloud(&["deployments", "list"]).unwrap();
     assert!(list.starts_with("ID       ORG        PROJECT  ENVIRONMENTS    STACKS\n"), "{list}");
     assert!(list.contains("D00000A  acme-corp  shop     dev,stage,prod  16"), "{list}");
 }

@@ -1,10 +1,15 @@
-//! The catalog's `cloud` commands: `init`, `validate`, `list`, `graph`, `environments`,
-//! `stacks`, `templates`, `discover-resources`.
+//! The catalog's `cloud` commands: `init`, `validate`, `deployments list`, `graph`,
+//! `environments`, `stacks`, `templates`, `discover-resources`.
 //!
 //! Each command is a clap derive type plus a `cmd_<verb>` handler taking the workspace root and
 //! a writer; the handlers hold no rule of their own (that lives in [`crate::catalog`]) and return
 //! a [`UserError`] (exit code 2 for invalid input) whose text names the problem and the fix.
-//! `main` flattens [`CatalogCommand`] into its top-level command enum and calls [`run`].
+//! [`super::Command`] flattens [`CatalogCommand`] into the top-level commands and calls [`run`]
+//! with the configured workspace (`workspace` / `CLOUD_WORKSPACE`); none of them opens the
+//! database.
+//!
+//! Deployments are listed by `cloud deployments list`, not `cloud list`: `cloud list` lists
+//! sessions.
 
 use std::io::Write;
 use std::path::Path;
@@ -26,8 +31,9 @@ pub enum CatalogCommand {
     Init(InitArgs),
     /// Check the stack catalog and deployment manifests; report every problem (exit 2 if any).
     Validate(ValidateArgs),
-    /// List deployments: id, org, project, enabled environments, stack count.
-    List,
+    /// Deployments under deploy/ (`cloud deployments list`; `cloud list` lists sessions).
+    #[command(subcommand)]
+    Deployments(DeploymentsCmd),
     /// Show a deployment's dependency graph as deploy waves (text) or Graphviz (dot).
     Graph(GraphArgs),
     /// List, enable or disable a deployment's environments.
@@ -67,6 +73,13 @@ pub struct InitArgs {
 pub struct ValidateArgs {
     /// Only this deployment (id, directory name, or org/project); the catalog is always checked.
     pub deployment: Option<String>,
+}
+
+/// `cloud deployments …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeploymentsCmd {
+    /// Every deployment: id, org, project, enabled environments, stack count.
+    List,
 }
 
 /// Output format of `cloud graph`.
@@ -239,7 +252,7 @@ pub fn run(ws: &Path, cmd: &CatalogCommand, out: &mut impl Write) -> Result<(), 
     match cmd {
         CatalogCommand::Init(a) => cmd_init(ws, a, out),
         CatalogCommand::Validate(a) => cmd_validate(ws, a.deployment.as_deref(), out),
-        CatalogCommand::List => cmd_list(ws, out),
+        CatalogCommand::Deployments(DeploymentsCmd::List) => cmd_deployments_list(ws, out),
         CatalogCommand::Graph(a) => cmd_graph(ws, a, out),
         CatalogCommand::Environments(c) => cmd_environments(ws, c, out),
         CatalogCommand::Stacks(c) => cmd_stacks(ws, c, out),
@@ -279,8 +292,8 @@ pub fn cmd_validate(ws: &Path, deployment: Option<&str>, out: &mut impl Write) -
     .map_err(io)
 }
 
-/// `cloud list`
-pub fn cmd_list(ws: &Path, out: &mut impl Write) -> Result<(), UserError> {
+/// `cloud deployments list`
+pub fn cmd_deployments_list(ws: &Path, out: &mut impl Write) -> Result<(), UserError> {
     let (deployments, problems) = load_deployments(ws);
     if deployments.is_empty() && problems.is_empty() {
         writeln!(out, "no deployments under deploy/; create one with `cloud init --org <org> --project <project>`").map_err(io)?;

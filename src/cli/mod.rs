@@ -3,6 +3,8 @@
 //! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
 
 pub mod catalog;
+pub mod doctor;
+pub mod plan_show;
 pub mod render;
 mod session_cmds;
 mod wiring;
@@ -56,7 +58,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Plan, approve and apply a deployment in one go (the main job)
     Deploy(session_cmds::DeployArgs),
-    /// Open a session and preview it, without applying
+    /// Open a session and preview it, without applying; `plan show` summarises an event log
     Plan(session_cmds::PlanArgs),
     /// Re-preview a session (PLAN_READY or PLAN_FAILED); an identical plan keeps its approvals
     Refresh(session_cmds::SessionArg),
@@ -80,6 +82,10 @@ pub enum Command {
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Check the installation: pulumi binary, backend, passphrase, credentials, data dir, database
+    Doctor,
+    #[command(flatten)]
+    Catalog(catalog::CatalogCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +120,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let config = wiring::load_config(&global)?;
             print!("{}", config.show());
             Ok(())
+        }
+        // Commands that work on files only: no database, no engine.
+        Command::Plan(session_cmds::PlanArgs { command: Some(plan_show::PlanCmd::Show(args)), .. }) => {
+            Ok(plan_show::cmd_plan_show(&args, &mut std::io::stdout().lock())?)
+        }
+        Command::Catalog(cmd) => {
+            let config = wiring::load_config(&global)?;
+            Ok(catalog::run(&config.workspace, &cmd, &mut std::io::stdout().lock())?)
+        }
+        Command::Doctor => {
+            let overrides = crate::config::Overrides { config: global.config.clone(), data_dir: global.data_dir.clone() };
+            let report = doctor::run_checks(&overrides).await;
+            Ok(doctor::cmd_doctor(&report, &mut std::io::stdout().lock())?)
         }
         other => {
             let app = App::start(&global).await?;

@@ -32,10 +32,20 @@ pub struct DeployArgs {
     pub approve: bool,
 }
 
+/// `cloud plan <project> <env>` opens a session; `cloud plan show …` reads an event log. A
+/// subcommand and the positional arguments exclude each other, so `show` is never taken for a
+/// project name (a project called `show` is planned with `cloud plan -- show <env>`).
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct PlanArgs {
-    pub project: String,
-    pub env: String,
+    #[command(subcommand)]
+    pub command: Option<super::plan_show::PlanCmd>,
+    /// The business project (e.g. ecommerce)
+    #[arg(required = true)]
+    pub project: Option<String>,
+    /// The environment (dev, stage, prod, …)
+    #[arg(required = true)]
+    pub env: Option<String>,
     /// Only these stacks (comma-separated)
     #[arg(long, value_delimiter = ',')]
     pub stacks: Vec<String>,
@@ -167,20 +177,25 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Deploy(args) => deploy(app, args).await,
         Command::Plan(args) => {
+            // clap requires both when there is no subcommand; `plan show` is dispatched earlier.
+            let (Some(project), Some(env)) = (args.project, args.env) else {
+                return Err(UserError::invalid("usage: cloud plan <project> <env>, or cloud plan show --event-log FILE").into());
+            };
             let stacks = stack_names(&args.stacks)?;
-            let s = app.orchestrator.start_session(&app.principal, &args.project, &args.env, stacks.as_deref()).await.map_err(user)?;
+            let s = app.orchestrator.start_session(&app.principal, &project, &env, stacks.as_deref()).await.map_err(user)?;
             let s = plan_with_spinner(app, s.id).await?;
             if args.json {
-                return print_json(&app.orchestrator.status(s.id).await.map_err(user)?);
+                print_json(&app.orchestrator.status(s.id).await.map_err(user)?)?;
+                return plan_failure(app, &s).map_or(Ok(()), |e| Err(e.into()));
             }
             print_plan(&s);
-            plan_outcome(&s)
+            plan_outcome(app, &s)
         }
         Command::Refresh(args) => {
             let s = app.store.find_session(&args.session).await.map_err(store_user)?;
             let s = plan_with_spinner(app, s.id).await?;
             print_plan(&s);
-            plan_outcome(&s)
+            plan_outcome(app, &s)
         }
         Command::Approve(args) => {
             let s = app.store.find_session(&args.session).await.map_err(store_user)?;
@@ -256,7 +271,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Logs(args) => logs(app, args).await,
         Command::Audit(args) => audit(app, args).await,
         Command::Projects(cmd) => projects(app, cmd).await,
-        Command::Config(_) => unreachable!("handled before the app starts"),
+        Command::Config(_) | Command::Doctor | Command::Catalog(_) => unreachable!("handled before the app starts"),
     }
 }
 
@@ -283,9 +298,9 @@ fn print_plan(s: &SessionRecord) {
     }
 }
 
-fn plan_outcome(s: &SessionRecord) -> anyhow::Result<()> {
-    if s.state == SessionState::PlanFailed {
-        return Err(UserError::failed(format!("the plan failed; fix the problem and run `cloud refresh {}`", s.id.short())).into());
+fn plan_outcome(app: &App, s: &SessionRecord) -> anyhow::Result<()> {
+    if let Some(e) = plan_failure(app, s) {
+        return Err(e.into());
     }
     if let Some(next) = render::next_step(s) {
         println!("next: {next}");
@@ -293,12 +308,28 @@ fn plan_outcome(s: &SessionRecord) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The error for a PLAN_FAILED session: exit 2 when the cause is the configuration (the engine
+/// binary cannot be found — nothing ran), exit 1 when the engine ran and the plan failed.
+fn plan_failure(app: &App, s: &SessionRecord) -> Option<UserError> {
+    if s.state != SessionState::PlanFailed {
+        return None;
+    }
+    if let Err(why) = super::doctor::locate_binary(&app.config.pulumi.binary) {
+        return Some(UserError::invalid(format!(
+            "the plan failed because {why}: {}; then run `cloud refresh {}` (`cloud doctor` checks the whole setup)",
+            super::doctor::binary_fix(&app.config),
+            s.id.short()
+        )));
+    }
+    Some(UserError::failed(format!("the plan failed; fix the problem and run `cloud refresh {}`", s.id.short())))
+}
+
 async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
     let stacks = stack_names(&args.stacks)?;
     let s = app.orchestrator.start_session(&app.principal, &args.project, &args.env, stacks.as_deref()).await.map_err(user)?;
     let s = plan_with_spinner(app, s.id).await?;
     print_plan(&s);
-    plan_outcome(&s)?;
+    plan_outcome(app, &s)?;
     let digest = s.digest.clone().expect("PLAN_READY has a digest");
 
     if !s.allow_self_approve {

@@ -560,10 +560,15 @@ pub fn plan_show(input: &str) -> Result<PlanShow, PlanShowError> {
     }
     let mut segments: Vec<StreamSummary> = vec![];
     let mut current = StreamSummary::default();
+    // Events before a stack's prelude (Pulumi sends `policyLoadEvent` first) belong to it: only a
+    // second prelude starts the next stack.
+    let mut current_has_prelude = false;
     for ev in &parsed.events {
-        let starts_new = matches!(ev.kind, EventKind::Prelude(_)) && current.events > 0;
-        if starts_new {
-            segments.push(std::mem::take(&mut current));
+        if matches!(ev.kind, EventKind::Prelude(_)) {
+            if current_has_prelude {
+                segments.push(std::mem::take(&mut current));
+            }
+            current_has_prelude = true;
         }
         current.push(ev);
     }
@@ -838,6 +843,14 @@ mod tests {
         assert_eq!(show.stacks.len(), 2);
         assert_eq!(show.total_counts()["create"], 2);
         assert!(show.render_text().contains("Total (2 stacks)"));
+    }
+
+    #[test]
+    fn events_before_the_prelude_belong_to_its_stack() {
+        let text = line(0, "policyLoadEvent", json!({})) + "\n" + &stream(true);
+        let show = plan_show(&text).unwrap();
+        assert_eq!(show.stacks.len(), 1, "{:?}", show.stacks);
+        assert_eq!(show.stacks[0].stack.as_deref(), Some("dev"));
     }
 
     #[test]

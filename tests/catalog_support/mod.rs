@@ -5,8 +5,24 @@
 
 use std::path::{Path, PathBuf};
 
-use cloud_engine::cli::catalog::{run, CatalogCommand};
-use cloud_engine::error::UserError;
+use std::process::{Command, Output};
+
+use cloud_engine::error::{ExitCode, UserError};
+
+/// Run the `cloud` binary in `dir` (also its workspace) with a clean configuration environment.
+/// Logs are off so stderr holds only the error a user would read.
+pub fn cloud_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloud"))
+        .args(args)
+        .current_dir(dir)
+        .env("CLOUD_WORKSPACE", dir)
+        .env("CLOUD_LOG", "off")
+        .env_remove("CLOUD_CONFIG")
+        .env_remove("CLOUD_DATA_DIR")
+        .env_remove("CLOUD_DATABASE_URL")
+        .output()
+        .expect("the cloud binary runs")
+}
 
 pub const STACKS: &[(&str, &[&str], &str, &str)] = &[
     // name, depends_on, extra stack.yaml lines (config/required), outputs
@@ -51,19 +67,23 @@ impl Ws {
         std::fs::read_to_string(self.path(rel)).unwrap()
     }
 
-    /// Run a catalog command as `cloud <args…>`; Ok(stdout) or the UserError.
+    /// Run `cloud <args…>` — the real binary, as a user would, with this workspace as
+    /// `CLOUD_WORKSPACE` and current directory and no configuration file: Ok(stdout) on exit 0,
+    /// otherwise the error the binary printed (`error: …` on stderr) with its exit code.
     pub fn cloud(&self, args: &[&str]) -> Result<String, UserError> {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(subcommand)]
-            cmd: CatalogCommand,
-        }
-        use clap::Parser;
-        let mut argv = vec!["cloud"];
-        argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("bad test command {args:?}: {e}"));
-        let mut out = Vec::new();
-        run(self.root(), &cli.cmd, &mut out).map(|()| String::from_utf8(out).unwrap())
+        let out = cloud_in(self.root(), args);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let code = match out.status.code() {
+            Some(0) => return Ok(stdout),
+            Some(1) => ExitCode::Failed,
+            Some(2) => ExitCode::Invalid,
+            Some(3) => ExitCode::Denied,
+            other => panic!("cloud {args:?} ended with {other:?}: {stderr}"),
+        };
+        assert!(!stderr.contains("For more information, try '--help'"), "bad test command {args:?}: {stderr}");
+        let message = stderr.strip_prefix("error: ").unwrap_or_else(|| panic!("cloud {args:?}: stderr is not one error: {stderr}"));
+        Err(UserError { code, message: message.strip_suffix('\n').unwrap_or(message).to_string() })
     }
 
     /// Every file under the workspace (relative, sorted), for "nothing was written" checks.
