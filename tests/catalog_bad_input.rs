@@ -232,3 +232,52 @@ fn problem_kinds_are_typed() {
     assert!(report.problems.has_kind(ProblemKind::MissingDependency));
     assert!(!report.problems.has_kind(ProblemKind::Cycle));
 }
+
+/// `cloud init` and `cloud stacks new` check what a template renders before writing anything:
+/// malformed YAML, unknown keys, duplicate stacks, a stack without index.ts or Pulumi.yaml, and
+/// `main` not pointing at index.ts are refused with the template's file and line, exit 2, and
+/// the workspace is left exactly as it was.
+#[test]
+fn init_and_stacks_new_refuse_bad_templates_and_write_nothing() {
+    let ws = empty_workspace();
+    let header = "deployment_id: {{DEPLOYMENT_ID}}\norg: {{ORG}}\nproject: {{PROJECT}}\n";
+    let manifests: &[(&str, &str, &str)] = &[
+        ("yaml", "stacks: {network: {enabled: true}\n", "templates/yaml/manifest.yaml.template (rendered):5:1: invalid YAML"),
+        ("unknown", "region: us-east-1\nenvironments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n", "templates/unknown/manifest.yaml.template (rendered):4:1: unknown field `region`"),
+        ("duplicate", "environments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n  network: {enabled: false}\n", "templates/duplicate/manifest.yaml.template (rendered):8:3: duplicate key `network`"),
+    ];
+    for (name, body, _) in manifests {
+        ws.write(&format!("templates/{name}/manifest.yaml.template"), &format!("{header}{body}"));
+    }
+    let before = ws.files();
+    for (name, _, needle) in manifests {
+        let e = ws.cloud(&["init", "--org", "acme-corp", "--project", "shop", "--template", name]).unwrap_err();
+        assert_eq!(e.code, ExitCode::Invalid, "{name}: {}", e.message);
+        assert!(e.message.starts_with(&format!("template `{name}` does not give a valid deployment; nothing was written:\n{needle}")), "{name}: {}", e.message);
+    }
+    assert_eq!(ws.files(), before, "init wrote nothing");
+
+    let stack_template = |file: &str| ws.path(&format!("templates/stack/{file}"));
+    let cases: &[(&str, Option<&str>, &str)] = &[
+        ("Pulumi.yaml.template", Some("name: {{STACK_NAME}}\nruntime: nodejs\nmain: src/main.ts\n"), "`main: src/main.ts` must point at index.ts"),
+        ("Pulumi.yaml.template", None, "templates/stack (rendered for queue)/Pulumi.yaml does not exist"),
+        ("index.ts.template", None, "stack program is missing: templates/stack (rendered for queue)/index.ts does not exist"),
+        ("stack.yaml.template", Some("name: {{STACK_NAME}}\ndescription: [\n"), "templates/stack (rendered for queue)/stack.yaml:3:1: invalid YAML"),
+        ("stack.yaml.template", Some("name: {{STACK_NAME}}\ndepends_on: {{DEPENDS_ON_YAML}}\ncolour: blue\n"), "templates/stack (rendered for queue)/stack.yaml:3:1: unknown field `colour`"),
+    ];
+    for (file, replacement, needle) in cases {
+        let original = std::fs::read_to_string(stack_template(file)).unwrap();
+        match replacement {
+            Some(text) => std::fs::write(stack_template(file), text).unwrap(),
+            None => std::fs::remove_file(stack_template(file)).unwrap(),
+        }
+        let before = ws.files();
+        let e = ws.cloud(&["stacks", "new", "queue"]).unwrap_err();
+        assert_eq!(e.code, ExitCode::Invalid, "{file}: {}", e.message);
+        assert!(e.message.contains(needle), "{file}: {needle:?} not in {}", e.message);
+        assert!(!e.message.contains(".tmp"), "no staging path in the message: {}", e.message);
+        assert_eq!(ws.files(), before, "stacks new wrote nothing ({file})");
+        std::fs::write(stack_template(file), original).unwrap();
+    }
+    assert!(ws.cloud(&["stacks", "new", "queue"]).is_ok(), "the restored template works");
+}

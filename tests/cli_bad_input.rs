@@ -69,9 +69,18 @@ fn config_show_masks_the_passphrase() {
 #[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["deploy", "plan", "refresh", "approve", "apply", "status", "list", "cancel", "logs", "audit", "projects", "config"] {
-        let out = cloud(dir.path(), &[cmd, "--help"]);
-        assert_eq!(out.status.code(), Some(0), "{cmd}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: cloud"), "{cmd}");
+    let commands: &[&[&str]] = &[
+        &["deploy"], &["plan"], &["plan", "show"], &["refresh"], &["approve"], &["apply"], &["status"], &["list"],
+        &["cancel"], &["logs"], &["audit"], &["projects"], &["config"], &["doctor"], &["init"], &["validate"],
+        &["deployments"], &["deployments", "list"], &["graph"], &["environments"], &["stacks"], &["stacks", "inspect"],
+        &["templates"], &["discover-resources"],
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = cloud(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}");
+        let usage = format!("Usage: cloud {}", cmd.join(" "));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&usage), "{cmd:?}");
     }
 }

@@ -8,7 +8,7 @@
 //!   directory is written as a hidden staging directory and renamed into place, so a failure
 //!   leaves nothing behind.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::fsutil::StagingDir;
 use super::manifest::{self, dir_name_for, Deployment};
@@ -120,7 +120,14 @@ pub fn init_deployment(root: &Path, params: &InitParams) -> Result<Deployment, U
         ))
     })?;
     let file = Path::new("deploy").join(&dir_name).join("manifest.yaml");
-    let parsed = manifest::parse_manifest(&text, &file).map_err(|p| UserError::from(Problems::one(p)))?;
+    // Problems of the rendered text are the template's: name it (lines match the template's).
+    let rendered = PathBuf::from(format!("{rel_t} (rendered)"));
+    let parsed = manifest::parse_manifest(&text, &rendered).map_err(|p| {
+        let mut e = UserError::from(Problems::one(p));
+        e.message = format!("template `{}` does not give a valid deployment; nothing was written:
+{}", params.template, e.message);
+        e
+    })?;
     match &parsed.deployment_id {
         // Generated when absent: written back as the first key after the header comments.
         None => text = insert_deployment_id(&text, &id),

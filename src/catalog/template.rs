@@ -301,8 +301,12 @@ pub fn new_stack(root: &Path, params: &NewStackParams) -> Result<PathBuf, UserEr
             }
         }
     }
+    // The staging directory is an implementation detail: name the rendered files as above.
+    let staging_rel = super::problem::rel(root, staging.path()).display().to_string();
+    let rendered_dir = format!("templates/stack (rendered for {name})");
     for p in stack::check_program_files(root, staging.path()) {
-        problems.push(Problem::new(p.kind, Location::file("templates/stack"), format!("the rendered stack is incomplete: {}", p.message)));
+        let message = p.message.replace(&staging_rel, &rendered_dir);
+        problems.push(Problem::new(p.kind, Location::file("templates/stack"), format!("the rendered stack is incomplete: {message}")));
     }
     if !problems.is_empty() {
         return Err(UserError::from(problems));

@@ -313,7 +313,8 @@ fn dir_status(dir: &Path) -> Result<DirState, String> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => probe(dir).map(|()| DirState::Writable),
         Ok(_) => Err(format!("{} exists and is not a directory", dir.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // Missing, or a path through a file (ENOTDIR): find the nearest existing ancestor.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
             let abs = if dir.is_absolute() {
                 dir.to_path_buf()
             } else {
