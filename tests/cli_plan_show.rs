@@ -333,5 +333,9 @@ fn plan_with_a_project_still_opens_a_session() {
     let file = fixtures().remove(0);
     let run = cli.run(&["plan", "show", "--event-log", file.to_str().unwrap(), "ecommerce"]);
     run.expect_code(2);
-    assert_eq!(cli.sessions().len(), 1, "no session from a usage error");
+    // After `--`, `show` is a project name like any other.
+    let run = cli.run(&["plan", "--", "show", "dev"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("unknown project `show`"), "{}", run.stderr);
+    assert_eq!(cli.sessions().len(), 1, "no session from a usage error or an unknown project");
 }
