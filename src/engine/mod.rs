@@ -78,13 +78,13 @@ pub enum EngineError {
     MissingConfig { stack: String, key: String },
     #[error("the secrets passphrase for {stack} is not set: set `pulumi.passphrase_file` (or the PULUMI_CONFIG_PASSPHRASE environment variable of the bot) — the local backend needs it for every stack")]
     MissingPassphrase { stack: String },
-    #[error("a pulumi command for {stack} failed (exit code {code:?}): {message}")]
+    #[error("a pulumi command for {stack} failed ({}): {message}", exit_text(*code))]
     CommandFailed { stack: String, code: Option<i32>, message: String },
     #[error("preview of {stack} failed:\n{}", diagnostics.join("\n"))]
     PreviewFailed { stack: String, diagnostics: Vec<String> },
     #[error("update of {stack} failed:\n{}", diagnostics.join("\n"))]
     UpdateFailed { stack: String, diagnostics: Vec<String> },
-    #[error("the engine crashed on {stack} (exit code {code:?}) without a summary; last output:\n{tail}")]
+    #[error("the engine crashed on {stack} ({}) without a summary{}; last output:\n{tail}", exit_text(*code), last_line(tail).map(|l| format!(": {l}")).unwrap_or_default())]
     Crashed { stack: String, code: Option<i32>, tail: String },
     #[error("the operation on {stack} was cancelled")]
     Cancelled { stack: String },
@@ -92,6 +92,21 @@ pub enum EngineError {
     Timeout { stack: String, after: Duration },
     #[error("could not run the engine for {stack}: {message}")]
     Io { stack: String, message: String },
+}
+
+/// How a process ended, for messages: `exit code 255`, or `killed by a signal` when the OS gave
+/// no code.
+fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(code) => format!("exit code {code}"),
+        None => "killed by a signal".to_string(),
+    }
+}
+
+/// The last non-empty line of an output tail: usually the line that says why a process died,
+/// so one-line renderings (a stack row, a chat field) still show it.
+fn last_line(tail: &str) -> Option<&str> {
+    tail.lines().rev().map(str::trim).find(|l| !l.is_empty())
 }
 
 /// An infrastructure engine. Implementations must be cancel-safe: dropping a future stops the
@@ -126,4 +141,25 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Release what a dead process left behind (locks) so the stack can be used again.
     async fn unlock(&self, target: &StackTarget) -> Result<(), EngineError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_names_its_exit_and_last_words_on_the_first_line() {
+        let err = EngineError::Crashed {
+            stack: "D1BRV40-network-dev".into(),
+            code: Some(255),
+            tail: "Updating (D1BRV40-network-dev):\n  + vpc created\npanic: out of memory\n\n".into(),
+        };
+        let first = err.to_string().lines().next().unwrap().to_string();
+        assert_eq!(
+            first,
+            "the engine crashed on D1BRV40-network-dev (exit code 255) without a summary: panic: out of memory; last output:"
+        );
+        let killed = EngineError::CommandFailed { stack: "s".into(), code: None, message: "gone".into() };
+        assert_eq!(killed.to_string(), "a pulumi command for s failed (killed by a signal): gone");
+    }
 }
