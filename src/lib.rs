@@ -14,3 +14,4 @@ pub mod policy;
 pub mod error;
 pub mod session;
 pub mod store;
+pub mod testing;
