@@ -5,6 +5,7 @@
 //! in the same transaction as its audit row, so two concurrent clicks can never both win.
 
 pub mod audit;
+mod chat;
 mod grants;
 mod projects;
 mod sessions;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use audit::{AuditEntry, AuditVerify, NewAudit};
+pub use chat::ChatLobbyRow;
 pub use grants::{GrantRow, NewGrant, QuotaRow};
 pub use projects::ProjectRow;
 pub use sessions::{
