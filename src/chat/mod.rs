@@ -6,6 +6,7 @@
 //! - [`batcher`]: the output batcher that turns engine progress into rate- and size-limited
 //!   [`RenderOp`]s, with a full-log attachment for what chat cannot hold.
 
+pub mod actions;
 pub mod batcher;
 pub mod progress;
 pub mod view;
