@@ -16,3 +16,4 @@ pub use batcher::{
     SessionOutcome, SessionSummary, SinkLimits, StackEvent, StreamBench,
 };
 pub use progress::{StackProgress, StackResult};
+pub mod discord;
