@@ -6,7 +6,9 @@ pub mod catalog;
 pub mod doctor;
 pub mod plan_show;
 pub mod render;
+mod serve_cmd;
 mod session_cmds;
+pub mod bench_cmd;
 mod wiring;
 
 use std::path::PathBuf;
@@ -84,6 +86,11 @@ pub enum Command {
     Config(ConfigCmd),
     /// Check the installation: pulumi binary, backend, passphrase, credentials, data dir, database
     Doctor,
+    /// Run the chat bots (Discord, Slack) with /healthz and /metrics; SIGTERM shuts down gracefully
+    Serve(serve_cmd::ServeArgs),
+    /// Benchmarks: `bench discord` measures the Discord bot against a local fake
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCmd),
     #[command(flatten)]
     Catalog(catalog::CatalogCommand),
 }
@@ -134,6 +141,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let report = doctor::run_checks(&overrides).await;
             Ok(doctor::cmd_doctor(&report, &mut std::io::stdout().lock())?)
         }
+        Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
+        Command::Bench(cmd) => bench_cmd::run(&global, cmd).await,
         other => {
             let app = App::start(&global).await?;
             session_cmds::run(&app, other).await

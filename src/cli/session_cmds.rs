@@ -271,7 +271,9 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Logs(args) => logs(app, args).await,
         Command::Audit(args) => audit(app, args).await,
         Command::Projects(cmd) => projects(app, cmd).await,
-        Command::Config(_) | Command::Doctor | Command::Catalog(_) => unreachable!("handled before the app starts"),
+        Command::Config(_) | Command::Doctor | Command::Catalog(_) | Command::Serve(_) | Command::Bench(_) => {
+            unreachable!("handled before the app starts")
+        }
     }
 }
 

@@ -58,12 +58,22 @@ fn os_user() -> Option<String> {
 impl App {
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
-        config.prepare_data_dir()?;
         let principal = principal(global)?;
+        App::from_config(config, principal, Default::default()).await
+    }
+
+    /// Builds the app from an already loaded configuration; `extra_env` is added to the engine
+    /// child's environment (tests pass the Pulumi stand-in's knobs this way).
+    pub async fn from_config(
+        config: Config,
+        principal: Principal,
+        extra_env: std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<App> {
+        config.prepare_data_dir()?;
         let store = Store::open(&config.database_url)
             .await
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
-        let engine = engine(&config)?;
+        let engine = engine(&config, extra_env)?;
         let resolver = resolver(&config, &store).await?;
         let orchestrator = Orchestrator::new(
             store.clone(),
@@ -78,7 +88,7 @@ impl App {
     }
 }
 
-fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+fn engine(config: &Config, extra_env: std::collections::BTreeMap<String, String>) -> anyhow::Result<Arc<dyn Engine>> {
     use crate::config::PassphraseSource as Source;
     use crate::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
     // A relative path with a slash is relative to where `cloud` runs, not to the stack workspace.
@@ -103,6 +113,7 @@ fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
             PassphraseSource::File(std::fs::canonicalize(path)?)
         }
     };
+    pc.extra_env.extend(extra_env);
     pc.op_timeout = config.pulumi.timeout;
     pc.cancel_grace = config.pulumi.cancel_grace;
     Ok(Arc::new(PulumiCli::new(pc).map_err(|e| crate::error::UserError::invalid(e.to_string()))?))
