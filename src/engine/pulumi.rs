@@ -279,6 +279,20 @@ impl PulumiCli {
         // back — our stop path is the only one.
         #[cfg(unix)]
         cmd.process_group(0);
+        // If this process dies without a chance to stop the engine (kill -9, OOM), the engine
+        // dies with it instead of changing infrastructure nobody watches any more; start-up
+        // recovery then reconciles the session (`orchestrator::recovery`).
+        #[cfg(target_os = "linux")]
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+        // which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 
@@ -508,6 +522,16 @@ impl Engine for PulumiCli {
         self.run_admin(&ws, cancel_args(&qualified), &stack, "cancel --yes", &redactor).await?;
         Ok(())
     }
+
+    async fn export(&self, target: &StackTarget) -> Result<super::StackExport, EngineError> {
+        let redactor = self.redactor_for(target);
+        let ws = self.prepare_workspace(target)?;
+        let stack = target.name.pulumi_stack();
+        let qualified = self.qualified_stack(&target.name);
+        let outcome = self.run_admin(&ws, export_args(&qualified), &stack, "stack export", &redactor).await?;
+        super::StackExport::from_json(&outcome.stdout)
+            .map_err(|e| EngineError::Io { stack, message: format!("`stack export` printed no stack state: {e}") })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -545,6 +569,11 @@ pub fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
 /// `stack output --json --stack S` (never `--show-secrets`).
 pub fn output_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "output", "--json", "--stack", qualified, "--non-interactive"])
+}
+
+/// `stack export --stack S`.
+pub fn export_args(qualified: &str) -> Vec<OsString> {
+    os(&["stack", "export", "--stack", qualified, "--non-interactive"])
 }
 
 /// `cancel --yes --stack S`.

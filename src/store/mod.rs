@@ -6,6 +6,7 @@
 
 pub mod audit;
 mod grants;
+mod locks;
 mod projects;
 mod sessions;
 
@@ -18,9 +19,10 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use audit::{AuditEntry, AuditVerify, NewAudit};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
+pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry};
 pub use projects::ProjectRow;
 pub use sessions::{
-    ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
+    ApprovalRow, LogLine, NewSession, ProcessOwner, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
 };
 
 use crate::session::{SessionId, SessionState, TransitionError};

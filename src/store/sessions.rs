@@ -35,6 +35,16 @@ pub struct SessionRecord {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub plan_ready_at: Option<chrono::DateTime<chrono::Utc>>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The process that last drove the session through PLANNING / APPLYING.
+    pub owner: Option<ProcessOwner>,
+}
+
+/// A process, identified so that a reused pid is not mistaken for it: the pid plus a start id
+/// (on Linux the kernel's start time of that pid, from `/proc/<pid>/stat`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessOwner {
+    pub pid: u32,
+    pub start: String,
 }
 
 /// Per-stack sub-state of a session.
@@ -157,6 +167,10 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
         updated_at: parse_time(row.get::<&str, _>("updated_at"))?,
         plan_ready_at: opt_time("plan_ready_at")?,
         finished_at: opt_time("finished_at")?,
+        owner: match (row.get::<Option<i64>, _>("owner_pid"), row.get::<Option<String>, _>("owner_start")) {
+            (Some(pid), Some(start)) => Some(ProcessOwner { pid: pid as u32, start }),
+            _ => None,
+        },
     })
 }
 
@@ -453,6 +467,17 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.session(id).await
+    }
+
+    /// Record the process now driving the session (set when it starts planning or applying).
+    pub async fn set_owner(&self, id: SessionId, owner: &ProcessOwner) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET owner_pid = ?, owner_start = ? WHERE id = ?")
+            .bind(owner.pid as i64)
+            .bind(&owner.start)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Approvals recorded for a session (any digest).

@@ -95,6 +95,20 @@ pub enum StackCommand {
     Select(StackSelectArgs),
     /// Show a stack's output properties.
     Output(StackOutputArgs),
+    /// Export a stack's deployment (its state) to standard out.
+    Export(StackExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StackExportArgs {
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Write to this file instead of standard out.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Accepted for compatibility; secrets stay encrypted in the stand-in's export.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 #[derive(Debug, Args)]

@@ -98,6 +98,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             commands::cmd_stack_select(&ctx, a.name.as_deref().or(a.stack.as_deref()), a.create)
         }
         Command::Stack(StackCommand::Output(a)) => commands::cmd_stack_output(&ctx, &a),
+        Command::Stack(StackCommand::Export(a)) => commands::cmd_stack_export(&ctx, &a),
         Command::Config(ConfigCommand::Set(a)) => commands::cmd_config_set(&ctx, &a),
         Command::Config(ConfigCommand::Get(a)) => commands::cmd_config_get(&ctx, &a),
         Command::Preview(a) => {
