@@ -243,3 +243,108 @@ async fn provisional_stacks_whose_re_preview_matches_are_applied() {
     let previews = |stack: &str| w.engine.calls().iter().filter(|c| **c == format!("preview {stack}")).count();
     assert_eq!((previews("network"), previews("security"), previews("dns"), previews("database-rds")), (1, 2, 2, 2));
 }
+
+#[tokio::test]
+async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
+    use std::sync::Mutex;
+    let w = world(FakeEngine::with(&[("network", creates(&["vpc"]))])).await;
+    let s = w.orch.start_session(&alice(), "ecommerce", "prod", Some(&stacks(&["network"]))).await.unwrap();
+    let s = w.orch.plan(s.id, &alice()).await.unwrap();
+    let waiting = busy_session(w.orch.start_session(&bob(), "ecommerce", "prod", Some(&stacks(&["network"]))).await.unwrap_err());
+    w.orch.queue_session(waiting, &bob()).await.unwrap();
+
+    let now = Arc::new(Mutex::new(s.plan_ready_at.unwrap() + chrono::Duration::minutes(59)));
+    let clock: cloud_engine::policy::Clock = { let now = now.clone(); Arc::new(move || *now.lock().unwrap()) };
+    let mut events = w.orch.subscribe();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sweeper = w.orch.spawn_sweeper(std::time::Duration::from_millis(5), clock, stop.clone());
+
+    // The boundary itself is tested in orchestrator_sessions; here: the sweeper acts on its
+    // clock, not the wall clock (the wall clock is far from the TTL).
+    *now.lock().unwrap() += chrono::Duration::minutes(2);
+    let granted = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let e = events.recv().await.unwrap();
+            if e.session == waiting && e.kind == SessionEventKind::LocksGranted { break; }
+        }
+    })
+    .await;
+    assert!(granted.is_ok(), "the queued session was never granted");
+    let expired = w.store.session(s.id).await.unwrap();
+    assert_eq!(expired.state, SessionState::Expired);
+    assert!(expired.reason.unwrap().contains("older than the 1h TTL of prod"));
+    stop.cancel();
+    sweeper.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_left_applying_by_a_dead_process_is_recovered_and_a_live_ones_is_not() {
+    let w = world(FakeEngine::with(&[("network", creates(&["vpc"])), ("security", creates(&["sg"]))])).await;
+    let s = w.orch.start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["network", "security"]))).await.unwrap();
+    let s = w.orch.plan(s.id, &alice()).await.unwrap();
+    w.orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
+    // What a killed process leaves behind: APPLYING, one stack done, one mid-update, and an
+    // owner that no longer runs (this pid, but another start time: the pid was reused).
+    sqlx::query("UPDATE sessions SET state = 'APPLYING', owner_pid = ?, owner_start = 'proc:1' WHERE id = ?")
+        .bind(std::process::id() as i64)
+        .bind(s.id.to_string())
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    w.store.set_stack_state(s.id, &"network".parse().unwrap(), StackState::Applied, None, None).await.unwrap();
+    w.store.set_stack_state(s.id, &"security".parse().unwrap(), StackState::Applying, None, None).await.unwrap();
+    let mut events = w.orch.subscribe();
+
+    let reports = w.orch.recover().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    let s = w.store.session(s.id).await.unwrap();
+    assert_eq!(s.state, SessionState::Failed);
+    assert!(s.reason.as_deref().unwrap().contains(&format!("the process running this session (pid {}) died while it was APPLYING", std::process::id())), "{:?}", s.reason);
+    let rows = w.orch.status(s.id).await.unwrap().stacks;
+    assert_eq!(rows[0].state, StackState::Applied, "what was applied stays applied");
+    assert_eq!(rows[1].state, StackState::Failed);
+    assert_eq!(
+        rows[1].error.as_deref(),
+        Some("interrupted: the process running the update died; 3 resource(s) in state; 1 pending operation(s), unknown state: creating vpc")
+    );
+    let calls = w.engine.calls();
+    assert!(calls.contains(&"unlock security".to_string()) && calls.contains(&"export security".to_string()), "{calls:?}");
+    assert!(!calls.contains(&"unlock network".to_string()), "only in-flight stacks are unlocked: {calls:?}");
+    assert!(w.store.session_locks(s.id).await.unwrap().is_empty(), "locks released");
+    let mut told = false;
+    while let Ok(e) = events.try_recv() {
+        if let SessionEventKind::Recovered { from, to, stacks } = e.kind {
+            assert_eq!((from, to, stacks.len()), (SessionState::Applying, SessionState::Failed, 1));
+            told = true;
+        }
+    }
+    assert!(told, "the chat thread is told");
+
+    // A session whose owner is alive (this very process) is not touched.
+    let live = w.orch.start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["network"]))).await.unwrap();
+    let live = w.orch.plan(live.id, &alice()).await.unwrap();
+    sqlx::query("UPDATE sessions SET state = 'PLANNING' WHERE id = ?").bind(live.id.to_string()).execute(w.store.pool()).await.unwrap();
+    assert!(w.orch.recover().await.unwrap().is_empty());
+    assert_eq!(w.store.session(live.id).await.unwrap().state, SessionState::Planning);
+}
+
+#[tokio::test]
+async fn destroy_previews_deletions_and_walks_the_waves_in_reverse() {
+    let w = world(FakeEngine::with(&[
+        ("network", creates(&["vpc"])),
+        ("security", creates(&["sg"])),
+        ("dns", creates(&["zone"])),
+        ("database-rds", creates(&["db"])),
+    ])).await;
+    let s = w.orch.start_destroy(&alice(), "ecommerce", "dev", None).await.unwrap();
+    let s = w.orch.plan(s.id, &alice()).await.unwrap();
+    assert_eq!(s.state, SessionState::PlanReady);
+    let plan = s.plan.clone().unwrap();
+    assert_eq!(plan.total_counts().get("delete"), Some(&4));
+    assert!(plan.stacks.iter().all(|e| !e.provisional));
+    w.orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
+    assert_eq!(w.orch.apply(s.id, &alice()).await.unwrap().state, SessionState::Applied);
+    let destroys: Vec<String> = w.engine.calls().into_iter().filter(|c| c.starts_with("destroy ")).collect();
+    assert_eq!(destroys.first().map(String::as_str), Some("destroy database-rds"));
+    assert_eq!(destroys.last().map(String::as_str), Some("destroy network"));
+}

@@ -120,6 +120,17 @@ pub trait Engine: Send + Sync + 'static {
     async fn preview(&self, target: &StackTarget, progress: &ProgressSink)
         -> Result<StackPreview, EngineError>;
 
+    /// Preview destroying the stack: the steps a destroy would take (`destroy --preview-only`).
+    /// Takes no lock.
+    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink)
+        -> Result<StackPreview, EngineError> {
+        let _ = progress;
+        Err(EngineError::Io {
+            stack: target.name.pulumi_stack(),
+            message: "this engine cannot preview a destroy".into(),
+        })
+    }
+
     /// Apply the stack. `cancel` asks for a graceful stop (in-flight steps finish).
     async fn up(
         &self,

@@ -367,6 +367,18 @@ impl PulumiCli {
         progress: &ProgressSink,
         cancel: Option<CancellationToken>,
     ) -> Result<(StreamSummary, Redactor, PathBuf), EngineError> {
+        self.run_op_args(op, false, target, progress, cancel).await
+    }
+
+    /// [`Self::run_op`]; `destroy_preview` runs `destroy --preview-only` as the preview.
+    async fn run_op_args(
+        &self,
+        op: OpKind,
+        destroy_preview: bool,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: Option<CancellationToken>,
+    ) -> Result<(StreamSummary, Redactor, PathBuf), EngineError> {
         let stack = target.name.pulumi_stack();
         let redactor = self.redactor_for(target);
         let ws = self.prepare_workspace(target)?;
@@ -386,7 +398,8 @@ impl PulumiCli {
         let _ = std::fs::remove_file(&event_log);
 
         tracing::info!(stack = %qualified, op = op.as_str(), "starting pulumi");
-        let mut child = self.spawn(&ws, &op_args(op, &qualified, &event_log), &stack)?;
+        let args = if destroy_preview { destroy_preview_args(&qualified, &event_log) } else { op_args(op, &qualified, &event_log) };
+        let mut child = self.spawn(&ws, &args, &stack)?;
         let pid = child.id();
         let tail = Arc::new(Mutex::new(Vec::new()));
         let out = tokio::spawn(collect(child.stdout.take(), tail.clone()));
@@ -499,6 +512,11 @@ impl Engine for PulumiCli {
         Ok(redactor.redact_serde(&summary.to_preview()))
     }
 
+    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
+        let (summary, redactor, _) = self.run_op_args(OpKind::Preview, true, target, progress, None).await?;
+        Ok(redactor.redact_serde(&summary.to_preview()))
+    }
+
     async fn up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
         self.apply(OpKind::Up, target, progress, cancel).await
     }
@@ -562,6 +580,13 @@ pub fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
         OpKind::Admin => unreachable!("admin commands have their own argument builders"),
     };
     args.extend(os(&["--stack", qualified, "--color", "never", "--non-interactive", "--event-log"]));
+    args.push(event_log.as_os_str().to_owned());
+    args
+}
+
+/// `destroy --preview-only` with the event log: what a destroy would delete. Takes no lock.
+pub fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> {
+    let mut args = os(&["destroy", "--preview-only", "--stack", qualified, "--color", "never", "--non-interactive", "--event-log"]);
     args.push(event_log.as_os_str().to_owned());
     args
 }

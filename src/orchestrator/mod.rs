@@ -11,6 +11,7 @@ mod followup;
 mod locks;
 pub mod recovery;
 mod resolve;
+mod sweeper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 pub use events::{SessionEvent, SessionEventKind};
 pub use locks::StackLockProof;
+pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
@@ -303,7 +305,6 @@ impl Orchestrator {
         let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
         self.move_session(id, session.state, SessionState::Planning, &actor_text, SessionUpdate::default())
             .await?;
-        self.store.set_owner(id, &recovery::this_process()).await?;
 
         let engine_version = match self.engine.version().await {
             Ok(v) => v,
@@ -317,6 +318,7 @@ impl Orchestrator {
         };
 
         let (sink, log_task) = self.progress_sink(id);
+        let destroy = session.operation == "destroy";
         let by_name: HashMap<&StackName, &ResolvedStack> =
             resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let order = ordered_waves(&session, &resolved);
@@ -329,11 +331,12 @@ impl Orchestrator {
                     let sink = sink.for_stack(name);
                     async move {
                         let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
-                        let result = self
-                            .engine
-                            .preview(&stack.target, &sink)
-                            .instrument(info_span!("preview", stack = %stack.name))
-                            .await;
+                        let preview = if destroy {
+                            self.engine.preview_destroy(&stack.target, &sink)
+                        } else {
+                            self.engine.preview(&stack.target, &sink)
+                        };
+                        let result = preview.instrument(info_span!("preview", stack = %stack.name)).await;
                         (stack.name.clone(), result)
                     }
                 })
@@ -380,7 +383,8 @@ impl Orchestrator {
                 StackPlanEntry {
                     stack: name.clone(),
                     content_hash: by_name[name].content_hash.clone(),
-                    provisional: upstream[name].iter().any(|u| changing.contains(u)),
+                    // A destroy removes what is there: no upstream output feeds it.
+                    provisional: !destroy && upstream[name].iter().any(|u| changing.contains(u)),
                     preview,
                 }
             })
@@ -501,7 +505,6 @@ impl Orchestrator {
         debug_assert_eq!(proof.session(), id);
         self.move_session(id, SessionState::Approved, SessionState::Applying, actor_text, SessionUpdate::default())
             .await?;
-        self.store.set_owner(id, &recovery::this_process()).await?;
         let destroy = session.operation == "destroy";
         let (sink, log_task) = self.progress_sink(id);
         let by_name: HashMap<&StackName, &ResolvedStack> =

@@ -7,6 +7,7 @@
 pub mod audit;
 mod grants;
 mod locks;
+mod owner;
 mod projects;
 mod sessions;
 
@@ -20,9 +21,10 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 pub use audit::{AuditEntry, AuditVerify, NewAudit};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
 pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry};
+pub use owner::{is_alive, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{
-    ApprovalRow, LogLine, NewSession, ProcessOwner, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
+    ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
 };
 
 use crate::session::{SessionId, SessionState, TransitionError};

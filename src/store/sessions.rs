@@ -5,6 +5,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::audit::{append, NewAudit};
+use super::owner::{this_process, ProcessOwner};
 use super::{now_text, parse_time, Store, StoreError, StoreResult};
 use crate::engine::ChangeCounts;
 use crate::session::{
@@ -39,13 +40,6 @@ pub struct SessionRecord {
     pub owner: Option<ProcessOwner>,
 }
 
-/// A process, identified so that a reused pid is not mistaken for it: the pid plus a start id
-/// (on Linux the kernel's start time of that pid, from `/proc/<pid>/stat`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProcessOwner {
-    pub pid: u32,
-    pub start: String,
-}
 
 /// Per-stack sub-state of a session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -305,6 +299,13 @@ impl Store {
         if t.to == SessionState::PlanReady {
             q.push(", plan_ready_at = ").push_bind(now.clone());
         }
+        if t.to.is_running() {
+            // Whoever moves a session into PLANNING / APPLYING drives it: recorded in the same
+            // transaction, so recovery never sees a running session with a stale owner.
+            let owner = this_process();
+            q.push(", owner_pid = ").push_bind(owner.pid as i64);
+            q.push(", owner_start = ").push_bind(owner.start);
+        }
         if let Some(reason) = &t.update.reason {
             q.push(", reason = ").push_bind(reason.clone());
         }
@@ -467,17 +468,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.session(id).await
-    }
-
-    /// Record the process now driving the session (set when it starts planning or applying).
-    pub async fn set_owner(&self, id: SessionId, owner: &ProcessOwner) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET owner_pid = ?, owner_start = ? WHERE id = ?")
-            .bind(owner.pid as i64)
-            .bind(&owner.start)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Approvals recorded for a session (any digest).

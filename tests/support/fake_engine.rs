@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cloud_engine::engine::{
     ChangeCounts, Engine, EngineError, Progress, ProgressSink, ResourceStep, StackApply,
-    StackPreview, StackTarget, StepOp,
+    StackExport, StackPreview, StackTarget, StepOp,
 };
 use cloud_engine::error::UserError;
 use cloud_engine::orchestrator::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
@@ -149,6 +149,21 @@ impl Engine for FakeEngine {
         self.calls.lock().unwrap().push(format!("destroy {}", target.name.stack));
         let _ = (progress, cancel);
         Ok(StackApply { counts: ChangeCounts::new(), diagnostics: vec![], duration_ms: 1, outputs: serde_json::json!({}) })
+    }
+
+    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
+        self.calls.lock().unwrap().push(format!("preview-destroy {}", target.name.stack));
+        let _ = progress;
+        let steps: Vec<ResourceStep> = Self::steps(target, &self.script(target))
+            .into_iter()
+            .map(|mut s| { s.op = StepOp::Delete; s })
+            .collect();
+        Ok(StackPreview { counts: Self::counts(&steps), steps, diagnostics: vec![], duration_ms: 1 })
+    }
+
+    async fn export(&self, target: &StackTarget) -> Result<StackExport, EngineError> {
+        self.calls.lock().unwrap().push(format!("export {}", target.name.stack));
+        Ok(StackExport { resources: 3, pending_operations: vec!["creating vpc".into()] })
     }
 
     async fn outputs(&self, _target: &StackTarget) -> Result<serde_json::Value, EngineError> {
