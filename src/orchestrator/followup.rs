@@ -118,6 +118,9 @@ impl Orchestrator {
                 match self.queue_session(session, &requester).await? {
                     LockOutcome::Granted => Some(self.store.session(session).await?),
                     _ => {
+                        if parent.operation == "rollback" {
+                            self.copy_configs(parent.id, session).await?;
+                        }
                         self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: session });
                         return Ok(self.store.session(session).await?);
                     }
@@ -126,6 +129,9 @@ impl Orchestrator {
             Err(other) => return Err(other),
         };
         let follow = follow.expect("set above");
+        if parent.operation == "rollback" {
+            self.copy_configs(parent.id, follow.id).await?;
+        }
         info!(session = %parent.id, follow_up = %follow.id, "follow-up session opened");
         self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: follow.id });
         self.plan(follow.id, &requester).await

@@ -11,6 +11,7 @@ mod followup;
 mod locks;
 pub mod recovery;
 mod resolve;
+mod rollback;
 mod sweeper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -302,9 +303,13 @@ impl Orchestrator {
         let id = session.id;
         debug_assert_eq!(proof.session(), id);
         let actor_text = actor.to_string();
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let resolved = self.resolve_session(&session).await?;
         self.move_session(id, session.state, SessionState::Planning, &actor_text, SessionUpdate::default())
             .await?;
+        // What each stack is planned with, for a later rollback to it (secret values dropped).
+        for stack in &resolved.stacks {
+            self.store.set_stack_config(id, &stack.name, &rollback::saved(&stack.target.config)).await?;
+        }
 
         let engine_version = match self.engine.version().await {
             Ok(v) => v,
@@ -454,7 +459,7 @@ impl Orchestrator {
             .plan
             .clone()
             .ok_or_else(|| StoreError::Corrupt("APPROVED session without a plan".into()))?;
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let resolved = self.resolve_session(&session).await?;
 
         // The program or its configuration changed since the plan: the approval no longer
         // describes what would run.

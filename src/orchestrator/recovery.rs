@@ -68,7 +68,7 @@ impl Orchestrator {
         warn!(session = %id, state = %from, owner = %owner, "recovering a session left behind by a dead process");
         // The stacks' targets; when the manifest no longer resolves, the rows still get an honest
         // "unknown" instead of the session staying stuck.
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks));
+        let resolved = self.resolve_session(&session).await;
         let mut found = Vec::new();
         for row in self.store.session_stacks(id).await? {
             let in_flight = matches!(row.state, StackState::Applying | StackState::Previewing);

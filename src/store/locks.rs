@@ -303,3 +303,44 @@ impl Store {
         blockers(&mut conn, &sid, &keys).await
     }
 }
+
+/// One configuration value as a session recorded it (`value` is `None` for secrets: they are
+/// never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SavedConfig {
+    pub key: String,
+    pub value: Option<String>,
+    pub secret: bool,
+}
+
+impl Store {
+    /// Record the configuration a session's stack is planned with (secret values dropped).
+    pub async fn set_stack_config(&self, id: SessionId, stack: &StackName, config: &[SavedConfig]) -> StoreResult<()> {
+        sqlx::query("UPDATE session_stacks SET config = ? WHERE session_id = ? AND stack = ?")
+            .bind(serde_json::to_string(config).expect("config serialises"))
+            .bind(id.to_string())
+            .bind(stack.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The recorded configuration of each stack of a session (stacks without one are absent).
+    pub async fn stack_configs(&self, id: SessionId) -> StoreResult<std::collections::BTreeMap<StackName, Vec<SavedConfig>>> {
+        let rows = sqlx::query("SELECT stack, config FROM session_stacks WHERE session_id = ? AND config IS NOT NULL")
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let stack: StackName = r
+                    .get::<String, _>("stack")
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("stack: {e}")))?;
+                let config: Vec<SavedConfig> = serde_json::from_str(r.get::<&str, _>("config"))
+                    .map_err(|e| StoreError::Corrupt(format!("config of {stack}: {e}")))?;
+                Ok((stack, config))
+            })
+            .collect()
+    }
+}

@@ -8,3 +8,8 @@ ALTER TABLE sessions ADD COLUMN owner_start TEXT;
 -- FIFO scan cheap.
 CREATE INDEX lock_queue_by_session ON lock_queue(session_id);
 CREATE INDEX stack_locks_by_session ON stack_locks(session_id);
+
+-- The configuration each stack was planned with: JSON `[{"key", "value", "secret"}]`, secret
+-- values never stored (null). `rollback` re-applies the configuration of an earlier APPLIED
+-- session from here.
+ALTER TABLE session_stacks ADD COLUMN config TEXT;
