@@ -21,6 +21,7 @@ fn creates(names: &[&'static str]) -> StackScript {
 struct World {
     orch: Arc<Orchestrator>,
     engine: Arc<FakeEngine>,
+    resolver: Arc<MemoryResolver>,
     store: Store,
     _dir: tempfile::TempDir,
 }
@@ -36,8 +37,8 @@ async fn world(engine: Arc<FakeEngine>) -> World {
         ("database-rds", vec!["network", "security"]),
     ]);
     let environments = ["dev", "stage", "prod"].iter().map(|e| (e.to_string(), EnvironmentPolicy::default_for(e))).collect();
-    let orch = Orchestrator::new(store.clone(), engine.clone(), resolver, OrchestratorSettings { environments, max_parallel: 4 });
-    World { orch, engine, store, _dir: dir }
+    let orch = Orchestrator::new(store.clone(), engine.clone(), resolver.clone(), OrchestratorSettings { environments, max_parallel: 4 });
+    World { orch, engine, resolver, store, _dir: dir }
 }
 
 fn alice() -> Principal { Principal::cli("alice") }
@@ -347,4 +348,48 @@ async fn destroy_previews_deletions_and_walks_the_waves_in_reverse() {
     let destroys: Vec<String> = w.engine.calls().into_iter().filter(|c| c.starts_with("destroy ")).collect();
     assert_eq!(destroys.first().map(String::as_str), Some("destroy database-rds"));
     assert_eq!(destroys.last().map(String::as_str), Some("destroy network"));
+}
+
+fn set_config(w: &World, stack: &str, values: &[(&str, &str, bool)]) {
+    use cloud_engine::engine::ConfigValue;
+    w.resolver.config.lock().unwrap().insert(
+        stack.into(),
+        values.iter().map(|(k, v, secret)| ConfigValue { key: k.to_string(), value: v.to_string(), secret: *secret }).collect(),
+    );
+}
+
+async fn deploy_dev(w: &World, who: &Principal) -> SessionId {
+    let s = w.orch.start_session(who, "ecommerce", "dev", Some(&stacks(&["network"]))).await.unwrap();
+    let s = w.orch.plan(s.id, who).await.unwrap();
+    w.orch.approve(s.id, who, s.digest.as_ref().unwrap().short()).await.unwrap();
+    assert_eq!(w.orch.apply(s.id, who).await.unwrap().state, SessionState::Applied);
+    s.id
+}
+
+#[tokio::test]
+async fn rollback_restores_the_last_applied_configuration_through_plan_and_approval() {
+    let w = world(FakeEngine::with(&[("network", creates(&["vpc"]))])).await;
+    set_config(&w, "network", &[("network:instance", "small", false), ("network:token", "s3cret-one", true)]);
+    let good = deploy_dev(&w, &alice()).await;
+    // Nothing differs from the manifest yet.
+    let err = w.orch.start_rollback(&alice(), "ecommerce", "dev").await.unwrap_err().to_user();
+    assert!(err.message.contains("nothing to roll back in ecommerce/dev"), "{}", err.message);
+
+    set_config(&w, "network", &[("network:instance", "large", false), ("network:cidr", "10.1.0.0/16", false), ("network:token", "s3cret-two", true)]);
+    deploy_dev(&w, &alice()).await;
+    assert_eq!(w.engine.applied_config.lock().unwrap()["network"], vec!["network:instance=large", "network:cidr=10.1.0.0/16", "network:token=s3cret-two"]);
+
+    let s = w.orch.start_rollback(&bob(), "ecommerce", "dev").await.unwrap();
+    assert_eq!((s.operation.as_str(), s.state), ("rollback", SessionState::Draft));
+    let audit = w.store.audit_entries(Some(s.id)).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "session.rollback_of" && a.details["restores"] == good.to_string()), "{audit:?}");
+    let s = w.orch.plan(s.id, &bob()).await.unwrap();
+    assert_eq!(s.state, SessionState::PlanReady);
+    w.orch.approve(s.id, &bob(), s.digest.as_ref().unwrap().short()).await.unwrap();
+    assert_eq!(w.orch.apply(s.id, &bob()).await.unwrap().state, SessionState::Applied);
+    // The old values, the secret as configured now (secrets are never stored).
+    assert_eq!(w.engine.applied_config.lock().unwrap()["network"], vec!["network:instance=small", "network:token=s3cret-two"]);
+    let stored: Vec<String> = sqlx::query_scalar("SELECT config FROM session_stacks WHERE config IS NOT NULL").fetch_all(w.store.pool()).await.unwrap();
+    assert!(!stored.is_empty());
+    assert!(stored.iter().all(|c| !c.contains("s3cret")), "{stored:?}");
 }
