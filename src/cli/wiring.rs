@@ -85,6 +85,9 @@ impl App {
                 clock: crate::policy::system_clock(),
             },
         );
+        // Record grants that expired since the last command (authorisation never relies on it:
+        // an expired grant is refused at every check).
+        orchestrator.sweep_grant_expiries().await.map_err(|e| anyhow::Error::from(e.to_user()))?;
         Ok(App { config, store, orchestrator, principal })
     }
 }

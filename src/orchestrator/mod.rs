@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 pub use events::{SessionEvent, SessionEventKind};
-pub use admin::{AdminSessionRow, GrantParams, GrantsFilter, ProjectParams};
+pub use admin::{check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION};
 pub use gate::PolicySettings;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
