@@ -116,7 +116,7 @@ impl Orchestrator {
         let Some(limit) = limits.get(&QuotaKey::ConcurrentSessions) else { return Ok(()) };
         let active = self.active_sessions(project, except).await?;
         if active as f64 >= *limit {
-            return Err(UserError::invalid(format!(
+            return Err(UserError::denied(format!(
                 "{project} already has {active} open session(s) and its quota allows {limit}; finish or cancel one (`cloud list --project {project}`), or ask an admin to raise it: cloud quota set {project} sessions <n>"
             ))
             .into());
