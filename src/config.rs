@@ -57,6 +57,11 @@ struct FileConfig {
     serve: ServeFile,
     #[serde(default)]
     discord: DiscordFile,
+    #[serde(default)]
+    access: AccessFile,
+    /// The price list for cost estimates (default: `<workspace>/config/pricing.yaml`, else the
+    /// built-in copy).
+    pricing: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +77,12 @@ struct ServeFile {
 struct DiscordFile {
     token_file: Option<PathBuf>,
     guild_id: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessFile {
+    local_cli_admin: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,6 +215,10 @@ pub struct Config {
     pub role_mappings: Vec<RoleMapping>,
     pub serve: ServeConfig,
     pub discord: DiscordConfig,
+    /// Every `cli:` principal is an admin (a single-user checkout; never for a shared bot).
+    pub local_cli_admin: bool,
+    /// The price list file, when one is configured or found in the workspace.
+    pub pricing: Option<PathBuf>,
 }
 
 /// What the command line adds on top.
@@ -361,6 +376,9 @@ impl Config {
                     message: format!("platform `{}` is not discord or slack", mapping.platform),
                 });
             }
+            if let Err(e) = mapping.role.parse::<crate::policy::Role>() {
+                return Err(ConfigError::Invalid { origin: origin("role_mappings"), message: e.to_string() });
+            }
         }
 
         let listen = env
@@ -391,6 +409,22 @@ impl Config {
             })?),
             None => file.discord.guild_id,
         };
+        let local_cli_admin = match env.get("CLOUD_LOCAL_CLI_ADMIN").map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "") => false,
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    origin: "CLOUD_LOCAL_CLI_ADMIN".into(),
+                    message: format!("`{v}` is not true or false"),
+                })
+            }
+            None => file.access.local_cli_admin.unwrap_or(false),
+        };
+        let pricing = env
+            .get("CLOUD_PRICING")
+            .map(PathBuf::from)
+            .or(file.pricing)
+            .or_else(|| Some(workspace.join("config/pricing.yaml")).filter(|p| p.exists()));
 
         Ok(Config {
             source,
@@ -413,6 +447,8 @@ impl Config {
                 shutdown_timeout: file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300)),
             },
             discord: DiscordConfig { token, token_origin, guild_id },
+            local_cli_admin,
+            pricing,
         })
     }
 
@@ -446,6 +482,8 @@ impl Config {
             environments: &'a BTreeMap<String, EnvironmentPolicy>,
             admins: Vec<String>,
             role_mappings: &'a [RoleMapping],
+            local_cli_admin: bool,
+            pricing: String,
             serve: &'a ServeConfig,
             discord: ShownDiscord,
         }
@@ -495,6 +533,8 @@ impl Config {
             environments: &self.environments,
             admins: self.admins.iter().map(|a| a.to_string()).collect(),
             role_mappings: &self.role_mappings,
+            local_cli_admin: self.local_cli_admin,
+            pricing: self.pricing.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in config/pricing.yaml".into()),
             serve: &self.serve,
             discord: ShownDiscord {
                 token: match &self.discord.token {

@@ -2,6 +2,7 @@
 //! command maps to one orchestrator or store call; this module only parses, renders and maps
 //! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
 
+mod admin_cmds;
 pub mod catalog;
 pub mod doctor;
 pub mod plan_show;
@@ -9,6 +10,7 @@ pub mod render;
 mod serve_cmd;
 mod session_cmds;
 pub mod bench_cmd;
+mod stack_cmds;
 mod wiring;
 
 use std::path::PathBuf;
@@ -60,6 +62,17 @@ pub enum LogFormat {
 pub enum Command {
     /// Plan, approve and apply a deployment in one go (the main job)
     Deploy(session_cmds::DeployArgs),
+    /// Plan, approve and apply one stack of a deployment (its dependencies are not added)
+    DeployStack(stack_cmds::DeployStackArgs),
+    /// Destroy a project's stacks in an environment, in reverse dependency order (plan first)
+    Destroy(stack_cmds::DestroyArgs),
+    /// Destroy one stack of a deployment (plan first)
+    DestroyStack(stack_cmds::DeployStackArgs),
+    /// Return a deployment's stacks to the configuration of the last APPLIED session whose
+    /// configuration differs from the manifest's (a new session: plan, approve, apply)
+    Rollback(stack_cmds::RollbackArgs),
+    /// Put a session whose stacks are busy in line for them (FIFO)
+    Queue(session_cmds::SessionArg),
     /// Open a session and preview it, without applying; `plan show` summarises an event log
     Plan(session_cmds::PlanArgs),
     /// Re-preview a session (PLAN_READY or PLAN_FAILED); an identical plan keeps its approvals
@@ -78,9 +91,24 @@ pub enum Command {
     Logs(session_cmds::LogsArgs),
     /// Read or verify the audit log
     Audit(session_cmds::AuditArgs),
-    /// Projects: create and list
+    /// Projects: create (admin) and list
     #[command(subcommand)]
     Projects(session_cmds::ProjectsCmd),
+    /// Give a user a role on a project, optionally for one environment and for a limited time (admin)
+    Grant(admin_cmds::GrantArgs),
+    /// Revoke a grant (admin)
+    Revoke(admin_cmds::RevokeArgs),
+    /// List grants (admin)
+    #[command(subcommand)]
+    Grants(admin_cmds::GrantsCmd),
+    /// Per-project quotas: set a limit, show usage (admin)
+    #[command(subcommand)]
+    Quota(admin_cmds::QuotaCmd),
+    /// Sessions by state, success rate, lead time, top projects and requesters (admin)
+    Stats(admin_cmds::StatsArgs),
+    /// Every session of every project; cancel anyone's session (admin)
+    #[command(subcommand)]
+    Admin(admin_cmds::AdminCmd),
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCmd),

@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::GlobalArgs;
 use crate::config::{Config, Overrides};
 use crate::engine::Engine;
-use crate::orchestrator::{DeploymentResolver, Orchestrator, OrchestratorSettings};
+use crate::orchestrator::{DeploymentResolver, Orchestrator, OrchestratorSettings, PolicySettings};
 use crate::session::Principal;
 use crate::store::Store;
 
@@ -59,15 +59,17 @@ impl App {
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
         let principal = principal(global)?;
-        App::from_config(config, principal, Default::default()).await
+        App::from_config(config, principal, Default::default(), crate::policy::system_clock()).await
     }
 
     /// Builds the app from an already loaded configuration; `extra_env` is added to the engine
-    /// child's environment (tests pass the Pulumi stand-in's knobs this way).
+    /// child's environment (tests pass the Pulumi stand-in's knobs this way); `clock` is the access
+    /// policy's "now" (tests move it to expire grants).
     pub async fn from_config(
         config: Config,
         principal: Principal,
         extra_env: std::collections::BTreeMap<String, String>,
+        clock: crate::policy::Clock,
     ) -> anyhow::Result<App> {
         config.prepare_data_dir()?;
         let store = Store::open(&config.database_url)
@@ -75,7 +77,11 @@ impl App {
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
         let engine = engine(&config, extra_env)?;
         let resolver = resolver(&config, &store).await?;
-        let orchestrator = Orchestrator::new(
+        let pricing = match &config.pricing {
+            Some(path) => crate::policy::Pricing::load(path).map_err(|e| crate::error::UserError::invalid(e.to_string()))?,
+            None => crate::policy::Pricing::builtin(),
+        };
+        let orchestrator = Orchestrator::with_policy(
             store.clone(),
             engine,
             resolver,
@@ -83,7 +89,30 @@ impl App {
                 environments: config.environments.clone(),
                 max_parallel: config.pulumi.max_parallel,
             },
+            PolicySettings {
+                admins: config.admins.clone(),
+                role_mappings: config.role_mappings.clone(),
+                local_cli_admin: config.local_cli_admin,
+                pricing: Arc::new(pricing),
+                clock,
+            },
         );
+        // Sessions a dead `cloud` or bot process left PLANNING / APPLYING are reconciled before
+        // anything else looks at them; plans past their TTL expire (what the bot's sweeper does
+        // continuously).
+        for report in orchestrator.recover().await.map_err(|e| e.to_user())? {
+            eprintln!(
+                "note: session {} was {} in a process that died; recovered: it is now {} (`cloud status {}`)",
+                report.session.id.short(),
+                report.from,
+                report.session.state,
+                report.session.id.short()
+            );
+        }
+        orchestrator.expire_stale(chrono::Utc::now()).await.map_err(|e| e.to_user())?;
+        // Record grants that expired since the last command (authorisation never relies on it:
+        // an expired grant is refused at every check).
+        orchestrator.sweep_grant_expiries().await.map_err(|e| anyhow::Error::from(e.to_user()))?;
         Ok(App { config, store, orchestrator, principal })
     }
 }

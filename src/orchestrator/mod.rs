@@ -6,8 +6,15 @@
 //! two clicks) racing on one session cannot both win. Engine work for one session runs in the
 //! caller's task; stacks of one wave run concurrently, bounded by `max_parallel`.
 
+mod admin;
 mod events;
+mod followup;
+mod gate;
+mod locks;
+pub mod recovery;
 mod resolve;
+mod rollback;
+mod sweeper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -20,17 +27,22 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 pub use events::{SessionEvent, SessionEventKind};
+pub use locks::StackLockProof;
+pub use sweeper::DEFAULT_SWEEP_INTERVAL;
+pub use admin::{check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION};
+pub use gate::PolicySettings;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
 use crate::engine::{Engine, EngineError, Progress, StackPreview};
 use crate::error::UserError;
+use crate::policy::{Access, Actor, CostEstimate, Intent, Pricing, QuotaCheck};
 use crate::session::{
     Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
 };
 use crate::store::{
-    NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Store, StoreError,
-    Transition,
+    LockHolder, NewSession, QueueEntry, SessionFilter, SessionRecord, SessionUpdate, StackRow,
+    Store, StoreError, Transition,
 };
 
 /// Errors of orchestrator operations.
@@ -41,6 +53,13 @@ pub enum OrchestratorError {
     User(#[from] UserError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Other sessions hold (or queued earlier for) stacks this session needs. The session stays
+    /// DRAFT without locks, so it can still be queued (`queue_session`) or cancelled.
+    #[error("{}", locks::busy_message(*session, holders))]
+    Busy { session: SessionId, holders: Vec<LockHolder> },
+    /// The session is queued and its turn has not come yet.
+    #[error("{}", locks::waiting_message(*session, *position, holders))]
+    Waiting { session: SessionId, position: u32, holders: Vec<LockHolder> },
 }
 
 impl OrchestratorError {
@@ -56,6 +75,9 @@ impl OrchestratorError {
                 | StoreError::AmbiguousSession(_)),
             ) => UserError::invalid(e.to_string()),
             OrchestratorError::Store(other) => UserError::failed(format!("internal error: {other}")),
+            busy @ (OrchestratorError::Busy { .. } | OrchestratorError::Waiting { .. }) => {
+                UserError::failed(busy.to_string())
+            }
         }
     }
 }
@@ -70,12 +92,21 @@ pub struct OrchestratorSettings {
     pub max_parallel: usize,
 }
 
-/// A session with its per-stack rows and approvals — what `status` shows.
+/// A session with its per-stack rows and approvals — what `status` shows and the lobby renders.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SessionView {
     pub session: SessionRecord,
     pub stacks: Vec<StackRow>,
     pub approvals: Vec<crate::store::ApprovalRow>,
+    /// The stack locks the session holds.
+    pub locks: Vec<String>,
+    /// Its place in the lock queue, while it waits for stacks.
+    pub queue: Option<QueueEntry>,
+    /// The plan's estimated monthly cost, per stack and total (once there is a plan).
+    pub cost: Option<CostEstimate>,
+    /// How the plan stands against the project's quotas (once there is a plan). An over-quota
+    /// plan can only be approved by an admin with an override reason.
+    pub quota: Option<QuotaCheck>,
 }
 
 /// The transport-free core.
@@ -91,6 +122,10 @@ pub struct Orchestrator {
     /// Cancel handles of the applies this process is running, so `cancel` can stop them
     /// gracefully. Only the process running an apply holds its token.
     running: DashMap<SessionId, CancellationToken>,
+    /// Who may do what; checked at the start of every intent, at the moment it happens.
+    access: Access,
+    /// The price list for cost estimates and the cost quota.
+    pricing: Arc<Pricing>,
 }
 
 impl Orchestrator {
@@ -100,7 +135,20 @@ impl Orchestrator {
         resolver: Arc<dyn DeploymentResolver>,
         settings: OrchestratorSettings,
     ) -> Arc<Orchestrator> {
+        Orchestrator::with_policy(store, engine, resolver, settings, PolicySettings::local())
+    }
+
+    /// An orchestrator with an explicit access policy and price list (what the CLI and the bots
+    /// build from configuration).
+    pub fn with_policy(
+        store: Store,
+        engine: Arc<dyn Engine>,
+        resolver: Arc<dyn DeploymentResolver>,
+        settings: OrchestratorSettings,
+        policy: PolicySettings,
+    ) -> Arc<Orchestrator> {
         let (events, _) = broadcast::channel(4096);
+        let access = Access::new(store.clone(), policy.admins, policy.role_mappings, policy.local_cli_admin, policy.clock);
         Arc::new(Orchestrator {
             store,
             engine,
@@ -108,7 +156,18 @@ impl Orchestrator {
             settings,
             events,
             running: DashMap::new(),
+            access,
+            pricing: policy.pricing,
         })
+    }
+
+    /// The access policy (role checks for adapters that show or hide buttons).
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    pub fn pricing(&self) -> &Pricing {
+        &self.pricing
     }
 
     pub fn store(&self) -> &Store {
@@ -157,6 +216,13 @@ impl Orchestrator {
             .await?;
         info!(session = %id, %from, %to, actor, "session moved");
         self.publish(id, SessionEventKind::StateChanged { from, to });
+        if to.is_terminal() {
+            // Its locks were released with the move: the queue may go on. A failure here only
+            // delays the queue (every waiter retries), it does not undo the move.
+            if let Err(e) = self.promote_queue().await {
+                warn!(session = %id, error = %e, "cannot promote the lock queue");
+            }
+        }
         Ok(record)
     }
 
@@ -186,34 +252,35 @@ impl Orchestrator {
     /// upstream dependencies are not added: a subset plans only what was asked).
     pub async fn start_session(
         &self,
-        principal: &Principal,
+        actor: impl Into<Actor>,
         project: &str,
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> OrchResult<SessionRecord> {
-        self.start(principal, project, env, stacks, "deploy", None).await
+        self.start(&actor.into(), project, env, stacks, "deploy", None).await
     }
 
     /// Open a DRAFT destroy session: the same stacks, walked in reverse order.
     pub async fn start_destroy(
         &self,
-        principal: &Principal,
+        actor: impl Into<Actor>,
         project: &str,
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> OrchResult<SessionRecord> {
-        self.start(principal, project, env, stacks, "destroy", None).await
+        self.start(&actor.into(), project, env, stacks, "destroy", None).await
     }
 
     async fn start(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         project: &str,
         env: &str,
         stacks: Option<&[StackName]>,
         operation: &str,
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
+        let principal = &actor.principal;
         let policy = self.env_policy(env)?.clone();
         if self.store.project(project).await?.is_none() {
             return Err(UserError::invalid(format!(
@@ -221,6 +288,9 @@ impl Orchestrator {
             ))
             .into());
         }
+        // Gate first: the role, then the concurrency quota, then the work.
+        self.gate(actor, project, env, Intent::Deploy).await?;
+        self.check_concurrency(project, None).await?;
         let resolved = self.resolver.resolve(project, env, stacks)?;
         let mut ordered: Vec<(StackName, u32)> = resolved
             .stacks
@@ -251,24 +321,40 @@ impl Orchestrator {
             .await?;
         info!(session = %record.id, project, env, operation, requester = %principal, "session started");
         self.publish(record.id, SessionEventKind::Created);
+        // The session owns its stacks from the start. When they are busy it stays DRAFT without
+        // locks and the caller learns who holds them; it can then queue (or cancel) it.
+        self.lock_proof(record.id).await?;
         Ok(record)
     }
 
     /// Preview every stack of the session, wave by wave (stacks of a wave in parallel).
     /// DRAFT, PLAN_FAILED (retry) and PLAN_READY (refresh) sessions can be planned.
     /// Ends PLAN_READY when every preview succeeded, otherwise PLAN_FAILED.
-    pub async fn plan(&self, id: SessionId, actor: &Principal) -> OrchResult<SessionRecord> {
+    pub async fn plan(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
         let session = self.store.session(id).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
+        self.check_concurrency(&session.project, Some(id)).await?;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
-        self.plan_inner(session, actor).instrument(span).await
+        async {
+            let proof = self.lock_proof(id).await?;
+            self.plan_inner(session, &actor.principal, &proof).await
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn plan_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
+    async fn plan_inner(&self, session: SessionRecord, actor: &Principal, proof: &StackLockProof) -> OrchResult<SessionRecord> {
         let id = session.id;
+        debug_assert_eq!(proof.session(), id);
         let actor_text = actor.to_string();
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let resolved = self.resolve_session(&session).await?;
         self.move_session(id, session.state, SessionState::Planning, &actor_text, SessionUpdate::default())
             .await?;
+        // What each stack is planned with, for a later rollback to it (secret values dropped).
+        for stack in &resolved.stacks {
+            self.store.set_stack_config(id, &stack.name, &rollback::saved(&stack.target.config)).await?;
+        }
 
         let engine_version = match self.engine.version().await {
             Ok(v) => v,
@@ -282,6 +368,7 @@ impl Orchestrator {
         };
 
         let (sink, log_task) = self.progress_sink(id);
+        let destroy = session.operation == "destroy";
         let by_name: HashMap<&StackName, &ResolvedStack> =
             resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let order = ordered_waves(&session, &resolved);
@@ -294,11 +381,12 @@ impl Orchestrator {
                     let sink = sink.for_stack(name);
                     async move {
                         let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
-                        let result = self
-                            .engine
-                            .preview(&stack.target, &sink)
-                            .instrument(info_span!("preview", stack = %stack.name))
-                            .await;
+                        let preview = if destroy {
+                            self.engine.preview_destroy(&stack.target, &sink)
+                        } else {
+                            self.engine.preview(&stack.target, &sink)
+                        };
+                        let result = preview.instrument(info_span!("preview", stack = %stack.name)).await;
                         (stack.name.clone(), result)
                     }
                 })
@@ -345,7 +433,8 @@ impl Orchestrator {
                 StackPlanEntry {
                     stack: name.clone(),
                     content_hash: by_name[name].content_hash.clone(),
-                    provisional: upstream[name].iter().any(|u| changing.contains(u)),
+                    // A destroy removes what is there: no upstream output feeds it.
+                    provisional: !destroy && upstream[name].iter().any(|u| changing.contains(u)),
                     preview,
                 }
             })
@@ -361,10 +450,41 @@ impl Orchestrator {
     pub async fn approve(
         &self,
         id: SessionId,
-        principal: &Principal,
+        actor: impl Into<Actor>,
         digest: &str,
     ) -> OrchResult<SessionRecord> {
+        self.approve_with(id, &actor.into(), digest, None).await
+    }
+
+    /// Approve an over-quota plan as an admin, with the reason recorded in the audit log. Also
+    /// accepted on a plan within quota (the reason is recorded all the same).
+    pub async fn approve_override(
+        &self,
+        id: SessionId,
+        actor: impl Into<Actor>,
+        digest: &str,
+        reason: &str,
+    ) -> OrchResult<SessionRecord> {
+        if reason.trim().is_empty() {
+            return Err(UserError::invalid("an override needs a reason (--override-reason \"…\"); it goes into the audit log").into());
+        }
+        self.approve_with(id, &actor.into(), digest, Some(reason.trim())).await
+    }
+
+    async fn approve_with(
+        &self,
+        id: SessionId,
+        actor: &Actor,
+        digest: &str,
+        override_reason: Option<&str>,
+    ) -> OrchResult<SessionRecord> {
+        let principal = &actor.principal;
         let session = self.store.session(id).await?;
+        // Checked at click time: a grant that expired since the plan was shown does not count.
+        self.gate(actor, &session.project, &session.env, Intent::Approve).await?;
+        if override_reason.is_some() {
+            self.gate(actor, &session.project, &session.env, Intent::OverrideQuota).await?;
+        }
         if session.state != SessionState::PlanReady {
             return Err(UserError::invalid(format!(
                 "session {} is {}, not PLAN_READY: only a ready plan can be approved",
@@ -380,7 +500,10 @@ impl Orchestrator {
             ))
             .into());
         }
-        let record = self.store.record_approval(id, principal, digest, None).await?;
+        if override_reason.is_none() {
+            self.refuse_over_quota(&session).await?;
+        }
+        let record = self.store.record_approval(id, principal, digest, override_reason).await?;
         info!(session = %id, approver = %principal, state = %record.state, "approval recorded");
         self.publish(id, SessionEventKind::Approved { by: principal.clone() });
         if record.state == SessionState::Approved {
@@ -394,10 +517,12 @@ impl Orchestrator {
 
     /// Apply an APPROVED session, wave by wave. A failed stack skips its dependents; independent
     /// stacks finish. Ends APPLIED, FAILED or (when cancelled) CANCELLED.
-    pub async fn apply(&self, id: SessionId, actor: &Principal) -> OrchResult<SessionRecord> {
+    pub async fn apply(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
         let session = self.store.session(id).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
         let span = info_span!("apply", session = %id, project = %session.project, env = %session.env);
-        self.apply_inner(session, actor).instrument(span).await
+        self.apply_inner(session, &actor.principal).instrument(span).await
     }
 
     async fn apply_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
@@ -415,7 +540,7 @@ impl Orchestrator {
             .plan
             .clone()
             .ok_or_else(|| StoreError::Corrupt("APPROVED session without a plan".into()))?;
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let resolved = self.resolve_session(&session).await?;
 
         // The program or its configuration changed since the plan: the approval no longer
         // describes what would run.
@@ -434,28 +559,36 @@ impl Orchestrator {
             .collect();
         if !changed.is_empty() {
             return Err(UserError::invalid(format!(
-                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud plan {}`) and approve again",
+                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud refresh {}`) and approve again",
                 changed.join(", "),
                 id.short()
             ))
             .into());
         }
+        let proof = self.lock_proof(id).await?;
 
         let token = CancellationToken::new();
         self.running.insert(id, token.clone());
-        let result = self.run_apply(&session, &resolved, &actor_text, token.clone()).await;
+        let result = self.run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof).await;
         self.running.remove(&id);
-        result
+        let (record, remaining) = result?;
+        if let Some(remaining) = remaining {
+            self.open_follow_up(&record, remaining).await?;
+        }
+        Ok(record)
     }
 
     async fn run_apply(
         &self,
         session: &SessionRecord,
+        plan: &Plan,
         resolved: &ResolvedDeployment,
         actor_text: &str,
         token: CancellationToken,
-    ) -> OrchResult<SessionRecord> {
+        proof: &StackLockProof,
+    ) -> OrchResult<(SessionRecord, Option<Vec<StackName>>)> {
         let id = session.id;
+        debug_assert_eq!(proof.session(), id);
         self.move_session(id, SessionState::Approved, SessionState::Applying, actor_text, SessionUpdate::default())
             .await?;
         let destroy = session.operation == "destroy";
@@ -469,8 +602,11 @@ impl Orchestrator {
         let mut failed: Vec<String> = Vec::new();
         let mut skipped: BTreeSet<StackName> = BTreeSet::new();
         let mut cancelled = false;
+        // Set when a provisional stack's re-preview no longer matches the approved plan: the
+        // session stops before that wave and the rest goes to a follow-up session.
+        let mut drifted: Option<(Vec<StackName>, String)> = None;
 
-        for wave in &order {
+        for (index, wave) in order.iter().enumerate() {
             let runnable: Vec<&StackName> = wave.iter().filter(|n| !skipped.contains(*n)).collect();
             for name in wave.iter().filter(|n| skipped.contains(*n)) {
                 self.set_stack(id, name, StackState::Skipped, None, Some("an upstream stack failed")).await?;
@@ -478,6 +614,18 @@ impl Orchestrator {
             if token.is_cancelled() {
                 cancelled = true;
                 break;
+            }
+            if !destroy {
+                if let Some(why) = self.recheck_provisional(id, plan, &runnable, &by_name, &sink, proof).await {
+                    let remaining: Vec<StackName> = order[index..]
+                        .iter()
+                        .flatten()
+                        .filter(|n| !skipped.contains(*n))
+                        .cloned()
+                        .collect();
+                    drifted = Some((remaining, why));
+                    break;
+                }
             }
             let jobs: Vec<_> = runnable
                     .into_iter()
@@ -521,35 +669,52 @@ impl Orchestrator {
                 break;
             }
         }
-        // Stacks never reached (cancel) are skipped too.
+        // Stacks never reached (cancel, drift) are skipped too.
+        let never_reached = if drifted.is_some() { "not applied: the session stopped before it (see the reason)" } else { "not reached" };
         for row in self.store.session_stacks(id).await? {
-            if matches!(row.state, StackState::Pending | StackState::Previewed) {
-                self.set_stack(id, &row.stack, StackState::Skipped, None, None).await?;
+            if matches!(row.state, StackState::Pending | StackState::Previewed | StackState::Previewing) {
+                self.set_stack(id, &row.stack, StackState::Skipped, None, Some(never_reached)).await?;
             }
         }
         drop(sink);
         let _ = log_task.await;
 
         if cancelled {
-            return self
+            let record = self
                 .move_session(id, SessionState::Applying, SessionState::Cancelled, actor_text,
                     SessionUpdate { plan: None, reason: Some("cancelled during apply; in-flight steps finished".into()) })
-                .await;
+                .await?;
+            return Ok((record, None));
         }
-        if failed.is_empty() {
+        let mut follow_up = None;
+        if let Some((remaining, why)) = drifted {
+            failed.push(why);
+            follow_up = Some(remaining);
+        }
+        let record = if failed.is_empty() {
             self.move_session(id, SessionState::Applying, SessionState::Applied, actor_text, SessionUpdate::default())
-                .await
+                .await?
         } else {
             self.move_session(id, SessionState::Applying, SessionState::Failed, actor_text,
                 SessionUpdate { plan: None, reason: Some(failed.join("\n")) })
-                .await
-        }
+                .await?
+        };
+        Ok((record, follow_up))
     }
 
     /// Cancel a session. A running apply is stopped gracefully (in-flight steps finish) and the
     /// apply itself records CANCELLED; any other non-terminal session is cancelled at once.
-    pub async fn cancel(&self, id: SessionId, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
+    pub async fn cancel(&self, id: SessionId, actor: impl Into<Actor>, reason: &str) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
         let session = self.store.session(id).await?;
+        // One's own session needs `deploy`; someone else's needs `approve`.
+        let intent = if session.requester == actor.principal { Intent::Deploy } else { Intent::Approve };
+        self.gate(&actor, &session.project, &session.env, intent).await?;
+        self.cancel_unchecked(session, &actor.principal, reason).await
+    }
+
+    async fn cancel_unchecked(&self, session: SessionRecord, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
+        let id = session.id;
         if session.state == SessionState::Applying {
             if let Some(token) = self.running.get(&id) {
                 info!(session = %id, by = %principal, "graceful cancel requested");
@@ -576,13 +741,34 @@ impl Orchestrator {
             .await
     }
 
-    /// A session with its stacks and approvals.
+    /// A session with its stacks, approvals, cost estimate and quota standing.
     pub async fn status(&self, id: SessionId) -> OrchResult<SessionView> {
+        let session = self.store.session(id).await?;
+        let (cost, quota) = match &session.plan {
+            Some(plan) => {
+                let cost = crate::policy::cost::estimate_plan(&self.pricing, plan);
+                let quota = self.quota_check(&session, &cost).await?;
+                (Some(cost), Some(quota))
+            }
+            None => (None, None),
+        };
         Ok(SessionView {
-            session: self.store.session(id).await?,
             stacks: self.store.session_stacks(id).await?,
             approvals: self.store.approvals(id).await?,
+            locks: self.store.session_locks(id).await?,
+            queue: self.store.queue_entry(id).await?,
+            session,
+            cost,
+            quota,
         })
+    }
+
+    /// [`Orchestrator::status`] for an actor who needs `read` on the session's project/env.
+    pub async fn view(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionView> {
+        let actor = actor.into();
+        let session = self.store.session(id).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Read).await?;
+        self.status(id).await
     }
 
     /// Sessions matching a filter, newest first.

@@ -89,12 +89,12 @@ impl DiscordTester {
     /// Starts the bot and waits until it is connected and its commands are registered.
     pub async fn start_bot(&mut self) {
         assert!(self.bot.is_none(), "the bot is already running");
-        let app = cloud_engine::cli::App::from_config(self.config.clone(), Principal::cli("test"), self.engine_env.clone())
-            .await
-            .expect("app starts");
         let offset = self.clock_offset.clone();
         let clock: cloud_engine::policy::Clock = Arc::new(move || chrono::Utc::now() + *offset.lock().unwrap());
-        let core = Core::with_clock(app.config, app.store, app.orchestrator, clock);
+        let app = cloud_engine::cli::App::from_config(self.config.clone(), Principal::cli("test"), self.engine_env.clone(), clock)
+            .await
+            .expect("app starts");
+        let core = Core::new(app.config, app.store, app.orchestrator);
         let stop = CancellationToken::new();
         let transport = Box::new(DiscordTransport {
             token: self.fake.config().token.into(),
