@@ -441,6 +441,18 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
                 }
             }
             RenderOp::Upload { filename, content } => {
+                // The store keeps every line the engine printed, even ones this process's event
+                // broadcast dropped under load: attach that when it holds more.
+                let content = match live.core.store.logs(session, 0).await {
+                    Ok(lines) if lines.len() > content.lines().count() => {
+                        let mut text = String::with_capacity(lines.len() * 64);
+                        for l in &lines {
+                            text.push_str(&format!("[{}] {}\n", l.stack, l.line));
+                        }
+                        text
+                    }
+                    _ => content,
+                };
                 live.pacer.wait(Route::Post, thread).await;
                 let file = CreateAttachment::bytes(content.into_bytes(), filename);
                 let r = channel.send_message(&live.http, CreateMessage::new().content("Full log of the session:").add_file(file)).await;
