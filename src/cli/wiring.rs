@@ -71,6 +71,7 @@ impl App {
         extra_env: std::collections::BTreeMap<String, String>,
         clock: crate::policy::Clock,
     ) -> anyhow::Result<App> {
+        config.prepare_data_dir()?;
         let engine = engine(&config, extra_env)?;
         App::from_parts(config, principal, engine, clock).await
     }
