@@ -192,29 +192,30 @@ async fn a_provisional_stack_whose_re_preview_drifts_stops_the_apply_and_opens_a
     let s = w.orch.start_session(&alice(), "ecommerce", "stage", None).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     w.orch.approve(s.id, &bob(), s.digest.as_ref().unwrap().short()).await.unwrap();
-    // network's new outputs change what dns would do.
-    w.engine.set("dns", StackScript { steps: vec![("zone", StepOp::Create), ("record", StepOp::Create)], ..Default::default() });
+    // network's new outputs change what security would do.
+    w.engine.set("security", StackScript { steps: vec![("sg", StepOp::Create), ("rule", StepOp::Create)], ..Default::default() });
 
     let s = w.orch.apply(s.id, &bob()).await.unwrap();
     assert_eq!(s.state, SessionState::Failed);
     let reason = s.reason.clone().unwrap();
-    assert!(reason.contains("stopped before dns: its re-preview differs from the approved plan (now also create record)"), "{reason}");
+    assert!(reason.contains("stopped before security: its re-preview differs from the approved plan (now also create rule)"), "{reason}");
     let rows: Vec<(String, StackState)> = w.orch.status(s.id).await.unwrap().stacks.into_iter().map(|r| (r.stack.to_string(), r.state)).collect();
+    // dns (re-previewed alongside security, unchanged) finishes; nothing new starts.
     assert_eq!(rows, vec![
         ("network".into(), StackState::Applied),
         ("security".into(), StackState::Skipped),
-        ("dns".into(), StackState::Skipped),
+        ("dns".into(), StackState::Applied),
         ("database-rds".into(), StackState::Skipped),
     ]);
     let ups: Vec<String> = w.engine.calls().into_iter().filter(|c| c.starts_with("up ")).collect();
-    assert_eq!(ups, vec!["up network"], "nothing after the drift ran");
+    assert_eq!(ups, vec!["up network", "up dns"], "nothing after the drift started");
 
     // The follow-up: linked, the remaining stacks, planned again, waiting for a fresh approval.
     let follow = w.orch.list(&Default::default()).await.unwrap().into_iter().find(|f| f.follow_up_of == Some(s.id)).expect("a follow-up");
     assert_eq!(follow.state, SessionState::PlanReady);
     assert_eq!(follow.requester, alice());
-    assert_eq!(follow.stacks, stacks(&["security", "dns", "database-rds"]));
-    assert_eq!(w.store.session_locks(follow.id).await.unwrap().len(), 3);
+    assert_eq!(follow.stacks, stacks(&["security", "database-rds"]));
+    assert_eq!(w.store.session_locks(follow.id).await.unwrap().len(), 2);
     assert!(w.store.approvals(follow.id).await.unwrap().is_empty());
     let mut opened = None;
     while let Ok(e) = events.try_recv() {
