@@ -2,6 +2,7 @@
 //! command maps to one orchestrator or store call; this module only parses, renders and maps
 //! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
 
+pub mod bench;
 pub mod catalog;
 pub mod doctor;
 pub mod plan_show;
@@ -96,6 +97,9 @@ pub enum Command {
     Config(ConfigCmd),
     /// Check the installation: pulumi binary, backend, passphrase, credentials, data dir, database
     Doctor,
+    /// Measure the scheduler (`waves`) and the chat output batcher (`stream`)
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     #[command(flatten)]
     Catalog(catalog::CatalogCommand),
 }
@@ -141,6 +145,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let config = wiring::load_config(&global)?;
             Ok(catalog::run(&config.workspace, &cmd, &mut std::io::stdout().lock())?)
         }
+        Command::Bench(bench::BenchCmd::Waves(args)) => {
+            let report = bench::cmd_bench_waves(&global, &args).await?;
+            bench::print_waves(&report, args.json)
+        }
+        Command::Bench(bench::BenchCmd::Stream(args)) => bench::cmd_bench_stream(&args),
         Command::Doctor => {
             let overrides = crate::config::Overrides { config: global.config.clone(), data_dir: global.data_dir.clone() };
             let report = doctor::run_checks(&overrides).await;

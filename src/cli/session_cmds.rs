@@ -275,7 +275,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Queue(args) => super::stack_cmds::cmd_queue(app, &args.session).await,
         Command::Audit(args) => audit(app, args).await,
         Command::Projects(cmd) => projects(app, cmd).await,
-        Command::Config(_) | Command::Doctor | Command::Catalog(_) => unreachable!("handled before the app starts"),
+        Command::Config(_) | Command::Doctor | Command::Catalog(_) | Command::Bench(_) => unreachable!("handled before the app starts"),
     }
 }
 

@@ -92,6 +92,11 @@ impl App {
 }
 
 fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+    engine_with(config, Default::default())
+}
+
+/// The Pulumi adapter for `config`, with extra variables for the engine (stand-in knobs).
+pub(crate) fn engine_with(config: &Config, extra_env: std::collections::BTreeMap<String, String>) -> anyhow::Result<Arc<dyn Engine>> {
     use crate::config::PassphraseSource as Source;
     use crate::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
     // A relative path with a slash is relative to where `cloud` runs, not to the stack workspace.
@@ -116,6 +121,7 @@ fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
             PassphraseSource::File(std::fs::canonicalize(path)?)
         }
     };
+    pc.extra_env = extra_env;
     pc.op_timeout = config.pulumi.timeout;
     pc.cancel_grace = config.pulumi.cancel_grace;
     Ok(Arc::new(PulumiCli::new(pc).map_err(|e| crate::error::UserError::invalid(e.to_string()))?))
@@ -195,7 +201,7 @@ impl DeploymentResolver for CatalogResolver {
     }
 }
 
-async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
+pub(crate) async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
     // Register the deployments the manifests describe (and their projects) in the store.
     let (deployments, _) = crate::catalog::manifest::load_deployments(&config.workspace);
     for d in &deployments {
