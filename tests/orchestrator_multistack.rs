@@ -394,3 +394,22 @@ async fn rollback_restores_the_last_applied_configuration_through_plan_and_appro
     assert!(!stored.is_empty());
     assert!(stored.iter().all(|c| !c.contains("s3cret")), "{stored:?}");
 }
+
+#[tokio::test]
+async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
+    use std::sync::atomic::Ordering;
+    let slow = |n: &'static str| StackScript { steps: vec![(n, StepOp::Create)], up_delay: std::time::Duration::from_millis(40), ..Default::default() };
+    let engine = FakeEngine::with(&[("network", slow("vpc")), ("security", slow("sg")), ("dns", slow("zone")), ("database-rds", slow("db"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    store.sync_deployment("D1BRV40", "acme-corp", "ecommerce", &["dev".into()], "deploy/D1BRV40-acme-corp-ecommerce").await.unwrap();
+    // Four stacks without dependencies: one wave of four, two at a time.
+    let resolver = MemoryResolver::new(vec![("network", vec![]), ("security", vec![]), ("dns", vec![]), ("database-rds", vec![])]);
+    let environments = [("dev".to_string(), EnvironmentPolicy::default_for("dev"))].into_iter().collect();
+    let orch = Orchestrator::new(store, engine.clone(), resolver, OrchestratorSettings { environments, max_parallel: 2 });
+    let s = orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
+    let s = orch.plan(s.id, &alice()).await.unwrap();
+    orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
+    assert_eq!(orch.apply(s.id, &alice()).await.unwrap().state, SessionState::Applied);
+    assert_eq!(engine.max_in_flight.load(Ordering::SeqCst), 2);
+}
