@@ -248,3 +248,14 @@ async fn migrations_apply_to_a_non_empty_database_and_are_idempotent() {
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[tokio::test]
+async fn processes_opening_a_fresh_database_at_once_all_get_it_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cloud.db").display());
+    let opens: Vec<_> = (0..4).map(|_| { let url = url.clone(); tokio::spawn(async move { Store::open(&url).await }) }).collect();
+    for open in opens {
+        let store = open.await.unwrap().expect("every opener gets a migrated database");
+        assert!(store.projects().await.unwrap().is_empty());
+    }
+}

@@ -95,7 +95,22 @@ impl Store {
                 url: url.to_string(),
                 source,
             })?;
-        MIGRATOR.run(&pool).await?;
+        // SQLite has no migration lock: two processes opening a fresh database at once (the bot
+        // and a `cloud` command) both try the first migration; one commits, the other's
+        // transaction fails ("table … already exists") and rolls back. Running again then finds
+        // the migrations applied. A migration that is really broken still fails, after retries.
+        let mut attempt = 0u64;
+        loop {
+            match MIGRATOR.run(&pool).await {
+                Ok(()) => break,
+                Err(e) if attempt < 4 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "migrations failed; another process may be applying them; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(Store { pool })
     }
 
