@@ -4,7 +4,9 @@
 //!
 //! Concurrency model: every state change is a compare-and-set in the store, so two processes (or
 //! two clicks) racing on one session cannot both win. Engine work for one session runs in the
-//! caller's task; stacks of one wave run concurrently, bounded by `max_parallel`.
+//! caller's task; stacks run concurrently over the dependency graph (a stack starts when its
+//! dependencies are done, see `dag`), bounded by `max_parallel`. Stack locks (`locks`) keep two
+//! unfinished sessions off one stack; `recovery` reconciles sessions a dead process left running.
 
 mod dag;
 mod events;
@@ -84,7 +86,7 @@ pub type OrchResult<T> = Result<T, OrchestratorError>;
 #[derive(Debug, Clone)]
 pub struct OrchestratorSettings {
     pub environments: BTreeMap<String, EnvironmentPolicy>,
-    /// How many stacks of one wave run at once.
+    /// How many stacks run at once (plan and apply).
     pub max_parallel: usize,
 }
 
