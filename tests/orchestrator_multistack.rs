@@ -254,6 +254,8 @@ async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     let waiting = busy_session(w.orch.start_session(&bob(), "ecommerce", "prod", Some(&stacks(&["network"]))).await.unwrap_err());
     w.orch.queue_session(waiting, &bob()).await.unwrap();
+    // Refused too, but nobody pressed Queue: abandoned.
+    let abandoned = busy_session(w.orch.start_session(&carol(), "ecommerce", "prod", Some(&stacks(&["network"]))).await.unwrap_err());
 
     let now = Arc::new(Mutex::new(s.plan_ready_at.unwrap() + chrono::Duration::minutes(59)));
     let clock: cloud_engine::policy::Clock = { let now = now.clone(); Arc::new(move || *now.lock().unwrap()) };
@@ -264,17 +266,25 @@ async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
     // The boundary itself is tested in orchestrator_sessions; here: the sweeper acts on its
     // clock, not the wall clock (the wall clock is far from the TTL).
     *now.lock().unwrap() += chrono::Duration::minutes(2);
-    let granted = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
+    // Sync points: the queued session is granted, the abandoned draft is cancelled.
+    let both = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let (mut granted, mut cancelled) = (false, false);
+        while !(granted && cancelled) {
             let e = events.recv().await.unwrap();
-            if e.session == waiting && e.kind == SessionEventKind::LocksGranted { break; }
+            granted |= e.session == waiting && e.kind == SessionEventKind::LocksGranted;
+            cancelled |= e.session == abandoned && matches!(e.kind, SessionEventKind::StateChanged { to: SessionState::Cancelled, .. });
         }
     })
     .await;
-    assert!(granted.is_ok(), "the queued session was never granted");
+    assert!(both.is_ok(), "the sweeper did not grant the queued session and cancel the abandoned one");
     let expired = w.store.session(s.id).await.unwrap();
     assert_eq!(expired.state, SessionState::Expired);
     assert!(expired.reason.unwrap().contains("older than the 1h TTL of prod"));
+    // The abandoned draft is cancelled; the queued one is left alone.
+    let gone = w.store.session(abandoned).await.unwrap();
+    assert_eq!(gone.state, SessionState::Cancelled);
+    assert!(gone.reason.unwrap().contains("never started: its stacks were busy and it was not queued"));
+    assert_eq!(w.store.session(waiting).await.unwrap().state, SessionState::Draft);
     stop.cancel();
     sweeper.await.unwrap();
 }
