@@ -226,7 +226,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                     print_json(&view)
                 } else {
                     print!("{}", render::status(&view));
-                    Ok(())
+                    super::stack_cmds::print_follow_ups(app, s.id).await
                 }
             }
             None => {
