@@ -12,6 +12,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::{OrchResult, Orchestrator, OrchestratorError, ResolvedStack, SessionEventKind, StackLockProof};
 use crate::engine::ResourceStep;
+use crate::policy::Actor;
 use crate::session::{SessionId, StackName, StackPlanEntry, StackState};
 use crate::store::{LockOutcome, SessionRecord};
 
@@ -83,7 +84,7 @@ impl Orchestrator {
     pub(super) async fn open_follow_up(&self, parent: &SessionRecord, remaining: Vec<StackName>) -> OrchResult<SessionRecord> {
         let requester = parent.requester.clone();
         let follow = match self
-            .start(&requester, &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
+            .start(&Actor::from(&requester), &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
             .await
         {
             Ok(record) => Some(record),
