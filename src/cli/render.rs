@@ -105,9 +105,7 @@ pub fn cost_and_quota(view: &SessionView) -> String {
     if let Some(quota) = &view.quota {
         if !quota.projected.is_empty() {
             let _ = writeln!(out, "Quotas of {} after this plan:", view.session.project);
-            for line in &quota.projected {
-                let _ = writeln!(out, "  {}", line.render());
-            }
+            out.push_str(&crate::policy::quota::render_lines(&quota.projected, "  "));
         }
         if quota.is_over() {
             let _ = writeln!(
