@@ -420,3 +420,28 @@ async fn stats_count_states_success_rate_and_lead_time() {
     assert_eq!(s.top_projects[0].name, "ecommerce");
     assert_eq!(w.orch.stats(&alice, since).await.unwrap_err().to_user().code, ExitCode::Denied);
 }
+
+#[tokio::test]
+async fn the_background_sweeper_records_expiries() {
+    let w = world().await;
+    grant(&w, &user("bob"), Some("dev"), Role::Read, GrantExpiry::For(Duration::from_secs(60))).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = w.orch.spawn_grant_sweeper(Duration::from_millis(10), shutdown.clone());
+    w.advance(Duration::from_secs(61));
+    // Wait for the record (a sync point with a deadline, not a fixed sleep).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = w.store.audit_entries(None).await.unwrap();
+        let expired: Vec<_> = rows.iter().filter(|e| e.action == "grant.expired").collect();
+        if !expired.is_empty() {
+            assert_eq!(expired.len(), 1);
+            assert_eq!(expired[0].actor, "system:sweeper");
+            assert_eq!(expired[0].details["principal"], "cli:bob");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no grant.expired row after 10s: {rows:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+}
