@@ -4,6 +4,7 @@
 //! role mappings, admin functions and their audit rows.
 
 #[path = "support/fake_engine.rs"]
+#[allow(dead_code)]
 mod fake_engine;
 
 use std::collections::BTreeMap;

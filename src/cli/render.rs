@@ -107,6 +107,14 @@ pub fn cost_and_quota(view: &SessionView) -> String {
             let _ = writeln!(out, "Quotas of {} after this plan:", view.session.project);
             out.push_str(&crate::policy::quota::render_lines(&quota.projected, "  "));
         }
+        let unpriced = view.cost.as_ref().map(|c| c.unpriced().count()).unwrap_or(0);
+        let cost_quota = quota.projected.iter().any(|l| l.key == crate::policy::QuotaKey::MonthlyCost);
+        if cost_quota && unpriced > 0 {
+            let _ = writeln!(
+                out,
+                "  note: {unpriced} resource(s) are not priced, so the cost above is a lower bound; add them to the price list"
+            );
+        }
         if quota.is_over() {
             let _ = writeln!(
                 out,
