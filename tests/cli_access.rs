@@ -35,7 +35,9 @@ fn without_a_grant_deploy_is_refused_with_exit_3_and_the_command_to_fix_it() {
         "{}",
         run.stderr
     );
-    assert!(c.sessions().is_empty(), "nothing was started");
+    let run = as_(&c, "root", &["list", "--json"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), "[]", "nothing was started");
 }
 
 #[test]
@@ -153,6 +155,15 @@ fn admin_list_and_cancel_see_everyone_and_need_admin() {
     as_(&c, "alice", &["plan", "ecommerce", "stage"]).expect_code(0);
     let id = c.sessions()[0].0.clone();
     as_(&c, "alice", &["admin", "list"]).expect_code(3);
+    // Someone without a grant sees nothing and cannot read the session.
+    let run = as_(&c, "mallory", &["list"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("No sessions match."), "{}", run.stdout);
+    for args in [&["status", id.as_str()][..], &["logs", id.as_str()][..]] {
+        let run = as_(&c, "mallory", args);
+        run.expect_code(3);
+        assert!(run.stderr.contains("you need `read` on ecommerce/stage"), "{}", run.stderr);
+    }
     let run = as_(&c, "root", &["admin", "list", "--active"]);
     run.expect_code(0);
     assert!(run.stdout.contains(&id) && run.stdout.contains("by cli:alice"), "{}", run.stdout);

@@ -694,9 +694,34 @@ impl Orchestrator {
         self.status(id).await
     }
 
-    /// Sessions matching a filter, newest first.
+    /// Sessions matching a filter, newest first (unchecked: for the core and for callers that
+    /// already checked; people get [`Orchestrator::list_for`]).
     pub async fn list(&self, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
         Ok(self.store.sessions(filter).await?)
+    }
+
+    /// The sessions matching a filter that `actor` may read (`read` on their project/env),
+    /// newest first.
+    pub async fn list_for(&self, actor: impl Into<Actor>, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
+        let actor = actor.into();
+        let mut readable: HashMap<(String, String), bool> = HashMap::new();
+        let mut out = Vec::new();
+        for s in self.store.sessions(filter).await? {
+            let key = (s.project.clone(), s.env.clone());
+            let ok = match readable.get(&key) {
+                Some(ok) => *ok,
+                None => {
+                    let role = self.access.role_of(&actor, &s.project, &s.env).await?;
+                    let ok = role.is_some_and(|r| r >= Intent::Read.required_role());
+                    readable.insert(key, ok);
+                    ok
+                }
+            };
+            if ok {
+                out.push(s);
+            }
+        }
+        Ok(out)
     }
 
     /// Expire PLAN_READY and APPROVED sessions whose plan is older than their environment's TTL.
