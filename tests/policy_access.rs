@@ -427,7 +427,8 @@ async fn the_background_sweeper_records_expiries() {
     let w = world().await;
     grant(&w, &user("bob"), Some("dev"), Role::Read, GrantExpiry::For(Duration::from_secs(60))).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let task = w.orch.spawn_grant_sweeper(Duration::from_millis(10), shutdown.clone());
+    let clock = w.clock.clone();
+    let task = w.orch.spawn_sweeper(Duration::from_millis(10), Arc::new(move || *clock.lock().unwrap()), shutdown.clone());
     w.advance(Duration::from_secs(61));
     // Wait for the record (a sync point with a deadline, not a fixed sleep).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

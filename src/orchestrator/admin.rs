@@ -109,7 +109,7 @@ impl Orchestrator {
         self.access.now()
     }
 
-    async fn known_project(&self, project: &str) -> OrchResult<ProjectRow> {
+    pub(crate) async fn known_project(&self, project: &str) -> OrchResult<ProjectRow> {
         self.store.project(project).await?.ok_or_else(|| {
             UserError::invalid(format!(
                 "unknown project `{project}`; `cloud projects list` shows the projects, an admin creates one with `cloud projects create {project} --org <org>`"
@@ -213,33 +213,6 @@ impl Orchestrator {
     /// authorisation never waits for it (an expired grant is refused at every check).
     pub async fn sweep_grant_expiries(&self) -> OrchResult<Vec<String>> {
         Ok(self.store.record_grant_expiries(self.now()).await?)
-    }
-
-    /// Run [`Orchestrator::sweep_grant_expiries`] every `every` until `shutdown` is cancelled
-    /// (the bots' background task; the CLI sweeps at the start of each command). A failed sweep
-    /// is logged and retried on the next tick.
-    pub fn spawn_grant_sweeper(
-        self: &std::sync::Arc<Self>,
-        every: Duration,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        let orch = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => {
-                        match orch.sweep_grant_expiries().await {
-                            Ok(ids) if !ids.is_empty() => info!(expired = ids.len(), "grant expiries recorded"),
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!(error = %e, "grant sweep failed; retrying on the next tick"),
-                        }
-                    }
-                }
-            }
-        })
     }
 
     /// Set one quota limit of a project (audited with the previous value).

@@ -8,8 +8,13 @@
 
 mod admin;
 mod events;
+mod followup;
 mod gate;
+mod locks;
+pub mod recovery;
 mod resolve;
+mod rollback;
+mod sweeper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -24,6 +29,8 @@ use tracing::{info, info_span, warn, Instrument};
 pub use events::{SessionEvent, SessionEventKind};
 pub use admin::{check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION};
 pub use gate::PolicySettings;
+pub use locks::StackLockProof;
+pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
@@ -34,8 +41,8 @@ use crate::session::{
     Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
 };
 use crate::store::{
-    NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Store, StoreError,
-    Transition,
+    LockHolder, NewSession, QueueEntry, SessionFilter, SessionRecord, SessionUpdate, StackRow,
+    Store, StoreError, Transition,
 };
 
 /// Errors of orchestrator operations.
@@ -46,6 +53,13 @@ pub enum OrchestratorError {
     User(#[from] UserError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Other sessions hold (or queued earlier for) stacks this session needs. The session stays
+    /// DRAFT without locks, so it can still be queued (`queue_session`) or cancelled.
+    #[error("{}", locks::busy_message(*session, holders))]
+    Busy { session: SessionId, holders: Vec<LockHolder> },
+    /// The session is queued and its turn has not come yet.
+    #[error("{}", locks::waiting_message(*session, *position, holders))]
+    Waiting { session: SessionId, position: u32, holders: Vec<LockHolder> },
 }
 
 impl OrchestratorError {
@@ -61,6 +75,9 @@ impl OrchestratorError {
                 | StoreError::AmbiguousSession(_)),
             ) => UserError::invalid(e.to_string()),
             OrchestratorError::Store(other) => UserError::failed(format!("internal error: {other}")),
+            busy @ (OrchestratorError::Busy { .. } | OrchestratorError::Waiting { .. }) => {
+                UserError::failed(busy.to_string())
+            }
         }
     }
 }
@@ -86,6 +103,10 @@ pub struct SessionView {
     /// How the plan stands against the project's quotas (once there is a plan). An over-quota
     /// plan can only be approved by an admin with an override reason.
     pub quota: Option<QuotaCheck>,
+    /// The stack locks the session holds.
+    pub locks: Vec<String>,
+    /// Its place in the lock queue, while it waits for stacks.
+    pub queue: Option<QueueEntry>,
 }
 
 /// The transport-free core.
@@ -195,6 +216,13 @@ impl Orchestrator {
             .await?;
         info!(session = %id, %from, %to, actor, "session moved");
         self.publish(id, SessionEventKind::StateChanged { from, to });
+        if to.is_terminal() {
+            // Its locks were released with the move: the queue may go on. A failure here only
+            // delays the queue (every waiter retries), it does not undo the move.
+            if let Err(e) = self.promote_queue().await {
+                warn!(session = %id, error = %e, "cannot promote the lock queue");
+            }
+        }
         Ok(record)
     }
 
@@ -252,17 +280,28 @@ impl Orchestrator {
         operation: &str,
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
-        let principal = &actor.principal;
-        let policy = self.env_policy(env)?.clone();
-        if self.store.project(project).await?.is_none() {
-            return Err(UserError::invalid(format!(
-                "unknown project `{project}`; `cloud projects list` shows the projects, an admin creates one with `cloud projects create {project} --org <org>`"
-            ))
-            .into());
-        }
+        self.env_policy(env)?;
+        self.known_project(project).await?;
         // Gate first: the role, then the concurrency quota, then the work.
         self.gate(actor, project, env, Intent::Deploy).await?;
         self.check_concurrency(project, None).await?;
+        self.start_unchecked(&actor.principal, project, env, stacks, operation, follow_up_of).await
+    }
+
+    /// [`Orchestrator::start`] without the role and quota gates: for sessions the core opens
+    /// itself on behalf of an authorised one (follow-ups of an approved apply, which need their
+    /// own approval anyway).
+    pub(crate) async fn start_unchecked(
+        &self,
+        principal: &Principal,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        operation: &str,
+        follow_up_of: Option<SessionId>,
+    ) -> OrchResult<SessionRecord> {
+        let policy = self.env_policy(env)?.clone();
+        self.known_project(project).await?;
         let resolved = self.resolver.resolve(project, env, stacks)?;
         let mut ordered: Vec<(StackName, u32)> = resolved
             .stacks
@@ -293,6 +332,9 @@ impl Orchestrator {
             .await?;
         info!(session = %record.id, project, env, operation, requester = %principal, "session started");
         self.publish(record.id, SessionEventKind::Created);
+        // The session owns its stacks from the start. When they are busy it stays DRAFT without
+        // locks and the caller learns who holds them; it can then queue (or cancel) it.
+        self.lock_proof(record.id).await?;
         Ok(record)
     }
 
@@ -305,15 +347,25 @@ impl Orchestrator {
         self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
         self.check_concurrency(&session.project, Some(id)).await?;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
-        self.plan_inner(session, &actor.principal).instrument(span).await
+        async {
+            let proof = self.lock_proof(id).await?;
+            self.plan_inner(session, &actor.principal, &proof).await
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn plan_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
+    async fn plan_inner(&self, session: SessionRecord, actor: &Principal, proof: &StackLockProof) -> OrchResult<SessionRecord> {
         let id = session.id;
+        debug_assert_eq!(proof.session(), id);
         let actor_text = actor.to_string();
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let resolved = self.resolve_session(&session).await?;
         self.move_session(id, session.state, SessionState::Planning, &actor_text, SessionUpdate::default())
             .await?;
+        // What each stack is planned with, for a later rollback to it (secret values dropped).
+        for stack in &resolved.stacks {
+            self.store.set_stack_config(id, &stack.name, &rollback::saved(&stack.target.config)).await?;
+        }
 
         let engine_version = match self.engine.version().await {
             Ok(v) => v,
@@ -327,6 +379,7 @@ impl Orchestrator {
         };
 
         let (sink, log_task) = self.progress_sink(id);
+        let destroy = session.operation == "destroy";
         let by_name: HashMap<&StackName, &ResolvedStack> =
             resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let order = ordered_waves(&session, &resolved);
@@ -339,11 +392,12 @@ impl Orchestrator {
                     let sink = sink.for_stack(name);
                     async move {
                         let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
-                        let result = self
-                            .engine
-                            .preview(&stack.target, &sink)
-                            .instrument(info_span!("preview", stack = %stack.name))
-                            .await;
+                        let preview = if destroy {
+                            self.engine.preview_destroy(&stack.target, &sink)
+                        } else {
+                            self.engine.preview(&stack.target, &sink)
+                        };
+                        let result = preview.instrument(info_span!("preview", stack = %stack.name)).await;
                         (stack.name.clone(), result)
                     }
                 })
@@ -390,7 +444,8 @@ impl Orchestrator {
                 StackPlanEntry {
                     stack: name.clone(),
                     content_hash: by_name[name].content_hash.clone(),
-                    provisional: upstream[name].iter().any(|u| changing.contains(u)),
+                    // A destroy removes what is there: no upstream output feeds it.
+                    provisional: !destroy && upstream[name].iter().any(|u| changing.contains(u)),
                     preview,
                 }
             })
@@ -496,7 +551,7 @@ impl Orchestrator {
             .plan
             .clone()
             .ok_or_else(|| StoreError::Corrupt("APPROVED session without a plan".into()))?;
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let resolved = self.resolve_session(&session).await?;
 
         // The program or its configuration changed since the plan: the approval no longer
         // describes what would run.
@@ -515,28 +570,36 @@ impl Orchestrator {
             .collect();
         if !changed.is_empty() {
             return Err(UserError::invalid(format!(
-                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud plan {}`) and approve again",
+                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud refresh {}`) and approve again",
                 changed.join(", "),
                 id.short()
             ))
             .into());
         }
+        let proof = self.lock_proof(id).await?;
 
         let token = CancellationToken::new();
         self.running.insert(id, token.clone());
-        let result = self.run_apply(&session, &resolved, &actor_text, token.clone()).await;
+        let result = self.run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof).await;
         self.running.remove(&id);
-        result
+        let (record, remaining) = result?;
+        if let Some(remaining) = remaining {
+            self.open_follow_up(&record, remaining).await?;
+        }
+        Ok(record)
     }
 
     async fn run_apply(
         &self,
         session: &SessionRecord,
+        plan: &Plan,
         resolved: &ResolvedDeployment,
         actor_text: &str,
         token: CancellationToken,
-    ) -> OrchResult<SessionRecord> {
+        proof: &StackLockProof,
+    ) -> OrchResult<(SessionRecord, Option<Vec<StackName>>)> {
         let id = session.id;
+        debug_assert_eq!(proof.session(), id);
         self.move_session(id, SessionState::Approved, SessionState::Applying, actor_text, SessionUpdate::default())
             .await?;
         let destroy = session.operation == "destroy";
@@ -550,8 +613,11 @@ impl Orchestrator {
         let mut failed: Vec<String> = Vec::new();
         let mut skipped: BTreeSet<StackName> = BTreeSet::new();
         let mut cancelled = false;
+        // Set when a provisional stack's re-preview no longer matches the approved plan: the
+        // session stops before that wave and the rest goes to a follow-up session.
+        let mut drifted: Option<(Vec<StackName>, String)> = None;
 
-        for wave in &order {
+        for (index, wave) in order.iter().enumerate() {
             let runnable: Vec<&StackName> = wave.iter().filter(|n| !skipped.contains(*n)).collect();
             for name in wave.iter().filter(|n| skipped.contains(*n)) {
                 self.set_stack(id, name, StackState::Skipped, None, Some("an upstream stack failed")).await?;
@@ -559,6 +625,18 @@ impl Orchestrator {
             if token.is_cancelled() {
                 cancelled = true;
                 break;
+            }
+            if !destroy {
+                if let Some(why) = self.recheck_provisional(id, plan, &runnable, &by_name, &sink, proof).await {
+                    let remaining: Vec<StackName> = order[index..]
+                        .iter()
+                        .flatten()
+                        .filter(|n| !skipped.contains(*n))
+                        .cloned()
+                        .collect();
+                    drifted = Some((remaining, why));
+                    break;
+                }
             }
             let jobs: Vec<_> = runnable
                     .into_iter()
@@ -602,29 +680,37 @@ impl Orchestrator {
                 break;
             }
         }
-        // Stacks never reached (cancel) are skipped too.
+        // Stacks never reached (cancel, drift) are skipped too.
+        let never_reached = if drifted.is_some() { "not applied: the session stopped before it (see the reason)" } else { "not reached" };
         for row in self.store.session_stacks(id).await? {
-            if matches!(row.state, StackState::Pending | StackState::Previewed) {
-                self.set_stack(id, &row.stack, StackState::Skipped, None, None).await?;
+            if matches!(row.state, StackState::Pending | StackState::Previewed | StackState::Previewing) {
+                self.set_stack(id, &row.stack, StackState::Skipped, None, Some(never_reached)).await?;
             }
         }
         drop(sink);
         let _ = log_task.await;
 
         if cancelled {
-            return self
+            let record = self
                 .move_session(id, SessionState::Applying, SessionState::Cancelled, actor_text,
                     SessionUpdate { plan: None, reason: Some("cancelled during apply; in-flight steps finished".into()) })
-                .await;
+                .await?;
+            return Ok((record, None));
         }
-        if failed.is_empty() {
+        let mut follow_up = None;
+        if let Some((remaining, why)) = drifted {
+            failed.push(why);
+            follow_up = Some(remaining);
+        }
+        let record = if failed.is_empty() {
             self.move_session(id, SessionState::Applying, SessionState::Applied, actor_text, SessionUpdate::default())
-                .await
+                .await?
         } else {
             self.move_session(id, SessionState::Applying, SessionState::Failed, actor_text,
                 SessionUpdate { plan: None, reason: Some(failed.join("\n")) })
-                .await
-        }
+                .await?
+        };
+        Ok((record, follow_up))
     }
 
     /// Cancel a session. A running apply is stopped gracefully (in-flight steps finish) and the
@@ -680,6 +766,8 @@ impl Orchestrator {
         Ok(SessionView {
             stacks: self.store.session_stacks(id).await?,
             approvals: self.store.approvals(id).await?,
+            locks: self.store.session_locks(id).await?,
+            queue: self.store.queue_entry(id).await?,
             session,
             cost,
             quota,
