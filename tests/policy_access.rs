@@ -20,7 +20,7 @@ use cloud_engine::orchestrator::{
 };
 use cloud_engine::policy::{Actor, Intent, Pricing, Role};
 use cloud_engine::session::{Platform, Principal, SessionId, SessionState};
-use cloud_engine::store::Store;
+use cloud_engine::store::{SessionFilter, Store};
 use fake_engine::{FakeEngine, MemoryResolver, StackScript};
 
 const ENVS: [&str; 3] = ["dev", "stage", "prod"];
@@ -102,8 +102,18 @@ async fn grant(w: &World, who: &Principal, env: Option<&str>, role: Role, expiry
         .id
 }
 
-/// A PLAN_READY session of `requester` in `env`.
+/// Cancel (as the admin) the open sessions of `env`: each session holds its stacks' locks, and
+/// these tests open many sessions of the same stacks one after the other.
+async fn clear(w: &World, env: &str) {
+    let filter = SessionFilter { env: Some(env.into()), active: true, ..Default::default() };
+    for s in w.store.sessions(&filter).await.unwrap() {
+        w.orch.admin_cancel(&root(), s.id, "next test step").await.unwrap();
+    }
+}
+
+/// A PLAN_READY session of `requester` in `env` (after clearing the environment's open ones).
 async fn ready(w: &World, requester: &Principal, env: &str) -> (SessionId, String) {
+    clear(w, env).await;
     let s = w.orch.start_session(requester, "ecommerce", env, None).await.unwrap();
     let s = w.orch.plan(s.id, requester).await.unwrap();
     assert_eq!(s.state, SessionState::PlanReady);
@@ -117,7 +127,10 @@ async fn attempt(w: &World, who: &Principal, env: &str, intent: Intent) -> bool 
             let (id, _) = ready(w, &root(), env).await;
             w.orch.view(id, who).await.map(|_| ())
         }
-        Intent::Deploy => w.orch.start_session(who, "ecommerce", env, None).await.map(|_| ()),
+        Intent::Deploy => {
+            clear(w, env).await;
+            w.orch.start_session(who, "ecommerce", env, None).await.map(|_| ())
+        }
         Intent::Approve => {
             let (id, digest) = ready(w, &root(), env).await;
             w.orch.approve(id, who, &digest).await.map(|_| ())
