@@ -211,3 +211,26 @@ async fn audit_verify_names_the_row_that_was_altered() {
         run.stderr
     );
 }
+
+#[test]
+fn an_unpriced_instance_type_is_named_in_the_plan_and_a_broken_price_list_exits_2() {
+    let mut c = Cli::new();
+    // A price list without t3.micro (dev's launch template type).
+    let prices = std::fs::read_to_string(cli::repo().join("config/pricing.yaml")).unwrap();
+    assert!(prices.contains("  t3.micro: 0.0104\n"));
+    std::fs::write(c.path("prices.yaml"), prices.replace("  t3.micro: 0.0104\n", "")).unwrap();
+    c.set("CLOUD_PRICING", &c.path("prices.yaml").display().to_string());
+    let run = c.run(&["plan", "ecommerce", "dev", "--stacks", "network,security,compute-ec2"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("not priced (not in the total):"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("(aws:autoscaling/group:Group): instance type `t3.micro` is not in the price list (add it under ec2_hourly)"),
+        "{}",
+        run.stdout
+    );
+
+    std::fs::write(c.path("prices.yaml"), prices.replace("t3.small: 0.0208", "t3.small: -0.0208")).unwrap();
+    let run = c.run(&["list"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("prices.yaml: ec2_hourly.t3.small = -0.0208: a price must be a number ≥ 0"), "{}", run.stderr);
+}
