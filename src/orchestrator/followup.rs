@@ -134,6 +134,6 @@ impl Orchestrator {
         }
         info!(session = %parent.id, follow_up = %follow.id, "follow-up session opened");
         self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: follow.id });
-        self.plan(follow.id, &requester).await
+        self.plan_unchecked(self.store.session(follow.id).await?, &requester).await
     }
 }

@@ -346,10 +346,17 @@ impl Orchestrator {
         let session = self.store.session(id).await?;
         self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
         self.check_concurrency(&session.project, Some(id)).await?;
+        self.plan_unchecked(session, &actor.principal).await
+    }
+
+    /// [`Orchestrator::plan`] without the role and quota gates: for follow-ups the core opens
+    /// on behalf of an authorised apply (the plan still needs its own approval).
+    pub(crate) async fn plan_unchecked(&self, session: SessionRecord, principal: &Principal) -> OrchResult<SessionRecord> {
+        let id = session.id;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
         async {
             let proof = self.lock_proof(id).await?;
-            self.plan_inner(session, &actor.principal, &proof).await
+            self.plan_inner(session, principal, &proof).await
         }
         .instrument(span)
         .await
