@@ -7,6 +7,7 @@
 
 pub mod batcher;
 pub mod progress;
+pub mod slack;
 
 pub use batcher::{
     bench_stream, spawn_batcher, BatchInput, Batcher, BatcherStats, MessageKey, RenderOp,
