@@ -58,8 +58,14 @@ fn os_user() -> Option<String> {
 impl App {
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
-        config.prepare_data_dir()?;
         let principal = principal(global)?;
+        App::from_config(config, principal).await
+    }
+
+    /// Builds the application from an already loaded configuration (the chat servers and tests
+    /// use this; `principal` is who acts for the process itself).
+    pub async fn from_config(config: Config, principal: Principal) -> anyhow::Result<App> {
+        config.prepare_data_dir()?;
         let store = Store::open(&config.database_url)
             .await
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;

@@ -195,6 +195,7 @@ impl SlackBot {
                 } else {
                     Some(args.stacks.iter().map(|s| s.parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()))).collect::<Result<Vec<_>, _>>()?)
                 };
+                self.access.require(&actor, &args.project, &args.env, Intent::Deploy).await.map_err(access_error)?;
                 let s = self.orchestrator.start_session(&actor.principal, &args.project, &args.env, stacks.as_deref()).await.map_err(user_error)?;
                 let bot = self.clone();
                 let principal = actor.principal.clone();
@@ -262,6 +263,7 @@ impl SlackBot {
             SlashCommand::Cancel { session, reason } => {
                 let s = self.store.find_session(&session).await.map_err(|e| user_error(e.into()))?;
                 let reason = reason.unwrap_or_else(|| "cancelled from Slack".into());
+                self.require_cancel(&actor, &s).await?;
                 let s = self.orchestrator.cancel(s.id, &actor.principal, &reason).await.map_err(user_error)?;
                 Ok(Reply::Ephemeral(if s.state == SessionState::Applying {
                     format!("Cancel requested for session `{}`: in-flight steps finish, then it stops.", s.id.short())
@@ -313,6 +315,12 @@ impl SlackBot {
                 Err(UserError::invalid("this admin command is not wired into Slack yet; use the `cloud` CLI for now"))
             }
         }
+    }
+
+    /// One's own session needs `deploy` to cancel, someone else's `approve`.
+    async fn require_cancel(&self, actor: &Actor, s: &crate::store::SessionRecord) -> Result<(), UserError> {
+        let intent = if s.requester == actor.principal { Intent::Deploy } else { Intent::Approve };
+        self.access.require(actor, &s.project, &s.env, intent).await.map(|_| ()).map_err(access_error)
     }
 
     /// Requires `intent` somewhere (a bootstrap admin or a project-wide grant on `*`).
@@ -395,6 +403,8 @@ impl SlackBot {
                 self.approve(id.session, &actor, &digest).await
             }
             "cancel" => {
+                let s = self.store.session(id.session).await.map_err(|e| user_error(e.into()))?;
+                self.require_cancel(&actor, &s).await?;
                 self.orchestrator.cancel(id.session, &actor.principal, "cancelled from the Slack lobby").await.map_err(user_error)?;
                 self.refresh_lobby(id.session).await;
                 Ok(())
@@ -404,6 +414,7 @@ impl SlackBot {
                 let principal = actor.principal.clone();
                 // Validate quickly, then preview in the background.
                 let s = self.store.session(id.session).await.map_err(|e| user_error(e.into()))?;
+                self.access.require(&actor, &s.project, &s.env, Intent::Deploy).await.map_err(access_error)?;
                 if !matches!(s.state, SessionState::PlanReady | SessionState::PlanFailed) {
                     return Err(UserError::invalid(format!("session {} is {}: only a ready or failed plan can be refreshed", s.id.short(), s.state)));
                 }
@@ -419,9 +430,8 @@ impl SlackBot {
         let s = self.store.session(id).await.map_err(|e| user_error(e.into()))?;
         self.access.require(actor, &s.project, &s.env, Intent::Approve).await.map_err(access_error)?;
         let s = self.orchestrator.approve(id, &actor.principal, digest).await.map_err(user_error)?;
-        if let Some(lobby) = self.lobby(id) {
-            let _ = self.post_in_thread(&lobby, &format!("{} approved the plan (digest `{}`).", blocks::who(&actor.principal), &digest[..digest.len().min(16)])).await;
-        }
+        // The lobby lists the approvers; no thread reply, so the thread's post budget stays with
+        // the progress that follows.
         self.refresh_lobby(id).await;
         if s.state == SessionState::Approved {
             let bot = self.clone();
@@ -559,11 +569,11 @@ impl SlackBot {
             Some(s) => {
                 let took = s.finished_at.map(|f| f - s.created_at).and_then(|d| d.to_std().ok()).map(|d| humantime::format_duration(Duration::from_secs(d.as_secs())).to_string());
                 (
-                    format!("{} {}/{} {}: {}{}", outcome.icon(), s.project, s.env, s.deployment_id, to, took.map(|t| format!(" in {t}")).unwrap_or_default()),
+                    format!("{}/{} {}: {}{}", s.project, s.env, s.deployment_id, to, took.map(|t| format!(" in {t}")).unwrap_or_default()),
                     s.reason.iter().flat_map(|r| r.lines().map(String::from)).collect(),
                 )
             }
-            None => (format!("{} session {}: {}", outcome.icon(), id.short(), to), vec![]),
+            None => (format!("session {}: {}", id.short(), to), vec![]),
         };
         let _ = thread.input.send(BatchInput::SessionFinished(SessionSummary { outcome, headline, details }));
     }
