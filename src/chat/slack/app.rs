@@ -222,9 +222,9 @@ impl SlackBot {
                 Ok(Reply::Ephemeral(format!("You approved session `{}`.", s.id.short())))
             }
             SlashCommand::List => {
-                self.access_any(&actor, Intent::Read).await?;
-                let sessions = self.orchestrator.list(&SessionFilter { limit: Some(20), ..Default::default() }).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(session_list("Latest sessions", &sessions)))
+                let sessions = self.orchestrator.list(&SessionFilter { limit: Some(50), ..Default::default() }).await.map_err(user_error)?;
+                let sessions = self.readable(&actor, sessions).await;
+                Ok(Reply::Ephemeral(session_list("Latest sessions you can read", &sessions[..sessions.len().min(20)])))
             }
             SlashCommand::AdminList => {
                 self.access_any(&actor, Intent::Administer).await?;
@@ -234,7 +234,8 @@ impl SlackBot {
             SlashCommand::Status { session } => match session {
                 None => {
                     let sessions = self.orchestrator.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
-                    Ok(Reply::Ephemeral(session_list("Active sessions", &sessions)))
+                    let sessions = self.readable(&actor, sessions).await;
+                    Ok(Reply::Ephemeral(session_list("Active sessions you can read", &sessions)))
                 }
                 Some(text) => {
                     let s = self.store.find_session(&text).await.map_err(|e| user_error(e.into()))?;
@@ -315,6 +316,17 @@ impl SlackBot {
                 Err(UserError::invalid("this admin command is not wired into Slack yet; use the `cloud` CLI for now"))
             }
         }
+    }
+
+    /// The sessions whose project/environment the actor may read.
+    async fn readable(&self, actor: &Actor, sessions: Vec<crate::store::SessionRecord>) -> Vec<crate::store::SessionRecord> {
+        let mut out = Vec::new();
+        for s in sessions {
+            if self.access.require(actor, &s.project, &s.env, Intent::Read).await.is_ok() {
+                out.push(s);
+            }
+        }
+        out
     }
 
     /// One's own session needs `deploy` to cancel, someone else's `approve`.

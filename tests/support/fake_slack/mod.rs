@@ -33,7 +33,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-pub use driver::{Ack, Transport};
+pub use driver::{Ack, Signing, Transport};
 
 pub const TEAM: &str = "T0CLOUD";
 pub const APP_ID: &str = "A0CLOUD";
