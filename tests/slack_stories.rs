@@ -131,3 +131,95 @@ async fn an_old_lobby_still_works_after_the_app_restarts() {
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
     world.shutdown().await;
 }
+
+/// One stack declaring 400 resources: far more output than a thread should hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..400).map(|i| format!("D1BRV40-network-stage-subnet-{i:04}")).collect();
+    let resources: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| serde_json::json!({"type": "aws:ec2/subnet:Subnet", "name": name, "parent": null, "inputs": {"cidrBlock": format!("10.{}.{}.0/24", i / 256, i % 256)}}))
+        .collect();
+    let file = dir.path().join("resources.json");
+    let doc = serde_json::json!({"stack": "network", "env": "stage", "deploymentId": "D1BRV40", "org": "organization", "project": "ecommerce", "resources": resources});
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let pulumi = support::cli::script(
+        &dir.path().join("pulumi"),
+        &format!("PULUMI_STANDIN_RESOURCES='{}' exec '{}' \"$@\"\n", file.display(), support::cli::standin().display()),
+    );
+    let world = SlackWorld::start(cloud_engine::config::SlackTransport::Http, Some(pulumi)).await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(BOB, "ecommerce", "*", Role::Approve).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    assert!(lobby.rendered().contains("`network` previewed — +401"), "{}", lobby.rendered());
+    world.click(BOB, &lobby, "approve").await;
+    let summary = world
+        .fake
+        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("APPLIED")))
+        .await;
+
+    assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.calls().join("\n"));
+    let files = world.fake.files();
+    assert_eq!(files.len(), 1, "the full log is attached: {}", world.fake.transcript());
+    let log = &files[0];
+    assert_eq!(log.thread_ts.as_deref(), Some(lobby.ts.as_str()), "in the lobby's thread");
+    assert!(summary.text.contains(&log.filename), "the summary points at the log: {}", summary.text);
+    let thread: String = world.fake.thread(&lobby.ts).iter().map(|m| m.text.clone()).collect::<Vec<_>>().join("\n");
+    // Every step reached the full log, in order; chat shows a part of them.
+    let mut last = 0;
+    for name in &names {
+        let at = log.content.find(&format!("{name} created")).unwrap_or_else(|| panic!("{name} missing from the full log"));
+        assert!(at >= last, "{name} out of order in the full log");
+        last = at;
+    }
+    let in_chat = names.iter().filter(|n| thread.contains(&format!("{n} created"))).count();
+    assert!(in_chat > 0 && in_chat < names.len(), "chat shows some lines, the log all: {in_chat} of {}", names.len());
+    assert!(world.fake.thread(&lobby.ts).len() <= 45, "a bounded thread: {} messages", world.fake.thread(&lobby.ts).len());
+    world.shutdown().await;
+}
+
+/// The slack-morphism client against the fake: round trips, Slack's errors, and a 429 whose
+/// Retry-After the client follows.
+#[tokio::test]
+async fn the_web_api_client_round_trips_and_follows_retry_after() {
+    use slack_morphism::errors::SlackClientError;
+    use slack_morphism::prelude::*;
+    use support::fake_slack::{FakeSlack, Limits, BOT_USER, CHANNEL};
+
+    // One post per 2 s: stricter than the client's own pacing (1/s), so Slack has to say 429.
+    let fake = FakeSlack::start_with(Limits { post_burst: 1, post_interval: Duration::from_secs(2), ..Limits::default() }).await;
+    let client = cloud_engine::chat::slack::client(&fake.api_url()).unwrap();
+    let token = SlackApiToken::new(fake.bot_token.clone().into());
+    let session = client.open_session(&token);
+    assert_eq!(session.auth_test().await.unwrap().user_id.to_string(), BOT_USER);
+
+    let post = |channel: &str, text: String| SlackApiChatPostMessageRequest::new(channel.to_string().into(), SlackMessageContent::new().with_text(text));
+    let first = session.chat_post_message(&post(CHANNEL, "hello".into())).await.unwrap();
+    assert_eq!(fake.message(&first.ts.to_string()).unwrap().text, "hello");
+    // The bucket is empty: Slack answers 429 + Retry-After: 1, the client waits and retries.
+    let started = std::time::Instant::now();
+    let second = session.chat_post_message(&post(CHANNEL, "again".into())).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1900), "waited for Retry-After: {:?}", started.elapsed());
+    assert_eq!(fake.rate_limited(), 1);
+    assert_ne!(first.ts, second.ts);
+
+    let error = |r: Result<SlackApiChatPostMessageResponse, SlackClientError>| match r {
+        Err(SlackClientError::ApiError(e)) => e.code,
+        other => panic!("expected a Slack error, got {other:?}"),
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(error(session.chat_post_message(&post("C0NOPE", "x".into())).await), "channel_not_found");
+    assert_eq!(error(session.chat_post_message(&post(CHANNEL, "x".repeat(40_001))).await), "msg_too_long");
+    let wrong_token = SlackApiToken::new("xoxb-wrong".to_string().into());
+    let wrong = client.open_session(&wrong_token);
+    assert!(matches!(wrong.auth_test().await, Err(SlackClientError::ApiError(e)) if e.code == "invalid_auth"));
+    fake.fail_next("chat.update", "cant_update_message");
+    let update = SlackApiChatUpdateRequest::new(CHANNEL.to_string().into(), SlackMessageContent::new().with_text("edited".to_string()), first.ts.clone());
+    assert!(matches!(session.chat_update(&update).await, Err(SlackClientError::ApiError(e)) if e.code == "cant_update_message"));
+    session.chat_update(&update).await.unwrap();
+    assert_eq!(fake.message(&first.ts.to_string()).unwrap().edits, 1);
+}

@@ -469,9 +469,10 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
                     *tokens = (*tokens + refill).min(limits.post_burst as f64);
                     *last = now;
                     if *tokens < 1.0 {
+                        let wait = ((1.0 - *tokens) * limits.post_interval.as_secs_f64()).ceil().max(1.0) as u64;
                         *inner.rate_limited.entry(method.into()).or_default() += 1;
                         inner.calls.push(format!("{method}:429"));
-                        return rate_limited(1);
+                        return rate_limited(wait);
                     }
                     *tokens -= 1.0;
                     let ts = s.new_ts(&mut inner);
