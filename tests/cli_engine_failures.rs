@@ -13,13 +13,14 @@ const DEPLOY: &[&str] = &["deploy", "ecommerce", "dev", "--approve", "--stacks",
 #[test]
 fn a_missing_binary_fails_the_plan_with_exit_2_and_names_the_config_key() {
     let mut cli = Cli::new();
-    for (binary, why) in [
-        ("/nonexistent/bin/pulumi", "the engine binary `/nonexistent/bin/pulumi` was not found"),
-        ("bin/pulumi", "the engine binary `bin/pulumi` was not found"),
-        ("pulumi-not-installed-here", "the engine binary `pulumi-not-installed-here` was not found on PATH"),
+    // One environment each: a PLAN_FAILED session keeps its stacks (it can be retried).
+    for (env, binary, why) in [
+        ("dev", "/nonexistent/bin/pulumi", "the engine binary `/nonexistent/bin/pulumi` was not found"),
+        ("stage", "bin/pulumi", "the engine binary `bin/pulumi` was not found"),
+        ("prod", "pulumi-not-installed-here", "the engine binary `pulumi-not-installed-here` was not found on PATH"),
     ] {
         cli.set("CLOUD_PULUMI_BINARY", binary);
-        let run = cli.run(DEPLOY);
+        let run = cli.run(&["deploy", "ecommerce", env, "--approve", "--stacks", "network"]);
         run.expect_code(2);
         assert!(run.stdout.contains("PLAN_FAILED"), "{}", run.stdout);
         assert!(run.stderr.starts_with(&format!("error: the plan failed because {why}")), "{}", run.stderr);

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod plan_show;
 pub mod render;
 mod session_cmds;
+mod stack_cmds;
 mod wiring;
 
 use std::path::PathBuf;
@@ -58,6 +59,17 @@ pub enum LogFormat {
 pub enum Command {
     /// Plan, approve and apply a deployment in one go (the main job)
     Deploy(session_cmds::DeployArgs),
+    /// Plan, approve and apply one stack of a deployment (its dependencies are not added)
+    DeployStack(stack_cmds::DeployStackArgs),
+    /// Destroy a project's stacks in an environment, in reverse dependency order (plan first)
+    Destroy(stack_cmds::DestroyArgs),
+    /// Destroy one stack of a deployment (plan first)
+    DestroyStack(stack_cmds::DeployStackArgs),
+    /// Return a deployment's stacks to the configuration of the last APPLIED session whose
+    /// configuration differs from the manifest's (a new session: plan, approve, apply)
+    Rollback(stack_cmds::RollbackArgs),
+    /// Put a session whose stacks are busy in line for them (FIFO)
+    Queue(session_cmds::SessionArg),
     /// Open a session and preview it, without applying; `plan show` summarises an event log
     Plan(session_cmds::PlanArgs),
     /// Re-preview a session (PLAN_READY or PLAN_FAILED); an identical plan keeps its approvals

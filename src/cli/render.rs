@@ -77,6 +77,14 @@ pub fn status(view: &SessionView) -> String {
     if let Some(reason) = &s.reason {
         let _ = writeln!(out, "  reason   {}", reason.replace('\n', "\n           "));
     }
+    if let Some(q) = &view.queue {
+        let _ = writeln!(out, "  queue    position {} (waiting for its stacks since {})", q.position, &q.enqueued_at[..19.min(q.enqueued_at.len())]);
+    } else if !s.state.is_terminal() {
+        let _ = writeln!(out, "  locks    {}", if view.locks.is_empty() { "none held".to_string() } else { format!("{} stack(s) held", view.locks.len()) });
+    }
+    if let Some(parent) = &s.follow_up_of {
+        let _ = writeln!(out, "  follows  session {} (its apply stopped before these stacks)", parent.short());
+    }
     let _ = writeln!(out, "  stacks:");
     for row in &view.stacks {
         let counts: Vec<String> = OPS
@@ -84,7 +92,8 @@ pub fn status(view: &SessionView) -> String {
             .filter(|(op, _)| count(&row.counts, op) > 0)
             .map(|(op, sym)| format!("{sym}{}", count(&row.counts, op)))
             .collect();
-        let _ = writeln!(out, "    wave {}  {:<20} {:<10} {}", row.wave, row.stack.as_str(), row.state.as_str(), counts.join(" "));
+        // Waves are numbered from 1, as `cloud graph` numbers them.
+        let _ = writeln!(out, "    wave {}  {:<20} {:<10} {}", row.wave + 1, row.stack.as_str(), row.state.as_str(), counts.join(" "));
         if let Some(e) = &row.error {
             let _ = writeln!(out, "             {}", e.lines().next().unwrap_or(""));
         }
@@ -95,11 +104,40 @@ pub fn status(view: &SessionView) -> String {
     out
 }
 
+/// The session's waves, numbered from 1 like `cloud graph`: `wave 1: network`.
+pub fn waves(stacks: &[crate::store::StackRow]) -> String {
+    let mut by_wave: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
+    for row in stacks {
+        by_wave.entry(row.wave).or_default().push(row.stack.as_str());
+    }
+    let mut out = String::new();
+    let total = by_wave.len();
+    for (wave, names) in by_wave {
+        let _ = writeln!(out, "wave {}/{total}: {}", wave + 1, names.join(", "));
+    }
+    out
+}
+
+/// `create` → `creating`: how a running step is described.
+pub fn verb_ing(op: &str) -> String {
+    match op {
+        "create" | "create-replacement" => "creating".into(),
+        "update" => "updating".into(),
+        "delete" | "delete-replaced" => "deleting".into(),
+        "replace" => "replacing".into(),
+        "same" => "checking".into(),
+        "read" => "reading".into(),
+        "refresh" => "refreshing".into(),
+        "import" => "importing".into(),
+        other => format!("{other}ing"),
+    }
+}
+
 /// What a person can do next with a session.
 pub fn next_step(s: &SessionRecord) -> Option<String> {
     let short = s.id.short();
     match s.state {
-        SessionState::Draft => Some(format!("cloud refresh {short}  (plan it)")),
+        SessionState::Draft => Some(format!("cloud refresh {short}  (plan it; if its stacks are busy, `cloud queue {short}` waits for them)")),
         SessionState::PlanReady => Some(format!(
             "cloud approve {short}  (needs {} approval(s){})",
             s.approvals_required,

@@ -27,9 +27,8 @@ pub struct DeployArgs {
     /// Only these stacks (comma-separated); default: every enabled stack of the deployment
     #[arg(long, value_delimiter = ',')]
     pub stacks: Vec<String>,
-    /// Approve your own plan without a prompt (only where the environment allows self-approval)
-    #[arg(long)]
-    pub approve: bool,
+    #[command(flatten)]
+    pub flow: super::stack_cmds::FlowArgs,
 }
 
 /// `cloud plan <project> <env>` opens a session; `cloud plan show …` reads an event log. A
@@ -150,15 +149,15 @@ pub enum ProjectsCmd {
     },
 }
 
-fn user(e: OrchestratorError) -> anyhow::Error {
+pub(super) fn user(e: OrchestratorError) -> anyhow::Error {
     e.to_user().into()
 }
 
-fn store_user(e: StoreError) -> anyhow::Error {
+pub(super) fn store_user(e: StoreError) -> anyhow::Error {
     OrchestratorError::from(e).to_user().into()
 }
 
-fn stack_names(raw: &[String]) -> anyhow::Result<Option<Vec<StackName>>> {
+pub(super) fn stack_names(raw: &[String]) -> anyhow::Result<Option<Vec<StackName>>> {
     if raw.is_empty() {
         return Ok(None);
     }
@@ -269,6 +268,11 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Logs(args) => logs(app, args).await,
+        Command::DeployStack(args) => super::stack_cmds::cmd_deploy_stack(app, args).await,
+        Command::Destroy(args) => super::stack_cmds::cmd_destroy(app, args).await,
+        Command::DestroyStack(args) => super::stack_cmds::cmd_destroy_stack(app, args).await,
+        Command::Rollback(args) => super::stack_cmds::cmd_rollback(app, args).await,
+        Command::Queue(args) => super::stack_cmds::cmd_queue(app, &args.session).await,
         Command::Audit(args) => audit(app, args).await,
         Command::Projects(cmd) => projects(app, cmd).await,
         Command::Config(_) | Command::Doctor | Command::Catalog(_) => unreachable!("handled before the app starts"),
@@ -325,15 +329,20 @@ fn plan_failure(app: &App, s: &SessionRecord) -> Option<UserError> {
 }
 
 async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
+    use super::stack_cmds::{run_request, Operation, SessionRequest};
     let stacks = stack_names(&args.stacks)?;
-    let s = app.orchestrator.start_session(&app.principal, &args.project, &args.env, stacks.as_deref()).await.map_err(user)?;
+    run_request(app, SessionRequest { project: args.project, env: args.env, stacks, operation: Operation::Deploy, flow: args.flow }).await
+}
+
+/// Plan an opened session, then approve (where the requester may) and apply it.
+pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: bool) -> anyhow::Result<()> {
     let s = plan_with_spinner(app, s.id).await?;
     print_plan(&s);
     plan_outcome(app, &s)?;
     let digest = s.digest.clone().expect("PLAN_READY has a digest");
 
     if !s.allow_self_approve {
-        if args.approve {
+        if approve {
             return Err(UserError::denied(format!(
                 "{} requires approval by someone other than the requester; ask a teammate to run `cloud approve {}`",
                 s.env, s.id.short()
@@ -342,7 +351,7 @@ async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
         println!("Waiting for approval: {} approval(s) from someone other than you. They run `cloud approve {}`.", s.approvals_required, s.id.short());
         return Ok(());
     }
-    let approved = if args.approve {
+    let approved = if approve {
         true
     } else if std::io::stdin().is_terminal() {
         eprint!("Approve and apply this plan? [y/N] ");
@@ -365,16 +374,20 @@ async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
     apply_with_progress(app, s.id).await
 }
 
-/// Apply with one progress bar per running stack, then the summary. Exit 1 unless APPLIED.
+/// Apply with one progress bar per running stack (plain lines when stdout is not a terminal),
+/// then the summary. Exit 1 unless APPLIED.
 async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Result<()> {
     let session = app.store.session(id).await.map_err(store_user)?;
     let planned: HashMap<String, u64> = session
         .plan
         .as_ref()
-        .map(|p| p.stacks.iter().map(|e| (e.stack.to_string(), e.preview.steps.len() as u64)).collect())
+        .map(|p| p.stacks.iter().map(|e| (e.stack.to_string(), e.preview.steps.iter().filter(|s| s.op.as_str() != "same").count().max(1) as u64)).collect())
         .unwrap_or_default();
+    let rows = app.store.session_stacks(id).await.map_err(store_user)?;
+    let waves: HashMap<String, u32> = rows.iter().map(|r| (r.stack.to_string(), r.wave)).collect();
     let events = app.orchestrator.subscribe();
-    let renderer = tokio::spawn(render_progress(events, id, planned));
+    let mode = if std::io::stdout().is_terminal() { ProgressMode::Bars } else { ProgressMode::Lines };
+    let renderer = tokio::spawn(render_progress(events, id, ProgressPlan { planned, waves, mode }));
     let result = app.orchestrator.apply(id, &app.principal).await;
     // Let the renderer drain what was published, then stop it.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -382,6 +395,7 @@ async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Result<()> {
     let s = result.map_err(user)?;
     let view = app.orchestrator.status(s.id).await.map_err(user)?;
     print!("{}", render::status(&view));
+    super::stack_cmds::print_follow_ups(app, s.id).await?;
     match s.state {
         SessionState::Applied => {
             println!("Applied.");
@@ -391,15 +405,52 @@ async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Result<()> {
     }
 }
 
-async fn render_progress(mut events: broadcast::Receiver<crate::orchestrator::SessionEvent>, id: SessionId, planned: HashMap<String, u64>) {
-    let multi = MultiProgress::new();
-    if !std::io::stderr().is_terminal() {
+/// How apply progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProgressMode {
+    /// indicatif bars on a terminal: one live bar per running stack.
+    Bars,
+    /// One plain line per event, for logs and pipes.
+    Lines,
+}
+
+struct ProgressPlan {
+    /// Changing steps each stack's plan expects (the bar's length).
+    planned: HashMap<String, u64>,
+    /// Each stack's wave (0-based as stored; shown from 1 like `cloud graph`).
+    waves: HashMap<String, u32>,
+    mode: ProgressMode,
+}
+
+/// `2 updating, 1 creating`: the steps of one stack that are running now.
+fn in_flight_text(in_flight: &HashMap<String, u32>) -> String {
+    let mut parts: Vec<String> = in_flight
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(op, n)| format!("{n} {}", render::verb_ing(op)))
+        .collect();
+    parts.sort();
+    parts.join(", ")
+}
+
+async fn render_progress(mut events: broadcast::Receiver<crate::orchestrator::SessionEvent>, id: SessionId, plan: ProgressPlan) {
+    let multi = MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout());
+    if plan.mode == ProgressMode::Lines {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let style = ProgressStyle::with_template("{prefix:<20} {bar:20.cyan/blue} {pos:>3}/{len:3} {msg}")
+    let total_waves = plan.waves.values().copied().max().map(|w| w + 1).unwrap_or(1);
+    let say = |line: String| match plan.mode {
+        ProgressMode::Bars => {
+            let _ = multi.println(line);
+        }
+        ProgressMode::Lines => println!("{line}"),
+    };
+    let style = ProgressStyle::with_template("{prefix:<20} {pos:>3}/{len:<3} {bar:10} {percent:>3}%  {msg}")
         .expect("static template")
         .progress_chars("▓▓░");
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let mut in_flight: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    let mut waves_started: std::collections::BTreeSet<u32> = Default::default();
     loop {
         let event = match events.recv().await {
             Ok(e) => e,
@@ -412,28 +463,69 @@ async fn render_progress(mut events: broadcast::Receiver<crate::orchestrator::Se
         match event.kind {
             SessionEventKind::StackStateChanged { stack, state, error } => {
                 let name = stack.to_string();
+                let wave = plan.waves.get(&name).copied().unwrap_or(0);
+                if matches!(state, StackState::Applying | StackState::Previewing) && waves_started.insert(wave) {
+                    let members: Vec<&str> = {
+                        let mut m: Vec<&str> = plan.waves.iter().filter(|(_, w)| **w == wave).map(|(s, _)| s.as_str()).collect();
+                        m.sort();
+                        m
+                    };
+                    say(format!("wave {}/{total_waves}: {}", wave + 1, members.join(", ")));
+                }
                 let bar = bars.entry(name.clone()).or_insert_with(|| {
-                    let bar = multi.add(ProgressBar::new(planned.get(&name).copied().unwrap_or(1)));
+                    let bar = multi.add(ProgressBar::new(plan.planned.get(&name).copied().unwrap_or(1)));
                     bar.set_style(style.clone());
                     bar.set_prefix(name.clone());
                     bar
                 });
+                let first_line = error.as_deref().unwrap_or("").lines().next().unwrap_or("").to_string();
                 match state {
-                    StackState::Applying => bar.set_message("applying"),
-                    StackState::Applied => bar.finish_with_message("applied"),
-                    StackState::Failed => bar.abandon_with_message(format!("failed: {}", error.unwrap_or_default().lines().next().unwrap_or(""))),
-                    StackState::Skipped => bar.abandon_with_message("skipped"),
-                    _ => {}
+                    StackState::Previewing => {
+                        bar.set_message("re-previewing (provisional)");
+                        if plan.mode == ProgressMode::Lines { say(format!("{name}: re-previewing (provisional: its upstream changed)")); }
+                    }
+                    StackState::Applying => {
+                        bar.set_message("starting");
+                        if plan.mode == ProgressMode::Lines { say(format!("{name}: applying")); }
+                    }
+                    StackState::Applied => {
+                        bar.finish_with_message("applied");
+                        if plan.mode == ProgressMode::Lines { say(format!("{name}: applied")); }
+                    }
+                    StackState::Failed => {
+                        bar.abandon_with_message(format!("failed: {first_line}"));
+                        if plan.mode == ProgressMode::Lines { say(format!("{name}: failed: {first_line}")); }
+                    }
+                    StackState::Skipped => {
+                        bar.abandon_with_message(format!("skipped {first_line}"));
+                        if plan.mode == ProgressMode::Lines { say(format!("{name}: skipped ({first_line})")); }
+                    }
+                    StackState::Pending | StackState::Previewed => {}
                 }
             }
-            SessionEventKind::Progress { stack, progress: Progress::StepDone { .. } } => {
-                if let Some(bar) = bars.get(stack.as_str()) {
-                    bar.inc(1);
+            SessionEventKind::Progress { stack, progress } => {
+                let name = stack.to_string();
+                let flight = in_flight.entry(name.clone()).or_default();
+                match &progress {
+                    Progress::StepStarted { op, .. } => *flight.entry(op.to_string()).or_default() += 1,
+                    Progress::StepDone { op, .. } | Progress::StepFailed { op, .. } => {
+                        if let Some(n) = flight.get_mut(&op.to_string()) {
+                            *n = n.saturating_sub(1);
+                        }
+                    }
+                    Progress::Line(_) => {}
                 }
-            }
-            SessionEventKind::Progress { stack, progress: Progress::StepFailed { urn, .. } } => {
-                if let Some(bar) = bars.get(stack.as_str()) {
-                    bar.set_message(format!("failed {}", crate::engine::ResourceStep::name_from_urn(&urn)));
+                let Some(bar) = bars.get(&name) else { continue };
+                match progress {
+                    Progress::StepDone { op, .. } if op.as_str() != "same" => {
+                        bar.inc(1);
+                        bar.set_message(in_flight_text(flight));
+                    }
+                    Progress::StepFailed { urn, .. } => {
+                        bar.set_message(format!("failed {}", crate::engine::ResourceStep::name_from_urn(&urn)));
+                    }
+                    Progress::StepStarted { .. } | Progress::StepDone { .. } => bar.set_message(in_flight_text(flight)),
+                    Progress::Line(_) => {}
                 }
             }
             _ => {}

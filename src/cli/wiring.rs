@@ -80,6 +80,19 @@ impl App {
                 max_parallel: config.pulumi.max_parallel,
             },
         );
+        // Sessions a dead `cloud` or bot process left PLANNING / APPLYING are reconciled before
+        // anything else looks at them; plans past their TTL expire (what the bot's sweeper does
+        // continuously).
+        for report in orchestrator.recover().await.map_err(|e| e.to_user())? {
+            eprintln!(
+                "note: session {} was {} in a process that died; recovered: it is now {} (`cloud status {}`)",
+                report.session.id.short(),
+                report.from,
+                report.session.state,
+                report.session.id.short()
+            );
+        }
+        orchestrator.expire_stale(chrono::Utc::now()).await.map_err(|e| e.to_user())?;
         Ok(App { config, store, orchestrator, principal })
     }
 }

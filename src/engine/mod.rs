@@ -120,6 +120,17 @@ pub trait Engine: Send + Sync + 'static {
     async fn preview(&self, target: &StackTarget, progress: &ProgressSink)
         -> Result<StackPreview, EngineError>;
 
+    /// Preview destroying the stack: the steps a destroy would take (`destroy --preview-only`).
+    /// Takes no lock.
+    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink)
+        -> Result<StackPreview, EngineError> {
+        let _ = progress;
+        Err(EngineError::Io {
+            stack: target.name.pulumi_stack(),
+            message: "this engine cannot preview a destroy".into(),
+        })
+    }
+
     /// Apply the stack. `cancel` asks for a graceful stop (in-flight steps finish).
     async fn up(
         &self,
@@ -141,6 +152,63 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Release what a dead process left behind (locks) so the stack can be used again.
     async fn unlock(&self, target: &StackTarget) -> Result<(), EngineError>;
+
+    /// What the backend holds for the stack (`pulumi stack export`): start-up recovery reads it
+    /// to record what a dead process left behind. Engines that cannot tell say so.
+    async fn export(&self, target: &StackTarget) -> Result<StackExport, EngineError> {
+        Err(EngineError::Io {
+            stack: target.name.pulumi_stack(),
+            message: "this engine cannot export stack state".into(),
+        })
+    }
+}
+
+/// A stack's state as `pulumi stack export` shows it, reduced to what recovery reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StackExport {
+    /// Resources in the state (the root stack and providers included).
+    pub resources: usize,
+    /// Operations a dead process started and never finished: `<kind> <resource name>`
+    /// (e.g. `creating vpc`). Those resources are in an unknown state.
+    pub pending_operations: Vec<String>,
+}
+
+impl StackExport {
+    /// Parse the document `pulumi stack export` prints: `{"version": 3, "deployment": {...}}`.
+    pub fn from_json(text: &str) -> Result<StackExport, String> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let deployment = v.get("deployment").ok_or("no `deployment` in the export")?;
+        let resources = deployment.get("resources").and_then(|r| r.as_array()).map(Vec::len).unwrap_or(0);
+        let pending_operations = deployment
+            .get("pending_operations")
+            .and_then(|p| p.as_array())
+            .map(|ops| {
+                ops.iter()
+                    .map(|op| {
+                        let kind = op.get("type").and_then(|t| t.as_str()).unwrap_or("pending");
+                        let urn = op.pointer("/resource/urn").and_then(|u| u.as_str()).unwrap_or("?");
+                        format!("{kind} {}", ResourceStep::name_from_urn(urn))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(StackExport { resources, pending_operations })
+    }
+
+    /// One line for a stack row: `12 resources in state; 1 pending operation: creating vpc`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{} resource(s) in state", self.resources);
+        if self.pending_operations.is_empty() {
+            text.push_str("; no pending operation");
+        } else {
+            text.push_str(&format!(
+                "; {} pending operation(s), unknown state: {}",
+                self.pending_operations.len(),
+                self.pending_operations.join(", ")
+            ));
+        }
+        text
+    }
 }
 
 #[cfg(test)]

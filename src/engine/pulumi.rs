@@ -279,6 +279,20 @@ impl PulumiCli {
         // back — our stop path is the only one.
         #[cfg(unix)]
         cmd.process_group(0);
+        // If this process dies without a chance to stop the engine (kill -9, OOM), the engine
+        // dies with it instead of changing infrastructure nobody watches any more; start-up
+        // recovery then reconciles the session (`orchestrator::recovery`).
+        #[cfg(target_os = "linux")]
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+        // which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 
@@ -353,6 +367,18 @@ impl PulumiCli {
         progress: &ProgressSink,
         cancel: Option<CancellationToken>,
     ) -> Result<(StreamSummary, Redactor, PathBuf), EngineError> {
+        self.run_op_args(op, false, target, progress, cancel).await
+    }
+
+    /// [`Self::run_op`]; `destroy_preview` runs `destroy --preview-only` as the preview.
+    async fn run_op_args(
+        &self,
+        op: OpKind,
+        destroy_preview: bool,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: Option<CancellationToken>,
+    ) -> Result<(StreamSummary, Redactor, PathBuf), EngineError> {
         let stack = target.name.pulumi_stack();
         let redactor = self.redactor_for(target);
         let ws = self.prepare_workspace(target)?;
@@ -372,7 +398,8 @@ impl PulumiCli {
         let _ = std::fs::remove_file(&event_log);
 
         tracing::info!(stack = %qualified, op = op.as_str(), "starting pulumi");
-        let mut child = self.spawn(&ws, &op_args(op, &qualified, &event_log), &stack)?;
+        let args = if destroy_preview { destroy_preview_args(&qualified, &event_log) } else { op_args(op, &qualified, &event_log) };
+        let mut child = self.spawn(&ws, &args, &stack)?;
         let pid = child.id();
         let tail = Arc::new(Mutex::new(Vec::new()));
         let out = tokio::spawn(collect(child.stdout.take(), tail.clone()));
@@ -485,6 +512,11 @@ impl Engine for PulumiCli {
         Ok(redactor.redact_serde(&summary.to_preview()))
     }
 
+    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
+        let (summary, redactor, _) = self.run_op_args(OpKind::Preview, true, target, progress, None).await?;
+        Ok(redactor.redact_serde(&summary.to_preview()))
+    }
+
     async fn up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
         self.apply(OpKind::Up, target, progress, cancel).await
     }
@@ -507,6 +539,16 @@ impl Engine for PulumiCli {
         let qualified = self.qualified_stack(&target.name);
         self.run_admin(&ws, cancel_args(&qualified), &stack, "cancel --yes", &redactor).await?;
         Ok(())
+    }
+
+    async fn export(&self, target: &StackTarget) -> Result<super::StackExport, EngineError> {
+        let redactor = self.redactor_for(target);
+        let ws = self.prepare_workspace(target)?;
+        let stack = target.name.pulumi_stack();
+        let qualified = self.qualified_stack(&target.name);
+        let outcome = self.run_admin(&ws, export_args(&qualified), &stack, "stack export", &redactor).await?;
+        super::StackExport::from_json(&outcome.stdout)
+            .map_err(|e| EngineError::Io { stack, message: format!("`stack export` printed no stack state: {e}") })
     }
 }
 
@@ -542,9 +584,21 @@ pub fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
     args
 }
 
+/// `destroy --preview-only` with the event log: what a destroy would delete. Takes no lock.
+pub fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> {
+    let mut args = os(&["destroy", "--preview-only", "--stack", qualified, "--color", "never", "--non-interactive", "--event-log"]);
+    args.push(event_log.as_os_str().to_owned());
+    args
+}
+
 /// `stack output --json --stack S` (never `--show-secrets`).
 pub fn output_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "output", "--json", "--stack", qualified, "--non-interactive"])
+}
+
+/// `stack export --stack S`.
+pub fn export_args(qualified: &str) -> Vec<OsString> {
+    os(&["stack", "export", "--stack", qualified, "--non-interactive"])
 }
 
 /// `cancel --yes --stack S`.

@@ -27,6 +27,20 @@ pub enum SessionEventKind {
     },
     /// An approval was recorded (the session may still need more).
     Approved { by: Principal },
+    /// The session waits in the lock queue for stacks other sessions hold.
+    Queued { position: u32 },
+    /// The session now holds the locks of all its stacks (its turn in the queue came).
+    LocksGranted,
+    /// The apply stopped before a provisional stack whose re-preview drifted; `follow_up` is the
+    /// new session for the remaining stacks (PLAN_READY, linked to this one).
+    FollowUpOpened { follow_up: SessionId },
+    /// The process driving this session died; start-up recovery reconciled it. `stacks` is the
+    /// truth found per stack (`(stack, what the engine state showed)`).
+    Recovered {
+        from: SessionState,
+        to: SessionState,
+        stacks: Vec<(StackName, String)>,
+    },
     /// Engine progress of one stack, as it happens.
     Progress {
         stack: StackName,

@@ -7,7 +7,12 @@
 //! caller's task; stacks of one wave run concurrently, bounded by `max_parallel`.
 
 mod events;
+mod followup;
+mod locks;
+pub mod recovery;
 mod resolve;
+mod rollback;
+mod sweeper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -20,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 pub use events::{SessionEvent, SessionEventKind};
+pub use locks::StackLockProof;
+pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
@@ -29,8 +36,8 @@ use crate::session::{
     Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
 };
 use crate::store::{
-    NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Store, StoreError,
-    Transition,
+    LockHolder, NewSession, QueueEntry, SessionFilter, SessionRecord, SessionUpdate, StackRow,
+    Store, StoreError, Transition,
 };
 
 /// Errors of orchestrator operations.
@@ -41,6 +48,13 @@ pub enum OrchestratorError {
     User(#[from] UserError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Other sessions hold (or queued earlier for) stacks this session needs. The session stays
+    /// DRAFT without locks, so it can still be queued (`queue_session`) or cancelled.
+    #[error("{}", locks::busy_message(*session, holders))]
+    Busy { session: SessionId, holders: Vec<LockHolder> },
+    /// The session is queued and its turn has not come yet.
+    #[error("{}", locks::waiting_message(*session, *position, holders))]
+    Waiting { session: SessionId, position: u32, holders: Vec<LockHolder> },
 }
 
 impl OrchestratorError {
@@ -56,6 +70,9 @@ impl OrchestratorError {
                 | StoreError::AmbiguousSession(_)),
             ) => UserError::invalid(e.to_string()),
             OrchestratorError::Store(other) => UserError::failed(format!("internal error: {other}")),
+            busy @ (OrchestratorError::Busy { .. } | OrchestratorError::Waiting { .. }) => {
+                UserError::failed(busy.to_string())
+            }
         }
     }
 }
@@ -76,6 +93,10 @@ pub struct SessionView {
     pub session: SessionRecord,
     pub stacks: Vec<StackRow>,
     pub approvals: Vec<crate::store::ApprovalRow>,
+    /// The stack locks the session holds.
+    pub locks: Vec<String>,
+    /// Its place in the lock queue, while it waits for stacks.
+    pub queue: Option<QueueEntry>,
 }
 
 /// The transport-free core.
@@ -157,6 +178,13 @@ impl Orchestrator {
             .await?;
         info!(session = %id, %from, %to, actor, "session moved");
         self.publish(id, SessionEventKind::StateChanged { from, to });
+        if to.is_terminal() {
+            // Its locks were released with the move: the queue may go on. A failure here only
+            // delays the queue (every waiter retries), it does not undo the move.
+            if let Err(e) = self.promote_queue().await {
+                warn!(session = %id, error = %e, "cannot promote the lock queue");
+            }
+        }
         Ok(record)
     }
 
@@ -251,6 +279,9 @@ impl Orchestrator {
             .await?;
         info!(session = %record.id, project, env, operation, requester = %principal, "session started");
         self.publish(record.id, SessionEventKind::Created);
+        // The session owns its stacks from the start. When they are busy it stays DRAFT without
+        // locks and the caller learns who holds them; it can then queue (or cancel) it.
+        self.lock_proof(record.id).await?;
         Ok(record)
     }
 
@@ -260,15 +291,25 @@ impl Orchestrator {
     pub async fn plan(&self, id: SessionId, actor: &Principal) -> OrchResult<SessionRecord> {
         let session = self.store.session(id).await?;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
-        self.plan_inner(session, actor).instrument(span).await
+        async {
+            let proof = self.lock_proof(id).await?;
+            self.plan_inner(session, actor, &proof).await
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn plan_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
+    async fn plan_inner(&self, session: SessionRecord, actor: &Principal, proof: &StackLockProof) -> OrchResult<SessionRecord> {
         let id = session.id;
+        debug_assert_eq!(proof.session(), id);
         let actor_text = actor.to_string();
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let resolved = self.resolve_session(&session).await?;
         self.move_session(id, session.state, SessionState::Planning, &actor_text, SessionUpdate::default())
             .await?;
+        // What each stack is planned with, for a later rollback to it (secret values dropped).
+        for stack in &resolved.stacks {
+            self.store.set_stack_config(id, &stack.name, &rollback::saved(&stack.target.config)).await?;
+        }
 
         let engine_version = match self.engine.version().await {
             Ok(v) => v,
@@ -282,6 +323,7 @@ impl Orchestrator {
         };
 
         let (sink, log_task) = self.progress_sink(id);
+        let destroy = session.operation == "destroy";
         let by_name: HashMap<&StackName, &ResolvedStack> =
             resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let order = ordered_waves(&session, &resolved);
@@ -294,11 +336,12 @@ impl Orchestrator {
                     let sink = sink.for_stack(name);
                     async move {
                         let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
-                        let result = self
-                            .engine
-                            .preview(&stack.target, &sink)
-                            .instrument(info_span!("preview", stack = %stack.name))
-                            .await;
+                        let preview = if destroy {
+                            self.engine.preview_destroy(&stack.target, &sink)
+                        } else {
+                            self.engine.preview(&stack.target, &sink)
+                        };
+                        let result = preview.instrument(info_span!("preview", stack = %stack.name)).await;
                         (stack.name.clone(), result)
                     }
                 })
@@ -345,7 +388,8 @@ impl Orchestrator {
                 StackPlanEntry {
                     stack: name.clone(),
                     content_hash: by_name[name].content_hash.clone(),
-                    provisional: upstream[name].iter().any(|u| changing.contains(u)),
+                    // A destroy removes what is there: no upstream output feeds it.
+                    provisional: !destroy && upstream[name].iter().any(|u| changing.contains(u)),
                     preview,
                 }
             })
@@ -415,7 +459,7 @@ impl Orchestrator {
             .plan
             .clone()
             .ok_or_else(|| StoreError::Corrupt("APPROVED session without a plan".into()))?;
-        let resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let resolved = self.resolve_session(&session).await?;
 
         // The program or its configuration changed since the plan: the approval no longer
         // describes what would run.
@@ -434,28 +478,36 @@ impl Orchestrator {
             .collect();
         if !changed.is_empty() {
             return Err(UserError::invalid(format!(
-                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud plan {}`) and approve again",
+                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud refresh {}`) and approve again",
                 changed.join(", "),
                 id.short()
             ))
             .into());
         }
+        let proof = self.lock_proof(id).await?;
 
         let token = CancellationToken::new();
         self.running.insert(id, token.clone());
-        let result = self.run_apply(&session, &resolved, &actor_text, token.clone()).await;
+        let result = self.run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof).await;
         self.running.remove(&id);
-        result
+        let (record, remaining) = result?;
+        if let Some(remaining) = remaining {
+            self.open_follow_up(&record, remaining).await?;
+        }
+        Ok(record)
     }
 
     async fn run_apply(
         &self,
         session: &SessionRecord,
+        plan: &Plan,
         resolved: &ResolvedDeployment,
         actor_text: &str,
         token: CancellationToken,
-    ) -> OrchResult<SessionRecord> {
+        proof: &StackLockProof,
+    ) -> OrchResult<(SessionRecord, Option<Vec<StackName>>)> {
         let id = session.id;
+        debug_assert_eq!(proof.session(), id);
         self.move_session(id, SessionState::Approved, SessionState::Applying, actor_text, SessionUpdate::default())
             .await?;
         let destroy = session.operation == "destroy";
@@ -469,8 +521,11 @@ impl Orchestrator {
         let mut failed: Vec<String> = Vec::new();
         let mut skipped: BTreeSet<StackName> = BTreeSet::new();
         let mut cancelled = false;
+        // Set when a provisional stack's re-preview no longer matches the approved plan: the
+        // session stops before that wave and the rest goes to a follow-up session.
+        let mut drifted: Option<(Vec<StackName>, String)> = None;
 
-        for wave in &order {
+        for (index, wave) in order.iter().enumerate() {
             let runnable: Vec<&StackName> = wave.iter().filter(|n| !skipped.contains(*n)).collect();
             for name in wave.iter().filter(|n| skipped.contains(*n)) {
                 self.set_stack(id, name, StackState::Skipped, None, Some("an upstream stack failed")).await?;
@@ -478,6 +533,18 @@ impl Orchestrator {
             if token.is_cancelled() {
                 cancelled = true;
                 break;
+            }
+            if !destroy {
+                if let Some(why) = self.recheck_provisional(id, plan, &runnable, &by_name, &sink, proof).await {
+                    let remaining: Vec<StackName> = order[index..]
+                        .iter()
+                        .flatten()
+                        .filter(|n| !skipped.contains(*n))
+                        .cloned()
+                        .collect();
+                    drifted = Some((remaining, why));
+                    break;
+                }
             }
             let jobs: Vec<_> = runnable
                     .into_iter()
@@ -521,29 +588,37 @@ impl Orchestrator {
                 break;
             }
         }
-        // Stacks never reached (cancel) are skipped too.
+        // Stacks never reached (cancel, drift) are skipped too.
+        let never_reached = if drifted.is_some() { "not applied: the session stopped before it (see the reason)" } else { "not reached" };
         for row in self.store.session_stacks(id).await? {
-            if matches!(row.state, StackState::Pending | StackState::Previewed) {
-                self.set_stack(id, &row.stack, StackState::Skipped, None, None).await?;
+            if matches!(row.state, StackState::Pending | StackState::Previewed | StackState::Previewing) {
+                self.set_stack(id, &row.stack, StackState::Skipped, None, Some(never_reached)).await?;
             }
         }
         drop(sink);
         let _ = log_task.await;
 
         if cancelled {
-            return self
+            let record = self
                 .move_session(id, SessionState::Applying, SessionState::Cancelled, actor_text,
                     SessionUpdate { plan: None, reason: Some("cancelled during apply; in-flight steps finished".into()) })
-                .await;
+                .await?;
+            return Ok((record, None));
         }
-        if failed.is_empty() {
+        let mut follow_up = None;
+        if let Some((remaining, why)) = drifted {
+            failed.push(why);
+            follow_up = Some(remaining);
+        }
+        let record = if failed.is_empty() {
             self.move_session(id, SessionState::Applying, SessionState::Applied, actor_text, SessionUpdate::default())
-                .await
+                .await?
         } else {
             self.move_session(id, SessionState::Applying, SessionState::Failed, actor_text,
                 SessionUpdate { plan: None, reason: Some(failed.join("\n")) })
-                .await
-        }
+                .await?
+        };
+        Ok((record, follow_up))
     }
 
     /// Cancel a session. A running apply is stopped gracefully (in-flight steps finish) and the
@@ -582,6 +657,8 @@ impl Orchestrator {
             session: self.store.session(id).await?,
             stacks: self.store.session_stacks(id).await?,
             approvals: self.store.approvals(id).await?,
+            locks: self.store.session_locks(id).await?,
+            queue: self.store.queue_entry(id).await?,
         })
     }
 

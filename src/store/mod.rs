@@ -6,6 +6,8 @@
 
 pub mod audit;
 mod grants;
+mod locks;
+mod owner;
 mod projects;
 mod sessions;
 
@@ -18,6 +20,8 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use audit::{AuditEntry, AuditVerify, NewAudit};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
+pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig};
+pub use owner::{is_alive, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{
     ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,

@@ -5,6 +5,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::audit::{append, NewAudit};
+use super::owner::{this_process, ProcessOwner};
 use super::{now_text, parse_time, Store, StoreError, StoreResult};
 use crate::engine::ChangeCounts;
 use crate::session::{
@@ -35,7 +36,10 @@ pub struct SessionRecord {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub plan_ready_at: Option<chrono::DateTime<chrono::Utc>>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The process that last drove the session through PLANNING / APPLYING.
+    pub owner: Option<ProcessOwner>,
 }
+
 
 /// Per-stack sub-state of a session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -157,6 +161,10 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
         updated_at: parse_time(row.get::<&str, _>("updated_at"))?,
         plan_ready_at: opt_time("plan_ready_at")?,
         finished_at: opt_time("finished_at")?,
+        owner: match (row.get::<Option<i64>, _>("owner_pid"), row.get::<Option<String>, _>("owner_start")) {
+            (Some(pid), Some(start)) => Some(ProcessOwner { pid: pid as u32, start }),
+            _ => None,
+        },
     })
 }
 
@@ -290,6 +298,13 @@ impl Store {
         }
         if t.to == SessionState::PlanReady {
             q.push(", plan_ready_at = ").push_bind(now.clone());
+        }
+        if t.to.is_running() {
+            // Whoever moves a session into PLANNING / APPLYING drives it: recorded in the same
+            // transaction, so recovery never sees a running session with a stale owner.
+            let owner = this_process();
+            q.push(", owner_pid = ").push_bind(owner.pid as i64);
+            q.push(", owner_start = ").push_bind(owner.start);
         }
         if let Some(reason) = &t.update.reason {
             q.push(", reason = ").push_bind(reason.clone());

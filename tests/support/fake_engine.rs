@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cloud_engine::engine::{
-    ChangeCounts, Engine, EngineError, Progress, ProgressSink, ResourceStep, StackApply,
-    StackPreview, StackTarget, StepOp,
+    ChangeCounts, ConfigValue, Engine, EngineError, Progress, ProgressSink, ResourceStep, StackApply,
+    StackExport, StackPreview, StackTarget, StepOp,
 };
 use cloud_engine::error::UserError;
 use cloud_engine::orchestrator::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
@@ -29,6 +29,8 @@ pub struct StackScript {
 pub struct FakeEngine {
     pub scripts: Mutex<HashMap<String, StackScript>>,
     pub calls: Mutex<Vec<String>>,
+    /// The configuration each stack was last applied with: `key=value`.
+    pub applied_config: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl FakeEngine {
@@ -36,6 +38,7 @@ impl FakeEngine {
         Arc::new(FakeEngine {
             scripts: Mutex::new(scripts.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
             calls: Mutex::new(vec![]),
+            applied_config: Mutex::new(HashMap::new()),
         })
     }
 
@@ -111,6 +114,10 @@ impl Engine for FakeEngine {
 
     async fn up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
         self.calls.lock().unwrap().push(format!("up {}", target.name.stack));
+        self.applied_config.lock().unwrap().insert(
+            target.name.stack.to_string(),
+            target.config.iter().map(|c| format!("{}={}", c.key, c.value)).collect(),
+        );
         let script = self.script(target);
         let steps = Self::steps(target, &script);
         for step in &steps {
@@ -151,6 +158,21 @@ impl Engine for FakeEngine {
         Ok(StackApply { counts: ChangeCounts::new(), diagnostics: vec![], duration_ms: 1, outputs: serde_json::json!({}) })
     }
 
+    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
+        self.calls.lock().unwrap().push(format!("preview-destroy {}", target.name.stack));
+        let _ = progress;
+        let steps: Vec<ResourceStep> = Self::steps(target, &self.script(target))
+            .into_iter()
+            .map(|mut s| { s.op = StepOp::Delete; s })
+            .collect();
+        Ok(StackPreview { counts: Self::counts(&steps), steps, diagnostics: vec![], duration_ms: 1 })
+    }
+
+    async fn export(&self, target: &StackTarget) -> Result<StackExport, EngineError> {
+        self.calls.lock().unwrap().push(format!("export {}", target.name.stack));
+        Ok(StackExport { resources: 3, pending_operations: vec!["creating vpc".into()] })
+    }
+
     async fn outputs(&self, _target: &StackTarget) -> Result<serde_json::Value, EngineError> {
         Ok(serde_json::json!({}))
     }
@@ -166,11 +188,13 @@ pub struct MemoryResolver {
     pub stacks: Vec<(&'static str, Vec<&'static str>)>,
     /// Content hash per stack; change it to simulate an edited program.
     pub hashes: Mutex<BTreeMap<String, String>>,
+    /// Configuration per stack (none by default); part of the content hash, like the catalog's.
+    pub config: Mutex<BTreeMap<String, Vec<ConfigValue>>>,
 }
 
 impl MemoryResolver {
     pub fn new(stacks: Vec<(&'static str, Vec<&'static str>)>) -> Arc<MemoryResolver> {
-        Arc::new(MemoryResolver { stacks, hashes: Mutex::new(BTreeMap::new()) })
+        Arc::new(MemoryResolver { stacks, hashes: Mutex::new(BTreeMap::new()), config: Mutex::new(BTreeMap::new()) })
     }
 }
 
@@ -185,6 +209,7 @@ impl DeploymentResolver for MemoryResolver {
             wave.insert(name, w);
         }
         let hashes = self.hashes.lock().unwrap();
+        let config = self.config.lock().unwrap();
         let mut stacks: Vec<ResolvedStack> = self
             .stacks
             .iter()
@@ -204,9 +229,15 @@ impl DeploymentResolver for MemoryResolver {
                             env: env.into(),
                         },
                         workdir: PathBuf::from(format!("stacks/{name}")),
-                        config: vec![],
+                        config: config.get(*name).cloned().unwrap_or_default(),
                     },
-                    content_hash: hashes.get(*name).cloned().unwrap_or_else(|| format!("hash-{name}")),
+                    content_hash: {
+                        let base = hashes.get(*name).cloned().unwrap_or_else(|| format!("hash-{name}"));
+                        match config.get(*name) {
+                            Some(c) => format!("{base}:{}", c.iter().map(|v| format!("{}={}", v.key, v.value)).collect::<Vec<_>>().join(",")),
+                            None => base,
+                        }
+                    },
                 }
             })
             .collect();

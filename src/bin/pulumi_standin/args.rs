@@ -24,6 +24,10 @@ What a stack declares comes from a resources JSON: PULUMI_STANDIN_RESOURCES=<fil
 
 Knobs (environment variables):
   PULUMI_STANDIN_DELAY_MS=<ms>        sleep this long in every resource step
+  PULUMI_STANDIN_APPLY_DELAY_MS=<ms>  sleep this long in every resource step of up/destroy/refresh
+                                      (previews stay quick)
+  PULUMI_STANDIN_OP_DELAY_MS=<ms>     sleep this long once per operation (preview included): every
+                                      stack takes a fixed time whatever its resource count
   PULUMI_STANDIN_FAIL_AT=<n>          the n-th custom-resource step (1-based) fails: resOpFailedEvent,
                                       error diagnostic, summary result \"failed\", exit 1
   PULUMI_STANDIN_HOLD_LOCK=<ms>       after taking the stack lock, hold it this long before working
@@ -95,6 +99,20 @@ pub enum StackCommand {
     Select(StackSelectArgs),
     /// Show a stack's output properties.
     Output(StackOutputArgs),
+    /// Export a stack's deployment (its state) to standard out.
+    Export(StackExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StackExportArgs {
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Write to this file instead of standard out.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Accepted for compatibility; secrets stay encrypted in the stand-in's export.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::args::{ApplyArgs, CancelArgs, ConfigGetArgs, ConfigSetArgs, EngineArgs, StackOutputArgs};
+use crate::args::{ApplyArgs, CancelArgs, ConfigGetArgs, ConfigSetArgs, EngineArgs, StackExportArgs, StackOutputArgs};
 use crate::backend::{Backend, CheckpointFile, StackRef, VERSION};
 use crate::engine::{self, Operation, Run};
 use crate::error::{Result, StandinError};
@@ -165,6 +165,27 @@ pub fn cmd_stack_output(ctx: &Ctx, args: &StackOutputArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `stack export`: the checkpoint's latest deployment as `{"version": 3, "deployment": …}`. Takes
+/// no lock (the real CLI does not either), so it works on a stack a dead process left locked.
+pub fn cmd_stack_export(ctx: &Ctx, args: &StackExportArgs) -> Result<()> {
+    let backend = Backend::from_env()?;
+    let project = ctx.project()?;
+    let stack = ctx.stack(&backend, &project, args.stack.as_deref())?;
+    let checkpoint = backend.load(&stack)?;
+    let deployment = serde_json::to_value(&checkpoint.checkpoint.latest)
+        .map_err(|e| StandinError::failed(format!("encoding the deployment: {e}")))?;
+    let doc = serde_json::json!({"version": 3, "deployment": deployment});
+    let text = output::to_json_4(&doc);
+    match &args.file {
+        Some(path) => std::fs::write(path, format!("{text}\n"))
+            .map_err(|e| StandinError::failed(format!("could not write {}: {e}", path.display()))),
+        None => {
+            println!("{text}");
+            Ok(())
+        }
+    }
 }
 
 /// Decrypt secret objects back into their values (`--show-secrets`).

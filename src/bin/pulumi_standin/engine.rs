@@ -198,6 +198,13 @@ pub fn run(mut run: Run) -> Result<()> {
         outcome = Outcome::Failed;
     }
 
+    // PULUMI_STANDIN_OP_DELAY_MS: a fixed duration per operation, whatever the resource count
+    // (benchmarks of the orchestrator's waves). A cancel cuts it short.
+    let op_delay_until = Instant::now() + run.knobs.op_delay;
+    while Instant::now() < op_delay_until && !signals::cancel_requested() {
+        std::thread::sleep(Duration::from_millis(2).min(op_delay_until.saturating_duration_since(Instant::now())));
+    }
+
     let mut replacements: BTreeMap<String, ResourceState> = BTreeMap::new();
     for step in steps.iter() {
         if outcome != Outcome::Succeeded {
@@ -221,6 +228,9 @@ pub fn run(mut run: Run) -> Result<()> {
         }
         if !run.knobs.delay.is_zero() && step.class != Class::Root {
             std::thread::sleep(run.knobs.delay);
+        }
+        if !run.planning && !run.knobs.apply_delay.is_zero() && step.class != Class::Root {
+            std::thread::sleep(run.knobs.apply_delay);
         }
         if knob_counted {
             counted += 1;

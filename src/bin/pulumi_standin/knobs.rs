@@ -16,6 +16,12 @@ use crate::error::{Result, StandinError};
 pub struct Knobs {
     /// `PULUMI_STANDIN_DELAY_MS`: sleep in every resource step.
     pub delay: Duration,
+    /// `PULUMI_STANDIN_APPLY_DELAY_MS`: sleep in every resource step of an update, destroy or
+    /// refresh (not of previews): slow applies with quick plans.
+    pub apply_delay: Duration,
+    /// `PULUMI_STANDIN_OP_DELAY_MS`: sleep once per operation (preview included), so every stack
+    /// takes a fixed time whatever its resource count.
+    pub op_delay: Duration,
     /// `PULUMI_STANDIN_FAIL_AT`: the n-th counted step fails (update/destroy/refresh only).
     pub fail_at: Option<usize>,
     /// `PULUMI_STANDIN_HOLD_LOCK`: hold the lock this long before doing anything.
@@ -52,6 +58,8 @@ impl Knobs {
         };
         Ok(Knobs {
             delay: Duration::from_millis(number("PULUMI_STANDIN_DELAY_MS")?.unwrap_or(0)),
+            apply_delay: Duration::from_millis(number("PULUMI_STANDIN_APPLY_DELAY_MS")?.unwrap_or(0)),
+            op_delay: Duration::from_millis(number("PULUMI_STANDIN_OP_DELAY_MS")?.unwrap_or(0)),
             fail_at: positive("PULUMI_STANDIN_FAIL_AT")?,
             hold_lock: number("PULUMI_STANDIN_HOLD_LOCK")?.map(Duration::from_millis),
             hang: var("PULUMI_STANDIN_HANG").is_some_and(|v| v != "0" && v != "false"),

@@ -8,6 +8,8 @@
 //! | variable | effect |
 //! |---|---|
 //! | `PULUMI_STANDIN_DELAY_MS=<ms>` | sleep in every resource step |
+//! | `PULUMI_STANDIN_APPLY_DELAY_MS=<ms>` | sleep in every resource step of up/destroy/refresh |
+//! | `PULUMI_STANDIN_OP_DELAY_MS=<ms>` | sleep once per operation (a fixed time per stack) |
 //! | `PULUMI_STANDIN_FAIL_AT=<n>` | the n-th custom-resource step fails (exit 1) |
 //! | `PULUMI_STANDIN_HOLD_LOCK=<ms>` | hold the stack lock this long before working |
 //! | `PULUMI_STANDIN_HANG=1` | hang after the first custom-resource step until SIGINT |
@@ -98,6 +100,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             commands::cmd_stack_select(&ctx, a.name.as_deref().or(a.stack.as_deref()), a.create)
         }
         Command::Stack(StackCommand::Output(a)) => commands::cmd_stack_output(&ctx, &a),
+        Command::Stack(StackCommand::Export(a)) => commands::cmd_stack_export(&ctx, &a),
         Command::Config(ConfigCommand::Set(a)) => commands::cmd_config_set(&ctx, &a),
         Command::Config(ConfigCommand::Get(a)) => commands::cmd_config_get(&ctx, &a),
         Command::Preview(a) => {

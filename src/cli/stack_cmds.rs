@@ -1,0 +1,197 @@
+//! Multi-stack session commands: `deploy-stack`, `destroy`, `destroy-stack`, `rollback` and
+//! `queue`, and the one flow they share with `deploy`: open the session (or queue it when its
+//! stacks are busy and `--queue` was given), show its waves, plan, approve where allowed, apply
+//! with live progress.
+
+use clap::Args;
+
+use super::session_cmds::{self, store_user, user};
+use super::wiring::App;
+use crate::error::UserError;
+use crate::orchestrator::OrchestratorError;
+use crate::session::{SessionState, StackName};
+use crate::store::{LockHolder, LockOutcome, SessionRecord};
+
+#[derive(Debug, Args)]
+pub struct DeployStackArgs {
+    /// The deployment: its id (D1BRV40), directory name, or org/project
+    pub deployment: String,
+    /// The stack (e.g. network); its dependencies are not added
+    pub stack: String,
+    /// The environment (dev, stage, prod, …)
+    pub env: String,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// The business project (e.g. ecommerce)
+    pub project: String,
+    /// The environment (dev, stage, prod, …)
+    pub env: String,
+    /// Only these stacks (comma-separated); default: every enabled stack of the deployment
+    #[arg(long, value_delimiter = ',')]
+    pub stacks: Vec<String>,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The deployment: its id (D1BRV40), directory name, or org/project
+    pub deployment: String,
+    /// The environment (dev, stage, prod, …)
+    pub env: String,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+}
+
+/// Options of every command that opens and runs a session.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct FlowArgs {
+    /// Approve your own plan without a prompt (only where the environment allows self-approval)
+    #[arg(long)]
+    pub approve: bool,
+    /// When another session holds the stacks, wait for them in line (FIFO) instead of failing
+    #[arg(long)]
+    pub queue: bool,
+}
+
+/// What kind of session a command opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Deploy,
+    Destroy,
+    Rollback,
+}
+
+/// A request to open and run one session.
+#[derive(Debug, Clone)]
+pub struct SessionRequest {
+    pub project: String,
+    pub env: String,
+    pub stacks: Option<Vec<StackName>>,
+    pub operation: Operation,
+    pub flow: FlowArgs,
+}
+
+/// The project of a deployment selector (id, directory name or org/project).
+fn project_of(app: &App, deployment: &str) -> anyhow::Result<String> {
+    Ok(crate::catalog::find_deployment(&app.config.workspace, deployment)?.manifest.project.clone())
+}
+
+fn stack_name(text: &str) -> anyhow::Result<StackName> {
+    text.trim().parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()).into())
+}
+
+pub async fn cmd_deploy_stack(app: &App, args: DeployStackArgs) -> anyhow::Result<()> {
+    let stack = stack_name(&args.stack)?;
+    let project = project_of(app, &args.deployment)?;
+    run_request(app, SessionRequest { project, env: args.env, stacks: Some(vec![stack]), operation: Operation::Deploy, flow: args.flow }).await
+}
+
+pub async fn cmd_destroy(app: &App, args: DestroyArgs) -> anyhow::Result<()> {
+    let stacks = session_cmds::stack_names(&args.stacks)?;
+    run_request(app, SessionRequest { project: args.project, env: args.env, stacks, operation: Operation::Destroy, flow: args.flow }).await
+}
+
+pub async fn cmd_destroy_stack(app: &App, args: DeployStackArgs) -> anyhow::Result<()> {
+    let stack = stack_name(&args.stack)?;
+    let project = project_of(app, &args.deployment)?;
+    run_request(app, SessionRequest { project, env: args.env, stacks: Some(vec![stack]), operation: Operation::Destroy, flow: args.flow }).await
+}
+
+pub async fn cmd_rollback(app: &App, args: RollbackArgs) -> anyhow::Result<()> {
+    let project = project_of(app, &args.deployment)?;
+    run_request(app, SessionRequest { project, env: args.env, stacks: None, operation: Operation::Rollback, flow: args.flow }).await
+}
+
+/// `cloud queue <session>`: put a DRAFT session in line for its stacks.
+pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
+    let s = app.store.find_session(session).await.map_err(store_user)?;
+    match app.orchestrator.queue_session(s.id, &app.principal).await.map_err(user)? {
+        LockOutcome::Granted => println!("Session {} holds its stacks now. next: cloud refresh {}", s.id.short(), s.id.short()),
+        LockOutcome::Queued { position, holders } => {
+            println!("Session {} is queued: position {position}.", s.id.short());
+            print_holders(&holders);
+            println!("When its turn comes it holds the stacks; then `cloud refresh {}` plans it.", s.id.short());
+        }
+        LockOutcome::Busy { .. } => unreachable!("queueing never refuses"),
+    }
+    Ok(())
+}
+
+fn print_holders(holders: &[LockHolder]) {
+    for h in holders {
+        println!("  {h}");
+    }
+}
+
+/// Open the session the request asks for; busy stacks either fail the command (the refused
+/// draft is cancelled, nothing else changes) or, with `--queue`, wait for the stacks here.
+async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> {
+    let orch = &app.orchestrator;
+    let stacks = req.stacks.as_deref();
+    let started = match req.operation {
+        Operation::Deploy => orch.start_session(&app.principal, &req.project, &req.env, stacks).await,
+        Operation::Destroy => orch.start_destroy(&app.principal, &req.project, &req.env, stacks).await,
+        Operation::Rollback => orch.start_rollback(&app.principal, &req.project, &req.env).await,
+    };
+    let (id, holders) = match started {
+        Ok(s) => return Ok(s),
+        Err(OrchestratorError::Busy { session, holders }) => (session, holders),
+        Err(e) => return Err(user(e)),
+    };
+    if !req.flow.queue {
+        let _ = orch.cancel(id, &app.principal, "refused: its stacks are held by other sessions").await;
+        let list: Vec<String> = holders.iter().map(|h| format!("  {h}")).collect();
+        return Err(UserError::failed(format!(
+            "the stacks are busy:\n{}\nWait for that session to finish, or run the same command with --queue to wait in line.",
+            list.join("\n")
+        ))
+        .into());
+    }
+    match orch.queue_session(id, &app.principal).await.map_err(user)? {
+        LockOutcome::Granted => {}
+        LockOutcome::Queued { position, holders } => {
+            println!("Session {} is queued for its stacks: position {position}.", id.short());
+            print_holders(&holders);
+            orch.wait_for_locks(id).await.map_err(user)?;
+            println!("Session {} holds its stacks now.", id.short());
+        }
+        LockOutcome::Busy { .. } => unreachable!("queueing never refuses"),
+    }
+    app.store.session(id).await.map_err(store_user)
+}
+
+/// The whole flow: open, show the waves, plan, approve where allowed, apply with progress.
+pub async fn run_request(app: &App, req: SessionRequest) -> anyhow::Result<()> {
+    let s = open(app, &req).await?;
+    let view = app.orchestrator.status(s.id).await.map_err(user)?;
+    print!("{}", super::render::waves(&view.stacks));
+    session_cmds::plan_approve_apply(app, s, req.flow.approve).await
+}
+
+/// Sessions of the same environment that followed up on `id` (opened when its apply stopped).
+pub async fn follow_ups(app: &App, id: crate::session::SessionId) -> anyhow::Result<Vec<SessionRecord>> {
+    let s = app.store.session(id).await.map_err(store_user)?;
+    let all = app
+        .orchestrator
+        .list(&crate::store::SessionFilter { project: Some(s.project.clone()), env: Some(s.env.clone()), ..Default::default() })
+        .await
+        .map_err(user)?;
+    Ok(all.into_iter().filter(|f| f.follow_up_of == Some(id)).collect())
+}
+
+/// After an apply ends: point at the follow-up session, when one was opened.
+pub async fn print_follow_ups(app: &App, id: crate::session::SessionId) -> anyhow::Result<()> {
+    for f in follow_ups(app, id).await? {
+        let next = match f.state {
+            SessionState::PlanReady => format!("cloud approve {}", f.id.short()),
+            _ => format!("cloud status {}", f.id.short()),
+        };
+        println!("Follow-up session {} for the remaining stacks is {}: {next}", f.id.short(), f.state);
+    }
+    Ok(())
+}
