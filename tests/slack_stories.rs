@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cloud_engine::policy::Role;
 use support::fake_slack::{Signing, Transport};
-use support::slack_world::{SlackWorld, ALICE, BOB};
+use support::slack_world::{SlackWorld, ALICE, BOB, CAROL};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -163,21 +163,24 @@ async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
         .await;
 
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.calls().join("\n"));
-    let files = world.fake.files();
-    assert_eq!(files.len(), 1, "the full log is attached: {}", world.fake.transcript());
-    let log = &files[0];
-    assert_eq!(log.thread_ts.as_deref(), Some(lobby.ts.as_str()), "in the lobby's thread");
-    assert!(summary.text.contains(&log.filename), "the summary points at the log: {}", summary.text);
     let thread: String = world.fake.thread(&lobby.ts).iter().map(|m| m.text.clone()).collect::<Vec<_>>().join("\n");
-    // Every step reached the full log, in order; chat shows a part of them.
-    let mut last = 0;
-    for name in &names {
-        let at = log.content.find(&format!("{name} created")).unwrap_or_else(|| panic!("{name} missing from the full log"));
-        assert!(at >= last, "{name} out of order in the full log");
-        last = at;
+    let in_chat: Vec<&String> = names.iter().filter(|n| thread.contains(&format!("{n} created"))).collect();
+    // Chat shows what fits its budget (how much depends on how fast the engine ran); whatever
+    // chat did not show is in the full log attached to the thread, which has every line in order.
+    if in_chat.len() < names.len() {
+        let files = world.fake.files();
+        assert_eq!(files.len(), 1, "{} lines missed chat, so the full log is attached: {}", names.len() - in_chat.len(), world.fake.transcript());
+        let log = &files[0];
+        assert_eq!(log.thread_ts.as_deref(), Some(lobby.ts.as_str()), "in the lobby's thread");
+        assert!(summary.text.contains(&log.filename), "the summary points at the log: {}", summary.text);
+        let mut last = 0;
+        for name in &names {
+            let at = log.content.find(&format!("{name} created")).unwrap_or_else(|| panic!("{name} missing from the full log"));
+            assert!(at >= last, "{name} out of order in the full log");
+            last = at;
+        }
     }
-    let in_chat = names.iter().filter(|n| thread.contains(&format!("{n} created"))).count();
-    assert!(in_chat > 0 && in_chat < names.len(), "chat shows some lines, the log all: {in_chat} of {}", names.len());
+    assert!(thread.matches("```").count() >= 4, "the output took several messages: {thread}");
     assert!(world.fake.thread(&lobby.ts).len() <= 45, "a bounded thread: {} messages", world.fake.thread(&lobby.ts).len());
     world.shutdown().await;
 }
@@ -222,4 +225,62 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
     assert!(matches!(session.chat_update(&update).await, Err(SlackClientError::ApiError(e)) if e.code == "cant_update_message"));
     session.chat_update(&update).await.unwrap();
     assert_eq!(fake.message(&first.ts.to_string()).unwrap().edits, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_on_busy_stacks_can_queue_and_runs_when_they_are_free() {
+    let world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(CAROL, "ecommerce", "*", Role::Deploy).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let first = world.lobby_showing("PLAN_READY").await;
+
+    let ack = world.slash(CAROL, "/cloud-deploy", "ecommerce stage network").await;
+    assert!(ack.text().contains("its stacks are busy"), "{}", ack.text());
+    assert!(ack.text().contains("Press *Queue*"), "{}", ack.text());
+    let second = world.lobby_showing("Its stacks are busy").await;
+    assert_ne!(second.ts, first.ts);
+    assert!(second.rendered().contains("[Queue] [Cancel]"), "{}", second.rendered());
+
+    world.click(CAROL, &second, "queue").await;
+    let queued = world.lobby_showing("Queued for its stacks: position 1").await;
+    assert_eq!(queued.ts, second.ts);
+
+    world.click(ALICE, &first, "cancel").await;
+    world.lobby_showing("CANCELLED").await;
+    let ready = world
+        .fake
+        .wait_for("carol's session to be planned", LONG, |f| f.message(&second.ts).filter(|m| m.rendered().contains("PLAN_READY")))
+        .await;
+    assert!(ready.rendered().contains(&format!("requested by <@{CAROL}>")), "{}", ready.rendered());
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_an_ephemeral_answer_that_says_what_to_do() {
+    let world = SlackWorld::socket().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+
+    let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce").await;
+    assert_eq!(ack.response_type(), "ephemeral");
+    insta::assert_snapshot!(ack.text(), @r"
+    :no_entry: the following required arguments were not provided: <ENV>
+    usage: `/cloud-deploy <PROJECT> <ENV> [STACKS]...`
+    more: `/cloud-deploy help`
+    ");
+
+    let ack = world.slash(ALICE, "/cloud-deploy", "shop stage").await;
+    assert!(ack.text().contains("shop"), "{}", ack.text());
+    let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce stage warp-drive").await;
+    assert!(ack.text().contains("warp-drive"), "{}", ack.text());
+    let ack = world.slash(BOB, "/cloud-deploy", "ecommerce stage").await;
+    assert!(ack.text().contains("may not deploy ecommerce/stage"), "{}", ack.text());
+    assert!(ack.text().contains("/cloud-grant"), "{}", ack.text());
+    let ack = world.slash(ALICE, "/cloud-status", "ffffffff").await;
+    assert!(ack.text().contains("no session ffffffff"), "{}", ack.text());
+
+    assert!(world.fake.channel_messages().is_empty(), "nothing was posted: {}", world.fake.transcript());
+    assert!(world.app.store.sessions(&Default::default()).await.unwrap().is_empty(), "no session was opened");
+    world.shutdown().await;
 }

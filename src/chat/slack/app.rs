@@ -196,7 +196,23 @@ impl SlackBot {
                     Some(args.stacks.iter().map(|s| s.parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()))).collect::<Result<Vec<_>, _>>()?)
                 };
                 self.access.require(&actor, &args.project, &args.env, Intent::Deploy).await.map_err(access_error)?;
-                let s = self.orchestrator.start_session(&actor.principal, &args.project, &args.env, stacks.as_deref()).await.map_err(user_error)?;
+                let s = match self.orchestrator.start_session(&actor.principal, &args.project, &args.env, stacks.as_deref()).await {
+                    Ok(s) => s,
+                    // Other sessions hold the stacks: the lobby offers to queue (or cancel).
+                    Err(busy @ OrchestratorError::Busy { .. }) => {
+                        let OrchestratorError::Busy { session, .. } = &busy else { unreachable!() };
+                        let (id, text) = (*session, busy.to_string());
+                        let bot = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = bot.open_lobby(id, &channel).await {
+                                warn!(session = %id, error = %e, "slack: cannot post the lobby");
+                            }
+                        });
+                        return Ok(Reply::Ephemeral(format!("{}
+Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text))));
+                    }
+                    Err(e) => return Err(user_error(e)),
+                };
                 let bot = self.clone();
                 let principal = actor.principal.clone();
                 tokio::spawn(
@@ -421,6 +437,17 @@ impl SlackBot {
                 self.refresh_lobby(id.session).await;
                 Ok(())
             }
+            "queue" => {
+                let s = self.store.session(id.session).await.map_err(|e| user_error(e.into()))?;
+                self.access.require(&actor, &s.project, &s.env, Intent::Deploy).await.map_err(access_error)?;
+                let outcome = self.orchestrator.queue_session(id.session, &actor.principal).await.map_err(user_error)?;
+                self.refresh_lobby(id.session).await;
+                if let crate::store::LockOutcome::Queued { .. } = outcome {
+                    self.orchestrator.wait_for_locks(id.session).await.map_err(user_error)?;
+                }
+                self.orchestrator.plan(id.session, &actor.principal).await.map_err(user_error)?;
+                Ok(())
+            }
             "refresh" => {
                 let bot = self.clone();
                 let principal = actor.principal.clone();
@@ -546,6 +573,21 @@ impl SlackBot {
             SessionEventKind::Progress { stack, progress } => {
                 if let Some(thread) = self.live.lock().await.get(&id) {
                     let _ = thread.input.send(BatchInput::stack(&stack, StackEvent::Progress(progress)));
+                }
+            }
+            SessionEventKind::Queued { .. } | SessionEventKind::LocksGranted | SessionEventKind::Recovered { .. } => {
+                self.refresh_lobby(id).await;
+            }
+            SessionEventKind::FollowUpOpened { follow_up } => {
+                info!(session = %id, %follow_up, "slack: follow-up session opened");
+                if let Some(lobby) = self.lobby(id) {
+                    // The follow-up gets its own lobby beside the first one.
+                    let bot = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = bot.open_lobby(follow_up, &lobby.channel).await {
+                            warn!(session = %follow_up, error = %e, "slack: cannot post the follow-up lobby");
+                        }
+                    });
                 }
             }
             SessionEventKind::Created | SessionEventKind::Approved { .. } => {}

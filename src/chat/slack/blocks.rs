@@ -69,7 +69,12 @@ fn stack_icon(state: StackState) -> &'static str {
 fn next_step(view: &SessionView) -> String {
     let s = &view.session;
     match s.state {
-        SessionState::Draft | SessionState::Planning => "Previewing the stacks…".into(),
+        SessionState::Draft => match &view.queue {
+            Some(q) => format!("Queued for its stacks: position {}. It is previewed when they are free.", q.position),
+            None if view.locks.is_empty() => "Its stacks are busy with other sessions: *Queue* to wait in line, or *Cancel*.".into(),
+            None => "Previewing the stacks…".into(),
+        },
+        SessionState::Planning => "Previewing the stacks…".into(),
         SessionState::PlanReady => {
             let who = if s.allow_self_approve { "anyone with `approve`" } else { "someone other than the requester with `approve`" };
             format!("Waiting for {} approval(s) from {who}.", s.approvals_required)
@@ -178,6 +183,10 @@ pub fn lobby(view: &SessionView) -> Vec<SlackBlock> {
         }
         SessionState::PlanFailed => {
             buttons.push(button("Refresh", ButtonId::new("refresh", s.id)).into());
+            buttons.push(button("Cancel", ButtonId::new("cancel", s.id)).with_style(SlackBlockButtonStyle::Danger).into());
+        }
+        SessionState::Draft if view.queue.is_none() && view.locks.is_empty() => {
+            buttons.push(button("Queue", ButtonId::new("queue", s.id)).with_style(SlackBlockButtonStyle::Primary).into());
             buttons.push(button("Cancel", ButtonId::new("cancel", s.id)).with_style(SlackBlockButtonStyle::Danger).into());
         }
         SessionState::Draft | SessionState::Planning | SessionState::Approved | SessionState::Applying => {

@@ -40,12 +40,15 @@ pub struct Ack {
 impl Ack {
     /// The text of the acknowledgement message (empty for a bare ack).
     pub fn text(&self) -> String {
+        // Slack shows the blocks; `text` is only the fallback for notifications.
         let mut parts: Vec<String> = Vec::new();
-        if let Some(t) = self.body["text"].as_str() {
-            parts.push(t.to_string());
-        }
         for b in self.body["blocks"].as_array().into_iter().flatten() {
             super::validate::block_texts(b, &mut parts);
+        }
+        if parts.is_empty() {
+            if let Some(t) = self.body["text"].as_str() {
+                parts.push(t.to_string());
+            }
         }
         parts.join("\n")
     }
