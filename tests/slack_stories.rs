@@ -94,6 +94,17 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
 
     world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
     let lobby = world.lobby_showing("PLAN_READY").await;
+    let session = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
+    let digest = session.digest.as_ref().unwrap().short().to_string();
+    insta::assert_snapshot!(lobby.rendered().replace(&session.id.short(), "<session>").replace(&digest, "<digest>"), @r"
+    🟡 Deploy ecommerce/stage · D1BRV40
+    *PLAN_READY* · requested by <@U0ALICE> · session `<session>`
+    Waiting for 1 approval(s) from someone other than the requester with `approve`.
+    • `network` previewed — +16
+    Total +16 · approvals 0/1 · digest `<digest>` · engine v3.226.0
+    [Approve & Deploy] [Refresh] [Cancel]
+    ");
+    assert!(lobby.action_ids().contains(&format!("cloud:approve:{}:{digest}", session.id)), "{:?}", lobby.action_ids());
     let ack = world.click(ALICE, &lobby, "approve").await;
     assert_eq!(ack.status, 200, "clicks are acknowledged; the refusal follows as an ephemeral message");
 
@@ -282,5 +293,38 @@ async fn bad_input_gets_an_ephemeral_answer_that_says_what_to_do() {
 
     assert!(world.fake.channel_messages().is_empty(), "nothing was posted: {}", world.fake.transcript());
     assert!(world.app.store.sessions(&Default::default()).await.unwrap().is_empty(), "no session was opened");
+    world.shutdown().await;
+}
+
+/// carol is an admin (configuration); the approvers user group may approve ecommerce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_grant_and_revoke_and_user_groups_map_to_roles() {
+    let yaml = "admins: [\"slack:U0CAROL\"]\nrole_mappings:\n  - {platform: slack, group: S0APPROVERS, project: ecommerce, role: approve}\n";
+    let world = SlackWorld::start_with(cloud_engine::config::SlackTransport::Http, None, yaml).await;
+    world.fake.set_user_groups(BOB, &["S0APPROVERS"]);
+
+    let ack = world.slash(ALICE, "/cloud-grant", "<@U0ALICE|alice> ecommerce deploy stage 2h release day").await;
+    assert_eq!(ack.response_type(), "ephemeral");
+    assert!(ack.text().contains("may not administer ecommerce/stage"), "{}", ack.text());
+
+    let ack = world.slash(CAROL, "/cloud-grant", "<@U0ALICE|alice> ecommerce deploy stage 2h release day").await;
+    assert_eq!(ack.response_type(), "in_channel", "grants are announced");
+    assert!(ack.text().contains("granted <@U0ALICE> `deploy` on ecommerce/stage until"), "{}", ack.text());
+    assert!(ack.text().contains("release day"), "{}", ack.text());
+    let grant = ack.text().split("(grant `").nth(1).and_then(|r| r.split('`').next()).expect("grant id").to_string();
+
+    // alice deploys with her new grant; bob approves through his user group.
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    world.click(BOB, &lobby, "approve").await;
+    world.lobby_showing("APPLIED").await;
+
+    let ack = world.slash(CAROL, "/cloud-revoke", &format!("{grant} release is over")).await;
+    assert!(ack.text().contains(&format!("revoked grant `{grant}`")), "{}", ack.text());
+    let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    assert!(ack.text().contains("may not deploy ecommerce/stage"), "{}", ack.text());
+
+    let ack = world.slash(CAROL, "/cloud-stats", "").await;
+    assert!(ack.text().contains("ecommerce/stage: APPLIED 1"), "{}", ack.text());
     world.shutdown().await;
 }

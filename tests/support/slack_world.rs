@@ -42,10 +42,15 @@ impl SlackWorld {
 
     /// `pulumi` = this binary instead of the stand-in (e.g. a script setting knobs).
     pub async fn start(transport: SlackTransport, pulumi: Option<PathBuf>) -> SlackWorld {
+        SlackWorld::start_with(transport, pulumi, "").await
+    }
+
+    /// `extra_yaml` is appended to the configuration file (admins, role_mappings, …).
+    pub async fn start_with(transport: SlackTransport, pulumi: Option<PathBuf>, extra_yaml: &str) -> SlackWorld {
         let fake = FakeSlack::start().await;
         let dir = tempfile::tempdir().unwrap();
         let config_file = dir.path().join("cloud.yaml");
-        std::fs::write(&config_file, "environments:\n  stage:\n    approvals_required: 1\n    allow_self_approve: false\n").unwrap();
+        std::fs::write(&config_file, format!("environments:\n  stage:\n    approvals_required: 1\n    allow_self_approve: false\n{extra_yaml}")).unwrap();
         let mut env = BTreeMap::new();
         let mut set = |k: &str, v: String| {
             env.insert(k.to_string(), v);

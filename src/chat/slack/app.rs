@@ -177,6 +177,7 @@ impl SlackBot {
         let reply = self.command(ev).instrument(span).await;
         match reply {
             Ok(Reply::Ephemeral(text)) => ephemeral(&text),
+            Ok(Reply::InChannel(text)) => ephemeral(&text).with_response_type(SlackMessageResponseType::InChannel),
             Ok(Reply::Empty) => SlackCommandEventResponse::new(SlackMessageContent::new()),
             Err(e) => ephemeral(&format!(":no_entry: {}", e.message)),
         }
@@ -323,13 +324,68 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
                 let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
                 Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&tail.join("\n")))))
             }
-            SlashCommand::Grant(_)
-            | SlashCommand::Revoke { .. }
-            | SlashCommand::CreateProject { .. }
-            | SlashCommand::SetQuota { .. }
-            | SlashCommand::Stats { .. } => {
+            SlashCommand::Grant(g) => {
+                self.access.require(&actor, &g.project, &g.env, Intent::Administer).await.map_err(access_error)?;
+                let expires_at = match g.duration {
+                    Some(d) => Some(self.access.now() + chrono::Duration::from_std(d).map_err(|_| UserError::invalid("that duration is too long"))?),
+                    None => None,
+                };
+                let grant = self
+                    .store
+                    .create_grant(crate::store::NewGrant {
+                        principal: Principal::new(Platform::Slack, g.user.clone()),
+                        project: g.project.clone(),
+                        env: g.env.clone(),
+                        role: g.role,
+                        expires_at,
+                        reason: g.reason.clone(),
+                        granted_by: actor.principal.to_string(),
+                    })
+                    .await
+                    .map_err(|e| user_error(e.into()))?;
+                let until = grant.expires_at.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
+                Ok(Reply::InChannel(format!(
+                    "{} granted <@{}> `{}` on {}/{}{until}: {} (grant `{}`; `/cloud-revoke {} <reason>` ends it)",
+                    blocks::who(&actor.principal), g.user, g.role, g.project, g.env, blocks::escape(&g.reason), grant.id, grant.id
+                )))
+            }
+            SlashCommand::Revoke { grant, reason } => {
+                let row = self.store.grant(&grant).await.map_err(|e| user_error(e.into()))?;
+                self.access.require(&actor, &row.project, &row.env, Intent::Administer).await.map_err(access_error)?;
+                let row = self.store.revoke_grant(&grant, &actor.principal.to_string(), &reason).await.map_err(|e| user_error(e.into()))?;
+                Ok(Reply::InChannel(format!("{} revoked grant `{}` ({} `{}` on {}/{}): {}", blocks::who(&actor.principal), row.id, blocks::who(&row.principal), row.role, row.project, row.env, blocks::escape(&reason))))
+            }
+            SlashCommand::CreateProject { name, org, environments } => {
                 self.access_any(&actor, Intent::Administer).await?;
-                Err(UserError::invalid("this admin command is not wired into Slack yet; use the `cloud` CLI for now"))
+                let valid = |s: &str| !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-');
+                if !valid(&name) {
+                    return Err(UserError::invalid(format!("invalid project name `{name}`: use lowercase letters, digits and dashes (e.g. ecommerce)")));
+                }
+                if let Some(unknown) = environments.iter().find(|e| !self.environments.contains(e)) {
+                    return Err(UserError::invalid(format!("unknown environment `{unknown}`; known environments: {}", self.environments.join(", "))));
+                }
+                let p = self.store.create_project(&name, &org, "aws", &environments, &actor.principal.to_string()).await.map_err(|e| user_error(e.into()))?;
+                Ok(Reply::Ephemeral(format!("Created project *{}* (org {}, environments {}).", p.name, p.org, p.environments.join(", "))))
+            }
+            SlashCommand::SetQuota { project, key, limit } => {
+                self.access.require(&actor, &project, "*", Intent::Administer).await.map_err(access_error)?;
+                if self.store.project(&project).await.map_err(|e| user_error(e.into()))?.is_none() {
+                    return Err(UserError::invalid(format!("unknown project `{project}`; `/cloud-projects` lists them")));
+                }
+                self.store.set_quota(&project, &key, limit, &actor.principal.to_string()).await.map_err(|e| user_error(e.into()))?;
+                Ok(Reply::Ephemeral(format!("Quota of *{project}*: `{key}` ≤ {limit}.")))
+            }
+            SlashCommand::Stats { project } => {
+                match &project {
+                    Some(p) => self.access.require(&actor, p, "*", Intent::Administer).await.map(|_| ()).map_err(access_error)?,
+                    None => self.access_any(&actor, Intent::Administer).await?,
+                }
+                let sessions = self
+                    .orchestrator
+                    .list(&SessionFilter { project: project.clone(), ..Default::default() })
+                    .await
+                    .map_err(user_error)?;
+                Ok(Reply::Ephemeral(stats(&sessions)))
             }
         }
     }
@@ -636,6 +692,8 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
 /// What a command acknowledges with.
 enum Reply {
     Ephemeral(String),
+    /// Seen by the whole channel (grants and revocations are announced).
+    InChannel(String),
     #[allow(dead_code)]
     Empty,
 }
@@ -658,6 +716,24 @@ fn access_error(e: crate::policy::AccessError) -> UserError {
         crate::policy::AccessError::Denied(u) => u,
         crate::policy::AccessError::Store(e) => OrchestratorError::from(e).to_user(),
     }
+}
+
+/// Sessions by project and outcome.
+fn stats(sessions: &[crate::store::SessionRecord]) -> String {
+    use std::collections::BTreeMap;
+    if sessions.is_empty() {
+        return "No sessions yet.".into();
+    }
+    let mut by: BTreeMap<(String, String), BTreeMap<String, u32>> = BTreeMap::new();
+    for s in sessions {
+        *by.entry((s.project.clone(), s.env.clone())).or_default().entry(s.state.to_string()).or_default() += 1;
+    }
+    let mut out = format!("*Sessions* ({} in all)\n", sessions.len());
+    for ((project, env), states) in by {
+        let cells: Vec<String> = states.iter().map(|(state, n)| format!("{state} {n}")).collect();
+        out.push_str(&format!("• {project}/{env}: {}\n", cells.join(", ")));
+    }
+    out
 }
 
 fn session_list(title: &str, sessions: &[crate::store::SessionRecord]) -> String {

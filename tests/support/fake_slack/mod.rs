@@ -442,9 +442,17 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
                     by_group.entry(g.clone()).or_default().push(user.clone());
                 }
             }
+            // Members are listed only when asked for (`include_users=true`), as in Slack.
+            let with_users = str_param("include_users").as_deref() == Some("true") || p.get("include_users") == Some(&json!(true));
             let groups: Vec<Value> = by_group
                 .into_iter()
-                .map(|(id, users)| json!({"id": id, "team_id": TEAM, "name": id, "handle": id.to_lowercase(), "users": users, "date_create": 0, "date_update": 0, "is_usergroup": true, "is_external": false, "auto_type": null, "created_by": "U0ADMIN", "prefs": {"channels": [], "groups": []}, "user_count": 1}))
+                .map(|(id, users)| {
+                    let mut g = json!({"id": id, "team_id": TEAM, "name": id, "handle": id.to_lowercase(), "date_create": 1700000000, "date_update": 1700000000, "is_usergroup": true, "is_external": false, "auto_type": null, "created_by": "U0ADMIN", "prefs": {"channels": [], "groups": []}, "user_count": users.len()});
+                    if with_users {
+                        g["users"] = json!(users);
+                    }
+                    g
+                })
                 .collect();
             ok(json!({"usergroups": groups}))
         }
