@@ -328,3 +328,19 @@ async fn admins_grant_and_revoke_and_user_groups_map_to_roles() {
     assert!(ack.text().contains("ecommerce/stage: APPLIED 1"), "{}", ack.text());
     world.shutdown().await;
 }
+
+/// Slack asks Socket Mode apps to reconnect now and then (`disconnect`); commands keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_reconnects_after_slack_says_disconnect() {
+    let world = SlackWorld::socket().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Read).await;
+    world.fake.disconnect_socket();
+    world
+        .fake
+        .wait_for("a new Socket Mode connection", LONG, |f| (f.socket_connections() == 2 && f.socket_connected()).then_some(()))
+        .await;
+    let ack = world.slash(ALICE, "/cloud-list", "").await;
+    assert!(ack.text().contains("Latest sessions you can read"), "{}", ack.text());
+    assert_eq!(world.fake.calls().iter().filter(|c| *c == "apps.connections.open").count(), 2);
+    world.shutdown().await;
+}

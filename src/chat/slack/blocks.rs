@@ -247,3 +247,26 @@ pub fn text_blocks(text: &str) -> Vec<SlackBlock> {
         .map(|chunk| SlackSectionBlock::new().with_text(md!(chunk)).into())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mrkdwn_control_characters_are_escaped() {
+        assert_eq!(escape("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d");
+    }
+
+    #[test]
+    fn long_text_is_split_into_sections_slack_accepts() {
+        let lines: Vec<String> = (0..400).map(|i| format!("line {i:03} {}", "x".repeat(40))).collect();
+        let chunks = chunk_lines(&lines, 2900);
+        assert!(chunks.len() > 1);
+        assert!(chunks.iter().all(|c| c.chars().count() <= 2900));
+        assert_eq!(chunks.join("\n"), lines.join("\n"), "nothing lost between chunks");
+        let huge = vec!["y".repeat(5000)];
+        assert_eq!(chunk_lines(&huge, 2900)[0].chars().count(), 2900, "an over-long line is cut");
+        assert!(text_blocks(&lines.join("\n")).len() <= 50);
+        assert!(text_blocks("").is_empty());
+    }
+}

@@ -72,3 +72,49 @@ async fn push(Extension(ev): Extension<SlackPushEvent>) -> axum::response::Respo
         _ => StatusCode::OK.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The signature check the events layer applies (slack-morphism's verifier), at the edges
+    //! Slack documents: HMAC-SHA256 over `v0:{ts}:{raw body}`, timestamps within 300 s.
+    use hmac::{Hmac, Mac};
+    use slack_morphism::prelude::*;
+    use slack_morphism::signature_verifier::{SlackEventSignatureVerifier, SlackEventSignatureVerifierError};
+
+    const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+    const BODY: &str = "token=x&team_id=T1&command=%2Fcloud-list&text=";
+
+    fn sign(secret: &str, ts: i64, body: &str) -> String {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("v0:{ts}:{body}").as_bytes());
+        format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    fn verify(signature: &str, body: &str, ts: i64) -> Result<(), SlackEventSignatureVerifierError> {
+        SlackEventSignatureVerifier::new(&SlackSigningSecret::new(SECRET.into())).verify(signature, body, &ts.to_string())
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[test]
+    fn a_signed_request_up_to_300_s_old_verifies() {
+        for age in [0, 290] {
+            let ts = now() - age;
+            assert!(verify(&sign(SECRET, ts, BODY), BODY, ts).is_ok(), "{age} s old");
+        }
+    }
+
+    #[test]
+    fn stale_forged_or_tampered_requests_do_not() {
+        let ts = now() - 310;
+        assert!(matches!(verify(&sign(SECRET, ts, BODY), BODY, ts), Err(SlackEventSignatureVerifierError::IncorrectOrExpiredTimestampError(_))));
+        let ts = now() + 310;
+        assert!(verify(&sign(SECRET, ts, BODY), BODY, ts).is_err(), "from the future");
+        let ts = now();
+        assert!(matches!(verify(&sign("another-secret", ts, BODY), BODY, ts), Err(SlackEventSignatureVerifierError::WrongSignatureError(_))));
+        assert!(verify(&sign(SECRET, ts, BODY), &format!("{BODY}x"), ts).is_err(), "body changed after signing");
+        assert!(verify(&sign(SECRET, ts, BODY), BODY, ts - 1).is_err(), "timestamp changed after signing");
+    }
+}
