@@ -55,6 +55,17 @@ struct FileConfig {
     role_mappings: Vec<RoleMapping>,
     #[serde(default)]
     slack: SlackFile,
+    #[serde(default)]
+    access: AccessFile,
+    /// The price list for cost estimates (default: `<workspace>/config/pricing.yaml`, else the
+    /// built-in copy).
+    pricing: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessFile {
+    local_cli_admin: Option<bool>,
 }
 
 /// `slack:` as written. Tokens are never read from this file, only the paths of files holding
@@ -204,6 +215,10 @@ pub struct Config {
     pub admins: Vec<Principal>,
     pub role_mappings: Vec<RoleMapping>,
     pub slack: SlackConfig,
+    /// Every `cli:` principal is an admin (a single-user checkout; never for a shared bot).
+    pub local_cli_admin: bool,
+    /// The price list file, when one is configured or found in the workspace.
+    pub pricing: Option<PathBuf>,
 }
 
 /// What the command line adds on top.
@@ -361,9 +376,28 @@ impl Config {
                     message: format!("platform `{}` is not discord or slack", mapping.platform),
                 });
             }
+            if let Err(e) = mapping.role.parse::<crate::policy::Role>() {
+                return Err(ConfigError::Invalid { origin: origin("role_mappings"), message: e.to_string() });
+            }
         }
 
         let slack = slack_config(file.slack, env, &origin)?;
+        let local_cli_admin = match env.get("CLOUD_LOCAL_CLI_ADMIN").map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "") => false,
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    origin: "CLOUD_LOCAL_CLI_ADMIN".into(),
+                    message: format!("`{v}` is not true or false"),
+                })
+            }
+            None => file.access.local_cli_admin.unwrap_or(false),
+        };
+        let pricing = env
+            .get("CLOUD_PRICING")
+            .map(PathBuf::from)
+            .or(file.pricing)
+            .or_else(|| Some(workspace.join("config/pricing.yaml")).filter(|p| p.exists()));
 
         Ok(Config {
             source,
@@ -382,6 +416,8 @@ impl Config {
             admins,
             role_mappings: file.role_mappings,
             slack,
+            local_cli_admin,
+            pricing,
         })
     }
 
@@ -416,6 +452,8 @@ impl Config {
             admins: Vec<String>,
             role_mappings: &'a [RoleMapping],
             slack: ShownSlack<'a>,
+            local_cli_admin: bool,
+            pricing: String,
         }
         #[derive(Serialize)]
         struct ShownSlack<'a> {
@@ -476,6 +514,8 @@ impl Config {
                 signing_secret: set(&self.slack.signing_secret),
                 app_token: set(&self.slack.app_token),
             },
+            local_cli_admin: self.local_cli_admin,
+            pricing: self.pricing.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in config/pricing.yaml".into()),
         };
         serde_yaml::to_string(&shown).expect("plain data serialises")
     }

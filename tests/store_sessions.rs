@@ -248,3 +248,19 @@ async fn migrations_apply_to_a_non_empty_database_and_are_idempotent() {
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[tokio::test]
+async fn many_openers_of_a_fresh_database_all_get_it_migrated() {
+    // The bot and a `cloud status` started at the same moment on a new data dir: both open the
+    // empty database and both want to run migration 1; neither may fail with "already exists".
+    let dir = tempfile::tempdir().unwrap();
+    let openers: Vec<_> = (0..8)
+        .map(|_| {
+            let path = dir.path().to_path_buf();
+            tokio::spawn(async move { Store::open_in(&path).await.map(|_| ()) })
+        })
+        .collect();
+    for opener in openers {
+        opener.await.unwrap().expect("every opener gets a migrated database");
+    }
+}

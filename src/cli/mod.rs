@@ -2,6 +2,7 @@
 //! command maps to one orchestrator or store call; this module only parses, renders and maps
 //! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
 
+mod admin_cmds;
 pub mod catalog;
 pub mod doctor;
 pub mod plan_show;
@@ -88,9 +89,24 @@ pub enum Command {
     Logs(session_cmds::LogsArgs),
     /// Read or verify the audit log
     Audit(session_cmds::AuditArgs),
-    /// Projects: create and list
+    /// Projects: create (admin) and list
     #[command(subcommand)]
     Projects(session_cmds::ProjectsCmd),
+    /// Give a user a role on a project, optionally for one environment and for a limited time (admin)
+    Grant(admin_cmds::GrantArgs),
+    /// Revoke a grant (admin)
+    Revoke(admin_cmds::RevokeArgs),
+    /// List grants (admin)
+    #[command(subcommand)]
+    Grants(admin_cmds::GrantsCmd),
+    /// Per-project quotas: set a limit, show usage (admin)
+    #[command(subcommand)]
+    Quota(admin_cmds::QuotaCmd),
+    /// Sessions by state, success rate, lead time, top projects and requesters (admin)
+    Stats(admin_cmds::StatsArgs),
+    /// Every session of every project; cancel anyone's session (admin)
+    #[command(subcommand)]
+    Admin(admin_cmds::AdminCmd),
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCmd),

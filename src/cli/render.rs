@@ -98,6 +98,7 @@ pub fn status(view: &SessionView) -> String {
             let _ = writeln!(out, "             {}", e.lines().next().unwrap_or(""));
         }
     }
+    out.push_str(&cost_and_quota(view));
     if let Some(next) = next_step(s) {
         let _ = writeln!(out, "  next     {next}");
     }
@@ -114,6 +115,31 @@ pub fn waves(stacks: &[crate::store::StackRow]) -> String {
     let total = by_wave.len();
     for (wave, names) in by_wave {
         let _ = writeln!(out, "wave {}/{total}: {}", wave + 1, names.join(", "));
+    }
+    out
+}
+
+/// The plan's cost estimate and its quota standing (plan output, `status`).
+pub fn cost_and_quota(view: &SessionView) -> String {
+    let mut out = String::new();
+    if let Some(cost) = &view.cost {
+        out.push_str(&crate::policy::cost::render_estimate(cost));
+    }
+    if let Some(quota) = &view.quota {
+        if !quota.projected.is_empty() {
+            let _ = writeln!(out, "Quotas of {} after this plan:", view.session.project);
+            for line in &quota.projected {
+                let _ = writeln!(out, "  {}", line.render());
+            }
+        }
+        if quota.is_over() {
+            let _ = writeln!(
+                out,
+                "OVER QUOTA: {}. This plan cannot be approved unless an admin approves it with an override reason (cloud approve {} --override-reason \"…\").",
+                quota.reason(),
+                view.session.id.short()
+            );
+        }
     }
     out
 }

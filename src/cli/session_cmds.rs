@@ -69,6 +69,9 @@ pub struct ApproveArgs {
     /// Record the approval only; do not apply here even when it completes the approvals
     #[arg(long)]
     pub no_apply: bool,
+    /// Approve a plan that is over its project's quota (admin only); the reason is audited
+    #[arg(long, value_name = "REASON")]
+    pub override_reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -187,13 +190,13 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                 print_json(&app.orchestrator.status(s.id).await.map_err(user)?)?;
                 return plan_failure(app, &s).map_or(Ok(()), |e| Err(e.into()));
             }
-            print_plan(&s);
+            print_plan(app, &s).await?;
             plan_outcome(app, &s)
         }
         Command::Refresh(args) => {
             let s = app.store.find_session(&args.session).await.map_err(store_user)?;
             let s = plan_with_spinner(app, s.id).await?;
-            print_plan(&s);
+            print_plan(app, &s).await?;
             plan_outcome(app, &s)
         }
         Command::Approve(args) => {
@@ -204,7 +207,11 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                     UserError::invalid(format!("session {} has no plan to approve (it is {})", s.id.short(), s.state))
                 })?,
             };
-            let s = app.orchestrator.approve(s.id, &app.principal, &digest).await.map_err(user)?;
+            let s = match &args.override_reason {
+                Some(reason) => app.orchestrator.approve_override(s.id, &app.principal, &digest, reason).await,
+                None => app.orchestrator.approve(s.id, &app.principal, &digest).await,
+            }
+            .map_err(user)?;
             println!("{} approved session {} ({}).", app.principal, s.id.short(), s.state);
             if s.state == SessionState::Approved && !args.no_apply {
                 return apply_with_progress(app, s.id).await;
@@ -275,6 +282,12 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Queue(args) => super::stack_cmds::cmd_queue(app, &args.session).await,
         Command::Audit(args) => audit(app, args).await,
         Command::Projects(cmd) => projects(app, cmd).await,
+        Command::Grant(args) => super::admin_cmds::cmd_grant(app, args).await,
+        Command::Revoke(args) => super::admin_cmds::cmd_revoke(app, args).await,
+        Command::Grants(cmd) => super::admin_cmds::cmd_grants(app, cmd).await,
+        Command::Quota(cmd) => super::admin_cmds::cmd_quota(app, cmd).await,
+        Command::Stats(args) => super::admin_cmds::cmd_stats(app, args).await,
+        Command::Admin(cmd) => super::admin_cmds::cmd_admin(app, cmd).await,
         Command::Config(_) | Command::Doctor | Command::Catalog(_) => unreachable!("handled before the app starts"),
     }
 }
@@ -289,10 +302,12 @@ async fn plan_with_spinner(app: &App, id: SessionId) -> anyhow::Result<SessionRe
     result
 }
 
-fn print_plan(s: &SessionRecord) {
+async fn print_plan(app: &App, s: &SessionRecord) -> anyhow::Result<()> {
     println!("Session {}  {}/{}  deployment {}  {}", s.id.short(), s.project, s.env, s.deployment_id, s.state);
     if let Some(plan) = &s.plan {
         print!("{}", render::plan_table(plan));
+        let view = app.orchestrator.status(s.id).await.map_err(user)?;
+        print!("{}", render::cost_and_quota(&view));
     }
     if let Some(d) = &s.digest {
         println!("digest {}", d.short());
@@ -300,6 +315,7 @@ fn print_plan(s: &SessionRecord) {
     if let Some(reason) = &s.reason {
         println!("{reason}");
     }
+    Ok(())
 }
 
 fn plan_outcome(app: &App, s: &SessionRecord) -> anyhow::Result<()> {
@@ -337,7 +353,7 @@ async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
 /// Plan an opened session, then approve (where the requester may) and apply it.
 pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: bool) -> anyhow::Result<()> {
     let s = plan_with_spinner(app, s.id).await?;
-    print_plan(&s);
+    print_plan(app, &s).await?;
     plan_outcome(app, &s)?;
     let digest = s.digest.clone().expect("PLAN_READY has a digest");
 
@@ -558,7 +574,7 @@ async fn logs(app: &App, args: LogsArgs) -> anyhow::Result<()> {
 
 async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
     if let Some(AuditCmd::Verify) = args.command {
-        let result = app.store.audit_verify().await.map_err(store_user)?;
+        let result = app.orchestrator.audit_verify(&app.principal).await.map_err(user)?;
         if args.json {
             print_json(&result)?;
         }
@@ -576,7 +592,7 @@ async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
         Some(text) => Some(app.store.find_session(text).await.map_err(store_user)?.id),
         None => None,
     };
-    let entries = app.store.audit_entries(session).await.map_err(store_user)?;
+    let entries = app.orchestrator.audit_log(&app.principal, session).await.map_err(user)?;
     if args.json {
         return print_json(&entries);
     }
@@ -587,17 +603,8 @@ async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
 async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
     match cmd {
         ProjectsCmd::Create { name, org, provider, environments } => {
-            let valid = |s: &str| !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-');
-            if !valid(&name) {
-                return Err(UserError::invalid(format!("invalid project name `{name}`: use lowercase letters, digits and dashes (e.g. ecommerce)")).into());
-            }
-            for env in &environments {
-                if !app.config.environments.contains_key(env) {
-                    let known: Vec<&str> = app.config.environments.keys().map(String::as_str).collect();
-                    return Err(UserError::invalid(format!("unknown environment `{env}`; known environments: {}", known.join(", "))).into());
-                }
-            }
-            let p = app.store.create_project(&name, &org, &provider, &environments, &app.principal.to_string()).await.map_err(store_user)?;
+            let params = crate::orchestrator::ProjectParams { name, org, provider, environments };
+            let p = app.orchestrator.create_project(&app.principal, params).await.map_err(user)?;
             println!("Created project {} (org {}, {}, environments {}).", p.name, p.org, p.provider, p.environments.join(", "));
             Ok(())
         }

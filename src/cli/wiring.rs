@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::GlobalArgs;
 use crate::config::{Config, Overrides};
 use crate::engine::Engine;
-use crate::orchestrator::{DeploymentResolver, Orchestrator, OrchestratorSettings};
+use crate::orchestrator::{DeploymentResolver, Orchestrator, OrchestratorSettings, PolicySettings};
 use crate::session::Principal;
 use crate::store::Store;
 
@@ -71,13 +71,24 @@ impl App {
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
         let engine = engine(&config)?;
         let resolver = resolver(&config, &store).await?;
-        let orchestrator = Orchestrator::new(
+        let pricing = match &config.pricing {
+            Some(path) => crate::policy::Pricing::load(path).map_err(|e| crate::error::UserError::invalid(e.to_string()))?,
+            None => crate::policy::Pricing::builtin(),
+        };
+        let orchestrator = Orchestrator::with_policy(
             store.clone(),
             engine,
             resolver,
             OrchestratorSettings {
                 environments: config.environments.clone(),
                 max_parallel: config.pulumi.max_parallel,
+            },
+            PolicySettings {
+                admins: config.admins.clone(),
+                role_mappings: config.role_mappings.clone(),
+                local_cli_admin: config.local_cli_admin,
+                pricing: Arc::new(pricing),
+                clock: crate::policy::system_clock(),
             },
         );
         // Sessions a dead `cloud` or bot process left PLANNING / APPLYING are reconciled before
@@ -93,6 +104,9 @@ impl App {
             );
         }
         orchestrator.expire_stale(chrono::Utc::now()).await.map_err(|e| e.to_user())?;
+        // Record grants that expired since the last command (authorisation never relies on it:
+        // an expired grant is refused at every check).
+        orchestrator.sweep_grant_expiries().await.map_err(|e| anyhow::Error::from(e.to_user()))?;
         Ok(App { config, store, orchestrator, principal })
     }
 }

@@ -14,6 +14,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::{OrchResult, Orchestrator, OrchestratorError, ResolvedStack, SessionEventKind, StackLockProof, StackSinkFactory};
 use crate::engine::ResourceStep;
+use crate::policy::Actor;
 use crate::session::{Plan, SessionId, StackName, StackState};
 use crate::store::{LockOutcome, SessionRecord};
 
@@ -110,7 +111,7 @@ impl Orchestrator {
     pub(super) async fn open_follow_up(&self, parent: &SessionRecord, remaining: Vec<StackName>) -> OrchResult<SessionRecord> {
         let requester = parent.requester.clone();
         let follow = match self
-            .start(&requester, &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
+            .start(&Actor::from(&requester), &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
             .await
         {
             Ok(record) => Some(record),

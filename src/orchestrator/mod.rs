@@ -6,8 +6,10 @@
 //! two clicks) racing on one session cannot both win. Engine work for one session runs in the
 //! caller's task; stacks of one wave run concurrently, bounded by `max_parallel`.
 
+mod admin;
 mod events;
 mod followup;
+mod gate;
 mod locks;
 pub mod recovery;
 mod resolve;
@@ -27,11 +29,14 @@ use tracing::{info, info_span, warn, Instrument};
 pub use events::{SessionEvent, SessionEventKind};
 pub use locks::StackLockProof;
 pub use sweeper::DEFAULT_SWEEP_INTERVAL;
+pub use admin::{check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION};
+pub use gate::PolicySettings;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
 use crate::engine::{Engine, EngineError, Progress, StackPreview};
 use crate::error::UserError;
+use crate::policy::{Access, Actor, CostEstimate, Intent, Pricing, QuotaCheck};
 use crate::session::{
     Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
 };
@@ -87,7 +92,7 @@ pub struct OrchestratorSettings {
     pub max_parallel: usize,
 }
 
-/// A session with its per-stack rows and approvals — what `status` shows.
+/// A session with its per-stack rows and approvals — what `status` shows and the lobby renders.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SessionView {
     pub session: SessionRecord,
@@ -97,6 +102,11 @@ pub struct SessionView {
     pub locks: Vec<String>,
     /// Its place in the lock queue, while it waits for stacks.
     pub queue: Option<QueueEntry>,
+    /// The plan's estimated monthly cost, per stack and total (once there is a plan).
+    pub cost: Option<CostEstimate>,
+    /// How the plan stands against the project's quotas (once there is a plan). An over-quota
+    /// plan can only be approved by an admin with an override reason.
+    pub quota: Option<QuotaCheck>,
 }
 
 /// The transport-free core.
@@ -112,6 +122,10 @@ pub struct Orchestrator {
     /// Cancel handles of the applies this process is running, so `cancel` can stop them
     /// gracefully. Only the process running an apply holds its token.
     running: DashMap<SessionId, CancellationToken>,
+    /// Who may do what; checked at the start of every intent, at the moment it happens.
+    access: Access,
+    /// The price list for cost estimates and the cost quota.
+    pricing: Arc<Pricing>,
 }
 
 impl Orchestrator {
@@ -121,7 +135,20 @@ impl Orchestrator {
         resolver: Arc<dyn DeploymentResolver>,
         settings: OrchestratorSettings,
     ) -> Arc<Orchestrator> {
+        Orchestrator::with_policy(store, engine, resolver, settings, PolicySettings::local())
+    }
+
+    /// An orchestrator with an explicit access policy and price list (what the CLI and the bots
+    /// build from configuration).
+    pub fn with_policy(
+        store: Store,
+        engine: Arc<dyn Engine>,
+        resolver: Arc<dyn DeploymentResolver>,
+        settings: OrchestratorSettings,
+        policy: PolicySettings,
+    ) -> Arc<Orchestrator> {
         let (events, _) = broadcast::channel(4096);
+        let access = Access::new(store.clone(), policy.admins, policy.role_mappings, policy.local_cli_admin, policy.clock);
         Arc::new(Orchestrator {
             store,
             engine,
@@ -129,7 +156,18 @@ impl Orchestrator {
             settings,
             events,
             running: DashMap::new(),
+            access,
+            pricing: policy.pricing,
         })
+    }
+
+    /// The access policy (role checks for adapters that show or hide buttons).
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    pub fn pricing(&self) -> &Pricing {
+        &self.pricing
     }
 
     pub fn store(&self) -> &Store {
@@ -214,34 +252,35 @@ impl Orchestrator {
     /// upstream dependencies are not added: a subset plans only what was asked).
     pub async fn start_session(
         &self,
-        principal: &Principal,
+        actor: impl Into<Actor>,
         project: &str,
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> OrchResult<SessionRecord> {
-        self.start(principal, project, env, stacks, "deploy", None).await
+        self.start(&actor.into(), project, env, stacks, "deploy", None).await
     }
 
     /// Open a DRAFT destroy session: the same stacks, walked in reverse order.
     pub async fn start_destroy(
         &self,
-        principal: &Principal,
+        actor: impl Into<Actor>,
         project: &str,
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> OrchResult<SessionRecord> {
-        self.start(principal, project, env, stacks, "destroy", None).await
+        self.start(&actor.into(), project, env, stacks, "destroy", None).await
     }
 
     async fn start(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         project: &str,
         env: &str,
         stacks: Option<&[StackName]>,
         operation: &str,
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
+        let principal = &actor.principal;
         let policy = self.env_policy(env)?.clone();
         if self.store.project(project).await?.is_none() {
             return Err(UserError::invalid(format!(
@@ -249,6 +288,9 @@ impl Orchestrator {
             ))
             .into());
         }
+        // Gate first: the role, then the concurrency quota, then the work.
+        self.gate(actor, project, env, Intent::Deploy).await?;
+        self.check_concurrency(project, None).await?;
         let resolved = self.resolver.resolve(project, env, stacks)?;
         let mut ordered: Vec<(StackName, u32)> = resolved
             .stacks
@@ -288,12 +330,15 @@ impl Orchestrator {
     /// Preview every stack of the session, wave by wave (stacks of a wave in parallel).
     /// DRAFT, PLAN_FAILED (retry) and PLAN_READY (refresh) sessions can be planned.
     /// Ends PLAN_READY when every preview succeeded, otherwise PLAN_FAILED.
-    pub async fn plan(&self, id: SessionId, actor: &Principal) -> OrchResult<SessionRecord> {
+    pub async fn plan(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
         let session = self.store.session(id).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
+        self.check_concurrency(&session.project, Some(id)).await?;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
         async {
             let proof = self.lock_proof(id).await?;
-            self.plan_inner(session, actor, &proof).await
+            self.plan_inner(session, &actor.principal, &proof).await
         }
         .instrument(span)
         .await
@@ -405,10 +450,41 @@ impl Orchestrator {
     pub async fn approve(
         &self,
         id: SessionId,
-        principal: &Principal,
+        actor: impl Into<Actor>,
         digest: &str,
     ) -> OrchResult<SessionRecord> {
+        self.approve_with(id, &actor.into(), digest, None).await
+    }
+
+    /// Approve an over-quota plan as an admin, with the reason recorded in the audit log. Also
+    /// accepted on a plan within quota (the reason is recorded all the same).
+    pub async fn approve_override(
+        &self,
+        id: SessionId,
+        actor: impl Into<Actor>,
+        digest: &str,
+        reason: &str,
+    ) -> OrchResult<SessionRecord> {
+        if reason.trim().is_empty() {
+            return Err(UserError::invalid("an override needs a reason (--override-reason \"…\"); it goes into the audit log").into());
+        }
+        self.approve_with(id, &actor.into(), digest, Some(reason.trim())).await
+    }
+
+    async fn approve_with(
+        &self,
+        id: SessionId,
+        actor: &Actor,
+        digest: &str,
+        override_reason: Option<&str>,
+    ) -> OrchResult<SessionRecord> {
+        let principal = &actor.principal;
         let session = self.store.session(id).await?;
+        // Checked at click time: a grant that expired since the plan was shown does not count.
+        self.gate(actor, &session.project, &session.env, Intent::Approve).await?;
+        if override_reason.is_some() {
+            self.gate(actor, &session.project, &session.env, Intent::OverrideQuota).await?;
+        }
         if session.state != SessionState::PlanReady {
             return Err(UserError::invalid(format!(
                 "session {} is {}, not PLAN_READY: only a ready plan can be approved",
@@ -424,7 +500,10 @@ impl Orchestrator {
             ))
             .into());
         }
-        let record = self.store.record_approval(id, principal, digest, None).await?;
+        if override_reason.is_none() {
+            self.refuse_over_quota(&session).await?;
+        }
+        let record = self.store.record_approval(id, principal, digest, override_reason).await?;
         info!(session = %id, approver = %principal, state = %record.state, "approval recorded");
         self.publish(id, SessionEventKind::Approved { by: principal.clone() });
         if record.state == SessionState::Approved {
@@ -438,10 +517,12 @@ impl Orchestrator {
 
     /// Apply an APPROVED session, wave by wave. A failed stack skips its dependents; independent
     /// stacks finish. Ends APPLIED, FAILED or (when cancelled) CANCELLED.
-    pub async fn apply(&self, id: SessionId, actor: &Principal) -> OrchResult<SessionRecord> {
+    pub async fn apply(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
         let session = self.store.session(id).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
         let span = info_span!("apply", session = %id, project = %session.project, env = %session.env);
-        self.apply_inner(session, actor).instrument(span).await
+        self.apply_inner(session, &actor.principal).instrument(span).await
     }
 
     async fn apply_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
@@ -623,8 +704,17 @@ impl Orchestrator {
 
     /// Cancel a session. A running apply is stopped gracefully (in-flight steps finish) and the
     /// apply itself records CANCELLED; any other non-terminal session is cancelled at once.
-    pub async fn cancel(&self, id: SessionId, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
+    pub async fn cancel(&self, id: SessionId, actor: impl Into<Actor>, reason: &str) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
         let session = self.store.session(id).await?;
+        // One's own session needs `deploy`; someone else's needs `approve`.
+        let intent = if session.requester == actor.principal { Intent::Deploy } else { Intent::Approve };
+        self.gate(&actor, &session.project, &session.env, intent).await?;
+        self.cancel_unchecked(session, &actor.principal, reason).await
+    }
+
+    async fn cancel_unchecked(&self, session: SessionRecord, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
+        let id = session.id;
         if session.state == SessionState::Applying {
             if let Some(token) = self.running.get(&id) {
                 info!(session = %id, by = %principal, "graceful cancel requested");
@@ -651,15 +741,34 @@ impl Orchestrator {
             .await
     }
 
-    /// A session with its stacks and approvals.
+    /// A session with its stacks, approvals, cost estimate and quota standing.
     pub async fn status(&self, id: SessionId) -> OrchResult<SessionView> {
+        let session = self.store.session(id).await?;
+        let (cost, quota) = match &session.plan {
+            Some(plan) => {
+                let cost = crate::policy::cost::estimate_plan(&self.pricing, plan);
+                let quota = self.quota_check(&session, &cost).await?;
+                (Some(cost), Some(quota))
+            }
+            None => (None, None),
+        };
         Ok(SessionView {
-            session: self.store.session(id).await?,
             stacks: self.store.session_stacks(id).await?,
             approvals: self.store.approvals(id).await?,
             locks: self.store.session_locks(id).await?,
             queue: self.store.queue_entry(id).await?,
+            session,
+            cost,
+            quota,
         })
+    }
+
+    /// [`Orchestrator::status`] for an actor who needs `read` on the session's project/env.
+    pub async fn view(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionView> {
+        let actor = actor.into();
+        let session = self.store.session(id).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Read).await?;
+        self.status(id).await
     }
 
     /// Sessions matching a filter, newest first.

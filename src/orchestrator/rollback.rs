@@ -18,7 +18,8 @@ use sha2::{Digest as _, Sha256};
 use super::{OrchResult, Orchestrator, OrchestratorError, ResolvedDeployment};
 use crate::engine::ConfigValue;
 use crate::error::UserError;
-use crate::session::{Principal, SessionState, StackName};
+use crate::policy::Actor;
+use crate::session::{SessionState, StackName};
 use crate::store::{NewAudit, SavedConfig, SessionFilter, SessionRecord};
 
 /// What a session records of a stack's configuration.
@@ -72,7 +73,8 @@ impl Orchestrator {
     /// Open a rollback session for `project`/`env` (see the module documentation). Busy stacks
     /// are reported like for any session ([`OrchestratorError::Busy`]); the session then keeps
     /// its configuration for a later queue.
-    pub async fn start_rollback(&self, principal: &Principal, project: &str, env: &str) -> OrchResult<SessionRecord> {
+    pub async fn start_rollback(&self, actor: impl Into<Actor>, project: &str, env: &str) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
         self.env_policy(env)?;
         let current = self.resolver.resolve(project, env, None)?;
         let now: BTreeMap<&StackName, Vec<SavedConfig>> =
@@ -97,7 +99,7 @@ impl Orchestrator {
             .into());
         };
         let stacks: Vec<StackName> = current.stacks.iter().map(|s| s.name.clone()).filter(|n| configs.contains_key(n)).collect();
-        let started = self.start(principal, project, env, Some(&stacks), "rollback", None).await;
+        let started = self.start(&actor, project, env, Some(&stacks), "rollback", None).await;
         let id = match &started {
             Ok(s) => s.id,
             Err(OrchestratorError::Busy { session, .. }) => *session,
@@ -108,7 +110,7 @@ impl Orchestrator {
         }
         self.store
             .audit(NewAudit {
-                actor: principal.to_string(),
+                actor: actor.principal.to_string(),
                 action: "session.rollback_of".into(),
                 session_id: Some(id),
                 project: Some(project.to_string()),

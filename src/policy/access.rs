@@ -39,6 +39,25 @@ impl From<&Principal> for Actor {
     }
 }
 
+impl From<&Actor> for Actor {
+    fn from(actor: &Actor) -> Self {
+        actor.clone()
+    }
+}
+
+impl Actor {
+    /// A principal with the chat groups (Discord role ids, Slack user-group ids) it holds.
+    pub fn with_groups(principal: Principal, groups: Vec<String>) -> Actor {
+        Actor { principal, groups }
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.principal.fmt(f)
+    }
+}
+
 /// The access policy.
 #[derive(Clone)]
 pub struct Access {
@@ -99,17 +118,24 @@ impl Access {
         match held {
             Some(role) if role >= needed => Ok(role),
             _ => {
-                let who = &actor.principal;
-                let scope = if env == "*" { project.to_string() } else { format!("{project}/{env}") };
-                let has = held.map(|r| format!("you have `{r}` there")).unwrap_or_else(|| "you have no grant there".into());
-                let env_flag = if env == "*" { String::new() } else { format!(" --env {env}") };
-                Err(AccessError::Denied(UserError::denied(format!(
-                    "{who} may not {} {scope}: that needs the `{needed}` role and {has}. Ask an admin to run: cloud grant {who} {project} {needed}{env_flag} --for 2h --reason \"…\" (in chat: /cloud-grant)",
-                    intent.describe()
-                ))))
+                Err(AccessError::Denied(denial(actor, project, env, intent, held)))
             }
         }
     }
+}
+
+/// The refusal text: which grant is missing and the exact command an admin runs to give it.
+pub fn denial(actor: &Actor, project: &str, env: &str, intent: Intent, held: Option<Role>) -> UserError {
+    let needed = intent.required_role();
+    let who = &actor.principal;
+    let scope = if env == "*" { project.to_string() } else { format!("{project}/{env}") };
+    let has = held.map(|r| format!("you have `{r}` there")).unwrap_or_else(|| "you have no grant there".into());
+    let env_flag = if env == "*" { String::new() } else { format!(" --env {env}") };
+    let project_arg = if project == "*" { "'*'" } else { project };
+    UserError::denied(format!(
+        "you need `{needed}` on {scope} to {} it ({who}: {has}); ask an admin: cloud grant {who} {project_arg} {needed}{env_flag} --for 2h --reason \"…\" (in chat: /cloud-grant)",
+        intent.describe()
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,13 @@
 //! core, so Discord, Slack and the CLI get the same answers.
 
 mod access;
+pub mod cost;
+pub mod quota;
 mod roles;
+pub mod stats;
 
 pub use access::{system_clock, Access, AccessError, Actor, Clock};
+pub use cost::{CostEstimate, Pricing, PricingError, StackCost, UnpricedResource};
+pub use quota::{QuotaCheck, QuotaKey, QuotaLine, QuotaUsage, QuotaViolation};
 pub use roles::{Intent, Role, UnknownRole};
+pub use stats::Stats;

@@ -59,6 +59,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("cannot lock the database for its migrations: {0}")]
+    MigrationLock(#[source] std::io::Error),
     #[error("cannot apply the database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -87,6 +89,7 @@ impl Store {
             .foreign_keys(true)
             // Writers queue on SQLite's lock rather than failing: `BEGIN IMMEDIATE` + busy wait.
             .busy_timeout(Duration::from_secs(30));
+        let db_file = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -95,6 +98,11 @@ impl Store {
                 url: url.to_string(),
                 source,
             })?;
+        // Two processes opening a fresh database at once (the bot and a `cloud status`, or two
+        // CLI runs) would both see migration 1 pending and one would fail with "table already
+        // exists": SQLite has no advisory lock sqlx could take, so hold an exclusive file lock
+        // beside the database while migrating.
+        let _migrating = MigrationLock::take(&db_file).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool })
     }
@@ -132,4 +140,30 @@ pub(crate) fn parse_time(s: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> 
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp `{s}`: {e}")))
+}
+
+/// An exclusive lock on `<database>.migrate.lock`, held while migrations run; released on drop.
+/// In-memory databases need none.
+struct MigrationLock {
+    _held: Option<std::fs::File>,
+}
+
+impl MigrationLock {
+    async fn take(db: &Path) -> StoreResult<MigrationLock> {
+        if db.as_os_str().is_empty() || db == Path::new(":memory:") {
+            return Ok(MigrationLock { _held: None });
+        }
+        let mut name = db.as_os_str().to_owned();
+        name.push(".migrate.lock");
+        let path = std::path::PathBuf::from(name);
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+            file.lock()?;
+            Ok(file)
+        })
+        .await
+        .expect("the migration lock task does not panic")
+        .map_err(StoreError::MigrationLock)?;
+        Ok(MigrationLock { _held: Some(file) })
+    }
 }

@@ -58,6 +58,9 @@ impl Cli {
         cli.set("CLOUD_DATA_DIR", &home.join("data").display().to_string());
         cli.set("CLOUD_USER", "alice");
         cli.set("CLOUD_PULUMI_BINARY", &standin().display().to_string());
+        // Like the repository's config/cloud.yaml: every cli: user is an admin. Access tests
+        // unset it and name their admins.
+        cli.set("CLOUD_LOCAL_CLI_ADMIN", "true");
         cli
     }
 

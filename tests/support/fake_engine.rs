@@ -1,5 +1,6 @@
 //! A scripted in-memory [`Engine`] and resolver for orchestrator tests (tests only: production
 //! always runs the Pulumi adapter).
+#![allow(dead_code)] // each test binary uses a different part of this shared harness
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

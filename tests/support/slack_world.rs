@@ -11,7 +11,7 @@ use std::time::Duration;
 use cloud_engine::chat::slack::{SlackBot, SlackServer};
 use cloud_engine::cli::App;
 use cloud_engine::config::{Config, Overrides, SlackTransport};
-use cloud_engine::policy::{system_clock, Access, Role};
+use cloud_engine::policy::Role;
 use cloud_engine::session::{Platform, Principal};
 use cloud_engine::store::NewGrant;
 
@@ -72,9 +72,8 @@ impl SlackWorld {
     }
 
     async fn launch(&mut self) {
-        let access = Access::new(self.app.store.clone(), self.config.admins.clone(), self.config.role_mappings.clone(), false, system_clock());
         let envs = self.config.environments.keys().cloned().collect();
-        let bot = SlackBot::new(self.app.orchestrator.clone(), access, &self.config.role_mappings, &self.config.slack, envs).expect("bot");
+        let bot = SlackBot::new(self.app.orchestrator.clone(), &self.config.role_mappings, &self.config.slack, envs).expect("bot");
         let listener = match self.config.slack.transport {
             SlackTransport::Http => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
             SlackTransport::Socket => None,

@@ -25,7 +25,8 @@ use crate::chat::progress::StackResult;
 use crate::config::{RoleMapping, SlackConfig};
 use crate::error::UserError;
 use crate::orchestrator::{Orchestrator, OrchestratorError, SessionEvent, SessionEventKind};
-use crate::policy::{Access, Actor, Intent};
+use crate::orchestrator::{GrantExpiry, GrantParams, ProjectParams};
+use crate::policy::{Actor, Intent};
 use crate::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
 use crate::store::{SessionFilter, Store};
 
@@ -50,7 +51,6 @@ struct LiveThread {
 pub struct SlackBot {
     orchestrator: Arc<Orchestrator>,
     store: Store,
-    access: Access,
     pub(crate) client: Arc<Client>,
     token: SlackApiToken,
     environments: Vec<String>,
@@ -89,7 +89,6 @@ pub fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
 impl SlackBot {
     pub fn new(
         orchestrator: Arc<Orchestrator>,
-        access: Access,
         role_mappings: &[RoleMapping],
         config: &SlackConfig,
         environments: Vec<String>,
@@ -103,7 +102,6 @@ impl SlackBot {
         Ok(Arc::new(SlackBot {
             store: orchestrator.store().clone(),
             orchestrator,
-            access,
             client: client(&config.api_url)?,
             token: SlackApiToken::new(bot_token.expose_secret().to_string().into()),
             environments,
@@ -188,6 +186,9 @@ impl SlackBot {
         let actor = self.actor(&ev.user_id.to_string()).await;
         let channel = ev.channel_id.to_string();
         info!(?parsed, "slack: command");
+        // Every intent goes to the orchestrator with the actor (user and groups): it gates,
+        // checks quotas and records the audit row; this adapter only renders the answer.
+        let orch = &self.orchestrator;
         match parsed {
             SlashCommand::Help(text) => Ok(Reply::Ephemeral(text)),
             SlashCommand::Deploy(args) => {
@@ -196,8 +197,7 @@ impl SlackBot {
                 } else {
                     Some(args.stacks.iter().map(|s| s.parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()))).collect::<Result<Vec<_>, _>>()?)
                 };
-                self.access.require(&actor, &args.project, &args.env, Intent::Deploy).await.map_err(access_error)?;
-                let s = match self.orchestrator.start_session(&actor.principal, &args.project, &args.env, stacks.as_deref()).await {
+                let s = match orch.start_session(actor.clone(), &args.project, &args.env, stacks.as_deref()).await {
                     Ok(s) => s,
                     // Other sessions hold the stacks: the lobby offers to queue (or cancel).
                     Err(busy @ OrchestratorError::Busy { .. }) => {
@@ -209,19 +209,17 @@ impl SlackBot {
                                 warn!(session = %id, error = %e, "slack: cannot post the lobby");
                             }
                         });
-                        return Ok(Reply::Ephemeral(format!("{}
-Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text))));
+                        return Ok(Reply::Ephemeral(format!("{}\nPress *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text))));
                     }
                     Err(e) => return Err(user_error(e)),
                 };
                 let bot = self.clone();
-                let principal = actor.principal.clone();
                 tokio::spawn(
                     async move {
                         if let Err(e) = bot.open_lobby(s.id, &channel).await {
                             warn!(session = %s.id, error = %e, "slack: cannot post the lobby");
                         }
-                        if let Err(e) = bot.orchestrator.plan(s.id, &principal).await {
+                        if let Err(e) = bot.orchestrator.plan(s.id, actor).await {
                             warn!(session = %s.id, error = %e, "slack: plan failed");
                         }
                     }
@@ -230,7 +228,7 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
                 Ok(Reply::Ephemeral(format!("Session `{}` opened for {}/{}: previewing; the lobby is in this channel.", s.id.short(), s.project, s.env)))
             }
             SlashCommand::Approve { session, digest } => {
-                let s = self.store.find_session(&session).await.map_err(|e| user_error(e.into()))?;
+                let s = self.store.find_session(&session).await.map_err(store_error)?;
                 let digest = match digest.or_else(|| s.digest.as_ref().map(|d| d.short().to_string())) {
                     Some(d) => d,
                     None => return Err(UserError::invalid(format!("session {} has no plan to approve (it is {})", s.id.short(), s.state))),
@@ -239,30 +237,28 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
                 Ok(Reply::Ephemeral(format!("You approved session `{}`.", s.id.short())))
             }
             SlashCommand::List => {
-                let sessions = self.orchestrator.list(&SessionFilter { limit: Some(50), ..Default::default() }).await.map_err(user_error)?;
+                let sessions = orch.list(&SessionFilter { limit: Some(50), ..Default::default() }).await.map_err(user_error)?;
                 let sessions = self.readable(&actor, sessions).await;
                 Ok(Reply::Ephemeral(session_list("Latest sessions you can read", &sessions[..sessions.len().min(20)])))
             }
             SlashCommand::AdminList => {
-                self.access_any(&actor, Intent::Administer).await?;
-                let sessions = self.orchestrator.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
+                let sessions = orch.admin_list(actor.clone(), &SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
                 Ok(Reply::Ephemeral(session_list("Active sessions", &sessions)))
             }
             SlashCommand::Status { session } => match session {
                 None => {
-                    let sessions = self.orchestrator.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
+                    let sessions = orch.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
                     let sessions = self.readable(&actor, sessions).await;
                     Ok(Reply::Ephemeral(session_list("Active sessions you can read", &sessions)))
                 }
                 Some(text) => {
-                    let s = self.store.find_session(&text).await.map_err(|e| user_error(e.into()))?;
-                    self.access.require(&actor, &s.project, &s.env, Intent::Read).await.map_err(access_error)?;
-                    let view = self.orchestrator.status(s.id).await.map_err(user_error)?;
+                    let s = self.store.find_session(&text).await.map_err(store_error)?;
+                    let view = orch.view(s.id, actor.clone()).await.map_err(user_error)?;
                     Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&crate::cli::render::status(&view)))))
                 }
             },
             SlashCommand::Projects => {
-                let projects = self.store.projects().await.map_err(|e| user_error(e.into()))?;
+                let projects = self.store.projects().await.map_err(store_error)?;
                 if projects.is_empty() {
                     return Ok(Reply::Ephemeral("No projects yet; an admin creates one with `/cloud-create-project <name> <org>`.".into()));
                 }
@@ -270,19 +266,13 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
                 Ok(Reply::Ephemeral(lines.join("\n")))
             }
             SlashCommand::Quota { project } => {
-                self.access.require(&actor, &project, "*", Intent::Read).await.map_err(access_error)?;
-                let quotas = self.store.quotas(&project).await.map_err(|e| user_error(e.into()))?;
-                if quotas.is_empty() {
-                    return Ok(Reply::Ephemeral(format!("{project} has no quotas set (an admin sets them with `/cloud-set-quota`).")));
-                }
-                let lines: Vec<String> = quotas.iter().map(|q| format!("• `{}` ≤ {}", q.key, q.limit)).collect();
-                Ok(Reply::Ephemeral(format!("Quotas of *{project}*:\n{}", lines.join("\n"))))
+                let usage = orch.quota_show(actor.clone(), &project).await.map_err(user_error)?;
+                Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&usage.render()))))
             }
             SlashCommand::Cancel { session, reason } => {
-                let s = self.store.find_session(&session).await.map_err(|e| user_error(e.into()))?;
+                let s = self.store.find_session(&session).await.map_err(store_error)?;
                 let reason = reason.unwrap_or_else(|| "cancelled from Slack".into());
-                self.require_cancel(&actor, &s).await?;
-                let s = self.orchestrator.cancel(s.id, &actor.principal, &reason).await.map_err(user_error)?;
+                let s = orch.cancel(s.id, actor.clone(), &reason).await.map_err(user_error)?;
                 Ok(Reply::Ephemeral(if s.state == SessionState::Applying {
                     format!("Cancel requested for session `{}`: in-flight steps finish, then it stops.", s.id.short())
                 } else {
@@ -290,15 +280,14 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
                 }))
             }
             SlashCommand::AdminCancel { session, reason } => {
-                let s = self.store.find_session(&session).await.map_err(|e| user_error(e.into()))?;
-                self.access.require(&actor, &s.project, &s.env, Intent::Administer).await.map_err(access_error)?;
-                let s = self.orchestrator.cancel(s.id, &actor.principal, &reason).await.map_err(user_error)?;
+                let s = self.store.find_session(&session).await.map_err(store_error)?;
+                let s = orch.admin_cancel(actor.clone(), s.id, &reason).await.map_err(user_error)?;
                 Ok(Reply::Ephemeral(format!("Session `{}` is {}.", s.id.short(), s.state)))
             }
             SlashCommand::Logs { session } => {
-                let s = self.store.find_session(&session).await.map_err(|e| user_error(e.into()))?;
-                self.access.require(&actor, &s.project, &s.env, Intent::Read).await.map_err(access_error)?;
-                let lines = self.store.logs(s.id, 0).await.map_err(|e| user_error(e.into()))?;
+                let s = self.store.find_session(&session).await.map_err(store_error)?;
+                orch.view(s.id, actor.clone()).await.map_err(user_error)?;
+                let lines = self.store.logs(s.id, 0).await.map_err(store_error)?;
                 if lines.is_empty() {
                     return Ok(Reply::Ephemeral(format!("No engine output recorded for session `{}` yet.", s.id.short())));
                 }
@@ -314,78 +303,48 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
                 Ok(Reply::Ephemeral(format!("Uploading the log of session `{}` ({} lines)…", s.id.short(), lines.len())))
             }
             SlashCommand::Audit { session } => {
-                self.access_any(&actor, Intent::Administer).await?;
                 let id = match session {
-                    Some(text) => Some(self.store.find_session(&text).await.map_err(|e| user_error(e.into()))?.id),
+                    Some(text) => Some(self.store.find_session(&text).await.map_err(store_error)?.id),
                     None => None,
                 };
-                let entries = self.store.audit_entries(id).await.map_err(|e| user_error(e.into()))?;
+                let entries = orch.audit_log(actor.clone(), id).await.map_err(user_error)?;
                 let text = crate::cli::render::audit(&entries);
                 let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
                 Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&tail.join("\n")))))
             }
             SlashCommand::Grant(g) => {
-                self.access.require(&actor, &g.project, &g.env, Intent::Administer).await.map_err(access_error)?;
-                let expires_at = match g.duration {
-                    Some(d) => Some(self.access.now() + chrono::Duration::from_std(d).map_err(|_| UserError::invalid("that duration is too long"))?),
-                    None => None,
+                let expiry = match g.duration {
+                    Some(d) => GrantExpiry::For(d),
+                    None => GrantExpiry::Never,
                 };
-                let grant = self
-                    .store
-                    .create_grant(crate::store::NewGrant {
-                        principal: Principal::new(Platform::Slack, g.user.clone()),
-                        project: g.project.clone(),
-                        env: g.env.clone(),
-                        role: g.role,
-                        expires_at,
-                        reason: g.reason.clone(),
-                        granted_by: actor.principal.to_string(),
-                    })
-                    .await
-                    .map_err(|e| user_error(e.into()))?;
+                let env = (g.env != "*").then(|| g.env.clone());
+                let params = GrantParams { principal: Principal::new(Platform::Slack, g.user.clone()), project: g.project.clone(), env, role: g.role, expiry, reason: g.reason.clone() };
+                let grant = orch.grant(actor.clone(), params).await.map_err(user_error)?;
                 let until = grant.expires_at.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
                 Ok(Reply::InChannel(format!(
                     "{} granted <@{}> `{}` on {}/{}{until}: {} (grant `{}`; `/cloud-revoke {} <reason>` ends it)",
-                    blocks::who(&actor.principal), g.user, g.role, g.project, g.env, blocks::escape(&g.reason), grant.id, grant.id
+                    blocks::who(&actor.principal), g.user, grant.role, grant.project, grant.env, blocks::escape(&g.reason), grant.id, grant.id
                 )))
             }
             SlashCommand::Revoke { grant, reason } => {
-                let row = self.store.grant(&grant).await.map_err(|e| user_error(e.into()))?;
-                self.access.require(&actor, &row.project, &row.env, Intent::Administer).await.map_err(access_error)?;
-                let row = self.store.revoke_grant(&grant, &actor.principal.to_string(), &reason).await.map_err(|e| user_error(e.into()))?;
+                let row = orch.revoke(actor.clone(), &grant, &reason).await.map_err(user_error)?;
                 Ok(Reply::InChannel(format!("{} revoked grant `{}` ({} `{}` on {}/{}): {}", blocks::who(&actor.principal), row.id, blocks::who(&row.principal), row.role, row.project, row.env, blocks::escape(&reason))))
             }
             SlashCommand::CreateProject { name, org, environments } => {
-                self.access_any(&actor, Intent::Administer).await?;
-                let valid = |s: &str| !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-');
-                if !valid(&name) {
-                    return Err(UserError::invalid(format!("invalid project name `{name}`: use lowercase letters, digits and dashes (e.g. ecommerce)")));
-                }
-                if let Some(unknown) = environments.iter().find(|e| !self.environments.contains(e)) {
-                    return Err(UserError::invalid(format!("unknown environment `{unknown}`; known environments: {}", self.environments.join(", "))));
-                }
-                let p = self.store.create_project(&name, &org, "aws", &environments, &actor.principal.to_string()).await.map_err(|e| user_error(e.into()))?;
+                let p = orch
+                    .create_project(actor.clone(), ProjectParams { name, org, provider: "aws".into(), environments })
+                    .await
+                    .map_err(user_error)?;
                 Ok(Reply::Ephemeral(format!("Created project *{}* (org {}, environments {}).", p.name, p.org, p.environments.join(", "))))
             }
             SlashCommand::SetQuota { project, key, limit } => {
-                self.access.require(&actor, &project, "*", Intent::Administer).await.map_err(access_error)?;
-                if self.store.project(&project).await.map_err(|e| user_error(e.into()))?.is_none() {
-                    return Err(UserError::invalid(format!("unknown project `{project}`; `/cloud-projects` lists them")));
-                }
-                self.store.set_quota(&project, &key, limit, &actor.principal.to_string()).await.map_err(|e| user_error(e.into()))?;
-                Ok(Reply::Ephemeral(format!("Quota of *{project}*: `{key}` ≤ {limit}.")))
+                let usage = orch.quota_set(actor.clone(), &project, &key, limit).await.map_err(user_error)?;
+                Ok(Reply::Ephemeral(format!("Quota set.\n```{}```", blocks::escape(&usage.render()))))
             }
-            SlashCommand::Stats { project } => {
-                match &project {
-                    Some(p) => self.access.require(&actor, p, "*", Intent::Administer).await.map(|_| ()).map_err(access_error)?,
-                    None => self.access_any(&actor, Intent::Administer).await?,
-                }
-                let sessions = self
-                    .orchestrator
-                    .list(&SessionFilter { project: project.clone(), ..Default::default() })
-                    .await
-                    .map_err(user_error)?;
-                Ok(Reply::Ephemeral(stats(&sessions)))
+            SlashCommand::Stats { days } => {
+                let since = orch.now() - chrono::Duration::days(i64::from(days));
+                let stats = orch.stats(actor.clone(), since).await.map_err(user_error)?;
+                Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&crate::policy::stats::render(&stats)))))
             }
         }
     }
@@ -394,22 +353,11 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
     async fn readable(&self, actor: &Actor, sessions: Vec<crate::store::SessionRecord>) -> Vec<crate::store::SessionRecord> {
         let mut out = Vec::new();
         for s in sessions {
-            if self.access.require(actor, &s.project, &s.env, Intent::Read).await.is_ok() {
+            if self.orchestrator.gate(actor, &s.project, &s.env, Intent::Read).await.is_ok() {
                 out.push(s);
             }
         }
         out
-    }
-
-    /// One's own session needs `deploy` to cancel, someone else's `approve`.
-    async fn require_cancel(&self, actor: &Actor, s: &crate::store::SessionRecord) -> Result<(), UserError> {
-        let intent = if s.requester == actor.principal { Intent::Deploy } else { Intent::Approve };
-        self.access.require(actor, &s.project, &s.env, intent).await.map(|_| ()).map_err(access_error)
-    }
-
-    /// Requires `intent` somewhere (a bootstrap admin or a project-wide grant on `*`).
-    async fn access_any(&self, actor: &Actor, intent: Intent) -> Result<(), UserError> {
-        self.access.require(actor, "*", "*", intent).await.map(|_| ()).map_err(access_error)
     }
 
     /// Posts the lobby of a new session in `channel` and remembers it.
@@ -487,33 +435,25 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
                 self.approve(id.session, &actor, &digest).await
             }
             "cancel" => {
-                let s = self.store.session(id.session).await.map_err(|e| user_error(e.into()))?;
-                self.require_cancel(&actor, &s).await?;
-                self.orchestrator.cancel(id.session, &actor.principal, "cancelled from the Slack lobby").await.map_err(user_error)?;
+                self.orchestrator.cancel(id.session, actor.clone(), "cancelled from the Slack lobby").await.map_err(user_error)?;
                 self.refresh_lobby(id.session).await;
                 Ok(())
             }
             "queue" => {
-                let s = self.store.session(id.session).await.map_err(|e| user_error(e.into()))?;
-                self.access.require(&actor, &s.project, &s.env, Intent::Deploy).await.map_err(access_error)?;
-                let outcome = self.orchestrator.queue_session(id.session, &actor.principal).await.map_err(user_error)?;
+                let outcome = self.orchestrator.queue_session(id.session, actor.clone()).await.map_err(user_error)?;
                 self.refresh_lobby(id.session).await;
                 if let crate::store::LockOutcome::Queued { .. } = outcome {
                     self.orchestrator.wait_for_locks(id.session).await.map_err(user_error)?;
                 }
-                self.orchestrator.plan(id.session, &actor.principal).await.map_err(user_error)?;
+                self.orchestrator.plan(id.session, actor.clone()).await.map_err(user_error)?;
                 Ok(())
             }
             "refresh" => {
-                let bot = self.clone();
-                let principal = actor.principal.clone();
-                // Validate quickly, then preview in the background.
-                let s = self.store.session(id.session).await.map_err(|e| user_error(e.into()))?;
-                self.access.require(&actor, &s.project, &s.env, Intent::Deploy).await.map_err(access_error)?;
+                let s = self.store.session(id.session).await.map_err(store_error)?;
                 if !matches!(s.state, SessionState::PlanReady | SessionState::PlanFailed) {
                     return Err(UserError::invalid(format!("session {} is {}: only a ready or failed plan can be refreshed", s.id.short(), s.state)));
                 }
-                bot.orchestrator.plan(id.session, &principal).await.map_err(user_error)?;
+                self.orchestrator.plan(id.session, actor.clone()).await.map_err(user_error)?;
                 Ok(())
             }
             other => Err(UserError::invalid(format!("the `{other}` button is not supported by this version; run `/cloud-status {}`", id.session.short()))),
@@ -522,18 +462,16 @@ Press *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)
 
     /// Approves as `actor`; when that completes the approvals, applies in the background.
     async fn approve(self: &Arc<Self>, id: SessionId, actor: &Actor, digest: &str) -> Result<(), UserError> {
-        let s = self.store.session(id).await.map_err(|e| user_error(e.into()))?;
-        self.access.require(actor, &s.project, &s.env, Intent::Approve).await.map_err(access_error)?;
-        let s = self.orchestrator.approve(id, &actor.principal, digest).await.map_err(user_error)?;
+        let s = self.orchestrator.approve(id, actor.clone(), digest).await.map_err(user_error)?;
         // The lobby lists the approvers; no thread reply, so the thread's post budget stays with
         // the progress that follows.
         self.refresh_lobby(id).await;
         if s.state == SessionState::Approved {
             let bot = self.clone();
-            let principal = actor.principal.clone();
+            let actor = actor.clone();
             tokio::spawn(
                 async move {
-                    if let Err(e) = bot.orchestrator.apply(id, &principal).await {
+                    if let Err(e) = bot.orchestrator.apply(id, actor).await {
                         let text = e.to_user().message;
                         warn!(session = %id, error = %text, "slack: apply refused");
                         if let Some(lobby) = bot.lobby(id) {
@@ -711,29 +649,8 @@ fn user_error(e: OrchestratorError) -> UserError {
     e.to_user()
 }
 
-fn access_error(e: crate::policy::AccessError) -> UserError {
-    match e {
-        crate::policy::AccessError::Denied(u) => u,
-        crate::policy::AccessError::Store(e) => OrchestratorError::from(e).to_user(),
-    }
-}
-
-/// Sessions by project and outcome.
-fn stats(sessions: &[crate::store::SessionRecord]) -> String {
-    use std::collections::BTreeMap;
-    if sessions.is_empty() {
-        return "No sessions yet.".into();
-    }
-    let mut by: BTreeMap<(String, String), BTreeMap<String, u32>> = BTreeMap::new();
-    for s in sessions {
-        *by.entry((s.project.clone(), s.env.clone())).or_default().entry(s.state.to_string()).or_default() += 1;
-    }
-    let mut out = format!("*Sessions* ({} in all)\n", sessions.len());
-    for ((project, env), states) in by {
-        let cells: Vec<String> = states.iter().map(|(state, n)| format!("{state} {n}")).collect();
-        out.push_str(&format!("• {project}/{env}: {}\n", cells.join(", ")));
-    }
-    out
+fn store_error(e: crate::store::StoreError) -> UserError {
+    OrchestratorError::from(e).to_user()
 }
 
 fn session_list(title: &str, sessions: &[crate::store::SessionRecord]) -> String {

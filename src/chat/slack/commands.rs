@@ -48,7 +48,8 @@ pub enum SlashCommand {
     SetQuota { project: String, key: String, limit: f64 },
     AdminList,
     AdminCancel { session: String, reason: String },
-    Stats { project: Option<String> },
+    /// Statistics of the last `days` days (30 by default).
+    Stats { days: u32 },
     Audit { session: Option<String> },
     /// `/cloud-approve <session> [digest]`: the typed twin of the Approve button.
     Approve { session: String, digest: Option<String> },
@@ -161,8 +162,9 @@ struct SetQuotaCli {
 
 #[derive(Debug, Parser)]
 struct StatsCli {
-    /// Only this project
-    project: Option<String>,
+    /// Over the last this many days
+    #[arg(default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]
+    days: u32,
 }
 
 #[derive(Debug, Parser)]
@@ -381,7 +383,7 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
             }
             SlashCommand::SetQuota { project: c.project, key: c.key, limit: c.limit }
         }
-        "/cloud-stats" => SlashCommand::Stats { project: StatsCli::from_arg_matches(&matches).map_err(map)?.project },
+        "/cloud-stats" => SlashCommand::Stats { days: StatsCli::from_arg_matches(&matches).map_err(map)?.days },
         "/cloud-audit" => SlashCommand::Audit { session: AuditCli::from_arg_matches(&matches).map_err(map)?.session },
         "/cloud-approve" => {
             let c = ApproveCli::from_arg_matches(&matches).map_err(map)?;

@@ -1,0 +1,308 @@
+//! Access and FinOps commands: grant, revoke, grants list, quota set/show, stats, admin
+//! list/cancel. Each one parses, calls one core function with the CLI actor, and renders the
+//! value it returns; the core checks the role (exit 3 with the missing grant when refused).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::{Args, Subcommand};
+
+use super::render;
+use super::wiring::App;
+use crate::error::UserError;
+use crate::orchestrator::{GrantExpiry, GrantParams, GrantsFilter, OrchestratorError};
+use crate::policy::{stats, Role};
+use crate::session::{Principal, SessionState};
+use crate::store::{GrantRow, SessionFilter};
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// Who: a CLI user name (alice), or cli:alice, discord:<user id>, slack:<user id>
+    pub user: String,
+    /// The project (or '*' for every project)
+    pub project: String,
+    /// read, deploy, approve or admin (each includes the ones before it)
+    pub role: String,
+    /// Only this environment [default: every environment of the project]
+    #[arg(long)]
+    pub env: Option<String>,
+    /// For this long from now (just-in-time access), e.g. 2h, 30m, 3d
+    #[arg(long = "for", value_name = "DURATION", conflicts_with = "until")]
+    pub for_: Option<String>,
+    /// Until this time (UTC): 2026-11-24T18:00:00Z, "2026-11-24 18:00" or 2026-11-24
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Why (recorded in the audit log)
+    #[arg(long)]
+    pub reason: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The grant id (`cloud grants list` shows it)
+    pub grant: String,
+    /// Why (recorded in the audit log)
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantsCmd {
+    /// Active grants (with --all: revoked and expired ones too)
+    List {
+        #[arg(long)]
+        project: Option<String>,
+        /// A CLI user name or <platform>:<id>
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCmd {
+    /// Set one limit: sessions, cost (monthly, in the price list's currency), vm, db, nat or a
+    /// resource type such as aws:ec2/instance:Instance
+    Set {
+        project: String,
+        key: String,
+        #[arg(allow_negative_numbers = true)]
+        limit: String,
+    },
+    /// The project's quotas with usage bars
+    Show {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The window: a duration back from now (7d, 24h) or a date (2026-11-01)
+    #[arg(long, default_value = "7d")]
+    pub since: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Every session of every project, newest first
+    List {
+        /// Only sessions in this state (e.g. APPLYING)
+        #[arg(long)]
+        state: Option<String>,
+        /// Only non-terminal sessions
+        #[arg(long)]
+        active: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel anyone's session, with a reason (audited)
+    Cancel {
+        session: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn user(e: OrchestratorError) -> anyhow::Error {
+    e.to_user().into()
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `alice` → `cli:alice`; `discord:…` / `slack:…` as given.
+pub fn parse_user(text: &str) -> Result<Principal, UserError> {
+    let text = text.trim();
+    let full = if text.contains(':') { text.to_string() } else { format!("cli:{text}") };
+    full.parse::<Principal>().map_err(|e| UserError::invalid(e.to_string()))
+}
+
+/// A moment in UTC: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DD` (midnight).
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, UserError> {
+    let t = text.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(d.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    Err(UserError::invalid(format!(
+        "`{text}` is not a time: write 2026-11-24T18:00:00Z, \"2026-11-24 18:00\" (UTC) or 2026-11-24"
+    )))
+}
+
+pub fn parse_duration(text: &str, flag: &str) -> Result<Duration, UserError> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| UserError::invalid(format!("{flag} `{text}` is not a duration ({e}): write e.g. 30m, 2h, 7d")))
+}
+
+pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
+    let principal = parse_user(&args.user)?;
+    let role: Role = args.role.parse().map_err(|e: crate::policy::UnknownRole| UserError::invalid(e.to_string()))?;
+    let expiry = match (&args.for_, &args.until) {
+        (Some(d), _) => GrantExpiry::For(parse_duration(d, "--for")?),
+        (None, Some(t)) => GrantExpiry::Until(parse_time(t)?),
+        (None, None) => GrantExpiry::Never,
+    };
+    let row = app
+        .orchestrator
+        .grant(
+            &app.principal,
+            GrantParams { principal, project: args.project, env: args.env, role, expiry, reason: args.reason },
+        )
+        .await
+        .map_err(user)?;
+    if args.json {
+        return print_json(&row);
+    }
+    println!("Granted {}: {}", row.id, grant_line(&row));
+    Ok(())
+}
+
+pub async fn cmd_revoke(app: &App, args: RevokeArgs) -> anyhow::Result<()> {
+    let row = app.orchestrator.revoke(&app.principal, &args.grant, &args.reason).await.map_err(user)?;
+    println!("Revoked {}: {}", row.id, grant_line(&row));
+    Ok(())
+}
+
+pub async fn cmd_grants(app: &App, cmd: GrantsCmd) -> anyhow::Result<()> {
+    let GrantsCmd::List { project, user: who, all, json } = cmd;
+    let filter = GrantsFilter { principal: who.as_deref().map(parse_user).transpose()?, project, all };
+    let rows = app.orchestrator.grants(&app.principal, &filter).await.map_err(user)?;
+    if json {
+        return print_json(&rows);
+    }
+    print!("{}", grants_table(&rows, app.orchestrator.now()));
+    Ok(())
+}
+
+fn grant_line(g: &GrantRow) -> String {
+    let scope = if g.env == "*" { g.project.clone() } else { format!("{}/{}", g.project, g.env) };
+    let until = g
+        .expires_at
+        .map(|t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_else(|| "until revoked".into());
+    format!("{} is `{}` on {scope} {until} (by {}: {})", g.principal, g.role, g.granted_by, g.reason)
+}
+
+/// `cloud grants list`.
+pub fn grants_table(rows: &[GrantRow], now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        out.push_str("No grants. An admin gives one with `cloud grant <user> <project> <role> --for 2h --reason …`.\n");
+        return out;
+    }
+    let _ = writeln!(out, "{:<12} {:<28} {:<20} {:<8} {:<22} {}", "id", "user", "scope", "role", "expires", "reason (granted by)");
+    for g in rows {
+        let scope = if g.env == "*" { g.project.clone() } else { format!("{}/{}", g.project, g.env) };
+        let expires = match (&g.revoked_at, g.expires_at) {
+            (Some(_), _) => "revoked".to_string(),
+            (None, Some(t)) if t <= now => "expired".to_string(),
+            (None, Some(t)) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+            (None, None) => "never".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<28} {:<20} {:<8} {:<22} {} ({})",
+            g.id,
+            g.principal.to_string(),
+            scope,
+            g.role.as_str(),
+            expires,
+            g.reason,
+            g.granted_by
+        );
+    }
+    out
+}
+
+pub async fn cmd_quota(app: &App, cmd: QuotaCmd) -> anyhow::Result<()> {
+    match cmd {
+        QuotaCmd::Set { project, key, limit } => {
+            let value: f64 = limit.trim().parse().map_err(|_| {
+                UserError::invalid(format!("limit `{limit}` is not a number (e.g. 10, or 2500 for a monthly cost)"))
+            })?;
+            let usage = app.orchestrator.quota_set(&app.principal, &project, &key, value).await.map_err(user)?;
+            println!("Quota set.");
+            print!("{}", usage.render());
+            Ok(())
+        }
+        QuotaCmd::Show { project, json } => {
+            let usage = app.orchestrator.quota_show(&app.principal, &project).await.map_err(user)?;
+            if json {
+                return print_json(&usage);
+            }
+            print!("{}", usage.render());
+            println!("  ({})", usage.basis);
+            Ok(())
+        }
+    }
+}
+
+pub async fn cmd_stats(app: &App, args: StatsArgs) -> anyhow::Result<()> {
+    let now = app.orchestrator.now();
+    let since = match parse_duration(&args.since, "--since") {
+        Ok(d) => now - chrono::Duration::from_std(d).map_err(|_| UserError::invalid("--since is too far back"))?,
+        Err(_) => parse_time(&args.since)
+            .map_err(|_| UserError::invalid(format!("--since `{}` is neither a duration (7d, 24h) nor a date (2026-11-01)", args.since)))?,
+    };
+    let s = app.orchestrator.stats(&app.principal, since).await.map_err(user)?;
+    if args.json {
+        return print_json(&s);
+    }
+    print!("{}", stats::render(&s));
+    Ok(())
+}
+
+pub async fn cmd_admin(app: &App, cmd: AdminCmd) -> anyhow::Result<()> {
+    match cmd {
+        AdminCmd::List { state, active, limit, json } => {
+            let state = state
+                .as_deref()
+                .map(str::parse::<SessionState>)
+                .transpose()
+                .map_err(|e| UserError::invalid(e.to_string()))?;
+            let filter = SessionFilter { state, active, limit: Some(limit), ..Default::default() };
+            let sessions = app.orchestrator.admin_list(&app.principal, &filter).await.map_err(user)?;
+            if json {
+                return print_json(&sessions);
+            }
+            if sessions.is_empty() {
+                println!("No sessions match.");
+            }
+            for s in &sessions {
+                println!("{}", render::session_line(s));
+            }
+            Ok(())
+        }
+        AdminCmd::Cancel { session, reason } => {
+            let s = app.store.find_session(&session).await.map_err(|e| user(e.into()))?;
+            let s = app.orchestrator.admin_cancel(&app.principal, s.id, &reason).await.map_err(user)?;
+            if s.state == SessionState::Applying {
+                println!("Cancel requested for session {}: in-flight steps finish, then it stops.", s.id.short());
+            } else {
+                println!("Session {} is {} (admin cancel by {}).", s.id.short(), s.state, app.principal);
+            }
+            Ok(())
+        }
+    }
+}
