@@ -102,6 +102,11 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     Waiting for 1 approval(s) from someone other than the requester with `approve`.
     • `network` previewed — +16
     Total +16 · approvals 0/1 · digest `<digest>` · engine v3.226.0
+    ```
+    Estimated monthly cost (USD, us-east-1 prices of 2026-11-01):
+      network                   $0.00 →     $36.50     +$36.50
+      total                     $0.00 →     $36.50     +$36.50
+    ```
     [Approve & Deploy] [Refresh] [Cancel]
     ");
     assert!(lobby.action_ids().contains(&format!("cloud:approve:{}:{digest}", session.id)), "{:?}", lobby.action_ids());

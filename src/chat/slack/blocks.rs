@@ -163,6 +163,14 @@ pub fn lobby(view: &SessionView) -> Vec<SlackBlock> {
             .into(),
         );
     }
+    // The cost estimate and the quota standing, as the core words them.
+    let finops = crate::cli::render::cost_and_quota(view);
+    if !finops.trim().is_empty() {
+        let lines: Vec<String> = finops.lines().map(|l| escape(l)).collect();
+        for chunk in chunk_lines(&lines, 2890) {
+            blocks.push(SlackSectionBlock::new().with_text(md!(format!("```\n{chunk}\n```"))).into());
+        }
+    }
     if let Some(reason) = &s.reason {
         blocks.push(SlackSectionBlock::new().with_text(md!(truncate(&format!("> {}", escape(reason).replace('\n', "\n> ")), 2900))).into());
     }
