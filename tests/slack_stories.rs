@@ -350,3 +350,27 @@ async fn socket_mode_reconnects_after_slack_says_disconnect() {
     assert_eq!(world.fake.calls().iter().filter(|c| *c == "apps.connections.open").count(), 2);
     world.shutdown().await;
 }
+
+/// The bot was never invited to the channel: the lobby cannot be posted, so the session gives its
+/// stacks back and the requester learns how to fix it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lobby_that_cannot_be_posted_cancels_the_session_and_says_how_to_fix_it() {
+    let world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.fake.fail_next("chat.postMessage", "not_in_channel");
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let reply = world
+        .fake
+        .wait_for("the reply through the response URL", LONG, |f| f.responses().into_iter().next())
+        .await;
+    let text = reply["text"].as_str().unwrap_or_default().to_string();
+    assert!(text.contains("`not_in_channel`") && text.contains("/invite @cloud"), "{text}");
+    // The session was cancelled before the reply was sent.
+    let sessions = world.app.store.sessions(&Default::default()).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    let s = world.app.store.session(sessions[0].id).await.unwrap();
+    assert_eq!(s.state.to_string(), "CANCELLED", "{s:?}");
+    assert!(world.fake.channel_messages().is_empty());
+    world.shutdown().await;
+}

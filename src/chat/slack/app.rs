@@ -214,10 +214,22 @@ impl SlackBot {
                     Err(e) => return Err(user_error(e)),
                 };
                 let bot = self.clone();
+                let response_url = ev.response_url.clone();
                 tokio::spawn(
                     async move {
                         if let Err(e) = bot.open_lobby(s.id, &channel).await {
+                            // Without a lobby nobody can see or approve the plan: give the stacks
+                            // back and tell the requester how to fix it (the response URL works
+                            // where the bot cannot post).
                             warn!(session = %s.id, error = %e, "slack: cannot post the lobby");
+                            let _ = bot.orchestrator.cancel(s.id, actor, "the Slack lobby could not be posted").await;
+                            let text = format!(
+                                ":warning: I could not post the lobby in this channel (Slack said `{}`). Invite me with `/invite @cloud`, or run the command in a channel I am in. Session `{}` was cancelled; nothing ran.",
+                                slack_error_code(&e),
+                                s.id.short()
+                            );
+                            bot.respond(&response_url, &text).await;
+                            return;
                         }
                         if let Err(e) = bot.orchestrator.plan(s.id, actor).await {
                             warn!(session = %s.id, error = %e, "slack: plan failed");
@@ -491,6 +503,14 @@ impl SlackBot {
         Ok(self.session().chat_post_message(&request).await?.ts.to_string())
     }
 
+    /// An ephemeral reply through a command's or click's response URL.
+    async fn respond(&self, url: &SlackResponseUrl, text: &str) {
+        let request = SlackApiPostWebhookMessageRequest::new(SlackMessageContent::new().with_text(text.to_string()));
+        if let Err(e) = self.client.respond_to_event(url, &request).await {
+            warn!(error = %e, "slack: cannot answer through the response URL");
+        }
+    }
+
     /// An ephemeral message to one person.
     async fn tell(&self, channel: &str, user: &str, text: &str) {
         let request = SlackApiChatPostEphemeralRequest::new(
@@ -647,6 +667,15 @@ fn ephemeral(text: &str) -> SlackCommandEventResponse {
 
 fn user_error(e: OrchestratorError) -> UserError {
     e.to_user()
+}
+
+/// Slack's error code (`not_in_channel`, `channel_not_found`, …) when `e` is a Web API error.
+fn slack_error_code(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<slack_morphism::errors::SlackClientError>() {
+        Some(slack_morphism::errors::SlackClientError::ApiError(api)) => api.code.clone(),
+        Some(other) => other.to_string(),
+        None => e.to_string(),
+    }
 }
 
 fn store_error(e: crate::store::StoreError) -> UserError {
