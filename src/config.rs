@@ -60,6 +60,10 @@ struct FileConfig {
     /// The price list for cost estimates (default: `<workspace>/config/pricing.yaml`, else the
     /// built-in copy).
     pricing: Option<PathBuf>,
+    #[serde(default)]
+    serve: ServeFile,
+    #[serde(default)]
+    discord: DiscordFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +109,21 @@ pub struct SlackConfig {
     pub signing_secret: Option<SecretString>,
     /// `xapp-…` with `connections:write`: opens Socket Mode connections.
     pub app_token: Option<SecretString>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    listen: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    shutdown_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscordFile {
+    token_file: Option<PathBuf>,
+    guild_id: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +220,27 @@ pub struct PulumiConfig {
     pub max_parallel: usize,
 }
 
+/// `cloud serve`: the local operations endpoint and graceful shutdown.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServeConfig {
+    /// Where `/healthz` and `/metrics` listen (`CLOUD_SERVE_LISTEN`, default `127.0.0.1:9464`).
+    pub listen: String,
+    /// On SIGTERM, how long running applies may go on before they are cancelled gracefully.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+/// The Discord bot. The token never comes from this file: `DISCORD_TOKEN`, or the file named by
+/// `discord.token_file` / `CLOUD_DISCORD_TOKEN_FILE`.
+#[derive(Debug, Clone)]
+pub struct DiscordConfig {
+    pub token: Option<SecretString>,
+    /// Where the token was looked for, for the error when it is missing.
+    pub token_origin: String,
+    /// Register the commands in this guild (instant) instead of globally (up to an hour).
+    pub guild_id: Option<u64>,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -219,6 +259,8 @@ pub struct Config {
     pub local_cli_admin: bool,
     /// The price list file, when one is configured or found in the workspace.
     pub pricing: Option<PathBuf>,
+    pub serve: ServeConfig,
+    pub discord: DiscordConfig,
 }
 
 /// What the command line adds on top.
@@ -398,6 +440,34 @@ impl Config {
             .map(PathBuf::from)
             .or(file.pricing)
             .or_else(|| Some(workspace.join("config/pricing.yaml")).filter(|p| p.exists()));
+        let listen = env
+            .get("CLOUD_SERVE_LISTEN")
+            .cloned()
+            .or(file.serve.listen)
+            .unwrap_or_else(|| "127.0.0.1:9464".into());
+        if listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid {
+                origin: origin("serve.listen"),
+                message: format!("`{listen}` is not an address such as 127.0.0.1:9464"),
+            });
+        }
+        let token_file = env.get("CLOUD_DISCORD_TOKEN_FILE").map(PathBuf::from).or(file.discord.token_file);
+        let (token, token_origin) = match (env.get("DISCORD_TOKEN"), &token_file) {
+            (Some(t), _) if !t.trim().is_empty() => (Some(SecretString::from(t.trim().to_string())), "DISCORD_TOKEN".to_string()),
+            (_, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                let t = text.trim().to_string();
+                ((!t.is_empty()).then(|| SecretString::from(t)), format!("the file {}", path.display()))
+            }
+            _ => (None, "DISCORD_TOKEN, CLOUD_DISCORD_TOKEN_FILE or `discord.token_file`".to_string()),
+        };
+        let guild_id = match env.get("CLOUD_DISCORD_GUILD_ID") {
+            Some(g) => Some(g.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                origin: "CLOUD_DISCORD_GUILD_ID".into(),
+                message: format!("`{g}` is not a Discord guild id (a number such as 80351110224678912)"),
+            })?),
+            None => file.discord.guild_id,
+        };
 
         Ok(Config {
             source,
@@ -418,6 +488,11 @@ impl Config {
             slack,
             local_cli_admin,
             pricing,
+            serve: ServeConfig {
+                listen,
+                shutdown_timeout: file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300)),
+            },
+            discord: DiscordConfig { token, token_origin, guild_id },
         })
     }
 
@@ -454,6 +529,13 @@ impl Config {
             slack: ShownSlack<'a>,
             local_cli_admin: bool,
             pricing: String,
+            serve: &'a ServeConfig,
+            discord: ShownDiscord,
+        }
+        #[derive(Serialize)]
+        struct ShownDiscord {
+            token: String,
+            guild_id: Option<String>,
         }
         #[derive(Serialize)]
         struct ShownSlack<'a> {
@@ -516,6 +598,14 @@ impl Config {
             },
             local_cli_admin: self.local_cli_admin,
             pricing: self.pricing.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in config/pricing.yaml".into()),
+            serve: &self.serve,
+            discord: ShownDiscord {
+                token: match &self.discord.token {
+                    Some(_) => format!("from {} (********)", self.discord.token_origin),
+                    None => "not set".into(),
+                },
+                guild_id: self.discord.guild_id.map(|g| g.to_string()),
+            },
         };
         serde_yaml::to_string(&shown).expect("plain data serialises")
     }

@@ -14,3 +14,5 @@ pub mod policy;
 pub mod error;
 pub mod session;
 pub mod store;
+pub mod serve;
+pub mod testing;

@@ -5,6 +5,7 @@
 //! in the same transaction as its audit row, so two concurrent clicks can never both win.
 
 pub mod audit;
+mod chat;
 mod grants;
 mod locks;
 mod owner;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use audit::{AuditEntry, AuditVerify, NewAudit};
+pub use chat::ChatLobbyRow;
 pub use grants::{GrantRow, NewGrant, QuotaRow};
 pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig};
 pub use owner::{is_alive, this_process, ProcessOwner};
