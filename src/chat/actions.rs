@@ -11,11 +11,11 @@ use std::sync::Arc;
 use tracing::{error, warn};
 
 use crate::chat::view::{self, ButtonAction, ButtonId, Reply};
-use crate::orchestrator::{OrchestratorError, SessionView};
+use crate::orchestrator::{GrantExpiry, GrantParams as CoreGrantParams, OrchestratorError, ProjectParams, SessionView};
 use crate::policy::{AccessError, Actor, Intent, Role};
 use crate::serve::Core;
 use crate::session::{Principal, SessionId, SessionState, StackName};
-use crate::store::{NewGrant, SessionFilter, SessionRecord, StoreError};
+use crate::store::{SessionFilter, SessionRecord, StoreError};
 
 /// The outcome of an action: a value, or the reply that explains why not.
 pub type ActionResult<T> = Result<T, Reply>;
@@ -285,35 +285,32 @@ pub struct GrantParams<'a> {
     pub reason: &'a str,
 }
 
-/// `/cloud-grant` (admin).
+/// `/cloud-grant` (admin). The core checks the role and validates everything (project,
+/// environment, user id, expiry bounds, reason) before writing anything.
 pub async fn grant(core: &Core, actor: &Actor, p: GrantParams<'_>) -> ActionResult<Reply> {
-    gate(core, actor, p.project, "*", Intent::Administer).await?;
     let role: Role = p.role.parse().map_err(|e: crate::policy::UnknownRole| view::bad_input_message("role", &e.to_string(), "Use read, deploy, approve or admin."))?;
-    let env = p.env.unwrap_or("*").to_string();
-    let expires_at = match p.duration {
-        Some(d) => {
-            let d = humantime::parse_duration(d).map_err(|e| view::bad_input_message("duration", &e.to_string(), "Write it like 2h, 30m or 7days."))?;
-            Some(core.access.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(3650)))
-        }
-        None => None,
+    let expiry = match p.duration {
+        Some(d) => GrantExpiry::For(
+            humantime::parse_duration(d).map_err(|e| view::bad_input_message("duration", &e.to_string(), "Write it like 2h, 30m or 7days."))?,
+        ),
+        None => GrantExpiry::Never,
     };
-    if p.reason.trim().is_empty() {
-        return Err(view::bad_input_message("reason", "it is empty", "Say why the grant is needed; it goes to the audit log."));
-    }
-    let g = core
-        .store
-        .create_grant(NewGrant { principal: p.user, project: p.project.into(), env, role, expires_at, reason: p.reason.into(), granted_by: actor.principal.to_string() })
-        .await
-        .map_err(from_store)?;
+    let params = CoreGrantParams {
+        principal: p.user,
+        project: p.project.into(),
+        env: p.env.map(String::from),
+        role,
+        expiry,
+        reason: p.reason.into(),
+    };
+    let g = core.orchestrator.grant(actor, params).await.map_err(from_orch)?;
     let until = g.expires_at.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
     Ok(Reply::ephemeral(format!("✅ Grant `{}`: {} has `{}` on {}/{}{until}.", g.id, g.principal, g.role, g.project, g.env)))
 }
 
-/// `/cloud-revoke` (admin of the grant's project).
+/// `/cloud-revoke` (admin of the grant's project/environment; the reason is audited).
 pub async fn revoke(core: &Core, actor: &Actor, grant_id: &str, reason: &str) -> ActionResult<Reply> {
-    let g = core.store.grant(grant_id).await.map_err(from_store)?;
-    gate(core, actor, &g.project, "*", Intent::Administer).await?;
-    let g = core.store.revoke_grant(grant_id, &actor.principal.to_string(), reason).await.map_err(from_store)?;
+    let g = core.orchestrator.revoke(actor, grant_id, reason).await.map_err(from_orch)?;
     Ok(Reply::ephemeral(format!("✅ Grant `{}` of {} revoked.", g.id, g.principal)))
 }
 
@@ -326,7 +323,9 @@ pub async fn create_project(core: &Core, actor: &Actor, name: &str, org: &str, e
             return Err(view::bad_input_message("environment", &format!("`{e}` is not configured"), "Use environments from the configuration (dev, stage, prod by default)."));
         }
     }
-    let p = core.store.create_project(name, org, "aws", &envs, &actor.principal.to_string()).await.map_err(from_store)?;
+    // The core validates the name and org and audits the creation.
+    let params = ProjectParams { name: name.into(), org: org.into(), provider: "aws".into(), environments: envs };
+    let p = core.orchestrator.create_project(actor, params).await.map_err(from_orch)?;
     Ok(Reply::ephemeral(format!("✅ Project **{}** ({}) created with {}.", p.name, p.org, p.environments.join(", "))))
 }
 
