@@ -100,13 +100,14 @@ pub async fn deploy(core: &Core, actor: &Actor, project: &str, env: &str, stacks
         _ => None,
     };
     core.orchestrator
-        .start_session(&actor.principal, project, env, stacks.as_deref())
+        .start_session(actor, project, env, stacks.as_deref())
         .await
         .map_err(from_orch)
 }
 
 /// Plans (or re-plans) a session on the core's tracked tasks.
-pub fn plan(core: &Arc<Core>, id: SessionId, by: Principal) {
+/// `by` is the whole actor (principal and chat groups): the core checks its role again.
+pub fn plan(core: &Arc<Core>, id: SessionId, by: Actor) {
     let orchestrator = core.orchestrator.clone();
     core.spawn_work(async move {
         if let Err(e) = orchestrator.plan(id, &by).await {
@@ -116,7 +117,7 @@ pub fn plan(core: &Arc<Core>, id: SessionId, by: Principal) {
 }
 
 /// Applies an APPROVED session on the core's tracked tasks.
-fn apply(core: &Arc<Core>, id: SessionId, by: Principal) {
+fn apply(core: &Arc<Core>, id: SessionId, by: Actor) {
     let orchestrator = core.orchestrator.clone();
     core.spawn_work(async move {
         if let Err(e) = orchestrator.apply(id, &by).await {
@@ -143,12 +144,12 @@ pub async fn approve(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> Acti
     if !core.accepting() {
         return Err(view::shutting_down_message());
     }
-    let record = core.orchestrator.approve(session.id, &actor.principal, &clicked).await.map_err(from_orch)?;
+    let record = core.orchestrator.approve(session.id, actor, &clicked).await.map_err(from_orch)?;
     let view = view_of(core, record.id).await?;
     let lobby = view::LobbyView::new(&view, &Default::default());
     let reply = view::approval_recorded_message(&lobby);
     if record.state == SessionState::Approved {
-        apply(core, record.id, actor.principal.clone());
+        apply(core, record.id, actor.clone());
     }
     Ok((record, reply))
 }
@@ -159,7 +160,7 @@ pub async fn cancel(core: &Core, actor: &Actor, id: SessionId, reason: &str) -> 
     let intent = if session.requester == actor.principal { Intent::Deploy } else { Intent::Approve };
     gate(core, actor, &session.project, &session.env, intent).await?;
     let was_applying = session.state == SessionState::Applying;
-    let record = core.orchestrator.cancel(id, &actor.principal, reason).await.map_err(from_orch)?;
+    let record = core.orchestrator.cancel(id, actor, reason).await.map_err(from_orch)?;
     let text = if was_applying {
         format!("⏹️ Cancel requested for session `{}`: in-flight steps finish, nothing new starts.", id.short())
     } else {
@@ -175,7 +176,7 @@ pub async fn refresh(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionRe
     if !matches!(session.state, SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed) {
         return Err(Reply::ephemeral(format!("⚠️ Session `{}` is {}; only a draft, ready or failed plan can be refreshed.", id.short(), session.state)));
     }
-    plan(core, id, actor.principal.clone());
+    plan(core, id, actor.clone());
     Ok(Reply::ephemeral(format!("🔍 Re-planning session `{}`; the lobby updates when the plan is ready.", id.short())))
 }
 
@@ -192,7 +193,7 @@ pub async fn set_stacks(core: &Arc<Core>, actor: &Actor, id: SessionId, stacks: 
     }
     let joined = stacks.join(",");
     let new = deploy(core, actor, &session.project, &session.env, Some(&joined)).await?;
-    if let Err(e) = core.orchestrator.cancel(id, &actor.principal, &format!("replaced by session {} with stacks {joined}", new.id.short())).await {
+    if let Err(e) = core.orchestrator.cancel(id, actor, &format!("replaced by session {} with stacks {joined}", new.id.short())).await {
         warn!(session = %id, error = %e.to_user(), "could not cancel the replaced session");
     }
     Ok(new)
@@ -335,8 +336,10 @@ pub async fn set_quota(core: &Core, actor: &Actor, project: &str, key: &str, lim
     if !(limit.is_finite() && limit >= 0.0) {
         return Err(view::bad_input_message("limit", "it must be a number ≥ 0", "For example 10 or 2500.50."));
     }
-    core.store.set_quota(project, key, limit, &actor.principal.to_string()).await.map_err(from_store)?;
-    Ok(Reply::ephemeral(format!("✅ Quota `{key}` of {project} set to {limit}.")))
+    // The core checks the key (sessions, cost, vm, db, nat or a resource type) and the limit's
+    // range, and audits the change with the previous value.
+    let usage = core.orchestrator.quota_set(actor, project, key, limit).await.map_err(from_orch)?;
+    Ok(Reply::ephemeral(format!("✅ Quota `{key}` of {project} set to {limit}.\n```\n{}```", usage.render())))
 }
 
 /// `/cloud-admin-list`: active grants.
@@ -359,7 +362,7 @@ pub async fn admin_list(core: &Core, actor: &Actor, project: Option<&str>) -> Ac
 pub async fn admin_cancel(core: &Core, actor: &Actor, session: &str, reason: &str) -> ActionResult<(SessionRecord, Reply)> {
     let s = find(core, session).await?;
     gate(core, actor, &s.project, "*", Intent::Administer).await?;
-    let record = core.orchestrator.cancel(s.id, &actor.principal, reason).await.map_err(from_orch)?;
+    let record = core.orchestrator.admin_cancel(actor, s.id, reason).await.map_err(from_orch)?;
     Ok((record, Reply::ephemeral(format!("⏹️ Session `{}` cancel requested by an admin: {reason}", s.id.short()))))
 }
 

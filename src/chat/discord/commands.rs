@@ -148,10 +148,11 @@ pub(crate) async fn cmd_deploy(
                 let live = data.live.clone();
                 let core = data.core.clone();
                 let principal = actor.principal.clone();
+                let planner = actor.clone();
                 let id = session.id;
                 tokio::spawn(async move {
                     match live.post_lobby(channel, id).await {
-                        Ok(_) => actions::plan(&core, id, principal),
+                        Ok(_) => actions::plan(&core, id, planner),
                         Err(e) => {
                             warn!(session = %id, error = %e, "cannot post the lobby; cancelling the session");
                             let _ = core.orchestrator.cancel(id, &principal, "the lobby could not be posted in Discord").await;

@@ -277,7 +277,7 @@ async fn handle_component(data: &Arc<Bot>, c: &ComponentInteraction) -> Reply {
                             warn!(error = %e, "cannot move the lobby to the new session");
                         }
                     }
-                    actions::plan(core, new.id, actor.principal.clone());
+                    actions::plan(core, new.id, actor.clone());
                     Reply::ephemeral(format!("🔍 Re-planning with {} as session `{}`.", values.join(", "), new.id.short()))
                 }
                 Err(reply) => reply,
