@@ -282,7 +282,7 @@ impl CostDelta {
 /// One quota of the project: what is used, what the plan would add, the limit (issue 6 fills it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuotaBar {
-    /// The quota key, e.g. `resources:aws:ec2/instance:Instance`, `sessions`, `monthly_cost`.
+    /// The quota label, e.g. `sessions`, `cost`, `vm` or a resource type (`aws:eks/cluster:Cluster`).
     pub name: String,
     pub used: f64,
     /// Used after the plan applies.
