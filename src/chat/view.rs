@@ -318,7 +318,11 @@ impl QuotaBar {
     /// `sessions  ▓▓▓▓▓░░░░░ 2 → 3 / 5` and ` ⚠ over` when the plan exceeds it.
     pub fn line(&self) -> String {
         let pct = if self.limit <= 0.0 { 100 } else { ((self.after / self.limit) * 100.0).clamp(0.0, 100.0) as u32 };
-        let mut out = format!("{}  {} {} → {} / {}", self.name, crate::chat::progress::bar(pct), num(self.used), num(self.after), num(self.limit));
+        let mut out = if self.used == self.after {
+            format!("{}  {} {} / {}", self.name, crate::chat::progress::bar(pct), num(self.after), num(self.limit))
+        } else {
+            format!("{}  {} {} → {} / {}", self.name, crate::chat::progress::bar(pct), num(self.used), num(self.after), num(self.limit))
+        };
         if self.over() {
             out.push_str("  ⚠ over");
         }
@@ -962,6 +966,10 @@ mod tests {
                 finished_at: (state == SessionState::Applied).then(|| t + chrono::Duration::seconds(252)),
                 owner: None,
             },
+            locks: vec![],
+            queue: None,
+            cost: None,
+            quota: None,
             stacks: vec![
                 StackRow { stack: "network".parse().unwrap(), position: 0, wave: 0, state: StackState::Previewed, counts: counts(&[("create", 3), ("same", 4)]), error: None },
                 StackRow { stack: "dns".parse().unwrap(), position: 1, wave: 1, state: StackState::Previewed, counts: counts(&[("update", 1), ("replace", 2)]), error: None },
@@ -972,10 +980,6 @@ mod tests {
                 override_reason: None,
                 created_at: "2026-01-01T10:01:00Z".into(),
             }],
-            locks: vec![],
-            queue: None,
-            cost: None,
-            quota: None,
         }
     }
 

@@ -233,7 +233,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                     print_json(&view)
                 } else {
                     print!("{}", render::status(&view));
-                    Ok(())
+                    super::stack_cmds::print_follow_ups(app, s.id).await
                 }
             }
             None => {
@@ -282,13 +282,15 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Queue(args) => super::stack_cmds::cmd_queue(app, &args.session).await,
         Command::Audit(args) => audit(app, args).await,
         Command::Projects(cmd) => projects(app, cmd).await,
+        Command::Config(_) | Command::Doctor | Command::Catalog(_) | Command::Serve(_) | Command::Bench(_) => {
+            unreachable!("handled before the app starts")
+        }
         Command::Grant(args) => super::admin_cmds::cmd_grant(app, args).await,
         Command::Revoke(args) => super::admin_cmds::cmd_revoke(app, args).await,
         Command::Grants(cmd) => super::admin_cmds::cmd_grants(app, cmd).await,
         Command::Quota(cmd) => super::admin_cmds::cmd_quota(app, cmd).await,
         Command::Stats(args) => super::admin_cmds::cmd_stats(app, args).await,
         Command::Admin(cmd) => super::admin_cmds::cmd_admin(app, cmd).await,
-        Command::Config(_) | Command::Doctor | Command::Catalog(_) => unreachable!("handled before the app starts"),
     }
 }
 

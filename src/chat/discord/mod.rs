@@ -262,9 +262,7 @@ async fn handle_component(data: &Arc<Bot>, c: &ComponentInteraction) -> Reply {
             Err(reply) => reply,
         },
         ButtonAction::Refresh => actions::refresh(core, &actor, button.session).await.unwrap_or_else(|r| r),
-        ButtonAction::Queue => Reply::ephemeral(
-            "⏳ Queueing for busy stacks is not available yet; press Refresh when the other session has finished.",
-        ),
+        ButtonAction::Queue => actions::queue(core, &actor, button.session).await.unwrap_or_else(|r| r),
         ButtonAction::Stacks => {
             let values = match &c.data.kind {
                 ComponentInteractionDataKind::StringSelect { values } => values.clone(),
