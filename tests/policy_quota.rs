@@ -3,10 +3,12 @@
 //! the reason, cannot be approved, unless an admin approves it with an override reason (audited).
 
 #[path = "support/fake_engine.rs"]
+#[allow(dead_code)]
 mod fake_engine;
 
 use std::sync::Arc;
 
+use cloud_engine::chat::view::LobbyView;
 use cloud_engine::config::EnvironmentPolicy;
 use cloud_engine::engine::StepOp;
 use cloud_engine::error::ExitCode;
@@ -104,8 +106,18 @@ async fn an_over_quota_plan_is_shown_with_the_reason_and_needs_an_admin_override
     assert!(quota.is_over());
     assert_eq!(quota.reason(), "aws:s3/bucket:Bucket would be 3 (limit 2)");
     assert_eq!(quota.projected[0].render(), "aws:s3/bucket:Bucket 3/2 ▓▓▓▓▓▓▓▓▓▓ 150% OVER");
-    let cost = view.cost.unwrap();
+    let cost = view.cost.clone().unwrap();
     assert!((cost.total_delta - 3.0 * 0.23).abs() < 1e-9, "{cost:?}");
+
+    // The chat lobby renders the same facts: cost, bars, and a disabled Approve that says why.
+    let lobby = LobbyView::new(&view, &Default::default());
+    assert_eq!(lobby.cost.as_ref().unwrap().text(), "+$0.69/month (now $0.00 → $0.69)");
+    let bars: Vec<String> = lobby.quotas.as_ref().unwrap().iter().map(|b| b.line()).collect();
+    assert_eq!(bars.len(), 1);
+    assert!(bars[0].starts_with("aws:s3/bucket:Bucket") && bars[0].ends_with("0 → 3 / 2  ⚠ over"), "{bars:?}");
+    let approve = &lobby.buttons[0];
+    assert!(!approve.enabled);
+    assert!(approve.why_disabled.as_deref().unwrap().contains("--override-reason"), "{:?}", approve.why_disabled);
 
     // An approver cannot approve it; neither can they override.
     let err = w.orch.approve(id, &Principal::cli("bob"), &digest).await.unwrap_err().to_user();
@@ -122,6 +134,9 @@ async fn an_over_quota_plan_is_shown_with_the_reason_and_needs_an_admin_override
     assert_eq!(err.code, ExitCode::Invalid);
     let s = w.orch.approve_override(id, &root(), &digest, "launch week, capacity agreed with finance").await.unwrap();
     assert_eq!(s.state, SessionState::PlanReady);
+    // The lobby enables Approve for the remaining (ordinary) approval.
+    let lobby = LobbyView::new(&w.orch.status(id).await.unwrap(), &Default::default());
+    assert!(lobby.buttons[0].enabled, "{:?}", lobby.buttons[0].why_disabled);
     let s = w.orch.approve(id, &Principal::cli("bob"), &digest).await.unwrap();
     assert_eq!(s.state, SessionState::Approved);
 
@@ -183,4 +198,29 @@ async fn bad_quota_input_is_refused_and_writes_nothing() {
     assert_eq!(last.action, "quota.set");
     assert_eq!(last.details["key"], "aws:ec2/instance:Instance");
     assert_eq!(last.details["previous"], 3.0);
+}
+
+#[tokio::test]
+async fn a_follow_up_fits_the_session_quota_its_failed_parent_leaves() {
+    let w = world().await;
+    w.orch.quota_set(&root(), "ecommerce", "sessions", 1.0).await.unwrap();
+    let (id, digest) = ready(&w, "alice", "stage").await;
+    w.orch.approve(id, &Principal::cli("bob"), &digest).await.unwrap();
+    // security (provisional: network changes) re-previews differently at apply time.
+    w.engine.set("security", buckets(&["audit", "extra"]));
+    let s = w.orch.apply(id, &Principal::cli("bob")).await.unwrap();
+    assert_eq!(s.state, SessionState::Failed, "{:?}", s.reason);
+    let follow = w
+        .orch
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.follow_up_of == Some(id))
+        .expect("a follow-up: the failed parent no longer counts against the quota of 1 session");
+    assert_eq!(follow.state, SessionState::PlanReady, "{:?}", follow.reason);
+    assert_eq!(follow.requester, Principal::cli("alice"));
+    // People still meet the quota: the follow-up is the one open session.
+    let err = w.orch.start_session(&Principal::cli("alice"), "ecommerce", "dev", None).await.unwrap_err().to_user();
+    assert_eq!(err.code, ExitCode::Denied);
 }

@@ -72,7 +72,7 @@ impl App {
         clock: crate::policy::Clock,
     ) -> anyhow::Result<App> {
         config.prepare_data_dir()?;
-        let engine = engine(&config, extra_env)?;
+        let engine = engine_with(&config, extra_env)?;
         App::from_parts(config, principal, engine, clock).await
     }
 
@@ -129,7 +129,8 @@ impl App {
     }
 }
 
-fn engine(config: &Config, extra_env: std::collections::BTreeMap<String, String>) -> anyhow::Result<Arc<dyn Engine>> {
+/// The Pulumi adapter for `config`, with extra variables for the engine (stand-in knobs).
+pub(crate) fn engine_with(config: &Config, extra_env: std::collections::BTreeMap<String, String>) -> anyhow::Result<Arc<dyn Engine>> {
     use crate::config::PassphraseSource as Source;
     use crate::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
     // A relative path with a slash is relative to where `cloud` runs, not to the stack workspace.
@@ -234,7 +235,7 @@ impl DeploymentResolver for CatalogResolver {
     }
 }
 
-async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
+pub(crate) async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
     // Register the deployments the manifests describe (and their projects) in the store.
     let (deployments, _) = crate::catalog::manifest::load_deployments(&config.workspace);
     for d in &deployments {

@@ -257,7 +257,7 @@ impl SessionTask {
     async fn on_event(&mut self, kind: SessionEventKind) {
         match kind {
             SessionEventKind::Created => {}
-            SessionEventKind::Queued { .. } | SessionEventKind::Recovered { .. } => self.dirty = true,
+            SessionEventKind::Queued { .. } => self.dirty = true,
             SessionEventKind::LocksGranted => {
                 // A queued session got its stacks: plan it now (it was left DRAFT).
                 self.dirty = true;
@@ -318,6 +318,16 @@ impl SessionTask {
                     }
                     _ => {}
                 }
+            }
+            SessionEventKind::Recovered { from, to, stacks } => {
+                self.dirty = true;
+                let truth: Vec<String> = stacks.iter().map(|(stack, what)| format!("{stack}: {what}")).collect();
+                let text = format!(
+                    "The process driving this session died while it was {from}; on restart it was reconciled and is now {to}. Per stack: {}",
+                    truth.join(", ")
+                );
+                self.live.announce(self.id(), &text).await;
+                self.finish_output().await;
             }
             SessionEventKind::Progress { stack, progress } => {
                 if let Some(batch) = &self.batch {
