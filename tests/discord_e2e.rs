@@ -250,9 +250,24 @@ async fn twenty_concurrent_deploys_are_all_answered_within_three_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_twenty_thousand_line_apply_streams_without_a_429_and_loses_no_line() {
+    flood(DiscordTester::new().await).await.finish().await;
+}
+
+/// The same with serenity's real rate limiter reading the fake's `X-RateLimit-*` headers (REST
+/// over HTTPS to "discord.com", resolved to the fake).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twenty_thousand_line_apply_with_serenitys_real_rate_limiter_gets_no_429() {
+    let mut t = DiscordTester::new().await;
+    t.use_real_rate_limiter().await;
+    let t = flood(t).await;
+    assert!(t.tls_requests() > 0, "the bot did not go through the HTTPS endpoint");
+    t.finish().await;
+}
+
+/// Streams a 20 000-line apply and checks every line reached the attached log with no 429.
+async fn flood(mut t: DiscordTester) -> DiscordTester {
     use cloud_engine::testing::flood_engine::{flood_line, FloodEngine};
     const LINES: usize = 20_000;
-    let mut t = DiscordTester::new().await;
     t.engine = Some(std::sync::Arc::new(FloodEngine { lines: LINES }));
     t.start_bot().await;
     let alice = t.user("alice");
@@ -281,5 +296,5 @@ async fn a_twenty_thousand_line_apply_streams_without_a_429_and_loses_no_line() 
     let chat_messages = st.messages_in(thread).len();
     drop(st);
     eprintln!("{LINES} lines: {chat_messages} thread messages, 0 × 429");
-    t.finish().await;
+    t
 }

@@ -40,6 +40,8 @@ pub struct DiscordTester {
     config: Config,
     /// Knobs for the Pulumi stand-in.
     pub engine_env: BTreeMap<String, String>,
+    /// HTTPS endpoint of the fake when serenity's own rate limiter is on.
+    tls: Option<cloud_engine::testing::fake_discord::TlsEndpoint>,
     /// An in-process engine instead of the stand-in (the flood test).
     pub engine: Option<Arc<dyn cloud_engine::engine::Engine>>,
     bot: Option<RunningBot>,
@@ -81,6 +83,7 @@ impl DiscordTester {
             config,
             engine_env: BTreeMap::new(),
             engine: None,
+            tls: None,
             bot: None,
             asked: vec![],
             read: HashSet::new(),
@@ -104,7 +107,10 @@ impl DiscordTester {
         let transport = Box::new(DiscordTransport {
             token: self.fake.config().token.into(),
             guild_id: Some(self.fake.config().guild_id),
-            http: HttpMode::Proxy(self.fake.base_url()),
+            http: match &self.tls {
+                Some(tls) => HttpMode::Client(tls.client()),
+                None => HttpMode::Proxy(self.fake.base_url()),
+            },
         });
         let before = self.fake.state().identified;
         let task = tokio::spawn(transport.run(core.clone(), stop.clone()));
@@ -118,6 +124,17 @@ impl DiscordTester {
         // Registration happens in setup; give the framework its data before the first event.
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.bot = Some(RunningBot { core, stop, task });
+    }
+
+    /// Keep serenity's real rate limiter on: REST goes to `https://discord.com`, which resolves to
+    /// the fake's HTTPS endpoint (call before `start_bot`).
+    pub async fn use_real_rate_limiter(&mut self) {
+        self.tls = Some(self.fake.start_tls().await.expect("the fake serves HTTPS"));
+    }
+
+    /// Connections the bot opened to the fake's HTTPS endpoint.
+    pub fn tls_requests(&self) -> usize {
+        self.tls.as_ref().map(|t| t.connections()).unwrap_or(0)
     }
 
     /// Stops the bot (like a process exit: running work is abandoned, nothing is cancelled).

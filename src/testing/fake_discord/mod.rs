@@ -19,6 +19,9 @@
 pub mod limits;
 mod gateway;
 mod rest;
+mod tls;
+
+pub use tls::TlsEndpoint;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
