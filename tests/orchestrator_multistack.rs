@@ -426,3 +426,29 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
     assert_eq!(orch.apply(s.id, &alice()).await.unwrap().state, SessionState::Applied);
     assert_eq!(engine.max_in_flight.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_plan_left_running_by_a_dead_process_ends_plan_failed_and_keeps_its_stacks() {
+    let w = world(FakeEngine::with(&[("network", creates(&["vpc"])), ("dns", creates(&["zone"]))])).await;
+    let s = w.orch.start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["network", "dns"]))).await.unwrap();
+    sqlx::query("UPDATE sessions SET state = 'PLANNING', owner_pid = ?, owner_start = 'proc:1' WHERE id = ?")
+        .bind(std::process::id() as i64)
+        .bind(s.id.to_string())
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    w.store.set_stack_state(s.id, &"network".parse().unwrap(), StackState::Previewed, None, None).await.unwrap();
+    w.store.set_stack_state(s.id, &"dns".parse().unwrap(), StackState::Previewing, None, None).await.unwrap();
+
+    let reports = w.orch.recover().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    let s = w.store.session(s.id).await.unwrap();
+    assert_eq!(s.state, SessionState::PlanFailed);
+    let rows = w.orch.status(s.id).await.unwrap().stacks;
+    assert_eq!(rows[1].state, StackState::Failed);
+    assert!(rows[1].error.as_deref().unwrap().starts_with("interrupted: the process running the preview died; "), "{:?}", rows[1].error);
+    assert!(!w.engine.calls().contains(&"unlock dns".to_string()), "a preview holds no engine lock");
+    // PLAN_FAILED is not final: the session keeps its stacks and can be retried.
+    assert_eq!(w.store.session_locks(s.id).await.unwrap().len(), 2);
+    assert_eq!(w.orch.plan(s.id, &alice()).await.unwrap().state, SessionState::PlanReady);
+}
