@@ -28,6 +28,8 @@ pub enum BenchCmd {
     Waves(WavesArgs),
     /// Flood the output batcher against a simulated Discord sink
     Stream(StreamArgs),
+    /// Interaction → first response latency, 429s while streaming, bot memory (fake Discord)
+    Discord(super::bench_cmd::BenchDiscordArgs),
 }
 
 #[derive(Debug, Args)]

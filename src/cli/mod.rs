@@ -8,7 +8,9 @@ pub mod catalog;
 pub mod doctor;
 pub mod plan_show;
 pub mod render;
+mod serve_cmd;
 mod session_cmds;
+pub mod bench_cmd;
 mod stack_cmds;
 mod wiring;
 
@@ -113,7 +115,10 @@ pub enum Command {
     Config(ConfigCmd),
     /// Check the installation: pulumi binary, backend, passphrase, credentials, data dir, database
     Doctor,
-    /// Measure the scheduler (`waves`) and the chat output batcher (`stream`)
+    /// Run the chat bots (Discord, Slack) with /healthz and /metrics; SIGTERM shuts down gracefully
+    Serve(serve_cmd::ServeArgs),
+    /// Measure the scheduler (`waves`), the chat output batcher (`stream`) and the Discord bot
+    /// against a local fake (`discord`)
     #[command(subcommand)]
     Bench(bench::BenchCmd),
     #[command(flatten)]
@@ -171,6 +176,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let report = doctor::run_checks(&overrides).await;
             Ok(doctor::cmd_doctor(&report, &mut std::io::stdout().lock())?)
         }
+        Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
+        Command::Bench(bench::BenchCmd::Discord(args)) => bench_cmd::run(&global, bench_cmd::BenchCmd::Discord(args)).await,
         other => {
             let app = App::start(&global).await?;
             session_cmds::run(&app, other).await

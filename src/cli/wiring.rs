@@ -58,12 +58,24 @@ fn os_user() -> Option<String> {
 impl App {
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
-        config.prepare_data_dir()?;
         let principal = principal(global)?;
+        App::from_config(config, principal, Default::default(), crate::policy::system_clock()).await
+    }
+
+    /// Builds the app from an already loaded configuration; `extra_env` is added to the engine
+    /// child's environment (tests pass the Pulumi stand-in's knobs this way); `clock` is the access
+    /// policy's "now" (tests move it to expire grants).
+    pub async fn from_config(
+        config: Config,
+        principal: Principal,
+        extra_env: std::collections::BTreeMap<String, String>,
+        clock: crate::policy::Clock,
+    ) -> anyhow::Result<App> {
+        config.prepare_data_dir()?;
         let store = Store::open(&config.database_url)
             .await
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
-        let engine = engine(&config)?;
+        let engine = engine_with(&config, extra_env)?;
         let resolver = resolver(&config, &store).await?;
         let pricing = match &config.pricing {
             Some(path) => crate::policy::Pricing::load(path).map_err(|e| crate::error::UserError::invalid(e.to_string()))?,
@@ -82,7 +94,7 @@ impl App {
                 role_mappings: config.role_mappings.clone(),
                 local_cli_admin: config.local_cli_admin,
                 pricing: Arc::new(pricing),
-                clock: crate::policy::system_clock(),
+                clock,
             },
         );
         // Sessions a dead `cloud` or bot process left PLANNING / APPLYING are reconciled before
@@ -105,10 +117,6 @@ impl App {
         orchestrator.sweep_grant_expiries().await.map_err(|e| anyhow::Error::from(e.to_user()))?;
         Ok(App { config, store, orchestrator, principal })
     }
-}
-
-fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
-    engine_with(config, Default::default())
 }
 
 /// The Pulumi adapter for `config`, with extra variables for the engine (stand-in knobs).
@@ -137,7 +145,7 @@ pub(crate) fn engine_with(config: &Config, extra_env: std::collections::BTreeMap
             PassphraseSource::File(std::fs::canonicalize(path)?)
         }
     };
-    pc.extra_env = extra_env;
+    pc.extra_env.extend(extra_env);
     pc.op_timeout = config.pulumi.timeout;
     pc.cancel_grace = config.pulumi.cancel_grace;
     Ok(Arc::new(PulumiCli::new(pc).map_err(|e| crate::error::UserError::invalid(e.to_string()))?))

@@ -12,7 +12,6 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::{OrchResult, Orchestrator, OrchestratorError, ResolvedStack, SessionEventKind, StackLockProof};
 use crate::engine::ResourceStep;
-use crate::policy::Actor;
 use crate::session::{SessionId, StackName, StackPlanEntry, StackState};
 use crate::store::{LockOutcome, SessionRecord};
 
@@ -84,12 +83,12 @@ impl Orchestrator {
     pub(super) async fn open_follow_up(&self, parent: &SessionRecord, remaining: Vec<StackName>) -> OrchResult<SessionRecord> {
         let requester = parent.requester.clone();
         let follow = match self
-            .start(&Actor::from(&requester), &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
+            .start_unchecked(&requester, &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
             .await
         {
             Ok(record) => Some(record),
             Err(OrchestratorError::Busy { session, .. }) => {
-                match self.queue_session(session, &requester).await? {
+                match self.queue_unchecked(session, &requester).await? {
                     LockOutcome::Granted => Some(self.store.session(session).await?),
                     _ => {
                         if parent.operation == "rollback" {
@@ -108,6 +107,6 @@ impl Orchestrator {
         }
         info!(session = %parent.id, follow_up = %follow.id, "follow-up session opened");
         self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: follow.id });
-        self.plan(follow.id, &requester).await
+        self.plan_unchecked(self.store.session(follow.id).await?, &requester).await
     }
 }

@@ -30,10 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 pub use events::{SessionEvent, SessionEventKind};
-pub use locks::StackLockProof;
-pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use admin::{check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION};
 pub use gate::PolicySettings;
+pub use locks::StackLockProof;
+pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
@@ -101,15 +101,15 @@ pub struct SessionView {
     pub session: SessionRecord,
     pub stacks: Vec<StackRow>,
     pub approvals: Vec<crate::store::ApprovalRow>,
-    /// The stack locks the session holds.
-    pub locks: Vec<String>,
-    /// Its place in the lock queue, while it waits for stacks.
-    pub queue: Option<QueueEntry>,
     /// The plan's estimated monthly cost, per stack and total (once there is a plan).
     pub cost: Option<CostEstimate>,
     /// How the plan stands against the project's quotas (once there is a plan). An over-quota
     /// plan can only be approved by an admin with an override reason.
     pub quota: Option<QuotaCheck>,
+    /// The stack locks the session holds.
+    pub locks: Vec<String>,
+    /// Its place in the lock queue, while it waits for stacks.
+    pub queue: Option<QueueEntry>,
 }
 
 /// The transport-free core.
@@ -283,17 +283,28 @@ impl Orchestrator {
         operation: &str,
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
-        let principal = &actor.principal;
-        let policy = self.env_policy(env)?.clone();
-        if self.store.project(project).await?.is_none() {
-            return Err(UserError::invalid(format!(
-                "unknown project `{project}`; `cloud projects list` shows the projects, an admin creates one with `cloud projects create {project} --org <org>`"
-            ))
-            .into());
-        }
+        self.env_policy(env)?;
+        self.known_project(project).await?;
         // Gate first: the role, then the concurrency quota, then the work.
         self.gate(actor, project, env, Intent::Deploy).await?;
         self.check_concurrency(project, None).await?;
+        self.start_unchecked(&actor.principal, project, env, stacks, operation, follow_up_of).await
+    }
+
+    /// [`Orchestrator::start`] without the role and quota gates: for sessions the core opens
+    /// itself on behalf of an authorised one (follow-ups of an approved apply, which need their
+    /// own approval anyway).
+    pub(crate) async fn start_unchecked(
+        &self,
+        principal: &Principal,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        operation: &str,
+        follow_up_of: Option<SessionId>,
+    ) -> OrchResult<SessionRecord> {
+        let policy = self.env_policy(env)?.clone();
+        self.known_project(project).await?;
         let resolved = self.resolver.resolve(project, env, stacks)?;
         let mut ordered: Vec<(StackName, u32)> = resolved
             .stacks
@@ -338,10 +349,17 @@ impl Orchestrator {
         let session = self.store.session(id).await?;
         self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
         self.check_concurrency(&session.project, Some(id)).await?;
+        self.plan_unchecked(session, &actor.principal).await
+    }
+
+    /// [`Orchestrator::plan`] without the role and quota gates: for follow-ups the core opens
+    /// on behalf of an authorised apply (the plan still needs its own approval).
+    pub(crate) async fn plan_unchecked(&self, session: SessionRecord, principal: &Principal) -> OrchResult<SessionRecord> {
+        let id = session.id;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
         async {
             let proof = self.lock_proof(id).await?;
-            self.plan_inner(session, &actor.principal, &proof).await
+            self.plan_inner(session, principal, &proof).await
         }
         .instrument(span)
         .await
@@ -786,9 +804,34 @@ impl Orchestrator {
         self.status(id).await
     }
 
-    /// Sessions matching a filter, newest first.
+    /// Sessions matching a filter, newest first (unchecked: for the core and for callers that
+    /// already checked; people get [`Orchestrator::list_for`]).
     pub async fn list(&self, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
         Ok(self.store.sessions(filter).await?)
+    }
+
+    /// The sessions matching a filter that `actor` may read (`read` on their project/env),
+    /// newest first.
+    pub async fn list_for(&self, actor: impl Into<Actor>, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
+        let actor = actor.into();
+        let mut readable: HashMap<(String, String), bool> = HashMap::new();
+        let mut out = Vec::new();
+        for s in self.store.sessions(filter).await? {
+            let key = (s.project.clone(), s.env.clone());
+            let ok = match readable.get(&key) {
+                Some(ok) => *ok,
+                None => {
+                    let role = self.access.role_of(&actor, &s.project, &s.env).await?;
+                    let ok = role.is_some_and(|r| r >= Intent::Read.required_role());
+                    readable.insert(key, ok);
+                    ok
+                }
+            };
+            if ok {
+                out.push(s);
+            }
+        }
+        Ok(out)
     }
 
     /// Expire PLAN_READY and APPROVED sessions whose plan is older than their environment's TTL.

@@ -1,8 +1,9 @@
 //! The background sweeper: expires plans older than their environment's TTL (PLAN_READY and
 //! APPROVED sessions → EXPIRED, which releases their stack locks), cancels sessions refused for
 //! busy stacks that nobody queued within that TTL (a chat refusal offers a Queue button; a DRAFT
-//! left without it would count as active forever), and hands freed stacks to the lock queue.
-//! The clock is injected so tests move time instead of waiting for it.
+//! left without it would count as active forever), hands freed stacks to the lock queue and
+//! records expired grants in the audit log. The clock is injected so tests move time instead of
+//! waiting for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +81,13 @@ impl Orchestrator {
                 }
                 if let Err(e) = orch.promote_queue().await {
                     warn!(error = %e, "sweeper could not promote the lock queue");
+                }
+                // Expired grants are recorded in the audit log (by the policy clock); access
+                // checks never wait for this, they refuse an expired grant on their own.
+                match orch.sweep_grant_expiries().await {
+                    Ok(ids) if !ids.is_empty() => info!(count = ids.len(), "sweeper recorded grant expiries"),
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "sweeper could not record grant expiries"),
                 }
             }
         })
