@@ -190,8 +190,9 @@ impl Core {
     /// The orchestrator's sweeper on the core's clock until shutdown starts: expires stale
     /// plans, cancels refused sessions nobody queued, hands freed stacks to the lock queue.
     pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let core = Arc::downgrade(self);
-        let clock: Clock = Arc::new(move || core.upgrade().map(|c| c.access.now()).unwrap_or_else(chrono::Utc::now));
+        let orchestrator = Arc::downgrade(&self.orchestrator);
+        let clock: crate::policy::Clock =
+            Arc::new(move || orchestrator.upgrade().map(|o| o.access().now()).unwrap_or_else(chrono::Utc::now));
         self.orchestrator.spawn_sweeper(every, clock, self.draining.clone())
     }
 
