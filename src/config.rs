@@ -54,6 +54,8 @@ struct FileConfig {
     #[serde(default)]
     role_mappings: Vec<RoleMapping>,
     #[serde(default)]
+    slack: SlackFile,
+    #[serde(default)]
     access: AccessFile,
     /// The price list for cost estimates (default: `<workspace>/config/pricing.yaml`, else the
     /// built-in copy).
@@ -68,6 +70,45 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AccessFile {
     local_cli_admin: Option<bool>,
+}
+
+/// `slack:` as written. Tokens are never read from this file, only the paths of files holding
+/// them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlackFile {
+    transport: Option<SlackTransport>,
+    listen: Option<String>,
+    api_url: Option<String>,
+    bot_token_file: Option<PathBuf>,
+    signing_secret_file: Option<PathBuf>,
+    app_token_file: Option<PathBuf>,
+}
+
+/// How Slack reaches the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlackTransport {
+    /// Events API, interactivity and slash commands as signed HTTP posts to `listen`.
+    Http,
+    /// Socket Mode: the app opens a websocket to Slack (app-level token); no public URL.
+    Socket,
+}
+
+/// The Slack app's settings (`slack:` in the file, `CLOUD_SLACK_*` / `SLACK_*` variables).
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub transport: SlackTransport,
+    /// Where the HTTP transport listens (`127.0.0.1:3000` by default).
+    pub listen: String,
+    /// The Web API base (`https://slack.com/api`); tests point it at a fake.
+    pub api_url: String,
+    /// `xoxb-…`: posts and updates messages.
+    pub bot_token: Option<SecretString>,
+    /// Verifies that HTTP requests come from Slack.
+    pub signing_secret: Option<SecretString>,
+    /// `xapp-…` with `connections:write`: opens Socket Mode connections.
+    pub app_token: Option<SecretString>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +254,7 @@ pub struct Config {
     pub environments: BTreeMap<String, EnvironmentPolicy>,
     pub admins: Vec<Principal>,
     pub role_mappings: Vec<RoleMapping>,
+    pub slack: SlackConfig,
     /// Every `cli:` principal is an admin (a single-user checkout; never for a shared bot).
     pub local_cli_admin: bool,
     /// The price list file, when one is configured or found in the workspace.
@@ -381,6 +423,7 @@ impl Config {
             }
         }
 
+        let slack = slack_config(file.slack, env, &origin)?;
         let local_cli_admin = match env.get("CLOUD_LOCAL_CLI_ADMIN").map(|v| v.trim().to_ascii_lowercase()) {
             Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => true,
             Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "") => false,
@@ -442,6 +485,7 @@ impl Config {
             environments,
             admins,
             role_mappings: file.role_mappings,
+            slack,
             local_cli_admin,
             pricing,
             serve: ServeConfig {
@@ -482,6 +526,7 @@ impl Config {
             environments: &'a BTreeMap<String, EnvironmentPolicy>,
             admins: Vec<String>,
             role_mappings: &'a [RoleMapping],
+            slack: ShownSlack<'a>,
             local_cli_admin: bool,
             pricing: String,
             serve: &'a ServeConfig,
@@ -492,6 +537,16 @@ impl Config {
             token: String,
             guild_id: Option<String>,
         }
+        #[derive(Serialize)]
+        struct ShownSlack<'a> {
+            transport: SlackTransport,
+            listen: &'a str,
+            api_url: &'a str,
+            bot_token: &'static str,
+            signing_secret: &'static str,
+            app_token: &'static str,
+        }
+        let set = |s: &Option<SecretString>| if s.is_some() { "set (********)" } else { "not set" };
         #[derive(Serialize)]
         struct ShownPulumi<'a> {
             binary: &'a str,
@@ -533,6 +588,14 @@ impl Config {
             environments: &self.environments,
             admins: self.admins.iter().map(|a| a.to_string()).collect(),
             role_mappings: &self.role_mappings,
+            slack: ShownSlack {
+                transport: self.slack.transport,
+                listen: &self.slack.listen,
+                api_url: &self.slack.api_url,
+                bot_token: set(&self.slack.bot_token),
+                signing_secret: set(&self.slack.signing_secret),
+                app_token: set(&self.slack.app_token),
+            },
             local_cli_admin: self.local_cli_admin,
             pricing: self.pricing.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in config/pricing.yaml".into()),
             serve: &self.serve,
@@ -546,6 +609,73 @@ impl Config {
         };
         serde_yaml::to_string(&shown).expect("plain data serialises")
     }
+}
+
+/// A secret from the variable `var`, else from the file named by `<var>_FILE` or by the
+/// configuration key; surrounding whitespace (a trailing newline) is dropped.
+fn secret(
+    env: &BTreeMap<String, String>,
+    var: &str,
+    file: Option<PathBuf>,
+    origin: &dyn Fn(&str) -> String,
+    key: &str,
+) -> Result<Option<SecretString>, ConfigError> {
+    if let Some(v) = env.get(var).filter(|v| !v.trim().is_empty()) {
+        return Ok(Some(SecretString::from(v.trim().to_string())));
+    }
+    let path = env.get(&format!("{var}_FILE")).map(PathBuf::from).or(file);
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+        origin: origin(key),
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    Ok(Some(SecretString::from(text.trim().to_string())))
+}
+
+fn slack_config(
+    file: SlackFile,
+    env: &BTreeMap<String, String>,
+    origin: &dyn Fn(&str) -> String,
+) -> Result<SlackConfig, ConfigError> {
+    let transport = match env.get("CLOUD_SLACK_TRANSPORT").map(String::as_str) {
+        Some("http") => SlackTransport::Http,
+        Some("socket") => SlackTransport::Socket,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                origin: "CLOUD_SLACK_TRANSPORT".into(),
+                message: format!("`{other}` is not a Slack transport: use http or socket"),
+            })
+        }
+        None => file.transport.unwrap_or(SlackTransport::Http),
+    };
+    let listen = env.get("CLOUD_SLACK_LISTEN").cloned().or(file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(ConfigError::Invalid {
+            origin: origin("slack.listen"),
+            message: format!("`{listen}` is not an address: write it as IP:PORT, e.g. 0.0.0.0:3000"),
+        });
+    }
+    let api_url = env
+        .get("CLOUD_SLACK_API_URL")
+        .cloned()
+        .or(file.api_url)
+        .unwrap_or_else(|| "https://slack.com/api".into())
+        .trim_end_matches('/')
+        .to_string();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(ConfigError::Invalid {
+            origin: origin("slack.api_url"),
+            message: format!("`{api_url}` is not an http(s) URL"),
+        });
+    }
+    Ok(SlackConfig {
+        transport,
+        listen,
+        api_url,
+        bot_token: secret(env, "SLACK_BOT_TOKEN", file.bot_token_file, origin, "slack.bot_token_file")?,
+        signing_secret: secret(env, "SLACK_SIGNING_SECRET", file.signing_secret_file, origin, "slack.signing_secret_file")?,
+        app_token: secret(env, "SLACK_APP_TOKEN", file.app_token_file, origin, "slack.app_token_file")?,
+    })
 }
 
 /// `file:///abs/path` for a directory (made absolute against the current directory).
@@ -694,6 +824,29 @@ mod tests {
         assert!(err.to_string().contains("unknown role `owner`"), "{err}");
         let config = load("pricing: /etc/cloud/prices.yaml\n", &[]).unwrap();
         assert_eq!(config.pricing, Some(PathBuf::from("/etc/cloud/prices.yaml")));
+    }
+
+    #[test]
+    fn slack_tokens_come_from_variables_or_files_and_are_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("signing");
+        std::fs::write(&secret_file, "s3cr3t-signing\n").unwrap();
+        let config = load(
+            &format!("slack:\n  transport: socket\n  signing_secret_file: {}\n", secret_file.display()),
+            &[("SLACK_BOT_TOKEN", "xoxb-123-secret"), ("SLACK_APP_TOKEN", "xapp-1-secret")],
+        )
+        .unwrap();
+        assert_eq!(config.slack.transport, SlackTransport::Socket);
+        assert_eq!(config.slack.signing_secret.as_ref().unwrap().expose_secret(), "s3cr3t-signing");
+        assert_eq!(config.slack.api_url, "https://slack.com/api");
+        let shown = config.show();
+        for secret in ["xoxb-123-secret", "xapp-1-secret", "s3cr3t-signing"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let err = load("slack:\n  listen: everywhere\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("IP:PORT"), "{err}");
+        let err = load("", &[("CLOUD_SLACK_TRANSPORT", "carrier-pigeon")]).unwrap_err();
+        assert!(err.to_string().contains("use http or socket"), "{err}");
     }
 
     #[test]

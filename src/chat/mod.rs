@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod batcher;
 pub mod progress;
+pub mod slack;
 pub mod view;
 
 pub use batcher::{

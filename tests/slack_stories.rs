@@ -1,0 +1,376 @@
+//! The Slack app end to end, read as transcripts: people type slash commands and click buttons
+//! in a fake Slack (tests/support/fake_slack), the real app answers through the real
+//! slack-morphism client, sessions run on the Pulumi stand-in.
+
+mod support {
+    pub mod cli;
+    pub mod fake_slack;
+    pub mod slack_world;
+}
+
+use std::time::Duration;
+
+use cloud_engine::policy::Role;
+use support::fake_slack::{Signing, Transport};
+use support::slack_world::{SlackWorld, ALICE, BOB, CAROL};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// alice deploys ecommerce/stage; bob approves; it applies; the thread tells the story.
+async fn happy_path(world: SlackWorld) {
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(BOB, "ecommerce", "*", Role::Approve).await;
+
+    let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce stage network,dns security").await;
+    assert_eq!(ack.status, 200);
+    assert_eq!(ack.response_type(), "ephemeral");
+    assert!(ack.text().contains("opened for ecommerce/stage"), "{}", ack.text());
+
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    let text = lobby.rendered();
+    assert!(text.contains("Deploy ecommerce/stage · D1BRV40"), "{text}");
+    assert!(text.contains("`network` previewed — +"), "{text}");
+    assert!(text.contains("approvals 0/1"), "{text}");
+    assert!(text.contains("[Approve & Deploy] [Refresh] [Cancel]"), "{text}");
+
+    let ack = world.click(BOB, &lobby, "approve").await;
+    assert_eq!(ack.status, 200);
+
+    let done = world.lobby_showing("APPLIED").await;
+    assert_eq!(done.ts, lobby.ts, "the lobby is updated in place");
+    assert!(done.rendered().contains(&format!("approvals 1/1 (<@{BOB}>)")), "{}", done.rendered());
+    assert!(done.action_ids().is_empty(), "a finished session has no buttons: {:?}", done.action_ids());
+
+    let summary = world
+        .fake
+        .wait_for("the summary in the thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("✅")))
+        .await;
+    assert!(summary.text.contains("ecommerce/stage D1BRV40: APPLIED"), "{}", summary.text);
+    let thread = world.fake.thread(&lobby.ts);
+    assert!(thread.iter().any(|m| m.text.contains("network") && m.text.contains("100%")), "{}", world.fake.transcript());
+    assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_and_approve_over_http() {
+    happy_path(SlackWorld::http().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_and_approve_over_socket_mode() {
+    let world = SlackWorld::socket().await;
+    assert!(matches!(world.transport, Transport::Socket));
+    happy_path(world).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_stale_requests_are_refused_and_a_290_s_old_one_is_accepted() {
+    let world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    let Transport::Http(app) = world.transport.clone() else { unreachable!() };
+
+    let forged = Signing { age_secs: 0, secret: Some("not-the-signing-secret".into()) };
+    let ack = world.fake.slash_signed(&app, ALICE, "/cloud-deploy", "ecommerce stage network", &forged).await;
+    assert_eq!(ack.status, 401, "a forged signature: {:?}", ack.body);
+
+    let stale = Signing { age_secs: 310, secret: None };
+    let ack = world.fake.slash_signed(&app, ALICE, "/cloud-deploy", "ecommerce stage network", &stale).await;
+    assert_eq!(ack.status, 401, "a request 310 s old: {:?}", ack.body);
+    assert!(world.app.store.sessions(&Default::default()).await.unwrap().is_empty(), "nothing was started");
+
+    let recent = Signing { age_secs: 290, secret: None };
+    let ack = world.fake.slash_signed(&app, ALICE, "/cloud-list", "", &recent).await;
+    assert_eq!(ack.status, 200);
+    assert!(ack.text().contains("Latest sessions you can read"), "{}", ack.text());
+    assert!(world.fake.channel_messages().is_empty(), "{}", world.fake.transcript());
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_cannot_approve_their_own_stage_plan() {
+    let world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Approve).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    let session = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
+    let digest = session.digest.as_ref().unwrap().short().to_string();
+    insta::assert_snapshot!(lobby.rendered().replace(&session.id.short(), "<session>").replace(&digest, "<digest>"), @r"
+    🟡 Deploy ecommerce/stage · D1BRV40
+    *PLAN_READY* · requested by <@U0ALICE> · session `<session>`
+    Waiting for 1 approval(s) from someone other than the requester with `approve`.
+    • `network` previewed — +16
+    Total +16 · approvals 0/1 · digest `<digest>` · engine v3.226.0
+    ```
+    Estimated monthly cost (USD, us-east-1 prices of 2026-11-01):
+      network                   $0.00 →     $36.50     +$36.50
+      total                     $0.00 →     $36.50     +$36.50
+    ```
+    [Approve & Deploy] [Refresh] [Cancel]
+    ");
+    assert!(lobby.action_ids().contains(&format!("cloud:approve:{}:{digest}", session.id)), "{:?}", lobby.action_ids());
+    let ack = world.click(ALICE, &lobby, "approve").await;
+    assert_eq!(ack.status, 200, "clicks are acknowledged; the refusal follows as an ephemeral message");
+
+    let refusal = world
+        .fake
+        .wait_for("alice's refusal", LONG, |f| f.ephemerals().into_iter().find(|e| e.user == ALICE))
+        .await;
+    assert!(refusal.text.contains("four-eyes rule"), "{}", refusal.text);
+    let lobby = world.fake.message(&lobby.ts).unwrap();
+    assert!(lobby.rendered().contains("PLAN_READY"), "{}", lobby.rendered());
+    assert!(lobby.rendered().contains("approvals 0/1"), "{}", lobby.rendered());
+    assert!(world.fake.thread(&lobby.ts).is_empty(), "nothing was applied: {}", world.fake.transcript());
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_lobby_still_works_after_the_app_restarts() {
+    let mut world = SlackWorld::socket().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(BOB, "ecommerce", "*", Role::Approve).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+
+    world.restart().await;
+    assert_eq!(world.fake.socket_connections(), 2, "the new instance opened its own connection");
+
+    world.click(BOB, &lobby, "approve").await;
+    let done = world.lobby_showing("APPLIED").await;
+    assert_eq!(done.ts, lobby.ts);
+    world
+        .fake
+        .wait_for("the summary in the old lobby's thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("APPLIED")))
+        .await;
+    assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
+    world.shutdown().await;
+}
+
+/// One stack declaring 400 resources: far more output than a thread should hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..400).map(|i| format!("D1BRV40-network-stage-subnet-{i:04}")).collect();
+    let resources: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| serde_json::json!({"type": "aws:ec2/subnet:Subnet", "name": name, "parent": null, "inputs": {"cidrBlock": format!("10.{}.{}.0/24", i / 256, i % 256)}}))
+        .collect();
+    let file = dir.path().join("resources.json");
+    let doc = serde_json::json!({"stack": "network", "env": "stage", "deploymentId": "D1BRV40", "org": "organization", "project": "ecommerce", "resources": resources});
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let pulumi = support::cli::script(
+        &dir.path().join("pulumi"),
+        &format!("PULUMI_STANDIN_RESOURCES='{}' exec '{}' \"$@\"\n", file.display(), support::cli::standin().display()),
+    );
+    let world = SlackWorld::start(cloud_engine::config::SlackTransport::Http, Some(pulumi)).await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(BOB, "ecommerce", "*", Role::Approve).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    assert!(lobby.rendered().contains("`network` previewed — +401"), "{}", lobby.rendered());
+    world.click(BOB, &lobby, "approve").await;
+    let summary = world
+        .fake
+        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("APPLIED")))
+        .await;
+
+    assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.calls().join("\n"));
+    let thread: String = world.fake.thread(&lobby.ts).iter().map(|m| m.text.clone()).collect::<Vec<_>>().join("\n");
+    let in_chat: Vec<&String> = names.iter().filter(|n| thread.contains(&format!("{n} created"))).collect();
+    // Chat shows what fits its budget (how much depends on how fast the engine ran); whatever
+    // chat did not show is in the full log attached to the thread, which has every line in order.
+    if in_chat.len() < names.len() {
+        let files = world.fake.files();
+        assert_eq!(files.len(), 1, "{} lines missed chat, so the full log is attached: {}", names.len() - in_chat.len(), world.fake.transcript());
+        let log = &files[0];
+        assert_eq!(log.thread_ts.as_deref(), Some(lobby.ts.as_str()), "in the lobby's thread");
+        assert!(summary.text.contains(&log.filename), "the summary points at the log: {}", summary.text);
+        let mut last = 0;
+        for name in &names {
+            let at = log.content.find(&format!("{name} created")).unwrap_or_else(|| panic!("{name} missing from the full log"));
+            assert!(at >= last, "{name} out of order in the full log");
+            last = at;
+        }
+    }
+    assert!(thread.matches("```").count() >= 4, "the output took several messages: {thread}");
+    assert!(world.fake.thread(&lobby.ts).len() <= 45, "a bounded thread: {} messages", world.fake.thread(&lobby.ts).len());
+    world.shutdown().await;
+}
+
+/// The slack-morphism client against the fake: round trips, Slack's errors, and a 429 whose
+/// Retry-After the client follows.
+#[tokio::test]
+async fn the_web_api_client_round_trips_and_follows_retry_after() {
+    use slack_morphism::errors::SlackClientError;
+    use slack_morphism::prelude::*;
+    use support::fake_slack::{FakeSlack, Limits, BOT_USER, CHANNEL};
+
+    // One post per 2 s: stricter than the client's own pacing (1/s), so Slack has to say 429.
+    let fake = FakeSlack::start_with(Limits { post_burst: 1, post_interval: Duration::from_secs(2), ..Limits::default() }).await;
+    let client = cloud_engine::chat::slack::client(&fake.api_url()).unwrap();
+    let token = SlackApiToken::new(fake.bot_token.clone().into());
+    let session = client.open_session(&token);
+    assert_eq!(session.auth_test().await.unwrap().user_id.to_string(), BOT_USER);
+
+    let post = |channel: &str, text: String| SlackApiChatPostMessageRequest::new(channel.to_string().into(), SlackMessageContent::new().with_text(text));
+    let first = session.chat_post_message(&post(CHANNEL, "hello".into())).await.unwrap();
+    assert_eq!(fake.message(&first.ts.to_string()).unwrap().text, "hello");
+    // The bucket is empty: Slack answers 429 + Retry-After: 1, the client waits and retries.
+    let started = std::time::Instant::now();
+    let second = session.chat_post_message(&post(CHANNEL, "again".into())).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1900), "waited for Retry-After: {:?}", started.elapsed());
+    assert_eq!(fake.rate_limited(), 1);
+    assert_ne!(first.ts, second.ts);
+
+    let error = |r: Result<SlackApiChatPostMessageResponse, SlackClientError>| match r {
+        Err(SlackClientError::ApiError(e)) => e.code,
+        other => panic!("expected a Slack error, got {other:?}"),
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(error(session.chat_post_message(&post("C0NOPE", "x".into())).await), "channel_not_found");
+    assert_eq!(error(session.chat_post_message(&post(CHANNEL, "x".repeat(40_001))).await), "msg_too_long");
+    let wrong_token = SlackApiToken::new("xoxb-wrong".to_string().into());
+    let wrong = client.open_session(&wrong_token);
+    assert!(matches!(wrong.auth_test().await, Err(SlackClientError::ApiError(e)) if e.code == "invalid_auth"));
+    fake.fail_next("chat.update", "cant_update_message");
+    let update = SlackApiChatUpdateRequest::new(CHANNEL.to_string().into(), SlackMessageContent::new().with_text("edited".to_string()), first.ts.clone());
+    assert!(matches!(session.chat_update(&update).await, Err(SlackClientError::ApiError(e)) if e.code == "cant_update_message"));
+    session.chat_update(&update).await.unwrap();
+    assert_eq!(fake.message(&first.ts.to_string()).unwrap().edits, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_on_busy_stacks_can_queue_and_runs_when_they_are_free() {
+    let world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(CAROL, "ecommerce", "*", Role::Deploy).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let first = world.lobby_showing("PLAN_READY").await;
+
+    let ack = world.slash(CAROL, "/cloud-deploy", "ecommerce stage network").await;
+    assert!(ack.text().contains("its stacks are busy"), "{}", ack.text());
+    assert!(ack.text().contains("Press *Queue*"), "{}", ack.text());
+    let second = world.lobby_showing("Its stacks are busy").await;
+    assert_ne!(second.ts, first.ts);
+    assert!(second.rendered().contains("[Queue] [Cancel]"), "{}", second.rendered());
+
+    world.click(CAROL, &second, "queue").await;
+    let queued = world.lobby_showing("Queued for its stacks: position 1").await;
+    assert_eq!(queued.ts, second.ts);
+
+    world.click(ALICE, &first, "cancel").await;
+    world.lobby_showing("CANCELLED").await;
+    let ready = world
+        .fake
+        .wait_for("carol's session to be planned", LONG, |f| f.message(&second.ts).filter(|m| m.rendered().contains("PLAN_READY")))
+        .await;
+    assert!(ready.rendered().contains(&format!("requested by <@{CAROL}>")), "{}", ready.rendered());
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_an_ephemeral_answer_that_says_what_to_do() {
+    let world = SlackWorld::socket().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+
+    let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce").await;
+    assert_eq!(ack.response_type(), "ephemeral");
+    insta::assert_snapshot!(ack.text(), @r"
+    :no_entry: the following required arguments were not provided: <ENV>
+    usage: `/cloud-deploy <PROJECT> <ENV> [STACKS]...`
+    more: `/cloud-deploy help`
+    ");
+
+    let ack = world.slash(ALICE, "/cloud-deploy", "shop stage").await;
+    assert!(ack.text().contains("shop"), "{}", ack.text());
+    let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce stage warp-drive").await;
+    assert!(ack.text().contains("warp-drive"), "{}", ack.text());
+    let ack = world.slash(BOB, "/cloud-deploy", "ecommerce stage").await;
+    assert!(ack.text().contains("you need `deploy` on ecommerce/stage"), "{}", ack.text());
+    assert!(ack.text().contains("/cloud-grant"), "{}", ack.text());
+    let ack = world.slash(ALICE, "/cloud-status", "ffffffff").await;
+    assert!(ack.text().contains("no session ffffffff"), "{}", ack.text());
+
+    assert!(world.fake.channel_messages().is_empty(), "nothing was posted: {}", world.fake.transcript());
+    assert!(world.app.store.sessions(&Default::default()).await.unwrap().is_empty(), "no session was opened");
+    world.shutdown().await;
+}
+
+/// carol is an admin (configuration); the approvers user group may approve ecommerce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_grant_and_revoke_and_user_groups_map_to_roles() {
+    let yaml = "admins: [\"slack:U0CAROL\"]\nrole_mappings:\n  - {platform: slack, group: S0APPROVERS, project: ecommerce, role: approve}\n";
+    let world = SlackWorld::start_with(cloud_engine::config::SlackTransport::Http, None, yaml).await;
+    world.fake.set_user_groups(BOB, &["S0APPROVERS"]);
+
+    let ack = world.slash(ALICE, "/cloud-grant", "<@U0ALICE|alice> ecommerce deploy stage 2h release day").await;
+    assert_eq!(ack.response_type(), "ephemeral");
+    assert!(ack.text().contains("you need `admin` on ecommerce/stage"), "{}", ack.text());
+
+    let ack = world.slash(CAROL, "/cloud-grant", "<@U0ALICE|alice> ecommerce deploy stage 2h release day").await;
+    assert_eq!(ack.response_type(), "in_channel", "grants are announced");
+    assert!(ack.text().contains("granted <@U0ALICE> `deploy` on ecommerce/stage until"), "{}", ack.text());
+    assert!(ack.text().contains("release day"), "{}", ack.text());
+    let grant = ack.text().split("(grant `").nth(1).and_then(|r| r.split('`').next()).expect("grant id").to_string();
+
+    // alice deploys with her new grant; bob approves through his user group.
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    world.click(BOB, &lobby, "approve").await;
+    world.lobby_showing("APPLIED").await;
+
+    let ack = world.slash(CAROL, "/cloud-revoke", &format!("{grant} release is over")).await;
+    assert!(ack.text().contains(&format!("revoked grant `{grant}`")), "{}", ack.text());
+    let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    assert!(ack.text().contains("you need `deploy` on ecommerce/stage"), "{}", ack.text());
+
+    let ack = world.slash(CAROL, "/cloud-stats", "").await;
+    assert!(ack.text().contains("APPLIED"), "{}", ack.text());
+    assert!(ack.text().contains("ecommerce"), "{}", ack.text());
+    world.shutdown().await;
+}
+
+/// Slack asks Socket Mode apps to reconnect now and then (`disconnect`); commands keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_reconnects_after_slack_says_disconnect() {
+    let world = SlackWorld::socket().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Read).await;
+    world.fake.disconnect_socket();
+    world
+        .fake
+        .wait_for("a new Socket Mode connection", LONG, |f| (f.socket_connections() == 2 && f.socket_connected()).then_some(()))
+        .await;
+    let ack = world.slash(ALICE, "/cloud-list", "").await;
+    assert!(ack.text().contains("Latest sessions you can read"), "{}", ack.text());
+    assert_eq!(world.fake.calls().iter().filter(|c| *c == "apps.connections.open").count(), 2);
+    world.shutdown().await;
+}
+
+/// The bot was never invited to the channel: the lobby cannot be posted, so the session gives its
+/// stacks back and the requester learns how to fix it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lobby_that_cannot_be_posted_cancels_the_session_and_says_how_to_fix_it() {
+    let world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.fake.fail_next("chat.postMessage", "not_in_channel");
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let reply = world
+        .fake
+        .wait_for("the reply through the response URL", LONG, |f| f.responses().into_iter().next())
+        .await;
+    let text = reply["text"].as_str().unwrap_or_default().to_string();
+    assert!(text.contains("`not_in_channel`") && text.contains("/invite @cloud"), "{text}");
+    // The session was cancelled before the reply was sent.
+    let sessions = world.app.store.sessions(&Default::default()).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    let s = world.app.store.session(sessions[0].id).await.unwrap();
+    assert_eq!(s.state.to_string(), "CANCELLED", "{s:?}");
+    assert!(world.fake.channel_messages().is_empty());
+    world.shutdown().await;
+}
