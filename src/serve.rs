@@ -215,7 +215,7 @@ impl Core {
             .unwrap_or_default();
         for s in applying {
             let reason = format!("cloud serve is shutting down and the apply outlived the {} shutdown timeout", humantime::format_duration(timeout));
-            match self.orchestrator.cancel(s.id, &system, &reason).await {
+            match self.orchestrator.cancel_as_system(s.id, &system, &reason).await {
                 Ok(_) => {
                     let _ = self
                         .store

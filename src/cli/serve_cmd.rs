@@ -27,23 +27,27 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     if !args.discord && !args.slack {
         return Err(UserError::invalid("choose what to serve: `cloud serve --discord`, `cloud serve --slack`, or both").into());
     }
+    if args.slack {
+        return Err(UserError::invalid("the Slack app is not part of this build yet; run `cloud serve --discord`").into());
+    }
+    // Configuration errors first, before the database and the engine are touched.
+    let config = super::wiring::load_config(global)?;
+    if args.discord && config.discord.token.is_none() {
+        return Err(UserError::invalid(format!(
+            "no Discord bot token: set {} (the token from the Developer Portal → your app → Bot)",
+            config.discord.token_origin
+        ))
+        .into());
+    }
     let app = App::start(global).await?;
     let mut transports: Vec<Box<dyn Transport>> = Vec::new();
     if args.discord {
-        let token = app.config.discord.token.clone().ok_or_else(|| {
-            UserError::invalid(format!(
-                "no Discord bot token: set {} (the token from the Developer Portal → your app → Bot)",
-                app.config.discord.token_origin
-            ))
-        })?;
+        let token = app.config.discord.token.clone().expect("checked above");
         let http = match &args.discord_api_url {
             Some(url) => HttpMode::Proxy(url.clone()),
             None => HttpMode::Discord,
         };
         transports.push(Box::new(DiscordTransport { token, guild_id: app.config.discord.guild_id, http }));
-    }
-    if args.slack {
-        return Err(UserError::invalid("the Slack app is not part of this build yet; run `cloud serve --discord`").into());
     }
     let core = Core::from_app(app).await;
     crate::serve::run(core, transports, CancellationToken::new()).await

@@ -72,10 +72,22 @@ impl App {
         clock: crate::policy::Clock,
     ) -> anyhow::Result<App> {
         config.prepare_data_dir()?;
+        let engine = engine_with(&config, extra_env)?;
+        App::from_parts(config, principal, engine, clock).await
+    }
+
+    /// Builds the app around a given engine (tests and benchmarks that need an engine other than
+    /// the configured Pulumi binary).
+    pub async fn from_parts(
+        config: Config,
+        principal: Principal,
+        engine: Arc<dyn Engine>,
+        clock: crate::policy::Clock,
+    ) -> anyhow::Result<App> {
+        config.prepare_data_dir()?;
         let store = Store::open(&config.database_url)
             .await
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
-        let engine = engine_with(&config, extra_env)?;
         let resolver = resolver(&config, &store).await?;
         let pricing = match &config.pricing {
             Some(path) => crate::policy::Pricing::load(path).map_err(|e| crate::error::UserError::invalid(e.to_string()))?,
