@@ -28,7 +28,11 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket) {
                 let text = match msg {
                     Message::Text(t) => t.to_string(),
                     Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
-                    Message::Close(_) => break,
+                    Message::Close(frame) => {
+                        // Answer the close handshake, as Discord does.
+                        let _ = tx.send(Message::Close(frame)).await;
+                        break;
+                    }
                     _ => continue,
                 };
                 let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
