@@ -28,7 +28,7 @@ async fn happy_path(world: SlackWorld) {
 
     let lobby = world.lobby_showing("PLAN_READY").await;
     let text = lobby.rendered();
-    assert!(text.contains("Deploy ecommerce/stage · D1BRV40"), "{text}");
+    assert!(text.contains("Deploy ecommerce/stage (D1BRV40)"), "{text}");
     assert!(text.contains("`network` previewed — +"), "{text}");
     assert!(text.contains("approvals 0/1"), "{text}");
     assert!(text.contains("[Approve & Deploy] [Refresh] [Cancel]"), "{text}");
@@ -43,9 +43,9 @@ async fn happy_path(world: SlackWorld) {
 
     let summary = world
         .fake
-        .wait_for("the summary in the thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("✅")))
+        .wait_for("the summary in the thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
         .await;
-    assert!(summary.text.contains("ecommerce/stage D1BRV40: APPLIED"), "{}", summary.text);
+    assert!(summary.text.contains("✅") && summary.text.contains("ecommerce/stage D1BRV40: applied in"), "{}", summary.text);
     let thread = world.fake.thread(&lobby.ts);
     assert!(thread.iter().any(|m| m.text.contains("network") && m.text.contains("100%")), "{}", world.fake.transcript());
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
@@ -97,7 +97,7 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     let session = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
     let digest = session.digest.as_ref().unwrap().short().to_string();
     insta::assert_snapshot!(lobby.rendered().replace(&session.id.short(), "<session>").replace(&digest, "<digest>"), @r"
-    🟡 Deploy ecommerce/stage · D1BRV40
+    🟢 Deploy ecommerce/stage (D1BRV40)
     *PLAN_READY* · requested by <@U0ALICE> · session `<session>`
     Waiting for 1 approval(s) from someone other than the requester with `approve`.
     • `network` previewed — +16
@@ -142,7 +142,7 @@ async fn an_old_lobby_still_works_after_the_app_restarts() {
     assert_eq!(done.ts, lobby.ts);
     world
         .fake
-        .wait_for("the summary in the old lobby's thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("APPLIED")))
+        .wait_for("the summary in the old lobby's thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
         .await;
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
     world.shutdown().await;
@@ -175,7 +175,7 @@ async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
     world.click(BOB, &lobby, "approve").await;
     let summary = world
         .fake
-        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("APPLIED")))
+        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
         .await;
 
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.calls().join("\n"));

@@ -18,11 +18,11 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::blocks;
 use super::commands::{self, SlashCommand};
-use super::ids::ButtonId;
 use super::sink::{self, ThreadSink};
 use crate::chat::batcher::{BatchInput, SessionOutcome, SessionSummary, SinkLimits, StackEvent};
 use crate::chat::progress::StackResult;
-use crate::config::{RoleMapping, SlackConfig};
+use crate::chat::view::{self, BusyStack, ButtonAction, ButtonId, LobbyExtras, LobbyView, SummaryView};
+use crate::serve::Core;
 use crate::error::UserError;
 use crate::orchestrator::{Orchestrator, OrchestratorError, SessionEvent, SessionEventKind};
 use crate::orchestrator::{GrantExpiry, GrantParams, ProjectParams};
@@ -49,6 +49,9 @@ struct LiveThread {
 
 /// The Slack app. One per process; cheap to share (`Arc`).
 pub struct SlackBot {
+    /// The shared core of `cloud serve`: plans and applies run on its tracked tasks, and it
+    /// says when the process stops taking sessions.
+    core: Arc<Core>,
     orchestrator: Arc<Orchestrator>,
     store: Store,
     pub(crate) client: Arc<Client>,
@@ -97,12 +100,11 @@ pub fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
 }
 
 impl SlackBot {
-    pub fn new(
-        orchestrator: Arc<Orchestrator>,
-        role_mappings: &[RoleMapping],
-        config: &SlackConfig,
-        environments: Vec<String>,
-    ) -> anyhow::Result<Arc<SlackBot>> {
+    /// The bot over `core`, configured by `core.config.slack`.
+    pub fn new(core: Arc<Core>) -> anyhow::Result<Arc<SlackBot>> {
+        let config = &core.config.slack;
+        let environments: Vec<String> = core.config.environments.keys().cloned().collect();
+        let uses_groups = core.config.role_mappings.iter().any(|m| m.platform == "slack");
         let bot_token = config.bot_token.as_ref().ok_or_else(|| {
             UserError::invalid("the Slack bot token is missing: set SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE, or slack.bot_token_file) to the app's xoxb-… token")
         })?;
@@ -110,17 +112,18 @@ impl SlackBot {
         // chat.update is tier 3 (≈ 50/min per workspace): leave room for lobby updates.
         limits.edits = crate::chat::batcher::EditBudget::Own(crate::chat::batcher::RateBudget::new(40, Duration::from_secs(60)));
         Ok(Arc::new(SlackBot {
-            store: orchestrator.store().clone(),
-            orchestrator,
+            store: core.store.clone(),
+            orchestrator: core.orchestrator.clone(),
             client: client(&config.api_url)?,
             token: SlackApiToken::new(bot_token.expose_secret().to_string().into()),
             environments,
             lobbies: DashMap::new(),
             live: Mutex::new(HashMap::new()),
             groups: Mutex::new(None),
-            uses_groups: role_mappings.iter().any(|m| m.platform == "slack"),
+            uses_groups,
             shutdown: CancellationToken::new(),
             limits,
+            core,
         }))
     }
 
@@ -145,6 +148,49 @@ impl SlackBot {
     /// The lobby of a session, if this process knows it.
     pub fn lobby(&self, id: SessionId) -> Option<Lobby> {
         self.lobbies.get(&id).map(|l| l.clone())
+    }
+
+    /// The lobby of a session: known to this process, else recorded in the store by an earlier
+    /// instance (so a restarted bot keeps updating the lobbies it posted).
+    async fn find_lobby(&self, id: SessionId) -> Option<Lobby> {
+        if let Some(l) = self.lobby(id) {
+            return Some(l);
+        }
+        let row = self.store.lobby(id, Platform::Slack).await.ok().flatten()?;
+        let lobby = Lobby { channel: row.channel_id, ts: row.message_id };
+        self.lobbies.insert(id, lobby.clone());
+        Some(lobby)
+    }
+
+    /// Remembers where a session's lobby is, here and in the store.
+    async fn remember_lobby(&self, id: SessionId, lobby: &Lobby) {
+        self.lobbies.insert(id, lobby.clone());
+        let row = crate::store::ChatLobbyRow {
+            session_id: id,
+            platform: Platform::Slack,
+            channel_id: lobby.channel.clone(),
+            message_id: lobby.ts.clone(),
+            thread_id: Some(lobby.ts.clone()),
+        };
+        if let Err(e) = self.store.save_lobby(&row).await {
+            warn!(session = %id, error = %e, "slack: cannot record the lobby");
+        }
+    }
+
+    /// The lobby view model of a session, with the stacks other sessions hold while it waits.
+    async fn lobby_view(&self, view: &crate::orchestrator::SessionView) -> LobbyView {
+        let mut extras = LobbyExtras::default();
+        let s = &view.session;
+        if s.state == SessionState::Draft && view.locks.is_empty() && view.queue.is_none() {
+            let blockers = self.store.lock_blockers(s.id).await.unwrap_or_default();
+            for stack in &s.stacks {
+                let needle = format!("-{stack}-");
+                if let Some(h) = blockers.iter().find(|h| h.stack.contains(&needle)) {
+                    extras.busy.push(BusyStack { stack: stack.clone(), held_by: h.session });
+                }
+            }
+        }
+        LobbyView::new(view, &extras)
     }
 
     async fn actor(&self, user: &str) -> Actor {
@@ -202,6 +248,9 @@ impl SlackBot {
         match parsed {
             SlashCommand::Help(text) => Ok(Reply::Ephemeral(text)),
             SlashCommand::Deploy(args) => {
+                if !self.core.accepting() {
+                    return Err(UserError::invalid(view::shutting_down_message().text));
+                }
                 let stacks = if args.stacks.is_empty() {
                     None
                 } else {
@@ -225,7 +274,7 @@ impl SlackBot {
                 };
                 let bot = self.clone();
                 let response_url = ev.response_url.clone();
-                tokio::spawn(
+                self.core.spawn_work(
                     async move {
                         if let Err(e) = bot.open_lobby(s.id, &channel).await {
                             // Without a lobby nobody can see or approve the plan: give the stacks
@@ -385,13 +434,14 @@ impl SlackBot {
     /// Posts the lobby of a new session in `channel` and remembers it.
     async fn open_lobby(&self, id: SessionId, channel: &str) -> anyhow::Result<Lobby> {
         let view = self.orchestrator.status(id).await?;
+        let lobby_view = self.lobby_view(&view).await;
         let request = SlackApiChatPostMessageRequest::new(
             channel.to_string().into(),
-            SlackMessageContent::new().with_text(blocks::lobby_text(&view)).with_blocks(blocks::lobby(&view)),
+            SlackMessageContent::new().with_text(blocks::lobby_text(&lobby_view)).with_blocks(blocks::lobby(&lobby_view, &view)),
         );
         let posted = self.session().chat_post_message(&request).await?;
         let lobby = Lobby { channel: posted.channel.to_string(), ts: posted.ts.to_string() };
-        self.lobbies.insert(id, lobby.clone());
+        self.remember_lobby(id, &lobby).await;
         // The plan may have moved on while the message was on its way.
         self.refresh_lobby(id).await;
         Ok(lobby)
@@ -399,14 +449,15 @@ impl SlackBot {
 
     /// Re-renders a session's lobby from the store (`chat.update`).
     async fn refresh_lobby(&self, id: SessionId) {
-        let Some(lobby) = self.lobby(id) else { return };
+        let Some(lobby) = self.find_lobby(id).await else { return };
         let view = match self.orchestrator.status(id).await {
             Ok(v) => v,
             Err(e) => return warn!(session = %id, error = %e, "slack: cannot read the session for its lobby"),
         };
+        let lobby_view = self.lobby_view(&view).await;
         let request = SlackApiChatUpdateRequest::new(
             lobby.channel.clone().into(),
-            SlackMessageContent::new().with_text(blocks::lobby_text(&view)).with_blocks(blocks::lobby(&view)),
+            SlackMessageContent::new().with_text(blocks::lobby_text(&lobby_view)).with_blocks(blocks::lobby(&lobby_view, &view)),
             lobby.ts.clone().into(),
         );
         if let Err(e) = self.session().chat_update(&request).await {
@@ -445,32 +496,50 @@ impl SlackBot {
     }
 
     async fn click(self: &Arc<Self>, user: &str, channel: Option<&str>, message_ts: Option<&str>, action_id: &str) -> Result<(), UserError> {
-        let id: ButtonId = action_id.parse()?;
-        // After a restart the click is how this process learns where the lobby is.
-        if let (Some(channel), Some(ts)) = (channel, message_ts) {
-            self.lobbies.entry(id.session).or_insert_with(|| Lobby { channel: channel.into(), ts: ts.into() });
+        let id: ButtonId = action_id.parse().map_err(|e| UserError::invalid(view::invalid_button_message(&e).text))?;
+        // After a restart the click is how this process learns where the lobby is (and the
+        // store, when the earlier instance recorded it).
+        if self.find_lobby(id.session).await.is_none() {
+            if let (Some(channel), Some(ts)) = (channel, message_ts) {
+                self.remember_lobby(id.session, &Lobby { channel: channel.into(), ts: ts.into() }).await;
+            }
         }
         let actor = self.actor(user).await;
-        match id.action.as_str() {
-            "approve" => {
+        if matches!(id.action, ButtonAction::Approve | ButtonAction::Queue | ButtonAction::Refresh) && !self.core.accepting() {
+            return Err(UserError::invalid(view::shutting_down_message().text));
+        }
+        match id.action {
+            ButtonAction::Approve => {
                 let digest = id.digest.clone().ok_or_else(|| UserError::invalid("this Approve button carries no plan digest; press Refresh"))?;
                 self.approve(id.session, &actor, &digest).await
             }
-            "cancel" => {
+            ButtonAction::Cancel => {
                 self.orchestrator.cancel(id.session, actor.clone(), "cancelled from the Slack lobby").await.map_err(user_error)?;
                 self.refresh_lobby(id.session).await;
                 Ok(())
             }
-            "queue" => {
+            ButtonAction::Queue => {
                 let outcome = self.orchestrator.queue_session(id.session, actor.clone()).await.map_err(user_error)?;
                 self.refresh_lobby(id.session).await;
-                if let crate::store::LockOutcome::Queued { .. } = outcome {
-                    self.orchestrator.wait_for_locks(id.session).await.map_err(user_error)?;
-                }
-                self.orchestrator.plan(id.session, actor.clone()).await.map_err(user_error)?;
+                let orchestrator = self.orchestrator.clone();
+                let session = id.session;
+                // Waiting in line may take long: shutdown waits for it like for a plan.
+                self.core.spawn_work(
+                    async move {
+                        if let crate::store::LockOutcome::Queued { .. } = outcome {
+                            if let Err(e) = orchestrator.wait_for_locks(session).await {
+                                return info!(error = %e, "slack: stopped waiting for the stacks");
+                            }
+                        }
+                        if let Err(e) = orchestrator.plan(session, actor).await {
+                            warn!(error = %e, "slack: plan failed");
+                        }
+                    }
+                    .instrument(info_span!("slack_queue", session = %session)),
+                );
                 Ok(())
             }
-            "refresh" => {
+            ButtonAction::Refresh => {
                 let s = self.store.session(id.session).await.map_err(store_error)?;
                 if !matches!(s.state, SessionState::PlanReady | SessionState::PlanFailed) {
                     return Err(UserError::invalid(format!("session {} is {}: only a ready or failed plan can be refreshed", s.id.short(), s.state)));
@@ -478,7 +547,10 @@ impl SlackBot {
                 self.orchestrator.plan(id.session, actor.clone()).await.map_err(user_error)?;
                 Ok(())
             }
-            other => Err(UserError::invalid(format!("the `{other}` button is not supported by this version; run `/cloud-status {}`", id.session.short()))),
+            ButtonAction::Stacks => Err(UserError::invalid(format!(
+                "Slack lobbies have no stack picker; run `/cloud-deploy {} {} <stacks…>` for another set",
+                id.session.short(), "<env>"
+            ))),
         }
     }
 
@@ -491,7 +563,7 @@ impl SlackBot {
         if s.state == SessionState::Approved {
             let bot = self.clone();
             let actor = actor.clone();
-            tokio::spawn(
+            self.core.spawn_work(
                 async move {
                     if let Err(e) = bot.orchestrator.apply(id, actor).await {
                         let text = e.to_user().message;
@@ -555,7 +627,10 @@ impl SlackBot {
 
     async fn on_event(self: &Arc<Self>, event: SessionEvent) {
         let id = event.session;
-        if self.lobby(id).is_none() {
+        // Progress only matters to threads this process streams (in memory); other events to
+        // any lobby of ours, this instance's or an earlier one's (in the store).
+        let streaming_only = matches!(event.kind, SessionEventKind::Progress { .. } | SessionEventKind::StackStateChanged { .. });
+        if !streaming_only && self.find_lobby(id).await.is_none() {
             return;
         }
         match event.kind {
@@ -637,23 +712,19 @@ impl SlackBot {
 
     async fn finish_thread(&self, id: SessionId, to: SessionState) {
         let Some(thread) = self.live.lock().await.remove(&id) else { return };
-        let s = self.store.session(id).await.ok();
-        let outcome = match to {
-            SessionState::Applied => SessionOutcome::Applied,
-            SessionState::Cancelled => SessionOutcome::Cancelled,
-            _ => SessionOutcome::Failed,
+        let summary = match self.orchestrator.status(id).await {
+            Ok(view) => SummaryView::new(&view).to_batcher_summary(),
+            Err(_) => SessionSummary {
+                outcome: match to {
+                    SessionState::Applied => SessionOutcome::Applied,
+                    SessionState::Cancelled => SessionOutcome::Cancelled,
+                    _ => SessionOutcome::Failed,
+                },
+                headline: format!("session {}: {to}", id.short()),
+                details: vec![],
+            },
         };
-        let (headline, details) = match &s {
-            Some(s) => {
-                let took = s.finished_at.map(|f| f - s.created_at).and_then(|d| d.to_std().ok()).map(|d| humantime::format_duration(Duration::from_secs(d.as_secs())).to_string());
-                (
-                    format!("{}/{} {}: {}{}", s.project, s.env, s.deployment_id, to, took.map(|t| format!(" in {t}")).unwrap_or_default()),
-                    s.reason.iter().flat_map(|r| r.lines().map(String::from)).collect(),
-                )
-            }
-            None => (format!("session {}: {}", id.short(), to), vec![]),
-        };
-        let _ = thread.input.send(BatchInput::SessionFinished(SessionSummary { outcome, headline, details }));
+        let _ = thread.input.send(BatchInput::SessionFinished(summary));
     }
 }
 
