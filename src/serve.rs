@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::orchestrator::{Orchestrator, SessionEventKind};
-use crate::policy::{Access, Clock};
+use crate::policy::Access;
 use crate::session::{Principal, SessionId, SessionState, StackName, StackState};
 use crate::store::{NewAudit, SessionFilter, Store};
 
@@ -66,7 +66,6 @@ pub struct Core {
     pub config: Config,
     pub store: Store,
     pub orchestrator: Arc<Orchestrator>,
-    pub access: Access,
     /// Cancelled when shutdown starts: adapters refuse new sessions from then on.
     draining: CancellationToken,
     /// Plans and applies the adapters started, so shutdown can wait for them.
@@ -76,20 +75,13 @@ pub struct Core {
 }
 
 impl Core {
-    /// A core over an orchestrator, with the real clock.
+    /// A core over an orchestrator (whose access policy and clock it uses).
     pub fn new(config: Config, store: Store, orchestrator: Arc<Orchestrator>) -> Arc<Core> {
-        Core::with_clock(config, store, orchestrator, crate::policy::system_clock())
-    }
-
-    /// A core whose access checks read `clock` (tests move time to expire grants).
-    pub fn with_clock(config: Config, store: Store, orchestrator: Arc<Orchestrator>, clock: Clock) -> Arc<Core> {
         metrics_handle();
-        let access = Access::new(store.clone(), config.admins.clone(), config.role_mappings.clone(), false, clock);
         let core = Arc::new(Core {
             config,
             store,
             orchestrator,
-            access,
             draining: CancellationToken::new(),
             work: TaskTracker::new(),
             connected: Mutex::new(BTreeMap::new()),
@@ -101,6 +93,11 @@ impl Core {
     /// Build from the configuration, as the `cloud` CLI does.
     pub async fn from_app(app: crate::cli::App) -> Arc<Core> {
         Core::new(app.config, app.store, app.orchestrator)
+    }
+
+    /// The access policy (the orchestrator's).
+    pub fn access(&self) -> &Access {
+        self.orchestrator.access()
     }
 
     /// Whether new sessions are taken (false once shutdown started).

@@ -143,6 +143,8 @@ struct Outcome {
     /// Stacks that got a start or progress event (they deserve a progress message).
     started: BTreeSet<String>,
     secrets_placed: u64,
+    /// When `SessionFinished` was pushed (simulated time).
+    finished_at: Duration,
 }
 
 fn play(script: Script) -> Outcome {
@@ -251,6 +253,7 @@ fn play(script: Script) -> Outcome {
         Duration::from_millis(10),
         BatchInput::SessionFinished(summary),
     );
+    let finished_at = sim.now;
     sim.drain();
     Outcome {
         script,
@@ -258,6 +261,7 @@ fn play(script: Script) -> Outcome {
         expected,
         started,
         secrets_placed,
+        finished_at,
     }
 }
 
@@ -359,6 +363,25 @@ proptest! {
         prop_assert!(posted.values().all(|n| *n == 1), "{posted:?}");
         let with_message: BTreeSet<String> = posted.keys().cloned().collect();
         prop_assert_eq!(with_message, out.started);
+    }
+
+    /// Progress messages are edited on a throttle: two shows of one stack's progress less than
+    /// `progress_interval` apart only when the later one is urgent — the stack finished (its
+    /// final mark) or the session did.
+    #[test]
+    fn progress_edits_are_throttled(script in script_strategy()) {
+        let out = play(script);
+        let interval = out.script.limits.progress_interval;
+        let mut shown_at: BTreeMap<String, Duration> = BTreeMap::new();
+        for (at, op) in &out.sim.ops {
+            let Some(MessageKey::Progress(s)) = op.key() else { continue };
+            if let Some(prev) = shown_at.get(s.as_str()) {
+                let urgent = *at >= out.finished_at || ["  ✓ ", "  ✗ ", "  – "].iter().any(|m| op.text().contains(m));
+                prop_assert!(*at - *prev >= interval || urgent,
+                    "{s} edited {:?} after its last show (interval {interval:?}): {}", *at - *prev, op.text());
+            }
+            shown_at.insert(s.to_string(), *at);
+        }
     }
 
     /// After SessionFinished the summary is always posted, last, and the batcher goes idle; the

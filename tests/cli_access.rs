@@ -35,7 +35,9 @@ fn without_a_grant_deploy_is_refused_with_exit_3_and_the_command_to_fix_it() {
         "{}",
         run.stderr
     );
-    assert!(c.sessions().is_empty(), "nothing was started");
+    let run = as_(&c, "root", &["list", "--json"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), "[]", "nothing was started");
 }
 
 #[test]
@@ -153,6 +155,15 @@ fn admin_list_and_cancel_see_everyone_and_need_admin() {
     as_(&c, "alice", &["plan", "ecommerce", "stage"]).expect_code(0);
     let id = c.sessions()[0].0.clone();
     as_(&c, "alice", &["admin", "list"]).expect_code(3);
+    // Someone without a grant sees nothing and cannot read the session.
+    let run = as_(&c, "mallory", &["list"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("No sessions match."), "{}", run.stdout);
+    for args in [&["status", id.as_str()][..], &["logs", id.as_str()][..]] {
+        let run = as_(&c, "mallory", args);
+        run.expect_code(3);
+        assert!(run.stderr.contains("you need `read` on ecommerce/stage"), "{}", run.stderr);
+    }
     let run = as_(&c, "root", &["admin", "list", "--active"]);
     run.expect_code(0);
     assert!(run.stdout.contains(&id) && run.stdout.contains("by cli:alice"), "{}", run.stdout);
@@ -199,4 +210,27 @@ async fn audit_verify_names_the_row_that_was_altered() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn an_unpriced_instance_type_is_named_in_the_plan_and_a_broken_price_list_exits_2() {
+    let mut c = Cli::new();
+    // A price list without t3.micro (dev's launch template type).
+    let prices = std::fs::read_to_string(cli::repo().join("config/pricing.yaml")).unwrap();
+    assert!(prices.contains("  t3.micro: 0.0104\n"));
+    std::fs::write(c.path("prices.yaml"), prices.replace("  t3.micro: 0.0104\n", "")).unwrap();
+    c.set("CLOUD_PRICING", &c.path("prices.yaml").display().to_string());
+    let run = c.run(&["plan", "ecommerce", "dev", "--stacks", "network,security,compute-ec2"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("not priced (not in the total):"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("(aws:autoscaling/group:Group): instance type `t3.micro` is not in the price list (add it under ec2_hourly)"),
+        "{}",
+        run.stdout
+    );
+
+    std::fs::write(c.path("prices.yaml"), prices.replace("t3.small: 0.0208", "t3.small: -0.0208")).unwrap();
+    let run = c.run(&["list"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("prices.yaml: ec2_hourly.t3.small = -0.0208: a price must be a number ≥ 0"), "{}", run.stderr);
 }

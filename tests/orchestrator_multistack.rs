@@ -192,29 +192,30 @@ async fn a_provisional_stack_whose_re_preview_drifts_stops_the_apply_and_opens_a
     let s = w.orch.start_session(&alice(), "ecommerce", "stage", None).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     w.orch.approve(s.id, &bob(), s.digest.as_ref().unwrap().short()).await.unwrap();
-    // network's new outputs change what dns would do.
-    w.engine.set("dns", StackScript { steps: vec![("zone", StepOp::Create), ("record", StepOp::Create)], ..Default::default() });
+    // network's new outputs change what security would do.
+    w.engine.set("security", StackScript { steps: vec![("sg", StepOp::Create), ("rule", StepOp::Create)], ..Default::default() });
 
     let s = w.orch.apply(s.id, &bob()).await.unwrap();
     assert_eq!(s.state, SessionState::Failed);
     let reason = s.reason.clone().unwrap();
-    assert!(reason.contains("stopped before dns: its re-preview differs from the approved plan (now also create record)"), "{reason}");
+    assert!(reason.contains("stopped before security: its re-preview differs from the approved plan (now also create rule)"), "{reason}");
     let rows: Vec<(String, StackState)> = w.orch.status(s.id).await.unwrap().stacks.into_iter().map(|r| (r.stack.to_string(), r.state)).collect();
+    // dns (re-previewed alongside security, unchanged) finishes; nothing new starts.
     assert_eq!(rows, vec![
         ("network".into(), StackState::Applied),
         ("security".into(), StackState::Skipped),
-        ("dns".into(), StackState::Skipped),
+        ("dns".into(), StackState::Applied),
         ("database-rds".into(), StackState::Skipped),
     ]);
     let ups: Vec<String> = w.engine.calls().into_iter().filter(|c| c.starts_with("up ")).collect();
-    assert_eq!(ups, vec!["up network"], "nothing after the drift ran");
+    assert_eq!(ups, vec!["up network", "up dns"], "nothing after the drift started");
 
     // The follow-up: linked, the remaining stacks, planned again, waiting for a fresh approval.
     let follow = w.orch.list(&Default::default()).await.unwrap().into_iter().find(|f| f.follow_up_of == Some(s.id)).expect("a follow-up");
     assert_eq!(follow.state, SessionState::PlanReady);
     assert_eq!(follow.requester, alice());
-    assert_eq!(follow.stacks, stacks(&["security", "dns", "database-rds"]));
-    assert_eq!(w.store.session_locks(follow.id).await.unwrap().len(), 3);
+    assert_eq!(follow.stacks, stacks(&["security", "database-rds"]));
+    assert_eq!(w.store.session_locks(follow.id).await.unwrap().len(), 2);
     assert!(w.store.approvals(follow.id).await.unwrap().is_empty());
     let mut opened = None;
     while let Ok(e) = events.try_recv() {
@@ -253,6 +254,8 @@ async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     let waiting = busy_session(w.orch.start_session(&bob(), "ecommerce", "prod", Some(&stacks(&["network"]))).await.unwrap_err());
     w.orch.queue_session(waiting, &bob()).await.unwrap();
+    // Refused too, but nobody pressed Queue: abandoned.
+    let abandoned = busy_session(w.orch.start_session(&carol(), "ecommerce", "prod", Some(&stacks(&["network"]))).await.unwrap_err());
 
     let now = Arc::new(Mutex::new(s.plan_ready_at.unwrap() + chrono::Duration::minutes(59)));
     let clock: cloud_engine::policy::Clock = { let now = now.clone(); Arc::new(move || *now.lock().unwrap()) };
@@ -263,17 +266,25 @@ async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
     // The boundary itself is tested in orchestrator_sessions; here: the sweeper acts on its
     // clock, not the wall clock (the wall clock is far from the TTL).
     *now.lock().unwrap() += chrono::Duration::minutes(2);
-    let granted = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
+    // Sync points: the queued session is granted, the abandoned draft is cancelled.
+    let both = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let (mut granted, mut cancelled) = (false, false);
+        while !(granted && cancelled) {
             let e = events.recv().await.unwrap();
-            if e.session == waiting && e.kind == SessionEventKind::LocksGranted { break; }
+            granted |= e.session == waiting && e.kind == SessionEventKind::LocksGranted;
+            cancelled |= e.session == abandoned && matches!(e.kind, SessionEventKind::StateChanged { to: SessionState::Cancelled, .. });
         }
     })
     .await;
-    assert!(granted.is_ok(), "the queued session was never granted");
+    assert!(both.is_ok(), "the sweeper did not grant the queued session and cancel the abandoned one");
     let expired = w.store.session(s.id).await.unwrap();
     assert_eq!(expired.state, SessionState::Expired);
     assert!(expired.reason.unwrap().contains("older than the 1h TTL of prod"));
+    // The abandoned draft is cancelled; the queued one is left alone.
+    let gone = w.store.session(abandoned).await.unwrap();
+    assert_eq!(gone.state, SessionState::Cancelled);
+    assert!(gone.reason.unwrap().contains("never started: its stacks were busy and it was not queued"));
+    assert_eq!(w.store.session(waiting).await.unwrap().state, SessionState::Draft);
     stop.cancel();
     sweeper.await.unwrap();
 }
@@ -346,8 +357,11 @@ async fn destroy_previews_deletions_and_walks_the_waves_in_reverse() {
     w.orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
     assert_eq!(w.orch.apply(s.id, &alice()).await.unwrap().state, SessionState::Applied);
     let destroys: Vec<String> = w.engine.calls().into_iter().filter(|c| c.starts_with("destroy ")).collect();
-    assert_eq!(destroys.first().map(String::as_str), Some("destroy database-rds"));
-    assert_eq!(destroys.last().map(String::as_str), Some("destroy network"));
+    // A stack goes only once every stack that depends on it is gone.
+    let at = |stack: &str| destroys.iter().position(|c| c == &format!("destroy {stack}")).unwrap_or_else(|| panic!("{stack} not destroyed: {destroys:?}"));
+    assert!(at("database-rds") < at("security"), "{destroys:?}");
+    assert!(at("security") < at("network") && at("dns") < at("network"), "{destroys:?}");
+    assert_eq!(destroys.len(), 4);
 }
 
 fn set_config(w: &World, stack: &str, values: &[(&str, &str, bool)]) {
@@ -392,4 +406,23 @@ async fn rollback_restores_the_last_applied_configuration_through_plan_and_appro
     let stored: Vec<String> = sqlx::query_scalar("SELECT config FROM session_stacks WHERE config IS NOT NULL").fetch_all(w.store.pool()).await.unwrap();
     assert!(!stored.is_empty());
     assert!(stored.iter().all(|c| !c.contains("s3cret")), "{stored:?}");
+}
+
+#[tokio::test]
+async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
+    use std::sync::atomic::Ordering;
+    let slow = |n: &'static str| StackScript { steps: vec![(n, StepOp::Create)], up_delay: std::time::Duration::from_millis(40), ..Default::default() };
+    let engine = FakeEngine::with(&[("network", slow("vpc")), ("security", slow("sg")), ("dns", slow("zone")), ("database-rds", slow("db"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    store.sync_deployment("D1BRV40", "acme-corp", "ecommerce", &["dev".into()], "deploy/D1BRV40-acme-corp-ecommerce").await.unwrap();
+    // Four stacks without dependencies: one wave of four, two at a time.
+    let resolver = MemoryResolver::new(vec![("network", vec![]), ("security", vec![]), ("dns", vec![]), ("database-rds", vec![])]);
+    let environments = [("dev".to_string(), EnvironmentPolicy::default_for("dev"))].into_iter().collect();
+    let orch = Orchestrator::new(store, engine.clone(), resolver, OrchestratorSettings { environments, max_parallel: 2 });
+    let s = orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
+    let s = orch.plan(s.id, &alice()).await.unwrap();
+    orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
+    assert_eq!(orch.apply(s.id, &alice()).await.unwrap().state, SessionState::Applied);
+    assert_eq!(engine.max_in_flight.load(Ordering::SeqCst), 2);
 }

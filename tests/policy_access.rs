@@ -4,6 +4,7 @@
 //! role mappings, admin functions and their audit rows.
 
 #[path = "support/fake_engine.rs"]
+#[allow(dead_code)]
 mod fake_engine;
 
 use std::collections::BTreeMap;
@@ -15,11 +16,11 @@ use cloud_engine::config::{EnvironmentPolicy, RoleMapping};
 use cloud_engine::engine::StepOp;
 use cloud_engine::error::ExitCode;
 use cloud_engine::orchestrator::{
-    GrantExpiry, GrantParams, GrantsFilter, Orchestrator, OrchestratorError, OrchestratorSettings, PolicySettings,
+    GrantExpiry, GrantParams, GrantsFilter, Orchestrator, OrchestratorSettings, PolicySettings,
 };
 use cloud_engine::policy::{Actor, Intent, Pricing, Role};
 use cloud_engine::session::{Platform, Principal, SessionId, SessionState};
-use cloud_engine::store::{SessionRecord, Store};
+use cloud_engine::store::{SessionFilter, Store};
 use fake_engine::{FakeEngine, MemoryResolver, StackScript};
 
 const ENVS: [&str; 3] = ["dev", "stage", "prod"];
@@ -101,27 +102,19 @@ async fn grant(w: &World, who: &Principal, env: Option<&str>, role: Role, expiry
         .id
 }
 
-/// Start a session of `who` on ecommerce/`env`. A stack belongs to one live session at a time,
-/// so when an earlier session of this test still holds the environment's stacks, it (and the
-/// refused newcomer) are cancelled and the start is tried again.
-async fn start_fresh(w: &World, who: &Principal, env: &str) -> Result<SessionRecord, OrchestratorError> {
-    match w.orch.start_session(who, "ecommerce", env, None).await {
-        Err(OrchestratorError::Busy { session, holders }) => {
-            let mut stale: Vec<SessionId> = holders.iter().map(|h| h.session).collect();
-            stale.dedup();
-            stale.push(session);
-            for id in stale {
-                w.orch.cancel(id, &root(), "test: make room for the next session").await.unwrap();
-            }
-            w.orch.start_session(who, "ecommerce", env, None).await
-        }
-        other => other,
+/// Cancel (as the admin) the open sessions of `env`: each session holds its stacks' locks, and
+/// these tests open many sessions of the same stacks one after the other.
+async fn clear(w: &World, env: &str) {
+    let filter = SessionFilter { env: Some(env.into()), active: true, ..Default::default() };
+    for s in w.store.sessions(&filter).await.unwrap() {
+        w.orch.admin_cancel(&root(), s.id, "next test step").await.unwrap();
     }
 }
 
-/// A PLAN_READY session of `requester` in `env`.
+/// A PLAN_READY session of `requester` in `env` (after clearing the environment's open ones).
 async fn ready(w: &World, requester: &Principal, env: &str) -> (SessionId, String) {
-    let s = start_fresh(w, requester, env).await.unwrap();
+    clear(w, env).await;
+    let s = w.orch.start_session(requester, "ecommerce", env, None).await.unwrap();
     let s = w.orch.plan(s.id, requester).await.unwrap();
     assert_eq!(s.state, SessionState::PlanReady);
     (s.id, s.digest.unwrap().0)
@@ -134,7 +127,10 @@ async fn attempt(w: &World, who: &Principal, env: &str, intent: Intent) -> bool 
             let (id, _) = ready(w, &root(), env).await;
             w.orch.view(id, who).await.map(|_| ())
         }
-        Intent::Deploy => start_fresh(w, who, env).await.map(|_| ()),
+        Intent::Deploy => {
+            clear(w, env).await;
+            w.orch.start_session(who, "ecommerce", env, None).await.map(|_| ())
+        }
         Intent::Approve => {
             let (id, digest) = ready(w, &root(), env).await;
             w.orch.approve(id, who, &digest).await.map(|_| ())
@@ -437,4 +433,30 @@ async fn stats_count_states_success_rate_and_lead_time() {
     assert_eq!(s.top_requesters[0].sessions, 2);
     assert_eq!(s.top_projects[0].name, "ecommerce");
     assert_eq!(w.orch.stats(&alice, since).await.unwrap_err().to_user().code, ExitCode::Denied);
+}
+
+#[tokio::test]
+async fn the_background_sweeper_records_expiries() {
+    let w = world().await;
+    grant(&w, &user("bob"), Some("dev"), Role::Read, GrantExpiry::For(Duration::from_secs(60))).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let clock = w.clock.clone();
+    let task = w.orch.spawn_sweeper(Duration::from_millis(10), Arc::new(move || *clock.lock().unwrap()), shutdown.clone());
+    w.advance(Duration::from_secs(61));
+    // Wait for the record (a sync point with a deadline, not a fixed sleep).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = w.store.audit_entries(None).await.unwrap();
+        let expired: Vec<_> = rows.iter().filter(|e| e.action == "grant.expired").collect();
+        if !expired.is_empty() {
+            assert_eq!(expired.len(), 1);
+            assert_eq!(expired[0].actor, "system:sweeper");
+            assert_eq!(expired[0].details["principal"], "cli:bob");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no grant.expired row after 10s: {rows:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
 }

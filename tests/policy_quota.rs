@@ -3,6 +3,7 @@
 //! the reason, cannot be approved, unless an admin approves it with an override reason (audited).
 
 #[path = "support/fake_engine.rs"]
+#[allow(dead_code)]
 mod fake_engine;
 
 use std::sync::Arc;
@@ -183,4 +184,29 @@ async fn bad_quota_input_is_refused_and_writes_nothing() {
     assert_eq!(last.action, "quota.set");
     assert_eq!(last.details["key"], "aws:ec2/instance:Instance");
     assert_eq!(last.details["previous"], 3.0);
+}
+
+#[tokio::test]
+async fn a_follow_up_fits_the_session_quota_its_failed_parent_leaves() {
+    let w = world().await;
+    w.orch.quota_set(&root(), "ecommerce", "sessions", 1.0).await.unwrap();
+    let (id, digest) = ready(&w, "alice", "stage").await;
+    w.orch.approve(id, &Principal::cli("bob"), &digest).await.unwrap();
+    // security (provisional: network changes) re-previews differently at apply time.
+    w.engine.set("security", buckets(&["audit", "extra"]));
+    let s = w.orch.apply(id, &Principal::cli("bob")).await.unwrap();
+    assert_eq!(s.state, SessionState::Failed, "{:?}", s.reason);
+    let follow = w
+        .orch
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.follow_up_of == Some(id))
+        .expect("a follow-up: the failed parent no longer counts against the quota of 1 session");
+    assert_eq!(follow.state, SessionState::PlanReady, "{:?}", follow.reason);
+    assert_eq!(follow.requester, Principal::cli("alice"));
+    // People still meet the quota: the follow-up is the one open session.
+    let err = w.orch.start_session(&Principal::cli("alice"), "ecommerce", "dev", None).await.unwrap_err().to_user();
+    assert_eq!(err.code, ExitCode::Denied);
 }

@@ -103,9 +103,7 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     • `network` previewed — +16
     Total +16 · approvals 0/1 · digest `<digest>` · engine v3.226.0
     ```
-    Estimated monthly cost (USD, us-east-1 prices of 2026-11-01):
-      network                   $0.00 →     $36.50     +$36.50
-      total                     $0.00 →     $36.50     +$36.50
+    Cost +$36.50/month (now $0.00 → $36.50)
     ```
     [Approve & Deploy] [Refresh] [Cancel]
     ");

@@ -15,7 +15,7 @@ use crate::orchestrator::{OrchestratorError, SessionView};
 use crate::policy::{AccessError, Actor, Intent, Role};
 use crate::serve::Core;
 use crate::session::{Principal, SessionId, SessionState, StackName};
-use crate::store::{NewGrant, SessionFilter, SessionRecord, StoreError};
+use crate::store::{SessionFilter, SessionRecord, StoreError};
 
 /// The outcome of an action: a value, or the reply that explains why not.
 pub type ActionResult<T> = Result<T, Reply>;
@@ -49,7 +49,7 @@ fn from_access(e: AccessError) -> Reply {
 
 /// The gate: the actor may `intent` on `project`/`env` right now (grants are read at this moment).
 pub async fn gate(core: &Core, actor: &Actor, project: &str, env: &str, intent: Intent) -> ActionResult<Role> {
-    core.access.require(actor, project, env, intent).await.map_err(from_access)
+    core.access().require(actor, project, env, intent).await.map_err(from_access)
 }
 
 /// Find a session by id or prefix.
@@ -86,7 +86,7 @@ pub fn available_stacks(core: &Core, project: &str, env: &str) -> Vec<StackName>
 }
 
 /// Opens a DRAFT session (not yet planned: the adapter posts the lobby, then calls [`plan`]).
-pub async fn deploy(core: &Core, actor: &Actor, project: &str, env: &str, stacks: Option<&str>) -> ActionResult<SessionRecord> {
+pub async fn deploy(core: &Core, actor: &Actor, project: &str, env: &str, stacks: Option<&str>) -> ActionResult<Opened> {
     if !core.accepting() {
         return Err(view::shutting_down_message());
     }
@@ -99,27 +99,62 @@ pub async fn deploy(core: &Core, actor: &Actor, project: &str, env: &str, stacks
         Some(text) if !text.trim().is_empty() => Some(parse_stacks(text)?),
         _ => None,
     };
-    core.orchestrator
-        .start_session(&actor.principal, project, env, stacks.as_deref())
-        .await
-        .map_err(from_orch)
+    match core.orchestrator.start_session(actor.clone(), project, env, stacks.as_deref()).await {
+        Ok(record) => Ok(Opened { record, busy: None }),
+        // The session exists (DRAFT, without locks): the lobby offers Queue.
+        Err(e @ (OrchestratorError::Busy { .. } | OrchestratorError::Waiting { .. })) => {
+            let session = match &e {
+                OrchestratorError::Busy { session, .. } | OrchestratorError::Waiting { session, .. } => *session,
+                _ => unreachable!(),
+            };
+            let record = core.store.session(session).await.map_err(from_store)?;
+            Ok(Opened { record, busy: Some(e.to_string()) })
+        }
+        Err(e) => Err(from_orch(e)),
+    }
+}
+
+/// A session `deploy` opened; `busy` says which stacks other sessions hold (then it is not
+/// planned until it gets them: the lobby offers Queue).
+pub struct Opened {
+    pub record: SessionRecord,
+    pub busy: Option<String>,
+}
+
+/// The Queue button: wait for busy stacks; planning starts when the locks are granted.
+pub async fn queue(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<Reply> {
+    use crate::store::LockOutcome;
+    match core.orchestrator.queue_session(id, actor.clone()).await.map_err(from_orch)? {
+        LockOutcome::Granted => {
+            plan(core, id, actor.clone());
+            Ok(Reply::ephemeral(format!("🔍 The stacks are free: planning session `{}` now.", id.short())))
+        }
+        LockOutcome::Queued { position, .. } => Ok(Reply::ephemeral(format!(
+            "⏳ Session `{}` is number {position} in the queue; it is planned when its stacks are free.",
+            id.short()
+        ))),
+        LockOutcome::Busy { holders } => Ok(Reply::ephemeral(format!(
+            "⏳ The stacks are still busy: {}",
+            holders.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ))),
+    }
 }
 
 /// Plans (or re-plans) a session on the core's tracked tasks.
-pub fn plan(core: &Arc<Core>, id: SessionId, by: Principal) {
+pub fn plan(core: &Arc<Core>, id: SessionId, by: Actor) {
     let orchestrator = core.orchestrator.clone();
     core.spawn_work(async move {
-        if let Err(e) = orchestrator.plan(id, &by).await {
+        if let Err(e) = orchestrator.plan(id, by).await {
             warn!(session = %id, error = %e.to_user(), "plan did not run");
         }
     });
 }
 
 /// Applies an APPROVED session on the core's tracked tasks.
-fn apply(core: &Arc<Core>, id: SessionId, by: Principal) {
+fn apply(core: &Arc<Core>, id: SessionId, by: Actor) {
     let orchestrator = core.orchestrator.clone();
     core.spawn_work(async move {
-        if let Err(e) = orchestrator.apply(id, &by).await {
+        if let Err(e) = orchestrator.apply(id, by).await {
             warn!(session = %id, error = %e.to_user(), "apply did not run");
         }
     });
@@ -143,12 +178,12 @@ pub async fn approve(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> Acti
     if !core.accepting() {
         return Err(view::shutting_down_message());
     }
-    let record = core.orchestrator.approve(session.id, &actor.principal, &clicked).await.map_err(from_orch)?;
+    let record = core.orchestrator.approve(session.id, actor.clone(), &clicked).await.map_err(from_orch)?;
     let view = view_of(core, record.id).await?;
     let lobby = view::LobbyView::new(&view, &Default::default());
     let reply = view::approval_recorded_message(&lobby);
     if record.state == SessionState::Approved {
-        apply(core, record.id, actor.principal.clone());
+        apply(core, record.id, actor.clone());
     }
     Ok((record, reply))
 }
@@ -159,7 +194,7 @@ pub async fn cancel(core: &Core, actor: &Actor, id: SessionId, reason: &str) -> 
     let intent = if session.requester == actor.principal { Intent::Deploy } else { Intent::Approve };
     gate(core, actor, &session.project, &session.env, intent).await?;
     let was_applying = session.state == SessionState::Applying;
-    let record = core.orchestrator.cancel(id, &actor.principal, reason).await.map_err(from_orch)?;
+    let record = core.orchestrator.cancel(id, actor.clone(), reason).await.map_err(from_orch)?;
     let text = if was_applying {
         format!("⏹️ Cancel requested for session `{}`: in-flight steps finish, nothing new starts.", id.short())
     } else {
@@ -175,7 +210,7 @@ pub async fn refresh(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionRe
     if !matches!(session.state, SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed) {
         return Err(Reply::ephemeral(format!("⚠️ Session `{}` is {}; only a draft, ready or failed plan can be refreshed.", id.short(), session.state)));
     }
-    plan(core, id, actor.principal.clone());
+    plan(core, id, actor.clone());
     Ok(Reply::ephemeral(format!("🔍 Re-planning session `{}`; the lobby updates when the plan is ready.", id.short())))
 }
 
@@ -191,11 +226,11 @@ pub async fn set_stacks(core: &Arc<Core>, actor: &Actor, id: SessionId, stacks: 
         return Err(view::bad_input_message("stack selection", "no stack chosen", "Pick at least one stack, or press Cancel."));
     }
     let joined = stacks.join(",");
-    let new = deploy(core, actor, &session.project, &session.env, Some(&joined)).await?;
-    if let Err(e) = core.orchestrator.cancel(id, &actor.principal, &format!("replaced by session {} with stacks {joined}", new.id.short())).await {
-        warn!(session = %id, error = %e.to_user(), "could not cancel the replaced session");
+    // Cancel first: the new session needs the stacks this one holds.
+    if let Err(e) = core.orchestrator.cancel(id, actor.clone(), &format!("replaced by a new session with stacks {joined}")).await {
+        return Err(from_orch(e));
     }
-    Ok(new)
+    deploy(core, actor, &session.project, &session.env, Some(&joined)).await.map(|o| o.record)
 }
 
 /// Which button a lobby click named, with the session it belongs to.
@@ -264,15 +299,10 @@ pub async fn projects(core: &Core) -> ActionResult<Reply> {
     Ok(Reply::ephemeral(clip(&lines.join("\n"), 1900)))
 }
 
-/// `/cloud-quota`.
+/// `/cloud-quota`: quotas with usage bars.
 pub async fn quota(core: &Core, actor: &Actor, project: &str) -> ActionResult<Reply> {
-    gate(core, actor, project, "*", Intent::Read).await?;
-    let quotas = core.store.quotas(project).await.map_err(from_store)?;
-    if quotas.is_empty() {
-        return Ok(Reply::ephemeral(format!("{project} has no quotas set. An admin sets one with `/cloud-set-quota`.")));
-    }
-    let lines: Vec<String> = quotas.iter().map(|q| format!("`{}` ≤ {}", q.key, q.limit)).collect();
-    Ok(Reply::ephemeral(format!("Quotas of {project}:\n{}", lines.join("\n"))))
+    let usage = core.orchestrator.quota_show(actor.clone(), project).await.map_err(from_orch)?;
+    Ok(Reply::ephemeral(format!("```\n{}```", clip(&usage.render(), 1800))))
 }
 
 /// Parameters of `/cloud-grant`.
@@ -287,100 +317,82 @@ pub struct GrantParams<'a> {
 
 /// `/cloud-grant` (admin).
 pub async fn grant(core: &Core, actor: &Actor, p: GrantParams<'_>) -> ActionResult<Reply> {
-    gate(core, actor, p.project, "*", Intent::Administer).await?;
+    use crate::orchestrator::{GrantExpiry, GrantParams as CoreGrant};
     let role: Role = p.role.parse().map_err(|e: crate::policy::UnknownRole| view::bad_input_message("role", &e.to_string(), "Use read, deploy, approve or admin."))?;
-    let env = p.env.unwrap_or("*").to_string();
-    let expires_at = match p.duration {
-        Some(d) => {
-            let d = humantime::parse_duration(d).map_err(|e| view::bad_input_message("duration", &e.to_string(), "Write it like 2h, 30m or 7days."))?;
-            Some(core.access.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(3650)))
-        }
-        None => None,
+    let expiry = match p.duration {
+        Some(d) => GrantExpiry::For(
+            humantime::parse_duration(d).map_err(|e| view::bad_input_message("duration", &e.to_string(), "Write it like 2h, 30m or 7days."))?,
+        ),
+        None => GrantExpiry::Never,
     };
-    if p.reason.trim().is_empty() {
-        return Err(view::bad_input_message("reason", "it is empty", "Say why the grant is needed; it goes to the audit log."));
-    }
     let g = core
-        .store
-        .create_grant(NewGrant { principal: p.user, project: p.project.into(), env, role, expires_at, reason: p.reason.into(), granted_by: actor.principal.to_string() })
+        .orchestrator
+        .grant(
+            actor.clone(),
+            CoreGrant { principal: p.user, project: p.project.into(), env: p.env.map(str::to_string), role, expiry, reason: p.reason.into() },
+        )
         .await
-        .map_err(from_store)?;
+        .map_err(from_orch)?;
     let until = g.expires_at.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
     Ok(Reply::ephemeral(format!("✅ Grant `{}`: {} has `{}` on {}/{}{until}.", g.id, g.principal, g.role, g.project, g.env)))
 }
 
 /// `/cloud-revoke` (admin of the grant's project).
 pub async fn revoke(core: &Core, actor: &Actor, grant_id: &str, reason: &str) -> ActionResult<Reply> {
-    let g = core.store.grant(grant_id).await.map_err(from_store)?;
-    gate(core, actor, &g.project, "*", Intent::Administer).await?;
-    let g = core.store.revoke_grant(grant_id, &actor.principal.to_string(), reason).await.map_err(from_store)?;
+    let g = core.orchestrator.revoke(actor.clone(), grant_id, reason).await.map_err(from_orch)?;
     Ok(Reply::ephemeral(format!("✅ Grant `{}` of {} revoked.", g.id, g.principal)))
 }
 
 /// `/cloud-create-project` (global admin).
 pub async fn create_project(core: &Core, actor: &Actor, name: &str, org: &str, envs: Option<&str>) -> ActionResult<Reply> {
-    gate(core, actor, "*", "*", Intent::Administer).await?;
-    let envs: Vec<String> = envs.unwrap_or("dev,stage,prod").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-    for e in &envs {
-        if !core.config.environments.contains_key(e) {
-            return Err(view::bad_input_message("environment", &format!("`{e}` is not configured"), "Use environments from the configuration (dev, stage, prod by default)."));
-        }
-    }
-    let p = core.store.create_project(name, org, "aws", &envs, &actor.principal.to_string()).await.map_err(from_store)?;
+    let environments: Vec<String> = envs.unwrap_or("dev,stage,prod").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let params = crate::orchestrator::ProjectParams { name: name.into(), org: org.into(), provider: "aws".into(), environments };
+    let p = core.orchestrator.create_project(actor.clone(), params).await.map_err(from_orch)?;
     Ok(Reply::ephemeral(format!("✅ Project **{}** ({}) created with {}.", p.name, p.org, p.environments.join(", "))))
 }
 
 /// `/cloud-set-quota` (admin).
 pub async fn set_quota(core: &Core, actor: &Actor, project: &str, key: &str, limit: f64) -> ActionResult<Reply> {
-    gate(core, actor, project, "*", Intent::Administer).await?;
-    if !(limit.is_finite() && limit >= 0.0) {
-        return Err(view::bad_input_message("limit", "it must be a number ≥ 0", "For example 10 or 2500.50."));
-    }
-    core.store.set_quota(project, key, limit, &actor.principal.to_string()).await.map_err(from_store)?;
-    Ok(Reply::ephemeral(format!("✅ Quota `{key}` of {project} set to {limit}.")))
+    let usage = core.orchestrator.quota_set(actor.clone(), project, key, limit).await.map_err(from_orch)?;
+    Ok(Reply::ephemeral(format!("✅ Quota `{key}` of {project} set to {limit}.\n```\n{}```", clip(&usage.render(), 1700))))
 }
 
-/// `/cloud-admin-list`: active grants.
+/// `/cloud-admin-list`: every active session with its owner (admin).
 pub async fn admin_list(core: &Core, actor: &Actor, project: Option<&str>) -> ActionResult<Reply> {
-    gate(core, actor, project.unwrap_or("*"), "*", Intent::Administer).await?;
-    let grants = core.store.grants(None, project, false).await.map_err(from_store)?;
-    let now = core.access.now();
-    let lines: Vec<String> = grants
-        .iter()
-        .filter(|g| g.is_active(now))
-        .map(|g| format!("`{}` {} `{}` on {}/{} — {}", g.id, g.principal, g.role, g.project, g.env, g.reason))
-        .collect();
-    if lines.is_empty() {
-        return Ok(Reply::ephemeral("No active grants."));
+    let filter = SessionFilter { active: true, project: project.map(str::to_string), limit: Some(25), ..Default::default() };
+    let sessions = core.orchestrator.admin_list(actor.clone(), &filter).await.map_err(from_orch)?;
+    if sessions.is_empty() {
+        return Ok(Reply::ephemeral("No active sessions."));
     }
+    let lines: Vec<String> = sessions
+        .iter()
+        .map(|s| format!("`{}` {} {} {}/{} by {}", s.id.short(), view::state_icon(s.state), s.state, s.project, s.env, s.requester))
+        .collect();
     Ok(Reply::ephemeral(clip(&lines.join("\n"), 1900)))
 }
 
 /// `/cloud-admin-cancel`: cancel any session (admin of its project).
 pub async fn admin_cancel(core: &Core, actor: &Actor, session: &str, reason: &str) -> ActionResult<(SessionRecord, Reply)> {
     let s = find(core, session).await?;
-    gate(core, actor, &s.project, "*", Intent::Administer).await?;
-    let record = core.orchestrator.cancel(s.id, &actor.principal, reason).await.map_err(from_orch)?;
+    let record = core.orchestrator.admin_cancel(actor.clone(), s.id, reason).await.map_err(from_orch)?;
     Ok((record, Reply::ephemeral(format!("⏹️ Session `{}` cancel requested by an admin: {reason}", s.id.short()))))
 }
 
-/// `/cloud-stats`: sessions by state.
+/// `/cloud-stats`: the last 30 days (admin).
 pub async fn stats(core: &Core, actor: &Actor) -> ActionResult<Reply> {
-    gate(core, actor, "*", "*", Intent::Administer).await?;
-    let counts = core.store.session_counts().await.map_err(from_store)?;
-    let lines: Vec<String> = counts.iter().map(|(s, n)| format!("{} {}: {n}", view::state_icon(*s), s)).collect();
-    Ok(Reply::ephemeral(if lines.is_empty() { "No sessions yet.".to_string() } else { lines.join("\n") }))
+    let since = chrono::Utc::now() - chrono::Duration::days(30);
+    let stats = core.orchestrator.stats(actor.clone(), since).await.map_err(from_orch)?;
+    Ok(Reply::ephemeral(format!("```\n{}```", clip(&crate::policy::stats::render(&stats), 1800))))
 }
 
 /// `/cloud-audit`: the latest audit rows (of one session when given) and the chain check.
 pub async fn audit(core: &Core, actor: &Actor, session: Option<&str>) -> ActionResult<Reply> {
-    gate(core, actor, "*", "*", Intent::Administer).await?;
     let sid = match session {
         Some(t) => Some(find(core, t).await?.id),
         None => None,
     };
-    let entries = core.store.audit_entries(sid).await.map_err(from_store)?;
-    let verify = core.store.audit_verify().await.map_err(from_store)?;
+    let entries = core.orchestrator.audit_log(actor.clone(), sid).await.map_err(from_orch)?;
+    let verify = core.orchestrator.audit_verify(actor.clone()).await.map_err(from_orch)?;
     let lines: Vec<String> = entries.iter().rev().take(15).map(|e| format!("#{} {} {} {}", e.seq, e.at.get(..19).unwrap_or(&e.at), e.actor, e.action)).collect();
     let chain = match &verify.first_bad {
         None => format!("intact ({} rows)", verify.rows),

@@ -298,7 +298,11 @@ impl QuotaBar {
     /// `sessions  ▓▓▓▓▓░░░░░ 2 → 3 / 5` and ` ⚠ over` when the plan exceeds it.
     pub fn line(&self) -> String {
         let pct = if self.limit <= 0.0 { 100 } else { ((self.after / self.limit) * 100.0).clamp(0.0, 100.0) as u32 };
-        let mut out = format!("{}  {} {} → {} / {}", self.name, crate::chat::progress::bar(pct), num(self.used), num(self.after), num(self.limit));
+        let mut out = if self.used == self.after {
+            format!("{}  {} {} / {}", self.name, crate::chat::progress::bar(pct), num(self.after), num(self.limit))
+        } else {
+            format!("{}  {} {} → {} / {}", self.name, crate::chat::progress::bar(pct), num(self.used), num(self.after), num(self.limit))
+        };
         if self.over() {
             out.push_str("  ⚠ over");
         }
@@ -421,7 +425,16 @@ impl LobbyView {
             totals.add(&st.changes);
         }
         let digest_short = s.digest.as_ref().map(|d| d.short().to_string());
-        let quota_over = extras.quotas.as_ref().map(|q| q.iter().any(QuotaBar::over)).unwrap_or(false);
+        let quotas: Option<Vec<QuotaBar>> = extras.quotas.clone().or_else(|| {
+            view.quota.as_ref().map(|q| {
+                q.projected
+                    .iter()
+                    .map(|l| QuotaBar { name: l.label.clone(), used: l.used, after: l.used, limit: l.limit })
+                    .collect()
+            })
+        });
+        let quota_over = view.quota.as_ref().map(|q| q.is_over()).unwrap_or(false)
+            || quotas.as_ref().map(|q| q.iter().any(QuotaBar::over)).unwrap_or(false);
         let buttons = lobby_buttons(s.id, s.state, digest_short.as_deref(), quota_over, &extras.busy);
         let picker = match s.state {
             SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
@@ -458,8 +471,14 @@ impl LobbyView {
             stacks,
             totals,
             digest_short,
-            cost: extras.cost.clone(),
-            quotas: extras.quotas.clone(),
+            cost: extras.cost.clone().or_else(|| {
+                view.cost.as_ref().map(|c| CostDelta {
+                    current_monthly: c.total_before,
+                    planned_monthly: c.total_after,
+                    currency: c.currency.clone(),
+                })
+            }),
+            quotas: quotas.clone(),
             approvals: view.approvals.iter().map(|a| a.approver.clone()).collect(),
             approvals_required: s.approvals_required,
             reason: s.reason.clone(),
@@ -933,6 +952,10 @@ mod tests {
                 finished_at: (state == SessionState::Applied).then(|| t + chrono::Duration::seconds(252)),
                 owner: None,
             },
+            locks: vec![],
+            queue: None,
+            cost: None,
+            quota: None,
             stacks: vec![
                 StackRow { stack: "network".parse().unwrap(), position: 0, wave: 0, state: StackState::Previewed, counts: counts(&[("create", 3), ("same", 4)]), error: None },
                 StackRow { stack: "dns".parse().unwrap(), position: 1, wave: 1, state: StackState::Previewed, counts: counts(&[("update", 1), ("replace", 2)]), error: None },
@@ -943,10 +966,6 @@ mod tests {
                 override_reason: None,
                 created_at: "2026-01-01T10:01:00Z".into(),
             }],
-            locks: vec![],
-            queue: None,
-            cost: None,
-            quota: None,
         }
     }
 

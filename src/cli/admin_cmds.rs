@@ -211,7 +211,7 @@ pub fn grants_table(rows: &[GrantRow], now: DateTime<Utc>) -> String {
         out.push_str("No grants. An admin gives one with `cloud grant <user> <project> <role> --for 2h --reason …`.\n");
         return out;
     }
-    let _ = writeln!(out, "{:<12} {:<28} {:<20} {:<8} {:<22} {}", "id", "user", "scope", "role", "expires", "reason (granted by)");
+    let _ = writeln!(out, "{:<12} {:<28} {:<20} {:<8} {:<22} reason (granted by)", "id", "user", "scope", "role", "expires");
     for g in rows {
         let scope = if g.env == "*" { g.project.clone() } else { format!("{}/{}", g.project, g.env) };
         let expires = match (&g.revoked_at, g.expires_at) {

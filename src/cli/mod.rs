@@ -3,11 +3,14 @@
 //! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
 
 mod admin_cmds;
+pub mod bench;
 pub mod catalog;
 pub mod doctor;
 pub mod plan_show;
 pub mod render;
+mod serve_cmd;
 mod session_cmds;
+pub mod bench_cmd;
 mod stack_cmds;
 mod wiring;
 
@@ -112,6 +115,12 @@ pub enum Command {
     Config(ConfigCmd),
     /// Check the installation: pulumi binary, backend, passphrase, credentials, data dir, database
     Doctor,
+    /// Run the chat bots (Discord, Slack) with /healthz and /metrics; SIGTERM shuts down gracefully
+    Serve(serve_cmd::ServeArgs),
+    /// Measure the scheduler (`waves`), the chat output batcher (`stream`) and the Discord bot
+    /// against a local fake (`discord`)
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     #[command(flatten)]
     Catalog(catalog::CatalogCommand),
 }
@@ -157,11 +166,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let config = wiring::load_config(&global)?;
             Ok(catalog::run(&config.workspace, &cmd, &mut std::io::stdout().lock())?)
         }
+        Command::Bench(bench::BenchCmd::Waves(args)) => {
+            let report = bench::cmd_bench_waves(&global, &args).await?;
+            bench::print_waves(&report, args.json)
+        }
+        Command::Bench(bench::BenchCmd::Stream(args)) => bench::cmd_bench_stream(&args),
         Command::Doctor => {
             let overrides = crate::config::Overrides { config: global.config.clone(), data_dir: global.data_dir.clone() };
             let report = doctor::run_checks(&overrides).await;
             Ok(doctor::cmd_doctor(&report, &mut std::io::stdout().lock())?)
         }
+        Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
+        Command::Bench(bench::BenchCmd::Discord(args)) => bench_cmd::run(&global, bench_cmd::BenchCmd::Discord(args)).await,
         other => {
             let app = App::start(&global).await?;
             session_cmds::run(&app, other).await

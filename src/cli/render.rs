@@ -105,6 +105,37 @@ pub fn status(view: &SessionView) -> String {
     out
 }
 
+/// The plan's cost estimate and its quota standing (plan output, `status`).
+pub fn cost_and_quota(view: &SessionView) -> String {
+    let mut out = String::new();
+    if let Some(cost) = &view.cost {
+        out.push_str(&crate::policy::cost::render_estimate(cost));
+    }
+    if let Some(quota) = &view.quota {
+        if !quota.projected.is_empty() {
+            let _ = writeln!(out, "Quotas of {} after this plan:", view.session.project);
+            out.push_str(&crate::policy::quota::render_lines(&quota.projected, "  "));
+        }
+        let unpriced = view.cost.as_ref().map(|c| c.unpriced().count()).unwrap_or(0);
+        let cost_quota = quota.projected.iter().any(|l| l.key == crate::policy::QuotaKey::MonthlyCost);
+        if cost_quota && unpriced > 0 {
+            let _ = writeln!(
+                out,
+                "  note: {unpriced} resource(s) are not priced, so the cost above is a lower bound; add them to the price list"
+            );
+        }
+        if quota.is_over() {
+            let _ = writeln!(
+                out,
+                "OVER QUOTA: {}. This plan cannot be approved unless an admin approves it with an override reason (cloud approve {} --override-reason \"…\").",
+                quota.reason(),
+                view.session.id.short()
+            );
+        }
+    }
+    out
+}
+
 /// The session's waves, numbered from 1 like `cloud graph`: `wave 1: network`.
 pub fn waves(stacks: &[crate::store::StackRow]) -> String {
     let mut by_wave: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
@@ -115,31 +146,6 @@ pub fn waves(stacks: &[crate::store::StackRow]) -> String {
     let total = by_wave.len();
     for (wave, names) in by_wave {
         let _ = writeln!(out, "wave {}/{total}: {}", wave + 1, names.join(", "));
-    }
-    out
-}
-
-/// The plan's cost estimate and its quota standing (plan output, `status`).
-pub fn cost_and_quota(view: &SessionView) -> String {
-    let mut out = String::new();
-    if let Some(cost) = &view.cost {
-        out.push_str(&crate::policy::cost::render_estimate(cost));
-    }
-    if let Some(quota) = &view.quota {
-        if !quota.projected.is_empty() {
-            let _ = writeln!(out, "Quotas of {} after this plan:", view.session.project);
-            for line in &quota.projected {
-                let _ = writeln!(out, "  {}", line.render());
-            }
-        }
-        if quota.is_over() {
-            let _ = writeln!(
-                out,
-                "OVER QUOTA: {}. This plan cannot be approved unless an admin approves it with an override reason (cloud approve {} --override-reason \"…\").",
-                quota.reason(),
-                view.session.id.short()
-            );
-        }
     }
     out
 }

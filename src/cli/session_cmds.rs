@@ -228,16 +228,16 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Status(args) => match args.session {
             Some(text) => {
                 let s = app.store.find_session(&text).await.map_err(store_user)?;
-                let view = app.orchestrator.status(s.id).await.map_err(user)?;
+                let view = app.orchestrator.view(s.id, &app.principal).await.map_err(user)?;
                 if args.json {
                     print_json(&view)
                 } else {
                     print!("{}", render::status(&view));
-                    Ok(())
+                    super::stack_cmds::print_follow_ups(app, s.id).await
                 }
             }
             None => {
-                let sessions = app.orchestrator.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user)?;
+                let sessions = app.orchestrator.list_for(&app.principal, &SessionFilter { active: true, ..Default::default() }).await.map_err(user)?;
                 if args.json {
                     return print_json(&sessions);
                 }
@@ -252,7 +252,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         },
         Command::List(args) => {
             let state = args.state.as_deref().map(str::parse::<SessionState>).transpose().map_err(|e| UserError::invalid(e.to_string()))?;
-            let sessions = app.orchestrator.list(&SessionFilter { state, project: args.project, env: args.env, active: false, limit: Some(args.limit) }).await.map_err(user)?;
+            let sessions = app.orchestrator.list_for(&app.principal, &SessionFilter { state, project: args.project, env: args.env, active: false, limit: Some(args.limit) }).await.map_err(user)?;
             if args.json {
                 return print_json(&sessions);
             }
@@ -282,13 +282,15 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Queue(args) => super::stack_cmds::cmd_queue(app, &args.session).await,
         Command::Audit(args) => audit(app, args).await,
         Command::Projects(cmd) => projects(app, cmd).await,
+        Command::Config(_) | Command::Doctor | Command::Catalog(_) | Command::Serve(_) | Command::Bench(_) => {
+            unreachable!("handled before the app starts")
+        }
         Command::Grant(args) => super::admin_cmds::cmd_grant(app, args).await,
         Command::Revoke(args) => super::admin_cmds::cmd_revoke(app, args).await,
         Command::Grants(cmd) => super::admin_cmds::cmd_grants(app, cmd).await,
         Command::Quota(cmd) => super::admin_cmds::cmd_quota(app, cmd).await,
         Command::Stats(args) => super::admin_cmds::cmd_stats(app, args).await,
         Command::Admin(cmd) => super::admin_cmds::cmd_admin(app, cmd).await,
-        Command::Config(_) | Command::Doctor | Command::Catalog(_) => unreachable!("handled before the app starts"),
     }
 }
 
@@ -551,6 +553,8 @@ async fn render_progress(mut events: broadcast::Receiver<crate::orchestrator::Se
 
 async fn logs(app: &App, args: LogsArgs) -> anyhow::Result<()> {
     let s = app.store.find_session(&args.session).await.map_err(store_user)?;
+    // Reading a session's output needs `read` on its project/environment.
+    app.orchestrator.view(s.id, &app.principal).await.map_err(user)?;
     let mut after = 0;
     loop {
         let lines = app.store.logs(s.id, after).await.map_err(store_user)?;

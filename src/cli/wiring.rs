@@ -59,17 +59,23 @@ impl App {
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
         let principal = principal(global)?;
-        App::from_config(config, principal).await
+        App::from_config(config, principal, Default::default(), crate::policy::system_clock()).await
     }
 
-    /// Builds the application from an already loaded configuration (the chat servers and tests
-    /// use this; `principal` is who acts for the process itself).
-    pub async fn from_config(config: Config, principal: Principal) -> anyhow::Result<App> {
+    /// Builds the app from an already loaded configuration; `extra_env` is added to the engine
+    /// child's environment (tests pass the Pulumi stand-in's knobs this way); `clock` is the access
+    /// policy's "now" (tests move it to expire grants).
+    pub async fn from_config(
+        config: Config,
+        principal: Principal,
+        extra_env: std::collections::BTreeMap<String, String>,
+        clock: crate::policy::Clock,
+    ) -> anyhow::Result<App> {
         config.prepare_data_dir()?;
         let store = Store::open(&config.database_url)
             .await
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
-        let engine = engine(&config)?;
+        let engine = engine_with(&config, extra_env)?;
         let resolver = resolver(&config, &store).await?;
         let pricing = match &config.pricing {
             Some(path) => crate::policy::Pricing::load(path).map_err(|e| crate::error::UserError::invalid(e.to_string()))?,
@@ -88,7 +94,7 @@ impl App {
                 role_mappings: config.role_mappings.clone(),
                 local_cli_admin: config.local_cli_admin,
                 pricing: Arc::new(pricing),
-                clock: crate::policy::system_clock(),
+                clock,
             },
         );
         // Sessions a dead `cloud` or bot process left PLANNING / APPLYING are reconciled before
@@ -111,7 +117,8 @@ impl App {
     }
 }
 
-fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+/// The Pulumi adapter for `config`, with extra variables for the engine (stand-in knobs).
+pub(crate) fn engine_with(config: &Config, extra_env: std::collections::BTreeMap<String, String>) -> anyhow::Result<Arc<dyn Engine>> {
     use crate::config::PassphraseSource as Source;
     use crate::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
     // A relative path with a slash is relative to where `cloud` runs, not to the stack workspace.
@@ -136,6 +143,7 @@ fn engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
             PassphraseSource::File(std::fs::canonicalize(path)?)
         }
     };
+    pc.extra_env.extend(extra_env);
     pc.op_timeout = config.pulumi.timeout;
     pc.cancel_grace = config.pulumi.cancel_grace;
     Ok(Arc::new(PulumiCli::new(pc).map_err(|e| crate::error::UserError::invalid(e.to_string()))?))
@@ -215,7 +223,7 @@ impl DeploymentResolver for CatalogResolver {
     }
 }
 
-async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
+pub(crate) async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
     // Register the deployments the manifests describe (and their projects) in the store.
     let (deployments, _) = crate::catalog::manifest::load_deployments(&config.workspace);
     for d in &deployments {

@@ -109,7 +109,7 @@ impl Orchestrator {
         self.access.now()
     }
 
-    async fn known_project(&self, project: &str) -> OrchResult<ProjectRow> {
+    pub(crate) async fn known_project(&self, project: &str) -> OrchResult<ProjectRow> {
         self.store.project(project).await?.ok_or_else(|| {
             UserError::invalid(format!(
                 "unknown project `{project}`; `cloud projects list` shows the projects, an admin creates one with `cloud projects create {project} --org <org>`"

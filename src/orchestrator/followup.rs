@@ -1,21 +1,18 @@
 //! Apply-time re-preview of provisional stacks, and follow-up sessions.
 //!
 //! A stack is *provisional* when an upstream stack of the same plan changes: its preview saw the
-//! upstream outputs of before. Just before such a stack's wave applies (its upstreams are applied
-//! by then), it is previewed again. When the steps differ from what was approved, the approval
-//! does not cover what would run: the session stops before that wave (the rest `skipped`, the
-//! session FAILED with the reason) and a *follow-up* session for the remaining stacks is opened,
-//! planned and left in PLAN_READY for a fresh approval, linked with `follow_up_of`.
+//! upstream outputs of before. Just before such a stack applies (its upstreams are applied by
+//! then), it is previewed again. When the steps differ from what was approved, the approval does
+//! not cover what would run: the session stops before it — nothing new starts, stacks already
+//! running finish, the rest is `skipped`, the session ends FAILED with the reason — and a
+//! *follow-up* session for the stacks not applied is opened, planned and left in PLAN_READY for
+//! a fresh approval, linked with `follow_up_of`.
 
-use std::collections::HashMap;
-
-use futures::stream::{self, StreamExt};
 use tracing::{info, info_span, warn, Instrument};
 
-use super::{OrchResult, Orchestrator, OrchestratorError, ResolvedStack, SessionEventKind, StackLockProof, StackSinkFactory};
+use super::{OrchResult, Orchestrator, OrchestratorError, ResolvedStack, SessionEventKind, StackLockProof};
 use crate::engine::ResourceStep;
-use crate::policy::Actor;
-use crate::session::{Plan, SessionId, StackName, StackState};
+use crate::session::{SessionId, StackName, StackPlanEntry, StackState};
 use crate::store::{LockOutcome, SessionRecord};
 
 /// `(urn, op)` of every step, sorted: what the digest covers, independent of the order in which
@@ -42,68 +39,43 @@ fn describe_drift(approved: &[(String, String)], now: &[(String, String)]) -> St
 }
 
 impl Orchestrator {
-    /// Re-preview the provisional stacks among `wave` and compare them with the approved plan.
-    /// `None` when every one matches (or none is provisional); otherwise why the session must
-    /// stop before this wave.
+    /// Re-preview provisional stack `stack` (its upstream stacks are applied by now) and compare
+    /// it with its `entry` in the approved plan. `None` when the steps match; otherwise why the
+    /// session must stop before it.
     pub(super) async fn recheck_provisional(
         &self,
         id: SessionId,
-        plan: &Plan,
-        wave: &[&StackName],
-        by_name: &HashMap<&StackName, &ResolvedStack>,
-        sink: &StackSinkFactory,
+        entry: &StackPlanEntry,
+        stack: &ResolvedStack,
+        sink: &crate::engine::ProgressSink,
         proof: &StackLockProof,
     ) -> Option<String> {
         debug_assert_eq!(proof.session(), id);
-        let entries: Vec<_> = wave
-            .iter()
-            .filter_map(|name| plan.stacks.iter().find(|e| &&e.stack == name && e.provisional))
-            .collect();
-        if entries.is_empty() {
-            return None;
-        }
-        let jobs: Vec<_> = entries.into_iter().map(|entry| {
-            let stack = by_name[&entry.stack];
-            let sink = sink.for_stack(&entry.stack);
-            async move {
-                let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
-                let result = self
-                    .engine
-                    .preview(&stack.target, &sink)
-                    .instrument(info_span!("re-preview", stack = %stack.name))
-                    .await;
-                let _ = self.set_stack(id, &stack.name, StackState::Previewed, None, None).await;
-                let approved = step_set(&entry.preview.steps);
-                match result {
-                    Ok(now) => {
-                        let now = step_set(&now.steps);
-                        if now == approved {
-                            info!(session = %id, stack = %stack.name, "re-preview matches the approved plan");
-                            None
-                        } else {
-                            Some(format!(
-                                "stopped before {}: its re-preview differs from the approved plan ({})",
-                                stack.name,
-                                describe_drift(&approved, &now)
-                            ))
-                        }
-                    }
-                    Err(e) => Some(format!("stopped before {}: its re-preview failed: {e}", stack.name)),
+        let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
+        let result = self
+            .engine
+            .preview(&stack.target, sink)
+            .instrument(info_span!("re-preview", stack = %stack.name))
+            .await;
+        let _ = self.set_stack(id, &stack.name, StackState::Previewed, None, None).await;
+        let approved = step_set(&entry.preview.steps);
+        let why = match result {
+            Ok(now) => {
+                let now = step_set(&now.steps);
+                if now == approved {
+                    info!(session = %id, stack = %stack.name, "re-preview matches the approved plan");
+                    return None;
                 }
+                format!(
+                    "stopped before {}: its re-preview differs from the approved plan ({})",
+                    stack.name,
+                    describe_drift(&approved, &now)
+                )
             }
-        }).collect();
-        let results: Vec<Option<String>> = stream::iter(jobs).buffer_unordered(self.settings.max_parallel).collect().await;
-        let reasons: Vec<String> = results.into_iter().flatten().collect();
-        if reasons.is_empty() {
-            return None;
-        }
-        let mut reasons = reasons;
-        reasons.sort();
-        warn!(session = %id, reasons = ?reasons, "provisional stacks drifted; stopping");
-        Some(format!(
-            "{}; a follow-up session for the remaining stacks was opened for a fresh approval",
-            reasons.join("; ")
-        ))
+            Err(e) => format!("stopped before {}: its re-preview failed: {e}", stack.name),
+        };
+        warn!(session = %id, stack = %stack.name, reason = %why, "provisional stack drifted; stopping");
+        Some(why)
     }
 
     /// Open, lock and plan the follow-up of `parent` for `remaining` stacks. It ends PLAN_READY
@@ -111,12 +83,12 @@ impl Orchestrator {
     pub(super) async fn open_follow_up(&self, parent: &SessionRecord, remaining: Vec<StackName>) -> OrchResult<SessionRecord> {
         let requester = parent.requester.clone();
         let follow = match self
-            .start(&Actor::from(&requester), &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
+            .start_unchecked(&requester, &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
             .await
         {
             Ok(record) => Some(record),
             Err(OrchestratorError::Busy { session, .. }) => {
-                match self.queue_session(session, &requester).await? {
+                match self.queue_unchecked(session, &requester).await? {
                     LockOutcome::Granted => Some(self.store.session(session).await?),
                     _ => {
                         if parent.operation == "rollback" {
@@ -135,6 +107,6 @@ impl Orchestrator {
         }
         info!(session = %parent.id, follow_up = %follow.id, "follow-up session opened");
         self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: follow.id });
-        self.plan(follow.id, &requester).await
+        self.plan_unchecked(self.store.session(follow.id).await?, &requester).await
     }
 }

@@ -135,7 +135,7 @@ impl Orchestrator {
             })
             .await?;
         // Newest apply first: the first session seen for a stack is its current state.
-        applied.sort_by(|a, b| b.finished_at.cmp(&a.finished_at));
+        applied.sort_by_key(|s| std::cmp::Reverse(s.finished_at));
         let mut inv = Inventory::default();
         for s in &applied {
             let Some(plan) = &s.plan else { continue };

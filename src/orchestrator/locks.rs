@@ -14,8 +14,7 @@ use tracing::info;
 
 use super::{OrchResult, Orchestrator, OrchestratorError, SessionEventKind};
 use crate::error::UserError;
-use crate::policy::{Actor, Intent};
-use crate::session::SessionId;
+use crate::session::{Principal, SessionId};
 use crate::store::{LockHolder, LockOutcome, NewAudit};
 
 /// Proof that session `session` holds the locks of every one of its stacks. Only
@@ -73,11 +72,16 @@ impl Orchestrator {
     /// Queue session `id` for its stacks (the CLI's `--queue` / `cloud queue`, the chat Queue
     /// button). When the stacks are free it gets them at once (`Granted`); otherwise it waits in
     /// FIFO order and is told with [`SessionEventKind::LocksGranted`] when its turn comes.
-    pub async fn queue_session(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<LockOutcome> {
+    pub async fn queue_session(&self, id: SessionId, actor: impl Into<crate::policy::Actor>) -> OrchResult<LockOutcome> {
         let actor = actor.into();
-        let principal = &actor.principal;
         let session = self.store.session(id).await?;
-        self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
+        self.gate(&actor, &session.project, &session.env, crate::policy::Intent::Deploy).await?;
+        self.queue_unchecked(id, &actor.principal).await
+    }
+
+    /// [`Orchestrator::queue_session`] without the role gate (follow-ups the core opens itself).
+    pub(crate) async fn queue_unchecked(&self, id: SessionId, principal: &Principal) -> OrchResult<LockOutcome> {
+        let session = self.store.session(id).await?;
         let outcome = self.store.acquire_locks(id, true).await?;
         self.store
             .audit(NewAudit {

@@ -4,9 +4,12 @@
 //!
 //! Concurrency model: every state change is a compare-and-set in the store, so two processes (or
 //! two clicks) racing on one session cannot both win. Engine work for one session runs in the
-//! caller's task; stacks of one wave run concurrently, bounded by `max_parallel`.
+//! caller's task; stacks run concurrently over the dependency graph (a stack starts when its
+//! dependencies are done, see `dag`), bounded by `max_parallel`. Stack locks (`locks`) keep two
+//! unfinished sessions off one stack; `recovery` reconciles sessions a dead process left running.
 
 mod admin;
+mod dag;
 mod events;
 mod followup;
 mod gate;
@@ -21,16 +24,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use futures::stream::{self, StreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 pub use events::{SessionEvent, SessionEventKind};
-pub use locks::StackLockProof;
-pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use admin::{check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION};
 pub use gate::PolicySettings;
+pub use locks::StackLockProof;
+pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
@@ -88,7 +91,7 @@ pub type OrchResult<T> = Result<T, OrchestratorError>;
 #[derive(Debug, Clone)]
 pub struct OrchestratorSettings {
     pub environments: BTreeMap<String, EnvironmentPolicy>,
-    /// How many stacks of one wave run at once.
+    /// How many stacks run at once (plan and apply).
     pub max_parallel: usize,
 }
 
@@ -98,15 +101,15 @@ pub struct SessionView {
     pub session: SessionRecord,
     pub stacks: Vec<StackRow>,
     pub approvals: Vec<crate::store::ApprovalRow>,
-    /// The stack locks the session holds.
-    pub locks: Vec<String>,
-    /// Its place in the lock queue, while it waits for stacks.
-    pub queue: Option<QueueEntry>,
     /// The plan's estimated monthly cost, per stack and total (once there is a plan).
     pub cost: Option<CostEstimate>,
     /// How the plan stands against the project's quotas (once there is a plan). An over-quota
     /// plan can only be approved by an admin with an override reason.
     pub quota: Option<QuotaCheck>,
+    /// The stack locks the session holds.
+    pub locks: Vec<String>,
+    /// Its place in the lock queue, while it waits for stacks.
+    pub queue: Option<QueueEntry>,
 }
 
 /// The transport-free core.
@@ -280,17 +283,28 @@ impl Orchestrator {
         operation: &str,
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
-        let principal = &actor.principal;
-        let policy = self.env_policy(env)?.clone();
-        if self.store.project(project).await?.is_none() {
-            return Err(UserError::invalid(format!(
-                "unknown project `{project}`; `cloud projects list` shows the projects, an admin creates one with `cloud projects create {project} --org <org>`"
-            ))
-            .into());
-        }
+        self.env_policy(env)?;
+        self.known_project(project).await?;
         // Gate first: the role, then the concurrency quota, then the work.
         self.gate(actor, project, env, Intent::Deploy).await?;
         self.check_concurrency(project, None).await?;
+        self.start_unchecked(&actor.principal, project, env, stacks, operation, follow_up_of).await
+    }
+
+    /// [`Orchestrator::start`] without the role and quota gates: for sessions the core opens
+    /// itself on behalf of an authorised one (follow-ups of an approved apply, which need their
+    /// own approval anyway).
+    pub(crate) async fn start_unchecked(
+        &self,
+        principal: &Principal,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        operation: &str,
+        follow_up_of: Option<SessionId>,
+    ) -> OrchResult<SessionRecord> {
+        let policy = self.env_policy(env)?.clone();
+        self.known_project(project).await?;
         let resolved = self.resolver.resolve(project, env, stacks)?;
         let mut ordered: Vec<(StackName, u32)> = resolved
             .stacks
@@ -335,10 +349,17 @@ impl Orchestrator {
         let session = self.store.session(id).await?;
         self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
         self.check_concurrency(&session.project, Some(id)).await?;
+        self.plan_unchecked(session, &actor.principal).await
+    }
+
+    /// [`Orchestrator::plan`] without the role and quota gates: for follow-ups the core opens
+    /// on behalf of an authorised apply (the plan still needs its own approval).
+    pub(crate) async fn plan_unchecked(&self, session: SessionRecord, principal: &Principal) -> OrchResult<SessionRecord> {
+        let id = session.id;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
         async {
             let proof = self.lock_proof(id).await?;
-            self.plan_inner(session, &actor.principal, &proof).await
+            self.plan_inner(session, principal, &proof).await
         }
         .instrument(span)
         .await
@@ -373,35 +394,39 @@ impl Orchestrator {
             resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let order = ordered_waves(&session, &resolved);
         let mut previews: BTreeMap<StackName, Result<StackPreview, EngineError>> = BTreeMap::new();
-        for wave in &order {
-            let jobs: Vec<_> = wave
-                .iter()
-                .map(|name| {
-                    let stack = by_name[name];
-                    let sink = sink.for_stack(name);
-                    async move {
-                        let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
-                        let preview = if destroy {
-                            self.engine.preview_destroy(&stack.target, &sink)
-                        } else {
-                            self.engine.preview(&stack.target, &sink)
-                        };
-                        let result = preview.instrument(info_span!("preview", stack = %stack.name)).await;
-                        (stack.name.clone(), result)
-                    }
-                })
-                .collect();
-            let results: Vec<(StackName, Result<StackPreview, EngineError>)> =
-                stream::iter(jobs).buffer_unordered(self.settings.max_parallel).collect().await;
-            for (name, result) in results {
-                match &result {
-                    Ok(preview) => {
-                        self.set_stack(id, &name, StackState::Previewed, Some(&preview.counts), None).await?
-                    }
-                    Err(e) => self.set_stack(id, &name, StackState::Failed, None, Some(&e.to_string())).await?,
-                }
-                previews.insert(name, result);
+        // Over the DAG: a stack previews once its upstream stacks have (see `dag`), at most
+        // `max_parallel` at once. A failed preview does not hold others back: every stack's
+        // outcome is reported.
+        let mut sched = dag::DagScheduler::new(&session_deps(&session, &resolved), destroy);
+        let preview_job = |name: StackName| {
+            let stack = by_name[&name];
+            let sink = sink.for_stack(&name);
+            async move {
+                let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
+                let preview = if destroy {
+                    self.engine.preview_destroy(&stack.target, &sink)
+                } else {
+                    self.engine.preview(&stack.target, &sink)
+                };
+                let result = preview.instrument(info_span!("preview", stack = %stack.name)).await;
+                (name, result)
             }
+        };
+        let mut running = FuturesUnordered::new();
+        loop {
+            while running.len() < self.settings.max_parallel {
+                match sched.next_ready() {
+                    Some(name) => running.push(preview_job(name)),
+                    None => break,
+                }
+            }
+            let Some((name, result)) = running.next().await else { break };
+            sched.finish(&name);
+            match &result {
+                Ok(preview) => self.set_stack(id, &name, StackState::Previewed, Some(&preview.counts), None).await?,
+                Err(e) => self.set_stack(id, &name, StackState::Failed, None, Some(&e.to_string())).await?,
+            }
+            previews.insert(name, result);
         }
         drop(sink);
         let _ = log_task.await;
@@ -598,79 +623,81 @@ impl Orchestrator {
         // What a failed stack takes down with it. Destroy walks the reverse order: dependents
         // were handled first, so a failure there only matters to the stacks it depends on.
         let affected_by_failure = if destroy { upstream_closures(resolved) } else { downstream_closures(resolved) };
-        let order = ordered_waves(session, resolved);
         let mut failed: Vec<String> = Vec::new();
-        let mut skipped: BTreeSet<StackName> = BTreeSet::new();
         let mut cancelled = false;
-        // Set when a provisional stack's re-preview no longer matches the approved plan: the
-        // session stops before that wave and the rest goes to a follow-up session.
-        let mut drifted: Option<(Vec<StackName>, String)> = None;
+        // Set when a provisional stack's re-preview no longer matches the approved plan: nothing
+        // new starts, and the stacks not applied go to a follow-up session.
+        let mut drifted: Vec<(StackName, String)> = Vec::new();
+        let entries: HashMap<&StackName, &StackPlanEntry> = plan.stacks.iter().map(|e| (&e.stack, e)).collect();
 
-        for (index, wave) in order.iter().enumerate() {
-            let runnable: Vec<&StackName> = wave.iter().filter(|n| !skipped.contains(*n)).collect();
-            for name in wave.iter().filter(|n| skipped.contains(*n)) {
-                self.set_stack(id, name, StackState::Skipped, None, Some("an upstream stack failed")).await?;
+        // Over the DAG: a stack starts once its upstream stacks are applied (destroy: once its
+        // dependents are gone), at most `max_parallel` at once. A started stack runs to its end;
+        // a failure skips what depends on it, a cancel or a drift starts nothing new.
+        let mut sched = dag::DagScheduler::new(&session_deps(session, resolved), destroy);
+        let apply_job = |name: StackName| {
+            let stack = by_name[&name];
+            let entry = entries.get(&name).copied();
+            let sink = sink.for_stack(&name);
+            let token = token.clone();
+            async move {
+                if let Some(entry) = entry.filter(|e| e.provisional && !destroy) {
+                    if let Some(why) = self.recheck_provisional(id, entry, stack, &sink, proof).await {
+                        return (name, StackRun::Drifted(why));
+                    }
+                }
+                let _ = self.set_stack(id, &stack.name, StackState::Applying, None, None).await;
+                let op = if destroy {
+                    self.engine.destroy(&stack.target, &sink, token)
+                } else {
+                    self.engine.up(&stack.target, &sink, token)
+                };
+                let result = op.instrument(info_span!("up", stack = %stack.name)).await;
+                (name, StackRun::Ran(result))
             }
-            if token.is_cancelled() {
-                cancelled = true;
-                break;
-            }
-            if !destroy {
-                if let Some(why) = self.recheck_provisional(id, plan, &runnable, &by_name, &sink, proof).await {
-                    let remaining: Vec<StackName> = order[index..]
-                        .iter()
-                        .flatten()
-                        .filter(|n| !skipped.contains(*n))
-                        .cloned()
-                        .collect();
-                    drifted = Some((remaining, why));
+        };
+        let mut running = FuturesUnordered::new();
+        let mut stop = false;
+        loop {
+            while !stop && running.len() < self.settings.max_parallel {
+                if token.is_cancelled() {
+                    cancelled = true;
+                    stop = true;
                     break;
                 }
+                match sched.next_ready() {
+                    Some(name) => running.push(apply_job(name)),
+                    None => break,
+                }
             }
-            let jobs: Vec<_> = runnable
-                    .into_iter()
-                    .map(|name| {
-                        let stack = by_name[name];
-                        let sink = sink.for_stack(name);
-                        let token = token.clone();
-                        async move {
-                            let _ = self.set_stack(id, &stack.name, StackState::Applying, None, None).await;
-                            let op = if destroy {
-                                self.engine.destroy(&stack.target, &sink, token)
-                            } else {
-                                self.engine.up(&stack.target, &sink, token)
-                            };
-                            let result = op.instrument(info_span!("up", stack = %stack.name)).await;
-                            (stack.name.clone(), result)
-                        }
-                    })
-                    .collect();
-            let results: Vec<(StackName, Result<crate::engine::StackApply, EngineError>)> =
-                stream::iter(jobs).buffer_unordered(self.settings.max_parallel).collect().await;
-            for (name, result) in results {
-                match result {
-                    Ok(done) => {
-                        self.set_stack(id, &name, StackState::Applied, Some(&done.counts), None).await?;
-                    }
-                    Err(EngineError::Cancelled { .. }) => {
-                        cancelled = true;
-                        self.set_stack(id, &name, StackState::Failed, None, Some("cancelled")).await?;
-                    }
-                    Err(e) => {
-                        let text = e.to_string();
-                        warn!(session = %id, stack = %name, error = %text, "stack failed");
-                        self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
-                        failed.push(format!("{name}: {text}"));
-                        skipped.extend(affected_by_failure[&name].iter().cloned());
+            let Some((name, run)) = running.next().await else { break };
+            sched.finish(&name);
+            match run {
+                StackRun::Drifted(why) => {
+                    drifted.push((name, why));
+                    stop = true;
+                }
+                StackRun::Ran(Ok(done)) => {
+                    self.set_stack(id, &name, StackState::Applied, Some(&done.counts), None).await?;
+                }
+                StackRun::Ran(Err(EngineError::Cancelled { .. })) => {
+                    cancelled = true;
+                    stop = true;
+                    self.set_stack(id, &name, StackState::Failed, None, Some("cancelled")).await?;
+                }
+                StackRun::Ran(Err(e)) => {
+                    let text = e.to_string();
+                    warn!(session = %id, stack = %name, error = %text, "stack failed");
+                    self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
+                    failed.push(format!("{name}: {text}"));
+                    for skipped in sched.drop_pending(&affected_by_failure[&name]) {
+                        self.set_stack(id, &skipped, StackState::Skipped, None, Some("an upstream stack failed")).await?;
                     }
                 }
             }
-            if cancelled {
-                break;
-            }
         }
+        let not_started = sched.take_pending();
         // Stacks never reached (cancel, drift) are skipped too.
-        let never_reached = if drifted.is_some() { "not applied: the session stopped before it (see the reason)" } else { "not reached" };
+        let never_reached = if !drifted.is_empty() { "not applied: the session stopped before it (see the reason)" } else { "not reached" };
         for row in self.store.session_stacks(id).await? {
             if matches!(row.state, StackState::Pending | StackState::Previewed | StackState::Previewing) {
                 self.set_stack(id, &row.stack, StackState::Skipped, None, Some(never_reached)).await?;
@@ -687,9 +714,15 @@ impl Orchestrator {
             return Ok((record, None));
         }
         let mut follow_up = None;
-        if let Some((remaining, why)) = drifted {
-            failed.push(why);
-            follow_up = Some(remaining);
+        if !drifted.is_empty() {
+            let mut reasons: Vec<String> = drifted.iter().map(|(_, why)| why.clone()).collect();
+            reasons.sort();
+            failed.push(format!(
+                "{}; a follow-up session for the remaining stacks was opened for a fresh approval",
+                reasons.join("; ")
+            ));
+            let remaining: BTreeSet<&StackName> = drifted.iter().map(|(n, _)| n).chain(not_started.iter()).collect();
+            follow_up = Some(session.stacks.iter().filter(|n| remaining.contains(n)).cloned().collect());
         }
         let record = if failed.is_empty() {
             self.move_session(id, SessionState::Applying, SessionState::Applied, actor_text, SessionUpdate::default())
@@ -771,9 +804,34 @@ impl Orchestrator {
         self.status(id).await
     }
 
-    /// Sessions matching a filter, newest first.
+    /// Sessions matching a filter, newest first (unchecked: for the core and for callers that
+    /// already checked; people get [`Orchestrator::list_for`]).
     pub async fn list(&self, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
         Ok(self.store.sessions(filter).await?)
+    }
+
+    /// The sessions matching a filter that `actor` may read (`read` on their project/env),
+    /// newest first.
+    pub async fn list_for(&self, actor: impl Into<Actor>, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
+        let actor = actor.into();
+        let mut readable: HashMap<(String, String), bool> = HashMap::new();
+        let mut out = Vec::new();
+        for s in self.store.sessions(filter).await? {
+            let key = (s.project.clone(), s.env.clone());
+            let ok = match readable.get(&key) {
+                Some(ok) => *ok,
+                None => {
+                    let role = self.access.role_of(&actor, &s.project, &s.env).await?;
+                    let ok = role.is_some_and(|r| r >= Intent::Read.required_role());
+                    readable.insert(key, ok);
+                    ok
+                }
+            };
+            if ok {
+                out.push(s);
+            }
+        }
+        Ok(out)
     }
 
     /// Expire PLAN_READY and APPROVED sessions whose plan is older than their environment's TTL.
@@ -862,6 +920,22 @@ impl StackSinkFactory {
         });
         tx
     }
+}
+
+/// What running one stack of an apply came to.
+enum StackRun {
+    /// Its re-preview no longer matched the approved plan: not applied.
+    Drifted(String),
+    Ran(Result<crate::engine::StackApply, EngineError>),
+}
+
+/// The session's stacks (stored order) with their direct dependencies, for the scheduler.
+fn session_deps(session: &SessionRecord, resolved: &ResolvedDeployment) -> Vec<(StackName, Vec<StackName>)> {
+    session
+        .stacks
+        .iter()
+        .filter_map(|n| resolved.stacks.iter().find(|s| &s.name == n).map(|s| (n.clone(), s.depends_on.clone())))
+        .collect()
 }
 
 /// The session's stacks grouped by wave, in the session's stored order.

@@ -18,7 +18,6 @@ use sha2::{Digest as _, Sha256};
 use super::{OrchResult, Orchestrator, OrchestratorError, ResolvedDeployment};
 use crate::engine::ConfigValue;
 use crate::error::UserError;
-use crate::policy::Actor;
 use crate::session::{SessionState, StackName};
 use crate::store::{NewAudit, SavedConfig, SessionFilter, SessionRecord};
 
@@ -73,9 +72,12 @@ impl Orchestrator {
     /// Open a rollback session for `project`/`env` (see the module documentation). Busy stacks
     /// are reported like for any session ([`OrchestratorError::Busy`]); the session then keeps
     /// its configuration for a later queue.
-    pub async fn start_rollback(&self, actor: impl Into<Actor>, project: &str, env: &str) -> OrchResult<SessionRecord> {
+    pub async fn start_rollback(&self, actor: impl Into<crate::policy::Actor>, project: &str, env: &str) -> OrchResult<SessionRecord> {
         let actor = actor.into();
+        let principal = &actor.principal;
         self.env_policy(env)?;
+        self.known_project(project).await?;
+        self.gate(&actor, project, env, crate::policy::Intent::Deploy).await?;
         let current = self.resolver.resolve(project, env, None)?;
         let now: BTreeMap<&StackName, Vec<SavedConfig>> =
             current.stacks.iter().map(|s| (&s.name, saved(&s.target.config))).collect();
@@ -110,7 +112,7 @@ impl Orchestrator {
         }
         self.store
             .audit(NewAudit {
-                actor: actor.principal.to_string(),
+                actor: principal.to_string(),
                 action: "session.rollback_of".into(),
                 session_id: Some(id),
                 project: Some(project.to_string()),

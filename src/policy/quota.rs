@@ -210,14 +210,21 @@ impl QuotaUsage {
                 self.project
             ));
         }
-        let width = self.lines.iter().map(|l| l.label.chars().count()).max().unwrap_or(0);
-        for line in &self.lines {
-            let text = line.render();
-            let rest = &text[line.label.len()..];
-            out.push_str(&format!("  {:<width$}{rest}\n", line.label));
-        }
+        out.push_str(&render_lines(&self.lines, "  "));
         out
     }
+}
+
+/// Quota lines, labels padded to one width, each line starting with `indent`.
+pub fn render_lines(lines: &[QuotaLine], indent: &str) -> String {
+    let width = lines.iter().map(|l| l.label.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for line in lines {
+        let text = line.render();
+        let rest = &text[line.label.len()..];
+        out.push_str(&format!("{indent}{:<width$}{rest}\n", line.label));
+    }
+    out
 }
 
 /// One quota a plan would exceed.

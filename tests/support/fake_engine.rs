@@ -32,6 +32,9 @@ pub struct FakeEngine {
     pub calls: Mutex<Vec<String>>,
     /// The configuration each stack was last applied with: `key=value`.
     pub applied_config: Mutex<HashMap<String, Vec<String>>>,
+    /// Updates running right now, and the most ever seen at once.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    pub max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeEngine {
@@ -40,6 +43,7 @@ impl FakeEngine {
             scripts: Mutex::new(scripts.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
             calls: Mutex::new(vec![]),
             applied_config: Mutex::new(HashMap::new()),
+            ..Default::default()
         })
     }
 
@@ -77,6 +81,41 @@ impl FakeEngine {
                 old_inputs: None,
             })
             .collect()
+    }
+
+    async fn run_up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+        let script = self.script(target);
+        let steps = Self::steps(target, &script);
+        for step in &steps {
+            let _ = progress.send(Progress::StepStarted {
+                urn: step.urn.clone(),
+                resource_type: step.resource_type.clone(),
+                op: step.op.clone(),
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(script.up_delay) => {}
+                _ = cancel.cancelled() => {
+                    return Err(EngineError::Cancelled { stack: target.name.pulumi_stack() });
+                }
+            }
+            let _ = progress.send(Progress::StepDone {
+                urn: step.urn.clone(),
+                resource_type: step.resource_type.clone(),
+                op: step.op.clone(),
+            });
+        }
+        if let Some(message) = script.up_error {
+            return Err(EngineError::UpdateFailed {
+                stack: target.name.pulumi_stack(),
+                diagnostics: vec![message],
+            });
+        }
+        Ok(StackApply {
+            counts: Self::counts(&steps),
+            diagnostics: vec![],
+            duration_ms: 1,
+            outputs: serde_json::json!({}),
+        })
     }
 
     fn counts(steps: &[ResourceStep]) -> ChangeCounts {
@@ -119,38 +158,12 @@ impl Engine for FakeEngine {
             target.name.stack.to_string(),
             target.config.iter().map(|c| format!("{}={}", c.key, c.value)).collect(),
         );
-        let script = self.script(target);
-        let steps = Self::steps(target, &script);
-        for step in &steps {
-            let _ = progress.send(Progress::StepStarted {
-                urn: step.urn.clone(),
-                resource_type: step.resource_type.clone(),
-                op: step.op.clone(),
-            });
-            tokio::select! {
-                _ = tokio::time::sleep(script.up_delay) => {}
-                _ = cancel.cancelled() => {
-                    return Err(EngineError::Cancelled { stack: target.name.pulumi_stack() });
-                }
-            }
-            let _ = progress.send(Progress::StepDone {
-                urn: step.urn.clone(),
-                resource_type: step.resource_type.clone(),
-                op: step.op.clone(),
-            });
-        }
-        if let Some(message) = script.up_error {
-            return Err(EngineError::UpdateFailed {
-                stack: target.name.pulumi_stack(),
-                diagnostics: vec![message],
-            });
-        }
-        Ok(StackApply {
-            counts: Self::counts(&steps),
-            diagnostics: vec![],
-            duration_ms: 1,
-            outputs: serde_json::json!({}),
-        })
+        use std::sync::atomic::Ordering;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let result = self.run_up(target, progress, cancel).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 
     async fn destroy(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {

@@ -66,7 +66,7 @@ impl SlackWorld {
         set("CLOUD_SLACK_TRANSPORT", match transport { SlackTransport::Http => "http", SlackTransport::Socket => "socket" }.into());
         set("CLOUD_SLACK_LISTEN", "127.0.0.1:0".into());
         let config = Config::load_with_env(&Overrides { config: Some(config_file), data_dir: None }, &env).expect("test configuration");
-        let app = App::from_config(config.clone(), Principal::new(Platform::Slack, "U0BOT")).await.expect("app starts");
+        let app = App::from_config(config.clone(), Principal::new(Platform::Slack, "U0BOT"), Default::default(), cloud_engine::policy::system_clock()).await.expect("app starts");
         let mut world = SlackWorld { fake, dir, config, app, server: None, transport: Transport::Socket };
         world.launch().await;
         world
@@ -99,7 +99,7 @@ impl SlackWorld {
         if matches!(self.transport, Transport::Socket) {
             self.fake.wait_for("the old Socket Mode connection to close", Duration::from_secs(10), |f| (!f.socket_connected()).then_some(())).await;
         }
-        self.app = App::from_config(self.config.clone(), Principal::new(Platform::Slack, "U0BOT")).await.expect("app restarts");
+        self.app = App::from_config(self.config.clone(), Principal::new(Platform::Slack, "U0BOT"), Default::default(), cloud_engine::policy::system_clock()).await.expect("app restarts");
         self.launch().await;
     }
 

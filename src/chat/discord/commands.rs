@@ -144,21 +144,29 @@ pub(crate) async fn cmd_deploy(
     let channel = ctx.channel_id().get();
     answer(ctx, async {
         match actions::deploy(&data.core, &actor, &project, &env, stacks.as_deref()).await {
-            Ok(session) => {
+            Ok(opened) => {
                 let live = data.live.clone();
                 let core = data.core.clone();
-                let principal = actor.principal.clone();
-                let id = session.id;
+                let plan_as = actor.clone();
+                let id = opened.record.id;
+                let busy = opened.busy.is_some();
                 tokio::spawn(async move {
                     match live.post_lobby(channel, id).await {
-                        Ok(_) => actions::plan(&core, id, principal),
+                        Ok(_) if !busy => actions::plan(&core, id, plan_as),
+                        Ok(_) => {}
                         Err(e) => {
                             warn!(session = %id, error = %e, "cannot post the lobby; cancelling the session");
-                            let _ = core.orchestrator.cancel(id, &principal, "the lobby could not be posted in Discord").await;
+                            let _ = core.orchestrator.cancel(id, plan_as, "the lobby could not be posted in Discord").await;
                         }
                     }
                 });
-                crate::chat::view::session_started_message(id, &project, &env)
+                match opened.busy {
+                    None => crate::chat::view::session_started_message(id, &project, &env),
+                    Some(busy) => Reply::ephemeral(format!(
+                        "⏳ Session `{}` opened for {project}/{env}, but {busy}. Press Queue in the lobby to wait for the stacks, or Cancel.",
+                        id.short()
+                    )),
+                }
             }
             Err(reply) => reply,
         }

@@ -243,6 +243,26 @@ impl SessionTask {
     async fn on_event(&mut self, kind: SessionEventKind) {
         match kind {
             SessionEventKind::Created => {}
+            SessionEventKind::Queued { .. } => self.dirty = true,
+            SessionEventKind::LocksGranted => {
+                // A queued session got its stacks: plan it now (it was left DRAFT).
+                self.dirty = true;
+                let core = self.live.core.clone();
+                if let Ok(s) = core.store.session(self.id()).await {
+                    if s.state == SessionState::Draft {
+                        crate::chat::actions::plan(&core, s.id, crate::policy::Actor::from(&s.requester));
+                    }
+                }
+            }
+            SessionEventKind::FollowUpOpened { follow_up } => {
+                self.dirty = true;
+                let text = format!(
+                    "↪️ A provisional stack's re-preview changed: the remaining stacks continue in follow-up session `{}`, which needs its own approval (`/cloud-status {}`).",
+                    follow_up.short(),
+                    follow_up.short()
+                );
+                self.live.announce(self.id(), &text).await;
+            }
             SessionEventKind::Approved { by } => {
                 self.approver = Some(by);
                 self.dirty = true;
@@ -284,15 +304,6 @@ impl SessionTask {
                     }
                     _ => {}
                 }
-            }
-            SessionEventKind::Queued { .. } | SessionEventKind::LocksGranted => self.dirty = true,
-            SessionEventKind::FollowUpOpened { follow_up } => {
-                self.dirty = true;
-                let text = format!(
-                    "A provisional stack's plan changed before it applied, so this session stopped there. The remaining stacks are in follow-up session `{}`, waiting for a fresh approval.",
-                    follow_up.short()
-                );
-                self.live.announce(self.id(), &text).await;
             }
             SessionEventKind::Recovered { from, to, stacks } => {
                 self.dirty = true;

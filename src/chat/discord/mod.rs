@@ -262,9 +262,7 @@ async fn handle_component(data: &Arc<Bot>, c: &ComponentInteraction) -> Reply {
             Err(reply) => reply,
         },
         ButtonAction::Refresh => actions::refresh(core, &actor, button.session).await.unwrap_or_else(|r| r),
-        ButtonAction::Queue => Reply::ephemeral(
-            "⏳ Queueing for busy stacks is not available yet; press Refresh when the other session has finished.",
-        ),
+        ButtonAction::Queue => actions::queue(core, &actor, button.session).await.unwrap_or_else(|r| r),
         ButtonAction::Stacks => {
             let values = match &c.data.kind {
                 ComponentInteractionDataKind::StringSelect { values } => values.clone(),
@@ -277,7 +275,7 @@ async fn handle_component(data: &Arc<Bot>, c: &ComponentInteraction) -> Reply {
                             warn!(error = %e, "cannot move the lobby to the new session");
                         }
                     }
-                    actions::plan(core, new.id, actor.principal.clone());
+                    actions::plan(core, new.id, actor.clone());
                     Reply::ephemeral(format!("🔍 Re-planning with {} as session `{}`.", values.join(", "), new.id.short()))
                 }
                 Err(reply) => reply,

@@ -1,0 +1,67 @@
+//! `cloud serve`: run the chat bots over one core, with `/healthz`, `/metrics` and graceful
+//! shutdown on SIGTERM (see [`crate::serve`]).
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::{GlobalArgs, wiring::App};
+use crate::chat::discord::{DiscordTransport, HttpMode};
+use crate::chat::slack::SlackTransport;
+use crate::config::SlackTransport as SlackMode;
+use crate::error::UserError;
+use crate::serve::{Core, Transport};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Run the Discord bot (token from DISCORD_TOKEN or discord.token_file)
+    #[arg(long)]
+    pub discord: bool,
+    /// Run the Slack app (slack.transport: http or socket; tokens from SLACK_BOT_TOKEN,
+    /// SLACK_SIGNING_SECRET, SLACK_APP_TOKEN or their files; see docs/slack.md)
+    #[arg(long)]
+    pub slack: bool,
+    /// Send Discord REST calls to this base URL instead of https://discord.com (a local fake;
+    /// serenity's rate limiter is off then, the bot's own pacer stays on)
+    #[arg(long, env = "CLOUD_DISCORD_API_URL", hide = true, value_name = "URL")]
+    pub discord_api_url: Option<String>,
+}
+
+pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    if !args.discord && !args.slack {
+        return Err(UserError::invalid("choose what to serve: `cloud serve --discord`, `cloud serve --slack`, or both").into());
+    }
+    let app = App::start(global).await?;
+    let mut transports: Vec<Box<dyn Transport>> = Vec::new();
+    if args.discord {
+        let token = app.config.discord.token.clone().ok_or_else(|| {
+            UserError::invalid(format!(
+                "no Discord bot token: set {} (the token from the Developer Portal → your app → Bot)",
+                app.config.discord.token_origin
+            ))
+        })?;
+        let http = match &args.discord_api_url {
+            Some(url) => HttpMode::Proxy(url.clone()),
+            None => HttpMode::Discord,
+        };
+        transports.push(Box::new(DiscordTransport { token, guild_id: app.config.discord.guild_id, http }));
+    }
+    if args.slack {
+        // Check what the configured transport needs before anything connects.
+        let slack = &app.config.slack;
+        if slack.bot_token.is_none() {
+            return Err(UserError::invalid("no Slack bot token: set SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE, or slack.bot_token_file) to the app's xoxb-… token").into());
+        }
+        match slack.transport {
+            SlackMode::Http if slack.signing_secret.is_none() => {
+                return Err(UserError::invalid("the Slack HTTP transport needs the signing secret: set SLACK_SIGNING_SECRET (or SLACK_SIGNING_SECRET_FILE, or slack.signing_secret_file), or use `slack.transport: socket`").into());
+            }
+            SlackMode::Socket if slack.app_token.is_none() => {
+                return Err(UserError::invalid("Slack Socket Mode needs the app-level token: set SLACK_APP_TOKEN (or SLACK_APP_TOKEN_FILE, or slack.app_token_file) to the xapp-… token with connections:write").into());
+            }
+            _ => {}
+        }
+        transports.push(Box::new(SlackTransport::default()));
+    }
+    let core = Core::from_app(app).await;
+    crate::serve::run(core, transports, CancellationToken::new()).await
+}

@@ -1,0 +1,249 @@
+//! The Discord bot end to end: the real poise/serenity bot, the real core and the Pulumi
+//! stand-in, driven through the fake Discord. Each test reads like the chat it produces.
+
+#[path = "support/discord.rs"]
+mod discord;
+
+use cloud_engine::policy::Role;
+use discord::DiscordTester;
+
+/// One stack keeps the stand-in runs short.
+const STACK: &str = "network";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_is_planned_approved_by_a_teammate_and_applied_in_a_thread() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let alice = t.user("alice");
+    let bob = t.user("bob");
+    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
+    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+
+    // alice: /cloud-deploy ecommerce stage network
+    let ask = t.slash(&alice, "cloud-deploy", &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)]);
+    let reply = t.reply_to(&ask).await;
+    assert!(reply.is_ephemeral());
+    assert!(reply.content.contains("opened for ecommerce/stage"), "{}", reply.content);
+    let short = DiscordTester::short_id(&reply);
+
+    // bot: lobby, planned
+    let lobby = t.lobby(&short).await;
+    let lobby = t.lobby_state(lobby.id, "PLAN_READY").await;
+    let text = lobby.text();
+    assert!(text.contains("network"), "{text}");
+    assert!(text.contains("Approvals: 0/1"), "{text}");
+    let approve = lobby.component("cloud:approve:").unwrap();
+    assert_eq!(approve["disabled"], false);
+
+    // bob: [Approve & Deploy]
+    let click = t.click(&bob, lobby.id, "approve");
+    let ack = t.reply_to(&click).await;
+    assert!(ack.is_ephemeral());
+    assert!(ack.content.contains("Approved"), "{}", ack.content);
+
+    // bot: a public thread on the lobby, the approval announced, then the summary
+    let thread = t.thread(lobby.id).await;
+    {
+        let st = t.fake.state();
+        let ch = &st.channels[&thread];
+        assert_eq!(ch.kind, cloud_engine::testing::fake_discord::ChannelKind::PublicThread);
+        assert_eq!(ch.auto_archive_duration, 60);
+    }
+    t.wait_message(thread, "the approval", |m| m.content.contains(&format!("Approved by <@{}>", bob.id))).await;
+    let summary = t.wait_message(thread, "the summary", |m| m.content.contains("applied in")).await;
+    assert!(summary.content.contains("ecommerce/stage"), "{}", summary.content);
+    t.lobby_state(lobby.id, "APPLIED").await;
+    t.finish().await;
+}
+
+/// alice opens a stage deployment and waits for its plan; returns (lobby id, short id).
+async fn planned_lobby(t: &mut DiscordTester, who: &cloud_engine::testing::fake_discord::FakeUser) -> (u64, String) {
+    let ask = t.slash(who, "cloud-deploy", &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)]);
+    let reply = t.reply_to(&ask).await;
+    let short = DiscordTester::short_id(&reply);
+    let lobby = t.lobby(&short).await;
+    t.lobby_state(lobby.id, "PLAN_READY").await;
+    (lobby.id, short)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_cannot_approve_their_own_stage_plan() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let alice = t.user("alice");
+    t.grant(&alice, "ecommerce", "stage", Role::Approve, None).await;
+    let (lobby, _) = planned_lobby(&mut t, &alice).await;
+
+    let click = t.click(&alice, lobby, "approve");
+    let reply = t.reply_to(&click).await;
+    assert!(reply.is_ephemeral());
+    insta::assert_snapshot!(reply.content, @"🚫 You requested this session, and in stage someone else must approve it (four-eyes rule). Ask a teammate with `approve` on ecommerce/stage.");
+    t.lobby_state(lobby, "PLAN_READY").await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_without_a_grant_are_refused_with_what_to_ask_for() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let alice = t.user("alice");
+    let mallory = t.user("mallory");
+    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
+
+    // mallory: /cloud-deploy → refused, ephemeral, names the missing role and the fix
+    let ask = t.slash(&mallory, "cloud-deploy", &[("project", "ecommerce"), ("env", "stage")]);
+    let reply = t.reply_to(&ask).await;
+    assert!(reply.is_ephemeral());
+    assert!(reply.content.starts_with("🚫"), "{}", reply.content);
+    assert!(reply.content.contains("you need `deploy` on ecommerce/stage") && reply.content.contains("/cloud-grant"), "{}", reply.content);
+
+    // mallory clicks Approve on alice's lobby → refused, the session is untouched
+    let (lobby, _) = planned_lobby(&mut t, &alice).await;
+    let click = t.click(&mallory, lobby, "approve");
+    let reply = t.reply_to(&click).await;
+    assert!(reply.is_ephemeral());
+    assert!(reply.content.contains("you need `approve` on ecommerce/stage"), "{}", reply.content);
+
+    // and an admin command
+    let ask = t.slash(&mallory, "cloud-stats", &[]);
+    let reply = t.reply_to(&ask).await;
+    assert!(reply.is_ephemeral() && reply.content.contains("you need `admin`"), "{}", reply.content);
+    t.lobby_state(lobby, "PLAN_READY").await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_that_expired_before_the_click_does_not_approve() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let alice = t.user("alice");
+    let bob = t.user("bob");
+    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
+    t.grant(&bob, "ecommerce", "stage", Role::Approve, Some(std::time::Duration::from_secs(3600))).await;
+    let (lobby, _) = planned_lobby(&mut t, &alice).await;
+
+    t.advance_clock(std::time::Duration::from_secs(2 * 3600));
+    let click = t.click(&bob, lobby, "approve");
+    let reply = t.reply_to(&click).await;
+    assert!(reply.is_ephemeral());
+    assert!(reply.content.contains("you have no grant there"), "{}", reply.content);
+    t.lobby_state(lobby, "PLAN_READY").await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approve_click_for_an_old_plan_is_refused_as_stale() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let alice = t.user("alice");
+    let bob = t.user("bob");
+    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
+    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+    let (lobby, short) = planned_lobby(&mut t, &alice).await;
+
+    // While the bot is down the plan is refreshed against a changed program (one resource
+    // fewer), so the lobby still shows the old plan's button.
+    t.stop_bot().await;
+    let mut resources: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(discord::repo().join("stacks/network/inspect/stage.json")).unwrap()).unwrap();
+    resources["resources"].as_array_mut().unwrap().pop();
+    let changed = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(changed.path(), resources.to_string()).unwrap();
+    t.engine_env.insert("PULUMI_STANDIN_RESOURCES".into(), changed.path().display().to_string());
+    t.start_bot().await;
+    let core = t.core();
+    let session = core.store.find_session(&short).await.unwrap();
+    let old = session.digest.clone().unwrap();
+    let alice_p = DiscordTester::principal(&alice);
+    let refreshed = core.orchestrator.plan(session.id, &alice_p).await.unwrap();
+    assert_ne!(refreshed.digest.as_ref().unwrap(), &old, "the changed program must change the digest");
+
+    let click = t.click(&bob, lobby, "approve");
+    let reply = t.reply_to(&click).await;
+    assert!(reply.is_ephemeral());
+    assert!(reply.content.contains(&format!("You clicked Approve for plan `{}`", old.short())), "{}", reply.content);
+    assert!(reply.content.contains(refreshed.digest.as_ref().unwrap().short()), "{}", reply.content);
+    // The lobby catches up with the new plan; its button now carries the new digest.
+    let shown = t.wait_edit(lobby, "the new digest", |m| m.text().contains(refreshed.digest.as_ref().unwrap().short())).await;
+    assert!(shown.component(&format!("cloud:approve:{}", session.id)).unwrap()["custom_id"].as_str().unwrap().ends_with(refreshed.digest.as_ref().unwrap().short()));
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_apply_stops_gracefully_and_says_so_in_the_thread() {
+    let mut t = DiscordTester::new().await;
+    t.engine_env.insert("PULUMI_STANDIN_APPLY_DELAY_MS".into(), "400".into());
+    t.start_bot().await;
+    let alice = t.user("alice");
+    let bob = t.user("bob");
+    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
+    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+    let (lobby, _) = planned_lobby(&mut t, &alice).await;
+
+    let click = t.click(&bob, lobby, "approve");
+    t.reply_to(&click).await;
+    t.lobby_state(lobby, "APPLYING").await;
+    let thread = t.thread(lobby).await;
+
+    let cancel = t.click(&alice, lobby, "cancel");
+    let reply = t.reply_to(&cancel).await;
+    assert!(reply.is_ephemeral());
+    assert!(reply.content.contains("Cancel requested"), "{}", reply.content);
+    t.wait_message(thread, "the cancel announcement", |m| m.content.contains(&format!("Cancel requested by <@{}>", alice.id))).await;
+    t.wait_message(thread, "the summary", |m| m.content.contains("cancelled")).await;
+    t.lobby_state(lobby, "CANCELLED").await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_old_lobby_buttons_still_work() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let alice = t.user("alice");
+    let bob = t.user("bob");
+    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
+    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+    let (lobby, _) = planned_lobby(&mut t, &alice).await;
+
+    t.restart_bot().await;
+
+    let click = t.click(&bob, lobby, "approve");
+    let ack = t.reply_to(&click).await;
+    assert!(ack.content.contains("Approved"), "{}", ack.content);
+    let thread = t.thread(lobby).await;
+    t.wait_message(thread, "the summary", |m| m.content.contains("applied in")).await;
+    t.lobby_state(lobby, "APPLIED").await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_deploys_are_all_answered_within_three_seconds() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let stacks = ["network", "security", "dns", "storage", "containers-images"];
+    let mut asks = Vec::new();
+    for i in 0..20 {
+        let u = t.user(&format!("user{i}"));
+        t.grant(&u, "ecommerce", "dev", Role::Deploy, None).await;
+        asks.push(u);
+    }
+    let mut refs = Vec::new();
+    for (i, u) in asks.iter().enumerate() {
+        refs.push(t.slash(u, "cloud-deploy", &[("project", "ecommerce"), ("env", "dev"), ("stacks", stacks[i % stacks.len()])]));
+    }
+    let mut slowest = std::time::Duration::ZERO;
+    for r in &refs {
+        let reply = t.reply_to(r).await;
+        assert!(reply.is_ephemeral());
+        let (_, age) = t.fake.interaction(r.id).unwrap().acked.unwrap();
+        slowest = slowest.max(age);
+    }
+    assert!(slowest < std::time::Duration::from_secs(3), "slowest first response {slowest:?}");
+    eprintln!("slowest first response of 20 concurrent deploys: {slowest:?}");
+    // Five got their stacks, the rest wait for them: every lobby is posted.
+    for r in &refs {
+        let reply = t.fake.state().messages.values().find(|m| m.interaction == Some(r.id)).cloned().unwrap();
+        t.lobby(&DiscordTester::short_id(&reply)).await;
+    }
+    t.finish().await;
+}

@@ -1,0 +1,292 @@
+//! `DiscordTester`: drives the real bot (poise + serenity, the real `Core`, the Pulumi stand-in as
+//! the engine) through the fake Discord, so tests read like chat transcripts. Every wait has a
+//! timeout that prints the conversation so far; `finish()` fails on replies the test did not read,
+//! on requests the fake refused (the bot sent something Discord would reject), on late or double
+//! acknowledgements, and on a crashed bot.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloud_engine::chat::discord::{DiscordTransport, HttpMode};
+use cloud_engine::config::{Config, Overrides};
+use cloud_engine::policy::Role;
+use cloud_engine::serve::{Core, Transport};
+use cloud_engine::session::{Platform, Principal};
+use cloud_engine::store::NewGrant;
+use cloud_engine::testing::fake_discord::{FakeConfig, FakeDiscord, FakeUser, InteractionRef, StoredMessage};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// How long any single wait may take before the test fails with the transcript.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct RunningBot {
+    core: Arc<Core>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub struct DiscordTester {
+    pub fake: FakeDiscord,
+    /// The channel the transcript happens in.
+    pub channel: u64,
+    dir: tempfile::TempDir,
+    config: Config,
+    /// Knobs for the Pulumi stand-in.
+    pub engine_env: BTreeMap<String, String>,
+    bot: Option<RunningBot>,
+    /// Interactions the test created, and those whose reply it read.
+    asked: Vec<u64>,
+    read: HashSet<u64>,
+    /// Added to the real time in the bot's access checks (grant expiry).
+    clock_offset: Arc<Mutex<chrono::Duration>>,
+    next_user: u64,
+}
+
+impl DiscordTester {
+    /// A fake Discord with one channel, a fresh data dir and configuration: dev self-approves,
+    /// stage needs one other approver, prod two.
+    pub async fn new() -> DiscordTester {
+        Self::with_fake(FakeConfig::default()).await
+    }
+
+    pub async fn with_fake(fake_config: FakeConfig) -> DiscordTester {
+        let fake = FakeDiscord::start(fake_config).await.expect("fake discord starts");
+        let channel = fake.add_channel("deployments");
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("cloud.yaml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "workspace: {repo}\ndata_dir: {data}\npulumi:\n  binary: {standin}\n  cancel_grace: 10s\nenvironments:\n  dev: {{approvals_required: 1, allow_self_approve: true}}\n  stage: {{approvals_required: 1, allow_self_approve: false}}\n  prod: {{approvals_required: 2, allow_self_approve: false}}\nserve:\n  listen: 127.0.0.1:0\n  shutdown_timeout: 30s\n",
+                repo = repo().display(),
+                data = dir.path().join("data").display(),
+                standin = env!("CARGO_BIN_EXE_pulumi-standin"),
+            ),
+        )
+        .unwrap();
+        let config = Config::load_with_env(&Overrides { config: Some(config_path), data_dir: None }, &BTreeMap::new()).expect("test config loads");
+        DiscordTester {
+            fake,
+            channel,
+            dir,
+            config,
+            engine_env: BTreeMap::new(),
+            bot: None,
+            asked: vec![],
+            read: HashSet::new(),
+            clock_offset: Arc::new(Mutex::new(chrono::Duration::zero())),
+            next_user: 100_000_000_000_000_001,
+        }
+    }
+
+    /// Starts the bot and waits until it is connected and its commands are registered.
+    pub async fn start_bot(&mut self) {
+        assert!(self.bot.is_none(), "the bot is already running");
+        let offset = self.clock_offset.clone();
+        let clock: cloud_engine::policy::Clock = Arc::new(move || chrono::Utc::now() + *offset.lock().unwrap());
+        let app = cloud_engine::cli::App::from_config(self.config.clone(), Principal::cli("test"), self.engine_env.clone(), clock)
+            .await
+            .expect("app starts");
+        let core = Core::new(app.config, app.store, app.orchestrator);
+        let stop = CancellationToken::new();
+        let transport = Box::new(DiscordTransport {
+            token: self.fake.config().token.into(),
+            guild_id: Some(self.fake.config().guild_id),
+            http: HttpMode::Proxy(self.fake.base_url()),
+        });
+        let before = self.fake.state().identified;
+        let task = tokio::spawn(transport.run(core.clone(), stop.clone()));
+        let ready = self
+            .fake
+            .wait_for(WAIT, |s| (s.identified > before && s.commands.contains_key("cloud-deploy")).then_some(()))
+            .await;
+        if ready.is_none() {
+            panic!("the bot did not connect and register its commands\n{}", self.transcript());
+        }
+        // Registration happens in setup; give the framework its data before the first event.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.bot = Some(RunningBot { core, stop, task });
+    }
+
+    /// Stops the bot (like a process exit: running work is abandoned, nothing is cancelled).
+    pub async fn stop_bot(&mut self) {
+        let bot = self.bot.take().expect("the bot runs");
+        bot.stop.cancel();
+        let result = tokio::time::timeout(WAIT, bot.task).await.expect("the bot stops").expect("the bot task did not panic");
+        result.expect("the bot stopped cleanly");
+    }
+
+    pub async fn restart_bot(&mut self) {
+        self.stop_bot().await;
+        self.start_bot().await;
+    }
+
+    pub fn core(&self) -> Arc<Core> {
+        self.bot.as_ref().expect("the bot runs").core.clone()
+    }
+
+    /// A new guild member.
+    pub fn user(&mut self, name: &str) -> FakeUser {
+        self.next_user += 1;
+        FakeUser::new(self.next_user, name)
+    }
+
+    pub fn principal(user: &FakeUser) -> Principal {
+        Principal::new(Platform::Discord, user.id.to_string())
+    }
+
+    /// Gives `user` a role on project/env, optionally expiring after `for_`.
+    pub async fn grant(&self, user: &FakeUser, project: &str, env: &str, role: Role, for_: Option<Duration>) {
+        self.core()
+            .store
+            .create_grant(NewGrant {
+                principal: Self::principal(user),
+                project: project.into(),
+                env: env.into(),
+                role,
+                expires_at: for_.map(|d| chrono::Utc::now() + chrono::Duration::from_std(d).unwrap()),
+                reason: "test".into(),
+                granted_by: "cli:test".into(),
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Moves the bot's access clock forward.
+    pub fn advance_clock(&self, by: Duration) {
+        *self.clock_offset.lock().unwrap() += chrono::Duration::from_std(by).unwrap();
+    }
+
+    /// `user` runs `/name options…`.
+    pub fn slash(&mut self, user: &FakeUser, name: &str, options: &[(&str, &str)]) -> InteractionRef {
+        let opts: Vec<(&str, Value)> = options.iter().map(|(k, v)| (*k, Value::String(v.to_string()))).collect();
+        let i = self.fake.slash(user, self.channel, name, &opts);
+        self.asked.push(i.id);
+        i
+    }
+
+    /// `user` clicks the lobby's button whose id starts with `cloud:<action>:`.
+    pub fn click(&mut self, user: &FakeUser, message: u64, action: &str) -> InteractionRef {
+        let msg = self.fake.state().messages.get(&message).cloned().expect("the message exists");
+        let prefix = format!("cloud:{action}:");
+        let comp = msg.component(&prefix).unwrap_or_else(|| panic!("no {prefix} component on the lobby\n{}", self.transcript()));
+        let id = comp["custom_id"].as_str().unwrap().to_string();
+        let i = self.fake.click(user, message, &id).unwrap_or_else(|e| panic!("{e}\n{}", self.transcript()));
+        self.asked.push(i.id);
+        i
+    }
+
+    /// Clicks a custom id as given (e.g. an old button).
+    pub fn click_id(&mut self, user: &FakeUser, message: u64, custom_id: &str) -> InteractionRef {
+        let i = self.fake.click(user, message, custom_id).unwrap_or_else(|e| panic!("{e}\n{}", self.transcript()));
+        self.asked.push(i.id);
+        i
+    }
+
+    /// The reply to an interaction (its response, or the followup that replaced the loading
+    /// message), marked read.
+    pub async fn reply_to(&mut self, i: &InteractionRef) -> StoredMessage {
+        let id = i.id;
+        let found = self
+            .fake
+            .wait_for(WAIT, |s| {
+                let inter = s.interactions.get(&id)?;
+                let orig = inter.original?;
+                let m = s.messages.get(&orig)?;
+                (!m.loading).then(|| m.clone())
+            })
+            .await;
+        match found {
+            Some(m) => {
+                self.read.insert(id);
+                m
+            }
+            None => panic!("no reply to interaction {id}\n{}", self.transcript()),
+        }
+    }
+
+    /// Waits for a channel message (not an interaction reply) matching `check`.
+    pub async fn wait_message(&self, channel: u64, what: &str, check: impl Fn(&StoredMessage) -> bool) -> StoredMessage {
+        let found = self
+            .fake
+            .wait_for(WAIT, |s| s.messages_in(channel).into_iter().find(|m| m.interaction.is_none() && check(m)).cloned())
+            .await;
+        found.unwrap_or_else(|| panic!("waited for {what} in channel {channel}\n{}", self.transcript()))
+    }
+
+    /// Waits until message `id` satisfies `check`.
+    pub async fn wait_edit(&self, id: u64, what: &str, check: impl Fn(&StoredMessage) -> bool) -> StoredMessage {
+        let found = self.fake.wait_for(WAIT, |s| s.messages.get(&id).filter(|m| check(m)).cloned()).await;
+        found.unwrap_or_else(|| panic!("waited for message {id} to show {what}\n{}", self.transcript()))
+    }
+
+    /// The lobby posted for a session (its embed names the short id).
+    pub async fn lobby(&self, short: &str) -> StoredMessage {
+        self.wait_message(self.channel, &format!("the lobby of {short}"), |m| !m.embeds.is_empty() && m.text().contains(short)).await
+    }
+
+    /// Waits until the lobby shows `state`.
+    pub async fn lobby_state(&self, lobby: u64, state: &str) -> StoredMessage {
+        let needle = format!(" {state} ·");
+        self.wait_edit(lobby, state, |m| m.embeds.first().and_then(|e| e["description"].as_str()).map(|d| d.contains(&needle)).unwrap_or(false)).await
+    }
+
+    /// The thread opened on a message.
+    pub async fn thread(&self, message: u64) -> u64 {
+        let found = self.fake.wait_for(WAIT, |s| s.channels.get(&message).map(|c| c.id)).await;
+        found.unwrap_or_else(|| panic!("no thread on message {message}\n{}", self.transcript()))
+    }
+
+    /// The session short id named in a reply ("Session `0b6a3c1e` …").
+    pub fn short_id(reply: &StoredMessage) -> String {
+        let text = reply.text();
+        let start = text.find('`').expect("a session id in backticks") + 1;
+        text[start..start + 8].to_string()
+    }
+
+    /// Everything said so far, for failure messages.
+    pub fn transcript(&self) -> String {
+        let st = self.fake.state();
+        let mut out = String::from("---- transcript ----\n");
+        for m in st.messages.values() {
+            let where_ = st.channels.get(&m.channel_id).map(|c| c.name.clone()).unwrap_or_default();
+            let kind = if m.interaction.is_some() { if m.is_ephemeral() { "ephemeral" } else { "reply" } } else { "message" };
+            let text = m.text();
+            let text: String = text.chars().take(600).collect();
+            out.push_str(&format!("[{where_} #{}] {kind} {}: {}\n", m.id, if m.loading { "(loading)" } else { "" }, text.replace('\n', "\n    ")));
+        }
+        for r in st.requests.iter().filter(|r| r.status >= 400) {
+            out.push_str(&format!("REFUSED {} {} → {}\n", r.method, r.path, r.status));
+        }
+        out
+    }
+
+    /// Fails on unread replies, refused requests, late/double acks, and a crashed bot.
+    pub async fn finish(mut self) {
+        let transcript = self.transcript();
+        let unread: Vec<u64> = self.asked.iter().copied().filter(|i| !self.read.contains(i)).collect();
+        assert!(unread.is_empty(), "interactions whose replies the test did not read: {unread:?}\n{transcript}");
+        {
+            let st = self.fake.state();
+            let refused: Vec<String> = st.requests.iter().filter(|r| r.status >= 400).map(|r| format!("{} {} → {}", r.method, r.path, r.status)).collect();
+            assert!(refused.is_empty(), "the fake refused requests of the bot: {refused:?}\n{transcript}");
+            for i in st.interactions.values() {
+                assert!(i.refused.is_empty(), "interaction {} had refused callbacks {:?}", i.id, i.refused);
+                assert!(i.acked.is_some(), "interaction {} was never acknowledged\n{transcript}", i.id);
+            }
+        }
+        if let Some(bot) = self.bot.take() {
+            assert!(!bot.task.is_finished(), "the bot task ended on its own: {:?}", bot.task.await);
+            bot.stop.cancel();
+            let r = tokio::time::timeout(WAIT, bot.task).await.expect("the bot stops");
+            r.expect("bot task did not panic").expect("bot ended cleanly");
+        }
+    }
+}
