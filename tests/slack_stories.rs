@@ -372,3 +372,76 @@ async fn a_lobby_that_cannot_be_posted_cancels_the_session_and_says_how_to_fix_i
     assert!(world.fake.channel_messages().is_empty());
     world.shutdown().await;
 }
+
+/// The real binary: `cloud serve --discord --slack` runs both bots over one core (Slack over
+/// Socket Mode), `/healthz` reports both connected, a Slack command is answered, and SIGTERM
+/// stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm() {
+    use cloud_engine::testing::fake_discord::{FakeConfig, FakeDiscord};
+    use http_body_util::{BodyExt, Empty};
+
+    let slack = support::fake_slack::FakeSlack::start().await;
+    let discord = FakeDiscord::start(FakeConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ops_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
+        .args(["serve", "--discord", "--slack"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("CLOUD_WORKSPACE", support::cli::repo())
+        .env("CLOUD_DATA_DIR", dir.path().join("data"))
+        .env("CLOUD_PULUMI_BINARY", support::cli::standin())
+        .env("CLOUD_SERVE_LISTEN", format!("127.0.0.1:{ops_port}"))
+        .env("DISCORD_TOKEN", FakeConfig::default().token)
+        .env("CLOUD_DISCORD_API_URL", discord.base_url())
+        .env("CLOUD_DISCORD_GUILD_ID", FakeConfig::default().guild_id.to_string())
+        .env("CLOUD_SLACK_TRANSPORT", "socket")
+        .env("CLOUD_SLACK_API_URL", slack.api_url())
+        .env("SLACK_BOT_TOKEN", &slack.bot_token)
+        .env("SLACK_APP_TOKEN", &slack.app_token)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    slack.wait_for("cloud serve's Socket Mode connection", LONG, |f| f.socket_connected().then_some(())).await;
+    assert!(discord.wait_connected(LONG).await, "the Discord bot connected to the fake gateway");
+
+    let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let health = async {
+        loop {
+            let uri: hyper::Uri = format!("http://127.0.0.1:{ops_port}/healthz").parse().unwrap();
+            if let Ok(resp) = client.get(uri).await {
+                let status = resp.status();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if status == 200 && v["transports"]["slack"] == "connected" && v["transports"]["discord"] == "connected" {
+                    return v;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let report = tokio::time::timeout(LONG, health).await.expect("/healthz reports both transports connected");
+    assert_eq!(report["store"], "ok", "{report}");
+
+    let ack = slack.slash(&Transport::Socket, ALICE, "/cloud-deploy", "ecommerce stage").await;
+    assert!(ack.text().contains("you need `deploy` on ecommerce/stage"), "{}", ack.text());
+
+    // SAFETY: sending SIGTERM to the child we spawned (its pid is valid while we hold `child`).
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
+    let status = tokio::time::timeout(LONG, child.wait()).await.expect("cloud serve stops on SIGTERM").unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = e.read_to_string(&mut stderr).await;
+    }
+    assert!(status.success(), "exit {status:?}\n{stderr}");
+    slack.wait_for("the Socket Mode connection to close", LONG, |f| (!f.socket_connected()).then_some(())).await;
+}
