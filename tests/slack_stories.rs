@@ -35,6 +35,11 @@ async fn happy_path(world: SlackWorld) {
 
     let ack = world.click(BOB, &lobby, "approve").await;
     assert_eq!(ack.status, 200);
+    let confirmation = world
+        .fake
+        .wait_for("bob's confirmation", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().filter(|t| t.contains("Approved")).map(String::from)))
+        .await;
+    assert!(confirmation.contains("follow along in the thread"), "{confirmation}");
 
     let done = world.lobby_showing("APPLIED").await;
     assert_eq!(done.ts, lobby.ts, "the lobby is updated in place");
@@ -111,11 +116,12 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     let ack = world.click(ALICE, &lobby, "approve").await;
     assert_eq!(ack.status, 200, "clicks are acknowledged; the refusal follows as an ephemeral message");
 
+    // The refusal reaches alice alone, through the click's response URL.
     let refusal = world
         .fake
-        .wait_for("alice's refusal", LONG, |f| f.ephemerals().into_iter().find(|e| e.user == ALICE))
+        .wait_for("alice's refusal", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().map(String::from)))
         .await;
-    assert!(refusal.text.contains("four-eyes rule"), "{}", refusal.text);
+    assert!(refusal.contains("four-eyes rule"), "{refusal}");
     let lobby = world.fake.message(&lobby.ts).unwrap();
     assert!(lobby.rendered().contains("PLAN_READY"), "{}", lobby.rendered());
     assert!(lobby.rendered().contains("approvals 0/1"), "{}", lobby.rendered());

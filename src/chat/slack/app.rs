@@ -21,6 +21,7 @@ use super::commands::{self, SlashCommand};
 use super::sink::{self, ThreadSink};
 use crate::chat::batcher::{BatchInput, SessionOutcome, SessionSummary, SinkLimits, StackEvent};
 use crate::chat::progress::StackResult;
+use crate::chat::actions;
 use crate::chat::view::{self, BusyStack, ButtonAction, ButtonId, LobbyExtras, LobbyView, SummaryView};
 use crate::serve::Core;
 use crate::error::UserError;
@@ -230,14 +231,14 @@ impl SlackBot {
         let span = info_span!("slack_command", command = %ev.command, user = %user);
         let reply = self.command(ev).instrument(span).await;
         match reply {
-            Ok(Reply::Ephemeral(text)) => ephemeral(&text),
-            Ok(Reply::InChannel(text)) => ephemeral(&text).with_response_type(SlackMessageResponseType::InChannel),
-            Ok(Reply::Empty) => SlackCommandEventResponse::new(SlackMessageContent::new()),
+            Ok(Ack::Ephemeral(text)) => ephemeral(&text),
+            Ok(Ack::InChannel(text)) => ephemeral(&text).with_response_type(SlackMessageResponseType::InChannel),
+            Ok(Ack::Empty) => SlackCommandEventResponse::new(SlackMessageContent::new()),
             Err(e) => ephemeral(&format!(":no_entry: {}", e.message)),
         }
     }
 
-    async fn command(self: &Arc<Self>, ev: SlackCommandEvent) -> Result<Reply, UserError> {
+    async fn command(self: &Arc<Self>, ev: SlackCommandEvent) -> Result<Ack, UserError> {
         let parsed = commands::parse(&ev.command.to_string(), ev.text.as_deref().unwrap_or(""), &self.environments)?;
         let actor = self.actor(&ev.user_id.to_string()).await;
         let channel = ev.channel_id.to_string();
@@ -246,34 +247,14 @@ impl SlackBot {
         // checks quotas and records the audit row; this adapter only renders the answer.
         let orch = &self.orchestrator;
         match parsed {
-            SlashCommand::Help(text) => Ok(Reply::Ephemeral(text)),
+            SlashCommand::Help(text) => Ok(Ack::Ephemeral(text)),
             SlashCommand::Deploy(args) => {
-                if !self.core.accepting() {
-                    return Err(UserError::invalid(view::shutting_down_message().text));
-                }
-                let stacks = if args.stacks.is_empty() {
-                    None
-                } else {
-                    Some(args.stacks.iter().map(|s| s.parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()))).collect::<Result<Vec<_>, _>>()?)
-                };
-                let s = match orch.start_session(actor.clone(), &args.project, &args.env, stacks.as_deref()).await {
-                    Ok(s) => s,
-                    // Other sessions hold the stacks: the lobby offers to queue (or cancel).
-                    Err(busy @ OrchestratorError::Busy { .. }) => {
-                        let OrchestratorError::Busy { session, .. } = &busy else { unreachable!() };
-                        let (id, text) = (*session, busy.to_string());
-                        let bot = self.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = bot.open_lobby(id, &channel).await {
-                                warn!(session = %id, error = %e, "slack: cannot post the lobby");
-                            }
-                        });
-                        return Ok(Reply::Ephemeral(format!("{}\nPress *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text))));
-                    }
-                    Err(e) => return Err(user_error(e)),
-                };
+                let stacks = (!args.stacks.is_empty()).then(|| args.stacks.join(","));
+                let opened = actions::deploy(&self.core, &actor, &args.project, &args.env, stacks.as_deref()).await.map_err(refusal)?;
+                let s = opened.record;
                 let bot = self.clone();
                 let response_url = ev.response_url.clone();
+                let busy = opened.busy.is_some();
                 self.core.spawn_work(
                     async move {
                         if let Err(e) = bot.open_lobby(s.id, &channel).await {
@@ -290,13 +271,17 @@ impl SlackBot {
                             bot.respond(&response_url, &text).await;
                             return;
                         }
-                        if let Err(e) = bot.orchestrator.plan(s.id, actor).await {
-                            warn!(session = %s.id, error = %e, "slack: plan failed");
+                        // Busy stacks: the lobby offers Queue; nothing is planned yet.
+                        if !busy {
+                            actions::plan(&bot.core, s.id, actor);
                         }
                     }
                     .instrument(info_span!("slack_deploy", session = %s.id)),
                 );
-                Ok(Reply::Ephemeral(format!("Session `{}` opened for {}/{}: previewing; the lobby is in this channel.", s.id.short(), s.project, s.env)))
+                Ok(Ack::Ephemeral(match opened.busy {
+                    Some(text) => format!("{}\nPress *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)),
+                    None => mrkdwn(&view::session_started_message(s.id, &s.project, &s.env).text),
+                }))
             }
             SlashCommand::Approve { session, digest } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
@@ -304,63 +289,62 @@ impl SlackBot {
                     Some(d) => d,
                     None => return Err(UserError::invalid(format!("session {} has no plan to approve (it is {})", s.id.short(), s.state))),
                 };
-                self.approve(s.id, &actor, &digest).await?;
-                Ok(Reply::Ephemeral(format!("You approved session `{}`.", s.id.short())))
+                let button = ButtonId::approve(s.id, &digest);
+                let (_, reply) = actions::approve(&self.core, &actor, &button).await.map_err(refusal)?;
+                self.refresh_lobby(s.id).await;
+                Ok(Ack::Ephemeral(mrkdwn(&reply.text)))
             }
             SlashCommand::List => {
                 let sessions = orch.list(&SessionFilter { limit: Some(50), ..Default::default() }).await.map_err(user_error)?;
                 let sessions = self.readable(&actor, sessions).await;
-                Ok(Reply::Ephemeral(session_list("Latest sessions you can read", &sessions[..sessions.len().min(20)])))
+                Ok(Ack::Ephemeral(session_list("Latest sessions you can read", &sessions[..sessions.len().min(20)])))
             }
             SlashCommand::AdminList => {
                 let sessions = orch.admin_list(actor.clone(), &SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(session_list("Active sessions", &sessions)))
+                Ok(Ack::Ephemeral(session_list("Active sessions", &sessions)))
             }
             SlashCommand::Status { session } => match session {
                 None => {
                     let sessions = orch.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
                     let sessions = self.readable(&actor, sessions).await;
-                    Ok(Reply::Ephemeral(session_list("Active sessions you can read", &sessions)))
+                    Ok(Ack::Ephemeral(session_list("Active sessions you can read", &sessions)))
                 }
                 Some(text) => {
                     let s = self.store.find_session(&text).await.map_err(store_error)?;
                     let view = orch.view(s.id, actor.clone()).await.map_err(user_error)?;
-                    Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&crate::cli::render::status(&view)))))
+                    Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&crate::cli::render::status(&view)))))
                 }
             },
             SlashCommand::Projects => {
                 let projects = self.store.projects().await.map_err(store_error)?;
                 if projects.is_empty() {
-                    return Ok(Reply::Ephemeral("No projects yet; an admin creates one with `/cloud-create-project <name> <org>`.".into()));
+                    return Ok(Ack::Ephemeral("No projects yet; an admin creates one with `/cloud-create-project <name> <org>`.".into()));
                 }
                 let lines: Vec<String> = projects.iter().map(|p| format!("• *{}* (org {}, {}) envs {}", p.name, p.org, p.provider, p.environments.join(", "))).collect();
-                Ok(Reply::Ephemeral(lines.join("\n")))
+                Ok(Ack::Ephemeral(lines.join("\n")))
             }
             SlashCommand::Quota { project } => {
                 let usage = orch.quota_show(actor.clone(), &project).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&usage.render()))))
+                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&usage.render()))))
             }
             SlashCommand::Cancel { session, reason } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
                 let reason = reason.unwrap_or_else(|| "cancelled from Slack".into());
-                let s = orch.cancel(s.id, actor.clone(), &reason).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(if s.state == SessionState::Applying {
-                    format!("Cancel requested for session `{}`: in-flight steps finish, then it stops.", s.id.short())
-                } else {
-                    format!("Session `{}` is {}.", s.id.short(), s.state)
-                }))
+                let (_, reply) = actions::cancel(&self.core, &actor, s.id, &reason).await.map_err(refusal)?;
+                self.refresh_lobby(s.id).await;
+                Ok(Ack::Ephemeral(mrkdwn(&reply.text)))
             }
             SlashCommand::AdminCancel { session, reason } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
                 let s = orch.admin_cancel(actor.clone(), s.id, &reason).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("Session `{}` is {}.", s.id.short(), s.state)))
+                Ok(Ack::Ephemeral(format!("Session `{}` is {}.", s.id.short(), s.state)))
             }
             SlashCommand::Logs { session } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
                 orch.view(s.id, actor.clone()).await.map_err(user_error)?;
                 let lines = self.store.logs(s.id, 0).await.map_err(store_error)?;
                 if lines.is_empty() {
-                    return Ok(Reply::Ephemeral(format!("No engine output recorded for session `{}` yet.", s.id.short())));
+                    return Ok(Ack::Ephemeral(format!("No engine output recorded for session `{}` yet.", s.id.short())));
                 }
                 let text: String = lines.iter().map(|l| format!("[{}] {}\n", l.stack, l.line)).collect();
                 let thread = self.lobby(s.id).filter(|l| l.channel == channel).map(|l| l.ts);
@@ -371,7 +355,7 @@ impl SlackBot {
                         warn!(error = %e, "slack: cannot upload the log");
                     }
                 });
-                Ok(Reply::Ephemeral(format!("Uploading the log of session `{}` ({} lines)…", s.id.short(), lines.len())))
+                Ok(Ack::Ephemeral(format!("Uploading the log of session `{}` ({} lines)…", s.id.short(), lines.len())))
             }
             SlashCommand::Audit { session } => {
                 let id = match session {
@@ -381,7 +365,7 @@ impl SlackBot {
                 let entries = orch.audit_log(actor.clone(), id).await.map_err(user_error)?;
                 let text = crate::cli::render::audit(&entries);
                 let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-                Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&tail.join("\n")))))
+                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&tail.join("\n")))))
             }
             SlashCommand::Grant(g) => {
                 let expiry = match g.duration {
@@ -392,30 +376,30 @@ impl SlackBot {
                 let params = GrantParams { principal: Principal::new(Platform::Slack, g.user.clone()), project: g.project.clone(), env, role: g.role, expiry, reason: g.reason.clone() };
                 let grant = orch.grant(actor.clone(), params).await.map_err(user_error)?;
                 let until = grant.expires_at.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
-                Ok(Reply::InChannel(format!(
+                Ok(Ack::InChannel(format!(
                     "{} granted <@{}> `{}` on {}/{}{until}: {} (grant `{}`; `/cloud-revoke {} <reason>` ends it)",
                     blocks::who(&actor.principal), g.user, grant.role, grant.project, grant.env, blocks::escape(&g.reason), grant.id, grant.id
                 )))
             }
             SlashCommand::Revoke { grant, reason } => {
                 let row = orch.revoke(actor.clone(), &grant, &reason).await.map_err(user_error)?;
-                Ok(Reply::InChannel(format!("{} revoked grant `{}` ({} `{}` on {}/{}): {}", blocks::who(&actor.principal), row.id, blocks::who(&row.principal), row.role, row.project, row.env, blocks::escape(&reason))))
+                Ok(Ack::InChannel(format!("{} revoked grant `{}` ({} `{}` on {}/{}): {}", blocks::who(&actor.principal), row.id, blocks::who(&row.principal), row.role, row.project, row.env, blocks::escape(&reason))))
             }
             SlashCommand::CreateProject { name, org, environments } => {
                 let p = orch
                     .create_project(actor.clone(), ProjectParams { name, org, provider: "aws".into(), environments })
                     .await
                     .map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("Created project *{}* (org {}, environments {}).", p.name, p.org, p.environments.join(", "))))
+                Ok(Ack::Ephemeral(format!("Created project *{}* (org {}, environments {}).", p.name, p.org, p.environments.join(", "))))
             }
             SlashCommand::SetQuota { project, key, limit } => {
                 let usage = orch.quota_set(actor.clone(), &project, &key, limit).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("Quota set.\n```{}```", blocks::escape(&usage.render()))))
+                Ok(Ack::Ephemeral(format!("Quota set.\n```{}```", blocks::escape(&usage.render()))))
             }
             SlashCommand::Stats { days } => {
                 let since = orch.now() - chrono::Duration::days(i64::from(days));
                 let stats = orch.stats(actor.clone(), since).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&crate::policy::stats::render(&stats)))))
+                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&crate::policy::stats::render(&stats)))))
             }
         }
     }
@@ -474,20 +458,30 @@ impl SlackBot {
         let Some(user) = ev.user.as_ref().map(|u| u.id.to_string()) else { return };
         let channel = ev.container_channel();
         let message_ts = ev.container_ts();
+        let response_url = ev.response_url.clone();
         for action in ev.actions.clone().unwrap_or_default() {
             let bot = self.clone();
             let user = user.clone();
             let channel = channel.clone();
             let message_ts = message_ts.clone();
+            let response_url = response_url.clone();
             let span = info_span!("slack_click", action = %action.action_id, user = %user);
-            // Clicks are acknowledged at once; the work (an approval may start an apply) runs on.
+            // Clicks are acknowledged at once; the work (an approval may start an apply) runs on,
+            // and its answer reaches the clicker alone through the click's response URL.
             tokio::spawn(
                 async move {
-                    if let Err(e) = bot.click(&user, channel.as_deref(), message_ts.as_deref(), &action.action_id.to_string()).await {
-                        info!(error = %e.message, "slack: click refused");
-                        if let Some(channel) = &channel {
-                            bot.tell(channel, &user, &format!(":no_entry: {}", e.message)).await;
+                    let reply = match bot.click(&user, channel.as_deref(), message_ts.as_deref(), &action.action_id.to_string()).await {
+                        Ok(reply) => reply,
+                        Err(refusal) => {
+                            info!(reply = %refusal.text, "slack: click refused");
+                            refusal
                         }
+                    };
+                    let text = mrkdwn(&reply.text);
+                    match (&response_url, &channel) {
+                        (Some(url), _) => bot.respond(url, &text).await,
+                        (None, Some(channel)) => bot.tell(channel, &user, &text).await,
+                        (None, None) => {}
                     }
                 }
                 .instrument(span),
@@ -495,8 +489,9 @@ impl SlackBot {
         }
     }
 
-    async fn click(self: &Arc<Self>, user: &str, channel: Option<&str>, message_ts: Option<&str>, action_id: &str) -> Result<(), UserError> {
-        let id: ButtonId = action_id.parse().map_err(|e| UserError::invalid(view::invalid_button_message(&e).text))?;
+    /// One click, through the shared chat actions (gate, digest, four-eyes, draining).
+    async fn click(self: &Arc<Self>, user: &str, channel: Option<&str>, message_ts: Option<&str>, action_id: &str) -> Result<view::Reply, view::Reply> {
+        let id: ButtonId = actions::parse_button(action_id)?;
         // After a restart the click is how this process learns where the lobby is (and the
         // store, when the earlier instance recorded it).
         if self.find_lobby(id.session).await.is_none() {
@@ -505,84 +500,39 @@ impl SlackBot {
             }
         }
         let actor = self.actor(user).await;
-        if matches!(id.action, ButtonAction::Approve | ButtonAction::Queue | ButtonAction::Refresh) && !self.core.accepting() {
-            return Err(UserError::invalid(view::shutting_down_message().text));
-        }
-        match id.action {
-            ButtonAction::Approve => {
-                let digest = id.digest.clone().ok_or_else(|| UserError::invalid("this Approve button carries no plan digest; press Refresh"))?;
-                self.approve(id.session, &actor, &digest).await
-            }
-            ButtonAction::Cancel => {
-                self.orchestrator.cancel(id.session, actor.clone(), "cancelled from the Slack lobby").await.map_err(user_error)?;
-                self.refresh_lobby(id.session).await;
-                Ok(())
-            }
+        let core = &self.core;
+        let reply = match id.action {
+            ButtonAction::Approve => actions::approve(core, &actor, &id).await?.1,
+            ButtonAction::Cancel => actions::cancel(core, &actor, id.session, "cancelled from the Slack lobby").await?.1,
+            ButtonAction::Refresh => actions::refresh(core, &actor, id.session).await?,
             ButtonAction::Queue => {
-                let outcome = self.orchestrator.queue_session(id.session, actor.clone()).await.map_err(user_error)?;
-                self.refresh_lobby(id.session).await;
-                let orchestrator = self.orchestrator.clone();
+                let reply = actions::queue(core, &actor, id.session).await?;
+                // Queued: wait for the stacks here too, since the session that frees them may
+                // run in another process (the CLI) whose events this one never sees.
                 let session = id.session;
-                // Waiting in line may take long: shutdown waits for it like for a plan.
+                let bot = self.clone();
                 self.core.spawn_work(
                     async move {
-                        if let crate::store::LockOutcome::Queued { .. } = outcome {
-                            if let Err(e) = orchestrator.wait_for_locks(session).await {
-                                return info!(error = %e, "slack: stopped waiting for the stacks");
+                        if bot.store.session(session).await.map(|s| s.state == SessionState::Draft).unwrap_or(false) {
+                            match bot.orchestrator.wait_for_locks(session).await {
+                                Ok(_) if bot.store.session(session).await.map(|s| s.state == SessionState::Draft).unwrap_or(false) => {
+                                    actions::plan(&bot.core, session, actor)
+                                }
+                                Ok(_) => {}
+                                Err(e) => info!(error = %e, "slack: stopped waiting for the stacks"),
                             }
-                        }
-                        if let Err(e) = orchestrator.plan(session, actor).await {
-                            warn!(error = %e, "slack: plan failed");
                         }
                     }
                     .instrument(info_span!("slack_queue", session = %session)),
                 );
-                Ok(())
+                reply
             }
-            ButtonAction::Refresh => {
-                let s = self.store.session(id.session).await.map_err(store_error)?;
-                if !matches!(s.state, SessionState::PlanReady | SessionState::PlanFailed) {
-                    return Err(UserError::invalid(format!("session {} is {}: only a ready or failed plan can be refreshed", s.id.short(), s.state)));
-                }
-                self.orchestrator.plan(id.session, actor.clone()).await.map_err(user_error)?;
-                Ok(())
-            }
-            ButtonAction::Stacks => Err(UserError::invalid(format!(
-                "Slack lobbies have no stack picker; run `/cloud-deploy {} {} <stacks…>` for another set",
-                id.session.short(), "<env>"
-            ))),
-        }
-    }
-
-    /// Approves as `actor`; when that completes the approvals, applies in the background.
-    async fn approve(self: &Arc<Self>, id: SessionId, actor: &Actor, digest: &str) -> Result<(), UserError> {
-        let s = self.orchestrator.approve(id, actor.clone(), digest).await.map_err(user_error)?;
-        // The lobby lists the approvers; no thread reply, so the thread's post budget stays with
-        // the progress that follows.
-        self.refresh_lobby(id).await;
-        if s.state == SessionState::Approved {
-            let bot = self.clone();
-            let actor = actor.clone();
-            self.core.spawn_work(
-                async move {
-                    if let Err(e) = bot.orchestrator.apply(id, actor).await {
-                        let text = e.to_user().message;
-                        warn!(session = %id, error = %text, "slack: apply refused");
-                        if let Some(lobby) = bot.lobby(id) {
-                            let _ = bot.post_in_thread(&lobby, &format!(":warning: {}", blocks::escape(&text))).await;
-                        }
-                    }
-                }
-                .instrument(info_span!("slack_apply", session = %id)),
-            );
-        }
-        Ok(())
-    }
-
-    async fn post_in_thread(&self, lobby: &Lobby, text: &str) -> anyhow::Result<String> {
-        let request = SlackApiChatPostMessageRequest::new(lobby.channel.clone().into(), SlackMessageContent::new().with_text(text.to_string()))
-            .with_thread_ts(lobby.ts.clone().into());
-        Ok(self.session().chat_post_message(&request).await?.ts.to_string())
+            ButtonAction::Stacks => view::Reply::ephemeral(
+                "Slack lobbies have no stack picker: run `/cloud-deploy <project> <env> <stacks…>` for another set of stacks.",
+            ),
+        };
+        self.refresh_lobby(id.session).await;
+        Ok(reply)
     }
 
     /// An ephemeral reply through a command's or click's response URL.
@@ -729,7 +679,7 @@ impl SlackBot {
 }
 
 /// What a command acknowledges with.
-enum Reply {
+enum Ack {
     Ephemeral(String),
     /// Seen by the whole channel (grants and revocations are announced).
     InChannel(String),
@@ -748,6 +698,16 @@ fn ephemeral(text: &str) -> SlackCommandEventResponse {
 
 fn user_error(e: OrchestratorError) -> UserError {
     e.to_user()
+}
+
+/// A shared chat reply (Discord-style markdown) as Slack mrkdwn: `**bold**` → `*bold*`.
+fn mrkdwn(text: &str) -> String {
+    text.replace("**", "*")
+}
+
+/// A refusal from the shared chat actions as this adapter's error.
+fn refusal(reply: view::Reply) -> UserError {
+    UserError::invalid(mrkdwn(&reply.text))
 }
 
 /// Slack's error code (`not_in_channel`, `channel_not_found`, …) when `e` is a Web API error.
