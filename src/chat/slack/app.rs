@@ -1,9 +1,12 @@
 //! The Slack app's behaviour, shared by both transports: turn a slash command or a button click
-//! into one orchestrator call, acknowledge at once, and render what the orchestrator publishes
-//! (lobby updates with `chat.update`, progress and the summary in the lobby's thread).
+//! into one intent of the shared chat actions ([`crate::chat::actions`]) or the gated
+//! orchestrator, acknowledge at once, and render what the orchestrator publishes (lobby updates
+//! with `chat.update`, progress and the summary in the lobby's thread).
 //!
 //! Acknowledgements must reach Slack within 3 s, so handlers do only quick work (parsing, a
-//! store lookup, opening a session) before answering; plans and applies run in spawned tasks.
+//! store lookup, opening a session) before answering; plans, applies and queue waits run on the
+//! serve core's tracked tasks, so a graceful shutdown waits for them. A click's answer (approved,
+//! refused and why) reaches the clicker alone through the click's `response_url`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,15 +22,15 @@ use tracing::{info, info_span, warn, Instrument};
 use super::blocks;
 use super::commands::{self, SlashCommand};
 use super::sink::{self, ThreadSink};
+use crate::chat::actions;
 use crate::chat::batcher::{BatchInput, SessionOutcome, SessionSummary, SinkLimits, StackEvent};
 use crate::chat::progress::StackResult;
-use crate::chat::actions;
 use crate::chat::view::{self, BusyStack, ButtonAction, ButtonId, LobbyExtras, LobbyView, SummaryView};
-use crate::serve::Core;
 use crate::error::UserError;
 use crate::orchestrator::{Orchestrator, OrchestratorError, SessionEvent, SessionEventKind};
 use crate::orchestrator::{GrantExpiry, GrantParams, ProjectParams};
 use crate::policy::{Actor, Intent};
+use crate::serve::Core;
 use crate::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
 use crate::store::{SessionFilter, Store};
 
