@@ -451,3 +451,26 @@ async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm()
     assert!(status.success(), "exit {status:?}\n{stderr}");
     slack.wait_for("the Socket Mode connection to close", LONG, |f| (!f.socket_connected()).then_some(())).await;
 }
+
+/// After a restart the new instance finds the lobbies its predecessor posted (recorded in the
+/// store) and keeps them current without anyone clicking: here an admin cancels from the CLI side
+/// of the same core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_app_keeps_updating_the_lobbies_it_posted_before() {
+    let mut world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    let session = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
+
+    world.restart().await;
+    let admin = cloud_engine::session::Principal::cli("admin");
+    world.grant_principal(&admin, "*", "*", Role::Admin).await;
+    world.app.orchestrator.cancel(session.id, &admin, "release frozen").await.unwrap();
+
+    let cancelled = world.lobby_showing("CANCELLED").await;
+    assert_eq!(cancelled.ts, lobby.ts, "the old lobby, updated in place");
+    assert!(cancelled.rendered().contains("release frozen"), "{}", cancelled.rendered());
+    assert!(cancelled.action_ids().is_empty(), "no buttons on a cancelled session");
+    world.shutdown().await;
+}

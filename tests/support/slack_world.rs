@@ -104,10 +104,14 @@ impl SlackWorld {
     }
 
     pub async fn grant(&self, user: &str, project: &str, env: &str, role: Role) {
+        self.grant_principal(&Principal::new(Platform::Slack, user), project, env, role).await
+    }
+
+    pub async fn grant_principal(&self, principal: &Principal, project: &str, env: &str, role: Role) {
         self.app
             .store
             .create_grant(NewGrant {
-                principal: Principal::new(Platform::Slack, user),
+                principal: principal.clone(),
                 project: project.into(),
                 env: env.into(),
                 role,
