@@ -474,3 +474,41 @@ async fn a_restarted_app_keeps_updating_the_lobbies_it_posted_before() {
     assert!(cancelled.action_ids().is_empty(), "no buttons on a cancelled session");
     world.shutdown().await;
 }
+
+/// A slow apply is cancelled from the lobby: in-flight steps finish, the thread ends with the
+/// cancellation, the lobby says CANCELLED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_the_apply_stops_it_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let pulumi = support::cli::script(
+        &dir.path().join("pulumi"),
+        &format!("PULUMI_STANDIN_DELAY_MS=300 exec '{}' \"$@\"\n", support::cli::standin().display()),
+    );
+    let world = SlackWorld::start(cloud_engine::config::SlackTransport::Http, Some(pulumi)).await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(BOB, "ecommerce", "*", Role::Approve).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    world.click(BOB, &lobby, "approve").await;
+    let applying = world.lobby_showing("APPLYING").await;
+    world.click(ALICE, &applying, "cancel").await;
+    let answer = world
+        .fake
+        .wait_for("alice's answer", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().filter(|t| t.contains("Cancel requested")).map(String::from)))
+        .await;
+    assert!(answer.contains("in-flight steps finish"), "{answer}");
+
+    let done = world.lobby_showing("CANCELLED").await;
+    assert_eq!(done.ts, lobby.ts);
+    let summary = world
+        .fake
+        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: cancelled")))
+        .await;
+    assert!(summary.text.contains("⏹️"), "{}", summary.text);
+    let s = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
+    let rows = world.app.store.session_stacks(s.id).await.unwrap();
+    assert!(rows.iter().all(|r| r.state.to_string() != "applying"), "nothing left running: {rows:?}");
+    assert_eq!(world.fake.rate_limited(), 0);
+    world.shutdown().await;
+}
