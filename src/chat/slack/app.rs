@@ -30,7 +30,7 @@ use crate::error::UserError;
 use crate::orchestrator::{Orchestrator, OrchestratorError, SessionEvent, SessionEventKind};
 use crate::orchestrator::{GrantExpiry, GrantParams, ProjectParams};
 use crate::policy::{Actor, Intent};
-use crate::serve::Core;
+use crate::serve::{metric, Core};
 use crate::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
 use crate::store::{SessionFilter, Store};
 
@@ -231,8 +231,12 @@ impl SlackBot {
     /// in-channel one). Never fails: errors become ephemeral replies.
     pub async fn on_command(self: &Arc<Self>, ev: SlackCommandEvent) -> SlackCommandEventResponse {
         let user = ev.user_id.to_string();
+        let started = std::time::Instant::now();
+        metrics::counter!(metric::INTERACTIONS, "platform" => "slack", "kind" => "command").increment(1);
         let span = info_span!("slack_command", command = %ev.command, user = %user);
         let reply = self.command(ev).instrument(span).await;
+        // The acknowledgement leaves right after this (HTTP response or Socket Mode ack).
+        metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "slack").record(started.elapsed().as_secs_f64());
         match reply {
             Ok(Ack::Ephemeral(text)) => ephemeral(&text),
             Ok(Ack::InChannel(text)) => ephemeral(&text).with_response_type(SlackMessageResponseType::InChannel),
@@ -459,6 +463,7 @@ impl SlackBot {
     pub async fn on_interaction(self: &Arc<Self>, ev: SlackInteractionEvent) {
         let SlackInteractionEvent::BlockActions(ev) = ev else { return };
         let Some(user) = ev.user.as_ref().map(|u| u.id.to_string()) else { return };
+        metrics::counter!(metric::INTERACTIONS, "platform" => "slack", "kind" => "component").increment(1);
         let channel = ev.container_channel();
         let message_ts = ev.container_ts();
         let response_url = ev.response_url.clone();
