@@ -222,7 +222,7 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
 
     let post = |channel: &str, text: String| SlackApiChatPostMessageRequest::new(channel.to_string().into(), SlackMessageContent::new().with_text(text));
     let first = session.chat_post_message(&post(CHANNEL, "hello".into())).await.unwrap();
-    assert_eq!(fake.message(&first.ts.to_string()).unwrap().text, "hello");
+    assert_eq!(fake.message(first.ts.as_ref()).unwrap().text, "hello");
     // The bucket is empty: Slack answers 429 + Retry-After: 1, the client waits and retries.
     let started = std::time::Instant::now();
     let second = session.chat_post_message(&post(CHANNEL, "again".into())).await.unwrap();
@@ -244,7 +244,7 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
     let update = SlackApiChatUpdateRequest::new(CHANNEL.to_string().into(), SlackMessageContent::new().with_text("edited".to_string()), first.ts.clone());
     assert!(matches!(session.chat_update(&update).await, Err(SlackClientError::ApiError(e)) if e.code == "cant_update_message"));
     session.chat_update(&update).await.unwrap();
-    assert_eq!(fake.message(&first.ts.to_string()).unwrap().edits, 1);
+    assert_eq!(fake.message(first.ts.as_ref()).unwrap().edits, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,12 +67,15 @@ pub struct SlackBot {
     /// Sessions whose thread is being streamed right now.
     live: Mutex<HashMap<SessionId, LiveThread>>,
     /// Slack user → user-group ids, refreshed at most once per [`GROUPS_TTL`].
-    groups: Mutex<Option<(tokio::time::Instant, HashMap<String, Vec<String>>)>>,
+    groups: Mutex<Option<GroupsCache>>,
     uses_groups: bool,
     /// Stops the event loop and background work on shutdown.
     pub(crate) shutdown: CancellationToken,
     limits: SinkLimits,
 }
+
+/// When the user-group listing was fetched, and Slack user → user-group ids.
+type GroupsCache = (tokio::time::Instant, HashMap<String, Vec<String>>);
 
 /// How long a user-group listing is trusted.
 const GROUPS_TTL: Duration = Duration::from_secs(60);
@@ -246,8 +249,8 @@ impl SlackBot {
     }
 
     async fn command(self: &Arc<Self>, ev: SlackCommandEvent) -> Result<Ack, UserError> {
-        let parsed = commands::parse(&ev.command.to_string(), ev.text.as_deref().unwrap_or(""), &self.environments)?;
-        let actor = self.actor(&ev.user_id.to_string()).await;
+        let parsed = commands::parse(ev.command.as_ref(), ev.text.as_deref().unwrap_or(""), &self.environments)?;
+        let actor = self.actor(ev.user_id.as_ref()).await;
         let channel = ev.channel_id.to_string();
         info!(?parsed, "slack: command");
         // Every intent goes to the orchestrator with the actor (user and groups): it gates,
@@ -478,7 +481,7 @@ impl SlackBot {
             // and its answer reaches the clicker alone through the click's response URL.
             tokio::spawn(
                 async move {
-                    let reply = match bot.click(&user, channel.as_deref(), message_ts.as_deref(), &action.action_id.to_string()).await {
+                    let reply = match bot.click(&user, channel.as_deref(), message_ts.as_deref(), action.action_id.as_ref()).await {
                         Ok(reply) => reply,
                         Err(refusal) => {
                             info!(reply = %refusal.text, "slack: click refused");
