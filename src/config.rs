@@ -806,6 +806,27 @@ mod tests {
     }
 
     #[test]
+    fn access_settings_come_from_the_file_and_the_environment() {
+        let config = load("access:\n  local_cli_admin: true\n", &[]).unwrap();
+        assert!(config.local_cli_admin);
+        let config = load("access:\n  local_cli_admin: true\n", &[("CLOUD_LOCAL_CLI_ADMIN", "false")]).unwrap();
+        assert!(!config.local_cli_admin);
+        assert!(!load("", &[]).unwrap().local_cli_admin, "off unless asked for");
+        let err = load("", &[("CLOUD_LOCAL_CLI_ADMIN", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("CLOUD_LOCAL_CLI_ADMIN"), "{err}");
+        let err = load("access:\n  local_admin: true\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("unknown field `local_admin`"), "{err}");
+        let err = load(
+            "role_mappings:\n  - {platform: discord, group: \"1\", project: ecommerce, role: owner}\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown role `owner`"), "{err}");
+        let config = load("pricing: /etc/cloud/prices.yaml\n", &[]).unwrap();
+        assert_eq!(config.pricing, Some(PathBuf::from("/etc/cloud/prices.yaml")));
+    }
+
+    #[test]
     fn slack_tokens_come_from_variables_or_files_and_are_never_shown() {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("signing");
@@ -826,27 +847,6 @@ mod tests {
         assert!(err.to_string().contains("IP:PORT"), "{err}");
         let err = load("", &[("CLOUD_SLACK_TRANSPORT", "carrier-pigeon")]).unwrap_err();
         assert!(err.to_string().contains("use http or socket"), "{err}");
-    }
-
-    #[test]
-    fn access_settings_come_from_the_file_and_the_environment() {
-        let config = load("access:\n  local_cli_admin: true\n", &[]).unwrap();
-        assert!(config.local_cli_admin);
-        let config = load("access:\n  local_cli_admin: true\n", &[("CLOUD_LOCAL_CLI_ADMIN", "false")]).unwrap();
-        assert!(!config.local_cli_admin);
-        assert!(!load("", &[]).unwrap().local_cli_admin, "off unless asked for");
-        let err = load("", &[("CLOUD_LOCAL_CLI_ADMIN", "maybe")]).unwrap_err();
-        assert!(err.to_string().contains("CLOUD_LOCAL_CLI_ADMIN"), "{err}");
-        let err = load("access:\n  local_admin: true\n", &[]).unwrap_err();
-        assert!(err.to_string().contains("unknown field `local_admin`"), "{err}");
-        let err = load(
-            "role_mappings:\n  - {platform: discord, group: \"1\", project: ecommerce, role: owner}\n",
-            &[],
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("unknown role `owner`"), "{err}");
-        let config = load("pricing: /etc/cloud/prices.yaml\n", &[]).unwrap();
-        assert_eq!(config.pricing, Some(PathBuf::from("/etc/cloud/prices.yaml")));
     }
 
     #[test]

@@ -65,7 +65,12 @@ fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
             if let Some((short, _)) = cli.sessions().first() { id = short.clone(); } else { return false; }
         }
         let status = status_json(&cli, &id);
-        status["session"]["state"] == "APPLYING" && stack_state(&status, "network").0 == "applying" && engine_lock_files(&data) > 0
+        // The engine announces a step only after it has saved the step's pending operation, so
+        // once a step has started the checkpoint on disk holds what a crash leaves behind.
+        status["session"]["state"] == "APPLYING"
+            && stack_state(&status, "network").0 == "applying"
+            && engine_lock_files(&data) > 0
+            && cli.run(&["logs", &id]).stdout.lines().any(|l| l.starts_with("[network] create ") && l.ends_with(" ..."))
     });
     // The status polls above ran start-up recovery next to a live owner: untouched.
     assert_eq!(status_json(&cli, &id)["session"]["owner"]["pid"], deploy.id());

@@ -8,6 +8,7 @@ mod fake_engine;
 
 use std::sync::Arc;
 
+use cloud_engine::chat::view::LobbyView;
 use cloud_engine::config::EnvironmentPolicy;
 use cloud_engine::engine::StepOp;
 use cloud_engine::error::ExitCode;
@@ -105,8 +106,18 @@ async fn an_over_quota_plan_is_shown_with_the_reason_and_needs_an_admin_override
     assert!(quota.is_over());
     assert_eq!(quota.reason(), "aws:s3/bucket:Bucket would be 3 (limit 2)");
     assert_eq!(quota.projected[0].render(), "aws:s3/bucket:Bucket 3/2 ▓▓▓▓▓▓▓▓▓▓ 150% OVER");
-    let cost = view.cost.unwrap();
+    let cost = view.cost.clone().unwrap();
     assert!((cost.total_delta - 3.0 * 0.23).abs() < 1e-9, "{cost:?}");
+
+    // The chat lobby renders the same facts: cost, bars, and a disabled Approve that says why.
+    let lobby = LobbyView::new(&view, &Default::default());
+    assert_eq!(lobby.cost.as_ref().unwrap().text(), "+$0.69/month (now $0.00 → $0.69)");
+    let bars: Vec<String> = lobby.quotas.as_ref().unwrap().iter().map(|b| b.line()).collect();
+    assert_eq!(bars.len(), 1);
+    assert!(bars[0].starts_with("aws:s3/bucket:Bucket") && bars[0].ends_with("0 → 3 / 2  ⚠ over"), "{bars:?}");
+    let approve = &lobby.buttons[0];
+    assert!(!approve.enabled);
+    assert!(approve.why_disabled.as_deref().unwrap().contains("--override-reason"), "{:?}", approve.why_disabled);
 
     // An approver cannot approve it; neither can they override.
     let err = w.orch.approve(id, &Principal::cli("bob"), &digest).await.unwrap_err().to_user();
@@ -123,6 +134,9 @@ async fn an_over_quota_plan_is_shown_with_the_reason_and_needs_an_admin_override
     assert_eq!(err.code, ExitCode::Invalid);
     let s = w.orch.approve_override(id, &root(), &digest, "launch week, capacity agreed with finance").await.unwrap();
     assert_eq!(s.state, SessionState::PlanReady);
+    // The lobby enables Approve for the remaining (ordinary) approval.
+    let lobby = LobbyView::new(&w.orch.status(id).await.unwrap(), &Default::default());
+    assert!(lobby.buttons[0].enabled, "{:?}", lobby.buttons[0].why_disabled);
     let s = w.orch.approve(id, &Principal::cli("bob"), &digest).await.unwrap();
     assert_eq!(s.state, SessionState::Approved);
 

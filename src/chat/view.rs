@@ -282,7 +282,7 @@ impl CostDelta {
 /// One quota of the project: what is used, what the plan would add, the limit (issue 6 fills it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuotaBar {
-    /// The quota key, e.g. `resources:aws:ec2/instance:Instance`, `sessions`, `monthly_cost`.
+    /// The quota label, e.g. `sessions`, `cost`, `vm` or a resource type (`aws:eks/cluster:Cluster`).
     pub name: String,
     pub used: f64,
     /// Used after the plan applies.
@@ -290,7 +290,27 @@ pub struct QuotaBar {
     pub limit: f64,
 }
 
+impl From<&crate::policy::CostEstimate> for CostDelta {
+    fn from(e: &crate::policy::CostEstimate) -> CostDelta {
+        CostDelta { current_monthly: e.total_before, planned_monthly: e.total_after, currency: e.currency.clone() }
+    }
+}
+
 impl QuotaBar {
+    /// The bars of a plan's quota check: today's usage, after the plan, the limit.
+    pub fn from_check(check: &crate::policy::QuotaCheck) -> Vec<QuotaBar> {
+        check
+            .projected
+            .iter()
+            .map(|after| QuotaBar {
+                name: after.label.clone(),
+                used: check.current.iter().find(|c| c.key == after.key).map(|c| c.used).unwrap_or(0.0),
+                after: after.used,
+                limit: after.limit,
+            })
+            .collect()
+    }
+
     pub fn over(&self) -> bool {
         self.after > self.limit
     }
@@ -425,16 +445,16 @@ impl LobbyView {
             totals.add(&st.changes);
         }
         let digest_short = s.digest.as_ref().map(|d| d.short().to_string());
-        let quotas: Option<Vec<QuotaBar>> = extras.quotas.clone().or_else(|| {
-            view.quota.as_ref().map(|q| {
-                q.projected
-                    .iter()
-                    .map(|l| QuotaBar { name: l.label.clone(), used: l.used, after: l.used, limit: l.limit })
-                    .collect()
-            })
+        // The core's estimate and quota standing, unless the adapter brought its own.
+        let cost = extras.cost.clone().or_else(|| view.cost.as_ref().map(CostDelta::from));
+        let quotas = extras.quotas.clone().or_else(|| view.quota.as_ref().filter(|q| !q.projected.is_empty()).map(QuotaBar::from_check));
+        // Once an admin approved this digest with an override, the other approvals are ordinary.
+        let overridden = view.approvals.iter().any(|a| {
+            a.override_reason.is_some() && s.digest.as_ref().is_some_and(|d| d.0 == a.digest)
         });
-        let quota_over = view.quota.as_ref().map(|q| q.is_over()).unwrap_or(false)
-            || quotas.as_ref().map(|q| q.iter().any(QuotaBar::over)).unwrap_or(false);
+        let quota_over = !overridden
+            && (quotas.as_ref().map(|q| q.iter().any(QuotaBar::over)).unwrap_or(false)
+                || view.quota.as_ref().is_some_and(|q| q.is_over()));
         let buttons = lobby_buttons(s.id, s.state, digest_short.as_deref(), quota_over, &extras.busy);
         let picker = match s.state {
             SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
@@ -471,13 +491,7 @@ impl LobbyView {
             stacks,
             totals,
             digest_short,
-            cost: extras.cost.clone().or_else(|| {
-                view.cost.as_ref().map(|c| CostDelta {
-                    current_monthly: c.total_before,
-                    planned_monthly: c.total_after,
-                    currency: c.currency.clone(),
-                })
-            }),
+            cost: cost.clone(),
             quotas: quotas.clone(),
             approvals: view.approvals.iter().map(|a| a.approver.clone()).collect(),
             approvals_required: s.approvals_required,
@@ -552,7 +566,7 @@ fn lobby_buttons(
     let approve_why = match state {
         SessionState::PlanReady if digest.is_none() => Some("the plan has no digest; refresh it".to_string()),
         SessionState::PlanReady if quota_over => {
-            Some("the plan exceeds a quota; an admin can approve with an override (`cloud approve --override`)".to_string())
+            Some(format!("the plan exceeds a quota; an admin can approve it with an override: `cloud approve {} --override-reason \"…\"`", id.short()))
         }
         SessionState::PlanReady if !busy.is_empty() => Some(format!(
             "{} held by another session; press Queue to wait",

@@ -161,7 +161,7 @@ impl Orchestrator {
     pub(crate) async fn quota_check(&self, session: &SessionRecord, cost: &CostEstimate) -> OrchResult<QuotaCheck> {
         let limits = self.limits(&session.project).await?;
         if limits.keys().all(|k| *k == QuotaKey::ConcurrentSessions) {
-            return Ok(QuotaCheck { projected: vec![], violations: vec![] });
+            return Ok(QuotaCheck { projected: vec![], current: vec![], violations: vec![] });
         }
         let inventory = self.inventory(&session.project).await?;
         let replaced: HashSet<(String, StackName)> =
@@ -171,7 +171,10 @@ impl Orchestrator {
             *resources.entry(ty).or_default() += n;
         }
         monthly += cost.total_after;
-        Ok(check_projection(&limits, &resources, monthly))
+        let mut check = check_projection(&limits, &resources, monthly);
+        let (now_resources, now_monthly) = inventory.totals(&HashSet::new());
+        check.current = check_projection(&limits, &now_resources, now_monthly).projected;
+        Ok(check)
     }
 
     /// Refuse a plain approval of an over-quota plan (an admin may override with a reason),

@@ -256,6 +256,9 @@ impl fmt::Display for QuotaViolation {
 pub struct QuotaCheck {
     /// Each resource/cost quota with the usage it would have after the plan.
     pub projected: Vec<QuotaLine>,
+    /// The same quotas with today's usage (before the plan), in the same order.
+    #[serde(default)]
+    pub current: Vec<QuotaLine>,
     pub violations: Vec<QuotaViolation>,
 }
 
@@ -290,7 +293,7 @@ pub fn check_projection(
         }
         projected.push(line);
     }
-    QuotaCheck { projected, violations }
+    QuotaCheck { projected, current: vec![], violations }
 }
 
 #[cfg(test)]

@@ -32,19 +32,6 @@ pub struct Stats {
     pub top_requesters: Vec<Ranked>,
 }
 
-const ALL_STATES: [SessionState; 10] = [
-    SessionState::Draft,
-    SessionState::Planning,
-    SessionState::PlanReady,
-    SessionState::PlanFailed,
-    SessionState::Approved,
-    SessionState::Applying,
-    SessionState::Applied,
-    SessionState::Failed,
-    SessionState::Cancelled,
-    SessionState::Expired,
-];
-
 fn top(counts: BTreeMap<String, u64>, n: usize) -> Vec<Ranked> {
     let mut v: Vec<Ranked> = counts.into_iter().map(|(name, sessions)| Ranked { name, sessions }).collect();
     v.sort_by(|a, b| b.sessions.cmp(&a.sessions).then_with(|| a.name.cmp(&b.name)));
@@ -60,7 +47,7 @@ pub fn compute(
 ) -> Stats {
     let window: Vec<&SessionRecord> =
         sessions.iter().filter(|s| s.created_at >= since && s.created_at < until).collect();
-    let mut by_state: BTreeMap<String, u64> = ALL_STATES.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let mut by_state: BTreeMap<String, u64> = SessionState::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
     let mut projects: BTreeMap<String, u64> = BTreeMap::new();
     let mut requesters: BTreeMap<String, u64> = BTreeMap::new();
     let mut lead: Vec<f64> = vec![];

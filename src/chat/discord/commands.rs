@@ -323,7 +323,7 @@ pub(crate) async fn cmd_set_quota(
     #[description = "Project"]
     #[autocomplete = "ac_project"]
     project: String,
-    #[description = "Quota key, e.g. sessions, monthly_cost, resources:aws:ec2/instance:Instance"] key: String,
+    #[description = "Quota key: sessions, cost, vm, db, nat or a resource type (aws:ec2/instance:Instance)"] key: String,
     #[description = "Limit"] limit: f64,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
