@@ -187,21 +187,13 @@ impl Core {
         });
     }
 
-    /// Expire stale plans now and then (the sweeper).
+    /// The orchestrator's sweeper on the core's clock until shutdown starts: expires stale
+    /// plans, cancels refused sessions nobody queued, hands freed stacks to the lock queue.
     pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let core = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = core.draining.cancelled() => break,
-                }
-                if let Err(e) = core.orchestrator.expire_stale(chrono::Utc::now()).await {
-                    warn!(error = %e.to_user(), "expiry sweep failed");
-                }
-            }
-        })
+        let orchestrator = Arc::downgrade(&self.orchestrator);
+        let clock: crate::policy::Clock =
+            Arc::new(move || orchestrator.upgrade().map(|o| o.access().now()).unwrap_or_else(chrono::Utc::now));
+        self.orchestrator.spawn_sweeper(every, clock, self.draining.clone())
     }
 
     /// Graceful shutdown: stop taking sessions, give running work `timeout` to finish, then
@@ -223,7 +215,7 @@ impl Core {
             .unwrap_or_default();
         for s in applying {
             let reason = format!("cloud serve is shutting down and the apply outlived the {} shutdown timeout", humantime::format_duration(timeout));
-            match self.orchestrator.cancel(s.id, &system, &reason).await {
+            match self.orchestrator.cancel_as_system(s.id, &system, &reason).await {
                 Ok(_) => {
                     let _ = self
                         .store

@@ -247,3 +247,39 @@ async fn twenty_concurrent_deploys_are_all_answered_within_three_seconds() {
     }
     t.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twenty_thousand_line_apply_streams_without_a_429_and_loses_no_line() {
+    use cloud_engine::testing::flood_engine::{flood_line, FloodEngine};
+    const LINES: usize = 20_000;
+    let mut t = DiscordTester::new().await;
+    t.engine = Some(std::sync::Arc::new(FloodEngine { lines: LINES }));
+    t.start_bot().await;
+    let alice = t.user("alice");
+    t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
+    let ask = t.slash(&alice, "cloud-deploy", &[("project", "ecommerce"), ("env", "dev"), ("stacks", STACK)]);
+    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
+    let lobby = t.lobby(&short).await;
+    t.lobby_state(lobby.id, "PLAN_READY").await;
+    let click = t.click(&alice, lobby.id, "approve"); // dev: the requester may approve
+    t.reply_to(&click).await;
+    let thread = t.thread(lobby.id).await;
+    let summary = t.wait_message(thread, "the summary", |m| m.content.contains("applied in")).await;
+    assert!(summary.content.contains("has every line"), "{}", summary.content);
+    let st = t.fake.state();
+    let log = st
+        .messages_in(thread)
+        .into_iter()
+        .flat_map(|m| m.files.iter())
+        .find(|f| f.filename.ends_with(".log"))
+        .map(|f| String::from_utf8_lossy(&f.content).into_owned())
+        .expect("the full log is attached");
+    let logged: std::collections::HashSet<&str> = log.lines().map(|l| l.trim_start_matches("[network] ")).collect();
+    let missing: Vec<usize> = (0..LINES).filter(|i| !logged.contains(flood_line(STACK, *i).as_str())).collect();
+    assert!(missing.is_empty(), "{} lines missing from the full log, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert_eq!(st.count_status(429), 0, "the bot hit Discord's rate limits");
+    let chat_messages = st.messages_in(thread).len();
+    drop(st);
+    eprintln!("{LINES} lines: {chat_messages} thread messages, 0 × 429");
+    t.finish().await;
+}

@@ -280,11 +280,9 @@ async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
     let expired = w.store.session(s.id).await.unwrap();
     assert_eq!(expired.state, SessionState::Expired);
     assert!(expired.reason.unwrap().contains("older than the 1h TTL of prod"));
-    // The abandoned draft is cancelled; the queued one is left alone.
     let gone = w.store.session(abandoned).await.unwrap();
     assert_eq!(gone.state, SessionState::Cancelled);
     assert!(gone.reason.unwrap().contains("never started: its stacks were busy and it was not queued"));
-    assert_eq!(w.store.session(waiting).await.unwrap().state, SessionState::Draft);
     stop.cancel();
     sweeper.await.unwrap();
 }
@@ -425,4 +423,57 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
     orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
     assert_eq!(orch.apply(s.id, &alice()).await.unwrap().state, SessionState::Applied);
     assert_eq!(engine.max_in_flight.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_plan_left_running_by_a_dead_process_ends_plan_failed_and_keeps_its_stacks() {
+    let w = world(FakeEngine::with(&[("network", creates(&["vpc"])), ("dns", creates(&["zone"]))])).await;
+    let s = w.orch.start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["network", "dns"]))).await.unwrap();
+    sqlx::query("UPDATE sessions SET state = 'PLANNING', owner_pid = ?, owner_start = 'proc:1' WHERE id = ?")
+        .bind(std::process::id() as i64)
+        .bind(s.id.to_string())
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    w.store.set_stack_state(s.id, &"network".parse().unwrap(), StackState::Previewed, None, None).await.unwrap();
+    w.store.set_stack_state(s.id, &"dns".parse().unwrap(), StackState::Previewing, None, None).await.unwrap();
+
+    let reports = w.orch.recover().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    let s = w.store.session(s.id).await.unwrap();
+    assert_eq!(s.state, SessionState::PlanFailed);
+    let rows = w.orch.status(s.id).await.unwrap().stacks;
+    assert_eq!(rows[1].state, StackState::Failed);
+    assert!(rows[1].error.as_deref().unwrap().starts_with("interrupted: the process running the preview died; "), "{:?}", rows[1].error);
+    assert!(!w.engine.calls().contains(&"unlock dns".to_string()), "a preview holds no engine lock");
+    // PLAN_FAILED is not final: the session keeps its stacks and can be retried.
+    assert_eq!(w.store.session_locks(s.id).await.unwrap().len(), 2);
+    assert_eq!(w.orch.plan(s.id, &alice()).await.unwrap().state, SessionState::PlanReady);
+}
+
+#[tokio::test]
+async fn drafts_nobody_will_plan_are_cancelled_after_the_ttl_and_queued_ones_wait() {
+    let w = world(FakeEngine::with(&[])).await;
+    let net = stacks(&["network"]);
+    let holder = w.orch.start_session(&alice(), "ecommerce", "prod", Some(&net)).await.unwrap();
+    let queued = busy_session(w.orch.start_session(&bob(), "ecommerce", "prod", Some(&net)).await.unwrap_err());
+    w.orch.queue_session(queued, &bob()).await.unwrap();
+    let refused = busy_session(w.orch.start_session(&carol(), "ecommerce", "prod", Some(&net)).await.unwrap_err());
+    let now = chrono::Utc::now();
+
+    // Within prod's 1 h TTL nothing happens.
+    assert!(w.orch.cancel_abandoned_drafts(now + chrono::Duration::minutes(59)).await.unwrap().is_empty());
+    // Past it: the refused draft and the holder that never planned go; the queued one waits, and
+    // gets the stacks.
+    let mut gone = w.orch.cancel_abandoned_drafts(now + chrono::Duration::minutes(61)).await.unwrap();
+    gone.sort();
+    let mut expected = vec![holder.id, refused];
+    expected.sort();
+    assert_eq!(gone, expected);
+    assert!(w.store.session(holder.id).await.unwrap().reason.unwrap().contains("never planned: it held its stacks for longer than the 1h TTL of prod"));
+    assert_eq!(w.store.session(queued).await.unwrap().state, SessionState::Draft);
+    assert_eq!(w.store.session_locks(queued).await.unwrap().len(), 1, "the queue moved on");
+    // Its TTL counts from when it got the stacks.
+    assert!(w.orch.cancel_abandoned_drafts(now + chrono::Duration::minutes(30)).await.unwrap().is_empty());
+    assert_eq!(w.orch.cancel_abandoned_drafts(now + chrono::Duration::minutes(62)).await.unwrap(), vec![queued]);
 }

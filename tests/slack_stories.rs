@@ -512,3 +512,21 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
     assert_eq!(world.fake.rate_limited(), 0);
     world.shutdown().await;
 }
+
+/// `cloud serve --slack` without the tokens its transport needs says which to set (exit 2) and
+/// starts nothing.
+#[test]
+fn cloud_serve_slack_names_the_missing_token() {
+    let cli = support::cli::Cli::new();
+    let run = cli.run(&["serve", "--slack"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("SLACK_BOT_TOKEN"), "{}", run.stderr);
+    let run = cli.run_with(&["serve", "--slack"], &[("SLACK_BOT_TOKEN", "xoxb-1")]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("SLACK_SIGNING_SECRET"), "{}", run.stderr);
+    let run = cli.run_with(&["serve", "--slack"], &[("SLACK_BOT_TOKEN", "xoxb-1"), ("CLOUD_SLACK_TRANSPORT", "socket")]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("SLACK_APP_TOKEN"), "{}", run.stderr);
+    assert!(!run.all().contains("xoxb-1"), "tokens are never printed");
+    assert!(!cli.path("data/cloud.db").exists(), "nothing was started");
+}

@@ -30,9 +30,15 @@ pub struct BenchDiscordArgs {
 pub async fn run(global: &GlobalArgs, cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Discord(args) => {
-            let _ = global;
-            let _ = args;
-            Err(crate::error::UserError::invalid("`cloud bench discord` is not implemented yet").into())
+            let config = super::wiring::load_config(global)?;
+            let params = crate::chat::discord::bench::BenchParams { interactions: args.interactions, lines: args.lines, sessions: args.sessions };
+            let result = crate::chat::discord::bench::run(config, params).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print!("{}", result.render());
+            }
+            Ok(())
         }
     }
 }

@@ -30,24 +30,18 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     if !args.discord && !args.slack {
         return Err(UserError::invalid("choose what to serve: `cloud serve --discord`, `cloud serve --slack`, or both").into());
     }
-    let app = App::start(global).await?;
-    let mut transports: Vec<Box<dyn Transport>> = Vec::new();
-    if args.discord {
-        let token = app.config.discord.token.clone().ok_or_else(|| {
-            UserError::invalid(format!(
-                "no Discord bot token: set {} (the token from the Developer Portal → your app → Bot)",
-                app.config.discord.token_origin
-            ))
-        })?;
-        let http = match &args.discord_api_url {
-            Some(url) => HttpMode::Proxy(url.clone()),
-            None => HttpMode::Discord,
-        };
-        transports.push(Box::new(DiscordTransport { token, guild_id: app.config.discord.guild_id, http }));
+    // Configuration errors first, before the database and the engine are touched.
+    let config = super::wiring::load_config(global)?;
+    if args.discord && config.discord.token.is_none() {
+        return Err(UserError::invalid(format!(
+            "no Discord bot token: set {} (the token from the Developer Portal → your app → Bot)",
+            config.discord.token_origin
+        ))
+        .into());
     }
     if args.slack {
-        // Check what the configured transport needs before anything connects.
-        let slack = &app.config.slack;
+        // What the configured transport needs, before anything connects.
+        let slack = &config.slack;
         if slack.bot_token.is_none() {
             return Err(UserError::invalid("no Slack bot token: set SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE, or slack.bot_token_file) to the app's xoxb-… token").into());
         }
@@ -60,6 +54,18 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
             }
             _ => {}
         }
+    }
+    let app = App::start(global).await?;
+    let mut transports: Vec<Box<dyn Transport>> = Vec::new();
+    if args.discord {
+        let token = app.config.discord.token.clone().expect("checked above");
+        let http = match &args.discord_api_url {
+            Some(url) => HttpMode::Proxy(url.clone()),
+            None => HttpMode::Discord,
+        };
+        transports.push(Box::new(DiscordTransport { token, guild_id: app.config.discord.guild_id, http }));
+    }
+    if args.slack {
         transports.push(Box::new(SlackTransport::default()));
     }
     let core = Core::from_app(app).await;

@@ -72,10 +72,22 @@ impl App {
         clock: crate::policy::Clock,
     ) -> anyhow::Result<App> {
         config.prepare_data_dir()?;
+        let engine = engine_with(&config, extra_env)?;
+        App::from_parts(config, principal, engine, clock).await
+    }
+
+    /// Builds the app around a given engine (tests and benchmarks that need an engine other than
+    /// the configured Pulumi binary).
+    pub async fn from_parts(
+        config: Config,
+        principal: Principal,
+        engine: Arc<dyn Engine>,
+        clock: crate::policy::Clock,
+    ) -> anyhow::Result<App> {
+        config.prepare_data_dir()?;
         let store = Store::open(&config.database_url)
             .await
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
-        let engine = engine_with(&config, extra_env)?;
         let resolver = resolver(&config, &store).await?;
         let pricing = match &config.pricing {
             Some(path) => crate::policy::Pricing::load(path).map_err(|e| crate::error::UserError::invalid(e.to_string()))?,
@@ -98,8 +110,8 @@ impl App {
             },
         );
         // Sessions a dead `cloud` or bot process left PLANNING / APPLYING are reconciled before
-        // anything else looks at them; plans past their TTL expire (what the bot's sweeper does
-        // continuously).
+        // anything else looks at them; plans past their TTL expire and refused sessions nobody
+        // queued are closed (what the bot's sweeper does continuously).
         for report in orchestrator.recover().await.map_err(|e| e.to_user())? {
             eprintln!(
                 "note: session {} was {} in a process that died; recovered: it is now {} (`cloud status {}`)",
@@ -109,7 +121,9 @@ impl App {
                 report.session.id.short()
             );
         }
-        orchestrator.expire_stale(chrono::Utc::now()).await.map_err(|e| e.to_user())?;
+        let now = chrono::Utc::now();
+        orchestrator.expire_stale(now).await.map_err(|e| e.to_user())?;
+        orchestrator.cancel_abandoned_drafts(now).await.map_err(|e| e.to_user())?;
         // Record grants that expired since the last command (authorisation never relies on it:
         // an expired grant is refused at every check).
         orchestrator.sweep_grant_expiries().await.map_err(|e| anyhow::Error::from(e.to_user()))?;

@@ -746,6 +746,14 @@ impl Orchestrator {
         self.cancel_unchecked(session, &actor.principal, reason).await
     }
 
+    /// Cancel a session on behalf of the process itself — `cloud serve` shutting down with applies
+    /// still running past its timeout. No permission gate (nobody asked); `principal` names the
+    /// process in the audit log.
+    pub async fn cancel_as_system(&self, id: SessionId, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
+        let session = self.store.session(id).await?;
+        self.cancel_unchecked(session, principal, reason).await
+    }
+
     async fn cancel_unchecked(&self, session: SessionRecord, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
         let id = session.id;
         if session.state == SessionState::Applying {

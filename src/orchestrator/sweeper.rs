@@ -21,22 +21,29 @@ use crate::store::{SessionFilter, SessionUpdate, StoreError};
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Orchestrator {
-    /// Cancel DRAFT sessions that hold no stack lock, are not queued, and are older than their
-    /// environment's plan TTL: sessions refused because their stacks were busy and never queued.
+    /// Cancel DRAFT sessions nobody is going to plan: refused for busy stacks and not queued
+    /// within their environment's plan TTL, or holding stack locks for longer than that TTL
+    /// without planning (e.g. a `cloud deploy --queue` that got its turn after its terminal was
+    /// closed). A session waiting in the queue is left alone: waiting is what it was asked to do.
     pub async fn cancel_abandoned_drafts(&self, now: chrono::DateTime<chrono::Utc>) -> OrchResult<Vec<SessionId>> {
         let drafts = self.store.sessions(&SessionFilter { state: Some(SessionState::Draft), ..Default::default() }).await?;
         let mut cancelled = Vec::new();
         for s in drafts {
             let ttl = self.env_policy(&s.env).map(|p| p.plan_ttl).unwrap_or(Duration::from_secs(3600));
-            let age = now.signed_duration_since(s.created_at).to_std().unwrap_or_default();
-            if age < ttl || !self.store.session_locks(s.id).await?.is_empty() || self.store.queue_entry(s.id).await?.is_some() {
+            if self.store.queue_entry(s.id).await?.is_some() {
                 continue;
             }
-            let reason = format!(
-                "never started: its stacks were busy and it was not queued within the {} TTL of {}",
-                humantime::format_duration(ttl),
-                s.env
-            );
+            let since = self.store.locks_acquired_at(s.id).await?.unwrap_or(s.created_at);
+            let age = now.signed_duration_since(since).to_std().unwrap_or_default();
+            if age < ttl {
+                continue;
+            }
+            let held = !self.store.session_locks(s.id).await?.is_empty();
+            let reason = if held {
+                format!("never planned: it held its stacks for longer than the {} TTL of {} without planning", humantime::format_duration(ttl), s.env)
+            } else {
+                format!("never started: its stacks were busy and it was not queued within the {} TTL of {}", humantime::format_duration(ttl), s.env)
+            };
             match self
                 .move_session(s.id, SessionState::Draft, SessionState::Cancelled, "system:sweeper", SessionUpdate { plan: None, reason: Some(reason) })
                 .await

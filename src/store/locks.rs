@@ -263,6 +263,15 @@ impl Store {
             .await?)
     }
 
+    /// When session `id` took its (oldest) stack lock, if it holds any.
+    pub async fn locks_acquired_at(&self, id: SessionId) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        let at: Option<String> = sqlx::query_scalar("SELECT MIN(acquired_at) FROM stack_locks WHERE session_id = ?")
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        at.map(|t| super::parse_time(&t)).transpose()
+    }
+
     /// Whether session `id` holds the locks of all its stacks.
     pub async fn holds_all_locks(&self, id: SessionId) -> StoreResult<bool> {
         let mut conn = self.pool.acquire().await?;

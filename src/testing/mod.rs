@@ -3,3 +3,4 @@
 //! started by `cloud serve`.
 
 pub mod fake_discord;
+pub mod flood_engine;

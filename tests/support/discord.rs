@@ -40,6 +40,8 @@ pub struct DiscordTester {
     config: Config,
     /// Knobs for the Pulumi stand-in.
     pub engine_env: BTreeMap<String, String>,
+    /// An in-process engine instead of the stand-in (the flood test).
+    pub engine: Option<Arc<dyn cloud_engine::engine::Engine>>,
     bot: Option<RunningBot>,
     /// Interactions the test created, and those whose reply it read.
     asked: Vec<u64>,
@@ -78,6 +80,7 @@ impl DiscordTester {
             dir,
             config,
             engine_env: BTreeMap::new(),
+            engine: None,
             bot: None,
             asked: vec![],
             read: HashSet::new(),
@@ -91,9 +94,11 @@ impl DiscordTester {
         assert!(self.bot.is_none(), "the bot is already running");
         let offset = self.clock_offset.clone();
         let clock: cloud_engine::policy::Clock = Arc::new(move || chrono::Utc::now() + *offset.lock().unwrap());
-        let app = cloud_engine::cli::App::from_config(self.config.clone(), Principal::cli("test"), self.engine_env.clone(), clock)
-            .await
-            .expect("app starts");
+        let app = match &self.engine {
+            Some(engine) => cloud_engine::cli::App::from_parts(self.config.clone(), Principal::cli("test"), engine.clone(), clock).await,
+            None => cloud_engine::cli::App::from_config(self.config.clone(), Principal::cli("test"), self.engine_env.clone(), clock).await,
+        }
+        .expect("app starts");
         let core = Core::new(app.config, app.store, app.orchestrator);
         let stop = CancellationToken::new();
         let transport = Box::new(DiscordTransport {

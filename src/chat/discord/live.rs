@@ -42,24 +42,38 @@ pub(crate) enum Route {
     Edit,
 }
 
-/// Sliding-window pacing per (route, channel), shared by every session.
+/// Discord's global limit is 50 requests/s per bot; stay a little below.
+const GLOBAL: (usize, Duration) = (45, Duration::from_secs(1));
+
+/// Sliding-window pacing per (route, channel) plus the global bucket, shared by every session.
 #[derive(Default)]
 pub(crate) struct Pacer {
     slots: Mutex<HashMap<(Route, u64), VecDeque<Instant>>>,
+    global: Mutex<VecDeque<Instant>>,
+}
+
+/// The earliest instant ≥ `now` at which one more request fits `limit` per `window` in `q`
+/// (booked instants, ascending).
+fn earliest(q: &mut VecDeque<Instant>, now: Instant, (limit, window): (usize, Duration)) -> Instant {
+    while q.front().map(|t| *t + window <= now).unwrap_or(false) {
+        q.pop_front();
+    }
+    let fits = if q.len() >= limit { q[q.len() - limit] + window } else { now };
+    fits.max(now).max(q.back().copied().unwrap_or(now))
 }
 
 impl Pacer {
-    /// Waits until a request on `route` in `channel` fits the bucket, and books it.
+    /// Waits until a request on `route` in `channel` fits its bucket and the global one, and
+    /// books it in both.
     pub(crate) async fn wait(&self, route: Route, channel: u64) {
         let at = {
             let mut slots = self.slots.lock().expect("pacer lock");
+            let mut global = self.global.lock().expect("pacer lock");
             let q = slots.entry((route, channel)).or_default();
             let now = Instant::now();
-            while q.front().map(|t| now.duration_since(*t) >= BUCKET.1 && *t <= now).unwrap_or(false) {
-                q.pop_front();
-            }
-            let at = if q.len() >= BUCKET.0 { (q[q.len() - BUCKET.0] + BUCKET.1).max(now) } else { now };
+            let at = earliest(q, now, BUCKET).max(earliest(&mut global, now, GLOBAL));
             q.push_back(at);
+            global.push_back(at);
             at
         };
         tokio::time::sleep_until(at).await;
@@ -451,6 +465,18 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
                 }
             }
             RenderOp::Upload { filename, content } => {
+                // The store keeps every line the engine printed, even ones this process's event
+                // broadcast dropped under load: attach that when it holds more.
+                let content = match live.core.store.logs(session, 0).await {
+                    Ok(lines) if lines.len() > content.lines().count() => {
+                        let mut text = String::with_capacity(lines.len() * 64);
+                        for l in &lines {
+                            text.push_str(&format!("[{}] {}\n", l.stack, l.line));
+                        }
+                        text
+                    }
+                    _ => content,
+                };
                 live.pacer.wait(Route::Post, thread).await;
                 let file = CreateAttachment::bytes(content.into_bytes(), filename);
                 let r = channel.send_message(&live.http, CreateMessage::new().content("Full log of the session:").add_file(file)).await;

@@ -10,6 +10,7 @@
 
 mod commands;
 mod live;
+pub mod bench;
 pub mod render;
 
 use std::sync::Arc;

@@ -242,6 +242,8 @@ pub struct StoredInteraction {
     pub choices: Option<Value>,
     /// Refused callback attempts (late, double), with the error code.
     pub refused: Vec<u64>,
+    /// The `INTERACTION_CREATE` payload as dispatched.
+    pub payload: Value,
 }
 
 /// A REST request the fake answered.
@@ -520,6 +522,7 @@ impl FakeDiscord {
             original: None,
             choices: None,
             refused: vec![],
+            payload: Value::Null,
         };
         (payload, stored)
     }
@@ -545,8 +548,9 @@ impl FakeDiscord {
         Ok((id, Value::Array(out)))
     }
 
-    fn send(&self, payload: Value, stored: StoredInteraction) -> InteractionRef {
+    fn send(&self, payload: Value, mut stored: StoredInteraction) -> InteractionRef {
         let r = InteractionRef { id: stored.id, token: stored.token.clone() };
+        stored.payload = payload.clone();
         let mut st = self.state();
         st.interactions.insert(stored.id, stored);
         st.dispatch("INTERACTION_CREATE", payload);
@@ -609,6 +613,11 @@ impl FakeDiscord {
     /// A user picks `values` in the select menu `custom_id`.
     pub fn select(&self, user: &FakeUser, message_id: u64, custom_id: &str, values: &[&str]) -> Result<InteractionRef, String> {
         self.component(user, message_id, custom_id, Some(values.iter().map(|s| s.to_string()).collect()))
+    }
+
+    /// The gateway payload dispatched for an interaction.
+    pub fn payload_of(&self, id: u64) -> Option<Value> {
+        self.state().interactions.get(&id).map(|i| i.payload.clone())
     }
 
     /// The interaction as stored now.
