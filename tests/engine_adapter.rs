@@ -402,10 +402,8 @@ async fn a_truncated_final_event_after_a_crash_is_still_a_crash() {
 async fn stderr_from_admin_commands_is_classified_and_redacted() {
     let tmp = tempfile::tempdir().unwrap();
     // `config set` fails and echoes its argument (the secret) back.
-    let body = format!(
-        "case \"$*\" in *\"--secret\"*) echo \"error: cannot set value $*\" >&2; exit 255;; esac\nexit 0\n"
-    );
-    let h = Harness::new(script(tmp.path(), "pulumi", &body));
+    let body = "case \"$*\" in *\"--secret\"*) echo \"error: cannot set value $*\" >&2; exit 255;; esac\nexit 0\n";
+    let h = Harness::new(script(tmp.path(), "pulumi", body));
     let (tx, _rx) = mpsc::unbounded_channel();
     let err = h.cli().preview(&h.target, &tx).await.unwrap_err();
     assert!(matches!(err, EngineError::CommandFailed { .. }), "{err:?}");

@@ -4,7 +4,6 @@
 //! role mappings, admin functions and their audit rows.
 
 #[path = "support/fake_engine.rs"]
-#[allow(dead_code)]
 mod fake_engine;
 
 use std::collections::BTreeMap;

@@ -3,7 +3,6 @@
 //! the reason, cannot be approved, unless an admin approves it with an override reason (audited).
 
 #[path = "support/fake_engine.rs"]
-#[allow(dead_code)]
 mod fake_engine;
 
 use std::sync::Arc;

@@ -149,8 +149,8 @@ impl StackProgress {
 pub fn bar(percent: u32) -> String {
     let filled = (percent.min(100) as usize * BAR_CELLS) / 100;
     let mut out = String::with_capacity(BAR_CELLS * 3);
-    out.extend(std::iter::repeat(FILLED).take(filled));
-    out.extend(std::iter::repeat(EMPTY).take(BAR_CELLS - filled));
+    out.extend(std::iter::repeat_n(FILLED, filled));
+    out.extend(std::iter::repeat_n(EMPTY, BAR_CELLS - filled));
     out
 }
 

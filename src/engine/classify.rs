@@ -115,7 +115,7 @@ pub fn classify(
     let summary = outcome.summary.as_ref().filter(|s| s.summary.is_some());
     let succeeded = outcome.code == Some(0)
         && (summary.is_some() || op == OpKind::Admin)
-        && summary.map_or(true, |s| {
+        && summary.is_none_or(|s| {
             !matches!(s.result().as_deref(), Some("failed") | Some("canceled")) && !s.was_cancelled()
         });
     if succeeded {

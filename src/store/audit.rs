@@ -159,8 +159,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         let mut prev = String::new();
-        let mut expected_seq = 1;
-        for row in &rows {
+        for (expected_seq, row) in (1_i64..).zip(&rows) {
             let seq: i64 = row.get("seq");
             let stored_prev: String = row.get("prev_hash");
             let hash: String = row.get("hash");
@@ -195,7 +194,6 @@ impl Store {
                 return bad("its content does not match its hash: the row was altered".into());
             }
             prev = hash;
-            expected_seq += 1;
         }
         Ok(AuditVerify {
             rows: rows.len() as u64,

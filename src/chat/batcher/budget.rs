@@ -52,7 +52,7 @@ impl SlidingWindow {
     }
 
     pub fn has_room(&self, now: Instant) -> bool {
-        self.free_at().map_or(true, |at| now >= at)
+        self.free_at().is_none_or(|at| now >= at)
     }
 
     /// How many operations are allowed at `now`.
