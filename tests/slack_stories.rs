@@ -28,13 +28,18 @@ async fn happy_path(world: SlackWorld) {
 
     let lobby = world.lobby_showing("PLAN_READY").await;
     let text = lobby.rendered();
-    assert!(text.contains("Deploy ecommerce/stage · D1BRV40"), "{text}");
+    assert!(text.contains("Deploy ecommerce/stage (D1BRV40)"), "{text}");
     assert!(text.contains("`network` previewed — +"), "{text}");
     assert!(text.contains("approvals 0/1"), "{text}");
     assert!(text.contains("[Approve & Deploy] [Refresh] [Cancel]"), "{text}");
 
     let ack = world.click(BOB, &lobby, "approve").await;
     assert_eq!(ack.status, 200);
+    let confirmation = world
+        .fake
+        .wait_for("bob's confirmation", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().filter(|t| t.contains("Approved")).map(String::from)))
+        .await;
+    assert!(confirmation.contains("follow along in the thread"), "{confirmation}");
 
     let done = world.lobby_showing("APPLIED").await;
     assert_eq!(done.ts, lobby.ts, "the lobby is updated in place");
@@ -43,9 +48,9 @@ async fn happy_path(world: SlackWorld) {
 
     let summary = world
         .fake
-        .wait_for("the summary in the thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("✅")))
+        .wait_for("the summary in the thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
         .await;
-    assert!(summary.text.contains("ecommerce/stage D1BRV40: APPLIED"), "{}", summary.text);
+    assert!(summary.text.contains("✅") && summary.text.contains("ecommerce/stage D1BRV40: applied in"), "{}", summary.text);
     let thread = world.fake.thread(&lobby.ts);
     assert!(thread.iter().any(|m| m.text.contains("network") && m.text.contains("100%")), "{}", world.fake.transcript());
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
@@ -97,15 +102,13 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     let session = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
     let digest = session.digest.as_ref().unwrap().short().to_string();
     insta::assert_snapshot!(lobby.rendered().replace(&session.id.short(), "<session>").replace(&digest, "<digest>"), @r"
-    🟡 Deploy ecommerce/stage · D1BRV40
+    🟢 Deploy ecommerce/stage (D1BRV40)
     *PLAN_READY* · requested by <@U0ALICE> · session `<session>`
     Waiting for 1 approval(s) from someone other than the requester with `approve`.
     • `network` previewed — +16
     Total +16 · approvals 0/1 · digest `<digest>` · engine v3.226.0
     ```
-    Estimated monthly cost (USD, us-east-1 prices of 2026-11-01):
-      network                   $0.00 →     $36.50     +$36.50
-      total                     $0.00 →     $36.50     +$36.50
+    Cost +$36.50/month (now $0.00 → $36.50)
     ```
     [Approve & Deploy] [Refresh] [Cancel]
     ");
@@ -113,11 +116,12 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     let ack = world.click(ALICE, &lobby, "approve").await;
     assert_eq!(ack.status, 200, "clicks are acknowledged; the refusal follows as an ephemeral message");
 
+    // The refusal reaches alice alone, through the click's response URL.
     let refusal = world
         .fake
-        .wait_for("alice's refusal", LONG, |f| f.ephemerals().into_iter().find(|e| e.user == ALICE))
+        .wait_for("alice's refusal", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().map(String::from)))
         .await;
-    assert!(refusal.text.contains("four-eyes rule"), "{}", refusal.text);
+    assert!(refusal.contains("four-eyes rule"), "{refusal}");
     let lobby = world.fake.message(&lobby.ts).unwrap();
     assert!(lobby.rendered().contains("PLAN_READY"), "{}", lobby.rendered());
     assert!(lobby.rendered().contains("approvals 0/1"), "{}", lobby.rendered());
@@ -142,7 +146,7 @@ async fn an_old_lobby_still_works_after_the_app_restarts() {
     assert_eq!(done.ts, lobby.ts);
     world
         .fake
-        .wait_for("the summary in the old lobby's thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("APPLIED")))
+        .wait_for("the summary in the old lobby's thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
         .await;
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
     world.shutdown().await;
@@ -175,7 +179,7 @@ async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
     world.click(BOB, &lobby, "approve").await;
     let summary = world
         .fake
-        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("APPLIED")))
+        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
         .await;
 
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.calls().join("\n"));
@@ -218,7 +222,7 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
 
     let post = |channel: &str, text: String| SlackApiChatPostMessageRequest::new(channel.to_string().into(), SlackMessageContent::new().with_text(text));
     let first = session.chat_post_message(&post(CHANNEL, "hello".into())).await.unwrap();
-    assert_eq!(fake.message(&first.ts.to_string()).unwrap().text, "hello");
+    assert_eq!(fake.message(first.ts.as_ref()).unwrap().text, "hello");
     // The bucket is empty: Slack answers 429 + Retry-After: 1, the client waits and retries.
     let started = std::time::Instant::now();
     let second = session.chat_post_message(&post(CHANNEL, "again".into())).await.unwrap();
@@ -240,7 +244,7 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
     let update = SlackApiChatUpdateRequest::new(CHANNEL.to_string().into(), SlackMessageContent::new().with_text("edited".to_string()), first.ts.clone());
     assert!(matches!(session.chat_update(&update).await, Err(SlackClientError::ApiError(e)) if e.code == "cant_update_message"));
     session.chat_update(&update).await.unwrap();
-    assert_eq!(fake.message(&first.ts.to_string()).unwrap().edits, 1);
+    assert_eq!(fake.message(first.ts.as_ref()).unwrap().edits, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,4 +377,156 @@ async fn a_lobby_that_cannot_be_posted_cancels_the_session_and_says_how_to_fix_i
     assert_eq!(s.state.to_string(), "CANCELLED", "{s:?}");
     assert!(world.fake.channel_messages().is_empty());
     world.shutdown().await;
+}
+
+/// The real binary: `cloud serve --discord --slack` runs both bots over one core (Slack over
+/// Socket Mode), `/healthz` reports both connected, a Slack command is answered, and SIGTERM
+/// stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm() {
+    use cloud_engine::testing::fake_discord::{FakeConfig, FakeDiscord};
+    use http_body_util::{BodyExt, Empty};
+
+    let slack = support::fake_slack::FakeSlack::start().await;
+    let discord = FakeDiscord::start(FakeConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ops_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
+        .args(["serve", "--discord", "--slack"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("CLOUD_WORKSPACE", support::cli::repo())
+        .env("CLOUD_DATA_DIR", dir.path().join("data"))
+        .env("CLOUD_PULUMI_BINARY", support::cli::standin())
+        .env("CLOUD_SERVE_LISTEN", format!("127.0.0.1:{ops_port}"))
+        .env("DISCORD_TOKEN", FakeConfig::default().token)
+        .env("CLOUD_DISCORD_API_URL", discord.base_url())
+        .env("CLOUD_DISCORD_GUILD_ID", FakeConfig::default().guild_id.to_string())
+        .env("CLOUD_SLACK_TRANSPORT", "socket")
+        .env("CLOUD_SLACK_API_URL", slack.api_url())
+        .env("SLACK_BOT_TOKEN", &slack.bot_token)
+        .env("SLACK_APP_TOKEN", &slack.app_token)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    slack.wait_for("cloud serve's Socket Mode connection", LONG, |f| f.socket_connected().then_some(())).await;
+    assert!(discord.wait_connected(LONG).await, "the Discord bot connected to the fake gateway");
+
+    let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let health = async {
+        loop {
+            let uri: hyper::Uri = format!("http://127.0.0.1:{ops_port}/healthz").parse().unwrap();
+            if let Ok(resp) = client.get(uri).await {
+                let status = resp.status();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if status == 200 && v["transports"]["slack"] == "connected" && v["transports"]["discord"] == "connected" {
+                    return v;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let report = tokio::time::timeout(LONG, health).await.expect("/healthz reports both transports connected");
+    assert_eq!(report["store"], "ok", "{report}");
+
+    let ack = slack.slash(&Transport::Socket, ALICE, "/cloud-deploy", "ecommerce stage").await;
+    assert!(ack.text().contains("you need `deploy` on ecommerce/stage"), "{}", ack.text());
+
+    // SAFETY: sending SIGTERM to the child we spawned (its pid is valid while we hold `child`).
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
+    let status = tokio::time::timeout(LONG, child.wait()).await.expect("cloud serve stops on SIGTERM").unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = e.read_to_string(&mut stderr).await;
+    }
+    assert!(status.success(), "exit {status:?}\n{stderr}");
+    slack.wait_for("the Socket Mode connection to close", LONG, |f| (!f.socket_connected()).then_some(())).await;
+}
+
+/// After a restart the new instance finds the lobbies its predecessor posted (recorded in the
+/// store) and keeps them current without anyone clicking: here an admin cancels from the CLI side
+/// of the same core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_app_keeps_updating_the_lobbies_it_posted_before() {
+    let mut world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    let session = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
+
+    world.restart().await;
+    let admin = cloud_engine::session::Principal::cli("admin");
+    world.grant_principal(&admin, "*", "*", Role::Admin).await;
+    world.app.orchestrator.cancel(session.id, &admin, "release frozen").await.unwrap();
+
+    let cancelled = world.lobby_showing("CANCELLED").await;
+    assert_eq!(cancelled.ts, lobby.ts, "the old lobby, updated in place");
+    assert!(cancelled.rendered().contains("release frozen"), "{}", cancelled.rendered());
+    assert!(cancelled.action_ids().is_empty(), "no buttons on a cancelled session");
+    world.shutdown().await;
+}
+
+/// A slow apply is cancelled from the lobby: in-flight steps finish, the thread ends with the
+/// cancellation, the lobby says CANCELLED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_the_apply_stops_it_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let pulumi = support::cli::script(
+        &dir.path().join("pulumi"),
+        &format!("PULUMI_STANDIN_DELAY_MS=300 exec '{}' \"$@\"\n", support::cli::standin().display()),
+    );
+    let world = SlackWorld::start(cloud_engine::config::SlackTransport::Http, Some(pulumi)).await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(BOB, "ecommerce", "*", Role::Approve).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    world.click(BOB, &lobby, "approve").await;
+    let applying = world.lobby_showing("APPLYING").await;
+    world.click(ALICE, &applying, "cancel").await;
+    let answer = world
+        .fake
+        .wait_for("alice's answer", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().filter(|t| t.contains("Cancel requested")).map(String::from)))
+        .await;
+    assert!(answer.contains("in-flight steps finish"), "{answer}");
+
+    let done = world.lobby_showing("CANCELLED").await;
+    assert_eq!(done.ts, lobby.ts);
+    let summary = world
+        .fake
+        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: cancelled")))
+        .await;
+    assert!(summary.text.contains("⏹️"), "{}", summary.text);
+    let s = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
+    let rows = world.app.store.session_stacks(s.id).await.unwrap();
+    assert!(rows.iter().all(|r| r.state.to_string() != "applying"), "nothing left running: {rows:?}");
+    assert_eq!(world.fake.rate_limited(), 0);
+    world.shutdown().await;
+}
+
+/// `cloud serve --slack` without the tokens its transport needs says which to set (exit 2) and
+/// starts nothing.
+#[test]
+fn cloud_serve_slack_names_the_missing_token() {
+    let cli = support::cli::Cli::new();
+    let run = cli.run(&["serve", "--slack"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("SLACK_BOT_TOKEN"), "{}", run.stderr);
+    let run = cli.run_with(&["serve", "--slack"], &[("SLACK_BOT_TOKEN", "xoxb-1")]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("SLACK_SIGNING_SECRET"), "{}", run.stderr);
+    let run = cli.run_with(&["serve", "--slack"], &[("SLACK_BOT_TOKEN", "xoxb-1"), ("CLOUD_SLACK_TRANSPORT", "socket")]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("SLACK_APP_TOKEN"), "{}", run.stderr);
+    assert!(!run.all().contains("xoxb-1"), "tokens are never printed");
+    assert!(!cli.path("data/cloud.db").exists(), "nothing was started");
 }

@@ -6,6 +6,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{GlobalArgs, wiring::App};
 use crate::chat::discord::{DiscordTransport, HttpMode};
+use crate::chat::slack::SlackTransport;
+use crate::config::SlackTransport as SlackMode;
 use crate::error::UserError;
 use crate::serve::{Core, Transport};
 
@@ -14,7 +16,8 @@ pub struct ServeArgs {
     /// Run the Discord bot (token from DISCORD_TOKEN or discord.token_file)
     #[arg(long)]
     pub discord: bool,
-    /// Run the Slack app
+    /// Run the Slack app (slack.transport: http or socket; tokens from SLACK_BOT_TOKEN,
+    /// SLACK_SIGNING_SECRET, SLACK_APP_TOKEN or their files; see docs/slack.md)
     #[arg(long)]
     pub slack: bool,
     /// Send Discord REST calls to this base URL instead of https://discord.com (a local fake;
@@ -27,9 +30,6 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     if !args.discord && !args.slack {
         return Err(UserError::invalid("choose what to serve: `cloud serve --discord`, `cloud serve --slack`, or both").into());
     }
-    if args.slack {
-        return Err(UserError::invalid("the Slack app is not part of this build yet; run `cloud serve --discord`").into());
-    }
     // Configuration errors first, before the database and the engine are touched.
     let config = super::wiring::load_config(global)?;
     if args.discord && config.discord.token.is_none() {
@@ -38,6 +38,22 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
             config.discord.token_origin
         ))
         .into());
+    }
+    if args.slack {
+        // What the configured transport needs, before anything connects.
+        let slack = &config.slack;
+        if slack.bot_token.is_none() {
+            return Err(UserError::invalid("no Slack bot token: set SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE, or slack.bot_token_file) to the app's xoxb-… token").into());
+        }
+        match slack.transport {
+            SlackMode::Http if slack.signing_secret.is_none() => {
+                return Err(UserError::invalid("the Slack HTTP transport needs the signing secret: set SLACK_SIGNING_SECRET (or SLACK_SIGNING_SECRET_FILE, or slack.signing_secret_file), or use `slack.transport: socket`").into());
+            }
+            SlackMode::Socket if slack.app_token.is_none() => {
+                return Err(UserError::invalid("Slack Socket Mode needs the app-level token: set SLACK_APP_TOKEN (or SLACK_APP_TOKEN_FILE, or slack.app_token_file) to the xapp-… token with connections:write").into());
+            }
+            _ => {}
+        }
     }
     let app = App::start(global).await?;
     let mut transports: Vec<Box<dyn Transport>> = Vec::new();
@@ -48,6 +64,9 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
             None => HttpMode::Discord,
         };
         transports.push(Box::new(DiscordTransport { token, guild_id: app.config.discord.guild_id, http }));
+    }
+    if args.slack {
+        transports.push(Box::new(SlackTransport::default()));
     }
     let core = Core::from_app(app).await;
     crate::serve::run(core, transports, CancellationToken::new()).await

@@ -12,6 +12,7 @@ use cloud_engine::chat::slack::{SlackBot, SlackServer};
 use cloud_engine::cli::App;
 use cloud_engine::config::{Config, Overrides, SlackTransport};
 use cloud_engine::policy::Role;
+use cloud_engine::serve::Core;
 use cloud_engine::session::{Platform, Principal};
 use cloud_engine::store::NewGrant;
 
@@ -72,8 +73,8 @@ impl SlackWorld {
     }
 
     async fn launch(&mut self) {
-        let envs = self.config.environments.keys().cloned().collect();
-        let bot = SlackBot::new(self.app.orchestrator.clone(), &self.config.role_mappings, &self.config.slack, envs).expect("bot");
+        let core = Core::new(self.config.clone(), self.app.store.clone(), self.app.orchestrator.clone());
+        let bot = SlackBot::new(core.clone()).expect("bot");
         let listener = match self.config.slack.transport {
             SlackTransport::Http => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
             SlackTransport::Socket => None,
@@ -103,10 +104,14 @@ impl SlackWorld {
     }
 
     pub async fn grant(&self, user: &str, project: &str, env: &str, role: Role) {
+        self.grant_principal(&Principal::new(Platform::Slack, user), project, env, role).await
+    }
+
+    pub async fn grant_principal(&self, principal: &Principal, project: &str, env: &str, role: Role) {
         self.app
             .store
             .create_grant(NewGrant {
-                principal: Principal::new(Platform::Slack, user),
+                principal: principal.clone(),
                 project: project.into(),
                 env: env.into(),
                 role,

@@ -1,9 +1,12 @@
 //! The Slack app's behaviour, shared by both transports: turn a slash command or a button click
-//! into one orchestrator call, acknowledge at once, and render what the orchestrator publishes
-//! (lobby updates with `chat.update`, progress and the summary in the lobby's thread).
+//! into one intent of the shared chat actions ([`crate::chat::actions`]) or the gated
+//! orchestrator, acknowledge at once, and render what the orchestrator publishes (lobby updates
+//! with `chat.update`, progress and the summary in the lobby's thread).
 //!
 //! Acknowledgements must reach Slack within 3 s, so handlers do only quick work (parsing, a
-//! store lookup, opening a session) before answering; plans and applies run in spawned tasks.
+//! store lookup, opening a session) before answering; plans, applies and queue waits run on the
+//! serve core's tracked tasks, so a graceful shutdown waits for them. A click's answer (approved,
+//! refused and why) reaches the clicker alone through the click's `response_url`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,15 +21,16 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::blocks;
 use super::commands::{self, SlashCommand};
-use super::ids::ButtonId;
 use super::sink::{self, ThreadSink};
+use crate::chat::actions;
 use crate::chat::batcher::{BatchInput, SessionOutcome, SessionSummary, SinkLimits, StackEvent};
 use crate::chat::progress::StackResult;
-use crate::config::{RoleMapping, SlackConfig};
+use crate::chat::view::{self, BusyStack, ButtonAction, ButtonId, LobbyExtras, LobbyView, SummaryView};
 use crate::error::UserError;
 use crate::orchestrator::{Orchestrator, OrchestratorError, SessionEvent, SessionEventKind};
 use crate::orchestrator::{GrantExpiry, GrantParams, ProjectParams};
 use crate::policy::{Actor, Intent};
+use crate::serve::{metric, Core};
 use crate::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
 use crate::store::{SessionFilter, Store};
 
@@ -49,6 +53,9 @@ struct LiveThread {
 
 /// The Slack app. One per process; cheap to share (`Arc`).
 pub struct SlackBot {
+    /// The shared core of `cloud serve`: plans and applies run on its tracked tasks, and it
+    /// says when the process stops taking sessions.
+    core: Arc<Core>,
     orchestrator: Arc<Orchestrator>,
     store: Store,
     pub(crate) client: Arc<Client>,
@@ -60,12 +67,15 @@ pub struct SlackBot {
     /// Sessions whose thread is being streamed right now.
     live: Mutex<HashMap<SessionId, LiveThread>>,
     /// Slack user → user-group ids, refreshed at most once per [`GROUPS_TTL`].
-    groups: Mutex<Option<(tokio::time::Instant, HashMap<String, Vec<String>>)>>,
+    groups: Mutex<Option<GroupsCache>>,
     uses_groups: bool,
     /// Stops the event loop and background work on shutdown.
     pub(crate) shutdown: CancellationToken,
     limits: SinkLimits,
 }
+
+/// When the user-group listing was fetched, and Slack user → user-group ids.
+type GroupsCache = (tokio::time::Instant, HashMap<String, Vec<String>>);
 
 /// How long a user-group listing is trusted.
 const GROUPS_TTL: Duration = Duration::from_secs(60);
@@ -97,12 +107,11 @@ pub fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
 }
 
 impl SlackBot {
-    pub fn new(
-        orchestrator: Arc<Orchestrator>,
-        role_mappings: &[RoleMapping],
-        config: &SlackConfig,
-        environments: Vec<String>,
-    ) -> anyhow::Result<Arc<SlackBot>> {
+    /// The bot over `core`, configured by `core.config.slack`.
+    pub fn new(core: Arc<Core>) -> anyhow::Result<Arc<SlackBot>> {
+        let config = &core.config.slack;
+        let environments: Vec<String> = core.config.environments.keys().cloned().collect();
+        let uses_groups = core.config.role_mappings.iter().any(|m| m.platform == "slack");
         let bot_token = config.bot_token.as_ref().ok_or_else(|| {
             UserError::invalid("the Slack bot token is missing: set SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE, or slack.bot_token_file) to the app's xoxb-… token")
         })?;
@@ -110,17 +119,18 @@ impl SlackBot {
         // chat.update is tier 3 (≈ 50/min per workspace): leave room for lobby updates.
         limits.edits = crate::chat::batcher::EditBudget::Own(crate::chat::batcher::RateBudget::new(40, Duration::from_secs(60)));
         Ok(Arc::new(SlackBot {
-            store: orchestrator.store().clone(),
-            orchestrator,
+            store: core.store.clone(),
+            orchestrator: core.orchestrator.clone(),
             client: client(&config.api_url)?,
             token: SlackApiToken::new(bot_token.expose_secret().to_string().into()),
             environments,
             lobbies: DashMap::new(),
             live: Mutex::new(HashMap::new()),
             groups: Mutex::new(None),
-            uses_groups: role_mappings.iter().any(|m| m.platform == "slack"),
+            uses_groups,
             shutdown: CancellationToken::new(),
             limits,
+            core,
         }))
     }
 
@@ -145,6 +155,49 @@ impl SlackBot {
     /// The lobby of a session, if this process knows it.
     pub fn lobby(&self, id: SessionId) -> Option<Lobby> {
         self.lobbies.get(&id).map(|l| l.clone())
+    }
+
+    /// The lobby of a session: known to this process, else recorded in the store by an earlier
+    /// instance (so a restarted bot keeps updating the lobbies it posted).
+    async fn find_lobby(&self, id: SessionId) -> Option<Lobby> {
+        if let Some(l) = self.lobby(id) {
+            return Some(l);
+        }
+        let row = self.store.lobby(id, Platform::Slack).await.ok().flatten()?;
+        let lobby = Lobby { channel: row.channel_id, ts: row.message_id };
+        self.lobbies.insert(id, lobby.clone());
+        Some(lobby)
+    }
+
+    /// Remembers where a session's lobby is, here and in the store.
+    async fn remember_lobby(&self, id: SessionId, lobby: &Lobby) {
+        self.lobbies.insert(id, lobby.clone());
+        let row = crate::store::ChatLobbyRow {
+            session_id: id,
+            platform: Platform::Slack,
+            channel_id: lobby.channel.clone(),
+            message_id: lobby.ts.clone(),
+            thread_id: Some(lobby.ts.clone()),
+        };
+        if let Err(e) = self.store.save_lobby(&row).await {
+            warn!(session = %id, error = %e, "slack: cannot record the lobby");
+        }
+    }
+
+    /// The lobby view model of a session, with the stacks other sessions hold while it waits.
+    async fn lobby_view(&self, view: &crate::orchestrator::SessionView) -> LobbyView {
+        let mut extras = LobbyExtras::default();
+        let s = &view.session;
+        if s.state == SessionState::Draft && view.locks.is_empty() && view.queue.is_none() {
+            let blockers = self.store.lock_blockers(s.id).await.unwrap_or_default();
+            for stack in &s.stacks {
+                let needle = format!("-{stack}-");
+                if let Some(h) = blockers.iter().find(|h| h.stack.contains(&needle)) {
+                    extras.busy.push(BusyStack { stack: stack.clone(), held_by: h.session });
+                }
+            }
+        }
+        LobbyView::new(view, &extras)
     }
 
     async fn actor(&self, user: &str) -> Actor {
@@ -181,51 +234,38 @@ impl SlackBot {
     /// in-channel one). Never fails: errors become ephemeral replies.
     pub async fn on_command(self: &Arc<Self>, ev: SlackCommandEvent) -> SlackCommandEventResponse {
         let user = ev.user_id.to_string();
+        let started = std::time::Instant::now();
+        metrics::counter!(metric::INTERACTIONS, "platform" => "slack", "kind" => "command").increment(1);
         let span = info_span!("slack_command", command = %ev.command, user = %user);
         let reply = self.command(ev).instrument(span).await;
+        // The acknowledgement leaves right after this (HTTP response or Socket Mode ack).
+        metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "slack").record(started.elapsed().as_secs_f64());
         match reply {
-            Ok(Reply::Ephemeral(text)) => ephemeral(&text),
-            Ok(Reply::InChannel(text)) => ephemeral(&text).with_response_type(SlackMessageResponseType::InChannel),
-            Ok(Reply::Empty) => SlackCommandEventResponse::new(SlackMessageContent::new()),
+            Ok(Ack::Ephemeral(text)) => ephemeral(&text),
+            Ok(Ack::InChannel(text)) => ephemeral(&text).with_response_type(SlackMessageResponseType::InChannel),
+            Ok(Ack::Empty) => SlackCommandEventResponse::new(SlackMessageContent::new()),
             Err(e) => ephemeral(&format!(":no_entry: {}", e.message)),
         }
     }
 
-    async fn command(self: &Arc<Self>, ev: SlackCommandEvent) -> Result<Reply, UserError> {
-        let parsed = commands::parse(&ev.command.to_string(), ev.text.as_deref().unwrap_or(""), &self.environments)?;
-        let actor = self.actor(&ev.user_id.to_string()).await;
+    async fn command(self: &Arc<Self>, ev: SlackCommandEvent) -> Result<Ack, UserError> {
+        let parsed = commands::parse(ev.command.as_ref(), ev.text.as_deref().unwrap_or(""), &self.environments)?;
+        let actor = self.actor(ev.user_id.as_ref()).await;
         let channel = ev.channel_id.to_string();
         info!(?parsed, "slack: command");
         // Every intent goes to the orchestrator with the actor (user and groups): it gates,
         // checks quotas and records the audit row; this adapter only renders the answer.
         let orch = &self.orchestrator;
         match parsed {
-            SlashCommand::Help(text) => Ok(Reply::Ephemeral(text)),
+            SlashCommand::Help(text) => Ok(Ack::Ephemeral(text)),
             SlashCommand::Deploy(args) => {
-                let stacks = if args.stacks.is_empty() {
-                    None
-                } else {
-                    Some(args.stacks.iter().map(|s| s.parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()))).collect::<Result<Vec<_>, _>>()?)
-                };
-                let s = match orch.start_session(actor.clone(), &args.project, &args.env, stacks.as_deref()).await {
-                    Ok(s) => s,
-                    // Other sessions hold the stacks: the lobby offers to queue (or cancel).
-                    Err(busy @ OrchestratorError::Busy { .. }) => {
-                        let OrchestratorError::Busy { session, .. } = &busy else { unreachable!() };
-                        let (id, text) = (*session, busy.to_string());
-                        let bot = self.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = bot.open_lobby(id, &channel).await {
-                                warn!(session = %id, error = %e, "slack: cannot post the lobby");
-                            }
-                        });
-                        return Ok(Reply::Ephemeral(format!("{}\nPress *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text))));
-                    }
-                    Err(e) => return Err(user_error(e)),
-                };
+                let stacks = (!args.stacks.is_empty()).then(|| args.stacks.join(","));
+                let opened = actions::deploy(&self.core, &actor, &args.project, &args.env, stacks.as_deref()).await.map_err(refusal)?;
+                let s = opened.record;
                 let bot = self.clone();
                 let response_url = ev.response_url.clone();
-                tokio::spawn(
+                let busy = opened.busy.is_some();
+                self.core.spawn_work(
                     async move {
                         if let Err(e) = bot.open_lobby(s.id, &channel).await {
                             // Without a lobby nobody can see or approve the plan: give the stacks
@@ -241,13 +281,17 @@ impl SlackBot {
                             bot.respond(&response_url, &text).await;
                             return;
                         }
-                        if let Err(e) = bot.orchestrator.plan(s.id, actor).await {
-                            warn!(session = %s.id, error = %e, "slack: plan failed");
+                        // Busy stacks: the lobby offers Queue; nothing is planned yet.
+                        if !busy {
+                            actions::plan(&bot.core, s.id, actor);
                         }
                     }
                     .instrument(info_span!("slack_deploy", session = %s.id)),
                 );
-                Ok(Reply::Ephemeral(format!("Session `{}` opened for {}/{}: previewing; the lobby is in this channel.", s.id.short(), s.project, s.env)))
+                Ok(Ack::Ephemeral(match opened.busy {
+                    Some(text) => format!("{}\nPress *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)),
+                    None => mrkdwn(&view::session_started_message(s.id, &s.project, &s.env).text),
+                }))
             }
             SlashCommand::Approve { session, digest } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
@@ -255,63 +299,62 @@ impl SlackBot {
                     Some(d) => d,
                     None => return Err(UserError::invalid(format!("session {} has no plan to approve (it is {})", s.id.short(), s.state))),
                 };
-                self.approve(s.id, &actor, &digest).await?;
-                Ok(Reply::Ephemeral(format!("You approved session `{}`.", s.id.short())))
+                let button = ButtonId::approve(s.id, &digest);
+                let (_, reply) = actions::approve(&self.core, &actor, &button).await.map_err(refusal)?;
+                self.refresh_lobby(s.id).await;
+                Ok(Ack::Ephemeral(mrkdwn(&reply.text)))
             }
             SlashCommand::List => {
                 let sessions = orch.list(&SessionFilter { limit: Some(50), ..Default::default() }).await.map_err(user_error)?;
                 let sessions = self.readable(&actor, sessions).await;
-                Ok(Reply::Ephemeral(session_list("Latest sessions you can read", &sessions[..sessions.len().min(20)])))
+                Ok(Ack::Ephemeral(session_list("Latest sessions you can read", &sessions[..sessions.len().min(20)])))
             }
             SlashCommand::AdminList => {
                 let sessions = orch.admin_list(actor.clone(), &SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(session_list("Active sessions", &sessions)))
+                Ok(Ack::Ephemeral(session_list("Active sessions", &sessions)))
             }
             SlashCommand::Status { session } => match session {
                 None => {
                     let sessions = orch.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
                     let sessions = self.readable(&actor, sessions).await;
-                    Ok(Reply::Ephemeral(session_list("Active sessions you can read", &sessions)))
+                    Ok(Ack::Ephemeral(session_list("Active sessions you can read", &sessions)))
                 }
                 Some(text) => {
                     let s = self.store.find_session(&text).await.map_err(store_error)?;
                     let view = orch.view(s.id, actor.clone()).await.map_err(user_error)?;
-                    Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&crate::cli::render::status(&view)))))
+                    Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&crate::cli::render::status(&view)))))
                 }
             },
             SlashCommand::Projects => {
                 let projects = self.store.projects().await.map_err(store_error)?;
                 if projects.is_empty() {
-                    return Ok(Reply::Ephemeral("No projects yet; an admin creates one with `/cloud-create-project <name> <org>`.".into()));
+                    return Ok(Ack::Ephemeral("No projects yet; an admin creates one with `/cloud-create-project <name> <org>`.".into()));
                 }
                 let lines: Vec<String> = projects.iter().map(|p| format!("• *{}* (org {}, {}) envs {}", p.name, p.org, p.provider, p.environments.join(", "))).collect();
-                Ok(Reply::Ephemeral(lines.join("\n")))
+                Ok(Ack::Ephemeral(lines.join("\n")))
             }
             SlashCommand::Quota { project } => {
                 let usage = orch.quota_show(actor.clone(), &project).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&usage.render()))))
+                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&usage.render()))))
             }
             SlashCommand::Cancel { session, reason } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
                 let reason = reason.unwrap_or_else(|| "cancelled from Slack".into());
-                let s = orch.cancel(s.id, actor.clone(), &reason).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(if s.state == SessionState::Applying {
-                    format!("Cancel requested for session `{}`: in-flight steps finish, then it stops.", s.id.short())
-                } else {
-                    format!("Session `{}` is {}.", s.id.short(), s.state)
-                }))
+                let (_, reply) = actions::cancel(&self.core, &actor, s.id, &reason).await.map_err(refusal)?;
+                self.refresh_lobby(s.id).await;
+                Ok(Ack::Ephemeral(mrkdwn(&reply.text)))
             }
             SlashCommand::AdminCancel { session, reason } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
                 let s = orch.admin_cancel(actor.clone(), s.id, &reason).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("Session `{}` is {}.", s.id.short(), s.state)))
+                Ok(Ack::Ephemeral(format!("Session `{}` is {}.", s.id.short(), s.state)))
             }
             SlashCommand::Logs { session } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
                 orch.view(s.id, actor.clone()).await.map_err(user_error)?;
                 let lines = self.store.logs(s.id, 0).await.map_err(store_error)?;
                 if lines.is_empty() {
-                    return Ok(Reply::Ephemeral(format!("No engine output recorded for session `{}` yet.", s.id.short())));
+                    return Ok(Ack::Ephemeral(format!("No engine output recorded for session `{}` yet.", s.id.short())));
                 }
                 let text: String = lines.iter().map(|l| format!("[{}] {}\n", l.stack, l.line)).collect();
                 let thread = self.lobby(s.id).filter(|l| l.channel == channel).map(|l| l.ts);
@@ -322,7 +365,7 @@ impl SlackBot {
                         warn!(error = %e, "slack: cannot upload the log");
                     }
                 });
-                Ok(Reply::Ephemeral(format!("Uploading the log of session `{}` ({} lines)…", s.id.short(), lines.len())))
+                Ok(Ack::Ephemeral(format!("Uploading the log of session `{}` ({} lines)…", s.id.short(), lines.len())))
             }
             SlashCommand::Audit { session } => {
                 let id = match session {
@@ -332,7 +375,7 @@ impl SlackBot {
                 let entries = orch.audit_log(actor.clone(), id).await.map_err(user_error)?;
                 let text = crate::cli::render::audit(&entries);
                 let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-                Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&tail.join("\n")))))
+                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&tail.join("\n")))))
             }
             SlashCommand::Grant(g) => {
                 let expiry = match g.duration {
@@ -343,30 +386,30 @@ impl SlackBot {
                 let params = GrantParams { principal: Principal::new(Platform::Slack, g.user.clone()), project: g.project.clone(), env, role: g.role, expiry, reason: g.reason.clone() };
                 let grant = orch.grant(actor.clone(), params).await.map_err(user_error)?;
                 let until = grant.expires_at.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
-                Ok(Reply::InChannel(format!(
+                Ok(Ack::InChannel(format!(
                     "{} granted <@{}> `{}` on {}/{}{until}: {} (grant `{}`; `/cloud-revoke {} <reason>` ends it)",
                     blocks::who(&actor.principal), g.user, grant.role, grant.project, grant.env, blocks::escape(&g.reason), grant.id, grant.id
                 )))
             }
             SlashCommand::Revoke { grant, reason } => {
                 let row = orch.revoke(actor.clone(), &grant, &reason).await.map_err(user_error)?;
-                Ok(Reply::InChannel(format!("{} revoked grant `{}` ({} `{}` on {}/{}): {}", blocks::who(&actor.principal), row.id, blocks::who(&row.principal), row.role, row.project, row.env, blocks::escape(&reason))))
+                Ok(Ack::InChannel(format!("{} revoked grant `{}` ({} `{}` on {}/{}): {}", blocks::who(&actor.principal), row.id, blocks::who(&row.principal), row.role, row.project, row.env, blocks::escape(&reason))))
             }
             SlashCommand::CreateProject { name, org, environments } => {
                 let p = orch
                     .create_project(actor.clone(), ProjectParams { name, org, provider: "aws".into(), environments })
                     .await
                     .map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("Created project *{}* (org {}, environments {}).", p.name, p.org, p.environments.join(", "))))
+                Ok(Ack::Ephemeral(format!("Created project *{}* (org {}, environments {}).", p.name, p.org, p.environments.join(", "))))
             }
             SlashCommand::SetQuota { project, key, limit } => {
                 let usage = orch.quota_set(actor.clone(), &project, &key, limit).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("Quota set.\n```{}```", blocks::escape(&usage.render()))))
+                Ok(Ack::Ephemeral(format!("Quota set.\n```{}```", blocks::escape(&usage.render()))))
             }
             SlashCommand::Stats { days } => {
                 let since = orch.now() - chrono::Duration::days(i64::from(days));
                 let stats = orch.stats(actor.clone(), since).await.map_err(user_error)?;
-                Ok(Reply::Ephemeral(format!("```{}```", blocks::escape(&crate::policy::stats::render(&stats)))))
+                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&crate::policy::stats::render(&stats)))))
             }
         }
     }
@@ -385,13 +428,14 @@ impl SlackBot {
     /// Posts the lobby of a new session in `channel` and remembers it.
     async fn open_lobby(&self, id: SessionId, channel: &str) -> anyhow::Result<Lobby> {
         let view = self.orchestrator.status(id).await?;
+        let lobby_view = self.lobby_view(&view).await;
         let request = SlackApiChatPostMessageRequest::new(
             channel.to_string().into(),
-            SlackMessageContent::new().with_text(blocks::lobby_text(&view)).with_blocks(blocks::lobby(&view)),
+            SlackMessageContent::new().with_text(blocks::lobby_text(&lobby_view)).with_blocks(blocks::lobby(&lobby_view, &view)),
         );
         let posted = self.session().chat_post_message(&request).await?;
         let lobby = Lobby { channel: posted.channel.to_string(), ts: posted.ts.to_string() };
-        self.lobbies.insert(id, lobby.clone());
+        self.remember_lobby(id, &lobby).await;
         // The plan may have moved on while the message was on its way.
         self.refresh_lobby(id).await;
         Ok(lobby)
@@ -399,14 +443,15 @@ impl SlackBot {
 
     /// Re-renders a session's lobby from the store (`chat.update`).
     async fn refresh_lobby(&self, id: SessionId) {
-        let Some(lobby) = self.lobby(id) else { return };
+        let Some(lobby) = self.find_lobby(id).await else { return };
         let view = match self.orchestrator.status(id).await {
             Ok(v) => v,
             Err(e) => return warn!(session = %id, error = %e, "slack: cannot read the session for its lobby"),
         };
+        let lobby_view = self.lobby_view(&view).await;
         let request = SlackApiChatUpdateRequest::new(
             lobby.channel.clone().into(),
-            SlackMessageContent::new().with_text(blocks::lobby_text(&view)).with_blocks(blocks::lobby(&view)),
+            SlackMessageContent::new().with_text(blocks::lobby_text(&lobby_view)).with_blocks(blocks::lobby(&lobby_view, &view)),
             lobby.ts.clone().into(),
         );
         if let Err(e) = self.session().chat_update(&request).await {
@@ -421,22 +466,33 @@ impl SlackBot {
     pub async fn on_interaction(self: &Arc<Self>, ev: SlackInteractionEvent) {
         let SlackInteractionEvent::BlockActions(ev) = ev else { return };
         let Some(user) = ev.user.as_ref().map(|u| u.id.to_string()) else { return };
+        metrics::counter!(metric::INTERACTIONS, "platform" => "slack", "kind" => "component").increment(1);
         let channel = ev.container_channel();
         let message_ts = ev.container_ts();
+        let response_url = ev.response_url.clone();
         for action in ev.actions.clone().unwrap_or_default() {
             let bot = self.clone();
             let user = user.clone();
             let channel = channel.clone();
             let message_ts = message_ts.clone();
+            let response_url = response_url.clone();
             let span = info_span!("slack_click", action = %action.action_id, user = %user);
-            // Clicks are acknowledged at once; the work (an approval may start an apply) runs on.
+            // Clicks are acknowledged at once; the work (an approval may start an apply) runs on,
+            // and its answer reaches the clicker alone through the click's response URL.
             tokio::spawn(
                 async move {
-                    if let Err(e) = bot.click(&user, channel.as_deref(), message_ts.as_deref(), &action.action_id.to_string()).await {
-                        info!(error = %e.message, "slack: click refused");
-                        if let Some(channel) = &channel {
-                            bot.tell(channel, &user, &format!(":no_entry: {}", e.message)).await;
+                    let reply = match bot.click(&user, channel.as_deref(), message_ts.as_deref(), action.action_id.as_ref()).await {
+                        Ok(reply) => reply,
+                        Err(refusal) => {
+                            info!(reply = %refusal.text, "slack: click refused");
+                            refusal
                         }
+                    };
+                    let text = mrkdwn(&reply.text);
+                    match (&response_url, &channel) {
+                        (Some(url), _) => bot.respond(url, &text).await,
+                        (None, Some(channel)) => bot.tell(channel, &user, &text).await,
+                        (None, None) => {}
                     }
                 }
                 .instrument(span),
@@ -444,73 +500,50 @@ impl SlackBot {
         }
     }
 
-    async fn click(self: &Arc<Self>, user: &str, channel: Option<&str>, message_ts: Option<&str>, action_id: &str) -> Result<(), UserError> {
-        let id: ButtonId = action_id.parse()?;
-        // After a restart the click is how this process learns where the lobby is.
-        if let (Some(channel), Some(ts)) = (channel, message_ts) {
-            self.lobbies.entry(id.session).or_insert_with(|| Lobby { channel: channel.into(), ts: ts.into() });
+    /// One click, through the shared chat actions (gate, digest, four-eyes, draining).
+    async fn click(self: &Arc<Self>, user: &str, channel: Option<&str>, message_ts: Option<&str>, action_id: &str) -> Result<view::Reply, view::Reply> {
+        let id: ButtonId = actions::parse_button(action_id)?;
+        // After a restart the click is how this process learns where the lobby is (and the
+        // store, when the earlier instance recorded it).
+        if self.find_lobby(id.session).await.is_none() {
+            if let (Some(channel), Some(ts)) = (channel, message_ts) {
+                self.remember_lobby(id.session, &Lobby { channel: channel.into(), ts: ts.into() }).await;
+            }
         }
         let actor = self.actor(user).await;
-        match id.action.as_str() {
-            "approve" => {
-                let digest = id.digest.clone().ok_or_else(|| UserError::invalid("this Approve button carries no plan digest; press Refresh"))?;
-                self.approve(id.session, &actor, &digest).await
-            }
-            "cancel" => {
-                self.orchestrator.cancel(id.session, actor.clone(), "cancelled from the Slack lobby").await.map_err(user_error)?;
-                self.refresh_lobby(id.session).await;
-                Ok(())
-            }
-            "queue" => {
-                let outcome = self.orchestrator.queue_session(id.session, actor.clone()).await.map_err(user_error)?;
-                self.refresh_lobby(id.session).await;
-                if let crate::store::LockOutcome::Queued { .. } = outcome {
-                    self.orchestrator.wait_for_locks(id.session).await.map_err(user_error)?;
-                }
-                self.orchestrator.plan(id.session, actor.clone()).await.map_err(user_error)?;
-                Ok(())
-            }
-            "refresh" => {
-                let s = self.store.session(id.session).await.map_err(store_error)?;
-                if !matches!(s.state, SessionState::PlanReady | SessionState::PlanFailed) {
-                    return Err(UserError::invalid(format!("session {} is {}: only a ready or failed plan can be refreshed", s.id.short(), s.state)));
-                }
-                self.orchestrator.plan(id.session, actor.clone()).await.map_err(user_error)?;
-                Ok(())
-            }
-            other => Err(UserError::invalid(format!("the `{other}` button is not supported by this version; run `/cloud-status {}`", id.session.short()))),
-        }
-    }
-
-    /// Approves as `actor`; when that completes the approvals, applies in the background.
-    async fn approve(self: &Arc<Self>, id: SessionId, actor: &Actor, digest: &str) -> Result<(), UserError> {
-        let s = self.orchestrator.approve(id, actor.clone(), digest).await.map_err(user_error)?;
-        // The lobby lists the approvers; no thread reply, so the thread's post budget stays with
-        // the progress that follows.
-        self.refresh_lobby(id).await;
-        if s.state == SessionState::Approved {
-            let bot = self.clone();
-            let actor = actor.clone();
-            tokio::spawn(
-                async move {
-                    if let Err(e) = bot.orchestrator.apply(id, actor).await {
-                        let text = e.to_user().message;
-                        warn!(session = %id, error = %text, "slack: apply refused");
-                        if let Some(lobby) = bot.lobby(id) {
-                            let _ = bot.post_in_thread(&lobby, &format!(":warning: {}", blocks::escape(&text))).await;
+        let core = &self.core;
+        let reply = match id.action {
+            ButtonAction::Approve => actions::approve(core, &actor, &id).await?.1,
+            ButtonAction::Cancel => actions::cancel(core, &actor, id.session, "cancelled from the Slack lobby").await?.1,
+            ButtonAction::Refresh => actions::refresh(core, &actor, id.session).await?,
+            ButtonAction::Queue => {
+                let reply = actions::queue(core, &actor, id.session).await?;
+                // Queued: wait for the stacks here too, since the session that frees them may
+                // run in another process (the CLI) whose events this one never sees.
+                let session = id.session;
+                let bot = self.clone();
+                self.core.spawn_work(
+                    async move {
+                        if bot.store.session(session).await.map(|s| s.state == SessionState::Draft).unwrap_or(false) {
+                            match bot.orchestrator.wait_for_locks(session).await {
+                                Ok(_) if bot.store.session(session).await.map(|s| s.state == SessionState::Draft).unwrap_or(false) => {
+                                    actions::plan(&bot.core, session, actor)
+                                }
+                                Ok(_) => {}
+                                Err(e) => info!(error = %e, "slack: stopped waiting for the stacks"),
+                            }
                         }
                     }
-                }
-                .instrument(info_span!("slack_apply", session = %id)),
-            );
-        }
-        Ok(())
-    }
-
-    async fn post_in_thread(&self, lobby: &Lobby, text: &str) -> anyhow::Result<String> {
-        let request = SlackApiChatPostMessageRequest::new(lobby.channel.clone().into(), SlackMessageContent::new().with_text(text.to_string()))
-            .with_thread_ts(lobby.ts.clone().into());
-        Ok(self.session().chat_post_message(&request).await?.ts.to_string())
+                    .instrument(info_span!("slack_queue", session = %session)),
+                );
+                reply
+            }
+            ButtonAction::Stacks => view::Reply::ephemeral(
+                "Slack lobbies have no stack picker: run `/cloud-deploy <project> <env> <stacks…>` for another set of stacks.",
+            ),
+        };
+        self.refresh_lobby(id.session).await;
+        Ok(reply)
     }
 
     /// An ephemeral reply through a command's or click's response URL.
@@ -555,7 +588,10 @@ impl SlackBot {
 
     async fn on_event(self: &Arc<Self>, event: SessionEvent) {
         let id = event.session;
-        if self.lobby(id).is_none() {
+        // Progress only matters to threads this process streams (in memory); other events to
+        // any lobby of ours, this instance's or an earlier one's (in the store).
+        let streaming_only = matches!(event.kind, SessionEventKind::Progress { .. } | SessionEventKind::StackStateChanged { .. });
+        if !streaming_only && self.find_lobby(id).await.is_none() {
             return;
         }
         match event.kind {
@@ -637,28 +673,24 @@ impl SlackBot {
 
     async fn finish_thread(&self, id: SessionId, to: SessionState) {
         let Some(thread) = self.live.lock().await.remove(&id) else { return };
-        let s = self.store.session(id).await.ok();
-        let outcome = match to {
-            SessionState::Applied => SessionOutcome::Applied,
-            SessionState::Cancelled => SessionOutcome::Cancelled,
-            _ => SessionOutcome::Failed,
+        let summary = match self.orchestrator.status(id).await {
+            Ok(view) => SummaryView::new(&view).to_batcher_summary(),
+            Err(_) => SessionSummary {
+                outcome: match to {
+                    SessionState::Applied => SessionOutcome::Applied,
+                    SessionState::Cancelled => SessionOutcome::Cancelled,
+                    _ => SessionOutcome::Failed,
+                },
+                headline: format!("session {}: {to}", id.short()),
+                details: vec![],
+            },
         };
-        let (headline, details) = match &s {
-            Some(s) => {
-                let took = s.finished_at.map(|f| f - s.created_at).and_then(|d| d.to_std().ok()).map(|d| humantime::format_duration(Duration::from_secs(d.as_secs())).to_string());
-                (
-                    format!("{}/{} {}: {}{}", s.project, s.env, s.deployment_id, to, took.map(|t| format!(" in {t}")).unwrap_or_default()),
-                    s.reason.iter().flat_map(|r| r.lines().map(String::from)).collect(),
-                )
-            }
-            None => (format!("session {}: {}", id.short(), to), vec![]),
-        };
-        let _ = thread.input.send(BatchInput::SessionFinished(SessionSummary { outcome, headline, details }));
+        let _ = thread.input.send(BatchInput::SessionFinished(summary));
     }
 }
 
 /// What a command acknowledges with.
-enum Reply {
+enum Ack {
     Ephemeral(String),
     /// Seen by the whole channel (grants and revocations are announced).
     InChannel(String),
@@ -677,6 +709,16 @@ fn ephemeral(text: &str) -> SlackCommandEventResponse {
 
 fn user_error(e: OrchestratorError) -> UserError {
     e.to_user()
+}
+
+/// A shared chat reply (Discord-style markdown) as Slack mrkdwn: `**bold**` → `*bold*`.
+fn mrkdwn(text: &str) -> String {
+    text.replace("**", "*")
+}
+
+/// A refusal from the shared chat actions as this adapter's error.
+fn refusal(reply: view::Reply) -> UserError {
+    UserError::invalid(mrkdwn(&reply.text))
 }
 
 /// Slack's error code (`not_in_channel`, `channel_not_found`, …) when `e` is a Web API error.

@@ -4,8 +4,7 @@
 
 use slack_morphism::prelude::*;
 
-use crate::chat::slack::ids::ButtonId;
-use crate::engine::ChangeCounts;
+use crate::chat::view::{self, ButtonStyle, ChangeSummary, LobbyStack, LobbyView};
 use crate::orchestrator::SessionView;
 use crate::session::{Platform, Principal, SessionState, StackState};
 
@@ -19,49 +18,6 @@ pub fn who(p: &Principal) -> String {
     match p.platform {
         Platform::Slack => format!("<@{}>", p.user),
         _ => format!("`{}`", escape(&p.to_string())),
-    }
-}
-
-fn count(c: &ChangeCounts, op: &str) -> u64 {
-    c.get(op).copied().unwrap_or(0)
-}
-
-fn counts_cell(c: &ChangeCounts) -> String {
-    let parts: Vec<String> = [("create", "+"), ("update", "~"), ("delete", "-"), ("replace", "±")]
-        .iter()
-        .filter(|(op, _)| count(c, op) > 0)
-        .map(|(op, sym)| format!("{sym}{}", count(c, op)))
-        .collect();
-    if parts.is_empty() {
-        "no changes".into()
-    } else {
-        parts.join(" ")
-    }
-}
-
-fn state_icon(state: SessionState) -> &'static str {
-    match state {
-        SessionState::Draft => "📝",
-        SessionState::Planning => "🔎",
-        SessionState::PlanReady => "🟡",
-        SessionState::PlanFailed => "⚠️",
-        SessionState::Approved => "👍",
-        SessionState::Applying => "🚀",
-        SessionState::Applied => "✅",
-        SessionState::Failed => "❌",
-        SessionState::Cancelled => "⏹️",
-        SessionState::Expired => "⌛",
-    }
-}
-
-fn stack_icon(state: StackState) -> &'static str {
-    match state {
-        StackState::Pending => "·",
-        StackState::Previewing | StackState::Applying => "⏳",
-        StackState::Previewed => "•",
-        StackState::Applied => "✓",
-        StackState::Failed => "✗",
-        StackState::Skipped => "–",
     }
 }
 
@@ -90,131 +46,138 @@ fn next_step(view: &SessionView) -> String {
 }
 
 /// The lobby's fallback text (notifications, screen readers).
-pub fn lobby_text(view: &SessionView) -> String {
-    let s = &view.session;
-    format!("{} {}/{} session {}: {}", s.operation, s.project, s.env, s.id.short(), s.state)
+pub fn lobby_text(lobby: &LobbyView) -> String {
+    format!("{} — {} (session {})", lobby.title, lobby.state_label, lobby.session.short())
 }
 
-/// The session lobby. Buttons depend on the state: a ready plan can be approved (the button
-/// carries the digest it shows), refreshed or cancelled; a running session only cancelled.
-pub fn lobby(view: &SessionView) -> Vec<SlackBlock> {
-    let s = &view.session;
+fn stack_line(st: &LobbyStack) -> String {
+    let mut line = format!("{} `{}` {}", stack_icon(st.state), st.stack, st.state);
+    match &st.error {
+        Some(err) => line.push_str(&format!(" — {}", escape(err.lines().next().unwrap_or_default()))),
+        None => {
+            if st.changes.total() > 0 || st.state != StackState::Pending {
+                line.push_str(&format!(" — {}", changes_cell(&st.changes)));
+            }
+            if st.provisional {
+                line.push_str(" _(provisional)_");
+            }
+        }
+    }
+    line
+}
+
+fn changes_cell(c: &ChangeSummary) -> String {
+    let parts: Vec<String> = [("+", c.create), ("~", c.update), ("-", c.delete), ("±", c.replace)]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(sym, n)| format!("{sym}{n}"))
+        .collect();
+    if parts.is_empty() {
+        "no changes".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn stack_icon(state: StackState) -> &'static str {
+    match state {
+        StackState::Pending => "·",
+        StackState::Previewing | StackState::Applying => "⏳",
+        StackState::Previewed => "•",
+        StackState::Applied => "✓",
+        StackState::Failed => "✗",
+        StackState::Skipped => "–",
+    }
+}
+
+/// The session lobby as Block Kit, from the transport-neutral [`LobbyView`]: header, state and
+/// requester, one line per stack, totals/approvals/digest, cost and quotas, the reason, and the
+/// enabled buttons (Slack has no disabled buttons: the others are listed with why).
+pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
     let mut blocks: Vec<SlackBlock> = Vec::new();
-    let title = format!("{} {} {}/{} · {}", state_icon(s.state), capitalise(&s.operation), s.project, s.env, s.deployment_id);
-    blocks.push(SlackHeaderBlock::new(pt!(truncate(&title, 150))).into());
+    blocks.push(SlackHeaderBlock::new(pt!(truncate(&format!("{} {}", view::state_icon(lobby.state), lobby.title), 150))).into());
     blocks.push(
         SlackSectionBlock::new()
             .with_text(md!(format!(
                 "*{}* · requested by {} · session `{}`\n{}",
-                s.state,
-                who(&s.requester),
-                s.id.short(),
+                lobby.state,
+                who(&lobby.requester),
+                lobby.session.short(),
                 next_step(view)
             )))
             .into(),
     );
-
-    // One line per stack: sub-state and the plan's changes (or the error).
-    let mut lines = Vec::new();
-    for row in &view.stacks {
-        let planned = s
-            .plan
-            .as_ref()
-            .and_then(|p| p.stacks.iter().find(|e| e.stack == row.stack))
-            .map(|e| (counts_cell(&e.preview.counts), e.provisional));
-        let mut line = format!("{} `{}` {}", stack_icon(row.state), row.stack, row.state);
-        match (&row.error, planned) {
-            (Some(err), _) => line.push_str(&format!(" — {}", escape(err.lines().next().unwrap_or_default()))),
-            (None, Some((cells, provisional))) => {
-                line.push_str(&format!(" — {cells}"));
-                if provisional {
-                    line.push_str(" _(provisional)_");
-                }
-            }
-            (None, None) => {}
-        }
-        lines.push(line);
-    }
     // Section text holds 3000 characters: long stack lists go into several sections.
+    let lines: Vec<String> = lobby.stacks.iter().map(stack_line).collect();
     for chunk in chunk_lines(&lines, 2900) {
         blocks.push(SlackSectionBlock::new().with_text(md!(chunk)).into());
     }
-
-    if let Some(plan) = &s.plan {
-        let total = plan.total_counts();
-        let current: Vec<String> = view
-            .approvals
-            .iter()
-            .filter(|a| s.digest.as_ref().map(|d| d.0 == a.digest).unwrap_or(false))
-            .map(|a| who(&a.approver))
-            .collect();
-        let approvals = if current.is_empty() { String::new() } else { format!(" ({})", current.join(", ")) };
-        let digest = s.digest.as_ref().map(|d| d.short()).unwrap_or_default();
+    if let Some(plan) = &view.session.plan {
+        let approvers: Vec<String> = lobby.approvals.iter().map(who).collect();
+        let approvals = if approvers.is_empty() { String::new() } else { format!(" ({})", approvers.join(", ")) };
         blocks.push(
             SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(format!(
                 "Total {} · approvals {}/{}{} · digest `{}` · engine {}",
-                counts_cell(&total),
-                current.len(),
-                s.approvals_required,
+                changes_cell(&lobby.totals),
+                lobby.approvals.len(),
+                lobby.approvals_required,
                 approvals,
-                digest,
+                lobby.digest_short.as_deref().unwrap_or_default(),
                 escape(&plan.engine_version)
             )))])
             .into(),
         );
     }
-    // The cost estimate and the quota standing, as the core words them.
-    let finops = crate::cli::render::cost_and_quota(view);
-    if !finops.trim().is_empty() {
-        let lines: Vec<String> = finops.lines().map(|l| escape(l)).collect();
-        for chunk in chunk_lines(&lines, 2890) {
-            blocks.push(SlackSectionBlock::new().with_text(md!(format!("```\n{chunk}\n```"))).into());
-        }
+    // Cost and quotas: the view's, else the core's own wording of the estimate.
+    let mut finops: Vec<String> = Vec::new();
+    if let Some(cost) = &lobby.cost {
+        finops.push(format!("Cost {}", cost.text()));
     }
-    if let Some(reason) = &s.reason {
+    for q in lobby.quotas.iter().flatten() {
+        finops.push(format!("Quota {}", q.line()));
+    }
+    if finops.is_empty() {
+        finops = crate::cli::render::cost_and_quota(view).lines().map(String::from).collect();
+    }
+    let finops: Vec<String> = finops.iter().filter(|l| !l.trim().is_empty()).map(|l| escape(l)).collect();
+    for chunk in chunk_lines(&finops, 2890) {
+        blocks.push(SlackSectionBlock::new().with_text(md!(format!("```\n{chunk}\n```"))).into());
+    }
+    if let Some(reason) = &lobby.reason {
         blocks.push(SlackSectionBlock::new().with_text(md!(truncate(&format!("> {}", escape(reason).replace('\n', "\n> ")), 2900))).into());
     }
 
-    let mut buttons: Vec<SlackActionBlockElement> = Vec::new();
-    let button = |label: &str, id: ButtonId| SlackBlockButtonElement::new(pt!(label)).with_action_id(id.to_string().into());
-    match s.state {
-        SessionState::PlanReady => {
-            if let Some(d) = &s.digest {
-                buttons.push(
-                    button("Approve & Deploy", ButtonId::approve(s.id, d.short()))
-                        .with_style(SlackBlockButtonStyle::Primary)
-                        .into(),
-                );
+    let buttons: Vec<SlackActionBlockElement> = lobby
+        .buttons
+        .iter()
+        .filter(|b| b.enabled)
+        .map(|b| {
+            let mut button = SlackBlockButtonElement::new(pt!(b.label)).with_action_id(b.id.to_string().into());
+            match b.style {
+                ButtonStyle::Primary | ButtonStyle::Success => button = button.with_style(SlackBlockButtonStyle::Primary),
+                ButtonStyle::Danger => button = button.with_style(SlackBlockButtonStyle::Danger),
+                ButtonStyle::Secondary => {}
             }
-            buttons.push(button("Refresh", ButtonId::new("refresh", s.id)).into());
-            buttons.push(button("Cancel", ButtonId::new("cancel", s.id)).with_style(SlackBlockButtonStyle::Danger).into());
-        }
-        SessionState::PlanFailed => {
-            buttons.push(button("Refresh", ButtonId::new("refresh", s.id)).into());
-            buttons.push(button("Cancel", ButtonId::new("cancel", s.id)).with_style(SlackBlockButtonStyle::Danger).into());
-        }
-        SessionState::Draft if view.queue.is_none() && view.locks.is_empty() => {
-            buttons.push(button("Queue", ButtonId::new("queue", s.id)).with_style(SlackBlockButtonStyle::Primary).into());
-            buttons.push(button("Cancel", ButtonId::new("cancel", s.id)).with_style(SlackBlockButtonStyle::Danger).into());
-        }
-        SessionState::Draft | SessionState::Planning | SessionState::Approved | SessionState::Applying => {
-            buttons.push(button("Cancel", ButtonId::new("cancel", s.id)).with_style(SlackBlockButtonStyle::Danger).into());
-        }
-        SessionState::Applied | SessionState::Failed | SessionState::Cancelled | SessionState::Expired => {}
-    }
+            button.into()
+        })
+        .collect();
     if !buttons.is_empty() {
-        blocks.push(SlackActionsBlock::new(buttons).with_block_id(format!("lobby:{}", s.id.short()).into()).into());
+        blocks.push(SlackActionsBlock::new(buttons).with_block_id(format!("lobby:{}", lobby.session.short()).into()).into());
+    }
+    let disabled: Vec<String> = lobby
+        .buttons
+        .iter()
+        .filter_map(|b| b.why_disabled.as_ref().map(|why| format!("{}: {}", b.label, escape(why))))
+        .collect();
+    if !disabled.is_empty() && !lobby.state.is_terminal() {
+        blocks.push(
+            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(truncate(&disabled.join(" · "), 2900)))])
+                .into(),
+        );
     }
     blocks
 }
 
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
 
 /// Cuts `text` to at most `max` characters, marking the cut.
 pub fn truncate(text: &str, max: usize) -> String {

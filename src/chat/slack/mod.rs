@@ -9,15 +9,42 @@ mod app;
 pub mod blocks;
 pub mod commands;
 pub mod http;
-pub mod ids;
+
 mod sink;
 pub mod socket;
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 pub use app::{client, Lobby, SlackBot};
 
-use crate::config::{SlackConfig, SlackTransport};
+use crate::config::{SlackConfig, SlackTransport as Mode};
+use crate::serve::{Core, Transport};
+
+/// `cloud serve --slack`: the Slack app as a transport of the shared core.
+#[derive(Default)]
+pub struct SlackTransport {
+    /// Listen here instead of `slack.listen` (HTTP transport; tests bind port 0).
+    pub listener: Option<tokio::net::TcpListener>,
+}
+
+#[async_trait::async_trait]
+impl Transport for SlackTransport {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn run(self: Box<Self>, core: Arc<Core>, stop: CancellationToken) -> anyhow::Result<()> {
+        let bot = SlackBot::new(core.clone())?;
+        let server = SlackServer::start(bot, &core.config.slack, self.listener).await?;
+        core.set_connected("slack", true);
+        stop.cancelled().await;
+        core.set_connected("slack", false);
+        server.shutdown().await;
+        Ok(())
+    }
+}
 
 /// A running Slack app (either transport). Dropping it does not stop it: call
 /// [`SlackServer::shutdown`].
@@ -35,7 +62,7 @@ impl SlackServer {
     pub async fn start(bot: Arc<SlackBot>, config: &SlackConfig, listener: Option<tokio::net::TcpListener>) -> anyhow::Result<SlackServer> {
         bot.start().await?;
         match config.transport {
-            SlackTransport::Http => {
+            Mode::Http => {
                 let router = http::router(bot.clone(), config)?;
                 let listener = match listener {
                     Some(l) => l,
@@ -54,7 +81,7 @@ impl SlackServer {
                 tracing::info!(%local_addr, "slack: listening for Slack requests (HTTP)");
                 Ok(SlackServer { bot, local_addr: Some(local_addr), http: Some(http), socket: None })
             }
-            SlackTransport::Socket => {
+            Mode::Socket => {
                 let socket = socket::SocketMode::start(bot.clone(), config).await?;
                 tracing::info!("slack: connected over Socket Mode");
                 Ok(SlackServer { bot, local_addr: None, http: None, socket: Some(socket) })

@@ -15,7 +15,9 @@ use tracing::{info, info_span, warn, Instrument};
 use super::app::{Lobby, SlackBot};
 use super::blocks::{escape, truncate};
 use crate::chat::batcher::{spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits};
+use crate::serve::metric;
 use crate::session::SessionId;
+use slack_morphism::errors::SlackClientError;
 
 /// Slack's `text` limit.
 const MAX_TEXT: usize = 40_000;
@@ -35,6 +37,22 @@ impl ThreadSink {
     }
 
     async fn perform(&mut self, op: RenderOp) -> anyhow::Result<()> {
+        let route = match &op {
+            RenderOp::Post { .. } => "chat.postMessage",
+            RenderOp::Edit { .. } => "chat.update",
+            RenderOp::Upload { .. } => "files.upload",
+        };
+        metrics::counter!(metric::CHAT_CALLS, "platform" => "slack", "route" => route).increment(1);
+        let result = self.perform_op(op).await;
+        if let Err(e) = &result {
+            if matches!(e.downcast_ref::<SlackClientError>(), Some(SlackClientError::RateLimitError(_))) {
+                metrics::counter!(metric::CHAT_429, "platform" => "slack").increment(1);
+            }
+        }
+        result
+    }
+
+    async fn perform_op(&mut self, op: RenderOp) -> anyhow::Result<()> {
         match op {
             RenderOp::Post { key, text } => {
                 let request = SlackApiChatPostMessageRequest::new(self.lobby.channel.clone().into(), content(&text))

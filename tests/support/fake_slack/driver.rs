@@ -78,19 +78,14 @@ fn form(pairs: &[(&str, String)]) -> String {
     s.finish()
 }
 
-/// How to sign an HTTP request (tests of the signature check change these).
-#[derive(Debug, Clone)]
+/// How to sign an HTTP request (tests of the signature check change these). The default signs
+/// now, with the right secret.
+#[derive(Debug, Clone, Default)]
 pub struct Signing {
     /// Seconds before now the request claims to have been sent.
     pub age_secs: i64,
     /// Sign with this secret instead of the right one.
     pub secret: Option<String>,
-}
-
-impl Default for Signing {
-    fn default() -> Self {
-        Signing { age_secs: 0, secret: None }
-    }
 }
 
 impl FakeSlack {
