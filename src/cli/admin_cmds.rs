@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Subcommand};
 
-use super::render;
+use super::session_cmds::print_json;
 use super::wiring::App;
 use crate::error::UserError;
 use crate::orchestrator::{GrantExpiry, GrantParams, GrantsFilter, OrchestratorError};
@@ -119,10 +119,6 @@ fn user(e: OrchestratorError) -> anyhow::Error {
     e.to_user().into()
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
 
 /// `alice` → `cli:alice`; `discord:…` / `slack:…` as given.
 pub fn parse_user(text: &str) -> Result<Principal, UserError> {
@@ -283,16 +279,7 @@ pub async fn cmd_admin(app: &App, cmd: AdminCmd) -> anyhow::Result<()> {
                 .map_err(|e| UserError::invalid(e.to_string()))?;
             let filter = SessionFilter { state, active, limit: Some(limit), ..Default::default() };
             let sessions = app.orchestrator.admin_list(&app.principal, &filter).await.map_err(user)?;
-            if json {
-                return print_json(&sessions);
-            }
-            if sessions.is_empty() {
-                println!("No sessions match.");
-            }
-            for s in &sessions {
-                println!("{}", render::session_line(s));
-            }
-            Ok(())
+            super::session_cmds::print_sessions(&sessions, json, "No sessions match.")
         }
         AdminCmd::Cancel { session, reason } => {
             let s = app.store.find_session(&session).await.map_err(|e| user(e.into()))?;

@@ -170,8 +170,22 @@ pub(super) fn stack_names(raw: &[String]) -> anyhow::Result<Option<Vec<StackName
         .map(Some)
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+pub(super) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Sessions one per line (or as JSON); `empty` says what to do when there are none.
+pub(super) fn print_sessions(sessions: &[SessionRecord], json: bool, empty: &str) -> anyhow::Result<()> {
+    if json {
+        return print_json(&sessions);
+    }
+    if sessions.is_empty() {
+        println!("{empty}");
+    }
+    for s in sessions {
+        println!("{}", render::session_line(s));
+    }
     Ok(())
 }
 
@@ -238,31 +252,13 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             }
             None => {
                 let sessions = app.orchestrator.list_for(&app.principal, &SessionFilter { active: true, ..Default::default() }).await.map_err(user)?;
-                if args.json {
-                    return print_json(&sessions);
-                }
-                if sessions.is_empty() {
-                    println!("No active sessions. Start one with `cloud deploy <project> <env>`.");
-                }
-                for s in &sessions {
-                    println!("{}", render::session_line(s));
-                }
-                Ok(())
+                print_sessions(&sessions, args.json, "No active sessions. Start one with `cloud deploy <project> <env>`.")
             }
         },
         Command::List(args) => {
             let state = args.state.as_deref().map(str::parse::<SessionState>).transpose().map_err(|e| UserError::invalid(e.to_string()))?;
             let sessions = app.orchestrator.list_for(&app.principal, &SessionFilter { state, project: args.project, env: args.env, active: false, limit: Some(args.limit) }).await.map_err(user)?;
-            if args.json {
-                return print_json(&sessions);
-            }
-            if sessions.is_empty() {
-                println!("No sessions match.");
-            }
-            for s in &sessions {
-                println!("{}", render::session_line(s));
-            }
-            Ok(())
+            print_sessions(&sessions, args.json, "No sessions match.")
         }
         Command::Cancel(args) => {
             let s = app.store.find_session(&args.session).await.map_err(store_user)?;

@@ -331,7 +331,7 @@ pub(crate) async fn cmd_set_quota(
     answer(ctx, async { either(actions::set_quota(&data.core, &actor, &project, &key, limit).await) }).await
 }
 
-/// List the active grants (admin).
+/// List every active session of every project, or of one (admin).
 #[poise::command(slash_command, rename = "cloud-admin-list")]
 pub(crate) async fn cmd_admin_list(
     ctx: Ctx<'_>,
