@@ -1,5 +1,5 @@
 //! `cloud plan show --event-log FILE [--json]` run as a user runs it, on the engine-event streams
-//! Pulumi itself recorded (`shared/fixtures/pulumi`, read unmodified), on the stand-in's event log
+//! Pulumi itself recorded (`tests/fixtures/pulumi`, read unmodified), on the stand-in's event log
 //! and `preview --json` document, and on damaged input. Expected values are read from each file
 //! independently of the code under test (plain `serde_json`), never written down per fixture.
 
@@ -14,7 +14,7 @@ use cli::{repo, standin, Cli, Run};
 use serde_json::{json, Value};
 
 fn fixtures() -> Vec<PathBuf> {
-    let dir = repo().join("../shared/fixtures/pulumi");
+    let dir = repo().join("tests/fixtures/pulumi");
     let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -1,4 +1,4 @@
-//! Every recorded Pulumi stream in `shared/fixtures/pulumi` parses unmodified, and our summary's
+//! Every recorded Pulumi stream in `tests/fixtures/pulumi` parses unmodified, and our summary's
 //! counts agree with the counts the stream itself records.
 //!
 //! What is compared, per fixture:
@@ -26,7 +26,7 @@ use cloud_engine::engine::summary::{count_finished_steps, is_default_provider, p
 use serde_json::Value;
 
 fn fixtures() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/pulumi");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pulumi");
     let mut out = vec![];
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();

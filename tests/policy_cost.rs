@@ -1,4 +1,4 @@
-//! Cost estimates: recorded Pulumi plans (shared/fixtures/pulumi, parsed as they are) and the
+//! Cost estimates: recorded Pulumi plans (tests/fixtures/pulumi, parsed as they are) and the
 //! resources the repository's 16 stacks declare, priced with config/pricing.yaml.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use cloud_engine::policy::Pricing;
 use cloud_engine::session::{Plan, StackPlanEntry};
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/pulumi").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pulumi").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -1,7 +1,7 @@
 //! Per-stack results built from an engine-event stream (or a `pulumi preview --json` document),
 //! and `cloud plan show`: what a plan will do, readable by people and by scripts.
 //!
-//! Counting rules (checked against the recorded streams in `shared/fixtures/pulumi`):
+//! Counting rules (checked against the recorded streams in `tests/fixtures/pulumi`):
 //! * The engine's own `summaryEvent.resourceChanges` is authoritative when the stream has one.
 //! * Otherwise we count like the engine does when it builds that map: one per *finished* step
 //!   (`resOutputsEvent`) that is the logical operation on its resource (`logical: true`; the
