@@ -36,6 +36,7 @@ pub use locks::StackLockProof;
 pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
 
+use crate::catalog::DependencyGraph;
 use crate::config::EnvironmentPolicy;
 use crate::engine::{Engine, EngineError, Progress, StackPreview};
 use crate::error::UserError;
@@ -370,6 +371,7 @@ impl Orchestrator {
         debug_assert_eq!(proof.session(), id);
         let actor_text = actor.to_string();
         let resolved = self.resolve_session(&session).await?;
+        let graph = dependency_graph(&resolved)?;
         self.move_session(id, session.state, SessionState::Planning, &actor_text, SessionUpdate::default())
             .await?;
         // What each stack is planned with, for a later rollback to it (secret values dropped).
@@ -449,7 +451,6 @@ impl Orchestrator {
             .filter(|(_, r)| r.as_ref().map(|p| p.change_count() > 0).unwrap_or(false))
             .map(|(n, _)| n.clone())
             .collect();
-        let upstream = upstream_closures(&resolved);
         let stacks = order
             .iter()
             .flatten()
@@ -459,7 +460,7 @@ impl Orchestrator {
                     stack: name.clone(),
                     content_hash: by_name[name].content_hash.clone(),
                     // A destroy removes what is there: no upstream output feeds it.
-                    provisional: !destroy && upstream[name].iter().any(|u| changing.contains(u)),
+                    provisional: !destroy && graph.upstream_closure(name.as_str()).iter().any(|u| changing.contains(u)),
                     preview,
                 }
             })
@@ -614,15 +615,15 @@ impl Orchestrator {
     ) -> OrchResult<(SessionRecord, Option<Vec<StackName>>)> {
         let id = session.id;
         debug_assert_eq!(proof.session(), id);
+        // What a failed stack takes down with it. Destroy walks the reverse order: dependents
+        // were handled first, so a failure there only matters to the stacks it depends on.
+        let graph = dependency_graph(resolved)?;
         self.move_session(id, SessionState::Approved, SessionState::Applying, actor_text, SessionUpdate::default())
             .await?;
         let destroy = session.operation == "destroy";
         let (sink, log_task) = self.progress_sink(id);
         let by_name: HashMap<&StackName, &ResolvedStack> =
             resolved.stacks.iter().map(|s| (&s.name, s)).collect();
-        // What a failed stack takes down with it. Destroy walks the reverse order: dependents
-        // were handled first, so a failure there only matters to the stacks it depends on.
-        let affected_by_failure = if destroy { upstream_closures(resolved) } else { downstream_closures(resolved) };
         let mut failed: Vec<String> = Vec::new();
         let mut cancelled = false;
         // Set when a provisional stack's re-preview no longer matches the approved plan: nothing
@@ -689,7 +690,8 @@ impl Orchestrator {
                     warn!(session = %id, stack = %name, error = %text, "stack failed");
                     self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
                     failed.push(format!("{name}: {text}"));
-                    for skipped in sched.drop_pending(&affected_by_failure[&name]) {
+                    let affected = if destroy { graph.upstream_closure(name.as_str()) } else { graph.downstream_closure(name.as_str()) };
+                    for skipped in sched.drop_pending(&affected) {
                         self.set_stack(id, &skipped, StackState::Skipped, None, Some("an upstream stack failed")).await?;
                     }
                 }
@@ -961,35 +963,17 @@ fn ordered_waves(session: &SessionRecord, resolved: &ResolvedDeployment) -> Vec<
     out
 }
 
-/// For each stack, every stack it (transitively) depends on, within the resolved set.
-fn upstream_closures(resolved: &ResolvedDeployment) -> HashMap<StackName, BTreeSet<StackName>> {
-    let deps: HashMap<&StackName, &Vec<StackName>> =
-        resolved.stacks.iter().map(|s| (&s.name, &s.depends_on)).collect();
-    resolved
+/// The resolved stacks as the catalog's dependency graph. Dependencies outside the resolved set
+/// (stacks a `--stacks` subset leaves out) are not edges: they are not part of this session.
+fn dependency_graph(resolved: &ResolvedDeployment) -> OrchResult<DependencyGraph> {
+    let names: BTreeSet<&StackName> = resolved.stacks.iter().map(|s| &s.name).collect();
+    let nodes: Vec<(StackName, Vec<StackName>)> = resolved
         .stacks
         .iter()
-        .map(|s| {
-            let mut seen = BTreeSet::new();
-            let mut todo: Vec<&StackName> = s.depends_on.iter().collect();
-            while let Some(n) = todo.pop() {
-                if deps.contains_key(n) && seen.insert(n.clone()) {
-                    todo.extend(deps[n].iter());
-                }
-            }
-            (s.name.clone(), seen)
-        })
-        .collect()
-}
-
-/// For each stack, every stack that (transitively) depends on it.
-fn downstream_closures(resolved: &ResolvedDeployment) -> HashMap<StackName, BTreeSet<StackName>> {
-    let up = upstream_closures(resolved);
-    let mut down: HashMap<StackName, BTreeSet<StackName>> =
-        resolved.stacks.iter().map(|s| (s.name.clone(), BTreeSet::new())).collect();
-    for (stack, ups) in &up {
-        for u in ups {
-            down.get_mut(u).expect("closure within the set").insert(stack.clone());
-        }
-    }
-    down
+        .map(|s| (s.name.clone(), s.depends_on.iter().filter(|d| names.contains(d)).cloned().collect()))
+        .collect();
+    DependencyGraph::from_deps(&nodes).map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        UserError::invalid(format!("the deployment's stacks do not form a dependency graph: {}", text.join("; "))).into()
+    })
 }
