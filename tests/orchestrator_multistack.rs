@@ -12,34 +12,7 @@ use cloud_engine::engine::StepOp;
 use cloud_engine::orchestrator::{Orchestrator, OrchestratorError, OrchestratorSettings, SessionEventKind};
 use cloud_engine::session::{Principal, SessionId, SessionState, StackName, StackState};
 use cloud_engine::store::{LockOutcome, Store};
-use fake_engine::{FakeEngine, MemoryResolver, StackScript};
-
-fn creates(names: &[&'static str]) -> StackScript {
-    StackScript { steps: names.iter().map(|n| (*n, StepOp::Create)).collect(), ..Default::default() }
-}
-
-struct World {
-    orch: Arc<Orchestrator>,
-    engine: Arc<FakeEngine>,
-    resolver: Arc<MemoryResolver>,
-    store: Store,
-    _dir: tempfile::TempDir,
-}
-
-async fn world(engine: Arc<FakeEngine>) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    store.sync_deployment("D1BRV40", "acme-corp", "ecommerce", &["dev".into(), "stage".into(), "prod".into()], "deploy/D1BRV40-acme-corp-ecommerce").await.unwrap();
-    let resolver = MemoryResolver::new(vec![
-        ("network", vec![]),
-        ("security", vec!["network"]),
-        ("dns", vec!["network"]),
-        ("database-rds", vec!["network", "security"]),
-    ]);
-    let environments = ["dev", "stage", "prod"].iter().map(|e| (e.to_string(), EnvironmentPolicy::default_for(e))).collect();
-    let orch = Orchestrator::new(store.clone(), engine.clone(), resolver.clone(), OrchestratorSettings { environments, max_parallel: 4 });
-    World { orch, engine, resolver, store, _dir: dir }
-}
+use fake_engine::{creates, world, FakeEngine, MemoryResolver, StackScript, World};
 
 fn alice() -> Principal { Principal::cli("alice") }
 fn bob() -> Principal { Principal::cli("bob") }

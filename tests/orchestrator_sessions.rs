@@ -3,42 +3,13 @@
 #[path = "support/fake_engine.rs"]
 mod fake_engine;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use cloud_engine::config::EnvironmentPolicy;
 use cloud_engine::engine::StepOp;
 use cloud_engine::error::ExitCode;
-use cloud_engine::orchestrator::{Orchestrator, OrchestratorSettings, SessionEventKind};
+use cloud_engine::orchestrator::SessionEventKind;
 use cloud_engine::session::{Principal, SessionState, StackState};
-use cloud_engine::store::Store;
-use fake_engine::{FakeEngine, MemoryResolver, StackScript};
-
-fn creates(names: &[&'static str]) -> StackScript {
-    StackScript { steps: names.iter().map(|n| (*n, StepOp::Create)).collect(), ..Default::default() }
-}
-
-struct World {
-    orch: Arc<Orchestrator>,
-    engine: Arc<FakeEngine>,
-    resolver: Arc<MemoryResolver>,
-    _dir: tempfile::TempDir,
-}
-
-async fn world(engine: Arc<FakeEngine>) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    store.sync_deployment("D1BRV40", "acme-corp", "ecommerce", &["dev".into(), "stage".into(), "prod".into()], "deploy/D1BRV40-acme-corp-ecommerce").await.unwrap();
-    let resolver = MemoryResolver::new(vec![
-        ("network", vec![]),
-        ("security", vec!["network"]),
-        ("dns", vec!["network"]),
-        ("database-rds", vec!["network", "security"]),
-    ]);
-    let environments = ["dev", "stage", "prod"].iter().map(|e| (e.to_string(), EnvironmentPolicy::default_for(e))).collect();
-    let orch = Orchestrator::new(store, engine.clone(), resolver.clone(), OrchestratorSettings { environments, max_parallel: 4 });
-    World { orch, engine, resolver, _dir: dir }
-}
+use fake_engine::{creates, world, FakeEngine, StackScript};
 
 fn alice() -> Principal { Principal::cli("alice") }
 fn bob() -> Principal { Principal::cli("bob") }

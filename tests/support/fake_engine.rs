@@ -265,3 +265,37 @@ impl DeploymentResolver for MemoryResolver {
         })
     }
 }
+
+/// A script whose update creates `names`.
+pub fn creates(names: &[&'static str]) -> StackScript {
+    StackScript { steps: names.iter().map(|n| (*n, StepOp::Create)).collect(), ..Default::default() }
+}
+
+/// An orchestrator over a fresh store: ecommerce in dev, stage and prod, four stacks (network;
+/// security and dns on network; database-rds on network and security), every `cli:` user an
+/// admin, `max_parallel` 4.
+pub struct World {
+    pub orch: Arc<cloud_engine::orchestrator::Orchestrator>,
+    pub engine: Arc<FakeEngine>,
+    pub resolver: Arc<MemoryResolver>,
+    pub store: cloud_engine::store::Store,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn world(engine: Arc<FakeEngine>) -> World {
+    use cloud_engine::config::EnvironmentPolicy;
+    use cloud_engine::orchestrator::{Orchestrator, OrchestratorSettings};
+    use cloud_engine::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    store.sync_deployment("D1BRV40", "acme-corp", "ecommerce", &["dev".into(), "stage".into(), "prod".into()], "deploy/D1BRV40-acme-corp-ecommerce").await.unwrap();
+    let resolver = MemoryResolver::new(vec![
+        ("network", vec![]),
+        ("security", vec!["network"]),
+        ("dns", vec!["network"]),
+        ("database-rds", vec!["network", "security"]),
+    ]);
+    let environments = ["dev", "stage", "prod"].iter().map(|e| (e.to_string(), EnvironmentPolicy::default_for(e))).collect();
+    let orch = Orchestrator::new(store.clone(), engine.clone(), resolver.clone(), OrchestratorSettings { environments, max_parallel: 4 });
+    World { orch, engine, resolver, store, _dir: dir }
+}
