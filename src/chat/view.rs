@@ -641,6 +641,16 @@ pub fn state_icon(state: SessionState) -> &'static str {
     }
 }
 
+/// Cut to `max` characters (Discord and Slack count characters), marking the cut with `…`.
+pub fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 fn state_icon_stack(state: StackState) -> &'static str {
     match state {
         StackState::Pending => "·",

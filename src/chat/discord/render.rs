@@ -4,6 +4,7 @@
 use poise::serenity_prelude as serenity;
 use serenity::{CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter, CreateSelectMenu, CreateSelectMenuKind, CreateSelectMenuOption};
 
+pub use crate::chat::view::fit;
 use crate::chat::view::{ButtonStyle, LobbyView};
 use crate::session::{Platform, Principal};
 
@@ -15,15 +16,6 @@ pub fn who(p: &Principal) -> String {
     }
 }
 
-/// Cut to `max` characters (Discord counts characters), marking the cut.
-pub fn fit(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
 
 /// The lobby's embed.
 pub fn lobby_embed(lobby: &LobbyView) -> CreateEmbed {

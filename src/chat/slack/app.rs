@@ -700,7 +700,7 @@ enum Ack {
 
 fn ephemeral(text: &str) -> SlackCommandEventResponse {
     let blocks = blocks::text_blocks(text);
-    let mut content = SlackMessageContent::new().with_text(blocks::truncate(text, 3000));
+    let mut content = SlackMessageContent::new().with_text(blocks::fit(text, 3000));
     if !blocks.is_empty() {
         content = content.with_blocks(blocks);
     }

@@ -4,6 +4,7 @@
 
 use slack_morphism::prelude::*;
 
+pub use crate::chat::view::fit;
 use crate::chat::view::{self, ButtonStyle, ChangeSummary, LobbyStack, LobbyView};
 use crate::orchestrator::SessionView;
 use crate::session::{Platform, Principal, SessionState, StackState};
@@ -95,7 +96,7 @@ fn stack_icon(state: StackState) -> &'static str {
 /// enabled buttons (Slack has no disabled buttons: the others are listed with why).
 pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
     let mut blocks: Vec<SlackBlock> = Vec::new();
-    blocks.push(SlackHeaderBlock::new(pt!(truncate(&format!("{} {}", view::state_icon(lobby.state), lobby.title), 150))).into());
+    blocks.push(SlackHeaderBlock::new(pt!(fit(&format!("{} {}", view::state_icon(lobby.state), lobby.title), 150))).into());
     blocks.push(
         SlackSectionBlock::new()
             .with_text(md!(format!(
@@ -144,7 +145,7 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
         blocks.push(SlackSectionBlock::new().with_text(md!(format!("```\n{chunk}\n```"))).into());
     }
     if let Some(reason) = &lobby.reason {
-        blocks.push(SlackSectionBlock::new().with_text(md!(truncate(&format!("> {}", escape(reason).replace('\n', "\n> ")), 2900))).into());
+        blocks.push(SlackSectionBlock::new().with_text(md!(fit(&format!("> {}", escape(reason).replace('\n', "\n> ")), 2900))).into());
     }
 
     let buttons: Vec<SlackActionBlockElement> = lobby
@@ -171,7 +172,7 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
         .collect();
     if !disabled.is_empty() && !lobby.state.is_terminal() {
         blocks.push(
-            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(truncate(&disabled.join(" · "), 2900)))])
+            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(fit(&disabled.join(" · "), 2900)))])
                 .into(),
         );
     }
@@ -179,22 +180,13 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
 }
 
 
-/// Cuts `text` to at most `max` characters, marking the cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
 
-/// Joins lines into chunks of at most `max` characters (a longer single line is truncated).
+/// Joins lines into chunks of at most `max` characters (a longer single line is cut).
 pub fn chunk_lines(lines: &[String], max: usize) -> Vec<String> {
     let mut chunks = Vec::new();
     let mut current = String::new();
     for line in lines {
-        let line = truncate(line, max);
+        let line = fit(line, max);
         if !current.is_empty() && current.chars().count() + 1 + line.chars().count() > max {
             chunks.push(std::mem::take(&mut current));
         }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::app::{Lobby, SlackBot};
-use super::blocks::{escape, truncate};
+use super::blocks::{escape, fit};
 use crate::chat::batcher::{spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits};
 use crate::serve::metric;
 use crate::session::SessionId;
@@ -77,7 +77,7 @@ impl ThreadSink {
 
 /// Thread output is sent as `text` (mrkdwn, code blocks included), escaped for Slack.
 fn content(text: &str) -> SlackMessageContent {
-    SlackMessageContent::new().with_text(truncate(&escape(text), MAX_TEXT))
+    SlackMessageContent::new().with_text(fit(&escape(text), MAX_TEXT))
 }
 
 /// Uploads `content` as a file shared in `channel` (in the thread of `thread_ts` when given).
