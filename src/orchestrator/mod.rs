@@ -304,8 +304,8 @@ impl Orchestrator {
         operation: &str,
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
+        // The project is known: `start` checked it, and a follow-up's parent session had it.
         let policy = self.env_policy(env)?.clone();
-        self.known_project(project).await?;
         let resolved = self.resolver.resolve(project, env, stacks)?;
         let mut ordered: Vec<(StackName, u32)> = resolved
             .stacks
