@@ -5,6 +5,7 @@
 mod discord;
 
 use cloud_engine::policy::Role;
+use cloud_engine::testing::fake_discord::FakeUser;
 use discord::DiscordTester;
 
 /// One stack keeps the stand-in runs short.
@@ -14,10 +15,7 @@ const STACK: &str = "network";
 async fn deploy_is_planned_approved_by_a_teammate_and_applied_in_a_thread() {
     let mut t = DiscordTester::new().await;
     t.start_bot().await;
-    let alice = t.user("alice");
-    let bob = t.user("bob");
-    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
-    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+    let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
 
     // alice: /cloud-deploy ecommerce stage network
     let ask = t.slash(&alice, "cloud-deploy", &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)]);
@@ -56,8 +54,17 @@ async fn deploy_is_planned_approved_by_a_teammate_and_applied_in_a_thread() {
     t.finish().await;
 }
 
+/// alice may deploy ecommerce/stage and bob may approve it (grants without expiry).
+async fn alice_deploys_bob_approves(t: &mut DiscordTester) -> (FakeUser, FakeUser) {
+    let alice = t.user("alice");
+    let bob = t.user("bob");
+    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
+    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+    (alice, bob)
+}
+
 /// alice opens a stage deployment and waits for its plan; returns (lobby id, short id).
-async fn planned_lobby(t: &mut DiscordTester, who: &cloud_engine::testing::fake_discord::FakeUser) -> (u64, String) {
+async fn planned_lobby(t: &mut DiscordTester, who: &FakeUser) -> (u64, String) {
     let ask = t.slash(who, "cloud-deploy", &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)]);
     let reply = t.reply_to(&ask).await;
     let short = DiscordTester::short_id(&reply);
@@ -135,10 +142,7 @@ async fn a_grant_that_expired_before_the_click_does_not_approve() {
 async fn an_approve_click_for_an_old_plan_is_refused_as_stale() {
     let mut t = DiscordTester::new().await;
     t.start_bot().await;
-    let alice = t.user("alice");
-    let bob = t.user("bob");
-    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
-    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+    let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
     let (lobby, short) = planned_lobby(&mut t, &alice).await;
 
     // While the bot is down the plan is refreshed against a changed program (one resource
@@ -174,10 +178,7 @@ async fn cancel_during_apply_stops_gracefully_and_says_so_in_the_thread() {
     let mut t = DiscordTester::new().await;
     t.engine_env.insert("PULUMI_STANDIN_APPLY_DELAY_MS".into(), "400".into());
     t.start_bot().await;
-    let alice = t.user("alice");
-    let bob = t.user("bob");
-    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
-    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+    let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
     let (lobby, _) = planned_lobby(&mut t, &alice).await;
 
     let click = t.click(&bob, lobby, "approve");
@@ -199,10 +200,7 @@ async fn cancel_during_apply_stops_gracefully_and_says_so_in_the_thread() {
 async fn after_a_restart_the_old_lobby_buttons_still_work() {
     let mut t = DiscordTester::new().await;
     t.start_bot().await;
-    let alice = t.user("alice");
-    let bob = t.user("bob");
-    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
-    t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
+    let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
     let (lobby, _) = planned_lobby(&mut t, &alice).await;
 
     t.restart_bot().await;
