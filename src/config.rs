@@ -281,10 +281,7 @@ impl Config {
     }
 
     /// Load from the layers with an explicit environment (tests).
-    pub fn load_with_env(
-        overrides: &Overrides,
-        env: &BTreeMap<String, String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load_with_env(overrides: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let explicit = overrides
             .config
             .clone()
@@ -323,9 +320,7 @@ impl Config {
         if !database_url.starts_with("sqlite:") {
             return Err(ConfigError::Invalid {
                 origin: origin("database_url"),
-                message: format!(
-                    "`{database_url}` is not supported yet: only sqlite:// URLs (Postgres comes later)"
-                ),
+                message: format!("`{database_url}` is not supported yet: only sqlite:// URLs (Postgres comes later)"),
             });
         }
         let workspace = env
@@ -372,9 +367,7 @@ impl Config {
             if !valid_env_name(&name) {
                 return Err(ConfigError::Invalid {
                     origin: origin("environments"),
-                    message: format!(
-                        "`{name}` is not a valid environment name: use 1-16 lowercase letters and digits"
-                    ),
+                    message: format!("`{name}` is not a valid environment name: use 1-16 lowercase letters and digits"),
                 });
             }
             let base = EnvironmentPolicy::default_for(&name);
@@ -400,7 +393,13 @@ impl Config {
 
         let mut admin_texts = file.admins;
         if let Some(extra) = env.get("CLOUD_ADMINS") {
-            admin_texts.extend(extra.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+            admin_texts.extend(
+                extra
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            );
         }
         let admins = admin_texts
             .iter()
@@ -419,7 +418,10 @@ impl Config {
                 });
             }
             if let Err(e) = mapping.role.parse::<crate::policy::Role>() {
-                return Err(ConfigError::Invalid { origin: origin("role_mappings"), message: e.to_string() });
+                return Err(ConfigError::Invalid {
+                    origin: origin("role_mappings"),
+                    message: e.to_string(),
+                });
             }
         }
 
@@ -451,15 +453,30 @@ impl Config {
                 message: format!("`{listen}` is not an address such as 127.0.0.1:9464"),
             });
         }
-        let token_file = env.get("CLOUD_DISCORD_TOKEN_FILE").map(PathBuf::from).or(file.discord.token_file);
+        let token_file = env
+            .get("CLOUD_DISCORD_TOKEN_FILE")
+            .map(PathBuf::from)
+            .or(file.discord.token_file);
         let (token, token_origin) = match (env.get("DISCORD_TOKEN"), &token_file) {
-            (Some(t), _) if !t.trim().is_empty() => (Some(SecretString::from(t.trim().to_string())), "DISCORD_TOKEN".to_string()),
+            (Some(t), _) if !t.trim().is_empty() => (
+                Some(SecretString::from(t.trim().to_string())),
+                "DISCORD_TOKEN".to_string(),
+            ),
             (_, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
                 let t = text.trim().to_string();
-                ((!t.is_empty()).then(|| SecretString::from(t)), format!("the file {}", path.display()))
+                (
+                    (!t.is_empty()).then(|| SecretString::from(t)),
+                    format!("the file {}", path.display()),
+                )
             }
-            _ => (None, "DISCORD_TOKEN, CLOUD_DISCORD_TOKEN_FILE or `discord.token_file`".to_string()),
+            _ => (
+                None,
+                "DISCORD_TOKEN, CLOUD_DISCORD_TOKEN_FILE or `discord.token_file`".to_string(),
+            ),
         };
         let guild_id = match env.get("CLOUD_DISCORD_GUILD_ID") {
             Some(g) => Some(g.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
@@ -492,7 +509,11 @@ impl Config {
                 listen,
                 shutdown_timeout: file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300)),
             },
-            discord: DiscordConfig { token, token_origin, guild_id },
+            discord: DiscordConfig {
+                token,
+                token_origin,
+                guild_id,
+            },
         })
     }
 
@@ -597,7 +618,11 @@ impl Config {
                 app_token: set(&self.slack.app_token),
             },
             local_cli_admin: self.local_cli_admin,
-            pricing: self.pricing.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in config/pricing.yaml".into()),
+            pricing: self
+                .pricing
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "built-in config/pricing.yaml".into()),
             serve: &self.serve,
             discord: ShownDiscord {
                 token: match &self.discord.token {
@@ -648,7 +673,11 @@ fn slack_config(
         }
         None => file.transport.unwrap_or(SlackTransport::Http),
     };
-    let listen = env.get("CLOUD_SLACK_LISTEN").cloned().or(file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
+    let listen = env
+        .get("CLOUD_SLACK_LISTEN")
+        .cloned()
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
     if listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(ConfigError::Invalid {
             origin: origin("slack.listen"),
@@ -672,9 +701,27 @@ fn slack_config(
         transport,
         listen,
         api_url,
-        bot_token: secret(env, "SLACK_BOT_TOKEN", file.bot_token_file, origin, "slack.bot_token_file")?,
-        signing_secret: secret(env, "SLACK_SIGNING_SECRET", file.signing_secret_file, origin, "slack.signing_secret_file")?,
-        app_token: secret(env, "SLACK_APP_TOKEN", file.app_token_file, origin, "slack.app_token_file")?,
+        bot_token: secret(
+            env,
+            "SLACK_BOT_TOKEN",
+            file.bot_token_file,
+            origin,
+            "slack.bot_token_file",
+        )?,
+        signing_secret: secret(
+            env,
+            "SLACK_SIGNING_SECRET",
+            file.signing_secret_file,
+            origin,
+            "slack.signing_secret_file",
+        )?,
+        app_token: secret(
+            env,
+            "SLACK_APP_TOKEN",
+            file.app_token_file,
+            origin,
+            "slack.app_token_file",
+        )?,
     })
 }
 
@@ -703,9 +750,7 @@ pub fn mask_url(url: &str) -> String {
 }
 
 fn valid_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 16
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    !name.is_empty() && name.len() <= 16 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 fn default_data_dir() -> PathBuf {
@@ -787,7 +832,10 @@ mod tests {
     fn an_unknown_key_is_reported_with_file_line_and_column() {
         let err = load("data_dir: /tmp/x\npulumi:\n  binray: pulumi\n", &[]).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("cloud.yaml:3:3: pulumi: unknown field `binray`"), "{text}");
+        assert!(
+            text.contains("cloud.yaml:3:3: pulumi: unknown field `binray`"),
+            "{text}"
+        );
         assert!(text.contains("expected one of"), "{text}");
     }
 
@@ -809,7 +857,11 @@ mod tests {
     fn access_settings_come_from_the_file_and_the_environment() {
         let config = load("access:\n  local_cli_admin: true\n", &[]).unwrap();
         assert!(config.local_cli_admin);
-        let config = load("access:\n  local_cli_admin: true\n", &[("CLOUD_LOCAL_CLI_ADMIN", "false")]).unwrap();
+        let config = load(
+            "access:\n  local_cli_admin: true\n",
+            &[("CLOUD_LOCAL_CLI_ADMIN", "false")],
+        )
+        .unwrap();
         assert!(!config.local_cli_admin);
         assert!(!load("", &[]).unwrap().local_cli_admin, "off unless asked for");
         let err = load("", &[("CLOUD_LOCAL_CLI_ADMIN", "maybe")]).unwrap_err();
@@ -832,12 +884,21 @@ mod tests {
         let secret_file = dir.path().join("signing");
         std::fs::write(&secret_file, "s3cr3t-signing\n").unwrap();
         let config = load(
-            &format!("slack:\n  transport: socket\n  signing_secret_file: {}\n", secret_file.display()),
-            &[("SLACK_BOT_TOKEN", "xoxb-123-secret"), ("SLACK_APP_TOKEN", "xapp-1-secret")],
+            &format!(
+                "slack:\n  transport: socket\n  signing_secret_file: {}\n",
+                secret_file.display()
+            ),
+            &[
+                ("SLACK_BOT_TOKEN", "xoxb-123-secret"),
+                ("SLACK_APP_TOKEN", "xapp-1-secret"),
+            ],
         )
         .unwrap();
         assert_eq!(config.slack.transport, SlackTransport::Socket);
-        assert_eq!(config.slack.signing_secret.as_ref().unwrap().expose_secret(), "s3cr3t-signing");
+        assert_eq!(
+            config.slack.signing_secret.as_ref().unwrap().expose_secret(),
+            "s3cr3t-signing"
+        );
         assert_eq!(config.slack.api_url, "https://slack.com/api");
         let shown = config.show();
         for secret in ["xoxb-123-secret", "xapp-1-secret", "s3cr3t-signing"] {

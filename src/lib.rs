@@ -5,14 +5,14 @@
 //! render the events the orchestrator publishes.
 
 pub mod catalog;
+pub mod chat;
 pub mod cli;
 pub mod config;
-pub mod chat;
 pub mod engine;
+pub mod error;
 pub mod orchestrator;
 pub mod policy;
-pub mod error;
+pub mod serve;
 pub mod session;
 pub mod store;
-pub mod serve;
 pub mod testing;

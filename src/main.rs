@@ -8,7 +8,10 @@ fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_env("CLOUD_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     // Colour only on a terminal: logs redirected to a file or read by a test stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),

@@ -49,7 +49,9 @@ pub fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0])
+                .set_buckets(&[
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+                ])
                 .expect("static buckets are valid");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -191,8 +193,12 @@ impl Core {
     /// plans, cancels refused sessions nobody queued, hands freed stacks to the lock queue.
     pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let orchestrator = Arc::downgrade(&self.orchestrator);
-        let clock: crate::policy::Clock =
-            Arc::new(move || orchestrator.upgrade().map(|o| o.access().now()).unwrap_or_else(chrono::Utc::now));
+        let clock: crate::policy::Clock = Arc::new(move || {
+            orchestrator
+                .upgrade()
+                .map(|o| o.access().now())
+                .unwrap_or_else(chrono::Utc::now)
+        });
         self.orchestrator.spawn_sweeper(every, clock, self.draining.clone())
     }
 
@@ -210,11 +216,17 @@ impl Core {
         let mut cancelled = Vec::new();
         let applying = self
             .store
-            .sessions(&SessionFilter { state: Some(SessionState::Applying), ..Default::default() })
+            .sessions(&SessionFilter {
+                state: Some(SessionState::Applying),
+                ..Default::default()
+            })
             .await
             .unwrap_or_default();
         for s in applying {
-            let reason = format!("cloud serve is shutting down and the apply outlived the {} shutdown timeout", humantime::format_duration(timeout));
+            let reason = format!(
+                "cloud serve is shutting down and the apply outlived the {} shutdown timeout",
+                humantime::format_duration(timeout)
+            );
             match self.orchestrator.cancel_as_system(s.id, &system, &reason).await {
                 Ok(_) => {
                     let _ = self
@@ -234,7 +246,10 @@ impl Core {
             }
         }
         if tokio::time::timeout(grace, self.work.wait()).await.is_err() {
-            warn!(running = self.work.len(), "work still running after the cancel grace; exiting anyway");
+            warn!(
+                running = self.work.len(),
+                "work still running after the cancel grace; exiting anyway"
+            );
         }
         cancelled
     }
@@ -251,7 +266,11 @@ pub trait Transport: Send {
 }
 
 /// Serves `/healthz` and `/metrics` on `addr` until `stop`.
-pub async fn serve_ops(core: Arc<Core>, addr: &str, stop: CancellationToken) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve_ops(
+    core: Arc<Core>,
+    addr: &str,
+    stop: CancellationToken,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     use axum::http::StatusCode;
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -267,7 +286,11 @@ pub async fn serve_ops(core: Arc<Core>, addr: &str, stop: CancellationToken) -> 
                 let core = health_core.clone();
                 async move {
                     let (ok, report) = core.health().await;
-                    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                    let status = if ok {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
                     (status, axum::Json(report))
                 }
             }),
@@ -276,11 +299,18 @@ pub async fn serve_ops(core: Arc<Core>, addr: &str, stop: CancellationToken) -> 
             "/metrics",
             get(move || {
                 let core = metrics_core.clone();
-                async move { ([("content-type", "text/plain; version=0.0.4")], core.metrics_text().await) }
+                async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        core.metrics_text().await,
+                    )
+                }
             }),
         );
     let handle = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
     });
     Ok((local, handle))
 }
@@ -304,7 +334,8 @@ pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: Can
     let signal = async {
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = term.recv() => info!("SIGTERM received"),
                 _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
@@ -332,7 +363,12 @@ pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: Can
     }
     // Shutdown order: stop new sessions, keep the transports up so running applies can still
     // post their progress, then stop the transports and the ops endpoint.
-    let cancelled = core.shutdown(core.config.serve.shutdown_timeout, core.config.pulumi.cancel_grace + Duration::from_secs(10)).await;
+    let cancelled = core
+        .shutdown(
+            core.config.serve.shutdown_timeout,
+            core.config.pulumi.cancel_grace + Duration::from_secs(10),
+        )
+        .await;
     if !cancelled.is_empty() {
         warn!(count = cancelled.len(), "running applies were cancelled for shutdown");
     }

@@ -1,9 +1,7 @@
 //! `bench_stream` as a test: a realistic flood must stay within budget, lose nothing and keep
 //! chat latency low. Run with `--nocapture` to see the JSON report.
 
-use cloud_engine::chat::batcher::{
-    bench_stream, bench_stream_with, BenchConfig, SinkLimits, StreamBench,
-};
+use cloud_engine::chat::batcher::{bench_stream, bench_stream_with, BenchConfig, SinkLimits, StreamBench};
 
 fn check(report: &StreamBench) {
     println!("{}", serde_json::to_string_pretty(report).unwrap());
@@ -12,10 +10,7 @@ fn check(report: &StreamBench) {
     assert_eq!(report.redaction_violations, 0);
     assert!(report.summary_emitted);
     assert!(report.log_messages <= u64::from(report.limits.max_log_messages));
-    assert_eq!(
-        report.lines_in_chat + report.lines_only_in_log,
-        report.output_lines
-    );
+    assert_eq!(report.lines_in_chat + report.lines_only_in_log, report.output_lines);
     if report.lines_only_in_log > 0 {
         assert_eq!(
             report.lines_in_full_log, report.output_lines,
@@ -35,10 +30,7 @@ fn bench_discord_flood_of_5000_lines() {
     let report = bench_stream(5_000, SinkLimits::discord());
     check(&report);
     assert_eq!(report.lines_in, 5_000);
-    assert!(
-        report.lines_only_in_log > 0,
-        "5000 lines cannot all fit 40 messages"
-    );
+    assert!(report.lines_only_in_log > 0, "5000 lines cannot all fit 40 messages");
 }
 
 #[test]
@@ -55,10 +47,7 @@ fn bench_a_quiet_session_fits_in_chat() {
     };
     let report = bench_stream_with(config, SinkLimits::discord());
     check(&report);
-    assert_eq!(
-        report.lines_only_in_log, 0,
-        "a quiet session needs no full log"
-    );
+    assert_eq!(report.lines_only_in_log, 0, "a quiet session needs no full log");
     assert_eq!(report.uploads, 0);
 }
 
@@ -77,10 +66,7 @@ fn bench_report_round_trips_as_json() {
 fn bench_discord_50000_lines() {
     let report = bench_stream(50_000, SinkLimits::discord());
     check(&report);
-    assert_eq!(
-        report.log_messages, 40,
-        "a flood fills what the thread should hold"
-    );
+    assert_eq!(report.log_messages, 40, "a flood fills what the thread should hold");
 }
 
 #[test]

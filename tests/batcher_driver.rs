@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use cloud_engine::chat::batcher::{
-    spawn_batcher, spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome,
-    SessionSummary, SinkLimits, StackEvent,
+    spawn_batcher, spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary,
+    SinkLimits, StackEvent,
 };
 use cloud_engine::session::StackName;
 use tokio::sync::mpsc;
@@ -16,10 +16,7 @@ fn net() -> StackName {
 }
 
 /// Collects every op with the (paused) time it arrived, until the batcher task ends.
-async fn collect(
-    mut ops_rx: mpsc::Receiver<RenderOp>,
-    start: Instant,
-) -> Vec<(Duration, RenderOp)> {
+async fn collect(mut ops_rx: mpsc::Receiver<RenderOp>, start: Instant) -> Vec<(Duration, RenderOp)> {
     let mut out = Vec::new();
     while let Some(op) = ops_rx.recv().await {
         out.push((start.elapsed(), op));
@@ -35,14 +32,10 @@ async fn driver_posts_progress_at_once_lines_after_the_linger_and_the_summary_la
     let task = spawn_batcher(rx, SinkLimits::discord(), ops_tx);
     let collector = tokio::spawn(collect(ops_rx, start));
 
-    tx.send(BatchInput::stack(
-        &net(),
-        StackEvent::Started { planned_steps: 2 },
-    ))
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    tx.send(BatchInput::line(&net(), "hello from the engine"))
+    tx.send(BatchInput::stack(&net(), StackEvent::Started { planned_steps: 2 }))
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tx.send(BatchInput::line(&net(), "hello from the engine")).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     tx.send(BatchInput::SessionFinished(SessionSummary {
         outcome: SessionOutcome::Applied,
@@ -104,11 +97,8 @@ async fn the_driver_stops_when_the_adapter_goes_away() {
     let (ops_tx, ops_rx) = mpsc::channel(1);
     let task = spawn_batcher(rx, SinkLimits::discord(), ops_tx);
     drop(ops_rx);
-    tx.send(BatchInput::stack(
-        &net(),
-        StackEvent::Started { planned_steps: 1 },
-    ))
-    .unwrap();
+    tx.send(BatchInput::stack(&net(), StackEvent::Started { planned_steps: 1 }))
+        .unwrap();
     let stats = tokio::time::timeout(Duration::from_secs(60), task)
         .await
         .expect("task ends")

@@ -9,12 +9,10 @@ mod batcher_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use batcher_support::{
-    budget_violations, chat_lines, is_subsequence, oversize, stack, tiny_limits, uploads, Sim,
-};
+use batcher_support::{budget_violations, chat_lines, is_subsequence, oversize, stack, tiny_limits, uploads, Sim};
 use cloud_engine::chat::batcher::{
-    BatchInput, Batcher, EditBudget, MessageKey, RateBudget, RenderOp, SessionOutcome,
-    SessionSummary, SinkLimits, StackEvent, MAX_CHAT_PIECES_PER_LINE,
+    BatchInput, Batcher, EditBudget, MessageKey, RateBudget, RenderOp, SessionOutcome, SessionSummary, SinkLimits,
+    StackEvent, MAX_CHAT_PIECES_PER_LINE,
 };
 use cloud_engine::chat::StackResult;
 use cloud_engine::engine::{ChangeCounts, Progress, StepOp};
@@ -121,11 +119,7 @@ fn script_strategy() -> impl Strategy<Value = Script> {
         prop::collection::vec("[A-Z]{8,12}", 2),
         prop::collection::vec((gap_strategy(), action_strategy()), 0..120),
     )
-        .prop_map(|(limits, secrets, steps)| Script {
-            limits,
-            secrets,
-            steps,
-        })
+        .prop_map(|(limits, secrets, steps)| Script { limits, secrets, steps })
 }
 
 fn urn(stack: &str, n: u32) -> String {
@@ -158,26 +152,14 @@ fn play(script: Script) -> Outcome {
         let (i, event) = match action.clone() {
             Action::Start { stack, planned } => {
                 started.insert(name(stack).to_string());
-                (
-                    stack,
-                    StackEvent::Started {
-                        planned_steps: planned,
-                    },
-                )
+                (stack, StackEvent::Started { planned_steps: planned })
             }
-            Action::Line {
-                stack,
-                text,
-                secret,
-            } => {
+            Action::Line { stack, text, secret } => {
                 started.insert(name(stack).to_string());
                 let (text, shown) = match secret {
                     Some(k) => {
                         secrets_placed += 1;
-                        (
-                            format!("{text} {} x", script.secrets[k]),
-                            format!("{text} [secret] x"),
-                        )
+                        (format!("{text} {} x", script.secrets[k]), format!("{text} [secret] x"))
                     }
                     None => (text.clone(), text),
                 };
@@ -197,11 +179,7 @@ fn play(script: Script) -> Outcome {
                 started.insert(name(stack).to_string());
                 let op = if change { StepOp::Update } else { StepOp::Same };
                 if change {
-                    expected.push(format!(
-                        "[{}] ~ {TYPE} {}-b{n} updated",
-                        name(stack),
-                        name(stack)
-                    ));
+                    expected.push(format!("[{}] ~ {TYPE} {}-b{n} updated", name(stack), name(stack)));
                 }
                 let p = Progress::StepDone {
                     urn: urn(name(stack), n),
@@ -212,11 +190,7 @@ fn play(script: Script) -> Outcome {
             }
             Action::StepFailed { stack, n } => {
                 started.insert(name(stack).to_string());
-                expected.push(format!(
-                    "[{}] ✗ {TYPE} {}-b{n} create failed",
-                    name(stack),
-                    name(stack)
-                ));
+                expected.push(format!("[{}] ✗ {TYPE} {}-b{n} create failed", name(stack), name(stack)));
                 let p = Progress::StepFailed {
                     urn: urn(name(stack), n),
                     resource_type: TYPE.into(),
@@ -224,11 +198,7 @@ fn play(script: Script) -> Outcome {
                 };
                 (stack, StackEvent::Progress(p))
             }
-            Action::Finish {
-                stack,
-                result,
-                created,
-            } => {
+            Action::Finish { stack, result, created } => {
                 let counts = if created > 0 {
                     format!("{created} created")
                 } else {
@@ -249,10 +219,7 @@ fn play(script: Script) -> Outcome {
         headline: "shop/dev DTEST01: applied".to_string(),
         details: vec!["see the thread above".to_string()],
     };
-    sim.push_after(
-        Duration::from_millis(10),
-        BatchInput::SessionFinished(summary),
-    );
+    sim.push_after(Duration::from_millis(10), BatchInput::SessionFinished(summary));
     let finished_at = sim.now;
     sim.drain();
     Outcome {

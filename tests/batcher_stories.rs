@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use batcher_support::{budget_violations, chat_lines, stack, tiny_limits, uploads, Sim};
 use cloud_engine::chat::batcher::{
-    BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary, SinkLimits,
-    StackEvent,
+    BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary, SinkLimits, StackEvent,
 };
 use cloud_engine::chat::StackResult;
 use cloud_engine::engine::{ChangeCounts, Progress, StepOp};
@@ -18,12 +17,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn started(name: &str, planned: u32) -> BatchInput {
-    BatchInput::stack(
-        &stack(name),
-        StackEvent::Started {
-            planned_steps: planned,
-        },
-    )
+    BatchInput::stack(&stack(name), StackEvent::Started { planned_steps: planned })
 }
 
 fn step(name: &str, resource: &str, resource_type: &str, op: StepOp, done: bool) -> BatchInput {
@@ -59,62 +53,36 @@ fn session_finished(outcome: SessionOutcome, headline: &str) -> BatchInput {
 
 #[test]
 fn a_small_deploy_reads_well_in_a_discord_thread() {
-    let mut sim =
-        Sim::new(Batcher::new(SinkLimits::discord()).with_log_filename("session-0b6a3c1e.log"));
+    let mut sim = Sim::new(Batcher::new(SinkLimits::discord()).with_log_filename("session-0b6a3c1e.log"));
     let vpc = "aws:ec2/vpc:Vpc";
     let subnet = "aws:ec2/subnet:Subnet";
     let zone = "aws:route53/zone:Zone";
     sim.push_after(ms(0), started("network", 3));
     sim.push_after(ms(50), step("network", "vpc", vpc, StepOp::Create, false));
     sim.push_after(ms(1200), step("network", "vpc", vpc, StepOp::Create, true));
-    sim.push_after(
-        ms(100),
-        step("network", "public-a", subnet, StepOp::Create, false),
-    );
-    sim.push_after(
-        ms(10),
-        step("network", "private-a", subnet, StepOp::Same, false),
-    );
-    sim.push_after(
-        ms(10),
-        step("network", "private-a", subnet, StepOp::Same, true),
-    );
+    sim.push_after(ms(100), step("network", "public-a", subnet, StepOp::Create, false));
+    sim.push_after(ms(10), step("network", "private-a", subnet, StepOp::Same, false));
+    sim.push_after(ms(10), step("network", "private-a", subnet, StepOp::Same, true));
     sim.push_after(ms(300), started("dns", 1));
     sim.push_after(
         ms(20),
-        BatchInput::line(
-            &stack("dns"),
-            "warning: zone shop.internal has no records yet",
-        ),
+        BatchInput::line(&stack("dns"), "warning: zone shop.internal has no records yet"),
     );
-    sim.push_after(
-        ms(2500),
-        step("network", "public-a", subnet, StepOp::Create, true),
-    );
+    sim.push_after(ms(2500), step("network", "public-a", subnet, StepOp::Create, true));
     sim.push_after(
         ms(10),
-        finished(
-            "network",
-            StackResult::Applied,
-            &[("create", 2), ("same", 1)],
-        ),
+        finished("network", StackResult::Applied, &[("create", 2), ("same", 1)]),
     );
     sim.push_after(ms(400), step("dns", "zone", zone, StepOp::Update, false));
     sim.push_after(ms(6000), step("dns", "zone", zone, StepOp::Update, true));
-    sim.push_after(
-        ms(10),
-        finished("dns", StackResult::Applied, &[("update", 1)]),
-    );
+    sim.push_after(ms(10), finished("dns", StackResult::Applied, &[("update", 1)]));
     sim.push_after(
         ms(100),
         session_finished(SessionOutcome::Applied, "shop/dev D1BRV40: applied in 11s"),
     );
     sim.drain();
 
-    assert!(
-        uploads(&sim.ops).is_empty(),
-        "a small session needs no attachment"
-    );
+    assert!(uploads(&sim.ops).is_empty(), "a small session needs no attachment");
     assert!(budget_violations(sim.batcher.limits(), &sim.ops).is_empty());
     insta::assert_snapshot!("small_deploy_discord", sim.transcript());
 }
@@ -148,15 +116,9 @@ fn a_flood_spills_into_an_attached_full_log_and_the_summary_says_so() {
     let net = stack("network");
     sim.push_after(ms(0), started("network", 40));
     for i in 0..40 {
-        sim.push_after(
-            ms(25),
-            BatchInput::line(&net, format!("creating subnet {i:02}")),
-        );
+        sim.push_after(ms(25), BatchInput::line(&net, format!("creating subnet {i:02}")));
     }
-    sim.push_after(
-        ms(10),
-        finished("network", StackResult::Applied, &[("create", 40)]),
-    );
+    sim.push_after(ms(10), finished("network", StackResult::Applied, &[("create", 40)]));
     sim.push_after(
         ms(10),
         session_finished(SessionOutcome::Applied, "shop/dev D1BRV40: applied"),
@@ -165,9 +127,7 @@ fn a_flood_spills_into_an_attached_full_log_and_the_summary_says_so() {
 
     let logs = uploads(&sim.ops);
     assert_eq!(logs.len(), 1);
-    let mut expected: Vec<String> = (0..40)
-        .map(|i| format!("[network] creating subnet {i:02}"))
-        .collect();
+    let mut expected: Vec<String> = (0..40).map(|i| format!("[network] creating subnet {i:02}")).collect();
     expected.push("[network] applied: 40 created".into());
     assert_eq!(logs[0], expected, "the full log holds every line, in order");
     assert!(chat_lines(&sim.ops).len() < expected.len());
@@ -178,14 +138,9 @@ fn a_flood_spills_into_an_attached_full_log_and_the_summary_says_so() {
 #[test]
 fn an_overlong_line_is_split_across_messages_never_dropped() {
     let mut sim = Sim::new(Batcher::new(SinkLimits::discord()));
-    let long: String = (0..4500)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
+    let long: String = (0..4500).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
     sim.push_after(ms(0), BatchInput::line(&stack("storage"), long.clone()));
-    sim.push_after(
-        ms(0),
-        BatchInput::line(&stack("storage"), "after the long one"),
-    );
+    sim.push_after(ms(0), BatchInput::line(&stack("storage"), "after the long one"));
     sim.push_after(ms(10), session_finished(SessionOutcome::Applied, "done"));
     sim.drain();
 
@@ -202,10 +157,7 @@ fn an_overlong_line_is_split_across_messages_never_dropped() {
     assert!(posts[1].starts_with("```\n[storage]↪"));
     assert_eq!(
         chat_lines(&sim.ops),
-        vec![
-            format!("[storage] {long}"),
-            "[storage] after the long one".to_string()
-        ]
+        vec![format!("[storage] {long}"), "[storage] after the long one".to_string()]
     );
     assert!(uploads(&sim.ops).is_empty());
 }
@@ -300,10 +252,7 @@ fn slack_edits_have_their_own_budget() {
     sim.push_after(ms(0), started("network", 2));
     sim.push_after(ms(0), started("dns", 2));
     sim.advance_to(ms(10_000));
-    sim.push_after(
-        ms(0),
-        finished("network", StackResult::Applied, &[("create", 2)]),
-    );
+    sim.push_after(ms(0), finished("network", StackResult::Applied, &[("create", 2)]));
     sim.push_after(ms(0), finished("dns", StackResult::Skipped, &[]));
     // Both progress edits go out at once: Slack's `chat.update` budget is separate from posts,
     // while the two result lines share one message a linger later.

@@ -22,7 +22,11 @@ fn the_sample_workspace_is_valid() {
 #[test]
 fn malformed_yaml_names_file_line_and_column() {
     let ws = empty_workspace();
-    write_manifest(&ws, "D1BRV40", "stacks:\n  network: {enabled: true\n  security: {enabled: true}\n");
+    write_manifest(
+        &ws,
+        "D1BRV40",
+        "stacks:\n  network: {enabled: true\n  security: {enabled: true}\n",
+    );
     insta::assert_snapshot!(validate_err(&ws), @"deploy/D1BRV40-acme-corp-shop/manifest.yaml:6:11: invalid YAML: did not find expected ',' or '}', while parsing a flow mapping at line 5 column 12");
 }
 
@@ -31,13 +35,20 @@ fn tabs_are_syntax_errors_with_a_location() {
     let ws = empty_workspace();
     write_manifest(&ws, "D1BRV40", "stacks:\n\tnetwork: {}\n");
     let msg = validate_err(&ws);
-    assert!(msg.starts_with("deploy/D1BRV40-acme-corp-shop/manifest.yaml:5:1: invalid YAML"), "{msg}");
+    assert!(
+        msg.starts_with("deploy/D1BRV40-acme-corp-shop/manifest.yaml:5:1: invalid YAML"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unknown_keys_are_schema_errors_with_a_location() {
     let ws = empty_workspace();
-    write_manifest(&ws, "D1BRV40", "environments:\n  dev: {enabled: true}\nstacks:\n  network: {enabled: true, confg: {cidrBlock: 10.1.0.0/16}}\n");
+    write_manifest(
+        &ws,
+        "D1BRV40",
+        "environments:\n  dev: {enabled: true}\nstacks:\n  network: {enabled: true, confg: {cidrBlock: 10.1.0.0/16}}\n",
+    );
     insta::assert_snapshot!(validate_err(&ws), @"deploy/D1BRV40-acme-corp-shop/manifest.yaml:7:28: stacks.network: unknown field `confg`, expected `enabled` or `config`");
 
     let ws = empty_workspace();
@@ -48,7 +59,10 @@ fn unknown_keys_are_schema_errors_with_a_location() {
 #[test]
 fn unknown_keys_in_stack_yaml_are_errors() {
     let ws = empty_workspace();
-    ws.write("stacks/network/stack.yaml", "name: network\ndescription: VPC\ndepends: []\n");
+    ws.write(
+        "stacks/network/stack.yaml",
+        "name: network\ndescription: VPC\ndepends: []\n",
+    );
     let msg = validate_err(&ws);
     assert!(
         msg.starts_with("stacks/network/stack.yaml:3:1: unknown field `depends`, expected one of `name`, `description`, `depends_on`"),
@@ -70,7 +84,11 @@ fn duplicate_stacks_are_rejected_clearly() {
 #[test]
 fn deployment_ids_must_match_the_pattern() {
     let ws = empty_workspace();
-    write_manifest(&ws, "D1brv40", "environments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n");
+    write_manifest(
+        &ws,
+        "D1brv40",
+        "environments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n",
+    );
     insta::assert_snapshot!(validate_err(&ws), @"deploy/D1brv40-acme-corp-shop/manifest.yaml:1:16: invalid deployment id `D1brv40`: `D` followed by 6 uppercase base36 characters, e.g. D1BRV40");
 }
 
@@ -79,8 +97,14 @@ fn deployment_ids_must_be_unique_and_match_the_directory() {
     let ws = empty_workspace();
     let body = "environments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n";
     write_manifest(&ws, "D1BRV40", body);
-    ws.write("deploy/D1BRV40-acme-corp-other/manifest.yaml", &format!("deployment_id: D1BRV40\norg: acme-corp\nproject: other\n{body}"));
-    ws.write("deploy/D2222222-acme-corp-x/manifest.yaml", &format!("deployment_id: D222222\norg: acme-corp\nproject: shop\n{body}"));
+    ws.write(
+        "deploy/D1BRV40-acme-corp-other/manifest.yaml",
+        &format!("deployment_id: D1BRV40\norg: acme-corp\nproject: other\n{body}"),
+    );
+    ws.write(
+        "deploy/D2222222-acme-corp-x/manifest.yaml",
+        &format!("deployment_id: D222222\norg: acme-corp\nproject: shop\n{body}"),
+    );
     insta::assert_snapshot!(validate_err(&ws), @r"
     deploy/D1BRV40-acme-corp-shop/manifest.yaml:1:1: deployment id D1BRV40 is used by both deploy/D1BRV40-acme-corp-other and deploy/D1BRV40-acme-corp-shop; ids must be unique — give one of them a new id (`cloud init` generates one) and rename its directory
     deploy/D2222222-acme-corp-x/manifest.yaml:1:1: the directory deploy/D2222222-acme-corp-x does not match the manifest; it must be named <id>-<org>-<project> = deploy/D222222-acme-corp-shop (rename it, or fix deployment_id/org/project)
@@ -103,9 +127,15 @@ fn missing_index_ts_and_pulumi_yaml_are_reported() {
 #[test]
 fn main_must_point_at_index_ts_and_runtime_must_be_nodejs() {
     let ws = empty_workspace();
-    ws.write("stacks/network/Pulumi.yaml", "name: network\nruntime: nodejs\nmain: src/main.ts\n");
+    ws.write(
+        "stacks/network/Pulumi.yaml",
+        "name: network\nruntime: nodejs\nmain: src/main.ts\n",
+    );
     ws.write("stacks/security/Pulumi.yaml", "name: security\nruntime: python\n");
-    ws.write("stacks/dns/Pulumi.yaml", "name: dns\nruntime: {name: nodejs, options: {typescript: true}}\nmain: ./index.ts\n");
+    ws.write(
+        "stacks/dns/Pulumi.yaml",
+        "name: dns\nruntime: {name: nodejs, options: {typescript: true}}\nmain: ./index.ts\n",
+    );
     insta::assert_snapshot!(validate_err(&ws), @r"
     stacks/network/Pulumi.yaml:3:1: `main: src/main.ts` must point at index.ts (the catalog hashes, inspects and runs index.ts); set `main: index.ts` or remove `main`
     stacks/security/Pulumi.yaml:2:1: stacks/security/Pulumi.yaml: runtime is `python`; stacks are TypeScript programs: set `runtime: nodejs`
@@ -140,7 +170,11 @@ fn enabled_stack_on_a_disabled_or_absent_dependency() {
     ");
 
     let ws = empty_workspace();
-    write_manifest(&ws, "D1BRV40", "environments:\n  dev: {enabled: true}\nstacks:\n  security: {enabled: true}\n");
+    write_manifest(
+        &ws,
+        "D1BRV40",
+        "environments:\n  dev: {enabled: true}\nstacks:\n  security: {enabled: true}\n",
+    );
     insta::assert_snapshot!(validate_err(&ws), @"deploy/D1BRV40-acme-corp-shop/manifest.yaml:7:3: stack `security` depends on `network`, which is not listed in this deployment; add `network` under `stacks:` (`cloud stacks register <deployment> network`) or disable `security`");
 }
 
@@ -203,9 +237,19 @@ fn validate_reports_everything_in_one_run() {
     let ws = sample_workspace();
     // Break several things at once, in different files.
     std::fs::remove_file(ws.path("stacks/storage/index.ts")).unwrap();
-    ws.write("stacks/network/Pulumi.yaml", "name: network\nruntime: nodejs\nmain: app.ts\n");
-    write_manifest(&ws, "D2BRV40", "environments:\n  dev: {enabled: true}\nstacks:\n  netwrk: {}\n  security: {}\n");
-    ws.write("deploy/D3BRV40-acme-corp-bad/manifest.yaml", "deployment_id: D3BRV40\norg: acme-corp\nproject: bad\nstacks: [\n");
+    ws.write(
+        "stacks/network/Pulumi.yaml",
+        "name: network\nruntime: nodejs\nmain: app.ts\n",
+    );
+    write_manifest(
+        &ws,
+        "D2BRV40",
+        "environments:\n  dev: {enabled: true}\nstacks:\n  netwrk: {}\n  security: {}\n",
+    );
+    ws.write(
+        "deploy/D3BRV40-acme-corp-bad/manifest.yaml",
+        "deployment_id: D3BRV40\norg: acme-corp\nproject: bad\nstacks: [\n",
+    );
     let msg = validate_err(&ws);
     let lines: Vec<&str> = msg.lines().collect();
     assert_eq!(lines.last(), Some(&"5 problems found"), "{msg}");
@@ -227,7 +271,11 @@ fn validate_reports_everything_in_one_run() {
 #[test]
 fn problem_kinds_are_typed() {
     let ws = empty_workspace();
-    write_manifest(&ws, "D1BRV40", "environments:\n  dev: {enabled: true}\nstacks:\n  security: {}\n");
+    write_manifest(
+        &ws,
+        "D1BRV40",
+        "environments:\n  dev: {enabled: true}\nstacks:\n  security: {}\n",
+    );
     let report = cloud_engine::catalog::validate::validate_workspace(ws.root(), None).unwrap();
     assert!(report.problems.has_kind(ProblemKind::MissingDependency));
     assert!(!report.problems.has_kind(ProblemKind::Cycle));
@@ -242,28 +290,71 @@ fn init_and_stacks_new_refuse_bad_templates_and_write_nothing() {
     let ws = empty_workspace();
     let header = "deployment_id: {{DEPLOYMENT_ID}}\norg: {{ORG}}\nproject: {{PROJECT}}\n";
     let manifests: &[(&str, &str, &str)] = &[
-        ("yaml", "stacks: {network: {enabled: true}\n", "templates/yaml/manifest.yaml.template (rendered):5:1: invalid YAML"),
-        ("unknown", "region: us-east-1\nenvironments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n", "templates/unknown/manifest.yaml.template (rendered):4:1: unknown field `region`"),
-        ("duplicate", "environments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n  network: {enabled: false}\n", "templates/duplicate/manifest.yaml.template (rendered):8:3: duplicate key `network`"),
+        (
+            "yaml",
+            "stacks: {network: {enabled: true}\n",
+            "templates/yaml/manifest.yaml.template (rendered):5:1: invalid YAML",
+        ),
+        (
+            "unknown",
+            "region: us-east-1\nenvironments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n",
+            "templates/unknown/manifest.yaml.template (rendered):4:1: unknown field `region`",
+        ),
+        (
+            "duplicate",
+            "environments:\n  dev: {enabled: true}\nstacks:\n  network: {}\n  network: {enabled: false}\n",
+            "templates/duplicate/manifest.yaml.template (rendered):8:3: duplicate key `network`",
+        ),
     ];
     for (name, body, _) in manifests {
-        ws.write(&format!("templates/{name}/manifest.yaml.template"), &format!("{header}{body}"));
+        ws.write(
+            &format!("templates/{name}/manifest.yaml.template"),
+            &format!("{header}{body}"),
+        );
     }
     let before = ws.files();
     for (name, _, needle) in manifests {
-        let e = ws.cloud(&["init", "--org", "acme-corp", "--project", "shop", "--template", name]).unwrap_err();
+        let e = ws
+            .cloud(&["init", "--org", "acme-corp", "--project", "shop", "--template", name])
+            .unwrap_err();
         assert_eq!(e.code, ExitCode::Invalid, "{name}: {}", e.message);
-        assert!(e.message.starts_with(&format!("template `{name}` does not give a valid deployment; nothing was written:\n{needle}")), "{name}: {}", e.message);
+        assert!(
+            e.message.starts_with(&format!(
+                "template `{name}` does not give a valid deployment; nothing was written:\n{needle}"
+            )),
+            "{name}: {}",
+            e.message
+        );
     }
     assert_eq!(ws.files(), before, "init wrote nothing");
 
     let stack_template = |file: &str| ws.path(&format!("templates/stack/{file}"));
     let cases: &[(&str, Option<&str>, &str)] = &[
-        ("Pulumi.yaml.template", Some("name: {{STACK_NAME}}\nruntime: nodejs\nmain: src/main.ts\n"), "`main: src/main.ts` must point at index.ts"),
-        ("Pulumi.yaml.template", None, "templates/stack (rendered for queue)/Pulumi.yaml does not exist"),
-        ("index.ts.template", None, "stack program is missing: templates/stack (rendered for queue)/index.ts does not exist"),
-        ("stack.yaml.template", Some("name: {{STACK_NAME}}\ndescription: [\n"), "templates/stack (rendered for queue)/stack.yaml:3:1: invalid YAML"),
-        ("stack.yaml.template", Some("name: {{STACK_NAME}}\ndepends_on: {{DEPENDS_ON_YAML}}\ncolour: blue\n"), "templates/stack (rendered for queue)/stack.yaml:3:1: unknown field `colour`"),
+        (
+            "Pulumi.yaml.template",
+            Some("name: {{STACK_NAME}}\nruntime: nodejs\nmain: src/main.ts\n"),
+            "`main: src/main.ts` must point at index.ts",
+        ),
+        (
+            "Pulumi.yaml.template",
+            None,
+            "templates/stack (rendered for queue)/Pulumi.yaml does not exist",
+        ),
+        (
+            "index.ts.template",
+            None,
+            "stack program is missing: templates/stack (rendered for queue)/index.ts does not exist",
+        ),
+        (
+            "stack.yaml.template",
+            Some("name: {{STACK_NAME}}\ndescription: [\n"),
+            "templates/stack (rendered for queue)/stack.yaml:3:1: invalid YAML",
+        ),
+        (
+            "stack.yaml.template",
+            Some("name: {{STACK_NAME}}\ndepends_on: {{DEPENDS_ON_YAML}}\ncolour: blue\n"),
+            "templates/stack (rendered for queue)/stack.yaml:3:1: unknown field `colour`",
+        ),
     ];
     for (file, replacement, needle) in cases {
         let original = std::fs::read_to_string(stack_template(file)).unwrap();
@@ -275,9 +366,16 @@ fn init_and_stacks_new_refuse_bad_templates_and_write_nothing() {
         let e = ws.cloud(&["stacks", "new", "queue"]).unwrap_err();
         assert_eq!(e.code, ExitCode::Invalid, "{file}: {}", e.message);
         assert!(e.message.contains(needle), "{file}: {needle:?} not in {}", e.message);
-        assert!(!e.message.contains(".tmp"), "no staging path in the message: {}", e.message);
+        assert!(
+            !e.message.contains(".tmp"),
+            "no staging path in the message: {}",
+            e.message
+        );
         assert_eq!(ws.files(), before, "stacks new wrote nothing ({file})");
         std::fs::write(stack_template(file), original).unwrap();
     }
-    assert!(ws.cloud(&["stacks", "new", "queue"]).is_ok(), "the restored template works");
+    assert!(
+        ws.cloud(&["stacks", "new", "queue"]).is_ok(),
+        "the restored template works"
+    );
 }

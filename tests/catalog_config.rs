@@ -9,7 +9,14 @@ use cloud_engine::session::StackName;
 
 fn show(cfg: &[ConfigValue]) -> String {
     cfg.iter()
-        .map(|c| format!("{}={}{}", c.key, if c.secret { "<secret>" } else { &c.value }, if c.secret { " (secret)" } else { "" }))
+        .map(|c| {
+            format!(
+                "{}={}{}",
+                c.key,
+                if c.secret { "<secret>" } else { &c.value },
+                if c.secret { " (secret)" } else { "" }
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -36,7 +43,11 @@ fn tiers_apply_in_order_and_env_config_only_to_declaring_stacks() {
     ");
     // dev: defaults except the manifest's dbName.
     let dev = r.resolve("database-rds", "dev").unwrap();
-    assert!(dev.contains(&ConfigValue { key: "instanceClass".into(), value: "auto".into(), secret: false }));
+    assert!(dev.contains(&ConfigValue {
+        key: "instanceClass".into(),
+        value: "auto".into(),
+        secret: false
+    }));
     // environments.prod.config.instanceType reaches compute-ec2 (declares it) …
     let ec2 = r.resolve("compute-ec2", "prod").unwrap();
     assert!(ec2.iter().any(|c| c.key == "instanceType" && c.value == "m6i.large"));
@@ -46,7 +57,9 @@ fn tiers_apply_in_order_and_env_config_only_to_declaring_stacks() {
     assert!(net.iter().any(|c| c.key == "cidrBlock" && c.value == "10.10.0.0/16"));
     // Runtime placeholders.
     let dns = r.resolve("dns", "stage").unwrap();
-    assert!(dns.iter().any(|c| c.key == "domainName" && c.value == "stage.shop.acme-corp.example.com"));
+    assert!(dns
+        .iter()
+        .any(|c| c.key == "domainName" && c.value == "stage.shop.acme-corp.example.com"));
 }
 
 #[test]
@@ -72,29 +85,68 @@ fn upstream_outputs_and_secrets() {
     );
 
     let outputs = |s: &StackName, o: &str| match (s.as_str(), o) {
-        ("network", "vpcId") => Some(OutputValue { value: "vpc-123".into(), secret: false }),
+        ("network", "vpcId") => Some(OutputValue {
+            value: "vpc-123".into(),
+            secret: false,
+        }),
         ("secrets", "dbCredentialsSecretArn") => Some(OutputValue::from_json(&serde_json::json!("arn:sm"), true)),
         _ => None,
     };
-    let cfg = Resolver::new(&catalog, &d).with_outputs(&outputs).resolve("database-rds", "dev").unwrap();
+    let cfg = Resolver::new(&catalog, &d)
+        .with_outputs(&outputs)
+        .resolve("database-rds", "dev")
+        .unwrap();
     let get = |k: &str| cfg.iter().find(|c| c.key == k).unwrap().clone();
-    assert_eq!(get("dbName"), ConfigValue { key: "dbName".into(), value: "shop-vpc-123".into(), secret: false });
-    assert_eq!(get("engineVersion"), ConfigValue { key: "engineVersion".into(), value: "arn:sm".into(), secret: true });
-    assert_eq!(get("instanceClass"), ConfigValue { key: "instanceClass".into(), value: "db.t4g.micro".into(), secret: true });
+    assert_eq!(
+        get("dbName"),
+        ConfigValue {
+            key: "dbName".into(),
+            value: "shop-vpc-123".into(),
+            secret: false
+        }
+    );
+    assert_eq!(
+        get("engineVersion"),
+        ConfigValue {
+            key: "engineVersion".into(),
+            value: "arn:sm".into(),
+            secret: true
+        }
+    );
+    assert_eq!(
+        get("instanceClass"),
+        ConfigValue {
+            key: "instanceClass".into(),
+            value: "db.t4g.micro".into(),
+            secret: true
+        }
+    );
 
     // secret_env: read at resolution, missing → error naming the variable.
     let r = Resolver::new(&catalog, &d).with_env_vars(|_| None);
     insta::assert_snapshot!(r.resolve("secrets", "dev").unwrap_err().to_string(), @"deploy/D1BRV40-acme-corp-shop/manifest.yaml:11:7: stack `secrets` config `dbUsername`: environment variable `DB_USER` is not set; export it before planning");
     let r = Resolver::new(&catalog, &d).with_env_vars(|v| (v == "DB_USER").then(|| "admin".to_string()));
     let s = r.resolve("secrets", "dev").unwrap();
-    assert!(s.contains(&ConfigValue { key: "dbUsername".into(), value: "admin".into(), secret: true }));
+    assert!(s.contains(&ConfigValue {
+        key: "dbUsername".into(),
+        value: "admin".into(),
+        secret: true
+    }));
 }
 
 #[test]
 fn config_hash_is_order_independent_and_hides_secrets() {
     let a = vec![
-        ConfigValue { key: "b".into(), value: "2".into(), secret: false },
-        ConfigValue { key: "a".into(), value: "hunter2".into(), secret: true },
+        ConfigValue {
+            key: "b".into(),
+            value: "2".into(),
+            secret: false,
+        },
+        ConfigValue {
+            key: "a".into(),
+            value: "hunter2".into(),
+            secret: true,
+        },
     ];
     let mut b = a.clone();
     b.reverse();
@@ -117,8 +169,15 @@ fn content_hash_covers_program_files_only() {
     ws.write("stacks/network/inspect/dev.json", "{}\n");
     ws.write("stacks/network/node_modules/x/index.js", "x\n");
     ws.write("stacks/network/src/node_modules/y.js", "y\n");
-    ws.write("stacks/network/stack.yaml", &ws.read("stacks/network/stack.yaml").replace("The network stack", "VPC"));
-    assert_eq!(content_hash(&dir).unwrap(), h0, "docs, inspect, node_modules and stack.yaml are not program files");
+    ws.write(
+        "stacks/network/stack.yaml",
+        &ws.read("stacks/network/stack.yaml").replace("The network stack", "VPC"),
+    );
+    assert_eq!(
+        content_hash(&dir).unwrap(),
+        h0,
+        "docs, inspect, node_modules and stack.yaml are not program files"
+    );
     ws.write("stacks/network/src/vpc.ts", "export {};\n");
     let h1 = content_hash(&dir).unwrap();
     assert_ne!(h1, h0);
@@ -128,6 +187,13 @@ fn content_hash_covers_program_files_only() {
     assert_eq!(catalog.content_hash("network").unwrap(), content_hash(&dir).unwrap());
     assert_eq!(
         cloud_engine::catalog::workspace::program_files(&dir).unwrap(),
-        ["Pulumi.yaml", "index.ts", "package.json", "src/lib.ts", "src/vpc.ts", "tsconfig.json"]
+        [
+            "Pulumi.yaml",
+            "index.ts",
+            "package.json",
+            "src/lib.ts",
+            "src/vpc.ts",
+            "tsconfig.json"
+        ]
     );
 }

@@ -28,7 +28,9 @@ fn copy_repo() -> catalog_support::Ws {
             }
         }
     }
-    let ws = catalog_support::Ws { dir: tempfile::tempdir().unwrap() };
+    let ws = catalog_support::Ws {
+        dir: tempfile::tempdir().unwrap(),
+    };
     for d in ["stacks", "templates", "deploy"] {
         copy(&repo().join(d), &ws.path(d));
     }
@@ -50,28 +52,57 @@ fn the_repository_workspace_is_valid() {
 #[test]
 fn the_repository_templates_render() {
     let ws = copy_repo();
-    assert_eq!(ws.cloud(&["templates", "validate"]).unwrap(), "ok: 4 templates render with sample values\n");
+    assert_eq!(
+        ws.cloud(&["templates", "validate"]).unwrap(),
+        "ok: 4 templates render with sample values\n"
+    );
     // stacks new with the real template gives a stack the catalog accepts.
-    ws.cloud(&["stacks", "new", "queue-sqs", "--depends-on", "network,security", "--description", "SQS queues for the workers"]).unwrap();
+    ws.cloud(&[
+        "stacks",
+        "new",
+        "queue-sqs",
+        "--depends-on",
+        "network,security",
+        "--description",
+        "SQS queues for the workers",
+    ])
+    .unwrap();
     let catalog = Catalog::load(ws.root()).unwrap();
     let def = catalog.get("queue-sqs").unwrap();
     assert_eq!(def.meta.depends_on.len(), 2);
     let index = ws.read("stacks/queue-sqs/index.ts");
-    assert!(index.contains("const networkRef = stackReference(ctx, \"network\");"), "{index}");
+    assert!(
+        index.contains("const networkRef = stackReference(ctx, \"network\");"),
+        "{index}"
+    );
     assert!(!index.contains("{{"), "{index}");
     // init with both shipped templates gives valid deployments.
     ws.cloud(&["init", "--org", "acme-corp", "--project", "shop"]).unwrap();
-    ws.cloud(&["init", "--org", "acme-corp", "--project", "blog", "--template", "minimal"]).unwrap();
+    ws.cloud(&[
+        "init",
+        "--org",
+        "acme-corp",
+        "--project",
+        "blog",
+        "--template",
+        "minimal",
+    ])
+    .unwrap();
     ws.cloud(&["validate"]).unwrap();
 }
 
 #[test]
 fn discover_resources_from_committed_snapshots() {
     let ws = copy_repo();
-    let out = ws.cloud(&["discover-resources", "D1BRV40", "prod", "--snapshot"]).unwrap();
+    let out = ws
+        .cloud(&["discover-resources", "D1BRV40", "prod", "--snapshot"])
+        .unwrap();
     assert!(out.starts_with("== wave 1 ==\nnetwork in prod: "), "{out}");
     assert!(out.contains("== wave 6 ==\nmonitoring in prod: "), "{out}");
-    assert!(out.contains("total: ") && out.ends_with("resources in 16 stacks\n"), "{out}");
+    assert!(
+        out.contains("total: ") && out.ends_with("resources in 16 stacks\n"),
+        "{out}"
+    );
 }
 
 /// `cloud stacks inspect` on the real network program: evaluated under Pulumi's mock runtime by
@@ -82,36 +113,70 @@ fn stacks_inspect_evaluates_the_real_program() {
     let root = repo();
     let run = |args: &[&str]| {
         let out = catalog_support::cloud_in(&root, args);
-        (out.status.code(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     };
     if !root.join("stacks/node_modules").is_dir() {
         let (code, _, stderr) = run(&["stacks", "inspect", "network", "--env", "dev"]);
         assert_eq!(code, Some(2), "{stderr}");
-        assert!(stderr.contains("stacks/node_modules is missing: run `cd stacks && npm ci --ignore-scripts`"), "{stderr}");
+        assert!(
+            stderr.contains("stacks/node_modules is missing: run `cd stacks && npm ci --ignore-scripts`"),
+            "{stderr}"
+        );
         eprintln!("NOTE: stacks/node_modules is missing, so only the install hint was checked; `cd stacks && npm ci --ignore-scripts` to inspect the real program");
         return;
     }
-    let yaml = |rel: &str| serde_yaml::from_str::<serde_yaml::Value>(&std::fs::read_to_string(root.join(rel)).unwrap()).unwrap();
-    let default_cidr = yaml("stacks/network/stack.yaml")["config"]["cidrBlock"].as_str().unwrap().to_string();
-    let manifest_cidr = yaml("deploy/D1BRV40-acme-corp-ecommerce/manifest.yaml")["stacks"]["network"]["config"]["cidrBlock"]
+    let yaml = |rel: &str| {
+        serde_yaml::from_str::<serde_yaml::Value>(&std::fs::read_to_string(root.join(rel)).unwrap()).unwrap()
+    };
+    let default_cidr = yaml("stacks/network/stack.yaml")["config"]["cidrBlock"]
         .as_str()
         .unwrap()
         .to_string();
-    assert_ne!(default_cidr, manifest_cidr, "the sample deployment overrides the default, so the check below means something");
+    let manifest_cidr = yaml("deploy/D1BRV40-acme-corp-ecommerce/manifest.yaml")["stacks"]["network"]["config"]
+        ["cidrBlock"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        default_cidr, manifest_cidr,
+        "the sample deployment overrides the default, so the check below means something"
+    );
 
     // The table: type, name and key inputs, children under their component.
     let (code, text, stderr) = run(&["stacks", "inspect", "network", "--env", "dev"]);
     assert_eq!(code, Some(0), "{stderr}");
     let first = text.lines().next().unwrap();
-    assert!(first.starts_with("network in dev: ") && first.ends_with(" resources (inspector)"), "{text}");
+    assert!(
+        first.starts_with("network in dev: ") && first.ends_with(" resources (inspector)"),
+        "{text}"
+    );
     assert!(text.lines().nth(1).unwrap().starts_with("TYPE "), "{text}");
-    let vpc = text.lines().find(|l| l.trim_start().starts_with("aws:ec2/vpc:Vpc ")).unwrap_or_else(|| panic!("{text}"));
-    assert!(vpc.contains("D000000-network-dev") && vpc.contains(&format!("cidrBlock={default_cidr}")), "{vpc}");
+    let vpc = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("aws:ec2/vpc:Vpc "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        vpc.contains("D000000-network-dev") && vpc.contains(&format!("cidrBlock={default_cidr}")),
+        "{vpc}"
+    );
 
     // JSON with a deployment: its id in every name, its configuration in the inputs, and the
     // environment sizes the network (prod spreads NAT gateways over more zones than dev).
     let inspect = |env: &str| {
-        let (code, json, stderr) = run(&["stacks", "inspect", "network", "--env", env, "--deployment", "D1BRV40", "--json"]);
+        let (code, json, stderr) = run(&[
+            "stacks",
+            "inspect",
+            "network",
+            "--env",
+            env,
+            "--deployment",
+            "D1BRV40",
+            "--json",
+        ]);
         assert_eq!(code, Some(0), "{stderr}");
         let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
         doc["resources"].as_array().unwrap().clone()
@@ -123,8 +188,17 @@ fn stacks_inspect_evaluates_the_real_program() {
     }
     let vpc = dev.iter().find(|r| r["type"] == "aws:ec2/vpc:Vpc").unwrap();
     assert_eq!(vpc["inputs"]["cidrBlock"], manifest_cidr.as_str());
-    let nat = |rs: &[serde_json::Value]| rs.iter().filter(|r| r["type"] == "aws:ec2/natGateway:NatGateway").count();
-    assert!(nat(&prod) > nat(&dev) && nat(&dev) >= 1, "dev {} NAT, prod {}", nat(&dev), nat(&prod));
+    let nat = |rs: &[serde_json::Value]| {
+        rs.iter()
+            .filter(|r| r["type"] == "aws:ec2/natGateway:NatGateway")
+            .count()
+    };
+    assert!(
+        nat(&prod) > nat(&dev) && nat(&dev) >= 1,
+        "dev {} NAT, prod {}",
+        nat(&dev),
+        nat(&prod)
+    );
 }
 
 /// The catalog commands read files only: run from elsewhere with `CLOUD_WORKSPACE` pointing at
@@ -142,12 +216,20 @@ fn catalog_commands_use_the_configured_workspace_and_no_database() {
             .env_remove("CLOUD_CONFIG")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     assert!(cloud(&["validate"]).starts_with("ok: 16 stacks in the catalog"));
     let list = cloud(&["deployments", "list"]);
-    assert!(list.lines().any(|l| l.starts_with("D1BRV40  acme-corp  ecommerce")), "{list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("D1BRV40  acme-corp  ecommerce")),
+        "{list}"
+    );
     assert!(cloud(&["graph", "D1BRV40", "--env", "dev"]).starts_with("D1BRV40 dev: 16 stacks"));
     assert!(cloud(&["stacks", "list"]).contains("database-rds"));
     assert!(!data.exists(), "no data directory, no database");

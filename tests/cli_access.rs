@@ -22,7 +22,11 @@ fn as_(c: &Cli, who: &str, args: &[&str]) -> cli::Run {
 fn audit_rows(c: &Cli) -> usize {
     let run = as_(c, "root", &["audit", "--json"]);
     run.expect_code(0);
-    serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap().as_array().unwrap().len()
+    serde_json::from_str::<serde_json::Value>(&run.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 #[test]
@@ -43,7 +47,23 @@ fn without_a_grant_deploy_is_refused_with_exit_3_and_the_command_to_fix_it() {
 #[test]
 fn an_admin_grants_just_in_time_access_and_revokes_it() {
     let c = strict();
-    let run = as_(&c, "root", &["grant", "alice", "ecommerce", "approve", "--env", "dev", "--for", "2h", "--reason", "INC-42 hotfix", "--json"]);
+    let run = as_(
+        &c,
+        "root",
+        &[
+            "grant",
+            "alice",
+            "ecommerce",
+            "approve",
+            "--env",
+            "dev",
+            "--for",
+            "2h",
+            "--reason",
+            "INC-42 hotfix",
+            "--json",
+        ],
+    );
     run.expect_code(0);
     let grant: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let id = grant["id"].as_str().unwrap().to_string();
@@ -54,7 +74,11 @@ fn an_admin_grants_just_in_time_access_and_revokes_it() {
     // Alice may deploy dev now and approve her own plan (dev allows self-approval) …
     let run = as_(&c, "alice", &["deploy", "ecommerce", "dev", "--approve"]);
     run.expect_code(0);
-    assert!(run.stdout.contains("Estimated monthly cost (USD, us-east-1 prices of"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Estimated monthly cost (USD, us-east-1 prices of"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("Applied."), "{}", run.stdout);
     // … but not stage, and she cannot administer.
     as_(&c, "alice", &["plan", "ecommerce", "stage"]).expect_code(3);
@@ -64,7 +88,11 @@ fn an_admin_grants_just_in_time_access_and_revokes_it() {
 
     let run = as_(&c, "root", &["grants", "list", "--user", "alice"]);
     run.expect_code(0);
-    assert!(run.stdout.contains(&id) && run.stdout.contains("ecommerce/dev") && run.stdout.contains("INC-42 hotfix"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&id) && run.stdout.contains("ecommerce/dev") && run.stdout.contains("INC-42 hotfix"),
+        "{}",
+        run.stdout
+    );
 
     as_(&c, "root", &["revoke", &id, "--reason", "hotfix shipped"]).expect_code(0);
     let run = as_(&c, "alice", &["plan", "ecommerce", "dev"]);
@@ -85,28 +113,68 @@ fn bad_admin_input_exits_2_and_writes_nothing() {
     let c = strict();
     let before = audit_rows(&c);
     let cases: &[(&[&str], &str)] = &[
-        (&["grant", "alice", "nope", "deploy", "--reason", "x"], "unknown project `nope`"),
-        (&["grant", "alice", "ecommerce", "superuser", "--reason", "x"], "unknown role `superuser`: roles are read, deploy, approve and admin"),
-        (&["grant", "discord:alice", "ecommerce", "read", "--reason", "x"], "unknown user `discord:alice`"),
-        (&["grant", "bad user", "ecommerce", "read", "--reason", "x"], "invalid user"),
-        (&["grant", "alice", "ecommerce", "read", "--until", "2001-01-01", "--reason", "x"], "is in the past"),
-        (&["grant", "alice", "ecommerce", "read", "--for", "soon", "--reason", "x"], "--for `soon` is not a duration"),
-        (&["grant", "alice", "ecommerce", "read", "--env", "qa", "--reason", "x"], "has no environment `qa`"),
-        (&["grant", "alice", "ecommerce", "read", "--reason", ""], "needs a reason"),
+        (
+            &["grant", "alice", "nope", "deploy", "--reason", "x"],
+            "unknown project `nope`",
+        ),
+        (
+            &["grant", "alice", "ecommerce", "superuser", "--reason", "x"],
+            "unknown role `superuser`: roles are read, deploy, approve and admin",
+        ),
+        (
+            &["grant", "discord:alice", "ecommerce", "read", "--reason", "x"],
+            "unknown user `discord:alice`",
+        ),
+        (
+            &["grant", "bad user", "ecommerce", "read", "--reason", "x"],
+            "invalid user",
+        ),
+        (
+            &[
+                "grant",
+                "alice",
+                "ecommerce",
+                "read",
+                "--until",
+                "2001-01-01",
+                "--reason",
+                "x",
+            ],
+            "is in the past",
+        ),
+        (
+            &["grant", "alice", "ecommerce", "read", "--for", "soon", "--reason", "x"],
+            "--for `soon` is not a duration",
+        ),
+        (
+            &["grant", "alice", "ecommerce", "read", "--env", "qa", "--reason", "x"],
+            "has no environment `qa`",
+        ),
+        (
+            &["grant", "alice", "ecommerce", "read", "--reason", ""],
+            "needs a reason",
+        ),
         (&["quota", "set", "ecommerce", "vm", "-3"], "must be a number ≥ 0"),
         (&["quota", "set", "ecommerce", "vm", "1e12"], "absurd"),
         (&["quota", "set", "ecommerce", "vm", "lots"], "is not a number"),
         (&["quota", "set", "ecommerce", "gpus", "3"], "unknown quota key `gpus`"),
         (&["quota", "set", "nope", "vm", "3"], "unknown project `nope`"),
         (&["revoke", "0123456789ab", "--reason", "x"], "no grant `0123456789ab`"),
-        (&["projects", "create", "Bad_Name", "--org", "acme"], "invalid project name `Bad_Name`"),
+        (
+            &["projects", "create", "Bad_Name", "--org", "acme"],
+            "invalid project name `Bad_Name`",
+        ),
         (&["stats", "--since", "whenever"], "neither a duration"),
         (&["admin", "cancel", "deadbeef", "--reason", "x"], "no session deadbeef"),
     ];
     for (args, expected) in cases {
         let run = as_(&c, "root", args);
         run.expect_code(2);
-        assert!(run.stderr.contains(expected), "{args:?}: expected `{expected}` in:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "{args:?}: expected `{expected}` in:\n{}",
+            run.stderr
+        );
     }
     assert_eq!(audit_rows(&c), before, "nothing was written");
     let run = as_(&c, "root", &["grants", "list", "--all", "--json"]);
@@ -122,28 +190,70 @@ fn quotas_show_usage_bars_and_an_over_quota_plan_needs_an_admin_override() {
     c.run(&["quota", "set", "ecommerce", "cost", "5000"]).expect_code(0);
     let run = c.run(&["quota", "show", "ecommerce"]);
     run.expect_code(0);
-    assert!(run.stdout.contains("cost $0.00/$5000.00 ░░░░░░░░░░ 0%"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("cost $0.00/$5000.00 ░░░░░░░░░░ 0%"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("nat  0/0 ░░░░░░░░░░ 0%"), "{}", run.stdout);
 
-    as_(&c, "root", &["grant", "bob", "ecommerce", "approve", "--reason", "reviewer"]).expect_code(0);
-    as_(&c, "root", &["grant", "alice", "ecommerce", "deploy", "--reason", "dev"]).expect_code(0);
+    as_(
+        &c,
+        "root",
+        &["grant", "bob", "ecommerce", "approve", "--reason", "reviewer"],
+    )
+    .expect_code(0);
+    as_(
+        &c,
+        "root",
+        &["grant", "alice", "ecommerce", "deploy", "--reason", "dev"],
+    )
+    .expect_code(0);
     let run = as_(&c, "alice", &["plan", "ecommerce", "stage"]);
     run.expect_code(0);
-    assert!(run.stdout.contains("OVER QUOTA: nat would be 1 (limit 0)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("OVER QUOTA: nat would be 1 (limit 0)"),
+        "{}",
+        run.stdout
+    );
     let id = c.sessions()[0].0.clone();
 
     let run = as_(&c, "bob", &["approve", &id]);
     run.expect_code(3);
-    assert!(run.stderr.contains("this plan is over the quota of ecommerce: nat would be 1 (limit 0)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("this plan is over the quota of ecommerce: nat would be 1 (limit 0)"),
+        "{}",
+        run.stderr
+    );
     let run = as_(&c, "bob", &["approve", &id, "--override-reason", "please"]);
     run.expect_code(3);
-    assert!(run.stderr.contains("you need `admin` on ecommerce/stage"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("you need `admin` on ecommerce/stage"),
+        "{}",
+        run.stderr
+    );
 
-    let run = as_(&c, "root", &["approve", &id, "--override-reason", "NAT needed for the launch", "--no-apply"]);
+    let run = as_(
+        &c,
+        "root",
+        &[
+            "approve",
+            &id,
+            "--override-reason",
+            "NAT needed for the launch",
+            "--no-apply",
+        ],
+    );
     run.expect_code(0);
     let run = as_(&c, "root", &["audit", "--session", &id, "--json"]);
     let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let over = rows.as_array().unwrap().iter().find(|r| r["action"] == "session.approve_override").expect("override row");
+    let over = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "session.approve_override")
+        .expect("override row");
     assert_eq!(over["details"]["override_reason"], "NAT needed for the launch");
     assert_eq!(over["actor"], "cli:root");
 }
@@ -151,7 +261,12 @@ fn quotas_show_usage_bars_and_an_over_quota_plan_needs_an_admin_override() {
 #[test]
 fn admin_list_and_cancel_see_everyone_and_need_admin() {
     let c = strict();
-    as_(&c, "root", &["grant", "alice", "ecommerce", "deploy", "--reason", "dev"]).expect_code(0);
+    as_(
+        &c,
+        "root",
+        &["grant", "alice", "ecommerce", "deploy", "--reason", "dev"],
+    )
+    .expect_code(0);
     as_(&c, "alice", &["plan", "ecommerce", "stage"]).expect_code(0);
     let id = c.sessions()[0].0.clone();
     as_(&c, "alice", &["admin", "list"]).expect_code(3);
@@ -162,13 +277,25 @@ fn admin_list_and_cancel_see_everyone_and_need_admin() {
     for args in [&["status", id.as_str()][..], &["logs", id.as_str()][..]] {
         let run = as_(&c, "mallory", args);
         run.expect_code(3);
-        assert!(run.stderr.contains("you need `read` on ecommerce/stage"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("you need `read` on ecommerce/stage"),
+            "{}",
+            run.stderr
+        );
     }
     let run = as_(&c, "root", &["admin", "list", "--active"]);
     run.expect_code(0);
-    assert!(run.stdout.contains(&id) && run.stdout.contains("by cli:alice"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&id) && run.stdout.contains("by cli:alice"),
+        "{}",
+        run.stdout
+    );
     as_(&c, "alice", &["admin", "cancel", &id, "--reason", "mine"]).expect_code(3);
-    let run = as_(&c, "root", &["admin", "cancel", &id, "--reason", "freeze for the audit"]);
+    let run = as_(
+        &c,
+        "root",
+        &["admin", "cancel", &id, "--reason", "freeze for the audit"],
+    );
     run.expect_code(0);
     assert!(run.stdout.contains("CANCELLED"), "{}", run.stdout);
     let run = as_(&c, "root", &["stats", "--json"]);
@@ -206,7 +333,9 @@ async fn audit_verify_names_the_row_that_was_altered() {
     let run = c.run(&["audit", "verify"]);
     run.expect_code(1);
     assert!(
-        run.stderr.contains(&format!("audit row #{seq} does not verify: its content does not match its hash")),
+        run.stderr.contains(&format!(
+            "audit row #{seq} does not verify: its content does not match its hash"
+        )),
         "{}",
         run.stderr
     );
@@ -229,8 +358,17 @@ fn an_unpriced_instance_type_is_named_in_the_plan_and_a_broken_price_list_exits_
         run.stdout
     );
 
-    std::fs::write(c.path("prices.yaml"), prices.replace("t3.small: 0.0208", "t3.small: -0.0208")).unwrap();
+    std::fs::write(
+        c.path("prices.yaml"),
+        prices.replace("t3.small: 0.0208", "t3.small: -0.0208"),
+    )
+    .unwrap();
     let run = c.run(&["list"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("prices.yaml: ec2_hourly.t3.small = -0.0208: a price must be a number ≥ 0"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("prices.yaml: ec2_hourly.t3.small = -0.0208: a price must be a number ≥ 0"),
+        "{}",
+        run.stderr
+    );
 }

@@ -35,8 +35,14 @@ fn an_unknown_config_key_names_the_key_and_the_valid_ones() {
     let out = cloud(dir.path(), &["--config", "c.yaml", "list"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("c.yaml:2:1: unknown field `environmnets`, expected one of"), "{err}");
-    assert!(!dir.path().join(".data").exists(), "nothing created on bad configuration");
+    assert!(
+        err.contains("c.yaml:2:1: unknown field `environmnets`, expected one of"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join(".data").exists(),
+        "nothing created on bad configuration"
+    );
 }
 
 #[test]
@@ -70,10 +76,30 @@ fn config_show_masks_the_passphrase() {
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
     let commands: &[&[&str]] = &[
-        &["deploy"], &["plan"], &["plan", "show"], &["refresh"], &["approve"], &["apply"], &["status"], &["list"],
-        &["cancel"], &["logs"], &["audit"], &["projects"], &["config"], &["doctor"], &["init"], &["validate"],
-        &["deployments"], &["deployments", "list"], &["graph"], &["environments"], &["stacks"], &["stacks", "inspect"],
-        &["templates"], &["discover-resources"],
+        &["deploy"],
+        &["plan"],
+        &["plan", "show"],
+        &["refresh"],
+        &["approve"],
+        &["apply"],
+        &["status"],
+        &["list"],
+        &["cancel"],
+        &["logs"],
+        &["audit"],
+        &["projects"],
+        &["config"],
+        &["doctor"],
+        &["init"],
+        &["validate"],
+        &["deployments"],
+        &["deployments", "list"],
+        &["graph"],
+        &["environments"],
+        &["stacks"],
+        &["stacks", "inspect"],
+        &["templates"],
+        &["discover-resources"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();

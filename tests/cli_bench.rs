@@ -16,13 +16,21 @@ fn bench_waves_reports_plan_and_apply_against_the_critical_path() {
     assert_eq!(v["waves"], 6);
     for phase in ["plan", "apply"] {
         let p = &v[phase];
-        let (critical, wall, sequential) = (p["critical_path_s"].as_f64().unwrap(), p["wall_s"].as_f64().unwrap(), p["sequential_s"].as_f64().unwrap());
+        let (critical, wall, sequential) = (
+            p["critical_path_s"].as_f64().unwrap(),
+            p["wall_s"].as_f64().unwrap(),
+            p["sequential_s"].as_f64().unwrap(),
+        );
         assert!(critical > 0.0 && critical <= sequential, "{phase}: {p}");
         // The chain's stacks run one after the other inside the measured run (stack times are
         // stamped when the bench receives the events: allow for that lag).
         assert!(wall * 1.05 + 0.05 >= critical, "{phase}: {p}");
         assert_eq!(p["critical_path"][0], "network", "{phase}: {p}");
-        assert_eq!(p["critical_path"].as_array().unwrap().last().unwrap(), "monitoring", "{phase}: {p}");
+        assert_eq!(
+            p["critical_path"].as_array().unwrap().last().unwrap(),
+            "monitoring",
+            "{phase}: {p}"
+        );
     }
     // It used a scratch directory: the user's data dir holds no session.
     assert!(cli.sessions().is_empty());

@@ -15,16 +15,33 @@ fn a_missing_binary_fails_the_plan_with_exit_2_and_names_the_config_key() {
     let mut cli = Cli::new();
     // One environment each: a PLAN_FAILED session keeps its stacks (it can be retried).
     for (env, binary, why) in [
-        ("dev", "/nonexistent/bin/pulumi", "the engine binary `/nonexistent/bin/pulumi` was not found"),
+        (
+            "dev",
+            "/nonexistent/bin/pulumi",
+            "the engine binary `/nonexistent/bin/pulumi` was not found",
+        ),
         ("stage", "bin/pulumi", "the engine binary `bin/pulumi` was not found"),
-        ("prod", "pulumi-not-installed-here", "the engine binary `pulumi-not-installed-here` was not found on PATH"),
+        (
+            "prod",
+            "pulumi-not-installed-here",
+            "the engine binary `pulumi-not-installed-here` was not found on PATH",
+        ),
     ] {
         cli.set("CLOUD_PULUMI_BINARY", binary);
         let run = cli.run(&["deploy", "ecommerce", env, "--approve", "--stacks", "network"]);
         run.expect_code(2);
         assert!(run.stdout.contains("PLAN_FAILED"), "{}", run.stdout);
-        assert!(run.stderr.starts_with(&format!("error: the plan failed because {why}")), "{}", run.stderr);
-        for needle in ["`pulumi.binary`", "CLOUD_PULUMI_BINARY", "curl -fsSL https://get.pulumi.com | sh", "cloud refresh "] {
+        assert!(
+            run.stderr.starts_with(&format!("error: the plan failed because {why}")),
+            "{}",
+            run.stderr
+        );
+        for needle in [
+            "`pulumi.binary`",
+            "CLOUD_PULUMI_BINARY",
+            "curl -fsSL https://get.pulumi.com | sh",
+            "cloud refresh ",
+        ] {
             assert!(run.stderr.contains(needle), "{needle} missing from {}", run.stderr);
         }
     }
@@ -45,10 +62,18 @@ fn a_missing_binary_fails_the_plan_with_exit_2_and_names_the_config_key() {
 #[test]
 fn a_failing_preview_ends_plan_failed_with_its_diagnostics_and_exit_1() {
     let cli = Cli::new();
-    let run = cli.run_with(DEPLOY, &[("PULUMI_STANDIN_PREVIEW_FAIL", "VPC limit exceeded in us-east-1")]);
+    let run = cli.run_with(
+        DEPLOY,
+        &[("PULUMI_STANDIN_PREVIEW_FAIL", "VPC limit exceeded in us-east-1")],
+    );
     run.expect_code(1);
     assert!(run.stdout.contains("VPC limit exceeded in us-east-1"), "{}", run.stdout);
-    assert!(run.stderr.contains("the plan failed; fix the problem and run `cloud refresh"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the plan failed; fix the problem and run `cloud refresh"),
+        "{}",
+        run.stderr
+    );
     let sessions = cli.sessions();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].1, "PLAN_FAILED");
@@ -58,7 +83,14 @@ fn a_failing_preview_ends_plan_failed_with_its_diagnostics_and_exit_1() {
 fn a_crash_during_apply_ends_failed_and_says_which_stack() {
     let cli = Cli::new();
     let run = cli.run_with(
-        &["deploy", "ecommerce", "dev", "--approve", "--stacks", "network,security"],
+        &[
+            "deploy",
+            "ecommerce",
+            "dev",
+            "--approve",
+            "--stacks",
+            "network,security",
+        ],
         &[("PULUMI_STANDIN_CRASH_AT", "2")],
     );
     run.expect_code(1);
@@ -70,7 +102,10 @@ fn a_crash_during_apply_ends_failed_and_says_which_stack() {
     status.expect_code(0);
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     let text = v.to_string();
-    assert!(text.contains("\"failed\"") && text.contains("\"skipped\""), "network failed, security skipped: {text}");
+    assert!(
+        text.contains("\"failed\"") && text.contains("\"skipped\""),
+        "network failed, security skipped: {text}"
+    );
 }
 
 #[test]
@@ -81,9 +116,17 @@ fn a_hanging_engine_times_out_and_the_session_ends() {
     cli.set("CLOUD_CONFIG", &config);
     let started = std::time::Instant::now();
     let run = cli.run_with(DEPLOY, &[("PULUMI_STANDIN_HANG", "1")]);
-    assert!(started.elapsed() < std::time::Duration::from_secs(60), "stopped by the timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "stopped by the timeout"
+    );
     run.expect_code(1);
-    assert!(run.stdout.contains("network: the operation on D1BRV40-network-dev timed out after 2s and was stopped"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("network: the operation on D1BRV40-network-dev timed out after 2s and was stopped"),
+        "{}",
+        run.stdout
+    );
     // The stand-in hangs in the preview, so the plan fails (not left PLANNING).
     assert_eq!(cli.sessions().remove(0).1, "PLAN_FAILED");
 }
@@ -130,12 +173,25 @@ fn a_non_json_line_in_the_event_log_is_skipped_logged_and_the_run_goes_on() {
     let run = cli.run_with(DEPLOY, &[("PULUMI_TEST_MANGLE", "garbage")]);
     run.expect_code(0);
     assert!(run.stdout.contains("Applied."), "{}", run.stdout);
-    assert!(run.stderr.contains("skipping engine-stream input that is not an event"), "logged: {}", run.stderr);
-    assert!(run.stderr.contains("this is not JSON at all"), "the skipped text is shown: {}", run.stderr);
+    assert!(
+        run.stderr.contains("skipping engine-stream input that is not an event"),
+        "logged: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("this is not JSON at all"),
+        "the skipped text is shown: {}",
+        run.stderr
+    );
     // The same plan as with an undamaged log: nothing was lost around the bad line.
     let clean = Cli::new().run(DEPLOY);
     clean.expect_code(0);
-    let table = |s: &str| s.lines().filter(|l| l.trim_start().starts_with("network ")).map(str::to_string).collect::<Vec<_>>();
+    let table = |s: &str| {
+        s.lines()
+            .filter(|l| l.trim_start().starts_with("network "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(table(&run.stdout), table(&clean.stdout));
     assert_eq!(cli.sessions()[0].1, "APPLIED");
 }
@@ -147,8 +203,16 @@ fn a_truncated_final_line_is_reported_and_the_complete_events_count() {
     cli.set("CLOUD_PULUMI_BINARY", &engine);
     let run = cli.run_with(DEPLOY, &[("PULUMI_TEST_MANGLE", "truncated")]);
     run.expect_code(0);
-    assert!(run.stderr.contains("event log ended with a truncated event"), "logged: {}", run.stderr);
-    assert!(run.stdout.contains("Applied."), "the summary before the cut counts: {}", run.stdout);
+    assert!(
+        run.stderr.contains("event log ended with a truncated event"),
+        "logged: {}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("Applied."),
+        "the summary before the cut counts: {}",
+        run.stdout
+    );
     assert_eq!(cli.sessions()[0].1, "APPLIED");
 }
 

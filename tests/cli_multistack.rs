@@ -14,7 +14,12 @@ use cli::Cli;
 /// Start `cloud <args>` in the background, the way a user's terminal would.
 fn spawn(cli: &Cli, args: &[&str], extra: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud"));
-    cmd.args(args).current_dir(cli.dir.path()).env_clear().stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(args)
+        .current_dir(cli.dir.path())
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     for (k, v) in &cli.env {
         cmd.env(k, v);
     }
@@ -31,15 +36,29 @@ fn status_json(cli: &Cli, id: &str) -> serde_json::Value {
 }
 
 fn stack_state(status: &serde_json::Value, stack: &str) -> (String, String) {
-    let row = status["stacks"].as_array().unwrap().iter().find(|r| r["stack"] == stack).unwrap_or_else(|| panic!("no {stack} in {status}"));
-    (row["state"].as_str().unwrap().to_string(), row["error"].as_str().unwrap_or("").to_string())
+    let row = status["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stack"] == stack)
+        .unwrap_or_else(|| panic!("no {stack} in {status}"));
+    (
+        row["state"].as_str().unwrap().to_string(),
+        row["error"].as_str().unwrap_or("").to_string(),
+    )
 }
 
 /// Lock files the stand-in keeps under the local backend while it updates a stack.
 fn engine_lock_files(data: &Path) -> usize {
     let dir = data.join("pulumi-state/.pulumi/locks");
     fn walk(p: &Path) -> usize {
-        std::fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok()).map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()).unwrap_or(0)
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
+                    .sum()
+            })
+            .unwrap_or(0)
     }
     walk(&dir)
 }
@@ -58,11 +77,26 @@ fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
     let cli = Cli::new();
     let data = cli.path("data");
     // Quick previews, slow updates: 300 ms per resource step of `up`.
-    let mut deploy = spawn(&cli, &["deploy", "ecommerce", "dev", "--approve", "--stacks", "network,security"], &[("PULUMI_STANDIN_APPLY_DELAY_MS", "300")]);
+    let mut deploy = spawn(
+        &cli,
+        &[
+            "deploy",
+            "ecommerce",
+            "dev",
+            "--approve",
+            "--stacks",
+            "network,security",
+        ],
+        &[("PULUMI_STANDIN_APPLY_DELAY_MS", "300")],
+    );
     let mut id = String::new();
     wait_until("network is being updated", || {
         if id.is_empty() {
-            if let Some((short, _)) = cli.sessions().first() { id = short.clone(); } else { return false; }
+            if let Some((short, _)) = cli.sessions().first() {
+                id = short.clone();
+            } else {
+                return false;
+            }
         }
         let status = status_json(&cli, &id);
         // The engine announces a step only after it has saved the step's pending operation, so
@@ -70,7 +104,11 @@ fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
         status["session"]["state"] == "APPLYING"
             && stack_state(&status, "network").0 == "applying"
             && engine_lock_files(&data) > 0
-            && cli.run(&["logs", &id]).stdout.lines().any(|l| l.starts_with("[network] create ") && l.ends_with(" ..."))
+            && cli
+                .run(&["logs", &id])
+                .stdout
+                .lines()
+                .any(|l| l.starts_with("[network] create ") && l.ends_with(" ..."))
     });
     // The status polls above ran start-up recovery next to a live owner: untouched.
     assert_eq!(status_json(&cli, &id)["session"]["owner"]["pid"], deploy.id());
@@ -81,23 +119,55 @@ fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
     // The next run of any command reconciles the session.
     let run = cli.run(&["status", &id]);
     run.expect_code(0);
-    assert!(run.stderr.contains(&format!("note: session {id} was APPLYING in a process that died; recovered: it is now FAILED")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "note: session {id} was APPLYING in a process that died; recovered: it is now FAILED"
+        )),
+        "{}",
+        run.stderr
+    );
     let status = status_json(&cli, &id);
     assert_eq!(status["session"]["state"], "FAILED");
     let reason = status["session"]["reason"].as_str().unwrap();
-    assert!(reason.contains(&format!("(pid {}) died while it was APPLYING", deploy.id())), "{reason}");
+    assert!(
+        reason.contains(&format!("(pid {}) died while it was APPLYING", deploy.id())),
+        "{reason}"
+    );
     let (state, error) = stack_state(&status, "network");
     assert_eq!(state, "failed");
-    assert!(error.starts_with("interrupted: the process running the update died; "), "{error}");
-    assert!(error.contains("resource(s) in state; 1 pending operation(s), unknown state: creating "), "the export's truth: {error}");
-    assert_eq!(stack_state(&status, "security"), ("skipped".into(), "not reached: the process running the session died".into()));
+    assert!(
+        error.starts_with("interrupted: the process running the update died; "),
+        "{error}"
+    );
+    assert!(
+        error.contains("resource(s) in state; 1 pending operation(s), unknown state: creating "),
+        "the export's truth: {error}"
+    );
+    assert_eq!(
+        stack_state(&status, "security"),
+        (
+            "skipped".into(),
+            "not reached: the process running the session died".into()
+        )
+    );
     assert!(status["locks"].as_array().unwrap().is_empty(), "stack locks released");
-    assert_eq!(engine_lock_files(&data), 0, "`pulumi cancel` removed the dead run's engine lock");
+    assert_eq!(
+        engine_lock_files(&data),
+        0,
+        "`pulumi cancel` removed the dead run's engine lock"
+    );
     let audit = cli.run(&["audit", "--session", &id, "--json"]);
     assert!(audit.stdout.contains("system:recovery"), "{}", audit.stdout);
 
     // Nothing is stuck: the same stacks deploy again, and recovery does not run twice.
-    let again = cli.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", "network,security"]);
+    let again = cli.run(&[
+        "deploy",
+        "ecommerce",
+        "dev",
+        "--approve",
+        "--stacks",
+        "network,security",
+    ]);
     again.expect_code(0);
     assert!(!again.stderr.contains("recovered"), "{}", again.stderr);
     assert!(again.stdout.contains("Applied."), "{}", again.stdout);
@@ -111,20 +181,42 @@ fn busy_stacks_are_refused_with_the_holder_or_queued_in_order() {
     run.expect_code(0);
     let holder = cli.sessions()[0].0.clone();
 
-    let run = cli.run_with(&["deploy-stack", "D1BRV40", "network", "stage"], &[("CLOUD_USER", "bob")]);
+    let run = cli.run_with(
+        &["deploy-stack", "D1BRV40", "network", "stage"],
+        &[("CLOUD_USER", "bob")],
+    );
     run.expect_code(1);
-    assert!(run.stderr.contains(&format!("ecommerce/D1BRV40-network-stage is held by session {holder} (cli:alice, PLAN_READY)")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "ecommerce/D1BRV40-network-stage is held by session {holder} (cli:alice, PLAN_READY)"
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("--queue"), "{}", run.stderr);
     let sessions = cli.sessions();
-    assert_eq!(sessions[0].1, "CANCELLED", "the refused session is closed: {sessions:?}");
-    assert_eq!(status_json(&cli, &holder)["session"]["state"], "PLAN_READY", "the holder is untouched");
+    assert_eq!(
+        sessions[0].1, "CANCELLED",
+        "the refused session is closed: {sessions:?}"
+    );
+    assert_eq!(
+        status_json(&cli, &holder)["session"]["state"],
+        "PLAN_READY",
+        "the holder is untouched"
+    );
 
     // Bob waits in line instead; the holder is cancelled and Bob's deploy goes on.
-    let mut waiting = spawn(&cli, &["deploy-stack", "D1BRV40", "network", "stage", "--queue"], &[("CLOUD_USER", "bob")]);
+    let mut waiting = spawn(
+        &cli,
+        &["deploy-stack", "D1BRV40", "network", "stage", "--queue"],
+        &[("CLOUD_USER", "bob")],
+    );
     let mut queued = String::new();
     wait_until("bob's session is queued", || {
         let s = cli.sessions();
-        if s.len() < 3 { return false; }
+        if s.len() < 3 {
+            return false;
+        }
         queued = s[0].0.clone();
         status_json(&cli, &queued)["queue"]["position"] == 1
     });
@@ -146,12 +238,31 @@ fn single_stacks_deploy_and_destroy_and_status_numbers_waves_from_one() {
     let run = cli.run(&["deploy-stack", "D1BRV40", "network", "dev", "--approve"]);
     run.expect_code(0);
     assert!(run.stdout.starts_with("wave 1/1: network\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("network: applied"), "plain progress lines off a terminal: {}", run.stdout);
-    assert!(run.stdout.contains("    wave 1  network              applied    +16"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("network: applied"),
+        "plain progress lines off a terminal: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("    wave 1  network              applied    +16"),
+        "{}",
+        run.stdout
+    );
 
-    let run = cli.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", "network,security,dns"]);
+    let run = cli.run(&[
+        "deploy",
+        "ecommerce",
+        "dev",
+        "--approve",
+        "--stacks",
+        "network,security,dns",
+    ]);
     run.expect_code(0);
-    assert!(run.stdout.starts_with("wave 1/2: network\nwave 2/2: dns, security\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("wave 1/2: network\nwave 2/2: dns, security\n"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("    wave 2  security"), "{}", run.stdout);
 
     let run = cli.run(&["destroy-stack", "D1BRV40", "dns", "dev", "--approve"]);
@@ -162,15 +273,30 @@ fn single_stacks_deploy_and_destroy_and_status_numbers_waves_from_one() {
     assert_eq!(status["session"]["operation"], "destroy");
     assert_eq!(status["stacks"][0]["counts"]["delete"], 5);
 
-    let run = cli.run(&["destroy", "ecommerce", "dev", "--approve", "--stacks", "network,security"]);
+    let run = cli.run(&[
+        "destroy",
+        "ecommerce",
+        "dev",
+        "--approve",
+        "--stacks",
+        "network,security",
+    ]);
     run.expect_code(0);
-    assert!(run.stdout.starts_with("wave 1/2: security\nwave 2/2: network\n"), "destroy walks the reverse order: {}", run.stdout);
+    assert!(
+        run.stdout.starts_with("wave 1/2: security\nwave 2/2: network\n"),
+        "destroy walks the reverse order: {}",
+        run.stdout
+    );
 
     // Bad input: an unknown stack or deployment changes nothing.
     let before = cli.sessions();
     let run = cli.run(&["deploy-stack", "D1BRV40", "no-such-stack", "dev"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("stack `no-such-stack` is not enabled"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("stack `no-such-stack` is not enabled"),
+        "{}",
+        run.stderr
+    );
     let run = cli.run(&["destroy-stack", "DXXXXXX", "network", "dev"]);
     run.expect_code(2);
     assert!(run.stderr.contains("no deployment `DXXXXXX`"), "{}", run.stderr);

@@ -27,7 +27,10 @@ fn fixtures() -> Vec<PathBuf> {
 
 /// Every JSON value in a file, whatever its layout.
 fn values(text: &str) -> Vec<Value> {
-    serde_json::Deserializer::from_str(text).into_iter::<Value>().map(|v| v.unwrap()).collect()
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .map(|v| v.unwrap())
+        .collect()
 }
 
 fn show(cli: &Cli, file: &Path) -> Run {
@@ -71,7 +74,12 @@ struct Expected {
 }
 
 fn expected(text: &str) -> Expected {
-    let mut e = Expected { steps: vec![], counts: BTreeMap::new(), error_diagnostics: vec![], failed_urns: vec![] };
+    let mut e = Expected {
+        steps: vec![],
+        counts: BTreeMap::new(),
+        error_diagnostics: vec![],
+        failed_urns: vec![],
+    };
     for v in values(text) {
         if let Some(m) = v.get("resourcePreEvent").map(|p| &p["metadata"]) {
             let (urn, ty) = (m["urn"].as_str().unwrap(), m["type"].as_str().unwrap());
@@ -113,26 +121,44 @@ fn every_recorded_stream_is_summarised_as_the_file_itself_records() {
         let want = expected(&text);
         let got = show_json(&cli, &file);
 
-        assert_eq!(got["steps"].as_array().unwrap(), &want.steps, "{name}: one step per resourcePreEvent, in order");
+        assert_eq!(
+            got["steps"].as_array().unwrap(),
+            &want.steps,
+            "{name}: one step per resourcePreEvent, in order"
+        );
         assert_eq!(counts_of(&got), want.counts, "{name}: the engine's own totals");
         let errors = got["errors"].as_array().unwrap();
-        let diag: Vec<String> =
-            errors.iter().filter(|e| e["kind"] == "diagnostic").map(|e| e["message"].as_str().unwrap().to_string()).collect();
+        let diag: Vec<String> = errors
+            .iter()
+            .filter(|e| e["kind"] == "diagnostic")
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .collect();
         let mut want_diag = want.error_diagnostics.clone();
         let mut got_diag = diag.clone();
         want_diag.sort();
         got_diag.sort();
         assert_eq!(got_diag, want_diag, "{name}: every error diagnostic");
-        let failed: Vec<&str> = errors.iter().filter(|e| e["kind"] == "failed-step").map(|e| e["urn"].as_str().unwrap()).collect();
+        let failed: Vec<&str> = errors
+            .iter()
+            .filter(|e| e["kind"] == "failed-step")
+            .map(|e| e["urn"].as_str().unwrap())
+            .collect();
         assert_eq!(failed, want.failed_urns, "{name}: every failed operation");
-        assert!(got.get("truncated").is_none() && got.get("skippedLines").is_none(), "{name}: read completely");
+        assert!(
+            got.get("truncated").is_none() && got.get("skippedLines").is_none(),
+            "{name}: read completely"
+        );
 
         // The text form reads the same file without complaint.
         let run = show(&cli, &file);
         run.expect_code(0);
         assert!(run.stdout.starts_with("Stack "), "{name}: {}", run.stdout);
         if !errors.is_empty() {
-            assert!(run.stdout.contains(&format!("{} error(s)", errors.len())), "{name}: {}", run.stdout);
+            assert!(
+                run.stdout.contains(&format!("{} error(s)", errors.len())),
+                "{name}: {}",
+                run.stdout
+            );
         }
     }
 }
@@ -151,21 +177,33 @@ fn json_lines_and_pretty_printed_layouts_give_the_same_answer() {
         let original = show_json(&cli, &file);
         let vs = values(&text);
         let lines: String = vs.iter().map(|v| serde_json::to_string(v).unwrap() + "\n").collect();
-        let pretty: String = vs.iter().map(|v| serde_json::to_string_pretty(v).unwrap() + "\n").collect();
+        let pretty: String = vs
+            .iter()
+            .map(|v| serde_json::to_string_pretty(v).unwrap() + "\n")
+            .collect();
         for (layout, body) in [("lines", lines), ("pretty", pretty)] {
             let path = tmp.path().join(format!("{layout}.json"));
             std::fs::write(&path, body).unwrap();
             assert_eq!(show_json(&cli, &path), original, "{name} as {layout}");
         }
     }
-    assert!(pretty_inputs >= 4, "the recorded pretty-printed streams are among the inputs");
+    assert!(
+        pretty_inputs >= 4,
+        "the recorded pretty-printed streams are among the inputs"
+    );
 }
 
 #[test]
 fn several_stacks_one_after_another_are_shown_each_and_totalled() {
     let cli = Cli::new();
     let files = fixtures();
-    let (a, b) = (&files[0], files.iter().find(|f| f.to_string_lossy().contains("lifecycle__")).unwrap());
+    let (a, b) = (
+        &files[0],
+        files
+            .iter()
+            .find(|f| f.to_string_lossy().contains("lifecycle__"))
+            .unwrap(),
+    );
     let (ta, tb) = (std::fs::read_to_string(a).unwrap(), std::fs::read_to_string(b).unwrap());
     let both = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(both.path(), format!("{ta}\n{tb}")).unwrap();
@@ -190,7 +228,11 @@ fn several_stacks_one_after_another_are_shown_each_and_totalled() {
 fn standin_preview(dir: &Path) -> (PathBuf, PathBuf) {
     let program = dir.join("network");
     std::fs::create_dir_all(&program).unwrap();
-    std::fs::write(program.join("Pulumi.yaml"), "name: ecommerce\nruntime: nodejs\nmain: index.ts\n").unwrap();
+    std::fs::write(
+        program.join("Pulumi.yaml"),
+        "name: ecommerce\nruntime: nodejs\nmain: index.ts\n",
+    )
+    .unwrap();
     let stack = "organization/ecommerce/D000000-network-dev";
     let (log, doc) = (dir.join("preview.jsonl"), dir.join("preview.json"));
     let pulumi = |args: &[&str]| {
@@ -203,15 +245,41 @@ fn standin_preview(dir: &Path) -> (PathBuf, PathBuf) {
             .env("PULUMI_CONFIG_PASSPHRASE", "")
             .env("PULUMI_DEBUG_COMMANDS", "true")
             .env("PULUMI_SKIP_UPDATE_CHECK", "true")
-            .env("PULUMI_STANDIN_RESOURCES", repo().join("tests/fixtures/standin/network-dev.json"))
+            .env(
+                "PULUMI_STANDIN_RESOURCES",
+                repo().join("tests/fixtures/standin/network-dev.json"),
+            )
             .output()
             .unwrap();
-        assert!(out.status.success(), "pulumi {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pulumi {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
     pulumi(&["stack", "init", stack]);
-    pulumi(&["config", "set", "--stack", stack, "--plaintext", "environment", "--", "dev"]);
-    let document = pulumi(&["preview", "--stack", stack, "--color", "never", "--non-interactive", "--event-log", log.to_str().unwrap(), "--json"]);
+    pulumi(&[
+        "config",
+        "set",
+        "--stack",
+        stack,
+        "--plaintext",
+        "environment",
+        "--",
+        "dev",
+    ]);
+    let document = pulumi(&[
+        "preview",
+        "--stack",
+        stack,
+        "--color",
+        "never",
+        "--non-interactive",
+        "--event-log",
+        log.to_str().unwrap(),
+        "--json",
+    ]);
     std::fs::write(&doc, document).unwrap();
     (log, doc)
 }
@@ -222,7 +290,10 @@ fn the_event_log_and_the_preview_document_of_one_preview_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, doc) = standin_preview(tmp.path());
     let log_text = std::fs::read_to_string(&log).unwrap();
-    assert!(log_text.contains("\"type\":\"pulumi:providers:aws\""), "the log has a default provider to leave out");
+    assert!(
+        log_text.contains("\"type\":\"pulumi:providers:aws\""),
+        "the log has a default provider to leave out"
+    );
 
     let from_log = show_json(&cli, &log);
     let from_doc = show_json(&cli, &doc);
@@ -237,7 +308,11 @@ fn the_event_log_and_the_preview_document_of_one_preview_agree() {
     assert!(text.starts_with("Stack D000000-network-dev: "), "{text}");
 
     // Without its summary event the counts come from the steps — and still agree.
-    let no_summary: String = log_text.lines().filter(|l| !l.contains("\"summaryEvent\"")).map(|l| format!("{l}\n")).collect();
+    let no_summary: String = log_text
+        .lines()
+        .filter(|l| !l.contains("\"summaryEvent\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let cut = tmp.path().join("no-summary.jsonl");
     std::fs::write(&cut, no_summary).unwrap();
     let counted = show_json(&cli, &cut);
@@ -252,16 +327,29 @@ fn the_event_log_and_the_preview_document_of_one_preview_agree() {
 #[test]
 fn a_non_json_line_is_skipped_logged_and_reading_goes_on() {
     let cli = Cli::new();
-    let file = fixtures().into_iter().find(|f| f.to_string_lossy().contains("up-interrupted")).unwrap();
+    let file = fixtures()
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains("up-interrupted"))
+        .unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     lines.insert(3, "Warning: this is not an engine event");
     let damaged = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(damaged.path(), lines.join("\n") + "\n").unwrap();
 
-    let run = cli.run(&["plan", "show", "--event-log", damaged.path().to_str().unwrap(), "--json"]);
+    let run = cli.run(&[
+        "plan",
+        "show",
+        "--event-log",
+        damaged.path().to_str().unwrap(),
+        "--json",
+    ]);
     run.expect_code(0);
-    assert!(run.stderr.contains("skipping engine-stream input that is not an event"), "logged: {}", run.stderr);
+    assert!(
+        run.stderr.contains("skipping engine-stream input that is not an event"),
+        "logged: {}",
+        run.stderr
+    );
     let got: Value = serde_json::from_str(&run.stdout).unwrap();
     let clean = show_json(&cli, &file);
     assert_eq!(got["skippedLines"], json!([4]));
@@ -269,18 +357,28 @@ fn a_non_json_line_is_skipped_logged_and_reading_goes_on() {
         assert_eq!(got[key], clean[key], "{key}: nothing lost around the bad line");
     }
     let text = show(&cli, damaged.path()).stdout;
-    assert!(text.contains("note: 1 line(s) that were not engine events were skipped"), "{text}");
+    assert!(
+        text.contains("note: 1 line(s) that were not engine events were skipped"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_truncated_final_event_is_reported_and_the_complete_ones_count() {
     let cli = Cli::new();
-    let file = fixtures().into_iter().find(|f| f.to_string_lossy().ends_with("display__not-truncated__up.json")).unwrap();
+    let file = fixtures()
+        .into_iter()
+        .find(|f| f.to_string_lossy().ends_with("display__not-truncated__up.json"))
+        .unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let (last, complete) = lines.split_last().unwrap();
     let cut = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(cut.path(), format!("{}\n{}", complete.join("\n"), &last[..last.len() / 2])).unwrap();
+    std::fs::write(
+        cut.path(),
+        format!("{}\n{}", complete.join("\n"), &last[..last.len() / 2]),
+    )
+    .unwrap();
 
     let got = show_json(&cli, cut.path());
     assert_eq!(got["truncated"], json!({"line": lines.len()}));
@@ -288,7 +386,14 @@ fn a_truncated_final_event_is_reported_and_the_complete_ones_count() {
     assert_eq!(got["steps"], clean["steps"]);
     let run = show(&cli, cut.path());
     run.expect_code(0);
-    assert!(run.stdout.contains(&format!("note: the event log ends with an incomplete event at line {}", lines.len())), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!(
+            "note: the event log ends with an incomplete event at line {}",
+            lines.len()
+        )),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -296,7 +401,11 @@ fn unreadable_empty_or_foreign_files_are_exit_2() {
     let cli = Cli::new();
     let run = cli.run(&["plan", "show", "--event-log", "no-such-file.jsonl"]);
     run.expect_code(2);
-    assert!(run.stderr.starts_with("error: cannot read no-such-file.jsonl: "), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("error: cannot read no-such-file.jsonl: "),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("pulumi preview --event-log FILE"), "{}", run.stderr);
 
     std::fs::write(cli.path("empty.jsonl"), "\n\n").unwrap();
@@ -304,10 +413,19 @@ fn unreadable_empty_or_foreign_files_are_exit_2() {
     run.expect_code(2);
     assert!(run.stderr.contains("empty.jsonl: the input is empty"), "{}", run.stderr);
 
-    std::fs::write(cli.path("notes.txt"), "Previewing update (dev)\nResources: 3 to create\n").unwrap();
+    std::fs::write(
+        cli.path("notes.txt"),
+        "Previewing update (dev)\nResources: 3 to create\n",
+    )
+    .unwrap();
     let run = cli.run(&["plan", "show", "--event-log", "notes.txt", "--json"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("notes.txt: no engine events found in the input (2 non-event line(s) skipped"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("notes.txt: no engine events found in the input (2 non-event line(s) skipped"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
 
     let run = cli.run(&["plan", "show"]);
@@ -337,5 +455,9 @@ fn plan_with_a_project_still_opens_a_session() {
     let run = cli.run(&["plan", "--", "show", "dev"]);
     run.expect_code(2);
     assert!(run.stderr.contains("unknown project `show`"), "{}", run.stderr);
-    assert_eq!(cli.sessions().len(), 1, "no session from a usage error or an unknown project");
+    assert_eq!(
+        cli.sessions().len(),
+        1,
+        "no session from a usage error or an unknown project"
+    );
 }

@@ -18,10 +18,18 @@ async fn deploy_is_planned_approved_by_a_teammate_and_applied_in_a_thread() {
     let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
 
     // alice: /cloud-deploy ecommerce stage network
-    let ask = t.slash(&alice, "cloud-deploy", &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)]);
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)],
+    );
     let reply = t.reply_to(&ask).await;
     assert!(reply.is_ephemeral());
-    assert!(reply.content.contains("opened for ecommerce/stage"), "{}", reply.content);
+    assert!(
+        reply.content.contains("opened for ecommerce/stage"),
+        "{}",
+        reply.content
+    );
     let short = DiscordTester::short_id(&reply);
 
     // bot: lobby, planned
@@ -47,8 +55,13 @@ async fn deploy_is_planned_approved_by_a_teammate_and_applied_in_a_thread() {
         assert_eq!(ch.kind, cloud_engine::testing::fake_discord::ChannelKind::PublicThread);
         assert_eq!(ch.auto_archive_duration, 60);
     }
-    t.wait_message(thread, "the approval", |m| m.content.contains(&format!("Approved by <@{}>", bob.id))).await;
-    let summary = t.wait_message(thread, "the summary", |m| m.content.contains("applied in")).await;
+    t.wait_message(thread, "the approval", |m| {
+        m.content.contains(&format!("Approved by <@{}>", bob.id))
+    })
+    .await;
+    let summary = t
+        .wait_message(thread, "the summary", |m| m.content.contains("applied in"))
+        .await;
     assert!(summary.content.contains("ecommerce/stage"), "{}", summary.content);
     t.lobby_state(lobby.id, "APPLIED").await;
     t.finish().await;
@@ -65,7 +78,11 @@ async fn alice_deploys_bob_approves(t: &mut DiscordTester) -> (FakeUser, FakeUse
 
 /// alice opens a stage deployment and waits for its plan; returns (lobby id, short id).
 async fn planned_lobby(t: &mut DiscordTester, who: &FakeUser) -> (u64, String) {
-    let ask = t.slash(who, "cloud-deploy", &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)]);
+    let ask = t.slash(
+        who,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)],
+    );
     let reply = t.reply_to(&ask).await;
     let short = DiscordTester::short_id(&reply);
     let lobby = t.lobby(&short).await;
@@ -102,19 +119,31 @@ async fn users_without_a_grant_are_refused_with_what_to_ask_for() {
     let reply = t.reply_to(&ask).await;
     assert!(reply.is_ephemeral());
     assert!(reply.content.starts_with("🚫"), "{}", reply.content);
-    assert!(reply.content.contains("you need `deploy` on ecommerce/stage") && reply.content.contains("/cloud-grant"), "{}", reply.content);
+    assert!(
+        reply.content.contains("you need `deploy` on ecommerce/stage") && reply.content.contains("/cloud-grant"),
+        "{}",
+        reply.content
+    );
 
     // mallory clicks Approve on alice's lobby → refused, the session is untouched
     let (lobby, _) = planned_lobby(&mut t, &alice).await;
     let click = t.click(&mallory, lobby, "approve");
     let reply = t.reply_to(&click).await;
     assert!(reply.is_ephemeral());
-    assert!(reply.content.contains("you need `approve` on ecommerce/stage"), "{}", reply.content);
+    assert!(
+        reply.content.contains("you need `approve` on ecommerce/stage"),
+        "{}",
+        reply.content
+    );
 
     // and an admin command
     let ask = t.slash(&mallory, "cloud-stats", &[]);
     let reply = t.reply_to(&ask).await;
-    assert!(reply.is_ephemeral() && reply.content.contains("you need `admin`"), "{}", reply.content);
+    assert!(
+        reply.is_ephemeral() && reply.content.contains("you need `admin`"),
+        "{}",
+        reply.content
+    );
     t.lobby_state(lobby, "PLAN_READY").await;
     t.finish().await;
 }
@@ -126,7 +155,14 @@ async fn a_grant_that_expired_before_the_click_does_not_approve() {
     let alice = t.user("alice");
     let bob = t.user("bob");
     t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
-    t.grant(&bob, "ecommerce", "stage", Role::Approve, Some(std::time::Duration::from_secs(3600))).await;
+    t.grant(
+        &bob,
+        "ecommerce",
+        "stage",
+        Role::Approve,
+        Some(std::time::Duration::from_secs(3600)),
+    )
+    .await;
     let (lobby, _) = planned_lobby(&mut t, &alice).await;
 
     t.advance_clock(std::time::Duration::from_secs(2 * 3600));
@@ -148,35 +184,62 @@ async fn an_approve_click_for_an_old_plan_is_refused_as_stale() {
     // While the bot is down the plan is refreshed against a changed program (one resource
     // fewer), so the lobby still shows the old plan's button.
     t.stop_bot().await;
-    let mut resources: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(discord::repo().join("stacks/network/inspect/stage.json")).unwrap()).unwrap();
+    let mut resources: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(discord::repo().join("stacks/network/inspect/stage.json")).unwrap(),
+    )
+    .unwrap();
     resources["resources"].as_array_mut().unwrap().pop();
     let changed = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(changed.path(), resources.to_string()).unwrap();
-    t.engine_env.insert("PULUMI_STANDIN_RESOURCES".into(), changed.path().display().to_string());
+    t.engine_env
+        .insert("PULUMI_STANDIN_RESOURCES".into(), changed.path().display().to_string());
     t.start_bot().await;
     let core = t.core();
     let session = core.store.find_session(&short).await.unwrap();
     let old = session.digest.clone().unwrap();
     let alice_p = DiscordTester::principal(&alice);
     let refreshed = core.orchestrator.plan(session.id, &alice_p).await.unwrap();
-    assert_ne!(refreshed.digest.as_ref().unwrap(), &old, "the changed program must change the digest");
+    assert_ne!(
+        refreshed.digest.as_ref().unwrap(),
+        &old,
+        "the changed program must change the digest"
+    );
 
     let click = t.click(&bob, lobby, "approve");
     let reply = t.reply_to(&click).await;
     assert!(reply.is_ephemeral());
-    assert!(reply.content.contains(&format!("You clicked Approve for plan `{}`", old.short())), "{}", reply.content);
-    assert!(reply.content.contains(refreshed.digest.as_ref().unwrap().short()), "{}", reply.content);
+    assert!(
+        reply
+            .content
+            .contains(&format!("You clicked Approve for plan `{}`", old.short())),
+        "{}",
+        reply.content
+    );
+    assert!(
+        reply.content.contains(refreshed.digest.as_ref().unwrap().short()),
+        "{}",
+        reply.content
+    );
     // The lobby catches up with the new plan; its button now carries the new digest.
-    let shown = t.wait_edit(lobby, "the new digest", |m| m.text().contains(refreshed.digest.as_ref().unwrap().short())).await;
-    assert!(shown.component(&format!("cloud:approve:{}", session.id)).unwrap()["custom_id"].as_str().unwrap().ends_with(refreshed.digest.as_ref().unwrap().short()));
+    let shown = t
+        .wait_edit(lobby, "the new digest", |m| {
+            m.text().contains(refreshed.digest.as_ref().unwrap().short())
+        })
+        .await;
+    assert!(
+        shown.component(&format!("cloud:approve:{}", session.id)).unwrap()["custom_id"]
+            .as_str()
+            .unwrap()
+            .ends_with(refreshed.digest.as_ref().unwrap().short())
+    );
     t.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_apply_stops_gracefully_and_says_so_in_the_thread() {
     let mut t = DiscordTester::new().await;
-    t.engine_env.insert("PULUMI_STANDIN_APPLY_DELAY_MS".into(), "400".into());
+    t.engine_env
+        .insert("PULUMI_STANDIN_APPLY_DELAY_MS".into(), "400".into());
     t.start_bot().await;
     let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
     let (lobby, _) = planned_lobby(&mut t, &alice).await;
@@ -190,8 +253,12 @@ async fn cancel_during_apply_stops_gracefully_and_says_so_in_the_thread() {
     let reply = t.reply_to(&cancel).await;
     assert!(reply.is_ephemeral());
     assert!(reply.content.contains("Cancel requested"), "{}", reply.content);
-    t.wait_message(thread, "the cancel announcement", |m| m.content.contains(&format!("Cancel requested by <@{}>", alice.id))).await;
-    t.wait_message(thread, "the summary", |m| m.content.contains("cancelled")).await;
+    t.wait_message(thread, "the cancel announcement", |m| {
+        m.content.contains(&format!("Cancel requested by <@{}>", alice.id))
+    })
+    .await;
+    t.wait_message(thread, "the summary", |m| m.content.contains("cancelled"))
+        .await;
     t.lobby_state(lobby, "CANCELLED").await;
     t.finish().await;
 }
@@ -209,7 +276,8 @@ async fn after_a_restart_the_old_lobby_buttons_still_work() {
     let ack = t.reply_to(&click).await;
     assert!(ack.content.contains("Approved"), "{}", ack.content);
     let thread = t.thread(lobby).await;
-    t.wait_message(thread, "the summary", |m| m.content.contains("applied in")).await;
+    t.wait_message(thread, "the summary", |m| m.content.contains("applied in"))
+        .await;
     t.lobby_state(lobby, "APPLIED").await;
     t.finish().await;
 }
@@ -227,7 +295,15 @@ async fn twenty_concurrent_deploys_are_all_answered_within_three_seconds() {
     }
     let mut refs = Vec::new();
     for (i, u) in asks.iter().enumerate() {
-        refs.push(t.slash(u, "cloud-deploy", &[("project", "ecommerce"), ("env", "dev"), ("stacks", stacks[i % stacks.len()])]));
+        refs.push(t.slash(
+            u,
+            "cloud-deploy",
+            &[
+                ("project", "ecommerce"),
+                ("env", "dev"),
+                ("stacks", stacks[i % stacks.len()]),
+            ],
+        ));
     }
     let mut slowest = std::time::Duration::ZERO;
     for r in &refs {
@@ -236,11 +312,21 @@ async fn twenty_concurrent_deploys_are_all_answered_within_three_seconds() {
         let (_, age) = t.fake.interaction(r.id).unwrap().acked.unwrap();
         slowest = slowest.max(age);
     }
-    assert!(slowest < std::time::Duration::from_secs(3), "slowest first response {slowest:?}");
+    assert!(
+        slowest < std::time::Duration::from_secs(3),
+        "slowest first response {slowest:?}"
+    );
     eprintln!("slowest first response of 20 concurrent deploys: {slowest:?}");
     // Five got their stacks, the rest wait for them: every lobby is posted.
     for r in &refs {
-        let reply = t.fake.state().messages.values().find(|m| m.interaction == Some(r.id)).cloned().unwrap();
+        let reply = t
+            .fake
+            .state()
+            .messages
+            .values()
+            .find(|m| m.interaction == Some(r.id))
+            .cloned()
+            .unwrap();
         t.lobby(&DiscordTester::short_id(&reply)).await;
     }
     t.finish().await;
@@ -270,14 +356,20 @@ async fn flood(mut t: DiscordTester) -> DiscordTester {
     t.start_bot().await;
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
-    let ask = t.slash(&alice, "cloud-deploy", &[("project", "ecommerce"), ("env", "dev"), ("stacks", STACK)]);
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "dev"), ("stacks", STACK)],
+    );
     let short = DiscordTester::short_id(&t.reply_to(&ask).await);
     let lobby = t.lobby(&short).await;
     t.lobby_state(lobby.id, "PLAN_READY").await;
     let click = t.click(&alice, lobby.id, "approve"); // dev: the requester may approve
     t.reply_to(&click).await;
     let thread = t.thread(lobby.id).await;
-    let summary = t.wait_message(thread, "the summary", |m| m.content.contains("applied in")).await;
+    let summary = t
+        .wait_message(thread, "the summary", |m| m.content.contains("applied in"))
+        .await;
     assert!(summary.content.contains("has every line"), "{}", summary.content);
     let st = t.fake.state();
     let log = st
@@ -288,8 +380,15 @@ async fn flood(mut t: DiscordTester) -> DiscordTester {
         .map(|f| String::from_utf8_lossy(&f.content).into_owned())
         .expect("the full log is attached");
     let logged: std::collections::HashSet<&str> = log.lines().map(|l| l.trim_start_matches("[network] ")).collect();
-    let missing: Vec<usize> = (0..LINES).filter(|i| !logged.contains(flood_line(STACK, *i).as_str())).collect();
-    assert!(missing.is_empty(), "{} lines missing from the full log, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    let missing: Vec<usize> = (0..LINES)
+        .filter(|i| !logged.contains(flood_line(STACK, *i).as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} lines missing from the full log, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     assert_eq!(st.count_status(429), 0, "the bot hit Discord's rate limits");
     let chat_messages = st.messages_in(thread).len();
     drop(st);

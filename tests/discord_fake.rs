@@ -14,7 +14,10 @@ async fn fake() -> FakeDiscord {
 }
 
 fn http(fake: &FakeDiscord) -> serenity::Http {
-    HttpBuilder::new(&fake.config().token).proxy(fake.base_url()).ratelimiter_disabled(true).build()
+    HttpBuilder::new(&fake.config().token)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build()
 }
 
 /// Discord's error code of a failed serenity call.
@@ -103,11 +106,18 @@ async fn the_fakes_payloads_deserialise_in_serenity_and_carry_the_golden_fields(
     let channel = fake.add_channel("general");
     let http = http(&fake);
     // A message the bot posts, as the fake returns and stores it.
-    let sent = ChannelId::new(channel).send_message(&http, CreateMessage::new().content("hello")).await.unwrap();
+    let sent = ChannelId::new(channel)
+        .send_message(&http, CreateMessage::new().content("hello"))
+        .await
+        .unwrap();
     assert_eq!(sent.content, "hello");
     let guild = fake.config().guild_id;
     let stored = fake.state().messages[&sent.id.get()].to_json(guild);
-    let missing: Vec<String> = keys(&golden_message()).difference(&keys(&stored)).filter(|k| *k != "reactions").cloned().collect();
+    let missing: Vec<String> = keys(&golden_message())
+        .difference(&keys(&stored))
+        .filter(|k| *k != "reactions")
+        .cloned()
+        .collect();
     assert!(missing.is_empty(), "the fake's message lacks {missing:?}");
     serde_json::from_value::<serenity::Message>(stored).unwrap();
 
@@ -120,10 +130,20 @@ async fn the_fakes_payloads_deserialise_in_serenity_and_carry_the_golden_fields(
     let cmd = fake.slash(&user, channel, "cloud-deploy", &[("project", json!("ecommerce"))]);
     let row = json!({"type": 1, "components": [{"type": 2, "style": 1, "label": "Go", "custom_id": "cloud:cancel:x"}]});
     let with_button = ChannelId::new(channel)
-        .send_message(&http, CreateMessage::new().content("lobby").components(vec![serenity::CreateActionRow::Buttons(vec![serenity::CreateButton::new("cloud:cancel:x").label("Go")])]))
+        .send_message(
+            &http,
+            CreateMessage::new()
+                .content("lobby")
+                .components(vec![serenity::CreateActionRow::Buttons(vec![
+                    serenity::CreateButton::new("cloud:cancel:x").label("Go"),
+                ])]),
+        )
         .await
         .unwrap();
-    assert_eq!(fake.state().messages[&with_button.id.get()].components[0]["components"][0]["custom_id"], row["components"][0]["custom_id"]);
+    assert_eq!(
+        fake.state().messages[&with_button.id.get()].components[0]["components"][0]["custom_id"],
+        row["components"][0]["custom_id"]
+    );
     let click = fake.click(&user, with_button.id.get(), "cloud:cancel:x").unwrap();
     let ac = fake.autocomplete(&user, channel, "cloud-deploy", &[("project", json!("eco"))], "project");
     // Rebuild the dispatched payloads: the fake keeps what it sent in its interaction records;
@@ -138,7 +158,8 @@ async fn the_fakes_payloads_deserialise_in_serenity_and_carry_the_golden_fields(
     assert!(missing.is_empty(), "the fake's interaction lacks {missing:?}");
     for id in [cmd.id, click.id, ac.id] {
         let payload = fake.payload_of(id).unwrap();
-        let parsed: serenity::Interaction = serde_json::from_value(payload.clone()).unwrap_or_else(|e| panic!("{e}: {payload}"));
+        let parsed: serenity::Interaction =
+            serde_json::from_value(payload.clone()).unwrap_or_else(|e| panic!("{e}: {payload}"));
         match parsed {
             serenity::Interaction::Command(c) => assert_eq!(c.data.name, "cloud-deploy"),
             serenity::Interaction::Component(c) => {
@@ -151,17 +172,30 @@ async fn the_fakes_payloads_deserialise_in_serenity_and_carry_the_golden_fields(
     }
     // The thread channel the fake creates is a serenity GuildChannel.
     let thread = ChannelId::new(channel)
-        .create_thread_from_message(&http, sent.id, CreateThread::new("t").auto_archive_duration(serenity::AutoArchiveDuration::OneHour))
+        .create_thread_from_message(
+            &http,
+            sent.id,
+            CreateThread::new("t").auto_archive_duration(serenity::AutoArchiveDuration::OneHour),
+        )
         .await
         .unwrap();
-    assert_eq!(thread.id.get(), sent.id.get(), "a thread from a message has the message's id");
+    assert_eq!(
+        thread.id.get(),
+        sent.id.get(),
+        "a thread from a message has the message's id"
+    );
     assert_eq!(thread.kind, serenity::ChannelType::PublicThread);
 }
 
 #[tokio::test]
 async fn message_limits_are_enforced() {
     // A roomy bucket: this test is about bodies, not rates.
-    let fake = FakeDiscord::start(FakeConfig { channel_bucket: (100, Duration::from_secs(5)), ..FakeConfig::default() }).await.unwrap();
+    let fake = FakeDiscord::start(FakeConfig {
+        channel_bucket: (100, Duration::from_secs(5)),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
     let channel = ChannelId::new(fake.add_channel("general"));
     let http = http(&fake);
     // serenity refuses over-long content and embeds itself; send those raw.
@@ -169,22 +203,56 @@ async fn message_limits_are_enforced() {
         let url = format!("{}/api/v10/channels/{}/messages", fake.base_url(), channel.get());
         let auth = format!("Bot {}", fake.config().token);
         async move {
-            let r = reqwest::Client::new().post(url).header("authorization", auth).json(&body).send().await.unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap()["code"].as_i64().unwrap_or(0))
+            let r = reqwest::Client::new()
+                .post(url)
+                .header("authorization", auth)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap()["code"].as_i64().unwrap_or(0),
+            )
         }
     };
     assert_eq!(raw(json!({"content": "x".repeat(2001)})).await, (400, 50035));
-    assert_eq!(raw(json!({"content": "é".repeat(2000)})).await.0, 200, "2000 characters (not bytes) are fine");
+    assert_eq!(
+        raw(json!({"content": "é".repeat(2000)})).await.0,
+        200,
+        "2000 characters (not bytes) are fine"
+    );
     assert_eq!(raw(json!({})).await, (400, 50006));
     assert_eq!(raw(json!({"embeds": [{"fields": (0..26).map(|i| json!({"name": format!("f{i}"), "value": "v"})).collect::<Vec<_>>()}]})).await, (400, 50035));
     assert_eq!(raw(json!({"embeds": [{"title": "t".repeat(257)}]})).await, (400, 50035));
-    let six: Vec<serenity::CreateButton> = (0..6).map(|i| serenity::CreateButton::new(format!("b{i}")).label("b")).collect();
-    let err = channel.send_message(&http, CreateMessage::new().content("x").components(vec![serenity::CreateActionRow::Buttons(six)])).await.unwrap_err();
+    let six: Vec<serenity::CreateButton> = (0..6)
+        .map(|i| serenity::CreateButton::new(format!("b{i}")).label("b"))
+        .collect();
+    let err = channel
+        .send_message(
+            &http,
+            CreateMessage::new()
+                .content("x")
+                .components(vec![serenity::CreateActionRow::Buttons(six)]),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (400, 50035));
     let long_id = serenity::CreateButton::new("x".repeat(101)).label("b");
-    let err = channel.send_message(&http, CreateMessage::new().content("x").components(vec![serenity::CreateActionRow::Buttons(vec![long_id])])).await.unwrap_err();
+    let err = channel
+        .send_message(
+            &http,
+            CreateMessage::new()
+                .content("x")
+                .components(vec![serenity::CreateActionRow::Buttons(vec![long_id])]),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (400, 50035));
-    assert_eq!(raw(json!({"embeds": [{"description": "d".repeat(4097)}]})).await, (400, 50035));
+    assert_eq!(
+        raw(json!({"embeds": [{"description": "d".repeat(4097)}]})).await,
+        (400, 50035)
+    );
     // Nothing of the refused messages was stored (only the one valid message).
     assert_eq!(fake.state().messages.len(), 1);
 }
@@ -194,13 +262,28 @@ async fn thread_rules_are_enforced() {
     let fake = fake().await;
     let channel = ChannelId::new(fake.add_channel("general"));
     let http = http(&fake);
-    let m = channel.send_message(&http, CreateMessage::new().content("lobby")).await.unwrap();
-    let err = channel.create_thread_from_message(&http, m.id, CreateThread::new("")).await.unwrap_err();
+    let m = channel
+        .send_message(&http, CreateMessage::new().content("lobby"))
+        .await
+        .unwrap();
+    let err = channel
+        .create_thread_from_message(&http, m.id, CreateThread::new(""))
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (400, 50035));
-    channel.create_thread_from_message(&http, m.id, CreateThread::new("one")).await.unwrap();
-    let err = channel.create_thread_from_message(&http, m.id, CreateThread::new("two")).await.unwrap_err();
+    channel
+        .create_thread_from_message(&http, m.id, CreateThread::new("one"))
+        .await
+        .unwrap();
+    let err = channel
+        .create_thread_from_message(&http, m.id, CreateThread::new("two"))
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (400, 160004));
-    let err = channel.create_thread_from_message(&http, MessageId::new(1), CreateThread::new("x")).await.unwrap_err();
+    let err = channel
+        .create_thread_from_message(&http, MessageId::new(1), CreateThread::new("x"))
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (404, 10008));
     // Without a message the default is a private thread.
     let private = channel.create_thread(&http, CreateThread::new("p")).await.unwrap();
@@ -209,15 +292,29 @@ async fn thread_rules_are_enforced() {
 
 #[tokio::test]
 async fn interactions_must_be_answered_once_within_the_deadline() {
-    let fake = FakeDiscord::start(FakeConfig { ack_deadline: Duration::from_millis(300), ..FakeConfig::default() }).await.unwrap();
+    let fake = FakeDiscord::start(FakeConfig {
+        ack_deadline: Duration::from_millis(300),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
     let channel = fake.add_channel("general");
-    fake.state().commands.insert("ping".into(), json!({"id": "1", "name": "ping", "description": "d"}));
+    fake.state()
+        .commands
+        .insert("ping".into(), json!({"id": "1", "name": "ping", "description": "d"}));
     let user = FakeUser::new(7, "u");
     let client = reqwest::Client::new();
     let answer = |id: u64, token: String| {
         let client = client.clone();
         let url = format!("{}/api/v10/interactions/{id}/{token}/callback", fake.base_url());
-        async move { client.post(url).json(&json!({"type": 4, "data": {"content": "pong"}})).send().await.unwrap() }
+        async move {
+            client
+                .post(url)
+                .json(&json!({"type": 4, "data": {"content": "pong"}}))
+                .send()
+                .await
+                .unwrap()
+        }
     };
     let i = fake.slash(&user, channel, "ping", &[]);
     assert_eq!(answer(i.id, i.token.clone()).await.status(), 204);
@@ -243,13 +340,27 @@ async fn channel_buckets_answer_429_with_discords_headers() {
     let mut statuses = Vec::new();
     let mut last = None;
     for i in 0..6 {
-        let r = client.post(&url).header("authorization", &auth).json(&json!({"content": format!("m{i}")})).send().await.unwrap();
+        let r = client
+            .post(&url)
+            .header("authorization", &auth)
+            .json(&json!({"content": format!("m{i}")}))
+            .send()
+            .await
+            .unwrap();
         statuses.push(r.status().as_u16());
         last = Some(r);
     }
     assert_eq!(statuses, vec![200, 200, 200, 200, 200, 429]);
     let r = last.unwrap();
-    for h in ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-ratelimit-reset-after", "x-ratelimit-bucket", "retry-after", "x-ratelimit-scope"] {
+    for h in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-reset-after",
+        "x-ratelimit-bucket",
+        "retry-after",
+        "x-ratelimit-scope",
+    ] {
         assert!(r.headers().contains_key(h), "429 without {h}");
     }
     assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
@@ -257,6 +368,12 @@ async fn channel_buckets_answer_429_with_discords_headers() {
     assert_eq!(body["global"], false);
     assert!(body["retry_after"].as_f64().unwrap() > 0.0);
     // A wrong token is refused before anything else.
-    let r = client.post(&url).header("authorization", "Bot wrong").json(&json!({"content": "x"})).send().await.unwrap();
+    let r = client
+        .post(&url)
+        .header("authorization", "Bot wrong")
+        .json(&json!({"content": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }

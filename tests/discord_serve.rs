@@ -19,7 +19,11 @@ fn serve_without_a_token_exits_2_and_says_where_to_put_it() {
     cli.unset("DISCORD_TOKEN");
     let run = cli.run(&["serve", "--discord"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("no Discord bot token: set DISCORD_TOKEN"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no Discord bot token: set DISCORD_TOKEN"),
+        "{}",
+        run.stderr
+    );
     let run = cli.run(&["serve"]);
     run.expect_code(2);
     assert!(run.stderr.contains("choose what to serve"), "{}", run.stderr);
@@ -51,12 +55,20 @@ async fn a_rejected_token_exits_2_and_sigterm_stops_gracefully() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("Discord rejected the bot token"), "{stderr}");
-    assert!(!stderr.contains("wrong-token"), "the token must never be printed: {stderr}");
+    assert!(
+        !stderr.contains("wrong-token"),
+        "the token must never be printed: {stderr}"
+    );
 
     let mut child = run_serve(&fake.config().token).spawn().unwrap();
-    assert!(fake.wait_connected(Duration::from_secs(60)).await, "the bot did not connect");
+    assert!(
+        fake.wait_connected(Duration::from_secs(60)).await,
+        "the bot did not connect"
+    );
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
     assert_eq!(status.code(), Some(0));
 }
 
@@ -66,26 +78,46 @@ async fn healthz_and_metrics_report_the_store_the_gateway_and_the_sessions() {
     t.start_bot().await;
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
-    let ask = t.slash(&alice, "cloud-deploy", &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")]);
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
+    );
     let short = DiscordTester::short_id(&t.reply_to(&ask).await);
     let lobby = t.lobby(&short).await;
     t.lobby_state(lobby.id, "PLAN_READY").await;
 
     let core = t.core();
     let stop = tokio_util::sync::CancellationToken::new();
-    let (addr, server) = cloud_engine::serve::serve_ops(core.clone(), "127.0.0.1:0", stop.clone()).await.unwrap();
+    let (addr, server) = cloud_engine::serve::serve_ops(core.clone(), "127.0.0.1:0", stop.clone())
+        .await
+        .unwrap();
     let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["store"], "ok");
     assert_eq!(body["transports"]["discord"], "connected");
 
-    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("cloud_sessions{state=\"PLAN_READY\"} 1"), "{metrics}");
-    assert!(metrics.contains("cloud_interactions_total{platform=\"discord\",kind=\"command\"}"), "{metrics}");
-    assert!(metrics.contains("cloud_interaction_first_response_seconds"), "{metrics}");
+    assert!(
+        metrics.contains("cloud_interactions_total{platform=\"discord\",kind=\"command\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cloud_interaction_first_response_seconds"),
+        "{metrics}"
+    );
     assert!(metrics.contains("cloud_engine_run_seconds"), "{metrics}");
-    assert!(metrics.contains("cloud_chat_api_calls_total{platform=\"discord\""), "{metrics}");
+    assert!(
+        metrics.contains("cloud_chat_api_calls_total{platform=\"discord\""),
+        "{metrics}"
+    );
 
     // The gateway goes away: unhealthy.
     core.set_connected("discord", false);
@@ -100,11 +132,16 @@ async fn healthz_and_metrics_report_the_store_the_gateway_and_the_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_applies_run_until_the_timeout_then_cancels_them_and_records_it() {
     let mut t = DiscordTester::new().await;
-    t.engine_env.insert("PULUMI_STANDIN_APPLY_DELAY_MS".into(), "500".into());
+    t.engine_env
+        .insert("PULUMI_STANDIN_APPLY_DELAY_MS".into(), "500".into());
     t.start_bot().await;
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
-    let ask = t.slash(&alice, "cloud-deploy", &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")]);
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
+    );
     let short = DiscordTester::short_id(&t.reply_to(&ask).await);
     let lobby = t.lobby(&short).await;
     t.lobby_state(lobby.id, "PLAN_READY").await;
@@ -122,9 +159,17 @@ async fn shutdown_lets_applies_run_until_the_timeout_then_cancels_them_and_recor
     assert!(audit.iter().any(|e| e.action == "serve.shutdown_cancel"), "{audit:?}");
 
     // New sessions are refused while draining, with what to do.
-    let ask = t.slash(&alice, "cloud-deploy", &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")]);
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
+    );
     let reply = t.reply_to(&ask).await;
-    assert!(reply.is_ephemeral() && reply.content.contains("takes no new sessions"), "{}", reply.content);
+    assert!(
+        reply.is_ephemeral() && reply.content.contains("takes no new sessions"),
+        "{}",
+        reply.content
+    );
     t.lobby_state(lobby.id, "CANCELLED").await;
     t.finish().await;
 }

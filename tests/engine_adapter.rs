@@ -64,8 +64,12 @@ impl Harness {
             ("HOME".into(), dir.path().display().to_string()),
             ("GITHUB_TOKEN".into(), ENV_TOKEN.into()),
         ];
-        config.extra_env.insert("PULUMI_STANDIN_RESOURCES".into(), resources.display().to_string());
-        config.extra_env.insert("PULUMI_STANDIN_SECRET_OUTPUTS".into(), "dbPassword".into());
+        config
+            .extra_env
+            .insert("PULUMI_STANDIN_RESOURCES".into(), resources.display().to_string());
+        config
+            .extra_env
+            .insert("PULUMI_STANDIN_SECRET_OUTPUTS".into(), "dbPassword".into());
         config.op_timeout = Duration::from_secs(60);
         config.command_timeout = Duration::from_secs(30);
         config.cancel_grace = Duration::from_secs(15);
@@ -79,8 +83,16 @@ impl Harness {
             },
             workdir: program,
             config: vec![
-                ConfigValue { key: "aws:region".into(), value: "eu-west-1".into(), secret: false },
-                ConfigValue { key: "network:dbPassword".into(), value: CONFIG_SECRET.into(), secret: true },
+                ConfigValue {
+                    key: "aws:region".into(),
+                    value: "eu-west-1".into(),
+                    secret: false,
+                },
+                ConfigValue {
+                    key: "network:dbPassword".into(),
+                    value: CONFIG_SECRET.into(),
+                    secret: true,
+                },
             ],
         };
         Harness { dir, config, target }
@@ -96,7 +108,9 @@ impl Harness {
     }
 
     fn lock_dir(&self) -> PathBuf {
-        self.dir.path().join("pulumi-state/.pulumi/locks/organization/ecommerce/D1BRV40-network-dev")
+        self.dir
+            .path()
+            .join("pulumi-state/.pulumi/locks/organization/ecommerce/D1BRV40-network-dev")
     }
 }
 
@@ -148,7 +162,13 @@ async fn preview_counts_the_declared_resources() {
     for n in ["main", "public-a", "public-b"] {
         assert!(names.contains(&n), "{names:?}");
     }
-    assert!(preview.steps.iter().all(|s| !s.resource_type.starts_with("pulumi:providers:")), "default providers hidden");
+    assert!(
+        preview
+            .steps
+            .iter()
+            .all(|s| !s.resource_type.starts_with("pulumi:providers:")),
+        "default providers hidden"
+    );
     let custom_creates = preview
         .steps
         .iter()
@@ -157,9 +177,20 @@ async fn preview_counts_the_declared_resources() {
     assert_eq!(custom_creates, 3);
     // The engine's own count includes the root stack.
     let creates_in_steps = preview.steps.iter().filter(|s| s.op.as_str() == "create").count() as u64;
-    assert_eq!(preview.counts.get("create").copied(), Some(creates_in_steps), "{:?}", preview.counts);
+    assert_eq!(
+        preview.counts.get("create").copied(),
+        Some(creates_in_steps),
+        "{:?}",
+        preview.counts
+    );
     let progress = drain(&mut rx);
-    assert!(progress.iter().filter(|p| matches!(p, Progress::StepStarted { .. })).count() >= 3);
+    assert!(
+        progress
+            .iter()
+            .filter(|p| matches!(p, Progress::StepStarted { .. }))
+            .count()
+            >= 3
+    );
     assert_no_secrets(&format!("{preview:?} {progress:?}"));
     // Workspace: generated Pulumi.yaml with the business project.
     let ws = h.dir.path().join("workspaces/D1BRV40/network-dev/Pulumi.yaml");
@@ -175,10 +206,20 @@ async fn up_streams_progress_before_the_process_exits() {
     let started = Instant::now();
     let run = tokio::spawn(async move { cli.up(&target, &tx, CancellationToken::new()).await });
     let first = next_step_started(&mut rx).await;
-    assert!(!run.is_finished(), "the first step arrived while `up` was still running ({first:?})");
+    assert!(
+        !run.is_finished(),
+        "the first step arrived while `up` was still running ({first:?})"
+    );
     let apply = tokio::time::timeout(WAIT, run).await.unwrap().unwrap().unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(400 * 3), "the delay knob was honoured");
-    assert!(apply.counts.get("create").copied().unwrap_or(0) >= 3, "{:?}", apply.counts);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400 * 3),
+        "the delay knob was honoured"
+    );
+    assert!(
+        apply.counts.get("create").copied().unwrap_or(0) >= 3,
+        "{:?}",
+        apply.counts
+    );
     assert_eq!(apply.outputs["vpcId"], "vpc-0123456789");
     assert_no_secrets(&format!("{apply:?} {:?}", drain(&mut rx)));
     // A second up changes nothing.
@@ -212,7 +253,10 @@ async fn a_held_lock_is_stack_busy_with_its_holder() {
     let lock_dir = h.lock_dir();
     tokio::time::timeout(WAIT, async {
         loop {
-            if std::fs::read_dir(&lock_dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+            if std::fs::read_dir(&lock_dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -223,7 +267,9 @@ async fn a_held_lock_is_stack_busy_with_its_holder() {
 
     let (tx, _rx3) = mpsc::unbounded_channel();
     let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
-    let EngineError::StackBusy { holder, .. } = &err else { panic!("expected StackBusy, got {err:?}") };
+    let EngineError::StackBusy { holder, .. } = &err else {
+        panic!("expected StackBusy, got {err:?}")
+    };
     let holder = holder.as_deref().expect("the lock holder is named");
     assert!(holder.contains("pid"), "{holder}");
     assert!(err.to_string().contains("busy"), "{err}");
@@ -236,8 +282,13 @@ async fn a_failing_preview_returns_its_diagnostics() {
     let h = Harness::new(standin()).knob("PULUMI_STANDIN_PREVIEW_FAIL", "invalid CIDR block 10.0.0.0/33");
     let (tx, _rx) = mpsc::unbounded_channel();
     let err = h.cli().preview(&h.target, &tx).await.unwrap_err();
-    let EngineError::PreviewFailed { diagnostics, .. } = &err else { panic!("{err:?}") };
-    assert!(diagnostics.iter().any(|d| d.contains("invalid CIDR block")), "{diagnostics:?}");
+    let EngineError::PreviewFailed { diagnostics, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        diagnostics.iter().any(|d| d.contains("invalid CIDR block")),
+        "{diagnostics:?}"
+    );
 }
 
 #[tokio::test]
@@ -247,7 +298,10 @@ async fn a_failing_step_is_an_update_failure() {
     let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
     assert!(matches!(err, EngineError::UpdateFailed { .. }), "{err:?}");
     let progress = drain(&mut rx);
-    assert!(progress.iter().any(|p| matches!(p, Progress::StepFailed { .. })), "{progress:?}");
+    assert!(
+        progress.iter().any(|p| matches!(p, Progress::StepFailed { .. })),
+        "{progress:?}"
+    );
     assert_no_secrets(&format!("{err} {err:?} {progress:?}"));
 }
 
@@ -256,7 +310,9 @@ async fn a_crash_reports_the_output_tail() {
     let h = Harness::new(standin()).knob("PULUMI_STANDIN_CRASH_AT", "2");
     let (tx, _rx) = mpsc::unbounded_channel();
     let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
-    let EngineError::Crashed { code, tail, .. } = &err else { panic!("{err:?}") };
+    let EngineError::Crashed { code, tail, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_ne!(*code, Some(0));
     assert!(!tail.trim().is_empty() && tail != "(no output)", "{tail}");
     assert_no_secrets(&format!("{err}"));
@@ -275,10 +331,18 @@ async fn cancel_interrupts_gracefully() {
     let asked = Instant::now();
     cancel.cancel();
     let result = tokio::time::timeout(WAIT, run).await.unwrap().unwrap();
-    assert_eq!(result.unwrap_err(), EngineError::Cancelled { stack: "D1BRV40-network-dev".into() });
+    assert_eq!(
+        result.unwrap_err(),
+        EngineError::Cancelled {
+            stack: "D1BRV40-network-dev".into()
+        }
+    );
     // SIGINT did the work: well within the 15 s grace period that precedes a kill.
     assert!(asked.elapsed() < Duration::from_secs(10), "took {:?}", asked.elapsed());
-    assert!(!h.lock_dir().exists() || std::fs::read_dir(h.lock_dir()).unwrap().next().is_none(), "a graceful cancel releases the lock");
+    assert!(
+        !h.lock_dir().exists() || std::fs::read_dir(h.lock_dir()).unwrap().next().is_none(),
+        "a graceful cancel releases the lock"
+    );
 }
 
 #[tokio::test]
@@ -289,7 +353,13 @@ async fn a_hanging_engine_times_out() {
     let (tx, _rx) = mpsc::unbounded_channel();
     let started = Instant::now();
     let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
-    assert_eq!(err, EngineError::Timeout { stack: "D1BRV40-network-dev".into(), after: Duration::from_secs(2) });
+    assert_eq!(
+        err,
+        EngineError::Timeout {
+            stack: "D1BRV40-network-dev".into(),
+            after: Duration::from_secs(2)
+        }
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
@@ -302,9 +372,23 @@ async fn secrets_never_leave_the_adapter() {
     let apply = cli.up(&h.target, &tx, CancellationToken::new()).await.unwrap();
     let outputs = cli.outputs(&h.target).await.unwrap();
     assert_ne!(outputs["dbPassword"], OUTPUT_SECRET);
-    let failing = Harness { config: PulumiConfig { extra_env: { let mut e = h.config.extra_env.clone(); e.insert("PULUMI_STANDIN_FAIL_AT".into(), "1".into()); e }, ..h.config.clone() }, ..h };
+    let failing = Harness {
+        config: PulumiConfig {
+            extra_env: {
+                let mut e = h.config.extra_env.clone();
+                e.insert("PULUMI_STANDIN_FAIL_AT".into(), "1".into());
+                e
+            },
+            ..h.config.clone()
+        },
+        ..h
+    };
     let mut target = failing.target.clone();
-    target.config.push(ConfigValue { key: "network:extra".into(), value: "changed-to-force-update".into(), secret: false });
+    target.config.push(ConfigValue {
+        key: "network:extra".into(),
+        value: "changed-to-force-update".into(),
+        secret: false,
+    });
     let err = failing.cli().destroy(&target, &tx, CancellationToken::new()).await;
     drop(tx);
     let mut progress = vec![];
@@ -343,7 +427,10 @@ async fn a_missing_binary_is_named_with_its_config_key() {
     let h = Harness::new(PathBuf::from("/nonexistent/bin/pulumi"));
     let (tx, _rx) = mpsc::unbounded_channel();
     let err = h.cli().preview(&h.target, &tx).await.unwrap_err();
-    assert!(matches!(&err, EngineError::BinaryNotFound { path, .. } if path == "/nonexistent/bin/pulumi"), "{err:?}");
+    assert!(
+        matches!(&err, EngineError::BinaryNotFound { path, .. } if path == "/nonexistent/bin/pulumi"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("pulumi.binary"), "{err}");
 }
 
@@ -354,7 +441,9 @@ async fn an_engine_that_exits_0_without_a_summary_is_an_error() {
     let h = Harness::new(bin);
     let (tx, _rx) = mpsc::unbounded_channel();
     let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
-    let EngineError::Crashed { code, tail, .. } = &err else { panic!("{err:?}") };
+    let EngineError::Crashed { code, tail, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(*code, Some(0));
     assert!(tail.contains("no summary") && tail.contains("did something"), "{tail}");
 }
@@ -393,7 +482,9 @@ async fn a_truncated_final_event_after_a_crash_is_still_a_crash() {
     let h = Harness::new(script(tmp.path(), "pulumi", &body));
     let (tx, _rx) = mpsc::unbounded_channel();
     let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
-    let EngineError::Crashed { code, tail, .. } = &err else { panic!("{err:?}") };
+    let EngineError::Crashed { code, tail, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(*code, Some(255));
     assert!(tail.contains("out of memory"), "{tail}");
 }

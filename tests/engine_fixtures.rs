@@ -63,7 +63,10 @@ fn every_fixture_parses_completely() {
         assert_eq!(parsed.events.len(), n_values, "{name}: every object is an event");
         assert!(parsed.events.last().unwrap().is_cancel(), "{name}: cancelEvent last");
         assert!(
-            parsed.events.iter().all(|e| !matches!(e.kind, EventKind::Unknown { .. })),
+            parsed
+                .events
+                .iter()
+                .all(|e| !matches!(e.kind, EventKind::Unknown { .. })),
             "{name}: every kind is typed"
         );
         // Re-serializing and re-parsing gives the same events (unknown fields kept).
@@ -100,8 +103,7 @@ fn counting_steps_is_consistent_with_the_engine() {
         let refreshed = s.refreshed_urns();
         let f = count_finished_steps(&s.finished, &refreshed);
 
-        let failed: HashSet<(String, String)> =
-            s.failed.iter().map(|x| (x.urn.clone(), x.op.to_string())).collect();
+        let failed: HashSet<(String, String)> = s.failed.iter().map(|x| (x.urn.clone(), x.op.to_string())).collect();
         let finished_urns: HashSet<&str> = s.finished.iter().map(|m| m.urn.as_str()).collect();
         let mut p: BTreeMap<String, u64> = BTreeMap::new();
         let mut wildcard = 0u64; // refresh / read: final op known only at the end
@@ -134,10 +136,16 @@ fn counting_steps_is_consistent_with_the_engine() {
             let fo = f.get(op).copied().unwrap_or(0);
             let po = p.get(op).copied().unwrap_or(0);
             assert!(fo <= n, "{name}: finished {op} {fo} > engine {n}");
-            assert!(n <= po + wildcard, "{name}: engine {op} {n} > started {po} (+{wildcard})");
+            assert!(
+                n <= po + wildcard,
+                "{name}: engine {op} {n} > started {po} (+{wildcard})"
+            );
         }
         for (op, &fo) in &f {
-            assert!(fo <= engine.get(op).copied().unwrap_or(0), "{name}: finished {op} {fo} not in engine {engine:?}");
+            assert!(
+                fo <= engine.get(op).copied().unwrap_or(0),
+                "{name}: finished {op} {fo} not in engine {engine:?}"
+            );
         }
 
         let mut applied = vec![];
@@ -151,7 +159,11 @@ fn counting_steps_is_consistent_with_the_engine() {
             exact_p += 1;
             applied.push("P==engine");
         }
-        println!("{name}: F<=engine<=P{}{}", if applied.is_empty() { "" } else { ", " }, applied.join(", "));
+        println!(
+            "{name}: F<=engine<=P{}{}",
+            if applied.is_empty() { "" } else { ", " },
+            applied.join(", ")
+        );
     }
     println!("exact F: {exact_f}/{n}, exact P: {exact_p}/{n}", n = fixtures.len());
     // Most recordings are complete runs; the exact checks must actually apply to them.

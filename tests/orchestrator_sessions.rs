@@ -11,34 +11,64 @@ use cloud_engine::orchestrator::SessionEventKind;
 use cloud_engine::session::{Principal, SessionState, StackState};
 use fake_engine::{creates, world, FakeEngine, StackScript};
 
-fn alice() -> Principal { Principal::cli("alice") }
-fn bob() -> Principal { Principal::cli("bob") }
+fn alice() -> Principal {
+    Principal::cli("alice")
+}
+fn bob() -> Principal {
+    Principal::cli("bob")
+}
 
 #[tokio::test]
 async fn alice_deploys_to_stage_and_bob_approves() {
     let w = world(FakeEngine::with(&[
         ("network", creates(&["vpc", "subnet-a"])),
         ("security", creates(&["sg"])),
-        ("dns", StackScript { steps: vec![("zone", StepOp::Same)], ..Default::default() }),
+        (
+            "dns",
+            StackScript {
+                steps: vec![("zone", StepOp::Same)],
+                ..Default::default()
+            },
+        ),
         ("database-rds", creates(&["db"])),
-    ])).await;
+    ]))
+    .await;
     let mut events = w.orch.subscribe();
 
-    let s = w.orch.start_session(&alice(), "ecommerce", "stage", None).await.unwrap();
+    let s = w
+        .orch
+        .start_session(&alice(), "ecommerce", "stage", None)
+        .await
+        .unwrap();
     assert_eq!(s.state, SessionState::Draft);
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     assert_eq!(s.state, SessionState::PlanReady);
     let plan = s.plan.clone().unwrap();
     assert_eq!(plan.total_counts().get("create"), Some(&4));
     // Stacks downstream of a changing stack saw old outputs: provisional.
-    let provisional: Vec<(String, bool)> = plan.stacks.iter().map(|e| (e.stack.to_string(), e.provisional)).collect();
-    assert_eq!(provisional, vec![
-        ("network".into(), false), ("security".into(), true), ("dns".into(), true), ("database-rds".into(), true),
-    ]);
+    let provisional: Vec<(String, bool)> = plan
+        .stacks
+        .iter()
+        .map(|e| (e.stack.to_string(), e.provisional))
+        .collect();
+    assert_eq!(
+        provisional,
+        vec![
+            ("network".into(), false),
+            ("security".into(), true),
+            ("dns".into(), true),
+            ("database-rds".into(), true),
+        ]
+    );
     let digest = s.digest.clone().unwrap();
 
     // Alice may not approve her own stage session.
-    let err = w.orch.approve(s.id, &alice(), digest.short()).await.unwrap_err().to_user();
+    let err = w
+        .orch
+        .approve(s.id, &alice(), digest.short())
+        .await
+        .unwrap_err()
+        .to_user();
     assert_eq!(err.code, ExitCode::Denied);
     assert!(err.message.contains("four-eyes"), "{}", err.message);
 
@@ -48,8 +78,20 @@ async fn alice_deploys_to_stage_and_bob_approves() {
     assert_eq!(s.state, SessionState::Applied);
 
     let view = w.orch.status(s.id).await.unwrap();
-    assert!(view.stacks.iter().all(|r| r.state == StackState::Applied), "{:?}", view.stacks);
-    assert_eq!(view.stacks.iter().find(|r| r.stack.as_str() == "network").unwrap().counts.get("create"), Some(&2));
+    assert!(
+        view.stacks.iter().all(|r| r.state == StackState::Applied),
+        "{:?}",
+        view.stacks
+    );
+    assert_eq!(
+        view.stacks
+            .iter()
+            .find(|r| r.stack.as_str() == "network")
+            .unwrap()
+            .counts
+            .get("create"),
+        Some(&2)
+    );
     // Over the DAG: network first, database-rds after security (dns may run alongside).
     let ups: Vec<String> = w.engine.calls().into_iter().filter(|c| c.starts_with("up ")).collect();
     assert_eq!(ups.first().unwrap(), "up network");
@@ -57,11 +99,17 @@ async fn alice_deploys_to_stage_and_bob_approves() {
     assert!(at("security") < at("database-rds"), "{ups:?}");
 
     let logs = w.orch.store().logs(s.id, 0).await.unwrap();
-    assert!(logs.iter().any(|l| l.stack == "network" && l.line == "create aws:s3/bucket:Bucket vpc done"), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.stack == "network" && l.line == "create aws:s3/bucket:Bucket vpc done"),
+        "{logs:?}"
+    );
 
     let mut states = vec![];
     while let Ok(event) = events.try_recv() {
-        if let SessionEventKind::StateChanged { to, .. } = event.kind { states.push(to); }
+        if let SessionEventKind::StateChanged { to, .. } = event.kind {
+            states.push(to);
+        }
     }
     use SessionState::*;
     assert_eq!(states, vec![Planning, PlanReady, Approved, Applying, Applied]);
@@ -70,21 +118,38 @@ async fn alice_deploys_to_stage_and_bob_approves() {
 #[tokio::test]
 async fn in_dev_the_requester_may_approve_her_own_plan() {
     let w = world(FakeEngine::with(&[("network", creates(&["vpc"]))])).await;
-    let s = w.orch.start_session(&alice(), "ecommerce", "dev", Some(&["network".parse().unwrap()])).await.unwrap();
+    let s = w
+        .orch
+        .start_session(&alice(), "ecommerce", "dev", Some(&["network".parse().unwrap()]))
+        .await
+        .unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
-    let s = w.orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
+    let s = w
+        .orch
+        .approve(s.id, &alice(), s.digest.as_ref().unwrap().short())
+        .await
+        .unwrap();
     assert_eq!(s.state, SessionState::Approved);
 }
 
 #[tokio::test]
 async fn a_failed_preview_fails_the_plan_and_a_retry_recovers() {
-    let w = world(FakeEngine::with(&[
-        ("security", StackScript { preview_error: Some("error: aws:ec2:SecurityGroup invalid ingress".into()), ..Default::default() }),
-    ])).await;
+    let w = world(FakeEngine::with(&[(
+        "security",
+        StackScript {
+            preview_error: Some("error: aws:ec2:SecurityGroup invalid ingress".into()),
+            ..Default::default()
+        },
+    )]))
+    .await;
     let s = w.orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     assert_eq!(s.state, SessionState::PlanFailed);
-    assert!(s.reason.as_deref().unwrap().contains("security: preview of"), "{:?}", s.reason);
+    assert!(
+        s.reason.as_deref().unwrap().contains("security: preview of"),
+        "{:?}",
+        s.reason
+    );
     let view = w.orch.status(s.id).await.unwrap();
     let sec = view.stacks.iter().find(|r| r.stack.as_str() == "security").unwrap();
     assert_eq!(sec.state, StackState::Failed);
@@ -99,19 +164,41 @@ async fn a_failed_preview_fails_the_plan_and_a_retry_recovers() {
 async fn a_failed_stack_skips_its_dependents_and_independent_stacks_finish() {
     let w = world(FakeEngine::with(&[
         ("network", creates(&["vpc"])),
-        ("security", StackScript { steps: vec![("sg", StepOp::Create)], up_error: Some("AccessDenied".into()), ..Default::default() }),
+        (
+            "security",
+            StackScript {
+                steps: vec![("sg", StepOp::Create)],
+                up_error: Some("AccessDenied".into()),
+                ..Default::default()
+            },
+        ),
         ("dns", creates(&["zone"])),
         ("database-rds", creates(&["db"])),
-    ])).await;
+    ]))
+    .await;
     let s = w.orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
-    w.orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
+    w.orch
+        .approve(s.id, &alice(), s.digest.as_ref().unwrap().short())
+        .await
+        .unwrap();
     let s = w.orch.apply(s.id, &alice()).await.unwrap();
     assert_eq!(s.state, SessionState::Failed);
     assert!(s.reason.as_deref().unwrap().contains("AccessDenied"));
-    let states: Vec<(String, StackState)> = w.orch.status(s.id).await.unwrap().stacks.into_iter().map(|r| (r.stack.to_string(), r.state)).collect();
+    let states: Vec<(String, StackState)> = w
+        .orch
+        .status(s.id)
+        .await
+        .unwrap()
+        .stacks
+        .into_iter()
+        .map(|r| (r.stack.to_string(), r.state))
+        .collect();
     assert!(states.contains(&("network".into(), StackState::Applied)));
-    assert!(states.contains(&("dns".into(), StackState::Applied)), "independent stack of the same wave finishes");
+    assert!(
+        states.contains(&("dns".into(), StackState::Applied)),
+        "independent stack of the same wave finishes"
+    );
     assert!(states.contains(&("security".into(), StackState::Failed)));
     assert!(states.contains(&("database-rds".into(), StackState::Skipped)));
     assert!(!w.engine.calls().contains(&"up database-rds".to_string()));
@@ -119,17 +206,26 @@ async fn a_failed_stack_skips_its_dependents_and_independent_stacks_finish() {
 
 #[tokio::test]
 async fn cancelling_a_running_apply_stops_it_gracefully() {
-    let slow = StackScript { steps: vec![("a", StepOp::Create), ("b", StepOp::Create)], up_delay: Duration::from_millis(300), ..Default::default() };
+    let slow = StackScript {
+        steps: vec![("a", StepOp::Create), ("b", StepOp::Create)],
+        up_delay: Duration::from_millis(300),
+        ..Default::default()
+    };
     let w = world(FakeEngine::with(&[("network", slow)])).await;
     let s = w.orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
-    w.orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
+    w.orch
+        .approve(s.id, &alice(), s.digest.as_ref().unwrap().short())
+        .await
+        .unwrap();
     let orch = w.orch.clone();
     let id = s.id;
     let apply = tokio::spawn(async move { orch.apply(id, &alice()).await });
     // Wait until the apply is running, then cancel.
     for _ in 0..100 {
-        if w.orch.store().session(id).await.unwrap().state == SessionState::Applying { break; }
+        if w.orch.store().session(id).await.unwrap().state == SessionState::Applying {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     w.orch.cancel(id, &bob(), "wrong window").await.unwrap();
@@ -138,7 +234,9 @@ async fn cancelling_a_running_apply_stops_it_gracefully() {
     let view = w.orch.status(id).await.unwrap();
     assert!(view.stacks.iter().any(|r| r.state == StackState::Skipped));
     let audit = w.orch.store().audit_entries(Some(id)).await.unwrap();
-    assert!(audit.iter().any(|a| a.action == "session.cancel_requested" && a.actor == "cli:bob"));
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "session.cancel_requested" && a.actor == "cli:bob"));
 }
 
 #[tokio::test]
@@ -146,11 +244,25 @@ async fn an_edited_program_after_approval_is_refused_until_refreshed() {
     let w = world(FakeEngine::with(&[("network", creates(&["vpc"]))])).await;
     let s = w.orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
-    w.orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short()).await.unwrap();
-    w.resolver.hashes.lock().unwrap().insert("network".into(), "edited".into());
+    w.orch
+        .approve(s.id, &alice(), s.digest.as_ref().unwrap().short())
+        .await
+        .unwrap();
+    w.resolver
+        .hashes
+        .lock()
+        .unwrap()
+        .insert("network".into(), "edited".into());
     let err = w.orch.apply(s.id, &alice()).await.unwrap_err().to_user();
-    assert!(err.message.contains("changed since the plan was approved"), "{}", err.message);
-    assert_eq!(w.orch.store().session(s.id).await.unwrap().state, SessionState::Approved);
+    assert!(
+        err.message.contains("changed since the plan was approved"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        w.orch.store().session(s.id).await.unwrap().state,
+        SessionState::Approved
+    );
 }
 
 #[tokio::test]
@@ -162,13 +274,25 @@ async fn a_refresh_with_an_identical_plan_keeps_approvals_and_a_changed_plan_cle
     w.orch.approve(s.id, &bob(), first.short()).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     assert_eq!(s.digest.as_ref(), Some(&first));
-    assert_eq!(w.orch.store().approvals(s.id).await.unwrap().len(), 1, "same digest keeps approvals");
+    assert_eq!(
+        w.orch.store().approvals(s.id).await.unwrap().len(),
+        1,
+        "same digest keeps approvals"
+    );
 
     w.engine.set("network", creates(&["vpc", "igw"]));
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     assert_ne!(s.digest.as_ref(), Some(&first));
-    assert!(w.orch.store().approvals(s.id).await.unwrap().is_empty(), "new digest clears approvals");
-    let err = w.orch.approve(s.id, &Principal::cli("carol"), first.short()).await.unwrap_err().to_user();
+    assert!(
+        w.orch.store().approvals(s.id).await.unwrap().is_empty(),
+        "new digest clears approvals"
+    );
+    let err = w
+        .orch
+        .approve(s.id, &Principal::cli("carol"), first.short())
+        .await
+        .unwrap_err()
+        .to_user();
     assert!(err.message.contains("the plan is now"), "{}", err.message);
 }
 
@@ -178,8 +302,17 @@ async fn plans_older_than_the_environment_ttl_expire() {
     let s = w.orch.start_session(&alice(), "ecommerce", "prod", None).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     let ready_at = s.plan_ready_at.unwrap();
-    assert!(w.orch.expire_stale(ready_at + chrono::Duration::minutes(59)).await.unwrap().is_empty());
-    let expired = w.orch.expire_stale(ready_at + chrono::Duration::minutes(61)).await.unwrap();
+    assert!(w
+        .orch
+        .expire_stale(ready_at + chrono::Duration::minutes(59))
+        .await
+        .unwrap()
+        .is_empty());
+    let expired = w
+        .orch
+        .expire_stale(ready_at + chrono::Duration::minutes(61))
+        .await
+        .unwrap();
     assert_eq!(expired, vec![s.id]);
     assert_eq!(w.orch.store().session(s.id).await.unwrap().state, SessionState::Expired);
 }
@@ -187,12 +320,27 @@ async fn plans_older_than_the_environment_ttl_expire() {
 #[tokio::test]
 async fn unknown_project_or_environment_is_invalid_input_and_writes_nothing() {
     let w = world(FakeEngine::with(&[])).await;
-    let err = w.orch.start_session(&alice(), "shop", "dev", None).await.unwrap_err().to_user();
+    let err = w
+        .orch
+        .start_session(&alice(), "shop", "dev", None)
+        .await
+        .unwrap_err()
+        .to_user();
     assert_eq!(err.code, ExitCode::Invalid);
     assert!(err.message.contains("unknown project `shop`"), "{}", err.message);
-    let err = w.orch.start_session(&alice(), "ecommerce", "qa", None).await.unwrap_err().to_user();
+    let err = w
+        .orch
+        .start_session(&alice(), "ecommerce", "qa", None)
+        .await
+        .unwrap_err()
+        .to_user();
     assert_eq!(err.code, ExitCode::Invalid);
-    assert!(err.message.contains("unknown environment `qa`; known environments: dev, prod, stage"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("unknown environment `qa`; known environments: dev, prod, stage"),
+        "{}",
+        err.message
+    );
     assert!(w.orch.list(&Default::default()).await.unwrap().is_empty());
 }
 
@@ -201,9 +349,17 @@ async fn an_illegal_transition_is_a_clear_error() {
     let w = world(FakeEngine::with(&[("network", creates(&["vpc"]))])).await;
     let s = w.orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
     let err = w.orch.apply(s.id, &alice()).await.unwrap_err().to_user();
-    assert!(err.message.contains("only an APPROVED session can be applied"), "{}", err.message);
+    assert!(
+        err.message.contains("only an APPROVED session can be applied"),
+        "{}",
+        err.message
+    );
     let s = w.orch.cancel(s.id, &alice(), "not needed").await.unwrap();
     assert_eq!(s.state, SessionState::Cancelled);
     let err = w.orch.cancel(s.id, &alice(), "again").await.unwrap_err().to_user();
-    assert!(err.message.contains("already CANCELLED, which is final"), "{}", err.message);
+    assert!(
+        err.message.contains("already CANCELLED, which is final"),
+        "{}",
+        err.message
+    );
 }

@@ -51,15 +51,36 @@ async fn world_with(role_mappings: Vec<RoleMapping>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in(dir.path()).await.unwrap();
     store
-        .sync_deployment("D1BRV40", "acme-corp", "ecommerce", &ENVS.map(String::from), "deploy/D1BRV40-acme-corp-ecommerce")
+        .sync_deployment(
+            "D1BRV40",
+            "acme-corp",
+            "ecommerce",
+            &ENVS.map(String::from),
+            "deploy/D1BRV40-acme-corp-ecommerce",
+        )
         .await
         .unwrap();
     let engine = FakeEngine::with(&[
-        ("network", StackScript { steps: vec![("vpc", StepOp::Create)], ..Default::default() }),
-        ("security", StackScript { steps: vec![("sg", StepOp::Create)], ..Default::default() }),
+        (
+            "network",
+            StackScript {
+                steps: vec![("vpc", StepOp::Create)],
+                ..Default::default()
+            },
+        ),
+        (
+            "security",
+            StackScript {
+                steps: vec![("sg", StepOp::Create)],
+                ..Default::default()
+            },
+        ),
     ]);
     let resolver = MemoryResolver::new(vec![("network", vec![]), ("security", vec!["network"])]);
-    let environments = ENVS.iter().map(|e| (e.to_string(), EnvironmentPolicy::default_for(e))).collect();
+    let environments = ENVS
+        .iter()
+        .map(|e| (e.to_string(), EnvironmentPolicy::default_for(e)))
+        .collect();
     let clock = Arc::new(Mutex::new(Utc::now()));
     let c = clock.clone();
     let policy = PolicySettings {
@@ -73,10 +94,18 @@ async fn world_with(role_mappings: Vec<RoleMapping>) -> World {
         store.clone(),
         engine,
         resolver,
-        OrchestratorSettings { environments, max_parallel: 2 },
+        OrchestratorSettings {
+            environments,
+            max_parallel: 2,
+        },
         policy,
     );
-    World { orch, store, clock, _dir: dir }
+    World {
+        orch,
+        store,
+        clock,
+        _dir: dir,
+    }
 }
 
 async fn world() -> World {
@@ -104,7 +133,11 @@ async fn grant(w: &World, who: &Principal, env: Option<&str>, role: Role, expiry
 /// Cancel (as the admin) the open sessions of `env`: each session holds its stacks' locks, and
 /// these tests open many sessions of the same stacks one after the other.
 async fn clear(w: &World, env: &str) {
-    let filter = SessionFilter { env: Some(env.into()), active: true, ..Default::default() };
+    let filter = SessionFilter {
+        env: Some(env.into()),
+        active: true,
+        ..Default::default()
+    };
     for s in w.store.sessions(&filter).await.unwrap() {
         w.orch.admin_cancel(&root(), s.id, "next test step").await.unwrap();
     }
@@ -136,7 +169,10 @@ async fn attempt(w: &World, who: &Principal, env: &str, intent: Intent) -> bool 
         }
         Intent::OverrideQuota => {
             let (id, digest) = ready(w, &root(), env).await;
-            w.orch.approve_override(id, who, &digest, "launch week").await.map(|_| ())
+            w.orch
+                .approve_override(id, who, &digest, "launch week")
+                .await
+                .map(|_| ())
         }
         Intent::Administer => {
             let (id, _) = ready(w, &root(), env).await;
@@ -147,7 +183,12 @@ async fn attempt(w: &World, who: &Principal, env: &str, intent: Intent) -> bool 
         Ok(()) => true,
         Err(e) => {
             let user = e.to_user();
-            assert_eq!(user.code, ExitCode::Denied, "{intent:?} in {env} as {who}: {}", user.message);
+            assert_eq!(
+                user.code,
+                ExitCode::Denied,
+                "{intent:?} in {env} as {who}: {}",
+                user.message
+            );
             assert!(user.message.contains("you need `"), "{}", user.message);
             assert!(user.message.contains("cloud grant"), "{}", user.message);
             false
@@ -162,7 +203,13 @@ async fn permission_matrix_every_role_intent_and_environment() {
     // one environment, tried against every intent in every environment.
     let mut observed = String::new();
     let mut cells = 0;
-    for held in [None, Some(Role::Read), Some(Role::Deploy), Some(Role::Approve), Some(Role::Admin)] {
+    for held in [
+        None,
+        Some(Role::Read),
+        Some(Role::Deploy),
+        Some(Role::Approve),
+        Some(Role::Admin),
+    ] {
         for grant_env in ENVS {
             let who = user(&format!("u-{}-{grant_env}", held.map(|r| r.as_str()).unwrap_or("none")));
             if let Some(role) = held {
@@ -180,9 +227,19 @@ async fn permission_matrix_every_role_intent_and_environment() {
                 // One line per role for the readable matrix (the grant's own environment).
                 let row: Vec<&str> = Intent::ALL
                     .iter()
-                    .map(|i| if held.is_some_and(|r| r >= i.required_role()) { "allow" } else { "deny" })
+                    .map(|i| {
+                        if held.is_some_and(|r| r >= i.required_role()) {
+                            "allow"
+                        } else {
+                            "deny"
+                        }
+                    })
                     .collect();
-                observed.push_str(&format!("{:<8} {}\n", held.map(|r| r.as_str()).unwrap_or("none"), row.join(" ")));
+                observed.push_str(&format!(
+                    "{:<8} {}\n",
+                    held.map(|r| r.as_str()).unwrap_or("none"),
+                    row.join(" ")
+                ));
             }
         }
     }
@@ -208,9 +265,19 @@ async fn a_project_wide_grant_covers_every_environment_and_no_other_project() {
     // set the project's quotas.
     let erin = user("erin");
     grant(&w, &erin, Some("prod"), Role::Admin, GrantExpiry::Never).await;
-    let err = w.orch.quota_set(&erin, "ecommerce", "vm", 5.0).await.unwrap_err().to_user();
+    let err = w
+        .orch
+        .quota_set(&erin, "ecommerce", "vm", 5.0)
+        .await
+        .unwrap_err()
+        .to_user();
     assert_eq!(err.code, ExitCode::Denied);
-    assert!(err.message.starts_with("you need `admin` on ecommerce to administer it"), "{}", err.message);
+    assert!(
+        err.message
+            .starts_with("you need `admin` on ecommerce to administer it"),
+        "{}",
+        err.message
+    );
     let erin_wide = GrantParams {
         principal: erin.clone(),
         project: "ecommerce".into(),
@@ -222,7 +289,10 @@ async fn a_project_wide_grant_covers_every_environment_and_no_other_project() {
     w.orch.grant(&root(), erin_wide).await.unwrap();
     w.orch.quota_set(&erin, "ecommerce", "vm", 5.0).await.unwrap();
     // … and it stops at the project's edge.
-    w.store.create_project("payments", "acme-corp", "aws", &["dev".into()], "cli:root").await.unwrap();
+    w.store
+        .create_project("payments", "acme-corp", "aws", &["dev".into()], "cli:root")
+        .await
+        .unwrap();
     let err = w.orch.quota_show(&erin, "payments").await.unwrap_err().to_user();
     assert_eq!(err.code, ExitCode::Denied);
 }
@@ -248,7 +318,15 @@ async fn prod_needs_two_distinct_approvers_other_than_the_requester() {
     assert!(err.message.contains("already approved"), "{}", err.message);
     let s = w.orch.approve(id, &carol, &digest).await.unwrap();
     assert_eq!(s.state, SessionState::Approved);
-    let approvers: Vec<String> = w.orch.status(id).await.unwrap().approvals.iter().map(|a| a.approver.to_string()).collect();
+    let approvers: Vec<String> = w
+        .orch
+        .status(id)
+        .await
+        .unwrap()
+        .approvals
+        .iter()
+        .map(|a| a.approver.to_string())
+        .collect();
     assert_eq!(approvers, vec!["cli:bob", "cli:carol"]);
 }
 
@@ -258,20 +336,33 @@ async fn dev_allows_self_approval_stage_does_not() {
     let erin = user("erin");
     grant(&w, &erin, None, Role::Approve, GrantExpiry::Never).await;
     let (id, digest) = ready(&w, &erin, "dev").await;
-    assert_eq!(w.orch.approve(id, &erin, &digest).await.unwrap().state, SessionState::Approved);
+    assert_eq!(
+        w.orch.approve(id, &erin, &digest).await.unwrap().state,
+        SessionState::Approved
+    );
     let (id, digest) = ready(&w, &erin, "stage").await;
     let err = w.orch.approve(id, &erin, &digest).await.unwrap_err().to_user();
     assert_eq!(err.code, ExitCode::Denied);
     // Even an admin does not approve their own stage plan.
     let (id, digest) = ready(&w, &root(), "stage").await;
-    assert_eq!(w.orch.approve(id, &root(), &digest).await.unwrap_err().to_user().code, ExitCode::Denied);
+    assert_eq!(
+        w.orch.approve(id, &root(), &digest).await.unwrap_err().to_user().code,
+        ExitCode::Denied
+    );
 }
 
 #[tokio::test]
 async fn a_grant_that_expires_between_plan_and_click_does_not_authorise() {
     let w = world().await;
     let bob = user("bob");
-    grant(&w, &bob, Some("stage"), Role::Approve, GrantExpiry::For(Duration::from_secs(2 * 3600))).await;
+    grant(
+        &w,
+        &bob,
+        Some("stage"),
+        Role::Approve,
+        GrantExpiry::For(Duration::from_secs(2 * 3600)),
+    )
+    .await;
     let (id, digest) = ready(&w, &root(), "stage").await;
 
     // Bob sees the plan, goes to lunch; his 2h grant ends while the Approve button waits.
@@ -284,22 +375,44 @@ async fn a_grant_that_expires_between_plan_and_click_does_not_authorise() {
         err.message
     );
     assert!(
-        err.message.contains("cloud grant cli:bob ecommerce approve --env stage --for 2h"),
+        err.message
+            .contains("cloud grant cli:bob ecommerce approve --env stage --for 2h"),
         "{}",
         err.message
     );
-    assert_eq!(w.orch.status(id).await.unwrap().session.state, SessionState::PlanReady, "nothing recorded");
+    assert_eq!(
+        w.orch.status(id).await.unwrap().session.state,
+        SessionState::PlanReady,
+        "nothing recorded"
+    );
 
     // The sweeper records the expiry once.
     let swept = w.orch.sweep_grant_expiries().await.unwrap();
     assert_eq!(swept.len(), 1);
     assert!(w.orch.sweep_grant_expiries().await.unwrap().is_empty());
-    let expired = w.store.audit_entries(None).await.unwrap().into_iter().filter(|e| e.action == "grant.expired").count();
+    let expired = w
+        .store
+        .audit_entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "grant.expired")
+        .count();
     assert_eq!(expired, 1);
 
     // A fresh just-in-time grant works at once.
-    grant(&w, &bob, Some("stage"), Role::Approve, GrantExpiry::For(Duration::from_secs(600))).await;
-    assert_eq!(w.orch.approve(id, &bob, &digest).await.unwrap().state, SessionState::Approved);
+    grant(
+        &w,
+        &bob,
+        Some("stage"),
+        Role::Approve,
+        GrantExpiry::For(Duration::from_secs(600)),
+    )
+    .await;
+    assert_eq!(
+        w.orch.approve(id, &bob, &digest).await.unwrap().state,
+        SessionState::Approved
+    );
 }
 
 #[tokio::test]
@@ -309,7 +422,12 @@ async fn a_revoked_grant_stops_at_once_and_both_are_audited() {
     let id = grant(&w, &bob, Some("dev"), Role::Deploy, GrantExpiry::Never).await;
     w.orch.start_session(&bob, "ecommerce", "dev", None).await.unwrap();
     w.orch.revoke(&root(), &id, "left the team").await.unwrap();
-    let err = w.orch.start_session(&bob, "ecommerce", "dev", None).await.unwrap_err().to_user();
+    let err = w
+        .orch
+        .start_session(&bob, "ecommerce", "dev", None)
+        .await
+        .unwrap_err()
+        .to_user();
     assert_eq!(err.code, ExitCode::Denied);
     let err = w.orch.revoke(&root(), &id, "again").await.unwrap_err().to_user();
     assert!(err.message.contains("no active grant"), "{}", err.message);
@@ -323,10 +441,26 @@ async fn a_revoked_grant_stops_at_once_and_both_are_audited() {
         .filter(|e| e.action.starts_with("grant."))
         .map(|e| (e.actor, e.action))
         .collect();
-    assert_eq!(actions, vec![("cli:root".into(), "grant.created".into()), ("cli:root".into(), "grant.revoked".into())]);
+    assert_eq!(
+        actions,
+        vec![
+            ("cli:root".into(), "grant.created".into()),
+            ("cli:root".into(), "grant.revoked".into())
+        ]
+    );
     let active = w.orch.grants(&root(), &GrantsFilter::default()).await.unwrap();
     assert!(active.is_empty(), "{active:?}");
-    let all = w.orch.grants(&root(), &GrantsFilter { all: true, ..Default::default() }).await.unwrap();
+    let all = w
+        .orch
+        .grants(
+            &root(),
+            &GrantsFilter {
+                all: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1);
 }
 
@@ -344,11 +478,20 @@ async fn chat_groups_map_to_roles_per_project_and_environment() {
     let in_group = Actor::with_groups(someone.clone(), vec!["112233445566778899".into()]);
     let (id, digest) = ready(&w, &root(), "stage").await;
     // Without the group (e.g. the role was removed in Discord) the same user is refused.
-    assert_eq!(w.orch.approve(id, &someone, &digest).await.unwrap_err().to_user().code, ExitCode::Denied);
-    assert_eq!(w.orch.approve(id, &in_group, &digest).await.unwrap().state, SessionState::Approved);
+    assert_eq!(
+        w.orch.approve(id, &someone, &digest).await.unwrap_err().to_user().code,
+        ExitCode::Denied
+    );
+    assert_eq!(
+        w.orch.approve(id, &in_group, &digest).await.unwrap().state,
+        SessionState::Approved
+    );
     // The mapping is for stage only.
     let (id, digest) = ready(&w, &root(), "prod").await;
-    assert_eq!(w.orch.approve(id, &in_group, &digest).await.unwrap_err().to_user().code, ExitCode::Denied);
+    assert_eq!(
+        w.orch.approve(id, &in_group, &digest).await.unwrap_err().to_user().code,
+        ExitCode::Denied
+    );
 }
 
 #[tokio::test]
@@ -365,21 +508,71 @@ async fn bad_grants_are_refused_and_write_nothing() {
         reason: "on call".into(),
     };
     let cases: Vec<(GrantParams, &str)> = vec![
-        (GrantParams { project: "nope".into(), ..base.clone() }, "unknown project `nope`"),
-        (GrantParams { env: Some("qa".into()), ..base.clone() }, "has no environment `qa`"),
-        (GrantParams { expiry: GrantExpiry::Until(now - chrono::Duration::hours(1)), ..base.clone() }, "is in the past"),
-        (GrantParams { expiry: GrantExpiry::For(Duration::from_secs(400 * 86400)), ..base.clone() }, "366 days"),
-        (GrantParams { expiry: GrantExpiry::For(Duration::ZERO), ..base.clone() }, "longer than 0"),
-        (GrantParams { reason: "  ".into(), ..base.clone() }, "needs a reason"),
-        (GrantParams { principal: Principal::new(Platform::Discord, "bob"), ..base.clone() }, "unknown user `discord:bob`"),
+        (
+            GrantParams {
+                project: "nope".into(),
+                ..base.clone()
+            },
+            "unknown project `nope`",
+        ),
+        (
+            GrantParams {
+                env: Some("qa".into()),
+                ..base.clone()
+            },
+            "has no environment `qa`",
+        ),
+        (
+            GrantParams {
+                expiry: GrantExpiry::Until(now - chrono::Duration::hours(1)),
+                ..base.clone()
+            },
+            "is in the past",
+        ),
+        (
+            GrantParams {
+                expiry: GrantExpiry::For(Duration::from_secs(400 * 86400)),
+                ..base.clone()
+            },
+            "366 days",
+        ),
+        (
+            GrantParams {
+                expiry: GrantExpiry::For(Duration::ZERO),
+                ..base.clone()
+            },
+            "longer than 0",
+        ),
+        (
+            GrantParams {
+                reason: "  ".into(),
+                ..base.clone()
+            },
+            "needs a reason",
+        ),
+        (
+            GrantParams {
+                principal: Principal::new(Platform::Discord, "bob"),
+                ..base.clone()
+            },
+            "unknown user `discord:bob`",
+        ),
     ];
     for (params, expected) in cases {
         let err = w.orch.grant(&root(), params).await.unwrap_err().to_user();
         assert_eq!(err.code, ExitCode::Invalid, "{}", err.message);
-        assert!(err.message.contains(expected), "expected `{expected}` in: {}", err.message);
+        assert!(
+            err.message.contains(expected),
+            "expected `{expected}` in: {}",
+            err.message
+        );
     }
     assert!(w.store.grants(None, None, true).await.unwrap().is_empty());
-    assert_eq!(w.store.audit_entries(None).await.unwrap().len(), before, "nothing audited either");
+    assert_eq!(
+        w.store.audit_entries(None).await.unwrap().len(),
+        before,
+        "nothing audited either"
+    );
 }
 
 #[tokio::test]
@@ -389,20 +582,52 @@ async fn admin_cancel_needs_admin_and_a_reason_and_is_audited() {
     grant(&w, &alice, Some("dev"), Role::Deploy, GrantExpiry::Never).await;
     grant(&w, &bob, Some("dev"), Role::Approve, GrantExpiry::Never).await;
     let (id, _) = ready(&w, &alice, "dev").await;
-    assert_eq!(w.orch.admin_cancel(&bob, id, "cleanup").await.unwrap_err().to_user().code, ExitCode::Denied);
-    assert_eq!(w.orch.admin_cancel(&root(), id, "").await.unwrap_err().to_user().code, ExitCode::Invalid);
+    assert_eq!(
+        w.orch
+            .admin_cancel(&bob, id, "cleanup")
+            .await
+            .unwrap_err()
+            .to_user()
+            .code,
+        ExitCode::Denied
+    );
+    assert_eq!(
+        w.orch.admin_cancel(&root(), id, "").await.unwrap_err().to_user().code,
+        ExitCode::Invalid
+    );
     let s = w.orch.admin_cancel(&root(), id, "stuck since Friday").await.unwrap();
     assert_eq!(s.state, SessionState::Cancelled);
     let last = w.store.audit_entries(Some(id)).await.unwrap().pop().unwrap();
     assert_eq!(last.actor, "cli:root");
-    assert!(last.details["reason"].as_str().unwrap().contains("admin cancel: stuck since Friday"), "{:?}", last.details);
+    assert!(
+        last.details["reason"]
+            .as_str()
+            .unwrap()
+            .contains("admin cancel: stuck since Friday"),
+        "{:?}",
+        last.details
+    );
     // Ordinary cancel: one's own session with deploy; someone else's needs approve.
     let (id, _) = ready(&w, &root(), "dev").await;
-    assert_eq!(w.orch.cancel(id, &alice, "mine?").await.unwrap_err().to_user().code, ExitCode::Denied);
-    assert_eq!(w.orch.cancel(id, &bob, "superseded").await.unwrap().state, SessionState::Cancelled);
+    assert_eq!(
+        w.orch.cancel(id, &alice, "mine?").await.unwrap_err().to_user().code,
+        ExitCode::Denied
+    );
+    assert_eq!(
+        w.orch.cancel(id, &bob, "superseded").await.unwrap().state,
+        SessionState::Cancelled
+    );
     let listed = w.orch.admin_list(&root(), &Default::default()).await.unwrap();
     assert_eq!(listed.len(), 2);
-    assert_eq!(w.orch.admin_list(&bob, &Default::default()).await.unwrap_err().to_user().code, ExitCode::Denied);
+    assert_eq!(
+        w.orch
+            .admin_list(&bob, &Default::default())
+            .await
+            .unwrap_err()
+            .to_user()
+            .code,
+        ExitCode::Denied
+    );
 }
 
 #[tokio::test]
@@ -424,23 +649,45 @@ async fn stats_count_states_success_rate_and_lead_time() {
     w.advance(Duration::from_secs(3600));
     let s = w.orch.stats(&root(), since).await.unwrap();
     assert_eq!(s.sessions, 4);
-    let states: BTreeMap<&str, u64> = s.by_state.iter().filter(|(_, n)| **n > 0).map(|(k, v)| (k.as_str(), *v)).collect();
-    assert_eq!(states, BTreeMap::from([("APPLIED", 2), ("CANCELLED", 1), ("PLAN_READY", 1)]));
+    let states: BTreeMap<&str, u64> = s
+        .by_state
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(
+        states,
+        BTreeMap::from([("APPLIED", 2), ("CANCELLED", 1), ("PLAN_READY", 1)])
+    );
     assert_eq!(s.success_rate, Some(1.0));
     assert!(s.median_lead_time_secs.unwrap() >= 0.0);
     assert_eq!(s.top_requesters[0].name, "cli:alice");
     assert_eq!(s.top_requesters[0].sessions, 2);
     assert_eq!(s.top_projects[0].name, "ecommerce");
-    assert_eq!(w.orch.stats(&alice, since).await.unwrap_err().to_user().code, ExitCode::Denied);
+    assert_eq!(
+        w.orch.stats(&alice, since).await.unwrap_err().to_user().code,
+        ExitCode::Denied
+    );
 }
 
 #[tokio::test]
 async fn the_background_sweeper_records_expiries() {
     let w = world().await;
-    grant(&w, &user("bob"), Some("dev"), Role::Read, GrantExpiry::For(Duration::from_secs(60))).await;
+    grant(
+        &w,
+        &user("bob"),
+        Some("dev"),
+        Role::Read,
+        GrantExpiry::For(Duration::from_secs(60)),
+    )
+    .await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let clock = w.clock.clone();
-    let task = w.orch.spawn_sweeper(Duration::from_millis(10), Arc::new(move || *clock.lock().unwrap()), shutdown.clone());
+    let task = w.orch.spawn_sweeper(
+        Duration::from_millis(10),
+        Arc::new(move || *clock.lock().unwrap()),
+        shutdown.clone(),
+    );
     w.advance(Duration::from_secs(61));
     // Wait for the record (a sync point with a deadline, not a fixed sleep).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -453,7 +700,10 @@ async fn the_background_sweeper_records_expiries() {
             assert_eq!(expired[0].details["principal"], "cli:bob");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no grant.expired row after 10s: {rows:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no grant.expired row after 10s: {rows:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     shutdown.cancel();

@@ -10,7 +10,9 @@ use cloud_engine::policy::Pricing;
 use cloud_engine::session::{Plan, StackPlanEntry};
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pulumi").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pulumi")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -29,7 +31,10 @@ fn plan_of(fixtures: &[(&str, &str)]) -> Plan {
             }
         })
         .collect();
-    Plan { engine_version: "v3".into(), stacks }
+    Plan {
+        engine_version: "v3".into(),
+        stacks,
+    }
 }
 
 #[test]
@@ -41,7 +46,11 @@ fn recorded_plans_are_priced_per_stack_with_unpriced_resources_listed() {
     ]);
     let estimate = estimate_plan(&Pricing::builtin(), &plan);
     insta::assert_snapshot!(render_estimate(&estimate));
-    insta::assert_debug_snapshot!(estimate.stacks.iter().map(|s| (&s.stack, &s.resulting)).collect::<Vec<_>>());
+    insta::assert_debug_snapshot!(estimate
+        .stacks
+        .iter()
+        .map(|s| (&s.stack, &s.resulting))
+        .collect::<Vec<_>>());
 }
 
 #[test]
@@ -49,10 +58,17 @@ fn an_ec2_instance_in_a_recorded_plan_costs_its_hourly_price_times_730() {
     let plan = plan_of(&[("webserver", "display__not-truncated__webserver-userdata.json")]);
     let pricing = Pricing::builtin();
     let estimate = estimate_plan(&pricing, &plan);
-    let instances = estimate.stacks[0].resulting.get("aws:ec2/instance:Instance").copied().unwrap_or(0);
+    let instances = estimate.stacks[0]
+        .resulting
+        .get("aws:ec2/instance:Instance")
+        .copied()
+        .unwrap_or(0);
     assert!(instances > 0, "{estimate:?}");
     let expected = instances as f64 * pricing.ec2_hourly["t2.micro"] * 730.0;
-    assert!((estimate.stacks[0].monthly_after - expected).abs() < 1e-6, "{estimate:?}");
+    assert!(
+        (estimate.stacks[0].monthly_after - expected).abs() < 1e-6,
+        "{estimate:?}"
+    );
 }
 
 /// Every AWS resource the 16 stacks declare, in every environment, has a price or is listed as
@@ -67,7 +83,9 @@ fn every_resource_of_the_sixteen_stacks_is_priced() {
         let mut total = 0.0;
         for entry in std::fs::read_dir(&root).unwrap() {
             let path = entry.unwrap().path().join("inspect").join(format!("{env}.json"));
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
             files += 1;
             let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
             let steps: Vec<ResourceStep> = doc["resources"]
@@ -75,7 +93,11 @@ fn every_resource_of_the_sixteen_stacks_is_priced() {
                 .unwrap()
                 .iter()
                 .map(|r| ResourceStep {
-                    urn: format!("urn:pulumi:s::p::{}::{}", r["type"].as_str().unwrap(), r["name"].as_str().unwrap()),
+                    urn: format!(
+                        "urn:pulumi:s::p::{}::{}",
+                        r["type"].as_str().unwrap(),
+                        r["name"].as_str().unwrap()
+                    ),
                     resource_type: r["type"].as_str().unwrap().into(),
                     name: r["name"].as_str().unwrap().into(),
                     op: StepOp::Create,

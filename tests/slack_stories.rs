@@ -21,7 +21,9 @@ async fn happy_path(world: SlackWorld) {
     world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
     world.grant(BOB, "ecommerce", "*", Role::Approve).await;
 
-    let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce stage network,dns security").await;
+    let ack = world
+        .slash(ALICE, "/cloud-deploy", "ecommerce stage network,dns security")
+        .await;
     assert_eq!(ack.status, 200);
     assert_eq!(ack.response_type(), "ephemeral");
     assert!(ack.text().contains("opened for ecommerce/stage"), "{}", ack.text());
@@ -37,22 +39,48 @@ async fn happy_path(world: SlackWorld) {
     assert_eq!(ack.status, 200);
     let confirmation = world
         .fake
-        .wait_for("bob's confirmation", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().filter(|t| t.contains("Approved")).map(String::from)))
+        .wait_for("bob's confirmation", LONG, |f| {
+            f.responses()
+                .into_iter()
+                .find_map(|r| r["text"].as_str().filter(|t| t.contains("Approved")).map(String::from))
+        })
         .await;
     assert!(confirmation.contains("follow along in the thread"), "{confirmation}");
 
     let done = world.lobby_showing("APPLIED").await;
     assert_eq!(done.ts, lobby.ts, "the lobby is updated in place");
-    assert!(done.rendered().contains(&format!("approvals 1/1 (<@{BOB}>)")), "{}", done.rendered());
-    assert!(done.action_ids().is_empty(), "a finished session has no buttons: {:?}", done.action_ids());
+    assert!(
+        done.rendered().contains(&format!("approvals 1/1 (<@{BOB}>)")),
+        "{}",
+        done.rendered()
+    );
+    assert!(
+        done.action_ids().is_empty(),
+        "a finished session has no buttons: {:?}",
+        done.action_ids()
+    );
 
     let summary = world
         .fake
-        .wait_for("the summary in the thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
+        .wait_for("the summary in the thread", LONG, |f| {
+            f.thread(&lobby.ts)
+                .into_iter()
+                .find(|m| m.text.contains("D1BRV40: applied"))
+        })
         .await;
-    assert!(summary.text.contains("✅") && summary.text.contains("ecommerce/stage D1BRV40: applied in"), "{}", summary.text);
+    assert!(
+        summary.text.contains("✅") && summary.text.contains("ecommerce/stage D1BRV40: applied in"),
+        "{}",
+        summary.text
+    );
     let thread = world.fake.thread(&lobby.ts);
-    assert!(thread.iter().any(|m| m.text.contains("network") && m.text.contains("100%")), "{}", world.fake.transcript());
+    assert!(
+        thread
+            .iter()
+            .any(|m| m.text.contains("network") && m.text.contains("100%")),
+        "{}",
+        world.fake.transcript()
+    );
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
     world.shutdown().await;
 }
@@ -73,18 +101,38 @@ async fn deploy_and_approve_over_socket_mode() {
 async fn forged_and_stale_requests_are_refused_and_a_290_s_old_one_is_accepted() {
     let world = SlackWorld::http().await;
     world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
-    let Transport::Http(app) = world.transport.clone() else { unreachable!() };
+    let Transport::Http(app) = world.transport.clone() else {
+        unreachable!()
+    };
 
-    let forged = Signing { age_secs: 0, secret: Some("not-the-signing-secret".into()) };
-    let ack = world.fake.slash_signed(&app, ALICE, "/cloud-deploy", "ecommerce stage network", &forged).await;
+    let forged = Signing {
+        age_secs: 0,
+        secret: Some("not-the-signing-secret".into()),
+    };
+    let ack = world
+        .fake
+        .slash_signed(&app, ALICE, "/cloud-deploy", "ecommerce stage network", &forged)
+        .await;
     assert_eq!(ack.status, 401, "a forged signature: {:?}", ack.body);
 
-    let stale = Signing { age_secs: 310, secret: None };
-    let ack = world.fake.slash_signed(&app, ALICE, "/cloud-deploy", "ecommerce stage network", &stale).await;
+    let stale = Signing {
+        age_secs: 310,
+        secret: None,
+    };
+    let ack = world
+        .fake
+        .slash_signed(&app, ALICE, "/cloud-deploy", "ecommerce stage network", &stale)
+        .await;
     assert_eq!(ack.status, 401, "a request 310 s old: {:?}", ack.body);
-    assert!(world.app.store.sessions(&Default::default()).await.unwrap().is_empty(), "nothing was started");
+    assert!(
+        world.app.store.sessions(&Default::default()).await.unwrap().is_empty(),
+        "nothing was started"
+    );
 
-    let recent = Signing { age_secs: 290, secret: None };
+    let recent = Signing {
+        age_secs: 290,
+        secret: None,
+    };
     let ack = world.fake.slash_signed(&app, ALICE, "/cloud-list", "", &recent).await;
     assert_eq!(ack.status, 200);
     assert!(ack.text().contains("Latest sessions you can read"), "{}", ack.text());
@@ -112,20 +160,37 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     ```
     [Approve & Deploy] [Refresh] [Cancel]
     ");
-    assert!(lobby.action_ids().contains(&format!("cloud:approve:{}:{digest}", session.id)), "{:?}", lobby.action_ids());
+    assert!(
+        lobby
+            .action_ids()
+            .contains(&format!("cloud:approve:{}:{digest}", session.id)),
+        "{:?}",
+        lobby.action_ids()
+    );
     let ack = world.click(ALICE, &lobby, "approve").await;
-    assert_eq!(ack.status, 200, "clicks are acknowledged; the refusal follows as an ephemeral message");
+    assert_eq!(
+        ack.status, 200,
+        "clicks are acknowledged; the refusal follows as an ephemeral message"
+    );
 
     // The refusal reaches alice alone, through the click's response URL.
     let refusal = world
         .fake
-        .wait_for("alice's refusal", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().map(String::from)))
+        .wait_for("alice's refusal", LONG, |f| {
+            f.responses()
+                .into_iter()
+                .find_map(|r| r["text"].as_str().map(String::from))
+        })
         .await;
     assert!(refusal.contains("four-eyes rule"), "{refusal}");
     let lobby = world.fake.message(&lobby.ts).unwrap();
     assert!(lobby.rendered().contains("PLAN_READY"), "{}", lobby.rendered());
     assert!(lobby.rendered().contains("approvals 0/1"), "{}", lobby.rendered());
-    assert!(world.fake.thread(&lobby.ts).is_empty(), "nothing was applied: {}", world.fake.transcript());
+    assert!(
+        world.fake.thread(&lobby.ts).is_empty(),
+        "nothing was applied: {}",
+        world.fake.transcript()
+    );
     world.shutdown().await;
 }
 
@@ -139,14 +204,22 @@ async fn an_old_lobby_still_works_after_the_app_restarts() {
     let lobby = world.lobby_showing("PLAN_READY").await;
 
     world.restart().await;
-    assert_eq!(world.fake.socket_connections(), 2, "the new instance opened its own connection");
+    assert_eq!(
+        world.fake.socket_connections(),
+        2,
+        "the new instance opened its own connection"
+    );
 
     world.click(BOB, &lobby, "approve").await;
     let done = world.lobby_showing("APPLIED").await;
     assert_eq!(done.ts, lobby.ts);
     world
         .fake
-        .wait_for("the summary in the old lobby's thread", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
+        .wait_for("the summary in the old lobby's thread", LONG, |f| {
+            f.thread(&lobby.ts)
+                .into_iter()
+                .find(|m| m.text.contains("D1BRV40: applied"))
+        })
         .await;
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
     world.shutdown().await;
@@ -156,7 +229,9 @@ async fn an_old_lobby_still_works_after_the_app_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<String> = (0..400).map(|i| format!("D1BRV40-network-stage-subnet-{i:04}")).collect();
+    let names: Vec<String> = (0..400)
+        .map(|i| format!("D1BRV40-network-stage-subnet-{i:04}"))
+        .collect();
     let resources: Vec<serde_json::Value> = names
         .iter()
         .enumerate()
@@ -167,7 +242,11 @@ async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
     std::fs::write(&file, doc.to_string()).unwrap();
     let pulumi = support::cli::script(
         &dir.path().join("pulumi"),
-        &format!("PULUMI_STANDIN_RESOURCES='{}' exec '{}' \"$@\"\n", file.display(), support::cli::standin().display()),
+        &format!(
+            "PULUMI_STANDIN_RESOURCES='{}' exec '{}' \"$@\"\n",
+            file.display(),
+            support::cli::standin().display()
+        ),
     );
     let world = SlackWorld::start(cloud_engine::config::SlackTransport::Http, Some(pulumi)).await;
     world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
@@ -175,33 +254,74 @@ async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
 
     world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
     let lobby = world.lobby_showing("PLAN_READY").await;
-    assert!(lobby.rendered().contains("`network` previewed — +401"), "{}", lobby.rendered());
+    assert!(
+        lobby.rendered().contains("`network` previewed — +401"),
+        "{}",
+        lobby.rendered()
+    );
     world.click(BOB, &lobby, "approve").await;
     let summary = world
         .fake
-        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: applied")))
+        .wait_for("the summary", LONG, |f| {
+            f.thread(&lobby.ts)
+                .into_iter()
+                .find(|m| m.text.contains("D1BRV40: applied"))
+        })
         .await;
 
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.calls().join("\n"));
-    let thread: String = world.fake.thread(&lobby.ts).iter().map(|m| m.text.clone()).collect::<Vec<_>>().join("\n");
-    let in_chat: Vec<&String> = names.iter().filter(|n| thread.contains(&format!("{n} created"))).collect();
+    let thread: String = world
+        .fake
+        .thread(&lobby.ts)
+        .iter()
+        .map(|m| m.text.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let in_chat: Vec<&String> = names
+        .iter()
+        .filter(|n| thread.contains(&format!("{n} created")))
+        .collect();
     // Chat shows what fits its budget (how much depends on how fast the engine ran); whatever
     // chat did not show is in the full log attached to the thread, which has every line in order.
     if in_chat.len() < names.len() {
         let files = world.fake.files();
-        assert_eq!(files.len(), 1, "{} lines missed chat, so the full log is attached: {}", names.len() - in_chat.len(), world.fake.transcript());
+        assert_eq!(
+            files.len(),
+            1,
+            "{} lines missed chat, so the full log is attached: {}",
+            names.len() - in_chat.len(),
+            world.fake.transcript()
+        );
         let log = &files[0];
-        assert_eq!(log.thread_ts.as_deref(), Some(lobby.ts.as_str()), "in the lobby's thread");
-        assert!(summary.text.contains(&log.filename), "the summary points at the log: {}", summary.text);
+        assert_eq!(
+            log.thread_ts.as_deref(),
+            Some(lobby.ts.as_str()),
+            "in the lobby's thread"
+        );
+        assert!(
+            summary.text.contains(&log.filename),
+            "the summary points at the log: {}",
+            summary.text
+        );
         let mut last = 0;
         for name in &names {
-            let at = log.content.find(&format!("{name} created")).unwrap_or_else(|| panic!("{name} missing from the full log"));
+            let at = log
+                .content
+                .find(&format!("{name} created"))
+                .unwrap_or_else(|| panic!("{name} missing from the full log"));
             assert!(at >= last, "{name} out of order in the full log");
             last = at;
         }
     }
-    assert!(thread.matches("```").count() >= 4, "the output took several messages: {thread}");
-    assert!(world.fake.thread(&lobby.ts).len() <= 45, "a bounded thread: {} messages", world.fake.thread(&lobby.ts).len());
+    assert!(
+        thread.matches("```").count() >= 4,
+        "the output took several messages: {thread}"
+    );
+    assert!(
+        world.fake.thread(&lobby.ts).len() <= 45,
+        "a bounded thread: {} messages",
+        world.fake.thread(&lobby.ts).len()
+    );
     world.shutdown().await;
 }
 
@@ -214,19 +334,30 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
     use support::fake_slack::{FakeSlack, Limits, BOT_USER, CHANNEL};
 
     // One post per 2 s: stricter than the client's own pacing (1/s), so Slack has to say 429.
-    let fake = FakeSlack::start_with(Limits { post_burst: 1, post_interval: Duration::from_secs(2), ..Limits::default() }).await;
+    let fake = FakeSlack::start_with(Limits {
+        post_burst: 1,
+        post_interval: Duration::from_secs(2),
+        ..Limits::default()
+    })
+    .await;
     let client = cloud_engine::chat::slack::client(&fake.api_url()).unwrap();
     let token = SlackApiToken::new(fake.bot_token.clone().into());
     let session = client.open_session(&token);
     assert_eq!(session.auth_test().await.unwrap().user_id.to_string(), BOT_USER);
 
-    let post = |channel: &str, text: String| SlackApiChatPostMessageRequest::new(channel.to_string().into(), SlackMessageContent::new().with_text(text));
+    let post = |channel: &str, text: String| {
+        SlackApiChatPostMessageRequest::new(channel.to_string().into(), SlackMessageContent::new().with_text(text))
+    };
     let first = session.chat_post_message(&post(CHANNEL, "hello".into())).await.unwrap();
     assert_eq!(fake.message(first.ts.as_ref()).unwrap().text, "hello");
     // The bucket is empty: Slack answers 429 + Retry-After: 1, the client waits and retries.
     let started = std::time::Instant::now();
     let second = session.chat_post_message(&post(CHANNEL, "again".into())).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(1900), "waited for Retry-After: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "waited for Retry-After: {:?}",
+        started.elapsed()
+    );
     assert_eq!(fake.rate_limited(), 1);
     assert_ne!(first.ts, second.ts);
 
@@ -235,14 +366,26 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
         other => panic!("expected a Slack error, got {other:?}"),
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(error(session.chat_post_message(&post("C0NOPE", "x".into())).await), "channel_not_found");
-    assert_eq!(error(session.chat_post_message(&post(CHANNEL, "x".repeat(40_001))).await), "msg_too_long");
+    assert_eq!(
+        error(session.chat_post_message(&post("C0NOPE", "x".into())).await),
+        "channel_not_found"
+    );
+    assert_eq!(
+        error(session.chat_post_message(&post(CHANNEL, "x".repeat(40_001))).await),
+        "msg_too_long"
+    );
     let wrong_token = SlackApiToken::new("xoxb-wrong".to_string().into());
     let wrong = client.open_session(&wrong_token);
     assert!(matches!(wrong.auth_test().await, Err(SlackClientError::ApiError(e)) if e.code == "invalid_auth"));
     fake.fail_next("chat.update", "cant_update_message");
-    let update = SlackApiChatUpdateRequest::new(CHANNEL.to_string().into(), SlackMessageContent::new().with_text("edited".to_string()), first.ts.clone());
-    assert!(matches!(session.chat_update(&update).await, Err(SlackClientError::ApiError(e)) if e.code == "cant_update_message"));
+    let update = SlackApiChatUpdateRequest::new(
+        CHANNEL.to_string().into(),
+        SlackMessageContent::new().with_text("edited".to_string()),
+        first.ts.clone(),
+    );
+    assert!(
+        matches!(session.chat_update(&update).await, Err(SlackClientError::ApiError(e)) if e.code == "cant_update_message")
+    );
     session.chat_update(&update).await.unwrap();
     assert_eq!(fake.message(first.ts.as_ref()).unwrap().edits, 1);
 }
@@ -271,9 +414,15 @@ async fn a_deploy_on_busy_stacks_can_queue_and_runs_when_they_are_free() {
     world.lobby_showing("CANCELLED").await;
     let ready = world
         .fake
-        .wait_for("carol's session to be planned", LONG, |f| f.message(&second.ts).filter(|m| m.rendered().contains("PLAN_READY")))
+        .wait_for("carol's session to be planned", LONG, |f| {
+            f.message(&second.ts).filter(|m| m.rendered().contains("PLAN_READY"))
+        })
         .await;
-    assert!(ready.rendered().contains(&format!("requested by <@{CAROL}>")), "{}", ready.rendered());
+    assert!(
+        ready.rendered().contains(&format!("requested by <@{CAROL}>")),
+        "{}",
+        ready.rendered()
+    );
     world.shutdown().await;
 }
 
@@ -295,13 +444,24 @@ async fn bad_input_gets_an_ephemeral_answer_that_says_what_to_do() {
     let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce stage warp-drive").await;
     assert!(ack.text().contains("warp-drive"), "{}", ack.text());
     let ack = world.slash(BOB, "/cloud-deploy", "ecommerce stage").await;
-    assert!(ack.text().contains("you need `deploy` on ecommerce/stage"), "{}", ack.text());
+    assert!(
+        ack.text().contains("you need `deploy` on ecommerce/stage"),
+        "{}",
+        ack.text()
+    );
     assert!(ack.text().contains("/cloud-grant"), "{}", ack.text());
     let ack = world.slash(ALICE, "/cloud-status", "ffffffff").await;
     assert!(ack.text().contains("no session ffffffff"), "{}", ack.text());
 
-    assert!(world.fake.channel_messages().is_empty(), "nothing was posted: {}", world.fake.transcript());
-    assert!(world.app.store.sessions(&Default::default()).await.unwrap().is_empty(), "no session was opened");
+    assert!(
+        world.fake.channel_messages().is_empty(),
+        "nothing was posted: {}",
+        world.fake.transcript()
+    );
+    assert!(
+        world.app.store.sessions(&Default::default()).await.unwrap().is_empty(),
+        "no session was opened"
+    );
     world.shutdown().await;
 }
 
@@ -312,15 +472,42 @@ async fn admins_grant_and_revoke_and_user_groups_map_to_roles() {
     let world = SlackWorld::start_with(cloud_engine::config::SlackTransport::Http, None, yaml).await;
     world.fake.set_user_groups(BOB, &["S0APPROVERS"]);
 
-    let ack = world.slash(ALICE, "/cloud-grant", "<@U0ALICE|alice> ecommerce deploy stage 2h release day").await;
+    let ack = world
+        .slash(
+            ALICE,
+            "/cloud-grant",
+            "<@U0ALICE|alice> ecommerce deploy stage 2h release day",
+        )
+        .await;
     assert_eq!(ack.response_type(), "ephemeral");
-    assert!(ack.text().contains("you need `admin` on ecommerce/stage"), "{}", ack.text());
+    assert!(
+        ack.text().contains("you need `admin` on ecommerce/stage"),
+        "{}",
+        ack.text()
+    );
 
-    let ack = world.slash(CAROL, "/cloud-grant", "<@U0ALICE|alice> ecommerce deploy stage 2h release day").await;
+    let ack = world
+        .slash(
+            CAROL,
+            "/cloud-grant",
+            "<@U0ALICE|alice> ecommerce deploy stage 2h release day",
+        )
+        .await;
     assert_eq!(ack.response_type(), "in_channel", "grants are announced");
-    assert!(ack.text().contains("granted <@U0ALICE> `deploy` on ecommerce/stage until"), "{}", ack.text());
+    assert!(
+        ack.text()
+            .contains("granted <@U0ALICE> `deploy` on ecommerce/stage until"),
+        "{}",
+        ack.text()
+    );
     assert!(ack.text().contains("release day"), "{}", ack.text());
-    let grant = ack.text().split("(grant `").nth(1).and_then(|r| r.split('`').next()).expect("grant id").to_string();
+    let grant = ack
+        .text()
+        .split("(grant `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+        .expect("grant id")
+        .to_string();
 
     // alice deploys with her new grant; bob approves through his user group.
     world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
@@ -328,10 +515,20 @@ async fn admins_grant_and_revoke_and_user_groups_map_to_roles() {
     world.click(BOB, &lobby, "approve").await;
     world.lobby_showing("APPLIED").await;
 
-    let ack = world.slash(CAROL, "/cloud-revoke", &format!("{grant} release is over")).await;
-    assert!(ack.text().contains(&format!("revoked grant `{grant}`")), "{}", ack.text());
+    let ack = world
+        .slash(CAROL, "/cloud-revoke", &format!("{grant} release is over"))
+        .await;
+    assert!(
+        ack.text().contains(&format!("revoked grant `{grant}`")),
+        "{}",
+        ack.text()
+    );
     let ack = world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
-    assert!(ack.text().contains("you need `deploy` on ecommerce/stage"), "{}", ack.text());
+    assert!(
+        ack.text().contains("you need `deploy` on ecommerce/stage"),
+        "{}",
+        ack.text()
+    );
 
     let ack = world.slash(CAROL, "/cloud-stats", "").await;
     assert!(ack.text().contains("APPLIED"), "{}", ack.text());
@@ -347,11 +544,21 @@ async fn socket_mode_reconnects_after_slack_says_disconnect() {
     world.fake.disconnect_socket();
     world
         .fake
-        .wait_for("a new Socket Mode connection", LONG, |f| (f.socket_connections() == 2 && f.socket_connected()).then_some(()))
+        .wait_for("a new Socket Mode connection", LONG, |f| {
+            (f.socket_connections() == 2 && f.socket_connected()).then_some(())
+        })
         .await;
     let ack = world.slash(ALICE, "/cloud-list", "").await;
     assert!(ack.text().contains("Latest sessions you can read"), "{}", ack.text());
-    assert_eq!(world.fake.calls().iter().filter(|c| *c == "apps.connections.open").count(), 2);
+    assert_eq!(
+        world
+            .fake
+            .calls()
+            .iter()
+            .filter(|c| *c == "apps.connections.open")
+            .count(),
+        2
+    );
     world.shutdown().await;
 }
 
@@ -366,10 +573,15 @@ async fn a_lobby_that_cannot_be_posted_cancels_the_session_and_says_how_to_fix_i
     world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
     let reply = world
         .fake
-        .wait_for("the reply through the response URL", LONG, |f| f.responses().into_iter().next())
+        .wait_for("the reply through the response URL", LONG, |f| {
+            f.responses().into_iter().next()
+        })
         .await;
     let text = reply["text"].as_str().unwrap_or_default().to_string();
-    assert!(text.contains("`not_in_channel`") && text.contains("/invite @cloud"), "{text}");
+    assert!(
+        text.contains("`not_in_channel`") && text.contains("/invite @cloud"),
+        "{text}"
+    );
     // The session was cancelled before the reply was sent.
     let sessions = world.app.store.sessions(&Default::default()).await.unwrap();
     assert_eq!(sessions.len(), 1);
@@ -390,7 +602,11 @@ async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm()
     let slack = support::fake_slack::FakeSlack::start().await;
     let discord = FakeDiscord::start(FakeConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let ops_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ops_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
         .args(["serve", "--discord", "--slack"])
         .current_dir(dir.path())
@@ -415,8 +631,15 @@ async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm()
         .spawn()
         .unwrap();
 
-    slack.wait_for("cloud serve's Socket Mode connection", LONG, |f| f.socket_connected().then_some(())).await;
-    assert!(discord.wait_connected(LONG).await, "the Discord bot connected to the fake gateway");
+    slack
+        .wait_for("cloud serve's Socket Mode connection", LONG, |f| {
+            f.socket_connected().then_some(())
+        })
+        .await;
+    assert!(
+        discord.wait_connected(LONG).await,
+        "the Discord bot connected to the fake gateway"
+    );
 
     let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
@@ -427,29 +650,45 @@ async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm()
                 let status = resp.status();
                 let body = resp.into_body().collect().await.unwrap().to_bytes();
                 let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                if status == 200 && v["transports"]["slack"] == "connected" && v["transports"]["discord"] == "connected" {
+                if status == 200 && v["transports"]["slack"] == "connected" && v["transports"]["discord"] == "connected"
+                {
                     return v;
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    let report = tokio::time::timeout(LONG, health).await.expect("/healthz reports both transports connected");
+    let report = tokio::time::timeout(LONG, health)
+        .await
+        .expect("/healthz reports both transports connected");
     assert_eq!(report["store"], "ok", "{report}");
 
-    let ack = slack.slash(&Transport::Socket, ALICE, "/cloud-deploy", "ecommerce stage").await;
-    assert!(ack.text().contains("you need `deploy` on ecommerce/stage"), "{}", ack.text());
+    let ack = slack
+        .slash(&Transport::Socket, ALICE, "/cloud-deploy", "ecommerce stage")
+        .await;
+    assert!(
+        ack.text().contains("you need `deploy` on ecommerce/stage"),
+        "{}",
+        ack.text()
+    );
 
     // SAFETY: sending SIGTERM to the child we spawned (its pid is valid while we hold `child`).
     unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
-    let status = tokio::time::timeout(LONG, child.wait()).await.expect("cloud serve stops on SIGTERM").unwrap();
+    let status = tokio::time::timeout(LONG, child.wait())
+        .await
+        .expect("cloud serve stops on SIGTERM")
+        .unwrap();
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr.take() {
         use tokio::io::AsyncReadExt;
         let _ = e.read_to_string(&mut stderr).await;
     }
     assert!(status.success(), "exit {status:?}\n{stderr}");
-    slack.wait_for("the Socket Mode connection to close", LONG, |f| (!f.socket_connected()).then_some(())).await;
+    slack
+        .wait_for("the Socket Mode connection to close", LONG, |f| {
+            (!f.socket_connected()).then_some(())
+        })
+        .await;
 }
 
 /// After a restart the new instance finds the lobbies its predecessor posted (recorded in the
@@ -466,11 +705,20 @@ async fn a_restarted_app_keeps_updating_the_lobbies_it_posted_before() {
     world.restart().await;
     let admin = cloud_engine::session::Principal::cli("admin");
     world.grant_principal(&admin, "*", "*", Role::Admin).await;
-    world.app.orchestrator.cancel(session.id, &admin, "release frozen").await.unwrap();
+    world
+        .app
+        .orchestrator
+        .cancel(session.id, &admin, "release frozen")
+        .await
+        .unwrap();
 
     let cancelled = world.lobby_showing("CANCELLED").await;
     assert_eq!(cancelled.ts, lobby.ts, "the old lobby, updated in place");
-    assert!(cancelled.rendered().contains("release frozen"), "{}", cancelled.rendered());
+    assert!(
+        cancelled.rendered().contains("release frozen"),
+        "{}",
+        cancelled.rendered()
+    );
     assert!(cancelled.action_ids().is_empty(), "no buttons on a cancelled session");
     world.shutdown().await;
 }
@@ -482,7 +730,10 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let pulumi = support::cli::script(
         &dir.path().join("pulumi"),
-        &format!("PULUMI_STANDIN_DELAY_MS=300 exec '{}' \"$@\"\n", support::cli::standin().display()),
+        &format!(
+            "PULUMI_STANDIN_DELAY_MS=300 exec '{}' \"$@\"\n",
+            support::cli::standin().display()
+        ),
     );
     let world = SlackWorld::start(cloud_engine::config::SlackTransport::Http, Some(pulumi)).await;
     world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
@@ -495,7 +746,14 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
     world.click(ALICE, &applying, "cancel").await;
     let answer = world
         .fake
-        .wait_for("alice's answer", LONG, |f| f.responses().into_iter().find_map(|r| r["text"].as_str().filter(|t| t.contains("Cancel requested")).map(String::from)))
+        .wait_for("alice's answer", LONG, |f| {
+            f.responses().into_iter().find_map(|r| {
+                r["text"]
+                    .as_str()
+                    .filter(|t| t.contains("Cancel requested"))
+                    .map(String::from)
+            })
+        })
         .await;
     assert!(answer.contains("in-flight steps finish"), "{answer}");
 
@@ -503,12 +761,19 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
     assert_eq!(done.ts, lobby.ts);
     let summary = world
         .fake
-        .wait_for("the summary", LONG, |f| f.thread(&lobby.ts).into_iter().find(|m| m.text.contains("D1BRV40: cancelled")))
+        .wait_for("the summary", LONG, |f| {
+            f.thread(&lobby.ts)
+                .into_iter()
+                .find(|m| m.text.contains("D1BRV40: cancelled"))
+        })
         .await;
     assert!(summary.text.contains("⏹️"), "{}", summary.text);
     let s = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
     let rows = world.app.store.session_stacks(s.id).await.unwrap();
-    assert!(rows.iter().all(|r| r.state.to_string() != "applying"), "nothing left running: {rows:?}");
+    assert!(
+        rows.iter().all(|r| r.state.to_string() != "applying"),
+        "nothing left running: {rows:?}"
+    );
     assert_eq!(world.fake.rate_limited(), 0);
     world.shutdown().await;
 }
@@ -524,7 +789,10 @@ fn cloud_serve_slack_names_the_missing_token() {
     let run = cli.run_with(&["serve", "--slack"], &[("SLACK_BOT_TOKEN", "xoxb-1")]);
     run.expect_code(2);
     assert!(run.stderr.contains("SLACK_SIGNING_SECRET"), "{}", run.stderr);
-    let run = cli.run_with(&["serve", "--slack"], &[("SLACK_BOT_TOKEN", "xoxb-1"), ("CLOUD_SLACK_TRANSPORT", "socket")]);
+    let run = cli.run_with(
+        &["serve", "--slack"],
+        &[("SLACK_BOT_TOKEN", "xoxb-1"), ("CLOUD_SLACK_TRANSPORT", "socket")],
+    );
     run.expect_code(2);
     assert!(run.stderr.contains("SLACK_APP_TOKEN"), "{}", run.stderr);
     assert!(!run.all().contains("xoxb-1"), "tokens are never printed");

@@ -107,9 +107,7 @@ async fn a_hundred_concurrent_approvals_have_exactly_one_winner() {
                 assert_eq!(session.state, SessionState::Approved);
                 won += 1;
             }
-            Err(StoreError::StateChanged {
-                expected, actual, ..
-            }) => {
+            Err(StoreError::StateChanged { expected, actual, .. }) => {
                 assert_eq!((expected, actual), (SessionState::PlanReady, SessionState::Approved));
                 lost += 1;
             }
@@ -141,7 +139,10 @@ async fn the_state_changed_error_tells_what_happened() {
         .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("it is now PLAN_READY (expected PLANNING)"), "{text}");
-    assert!(text.contains(&format!("cloud status {}", &id.to_string()[..8])), "{text}");
+    assert!(
+        text.contains(&format!("cloud status {}", &id.to_string()[..8])),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -243,9 +244,15 @@ async fn migrations_apply_to_a_non_empty_database_and_are_idempotent() {
     // A second start-up re-runs the migrator against the populated database.
     let store = Store::open_in(dir.path()).await.unwrap();
     assert_eq!(store.session(id).await.unwrap().state, SessionState::PlanReady);
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(store.pool()).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(fk, 1);
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
 }
 

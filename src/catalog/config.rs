@@ -53,8 +53,7 @@ impl fmt::Display for Placeholder {
     }
 }
 
-const PLACEHOLDER_FORMS: &str =
-    "{{deployment.id}}, {{env}}, {{org}}, {{project}} or {{<stack>.<output>}}";
+const PLACEHOLDER_FORMS: &str = "{{deployment.id}}, {{env}}, {{org}}, {{project}} or {{<stack>.<output>}}";
 
 /// A piece of a value: literal text or a placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,11 +115,16 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
             && output.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if let (Ok(stack), true) = (stack.parse::<StackName>(), out_ok) {
             if stack.as_str() != "deployment" {
-                return Ok(Placeholder::Output { stack, output: output.to_string() });
+                return Ok(Placeholder::Output {
+                    stack,
+                    output: output.to_string(),
+                });
             }
         }
     }
-    Err(format!("unknown placeholder `{{{{{inner}}}}}`; use {PLACEHOLDER_FORMS}"))
+    Err(format!(
+        "unknown placeholder `{{{{{inner}}}}}`; use {PLACEHOLDER_FORMS}"
+    ))
 }
 
 /// An upstream output value.
@@ -190,7 +194,12 @@ pub struct Resolver<'a> {
 impl<'a> Resolver<'a> {
     /// Outputs unavailable; secrets from the process environment.
     pub fn new(catalog: &'a Catalog, deployment: &'a Deployment) -> Self {
-        Resolver { catalog, deployment, outputs: &NoOutputs, env_var: Box::new(|v| std::env::var(v).ok()) }
+        Resolver {
+            catalog,
+            deployment,
+            outputs: &NoOutputs,
+            env_var: Box::new(|v| std::env::var(v).ok()),
+        }
     }
 
     pub fn with_outputs(mut self, outputs: &'a dyn OutputLookup) -> Self {
@@ -228,11 +237,17 @@ impl<'a> Resolver<'a> {
                 k.clone(),
                 LayeredValue {
                     spec: ConfigSpec::Value(v.clone()),
-                    source: Source { tier: "stack default", location: Location::file(&stack_yaml) },
+                    source: Source {
+                        tier: "stack default",
+                        location: Location::file(&stack_yaml),
+                    },
                 },
             );
         }
-        let mut apply = |cfg: &super::manifest::OrderedMap<ConfigSpec>, path: &[&str], tier: &'static str, only_declared: bool| {
+        let mut apply = |cfg: &super::manifest::OrderedMap<ConfigSpec>,
+                         path: &[&str],
+                         tier: &'static str,
+                         only_declared: bool| {
             for (k, v) in cfg.iter() {
                 let mut p: Vec<&str> = path.to_vec();
                 p.push(k);
@@ -252,7 +267,16 @@ impl<'a> Resolver<'a> {
                     ));
                     continue;
                 }
-                out.insert(k.to_string(), LayeredValue { spec: v.clone(), source: Source { tier, location: d.locate(&p) } });
+                out.insert(
+                    k.to_string(),
+                    LayeredValue {
+                        spec: v.clone(),
+                        source: Source {
+                            tier,
+                            location: d.locate(&p),
+                        },
+                    },
+                );
             }
         };
         if let Some(s) = m.stacks.get(stack) {
@@ -261,13 +285,21 @@ impl<'a> Resolver<'a> {
         if let Some(e) = m.environments.get(env) {
             apply(&e.config, &["environments", env, "config"], "environment config", true);
             if let Some(es) = e.stacks.get(stack) {
-                apply(&es.config, &["environments", env, "stacks", stack, "config"], "environment stack config", false);
+                apply(
+                    &es.config,
+                    &["environments", env, "stacks", stack, "config"],
+                    "environment stack config",
+                    false,
+                );
             }
         }
         for key in &def.meta.required_config {
             let missing = match out.get(key) {
                 None => true,
-                Some(LayeredValue { spec: ConfigSpec::Value(v), .. }) => v.as_str().trim().is_empty(),
+                Some(LayeredValue {
+                    spec: ConfigSpec::Value(v),
+                    ..
+                }) => v.as_str().trim().is_empty(),
                 Some(_) => false,
             };
             if missing {
@@ -314,7 +346,9 @@ impl<'a> Resolver<'a> {
                 }
                 Ok(segs) => {
                     for seg in segs {
-                        let Segment::Placeholder(Placeholder::Output { stack: up, output }) = seg else { continue };
+                        let Segment::Placeholder(Placeholder::Output { stack: up, output }) = seg else {
+                            continue;
+                        };
                         let msg = if !upstream.contains(&up) {
                             Some(format!(
                                 "`{{{{{up}.{output}}}}}`: `{up}` is not upstream of `{stack}` in {env} \
@@ -330,7 +364,11 @@ impl<'a> Resolver<'a> {
                                 Some(updef) if !updef.meta.declares_output(&output) => Some(format!(
                                     "`{{{{{up}.{output}}}}}`: stack `{up}` has no output `{output}` \
                                      (its outputs: {})",
-                                    if updef.meta.outputs.is_empty() { "none".into() } else { updef.meta.outputs.join(", ") }
+                                    if updef.meta.outputs.is_empty() {
+                                        "none".into()
+                                    } else {
+                                        updef.meta.outputs.join(", ")
+                                    }
                                 )),
                                 _ => None,
                             }
@@ -360,17 +398,32 @@ impl<'a> Resolver<'a> {
         let mut problems = Problems::default();
         let mut out: BTreeMap<String, ResolvedConfig> = BTreeMap::new();
         for (key, lv) in layered {
-            let fail = |msg: String| Problem::new(ProblemKind::Config, lv.source.location.clone(), format!("stack `{stack}` config `{key}`: {msg}"));
+            let fail = |msg: String| {
+                Problem::new(
+                    ProblemKind::Config,
+                    lv.source.location.clone(),
+                    format!("stack `{stack}` config `{key}`: {msg}"),
+                )
+            };
             let (template, mut secret) = match &lv.spec {
                 ConfigSpec::Value(v) => (v.as_str().to_string(), false),
                 ConfigSpec::Secret(v) => (v.clone(), true),
                 ConfigSpec::SecretEnv(var) => match (self.env_var)(var) {
                     Some(v) => {
-                        out.insert(key.clone(), ConfigValue { key: key.clone(), value: v, secret: true });
+                        out.insert(
+                            key.clone(),
+                            ConfigValue {
+                                key: key.clone(),
+                                value: v,
+                                secret: true,
+                            },
+                        );
                         continue;
                     }
                     None => {
-                        problems.push(fail(format!("environment variable `{var}` is not set; export it before planning")));
+                        problems.push(fail(format!(
+                            "environment variable `{var}` is not set; export it before planning"
+                        )));
                         continue;
                     }
                 },
@@ -379,9 +432,19 @@ impl<'a> Resolver<'a> {
                     match std::fs::read_to_string(&full) {
                         Ok(v) => {
                             let v = v.trim_end_matches(['\n', '\r']).to_string();
-                            out.insert(key.clone(), ConfigValue { key: key.clone(), value: v, secret: true });
+                            out.insert(
+                                key.clone(),
+                                ConfigValue {
+                                    key: key.clone(),
+                                    value: v,
+                                    secret: true,
+                                },
+                            );
                         }
-                        Err(e) => problems.push(fail(format!("cannot read secret_file `{path}` ({}): {e}", full.display()))),
+                        Err(e) => problems.push(fail(format!(
+                            "cannot read secret_file `{path}` ({}): {e}",
+                            full.display()
+                        ))),
                     }
                     continue;
                 }
@@ -390,7 +453,11 @@ impl<'a> Resolver<'a> {
                 Ok(s) => s,
                 Err(errs) => {
                     for e in errs {
-                        problems.push(Problem::new(ProblemKind::Placeholder, lv.source.location.clone(), format!("stack `{stack}` config `{key}`: {e}")));
+                        problems.push(Problem::new(
+                            ProblemKind::Placeholder,
+                            lv.source.location.clone(),
+                            format!("stack `{stack}` config `{key}`: {e}"),
+                        ));
                     }
                     continue;
                 }
@@ -404,23 +471,25 @@ impl<'a> Resolver<'a> {
                     Segment::Placeholder(Placeholder::Env) => value.push_str(env),
                     Segment::Placeholder(Placeholder::Org) => value.push_str(&m.org),
                     Segment::Placeholder(Placeholder::Project) => value.push_str(&m.project),
-                    Segment::Placeholder(Placeholder::Output { stack: up, output }) => match self.outputs.output(&up, &output) {
-                        Some(v) => {
-                            value.push_str(&v.value);
-                            secret |= v.secret;
-                        }
-                        None => {
-                            ok = false;
-                            problems.push(Problem::new(
-                                ProblemKind::Placeholder,
-                                lv.source.location.clone(),
-                                format!(
-                                    "stack `{stack}` config `{key}`: `{{{{{up}.{output}}}}}` is not available \
+                    Segment::Placeholder(Placeholder::Output { stack: up, output }) => {
+                        match self.outputs.output(&up, &output) {
+                            Some(v) => {
+                                value.push_str(&v.value);
+                                secret |= v.secret;
+                            }
+                            None => {
+                                ok = false;
+                                problems.push(Problem::new(
+                                    ProblemKind::Placeholder,
+                                    lv.source.location.clone(),
+                                    format!(
+                                        "stack `{stack}` config `{key}`: `{{{{{up}.{output}}}}}` is not available \
                                      yet — `{up}` must be applied in {env} (with output `{output}`) before `{stack}`"
-                                ),
-                            ));
+                                    ),
+                                ));
+                            }
                         }
-                    },
+                    }
                 }
             }
             if ok {
@@ -428,8 +497,18 @@ impl<'a> Resolver<'a> {
             }
         }
         problems.into_result()?;
-        for (k, v) in INJECTED_KEYS.iter().zip([id.as_str(), env, m.org.as_str(), m.project.as_str()]) {
-            out.insert(k.to_string(), ConfigValue { key: k.to_string(), value: v.to_string(), secret: false });
+        for (k, v) in INJECTED_KEYS
+            .iter()
+            .zip([id.as_str(), env, m.org.as_str(), m.project.as_str()])
+        {
+            out.insert(
+                k.to_string(),
+                ConfigValue {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                    secret: false,
+                },
+            );
         }
         Ok(out.into_values().collect())
     }
@@ -457,7 +536,10 @@ mod tests {
         assert_eq!(segs.len(), 6);
         assert_eq!(
             segs[5],
-            Segment::Placeholder(Placeholder::Output { stack: "network".parse().unwrap(), output: "vpcId".into() })
+            Segment::Placeholder(Placeholder::Output {
+                stack: "network".parse().unwrap(),
+                output: "vpcId".into()
+            })
         );
         assert_eq!(parse_value("plain").unwrap(), vec![Segment::Text("plain".into())]);
         let errs = parse_value("{{nope}} {{env:X}} {{deployment.name}} {{open").unwrap_err();

@@ -52,7 +52,9 @@ impl Edit {
     pub fn note(&self) -> &'static str {
         match self.outcome {
             EditOutcome::Preserved => "comments and layout kept",
-            EditOutcome::Rewritten => "file rewritten from the parsed manifest; comments other than the header were lost",
+            EditOutcome::Rewritten => {
+                "file rewritten from the parsed manifest; comments other than the header were lost"
+            }
             EditOutcome::Unchanged => "nothing changed",
         }
     }
@@ -285,24 +287,34 @@ fn header_comments(text: &str) -> String {
     out
 }
 
-fn finish(
-    catalog: &Catalog,
-    d: &Deployment,
-    expected: Manifest,
-    attempt: Option<String>,
-) -> Result<Edit, UserError> {
+fn finish(catalog: &Catalog, d: &Deployment, expected: Manifest, attempt: Option<String>) -> Result<Edit, UserError> {
     if expected == d.manifest {
-        return Ok(Edit { deployment: d.clone(), text: d.text.clone(), manifest: expected, outcome: EditOutcome::Unchanged });
+        return Ok(Edit {
+            deployment: d.clone(),
+            text: d.text.clone(),
+            manifest: expected,
+            outcome: EditOutcome::Unchanged,
+        });
     }
     let (text, outcome) = match attempt {
-        Some(t) if manifest::parse_manifest(&t, &d.file).ok().as_ref() == Some(&expected) => (t, EditOutcome::Preserved),
+        Some(t) if manifest::parse_manifest(&t, &d.file).ok().as_ref() == Some(&expected) => {
+            (t, EditOutcome::Preserved)
+        }
         _ => {
-            let body = serde_yaml::to_string(&expected).map_err(|e| UserError::failed(format!("cannot serialize the manifest: {e}")))?;
+            let body = serde_yaml::to_string(&expected)
+                .map_err(|e| UserError::failed(format!("cannot serialize the manifest: {e}")))?;
             (format!("{}{}", header_comments(&d.text), body), EditOutcome::Rewritten)
         }
     };
-    let new = Deployment { text: text.clone(), manifest: expected.clone(), ..d.clone() };
-    let before: BTreeSet<String> = validate::check_deployment(catalog, d).iter().map(|p| p.message.clone()).collect();
+    let new = Deployment {
+        text: text.clone(),
+        manifest: expected.clone(),
+        ..d.clone()
+    };
+    let before: BTreeSet<String> = validate::check_deployment(catalog, d)
+        .iter()
+        .map(|p| p.message.clone())
+        .collect();
     let added: Vec<String> = validate::check_deployment(catalog, &new)
         .sorted()
         .iter()
@@ -316,7 +328,12 @@ fn finish(
             added.join("\n")
         )));
     }
-    Ok(Edit { deployment: d.clone(), text, manifest: expected, outcome })
+    Ok(Edit {
+        deployment: d.clone(),
+        text,
+        manifest: expected,
+        outcome,
+    })
 }
 
 /// `cloud environments enable|disable`: adds the environment if the manifest lacks it.
@@ -330,7 +347,14 @@ pub fn set_environment_enabled(catalog: &Catalog, d: &Deployment, env: &str, ena
             set_path(&d.text, &["environments", env, "enabled"], v)
         }
         None => {
-            m.environments.insert(env, EnvironmentSpec { enabled, config: OrderedMap::default(), stacks: OrderedMap::default() });
+            m.environments.insert(
+                env,
+                EnvironmentSpec {
+                    enabled,
+                    config: OrderedMap::default(),
+                    stacks: OrderedMap::default(),
+                },
+            );
             set_path(&d.text, &["environments", env], &format!("{{enabled: {v}}}"))
         }
     };
@@ -364,7 +388,10 @@ pub fn register_stack(catalog: &Catalog, d: &Deployment, stack: &str) -> Result<
 pub fn unregister_stack(catalog: &Catalog, d: &Deployment, stack: &str) -> Result<Edit, UserError> {
     let m0 = &d.manifest;
     if !m0.stacks.contains_key(stack) {
-        return Err(UserError::invalid(format!("stack `{stack}` is not in {}; nothing to unregister", d.file.display())));
+        return Err(UserError::invalid(format!(
+            "stack `{stack}` is not in {}; nothing to unregister",
+            d.file.display()
+        )));
     }
     let mut envs: Vec<Option<&str>> = vec![None];
     envs.extend(m0.environments.keys().map(Some));
@@ -372,7 +399,9 @@ pub fn unregister_stack(catalog: &Catalog, d: &Deployment, stack: &str) -> Resul
     for env in envs {
         for other in m0.enabled_stacks(env) {
             if other != stack
-                && catalog.get(other).is_some_and(|def| def.meta.depends_on.iter().any(|dep| dep.as_str() == stack))
+                && catalog
+                    .get(other)
+                    .is_some_and(|def| def.meta.depends_on.iter().any(|dep| dep.as_str() == stack))
             {
                 dependents.insert(other.to_string());
             }
@@ -450,7 +479,10 @@ pub fn update_stack_config(
     if let Some(e) = env {
         names::check_env(e).map_err(UserError::invalid)?;
         if !d.manifest.environments.contains_key(e) {
-            return Err(UserError::invalid(format!("environment `{e}` is not in {}; `cloud environments enable` adds it", d.file.display())));
+            return Err(UserError::invalid(format!(
+                "environment `{e}` is not in {}; `cloud environments enable` adds it",
+                d.file.display()
+            )));
         }
     }
     let mut m = d.manifest.clone();
@@ -487,7 +519,9 @@ pub fn update_stack_config(
             }
             ConfigChange::Unset(k) => {
                 if cfg.remove(k).is_none() {
-                    return Err(UserError::invalid(format!("`{k}` is not set for `{stack}` there; nothing to unset")));
+                    return Err(UserError::invalid(format!(
+                        "`{k}` is not set for `{stack}` there; nothing to unset"
+                    )));
                 }
                 let mut path = base.clone();
                 path.push(k);
@@ -513,7 +547,10 @@ mod tests {
         let t = set_path(DOC, &["stacks", "network", "config", "cidr"], "\"10.1.0.0/16\"").unwrap();
         assert!(t.contains("      cidr: \"10.1.0.0/16\" # main"), "{t}");
         let t = set_path(DOC, &["stacks", "dns"], "{enabled: true}").unwrap();
-        assert!(t.contains("  security: {enabled: true}\n  dns: {enabled: true}\n# trailing"), "{t}");
+        assert!(
+            t.contains("  security: {enabled: true}\n  dns: {enabled: true}\n# trailing"),
+            "{t}"
+        );
         let t = set_path(DOC, &["stacks", "security", "config", "x"], "1").unwrap();
         assert!(t.contains("  security: {enabled: true, config: {x: 1}}"), "{t}");
         let t = set_path(DOC, &["environments", "dev", "config", "c"], "d").unwrap();

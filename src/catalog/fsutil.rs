@@ -32,7 +32,10 @@ impl StagingDir {
     /// and the rename is acceptable for a CLI run by people.)
     pub fn commit(mut self, dest: &Path) -> io::Result<()> {
         if dest.exists() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} already exists", dest.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} already exists", dest.display()),
+            ));
         }
         std::fs::rename(&self.path, dest)?;
         self.committed = true;
@@ -52,7 +55,10 @@ impl Drop for StagingDir {
 pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tag: u32 = rand::thread_rng().gen();
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{tag:08x}"));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

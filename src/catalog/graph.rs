@@ -35,7 +35,11 @@ pub enum GraphError {
     Cycle { cycle: Vec<StackName> },
     /// An enabled stack depends on one that will not be deployed.
     #[error("stack `{stack}` depends on `{dependency}`, which is {}; {}", missing_text(.reason), missing_fix(.stack, .dependency, .reason))]
-    MissingDependency { stack: StackName, dependency: StackName, reason: Missing },
+    MissingDependency {
+        stack: StackName,
+        dependency: StackName,
+        reason: Missing,
+    },
     /// A stack name not in the catalog.
     #[error("stack `{stack}` is not in the catalog (stacks/{stack}/stack.yaml does not exist)")]
     UnknownStack { stack: String },
@@ -54,7 +58,9 @@ fn missing_text(r: &Missing) -> &'static str {
 fn missing_fix(stack: &StackName, dep: &StackName, r: &Missing) -> String {
     match r {
         Missing::Disabled => format!("enable `{dep}` or disable `{stack}`"),
-        Missing::Absent => format!("add `{dep}` under `stacks:` (`cloud stacks register <deployment> {dep}`) or disable `{stack}`"),
+        Missing::Absent => {
+            format!("add `{dep}` under `stacks:` (`cloud stacks register <deployment> {dep}`) or disable `{stack}`")
+        }
         Missing::Unknown => format!("fix depends_on in stacks/{stack}/stack.yaml"),
     }
 }
@@ -81,7 +87,9 @@ impl DependencyGraph {
         for name in manifest.enabled_stacks(env) {
             match catalog.get(name) {
                 Some(def) => nodes.push((def.meta.name.clone(), def.meta.depends_on.clone())),
-                None => errors.push(GraphError::UnknownStack { stack: name.to_string() }),
+                None => errors.push(GraphError::UnknownStack {
+                    stack: name.to_string(),
+                }),
             }
         }
         let reason = |dep: &StackName| {
@@ -106,8 +114,10 @@ impl DependencyGraph {
 
     /// The whole catalog as one graph (every stack enabled) — to check the catalog has no cycle.
     pub fn for_catalog(catalog: &Catalog) -> Result<Self, Vec<GraphError>> {
-        let nodes: Vec<_> =
-            catalog.iter().map(|d| (d.meta.name.clone(), d.meta.depends_on.clone())).collect();
+        let nodes: Vec<_> = catalog
+            .iter()
+            .map(|d| (d.meta.name.clone(), d.meta.depends_on.clone()))
+            .collect();
         Self::build_with(&nodes, |_| Missing::Unknown)
     }
 
@@ -262,7 +272,9 @@ impl DependencyGraph {
 
     /// Everything `stack` depends on, directly or not (not itself).
     pub fn upstream_closure(&self, stack: &str) -> BTreeSet<StackName> {
-        let Some(n) = self.node(stack) else { return BTreeSet::new() };
+        let Some(n) = self.node(stack) else {
+            return BTreeSet::new();
+        };
         let mut dfs = Dfs::new(&self.graph, n);
         let mut out = BTreeSet::new();
         while let Some(m) = dfs.next(&self.graph) {
@@ -275,7 +287,9 @@ impl DependencyGraph {
 
     /// Everything that depends on `stack`, directly or not (not itself).
     pub fn downstream_closure(&self, stack: &str) -> BTreeSet<StackName> {
-        let Some(n) = self.node(stack) else { return BTreeSet::new() };
+        let Some(n) = self.node(stack) else {
+            return BTreeSet::new();
+        };
         let rev = Reversed(&self.graph);
         let mut dfs = Dfs::new(rev, n);
         let mut out = BTreeSet::new();
@@ -320,10 +334,17 @@ impl DependencyGraph {
     /// Graphviz, deterministic: nodes ranked by wave, edges `dependency -> dependent` (the
     /// direction things are deployed in).
     pub fn to_dot(&self, title: &str) -> String {
-        let mut s = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n", title.replace('"', "'"));
+        let mut s = format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n",
+            title.replace('"', "'")
+        );
         for (i, wave) in self.waves().iter().enumerate() {
             let names: Vec<String> = wave.iter().map(|n| format!("\"{n}\"")).collect();
-            s.push_str(&format!("  {{ rank=same; /* wave {} */ {}; }}\n", i + 1, names.join("; ")));
+            s.push_str(&format!(
+                "  {{ rank=same; /* wave {} */ {}; }}\n",
+                i + 1,
+                names.join("; ")
+            ));
         }
         for stack in self.index.keys() {
             for dep in self.dependencies(stack.as_str()) {
@@ -366,9 +387,14 @@ mod tests {
             ("services-api", &["network", "dns", "authentication", "services-ecs"]),
             ("compute-ec2", &["network", "security"]),
             ("compute-lambda", &["network", "security", "secrets"]),
-            ("monitoring", &["network", "database-rds", "services-ecs", "services-api"]),
+            (
+                "monitoring",
+                &["network", "database-rds", "services-ecs", "services-api"],
+            ),
         ];
-        spec.iter().map(|(s, d)| (n(s), d.iter().map(|x| n(x)).collect())).collect()
+        spec.iter()
+            .map(|(s, d)| (n(s), d.iter().map(|x| n(x)).collect()))
+            .collect()
     }
 
     #[test]
@@ -405,10 +431,21 @@ mod tests {
     #[test]
     fn closures() {
         let g = DependencyGraph::from_deps(&design_graph()).unwrap();
-        let up: Vec<String> = g.upstream_closure("services-api").into_iter().map(String::from).collect();
+        let up: Vec<String> = g
+            .upstream_closure("services-api")
+            .into_iter()
+            .map(String::from)
+            .collect();
         assert_eq!(
             up,
-            ["authentication", "dns", "network", "security", "services-ecr", "services-ecs"]
+            [
+                "authentication",
+                "dns",
+                "network",
+                "security",
+                "services-ecr",
+                "services-ecs"
+            ]
         );
         let down: Vec<String> = g.downstream_closure("secrets").into_iter().map(String::from).collect();
         assert_eq!(down, ["compute-lambda", "database-rds", "monitoring"]);
@@ -427,33 +464,27 @@ mod tests {
         assert_eq!(e.len(), 1);
         insta::assert_snapshot!(e[0].to_string(), @"dependency cycle: network → security → network; remove one of these depends_on entries");
 
-        let e = DependencyGraph::from_deps(&[
-            (n("a"), vec![n("b")]),
-            (n("b"), vec![n("c")]),
-            (n("c"), vec![n("a")]),
-        ])
-        .unwrap_err();
-        assert_eq!(e[0], GraphError::Cycle { cycle: vec![n("a"), n("b"), n("c"), n("a")] });
+        let e = DependencyGraph::from_deps(&[(n("a"), vec![n("b")]), (n("b"), vec![n("c")]), (n("c"), vec![n("a")])])
+            .unwrap_err();
+        assert_eq!(
+            e[0],
+            GraphError::Cycle {
+                cycle: vec![n("a"), n("b"), n("c"), n("a")]
+            }
+        );
     }
 
     #[test]
     fn missing_dependencies_are_all_reported() {
-        let e = DependencyGraph::from_deps(&[
-            (n("security"), vec![n("network")]),
-            (n("dns"), vec![n("network")]),
-        ])
-        .unwrap_err();
+        let e = DependencyGraph::from_deps(&[(n("security"), vec![n("network")]), (n("dns"), vec![n("network")])])
+            .unwrap_err();
         assert_eq!(e.len(), 2);
         insta::assert_snapshot!(e[0].to_string(), @"stack `dns` depends on `network`, which is not listed in this deployment; add `network` under `stacks:` (`cloud stacks register <deployment> network`) or disable `dns`");
     }
 
     #[test]
     fn dot_is_deterministic() {
-        let g = DependencyGraph::from_deps(&[
-            (n("network"), vec![]),
-            (n("security"), vec![n("network")]),
-        ])
-        .unwrap();
+        let g = DependencyGraph::from_deps(&[(n("network"), vec![]), (n("security"), vec![n("network")])]).unwrap();
         insta::assert_snapshot!(g.to_dot("D1BRV40 dev"), @r#"
         digraph "D1BRV40 dev" {
           rankdir=LR;

@@ -33,7 +33,9 @@ pub struct InitParams {
 /// Ids used under `deploy/` (from directory names: the first 7 characters), and directories by
 /// org/project suffix.
 fn existing_dirs(root: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(root.join("deploy")) else { return vec![] };
+    let Ok(entries) = std::fs::read_dir(root.join("deploy")) else {
+        return vec![];
+    };
     let mut v: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
@@ -45,7 +47,9 @@ fn existing_dirs(root: &Path) -> Vec<String> {
 }
 
 fn id_in_use(dirs: &[String], id: &str) -> Option<String> {
-    dirs.iter().find(|d| d.starts_with(&format!("{id}-")) || d.as_str() == id).cloned()
+    dirs.iter()
+        .find(|d| d.starts_with(&format!("{id}-")) || d.as_str() == id)
+        .cloned()
 }
 
 /// Create `deploy/<id>-<org>-<project>/manifest.yaml`; returns the new deployment.
@@ -64,15 +68,24 @@ pub fn init_deployment(root: &Path, params: &InitParams) -> Result<Deployment, U
             "no deployment template `{}` (templates/{}/manifest.yaml.template); known: {}",
             params.template,
             params.template,
-            if known.is_empty() { "none".into() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            }
         )));
     }
     let dirs = existing_dirs(root);
     let suffix = format!("-{}-{}", params.org, params.project);
-    let same_project: Vec<&String> = dirs.iter().filter(|d| d.len() == 7 + suffix.len() && d.ends_with(&suffix)).collect();
+    let same_project: Vec<&String> = dirs
+        .iter()
+        .filter(|d| d.len() == 7 + suffix.len() && d.ends_with(&suffix))
+        .collect();
     let id = match &params.id {
         Some(given) => {
-            let id: DeploymentId = given.parse().map_err(|e: crate::session::InvalidId| UserError::invalid(e.to_string()))?;
+            let id: DeploymentId = given
+                .parse()
+                .map_err(|e: crate::session::InvalidId| UserError::invalid(e.to_string()))?;
             if let Some(d) = id_in_use(&dirs, id.as_str()) {
                 return Err(UserError::invalid(format!(
                     "deployment id {id} is already used by deploy/{d}; choose another id or omit --id to generate one"
@@ -103,7 +116,8 @@ pub fn init_deployment(root: &Path, params: &InitParams) -> Result<Deployment, U
     values.insert("PROJECT".into(), params.project.clone());
     values.insert("VERSION".into(), template::VERSION.into());
     values.insert("DATE".into(), template::today());
-    let raw = std::fs::read_to_string(&tfile).map_err(|e| UserError::failed(format!("cannot read {}: {e}", tfile.display())))?;
+    let raw = std::fs::read_to_string(&tfile)
+        .map_err(|e| UserError::failed(format!("cannot read {}: {e}", tfile.display())))?;
     let rel_t = format!("templates/{}/manifest.yaml.template", params.template);
     let mut text = template::render(&raw, &values).map_err(|missing| {
         UserError::from(Problems(
@@ -124,8 +138,11 @@ pub fn init_deployment(root: &Path, params: &InitParams) -> Result<Deployment, U
     let rendered = PathBuf::from(format!("{rel_t} (rendered)"));
     let parsed = manifest::parse_manifest(&text, &rendered).map_err(|p| {
         let mut e = UserError::from(Problems::one(p));
-        e.message = format!("template `{}` does not give a valid deployment; nothing was written:
-{}", params.template, e.message);
+        e.message = format!(
+            "template `{}` does not give a valid deployment; nothing was written:
+{}",
+            params.template, e.message
+        );
         e
     })?;
     match &parsed.deployment_id {
@@ -146,16 +163,28 @@ pub fn init_deployment(root: &Path, params: &InitParams) -> Result<Deployment, U
         )));
     }
     let dir = root.join("deploy").join(&dir_name);
-    let deployment = Deployment { dir: dir.clone(), dir_name: dir_name.clone(), file, text: text.clone(), manifest };
+    let deployment = Deployment {
+        dir: dir.clone(),
+        dir_name: dir_name.clone(),
+        file,
+        text: text.clone(),
+        manifest,
+    };
     let catalog = Catalog::load(root).map_err(|p| {
         let mut e = UserError::from(p);
-        e.message = format!("the stack catalog has problems; fix them first (`cloud validate`):\n{}", e.message);
+        e.message = format!(
+            "the stack catalog has problems; fix them first (`cloud validate`):\n{}",
+            e.message
+        );
         e
     })?;
     let problems = validate::check_deployment(&catalog, &deployment).sorted();
     if !problems.is_empty() {
         let mut e = UserError::from(problems);
-        e.message = format!("template `{}` does not give a valid deployment; nothing was written:\n{}", params.template, e.message);
+        e.message = format!(
+            "template `{}` does not give a valid deployment; nothing was written:\n{}",
+            params.template, e.message
+        );
         return Err(e);
     }
     let staging = StagingDir::new(&root.join("deploy"), &dir_name)

@@ -48,7 +48,11 @@ pub struct Inspection {
 impl Inspection {
     /// `resources` of the document.
     pub fn resources(&self) -> &[Value] {
-        self.document.get("resources").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+        self.document
+            .get("resources")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 }
 
@@ -56,7 +60,9 @@ impl Inspection {
 fn unavailable(root: &Path) -> Option<String> {
     let stacks = root.join("stacks");
     if !stacks.join("tools").join("inspect.ts").is_file() {
-        return Some("stacks/tools/inspect.ts does not exist (the offline inspector ships with the stacks workspace)".into());
+        return Some(
+            "stacks/tools/inspect.ts does not exist (the offline inspector ships with the stacks workspace)".into(),
+        );
     }
     if !stacks.join("node_modules").is_dir() {
         return Some("stacks/node_modules is missing: run `cd stacks && npm ci --ignore-scripts`".into());
@@ -94,12 +100,25 @@ fn manifest_config_args(catalog: &Catalog, d: &Deployment, stack: &str, env: &st
 }
 
 fn read_snapshot(root: &Path, stack: &str, env: &str) -> Result<Inspection, UserError> {
-    let rel = PathBuf::from("stacks").join(stack).join("inspect").join(format!("{env}.json"));
+    let rel = PathBuf::from("stacks")
+        .join(stack)
+        .join("inspect")
+        .join(format!("{env}.json"));
     let text = std::fs::read_to_string(root.join(&rel))
         .map_err(|e| UserError::invalid(format!("no snapshot {}: {e}", rel.display())))?;
-    let document: Value = serde_json::from_str(&text)
-        .map_err(|e| UserError::invalid(format!("{}:{}:{}: not valid JSON: {e}", rel.display(), e.line(), e.column())))?;
-    Ok(Inspection { stack: stack.to_string(), source: InspectSource::Snapshot(rel), document })
+    let document: Value = serde_json::from_str(&text).map_err(|e| {
+        UserError::invalid(format!(
+            "{}:{}:{}: not valid JSON: {e}",
+            rel.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Ok(Inspection {
+        stack: stack.to_string(),
+        source: InspectSource::Snapshot(rel),
+        document,
+    })
 }
 
 /// Inspect one stack in one environment: run
@@ -128,16 +147,31 @@ pub fn inspect_stack(catalog: &Catalog, params: &InspectParams) -> Result<Inspec
     }
     let (id, org, project, extra) = match &params.deployment {
         Some(d) => (
-            d.id().map(|i| i.to_string()).unwrap_or_else(|| SAMPLE_DEPLOYMENT.into()),
+            d.id()
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| SAMPLE_DEPLOYMENT.into()),
             d.manifest.org.clone(),
             d.manifest.project.clone(),
             manifest_config_args(catalog, d, stack, &params.env)?,
         ),
-        None => (SAMPLE_DEPLOYMENT.into(), SAMPLE_ORG.into(), SAMPLE_PROJECT.into(), vec![]),
+        None => (
+            SAMPLE_DEPLOYMENT.into(),
+            SAMPLE_ORG.into(),
+            SAMPLE_PROJECT.into(),
+            vec![],
+        ),
     };
     let mut cmd = Command::new("npx");
     cmd.current_dir(root.join("stacks"))
-        .args(["--no-install", "tsx", "tools/inspect.ts", "--stack", stack, "--env", &params.env])
+        .args([
+            "--no-install",
+            "tsx",
+            "tools/inspect.ts",
+            "--stack",
+            stack,
+            "--env",
+            &params.env,
+        ])
         .args(["--deployment", &id, "--org", &org, "--project", &project])
         .args(&extra)
         .stdin(std::process::Stdio::null());
@@ -155,24 +189,55 @@ pub fn inspect_stack(catalog: &Catalog, params: &InspectParams) -> Result<Inspec
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<&str> = stderr
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         return Err(UserError::failed(format!(
             "the inspector failed for {stack} in {} (exit {}):\n{}",
             params.env,
-            output.status.code().map(|c| c.to_string()).unwrap_or_else(|| "signal".into()),
+            output
+                .status
+                .code()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "signal".into()),
             tail.join("\n")
         )));
     }
     let document: Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| UserError::failed(format!("the inspector printed something that is not JSON: {e}")))?;
-    Ok(Inspection { stack: stack.to_string(), source: InspectSource::Inspector, document })
+    Ok(Inspection {
+        stack: stack.to_string(),
+        source: InspectSource::Inspector,
+        document,
+    })
 }
 
 /// Inputs worth a glance, in this order, before any other scalar input.
 const KEY_INPUTS: &[&str] = &[
-    "instanceClass", "instanceType", "instanceTypes", "engine", "engineVersion", "allocatedStorage",
-    "multiAz", "cidrBlock", "desiredCount", "desiredCapacity", "minSize", "maxSize", "cpu", "memory",
-    "runtime", "memorySize", "name", "domainName", "retentionInDays",
+    "instanceClass",
+    "instanceType",
+    "instanceTypes",
+    "engine",
+    "engineVersion",
+    "allocatedStorage",
+    "multiAz",
+    "cidrBlock",
+    "desiredCount",
+    "desiredCapacity",
+    "minSize",
+    "maxSize",
+    "cpu",
+    "memory",
+    "runtime",
+    "memorySize",
+    "name",
+    "domainName",
+    "retentionInDays",
 ];
 
 fn short(v: &Value) -> Option<String> {
@@ -180,9 +245,10 @@ fn short(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) && a.len() <= 4 => {
-            Some(format!("[{}]", a.iter().filter_map(short).collect::<Vec<_>>().join(",")))
-        }
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) && a.len() <= 4 => Some(format!(
+            "[{}]",
+            a.iter().filter_map(short).collect::<Vec<_>>().join(",")
+        )),
         Value::Object(o) if o.contains_key("scalingConfig") => None,
         _ => None,
     }
@@ -190,7 +256,9 @@ fn short(v: &Value) -> Option<String> {
 
 /// Up to `max` `key=value` pairs of a resource's inputs: well-known sizing keys first.
 pub fn key_inputs(inputs: &Value, max: usize) -> String {
-    let Some(obj) = inputs.as_object() else { return String::new() };
+    let Some(obj) = inputs.as_object() else {
+        return String::new();
+    };
     let mut keys: Vec<&str> = KEY_INPUTS.iter().copied().filter(|k| obj.contains_key(*k)).collect();
     for k in obj.keys() {
         if !keys.contains(&k.as_str()) && k != "tags" && k != "tagsAll" {
@@ -203,7 +271,11 @@ pub fn key_inputs(inputs: &Value, max: usize) -> String {
             break;
         }
         if let Some(s) = obj.get(k).and_then(short) {
-            let s = if s.chars().count() > 40 { format!("{}…", s.chars().take(39).collect::<String>()) } else { s };
+            let s = if s.chars().count() > 40 {
+                format!("{}…", s.chars().take(39).collect::<String>())
+            } else {
+                s
+            };
             out.push(format!("{k}={s}"));
         }
     }
@@ -216,8 +288,16 @@ pub fn resources_table(resources: &[Value]) -> String {
     for r in resources {
         let ty = r.get("type").and_then(Value::as_str).unwrap_or("?");
         let name = r.get("name").and_then(Value::as_str).unwrap_or("?");
-        let indent = if r.get("parent").is_some_and(|p| !p.is_null()) { "  " } else { "" };
-        rows.push((format!("{indent}{ty}"), name.to_string(), key_inputs(r.get("inputs").unwrap_or(&Value::Null), 4)));
+        let indent = if r.get("parent").is_some_and(|p| !p.is_null()) {
+            "  "
+        } else {
+            ""
+        };
+        rows.push((
+            format!("{indent}{ty}"),
+            name.to_string(),
+            key_inputs(r.get("inputs").unwrap_or(&Value::Null), 4),
+        ));
     }
     let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(4).max(4);
     let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(4).max(4);

@@ -249,7 +249,10 @@ pub struct StackSpec {
 
 impl Default for StackSpec {
     fn default() -> Self {
-        StackSpec { enabled: true, config: OrderedMap::default() }
+        StackSpec {
+            enabled: true,
+            config: OrderedMap::default(),
+        }
     }
 }
 
@@ -274,7 +277,9 @@ impl Manifest {
     /// Is `stack` deployed in `env`? (`environments.<env>.stacks.<stack>.enabled` wins over
     /// `stacks.<stack>.enabled`; a stack not under `stacks:` is never deployed.)
     pub fn stack_enabled_in(&self, stack: &str, env: &str) -> bool {
-        let Some(spec) = self.stacks.get(stack) else { return false };
+        let Some(spec) = self.stacks.get(stack) else {
+            return false;
+        };
         self.environments
             .get(env)
             .and_then(|e| e.stacks.get(stack))
@@ -295,7 +300,11 @@ impl Manifest {
     }
 
     pub fn enabled_environments(&self) -> Vec<&str> {
-        self.environments.iter().filter(|(_, e)| e.enabled).map(|(n, _)| n).collect()
+        self.environments
+            .iter()
+            .filter(|(_, e)| e.enabled)
+            .map(|(n, _)| n)
+            .collect()
     }
 }
 
@@ -324,7 +333,9 @@ impl Deployment {
 
     /// `D1BRV40` or, without an id, the directory name.
     pub fn label(&self) -> String {
-        self.id().map(|i| i.to_string()).unwrap_or_else(|| self.dir_name.clone())
+        self.id()
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| self.dir_name.clone())
     }
 
     /// The location of a key path in this manifest.
@@ -356,7 +367,10 @@ pub fn parse_manifest(text: &str, file: &Path) -> Result<Manifest, Problem> {
 
 /// Read one deployment directory.
 pub fn load_deployment(root: &Path, dir: &Path) -> Result<Deployment, Problem> {
-    let dir_name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let dir_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let path = dir.join("manifest.yaml");
     let file = super::problem::rel(root, &path);
     let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -367,7 +381,13 @@ pub fn load_deployment(root: &Path, dir: &Path) -> Result<Deployment, Problem> {
         )
     })?;
     let manifest = parse_manifest(&text, &file)?;
-    Ok(Deployment { dir: dir.to_path_buf(), dir_name, file, text, manifest })
+    Ok(Deployment {
+        dir: dir.to_path_buf(),
+        dir_name,
+        file,
+        text,
+        manifest,
+    })
 }
 
 /// Every deployment under `deploy/` that parses, and the problems of the rest — including
@@ -379,11 +399,17 @@ pub fn load_deployments(root: &Path) -> (Vec<Deployment>, Problems) {
     let Ok(entries) = std::fs::read_dir(&deploy) else {
         return (out, problems);
     };
-    let mut dirs: Vec<PathBuf> =
-        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     for d in dirs {
-        let name = d.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if name.starts_with('.') {
             continue;
         }
@@ -404,7 +430,9 @@ pub fn check_unique_ids(deployments: &[Deployment]) -> Problems {
     let mut problems = Problems::default();
     let mut seen: BTreeMap<String, &Deployment> = BTreeMap::new();
     for d in deployments {
-        let Some(id) = d.manifest.deployment_id.as_ref() else { continue };
+        let Some(id) = d.manifest.deployment_id.as_ref() else {
+            continue;
+        };
         if let Some(first) = seen.get(id.as_str()) {
             problems.push(Problem::new(
                 ProblemKind::DeploymentId,
@@ -487,7 +515,11 @@ pub fn check_manifest(d: &Deployment) -> Problems {
     }
     for (stack, spec) in m.stacks.iter() {
         if let Err(e) = stack.parse::<StackName>() {
-            p.push(Problem::new(ProblemKind::Name, d.locate(&["stacks", stack]), e.to_string()));
+            p.push(Problem::new(
+                ProblemKind::Name,
+                d.locate(&["stacks", stack]),
+                e.to_string(),
+            ));
         }
         check_config_map(d, &spec.config, &["stacks", stack, "config"], &mut p);
     }
@@ -521,13 +553,12 @@ fn check_config_map(d: &Deployment, cfg: &OrderedMap<ConfigSpec>, at: &[&str], p
                      {{secret_file: path}} instead (`secret:` only marks a {{{{stack.output}}}} placeholder as secret)"
                 ),
             )),
-            ConfigSpec::SecretEnv(v) if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
-                p.push(Problem::new(
+            ConfigSpec::SecretEnv(v) if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => p
+                .push(Problem::new(
                     ProblemKind::Config,
                     loc.clone(),
                     format!("`{key}`: secret_env `{v}` is not an environment variable name (letters, digits, `_`)"),
-                ))
-            }
+                )),
             ConfigSpec::SecretFile(v) if v.is_empty() => p.push(Problem::new(
                 ProblemKind::Config,
                 loc.clone(),
@@ -554,10 +585,16 @@ pub fn find_deployment(root: &Path, selector: &str) -> Result<Deployment, UserEr
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    let name_of = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name_of = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
     let candidates: Vec<&PathBuf> = if let Some((org, project)) = selector.split_once('/') {
         let suffix = format!("-{org}-{project}");
-        dirs.iter().filter(|d| name_of(d).len() == 7 + suffix.len() && name_of(d).ends_with(&suffix)).collect()
+        dirs.iter()
+            .filter(|d| name_of(d).len() == 7 + suffix.len() && name_of(d).ends_with(&suffix))
+            .collect()
     } else {
         dirs.iter()
             .filter(|d| {
@@ -573,7 +610,11 @@ pub fn find_deployment(root: &Path, selector: &str) -> Result<Deployment, UserEr
             Err(UserError::invalid(format!(
                 "no deployment `{selector}` under deploy/ (known: {}); give an id such as D1BRV40, a \
                  directory name, or org/project — `cloud list` shows them",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
             )))
         }
         many => Err(UserError::invalid(format!(

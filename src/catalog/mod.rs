@@ -32,8 +32,8 @@ mod fsutil;
 pub use config::{NoOutputs, OutputLookup, OutputValue, Placeholder, ResolvedConfig, Resolver};
 pub use graph::{DependencyGraph, GraphError, Missing};
 pub use manifest::{
-    find_deployment, load_deployments, ConfigSpec, Deployment, EnvStackSpec, EnvironmentSpec, Manifest,
-    OrderedMap, StackSpec,
+    find_deployment, load_deployments, ConfigSpec, Deployment, EnvStackSpec, EnvironmentSpec, Manifest, OrderedMap,
+    StackSpec,
 };
 pub use problem::{Location, Problem, ProblemKind, Problems};
 pub use stack::{Scalar, StackDef, StackMeta};

@@ -11,10 +11,7 @@ pub fn check_org(org: &str) -> Result<(), String> {
     let b = org.as_bytes();
     let edge = |c: u8| c.is_ascii_alphanumeric();
     let inner = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-    let ok = (3..=40).contains(&b.len())
-        && edge(b[0])
-        && edge(b[b.len() - 1])
-        && b.iter().all(|&c| inner(c));
+    let ok = (3..=40).contains(&b.len()) && edge(b[0]) && edge(b[b.len() - 1]) && b.iter().all(|&c| inner(c));
     if ok {
         Ok(())
     } else {
@@ -34,7 +31,8 @@ pub fn check_project(project: &str) -> Result<(), String> {
         && b.len() <= 40
         && b[0].is_ascii_lowercase()
         && b[b.len() - 1] != b'-'
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
     if ok {
         Ok(())
     } else {
@@ -64,7 +62,8 @@ pub fn check_config_key(key: &str) -> Result<(), String> {
         let b = p.as_bytes();
         !b.is_empty()
             && b[0].is_ascii_alphabetic()
-            && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+            && b.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
     };
     let ok = match key.split_once(':') {
         Some((ns, name)) => part_ok(ns) && part_ok(name),

@@ -20,12 +20,20 @@ pub struct Location {
 impl Location {
     /// A whole file (or directory): no line.
     pub fn file(file: impl Into<PathBuf>) -> Self {
-        Location { file: file.into(), line: None, column: None }
+        Location {
+            file: file.into(),
+            line: None,
+            column: None,
+        }
     }
 
     /// A position inside a file.
     pub fn at(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
-        Location { file: file.into(), line: Some(line), column: Some(column) }
+        Location {
+            file: file.into(),
+            line: Some(line),
+            column: Some(column),
+        }
     }
 
     /// A position if one is known, otherwise the file.
@@ -89,7 +97,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: ProblemKind, location: Location, message: impl Into<String>) -> Self {
-        Problem { location, kind, message: message.into() }
+        Problem {
+            location,
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -184,5 +196,7 @@ impl From<Problems> for UserError {
 
 /// A path relative to the workspace root when it is inside it (for messages), else as given.
 pub fn rel(root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }

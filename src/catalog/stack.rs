@@ -129,7 +129,10 @@ impl StackDef {
 /// file problems are returned beside a usable definition so a manifest naming the stack does not
 /// also get an "unknown stack" error.
 pub fn load_stack_dir(root: &Path, dir: &Path) -> Result<(StackDef, Vec<Problem>), Vec<Problem>> {
-    let dir_name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let dir_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let meta_path = dir.join("stack.yaml");
     let meta_rel = super::problem::rel(root, &meta_path);
     let text = std::fs::read_to_string(&meta_path).map_err(|e| {
@@ -173,7 +176,13 @@ pub fn load_stack_dir(root: &Path, dir: &Path) -> Result<(StackDef, Vec<Problem>
     }
     let mut problems = meta_problems;
     problems.extend(check_program_files(root, dir));
-    Ok((StackDef { meta, dir: dir.to_path_buf() }, problems))
+    Ok((
+        StackDef {
+            meta,
+            dir: dir.to_path_buf(),
+        },
+        problems,
+    ))
 }
 
 /// The parts of `Pulumi.yaml` we check. Other fields are Pulumi's business and pass through.
@@ -218,10 +227,7 @@ pub fn check_program_files(root: &Path, dir: &Path) -> Vec<Problem> {
             Ok(p) => {
                 let runtime = match &p.runtime {
                     Some(serde_yaml::Value::String(s)) => Some(s.clone()),
-                    Some(serde_yaml::Value::Mapping(m)) => m
-                        .get("name")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string),
+                    Some(serde_yaml::Value::Mapping(m)) => m.get("name").and_then(|v| v.as_str()).map(str::to_string),
                     _ => None,
                 };
                 if runtime.as_deref() != Some("nodejs") {

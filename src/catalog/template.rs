@@ -25,8 +25,14 @@ use crate::session::StackName;
 pub type Values = BTreeMap<String, String>;
 
 /// Placeholders of stack and docs templates.
-pub const STACK_PLACEHOLDERS: &[&str] =
-    &["STACK_NAME", "STACK_DESCRIPTION", "DEPENDS_ON_YAML", "STACK_REFERENCES_TS", "VERSION", "DATE"];
+pub const STACK_PLACEHOLDERS: &[&str] = &[
+    "STACK_NAME",
+    "STACK_DESCRIPTION",
+    "DEPENDS_ON_YAML",
+    "STACK_REFERENCES_TS",
+    "VERSION",
+    "DATE",
+];
 
 /// Placeholders of deployment (manifest) templates.
 pub const MANIFEST_PLACEHOLDERS: &[&str] = &["DEPLOYMENT_ID", "ORG", "PROJECT", "VERSION", "DATE"];
@@ -57,7 +63,8 @@ fn is_template_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_uppercase()
-        && b.iter().all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
 }
 
 /// Replace every `{{NAME}}` with its value; `Err` lists every name without a value.
@@ -133,7 +140,11 @@ pub fn render_dir(root: &Path, dir: &Path, values: &Values) -> Result<Vec<(Strin
     let mut problems = Problems::default();
     let mut out = Vec::new();
     let files = template_files(dir).map_err(|e| {
-        Problems::one(Problem::new(ProblemKind::Io, Location::file(super::problem::rel(root, dir)), format!("cannot read templates: {e}")))
+        Problems::one(Problem::new(
+            ProblemKind::Io,
+            Location::file(super::problem::rel(root, dir)),
+            format!("cannot read templates: {e}"),
+        ))
     })?;
     for f in files {
         let path = dir.join(&f.source);
@@ -141,7 +152,11 @@ pub fn render_dir(root: &Path, dir: &Path, values: &Values) -> Result<Vec<(Strin
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
-                problems.push(Problem::new(ProblemKind::Io, Location::file(&rel), format!("cannot read: {e}")));
+                problems.push(Problem::new(
+                    ProblemKind::Io,
+                    Location::file(&rel),
+                    format!("cannot read: {e}"),
+                ));
                 continue;
             }
         };
@@ -153,12 +168,25 @@ pub fn render_dir(root: &Path, dir: &Path, values: &Values) -> Result<Vec<(Strin
             Ok(r) => out.push((f.dest, r)),
             Err(missing) => {
                 for name in missing {
-                    let line = text.lines().position(|l| l.contains(&format!("{{{{{name}}}}}"))).map(|l| l + 1);
-                    let col = line.and_then(|l| text.lines().nth(l - 1)).and_then(|s| s.find(&format!("{{{{{name}}}}}"))).map(|c| c + 1);
+                    let line = text
+                        .lines()
+                        .position(|l| l.contains(&format!("{{{{{name}}}}}")))
+                        .map(|l| l + 1);
+                    let col = line
+                        .and_then(|l| text.lines().nth(l - 1))
+                        .and_then(|s| s.find(&format!("{{{{{name}}}}}")))
+                        .map(|c| c + 1);
                     problems.push(Problem::new(
                         ProblemKind::Template,
-                        Location { file: rel.clone(), line, column: col },
-                        format!("placeholder `{{{{{name}}}}}` has no value (known: {})", values.keys().cloned().collect::<Vec<_>>().join(", ")),
+                        Location {
+                            file: rel.clone(),
+                            line,
+                            column: col,
+                        },
+                        format!(
+                            "placeholder `{{{{{name}}}}}` has no value (known: {})",
+                            values.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
                     ));
                 }
             }
@@ -177,7 +205,12 @@ pub fn depends_on_yaml(deps: &[StackName]) -> String {
 /// are in scope in the stack template's index.ts); empty without dependencies.
 pub fn stack_references_ts(deps: &[StackName]) -> String {
     deps.iter()
-        .map(|d| format!("const {}Ref = stackReference(ctx, \"{d}\");", names::camel_case(d.as_str())))
+        .map(|d| {
+            format!(
+                "const {}Ref = stackReference(ctx, \"{d}\");",
+                names::camel_case(d.as_str())
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -226,16 +259,30 @@ pub struct NewStackParams {
 }
 
 /// Names that are directories of the stacks workspace, not stacks.
-const RESERVED: &[&str] = &["node_modules", "tools", "tests", "docs", "shared", "lib", "common", "deployment"];
+const RESERVED: &[&str] = &[
+    "node_modules",
+    "tools",
+    "tests",
+    "docs",
+    "shared",
+    "lib",
+    "common",
+    "deployment",
+];
 
 /// Render `templates/stack` into `stacks/<name>/` atomically: render into a hidden staging
 /// directory next to it, check the result as the catalog would, then rename. On any failure
 /// nothing is left behind. Returns the new stack's directory.
 pub fn new_stack(root: &Path, params: &NewStackParams) -> Result<PathBuf, UserError> {
     let ws = Workspace::new(root);
-    let name: StackName = params.name.parse().map_err(|e: crate::session::InvalidId| UserError::invalid(e.to_string()))?;
+    let name: StackName = params
+        .name
+        .parse()
+        .map_err(|e: crate::session::InvalidId| UserError::invalid(e.to_string()))?;
     if RESERVED.contains(&name.as_str()) {
-        return Err(UserError::invalid(format!("`{name}` is reserved (a directory of the stacks workspace); choose another name")));
+        return Err(UserError::invalid(format!(
+            "`{name}` is reserved (a directory of the stacks workspace); choose another name"
+        )));
     }
     let dest = ws.stacks_dir().join(name.as_str());
     if dest.exists() {
@@ -268,11 +315,16 @@ pub fn new_stack(root: &Path, params: &NewStackParams) -> Result<PathBuf, UserEr
             known_list(catalog.stacks.keys().map(|k| k.as_str()))
         )));
     }
-    let description = params.description.clone().unwrap_or_else(|| format!("The {name} stack"));
+    let description = params
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("The {name} stack"));
     check_description(&description).map_err(UserError::invalid)?;
     let tdir = ws.templates_dir().join("stack");
     if !tdir.is_dir() {
-        return Err(UserError::invalid("templates/stack does not exist; it holds the files of a new stack (see templates/README.md)"));
+        return Err(UserError::invalid(
+            "templates/stack does not exist; it holds the files of a new stack (see templates/README.md)",
+        ));
     }
     let rendered = render_dir(root, &tdir, &stack_values(&name, &description, &deps)).map_err(UserError::from)?;
 
@@ -306,7 +358,11 @@ pub fn new_stack(root: &Path, params: &NewStackParams) -> Result<PathBuf, UserEr
     let rendered_dir = format!("templates/stack (rendered for {name})");
     for p in stack::check_program_files(root, staging.path()) {
         let message = p.message.replace(&staging_rel, &rendered_dir);
-        problems.push(Problem::new(p.kind, Location::file("templates/stack"), format!("the rendered stack is incomplete: {message}")));
+        problems.push(Problem::new(
+            p.kind,
+            Location::file("templates/stack"),
+            format!("the rendered stack is incomplete: {message}"),
+        ));
     }
     if !problems.is_empty() {
         return Err(UserError::from(problems));
@@ -317,7 +373,9 @@ pub fn new_stack(root: &Path, params: &NewStackParams) -> Result<PathBuf, UserEr
     // Registered: the catalog now reads it.
     let (catalog, _) = Catalog::load_lenient(root);
     if !catalog.contains(name.as_str()) {
-        return Err(UserError::failed(format!("stacks/{name} was created but the catalog does not read it; run `cloud validate`")));
+        return Err(UserError::failed(format!(
+            "stacks/{name} was created but the catalog does not read it; run `cloud validate`"
+        )));
     }
     Ok(dest)
 }
@@ -362,7 +420,9 @@ pub struct TemplateInfo {
 /// Every template directory, sorted by name. Directories that are none of the kinds are skipped.
 pub fn list_templates(root: &Path) -> Vec<TemplateInfo> {
     let tdir = root.join("templates");
-    let Ok(entries) = std::fs::read_dir(&tdir) else { return vec![] };
+    let Ok(entries) = std::fs::read_dir(&tdir) else {
+        return vec![];
+    };
     let mut out: Vec<TemplateInfo> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -387,7 +447,10 @@ pub fn list_templates(root: &Path) -> Vec<TemplateInfo> {
 pub fn sample_values(kind: TemplateKind) -> Values {
     let mut v = match kind {
         TemplateKind::Stack | TemplateKind::Docs => {
-            let deps = vec!["network".parse().expect("valid"), "services-ecs".parse().expect("valid")];
+            let deps = vec![
+                "network".parse().expect("valid"),
+                "services-ecs".parse().expect("valid"),
+            ];
             stack_values(&"example".parse().expect("valid"), "Example stack", &deps)
         }
         TemplateKind::Deployment => {
@@ -409,7 +472,11 @@ pub fn validate_templates(root: &Path) -> Problems {
     let mut problems = Problems::default();
     let templates = list_templates(root);
     if templates.is_empty() {
-        problems.push(Problem::new(ProblemKind::Template, Location::file("templates"), "no templates found under templates/"));
+        problems.push(Problem::new(
+            ProblemKind::Template,
+            Location::file("templates"),
+            "no templates found under templates/",
+        ));
     }
     for t in templates {
         let values = sample_values(t.kind);
@@ -444,7 +511,11 @@ pub fn describe_template(root: &Path, name: &str) -> Result<String, UserError> {
     let Some(t) = all.iter().find(|t| t.name == name) else {
         return Err(UserError::invalid(format!(
             "no template `{name}` (known: {}); `cloud templates list` shows them",
-            if all.is_empty() { "none".into() } else { all.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ") }
+            if all.is_empty() {
+                "none".into()
+            } else {
+                all.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            }
         )));
     };
     let mut s = format!("template {} ({}) — templates/{}\n", t.name, t.kind.label(), t.name);
@@ -454,7 +525,11 @@ pub fn describe_template(root: &Path, name: &str) -> Result<String, UserError> {
         let mut used = placeholders_in(&text);
         used.sort();
         used.dedup();
-        let uses = if used.is_empty() { "-".to_string() } else { used.join(", ") };
+        let uses = if used.is_empty() {
+            "-".to_string()
+        } else {
+            used.join(", ")
+        };
         s.push_str(&format!("  {:<40} → {:<32} uses {}\n", f.source, f.dest, uses));
     }
     Ok(s)
@@ -469,7 +544,10 @@ mod tests {
         let mut v = Values::new();
         v.insert("A".into(), "1".into());
         assert_eq!(render("x{{A}}y{{env}}z{{ A }}", &v).unwrap(), "x1y{{env}}z{{ A }}");
-        assert_eq!(render("{{B}}{{A}}{{C}}{{B}}", &v).unwrap_err(), vec!["B".to_string(), "C".to_string()]);
+        assert_eq!(
+            render("{{B}}{{A}}{{C}}{{B}}", &v).unwrap_err(),
+            vec!["B".to_string(), "C".to_string()]
+        );
         assert_eq!(placeholders_in("{{A}} {{network.vpcId}} {{B_2}}"), vec!["A", "B_2"]);
     }
 

@@ -28,12 +28,14 @@ fn graph_problem(catalog: &Catalog, d: Option<&Deployment>, env: Option<&str>, e
         }
         GraphError::MissingDependency { stack, .. } => Problem::new(
             ProblemKind::MissingDependency,
-            d.map(|d| d.locate(&["stacks", stack.as_str()])).unwrap_or_else(|| Location::file("stacks")),
+            d.map(|d| d.locate(&["stacks", stack.as_str()]))
+                .unwrap_or_else(|| Location::file("stacks")),
             format!("{prefix}{e}"),
         ),
         GraphError::UnknownStack { stack } => Problem::new(
             ProblemKind::UnknownStack,
-            d.map(|d| d.locate(&["stacks", stack])).unwrap_or_else(|| Location::file("stacks")),
+            d.map(|d| d.locate(&["stacks", stack]))
+                .unwrap_or_else(|| Location::file("stacks")),
             format!("{prefix}{e}"),
         ),
     }
@@ -97,7 +99,10 @@ pub fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
             Ok(g) => g,
             Err(errs) => {
                 for e in errs {
-                    if !reported.contains(&e.to_string()) && !matches!(e, GraphError::UnknownStack { .. }) && !from_broken(catalog, &e) {
+                    if !reported.contains(&e.to_string())
+                        && !matches!(e, GraphError::UnknownStack { .. })
+                        && !from_broken(catalog, &e)
+                    {
                         p.push(graph_problem(catalog, Some(d), Some(env), &e));
                     }
                 }
@@ -109,10 +114,9 @@ pub fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
         }
         if let Some(spec) = m.environments.get(env) {
             for key in spec.config.keys() {
-                let used = graph
-                    .stacks()
-                    .iter()
-                    .any(|s| catalog.get(s.as_str()).is_some_and(|def| def.meta.declares_key(key)) || key.contains(':'));
+                let used = graph.stacks().iter().any(|s| {
+                    catalog.get(s.as_str()).is_some_and(|def| def.meta.declares_key(key)) || key.contains(':')
+                });
                 if !used {
                     p.push(Problem::new(
                         ProblemKind::Config,
@@ -167,7 +171,8 @@ pub fn validate_workspace(root: &Path, deployment: Option<&str>) -> Result<Repor
             let dup = manifest::check_unique_ids(&all);
             let mentions = |m: &str| {
                 let tag = format!("deploy/{}", d.dir_name);
-                m.match_indices(&tag).any(|(i, _)| matches!(m[i + tag.len()..].chars().next(), Some(' ' | ';') | None))
+                m.match_indices(&tag)
+                    .any(|(i, _)| matches!(m[i + tag.len()..].chars().next(), Some(' ' | ';') | None))
             };
             problems.0.extend(dup.0.into_iter().filter(|p| mentions(&p.message)));
             names.push(d.dir_name.clone());
@@ -180,5 +185,9 @@ pub fn validate_workspace(root: &Path, deployment: Option<&str>) -> Result<Repor
             }
         }
     }
-    Ok(Report { stacks: catalog.stacks.len(), deployments: names, problems: problems.sorted() })
+    Ok(Report {
+        stacks: catalog.stacks.len(),
+        deployments: names,
+        problems: problems.sorted(),
+    })
 }

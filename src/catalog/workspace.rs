@@ -78,7 +78,14 @@ impl Catalog {
                     Location::file("stacks"),
                     format!("cannot read the stacks directory {}: {e}", dir.display()),
                 ));
-                return (Catalog { workspace: ws, stacks, broken }, problems);
+                return (
+                    Catalog {
+                        workspace: ws,
+                        stacks,
+                        broken,
+                    },
+                    problems,
+                );
             }
         };
         let mut dirs: Vec<PathBuf> = entries
@@ -88,7 +95,10 @@ impl Catalog {
             .collect();
         dirs.sort();
         for d in dirs {
-            let name = d.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = d
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             if name.starts_with('.') || NOT_STACKS.contains(&name.as_str()) {
                 continue;
             }
@@ -134,7 +144,14 @@ impl Catalog {
                 }
             }
         }
-        (Catalog { workspace: ws, stacks, broken }, problems)
+        (
+            Catalog {
+                workspace: ws,
+                stacks,
+                broken,
+            },
+            problems,
+        )
     }
 
     pub fn root(&self) -> &Path {

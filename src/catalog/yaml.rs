@@ -74,7 +74,8 @@ pub fn to_problem(e: &serde_yaml::Error, file: &Path, text: &str) -> Problem {
             for (i, l) in text.lines().enumerate() {
                 if let Some(c) = l.find(value) {
                     let before = l[..c].trim_end();
-                    if before.ends_with(':') || before.ends_with('-') || before.ends_with('[') || before.ends_with(',') {
+                    if before.ends_with(':') || before.ends_with('-') || before.ends_with('[') || before.ends_with(',')
+                    {
                         loc = Some((i + 1, c + 1));
                         break;
                     }

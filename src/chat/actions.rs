@@ -29,9 +29,9 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Reply {
 
 fn from_orch(e: OrchestratorError) -> Reply {
     match e {
-        OrchestratorError::Store(StoreError::Db(_) | StoreError::Open { .. } | StoreError::Migrate(_) | StoreError::Corrupt(_)) => {
-            internal("store error", e.to_user())
-        }
+        OrchestratorError::Store(
+            StoreError::Db(_) | StoreError::Open { .. } | StoreError::Migrate(_) | StoreError::Corrupt(_),
+        ) => internal("store error", e.to_user()),
         other => view::user_error_message(&other.to_user()),
     }
 }
@@ -49,7 +49,10 @@ fn from_access(e: AccessError) -> Reply {
 
 /// The gate: the actor may `intent` on `project`/`env` right now (grants are read at this moment).
 pub async fn gate(core: &Core, actor: &Actor, project: &str, env: &str, intent: Intent) -> ActionResult<Role> {
-    core.access().require(actor, project, env, intent).await.map_err(from_access)
+    core.access()
+        .require(actor, project, env, intent)
+        .await
+        .map_err(from_access)
 }
 
 /// Find a session by id or prefix.
@@ -65,9 +68,13 @@ pub async fn view_of(core: &Core, id: SessionId) -> ActionResult<SessionView> {
 pub fn parse_stacks(text: &str) -> ActionResult<Vec<StackName>> {
     let mut out = Vec::new();
     for part in text.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
-        let name: StackName = part
-            .parse()
-            .map_err(|e: crate::session::InvalidId| view::bad_input_message("stack", &e.to_string(), "Pick stacks from the autocomplete list, separated by commas."))?;
+        let name: StackName = part.parse().map_err(|e: crate::session::InvalidId| {
+            view::bad_input_message(
+                "stack",
+                &e.to_string(),
+                "Pick stacks from the autocomplete list, separated by commas.",
+            )
+        })?;
         if !out.contains(&name) {
             out.push(name);
         }
@@ -81,25 +88,45 @@ pub fn available_stacks(core: &Core, project: &str, env: &str) -> Vec<StackName>
     deployments
         .iter()
         .find(|d| d.manifest.project == project)
-        .map(|d| d.manifest.enabled_stacks(Some(env)).into_iter().filter_map(|s| s.parse().ok()).collect())
+        .map(|d| {
+            d.manifest
+                .enabled_stacks(Some(env))
+                .into_iter()
+                .filter_map(|s| s.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Opens a DRAFT session (not yet planned: the adapter posts the lobby, then calls [`plan`]).
-pub async fn deploy(core: &Core, actor: &Actor, project: &str, env: &str, stacks: Option<&str>) -> ActionResult<Opened> {
+pub async fn deploy(
+    core: &Core,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    stacks: Option<&str>,
+) -> ActionResult<Opened> {
     if !core.accepting() {
         return Err(view::shutting_down_message());
     }
     if !core.config.environments.contains_key(env) {
         let known: Vec<&str> = core.config.environments.keys().map(String::as_str).collect();
-        return Err(view::bad_input_message("environment", &format!("`{env}` is not configured"), &format!("Known environments: {}.", known.join(", "))));
+        return Err(view::bad_input_message(
+            "environment",
+            &format!("`{env}` is not configured"),
+            &format!("Known environments: {}.", known.join(", ")),
+        ));
     }
     gate(core, actor, project, env, Intent::Deploy).await?;
     let stacks = match stacks {
         Some(text) if !text.trim().is_empty() => Some(parse_stacks(text)?),
         _ => None,
     };
-    match core.orchestrator.start_session(actor.clone(), project, env, stacks.as_deref()).await {
+    match core
+        .orchestrator
+        .start_session(actor.clone(), project, env, stacks.as_deref())
+        .await
+    {
         Ok(record) => Ok(Opened { record, busy: None }),
         // The session exists (DRAFT, without locks): the lobby offers Queue.
         Err(e @ (OrchestratorError::Busy { .. } | OrchestratorError::Waiting { .. })) => {
@@ -108,7 +135,10 @@ pub async fn deploy(core: &Core, actor: &Actor, project: &str, env: &str, stacks
                 _ => unreachable!(),
             };
             let record = core.store.session(session).await.map_err(from_store)?;
-            Ok(Opened { record, busy: Some(e.to_string()) })
+            Ok(Opened {
+                record,
+                busy: Some(e.to_string()),
+            })
         }
         Err(e) => Err(from_orch(e)),
     }
@@ -124,10 +154,18 @@ pub struct Opened {
 /// The Queue button: wait for busy stacks; planning starts when the locks are granted.
 pub async fn queue(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<Reply> {
     use crate::store::LockOutcome;
-    match core.orchestrator.queue_session(id, actor.clone()).await.map_err(from_orch)? {
+    match core
+        .orchestrator
+        .queue_session(id, actor.clone())
+        .await
+        .map_err(from_orch)?
+    {
         LockOutcome::Granted => {
             plan(core, id, actor.clone());
-            Ok(Reply::ephemeral(format!("🔍 The stacks are free: planning session `{}` now.", id.short())))
+            Ok(Reply::ephemeral(format!(
+                "🔍 The stacks are free: planning session `{}` now.",
+                id.short()
+            )))
         }
         LockOutcome::Queued { position, .. } => Ok(Reply::ephemeral(format!(
             "⏳ Session `{}` is number {position} in the queue; it is planned when its stacks are free.",
@@ -168,7 +206,11 @@ pub async fn approve(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> Acti
     match &session.digest {
         Some(current) if current.matches(&clicked) => {}
         current if session.state == SessionState::PlanReady || current.is_some() => {
-            return Err(view::stale_digest_message(session.id, &clicked, current.as_ref().map(|d| d.short())));
+            return Err(view::stale_digest_message(
+                session.id,
+                &clicked,
+                current.as_ref().map(|d| d.short()),
+            ));
         }
         _ => {}
     }
@@ -178,7 +220,11 @@ pub async fn approve(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> Acti
     if !core.accepting() {
         return Err(view::shutting_down_message());
     }
-    let record = core.orchestrator.approve(session.id, actor.clone(), &clicked).await.map_err(from_orch)?;
+    let record = core
+        .orchestrator
+        .approve(session.id, actor.clone(), &clicked)
+        .await
+        .map_err(from_orch)?;
     let view = view_of(core, record.id).await?;
     let lobby = view::LobbyView::new(&view, &Default::default());
     let reply = view::approval_recorded_message(&lobby);
@@ -191,12 +237,23 @@ pub async fn approve(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> Acti
 /// Cancel: the requester with `deploy`, anyone else with `approve`.
 pub async fn cancel(core: &Core, actor: &Actor, id: SessionId, reason: &str) -> ActionResult<(SessionRecord, Reply)> {
     let session = core.store.session(id).await.map_err(from_store)?;
-    let intent = if session.requester == actor.principal { Intent::Deploy } else { Intent::Approve };
+    let intent = if session.requester == actor.principal {
+        Intent::Deploy
+    } else {
+        Intent::Approve
+    };
     gate(core, actor, &session.project, &session.env, intent).await?;
     let was_applying = session.state == SessionState::Applying;
-    let record = core.orchestrator.cancel(id, actor.clone(), reason).await.map_err(from_orch)?;
+    let record = core
+        .orchestrator
+        .cancel(id, actor.clone(), reason)
+        .await
+        .map_err(from_orch)?;
     let text = if was_applying {
-        format!("⏹️ Cancel requested for session `{}`: in-flight steps finish, nothing new starts.", id.short())
+        format!(
+            "⏹️ Cancel requested for session `{}`: in-flight steps finish, nothing new starts.",
+            id.short()
+        )
     } else {
         format!("⏹️ Session `{}` cancelled.", id.short())
     };
@@ -207,30 +264,66 @@ pub async fn cancel(core: &Core, actor: &Actor, id: SessionId, reason: &str) -> 
 pub async fn refresh(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<Reply> {
     let session = core.store.session(id).await.map_err(from_store)?;
     gate(core, actor, &session.project, &session.env, Intent::Deploy).await?;
-    if !matches!(session.state, SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed) {
-        return Err(Reply::ephemeral(format!("⚠️ Session `{}` is {}; only a draft, ready or failed plan can be refreshed.", id.short(), session.state)));
+    if !matches!(
+        session.state,
+        SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
+    ) {
+        return Err(Reply::ephemeral(format!(
+            "⚠️ Session `{}` is {}; only a draft, ready or failed plan can be refreshed.",
+            id.short(),
+            session.state
+        )));
     }
     plan(core, id, actor.clone());
-    Ok(Reply::ephemeral(format!("🔍 Re-planning session `{}`; the lobby updates when the plan is ready.", id.short())))
+    Ok(Reply::ephemeral(format!(
+        "🔍 Re-planning session `{}`; the lobby updates when the plan is ready.",
+        id.short()
+    )))
 }
 
 /// The stack picker: a session's stacks never change, so the old session is cancelled and a new
 /// one with the chosen stacks takes over the lobby. Returns the new session.
-pub async fn set_stacks(core: &Arc<Core>, actor: &Actor, id: SessionId, stacks: &[String]) -> ActionResult<SessionRecord> {
+pub async fn set_stacks(
+    core: &Arc<Core>,
+    actor: &Actor,
+    id: SessionId,
+    stacks: &[String],
+) -> ActionResult<SessionRecord> {
     let session = core.store.session(id).await.map_err(from_store)?;
     gate(core, actor, &session.project, &session.env, Intent::Deploy).await?;
-    if !matches!(session.state, SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed) {
-        return Err(Reply::ephemeral(format!("⚠️ Session `{}` is {}; stacks can change only before approval.", id.short(), session.state)));
+    if !matches!(
+        session.state,
+        SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
+    ) {
+        return Err(Reply::ephemeral(format!(
+            "⚠️ Session `{}` is {}; stacks can change only before approval.",
+            id.short(),
+            session.state
+        )));
     }
     if stacks.is_empty() {
-        return Err(view::bad_input_message("stack selection", "no stack chosen", "Pick at least one stack, or press Cancel."));
+        return Err(view::bad_input_message(
+            "stack selection",
+            "no stack chosen",
+            "Pick at least one stack, or press Cancel.",
+        ));
     }
     let joined = stacks.join(",");
     // Cancel first: the new session needs the stacks this one holds.
-    if let Err(e) = core.orchestrator.cancel(id, actor.clone(), &format!("replaced by a new session with stacks {joined}")).await {
+    if let Err(e) = core
+        .orchestrator
+        .cancel(
+            id,
+            actor.clone(),
+            &format!("replaced by a new session with stacks {joined}"),
+        )
+        .await
+    {
         return Err(from_orch(e));
     }
-    deploy(core, actor, &session.project, &session.env, Some(&joined)).await.map(|o| o.record)
+    deploy(core, actor, &session.project, &session.env, Some(&joined))
+        .await
+        .map(|o| o.record)
 }
 
 /// Which button a lobby click named, with the session it belongs to.
@@ -240,13 +333,31 @@ pub fn parse_button(id: &str) -> ActionResult<ButtonId> {
 
 /// `/cloud-list`: active sessions.
 pub async fn list(core: &Core) -> ActionResult<Reply> {
-    let sessions = core.orchestrator.list(&SessionFilter { active: true, limit: Some(20), ..Default::default() }).await.map_err(from_orch)?;
+    let sessions = core
+        .orchestrator
+        .list(&SessionFilter {
+            active: true,
+            limit: Some(20),
+            ..Default::default()
+        })
+        .await
+        .map_err(from_orch)?;
     if sessions.is_empty() {
         return Ok(Reply::ephemeral("No active sessions. Start one with `/cloud-deploy`."));
     }
     let lines: Vec<String> = sessions
         .iter()
-        .map(|s| format!("`{}` {} {} {}/{} by {}", s.id.short(), view::state_icon(s.state), s.state, s.project, s.env, s.requester))
+        .map(|s| {
+            format!(
+                "`{}` {} {} {}/{} by {}",
+                s.id.short(),
+                view::state_icon(s.state),
+                s.state,
+                s.project,
+                s.env,
+                s.requester
+            )
+        })
         .collect();
     Ok(Reply::ephemeral(clip(&lines.join("\n"), 1900)))
 }
@@ -257,7 +368,10 @@ pub async fn status(core: &Core, actor: &Actor, session: Option<&str>) -> Action
     let s = find(core, text).await?;
     gate(core, actor, &s.project, &s.env, Intent::Read).await?;
     let v = view_of(core, s.id).await?;
-    Ok(Reply::ephemeral(clip(&view::LobbyView::new(&v, &Default::default()).render_text(), 1900)))
+    Ok(Reply::ephemeral(clip(
+        &view::LobbyView::new(&v, &Default::default()).render_text(),
+        1900,
+    )))
 }
 
 /// `/cloud-logs`: the tail of a session's engine output.
@@ -266,7 +380,10 @@ pub async fn logs(core: &Core, actor: &Actor, session: &str) -> ActionResult<Rep
     gate(core, actor, &s.project, &s.env, Intent::Read).await?;
     let lines = core.store.logs(s.id, 0).await.map_err(from_store)?;
     if lines.is_empty() {
-        return Ok(Reply::ephemeral(format!("Session `{}` has no engine output yet.", s.id.short())));
+        return Ok(Reply::ephemeral(format!(
+            "Session `{}` has no engine output yet.",
+            s.id.short()
+        )));
     }
     let mut tail: Vec<String> = Vec::new();
     let mut len = 0;
@@ -293,15 +410,24 @@ pub async fn logs(core: &Core, actor: &Actor, session: &str) -> ActionResult<Rep
 pub async fn projects(core: &Core) -> ActionResult<Reply> {
     let projects = core.store.projects().await.map_err(from_store)?;
     if projects.is_empty() {
-        return Ok(Reply::ephemeral("No projects yet. An admin creates one with `/cloud-create-project`."));
+        return Ok(Reply::ephemeral(
+            "No projects yet. An admin creates one with `/cloud-create-project`.",
+        ));
     }
-    let lines: Vec<String> = projects.iter().map(|p| format!("**{}** ({}) — {}", p.name, p.org, p.environments.join(", "))).collect();
+    let lines: Vec<String> = projects
+        .iter()
+        .map(|p| format!("**{}** ({}) — {}", p.name, p.org, p.environments.join(", ")))
+        .collect();
     Ok(Reply::ephemeral(clip(&lines.join("\n"), 1900)))
 }
 
 /// `/cloud-quota`: quotas with usage bars.
 pub async fn quota(core: &Core, actor: &Actor, project: &str) -> ActionResult<Reply> {
-    let usage = core.orchestrator.quota_show(actor.clone(), project).await.map_err(from_orch)?;
+    let usage = core
+        .orchestrator
+        .quota_show(actor.clone(), project)
+        .await
+        .map_err(from_orch)?;
     Ok(Reply::ephemeral(format!("```\n{}```", clip(&usage.render(), 1800))))
 }
 
@@ -318,10 +444,13 @@ pub struct GrantParams<'a> {
 /// `/cloud-grant` (admin).
 pub async fn grant(core: &Core, actor: &Actor, p: GrantParams<'_>) -> ActionResult<Reply> {
     use crate::orchestrator::{GrantExpiry, GrantParams as CoreGrant};
-    let role: Role = p.role.parse().map_err(|e: crate::policy::UnknownRole| view::bad_input_message("role", &e.to_string(), "Use read, deploy, approve or admin."))?;
+    let role: Role = p.role.parse().map_err(|e: crate::policy::UnknownRole| {
+        view::bad_input_message("role", &e.to_string(), "Use read, deploy, approve or admin.")
+    })?;
     let expiry = match p.duration {
         Some(d) => GrantExpiry::For(
-            humantime::parse_duration(d).map_err(|e| view::bad_input_message("duration", &e.to_string(), "Write it like 2h, 30m or 7days."))?,
+            humantime::parse_duration(d)
+                .map_err(|e| view::bad_input_message("duration", &e.to_string(), "Write it like 2h, 30m or 7days."))?,
         ),
         None => GrantExpiry::Never,
     };
@@ -329,60 +458,149 @@ pub async fn grant(core: &Core, actor: &Actor, p: GrantParams<'_>) -> ActionResu
         .orchestrator
         .grant(
             actor.clone(),
-            CoreGrant { principal: p.user, project: p.project.into(), env: p.env.map(str::to_string), role, expiry, reason: p.reason.into() },
+            CoreGrant {
+                principal: p.user,
+                project: p.project.into(),
+                env: p.env.map(str::to_string),
+                role,
+                expiry,
+                reason: p.reason.into(),
+            },
         )
         .await
         .map_err(from_orch)?;
-    let until = g.expires_at.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
-    Ok(Reply::ephemeral(format!("✅ Grant `{}`: {} has `{}` on {}/{}{until}.", g.id, g.principal, g.role, g.project, g.env)))
+    let until = g
+        .expires_at
+        .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_default();
+    Ok(Reply::ephemeral(format!(
+        "✅ Grant `{}`: {} has `{}` on {}/{}{until}.",
+        g.id, g.principal, g.role, g.project, g.env
+    )))
 }
 
 /// `/cloud-revoke` (admin of the grant's project).
 pub async fn revoke(core: &Core, actor: &Actor, grant_id: &str, reason: &str) -> ActionResult<Reply> {
-    let g = core.orchestrator.revoke(actor.clone(), grant_id, reason).await.map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!("✅ Grant `{}` of {} revoked.", g.id, g.principal)))
+    let g = core
+        .orchestrator
+        .revoke(actor.clone(), grant_id, reason)
+        .await
+        .map_err(from_orch)?;
+    Ok(Reply::ephemeral(format!(
+        "✅ Grant `{}` of {} revoked.",
+        g.id, g.principal
+    )))
 }
 
 /// `/cloud-create-project` (global admin).
-pub async fn create_project(core: &Core, actor: &Actor, name: &str, org: &str, envs: Option<&str>) -> ActionResult<Reply> {
-    let environments: Vec<String> = envs.unwrap_or("dev,stage,prod").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-    let params = crate::orchestrator::ProjectParams { name: name.into(), org: org.into(), provider: "aws".into(), environments };
-    let p = core.orchestrator.create_project(actor.clone(), params).await.map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!("✅ Project **{}** ({}) created with {}.", p.name, p.org, p.environments.join(", "))))
+pub async fn create_project(
+    core: &Core,
+    actor: &Actor,
+    name: &str,
+    org: &str,
+    envs: Option<&str>,
+) -> ActionResult<Reply> {
+    let environments: Vec<String> = envs
+        .unwrap_or("dev,stage,prod")
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let params = crate::orchestrator::ProjectParams {
+        name: name.into(),
+        org: org.into(),
+        provider: "aws".into(),
+        environments,
+    };
+    let p = core
+        .orchestrator
+        .create_project(actor.clone(), params)
+        .await
+        .map_err(from_orch)?;
+    Ok(Reply::ephemeral(format!(
+        "✅ Project **{}** ({}) created with {}.",
+        p.name,
+        p.org,
+        p.environments.join(", ")
+    )))
 }
 
 /// `/cloud-set-quota` (admin).
 pub async fn set_quota(core: &Core, actor: &Actor, project: &str, key: &str, limit: f64) -> ActionResult<Reply> {
-    let usage = core.orchestrator.quota_set(actor.clone(), project, key, limit).await.map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!("✅ Quota `{key}` of {project} set to {limit}.\n```\n{}```", clip(&usage.render(), 1700))))
+    let usage = core
+        .orchestrator
+        .quota_set(actor.clone(), project, key, limit)
+        .await
+        .map_err(from_orch)?;
+    Ok(Reply::ephemeral(format!(
+        "✅ Quota `{key}` of {project} set to {limit}.\n```\n{}```",
+        clip(&usage.render(), 1700)
+    )))
 }
 
 /// `/cloud-admin-list`: every active session with its owner (admin).
 pub async fn admin_list(core: &Core, actor: &Actor, project: Option<&str>) -> ActionResult<Reply> {
-    let filter = SessionFilter { active: true, project: project.map(str::to_string), limit: Some(25), ..Default::default() };
-    let sessions = core.orchestrator.admin_list(actor.clone(), &filter).await.map_err(from_orch)?;
+    let filter = SessionFilter {
+        active: true,
+        project: project.map(str::to_string),
+        limit: Some(25),
+        ..Default::default()
+    };
+    let sessions = core
+        .orchestrator
+        .admin_list(actor.clone(), &filter)
+        .await
+        .map_err(from_orch)?;
     if sessions.is_empty() {
         return Ok(Reply::ephemeral("No active sessions."));
     }
     let lines: Vec<String> = sessions
         .iter()
-        .map(|s| format!("`{}` {} {} {}/{} by {}", s.id.short(), view::state_icon(s.state), s.state, s.project, s.env, s.requester))
+        .map(|s| {
+            format!(
+                "`{}` {} {} {}/{} by {}",
+                s.id.short(),
+                view::state_icon(s.state),
+                s.state,
+                s.project,
+                s.env,
+                s.requester
+            )
+        })
         .collect();
     Ok(Reply::ephemeral(clip(&lines.join("\n"), 1900)))
 }
 
 /// `/cloud-admin-cancel`: cancel any session (admin of its project).
-pub async fn admin_cancel(core: &Core, actor: &Actor, session: &str, reason: &str) -> ActionResult<(SessionRecord, Reply)> {
+pub async fn admin_cancel(
+    core: &Core,
+    actor: &Actor,
+    session: &str,
+    reason: &str,
+) -> ActionResult<(SessionRecord, Reply)> {
     let s = find(core, session).await?;
-    let record = core.orchestrator.admin_cancel(actor.clone(), s.id, reason).await.map_err(from_orch)?;
-    Ok((record, Reply::ephemeral(format!("⏹️ Session `{}` cancel requested by an admin: {reason}", s.id.short()))))
+    let record = core
+        .orchestrator
+        .admin_cancel(actor.clone(), s.id, reason)
+        .await
+        .map_err(from_orch)?;
+    Ok((
+        record,
+        Reply::ephemeral(format!(
+            "⏹️ Session `{}` cancel requested by an admin: {reason}",
+            s.id.short()
+        )),
+    ))
 }
 
 /// `/cloud-stats`: the last 30 days (admin).
 pub async fn stats(core: &Core, actor: &Actor) -> ActionResult<Reply> {
     let since = chrono::Utc::now() - chrono::Duration::days(30);
     let stats = core.orchestrator.stats(actor.clone(), since).await.map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!("```\n{}```", clip(&crate::policy::stats::render(&stats), 1800))))
+    Ok(Reply::ephemeral(format!(
+        "```\n{}```",
+        clip(&crate::policy::stats::render(&stats), 1800)
+    )))
 }
 
 /// `/cloud-audit`: the latest audit rows (of one session when given) and the chain check.
@@ -391,19 +609,46 @@ pub async fn audit(core: &Core, actor: &Actor, session: Option<&str>) -> ActionR
         Some(t) => Some(find(core, t).await?.id),
         None => None,
     };
-    let entries = core.orchestrator.audit_log(actor.clone(), sid).await.map_err(from_orch)?;
+    let entries = core
+        .orchestrator
+        .audit_log(actor.clone(), sid)
+        .await
+        .map_err(from_orch)?;
     let verify = core.orchestrator.audit_verify(actor.clone()).await.map_err(from_orch)?;
-    let lines: Vec<String> = entries.iter().rev().take(15).map(|e| format!("#{} {} {} {}", e.seq, e.at.get(..19).unwrap_or(&e.at), e.actor, e.action)).collect();
+    let lines: Vec<String> = entries
+        .iter()
+        .rev()
+        .take(15)
+        .map(|e| {
+            format!(
+                "#{} {} {} {}",
+                e.seq,
+                e.at.get(..19).unwrap_or(&e.at),
+                e.actor,
+                e.action
+            )
+        })
+        .collect();
     let chain = match &verify.first_bad {
         None => format!("intact ({} rows)", verify.rows),
         Some(bad) => format!("BROKEN at row #{} — run `cloud audit verify` and investigate", bad.seq),
     };
-    Ok(Reply::ephemeral(clip(&format!("Audit chain: {chain}\n{}", lines.join("\n")), 1900)))
+    Ok(Reply::ephemeral(clip(
+        &format!("Audit chain: {chain}\n{}", lines.join("\n")),
+        1900,
+    )))
 }
 
 /// Whether a click's session matches the action (for adapters that route by action).
 pub fn is_session_action(action: ButtonAction) -> bool {
-    matches!(action, ButtonAction::Approve | ButtonAction::Cancel | ButtonAction::Refresh | ButtonAction::Queue | ButtonAction::Stacks)
+    matches!(
+        action,
+        ButtonAction::Approve
+            | ButtonAction::Cancel
+            | ButtonAction::Refresh
+            | ButtonAction::Queue
+            | ButtonAction::Stacks
+    )
 }
 
 /// Cut text to `max` characters at a line end, saying how much was left out.

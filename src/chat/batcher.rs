@@ -77,9 +77,7 @@ pub use driver::{spawn_batcher, spawn_batcher_with};
 pub use limits::{EditBudget, RateBudget, SinkLimits};
 pub use redact::SECRET_MASK;
 pub use text::{chat_len, CONTINUATION, ESCAPED_FENCE, FENCE_CLOSE, FENCE_OPEN};
-pub use types::{
-    BatchInput, BatcherStats, MessageKey, RenderOp, SessionOutcome, SessionSummary, StackEvent,
-};
+pub use types::{BatchInput, BatcherStats, MessageKey, RenderOp, SessionOutcome, SessionSummary, StackEvent};
 
 use budget::SlidingWindow;
 use redact::Redactor;
@@ -269,10 +267,7 @@ impl Batcher {
     pub fn push(&mut self, input: BatchInput, now: Instant) {
         self.observe(now);
         if self.summary.is_some() {
-            tracing::warn!(
-                ?input,
-                "output batcher: input after the session finished, ignored"
-            );
+            tracing::warn!(?input, "output batcher: input after the session finished, ignored");
             return;
         }
         match input {
@@ -313,9 +308,7 @@ impl Batcher {
         // Routine edits wait for a spare slot when they share the budget with pending lines
         // (see `next_op`); `None`: not before the queue empties.
         let routine_free = if self.edits.is_none() && !self.queue.is_empty() {
-            self.messages
-                .free_at_n(2)
-                .map(|at| at.map_or(now, |t| t.max(now)))
+            self.messages.free_at_n(2).map(|at| at.map_or(now, |t| t.max(now)))
         } else {
             Some(edit_free)
         };
@@ -531,10 +524,7 @@ impl Batcher {
     fn tail_ready(&self) -> bool {
         self.queue.is_empty()
             && self.notice != Notice::Due
-            && !self
-                .stacks
-                .iter()
-                .any(|s| (s.started && !s.posted) || s.dirty())
+            && !self.stacks.iter().any(|s| (s.started && !s.posted) || s.dirty())
     }
 
     /// The next op allowed at `now`, by the priorities in the module documentation.
@@ -579,10 +569,7 @@ impl Batcher {
             });
         }
         let ready = self.queue.front().is_some_and(|front| {
-            finishing
-                || self.front_committed
-                || self.queue_full()
-                || now >= front.at + self.limits.linger
+            finishing || self.front_committed || self.queue_full() || now >= front.at + self.limits.linger
         });
         if ready {
             if edit_room && self.can_append() {
@@ -625,9 +612,7 @@ impl Batcher {
             .filter(|(_, s)| {
                 let since = s.last_shown.map_or(std::time::Duration::MAX, |at| now - at);
                 match urgency {
-                    EditUrgency::Urgent => {
-                        finishing || s.progress.result.is_some() || since >= self.stale_after()
-                    }
+                    EditUrgency::Urgent => finishing || s.progress.result.is_some() || since >= self.stale_after(),
                     EditUrgency::Regular => since >= self.limits.progress_interval,
                 }
             })
@@ -674,10 +659,7 @@ impl Batcher {
         slot.posted = true;
         slot.shown = Some(slot.current.clone());
         slot.last_shown = Some(now);
-        let (key, text) = (
-            MessageKey::Progress(slot.progress.stack.clone()),
-            slot.current.clone(),
-        );
+        let (key, text) = (MessageKey::Progress(slot.progress.stack.clone()), slot.current.clone());
         RenderOp::Post {
             key,
             text: self.fit(text),
@@ -690,10 +672,7 @@ impl Batcher {
         let slot = &mut self.stacks[idx];
         slot.shown = Some(slot.current.clone());
         slot.last_shown = Some(now);
-        let (key, text) = (
-            MessageKey::Progress(slot.progress.stack.clone()),
-            slot.current.clone(),
-        );
+        let (key, text) = (MessageKey::Progress(slot.progress.stack.clone()), slot.current.clone());
         RenderOp::Edit {
             key,
             text: self.fit(text),
@@ -703,12 +682,7 @@ impl Batcher {
     /// The marker for lines skipped since the last log text, if any.
     fn marker(&self) -> Option<String> {
         let n = self.shed_unreported;
-        (n > 0).then(|| {
-            format!(
-                "… {n} line{} only in the full log",
-                if n == 1 { "" } else { "s" }
-            )
-        })
+        (n > 0).then(|| format!("… {n} line{} only in the full log", if n == 1 { "" } else { "s" }))
     }
 
     /// Whether a new line message may be posted: under the cap, or to finish a split line.
@@ -778,10 +752,7 @@ impl Batcher {
     }
 
     fn append_log_message(&mut self, now: Instant) -> RenderOp {
-        let mut open = self
-            .open_log
-            .take()
-            .expect("append only to an open log message");
+        let mut open = self.open_log.take().expect("append only to an open log message");
         self.fill(&mut open.body, &mut open.used);
         self.record_edit(now);
         self.stats.edits += 1;
@@ -798,10 +769,7 @@ impl Batcher {
             let max = self.max_chars();
             self.summary_parts = Some(pack_lines(lines.iter().map(String::as_str), max).into());
         }
-        let parts = self
-            .summary_parts
-            .as_mut()
-            .expect("summary parts built above");
+        let parts = self.summary_parts.as_mut().expect("summary parts built above");
         let text = parts.pop_front().unwrap_or_default();
         if parts.is_empty() {
             self.done = true;
@@ -814,10 +782,7 @@ impl Batcher {
     }
 
     fn summary_lines(&self) -> Vec<String> {
-        let summary = self
-            .summary
-            .as_ref()
-            .expect("summary lines only after SessionFinished");
+        let summary = self.summary.as_ref().expect("summary lines only after SessionFinished");
         let mut lines = vec![format!("{} {}", summary.outcome.icon(), summary.headline)];
         for slot in &self.stacks {
             let p = &slot.progress;
@@ -837,13 +802,7 @@ impl Batcher {
                 None => format!("◌ {} — did not finish ({} steps done)", p.stack, p.done),
             });
         }
-        lines.extend(
-            summary
-                .details
-                .iter()
-                .flat_map(|d| d.split('\n'))
-                .map(str::to_string),
-        );
+        lines.extend(summary.details.iter().flat_map(|d| d.split('\n')).map(str::to_string));
         if self.stats.lines_only_in_log > 0 {
             lines.push(format!(
                 "📎 {} of {} output lines are shown in this thread; the attached `{}` has every line.",
@@ -876,11 +835,7 @@ fn step_line(progress: &Progress) -> Option<String> {
     match progress {
         Progress::Line(text) => Some(text.clone()),
         Progress::StepStarted { .. } => None,
-        Progress::StepDone {
-            urn,
-            resource_type,
-            op,
-        } => op.is_change().then(|| {
+        Progress::StepDone { urn, resource_type, op } => op.is_change().then(|| {
             format!(
                 "{} {} {} {}",
                 op_symbol(op),
@@ -889,11 +844,7 @@ fn step_line(progress: &Progress) -> Option<String> {
                 past_tense(op)
             )
         }),
-        Progress::StepFailed {
-            urn,
-            resource_type,
-            op,
-        } => Some(format!(
+        Progress::StepFailed { urn, resource_type, op } => Some(format!(
             "✗ {} {} {} failed",
             resource_type,
             ResourceStep::name_from_urn(urn),

@@ -13,8 +13,8 @@ pub mod slack;
 pub mod view;
 
 pub use batcher::{
-    bench_stream, spawn_batcher, BatchInput, Batcher, BatcherStats, MessageKey, RenderOp,
-    SessionOutcome, SessionSummary, SinkLimits, StackEvent, StreamBench,
+    bench_stream, spawn_batcher, BatchInput, Batcher, BatcherStats, MessageKey, RenderOp, SessionOutcome,
+    SessionSummary, SinkLimits, StackEvent, StreamBench,
 };
 pub use progress::{StackProgress, StackResult};
 pub mod discord;

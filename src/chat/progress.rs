@@ -117,14 +117,7 @@ impl StackProgress {
         } else {
             self.planned.max(self.done).to_string()
         };
-        let mut out = format!(
-            "{}  {}/{} {} {}%",
-            self.stack,
-            self.done,
-            total,
-            bar(pct),
-            pct
-        );
+        let mut out = format!("{}  {}/{} {} {}%", self.stack, self.done, total, bar(pct), pct);
         match &self.result {
             None => {
                 if !self.in_flight.is_empty() {
@@ -283,13 +276,7 @@ mod tests {
             op: StepOp::Create,
         });
         assert_eq!(p.render(), "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  1 failed");
-        p.finish(
-            StackResult::Failed,
-            ChangeCounts::from([("create".to_string(), 1)]),
-        );
-        assert_eq!(
-            p.render(),
-            "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  ✗ failed: 1 created"
-        );
+        p.finish(StackResult::Failed, ChangeCounts::from([("create".to_string(), 1)]));
+        assert_eq!(p.render(), "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  ✗ failed: 1 created");
     }
 }

@@ -116,7 +116,11 @@ pub struct ButtonId {
 
 impl ButtonId {
     pub fn new(action: ButtonAction, session: SessionId) -> Self {
-        ButtonId { action, session, digest: None }
+        ButtonId {
+            action,
+            session,
+            digest: None,
+        }
     }
 
     /// An Approve id for the plan whose digest is `digest` (full or already shortened).
@@ -124,7 +128,13 @@ impl ButtonId {
         ButtonId {
             action: ButtonAction::Approve,
             session,
-            digest: Some(digest.chars().take(BUTTON_DIGEST_LEN).collect::<String>().to_ascii_lowercase()),
+            digest: Some(
+                digest
+                    .chars()
+                    .take(BUTTON_DIGEST_LEN)
+                    .collect::<String>()
+                    .to_ascii_lowercase(),
+            ),
         }
     }
 
@@ -148,7 +158,10 @@ impl FromStr for ButtonId {
     type Err = InvalidButtonId;
 
     fn from_str(id: &str) -> Result<Self, Self::Err> {
-        let bad = |problem: &str| InvalidButtonId { id: id.chars().take(120).collect(), problem: problem.to_string() };
+        let bad = |problem: &str| InvalidButtonId {
+            id: id.chars().take(120).collect(),
+            problem: problem.to_string(),
+        };
         if id.len() > MAX_BUTTON_ID_LEN {
             return Err(bad("longer than 100 characters"));
         }
@@ -169,13 +182,18 @@ impl FromStr for ButtonId {
             (None, true) => return Err(bad("an approve button must carry the plan digest")),
             (Some(_), false) => return Err(bad(&format!("a {action} button carries no digest"))),
             (Some(d), true)
-                if d.len() != BUTTON_DIGEST_LEN || !d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+                if d.len() != BUTTON_DIGEST_LEN
+                    || !d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
             {
                 return Err(bad("the digest must be 16 lowercase hex digits"))
             }
             _ => {}
         }
-        Ok(ButtonId { action, session, digest })
+        Ok(ButtonId {
+            action,
+            session,
+            digest,
+        })
     }
 }
 
@@ -202,7 +220,12 @@ impl ChangeSummary {
         } else {
             get("create-replacement").max(get("delete-replaced"))
         };
-        ChangeSummary { create: get("create") + get("import"), update: get("update"), delete: get("delete"), replace }
+        ChangeSummary {
+            create: get("create") + get("import"),
+            update: get("update"),
+            delete: get("delete"),
+            replace,
+        }
     }
 
     pub fn total(&self) -> u64 {
@@ -219,7 +242,11 @@ impl ChangeSummary {
 
 impl fmt::Display for ChangeSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "+{} ~{} -{} ±{}", self.create, self.update, self.delete, self.replace)
+        write!(
+            f,
+            "+{} ~{} -{} ±{}",
+            self.create, self.update, self.delete, self.replace
+        )
     }
 }
 
@@ -239,7 +266,13 @@ pub struct LobbyStack {
 impl LobbyStack {
     /// `network  +3 ~1 -0 ±0  previewed`, with `(provisional)` and the error's first line.
     pub fn line(&self) -> String {
-        let mut out = format!("{} {}  {}  {}", state_icon_stack(self.state), self.stack, self.changes, self.state);
+        let mut out = format!(
+            "{} {}  {}  {}",
+            state_icon_stack(self.state),
+            self.stack,
+            self.changes,
+            self.state
+        );
         if self.provisional {
             out.push_str("  (provisional)");
         }
@@ -267,7 +300,11 @@ impl CostDelta {
 
     /// `+$42.00/month (now $100.00 → $142.00)`
     pub fn text(&self) -> String {
-        let sym = if self.currency == "USD" { "$".to_string() } else { format!("{} ", self.currency) };
+        let sym = if self.currency == "USD" {
+            "$".to_string()
+        } else {
+            format!("{} ", self.currency)
+        };
         let d = self.delta();
         let sign = if d < 0.0 { "-" } else { "+" };
         format!(
@@ -292,7 +329,11 @@ pub struct QuotaBar {
 
 impl From<&crate::policy::CostEstimate> for CostDelta {
     fn from(e: &crate::policy::CostEstimate) -> CostDelta {
-        CostDelta { current_monthly: e.total_before, planned_monthly: e.total_after, currency: e.currency.clone() }
+        CostDelta {
+            current_monthly: e.total_before,
+            planned_monthly: e.total_after,
+            currency: e.currency.clone(),
+        }
     }
 }
 
@@ -304,7 +345,12 @@ impl QuotaBar {
             .iter()
             .map(|after| QuotaBar {
                 name: after.label.clone(),
-                used: check.current.iter().find(|c| c.key == after.key).map(|c| c.used).unwrap_or(0.0),
+                used: check
+                    .current
+                    .iter()
+                    .find(|c| c.key == after.key)
+                    .map(|c| c.used)
+                    .unwrap_or(0.0),
                 after: after.used,
                 limit: after.limit,
             })
@@ -317,11 +363,28 @@ impl QuotaBar {
 
     /// `sessions  ▓▓▓▓▓░░░░░ 2 → 3 / 5` and ` ⚠ over` when the plan exceeds it.
     pub fn line(&self) -> String {
-        let pct = if self.limit <= 0.0 { 100 } else { ((self.after / self.limit) * 100.0).clamp(0.0, 100.0) as u32 };
-        let mut out = if self.used == self.after {
-            format!("{}  {} {} / {}", self.name, crate::chat::progress::bar(pct), num(self.after), num(self.limit))
+        let pct = if self.limit <= 0.0 {
+            100
         } else {
-            format!("{}  {} {} → {} / {}", self.name, crate::chat::progress::bar(pct), num(self.used), num(self.after), num(self.limit))
+            ((self.after / self.limit) * 100.0).clamp(0.0, 100.0) as u32
+        };
+        let mut out = if self.used == self.after {
+            format!(
+                "{}  {} {} / {}",
+                self.name,
+                crate::chat::progress::bar(pct),
+                num(self.after),
+                num(self.limit)
+            )
+        } else {
+            format!(
+                "{}  {} {} → {} / {}",
+                self.name,
+                crate::chat::progress::bar(pct),
+                num(self.used),
+                num(self.after),
+                num(self.limit)
+            )
         };
         if self.over() {
             out.push_str("  ⚠ over");
@@ -447,11 +510,17 @@ impl LobbyView {
         let digest_short = s.digest.as_ref().map(|d| d.short().to_string());
         // The core's estimate and quota standing, unless the adapter brought its own.
         let cost = extras.cost.clone().or_else(|| view.cost.as_ref().map(CostDelta::from));
-        let quotas = extras.quotas.clone().or_else(|| view.quota.as_ref().filter(|q| !q.projected.is_empty()).map(QuotaBar::from_check));
-        // Once an admin approved this digest with an override, the other approvals are ordinary.
-        let overridden = view.approvals.iter().any(|a| {
-            a.override_reason.is_some() && s.digest.as_ref().is_some_and(|d| d.0 == a.digest)
+        let quotas = extras.quotas.clone().or_else(|| {
+            view.quota
+                .as_ref()
+                .filter(|q| !q.projected.is_empty())
+                .map(QuotaBar::from_check)
         });
+        // Once an admin approved this digest with an override, the other approvals are ordinary.
+        let overridden = view
+            .approvals
+            .iter()
+            .any(|a| a.override_reason.is_some() && s.digest.as_ref().is_some_and(|d| d.0 == a.digest));
         let quota_over = !overridden
             && (quotas.as_ref().map(|q| q.iter().any(QuotaBar::over)).unwrap_or(false)
                 || view.quota.as_ref().is_some_and(|q| q.is_over()));
@@ -467,7 +536,10 @@ impl LobbyView {
                         .available_stacks
                         .iter()
                         .take(25)
-                        .map(|stack| PickerOption { stack: stack.clone(), selected: s.stacks.contains(stack) })
+                        .map(|stack| PickerOption {
+                            stack: stack.clone(),
+                            selected: s.stacks.contains(stack),
+                        })
                         .collect(),
                 })
             }
@@ -507,7 +579,12 @@ impl LobbyView {
         if who.is_empty() {
             format!("0/{}", self.approvals_required)
         } else {
-            format!("{}/{} ({})", self.approvals.len(), self.approvals_required, who.join(", "))
+            format!(
+                "{}/{} ({})",
+                self.approvals.len(),
+                self.approvals_required,
+                who.join(", ")
+            )
         }
     }
 
@@ -520,7 +597,12 @@ impl LobbyView {
     /// layouts from the fields.
     pub fn render_text(&self) -> String {
         let mut out = format!("**{}** — {}\n", self.title, self.state_label);
-        out.push_str(&format!("Session `{}` · requested by {} · {} stacks\n", self.session.short(), self.requester, self.stacks.len()));
+        out.push_str(&format!(
+            "Session `{}` · requested by {} · {} stacks\n",
+            self.session.short(),
+            self.requester,
+            self.stacks.len()
+        ));
         for st in &self.stacks {
             out.push_str(&format!("  {}\n", st.line()));
         }
@@ -605,7 +687,12 @@ fn lobby_buttons(
             enabled: refresh_why.is_none(),
             why_disabled: refresh_why,
         });
-        if !busy.is_empty() && matches!(state, SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed) {
+        if !busy.is_empty()
+            && matches!(
+                state,
+                SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
+            )
+        {
             buttons.push(ButtonView {
                 id: ButtonId::new(ButtonAction::Queue, id),
                 label: ButtonAction::Queue.label(),
@@ -701,7 +788,11 @@ pub fn session_progress_line(view: &SessionView) -> String {
         .map(|r| r.stack.to_string())
         .collect();
     let failed = view.stacks.iter().filter(|r| r.state == StackState::Failed).count();
-    let mut out = format!("{} {}  {done}/{total} stacks done", state_icon(view.session.state), view.session.state);
+    let mut out = format!(
+        "{} {}  {done}/{total} stacks done",
+        state_icon(view.session.state),
+        view.session.state
+    );
     if !running.is_empty() {
         out.push_str(&format!(" · running: {}", running.join(", ")));
     }
@@ -730,7 +821,10 @@ impl SummaryView {
             .finished_at
             .map(|end| {
                 let d = end.signed_duration_since(s.created_at).to_std().unwrap_or_default();
-                format!(" in {}", humantime::format_duration(std::time::Duration::from_secs(d.as_secs())))
+                format!(
+                    " in {}",
+                    humantime::format_duration(std::time::Duration::from_secs(d.as_secs()))
+                )
             })
             .unwrap_or_default();
         let what = match s.state {
@@ -743,7 +837,13 @@ impl SummaryView {
         SummaryView {
             session: s.id,
             state: s.state,
-            headline: format!("{} {}/{} {}: {what}", state_icon(s.state), s.project, s.env, s.deployment_id),
+            headline: format!(
+                "{} {}/{} {}: {what}",
+                state_icon(s.state),
+                s.project,
+                s.env,
+                s.deployment_id
+            ),
             stacks: lobby.stacks,
             totals: lobby.totals,
             reason: s.reason.clone(),
@@ -761,7 +861,11 @@ impl SummaryView {
         if let Some(reason) = &self.reason {
             details.extend(reason.lines().take(10).map(str::to_string));
         }
-        SessionSummary { outcome, headline: self.headline.clone(), details }
+        SessionSummary {
+            outcome,
+            headline: self.headline.clone(),
+            details,
+        }
     }
 
     pub fn render_text(&self) -> String {
@@ -792,11 +896,17 @@ pub struct Reply {
 
 impl Reply {
     pub fn ephemeral(text: impl Into<String>) -> Reply {
-        Reply { text: text.into(), ephemeral: true }
+        Reply {
+            text: text.into(),
+            ephemeral: true,
+        }
     }
 
     pub fn public(text: impl Into<String>) -> Reply {
-        Reply { text: text.into(), ephemeral: false }
+        Reply {
+            text: text.into(),
+            ephemeral: false,
+        }
     }
 }
 
@@ -827,7 +937,9 @@ pub fn invalid_button_message(err: &InvalidButtonId) -> Reply {
 
 /// The Approve click carried a digest that is not the session's current plan.
 pub fn stale_digest_message(session: SessionId, clicked: &str, current: Option<&str>) -> Reply {
-    let now = current.map(|c| format!("the plan is now `{c}`")).unwrap_or_else(|| "the session has no plan now".to_string());
+    let now = current
+        .map(|c| format!("the plan is now `{c}`"))
+        .unwrap_or_else(|| "the session has no plan now".to_string());
     Reply::ephemeral(format!(
         "⚠️ You clicked Approve for plan `{clicked}` of session `{}`, but {now}. Review the refreshed lobby and approve again.",
         session.short()
@@ -850,7 +962,10 @@ pub fn approval_recorded_message(lobby: &LobbyView) -> Reply {
             lobby.approvals_required.saturating_sub(lobby.approvals.len() as u32)
         ))
     } else {
-        Reply::ephemeral(format!("👍 Approved. Deploying session `{}`; follow along in the thread.", lobby.session.short()))
+        Reply::ephemeral(format!(
+            "👍 Approved. Deploying session `{}`; follow along in the thread.",
+            lobby.session.short()
+        ))
     }
 }
 
@@ -871,13 +986,23 @@ pub fn cancelled_announcement(by: &Principal, session: SessionId) -> String {
 
 /// Posted in the thread when the apply failed.
 pub fn failed_announcement(summary: &SummaryView) -> String {
-    let reason = summary.reason.as_deref().map(|r| first_line(r, 300)).unwrap_or("see the log");
-    format!("❌ Session `{}` failed: {reason}. Fix the cause, then start a new session with `/cloud-deploy`.", summary.session.short())
+    let reason = summary
+        .reason
+        .as_deref()
+        .map(|r| first_line(r, 300))
+        .unwrap_or("see the log");
+    format!(
+        "❌ Session `{}` failed: {reason}. Fix the cause, then start a new session with `/cloud-deploy`.",
+        summary.session.short()
+    )
 }
 
 /// The first reply to /cloud-deploy, before the lobby is posted.
 pub fn session_started_message(session: SessionId, project: &str, env: &str) -> Reply {
-    Reply::ephemeral(format!("📝 Session `{}` opened for {project}/{env}; planning now. The lobby below shows the plan.", session.short()))
+    Reply::ephemeral(format!(
+        "📝 Session `{}` opened for {project}/{env}; planning now. The lobby below shows the plan.",
+        session.short()
+    ))
 }
 
 /// The bot is shutting down and takes no new sessions.
@@ -905,7 +1030,10 @@ mod tests {
     fn button_ids_round_trip_and_fit_in_100_chars() {
         for action in ButtonAction::ALL {
             let id = if action.needs_digest() {
-                ButtonId::approve(sid(), "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08")
+                ButtonId::approve(
+                    sid(),
+                    "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
+                )
             } else {
                 ButtonId::new(action, sid())
             };
@@ -917,18 +1045,33 @@ mod tests {
             ButtonId::approve(sid(), "9f86d081884c7d659a2f").to_string(),
             "cloud:approve:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab:9f86d081884c7d65"
         );
-        assert_eq!(ButtonId::new(ButtonAction::Cancel, sid()).to_string(), "cloud:cancel:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab");
+        assert_eq!(
+            ButtonId::new(ButtonAction::Cancel, sid()).to_string(),
+            "cloud:cancel:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab"
+        );
     }
 
     #[test]
     fn malformed_button_ids_are_refused_with_the_reason() {
         let cases = [
             ("other:approve:x", "it does not start with `cloud:`"),
-            ("cloud:launch:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab", "unknown action `launch`"),
+            (
+                "cloud:launch:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab",
+                "unknown action `launch`",
+            ),
             ("cloud:cancel:not-a-uuid", "the session is not a UUID"),
-            ("cloud:approve:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab", "an approve button must carry the plan digest"),
-            ("cloud:approve:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab:XYZ", "the digest must be 16 lowercase hex digits"),
-            ("cloud:cancel:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab:9f86d081884c7d65", "a cancel button carries no digest"),
+            (
+                "cloud:approve:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab",
+                "an approve button must carry the plan digest",
+            ),
+            (
+                "cloud:approve:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab:XYZ",
+                "the digest must be 16 lowercase hex digits",
+            ),
+            (
+                "cloud:cancel:0b6a3c1e-1f2a-4b5c-8d9e-0123456789ab:9f86d081884c7d65",
+                "a cancel button carries no digest",
+            ),
             ("cloud", "expected cloud:<action>:<session>[:<digest>]"),
         ];
         for (id, problem) in cases {
@@ -936,7 +1079,10 @@ mod tests {
             assert_eq!(err.problem, problem, "{id}");
         }
         let long = format!("cloud:cancel:{}", "a".repeat(100));
-        assert_eq!(long.parse::<ButtonId>().unwrap_err().problem, "longer than 100 characters");
+        assert_eq!(
+            long.parse::<ButtonId>().unwrap_err().problem,
+            "longer than 100 characters"
+        );
     }
 
     fn counts(pairs: &[(&str, u64)]) -> ChangeCounts {
@@ -944,16 +1090,36 @@ mod tests {
     }
 
     fn view(state: SessionState) -> SessionView {
-        let t = chrono::DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
-        let preview = |c: ChangeCounts| StackPreview { steps: vec![], counts: c, diagnostics: vec![], duration_ms: 1 };
+        let t = chrono::DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let preview = |c: ChangeCounts| StackPreview {
+            steps: vec![],
+            counts: c,
+            diagnostics: vec![],
+            duration_ms: 1,
+        };
         let plan = Plan {
             engine_version: "3.0.0".into(),
             stacks: vec![
-                StackPlanEntry { stack: "network".parse().unwrap(), content_hash: "h1".into(), preview: preview(counts(&[("create", 3)])), provisional: false },
-                StackPlanEntry { stack: "dns".parse().unwrap(), content_hash: "h2".into(), preview: preview(counts(&[("update", 1), ("replace", 2)])), provisional: true },
+                StackPlanEntry {
+                    stack: "network".parse().unwrap(),
+                    content_hash: "h1".into(),
+                    preview: preview(counts(&[("create", 3)])),
+                    provisional: false,
+                },
+                StackPlanEntry {
+                    stack: "dns".parse().unwrap(),
+                    content_hash: "h2".into(),
+                    preview: preview(counts(&[("update", 1), ("replace", 2)])),
+                    provisional: true,
+                },
             ],
         };
-        let planned = matches!(state, SessionState::PlanReady | SessionState::Approved | SessionState::Applying | SessionState::Applied);
+        let planned = matches!(
+            state,
+            SessionState::PlanReady | SessionState::Approved | SessionState::Applying | SessionState::Applied
+        );
         SessionView {
             session: SessionRecord {
                 id: sid(),
@@ -965,7 +1131,8 @@ mod tests {
                 operation: "deploy".into(),
                 stacks: vec!["network".parse().unwrap(), "dns".parse().unwrap()],
                 plan: planned.then(|| plan.clone()),
-                digest: planned.then(|| Digest("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into())),
+                digest: planned
+                    .then(|| Digest("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into())),
                 approvals_required: 2,
                 allow_self_approve: false,
                 reason: None,
@@ -981,8 +1148,22 @@ mod tests {
             cost: None,
             quota: None,
             stacks: vec![
-                StackRow { stack: "network".parse().unwrap(), position: 0, wave: 0, state: StackState::Previewed, counts: counts(&[("create", 3), ("same", 4)]), error: None },
-                StackRow { stack: "dns".parse().unwrap(), position: 1, wave: 1, state: StackState::Previewed, counts: counts(&[("update", 1), ("replace", 2)]), error: None },
+                StackRow {
+                    stack: "network".parse().unwrap(),
+                    position: 0,
+                    wave: 0,
+                    state: StackState::Previewed,
+                    counts: counts(&[("create", 3), ("same", 4)]),
+                    error: None,
+                },
+                StackRow {
+                    stack: "dns".parse().unwrap(),
+                    position: 1,
+                    wave: 1,
+                    state: StackState::Previewed,
+                    counts: counts(&[("update", 1), ("replace", 2)]),
+                    error: None,
+                },
             ],
             approvals: vec![ApprovalRow {
                 approver: Principal::new(Platform::Discord, "222"),
@@ -996,9 +1177,22 @@ mod tests {
     #[test]
     fn a_ready_lobby_shows_counts_marks_approvals_and_an_enabled_approve() {
         let extras = LobbyExtras {
-            available_stacks: vec!["network".parse().unwrap(), "dns".parse().unwrap(), "storage".parse().unwrap()],
-            cost: Some(CostDelta { current_monthly: 100.0, planned_monthly: 142.5, currency: "USD".into() }),
-            quotas: Some(vec![QuotaBar { name: "sessions".into(), used: 2.0, after: 3.0, limit: 5.0 }]),
+            available_stacks: vec![
+                "network".parse().unwrap(),
+                "dns".parse().unwrap(),
+                "storage".parse().unwrap(),
+            ],
+            cost: Some(CostDelta {
+                current_monthly: 100.0,
+                planned_monthly: 142.5,
+                currency: "USD".into(),
+            }),
+            quotas: Some(vec![QuotaBar {
+                name: "sessions".into(),
+                used: 2.0,
+                after: 3.0,
+                limit: 5.0,
+            }]),
             busy: vec![],
         };
         let lobby = LobbyView::new(&view(SessionState::PlanReady), &extras);
@@ -1029,14 +1223,25 @@ mod tests {
         assert!(planning.picker.is_none());
 
         let over = LobbyExtras {
-            quotas: Some(vec![QuotaBar { name: "monthly_cost".into(), used: 900.0, after: 1100.0, limit: 1000.0 }]),
+            quotas: Some(vec![QuotaBar {
+                name: "monthly_cost".into(),
+                used: 900.0,
+                after: 1100.0,
+                limit: 1000.0,
+            }]),
             ..Default::default()
         };
         let lobby = LobbyView::new(&view(SessionState::PlanReady), &over);
         assert!(!lobby.button(ButtonAction::Approve).unwrap().enabled);
         assert!(lobby.render_text().contains("⚠ over"));
 
-        let busy = LobbyExtras { busy: vec![BusyStack { stack: "network".parse().unwrap(), held_by: SessionId::new() }], ..Default::default() };
+        let busy = LobbyExtras {
+            busy: vec![BusyStack {
+                stack: "network".parse().unwrap(),
+                held_by: SessionId::new(),
+            }],
+            ..Default::default()
+        };
         let lobby = LobbyView::new(&view(SessionState::PlanReady), &busy);
         assert!(!lobby.button(ButtonAction::Approve).unwrap().enabled);
         assert!(lobby.button(ButtonAction::Queue).unwrap().enabled);

@@ -119,11 +119,14 @@ fn user(e: OrchestratorError) -> anyhow::Error {
     e.to_user().into()
 }
 
-
 /// `alice` → `cli:alice`; `discord:…` / `slack:…` as given.
 pub fn parse_user(text: &str) -> Result<Principal, UserError> {
     let text = text.trim();
-    let full = if text.contains(':') { text.to_string() } else { format!("cli:{text}") };
+    let full = if text.contains(':') {
+        text.to_string()
+    } else {
+        format!("cli:{text}")
+    };
     full.parse::<Principal>().map_err(|e| UserError::invalid(e.to_string()))
 }
 
@@ -133,7 +136,12 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, UserError> {
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(t, fmt) {
             return Ok(d.and_utc());
         }
@@ -147,13 +155,19 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, UserError> {
 }
 
 pub fn parse_duration(text: &str, flag: &str) -> Result<Duration, UserError> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| UserError::invalid(format!("{flag} `{text}` is not a duration ({e}): write e.g. 30m, 2h, 7d")))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        UserError::invalid(format!(
+            "{flag} `{text}` is not a duration ({e}): write e.g. 30m, 2h, 7d"
+        ))
+    })
 }
 
 pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
     let principal = parse_user(&args.user)?;
-    let role: Role = args.role.parse().map_err(|e: crate::policy::UnknownRole| UserError::invalid(e.to_string()))?;
+    let role: Role = args
+        .role
+        .parse()
+        .map_err(|e: crate::policy::UnknownRole| UserError::invalid(e.to_string()))?;
     let expiry = match (&args.for_, &args.until) {
         (Some(d), _) => GrantExpiry::For(parse_duration(d, "--for")?),
         (None, Some(t)) => GrantExpiry::Until(parse_time(t)?),
@@ -163,7 +177,14 @@ pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
         .orchestrator
         .grant(
             &app.principal,
-            GrantParams { principal, project: args.project, env: args.env, role, expiry, reason: args.reason },
+            GrantParams {
+                principal,
+                project: args.project,
+                env: args.env,
+                role,
+                expiry,
+                reason: args.reason,
+            },
         )
         .await
         .map_err(user)?;
@@ -175,14 +196,27 @@ pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
 }
 
 pub async fn cmd_revoke(app: &App, args: RevokeArgs) -> anyhow::Result<()> {
-    let row = app.orchestrator.revoke(&app.principal, &args.grant, &args.reason).await.map_err(user)?;
+    let row = app
+        .orchestrator
+        .revoke(&app.principal, &args.grant, &args.reason)
+        .await
+        .map_err(user)?;
     println!("Revoked {}: {}", row.id, grant_line(&row));
     Ok(())
 }
 
 pub async fn cmd_grants(app: &App, cmd: GrantsCmd) -> anyhow::Result<()> {
-    let GrantsCmd::List { project, user: who, all, json } = cmd;
-    let filter = GrantsFilter { principal: who.as_deref().map(parse_user).transpose()?, project, all };
+    let GrantsCmd::List {
+        project,
+        user: who,
+        all,
+        json,
+    } = cmd;
+    let filter = GrantsFilter {
+        principal: who.as_deref().map(parse_user).transpose()?,
+        project,
+        all,
+    };
     let rows = app.orchestrator.grants(&app.principal, &filter).await.map_err(user)?;
     if json {
         return print_json(&rows);
@@ -192,12 +226,19 @@ pub async fn cmd_grants(app: &App, cmd: GrantsCmd) -> anyhow::Result<()> {
 }
 
 fn grant_line(g: &GrantRow) -> String {
-    let scope = if g.env == "*" { g.project.clone() } else { format!("{}/{}", g.project, g.env) };
+    let scope = if g.env == "*" {
+        g.project.clone()
+    } else {
+        format!("{}/{}", g.project, g.env)
+    };
     let until = g
         .expires_at
         .map(|t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")))
         .unwrap_or_else(|| "until revoked".into());
-    format!("{} is `{}` on {scope} {until} (by {}: {})", g.principal, g.role, g.granted_by, g.reason)
+    format!(
+        "{} is `{}` on {scope} {until} (by {}: {})",
+        g.principal, g.role, g.granted_by, g.reason
+    )
 }
 
 /// `cloud grants list`.
@@ -207,9 +248,17 @@ pub fn grants_table(rows: &[GrantRow], now: DateTime<Utc>) -> String {
         out.push_str("No grants. An admin gives one with `cloud grant <user> <project> <role> --for 2h --reason …`.\n");
         return out;
     }
-    let _ = writeln!(out, "{:<12} {:<28} {:<20} {:<8} {:<22} reason (granted by)", "id", "user", "scope", "role", "expires");
+    let _ = writeln!(
+        out,
+        "{:<12} {:<28} {:<20} {:<8} {:<22} reason (granted by)",
+        "id", "user", "scope", "role", "expires"
+    );
     for g in rows {
-        let scope = if g.env == "*" { g.project.clone() } else { format!("{}/{}", g.project, g.env) };
+        let scope = if g.env == "*" {
+            g.project.clone()
+        } else {
+            format!("{}/{}", g.project, g.env)
+        };
         let expires = match (&g.revoked_at, g.expires_at) {
             (Some(_), _) => "revoked".to_string(),
             (None, Some(t)) if t <= now => "expired".to_string(),
@@ -235,15 +284,25 @@ pub async fn cmd_quota(app: &App, cmd: QuotaCmd) -> anyhow::Result<()> {
     match cmd {
         QuotaCmd::Set { project, key, limit } => {
             let value: f64 = limit.trim().parse().map_err(|_| {
-                UserError::invalid(format!("limit `{limit}` is not a number (e.g. 10, or 2500 for a monthly cost)"))
+                UserError::invalid(format!(
+                    "limit `{limit}` is not a number (e.g. 10, or 2500 for a monthly cost)"
+                ))
             })?;
-            let usage = app.orchestrator.quota_set(&app.principal, &project, &key, value).await.map_err(user)?;
+            let usage = app
+                .orchestrator
+                .quota_set(&app.principal, &project, &key, value)
+                .await
+                .map_err(user)?;
             println!("Quota set.");
             print!("{}", usage.render());
             Ok(())
         }
         QuotaCmd::Show { project, json } => {
-            let usage = app.orchestrator.quota_show(&app.principal, &project).await.map_err(user)?;
+            let usage = app
+                .orchestrator
+                .quota_show(&app.principal, &project)
+                .await
+                .map_err(user)?;
             if json {
                 return print_json(&usage);
             }
@@ -258,8 +317,12 @@ pub async fn cmd_stats(app: &App, args: StatsArgs) -> anyhow::Result<()> {
     let now = app.orchestrator.now();
     let since = match parse_duration(&args.since, "--since") {
         Ok(d) => now - chrono::Duration::from_std(d).map_err(|_| UserError::invalid("--since is too far back"))?,
-        Err(_) => parse_time(&args.since)
-            .map_err(|_| UserError::invalid(format!("--since `{}` is neither a duration (7d, 24h) nor a date (2026-11-01)", args.since)))?,
+        Err(_) => parse_time(&args.since).map_err(|_| {
+            UserError::invalid(format!(
+                "--since `{}` is neither a duration (7d, 24h) nor a date (2026-11-01)",
+                args.since
+            ))
+        })?,
     };
     let s = app.orchestrator.stats(&app.principal, since).await.map_err(user)?;
     if args.json {
@@ -271,23 +334,49 @@ pub async fn cmd_stats(app: &App, args: StatsArgs) -> anyhow::Result<()> {
 
 pub async fn cmd_admin(app: &App, cmd: AdminCmd) -> anyhow::Result<()> {
     match cmd {
-        AdminCmd::List { state, active, limit, json } => {
+        AdminCmd::List {
+            state,
+            active,
+            limit,
+            json,
+        } => {
             let state = state
                 .as_deref()
                 .map(str::parse::<SessionState>)
                 .transpose()
                 .map_err(|e| UserError::invalid(e.to_string()))?;
-            let filter = SessionFilter { state, active, limit: Some(limit), ..Default::default() };
-            let sessions = app.orchestrator.admin_list(&app.principal, &filter).await.map_err(user)?;
+            let filter = SessionFilter {
+                state,
+                active,
+                limit: Some(limit),
+                ..Default::default()
+            };
+            let sessions = app
+                .orchestrator
+                .admin_list(&app.principal, &filter)
+                .await
+                .map_err(user)?;
             super::session_cmds::print_sessions(&sessions, json, "No sessions match.")
         }
         AdminCmd::Cancel { session, reason } => {
             let s = app.store.find_session(&session).await.map_err(|e| user(e.into()))?;
-            let s = app.orchestrator.admin_cancel(&app.principal, s.id, &reason).await.map_err(user)?;
+            let s = app
+                .orchestrator
+                .admin_cancel(&app.principal, s.id, &reason)
+                .await
+                .map_err(user)?;
             if s.state == SessionState::Applying {
-                println!("Cancel requested for session {}: in-flight steps finish, then it stops.", s.id.short());
+                println!(
+                    "Cancel requested for session {}: in-flight steps finish, then it stops.",
+                    s.id.short()
+                );
             } else {
-                println!("Session {} is {} (admin cancel by {}).", s.id.short(), s.state, app.principal);
+                println!(
+                    "Session {} is {} (admin cancel by {}).",
+                    s.id.short(),
+                    s.state,
+                    app.principal
+                );
             }
             Ok(())
         }

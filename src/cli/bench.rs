@@ -123,7 +123,11 @@ fn critical_path(resolved: &ResolvedDeployment, durations: &HashMap<StackName, f
         let own = durations.get(&s.name).copied().unwrap_or(0.0);
         best.insert(&s.name, (before.map(|b| b.0).unwrap_or(0.0) + own, before.map(|b| b.1)));
     }
-    let Some((mut at, (total, _))) = best.iter().max_by(|a, b| a.1 .0.total_cmp(&b.1 .0)).map(|(k, v)| (*k, *v)) else {
+    let Some((mut at, (total, _))) = best
+        .iter()
+        .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
+        .map(|(k, v)| (*k, *v))
+    else {
         return (0.0, vec![]);
     };
     let mut chain = vec![at.to_string()];
@@ -182,7 +186,10 @@ pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::R
     config.pulumi.backend_url = format!("file://{}", scratch.path().join("pulumi-state").display());
     config.prepare_data_dir()?;
     let help = std::process::Command::new(&config.pulumi.binary).arg("--help").output();
-    if !help.map(|o| String::from_utf8_lossy(&o.stdout).contains("cloud-engine Pulumi stand-in")).unwrap_or(false) {
+    if !help
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("cloud-engine Pulumi stand-in"))
+        .unwrap_or(false)
+    {
         return Err(UserError::invalid(format!(
             "`cloud bench waves` runs on the Pulumi stand-in, but pulumi.binary is `{}`; set CLOUD_PULUMI_BINARY=target/release/pulumi-standin",
             config.pulumi.binary
@@ -191,15 +198,24 @@ pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::R
     }
     let max_parallel = args.max_parallel.unwrap_or(config.pulumi.max_parallel);
     let store = Store::open(&config.database_url).await?;
-    let engine = super::wiring::engine_with(&config, BTreeMap::from([("PULUMI_STANDIN_OP_DELAY_MS".to_string(), args.delay_ms.to_string())]))?;
+    let engine = super::wiring::engine_with(
+        &config,
+        BTreeMap::from([("PULUMI_STANDIN_OP_DELAY_MS".to_string(), args.delay_ms.to_string())]),
+    )?;
     let resolver = super::wiring::resolver(&config, &store).await?;
-    let project = crate::catalog::find_deployment(&config.workspace, &args.deployment)?.manifest.project.clone();
+    let project = crate::catalog::find_deployment(&config.workspace, &args.deployment)?
+        .manifest
+        .project
+        .clone();
     let resolved = resolver.resolve(&project, &args.env, None)?;
     let orch = Orchestrator::new(
         store.clone(),
         engine,
         resolver,
-        OrchestratorSettings { environments: config.environments.clone(), max_parallel },
+        OrchestratorSettings {
+            environments: config.environments.clone(),
+            max_parallel,
+        },
     );
     let who = Principal::cli("bench");
 
@@ -218,26 +234,46 @@ pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::R
     };
     let settle = || async { tokio::time::sleep(Duration::from_millis(20)).await };
 
-    let s = orch.start_session(&who, &project, &args.env, None).await.map_err(|e| e.to_user())?;
+    let s = orch
+        .start_session(&who, &project, &args.env, None)
+        .await
+        .map_err(|e| e.to_user())?;
     let t = Instant::now();
     let s = orch.plan(s.id, &who).await.map_err(|e| e.to_user())?;
     let plan_wall = t.elapsed();
     if s.state != SessionState::PlanReady {
-        return Err(UserError::failed(format!("the bench plan ended {}: {}", s.state, s.reason.unwrap_or_default())).into());
+        return Err(UserError::failed(format!(
+            "the bench plan ended {}: {}",
+            s.state,
+            s.reason.unwrap_or_default()
+        ))
+        .into());
     }
     settle().await;
     let plan_times = phase(&resolved, &spans.lock().unwrap(), plan_wall)?;
     *spans.lock().unwrap() = Spans::default();
 
-    let s = orch.approve(s.id, &who, s.digest.as_ref().expect("ready").short()).await.map_err(|e| e.to_user())?;
+    let s = orch
+        .approve(s.id, &who, s.digest.as_ref().expect("ready").short())
+        .await
+        .map_err(|e| e.to_user())?;
     if s.state != SessionState::Approved {
-        return Err(UserError::invalid(format!("{} needs approvers other than the requester; bench an environment that allows self-approval (--env dev)", args.env)).into());
+        return Err(UserError::invalid(format!(
+            "{} needs approvers other than the requester; bench an environment that allows self-approval (--env dev)",
+            args.env
+        ))
+        .into());
     }
     let t = Instant::now();
     let s = orch.apply(s.id, &who).await.map_err(|e| e.to_user())?;
     let apply_wall = t.elapsed();
     if s.state != SessionState::Applied {
-        return Err(UserError::failed(format!("the bench apply ended {}: {}", s.state, s.reason.unwrap_or_default())).into());
+        return Err(UserError::failed(format!(
+            "the bench apply ended {}: {}",
+            s.state,
+            s.reason.unwrap_or_default()
+        ))
+        .into());
     }
     settle().await;
     let apply_times = phase(&resolved, &spans.lock().unwrap(), apply_wall)?;

@@ -31,7 +31,11 @@ pub async fn run(global: &GlobalArgs, cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Discord(args) => {
             let config = super::wiring::load_config(global)?;
-            let params = crate::chat::discord::bench::BenchParams { interactions: args.interactions, lines: args.lines, sessions: args.sessions };
+            let params = crate::chat::discord::bench::BenchParams {
+                interactions: args.interactions,
+                lines: args.lines,
+                sessions: args.sessions,
+            };
             let result = crate::chat::discord::bench::run(config, params).await?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&result)?);

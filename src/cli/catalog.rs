@@ -265,11 +265,29 @@ pub fn run(ws: &Path, cmd: &CatalogCommand, out: &mut impl Write) -> Result<(), 
 pub fn cmd_init(ws: &Path, args: &InitArgs, out: &mut impl Write) -> Result<(), UserError> {
     let d = init_deployment(
         ws,
-        &InitParams { org: args.org.clone(), project: args.project.clone(), template: args.template.clone(), id: args.id.clone() },
+        &InitParams {
+            org: args.org.clone(),
+            project: args.project.clone(),
+            template: args.template.clone(),
+            id: args.id.clone(),
+        },
     )?;
     let envs = d.manifest.enabled_environments().join(", ");
-    writeln!(out, "created {} (deployment {}, template {})", d.file.display(), d.label(), args.template).map_err(io)?;
-    writeln!(out, "stacks: {}; environments enabled: {}", d.manifest.enabled_stacks(None).len(), envs).map_err(io)?;
+    writeln!(
+        out,
+        "created {} (deployment {}, template {})",
+        d.file.display(),
+        d.label(),
+        args.template
+    )
+    .map_err(io)?;
+    writeln!(
+        out,
+        "stacks: {}; environments enabled: {}",
+        d.manifest.enabled_stacks(None).len(),
+        envs
+    )
+    .map_err(io)?;
     writeln!(out, "next: review the manifest, then `cloud validate {}`", d.label()).map_err(io)?;
     Ok(())
 }
@@ -287,7 +305,11 @@ pub fn cmd_validate(ws: &Path, deployment: Option<&str>, out: &mut impl Write) -
         if report.stacks == 1 { "" } else { "s" },
         report.deployments.len(),
         if report.deployments.len() == 1 { "" } else { "s" },
-        if report.deployments.is_empty() { "none".to_string() } else { report.deployments.join(", ") }
+        if report.deployments.is_empty() {
+            "none".to_string()
+        } else {
+            report.deployments.join(", ")
+        }
     )
     .map_err(io)
 }
@@ -296,7 +318,11 @@ pub fn cmd_validate(ws: &Path, deployment: Option<&str>, out: &mut impl Write) -
 pub fn cmd_deployments_list(ws: &Path, out: &mut impl Write) -> Result<(), UserError> {
     let (deployments, problems) = load_deployments(ws);
     if deployments.is_empty() && problems.is_empty() {
-        writeln!(out, "no deployments under deploy/; create one with `cloud init --org <org> --project <project>`").map_err(io)?;
+        writeln!(
+            out,
+            "no deployments under deploy/; create one with `cloud init --org <org> --project <project>`"
+        )
+        .map_err(io)?;
         return Ok(());
     }
     let rows: Vec<[String; 5]> = deployments
@@ -313,14 +339,26 @@ pub fn cmd_deployments_list(ws: &Path, out: &mut impl Write) -> Result<(), UserE
         })
         .collect();
     write_table(out, &["ID", "ORG", "PROJECT", "ENVIRONMENTS", "STACKS"], &rows)?;
-    let unreadable = problems.iter().map(|p| p.location.file.clone()).collect::<std::collections::BTreeSet<_>>();
+    let unreadable = problems
+        .iter()
+        .map(|p| p.location.file.clone())
+        .collect::<std::collections::BTreeSet<_>>();
     if !unreadable.is_empty() {
-        writeln!(out, "{} manifest(s) have problems; run `cloud validate` for details", unreadable.len()).map_err(io)?;
+        writeln!(
+            out,
+            "{} manifest(s) have problems; run `cloud validate` for details",
+            unreadable.len()
+        )
+        .map_err(io)?;
     }
     Ok(())
 }
 
-fn write_table<const N: usize>(out: &mut impl Write, header: &[&str; N], rows: &[[String; N]]) -> Result<(), UserError> {
+fn write_table<const N: usize>(
+    out: &mut impl Write,
+    header: &[&str; N],
+    rows: &[[String; N]],
+) -> Result<(), UserError> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -416,7 +454,11 @@ pub fn cmd_environments(ws: &Path, cmd: &EnvironmentsCmd, out: &mut impl Write) 
             let catalog = load_catalog(ws)?;
             let d = find_deployment(ws, deployment)?;
             let edit = edit::set_environment_enabled(&catalog, &d, env, enable)?;
-            report_edit(out, &format!("{env} {}", if enable { "enabled" } else { "disabled" }), &edit)
+            report_edit(
+                out,
+                &format!("{env} {}", if enable { "enabled" } else { "disabled" }),
+                &edit,
+            )
         }
     }
 }
@@ -430,7 +472,11 @@ pub fn cmd_stacks(ws: &Path, cmd: &StacksCmd, out: &mut impl Write) -> Result<()
                 .iter()
                 .map(|s| {
                     let deps: Vec<&str> = s.meta.depends_on.iter().map(|d| d.as_str()).collect();
-                    [s.meta.name.to_string(), if deps.is_empty() { "-".into() } else { deps.join(",") }, s.meta.description.clone()]
+                    [
+                        s.meta.name.to_string(),
+                        if deps.is_empty() { "-".into() } else { deps.join(",") },
+                        s.meta.description.clone(),
+                    ]
                 })
                 .collect();
             write_table(out, &["STACK", "DEPENDS ON", "DESCRIPTION"], &rows)
@@ -473,10 +519,19 @@ pub fn cmd_stacks(ws: &Path, cmd: &StacksCmd, out: &mut impl Write) -> Result<()
         StacksCmd::New(a) => {
             let dir = template::new_stack(
                 ws,
-                &NewStackParams { name: a.name.clone(), depends_on: a.depends_on.clone(), description: a.description.clone() },
+                &NewStackParams {
+                    name: a.name.clone(),
+                    depends_on: a.depends_on.clone(),
+                    description: a.description.clone(),
+                },
             )?;
             let rel = crate::catalog::problem::rel(ws, &dir);
-            writeln!(out, "created {} from templates/stack; it is in the catalog (`cloud stacks list`)", rel.display()).map_err(io)?;
+            writeln!(
+                out,
+                "created {} from templates/stack; it is in the catalog (`cloud stacks list`)",
+                rel.display()
+            )
+            .map_err(io)?;
             writeln!(
                 out,
                 "next: add \"{0}\" to workspaces in stacks/package.json and run `cd stacks && npm install --ignore-scripts`; \
@@ -490,7 +545,12 @@ pub fn cmd_stacks(ws: &Path, cmd: &StacksCmd, out: &mut impl Write) -> Result<()
             let deployment = a.deployment.as_deref().map(|s| find_deployment(ws, s)).transpose()?;
             let ins = inspect::inspect_stack(
                 &catalog,
-                &InspectParams { stack: a.stack.clone(), env: a.env.clone(), deployment, allow_snapshot: a.snapshot },
+                &InspectParams {
+                    stack: a.stack.clone(),
+                    env: a.env.clone(),
+                    deployment,
+                    allow_snapshot: a.snapshot,
+                },
             )?;
             if a.json {
                 let text = serde_json::to_string_pretty(&ins.document).map_err(|e| UserError::failed(e.to_string()))?;
@@ -507,7 +567,13 @@ fn write_inspection(out: &mut impl Write, ins: &Inspection, env: &str) -> Result
         InspectSource::Inspector => "inspector".to_string(),
         InspectSource::Snapshot(p) => format!("snapshot {} — names use D000000", p.display()),
     };
-    writeln!(out, "{} in {env}: {} resources ({source})", ins.stack, ins.resources().len()).map_err(io)?;
+    writeln!(
+        out,
+        "{} in {env}: {} resources ({source})",
+        ins.stack,
+        ins.resources().len()
+    )
+    .map_err(io)?;
     write!(out, "{}", inspect::resources_table(ins.resources())).map_err(io)
 }
 
@@ -520,7 +586,9 @@ pub fn cmd_templates(ws: &Path, cmd: &TemplatesCmd, out: &mut impl Write) -> Res
                 .map(|t| [t.name.clone(), t.kind.label().to_string(), t.files.len().to_string()])
                 .collect();
             if rows.is_empty() {
-                return Err(UserError::invalid("no templates under templates/ (expected templates/stack, templates/docs, templates/default, …)"));
+                return Err(UserError::invalid(
+                    "no templates under templates/ (expected templates/stack, templates/docs, templates/default, …)",
+                ));
             }
             write_table(out, &["TEMPLATE", "KIND", "FILES"], &rows)
         }
@@ -563,7 +631,12 @@ pub fn cmd_discover_resources(ws: &Path, args: &DiscoverArgs, out: &mut impl Wri
         for stack in wave {
             let ins = inspect::inspect_stack(
                 &catalog,
-                &InspectParams { stack: stack.to_string(), env: args.env.clone(), deployment: Some(d.clone()), allow_snapshot: args.snapshot },
+                &InspectParams {
+                    stack: stack.to_string(),
+                    env: args.env.clone(),
+                    deployment: Some(d.clone()),
+                    allow_snapshot: args.snapshot,
+                },
             )?;
             total += ins.resources().len();
             if args.json {
@@ -579,7 +652,8 @@ pub fn cmd_discover_resources(ws: &Path, args: &DiscoverArgs, out: &mut impl Wri
         }
     }
     if args.json {
-        let text = serde_json::to_string_pretty(&serde_json::Value::Array(json)).map_err(|e| UserError::failed(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&serde_json::Value::Array(json))
+            .map_err(|e| UserError::failed(e.to_string()))?;
         writeln!(out, "{text}").map_err(io)
     } else {
         writeln!(out, "total: {total} resources in {} stacks", g.stacks().len()).map_err(io)

@@ -59,16 +59,31 @@ pub struct Check {
 
 impl Check {
     fn ok(name: &'static str, detail: impl Into<String>) -> Check {
-        Check { name, status: Status::Ok, detail: detail.into(), fix: None }
+        Check {
+            name,
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
     }
 
     fn with(name: &'static str, status: Status, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { name, status, detail: detail.into(), fix: Some(fix.into()) }
+        Check {
+            name,
+            status,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
 
     /// `ok    pulumi binary      /usr/bin/pulumi (v3.130.0)` — one line, the fix after `— fix:`.
     pub fn line(&self) -> String {
-        let mut s = format!("{:<4}  {:<18} {}", self.status.label(), self.name, one_line(&self.detail));
+        let mut s = format!(
+            "{:<4}  {:<18} {}",
+            self.status.label(),
+            self.name,
+            one_line(&self.detail)
+        );
         if let Some(fix) = &self.fix {
             if self.status != Status::Ok {
                 let _ = write!(s, " — fix: {}", one_line(fix));
@@ -113,7 +128,11 @@ pub async fn run_checks(overrides: &Overrides) -> Report {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let config = match Config::load_with_env(overrides, &env) {
         Ok(c) => c,
-        Err(e) => return Report { checks: vec![config_failure(&e)] },
+        Err(e) => {
+            return Report {
+                checks: vec![config_failure(&e)],
+            }
+        }
     };
     run_checks_with(&config, &env).await
 }
@@ -129,8 +148,15 @@ fn config_failure(e: &ConfigError) -> Check {
 
 /// Run the checks for a loaded configuration and an explicit environment.
 pub async fn run_checks_with(config: &Config, env: &BTreeMap<String, String>) -> Report {
-    let source = config.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into());
-    let mut checks = vec![Check::ok("configuration", format!("{source}; workspace {}", config.workspace.display()))];
+    let source = config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
+    let mut checks = vec![Check::ok(
+        "configuration",
+        format!("{source}; workspace {}", config.workspace.display()),
+    )];
     checks.push(check_binary(config, env).await);
     checks.push(check_backend(&config.pulumi.backend_url).await);
     checks.push(check_passphrase(&config.pulumi.passphrase));
@@ -146,7 +172,11 @@ pub async fn run_checks_with(config: &Config, env: &BTreeMap<String, String>) ->
 /// What to do about a missing or broken engine binary: the config key, its variable, and how to
 /// install Pulumi.
 pub fn binary_fix(config: &Config) -> String {
-    let file = config.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| crate::config::DEFAULT_CONFIG_PATH.into());
+    let file = config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| crate::config::DEFAULT_CONFIG_PATH.into());
     format!(
         "set `pulumi.binary` in {file} (or CLOUD_PULUMI_BINARY) to the pulumi executable — or to \
          target/debug/pulumi-standin for the offline demo (`cargo build --bins`) — or install \
@@ -206,9 +236,21 @@ async fn check_binary(config: &Config, env: &BTreeMap<String, String>) -> Check 
     let shown = path.display();
     let output = match tokio::time::timeout(VERSION_TIMEOUT, cmd.output()).await {
         Err(_) => {
-            return Check::with(NAME, Status::Fail, format!("`{shown} version` did not answer within {VERSION_TIMEOUT:?}"), binary_fix(config))
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("`{shown} version` did not answer within {VERSION_TIMEOUT:?}"),
+                binary_fix(config),
+            )
         }
-        Ok(Err(e)) => return Check::with(NAME, Status::Fail, format!("cannot run `{shown} version`: {e}"), binary_fix(config)),
+        Ok(Err(e)) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("cannot run `{shown} version`: {e}"),
+                binary_fix(config),
+            )
+        }
         Ok(Ok(o)) => o,
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -216,8 +258,17 @@ async fn check_binary(config: &Config, env: &BTreeMap<String, String>) -> Check 
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        let code = output.status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
-        return Check::with(NAME, Status::Fail, format!("`{shown} version` exited with {code}: {first}"), binary_fix(config));
+        let code = output
+            .status
+            .code()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "a signal".into());
+        return Check::with(
+            NAME,
+            Status::Fail,
+            format!("`{shown} version` exited with {code}: {first}"),
+            binary_fix(config),
+        );
     }
     if !version.starts_with('v') {
         return Check::with(
@@ -241,15 +292,21 @@ async fn check_backend(url: &str) -> Check {
         let fix = "set `pulumi.backend_url` (or CLOUD_PULUMI_BACKEND_URL) to file://<a writable directory>";
         return match dir_status(&dir) {
             Ok(DirState::Writable) => Check::ok(NAME, format!("{shown} (writable)")),
-            Ok(DirState::WillCreate(parent)) => {
-                Check::ok(NAME, format!("{shown} (created on first use; {} is writable)", parent.display()))
-            }
+            Ok(DirState::WillCreate(parent)) => Check::ok(
+                NAME,
+                format!("{shown} (created on first use; {} is writable)", parent.display()),
+            ),
             Err(why) => Check::with(NAME, Status::Fail, format!("{shown}: {why}"), fix),
         };
     }
     if url.starts_with("http://") || url.starts_with("https://") {
         let Some((host, port)) = host_port(url) else {
-            return Check::with(NAME, Status::Fail, format!("{shown}: no host in the URL"), "fix `pulumi.backend_url`");
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("{shown}: no host in the URL"),
+                "fix `pulumi.backend_url`",
+            );
         };
         let addr = format!("{host}:{port}");
         return match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&addr)).await {
@@ -285,7 +342,10 @@ fn host_port(url: &str) -> Option<(String, u16)> {
     let default = if scheme == "https" { 443 } else { 80 };
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
         let (h, after) = v6.split_once(']')?;
-        (format!("[{h}]"), after.strip_prefix(':').map(str::parse).transpose().ok()?)
+        (
+            format!("[{h}]"),
+            after.strip_prefix(':').map(str::parse).transpose().ok()?,
+        )
     } else {
         match hostport.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), Some(p.parse().ok()?)),
@@ -318,7 +378,9 @@ fn dir_status(dir: &Path) -> Result<DirState, String> {
             let abs = if dir.is_absolute() {
                 dir.to_path_buf()
             } else {
-                std::env::current_dir().map(|c| c.join(dir)).unwrap_or_else(|_| dir.to_path_buf())
+                std::env::current_dir()
+                    .map(|c| c.join(dir))
+                    .unwrap_or_else(|_| dir.to_path_buf())
             };
             let mut parent = abs.parent();
             while let Some(p) = parent {
@@ -329,12 +391,19 @@ fn dir_status(dir: &Path) -> Result<DirState, String> {
                             .map_err(|why| format!("{} does not exist and cannot be created: {why}", dir.display()));
                     }
                     Ok(_) => {
-                        return Err(format!("{} cannot be created: {} is not a directory", dir.display(), p.display()))
+                        return Err(format!(
+                            "{} cannot be created: {} is not a directory",
+                            dir.display(),
+                            p.display()
+                        ))
                     }
                     Err(_) => parent = p.parent(),
                 }
             }
-            Err(format!("{} cannot be created: no existing parent directory", dir.display()))
+            Err(format!(
+                "{} cannot be created: no existing parent directory",
+                dir.display()
+            ))
         }
         Err(e) => Err(format!("cannot read {}: {e}", dir.display())),
     }
@@ -366,25 +435,39 @@ fn check_passphrase(source: &PassphraseSource) -> Check {
                     "set a non-empty PULUMI_CONFIG_PASSPHRASE, or unset it to use a generated passphrase file",
                 )
             } else {
-                Check::ok(NAME, "from the environment: PULUMI_CONFIG_PASSPHRASE is set (value not shown)")
+                Check::ok(
+                    NAME,
+                    "from the environment: PULUMI_CONFIG_PASSPHRASE is set (value not shown)",
+                )
             }
         }
         PassphraseSource::File(path) => {
             let fix = "point `pulumi.passphrase_file` (or CLOUD_PULUMI_PASSPHRASE_FILE / PULUMI_CONFIG_PASSPHRASE_FILE) at a readable file holding the passphrase";
             match std::fs::File::open(path).and_then(|f| f.metadata()) {
-                Ok(m) if m.is_file() && m.len() > 0 => {
-                    Check::ok(NAME, format!("from file {} (readable; contents not shown)", path.display()))
+                Ok(m) if m.is_file() && m.len() > 0 => Check::ok(
+                    NAME,
+                    format!("from file {} (readable; contents not shown)", path.display()),
+                ),
+                Ok(m) if m.is_file() => {
+                    Check::with(NAME, Status::Warn, format!("file {} is empty", path.display()), fix)
                 }
-                Ok(m) if m.is_file() => Check::with(NAME, Status::Warn, format!("file {} is empty", path.display()), fix),
                 Ok(_) => Check::with(NAME, Status::Fail, format!("{} is not a file", path.display()), fix),
-                Err(e) => Check::with(NAME, Status::Fail, format!("cannot read the passphrase file {}: {e}", path.display()), fix),
+                Err(e) => Check::with(
+                    NAME,
+                    Status::Fail,
+                    format!("cannot read the passphrase file {}: {e}", path.display()),
+                    fix,
+                ),
             }
         }
         PassphraseSource::Generated(path) => {
             if path.is_file() {
                 Check::ok(NAME, format!("generated file {} (contents not shown)", path.display()))
             } else {
-                Check::ok(NAME, format!("none configured: one is generated on first use in {}", path.display()))
+                Check::ok(
+                    NAME,
+                    format!("none configured: one is generated on first use in {}", path.display()),
+                )
             }
         }
     }
@@ -414,19 +497,39 @@ fn check_credentials(backend_url: &str, env: &BTreeMap<String, String>) -> Vec<C
     let set: Vec<&str> = AWS_CREDENTIAL_VARS.iter().copied().filter(|k| is_set(env, k)).collect();
     let key = is_set(env, "AWS_ACCESS_KEY_ID");
     let secret = is_set(env, "AWS_SECRET_ACCESS_KEY");
-    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"].into_iter().find(|k| is_set(env, k));
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .find(|k| is_set(env, k));
     let region_note = region.map(|r| format!("; region from {r}")).unwrap_or_default();
     let shared = env
         .get("HOME")
         .map(|h| Path::new(h).join(".aws"))
         .filter(|d| d.join("credentials").is_file() || d.join("config").is_file());
     if key != secret {
-        let (has, lacks) = if key { ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") } else { ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID") };
-        out.push(Check::with(NAME, Status::Fail, format!("AWS: {has} is set but {lacks} is not"), format!("export {lacks} too, or unset {has} and use AWS_PROFILE")));
+        let (has, lacks) = if key {
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        } else {
+            ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+        };
+        out.push(Check::with(
+            NAME,
+            Status::Fail,
+            format!("AWS: {has} is set but {lacks} is not"),
+            format!("export {lacks} too, or unset {has} and use AWS_PROFILE"),
+        ));
     } else if !set.is_empty() {
-        out.push(Check::ok(NAME, format!("AWS: {} set (values not shown){region_note}", set.join(", "))));
+        out.push(Check::ok(
+            NAME,
+            format!("AWS: {} set (values not shown){region_note}", set.join(", ")),
+        ));
     } else if let Some(dir) = shared {
-        out.push(Check::ok(NAME, format!("AWS: shared configuration in {} (default profile; contents not shown){region_note}", dir.display())));
+        out.push(Check::ok(
+            NAME,
+            format!(
+                "AWS: shared configuration in {} (default profile; contents not shown){region_note}",
+                dir.display()
+            ),
+        ));
     } else {
         out.push(Check::with(
             NAME,
@@ -444,7 +547,10 @@ fn check_credentials(backend_url: &str, env: &BTreeMap<String, String>) -> Vec<C
         if is_set(env, "PULUMI_ACCESS_TOKEN") {
             out.push(Check::ok(TOKEN, "PULUMI_ACCESS_TOKEN is set (value not shown)"));
         } else if let Some(file) = home.map(|h| h.join("credentials.json")).filter(|f| f.is_file()) {
-            out.push(Check::ok(TOKEN, format!("stored login in {} (contents not shown)", file.display())));
+            out.push(Check::ok(
+                TOKEN,
+                format!("stored login in {} (contents not shown)", file.display()),
+            ));
         } else {
             out.push(Check::with(
                 TOKEN,
@@ -464,9 +570,14 @@ fn check_data_dir(dir: &Path) -> Check {
     const NAME: &str = "data dir";
     match dir_status(dir) {
         Ok(DirState::Writable) => Check::ok(NAME, format!("{} (writable)", dir.display())),
-        Ok(DirState::WillCreate(parent)) => {
-            Check::ok(NAME, format!("{} (created on first use; {} is writable)", dir.display(), parent.display()))
-        }
+        Ok(DirState::WillCreate(parent)) => Check::ok(
+            NAME,
+            format!(
+                "{} (created on first use; {} is writable)",
+                dir.display(),
+                parent.display()
+            ),
+        ),
         Err(why) => Check::with(
             NAME,
             Status::Fail,
@@ -492,14 +603,24 @@ async fn check_database(url: &str) -> Check {
     use std::str::FromStr;
 
     const NAME: &str = "database";
-    let known: Vec<&sqlx::migrate::Migration> =
-        crate::store::MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).collect();
+    let known: Vec<&sqlx::migrate::Migration> = crate::store::MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .collect();
     let fix_open = "move the file away (or restore a backup) and run any `cloud` command to create a new database, or set `database_url` / CLOUD_DATABASE_URL";
     let Some(file) = sqlite_file(url) else {
-        return Check::with(NAME, Status::Skipped, format!("{url}: in-memory, nothing to check"), "use a file database to keep sessions");
+        return Check::with(
+            NAME,
+            Status::Skipped,
+            format!("{url}: in-memory, nothing to check"),
+            "use a file database to keep sessions",
+        );
     };
     if !file.exists() {
-        let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         return match dir_status(dir) {
             Ok(_) => Check::ok(
                 NAME,
@@ -525,13 +646,34 @@ async fn check_database(url: &str) -> Check {
     };
     let mut conn = match options.connect().await {
         Ok(c) => c,
-        Err(e) => return Check::with(NAME, Status::Fail, format!("cannot open {}: {e}", file.display()), fix_open),
+        Err(e) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("cannot open {}: {e}", file.display()),
+                fix_open,
+            )
+        }
     };
     let integrity: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA quick_check").fetch_one(&mut conn).await;
     match integrity {
         Ok(s) if s == "ok" => {}
-        Ok(s) => return Check::with(NAME, Status::Fail, format!("{} is damaged: {s}", file.display()), fix_open),
-        Err(e) => return Check::with(NAME, Status::Fail, format!("cannot read {}: {e}", file.display()), fix_open),
+        Ok(s) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("{} is damaged: {s}", file.display()),
+                fix_open,
+            )
+        }
+        Err(e) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("cannot read {}: {e}", file.display()),
+                fix_open,
+            )
+        }
     }
     // sqlx's own bookkeeping table: not part of our schema, hence an unchecked query.
     let has_table: Result<i64, sqlx::Error> =
@@ -545,18 +687,35 @@ async fn check_database(url: &str) -> Check {
             .await
         {
             Ok(rows) => rows,
-            Err(e) => return Check::with(NAME, Status::Fail, format!("cannot read the migration table of {}: {e}", file.display()), fix_open),
+            Err(e) => {
+                return Check::with(
+                    NAME,
+                    Status::Fail,
+                    format!("cannot read the migration table of {}: {e}", file.display()),
+                    fix_open,
+                )
+            }
         },
-        Err(e) => return Check::with(NAME, Status::Fail, format!("cannot read {}: {e}", file.display()), fix_open),
+        Err(e) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("cannot read {}: {e}", file.display()),
+                fix_open,
+            )
+        }
     };
     let _ = conn.close().await;
     let mut problems = Vec::new();
     for (version, checksum, success) in &applied {
         match known.iter().find(|m| m.version == *version) {
-            None => problems.push(format!("migration {version} is not known to this cloud binary (a newer version wrote the database)")),
-            Some(m) if m.checksum.as_ref() != checksum.as_slice() => {
-                problems.push(format!("migration {version} ({}) was changed after it was applied", m.description))
-            }
+            None => problems.push(format!(
+                "migration {version} is not known to this cloud binary (a newer version wrote the database)"
+            )),
+            Some(m) if m.checksum.as_ref() != checksum.as_slice() => problems.push(format!(
+                "migration {version} ({}) was changed after it was applied",
+                m.description
+            )),
             Some(_) if !success => problems.push(format!("migration {version} did not finish")),
             Some(_) => {}
         }
@@ -569,16 +728,32 @@ async fn check_database(url: &str) -> Check {
             "run the cloud version that created this database, or restore a backup",
         );
     }
-    let pending = known.iter().filter(|m| !applied.iter().any(|(v, _, _)| *v == m.version)).count();
+    let pending = known
+        .iter()
+        .filter(|m| !applied.iter().any(|(v, _, _)| *v == m.version))
+        .count();
     if pending > 0 {
         return Check::with(
             NAME,
             Status::Warn,
-            format!("{}: {} of {} migrations applied, {pending} pending", file.display(), applied.len(), known.len()),
+            format!(
+                "{}: {} of {} migrations applied, {pending} pending",
+                file.display(),
+                applied.len(),
+                known.len()
+            ),
             "the next `cloud` command (e.g. `cloud list`) applies them",
         );
     }
-    Check::ok(NAME, format!("{} opens; {}/{} migrations applied", file.display(), applied.len(), known.len()))
+    Check::ok(
+        NAME,
+        format!(
+            "{} opens; {}/{} migrations applied",
+            file.display(),
+            applied.len(),
+            known.len()
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -591,8 +766,14 @@ mod tests {
 
     #[test]
     fn host_and_port_of_backend_urls() {
-        assert_eq!(host_port("https://api.pulumi.com"), Some(("api.pulumi.com".into(), 443)));
-        assert_eq!(host_port("http://u:pw@127.0.0.1:8080/x?y"), Some(("127.0.0.1".into(), 8080)));
+        assert_eq!(
+            host_port("https://api.pulumi.com"),
+            Some(("api.pulumi.com".into(), 443))
+        );
+        assert_eq!(
+            host_port("http://u:pw@127.0.0.1:8080/x?y"),
+            Some(("127.0.0.1".into(), 8080))
+        );
         assert_eq!(host_port("https://[::1]:9/"), Some(("[::1]".into(), 9)));
         assert_eq!(host_port("https:///path"), None);
         assert_eq!(host_port("http://host:notaport"), None);
@@ -600,16 +781,33 @@ mod tests {
 
     #[test]
     fn credentials_are_named_never_shown() {
-        let c = check_credentials("file:///x", &env(&[("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"), ("AWS_REGION", "eu-west-1")]));
+        let c = check_credentials(
+            "file:///x",
+            &env(&[
+                ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+                ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+                ("AWS_REGION", "eu-west-1"),
+            ]),
+        );
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].status, Status::Ok);
         let line = c[0].line();
-        assert!(line.contains("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY set") && line.contains("region from AWS_REGION"), "{line}");
-        assert!(!line.contains("AKIAEXAMPLE") && !line.contains("wJalrXUtnFEMI") && !line.contains("eu-west-1"), "{line}");
+        assert!(
+            line.contains("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY set") && line.contains("region from AWS_REGION"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("AKIAEXAMPLE") && !line.contains("wJalrXUtnFEMI") && !line.contains("eu-west-1"),
+            "{line}"
+        );
 
         let half = check_credentials("file:///x", &env(&[("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")]));
         assert_eq!(half[0].status, Status::Fail);
-        assert!(half[0].line().contains("AWS_SECRET_ACCESS_KEY is not"), "{}", half[0].line());
+        assert!(
+            half[0].line().contains("AWS_SECRET_ACCESS_KEY is not"),
+            "{}",
+            half[0].line()
+        );
 
         let none = check_credentials("file:///x", &env(&[("HOME", "/nonexistent-home")]));
         assert_eq!(none[0].status, Status::Warn);
@@ -617,18 +815,30 @@ mod tests {
 
     #[test]
     fn a_cloud_backend_needs_a_token() {
-        let c = check_credentials("https://api.pulumi.com", &env(&[("HOME", "/nonexistent-home"), ("AWS_PROFILE", "p")]));
+        let c = check_credentials(
+            "https://api.pulumi.com",
+            &env(&[("HOME", "/nonexistent-home"), ("AWS_PROFILE", "p")]),
+        );
         assert_eq!(c[1].name, "pulumi token");
         assert_eq!(c[1].status, Status::Fail);
-        let c = check_credentials("https://api.pulumi.com", &env(&[("PULUMI_ACCESS_TOKEN", "pul-123secret"), ("AWS_PROFILE", "p")]));
+        let c = check_credentials(
+            "https://api.pulumi.com",
+            &env(&[("PULUMI_ACCESS_TOKEN", "pul-123secret"), ("AWS_PROFILE", "p")]),
+        );
         assert_eq!(c[1].status, Status::Ok);
         assert!(!c[1].line().contains("pul-123secret"));
     }
 
     #[test]
     fn sqlite_urls_name_their_file() {
-        assert_eq!(sqlite_file("sqlite:///tmp/x/cloud.db"), Some(PathBuf::from("/tmp/x/cloud.db")));
-        assert_eq!(sqlite_file("sqlite://.data/cloud.db?mode=rwc"), Some(PathBuf::from(".data/cloud.db")));
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/x/cloud.db"),
+            Some(PathBuf::from("/tmp/x/cloud.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite://.data/cloud.db?mode=rwc"),
+            Some(PathBuf::from(".data/cloud.db"))
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
     }
 
@@ -636,7 +846,10 @@ mod tests {
     fn lines_are_one_line_with_a_fix_for_problems_only() {
         let c = Check::with("backend", Status::Fail, "a\nb", "do\nthis");
         assert_eq!(c.line(), "FAIL  backend            a b — fix: do this");
-        let ok = Check { fix: Some("x".into()), ..Check::ok("data dir", "fine") };
+        let ok = Check {
+            fix: Some("x".into()),
+            ..Check::ok("data dir", "fine")
+        };
         assert_eq!(ok.line(), "ok    data dir           fine");
     }
 }

@@ -4,13 +4,13 @@
 
 mod admin_cmds;
 pub mod bench;
+pub mod bench_cmd;
 pub mod catalog;
 pub mod doctor;
 pub mod plan_show;
 pub mod render;
 mod serve_cmd;
 mod session_cmds;
-pub mod bench_cmd;
 mod stack_cmds;
 mod wiring;
 
@@ -159,9 +159,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         // Commands that work on files only: no database, no engine.
-        Command::Plan(session_cmds::PlanArgs { command: Some(plan_show::PlanCmd::Show(args)), .. }) => {
-            Ok(plan_show::cmd_plan_show(&args, &mut std::io::stdout().lock())?)
-        }
+        Command::Plan(session_cmds::PlanArgs {
+            command: Some(plan_show::PlanCmd::Show(args)),
+            ..
+        }) => Ok(plan_show::cmd_plan_show(&args, &mut std::io::stdout().lock())?),
         Command::Catalog(cmd) => {
             let config = wiring::load_config(&global)?;
             Ok(catalog::run(&config.workspace, &cmd, &mut std::io::stdout().lock())?)
@@ -172,12 +173,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(bench::BenchCmd::Stream(args)) => bench::cmd_bench_stream(&args),
         Command::Doctor => {
-            let overrides = crate::config::Overrides { config: global.config.clone(), data_dir: global.data_dir.clone() };
+            let overrides = crate::config::Overrides {
+                config: global.config.clone(),
+                data_dir: global.data_dir.clone(),
+            };
             let report = doctor::run_checks(&overrides).await;
             Ok(doctor::cmd_doctor(&report, &mut std::io::stdout().lock())?)
         }
         Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
-        Command::Bench(bench::BenchCmd::Discord(args)) => bench_cmd::run(&global, bench_cmd::BenchCmd::Discord(args)).await,
+        Command::Bench(bench::BenchCmd::Discord(args)) => {
+            bench_cmd::run(&global, bench_cmd::BenchCmd::Discord(args)).await
+        }
         other => {
             let app = App::start(&global).await?;
             session_cmds::run(&app, other).await

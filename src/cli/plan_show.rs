@@ -52,7 +52,8 @@ fn io(e: std::io::Error) -> UserError {
 pub fn cmd_plan_show(args: &PlanShowArgs, out: &mut impl Write) -> Result<(), UserError> {
     let shown = args.event_log.display();
     let text = if args.event_log.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| UserError::invalid(format!("cannot read standard input: {e}")))?
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| UserError::invalid(format!("cannot read standard input: {e}")))?
     } else {
         let bytes = std::fs::read(&args.event_log).map_err(|e| {
             UserError::invalid(format!(

@@ -7,7 +7,13 @@ use crate::orchestrator::SessionView;
 use crate::session::{Plan, SessionState};
 use crate::store::{AuditEntry, SessionRecord};
 
-const OPS: [(&str, &str); 5] = [("create", "+"), ("update", "~"), ("delete", "-"), ("replace", "±"), ("same", "=")];
+const OPS: [(&str, &str); 5] = [
+    ("create", "+"),
+    ("update", "~"),
+    ("delete", "-"),
+    ("replace", "±"),
+    ("same", "="),
+];
 
 fn count(counts: &crate::engine::ChangeCounts, op: &str) -> u64 {
     counts.get(op).copied().unwrap_or(0)
@@ -16,16 +22,29 @@ fn count(counts: &crate::engine::ChangeCounts, op: &str) -> u64 {
 /// The plan as a table: one row per stack, changes by operation, provisional marks.
 pub fn plan_table(plan: &Plan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "  {:<20} {:>5} {:>5} {:>5} {:>5} {:>5}  note", "stack", "+", "~", "-", "±", "=");
+    let _ = writeln!(
+        out,
+        "  {:<20} {:>5} {:>5} {:>5} {:>5} {:>5}  note",
+        "stack", "+", "~", "-", "±", "="
+    );
     for entry in &plan.stacks {
         let c = &entry.preview.counts;
         let _ = write!(out, "  {:<20}", entry.stack.as_str());
         for (op, _) in OPS {
             let _ = write!(out, " {:>5}", count(c, op));
         }
-        let note = if entry.provisional { "provisional: re-previewed before it applies" } else { "" };
+        let note = if entry.provisional {
+            "provisional: re-previewed before it applies"
+        } else {
+            ""
+        };
         let _ = writeln!(out, "  {note}");
-        for d in entry.preview.diagnostics.iter().filter(|d| d.severity == crate::engine::Severity::Error) {
+        for d in entry
+            .preview
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == crate::engine::Severity::Error)
+        {
             let _ = writeln!(out, "      error: {}", d.message);
         }
     }
@@ -57,7 +76,11 @@ pub fn status(view: &SessionView) -> String {
     let s = &view.session;
     let mut out = String::new();
     let _ = writeln!(out, "Session {} ({})", s.id.short(), s.id);
-    let _ = writeln!(out, "  {}/{}  deployment {}  {}  requested by {}", s.project, s.env, s.deployment_id, s.operation, s.requester);
+    let _ = writeln!(
+        out,
+        "  {}/{}  deployment {}  {}  requested by {}",
+        s.project, s.env, s.deployment_id, s.operation, s.requester
+    );
     let _ = writeln!(out, "  state    {}", s.state);
     if let Some(d) = &s.digest {
         let _ = writeln!(out, "  digest   {}", d.short());
@@ -72,18 +95,46 @@ pub fn status(view: &SessionView) -> String {
         "  approvals {}/{}{}",
         current.len(),
         s.approvals_required,
-        if current.is_empty() { String::new() } else { format!(" ({})", current.iter().map(|a| a.approver.to_string()).collect::<Vec<_>>().join(", ")) }
+        if current.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                current
+                    .iter()
+                    .map(|a| a.approver.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
     );
     if let Some(reason) = &s.reason {
         let _ = writeln!(out, "  reason   {}", reason.replace('\n', "\n           "));
     }
     if let Some(q) = &view.queue {
-        let _ = writeln!(out, "  queue    position {} (waiting for its stacks since {})", q.position, &q.enqueued_at[..19.min(q.enqueued_at.len())]);
+        let _ = writeln!(
+            out,
+            "  queue    position {} (waiting for its stacks since {})",
+            q.position,
+            &q.enqueued_at[..19.min(q.enqueued_at.len())]
+        );
     } else if !s.state.is_terminal() {
-        let _ = writeln!(out, "  locks    {}", if view.locks.is_empty() { "none held".to_string() } else { format!("{} stack(s) held", view.locks.len()) });
+        let _ = writeln!(
+            out,
+            "  locks    {}",
+            if view.locks.is_empty() {
+                "none held".to_string()
+            } else {
+                format!("{} stack(s) held", view.locks.len())
+            }
+        );
     }
     if let Some(parent) = &s.follow_up_of {
-        let _ = writeln!(out, "  follows  session {} (its apply stopped before these stacks)", parent.short());
+        let _ = writeln!(
+            out,
+            "  follows  session {} (its apply stopped before these stacks)",
+            parent.short()
+        );
     }
     let _ = writeln!(out, "  stacks:");
     for row in &view.stacks {
@@ -93,7 +144,14 @@ pub fn status(view: &SessionView) -> String {
             .map(|(op, sym)| format!("{sym}{}", count(&row.counts, op)))
             .collect();
         // Waves are numbered from 1, as `cloud graph` numbers them.
-        let _ = writeln!(out, "    wave {}  {:<20} {:<10} {}", row.wave + 1, row.stack.as_str(), row.state.as_str(), counts.join(" "));
+        let _ = writeln!(
+            out,
+            "    wave {}  {:<20} {:<10} {}",
+            row.wave + 1,
+            row.stack.as_str(),
+            row.state.as_str(),
+            counts.join(" ")
+        );
         if let Some(e) = &row.error {
             let _ = writeln!(out, "             {}", e.lines().next().unwrap_or(""));
         }
@@ -117,7 +175,10 @@ pub fn cost_and_quota(view: &SessionView) -> String {
             out.push_str(&crate::policy::quota::render_lines(&quota.projected, "  "));
         }
         let unpriced = view.cost.as_ref().map(|c| c.unpriced().count()).unwrap_or(0);
-        let cost_quota = quota.projected.iter().any(|l| l.key == crate::policy::QuotaKey::MonthlyCost);
+        let cost_quota = quota
+            .projected
+            .iter()
+            .any(|l| l.key == crate::policy::QuotaKey::MonthlyCost);
         if cost_quota && unpriced > 0 {
             let _ = writeln!(
                 out,
@@ -169,13 +230,21 @@ pub fn verb_ing(op: &str) -> String {
 pub fn next_step(s: &SessionRecord) -> Option<String> {
     let short = s.id.short();
     match s.state {
-        SessionState::Draft => Some(format!("cloud refresh {short}  (plan it; if its stacks are busy, `cloud queue {short}` waits for them)")),
+        SessionState::Draft => Some(format!(
+            "cloud refresh {short}  (plan it; if its stacks are busy, `cloud queue {short}` waits for them)"
+        )),
         SessionState::PlanReady => Some(format!(
             "cloud approve {short}  (needs {} approval(s){})",
             s.approvals_required,
-            if s.allow_self_approve { "" } else { " from someone other than the requester" }
+            if s.allow_self_approve {
+                ""
+            } else {
+                " from someone other than the requester"
+            }
         )),
-        SessionState::PlanFailed => Some(format!("fix the problem, then cloud refresh {short}; or cloud cancel {short}")),
+        SessionState::PlanFailed => Some(format!(
+            "fix the problem, then cloud refresh {short}; or cloud cancel {short}"
+        )),
         SessionState::Approved => Some(format!("cloud apply {short}")),
         SessionState::Planning | SessionState::Applying => Some(format!("cloud logs {short} --follow")),
         SessionState::Applied | SessionState::Failed | SessionState::Cancelled | SessionState::Expired => None,
@@ -193,7 +262,10 @@ pub fn audit(entries: &[AuditEntry]) -> String {
             &e.at[..19.min(e.at.len())],
             e.actor,
             e.action,
-            e.session_id.as_deref().map(|s| format!("session {} ", &s[..8])).unwrap_or_default(),
+            e.session_id
+                .as_deref()
+                .map(|s| format!("session {} ", &s[..8]))
+                .unwrap_or_default(),
             e.details
         );
     }

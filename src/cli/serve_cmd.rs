@@ -4,7 +4,7 @@
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::{GlobalArgs, wiring::App};
+use super::{wiring::App, GlobalArgs};
 use crate::chat::discord::{DiscordTransport, HttpMode};
 use crate::chat::slack::SlackTransport;
 use crate::config::SlackTransport as SlackMode;
@@ -28,7 +28,10 @@ pub struct ServeArgs {
 
 pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     if !args.discord && !args.slack {
-        return Err(UserError::invalid("choose what to serve: `cloud serve --discord`, `cloud serve --slack`, or both").into());
+        return Err(UserError::invalid(
+            "choose what to serve: `cloud serve --discord`, `cloud serve --slack`, or both",
+        )
+        .into());
     }
     // Configuration errors first, before the database and the engine are touched.
     let config = super::wiring::load_config(global)?;
@@ -63,7 +66,11 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
             Some(url) => HttpMode::Proxy(url.clone()),
             None => HttpMode::Discord,
         };
-        transports.push(Box::new(DiscordTransport { token, guild_id: app.config.discord.guild_id, http }));
+        transports.push(Box::new(DiscordTransport {
+            token,
+            guild_id: app.config.discord.guild_id,
+            http,
+        }));
     }
     if args.slack {
         transports.push(Box::new(SlackTransport::default()));

@@ -165,7 +165,11 @@ pub(super) fn stack_names(raw: &[String]) -> anyhow::Result<Option<Vec<StackName
         return Ok(None);
     }
     raw.iter()
-        .map(|s| s.trim().parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()).into()))
+        .map(|s| {
+            s.trim()
+                .parse::<StackName>()
+                .map_err(|e| UserError::invalid(e.to_string()).into())
+        })
         .collect::<anyhow::Result<Vec<_>>>()
         .map(Some)
 }
@@ -195,10 +199,17 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Plan(args) => {
             // clap requires both when there is no subcommand; `plan show` is dispatched earlier.
             let (Some(project), Some(env)) = (args.project, args.env) else {
-                return Err(UserError::invalid("usage: cloud plan <project> <env>, or cloud plan show --event-log FILE").into());
+                return Err(UserError::invalid(
+                    "usage: cloud plan <project> <env>, or cloud plan show --event-log FILE",
+                )
+                .into());
             };
             let stacks = stack_names(&args.stacks)?;
-            let s = app.orchestrator.start_session(&app.principal, &project, &env, stacks.as_deref()).await.map_err(user)?;
+            let s = app
+                .orchestrator
+                .start_session(&app.principal, &project, &env, stacks.as_deref())
+                .await
+                .map_err(user)?;
             let s = plan_with_spinner(app, s.id).await?;
             if args.json {
                 print_json(&app.orchestrator.status(s.id).await.map_err(user)?)?;
@@ -218,11 +229,19 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let digest = match args.digest {
                 Some(d) => d,
                 None => s.digest.as_ref().map(|d| d.0.clone()).ok_or_else(|| {
-                    UserError::invalid(format!("session {} has no plan to approve (it is {})", s.id.short(), s.state))
+                    UserError::invalid(format!(
+                        "session {} has no plan to approve (it is {})",
+                        s.id.short(),
+                        s.state
+                    ))
                 })?,
             };
             let s = match &args.override_reason {
-                Some(reason) => app.orchestrator.approve_override(s.id, &app.principal, &digest, reason).await,
+                Some(reason) => {
+                    app.orchestrator
+                        .approve_override(s.id, &app.principal, &digest, reason)
+                        .await
+                }
                 None => app.orchestrator.approve(s.id, &app.principal, &digest).await,
             }
             .map_err(user)?;
@@ -251,20 +270,59 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                 }
             }
             None => {
-                let sessions = app.orchestrator.list_for(&app.principal, &SessionFilter { active: true, ..Default::default() }).await.map_err(user)?;
-                print_sessions(&sessions, args.json, "No active sessions. Start one with `cloud deploy <project> <env>`.")
+                let sessions = app
+                    .orchestrator
+                    .list_for(
+                        &app.principal,
+                        &SessionFilter {
+                            active: true,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(user)?;
+                print_sessions(
+                    &sessions,
+                    args.json,
+                    "No active sessions. Start one with `cloud deploy <project> <env>`.",
+                )
             }
         },
         Command::List(args) => {
-            let state = args.state.as_deref().map(str::parse::<SessionState>).transpose().map_err(|e| UserError::invalid(e.to_string()))?;
-            let sessions = app.orchestrator.list_for(&app.principal, &SessionFilter { state, project: args.project, env: args.env, active: false, limit: Some(args.limit) }).await.map_err(user)?;
+            let state = args
+                .state
+                .as_deref()
+                .map(str::parse::<SessionState>)
+                .transpose()
+                .map_err(|e| UserError::invalid(e.to_string()))?;
+            let sessions = app
+                .orchestrator
+                .list_for(
+                    &app.principal,
+                    &SessionFilter {
+                        state,
+                        project: args.project,
+                        env: args.env,
+                        active: false,
+                        limit: Some(args.limit),
+                    },
+                )
+                .await
+                .map_err(user)?;
             print_sessions(&sessions, args.json, "No sessions match.")
         }
         Command::Cancel(args) => {
             let s = app.store.find_session(&args.session).await.map_err(store_user)?;
-            let s = app.orchestrator.cancel(s.id, &app.principal, &args.reason).await.map_err(user)?;
+            let s = app
+                .orchestrator
+                .cancel(s.id, &app.principal, &args.reason)
+                .await
+                .map_err(user)?;
             if s.state == SessionState::Applying {
-                println!("Cancel requested for session {}: in-flight steps finish, then it stops.", s.id.short());
+                println!(
+                    "Cancel requested for session {}: in-flight steps finish, then it stops.",
+                    s.id.short()
+                );
             } else {
                 println!("Session {} is {}.", s.id.short(), s.state);
             }
@@ -301,7 +359,14 @@ async fn plan_with_spinner(app: &App, id: SessionId) -> anyhow::Result<SessionRe
 }
 
 async fn print_plan(app: &App, s: &SessionRecord) -> anyhow::Result<()> {
-    println!("Session {}  {}/{}  deployment {}  {}", s.id.short(), s.project, s.env, s.deployment_id, s.state);
+    println!(
+        "Session {}  {}/{}  deployment {}  {}",
+        s.id.short(),
+        s.project,
+        s.env,
+        s.deployment_id,
+        s.state
+    );
     if let Some(plan) = &s.plan {
         print!("{}", render::plan_table(plan));
         let view = app.orchestrator.status(s.id).await.map_err(user)?;
@@ -339,13 +404,26 @@ fn plan_failure(app: &App, s: &SessionRecord) -> Option<UserError> {
             s.id.short()
         )));
     }
-    Some(UserError::failed(format!("the plan failed; fix the problem and run `cloud refresh {}`", s.id.short())))
+    Some(UserError::failed(format!(
+        "the plan failed; fix the problem and run `cloud refresh {}`",
+        s.id.short()
+    )))
 }
 
 async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
     use super::stack_cmds::{run_request, Operation, SessionRequest};
     let stacks = stack_names(&args.stacks)?;
-    run_request(app, SessionRequest { project: args.project, env: args.env, stacks, operation: Operation::Deploy, flow: args.flow }).await
+    run_request(
+        app,
+        SessionRequest {
+            project: args.project,
+            env: args.env,
+            stacks,
+            operation: Operation::Deploy,
+            flow: args.flow,
+        },
+    )
+    .await
 }
 
 /// Plan an opened session, then approve (where the requester may) and apply it.
@@ -359,10 +437,16 @@ pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: boo
         if approve {
             return Err(UserError::denied(format!(
                 "{} requires approval by someone other than the requester; ask a teammate to run `cloud approve {}`",
-                s.env, s.id.short()
-            )).into());
+                s.env,
+                s.id.short()
+            ))
+            .into());
         }
-        println!("Waiting for approval: {} approval(s) from someone other than you. They run `cloud approve {}`.", s.approvals_required, s.id.short());
+        println!(
+            "Waiting for approval: {} approval(s) from someone other than you. They run `cloud approve {}`.",
+            s.approvals_required,
+            s.id.short()
+        );
         return Ok(());
     }
     let approved = if approve {
@@ -377,12 +461,24 @@ pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: boo
         false
     };
     if !approved {
-        println!("Not approved. The plan waits: `cloud approve {}` (or `cloud cancel {}`).", s.id.short(), s.id.short());
+        println!(
+            "Not approved. The plan waits: `cloud approve {}` (or `cloud cancel {}`).",
+            s.id.short(),
+            s.id.short()
+        );
         return Ok(());
     }
-    let s = app.orchestrator.approve(s.id, &app.principal, &digest.0).await.map_err(user)?;
+    let s = app
+        .orchestrator
+        .approve(s.id, &app.principal, &digest.0)
+        .await
+        .map_err(user)?;
     if s.state != SessionState::Approved {
-        println!("Approval recorded ({} needed). next: {}", s.approvals_required, render::next_step(&s).unwrap_or_default());
+        println!(
+            "Approval recorded ({} needed). next: {}",
+            s.approvals_required,
+            render::next_step(&s).unwrap_or_default()
+        );
         return Ok(());
     }
     apply_with_progress(app, s.id).await
@@ -395,12 +491,31 @@ async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Result<()> {
     let planned: HashMap<String, u64> = session
         .plan
         .as_ref()
-        .map(|p| p.stacks.iter().map(|e| (e.stack.to_string(), e.preview.steps.iter().filter(|s| s.op.as_str() != "same").count().max(1) as u64)).collect())
+        .map(|p| {
+            p.stacks
+                .iter()
+                .map(|e| {
+                    (
+                        e.stack.to_string(),
+                        e.preview
+                            .steps
+                            .iter()
+                            .filter(|s| s.op.as_str() != "same")
+                            .count()
+                            .max(1) as u64,
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let rows = app.store.session_stacks(id).await.map_err(store_user)?;
     let waves: HashMap<String, u32> = rows.iter().map(|r| (r.stack.to_string(), r.wave)).collect();
     let events = app.orchestrator.subscribe();
-    let mode = if std::io::stdout().is_terminal() { ProgressMode::Bars } else { ProgressMode::Lines };
+    let mode = if std::io::stdout().is_terminal() {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Lines
+    };
     let renderer = tokio::spawn(render_progress(events, id, ProgressPlan { planned, waves, mode }));
     let result = app.orchestrator.apply(id, &app.principal).await;
     // Let the renderer drain what was published, then stop it.
@@ -447,7 +562,11 @@ fn in_flight_text(in_flight: &HashMap<String, u32>) -> String {
     parts.join(", ")
 }
 
-async fn render_progress(mut events: broadcast::Receiver<crate::orchestrator::SessionEvent>, id: SessionId, plan: ProgressPlan) {
+async fn render_progress(
+    mut events: broadcast::Receiver<crate::orchestrator::SessionEvent>,
+    id: SessionId,
+    plan: ProgressPlan,
+) {
     let multi = MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout());
     if plan.mode == ProgressMode::Lines {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -480,7 +599,12 @@ async fn render_progress(mut events: broadcast::Receiver<crate::orchestrator::Se
                 let wave = plan.waves.get(&name).copied().unwrap_or(0);
                 if matches!(state, StackState::Applying | StackState::Previewing) && waves_started.insert(wave) {
                     let members: Vec<&str> = {
-                        let mut m: Vec<&str> = plan.waves.iter().filter(|(_, w)| **w == wave).map(|(s, _)| s.as_str()).collect();
+                        let mut m: Vec<&str> = plan
+                            .waves
+                            .iter()
+                            .filter(|(_, w)| **w == wave)
+                            .map(|(s, _)| s.as_str())
+                            .collect();
                         m.sort();
                         m
                     };
@@ -496,23 +620,33 @@ async fn render_progress(mut events: broadcast::Receiver<crate::orchestrator::Se
                 match state {
                     StackState::Previewing => {
                         bar.set_message("re-previewing (provisional)");
-                        if plan.mode == ProgressMode::Lines { say(format!("{name}: re-previewing (provisional: its upstream changed)")); }
+                        if plan.mode == ProgressMode::Lines {
+                            say(format!("{name}: re-previewing (provisional: its upstream changed)"));
+                        }
                     }
                     StackState::Applying => {
                         bar.set_message("starting");
-                        if plan.mode == ProgressMode::Lines { say(format!("{name}: applying")); }
+                        if plan.mode == ProgressMode::Lines {
+                            say(format!("{name}: applying"));
+                        }
                     }
                     StackState::Applied => {
                         bar.finish_with_message("applied");
-                        if plan.mode == ProgressMode::Lines { say(format!("{name}: applied")); }
+                        if plan.mode == ProgressMode::Lines {
+                            say(format!("{name}: applied"));
+                        }
                     }
                     StackState::Failed => {
                         bar.abandon_with_message(format!("failed: {first_line}"));
-                        if plan.mode == ProgressMode::Lines { say(format!("{name}: failed: {first_line}")); }
+                        if plan.mode == ProgressMode::Lines {
+                            say(format!("{name}: failed: {first_line}"));
+                        }
                     }
                     StackState::Skipped => {
                         bar.abandon_with_message(format!("skipped {first_line}"));
-                        if plan.mode == ProgressMode::Lines { say(format!("{name}: skipped ({first_line})")); }
+                        if plan.mode == ProgressMode::Lines {
+                            say(format!("{name}: skipped ({first_line})"));
+                        }
                     }
                     StackState::Pending | StackState::Previewed => {}
                 }
@@ -585,14 +719,20 @@ async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
-            Some(bad) => Err(UserError::failed(format!("audit row #{} does not verify: {}", bad.seq, bad.reason)).into()),
+            Some(bad) => {
+                Err(UserError::failed(format!("audit row #{} does not verify: {}", bad.seq, bad.reason)).into())
+            }
         };
     }
     let session = match &args.session {
         Some(text) => Some(app.store.find_session(text).await.map_err(store_user)?.id),
         None => None,
     };
-    let entries = app.orchestrator.audit_log(&app.principal, session).await.map_err(user)?;
+    let entries = app
+        .orchestrator
+        .audit_log(&app.principal, session)
+        .await
+        .map_err(user)?;
     if args.json {
         return print_json(&entries);
     }
@@ -602,10 +742,30 @@ async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
 
 async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
     match cmd {
-        ProjectsCmd::Create { name, org, provider, environments } => {
-            let params = crate::orchestrator::ProjectParams { name, org, provider, environments };
-            let p = app.orchestrator.create_project(&app.principal, params).await.map_err(user)?;
-            println!("Created project {} (org {}, {}, environments {}).", p.name, p.org, p.provider, p.environments.join(", "));
+        ProjectsCmd::Create {
+            name,
+            org,
+            provider,
+            environments,
+        } => {
+            let params = crate::orchestrator::ProjectParams {
+                name,
+                org,
+                provider,
+                environments,
+            };
+            let p = app
+                .orchestrator
+                .create_project(&app.principal, params)
+                .await
+                .map_err(user)?;
+            println!(
+                "Created project {} (org {}, {}, environments {}).",
+                p.name,
+                p.org,
+                p.provider,
+                p.environments.join(", ")
+            );
             Ok(())
         }
         ProjectsCmd::List { json } => {
@@ -614,10 +774,18 @@ async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
                 return print_json(&projects);
             }
             if projects.is_empty() {
-                println!("No projects yet. Create one with `cloud projects create <name> --org <org>` or `cloud init`.");
+                println!(
+                    "No projects yet. Create one with `cloud projects create <name> --org <org>` or `cloud init`."
+                );
             }
             for p in &projects {
-                println!("{:<20} org {:<16} {:<5} envs {}", p.name, p.org, p.provider, p.environments.join(","));
+                println!(
+                    "{:<20} org {:<16} {:<5} envs {}",
+                    p.name,
+                    p.org,
+                    p.provider,
+                    p.environments.join(",")
+                );
             }
             Ok(())
         }

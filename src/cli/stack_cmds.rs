@@ -78,44 +78,101 @@ pub struct SessionRequest {
 
 /// The project of a deployment selector (id, directory name or org/project).
 fn project_of(app: &App, deployment: &str) -> anyhow::Result<String> {
-    Ok(crate::catalog::find_deployment(&app.config.workspace, deployment)?.manifest.project.clone())
+    Ok(crate::catalog::find_deployment(&app.config.workspace, deployment)?
+        .manifest
+        .project
+        .clone())
 }
 
 fn stack_name(text: &str) -> anyhow::Result<StackName> {
-    text.trim().parse::<StackName>().map_err(|e| UserError::invalid(e.to_string()).into())
+    text.trim()
+        .parse::<StackName>()
+        .map_err(|e| UserError::invalid(e.to_string()).into())
 }
 
 pub async fn cmd_deploy_stack(app: &App, args: DeployStackArgs) -> anyhow::Result<()> {
     let stack = stack_name(&args.stack)?;
     let project = project_of(app, &args.deployment)?;
-    run_request(app, SessionRequest { project, env: args.env, stacks: Some(vec![stack]), operation: Operation::Deploy, flow: args.flow }).await
+    run_request(
+        app,
+        SessionRequest {
+            project,
+            env: args.env,
+            stacks: Some(vec![stack]),
+            operation: Operation::Deploy,
+            flow: args.flow,
+        },
+    )
+    .await
 }
 
 pub async fn cmd_destroy(app: &App, args: DestroyArgs) -> anyhow::Result<()> {
     let stacks = session_cmds::stack_names(&args.stacks)?;
-    run_request(app, SessionRequest { project: args.project, env: args.env, stacks, operation: Operation::Destroy, flow: args.flow }).await
+    run_request(
+        app,
+        SessionRequest {
+            project: args.project,
+            env: args.env,
+            stacks,
+            operation: Operation::Destroy,
+            flow: args.flow,
+        },
+    )
+    .await
 }
 
 pub async fn cmd_destroy_stack(app: &App, args: DeployStackArgs) -> anyhow::Result<()> {
     let stack = stack_name(&args.stack)?;
     let project = project_of(app, &args.deployment)?;
-    run_request(app, SessionRequest { project, env: args.env, stacks: Some(vec![stack]), operation: Operation::Destroy, flow: args.flow }).await
+    run_request(
+        app,
+        SessionRequest {
+            project,
+            env: args.env,
+            stacks: Some(vec![stack]),
+            operation: Operation::Destroy,
+            flow: args.flow,
+        },
+    )
+    .await
 }
 
 pub async fn cmd_rollback(app: &App, args: RollbackArgs) -> anyhow::Result<()> {
     let project = project_of(app, &args.deployment)?;
-    run_request(app, SessionRequest { project, env: args.env, stacks: None, operation: Operation::Rollback, flow: args.flow }).await
+    run_request(
+        app,
+        SessionRequest {
+            project,
+            env: args.env,
+            stacks: None,
+            operation: Operation::Rollback,
+            flow: args.flow,
+        },
+    )
+    .await
 }
 
 /// `cloud queue <session>`: put a DRAFT session in line for its stacks.
 pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
     let s = app.store.find_session(session).await.map_err(store_user)?;
-    match app.orchestrator.queue_session(s.id, &app.principal).await.map_err(user)? {
-        LockOutcome::Granted => println!("Session {} holds its stacks now. next: cloud refresh {}", s.id.short(), s.id.short()),
+    match app
+        .orchestrator
+        .queue_session(s.id, &app.principal)
+        .await
+        .map_err(user)?
+    {
+        LockOutcome::Granted => println!(
+            "Session {} holds its stacks now. next: cloud refresh {}",
+            s.id.short(),
+            s.id.short()
+        ),
         LockOutcome::Queued { position, holders } => {
             println!("Session {} is queued: position {position}.", s.id.short());
             print_holders(&holders);
-            println!("When its turn comes it holds the stacks; then `cloud refresh {}` plans it.", s.id.short());
+            println!(
+                "When its turn comes it holds the stacks; then `cloud refresh {}` plans it.",
+                s.id.short()
+            );
         }
         LockOutcome::Busy { .. } => unreachable!("queueing never refuses"),
     }
@@ -144,7 +201,9 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
         Err(e) => return Err(user(e)),
     };
     if !req.flow.queue {
-        let _ = orch.cancel(id, &app.principal, "refused: its stacks are held by other sessions").await;
+        let _ = orch
+            .cancel(id, &app.principal, "refused: its stacks are held by other sessions")
+            .await;
         let list: Vec<String> = holders.iter().map(|h| format!("  {h}")).collect();
         return Err(UserError::failed(format!(
             "the stacks are busy:\n{}\nWait for that session to finish, or run the same command with --queue to wait in line.",
@@ -178,7 +237,11 @@ pub async fn follow_ups(app: &App, id: crate::session::SessionId) -> anyhow::Res
     let s = app.store.session(id).await.map_err(store_user)?;
     let all = app
         .orchestrator
-        .list(&crate::store::SessionFilter { project: Some(s.project.clone()), env: Some(s.env.clone()), ..Default::default() })
+        .list(&crate::store::SessionFilter {
+            project: Some(s.project.clone()),
+            env: Some(s.env.clone()),
+            ..Default::default()
+        })
         .await
         .map_err(user)?;
     Ok(all.into_iter().filter(|f| f.follow_up_of == Some(id)).collect())
@@ -191,7 +254,11 @@ pub async fn print_follow_ups(app: &App, id: crate::session::SessionId) -> anyho
             SessionState::PlanReady => format!("cloud approve {}", f.id.short()),
             _ => format!("cloud status {}", f.id.short()),
         };
-        println!("Follow-up session {} for the remaining stacks is {}: {next}", f.id.short(), f.state);
+        println!(
+            "Follow-up session {} for the remaining stacks is {}: {next}",
+            f.id.short(),
+            f.state
+        );
     }
     Ok(())
 }

@@ -36,7 +36,11 @@ pub(crate) fn principal(global: &GlobalArgs) -> anyhow::Result<Principal> {
         .or_else(|| std::env::var("LOGNAME").ok())
         .or_else(os_user)
         .unwrap_or_else(|| "unknown".into());
-    let text = if name.contains(':') { name } else { format!("cli:{name}") };
+    let text = if name.contains(':') {
+        name
+    } else {
+        format!("cli:{name}")
+    };
     text.parse::<Principal>()
         .map_err(|e| crate::error::UserError::invalid(e.to_string()).into())
 }
@@ -90,7 +94,9 @@ impl App {
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
         let resolver = resolver(&config, &store).await?;
         let pricing = match &config.pricing {
-            Some(path) => crate::policy::Pricing::load(path).map_err(|e| crate::error::UserError::invalid(e.to_string()))?,
+            Some(path) => {
+                crate::policy::Pricing::load(path).map_err(|e| crate::error::UserError::invalid(e.to_string()))?
+            }
             None => crate::policy::Pricing::builtin(),
         };
         let orchestrator = Orchestrator::with_policy(
@@ -123,16 +129,30 @@ impl App {
         }
         let now = chrono::Utc::now();
         orchestrator.expire_stale(now).await.map_err(|e| e.to_user())?;
-        orchestrator.cancel_abandoned_drafts(now).await.map_err(|e| e.to_user())?;
+        orchestrator
+            .cancel_abandoned_drafts(now)
+            .await
+            .map_err(|e| e.to_user())?;
         // Record grants that expired since the last command (authorisation never relies on it:
         // an expired grant is refused at every check).
-        orchestrator.sweep_grant_expiries().await.map_err(|e| anyhow::Error::from(e.to_user()))?;
-        Ok(App { config, store, orchestrator, principal })
+        orchestrator
+            .sweep_grant_expiries()
+            .await
+            .map_err(|e| anyhow::Error::from(e.to_user()))?;
+        Ok(App {
+            config,
+            store,
+            orchestrator,
+            principal,
+        })
     }
 }
 
 /// The Pulumi adapter for `config`, with extra variables for the engine (stand-in knobs).
-pub(crate) fn engine_with(config: &Config, extra_env: std::collections::BTreeMap<String, String>) -> anyhow::Result<Arc<dyn Engine>> {
+pub(crate) fn engine_with(
+    config: &Config,
+    extra_env: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Arc<dyn Engine>> {
     use crate::config::PassphraseSource as Source;
     use crate::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
     // A relative path with a slash is relative to where `cloud` runs, not to the stack workspace.
@@ -160,7 +180,9 @@ pub(crate) fn engine_with(config: &Config, extra_env: std::collections::BTreeMap
     pc.extra_env.extend(extra_env);
     pc.op_timeout = config.pulumi.timeout;
     pc.cancel_grace = config.pulumi.cancel_grace;
-    Ok(Arc::new(PulumiCli::new(pc).map_err(|e| crate::error::UserError::invalid(e.to_string()))?))
+    Ok(Arc::new(
+        PulumiCli::new(pc).map_err(|e| crate::error::UserError::invalid(e.to_string()))?,
+    ))
 }
 
 /// Resolves sessions from the manifests under `deploy/` and the stacks under `stacks/`.
@@ -187,14 +209,18 @@ impl DeploymentResolver for CatalogResolver {
             .ok_or_else(|| UserError::invalid(format!(
                 "no deployment manifest for project `{project}` under deploy/; create one with `cloud init --org <org> --project {project}`"
             )))?;
-        let id = dep.id().ok_or_else(|| UserError::invalid(format!("{} has no deployment_id", dep.manifest_path().display())))?;
-        let graph = DependencyGraph::for_manifest(&catalog, &dep.manifest, Some(env)).map_err(|errs| {
-            UserError::invalid(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
-        })?;
+        let id = dep
+            .id()
+            .ok_or_else(|| UserError::invalid(format!("{} has no deployment_id", dep.manifest_path().display())))?;
+        let graph = DependencyGraph::for_manifest(&catalog, &dep.manifest, Some(env))
+            .map_err(|errs| UserError::invalid(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
         if let Some(only) = only {
             for s in only {
                 if !graph.waves().iter().flatten().any(|n| n == s) {
-                    return Err(UserError::invalid(format!("stack `{s}` is not enabled in {} for {env}", dep.dir_name)));
+                    return Err(UserError::invalid(format!(
+                        "stack `{s}` is not enabled in {} for {env}",
+                        dep.dir_name
+                    )));
                 }
             }
         }
@@ -206,7 +232,9 @@ impl DeploymentResolver for CatalogResolver {
                     continue;
                 }
                 let config = resolver.resolve(name.as_str(), env)?;
-                let def = catalog.get(name.as_str()).ok_or_else(|| UserError::invalid(format!("unknown stack `{name}`")))?;
+                let def = catalog
+                    .get(name.as_str())
+                    .ok_or_else(|| UserError::invalid(format!("unknown stack `{name}`")))?;
                 let program = catalog
                     .content_hash(name.as_str())
                     .map_err(|e| UserError::failed(format!("cannot read stack {name}: {e}")))?;
@@ -242,9 +270,20 @@ pub(crate) async fn resolver(config: &Config, store: &Store) -> anyhow::Result<A
     let (deployments, _) = crate::catalog::manifest::load_deployments(&config.workspace);
     for d in &deployments {
         if let Some(id) = d.id() {
-            let envs: Vec<String> = d.manifest.enabled_environments().into_iter().map(|e| e.to_string()).collect();
+            let envs: Vec<String> = d
+                .manifest
+                .enabled_environments()
+                .into_iter()
+                .map(|e| e.to_string())
+                .collect();
             store
-                .sync_deployment(id.as_str(), &d.manifest.org, &d.manifest.project, &envs, &d.manifest_path().display().to_string())
+                .sync_deployment(
+                    id.as_str(),
+                    &d.manifest.org,
+                    &d.manifest.project,
+                    &envs,
+                    &d.manifest_path().display().to_string(),
+                )
                 .await?;
         }
     }

@@ -55,8 +55,17 @@ pub fn synthetic_stream(n_events: usize) -> String {
             push_event($out, &mut seq, $kind, $payload)
         };
     }
-    push!(&mut out, "preludeEvent", json!({"config": {"aws:region": "eu-west-1", "db:password": "[secret]"}}));
-    let types = ["aws:ec2/subnet:Subnet", "aws:s3/bucket:Bucket", "aws:iam/role:Role", "aws:ec2/securityGroup:SecurityGroup"];
+    push!(
+        &mut out,
+        "preludeEvent",
+        json!({"config": {"aws:region": "eu-west-1", "db:password": "[secret]"}})
+    );
+    let types = [
+        "aws:ec2/subnet:Subnet",
+        "aws:s3/bucket:Bucket",
+        "aws:iam/role:Role",
+        "aws:ec2/securityGroup:SecurityGroup",
+    ];
     let mut i = 0usize;
     while (seq as usize) + 2 < n_events.max(3) {
         let ty = types[i % types.len()];
@@ -69,13 +78,25 @@ pub fn synthetic_stream(n_events: usize) -> String {
         if (seq as usize) + 2 >= n_events {
             break;
         }
-        push!(&mut out, "resOutputsEvent", json!({"metadata": meta(json!({"arn": format!("arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-{i:08x}"), "availabilityZone": "eu-west-1a"}))}));
+        push!(
+            &mut out,
+            "resOutputsEvent",
+            json!({"metadata": meta(json!({"arn": format!("arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-{i:08x}"), "availabilityZone": "eu-west-1a"}))})
+        );
         if i % 25 == 24 && (seq as usize) + 2 < n_events {
-            push!(&mut out, "diagnosticEvent", json!({"urn": urn, "prefix": "warning: ", "message": "deprecated argument used\n", "color": "never", "severity": "warning"}));
+            push!(
+                &mut out,
+                "diagnosticEvent",
+                json!({"urn": urn, "prefix": "warning: ", "message": "deprecated argument used\n", "color": "never", "severity": "warning"})
+            );
         }
         i += 1;
     }
-    push!(&mut out, "summaryEvent", json!({"maybeCorrupt": false, "durationSeconds": 42, "resourceChanges": {"create": i}, "PolicyPacks": {}}));
+    push!(
+        &mut out,
+        "summaryEvent",
+        json!({"maybeCorrupt": false, "durationSeconds": 42, "resourceChanges": {"create": i}, "PolicyPacks": {}})
+    );
     push!(&mut out, "cancelEvent", json!({}));
     out
 }
@@ -110,7 +131,10 @@ pub async fn bench_tail_latency(n: usize) -> LatencyBench {
     let dir = std::env::temp_dir().join(format!(
         "cloud-engine-bench-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path: PathBuf = dir.join("events.jsonl");
@@ -197,7 +221,10 @@ mod tests {
         assert_eq!(b.events, 2000);
         assert!(b.events_per_sec > 0.0);
         let build = if cfg!(debug_assertions) { "debug" } else { "release" };
-        eprintln!("parse ({build} build): {:.0} events/s, {:.1} MiB/s", b.events_per_sec, b.mib_per_sec);
+        eprintln!(
+            "parse ({build} build): {:.0} events/s, {:.1} MiB/s",
+            b.events_per_sec, b.mib_per_sec
+        );
     }
 
     /// `cargo test --release --lib engine::bench -- --ignored --nocapture`: a larger, steadier run.
@@ -208,7 +235,12 @@ mod tests {
         for _ in 0..3 {
             let b = bench_parse(100_000);
             let build = if cfg!(debug_assertions) { "debug" } else { "release" };
-            eprintln!("parse 100k ({build} build): {:.0} events/s, {:.1} MiB/s, {} bytes/event", b.events_per_sec, b.mib_per_sec, b.bytes / b.events);
+            eprintln!(
+                "parse 100k ({build} build): {:.0} events/s, {:.1} MiB/s, {} bytes/event",
+                b.events_per_sec,
+                b.mib_per_sec,
+                b.bytes / b.events
+            );
         }
     }
 

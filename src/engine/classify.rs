@@ -106,44 +106,57 @@ fn tail_text(tail: &[String]) -> String {
 /// Classify a run that did not simply succeed. Returns `Ok(())` when it did succeed (exit 0,
 /// a summary, result not failed/canceled) — including a run that finished on its own before a
 /// requested stop took effect. Callers redact the error afterwards.
-pub fn classify(
-    op: OpKind,
-    stack: &str,
-    outcome: &RunOutcome,
-    stopped: Option<StopReason>,
-) -> Result<(), EngineError> {
+pub fn classify(op: OpKind, stack: &str, outcome: &RunOutcome, stopped: Option<StopReason>) -> Result<(), EngineError> {
     let summary = outcome.summary.as_ref().filter(|s| s.summary.is_some());
     let succeeded = outcome.code == Some(0)
         && (summary.is_some() || op == OpKind::Admin)
-        && summary.is_none_or(|s| {
-            !matches!(s.result().as_deref(), Some("failed") | Some("canceled")) && !s.was_cancelled()
-        });
+        && summary
+            .is_none_or(|s| !matches!(s.result().as_deref(), Some("failed") | Some("canceled")) && !s.was_cancelled());
     if succeeded {
         return Ok(());
     }
     match stopped {
         Some(StopReason::TimedOut(after)) => {
-            return Err(EngineError::Timeout { stack: stack.to_string(), after })
+            return Err(EngineError::Timeout {
+                stack: stack.to_string(),
+                after,
+            })
         }
-        Some(StopReason::Cancelled) => return Err(EngineError::Cancelled { stack: stack.to_string() }),
+        Some(StopReason::Cancelled) => {
+            return Err(EngineError::Cancelled {
+                stack: stack.to_string(),
+            })
+        }
         None => {}
     }
     let text = format!("{}\n{}", outcome.stderr, outcome.stdout);
     if is_stack_busy(&text) {
-        return Err(EngineError::StackBusy { stack: stack.to_string(), holder: lock_holder(&text) });
+        return Err(EngineError::StackBusy {
+            stack: stack.to_string(),
+            holder: lock_holder(&text),
+        });
     }
     if let Some(key) = missing_config_key(&text) {
-        return Err(EngineError::MissingConfig { stack: stack.to_string(), key });
+        return Err(EngineError::MissingConfig {
+            stack: stack.to_string(),
+            key,
+        });
     }
     if is_missing_passphrase(&text) {
-        return Err(EngineError::MissingPassphrase { stack: stack.to_string() });
+        return Err(EngineError::MissingPassphrase {
+            stack: stack.to_string(),
+        });
     }
     if is_missing_stack(&text) {
-        return Err(EngineError::MissingStack { stack: stack.to_string() });
+        return Err(EngineError::MissingStack {
+            stack: stack.to_string(),
+        });
     }
     // A second SIGINT (exit 8) or the engine's own "canceled".
     if outcome.code == Some(8) || summary.is_some_and(|s| s.was_cancelled()) {
-        return Err(EngineError::Cancelled { stack: stack.to_string() });
+        return Err(EngineError::Cancelled {
+            stack: stack.to_string(),
+        });
     }
     match summary {
         Some(s) => {
@@ -174,14 +187,25 @@ pub fn classify(
         }
         None if op == OpKind::Admin => {
             let lines = error_lines(&text);
-            let message = if lines.is_empty() { tail_text(&outcome.tail) } else { lines.join("\n") };
-            Err(EngineError::CommandFailed { stack: stack.to_string(), code: outcome.code, message })
+            let message = if lines.is_empty() {
+                tail_text(&outcome.tail)
+            } else {
+                lines.join("\n")
+            };
+            Err(EngineError::CommandFailed {
+                stack: stack.to_string(),
+                code: outcome.code,
+                message,
+            })
         }
         None => Err(EngineError::Crashed {
             stack: stack.to_string(),
             code: outcome.code,
             tail: if outcome.code == Some(0) {
-                format!("(exited 0 but wrote no summary event — the run's result is unknown)\n{}", tail_text(&outcome.tail))
+                format!(
+                    "(exited 0 but wrote no summary event — the run's result is unknown)\n{}",
+                    tail_text(&outcome.tail)
+                )
             } else {
                 tail_text(&outcome.tail)
             },
@@ -235,20 +259,40 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert_eq!(e, EngineError::StackBusy { stack: "s".into(), holder: None });
+        assert_eq!(
+            e,
+            EngineError::StackBusy {
+                stack: "s".into(),
+                holder: None
+            }
+        );
     }
 
     #[test]
     fn missing_stack_config_and_passphrase() {
-        let e = classify(OpKind::Admin, "s", &outcome(Some(6), "error: no stack named 'organization/p/s' found\n"), None);
+        let e = classify(
+            OpKind::Admin,
+            "s",
+            &outcome(Some(6), "error: no stack named 'organization/p/s' found\n"),
+            None,
+        );
         assert_eq!(e.unwrap_err(), EngineError::MissingStack { stack: "s".into() });
         let e = classify(
             OpKind::Preview,
             "s",
-            &outcome(Some(255), "error: validating stack config: Stack 'D1-net-dev' is missing configuration value 'aws:region'\n"),
+            &outcome(
+                Some(255),
+                "error: validating stack config: Stack 'D1-net-dev' is missing configuration value 'aws:region'\n",
+            ),
             None,
         );
-        assert_eq!(e.unwrap_err(), EngineError::MissingConfig { stack: "s".into(), key: "aws:region".into() });
+        assert_eq!(
+            e.unwrap_err(),
+            EngineError::MissingConfig {
+                stack: "s".into(),
+                key: "aws:region".into()
+            }
+        );
         let e = classify(
             OpKind::Admin,
             "s",
@@ -266,11 +310,24 @@ mod tests {
             "failed",
             "{\"sequence\":1,\"timestamp\":0,\"diagnosticEvent\":{\"urn\":\"urn:pulumi:s::p::aws:s3/bucket:Bucket::b\",\"message\":\"bucket name taken\\n\",\"color\":\"never\",\"severity\":\"error\"}}\n",
         );
-        let out = RunOutcome { code: Some(1), summary: Some(s), ..Default::default() };
+        let out = RunOutcome {
+            code: Some(1),
+            summary: Some(s),
+            ..Default::default()
+        };
         let e = classify(OpKind::Preview, "s", &out, None).unwrap_err();
-        assert_eq!(e, EngineError::PreviewFailed { stack: "s".into(), diagnostics: vec!["b: bucket name taken".into()] });
+        assert_eq!(
+            e,
+            EngineError::PreviewFailed {
+                stack: "s".into(),
+                diagnostics: vec!["b: bucket name taken".into()]
+            }
+        );
         let out = RunOutcome { code: Some(1), ..out };
-        assert!(matches!(classify(OpKind::Up, "s", &out, None), Err(EngineError::UpdateFailed { .. })));
+        assert!(matches!(
+            classify(OpKind::Up, "s", &out, None),
+            Err(EngineError::UpdateFailed { .. })
+        ));
     }
 
     #[test]
@@ -281,7 +338,9 @@ mod tests {
         }
         stderr.push_str("panic: runtime error: invalid memory address\n");
         let e = classify(OpKind::Up, "s", &outcome(Some(255), &stderr), None).unwrap_err();
-        let EngineError::Crashed { code, tail, .. } = e else { panic!("{e:?}") };
+        let EngineError::Crashed { code, tail, .. } = e else {
+            panic!("{e:?}")
+        };
         assert_eq!(code, Some(255));
         assert!(tail.contains("panic: runtime error"));
         assert!(!tail.contains("line 5\n"));
@@ -291,7 +350,9 @@ mod tests {
     #[test]
     fn exit_zero_without_a_summary_is_an_error() {
         let e = classify(OpKind::Up, "s", &outcome(Some(0), "all good?\n"), None).unwrap_err();
-        let EngineError::Crashed { code, tail, .. } = &e else { panic!("{e:?}") };
+        let EngineError::Crashed { code, tail, .. } = &e else {
+            panic!("{e:?}")
+        };
         assert_eq!(*code, Some(0));
         assert!(tail.contains("wrote no summary"), "{tail}");
     }
@@ -302,8 +363,15 @@ mod tests {
             "failed",
             "{\"sequence\":1,\"timestamp\":0,\"diagnosticEvent\":{\"message\":\"update canceled\",\"color\":\"never\",\"severity\":\"error\"}}\n",
         );
-        let out = RunOutcome { code: Some(1), summary: Some(s), ..Default::default() };
-        assert_eq!(classify(OpKind::Up, "s", &out, None).unwrap_err(), EngineError::Cancelled { stack: "s".into() });
+        let out = RunOutcome {
+            code: Some(1),
+            summary: Some(s),
+            ..Default::default()
+        };
+        assert_eq!(
+            classify(OpKind::Up, "s", &out, None).unwrap_err(),
+            EngineError::Cancelled { stack: "s".into() }
+        );
         assert_eq!(
             classify(OpKind::Up, "s", &outcome(Some(8), ""), None).unwrap_err(),
             EngineError::Cancelled { stack: "s".into() }
@@ -315,10 +383,17 @@ mod tests {
         let d = Duration::from_secs(3);
         assert_eq!(
             classify(OpKind::Up, "s", &outcome(None, ""), Some(StopReason::TimedOut(d))).unwrap_err(),
-            EngineError::Timeout { stack: "s".into(), after: d }
+            EngineError::Timeout {
+                stack: "s".into(),
+                after: d
+            }
         );
         // Finished on its own before the stop took effect: success.
-        let ok = RunOutcome { code: Some(0), summary: Some(summary("succeeded", "")), ..Default::default() };
+        let ok = RunOutcome {
+            code: Some(0),
+            summary: Some(summary("succeeded", "")),
+            ..Default::default()
+        };
         assert_eq!(classify(OpKind::Up, "s", &ok, Some(StopReason::Cancelled)), Ok(()));
     }
 }

@@ -64,7 +64,10 @@ pub enum EventKind {
     Summary(SummaryEvent),
     Cancel(EmptyEvent),
     /// A kind this version does not know: `kind` is the envelope key without the `Event` suffix.
-    Unknown { kind: String, payload: Value },
+    Unknown {
+        kind: String,
+        payload: Value,
+    },
 }
 
 impl EventKind {
@@ -230,7 +233,10 @@ impl DiffKind {
 
     /// Whether this property change forces a replacement.
     pub fn is_replace(&self) -> bool {
-        matches!(self, DiffKind::AddReplace | DiffKind::DeleteReplace | DiffKind::UpdateReplace)
+        matches!(
+            self,
+            DiffKind::AddReplace | DiffKind::DeleteReplace | DiffKind::UpdateReplace
+        )
     }
 }
 
@@ -506,7 +512,10 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                 "cancelEvent" => typed!(Cancel),
                 other if other.ends_with("Event") && other.len() > "Event".len() => {
                     let payload: Value = map.next_value()?;
-                    EventKind::Unknown { kind: other[..other.len() - 5].to_string(), payload }
+                    EventKind::Unknown {
+                        kind: other[..other.len() - 5].to_string(),
+                        payload,
+                    }
                 }
                 other => {
                     extra.insert(other.to_string(), map.next_value()?);
@@ -667,7 +676,11 @@ impl StreamParser {
 
     fn skip(&mut self, line: usize, text: &str, reason: String) {
         tracing::warn!(line, text = %cut(text), %reason, "skipping engine-stream input that is not an event");
-        self.skipped.push(SkippedInput { line, text: cut(text), reason });
+        self.skipped.push(SkippedInput {
+            line,
+            text: cut(text),
+            reason,
+        });
     }
 
     /// Feed one line (without its newline). Returns the event it completes, if any.
@@ -740,7 +753,10 @@ impl StreamParser {
             self.reset();
             return None;
         }
-        let t = Truncated { line: self.start_line, text: cut(&self.buf) };
+        let t = Truncated {
+            line: self.start_line,
+            text: cut(&self.buf),
+        };
         tracing::warn!(line = t.line, text = %t.text, "engine event stream ends inside an object (truncated)");
         self.reset();
         Some(t)
@@ -775,7 +791,10 @@ pub fn parse_stream(input: &str) -> ParsedStream {
                         return ParsedStream {
                             events,
                             skipped: parser.skipped,
-                            truncated: Some(Truncated { line: parser.line_no, text: cut(line) }),
+                            truncated: Some(Truncated {
+                                line: parser.line_no,
+                                text: cut(line),
+                            }),
                         };
                     }
                     Err(_) => {
@@ -792,7 +811,11 @@ pub fn parse_stream(input: &str) -> ParsedStream {
         }
     }
     let truncated = parser.finish();
-    ParsedStream { events, skipped: parser.skipped, truncated }
+    ParsedStream {
+        events,
+        skipped: parser.skipped,
+        truncated,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -909,8 +932,10 @@ impl Tailer {
                         Ok(ev) => self.deliver(ev),
                         Err(_) => {
                             tracing::warn!(path = %self.path.display(), "engine event log ends with a truncated line");
-                            self.report.truncated =
-                                Some(Truncated { line: self.parser.line_no + 1, text: cut(&rest) });
+                            self.report.truncated = Some(Truncated {
+                                line: self.parser.line_no + 1,
+                                text: cut(&rest),
+                            });
                         }
                     }
                 } else if let Some(ev) = self.parser.push_line(&rest) {
@@ -976,7 +1001,9 @@ impl Tailer {
         }
         self.pos += chunk.len() as u64;
         self.pending.extend_from_slice(&chunk);
-        let Some(last_nl) = self.pending.iter().rposition(|&b| b == b'\n') else { return };
+        let Some(last_nl) = self.pending.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
         let complete: Vec<u8> = self.pending.drain(..=last_nl).collect();
         let text = String::from_utf8_lossy(&complete);
         for line in text[..text.len() - 1].split('\n') {
@@ -1001,7 +1028,9 @@ mod tests {
     fn typed_payloads_keep_unknown_fields() {
         let ev = EngineEvent::from_json(PRE).unwrap();
         assert_eq!(ev.sequence, 1);
-        let EventKind::ResourcePre(step) = &ev.kind else { panic!("{ev:?}") };
+        let EventKind::ResourcePre(step) = &ev.kind else {
+            panic!("{ev:?}")
+        };
         assert_eq!(step.metadata.op, StepOp::Create);
         assert_eq!(step.planning, Some(true));
         assert_eq!(step.metadata.extra.get("brandNew"), Some(&Value::Bool(true)));
@@ -1017,13 +1046,15 @@ mod tests {
 
     #[test]
     fn unknown_kinds_are_kept_with_their_payload() {
-        let ev = EngineEvent::from_json(
-            r#"{"sequence":3,"timestamp":0,"fancyNewEvent":{"x":[1,2]},"envelopeExtra":"y"}"#,
-        )
-        .unwrap();
+        let ev =
+            EngineEvent::from_json(r#"{"sequence":3,"timestamp":0,"fancyNewEvent":{"x":[1,2]},"envelopeExtra":"y"}"#)
+                .unwrap();
         assert_eq!(
             ev.kind,
-            EventKind::Unknown { kind: "fancyNew".into(), payload: serde_json::json!({"x":[1,2]}) }
+            EventKind::Unknown {
+                kind: "fancyNew".into(),
+                payload: serde_json::json!({"x":[1,2]})
+            }
         );
         assert_eq!(ev.extra["envelopeExtra"], "y");
         assert_eq!(ev.kind.key(), "fancyNewEvent");
@@ -1048,8 +1079,13 @@ mod tests {
         let parsed = parse_stream(&lines.join("\n"));
         assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
         assert_eq!(parsed.events.len(), lines.len());
-        assert!(parsed.events.iter().all(|e| !matches!(e.kind, EventKind::Unknown { .. })));
-        let EventKind::Summary(s) = &parsed.events[10].kind else { panic!() };
+        assert!(parsed
+            .events
+            .iter()
+            .all(|e| !matches!(e.kind, EventKind::Unknown { .. })));
+        let EventKind::Summary(s) = &parsed.events[10].kind else {
+            panic!()
+        };
         assert_eq!(s.result.as_deref(), Some("succeeded"));
         assert_eq!(s.resource_changes["create"], 1);
     }
@@ -1138,15 +1174,22 @@ mod tests {
             }
             // A duplicate (re-written) sequence, then the end.
             f.write_all(ev_line(2, "stdoutEvent").as_bytes()).unwrap();
-            f.write_all(b"{\"sequence\":3,\"timestamp\":0,\"cancelEvent\":{}}\n").unwrap();
+            f.write_all(b"{\"sequence\":3,\"timestamp\":0,\"cancelEvent\":{}}\n")
+                .unwrap();
             f.write_all(ev_line(4, "stdoutEvent").as_bytes()).unwrap();
         });
         for seq in 0..3 {
-            let ev = tokio::time::timeout(Duration::from_secs(5), tailer.next()).await.unwrap().unwrap();
+            let ev = tokio::time::timeout(Duration::from_secs(5), tailer.next())
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(ev.sequence, seq);
             step_tx.send(()).unwrap();
         }
-        let ev = tokio::time::timeout(Duration::from_secs(5), tailer.next()).await.unwrap().unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), tailer.next())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(ev.is_cancel());
         assert_eq!(tailer.next().await, None, "nothing after cancelEvent");
         writer.await.unwrap();
@@ -1159,8 +1202,15 @@ mod tests {
     async fn tailer_drains_after_exit_and_reports_a_truncated_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
-        std::fs::write(&path, format!("{}{}{{\"sequence\":2,\"times", ev_line(0, "stdoutEvent"), ev_line(1, "stdoutEvent")))
-            .unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "{}{}{{\"sequence\":2,\"times",
+                ev_line(0, "stdoutEvent"),
+                ev_line(1, "stdoutEvent")
+            ),
+        )
+        .unwrap();
         let exited = CancellationToken::new();
         exited.cancel();
         let mut tailer = Tailer::new(&path, exited);
@@ -1183,7 +1233,12 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(40)).await;
             exited.cancel();
         });
-        assert_eq!(tokio::time::timeout(Duration::from_secs(5), tailer.next()).await.unwrap(), None);
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(5), tailer.next())
+                .await
+                .unwrap(),
+            None
+        );
         stop.await.unwrap();
         assert!(!tailer.report().file_seen);
     }

@@ -51,11 +51,23 @@ pub struct StackTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
     /// A resource step started (`resourcePreEvent`).
-    StepStarted { urn: String, resource_type: String, op: StepOp },
+    StepStarted {
+        urn: String,
+        resource_type: String,
+        op: StepOp,
+    },
     /// A resource step finished (`resOutputsEvent`).
-    StepDone { urn: String, resource_type: String, op: StepOp },
+    StepDone {
+        urn: String,
+        resource_type: String,
+        op: StepOp,
+    },
     /// A resource step failed (`resOpFailedEvent`).
-    StepFailed { urn: String, resource_type: String, op: StepOp },
+    StepFailed {
+        urn: String,
+        resource_type: String,
+        op: StepOp,
+    },
     /// A human-readable line of engine output (diagnostics, stdout events).
     Line(String),
 }
@@ -79,13 +91,21 @@ pub enum EngineError {
     #[error("the secrets passphrase for {stack} is not set: set `pulumi.passphrase_file` (or the PULUMI_CONFIG_PASSPHRASE environment variable of the bot) — the local backend needs it for every stack")]
     MissingPassphrase { stack: String },
     #[error("a pulumi command for {stack} failed ({}): {message}", exit_text(*code))]
-    CommandFailed { stack: String, code: Option<i32>, message: String },
+    CommandFailed {
+        stack: String,
+        code: Option<i32>,
+        message: String,
+    },
     #[error("preview of {stack} failed:\n{}", diagnostics.join("\n"))]
     PreviewFailed { stack: String, diagnostics: Vec<String> },
     #[error("update of {stack} failed:\n{}", diagnostics.join("\n"))]
     UpdateFailed { stack: String, diagnostics: Vec<String> },
     #[error("the engine crashed on {stack} ({}) without a summary{}; last output:\n{tail}", exit_text(*code), last_line(tail).map(|l| format!(": {l}")).unwrap_or_default())]
-    Crashed { stack: String, code: Option<i32>, tail: String },
+    Crashed {
+        stack: String,
+        code: Option<i32>,
+        tail: String,
+    },
     #[error("the operation on {stack} was cancelled")]
     Cancelled { stack: String },
     #[error("the operation on {stack} timed out after {after:?} and was stopped")]
@@ -117,13 +137,15 @@ pub trait Engine: Send + Sync + 'static {
     async fn version(&self) -> Result<String, EngineError>;
 
     /// Preview the stack: what `up` would do. Takes no lock.
-    async fn preview(&self, target: &StackTarget, progress: &ProgressSink)
-        -> Result<StackPreview, EngineError>;
+    async fn preview(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError>;
 
     /// Preview destroying the stack: the steps a destroy would take (`destroy --preview-only`).
     /// Takes no lock.
-    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink)
-        -> Result<StackPreview, EngineError> {
+    async fn preview_destroy(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+    ) -> Result<StackPreview, EngineError> {
         let _ = progress;
         Err(EngineError::Io {
             stack: target.name.pulumi_stack(),
@@ -178,7 +200,11 @@ impl StackExport {
     pub fn from_json(text: &str) -> Result<StackExport, String> {
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let deployment = v.get("deployment").ok_or("no `deployment` in the export")?;
-        let resources = deployment.get("resources").and_then(|r| r.as_array()).map(Vec::len).unwrap_or(0);
+        let resources = deployment
+            .get("resources")
+            .and_then(|r| r.as_array())
+            .map(Vec::len)
+            .unwrap_or(0);
         let pending_operations = deployment
             .get("pending_operations")
             .and_then(|p| p.as_array())
@@ -192,7 +218,10 @@ impl StackExport {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(StackExport { resources, pending_operations })
+        Ok(StackExport {
+            resources,
+            pending_operations,
+        })
     }
 
     /// One line for a stack row: `12 resources in state; 1 pending operation: creating vpc`.
@@ -227,7 +256,14 @@ mod tests {
             first,
             "the engine crashed on D1BRV40-network-dev (exit code 255) without a summary: panic: out of memory; last output:"
         );
-        let killed = EngineError::CommandFailed { stack: "s".into(), code: None, message: "gone".into() };
-        assert_eq!(killed.to_string(), "a pulumi command for s failed (killed by a signal): gone");
+        let killed = EngineError::CommandFailed {
+            stack: "s".into(),
+            code: None,
+            message: "gone".into(),
+        };
+        assert_eq!(
+            killed.to_string(),
+            "a pulumi command for s failed (killed by a signal): gone"
+        );
     }
 }

@@ -128,7 +128,9 @@ impl PulumiConfig {
 
     /// The local ("diy") backend's directory for a `file://` URL.
     pub fn local_backend_dir(&self) -> Option<PathBuf> {
-        self.backend_url.strip_prefix("file://").map(|rest| PathBuf::from(if rest.is_empty() { "/" } else { rest }))
+        self.backend_url
+            .strip_prefix("file://")
+            .map(|rest| PathBuf::from(if rest.is_empty() { "/" } else { rest }))
     }
 }
 
@@ -170,7 +172,10 @@ impl PulumiCli {
         if let PassphraseSource::Value(p) = &config.passphrase {
             base_redactor.add(p);
         }
-        Ok(PulumiCli { config: Arc::new(config), base_redactor })
+        Ok(PulumiCli {
+            config: Arc::new(config),
+            base_redactor,
+        })
     }
 
     pub fn config(&self) -> &PulumiConfig {
@@ -245,7 +250,10 @@ impl PulumiCli {
     /// Write the workspace's `Pulumi.yaml` (see the module documentation); returns the directory.
     pub fn prepare_workspace(&self, target: &StackTarget) -> Result<PathBuf, EngineError> {
         let stack = target.name.pulumi_stack();
-        let io = |e: std::io::Error, what: &str| EngineError::Io { stack: stack.clone(), message: format!("{what}: {e}") };
+        let io = |e: std::io::Error, what: &str| EngineError::Io {
+            stack: stack.clone(),
+            message: format!("{what}: {e}"),
+        };
         let ws = absolute(&self.workspace_dir(&target.name)).map_err(|e| io(e, "cannot resolve the workspace"))?;
         std::fs::create_dir_all(&ws).map_err(|e| io(e, "cannot create the workspace"))?;
         let workdir = absolute(&target.workdir).map_err(|e| io(e, "cannot resolve the program directory"))?;
@@ -327,7 +335,10 @@ impl PulumiCli {
         let (code, stopped) = match tokio::time::timeout(self.config.command_timeout, child.wait()).await {
             Ok(Ok(status)) => (status.code(), None),
             Ok(Err(e)) => {
-                return Err(EngineError::Io { stack: stack.into(), message: format!("waiting for `{what}`: {e}") })
+                return Err(EngineError::Io {
+                    stack: stack.into(),
+                    message: format!("waiting for `{what}`: {e}"),
+                })
             }
             Err(_) => {
                 let _ = child.start_kill();
@@ -347,13 +358,24 @@ impl PulumiCli {
     }
 
     /// `stack select --create` and `config set` for every value.
-    async fn select_and_configure(&self, ws: &Path, target: &StackTarget, redactor: &Redactor) -> Result<(), EngineError> {
+    async fn select_and_configure(
+        &self,
+        ws: &Path,
+        target: &StackTarget,
+        redactor: &Redactor,
+    ) -> Result<(), EngineError> {
         let stack = target.name.pulumi_stack();
         let qualified = self.qualified_stack(&target.name);
-        self.run_admin(ws, select_args(&qualified), &stack, "stack select --create", redactor).await?;
+        self.run_admin(ws, select_args(&qualified), &stack, "stack select --create", redactor)
+            .await?;
         for cv in &target.config {
-            let what = format!("config set {} {}", if cv.secret { "--secret" } else { "--plaintext" }, cv.key);
-            self.run_admin(ws, config_set_args(cv, &qualified), &stack, &what, redactor).await?;
+            let what = format!(
+                "config set {} {}",
+                if cv.secret { "--secret" } else { "--plaintext" },
+                cv.key
+            );
+            self.run_admin(ws, config_set_args(cv, &qualified), &stack, &what, redactor)
+                .await?;
         }
         Ok(())
     }
@@ -386,7 +408,10 @@ impl PulumiCli {
 
         let qualified = self.qualified_stack(&target.name);
         let log_dir = ws.join(".cloud-engine");
-        let io = |e: std::io::Error| EngineError::Io { stack: stack.clone(), message: format!("event log: {e}") };
+        let io = |e: std::io::Error| EngineError::Io {
+            stack: stack.clone(),
+            message: format!("event log: {e}"),
+        };
         std::fs::create_dir_all(&log_dir).map_err(io)?;
         let event_log = log_dir.join(format!(
             "{}-{}-{}.jsonl",
@@ -398,7 +423,11 @@ impl PulumiCli {
         let _ = std::fs::remove_file(&event_log);
 
         tracing::info!(stack = %qualified, op = op.as_str(), "starting pulumi");
-        let args = if destroy_preview { destroy_preview_args(&qualified, &event_log) } else { op_args(op, &qualified, &event_log) };
+        let args = if destroy_preview {
+            destroy_preview_args(&qualified, &event_log)
+        } else {
+            op_args(op, &qualified, &event_log)
+        };
         let mut child = self.spawn(&ws, &args, &stack)?;
         let pid = child.id();
         let tail = Arc::new(Mutex::new(Vec::new()));
@@ -469,16 +498,22 @@ impl PulumiCli {
         Ok((summary, redactor, ws))
     }
 
-    async fn read_outputs(&self, ws: &Path, target: &StackTarget, redactor: &mut Redactor) -> Result<serde_json::Value, EngineError> {
+    async fn read_outputs(
+        &self,
+        ws: &Path,
+        target: &StackTarget,
+        redactor: &mut Redactor,
+    ) -> Result<serde_json::Value, EngineError> {
         let stack = target.name.pulumi_stack();
         let qualified = self.qualified_stack(&target.name);
         let outcome = self
             .run_admin(ws, output_args(&qualified), &stack, "stack output --json", redactor)
             .await?;
-        let mut value: serde_json::Value = serde_json::from_str(outcome.stdout.trim()).map_err(|e| EngineError::Io {
-            stack: stack.clone(),
-            message: format!("`stack output --json` did not print JSON: {e}"),
-        })?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(outcome.stdout.trim()).map_err(|e| EngineError::Io {
+                stack: stack.clone(),
+                message: format!("`stack output --json` did not print JSON: {e}"),
+            })?;
         redactor.learn_secrets_in(&value);
         redactor.redact_value(&mut value);
         Ok(value)
@@ -502,7 +537,13 @@ impl Engine for PulumiCli {
     async fn version(&self) -> Result<String, EngineError> {
         let redactor = self.base_redactor.clone();
         let outcome = self
-            .run_admin(&self.config.workspace_root, vec!["version".into()], "-", "version", &redactor)
+            .run_admin(
+                &self.config.workspace_root,
+                vec!["version".into()],
+                "-",
+                "version",
+                &redactor,
+            )
             .await?;
         Ok(redactor.redact(outcome.stdout.trim()))
     }
@@ -512,16 +553,30 @@ impl Engine for PulumiCli {
         Ok(redactor.redact_serde(&summary.to_preview()))
     }
 
-    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
+    async fn preview_destroy(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+    ) -> Result<StackPreview, EngineError> {
         let (summary, redactor, _) = self.run_op_args(OpKind::Preview, true, target, progress, None).await?;
         Ok(redactor.redact_serde(&summary.to_preview()))
     }
 
-    async fn up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+    async fn up(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError> {
         self.apply(OpKind::Up, target, progress, cancel).await
     }
 
-    async fn destroy(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+    async fn destroy(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError> {
         self.apply(OpKind::Destroy, target, progress, cancel).await
     }
 
@@ -537,7 +592,8 @@ impl Engine for PulumiCli {
         let ws = self.prepare_workspace(target)?;
         let stack = target.name.pulumi_stack();
         let qualified = self.qualified_stack(&target.name);
-        self.run_admin(&ws, cancel_args(&qualified), &stack, "cancel --yes", &redactor).await?;
+        self.run_admin(&ws, cancel_args(&qualified), &stack, "cancel --yes", &redactor)
+            .await?;
         Ok(())
     }
 
@@ -546,9 +602,13 @@ impl Engine for PulumiCli {
         let ws = self.prepare_workspace(target)?;
         let stack = target.name.pulumi_stack();
         let qualified = self.qualified_stack(&target.name);
-        let outcome = self.run_admin(&ws, export_args(&qualified), &stack, "stack export", &redactor).await?;
-        super::StackExport::from_json(&outcome.stdout)
-            .map_err(|e| EngineError::Io { stack, message: format!("`stack export` printed no stack state: {e}") })
+        let outcome = self
+            .run_admin(&ws, export_args(&qualified), &stack, "stack export", &redactor)
+            .await?;
+        super::StackExport::from_json(&outcome.stdout).map_err(|e| EngineError::Io {
+            stack,
+            message: format!("`stack export` printed no stack state: {e}"),
+        })
     }
 }
 
@@ -568,7 +628,17 @@ pub fn select_args(qualified: &str) -> Vec<OsString> {
 /// value starting with `-` is not a flag and stdin is never read).
 pub fn config_set_args(cv: &ConfigValue, qualified: &str) -> Vec<OsString> {
     let kind = if cv.secret { "--secret" } else { "--plaintext" };
-    os(&["config", "set", kind, &cv.key, "--stack", qualified, "--non-interactive", "--", &cv.value])
+    os(&[
+        "config",
+        "set",
+        kind,
+        &cv.key,
+        "--stack",
+        qualified,
+        "--non-interactive",
+        "--",
+        &cv.value,
+    ])
 }
 
 /// preview / up / destroy with the event log.
@@ -579,14 +649,30 @@ pub fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
         OpKind::Destroy => os(&["destroy", "--yes", "--skip-preview"]),
         OpKind::Admin => unreachable!("admin commands have their own argument builders"),
     };
-    args.extend(os(&["--stack", qualified, "--color", "never", "--non-interactive", "--event-log"]));
+    args.extend(os(&[
+        "--stack",
+        qualified,
+        "--color",
+        "never",
+        "--non-interactive",
+        "--event-log",
+    ]));
     args.push(event_log.as_os_str().to_owned());
     args
 }
 
 /// `destroy --preview-only` with the event log: what a destroy would delete. Takes no lock.
 pub fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> {
-    let mut args = os(&["destroy", "--preview-only", "--stack", qualified, "--color", "never", "--non-interactive", "--event-log"]);
+    let mut args = os(&[
+        "destroy",
+        "--preview-only",
+        "--stack",
+        qualified,
+        "--color",
+        "never",
+        "--non-interactive",
+        "--event-log",
+    ]);
     args.push(event_log.as_os_str().to_owned());
     args
 }
@@ -729,22 +815,46 @@ pub fn redact_error(e: EngineError, r: &Redactor) -> EngineError {
     let v = |x: Vec<String>| x.into_iter().map(|m| r.redact(&m)).collect();
     match e {
         EngineError::BinaryNotFound { path, hint } => EngineError::BinaryNotFound { path: s(path), hint },
-        EngineError::StackBusy { stack, holder } => EngineError::StackBusy { stack, holder: holder.map(s) },
+        EngineError::StackBusy { stack, holder } => EngineError::StackBusy {
+            stack,
+            holder: holder.map(s),
+        },
         EngineError::MissingStack { stack } => EngineError::MissingStack { stack },
         EngineError::MissingConfig { stack, key } => EngineError::MissingConfig { stack, key: s(key) },
         EngineError::MissingPassphrase { stack } => EngineError::MissingPassphrase { stack },
-        EngineError::CommandFailed { stack, code, message } => EngineError::CommandFailed { stack, code, message: s(message) },
-        EngineError::PreviewFailed { stack, diagnostics } => EngineError::PreviewFailed { stack, diagnostics: v(diagnostics) },
-        EngineError::UpdateFailed { stack, diagnostics } => EngineError::UpdateFailed { stack, diagnostics: v(diagnostics) },
-        EngineError::Crashed { stack, code, tail } => EngineError::Crashed { stack, code, tail: s(tail) },
+        EngineError::CommandFailed { stack, code, message } => EngineError::CommandFailed {
+            stack,
+            code,
+            message: s(message),
+        },
+        EngineError::PreviewFailed { stack, diagnostics } => EngineError::PreviewFailed {
+            stack,
+            diagnostics: v(diagnostics),
+        },
+        EngineError::UpdateFailed { stack, diagnostics } => EngineError::UpdateFailed {
+            stack,
+            diagnostics: v(diagnostics),
+        },
+        EngineError::Crashed { stack, code, tail } => EngineError::Crashed {
+            stack,
+            code,
+            tail: s(tail),
+        },
         EngineError::Cancelled { stack } => EngineError::Cancelled { stack },
         EngineError::Timeout { stack, after } => EngineError::Timeout { stack, after },
-        EngineError::Io { stack, message } => EngineError::Io { stack, message: s(message) },
+        EngineError::Io { stack, message } => EngineError::Io {
+            stack,
+            message: s(message),
+        },
     }
 }
 
 fn absolute(p: &Path) -> std::io::Result<PathBuf> {
-    let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    };
     // Lexical normalisation (no symlink resolution: the directory may not exist yet).
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -814,23 +924,73 @@ mod tests {
 
     #[test]
     fn argument_vectors_follow_the_contract() {
-        assert_eq!(strs(&select_args("organization/ecommerce/D1BRV40-network-dev")), [
-            "stack", "select", "--create", "organization/ecommerce/D1BRV40-network-dev", "--non-interactive"
-        ]);
-        let secret = ConfigValue { key: "db:password".into(), value: "-starts-with-dash".into(), secret: true };
-        assert_eq!(strs(&config_set_args(&secret, "o/p/s")), [
-            "config", "set", "--secret", "db:password", "--stack", "o/p/s", "--non-interactive", "--", "-starts-with-dash"
-        ]);
-        let plain = ConfigValue { key: "aws:region".into(), value: "eu-west-1".into(), secret: false };
+        assert_eq!(
+            strs(&select_args("organization/ecommerce/D1BRV40-network-dev")),
+            [
+                "stack",
+                "select",
+                "--create",
+                "organization/ecommerce/D1BRV40-network-dev",
+                "--non-interactive"
+            ]
+        );
+        let secret = ConfigValue {
+            key: "db:password".into(),
+            value: "-starts-with-dash".into(),
+            secret: true,
+        };
+        assert_eq!(
+            strs(&config_set_args(&secret, "o/p/s")),
+            [
+                "config",
+                "set",
+                "--secret",
+                "db:password",
+                "--stack",
+                "o/p/s",
+                "--non-interactive",
+                "--",
+                "-starts-with-dash"
+            ]
+        );
+        let plain = ConfigValue {
+            key: "aws:region".into(),
+            value: "eu-west-1".into(),
+            secret: false,
+        };
         assert_eq!(strs(&config_set_args(&plain, "o/p/s"))[2], "--plaintext");
         let log = Path::new("/abs/events.jsonl");
-        assert_eq!(strs(&op_args(OpKind::Up, "o/p/s", log)), [
-            "up", "--yes", "--skip-preview", "--stack", "o/p/s", "--color", "never", "--non-interactive", "--event-log", "/abs/events.jsonl"
-        ]);
-        assert_eq!(strs(&op_args(OpKind::Preview, "o/p/s", log))[0..3], ["preview", "--stack", "o/p/s"]);
-        assert_eq!(strs(&op_args(OpKind::Destroy, "o/p/s", log))[0..3], ["destroy", "--yes", "--skip-preview"]);
-        assert_eq!(strs(&output_args("o/p/s")), ["stack", "output", "--json", "--stack", "o/p/s", "--non-interactive"]);
-        assert_eq!(strs(&cancel_args("o/p/s")), ["cancel", "--yes", "--stack", "o/p/s", "--non-interactive"]);
+        assert_eq!(
+            strs(&op_args(OpKind::Up, "o/p/s", log)),
+            [
+                "up",
+                "--yes",
+                "--skip-preview",
+                "--stack",
+                "o/p/s",
+                "--color",
+                "never",
+                "--non-interactive",
+                "--event-log",
+                "/abs/events.jsonl"
+            ]
+        );
+        assert_eq!(
+            strs(&op_args(OpKind::Preview, "o/p/s", log))[0..3],
+            ["preview", "--stack", "o/p/s"]
+        );
+        assert_eq!(
+            strs(&op_args(OpKind::Destroy, "o/p/s", log))[0..3],
+            ["destroy", "--yes", "--skip-preview"]
+        );
+        assert_eq!(
+            strs(&output_args("o/p/s")),
+            ["stack", "output", "--json", "--stack", "o/p/s", "--non-interactive"]
+        );
+        assert_eq!(
+            strs(&cancel_args("o/p/s")),
+            ["cancel", "--yes", "--stack", "o/p/s", "--non-interactive"]
+        );
     }
 
     #[test]
@@ -839,9 +999,15 @@ mod tests {
         let state = dir.path().join("pulumi-state");
         let local = cli(dir.path(), &format!("file://{}", state.display()));
         assert!(state.is_dir(), "file:// backend directory created");
-        assert_eq!(local.qualified_stack(&name()), "organization/ecommerce/D1BRV40-network-dev");
+        assert_eq!(
+            local.qualified_stack(&name()),
+            "organization/ecommerce/D1BRV40-network-dev"
+        );
         let cloud = cli(dir.path(), "https://api.pulumi.com");
-        assert_eq!(cloud.qualified_stack(&name()), "acme-corp/ecommerce/D1BRV40-network-dev");
+        assert_eq!(
+            cloud.qualified_stack(&name()),
+            "acme-corp/ecommerce/D1BRV40-network-dev"
+        );
     }
 
     #[test]
@@ -857,11 +1023,21 @@ mod tests {
         assert_eq!(env["PULUMI_BACKEND_URL"], "file:///tmp/x-state-never-used");
         assert_eq!(env["PULUMI_SKIP_UPDATE_CHECK"], "true");
         assert_eq!(env["PULUMI_DEBUG_COMMANDS"], "true");
-        assert_eq!(env["PULUMI_CONFIG_PASSPHRASE"], "configured-passphrase", "configured source wins");
+        assert_eq!(
+            env["PULUMI_CONFIG_PASSPHRASE"], "configured-passphrase",
+            "configured source wins"
+        );
         assert!(!env.contains_key("UNRELATED") && !env.contains_key("DISCORD_TOKEN"));
         // The base redactor knows env tokens and the passphrase.
-        let r = c.redactor_for(&StackTarget { name: name(), workdir: "/x".into(), config: vec![] });
-        assert_eq!(r.redact("discord-token-value configured-passphrase host-passphrase"), "[secret] [secret] [secret]");
+        let r = c.redactor_for(&StackTarget {
+            name: name(),
+            workdir: "/x".into(),
+            config: vec![],
+        });
+        assert_eq!(
+            r.redact("discord-token-value configured-passphrase host-passphrase"),
+            "[secret] [secret] [secret]"
+        );
         // The passphrase never shows in Debug output of the config.
         assert!(!format!("{:?}", c.config()).contains("configured-passphrase"));
     }
@@ -872,19 +1048,29 @@ mod tests {
         let c = cli(dir.path(), "file:///tmp/x-state-never-used");
         let program = dir.path().join("repo/stacks/network");
         std::fs::create_dir_all(&program).unwrap();
-        let target = StackTarget { name: name(), workdir: program.clone(), config: vec![] };
+        let target = StackTarget {
+            name: name(),
+            workdir: program.clone(),
+            config: vec![],
+        };
         let ws = c.prepare_workspace(&target).unwrap();
         assert_eq!(ws, dir.path().join("ws/D1BRV40/network-dev"));
         let yaml = std::fs::read_to_string(ws.join("Pulumi.yaml")).unwrap();
         assert!(yaml.contains("\nname: ecommerce\n"), "{yaml}");
         assert!(yaml.contains("\nruntime: nodejs\n"));
         assert!(yaml.contains("main: \"../../../repo/stacks/network\""), "{yaml}");
-        assert_eq!(std::fs::canonicalize(ws.join("../../../repo/stacks/network")).unwrap(), std::fs::canonicalize(program).unwrap());
+        assert_eq!(
+            std::fs::canonicalize(ws.join("../../../repo/stacks/network")).unwrap(),
+            std::fs::canonicalize(program).unwrap()
+        );
     }
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_path(Path::new("/a/b/c"), Path::new("/a/x")), PathBuf::from("../../x"));
+        assert_eq!(
+            relative_path(Path::new("/a/b/c"), Path::new("/a/x")),
+            PathBuf::from("../../x")
+        );
         assert_eq!(relative_path(Path::new("/a"), Path::new("/a/b")), PathBuf::from("b"));
         assert_eq!(relative_path(Path::new("/a"), Path::new("/a")), PathBuf::from("."));
     }
@@ -894,7 +1080,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = cli(dir.path(), &format!("file://{}", dir.path().join("s").display()));
         let e = c.version().await.unwrap_err();
-        let EngineError::BinaryNotFound { path, hint } = &e else { panic!("{e:?}") };
+        let EngineError::BinaryNotFound { path, hint } = &e else {
+            panic!("{e:?}")
+        };
         assert_eq!(path, "/nonexistent/pulumi");
         assert!(hint.contains("pulumi.binary"));
         assert!(e.to_string().contains("get.pulumi.com"), "{e}");
@@ -906,11 +1094,21 @@ mod tests {
         r.add("hunter22");
         let mut done = HashSet::new();
         let ev = EngineEvent::from_json(r#"{"sequence":1,"timestamp":0,"diagnosticEvent":{"urn":"urn:pulumi:s::p::t::res","message":"<{%fg 1%}>password hunter22 rejected<{%reset%}>\n","color":"raw","severity":"error"}}"#).unwrap();
-        assert_eq!(progress_for(&ev, &r, &mut done), Some(Progress::Line("error: res: password [secret] rejected".into())));
+        assert_eq!(
+            progress_for(&ev, &r, &mut done),
+            Some(Progress::Line("error: res: password [secret] rejected".into()))
+        );
         let ev = EngineEvent::from_json(r#"{"sequence":2,"timestamp":0,"resourcePreEvent":{"metadata":{"op":"create","urn":"urn:pulumi:s::p::pulumi:providers:aws::default_6","type":"pulumi:providers:aws","old":null,"new":null,"detailedDiff":null,"provider":""}}}"#).unwrap();
         assert_eq!(progress_for(&ev, &r, &mut done), None);
         let ev = EngineEvent::from_json(r#"{"sequence":3,"timestamp":0,"resOutputsEvent":{"metadata":{"op":"same","urn":"urn:pulumi:s::p::c:x:Y::y","type":"c:x:Y","old":null,"new":null,"detailedDiff":null,"provider":""}}}"#).unwrap();
-        assert!(matches!(progress_for(&ev, &r, &mut done), Some(Progress::StepDone { .. })));
-        assert_eq!(progress_for(&ev, &r, &mut done), None, "second outputs event of a component");
+        assert!(matches!(
+            progress_for(&ev, &r, &mut done),
+            Some(Progress::StepDone { .. })
+        ));
+        assert_eq!(
+            progress_for(&ev, &r, &mut done),
+            None,
+            "second outputs event of a component"
+        );
     }
 }

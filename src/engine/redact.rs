@@ -91,11 +91,7 @@ impl Redactor {
     }
 
     /// Values of env vars whose names look secret, plus `explicit` names.
-    pub fn add_env<'a>(
-        &mut self,
-        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
-        explicit: &[String],
-    ) {
+    pub fn add_env<'a>(&mut self, vars: impl IntoIterator<Item = (&'a str, &'a str)>, explicit: &[String]) {
         for (name, value) in vars {
             if is_secret_env_name(name) || explicit.iter().any(|e| e == name) {
                 self.add(value);
@@ -188,8 +184,7 @@ impl Redactor {
                         }
                     }
                 }
-                let needs_key_rewrite = !self.values.is_empty()
-                    && map.keys().any(|k| self.redact(k) != *k);
+                let needs_key_rewrite = !self.values.is_empty() && map.keys().any(|k| self.redact(k) != *k);
                 if needs_key_rewrite {
                     let old = std::mem::take(map);
                     for (k, mut v) in old {

@@ -20,16 +20,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::events::{
-    parse_stream, EngineEvent, EventKind, SkippedInput, State, StepMeta, SummaryEvent, Truncated,
-};
+use super::events::{parse_stream, EngineEvent, EventKind, SkippedInput, State, StepMeta, SummaryEvent, Truncated};
 use super::model::{ChangeCounts, Diagnostic, ResourceStep, Severity, StackApply, StackPreview, StepOp};
 
 /// Whether a resource is a default provider (`pulumi:providers:aws` named `default…`), which the
 /// engine creates on its own and people did not write.
 pub fn is_default_provider(resource_type: &str, urn: &str) -> bool {
-    resource_type.starts_with("pulumi:providers:")
-        && ResourceStep::name_from_urn(urn).starts_with("default")
+    resource_type.starts_with("pulumi:providers:") && ResourceStep::name_from_urn(urn).starts_with("default")
 }
 
 /// The type part of a URN (`urn:pulumi:s::p::a$b::name` → `b`).
@@ -62,7 +59,10 @@ pub fn strip_colors(text: &str) -> String {
         }
         if let Some(after) = rest.strip_prefix('\u{1b}') {
             if let Some(after) = after.strip_prefix('[') {
-                let end = after.find(|c: char| c.is_ascii_alphabetic()).map(|i| i + 1).unwrap_or(after.len());
+                let end = after
+                    .find(|c: char| c.is_ascii_alphabetic())
+                    .map(|i| i + 1)
+                    .unwrap_or(after.len());
                 rest = &after[end..];
                 continue;
             }
@@ -150,8 +150,7 @@ pub fn count_finished_steps<'a>(
     let mut seen = std::collections::HashSet::new();
     for meta in finished {
         let counted = counts_as_change(meta)
-            || (refreshed.contains(&meta.urn)
-                && !is_default_provider(&meta.resource_type, &meta.urn));
+            || (refreshed.contains(&meta.urn) && !is_default_provider(&meta.resource_type, &meta.urn));
         // A component's `registerOutputs` (and the root stack's outputs) produce a second
         // `resOutputsEvent` for the same step: count each (resource, op) once.
         if counted && seen.insert((meta.urn.as_str(), meta.op.as_str())) {
@@ -231,7 +230,11 @@ impl StreamSummary {
                 if severity != Severity::Debug {
                     let message = strip_colors(&d.message);
                     if !message.is_empty() {
-                        self.diags.push(Diagnostic { severity, message, urn: d.urn.clone() });
+                        self.diags.push(Diagnostic {
+                            severity,
+                            message,
+                            urn: d.urn.clone(),
+                        });
                     }
                 }
             }
@@ -244,7 +247,11 @@ impl StreamSummary {
 
     /// URNs whose step started as a `refresh`.
     pub fn refreshed_urns(&self) -> std::collections::HashSet<String> {
-        self.steps.iter().filter(|s| s.op == StepOp::Refresh).map(|s| s.urn.clone()).collect()
+        self.steps
+            .iter()
+            .filter(|s| s.op == StepOp::Refresh)
+            .map(|s| s.urn.clone())
+            .collect()
     }
 
     /// Steps for people: default providers left out.
@@ -277,7 +284,11 @@ impl StreamSummary {
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
         let mut d = self.diags.clone();
         for e in &self.errors {
-            d.push(Diagnostic { severity: Severity::Error, message: e.clone(), urn: None });
+            d.push(Diagnostic {
+                severity: Severity::Error,
+                message: e.clone(),
+                urn: None,
+            });
         }
         sort_diagnostics(&mut d);
         d
@@ -585,7 +596,11 @@ pub fn plan_show(input: &str) -> Result<PlanShow, PlanShowError> {
             result: s.result(),
         })
         .collect();
-    Ok(PlanShow { stacks, skipped: parsed.skipped, truncated: parsed.truncated })
+    Ok(PlanShow {
+        stacks,
+        skipped: parsed.skipped,
+        truncated: parsed.truncated,
+    })
 }
 
 fn op_verb(op: &str) -> &str {
@@ -616,7 +631,11 @@ fn counts_line(counts: &ChangeCounts) -> String {
     if counts.is_empty() {
         return "no changes".to_string();
     }
-    counts.iter().map(|(op, n)| format!("{n} {}", op_verb(op))).collect::<Vec<_>>().join(", ")
+    counts
+        .iter()
+        .map(|(op, n)| format!("{n} {}", op_verb(op)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl PlanShow {
@@ -712,7 +731,14 @@ impl PlanShow {
                 }
             }
             for st in s.preview.steps.iter().filter(|st| st.op != StepOp::Same) {
-                let _ = writeln!(out, "  {:<2} {:<22} {} ({})", op_symbol(&st.op), st.op.as_str(), st.name, st.resource_type);
+                let _ = writeln!(
+                    out,
+                    "  {:<2} {:<22} {} ({})",
+                    op_symbol(&st.op),
+                    st.op.as_str(),
+                    st.name,
+                    st.resource_type
+                );
             }
             for f in &s.failed {
                 let _ = writeln!(out, "  !! {} of {} failed", f.op, ResourceStep::name_from_urn(&f.urn));
@@ -725,7 +751,11 @@ impl PlanShow {
                     Severity::Infoerr => "info",
                     Severity::Debug => "debug",
                 };
-                let who = d.urn.as_deref().map(|u| format!(" [{}]", ResourceStep::name_from_urn(u))).unwrap_or_default();
+                let who = d
+                    .urn
+                    .as_deref()
+                    .map(|u| format!(" [{}]", ResourceStep::name_from_urn(u)))
+                    .unwrap_or_default();
                 for (i, line) in d.message.lines().enumerate() {
                     if i == 0 {
                         let _ = writeln!(out, "  {sev}{who}: {line}");
@@ -736,17 +766,30 @@ impl PlanShow {
             }
         }
         if self.stacks.len() > 1 {
-            let _ = writeln!(out, "Total ({} stacks): {}", self.stacks.len(), counts_line(&self.total_counts()));
+            let _ = writeln!(
+                out,
+                "Total ({} stacks): {}",
+                self.stacks.len(),
+                counts_line(&self.total_counts())
+            );
         }
         let errors = self.errors().len();
         if errors > 0 {
             let _ = writeln!(out, "{errors} error(s)");
         }
         if let Some(t) = &self.truncated {
-            let _ = writeln!(out, "note: the event log ends with an incomplete event at line {} (the engine was cut off)", t.line);
+            let _ = writeln!(
+                out,
+                "note: the event log ends with an incomplete event at line {} (the engine was cut off)",
+                t.line
+            );
         }
         if !self.skipped.is_empty() {
-            let _ = writeln!(out, "note: {} line(s) that were not engine events were skipped", self.skipped.len());
+            let _ = writeln!(
+                out,
+                "note: {} line(s) that were not engine events were skipped",
+                self.skipped.len()
+            );
         }
         out
     }
@@ -782,13 +825,29 @@ mod tests {
             ("delete-replaced", "aws:ec2/instance:Instance", "web", false),
             ("same", "pulumi:pulumi:Stack", "proj-dev", true),
         ] {
-            l.push(line(seq, "resourcePreEvent", json!({"metadata": meta(op, ty, name, logical)})));
-            l.push(line(seq + 1, "resOutputsEvent", json!({"metadata": meta(op, ty, name, logical)})));
+            l.push(line(
+                seq,
+                "resourcePreEvent",
+                json!({"metadata": meta(op, ty, name, logical)}),
+            ));
+            l.push(line(
+                seq + 1,
+                "resOutputsEvent",
+                json!({"metadata": meta(op, ty, name, logical)}),
+            ));
             seq += 2;
         }
-        l.push(line(seq, "diagnosticEvent", json!({"message": "<{%fg 3%}>careful<{%reset%}>\n", "color": "raw", "severity": "warning"})));
+        l.push(line(
+            seq,
+            "diagnosticEvent",
+            json!({"message": "<{%fg 3%}>careful<{%reset%}>\n", "color": "raw", "severity": "warning"}),
+        ));
         l.push(line(seq + 1, "diagnosticEvent", json!({"urn": "urn:pulumi:dev::proj::aws:s3/bucket:Bucket::logs", "message": "bad bucket", "color": "raw", "severity": "error"})));
-        l.push(line(seq + 2, "diagnosticEvent", json!({"message": "chatter", "color": "raw", "severity": "debug"})));
+        l.push(line(
+            seq + 2,
+            "diagnosticEvent",
+            json!({"message": "chatter", "color": "raw", "severity": "debug"}),
+        ));
         if with_summary {
             l.push(line(seq + 3, "summaryEvent", json!({"maybeCorrupt": false, "durationSeconds": 7, "resourceChanges": {"create": 1, "replace": 1, "same": 1}, "PolicyPacks": {}, "result": "failed"})));
         }
@@ -803,7 +862,10 @@ mod tests {
         assert_eq!(s.steps.len(), 6);
         assert_eq!(s.display_steps().len(), 5, "default provider hidden");
         assert!(s.counts_from_engine());
-        assert_eq!(s.counts(), BTreeMap::from([("create".into(), 1), ("replace".into(), 1), ("same".into(), 1)]));
+        assert_eq!(
+            s.counts(),
+            BTreeMap::from([("create".into(), 1), ("replace".into(), 1), ("same".into(), 1)])
+        );
         let d = s.diagnostics();
         assert_eq!(d.len(), 2, "debug left out");
         assert_eq!(d[0].severity, Severity::Error);
@@ -819,7 +881,10 @@ mod tests {
         let parsed = parse_stream(&stream(false));
         let s = StreamSummary::from_events(&parsed.events);
         assert!(!s.counts_from_engine());
-        assert_eq!(s.counts(), BTreeMap::from([("create".into(), 1), ("replace".into(), 1), ("same".into(), 1)]));
+        assert_eq!(
+            s.counts(),
+            BTreeMap::from([("create".into(), 1), ("replace".into(), 1), ("same".into(), 1)])
+        );
         assert_eq!(s.result(), None);
     }
 
@@ -829,10 +894,16 @@ mod tests {
         let j = show.to_json();
         assert_eq!(j["counts"]["create"], 1);
         assert_eq!(j["steps"].as_array().unwrap().len(), 5);
-        assert_eq!(j["steps"][0], json!({"urn": "urn:pulumi:dev::proj::aws:s3/bucket:Bucket::logs", "type": "aws:s3/bucket:Bucket", "op": "create"}));
+        assert_eq!(
+            j["steps"][0],
+            json!({"urn": "urn:pulumi:dev::proj::aws:s3/bucket:Bucket::logs", "type": "aws:s3/bucket:Bucket", "op": "create"})
+        );
         assert_eq!(j["errors"][0]["message"], "bad bucket");
         let text = show.render_text();
-        assert!(text.contains("Stack dev: 1 to create, 1 to replace, 1 unchanged"), "{text}");
+        assert!(
+            text.contains("Stack dev: 1 to create, 1 to replace, 1 unchanged"),
+            "{text}"
+        );
         assert!(text.contains("error [logs]: bad bucket"), "{text}");
     }
 
@@ -886,15 +957,24 @@ mod tests {
     #[test]
     fn failed_steps_are_errors() {
         let mut s = stream(true);
-        s.push_str(&line(99, "resOpFailedEvent", json!({"metadata": meta("update", "aws:s3/bucket:Bucket", "logs", true), "status": 2, "steps": 1})));
+        s.push_str(&line(
+            99,
+            "resOpFailedEvent",
+            json!({"metadata": meta("update", "aws:s3/bucket:Bucket", "logs", true), "status": 2, "steps": 1}),
+        ));
         let show = plan_show(&s).unwrap();
         let errs = show.errors();
-        assert!(errs.iter().any(|e| e.kind == "failed-step" && e.op.as_deref() == Some("update")));
+        assert!(errs
+            .iter()
+            .any(|e| e.kind == "failed-step" && e.op.as_deref() == Some("update")));
     }
 
     #[test]
     fn color_markup_and_ansi_are_stripped() {
-        assert_eq!(strip_colors("<{%fg 1%}>error: <{%reset%}>x\u{1b}[31my\u{1b}[0m\n"), "error: xy");
+        assert_eq!(
+            strip_colors("<{%fg 1%}>error: <{%reset%}>x\u{1b}[31my\u{1b}[0m\n"),
+            "error: xy"
+        );
         assert_eq!(strip_colors("a <{% unterminated"), "a <{% unterminated");
     }
 }

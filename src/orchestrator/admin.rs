@@ -67,7 +67,10 @@ pub type AdminSessionRow = SessionRecord;
 fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(UserError::invalid(format!("{what} needs a reason (--reason \"…\"); it goes into the audit log")).into());
+        return Err(UserError::invalid(format!(
+            "{what} needs a reason (--reason \"…\"); it goes into the audit log"
+        ))
+        .into());
     }
     if reason.chars().count() > 500 {
         return Err(UserError::invalid("the reason is longer than 500 characters; keep it to a sentence").into());
@@ -99,7 +102,8 @@ pub fn check_principal(p: &Principal) -> Result<(), UserError> {
 fn valid_project_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
@@ -138,7 +142,11 @@ impl Orchestrator {
             }
         } else if env != "*" && !self.settings.environments.contains_key(&env) {
             let known: Vec<&str> = self.settings.environments.keys().map(String::as_str).collect();
-            return Err(UserError::invalid(format!("unknown environment `{env}`; known environments: {}", known.join(", "))).into());
+            return Err(UserError::invalid(format!(
+                "unknown environment `{env}`; known environments: {}",
+                known.join(", ")
+            ))
+            .into());
         }
         let now = self.now();
         let expires_at = match params.expiry {
@@ -191,9 +199,13 @@ impl Orchestrator {
     pub async fn revoke(&self, actor: impl Into<Actor>, grant_id: &str, reason: &str) -> OrchResult<GrantRow> {
         let actor = actor.into();
         let grant = self.store.grant(grant_id.trim()).await?;
-        self.gate(&actor, &grant.project, &grant.env, Intent::Administer).await?;
+        self.gate(&actor, &grant.project, &grant.env, Intent::Administer)
+            .await?;
         let reason = require_reason(reason, "a revoke")?;
-        let row = self.store.revoke_grant(&grant.id, &actor.principal.to_string(), &reason).await?;
+        let row = self
+            .store
+            .revoke_grant(&grant.id, &actor.principal.to_string(), &reason)
+            .await?;
         info!(grant = %row.id, by = %actor.principal, "grant revoked");
         Ok(row)
     }
@@ -205,7 +217,10 @@ impl Orchestrator {
         let scope = filter.project.as_deref().unwrap_or("*");
         self.gate(&actor, scope, "*", Intent::Administer).await?;
         let now = self.now();
-        let rows = self.store.grants(filter.principal.as_ref(), filter.project.as_deref(), filter.all).await?;
+        let rows = self
+            .store
+            .grants(filter.principal.as_ref(), filter.project.as_deref(), filter.all)
+            .await?;
         Ok(rows.into_iter().filter(|g| filter.all || g.is_active(now)).collect())
     }
 
@@ -216,13 +231,21 @@ impl Orchestrator {
     }
 
     /// Set one quota limit of a project (audited with the previous value).
-    pub async fn quota_set(&self, actor: impl Into<Actor>, project: &str, key: &str, limit: f64) -> OrchResult<QuotaUsage> {
+    pub async fn quota_set(
+        &self,
+        actor: impl Into<Actor>,
+        project: &str,
+        key: &str,
+        limit: f64,
+    ) -> OrchResult<QuotaUsage> {
         let actor = actor.into();
         self.gate(&actor, project, "*", Intent::Administer).await?;
         self.known_project(project).await?;
         let key: QuotaKey = key.parse()?;
         let limit = key.check_limit(limit)?;
-        self.store.set_quota(project, key.as_str(), limit, &actor.principal.to_string()).await?;
+        self.store
+            .set_quota(project, key.as_str(), limit, &actor.principal.to_string())
+            .await?;
         info!(project, key = %key, limit, by = %actor.principal, "quota set");
         self.quota_usage(project).await
     }
@@ -254,40 +277,70 @@ impl Orchestrator {
             .into());
         }
         if params.provider != "aws" {
-            return Err(UserError::invalid(format!("unsupported provider `{}`: only aws for now", params.provider)).into());
+            return Err(
+                UserError::invalid(format!("unsupported provider `{}`: only aws for now", params.provider)).into(),
+            );
         }
         if params.environments.is_empty() {
-            return Err(UserError::invalid("a project needs at least one environment (--environments dev,stage,prod)").into());
+            return Err(
+                UserError::invalid("a project needs at least one environment (--environments dev,stage,prod)").into(),
+            );
         }
         for env in &params.environments {
             if !self.settings.environments.contains_key(env) {
                 let known: Vec<&str> = self.settings.environments.keys().map(String::as_str).collect();
-                return Err(UserError::invalid(format!("unknown environment `{env}`; known environments: {}", known.join(", "))).into());
+                return Err(UserError::invalid(format!(
+                    "unknown environment `{env}`; known environments: {}",
+                    known.join(", ")
+                ))
+                .into());
             }
         }
         Ok(self
             .store
-            .create_project(&params.name, &params.org, &params.provider, &params.environments, &actor.principal.to_string())
+            .create_project(
+                &params.name,
+                &params.org,
+                &params.provider,
+                &params.environments,
+                &actor.principal.to_string(),
+            )
             .await?)
     }
 
     /// Every session (any project), newest first. Needs `admin` on every project.
-    pub async fn admin_list(&self, actor: impl Into<Actor>, filter: &SessionFilter) -> OrchResult<Vec<AdminSessionRow>> {
+    pub async fn admin_list(
+        &self,
+        actor: impl Into<Actor>,
+        filter: &SessionFilter,
+    ) -> OrchResult<Vec<AdminSessionRow>> {
         let actor = actor.into();
         self.gate(&actor, "*", "*", Intent::Administer).await?;
         Ok(self.store.sessions(filter).await?)
     }
 
     /// Cancel anyone's session as an admin, with a reason (audited).
-    pub async fn admin_cancel(&self, actor: impl Into<Actor>, id: SessionId, reason: &str) -> OrchResult<SessionRecord> {
+    pub async fn admin_cancel(
+        &self,
+        actor: impl Into<Actor>,
+        id: SessionId,
+        reason: &str,
+    ) -> OrchResult<SessionRecord> {
         let actor = actor.into();
         let session = self.store.session(id).await?;
-        self.gate(&actor, &session.project, &session.env, Intent::Administer).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Administer)
+            .await?;
         let reason = require_reason(reason, "an admin cancel")?;
         if session.state.is_terminal() {
-            return Err(UserError::invalid(format!("session {} is already {}; nothing to cancel", id.short(), session.state)).into());
+            return Err(UserError::invalid(format!(
+                "session {} is already {}; nothing to cancel",
+                id.short(),
+                session.state
+            ))
+            .into());
         }
-        self.cancel_unchecked(session, &actor.principal, &format!("admin cancel: {reason}")).await
+        self.cancel_unchecked(session, &actor.principal, &format!("admin cancel: {reason}"))
+            .await
     }
 
     /// The audit log (one session's rows, or all). Needs `admin` on the session's project, or

@@ -44,29 +44,45 @@ impl DagScheduler {
                 waited_by.entry(d).or_default().push(name);
             }
         }
-        fn chain<'a>(n: &'a StackName, by: &HashMap<&'a StackName, Vec<&'a StackName>>, memo: &mut HashMap<&'a StackName, usize>) -> usize {
+        fn chain<'a>(
+            n: &'a StackName,
+            by: &HashMap<&'a StackName, Vec<&'a StackName>>,
+            memo: &mut HashMap<&'a StackName, usize>,
+        ) -> usize {
             if let Some(v) = memo.get(n) {
                 return *v;
             }
-            let v = 1 + by.get(n).map(|ds| ds.iter().map(|d| chain(d, by, memo)).max().unwrap_or(0)).unwrap_or(0);
+            let v = 1 + by
+                .get(n)
+                .map(|ds| ds.iter().map(|d| chain(d, by, memo)).max().unwrap_or(0))
+                .unwrap_or(0);
             memo.insert(n, v);
             v
         }
         let mut memo = HashMap::new();
-        let priority: HashMap<StackName, usize> =
-            stacks.iter().map(|(n, _)| (n.clone(), chain(n, &waited_by, &mut memo))).collect();
+        let priority: HashMap<StackName, usize> = stacks
+            .iter()
+            .map(|(n, _)| (n.clone(), chain(n, &waited_by, &mut memo)))
+            .collect();
         let mut pending: Vec<StackName> = stacks.iter().map(|(n, _)| n.clone()).collect();
         if reverse {
             pending.reverse();
         }
         // Stable: equal priorities keep the session's order.
         pending.sort_by_key(|n| std::cmp::Reverse(priority[n]));
-        DagScheduler { pending, waits_for, done: BTreeSet::new() }
+        DagScheduler {
+            pending,
+            waits_for,
+            done: BTreeSet::new(),
+        }
     }
 
     /// The next stack whose prerequisites are all done, taken off the pending list.
     pub fn next_ready(&mut self) -> Option<StackName> {
-        let i = self.pending.iter().position(|n| self.waits_for[n].iter().all(|d| self.done.contains(d)))?;
+        let i = self
+            .pending
+            .iter()
+            .position(|n| self.waits_for[n].iter().all(|d| self.done.contains(d)))?;
         Some(self.pending.remove(i))
     }
 

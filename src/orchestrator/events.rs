@@ -52,15 +52,18 @@ pub enum SessionEventKind {
 /// The log line a progress item leaves in `cloud logs`.
 pub(crate) fn log_line(progress: &Progress) -> Option<String> {
     match progress {
-        Progress::StepStarted { urn, resource_type, op } => {
-            Some(format!("{op} {resource_type} {} ...", crate::engine::ResourceStep::name_from_urn(urn)))
-        }
-        Progress::StepDone { urn, resource_type, op } => {
-            Some(format!("{op} {resource_type} {} done", crate::engine::ResourceStep::name_from_urn(urn)))
-        }
-        Progress::StepFailed { urn, resource_type, op } => {
-            Some(format!("{op} {resource_type} {} FAILED", crate::engine::ResourceStep::name_from_urn(urn)))
-        }
+        Progress::StepStarted { urn, resource_type, op } => Some(format!(
+            "{op} {resource_type} {} ...",
+            crate::engine::ResourceStep::name_from_urn(urn)
+        )),
+        Progress::StepDone { urn, resource_type, op } => Some(format!(
+            "{op} {resource_type} {} done",
+            crate::engine::ResourceStep::name_from_urn(urn)
+        )),
+        Progress::StepFailed { urn, resource_type, op } => Some(format!(
+            "{op} {resource_type} {} FAILED",
+            crate::engine::ResourceStep::name_from_urn(urn)
+        )),
         Progress::Line(line) => Some(line.clone()),
     }
 }

@@ -51,7 +51,9 @@ impl Orchestrator {
         proof: &StackLockProof,
     ) -> Option<String> {
         debug_assert_eq!(proof.session(), id);
-        let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
+        let _ = self
+            .set_stack(id, &stack.name, StackState::Previewing, None, None)
+            .await;
         let result = self
             .engine
             .preview(&stack.target, sink)
@@ -80,25 +82,34 @@ impl Orchestrator {
 
     /// Open, lock and plan the follow-up of `parent` for `remaining` stacks. It ends PLAN_READY
     /// (or PLAN_FAILED), or waits in the lock queue when someone took the stacks meanwhile.
-    pub(super) async fn open_follow_up(&self, parent: &SessionRecord, remaining: Vec<StackName>) -> OrchResult<SessionRecord> {
+    pub(super) async fn open_follow_up(
+        &self,
+        parent: &SessionRecord,
+        remaining: Vec<StackName>,
+    ) -> OrchResult<SessionRecord> {
         let requester = parent.requester.clone();
         let follow = match self
-            .start_unchecked(&requester, &parent.project, &parent.env, Some(&remaining), &parent.operation, Some(parent.id))
+            .start_unchecked(
+                &requester,
+                &parent.project,
+                &parent.env,
+                Some(&remaining),
+                &parent.operation,
+                Some(parent.id),
+            )
             .await
         {
             Ok(record) => Some(record),
-            Err(OrchestratorError::Busy { session, .. }) => {
-                match self.queue_unchecked(session, &requester).await? {
-                    LockOutcome::Granted => Some(self.store.session(session).await?),
-                    _ => {
-                        if parent.operation == "rollback" {
-                            self.copy_configs(parent.id, session).await?;
-                        }
-                        self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: session });
-                        return Ok(self.store.session(session).await?);
+            Err(OrchestratorError::Busy { session, .. }) => match self.queue_unchecked(session, &requester).await? {
+                LockOutcome::Granted => Some(self.store.session(session).await?),
+                _ => {
+                    if parent.operation == "rollback" {
+                        self.copy_configs(parent.id, session).await?;
                     }
+                    self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: session });
+                    return Ok(self.store.session(session).await?);
                 }
-            }
+            },
             Err(other) => return Err(other),
         };
         let follow = follow.expect("set above");
@@ -107,6 +118,7 @@ impl Orchestrator {
         }
         info!(session = %parent.id, follow_up = %follow.id, "follow-up session opened");
         self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: follow.id });
-        self.plan_unchecked(self.store.session(follow.id).await?, &requester).await
+        self.plan_unchecked(self.store.session(follow.id).await?, &requester)
+            .await
     }
 }

@@ -46,7 +46,11 @@ impl PolicySettings {
 
     /// Nobody but the given admins (and grant holders) may do anything.
     pub fn strict(admins: Vec<Principal>) -> PolicySettings {
-        PolicySettings { admins, local_cli_admin: false, ..PolicySettings::local() }
+        PolicySettings {
+            admins,
+            local_cli_admin: false,
+            ..PolicySettings::local()
+        }
     }
 }
 
@@ -105,7 +109,11 @@ impl Orchestrator {
     async fn active_sessions(&self, project: &str, except: Option<SessionId>) -> OrchResult<usize> {
         let active = self
             .store
-            .sessions(&SessionFilter { project: Some(project.to_string()), active: true, ..Default::default() })
+            .sessions(&SessionFilter {
+                project: Some(project.to_string()),
+                active: true,
+                ..Default::default()
+            })
             .await?;
         Ok(active.iter().filter(|s| Some(s.id) != except).count())
     }
@@ -113,7 +121,9 @@ impl Orchestrator {
     /// Refuse a new (or re-planned) session when the project already runs its maximum.
     pub(crate) async fn check_concurrency(&self, project: &str, except: Option<SessionId>) -> OrchResult<()> {
         let limits = self.limits(project).await?;
-        let Some(limit) = limits.get(&QuotaKey::ConcurrentSessions) else { return Ok(()) };
+        let Some(limit) = limits.get(&QuotaKey::ConcurrentSessions) else {
+            return Ok(());
+        };
         let active = self.active_sessions(project, except).await?;
         if active as f64 >= *limit {
             return Err(UserError::denied(format!(
@@ -161,11 +171,18 @@ impl Orchestrator {
     pub(crate) async fn quota_check(&self, session: &SessionRecord, cost: &CostEstimate) -> OrchResult<QuotaCheck> {
         let limits = self.limits(&session.project).await?;
         if limits.keys().all(|k| *k == QuotaKey::ConcurrentSessions) {
-            return Ok(QuotaCheck { projected: vec![], current: vec![], violations: vec![] });
+            return Ok(QuotaCheck {
+                projected: vec![],
+                current: vec![],
+                violations: vec![],
+            });
         }
         let inventory = self.inventory(&session.project).await?;
-        let replaced: HashSet<(String, StackName)> =
-            session.stacks.iter().map(|s| (session.env.clone(), s.clone())).collect();
+        let replaced: HashSet<(String, StackName)> = session
+            .stacks
+            .iter()
+            .map(|s| (session.env.clone(), s.clone()))
+            .collect();
         let (mut resources, mut monthly) = inventory.totals(&replaced);
         for (ty, n) in cost.resulting() {
             *resources.entry(ty).or_default() += n;
@@ -186,9 +203,10 @@ impl Orchestrator {
         if !check.is_over() {
             return Ok(());
         }
-        let overridden = self.store.approvals(session.id).await?.iter().any(|a| {
-            a.override_reason.is_some() && session.digest.as_ref().map(|d| d.0 == a.digest).unwrap_or(false)
-        });
+        let overridden =
+            self.store.approvals(session.id).await?.iter().any(|a| {
+                a.override_reason.is_some() && session.digest.as_ref().map(|d| d.0 == a.digest).unwrap_or(false)
+            });
         if overridden {
             return Ok(());
         }

@@ -63,19 +63,26 @@ impl Orchestrator {
         match self.store.acquire_locks(id, false).await? {
             LockOutcome::Granted => Ok(StackLockProof { session: id }),
             LockOutcome::Busy { holders } => Err(OrchestratorError::Busy { session: id, holders }),
-            LockOutcome::Queued { position, holders } => {
-                Err(OrchestratorError::Waiting { session: id, position, holders })
-            }
+            LockOutcome::Queued { position, holders } => Err(OrchestratorError::Waiting {
+                session: id,
+                position,
+                holders,
+            }),
         }
     }
 
     /// Queue session `id` for its stacks (the CLI's `--queue` / `cloud queue`, the chat Queue
     /// button). When the stacks are free it gets them at once (`Granted`); otherwise it waits in
     /// FIFO order and is told with [`SessionEventKind::LocksGranted`] when its turn comes.
-    pub async fn queue_session(&self, id: SessionId, actor: impl Into<crate::policy::Actor>) -> OrchResult<LockOutcome> {
+    pub async fn queue_session(
+        &self,
+        id: SessionId,
+        actor: impl Into<crate::policy::Actor>,
+    ) -> OrchResult<LockOutcome> {
         let actor = actor.into();
         let session = self.store.session(id).await?;
-        self.gate(&actor, &session.project, &session.env, crate::policy::Intent::Deploy).await?;
+        self.gate(&actor, &session.project, &session.env, crate::policy::Intent::Deploy)
+            .await?;
         self.queue_unchecked(id, &actor.principal).await
     }
 
@@ -130,12 +137,17 @@ impl Orchestrator {
             let _ = tokio::time::timeout(QUEUE_POLL, async {
                 loop {
                     match events.recv().await {
-                        Ok(e) if matches!(e.kind, SessionEventKind::LocksGranted | SessionEventKind::StateChanged { .. }) => break,
+                        Ok(e)
+                            if matches!(
+                                e.kind,
+                                SessionEventKind::LocksGranted | SessionEventKind::StateChanged { .. }
+                            ) =>
+                        {
+                            break
+                        }
                         Ok(_) => continue,
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                            std::future::pending::<()>().await
-                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
                     }
                 }
             })

@@ -29,24 +29,24 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
+pub use admin::{
+    check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION,
+};
 pub use events::{SessionEvent, SessionEventKind};
-pub use admin::{check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION};
 pub use gate::PolicySettings;
 pub use locks::StackLockProof;
-pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
+pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 
 use crate::catalog::DependencyGraph;
 use crate::config::EnvironmentPolicy;
 use crate::engine::{Engine, EngineError, Progress, StackPreview};
 use crate::error::UserError;
 use crate::policy::{Access, Actor, CostEstimate, Intent, Pricing, QuotaCheck};
-use crate::session::{
-    Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
-};
+use crate::session::{Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState};
 use crate::store::{
-    LockHolder, NewSession, QueueEntry, SessionFilter, SessionRecord, SessionUpdate, StackRow,
-    Store, StoreError, Transition,
+    LockHolder, NewSession, QueueEntry, SessionFilter, SessionRecord, SessionUpdate, StackRow, Store, StoreError,
+    Transition,
 };
 
 /// Errors of orchestrator operations.
@@ -60,10 +60,17 @@ pub enum OrchestratorError {
     /// Other sessions hold (or queued earlier for) stacks this session needs. The session stays
     /// DRAFT without locks, so it can still be queued (`queue_session`) or cancelled.
     #[error("{}", locks::busy_message(*session, holders))]
-    Busy { session: SessionId, holders: Vec<LockHolder> },
+    Busy {
+        session: SessionId,
+        holders: Vec<LockHolder>,
+    },
     /// The session is queued and its turn has not come yet.
     #[error("{}", locks::waiting_message(*session, *position, holders))]
-    Waiting { session: SessionId, position: u32, holders: Vec<LockHolder> },
+    Waiting {
+        session: SessionId,
+        position: u32,
+        holders: Vec<LockHolder>,
+    },
 }
 
 impl OrchestratorError {
@@ -152,7 +159,13 @@ impl Orchestrator {
         policy: PolicySettings,
     ) -> Arc<Orchestrator> {
         let (events, _) = broadcast::channel(4096);
-        let access = Access::new(store.clone(), policy.admins, policy.role_mappings, policy.local_cli_admin, policy.clock);
+        let access = Access::new(
+            store.clone(),
+            policy.admins,
+            policy.role_mappings,
+            policy.local_cli_admin,
+            policy.clock,
+        );
         Arc::new(Orchestrator {
             store,
             engine,
@@ -238,9 +251,7 @@ impl Orchestrator {
         counts: Option<&crate::engine::ChangeCounts>,
         error: Option<&str>,
     ) -> OrchResult<()> {
-        self.store
-            .set_stack_state(id, stack, state, counts, error)
-            .await?;
+        self.store.set_stack_state(id, stack, state, counts, error).await?;
         self.publish(
             id,
             SessionEventKind::StackStateChanged {
@@ -289,7 +300,8 @@ impl Orchestrator {
         // Gate first: the role, then the concurrency quota, then the work.
         self.gate(actor, project, env, Intent::Deploy).await?;
         self.check_concurrency(project, None).await?;
-        self.start_unchecked(&actor.principal, project, env, stacks, operation, follow_up_of).await
+        self.start_unchecked(&actor.principal, project, env, stacks, operation, follow_up_of)
+            .await
     }
 
     /// [`Orchestrator::start`] without the role and quota gates: for sessions the core opens
@@ -307,11 +319,7 @@ impl Orchestrator {
         // The project is known: `start` checked it, and a follow-up's parent session had it.
         let policy = self.env_policy(env)?.clone();
         let resolved = self.resolver.resolve(project, env, stacks)?;
-        let mut ordered: Vec<(StackName, u32)> = resolved
-            .stacks
-            .iter()
-            .map(|s| (s.name.clone(), s.wave))
-            .collect();
+        let mut ordered: Vec<(StackName, u32)> = resolved.stacks.iter().map(|s| (s.name.clone(), s.wave)).collect();
         if operation == "destroy" {
             let max_wave = ordered.iter().map(|(_, w)| *w).max().unwrap_or(0);
             ordered.reverse();
@@ -348,14 +356,19 @@ impl Orchestrator {
     pub async fn plan(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
         let actor = actor.into();
         let session = self.store.session(id).await?;
-        self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Deploy)
+            .await?;
         self.check_concurrency(&session.project, Some(id)).await?;
         self.plan_unchecked(session, &actor.principal).await
     }
 
     /// [`Orchestrator::plan`] without the role and quota gates: for follow-ups the core opens
     /// on behalf of an authorised apply (the plan still needs its own approval).
-    pub(crate) async fn plan_unchecked(&self, session: SessionRecord, principal: &Principal) -> OrchResult<SessionRecord> {
+    pub(crate) async fn plan_unchecked(
+        &self,
+        session: SessionRecord,
+        principal: &Principal,
+    ) -> OrchResult<SessionRecord> {
         let id = session.id;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
         async {
@@ -366,17 +379,30 @@ impl Orchestrator {
         .await
     }
 
-    async fn plan_inner(&self, session: SessionRecord, actor: &Principal, proof: &StackLockProof) -> OrchResult<SessionRecord> {
+    async fn plan_inner(
+        &self,
+        session: SessionRecord,
+        actor: &Principal,
+        proof: &StackLockProof,
+    ) -> OrchResult<SessionRecord> {
         let id = session.id;
         debug_assert_eq!(proof.session(), id);
         let actor_text = actor.to_string();
         let resolved = self.resolve_session(&session).await?;
         let graph = dependency_graph(&resolved)?;
-        self.move_session(id, session.state, SessionState::Planning, &actor_text, SessionUpdate::default())
-            .await?;
+        self.move_session(
+            id,
+            session.state,
+            SessionState::Planning,
+            &actor_text,
+            SessionUpdate::default(),
+        )
+        .await?;
         // What each stack is planned with, for a later rollback to it (secret values dropped).
         for stack in &resolved.stacks {
-            self.store.set_stack_config(id, &stack.name, &rollback::saved(&stack.target.config)).await?;
+            self.store
+                .set_stack_config(id, &stack.name, &rollback::saved(&stack.target.config))
+                .await?;
         }
 
         let engine_version = match self.engine.version().await {
@@ -384,16 +410,23 @@ impl Orchestrator {
             Err(e) => {
                 let reason = e.to_string();
                 return self
-                    .move_session(id, SessionState::Planning, SessionState::PlanFailed, &actor_text,
-                        SessionUpdate { plan: None, reason: Some(reason) })
+                    .move_session(
+                        id,
+                        SessionState::Planning,
+                        SessionState::PlanFailed,
+                        &actor_text,
+                        SessionUpdate {
+                            plan: None,
+                            reason: Some(reason),
+                        },
+                    )
                     .await;
             }
         };
 
         let (sink, log_task) = self.progress_sink(id);
         let destroy = session.operation == "destroy";
-        let by_name: HashMap<&StackName, &ResolvedStack> =
-            resolved.stacks.iter().map(|s| (&s.name, s)).collect();
+        let by_name: HashMap<&StackName, &ResolvedStack> = resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let order = ordered_waves(&session, &resolved);
         let mut previews: BTreeMap<StackName, Result<StackPreview, EngineError>> = BTreeMap::new();
         // Over the DAG: a stack previews once its upstream stacks have (see `dag`), at most
@@ -404,7 +437,9 @@ impl Orchestrator {
             let stack = by_name[&name];
             let sink = sink.for_stack(&name);
             async move {
-                let _ = self.set_stack(id, &stack.name, StackState::Previewing, None, None).await;
+                let _ = self
+                    .set_stack(id, &stack.name, StackState::Previewing, None, None)
+                    .await;
                 let preview = if destroy {
                     self.engine.preview_destroy(&stack.target, &sink)
                 } else {
@@ -422,11 +457,19 @@ impl Orchestrator {
                     None => break,
                 }
             }
-            let Some((name, result)) = running.next().await else { break };
+            let Some((name, result)) = running.next().await else {
+                break;
+            };
             sched.finish(&name);
             match &result {
-                Ok(preview) => self.set_stack(id, &name, StackState::Previewed, Some(&preview.counts), None).await?,
-                Err(e) => self.set_stack(id, &name, StackState::Failed, None, Some(&e.to_string())).await?,
+                Ok(preview) => {
+                    self.set_stack(id, &name, StackState::Previewed, Some(&preview.counts), None)
+                        .await?
+                }
+                Err(e) => {
+                    self.set_stack(id, &name, StackState::Failed, None, Some(&e.to_string()))
+                        .await?
+                }
             }
             previews.insert(name, result);
         }
@@ -439,8 +482,16 @@ impl Orchestrator {
             .collect();
         if !failures.is_empty() {
             return self
-                .move_session(id, SessionState::Planning, SessionState::PlanFailed, &actor_text,
-                    SessionUpdate { plan: None, reason: Some(failures.join("\n")) })
+                .move_session(
+                    id,
+                    SessionState::Planning,
+                    SessionState::PlanFailed,
+                    &actor_text,
+                    SessionUpdate {
+                        plan: None,
+                        reason: Some(failures.join("\n")),
+                    },
+                )
                 .await;
         }
 
@@ -455,30 +506,40 @@ impl Orchestrator {
             .iter()
             .flatten()
             .map(|name| {
-                let preview = previews.remove(name).expect("every stack previewed").expect("no failures");
+                let preview = previews
+                    .remove(name)
+                    .expect("every stack previewed")
+                    .expect("no failures");
                 StackPlanEntry {
                     stack: name.clone(),
                     content_hash: by_name[name].content_hash.clone(),
                     // A destroy removes what is there: no upstream output feeds it.
-                    provisional: !destroy && graph.upstream_closure(name.as_str()).iter().any(|u| changing.contains(u)),
+                    provisional: !destroy
+                        && graph
+                            .upstream_closure(name.as_str())
+                            .iter()
+                            .any(|u| changing.contains(u)),
                     preview,
                 }
             })
             .collect();
         let plan = Plan { engine_version, stacks };
-        self.move_session(id, SessionState::Planning, SessionState::PlanReady, &actor_text,
-            SessionUpdate { plan: Some(plan), reason: None })
-            .await
+        self.move_session(
+            id,
+            SessionState::Planning,
+            SessionState::PlanReady,
+            &actor_text,
+            SessionUpdate {
+                plan: Some(plan),
+                reason: None,
+            },
+        )
+        .await
     }
 
     /// Approve the session's plan as `principal`. The digest must be the current one (16-hex
     /// prefix or full). Enough approvals move the session to APPROVED.
-    pub async fn approve(
-        &self,
-        id: SessionId,
-        actor: impl Into<Actor>,
-        digest: &str,
-    ) -> OrchResult<SessionRecord> {
+    pub async fn approve(&self, id: SessionId, actor: impl Into<Actor>, digest: &str) -> OrchResult<SessionRecord> {
         self.approve_with(id, &actor.into(), digest, None).await
     }
 
@@ -492,7 +553,10 @@ impl Orchestrator {
         reason: &str,
     ) -> OrchResult<SessionRecord> {
         if reason.trim().is_empty() {
-            return Err(UserError::invalid("an override needs a reason (--override-reason \"…\"); it goes into the audit log").into());
+            return Err(UserError::invalid(
+                "an override needs a reason (--override-reason \"…\"); it goes into the audit log",
+            )
+            .into());
         }
         self.approve_with(id, &actor.into(), digest, Some(reason.trim())).await
     }
@@ -507,9 +571,11 @@ impl Orchestrator {
         let principal = &actor.principal;
         let session = self.store.session(id).await?;
         // Checked at click time: a grant that expired since the plan was shown does not count.
-        self.gate(actor, &session.project, &session.env, Intent::Approve).await?;
+        self.gate(actor, &session.project, &session.env, Intent::Approve)
+            .await?;
         if override_reason.is_some() {
-            self.gate(actor, &session.project, &session.env, Intent::OverrideQuota).await?;
+            self.gate(actor, &session.project, &session.env, Intent::OverrideQuota)
+                .await?;
         }
         if session.state != SessionState::PlanReady {
             return Err(UserError::invalid(format!(
@@ -529,14 +595,20 @@ impl Orchestrator {
         if override_reason.is_none() {
             self.refuse_over_quota(&session).await?;
         }
-        let record = self.store.record_approval(id, principal, digest, override_reason).await?;
+        let record = self
+            .store
+            .record_approval(id, principal, digest, override_reason)
+            .await?;
         info!(session = %id, approver = %principal, state = %record.state, "approval recorded");
         self.publish(id, SessionEventKind::Approved { by: principal.clone() });
         if record.state == SessionState::Approved {
-            self.publish(id, SessionEventKind::StateChanged {
-                from: SessionState::PlanReady,
-                to: SessionState::Approved,
-            });
+            self.publish(
+                id,
+                SessionEventKind::StateChanged {
+                    from: SessionState::PlanReady,
+                    to: SessionState::Approved,
+                },
+            );
         }
         Ok(record)
     }
@@ -546,7 +618,8 @@ impl Orchestrator {
     pub async fn apply(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
         let actor = actor.into();
         let session = self.store.session(id).await?;
-        self.gate(&actor, &session.project, &session.env, Intent::Deploy).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Deploy)
+            .await?;
         let span = info_span!("apply", session = %id, project = %session.project, env = %session.env);
         self.apply_inner(session, &actor.principal).instrument(span).await
     }
@@ -595,7 +668,9 @@ impl Orchestrator {
 
         let token = CancellationToken::new();
         self.running.insert(id, token.clone());
-        let result = self.run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof).await;
+        let result = self
+            .run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof)
+            .await;
         self.running.remove(&id);
         let (record, remaining) = result?;
         if let Some(remaining) = remaining {
@@ -618,12 +693,17 @@ impl Orchestrator {
         // What a failed stack takes down with it. Destroy walks the reverse order: dependents
         // were handled first, so a failure there only matters to the stacks it depends on.
         let graph = dependency_graph(resolved)?;
-        self.move_session(id, SessionState::Approved, SessionState::Applying, actor_text, SessionUpdate::default())
-            .await?;
+        self.move_session(
+            id,
+            SessionState::Approved,
+            SessionState::Applying,
+            actor_text,
+            SessionUpdate::default(),
+        )
+        .await?;
         let destroy = session.operation == "destroy";
         let (sink, log_task) = self.progress_sink(id);
-        let by_name: HashMap<&StackName, &ResolvedStack> =
-            resolved.stacks.iter().map(|s| (&s.name, s)).collect();
+        let by_name: HashMap<&StackName, &ResolvedStack> = resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let mut failed: Vec<String> = Vec::new();
         let mut cancelled = false;
         // Set when a provisional stack's re-preview no longer matches the approved plan: nothing
@@ -678,31 +758,52 @@ impl Orchestrator {
                     stop = true;
                 }
                 StackRun::Ran(Ok(done)) => {
-                    self.set_stack(id, &name, StackState::Applied, Some(&done.counts), None).await?;
+                    self.set_stack(id, &name, StackState::Applied, Some(&done.counts), None)
+                        .await?;
                 }
                 StackRun::Ran(Err(EngineError::Cancelled { .. })) => {
                     cancelled = true;
                     stop = true;
-                    self.set_stack(id, &name, StackState::Failed, None, Some("cancelled")).await?;
+                    self.set_stack(id, &name, StackState::Failed, None, Some("cancelled"))
+                        .await?;
                 }
                 StackRun::Ran(Err(e)) => {
                     let text = e.to_string();
                     warn!(session = %id, stack = %name, error = %text, "stack failed");
                     self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
                     failed.push(format!("{name}: {text}"));
-                    let affected = if destroy { graph.upstream_closure(name.as_str()) } else { graph.downstream_closure(name.as_str()) };
+                    let affected = if destroy {
+                        graph.upstream_closure(name.as_str())
+                    } else {
+                        graph.downstream_closure(name.as_str())
+                    };
                     for skipped in sched.drop_pending(&affected) {
-                        self.set_stack(id, &skipped, StackState::Skipped, None, Some("an upstream stack failed")).await?;
+                        self.set_stack(
+                            id,
+                            &skipped,
+                            StackState::Skipped,
+                            None,
+                            Some("an upstream stack failed"),
+                        )
+                        .await?;
                     }
                 }
             }
         }
         let not_started = sched.take_pending();
         // Stacks never reached (cancel, drift) are skipped too.
-        let never_reached = if !drifted.is_empty() { "not applied: the session stopped before it (see the reason)" } else { "not reached" };
+        let never_reached = if !drifted.is_empty() {
+            "not applied: the session stopped before it (see the reason)"
+        } else {
+            "not reached"
+        };
         for row in self.store.session_stacks(id).await? {
-            if matches!(row.state, StackState::Pending | StackState::Previewed | StackState::Previewing) {
-                self.set_stack(id, &row.stack, StackState::Skipped, None, Some(never_reached)).await?;
+            if matches!(
+                row.state,
+                StackState::Pending | StackState::Previewed | StackState::Previewing
+            ) {
+                self.set_stack(id, &row.stack, StackState::Skipped, None, Some(never_reached))
+                    .await?;
             }
         }
         drop(sink);
@@ -710,8 +811,16 @@ impl Orchestrator {
 
         if cancelled {
             let record = self
-                .move_session(id, SessionState::Applying, SessionState::Cancelled, actor_text,
-                    SessionUpdate { plan: None, reason: Some("cancelled during apply; in-flight steps finished".into()) })
+                .move_session(
+                    id,
+                    SessionState::Applying,
+                    SessionState::Cancelled,
+                    actor_text,
+                    SessionUpdate {
+                        plan: None,
+                        reason: Some("cancelled during apply; in-flight steps finished".into()),
+                    },
+                )
                 .await?;
             return Ok((record, None));
         }
@@ -724,15 +833,36 @@ impl Orchestrator {
                 reasons.join("; ")
             ));
             let remaining: BTreeSet<&StackName> = drifted.iter().map(|(n, _)| n).chain(not_started.iter()).collect();
-            follow_up = Some(session.stacks.iter().filter(|n| remaining.contains(n)).cloned().collect());
+            follow_up = Some(
+                session
+                    .stacks
+                    .iter()
+                    .filter(|n| remaining.contains(n))
+                    .cloned()
+                    .collect(),
+            );
         }
         let record = if failed.is_empty() {
-            self.move_session(id, SessionState::Applying, SessionState::Applied, actor_text, SessionUpdate::default())
-                .await?
+            self.move_session(
+                id,
+                SessionState::Applying,
+                SessionState::Applied,
+                actor_text,
+                SessionUpdate::default(),
+            )
+            .await?
         } else {
-            self.move_session(id, SessionState::Applying, SessionState::Failed, actor_text,
-                SessionUpdate { plan: None, reason: Some(failed.join("\n")) })
-                .await?
+            self.move_session(
+                id,
+                SessionState::Applying,
+                SessionState::Failed,
+                actor_text,
+                SessionUpdate {
+                    plan: None,
+                    reason: Some(failed.join("\n")),
+                },
+            )
+            .await?
         };
         Ok((record, follow_up))
     }
@@ -743,7 +873,11 @@ impl Orchestrator {
         let actor = actor.into();
         let session = self.store.session(id).await?;
         // One's own session needs `deploy`; someone else's needs `approve`.
-        let intent = if session.requester == actor.principal { Intent::Deploy } else { Intent::Approve };
+        let intent = if session.requester == actor.principal {
+            Intent::Deploy
+        } else {
+            Intent::Approve
+        };
         self.gate(&actor, &session.project, &session.env, intent).await?;
         self.cancel_unchecked(session, &actor.principal, reason).await
     }
@@ -751,12 +885,22 @@ impl Orchestrator {
     /// Cancel a session on behalf of the process itself — `cloud serve` shutting down with applies
     /// still running past its timeout. No permission gate (nobody asked); `principal` names the
     /// process in the audit log.
-    pub async fn cancel_as_system(&self, id: SessionId, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
+    pub async fn cancel_as_system(
+        &self,
+        id: SessionId,
+        principal: &Principal,
+        reason: &str,
+    ) -> OrchResult<SessionRecord> {
         let session = self.store.session(id).await?;
         self.cancel_unchecked(session, principal, reason).await
     }
 
-    async fn cancel_unchecked(&self, session: SessionRecord, principal: &Principal, reason: &str) -> OrchResult<SessionRecord> {
+    async fn cancel_unchecked(
+        &self,
+        session: SessionRecord,
+        principal: &Principal,
+        reason: &str,
+    ) -> OrchResult<SessionRecord> {
         let id = session.id;
         if session.state == SessionState::Applying {
             if let Some(token) = self.running.get(&id) {
@@ -779,9 +923,17 @@ impl Orchestrator {
             ))
             .into());
         }
-        self.move_session(id, session.state, SessionState::Cancelled, &principal.to_string(),
-            SessionUpdate { plan: None, reason: Some(format!("cancelled by {principal}: {reason}")) })
-            .await
+        self.move_session(
+            id,
+            session.state,
+            SessionState::Cancelled,
+            &principal.to_string(),
+            SessionUpdate {
+                plan: None,
+                reason: Some(format!("cancelled by {principal}: {reason}")),
+            },
+        )
+        .await
     }
 
     /// A session with its stacks, approvals, cost estimate and quota standing.
@@ -849,15 +1001,36 @@ impl Orchestrator {
     pub async fn expire_stale(&self, now: chrono::DateTime<chrono::Utc>) -> OrchResult<Vec<SessionId>> {
         let mut expired = Vec::new();
         for state in [SessionState::PlanReady, SessionState::Approved] {
-            let sessions = self.store.sessions(&SessionFilter { state: Some(state), ..Default::default() }).await?;
+            let sessions = self
+                .store
+                .sessions(&SessionFilter {
+                    state: Some(state),
+                    ..Default::default()
+                })
+                .await?;
             for s in sessions {
                 let Some(ready_at) = s.plan_ready_at else { continue };
-                let ttl = self.env_policy(&s.env).map(|p| p.plan_ttl).unwrap_or(Duration::from_secs(3600));
+                let ttl = self
+                    .env_policy(&s.env)
+                    .map(|p| p.plan_ttl)
+                    .unwrap_or(Duration::from_secs(3600));
                 let age = now.signed_duration_since(ready_at).to_std().unwrap_or_default();
                 if age >= ttl {
                     match self
-                        .move_session(s.id, state, SessionState::Expired, "system:sweeper",
-                            SessionUpdate { plan: None, reason: Some(format!("the plan is older than the {} TTL of {}", humantime::format_duration(ttl), s.env)) })
+                        .move_session(
+                            s.id,
+                            state,
+                            SessionState::Expired,
+                            "system:sweeper",
+                            SessionUpdate {
+                                plan: None,
+                                reason: Some(format!(
+                                    "the plan is older than the {} TTL of {}",
+                                    humantime::format_duration(ttl),
+                                    s.env
+                                )),
+                            },
+                        )
                         .await
                     {
                         Ok(_) => expired.push(s.id),
@@ -944,7 +1117,13 @@ fn session_deps(session: &SessionRecord, resolved: &ResolvedDeployment) -> Vec<(
     session
         .stacks
         .iter()
-        .filter_map(|n| resolved.stacks.iter().find(|s| &s.name == n).map(|s| (n.clone(), s.depends_on.clone())))
+        .filter_map(|n| {
+            resolved
+                .stacks
+                .iter()
+                .find(|s| &s.name == n)
+                .map(|s| (n.clone(), s.depends_on.clone()))
+        })
         .collect()
 }
 
@@ -970,10 +1149,19 @@ fn dependency_graph(resolved: &ResolvedDeployment) -> OrchResult<DependencyGraph
     let nodes: Vec<(StackName, Vec<StackName>)> = resolved
         .stacks
         .iter()
-        .map(|s| (s.name.clone(), s.depends_on.iter().filter(|d| names.contains(d)).cloned().collect()))
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.depends_on.iter().filter(|d| names.contains(d)).cloned().collect(),
+            )
+        })
         .collect();
     DependencyGraph::from_deps(&nodes).map_err(|errors| {
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        UserError::invalid(format!("the deployment's stacks do not form a dependency graph: {}", text.join("; "))).into()
+        UserError::invalid(format!(
+            "the deployment's stacks do not form a dependency graph: {}",
+            text.join("; ")
+        ))
+        .into()
     })
 }

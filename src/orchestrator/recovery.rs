@@ -38,7 +38,13 @@ impl Orchestrator {
     pub async fn recover(&self) -> OrchResult<Vec<RecoveryReport>> {
         let mut reports = Vec::new();
         for state in [SessionState::Planning, SessionState::Applying] {
-            let sessions = self.store.sessions(&SessionFilter { state: Some(state), ..Default::default() }).await?;
+            let sessions = self
+                .store
+                .sessions(&SessionFilter {
+                    state: Some(state),
+                    ..Default::default()
+                })
+                .await?;
             for session in sessions {
                 if self.running.contains_key(&session.id) {
                     continue;
@@ -74,11 +80,22 @@ impl Orchestrator {
             let in_flight = matches!(row.state, StackState::Applying | StackState::Previewing);
             let truth = if !in_flight {
                 if matches!(row.state, StackState::Pending | StackState::Previewed) && from == SessionState::Applying {
-                    self.set_stack(id, &row.stack, StackState::Skipped, None, Some("not reached: the process running the session died")).await?;
+                    self.set_stack(
+                        id,
+                        &row.stack,
+                        StackState::Skipped,
+                        None,
+                        Some("not reached: the process running the session died"),
+                    )
+                    .await?;
                 }
                 continue;
             } else {
-                let target = resolved.as_ref().ok().and_then(|r| r.stacks.iter().find(|s| s.name == row.stack)).map(|s| s.target.clone());
+                let target = resolved
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r.stacks.iter().find(|s| s.name == row.stack))
+                    .map(|s| s.target.clone());
                 match target {
                     None => "state unknown: the deployment no longer resolves this stack".to_string(),
                     Some(target) => {
@@ -96,26 +113,62 @@ impl Orchestrator {
                     }
                 }
             };
-            let what = if row.state == StackState::Applying { "update" } else { "preview" };
+            let what = if row.state == StackState::Applying {
+                "update"
+            } else {
+                "preview"
+            };
             let text = format!("interrupted: the process running the {what} died; {truth}");
-            self.set_stack(id, &row.stack, StackState::Failed, None, Some(&text)).await?;
+            self.set_stack(id, &row.stack, StackState::Failed, None, Some(&text))
+                .await?;
             found.push((row.stack.clone(), text));
         }
-        let to = if from == SessionState::Applying { SessionState::Failed } else { SessionState::PlanFailed };
+        let to = if from == SessionState::Applying {
+            SessionState::Failed
+        } else {
+            SessionState::PlanFailed
+        };
         let reason = format!(
             "the process running this session ({owner}) died while it was {from}; recovered at start-up{}",
             if found.is_empty() {
                 String::new()
             } else {
-                format!(": {}", found.iter().map(|(s, t)| format!("{s}: {t}")).collect::<Vec<_>>().join("; "))
+                format!(
+                    ": {}",
+                    found
+                        .iter()
+                        .map(|(s, t)| format!("{s}: {t}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
             }
         );
         let record = self
-            .move_session(id, from, to, "system:recovery", SessionUpdate { plan: None, reason: Some(reason) })
+            .move_session(
+                id,
+                from,
+                to,
+                "system:recovery",
+                SessionUpdate {
+                    plan: None,
+                    reason: Some(reason),
+                },
+            )
             .await?;
         info!(session = %id, %from, %to, "session recovered");
-        self.publish(id, SessionEventKind::Recovered { from, to, stacks: found.clone() });
-        Ok(RecoveryReport { session: record, from, stacks: found })
+        self.publish(
+            id,
+            SessionEventKind::Recovered {
+                from,
+                to,
+                stacks: found.clone(),
+            },
+        );
+        Ok(RecoveryReport {
+            session: record,
+            from,
+            stacks: found,
+        })
     }
 }
 
@@ -129,7 +182,10 @@ mod tests {
         let me = this_process();
         assert!(is_alive(&me));
         if me.start.starts_with("proc:") {
-            let other = ProcessOwner { pid: me.pid, start: "proc:1".into() };
+            let other = ProcessOwner {
+                pid: me.pid,
+                start: "proc:1".into(),
+            };
             assert!(!is_alive(&other), "same pid, another start time: a different process");
         }
     }

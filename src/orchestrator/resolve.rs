@@ -33,10 +33,5 @@ pub struct ResolvedDeployment {
 pub trait DeploymentResolver: Send + Sync + 'static {
     /// `stacks = None` means every enabled stack of the deployment. Unknown projects,
     /// environments or stacks are [`UserError`]s that say what exists.
-    fn resolve(
-        &self,
-        project: &str,
-        env: &str,
-        stacks: Option<&[StackName]>,
-    ) -> Result<ResolvedDeployment, UserError>;
+    fn resolve(&self, project: &str, env: &str, stacks: Option<&[StackName]>) -> Result<ResolvedDeployment, UserError>;
 }

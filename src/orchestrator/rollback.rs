@@ -25,7 +25,11 @@ use crate::store::{NewAudit, SavedConfig, SessionFilter, SessionRecord};
 pub(super) fn saved(config: &[ConfigValue]) -> Vec<SavedConfig> {
     config
         .iter()
-        .map(|c| SavedConfig { key: c.key.clone(), value: (!c.secret).then(|| c.value.clone()), secret: c.secret })
+        .map(|c| SavedConfig {
+            key: c.key.clone(),
+            value: (!c.secret).then(|| c.value.clone()),
+            secret: c.secret,
+        })
         .collect()
 }
 
@@ -53,11 +57,15 @@ impl Orchestrator {
     /// The session's stacks resolved for the engine: the manifest's, or for a rollback the
     /// configuration it restores (with a content hash that says so).
     pub(super) async fn resolve_session(&self, session: &SessionRecord) -> OrchResult<ResolvedDeployment> {
-        let mut resolved = self.resolver.resolve(&session.project, &session.env, Some(&session.stacks))?;
+        let mut resolved = self
+            .resolver
+            .resolve(&session.project, &session.env, Some(&session.stacks))?;
         if session.operation == "rollback" {
             let configs = self.store.stack_configs(session.id).await?;
             for stack in &mut resolved.stacks {
-                let Some(saved) = configs.get(&stack.name) else { continue };
+                let Some(saved) = configs.get(&stack.name) else {
+                    continue;
+                };
                 stack.target.config = restore(&stack.name, saved, &stack.target.config)?;
                 let mut h = Sha256::new();
                 h.update(stack.content_hash.as_bytes());
@@ -72,23 +80,41 @@ impl Orchestrator {
     /// Open a rollback session for `project`/`env` (see the module documentation). Busy stacks
     /// are reported like for any session ([`OrchestratorError::Busy`]); the session then keeps
     /// its configuration for a later queue.
-    pub async fn start_rollback(&self, actor: impl Into<crate::policy::Actor>, project: &str, env: &str) -> OrchResult<SessionRecord> {
+    pub async fn start_rollback(
+        &self,
+        actor: impl Into<crate::policy::Actor>,
+        project: &str,
+        env: &str,
+    ) -> OrchResult<SessionRecord> {
         let actor = actor.into();
         let principal = &actor.principal;
         self.env_policy(env)?;
         self.known_project(project).await?;
         self.gate(&actor, project, env, crate::policy::Intent::Deploy).await?;
         let current = self.resolver.resolve(project, env, None)?;
-        let now: BTreeMap<&StackName, Vec<SavedConfig>> =
-            current.stacks.iter().map(|s| (&s.name, saved(&s.target.config))).collect();
+        let now: BTreeMap<&StackName, Vec<SavedConfig>> = current
+            .stacks
+            .iter()
+            .map(|s| (&s.name, saved(&s.target.config)))
+            .collect();
         let applied = self
             .store
-            .sessions(&SessionFilter { state: Some(SessionState::Applied), project: Some(project.into()), env: Some(env.into()), ..Default::default() })
+            .sessions(&SessionFilter {
+                state: Some(SessionState::Applied),
+                project: Some(project.into()),
+                env: Some(env.into()),
+                ..Default::default()
+            })
             .await?;
         let mut target = None;
-        for candidate in applied.iter().filter(|s| s.operation == "deploy" || s.operation == "rollback") {
+        for candidate in applied
+            .iter()
+            .filter(|s| s.operation == "deploy" || s.operation == "rollback")
+        {
             let configs = self.store.stack_configs(candidate.id).await?;
-            let differs = configs.iter().any(|(stack, cfg)| now.get(stack).is_some_and(|n| n != cfg));
+            let differs = configs
+                .iter()
+                .any(|(stack, cfg)| now.get(stack).is_some_and(|n| n != cfg));
             if differs {
                 target = Some((candidate, configs));
                 break;
@@ -100,7 +126,12 @@ impl Orchestrator {
             ))
             .into());
         };
-        let stacks: Vec<StackName> = current.stacks.iter().map(|s| s.name.clone()).filter(|n| configs.contains_key(n)).collect();
+        let stacks: Vec<StackName> = current
+            .stacks
+            .iter()
+            .map(|s| s.name.clone())
+            .filter(|n| configs.contains_key(n))
+            .collect();
         let started = self.start(&actor, project, env, Some(&stacks), "rollback", None).await;
         let id = match &started {
             Ok(s) => s.id,
@@ -123,7 +154,11 @@ impl Orchestrator {
     }
 
     /// A follow-up of a rollback restores the same configuration.
-    pub(super) async fn copy_configs(&self, from: crate::session::SessionId, to: crate::session::SessionId) -> OrchResult<()> {
+    pub(super) async fn copy_configs(
+        &self,
+        from: crate::session::SessionId,
+        to: crate::session::SessionId,
+    ) -> OrchResult<()> {
         for (stack, config) in self.store.stack_configs(from).await? {
             self.store.set_stack_config(to, &stack, &config).await?;
         }

@@ -26,10 +26,19 @@ impl Orchestrator {
     /// without planning (e.g. a `cloud deploy --queue` that got its turn after its terminal was
     /// closed). A session waiting in the queue is left alone: waiting is what it was asked to do.
     pub async fn cancel_abandoned_drafts(&self, now: chrono::DateTime<chrono::Utc>) -> OrchResult<Vec<SessionId>> {
-        let drafts = self.store.sessions(&SessionFilter { state: Some(SessionState::Draft), ..Default::default() }).await?;
+        let drafts = self
+            .store
+            .sessions(&SessionFilter {
+                state: Some(SessionState::Draft),
+                ..Default::default()
+            })
+            .await?;
         let mut cancelled = Vec::new();
         for s in drafts {
-            let ttl = self.env_policy(&s.env).map(|p| p.plan_ttl).unwrap_or(Duration::from_secs(3600));
+            let ttl = self
+                .env_policy(&s.env)
+                .map(|p| p.plan_ttl)
+                .unwrap_or(Duration::from_secs(3600));
             if self.store.queue_entry(s.id).await?.is_some() {
                 continue;
             }
@@ -40,12 +49,29 @@ impl Orchestrator {
             }
             let held = !self.store.session_locks(s.id).await?.is_empty();
             let reason = if held {
-                format!("never planned: it held its stacks for longer than the {} TTL of {} without planning", humantime::format_duration(ttl), s.env)
+                format!(
+                    "never planned: it held its stacks for longer than the {} TTL of {} without planning",
+                    humantime::format_duration(ttl),
+                    s.env
+                )
             } else {
-                format!("never started: its stacks were busy and it was not queued within the {} TTL of {}", humantime::format_duration(ttl), s.env)
+                format!(
+                    "never started: its stacks were busy and it was not queued within the {} TTL of {}",
+                    humantime::format_duration(ttl),
+                    s.env
+                )
             };
             match self
-                .move_session(s.id, SessionState::Draft, SessionState::Cancelled, "system:sweeper", SessionUpdate { plan: None, reason: Some(reason) })
+                .move_session(
+                    s.id,
+                    SessionState::Draft,
+                    SessionState::Cancelled,
+                    "system:sweeper",
+                    SessionUpdate {
+                        plan: None,
+                        reason: Some(reason),
+                    },
+                )
                 .await
             {
                 Ok(_) => cancelled.push(s.id),
@@ -59,7 +85,12 @@ impl Orchestrator {
     /// Run the sweeper every `interval` until `stop` is cancelled. Each pass expires stale plans
     /// as of `clock()` and promotes the lock queue; a failing pass is logged and retried on the
     /// next tick (the store is the truth, nothing is lost by waiting).
-    pub fn spawn_sweeper(self: &Arc<Self>, interval: Duration, clock: Clock, stop: CancellationToken) -> JoinHandle<()> {
+    pub fn spawn_sweeper(
+        self: &Arc<Self>,
+        interval: Duration,
+        clock: Clock,
+        stop: CancellationToken,
+    ) -> JoinHandle<()> {
         let orch = Arc::clone(self);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
@@ -75,7 +106,9 @@ impl Orchestrator {
                     Err(e) => warn!(error = %e, "sweeper pass failed; retrying on the next tick"),
                 }
                 match orch.cancel_abandoned_drafts(clock()).await {
-                    Ok(cancelled) if !cancelled.is_empty() => info!(count = cancelled.len(), "sweeper cancelled abandoned drafts"),
+                    Ok(cancelled) if !cancelled.is_empty() => {
+                        info!(count = cancelled.len(), "sweeper cancelled abandoned drafts")
+                    }
                     Ok(_) => {}
                     Err(e) => warn!(error = %e, "sweeper could not cancel abandoned drafts"),
                 }

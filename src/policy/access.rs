@@ -29,13 +29,19 @@ pub struct Actor {
 
 impl From<Principal> for Actor {
     fn from(principal: Principal) -> Self {
-        Actor { principal, groups: vec![] }
+        Actor {
+            principal,
+            groups: vec![],
+        }
     }
 }
 
 impl From<&Principal> for Actor {
     fn from(principal: &Principal) -> Self {
-        Actor { principal: principal.clone(), groups: vec![] }
+        Actor {
+            principal: principal.clone(),
+            groups: vec![],
+        }
     }
 }
 
@@ -71,8 +77,20 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn new(store: Store, admins: Vec<Principal>, role_mappings: Vec<RoleMapping>, local_cli_admin: bool, clock: Clock) -> Access {
-        Access { store, admins, role_mappings, local_cli_admin, clock }
+    pub fn new(
+        store: Store,
+        admins: Vec<Principal>,
+        role_mappings: Vec<RoleMapping>,
+        local_cli_admin: bool,
+        clock: Clock,
+    ) -> Access {
+        Access {
+            store,
+            admins,
+            role_mappings,
+            local_cli_admin,
+            clock,
+        }
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -81,8 +99,7 @@ impl Access {
 
     /// Whether the actor is a bootstrap admin (configuration), regardless of project.
     pub fn is_bootstrap_admin(&self, actor: &Actor) -> bool {
-        self.admins.contains(&actor.principal)
-            || (self.local_cli_admin && actor.principal.platform == Platform::Cli)
+        self.admins.contains(&actor.principal) || (self.local_cli_admin && actor.principal.platform == Platform::Cli)
     }
 
     /// The highest role the actor holds on `project`/`env` right now (`env = "*"` asks for a
@@ -102,7 +119,11 @@ impl Access {
         for mapping in &self.role_mappings {
             let platform_ok = mapping.platform == actor.principal.platform.as_str();
             let env_ok = mapping.env == "*" || mapping.env == env;
-            if platform_ok && env_ok && (mapping.project == project || mapping.project == "*") && actor.groups.contains(&mapping.group) {
+            if platform_ok
+                && env_ok
+                && (mapping.project == project || mapping.project == "*")
+                && actor.groups.contains(&mapping.group)
+            {
                 if let Ok(role) = mapping.role.parse::<Role>() {
                     best = best.max(Some(role));
                 }
@@ -117,9 +138,7 @@ impl Access {
         let held = self.role_of(actor, project, env).await?;
         match held {
             Some(role) if role >= needed => Ok(role),
-            _ => {
-                Err(AccessError::Denied(denial(actor, project, env, intent, held)))
-            }
+            _ => Err(AccessError::Denied(denial(actor, project, env, intent, held))),
         }
     }
 }
@@ -128,9 +147,19 @@ impl Access {
 pub fn denial(actor: &Actor, project: &str, env: &str, intent: Intent, held: Option<Role>) -> UserError {
     let needed = intent.required_role();
     let who = &actor.principal;
-    let scope = if env == "*" { project.to_string() } else { format!("{project}/{env}") };
-    let has = held.map(|r| format!("you have `{r}` there")).unwrap_or_else(|| "you have no grant there".into());
-    let env_flag = if env == "*" { String::new() } else { format!(" --env {env}") };
+    let scope = if env == "*" {
+        project.to_string()
+    } else {
+        format!("{project}/{env}")
+    };
+    let has = held
+        .map(|r| format!("you have `{r}` there"))
+        .unwrap_or_else(|| "you have no grant there".into());
+    let env_flag = if env == "*" {
+        String::new()
+    } else {
+        format!(" --env {env}")
+    };
     let project_arg = if project == "*" { "'*'" } else { project };
     UserError::denied(format!(
         "you need `{needed}` on {scope} to {} it ({who}: {has}); ask an admin: cloud grant {who} {project_arg} {needed}{env_flag} --for 2h --reason \"…\" (in chat: /cloud-grant)",

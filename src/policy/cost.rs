@@ -99,7 +99,10 @@ impl Pricing {
 
     /// Parse and validate: every price finite and not negative, a date, a region.
     pub fn parse(text: &str, origin: &str) -> Result<Pricing, PricingError> {
-        let invalid = |message: String| PricingError::Invalid { path: origin.to_string(), message };
+        let invalid = |message: String| PricingError::Invalid {
+            path: origin.to_string(),
+            message,
+        };
         let pricing: Pricing = serde_yaml::from_str(text).map_err(|e| match e.location() {
             Some(loc) => invalid(format!("line {} column {}: {e}", loc.line(), loc.column())),
             None => invalid(e.to_string()),
@@ -111,19 +114,31 @@ impl Pricing {
             return Err(invalid("region is empty".into()));
         }
         if !(pricing.hours_per_month > 0.0 && pricing.hours_per_month <= 744.0) {
-            return Err(invalid(format!("hours_per_month {} is out of range (1 to 744)", pricing.hours_per_month)));
+            return Err(invalid(format!(
+                "hours_per_month {} is out of range (1 to 744)",
+                pricing.hours_per_month
+            )));
         }
         if !(0.0..=1.0).contains(&pricing.spot_factor) {
-            return Err(invalid(format!("spot_factor {} must be between 0 and 1", pricing.spot_factor)));
+            return Err(invalid(format!(
+                "spot_factor {} must be between 0 and 1",
+                pricing.spot_factor
+            )));
         }
         let mut all: Vec<(String, f64)> = vec![
             ("fargate.vcpu_hour".into(), pricing.fargate.vcpu_hour),
             ("fargate.gb_hour".into(), pricing.fargate.gb_hour),
-            ("app_runner.provisioned_gb_hour".into(), pricing.app_runner.provisioned_gb_hour),
+            (
+                "app_runner.provisioned_gb_hour".into(),
+                pricing.app_runner.provisioned_gb_hour,
+            ),
             ("lambda.requests_per_month".into(), pricing.lambda.requests_per_month),
             ("lambda.avg_duration_ms".into(), pricing.lambda.avg_duration_ms),
             ("lambda.request_per_million".into(), pricing.lambda.request_per_million),
-            ("api_gateway.requests_per_month".into(), pricing.api_gateway.requests_per_month),
+            (
+                "api_gateway.requests_per_month".into(),
+                pricing.api_gateway.requests_per_month,
+            ),
             ("api_gateway.per_million".into(), pricing.api_gateway.per_million),
         ];
         for (table, map) in [
@@ -141,7 +156,9 @@ impl Pricing {
             }
         }
         if let Some(both) = pricing.free.iter().find(|t| pricing.fixed_monthly.contains_key(*t)) {
-            return Err(invalid(format!("{both} is both in fixed_monthly and in free; keep one")));
+            return Err(invalid(format!(
+                "{both} is both in fixed_monthly and in free; keep one"
+            )));
         }
         Ok(pricing)
     }
@@ -166,43 +183,63 @@ impl Pricing {
                 None => unpriced("no instanceType in its inputs".into()),
             },
             "aws:autoscaling/group:Group" => {
-                let count = num_input(inputs, "desiredCapacity").or_else(|| num_input(inputs, "minSize")).unwrap_or(0.0);
+                let count = num_input(inputs, "desiredCapacity")
+                    .or_else(|| num_input(inputs, "minSize"))
+                    .unwrap_or(0.0);
                 match &ctx.launch_template_type {
                     Some(ty) => ec2(ty).map(|m| Price::Monthly(m * count)).unwrap_or_else(unpriced),
                     None => unpriced("no launch template with an instanceType in the same stack".into()),
                 }
             }
             "aws:eks/nodeGroup:NodeGroup" => {
-                let count = inputs.pointer("/scalingConfig/desiredSize").and_then(Value::as_f64).unwrap_or(1.0);
+                let count = inputs
+                    .pointer("/scalingConfig/desiredSize")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(1.0);
                 let ty = inputs
                     .get("instanceTypes")
                     .and_then(Value::as_array)
                     .and_then(|a| a.first())
                     .and_then(Value::as_str)
                     .unwrap_or("t3.medium");
-                let factor = if str_input(inputs, "capacityType") == Some("SPOT") { self.spot_factor } else { 1.0 };
-                ec2(ty).map(|m| Price::Monthly(m * count * factor)).unwrap_or_else(unpriced)
+                let factor = if str_input(inputs, "capacityType") == Some("SPOT") {
+                    self.spot_factor
+                } else {
+                    1.0
+                };
+                ec2(ty)
+                    .map(|m| Price::Monthly(m * count * factor))
+                    .unwrap_or_else(unpriced)
             }
             "aws:rds/instance:Instance" => {
                 let Some(class) = str_input(inputs, "instanceClass") else {
                     return unpriced("no instanceClass in its inputs".into());
                 };
                 let Some(hourly) = self.rds_hourly.get(class) else {
-                    return unpriced(format!("DB instance class `{class}` is not in the price list (add it under rds_hourly)"));
+                    return unpriced(format!(
+                        "DB instance class `{class}` is not in the price list (add it under rds_hourly)"
+                    ));
                 };
                 let storage_type = str_input(inputs, "storageType").unwrap_or("gp2");
                 let Some(gb_month) = self.rds_storage_gb_month.get(storage_type) else {
-                    return unpriced(format!("storage type `{storage_type}` is not in the price list (add it under rds_storage_gb_month)"));
+                    return unpriced(format!(
+                        "storage type `{storage_type}` is not in the price list (add it under rds_storage_gb_month)"
+                    ));
                 };
                 let gb = num_input(inputs, "allocatedStorage").unwrap_or(0.0);
-                let copies = if inputs.get("multiAz").and_then(Value::as_bool).unwrap_or(false) { 2.0 } else { 1.0 };
+                let copies = if inputs.get("multiAz").and_then(Value::as_bool).unwrap_or(false) {
+                    2.0
+                } else {
+                    1.0
+                };
                 Price::Monthly((self.hourly(*hourly) + gb * gb_month) * copies)
             }
             "aws:ecs/service:Service" => {
                 let count = num_input(inputs, "desiredCount").unwrap_or(1.0);
                 match ctx.task_size {
                     Some((cpu, mem)) => Price::Monthly(
-                        count * self.hourly(cpu / 1024.0 * self.fargate.vcpu_hour + mem / 1024.0 * self.fargate.gb_hour),
+                        count
+                            * self.hourly(cpu / 1024.0 * self.fargate.vcpu_hour + mem / 1024.0 * self.fargate.gb_hour),
                     ),
                     None => unpriced("no task definition with cpu and memory in the same stack".into()),
                 }
@@ -223,7 +260,9 @@ impl Pricing {
                     .and_then(Value::as_str)
                     .unwrap_or("x86_64");
                 let Some(per_gb_s) = self.lambda.gb_second.get(arch) else {
-                    return unpriced(format!("Lambda architecture `{arch}` is not in the price list (lambda.gb_second)"));
+                    return unpriced(format!(
+                        "Lambda architecture `{arch}` is not in the price list (lambda.gb_second)"
+                    ));
                 };
                 let mem_gb = num_input(inputs, "memorySize").unwrap_or(128.0) / 1024.0;
                 let l = &self.lambda;
@@ -374,8 +413,13 @@ pub fn money(value: f64) -> String {
 fn leaves_resource(op: &StepOp) -> bool {
     !matches!(
         op,
-        StepOp::Delete | StepOp::DeleteReplaced | StepOp::Discard | StepOp::DiscardReplaced | StepOp::Read
-            | StepOp::ReadReplacement | StepOp::RemovePendingReplace
+        StepOp::Delete
+            | StepOp::DeleteReplaced
+            | StepOp::Discard
+            | StepOp::DiscardReplaced
+            | StepOp::Read
+            | StepOp::ReadReplacement
+            | StepOp::RemovePendingReplace
     )
 }
 
@@ -383,16 +427,25 @@ fn leaves_resource(op: &StepOp) -> bool {
 fn existed_before(op: &StepOp) -> bool {
     !matches!(
         op,
-        StepOp::Create | StepOp::CreateReplacement | StepOp::Import | StepOp::Read | StepOp::ReadReplacement
-            | StepOp::RemovePendingReplace | StepOp::Discard | StepOp::DiscardReplaced
+        StepOp::Create
+            | StepOp::CreateReplacement
+            | StepOp::Import
+            | StepOp::Read
+            | StepOp::ReadReplacement
+            | StepOp::RemovePendingReplace
+            | StepOp::Discard
+            | StepOp::DiscardReplaced
     )
 }
 
 /// The estimate of one stack's steps.
 pub fn estimate_steps(pricing: &Pricing, stack: &str, steps: &[ResourceStep]) -> StackCost {
     // A `replace` stands for its `create-replacement` / `delete-replaced` pair: count it once.
-    let replaced: HashSet<&str> =
-        steps.iter().filter(|s| s.op == StepOp::Replace).map(|s| s.urn.as_str()).collect();
+    let replaced: HashSet<&str> = steps
+        .iter()
+        .filter(|s| s.op == StepOp::Replace)
+        .map(|s| s.urn.as_str())
+        .collect();
     let steps: Vec<&ResourceStep> = steps
         .iter()
         .filter(|s| s.resource_type.starts_with("aws:"))
@@ -408,10 +461,16 @@ pub fn estimate_steps(pricing: &Pricing, stack: &str, steps: &[ResourceStep]) ->
         s.inputs.as_ref().or(s.old_inputs.as_ref()).unwrap_or(&NULL)
     }
     let old_ctx = StackContext::from_resources(
-        steps.iter().filter(|s| existed_before(&s.op)).map(|s| (s.resource_type.as_str(), old_of(s))),
+        steps
+            .iter()
+            .filter(|s| existed_before(&s.op))
+            .map(|s| (s.resource_type.as_str(), old_of(s))),
     );
     let new_ctx = StackContext::from_resources(
-        steps.iter().filter(|s| leaves_resource(&s.op)).map(|s| (s.resource_type.as_str(), new_of(s))),
+        steps
+            .iter()
+            .filter(|s| leaves_resource(&s.op))
+            .map(|s| (s.resource_type.as_str(), new_of(s))),
     );
     let mut cost = StackCost {
         stack: stack.to_string(),
@@ -488,7 +547,11 @@ pub fn render_estimate(estimate: &CostEstimate) -> String {
             money(s.monthly_before),
             money(s.monthly_after),
             money_delta(s.delta),
-            if s.unpriced.is_empty() { String::new() } else { format!("  ({} unpriced)", s.unpriced.len()) }
+            if s.unpriced.is_empty() {
+                String::new()
+            } else {
+                format!("  ({} unpriced)", s.unpriced.len())
+            }
         );
     }
     let _ = writeln!(
@@ -558,7 +621,13 @@ mod tests {
     #[test]
     fn an_unknown_instance_type_is_listed_not_counted() {
         let p = Pricing::builtin();
-        let steps = vec![step("aws:ec2/instance:Instance", "big", "create", Some(json!({"instanceType": "x2iedn.32xlarge"})), None)];
+        let steps = vec![step(
+            "aws:ec2/instance:Instance",
+            "big",
+            "create",
+            Some(json!({"instanceType": "x2iedn.32xlarge"})),
+            None,
+        )];
         let c = estimate_steps(&p, "compute-ec2", &steps);
         assert_eq!(c.delta, 0.0);
         assert_eq!(c.unpriced.len(), 1);
@@ -572,7 +641,13 @@ mod tests {
         let new = Some(json!({"instanceType": "m6i.large"}));
         let old = Some(json!({"instanceType": "t3.micro"}));
         let steps = vec![
-            step("aws:ec2/instance:Instance", "web", "create-replacement", new.clone(), old.clone()),
+            step(
+                "aws:ec2/instance:Instance",
+                "web",
+                "create-replacement",
+                new.clone(),
+                old.clone(),
+            ),
             step("aws:ec2/instance:Instance", "web", "replace", new.clone(), old.clone()),
             step("aws:ec2/instance:Instance", "web", "delete-replaced", new, old),
         ];
@@ -587,8 +662,14 @@ mod tests {
         let err = Pricing::parse(&text, "p.yaml").unwrap_err().to_string();
         assert!(err.contains("ec2_hourly.t3.micro"), "{err}");
         let text = BUILTIN_PRICING.replace("as_of: 2026-11-01", "as_of: soon");
-        assert!(Pricing::parse(&text, "p.yaml").unwrap_err().to_string().contains("as_of"));
+        assert!(Pricing::parse(&text, "p.yaml")
+            .unwrap_err()
+            .to_string()
+            .contains("as_of"));
         let text = format!("{BUILTIN_PRICING}\nsurprise: 1\n");
-        assert!(Pricing::parse(&text, "p.yaml").unwrap_err().to_string().contains("surprise"));
+        assert!(Pricing::parse(&text, "p.yaml")
+            .unwrap_err()
+            .to_string()
+            .contains("surprise"));
     }
 }

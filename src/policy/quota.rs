@@ -60,7 +60,10 @@ impl QuotaKey {
     /// number 0..=100000000.
     pub fn check_limit(&self, limit: f64) -> Result<f64, UserError> {
         if !limit.is_finite() || limit < 0.0 {
-            return Err(UserError::invalid(format!("limit {limit} for {} must be a number ≥ 0", self.as_str())));
+            return Err(UserError::invalid(format!(
+                "limit {limit} for {} must be a number ≥ 0",
+                self.as_str()
+            )));
         }
         match self {
             QuotaKey::MonthlyCost if limit > MAX_COST_LIMIT => Err(UserError::invalid(format!(
@@ -122,9 +125,12 @@ fn is_resource_type(s: &str) -> bool {
     let parts: Vec<&str> = s.split(':').collect();
     parts.len() == 3
         && parts.iter().all(|p| !p.is_empty())
-        && parts[0].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && parts[0]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && parts[2].chars().next().map(char::is_uppercase).unwrap_or(false)
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '-' | '_' | '.'))
 }
 
 /// One quota with its usage.
@@ -138,7 +144,12 @@ pub struct QuotaLine {
 
 impl QuotaLine {
     pub fn new(key: QuotaKey, used: f64, limit: f64) -> QuotaLine {
-        QuotaLine { label: key.label(), key, used, limit }
+        QuotaLine {
+            label: key.label(),
+            key,
+            used,
+            limit,
+        }
     }
 
     /// Usage in percent of the limit (a zero limit used at all is 100%+).
@@ -159,7 +170,9 @@ impl QuotaLine {
     /// A bar of `width` cells: `▓` used, `░` free (full when at or over the limit).
     pub fn bar(&self, width: usize) -> String {
         let filled = if self.limit > 0.0 {
-            ((self.used / self.limit) * width as f64).round().clamp(0.0, width as f64) as usize
+            ((self.used / self.limit) * width as f64)
+                .round()
+                .clamp(0.0, width as f64) as usize
         } else if self.used > 0.0 {
             width
         } else {
@@ -178,7 +191,11 @@ impl QuotaLine {
     /// `vm 8/10 ▓▓▓▓▓▓▓▓░░ 80%` (and ` OVER` past the limit).
     pub fn render(&self) -> String {
         let pct = self.percent();
-        let pct_text = if pct.is_finite() { format!("{:.0}%", pct) } else { "∞".into() };
+        let pct_text = if pct.is_finite() {
+            format!("{:.0}%", pct)
+        } else {
+            "∞".into()
+        };
         format!(
             "{} {}/{} {} {}{}",
             self.label,
@@ -269,7 +286,11 @@ impl QuotaCheck {
 
     /// One line per violation.
     pub fn reason(&self) -> String {
-        self.violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
+        self.violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -289,11 +310,20 @@ pub fn check_projection(
         };
         let line = QuotaLine::new(key.clone(), used, *limit);
         if line.is_over() {
-            violations.push(QuotaViolation { key: key.clone(), label: line.label.clone(), projected: used, limit: *limit });
+            violations.push(QuotaViolation {
+                key: key.clone(),
+                label: line.label.clone(),
+                projected: used,
+                limit: *limit,
+            });
         }
         projected.push(line);
     }
-    QuotaCheck { projected, current: vec![], violations }
+    QuotaCheck {
+        projected,
+        current: vec![],
+        violations,
+    }
 }
 
 #[cfg(test)]
@@ -312,9 +342,19 @@ mod tests {
 
     #[test]
     fn keys_and_limits_are_checked() {
-        assert_eq!("vm".parse::<QuotaKey>().unwrap(), QuotaKey::Resources("aws:ec2/instance:Instance".into()));
-        assert_eq!("aws:eks/cluster:Cluster".parse::<QuotaKey>().unwrap().label(), "aws:eks/cluster:Cluster");
-        assert!("vms".parse::<QuotaKey>().unwrap_err().message.contains("unknown quota key `vms`"));
+        assert_eq!(
+            "vm".parse::<QuotaKey>().unwrap(),
+            QuotaKey::Resources("aws:ec2/instance:Instance".into())
+        );
+        assert_eq!(
+            "aws:eks/cluster:Cluster".parse::<QuotaKey>().unwrap().label(),
+            "aws:eks/cluster:Cluster"
+        );
+        assert!("vms"
+            .parse::<QuotaKey>()
+            .unwrap_err()
+            .message
+            .contains("unknown quota key `vms`"));
         let vm: QuotaKey = "vm".parse().unwrap();
         assert!(vm.check_limit(-1.0).unwrap_err().message.contains("≥ 0"));
         assert!(vm.check_limit(2.5).unwrap_err().message.contains("whole number"));

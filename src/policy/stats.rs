@@ -33,7 +33,10 @@ pub struct Stats {
 }
 
 fn top(counts: BTreeMap<String, u64>, n: usize) -> Vec<Ranked> {
-    let mut v: Vec<Ranked> = counts.into_iter().map(|(name, sessions)| Ranked { name, sessions }).collect();
+    let mut v: Vec<Ranked> = counts
+        .into_iter()
+        .map(|(name, sessions)| Ranked { name, sessions })
+        .collect();
     v.sort_by(|a, b| b.sessions.cmp(&a.sessions).then_with(|| a.name.cmp(&b.name)));
     v.truncate(n);
     v
@@ -45,8 +48,10 @@ pub fn compute(
     since: chrono::DateTime<chrono::Utc>,
     until: chrono::DateTime<chrono::Utc>,
 ) -> Stats {
-    let window: Vec<&SessionRecord> =
-        sessions.iter().filter(|s| s.created_at >= since && s.created_at < until).collect();
+    let window: Vec<&SessionRecord> = sessions
+        .iter()
+        .filter(|s| s.created_at >= since && s.created_at < until)
+        .collect();
     let mut by_state: BTreeMap<String, u64> = SessionState::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
     let mut projects: BTreeMap<String, u64> = BTreeMap::new();
     let mut requesters: BTreeMap<String, u64> = BTreeMap::new();
@@ -92,13 +97,28 @@ pub fn render(stats: &Stats) -> String {
         stats.until.format("%Y-%m-%d %H:%M UTC"),
         stats.sessions
     );
-    let states: Vec<String> =
-        stats.by_state.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{s} {n}")).collect();
-    let _ = writeln!(out, "  by state      {}", if states.is_empty() { "—".into() } else { states.join(", ") });
+    let states: Vec<String> = stats
+        .by_state
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  by state      {}",
+        if states.is_empty() {
+            "—".into()
+        } else {
+            states.join(", ")
+        }
+    );
     let _ = writeln!(
         out,
         "  success rate  {}",
-        stats.success_rate.map(|r| format!("{:.0}% (applied of applied + failed)", r * 100.0)).unwrap_or_else(|| "— (no apply finished)".into())
+        stats
+            .success_rate
+            .map(|r| format!("{:.0}% (applied of applied + failed)", r * 100.0))
+            .unwrap_or_else(|| "— (no apply finished)".into())
     );
     let _ = writeln!(
         out,
@@ -108,9 +128,20 @@ pub fn render(stats: &Stats) -> String {
             .map(|s| humantime::format_duration(std::time::Duration::from_secs(s.round() as u64)).to_string())
             .unwrap_or_else(|| "—".into())
     );
-    for (title, list) in [("top projects", &stats.top_projects), ("top requesters", &stats.top_requesters)] {
+    for (title, list) in [
+        ("top projects", &stats.top_projects),
+        ("top requesters", &stats.top_requesters),
+    ] {
         let items: Vec<String> = list.iter().map(|r| format!("{} ({})", r.name, r.sessions)).collect();
-        let _ = writeln!(out, "  {title:<13} {}", if items.is_empty() { "—".into() } else { items.join(", ") });
+        let _ = writeln!(
+            out,
+            "  {title:<13} {}",
+            if items.is_empty() {
+                "—".into()
+            } else {
+                items.join(", ")
+            }
+        );
     }
     out
 }

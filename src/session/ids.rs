@@ -66,9 +66,7 @@ impl DeploymentId {
     /// A fresh random id. Uniqueness against existing deployments is the caller's check.
     pub fn generate() -> Self {
         let mut rng = rand::thread_rng();
-        let tail: String = (0..6)
-            .map(|_| BASE36[rng.gen_range(0..BASE36.len())] as char)
-            .collect();
+        let tail: String = (0..6).map(|_| BASE36[rng.gen_range(0..BASE36.len())] as char).collect();
         DeploymentId(format!("D{tail}"))
     }
 
@@ -87,9 +85,8 @@ impl FromStr for DeploymentId {
     type Err = InvalidId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok = s.len() == 7
-            && s.starts_with('D')
-            && s[1..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+        let ok =
+            s.len() == 7 && s.starts_with('D') && s[1..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
         if ok {
             Ok(DeploymentId(s.to_string()))
         } else {
@@ -140,7 +137,8 @@ impl FromStr for StackName {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = !s.is_empty()
             && s.len() <= 40
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-')
             && s.as_bytes()[0].is_ascii_lowercase();

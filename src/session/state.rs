@@ -67,10 +67,7 @@ impl SessionState {
     /// A terminal session never moves again; its stack locks are released.
     pub fn is_terminal(self) -> bool {
         match self {
-            SessionState::Applied
-            | SessionState::Failed
-            | SessionState::Cancelled
-            | SessionState::Expired => true,
+            SessionState::Applied | SessionState::Failed | SessionState::Cancelled | SessionState::Expired => true,
             SessionState::Draft
             | SessionState::Planning
             | SessionState::PlanReady
@@ -161,11 +158,7 @@ pub fn check_transition(from: SessionState, to: SessionState) -> Result<(), Tran
     Err(TransitionError::Illegal {
         from,
         to,
-        allowed: successors
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        allowed: successors.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
     })
 }
 

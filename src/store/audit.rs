@@ -58,8 +58,10 @@ fn canonical(
     project: Option<&str>,
     details: &str,
 ) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!([seq, at, actor, action, session_id, project, details]))
-        .expect("a JSON array of strings always serialises")
+    serde_json::to_vec(&serde_json::json!([
+        seq, at, actor, action, session_id, project, details
+    ]))
+    .expect("a JSON array of strings always serialises")
 }
 
 fn chain_hash(prev: &str, row: &[u8]) -> String {
@@ -170,7 +172,9 @@ impl Store {
                 })
             };
             if seq != expected_seq {
-                return bad(format!("expected row {expected_seq} here: rows were deleted or renumbered"));
+                return bad(format!(
+                    "expected row {expected_seq} here: rows were deleted or renumbered"
+                ));
             }
             if stored_prev != prev {
                 return bad("its prev_hash does not match the previous row's hash".into());

@@ -69,11 +69,15 @@ impl Store {
 impl Store {
     /// How many sessions are in each state (for the `cloud_sessions` gauge and stats).
     pub async fn session_counts(&self) -> StoreResult<std::collections::BTreeMap<crate::session::SessionState, u64>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state").fetch_all(self.pool()).await?;
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state")
+            .fetch_all(self.pool())
+            .await?;
         let mut out = std::collections::BTreeMap::new();
         for r in rows {
             let state: String = r.get("state");
-            let state = state.parse().map_err(|e| super::StoreError::Corrupt(format!("state: {e}")))?;
+            let state = state
+                .parse()
+                .map_err(|e| super::StoreError::Corrupt(format!("state: {e}")))?;
             out.insert(state, r.get::<i64, _>("n") as u64);
         }
         Ok(out)

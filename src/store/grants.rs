@@ -259,7 +259,10 @@ impl Store {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| QuotaRow { key: r.get("key"), limit: r.get("limit_value") })
+            .map(|r| QuotaRow {
+                key: r.get("key"),
+                limit: r.get("limit_value"),
+            })
             .collect())
     }
 }

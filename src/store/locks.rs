@@ -35,9 +35,23 @@ pub struct LockHolder {
 impl std::fmt::Display for LockHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.queued {
-            write!(f, "{} is wanted by session {} ({}, {}, waiting in the queue ahead of you)", self.stack, self.session.short(), self.requester, self.state)
+            write!(
+                f,
+                "{} is wanted by session {} ({}, {}, waiting in the queue ahead of you)",
+                self.stack,
+                self.session.short(),
+                self.requester,
+                self.state
+            )
         } else {
-            write!(f, "{} is held by session {} ({}, {})", self.stack, self.session.short(), self.requester, self.state)
+            write!(
+                f,
+                "{} is held by session {} ({}, {})",
+                self.stack,
+                self.session.short(),
+                self.requester,
+                self.state
+            )
         }
     }
 }
@@ -79,7 +93,13 @@ async fn keys_of(conn: &mut SqliteConnection, id: &str) -> StoreResult<Option<(B
         .get::<String, _>("state")
         .parse()
         .map_err(|e| StoreError::Corrupt(format!("state of session {id}: {e}")))?;
-    Ok(Some((stacks.iter().map(|s| lock_key(&project, &deployment, s, &env)).collect(), state)))
+    Ok(Some((
+        stacks
+            .iter()
+            .map(|s| lock_key(&project, &deployment, s, &env))
+            .collect(),
+        state,
+    )))
 }
 
 async fn holder(conn: &mut SqliteConnection, stack: &str, session: &str, queued: bool) -> StoreResult<LockHolder> {
@@ -89,7 +109,9 @@ async fn holder(conn: &mut SqliteConnection, stack: &str, session: &str, queued:
         .await?;
     Ok(LockHolder {
         stack: stack.to_string(),
-        session: session.parse().map_err(|e| StoreError::Corrupt(format!("lock holder id: {e}")))?,
+        session: session
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("lock holder id: {e}")))?,
         requester: row
             .get::<String, _>("requester")
             .parse()
@@ -107,7 +129,10 @@ async fn queue_rows(conn: &mut SqliteConnection) -> StoreResult<Vec<(i64, String
     let rows = sqlx::query("SELECT seq, session_id, enqueued_at FROM lock_queue ORDER BY seq")
         .fetch_all(&mut *conn)
         .await?;
-    Ok(rows.iter().map(|r| (r.get("seq"), r.get("session_id"), r.get("enqueued_at"))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("seq"), r.get("session_id"), r.get("enqueued_at")))
+        .collect())
 }
 
 /// Who stands between `id` and its stacks: lock holders, and sessions queued before it (all
@@ -136,7 +161,9 @@ async fn blockers(conn: &mut SqliteConnection, id: &str, keys: &BTreeSet<String>
         if other == id || mine.is_some_and(|m| *seq > m) {
             continue;
         }
-        let Some((theirs, _)) = keys_of(conn, other).await? else { continue };
+        let Some((theirs, _)) = keys_of(conn, other).await? else {
+            continue;
+        };
         for key in theirs.intersection(keys) {
             if !out.iter().any(|h| &h.stack == key) {
                 out.push(holder(conn, key, other, true).await?);
@@ -165,14 +192,19 @@ async fn position(conn: &mut SqliteConnection, id: &str, keys: &BTreeSet<String>
 async fn grant(conn: &mut SqliteConnection, id: &str, keys: &BTreeSet<String>) -> StoreResult<()> {
     let now = now_text();
     for key in keys {
-        sqlx::query("INSERT INTO stack_locks (stack, session_id, acquired_at) VALUES (?, ?, ?) ON CONFLICT (stack) DO NOTHING")
-            .bind(key)
-            .bind(id)
-            .bind(&now)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO stack_locks (stack, session_id, acquired_at) VALUES (?, ?, ?) ON CONFLICT (stack) DO NOTHING",
+        )
+        .bind(key)
+        .bind(id)
+        .bind(&now)
+        .execute(&mut *conn)
+        .await?;
     }
-    sqlx::query("DELETE FROM lock_queue WHERE session_id = ?").bind(id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM lock_queue WHERE session_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -183,7 +215,9 @@ impl Store {
     pub async fn acquire_locks(&self, id: SessionId, queue: bool) -> StoreResult<LockOutcome> {
         let sid = id.to_string();
         let mut tx = self.begin_write().await?;
-        let (keys, state) = keys_of(&mut tx, &sid).await?.ok_or_else(|| StoreError::SessionNotFound(sid.clone()))?;
+        let (keys, state) = keys_of(&mut tx, &sid)
+            .await?
+            .ok_or_else(|| StoreError::SessionNotFound(sid.clone()))?;
         if state.is_terminal() {
             return Err(StoreError::Conflict(format!(
                 "session {} is already {state}, which is final: it cannot take stack locks",
@@ -226,9 +260,14 @@ impl Store {
         let mut claimed: BTreeSet<String> = BTreeSet::new();
         let mut granted = Vec::new();
         for (_, sid, _) in queue_rows(&mut tx).await? {
-            let Some((keys, state)) = keys_of(&mut tx, &sid).await? else { continue };
+            let Some((keys, state)) = keys_of(&mut tx, &sid).await? else {
+                continue;
+            };
             if state.is_terminal() {
-                sqlx::query("DELETE FROM lock_queue WHERE session_id = ?").bind(&sid).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM lock_queue WHERE session_id = ?")
+                    .bind(&sid)
+                    .execute(&mut *tx)
+                    .await?;
                 continue;
             }
             let mut free = keys.is_disjoint(&claimed);
@@ -246,7 +285,10 @@ impl Store {
             }
             if free {
                 grant(&mut tx, &sid, &keys).await?;
-                granted.push(sid.parse().map_err(|e| StoreError::Corrupt(format!("queued session id: {e}")))?);
+                granted.push(
+                    sid.parse()
+                        .map_err(|e| StoreError::Corrupt(format!("queued session id: {e}")))?,
+                );
             } else {
                 claimed.extend(keys);
             }
@@ -257,10 +299,12 @@ impl Store {
 
     /// The lock keys session `id` holds, sorted.
     pub async fn session_locks(&self, id: SessionId) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT stack FROM stack_locks WHERE session_id = ? ORDER BY stack")
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT stack FROM stack_locks WHERE session_id = ? ORDER BY stack")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// When session `id` took its (oldest) stack lock, if it holds any.
@@ -297,9 +341,15 @@ impl Store {
             .fetch_optional(&mut *conn)
             .await?;
         let Some(enqueued_at) = row else { return Ok(None) };
-        let Some((keys, _)) = keys_of(&mut conn, &sid).await? else { return Ok(None) };
+        let Some((keys, _)) = keys_of(&mut conn, &sid).await? else {
+            return Ok(None);
+        };
         let position = position(&mut conn, &sid, &keys).await?;
-        Ok(Some(QueueEntry { session: id, position, enqueued_at }))
+        Ok(Some(QueueEntry {
+            session: id,
+            position,
+            enqueued_at,
+        }))
     }
 
     /// Who stands between session `id` and its stacks right now (empty when nothing does).
@@ -335,7 +385,10 @@ impl Store {
     }
 
     /// The recorded configuration of each stack of a session (stacks without one are absent).
-    pub async fn stack_configs(&self, id: SessionId) -> StoreResult<std::collections::BTreeMap<StackName, Vec<SavedConfig>>> {
+    pub async fn stack_configs(
+        &self,
+        id: SessionId,
+    ) -> StoreResult<std::collections::BTreeMap<StackName, Vec<SavedConfig>>> {
         let rows = sqlx::query("SELECT stack, config FROM session_stacks WHERE session_id = ? AND config IS NOT NULL")
             .bind(id.to_string())
             .fetch_all(&self.pool)

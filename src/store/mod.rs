@@ -159,7 +159,11 @@ impl MigrationLock {
         name.push(".migrate.lock");
         let path = std::path::PathBuf::from(name);
         let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
             file.lock()?;
             Ok(file)
         })

@@ -29,7 +29,8 @@ pub fn this_process() -> ProcessOwner {
         // No /proc: a per-process random id (liveness then falls back to the pid alone).
         None => {
             static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            ID.get_or_init(|| format!("run:{}", uuid::Uuid::new_v4().simple())).clone()
+            ID.get_or_init(|| format!("run:{}", uuid::Uuid::new_v4().simple()))
+                .clone()
         }
     };
     ProcessOwner { pid, start }
@@ -45,4 +46,3 @@ pub fn is_alive(owner: &ProcessOwner) -> bool {
     let rc = unsafe { libc::kill(owner.pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
-

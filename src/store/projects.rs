@@ -37,16 +37,14 @@ impl Store {
                 "project `{name}` already exists; `cloud projects list` shows it"
             )));
         }
-        sqlx::query(
-            "INSERT INTO projects (name, org, provider, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(name)
-        .bind(org)
-        .bind(provider)
-        .bind(&now)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO projects (name, org, provider, created_at, created_by) VALUES (?, ?, ?, ?, ?)")
+            .bind(name)
+            .bind(org)
+            .bind(provider)
+            .bind(&now)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
         for env in environments {
             sqlx::query("INSERT INTO environments (project, name, enabled) VALUES (?, ?, 1)")
                 .bind(name)

@@ -9,8 +9,7 @@ use super::owner::{this_process, ProcessOwner};
 use super::{now_text, parse_time, Store, StoreError, StoreResult};
 use crate::engine::ChangeCounts;
 use crate::session::{
-    check_transition, Digest, DeploymentId, Plan, Principal, SessionId, SessionState, StackName,
-    StackState,
+    check_transition, DeploymentId, Digest, Plan, Principal, SessionId, SessionState, StackName, StackState,
 };
 
 /// A session as stored.
@@ -39,7 +38,6 @@ pub struct SessionRecord {
     /// The process that last drove the session through PLANNING / APPLYING.
     pub owner: Option<ProcessOwner>,
 }
-
 
 /// Per-stack sub-state of a session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,9 +119,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
     let id: String = row.get("id");
     let opt_time = |col: &str| -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-        row.get::<Option<String>, _>(col)
-            .map(|s| parse_time(&s))
-            .transpose()
+        row.get::<Option<String>, _>(col).map(|s| parse_time(&s)).transpose()
     };
     Ok(SessionRecord {
         id: id.parse().map_err(|e| corrupt("session id", e))?,
@@ -137,10 +133,7 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
             .get::<String, _>("requester")
             .parse()
             .map_err(|e| corrupt("requester", e))?,
-        state: row
-            .get::<String, _>("state")
-            .parse()
-            .map_err(|e| corrupt("state", e))?,
+        state: row.get::<String, _>("state").parse().map_err(|e| corrupt("state", e))?,
         operation: row.get("operation"),
         stacks: serde_json::from_str(row.get::<&str, _>("stacks")).map_err(|e| corrupt("stacks", e))?,
         plan: row
@@ -161,7 +154,10 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
         updated_at: parse_time(row.get::<&str, _>("updated_at"))?,
         plan_ready_at: opt_time("plan_ready_at")?,
         finished_at: opt_time("finished_at")?,
-        owner: match (row.get::<Option<i64>, _>("owner_pid"), row.get::<Option<String>, _>("owner_start")) {
+        owner: match (
+            row.get::<Option<i64>, _>("owner_pid"),
+            row.get::<Option<String>, _>("owner_start"),
+        ) {
             (Some(pid), Some(start)) => Some(ProcessOwner { pid: pid as u32, start }),
             _ => None,
         },
@@ -414,12 +410,11 @@ impl Store {
                 "{approver} has already approved this plan; another approver is needed"
             )));
         }
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE session_id = ? AND digest = ?")
-                .bind(id.to_string())
-                .bind(&current.0)
-                .fetch_one(&mut *tx)
-                .await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE session_id = ? AND digest = ?")
+            .bind(id.to_string())
+            .bind(&current.0)
+            .fetch_one(&mut *tx)
+            .await?;
         let approved = count >= session.approvals_required as i64;
         if approved {
             check_transition(SessionState::PlanReady, SessionState::Approved)?;
@@ -500,18 +495,14 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok(StackRow {
-                    stack: row
-                        .get::<String, _>("stack")
-                        .parse()
-                        .map_err(|e| corrupt("stack", e))?,
+                    stack: row.get::<String, _>("stack").parse().map_err(|e| corrupt("stack", e))?,
                     position: row.get::<i64, _>("position") as u32,
                     wave: row.get::<i64, _>("wave") as u32,
                     state: row
                         .get::<String, _>("state")
                         .parse()
                         .map_err(|e| corrupt("stack state", e))?,
-                    counts: serde_json::from_str(row.get::<&str, _>("counts"))
-                        .map_err(|e| corrupt("counts", e))?,
+                    counts: serde_json::from_str(row.get::<&str, _>("counts")).map_err(|e| corrupt("counts", e))?,
                     error: row.get("error"),
                 })
             })
@@ -539,9 +530,7 @@ impl Store {
         q.push(" AND stack = ").push_bind(stack.as_str().to_string());
         let done = q.build().execute(&self.pool).await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Corrupt(format!(
-                "session {id} has no stack {stack}"
-            )));
+            return Err(StoreError::Corrupt(format!("session {id} has no stack {stack}")));
         }
         Ok(())
     }
@@ -553,23 +542,20 @@ impl Store {
         }
         let now = now_text();
         let mut tx = self.begin_write().await?;
-        let mut seq: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM session_logs WHERE session_id = ?")
-                .bind(id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
+        let mut seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM session_logs WHERE session_id = ?")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
         for (stack, line) in lines {
             seq += 1;
-            sqlx::query(
-                "INSERT INTO session_logs (session_id, seq, stack, line, at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(id.to_string())
-            .bind(seq)
-            .bind(stack)
-            .bind(line)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("INSERT INTO session_logs (session_id, seq, stack, line, at) VALUES (?, ?, ?, ?, ?)")
+                .bind(id.to_string())
+                .bind(seq)
+                .bind(stack)
+                .bind(line)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -577,13 +563,12 @@ impl Store {
 
     /// Log lines after `after_seq`, in order.
     pub async fn logs(&self, id: SessionId, after_seq: i64) -> StoreResult<Vec<LogLine>> {
-        let rows = sqlx::query(
-            "SELECT seq, stack, line FROM session_logs WHERE session_id = ? AND seq > ? ORDER BY seq",
-        )
-        .bind(id.to_string())
-        .bind(after_seq)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT seq, stack, line FROM session_logs WHERE session_id = ? AND seq > ? ORDER BY seq")
+                .bind(id.to_string())
+                .bind(after_seq)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .iter()
             .map(|row| LogLine {
@@ -595,10 +580,7 @@ impl Store {
     }
 }
 
-async fn current_state(
-    conn: &mut sqlx::SqliteConnection,
-    id: SessionId,
-) -> StoreResult<SessionState> {
+async fn current_state(conn: &mut sqlx::SqliteConnection, id: SessionId) -> StoreResult<SessionState> {
     let state: Option<String> = sqlx::query_scalar("SELECT state FROM sessions WHERE id = ?")
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
@@ -610,10 +592,7 @@ async fn current_state(
 }
 
 /// Release every stack lock and queue place a session holds (on any terminal transition).
-pub(crate) async fn release_locks(
-    conn: &mut sqlx::SqliteConnection,
-    id: SessionId,
-) -> StoreResult<()> {
+pub(crate) async fn release_locks(conn: &mut sqlx::SqliteConnection, id: SessionId) -> StoreResult<()> {
     sqlx::query("DELETE FROM stack_locks WHERE session_id = ?")
         .bind(id.to_string())
         .execute(&mut *conn)

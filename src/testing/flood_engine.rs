@@ -5,7 +5,10 @@
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{ChangeCounts, Engine, EngineError, Progress, ProgressSink, ResourceStep, StackApply, StackPreview, StackTarget, StepOp};
+use crate::engine::{
+    ChangeCounts, Engine, EngineError, Progress, ProgressSink, ResourceStep, StackApply, StackPreview, StackTarget,
+    StepOp,
+};
 
 /// The line `i` of a stack's flood: `flood line 00042 of network` (tests look for each).
 pub fn flood_line(stack: &str, i: usize) -> String {
@@ -18,7 +21,11 @@ pub struct FloodEngine {
 
 fn step(target: &StackTarget) -> ResourceStep {
     ResourceStep {
-        urn: format!("urn:pulumi:{}::{}::aws:s3/bucket:Bucket::flood", target.name.pulumi_stack(), target.name.project),
+        urn: format!(
+            "urn:pulumi:{}::{}::aws:s3/bucket:Bucket::flood",
+            target.name.pulumi_stack(),
+            target.name.project
+        ),
         resource_type: "aws:s3/bucket:Bucket".into(),
         name: "flood".into(),
         op: StepOp::Create,
@@ -38,19 +45,39 @@ impl Engine for FloodEngine {
     }
 
     async fn preview(&self, target: &StackTarget, _progress: &ProgressSink) -> Result<StackPreview, EngineError> {
-        Ok(StackPreview { steps: vec![step(target)], counts: counts(), diagnostics: vec![], duration_ms: 1 })
+        Ok(StackPreview {
+            steps: vec![step(target)],
+            counts: counts(),
+            diagnostics: vec![],
+            duration_ms: 1,
+        })
     }
 
-    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
+    async fn preview_destroy(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+    ) -> Result<StackPreview, EngineError> {
         self.preview(target, progress).await
     }
 
-    async fn up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+    async fn up(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError> {
         let s = step(target);
-        let _ = progress.send(Progress::StepStarted { urn: s.urn.clone(), resource_type: s.resource_type.clone(), op: s.op.clone() });
+        let _ = progress.send(Progress::StepStarted {
+            urn: s.urn.clone(),
+            resource_type: s.resource_type.clone(),
+            op: s.op.clone(),
+        });
         for i in 0..self.lines {
             if cancel.is_cancelled() {
-                return Err(EngineError::Cancelled { stack: target.name.pulumi_stack() });
+                return Err(EngineError::Cancelled {
+                    stack: target.name.pulumi_stack(),
+                });
             }
             let _ = progress.send(Progress::Line(flood_line(target.name.stack.as_str(), i)));
             // About 25 000 lines a second: far faster than any real engine, slow enough that the
@@ -59,11 +86,25 @@ impl Engine for FloodEngine {
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
         }
-        let _ = progress.send(Progress::StepDone { urn: s.urn, resource_type: s.resource_type, op: s.op });
-        Ok(StackApply { counts: counts(), diagnostics: vec![], duration_ms: 1, outputs: serde_json::json!({}) })
+        let _ = progress.send(Progress::StepDone {
+            urn: s.urn,
+            resource_type: s.resource_type,
+            op: s.op,
+        });
+        Ok(StackApply {
+            counts: counts(),
+            diagnostics: vec![],
+            duration_ms: 1,
+            outputs: serde_json::json!({}),
+        })
     }
 
-    async fn destroy(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+    async fn destroy(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError> {
         self.up(target, progress, cancel).await
     }
 

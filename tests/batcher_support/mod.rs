@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use cloud_engine::chat::batcher::{
-    chat_len, BatchInput, Batcher, EditBudget, MessageKey, RateBudget, RenderOp, SinkLimits,
-    ESCAPED_FENCE, FENCE_CLOSE, FENCE_OPEN,
+    chat_len, BatchInput, Batcher, EditBudget, MessageKey, RateBudget, RenderOp, SinkLimits, ESCAPED_FENCE,
+    FENCE_CLOSE, FENCE_OPEN,
 };
 use cloud_engine::session::StackName;
 
@@ -100,9 +100,7 @@ impl Sim {
             let (what, text) = match op {
                 RenderOp::Post { key, text } => (format!("POST {key}"), text.as_str()),
                 RenderOp::Edit { key, text } => (format!("EDIT {key}"), text.as_str()),
-                RenderOp::Upload { filename, content } => {
-                    (format!("UPLOAD {filename}"), content.as_str())
-                }
+                RenderOp::Upload { filename, content } => (format!("UPLOAD {filename}"), content.as_str()),
             };
             let _ = writeln!(out, "t={t:.3}s {what}");
             for line in text.lines() {
@@ -146,16 +144,11 @@ pub fn chat_lines(ops: &[(Duration, RenderOp)]) -> Vec<String> {
             let rest = line
                 .strip_prefix('[')
                 .unwrap_or_else(|| panic!("unprefixed line {line:?}"));
-            let (name, rest) = rest
-                .split_once(']')
-                .unwrap_or_else(|| panic!("no stack in {line:?}"));
+            let (name, rest) = rest.split_once(']').unwrap_or_else(|| panic!("no stack in {line:?}"));
             let text = rest.replace(ESCAPED_FENCE, "```");
             if let Some(cont) = text.strip_prefix('↪') {
                 let last = lines.last_mut().expect("a continuation follows a line");
-                assert!(
-                    last.starts_with(&format!("[{name}] ")),
-                    "continuation of another stack"
-                );
+                assert!(last.starts_with(&format!("[{name}] ")), "continuation of another stack");
                 last.push_str(cont);
             } else {
                 let text = text
@@ -197,9 +190,7 @@ pub fn budget_violations(limits: &SinkLimits, ops: &[(Duration, RenderOp)]) -> V
         let times = seen.entry(bucket).or_default();
         let in_window = times.iter().filter(|t| *at - **t < budget.window).count();
         if in_window >= budget.ops as usize {
-            violations.push(format!(
-                "{bucket} op at {at:?} after {in_window} in the window"
-            ));
+            violations.push(format!("{bucket} op at {at:?} after {in_window} in the window"));
         }
         times.push(*at);
     }

@@ -81,9 +81,17 @@ impl Ws {
             Some(3) => ExitCode::Denied,
             other => panic!("cloud {args:?} ended with {other:?}: {stderr}"),
         };
-        assert!(!stderr.contains("For more information, try '--help'"), "bad test command {args:?}: {stderr}");
-        let message = stderr.strip_prefix("error: ").unwrap_or_else(|| panic!("cloud {args:?}: stderr is not one error: {stderr}"));
-        Err(UserError { code, message: message.strip_suffix('\n').unwrap_or(message).to_string() })
+        assert!(
+            !stderr.contains("For more information, try '--help'"),
+            "bad test command {args:?}: {stderr}"
+        );
+        let message = stderr
+            .strip_prefix("error: ")
+            .unwrap_or_else(|| panic!("cloud {args:?}: stderr is not one error: {stderr}"));
+        Err(UserError {
+            code,
+            message: message.strip_suffix('\n').unwrap_or(message).to_string(),
+        })
     }
 
     /// Every file under the workspace (relative, sorted), for "nothing was written" checks.
@@ -113,8 +121,14 @@ impl Ws {
                 deps.join(", ")
             ),
         );
-        self.write(&format!("{dir}/index.ts"), &format!("export const stack = \"{name}\";\n"));
-        self.write(&format!("{dir}/Pulumi.yaml"), &format!("name: {name}\nruntime: nodejs\nmain: index.ts\n"));
+        self.write(
+            &format!("{dir}/index.ts"),
+            &format!("export const stack = \"{name}\";\n"),
+        );
+        self.write(
+            &format!("{dir}/Pulumi.yaml"),
+            &format!("name: {name}\nruntime: nodejs\nmain: index.ts\n"),
+        );
         self.write(&format!("{dir}/package.json"), "{}\n");
         self.write(&format!("{dir}/src/lib.ts"), "export {};\n");
     }
@@ -126,18 +140,35 @@ fn repo(rel: &str) -> String {
 
 /// The 16 stacks, templates, no deployments.
 pub fn empty_workspace() -> Ws {
-    let ws = Ws { dir: tempfile::tempdir().unwrap() };
+    let ws = Ws {
+        dir: tempfile::tempdir().unwrap(),
+    };
     for (name, deps, extra, outputs) in STACKS {
         ws.add_stack(name, deps, extra, outputs);
     }
-    ws.write("templates/default/manifest.yaml.template", &repo("templates/default/manifest.yaml.template"));
-    ws.write("templates/minimal/manifest.yaml.template", &repo("templates/minimal/manifest.yaml.template"));
+    ws.write(
+        "templates/default/manifest.yaml.template",
+        &repo("templates/default/manifest.yaml.template"),
+    );
+    ws.write(
+        "templates/minimal/manifest.yaml.template",
+        &repo("templates/minimal/manifest.yaml.template"),
+    );
     // A small stack template following the stacks engineer's contract (templates/README.md).
     ws.write("templates/stack/stack.yaml.template", "name: {{STACK_NAME}}\ndescription: {{STACK_DESCRIPTION}}\ndepends_on: {{DEPENDS_ON_YAML}}\nrequired_config: []\nconfig:\n  retentionDays: auto\noutputs: [exampleLogGroupName]\n");
     ws.write("templates/stack/index.ts.template", "// {{STACK_NAME}}: {{STACK_DESCRIPTION}} ({{VERSION}}, {{DATE}})\nconst ctx = loadContext(\"{{STACK_NAME}}\");\n{{STACK_REFERENCES_TS}}\n");
-    ws.write("templates/stack/Pulumi.yaml.template", "name: {{STACK_NAME}}\nruntime: nodejs\nmain: index.ts\ndescription: {{STACK_DESCRIPTION}}\n");
-    ws.write("templates/stack/package.json.template", "{\"name\": \"@cloud-engine/stack-{{STACK_NAME}}\", \"version\": \"{{VERSION}}\"}\n");
-    ws.write("templates/stack/src/outputs.ts.template", "// outputs of {{STACK_NAME}}\n");
+    ws.write(
+        "templates/stack/Pulumi.yaml.template",
+        "name: {{STACK_NAME}}\nruntime: nodejs\nmain: index.ts\ndescription: {{STACK_DESCRIPTION}}\n",
+    );
+    ws.write(
+        "templates/stack/package.json.template",
+        "{\"name\": \"@cloud-engine/stack-{{STACK_NAME}}\", \"version\": \"{{VERSION}}\"}\n",
+    );
+    ws.write(
+        "templates/stack/src/outputs.ts.template",
+        "// outputs of {{STACK_NAME}}\n",
+    );
     ws.write("templates/stack/tsconfig.json.template", "{}\n");
     ws.write("templates/docs/Stack_History.md.template", "# {{STACK_NAME}} history\n");
     std::fs::create_dir_all(ws.path("deploy")).unwrap();
@@ -157,6 +188,9 @@ pub const SAMPLE: &str = "deploy/D1BRV40-acme-corp-ecommerce/manifest.yaml";
 /// after the header keys.
 pub fn write_manifest(ws: &Ws, id: &str, body: &str) -> String {
     let rel = format!("deploy/{id}-acme-corp-shop/manifest.yaml");
-    ws.write(&rel, &format!("deployment_id: {id}\norg: acme-corp\nproject: shop\n{body}"));
+    ws.write(
+        &rel,
+        &format!("deployment_id: {id}\norg: acme-corp\nproject: shop\n{body}"),
+    );
     rel
 }

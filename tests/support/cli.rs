@@ -29,7 +29,13 @@ impl Run {
     /// Panics with the whole output unless the exit code is `code`.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, Some(code), "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
@@ -88,7 +94,10 @@ impl Cli {
     /// `cloud <args…>` with extra variables for this run only.
     pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud"));
-        cmd.args(args).current_dir(self.dir.path()).env_clear().stdin(Stdio::null());
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .stdin(Stdio::null());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -111,7 +120,12 @@ impl Cli {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["id"].as_str().unwrap()[..8].to_string(), s["state"].as_str().unwrap().to_string()))
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap()[..8].to_string(),
+                    s["state"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     }
 }

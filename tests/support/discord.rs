@@ -75,7 +75,14 @@ impl DiscordTester {
             ),
         )
         .unwrap();
-        let config = Config::load_with_env(&Overrides { config: Some(config_path), data_dir: None }, &BTreeMap::new()).expect("test config loads");
+        let config = Config::load_with_env(
+            &Overrides {
+                config: Some(config_path),
+                data_dir: None,
+            },
+            &BTreeMap::new(),
+        )
+        .expect("test config loads");
         DiscordTester {
             fake,
             channel,
@@ -98,8 +105,19 @@ impl DiscordTester {
         let offset = self.clock_offset.clone();
         let clock: cloud_engine::policy::Clock = Arc::new(move || chrono::Utc::now() + *offset.lock().unwrap());
         let app = match &self.engine {
-            Some(engine) => cloud_engine::cli::App::from_parts(self.config.clone(), Principal::cli("test"), engine.clone(), clock).await,
-            None => cloud_engine::cli::App::from_config(self.config.clone(), Principal::cli("test"), self.engine_env.clone(), clock).await,
+            Some(engine) => {
+                cloud_engine::cli::App::from_parts(self.config.clone(), Principal::cli("test"), engine.clone(), clock)
+                    .await
+            }
+            None => {
+                cloud_engine::cli::App::from_config(
+                    self.config.clone(),
+                    Principal::cli("test"),
+                    self.engine_env.clone(),
+                    clock,
+                )
+                .await
+            }
         }
         .expect("app starts");
         let core = Core::new(app.config, app.store, app.orchestrator);
@@ -116,10 +134,15 @@ impl DiscordTester {
         let task = tokio::spawn(transport.run(core.clone(), stop.clone()));
         let ready = self
             .fake
-            .wait_for(WAIT, |s| (s.identified > before && s.commands.contains_key("cloud-deploy")).then_some(()))
+            .wait_for(WAIT, |s| {
+                (s.identified > before && s.commands.contains_key("cloud-deploy")).then_some(())
+            })
             .await;
         if ready.is_none() {
-            panic!("the bot did not connect and register its commands\n{}", self.transcript());
+            panic!(
+                "the bot did not connect and register its commands\n{}",
+                self.transcript()
+            );
         }
         // Registration happens in setup; give the framework its data before the first event.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -141,7 +164,10 @@ impl DiscordTester {
     pub async fn stop_bot(&mut self) {
         let bot = self.bot.take().expect("the bot runs");
         bot.stop.cancel();
-        let result = tokio::time::timeout(WAIT, bot.task).await.expect("the bot stops").expect("the bot task did not panic");
+        let result = tokio::time::timeout(WAIT, bot.task)
+            .await
+            .expect("the bot stops")
+            .expect("the bot task did not panic");
         result.expect("the bot stopped cleanly");
     }
 
@@ -188,7 +214,10 @@ impl DiscordTester {
 
     /// `user` runs `/name options…`.
     pub fn slash(&mut self, user: &FakeUser, name: &str, options: &[(&str, &str)]) -> InteractionRef {
-        let opts: Vec<(&str, Value)> = options.iter().map(|(k, v)| (*k, Value::String(v.to_string()))).collect();
+        let opts: Vec<(&str, Value)> = options
+            .iter()
+            .map(|(k, v)| (*k, Value::String(v.to_string())))
+            .collect();
         let i = self.fake.slash(user, self.channel, name, &opts);
         self.asked.push(i.id);
         i
@@ -196,18 +225,32 @@ impl DiscordTester {
 
     /// `user` clicks the lobby's button whose id starts with `cloud:<action>:`.
     pub fn click(&mut self, user: &FakeUser, message: u64, action: &str) -> InteractionRef {
-        let msg = self.fake.state().messages.get(&message).cloned().expect("the message exists");
+        let msg = self
+            .fake
+            .state()
+            .messages
+            .get(&message)
+            .cloned()
+            .expect("the message exists");
         let prefix = format!("cloud:{action}:");
-        let comp = msg.component(&prefix).unwrap_or_else(|| panic!("no {prefix} component on the lobby\n{}", self.transcript()));
+        let comp = msg
+            .component(&prefix)
+            .unwrap_or_else(|| panic!("no {prefix} component on the lobby\n{}", self.transcript()));
         let id = comp["custom_id"].as_str().unwrap().to_string();
-        let i = self.fake.click(user, message, &id).unwrap_or_else(|e| panic!("{e}\n{}", self.transcript()));
+        let i = self
+            .fake
+            .click(user, message, &id)
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.transcript()));
         self.asked.push(i.id);
         i
     }
 
     /// Clicks a custom id as given (e.g. an old button).
     pub fn click_id(&mut self, user: &FakeUser, message: u64, custom_id: &str) -> InteractionRef {
-        let i = self.fake.click(user, message, custom_id).unwrap_or_else(|e| panic!("{e}\n{}", self.transcript()));
+        let i = self
+            .fake
+            .click(user, message, custom_id)
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.transcript()));
         self.asked.push(i.id);
         i
     }
@@ -235,34 +278,60 @@ impl DiscordTester {
     }
 
     /// Waits for a channel message (not an interaction reply) matching `check`.
-    pub async fn wait_message(&self, channel: u64, what: &str, check: impl Fn(&StoredMessage) -> bool) -> StoredMessage {
+    pub async fn wait_message(
+        &self,
+        channel: u64,
+        what: &str,
+        check: impl Fn(&StoredMessage) -> bool,
+    ) -> StoredMessage {
         let found = self
             .fake
-            .wait_for(WAIT, |s| s.messages_in(channel).into_iter().find(|m| m.interaction.is_none() && check(m)).cloned())
+            .wait_for(WAIT, |s| {
+                s.messages_in(channel)
+                    .into_iter()
+                    .find(|m| m.interaction.is_none() && check(m))
+                    .cloned()
+            })
             .await;
         found.unwrap_or_else(|| panic!("waited for {what} in channel {channel}\n{}", self.transcript()))
     }
 
     /// Waits until message `id` satisfies `check`.
     pub async fn wait_edit(&self, id: u64, what: &str, check: impl Fn(&StoredMessage) -> bool) -> StoredMessage {
-        let found = self.fake.wait_for(WAIT, |s| s.messages.get(&id).filter(|m| check(m)).cloned()).await;
+        let found = self
+            .fake
+            .wait_for(WAIT, |s| s.messages.get(&id).filter(|m| check(m)).cloned())
+            .await;
         found.unwrap_or_else(|| panic!("waited for message {id} to show {what}\n{}", self.transcript()))
     }
 
     /// The lobby posted for a session (its embed names the short id).
     pub async fn lobby(&self, short: &str) -> StoredMessage {
-        self.wait_message(self.channel, &format!("the lobby of {short}"), |m| !m.embeds.is_empty() && m.text().contains(short)).await
+        self.wait_message(self.channel, &format!("the lobby of {short}"), |m| {
+            !m.embeds.is_empty() && m.text().contains(short)
+        })
+        .await
     }
 
     /// Waits until the lobby shows `state`.
     pub async fn lobby_state(&self, lobby: u64, state: &str) -> StoredMessage {
         let needle = format!(" {state} ·");
-        self.wait_edit(lobby, state, |m| m.embeds.first().and_then(|e| e["description"].as_str()).map(|d| d.contains(&needle)).unwrap_or(false)).await
+        self.wait_edit(lobby, state, |m| {
+            m.embeds
+                .first()
+                .and_then(|e| e["description"].as_str())
+                .map(|d| d.contains(&needle))
+                .unwrap_or(false)
+        })
+        .await
     }
 
     /// The thread opened on a message.
     pub async fn thread(&self, message: u64) -> u64 {
-        let found = self.fake.wait_for(WAIT, |s| s.channels.get(&message).map(|c| c.id)).await;
+        let found = self
+            .fake
+            .wait_for(WAIT, |s| s.channels.get(&message).map(|c| c.id))
+            .await;
         found.unwrap_or_else(|| panic!("no thread on message {message}\n{}", self.transcript()))
     }
 
@@ -278,11 +347,28 @@ impl DiscordTester {
         let st = self.fake.state();
         let mut out = String::from("---- transcript ----\n");
         for m in st.messages.values() {
-            let where_ = st.channels.get(&m.channel_id).map(|c| c.name.clone()).unwrap_or_default();
-            let kind = if m.interaction.is_some() { if m.is_ephemeral() { "ephemeral" } else { "reply" } } else { "message" };
+            let where_ = st
+                .channels
+                .get(&m.channel_id)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            let kind = if m.interaction.is_some() {
+                if m.is_ephemeral() {
+                    "ephemeral"
+                } else {
+                    "reply"
+                }
+            } else {
+                "message"
+            };
             let text = m.text();
             let text: String = text.chars().take(600).collect();
-            out.push_str(&format!("[{where_} #{}] {kind} {}: {}\n", m.id, if m.loading { "(loading)" } else { "" }, text.replace('\n', "\n    ")));
+            out.push_str(&format!(
+                "[{where_} #{}] {kind} {}: {}\n",
+                m.id,
+                if m.loading { "(loading)" } else { "" },
+                text.replace('\n', "\n    ")
+            ));
         }
         for r in st.requests.iter().filter(|r| r.status >= 400) {
             out.push_str(&format!("REFUSED {} {} → {}\n", r.method, r.path, r.status));
@@ -294,18 +380,42 @@ impl DiscordTester {
     pub async fn finish(mut self) {
         let transcript = self.transcript();
         let unread: Vec<u64> = self.asked.iter().copied().filter(|i| !self.read.contains(i)).collect();
-        assert!(unread.is_empty(), "interactions whose replies the test did not read: {unread:?}\n{transcript}");
+        assert!(
+            unread.is_empty(),
+            "interactions whose replies the test did not read: {unread:?}\n{transcript}"
+        );
         {
             let st = self.fake.state();
-            let refused: Vec<String> = st.requests.iter().filter(|r| r.status >= 400).map(|r| format!("{} {} → {}", r.method, r.path, r.status)).collect();
-            assert!(refused.is_empty(), "the fake refused requests of the bot: {refused:?}\n{transcript}");
+            let refused: Vec<String> = st
+                .requests
+                .iter()
+                .filter(|r| r.status >= 400)
+                .map(|r| format!("{} {} → {}", r.method, r.path, r.status))
+                .collect();
+            assert!(
+                refused.is_empty(),
+                "the fake refused requests of the bot: {refused:?}\n{transcript}"
+            );
             for i in st.interactions.values() {
-                assert!(i.refused.is_empty(), "interaction {} had refused callbacks {:?}", i.id, i.refused);
-                assert!(i.acked.is_some(), "interaction {} was never acknowledged\n{transcript}", i.id);
+                assert!(
+                    i.refused.is_empty(),
+                    "interaction {} had refused callbacks {:?}",
+                    i.id,
+                    i.refused
+                );
+                assert!(
+                    i.acked.is_some(),
+                    "interaction {} was never acknowledged\n{transcript}",
+                    i.id
+                );
             }
         }
         if let Some(bot) = self.bot.take() {
-            assert!(!bot.task.is_finished(), "the bot task ended on its own: {:?}", bot.task.await);
+            assert!(
+                !bot.task.is_finished(),
+                "the bot task ended on its own: {:?}",
+                bot.task.await
+            );
             bot.stop.cancel();
             let r = tokio::time::timeout(WAIT, bot.task).await.expect("the bot stops");
             r.expect("bot task did not panic").expect("bot ended cleanly");

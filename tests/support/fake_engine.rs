@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cloud_engine::engine::{
-    ChangeCounts, ConfigValue, Engine, EngineError, Progress, ProgressSink, ResourceStep, StackApply,
-    StackExport, StackPreview, StackTarget, StepOp,
+    ChangeCounts, ConfigValue, Engine, EngineError, Progress, ProgressSink, ResourceStep, StackApply, StackExport,
+    StackPreview, StackTarget, StepOp,
 };
 use cloud_engine::error::UserError;
 use cloud_engine::orchestrator::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
@@ -83,7 +83,12 @@ impl FakeEngine {
             .collect()
     }
 
-    async fn run_up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+    async fn run_up(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError> {
         let script = self.script(target);
         let steps = Self::steps(target, &script);
         for step in &steps {
@@ -134,7 +139,10 @@ impl Engine for FakeEngine {
     }
 
     async fn preview(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
-        self.calls.lock().unwrap().push(format!("preview {}", target.name.stack));
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("preview {}", target.name.stack));
         let script = self.script(target);
         if let Some(message) = script.preview_error {
             return Err(EngineError::PreviewFailed {
@@ -152,7 +160,12 @@ impl Engine for FakeEngine {
         })
     }
 
-    async fn up(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
+    async fn up(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError> {
         self.calls.lock().unwrap().push(format!("up {}", target.name.stack));
         self.applied_config.lock().unwrap().insert(
             target.name.stack.to_string(),
@@ -166,25 +179,56 @@ impl Engine for FakeEngine {
         result
     }
 
-    async fn destroy(&self, target: &StackTarget, progress: &ProgressSink, cancel: CancellationToken) -> Result<StackApply, EngineError> {
-        self.calls.lock().unwrap().push(format!("destroy {}", target.name.stack));
+    async fn destroy(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+        cancel: CancellationToken,
+    ) -> Result<StackApply, EngineError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("destroy {}", target.name.stack));
         let _ = (progress, cancel);
-        Ok(StackApply { counts: ChangeCounts::new(), diagnostics: vec![], duration_ms: 1, outputs: serde_json::json!({}) })
+        Ok(StackApply {
+            counts: ChangeCounts::new(),
+            diagnostics: vec![],
+            duration_ms: 1,
+            outputs: serde_json::json!({}),
+        })
     }
 
-    async fn preview_destroy(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
-        self.calls.lock().unwrap().push(format!("preview-destroy {}", target.name.stack));
+    async fn preview_destroy(
+        &self,
+        target: &StackTarget,
+        progress: &ProgressSink,
+    ) -> Result<StackPreview, EngineError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("preview-destroy {}", target.name.stack));
         let _ = progress;
         let steps: Vec<ResourceStep> = Self::steps(target, &self.script(target))
             .into_iter()
-            .map(|mut s| { s.op = StepOp::Delete; s })
+            .map(|mut s| {
+                s.op = StepOp::Delete;
+                s
+            })
             .collect();
-        Ok(StackPreview { counts: Self::counts(&steps), steps, diagnostics: vec![], duration_ms: 1 })
+        Ok(StackPreview {
+            counts: Self::counts(&steps),
+            steps,
+            diagnostics: vec![],
+            duration_ms: 1,
+        })
     }
 
     async fn export(&self, target: &StackTarget) -> Result<StackExport, EngineError> {
         self.calls.lock().unwrap().push(format!("export {}", target.name.stack));
-        Ok(StackExport { resources: 3, pending_operations: vec!["creating vpc".into()] })
+        Ok(StackExport {
+            resources: 3,
+            pending_operations: vec!["creating vpc".into()],
+        })
     }
 
     async fn outputs(&self, _target: &StackTarget) -> Result<serde_json::Value, EngineError> {
@@ -208,7 +252,11 @@ pub struct MemoryResolver {
 
 impl MemoryResolver {
     pub fn new(stacks: Vec<(&'static str, Vec<&'static str>)>) -> Arc<MemoryResolver> {
-        Arc::new(MemoryResolver { stacks, hashes: Mutex::new(BTreeMap::new()), config: Mutex::new(BTreeMap::new()) })
+        Arc::new(MemoryResolver {
+            stacks,
+            hashes: Mutex::new(BTreeMap::new()),
+            config: Mutex::new(BTreeMap::new()),
+        })
     }
 }
 
@@ -248,7 +296,13 @@ impl DeploymentResolver for MemoryResolver {
                     content_hash: {
                         let base = hashes.get(*name).cloned().unwrap_or_else(|| format!("hash-{name}"));
                         match config.get(*name) {
-                            Some(c) => format!("{base}:{}", c.iter().map(|v| format!("{}={}", v.key, v.value)).collect::<Vec<_>>().join(",")),
+                            Some(c) => format!(
+                                "{base}:{}",
+                                c.iter()
+                                    .map(|v| format!("{}={}", v.key, v.value))
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            ),
                             None => base,
                         }
                     },
@@ -268,7 +322,10 @@ impl DeploymentResolver for MemoryResolver {
 
 /// A script whose update creates `names`.
 pub fn creates(names: &[&'static str]) -> StackScript {
-    StackScript { steps: names.iter().map(|n| (*n, StepOp::Create)).collect(), ..Default::default() }
+    StackScript {
+        steps: names.iter().map(|n| (*n, StepOp::Create)).collect(),
+        ..Default::default()
+    }
 }
 
 /// An orchestrator over a fresh store: ecommerce in dev, stage and prod, four stacks (network;
@@ -288,14 +345,40 @@ pub async fn world(engine: Arc<FakeEngine>) -> World {
     use cloud_engine::store::Store;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in(dir.path()).await.unwrap();
-    store.sync_deployment("D1BRV40", "acme-corp", "ecommerce", &["dev".into(), "stage".into(), "prod".into()], "deploy/D1BRV40-acme-corp-ecommerce").await.unwrap();
+    store
+        .sync_deployment(
+            "D1BRV40",
+            "acme-corp",
+            "ecommerce",
+            &["dev".into(), "stage".into(), "prod".into()],
+            "deploy/D1BRV40-acme-corp-ecommerce",
+        )
+        .await
+        .unwrap();
     let resolver = MemoryResolver::new(vec![
         ("network", vec![]),
         ("security", vec!["network"]),
         ("dns", vec!["network"]),
         ("database-rds", vec!["network", "security"]),
     ]);
-    let environments = ["dev", "stage", "prod"].iter().map(|e| (e.to_string(), EnvironmentPolicy::default_for(e))).collect();
-    let orch = Orchestrator::new(store.clone(), engine.clone(), resolver.clone(), OrchestratorSettings { environments, max_parallel: 4 });
-    World { orch, engine, resolver, store, _dir: dir }
+    let environments = ["dev", "stage", "prod"]
+        .iter()
+        .map(|e| (e.to_string(), EnvironmentPolicy::default_for(e)))
+        .collect();
+    let orch = Orchestrator::new(
+        store.clone(),
+        engine.clone(),
+        resolver.clone(),
+        OrchestratorSettings {
+            environments,
+            max_parallel: 4,
+        },
+    );
+    World {
+        orch,
+        engine,
+        resolver,
+        store,
+        _dir: dir,
+    }
 }

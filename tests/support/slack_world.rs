@@ -51,39 +51,84 @@ impl SlackWorld {
         let fake = FakeSlack::start().await;
         let dir = tempfile::tempdir().unwrap();
         let config_file = dir.path().join("cloud.yaml");
-        std::fs::write(&config_file, format!("environments:\n  stage:\n    approvals_required: 1\n    allow_self_approve: false\n{extra_yaml}")).unwrap();
+        std::fs::write(
+            &config_file,
+            format!("environments:\n  stage:\n    approvals_required: 1\n    allow_self_approve: false\n{extra_yaml}"),
+        )
+        .unwrap();
         let mut env = BTreeMap::new();
         let mut set = |k: &str, v: String| {
             env.insert(k.to_string(), v);
         };
         set("CLOUD_DATA_DIR", dir.path().join("data").display().to_string());
         set("CLOUD_WORKSPACE", super::cli::repo().display().to_string());
-        set("CLOUD_PULUMI_BINARY", pulumi.unwrap_or_else(super::cli::standin).display().to_string());
+        set(
+            "CLOUD_PULUMI_BINARY",
+            pulumi.unwrap_or_else(super::cli::standin).display().to_string(),
+        );
         set("SLACK_BOT_TOKEN", fake.bot_token.clone());
         set("SLACK_SIGNING_SECRET", fake.signing_secret.clone());
         set("SLACK_APP_TOKEN", fake.app_token.clone());
         set("CLOUD_SLACK_API_URL", fake.api_url());
-        set("CLOUD_SLACK_TRANSPORT", match transport { SlackTransport::Http => "http", SlackTransport::Socket => "socket" }.into());
+        set(
+            "CLOUD_SLACK_TRANSPORT",
+            match transport {
+                SlackTransport::Http => "http",
+                SlackTransport::Socket => "socket",
+            }
+            .into(),
+        );
         set("CLOUD_SLACK_LISTEN", "127.0.0.1:0".into());
-        let config = Config::load_with_env(&Overrides { config: Some(config_file), data_dir: None }, &env).expect("test configuration");
-        let app = App::from_config(config.clone(), Principal::new(Platform::Slack, "U0BOT"), Default::default(), cloud_engine::policy::system_clock()).await.expect("app starts");
-        let mut world = SlackWorld { fake, dir, config, app, server: None, transport: Transport::Socket };
+        let config = Config::load_with_env(
+            &Overrides {
+                config: Some(config_file),
+                data_dir: None,
+            },
+            &env,
+        )
+        .expect("test configuration");
+        let app = App::from_config(
+            config.clone(),
+            Principal::new(Platform::Slack, "U0BOT"),
+            Default::default(),
+            cloud_engine::policy::system_clock(),
+        )
+        .await
+        .expect("app starts");
+        let mut world = SlackWorld {
+            fake,
+            dir,
+            config,
+            app,
+            server: None,
+            transport: Transport::Socket,
+        };
         world.launch().await;
         world
     }
 
     async fn launch(&mut self) {
-        let core = Core::new(self.config.clone(), self.app.store.clone(), self.app.orchestrator.clone());
+        let core = Core::new(
+            self.config.clone(),
+            self.app.store.clone(),
+            self.app.orchestrator.clone(),
+        );
         let bot = SlackBot::new(core.clone()).expect("bot");
         let listener = match self.config.slack.transport {
             SlackTransport::Http => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
             SlackTransport::Socket => None,
         };
-        let server = SlackServer::start(bot, &self.config.slack, listener).await.expect("slack app starts");
+        let server = SlackServer::start(bot, &self.config.slack, listener)
+            .await
+            .expect("slack app starts");
         self.transport = match server.local_addr {
             Some(addr) => Transport::Http(format!("http://{addr}")),
             None => {
-                self.fake.wait_for("the app's Socket Mode connection", Duration::from_secs(10), |f| f.socket_connected().then_some(())).await;
+                self.fake
+                    .wait_for("the app's Socket Mode connection", Duration::from_secs(10), |f| {
+                        f.socket_connected().then_some(())
+                    })
+                    .await;
                 Transport::Socket
             }
         };
@@ -97,14 +142,28 @@ impl SlackWorld {
             server.shutdown().await;
         }
         if matches!(self.transport, Transport::Socket) {
-            self.fake.wait_for("the old Socket Mode connection to close", Duration::from_secs(10), |f| (!f.socket_connected()).then_some(())).await;
+            self.fake
+                .wait_for(
+                    "the old Socket Mode connection to close",
+                    Duration::from_secs(10),
+                    |f| (!f.socket_connected()).then_some(()),
+                )
+                .await;
         }
-        self.app = App::from_config(self.config.clone(), Principal::new(Platform::Slack, "U0BOT"), Default::default(), cloud_engine::policy::system_clock()).await.expect("app restarts");
+        self.app = App::from_config(
+            self.config.clone(),
+            Principal::new(Platform::Slack, "U0BOT"),
+            Default::default(),
+            cloud_engine::policy::system_clock(),
+        )
+        .await
+        .expect("app restarts");
         self.launch().await;
     }
 
     pub async fn grant(&self, user: &str, project: &str, env: &str, role: Role) {
-        self.grant_principal(&Principal::new(Platform::Slack, user), project, env, role).await
+        self.grant_principal(&Principal::new(Platform::Slack, user), project, env, role)
+            .await
     }
 
     pub async fn grant_principal(&self, principal: &Principal, project: &str, env: &str, role: Role) {
@@ -135,7 +194,13 @@ impl SlackWorld {
             .action_ids()
             .into_iter()
             .find(|id| id.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("no {action} button on the lobby; it has {:?}\n{}", message.action_ids(), self.fake.transcript()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {action} button on the lobby; it has {:?}\n{}",
+                    message.action_ids(),
+                    self.fake.transcript()
+                )
+            });
         self.fake.click(&self.transport, user, &message.ts, &id).await
     }
 
@@ -143,7 +208,10 @@ impl SlackWorld {
     pub async fn lobby_showing(&self, text: &str) -> Message {
         self.fake
             .wait_for(&format!("a lobby showing {text:?}"), Duration::from_secs(30), |f| {
-                f.channel_messages().into_iter().rev().find(|m| m.rendered().contains(text))
+                f.channel_messages()
+                    .into_iter()
+                    .rev()
+                    .find(|m| m.rendered().contains(text))
             })
             .await
     }

@@ -47,9 +47,14 @@ impl StackRef {
         }
         validate_name(name)?;
         if proj != project.name {
-            return Err(StandinError::failed(format!("provided project name \"{proj}\" doesn't match Pulumi.yaml")));
+            return Err(StandinError::failed(format!(
+                "provided project name \"{proj}\" doesn't match Pulumi.yaml"
+            )));
         }
-        Ok(StackRef { project: proj.to_string(), name: name.to_string() })
+        Ok(StackRef {
+            project: proj.to_string(),
+            name: name.to_string(),
+        })
     }
 
     pub fn fully_qualified(&self) -> String {
@@ -60,7 +65,9 @@ impl StackRef {
 fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 100
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
@@ -134,15 +141,26 @@ pub struct CheckpointFile {
 
 impl CheckpointFile {
     pub fn resources(&self) -> &[ResourceState] {
-        self.checkpoint.latest.as_ref().map(|d| d.resources.as_slice()).unwrap_or(&[])
+        self.checkpoint
+            .latest
+            .as_ref()
+            .map(|d| d.resources.as_slice())
+            .unwrap_or(&[])
     }
 
     pub fn pending_operations(&self) -> &[PendingOperation] {
-        self.checkpoint.latest.as_ref().map(|d| d.pending_operations.as_slice()).unwrap_or(&[])
+        self.checkpoint
+            .latest
+            .as_ref()
+            .map(|d| d.pending_operations.as_slice())
+            .unwrap_or(&[])
     }
 
     pub fn secrets_providers(&self) -> Option<&Value> {
-        self.checkpoint.latest.as_ref().and_then(|d| d.secrets_providers.as_ref())
+        self.checkpoint
+            .latest
+            .as_ref()
+            .and_then(|d| d.secrets_providers.as_ref())
     }
 
     /// Replace the resources and pending operations, stamping a fresh manifest.
@@ -182,7 +200,10 @@ impl Backend {
                 ))
             }
         };
-        let path = url.strip_prefix("file://").map(|p| p.trim_end_matches('/')).filter(|p| p.starts_with('/'));
+        let path = url
+            .strip_prefix("file://")
+            .map(|p| p.trim_end_matches('/'))
+            .filter(|p| p.starts_with('/'));
         let Some(path) = path else {
             return Err(StandinError::failed(format!(
                 "the pulumi stand-in supports only the local backend PULUMI_BACKEND_URL=file:///<absolute dir>, \
@@ -190,7 +211,10 @@ impl Backend {
             )));
         };
         let root = PathBuf::from(if path.is_empty() { "/" } else { path });
-        Ok(Backend { url: url.trim_end_matches('/').to_string(), root })
+        Ok(Backend {
+            url: url.trim_end_matches('/').to_string(),
+            root,
+        })
     }
 
     fn bookkeeping(&self) -> PathBuf {
@@ -198,11 +222,18 @@ impl Backend {
     }
 
     pub fn checkpoint_path(&self, stack: &StackRef) -> PathBuf {
-        self.bookkeeping().join("stacks").join(&stack.project).join(format!("{}.json", stack.name))
+        self.bookkeeping()
+            .join("stacks")
+            .join(&stack.project)
+            .join(format!("{}.json", stack.name))
     }
 
     pub fn lock_dir(&self, stack: &StackRef) -> PathBuf {
-        self.bookkeeping().join("locks").join(LOCAL_ORG).join(&stack.project).join(&stack.name)
+        self.bookkeeping()
+            .join("locks")
+            .join(LOCAL_ORG)
+            .join(&stack.project)
+            .join(&stack.name)
     }
 
     /// The URL of a file under the backend, as lock error messages show it.
@@ -230,12 +261,14 @@ impl Backend {
         }
         let mut file = CheckpointFile {
             version: 3,
-            checkpoint: Checkpoint { stack: stack.fully_qualified(), latest: None },
+            checkpoint: Checkpoint {
+                stack: stack.fully_qualified(),
+                latest: None,
+            },
         };
         file.set_state(Vec::new(), Vec::new());
         if let Some(d) = file.checkpoint.latest.as_mut() {
-            d.secrets_providers =
-                Some(serde_json::json!({"type": "passphrase", "state": {"salt": encryption_salt}}));
+            d.secrets_providers = Some(serde_json::json!({"type": "passphrase", "state": {"salt": encryption_salt}}));
         }
         self.save(stack, &file)?;
         Ok(file)
@@ -272,7 +305,9 @@ impl Backend {
     }
 
     pub fn selected(&self, project: &str) -> Option<String> {
-        std::fs::read_to_string(self.selection_path(project)).ok().map(|s| s.trim().to_string())
+        std::fs::read_to_string(self.selection_path(project))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     fn selection_path(&self, project: &str) -> PathBuf {

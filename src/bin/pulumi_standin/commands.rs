@@ -47,7 +47,9 @@ impl Ctx {
 }
 
 fn stack_config(project: &Project, stack: &StackRef, override_path: Option<&Path>) -> Result<StackConfig> {
-    let path = override_path.map(Path::to_path_buf).unwrap_or_else(|| project.stack_config_path(&stack.name));
+    let path = override_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| project.stack_config_path(&stack.name));
     StackConfig::load(path)
 }
 
@@ -58,7 +60,11 @@ fn crypter(config: &StackConfig, checkpoint: &CheckpointFile) -> Result<Crypter>
         .encryption_salt()
         .map(String::from)
         .or_else(|| {
-            checkpoint.secrets_providers()?.pointer("/state/salt").and_then(Value::as_str).map(String::from)
+            checkpoint
+                .secrets_providers()?
+                .pointer("/state/salt")
+                .and_then(Value::as_str)
+                .map(String::from)
         })
         .ok_or_else(|| StandinError::failed("the stack has no encryptionsalt; recreate it with `pulumi stack init`"))?;
     Crypter::open(&passphrase, &salt)
@@ -126,8 +132,12 @@ pub fn cmd_stack_output(ctx: &Ctx, args: &StackOutputArgs) -> Result<()> {
     let stack = ctx.stack(&backend, &project, args.stack.as_deref())?;
     let checkpoint = backend.load(&stack)?;
     let root = resources::root_urn(&stack);
-    let outputs: Map<String, Value> =
-        checkpoint.resources().iter().find(|r| r.urn == root).map(|r| r.outputs.clone()).unwrap_or_default();
+    let outputs: Map<String, Value> = checkpoint
+        .resources()
+        .iter()
+        .find(|r| r.urn == root)
+        .map(|r| r.outputs.clone())
+        .unwrap_or_default();
     let outputs = if args.show_secrets {
         let config = stack_config(&project, &stack, None)?;
         let crypter = crypter(&config, &checkpoint)?;
@@ -196,9 +206,11 @@ fn reveal(value: &Value, crypter: &Crypter) -> Result<Value> {
             let plain = crypter.decrypt(cipher)?;
             serde_json::from_str(&plain).unwrap_or(Value::String(plain))
         }
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| Ok((k.clone(), reveal(v, crypter)?))).collect::<Result<_>>()?)
-        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), reveal(v, crypter)?)))
+                .collect::<Result<_>>()?,
+        ),
         Value::Array(a) => Value::Array(a.iter().map(|v| reveal(v, crypter)).collect::<Result<_>>()?),
         other => other.clone(),
     })
@@ -217,7 +229,10 @@ pub fn cmd_config_set(ctx: &Ctx, args: &ConfigSetArgs) -> Result<()> {
             std::io::stdin()
                 .read_to_string(&mut buf)
                 .map_err(|e| StandinError::failed(format!("reading the value from stdin: {e}")))?;
-            buf.strip_suffix('\n').map(|b| b.strip_suffix('\r').unwrap_or(b)).unwrap_or(&buf).to_string()
+            buf.strip_suffix('\n')
+                .map(|b| b.strip_suffix('\r').unwrap_or(b))
+                .unwrap_or(&buf)
+                .to_string()
         }
     };
     let mut config = stack_config(&project, &stack, args.config_file.as_deref())?;
@@ -254,7 +269,10 @@ pub fn cmd_config_get(ctx: &Ctx, args: &ConfigGetArgs) -> Result<()> {
         Some(ConfigValue::Secure(c)) => crypter(&config, &checkpoint)?.decrypt(&c)?,
     };
     if args.json {
-        println!("{}", output::to_json_sorted(&serde_json::json!({"value": value, "secret": false})));
+        println!(
+            "{}",
+            output::to_json_sorted(&serde_json::json!({"value": value, "secret": false}))
+        );
     } else {
         println!("{value}");
     }
@@ -278,7 +296,9 @@ pub fn cmd_cancel(ctx: &Ctx, args: &CancelArgs) -> Result<()> {
 pub fn check_apply_flags(args: &ApplyArgs) -> Result<()> {
     if args.preview_only {
         if args.skip_preview {
-            return Err(StandinError::usage("--skip-preview and --preview-only cannot be used together"));
+            return Err(StandinError::usage(
+                "--skip-preview and --preview-only cannot be used together",
+            ));
         }
         return Ok(());
     }
@@ -320,7 +340,10 @@ pub fn cmd_engine(ctx: &Ctx, operation: Operation, args: &EngineArgs, preview_on
                     )));
                 }
             }
-            (plan::plan_update(&stack, &program, checkpoint.resources()), program.outputs.clone())
+            (
+                plan::plan_update(&stack, &program, checkpoint.resources()),
+                program.outputs.clone(),
+            )
         }
         Operation::Destroy => (plan::plan_destroy(checkpoint.resources()), Map::new()),
         Operation::Refresh => (plan::plan_refresh(checkpoint.resources()), Map::new()),

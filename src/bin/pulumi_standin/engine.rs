@@ -88,7 +88,10 @@ impl State {
             }
             StepOp::Delete | StepOp::DeleteReplaced => {
                 let deleted = step.op == StepOp::DeleteReplaced;
-                if let Some(i) = self.position(&step.urn, deleted).or_else(|| self.position(&step.urn, !deleted)) {
+                if let Some(i) = self
+                    .position(&step.urn, deleted)
+                    .or_else(|| self.position(&step.urn, !deleted))
+                {
                     self.resources.remove(i);
                 }
             }
@@ -109,7 +112,11 @@ fn pending_kind(op: StepOp) -> Option<&'static str> {
 pub fn run(mut run: Run) -> Result<()> {
     let started = Instant::now();
     // The lock comes first: a locked stack fails before the event log even exists.
-    let lock = if run.planning { None } else { Some(StackLock::acquire(&run.backend, &run.stack)?) };
+    let lock = if run.planning {
+        None
+    } else {
+        Some(StackLock::acquire(&run.backend, &run.stack)?)
+    };
     let json_events = run.json && run.operation != Operation::Preview;
     let human = !run.json;
     let sink = Arc::new(Mutex::new(EventSink::open(run.event_log.as_deref(), json_events)?));
@@ -131,7 +138,11 @@ pub fn run(mut run: Run) -> Result<()> {
     let emit = |f: &mut dyn FnMut(&mut EventSink)| f(&mut sink.lock().unwrap_or_else(|e| e.into_inner()));
 
     if human {
-        println!("{} ({}):\n", output::heading(run.operation, run.planning), run.stack.name);
+        println!(
+            "{} ({}):\n",
+            output::heading(run.operation, run.planning),
+            run.stack.name
+        );
     }
     emit(&mut |s| s.prelude(&run.config));
 
@@ -151,11 +162,16 @@ pub fn run(mut run: Run) -> Result<()> {
         diagnostics.push(d);
     };
 
-    let mut state = State { resources: run.checkpoint.resources().to_vec(), pending: Vec::new() };
+    let mut state = State {
+        resources: run.checkpoint.resources().to_vec(),
+        pending: Vec::new(),
+    };
     let leftovers = run.checkpoint.pending_operations().to_vec();
     if !leftovers.is_empty() && run.operation == Operation::Up {
-        let list: Vec<String> =
-            leftovers.iter().map(|p| format!("  * {}, interrupted while {}", p.resource.urn, p.kind)).collect();
+        let list: Vec<String> = leftovers
+            .iter()
+            .map(|p| format!("  * {}, interrupted while {}", p.resource.urn, p.kind))
+            .collect();
         diag(
             Diagnostic {
                 urn: None,
@@ -189,10 +205,19 @@ pub fn run(mut run: Run) -> Result<()> {
 
     if let (Operation::Preview, Some(message)) = (run.operation, run.knobs.preview_fail.clone()) {
         if let Some(root) = steps.iter().find(|s| s.class == Class::Root) {
-            emit(&mut |s| s.resource_pre(step_meta(root, root.old.as_ref(), root.new.as_ref(), root.op.as_str()), true));
+            emit(&mut |s| {
+                s.resource_pre(
+                    step_meta(root, root.old.as_ref(), root.new.as_ref(), root.op.as_str()),
+                    true,
+                )
+            });
         }
         diag(
-            Diagnostic { urn: Some(crate::resources::root_urn(&run.stack)), severity: Severity::Error, message },
+            Diagnostic {
+                urn: Some(crate::resources::root_urn(&run.stack)),
+                severity: Severity::Error,
+                message,
+            },
             &mut diagnostics,
         );
         outcome = Outcome::Failed;
@@ -218,11 +243,19 @@ pub fn run(mut run: Run) -> Result<()> {
         let pending = (!run.planning).then(|| pending_kind(step.op)).flatten();
         if let Some(kind) = pending {
             let resource = step.new.clone().or_else(|| step.old.clone()).expect("step has a state");
-            state.pending.push(PendingOperation { resource, kind: kind.into() });
+            state.pending.push(PendingOperation {
+                resource,
+                kind: kind.into(),
+            });
             persist(&state, &mut run)?;
         }
         let planning = run.planning;
-        emit(&mut |s| s.resource_pre(step_meta(step, step.old.as_ref(), step.new.as_ref(), step.op.as_str()), planning));
+        emit(&mut |s| {
+            s.resource_pre(
+                step_meta(step, step.old.as_ref(), step.new.as_ref(), step.op.as_str()),
+                planning,
+            )
+        });
         if knob_counted && !run.planning && run.knobs.crash_at == Some(counted) {
             crash(counted);
         }
@@ -259,7 +292,10 @@ pub fn run(mut run: Run) -> Result<()> {
         }
         let result = match step.op {
             // The logical replace shows the state its create-replacement produced.
-            StepOp::Replace => replacements.get(&step.urn).cloned().or_else(|| step_result(step, run.planning)),
+            StepOp::Replace => replacements
+                .get(&step.urn)
+                .cloned()
+                .or_else(|| step_result(step, run.planning)),
             _ => step_result(step, run.planning),
         };
         if let (StepOp::CreateReplacement, Some(r)) = (step.op, &result) {
@@ -270,13 +306,21 @@ pub fn run(mut run: Run) -> Result<()> {
             // The stack's outputs are registered when the program ends: its resOutputsEvent comes last.
             deferred_root = Some((step.clone(), result.clone()));
         } else {
-            let op = if step.op == StepOp::Refresh { "same" } else { step.op.as_str() };
+            let op = if step.op == StepOp::Refresh {
+                "same"
+            } else {
+                step.op.as_str()
+            };
             emit(&mut |s| s.res_outputs(step_meta(step, step.old.as_ref(), result.as_ref(), op), planning));
         }
         state.apply(step, result.as_ref());
         persist(&state, &mut run)?;
         if let Some(op) = step.summary_op() {
-            *counts.lock().unwrap_or_else(|e| e.into_inner()).entry(op.to_string()).or_default() += 1;
+            *counts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(op.to_string())
+                .or_default() += 1;
         }
         if human {
             output::print_step(step, run.planning);
@@ -304,7 +348,12 @@ pub fn run(mut run: Run) -> Result<()> {
             } else {
                 result.outputs
             };
-            emit(&mut |s| s.res_outputs(step_meta(&root, root.old.as_ref(), Some(&result), root.op.as_str()), run.planning));
+            emit(&mut |s| {
+                s.res_outputs(
+                    step_meta(&root, root.old.as_ref(), Some(&result), root.op.as_str()),
+                    run.planning,
+                )
+            });
             state.apply(&root, Some(&result));
             final_outputs = Some(result.outputs.clone());
             persist(&state, &mut run)?;
@@ -313,11 +362,29 @@ pub fn run(mut run: Run) -> Result<()> {
     match outcome {
         Outcome::Succeeded => {}
         Outcome::Failed => {
-            let what = if run.planning { "preview failed" } else { "update failed" };
-            diag(Diagnostic { urn: None, severity: Severity::Error, message: what.into() }, &mut diagnostics);
+            let what = if run.planning {
+                "preview failed"
+            } else {
+                "update failed"
+            };
+            diag(
+                Diagnostic {
+                    urn: None,
+                    severity: Severity::Error,
+                    message: what.into(),
+                },
+                &mut diagnostics,
+            );
         }
         Outcome::Canceled => {
-            diag(Diagnostic { urn: None, severity: Severity::Error, message: "update canceled".into() }, &mut diagnostics);
+            diag(
+                Diagnostic {
+                    urn: None,
+                    severity: Severity::Error,
+                    message: "update canceled".into(),
+                },
+                &mut diagnostics,
+            );
         }
     }
     let changes = counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -407,9 +474,13 @@ fn custom_outputs(state: &ResourceState) -> Map<String, Value> {
         // aws:ec2/vpc:Vpc -> service ec2, kind vpc
         let module = rest.split(':').next().unwrap_or("");
         let (service, kind) = module.split_once('/').unwrap_or((module, module));
-        outputs
-            .entry("arn")
-            .or_insert_with(|| json!(format!("arn:aws:{service}:us-east-1:123456789012:{}/{}", kind.to_lowercase(), state.id)));
+        outputs.entry("arn").or_insert_with(|| {
+            json!(format!(
+                "arn:aws:{service}:us-east-1:123456789012:{}/{}",
+                kind.to_lowercase(),
+                state.id
+            ))
+        });
     }
     outputs
 }
@@ -432,5 +503,7 @@ fn stack_outputs_state(outputs: &Map<String, Value>, knobs: &Knobs, crypter: &Cr
 fn random_hex(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| char::from_digit(rng.gen_range(0..16), 16).expect("digit < 16")).collect()
+    (0..n)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).expect("digit < 16"))
+        .collect()
 }

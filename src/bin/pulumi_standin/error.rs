@@ -88,6 +88,9 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     fn context(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| StandinError::Internal { context: context(), source: Box::new(source) })
+        self.map_err(|source| StandinError::Internal {
+            context: context(),
+            source: Box::new(source),
+        })
     }
 }

@@ -67,7 +67,12 @@ impl EventSink {
         let file = path
             .map(|p| File::create(p).context(|| format!("creating event log {}", p.display())))
             .transpose()?;
-        Ok(EventSink { file, json_stdout, sequence: 0, finished: false })
+        Ok(EventSink {
+            file,
+            json_stdout,
+            sequence: 0,
+            finished: false,
+        })
     }
 
     pub fn finished(&self) -> bool {
@@ -112,7 +117,10 @@ impl EventSink {
     }
 
     pub fn res_op_failed(&mut self, meta: Value, status: i64, steps: i64) {
-        self.emit("resOpFailedEvent", json!({"metadata": meta, "status": status, "steps": steps}));
+        self.emit(
+            "resOpFailedEvent",
+            json!({"metadata": meta, "status": status, "steps": steps}),
+        );
     }
 
     pub fn diagnostic(&mut self, diag: &Diagnostic) {
@@ -121,7 +129,10 @@ impl EventSink {
             payload.insert("urn".into(), json!(urn));
         }
         payload.insert("prefix".into(), json!(diag.severity.prefix()));
-        payload.insert("message".into(), json!(format!("<{{%reset%}}>{}<{{%reset%}}>\n", diag.message)));
+        payload.insert(
+            "message".into(),
+            json!(format!("<{{%reset%}}>{}<{{%reset%}}>\n", diag.message)),
+        );
         payload.insert("color".into(), json!("raw"));
         payload.insert("severity".into(), json!(diag.severity.as_str()));
         self.emit("diagnosticEvent", Value::Object(payload));
@@ -213,7 +224,10 @@ pub fn step_meta(step: &Step, old: Option<&ResourceState>, new: Option<&Resource
     if !step.diffs.is_empty() {
         m.insert("diffs".into(), json!(step.diffs));
     }
-    m.insert("detailedDiff".into(), step.detailed_diff.clone().map(Value::Object).unwrap_or(Value::Null));
+    m.insert(
+        "detailedDiff".into(),
+        step.detailed_diff.clone().map(Value::Object).unwrap_or(Value::Null),
+    );
     if step.logical() {
         m.insert("logical".into(), json!(true));
     }

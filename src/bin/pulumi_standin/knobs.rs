@@ -44,9 +44,9 @@ impl Knobs {
         let number = |name: &str| -> Result<Option<u64>> {
             var(name)
                 .map(|v| {
-                    v.trim().parse::<u64>().map_err(|_| {
-                        StandinError::failed(format!("{name} must be a non-negative integer, got '{v}'"))
-                    })
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| StandinError::failed(format!("{name} must be a non-negative integer, got '{v}'")))
                 })
                 .transpose()
         };
@@ -65,7 +65,13 @@ impl Knobs {
             hang: var("PULUMI_STANDIN_HANG").is_some_and(|v| v != "0" && v != "false"),
             crash_at: positive("PULUMI_STANDIN_CRASH_AT")?,
             secret_outputs: var("PULUMI_STANDIN_SECRET_OUTPUTS")
-                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             preview_fail: var("PULUMI_STANDIN_PREVIEW_FAIL"),
             resources_file: var("PULUMI_STANDIN_RESOURCES").map(PathBuf::from),

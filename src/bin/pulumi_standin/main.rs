@@ -55,14 +55,18 @@ fn main() {
             }
         },
         Err(e) => match e.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                 let _ = e.print();
                 exit::SUCCESS
             }
             ErrorKind::UnknownArgument => {
                 // cobra's wording, which is what callers of the real CLI match on.
                 match e.get(ContextKind::InvalidArg) {
-                    Some(ContextValue::String(arg)) => eprintln!("error: unknown flag: {}", arg.split('=').next().unwrap_or(arg)),
+                    Some(ContextValue::String(arg)) => {
+                        eprintln!("error: unknown flag: {}", arg.split('=').next().unwrap_or(arg))
+                    }
                     _ => eprint!("{}", e.render()),
                 }
                 exit::USAGE
@@ -90,12 +94,16 @@ fn check_debug_flags(engine: &args::EngineArgs) -> Result<()> {
 fn dispatch(cli: Cli) -> Result<()> {
     let cwd = match &cli.cwd {
         Some(dir) => dir.clone(),
-        None => std::env::current_dir().map_err(|e| StandinError::failed(format!("getting the working directory: {e}")))?,
+        None => {
+            std::env::current_dir().map_err(|e| StandinError::failed(format!("getting the working directory: {e}")))?
+        }
     };
     let ctx = Ctx { cwd };
     match cli.command {
         Command::Version => commands::cmd_version(),
-        Command::Stack(StackCommand::Init(a)) => commands::cmd_stack_init(&ctx, a.name.as_deref().or(a.stack.as_deref())),
+        Command::Stack(StackCommand::Init(a)) => {
+            commands::cmd_stack_init(&ctx, a.name.as_deref().or(a.stack.as_deref()))
+        }
         Command::Stack(StackCommand::Select(a)) => {
             commands::cmd_stack_select(&ctx, a.name.as_deref().or(a.stack.as_deref()), a.create)
         }

@@ -75,7 +75,9 @@ pub fn print_diagnostic(d: &Diagnostic) {
 }
 
 pub fn print_outputs(outputs: Option<&Map<String, Value>>) {
-    let Some(outputs) = outputs.filter(|o| !o.is_empty()) else { return };
+    let Some(outputs) = outputs.filter(|o| !o.is_empty()) else {
+        return;
+    };
     println!("\nOutputs:");
     for (k, v) in outputs {
         println!("    {k}: {}", mask_output(v));

@@ -13,8 +13,15 @@ use crate::resources::{default_provider, root_urn, Program};
 
 /// Inputs whose change forces a replacement of a custom resource (a tiny stand-in for the
 /// providers' schemas).
-pub const REPLACE_ON_CHANGES: &[&str] =
-    &["availabilityZone", "bucket", "cidrBlock", "engine", "identifier", "name", "vpcId"];
+pub const REPLACE_ON_CHANGES: &[&str] = &[
+    "availabilityZone",
+    "bucket",
+    "cidrBlock",
+    "engine",
+    "identifier",
+    "name",
+    "vpcId",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepOp {
@@ -77,7 +84,10 @@ pub struct Step {
 impl Step {
     /// `create-replacement` and `delete-replaced` are the physical halves of a replace.
     pub fn logical(&self) -> bool {
-        !matches!(self.op, StepOp::CreateReplacement | StepOp::DeleteReplaced | StepOp::Refresh)
+        !matches!(
+            self.op,
+            StepOp::CreateReplacement | StepOp::DeleteReplaced | StepOp::Refresh
+        )
     }
 
     /// The op this step adds to the summary's `resourceChanges`, if any (default providers and
@@ -98,7 +108,11 @@ impl Step {
 
     /// The provider reference (`<urn>::<id>`) shown in the step metadata.
     pub fn provider(&self) -> &str {
-        self.new.as_ref().or(self.old.as_ref()).map(|s| s.provider.as_str()).unwrap_or("")
+        self.new
+            .as_ref()
+            .or(self.old.as_ref())
+            .map(|s| s.provider.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -132,8 +146,7 @@ fn step(op: StepOp, old: Option<ResourceState>, new: Option<ResourceState>) -> S
 
 /// The steps of `pulumi up` / `pulumi preview`.
 pub fn plan_update(stack: &StackRef, program: &Program, old: &[ResourceState]) -> Vec<Step> {
-    let live: HashMap<&str, &ResourceState> =
-        old.iter().filter(|r| !r.delete).map(|r| (r.urn.as_str(), r)).collect();
+    let live: HashMap<&str, &ResourceState> = old.iter().filter(|r| !r.delete).map(|r| (r.urn.as_str(), r)).collect();
     let mut steps = Vec::new();
     let mut declared: BTreeSet<String> = BTreeSet::new();
     let mut replaced: BTreeSet<String> = BTreeSet::new();
@@ -166,7 +179,9 @@ pub fn plan_update(stack: &StackRef, program: &Program, old: &[ResourceState]) -
                 let mut inputs = Map::new();
                 inputs.insert("version".into(), json!(version));
                 let existing = live.get(purn.as_str());
-                let id = existing.map(|o| o.id.clone()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                let id = existing
+                    .map(|o| o.id.clone())
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                 let new = ResourceState {
                     urn: purn.clone(),
                     custom: true,
@@ -215,7 +230,11 @@ pub fn plan_update(stack: &StackRef, program: &Program, old: &[ResourceState]) -
             continue;
         }
         let keys: Vec<String> = if r.custom {
-            changed.iter().filter(|k| REPLACE_ON_CHANGES.contains(&k.as_str())).cloned().collect()
+            changed
+                .iter()
+                .filter(|k| REPLACE_ON_CHANGES.contains(&k.as_str()))
+                .cloned()
+                .collect()
         } else {
             Vec::new()
         };
@@ -256,7 +275,10 @@ pub fn plan_update(stack: &StackRef, program: &Program, old: &[ResourceState]) -
 
 /// The steps of `pulumi destroy`: everything, children first, the root stack last.
 pub fn plan_destroy(old: &[ResourceState]) -> Vec<Step> {
-    old.iter().rev().map(|o| step(StepOp::Delete, Some(o.clone()), None)).collect()
+    old.iter()
+        .rev()
+        .map(|o| step(StepOp::Delete, Some(o.clone()), None))
+        .collect()
 }
 
 /// The steps of `pulumi refresh`: read every resource back (the stand-in's cloud never drifts).
@@ -270,7 +292,10 @@ pub fn plan_refresh(old: &[ResourceState]) -> Vec<Step> {
 /// Top-level input keys that differ, sorted.
 fn changed_keys(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    keys.into_iter().filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
+    keys.into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .cloned()
+        .collect()
 }
 
 fn detailed_diff(
@@ -287,7 +312,11 @@ fn detailed_diff(
                 (_, false) => "delete",
                 _ => "update",
             };
-            let kind = if replace_keys.contains(k) { format!("{kind}-replace") } else { kind.to_string() };
+            let kind = if replace_keys.contains(k) {
+                format!("{kind}-replace")
+            } else {
+                kind.to_string()
+            };
             (k.clone(), json!({"diffKind": kind, "inputDiff": true}))
         })
         .collect()

@@ -101,9 +101,8 @@ impl StackConfig {
     pub fn load(path: PathBuf) -> Result<StackConfig> {
         let doc = match std::fs::read_to_string(&path) {
             Ok(text) if text.trim().is_empty() => Mapping::new(),
-            Ok(text) => serde_yaml::from_str(&text).map_err(|e| {
-                StandinError::failed(format!("could not read stack config '{}': {e}", path.display()))
-            })?,
+            Ok(text) => serde_yaml::from_str(&text)
+                .map_err(|e| StandinError::failed(format!("could not read stack config '{}': {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Mapping::new(),
             Err(e) => return Err(e).context(|| format!("reading {}", path.display())),
         };
@@ -120,7 +119,9 @@ impl StackConfig {
 
     /// All values, in file order.
     pub fn entries(&self) -> Vec<(String, ConfigValue)> {
-        let Some(Yaml::Mapping(config)) = self.doc.get("config") else { return Vec::new() };
+        let Some(Yaml::Mapping(config)) = self.doc.get("config") else {
+            return Vec::new();
+        };
         config
             .iter()
             .filter_map(|(k, v)| {
@@ -139,15 +140,23 @@ impl StackConfig {
     }
 
     pub fn get(&self, qualified_key: &str) -> Option<ConfigValue> {
-        self.entries().into_iter().find(|(k, _)| k == qualified_key).map(|(_, v)| v)
+        self.entries()
+            .into_iter()
+            .find(|(k, _)| k == qualified_key)
+            .map(|(_, v)| v)
     }
 
     pub fn set(&mut self, qualified_key: &str, value: ConfigValue) {
-        let config = self.doc.entry("config".into()).or_insert_with(|| Yaml::Mapping(Mapping::new()));
+        let config = self
+            .doc
+            .entry("config".into())
+            .or_insert_with(|| Yaml::Mapping(Mapping::new()));
         if !config.is_mapping() {
             *config = Yaml::Mapping(Mapping::new());
         }
-        let Yaml::Mapping(config) = config else { unreachable!("just made it a mapping") };
+        let Yaml::Mapping(config) = config else {
+            unreachable!("just made it a mapping")
+        };
         let yaml = match value {
             ConfigValue::Plain(s) => Yaml::String(s),
             ConfigValue::Secure(c) => {
@@ -195,7 +204,9 @@ impl StackConfig {
 /// The real CLI uses a key-name regexp plus an entropy estimate; this is the same idea.
 pub fn looks_like_secret(key: &str, value: &str) -> bool {
     let name = key.rsplit(':').next().unwrap_or(key).to_ascii_lowercase();
-    let key_hint = ["passwd", "pass", "password", "pwd", "secret", "token"].iter().any(|w| name.contains(w));
+    let key_hint = ["passwd", "pass", "password", "pwd", "secret", "token"]
+        .iter()
+        .any(|w| name.contains(w));
     if !key_hint || value.chars().count() < 8 {
         return false;
     }

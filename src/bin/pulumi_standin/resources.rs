@@ -87,7 +87,11 @@ pub fn urn(stack: &StackRef, qualified_type: &str, name: &str) -> String {
 
 /// The root `pulumi:pulumi:Stack` resource's URN.
 pub fn root_urn(stack: &StackRef) -> String {
-    urn(stack, "pulumi:pulumi:Stack", &format!("{}-{}", stack.project, stack.name))
+    urn(
+        stack,
+        "pulumi:pulumi:Stack",
+        &format!("{}-{}", stack.project, stack.name),
+    )
 }
 
 /// The default provider of a package: (URN, version).
@@ -98,7 +102,10 @@ pub fn default_provider(stack: &StackRef, package: &str) -> (String, String) {
         .map(|(_, v)| *v)
         .unwrap_or("1.0.0");
     let name = format!("default_{}", version.replace('.', "_"));
-    (urn(stack, &format!("pulumi:providers:{package}"), &name), version.to_string())
+    (
+        urn(stack, &format!("pulumi:providers:{package}"), &name),
+        version.to_string(),
+    )
 }
 
 fn package_of(ty: &str) -> &str {
@@ -150,10 +157,16 @@ fn substitute(value: &mut Value, from: &str, to: &str) {
 }
 
 fn resolve(doc: ResourcesDoc, stack: &StackRef) -> Result<Program> {
-    let by_key: HashMap<String, usize> =
-        doc.resources.iter().enumerate().map(|(i, r)| (format!("{}::{}", r.ty, r.name), i)).collect();
+    let by_key: HashMap<String, usize> = doc
+        .resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("{}::{}", r.ty, r.name), i))
+        .collect();
     if by_key.len() != doc.resources.len() {
-        return Err(StandinError::failed("the resources JSON declares the same resource twice"));
+        return Err(StandinError::failed(
+            "the resources JSON declares the same resource twice",
+        ));
     }
     // Order parents before children (depth-first from each declared resource).
     let mut order = Vec::with_capacity(doc.resources.len());
@@ -203,7 +216,9 @@ fn resolve(doc: ResourcesDoc, stack: &StackRef) -> Result<Program> {
         let urn = urn(stack, &qtype, &r.name);
         qualified.insert(i, (qtype, urn.clone()));
         let package = package_of(&r.ty);
-        let custom = r.custom.unwrap_or_else(|| PROVIDER_PACKAGES.iter().any(|(p, _)| *p == package));
+        let custom = r
+            .custom
+            .unwrap_or_else(|| PROVIDER_PACKAGES.iter().any(|(p, _)| *p == package));
         resources.push(Resource {
             ty: r.ty.clone(),
             urn,
@@ -213,5 +228,9 @@ fn resolve(doc: ResourcesDoc, stack: &StackRef) -> Result<Program> {
             package: custom.then(|| package.to_string()),
         });
     }
-    Ok(Program { resources, outputs: doc.outputs, required_config: doc.required_config })
+    Ok(Program {
+        resources,
+        outputs: doc.outputs,
+        required_config: doc.required_config,
+    })
 }

@@ -49,7 +49,9 @@ impl Crypter {
     pub fn open(passphrase: &str, encryption_salt: &str) -> Result<Crypter> {
         let mut parts = encryption_salt.split(':');
         let (Some("v1"), Some(salt), Some(check)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(StandinError::failed(format!("unrecognized encryptionsalt '{encryption_salt}'")));
+            return Err(StandinError::failed(format!(
+                "unrecognized encryptionsalt '{encryption_salt}'"
+            )));
         };
         let crypter = Crypter::derive(passphrase, salt);
         if crypter.check_value() != check {
@@ -64,7 +66,9 @@ impl Crypter {
         h.update(salt.as_bytes());
         h.update(b":");
         h.update(passphrase.as_bytes());
-        Crypter { key: h.finalize().into() }
+        Crypter {
+            key: h.finalize().into(),
+        }
     }
 
     fn check_value(&self) -> String {

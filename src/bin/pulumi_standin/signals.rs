@@ -23,8 +23,7 @@ extern "C" fn on_sigint(_signal: libc::c_int) {
 const POLL: Duration = Duration::from_millis(5);
 
 /// The text the engine prints on the first ^C.
-pub const CANCEL_MESSAGE: &str =
-    "^C received; cancelling. If you would like to terminate immediately, press ^C again.";
+pub const CANCEL_MESSAGE: &str = "^C received; cancelling. If you would like to terminate immediately, press ^C again.";
 
 /// Number of SIGINTs received so far.
 pub fn received() -> usize {
@@ -48,7 +47,10 @@ pub struct Watch {
 pub fn watch(w: Watch) {
     // SAFETY: the handler only touches an atomic, which is async-signal-safe.
     unsafe {
-        libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
     std::thread::spawn(move || {
         let mut announced = false;

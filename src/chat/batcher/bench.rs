@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::limits::duration_ms;
-use super::{
-    BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary, SinkLimits,
-    StackEvent,
-};
+use super::{BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary, SinkLimits, StackEvent};
 use crate::chat::progress::StackResult;
 use crate::engine::{ChangeCounts, Progress, StepOp};
 use crate::session::StackName;
@@ -113,10 +110,7 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
     let mut guard = 0u64;
     loop {
         guard += 1;
-        assert!(
-            guard < 10_000_000,
-            "bench_stream: the batcher does not settle"
-        );
+        assert!(guard < 10_000_000, "bench_stream: the batcher does not settle");
         let event_at = if next < events.len() {
             Some(t0 + events[next].0)
         } else if finished_at.is_none() {
@@ -128,9 +122,7 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
             (Some(deadline), Some(at)) if deadline <= at => {
                 ops.extend(batcher.poll(deadline).into_iter().map(|op| (deadline, op)))
             }
-            (Some(deadline), None) => {
-                ops.extend(batcher.poll(deadline).into_iter().map(|op| (deadline, op)))
-            }
+            (Some(deadline), None) => ops.extend(batcher.poll(deadline).into_iter().map(|op| (deadline, op))),
             (_, Some(at)) => {
                 if next < events.len() {
                     batcher.push(events[next].1.clone(), at);
@@ -262,22 +254,13 @@ fn simulated_session(config: &BenchConfig) -> (Vec<(Duration, BatchInput)>, Vec<
         add(
             &mut events,
             start,
-            BatchInput::stack(
-                stack,
-                StackEvent::Started {
-                    planned_steps: steps,
-                },
-            ),
+            BatchInput::stack(stack, StackEvent::Started { planned_steps: steps }),
         );
         for s in 0..steps {
             let span = (end - start).max(1);
             let at = start + span * u64::from(s) / u64::from(steps.max(1));
             let urn = format!("urn:pulumi:dev::bench::aws:ec2/subnet:Subnet::{stack}-{s}");
-            let op = if s % 4 == 0 {
-                StepOp::Create
-            } else {
-                StepOp::Same
-            };
+            let op = if s % 4 == 0 { StepOp::Create } else { StepOp::Same };
             let resource_type = "aws:ec2/subnet:Subnet".to_string();
             add(
                 &mut events,
@@ -297,11 +280,7 @@ fn simulated_session(config: &BenchConfig) -> (Vec<(Duration, BatchInput)>, Vec<
                 done_at,
                 BatchInput::stack(
                     stack,
-                    StackEvent::Progress(Progress::StepDone {
-                        urn,
-                        resource_type,
-                        op,
-                    }),
+                    StackEvent::Progress(Progress::StepDone { urn, resource_type, op }),
                 ),
             );
         }
@@ -371,9 +350,7 @@ impl SimulatedSink {
             if let RenderOp::Post { .. } = op {
                 sink.posts += 1;
             }
-            if !matches!(op, RenderOp::Upload { .. })
-                && super::chat_len(op.text()) > limits.max_message_chars
-            {
+            if !matches!(op, RenderOp::Upload { .. }) && super::chat_len(op.text()) > limits.max_message_chars {
                 sink.oversize += 1;
             }
             let times = buckets.entry(bucket).or_default();
@@ -388,11 +365,7 @@ impl SimulatedSink {
 }
 
 /// Latency of every engine line (recognised by its 6-digit sequence number) shown in chat.
-fn chat_line_latencies(
-    ops: &[(Instant, RenderOp)],
-    line_times: &[Duration],
-    t0: Instant,
-) -> Vec<Duration> {
+fn chat_line_latencies(ops: &[(Instant, RenderOp)], line_times: &[Duration], t0: Instant) -> Vec<Duration> {
     let mut out = Vec::new();
     // A line appears with the first post or append that carries it.
     let mut seen = vec![false; line_times.len()];
@@ -415,9 +388,7 @@ fn chat_line_latencies(
             let Some((_, text)) = rest.split_once("] ") else {
                 continue;
             };
-            let digits = text
-                .get(..6)
-                .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+            let digits = text.get(..6).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
             if let Some(seq) = digits.and_then(|d| d.parse::<usize>().ok()) {
                 if let (Some(pushed), Some(false)) = (line_times.get(seq), seen.get(seq).copied()) {
                     seen[seq] = true;

@@ -4,9 +4,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{
-    BatchInput, Batcher, BatcherStats, RenderOp, SessionOutcome, SessionSummary, SinkLimits,
-};
+use super::{BatchInput, Batcher, BatcherStats, RenderOp, SessionOutcome, SessionSummary, SinkLimits};
 
 /// Spawns a batcher task for one session thread with default options (no known secrets, default
 /// log filename). See [`spawn_batcher_with`].

@@ -38,10 +38,7 @@ pub enum StackEvent {
     /// The engine reported progress (already redacted upstream).
     Progress(Progress),
     /// The stack finished; `counts` are the engine's totals by step operation.
-    Finished {
-        result: StackResult,
-        counts: ChangeCounts,
-    },
+    Finished { result: StackResult, counts: ChangeCounts },
 }
 
 /// How the whole session ended.

@@ -77,7 +77,12 @@ impl DiscordBench {
 pub fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
@@ -92,9 +97,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn acked(fake: &FakeDiscord, i: &InteractionRef) -> anyhow::Result<Duration> {
     let id = i.id;
-    fake.wait_for(Duration::from_secs(30), |s| s.interactions.get(&id).and_then(|x| x.acked.map(|(_, age)| age)))
-        .await
-        .with_context(|| format!("interaction {id} was not answered within 30 s"))
+    fake.wait_for(Duration::from_secs(30), |s| {
+        s.interactions.get(&id).and_then(|x| x.acked.map(|(_, age)| age))
+    })
+    .await
+    .with_context(|| format!("interaction {id} was not answered within 30 s"))
 }
 
 /// Runs the benchmark. `config` supplies the workspace (deployments, stacks); the data
@@ -106,8 +113,11 @@ pub async fn run(config: Config, params: BenchParams) -> anyhow::Result<DiscordB
     config.database_url = format!("sqlite://{}", config.data_dir.join("cloud.db").display());
     config.local_cli_admin = false;
     let fake = FakeDiscord::start(FakeConfig::default()).await?;
-    let engine = Arc::new(FloodEngine { lines: params.lines as usize });
-    let app = crate::cli::App::from_parts(config, Principal::cli("bench"), engine, crate::policy::system_clock()).await?;
+    let engine = Arc::new(FloodEngine {
+        lines: params.lines as usize,
+    });
+    let app =
+        crate::cli::App::from_parts(config, Principal::cli("bench"), engine, crate::policy::system_clock()).await?;
     let core = Core::new(app.config, app.store, app.orchestrator);
     let stop = CancellationToken::new();
     let transport = Box::new(DiscordTransport {
@@ -116,9 +126,11 @@ pub async fn run(config: Config, params: BenchParams) -> anyhow::Result<DiscordB
         http: HttpMode::Proxy(fake.base_url()),
     });
     let bot = tokio::spawn(transport.run(core.clone(), stop.clone()));
-    fake.wait_for(Duration::from_secs(30), |s| s.commands.contains_key("cloud-deploy").then_some(()))
-        .await
-        .context("the bot did not connect to the fake Discord")?;
+    fake.wait_for(Duration::from_secs(30), |s| {
+        s.commands.contains_key("cloud-deploy").then_some(())
+    })
+    .await
+    .context("the bot did not connect to the fake Discord")?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let user = FakeUser::new(4242, "bench");
     core.store
@@ -147,41 +159,89 @@ pub async fn run(config: Config, params: BenchParams) -> anyhow::Result<DiscordB
     // 2. One long apply streamed into a thread.
     let stream_channel = fake.add_channel("stream");
     let started = Instant::now();
-    let ask = fake.slash(&user, stream_channel, "cloud-deploy", &[("project", json!("ecommerce")), ("env", json!("dev")), ("stacks", json!("network"))]);
+    let ask = fake.slash(
+        &user,
+        stream_channel,
+        "cloud-deploy",
+        &[
+            ("project", json!("ecommerce")),
+            ("env", json!("dev")),
+            ("stacks", json!("network")),
+        ],
+    );
     acked(&fake, &ask).await?;
     let lobby = fake
         .wait_for(Duration::from_secs(30), |s| {
-            s.messages_in(stream_channel).into_iter().find(|m| m.interaction.is_none() && m.component("cloud:approve:").map(|c| c["disabled"] == false).unwrap_or(false)).cloned()
+            s.messages_in(stream_channel)
+                .into_iter()
+                .find(|m| {
+                    m.interaction.is_none()
+                        && m.component("cloud:approve:")
+                            .map(|c| c["disabled"] == false)
+                            .unwrap_or(false)
+                })
+                .cloned()
         })
         .await
         .context("the lobby did not become ready")?;
-    let approve = lobby.component("cloud:approve:").expect("checked")["custom_id"].as_str().unwrap_or_default().to_string();
+    let approve = lobby.component("cloud:approve:").expect("checked")["custom_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let click = fake.click(&user, lobby.id, &approve).map_err(|e| anyhow::anyhow!(e))?;
     acked(&fake, &click).await?;
     let lobby_id = lobby.id;
     let thread_messages = fake
         .wait_for(Duration::from_secs(600), |s| {
             let msgs = s.messages_in(lobby_id);
-            msgs.iter().any(|m| m.content.contains("applied in")).then_some(msgs.len())
+            msgs.iter()
+                .any(|m| m.content.contains("applied in"))
+                .then_some(msgs.len())
         })
         .await
         .context("the streamed apply did not finish within 10 minutes")?;
     let stream_seconds = started.elapsed().as_secs_f64();
 
     // 3. Live sessions, five lobbies per channel.
-    let stacks = ["network", "security", "dns", "storage", "secrets", "containers-images", "services-ecr", "compute-ec2"];
+    let stacks = [
+        "network",
+        "security",
+        "dns",
+        "storage",
+        "secrets",
+        "containers-images",
+        "services-ecr",
+        "compute-ec2",
+    ];
     let mut lobby_channels = Vec::new();
     for n in 0..params.sessions {
         if n % 5 == 0 {
             lobby_channels.push(fake.add_channel(&format!("live-{n}")));
         }
         let ch = *lobby_channels.last().expect("pushed");
-        let i = fake.slash(&user, ch, "cloud-deploy", &[("project", json!("ecommerce")), ("env", json!("dev")), ("stacks", json!(stacks[n as usize % stacks.len()]))]);
+        let i = fake.slash(
+            &user,
+            ch,
+            "cloud-deploy",
+            &[
+                ("project", json!("ecommerce")),
+                ("env", json!("dev")),
+                ("stacks", json!(stacks[n as usize % stacks.len()])),
+            ],
+        );
         acked(&fake, &i).await?;
     }
     let want = params.sessions as usize;
     fake.wait_for(Duration::from_secs(120), |s| {
-        let lobbies = lobby_channels.iter().map(|c| s.messages_in(*c).into_iter().filter(|m| m.interaction.is_none()).count()).sum::<usize>();
+        let lobbies = lobby_channels
+            .iter()
+            .map(|c| {
+                s.messages_in(*c)
+                    .into_iter()
+                    .filter(|m| m.interaction.is_none())
+                    .count()
+            })
+            .sum::<usize>();
         (lobbies >= want).then_some(())
     })
     .await

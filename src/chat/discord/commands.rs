@@ -49,13 +49,25 @@ where
         Ok(reply) => reply,
         Err(_) => {
             ctx.defer_ephemeral().await?;
-            metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord").record(started.elapsed().as_secs_f64());
+            metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord")
+                .record(started.elapsed().as_secs_f64());
             let reply = work.await;
-            ctx.send(CreateReply::default().content(super::render::fit(&reply.text, 2000)).ephemeral(true)).await?;
+            ctx.send(
+                CreateReply::default()
+                    .content(super::render::fit(&reply.text, 2000))
+                    .ephemeral(true),
+            )
+            .await?;
             return Ok(());
         }
     };
-    let r = ctx.send(CreateReply::default().content(super::render::fit(&reply.text, 2000)).ephemeral(reply.ephemeral)).await;
+    let r = ctx
+        .send(
+            CreateReply::default()
+                .content(super::render::fit(&reply.text, 2000))
+                .ephemeral(reply.ephemeral),
+        )
+        .await;
     metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord").record(started.elapsed().as_secs_f64());
     r?;
     Ok(())
@@ -69,7 +81,11 @@ fn either(r: Result<Reply, Reply>) -> Reply {
 
 fn matching(items: impl IntoIterator<Item = String>, partial: &str) -> Vec<String> {
     let p = partial.to_ascii_lowercase();
-    items.into_iter().filter(|i| i.to_ascii_lowercase().contains(&p)).take(25).collect()
+    items
+        .into_iter()
+        .filter(|i| i.to_ascii_lowercase().contains(&p))
+        .take(25)
+        .collect()
 }
 
 async fn ac_project(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
@@ -86,13 +102,21 @@ async fn ac_stacks(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
     let (project, env) = match ctx {
         poise::Context::Application(a) => {
             let opt = |name: &str| {
-                a.interaction.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
-                    serenity::CommandDataOptionValue::String(s) => Some(s.clone()),
-                    serenity::CommandDataOptionValue::Autocomplete { value, .. } => Some(value.clone()),
-                    _ => None,
-                })
+                a.interaction
+                    .data
+                    .options
+                    .iter()
+                    .find(|o| o.name == name)
+                    .and_then(|o| match &o.value {
+                        serenity::CommandDataOptionValue::String(s) => Some(s.clone()),
+                        serenity::CommandDataOptionValue::Autocomplete { value, .. } => Some(value.clone()),
+                        _ => None,
+                    })
             };
-            (opt("project").unwrap_or_default(), opt("env").unwrap_or_else(|| "dev".into()))
+            (
+                opt("project").unwrap_or_default(),
+                opt("env").unwrap_or_else(|| "dev".into()),
+            )
         }
         _ => return vec![],
     };
@@ -103,7 +127,11 @@ async fn ac_stacks(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
     };
     let chosen: Vec<&str> = done.split(',').map(str::trim).collect();
     matching(
-        stacks.into_iter().map(|s| s.to_string()).filter(|s| !chosen.contains(&s.as_str())).map(|s| format!("{done}{s}")),
+        stacks
+            .into_iter()
+            .map(|s| s.to_string())
+            .filter(|s| !chosen.contains(&s.as_str()))
+            .map(|s| format!("{done}{s}")),
         &format!("{done}{last}"),
     )
 }
@@ -113,7 +141,11 @@ async fn ac_session(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
         .data()
         .core
         .store
-        .sessions(&crate::store::SessionFilter { active: true, limit: Some(25), ..Default::default() })
+        .sessions(&crate::store::SessionFilter {
+            active: true,
+            limit: Some(25),
+            ..Default::default()
+        })
         .await
         .unwrap_or_default();
     matching(sessions.into_iter().map(|s| s.id.short()), partial)
@@ -191,7 +223,10 @@ pub(crate) async fn cmd_status(
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let data = ctx.data();
-    answer(ctx, async { either(actions::status(&data.core, &actor, session.as_deref()).await) }).await
+    answer(ctx, async {
+        either(actions::status(&data.core, &actor, session.as_deref()).await)
+    })
+    .await
 }
 
 /// Show a project's quotas.
@@ -204,7 +239,10 @@ pub(crate) async fn cmd_quota(
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let data = ctx.data();
-    answer(ctx, async { either(actions::quota(&data.core, &actor, &project).await) }).await
+    answer(ctx, async {
+        either(actions::quota(&data.core, &actor, &project).await)
+    })
+    .await
 }
 
 /// List the projects.
@@ -233,7 +271,13 @@ pub(crate) async fn cmd_cancel(
         match actions::cancel(&data.core, &actor, s.id, "cancelled from Discord").await {
             Ok((record, reply)) => {
                 if record.state == crate::session::SessionState::Applying {
-                    data.live.announce(s.id, &crate::chat::view::cancel_requested_announcement(&actor.principal).replace(&actor.principal.to_string(), &super::render::who(&actor.principal))).await;
+                    data.live
+                        .announce(
+                            s.id,
+                            &crate::chat::view::cancel_requested_announcement(&actor.principal)
+                                .replace(&actor.principal.to_string(), &super::render::who(&actor.principal)),
+                        )
+                        .await;
                 }
                 reply
             }
@@ -300,7 +344,10 @@ pub(crate) async fn cmd_revoke(
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let data = ctx.data();
-    answer(ctx, async { either(actions::revoke(&data.core, &actor, &grant, &reason).await) }).await
+    answer(ctx, async {
+        either(actions::revoke(&data.core, &actor, &grant, &reason).await)
+    })
+    .await
 }
 
 /// Create a project (admin).
@@ -313,7 +360,10 @@ pub(crate) async fn cmd_create_project(
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let data = ctx.data();
-    answer(ctx, async { either(actions::create_project(&data.core, &actor, &name, &org, environments.as_deref()).await) }).await
+    answer(ctx, async {
+        either(actions::create_project(&data.core, &actor, &name, &org, environments.as_deref()).await)
+    })
+    .await
 }
 
 /// Set a project quota (admin).
@@ -323,12 +373,16 @@ pub(crate) async fn cmd_set_quota(
     #[description = "Project"]
     #[autocomplete = "ac_project"]
     project: String,
-    #[description = "Quota key: sessions, cost, vm, db, nat or a resource type (aws:ec2/instance:Instance)"] key: String,
+    #[description = "Quota key: sessions, cost, vm, db, nat or a resource type (aws:ec2/instance:Instance)"]
+    key: String,
     #[description = "Limit"] limit: f64,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let data = ctx.data();
-    answer(ctx, async { either(actions::set_quota(&data.core, &actor, &project, &key, limit).await) }).await
+    answer(ctx, async {
+        either(actions::set_quota(&data.core, &actor, &project, &key, limit).await)
+    })
+    .await
 }
 
 /// List every active session of every project, or of one (admin).
@@ -341,7 +395,10 @@ pub(crate) async fn cmd_admin_list(
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let data = ctx.data();
-    answer(ctx, async { either(actions::admin_list(&data.core, &actor, project.as_deref()).await) }).await
+    answer(ctx, async {
+        either(actions::admin_list(&data.core, &actor, project.as_deref()).await)
+    })
+    .await
 }
 
 /// Cancel any session (admin).
@@ -385,7 +442,10 @@ pub(crate) async fn cmd_audit(
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let data = ctx.data();
-    answer(ctx, async { either(actions::audit(&data.core, &actor, session.as_deref()).await) }).await
+    answer(ctx, async {
+        either(actions::audit(&data.core, &actor, session.as_deref()).await)
+    })
+    .await
 }
 
 /// Every command, for registration.

@@ -58,7 +58,11 @@ fn earliest(q: &mut VecDeque<Instant>, now: Instant, (limit, window): (usize, Du
     while q.front().map(|t| *t + window <= now).unwrap_or(false) {
         q.pop_front();
     }
-    let fits = if q.len() >= limit { q[q.len() - limit] + window } else { now };
+    let fits = if q.len() >= limit {
+        q[q.len() - limit] + window
+    } else {
+        now
+    };
     fits.max(now).max(q.back().copied().unwrap_or(now))
 }
 
@@ -106,7 +110,12 @@ pub(crate) struct Live {
 
 impl Live {
     pub(crate) fn start(core: Arc<Core>, http: Arc<Http>) -> Arc<Live> {
-        let live = Arc::new(Live { core: core.clone(), http, pacer: Pacer::default(), sessions: Mutex::new(HashMap::new()) });
+        let live = Arc::new(Live {
+            core: core.clone(),
+            http,
+            pacer: Pacer::default(),
+            sessions: Mutex::new(HashMap::new()),
+        });
         let mut rx = core.orchestrator.subscribe();
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
@@ -123,7 +132,10 @@ impl Live {
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        warn!(missed = n, "the Discord renderer lagged behind the session events; redrawing lobbies");
+                        warn!(
+                            missed = n,
+                            "the Discord renderer lagged behind the session events; redrawing lobbies"
+                        );
                         for tx in live.sessions.lock().expect("live lock").values() {
                             let _ = tx.send(Msg::Redraw);
                         }
@@ -137,14 +149,27 @@ impl Live {
 
     /// Posts the lobby of a new session in `channel`, records it and starts following it.
     pub(crate) async fn post_lobby(self: &Arc<Self>, channel: u64, id: SessionId) -> anyhow::Result<ChatLobbyRow> {
-        let view = self.core.orchestrator.status(id).await.map_err(|e| anyhow::anyhow!(e.to_user()))?;
+        let view = self
+            .core
+            .orchestrator
+            .status(id)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.to_user()))?;
         let lobby = LobbyView::new(&view, &self.extras(&view.session.project, &view.session.env));
         self.pacer.wait(Route::Post, channel).await;
-        let msg = CreateMessage::new().embed(render::lobby_embed(&lobby)).components(render::lobby_components(&lobby));
+        let msg = CreateMessage::new()
+            .embed(render::lobby_embed(&lobby))
+            .components(render::lobby_components(&lobby));
         let result = ChannelId::new(channel).send_message(&self.http, msg).await;
         count_call("post_message", &result);
         let msg = result?;
-        let row = ChatLobbyRow { session_id: id, platform: Platform::Discord, channel_id: channel.to_string(), message_id: msg.id.to_string(), thread_id: None };
+        let row = ChatLobbyRow {
+            session_id: id,
+            platform: Platform::Discord,
+            channel_id: channel.to_string(),
+            message_id: msg.id.to_string(),
+            thread_id: None,
+        };
         self.core.store.save_lobby(&row).await?;
         self.attach(row.clone());
         Ok(row)
@@ -152,7 +177,13 @@ impl Live {
 
     /// Moves an existing lobby message to another session (the stack picker's replacement).
     pub(crate) async fn move_lobby(self: &Arc<Self>, from: &ChatLobbyRow, to: SessionId) -> anyhow::Result<()> {
-        let row = ChatLobbyRow { session_id: to, platform: Platform::Discord, channel_id: from.channel_id.clone(), message_id: from.message_id.clone(), thread_id: None };
+        let row = ChatLobbyRow {
+            session_id: to,
+            platform: Platform::Discord,
+            channel_id: from.channel_id.clone(),
+            message_id: from.message_id.clone(),
+            thread_id: None,
+        };
         // The old session no longer owns the message: stop its task first.
         self.sessions.lock().expect("live lock").remove(&from.session_id);
         self.core.store.save_lobby(&row).await?;
@@ -172,12 +203,22 @@ impl Live {
         sessions.insert(row.session_id, tx);
         let live = self.clone();
         let span = tracing::info_span!("discord_session", session = %row.session_id);
-        tokio::spawn(tracing::Instrument::instrument(async move { SessionTask::new(live, row).run(rx).await }, span));
+        tokio::spawn(tracing::Instrument::instrument(
+            async move { SessionTask::new(live, row).run(rx).await },
+            span,
+        ));
     }
 
     /// After a restart: follow the session again if it has a lobby on Discord.
     pub(crate) async fn ensure_attached(self: &Arc<Self>, id: SessionId) {
-        if self.sessions.lock().expect("live lock").get(&id).map(|tx| !tx.is_closed()).unwrap_or(false) {
+        if self
+            .sessions
+            .lock()
+            .expect("live lock")
+            .get(&id)
+            .map(|tx| !tx.is_closed())
+            .unwrap_or(false)
+        {
             return;
         }
         if let Ok(Some(row)) = self.core.store.lobby(id, Platform::Discord).await {
@@ -191,14 +232,24 @@ impl Live {
     }
 
     fn extras(&self, project: &str, env: &str) -> LobbyExtras {
-        LobbyExtras { available_stacks: crate::chat::actions::available_stacks(&self.core, project, env), ..Default::default() }
+        LobbyExtras {
+            available_stacks: crate::chat::actions::available_stacks(&self.core, project, env),
+            ..Default::default()
+        }
     }
 
     /// Posts a line in the session's thread, if it has one.
     pub(crate) async fn announce(&self, id: SessionId, text: &str) {
-        if let Some(thread) = self.lobby_row(id).await.and_then(|r| r.thread_id).and_then(|t| t.parse::<u64>().ok()) {
+        if let Some(thread) = self
+            .lobby_row(id)
+            .await
+            .and_then(|r| r.thread_id)
+            .and_then(|t| t.parse::<u64>().ok())
+        {
             self.pacer.wait(Route::Post, thread).await;
-            let r = ChannelId::new(thread).send_message(&self.http, CreateMessage::new().content(render::fit(text, 2000))).await;
+            let r = ChannelId::new(thread)
+                .send_message(&self.http, CreateMessage::new().content(render::fit(text, 2000)))
+                .await;
             count_call("post_message", &r);
             if let Err(e) = r {
                 warn!(session = %id, error = %e, "cannot announce in the thread");
@@ -223,7 +274,16 @@ struct SessionTask {
 
 impl SessionTask {
     fn new(live: Arc<Live>, row: ChatLobbyRow) -> SessionTask {
-        SessionTask { live, row, dirty: true, last_edit: None, batch: None, finished: false, planned: HashMap::new(), approver: None }
+        SessionTask {
+            live,
+            row,
+            dirty: true,
+            last_edit: None,
+            batch: None,
+            finished: false,
+            planned: HashMap::new(),
+            approver: None,
+        }
     }
 
     fn id(&self) -> SessionId {
@@ -232,7 +292,10 @@ impl SessionTask {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         loop {
-            let due = self.last_edit.map(|t| t + LOBBY_EDIT_INTERVAL).unwrap_or_else(Instant::now);
+            let due = self
+                .last_edit
+                .map(|t| t + LOBBY_EDIT_INTERVAL)
+                .unwrap_or_else(Instant::now);
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Msg::Event(kind)) => self.on_event(kind).await,
@@ -297,7 +360,10 @@ impl SessionTask {
                 match state {
                     StackState::Applying => {
                         let planned = self.planned.get(stack.as_str()).copied().unwrap_or(0);
-                        let _ = batch.send(BatchInput::stack(&stack, StackEvent::Started { planned_steps: planned }));
+                        let _ = batch.send(BatchInput::stack(
+                            &stack,
+                            StackEvent::Started { planned_steps: planned },
+                        ));
                     }
                     StackState::Applied | StackState::Failed | StackState::Skipped => {
                         let result = match state {
@@ -349,12 +415,17 @@ impl SessionTask {
             }
         };
         let lobby = LobbyView::new(&view, &self.live.extras(&view.session.project, &view.session.env));
-        let (Ok(channel), Ok(message)) = (self.row.channel_id.parse::<u64>(), self.row.message_id.parse::<u64>()) else {
+        let (Ok(channel), Ok(message)) = (self.row.channel_id.parse::<u64>(), self.row.message_id.parse::<u64>())
+        else {
             return Some(view.session.state);
         };
         self.live.pacer.wait(Route::Edit, channel).await;
-        let edit = EditMessage::new().embed(render::lobby_embed(&lobby)).components(render::lobby_components(&lobby));
-        let r = ChannelId::new(channel).edit_message(&self.live.http, MessageId::new(message), edit).await;
+        let edit = EditMessage::new()
+            .embed(render::lobby_embed(&lobby))
+            .components(render::lobby_components(&lobby));
+        let r = ChannelId::new(channel)
+            .edit_message(&self.live.http, MessageId::new(message), edit)
+            .await;
         count_call("edit_message", &r);
         if let Err(e) = r {
             warn!(session = %self.id(), error = %e, "cannot edit the lobby");
@@ -368,13 +439,18 @@ impl SessionTask {
             return;
         }
         let core = self.live.core.clone();
-        let Ok(view) = core.orchestrator.status(self.id()).await else { return };
+        let Ok(view) = core.orchestrator.status(self.id()).await else {
+            return;
+        };
         if let Some(plan) = &view.session.plan {
             for entry in &plan.stacks {
-                self.planned.insert(entry.stack.to_string(), entry.preview.steps.len() as u32);
+                self.planned
+                    .insert(entry.stack.to_string(), entry.preview.steps.len() as u32);
             }
         }
-        let Some(thread) = self.ensure_thread(&view.session).await else { return };
+        let Some(thread) = self.ensure_thread(&view.session).await else {
+            return;
+        };
         let approver = self
             .approver
             .clone()
@@ -382,7 +458,9 @@ impl SessionTask {
         if let Some(by) = approver {
             let text = view::approved_announcement(&by, self.id()).replace(&by.to_string(), &render::who(&by));
             self.live.pacer.wait(Route::Post, thread).await;
-            let r = ChannelId::new(thread).send_message(&self.live.http, CreateMessage::new().content(text)).await;
+            let r = ChannelId::new(thread)
+                .send_message(&self.live.http, CreateMessage::new().content(text))
+                .await;
             count_call("post_message", &r);
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -398,15 +476,33 @@ impl SessionTask {
         }
         let channel: u64 = self.row.channel_id.parse().ok()?;
         let message: u64 = self.row.message_id.parse().ok()?;
-        let name = render::fit(&format!("{} {}/{} {} · {}", session.operation, session.project, session.env, session.deployment_id, self.id().short()), 100);
+        let name = render::fit(
+            &format!(
+                "{} {}/{} {} · {}",
+                session.operation,
+                session.project,
+                session.env,
+                session.deployment_id,
+                self.id().short()
+            ),
+            100,
+        );
         let builder = CreateThread::new(name).auto_archive_duration(serenity::AutoArchiveDuration::OneHour);
-        let r = ChannelId::new(channel).create_thread_from_message(&self.live.http, MessageId::new(message), builder).await;
+        let r = ChannelId::new(channel)
+            .create_thread_from_message(&self.live.http, MessageId::new(message), builder)
+            .await;
         count_call("create_thread", &r);
         match r {
             Ok(thread) => {
                 let id = thread.id.get();
                 self.row.thread_id = Some(id.to_string());
-                if let Err(e) = self.live.core.store.set_lobby_thread(self.id(), Platform::Discord, &id.to_string()).await {
+                if let Err(e) = self
+                    .live
+                    .core
+                    .store
+                    .set_lobby_thread(self.id(), Platform::Discord, &id.to_string())
+                    .await
+                {
                     warn!(session = %self.id(), error = %e, "cannot record the thread");
                 }
                 info!(session = %self.id(), thread = id, "thread opened");
@@ -422,7 +518,9 @@ impl SessionTask {
     /// The session ended: the batcher posts the summary (with the full log when needed); a
     /// session that ended without an apply gets a line in its thread, if it has one.
     async fn finish_output(&mut self) {
-        let Ok(view) = self.live.core.orchestrator.status(self.id()).await else { return };
+        let Ok(view) = self.live.core.orchestrator.status(self.id()).await else {
+            return;
+        };
         let summary = SummaryView::new(&view);
         match self.batch.take() {
             Some(batch) => {
@@ -446,7 +544,9 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
         match op {
             RenderOp::Post { key, text } => {
                 live.pacer.wait(Route::Post, thread).await;
-                let r = channel.send_message(&live.http, CreateMessage::new().content(text)).await;
+                let r = channel
+                    .send_message(&live.http, CreateMessage::new().content(text))
+                    .await;
                 count_call("post_message", &r);
                 match r {
                     Ok(m) => {
@@ -458,7 +558,9 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
             RenderOp::Edit { key, text } => {
                 let Some(mid) = ids.get(&key).copied() else { continue };
                 live.pacer.wait(Route::Edit, thread).await;
-                let r = channel.edit_message(&live.http, mid, EditMessage::new().content(text)).await;
+                let r = channel
+                    .edit_message(&live.http, mid, EditMessage::new().content(text))
+                    .await;
                 count_call("edit_message", &r);
                 if let Err(e) = r {
                     warn!(%session, error = %e, "cannot edit in the thread");
@@ -479,7 +581,12 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
                 };
                 live.pacer.wait(Route::Post, thread).await;
                 let file = CreateAttachment::bytes(content.into_bytes(), filename);
-                let r = channel.send_message(&live.http, CreateMessage::new().content("Full log of the session:").add_file(file)).await;
+                let r = channel
+                    .send_message(
+                        &live.http,
+                        CreateMessage::new().content("Full log of the session:").add_file(file),
+                    )
+                    .await;
                 count_call("upload", &r);
                 if let Err(e) = r {
                     warn!(%session, error = %e, "cannot attach the full log");

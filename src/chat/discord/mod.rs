@@ -8,9 +8,9 @@
 //! - REST goes to `https://discord.com` in production; [`HttpMode`] points it at a fake for tests
 //!   and the benchmark.
 
+pub mod bench;
 mod commands;
 mod live;
-pub mod bench;
 pub mod render;
 
 use std::sync::Arc;
@@ -78,7 +78,10 @@ impl DiscordTransport {
         let token = self.token.expose_secret();
         match &self.http {
             HttpMode::Discord => Http::new(token),
-            HttpMode::Proxy(base) => HttpBuilder::new(token).proxy(base.clone()).ratelimiter_disabled(true).build(),
+            HttpMode::Proxy(base) => HttpBuilder::new(token)
+                .proxy(base.clone())
+                .ratelimiter_disabled(true)
+                .build(),
             HttpMode::Client(client) => HttpBuilder::new(token).client(client.clone()).build(),
         }
     }
@@ -95,7 +98,9 @@ impl Transport for DiscordTransport {
         // Check the token before anything else: a rejected token is a configuration error.
         match http.get_current_user().await {
             Ok(me) => info!(bot = %me.name, id = %me.id, "Discord token accepted"),
-            Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r))) if r.status_code.as_u16() == 401 => {
+            Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)))
+                if r.status_code.as_u16() == 401 =>
+            {
                 return Err(UserError::invalid(
                     "Discord rejected the bot token (401 Unauthorized); copy the token again from the Developer Portal (Bot → Reset Token) into DISCORD_TOKEN or the token file",
                 )
@@ -106,7 +111,10 @@ impl Transport for DiscordTransport {
         let guild_id = self.guild_id;
         let http_arc = Arc::new(http);
         let live = live::Live::start(core.clone(), http_arc.clone());
-        let data = Data(Arc::new(Bot { core: core.clone(), live }));
+        let data = Data(Arc::new(Bot {
+            core: core.clone(),
+            live,
+        }));
         let setup_data = data.clone();
         let setup_core = core.clone();
         let framework = poise::Framework::builder()
@@ -163,11 +171,18 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
             let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
             error!(reference, command = %ctx.command().name, error = %error, "command failed");
             let reply = crate::chat::view::internal_error_message(&reference);
-            let _ = ctx.send(poise::CreateReply::default().content(reply.text).ephemeral(true)).await;
+            let _ = ctx
+                .send(poise::CreateReply::default().content(reply.text).ephemeral(true))
+                .await;
         }
         poise::FrameworkError::ArgumentParse { error, input, ctx, .. } => {
-            let text = format!("⚠️ Invalid option{}: {error}. Check the command's options and try again.", input.map(|i| format!(" `{i}`")).unwrap_or_default());
-            let _ = ctx.send(poise::CreateReply::default().content(text).ephemeral(true)).await;
+            let text = format!(
+                "⚠️ Invalid option{}: {error}. Check the command's options and try again.",
+                input.map(|i| format!(" `{i}`")).unwrap_or_default()
+            );
+            let _ = ctx
+                .send(poise::CreateReply::default().content(text).ephemeral(true))
+                .await;
         }
         other => {
             if let Err(e) = poise::builtins::on_error(other).await {
@@ -179,11 +194,14 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
 
 async fn on_event(ctx: &serenity::Context, event: &FullEvent, data: &Data) -> Result<(), Error> {
     match event {
-        FullEvent::InteractionCreate { interaction: Interaction::Component(component) } => {
+        FullEvent::InteractionCreate {
+            interaction: Interaction::Component(component),
+        } => {
             let data = data.0.clone();
             let http = ctx.http.clone();
             let component = component.clone();
-            let span = tracing::info_span!("discord_component", id = %component.data.custom_id, user = %component.user.id);
+            let span =
+                tracing::info_span!("discord_component", id = %component.data.custom_id, user = %component.user.id);
             // Off the gateway task: a slow handler must not delay the next interaction.
             tokio::spawn(async move { on_component(&http, &data, &component).await }.instrument(span));
         }
@@ -200,7 +218,11 @@ async fn on_event(ctx: &serenity::Context, event: &FullEvent, data: &Data) -> Re
 fn component_actor(c: &ComponentInteraction) -> Actor {
     Actor {
         principal: Principal::new(Platform::Discord, c.user.id.to_string()),
-        groups: c.member.as_ref().map(|m| m.roles.iter().map(|r| r.to_string()).collect()).unwrap_or_default(),
+        groups: c
+            .member
+            .as_ref()
+            .map(|m| m.roles.iter().map(|r| r.to_string()).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -214,18 +236,37 @@ async fn on_component(http: &Arc<Http>, data: &Arc<Bot>, c: &ComponentInteractio
     let result = match first {
         Ok(reply) => {
             let r = c
-                .create_response(http, CreateInteractionResponse::Message(CreateInteractionResponseMessage::new().content(render::fit(&reply.text, 2000)).ephemeral(reply.ephemeral)))
+                .create_response(
+                    http,
+                    CreateInteractionResponse::Message(
+                        CreateInteractionResponseMessage::new()
+                            .content(render::fit(&reply.text, 2000))
+                            .ephemeral(reply.ephemeral),
+                    ),
+                )
                 .await;
-            metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord").record(started.elapsed().as_secs_f64());
+            metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord")
+                .record(started.elapsed().as_secs_f64());
             r
         }
         Err(_) => {
-            let deferred = c.create_response(http, CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true))).await;
-            metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord").record(started.elapsed().as_secs_f64());
+            let deferred = c
+                .create_response(
+                    http,
+                    CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true)),
+                )
+                .await;
+            metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord")
+                .record(started.elapsed().as_secs_f64());
             let reply = work.await;
             match deferred {
                 Ok(()) => c
-                    .create_followup(http, CreateInteractionResponseFollowup::new().content(render::fit(&reply.text, 2000)).ephemeral(true))
+                    .create_followup(
+                        http,
+                        CreateInteractionResponseFollowup::new()
+                            .content(render::fit(&reply.text, 2000))
+                            .ephemeral(true),
+                    )
                     .await
                     .map(|_| ()),
                 Err(e) => Err(e),
@@ -252,17 +293,22 @@ async fn handle_component(data: &Arc<Bot>, c: &ComponentInteraction) -> Reply {
             Ok((_, reply)) => reply,
             Err(reply) => reply,
         },
-        ButtonAction::Cancel => match actions::cancel(core, &actor, button.session, "cancelled from the Discord lobby").await {
-            Ok((record, reply)) => {
-                if record.state == SessionState::Applying {
-                    let text = crate::chat::view::cancel_requested_announcement(&actor.principal).replace(&actor.principal.to_string(), &render::who(&actor.principal));
-                    data.live.announce(button.session, &text).await;
+        ButtonAction::Cancel => {
+            match actions::cancel(core, &actor, button.session, "cancelled from the Discord lobby").await {
+                Ok((record, reply)) => {
+                    if record.state == SessionState::Applying {
+                        let text = crate::chat::view::cancel_requested_announcement(&actor.principal)
+                            .replace(&actor.principal.to_string(), &render::who(&actor.principal));
+                        data.live.announce(button.session, &text).await;
+                    }
+                    reply
                 }
-                reply
+                Err(reply) => reply,
             }
-            Err(reply) => reply,
-        },
-        ButtonAction::Refresh => actions::refresh(core, &actor, button.session).await.unwrap_or_else(|r| r),
+        }
+        ButtonAction::Refresh => actions::refresh(core, &actor, button.session)
+            .await
+            .unwrap_or_else(|r| r),
         ButtonAction::Queue => actions::queue(core, &actor, button.session).await.unwrap_or_else(|r| r),
         ButtonAction::Stacks => {
             let values = match &c.data.kind {
@@ -277,7 +323,11 @@ async fn handle_component(data: &Arc<Bot>, c: &ComponentInteraction) -> Reply {
                         }
                     }
                     actions::plan(core, new.id, actor.clone());
-                    Reply::ephemeral(format!("🔍 Re-planning with {} as session `{}`.", values.join(", "), new.id.short()))
+                    Reply::ephemeral(format!(
+                        "🔍 Re-planning with {} as session `{}`.",
+                        values.join(", "),
+                        new.id.short()
+                    ))
                 }
                 Err(reply) => reply,
             }

@@ -2,7 +2,10 @@
 //! (embed field values ≤ 1024, footer ≤ 2048, ≤ 5 action rows of ≤ 5 buttons, ≤ 25 options).
 
 use poise::serenity_prelude as serenity;
-use serenity::{CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter, CreateSelectMenu, CreateSelectMenuKind, CreateSelectMenuOption};
+use serenity::{
+    CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter, CreateSelectMenu, CreateSelectMenuKind,
+    CreateSelectMenuOption,
+};
 
 pub use crate::chat::view::fit;
 use crate::chat::view::{ButtonStyle, LobbyView};
@@ -15,7 +18,6 @@ pub fn who(p: &Principal) -> String {
         _ => p.to_string(),
     }
 }
-
 
 /// The lobby's embed.
 pub fn lobby_embed(lobby: &LobbyView) -> CreateEmbed {
@@ -33,7 +35,12 @@ pub fn lobby_embed(lobby: &LobbyView) -> CreateEmbed {
     let mut embed = CreateEmbed::new()
         .title(fit(&lobby.title, 256))
         .description(fit(
-            &format!("{} · session `{}` · requested by {}", lobby.state_label, lobby.session.short(), who(&lobby.requester)),
+            &format!(
+                "{} · session `{}` · requested by {}",
+                lobby.state_label,
+                lobby.session.short(),
+                who(&lobby.requester)
+            ),
             4096,
         ))
         .color(crate::chat::view::state_color(lobby.state))
@@ -52,7 +59,12 @@ pub fn lobby_embed(lobby: &LobbyView) -> CreateEmbed {
     let approvals = if approvers.is_empty() {
         format!("0/{}", lobby.approvals_required)
     } else {
-        format!("{}/{} ({})", approvers.len(), lobby.approvals_required, approvers.join(", "))
+        format!(
+            "{}/{} ({})",
+            approvers.len(),
+            lobby.approvals_required,
+            approvers.join(", ")
+        )
     };
     embed = embed.field("Approvals", fit(&approvals, 1024), true);
     if let Some(reason) = &lobby.reason {

@@ -27,8 +27,8 @@ use crate::chat::batcher::{BatchInput, SessionOutcome, SessionSummary, SinkLimit
 use crate::chat::progress::StackResult;
 use crate::chat::view::{self, BusyStack, ButtonAction, ButtonId, LobbyExtras, LobbyView, SummaryView};
 use crate::error::UserError;
-use crate::orchestrator::{Orchestrator, OrchestratorError, SessionEvent, SessionEventKind};
 use crate::orchestrator::{GrantExpiry, GrantParams, ProjectParams};
+use crate::orchestrator::{Orchestrator, OrchestratorError, SessionEvent, SessionEventKind};
 use crate::policy::{Actor, Intent};
 use crate::serve::{metric, Core};
 use crate::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
@@ -96,9 +96,13 @@ pub fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
         }
         Err(e) => anyhow::bail!("cannot load the system's TLS root certificates to reach Slack ({e}); install the CA certificates (e.g. the ca-certificates package)"),
     };
-    let connector = if plain_http { https.https_or_http() } else { https.https_only() }
-        .enable_http1()
-        .build();
+    let connector = if plain_http {
+        https.https_or_http()
+    } else {
+        https.https_only()
+    }
+    .enable_http1()
+    .build();
     let connector = SlackClientHyperConnector::with_connector(connector)
         .with_slack_api_url(api_url)
         // Follow Slack's Retry-After on a 429 rather than failing the call.
@@ -117,7 +121,8 @@ impl SlackBot {
         })?;
         let mut limits = SinkLimits::slack();
         // chat.update is tier 3 (≈ 50/min per workspace): leave room for lobby updates.
-        limits.edits = crate::chat::batcher::EditBudget::Own(crate::chat::batcher::RateBudget::new(40, Duration::from_secs(60)));
+        limits.edits =
+            crate::chat::batcher::EditBudget::Own(crate::chat::batcher::RateBudget::new(40, Duration::from_secs(60)));
         Ok(Arc::new(SlackBot {
             store: core.store.clone(),
             orchestrator: core.orchestrator.clone(),
@@ -164,7 +169,10 @@ impl SlackBot {
             return Some(l);
         }
         let row = self.store.lobby(id, Platform::Slack).await.ok().flatten()?;
-        let lobby = Lobby { channel: row.channel_id, ts: row.message_id };
+        let lobby = Lobby {
+            channel: row.channel_id,
+            ts: row.message_id,
+        };
         self.lobbies.insert(id, lobby.clone());
         Some(lobby)
     }
@@ -193,7 +201,10 @@ impl SlackBot {
             for stack in &s.stacks {
                 let needle = format!("-{stack}-");
                 if let Some(h) = blockers.iter().find(|h| h.stack.contains(&needle)) {
-                    extras.busy.push(BusyStack { stack: stack.clone(), held_by: h.session });
+                    extras.busy.push(BusyStack {
+                        stack: stack.clone(),
+                        held_by: h.session,
+                    });
                 }
             }
         }
@@ -202,7 +213,11 @@ impl SlackBot {
 
     async fn actor(&self, user: &str) -> Actor {
         let principal = Principal::new(Platform::Slack, user);
-        let groups = if self.uses_groups { self.user_groups(user).await } else { vec![] };
+        let groups = if self.uses_groups {
+            self.user_groups(user).await
+        } else {
+            vec![]
+        };
         Actor { principal, groups }
     }
 
@@ -217,7 +232,10 @@ impl SlackBot {
                     let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
                     for group in list.usergroups {
                         for member in group.users.unwrap_or_default() {
-                            by_user.entry(member.to_string()).or_default().push(group.id.to_string());
+                            by_user
+                                .entry(member.to_string())
+                                .or_default()
+                                .push(group.id.to_string());
                         }
                     }
                     *cache = Some((tokio::time::Instant::now(), by_user));
@@ -225,7 +243,10 @@ impl SlackBot {
                 Err(e) => warn!(error = %e, "slack: cannot list user groups; group role mappings do not apply"),
             }
         }
-        cache.as_ref().and_then(|(_, m)| m.get(user).cloned()).unwrap_or_default()
+        cache
+            .as_ref()
+            .and_then(|(_, m)| m.get(user).cloned())
+            .unwrap_or_default()
     }
 
     // ---------------------------------------------------------------- slash commands
@@ -249,7 +270,11 @@ impl SlackBot {
     }
 
     async fn command(self: &Arc<Self>, ev: SlackCommandEvent) -> Result<Ack, UserError> {
-        let parsed = commands::parse(ev.command.as_ref(), ev.text.as_deref().unwrap_or(""), &self.environments)?;
+        let parsed = commands::parse(
+            ev.command.as_ref(),
+            ev.text.as_deref().unwrap_or(""),
+            &self.environments,
+        )?;
         let actor = self.actor(ev.user_id.as_ref()).await;
         let channel = ev.channel_id.to_string();
         info!(?parsed, "slack: command");
@@ -260,7 +285,9 @@ impl SlackBot {
             SlashCommand::Help(text) => Ok(Ack::Ephemeral(text)),
             SlashCommand::Deploy(args) => {
                 let stacks = (!args.stacks.is_empty()).then(|| args.stacks.join(","));
-                let opened = actions::deploy(&self.core, &actor, &args.project, &args.env, stacks.as_deref()).await.map_err(refusal)?;
+                let opened = actions::deploy(&self.core, &actor, &args.project, &args.env, stacks.as_deref())
+                    .await
+                    .map_err(refusal)?;
                 let s = opened.record;
                 let bot = self.clone();
                 let response_url = ev.response_url.clone();
@@ -289,7 +316,10 @@ impl SlackBot {
                     .instrument(info_span!("slack_deploy", session = %s.id)),
                 );
                 Ok(Ack::Ephemeral(match opened.busy {
-                    Some(text) => format!("{}\nPress *Queue* on the lobby to wait in line, or *Cancel*.", blocks::escape(&text)),
+                    Some(text) => format!(
+                        "{}\nPress *Queue* on the lobby to wait in line, or *Cancel*.",
+                        blocks::escape(&text)
+                    ),
                     None => mrkdwn(&view::session_started_message(s.id, &s.project, &s.env).text),
                 }))
             }
@@ -297,7 +327,13 @@ impl SlackBot {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
                 let digest = match digest.or_else(|| s.digest.as_ref().map(|d| d.short().to_string())) {
                     Some(d) => d,
-                    None => return Err(UserError::invalid(format!("session {} has no plan to approve (it is {})", s.id.short(), s.state))),
+                    None => {
+                        return Err(UserError::invalid(format!(
+                            "session {} has no plan to approve (it is {})",
+                            s.id.short(),
+                            s.state
+                        )))
+                    }
                 };
                 let button = ButtonId::approve(s.id, &digest);
                 let (_, reply) = actions::approve(&self.core, &actor, &button).await.map_err(refusal)?;
@@ -305,32 +341,72 @@ impl SlackBot {
                 Ok(Ack::Ephemeral(mrkdwn(&reply.text)))
             }
             SlashCommand::List => {
-                let sessions = orch.list(&SessionFilter { limit: Some(50), ..Default::default() }).await.map_err(user_error)?;
+                let sessions = orch
+                    .list(&SessionFilter {
+                        limit: Some(50),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(user_error)?;
                 let sessions = self.readable(&actor, sessions).await;
-                Ok(Ack::Ephemeral(session_list("Latest sessions you can read", &sessions[..sessions.len().min(20)])))
+                Ok(Ack::Ephemeral(session_list(
+                    "Latest sessions you can read",
+                    &sessions[..sessions.len().min(20)],
+                )))
             }
             SlashCommand::AdminList => {
-                let sessions = orch.admin_list(actor.clone(), &SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
+                let sessions = orch
+                    .admin_list(
+                        actor.clone(),
+                        &SessionFilter {
+                            active: true,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(user_error)?;
                 Ok(Ack::Ephemeral(session_list("Active sessions", &sessions)))
             }
             SlashCommand::Status { session } => match session {
                 None => {
-                    let sessions = orch.list(&SessionFilter { active: true, ..Default::default() }).await.map_err(user_error)?;
+                    let sessions = orch
+                        .list(&SessionFilter {
+                            active: true,
+                            ..Default::default()
+                        })
+                        .await
+                        .map_err(user_error)?;
                     let sessions = self.readable(&actor, sessions).await;
                     Ok(Ack::Ephemeral(session_list("Active sessions you can read", &sessions)))
                 }
                 Some(text) => {
                     let s = self.store.find_session(&text).await.map_err(store_error)?;
                     let view = orch.view(s.id, actor.clone()).await.map_err(user_error)?;
-                    Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&crate::cli::render::status(&view)))))
+                    Ok(Ack::Ephemeral(format!(
+                        "```{}```",
+                        blocks::escape(&crate::cli::render::status(&view))
+                    )))
                 }
             },
             SlashCommand::Projects => {
                 let projects = self.store.projects().await.map_err(store_error)?;
                 if projects.is_empty() {
-                    return Ok(Ack::Ephemeral("No projects yet; an admin creates one with `/cloud-create-project <name> <org>`.".into()));
+                    return Ok(Ack::Ephemeral(
+                        "No projects yet; an admin creates one with `/cloud-create-project <name> <org>`.".into(),
+                    ));
                 }
-                let lines: Vec<String> = projects.iter().map(|p| format!("• *{}* (org {}, {}) envs {}", p.name, p.org, p.provider, p.environments.join(", "))).collect();
+                let lines: Vec<String> = projects
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "• *{}* (org {}, {}) envs {}",
+                            p.name,
+                            p.org,
+                            p.provider,
+                            p.environments.join(", ")
+                        )
+                    })
+                    .collect();
                 Ok(Ack::Ephemeral(lines.join("\n")))
             }
             SlashCommand::Quota { project } => {
@@ -340,13 +416,18 @@ impl SlackBot {
             SlashCommand::Cancel { session, reason } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
                 let reason = reason.unwrap_or_else(|| "cancelled from Slack".into());
-                let (_, reply) = actions::cancel(&self.core, &actor, s.id, &reason).await.map_err(refusal)?;
+                let (_, reply) = actions::cancel(&self.core, &actor, s.id, &reason)
+                    .await
+                    .map_err(refusal)?;
                 self.refresh_lobby(s.id).await;
                 Ok(Ack::Ephemeral(mrkdwn(&reply.text)))
             }
             SlashCommand::AdminCancel { session, reason } => {
                 let s = self.store.find_session(&session).await.map_err(store_error)?;
-                let s = orch.admin_cancel(actor.clone(), s.id, &reason).await.map_err(user_error)?;
+                let s = orch
+                    .admin_cancel(actor.clone(), s.id, &reason)
+                    .await
+                    .map_err(user_error)?;
                 Ok(Ack::Ephemeral(format!("Session `{}` is {}.", s.id.short(), s.state)))
             }
             SlashCommand::Logs { session } => {
@@ -354,7 +435,10 @@ impl SlackBot {
                 orch.view(s.id, actor.clone()).await.map_err(user_error)?;
                 let lines = self.store.logs(s.id, 0).await.map_err(store_error)?;
                 if lines.is_empty() {
-                    return Ok(Ack::Ephemeral(format!("No engine output recorded for session `{}` yet.", s.id.short())));
+                    return Ok(Ack::Ephemeral(format!(
+                        "No engine output recorded for session `{}` yet.",
+                        s.id.short()
+                    )));
                 }
                 let text: String = lines.iter().map(|l| format!("[{}] {}\n", l.stack, l.line)).collect();
                 let thread = self.lobby(s.id).filter(|l| l.channel == channel).map(|l| l.ts);
@@ -365,7 +449,11 @@ impl SlackBot {
                         warn!(error = %e, "slack: cannot upload the log");
                     }
                 });
-                Ok(Ack::Ephemeral(format!("Uploading the log of session `{}` ({} lines)…", s.id.short(), lines.len())))
+                Ok(Ack::Ephemeral(format!(
+                    "Uploading the log of session `{}` ({} lines)…",
+                    s.id.short(),
+                    lines.len()
+                )))
             }
             SlashCommand::Audit { session } => {
                 let id = match session {
@@ -374,7 +462,14 @@ impl SlackBot {
                 };
                 let entries = orch.audit_log(actor.clone(), id).await.map_err(user_error)?;
                 let text = crate::cli::render::audit(&entries);
-                let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&tail.join("\n")))))
             }
             SlashCommand::Grant(g) => {
@@ -383,42 +478,103 @@ impl SlackBot {
                     None => GrantExpiry::Never,
                 };
                 let env = (g.env != "*").then(|| g.env.clone());
-                let params = GrantParams { principal: Principal::new(Platform::Slack, g.user.clone()), project: g.project.clone(), env, role: g.role, expiry, reason: g.reason.clone() };
+                let params = GrantParams {
+                    principal: Principal::new(Platform::Slack, g.user.clone()),
+                    project: g.project.clone(),
+                    env,
+                    role: g.role,
+                    expiry,
+                    reason: g.reason.clone(),
+                };
                 let grant = orch.grant(actor.clone(), params).await.map_err(user_error)?;
-                let until = grant.expires_at.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
+                let until = grant
+                    .expires_at
+                    .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
+                    .unwrap_or_default();
                 Ok(Ack::InChannel(format!(
                     "{} granted <@{}> `{}` on {}/{}{until}: {} (grant `{}`; `/cloud-revoke {} <reason>` ends it)",
-                    blocks::who(&actor.principal), g.user, grant.role, grant.project, grant.env, blocks::escape(&g.reason), grant.id, grant.id
+                    blocks::who(&actor.principal),
+                    g.user,
+                    grant.role,
+                    grant.project,
+                    grant.env,
+                    blocks::escape(&g.reason),
+                    grant.id,
+                    grant.id
                 )))
             }
             SlashCommand::Revoke { grant, reason } => {
                 let row = orch.revoke(actor.clone(), &grant, &reason).await.map_err(user_error)?;
-                Ok(Ack::InChannel(format!("{} revoked grant `{}` ({} `{}` on {}/{}): {}", blocks::who(&actor.principal), row.id, blocks::who(&row.principal), row.role, row.project, row.env, blocks::escape(&reason))))
+                Ok(Ack::InChannel(format!(
+                    "{} revoked grant `{}` ({} `{}` on {}/{}): {}",
+                    blocks::who(&actor.principal),
+                    row.id,
+                    blocks::who(&row.principal),
+                    row.role,
+                    row.project,
+                    row.env,
+                    blocks::escape(&reason)
+                )))
             }
-            SlashCommand::CreateProject { name, org, environments } => {
+            SlashCommand::CreateProject {
+                name,
+                org,
+                environments,
+            } => {
                 let p = orch
-                    .create_project(actor.clone(), ProjectParams { name, org, provider: "aws".into(), environments })
+                    .create_project(
+                        actor.clone(),
+                        ProjectParams {
+                            name,
+                            org,
+                            provider: "aws".into(),
+                            environments,
+                        },
+                    )
                     .await
                     .map_err(user_error)?;
-                Ok(Ack::Ephemeral(format!("Created project *{}* (org {}, environments {}).", p.name, p.org, p.environments.join(", "))))
+                Ok(Ack::Ephemeral(format!(
+                    "Created project *{}* (org {}, environments {}).",
+                    p.name,
+                    p.org,
+                    p.environments.join(", ")
+                )))
             }
             SlashCommand::SetQuota { project, key, limit } => {
-                let usage = orch.quota_set(actor.clone(), &project, &key, limit).await.map_err(user_error)?;
-                Ok(Ack::Ephemeral(format!("Quota set.\n```{}```", blocks::escape(&usage.render()))))
+                let usage = orch
+                    .quota_set(actor.clone(), &project, &key, limit)
+                    .await
+                    .map_err(user_error)?;
+                Ok(Ack::Ephemeral(format!(
+                    "Quota set.\n```{}```",
+                    blocks::escape(&usage.render())
+                )))
             }
             SlashCommand::Stats { days } => {
                 let since = orch.now() - chrono::Duration::days(i64::from(days));
                 let stats = orch.stats(actor.clone(), since).await.map_err(user_error)?;
-                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&crate::policy::stats::render(&stats)))))
+                Ok(Ack::Ephemeral(format!(
+                    "```{}```",
+                    blocks::escape(&crate::policy::stats::render(&stats))
+                )))
             }
         }
     }
 
     /// The sessions whose project/environment the actor may read.
-    async fn readable(&self, actor: &Actor, sessions: Vec<crate::store::SessionRecord>) -> Vec<crate::store::SessionRecord> {
+    async fn readable(
+        &self,
+        actor: &Actor,
+        sessions: Vec<crate::store::SessionRecord>,
+    ) -> Vec<crate::store::SessionRecord> {
         let mut out = Vec::new();
         for s in sessions {
-            if self.orchestrator.gate(actor, &s.project, &s.env, Intent::Read).await.is_ok() {
+            if self
+                .orchestrator
+                .gate(actor, &s.project, &s.env, Intent::Read)
+                .await
+                .is_ok()
+            {
                 out.push(s);
             }
         }
@@ -431,10 +587,15 @@ impl SlackBot {
         let lobby_view = self.lobby_view(&view).await;
         let request = SlackApiChatPostMessageRequest::new(
             channel.to_string().into(),
-            SlackMessageContent::new().with_text(blocks::lobby_text(&lobby_view)).with_blocks(blocks::lobby(&lobby_view, &view)),
+            SlackMessageContent::new()
+                .with_text(blocks::lobby_text(&lobby_view))
+                .with_blocks(blocks::lobby(&lobby_view, &view)),
         );
         let posted = self.session().chat_post_message(&request).await?;
-        let lobby = Lobby { channel: posted.channel.to_string(), ts: posted.ts.to_string() };
+        let lobby = Lobby {
+            channel: posted.channel.to_string(),
+            ts: posted.ts.to_string(),
+        };
         self.remember_lobby(id, &lobby).await;
         // The plan may have moved on while the message was on its way.
         self.refresh_lobby(id).await;
@@ -451,7 +612,9 @@ impl SlackBot {
         let lobby_view = self.lobby_view(&view).await;
         let request = SlackApiChatUpdateRequest::new(
             lobby.channel.clone().into(),
-            SlackMessageContent::new().with_text(blocks::lobby_text(&lobby_view)).with_blocks(blocks::lobby(&lobby_view, &view)),
+            SlackMessageContent::new()
+                .with_text(blocks::lobby_text(&lobby_view))
+                .with_blocks(blocks::lobby(&lobby_view, &view)),
             lobby.ts.clone().into(),
         );
         if let Err(e) = self.session().chat_update(&request).await {
@@ -464,8 +627,12 @@ impl SlackBot {
     /// Handles a button click. The ack is empty; the outcome shows in the lobby, and a refusal
     /// as an ephemeral message to the person who clicked.
     pub async fn on_interaction(self: &Arc<Self>, ev: SlackInteractionEvent) {
-        let SlackInteractionEvent::BlockActions(ev) = ev else { return };
-        let Some(user) = ev.user.as_ref().map(|u| u.id.to_string()) else { return };
+        let SlackInteractionEvent::BlockActions(ev) = ev else {
+            return;
+        };
+        let Some(user) = ev.user.as_ref().map(|u| u.id.to_string()) else {
+            return;
+        };
         metrics::counter!(metric::INTERACTIONS, "platform" => "slack", "kind" => "component").increment(1);
         let channel = ev.container_channel();
         let message_ts = ev.container_ts();
@@ -481,7 +648,15 @@ impl SlackBot {
             // and its answer reaches the clicker alone through the click's response URL.
             tokio::spawn(
                 async move {
-                    let reply = match bot.click(&user, channel.as_deref(), message_ts.as_deref(), action.action_id.as_ref()).await {
+                    let reply = match bot
+                        .click(
+                            &user,
+                            channel.as_deref(),
+                            message_ts.as_deref(),
+                            action.action_id.as_ref(),
+                        )
+                        .await
+                    {
                         Ok(reply) => reply,
                         Err(refusal) => {
                             info!(reply = %refusal.text, "slack: click refused");
@@ -501,13 +676,26 @@ impl SlackBot {
     }
 
     /// One click, through the shared chat actions (gate, digest, four-eyes, draining).
-    async fn click(self: &Arc<Self>, user: &str, channel: Option<&str>, message_ts: Option<&str>, action_id: &str) -> Result<view::Reply, view::Reply> {
+    async fn click(
+        self: &Arc<Self>,
+        user: &str,
+        channel: Option<&str>,
+        message_ts: Option<&str>,
+        action_id: &str,
+    ) -> Result<view::Reply, view::Reply> {
         let id: ButtonId = actions::parse_button(action_id)?;
         // After a restart the click is how this process learns where the lobby is (and the
         // store, when the earlier instance recorded it).
         if self.find_lobby(id.session).await.is_none() {
             if let (Some(channel), Some(ts)) = (channel, message_ts) {
-                self.remember_lobby(id.session, &Lobby { channel: channel.into(), ts: ts.into() }).await;
+                self.remember_lobby(
+                    id.session,
+                    &Lobby {
+                        channel: channel.into(),
+                        ts: ts.into(),
+                    },
+                )
+                .await;
             }
         }
         let actor = self.actor(user).await;
@@ -577,7 +765,10 @@ impl SlackBot {
             let event = match event {
                 Ok(e) => e,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    warn!(missed = n, "slack: fell behind the session events; the store keeps the full log");
+                    warn!(
+                        missed = n,
+                        "slack: fell behind the session events; the store keeps the full log"
+                    );
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
@@ -590,7 +781,10 @@ impl SlackBot {
         let id = event.session;
         // Progress only matters to threads this process streams (in memory); other events to
         // any lobby of ours, this instance's or an earlier one's (in the store).
-        let streaming_only = matches!(event.kind, SessionEventKind::Progress { .. } | SessionEventKind::StackStateChanged { .. });
+        let streaming_only = matches!(
+            event.kind,
+            SessionEventKind::Progress { .. } | SessionEventKind::StackStateChanged { .. }
+        );
         if !streaming_only && self.find_lobby(id).await.is_none() {
             return;
         }
@@ -608,7 +802,9 @@ impl SlackBot {
                 let live = self.live.lock().await;
                 let Some(thread) = live.get(&id) else { return };
                 let input = match state {
-                    StackState::Applying => Some(StackEvent::Started { planned_steps: thread.planned.get(&stack).copied().unwrap_or(0) }),
+                    StackState::Applying => Some(StackEvent::Started {
+                        planned_steps: thread.planned.get(&stack).copied().unwrap_or(0),
+                    }),
                     StackState::Applied | StackState::Failed | StackState::Skipped => {
                         let counts = self
                             .store
@@ -632,7 +828,9 @@ impl SlackBot {
             }
             SessionEventKind::Progress { stack, progress } => {
                 if let Some(thread) = self.live.lock().await.get(&id) {
-                    let _ = thread.input.send(BatchInput::stack(&stack, StackEvent::Progress(progress)));
+                    let _ = thread
+                        .input
+                        .send(BatchInput::stack(&stack, StackEvent::Progress(progress)));
                 }
             }
             SessionEventKind::Queued { .. } | SessionEventKind::LocksGranted | SessionEventKind::Recovered { .. } => {
@@ -663,7 +861,12 @@ impl SlackBot {
             .await
             .ok()
             .and_then(|s| s.plan)
-            .map(|p| p.stacks.iter().map(|e| (e.stack.clone(), e.preview.steps.len() as u32)).collect())
+            .map(|p| {
+                p.stacks
+                    .iter()
+                    .map(|e| (e.stack.clone(), e.preview.steps.len() as u32))
+                    .collect()
+            })
             .unwrap_or_default();
         let (input, rx) = mpsc::unbounded_channel();
         let sink = ThreadSink::new(self.clone(), lobby, format!("session-{}.log", id.short()));
@@ -672,7 +875,9 @@ impl SlackBot {
     }
 
     async fn finish_thread(&self, id: SessionId, to: SessionState) {
-        let Some(thread) = self.live.lock().await.remove(&id) else { return };
+        let Some(thread) = self.live.lock().await.remove(&id) else {
+            return;
+        };
         let summary = match self.orchestrator.status(id).await {
             Ok(view) => SummaryView::new(&view).to_batcher_summary(),
             Err(_) => SessionSummary {

@@ -27,13 +27,22 @@ fn next_step(view: &SessionView) -> String {
     let s = &view.session;
     match s.state {
         SessionState::Draft => match &view.queue {
-            Some(q) => format!("Queued for its stacks: position {}. It is previewed when they are free.", q.position),
-            None if view.locks.is_empty() => "Its stacks are busy with other sessions: *Queue* to wait in line, or *Cancel*.".into(),
+            Some(q) => format!(
+                "Queued for its stacks: position {}. It is previewed when they are free.",
+                q.position
+            ),
+            None if view.locks.is_empty() => {
+                "Its stacks are busy with other sessions: *Queue* to wait in line, or *Cancel*.".into()
+            }
             None => "Previewing the stacks…".into(),
         },
         SessionState::Planning => "Previewing the stacks…".into(),
         SessionState::PlanReady => {
-            let who = if s.allow_self_approve { "anyone with `approve`" } else { "someone other than the requester with `approve`" };
+            let who = if s.allow_self_approve {
+                "anyone with `approve`"
+            } else {
+                "someone other than the requester with `approve`"
+            };
             format!("Waiting for {} approval(s) from {who}.", s.approvals_required)
         }
         SessionState::PlanFailed => "The preview failed: fix the cause, then *Refresh* to retry.".into(),
@@ -48,7 +57,12 @@ fn next_step(view: &SessionView) -> String {
 
 /// The lobby's fallback text (notifications, screen readers).
 pub fn lobby_text(lobby: &LobbyView) -> String {
-    format!("{} — {} (session {})", lobby.title, lobby.state_label, lobby.session.short())
+    format!(
+        "{} — {} (session {})",
+        lobby.title,
+        lobby.state_label,
+        lobby.session.short()
+    )
 }
 
 fn stack_line(st: &LobbyStack) -> String {
@@ -96,7 +110,13 @@ fn stack_icon(state: StackState) -> &'static str {
 /// enabled buttons (Slack has no disabled buttons: the others are listed with why).
 pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
     let mut blocks: Vec<SlackBlock> = Vec::new();
-    blocks.push(SlackHeaderBlock::new(pt!(fit(&format!("{} {}", view::state_icon(lobby.state), lobby.title), 150))).into());
+    blocks.push(
+        SlackHeaderBlock::new(pt!(fit(
+            &format!("{} {}", view::state_icon(lobby.state), lobby.title),
+            150
+        )))
+        .into(),
+    );
     blocks.push(
         SlackSectionBlock::new()
             .with_text(md!(format!(
@@ -115,17 +135,23 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
     }
     if let Some(plan) = &view.session.plan {
         let approvers: Vec<String> = lobby.approvals.iter().map(who).collect();
-        let approvals = if approvers.is_empty() { String::new() } else { format!(" ({})", approvers.join(", ")) };
+        let approvals = if approvers.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", approvers.join(", "))
+        };
         blocks.push(
-            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(format!(
-                "Total {} · approvals {}/{}{} · digest `{}` · engine {}",
-                changes_cell(&lobby.totals),
-                lobby.approvals.len(),
-                lobby.approvals_required,
-                approvals,
-                lobby.digest_short.as_deref().unwrap_or_default(),
-                escape(&plan.engine_version)
-            )))])
+            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(
+                format!(
+                    "Total {} · approvals {}/{}{} · digest `{}` · engine {}",
+                    changes_cell(&lobby.totals),
+                    lobby.approvals.len(),
+                    lobby.approvals_required,
+                    approvals,
+                    lobby.digest_short.as_deref().unwrap_or_default(),
+                    escape(&plan.engine_version)
+                ),
+            ))])
             .into(),
         );
     }
@@ -138,14 +164,29 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
         finops.push(format!("Quota {}", q.line()));
     }
     if finops.is_empty() {
-        finops = crate::cli::render::cost_and_quota(view).lines().map(String::from).collect();
+        finops = crate::cli::render::cost_and_quota(view)
+            .lines()
+            .map(String::from)
+            .collect();
     }
-    let finops: Vec<String> = finops.iter().filter(|l| !l.trim().is_empty()).map(|l| escape(l)).collect();
+    let finops: Vec<String> = finops
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| escape(l))
+        .collect();
     for chunk in chunk_lines(&finops, 2890) {
-        blocks.push(SlackSectionBlock::new().with_text(md!(format!("```\n{chunk}\n```"))).into());
+        blocks.push(
+            SlackSectionBlock::new()
+                .with_text(md!(format!("```\n{chunk}\n```")))
+                .into(),
+        );
     }
     if let Some(reason) = &lobby.reason {
-        blocks.push(SlackSectionBlock::new().with_text(md!(fit(&format!("> {}", escape(reason).replace('\n', "\n> ")), 2900))).into());
+        blocks.push(
+            SlackSectionBlock::new()
+                .with_text(md!(fit(&format!("> {}", escape(reason).replace('\n', "\n> ")), 2900)))
+                .into(),
+        );
     }
 
     let buttons: Vec<SlackActionBlockElement> = lobby
@@ -155,7 +196,9 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
         .map(|b| {
             let mut button = SlackBlockButtonElement::new(pt!(b.label)).with_action_id(b.id.to_string().into());
             match b.style {
-                ButtonStyle::Primary | ButtonStyle::Success => button = button.with_style(SlackBlockButtonStyle::Primary),
+                ButtonStyle::Primary | ButtonStyle::Success => {
+                    button = button.with_style(SlackBlockButtonStyle::Primary)
+                }
                 ButtonStyle::Danger => button = button.with_style(SlackBlockButtonStyle::Danger),
                 ButtonStyle::Secondary => {}
             }
@@ -163,23 +206,31 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
         })
         .collect();
     if !buttons.is_empty() {
-        blocks.push(SlackActionsBlock::new(buttons).with_block_id(format!("lobby:{}", lobby.session.short()).into()).into());
+        blocks.push(
+            SlackActionsBlock::new(buttons)
+                .with_block_id(format!("lobby:{}", lobby.session.short()).into())
+                .into(),
+        );
     }
     let disabled: Vec<String> = lobby
         .buttons
         .iter()
-        .filter_map(|b| b.why_disabled.as_ref().map(|why| format!("{}: {}", b.label, escape(why))))
+        .filter_map(|b| {
+            b.why_disabled
+                .as_ref()
+                .map(|why| format!("{}: {}", b.label, escape(why)))
+        })
         .collect();
     if !disabled.is_empty() && !lobby.state.is_terminal() {
         blocks.push(
-            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(fit(&disabled.join(" · "), 2900)))])
-                .into(),
+            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(
+                fit(&disabled.join(" · "), 2900),
+            ))])
+            .into(),
         );
     }
     blocks
 }
-
-
 
 /// Joins lines into chunks of at most `max` characters (a longer single line is cut).
 pub fn chunk_lines(lines: &[String], max: usize) -> Vec<String> {
@@ -228,7 +279,11 @@ mod tests {
         assert!(chunks.iter().all(|c| c.chars().count() <= 2900));
         assert_eq!(chunks.join("\n"), lines.join("\n"), "nothing lost between chunks");
         let huge = vec!["y".repeat(5000)];
-        assert_eq!(chunk_lines(&huge, 2900)[0].chars().count(), 2900, "an over-long line is cut");
+        assert_eq!(
+            chunk_lines(&huge, 2900)[0].chars().count(),
+            2900,
+            "an over-long line is cut"
+        );
         assert!(text_blocks(&lines.join("\n")).len() <= 50);
         assert!(text_blocks("").is_empty());
     }

@@ -37,22 +37,52 @@ pub const COMMANDS: [&str; 17] = [
 pub enum SlashCommand {
     Deploy(DeployArgs),
     List,
-    Status { session: Option<String> },
-    Quota { project: String },
+    Status {
+        session: Option<String>,
+    },
+    Quota {
+        project: String,
+    },
     Projects,
-    Cancel { session: String, reason: Option<String> },
-    Logs { session: String },
+    Cancel {
+        session: String,
+        reason: Option<String>,
+    },
+    Logs {
+        session: String,
+    },
     Grant(GrantArgs),
-    Revoke { grant: String, reason: String },
-    CreateProject { name: String, org: String, environments: Vec<String> },
-    SetQuota { project: String, key: String, limit: f64 },
+    Revoke {
+        grant: String,
+        reason: String,
+    },
+    CreateProject {
+        name: String,
+        org: String,
+        environments: Vec<String>,
+    },
+    SetQuota {
+        project: String,
+        key: String,
+        limit: f64,
+    },
     AdminList,
-    AdminCancel { session: String, reason: String },
+    AdminCancel {
+        session: String,
+        reason: String,
+    },
     /// Statistics of the last `days` days (30 by default).
-    Stats { days: u32 },
-    Audit { session: Option<String> },
+    Stats {
+        days: u32,
+    },
+    Audit {
+        session: Option<String>,
+    },
     /// `/cloud-approve <session> [digest]`: the typed twin of the Approve button.
-    Approve { session: String, digest: Option<String> },
+    Approve {
+        session: String,
+        digest: Option<String>,
+    },
     /// `help` or `--help` for a command, or `/cloud-help`: the text to show.
     Help(String),
 }
@@ -127,7 +157,11 @@ struct GrantCli {
     role: String,
     /// [env] [duration] reason…: an environment (default every one), a duration such as 2h or 3d
     /// (default: no expiry), then why (required)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "[ENV] [DURATION] REASON")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "[ENV] [DURATION] REASON"
+    )]
     rest: Vec<String>,
 }
 
@@ -209,14 +243,20 @@ fn about(command: &str) -> &'static str {
 pub fn overview() -> String {
     let mut out = String::from("*cloud-engine commands* (add `help` to any command for its arguments)\n");
     for c in COMMANDS {
-        let usage = clap_command(c).map(|mut cmd| usage_line(&mut cmd)).unwrap_or_else(|| c.to_string());
+        let usage = clap_command(c)
+            .map(|mut cmd| usage_line(&mut cmd))
+            .unwrap_or_else(|| c.to_string());
         out.push_str(&format!("• `{usage}` — {}\n", about(c)));
     }
     out
 }
 
 fn usage_line(cmd: &mut clap::Command) -> String {
-    cmd.render_usage().to_string().trim_start_matches("Usage: ").trim().to_string()
+    cmd.render_usage()
+        .to_string()
+        .trim_start_matches("Usage: ")
+        .trim()
+        .to_string()
 }
 
 fn clap_command(command: &str) -> Option<clap::Command> {
@@ -290,7 +330,9 @@ pub fn words(text: &str) -> Result<Vec<String>, UserError> {
         }
     }
     if quote.is_some() {
-        return Err(UserError::invalid("a quote is not closed: close it or leave the quotes out"));
+        return Err(UserError::invalid(
+            "a quote is not closed: close it or leave the quotes out",
+        ));
     }
     if in_word {
         out.push(current);
@@ -331,41 +373,73 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
     }
     let words = words(text)?;
     if matches!(words.first().map(String::as_str), Some("help" | "-h" | "--help")) {
-        return Ok(SlashCommand::Help(format!("```{}```", cmd.render_long_help().to_string().trim_end())));
+        return Ok(SlashCommand::Help(format!(
+            "```{}```",
+            cmd.render_long_help().to_string().trim_end()
+        )));
     }
-    let matches = cmd.clone().try_get_matches_from(&words).map_err(|e| arg_error(command, &mut cmd, e))?;
+    let matches = cmd
+        .clone()
+        .try_get_matches_from(&words)
+        .map_err(|e| arg_error(command, &mut cmd, e))?;
     let map = |e: clap::Error| arg_error(command, &mut cmd.clone(), e);
     let joined = |v: Vec<String>| {
         let s = v.join(" ");
-        if s.trim().is_empty() { None } else { Some(s) }
+        if s.trim().is_empty() {
+            None
+        } else {
+            Some(s)
+        }
     };
     Ok(match command {
         "/cloud-deploy" => {
             let mut args = DeployCli::from_arg_matches(&matches).map_err(map)?.args;
-            args.stacks = args.stacks.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            args.stacks = args
+                .stacks
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
             SlashCommand::Deploy(args)
         }
         "/cloud-list" => SlashCommand::List,
         "/cloud-projects" => SlashCommand::Projects,
         "/cloud-admin-list" => SlashCommand::AdminList,
-        "/cloud-status" => SlashCommand::Status { session: StatusCli::from_arg_matches(&matches).map_err(map)?.session },
-        "/cloud-quota" => SlashCommand::Quota { project: ProjectCli::from_arg_matches(&matches).map_err(map)?.project },
+        "/cloud-status" => SlashCommand::Status {
+            session: StatusCli::from_arg_matches(&matches).map_err(map)?.session,
+        },
+        "/cloud-quota" => SlashCommand::Quota {
+            project: ProjectCli::from_arg_matches(&matches).map_err(map)?.project,
+        },
         "/cloud-cancel" => {
             let c = SessionReasonCli::from_arg_matches(&matches).map_err(map)?;
-            SlashCommand::Cancel { session: c.session, reason: joined(c.reason) }
+            SlashCommand::Cancel {
+                session: c.session,
+                reason: joined(c.reason),
+            }
         }
         "/cloud-admin-cancel" => {
             let c = SessionReasonCli::from_arg_matches(&matches).map_err(map)?;
             let reason = joined(c.reason).ok_or_else(|| {
-                UserError::invalid("say why: `/cloud-admin-cancel <session> <reason…>` (the reason goes to the audit log)")
+                UserError::invalid(
+                    "say why: `/cloud-admin-cancel <session> <reason…>` (the reason goes to the audit log)",
+                )
             })?;
-            SlashCommand::AdminCancel { session: c.session, reason }
+            SlashCommand::AdminCancel {
+                session: c.session,
+                reason,
+            }
         }
-        "/cloud-logs" => SlashCommand::Logs { session: SessionCli::from_arg_matches(&matches).map_err(map)?.session },
+        "/cloud-logs" => SlashCommand::Logs {
+            session: SessionCli::from_arg_matches(&matches).map_err(map)?.session,
+        },
         "/cloud-grant" => SlashCommand::Grant(grant(GrantCli::from_arg_matches(&matches).map_err(map)?, environments)?),
         "/cloud-revoke" => {
             let c = RevokeCli::from_arg_matches(&matches).map_err(map)?;
-            SlashCommand::Revoke { grant: c.grant, reason: c.reason.join(" ") }
+            SlashCommand::Revoke {
+                grant: c.grant,
+                reason: c.reason.join(" "),
+            }
         }
         "/cloud-create-project" => {
             let c = CreateProjectCli::from_arg_matches(&matches).map_err(map)?;
@@ -374,20 +448,38 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
             } else {
                 c.environments
             };
-            SlashCommand::CreateProject { name: c.name, org: c.org, environments }
+            SlashCommand::CreateProject {
+                name: c.name,
+                org: c.org,
+                environments,
+            }
         }
         "/cloud-set-quota" => {
             let c = SetQuotaCli::from_arg_matches(&matches).map_err(map)?;
             if !c.limit.is_finite() || c.limit < 0.0 {
-                return Err(UserError::invalid(format!("the limit must be a number ≥ 0, not `{}`", c.limit)));
+                return Err(UserError::invalid(format!(
+                    "the limit must be a number ≥ 0, not `{}`",
+                    c.limit
+                )));
             }
-            SlashCommand::SetQuota { project: c.project, key: c.key, limit: c.limit }
+            SlashCommand::SetQuota {
+                project: c.project,
+                key: c.key,
+                limit: c.limit,
+            }
         }
-        "/cloud-stats" => SlashCommand::Stats { days: StatsCli::from_arg_matches(&matches).map_err(map)?.days },
-        "/cloud-audit" => SlashCommand::Audit { session: AuditCli::from_arg_matches(&matches).map_err(map)?.session },
+        "/cloud-stats" => SlashCommand::Stats {
+            days: StatsCli::from_arg_matches(&matches).map_err(map)?.days,
+        },
+        "/cloud-audit" => SlashCommand::Audit {
+            session: AuditCli::from_arg_matches(&matches).map_err(map)?.session,
+        },
         "/cloud-approve" => {
             let c = ApproveCli::from_arg_matches(&matches).map_err(map)?;
-            SlashCommand::Approve { session: c.session, digest: c.digest }
+            SlashCommand::Approve {
+                session: c.session,
+                digest: c.digest,
+            }
         }
         other => unreachable!("{other} has a parser above"),
     })
@@ -397,7 +489,10 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
 /// anything humantime reads (`2h`, `3d`, `90m`).
 fn grant(c: GrantCli, environments: &[String]) -> Result<GrantArgs, UserError> {
     let user = user_id(&c.user)?;
-    let role: Role = c.role.parse().map_err(|e: crate::policy::UnknownRole| UserError::invalid(e.to_string()))?;
+    let role: Role = c
+        .role
+        .parse()
+        .map_err(|e: crate::policy::UnknownRole| UserError::invalid(e.to_string()))?;
     let mut rest = c.rest.into_iter().peekable();
     let mut env = "*".to_string();
     if let Some(w) = rest.peek() {
@@ -409,7 +504,9 @@ fn grant(c: GrantCli, environments: &[String]) -> Result<GrantArgs, UserError> {
     if let Some(w) = rest.peek() {
         if let Ok(d) = humantime::parse_duration(w) {
             if d.is_zero() {
-                return Err(UserError::invalid("a grant must last longer than 0s (or leave the duration out)"));
+                return Err(UserError::invalid(
+                    "a grant must last longer than 0s (or leave the duration out)",
+                ));
             }
             duration = Some(d);
             rest.next();
@@ -423,7 +520,14 @@ fn grant(c: GrantCli, environments: &[String]) -> Result<GrantArgs, UserError> {
             environments.join(", ")
         )));
     }
-    Ok(GrantArgs { user, project: c.project, role, env, duration, reason })
+    Ok(GrantArgs {
+        user,
+        project: c.project,
+        role,
+        env,
+        duration,
+        reason,
+    })
 }
 
 /// A clap error as an ephemeral reply: the first line of clap's message, the usage and where to
@@ -464,7 +568,11 @@ mod tests {
     fn deploy_takes_project_env_and_optional_stacks() {
         assert_eq!(
             ok("/cloud-deploy", "ecommerce prod"),
-            SlashCommand::Deploy(DeployArgs { project: "ecommerce".into(), env: "prod".into(), stacks: vec![] })
+            SlashCommand::Deploy(DeployArgs {
+                project: "ecommerce".into(),
+                env: "prod".into(),
+                stacks: vec![]
+            })
         );
         assert_eq!(
             ok("/cloud-deploy", "  ecommerce   dev network,security dns "),
@@ -495,10 +603,17 @@ mod tests {
 
     #[test]
     fn help_shows_the_arguments() {
-        let SlashCommand::Help(text) = ok("/cloud-deploy", "help") else { panic!() };
-        assert!(text.contains("Plan a deployment and open its lobby for approval"), "{text}");
+        let SlashCommand::Help(text) = ok("/cloud-deploy", "help") else {
+            panic!()
+        };
+        assert!(
+            text.contains("Plan a deployment and open its lobby for approval"),
+            "{text}"
+        );
         assert!(text.contains("<PROJECT>"), "{text}");
-        let SlashCommand::Help(all) = ok("/cloud-help", "") else { panic!() };
+        let SlashCommand::Help(all) = ok("/cloud-help", "") else {
+            panic!()
+        };
         for c in COMMANDS {
             assert!(all.contains(c), "{c} missing from {all}");
         }
@@ -507,7 +622,10 @@ mod tests {
     #[test]
     fn grant_reads_optional_env_and_duration_before_the_reason() {
         assert_eq!(
-            ok("/cloud-grant", "<@U024BE7LH|bob> ecommerce approve prod 2h on call this week"),
+            ok(
+                "/cloud-grant",
+                "<@U024BE7LH|bob> ecommerce approve prod 2h on call this week"
+            ),
             SlashCommand::Grant(GrantArgs {
                 user: "U024BE7LH".into(),
                 project: "ecommerce".into(),
@@ -517,10 +635,20 @@ mod tests {
                 reason: "on call this week".into(),
             })
         );
-        let SlashCommand::Grant(g) = ok("/cloud-grant", "U024BE7LH ecommerce read fixing \"the\" dashboards") else { panic!() };
-        assert_eq!((g.env.as_str(), g.duration, g.reason.as_str()), ("*", None, "fixing the dashboards"));
-        let SlashCommand::Grant(g) = ok("/cloud-grant", "U0BOB1 ecommerce deploy 3d migration") else { panic!() };
-        assert_eq!((g.env.as_str(), g.duration), ("*", Some(std::time::Duration::from_secs(3 * 86400))));
+        let SlashCommand::Grant(g) = ok("/cloud-grant", "U024BE7LH ecommerce read fixing \"the\" dashboards") else {
+            panic!()
+        };
+        assert_eq!(
+            (g.env.as_str(), g.duration, g.reason.as_str()),
+            ("*", None, "fixing the dashboards")
+        );
+        let SlashCommand::Grant(g) = ok("/cloud-grant", "U0BOB1 ecommerce deploy 3d migration") else {
+            panic!()
+        };
+        assert_eq!(
+            (g.env.as_str(), g.duration),
+            ("*", Some(std::time::Duration::from_secs(3 * 86400)))
+        );
     }
 
     #[test]
@@ -543,10 +671,16 @@ mod tests {
         assert!(err("/cloud-admin-cancel", "0b6a3c1e").contains("say why"));
         assert_eq!(
             ok("/cloud-admin-cancel", "0b6a3c1e stuck since friday"),
-            SlashCommand::AdminCancel { session: "0b6a3c1e".into(), reason: "stuck since friday".into() }
+            SlashCommand::AdminCancel {
+                session: "0b6a3c1e".into(),
+                reason: "stuck since friday".into()
+            }
         );
         assert!(err("/cloud-set-quota", "ecommerce monthly_cost lots").contains("invalid value 'lots'"));
-        assert!(err("/cloud-set-quota", "ecommerce monthly_cost -5").contains("≥ 0") || err("/cloud-set-quota", "ecommerce monthly_cost -5").contains("unexpected argument"));
+        assert!(
+            err("/cloud-set-quota", "ecommerce monthly_cost -5").contains("≥ 0")
+                || err("/cloud-set-quota", "ecommerce monthly_cost -5").contains("unexpected argument")
+        );
     }
 
     #[test]

@@ -22,7 +22,11 @@ use crate::error::UserError;
 type Connector = SlackClientHyperConnector<SlackHyperHttpsConnector>;
 
 /// Bad signatures and stale timestamps are 401; anything else the layer rejects is 400.
-fn on_error(err: Box<dyn std::error::Error + Send + Sync>, _client: Arc<Client>, _state: SlackClientEventsUserState) -> StatusCode {
+fn on_error(
+    err: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<Client>,
+    _state: SlackClientEventsUserState,
+) -> StatusCode {
     if err.downcast_ref::<SlackEventSignatureVerifierError>().is_some() {
         warn!(error = %err, "slack: request refused: bad or stale signature");
         StatusCode::UNAUTHORIZED
@@ -38,29 +42,49 @@ pub fn router(bot: Arc<SlackBot>, config: &SlackConfig) -> anyhow::Result<Router
         UserError::invalid("the Slack signing secret is missing: set SLACK_SIGNING_SECRET (or SLACK_SIGNING_SECRET_FILE, or slack.signing_secret_file); it is on the app's Basic Information page")
     })?;
     let secret = SlackSigningSecret::new(secret.expose_secret().to_string());
-    let env = Arc::new(SlackClientEventsListenerEnvironment::<Connector>::new(bot.client.clone()).with_error_handler(on_error));
+    let env = Arc::new(
+        SlackClientEventsListenerEnvironment::<Connector>::new(bot.client.clone()).with_error_handler(on_error),
+    );
     let listener = SlackEventsAxumListener::new(env);
     Ok(Router::new()
         .route(
             "/slack/commands",
-            post(command).layer(listener.events_layer(&secret).with_event_extractor(SlackEventsExtractors::command_event())),
+            post(command).layer(
+                listener
+                    .events_layer(&secret)
+                    .with_event_extractor(SlackEventsExtractors::command_event()),
+            ),
         )
         .route(
             "/slack/actions",
-            post(action).layer(listener.events_layer(&secret).with_event_extractor(SlackEventsExtractors::interaction_event())),
+            post(action).layer(
+                listener
+                    .events_layer(&secret)
+                    .with_event_extractor(SlackEventsExtractors::interaction_event()),
+            ),
         )
         .route(
             "/slack/events",
-            post(push).layer(listener.events_layer(&secret).with_event_extractor(SlackEventsExtractors::push_event())),
+            post(push).layer(
+                listener
+                    .events_layer(&secret)
+                    .with_event_extractor(SlackEventsExtractors::push_event()),
+            ),
         )
         .with_state(bot))
 }
 
-async fn command(State(bot): State<Arc<SlackBot>>, Extension(ev): Extension<SlackCommandEvent>) -> Json<SlackCommandEventResponse> {
+async fn command(
+    State(bot): State<Arc<SlackBot>>,
+    Extension(ev): Extension<SlackCommandEvent>,
+) -> Json<SlackCommandEventResponse> {
     Json(bot.on_command(ev).await)
 }
 
-async fn action(State(bot): State<Arc<SlackBot>>, Extension(ev): Extension<SlackInteractionEvent>) -> impl IntoResponse {
+async fn action(
+    State(bot): State<Arc<SlackBot>>,
+    Extension(ev): Extension<SlackInteractionEvent>,
+) -> impl IntoResponse {
     bot.on_interaction(ev).await;
     StatusCode::OK
 }
@@ -91,7 +115,11 @@ mod tests {
     }
 
     fn verify(signature: &str, body: &str, ts: i64) -> Result<(), SlackEventSignatureVerifierError> {
-        SlackEventSignatureVerifier::new(&SlackSigningSecret::new(SECRET.into())).verify(signature, body, &ts.to_string())
+        SlackEventSignatureVerifier::new(&SlackSigningSecret::new(SECRET.into())).verify(
+            signature,
+            body,
+            &ts.to_string(),
+        )
     }
 
     fn now() -> i64 {
@@ -109,12 +137,24 @@ mod tests {
     #[test]
     fn stale_forged_or_tampered_requests_do_not() {
         let ts = now() - 310;
-        assert!(matches!(verify(&sign(SECRET, ts, BODY), BODY, ts), Err(SlackEventSignatureVerifierError::IncorrectOrExpiredTimestampError(_))));
+        assert!(matches!(
+            verify(&sign(SECRET, ts, BODY), BODY, ts),
+            Err(SlackEventSignatureVerifierError::IncorrectOrExpiredTimestampError(_))
+        ));
         let ts = now() + 310;
         assert!(verify(&sign(SECRET, ts, BODY), BODY, ts).is_err(), "from the future");
         let ts = now();
-        assert!(matches!(verify(&sign("another-secret", ts, BODY), BODY, ts), Err(SlackEventSignatureVerifierError::WrongSignatureError(_))));
-        assert!(verify(&sign(SECRET, ts, BODY), &format!("{BODY}x"), ts).is_err(), "body changed after signing");
-        assert!(verify(&sign(SECRET, ts, BODY), BODY, ts - 1).is_err(), "timestamp changed after signing");
+        assert!(matches!(
+            verify(&sign("another-secret", ts, BODY), BODY, ts),
+            Err(SlackEventSignatureVerifierError::WrongSignatureError(_))
+        ));
+        assert!(
+            verify(&sign(SECRET, ts, BODY), &format!("{BODY}x"), ts).is_err(),
+            "body changed after signing"
+        );
+        assert!(
+            verify(&sign(SECRET, ts, BODY), BODY, ts - 1).is_err(),
+            "timestamp changed after signing"
+        );
     }
 }

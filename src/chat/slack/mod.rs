@@ -59,7 +59,11 @@ pub struct SlackServer {
 impl SlackServer {
     /// Checks the bot token, then starts the configured transport. `listener` replaces
     /// `config.listen` (tests bind port 0 themselves).
-    pub async fn start(bot: Arc<SlackBot>, config: &SlackConfig, listener: Option<tokio::net::TcpListener>) -> anyhow::Result<SlackServer> {
+    pub async fn start(
+        bot: Arc<SlackBot>,
+        config: &SlackConfig,
+        listener: Option<tokio::net::TcpListener>,
+    ) -> anyhow::Result<SlackServer> {
         bot.start().await?;
         match config.transport {
             Mode::Http => {
@@ -73,18 +77,30 @@ impl SlackServer {
                 let local_addr = listener.local_addr()?;
                 let shutdown = bot.shutdown.clone();
                 let http = tokio::spawn(async move {
-                    let served = axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+                    let served = axum::serve(listener, router)
+                        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                        .await;
                     if let Err(e) = served {
                         tracing::error!(error = %e, "slack: the HTTP listener stopped");
                     }
                 });
                 tracing::info!(%local_addr, "slack: listening for Slack requests (HTTP)");
-                Ok(SlackServer { bot, local_addr: Some(local_addr), http: Some(http), socket: None })
+                Ok(SlackServer {
+                    bot,
+                    local_addr: Some(local_addr),
+                    http: Some(http),
+                    socket: None,
+                })
             }
             Mode::Socket => {
                 let socket = socket::SocketMode::start(bot.clone(), config).await?;
                 tracing::info!("slack: connected over Socket Mode");
-                Ok(SlackServer { bot, local_addr: None, http: None, socket: Some(socket) })
+                Ok(SlackServer {
+                    bot,
+                    local_addr: None,
+                    http: None,
+                    socket: Some(socket),
+                })
             }
         }
     }

@@ -33,7 +33,12 @@ pub struct ThreadSink {
 
 impl ThreadSink {
     pub fn new(bot: Arc<SlackBot>, lobby: Lobby, log_filename: String) -> Self {
-        ThreadSink { bot, lobby, log_filename, posted: HashMap::new() }
+        ThreadSink {
+            bot,
+            lobby,
+            log_filename,
+            posted: HashMap::new(),
+        }
     }
 
     async fn perform(&mut self, op: RenderOp) -> anyhow::Result<()> {
@@ -45,7 +50,10 @@ impl ThreadSink {
         metrics::counter!(metric::CHAT_CALLS, "platform" => "slack", "route" => route).increment(1);
         let result = self.perform_op(op).await;
         if let Err(e) = &result {
-            if matches!(e.downcast_ref::<SlackClientError>(), Some(SlackClientError::RateLimitError(_))) {
+            if matches!(
+                e.downcast_ref::<SlackClientError>(),
+                Some(SlackClientError::RateLimitError(_))
+            ) {
                 metrics::counter!(metric::CHAT_429, "platform" => "slack").increment(1);
             }
         }
@@ -64,11 +72,19 @@ impl ThreadSink {
                 let Some(ts) = self.posted.get(&key).cloned() else {
                     anyhow::bail!("the batcher edits {key}, which was never posted");
                 };
-                let request = SlackApiChatUpdateRequest::new(self.lobby.channel.clone().into(), content(&text), ts.into());
+                let request =
+                    SlackApiChatUpdateRequest::new(self.lobby.channel.clone().into(), content(&text), ts.into());
                 self.bot.session().chat_update(&request).await?;
             }
             RenderOp::Upload { filename, content } => {
-                upload(&self.bot, &self.lobby.channel, Some(&self.lobby.ts), &filename, &content).await?;
+                upload(
+                    &self.bot,
+                    &self.lobby.channel,
+                    Some(&self.lobby.ts),
+                    &filename,
+                    &content,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -81,17 +97,32 @@ fn content(text: &str) -> SlackMessageContent {
 }
 
 /// Uploads `content` as a file shared in `channel` (in the thread of `thread_ts` when given).
-pub async fn upload(bot: &SlackBot, channel: &str, thread_ts: Option<&str>, filename: &str, content: &str) -> anyhow::Result<()> {
+pub async fn upload(
+    bot: &SlackBot,
+    channel: &str,
+    thread_ts: Option<&str>,
+    filename: &str,
+    content: &str,
+) -> anyhow::Result<()> {
     let session = bot.session();
     let bytes = content.as_bytes().to_vec();
     let url = session
-        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_string(), bytes.len()))
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+            filename.to_string(),
+            bytes.len(),
+        ))
         .await?;
     session
-        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(url.upload_url, bytes, "text/plain".into()))
+        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+            url.upload_url,
+            bytes,
+            "text/plain".into(),
+        ))
         .await?;
-    let mut complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(url.file_id).with_title(filename.to_string())])
-        .with_channel_id(channel.to_string().into());
+    let mut complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
+        SlackApiFilesComplete::new(url.file_id).with_title(filename.to_string())
+    ])
+    .with_channel_id(channel.to_string().into());
     if let Some(ts) = thread_ts {
         complete = complete.with_thread_ts(ts.to_string().into());
     }

@@ -14,19 +14,32 @@ use crate::error::UserError;
 
 type Connector = SlackClientHyperConnector<SlackHyperHttpsConnector>;
 
-async fn on_command(ev: SlackCommandEvent, _client: Arc<Client>, state: SlackClientEventsUserState) -> UserCallbackResult<SlackCommandEventResponse> {
+async fn on_command(
+    ev: SlackCommandEvent,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
     let bot = bot(&state).await;
     Ok(bot.on_command(ev).await)
 }
 
-async fn on_interaction(ev: SlackInteractionEvent, _client: Arc<Client>, state: SlackClientEventsUserState) -> UserCallbackResult<()> {
+async fn on_interaction(
+    ev: SlackInteractionEvent,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
     let bot = bot(&state).await;
     bot.on_interaction(ev).await;
     Ok(())
 }
 
 async fn bot(state: &SlackClientEventsUserState) -> Arc<SlackBot> {
-    state.read().await.get_user_state::<Arc<SlackBot>>().expect("the bot is registered as user state").clone()
+    state
+        .read()
+        .await
+        .get_user_state::<Arc<SlackBot>>()
+        .expect("the bot is registered as user state")
+        .clone()
 }
 
 /// A running Socket Mode listener; [`SocketMode::shutdown`] closes its connection.
@@ -45,7 +58,9 @@ impl SocketMode {
             .with_interaction_events(on_interaction);
         let env = Arc::new(SlackClientEventsListenerEnvironment::new(bot.client.clone()).with_user_state(bot));
         let listener = SlackClientSocketModeListener::new(
-            &SlackClientSocketModeConfig::new().with_max_connections_count(1).with_initial_backoff_in_seconds(1),
+            &SlackClientSocketModeConfig::new()
+                .with_max_connections_count(1)
+                .with_initial_backoff_in_seconds(1),
             env,
             callbacks,
         );

@@ -16,7 +16,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: u64, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), errors: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            errors: None,
+        }
     }
 
     /// 50035 with one field error.
@@ -78,53 +83,91 @@ pub fn check_message(body: &Value, files: usize, creating: bool) -> Result<(), A
         }
         let n = chars(content);
         if n > MAX_CONTENT {
-            return Err(ApiError::form("content", format!("Must be {MAX_CONTENT} or fewer in length (got {n}).")));
+            return Err(ApiError::form(
+                "content",
+                format!("Must be {MAX_CONTENT} or fewer in length (got {n})."),
+            ));
         }
     }
-    let embeds = body.get("embeds").and_then(Value::as_array).cloned().unwrap_or_default();
+    let embeds = body
+        .get("embeds")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if embeds.len() > MAX_EMBEDS {
-        return Err(ApiError::form("embeds", format!("Must be {MAX_EMBEDS} or fewer in length.")));
+        return Err(ApiError::form(
+            "embeds",
+            format!("Must be {MAX_EMBEDS} or fewer in length."),
+        ));
     }
     let mut total = 0;
     for (i, e) in embeds.iter().enumerate() {
         let f = |name: &str| format!("embeds.{i}.{name}");
         let title = chars(&e["title"]);
         if title > MAX_EMBED_TITLE {
-            return Err(ApiError::form(&f("title"), format!("Must be {MAX_EMBED_TITLE} or fewer in length.")));
+            return Err(ApiError::form(
+                &f("title"),
+                format!("Must be {MAX_EMBED_TITLE} or fewer in length."),
+            ));
         }
         let desc = chars(&e["description"]);
         if desc > MAX_EMBED_DESCRIPTION {
-            return Err(ApiError::form(&f("description"), format!("Must be {MAX_EMBED_DESCRIPTION} or fewer in length.")));
+            return Err(ApiError::form(
+                &f("description"),
+                format!("Must be {MAX_EMBED_DESCRIPTION} or fewer in length."),
+            ));
         }
         let footer = chars(&e["footer"]["text"]);
         if footer > MAX_FOOTER {
-            return Err(ApiError::form(&f("footer.text"), format!("Must be {MAX_FOOTER} or fewer in length.")));
+            return Err(ApiError::form(
+                &f("footer.text"),
+                format!("Must be {MAX_FOOTER} or fewer in length."),
+            ));
         }
         let author = chars(&e["author"]["name"]);
         if author > MAX_AUTHOR_NAME {
-            return Err(ApiError::form(&f("author.name"), format!("Must be {MAX_AUTHOR_NAME} or fewer in length.")));
+            return Err(ApiError::form(
+                &f("author.name"),
+                format!("Must be {MAX_AUTHOR_NAME} or fewer in length."),
+            ));
         }
         total += title + desc + footer + author;
         let fields = e.get("fields").and_then(Value::as_array).cloned().unwrap_or_default();
         if fields.len() > MAX_EMBED_FIELDS {
-            return Err(ApiError::form(&f("fields"), format!("Must be {MAX_EMBED_FIELDS} or fewer in length.")));
+            return Err(ApiError::form(
+                &f("fields"),
+                format!("Must be {MAX_EMBED_FIELDS} or fewer in length."),
+            ));
         }
         for (j, field) in fields.iter().enumerate() {
             let name = chars(&field["name"]);
             let value = chars(&field["value"]);
             if name == 0 || name > MAX_FIELD_NAME {
-                return Err(ApiError::form(&f(&format!("fields.{j}.name")), format!("Must be between 1 and {MAX_FIELD_NAME} in length.")));
+                return Err(ApiError::form(
+                    &f(&format!("fields.{j}.name")),
+                    format!("Must be between 1 and {MAX_FIELD_NAME} in length."),
+                ));
             }
             if value == 0 || value > MAX_FIELD_VALUE {
-                return Err(ApiError::form(&f(&format!("fields.{j}.value")), format!("Must be between 1 and {MAX_FIELD_VALUE} in length.")));
+                return Err(ApiError::form(
+                    &f(&format!("fields.{j}.value")),
+                    format!("Must be between 1 and {MAX_FIELD_VALUE} in length."),
+                ));
             }
             total += name + value;
         }
     }
     if total > MAX_EMBEDS_TOTAL {
-        return Err(ApiError::form("embeds", format!("Embed size exceeds maximum size of {MAX_EMBEDS_TOTAL}")));
+        return Err(ApiError::form(
+            "embeds",
+            format!("Embed size exceeds maximum size of {MAX_EMBEDS_TOTAL}"),
+        ));
     }
-    let rows = body.get("components").and_then(Value::as_array).cloned().unwrap_or_default();
+    let rows = body
+        .get("components")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     check_components(&rows)?;
     if creating {
         let has_content = body.get("content").map(|c| chars(c) > 0).unwrap_or(false);
@@ -139,44 +182,74 @@ pub fn check_message(body: &Value, files: usize, creating: bool) -> Result<(), A
 /// unique in the message, selects ≤ 25 options.
 pub fn check_components(rows: &[Value]) -> Result<(), ApiError> {
     if rows.len() > MAX_ACTION_ROWS {
-        return Err(ApiError::form("components", format!("Must be {MAX_ACTION_ROWS} or fewer in length.")));
+        return Err(ApiError::form(
+            "components",
+            format!("Must be {MAX_ACTION_ROWS} or fewer in length."),
+        ));
     }
     let mut ids = std::collections::HashSet::new();
     for (i, row) in rows.iter().enumerate() {
         if row["type"] != 1 {
-            return Err(ApiError::form(&format!("components.{i}.type"), "Top-level components must be action rows (type 1)"));
+            return Err(ApiError::form(
+                &format!("components.{i}.type"),
+                "Top-level components must be action rows (type 1)",
+            ));
         }
         let items = row["components"].as_array().cloned().unwrap_or_default();
         if items.is_empty() {
-            return Err(ApiError::form(&format!("components.{i}.components"), "Must be between 1 and 5 in length."));
+            return Err(ApiError::form(
+                &format!("components.{i}.components"),
+                "Must be between 1 and 5 in length.",
+            ));
         }
-        let selects = items.iter().filter(|c| c["type"].as_u64().map(|t| (3..=8).contains(&t)).unwrap_or(false)).count();
+        let selects = items
+            .iter()
+            .filter(|c| c["type"].as_u64().map(|t| (3..=8).contains(&t)).unwrap_or(false))
+            .count();
         if selects > 0 && items.len() > 1 {
-            return Err(ApiError::form(&format!("components.{i}.components"), "A select menu must be alone in its action row"));
+            return Err(ApiError::form(
+                &format!("components.{i}.components"),
+                "A select menu must be alone in its action row",
+            ));
         }
         if items.len() > MAX_BUTTONS_PER_ROW {
-            return Err(ApiError::form(&format!("components.{i}.components"), format!("Must be {MAX_BUTTONS_PER_ROW} or fewer in length.")));
+            return Err(ApiError::form(
+                &format!("components.{i}.components"),
+                format!("Must be {MAX_BUTTONS_PER_ROW} or fewer in length."),
+            ));
         }
         for (j, c) in items.iter().enumerate() {
             let at = |name: &str| format!("components.{i}.components.{j}.{name}");
             if chars(&c["label"]) > MAX_LABEL {
-                return Err(ApiError::form(&at("label"), format!("Must be {MAX_LABEL} or fewer in length.")));
+                return Err(ApiError::form(
+                    &at("label"),
+                    format!("Must be {MAX_LABEL} or fewer in length."),
+                ));
             }
             let is_link = c["type"] == 2 && c["style"] == 5;
             if !is_link {
                 let id = c["custom_id"].as_str().unwrap_or("");
                 let n = id.chars().count();
                 if n == 0 || n > MAX_CUSTOM_ID {
-                    return Err(ApiError::form(&at("custom_id"), format!("Must be between 1 and {MAX_CUSTOM_ID} in length.")));
+                    return Err(ApiError::form(
+                        &at("custom_id"),
+                        format!("Must be between 1 and {MAX_CUSTOM_ID} in length."),
+                    ));
                 }
                 if !ids.insert(id.to_string()) {
-                    return Err(ApiError::form(&at("custom_id"), "Component custom id cannot be duplicated"));
+                    return Err(ApiError::form(
+                        &at("custom_id"),
+                        "Component custom id cannot be duplicated",
+                    ));
                 }
             }
             if c["type"] == 3 {
                 let options = c["options"].as_array().map(Vec::len).unwrap_or(0);
                 if options == 0 || options > MAX_SELECT_OPTIONS {
-                    return Err(ApiError::form(&at("options"), format!("Must be between 1 and {MAX_SELECT_OPTIONS} in length.")));
+                    return Err(ApiError::form(
+                        &at("options"),
+                        format!("Must be between 1 and {MAX_SELECT_OPTIONS} in length."),
+                    ));
                 }
             }
         }
@@ -195,19 +268,34 @@ mod tests {
     #[test]
     fn discord_limits_are_enforced() {
         assert!(check_message(&json!({"content": "a".repeat(2000)}), 0, true).is_ok());
-        assert_eq!(check_message(&json!({"content": "a".repeat(2001)}), 0, true).unwrap_err().code, 50035);
+        assert_eq!(
+            check_message(&json!({"content": "a".repeat(2001)}), 0, true)
+                .unwrap_err()
+                .code,
+            50035
+        );
         assert_eq!(check_message(&json!({}), 0, true).unwrap_err().code, 50006);
         assert!(check_message(&json!({}), 1, true).is_ok());
-        let six_rows: Vec<Value> = (0..6).map(|i| json!({"type": 1, "components": [button(&format!("b{i}"))]})).collect();
+        let six_rows: Vec<Value> = (0..6)
+            .map(|i| json!({"type": 1, "components": [button(&format!("b{i}"))]}))
+            .collect();
         assert!(check_message(&json!({"components": six_rows}), 0, true).is_err());
         let six_buttons: Vec<Value> = (0..6).map(|i| button(&format!("b{i}"))).collect();
-        assert!(check_message(&json!({"components": [{"type": 1, "components": six_buttons}]}), 0, true).is_err());
+        assert!(check_message(
+            &json!({"components": [{"type": 1, "components": six_buttons}]}),
+            0,
+            true
+        )
+        .is_err());
         let dup = json!({"components": [{"type": 1, "components": [button("a"), button("a")]}]});
         assert!(check_message(&dup, 0, true).is_err());
         let long_id = json!({"components": [{"type": 1, "components": [button(&"x".repeat(101))]}]});
         assert!(check_message(&long_id, 0, true).is_err());
         let big_embed = json!({"embeds": [{"description": "d".repeat(4000)}, {"description": "d".repeat(2001)}]});
-        assert!(check_message(&big_embed, 0, true).unwrap_err().describe().contains("6000"));
+        assert!(check_message(&big_embed, 0, true)
+            .unwrap_err()
+            .describe()
+            .contains("6000"));
         let field = json!({"embeds": [{"fields": [{"name": "n", "value": "v".repeat(1025)}]}]});
         assert!(check_message(&field, 0, true).is_err());
     }

@@ -16,8 +16,8 @@
 //! Tests act as users through [`FakeDiscord::slash`], [`FakeDiscord::click`] and
 //! [`FakeDiscord::select`], and read what the bot did from the stored state.
 
-pub mod limits;
 mod gateway;
+pub mod limits;
 mod rest;
 mod tls;
 
@@ -77,7 +77,11 @@ pub struct FakeUser {
 
 impl FakeUser {
     pub fn new(id: u64, name: &str) -> FakeUser {
-        FakeUser { id, name: name.to_string(), roles: vec![] }
+        FakeUser {
+            id,
+            name: name.to_string(),
+            roles: vec![],
+        }
     }
 }
 
@@ -123,7 +127,11 @@ impl StoredMessage {
                 }
             }
             for f in e["fields"].as_array().into_iter().flatten() {
-                out.push_str(&format!("\n{}: {}", f["name"].as_str().unwrap_or(""), f["value"].as_str().unwrap_or("")));
+                out.push_str(&format!(
+                    "\n{}: {}",
+                    f["name"].as_str().unwrap_or(""),
+                    f["value"].as_str().unwrap_or("")
+                ));
             }
             if let Some(s) = e["footer"]["text"].as_str() {
                 out.push('\n');
@@ -143,7 +151,9 @@ impl StoredMessage {
 
     /// The component whose custom id starts with `prefix`.
     pub fn component(&self, prefix: &str) -> Option<Value> {
-        self.component_list().into_iter().find(|c| c["custom_id"].as_str().map(|s| s.starts_with(prefix)).unwrap_or(false))
+        self.component_list()
+            .into_iter()
+            .find(|c| c["custom_id"].as_str().map(|s| s.starts_with(prefix)).unwrap_or(false))
     }
 
     /// The message as Discord's API returns it (what serenity's `Message` deserialises).
@@ -335,7 +345,11 @@ impl State {
         }
         let remaining = limit.saturating_sub(bucket.hits.len() as u32);
         // With a sliding window the reset is when the oldest hit leaves it.
-        let reset_after = if bucket.hits.len() == 1 && allowed { window.as_secs_f64() } else { reset_after };
+        let reset_after = if bucket.hits.len() == 1 && allowed {
+            window.as_secs_f64()
+        } else {
+            reset_after
+        };
         let reset_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -376,7 +390,8 @@ impl State {
 }
 
 fn fxhash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    s.bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
 /// Shared between the server tasks and the test handle.
@@ -417,7 +432,11 @@ impl FakeDiscord {
     pub async fn start(config: FakeConfig) -> std::io::Result<FakeDiscord> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { state: Mutex::new(State::new(config)), changed: Notify::new(), addr });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(config)),
+            changed: Notify::new(),
+            addr,
+        });
         let app = rest::router(shared.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -447,7 +466,16 @@ impl FakeDiscord {
     pub fn add_channel(&self, name: &str) -> u64 {
         let mut st = self.state();
         let id = st.snowflake();
-        st.channels.insert(id, StoredChannel { id, kind: ChannelKind::Text, parent_id: None, name: name.into(), auto_archive_duration: 0 });
+        st.channels.insert(
+            id,
+            StoredChannel {
+                id,
+                kind: ChannelKind::Text,
+                parent_id: None,
+                name: name.into(),
+                auto_archive_duration: 0,
+            },
+        );
         id
     }
 
@@ -469,7 +497,9 @@ impl FakeDiscord {
 
     /// Waits for a bot connection on the gateway (READY sent).
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
-        self.wait_for(timeout, |s| (!s.gateways.is_empty() && s.identified > 0).then_some(())).await.is_some()
+        self.wait_for(timeout, |s| (!s.gateways.is_empty() && s.identified > 0).then_some(()))
+            .await
+            .is_some()
     }
 
     /// Number of open gateway connections.
@@ -490,7 +520,14 @@ impl FakeDiscord {
         })
     }
 
-    fn base_interaction(&self, st: &mut State, kind: u8, user: &FakeUser, channel: u64, data: Value) -> (Value, StoredInteraction) {
+    fn base_interaction(
+        &self,
+        st: &mut State,
+        kind: u8,
+        user: &FakeUser,
+        channel: u64,
+        data: Value,
+    ) -> (Value, StoredInteraction) {
         let id = st.snowflake();
         let token = format!("itok-{id}-{}", uuid::Uuid::new_v4().simple());
         let guild = st.config.guild_id;
@@ -530,12 +567,25 @@ impl FakeDiscord {
         (payload, stored)
     }
 
-    fn command_options(st: &State, name: &str, options: &[(&str, Value)], focused: Option<&str>) -> Result<(u64, Value), String> {
-        let cmd = st.commands.get(name).ok_or_else(|| format!("the bot registered no command `{name}`; registered: {:?}", st.commands.keys().collect::<Vec<_>>()))?;
+    fn command_options(
+        st: &State,
+        name: &str,
+        options: &[(&str, Value)],
+        focused: Option<&str>,
+    ) -> Result<(u64, Value), String> {
+        let cmd = st.commands.get(name).ok_or_else(|| {
+            format!(
+                "the bot registered no command `{name}`; registered: {:?}",
+                st.commands.keys().collect::<Vec<_>>()
+            )
+        })?;
         let defs = cmd["options"].as_array().cloned().unwrap_or_default();
         let mut out = Vec::new();
         for (opt, value) in options {
-            let def = defs.iter().find(|d| d["name"] == *opt).ok_or_else(|| format!("command `{name}` has no option `{opt}`"))?;
+            let def = defs
+                .iter()
+                .find(|d| d["name"] == *opt)
+                .ok_or_else(|| format!("command `{name}` has no option `{opt}`"))?;
             let mut o = json!({"name": opt, "type": def["type"], "value": value});
             if focused == Some(*opt) {
                 o["focused"] = json!(true);
@@ -544,7 +594,10 @@ impl FakeDiscord {
         }
         for def in &defs {
             if def["required"] == true && !options.iter().any(|(o, _)| def["name"] == *o) && focused.is_none() {
-                return Err(format!("Discord would not send /{name} without its required option `{}`", def["name"]));
+                return Err(format!(
+                    "Discord would not send /{name} without its required option `{}`",
+                    def["name"]
+                ));
             }
         }
         let id = cmd["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(1);
@@ -552,7 +605,10 @@ impl FakeDiscord {
     }
 
     fn send(&self, payload: Value, mut stored: StoredInteraction) -> InteractionRef {
-        let r = InteractionRef { id: stored.id, token: stored.token.clone() };
+        let r = InteractionRef {
+            id: stored.id,
+            token: stored.token.clone(),
+        };
         stored.payload = payload.clone();
         let mut st = self.state();
         st.interactions.insert(stored.id, stored);
@@ -574,7 +630,14 @@ impl FakeDiscord {
     }
 
     /// A user types into option `focused` of `/name` (an autocomplete interaction).
-    pub fn autocomplete(&self, user: &FakeUser, channel: u64, name: &str, options: &[(&str, Value)], focused: &str) -> InteractionRef {
+    pub fn autocomplete(
+        &self,
+        user: &FakeUser,
+        channel: u64,
+        name: &str,
+        options: &[(&str, Value)],
+        focused: &str,
+    ) -> InteractionRef {
         let mut st = self.state();
         let (cmd_id, opts) = Self::command_options(&st, name, options, Some(focused)).unwrap_or_else(|e| panic!("{e}"));
         let data = json!({"id": cmd_id.to_string(), "name": name, "type": 1, "options": opts});
@@ -583,16 +646,28 @@ impl FakeDiscord {
         self.send(payload, stored)
     }
 
-    fn component(&self, user: &FakeUser, message_id: u64, custom_id: &str, values: Option<Vec<String>>) -> Result<InteractionRef, String> {
+    fn component(
+        &self,
+        user: &FakeUser,
+        message_id: u64,
+        custom_id: &str,
+        values: Option<Vec<String>>,
+    ) -> Result<InteractionRef, String> {
         let mut st = self.state();
-        let msg = st.messages.get(&message_id).cloned().ok_or_else(|| format!("no message {message_id}"))?;
+        let msg = st
+            .messages
+            .get(&message_id)
+            .cloned()
+            .ok_or_else(|| format!("no message {message_id}"))?;
         let comp = msg
             .component_list()
             .into_iter()
             .find(|c| c["custom_id"] == custom_id)
             .ok_or_else(|| format!("message {message_id} has no component `{custom_id}`"))?;
         if comp["disabled"] == true {
-            return Err(format!("component `{custom_id}` is disabled; Discord's client cannot click it"));
+            return Err(format!(
+                "component `{custom_id}` is disabled; Discord's client cannot click it"
+            ));
         }
         let mut data = json!({"custom_id": custom_id, "component_type": comp["type"]});
         if let Some(values) = values {
@@ -614,8 +689,19 @@ impl FakeDiscord {
     }
 
     /// A user picks `values` in the select menu `custom_id`.
-    pub fn select(&self, user: &FakeUser, message_id: u64, custom_id: &str, values: &[&str]) -> Result<InteractionRef, String> {
-        self.component(user, message_id, custom_id, Some(values.iter().map(|s| s.to_string()).collect()))
+    pub fn select(
+        &self,
+        user: &FakeUser,
+        message_id: u64,
+        custom_id: &str,
+        values: &[&str],
+    ) -> Result<InteractionRef, String> {
+        self.component(
+            user,
+            message_id,
+            custom_id,
+            Some(values.iter().map(|s| s.to_string()).collect()),
+        )
     }
 
     /// The gateway payload dispatched for an interaction.

@@ -36,13 +36,25 @@ struct Reply {
 
 impl Reply {
     fn json(body: Value) -> Reply {
-        Reply { status: 200, body: Some(body), headers: vec![] }
+        Reply {
+            status: 200,
+            body: Some(body),
+            headers: vec![],
+        }
     }
     fn empty() -> Reply {
-        Reply { status: 204, body: None, headers: vec![] }
+        Reply {
+            status: 204,
+            body: None,
+            headers: vec![],
+        }
     }
     fn error(e: ApiError) -> Reply {
-        Reply { status: e.status, body: Some(e.body()), headers: vec![] }
+        Reply {
+            status: e.status,
+            body: Some(e.body()),
+            headers: vec![],
+        }
     }
 }
 
@@ -68,17 +80,26 @@ async fn read_payload(req: Request) -> Result<Payload, ApiError> {
         .map(|v| v.starts_with("multipart/"))
         .unwrap_or(false);
     if is_multipart {
-        let mut mp = Multipart::from_request(req, &()).await.map_err(|e| ApiError::form("body", e.to_string()))?;
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::form("body", e.to_string()))?;
         let mut json = json!({});
         let mut files = Vec::new();
-        while let Some(field) = mp.next_field().await.map_err(|e| ApiError::form("body", e.to_string()))? {
+        while let Some(field) = mp
+            .next_field()
+            .await
+            .map_err(|e| ApiError::form("body", e.to_string()))?
+        {
             let name = field.name().unwrap_or("").to_string();
             let filename = field.file_name().map(str::to_string);
             let data = field.bytes().await.map_err(|e| ApiError::form("body", e.to_string()))?;
             if name == "payload_json" {
                 json = serde_json::from_slice(&data).map_err(|e| ApiError::form("payload_json", e.to_string()))?;
             } else if name.starts_with("files[") {
-                files.push(StoredFile { filename: filename.unwrap_or_else(|| name.clone()), content: data.to_vec() });
+                files.push(StoredFile {
+                    filename: filename.unwrap_or_else(|| name.clone()),
+                    content: data.to_vec(),
+                });
             }
         }
         Ok(Payload { json, files })
@@ -105,7 +126,12 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
     };
     {
         let mut st = shared.state.lock().expect("fake state");
-        st.requests.push(super::RequestRecord { method: method.to_string(), path: path.clone(), status: reply.status, at: Instant::now() });
+        st.requests.push(super::RequestRecord {
+            method: method.to_string(),
+            path: path.clone(),
+            status: reply.status,
+            at: Instant::now(),
+        });
     }
     shared.touch();
     let mut resp = match &reply.body {
@@ -140,14 +166,17 @@ fn bucket(st: &mut State, key: &str) -> Result<Vec<(&'static str, String)>, Repl
         Ok(()) => Ok(headers),
         Err(retry_after) => Err(Reply {
             status: 429,
-            body: Some(json!({"message": "You are being rate limited.", "retry_after": (retry_after * 1000.0).round() / 1000.0, "global": false})),
+            body: Some(
+                json!({"message": "You are being rate limited.", "retry_after": (retry_after * 1000.0).round() / 1000.0, "global": false}),
+            ),
             headers,
         }),
     }
 }
 
 fn parse_id(s: &str) -> Result<u64, ApiError> {
-    s.parse().map_err(|_| ApiError::form("id", format!("Value \"{s}\" is not snowflake.")))
+    s.parse()
+        .map_err(|_| ApiError::form("id", format!("Value \"{s}\" is not snowflake.")))
 }
 
 async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &HeaderMap, req: Request) -> R {
@@ -166,7 +195,11 @@ async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &Head
             return Ok(Reply {
                 status: 429,
                 body: Some(json!({"message": "You are being rate limited.", "retry_after": 1.0, "global": true})),
-                headers: vec![("retry-after", "1".into()), ("x-ratelimit-global", "true".into()), ("x-ratelimit-scope", "global".into())],
+                headers: vec![
+                    ("retry-after", "1".into()),
+                    ("x-ratelimit-global", "true".into()),
+                    ("x-ratelimit-scope", "global".into()),
+                ],
             });
         }
     }
@@ -189,7 +222,8 @@ async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &Head
                 "owner": bot_user(&st), "team": null, "flags": 0
             })))
         }
-        (Method::PUT, ["applications", _app, "commands"]) | (Method::PUT, ["applications", _app, "guilds", _, "commands"]) => {
+        (Method::PUT, ["applications", _app, "commands"])
+        | (Method::PUT, ["applications", _app, "guilds", _, "commands"]) => {
             let payload = read_payload(req).await?;
             put_commands(shared, payload.json)
         }
@@ -202,13 +236,20 @@ async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &Head
             followup(shared, token, payload)
         }
         (m, ["webhooks", _app, token, "messages", which]) => {
-            let payload = if m == Method::PATCH { Some(read_payload(req).await?) } else { None };
+            let payload = if m == Method::PATCH {
+                Some(read_payload(req).await?)
+            } else {
+                None
+            };
             webhook_message(shared, m, token, which, payload)
         }
         (Method::GET, ["channels", c]) => {
             let st = shared.state.lock().unwrap();
             let c = parse_id(c)?;
-            let ch = st.channels.get(&c).ok_or_else(|| ApiError::new(404, 10003, "Unknown Channel"))?;
+            let ch = st
+                .channels
+                .get(&c)
+                .ok_or_else(|| ApiError::new(404, 10003, "Unknown Channel"))?;
             Ok(Reply::json(ch.to_json(st.config.guild_id)))
         }
         (Method::POST, ["channels", c, "messages"]) => {
@@ -218,7 +259,11 @@ async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &Head
         }
         (m @ (Method::PATCH | Method::GET | Method::DELETE), ["channels", c, "messages", id]) => {
             let (c, id) = (parse_id(c)?, parse_id(id)?);
-            let payload = if m == Method::PATCH { Some(read_payload(req).await?) } else { None };
+            let payload = if m == Method::PATCH {
+                Some(read_payload(req).await?)
+            } else {
+                None
+            };
             channel_message(shared, m, c, id, payload)
         }
         (Method::POST, ["channels", c, "messages", m, "threads"]) => {
@@ -231,7 +276,11 @@ async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &Head
             let payload = read_payload(req).await?;
             thread_without_message(shared, c, payload.json)
         }
-        _ => Err(ApiError::new(404, 0, format!("404: Not Found (the fake does not model {method} /api/v10/{rest})"))),
+        _ => Err(ApiError::new(
+            404,
+            0,
+            format!("404: Not Found (the fake does not model {method} /api/v10/{rest})"),
+        )),
     }
 }
 
@@ -240,19 +289,29 @@ fn bot_user(st: &State) -> Value {
 }
 
 fn put_commands(shared: &Arc<Shared>, body: Value) -> R {
-    let list = body.as_array().cloned().ok_or_else(|| ApiError::form("_", "Must be an array"))?;
+    let list = body
+        .as_array()
+        .cloned()
+        .ok_or_else(|| ApiError::form("_", "Must be an array"))?;
     let mut st = shared.state.lock().unwrap();
     let app = st.config.application_id;
     let mut out = Vec::new();
     for mut cmd in list {
         let name = cmd["name"].as_str().unwrap_or("").to_string();
-        let ok = !name.is_empty() && name.len() <= 32 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !ok {
             return Err(ApiError::form("name", format!("Command name `{name}` is invalid")));
         }
         let desc = cmd["description"].as_str().unwrap_or("");
         if desc.is_empty() || desc.chars().count() > 100 {
-            return Err(ApiError::form("description", format!("/{name}: description must be 1-100 characters")));
+            return Err(ApiError::form(
+                "description",
+                format!("/{name}: description must be 1-100 characters"),
+            ));
         }
         if cmd["options"].as_array().map(Vec::len).unwrap_or(0) > 25 {
             return Err(ApiError::form("options", "Must be 25 or fewer in length."));
@@ -271,7 +330,13 @@ fn put_commands(shared: &Arc<Shared>, body: Value) -> R {
     Ok(Reply::json(Value::Array(out)))
 }
 
-fn new_message(st: &mut State, channel: u64, body: &Value, files: Vec<StoredFile>, interaction: Option<u64>) -> StoredMessage {
+fn new_message(
+    st: &mut State,
+    channel: u64,
+    body: &Value,
+    files: Vec<StoredFile>,
+    interaction: Option<u64>,
+) -> StoredMessage {
     let id = st.snowflake();
     StoredMessage {
         id,
@@ -337,7 +402,13 @@ fn callback(shared: &Arc<Shared>, id: u64, token: &str, body: Value) -> R {
             (AckKind::Message, Some(mid))
         }
         5 => {
-            let mut msg = new_message(&mut st, inter.channel_id, &json!({"flags": data["flags"]}), vec![], Some(id));
+            let mut msg = new_message(
+                &mut st,
+                inter.channel_id,
+                &json!({"flags": data["flags"]}),
+                vec![],
+                Some(id),
+            );
             msg.loading = true;
             let mid = msg.id;
             st.messages.insert(mid, msg);
@@ -352,7 +423,12 @@ fn callback(shared: &Arc<Shared>, id: u64, token: &str, body: Value) -> R {
             }
             (AckKind::UpdateMessage, Some(mid))
         }
-        6 | 7 => return Err(ApiError::form("type", "DEFERRED_UPDATE_MESSAGE and UPDATE_MESSAGE are only valid for component interactions")),
+        6 | 7 => {
+            return Err(ApiError::form(
+                "type",
+                "DEFERRED_UPDATE_MESSAGE and UPDATE_MESSAGE are only valid for component interactions",
+            ))
+        }
         8 if inter.kind == 4 => {
             let choices = data["choices"].as_array().cloned().unwrap_or_default();
             if choices.len() > 25 {
@@ -361,12 +437,22 @@ fn callback(shared: &Arc<Shared>, id: u64, token: &str, body: Value) -> R {
             st.interactions.get_mut(&id).unwrap().choices = Some(Value::Array(choices));
             (AckKind::Autocomplete, None)
         }
-        8 => return Err(ApiError::form("type", "autocomplete results answer only autocomplete interactions")),
+        8 => {
+            return Err(ApiError::form(
+                "type",
+                "autocomplete results answer only autocomplete interactions",
+            ))
+        }
         9 => {
             check_components(data["components"].as_array().map(Vec::as_slice).unwrap_or(&[]))?;
             (AckKind::Modal, None)
         }
-        other => return Err(ApiError::form("type", format!("Value {other} is not a valid interaction callback type"))),
+        other => {
+            return Err(ApiError::form(
+                "type",
+                format!("Value {other} is not a valid interaction callback type"),
+            ))
+        }
     };
     let _ = guild;
     let inter = st.interactions.get_mut(&id).unwrap();
@@ -415,10 +501,16 @@ fn webhook_message(shared: &Arc<Shared>, method: Method, token: &str, which: &st
     let guild = st.config.guild_id;
     let inter = interaction_by_token(&mut st, token)?.clone();
     let mid = if which == "@original" {
-        inter.original.ok_or_else(|| ApiError::new(404, 10008, "Unknown Message"))?
+        inter
+            .original
+            .ok_or_else(|| ApiError::new(404, 10008, "Unknown Message"))?
     } else {
         let id = parse_id(which)?;
-        let ok = st.messages.get(&id).map(|m| m.interaction == Some(inter.id)).unwrap_or(false);
+        let ok = st
+            .messages
+            .get(&id)
+            .map(|m| m.interaction == Some(inter.id))
+            .unwrap_or(false);
         if !ok {
             return Err(ApiError::new(404, 10008, "Unknown Message"));
         }
@@ -426,17 +518,25 @@ fn webhook_message(shared: &Arc<Shared>, method: Method, token: &str, which: &st
     };
     match method {
         Method::GET => {
-            let msg = st.messages.get(&mid).ok_or_else(|| ApiError::new(404, 10008, "Unknown Message"))?;
+            let msg = st
+                .messages
+                .get(&mid)
+                .ok_or_else(|| ApiError::new(404, 10008, "Unknown Message"))?;
             Ok(Reply::json(msg.to_json(guild)))
         }
         Method::DELETE => {
-            st.messages.remove(&mid).ok_or_else(|| ApiError::new(404, 10008, "Unknown Message"))?;
+            st.messages
+                .remove(&mid)
+                .ok_or_else(|| ApiError::new(404, 10008, "Unknown Message"))?;
             Ok(Reply::empty())
         }
         Method::PATCH => {
             let payload = payload.expect("patch has a body");
             check_message(&payload.json, payload.files.len(), false)?;
-            let msg = st.messages.get_mut(&mid).ok_or_else(|| ApiError::new(404, 10008, "Unknown Message"))?;
+            let msg = st
+                .messages
+                .get_mut(&mid)
+                .ok_or_else(|| ApiError::new(404, 10008, "Unknown Message"))?;
             apply_edit(msg, &payload.json, payload.files);
             Ok(Reply::json(msg.to_json(guild)))
         }
@@ -461,7 +561,11 @@ fn create_channel_message(shared: &Arc<Shared>, channel: u64, payload: Payload) 
     let msg = new_message(&mut st, channel, &body, payload.files, None);
     let v = msg.to_json(guild);
     st.messages.insert(msg.id, msg);
-    Ok(Reply { status: 200, body: Some(v), headers })
+    Ok(Reply {
+        status: 200,
+        body: Some(v),
+        headers,
+    })
 }
 
 fn channel_message(shared: &Arc<Shared>, method: Method, channel: u64, id: u64, payload: Option<Payload>) -> R {
@@ -480,7 +584,11 @@ fn channel_message(shared: &Arc<Shared>, method: Method, channel: u64, id: u64, 
         }
         _ => {
             if st.messages[&id].author_id != bot || st.messages[&id].is_ephemeral() {
-                return Err(ApiError::new(403, 50005, "Cannot edit a message authored by another user"));
+                return Err(ApiError::new(
+                    403,
+                    50005,
+                    "Cannot edit a message authored by another user",
+                ));
             }
             let headers = match bucket(&mut st, &format!("PATCH /channels/messages:{channel}")) {
                 Ok(h) => h,
@@ -490,7 +598,11 @@ fn channel_message(shared: &Arc<Shared>, method: Method, channel: u64, id: u64, 
             check_message(&payload.json, payload.files.len(), false)?;
             let msg = st.messages.get_mut(&id).unwrap();
             apply_edit(msg, &payload.json, payload.files);
-            Ok(Reply { status: 200, body: Some(msg.to_json(guild)), headers })
+            Ok(Reply {
+                status: 200,
+                body: Some(msg.to_json(guild)),
+                headers,
+            })
         }
     }
 }
@@ -499,11 +611,17 @@ fn check_thread_body(body: &Value) -> Result<(String, u64), ApiError> {
     let name = body["name"].as_str().unwrap_or("").to_string();
     let n = name.chars().count();
     if n == 0 || n > MAX_THREAD_NAME {
-        return Err(ApiError::form("name", format!("Must be between 1 and {MAX_THREAD_NAME} in length.")));
+        return Err(ApiError::form(
+            "name",
+            format!("Must be between 1 and {MAX_THREAD_NAME} in length."),
+        ));
     }
     let archive = body["auto_archive_duration"].as_u64().unwrap_or(4320);
     if !ARCHIVE_DURATIONS.contains(&archive) {
-        return Err(ApiError::form("auto_archive_duration", format!("Value must be one of {ARCHIVE_DURATIONS:?}.")));
+        return Err(ApiError::form(
+            "auto_archive_duration",
+            format!("Value must be one of {ARCHIVE_DURATIONS:?}."),
+        ));
     }
     Ok((name, archive))
 }
@@ -516,24 +634,47 @@ fn thread_from_message(shared: &Arc<Shared>, channel: u64, message: u64, body: V
         Some(_) => return Err(ApiError::new(400, 50024, "Cannot execute action on this channel type")),
         None => return Err(ApiError::new(404, 10003, "Unknown Channel")),
     }
-    let ok = st.messages.get(&message).map(|m| m.channel_id == channel && !m.is_ephemeral()).unwrap_or(false);
+    let ok = st
+        .messages
+        .get(&message)
+        .map(|m| m.channel_id == channel && !m.is_ephemeral())
+        .unwrap_or(false);
     if !ok {
         return Err(ApiError::new(404, 10008, "Unknown Message"));
     }
     if st.channels.contains_key(&message) {
-        return Err(ApiError::new(400, 160004, "A thread has already been created for this message"));
+        return Err(ApiError::new(
+            400,
+            160004,
+            "A thread has already been created for this message",
+        ));
     }
     let (name, archive) = check_thread_body(&body)?;
-    let ch = StoredChannel { id: message, kind: ChannelKind::PublicThread, parent_id: Some(channel), name, auto_archive_duration: archive };
+    let ch = StoredChannel {
+        id: message,
+        kind: ChannelKind::PublicThread,
+        parent_id: Some(channel),
+        name,
+        auto_archive_duration: archive,
+    };
     let v = ch.to_json(guild);
     st.channels.insert(message, ch);
-    Ok(Reply { status: 201, body: Some(v), headers: vec![] })
+    Ok(Reply {
+        status: 201,
+        body: Some(v),
+        headers: vec![],
+    })
 }
 
 fn thread_without_message(shared: &Arc<Shared>, channel: u64, body: Value) -> R {
     let mut st = shared.state.lock().unwrap();
     let guild = st.config.guild_id;
-    if !st.channels.get(&channel).map(|c| c.kind == ChannelKind::Text).unwrap_or(false) {
+    if !st
+        .channels
+        .get(&channel)
+        .map(|c| c.kind == ChannelKind::Text)
+        .unwrap_or(false)
+    {
         return Err(ApiError::new(404, 10003, "Unknown Channel"));
     }
     let (name, archive) = check_thread_body(&body)?;
@@ -543,8 +684,18 @@ fn thread_without_message(shared: &Arc<Shared>, channel: u64, body: Value) -> R 
         Some(other) => return Err(ApiError::form("type", format!("Value {other} is not a thread type"))),
     };
     let id = st.snowflake();
-    let ch = StoredChannel { id, kind, parent_id: Some(channel), name, auto_archive_duration: archive };
+    let ch = StoredChannel {
+        id,
+        kind,
+        parent_id: Some(channel),
+        name,
+        auto_archive_duration: archive,
+    };
     let v = ch.to_json(guild);
     st.channels.insert(id, ch);
-    Ok(Reply { status: 201, body: Some(v), headers: vec![] })
+    Ok(Reply {
+        status: 201,
+        body: Some(v),
+        headers: vec![],
+    })
 }

@@ -49,11 +49,15 @@ impl TlsEndpoint {
 impl FakeDiscord {
     /// Serves the same API over HTTPS on another loopback port, as `discord.com`.
     pub async fn start_tls(&self) -> std::io::Result<TlsEndpoint> {
-        let generated = rcgen::generate_simple_self_signed(vec!["discord.com".to_string()]).map_err(std::io::Error::other)?;
+        let generated =
+            rcgen::generate_simple_self_signed(vec!["discord.com".to_string()]).map_err(std::io::Error::other)?;
         let cert_pem = generated.cert.pem();
         let cert = CertificateDer::from(generated.cert.der().to_vec());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(generated.key_pair.serialize_der()));
-        let config = ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert], key).map_err(std::io::Error::other)?;
+        let config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .map_err(std::io::Error::other)?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -70,10 +74,18 @@ impl FakeDiscord {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let service = TowerToHyperService::new(router);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).with_upgrades().await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .with_upgrades()
+                        .await;
                 });
             }
         });
-        Ok(TlsEndpoint { addr, cert_pem, accepted, task })
+        Ok(TlsEndpoint {
+            addr,
+            cert_pem,
+            accepted,
+            task,
+        })
     }
 }

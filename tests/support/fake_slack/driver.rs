@@ -67,7 +67,10 @@ pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
 }
 
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn form(pairs: &[(&str, String)]) -> String {
@@ -110,15 +113,30 @@ impl FakeSlack {
     }
 
     fn block_actions(&self, user: &str, message_ts: &str, action_id: &str) -> Value {
-        let message = self.message(message_ts).unwrap_or_else(|| panic!("no message {message_ts} to click on\n{}", self.transcript()));
+        let message = self
+            .message(message_ts)
+            .unwrap_or_else(|| panic!("no message {message_ts} to click on\n{}", self.transcript()));
         let (block_id, value) = message
             .blocks
             .iter()
             .filter(|b| b["type"] == "actions")
-            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default().into_iter().map(move |e| (b["block_id"].clone(), e)))
+            .flat_map(|b| {
+                b["elements"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |e| (b["block_id"].clone(), e))
+            })
             .find(|(_, e)| e["action_id"] == action_id)
             .map(|(block, e)| (block, e["value"].clone()))
-            .unwrap_or_else(|| panic!("message {message_ts} has no button {action_id}; it has {:?}\n{}", message.action_ids(), self.transcript()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "message {message_ts} has no button {action_id}; it has {:?}\n{}",
+                    message.action_ids(),
+                    self.transcript()
+                )
+            });
         let id = {
             let mut inner = self.lock();
             Shared::next_id(&mut inner)
@@ -150,10 +168,12 @@ impl FakeSlack {
         match transport {
             Transport::Http(app) => {
                 let body = form(&fields);
-                self.post_signed(&format!("{app}/slack/commands"), &body, &Signing::default()).await
+                self.post_signed(&format!("{app}/slack/commands"), &body, &Signing::default())
+                    .await
             }
             Transport::Socket => {
-                let payload: serde_json::Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+                let payload: serde_json::Map<String, Value> =
+                    fields.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
                 self.envelope("slash_commands", Value::Object(payload)).await
             }
         }
@@ -171,7 +191,8 @@ impl FakeSlack {
         match transport {
             Transport::Http(app) => {
                 let body = form(&[("payload", payload.to_string())]);
-                self.post_signed(&format!("{app}/slack/actions"), &body, &Signing::default()).await
+                self.post_signed(&format!("{app}/slack/actions"), &body, &Signing::default())
+                    .await
             }
             Transport::Socket => self.envelope("interactive", payload).await,
         }
@@ -195,27 +216,51 @@ impl FakeSlack {
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let elapsed = started.elapsed();
-        assert!(elapsed <= ACK_DEADLINE, "the app took {elapsed:?} to acknowledge {url}; Slack gives up after 3 s");
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)})) };
+        assert!(
+            elapsed <= ACK_DEADLINE,
+            "the app took {elapsed:?} to acknowledge {url}; Slack gives up after 3 s"
+        );
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}))
+        };
         Ack { status, body, elapsed }
     }
 
     /// Sends an envelope over the Socket Mode connection and waits for its ack.
     pub async fn envelope(&self, kind: &str, payload: Value) -> Ack {
-        self.wait_for("a Socket Mode connection", Duration::from_secs(10), |f| f.socket_connected().then_some(())).await;
+        self.wait_for("a Socket Mode connection", Duration::from_secs(10), |f| {
+            f.socket_connected().then_some(())
+        })
+        .await;
         let envelope_id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = tokio::sync::oneshot::channel();
         {
             let mut inner = self.lock();
             inner.acks.insert(envelope_id.clone(), tx);
             let frame = json!({"envelope_id": envelope_id, "type": kind, "accepts_response_payload": kind != "events_api", "retry_attempt": 0, "retry_reason": "", "payload": payload});
-            inner.socket.as_ref().expect("connected").send(frame.to_string()).expect("socket open");
+            inner
+                .socket
+                .as_ref()
+                .expect("connected")
+                .send(frame.to_string())
+                .expect("socket open");
         }
         let started = Instant::now();
         let ack = tokio::time::timeout(ACK_DEADLINE, rx)
             .await
-            .unwrap_or_else(|_| panic!("no ack for {kind} envelope {envelope_id} within 3 s\n{}", self.transcript()))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no ack for {kind} envelope {envelope_id} within 3 s\n{}",
+                    self.transcript()
+                )
+            })
             .expect("ack sender kept");
-        Ack { status: 200, body: ack.get("payload").cloned().unwrap_or(Value::Null), elapsed: started.elapsed() }
+        Ack {
+            status: 200,
+            body: ack.get("payload").cloned().unwrap_or(Value::Null),
+            elapsed: started.elapsed(),
+        }
     }
 }

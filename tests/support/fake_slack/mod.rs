@@ -118,7 +118,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { post_burst: 2, post_interval: Duration::from_secs(1), updates_per_minute: 50 }
+        Limits {
+            post_burst: 2,
+            post_interval: Duration::from_secs(1),
+            updates_per_minute: 50,
+        }
     }
 }
 
@@ -224,12 +228,18 @@ impl FakeSlack {
 
     /// Make `user` a member of these user groups (ids like `S0APPROVERS`).
     pub fn set_user_groups(&self, user: &str, groups: &[&str]) {
-        self.lock().groups.insert(user.into(), groups.iter().map(|g| g.to_string()).collect());
+        self.lock()
+            .groups
+            .insert(user.into(), groups.iter().map(|g| g.to_string()).collect());
     }
 
     /// Answer the next call of `method` with `{"ok": false, "error": error}`.
     pub fn fail_next(&self, method: &str, error: &str) {
-        self.lock().fail_next.entry(method.into()).or_default().push_back(error.into());
+        self.lock()
+            .fail_next
+            .entry(method.into())
+            .or_default()
+            .push_back(error.into());
     }
 
     pub fn messages(&self) -> Vec<Message> {
@@ -242,12 +252,22 @@ impl FakeSlack {
 
     /// Top-level messages of the channel (not thread replies).
     pub fn channel_messages(&self) -> Vec<Message> {
-        self.lock().messages.iter().filter(|m| m.thread_ts.is_none()).cloned().collect()
+        self.lock()
+            .messages
+            .iter()
+            .filter(|m| m.thread_ts.is_none())
+            .cloned()
+            .collect()
     }
 
     /// Replies in the thread of `ts`, oldest first.
     pub fn thread(&self, ts: &str) -> Vec<Message> {
-        self.lock().messages.iter().filter(|m| m.thread_ts.as_deref() == Some(ts)).cloned().collect()
+        self.lock()
+            .messages
+            .iter()
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .cloned()
+            .collect()
     }
 
     pub fn ephemerals(&self) -> Vec<Ephemeral> {
@@ -273,7 +293,12 @@ impl FakeSlack {
 
     /// Waits until `check` returns `Some`, re-checking on every change; panics after `timeout`
     /// with the channel so far.
-    pub async fn wait_for<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut(&FakeSlack) -> Option<T>) -> T {
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&FakeSlack) -> Option<T>,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.shared.changed.notified();
@@ -303,7 +328,12 @@ impl FakeSlack {
             out.push_str(&format!("(only {} sees, via {}) {}\n", e.user, e.via, e.text));
         }
         for f in &inner.files {
-            out.push_str(&format!("(file {} in thread {:?}, {} bytes)\n", f.filename, f.thread_ts, f.content.len()));
+            out.push_str(&format!(
+                "(file {} in thread {:?}, {} bytes)\n",
+                f.filename,
+                f.thread_ts,
+                f.content.len()
+            ));
         }
         out.push_str(&format!("calls: {:?}\n", inner.calls));
         out
@@ -318,7 +348,10 @@ impl FakeSlack {
     /// refresh.
     pub fn disconnect_socket(&self) {
         if let Some(tx) = self.lock().socket.take() {
-            let _ = tx.send(json!({"type": "disconnect", "reason": "refresh_requested", "debug_info": {"host": "fake"}}).to_string());
+            let _ = tx.send(
+                json!({"type": "disconnect", "reason": "refresh_requested", "debug_info": {"host": "fake"}})
+                    .to_string(),
+            );
         }
     }
 }
@@ -329,7 +362,10 @@ fn indent(text: &str, pad: &str) -> String {
 
 impl Shared {
     fn new_ts(&self, inner: &mut Inner) -> String {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
         let micros = now.max(inner.last_ts_micros + 1);
         inner.last_ts_micros = micros;
         format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
@@ -351,8 +387,13 @@ fn slack_error(error: &str) -> Response {
 }
 
 fn rate_limited(retry_after: u64) -> Response {
-    let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(json!({"ok": false, "error": "ratelimited"}))).into_response();
-    r.headers_mut().insert("retry-after", retry_after.to_string().parse().unwrap());
+    let mut r = (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({"ok": false, "error": "ratelimited"})),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert("retry-after", retry_after.to_string().parse().unwrap());
     r
 }
 
@@ -368,12 +409,18 @@ fn params(headers: &HeaderMap, query: &HashMap<String, String>, body: &[u8]) -> 
     let ctype = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     if ctype.starts_with("application/json") {
         let v: Value = serde_json::from_slice(body).map_err(|_| "invalid_json")?;
-        let Value::Object(map) = v else { return Err("invalid_json") };
+        let Value::Object(map) = v else {
+            return Err("invalid_json");
+        };
         out.extend(map);
     } else if ctype.starts_with("application/x-www-form-urlencoded") {
         for (k, v) in url::form_urlencoded::parse(body) {
             // Form encoding carries blocks as a JSON string.
-            let value = if k == "blocks" { serde_json::from_str(&v).map_err(|_| "invalid_blocks_format")? } else { json!(v) };
+            let value = if k == "blocks" {
+                serde_json::from_str(&v).map_err(|_| "invalid_blocks_format")?
+            } else {
+                json!(v)
+            };
             out.insert(k.into_owned(), value);
         }
     } else {
@@ -405,7 +452,11 @@ async fn api(
 fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String, String>, body: &[u8]) -> Response {
     let mut inner = s.inner.lock().unwrap();
     let token = bearer(headers);
-    let expected = if method == "apps.connections.open" { &s.app_token } else { &s.bot_token };
+    let expected = if method == "apps.connections.open" {
+        &s.app_token
+    } else {
+        &s.bot_token
+    };
     let fail = |inner: &mut Inner, error: &str| {
         inner.calls.push(format!("{method}:{error}"));
         slack_error(error)
@@ -426,7 +477,9 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
     match method {
         "auth.test" => {
             inner.calls.push(method.into());
-            ok(json!({"url": "https://cloud-fake.slack.com/", "team": "Cloud Fake", "user": "cloud", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}))
+            ok(
+                json!({"url": "https://cloud-fake.slack.com/", "team": "Cloud Fake", "user": "cloud", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}),
+            )
         }
         "apps.connections.open" => {
             inner.calls.push(method.into());
@@ -443,7 +496,8 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
                 }
             }
             // Members are listed only when asked for (`include_users=true`), as in Slack.
-            let with_users = str_param("include_users").as_deref() == Some("true") || p.get("include_users") == Some(&json!(true));
+            let with_users =
+                str_param("include_users").as_deref() == Some("true") || p.get("include_users") == Some(&json!(true));
             let groups: Vec<Value> = by_group
                 .into_iter()
                 .map(|(id, users)| {
@@ -457,7 +511,9 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
             ok(json!({"usergroups": groups}))
         }
         "chat.postMessage" | "chat.postEphemeral" | "chat.update" => {
-            let Some(channel) = str_param("channel") else { return fail(&mut inner, "channel_not_found") };
+            let Some(channel) = str_param("channel") else {
+                return fail(&mut inner, "channel_not_found");
+            };
             if channel != CHANNEL {
                 return fail(&mut inner, "channel_not_found");
             }
@@ -472,7 +528,10 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
                     // Token bucket per channel.
                     let now = Instant::now();
                     let limits = &s.limits;
-                    let (tokens, last) = inner.post_buckets.entry(channel.clone()).or_insert((limits.post_burst as f64, now));
+                    let (tokens, last) = inner
+                        .post_buckets
+                        .entry(channel.clone())
+                        .or_insert((limits.post_burst as f64, now));
                     let refill = now.duration_since(*last).as_secs_f64() / limits.post_interval.as_secs_f64();
                     *tokens = (*tokens + refill).min(limits.post_burst as f64);
                     *last = now;
@@ -490,20 +549,50 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
                             return fail(&mut inner, "thread_not_found");
                         }
                     }
-                    inner.messages.push(Message { channel: channel.clone(), ts: ts.clone(), thread_ts: thread_ts.clone(), text: text.clone(), blocks: blocks.clone(), edits: 0 });
+                    inner.messages.push(Message {
+                        channel: channel.clone(),
+                        ts: ts.clone(),
+                        thread_ts: thread_ts.clone(),
+                        text: text.clone(),
+                        blocks: blocks.clone(),
+                        edits: 0,
+                    });
                     inner.calls.push(method.into());
-                    ok(json!({"channel": channel, "ts": ts, "message": {"type": "message", "ts": ts, "text": text, "blocks": blocks, "bot_id": BOT_ID, "user": BOT_USER, "thread_ts": thread_ts}}))
+                    ok(
+                        json!({"channel": channel, "ts": ts, "message": {"type": "message", "ts": ts, "text": text, "blocks": blocks, "bot_id": BOT_ID, "user": BOT_USER, "thread_ts": thread_ts}}),
+                    )
                 }
                 "chat.postEphemeral" => {
-                    let Some(user) = str_param("user") else { return fail(&mut inner, "user_not_found") };
-                    inner.ephemerals.push(Ephemeral { channel, user, text: if blocks.is_empty() { text } else { blocks.iter().fold(String::new(), |mut acc, b| { let mut v = vec![]; validate::block_texts(b, &mut v); acc.push_str(&v.join("\n")); acc }) }, via: "chat.postEphemeral" });
+                    let Some(user) = str_param("user") else {
+                        return fail(&mut inner, "user_not_found");
+                    };
+                    inner.ephemerals.push(Ephemeral {
+                        channel,
+                        user,
+                        text: if blocks.is_empty() {
+                            text
+                        } else {
+                            blocks.iter().fold(String::new(), |mut acc, b| {
+                                let mut v = vec![];
+                                validate::block_texts(b, &mut v);
+                                acc.push_str(&v.join("\n"));
+                                acc
+                            })
+                        },
+                        via: "chat.postEphemeral",
+                    });
                     inner.calls.push(method.into());
                     let ts = s.new_ts(&mut inner);
                     ok(json!({"message_ts": ts}))
                 }
                 _ => {
                     let now = Instant::now();
-                    while inner.updates.front().map(|t| now.duration_since(*t) >= Duration::from_secs(60)).unwrap_or(false) {
+                    while inner
+                        .updates
+                        .front()
+                        .map(|t| now.duration_since(*t) >= Duration::from_secs(60))
+                        .unwrap_or(false)
+                    {
                         inner.updates.pop_front();
                     }
                     if inner.updates.len() >= s.limits.updates_per_minute {
@@ -511,7 +600,9 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
                         inner.calls.push(format!("{method}:429"));
                         return rate_limited(5);
                     }
-                    let Some(ts) = str_param("ts") else { return fail(&mut inner, "message_not_found") };
+                    let Some(ts) = str_param("ts") else {
+                        return fail(&mut inner, "message_not_found");
+                    };
                     let Some(m) = inner.messages.iter_mut().find(|m| m.ts == ts && m.channel == channel) else {
                         return fail(&mut inner, "message_not_found");
                     };
@@ -520,19 +611,31 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
                     m.edits += 1;
                     inner.updates.push_back(now);
                     inner.calls.push(method.into());
-                    ok(json!({"channel": channel, "ts": ts, "text": text, "message": {"type": "message", "ts": ts, "text": text, "blocks": blocks, "bot_id": BOT_ID, "user": BOT_USER}}))
+                    ok(
+                        json!({"channel": channel, "ts": ts, "text": text, "message": {"type": "message", "ts": ts, "text": text, "blocks": blocks, "bot_id": BOT_ID, "user": BOT_USER}}),
+                    )
                 }
             }
         }
         "files.getUploadURLExternal" => {
-            let (Some(filename), Some(length)) = (str_param("filename"), str_param("length").and_then(|l| l.parse::<usize>().ok())) else {
+            let (Some(filename), Some(length)) = (
+                str_param("filename"),
+                str_param("length").and_then(|l| l.parse::<usize>().ok()),
+            ) else {
                 return fail(&mut inner, "invalid_arguments");
             };
             if length == 0 {
                 return fail(&mut inner, "invalid_arguments");
             }
             let id = format!("F{:08}", Shared::next_id(&mut inner));
-            inner.uploads.insert(id.clone(), PendingUpload { filename, length, content: None });
+            inner.uploads.insert(
+                id.clone(),
+                PendingUpload {
+                    filename,
+                    length,
+                    content: None,
+                },
+            );
             inner.calls.push(method.into());
             ok(json!({"upload_url": format!("{}/upload/{id}", s.base), "file_id": id}))
         }
@@ -548,15 +651,27 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
             let thread_ts = str_param("thread_ts");
             let mut shared = Vec::new();
             for f in files {
-                let Some(id) = f["id"].as_str() else { return fail(&mut inner, "invalid_arguments") };
-                let Some(upload) = inner.uploads.remove(id) else { return fail(&mut inner, "file_not_found") };
-                let Some(content) = upload.content else { return fail(&mut inner, "file_upload_not_found") };
+                let Some(id) = f["id"].as_str() else {
+                    return fail(&mut inner, "invalid_arguments");
+                };
+                let Some(upload) = inner.uploads.remove(id) else {
+                    return fail(&mut inner, "file_not_found");
+                };
+                let Some(content) = upload.content else {
+                    return fail(&mut inner, "file_upload_not_found");
+                };
                 if content.len() != upload.length {
                     return fail(&mut inner, "file_upload_size_mismatch");
                 }
                 shared.push(json!({"id": id, "name": upload.filename, "title": f["title"]}));
                 if let Some(channel) = &channel {
-                    inner.files.push(SharedFile { id: id.into(), filename: upload.filename, channel: channel.clone(), thread_ts: thread_ts.clone(), content: String::from_utf8_lossy(&content).into_owned() });
+                    inner.files.push(SharedFile {
+                        id: id.into(),
+                        filename: upload.filename,
+                        channel: channel.clone(),
+                        thread_ts: thread_ts.clone(),
+                        content: String::from_utf8_lossy(&content).into_owned(),
+                    });
                 }
             }
             inner.calls.push(method.into());

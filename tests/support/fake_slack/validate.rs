@@ -41,7 +41,11 @@ pub fn message(text: &str, blocks: &Value) -> Result<(), &'static str> {
         return Err("invalid_blocks");
     }
     for b in blocks {
-        if b["block_id"].as_str().map(|id| len(id) > MAX_ACTION_ID).unwrap_or(false) {
+        if b["block_id"]
+            .as_str()
+            .map(|id| len(id) > MAX_ACTION_ID)
+            .unwrap_or(false)
+        {
             return Err("invalid_blocks");
         }
         match b["type"].as_str() {
@@ -58,7 +62,12 @@ pub fn message(text: &str, blocks: &Value) -> Result<(), &'static str> {
             }
             Some("header") => {
                 let t = &b["text"];
-                if t["type"] != "plain_text" || t["text"].as_str().map(|s| s.is_empty() || len(s) > MAX_HEADER_TEXT).unwrap_or(true) {
+                if t["type"] != "plain_text"
+                    || t["text"]
+                        .as_str()
+                        .map(|s| s.is_empty() || len(s) > MAX_HEADER_TEXT)
+                        .unwrap_or(true)
+                {
                     return Err("invalid_blocks");
                 }
             }
@@ -85,7 +94,12 @@ pub fn message(text: &str, blocks: &Value) -> Result<(), &'static str> {
                         return Err("invalid_blocks");
                     }
                     let label = &e["text"];
-                    if label["type"] != "plain_text" || label["text"].as_str().map(|s| s.is_empty() || len(s) > MAX_BUTTON_TEXT).unwrap_or(true) {
+                    if label["type"] != "plain_text"
+                        || label["text"]
+                            .as_str()
+                            .map(|s| s.is_empty() || len(s) > MAX_BUTTON_TEXT)
+                            .unwrap_or(true)
+                    {
                         return Err("invalid_blocks");
                     }
                     let id = e["action_id"].as_str().ok_or("invalid_blocks")?;
@@ -122,7 +136,12 @@ pub fn block_texts(b: &Value, out: &mut Vec<String>) {
             }
         }
         Some("context") => {
-            let parts: Vec<&str> = b["elements"].as_array().into_iter().flatten().filter_map(|e| e["text"].as_str()).collect();
+            let parts: Vec<&str> = b["elements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["text"].as_str())
+                .collect();
             out.push(parts.join(" "));
         }
         Some("actions") => {
