@@ -12,7 +12,7 @@ if [ -f stacks/package.json ] && [ ! -d stacks/node_modules ]; then
   (cd stacks && npm ci --ignore-scripts --no-audit --no-fund)
 fi
 
-cargo test --locked --all-targets
+cargo test --workspace --locked --all-targets
 
 if [ -f stacks/package.json ]; then
   (

@@ -1,18 +1,10 @@
-//! cloud-engine: ChatOps for Pulumi deployments with a plan-first, four-eyes approval workflow.
-//!
-//! The core (`session`, `catalog`, `engine`, `orchestrator`, `policy`, `store`) knows nothing of
-//! Discord or Slack; chat adapters and the `cloud` CLI translate user input into intents and
-//! render the events the orchestrator publishes.
+//! The `cloud` program: the command line ([`cli`]), `cloud serve` ([`serve`]) and the one
+//! composition root ([`app`]) that builds the store, the Pulumi engine adapter, the catalog
+//! resolver and the orchestrator from configuration. Everything else lives in the crates under
+//! `crates/` (docs/architecture.md).
 
-pub mod catalog;
-pub mod chat;
+pub mod app;
 pub mod cli;
-pub mod config;
-pub mod engine;
-pub mod error;
-pub mod orchestrator;
-pub mod policy;
 pub mod serve;
-pub mod session;
-pub mod store;
-pub mod testing;
+
+pub use app::App;

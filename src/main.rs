@@ -1,7 +1,7 @@
 //! `cloud`: the command-line entry point.
 
 use clap::Parser;
-use cloud_engine::cli::{Cli, LogFormat};
+use cloud::cli::{Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(format: LogFormat) {
@@ -22,6 +22,6 @@ fn init_tracing(format: LogFormat) {
 async fn main() {
     let cli = Cli::parse();
     init_tracing(cli.global.log_format);
-    let code = cloud_engine::cli::run(cli).await;
+    let code = cloud::cli::run(cli).await;
     std::process::exit(code);
 }

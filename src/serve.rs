@@ -1,47 +1,15 @@
-//! `cloud serve`: one transport-neutral core shared by the chat adapters (Discord, Slack), plus
-//! the operations endpoint and graceful shutdown.
-//!
-//! - [`Core`]: configuration, store, orchestrator and access policy, the set of plans and applies
-//!   the adapters started, and the "draining" flag that stops new sessions on SIGTERM.
-//! - [`Transport`]: what a chat adapter implements to run inside `cloud serve`;
-//!   `cloud serve --discord --slack` runs both over one core.
-//! - [`serve_ops`]: `/healthz` (store reachable, every transport connected) and Prometheus
-//!   `/metrics` on a local address.
-//! - [`Core::shutdown`]: stop taking sessions, let running applies finish up to the configured
-//!   timeout, then cancel them gracefully (recorded in the audit log) and wait for them to stop.
+//! `cloud serve`: runs the chat transports over one shared [`Core`], serves `/healthz` and
+//! Prometheus `/metrics` on a local address, and shuts down gracefully on SIGTERM/SIGINT.
 
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::Config;
-use crate::orchestrator::{Orchestrator, SessionEventKind};
-use crate::policy::Access;
-use crate::session::{Principal, SessionId, SessionState, StackName, StackState};
-use crate::store::{NewAudit, SessionFilter, Store};
-
-/// Metric names, in one place (docs/discord.md lists them).
-pub mod metric {
-    /// Gauge, label `state`: sessions in the store by state (computed at scrape).
-    pub const SESSIONS: &str = "cloud_sessions";
-    /// Counter, labels `platform`, `kind` (command, component, autocomplete).
-    pub const INTERACTIONS: &str = "cloud_interactions_total";
-    /// Histogram, label `platform`: seconds from receiving an interaction to its first response.
-    pub const FIRST_RESPONSE: &str = "cloud_interaction_first_response_seconds";
-    /// Histogram, label `op` (preview, up): seconds one stack's engine run took.
-    pub const ENGINE_RUN: &str = "cloud_engine_run_seconds";
-    /// Counter, labels `platform`, `route`: chat API calls made.
-    pub const CHAT_CALLS: &str = "cloud_chat_api_calls_total";
-    /// Counter, label `platform`: chat API calls answered 429.
-    pub const CHAT_429: &str = "cloud_chat_api_429_total";
-}
+use cloud_chat::{Core, Transport};
 
 /// The process-wide Prometheus recorder (a recorder can be installed once per process).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -63,206 +31,10 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The shared core of `cloud serve`.
-pub struct Core {
-    pub config: Config,
-    pub store: Store,
-    pub orchestrator: Arc<Orchestrator>,
-    /// Cancelled when shutdown starts: adapters refuse new sessions from then on.
-    draining: CancellationToken,
-    /// Plans and applies the adapters started, so shutdown can wait for them.
-    work: TaskTracker,
-    /// Connection state of each transport's link to its platform, for `/healthz`.
-    connected: Mutex<BTreeMap<&'static str, bool>>,
-}
-
-impl Core {
-    /// A core over an orchestrator (whose access policy and clock it uses).
-    pub fn new(config: Config, store: Store, orchestrator: Arc<Orchestrator>) -> Arc<Core> {
-        metrics_handle();
-        let core = Arc::new(Core {
-            config,
-            store,
-            orchestrator,
-            draining: CancellationToken::new(),
-            work: TaskTracker::new(),
-            connected: Mutex::new(BTreeMap::new()),
-        });
-        core.spawn_engine_timer();
-        core
-    }
-
-    /// Build from the configuration, as the `cloud` CLI does.
-    pub async fn from_app(app: crate::cli::App) -> Arc<Core> {
-        Core::new(app.config, app.store, app.orchestrator)
-    }
-
-    /// The access policy (the orchestrator's).
-    pub fn access(&self) -> &Access {
-        self.orchestrator.access()
-    }
-
-    /// Whether new sessions are taken (false once shutdown started).
-    pub fn accepting(&self) -> bool {
-        !self.draining.is_cancelled()
-    }
-
-    /// Cancelled when shutdown starts.
-    pub fn draining(&self) -> CancellationToken {
-        self.draining.clone()
-    }
-
-    /// Run session work (a plan, an apply) so that shutdown waits for it.
-    pub fn spawn_work<F>(&self, fut: F) -> tokio::task::JoinHandle<()>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.work.spawn(fut)
-    }
-
-    /// Number of session tasks running.
-    pub fn running_work(&self) -> usize {
-        self.work.len()
-    }
-
-    pub fn set_connected(&self, transport: &'static str, up: bool) {
-        self.connected.lock().expect("health lock").insert(transport, up);
-    }
-
-    /// `(healthy, report)` for `/healthz`.
-    pub async fn health(&self) -> (bool, serde_json::Value) {
-        let store_ok = sqlx::query("SELECT 1").execute(self.store.pool()).await.is_ok();
-        let transports = self.connected.lock().expect("health lock").clone();
-        let ok = store_ok && transports.values().all(|up| *up);
-        let report = serde_json::json!({
-            "status": if ok { "ok" } else { "unhealthy" },
-            "store": if store_ok { "ok" } else { "unreachable" },
-            "transports": transports.iter().map(|(k, v)| (k.to_string(), serde_json::json!(if *v { "connected" } else { "disconnected" }))).collect::<serde_json::Map<_, _>>(),
-            "draining": self.draining.is_cancelled(),
-            "running_sessions": self.work.len(),
-        });
-        (ok, report)
-    }
-
-    /// The Prometheus text, with the session gauge refreshed from the store.
-    pub async fn metrics_text(&self) -> String {
-        if let Ok(counts) = self.store.session_counts().await {
-            for state in SessionState::ALL {
-                let n = counts.get(&state).copied().unwrap_or(0);
-                metrics::gauge!(metric::SESSIONS, "state" => state.as_str()).set(n as f64);
-            }
-        }
-        metrics_handle().render()
-    }
-
-    /// Measures every stack's engine run from the session events (transport-neutral).
-    fn spawn_engine_timer(self: &Arc<Self>) {
-        let mut rx = self.orchestrator.subscribe();
-        tokio::spawn(async move {
-            let mut started: BTreeMap<(SessionId, StackName), (Instant, &'static str)> = BTreeMap::new();
-            loop {
-                let event = match rx.recv().await {
-                    Ok(e) => e,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => break,
-                };
-                if let SessionEventKind::StackStateChanged { stack, state, .. } = event.kind {
-                    let key = (event.session, stack);
-                    match state {
-                        StackState::Previewing => {
-                            started.insert(key, (Instant::now(), "preview"));
-                        }
-                        StackState::Applying => {
-                            started.insert(key, (Instant::now(), "up"));
-                        }
-                        StackState::Previewed | StackState::Applied | StackState::Failed => {
-                            if let Some((t, op)) = started.remove(&key) {
-                                metrics::histogram!(metric::ENGINE_RUN, "op" => op).record(t.elapsed().as_secs_f64());
-                            }
-                        }
-                        StackState::Pending | StackState::Skipped => {
-                            started.remove(&key);
-                        }
-                    }
-                }
-            }
-        });
-    }
-
-    /// The orchestrator's sweeper on the core's clock until shutdown starts: expires stale
-    /// plans, cancels refused sessions nobody queued, hands freed stacks to the lock queue.
-    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let orchestrator = Arc::downgrade(&self.orchestrator);
-        let clock: crate::policy::Clock = Arc::new(move || {
-            orchestrator
-                .upgrade()
-                .map(|o| o.access().now())
-                .unwrap_or_else(chrono::Utc::now)
-        });
-        self.orchestrator.spawn_sweeper(every, clock, self.draining.clone())
-    }
-
-    /// Graceful shutdown: stop taking sessions, give running work `timeout` to finish, then
-    /// cancel running applies gracefully (in-flight steps finish), record it, and wait up to
-    /// `grace` more. Returns the sessions it had to cancel.
-    pub async fn shutdown(&self, timeout: Duration, grace: Duration) -> Vec<SessionId> {
-        self.draining.cancel();
-        self.work.close();
-        info!(running = self.work.len(), timeout = %humantime::format_duration(timeout), "shutting down: no new sessions; waiting for running work");
-        if tokio::time::timeout(timeout, self.work.wait()).await.is_ok() {
-            return vec![];
-        }
-        let system = Principal::cli("cloud-serve");
-        let mut cancelled = Vec::new();
-        let applying = self
-            .store
-            .sessions(&SessionFilter {
-                state: Some(SessionState::Applying),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_default();
-        for s in applying {
-            let reason = format!(
-                "cloud serve is shutting down and the apply outlived the {} shutdown timeout",
-                humantime::format_duration(timeout)
-            );
-            match self.orchestrator.cancel_as_system(s.id, &system, &reason).await {
-                Ok(_) => {
-                    let _ = self
-                        .store
-                        .audit(NewAudit {
-                            actor: system.to_string(),
-                            action: "serve.shutdown_cancel".into(),
-                            session_id: Some(s.id),
-                            project: Some(s.project.clone()),
-                            details: serde_json::json!({"reason": reason}),
-                        })
-                        .await;
-                    warn!(session = %s.id, "cancelled a running apply for shutdown");
-                    cancelled.push(s.id);
-                }
-                Err(e) => warn!(session = %s.id, error = %e.to_user(), "could not cancel for shutdown"),
-            }
-        }
-        if tokio::time::timeout(grace, self.work.wait()).await.is_err() {
-            warn!(
-                running = self.work.len(),
-                "work still running after the cancel grace; exiting anyway"
-            );
-        }
-        cancelled
-    }
-}
-
-/// A chat adapter that runs inside `cloud serve`.
-#[async_trait::async_trait]
-pub trait Transport: Send {
-    /// `discord`, `slack`.
-    fn name(&self) -> &'static str;
-    /// Connect and serve until `stop` is cancelled. An error before serving (missing or rejected
-    /// token) is returned at once; `cloud serve` exits 2 on a [`crate::error::UserError`].
-    async fn run(self: Box<Self>, core: Arc<Core>, stop: CancellationToken) -> anyhow::Result<()>;
+/// The Prometheus text, with the session gauge refreshed from the store.
+async fn metrics_text(core: &Core) -> String {
+    core.refresh_session_gauge().await;
+    metrics_handle().render()
 }
 
 /// Serves `/healthz` and `/metrics` on `addr` until `stop`.
@@ -302,7 +74,7 @@ pub async fn serve_ops(
                 async move {
                     (
                         [("content-type", "text/plain; version=0.0.4")],
-                        core.metrics_text().await,
+                        metrics_text(&core).await,
                     )
                 }
             }),

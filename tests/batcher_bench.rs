@@ -1,7 +1,8 @@
 //! `bench_stream` as a test: a realistic flood must stay within budget, lose nothing and keep
 //! chat latency low. Run with `--nocapture` to see the JSON report.
 
-use cloud_engine::chat::batcher::{bench_stream, bench_stream_with, BenchConfig, SinkLimits, StreamBench};
+use cloud_chat::batcher::SinkLimits;
+use cloud_testkit::batcher_sim::{bench_stream, bench_stream_with, BenchConfig, StreamBench};
 
 fn check(report: &StreamBench) {
     println!("{}", serde_json::to_string_pretty(report).unwrap());

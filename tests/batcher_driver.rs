@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use cloud_engine::chat::batcher::{
+use cloud_chat::batcher::{
     spawn_batcher, spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary,
     SinkLimits, StackEvent,
 };
-use cloud_engine::session::StackName;
+use cloud_domain::session::StackName;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

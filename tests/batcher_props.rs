@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use batcher_support::{budget_violations, chat_lines, is_subsequence, oversize, stack, tiny_limits, uploads, Sim};
-use cloud_engine::chat::batcher::{
+use cloud_chat::batcher::{
     BatchInput, Batcher, EditBudget, MessageKey, RateBudget, RenderOp, SessionOutcome, SessionSummary, SinkLimits,
     StackEvent, MAX_CHAT_PIECES_PER_LINE,
 };
-use cloud_engine::chat::StackResult;
-use cloud_engine::engine::{ChangeCounts, Progress, StepOp};
+use cloud_chat::StackResult;
+use cloud_core::engine::{ChangeCounts, Progress, StepOp};
 use proptest::prelude::*;
 
 const STACKS: [&str; 3] = ["network", "dns", "database-rds"];

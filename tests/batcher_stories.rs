@@ -6,11 +6,11 @@ mod batcher_support;
 use std::time::Duration;
 
 use batcher_support::{budget_violations, chat_lines, stack, tiny_limits, uploads, Sim};
-use cloud_engine::chat::batcher::{
+use cloud_chat::batcher::{
     BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary, SinkLimits, StackEvent,
 };
-use cloud_engine::chat::StackResult;
-use cloud_engine::engine::{ChangeCounts, Progress, StepOp};
+use cloud_chat::StackResult;
+use cloud_core::engine::{ChangeCounts, Progress, StepOp};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -4,8 +4,8 @@
 mod catalog_support;
 
 use catalog_support::*;
-use cloud_engine::catalog::{Catalog, ProblemKind};
-use cloud_engine::error::ExitCode;
+use cloud_catalog::{Catalog, ProblemKind};
+use cloud_domain::error::ExitCode;
 
 fn validate_err(ws: &Ws) -> String {
     let e = ws.cloud(&["validate"]).expect_err("validate should fail");
@@ -150,7 +150,7 @@ fn cycles_name_the_cycle() {
     let msg = validate_err(&ws);
     insta::assert_snapshot!(msg, @"stacks/network/stack.yaml:3:1: dependency cycle: network → security → network; remove one of these depends_on entries");
     let (catalog, _) = Catalog::load_lenient(ws.root());
-    let errs = cloud_engine::catalog::DependencyGraph::for_catalog(&catalog).unwrap_err();
+    let errs = cloud_catalog::DependencyGraph::for_catalog(&catalog).unwrap_err();
     assert_eq!(errs.len(), 1);
 }
 
@@ -276,7 +276,7 @@ fn problem_kinds_are_typed() {
         "D1BRV40",
         "environments:\n  dev: {enabled: true}\nstacks:\n  security: {}\n",
     );
-    let report = cloud_engine::catalog::validate::validate_workspace(ws.root(), None).unwrap();
+    let report = cloud_catalog::validate::validate_workspace(ws.root(), None).unwrap();
     assert!(report.problems.has_kind(ProblemKind::MissingDependency));
     assert!(!report.problems.has_kind(ProblemKind::Cycle));
 }

@@ -3,8 +3,8 @@
 mod catalog_support;
 
 use catalog_support::*;
-use cloud_engine::catalog::{find_deployment, Catalog};
-use cloud_engine::error::ExitCode;
+use cloud_catalog::{find_deployment, Catalog};
+use cloud_domain::error::ExitCode;
 
 #[test]
 fn init_default_and_minimal() {
@@ -215,7 +215,7 @@ fn stacks_new_renders_atomically_and_registers() {
     ");
     let index = ws.read("stacks/queue-sqs/index.ts");
     assert!(index.contains("const networkRef = stackReference(ctx, \"network\");\nconst servicesEcsRef = stackReference(ctx, \"services-ecs\");"), "{index}");
-    assert!(index.contains("(0.7.0, "), "{index}");
+    assert!(index.contains(&format!("({}, ", env!("CARGO_PKG_VERSION"))), "{index}");
     assert!(ws.path("stacks/queue-sqs/src/outputs.ts").is_file());
     let catalog = Catalog::load(ws.root()).unwrap();
     assert_eq!(catalog.get("queue-sqs").unwrap().meta.depends_on.len(), 2);

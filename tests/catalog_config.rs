@@ -3,9 +3,9 @@
 mod catalog_support;
 
 use catalog_support::*;
-use cloud_engine::catalog::{config_hash, content_hash, find_deployment, Catalog, OutputValue, ProblemKind, Resolver};
-use cloud_engine::engine::ConfigValue;
-use cloud_engine::session::StackName;
+use cloud_catalog::{config_hash, content_hash, find_deployment, Catalog, OutputValue, ProblemKind, Resolver};
+use cloud_core::engine::ConfigValue;
+use cloud_domain::session::StackName;
 
 fn show(cfg: &[ConfigValue]) -> String {
     cfg.iter()
@@ -186,7 +186,7 @@ fn content_hash_covers_program_files_only() {
     let catalog = Catalog::load(ws.root()).unwrap();
     assert_eq!(catalog.content_hash("network").unwrap(), content_hash(&dir).unwrap());
     assert_eq!(
-        cloud_engine::catalog::workspace::program_files(&dir).unwrap(),
+        cloud_catalog::workspace::program_files(&dir).unwrap(),
         [
             "Pulumi.yaml",
             "index.ts",

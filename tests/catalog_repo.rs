@@ -5,7 +5,7 @@ mod catalog_support;
 
 use std::path::{Path, PathBuf};
 
-use cloud_engine::catalog::{validate::validate_workspace, Catalog, DependencyGraph};
+use cloud_catalog::{validate::validate_workspace, Catalog, DependencyGraph};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

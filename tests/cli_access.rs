@@ -318,7 +318,7 @@ async fn audit_verify_names_the_row_that_was_altered() {
     assert!(run.stdout.contains("chain intact"), "{}", run.stdout);
 
     // Someone with the database file rewrites who approved.
-    let store = cloud_engine::store::Store::open_in(&c.path("data")).await.unwrap();
+    let store = cloud_core::store::Store::open_in(&c.path("data")).await.unwrap();
     let seq: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'session.approve'")
         .fetch_one(store.pool())
         .await

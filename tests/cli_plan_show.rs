@@ -1,5 +1,5 @@
 //! `cloud plan show --event-log FILE [--json]` run as a user runs it, on the engine-event streams
-//! Pulumi itself recorded (`tests/fixtures/pulumi`, read unmodified), on the stand-in's event log
+//! Pulumi itself recorded (`crates/cloud-testkit/fixtures/pulumi`, read unmodified), on the stand-in's event log
 //! and `preview --json` document, and on damaged input. Expected values are read from each file
 //! independently of the code under test (plain `serde_json`), never written down per fixture.
 
@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cli::{repo, standin, Cli, Run};
+use cli::{standin, Cli, Run};
 use serde_json::{json, Value};
 
 fn fixtures() -> Vec<PathBuf> {
-    let dir = repo().join("tests/fixtures/pulumi");
+    let dir = cloud_testkit::paths::pulumi_fixtures();
     let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -247,7 +247,7 @@ fn standin_preview(dir: &Path) -> (PathBuf, PathBuf) {
             .env("PULUMI_SKIP_UPDATE_CHECK", "true")
             .env(
                 "PULUMI_STANDIN_RESOURCES",
-                repo().join("tests/fixtures/standin/network-dev.json"),
+                cloud_testkit::paths::fixtures().join("standin/network-dev.json"),
             )
             .output()
             .unwrap();

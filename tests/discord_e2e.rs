@@ -4,8 +4,8 @@
 #[path = "support/discord.rs"]
 mod discord;
 
-use cloud_engine::policy::Role;
-use cloud_engine::testing::fake_discord::FakeUser;
+use cloud_core::policy::Role;
+use cloud_testkit::fake_discord::FakeUser;
 use discord::DiscordTester;
 
 /// One stack keeps the stand-in runs short.
@@ -52,7 +52,7 @@ async fn deploy_is_planned_approved_by_a_teammate_and_applied_in_a_thread() {
     {
         let st = t.fake.state();
         let ch = &st.channels[&thread];
-        assert_eq!(ch.kind, cloud_engine::testing::fake_discord::ChannelKind::PublicThread);
+        assert_eq!(ch.kind, cloud_testkit::fake_discord::ChannelKind::PublicThread);
         assert_eq!(ch.auto_archive_duration, 60);
     }
     t.wait_message(thread, "the approval", |m| {
@@ -350,7 +350,7 @@ async fn a_twenty_thousand_line_apply_with_serenitys_real_rate_limiter_gets_no_4
 
 /// Streams a 20 000-line apply and checks every line reached the attached log with no 429.
 async fn flood(mut t: DiscordTester) -> DiscordTester {
-    use cloud_engine::testing::flood_engine::{flood_line, FloodEngine};
+    use cloud_testkit::flood_engine::{flood_line, FloodEngine};
     const LINES: usize = 20_000;
     t.engine = Some(std::sync::Arc::new(FloodEngine { lines: LINES }));
     t.start_bot().await;

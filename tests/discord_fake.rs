@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cloud_engine::testing::fake_discord::{FakeConfig, FakeDiscord, FakeUser};
+use cloud_testkit::fake_discord::{FakeConfig, FakeDiscord, FakeUser};
 use poise::serenity_prelude as serenity;
 use serde_json::{json, Value};
 use serenity::{ChannelId, CreateMessage, CreateThread, HttpBuilder, MessageId};

@@ -9,8 +9,8 @@ mod discord;
 use std::time::Duration;
 
 use cli::Cli;
-use cloud_engine::policy::Role;
-use cloud_engine::testing::fake_discord::{FakeConfig, FakeDiscord};
+use cloud_core::policy::Role;
+use cloud_testkit::fake_discord::{FakeConfig, FakeDiscord};
 use discord::DiscordTester;
 
 #[test]
@@ -89,7 +89,7 @@ async fn healthz_and_metrics_report_the_store_the_gateway_and_the_sessions() {
 
     let core = t.core();
     let stop = tokio_util::sync::CancellationToken::new();
-    let (addr, server) = cloud_engine::serve::serve_ops(core.clone(), "127.0.0.1:0", stop.clone())
+    let (addr, server) = cloud::serve::serve_ops(core.clone(), "127.0.0.1:0", stop.clone())
         .await
         .unwrap();
     let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
@@ -154,7 +154,7 @@ async fn shutdown_lets_applies_run_until_the_timeout_then_cancels_them_and_recor
     assert_eq!(cancelled.len(), 1);
     assert!(!core.accepting());
     let session = core.store.find_session(&short).await.unwrap();
-    assert_eq!(session.state, cloud_engine::session::SessionState::Cancelled);
+    assert_eq!(session.state, cloud_domain::session::SessionState::Cancelled);
     let audit = core.store.audit_entries(Some(session.id)).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "serve.shutdown_cancel"), "{audit:?}");
 

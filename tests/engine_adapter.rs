@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cloud_engine::engine::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
-use cloud_engine::engine::{ConfigValue, Engine, EngineError, Progress, StackTarget};
-use cloud_engine::session::FullStackName;
+use cloud_core::engine::{ConfigValue, Engine, EngineError, Progress, StackTarget};
+use cloud_domain::session::FullStackName;
+use cloud_pulumi::pulumi::{PassphraseSource, PulumiCli, PulumiConfig};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +28,7 @@ struct Harness {
 }
 
 fn standin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pulumi-standin"))
+    cloud_testkit::paths::standin()
 }
 
 impl Harness {

@@ -1,4 +1,4 @@
-//! Every recorded Pulumi stream in `tests/fixtures/pulumi` parses unmodified, and our summary's
+//! Every recorded Pulumi stream in `crates/cloud-testkit/fixtures/pulumi` parses unmodified, and our summary's
 //! counts agree with the counts the stream itself records.
 //!
 //! What is compared, per fixture:
@@ -19,14 +19,13 @@
 //! 3. The stream is complete: nothing skipped, nothing truncated, a summary, `cancelEvent` last.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 
-use cloud_engine::engine::events::{parse_stream, EventKind};
-use cloud_engine::engine::summary::{count_finished_steps, is_default_provider, plan_show, StreamSummary};
+use cloud_pulumi::events::{parse_stream, EventKind};
+use cloud_pulumi::summary::{count_finished_steps, is_default_provider, plan_show, StreamSummary};
 use serde_json::Value;
 
 fn fixtures() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pulumi");
+    let dir = cloud_testkit::paths::pulumi_fixtures();
     let mut out = vec![];
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -71,7 +70,7 @@ fn every_fixture_parses_completely() {
         );
         // Re-serializing and re-parsing gives the same events (unknown fields kept).
         for ev in &parsed.events {
-            let again: cloud_engine::engine::events::EngineEvent =
+            let again: cloud_pulumi::events::EngineEvent =
                 serde_json::from_str(&serde_json::to_string(ev).unwrap()).unwrap();
             assert_eq!(&again, ev, "{name}: round trip");
         }

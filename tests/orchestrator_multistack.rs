@@ -2,16 +2,15 @@
 //! re-preview of provisional stacks with follow-up sessions, the expiry sweeper, and start-up
 //! recovery of sessions a dead process left behind.
 
-#[path = "support/fake_engine.rs"]
-mod fake_engine;
+use cloud_testkit::fake_engine;
 
 use std::sync::Arc;
 
-use cloud_engine::config::EnvironmentPolicy;
-use cloud_engine::engine::StepOp;
-use cloud_engine::orchestrator::{Orchestrator, OrchestratorError, OrchestratorSettings, SessionEventKind};
-use cloud_engine::session::{Principal, SessionId, SessionState, StackName, StackState};
-use cloud_engine::store::{LockOutcome, Store};
+use cloud_core::config::EnvironmentPolicy;
+use cloud_core::engine::StepOp;
+use cloud_core::orchestrator::{Orchestrator, OrchestratorError, OrchestratorSettings, SessionEventKind};
+use cloud_core::store::{LockOutcome, Store};
+use cloud_domain::session::{Principal, SessionId, SessionState, StackName, StackState};
 use fake_engine::{creates, world, FakeEngine, MemoryResolver, StackScript, World};
 
 fn alice() -> Principal {
@@ -449,7 +448,7 @@ async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
     );
 
     let now = Arc::new(Mutex::new(s.plan_ready_at.unwrap() + chrono::Duration::minutes(59)));
-    let clock: cloud_engine::policy::Clock = {
+    let clock: cloud_core::policy::Clock = {
         let now = now.clone();
         Arc::new(move || *now.lock().unwrap())
     };
@@ -630,7 +629,7 @@ async fn destroy_previews_deletions_and_walks_the_waves_in_reverse() {
 }
 
 fn set_config(w: &World, stack: &str, values: &[(&str, &str, bool)]) {
-    use cloud_engine::engine::ConfigValue;
+    use cloud_core::engine::ConfigValue;
     w.resolver.config.lock().unwrap().insert(
         stack.into(),
         values

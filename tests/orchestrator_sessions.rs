@@ -1,14 +1,13 @@
 //! Sessions driven through the orchestrator the way chat adapters and the CLI drive them.
 
-#[path = "support/fake_engine.rs"]
-mod fake_engine;
+use cloud_testkit::fake_engine;
 
 use std::time::Duration;
 
-use cloud_engine::engine::StepOp;
-use cloud_engine::error::ExitCode;
-use cloud_engine::orchestrator::SessionEventKind;
-use cloud_engine::session::{Principal, SessionState, StackState};
+use cloud_core::engine::StepOp;
+use cloud_core::orchestrator::SessionEventKind;
+use cloud_domain::error::ExitCode;
+use cloud_domain::session::{Principal, SessionState, StackState};
 use fake_engine::{creates, world, FakeEngine, StackScript};
 
 fn alice() -> Principal {

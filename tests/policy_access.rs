@@ -3,23 +3,22 @@
 //! distinct approvers, a grant that expires between the plan and the click, revokes, chat-group
 //! role mappings, admin functions and their audit rows.
 
-#[path = "support/fake_engine.rs"]
-mod fake_engine;
+use cloud_testkit::fake_engine;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use cloud_engine::config::{EnvironmentPolicy, RoleMapping};
-use cloud_engine::engine::StepOp;
-use cloud_engine::error::ExitCode;
-use cloud_engine::orchestrator::{
+use cloud_core::config::{EnvironmentPolicy, RoleMapping};
+use cloud_core::engine::StepOp;
+use cloud_core::orchestrator::{
     GrantExpiry, GrantParams, GrantsFilter, Orchestrator, OrchestratorSettings, PolicySettings,
 };
-use cloud_engine::policy::{Actor, Intent, Pricing, Role};
-use cloud_engine::session::{Platform, Principal, SessionId, SessionState};
-use cloud_engine::store::{SessionFilter, Store};
+use cloud_core::policy::{Actor, Intent, Pricing, Role};
+use cloud_core::store::{SessionFilter, Store};
+use cloud_domain::error::ExitCode;
+use cloud_domain::session::{Platform, Principal, SessionId, SessionState};
 use fake_engine::{FakeEngine, MemoryResolver, StackScript};
 
 const ENVS: [&str; 3] = ["dev", "stage", "prod"];

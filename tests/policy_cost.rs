@@ -1,17 +1,17 @@
-//! Cost estimates: recorded Pulumi plans (tests/fixtures/pulumi, parsed as they are) and the
+//! Cost estimates: recorded Pulumi plans (crates/cloud-testkit/fixtures/pulumi, parsed as they are) and the
 //! resources the repository's 16 stacks declare, priced with config/pricing.yaml.
 
 use std::path::PathBuf;
 
-use cloud_engine::engine::summary::plan_show;
-use cloud_engine::engine::{ResourceStep, StepOp};
-use cloud_engine::policy::cost::{estimate_plan, estimate_steps, render_estimate};
-use cloud_engine::policy::Pricing;
-use cloud_engine::session::{Plan, StackPlanEntry};
+use cloud_core::engine::{ResourceStep, StepOp};
+use cloud_core::policy::cost::{estimate_plan, estimate_steps, render_estimate};
+use cloud_core::policy::Pricing;
+use cloud_domain::session::{Plan, StackPlanEntry};
+use cloud_pulumi::summary::plan_show;
 
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/pulumi")
+        .join("crates/cloud-testkit/fixtures/pulumi")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -2,19 +2,18 @@
 //! resources and estimated monthly cost checked after the plan; an over-quota plan is shown with
 //! the reason, cannot be approved, unless an admin approves it with an override reason (audited).
 
-#[path = "support/fake_engine.rs"]
-mod fake_engine;
+use cloud_testkit::fake_engine;
 
 use std::sync::Arc;
 
-use cloud_engine::chat::view::LobbyView;
-use cloud_engine::config::EnvironmentPolicy;
-use cloud_engine::engine::StepOp;
-use cloud_engine::error::ExitCode;
-use cloud_engine::orchestrator::{GrantExpiry, GrantParams, Orchestrator, OrchestratorSettings, PolicySettings};
-use cloud_engine::policy::{QuotaKey, Role};
-use cloud_engine::session::{Principal, SessionId, SessionState};
-use cloud_engine::store::Store;
+use cloud_chat::view::LobbyView;
+use cloud_core::config::EnvironmentPolicy;
+use cloud_core::engine::StepOp;
+use cloud_core::orchestrator::{GrantExpiry, GrantParams, Orchestrator, OrchestratorSettings, PolicySettings};
+use cloud_core::policy::{QuotaKey, Role};
+use cloud_core::store::Store;
+use cloud_domain::error::ExitCode;
+use cloud_domain::session::{Principal, SessionId, SessionState};
 use fake_engine::{FakeEngine, MemoryResolver, StackScript};
 
 /// The fake engine's resources are all `aws:s3/bucket:Bucket` (priced $0.23 a month).

@@ -10,7 +10,7 @@ mod support {
 
 use std::time::Duration;
 
-use cloud_engine::policy::Role;
+use cloud_core::policy::Role;
 use support::fake_slack::{Signing, Transport};
 use support::slack_world::{SlackWorld, ALICE, BOB, CAROL};
 
@@ -248,7 +248,7 @@ async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
             support::cli::standin().display()
         ),
     );
-    let world = SlackWorld::start(cloud_engine::config::SlackTransport::Http, Some(pulumi)).await;
+    let world = SlackWorld::start(cloud_core::config::SlackTransport::Http, Some(pulumi)).await;
     world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
     world.grant(BOB, "ecommerce", "*", Role::Approve).await;
 
@@ -340,7 +340,7 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
         ..Limits::default()
     })
     .await;
-    let client = cloud_engine::chat::slack::client(&fake.api_url()).unwrap();
+    let client = cloud_slack::client(&fake.api_url()).unwrap();
     let token = SlackApiToken::new(fake.bot_token.clone().into());
     let session = client.open_session(&token);
     assert_eq!(session.auth_test().await.unwrap().user_id.to_string(), BOT_USER);
@@ -469,7 +469,7 @@ async fn bad_input_gets_an_ephemeral_answer_that_says_what_to_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_grant_and_revoke_and_user_groups_map_to_roles() {
     let yaml = "admins: [\"slack:U0CAROL\"]\nrole_mappings:\n  - {platform: slack, group: S0APPROVERS, project: ecommerce, role: approve}\n";
-    let world = SlackWorld::start_with(cloud_engine::config::SlackTransport::Http, None, yaml).await;
+    let world = SlackWorld::start_with(cloud_core::config::SlackTransport::Http, None, yaml).await;
     world.fake.set_user_groups(BOB, &["S0APPROVERS"]);
 
     let ack = world
@@ -596,7 +596,7 @@ async fn a_lobby_that_cannot_be_posted_cancels_the_session_and_says_how_to_fix_i
 /// stops it cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm() {
-    use cloud_engine::testing::fake_discord::{FakeConfig, FakeDiscord};
+    use cloud_testkit::fake_discord::{FakeConfig, FakeDiscord};
     use http_body_util::{BodyExt, Empty};
 
     let slack = support::fake_slack::FakeSlack::start().await;
@@ -703,7 +703,7 @@ async fn a_restarted_app_keeps_updating_the_lobbies_it_posted_before() {
     let session = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
 
     world.restart().await;
-    let admin = cloud_engine::session::Principal::cli("admin");
+    let admin = cloud_domain::session::Principal::cli("admin");
     world.grant_principal(&admin, "*", "*", Role::Admin).await;
     world
         .app
@@ -735,7 +735,7 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
             support::cli::standin().display()
         ),
     );
-    let world = SlackWorld::start(cloud_engine::config::SlackTransport::Http, Some(pulumi)).await;
+    let world = SlackWorld::start(cloud_core::config::SlackTransport::Http, Some(pulumi)).await;
     world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
     world.grant(BOB, "ecommerce", "*", Role::Approve).await;
 

@@ -1,8 +1,8 @@
 //! The store keeps sessions safe under concurrency and across restarts.
 
-use cloud_engine::engine::{ResourceStep, StackPreview, StepOp};
-use cloud_engine::session::{Plan, Principal, SessionId, SessionState, StackPlanEntry};
-use cloud_engine::store::{NewAudit, NewSession, SessionUpdate, Store, StoreError, Transition};
+use cloud_core::engine::{ResourceStep, StackPreview, StepOp};
+use cloud_core::store::{NewAudit, NewSession, SessionUpdate, Store, StoreError, Transition};
+use cloud_domain::session::{Plan, Principal, SessionId, SessionState, StackPlanEntry};
 
 fn plan() -> Plan {
     Plan {

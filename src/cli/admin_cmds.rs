@@ -9,12 +9,12 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::session_cmds::print_json;
-use super::wiring::App;
-use crate::error::UserError;
-use crate::orchestrator::{GrantExpiry, GrantParams, GrantsFilter, OrchestratorError};
-use crate::policy::{stats, Role};
-use crate::session::{Principal, SessionState};
-use crate::store::{GrantRow, SessionFilter};
+use crate::app::App;
+use cloud_core::orchestrator::{GrantExpiry, GrantParams, GrantsFilter, OrchestratorError};
+use cloud_core::policy::{stats, Role};
+use cloud_core::store::{GrantRow, SessionFilter};
+use cloud_domain::error::UserError;
+use cloud_domain::session::{Principal, SessionState};
 
 #[derive(Debug, Args)]
 pub struct GrantArgs {
@@ -167,7 +167,7 @@ pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
     let role: Role = args
         .role
         .parse()
-        .map_err(|e: crate::policy::UnknownRole| UserError::invalid(e.to_string()))?;
+        .map_err(|e: cloud_core::policy::UnknownRole| UserError::invalid(e.to_string()))?;
     let expiry = match (&args.for_, &args.until) {
         (Some(d), _) => GrantExpiry::For(parse_duration(d, "--for")?),
         (None, Some(t)) => GrantExpiry::Until(parse_time(t)?),

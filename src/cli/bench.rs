@@ -1,362 +1,63 @@
-//! `cloud bench`: measurements printed as ratios taken in one run (no timed unit tests).
-//!
-//! * `bench waves` — the sample deployment planned and applied on the Pulumi stand-in, every
-//!   stack taking a fixed time (`PULUMI_STANDIN_OP_DELAY_MS`), in a throwaway data directory.
-//!   For plan and for apply it reports the critical path (the longest dependency chain, each
-//!   stack weighted by its *measured* duration), the wall time, the sequential time (the sum of
-//!   the stacks' durations) and `wall / critical path` — 1.0 means the scheduler lost nothing.
-//! * `bench stream` — the output batcher against a simulated Discord sink (2000 characters per
-//!   message, 5 messages per 5 s): lines in and out, messages, budget violations, p95 latency.
+//! `cloud bench …`: the benchmarks are a separate program, `cloud-bench`, so that the release
+//! binary carries none of the fakes and harnesses they need. Like git's and cargo's external
+//! subcommands, `cloud bench <args>` runs `cloud-bench <args>` found beside the `cloud` binary
+//! (or on `PATH`) and exits with its status.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
 
-use clap::{Args, Subcommand};
-use serde::Serialize;
+use clap::Args;
 
 use super::GlobalArgs;
-use crate::error::UserError;
-use crate::orchestrator::{Orchestrator, OrchestratorSettings, ResolvedDeployment, SessionEventKind};
-use crate::session::{Principal, SessionState, StackName, StackState};
-use crate::store::Store;
 
-#[derive(Debug, Subcommand)]
-pub enum BenchCmd {
-    /// Plan and apply the sample deployment on the stand-in with fixed per-stack delays; compare
-    /// the wall time with the critical path
-    Waves(WavesArgs),
-    /// Flood the output batcher against a simulated Discord sink
-    Stream(StreamArgs),
-    /// Interaction → first response latency, 429s while streaming, bot memory (fake Discord)
-    Discord(super::bench_cmd::BenchDiscordArgs),
-}
+use cloud_domain::error::UserError;
 
 #[derive(Debug, Args)]
-pub struct WavesArgs {
-    /// The deployment (id, directory name or org/project)
-    #[arg(long, default_value = "D1BRV40")]
-    pub deployment: String,
-    /// The environment to plan and apply (must allow self-approval)
-    #[arg(long, default_value = "dev")]
-    pub env: String,
-    /// The fixed time every stack operation (preview or update) takes on the stand-in
-    #[arg(long, default_value_t = 1000)]
-    pub delay_ms: u64,
-    /// Stacks run at once [default: pulumi.max_parallel]
-    #[arg(long)]
-    pub max_parallel: Option<usize>,
-    #[arg(long)]
-    pub json: bool,
+pub struct BenchArgs {
+    /// The benchmark and its options (`cloud bench --help` lists them once cloud-bench is built)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct StreamArgs {
-    /// Engine output lines in the simulated session
-    #[arg(long, default_value_t = 50_000)]
-    pub lines: usize,
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// One phase (plan or apply) of `bench waves`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PhaseTimes {
-    pub critical_path_s: f64,
-    pub wall_s: f64,
-    pub sequential_s: f64,
-    pub ratio_to_critical_path: f64,
-    /// The chain that makes the critical path.
-    pub critical_path: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WavesReport {
-    pub deployment: String,
-    pub env: String,
-    pub stacks: usize,
-    pub waves: u32,
-    pub max_parallel: usize,
-    pub delay_ms: u64,
-    pub plan: PhaseTimes,
-    pub apply: PhaseTimes,
-}
-
-/// Per-stack `[first start, end]` from the session's events.
-#[derive(Default)]
-struct Spans {
-    spans: HashMap<StackName, (Option<Instant>, Option<Instant>)>,
-}
-
-impl Spans {
-    fn record(&mut self, stack: &StackName, state: StackState, at: Instant) {
-        let entry = self.spans.entry(stack.clone()).or_default();
-        match state {
-            StackState::Previewing | StackState::Applying => {
-                entry.0.get_or_insert(at);
-            }
-            StackState::Previewed | StackState::Applied | StackState::Failed => entry.1 = Some(at),
-            StackState::Pending | StackState::Skipped => {}
-        }
+/// The `cloud-bench` program: beside the running `cloud` binary, else on `PATH`.
+fn locate() -> Option<PathBuf> {
+    let name = format!("cloud-bench{}", std::env::consts::EXE_SUFFIX);
+    let beside = std::env::current_exe().ok()?.parent()?.join(&name);
+    if beside.is_file() {
+        return Some(beside);
     }
-
-    fn durations(&self) -> anyhow::Result<HashMap<StackName, f64>> {
-        self.spans
-            .iter()
-            .map(|(s, (a, b))| match (a, b) {
-                (Some(a), Some(b)) => Ok((s.clone(), b.duration_since(*a).as_secs_f64())),
-                _ => Err(anyhow::anyhow!("stack {s} has no complete timing")),
-            })
-            .collect()
-    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(&name))
+        .find(|p| p.is_file())
 }
 
-/// The longest dependency chain, stacks weighted by `durations`. `resolved` is in wave order.
-fn critical_path(resolved: &ResolvedDeployment, durations: &HashMap<StackName, f64>) -> (f64, Vec<String>) {
-    let mut best: HashMap<&StackName, (f64, Option<&StackName>)> = HashMap::new();
-    for s in &resolved.stacks {
-        let before = s
-            .depends_on
-            .iter()
-            .filter_map(|d| best.get(d).map(|(t, _)| (*t, d)))
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        let own = durations.get(&s.name).copied().unwrap_or(0.0);
-        best.insert(&s.name, (before.map(|b| b.0).unwrap_or(0.0) + own, before.map(|b| b.1)));
-    }
-    let Some((mut at, (total, _))) = best
-        .iter()
-        .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
-        .map(|(k, v)| (*k, *v))
-    else {
-        return (0.0, vec![]);
+/// Runs `cloud-bench` with the arguments; the global options reach it through their environment
+/// variables (`CLOUD_CONFIG`, `CLOUD_DATA_DIR`, `CLOUD_USER`).
+pub fn run(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
+    let Some(program) = locate() else {
+        return Err(UserError::invalid(
+            "the benchmarks are a separate program that is not part of the release binary: build it with `cargo build -p cloud-bench` (or `cargo build --release -p cloud-bench`), then run `cloud bench …` again",
+        )
+        .into());
     };
-    let mut chain = vec![at.to_string()];
-    while let Some(prev) = best[at].1 {
-        chain.push(prev.to_string());
-        at = prev;
+    let mut command = Command::new(&program);
+    command.args(&args.args);
+    if let Some(config) = &global.config {
+        command.env("CLOUD_CONFIG", config);
     }
-    chain.reverse();
-    (total, chain)
-}
-
-fn phase(resolved: &ResolvedDeployment, spans: &Spans, wall: Duration) -> anyhow::Result<PhaseTimes> {
-    let durations = spans.durations()?;
-    let (critical, chain) = critical_path(resolved, &durations);
-    let wall_s = wall.as_secs_f64();
-    let round = |x: f64| (x * 1000.0).round() / 1000.0;
-    Ok(PhaseTimes {
-        critical_path_s: round(critical),
-        wall_s: round(wall_s),
-        sequential_s: round(durations.values().sum()),
-        ratio_to_critical_path: round(wall_s / critical.max(f64::EPSILON)),
-        critical_path: chain,
-    })
-}
-
-/// A throwaway directory, removed on drop.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new() -> anyhow::Result<Scratch> {
-        let dir = std::env::temp_dir().join(format!("cloud-bench-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Scratch(dir))
+    if let Some(dir) = &global.data_dir {
+        command.env("CLOUD_DATA_DIR", dir);
     }
-
-    fn path(&self) -> &std::path::Path {
-        &self.0
+    if let Some(user) = &global.as_user {
+        command.env("CLOUD_USER", user);
     }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    let status = command
+        .status()
+        .map_err(|e| UserError::failed(format!("cannot run {}: {e}", program.display())))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        code => std::process::exit(code.unwrap_or(1)),
     }
-}
-
-/// `cloud bench waves`.
-pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::Result<WavesReport> {
-    let scratch = Scratch::new()?;
-    let mut config = crate::config::Config::load(&crate::config::Overrides {
-        config: global.config.clone(),
-        data_dir: Some(scratch.path().to_path_buf()),
-    })?;
-    // Everything in the scratch directory: never the user's database or Pulumi state.
-    config.database_url = format!("sqlite://{}", scratch.path().join("cloud.db").display());
-    config.pulumi.backend_url = format!("file://{}", scratch.path().join("pulumi-state").display());
-    config.prepare_data_dir()?;
-    let help = std::process::Command::new(&config.pulumi.binary).arg("--help").output();
-    if !help
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("cloud-engine Pulumi stand-in"))
-        .unwrap_or(false)
-    {
-        return Err(UserError::invalid(format!(
-            "`cloud bench waves` runs on the Pulumi stand-in, but pulumi.binary is `{}`; set CLOUD_PULUMI_BINARY=target/release/pulumi-standin",
-            config.pulumi.binary
-        ))
-        .into());
-    }
-    let max_parallel = args.max_parallel.unwrap_or(config.pulumi.max_parallel);
-    let store = Store::open(&config.database_url).await?;
-    let engine = super::wiring::engine_with(
-        &config,
-        BTreeMap::from([("PULUMI_STANDIN_OP_DELAY_MS".to_string(), args.delay_ms.to_string())]),
-    )?;
-    let resolver = super::wiring::resolver(&config, &store).await?;
-    let project = crate::catalog::find_deployment(&config.workspace, &args.deployment)?
-        .manifest
-        .project
-        .clone();
-    let resolved = resolver.resolve(&project, &args.env, None)?;
-    let orch = Orchestrator::new(
-        store.clone(),
-        engine,
-        resolver,
-        OrchestratorSettings {
-            environments: config.environments.clone(),
-            max_parallel,
-        },
-    );
-    let who = Principal::cli("bench");
-
-    // Stack timings from the orchestrator's own events, stamped as they arrive.
-    let spans = Arc::new(Mutex::new(Spans::default()));
-    let mut events = orch.subscribe();
-    let recorder = {
-        let spans = spans.clone();
-        tokio::spawn(async move {
-            while let Ok(e) = events.recv().await {
-                if let SessionEventKind::StackStateChanged { stack, state, .. } = e.kind {
-                    spans.lock().unwrap().record(&stack, state, Instant::now());
-                }
-            }
-        })
-    };
-    let settle = || async { tokio::time::sleep(Duration::from_millis(20)).await };
-
-    let s = orch
-        .start_session(&who, &project, &args.env, None)
-        .await
-        .map_err(|e| e.to_user())?;
-    let t = Instant::now();
-    let s = orch.plan(s.id, &who).await.map_err(|e| e.to_user())?;
-    let plan_wall = t.elapsed();
-    if s.state != SessionState::PlanReady {
-        return Err(UserError::failed(format!(
-            "the bench plan ended {}: {}",
-            s.state,
-            s.reason.unwrap_or_default()
-        ))
-        .into());
-    }
-    settle().await;
-    let plan_times = phase(&resolved, &spans.lock().unwrap(), plan_wall)?;
-    *spans.lock().unwrap() = Spans::default();
-
-    let s = orch
-        .approve(s.id, &who, s.digest.as_ref().expect("ready").short())
-        .await
-        .map_err(|e| e.to_user())?;
-    if s.state != SessionState::Approved {
-        return Err(UserError::invalid(format!(
-            "{} needs approvers other than the requester; bench an environment that allows self-approval (--env dev)",
-            args.env
-        ))
-        .into());
-    }
-    let t = Instant::now();
-    let s = orch.apply(s.id, &who).await.map_err(|e| e.to_user())?;
-    let apply_wall = t.elapsed();
-    if s.state != SessionState::Applied {
-        return Err(UserError::failed(format!(
-            "the bench apply ended {}: {}",
-            s.state,
-            s.reason.unwrap_or_default()
-        ))
-        .into());
-    }
-    settle().await;
-    let apply_times = phase(&resolved, &spans.lock().unwrap(), apply_wall)?;
-    recorder.abort();
-    store.close().await;
-    Ok(WavesReport {
-        deployment: args.deployment.clone(),
-        env: args.env.clone(),
-        stacks: resolved.stacks.len(),
-        waves: resolved.stacks.iter().map(|s| s.wave + 1).max().unwrap_or(0),
-        max_parallel,
-        delay_ms: args.delay_ms,
-        plan: plan_times,
-        apply: apply_times,
-    })
-}
-
-pub fn print_waves(report: &WavesReport, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-        return Ok(());
-    }
-    println!(
-        "{} {}: {} stacks in {} waves, max_parallel {}, {} ms per stack operation",
-        report.deployment, report.env, report.stacks, report.waves, report.max_parallel, report.delay_ms
-    );
-    for (name, p) in [("plan", &report.plan), ("apply", &report.apply)] {
-        println!(
-            "{name:<6} wall {:>7.3} s  critical path {:>7.3} s  sequential {:>7.3} s  ratio {:.3}  ({})",
-            p.wall_s,
-            p.critical_path_s,
-            p.sequential_s,
-            p.ratio_to_critical_path,
-            p.critical_path.join(" → ")
-        );
-    }
-    Ok(())
-}
-
-/// The numbers `bench stream` reports first; the batcher's whole report follows.
-#[derive(Debug, Serialize)]
-pub struct StreamSummary {
-    pub lines_in: u64,
-    pub lines_out: u64,
-    pub lines_in_chat: u64,
-    pub lines_only_in_full_log: u64,
-    pub messages: u64,
-    pub edits: u64,
-    pub budget_violations: u64,
-    pub oversize_messages: u64,
-    pub p95_latency_ms: u64,
-    pub report: crate::chat::batcher::StreamBench,
-}
-
-/// `cloud bench stream`.
-pub fn cmd_bench_stream(args: &StreamArgs) -> anyhow::Result<()> {
-    if args.lines == 0 {
-        return Err(UserError::invalid("--lines must be at least 1").into());
-    }
-    let r = crate::chat::batcher::bench_stream(args.lines, crate::chat::batcher::SinkLimits::discord());
-    let summary = StreamSummary {
-        lines_in: r.lines_in,
-        lines_out: r.lines_in_chat + r.lines_only_in_log,
-        lines_in_chat: r.lines_in_chat,
-        lines_only_in_full_log: r.lines_only_in_log,
-        messages: r.messages_posted,
-        edits: r.edits,
-        budget_violations: r.budget_violations,
-        oversize_messages: r.oversize_messages,
-        p95_latency_ms: r.p95_latency_chat_lines_ms,
-        report: r,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        println!(
-            "{} lines in, {} out ({} in chat, {} only in the full log); {} messages, {} edits; {} budget violations, {} oversize; p95 line→message {} ms",
-            summary.lines_in, summary.lines_out, summary.lines_in_chat, summary.lines_only_in_full_log, summary.messages,
-            summary.edits, summary.budget_violations, summary.oversize_messages, summary.p95_latency_ms
-        );
-    }
-    if summary.budget_violations > 0 || summary.oversize_messages > 0 {
-        return Err(UserError::failed("the batcher broke the sink's limits").into());
-    }
-    Ok(())
 }

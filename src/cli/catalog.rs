@@ -2,7 +2,7 @@
 //! `environments`, `stacks`, `templates`, `discover-resources`.
 //!
 //! Each command is a clap derive type plus a `cmd_<verb>` handler taking the workspace root and
-//! a writer; the handlers hold no rule of their own (that lives in [`crate::catalog`]) and return
+//! a writer; the handlers hold no rule of their own (that lives in [`cloud_catalog`]) and return
 //! a [`UserError`] (exit code 2 for invalid input) whose text names the problem and the fix.
 //! [`super::Command`] flattens [`CatalogCommand`] into the top-level commands and calls [`run`]
 //! with the configured workspace (`workspace` / `CLOUD_WORKSPACE`); none of them opens the
@@ -16,13 +16,13 @@ use std::path::Path;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::catalog::edit::{self, ConfigChange, Edit};
-use crate::catalog::init::{init_deployment, InitParams};
-use crate::catalog::inspect::{self, InspectParams, InspectSource, Inspection};
-use crate::catalog::template::{self, NewStackParams};
-use crate::catalog::validate::validate_workspace;
-use crate::catalog::{find_deployment, load_deployments, Catalog, DependencyGraph, GraphError};
-use crate::error::UserError;
+use cloud_catalog::edit::{self, ConfigChange, Edit};
+use cloud_catalog::init::{init_deployment, InitParams};
+use cloud_catalog::inspect::{self, InspectParams, InspectSource, Inspection};
+use cloud_catalog::template::{self, NewStackParams};
+use cloud_catalog::validate::validate_workspace;
+use cloud_catalog::{find_deployment, load_deployments, Catalog, DependencyGraph, GraphError};
+use cloud_domain::error::UserError;
 
 /// The catalog's top-level commands (flatten into the `cloud` command enum).
 #[derive(Debug, Clone, Subcommand)]
@@ -403,7 +403,7 @@ pub fn cmd_graph(ws: &Path, args: &GraphArgs, out: &mut impl Write) -> Result<()
     let catalog = load_catalog(ws)?;
     let d = find_deployment(ws, &args.deployment)?;
     if let Some(e) = &args.env {
-        crate::catalog::names::check_env(e).map_err(UserError::invalid)?;
+        cloud_catalog::names::check_env(e).map_err(UserError::invalid)?;
     }
     let g = DependencyGraph::for_manifest(&catalog, &d.manifest, args.env.as_deref()).map_err(graph_errors)?;
     let title = match &args.env {
@@ -525,7 +525,7 @@ pub fn cmd_stacks(ws: &Path, cmd: &StacksCmd, out: &mut impl Write) -> Result<()
                     description: a.description.clone(),
                 },
             )?;
-            let rel = crate::catalog::problem::rel(ws, &dir);
+            let rel = cloud_catalog::problem::rel(ws, &dir);
             writeln!(
                 out,
                 "created {} from templates/stack; it is in the catalog (`cloud stacks list`)",
@@ -611,7 +611,7 @@ pub fn cmd_templates(ws: &Path, cmd: &TemplatesCmd, out: &mut impl Write) -> Res
 pub fn cmd_discover_resources(ws: &Path, args: &DiscoverArgs, out: &mut impl Write) -> Result<(), UserError> {
     let catalog = load_catalog(ws)?;
     let d = find_deployment(ws, &args.deployment)?;
-    crate::catalog::names::check_env(&args.env).map_err(UserError::invalid)?;
+    cloud_catalog::names::check_env(&args.env).map_err(UserError::invalid)?;
     if !d.manifest.environments.get(&args.env).is_some_and(|e| e.enabled) {
         return Err(UserError::invalid(format!(
             "environment {} is not enabled in {}; `cloud environments enable {} {}`",

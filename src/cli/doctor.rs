@@ -13,8 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{mask_url, Config, ConfigError, Overrides, PassphraseSource};
-use crate::error::UserError;
+use cloud_core::config::{mask_url, Config, ConfigError, Overrides, PassphraseSource};
+use cloud_domain::error::UserError;
 
 /// How long `pulumi version` may take (a cold start of the real CLI can take a few seconds).
 const VERSION_TIMEOUT: Duration = Duration::from_secs(20);
@@ -176,7 +176,7 @@ pub fn binary_fix(config: &Config) -> String {
         .source
         .as_ref()
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|| crate::config::DEFAULT_CONFIG_PATH.into());
+        .unwrap_or_else(|| cloud_core::config::DEFAULT_CONFIG_PATH.into());
     format!(
         "set `pulumi.binary` in {file} (or CLOUD_PULUMI_BINARY) to the pulumi executable — or to \
          target/debug/pulumi-standin for the offline demo (`cargo build --bins`) — or install \
@@ -603,7 +603,7 @@ async fn check_database(url: &str) -> Check {
     use std::str::FromStr;
 
     const NAME: &str = "database";
-    let known: Vec<&sqlx::migrate::Migration> = crate::store::MIGRATOR
+    let known: Vec<&sqlx::migrate::Migration> = cloud_core::store::MIGRATOR
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
         .collect();

@@ -3,24 +3,21 @@
 //! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
 
 mod admin_cmds;
-pub mod bench;
-pub mod bench_cmd;
+mod bench;
 pub mod catalog;
 pub mod doctor;
 pub mod plan_show;
-pub mod render;
 mod serve_cmd;
 mod session_cmds;
 mod stack_cmds;
-mod wiring;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use wiring::App;
+pub use crate::app::App;
 
-use crate::error::UserError;
+use cloud_domain::error::UserError;
 
 /// Deploy infrastructure with a plan-first, four-eyes approval workflow.
 ///
@@ -117,10 +114,9 @@ pub enum Command {
     Doctor,
     /// Run the chat bots (Discord, Slack) with /healthz and /metrics; SIGTERM shuts down gracefully
     Serve(serve_cmd::ServeArgs),
-    /// Measure the scheduler (`waves`), the chat output batcher (`stream`) and the Discord bot
-    /// against a local fake (`discord`)
-    #[command(subcommand)]
-    Bench(bench::BenchCmd),
+    /// Benchmarks (`waves`, `stream`, `discord`, `parser`, …): runs the separate `cloud-bench`
+    /// program, which is not part of the release binary (`cargo build -p cloud-bench`)
+    Bench(bench::BenchArgs),
     #[command(flatten)]
     Catalog(catalog::CatalogCommand),
 }
@@ -135,18 +131,22 @@ pub enum ConfigCmd {
 pub async fn run(cli: Cli) -> i32 {
     match dispatch(cli).await {
         Ok(()) => 0,
-        Err(e) => {
-            if let Some(user) = e.downcast_ref::<UserError>() {
-                eprintln!("error: {}", user.message);
-                user.code.code()
-            } else if let Some(config) = e.downcast_ref::<crate::config::ConfigError>() {
-                eprintln!("error: {config}");
-                2
-            } else {
-                eprintln!("error: {e:#}");
-                1
-            }
-        }
+        Err(e) => report_error(&e),
+    }
+}
+
+/// Prints an error the way every `cloud` command does and returns its exit code: a
+/// [`UserError`] verbatim with its code, a configuration error with 2, anything else with 1.
+pub fn report_error(e: &anyhow::Error) -> i32 {
+    if let Some(user) = e.downcast_ref::<UserError>() {
+        eprintln!("error: {}", user.message);
+        user.code.code()
+    } else if let Some(config) = e.downcast_ref::<cloud_core::config::ConfigError>() {
+        eprintln!("error: {config}");
+        2
+    } else {
+        eprintln!("error: {e:#}");
+        1
     }
 }
 
@@ -154,7 +154,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     match cli.command {
         Command::Config(ConfigCmd::Show) => {
-            let config = wiring::load_config(&global)?;
+            let config = crate::app::load_config(&global)?;
             print!("{}", config.show());
             Ok(())
         }
@@ -164,16 +164,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ..
         }) => Ok(plan_show::cmd_plan_show(&args, &mut std::io::stdout().lock())?),
         Command::Catalog(cmd) => {
-            let config = wiring::load_config(&global)?;
+            let config = crate::app::load_config(&global)?;
             Ok(catalog::run(&config.workspace, &cmd, &mut std::io::stdout().lock())?)
         }
-        Command::Bench(bench::BenchCmd::Waves(args)) => {
-            let report = bench::cmd_bench_waves(&global, &args).await?;
-            bench::print_waves(&report, args.json)
-        }
-        Command::Bench(bench::BenchCmd::Stream(args)) => bench::cmd_bench_stream(&args),
+        Command::Bench(args) => bench::run(&global, &args),
         Command::Doctor => {
-            let overrides = crate::config::Overrides {
+            let overrides = cloud_core::config::Overrides {
                 config: global.config.clone(),
                 data_dir: global.data_dir.clone(),
             };
@@ -181,9 +177,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(doctor::cmd_doctor(&report, &mut std::io::stdout().lock())?)
         }
         Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
-        Command::Bench(bench::BenchCmd::Discord(args)) => {
-            bench_cmd::run(&global, bench_cmd::BenchCmd::Discord(args)).await
-        }
         other => {
             let app = App::start(&global).await?;
             session_cmds::run(&app, other).await

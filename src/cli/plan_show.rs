@@ -2,7 +2,7 @@
 //! for people and for scripts, from any Pulumi event log (the real CLI's or the stand-in's) or
 //! a `pulumi preview --json` document. Reads the file only: no configuration, database or engine.
 //!
-//! The reading and counting rules live in [`crate::engine::summary::plan_show`]; this module maps
+//! The reading and counting rules live in [`cloud_pulumi::summary::plan_show`]; this module maps
 //! them to the command line. Lines that are not engine events are skipped and logged (a warning
 //! on stderr) and reading goes on; an incomplete last event is reported, not fatal.
 
@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::engine::summary::plan_show;
-use crate::error::UserError;
+use cloud_domain::error::UserError;
+use cloud_pulumi::summary::plan_show;
 
 /// `cloud plan …` subcommands.
 #[derive(Debug, Clone, Subcommand)]

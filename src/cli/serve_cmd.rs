@@ -4,12 +4,13 @@
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::{wiring::App, GlobalArgs};
-use crate::chat::discord::{DiscordTransport, HttpMode};
-use crate::chat::slack::SlackTransport;
-use crate::config::SlackTransport as SlackMode;
-use crate::error::UserError;
-use crate::serve::{Core, Transport};
+use super::GlobalArgs;
+use crate::app::App;
+use cloud_chat::{Core, Transport};
+use cloud_core::config::SlackTransport as SlackMode;
+use cloud_discord::{DiscordTransport, HttpMode};
+use cloud_domain::error::UserError;
+use cloud_slack::SlackTransport;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -34,7 +35,7 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         .into());
     }
     // Configuration errors first, before the database and the engine are touched.
-    let config = super::wiring::load_config(global)?;
+    let config = crate::app::load_config(global)?;
     if args.discord && config.discord.token.is_none() {
         return Err(UserError::invalid(format!(
             "no Discord bot token: set {} (the token from the Developer Portal → your app → Bot)",
@@ -75,6 +76,7 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     if args.slack {
         transports.push(Box::new(SlackTransport::default()));
     }
-    let core = Core::from_app(app).await;
+    crate::serve::metrics_handle();
+    let core = Core::new(app.config, app.store, app.orchestrator);
     crate::serve::run(core, transports, CancellationToken::new()).await
 }

@@ -9,14 +9,14 @@ use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::broadcast;
 
-use super::render;
-use super::wiring::App;
 use super::Command;
-use crate::engine::Progress;
-use crate::error::UserError;
-use crate::orchestrator::{OrchestratorError, SessionEventKind};
-use crate::session::{SessionId, SessionState, StackName, StackState};
-use crate::store::{SessionFilter, SessionRecord, StoreError};
+use crate::app::App;
+use cloud_chat::text as render;
+use cloud_core::engine::Progress;
+use cloud_core::orchestrator::{OrchestratorError, SessionEventKind};
+use cloud_core::store::{SessionFilter, SessionRecord, StoreError};
+use cloud_domain::error::UserError;
+use cloud_domain::session::{SessionId, SessionState, StackName, StackState};
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
@@ -563,7 +563,7 @@ fn in_flight_text(in_flight: &HashMap<String, u32>) -> String {
 }
 
 async fn render_progress(
-    mut events: broadcast::Receiver<crate::orchestrator::SessionEvent>,
+    mut events: broadcast::Receiver<cloud_core::orchestrator::SessionEvent>,
     id: SessionId,
     plan: ProgressPlan,
 ) {
@@ -670,7 +670,10 @@ async fn render_progress(
                         bar.set_message(in_flight_text(flight));
                     }
                     Progress::StepFailed { urn, .. } => {
-                        bar.set_message(format!("failed {}", crate::engine::ResourceStep::name_from_urn(&urn)));
+                        bar.set_message(format!(
+                            "failed {}",
+                            cloud_core::engine::ResourceStep::name_from_urn(&urn)
+                        ));
                     }
                     Progress::StepStarted { .. } | Progress::StepDone { .. } => bar.set_message(in_flight_text(flight)),
                     Progress::Line(_) => {}
@@ -748,7 +751,7 @@ async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
             provider,
             environments,
         } => {
-            let params = crate::orchestrator::ProjectParams {
+            let params = cloud_core::orchestrator::ProjectParams {
                 name,
                 org,
                 provider,

@@ -6,11 +6,11 @@
 use clap::Args;
 
 use super::session_cmds::{self, store_user, user};
-use super::wiring::App;
-use crate::error::UserError;
-use crate::orchestrator::OrchestratorError;
-use crate::session::{SessionState, StackName};
-use crate::store::{LockHolder, LockOutcome, SessionRecord};
+use crate::app::App;
+use cloud_core::orchestrator::OrchestratorError;
+use cloud_core::store::{LockHolder, LockOutcome, SessionRecord};
+use cloud_domain::error::UserError;
+use cloud_domain::session::{SessionState, StackName};
 
 #[derive(Debug, Args)]
 pub struct DeployStackArgs {
@@ -78,7 +78,7 @@ pub struct SessionRequest {
 
 /// The project of a deployment selector (id, directory name or org/project).
 fn project_of(app: &App, deployment: &str) -> anyhow::Result<String> {
-    Ok(crate::catalog::find_deployment(&app.config.workspace, deployment)?
+    Ok(cloud_catalog::find_deployment(&app.config.workspace, deployment)?
         .manifest
         .project
         .clone())
@@ -228,16 +228,16 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
 pub async fn run_request(app: &App, req: SessionRequest) -> anyhow::Result<()> {
     let s = open(app, &req).await?;
     let view = app.orchestrator.status(s.id).await.map_err(user)?;
-    print!("{}", super::render::waves(&view.stacks));
+    print!("{}", cloud_chat::text::waves(&view.stacks));
     session_cmds::plan_approve_apply(app, s, req.flow.approve).await
 }
 
 /// Sessions of the same environment that followed up on `id` (opened when its apply stopped).
-pub async fn follow_ups(app: &App, id: crate::session::SessionId) -> anyhow::Result<Vec<SessionRecord>> {
+pub async fn follow_ups(app: &App, id: cloud_domain::session::SessionId) -> anyhow::Result<Vec<SessionRecord>> {
     let s = app.store.session(id).await.map_err(store_user)?;
     let all = app
         .orchestrator
-        .list(&crate::store::SessionFilter {
+        .list(&cloud_core::store::SessionFilter {
             project: Some(s.project.clone()),
             env: Some(s.env.clone()),
             ..Default::default()
@@ -248,7 +248,7 @@ pub async fn follow_ups(app: &App, id: crate::session::SessionId) -> anyhow::Res
 }
 
 /// After an apply ends: point at the follow-up session, when one was opened.
-pub async fn print_follow_ups(app: &App, id: crate::session::SessionId) -> anyhow::Result<()> {
+pub async fn print_follow_ups(app: &App, id: cloud_domain::session::SessionId) -> anyhow::Result<()> {
     for f in follow_ups(app, id).await? {
         let next = match f.state {
             SessionState::PlanReady => format!("cloud approve {}", f.id.short()),

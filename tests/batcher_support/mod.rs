@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use cloud_engine::chat::batcher::{
+use cloud_chat::batcher::{
     chat_len, BatchInput, Batcher, EditBudget, MessageKey, RateBudget, RenderOp, SinkLimits, ESCAPED_FENCE,
     FENCE_CLOSE, FENCE_OPEN,
 };
-use cloud_engine::session::StackName;
+use cloud_domain::session::StackName;
 
 pub fn stack(name: &str) -> StackName {
     name.parse().expect("valid stack name")

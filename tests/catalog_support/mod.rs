@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use std::process::{Command, Output};
 
-use cloud_engine::error::{ExitCode, UserError};
+use cloud_domain::error::{ExitCode, UserError};
 
 /// Run the `cloud` binary in `dir` (also its workspace) with a clean configuration environment.
 /// Logs are off so stderr holds only the error a user would read.

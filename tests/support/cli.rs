@@ -14,7 +14,7 @@ pub fn repo() -> PathBuf {
 
 /// The Pulumi stand-in built with this crate.
 pub fn standin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pulumi-standin"))
+    cloud_testkit::paths::standin()
 }
 
 /// What one `cloud …` run printed and returned.

@@ -9,13 +9,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloud_engine::chat::discord::{DiscordTransport, HttpMode};
-use cloud_engine::config::{Config, Overrides};
-use cloud_engine::policy::Role;
-use cloud_engine::serve::{Core, Transport};
-use cloud_engine::session::{Platform, Principal};
-use cloud_engine::store::NewGrant;
-use cloud_engine::testing::fake_discord::{FakeConfig, FakeDiscord, FakeUser, InteractionRef, StoredMessage};
+use cloud_chat::{Core, Transport};
+use cloud_core::config::{Config, Overrides};
+use cloud_core::policy::Role;
+use cloud_core::store::NewGrant;
+use cloud_discord::{DiscordTransport, HttpMode};
+use cloud_domain::session::{Platform, Principal};
+use cloud_testkit::fake_discord::{FakeConfig, FakeDiscord, FakeUser, InteractionRef, StoredMessage};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -41,9 +41,9 @@ pub struct DiscordTester {
     /// Knobs for the Pulumi stand-in.
     pub engine_env: BTreeMap<String, String>,
     /// HTTPS endpoint of the fake when serenity's own rate limiter is on.
-    tls: Option<cloud_engine::testing::fake_discord::TlsEndpoint>,
+    tls: Option<cloud_testkit::fake_discord::TlsEndpoint>,
     /// An in-process engine instead of the stand-in (the flood test).
-    pub engine: Option<Arc<dyn cloud_engine::engine::Engine>>,
+    pub engine: Option<Arc<dyn cloud_core::engine::Engine>>,
     bot: Option<RunningBot>,
     /// Interactions the test created, and those whose reply it read.
     asked: Vec<u64>,
@@ -71,7 +71,7 @@ impl DiscordTester {
                 "workspace: {repo}\ndata_dir: {data}\npulumi:\n  binary: {standin}\n  cancel_grace: 10s\nenvironments:\n  dev: {{approvals_required: 1, allow_self_approve: true}}\n  stage: {{approvals_required: 1, allow_self_approve: false}}\n  prod: {{approvals_required: 2, allow_self_approve: false}}\nserve:\n  listen: 127.0.0.1:0\n  shutdown_timeout: 30s\n",
                 repo = repo().display(),
                 data = dir.path().join("data").display(),
-                standin = env!("CARGO_BIN_EXE_pulumi-standin"),
+                standin = cloud_testkit::paths::standin().display(),
             ),
         )
         .unwrap();
@@ -103,14 +103,13 @@ impl DiscordTester {
     pub async fn start_bot(&mut self) {
         assert!(self.bot.is_none(), "the bot is already running");
         let offset = self.clock_offset.clone();
-        let clock: cloud_engine::policy::Clock = Arc::new(move || chrono::Utc::now() + *offset.lock().unwrap());
+        let clock: cloud_core::policy::Clock = Arc::new(move || chrono::Utc::now() + *offset.lock().unwrap());
         let app = match &self.engine {
             Some(engine) => {
-                cloud_engine::cli::App::from_parts(self.config.clone(), Principal::cli("test"), engine.clone(), clock)
-                    .await
+                cloud::cli::App::from_parts(self.config.clone(), Principal::cli("test"), engine.clone(), clock).await
             }
             None => {
-                cloud_engine::cli::App::from_config(
+                cloud::cli::App::from_config(
                     self.config.clone(),
                     Principal::cli("test"),
                     self.engine_env.clone(),
@@ -120,6 +119,7 @@ impl DiscordTester {
             }
         }
         .expect("app starts");
+        cloud::serve::metrics_handle();
         let core = Core::new(app.config, app.store, app.orchestrator);
         let stop = CancellationToken::new();
         let transport = Box::new(DiscordTransport {

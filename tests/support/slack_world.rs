@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cloud_engine::chat::slack::{SlackBot, SlackServer};
-use cloud_engine::cli::App;
-use cloud_engine::config::{Config, Overrides, SlackTransport};
-use cloud_engine::policy::Role;
-use cloud_engine::serve::Core;
-use cloud_engine::session::{Platform, Principal};
-use cloud_engine::store::NewGrant;
+use cloud::cli::App;
+use cloud_chat::Core;
+use cloud_core::config::{Config, Overrides, SlackTransport};
+use cloud_core::policy::Role;
+use cloud_core::store::NewGrant;
+use cloud_domain::session::{Platform, Principal};
+use cloud_slack::{SlackBot, SlackServer};
 
 use super::fake_slack::{Ack, FakeSlack, Message, Transport};
 
@@ -91,7 +91,7 @@ impl SlackWorld {
             config.clone(),
             Principal::new(Platform::Slack, "U0BOT"),
             Default::default(),
-            cloud_engine::policy::system_clock(),
+            cloud_core::policy::system_clock(),
         )
         .await
         .expect("app starts");
@@ -154,7 +154,7 @@ impl SlackWorld {
             self.config.clone(),
             Principal::new(Platform::Slack, "U0BOT"),
             Default::default(),
-            cloud_engine::policy::system_clock(),
+            cloud_core::policy::system_clock(),
         )
         .await
         .expect("app restarts");

@@ -1,0 +1,126 @@
+//! `cloud-bench` (run as `cloud bench …`): measurements printed as ratios taken in one run, never
+//! timed unit tests. A separate program so that the release `cloud` binary carries none of the
+//! fakes and harnesses it needs; `cloud bench <name>` runs it from beside the `cloud` binary.
+//!
+//! * `waves` — the scheduler on the Pulumi stand-in against the critical path ([`waves`]);
+//! * `stream` — the output batcher against a simulated Discord sink;
+//! * `discord` — the Discord bot against the in-process fake Discord ([`discord`]);
+//! * [`parser`] — engine-event parser throughput and write→progress latency probes.
+
+mod discord;
+mod parser;
+mod waves;
+
+use clap::{Args, Parser, Subcommand};
+use cloud::cli::GlobalArgs;
+
+/// Benchmarks of cloud-engine; each prints a one-line summary per figure, or JSON with --json.
+#[derive(Debug, Parser)]
+#[command(name = "cloud bench", version)]
+struct BenchCli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: BenchCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Plan and apply the sample deployment on the stand-in with fixed per-stack delays; compare
+    /// the wall time with the critical path
+    Waves(waves::WavesArgs),
+    /// Flood the output batcher against a simulated Discord sink
+    Stream(waves::StreamArgs),
+    /// Interaction → first response latency, 429s while streaming, bot memory (fake Discord)
+    Discord(BenchDiscordArgs),
+    /// Engine-event parser throughput and write → progress latency of the event-log tailer
+    Parser(ParserArgs),
+}
+
+#[derive(Debug, Args)]
+struct ParserArgs {
+    /// Events in the synthetic stream
+    #[arg(long, default_value_t = 200_000)]
+    events: usize,
+    /// Events written one by one for the latency probe
+    #[arg(long, default_value_t = 500)]
+    samples: usize,
+    /// Print the results as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct BenchDiscordArgs {
+    /// Print the results as JSON
+    #[arg(long)]
+    json: bool,
+    /// Interactions to time
+    #[arg(long, default_value_t = 200)]
+    interactions: u32,
+    /// Lines streamed through one thread
+    #[arg(long, default_value_t = 20_000)]
+    lines: u32,
+    /// Live sessions for the memory measurement
+    #[arg(long, default_value_t = 50)]
+    sessions: u32,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = BenchCli::parse();
+    let code = match run(cli).await {
+        Ok(()) => 0,
+        Err(e) => cloud::cli::report_error(&e),
+    };
+    std::process::exit(code);
+}
+
+async fn run(cli: BenchCli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        BenchCmd::Waves(args) => {
+            let report = waves::cmd_bench_waves(&global, &args).await?;
+            waves::print_waves(&report, args.json)
+        }
+        BenchCmd::Stream(args) => waves::cmd_bench_stream(&args),
+        BenchCmd::Discord(args) => {
+            let config = cloud::app::load_config(&global)?;
+            let params = discord::BenchParams {
+                interactions: args.interactions,
+                lines: args.lines,
+                sessions: args.sessions,
+            };
+            let result = discord::run(config, params).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print!("{}", result.render());
+            }
+            Ok(())
+        }
+        BenchCmd::Parser(args) => {
+            let parse = parser::bench_parse(args.events);
+            let tail = parser::bench_tail_latency(args.samples).await;
+            if args.json {
+                let report = serde_json::json!({
+                    "parse": {"events": parse.events, "bytes": parse.bytes, "events_per_sec": parse.events_per_sec, "mib_per_sec": parse.mib_per_sec},
+                    "tail": {"samples": tail.samples, "p50_ms": tail.p50_ms, "p95_ms": tail.p95_ms, "max_ms": tail.max_ms},
+                });
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "parse {} events ({:.1} MiB): {:.0} events/s, {:.1} MiB/s; tail latency p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+                    parse.events,
+                    parse.bytes as f64 / (1024.0 * 1024.0),
+                    parse.events_per_sec,
+                    parse.mib_per_sec,
+                    tail.p50_ms,
+                    tail.p95_ms,
+                    tail.max_ms
+                );
+            }
+            Ok(())
+        }
+    }
+}

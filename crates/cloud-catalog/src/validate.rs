@@ -1,0 +1,193 @@
+//! `cloud validate`: every problem of the catalog and the deployments, in one report.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::config::Resolver;
+use super::graph::{DependencyGraph, GraphError};
+use super::manifest::{self, check_manifest, Deployment};
+use super::problem::{Location, Problem, ProblemKind, Problems};
+use super::workspace::{known_list, Catalog};
+
+/// A dependency-graph error as a located problem: cycles point at a stack.yaml `depends_on`,
+/// everything else at the stack's entry in the manifest.
+fn graph_problem(catalog: &Catalog, d: Option<&Deployment>, env: Option<&str>, e: &GraphError) -> Problem {
+    let prefix = env.map(|e| format!("in {e}: ")).unwrap_or_default();
+    match e {
+        GraphError::Cycle { cycle } => {
+            let first = cycle[0].as_str();
+            let loc = catalog
+                .get(first)
+                .map(|def| {
+                    let file = catalog.workspace.rel(&def.dir.join("stack.yaml"));
+                    let text = std::fs::read_to_string(def.dir.join("stack.yaml")).unwrap_or_default();
+                    super::yaml::key_location(&file, &text, &["depends_on"])
+                })
+                .unwrap_or_else(|| Location::file("stacks"));
+            Problem::new(ProblemKind::Cycle, loc, e.to_string())
+        }
+        GraphError::MissingDependency { stack, .. } => Problem::new(
+            ProblemKind::MissingDependency,
+            d.map(|d| d.locate(&["stacks", stack.as_str()]))
+                .unwrap_or_else(|| Location::file("stacks")),
+            format!("{prefix}{e}"),
+        ),
+        GraphError::UnknownStack { stack } => Problem::new(
+            ProblemKind::UnknownStack,
+            d.map(|d| d.locate(&["stacks", stack]))
+                .unwrap_or_else(|| Location::file("stacks")),
+            format!("{prefix}{e}"),
+        ),
+    }
+}
+
+/// Problems of the catalog itself: unreadable or incomplete stacks (from loading) and cycles.
+pub fn check_catalog(catalog: &Catalog) -> Problems {
+    let mut p = Problems::default();
+    if let Err(errs) = DependencyGraph::for_catalog(catalog) {
+        for e in errs.iter().filter(|e| matches!(e, GraphError::Cycle { .. })) {
+            p.push(graph_problem(catalog, None, None, e));
+        }
+    }
+    p
+}
+
+/// Checks of a deployment against the catalog: unknown stacks, dependencies (overall and per
+/// enabled environment), configuration tiers and placeholders of every enabled stack in every
+/// enabled environment, environment config keys no stack reads.
+pub fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
+    let mut p = Problems::default();
+    let m = &d.manifest;
+    for name in m.stacks.keys() {
+        if !catalog.contains(name) && !catalog.broken.contains(name) {
+            p.push(Problem::new(
+                ProblemKind::UnknownStack,
+                d.locate(&["stacks", name]),
+                format!(
+                    "unknown stack `{name}`: not in the catalog (known: {}); fix the name or remove the entry",
+                    known_list(catalog.stacks.keys().map(|k| k.as_str()))
+                ),
+            ));
+        }
+    }
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    match DependencyGraph::for_manifest(catalog, m, None) {
+        Ok(_) => {}
+        Err(errs) => {
+            for e in errs {
+                reported.insert(e.to_string());
+                if !matches!(e, GraphError::UnknownStack { .. }) && !from_broken(catalog, &e) {
+                    p.push(graph_problem(catalog, Some(d), None, &e));
+                }
+            }
+        }
+    }
+    let envs = m.enabled_environments();
+    if envs.is_empty() {
+        p.push(Problem::new(
+            ProblemKind::Config,
+            d.locate(&["environments"]),
+            "no environment is enabled; enable one (`cloud environments enable <deployment> dev`)",
+        ));
+    }
+    let resolver = Resolver::new(catalog, d);
+    for env in envs {
+        if super::names::check_env(env).is_err() {
+            continue;
+        }
+        let graph = match DependencyGraph::for_manifest(catalog, m, Some(env)) {
+            Ok(g) => g,
+            Err(errs) => {
+                for e in errs {
+                    if !reported.contains(&e.to_string())
+                        && !matches!(e, GraphError::UnknownStack { .. })
+                        && !from_broken(catalog, &e)
+                    {
+                        p.push(graph_problem(catalog, Some(d), Some(env), &e));
+                    }
+                }
+                continue;
+            }
+        };
+        for stack in graph.stacks() {
+            p.extend(resolver.check(stack.as_str(), env, &graph));
+        }
+        if let Some(spec) = m.environments.get(env) {
+            for key in spec.config.keys() {
+                let used = graph.stacks().iter().any(|s| {
+                    catalog.get(s.as_str()).is_some_and(|def| def.meta.declares_key(key)) || key.contains(':')
+                });
+                if !used {
+                    p.push(Problem::new(
+                        ProblemKind::Config,
+                        d.locate(&["environments", env, "config", key]),
+                        format!(
+                            "environments.{env}.config.{key}: no stack enabled in {env} declares `{key}`, so it has \
+                             no effect; fix the key or remove it"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    p
+}
+
+/// Does a graph error only follow from a stack.yaml that could not be read (already reported)?
+fn from_broken(catalog: &Catalog, e: &GraphError) -> bool {
+    match e {
+        GraphError::MissingDependency { dependency, .. } => catalog.broken.contains(dependency.as_str()),
+        GraphError::UnknownStack { stack } => catalog.broken.contains(stack),
+        GraphError::Cycle { .. } => false,
+    }
+}
+
+/// Every check of one deployment (its own and against the catalog).
+pub fn check_deployment(catalog: &Catalog, d: &Deployment) -> Problems {
+    let mut p = check_manifest(d);
+    p.extend(check_against_catalog(catalog, d));
+    p
+}
+
+/// What `cloud validate` checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub stacks: usize,
+    pub deployments: Vec<String>,
+    pub problems: Problems,
+}
+
+/// Validate the catalog and every deployment, or only `deployment` (plus id uniqueness and the
+/// catalog). Problems sorted by file and position.
+pub fn validate_workspace(root: &Path, deployment: Option<&str>) -> Result<Report, cloud_domain::error::UserError> {
+    let (catalog, mut problems) = Catalog::load_lenient(root);
+    problems.extend(check_catalog(&catalog));
+    let (all, load_problems) = manifest::load_deployments(root);
+    let mut names = Vec::new();
+    match deployment {
+        Some(sel) => {
+            let d = manifest::find_deployment(root, sel)?;
+            problems.extend(check_deployment(&catalog, &d));
+            let dup = manifest::check_unique_ids(&all);
+            let mentions = |m: &str| {
+                let tag = format!("deploy/{}", d.dir_name);
+                m.match_indices(&tag)
+                    .any(|(i, _)| matches!(m[i + tag.len()..].chars().next(), Some(' ' | ';') | None))
+            };
+            problems.0.extend(dup.0.into_iter().filter(|p| mentions(&p.message)));
+            names.push(d.dir_name.clone());
+        }
+        None => {
+            problems.extend(load_problems);
+            for d in &all {
+                problems.extend(check_against_catalog(&catalog, d));
+                names.push(d.dir_name.clone());
+            }
+        }
+    }
+    Ok(Report {
+        stacks: catalog.stacks.len(),
+        deployments: names,
+        problems: problems.sorted(),
+    })
+}

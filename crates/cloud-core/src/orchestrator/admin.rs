@@ -1,0 +1,380 @@
+//! Administration as plain core functions: grants, revokes, quotas, projects, every session,
+//! admin cancel, the audit log and statistics. Each takes the [`Actor`] asking, checks its role
+//! first, validates everything before writing anything, and returns a value the CLI and the chat
+//! adapters render their own way.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::info;
+
+use super::{OrchResult, Orchestrator};
+use crate::policy::quota::QuotaUsage;
+use crate::policy::stats::{self, Stats};
+use crate::policy::{Actor, Intent, QuotaKey, Role};
+use crate::store::{AuditEntry, AuditVerify, GrantRow, NewGrant, ProjectRow, SessionFilter, SessionRecord};
+use cloud_domain::error::UserError;
+use cloud_domain::session::{Platform, Principal, SessionId};
+
+/// The longest a grant may run (`--for` / `--until`); a longer need is a permanent grant.
+pub const MAX_GRANT_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// When a grant ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GrantExpiry {
+    /// Until revoked.
+    Never,
+    /// For this long from now (`--for 2h`).
+    For(Duration),
+    /// Until this moment (`--until 2026-11-24T18:00:00Z`).
+    Until(DateTime<Utc>),
+}
+
+/// What `grant` needs.
+#[derive(Debug, Clone)]
+pub struct GrantParams {
+    pub principal: Principal,
+    /// A project name, or `*` for every project.
+    pub project: String,
+    /// An environment, or `None` / `*` for every environment of the project.
+    pub env: Option<String>,
+    pub role: Role,
+    pub expiry: GrantExpiry,
+    pub reason: String,
+}
+
+/// Which grants to list.
+#[derive(Debug, Clone, Default)]
+pub struct GrantsFilter {
+    pub principal: Option<Principal>,
+    pub project: Option<String>,
+    /// Revoked and expired grants too.
+    pub all: bool,
+}
+
+/// What `projects create` needs.
+#[derive(Debug, Clone)]
+pub struct ProjectParams {
+    pub name: String,
+    pub org: String,
+    pub provider: String,
+    pub environments: Vec<String>,
+}
+
+/// A row of `admin list` (every session, newest first).
+pub type AdminSessionRow = SessionRecord;
+
+fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(UserError::invalid(format!(
+            "{what} needs a reason (--reason \"…\"); it goes into the audit log"
+        ))
+        .into());
+    }
+    if reason.chars().count() > 500 {
+        return Err(UserError::invalid("the reason is longer than 500 characters; keep it to a sentence").into());
+    }
+    Ok(reason.to_string())
+}
+
+/// A principal that can exist on its platform: Discord ids are snowflakes (digits), Slack user
+/// ids start with U or W.
+pub fn check_principal(p: &Principal) -> Result<(), UserError> {
+    let ok = match p.platform {
+        Platform::Cli => true,
+        Platform::Discord => p.user.len() >= 15 && p.user.len() <= 21 && p.user.bytes().all(|b| b.is_ascii_digit()),
+        Platform::Slack => {
+            p.user.len() >= 7
+                && (p.user.starts_with('U') || p.user.starts_with('W'))
+                && p.user.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(UserError::invalid(format!(
+            "unknown user `{p}`: a Discord user id is a 17–20 digit number (discord:80351110224678912), a Slack user id starts with U or W (slack:U024BE7LH)"
+        )))
+    }
+}
+
+fn valid_project_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+impl Orchestrator {
+    /// Now, by the policy clock (injectable in tests).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.access.now()
+    }
+
+    pub(crate) async fn known_project(&self, project: &str) -> OrchResult<ProjectRow> {
+        self.store.project(project).await?.ok_or_else(|| {
+            UserError::invalid(format!(
+                "unknown project `{project}`; `cloud projects list` shows the projects, an admin creates one with `cloud projects create {project} --org <org>`"
+            ))
+            .into()
+        })
+    }
+
+    /// Grant a role, optionally for one environment and for a limited time. Needs `admin` on
+    /// the project (and environment) granted.
+    pub async fn grant(&self, actor: impl Into<Actor>, params: GrantParams) -> OrchResult<GrantRow> {
+        let actor = actor.into();
+        let env = params.env.clone().unwrap_or_else(|| "*".into());
+        self.gate(&actor, &params.project, &env, Intent::Administer).await?;
+        check_principal(&params.principal)?;
+        let reason = require_reason(&params.reason, "a grant")?;
+        if params.project != "*" {
+            let project = self.known_project(&params.project).await?;
+            if env != "*" && !project.environments.contains(&env) {
+                return Err(UserError::invalid(format!(
+                    "project {} has no environment `{env}`; its environments: {}",
+                    project.name,
+                    project.environments.join(", ")
+                ))
+                .into());
+            }
+        } else if env != "*" && !self.settings.environments.contains_key(&env) {
+            let known: Vec<&str> = self.settings.environments.keys().map(String::as_str).collect();
+            return Err(UserError::invalid(format!(
+                "unknown environment `{env}`; known environments: {}",
+                known.join(", ")
+            ))
+            .into());
+        }
+        let now = self.now();
+        let expires_at = match params.expiry {
+            GrantExpiry::Never => None,
+            GrantExpiry::For(d) => {
+                if d.is_zero() {
+                    return Err(UserError::invalid("--for must be longer than 0 (e.g. --for 2h)").into());
+                }
+                if d > MAX_GRANT_DURATION {
+                    return Err(UserError::invalid(format!(
+                        "--for {} is longer than the maximum of 366 days; give a shorter time, or no --for for a grant until revoked",
+                        humantime::format_duration(d)
+                    ))
+                    .into());
+                }
+                Some(now + chrono::Duration::from_std(d).expect("bounded above"))
+            }
+            GrantExpiry::Until(t) => {
+                if t <= now {
+                    return Err(UserError::invalid(format!(
+                        "--until {} is in the past (now is {}); give a future time",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ))
+                    .into());
+                }
+                if (t - now).to_std().unwrap_or_default() > MAX_GRANT_DURATION {
+                    return Err(UserError::invalid("--until is more than 366 days away; give a nearer time, or no --until for a grant until revoked").into());
+                }
+                Some(t)
+            }
+        };
+        let row = self
+            .store
+            .create_grant(NewGrant {
+                principal: params.principal,
+                project: params.project,
+                env,
+                role: params.role,
+                expires_at,
+                reason,
+                granted_by: actor.principal.to_string(),
+            })
+            .await?;
+        info!(grant = %row.id, principal = %row.principal, project = %row.project, env = %row.env, role = %row.role, by = %actor.principal, "grant created");
+        Ok(row)
+    }
+
+    /// Revoke a grant. Needs `admin` on the grant's project/environment.
+    pub async fn revoke(&self, actor: impl Into<Actor>, grant_id: &str, reason: &str) -> OrchResult<GrantRow> {
+        let actor = actor.into();
+        let grant = self.store.grant(grant_id.trim()).await?;
+        self.gate(&actor, &grant.project, &grant.env, Intent::Administer)
+            .await?;
+        let reason = require_reason(reason, "a revoke")?;
+        let row = self
+            .store
+            .revoke_grant(&grant.id, &actor.principal.to_string(), &reason)
+            .await?;
+        info!(grant = %row.id, by = %actor.principal, "grant revoked");
+        Ok(row)
+    }
+
+    /// Grants, active ones only unless `filter.all`. Needs `admin` on the project filtered on,
+    /// or on every project (`*`) to list them all.
+    pub async fn grants(&self, actor: impl Into<Actor>, filter: &GrantsFilter) -> OrchResult<Vec<GrantRow>> {
+        let actor = actor.into();
+        let scope = filter.project.as_deref().unwrap_or("*");
+        self.gate(&actor, scope, "*", Intent::Administer).await?;
+        let now = self.now();
+        let rows = self
+            .store
+            .grants(filter.principal.as_ref(), filter.project.as_deref(), filter.all)
+            .await?;
+        Ok(rows.into_iter().filter(|g| filter.all || g.is_active(now)).collect())
+    }
+
+    /// Record expired grants in the audit log (once each). The sweeper runs it periodically;
+    /// authorisation never waits for it (an expired grant is refused at every check).
+    pub async fn sweep_grant_expiries(&self) -> OrchResult<Vec<String>> {
+        Ok(self.store.record_grant_expiries(self.now()).await?)
+    }
+
+    /// Set one quota limit of a project (audited with the previous value).
+    pub async fn quota_set(
+        &self,
+        actor: impl Into<Actor>,
+        project: &str,
+        key: &str,
+        limit: f64,
+    ) -> OrchResult<QuotaUsage> {
+        let actor = actor.into();
+        self.gate(&actor, project, "*", Intent::Administer).await?;
+        self.known_project(project).await?;
+        let key: QuotaKey = key.parse()?;
+        let limit = key.check_limit(limit)?;
+        self.store
+            .set_quota(project, key.as_str(), limit, &actor.principal.to_string())
+            .await?;
+        info!(project, key = %key, limit, by = %actor.principal, "quota set");
+        self.quota_usage(project).await
+    }
+
+    /// A project's quotas with usage bars.
+    pub async fn quota_show(&self, actor: impl Into<Actor>, project: &str) -> OrchResult<QuotaUsage> {
+        let actor = actor.into();
+        self.gate(&actor, project, "*", Intent::Administer).await?;
+        self.known_project(project).await?;
+        self.quota_usage(project).await
+    }
+
+    /// Create a project (needs `admin` on every project).
+    pub async fn create_project(&self, actor: impl Into<Actor>, params: ProjectParams) -> OrchResult<ProjectRow> {
+        let actor = actor.into();
+        self.gate(&actor, "*", "*", Intent::Administer).await?;
+        if !valid_project_name(&params.name) {
+            return Err(UserError::invalid(format!(
+                "invalid project name `{}`: use lowercase letters, digits and dashes (e.g. ecommerce)",
+                params.name
+            ))
+            .into());
+        }
+        if !valid_project_name(&params.org) {
+            return Err(UserError::invalid(format!(
+                "invalid org `{}`: use lowercase letters, digits and dashes (e.g. acme-corp)",
+                params.org
+            ))
+            .into());
+        }
+        if params.provider != "aws" {
+            return Err(
+                UserError::invalid(format!("unsupported provider `{}`: only aws for now", params.provider)).into(),
+            );
+        }
+        if params.environments.is_empty() {
+            return Err(
+                UserError::invalid("a project needs at least one environment (--environments dev,stage,prod)").into(),
+            );
+        }
+        for env in &params.environments {
+            if !self.settings.environments.contains_key(env) {
+                let known: Vec<&str> = self.settings.environments.keys().map(String::as_str).collect();
+                return Err(UserError::invalid(format!(
+                    "unknown environment `{env}`; known environments: {}",
+                    known.join(", ")
+                ))
+                .into());
+            }
+        }
+        Ok(self
+            .store
+            .create_project(
+                &params.name,
+                &params.org,
+                &params.provider,
+                &params.environments,
+                &actor.principal.to_string(),
+            )
+            .await?)
+    }
+
+    /// Every session (any project), newest first. Needs `admin` on every project.
+    pub async fn admin_list(
+        &self,
+        actor: impl Into<Actor>,
+        filter: &SessionFilter,
+    ) -> OrchResult<Vec<AdminSessionRow>> {
+        let actor = actor.into();
+        self.gate(&actor, "*", "*", Intent::Administer).await?;
+        Ok(self.store.sessions(filter).await?)
+    }
+
+    /// Cancel anyone's session as an admin, with a reason (audited).
+    pub async fn admin_cancel(
+        &self,
+        actor: impl Into<Actor>,
+        id: SessionId,
+        reason: &str,
+    ) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
+        let session = self.store.session(id).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Administer)
+            .await?;
+        let reason = require_reason(reason, "an admin cancel")?;
+        if session.state.is_terminal() {
+            return Err(UserError::invalid(format!(
+                "session {} is already {}; nothing to cancel",
+                id.short(),
+                session.state
+            ))
+            .into());
+        }
+        self.cancel_unchecked(session, &actor.principal, &format!("admin cancel: {reason}"))
+            .await
+    }
+
+    /// The audit log (one session's rows, or all). Needs `admin` on the session's project, or
+    /// on every project for the whole log.
+    pub async fn audit_log(&self, actor: impl Into<Actor>, session: Option<SessionId>) -> OrchResult<Vec<AuditEntry>> {
+        let actor = actor.into();
+        match session {
+            Some(id) => {
+                let s = self.store.session(id).await?;
+                self.gate(&actor, &s.project, &s.env, Intent::Administer).await?;
+            }
+            None => {
+                self.gate(&actor, "*", "*", Intent::Administer).await?;
+            }
+        }
+        Ok(self.store.audit_entries(session).await?)
+    }
+
+    /// Walk the audit hash chain; names the first row that does not verify.
+    pub async fn audit_verify(&self, actor: impl Into<Actor>) -> OrchResult<AuditVerify> {
+        let actor = actor.into();
+        self.gate(&actor, "*", "*", Intent::Administer).await?;
+        Ok(self.store.audit_verify().await?)
+    }
+
+    /// Statistics of the sessions opened since `since` (until now).
+    pub async fn stats(&self, actor: impl Into<Actor>, since: DateTime<Utc>) -> OrchResult<Stats> {
+        let actor = actor.into();
+        self.gate(&actor, "*", "*", Intent::Administer).await?;
+        let now = self.now();
+        if since >= now {
+            return Err(UserError::invalid("--since must be in the past (e.g. --since 7d)").into());
+        }
+        let sessions = self.store.sessions(&SessionFilter::default()).await?;
+        Ok(stats::compute(&sessions, since, now))
+    }
+}

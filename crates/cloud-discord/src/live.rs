@@ -1,0 +1,597 @@
+//! Keeps each session's Discord presence current: the lobby message is edited as the session
+//! moves, a public thread opens on approval, and the apply's output streams into it through the
+//! output batcher with Discord's limits, ending with the summary (and the full log as a file
+//! when chat could not hold everything).
+//!
+//! One router task reads the orchestrator's event broadcast and forwards each event, without
+//! awaiting anything, to the task of the session it concerns (so a flood of progress lines never
+//! makes the broadcast lag). Only sessions with a lobby on Discord have a task: they are attached
+//! when the lobby is posted, or — after a restart — when someone clicks one of its buttons.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use poise::serenity_prelude as serenity;
+use serenity::{ChannelId, CreateAttachment, CreateMessage, CreateThread, EditMessage, Http, MessageId};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::render;
+use cloud_chat::batcher::{spawn_batcher, BatchInput, MessageKey, RenderOp, SinkLimits, StackEvent};
+use cloud_chat::progress::StackResult;
+use cloud_chat::service::{metric, Core};
+use cloud_chat::view::{self, LobbyExtras, LobbyView, SummaryView};
+use cloud_core::orchestrator::SessionEventKind;
+use cloud_core::store::ChatLobbyRow;
+use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackState};
+
+/// Least time between two edits of one lobby (edits coalesce meanwhile).
+const LOBBY_EDIT_INTERVAL: Duration = Duration::from_millis(1200);
+
+/// A route's requests in one channel: Discord's buckets for message create/edit hold about 5 per
+/// 5 s (folklore; see platform-notes). The pacer keeps the bot below that even when its HTTP rate
+/// limiter is off (tests) and before Discord's headers are known.
+const BUCKET: (usize, Duration) = (5, Duration::from_millis(5100));
+
+/// Which bucket a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Route {
+    Post,
+    Edit,
+}
+
+/// Discord's global limit is 50 requests/s per bot; stay a little below.
+const GLOBAL: (usize, Duration) = (45, Duration::from_secs(1));
+
+/// Sliding-window pacing per (route, channel) plus the global bucket, shared by every session.
+#[derive(Default)]
+pub(crate) struct Pacer {
+    slots: Mutex<HashMap<(Route, u64), VecDeque<Instant>>>,
+    global: Mutex<VecDeque<Instant>>,
+}
+
+/// The earliest instant ≥ `now` at which one more request fits `limit` per `window` in `q`
+/// (booked instants, ascending).
+fn earliest(q: &mut VecDeque<Instant>, now: Instant, (limit, window): (usize, Duration)) -> Instant {
+    while q.front().map(|t| *t + window <= now).unwrap_or(false) {
+        q.pop_front();
+    }
+    let fits = if q.len() >= limit {
+        q[q.len() - limit] + window
+    } else {
+        now
+    };
+    fits.max(now).max(q.back().copied().unwrap_or(now))
+}
+
+impl Pacer {
+    /// Waits until a request on `route` in `channel` fits its bucket and the global one, and
+    /// books it in both.
+    pub(crate) async fn wait(&self, route: Route, channel: u64) {
+        let at = {
+            let mut slots = self.slots.lock().expect("pacer lock");
+            let mut global = self.global.lock().expect("pacer lock");
+            let q = slots.entry((route, channel)).or_default();
+            let now = Instant::now();
+            let at = earliest(q, now, BUCKET).max(earliest(&mut global, now, GLOBAL));
+            q.push_back(at);
+            global.push_back(at);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Counts a chat API call (and a 429) for the metrics.
+pub(crate) fn count_call<T>(route: &'static str, result: &Result<T, serenity::Error>) {
+    metrics::counter!(metric::CHAT_CALLS, "platform" => "discord", "route" => route).increment(1);
+    if let Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(resp))) = result {
+        if resp.status_code.as_u16() == 429 {
+            metrics::counter!(metric::CHAT_429, "platform" => "discord").increment(1);
+        }
+    }
+}
+
+enum Msg {
+    Event(SessionEventKind),
+    /// Redraw the lobby (events may have been missed).
+    Redraw,
+}
+
+/// The live renderer of every attached session.
+pub(crate) struct Live {
+    core: Arc<Core>,
+    http: Arc<Http>,
+    pub(crate) pacer: Pacer,
+    sessions: Mutex<HashMap<SessionId, mpsc::UnboundedSender<Msg>>>,
+}
+
+impl Live {
+    pub(crate) fn start(core: Arc<Core>, http: Arc<Http>) -> Arc<Live> {
+        let live = Arc::new(Live {
+            core: core.clone(),
+            http,
+            pacer: Pacer::default(),
+            sessions: Mutex::new(HashMap::new()),
+        });
+        let mut rx = core.orchestrator.subscribe();
+        let weak = Arc::downgrade(&live);
+        tokio::spawn(async move {
+            loop {
+                let event = rx.recv().await;
+                let Some(live) = weak.upgrade() else { break };
+                match event {
+                    Ok(e) => {
+                        let mut sessions = live.sessions.lock().expect("live lock");
+                        if let Some(tx) = sessions.get(&e.session) {
+                            if tx.send(Msg::Event(e.kind)).is_err() {
+                                sessions.remove(&e.session);
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        warn!(
+                            missed = n,
+                            "the Discord renderer lagged behind the session events; redrawing lobbies"
+                        );
+                        for tx in live.sessions.lock().expect("live lock").values() {
+                            let _ = tx.send(Msg::Redraw);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        live
+    }
+
+    /// Posts the lobby of a new session in `channel`, records it and starts following it.
+    pub(crate) async fn post_lobby(self: &Arc<Self>, channel: u64, id: SessionId) -> anyhow::Result<ChatLobbyRow> {
+        let view = self
+            .core
+            .orchestrator
+            .status(id)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.to_user()))?;
+        let lobby = LobbyView::new(&view, &self.extras(&view.session.project, &view.session.env));
+        self.pacer.wait(Route::Post, channel).await;
+        let msg = CreateMessage::new()
+            .embed(render::lobby_embed(&lobby))
+            .components(render::lobby_components(&lobby));
+        let result = ChannelId::new(channel).send_message(&self.http, msg).await;
+        count_call("post_message", &result);
+        let msg = result?;
+        let row = ChatLobbyRow {
+            session_id: id,
+            platform: Platform::Discord,
+            channel_id: channel.to_string(),
+            message_id: msg.id.to_string(),
+            thread_id: None,
+        };
+        self.core.store.save_lobby(&row).await?;
+        self.attach(row.clone());
+        Ok(row)
+    }
+
+    /// Moves an existing lobby message to another session (the stack picker's replacement).
+    pub(crate) async fn move_lobby(self: &Arc<Self>, from: &ChatLobbyRow, to: SessionId) -> anyhow::Result<()> {
+        let row = ChatLobbyRow {
+            session_id: to,
+            platform: Platform::Discord,
+            channel_id: from.channel_id.clone(),
+            message_id: from.message_id.clone(),
+            thread_id: None,
+        };
+        // The old session no longer owns the message: stop its task first.
+        self.sessions.lock().expect("live lock").remove(&from.session_id);
+        self.core.store.save_lobby(&row).await?;
+        self.attach(row);
+        Ok(())
+    }
+
+    /// Follows a session whose lobby is known (no-op when already followed).
+    pub(crate) fn attach(self: &Arc<Self>, row: ChatLobbyRow) {
+        let mut sessions = self.sessions.lock().expect("live lock");
+        if sessions.get(&row.session_id).map(|tx| !tx.is_closed()).unwrap_or(false) {
+            let _ = sessions[&row.session_id].send(Msg::Redraw);
+            return;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(Msg::Redraw);
+        sessions.insert(row.session_id, tx);
+        let live = self.clone();
+        let span = tracing::info_span!("discord_session", session = %row.session_id);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move { SessionTask::new(live, row).run(rx).await },
+            span,
+        ));
+    }
+
+    /// After a restart: follow the session again if it has a lobby on Discord.
+    pub(crate) async fn ensure_attached(self: &Arc<Self>, id: SessionId) {
+        if self
+            .sessions
+            .lock()
+            .expect("live lock")
+            .get(&id)
+            .map(|tx| !tx.is_closed())
+            .unwrap_or(false)
+        {
+            return;
+        }
+        if let Ok(Some(row)) = self.core.store.lobby(id, Platform::Discord).await {
+            self.attach(row);
+        }
+    }
+
+    /// The lobby row of a followed or stored session.
+    pub(crate) async fn lobby_row(&self, id: SessionId) -> Option<ChatLobbyRow> {
+        self.core.store.lobby(id, Platform::Discord).await.ok().flatten()
+    }
+
+    fn extras(&self, project: &str, env: &str) -> LobbyExtras {
+        LobbyExtras {
+            available_stacks: cloud_chat::actions::available_stacks(&self.core, project, env),
+            ..Default::default()
+        }
+    }
+
+    /// Posts a line in the session's thread, if it has one.
+    pub(crate) async fn announce(&self, id: SessionId, text: &str) {
+        if let Some(thread) = self
+            .lobby_row(id)
+            .await
+            .and_then(|r| r.thread_id)
+            .and_then(|t| t.parse::<u64>().ok())
+        {
+            self.pacer.wait(Route::Post, thread).await;
+            let r = ChannelId::new(thread)
+                .send_message(&self.http, CreateMessage::new().content(render::fit(text, 2000)))
+                .await;
+            count_call("post_message", &r);
+            if let Err(e) = r {
+                warn!(session = %id, error = %e, "cannot announce in the thread");
+            }
+        }
+    }
+}
+
+/// One session's renderer.
+struct SessionTask {
+    live: Arc<Live>,
+    row: ChatLobbyRow,
+    dirty: bool,
+    last_edit: Option<Instant>,
+    /// Input of the thread's batcher while the apply runs.
+    batch: Option<mpsc::UnboundedSender<BatchInput>>,
+    /// The apply's output is done; the task may end after the last lobby edit.
+    finished: bool,
+    planned: HashMap<String, u32>,
+    approver: Option<Principal>,
+}
+
+impl SessionTask {
+    fn new(live: Arc<Live>, row: ChatLobbyRow) -> SessionTask {
+        SessionTask {
+            live,
+            row,
+            dirty: true,
+            last_edit: None,
+            batch: None,
+            finished: false,
+            planned: HashMap::new(),
+            approver: None,
+        }
+    }
+
+    fn id(&self) -> SessionId {
+        self.row.session_id
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        loop {
+            let due = self
+                .last_edit
+                .map(|t| t + LOBBY_EDIT_INTERVAL)
+                .unwrap_or_else(Instant::now);
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Msg::Event(kind)) => self.on_event(kind).await,
+                    Some(Msg::Redraw) => self.dirty = true,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(due), if self.dirty => {
+                    let state = self.edit_lobby().await;
+                    if state.map(SessionState::is_terminal).unwrap_or(false) && self.batch.is_none() && !self.dirty {
+                        break;
+                    }
+                }
+            }
+        }
+        rx.close();
+        let mut sessions = self.live.sessions.lock().expect("live lock");
+        if sessions.get(&self.id()).map(|tx| tx.is_closed()).unwrap_or(false) {
+            sessions.remove(&self.id());
+        }
+    }
+
+    async fn on_event(&mut self, kind: SessionEventKind) {
+        match kind {
+            SessionEventKind::Created => {}
+            SessionEventKind::Queued { .. } => self.dirty = true,
+            SessionEventKind::LocksGranted => {
+                // A queued session got its stacks: plan it now (it was left DRAFT).
+                self.dirty = true;
+                let core = self.live.core.clone();
+                if let Ok(s) = core.store.session(self.id()).await {
+                    if s.state == SessionState::Draft {
+                        cloud_chat::actions::plan(&core, s.id, cloud_core::policy::Actor::from(&s.requester));
+                    }
+                }
+            }
+            SessionEventKind::FollowUpOpened { follow_up } => {
+                self.dirty = true;
+                let text = format!(
+                    "↪️ A provisional stack's re-preview changed: the remaining stacks continue in follow-up session `{}`, which needs its own approval (`/cloud-status {}`).",
+                    follow_up.short(),
+                    follow_up.short()
+                );
+                self.live.announce(self.id(), &text).await;
+            }
+            SessionEventKind::Approved { by } => {
+                self.approver = Some(by);
+                self.dirty = true;
+            }
+            SessionEventKind::StateChanged { to, .. } => {
+                self.dirty = true;
+                match to {
+                    SessionState::Applying => self.start_thread_output().await,
+                    SessionState::Applied | SessionState::Failed | SessionState::Cancelled | SessionState::Expired => {
+                        self.finish_output().await;
+                    }
+                    _ => {}
+                }
+            }
+            SessionEventKind::StackStateChanged { stack, state, .. } => {
+                self.dirty = true;
+                let Some(batch) = &self.batch else { return };
+                match state {
+                    StackState::Applying => {
+                        let planned = self.planned.get(stack.as_str()).copied().unwrap_or(0);
+                        let _ = batch.send(BatchInput::stack(
+                            &stack,
+                            StackEvent::Started { planned_steps: planned },
+                        ));
+                    }
+                    StackState::Applied | StackState::Failed | StackState::Skipped => {
+                        let result = match state {
+                            StackState::Applied => StackResult::Applied,
+                            StackState::Failed => StackResult::Failed,
+                            _ => StackResult::Skipped,
+                        };
+                        let counts = self
+                            .live
+                            .core
+                            .store
+                            .session_stacks(self.id())
+                            .await
+                            .ok()
+                            .and_then(|rows| rows.into_iter().find(|r| r.stack == stack).map(|r| r.counts))
+                            .unwrap_or_default();
+                        let _ = batch.send(BatchInput::stack(&stack, StackEvent::Finished { result, counts }));
+                    }
+                    _ => {}
+                }
+            }
+            SessionEventKind::Recovered { from, to, stacks } => {
+                self.dirty = true;
+                let truth: Vec<String> = stacks.iter().map(|(stack, what)| format!("{stack}: {what}")).collect();
+                let text = format!(
+                    "The process driving this session died while it was {from}; on restart it was reconciled and is now {to}. Per stack: {}",
+                    truth.join(", ")
+                );
+                self.live.announce(self.id(), &text).await;
+                self.finish_output().await;
+            }
+            SessionEventKind::Progress { stack, progress } => {
+                if let Some(batch) = &self.batch {
+                    let _ = batch.send(BatchInput::stack(&stack, StackEvent::Progress(progress)));
+                }
+            }
+        }
+    }
+
+    /// Edits the lobby to the session's current view; returns its state.
+    async fn edit_lobby(&mut self) -> Option<SessionState> {
+        self.dirty = false;
+        self.last_edit = Some(Instant::now());
+        let view = match self.live.core.orchestrator.status(self.id()).await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(session = %self.id(), error = %e.to_user(), "cannot read the session for its lobby");
+                return None;
+            }
+        };
+        let lobby = LobbyView::new(&view, &self.live.extras(&view.session.project, &view.session.env));
+        let (Ok(channel), Ok(message)) = (self.row.channel_id.parse::<u64>(), self.row.message_id.parse::<u64>())
+        else {
+            return Some(view.session.state);
+        };
+        self.live.pacer.wait(Route::Edit, channel).await;
+        let edit = EditMessage::new()
+            .embed(render::lobby_embed(&lobby))
+            .components(render::lobby_components(&lobby));
+        let r = ChannelId::new(channel)
+            .edit_message(&self.live.http, MessageId::new(message), edit)
+            .await;
+        count_call("edit_message", &r);
+        if let Err(e) = r {
+            warn!(session = %self.id(), error = %e, "cannot edit the lobby");
+        }
+        Some(view.session.state)
+    }
+
+    /// Opens (or reuses) the thread, announces the approval and starts streaming the apply.
+    async fn start_thread_output(&mut self) {
+        if self.batch.is_some() {
+            return;
+        }
+        let core = self.live.core.clone();
+        let Ok(view) = core.orchestrator.status(self.id()).await else {
+            return;
+        };
+        if let Some(plan) = &view.session.plan {
+            for entry in &plan.stacks {
+                self.planned
+                    .insert(entry.stack.to_string(), entry.preview.steps.len() as u32);
+            }
+        }
+        let Some(thread) = self.ensure_thread(&view.session).await else {
+            return;
+        };
+        let approver = self
+            .approver
+            .clone()
+            .or_else(|| view.approvals.last().map(|a| a.approver.clone()));
+        if let Some(by) = approver {
+            let text = view::approved_announcement(&by, self.id()).replace(&by.to_string(), &render::who(&by));
+            self.live.pacer.wait(Route::Post, thread).await;
+            let r = ChannelId::new(thread)
+                .send_message(&self.live.http, CreateMessage::new().content(text))
+                .await;
+            count_call("post_message", &r);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ops_tx, ops_rx) = mpsc::channel(64);
+        spawn_batcher(rx, SinkLimits::discord(), ops_tx);
+        tokio::spawn(send_ops(self.live.clone(), self.id(), thread, ops_rx));
+        self.batch = Some(tx);
+    }
+
+    async fn ensure_thread(&mut self, session: &cloud_core::store::SessionRecord) -> Option<u64> {
+        if let Some(t) = self.row.thread_id.as_ref().and_then(|t| t.parse().ok()) {
+            return Some(t);
+        }
+        let channel: u64 = self.row.channel_id.parse().ok()?;
+        let message: u64 = self.row.message_id.parse().ok()?;
+        let name = render::fit(
+            &format!(
+                "{} {}/{} {} · {}",
+                session.operation,
+                session.project,
+                session.env,
+                session.deployment_id,
+                self.id().short()
+            ),
+            100,
+        );
+        let builder = CreateThread::new(name).auto_archive_duration(serenity::AutoArchiveDuration::OneHour);
+        let r = ChannelId::new(channel)
+            .create_thread_from_message(&self.live.http, MessageId::new(message), builder)
+            .await;
+        count_call("create_thread", &r);
+        match r {
+            Ok(thread) => {
+                let id = thread.id.get();
+                self.row.thread_id = Some(id.to_string());
+                if let Err(e) = self
+                    .live
+                    .core
+                    .store
+                    .set_lobby_thread(self.id(), Platform::Discord, &id.to_string())
+                    .await
+                {
+                    warn!(session = %self.id(), error = %e, "cannot record the thread");
+                }
+                info!(session = %self.id(), thread = id, "thread opened");
+                Some(id)
+            }
+            Err(e) => {
+                warn!(session = %self.id(), error = %e, "cannot open the session thread");
+                None
+            }
+        }
+    }
+
+    /// The session ended: the batcher posts the summary (with the full log when needed); a
+    /// session that ended without an apply gets a line in its thread, if it has one.
+    async fn finish_output(&mut self) {
+        let Ok(view) = self.live.core.orchestrator.status(self.id()).await else {
+            return;
+        };
+        let summary = SummaryView::new(&view);
+        match self.batch.take() {
+            Some(batch) => {
+                let _ = batch.send(BatchInput::SessionFinished(summary.to_batcher_summary()));
+            }
+            None => {
+                if view.session.state == SessionState::Cancelled && self.row.thread_id.is_some() {
+                    self.live.announce(self.id(), &summary.headline).await;
+                }
+            }
+        }
+        self.finished = true;
+    }
+}
+
+/// Carries the batcher's ops to the thread, mapping its message keys to Discord message ids.
+async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mpsc::Receiver<RenderOp>) {
+    let channel = ChannelId::new(thread);
+    let mut ids: HashMap<MessageKey, MessageId> = HashMap::new();
+    while let Some(op) = ops.recv().await {
+        match op {
+            RenderOp::Post { key, text } => {
+                live.pacer.wait(Route::Post, thread).await;
+                let r = channel
+                    .send_message(&live.http, CreateMessage::new().content(text))
+                    .await;
+                count_call("post_message", &r);
+                match r {
+                    Ok(m) => {
+                        ids.insert(key, m.id);
+                    }
+                    Err(e) => warn!(%session, error = %e, "cannot post in the thread"),
+                }
+            }
+            RenderOp::Edit { key, text } => {
+                let Some(mid) = ids.get(&key).copied() else { continue };
+                live.pacer.wait(Route::Edit, thread).await;
+                let r = channel
+                    .edit_message(&live.http, mid, EditMessage::new().content(text))
+                    .await;
+                count_call("edit_message", &r);
+                if let Err(e) = r {
+                    warn!(%session, error = %e, "cannot edit in the thread");
+                }
+            }
+            RenderOp::Upload { filename, content } => {
+                // The store keeps every line the engine printed, even ones this process's event
+                // broadcast dropped under load: attach that when it holds more.
+                let content = match live.core.store.logs(session, 0).await {
+                    Ok(lines) if lines.len() > content.lines().count() => {
+                        let mut text = String::with_capacity(lines.len() * 64);
+                        for l in &lines {
+                            text.push_str(&format!("[{}] {}\n", l.stack, l.line));
+                        }
+                        text
+                    }
+                    _ => content,
+                };
+                live.pacer.wait(Route::Post, thread).await;
+                let file = CreateAttachment::bytes(content.into_bytes(), filename);
+                let r = channel
+                    .send_message(
+                        &live.http,
+                        CreateMessage::new().content("Full log of the session:").add_file(file),
+                    )
+                    .await;
+                count_call("upload", &r);
+                if let Err(e) = r {
+                    warn!(%session, error = %e, "cannot attach the full log");
+                }
+            }
+        }
+    }
+}

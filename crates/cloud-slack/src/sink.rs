@@ -1,0 +1,152 @@
+//! Performs the output batcher's [`RenderOp`]s in a session's Slack thread: posts with
+//! `thread_ts`, edits with `chat.update`, and the full log as a file
+//! (`files.getUploadURLExternal` → upload → `files.completeUploadExternal`).
+//!
+//! The batcher already keeps to Slack's budgets (1 post/s per channel, tier-3 edits); the client
+//! still follows `Retry-After` if Slack answers 429 anyway.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use slack_morphism::prelude::*;
+use tokio::sync::mpsc;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::app::{Lobby, SlackBot};
+use super::blocks::{escape, fit};
+use cloud_chat::batcher::{spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits};
+use cloud_chat::service::metric;
+use cloud_domain::session::SessionId;
+use slack_morphism::errors::SlackClientError;
+
+/// Slack's `text` limit.
+const MAX_TEXT: usize = 40_000;
+
+/// One session thread.
+pub struct ThreadSink {
+    bot: Arc<SlackBot>,
+    lobby: Lobby,
+    log_filename: String,
+    /// Batcher keys → Slack `ts` of the messages posted under them.
+    posted: HashMap<MessageKey, String>,
+}
+
+impl ThreadSink {
+    pub fn new(bot: Arc<SlackBot>, lobby: Lobby, log_filename: String) -> Self {
+        ThreadSink {
+            bot,
+            lobby,
+            log_filename,
+            posted: HashMap::new(),
+        }
+    }
+
+    async fn perform(&mut self, op: RenderOp) -> anyhow::Result<()> {
+        let route = match &op {
+            RenderOp::Post { .. } => "chat.postMessage",
+            RenderOp::Edit { .. } => "chat.update",
+            RenderOp::Upload { .. } => "files.upload",
+        };
+        metrics::counter!(metric::CHAT_CALLS, "platform" => "slack", "route" => route).increment(1);
+        let result = self.perform_op(op).await;
+        if let Err(e) = &result {
+            if matches!(
+                e.downcast_ref::<SlackClientError>(),
+                Some(SlackClientError::RateLimitError(_))
+            ) {
+                metrics::counter!(metric::CHAT_429, "platform" => "slack").increment(1);
+            }
+        }
+        result
+    }
+
+    async fn perform_op(&mut self, op: RenderOp) -> anyhow::Result<()> {
+        match op {
+            RenderOp::Post { key, text } => {
+                let request = SlackApiChatPostMessageRequest::new(self.lobby.channel.clone().into(), content(&text))
+                    .with_thread_ts(self.lobby.ts.clone().into());
+                let posted = self.bot.session().chat_post_message(&request).await?;
+                self.posted.insert(key, posted.ts.to_string());
+            }
+            RenderOp::Edit { key, text } => {
+                let Some(ts) = self.posted.get(&key).cloned() else {
+                    anyhow::bail!("the batcher edits {key}, which was never posted");
+                };
+                let request =
+                    SlackApiChatUpdateRequest::new(self.lobby.channel.clone().into(), content(&text), ts.into());
+                self.bot.session().chat_update(&request).await?;
+            }
+            RenderOp::Upload { filename, content } => {
+                upload(
+                    &self.bot,
+                    &self.lobby.channel,
+                    Some(&self.lobby.ts),
+                    &filename,
+                    &content,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Thread output is sent as `text` (mrkdwn, code blocks included), escaped for Slack.
+fn content(text: &str) -> SlackMessageContent {
+    SlackMessageContent::new().with_text(fit(&escape(text), MAX_TEXT))
+}
+
+/// Uploads `content` as a file shared in `channel` (in the thread of `thread_ts` when given).
+pub async fn upload(
+    bot: &SlackBot,
+    channel: &str,
+    thread_ts: Option<&str>,
+    filename: &str,
+    content: &str,
+) -> anyhow::Result<()> {
+    let session = bot.session();
+    let bytes = content.as_bytes().to_vec();
+    let url = session
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+            filename.to_string(),
+            bytes.len(),
+        ))
+        .await?;
+    session
+        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+            url.upload_url,
+            bytes,
+            "text/plain".into(),
+        ))
+        .await?;
+    let mut complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
+        SlackApiFilesComplete::new(url.file_id).with_title(filename.to_string())
+    ])
+    .with_channel_id(channel.to_string().into());
+    if let Some(ts) = thread_ts {
+        complete = complete.with_thread_ts(ts.to_string().into());
+    }
+    session.files_complete_upload_external(&complete).await?;
+    info!(filename, bytes = content.len(), "slack: file uploaded");
+    Ok(())
+}
+
+/// Runs a batcher for one session and performs its ops in the thread, in order.
+pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limits: SinkLimits, id: SessionId) {
+    let (ops_tx, mut ops_rx) = mpsc::channel::<RenderOp>(64);
+    let batcher = Batcher::new(limits).with_log_filename(sink.log_filename.clone());
+    let stats = spawn_batcher_with(rx, batcher, ops_tx);
+    tokio::spawn(
+        async move {
+            while let Some(op) = ops_rx.recv().await {
+                if let Err(e) = sink.perform(op).await {
+                    warn!(error = %e, "slack: a thread update failed");
+                }
+            }
+            if let Ok(stats) = stats.await {
+                info!(?stats, "slack: thread finished");
+            }
+        }
+        .instrument(info_span!("slack_thread", session = %id)),
+    );
+}
