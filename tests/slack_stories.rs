@@ -1,17 +1,16 @@
 //! The Slack app end to end, read as transcripts: people type slash commands and click buttons
-//! in a fake Slack (tests/support/fake_slack), the real app answers through the real
+//! in a fake Slack (cloud_testkit::fake_slack), the real app answers through the real
 //! slack-morphism client, sessions run on the Pulumi stand-in.
 
 mod support {
     pub mod cli;
-    pub mod fake_slack;
     pub mod slack_world;
 }
 
 use std::time::Duration;
 
 use cloud_core::policy::Role;
-use support::fake_slack::{Signing, Transport};
+use cloud_testkit::fake_slack::{Signing, Transport};
 use support::slack_world::{SlackWorld, ALICE, BOB, CAROL};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -329,9 +328,9 @@ async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
 /// Retry-After the client follows.
 #[tokio::test]
 async fn the_web_api_client_round_trips_and_follows_retry_after() {
+    use cloud_testkit::fake_slack::{FakeSlack, Limits, BOT_USER, CHANNEL};
     use slack_morphism::errors::SlackClientError;
     use slack_morphism::prelude::*;
-    use support::fake_slack::{FakeSlack, Limits, BOT_USER, CHANNEL};
 
     // One post per 2 s: stricter than the client's own pacing (1/s), so Slack has to say 429.
     let fake = FakeSlack::start_with(Limits {
@@ -599,7 +598,7 @@ async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm()
     use cloud_testkit::fake_discord::{FakeConfig, FakeDiscord};
     use http_body_util::{BodyExt, Empty};
 
-    let slack = support::fake_slack::FakeSlack::start().await;
+    let slack = cloud_testkit::fake_slack::FakeSlack::start().await;
     let discord = FakeDiscord::start(FakeConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ops_port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -16,7 +16,7 @@ use cloud_core::store::NewGrant;
 use cloud_domain::session::{Platform, Principal};
 use cloud_slack::{SlackBot, SlackServer};
 
-use super::fake_slack::{Ack, FakeSlack, Message, Transport};
+use cloud_testkit::fake_slack::{Ack, FakeSlack, Message, Transport};
 
 /// People in the stories (Slack member ids).
 pub const ALICE: &str = "U0ALICE";

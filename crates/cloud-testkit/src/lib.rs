@@ -5,5 +5,6 @@
 pub mod batcher_sim;
 pub mod fake_discord;
 pub mod fake_engine;
+pub mod fake_slack;
 pub mod flood_engine;
 pub mod paths;

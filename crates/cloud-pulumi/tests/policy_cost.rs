@@ -1,8 +1,6 @@
 //! Cost estimates: recorded Pulumi plans (crates/cloud-testkit/fixtures/pulumi, parsed as they are) and the
 //! resources the repository's 16 stacks declare, priced with config/pricing.yaml.
 
-use std::path::PathBuf;
-
 use cloud_core::engine::{ResourceStep, StepOp};
 use cloud_core::policy::cost::{estimate_plan, estimate_steps, render_estimate};
 use cloud_core::policy::Pricing;
@@ -10,9 +8,7 @@ use cloud_domain::session::{Plan, StackPlanEntry};
 use cloud_pulumi::summary::plan_show;
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("crates/cloud-testkit/fixtures/pulumi")
-        .join(name);
+    let path = cloud_testkit::paths::pulumi_fixtures().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -76,7 +72,7 @@ fn an_ec2_instance_in_a_recorded_plan_costs_its_hourly_price_times_730() {
 #[test]
 fn every_resource_of_the_sixteen_stacks_is_priced() {
     let pricing = Pricing::builtin();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("stacks");
+    let root = cloud_testkit::paths::repo().join("stacks");
     let mut files = 0;
     let mut totals = vec![];
     for env in ["dev", "stage", "prod"] {

@@ -14,7 +14,6 @@
 //! 2000 (`invalid_blocks`), updates of unknown messages (`message_not_found`), and posts faster
 //! than the channel's budget (HTTP 429 with `Retry-After`). Every 429 is counted, so a test can
 //! assert there were none.
-#![allow(dead_code)]
 
 mod driver;
 mod validate;
