@@ -11,7 +11,7 @@ use cloud_core::engine::StepOp;
 use cloud_core::orchestrator::{Orchestrator, OrchestratorError, OrchestratorSettings, SessionEventKind};
 use cloud_core::store::{LockOutcome, Store};
 use cloud_domain::session::{Principal, SessionId, SessionState, StackName, StackState};
-use fake_engine::{creates, world, FakeEngine, MemoryResolver, StackScript, World};
+use fake_engine::{creates, world, FakeEngine, Gate, MemoryResolver, StackScript, World};
 
 fn alice() -> Principal {
     Principal::cli("alice")
@@ -462,7 +462,7 @@ async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
     // clock, not the wall clock (the wall clock is far from the TTL).
     *now.lock().unwrap() += chrono::Duration::minutes(2);
     // Sync points: the queued session is granted, the abandoned draft is cancelled.
-    let both = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+    let both = tokio::time::timeout(cloud_testkit::wait::SAFETY_NET, async {
         let (mut granted, mut cancelled) = (false, false);
         while !(granted && cancelled) {
             let e = events.recv().await.unwrap();
@@ -734,16 +734,19 @@ async fn rollback_restores_the_last_applied_configuration_through_plan_and_appro
 #[tokio::test]
 async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
     use std::sync::atomic::Ordering;
-    let slow = |n: &'static str| StackScript {
+    // Every update is held at its first step until the test opens the gate, so the updates
+    // that may run at once are all running at once, however fast or slow the machine is.
+    let gate = Gate::new();
+    let held = |n: &'static str| StackScript {
         steps: vec![(n, StepOp::Create)],
-        up_delay: std::time::Duration::from_millis(40),
+        gate: Some(gate.clone()),
         ..Default::default()
     };
     let engine = FakeEngine::with(&[
-        ("network", slow("vpc")),
-        ("security", slow("sg")),
-        ("dns", slow("zone")),
-        ("database-rds", slow("db")),
+        ("network", held("vpc")),
+        ("security", held("sg")),
+        ("dns", held("zone")),
+        ("database-rds", held("db")),
     ]);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in(dir.path()).await.unwrap();
@@ -781,8 +784,16 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
     orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short())
         .await
         .unwrap();
-    assert_eq!(orch.apply(s.id, &alice()).await.unwrap().state, SessionState::Applied);
+    let apply = tokio::spawn({
+        let orch = orch.clone();
+        async move { orch.apply(s.id, &alice()).await }
+    });
+    gate.arrived(2).await;
+    assert_eq!(engine.in_flight.load(Ordering::SeqCst), 2, "two updates run, two wait");
+    gate.open();
+    assert_eq!(apply.await.unwrap().unwrap().state, SessionState::Applied);
     assert_eq!(engine.max_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(engine.calls().iter().filter(|c| c.starts_with("up ")).count(), 4);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -137,6 +137,10 @@ pub struct Orchestrator {
     access: Access,
     /// The price list for cost estimates and the cost quota.
     pricing: Arc<Pricing>,
+    /// How many passes the background sweeper has finished. Its work (expiries, cancelled
+    /// drafts, audited grant expiries) shows only in the store, so this is how an observer
+    /// knows that a pass which began after some change has run, without polling the store.
+    sweeps: watch::Sender<u64>,
 }
 
 impl Orchestrator {
@@ -175,6 +179,7 @@ impl Orchestrator {
             running: DashMap::new(),
             access,
             pricing: policy.pricing,
+            sweeps: watch::Sender::new(0),
         })
     }
 
@@ -194,6 +199,12 @@ impl Orchestrator {
     /// Subscribe to every session's events.
     pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
         self.events.subscribe()
+    }
+
+    /// The number of finished sweeper passes, updated as each pass ends (see
+    /// [`Orchestrator::spawn_sweeper`]).
+    pub fn sweeper_passes(&self) -> watch::Receiver<u64> {
+        self.sweeps.subscribe()
     }
 
     fn publish(&self, session: SessionId, kind: SessionEventKind) {
