@@ -256,6 +256,68 @@ impl Drop for Running {
     }
 }
 
+/// The log a `cloud` child writes to stderr as JSON (`CLOUD_LOG_FORMAT=json`), read event by
+/// event as it is written: how a test learns that something happened inside the process
+/// (where it listens, that a transport connected) without polling it.
+pub struct LogLines {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Every line read so far, for failure messages.
+    seen: Vec<String>,
+}
+
+impl LogLines {
+    pub fn new(stderr: tokio::process::ChildStderr) -> LogLines {
+        use tokio::io::AsyncBufReadExt;
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LogLines { lines, seen: vec![] }
+    }
+
+    /// Waits for a log event (a JSON object) matching `check` and returns it. Fails with the log
+    /// so far if the log ends first, or after the safety net.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        mut check: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + SAFETY_NET;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    self.seen.push(line.clone());
+                    if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                        if check(&event) {
+                            return event;
+                        }
+                    }
+                }
+                Ok(None) => panic!("the log ended before {what}:\n{}", self.so_far()),
+                Err(_) => panic!("waited {SAFETY_NET:?} for {what} in the log:\n{}", self.so_far()),
+            }
+        }
+    }
+
+    /// The log read so far.
+    pub fn so_far(&self) -> String {
+        self.seen.join("\n")
+    }
+
+    /// The whole log, once the process has ended.
+    pub async fn rest(mut self) -> String {
+        while let Ok(Some(line)) = tokio::time::timeout(SAFETY_NET, self.lines.recv()).await {
+            self.seen.push(line);
+        }
+        self.so_far()
+    }
+}
+
 /// Reads a pipe to its end on a thread (both pipes must be drained at once, or a chatty child
 /// blocks on the one nobody reads).
 fn read_to_end(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
