@@ -30,8 +30,9 @@ pub struct TempWorkspace {
 
 impl TempWorkspace {
     /// The repository's stacks, templates and configuration, and the sample deployment
-    /// ([`SAMPLE_DEPLOYMENT`]) as the only deployment. `stacks/node_modules` is a link to the
-    /// checkout's when it is installed (the inspector needs it; nothing writes there).
+    /// ([`SAMPLE_DEPLOYMENT`]) as the only deployment. Without `stacks/node_modules`: the
+    /// offline inspector cannot run there unless the test asks for it
+    /// ([`TempWorkspace::link_node_modules`]).
     pub fn sample() -> TempWorkspace {
         let ws = TempWorkspace::empty();
         ws.add_deployment(SAMPLE_DEPLOYMENT);
@@ -49,14 +50,22 @@ impl TempWorkspace {
             copy_tree(&repo.join(sub), &dir.path().join(sub))
                 .unwrap_or_else(|e| panic!("cannot copy {sub}/ into the test workspace: {e}"));
         }
-        let node_modules = repo.join("stacks/node_modules");
-        if node_modules.is_dir() {
-            let target = node_modules.canonicalize().expect("stacks/node_modules resolves");
-            std::os::unix::fs::symlink(target, dir.path().join("stacks/node_modules"))
-                .expect("cannot link stacks/node_modules into the test workspace");
-        }
         std::fs::create_dir_all(dir.path().join("deploy")).expect("cannot create deploy/");
         TempWorkspace { dir }
+    }
+
+    /// Links the checkout's `stacks/node_modules` (npm's install: large, and only read) into
+    /// this workspace, so that the offline inspector can run here. False when the checkout has
+    /// none (`cd stacks && npm ci --ignore-scripts` installs it).
+    pub fn link_node_modules(&self) -> bool {
+        let node_modules = paths::repo().join("stacks/node_modules");
+        if !node_modules.is_dir() {
+            return false;
+        }
+        let target = node_modules.canonicalize().expect("stacks/node_modules resolves");
+        std::os::unix::fs::symlink(target, self.path("stacks/node_modules"))
+            .expect("cannot link stacks/node_modules into the test workspace");
+        true
     }
 
     /// Copies the repository's committed deployment `deploy/<name>` into this workspace.
