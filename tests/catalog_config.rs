@@ -130,4 +130,9 @@ fn content_hash_covers_program_files_only() {
         cloud_engine::catalog::workspace::program_files(&dir).unwrap(),
         ["Pulumi.yaml", "index.ts", "package.json", "src/lib.ts", "src/vpc.ts", "tsconfig.json"]
     );
+    // The code every program imports from stacks/shared is part of every program.
+    let h2 = content_hash(&dir).unwrap();
+    ws.write("stacks/shared/context.ts", "export {};\n");
+    assert_ne!(content_hash(&dir).unwrap(), h2, "an edit to stacks/shared changes every stack's hash");
+    assert!(cloud_engine::catalog::workspace::program_files(&dir).unwrap().contains(&"../shared/context.ts".to_string()));
 }

@@ -39,6 +39,7 @@ const DESIGN: Record<string, string[]> = {
 };
 
 const read = (...p: string[]) => fs.readFileSync(path.join(...p), "utf8");
+const rootPkg = () => JSON.parse(read(STACKS_DIR, "package.json")) as { workspaces: string[]; dependencies: Record<string, string> };
 
 describe("catalog", () => {
     const stacks = listStacks();
@@ -68,7 +69,31 @@ describe("catalog", () => {
         assert.throws(() => parseStackMeta("t", ok.replace("config: {}", "config: {a: [1]}")), /config.a/);
     });
 
-    const context = read(REPO_DIR, "templates", "stack", "src", "context.ts.template");
+    test("one shared context in stacks/shared; no stack and no template carries a copy", () => {
+        const shared = path.join(STACKS_DIR, "shared");
+        assert.ok(fs.existsSync(path.join(shared, "context.ts")), "stacks/shared/context.ts");
+        assert.ok(!fs.existsSync(path.join(shared, "stack.yaml")), "stacks/shared is not a stack");
+        assert.ok(!stacks.includes("shared"));
+        // Not a workspace package: it is reached by relative import, never through node_modules
+        // (Pulumi's ts-node does not compile TypeScript under node_modules).
+        assert.ok(!rootPkg().workspaces.includes("shared"));
+        assert.ok(!fs.existsSync(path.join(STACKS_DIR, "node_modules", "@cloud-engine", "shared")));
+        // The only definition of loadContext under stacks/ and templates/ is the shared one.
+        const definers: string[] = [];
+        const walk = (d: string) => {
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                if (e.name === "node_modules" || e.name.startsWith(".")) continue;
+                const p = path.join(d, e.name);
+                if (e.isDirectory()) walk(p);
+                else if (/\.ts(\.template)?$/.test(e.name) && /export function loadContext\(/.test(fs.readFileSync(p, "utf8"))) {
+                    definers.push(path.relative(REPO_DIR, p));
+                }
+            }
+        };
+        walk(STACKS_DIR);
+        walk(path.join(REPO_DIR, "templates"));
+        assert.deepEqual(definers, [path.join("stacks", "shared", "context.ts")]);
+    });
 
     for (const name of Object.keys(DESIGN)) {
         describe(name, () => {
@@ -99,16 +124,24 @@ describe("catalog", () => {
                 assert.equal(pkg.version, "0.7.0");
                 assert.equal(pkg.private, true);
                 assert.ok(pkg.dependencies["@pulumi/pulumi"] && pkg.dependencies["@pulumi/aws"]);
+                // The same @pulumi/pulumi range as the workspace root, so the stack and
+                // stacks/shared/context.ts load one copy of it (stacks/node_modules).
+                assert.equal(pkg.dependencies["@pulumi/pulumi"], rootPkg().dependencies["@pulumi/pulumi"]);
+                assert.ok(!fs.existsSync(path.join(dir, "node_modules", "@pulumi", "pulumi")), "a nested @pulumi/pulumi would not be the shared context's");
                 const ts = JSON.parse(read(dir, "tsconfig.json"));
                 assert.equal(ts.extends, "../tsconfig.base.json");
+                assert.ok(ts.include.includes("../shared/**/*.ts"), "tsconfig includes the shared code");
             });
 
-            test("index.ts at the root, components under src/, shared context is verbatim", () => {
+            test("index.ts at the root, components under src/, context from stacks/shared", () => {
                 assert.ok(fs.existsSync(path.join(dir, "index.ts")));
                 const src = fs.readdirSync(path.join(dir, "src"));
-                assert.ok(src.length >= 2, "context.ts plus at least one component");
-                assert.equal(read(dir, "src", "context.ts"), context, "src/context.ts differs from templates/stack/src/context.ts.template");
-                const all = [read(dir, "index.ts"), ...src.map((f) => read(dir, "src", f))].join("\n");
+                assert.ok(src.length >= 1, "at least one component");
+                assert.ok(!src.includes("context.ts"), "src/context.ts is a copy: import ../shared/context instead");
+                const index = read(dir, "index.ts");
+                assert.match(index, /^import \{ [^}]*\bloadContext\b[^}]* \} from "\.\.\/shared\/context";$/m, "index.ts loads the shared context");
+                const all = [index, ...src.map((f) => read(dir, "src", f))].join("\n");
+                assert.doesNotMatch(all, /from "\.\/(src\/)?context"/, "no stack-local context module");
                 assert.match(all, /extends pulumi\.ComponentResource/);
                 assert.doesNotMatch(all, /["'`]organization\//, "the org is never hard-coded");
             });

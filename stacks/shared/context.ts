@@ -1,10 +1,14 @@
 // The stack context: configuration every cloud-engine stack reads, its naming scheme,
 // the tags every taggable resource carries, and environment-based sizing.
 //
-// This file is identical in every stack (a test compares each copy with
-// templates/stack/src/context.ts.template). It is copied rather than shared as a
-// package because Pulumi runs each stack directory on its own with ts-node, which
-// does not compile TypeScript that lives in node_modules.
+// One copy for every stack: each program imports it as `../shared/context` (from its
+// index.ts at the stack root). It is a plain source folder beside the stacks, not an npm
+// package, because Pulumi runs each stack directory on its own (cwd = the stack directory)
+// with ts-node, and ts-node compiles only files whose path does not match `/node_modules/`
+// (its default `ignore`). A relative import reaches this file by its real path
+// `stacks/shared/context.ts`, so ts-node compiles it like the stack's own `src/` files, and
+// its `@pulumi/pulumi` resolves to the same `stacks/node_modules` copy the stack uses.
+// stacks/tests/pulumi-ts-node.test.ts runs stacks through Pulumi's own loader to prove it.
 import * as pulumi from "@pulumi/pulumi";
 
 /** The environments a deployment can enable, smallest first. */
