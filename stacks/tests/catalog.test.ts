@@ -1,5 +1,5 @@
-// The catalog as a whole: the 16 stacks, their metadata files, the dependency graph from
-// the platform design, and the files every stack directory must have.
+// The catalog as a whole: the 16 AWS stacks of the platform design and the 4 GCP stacks,
+// their metadata files, the dependency graph, and the files every stack directory must have.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -36,7 +36,16 @@ const DESIGN: Record<string, string[]> = {
     "compute-ec2": ["network", "security"],
     "compute-lambda": ["network", "security", "secrets"],
     monitoring: ["network", "database-rds", "services-ecs", "services-api"],
+    // Google Cloud (a project with `provider: gcp`): the same roles on GCP services.
+    "gcp-network": [],
+    "gcp-compute": ["gcp-network"],
+    "gcp-database": ["gcp-network"],
+    "gcp-storage": [],
 };
+
+/** The cloud a stack deploys to. stack.yaml has no field for it (the Rust catalog's schema
+ *  is strict), so it is the name: `gcp-*` stacks are Google Cloud, the others AWS. */
+const provider = (stack: string): "aws" | "gcp" => (stack.startsWith("gcp-") ? "gcp" : "aws");
 
 const read = (...p: string[]) => fs.readFileSync(path.join(...p), "utf8");
 const rootPkg = () => JSON.parse(read(STACKS_DIR, "package.json")) as { workspaces: string[]; dependencies: Record<string, string> };
@@ -44,8 +53,10 @@ const rootPkg = () => JSON.parse(read(STACKS_DIR, "package.json")) as { workspac
 describe("catalog", () => {
     const stacks = listStacks();
 
-    test("has exactly the 16 stacks of the design", () => {
+    test("has exactly the stacks of the design: 16 on AWS, 4 on GCP", () => {
         assert.deepEqual(stacks, Object.keys(DESIGN).sort());
+        assert.equal(stacks.filter((s) => provider(s) === "aws").length, 16);
+        assert.equal(stacks.filter((s) => provider(s) === "gcp").length, 4);
     });
 
     test("depends_on matches the design and the graph is acyclic", () => {
@@ -53,6 +64,7 @@ describe("catalog", () => {
         for (const m of metas) assert.deepEqual([...m.depends_on].sort(), [...DESIGN[m.name]].sort(), m.name);
         const order = topologicalOrder(metas);
         for (const m of metas) for (const d of m.depends_on) assert.ok(order.indexOf(d) < order.indexOf(m.name));
+        for (const m of metas) for (const d of m.depends_on) assert.equal(provider(d), provider(m.name), `${m.name} → ${d} crosses clouds`);
     });
 
     test("the npm workspace lists every stack", () => {
@@ -123,7 +135,12 @@ describe("catalog", () => {
                 assert.equal(pkg.name, `@cloud-engine/stack-${name}`);
                 assert.equal(pkg.version, "0.7.0");
                 assert.equal(pkg.private, true);
-                assert.ok(pkg.dependencies["@pulumi/pulumi"] && pkg.dependencies["@pulumi/aws"]);
+                assert.ok(pkg.dependencies["@pulumi/pulumi"] && pkg.dependencies[`@pulumi/${provider(name)}`]);
+                const other = provider(name) === "aws" ? "@pulumi/gcp" : "@pulumi/aws";
+                assert.ok(!(other in pkg.dependencies), `an ${provider(name)} stack does not depend on ${other}`);
+                for (const [dep, range] of Object.entries(pkg.dependencies as Record<string, string>)) {
+                    assert.equal(range, rootPkg().dependencies[dep], `${dep} has the workspace root's range`);
+                }
                 // The same @pulumi/pulumi range as the workspace root, so the stack and
                 // stacks/shared/context.ts load one copy of it (stacks/node_modules).
                 assert.equal(pkg.dependencies["@pulumi/pulumi"], rootPkg().dependencies["@pulumi/pulumi"]);
@@ -144,6 +161,8 @@ describe("catalog", () => {
                 assert.doesNotMatch(all, /from "\.\/(src\/)?context"/, "no stack-local context module");
                 assert.match(all, /extends pulumi\.ComponentResource/);
                 assert.doesNotMatch(all, /["'`]organization\//, "the org is never hard-coded");
+                const other = provider(name) === "aws" ? "@pulumi/gcp" : "@pulumi/aws";
+                assert.doesNotMatch(all, new RegExp(`from "${other}"`), `an ${provider(name)} stack imports no ${other}`);
             });
 
             test("docs/README.md documents every config key and output", () => {
