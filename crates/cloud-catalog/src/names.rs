@@ -46,7 +46,7 @@ pub fn check_project(project: &str) -> Result<(), String> {
 /// The environments a deployment can enable (decided: the stack programs accept exactly these).
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
 
-/// Environment names: `dev`, `stage` or `prod` — the programs' `src/context.ts` refuses others.
+/// Environment names: `dev`, `stage` or `prod` — the programs' `stacks/shared/context.ts` refuses others.
 pub fn check_env(env: &str) -> Result<(), String> {
     if ENVIRONMENTS.contains(&env) {
         Ok(())
