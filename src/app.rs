@@ -302,9 +302,21 @@ impl DeploymentResolver for CatalogResolver {
 
 pub async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
     // Register the deployments the manifests describe (and their projects) in the store.
+    // Only manifests that pass their own checks, with an id no other manifest uses: an invalid
+    // manifest must not create a project or an environment (`../stage`) as a side effect of
+    // whatever command runs next; the session commands then refuse it with the full report.
     let (deployments, _) = cloud_catalog::manifest::load_deployments(&config.workspace);
+    let mut id_count: std::collections::BTreeMap<String, usize> = Default::default();
     for d in &deployments {
         if let Some(id) = d.id() {
+            *id_count.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    for d in &deployments {
+        if !cloud_catalog::manifest::check_manifest(d).is_empty() {
+            continue;
+        }
+        if let Some(id) = d.id().filter(|id| id_count.get(id.as_str()) == Some(&1)) {
             let envs: Vec<String> = d
                 .manifest
                 .enabled_environments()

@@ -75,13 +75,16 @@ struct ChatCall {
     user: Option<String>,
 }
 
-/// What must not change: every session with its state, and the audit log's length and head.
+/// What must not change: every session with its state, the projects and their environments,
+/// and the audit log's length and head.
 async fn snapshot(store: &Store) -> String {
     let sessions = store.sessions(&SessionFilter::default()).await.unwrap();
+    let projects = store.projects().await.unwrap();
     let audit = store.audit_entries(None).await.unwrap();
     format!(
-        "{:?} | audit {} {:?}",
+        "{:?} | {:?} | audit {} {:?}",
         sessions.iter().map(|s| (s.id.short(), s.state)).collect::<Vec<_>>(),
+        projects.iter().map(|p| (&p.name, &p.org, &p.environments)).collect::<Vec<_>>(),
         audit.len(),
         audit.last().map(|a| a.hash.clone())
     )
@@ -262,14 +265,18 @@ fn every_bad_input_gets_one_clear_error_and_changes_nothing() {
         ))
         .unwrap();
     let store = app.store.clone();
-    let core = Core::new(app.config, app.store, app.orchestrator);
-    let before = rt.block_on(snapshot(&store));
-    assert!(before.contains("PlanReady"), "{before}");
+    let core = {
+        let _in_runtime = rt.enter();
+        Core::new(app.config, app.store, app.orchestrator)
+    };
+    let seeded = rt.block_on(snapshot(&store));
+    assert!(seeded.contains("PlanReady"), "{seeded}");
 
     let mut failures = Vec::new();
     let mut fronts: BTreeMap<String, usize> = BTreeMap::new();
     for case in &cases {
         *fronts.entry(format!("{:?}", case.front)).or_default() += 1;
+        let before = rt.block_on(snapshot(&store));
         let problem = match &case.front {
             Front::Chat => {
                 let call = case.chat.as_ref().unwrap_or_else(|| panic!("{}: chat case without `chat`", case.id));

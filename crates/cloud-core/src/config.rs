@@ -565,7 +565,11 @@ impl Config {
                 .create(&self.data_dir)
                 .map_err(|e| fail(e.to_string()))?;
         }
-        let mode = std::fs::metadata(&self.data_dir).map_err(|e| fail(e.to_string()))?.permissions().mode();
+        let meta = std::fs::metadata(&self.data_dir).map_err(|e| fail(e.to_string()))?;
+        if !meta.is_dir() {
+            return Err(fail("it is not a directory".into()));
+        }
+        let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(ConfigError::Private {
                 path: self.data_dir.clone(),
