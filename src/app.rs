@@ -104,7 +104,10 @@ impl App {
         let pricing = match &config.pricing {
             Some(path) => {
                 let text = cloud_catalog::input::read_text(path, cloud_catalog::input::cap::PRICING).map_err(|e| {
-                    cloud_domain::error::UserError::invalid(format!("cannot read the price list {}: {e}", path.display()))
+                    cloud_domain::error::UserError::invalid(format!(
+                        "cannot read the price list {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 cloud_core::policy::Pricing::parse(&text, &path.display().to_string())
                     .map_err(|e| cloud_domain::error::UserError::invalid(e.to_string()))?

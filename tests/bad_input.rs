@@ -84,7 +84,10 @@ async fn snapshot(store: &Store) -> String {
     format!(
         "{:?} | {:?} | audit {} {:?}",
         sessions.iter().map(|s| (s.id.short(), s.state)).collect::<Vec<_>>(),
-        projects.iter().map(|p| (&p.name, &p.org, &p.environments)).collect::<Vec<_>>(),
+        projects
+            .iter()
+            .map(|p| (&p.name, &p.org, &p.environments))
+            .collect::<Vec<_>>(),
         audit.len(),
         audit.last().map(|a| a.hash.clone())
     )
@@ -141,13 +144,20 @@ impl World {
         let mut args: Vec<String> = case
             .args
             .iter()
-            .map(|a| a.replace("{fifo}", &self.fifo.display().to_string()).replace("{session}", &self.session))
+            .map(|a| {
+                a.replace("{fifo}", &self.fifo.display().to_string())
+                    .replace("{session}", &self.session)
+            })
             .collect();
         match case.front {
             Front::Manifest => {
                 let mut text = self.sample.clone();
                 for (find, with) in &case.replace {
-                    assert!(text.contains(find.as_str()), "{}: `{find}` is not in the sample manifest", case.id);
+                    assert!(
+                        text.contains(find.as_str()),
+                        "{}: `{find}` is not in the sample manifest",
+                        case.id
+                    );
                     text = text.replacen(find.as_str(), with, 1);
                 }
                 if let Some(extra) = &case.append {
@@ -162,7 +172,11 @@ impl World {
                 let path = self.cli.path("case.yaml");
                 std::fs::write(&path, case.config.as_deref().unwrap_or("")).unwrap();
                 let mut with = vec!["--config".to_string(), path.display().to_string()];
-                with.extend(if args.is_empty() { vec!["list".to_string()] } else { args });
+                with.extend(if args.is_empty() {
+                    vec!["list".to_string()]
+                } else {
+                    args
+                });
                 args = with;
             }
             Front::Cli | Front::Chat => {}
@@ -180,7 +194,10 @@ impl World {
         for rel in case.files.keys() {
             let p = self.ws.join(rel);
             let _ = std::fs::remove_file(&p);
-            if let Some(parent) = p.parent().filter(|d| d.starts_with(self.ws.join("deploy")) && *d != self.ws.join("deploy")) {
+            if let Some(parent) = p
+                .parent()
+                .filter(|d| d.starts_with(self.ws.join("deploy")) && *d != self.ws.join("deploy"))
+            {
                 if parent.file_name().is_some_and(|n| n != "D1BRV40-acme-corp-ecommerce") {
                     let _ = std::fs::remove_dir_all(parent);
                 }
@@ -193,20 +210,29 @@ impl World {
 /// The error text a chat action answered with (an `Ok` is a failure of the case).
 async fn chat(core: &std::sync::Arc<Core>, call: &ChatCall) -> Result<String, String> {
     let user = call.user.as_deref().unwrap_or("slack:UADMIN001");
-    let actor = Actor::from(user.parse::<cloud_domain::session::Principal>().map_err(|e| format!("⚠️ {e}"))?);
+    let actor = Actor::from(
+        user.parse::<cloud_domain::session::Principal>()
+            .map_err(|e| format!("⚠️ {e}"))?,
+    );
     let a = |i: usize| call.args.get(i).cloned().flatten();
     let s = |i: usize| a(i).unwrap_or_default();
     let reply = match call.action.as_str() {
-        "deploy" => actions::deploy(core, &actor, &s(0), &s(1), a(2).as_deref()).await.map(|o| o.record.id.short()),
+        "deploy" => actions::deploy(core, &actor, &s(0), &s(1), a(2).as_deref())
+            .await
+            .map(|o| o.record.id.short()),
         "status" => actions::status(core, &actor, a(0).as_deref()).await.map(|r| r.text),
         "logs" => actions::logs(core, &actor, &s(0)).await.map(|r| r.text),
         "button" => actions::parse_button(&s(0)).map(|b| format!("{b:?}")),
-        "admin_cancel" => actions::admin_cancel(core, &actor, &s(0), &s(1)).await.map(|(_, r)| r.text),
+        "admin_cancel" => actions::admin_cancel(core, &actor, &s(0), &s(1))
+            .await
+            .map(|(_, r)| r.text),
         "revoke" => actions::revoke(core, &actor, &s(0), &s(1)).await.map(|r| r.text),
         "quota" => actions::quota(core, &actor, &s(0)).await.map(|r| r.text),
         "set_quota" => {
             let limit: f64 = s(2).parse().map_err(|_| "⚠️ not a number".to_string())?;
-            actions::set_quota(core, &actor, &s(0), &s(1), limit).await.map(|r| r.text)
+            actions::set_quota(core, &actor, &s(0), &s(1), limit)
+                .await
+                .map(|r| r.text)
         }
         "create_project" => actions::create_project(core, &actor, &s(0), &s(1), a(2).as_deref())
             .await
@@ -252,7 +278,10 @@ fn every_bad_input_gets_one_clear_error_and_changes_nothing() {
 
     let mut world = World::new();
     // Something to lose: a planned session and its audit rows.
-    world.cli.run(&["plan", "ecommerce", "dev", "--stacks", "network"]).expect_code(0);
+    world
+        .cli
+        .run(&["plan", "ecommerce", "dev", "--stacks", "network"])
+        .expect_code(0);
     world.session = world.cli.sessions()[0].0.clone();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -279,7 +308,10 @@ fn every_bad_input_gets_one_clear_error_and_changes_nothing() {
         let before = rt.block_on(snapshot(&store));
         let problem = match &case.front {
             Front::Chat => {
-                let call = case.chat.as_ref().unwrap_or_else(|| panic!("{}: chat case without `chat`", case.id));
+                let call = case
+                    .chat
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{}: chat case without `chat`", case.id));
                 match rt.block_on(chat(&core, call)) {
                     Ok(ok) => Some(format!("succeeded: {ok}")),
                     Err(text) => {
@@ -301,7 +333,10 @@ fn every_bad_input_gets_one_clear_error_and_changes_nothing() {
                 let run = world.run(case);
                 let err = &run.stderr;
                 if run.code != Some(case.code) {
-                    Some(format!("exit {:?} (expected {}): {err}{}", run.code, case.code, run.stdout))
+                    Some(format!(
+                        "exit {:?} (expected {}): {err}{}",
+                        run.code, case.code, run.stdout
+                    ))
                 } else if !err.starts_with("error: ") || err.matches("error: ").count() != 1 {
                     Some(format!("expected one `error:` message: {err}"))
                 } else if !err.contains(&case.message) {
@@ -314,11 +349,22 @@ fn every_bad_input_gets_one_clear_error_and_changes_nothing() {
             }
         };
         let after = rt.block_on(snapshot(&store));
-        let problem = problem.or_else(|| (after != before).then(|| format!("the store changed:\n  before {before}\n  after  {after}")));
+        let problem = problem
+            .or_else(|| (after != before).then(|| format!("the store changed:\n  before {before}\n  after  {after}")));
         if let Some(p) = problem {
             failures.push(format!("{} ({:?}): {p}", case.id, case.front));
         }
     }
-    eprintln!("bad-input corpus: {} cases {fronts:?}, {} failed", cases.len(), failures.len());
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    eprintln!(
+        "bad-input corpus: {} cases {fronts:?}, {} failed",
+        cases.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

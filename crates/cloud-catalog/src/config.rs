@@ -555,8 +555,12 @@ pub fn read_secret_file(base: &std::path::Path, path: &str) -> Result<String, St
             base.display()
         )
     };
-    let root = std::fs::canonicalize(base)
-        .map_err(|e| format!("cannot read secret_file `{path}`: the secrets directory {}: {e}", base.display()))?;
+    let root = std::fs::canonicalize(base).map_err(|e| {
+        format!(
+            "cannot read secret_file `{path}`: the secrets directory {}: {e}",
+            base.display()
+        )
+    })?;
     let full = std::fs::canonicalize(base.join(path))
         .map_err(|e| format!("cannot read secret_file `{path}` ({}): {e}", base.join(path).display()))?;
     if !full.starts_with(&root) {

@@ -576,8 +576,7 @@ fn check_config_map(d: &Deployment, cfg: &OrderedMap<ConfigSpec>, at: &[&str], p
             ConfigSpec::Value(v) => v.as_str(),
             ConfigSpec::SecretEnv(v) | ConfigSpec::SecretFile(v) | ConfigSpec::Secret(v) => v.as_str(),
         };
-        if let Err(e) = cloud_domain::input::check_text(&format!("the value of `{key}`"), text, MAX_VALUE_CHARS, true)
-        {
+        if let Err(e) = cloud_domain::input::check_text(&format!("the value of `{key}`"), text, MAX_VALUE_CHARS, true) {
             p.push(Problem::new(ProblemKind::Config, loc.clone(), e));
         }
     }

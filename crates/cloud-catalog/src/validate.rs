@@ -237,7 +237,11 @@ pub fn deployment_for_session(
                 "project `{project}` has {} deployments under deploy/ ({}); a session picks its deployment by \
                  project, so keep one of them (remove the other directory, or give it another project)",
                 matching.len(),
-                matching.iter().map(|d| d.dir_name.as_str()).collect::<Vec<_>>().join(", ")
+                matching
+                    .iter()
+                    .map(|d| d.dir_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     };

@@ -65,7 +65,12 @@ fn yaml_soup() -> impl Strategy<Value = String> {
 fn timed<T>(what: &str, input: &str, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
     let out = f();
-    assert!(t.elapsed() < BOUND, "{what} took {:?} on {} bytes", t.elapsed(), input.len());
+    assert!(
+        t.elapsed() < BOUND,
+        "{what} took {:?} on {} bytes",
+        t.elapsed(),
+        input.len()
+    );
     out
 }
 

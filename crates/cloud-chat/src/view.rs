@@ -918,7 +918,10 @@ pub fn user_error_message(err: &UserError) -> Reply {
         ExitCode::Failed | ExitCode::Success => "❌",
     };
     // Messages quote what the person typed: control and bidi characters go out escaped.
-    Reply::ephemeral(format!("{mark} {}", cloud_domain::input::escape_for_display(&err.message)))
+    Reply::ephemeral(format!(
+        "{mark} {}",
+        cloud_domain::input::escape_for_display(&err.message)
+    ))
 }
 
 /// Anything unexpected: a reference the operator can find in the log, never the internals.

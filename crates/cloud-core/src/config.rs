@@ -501,9 +501,24 @@ impl Config {
         let cancel_grace = file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30));
         let shutdown_timeout = file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300));
         for (key, value, min, max) in [
-            ("pulumi.timeout", timeout, Duration::from_secs(1), Duration::from_secs(24 * 3600)),
-            ("pulumi.cancel_grace", cancel_grace, Duration::from_secs(1), Duration::from_secs(3600)),
-            ("serve.shutdown_timeout", shutdown_timeout, Duration::from_secs(1), Duration::from_secs(24 * 3600)),
+            (
+                "pulumi.timeout",
+                timeout,
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            ),
+            (
+                "pulumi.cancel_grace",
+                cancel_grace,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            ),
+            (
+                "serve.shutdown_timeout",
+                shutdown_timeout,
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            ),
         ] {
             cloud_domain::input::check_duration(key, value, min, max).map_err(|message| ConfigError::Invalid {
                 origin: origin(key),
@@ -627,7 +642,10 @@ impl Config {
 
     /// The SQLite file behind `database_url` (`sqlite://path?…`), unless in memory.
     pub fn database_path(&self) -> Option<PathBuf> {
-        let rest = self.database_url.strip_prefix("sqlite://").or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let rest = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or(rest);
         (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
     }
@@ -875,10 +893,11 @@ fn into_io(e: cloud_catalog::input::ReadError) -> std::io::Error {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = cloud_catalog::input::read_text(path, cloud_catalog::input::cap::CONFIG).map_err(|e| ConfigError::Read {
-        path: path.to_path_buf(),
-        source: into_io(e),
-    })?;
+    let text =
+        cloud_catalog::input::read_text(path, cloud_catalog::input::cap::CONFIG).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            source: into_io(e),
+        })?;
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }

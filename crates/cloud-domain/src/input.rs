@@ -222,7 +222,10 @@ mod tests {
         assert!(check_text("reason", "rotating keys", 100, false).is_ok());
         assert!(check_text("reason", "caf\u{e9} \u{1F680}", 100, false).is_ok());
         let e = check_text("project", "shop\u{202E}dorp", 100, false).unwrap_err();
-        assert!(e.contains("project contains a bidirectional-text control (\\u{202e})"), "{e}");
+        assert!(
+            e.contains("project contains a bidirectional-text control (\\u{202e})"),
+            "{e}"
+        );
         assert!(check_text("reason", "a\x1b[31mred", 100, false).is_err());
         assert!(check_text("reason", "two\nlines", 100, false).is_err());
         assert!(check_text("description", "two\nlines", 100, true).is_ok());
@@ -256,16 +259,29 @@ mod tests {
         for i in 0..70 {
             laughs.push_str(&format!("k{i}: [*a, *a]\n"));
         }
-        assert!(check_yaml_shape(&laughs, MAX_YAML_DEPTH).unwrap_err().contains("aliases"));
+        assert!(check_yaml_shape(&laughs, MAX_YAML_DEPTH)
+            .unwrap_err()
+            .contains("aliases"));
         // Apostrophes and stars inside plain text are not quotes or aliases.
         assert!(check_yaml_shape("description: Alice's shop, 5* rated\nx: [a]\n", 2).is_ok());
     }
 
     #[test]
     fn durations_have_bounds() {
-        let e = check_duration("pulumi.timeout", Duration::ZERO, Duration::from_secs(1), Duration::from_secs(86_400))
-            .unwrap_err();
+        let e = check_duration(
+            "pulumi.timeout",
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(86_400),
+        )
+        .unwrap_err();
         assert_eq!(e, "pulumi.timeout is 0ms; use a duration from 1s to 1d");
-        assert!(check_duration("x", Duration::from_secs(90), Duration::from_secs(1), Duration::from_secs(100)).is_ok());
+        assert!(check_duration(
+            "x",
+            Duration::from_secs(90),
+            Duration::from_secs(1),
+            Duration::from_secs(100)
+        )
+        .is_ok());
     }
 }

@@ -512,7 +512,9 @@ async fn a_secret_of_another_stack_of_the_session_is_redacted_too() {
     const OTHER_URL: &str = "rds-master-p%40ss%2042";
     let tmp = tempfile::tempdir().unwrap();
     let diag = |m: &str| {
-        format!(r#"{{"sequence":1,"timestamp":0,"diagnosticEvent":{{"message":"{m}","color":"never","severity":"warning"}}}}"#)
+        format!(
+            r#"{{"sequence":1,"timestamp":0,"diagnosticEvent":{{"message":"{m}","color":"never","severity":"warning"}}}}"#
+        )
     };
     let events = [
         r#"{"sequence":0,"timestamp":0,"preludeEvent":{"config":{}}}"#.to_string(),
