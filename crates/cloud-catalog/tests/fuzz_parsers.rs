@@ -124,7 +124,7 @@ proptest! {
             0 => format!("stacks: {}", "[".repeat(depth)),
             1 => format!("stacks: {}", "{a: ".repeat(depth)),
             2 => (0..depth.min(400)).map(|i| format!("{}k{i}:\n", "  ".repeat(i))).collect(),
-            _ => format!("stacks: {}1\n", "- ".repeat(depth)),
+            _ => format!("stacks:\n{}1\n", "- ".repeat(depth)),
         };
         let err = timed("deep manifest", &text, || parse_manifest(&text, Path::new("m.yaml"))).unwrap_err();
         prop_assert!(err.message.contains("nest"), "{}", err.message);
