@@ -13,3 +13,17 @@ use std::time::Duration;
 /// The longest any single wait of a test may take before the test fails with the conversation
 /// or state so far (see the module documentation).
 pub const SAFETY_NET: Duration = Duration::from_secs(300);
+
+/// CPU time the calling thread has used so far.
+///
+/// For "answers within a bound" checks (a parser that must not hang or go quadratic): they bound
+/// the work done, which other processes cannot inflate, instead of the wall-clock time, which a
+/// busy machine stretches at will. A loop or a quadratic blow-up burns CPU and still fails them.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is supported on every
+    // Unix this project runs on.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
