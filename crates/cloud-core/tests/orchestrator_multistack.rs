@@ -9,7 +9,7 @@ use std::sync::Arc;
 use cloud_core::config::EnvironmentPolicy;
 use cloud_core::engine::StepOp;
 use cloud_core::orchestrator::{Orchestrator, OrchestratorError, OrchestratorSettings, SessionEventKind};
-use cloud_core::store::{LockOutcome, Store};
+use cloud_core::store::{LockOutcome, Store, Transition};
 use cloud_domain::session::{Principal, SessionId, SessionState, StackName, StackState};
 use fake_engine::{creates, world, FakeEngine, Gate, MemoryResolver, StackScript, World};
 
@@ -76,6 +76,56 @@ async fn a_second_session_on_a_held_stack_is_refused_with_the_holder() {
         .start_session(&bob(), "ecommerce", "prod", Some(&stacks(&["dns"])))
         .await
         .unwrap();
+}
+
+/// A queued session whose stacks were just freed can take them itself — its waiter polls, or
+/// someone plans it — before the queue is promoted. It must still be announced like a
+/// promotion: the Discord lobby of a queued session plans it when it hears `LocksGranted`, and
+/// would otherwise sit in DRAFT holding the stacks until the sweeper cancels it. (Found as a
+/// flake of the FIFO story above on a loaded machine.)
+#[tokio::test]
+async fn a_queued_session_that_takes_its_freed_stacks_itself_is_announced() {
+    let w = world(FakeEngine::with(&[("network", creates(&["vpc"]))])).await;
+    let holder = w
+        .orch
+        .start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["network"])))
+        .await
+        .unwrap();
+    let bobs = busy_session(
+        w.orch
+            .start_session(&bob(), "ecommerce", "dev", Some(&stacks(&["network"])))
+            .await
+            .unwrap_err(),
+    );
+    w.orch.queue_session(bobs, &bob()).await.unwrap();
+    let mut events = w.orch.subscribe();
+    // The holder ends and its stacks are free, but nobody has promoted the queue yet.
+    w.store
+        .transition(Transition {
+            id: holder.id,
+            from: SessionState::Draft,
+            to: SessionState::Cancelled,
+            actor: "cli:alice".into(),
+            details: serde_json::json!({}),
+            update: Default::default(),
+        })
+        .await
+        .unwrap();
+
+    // Bob plans: his session takes the stacks on its own.
+    let s = w.orch.plan(bobs, &bob()).await.unwrap();
+    assert_eq!(s.state, SessionState::PlanReady);
+    assert_eq!(
+        w.store.session_locks(bobs).await.unwrap(),
+        vec!["ecommerce/D1BRV40-network-dev".to_string()]
+    );
+    let mut granted = 0;
+    while let Ok(e) = events.try_recv() {
+        if e.session == bobs && e.kind == SessionEventKind::LocksGranted {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 1, "bob's turn was announced once");
 }
 
 #[tokio::test]

@@ -69,6 +69,14 @@ pub enum LockOutcome {
     Queued { position: u32, holders: Vec<LockHolder> },
 }
 
+/// What [`Store::take_locks`] came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TakenLocks {
+    pub outcome: LockOutcome,
+    /// The session was waiting in the lock queue and this grant ended its wait.
+    pub left_queue: bool,
+}
+
 /// One queued session, for `status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueEntry {
@@ -213,6 +221,15 @@ impl Store {
     /// locks the session already holds is a no-op, so this doubles as "do I hold my locks?".
     /// A terminal session cannot take locks.
     pub async fn acquire_locks(&self, id: SessionId, queue: bool) -> StoreResult<LockOutcome> {
+        Ok(self.take_locks(id, queue).await?.outcome)
+    }
+
+    /// [`Store::acquire_locks`], also telling whether the grant took the session out of the
+    /// lock queue: its turn had come and it took its stacks itself (a plan, its waiter polling)
+    /// before [`Store::promote_queue`] handed them over. Its subscribers must hear of that turn
+    /// as of a promotion, so the caller announces it; both answers come from one transaction,
+    /// so a turn is reported by exactly one of the two.
+    pub async fn take_locks(&self, id: SessionId, queue: bool) -> StoreResult<TakenLocks> {
         let sid = id.to_string();
         let mut tx = self.begin_write().await?;
         let (keys, state) = keys_of(&mut tx, &sid)
@@ -224,15 +241,16 @@ impl Store {
                 id.short()
             )));
         }
+        let queued: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM lock_queue WHERE session_id = ?")
+            .bind(&sid)
+            .fetch_one(&mut *tx)
+            .await?;
         let holders = blockers(&mut tx, &sid, &keys).await?;
+        let left_queue = holders.is_empty() && queued;
         let outcome = if holders.is_empty() {
             grant(&mut tx, &sid, &keys).await?;
             LockOutcome::Granted
         } else {
-            let queued: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM lock_queue WHERE session_id = ?")
-                .bind(&sid)
-                .fetch_one(&mut *tx)
-                .await?;
             if queue || queued {
                 if !queued {
                     sqlx::query("INSERT INTO lock_queue (session_id, enqueued_at) VALUES (?, ?)")
@@ -248,7 +266,7 @@ impl Store {
             }
         };
         tx.commit().await?;
-        Ok(outcome)
+        Ok(TakenLocks { outcome, left_queue })
     }
 
     /// Hand freed stacks to queued sessions, first come first served: walking the queue in

@@ -22,7 +22,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 pub use audit::{AuditEntry, AuditVerify, NewAudit};
 pub use chat::ChatLobbyRow;
 pub use grants::{GrantRow, NewGrant, QuotaRow};
-pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig};
+pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
 pub use owner::{is_alive, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{
