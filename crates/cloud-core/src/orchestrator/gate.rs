@@ -154,11 +154,11 @@ impl Orchestrator {
                 if inv.stacks.contains_key(&key) {
                     continue;
                 }
-                let value = if s.operation == "destroy" {
-                    (BTreeMap::new(), 0.0)
-                } else {
+                let value = if s.operation.leaves_resources() {
                     let cost = estimate_steps(&self.pricing, entry.stack.as_str(), &entry.preview.steps);
                     (cost.resulting, cost.monthly_after)
+                } else {
+                    (BTreeMap::new(), 0.0)
                 };
                 inv.stacks.insert(key, value);
             }

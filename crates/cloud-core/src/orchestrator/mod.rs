@@ -47,7 +47,9 @@ use crate::store::{
 };
 use cloud_catalog::DependencyGraph;
 use cloud_domain::error::UserError;
-use cloud_domain::session::{Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState};
+use cloud_domain::session::{
+    Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
+};
 
 /// Errors of orchestrator operations.
 #[derive(Debug, thiserror::Error)]
@@ -272,7 +274,8 @@ impl Orchestrator {
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> OrchResult<SessionRecord> {
-        self.start(&actor.into(), project, env, stacks, "deploy", None).await
+        self.start(&actor.into(), project, env, stacks, Operation::Deploy, None)
+            .await
     }
 
     /// Open a DRAFT destroy session: the same stacks, walked in reverse order.
@@ -283,7 +286,8 @@ impl Orchestrator {
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> OrchResult<SessionRecord> {
-        self.start(&actor.into(), project, env, stacks, "destroy", None).await
+        self.start(&actor.into(), project, env, stacks, Operation::Destroy, None)
+            .await
     }
 
     async fn start(
@@ -292,7 +296,7 @@ impl Orchestrator {
         project: &str,
         env: &str,
         stacks: Option<&[StackName]>,
-        operation: &str,
+        operation: Operation,
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
         self.env_policy(env)?;
@@ -313,14 +317,14 @@ impl Orchestrator {
         project: &str,
         env: &str,
         stacks: Option<&[StackName]>,
-        operation: &str,
+        operation: Operation,
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
         // The project is known: `start` checked it, and a follow-up's parent session had it.
         let policy = self.env_policy(env)?.clone();
         let resolved = self.resolver.resolve(project, env, stacks)?;
         let mut ordered: Vec<(StackName, u32)> = resolved.stacks.iter().map(|s| (s.name.clone(), s.wave)).collect();
-        if operation == "destroy" {
+        if operation.walks_backwards() {
             let max_wave = ordered.iter().map(|(_, w)| *w).max().unwrap_or(0);
             ordered.reverse();
             for (_, wave) in &mut ordered {
@@ -335,14 +339,14 @@ impl Orchestrator {
                 env: env.to_string(),
                 deployment_id: resolved.deployment_id.clone(),
                 requester: principal.clone(),
-                operation: operation.to_string(),
+                operation,
                 stacks: ordered,
                 approvals_required: policy.approvals_required,
                 allow_self_approve: policy.allow_self_approve,
                 follow_up_of,
             })
             .await?;
-        info!(session = %record.id, project, env, operation, requester = %principal, "session started");
+        info!(session = %record.id, project, env, %operation, requester = %principal, "session started");
         self.publish(record.id, SessionEventKind::Created);
         // The session owns its stacks from the start. When they are busy it stays DRAFT without
         // locks and the caller learns who holds them; it can then queue (or cancel) it.
@@ -425,7 +429,7 @@ impl Orchestrator {
         };
 
         let (sink, log_task) = self.progress_sink(id);
-        let destroy = session.operation == "destroy";
+        let destroy = session.operation.walks_backwards();
         let by_name: HashMap<&StackName, &ResolvedStack> = resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let order = ordered_waves(&session, &resolved);
         let mut previews: BTreeMap<StackName, Result<StackPreview, EngineError>> = BTreeMap::new();
@@ -701,7 +705,7 @@ impl Orchestrator {
             SessionUpdate::default(),
         )
         .await?;
-        let destroy = session.operation == "destroy";
+        let destroy = session.operation.walks_backwards();
         let (sink, log_task) = self.progress_sink(id);
         let by_name: HashMap<&StackName, &ResolvedStack> = resolved.stacks.iter().map(|s| (&s.name, s)).collect();
         let mut failed: Vec<String> = Vec::new();
@@ -1136,7 +1140,7 @@ fn ordered_waves(session: &SessionRecord, resolved: &ResolvedDeployment) -> Vec<
         waves.entry(wave).or_default().push(name.clone());
     }
     let mut out: Vec<Vec<StackName>> = waves.into_values().collect();
-    if session.operation == "destroy" {
+    if session.operation.walks_backwards() {
         out.reverse();
     }
     out
