@@ -18,8 +18,7 @@
 use tracing::{info, warn};
 
 use super::{OrchResult, Orchestrator, OrchestratorError, SessionEventKind};
-pub use crate::store::{is_alive, this_process};
-use crate::store::{SessionFilter, SessionRecord, SessionUpdate, StoreError};
+use crate::store::{is_alive, SessionFilter, SessionRecord, SessionUpdate, StoreError};
 use cloud_domain::session::{SessionState, StackName, StackState};
 
 /// What recovery did to one session.
@@ -175,7 +174,7 @@ impl Orchestrator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ProcessOwner;
+    use crate::store::{this_process, ProcessOwner};
 
     #[test]
     fn this_process_is_alive_and_a_changed_start_is_not() {
