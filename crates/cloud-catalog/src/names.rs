@@ -7,7 +7,7 @@
 //! Pulumi's own, narrowed where that makes paths and references unambiguous.
 
 /// Pulumi's org rule: `^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]$` (3–40 characters).
-pub fn check_org(org: &str) -> Result<(), String> {
+pub(crate) fn check_org(org: &str) -> Result<(), String> {
     let b = org.as_bytes();
     let edge = |c: u8| c.is_ascii_alphanumeric();
     let inner = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
@@ -25,7 +25,7 @@ pub fn check_org(org: &str) -> Result<(), String> {
 /// Project names: Pulumi allows 1–100 of `[A-Za-z0-9_.-]`; we narrow that to 1–40 lowercase
 /// letters, digits and inner dashes starting with a letter, so that `deploy/<id>-<org>-<project>`
 /// and `<org>/<project>/<stack>` are safe as paths, URLs and chat text on every platform.
-pub fn check_project(project: &str) -> Result<(), String> {
+pub(crate) fn check_project(project: &str) -> Result<(), String> {
     let b = project.as_bytes();
     let ok = !b.is_empty()
         && b.len() <= 40
@@ -44,7 +44,7 @@ pub fn check_project(project: &str) -> Result<(), String> {
 }
 
 /// The environments a deployment can enable (decided: the stack programs accept exactly these).
-pub const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
+pub(crate) const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
 
 /// Environment names: `dev`, `stage` or `prod` — the programs' `src/context.ts` refuses others.
 pub fn check_env(env: &str) -> Result<(), String> {
@@ -57,7 +57,7 @@ pub fn check_env(env: &str) -> Result<(), String> {
 
 /// Configuration keys: `name` or `namespace:name` (e.g. `aws:region`), letters, digits, `_`, `.`
 /// and `-`, each part starting with a letter.
-pub fn check_config_key(key: &str) -> Result<(), String> {
+pub(crate) fn check_config_key(key: &str) -> Result<(), String> {
     let part_ok = |p: &str| {
         let b = p.as_bytes();
         !b.is_empty()
@@ -80,7 +80,7 @@ pub fn check_config_key(key: &str) -> Result<(), String> {
 }
 
 /// `database-rds` → `databaseRds`: the TypeScript identifier for a stack.
-pub fn camel_case(name: &str) -> String {
+pub(crate) fn camel_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = false;
     for c in name.chars() {

@@ -17,7 +17,7 @@ use super::problem::{Location, Problem, ProblemKind};
 /// Two passes: first into a generic YAML value, which catches syntax errors and duplicate keys
 /// (serde_yaml silently keeps the last of two equal keys when deserializing into a map type, so
 /// this pass is what makes duplicates an error), then into `T` for the schema.
-pub fn parse_strict<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Problem> {
+pub(crate) fn parse_strict<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Problem> {
     if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(text) {
         return Err(to_problem(&e, file, text));
     }
@@ -26,7 +26,7 @@ pub fn parse_strict<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, P
 
 /// A serde_yaml error as a located [`Problem`], with the location moved out of the message
 /// (`file:line:col: message`) and the duplicate-key message made actionable.
-pub fn to_problem(e: &serde_yaml::Error, file: &Path, text: &str) -> Problem {
+pub(crate) fn to_problem(e: &serde_yaml::Error, file: &Path, text: &str) -> Problem {
     let mut msg = e.to_string();
     let loc = e.location().map(|l| (l.line(), l.column()));
     if let Some((line, col)) = loc {
@@ -135,12 +135,12 @@ fn find_in_flow(line: &str, from: usize, key: &str) -> Option<usize> {
 
 /// The 1-based (line, column) of the key at `path` (e.g. `["stacks", "netwrk"]`), or of the
 /// nearest ancestor found; `None` when not even the first key is found.
-pub fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+pub(crate) fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     locate_inner(text, path).0
 }
 
 /// The 1-based (line, column) of the key at `path` only if the whole path was found.
-pub fn locate_key_exact(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+pub(crate) fn locate_key_exact(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     match locate_inner(text, path) {
         (pos, n) if n == path.len() => pos,
         _ => None,
@@ -208,7 +208,7 @@ fn locate_inner(text: &str, path: &[&str]) -> (Option<(usize, usize)>, usize) {
 }
 
 /// A [`Location`] for a key path in a file: the key if found, else the file.
-pub fn key_location(file: &Path, text: &str, path: &[&str]) -> Location {
+pub(crate) fn key_location(file: &Path, text: &str, path: &[&str]) -> Location {
     Location::maybe_at(file, locate_key(text, path))
 }
 

@@ -517,11 +517,6 @@ impl Config {
         })
     }
 
-    /// The policy of an environment, or an error naming the known ones.
-    pub fn environment(&self, env: &str) -> Option<&EnvironmentPolicy> {
-        self.environments.get(env)
-    }
-
     /// Create the data dir if needed and check it is writable.
     pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
         let fail = |reason: String| ConfigError::DataDir {
@@ -726,7 +721,7 @@ fn slack_config(
 }
 
 /// `file:///abs/path` for a directory (made absolute against the current directory).
-pub fn file_url(path: &Path) -> String {
+pub(crate) fn file_url(path: &Path) -> String {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {

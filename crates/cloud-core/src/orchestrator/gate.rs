@@ -34,7 +34,7 @@ pub struct PolicySettings {
 impl PolicySettings {
     /// For a single-user checkout and for tests: every `cli:` user is an admin, chat users need
     /// grants, the built-in price list, the system clock.
-    pub fn local() -> PolicySettings {
+    pub(crate) fn local() -> PolicySettings {
         PolicySettings {
             admins: vec![],
             role_mappings: vec![],

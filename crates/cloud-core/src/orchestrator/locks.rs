@@ -59,7 +59,7 @@ pub(crate) fn waiting_message(session: SessionId, position: u32, holders: &[Lock
 impl Orchestrator {
     /// A proof that session `id` holds all its stack locks, taking them when they are free and
     /// nobody queued ahead of it. Refused with the holders (or the queue position) otherwise.
-    pub async fn lock_proof(&self, id: SessionId) -> OrchResult<StackLockProof> {
+    pub(crate) async fn lock_proof(&self, id: SessionId) -> OrchResult<StackLockProof> {
         match self.store.acquire_locks(id, false).await? {
             LockOutcome::Granted => Ok(StackLockProof { session: id }),
             LockOutcome::Busy { holders } => Err(OrchestratorError::Busy { session: id, holders }),
@@ -156,7 +156,7 @@ impl Orchestrator {
     }
 
     /// Hand freed stacks to the queue and tell the sessions that got them.
-    pub async fn promote_queue(&self) -> OrchResult<Vec<SessionId>> {
+    pub(crate) async fn promote_queue(&self) -> OrchResult<Vec<SessionId>> {
         let granted = self.store.promote_queue().await?;
         for id in &granted {
             info!(session = %id, "queued session got its stacks");

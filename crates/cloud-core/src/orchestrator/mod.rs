@@ -2,18 +2,20 @@
 //! platform: adapters and the CLI call these methods with an [`Actor`](crate::policy::Actor) and subscribe to
 //! [`SessionEvent`]s to render progress.
 //!
-//! [`Orchestrator`] is a facade; each responsibility lives in its own module:
+//! [`Orchestrator`] is a facade: its public methods are the whole API front ends use, each
+//! responsibility in its own module (internals are `pub(crate)` or `pub(super)`):
 //!
 //! | module | public methods |
 //! |---|---|
+//! | `mod.rs` | [`new`](Orchestrator::new), [`with_policy`](Orchestrator::with_policy), [`subscribe`](Orchestrator::subscribe), [`access`](Orchestrator::access), [`store`](Orchestrator::store) |
 //! | `planning` | [`start_session`](Orchestrator::start_session), [`start_destroy`](Orchestrator::start_destroy), [`plan`](Orchestrator::plan), [`approve`](Orchestrator::approve), [`approve_override`](Orchestrator::approve_override) |
 //! | `rollback` | [`start_rollback`](Orchestrator::start_rollback) |
 //! | `applying` | [`apply`](Orchestrator::apply), [`cancel`](Orchestrator::cancel), [`cancel_as_system`](Orchestrator::cancel_as_system) |
 //! | `locks` | [`queue_session`](Orchestrator::queue_session), [`wait_for_locks`](Orchestrator::wait_for_locks) |
 //! | `queries` | [`status`](Orchestrator::status), [`view`](Orchestrator::view), [`list`](Orchestrator::list), [`list_for`](Orchestrator::list_for) |
 //! | `recovery` | [`recover`](Orchestrator::recover) |
-//! | `sweeper` | [`spawn_sweeper`](Orchestrator::spawn_sweeper), [`expire_stale`](Orchestrator::expire_stale) |
-//! | `admin` | grants, quotas, projects, every session, the audit log, statistics |
+//! | `sweeper` | [`spawn_sweeper`](Orchestrator::spawn_sweeper), [`expire_stale`](Orchestrator::expire_stale), [`cancel_abandoned_drafts`](Orchestrator::cancel_abandoned_drafts) |
+//! | `admin` | [`grant`](Orchestrator::grant), [`revoke`](Orchestrator::revoke), [`grants`](Orchestrator::grants), [`sweep_grant_expiries`](Orchestrator::sweep_grant_expiries), [`quota_set`](Orchestrator::quota_set), [`quota_show`](Orchestrator::quota_show), [`create_project`](Orchestrator::create_project), [`admin_list`](Orchestrator::admin_list), [`admin_cancel`](Orchestrator::admin_cancel), [`audit_log`](Orchestrator::audit_log), [`audit_verify`](Orchestrator::audit_verify), [`stats`](Orchestrator::stats), [`now`](Orchestrator::now) |
 //!
 //! and, beside them, `schedule` (the one scheduler of plan, apply and destroy), `gate` (roles
 //! and quotas, checked first by every intent), `followup` (re-preview of provisional stacks),
@@ -49,16 +51,13 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use admin::{
-    check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION,
-};
+pub use admin::{GrantExpiry, GrantParams, GrantsFilter, ProjectParams};
 pub use events::{SessionEvent, SessionEventKind};
 pub use gate::PolicySettings;
 pub use locks::StackLockProof;
 pub use queries::SessionView;
 pub use recovery::RecoveryReport;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
-pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 
 use crate::config::EnvironmentPolicy;
 use crate::engine::{ChangeCounts, Engine};
@@ -113,7 +112,7 @@ impl OrchestratorError {
     }
 }
 
-pub type OrchResult<T> = Result<T, OrchestratorError>;
+pub(crate) type OrchResult<T> = Result<T, OrchestratorError>;
 
 /// Settings the orchestrator needs from configuration.
 #[derive(Debug, Clone)]
@@ -186,11 +185,6 @@ impl Orchestrator {
     /// The access policy (role checks for adapters that show or hide buttons).
     pub fn access(&self) -> &Access {
         &self.access
-    }
-
-    /// The price list cost estimates use.
-    pub fn pricing(&self) -> &Pricing {
-        &self.pricing
     }
 
     /// The store, for reads the orchestrator has no query for (logs, chat lobbies).

@@ -170,22 +170,3 @@ impl Orchestrator {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{this_process, ProcessOwner};
-
-    #[test]
-    fn this_process_is_alive_and_a_changed_start_is_not() {
-        let me = this_process();
-        assert!(is_alive(&me));
-        if me.start.starts_with("proc:") {
-            let other = ProcessOwner {
-                pid: me.pid,
-                start: "proc:1".into(),
-            };
-            assert!(!is_alive(&other), "same pid, another start time: a different process");
-        }
-    }
-}

@@ -17,9 +17,6 @@ use crate::policy::Clock;
 use crate::store::{SessionFilter, SessionUpdate, StoreError};
 use cloud_domain::session::{SessionId, SessionState};
 
-/// How often the bot sweeps by default: TTLs are hours, a minute of slack is invisible.
-pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
 impl Orchestrator {
     /// Expire PLAN_READY and APPROVED sessions whose plan is older than their environment's TTL.
     /// Returns the sessions it expired. `now` is injectable for tests.

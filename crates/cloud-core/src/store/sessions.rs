@@ -538,7 +538,7 @@ impl Store {
     }
 
     /// Append engine output lines for `cloud logs`.
-    pub async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
+    pub(crate) async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
         if lines.is_empty() {
             return Ok(());
         }

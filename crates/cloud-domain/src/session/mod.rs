@@ -34,7 +34,7 @@ pub enum StackState {
 }
 
 impl StackState {
-    pub const ALL: [StackState; 7] = [
+    pub(crate) const ALL: [StackState; 7] = [
         StackState::Pending,
         StackState::Previewing,
         StackState::Previewed,

@@ -22,7 +22,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 3] = [Operation::Deploy, Operation::Destroy, Operation::Rollback];
+    pub(crate) const ALL: [Operation; 3] = [Operation::Deploy, Operation::Destroy, Operation::Rollback];
 
     /// The stored and displayed name (`deploy`). The single mapping between the enum and TEXT.
     pub fn as_str(self) -> &'static str {
