@@ -10,7 +10,9 @@
 //! - [`DependencyGraph`] (validation, waves, closures) and its [`GraphError`]s;
 //! - [`Resolver`]: a stack's configuration for one environment, tiers and `{{…}}` placeholders
 //!   resolved into [`cloud_domain::engine::ConfigValue`]s (upstream outputs through an
-//!   [`OutputLookup`]);
+//!   [`OutputLookup`]); [`config`] also parses one value's placeholders (`parse_value`);
+//! - [`input`]: reading untrusted files and text with size caps and character checks;
+//! - [`yaml`]: strict, located YAML parsing;
 //! - [`manifest`]: deployment manifests and ids ([`find_deployment`], [`load_deployments`]);
 //! - [`workspace`]: the workspace root and program files;
 //! - [`names`]: environment and Pulumi stack names;
@@ -21,13 +23,14 @@
 //! - [`validate`]: every problem of the workspace in one report;
 //! - [`inspect`]: what a stack would declare (offline inspector or committed snapshots).
 //!
-//! Crate-private: `config` (configuration tiers), `graph`, `stack` (stack metadata), `yaml`
-//! (located YAML reading) and `fsutil`.
+//! Crate-private modules: `graph` and `stack` (their public types are re-exported here) and
+//! `fsutil`.
 
-mod config;
+pub mod config;
 pub mod edit;
 mod graph;
 pub mod init;
+pub mod input;
 pub mod inspect;
 pub mod manifest;
 pub mod names;
@@ -36,7 +39,7 @@ mod stack;
 pub mod template;
 pub mod validate;
 pub mod workspace;
-mod yaml;
+pub mod yaml;
 
 mod fsutil;
 

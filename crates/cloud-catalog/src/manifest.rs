@@ -352,7 +352,7 @@ impl Deployment {
 }
 
 /// Parse manifest text (`file` is the path shown in messages).
-pub(crate) fn parse_manifest(text: &str, file: &Path) -> Result<Manifest, Problem> {
+pub fn parse_manifest(text: &str, file: &Path) -> Result<Manifest, Problem> {
     yaml::parse_strict(text, file)
 }
 
@@ -364,7 +364,7 @@ pub(crate) fn load_deployment(root: &Path, dir: &Path) -> Result<Deployment, Pro
         .unwrap_or_default();
     let path = dir.join("manifest.yaml");
     let file = super::problem::rel(root, &path);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = super::input::read_text(&path, super::input::cap::MANIFEST).map_err(|e| {
         Problem::new(
             ProblemKind::Io,
             Location::file(&file),
@@ -443,7 +443,7 @@ pub(crate) fn check_unique_ids(deployments: &[Deployment]) -> Problems {
 
 /// Checks that need only the manifest: id present and matching the directory, names, config
 /// keys, reserved keys, secret forms, per-environment stacks listed under `stacks:`.
-pub(crate) fn check_manifest(d: &Deployment) -> Problems {
+pub fn check_manifest(d: &Deployment) -> Problems {
     let mut p = Problems::default();
     let m = &d.manifest;
     let mut name_ok = true;
@@ -484,6 +484,11 @@ pub(crate) fn check_manifest(d: &Deployment) -> Problems {
             }
         }
         Some(_) => {}
+    }
+    if let Some(desc) = &m.description {
+        if let Err(e) = cloud_domain::input::check_text("description", desc, 500, false) {
+            p.push(Problem::new(ProblemKind::Schema, d.locate(&["description"]), e));
+        }
     }
     for (env, spec) in m.environments.iter() {
         if let Err(e) = names::check_env(env) {
@@ -550,15 +555,27 @@ fn check_config_map(d: &Deployment, cfg: &OrderedMap<ConfigSpec>, at: &[&str], p
                     loc.clone(),
                     format!("`{key}`: secret_env `{v}` is not an environment variable name (letters, digits, `_`)"),
                 )),
-            ConfigSpec::SecretFile(v) if v.is_empty() => p.push(Problem::new(
-                ProblemKind::Config,
-                loc.clone(),
-                format!("`{key}`: secret_file is empty; give a path relative to the manifest's directory"),
-            )),
+            ConfigSpec::SecretFile(v) => {
+                if let Err(e) = super::config::check_secret_path(v) {
+                    p.push(Problem::new(ProblemKind::Config, loc.clone(), format!("`{key}`: {e}")));
+                }
+            }
             _ => {}
+        }
+        // Values reach the engine, chat and the audit log: no control or bidi characters.
+        let text = match value {
+            ConfigSpec::Value(v) => v.as_str(),
+            ConfigSpec::SecretEnv(v) | ConfigSpec::SecretFile(v) | ConfigSpec::Secret(v) => v.as_str(),
+        };
+        if let Err(e) = cloud_domain::input::check_text(&format!("the value of `{key}`"), text, MAX_VALUE_CHARS, true) {
+            p.push(Problem::new(ProblemKind::Config, loc.clone(), e));
         }
     }
 }
+
+/// The longest configuration value a manifest may hold (a certificate fits; a file's worth of
+/// data does not belong in stack configuration).
+pub const MAX_VALUE_CHARS: usize = 64 * 1024;
 
 /// `<id>-<org>-<project>`.
 pub(crate) fn dir_name_for(id: &DeploymentId, org: &str, project: &str) -> String {

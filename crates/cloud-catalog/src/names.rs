@@ -7,7 +7,7 @@
 //! Pulumi's own, narrowed where that makes paths and references unambiguous.
 
 /// Pulumi's org rule: `^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]$` (3–40 characters).
-pub(crate) fn check_org(org: &str) -> Result<(), String> {
+pub fn check_org(org: &str) -> Result<(), String> {
     let b = org.as_bytes();
     let edge = |c: u8| c.is_ascii_alphanumeric();
     let inner = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
@@ -16,8 +16,9 @@ pub(crate) fn check_org(org: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid org `{org}`: use 3-40 letters, digits, `-` or `_`, starting and ending with a \
-             letter or digit (Pulumi's org rule), e.g. acme-corp"
+            "invalid org `{}`: use 3-40 letters, digits, `-` or `_`, starting and ending with a \
+             letter or digit (Pulumi's org rule), e.g. acme-corp",
+            shown(org)
         ))
     }
 }
@@ -25,7 +26,7 @@ pub(crate) fn check_org(org: &str) -> Result<(), String> {
 /// Project names: Pulumi allows 1–100 of `[A-Za-z0-9_.-]`; we narrow that to 1–40 lowercase
 /// letters, digits and inner dashes starting with a letter, so that `deploy/<id>-<org>-<project>`
 /// and `<org>/<project>/<stack>` are safe as paths, URLs and chat text on every platform.
-pub(crate) fn check_project(project: &str) -> Result<(), String> {
+pub fn check_project(project: &str) -> Result<(), String> {
     let b = project.as_bytes();
     let ok = !b.is_empty()
         && b.len() <= 40
@@ -37,8 +38,9 @@ pub(crate) fn check_project(project: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid project `{project}`: use 1-40 lowercase letters, digits and inner dashes, \
-             starting with a letter, e.g. ecommerce"
+            "invalid project `{}`: use 1-40 lowercase letters, digits and inner dashes, \
+             starting with a letter, e.g. ecommerce",
+            shown(project)
         ))
     }
 }
@@ -46,18 +48,18 @@ pub(crate) fn check_project(project: &str) -> Result<(), String> {
 /// The environments a deployment can enable (decided: the stack programs accept exactly these).
 pub(crate) const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
 
-/// Environment names: `dev`, `stage` or `prod` — the programs' `src/context.ts` refuses others.
+/// Environment names: `dev`, `stage` or `prod` — the programs' `stacks/shared/context.ts` refuses others.
 pub fn check_env(env: &str) -> Result<(), String> {
     if ENVIRONMENTS.contains(&env) {
         Ok(())
     } else {
-        Err(format!("invalid environment `{env}`: use dev, stage or prod"))
+        Err(format!("invalid environment `{}`: use dev, stage or prod", shown(env)))
     }
 }
 
 /// Configuration keys: `name` or `namespace:name` (e.g. `aws:region`), letters, digits, `_`, `.`
 /// and `-`, each part starting with a letter.
-pub(crate) fn check_config_key(key: &str) -> Result<(), String> {
+pub fn check_config_key(key: &str) -> Result<(), String> {
     let part_ok = |p: &str| {
         let b = p.as_bytes();
         !b.is_empty()
@@ -73,14 +75,20 @@ pub(crate) fn check_config_key(key: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid config key `{key}`: use `name` or `namespace:name` with letters, digits, `_`, \
-             `.` and `-`, e.g. instanceType or aws:region"
+            "invalid config key `{}`: use `name` or `namespace:name` with letters, digits, `_`, \
+             `.` and `-`, e.g. instanceType or aws:region",
+            shown(key)
         ))
     }
 }
 
+/// Input echoed in a message (see [`cloud_domain::input::shown`]).
+pub(crate) fn shown(input: &str) -> String {
+    cloud_domain::input::shown(input)
+}
+
 /// `database-rds` → `databaseRds`: the TypeScript identifier for a stack.
-pub(crate) fn camel_case(name: &str) -> String {
+pub fn camel_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = false;
     for c in name.chars() {

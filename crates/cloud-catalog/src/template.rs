@@ -22,7 +22,7 @@ use cloud_domain::error::UserError;
 use cloud_domain::session::StackName;
 
 /// The values `{{…}}` placeholders take.
-pub(crate) type Values = BTreeMap<String, String>;
+pub type Values = BTreeMap<String, String>;
 
 /// Placeholders of stack and docs templates.
 pub(crate) const STACK_PLACEHOLDERS: &[&str] = &[
@@ -41,7 +41,7 @@ pub(crate) const MANIFEST_PLACEHOLDERS: &[&str] = &["DEPLOYMENT_ID", "ORG", "PRO
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Every `{{NAME}}` (upper-case: letters, digits, `_`) in `text`, in order of appearance.
-pub(crate) fn placeholders_in(text: &str) -> Vec<String> {
+pub fn placeholders_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("{{") {
@@ -68,7 +68,7 @@ fn is_template_name(s: &str) -> bool {
 }
 
 /// Replace every `{{NAME}}` with its value; `Err` lists every name without a value.
-pub(crate) fn render(text: &str, values: &Values) -> Result<String, Vec<String>> {
+pub fn render(text: &str, values: &Values) -> Result<String, Vec<String>> {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
     let mut rest = text;
@@ -149,7 +149,7 @@ pub(crate) fn render_dir(root: &Path, dir: &Path, values: &Values) -> Result<Vec
     for f in files {
         let path = dir.join(&f.source);
         let rel = super::problem::rel(root, &path);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::input::read_text(&path, super::input::cap::TEMPLATE) {
             Ok(t) => t,
             Err(e) => {
                 problems.push(Problem::new(

@@ -17,7 +17,10 @@ use super::problem::{Location, Problem, ProblemKind};
 /// Two passes: first into a generic YAML value, which catches syntax errors and duplicate keys
 /// (serde_yaml silently keeps the last of two equal keys when deserializing into a map type, so
 /// this pass is what makes duplicates an error), then into `T` for the schema.
-pub(crate) fn parse_strict<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Problem> {
+pub fn parse_strict<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Problem> {
+    if let Err(e) = super::input::check_yaml(text) {
+        return Err(Problem::new(ProblemKind::Syntax, Location::file(file), e));
+    }
     if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(text) {
         return Err(to_problem(&e, file, text));
     }
@@ -135,7 +138,7 @@ fn find_in_flow(line: &str, from: usize, key: &str) -> Option<usize> {
 
 /// The 1-based (line, column) of the key at `path` (e.g. `["stacks", "netwrk"]`), or of the
 /// nearest ancestor found; `None` when not even the first key is found.
-pub(crate) fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+pub fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     locate_inner(text, path).0
 }
 

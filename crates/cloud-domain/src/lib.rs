@@ -17,5 +17,6 @@
 
 pub mod engine;
 pub mod error;
+pub mod input;
 pub mod policy;
 pub mod session;

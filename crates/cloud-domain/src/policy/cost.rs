@@ -98,11 +98,12 @@ impl Pricing {
     }
 
     /// Parse and validate: every price finite and not negative, a date, a region.
-    pub(crate) fn parse(text: &str, origin: &str) -> Result<Pricing, PricingError> {
+    pub fn parse(text: &str, origin: &str) -> Result<Pricing, PricingError> {
         let invalid = |message: String| PricingError::Invalid {
             path: origin.to_string(),
             message,
         };
+        crate::input::check_yaml_shape(text, crate::input::MAX_YAML_DEPTH).map_err(invalid)?;
         let pricing: Pricing = serde_yaml::from_str(text).map_err(|e| match e.location() {
             Some(loc) => invalid(format!("line {} column {}: {e}", loc.line(), loc.column())),
             None => invalid(e.to_string()),
