@@ -97,7 +97,7 @@ pub(crate) const MAX_YAML_ALIASES: usize = 64;
 
 /// A fast, conservative scan of YAML text before it is parsed: refuses documents that nest
 /// deeper than `max_depth` (flow brackets or block indentation levels) or use more than
-/// [`MAX_YAML_ALIASES`] aliases. Linear in the text; never allocates per character.
+/// `MAX_YAML_ALIASES` aliases. Linear in the text; never allocates per character.
 ///
 /// It over-approximates (a `[` inside a plain scalar counts as nesting), which can only make it
 /// refuse a document that has more than `max_depth` unclosed brackets in plain text — not a

@@ -10,7 +10,7 @@
 //!   `crates/cloud-testkit/fixtures/pulumi/`); a kind we do not know becomes
 //!   [`EventKind::Unknown`] with its raw payload, and fields we do not know are kept in each
 //!   struct's `extra` map — a newer CLI must never break the bot.
-//! * [`StreamParser`] / [`parse_stream`] accept one object per line *and* pretty-printed objects
+//! * `StreamParser` / [`parse_stream`] accept one object per line *and* pretty-printed objects
 //!   one after another. A line that is not JSON is skipped (with a `tracing::warn!`) and reading
 //!   continues; an incomplete object at the end of the input is reported as truncated, not fatal.
 //! * [`Tailer`] follows a file another process is writing, yielding events as complete lines

@@ -27,7 +27,7 @@
 //! period a kill.
 //!
 //! ## Environment and secrets
-//! The child gets `env_clear()` and an explicit environment (see [`PulumiCli::command_env`]); the
+//! The child gets `env_clear()` and an explicit environment (see `PulumiCli::command_env`); the
 //! passphrase travels only in the environment (`PULUMI_CONFIG_PASSPHRASE[_FILE]`), never on argv
 //! or in logs. Secret config values do go on argv after `--` (the contract's form: otherwise the
 //! CLI reads stdin) and are never logged. Everything the adapter returns or sends passes through

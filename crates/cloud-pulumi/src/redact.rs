@@ -2,18 +2,18 @@
 //! tails) may contain a secret the bot knows about.
 //!
 //! A [`Redactor`] knows values, not patterns:
-//! * secret configuration values handed to a stack ([`Redactor::add_config`]);
+//! * secret configuration values handed to a stack (`Redactor::add_config`);
 //! * tokens and passphrases from the environment: the values of variables whose names contain
 //!   `TOKEN`, `SECRET`, `PASSWORD`, `PASSPHRASE` or `KEY`, plus names given explicitly
-//!   ([`Redactor::add_env`]);
+//!   (`Redactor::add_env`);
 //! * values the engine marks secret: the secret-object form
 //!   `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": …}`
 //!   (or `"plaintext": …` when something revealed it) — the object's contents become `[secret]`
 //!   and any revealed plaintext is learned, so it is also scrubbed wherever else it shows up
-//!   ([`Redactor::learn_secrets_in`]).
+//!   (`Redactor::learn_secrets_in`).
 //!
 //! Every occurrence of a known value is replaced with `[secret]`. Values shorter than
-//! [`MIN_SECRET_LEN`] characters, and a few words that are configuration noise rather than secrets
+//! `MIN_SECRET_LEN` characters, and a few words that are configuration noise rather than secrets
 //! (`true`, `false`, `null`, …), are ignored: an env var `API_KEY_ENABLED=1` or a secret `dev`
 //! would otherwise turn every `1` or every `dev` in a deployment log into `[secret]` and make the
 //! output useless, while a 1–3 character secret offers no protection worth that cost. Such short

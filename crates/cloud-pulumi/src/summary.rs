@@ -176,18 +176,18 @@ pub(crate) fn count_steps(steps: &[ResourceStep], logical: &[bool]) -> ChangeCou
     counts
 }
 
-/// Everything one stack's stream says, built incrementally with [`StreamSummary::push`].
+/// Everything one stack's stream says, built incrementally with `StreamSummary::push`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamSummary {
     /// One per `resourcePreEvent`, stream order, default providers included (see
-    /// [`StreamSummary::display_steps`]).
+    /// `StreamSummary::display_steps`).
     pub steps: Vec<ResourceStep>,
     /// Per entry of `steps`: whether the step is logical.
     pub logical: Vec<bool>,
     /// Metadata of every `resOutputsEvent`, stream order.
     pub finished: Vec<StepMeta>,
     pub failed: Vec<FailedStep>,
-    /// Diagnostics in stream order (debug severity left out); use [`StreamSummary::diagnostics`].
+    /// Diagnostics in stream order (debug severity left out); use `StreamSummary::diagnostics`.
     pub diags: Vec<Diagnostic>,
     /// `errorEvent` texts.
     pub errors: Vec<String>,

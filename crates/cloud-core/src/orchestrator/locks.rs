@@ -18,7 +18,7 @@ use cloud_domain::error::UserError;
 use cloud_domain::session::{Principal, SessionId};
 
 /// Proof that session `session` holds the locks of every one of its stacks. Only
-/// [`Orchestrator::lock_proof`] creates one (the field is private), and only after the store said
+/// `Orchestrator::lock_proof` creates one (the field is private), and only after the store said
 /// so; engine work for a session takes it by reference.
 #[derive(Debug)]
 pub struct StackLockProof {

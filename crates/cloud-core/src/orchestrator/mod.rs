@@ -142,7 +142,7 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
-    /// An orchestrator with the local policy ([`PolicySettings::local`]): for a single-user
+    /// An orchestrator with the local policy (`PolicySettings::local`): for a single-user
     /// checkout and for tests.
     pub fn new(
         store: Store,

@@ -68,7 +68,7 @@ impl fmt::Display for Operation {
     }
 }
 
-/// An operation name that is not one of [`Operation::ALL`].
+/// An operation name that is not one of `Operation::ALL`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown session operation `{0}` (expected one of deploy, destroy, rollback)")]
 pub struct UnknownOperation(pub String);
