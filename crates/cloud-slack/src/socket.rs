@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use slack_morphism::prelude::*;
 
 use super::app::{Client, SlackBot};
-use cloud_core::config::SlackConfig;
+use cloud_chat::config::SlackConfig;
 use cloud_domain::error::UserError;
 
 type Connector = SlackClientHyperConnector<SlackHyperHttpsConnector>;
