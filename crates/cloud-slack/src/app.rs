@@ -68,7 +68,7 @@ enum Msg {
 pub struct SlackBot {
     /// The shared core of `cloud serve`: plans and applies run on its tracked tasks, and it
     /// says when the process stops taking sessions.
-    pub(crate) core: Arc<Core>,
+    core: Arc<Core>,
     pub(crate) client: Arc<Client>,
     token: SlackApiToken,
     environments: Vec<String>,
@@ -733,7 +733,6 @@ impl SessionTask {
                 let sink = ThreadSink::new(
                     self.bot.clone(),
                     self.lobby.clone(),
-                    self.id,
                     format!("session-{}.log", self.id.short()),
                 );
                 sink::spawn(sink, rx, self.bot.limits.clone(), self.id);

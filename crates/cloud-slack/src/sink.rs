@@ -26,18 +26,16 @@ const MAX_TEXT: usize = 40_000;
 pub struct ThreadSink {
     bot: Arc<SlackBot>,
     lobby: Lobby,
-    session: SessionId,
     log_filename: String,
     /// Batcher keys → Slack `ts` of the messages posted under them.
     posted: HashMap<MessageKey, String>,
 }
 
 impl ThreadSink {
-    pub fn new(bot: Arc<SlackBot>, lobby: Lobby, session: SessionId, log_filename: String) -> Self {
+    pub fn new(bot: Arc<SlackBot>, lobby: Lobby, log_filename: String) -> Self {
         ThreadSink {
             bot,
             lobby,
-            session,
             log_filename,
             posted: HashMap::new(),
         }
@@ -79,9 +77,6 @@ impl ThreadSink {
                 self.bot.session().chat_update(&request).await?;
             }
             RenderOp::Upload { filename, content } => {
-                // The store keeps every line the engine printed, even ones this process's event
-                // broadcast dropped under load: attach that when it holds more.
-                let content = cloud_chat::feed::full_log(&self.bot.core, self.session, content).await;
                 upload(
                     &self.bot,
                     &self.lobby.channel,
