@@ -380,7 +380,10 @@ async fn approve_button(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> A
 pub async fn approve(core: &Arc<Core>, actor: &Actor, session: &str, digest: Option<&str>) -> Reply {
     let result = async {
         let s = find(core, session).await?;
-        let digest = match digest.map(str::to_string).or_else(|| s.digest.as_ref().map(|d| d.short().to_string())) {
+        let digest = match digest
+            .map(str::to_string)
+            .or_else(|| s.digest.as_ref().map(|d| d.short().to_string()))
+        {
             Some(d) => d,
             None => {
                 return Err(Reply::refusal(
@@ -604,9 +607,9 @@ pub async fn list(core: &Arc<Core>, actor: &Actor) -> Reply {
         ..Default::default()
     };
     match core.orchestrator().list_for(actor.clone(), &filter).await {
-        Ok(sessions) if sessions.is_empty() => Reply::ephemeral(
-            "**Latest sessions you can read**: none. Start one with `/cloud-deploy <project> <env>`.",
-        ),
+        Ok(sessions) if sessions.is_empty() => {
+            Reply::ephemeral("**Latest sessions you can read**: none. Start one with `/cloud-deploy <project> <env>`.")
+        }
         Ok(sessions) => Reply::ephemeral(clip(
             &format!(
                 "**Latest sessions you can read**\n{}",
@@ -737,7 +740,7 @@ pub async fn quota(core: &Arc<Core>, actor: &Actor, project: &str) -> Reply {
             .quota_show(actor.clone(), project)
             .await
             .map_err(from_orch)?;
-        Ok(Reply::ephemeral(format!("Quotas of **{project}**:")).with_code(clip(&usage.render(), 1800)))
+        Ok(Reply::preformatted(clip(&usage.render(), 1800)))
     };
     answer(result.await)
 }
@@ -751,7 +754,10 @@ pub async fn set_quota(core: &Arc<Core>, actor: &Actor, project: &str, key: &str
             .quota_set(actor.clone(), project, key, limit)
             .await
             .map_err(from_orch)?;
-        Ok(Reply::ephemeral(format!("✅ Quota `{key}` of {project} set to {limit}.")).with_code(clip(&usage.render(), 1700)))
+        Ok(
+            Reply::ephemeral(format!("✅ Quota `{key}` of {project} set to {limit}."))
+                .with_code(clip(&usage.render(), 1700)),
+        )
     };
     answer(result.await)
 }
@@ -790,7 +796,11 @@ pub async fn grant(core: &Arc<Core>, actor: &Actor, p: GrantParams<'_>) -> Reply
             expiry,
             reason: p.reason.into(),
         };
-        let g = core.orchestrator().grant(actor.clone(), params).await.map_err(from_orch)?;
+        let g = core
+            .orchestrator()
+            .grant(actor.clone(), params)
+            .await
+            .map_err(from_orch)?;
         let until = g
             .expires_at
             .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
@@ -934,7 +944,11 @@ pub async fn audit(core: &Arc<Core>, actor: &Actor, session: Option<&str>) -> Re
             .audit_log(actor.clone(), sid)
             .await
             .map_err(from_orch)?;
-        let verify = core.orchestrator().audit_verify(actor.clone()).await.map_err(from_orch)?;
+        let verify = core
+            .orchestrator()
+            .audit_verify(actor.clone())
+            .await
+            .map_err(from_orch)?;
         let chain = match &verify.first_bad {
             None => format!("intact ({} rows)", verify.rows),
             Some(bad) => format!(

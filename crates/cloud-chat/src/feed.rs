@@ -260,7 +260,9 @@ impl SessionFeed {
         };
         if self.streaming {
             self.streaming = false;
-            return vec![Update::Stream(BatchInput::SessionFinished(summary.to_batcher_summary()))];
+            return vec![Update::Stream(BatchInput::SessionFinished(
+                summary.to_batcher_summary(),
+            ))];
         }
         if summary.state == SessionState::Cancelled {
             return vec![Update::Announce(summary.headline)];

@@ -999,6 +999,14 @@ impl Reply {
         }
     }
 
+    /// An ephemeral reply that is one preformatted block (a table the core rendered).
+    pub fn preformatted(text: impl Into<String>) -> Reply {
+        Reply {
+            blocks: vec![Block::Code(text.into())],
+            ..Reply::ephemeral("")
+        }
+    }
+
     /// A refusal of kind `code` (always ephemeral).
     pub fn refusal(code: ExitCode, text: impl Into<String>) -> Reply {
         Reply {

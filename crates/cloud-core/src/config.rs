@@ -948,18 +948,28 @@ mod tests {
     fn the_discord_api_url_points_the_bot_at_a_rest_proxy_from_the_file_or_the_variable() {
         let config = load("", &[]).unwrap();
         assert_eq!(config.discord.api_url, None, "straight to discord.com by default");
-        assert!(config.show().contains("https://discord.com (serenity's rate limiter on)"));
+        assert!(config
+            .show()
+            .contains("https://discord.com (serenity's rate limiter on)"));
 
         let config = load("discord:\n  api_url: http://discord-proxy:8080/\n", &[]).unwrap();
         assert_eq!(config.discord.api_url.as_deref(), Some("http://discord-proxy:8080"));
-        assert!(config.show().contains("api_url: http://discord-proxy:8080"), "{}", config.show());
+        assert!(
+            config.show().contains("api_url: http://discord-proxy:8080"),
+            "{}",
+            config.show()
+        );
 
         let config = load(
             "discord:\n  api_url: http://discord-proxy:8080\n",
             &[("CLOUD_DISCORD_API_URL", "http://127.0.0.1:4000")],
         )
         .unwrap();
-        assert_eq!(config.discord.api_url.as_deref(), Some("http://127.0.0.1:4000"), "the variable wins");
+        assert_eq!(
+            config.discord.api_url.as_deref(),
+            Some("http://127.0.0.1:4000"),
+            "the variable wins"
+        );
 
         let err = load("", &[("CLOUD_DISCORD_API_URL", "discord-proxy:8080")]).unwrap_err();
         assert!(err.to_string().contains("CLOUD_DISCORD_API_URL"), "{err}");

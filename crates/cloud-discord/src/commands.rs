@@ -211,7 +211,10 @@ pub(crate) async fn cmd_quota(
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let core = ctx.data().core.clone();
-    answer(ctx, actor.clone(), async move { actions::quota(&core, &actor, &project).await }).await
+    answer(ctx, actor.clone(), async move {
+        actions::quota(&core, &actor, &project).await
+    })
+    .await
 }
 
 /// List the projects.
@@ -249,7 +252,10 @@ pub(crate) async fn cmd_logs(
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let core = ctx.data().core.clone();
-    answer(ctx, actor.clone(), async move { actions::logs(&core, &actor, &session).await }).await
+    answer(ctx, actor.clone(), async move {
+        actions::logs(&core, &actor, &session).await
+    })
+    .await
 }
 
 // ----- admin commands -----------------------------------------------------------------------
@@ -420,9 +426,7 @@ pub(crate) async fn cmd_approve(
     #[description = "Session id"]
     #[autocomplete = "ac_session"]
     session: String,
-    #[description = "The plan digest you reviewed (16 hex digits; default: the current plan)"] digest: Option<
-        String,
-    >,
+    #[description = "The plan digest you reviewed (16 hex digits; default: the current plan)"] digest: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let core = ctx.data().core.clone();

@@ -363,7 +363,9 @@ impl SessionTask {
             Update::Announce(text) => self.live.announce(self.id(), &text).await,
             Update::FollowUpOpened(follow_up) => {
                 // The follow-up needs its own approval: it gets a lobby beside this one.
-                let Ok(channel) = self.row.channel_id.parse::<u64>() else { return };
+                let Ok(channel) = self.row.channel_id.parse::<u64>() else {
+                    return;
+                };
                 if let Err(e) = self.live.post_lobby(channel, follow_up).await {
                     warn!(session = %follow_up, error = %e, "cannot post the follow-up's lobby");
                 }

@@ -8,8 +8,8 @@
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
-use cloud_domain::policy::{Role, UnknownRole};
 use cloud_domain::error::UserError;
+use cloud_domain::policy::{Role, UnknownRole};
 
 /// Every slash command the app registers (the manifest in docs/slack.md lists the same).
 pub const COMMANDS: [&str; 17] = [

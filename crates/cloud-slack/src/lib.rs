@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use app::{client, Lobby, SlackBot};
 
-use cloud_chat::service::{Core, Transport};
 use cloud_chat::config::{SlackConfig, SlackTransport as Mode};
+use cloud_chat::service::{Core, Transport};
 
 /// `cloud serve --slack`: the Slack app as a transport of the shared core.
 #[derive(Default)]
