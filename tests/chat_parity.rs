@@ -298,7 +298,11 @@ async fn discord_and_slack_give_the_same_answer_to_the_same_request() {
     let answers = both
         .answers(&ask("carol", "cloud-quota", &[("project", "ecommerce")]))
         .await;
-    assert_same("an admin's quota show", &answers, &["Quotas of ecommerce:", "no quotas set"]);
+    assert_same(
+        "an admin's quota show",
+        &answers,
+        &["Quotas of ecommerce:", "no quotas set"],
+    );
     let answers = both.answers(&ask("alice", "cloud-list", &[])).await;
     assert_same(
         "the list before any session",

@@ -1090,7 +1090,11 @@ pub fn user_error_message(err: &UserError) -> Reply {
         ExitCode::Success => ExitCode::Failed,
         other => other,
     };
-    Reply::refusal(code, format!("{mark} {}", err.message))
+    // Messages quote what the person typed: control and bidi characters go out escaped.
+    Reply::refusal(
+        code,
+        format!("{mark} {}", cloud_domain::input::escape_for_display(&err.message)),
+    )
 }
 
 /// Anything unexpected: a reference the operator can find in the log, never the internals.
@@ -1102,12 +1106,13 @@ pub fn internal_error_message(reference: &str) -> Reply {
 
 /// A component id that is not ours or is malformed (e.g. from an older version).
 pub fn invalid_button_message(err: &InvalidButtonId) -> Reply {
+    let text = format!(
+        "⚠️ This button is not valid any more ({}). Use `/cloud-status` to see the session and its current buttons.",
+        err.problem
+    );
     Reply::refusal(
         ExitCode::Invalid,
-        format!(
-            "⚠️ This button is not valid any more ({}). Use `/cloud-status` to see the session and its current buttons.",
-            err.problem
-        ),
+        cloud_domain::input::escape_for_display(&text).into_owned(),
     )
 }
 
@@ -1132,9 +1137,13 @@ pub fn self_approval_message(project: &str, env: &str) -> Reply {
 /// A project nobody created: said the same to everyone, whatever their grants (a permission
 /// refusal would send them to an admin for a grant that cannot exist).
 pub fn unknown_project_message(project: &str) -> Reply {
-    Reply::refusal(ExitCode::Invalid, format!(
+    let text = format!(
         "⚠️ Unknown project `{project}`. `/cloud-projects` lists the projects; an admin creates one with `/cloud-create-project {project} <org>`."
-    ))
+    );
+    Reply::refusal(
+        ExitCode::Invalid,
+        cloud_domain::input::escape_for_display(&text).into_owned(),
+    )
 }
 
 /// An environment the configuration does not define.
@@ -1217,7 +1226,11 @@ pub fn shutting_down_message() -> Reply {
 
 /// A command argument did not parse (e.g. an unknown stack name).
 pub fn bad_input_message(what: &str, problem: &str, hint: &str) -> Reply {
-    Reply::refusal(ExitCode::Invalid, format!("⚠️ Invalid {what}: {problem}. {hint}"))
+    let text = format!("⚠️ Invalid {what}: {problem}. {hint}");
+    Reply::refusal(
+        ExitCode::Invalid,
+        cloud_domain::input::escape_for_display(&text).into_owned(),
+    )
 }
 
 #[cfg(test)]

@@ -55,7 +55,11 @@ pub fn reply_blocks(reply: &Reply) -> Vec<SlackBlock> {
             Block::Code(code) => {
                 let lines: Vec<String> = escape(code.trim_end_matches('\n')).lines().map(String::from).collect();
                 for chunk in chunk_lines(&lines, 2890) {
-                    blocks.push(SlackSectionBlock::new().with_text(md!(format!("```\n{chunk}\n```"))).into());
+                    blocks.push(
+                        SlackSectionBlock::new()
+                            .with_text(md!(format!("```\n{chunk}\n```")))
+                            .into(),
+                    );
                 }
             }
         }

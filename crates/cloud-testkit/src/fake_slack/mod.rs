@@ -245,11 +245,7 @@ impl FakeSlack {
 
     /// The next call of `method` is answered only after `delay` (Slack having a slow moment).
     pub fn slow_next(&self, method: &str, delay: Duration) {
-        self.lock()
-            .slow_next
-            .entry(method.into())
-            .or_default()
-            .push_back(delay);
+        self.lock().slow_next.entry(method.into()).or_default().push_back(delay);
     }
 
     pub fn messages(&self) -> Vec<Message> {
