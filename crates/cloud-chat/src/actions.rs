@@ -84,10 +84,10 @@ fn known_environment(core: &Core, env: &str) -> ActionResult<()> {
 }
 
 /// The project exists (said before any permission check, for the same reason).
-async fn known_project(core: &Core, project: &str) -> ActionResult<()> {
+async fn known_project(core: &Core, actor: &Actor, project: &str) -> ActionResult<()> {
     match core.store().project(project).await.map_err(from_store)? {
         Some(_) => Ok(()),
-        None => Err(view::unknown_project_message(project)),
+        None => Err(view::unknown_project_message(project, audience(actor))),
     }
 }
 
@@ -223,7 +223,7 @@ async fn deploy_inner(
         return Err(view::shutting_down_message());
     }
     known_environment(core, env)?;
-    known_project(core, project).await?;
+    known_project(core, actor, project).await?;
     gate(core, actor, project, env, Intent::Deploy).await?;
     let stacks = match stacks {
         Some(text) if !text.trim().is_empty() => Some(parse_stacks(text)?),
@@ -731,16 +731,18 @@ pub async fn projects(core: &Arc<Core>) -> Reply {
     Reply::ephemeral(clip(&lines.join("\n"), MAX_REPLY))
 }
 
-/// `/cloud-quota project`: quotas with usage bars.
+/// `/cloud-quota project`, `cloud quota show project`: quotas with usage bars.
 pub async fn quota(core: &Arc<Core>, actor: &Actor, project: &str) -> Reply {
     let result = async {
-        known_project(core, project).await?;
+        known_project(core, actor, project).await?;
         let usage = core
             .orchestrator()
             .quota_show(actor.clone(), project)
             .await
             .map_err(from_orch)?;
-        Ok(Reply::preformatted(clip(&usage.render(), 1800)))
+        // What the usage counts, so nobody mistakes it for a live inventory.
+        let text = format!("{}  ({})", usage.render(), usage.basis);
+        Ok(Reply::preformatted(clip(&text, 1800)))
     };
     answer(result.await)
 }
@@ -748,7 +750,7 @@ pub async fn quota(core: &Arc<Core>, actor: &Actor, project: &str) -> Reply {
 /// `/cloud-set-quota project key limit` (admin).
 pub async fn set_quota(core: &Arc<Core>, actor: &Actor, project: &str, key: &str, limit: f64) -> Reply {
     let result = async {
-        known_project(core, project).await?;
+        known_project(core, actor, project).await?;
         let usage = core
             .orchestrator()
             .quota_set(actor.clone(), project, key, limit)
@@ -782,7 +784,7 @@ pub struct GrantParams<'a> {
 pub async fn grant(core: &Arc<Core>, actor: &Actor, p: GrantParams<'_>) -> Reply {
     let result = async {
         if p.project != "*" {
-            known_project(core, p.project).await?;
+            known_project(core, actor, p.project).await?;
         }
         let expiry = match p.duration {
             Some(d) => GrantExpiry::For(d),
@@ -877,7 +879,7 @@ pub async fn create_project(core: &Arc<Core>, actor: &Actor, name: &str, org: &s
 pub async fn admin_list(core: &Arc<Core>, actor: &Actor, project: Option<&str>) -> Reply {
     let result = async {
         if let Some(p) = project {
-            known_project(core, p).await?;
+            known_project(core, actor, p).await?;
         }
         let filter = SessionFilter {
             active: true,

@@ -1037,6 +1037,24 @@ impl Reply {
         self
     }
 
+    /// A refusal as the CLI reports it: the text without the chat mark (`⚠️`, `🚫`, …), and the
+    /// exit code. `None` for an answer.
+    pub fn as_user_error(&self) -> Option<UserError> {
+        if !self.is_refusal() {
+            return None;
+        }
+        let text = self.plain();
+        let message = text
+            .trim()
+            .trim_start_matches(['⚠', '\u{fe0f}', '🚫', '❌', '⏳', '⏹'])
+            .trim_start()
+            .to_string();
+        Some(UserError {
+            code: self.code,
+            message,
+        })
+    }
+
     /// Whether this is a refusal or an error rather than an answer.
     pub fn is_refusal(&self) -> bool {
         self.code != ExitCode::Success
@@ -1135,11 +1153,17 @@ pub fn self_approval_message(project: &str, env: &str) -> Reply {
 }
 
 /// A project nobody created: said the same to everyone, whatever their grants (a permission
-/// refusal would send them to an admin for a grant that cannot exist).
-pub fn unknown_project_message(project: &str) -> Reply {
-    let text = format!(
-        "⚠️ Unknown project `{project}`. `/cloud-projects` lists the projects; an admin creates one with `/cloud-create-project {project} <org>`."
-    );
+/// refusal would send them to an admin for a grant that cannot exist). The commands it points at
+/// are the ones of the platform the person is on.
+pub fn unknown_project_message(project: &str, audience: Platform) -> Reply {
+    let text = match audience {
+        Platform::Cli => format!(
+            "⚠️ Unknown project `{project}`. `cloud projects list` shows the projects; an admin creates one with `cloud projects create {project} --org <org>`."
+        ),
+        Platform::Discord | Platform::Slack => format!(
+            "⚠️ Unknown project `{project}`. `/cloud-projects` lists the projects; an admin creates one with `/cloud-create-project {project} <org>`."
+        ),
+    };
     Reply::refusal(
         ExitCode::Invalid,
         cloud_domain::input::escape_for_display(&text).into_owned(),
