@@ -1512,6 +1512,31 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_reads_the_same_in_chat_and_in_the_terminal() {
+        let r = Reply::ephemeral("**Quotas** of <@U1>").with_code("a ``` b\n");
+        assert_eq!(r.text(), "**Quotas** of <@U1>\n```\na ˋˋˋ b\n```");
+        assert_eq!(r.plain(), "Quotas of <@U1>\na ``` b\n");
+        assert!(r.as_user_error().is_none());
+
+        let refusal = unknown_project_message("shop", Platform::Cli);
+        assert!(refusal.ephemeral && refusal.is_refusal());
+        let e = refusal.as_user_error().unwrap();
+        assert_eq!(e.code, ExitCode::Invalid);
+        assert!(
+            e.message.starts_with("Unknown project `shop`. `cloud projects list`"),
+            "the CLI gets the text without the chat mark and with its own commands: {}",
+            e.message
+        );
+        assert!(unknown_project_message("shop", Platform::Slack)
+            .text()
+            .contains("`/cloud-projects`"));
+
+        let alice = Principal::new(Platform::Slack, "U1");
+        assert_eq!(who(&alice, Platform::Slack), "<@U1>", "a mention on her own platform");
+        assert_eq!(who(&alice, Platform::Discord), "`slack:U1`");
+    }
+
+    #[test]
     fn refusals_are_ephemeral_and_say_what_to_do() {
         let r = stale_digest_message(sid(), "aaaaaaaaaaaaaaaa", Some("9f86d081884c7d65"));
         assert!(r.ephemeral);
