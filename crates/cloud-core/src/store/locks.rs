@@ -316,6 +316,23 @@ impl Store {
         at.map(|t| super::parse_time(&t)).transpose()
     }
 
+    /// Whether session `id` holds the locks of all its stacks (a DRAFT session whose lobby was
+    /// just posted is planned only then).
+    pub async fn holds_all_locks(&self, id: SessionId) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        let sid = id.to_string();
+        let Some((keys, _)) = keys_of(&mut conn, &sid).await? else {
+            return Err(StoreError::SessionNotFound(sid));
+        };
+        let held: BTreeSet<String> = sqlx::query_scalar("SELECT stack FROM stack_locks WHERE session_id = ?")
+            .bind(&sid)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(keys.is_subset(&held))
+    }
+
     /// Session `id`'s place in the lock queue, when it waits.
     pub(crate) async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
         let mut conn = self.pool.acquire().await?;
