@@ -128,6 +128,7 @@ struct ServeFile {
 struct DiscordFile {
     token_file: Option<PathBuf>,
     guild_id: Option<u64>,
+    api_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +244,11 @@ pub struct DiscordConfig {
     pub token_origin: String,
     /// Register the commands in this guild (instant) instead of globally (up to an hour).
     pub guild_id: Option<u64>,
+    /// Send every REST call to this base URL instead of `https://discord.com`: a Discord REST
+    /// proxy (tests point it at a fake). The proxy then owns Discord's rate limits, so
+    /// serenity's own limiter is off; the bot's output budgets and pacer stay on.
+    /// `discord.api_url`, `CLOUD_DISCORD_API_URL`; `None`: straight to Discord.
+    pub api_url: Option<String>,
 }
 
 /// The effective configuration.
@@ -496,6 +502,26 @@ impl Config {
             })?),
             None => file.discord.guild_id,
         };
+        let (discord_api_url, api_url_origin) = match env.get("CLOUD_DISCORD_API_URL") {
+            Some(url) => (Some(url.clone()), "CLOUD_DISCORD_API_URL".to_string()),
+            None => (file.discord.api_url, origin("discord.api_url")),
+        };
+        let discord_api_url = match discord_api_url {
+            Some(url) if url.trim().is_empty() => None,
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_string();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(ConfigError::Invalid {
+                        origin: api_url_origin,
+                        message: format!(
+                            "`{url}` is not an http(s) URL: write the base URL of the Discord REST proxy, e.g. http://discord-proxy:8080"
+                        ),
+                    });
+                }
+                Some(url)
+            }
+            None => None,
+        };
 
         let timeout = file.pulumi.timeout.unwrap_or(Duration::from_secs(3600));
         let cancel_grace = file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30));
@@ -554,13 +580,9 @@ impl Config {
                 token,
                 token_origin,
                 guild_id,
+                api_url: discord_api_url,
             },
         })
-    }
-
-    /// The policy of an environment, or an error naming the known ones.
-    pub fn environment(&self, env: &str) -> Option<&EnvironmentPolicy> {
-        self.environments.get(env)
     }
 
     /// Create the data dir if needed (mode 0700) and check it is writable and private: the
@@ -624,7 +646,7 @@ impl Config {
 
     /// The files that must be readable by the bot's user only (mode 0600): the SQLite database
     /// and its journal files, and the passphrase file.
-    pub fn private_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn private_files(&self) -> Vec<PathBuf> {
         let mut files = Vec::new();
         if let Some(db) = self.database_path() {
             for suffix in ["", "-wal", "-shm", "-journal"] {
@@ -641,7 +663,7 @@ impl Config {
     }
 
     /// The SQLite file behind `database_url` (`sqlite://path?…`), unless in memory.
-    pub fn database_path(&self) -> Option<PathBuf> {
+    pub(crate) fn database_path(&self) -> Option<PathBuf> {
         let rest = self
             .database_url
             .strip_prefix("sqlite://")
@@ -672,6 +694,7 @@ impl Config {
         struct ShownDiscord {
             token: String,
             guild_id: Option<String>,
+            api_url: String,
         }
         #[derive(Serialize)]
         struct ShownSlack<'a> {
@@ -745,6 +768,12 @@ impl Config {
                     None => "not set".into(),
                 },
                 guild_id: self.discord.guild_id.map(|g| g.to_string()),
+                api_url: self
+                    .discord
+                    .api_url
+                    .as_deref()
+                    .map(mask_url)
+                    .unwrap_or_else(|| "https://discord.com (serenity's rate limiter on)".into()),
             },
         };
         serde_yaml::to_string(&shown).expect("plain data serialises")
@@ -843,7 +872,7 @@ fn slack_config(
 }
 
 /// `file:///abs/path` for a directory (made absolute against the current directory).
-pub fn file_url(path: &Path) -> String {
+pub(crate) fn file_url(path: &Path) -> String {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -875,7 +904,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// The longest a plan may wait for approval: a month-old plan says nothing about today.
-pub const MAX_PLAN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const MAX_PLAN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A token file: a regular file of at most [`cloud_catalog::input::cap::SECRET`] bytes.
 fn read_small(path: &Path) -> Result<String, ConfigError> {
@@ -1050,6 +1079,38 @@ mod tests {
         assert!(err.to_string().contains("IP:PORT"), "{err}");
         let err = load("", &[("CLOUD_SLACK_TRANSPORT", "carrier-pigeon")]).unwrap_err();
         assert!(err.to_string().contains("use http or socket"), "{err}");
+    }
+
+    #[test]
+    fn the_discord_api_url_points_the_bot_at_a_rest_proxy_from_the_file_or_the_variable() {
+        let config = load("", &[]).unwrap();
+        assert_eq!(config.discord.api_url, None, "straight to discord.com by default");
+        assert!(config
+            .show()
+            .contains("https://discord.com (serenity's rate limiter on)"));
+
+        let config = load("discord:\n  api_url: http://discord-proxy:8080/\n", &[]).unwrap();
+        assert_eq!(config.discord.api_url.as_deref(), Some("http://discord-proxy:8080"));
+        assert!(
+            config.show().contains("api_url: http://discord-proxy:8080"),
+            "{}",
+            config.show()
+        );
+
+        let config = load(
+            "discord:\n  api_url: http://discord-proxy:8080\n",
+            &[("CLOUD_DISCORD_API_URL", "http://127.0.0.1:4000")],
+        )
+        .unwrap();
+        assert_eq!(
+            config.discord.api_url.as_deref(),
+            Some("http://127.0.0.1:4000"),
+            "the variable wins"
+        );
+
+        let err = load("", &[("CLOUD_DISCORD_API_URL", "discord-proxy:8080")]).unwrap_err();
+        assert!(err.to_string().contains("CLOUD_DISCORD_API_URL"), "{err}");
+        assert!(err.to_string().contains("is not an http(s) URL"), "{err}");
     }
 
     #[test]
