@@ -555,7 +555,9 @@ async fn a_slow_command_is_acknowledged_at_once_and_answered_through_the_respons
     let yaml = "role_mappings:\n  - {platform: slack, group: S0APPROVERS, project: ecommerce, role: approve}\n";
     let world = SlackWorld::start_with(cloud_core::config::SlackTransport::Http, None, yaml).await;
     world.grant(ALICE, "ecommerce", "*", Role::Read).await;
-    world.fake.slow_next("usergroups.list", Duration::from_millis(3500));
+    // Slack does not list the user groups until the test says so: the acknowledgement below
+    // cannot have waited for them.
+    let usergroups = world.fake.hold_next("usergroups.list");
 
     let ack = world.slash(ALICE, "/cloud-list", "").await;
     assert_eq!(ack.status, 200);
@@ -566,9 +568,10 @@ async fn a_slow_command_is_acknowledged_at_once_and_answered_through_the_respons
     );
     assert_eq!(ack.response_type(), "ephemeral");
     assert!(ack.text().contains("Working on it"), "{}", ack.text());
+    usergroups.release();
     let answer = world
         .fake
-        .wait_for("the answer through the response URL", LONG, |f| {
+        .wait_for("the answer through the response URL", |f| {
             f.responses().into_iter().next()
         })
         .await;

@@ -71,7 +71,7 @@ pub enum LockOutcome {
 
 /// What [`Store::take_locks`] came to.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TakenLocks {
+pub(crate) struct TakenLocks {
     pub outcome: LockOutcome,
     /// The session was waiting in the lock queue and this grant ended its wait.
     pub left_queue: bool,
@@ -229,7 +229,7 @@ impl Store {
     /// before [`Store::promote_queue`] handed them over. Its subscribers must hear of that turn
     /// as of a promotion, so the caller announces it; both answers come from one transaction,
     /// so a turn is reported by exactly one of the two.
-    pub async fn take_locks(&self, id: SessionId, queue: bool) -> StoreResult<TakenLocks> {
+    pub(crate) async fn take_locks(&self, id: SessionId, queue: bool) -> StoreResult<TakenLocks> {
         let sid = id.to_string();
         let mut tx = self.begin_write().await?;
         let (keys, state) = keys_of(&mut tx, &sid)

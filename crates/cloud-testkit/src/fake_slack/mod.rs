@@ -143,8 +143,9 @@ struct Inner {
     calls: Vec<String>,
     /// Errors to answer instead of success, once each, by method.
     fail_next: HashMap<String, VecDeque<String>>,
-    /// Delays before answering, once each, by method (a slow Slack).
-    slow_next: HashMap<String, VecDeque<Duration>>,
+    /// Calls held before answering, once each, by method (a slow Slack): each waits until its
+    /// [`Held`] is released.
+    hold_next: HashMap<String, VecDeque<Arc<Notify>>>,
     next_id: u64,
     last_ts_micros: u64,
     /// The live Socket Mode connection (frames to send to the app).
@@ -252,9 +253,17 @@ impl FakeSlack {
             .push_back(error.into());
     }
 
-    /// The next call of `method` is answered only after `delay` (Slack having a slow moment).
-    pub fn slow_next(&self, method: &str, delay: Duration) {
-        self.lock().slow_next.entry(method.into()).or_default().push_back(delay);
+    /// The next call of `method` is answered only once the returned [`Held`] is released (Slack
+    /// having a slow moment). A test sees what the app does while it waits, for as long as it
+    /// likes, instead of betting that a delay outlasts the app's own timers.
+    pub fn hold_next(&self, method: &str) -> Held {
+        let release = Arc::new(Notify::new());
+        self.lock()
+            .hold_next
+            .entry(method.into())
+            .or_default()
+            .push_back(release.clone());
+        Held { release }
     }
 
     pub fn messages(&self) -> Vec<Message> {
@@ -391,6 +400,18 @@ impl FakeSlack {
     }
 }
 
+/// A Web API call the fake holds ([`FakeSlack::hold_next`]) until [`Held::release`].
+pub struct Held {
+    release: Arc<Notify>,
+}
+
+impl Held {
+    /// Lets the held call (or the next one, if it has not arrived yet) be answered.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}
+
 fn indent(text: &str, pad: &str) -> String {
     text.replace('\n', &format!("\n{pad}"))
 }
@@ -479,15 +500,16 @@ async fn api(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let delay = s
+    let held = s
         .inner
         .lock()
         .unwrap()
-        .slow_next
+        .hold_next
         .get_mut(&method)
         .and_then(|q| q.pop_front());
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
+    if let Some(release) = held {
+        // `notify_one` stores a permit, so a release before this point is not lost.
+        release.notified().await;
     }
     let response = handle(&s, &method, &headers, &query, &body);
     s.changed.notify_waiters();
