@@ -46,10 +46,20 @@ migrate="$target_dir/debug/cloud-store-migrate"
 "$migrate" --fresh "$sqlite_url"
 "$migrate" --fresh "$postgres_url"
 
+# `cargo sqlx prepare` touches the crate's src/lib.rs to make `cargo check` expand its macros
+# again; that would make the next build recompile the store crate and everything above it.
+# Nothing in the file changes, so give it its modification time back afterwards.
+prepare() {
+  local crate=$1 url=$2 rc=0
+  touch -r "crates/$crate/src/lib.rs" "$work/$crate.mtime"
+  (cd "crates/$crate" && cargo sqlx prepare "${mode[@]}" -D "$url") || rc=1
+  touch -r "$work/$crate.mtime" "crates/$crate/src/lib.rs"
+  return $rc
+}
 # One crate after the other: both check into the same target/sqlx-prepare-check directory.
 rc=0
-(cd crates/cloud-store-sqlite && cargo sqlx prepare "${mode[@]}" -D "$sqlite_url") || rc=1
-(cd crates/cloud-store-postgres && cargo sqlx prepare "${mode[@]}" -D "$postgres_url") || rc=1
+prepare cloud-store-sqlite "$sqlite_url" || rc=1
+prepare cloud-store-postgres "$postgres_url" || rc=1
 "$migrate" --drop "$postgres_url" 2>/dev/null || true
 if [ "$rc" -ne 0 ]; then
   echo "the offline query caches are out of date: run scripts/sqlx-prepare.sh and commit crates/*/.sqlx" >&2

@@ -26,8 +26,8 @@ async fn keys_of(conn: &mut Conn, id: &str) -> StoreResult<Option<(BTreeSet<Stri
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let stacks: Vec<StackName> = serde_json::from_str(&row.stacks)
-        .map_err(|e| corrupt(format!("session {id}: column stacks: {e}")))?;
+    let stacks: Vec<StackName> =
+        serde_json::from_str(&row.stacks).map_err(|e| corrupt(format!("session {id}: column stacks: {e}")))?;
     let state: SessionState = row
         .state
         .parse()
@@ -70,16 +70,20 @@ struct Queued {
 
 /// The queue in FIFO order.
 async fn queue_rows(conn: &mut Conn) -> StoreResult<Vec<Queued>> {
-    Ok(sqlx::query_as!(Queued, "SELECT seq, session_id FROM lock_queue ORDER BY seq")
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(
+        sqlx::query_as!(Queued, "SELECT seq, session_id FROM lock_queue ORDER BY seq")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }
 
 /// The session holding lock `key`, if any.
 async fn lock_holder(conn: &mut Conn, key: &str) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar!("SELECT session_id FROM stack_locks WHERE stack = $1", key)
-        .fetch_optional(&mut *conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar!("SELECT session_id FROM stack_locks WHERE stack = $1", key)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
 }
 
 /// Who stands between `id` and its stacks: lock holders, and sessions queued before it (all
@@ -289,7 +293,9 @@ impl Store {
         let enqueued_at = sqlx::query_scalar!("SELECT enqueued_at FROM lock_queue WHERE session_id = $1", sid)
             .fetch_optional(&mut *conn)
             .await?;
-        let Some(enqueued_at) = enqueued_at else { return Ok(None) };
+        let Some(enqueued_at) = enqueued_at else {
+            return Ok(None);
+        };
         let Some((keys, _)) = keys_of(&mut conn, &sid).await? else {
             return Ok(None);
         };

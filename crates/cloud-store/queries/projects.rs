@@ -37,9 +37,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for env in environments {
-            sqlx::query!("INSERT INTO environments (project, name, enabled) VALUES ($1, $2, 1)", name, env)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "INSERT INTO environments (project, name, enabled) VALUES ($1, $2, 1)",
+                name,
+                env
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         append(
             &mut tx,

@@ -147,12 +147,11 @@ impl Store {
         check_transition(t.from, t.to)?;
         let now = now_text();
         let id = t.id.to_string();
-        let plan = t.update.plan.as_ref().map(|plan| {
-            (
-                serde_json::to_string(plan).expect("plan serialises"),
-                plan.digest().0,
-            )
-        });
+        let plan = t
+            .update
+            .plan
+            .as_ref()
+            .map(|plan| (serde_json::to_string(plan).expect("plan serialises"), plan.digest().0));
         // Whoever moves a session into PLANNING / APPLYING drives it: recorded in the same
         // transaction, so recovery never sees a running session with a stale owner.
         let owner = t.to.is_running().then(this_process);

@@ -25,7 +25,9 @@ pub enum StoreError {
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     /// A `database_url` whose scheme is neither SQLite nor PostgreSQL.
-    #[error("`{0}` is not a database URL cloud-engine can use: give sqlite://<file> or postgres://<user>@<host>/<database>")]
+    #[error(
+        "`{0}` is not a database URL cloud-engine can use: give sqlite://<file> or postgres://<user>@<host>/<database>"
+    )]
     UnsupportedUrl(String),
     /// `url` has its password masked (see [`redact_url`]).
     #[error("cannot open the database at {url}: {source}")]
@@ -73,7 +75,10 @@ mod tests {
             "postgres://cloud:********@db.internal:5432/cloud?sslmode=require"
         );
         assert_eq!(redact_url("postgres://cloud@db/cloud"), "postgres://cloud@db/cloud");
-        assert_eq!(redact_url("sqlite:///var/lib/cloud/cloud.db"), "sqlite:///var/lib/cloud/cloud.db");
+        assert_eq!(
+            redact_url("sqlite:///var/lib/cloud/cloud.db"),
+            "sqlite:///var/lib/cloud/cloud.db"
+        );
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
     }
 }

@@ -169,10 +169,42 @@ mod tests {
 
     #[test]
     fn an_integer_primary_key_without_autoincrement_stays_a_plain_key() {
-        assert_eq!(
-            to_postgres("seq INTEGER PRIMARY KEY,"),
-            "seq BIGINT PRIMARY KEY,\n"
-        );
+        assert_eq!(to_postgres("seq INTEGER PRIMARY KEY,"), "seq BIGINT PRIMARY KEY,\n");
+    }
+
+    #[test]
+    fn released_migrations_keep_their_bytes() {
+        // Existing databases recorded these checksums (SHA-384 of the file); a changed byte makes
+        // every one of them refuse to start. Add a new migration instead of editing one.
+        let released = [
+            (
+                20261123000001,
+                "3e194ec121aea304385fbf98833b881bd2a0eb2b287164f65e1e51ed43901123fe237e76ded14059a07eb626e220ca2d",
+            ),
+            (
+                20261123000002,
+                "e3504b1bdb39261cccc661d977f2329786a6c3f4b6cccc300aa63601f547d33afe6fda62b4ad7a4f131fc1633565e752",
+            ),
+            (
+                20261123140000,
+                "bfc4074c20c1504990d1ae121f89c83eda9c29a88ad7151cf439e1196cd0956d8a931d417fa6e8bb0ff8aaea1ba7473f",
+            ),
+            (
+                20261201000000,
+                "e74e3fc1848d182737a7744be3797f751d2f68b4a5877658d59de5c4ee81549d498548f8ac604d9c1b76b9756cad5319",
+            ),
+        ];
+        for (version, checksum) in released {
+            let migration = MIGRATIONS
+                .iter()
+                .find(|m| m.version == version)
+                .unwrap_or_else(|| panic!("migration {version} is missing"));
+            assert_eq!(
+                hex::encode(&migration.checksum),
+                checksum,
+                "migration {version} changed"
+            );
+        }
     }
 
     #[tokio::test]
@@ -181,12 +213,24 @@ mod tests {
         let postgres = migrator(Dialect::Postgres).await.unwrap();
         assert!(MIGRATIONS.iter().count() >= 4);
         for ((file, lite), pg) in MIGRATIONS.iter().zip(sqlite.iter()).zip(postgres.iter()) {
-            assert_eq!((lite.version, &lite.sql, &lite.checksum), (file.version, &file.sql, &file.checksum));
+            assert_eq!(
+                (lite.version, &lite.sql, &lite.checksum),
+                (file.version, &file.sql, &file.checksum)
+            );
             assert_eq!(pg.version, file.version);
             assert_eq!(pg.sql, to_postgres(&file.sql));
-            for sqlite_only in ["AUTOINCREMENT", "PRAGMA", "sqlite_sequence", "--pg:"] {
-                assert!(!pg.sql.contains(sqlite_only), "{} still says {sqlite_only}", file.description);
+            for sqlite_only in ["AUTOINCREMENT", "PRAGMA", "sqlite_sequence"] {
+                assert!(
+                    !pg.sql.contains(sqlite_only),
+                    "{} still says {sqlite_only}",
+                    file.description
+                );
             }
+            assert!(
+                !pg.sql.lines().any(|l| l.trim_start().starts_with("--pg:")),
+                "{}: a --pg: line was left a comment",
+                file.description
+            );
         }
         let first_two = migrator_through(Dialect::Postgres, 20261123000002).await.unwrap();
         let versions: Vec<i64> = first_two.iter().map(|m| m.version).collect();

@@ -80,9 +80,9 @@ impl TestDatabase {
                 .await
                 .unwrap_or_else(|e| panic!("cannot drop the stale test database {name}: {e}"));
         }
-        sqlx::Postgres::create_database(&url).await.unwrap_or_else(|e| {
-            panic!("cannot create the test database {name} on the {POSTGRES_URL_VAR} server: {e}")
-        });
+        sqlx::Postgres::create_database(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database {name} on the {POSTGRES_URL_VAR} server: {e}"));
         TestDatabase {
             backend: Backend::Postgres,
             url,
@@ -142,8 +142,12 @@ impl Drop for TestDatabase {
 
 /// `server` with its database replaced by `name`.
 fn with_database(server: &str, name: &str) -> String {
-    let mut url = url::Url::parse(server)
-        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is not a URL ({e}): {}", cloud_core::store::redact_url(server)));
+    let mut url = url::Url::parse(server).unwrap_or_else(|e| {
+        panic!(
+            "{POSTGRES_URL_VAR} is not a URL ({e}): {}",
+            cloud_core::store::redact_url(server)
+        )
+    });
     url.set_path(&format!("/{name}"));
     url.to_string()
 }
@@ -169,14 +173,20 @@ async fn drop_leftovers(server: &str) {
         let Ok(mut admin) = sqlx::PgConnection::connect(&with_database(server, "postgres")).await else {
             return;
         };
-        let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cloud\\_test\\_%'")
-            .fetch_all(&mut admin)
-            .await
-            .unwrap_or_default();
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cloud\\_test\\_%'")
+                .fetch_all(&mut admin)
+                .await
+                .unwrap_or_default();
         let _ = admin.close().await;
         for name in names {
-            let pid = name[PREFIX.len()..].split('_').next().and_then(|p| p.parse::<u32>().ok());
-            let dead = pid.is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists());
+            let pid = name[PREFIX.len()..]
+                .split('_')
+                .next()
+                .and_then(|p| p.parse::<u32>().ok());
+            let dead = pid.is_some_and(|pid| {
+                pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
             if dead {
                 let _ = force_drop(&with_database(server, &name)).await;
             }

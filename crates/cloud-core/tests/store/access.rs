@@ -37,22 +37,43 @@ async fn grants_are_listed_filtered_revoked_and_expire_once(db: TestDatabase) {
         .create_grant(grant("carol", "ecommerce", Role::Deploy, Some(now - hour)))
         .await
         .unwrap();
-    let dave = store.create_grant(grant("dave", "payments", Role::Admin, None)).await.unwrap();
-    assert_eq!((bob.role, bob.principal.to_string()), (Role::Approve, "cli:bob".to_string()));
+    let dave = store
+        .create_grant(grant("dave", "payments", Role::Admin, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (bob.role, bob.principal.to_string()),
+        (Role::Approve, "cli:bob".to_string())
+    );
     assert!(bob.is_active(now) && !carol.is_active(now) && dave.is_active(now));
     assert_eq!(store.grant(&bob.id).await.unwrap(), bob);
 
     let ids = |list: Vec<cloud_core::store::GrantRow>| list.into_iter().map(|g| g.id).collect::<Vec<_>>();
-    assert_eq!(ids(store.grants(None, None, false).await.unwrap()), [bob.id.clone(), carol.id.clone(), dave.id.clone()]);
-    assert_eq!(ids(store.grants(None, Some("ecommerce"), false).await.unwrap()), [bob.id.clone(), carol.id.clone()]);
-    assert_eq!(ids(store.grants(Some(&Principal::cli("dave")), None, false).await.unwrap()), [dave.id.clone()]);
+    assert_eq!(
+        ids(store.grants(None, None, false).await.unwrap()),
+        [bob.id.clone(), carol.id.clone(), dave.id.clone()]
+    );
+    assert_eq!(
+        ids(store.grants(None, Some("ecommerce"), false).await.unwrap()),
+        [bob.id.clone(), carol.id.clone()]
+    );
+    assert_eq!(
+        ids(store.grants(Some(&Principal::cli("dave")), None, false).await.unwrap()),
+        [dave.id.clone()]
+    );
 
     let revoked = store.revoke_grant(&bob.id, "cli:admin", "left the team").await.unwrap();
     assert!(revoked.revoked_at.is_some());
     let again = store.revoke_grant(&bob.id, "cli:admin", "twice").await.unwrap_err();
     assert!(matches!(again, StoreError::Conflict(_)), "{again}");
-    assert_eq!(ids(store.grants(None, Some("ecommerce"), false).await.unwrap()), [carol.id.clone()]);
-    assert_eq!(ids(store.grants(None, Some("ecommerce"), true).await.unwrap()), [bob.id.clone(), carol.id.clone()]);
+    assert_eq!(
+        ids(store.grants(None, Some("ecommerce"), false).await.unwrap()),
+        [carol.id.clone()]
+    );
+    assert_eq!(
+        ids(store.grants(None, Some("ecommerce"), true).await.unwrap()),
+        [bob.id.clone(), carol.id.clone()]
+    );
 
     // Expiry is recorded once, for the expired and unrevoked grant only.
     assert_eq!(store.record_grant_expiries(now).await.unwrap(), [carol.id.clone()]);
@@ -65,16 +86,34 @@ async fn grants_are_listed_filtered_revoked_and_expire_once(db: TestDatabase) {
         .map(|e| e.action)
         .filter(|a| a.starts_with("grant."))
         .collect();
-    assert_eq!(actions, ["grant.created", "grant.created", "grant.created", "grant.revoked", "grant.expired"]);
+    assert_eq!(
+        actions,
+        [
+            "grant.created",
+            "grant.created",
+            "grant.created",
+            "grant.revoked",
+            "grant.expired"
+        ]
+    );
     let missing = store.grant("nope").await.unwrap_err();
     assert!(missing.to_string().contains("no grant `nope`"), "{missing}");
 }
 
 async fn quota_changes_are_audited_with_the_previous_limit(db: TestDatabase) {
     let store = store_in(&db).await;
-    store.set_quota("ecommerce", "max_monthly_cost", 500.0, "cli:admin").await.unwrap();
-    store.set_quota("ecommerce", "aws:rds/instance:Instance", 2.0, "cli:admin").await.unwrap();
-    store.set_quota("ecommerce", "max_monthly_cost", 750.5, "cli:admin").await.unwrap();
+    store
+        .set_quota("ecommerce", "max_monthly_cost", 500.0, "cli:admin")
+        .await
+        .unwrap();
+    store
+        .set_quota("ecommerce", "aws:rds/instance:Instance", 2.0, "cli:admin")
+        .await
+        .unwrap();
+    store
+        .set_quota("ecommerce", "max_monthly_cost", 750.5, "cli:admin")
+        .await
+        .unwrap();
     let quotas = store.quotas("ecommerce").await.unwrap();
     assert_eq!(
         quotas.iter().map(|q| (q.key.as_str(), q.limit)).collect::<Vec<_>>(),
@@ -93,7 +132,13 @@ async fn projects_keep_their_environments_and_manifests_sync_idempotently(db: Te
     let store = store_in(&db).await;
     let envs = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let created = store
-        .create_project("payments", "acme-corp", "aws", &envs(&["qa", "prod", "dev", "stage"]), "cli:admin")
+        .create_project(
+            "payments",
+            "acme-corp",
+            "aws",
+            &envs(&["qa", "prod", "dev", "stage"]),
+            "cli:admin",
+        )
         .await
         .unwrap();
     assert_eq!(created.environments, ["dev", "stage", "prod", "qa"]);
@@ -111,11 +156,23 @@ async fn projects_keep_their_environments_and_manifests_sync_idempotently(db: Te
     }
     let payments = store.project("payments").await.unwrap().unwrap();
     assert_eq!(payments.environments, ["dev", "stage", "prod", "perf", "qa"]);
-    assert_eq!((payments.org.as_str(), payments.created_by.as_str()), ("acme-corp", "cli:admin"));
-    let ecommerce = store.project("ecommerce").await.unwrap().unwrap();
-    assert_eq!((ecommerce.created_by.as_str(), ecommerce.environments.clone()), ("system:manifest", envs(&["dev", "prod"])));
     assert_eq!(
-        store.projects().await.unwrap().into_iter().map(|p| p.name).collect::<Vec<_>>(),
+        (payments.org.as_str(), payments.created_by.as_str()),
+        ("acme-corp", "cli:admin")
+    );
+    let ecommerce = store.project("ecommerce").await.unwrap().unwrap();
+    assert_eq!(
+        (ecommerce.created_by.as_str(), ecommerce.environments.clone()),
+        ("system:manifest", envs(&["dev", "prod"]))
+    );
+    assert_eq!(
+        store
+            .projects()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>(),
         ["ecommerce", "payments"]
     );
     assert_eq!(store.project("nope").await.unwrap(), None);
@@ -132,11 +189,20 @@ async fn a_lobby_is_saved_moved_and_given_its_thread(db: TestDatabase) {
         thread_id: None,
     };
     store.save_lobby(&lobby).await.unwrap();
-    assert_eq!(store.lobby(session.id, Platform::Discord).await.unwrap(), Some(lobby.clone()));
+    assert_eq!(
+        store.lobby(session.id, Platform::Discord).await.unwrap(),
+        Some(lobby.clone())
+    );
     assert_eq!(store.lobby(session.id, Platform::Slack).await.unwrap(), None);
-    store.set_lobby_thread(session.id, Platform::Discord, "300").await.unwrap();
+    store
+        .set_lobby_thread(session.id, Platform::Discord, "300")
+        .await
+        .unwrap();
     lobby.thread_id = Some("300".into());
-    assert_eq!(store.lobby(session.id, Platform::Discord).await.unwrap(), Some(lobby.clone()));
+    assert_eq!(
+        store.lobby(session.id, Platform::Discord).await.unwrap(),
+        Some(lobby.clone())
+    );
     // Re-posting the lobby moves it.
     lobby.message_id = "201".into();
     lobby.thread_id = None;

@@ -22,21 +22,37 @@ async fn a_held_stack_is_refused_with_its_holder_or_waited_for_in_line(db: TestD
         .await
         .unwrap();
     let third = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
-    let other_env = store.create_session(new_session("prod", &["network"], 1)).await.unwrap();
+    let other_env = store
+        .create_session(new_session("prod", &["network"], 1))
+        .await
+        .unwrap();
 
-    assert_eq!(store.acquire_locks(holder.id, false).await.unwrap(), LockOutcome::Granted);
-    assert_eq!(store.acquire_locks(holder.id, false).await.unwrap(), LockOutcome::Granted, "idempotent");
+    assert_eq!(
+        store.acquire_locks(holder.id, false).await.unwrap(),
+        LockOutcome::Granted
+    );
+    assert_eq!(
+        store.acquire_locks(holder.id, false).await.unwrap(),
+        LockOutcome::Granted,
+        "idempotent"
+    );
     assert!(store.holds_all_locks(holder.id).await.unwrap());
     assert!(store.locks_acquired_at(holder.id).await.unwrap().is_some());
     assert_eq!(store.session_locks(holder.id).await.unwrap(), [KEY]);
-    assert_eq!(store.acquire_locks(other_env.id, false).await.unwrap(), LockOutcome::Granted);
+    assert_eq!(
+        store.acquire_locks(other_env.id, false).await.unwrap(),
+        LockOutcome::Granted
+    );
 
     // Refused: nothing changes, and the answer names the holder.
     let LockOutcome::Busy { holders } = store.acquire_locks(second.id, false).await.unwrap() else {
         panic!("the stack is held")
     };
     assert_eq!(
-        holders.iter().map(|h| (h.stack.as_str(), h.session, h.queued)).collect::<Vec<_>>(),
+        holders
+            .iter()
+            .map(|h| (h.stack.as_str(), h.session, h.queued))
+            .collect::<Vec<_>>(),
         [(KEY, holder.id, false)]
     );
     assert!(holders[0].to_string().contains("is held by session"), "{}", holders[0]);
@@ -87,7 +103,13 @@ async fn twenty_sessions_racing_for_one_stack_have_exactly_one_winner(db: TestDa
     let store = store_in(&db).await;
     let mut ids = Vec::new();
     for _ in 0..20 {
-        ids.push(store.create_session(new_session("dev", &["network"], 1)).await.unwrap().id);
+        ids.push(
+            store
+                .create_session(new_session("dev", &["network"], 1))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let tasks: Vec<_> = ids
         .iter()

@@ -45,7 +45,13 @@ pub fn plan() -> Plan {
 pub async fn store_in(db: &TestDatabase) -> Store {
     let store = db.open().await;
     store
-        .sync_deployment("D1BRV40", "acme-corp", "ecommerce", &["dev".into(), "prod".into()], "deploy/x")
+        .sync_deployment(
+            "D1BRV40",
+            "acme-corp",
+            "ecommerce",
+            &["dev".into(), "prod".into()],
+            "deploy/x",
+        )
         .await
         .unwrap();
     store

@@ -140,15 +140,31 @@ async fn each_migration_keeps_the_data_of_the_version_before_it(db: TestDatabase
         ]
     );
     let s2 = store.session(id(S2)).await.unwrap();
-    assert_eq!((s2.follow_up_of, s2.operation.as_str(), s2.allow_self_approve), (Some(id(S1)), "rollback", true));
+    assert_eq!(
+        (s2.follow_up_of, s2.operation.as_str(), s2.allow_self_approve),
+        (Some(id(S1)), "rollback", true)
+    );
     assert_eq!(store.session(id(S3)).await.unwrap().owner.map(|o| o.pid), Some(4242));
     assert_eq!(store.approvals(id(S1)).await.unwrap().len(), 2);
     assert_eq!(store.session_stacks(id(S1)).await.unwrap().len(), 2);
-    assert_eq!(store.stack_configs(id(S1)).await.unwrap().values().next().unwrap().len(), 2);
+    assert_eq!(
+        store
+            .stack_configs(id(S1))
+            .await
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(store.logs(id(S1), 0).await.unwrap().len(), 2);
     assert_eq!(store.grants(None, None, true).await.unwrap().len(), 2);
     assert_eq!(store.quotas("ecommerce").await.unwrap()[0].limit, 1250.5);
-    assert_eq!(store.session_locks(id(S2)).await.unwrap(), ["ecommerce/D1BRV40-network-prod"]);
+    assert_eq!(
+        store.session_locks(id(S2)).await.unwrap(),
+        ["ecommerce/D1BRV40-network-prod"]
+    );
     let lobby = store.lobby(id(S2), Platform::Discord).await.unwrap().unwrap();
     assert_eq!(lobby.thread_id.as_deref(), Some("300"));
     assert_eq!(store.queue_entry(id(S4)).await.unwrap().unwrap().position, 2);
@@ -159,8 +175,10 @@ async fn each_migration_keeps_the_data_of_the_version_before_it(db: TestDatabase
         store.acquire_locks(id(S2), false).await.unwrap(),
         LockOutcome::Granted
     ));
-    raw.exec(&format!("INSERT INTO lock_queue (session_id, enqueued_at) VALUES ('{S2}', 'now')"))
-        .await;
+    raw.exec(&format!(
+        "INSERT INTO lock_queue (session_id, enqueued_at) VALUES ('{S2}', 'now')"
+    ))
+    .await;
     assert_eq!(raw.scalar("SELECT CAST(MAX(seq) AS TEXT) FROM lock_queue").await, "5");
 
     // The finished schema refuses what the domain does not allow…
@@ -175,11 +193,14 @@ async fn each_migration_keeps_the_data_of_the_version_before_it(db: TestDatabase
         assert!(err.to_lowercase().contains("check"), "{bad}: {err}");
     }
     // …and its references still cascade where they did.
-    raw.exec(&format!("DELETE FROM chat_lobbies WHERE session_id = '{S5}'")).await;
+    raw.exec(&format!("DELETE FROM chat_lobbies WHERE session_id = '{S5}'"))
+        .await;
     raw.exec(&format!("DELETE FROM sessions WHERE id = '{S5}'")).await;
     for child in ["session_stacks", "lock_queue"] {
         let left = raw
-            .scalar(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {child} WHERE session_id = '{S5}'"))
+            .scalar(&format!(
+                "SELECT CAST(COUNT(*) AS TEXT) FROM {child} WHERE session_id = '{S5}'"
+            ))
             .await;
         assert_eq!(left, "0", "{child} rows of a deleted session");
     }
@@ -212,11 +233,22 @@ impl Schema {
                 let Some((_, new_ty, new_not_null, new_default)) = now.columns.iter().find(|c| &c.0 == column) else {
                     panic!("{migration}: column {name}.{column} is gone");
                 };
-                assert_eq!((ty, default), (new_ty, new_default), "{migration}: {name}.{column} changed");
-                assert!(*new_not_null || !not_null, "{migration}: {name}.{column} now takes NULL");
+                assert_eq!(
+                    (ty, default),
+                    (new_ty, new_default),
+                    "{migration}: {name}.{column} changed"
+                );
+                assert!(
+                    *new_not_null || !not_null,
+                    "{migration}: {name}.{column} now takes NULL"
+                );
             }
             let lost: Vec<_> = table.foreign_keys.difference(&now.foreign_keys).collect();
-            assert!(lost.is_empty(), "{migration}: {name} lost {lost:?} (has {:?})", now.foreign_keys);
+            assert!(
+                lost.is_empty(),
+                "{migration}: {name} lost {lost:?} (has {:?})",
+                now.foreign_keys
+            );
             // The old columns of every row, as they were.
             let positions: Vec<usize> = table
                 .columns
@@ -258,8 +290,20 @@ impl Raw {
 
     async fn migrate_through(&self, version: i64) {
         let result = match self {
-            Raw::Sqlite(pool) => migrator_through(Dialect::Sqlite, version).await.unwrap().run(pool).await,
-            Raw::Postgres(pool) => migrator_through(Dialect::Postgres, version).await.unwrap().run(pool).await,
+            Raw::Sqlite(pool) => {
+                migrator_through(Dialect::Sqlite, version)
+                    .await
+                    .unwrap()
+                    .run(pool)
+                    .await
+            }
+            Raw::Postgres(pool) => {
+                migrator_through(Dialect::Postgres, version)
+                    .await
+                    .unwrap()
+                    .run(pool)
+                    .await
+            }
         };
         result.unwrap_or_else(|e| panic!("migrating to {version}: {e}"));
     }
@@ -314,7 +358,9 @@ impl Raw {
                 "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE schemaname = current_schema()",
             ),
         };
-        let names = |rows: Vec<Vec<Option<String>>>| -> Vec<String> { rows.into_iter().map(|r| r[0].clone().unwrap()).collect() };
+        let names = |rows: Vec<Vec<Option<String>>>| -> Vec<String> {
+            rows.into_iter().map(|r| r[0].clone().unwrap()).collect()
+        };
         let mut tables = BTreeMap::new();
         for name in names(self.rows(tables_sql).await) {
             let (columns_sql, foreign_keys_sql) = match self {
@@ -368,8 +414,13 @@ impl Raw {
     /// No row references a missing row (SQLite checks it on request; PostgreSQL never lets one in).
     async fn foreign_keys_hold(&self, migration: &str) {
         if let Raw::Sqlite(_) = self {
-            let broken = self.rows("SELECT \"table\", CAST(rowid AS TEXT) FROM pragma_foreign_key_check").await;
-            assert!(broken.is_empty(), "{migration}: rows with dangling references: {broken:?}");
+            let broken = self
+                .rows("SELECT \"table\", CAST(rowid AS TEXT) FROM pragma_foreign_key_check")
+                .await;
+            assert!(
+                broken.is_empty(),
+                "{migration}: rows with dangling references: {broken:?}"
+            );
         }
     }
 }

@@ -33,8 +33,18 @@ async fn every_state_role_platform_and_operation_of_the_domain_is_accepted_and_n
         assert_eq!(db.execute(&set).await.unwrap(), 1, "{state}");
         assert_eq!(store.session(id).await.unwrap().state, state);
     }
-    refused(&db, &format!("UPDATE sessions SET state = 'plan_ready' WHERE id = '{id}'"), "sessions_state_check").await;
-    refused(&db, &format!("UPDATE sessions SET state = 'BOGUS' WHERE id = '{id}'"), "sessions_state_check").await;
+    refused(
+        &db,
+        &format!("UPDATE sessions SET state = 'plan_ready' WHERE id = '{id}'"),
+        "sessions_state_check",
+    )
+    .await;
+    refused(
+        &db,
+        &format!("UPDATE sessions SET state = 'BOGUS' WHERE id = '{id}'"),
+        "sessions_state_check",
+    )
+    .await;
 
     for state in StackState::ALL {
         store
@@ -63,7 +73,12 @@ async fn every_state_role_platform_and_operation_of_the_domain_is_accepted_and_n
         matches!(store.session(bogus.id).await, Err(StoreError::SessionNotFound(_))),
         "nothing of the refused session was kept"
     );
-    refused(&db, &format!("UPDATE sessions SET allow_self_approve = 2 WHERE id = '{id}'"), "sessions_allow_self_approve_check").await;
+    refused(
+        &db,
+        &format!("UPDATE sessions SET allow_self_approve = 2 WHERE id = '{id}'"),
+        "sessions_allow_self_approve_check",
+    )
+    .await;
 
     for role in Role::ALL {
         let created = store
@@ -81,7 +96,12 @@ async fn every_state_role_platform_and_operation_of_the_domain_is_accepted_and_n
         assert_eq!(created.role, role);
     }
     refused(&db, "UPDATE grants SET role = 'superuser'", "grants_role_check").await;
-    refused(&db, "UPDATE grants SET expiry_recorded = 7", "grants_expiry_recorded_check").await;
+    refused(
+        &db,
+        "UPDATE grants SET expiry_recorded = 7",
+        "grants_expiry_recorded_check",
+    )
+    .await;
 
     for platform in Platform::ALL {
         let lobby = ChatLobbyRow {
@@ -130,14 +150,20 @@ async fn references_to_missing_rows_are_refused(db: TestDatabase) {
         "INSERT INTO environments (project, name) VALUES ('nope', 'dev')".to_string(),
     ] {
         let err = db.execute(&sql).await.expect_err(&sql).to_string().to_lowercase();
-        assert!(err.contains("foreign key"), "{sql}\nwas refused for another reason: {err}");
+        assert!(
+            err.contains("foreign key"),
+            "{sql}\nwas refused for another reason: {err}"
+        );
     }
     let session = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
     let mut follow_up = new_session("dev", &["network"], 1);
     follow_up.follow_up_of = Some(nobody);
     assert!(store.create_session(follow_up.clone()).await.is_err());
     follow_up.follow_up_of = Some(session.id);
-    assert_eq!(store.create_session(follow_up).await.unwrap().follow_up_of, Some(session.id));
+    assert_eq!(
+        store.create_session(follow_up).await.unwrap().follow_up_of,
+        Some(session.id)
+    );
 }
 
 async fn a_row_that_does_not_decode_is_an_error_naming_the_row_and_the_column(db: TestDatabase) {
@@ -163,7 +189,10 @@ async fn a_row_that_does_not_decode_is_an_error_naming_the_row_and_the_column(db
         let original = match column {
             "stacks" => "'[\"network\"]'".to_string(),
             "requester" => "'cli:alice'".to_string(),
-            "created_at" => format!("'{}'", session.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            "created_at" => format!(
+                "'{}'",
+                session.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ),
             _ => "1".to_string(),
         };
         db.execute(&format!("UPDATE sessions SET {column} = {original} WHERE id = '{id}'"))
@@ -171,11 +200,16 @@ async fn a_row_that_does_not_decode_is_an_error_naming_the_row_and_the_column(db
             .unwrap();
         assert_eq!(store.session(id).await.unwrap(), session);
     }
-    db.execute(&format!("UPDATE session_stacks SET counts = '[1]' WHERE session_id = '{id}'"))
-        .await
-        .unwrap();
+    db.execute(&format!(
+        "UPDATE session_stacks SET counts = '[1]' WHERE session_id = '{id}'"
+    ))
+    .await
+    .unwrap();
     let err = store.session_stacks(id).await.unwrap_err().to_string();
-    assert!(err.contains(&format!("session {id} stack network: column counts")), "{err}");
+    assert!(
+        err.contains(&format!("session {id} stack network: column counts")),
+        "{err}"
+    );
 }
 
 #[tokio::test]

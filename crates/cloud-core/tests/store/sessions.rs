@@ -174,7 +174,10 @@ async fn migrations_apply_to_a_non_empty_database_and_are_idempotent(db: TestDat
     let mut orphan = unknown.clone();
     orphan.deployment_id = "DNOPE00".parse().unwrap();
     let err = store.create_session(orphan).await.unwrap_err();
-    assert!(matches!(err, StoreError::Db(_)), "a session of an unknown deployment is refused: {err}");
+    assert!(
+        matches!(err, StoreError::Db(_)),
+        "a session of an unknown deployment is refused: {err}"
+    );
     // (The step-by-step migration of old data is `migrations::*`; SQLite's WAL and foreign-key
     // settings are `schema::sqlite_runs_in_wal_mode_with_foreign_keys_on`.)
 }
@@ -257,10 +260,19 @@ async fn a_terminal_move_records_its_reason_and_end_and_frees_the_stacks(db: Tes
     assert_eq!(failed.state, Cancelled);
     assert_eq!(failed.reason.as_deref(), Some("bob cancelled it"));
     assert!(failed.finished_at.is_some_and(|t| t >= failed.created_at));
-    assert_eq!(failed.owner, running.owner, "the owner stays recorded after the session ends");
-    assert!(store.session_locks(id).await.unwrap().is_empty(), "a terminal session holds no lock");
+    assert_eq!(
+        failed.owner, running.owner,
+        "the owner stays recorded after the session ends"
+    );
+    assert!(
+        store.session_locks(id).await.unwrap().is_empty(),
+        "a terminal session holds no lock"
+    );
     let last = store.audit_entries(Some(id)).await.unwrap().pop().unwrap();
-    assert_eq!((last.actor.as_str(), last.action.as_str()), ("cli:bob", "session.transition"));
+    assert_eq!(
+        (last.actor.as_str(), last.action.as_str()),
+        ("cli:bob", "session.transition")
+    );
     assert_eq!(
         last.details,
         serde_json::json!({"from": "PLANNING", "to": "CANCELLED", "why": "test", "reason": "bob cancelled it"})
@@ -380,7 +392,9 @@ async fn stack_states_counts_and_logs_are_kept_in_order(db: TestDatabase) {
         .unwrap();
     let id = session.id;
     let network: StackName = "network".parse().unwrap();
-    let counts = [("create".to_string(), 3), ("same".to_string(), 1)].into_iter().collect();
+    let counts = [("create".to_string(), 3), ("same".to_string(), 1)]
+        .into_iter()
+        .collect();
     store
         .set_stack_state(id, &network, StackState::Previewed, Some(&counts), None)
         .await
@@ -417,7 +431,9 @@ async fn stack_states_counts_and_logs_are_kept_in_order(db: TestDatabase) {
     store.append_logs(id, &[line("security", "three")]).await.unwrap();
     let logs = store.logs(id, 0).await.unwrap();
     assert_eq!(
-        logs.iter().map(|l| (l.seq, l.stack.as_str(), l.line.as_str())).collect::<Vec<_>>(),
+        logs.iter()
+            .map(|l| (l.seq, l.stack.as_str(), l.line.as_str()))
+            .collect::<Vec<_>>(),
         [(1, "network", "one"), (2, "network", "two"), (3, "security", "three")]
     );
     assert_eq!(store.logs(id, 2).await.unwrap().len(), 1);

@@ -14,8 +14,7 @@ use sqlx::migrate::MigrateDatabase;
 use cloud_store::migrate::{migrator, Dialect};
 use cloud_store::redact_url;
 
-const USAGE: &str =
-    "usage: cloud-store-migrate [--fresh | --drop] <sqlite://FILE | postgres://URL> | --print-postgres";
+const USAGE: &str = "usage: cloud-store-migrate [--fresh | --drop] <sqlite://FILE | postgres://URL> | --print-postgres";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
