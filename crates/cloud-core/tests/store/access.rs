@@ -51,15 +51,15 @@ async fn grants_are_listed_filtered_revoked_and_expire_once(db: TestDatabase) {
     let ids = |list: Vec<cloud_core::store::GrantRow>| list.into_iter().map(|g| g.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.grants(None, None, false).await.unwrap()),
-        [bob.id.clone(), carol.id.clone(), dave.id.clone()]
+        [bob.id.as_str(), carol.id.as_str(), dave.id.as_str()]
     );
     assert_eq!(
         ids(store.grants(None, Some("ecommerce"), false).await.unwrap()),
-        [bob.id.clone(), carol.id.clone()]
+        [bob.id.as_str(), carol.id.as_str()]
     );
     assert_eq!(
         ids(store.grants(Some(&Principal::cli("dave")), None, false).await.unwrap()),
-        [dave.id.clone()]
+        [dave.id.as_str()]
     );
 
     let revoked = store.revoke_grant(&bob.id, "cli:admin", "left the team").await.unwrap();
@@ -68,15 +68,15 @@ async fn grants_are_listed_filtered_revoked_and_expire_once(db: TestDatabase) {
     assert!(matches!(again, StoreError::Conflict(_)), "{again}");
     assert_eq!(
         ids(store.grants(None, Some("ecommerce"), false).await.unwrap()),
-        [carol.id.clone()]
+        [carol.id.as_str()]
     );
     assert_eq!(
         ids(store.grants(None, Some("ecommerce"), true).await.unwrap()),
-        [bob.id.clone(), carol.id.clone()]
+        [bob.id.as_str(), carol.id.as_str()]
     );
 
     // Expiry is recorded once, for the expired and unrevoked grant only.
-    assert_eq!(store.record_grant_expiries(now).await.unwrap(), [carol.id.clone()]);
+    assert_eq!(store.record_grant_expiries(now).await.unwrap(), [carol.id.as_str()]);
     assert!(store.record_grant_expiries(now).await.unwrap().is_empty());
     let actions: Vec<String> = store
         .audit_entries(None)
