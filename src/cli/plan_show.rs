@@ -52,10 +52,23 @@ fn io(e: std::io::Error) -> UserError {
 pub fn cmd_plan_show(args: &PlanShowArgs, out: &mut impl Write) -> Result<(), UserError> {
     let shown = args.event_log.display();
     let text = if args.event_log.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| UserError::invalid(format!("cannot read standard input: {e}")))?
+        {
+            use std::io::Read;
+            let mut text = String::new();
+            let cap = cloud_catalog::input::cap::EVENT_LOG;
+            std::io::stdin()
+                .take(cap + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| UserError::invalid(format!("cannot read standard input: {e}")))?;
+            if text.len() as u64 > cap {
+                return Err(UserError::invalid(format!(
+                    "standard input is larger than the {cap} bytes an event log may have"
+                )));
+            }
+            text
+        }
     } else {
-        let bytes = std::fs::read(&args.event_log).map_err(|e| {
+        let bytes = cloud_catalog::input::read_bytes(&args.event_log, cloud_catalog::input::cap::EVENT_LOG).map_err(|e| {
             UserError::invalid(format!(
                 "cannot read {shown}: {e}; pass the file written by `pulumi preview --event-log FILE` (or `pulumi preview --json > FILE`)"
             ))

@@ -148,7 +148,8 @@ struct Scratch(std::path::PathBuf);
 impl Scratch {
     fn new() -> anyhow::Result<Scratch> {
         let dir = std::env::temp_dir().join(format!("cloud-bench-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
+        // Private, like every data dir `cloud` accepts (it refuses one other users can read).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(&dir)?;
         Ok(Scratch(dir))
     }
 
