@@ -27,7 +27,7 @@
 //! period a kill.
 //!
 //! ## Environment and secrets
-//! The child gets `env_clear()` and an explicit environment (see [`PulumiCli::command_env`]); the
+//! The child gets `env_clear()` and an explicit environment (see `PulumiCli::command_env`); the
 //! passphrase travels only in the environment (`PULUMI_CONFIG_PASSPHRASE[_FILE]`), never on argv
 //! or in logs. Secret config values do go on argv after `--` (the contract's form: otherwise the
 //! CLI reads stdin) and are never logged. Everything the adapter returns or sends passes through
@@ -127,7 +127,7 @@ impl PulumiConfig {
     }
 
     /// The local ("diy") backend's directory for a `file://` URL.
-    pub fn local_backend_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn local_backend_dir(&self) -> Option<PathBuf> {
         self.backend_url
             .strip_prefix("file://")
             .map(|rest| PathBuf::from(if rest.is_empty() { "/" } else { rest }))
@@ -146,7 +146,7 @@ pub struct PulumiCli {
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The hint shown when the binary is missing.
-pub const INSTALL_HINT: &str = "set `pulumi.binary` in the bot's configuration to the pulumi executable (or the pulumi-standin binary), or install Pulumi: curl -fsSL https://get.pulumi.com | sh";
+pub(crate) const INSTALL_HINT: &str = "set `pulumi.binary` in the bot's configuration to the pulumi executable (or the pulumi-standin binary), or install Pulumi: curl -fsSL https://get.pulumi.com | sh";
 
 impl PulumiCli {
     /// Build the adapter; creates the `file://` backend directory and the workspace root.
@@ -178,16 +178,12 @@ impl PulumiCli {
         })
     }
 
-    pub fn config(&self) -> &PulumiConfig {
-        &self.config
-    }
-
-    pub fn is_local_backend(&self) -> bool {
+    pub(crate) fn is_local_backend(&self) -> bool {
         self.config.backend_url.starts_with("file://")
     }
 
     /// The `--stack` argument: on a `file://` backend the org is the literal `organization`.
-    pub fn qualified_stack(&self, name: &FullStackName) -> String {
+    pub(crate) fn qualified_stack(&self, name: &FullStackName) -> String {
         if self.is_local_backend() {
             format!("organization/{}/{}", name.project, name.pulumi_stack())
         } else {
@@ -196,7 +192,7 @@ impl PulumiCli {
     }
 
     /// `<workspace_root>/<deployment>/<stack>-<env>`.
-    pub fn workspace_dir(&self, name: &FullStackName) -> PathBuf {
+    pub(crate) fn workspace_dir(&self, name: &FullStackName) -> PathBuf {
         self.config
             .workspace_root
             .join(name.deployment.as_str())
@@ -205,7 +201,7 @@ impl PulumiCli {
 
     /// The redactor for one target: env secrets, passphrase, the target's secret config and the
     /// secrets of every other stack of its session ([`StackTarget::session_secrets`]).
-    pub fn redactor_for(&self, target: &StackTarget) -> Redactor {
+    pub(crate) fn redactor_for(&self, target: &StackTarget) -> Redactor {
         let mut r = self.base_redactor.clone();
         r.add_config(&target.config);
         for s in &target.session_secrets {
@@ -215,7 +211,7 @@ impl PulumiCli {
     }
 
     /// The child's whole environment (after `env_clear()`).
-    pub fn command_env(&self) -> Vec<(String, String)> {
+    pub(crate) fn command_env(&self) -> Vec<(String, String)> {
         let c = &self.config;
         let mut env = BTreeMap::new();
         for (k, v) in &c.host_env {
@@ -252,7 +248,7 @@ impl PulumiCli {
     }
 
     /// Write the workspace's `Pulumi.yaml` (see the module documentation); returns the directory.
-    pub fn prepare_workspace(&self, target: &StackTarget) -> Result<PathBuf, EngineError> {
+    pub(crate) fn prepare_workspace(&self, target: &StackTarget) -> Result<PathBuf, EngineError> {
         let stack = target.name.pulumi_stack();
         let io = |e: std::io::Error, what: &str| EngineError::Io {
             stack: stack.clone(),
@@ -624,13 +620,13 @@ fn os(args: &[&str]) -> Vec<OsString> {
 }
 
 /// `stack select --create <qualified>`.
-pub fn select_args(qualified: &str) -> Vec<OsString> {
+pub(crate) fn select_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "select", "--create", qualified, "--non-interactive"])
 }
 
 /// `config set --plaintext|--secret <key> --stack S -- <value>` (the value after `--`, so a
 /// value starting with `-` is not a flag and stdin is never read).
-pub fn config_set_args(cv: &ConfigValue, qualified: &str) -> Vec<OsString> {
+pub(crate) fn config_set_args(cv: &ConfigValue, qualified: &str) -> Vec<OsString> {
     let kind = if cv.secret { "--secret" } else { "--plaintext" };
     os(&[
         "config",
@@ -646,7 +642,7 @@ pub fn config_set_args(cv: &ConfigValue, qualified: &str) -> Vec<OsString> {
 }
 
 /// preview / up / destroy with the event log.
-pub fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
+pub(crate) fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
     let mut args = match op {
         OpKind::Preview => os(&["preview"]),
         OpKind::Up => os(&["up", "--yes", "--skip-preview"]),
@@ -666,7 +662,7 @@ pub fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
 }
 
 /// `destroy --preview-only` with the event log: what a destroy would delete. Takes no lock.
-pub fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> {
+pub(crate) fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> {
     let mut args = os(&[
         "destroy",
         "--preview-only",
@@ -682,17 +678,17 @@ pub fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> 
 }
 
 /// `stack output --json --stack S` (never `--show-secrets`).
-pub fn output_args(qualified: &str) -> Vec<OsString> {
+pub(crate) fn output_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "output", "--json", "--stack", qualified, "--non-interactive"])
 }
 
 /// `stack export --stack S`.
-pub fn export_args(qualified: &str) -> Vec<OsString> {
+pub(crate) fn export_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "export", "--stack", qualified, "--non-interactive"])
 }
 
 /// `cancel --yes --stack S`.
-pub fn cancel_args(qualified: &str) -> Vec<OsString> {
+pub(crate) fn cancel_args(qualified: &str) -> Vec<OsString> {
     os(&["cancel", "--yes", "--stack", qualified, "--non-interactive"])
 }
 
@@ -814,7 +810,7 @@ pub fn progress_for(ev: &EngineEvent, r: &Redactor, done: &mut HashSet<(String, 
 }
 
 /// Redact every text field of an error.
-pub fn redact_error(e: EngineError, r: &Redactor) -> EngineError {
+pub(crate) fn redact_error(e: EngineError, r: &Redactor) -> EngineError {
     let s = |x: String| r.redact(&x);
     let v = |x: Vec<String>| x.into_iter().map(|m| r.redact(&m)).collect();
     match e {
@@ -874,7 +870,7 @@ fn absolute(p: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// The path from directory `from` to `to` (both absolute and normalised).
-pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
+pub(crate) fn relative_path(from: &Path, to: &Path) -> PathBuf {
     let a: Vec<_> = from.components().collect();
     let b: Vec<_> = to.components().collect();
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
@@ -1044,7 +1040,7 @@ mod tests {
             "[secret] [secret] [secret]"
         );
         // The passphrase never shows in Debug output of the config.
-        assert!(!format!("{:?}", c.config()).contains("configured-passphrase"));
+        assert!(!format!("{:?}", c.config).contains("configured-passphrase"));
     }
 
     #[test]

@@ -268,24 +268,6 @@ impl Store {
             .transpose()
     }
 
-    /// Whether session `id` holds the locks of all its stacks.
-    pub async fn holds_all_locks(&self, id: SessionId) -> StoreResult<bool> {
-        let mut conn = self.pool.acquire().await?;
-        let sid = id.to_string();
-        let Some((keys, _)) = keys_of(&mut conn, &sid).await? else {
-            return Err(StoreError::SessionNotFound(sid));
-        };
-        let held: BTreeSet<String> = sqlx::query_scalar!(
-            r#"SELECT stack AS "stack!" FROM stack_locks WHERE session_id = $1"#,
-            sid
-        )
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
-        Ok(keys.is_subset(&held))
-    }
-
     /// Session `id`'s place in the lock queue, when it waits.
     pub async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
         let mut conn = self.pool.acquire().await?;

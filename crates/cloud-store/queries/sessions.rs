@@ -24,6 +24,7 @@ impl Store {
         let requester = new.requester.to_string();
         let follow_up_of = new.follow_up_of.map(|id| id.to_string());
         let deployment = new.deployment_id.as_str();
+        let operation = new.operation.as_str();
         let approvals_required = i64::from(new.approvals_required);
         let allow_self_approve = i64::from(new.allow_self_approve);
         let mut tx = self.begin_write().await?;
@@ -36,7 +37,7 @@ impl Store {
             new.env,
             deployment,
             requester,
-            new.operation,
+            operation,
             stacks_json,
             approvals_required,
             allow_self_approve,
@@ -69,7 +70,7 @@ impl Store {
                 details: serde_json::json!({
                     "env": new.env,
                     "deployment": deployment,
-                    "operation": new.operation,
+                    "operation": operation,
                     "stacks": stacks,
                     "follow_up_of": follow_up_of,
                 }),

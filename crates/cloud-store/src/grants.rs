@@ -29,10 +29,6 @@ impl GrantRow {
     pub fn is_active(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.map(|t| t > now).unwrap_or(true)
     }
-
-    pub fn covers(&self, project: &str, env: &str) -> bool {
-        (self.project == project || self.project == "*") && (self.env == "*" || self.env == env)
-    }
 }
 
 /// What a new grant carries.

@@ -46,3 +46,21 @@ pub fn is_alive(owner: &ProcessOwner) -> bool {
     let rc = unsafe { libc::kill(owner.pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_changed_start_is_not() {
+        let me = this_process();
+        assert!(is_alive(&me));
+        if me.start.starts_with("proc:") {
+            let other = ProcessOwner {
+                pid: me.pid,
+                start: "proc:1".into(),
+            };
+            assert!(!is_alive(&other), "same pid, another start time: a different process");
+        }
+    }
+}

@@ -7,7 +7,9 @@ use crate::owner::ProcessOwner;
 use crate::time::parse_time;
 use crate::{StoreError, StoreResult};
 use cloud_domain::engine::ChangeCounts;
-use cloud_domain::session::{DeploymentId, Digest, Plan, Principal, SessionId, SessionState, StackName, StackState};
+use cloud_domain::session::{
+    DeploymentId, Digest, Operation, Plan, Principal, SessionId, SessionState, StackName, StackState,
+};
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,8 +20,7 @@ pub struct SessionRecord {
     pub deployment_id: DeploymentId,
     pub requester: Principal,
     pub state: SessionState,
-    /// `deploy`, `destroy` or `rollback`.
-    pub operation: String,
+    pub operation: Operation,
     pub stacks: Vec<StackName>,
     pub plan: Option<Plan>,
     pub digest: Option<Digest>,
@@ -72,7 +73,7 @@ pub struct NewSession {
     pub env: String,
     pub deployment_id: DeploymentId,
     pub requester: Principal,
-    pub operation: String,
+    pub operation: Operation,
     /// `(stack, wave)` in apply order.
     pub stacks: Vec<(StackName, u32)>,
     pub approvals_required: u32,
@@ -166,6 +167,7 @@ impl TryFrom<StoredSession> for SessionRecord {
             deployment_id: row.deployment_id.parse().map_err(|e| corrupt(at, "deployment_id", e))?,
             requester: row.requester.parse().map_err(|e| corrupt(at, "requester", e))?,
             state: row.state.parse().map_err(|e| corrupt(at, "state", e))?,
+            operation: row.operation.parse().map_err(|e| corrupt(at, "operation", e))?,
             stacks: serde_json::from_str(&row.stacks).map_err(|e| corrupt(at, "stacks", e))?,
             plan: row
                 .plan
@@ -200,7 +202,6 @@ impl TryFrom<StoredSession> for SessionRecord {
             },
             project: row.project,
             env: row.env,
-            operation: row.operation,
             reason: row.reason,
         })
     }

@@ -11,12 +11,13 @@ use std::path::Path;
 
 use sqlx::SqlitePool;
 
-pub use cloud_store::audit::{self, AuditEntry, AuditVerify, BadRow, NewAudit};
+pub use cloud_store::audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
+pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
-    is_alive, lock_key, redact_url, this_process, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome,
-    LogLine, NewGrant, NewSession, ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SavedConfig, SessionFilter,
-    SessionRecord, SessionUpdate, StackRow, StoreError, StoreResult, Transition,
+    redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
+    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
+    Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -64,7 +65,8 @@ impl Store {
         Store::open(&format!("sqlite://{}", dir.join("cloud.db").display())).await
     }
 
-    /// The backend, for tests and tools that look at the raw tables.
+    /// The backend: for tests and tools that look at the raw tables, or that exercise a
+    /// backend's methods the façade keeps crate-private.
     pub fn backend(&self) -> &Backend {
         &self.backend
     }
@@ -153,7 +155,7 @@ impl Store {
     }
 
     /// Append engine output lines for `cloud logs`.
-    pub async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
+    pub(crate) async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
         on_backend!(self, s => s.append_logs(id, lines).await)
     }
 
@@ -177,7 +179,7 @@ impl Store {
 
     /// Hand freed stacks to queued sessions, first come first served. Returns the sessions that
     /// got their locks. Idempotent; called after every terminal move.
-    pub async fn promote_queue(&self) -> StoreResult<Vec<SessionId>> {
+    pub(crate) async fn promote_queue(&self) -> StoreResult<Vec<SessionId>> {
         on_backend!(self, s => s.promote_queue().await)
     }
 
@@ -187,17 +189,12 @@ impl Store {
     }
 
     /// When session `id` took its (oldest) stack lock, if it holds any.
-    pub async fn locks_acquired_at(&self, id: SessionId) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+    pub(crate) async fn locks_acquired_at(&self, id: SessionId) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
         on_backend!(self, s => s.locks_acquired_at(id).await)
     }
 
-    /// Whether session `id` holds the locks of all its stacks.
-    pub async fn holds_all_locks(&self, id: SessionId) -> StoreResult<bool> {
-        on_backend!(self, s => s.holds_all_locks(id).await)
-    }
-
     /// Session `id`'s place in the lock queue, when it waits.
-    pub async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
+    pub(crate) async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
         on_backend!(self, s => s.queue_entry(id).await)
     }
 
@@ -207,12 +204,17 @@ impl Store {
     }
 
     /// Record the configuration a session's stack is planned with (secret values dropped).
-    pub async fn set_stack_config(&self, id: SessionId, stack: &StackName, config: &[SavedConfig]) -> StoreResult<()> {
+    pub(crate) async fn set_stack_config(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        config: &[SavedConfig],
+    ) -> StoreResult<()> {
         on_backend!(self, s => s.set_stack_config(id, stack, config).await)
     }
 
     /// The recorded configuration of each stack of a session (stacks without one are absent).
-    pub async fn stack_configs(
+    pub(crate) async fn stack_configs(
         &self,
         id: SessionId,
     ) -> StoreResult<std::collections::BTreeMap<StackName, Vec<SavedConfig>>> {
@@ -242,7 +244,7 @@ impl Store {
         on_backend!(self, s => s.create_grant(grant).await)
     }
 
-    pub async fn grant(&self, id: &str) -> StoreResult<GrantRow> {
+    pub(crate) async fn grant(&self, id: &str) -> StoreResult<GrantRow> {
         on_backend!(self, s => s.grant(id).await)
     }
 
@@ -256,17 +258,17 @@ impl Store {
         on_backend!(self, s => s.grants(principal, project, include_revoked).await)
     }
 
-    pub async fn revoke_grant(&self, id: &str, by: &str, reason: &str) -> StoreResult<GrantRow> {
+    pub(crate) async fn revoke_grant(&self, id: &str, by: &str, reason: &str) -> StoreResult<GrantRow> {
         on_backend!(self, s => s.revoke_grant(id, by, reason).await)
     }
 
     /// Record, once each, the grants that have expired by `now`. Returns their ids.
-    pub async fn record_grant_expiries(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<String>> {
+    pub(crate) async fn record_grant_expiries(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<String>> {
         on_backend!(self, s => s.record_grant_expiries(now).await)
     }
 
     /// Set (insert or replace) one quota limit, audited.
-    pub async fn set_quota(&self, project: &str, key: &str, limit: f64, by: &str) -> StoreResult<()> {
+    pub(crate) async fn set_quota(&self, project: &str, key: &str, limit: f64, by: &str) -> StoreResult<()> {
         on_backend!(self, s => s.set_quota(project, key, limit, by).await)
     }
 
@@ -288,7 +290,7 @@ impl Store {
         on_backend!(self, s => s.create_project(name, org, provider, environments, actor).await)
     }
 
-    pub async fn project(&self, name: &str) -> StoreResult<Option<ProjectRow>> {
+    pub(crate) async fn project(&self, name: &str) -> StoreResult<Option<ProjectRow>> {
         on_backend!(self, s => s.project(name).await)
     }
 

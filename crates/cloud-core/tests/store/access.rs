@@ -46,7 +46,7 @@ async fn grants_are_listed_filtered_revoked_and_expire_once(db: TestDatabase) {
         (Role::Approve, "cli:bob".to_string())
     );
     assert!(bob.is_active(now) && !carol.is_active(now) && dave.is_active(now));
-    assert_eq!(store.grant(&bob.id).await.unwrap(), bob);
+    assert_eq!(backend!(store, s => s.grant(&bob.id).await).unwrap(), bob);
 
     let ids = |list: Vec<cloud_core::store::GrantRow>| list.into_iter().map(|g| g.id).collect::<Vec<_>>();
     assert_eq!(
@@ -62,9 +62,9 @@ async fn grants_are_listed_filtered_revoked_and_expire_once(db: TestDatabase) {
         [dave.id.as_str()]
     );
 
-    let revoked = store.revoke_grant(&bob.id, "cli:admin", "left the team").await.unwrap();
+    let revoked = backend!(store, s => s.revoke_grant(&bob.id, "cli:admin", "left the team").await).unwrap();
     assert!(revoked.revoked_at.is_some());
-    let again = store.revoke_grant(&bob.id, "cli:admin", "twice").await.unwrap_err();
+    let again = backend!(store, s => s.revoke_grant(&bob.id, "cli:admin", "twice").await).unwrap_err();
     assert!(matches!(again, StoreError::Conflict(_)), "{again}");
     assert_eq!(
         ids(store.grants(None, Some("ecommerce"), false).await.unwrap()),
@@ -76,8 +76,13 @@ async fn grants_are_listed_filtered_revoked_and_expire_once(db: TestDatabase) {
     );
 
     // Expiry is recorded once, for the expired and unrevoked grant only.
-    assert_eq!(store.record_grant_expiries(now).await.unwrap(), [carol.id.as_str()]);
-    assert!(store.record_grant_expiries(now).await.unwrap().is_empty());
+    assert_eq!(
+        backend!(store, s => s.record_grant_expiries(now).await).unwrap(),
+        [carol.id.as_str()]
+    );
+    assert!(backend!(store, s => s.record_grant_expiries(now).await)
+        .unwrap()
+        .is_empty());
     let actions: Vec<String> = store
         .audit_entries(None)
         .await
@@ -96,24 +101,15 @@ async fn grants_are_listed_filtered_revoked_and_expire_once(db: TestDatabase) {
             "grant.expired"
         ]
     );
-    let missing = store.grant("nope").await.unwrap_err();
+    let missing = backend!(store, s => s.grant("nope").await).unwrap_err();
     assert!(missing.to_string().contains("no grant `nope`"), "{missing}");
 }
 
 async fn quota_changes_are_audited_with_the_previous_limit(db: TestDatabase) {
     let store = store_in(&db).await;
-    store
-        .set_quota("ecommerce", "max_monthly_cost", 500.0, "cli:admin")
-        .await
-        .unwrap();
-    store
-        .set_quota("ecommerce", "aws:rds/instance:Instance", 2.0, "cli:admin")
-        .await
-        .unwrap();
-    store
-        .set_quota("ecommerce", "max_monthly_cost", 750.5, "cli:admin")
-        .await
-        .unwrap();
+    backend!(store, s => s.set_quota("ecommerce", "max_monthly_cost", 500.0, "cli:admin").await).unwrap();
+    backend!(store, s => s.set_quota("ecommerce", "aws:rds/instance:Instance", 2.0, "cli:admin").await).unwrap();
+    backend!(store, s => s.set_quota("ecommerce", "max_monthly_cost", 750.5, "cli:admin").await).unwrap();
     let quotas = store.quotas("ecommerce").await.unwrap();
     assert_eq!(
         quotas.iter().map(|q| (q.key.as_str(), q.limit)).collect::<Vec<_>>(),
@@ -154,13 +150,13 @@ async fn projects_keep_their_environments_and_manifests_sync_idempotently(db: Te
             .await
             .unwrap();
     }
-    let payments = store.project("payments").await.unwrap().unwrap();
+    let payments = backend!(store, s => s.project("payments").await).unwrap().unwrap();
     assert_eq!(payments.environments, ["dev", "stage", "prod", "perf", "qa"]);
     assert_eq!(
         (payments.org.as_str(), payments.created_by.as_str()),
         ("acme-corp", "cli:admin")
     );
-    let ecommerce = store.project("ecommerce").await.unwrap().unwrap();
+    let ecommerce = backend!(store, s => s.project("ecommerce").await).unwrap().unwrap();
     assert_eq!(
         (ecommerce.created_by.as_str(), ecommerce.environments.clone()),
         ("system:manifest", envs(&["dev", "prod"]))
@@ -175,7 +171,7 @@ async fn projects_keep_their_environments_and_manifests_sync_idempotently(db: Te
             .collect::<Vec<_>>(),
         ["ecommerce", "payments"]
     );
-    assert_eq!(store.project("nope").await.unwrap(), None);
+    assert_eq!(backend!(store, s => s.project("nope").await).unwrap(), None);
 }
 
 async fn a_lobby_is_saved_moved_and_given_its_thread(db: TestDatabase) {

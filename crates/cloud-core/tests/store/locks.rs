@@ -1,8 +1,9 @@
 //! A stack belongs to one unfinished session at a time; the others are refused or wait in line.
 
 use crate::{new_session, store_in, walk};
-use cloud_core::store::{LockOutcome, SavedConfig};
+use cloud_core::store::LockOutcome;
 use cloud_domain::session::{SessionState, StackName};
+use cloud_store::SavedConfig;
 use cloud_testkit::db::TestDatabase;
 
 cloud_testkit::on_both_backends!(
@@ -36,8 +37,9 @@ async fn a_held_stack_is_refused_with_its_holder_or_waited_for_in_line(db: TestD
         LockOutcome::Granted,
         "idempotent"
     );
-    assert!(store.holds_all_locks(holder.id).await.unwrap());
-    assert!(store.locks_acquired_at(holder.id).await.unwrap().is_some());
+    assert!(backend!(store, s => s.locks_acquired_at(holder.id).await)
+        .unwrap()
+        .is_some());
     assert_eq!(store.session_locks(holder.id).await.unwrap(), [KEY]);
     assert_eq!(
         store.acquire_locks(other_env.id, false).await.unwrap(),
@@ -57,7 +59,7 @@ async fn a_held_stack_is_refused_with_its_holder_or_waited_for_in_line(db: TestD
     );
     assert!(holders[0].to_string().contains("is held by session"), "{}", holders[0]);
     assert!(store.session_locks(second.id).await.unwrap().is_empty());
-    assert_eq!(store.queue_entry(second.id).await.unwrap(), None);
+    assert_eq!(backend!(store, s => s.queue_entry(second.id).await).unwrap(), None);
 
     // Queued: first come, first served.
     assert!(matches!(
@@ -73,26 +75,40 @@ async fn a_held_stack_is_refused_with_its_holder_or_waited_for_in_line(db: TestD
         holders.iter().map(|h| (h.session, h.queued)).collect::<Vec<_>>(),
         [(holder.id, false)]
     );
-    assert_eq!(store.queue_entry(third.id).await.unwrap().unwrap().position, 2);
+    assert_eq!(
+        backend!(store, s => s.queue_entry(third.id).await)
+            .unwrap()
+            .unwrap()
+            .position,
+        2
+    );
     assert_eq!(store.lock_blockers(third.id).await.unwrap().len(), 1);
-    assert!(store.promote_queue().await.unwrap().is_empty(), "nothing is free yet");
+    assert!(
+        backend!(store, s => s.promote_queue().await).unwrap().is_empty(),
+        "nothing is free yet"
+    );
 
     // The holder ends: its locks go in the same transaction, and the queue moves in order.
     walk(&store, holder.id, &[Draft, Cancelled]).await;
     assert!(store.session_locks(holder.id).await.unwrap().is_empty());
-    assert_eq!(store.promote_queue().await.unwrap(), [second.id]);
-    assert!(store.holds_all_locks(second.id).await.unwrap());
+    assert_eq!(backend!(store, s => s.promote_queue().await).unwrap(), [second.id]);
     assert_eq!(
         store.session_locks(second.id).await.unwrap(),
         ["ecommerce/D1BRV40-dns-dev", KEY]
     );
-    assert_eq!(store.queue_entry(second.id).await.unwrap(), None);
-    assert_eq!(store.queue_entry(third.id).await.unwrap().unwrap().position, 1);
-    assert!(!store.holds_all_locks(third.id).await.unwrap());
+    assert_eq!(backend!(store, s => s.queue_entry(second.id).await).unwrap(), None);
+    assert_eq!(
+        backend!(store, s => s.queue_entry(third.id).await)
+            .unwrap()
+            .unwrap()
+            .position,
+        1
+    );
+    assert!(store.session_locks(third.id).await.unwrap().is_empty());
 
     // A queued session that ends leaves the queue; a finished one cannot take locks.
     walk(&store, third.id, &[Draft, Cancelled]).await;
-    assert_eq!(store.queue_entry(third.id).await.unwrap(), None);
+    assert_eq!(backend!(store, s => s.queue_entry(third.id).await).unwrap(), None);
     let err = store.acquire_locks(third.id, false).await.unwrap_err();
     assert!(err.to_string().contains("which is final"), "{err}");
 }
@@ -155,7 +171,7 @@ async fn a_session_records_the_configuration_each_stack_was_planned_with(db: Tes
             secret: true,
         },
     ];
-    store.set_stack_config(session.id, &network, &config).await.unwrap();
-    let stored = store.stack_configs(session.id).await.unwrap();
+    backend!(store, s => s.set_stack_config(session.id, &network, &config).await).unwrap();
+    let stored = backend!(store, s => s.stack_configs(session.id).await).unwrap();
     assert_eq!(stored.into_iter().collect::<Vec<_>>(), [(network, config)]);
 }

@@ -12,7 +12,7 @@ use sqlx::{Row, SqlitePool};
 
 use cloud_core::store::migrate::{migrator_through, Dialect, MIGRATIONS};
 use cloud_core::store::{LockOutcome, SessionFilter};
-use cloud_domain::session::{Platform, SessionId, SessionState};
+use cloud_domain::session::{Operation, Platform, SessionId, SessionState};
 use cloud_testkit::db::{Backend, TestDatabase};
 
 cloud_testkit::on_both_backends!(each_migration_keeps_the_data_of_the_version_before_it);
@@ -141,16 +141,14 @@ async fn each_migration_keeps_the_data_of_the_version_before_it(db: TestDatabase
     );
     let s2 = store.session(id(S2)).await.unwrap();
     assert_eq!(
-        (s2.follow_up_of, s2.operation.as_str(), s2.allow_self_approve),
-        (Some(id(S1)), "rollback", true)
+        (s2.follow_up_of, s2.operation, s2.allow_self_approve),
+        (Some(id(S1)), Operation::Rollback, true)
     );
     assert_eq!(store.session(id(S3)).await.unwrap().owner.map(|o| o.pid), Some(4242));
     assert_eq!(store.approvals(id(S1)).await.unwrap().len(), 2);
     assert_eq!(store.session_stacks(id(S1)).await.unwrap().len(), 2);
     assert_eq!(
-        store
-            .stack_configs(id(S1))
-            .await
+        backend!(store, s => s.stack_configs(id(S1)).await)
             .unwrap()
             .values()
             .next()
@@ -167,7 +165,13 @@ async fn each_migration_keeps_the_data_of_the_version_before_it(db: TestDatabase
     );
     let lobby = store.lobby(id(S2), Platform::Discord).await.unwrap().unwrap();
     assert_eq!(lobby.thread_id.as_deref(), Some("300"));
-    assert_eq!(store.queue_entry(id(S4)).await.unwrap().unwrap().position, 2);
+    assert_eq!(
+        backend!(store, s => s.queue_entry(id(S4)).await)
+            .unwrap()
+            .unwrap()
+            .position,
+        2
+    );
     assert_eq!(store.audit_entries(None).await.unwrap().len(), 2);
 
     // Queue numbers never go back: the place given up at version 3 (number 4) stays used.

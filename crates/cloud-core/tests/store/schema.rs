@@ -5,7 +5,7 @@
 use crate::{new_session, store_in};
 use cloud_core::policy::Role;
 use cloud_core::store::{ChatLobbyRow, NewGrant, StoreError};
-use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackState};
+use cloud_domain::session::{Operation, Platform, Principal, SessionId, SessionState, StackState};
 use cloud_testkit::db::{Backend, TestDatabase};
 
 cloud_testkit::on_both_backends!(
@@ -13,9 +13,6 @@ cloud_testkit::on_both_backends!(
     references_to_missing_rows_are_refused,
     a_row_that_does_not_decode_is_an_error_naming_the_row_and_the_column,
 );
-
-/// The session operations the orchestrator writes (the `operation` column).
-const OPERATIONS: [&str; 3] = ["deploy", "destroy", "rollback"];
 
 /// Asserts the database refused `sql` with a CHECK (or NOT NULL) violation of `constraint`.
 async fn refused(db: &TestDatabase, sql: &str, constraint: &str) {
@@ -60,19 +57,30 @@ async fn every_state_role_platform_and_operation_of_the_domain_is_accepted_and_n
     )
     .await;
 
-    for operation in OPERATIONS {
+    for operation in Operation::ALL {
         let mut new = new_session("dev", &["dns"], 1);
-        new.operation = operation.into();
+        new.operation = operation;
         assert_eq!(store.create_session(new).await.unwrap().operation, operation);
     }
-    let mut bogus = new_session("dev", &["dns"], 1);
-    bogus.operation = "explode".into();
-    let err = store.create_session(bogus.clone()).await.unwrap_err();
-    assert!(err.to_string().contains("sessions_operation_check"), "{err}");
+    let bogus = SessionId::new();
+    refused(
+        &db,
+        &format!(
+            "INSERT INTO sessions (id, project, deployment_id, operation) VALUES ('{bogus}', 'ecommerce', 'D1BRV40', 'explode')"
+        ),
+        "sessions_operation_check",
+    )
+    .await;
     assert!(
-        matches!(store.session(bogus.id).await, Err(StoreError::SessionNotFound(_))),
+        matches!(store.session(bogus).await, Err(StoreError::SessionNotFound(_))),
         "nothing of the refused session was kept"
     );
+    refused(
+        &db,
+        &format!("UPDATE sessions SET operation = 'Deploy' WHERE id = '{id}'"),
+        "sessions_operation_check",
+    )
+    .await;
     refused(
         &db,
         &format!("UPDATE sessions SET allow_self_approve = 2 WHERE id = '{id}'"),
