@@ -324,8 +324,18 @@ impl Config {
             .cloned()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("cloud.db").display()));
-        let supported = ["sqlite:", "postgres://", "postgresql://"];
-        if !supported.iter().any(|scheme| database_url.starts_with(scheme)) {
+        // A PostgreSQL URL names its database: libpq would otherwise pick one after the user name,
+        // and a team's sessions silently landing in the wrong database is worse than a refusal.
+        let names_database = |rest: &str| {
+            let path = rest.split(['?', '#']).next().unwrap_or("");
+            path.split_once('/')
+                .is_some_and(|(host, db)| !host.is_empty() && !db.is_empty())
+        };
+        let usable = database_url.starts_with("sqlite:")
+            || ["postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| database_url.strip_prefix(scheme).is_some_and(names_database));
+        if !usable {
             return Err(ConfigError::Invalid {
                 origin: origin("database_url"),
                 message: format!(
@@ -1076,5 +1086,13 @@ mod tests {
         assert!(text.contains("give sqlite://<file>"), "{text}");
         assert!(text.contains("mysql://root:********@db/cloud"), "{text}");
         assert!(!text.contains("hunter22"), "{text}");
+        for no_database in [
+            "postgres://db",
+            "postgres://cloud@db/",
+            "postgresql://cloud@db?sslmode=require",
+        ] {
+            let err = load("", &[("CLOUD_DATABASE_URL", no_database)]).unwrap_err();
+            assert!(err.to_string().contains("postgres://<user>@<host>/<database>"), "{err}");
+        }
     }
 }
