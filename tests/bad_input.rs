@@ -343,10 +343,8 @@ fn every_bad_input_gets_one_clear_error_and_changes_nothing() {
                     Some(format!("expected one `error:` message: {err}"))
                 } else if !err.contains(&case.message) {
                     Some(format!("expected `{}` in: {err}", case.message))
-                } else if let Some(c) = has_raw_control(&run.all().replace('\n', "")) {
-                    Some(format!("echoes {c:?} raw: {err}"))
                 } else {
-                    None
+                    has_raw_control(&run.all().replace('\n', "")).map(|c| format!("echoes {c:?} raw: {err}"))
                 }
             }
         };
