@@ -330,10 +330,24 @@ impl Config {
             .cloned()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("cloud.db").display()));
-        if !database_url.starts_with("sqlite:") {
+        // A PostgreSQL URL names its database: libpq would otherwise pick one after the user name,
+        // and a team's sessions silently landing in the wrong database is worse than a refusal.
+        let names_database = |rest: &str| {
+            let path = rest.split(['?', '#']).next().unwrap_or("");
+            path.split_once('/')
+                .is_some_and(|(host, db)| !host.is_empty() && !db.is_empty())
+        };
+        let usable = database_url.starts_with("sqlite:")
+            || ["postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| database_url.strip_prefix(scheme).is_some_and(names_database));
+        if !usable {
             return Err(ConfigError::Invalid {
                 origin: origin("database_url"),
-                message: format!("`{database_url}` is not supported yet: only sqlite:// URLs (Postgres comes later)"),
+                message: format!(
+                    "`{}` is not a database URL cloud-engine can use: give sqlite://<file> (the embedded default) or postgres://<user>@<host>/<database> (a team database; the password from PGPASSWORD or ~/.pgpass)",
+                    mask_url(&database_url)
+                ),
             });
         }
         let workspace = env
@@ -678,7 +692,7 @@ impl Config {
         struct Shown<'a> {
             source: String,
             data_dir: String,
-            database_url: &'a str,
+            database_url: String,
             workspace: String,
             pulumi: ShownPulumi<'a>,
             environments: &'a BTreeMap<String, EnvironmentPolicy>,
@@ -734,7 +748,7 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "built-in defaults".into()),
             data_dir: self.data_dir.display().to_string(),
-            database_url: &self.database_url,
+            database_url: mask_url(&self.database_url),
             workspace: self.workspace.display().to_string(),
             pulumi: ShownPulumi {
                 binary: &self.pulumi.binary,
@@ -885,14 +899,7 @@ pub(crate) fn file_url(path: &Path) -> String {
 
 /// Hide a password in `scheme://user:password@host` URLs.
 pub fn mask_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((creds, host)) = rest.split_once('@') {
-            if let Some((user, _)) = creds.split_once(':') {
-                return format!("{scheme}://{user}:********@{host}");
-            }
-        }
-    }
-    url.to_string()
+    crate::store::redact_url(url)
 }
 
 fn valid_env_name(name: &str) -> bool {
@@ -1124,5 +1131,34 @@ mod tests {
         assert!(!shown.contains("correct-horse-battery"), "{shown}");
         assert!(!shown.contains("hunter22"), "{shown}");
         assert!(shown.contains("********"), "{shown}");
+    }
+
+    #[test]
+    fn the_database_is_sqlite_by_default_or_a_postgres_url_whose_password_is_never_shown() {
+        let team = load(
+            "data_dir: /tmp/x\n",
+            &[("CLOUD_DATABASE_URL", "postgres://cloud:hunter22@db.internal/cloud")],
+        )
+        .unwrap();
+        assert_eq!(team.database_url, "postgres://cloud:hunter22@db.internal/cloud");
+        let shown = team.show();
+        assert!(shown.contains("postgres://cloud:********@db.internal/cloud"), "{shown}");
+        assert!(!shown.contains("hunter22"), "{shown}");
+        let file = load("database_url: postgresql://cloud@db/cloud\n", &[]).unwrap();
+        assert_eq!(file.database_url, "postgresql://cloud@db/cloud");
+
+        let err = load("", &[("CLOUD_DATABASE_URL", "mysql://root:hunter22@db/cloud")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("give sqlite://<file>"), "{text}");
+        assert!(text.contains("mysql://root:********@db/cloud"), "{text}");
+        assert!(!text.contains("hunter22"), "{text}");
+        for no_database in [
+            "postgres://db",
+            "postgres://cloud@db/",
+            "postgresql://cloud@db?sslmode=require",
+        ] {
+            let err = load("", &[("CLOUD_DATABASE_URL", no_database)]).unwrap_err();
+            assert!(err.to_string().contains("postgres://<user>@<host>/<database>"), "{err}");
+        }
     }
 }
