@@ -106,14 +106,10 @@ struct World {
 impl World {
     fn new() -> World {
         let mut cli = Cli::new();
-        let ws = cli.path("ws");
-        std::fs::create_dir_all(ws.join("deploy/D1BRV40-acme-corp-ecommerce")).unwrap();
-        for dir in ["stacks", "templates"] {
-            std::os::unix::fs::symlink(cli::repo().join(dir), ws.join(dir)).unwrap();
-        }
-        let sample = std::fs::read_to_string(cli::repo().join(SAMPLE)).unwrap();
-        std::fs::write(ws.join(SAMPLE), &sample).unwrap();
-        cli.set("CLOUD_WORKSPACE", &ws.display().to_string());
+        // The harness's own copy of the workspace (never the checkout: a case that writes files
+        // writes them there).
+        let ws = cli.workspace.root().to_path_buf();
+        let sample = std::fs::read_to_string(ws.join(SAMPLE)).unwrap();
         cli.set("CLOUD_ADMINS", "slack:UADMIN001");
         cli.set("CLOUD_LOG", "off");
         let fifo = cli.path("fifo");

@@ -3,47 +3,24 @@
 
 mod catalog_support;
 
-use std::path::{Path, PathBuf};
-
 use cloud_catalog::{validate::validate_workspace, Catalog, DependencyGraph};
+use cloud_testkit::workspace::TempWorkspace;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Copy stacks/ (without node_modules), templates/ and deploy/ into a temp dir.
+/// The repository's workspace, copied: its stacks, templates and configuration, and the sample
+/// deployment as the only deployment. Never the checkout itself: after the README quick start
+/// it holds the developer's own deployments (`cloud init` → `deploy/D…-acme-corp-shop`).
 fn copy_repo() -> catalog_support::Ws {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_name() == "node_modules" {
-                continue;
-            }
-            let (f, t) = (e.path(), to.join(e.file_name()));
-            if f.is_dir() {
-                copy(&f, &t)
-            } else {
-                std::fs::copy(&f, &t).unwrap();
-            }
-        }
-    }
-    let ws = catalog_support::Ws {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    for d in ["stacks", "templates", "deploy"] {
-        copy(&repo().join(d), &ws.path(d));
-    }
-    ws
+    catalog_support::Ws::from(TempWorkspace::sample())
 }
 
 #[test]
 fn the_repository_workspace_is_valid() {
-    let report = validate_workspace(&repo(), None).unwrap();
+    let ws = copy_repo();
+    let report = validate_workspace(ws.root(), None).unwrap();
     assert!(report.problems.is_empty(), "{}", report.problems);
     assert_eq!(report.stacks, 20, "16 AWS stacks and 4 GCP stacks");
     assert!(report.deployments.contains(&"D1BRV40-acme-corp-ecommerce".to_string()));
-    let catalog = Catalog::load(&repo()).unwrap();
+    let catalog = Catalog::load(ws.root()).unwrap();
     let g = DependencyGraph::for_catalog(&catalog).unwrap();
     assert_eq!(g.waves().len(), 6);
     assert_eq!(
@@ -117,7 +94,9 @@ fn discover_resources_from_committed_snapshots() {
 /// command must say exactly which command installs them (exit 2).
 #[test]
 fn stacks_inspect_evaluates_the_real_program() {
-    let root = repo();
+    let ws = TempWorkspace::sample();
+    ws.link_node_modules();
+    let root = ws.root().to_path_buf();
     let run = |args: &[&str]| {
         let out = catalog_support::cloud_in(&root, args);
         (
@@ -212,13 +191,14 @@ fn stacks_inspect_evaluates_the_real_program() {
 /// the repository, they work and create no data directory or database.
 #[test]
 fn catalog_commands_use_the_configured_workspace_and_no_database() {
+    let ws = copy_repo();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let cloud = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
             .args(args)
             .current_dir(tmp.path())
-            .env("CLOUD_WORKSPACE", repo())
+            .env("CLOUD_WORKSPACE", ws.root())
             .env("CLOUD_DATA_DIR", &data)
             .env_remove("CLOUD_CONFIG")
             .output()

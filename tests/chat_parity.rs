@@ -24,7 +24,6 @@ use discord::DiscordTester;
 use support::slack_world::{SlackWorld, ALICE, CAROL};
 
 const MALLORY: &str = "U0MALLORY";
-const WAIT: Duration = Duration::from_secs(60);
 
 /// One request as each platform spells it.
 struct Ask {
@@ -129,7 +128,7 @@ impl Both {
         let answer = self
             .slack
             .fake
-            .wait_for("the answer to the click", WAIT, |f| f.responses().get(before).cloned())
+            .wait_for("the answer to the click", |f| f.responses().get(before).cloned())
             .await;
         // A response-URL message reads like an acknowledgement's.
         let text = cloud_testkit::fake_slack::Ack {

@@ -370,7 +370,7 @@ async fn audit_verify_names_the_row_that_was_altered() {
 fn an_unpriced_instance_type_is_named_in_the_plan_and_a_broken_price_list_exits_2() {
     let mut c = Cli::new();
     // A price list without t3.micro (dev's launch template type).
-    let prices = std::fs::read_to_string(cli::repo().join("config/pricing.yaml")).unwrap();
+    let prices = std::fs::read_to_string(c.workspace.path("config/pricing.yaml")).unwrap();
     assert!(prices.contains("  t3.micro: 0.0104\n"));
     std::fs::write(c.path("prices.yaml"), prices.replace("  t3.micro: 0.0104\n", "")).unwrap();
     c.set("CLOUD_PRICING", &c.path("prices.yaml").display().to_string());

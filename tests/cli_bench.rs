@@ -6,9 +6,16 @@ mod cli;
 
 use cli::Cli;
 
+/// `cloud bench` runs the separate cloud-bench program found beside `cloud`: built here if this
+/// checkout has not built it yet, so the tests do not depend on an earlier `cargo build --bins`.
+fn cli() -> Cli {
+    cloud_testkit::paths::bench();
+    Cli::new()
+}
+
 #[test]
 fn bench_waves_reports_plan_and_apply_against_the_critical_path() {
-    let cli = Cli::new();
+    let cli = cli();
     let run = cli.run(&["bench", "waves", "--delay-ms", "20", "--json"]);
     run.expect_code(0);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
@@ -38,7 +45,7 @@ fn bench_waves_reports_plan_and_apply_against_the_critical_path() {
 
 #[test]
 fn bench_stream_reports_lines_messages_and_no_budget_violation() {
-    let cli = Cli::new();
+    let cli = cli();
     let run = cli.run(&["bench", "stream", "--lines", "3000", "--json"]);
     run.expect_code(0);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
@@ -53,7 +60,7 @@ fn bench_stream_reports_lines_messages_and_no_budget_violation() {
 
 #[test]
 fn bench_waves_refuses_a_real_pulumi() {
-    let mut cli = Cli::new();
+    let mut cli = cli();
     let fake = cli::script(&cli.path("pulumi"), "echo v3.226.0\n");
     cli.set("CLOUD_PULUMI_BINARY", &fake.display().to_string());
     let run = cli.run(&["bench", "waves"]);

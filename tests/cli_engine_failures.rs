@@ -114,12 +114,9 @@ fn a_hanging_engine_times_out_and_the_session_ends() {
     std::fs::write(cli.path("cloud.yaml"), "pulumi:\n  timeout: 2s\n  cancel_grace: 1s\n").unwrap();
     let config = cli.path("cloud.yaml").display().to_string();
     cli.set("CLOUD_CONFIG", &config);
-    let started = std::time::Instant::now();
+    // A `cloud` that never ended would fail the run at the harness's safety net; this one ends
+    // because the 2 s operation timeout stops the hanging engine, as its output says.
     let run = cli.run_with(DEPLOY, &[("PULUMI_STANDIN_HANG", "1")]);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(60),
-        "stopped by the timeout"
-    );
     run.expect_code(1);
     assert!(
         run.stdout

@@ -6,28 +6,8 @@
 mod cli;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use cli::Cli;
-
-/// Start `cloud <args>` in the background, the way a user's terminal would.
-fn spawn(cli: &Cli, args: &[&str], extra: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud"));
-    cmd.args(args)
-        .current_dir(cli.dir.path())
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in &cli.env {
-        cmd.env(k, v);
-    }
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("cloud starts")
-}
 
 fn status_json(cli: &Cli, id: &str) -> serde_json::Value {
     let run = cli.run(&["status", id, "--json"]);
@@ -48,6 +28,12 @@ fn stack_state(status: &serde_json::Value, stack: &str) -> (String, String) {
     )
 }
 
+/// The session's short id from a line such as `Session 6f4e98e6  ecommerce/dev …` or
+/// `Session 6f4e98e6 is queued …`.
+fn session_in(line: &str) -> String {
+    line.split_whitespace().nth(1).expect("a session id").to_string()
+}
+
 /// Lock files the stand-in keeps under the local backend while it updates a stack.
 fn engine_lock_files(data: &Path) -> usize {
     let dir = data.join("pulumi-state/.pulumi/locks");
@@ -63,22 +49,14 @@ fn engine_lock_files(data: &Path) -> usize {
     walk(&dir)
 }
 
-/// Poll (each poll is itself a `cloud` run, which must leave a live session alone) until `done`.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
     let cli = Cli::new();
     let data = cli.path("data");
-    // Quick previews, slow updates: 300 ms per resource step of `up`.
-    let mut deploy = spawn(
-        &cli,
+    // The stand-in holds network's first update step, running (its pending operation saved),
+    // until this file exists, which it never will: the process is killed in that step.
+    let gate = cli.path("gate").display().to_string();
+    let mut deploy = cli.spawn(
         &[
             "deploy",
             "ecommerce",
@@ -87,30 +65,28 @@ fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
             "--stacks",
             "network,security",
         ],
-        &[("PULUMI_STANDIN_APPLY_DELAY_MS", "300")],
+        &[("PULUMI_STANDIN_APPLY_GATE", &gate)],
     );
-    let mut id = String::new();
-    wait_until("network is being updated", || {
-        if id.is_empty() {
-            if let Some((short, _)) = cli.sessions().first() {
-                id = short.clone();
-            } else {
-                return false;
-            }
-        }
-        let status = status_json(&cli, &id);
-        // The engine announces a step only after it has saved the step's pending operation, so
-        // once a step has started the checkpoint on disk holds what a crash leaves behind.
-        status["session"]["state"] == "APPLYING"
-            && stack_state(&status, "network").0 == "applying"
-            && engine_lock_files(&data) > 0
-            && cli
-                .run(&["logs", &id])
-                .stdout
-                .lines()
-                .any(|l| l.starts_with("[network] create ") && l.ends_with(" ..."))
+    let id = session_in(&deploy.wait_line("the plan", |l| l.starts_with("Session ")));
+    deploy.wait_line("network's update", |l| l == "network: applying");
+    // The engine announces a step only after it has saved the step's pending operation, so once
+    // the update's first resource step shows in the session's log the checkpoint on disk holds
+    // what a crash leaves behind. Follow the log (a second `cloud`, next to the live one): the
+    // preview's steps come first and end with the stack's own step.
+    let mut logs = cli.spawn(&["logs", &id, "--follow"], &[]);
+    logs.wait_line("the end of network's preview", |l| {
+        l.starts_with("[network] create pulumi:pulumi:Stack ") && l.ends_with(" done")
     });
-    // The status polls above ran start-up recovery next to a live owner: untouched.
+    logs.wait_line("the first resource step of network's update", |l| {
+        l.starts_with("[network] create aws:") && l.ends_with(" ...")
+    });
+    drop(logs);
+    let status = status_json(&cli, &id);
+    assert_eq!(status["session"]["state"], "APPLYING");
+    assert_eq!(stack_state(&status, "network").0, "applying");
+    assert!(engine_lock_files(&data) > 0, "the running update holds the engine lock");
+    let deploy = &mut deploy.child;
+    // The runs above (logs, status) ran start-up recovery next to a live owner: untouched.
     assert_eq!(status_json(&cli, &id)["session"]["owner"]["pid"], deploy.id());
 
     deploy.kill().unwrap(); // SIGKILL: no cleanup at all
@@ -206,24 +182,19 @@ fn busy_stacks_are_refused_with_the_holder_or_queued_in_order() {
     );
 
     // Bob waits in line instead; the holder is cancelled and Bob's deploy goes on.
-    let mut waiting = spawn(
-        &cli,
+    let mut waiting = cli.spawn(
         &["deploy-stack", "D1BRV40", "network", "stage", "--queue"],
         &[("CLOUD_USER", "bob")],
     );
-    let mut queued = String::new();
-    wait_until("bob's session is queued", || {
-        let s = cli.sessions();
-        if s.len() < 3 {
-            return false;
-        }
-        queued = s[0].0.clone();
-        status_json(&cli, &queued)["queue"]["position"] == 1
-    });
+    let queued = session_in(&waiting.wait_line("bob's place in the queue", |l| {
+        l.ends_with("is queued for its stacks: position 1.")
+    }));
+    assert_eq!(status_json(&cli, &queued)["queue"]["position"], 1);
     let status = cli.run(&["status", &queued]);
     assert!(status.stdout.contains("queue    position 1"), "{}", status.stdout);
     cli.run(&["cancel", &holder]).expect_code(0);
-    let done = waiting.wait().unwrap();
+    waiting.wait_line("bob's turn", |l| l == format!("Session {queued} holds its stacks now."));
+    let done = waiting.child.wait().unwrap();
     // Stage needs another approver: Bob's session is planned and waits for approval.
     assert!(done.success());
     let status = status_json(&cli, &queued);

@@ -184,10 +184,9 @@ async fn an_approve_click_for_an_old_plan_is_refused_as_stale() {
     // While the bot is down the plan is refreshed against a changed program (one resource
     // fewer), so the lobby still shows the old plan's button.
     t.stop_bot().await;
-    let mut resources: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(discord::repo().join("stacks/network/inspect/stage.json")).unwrap(),
-    )
-    .unwrap();
+    let mut resources: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.workspace.path("stacks/network/inspect/stage.json")).unwrap())
+            .unwrap();
     resources["resources"].as_array_mut().unwrap().pop();
     let changed = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(changed.path(), resources.to_string()).unwrap();
@@ -238,8 +237,8 @@ async fn an_approve_click_for_an_old_plan_is_refused_as_stale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_apply_stops_gracefully_and_says_so_in_the_thread() {
     let mut t = DiscordTester::new().await;
-    t.engine_env
-        .insert("PULUMI_STANDIN_APPLY_DELAY_MS".into(), "400".into());
+    // The apply stays in its first step until the cancel arrives.
+    t.hold_updates();
     t.start_bot().await;
     let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
     let (lobby, _) = planned_lobby(&mut t, &alice).await;

@@ -61,10 +61,7 @@ async fn a_rejected_token_exits_2_and_sigterm_stops_gracefully() {
     );
 
     let mut child = run_serve(&fake.config().token).spawn().unwrap();
-    assert!(
-        fake.wait_connected(Duration::from_secs(60)).await,
-        "the bot did not connect"
-    );
+    assert!(fake.wait_connected(discord::WAIT).await, "the bot did not connect");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
@@ -132,8 +129,8 @@ async fn healthz_and_metrics_report_the_store_the_gateway_and_the_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_applies_run_until_the_timeout_then_cancels_them_and_records_it() {
     let mut t = DiscordTester::new().await;
-    t.engine_env
-        .insert("PULUMI_STANDIN_APPLY_DELAY_MS".into(), "500".into());
+    // The apply stays in its first step: it cannot finish within the shutdown timeout.
+    t.hold_updates();
     t.start_bot().await;
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
@@ -150,7 +147,7 @@ async fn shutdown_lets_applies_run_until_the_timeout_then_cancels_them_and_recor
     t.lobby_state(lobby.id, "APPLYING").await;
 
     let core = t.core();
-    let cancelled = core.shutdown(Duration::from_millis(300), Duration::from_secs(30)).await;
+    let cancelled = core.shutdown(Duration::from_millis(300), discord::WAIT).await;
     assert_eq!(cancelled.len(), 1);
     assert!(!core.accepting());
     let session = core.store().find_session(&short).await.unwrap();

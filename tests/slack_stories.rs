@@ -13,8 +13,6 @@ use cloud_core::policy::Role;
 use cloud_testkit::fake_slack::{Signing, Transport};
 use support::slack_world::{SlackWorld, ALICE, BOB, CAROL};
 
-const LONG: Duration = Duration::from_secs(60);
-
 /// alice deploys ecommerce/stage; bob approves; it applies; the thread tells the story.
 async fn happy_path(world: SlackWorld) {
     world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
@@ -38,7 +36,7 @@ async fn happy_path(world: SlackWorld) {
     assert_eq!(ack.status, 200);
     let confirmation = world
         .fake
-        .wait_for("bob's confirmation", LONG, |f| {
+        .wait_for("bob's confirmation", |f| {
             f.responses()
                 .into_iter()
                 .find_map(|r| r["text"].as_str().filter(|t| t.contains("Approved")).map(String::from))
@@ -61,7 +59,7 @@ async fn happy_path(world: SlackWorld) {
 
     let summary = world
         .fake
-        .wait_for("the summary in the thread", LONG, |f| {
+        .wait_for("the summary in the thread", |f| {
             f.thread(&lobby.ts)
                 .into_iter()
                 .find(|m| m.text.contains("D1BRV40: applied"))
@@ -175,7 +173,7 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     // The refusal reaches alice alone, through the click's response URL.
     let refusal = world
         .fake
-        .wait_for("alice's refusal", LONG, |f| {
+        .wait_for("alice's refusal", |f| {
             f.responses()
                 .into_iter()
                 .find_map(|r| r["text"].as_str().map(String::from))
@@ -214,7 +212,7 @@ async fn an_old_lobby_still_works_after_the_app_restarts() {
     assert_eq!(done.ts, lobby.ts);
     world
         .fake
-        .wait_for("the summary in the old lobby's thread", LONG, |f| {
+        .wait_for("the summary in the old lobby's thread", |f| {
             f.thread(&lobby.ts)
                 .into_iter()
                 .find(|m| m.text.contains("D1BRV40: applied"))
@@ -261,7 +259,7 @@ async fn a_long_apply_streams_without_a_429_and_loses_no_line() {
     world.click(BOB, &lobby, "approve").await;
     let summary = world
         .fake
-        .wait_for("the summary", LONG, |f| {
+        .wait_for("the summary", |f| {
             f.thread(&lobby.ts)
                 .into_iter()
                 .find(|m| m.text.contains("D1BRV40: applied"))
@@ -347,24 +345,38 @@ async fn the_web_api_client_round_trips_and_follows_retry_after() {
     let post = |channel: &str, text: String| {
         SlackApiChatPostMessageRequest::new(channel.to_string().into(), SlackMessageContent::new().with_text(text))
     };
+    // The fake's rate window moves only when the test says: the second post is refused however
+    // slowly this machine sends it.
+    fake.freeze_clock();
     let first = session.chat_post_message(&post(CHANNEL, "hello".into())).await.unwrap();
     assert_eq!(fake.message(first.ts.as_ref()).unwrap().text, "hello");
-    // The bucket is empty: Slack answers 429 + Retry-After: 1, the client waits and retries.
+    // The bucket is empty: Slack answers 429 + Retry-After: 2, the client waits and retries.
     let started = std::time::Instant::now();
-    let second = session.chat_post_message(&post(CHANNEL, "again".into())).await.unwrap();
+    let second = tokio::spawn({
+        let session_client = client.clone();
+        let token = token.clone();
+        let request = post(CHANNEL, "again".into());
+        async move { session_client.open_session(&token).chat_post_message(&request).await }
+    });
+    fake.wait_for("the 429", |f| (f.rate_limited() == 1).then_some(()))
+        .await;
+    // The two seconds pass for the fake while the client sleeps through its Retry-After.
+    fake.advance_clock(Duration::from_secs(2));
+    let second = second.await.unwrap().unwrap();
     assert!(
         started.elapsed() >= Duration::from_millis(1900),
         "waited for Retry-After: {:?}",
         started.elapsed()
     );
-    assert_eq!(fake.rate_limited(), 1);
+    // At least the one 429 (a retry that raced the test's advance would meet another).
+    assert!(fake.rate_limited() >= 1);
     assert_ne!(first.ts, second.ts);
 
     let error = |r: Result<SlackApiChatPostMessageResponse, SlackClientError>| match r {
         Err(SlackClientError::ApiError(e)) => e.code,
         other => panic!("expected a Slack error, got {other:?}"),
     };
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Slack checks the channel and the size before the rate limit.
     assert_eq!(
         error(session.chat_post_message(&post("C0NOPE", "x".into())).await),
         "channel_not_found"
@@ -413,7 +425,7 @@ async fn a_deploy_on_busy_stacks_can_queue_and_runs_when_they_are_free() {
     world.lobby_showing("CANCELLED").await;
     let ready = world
         .fake
-        .wait_for("carol's session to be planned", LONG, |f| {
+        .wait_for("carol's session to be planned", |f| {
             f.message(&second.ts).filter(|m| m.rendered().contains("PLAN_READY"))
         })
         .await;
@@ -543,7 +555,9 @@ async fn a_slow_command_is_acknowledged_at_once_and_answered_through_the_respons
     let yaml = "role_mappings:\n  - {platform: slack, group: S0APPROVERS, project: ecommerce, role: approve}\n";
     let world = SlackWorld::start_with(cloud_core::config::SlackTransport::Http, None, yaml).await;
     world.grant(ALICE, "ecommerce", "*", Role::Read).await;
-    world.fake.slow_next("usergroups.list", Duration::from_millis(3500));
+    // Slack does not list the user groups until the test says so: the acknowledgement below
+    // cannot have waited for them.
+    let usergroups = world.fake.hold_next("usergroups.list");
 
     let ack = world.slash(ALICE, "/cloud-list", "").await;
     assert_eq!(ack.status, 200);
@@ -554,9 +568,10 @@ async fn a_slow_command_is_acknowledged_at_once_and_answered_through_the_respons
     );
     assert_eq!(ack.response_type(), "ephemeral");
     assert!(ack.text().contains("Working on it"), "{}", ack.text());
+    usergroups.release();
     let answer = world
         .fake
-        .wait_for("the answer through the response URL", LONG, |f| {
+        .wait_for("the answer through the response URL", |f| {
             f.responses().into_iter().next()
         })
         .await;
@@ -573,7 +588,7 @@ async fn socket_mode_reconnects_after_slack_says_disconnect() {
     world.fake.disconnect_socket();
     world
         .fake
-        .wait_for("a new Socket Mode connection", LONG, |f| {
+        .wait_for("a new Socket Mode connection", |f| {
             (f.socket_connections() == 2 && f.socket_connected()).then_some(())
         })
         .await;
@@ -602,7 +617,7 @@ async fn a_lobby_that_cannot_be_posted_cancels_the_session_and_says_how_to_fix_i
     world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
     let reply = world
         .fake
-        .wait_for("the reply through the response URL", LONG, |f| {
+        .wait_for("the reply through the response URL", |f| {
             f.responses().into_iter().next()
         })
         .await;
@@ -626,26 +641,23 @@ async fn a_lobby_that_cannot_be_posted_cancels_the_session_and_says_how_to_fix_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm() {
     use cloud_testkit::fake_discord::{FakeConfig, FakeDiscord};
+    use cloud_testkit::wait::SAFETY_NET;
     use http_body_util::{BodyExt, Empty};
 
     let slack = cloud_testkit::fake_slack::FakeSlack::start().await;
     let discord = FakeDiscord::start(FakeConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let ops_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let workspace = cloud_testkit::workspace::TempWorkspace::sample();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
         .args(["serve", "--discord", "--slack"])
         .current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir.path())
-        .env("CLOUD_WORKSPACE", support::cli::repo())
+        .env("CLOUD_WORKSPACE", workspace.root())
         .env("CLOUD_DATA_DIR", dir.path().join("data"))
         .env("CLOUD_PULUMI_BINARY", support::cli::standin())
-        .env("CLOUD_SERVE_LISTEN", format!("127.0.0.1:{ops_port}"))
+        .env("CLOUD_SERVE_LISTEN", "127.0.0.1:0")
         .env("DISCORD_TOKEN", FakeConfig::default().token)
         .env("CLOUD_DISCORD_API_URL", discord.base_url())
         .env("CLOUD_DISCORD_GUILD_ID", FakeConfig::default().guild_id.to_string())
@@ -653,43 +665,55 @@ async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm()
         .env("CLOUD_SLACK_API_URL", slack.api_url())
         .env("SLACK_BOT_TOKEN", &slack.bot_token)
         .env("SLACK_APP_TOKEN", &slack.app_token)
+        // Its log is how the test learns what happened inside: where /healthz listens, and when
+        // each transport reported itself connected.
+        .env("CLOUD_LOG", "info")
+        .env("CLOUD_LOG_FORMAT", "json")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let mut log = support::cli::LogLines::new(child.stderr.take().unwrap());
 
+    let serving = log
+        .wait_for("/healthz listening", |e| {
+            e["fields"]["message"] == "serving /healthz and /metrics"
+        })
+        .await;
+    let ops = serving["fields"]["addr"].as_str().unwrap().to_string();
+    let mut connected = std::collections::BTreeSet::new();
+    log.wait_for("both transports connected", |e| {
+        if e["fields"]["message"] == "chat transport connected" {
+            connected.insert(e["fields"]["transport"].as_str().unwrap_or_default().to_string());
+        }
+        connected.len() == 2
+    })
+    .await;
     slack
-        .wait_for("cloud serve's Socket Mode connection", LONG, |f| {
+        .wait_for("cloud serve's Socket Mode connection", |f| {
             f.socket_connected().then_some(())
         })
         .await;
     assert!(
-        discord.wait_connected(LONG).await,
+        discord.wait_connected(SAFETY_NET).await,
         "the Discord bot connected to the fake gateway"
     );
 
     let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let health = async {
-        loop {
-            let uri: hyper::Uri = format!("http://127.0.0.1:{ops_port}/healthz").parse().unwrap();
-            if let Ok(resp) = client.get(uri).await {
-                let status = resp.status();
-                let body = resp.into_body().collect().await.unwrap().to_bytes();
-                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                if status == 200 && v["transports"]["slack"] == "connected" && v["transports"]["discord"] == "connected"
-                {
-                    return v;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let report = tokio::time::timeout(LONG, health)
+    let uri: hyper::Uri = format!("http://{ops}/healthz").parse().unwrap();
+    let resp = tokio::time::timeout(SAFETY_NET, client.get(uri))
         .await
-        .expect("/healthz reports both transports connected");
+        .expect("/healthz answers")
+        .unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["transports"]["slack"], "connected", "{report}");
+    assert_eq!(report["transports"]["discord"], "connected", "{report}");
     assert_eq!(report["store"], "ok", "{report}");
 
     let ack = slack
@@ -703,18 +727,14 @@ async fn cloud_serve_runs_discord_and_slack_over_one_core_and_stops_on_sigterm()
 
     // SAFETY: sending SIGTERM to the child we spawned (its pid is valid while we hold `child`).
     unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
-    let status = tokio::time::timeout(LONG, child.wait())
+    let status = tokio::time::timeout(SAFETY_NET, child.wait())
         .await
-        .expect("cloud serve stops on SIGTERM")
+        .unwrap_or_else(|_| panic!("cloud serve did not stop on SIGTERM; its log:\n{}", log.so_far()))
         .unwrap();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use tokio::io::AsyncReadExt;
-        let _ = e.read_to_string(&mut stderr).await;
-    }
+    let stderr = log.rest().await;
     assert!(status.success(), "exit {status:?}\n{stderr}");
     slack
-        .wait_for("the Socket Mode connection to close", LONG, |f| {
+        .wait_for("the Socket Mode connection to close", |f| {
             (!f.socket_connected()).then_some(())
         })
         .await;
@@ -757,10 +777,12 @@ async fn a_restarted_app_keeps_updating_the_lobbies_it_posted_before() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_the_apply_stops_it_gracefully() {
     let dir = tempfile::tempdir().unwrap();
+    // The apply holds its first resource step until it is cancelled (the gate never opens).
     let pulumi = support::cli::script(
         &dir.path().join("pulumi"),
         &format!(
-            "PULUMI_STANDIN_DELAY_MS=300 exec '{}' \"$@\"\n",
+            "PULUMI_STANDIN_APPLY_GATE='{}' exec '{}' \"$@\"\n",
+            dir.path().join("gate").display(),
             support::cli::standin().display()
         ),
     );
@@ -775,7 +797,7 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
     world.click(ALICE, &applying, "cancel").await;
     let answer = world
         .fake
-        .wait_for("alice's answer", LONG, |f| {
+        .wait_for("alice's answer", |f| {
             f.responses().into_iter().find_map(|r| {
                 r["text"]
                     .as_str()
@@ -790,7 +812,7 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
     assert_eq!(done.ts, lobby.ts);
     let summary = world
         .fake
-        .wait_for("the summary", LONG, |f| {
+        .wait_for("the summary", |f| {
             f.thread(&lobby.ts)
                 .into_iter()
                 .find(|m| m.text.contains("D1BRV40: cancelled"))

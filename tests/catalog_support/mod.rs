@@ -44,13 +44,29 @@ pub const STACKS: &[(&str, &[&str], &str, &str)] = &[
     ("monitoring", &["network", "database-rds", "services-ecs", "services-api"], "config: {alarmEmail: \"\"}", "[alarmTopicArn]"),
 ];
 
+/// A throwaway workspace: the small one built here, or a copy of the repository's
+/// ([`cloud_testkit::workspace::TempWorkspace`]).
 pub struct Ws {
-    pub dir: tempfile::TempDir,
+    dir: Dir,
+}
+
+enum Dir {
+    Temp(tempfile::TempDir),
+    Repo(cloud_testkit::workspace::TempWorkspace),
+}
+
+impl From<cloud_testkit::workspace::TempWorkspace> for Ws {
+    fn from(ws: cloud_testkit::workspace::TempWorkspace) -> Ws {
+        Ws { dir: Dir::Repo(ws) }
+    }
 }
 
 impl Ws {
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        match &self.dir {
+            Dir::Temp(dir) => dir.path(),
+            Dir::Repo(ws) => ws.root(),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -141,7 +157,7 @@ fn repo(rel: &str) -> String {
 /// The 16 stacks, templates, no deployments.
 pub fn empty_workspace() -> Ws {
     let ws = Ws {
-        dir: tempfile::tempdir().unwrap(),
+        dir: Dir::Temp(tempfile::tempdir().unwrap()),
     };
     for (name, deps, extra, outputs) in STACKS {
         ws.add_stack(name, deps, extra, outputs);

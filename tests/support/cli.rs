@@ -1,13 +1,24 @@
-//! Runs the real `cloud` binary the way a user does: in a throwaway directory, with the
-//! repository as its workspace (stacks/, deploy/, templates/), a fresh data directory, the
+//! Runs the real `cloud` binary the way a user does: in a throwaway directory, with a throwaway
+//! copy of the repository's workspace (stacks/, templates/, config/ and the sample deployment:
+//! never the checkout, whatever a developer deployed there), a fresh data directory, the
 //! project's Pulumi stand-in as `pulumi.binary`, and an environment that holds only what the
 //! test gives it (no AWS_* or PULUMI_* leaking in from the machine running the tests).
+//!
+//! Every run is bounded by the test kit's safety net: a `cloud` that never ends fails the test
+//! with what it printed, instead of hanging it.
 #![allow(dead_code)]
 
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Instant;
 
-/// The repository checkout (the workspace the README's commands use).
+use cloud_testkit::wait::SAFETY_NET;
+use cloud_testkit::workspace::TempWorkspace;
+
+/// The repository checkout, to read committed files (migrations, the price list) from. Tests
+/// never run `cloud` against it: see [`Cli::workspace`].
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -48,19 +59,28 @@ impl Run {
 /// A temp directory to run `cloud` in, plus the environment variables every run gets.
 pub struct Cli {
     pub dir: tempfile::TempDir,
+    /// `CLOUD_WORKSPACE` of every run: copies of the repository's stacks, templates and
+    /// configuration, and the sample deployment as the only deployment.
+    pub workspace: TempWorkspace,
     pub env: Vec<(String, String)>,
 }
 
 impl Cli {
-    /// Runs in a fresh temp dir: workspace = the repository, data dir = `<tmp>/data`, engine =
-    /// the stand-in, user `alice`, HOME = the temp dir.
+    /// Runs in a fresh temp dir: workspace = a [`TempWorkspace::sample`], data dir =
+    /// `<tmp>/data`, engine = the stand-in, user `alice`, HOME = the temp dir.
     pub fn new() -> Cli {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().to_path_buf();
-        let mut cli = Cli { dir, env: vec![] };
+        let workspace = TempWorkspace::sample();
+        let root = workspace.root().display().to_string();
+        let mut cli = Cli {
+            dir,
+            workspace,
+            env: vec![],
+        };
         cli.set("PATH", &std::env::var("PATH").unwrap_or_default());
         cli.set("HOME", &home.display().to_string());
-        cli.set("CLOUD_WORKSPACE", &repo().display().to_string());
+        cli.set("CLOUD_WORKSPACE", &root);
         cli.set("CLOUD_DATA_DIR", &home.join("data").display().to_string());
         cli.set("CLOUD_USER", "alice");
         cli.set("CLOUD_PULUMI_BINARY", &standin().display().to_string());
@@ -93,6 +113,42 @@ impl Cli {
 
     /// `cloud <args…>` with extra variables for this run only.
     pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let mut child = self
+            .command(args, extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the cloud binary runs");
+        let stdout = read_to_end(child.stdout.take().unwrap());
+        let stderr = read_to_end(child.stderr.take().unwrap());
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = match rx.recv_timeout(SAFETY_NET) {
+            Ok(status) => status.expect("waiting for cloud"),
+            Err(_) => {
+                // SAFETY: the child is still running (the thread waiting for it has not
+                // returned), so the pid is still its own.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                panic!(
+                    "`cloud {}` did not end within {SAFETY_NET:?}\nstdout:\n{}\nstderr:\n{}",
+                    args.join(" "),
+                    stdout.join().unwrap(),
+                    stderr.join().unwrap()
+                );
+            }
+        };
+        Run {
+            code: status.code(),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        }
+    }
+
+    /// The command `cloud <args…>` as [`Cli::run_with`] runs it (stdout and stderr inherited).
+    pub fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud"));
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -104,11 +160,33 @@ impl Cli {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("the cloud binary runs");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        cmd
+    }
+
+    /// Starts `cloud <args…>` in the background, the way a user's second terminal would; the
+    /// test reads its output line by line as it is printed ([`Running::wait_line`]).
+    pub fn spawn(&self, args: &[&str], extra: &[(&str, &str)]) -> Running {
+        let mut child = self
+            .command(args, extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cloud starts");
+        let (tx, lines) = mpsc::channel();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            command: format!("cloud {}", args.join(" ")),
+            lines,
+            printed: vec![],
         }
     }
 
@@ -128,6 +206,126 @@ impl Cli {
             })
             .collect()
     }
+}
+
+/// A `cloud` process running in the background ([`Cli::spawn`]).
+pub struct Running {
+    pub child: Child,
+    command: String,
+    lines: mpsc::Receiver<String>,
+    /// Every line read so far, for failure messages.
+    printed: Vec<String>,
+}
+
+impl Running {
+    /// Waits until the process prints a line matching `check` and returns it. Fails with what it
+    /// printed so far if its output ends first, or after the safety net.
+    #[track_caller]
+    pub fn wait_line(&mut self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + SAFETY_NET;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.printed.push(line.clone());
+                    if check(&line) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "waited for {what} from `{}` ({}); it printed:\n{}",
+                    self.command,
+                    match e {
+                        mpsc::RecvTimeoutError::Timeout => "safety net reached",
+                        mpsc::RecvTimeoutError::Disconnected => "its output ended",
+                    },
+                    self.printed.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A test that fails midway leaves no `cloud` behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The log a `cloud` child writes to stderr as JSON (`CLOUD_LOG_FORMAT=json`), read event by
+/// event as it is written: how a test learns that something happened inside the process
+/// (where it listens, that a transport connected) without polling it.
+pub struct LogLines {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Every line read so far, for failure messages.
+    seen: Vec<String>,
+}
+
+impl LogLines {
+    pub fn new(stderr: tokio::process::ChildStderr) -> LogLines {
+        use tokio::io::AsyncBufReadExt;
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LogLines { lines, seen: vec![] }
+    }
+
+    /// Waits for a log event (a JSON object) matching `check` and returns it. Fails with the log
+    /// so far if the log ends first, or after the safety net.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        mut check: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + SAFETY_NET;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    self.seen.push(line.clone());
+                    if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                        if check(&event) {
+                            return event;
+                        }
+                    }
+                }
+                Ok(None) => panic!("the log ended before {what}:\n{}", self.so_far()),
+                Err(_) => panic!("waited {SAFETY_NET:?} for {what} in the log:\n{}", self.so_far()),
+            }
+        }
+    }
+
+    /// The log read so far.
+    pub fn so_far(&self) -> String {
+        self.seen.join("\n")
+    }
+
+    /// The whole log, once the process has ended.
+    pub async fn rest(mut self) -> String {
+        while let Ok(Some(line)) = tokio::time::timeout(SAFETY_NET, self.lines.recv()).await {
+            self.seen.push(line);
+        }
+        self.so_far()
+    }
+}
+
+/// Reads a pipe to its end on a thread (both pipes must be drained at once, or a chatty child
+/// blocks on the one nobody reads).
+fn read_to_end(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
 }
 
 /// Write an executable `#!/bin/sh` script.

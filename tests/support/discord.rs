@@ -16,15 +16,13 @@ use cloud_core::store::NewGrant;
 use cloud_discord::{DiscordTransport, HttpMode};
 use cloud_domain::session::{Platform, Principal};
 use cloud_testkit::fake_discord::{FakeConfig, FakeDiscord, FakeUser, InteractionRef, StoredMessage};
+use cloud_testkit::workspace::TempWorkspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-/// How long any single wait may take before the test fails with the transcript.
-pub const WAIT: Duration = Duration::from_secs(60);
-
-pub fn repo() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+/// How long any single wait may take before the test fails with the transcript: a safety net
+/// for a reply that never comes, not a timing assertion.
+pub const WAIT: Duration = cloud_testkit::wait::SAFETY_NET;
 
 struct RunningBot {
     core: Arc<Core>,
@@ -36,6 +34,9 @@ pub struct DiscordTester {
     pub fake: FakeDiscord,
     /// The channel the transcript happens in.
     pub channel: u64,
+    /// The bot's workspace: copies of the repository's stacks, templates and configuration and
+    /// the sample deployment (never the checkout).
+    pub workspace: TempWorkspace,
     dir: tempfile::TempDir,
     config: Config,
     /// Knobs for the Pulumi stand-in.
@@ -64,12 +65,13 @@ impl DiscordTester {
         let fake = FakeDiscord::start(fake_config).await.expect("fake discord starts");
         let channel = fake.add_channel("deployments");
         let dir = tempfile::tempdir().unwrap();
+        let workspace = TempWorkspace::sample();
         let config_path = dir.path().join("cloud.yaml");
         std::fs::write(
             &config_path,
             format!(
                 "workspace: {repo}\ndata_dir: {data}\npulumi:\n  binary: {standin}\n  cancel_grace: 10s\nenvironments:\n  dev: {{approvals_required: 1, allow_self_approve: true}}\n  stage: {{approvals_required: 1, allow_self_approve: false}}\n  prod: {{approvals_required: 2, allow_self_approve: false}}\nserve:\n  listen: 127.0.0.1:0\n  shutdown_timeout: 30s\n",
-                repo = repo().display(),
+                repo = workspace.root().display(),
                 data = dir.path().join("data").display(),
                 standin = cloud_testkit::paths::standin().display(),
             ),
@@ -86,6 +88,7 @@ impl DiscordTester {
         DiscordTester {
             fake,
             channel,
+            workspace,
             dir,
             config,
             engine_env: BTreeMap::new(),
@@ -144,9 +147,22 @@ impl DiscordTester {
                 self.transcript()
             );
         }
-        // Registration happens in setup; give the framework its data before the first event.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Registration happens in the framework's setup; an interaction that arrives before the
+        // setup has returned waits for it inside poise, so the test may act at once.
         self.bot = Some(RunningBot { core, stop, task });
+    }
+
+    /// The stand-in's updates hold their first resource step, running, until
+    /// [`DiscordTester::open_gate`] or a cancel (`PULUMI_STANDIN_APPLY_GATE`; call before
+    /// `start_bot`): the test acts on a running apply without betting on how long it takes.
+    pub fn hold_updates(&mut self) {
+        let gate = self.dir.path().join("gate").display().to_string();
+        self.engine_env.insert("PULUMI_STANDIN_APPLY_GATE".into(), gate);
+    }
+
+    /// Lets held updates go on.
+    pub fn open_gate(&self) {
+        std::fs::write(self.dir.path().join("gate"), "").unwrap();
     }
 
     /// Keep serenity's real rate limiter on: REST goes to `https://discord.com`, which resolves to

@@ -1,12 +1,11 @@
 //! A Slack workspace for end-to-end stories: the fake Slack, the real app (slack-morphism client
-//! pointed at the fake) over HTTP or Socket Mode, a fresh data directory, the repository as
-//! workspace and the Pulumi stand-in as engine. `restart()` replaces the app with a new instance
+//! pointed at the fake) over HTTP or Socket Mode, a fresh data directory, a throwaway copy of the
+//! repository's workspace (`TempWorkspace`) and the Pulumi stand-in as engine. `restart()` replaces the app with a new instance
 //! on the same database, as a redeploy of the bot would.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use cloud::cli::App;
 use cloud_chat::Core;
@@ -17,6 +16,7 @@ use cloud_domain::session::{Platform, Principal};
 use cloud_slack::{SlackBot, SlackServer};
 
 use cloud_testkit::fake_slack::{Ack, FakeSlack, Message, Transport};
+use cloud_testkit::workspace::TempWorkspace;
 
 /// People in the stories (Slack member ids).
 pub const ALICE: &str = "U0ALICE";
@@ -26,6 +26,9 @@ pub const CAROL: &str = "U0CAROL";
 pub struct SlackWorld {
     pub fake: FakeSlack,
     pub dir: tempfile::TempDir,
+    /// The app's workspace: the repository's stacks, templates and configuration and the sample
+    /// deployment, copied (never the checkout).
+    pub workspace: TempWorkspace,
     pub config: Config,
     pub app: App,
     pub server: Option<SlackServer>,
@@ -50,6 +53,7 @@ impl SlackWorld {
     pub async fn start_with(transport: SlackTransport, pulumi: Option<PathBuf>, extra_yaml: &str) -> SlackWorld {
         let fake = FakeSlack::start().await;
         let dir = tempfile::tempdir().unwrap();
+        let workspace = TempWorkspace::sample();
         let config_file = dir.path().join("cloud.yaml");
         std::fs::write(
             &config_file,
@@ -61,7 +65,7 @@ impl SlackWorld {
             env.insert(k.to_string(), v);
         };
         set("CLOUD_DATA_DIR", dir.path().join("data").display().to_string());
-        set("CLOUD_WORKSPACE", super::cli::repo().display().to_string());
+        set("CLOUD_WORKSPACE", workspace.root().display().to_string());
         set(
             "CLOUD_PULUMI_BINARY",
             pulumi.unwrap_or_else(super::cli::standin).display().to_string(),
@@ -98,6 +102,7 @@ impl SlackWorld {
         let mut world = SlackWorld {
             fake,
             dir,
+            workspace,
             config,
             app,
             server: None,
@@ -125,7 +130,7 @@ impl SlackWorld {
             Some(addr) => Transport::Http(format!("http://{addr}")),
             None => {
                 self.fake
-                    .wait_for("the app's Socket Mode connection", Duration::from_secs(10), |f| {
+                    .wait_for("the app's Socket Mode connection", |f| {
                         f.socket_connected().then_some(())
                     })
                     .await;
@@ -143,11 +148,9 @@ impl SlackWorld {
         }
         if matches!(self.transport, Transport::Socket) {
             self.fake
-                .wait_for(
-                    "the old Socket Mode connection to close",
-                    Duration::from_secs(10),
-                    |f| (!f.socket_connected()).then_some(()),
-                )
+                .wait_for("the old Socket Mode connection to close", |f| {
+                    (!f.socket_connected()).then_some(())
+                })
                 .await;
         }
         self.app = App::from_config(
@@ -207,7 +210,7 @@ impl SlackWorld {
     /// Waits for the (only) lobby to show `text`; returns it.
     pub async fn lobby_showing(&self, text: &str) -> Message {
         self.fake
-            .wait_for(&format!("a lobby showing {text:?}"), Duration::from_secs(30), |f| {
+            .wait_for(&format!("a lobby showing {text:?}"), |f| {
                 f.channel_messages()
                     .into_iter()
                     .rev()

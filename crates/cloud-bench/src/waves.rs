@@ -5,6 +5,10 @@
 //!   For plan and for apply it reports the critical path (the longest dependency chain, each
 //!   stack weighted by its *measured* duration), the wall time, the sequential time (the sum of
 //!   the stacks' durations) and `wall / critical path` — 1.0 means the scheduler lost nothing.
+//!   Every time is read off the session's own event stream (the session entering and leaving
+//!   the phase, each stack starting and ending), stamped as the events arrive: the stacks' spans
+//!   then always lie inside the phase's wall time, however late the events reach the bench on a
+//!   busy machine.
 //! * `bench stream` — the output batcher against a simulated Discord sink (2000 characters per
 //!   message, 5 messages per 5 s): lines in and out, messages, budget violations, p95 latency.
 
@@ -71,13 +75,38 @@ pub struct WavesReport {
     pub apply: PhaseTimes,
 }
 
-/// Per-stack `[first start, end]` from the session's events.
+/// Per-stack `[first start, end]` from the session's events, and the phase's own `[begin, end]`
+/// (the session moving to PLANNING/APPLYING, then to where the phase ended).
 #[derive(Default)]
 struct Spans {
     spans: HashMap<StackName, (Option<Instant>, Option<Instant>)>,
+    phase: (Option<Instant>, Option<Instant>),
 }
 
 impl Spans {
+    fn record_session(&mut self, to: SessionState, at: Instant) {
+        match to {
+            SessionState::Planning | SessionState::Applying => {
+                self.phase.0.get_or_insert(at);
+            }
+            SessionState::PlanReady
+            | SessionState::PlanFailed
+            | SessionState::Applied
+            | SessionState::Failed
+            | SessionState::Cancelled
+            | SessionState::Expired => self.phase.1 = Some(at),
+            SessionState::Draft | SessionState::Approved => {}
+        }
+    }
+
+    /// The phase's wall time, once its last event arrived.
+    fn wall(&self) -> Option<Duration> {
+        match self.phase {
+            (Some(begin), Some(end)) => Some(end.duration_since(begin)),
+            _ => None,
+        }
+    }
+
     fn record(&mut self, stack: &StackName, state: StackState, at: Instant) {
         let entry = self.spans.entry(stack.clone()).or_default();
         match state {
@@ -128,7 +157,10 @@ fn critical_path(resolved: &ResolvedDeployment, durations: &HashMap<StackName, f
     (total, chain)
 }
 
-fn phase(resolved: &ResolvedDeployment, spans: &Spans, wall: Duration) -> anyhow::Result<PhaseTimes> {
+fn phase(resolved: &ResolvedDeployment, spans: &Spans) -> anyhow::Result<PhaseTimes> {
+    let wall = spans
+        .wall()
+        .ok_or_else(|| anyhow::anyhow!("the session's events do not show the phase's start and end"))?;
     let durations = spans.durations()?;
     let (critical, chain) = critical_path(resolved, &durations);
     let wall_s = wall.as_secs_f64();
@@ -209,28 +241,46 @@ pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::R
     );
     let who = Principal::cli("bench");
 
-    // Stack timings from the orchestrator's own events, stamped as they arrive.
+    // Stack and phase timings from the orchestrator's own events, stamped as they arrive.
     let spans = Arc::new(Mutex::new(Spans::default()));
+    // Woken when a phase's last event has been recorded.
+    let phase_ended = Arc::new(tokio::sync::Notify::new());
     let mut events = orch.subscribe();
     let recorder = {
         let spans = spans.clone();
+        let phase_ended = phase_ended.clone();
         tokio::spawn(async move {
             while let Ok(e) = events.recv().await {
-                if let SessionEventKind::StackStateChanged { stack, state, .. } = e.kind {
-                    spans.lock().unwrap().record(&stack, state, Instant::now());
+                match e.kind {
+                    SessionEventKind::StackStateChanged { stack, state, .. } => {
+                        spans.lock().unwrap().record(&stack, state, Instant::now())
+                    }
+                    SessionEventKind::StateChanged { to, .. } => {
+                        spans.lock().unwrap().record_session(to, Instant::now());
+                        phase_ended.notify_one();
+                    }
+                    _ => {}
                 }
             }
         })
     };
-    let settle = || async { tokio::time::sleep(Duration::from_millis(20)).await };
+    // The orchestrator has returned; its events may still be on their way to the recorder.
+    let recorded = || async {
+        let wait = async {
+            while spans.lock().unwrap().wall().is_none() {
+                phase_ended.notified().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .map_err(|_| anyhow::anyhow!("the session's events did not reach the bench"))
+    };
 
     let s = orch
         .start_session(&who, &project, &args.env, None)
         .await
         .map_err(|e| e.to_user())?;
-    let t = Instant::now();
     let s = orch.plan(s.id, &who).await.map_err(|e| e.to_user())?;
-    let plan_wall = t.elapsed();
     if s.state != SessionState::PlanReady {
         return Err(UserError::failed(format!(
             "the bench plan ended {}: {}",
@@ -239,8 +289,8 @@ pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::R
         ))
         .into());
     }
-    settle().await;
-    let plan_times = phase(&resolved, &spans.lock().unwrap(), plan_wall)?;
+    recorded().await?;
+    let plan_times = phase(&resolved, &spans.lock().unwrap())?;
     *spans.lock().unwrap() = Spans::default();
 
     let s = orch
@@ -254,9 +304,7 @@ pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::R
         ))
         .into());
     }
-    let t = Instant::now();
     let s = orch.apply(s.id, &who).await.map_err(|e| e.to_user())?;
-    let apply_wall = t.elapsed();
     if s.state != SessionState::Applied {
         return Err(UserError::failed(format!(
             "the bench apply ended {}: {}",
@@ -265,8 +313,8 @@ pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::R
         ))
         .into());
     }
-    settle().await;
-    let apply_times = phase(&resolved, &spans.lock().unwrap(), apply_wall)?;
+    recorded().await?;
+    let apply_times = phase(&resolved, &spans.lock().unwrap())?;
     recorder.abort();
     store.close().await;
     Ok(WavesReport {

@@ -109,9 +109,19 @@ impl Core {
         self.work.len()
     }
 
-    /// Records whether `transport` is connected to its platform (for `/healthz`).
+    /// Records whether `transport` is connected to its platform (for `/healthz`). A change is
+    /// logged once the flag is set, so the log tells an operator (and a test of `cloud serve`)
+    /// exactly when `/healthz` changed its answer.
     pub fn set_connected(&self, transport: &'static str, up: bool) {
-        self.connected.lock().expect("health lock").insert(transport, up);
+        let before = self.connected.lock().expect("health lock").insert(transport, up);
+        // The first report of a transport that has not connected yet is not a change.
+        if before != Some(up) && (up || before.is_some()) {
+            if up {
+                info!(transport, "chat transport connected");
+            } else {
+                info!(transport, "chat transport disconnected");
+            }
+        }
     }
 
     /// `(healthy, report)` for `/healthz`.

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use cloud_core::config::EnvironmentPolicy;
 use cloud_core::engine::StepOp;
 use cloud_core::orchestrator::{Orchestrator, OrchestratorError, OrchestratorSettings, SessionEventKind};
-use cloud_core::store::{LockOutcome, Store};
+use cloud_core::store::{LockOutcome, Store, Transition};
 use cloud_domain::session::{Principal, SessionId, SessionState, StackName, StackState};
-use fake_engine::{creates, world, FakeEngine, MemoryResolver, StackScript, World};
+use fake_engine::{creates, world, FakeEngine, Gate, MemoryResolver, StackScript, World};
 
 fn alice() -> Principal {
     Principal::cli("alice")
@@ -76,6 +76,56 @@ async fn a_second_session_on_a_held_stack_is_refused_with_the_holder() {
         .start_session(&bob(), "ecommerce", "prod", Some(&stacks(&["dns"])))
         .await
         .unwrap();
+}
+
+/// A queued session whose stacks were just freed can take them itself — its waiter polls, or
+/// someone plans it — before the queue is promoted. It must still be announced like a
+/// promotion: the Discord lobby of a queued session plans it when it hears `LocksGranted`, and
+/// would otherwise sit in DRAFT holding the stacks until the sweeper cancels it. (Found as a
+/// flake of the FIFO story above on a loaded machine.)
+#[tokio::test]
+async fn a_queued_session_that_takes_its_freed_stacks_itself_is_announced() {
+    let w = world(FakeEngine::with(&[("network", creates(&["vpc"]))])).await;
+    let holder = w
+        .orch
+        .start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["network"])))
+        .await
+        .unwrap();
+    let bobs = busy_session(
+        w.orch
+            .start_session(&bob(), "ecommerce", "dev", Some(&stacks(&["network"])))
+            .await
+            .unwrap_err(),
+    );
+    w.orch.queue_session(bobs, &bob()).await.unwrap();
+    let mut events = w.orch.subscribe();
+    // The holder ends and its stacks are free, but nobody has promoted the queue yet.
+    w.store
+        .transition(Transition {
+            id: holder.id,
+            from: SessionState::Draft,
+            to: SessionState::Cancelled,
+            actor: "cli:alice".into(),
+            details: serde_json::json!({}),
+            update: Default::default(),
+        })
+        .await
+        .unwrap();
+
+    // Bob plans: his session takes the stacks on its own.
+    let s = w.orch.plan(bobs, &bob()).await.unwrap();
+    assert_eq!(s.state, SessionState::PlanReady);
+    assert_eq!(
+        w.store.session_locks(bobs).await.unwrap(),
+        vec!["ecommerce/D1BRV40-network-dev".to_string()]
+    );
+    let mut granted = 0;
+    while let Ok(e) = events.try_recv() {
+        if e.session == bobs && e.kind == SessionEventKind::LocksGranted {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 1, "bob's turn was announced once");
 }
 
 #[tokio::test]
@@ -462,7 +512,7 @@ async fn the_sweeper_expires_stale_plans_on_its_clock_and_frees_their_stacks() {
     // clock, not the wall clock (the wall clock is far from the TTL).
     *now.lock().unwrap() += chrono::Duration::minutes(2);
     // Sync points: the queued session is granted, the abandoned draft is cancelled.
-    let both = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+    let both = tokio::time::timeout(cloud_testkit::wait::SAFETY_NET, async {
         let (mut granted, mut cancelled) = (false, false);
         while !(granted && cancelled) {
             let e = events.recv().await.unwrap();
@@ -734,16 +784,19 @@ async fn rollback_restores_the_last_applied_configuration_through_plan_and_appro
 #[tokio::test]
 async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
     use std::sync::atomic::Ordering;
-    let slow = |n: &'static str| StackScript {
+    // Every update is held at its first step until the test opens the gate, so the updates
+    // that may run at once are all running at once, however fast or slow the machine is.
+    let gate = Gate::new();
+    let held = |n: &'static str| StackScript {
         steps: vec![(n, StepOp::Create)],
-        up_delay: std::time::Duration::from_millis(40),
+        gate: Some(gate.clone()),
         ..Default::default()
     };
     let engine = FakeEngine::with(&[
-        ("network", slow("vpc")),
-        ("security", slow("sg")),
-        ("dns", slow("zone")),
-        ("database-rds", slow("db")),
+        ("network", held("vpc")),
+        ("security", held("sg")),
+        ("dns", held("zone")),
+        ("database-rds", held("db")),
     ]);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in(dir.path()).await.unwrap();
@@ -781,8 +834,16 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
     orch.approve(s.id, &alice(), s.digest.as_ref().unwrap().short())
         .await
         .unwrap();
-    assert_eq!(orch.apply(s.id, &alice()).await.unwrap().state, SessionState::Applied);
+    let apply = tokio::spawn({
+        let orch = orch.clone();
+        async move { orch.apply(s.id, &alice()).await }
+    });
+    gate.arrived(2).await;
+    assert_eq!(engine.in_flight.load(Ordering::SeqCst), 2, "two updates run, two wait");
+    gate.open();
+    assert_eq!(apply.await.unwrap().unwrap().state, SessionState::Applied);
     assert_eq!(engine.max_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(engine.calls().iter().filter(|c| c.starts_with("up ")).count(), 4);
 }
 
 #[tokio::test]

@@ -2,13 +2,11 @@
 
 use cloud_testkit::fake_engine;
 
-use std::time::Duration;
-
 use cloud_core::engine::StepOp;
 use cloud_core::orchestrator::SessionEventKind;
 use cloud_domain::error::ExitCode;
 use cloud_domain::session::{Principal, SessionState, StackState};
-use fake_engine::{creates, world, FakeEngine, StackScript};
+use fake_engine::{creates, world, FakeEngine, Gate, StackScript};
 
 fn alice() -> Principal {
     Principal::cli("alice")
@@ -205,12 +203,13 @@ async fn a_failed_stack_skips_its_dependents_and_independent_stacks_finish() {
 
 #[tokio::test]
 async fn cancelling_a_running_apply_stops_it_gracefully() {
-    let slow = StackScript {
+    let gate = Gate::new();
+    let held = StackScript {
         steps: vec![("a", StepOp::Create), ("b", StepOp::Create)],
-        up_delay: Duration::from_millis(300),
+        gate: Some(gate.clone()),
         ..Default::default()
     };
-    let w = world(FakeEngine::with(&[("network", slow)])).await;
+    let w = world(FakeEngine::with(&[("network", held)])).await;
     let s = w.orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
     let s = w.orch.plan(s.id, &alice()).await.unwrap();
     w.orch
@@ -220,13 +219,9 @@ async fn cancelling_a_running_apply_stops_it_gracefully() {
     let orch = w.orch.clone();
     let id = s.id;
     let apply = tokio::spawn(async move { orch.apply(id, &alice()).await });
-    // Wait until the apply is running, then cancel.
-    for _ in 0..100 {
-        if w.orch.store().session(id).await.unwrap().state == SessionState::Applying {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The update of network is running (held at its first step): cancel it now.
+    gate.arrived(1).await;
+    assert_eq!(w.orch.store().session(id).await.unwrap().state, SessionState::Applying);
     w.orch.cancel(id, &bob(), "wrong window").await.unwrap();
     let s = apply.await.unwrap().unwrap();
     assert_eq!(s.state, SessionState::Cancelled);

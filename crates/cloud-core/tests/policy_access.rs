@@ -682,29 +682,25 @@ async fn the_background_sweeper_records_expiries() {
     .await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let clock = w.clock.clone();
+    let mut passes = w.orch.sweeper_passes();
     let task = w.orch.spawn_sweeper(
         Duration::from_millis(10),
         Arc::new(move || *clock.lock().unwrap()),
         shutdown.clone(),
     );
     w.advance(Duration::from_secs(61));
-    // Wait for the record (a sync point with a deadline, not a fixed sleep).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let rows = w.store.audit_entries(None).await.unwrap();
-        let expired: Vec<_> = rows.iter().filter(|e| e.action == "grant.expired").collect();
-        if !expired.is_empty() {
-            assert_eq!(expired.len(), 1);
-            assert_eq!(expired[0].actor, "system:sweeper");
-            assert_eq!(expired[0].details["principal"], "cli:bob");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no grant.expired row after 10s: {rows:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Sync point: a whole pass that began after the clock moved has finished. The pass running
+    // now may have read the clock before; the one after it cannot have.
+    let finished = *passes.borrow_and_update();
+    tokio::time::timeout(cloud_testkit::wait::SAFETY_NET, passes.wait_for(|n| *n >= finished + 2))
+        .await
+        .expect("the sweeper keeps sweeping")
+        .unwrap();
+    let rows = w.store.audit_entries(None).await.unwrap();
+    let expired: Vec<_> = rows.iter().filter(|e| e.action == "grant.expired").collect();
+    assert_eq!(expired.len(), 1, "{rows:#?}");
+    assert_eq!(expired[0].actor, "system:sweeper");
+    assert_eq!(expired[0].details["principal"], "cli:bob");
     shutdown.cancel();
     task.await.unwrap();
 }

@@ -10,6 +10,7 @@
 //! task renders what its [`SessionFeed`] makes of each event.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,14 +48,25 @@ pub(crate) enum Route {
 const GLOBAL: (usize, Duration) = (45, Duration::from_secs(1));
 
 /// Sliding-window pacing per (route, channel) plus the global bucket, shared by every session.
+///
+/// Per route and channel the requests go one at a time, and each one counts in the window from
+/// when its answer came back, not from when it left. Discord counts a request when it *arrives*,
+/// an unknown while after the bot sent it (longer on a busy machine) but surely before its answer
+/// returned; counting from the answer keeps the bot inside Discord's window however late its
+/// requests arrive. Counting from the send let two requests that left 5.1 s apart arrive less
+/// than 5 s apart: a 429, and a lobby that was never posted (seen in the twenty-concurrent
+/// Discord story on a loaded machine).
 #[derive(Default)]
 pub(crate) struct Pacer {
-    slots: Mutex<HashMap<(Route, u64), VecDeque<Instant>>>,
+    /// Per (route, channel): when the answers of its latest requests came back. The async mutex
+    /// is the one-at-a-time rule (it is fair, so requests keep their order).
+    lanes: Mutex<HashMap<(Route, u64), Arc<tokio::sync::Mutex<VecDeque<Instant>>>>>,
+    /// Send times booked in the global bucket, every route and channel together.
     global: Mutex<VecDeque<Instant>>,
 }
 
 /// The earliest instant ≥ `now` at which one more request fits `limit` per `window` in `q`
-/// (booked instants, ascending).
+/// (instants, ascending).
 fn earliest(q: &mut VecDeque<Instant>, now: Instant, (limit, window): (usize, Duration)) -> Instant {
     while q.front().map(|t| *t + window <= now).unwrap_or(false) {
         q.pop_front();
@@ -68,20 +80,28 @@ fn earliest(q: &mut VecDeque<Instant>, now: Instant, (limit, window): (usize, Du
 }
 
 impl Pacer {
-    /// Waits until a request on `route` in `channel` fits its bucket and the global one, and
-    /// books it in both.
-    pub(crate) async fn wait(&self, route: Route, channel: u64) {
+    /// Sends `request` on `route` in `channel` once it fits that bucket and the global one, and
+    /// returns its answer.
+    pub(crate) async fn send<T>(&self, route: Route, channel: u64, request: impl Future<Output = T>) -> T {
+        let lane = self
+            .lanes
+            .lock()
+            .expect("pacer lock")
+            .entry((route, channel))
+            .or_default()
+            .clone();
+        let mut answered = lane.lock().await;
         let at = {
-            let mut slots = self.slots.lock().expect("pacer lock");
             let mut global = self.global.lock().expect("pacer lock");
-            let q = slots.entry((route, channel)).or_default();
             let now = Instant::now();
-            let at = earliest(q, now, BUCKET).max(earliest(&mut global, now, GLOBAL));
-            q.push_back(at);
+            let at = earliest(&mut answered, now, BUCKET).max(earliest(&mut global, now, GLOBAL));
             global.push_back(at);
             at
         };
         tokio::time::sleep_until(at).await;
+        let answer = request.await;
+        answered.push_back(Instant::now());
+        answer
     }
 }
 
@@ -190,11 +210,17 @@ impl Live {
         let lobby = feed::lobby(&self.core, id)
             .await
             .map_err(|reply| anyhow::anyhow!(reply.text()))?;
-        self.pacer.wait(Route::Post, channel).await;
         let msg = CreateMessage::new()
             .embed(render::lobby_embed(&lobby))
             .components(render::lobby_components(&lobby));
-        let result = ChannelId::new(channel).send_message(&self.http, msg).await;
+        let result = self
+            .pacer
+            .send(
+                Route::Post,
+                channel,
+                ChannelId::new(channel).send_message(&self.http, msg),
+            )
+            .await;
         count_call("post_message", &result);
         let msg = result?;
         let row = LobbyRow {
@@ -274,10 +300,9 @@ impl Live {
             .and_then(|r| r.thread_id)
             .and_then(|t| t.parse::<u64>().ok())
         {
-            self.pacer.wait(Route::Post, thread).await;
-            let r = ChannelId::new(thread)
-                .send_message(&self.http, CreateMessage::new().content(render::fit(text, 2000)))
-                .await;
+            let post =
+                ChannelId::new(thread).send_message(&self.http, CreateMessage::new().content(render::fit(text, 2000)));
+            let r = self.pacer.send(Route::Post, thread, post).await;
             count_call("post_message", &r);
             if let Err(e) = r {
                 warn!(session = %id, error = %e, "cannot announce in the thread");
@@ -388,13 +413,11 @@ impl SessionTask {
         else {
             return Some(lobby.state);
         };
-        self.live.pacer.wait(Route::Edit, channel).await;
         let edit = EditMessage::new()
             .embed(render::lobby_embed(&lobby))
             .components(render::lobby_components(&lobby));
-        let r = ChannelId::new(channel)
-            .edit_message(&self.live.http, MessageId::new(message), edit)
-            .await;
+        let edit = ChannelId::new(channel).edit_message(&self.live.http, MessageId::new(message), edit);
+        let r = self.live.pacer.send(Route::Edit, channel, edit).await;
         count_call("edit_message", &r);
         if let Err(e) = r {
             warn!(session = %self.id(), error = %e, "cannot edit the lobby");
@@ -417,10 +440,9 @@ impl SessionTask {
             return;
         };
         if let Some(text) = announcement {
-            self.live.pacer.wait(Route::Post, thread).await;
-            let r = ChannelId::new(thread)
-                .send_message(&self.live.http, CreateMessage::new().content(render::fit(&text, 2000)))
-                .await;
+            let post = ChannelId::new(thread)
+                .send_message(&self.live.http, CreateMessage::new().content(render::fit(&text, 2000)));
+            let r = self.live.pacer.send(Route::Post, thread, post).await;
             count_call("post_message", &r);
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -475,10 +497,8 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
     while let Some(op) = ops.recv().await {
         match op {
             RenderOp::Post { key, text } => {
-                live.pacer.wait(Route::Post, thread).await;
-                let r = channel
-                    .send_message(&live.http, CreateMessage::new().content(text))
-                    .await;
+                let post = channel.send_message(&live.http, CreateMessage::new().content(text));
+                let r = live.pacer.send(Route::Post, thread, post).await;
                 count_call("post_message", &r);
                 match r {
                     Ok(m) => {
@@ -489,10 +509,8 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
             }
             RenderOp::Edit { key, text } => {
                 let Some(mid) = ids.get(&key).copied() else { continue };
-                live.pacer.wait(Route::Edit, thread).await;
-                let r = channel
-                    .edit_message(&live.http, mid, EditMessage::new().content(text))
-                    .await;
+                let edit = channel.edit_message(&live.http, mid, EditMessage::new().content(text));
+                let r = live.pacer.send(Route::Edit, thread, edit).await;
                 count_call("edit_message", &r);
                 if let Err(e) = r {
                     warn!(%session, error = %e, "cannot edit in the thread");
@@ -502,19 +520,59 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
                 // The store keeps every line the engine printed, even ones this process's event
                 // broadcast dropped under load: attach that when it holds more.
                 let content = feed::full_log(&live.core, session, content).await;
-                live.pacer.wait(Route::Post, thread).await;
                 let file = CreateAttachment::bytes(content.into_bytes(), filename);
-                let r = channel
-                    .send_message(
-                        &live.http,
-                        CreateMessage::new().content("Full log of the session:").add_file(file),
-                    )
-                    .await;
+                let post = channel.send_message(
+                    &live.http,
+                    CreateMessage::new().content("Full log of the session:").add_file(file),
+                );
+                let r = live.pacer.send(Route::Post, thread, post).await;
                 count_call("upload", &r);
                 if let Err(e) = r {
                     warn!(%session, error = %e, "cannot attach the full log");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Discord counts a request when it arrives, at the latest when its answer leaves. However
+    /// slow the answers (a loaded machine, a slow network), no six requests of one route and
+    /// channel ever fall in one 5 s window as Discord sees them.
+    #[tokio::test(start_paused = true)]
+    async fn requests_stay_inside_discords_window_however_late_they_arrive() {
+        let pacer = Arc::new(Pacer::default());
+        let counted = Arc::new(Mutex::new(Vec::new()));
+        let mut sent = Vec::new();
+        for i in 0..12u64 {
+            let (pacer, counted) = (pacer.clone(), counted.clone());
+            sent.push(tokio::spawn(async move {
+                // The first five take 700 ms to reach Discord and come back, the rest 20 ms:
+                // counted from when they left, the sixth would reach Discord 4.4 s after the
+                // first did.
+                let latency = Duration::from_millis(if i < 5 { 700 } else { 20 });
+                let request = async {
+                    tokio::time::sleep(latency).await;
+                    counted.lock().unwrap().push(Instant::now());
+                };
+                pacer.send(Route::Post, 42, request).await
+            }));
+            tokio::task::yield_now().await;
+        }
+        for s in sent {
+            s.await.unwrap();
+        }
+        let counted = counted.lock().unwrap().clone();
+        assert_eq!(counted.len(), 12);
+        for w in counted.windows(6) {
+            assert!(
+                w[5] - w[0] >= Duration::from_secs(5),
+                "six requests within {:?}",
+                w[5] - w[0]
+            );
         }
     }
 }

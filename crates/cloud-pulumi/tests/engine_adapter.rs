@@ -18,8 +18,8 @@ const ENV_TOKEN: &str = "ghp_envtoken_abcdef123";
 const OUTPUT_SECRET: &str = "outputsecret-9f8e7d";
 const PASSPHRASE: &str = "test-passphrase-1234";
 
-/// Every per-wait limit: generous for a loaded CI machine, short enough to fail clearly.
-const WAIT: Duration = Duration::from_secs(30);
+/// Every per-wait limit: a safety net for an event that never comes, never what a test relies on.
+const WAIT: Duration = cloud_testkit::wait::SAFETY_NET;
 
 struct Harness {
     dir: tempfile::TempDir,
@@ -102,6 +102,22 @@ impl Harness {
     fn knob(mut self, name: &str, value: &str) -> Self {
         self.config.extra_env.insert(name.into(), value.into());
         self
+    }
+
+    /// Updates hold their first resource step, running, until [`Harness::open_gate`]
+    /// (`PULUMI_STANDIN_APPLY_GATE`): the test acts on a running update without betting on how
+    /// long a step takes.
+    fn gated(self) -> Self {
+        let gate = self.gate().display().to_string();
+        self.knob("PULUMI_STANDIN_APPLY_GATE", &gate)
+    }
+
+    fn gate(&self) -> PathBuf {
+        self.dir.path().join("gate")
+    }
+
+    fn open_gate(&self) {
+        std::fs::write(self.gate(), "").unwrap();
     }
 
     fn cli(&self) -> PulumiCli {
@@ -200,20 +216,22 @@ async fn preview_counts_the_declared_resources() {
 
 #[tokio::test]
 async fn up_streams_progress_before_the_process_exits() {
-    let h = Harness::new(standin()).knob("PULUMI_STANDIN_DELAY_MS", "400");
+    let h = Harness::new(standin()).knob("PULUMI_STANDIN_DELAY_MS", "100").gated();
     let cli = h.cli();
     let target = h.target.clone();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let started = Instant::now();
     let run = tokio::spawn(async move { cli.up(&target, &tx, CancellationToken::new()).await });
+    // The stand-in holds its first step until the gate opens: `up` is certainly still running.
     let first = next_step_started(&mut rx).await;
     assert!(
         !run.is_finished(),
         "the first step arrived while `up` was still running ({first:?})"
     );
+    h.open_gate();
     let apply = tokio::time::timeout(WAIT, run).await.unwrap().unwrap().unwrap();
     assert!(
-        started.elapsed() >= Duration::from_millis(400 * 3),
+        started.elapsed() >= Duration::from_millis(100 * 3),
         "the delay knob was honoured"
     );
     assert!(
@@ -236,35 +254,24 @@ async fn a_held_lock_is_stack_busy_with_its_holder() {
     let (tx, _rx) = mpsc::unbounded_channel();
     h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap();
 
+    // The holder's update is held at its first step, lock taken, until the gate opens.
     let holder_cfg = PulumiConfig {
         extra_env: {
             let mut e = h.config.extra_env.clone();
-            e.insert("PULUMI_STANDIN_HOLD_LOCK".into(), "4000".into());
+            e.insert("PULUMI_STANDIN_APPLY_GATE".into(), h.gate().display().to_string());
             e
         },
         ..h.config.clone()
     };
     let holder = PulumiCli::new(holder_cfg).unwrap();
+    let (tx, mut holder_progress) = mpsc::unbounded_channel();
     let target = h.target.clone();
-    let (tx, _rx2) = mpsc::unbounded_channel();
-    let cancel = CancellationToken::new();
-    let holder_cancel = cancel.clone();
-    let first = tokio::spawn(async move { holder.up(&target, &tx, holder_cancel).await });
-    // Wait until the lock file exists.
-    let lock_dir = h.lock_dir();
-    tokio::time::timeout(WAIT, async {
-        loop {
-            if std::fs::read_dir(&lock_dir)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the first run takes the lock");
+    let first = tokio::spawn(async move { holder.up(&target, &tx, CancellationToken::new()).await });
+    next_step_started(&mut holder_progress).await;
+    assert!(
+        std::fs::read_dir(h.lock_dir()).unwrap().next().is_some(),
+        "the running update holds the lock"
+    );
 
     let (tx, _rx3) = mpsc::unbounded_channel();
     let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
@@ -274,8 +281,12 @@ async fn a_held_lock_is_stack_busy_with_its_holder() {
     let holder = holder.as_deref().expect("the lock holder is named");
     assert!(holder.contains("pid"), "{holder}");
     assert!(err.to_string().contains("busy"), "{err}");
-    let _ = tokio::time::timeout(WAIT, first).await;
-    drop(cancel);
+    h.open_gate();
+    tokio::time::timeout(WAIT, first)
+        .await
+        .expect("the holder finishes once the gate opens")
+        .unwrap()
+        .expect("the holder's update succeeds");
 }
 
 #[tokio::test]
@@ -321,7 +332,10 @@ async fn a_crash_reports_the_output_tail() {
 
 #[tokio::test]
 async fn cancel_interrupts_gracefully() {
-    let h = Harness::new(standin()).knob("PULUMI_STANDIN_DELAY_MS", "1500");
+    let mut h = Harness::new(standin()).gated();
+    // Only a SIGINT can end the held step before the test's safety net: the kill that follows
+    // the grace period would come far later.
+    h.config.cancel_grace = 2 * WAIT;
     let cli = h.cli();
     let target = h.target.clone();
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -338,8 +352,8 @@ async fn cancel_interrupts_gracefully() {
             stack: "D1BRV40-network-dev".into()
         }
     );
-    // SIGINT did the work: well within the 15 s grace period that precedes a kill.
-    assert!(asked.elapsed() < Duration::from_secs(10), "took {:?}", asked.elapsed());
+    // SIGINT did the work, not the kill that follows the grace period.
+    assert!(asked.elapsed() < h.config.cancel_grace, "took {:?}", asked.elapsed());
     assert!(
         !h.lock_dir().exists() || std::fs::read_dir(h.lock_dir()).unwrap().next().is_none(),
         "a graceful cancel releases the lock"
@@ -352,8 +366,10 @@ async fn a_hanging_engine_times_out() {
     h.config.op_timeout = Duration::from_secs(2);
     h.config.cancel_grace = Duration::from_secs(2);
     let (tx, _rx) = mpsc::unbounded_channel();
-    let started = Instant::now();
-    let err = h.cli().up(&h.target, &tx, CancellationToken::new()).await.unwrap_err();
+    let err = tokio::time::timeout(WAIT, h.cli().up(&h.target, &tx, CancellationToken::new()))
+        .await
+        .expect("the operation timeout stops a hanging engine")
+        .unwrap_err();
     assert_eq!(
         err,
         EngineError::Timeout {
@@ -361,7 +377,6 @@ async fn a_hanging_engine_times_out() {
             after: Duration::from_secs(2)
         }
     );
-    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[tokio::test]

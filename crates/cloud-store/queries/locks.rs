@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::{Conn, Store};
 use cloud_domain::session::{SessionId, SessionState, StackName};
 use cloud_store::time::{now_text, parse_time};
-use cloud_store::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, StoreError, StoreResult};
+use cloud_store::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, StoreError, StoreResult, TakenLocks};
 
 fn corrupt(what: String) -> StoreError {
     StoreError::Corrupt(what)
@@ -159,6 +159,15 @@ impl Store {
     /// locks the session already holds is a no-op, so this doubles as "do I hold my locks?".
     /// A terminal session cannot take locks.
     pub async fn acquire_locks(&self, id: SessionId, queue: bool) -> StoreResult<LockOutcome> {
+        Ok(self.take_locks(id, queue).await?.outcome)
+    }
+
+    /// [`Store::acquire_locks`], also telling whether the grant took the session out of the
+    /// lock queue: its turn had come and it took its stacks itself (a plan, its waiter polling)
+    /// before [`Store::promote_queue`] handed them over. Its subscribers must hear of that turn
+    /// as of a promotion, so the caller announces it; both answers come from one transaction,
+    /// so a turn is reported by exactly one of the two.
+    pub async fn take_locks(&self, id: SessionId, queue: bool) -> StoreResult<TakenLocks> {
         let sid = id.to_string();
         let mut tx = self.begin_write().await?;
         let (keys, state) = keys_of(&mut tx, &sid)
@@ -170,36 +179,35 @@ impl Store {
                 id.short()
             )));
         }
+        let queued = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM lock_queue WHERE session_id = $1) AS "queued!: bool""#,
+            sid
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let holders = blockers(&mut tx, &sid, &keys).await?;
+        let left_queue = holders.is_empty() && queued;
         let outcome = if holders.is_empty() {
             grant(&mut tx, &sid, &keys).await?;
             LockOutcome::Granted
-        } else {
-            let queued = sqlx::query_scalar!(
-                r#"SELECT EXISTS (SELECT 1 FROM lock_queue WHERE session_id = $1) AS "queued!: bool""#,
-                sid
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            if queue || queued {
-                if !queued {
-                    let now = now_text();
-                    sqlx::query!(
-                        "INSERT INTO lock_queue (session_id, enqueued_at) VALUES ($1, $2)",
-                        sid,
-                        now
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                let position = position(&mut tx, &sid, &keys).await?;
-                LockOutcome::Queued { position, holders }
-            } else {
-                LockOutcome::Busy { holders }
+        } else if queue || queued {
+            if !queued {
+                let now = now_text();
+                sqlx::query!(
+                    "INSERT INTO lock_queue (session_id, enqueued_at) VALUES ($1, $2)",
+                    sid,
+                    now
+                )
+                .execute(&mut *tx)
+                .await?;
             }
+            let position = position(&mut tx, &sid, &keys).await?;
+            LockOutcome::Queued { position, holders }
+        } else {
+            LockOutcome::Busy { holders }
         };
         tx.commit().await?;
-        Ok(outcome)
+        Ok(TakenLocks { outcome, left_queue })
     }
 
     /// Hand freed stacks to queued sessions, first come first served: walking the queue in

@@ -30,7 +30,7 @@ pub use audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use chat::ChatLobbyRow;
 pub use error::{redact_url, StoreError, StoreResult};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
-pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig};
+pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
 pub use owner::{is_alive, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{

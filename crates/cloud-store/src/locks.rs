@@ -62,6 +62,15 @@ pub enum LockOutcome {
     Queued { position: u32, holders: Vec<LockHolder> },
 }
 
+/// What an attempt to take a session's locks came to, and whether it ended the session's wait
+/// in the lock queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TakenLocks {
+    pub outcome: LockOutcome,
+    /// The session was waiting in the lock queue and this grant ended its wait.
+    pub left_queue: bool,
+}
+
 /// One queued session, for `status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueEntry {

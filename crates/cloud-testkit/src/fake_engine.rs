@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use cloud_core::engine::{
@@ -22,7 +21,65 @@ pub struct StackScript {
     pub steps: Vec<(&'static str, StepOp)>,
     pub preview_error: Option<String>,
     pub up_error: Option<String>,
-    pub up_delay: Duration,
+    /// Every step of the update waits here after it started (until the gate opens or the
+    /// update is cancelled): a test acts on a running update without betting on how long a
+    /// step takes.
+    pub gate: Option<Gate>,
+}
+
+/// A point a scripted update does not pass until the test opens it.
+///
+/// Tests used to make steps slow and hope their action (a cancel, a second update) landed while
+/// the step ran; on a loaded machine the step sometimes finished first. With a gate the update
+/// is provably running until the test says otherwise: the test waits for
+/// [`Gate::arrived`] (an event, not a delay), acts, then [`Gate::open`]s it or cancels.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// How many times an update has reached the gate (counted on arrival, not on passing).
+    arrivals: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Whether updates may pass.
+    opened: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate {
+            arrivals: Arc::new(tokio::sync::watch::Sender::new(0)),
+            opened: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
+
+    /// Waits until updates have reached the gate `n` times in all (it stays closed).
+    pub async fn arrived(&self, n: usize) {
+        let mut rx = self.arrivals.subscribe();
+        let reached = tokio::time::timeout(crate::wait::SAFETY_NET, rx.wait_for(|a| *a >= n)).await;
+        match reached {
+            Ok(Ok(_)) => {}
+            _ => panic!(
+                "updates reached the gate {} time(s), the test waited for {n}",
+                *self.arrivals.borrow()
+            ),
+        }
+    }
+
+    /// Lets every waiting and future update pass.
+    pub fn open(&self) {
+        self.opened.send_replace(true);
+    }
+
+    /// The engine's side: count the arrival, then wait until the gate opens.
+    async fn pass(&self) {
+        let mut opened = self.opened.subscribe();
+        self.arrivals.send_modify(|a| *a += 1);
+        let _ = opened.wait_for(|o| *o).await;
+    }
 }
 
 #[derive(Default)]
@@ -96,11 +153,18 @@ impl FakeEngine {
                 resource_type: step.resource_type.clone(),
                 op: step.op.clone(),
             });
-            tokio::select! {
-                _ = tokio::time::sleep(script.up_delay) => {}
-                _ = cancel.cancelled() => {
-                    return Err(EngineError::Cancelled { stack: target.name.pulumi_stack() });
+            if let Some(gate) = &script.gate {
+                tokio::select! {
+                    _ = gate.pass() => {}
+                    _ = cancel.cancelled() => {
+                        return Err(EngineError::Cancelled { stack: target.name.pulumi_stack() });
+                    }
                 }
+            }
+            if cancel.is_cancelled() {
+                return Err(EngineError::Cancelled {
+                    stack: target.name.pulumi_stack(),
+                });
             }
             let _ = progress.send(Progress::StepDone {
                 urn: step.urn.clone(),

@@ -9,3 +9,5 @@ pub mod fake_engine;
 pub mod fake_slack;
 pub mod flood_engine;
 pub mod paths;
+pub mod wait;
+pub mod workspace;

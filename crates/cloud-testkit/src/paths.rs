@@ -24,41 +24,51 @@ pub fn fixtures() -> PathBuf {
 }
 
 /// The Pulumi stand-in executable of this build profile (`target/<profile>/pulumi-standin`).
-///
-/// A test binary runs from `target/<profile>/deps/`; the stand-in is a binary of another
-/// workspace package, so cargo does not hand its path to the test (`CARGO_BIN_EXE_*` covers only
-/// a package's own binaries). `cargo test` at the workspace root builds it; when a single
-/// package's tests run alone and it is missing, it is built here once with the same cargo.
 pub fn standin() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| {
-                if deps.ends_with("deps") {
-                    deps.parent()
-                } else {
-                    Some(deps)
-                }
-            })
-            .expect("a target directory")
-            .to_path_buf();
-        let path = profile_dir.join(format!("pulumi-standin{}", std::env::consts::EXE_SUFFIX));
-        if !path.is_file() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let mut cmd = std::process::Command::new(cargo);
-            cmd.args(["build", "-p", "pulumi-standin", "--bin", "pulumi-standin"])
-                .current_dir(repo());
-            if release {
-                cmd.arg("--release");
+    PATH.get_or_init(|| workspace_binary("pulumi-standin", "pulumi-standin"))
+        .clone()
+}
+
+/// The benchmark program `cloud bench …` runs (`target/<profile>/cloud-bench`, beside `cloud`).
+pub fn bench() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| workspace_binary("cloud-bench", "cloud-bench"))
+        .clone()
+}
+
+/// The binary `bin` of the workspace package `package`, built for this build profile.
+///
+/// A test binary runs from `target/<profile>/deps/`; a binary of another workspace package is
+/// not handed to the test by cargo (`CARGO_BIN_EXE_*` covers only a package's own binaries),
+/// and `cargo test` builds it only when it has to. So that a test's outcome never depends on
+/// what the developer happened to build before (`cargo build --bins` or not), a missing binary
+/// is built here, once, with the same cargo.
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| {
+            if deps.ends_with("deps") {
+                deps.parent()
+            } else {
+                Some(deps)
             }
-            let status = cmd.status().expect("cargo runs");
-            assert!(status.success(), "building the Pulumi stand-in failed");
+        })
+        .expect("a target directory")
+        .to_path_buf();
+    let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "-p", package, "--bin", bin]).current_dir(repo());
+        if release {
+            cmd.arg("--release");
         }
-        assert!(path.is_file(), "the Pulumi stand-in is not at {}", path.display());
-        path
-    })
-    .clone()
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building {bin} failed");
+    }
+    assert!(path.is_file(), "{bin} is not at {}", path.display());
+    path
 }

@@ -292,12 +292,10 @@ async fn thread_rules_are_enforced() {
 
 #[tokio::test]
 async fn interactions_must_be_answered_once_within_the_deadline() {
-    let fake = FakeDiscord::start(FakeConfig {
-        ack_deadline: Duration::from_millis(300),
-        ..FakeConfig::default()
-    })
-    .await
-    .unwrap();
+    let fake = FakeDiscord::start(FakeConfig::default()).await.unwrap();
+    let deadline = fake.config().ack_deadline;
+    // The test decides how late each answer is: the fake's clock moves only when told to.
+    fake.freeze_clock();
     let channel = fake.add_channel("general");
     fake.state()
         .commands
@@ -322,8 +320,12 @@ async fn interactions_must_be_answered_once_within_the_deadline() {
     assert_eq!(twice.status(), 400);
     assert_eq!(twice.json::<Value>().await.unwrap()["code"], 40060);
 
+    // At the deadline itself it still counts; a millisecond later Discord has forgotten it.
+    let just_in_time = fake.slash(&user, channel, "ping", &[]);
+    fake.advance_clock(deadline);
+    assert_eq!(answer(just_in_time.id, just_in_time.token.clone()).await.status(), 204);
     let late = fake.slash(&user, channel, "ping", &[]);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    fake.advance_clock(deadline + Duration::from_millis(1));
     let r = answer(late.id, late.token.clone()).await;
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], 10062);
@@ -333,6 +335,8 @@ async fn interactions_must_be_answered_once_within_the_deadline() {
 #[tokio::test]
 async fn channel_buckets_answer_429_with_discords_headers() {
     let fake = fake().await;
+    // All six posts fall in one window however slowly they are sent.
+    fake.freeze_clock();
     let channel = fake.add_channel("general");
     let client = reqwest::Client::new();
     let url = format!("{}/api/v10/channels/{channel}/messages", fake.base_url());

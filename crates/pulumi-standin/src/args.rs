@@ -33,6 +33,10 @@ Knobs (environment variables):
   PULUMI_STANDIN_HOLD_LOCK=<ms>       after taking the stack lock, hold it this long before working
                                       (simulates another process holding the lock)
   PULUMI_STANDIN_HANG=1               hang after the first custom-resource step until SIGINT
+  PULUMI_STANDIN_APPLY_GATE=<file>    up/destroy/refresh hold their first custom-resource step,
+                                      running (pending operation saved), until <file> exists or
+                                      SIGINT; if the parent process dies meanwhile, die with it
+                                      and leave lock and state as a crash would
   PULUMI_STANDIN_CRASH_AT=<n>         after n custom-resource steps, exit 255 at once mid-step: no
                                       summary, lock and a pending operation left behind
   PULUMI_STANDIN_SECRET_OUTPUTS=a,b   these stack outputs are secrets

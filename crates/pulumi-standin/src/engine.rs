@@ -259,6 +259,14 @@ pub fn run(mut run: Run) -> Result<()> {
         if knob_counted && !run.planning && run.knobs.crash_at == Some(counted) {
             crash(counted);
         }
+        if let Some(gate) = run
+            .knobs
+            .apply_gate
+            .as_deref()
+            .filter(|_| knob_counted && !run.planning && counted == 0)
+        {
+            wait_at_gate(gate);
+        }
         if !run.knobs.delay.is_zero() && step.class != Class::Root {
             std::thread::sleep(run.knobs.delay);
         }
@@ -427,6 +435,27 @@ pub fn run(mut run: Run) -> Result<()> {
 
 /// `PULUMI_STANDIN_CRASH_AT`: die like a crashed CLI — no summary, no cancelEvent, the lock
 /// and any pending operation left behind.
+/// `PULUMI_STANDIN_APPLY_GATE`: hold the running step (its pending operation saved, its
+/// `resourcePreEvent` written, the lock held) until `gate` exists. Tests use it instead of a slow
+/// step: whatever they do while an update runs (cancel it, kill the process driving it, try a
+/// second update), the update is provably still running, however loaded the machine is.
+///
+/// A SIGINT ends the wait like any graceful cancel (the step finishes, no other starts). If the
+/// process that started the stand-in dies meanwhile (a test killed `cloud` with SIGKILL), the
+/// stand-in dies too, at once, leaving lock, checkpoint and pending operation exactly as they
+/// were: what a crash of the whole process tree leaves, and no orphan running on.
+fn wait_at_gate(gate: &std::path::Path) {
+    let parent = std::os::unix::process::parent_id();
+    while !gate.exists() && !signals::cancel_requested() {
+        if std::os::unix::process::parent_id() != parent {
+            // SAFETY: signalling ourselves; SIGKILL skips destructors and buffered output on
+            // purpose (nothing may be cleaned up).
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn crash(after: usize) -> ! {
     eprintln!("panic: pulumi stand-in: simulated crash after {after} resource step(s) (PULUMI_STANDIN_CRASH_AT)");
     // SAFETY: _exit skips destructors and buffered output on purpose: this is a crash.

@@ -28,6 +28,9 @@ pub struct Knobs {
     pub hold_lock: Option<Duration>,
     /// `PULUMI_STANDIN_HANG`: wait for SIGINT after the first counted step.
     pub hang: bool,
+    /// `PULUMI_STANDIN_APPLY_GATE`: an update holds its first counted step, running, until this
+    /// file exists (see `engine::wait_at_gate`).
+    pub apply_gate: Option<PathBuf>,
     /// `PULUMI_STANDIN_CRASH_AT`: die (exit 255) once n counted steps are done.
     pub crash_at: Option<usize>,
     /// `PULUMI_STANDIN_SECRET_OUTPUTS`: stack outputs that are secrets.
@@ -63,6 +66,7 @@ impl Knobs {
             fail_at: positive("PULUMI_STANDIN_FAIL_AT")?,
             hold_lock: number("PULUMI_STANDIN_HOLD_LOCK")?.map(Duration::from_millis),
             hang: var("PULUMI_STANDIN_HANG").is_some_and(|v| v != "0" && v != "false"),
+            apply_gate: var("PULUMI_STANDIN_APPLY_GATE").map(PathBuf::from),
             crash_at: positive("PULUMI_STANDIN_CRASH_AT")?,
             secret_outputs: var("PULUMI_STANDIN_SECRET_OUTPUTS")
                 .map(|v| {

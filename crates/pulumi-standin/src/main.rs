@@ -13,6 +13,7 @@
 //! | `PULUMI_STANDIN_FAIL_AT=<n>` | the n-th custom-resource step fails (exit 1) |
 //! | `PULUMI_STANDIN_HOLD_LOCK=<ms>` | hold the stack lock this long before working |
 //! | `PULUMI_STANDIN_HANG=1` | hang after the first custom-resource step until SIGINT |
+//! | `PULUMI_STANDIN_APPLY_GATE=<file>` | an update holds its first custom-resource step until the file exists |
 //! | `PULUMI_STANDIN_CRASH_AT=<n>` | exit 255 after n custom-resource steps, leaving lock and state |
 //! | `PULUMI_STANDIN_SECRET_OUTPUTS=a,b` | these stack outputs are secret |
 //! | `PULUMI_STANDIN_PREVIEW_FAIL=<msg>` | previews fail with this error |

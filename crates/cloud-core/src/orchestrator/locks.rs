@@ -60,8 +60,17 @@ impl Orchestrator {
     /// A proof that session `id` holds all its stack locks, taking them when they are free and
     /// nobody queued ahead of it. Refused with the holders (or the queue position) otherwise.
     pub(crate) async fn lock_proof(&self, id: SessionId) -> OrchResult<StackLockProof> {
-        match self.store.acquire_locks(id, false).await? {
-            LockOutcome::Granted => Ok(StackLockProof { session: id }),
+        let taken = self.store.take_locks(id, false).await?;
+        match taken.outcome {
+            LockOutcome::Granted => {
+                if taken.left_queue {
+                    // Its turn came and it took the stacks before the queue was promoted: tell
+                    // subscribers as a promotion would (the chat lobbies plan on this event).
+                    info!(session = %id, "queued session got its stacks");
+                    self.publish(id, SessionEventKind::LocksGranted);
+                }
+                Ok(StackLockProof { session: id })
+            }
             LockOutcome::Busy { holders } => Err(OrchestratorError::Busy { session: id, holders }),
             LockOutcome::Queued { position, holders } => Err(OrchestratorError::Waiting {
                 session: id,

@@ -47,7 +47,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -139,6 +139,10 @@ pub struct Orchestrator {
     access: Access,
     /// The price list for cost estimates and the cost quota.
     pricing: Arc<Pricing>,
+    /// How many passes the background sweeper has finished. Its work (expiries, cancelled
+    /// drafts, audited grant expiries) shows only in the store, so this is how an observer
+    /// knows that a pass which began after some change has run, without polling the store.
+    sweeps: watch::Sender<u64>,
 }
 
 impl Orchestrator {
@@ -179,6 +183,7 @@ impl Orchestrator {
             running: DashMap::new(),
             access,
             pricing: policy.pricing,
+            sweeps: watch::Sender::new(0),
         })
     }
 
@@ -195,6 +200,12 @@ impl Orchestrator {
     /// Subscribe to every session's events.
     pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
         self.events.subscribe()
+    }
+
+    /// The number of finished sweeper passes, updated as each pass ends (see
+    /// [`Orchestrator::spawn_sweeper`]).
+    pub fn sweeper_passes(&self) -> watch::Receiver<u64> {
+        self.sweeps.subscribe()
     }
 
     pub(super) fn publish(&self, session: SessionId, kind: SessionEventKind) {

@@ -167,6 +167,7 @@ impl Orchestrator {
                     Ok(_) => {}
                     Err(e) => warn!(error = %e, "sweeper could not record grant expiries"),
                 }
+                orch.sweeps.send_modify(|passes| *passes += 1);
             }
         })
     }

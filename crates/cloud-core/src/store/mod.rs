@@ -17,7 +17,7 @@ pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
     redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
     ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
-    Transition,
+    TakenLocks, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -175,6 +175,12 @@ impl Store {
     /// locks the session already holds is a no-op. A terminal session cannot take locks.
     pub async fn acquire_locks(&self, id: SessionId, queue: bool) -> StoreResult<LockOutcome> {
         on_backend!(self, s => s.acquire_locks(id, queue).await)
+    }
+
+    /// [`Store::acquire_locks`], also telling whether the grant ended the session's wait in the
+    /// lock queue (its turn came and it took its stacks before a promotion handed them over).
+    pub(crate) async fn take_locks(&self, id: SessionId, queue: bool) -> StoreResult<TakenLocks> {
+        on_backend!(self, s => s.take_locks(id, queue).await)
     }
 
     /// Hand freed stacks to queued sessions, first come first served. Returns the sessions that

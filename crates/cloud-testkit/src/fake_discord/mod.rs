@@ -292,6 +292,8 @@ pub struct State {
     pub identified: u32,
     pub rejected_identify: u32,
     seq: u64,
+    /// Set while a test holds the fake's clock ([`FakeDiscord::freeze_clock`]).
+    frozen_at: Option<Instant>,
 }
 
 impl State {
@@ -310,7 +312,14 @@ impl State {
             identified: 0,
             rejected_identify: 0,
             seq: 0,
+            frozen_at: None,
         }
+    }
+
+    /// The fake's now, for every deadline and window it enforces (the 3 s ack, token lifetimes,
+    /// rate buckets): the real clock, unless a test froze it.
+    pub fn now(&self) -> Instant {
+        self.frozen_at.unwrap_or_else(Instant::now)
     }
 
     pub fn snowflake(&mut self) -> u64 {
@@ -479,6 +488,24 @@ impl FakeDiscord {
         id
     }
 
+    /// Stops the fake's clock: from now on time passes for it only through
+    /// [`FakeDiscord::advance_clock`]. A test of its deadlines then decides exactly how late a
+    /// request is, instead of sleeping past a deadline and hoping the request before it was fast
+    /// enough.
+    pub fn freeze_clock(&self) {
+        let mut st = self.state();
+        st.frozen_at = Some(st.now());
+    }
+
+    /// Moves the frozen clock forward.
+    pub fn advance_clock(&self, by: Duration) {
+        let mut st = self.state();
+        let now = st
+            .frozen_at
+            .expect("freeze_clock() first: the fake's clock is the real one");
+        st.frozen_at = Some(now + by);
+    }
+
     /// Waits until `check` returns `Some`, or `timeout` passes (`None`).
     pub async fn wait_for<T>(&self, timeout: Duration, mut check: impl FnMut(&State) -> Option<T>) -> Option<T> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -557,7 +584,7 @@ impl FakeDiscord {
             user: user.clone(),
             channel_id: channel,
             message_id: None,
-            created: Instant::now(),
+            created: st.now(),
             acked: None,
             original: None,
             choices: None,

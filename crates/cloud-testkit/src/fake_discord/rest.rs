@@ -3,7 +3,6 @@
 //! and per-route buckets.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Request, State as AxState, WebSocketUpgrade};
@@ -126,11 +125,12 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
     };
     {
         let mut st = shared.state.lock().expect("fake state");
+        let at = st.now();
         st.requests.push(super::RequestRecord {
             method: method.to_string(),
             path: path.clone(),
             status: reply.status,
-            at: Instant::now(),
+            at,
         });
     }
     shared.touch();
@@ -161,7 +161,8 @@ fn check_auth(st: &State, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// A bucketed request: take from the route's bucket in this channel or answer 429.
 fn bucket(st: &mut State, key: &str) -> Result<Vec<(&'static str, String)>, Reply> {
-    let (res, headers) = st.take(key, Instant::now());
+    let now = st.now();
+    let (res, headers) = st.take(key, now);
     match res {
         Ok(()) => Ok(headers),
         Err(retry_after) => Err(Reply {
@@ -191,7 +192,8 @@ async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &Head
         if !token_route {
             check_auth(&st, headers)?;
         }
-        if seg.first() != Some(&"interactions") && !st.take_global(Instant::now()) {
+        let now = st.now();
+        if seg.first() != Some(&"interactions") && !st.take_global(now) {
             return Ok(Reply {
                 status: 429,
                 body: Some(json!({"message": "You are being rate limited.", "retry_after": 1.0, "global": true})),
@@ -350,7 +352,7 @@ fn new_message(
         interaction,
         loading: false,
         edits: 0,
-        created: Instant::now(),
+        created: st.now(),
     }
 }
 
@@ -381,7 +383,7 @@ fn callback(shared: &Arc<Shared>, id: u64, token: &str, body: Value) -> R {
     if inter.token != token {
         return Err(ApiError::new(401, 50027, "Invalid Webhook Token"));
     }
-    let age = inter.created.elapsed();
+    let age = st.now().duration_since(inter.created);
     if age > deadline {
         st.interactions.get_mut(&id).unwrap().refused.push(10062);
         return Err(ApiError::new(404, 10062, "Unknown interaction"));
@@ -463,12 +465,13 @@ fn callback(shared: &Arc<Shared>, id: u64, token: &str, body: Value) -> R {
 
 fn interaction_by_token<'a>(st: &'a mut State, token: &str) -> Result<&'a mut super::StoredInteraction, ApiError> {
     let lifetime = st.config.token_lifetime;
+    let now = st.now();
     let inter = st
         .interactions
         .values_mut()
         .find(|i| i.token == token)
         .ok_or_else(|| ApiError::new(404, 10015, "Unknown Webhook"))?;
-    if inter.created.elapsed() > lifetime {
+    if now.duration_since(inter.created) > lifetime {
         return Err(ApiError::new(401, 50027, "Invalid Webhook Token"));
     }
     if inter.acked.is_none() {

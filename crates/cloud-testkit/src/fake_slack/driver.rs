@@ -209,9 +209,9 @@ impl FakeSlack {
             .unwrap();
         let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let started = Instant::now();
-        let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        let response = tokio::time::timeout(crate::wait::SAFETY_NET, client.request(request))
             .await
-            .unwrap_or_else(|_| panic!("the app did not answer {url} within 10 s"))
+            .unwrap_or_else(|_| panic!("the app never answered {url}\n{}", self.transcript()))
             .unwrap_or_else(|e| panic!("cannot reach the app at {url}: {e}"));
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -230,10 +230,8 @@ impl FakeSlack {
 
     /// Sends an envelope over the Socket Mode connection and waits for its ack.
     pub async fn envelope(&self, kind: &str, payload: Value) -> Ack {
-        self.wait_for("a Socket Mode connection", Duration::from_secs(10), |f| {
-            f.socket_connected().then_some(())
-        })
-        .await;
+        self.wait_for("a Socket Mode connection", |f| f.socket_connected().then_some(()))
+            .await;
         let envelope_id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = tokio::sync::oneshot::channel();
         {

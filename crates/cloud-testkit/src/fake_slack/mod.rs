@@ -143,8 +143,9 @@ struct Inner {
     calls: Vec<String>,
     /// Errors to answer instead of success, once each, by method.
     fail_next: HashMap<String, VecDeque<String>>,
-    /// Delays before answering, once each, by method (a slow Slack).
-    slow_next: HashMap<String, VecDeque<Duration>>,
+    /// Calls held before answering, once each, by method (a slow Slack): each waits until its
+    /// [`Held`] is released.
+    hold_next: HashMap<String, VecDeque<Arc<Notify>>>,
     next_id: u64,
     last_ts_micros: u64,
     /// The live Socket Mode connection (frames to send to the app).
@@ -154,6 +155,15 @@ struct Inner {
     acks: HashMap<String, oneshot::Sender<Value>>,
     /// user id → user-group ids (for `usergroups.list`).
     groups: HashMap<String, Vec<String>>,
+    /// Set while a test holds the fake's clock ([`FakeSlack::freeze_clock`]).
+    frozen_at: Option<Instant>,
+}
+
+impl Inner {
+    /// The fake's now for its rate limits: the real clock, unless a test froze it.
+    fn now(&self) -> Instant {
+        self.frozen_at.unwrap_or_else(Instant::now)
+    }
 }
 
 #[derive(Clone)]
@@ -243,9 +253,17 @@ impl FakeSlack {
             .push_back(error.into());
     }
 
-    /// The next call of `method` is answered only after `delay` (Slack having a slow moment).
-    pub fn slow_next(&self, method: &str, delay: Duration) {
-        self.lock().slow_next.entry(method.into()).or_default().push_back(delay);
+    /// The next call of `method` is answered only once the returned [`Held`] is released (Slack
+    /// having a slow moment). A test sees what the app does while it waits, for as long as it
+    /// likes, instead of betting that a delay outlasts the app's own timers.
+    pub fn hold_next(&self, method: &str) -> Held {
+        let release = Arc::new(Notify::new());
+        self.lock()
+            .hold_next
+            .entry(method.into())
+            .or_default()
+            .push_back(release.clone());
+        Held { release }
     }
 
     pub fn messages(&self) -> Vec<Message> {
@@ -297,17 +315,16 @@ impl FakeSlack {
         self.lock().socket_connections
     }
 
-    /// Waits until `check` returns `Some`, re-checking on every change; panics after `timeout`
-    /// with the channel so far.
-    pub async fn wait_for<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut check: impl FnMut(&FakeSlack) -> Option<T>,
-    ) -> T {
-        let deadline = tokio::time::Instant::now() + timeout;
+    /// Waits until `check` returns `Some`, re-checking on every change of the fake. Only if
+    /// the change never comes does it fail, after the test kit's safety net
+    /// ([`crate::wait::SAFETY_NET`]), with the channel so far.
+    pub async fn wait_for<T>(&self, what: &str, mut check: impl FnMut(&FakeSlack) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + crate::wait::SAFETY_NET;
         loop {
             let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a change between the check and the await wakes us.
+            notified.as_mut().enable();
             if let Some(v) = check(self) {
                 return v;
             }
@@ -315,9 +332,30 @@ impl FakeSlack {
                 if let Some(v) = check(self) {
                     return v;
                 }
-                panic!("timed out after {timeout:?} waiting for {what}\n{}", self.transcript());
+                panic!(
+                    "waited {:?} for {what}; it never came\n{}",
+                    crate::wait::SAFETY_NET,
+                    self.transcript()
+                );
             }
         }
+    }
+
+    /// Stops the fake's clock for its rate limits: from now on time passes for them only
+    /// through [`FakeSlack::advance_clock`], so a test decides whether two posts fall in one
+    /// window instead of hoping they were sent fast enough.
+    pub fn freeze_clock(&self) {
+        let mut inner = self.lock();
+        inner.frozen_at = Some(inner.now());
+    }
+
+    /// Moves the frozen clock forward.
+    pub fn advance_clock(&self, by: Duration) {
+        let mut inner = self.lock();
+        let now = inner
+            .frozen_at
+            .expect("freeze_clock() first: the fake's clock is the real one");
+        inner.frozen_at = Some(now + by);
     }
 
     /// The channel as a person would read it: messages, thread replies indented, ephemerals.
@@ -359,6 +397,18 @@ impl FakeSlack {
                     .to_string(),
             );
         }
+    }
+}
+
+/// A Web API call the fake holds ([`FakeSlack::hold_next`]) until [`Held::release`].
+pub struct Held {
+    release: Arc<Notify>,
+}
+
+impl Held {
+    /// Lets the held call (or the next one, if it has not arrived yet) be answered.
+    pub fn release(&self) {
+        self.release.notify_one();
     }
 }
 
@@ -450,15 +500,16 @@ async fn api(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let delay = s
+    let held = s
         .inner
         .lock()
         .unwrap()
-        .slow_next
+        .hold_next
         .get_mut(&method)
         .and_then(|q| q.pop_front());
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
+    if let Some(release) = held {
+        // `notify_one` stores a permit, so a release before this point is not lost.
+        release.notified().await;
     }
     let response = handle(&s, &method, &headers, &query, &body);
     s.changed.notify_waiters();
@@ -542,7 +593,7 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
             match method {
                 "chat.postMessage" => {
                     // Token bucket per channel.
-                    let now = Instant::now();
+                    let now = inner.now();
                     let limits = &s.limits;
                     let (tokens, last) = inner
                         .post_buckets
@@ -602,7 +653,7 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
                     ok(json!({"message_ts": ts}))
                 }
                 _ => {
-                    let now = Instant::now();
+                    let now = inner.now();
                     while inner
                         .updates
                         .front()
@@ -763,6 +814,15 @@ async fn run_socket(s: Shared, mut socket: WebSocket) {
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
+        }
+    }
+    // Closed: forget the sender before telling waiters, or one that looks now still sees a live
+    // connection (its receiver is alive until this function returns) and is never woken again.
+    drop(rx);
+    {
+        let mut inner = s.inner.lock().unwrap();
+        if inner.socket.as_ref().is_some_and(|tx| tx.is_closed()) {
+            inner.socket = None;
         }
     }
     s.changed.notify_waiters();
