@@ -36,7 +36,10 @@ Knobs (environment variables):
   PULUMI_STANDIN_CRASH_AT=<n>         after n custom-resource steps, exit 255 at once mid-step: no
                                       summary, lock and a pending operation left behind
   PULUMI_STANDIN_SECRET_OUTPUTS=a,b   these stack outputs are secrets
-  PULUMI_STANDIN_PREVIEW_FAIL=<msg>   previews fail with this error diagnostic";
+  PULUMI_STANDIN_PREVIEW_FAIL=<msg>   previews fail with this error diagnostic
+  PULUMI_STANDIN_INVOCATION_LOG=<file>
+                                      append one line `<pid> <command> <stack>` per process (no
+                                      other argument, so no value) — benchmarks count processes";
 
 /// The `pulumi` command line.
 #[derive(Debug, Parser)]
@@ -158,6 +161,9 @@ pub struct StackOutputArgs {
 pub enum ConfigCommand {
     /// Set configuration value.
     Set(ConfigSetArgs),
+    /// Set multiple configuration values: `--plaintext key=value` / `--secret key=value`, as
+    /// many as needed, saved in one write of `Pulumi.<stack>.yaml`.
+    SetAll(ConfigSetAllArgs),
     /// Get a single configuration value.
     Get(ConfigGetArgs),
 }
@@ -180,6 +186,29 @@ pub struct ConfigSetArgs {
     pub config_file: Option<PathBuf>,
     #[arg(long)]
     pub path: bool,
+}
+
+/// `config set-all`. Like cobra's string arrays, a value may start with `-`
+/// (`--plaintext=key=-1` or `--plaintext key=-1`). Plaintext pairs are set first, then secrets,
+/// in the order given; the file is written once.
+#[derive(Debug, Args)]
+pub struct ConfigSetAllArgs {
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Marks a value as plaintext (unencrypted): `key=value`.
+    #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true, action = clap::ArgAction::Append)]
+    pub plaintext: Vec<String>,
+    /// Marks a value as secret to be encrypted: `key=value`. Its value is on the command line:
+    /// callers that must keep secrets off argv use `config set --secret <key>` with the value
+    /// on stdin instead.
+    #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true, action = clap::ArgAction::Append)]
+    pub secret: Vec<String>,
+    /// Parse the keys as paths in a map or list (only plain keys are supported by the stand-in).
+    #[arg(long)]
+    pub path: bool,
+    /// Use this file instead of `Pulumi.<stack>.yaml`.
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
