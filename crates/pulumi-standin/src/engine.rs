@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
@@ -147,10 +147,7 @@ pub fn run(mut run: Run) -> Result<()> {
     emit(&mut |s| s.prelude(&run.config));
 
     if let Some(hold) = run.knobs.hold_lock {
-        let until = Instant::now() + hold;
-        while Instant::now() < until && !signals::cancel_requested() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        signals::wait_for_cancel(Some(hold));
     }
 
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
@@ -225,9 +222,8 @@ pub fn run(mut run: Run) -> Result<()> {
 
     // PULUMI_STANDIN_OP_DELAY_MS: a fixed duration per operation, whatever the resource count
     // (benchmarks of the orchestrator's waves). A cancel cuts it short.
-    let op_delay_until = Instant::now() + run.knobs.op_delay;
-    while Instant::now() < op_delay_until && !signals::cancel_requested() {
-        std::thread::sleep(Duration::from_millis(2).min(op_delay_until.saturating_duration_since(Instant::now())));
+    if !run.knobs.op_delay.is_zero() {
+        signals::wait_for_cancel(Some(run.knobs.op_delay));
     }
 
     let mut replacements: BTreeMap<String, ResourceState> = BTreeMap::new();
@@ -327,9 +323,7 @@ pub fn run(mut run: Run) -> Result<()> {
         }
         shown.push((step.clone(), result));
         if run.knobs.hang && knob_counted && counted == 1 {
-            while !signals::cancel_requested() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            signals::wait_for_cancel(None);
         }
     }
     if outcome == Outcome::Succeeded && signals::cancel_requested() {
