@@ -9,6 +9,7 @@
 
 mod discord;
 mod parser;
+mod stream;
 mod waves;
 
 use clap::{Args, Parser, Subcommand};
@@ -26,11 +27,12 @@ struct BenchCli {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
-    /// Plan and apply the sample deployment on the stand-in with fixed per-stack delays; compare
-    /// the wall time with the critical path
+    /// Plan, apply and destroy the sample deployment on the stand-in with fixed per-stack delays;
+    /// compare the wall time with the true critical path and count engine processes
     Waves(waves::WavesArgs),
-    /// Flood the output batcher against a simulated Discord sink
-    Stream(waves::StreamArgs),
+    /// Flood the output batcher against a simulated Discord sink: p95 latency with late lines,
+    /// lost lines, budget violations
+    Stream(stream::StreamArgs),
     /// Interaction → first response latency, 429s while streaming, bot memory (fake Discord)
     Discord(BenchDiscordArgs),
     /// Engine-event parser throughput and write → progress latency of the event-log tailer
@@ -81,9 +83,9 @@ async fn run(cli: BenchCli) -> anyhow::Result<()> {
     match cli.command {
         BenchCmd::Waves(args) => {
             let report = waves::cmd_bench_waves(&global, &args).await?;
-            waves::print_waves(&report, args.json)
+            waves::print_waves(&report, args.json, args.check)
         }
-        BenchCmd::Stream(args) => waves::cmd_bench_stream(&args),
+        BenchCmd::Stream(args) => stream::cmd_bench_stream(&args),
         BenchCmd::Discord(args) => {
             let config = cloud::app::load_config(&global)?;
             let params = discord::BenchParams {

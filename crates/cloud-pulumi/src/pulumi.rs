@@ -154,6 +154,32 @@ pub struct PulumiCli {
     /// clones the orchestrator hands to concurrent stack tasks; a std mutex because it is never
     /// held across an await.
     written: Arc<Mutex<HashMap<PathBuf, Written>>>,
+    /// The version the binary printed, with the binary file's identity at the time: asked once
+    /// per binary, not once per plan (a replaced binary is asked again).
+    version: Arc<Mutex<Option<(BinaryStamp, String)>>>,
+}
+
+/// What identifies the engine binary on disk: a new install changes at least one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BinaryStamp {
+    path: PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+impl BinaryStamp {
+    fn of(path: &Path) -> Option<BinaryStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(BinaryStamp {
+            path: path.to_path_buf(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&meta),
+        })
+    }
 }
 
 /// What the adapter last wrote to one stack workspace, so a later operation with the same
@@ -228,6 +254,7 @@ impl PulumiCli {
             config: Arc::new(config),
             base_redactor,
             written: Arc::default(),
+            version: Arc::default(),
         })
     }
 
@@ -324,6 +351,20 @@ impl PulumiCli {
             std::fs::write(&file, yaml).map_err(|e| io(e, "cannot write Pulumi.yaml"))?;
         }
         Ok(ws)
+    }
+
+    /// The engine binary's file: the configured path, or a bare name looked up on the child's
+    /// `PATH`.
+    fn binary_path(&self) -> Option<PathBuf> {
+        let binary = &self.config.binary;
+        if binary.components().count() > 1 {
+            return Some(binary.clone());
+        }
+        let env = self.command_env();
+        let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone())?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(binary))
+            .find(|candidate| candidate.is_file())
     }
 
     fn command(&self, cwd: &Path, args: &[OsString], stdin: bool) -> Command {
@@ -658,6 +699,12 @@ impl PulumiCli {
 #[async_trait]
 impl Engine for PulumiCli {
     async fn version(&self) -> Result<String, EngineError> {
+        let stamp = self.binary_path().as_deref().and_then(BinaryStamp::of);
+        if let (Some(stamp), Some((known, version))) = (&stamp, self.version.lock().unwrap().as_ref()) {
+            if stamp == known {
+                return Ok(version.clone());
+            }
+        }
         let redactor = self.base_redactor.clone();
         let outcome = self
             .run_admin(
@@ -668,7 +715,9 @@ impl Engine for PulumiCli {
                 &redactor,
             )
             .await?;
-        Ok(redactor.redact(outcome.stdout.trim()))
+        let version = redactor.redact(outcome.stdout.trim());
+        *self.version.lock().unwrap() = stamp.map(|stamp| (stamp, version.clone()));
+        Ok(version)
     }
 
     async fn preview(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {

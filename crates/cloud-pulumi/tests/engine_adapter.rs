@@ -644,3 +644,19 @@ async fn an_up_after_its_preview_reuses_the_configuration_it_wrote() {
     assert_eq!(commands(seen), ["destroy"]);
     assert_eq!(destroyed.outputs, json!({}));
 }
+
+#[tokio::test]
+async fn the_engine_version_is_asked_once_per_installed_binary() {
+    let mut h = Harness::new(standin());
+    let (wrapper, log) = recording_standin(h.dir.path());
+    h.config.binary = wrapper.clone();
+    let cli = h.cli();
+    let first = cli.version().await.unwrap();
+    assert_eq!(cli.version().await.unwrap(), first);
+    assert_eq!(recorded(&log).len(), 1, "the second plan's digest reuses the version");
+    // A new binary (here: the same wrapper, rewritten) is asked again.
+    let text = std::fs::read_to_string(&wrapper).unwrap();
+    std::fs::write(&wrapper, format!("{text}# upgraded\n")).unwrap();
+    assert_eq!(cli.version().await.unwrap(), first);
+    assert_eq!(recorded(&log).len(), 2);
+}
