@@ -685,6 +685,17 @@ impl StreamParser {
 
     /// Feed one line (without its newline). Returns the event it completes, if any.
     pub fn push_line(&mut self, line: &str) -> Option<EngineEvent> {
+        self.push_line_with(line, EngineEvent::from_json)
+    }
+
+    /// [`Self::push_line`] with another parser for the completed object (a reader that needs
+    /// only some fields parses only those); what `parse` refuses is skipped like any other
+    /// object that is not an event.
+    pub fn push_line_with<T>(
+        &mut self,
+        line: &str,
+        parse: impl FnOnce(&str) -> Result<T, serde_json::Error>,
+    ) -> Option<T> {
         self.line_no += 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
         if self.buf.is_empty() && self.depth == 0 {
@@ -704,7 +715,7 @@ impl StreamParser {
             }
             if self.depth == 0 && !self.in_string {
                 // The common case (JSON lines): parse straight from the line, no copy.
-                return self.finish_object(line);
+                return self.finish_object(line, parse);
             }
             self.buf.push_str(line);
             self.buf.push('\n');
@@ -721,20 +732,45 @@ impl StreamParser {
         if self.depth == 0 && !self.in_string {
             let text = std::mem::take(&mut self.buf);
             self.reset();
-            return self.finish_object(&text);
+            return self.finish_object(&text, parse);
         }
         None
     }
 
-    fn finish_object(&mut self, text: &str) -> Option<EngineEvent> {
+    fn finish_object<T>(&mut self, text: &str, parse: impl FnOnce(&str) -> Result<T, serde_json::Error>) -> Option<T> {
         self.reset();
-        match EngineEvent::from_json(text) {
+        match parse(text) {
             Ok(ev) => Some(ev),
             Err(e) => {
                 self.skip(self.start_line, text, e.to_string());
                 None
             }
         }
+    }
+
+    /// Lines read so far.
+    pub fn line_no(&self) -> usize {
+        self.line_no
+    }
+
+    /// Counts a line that the caller handled itself (so later line numbers stay right).
+    pub fn count_line(&mut self) {
+        self.line_no += 1;
+    }
+
+    /// The 1-based line where the open object started.
+    pub fn object_start(&self) -> usize {
+        self.start_line
+    }
+
+    /// Takes the inputs skipped so far (a long-running reader keeps its memory bounded).
+    pub fn take_skipped(&mut self) -> Vec<SkippedInput> {
+        std::mem::take(&mut self.skipped)
+    }
+
+    /// Records a skipped input the caller found itself.
+    pub fn record_skip(&mut self, line: usize, text: &str, reason: String) {
+        self.skip(line, text, reason);
     }
 
     /// Whether an object is open (lines were read but it has not closed yet).
