@@ -3,12 +3,14 @@
 //! fakes and harnesses it needs; `cloud bench <name>` runs it from beside the `cloud` binary.
 //!
 //! * `waves` — the scheduler on the Pulumi stand-in against the critical path ([`waves`]);
-//! * `stream` — the output batcher against a simulated Discord sink;
+//! * `stream` — the output batcher against a simulated Discord sink ([`stream`]);
 //! * `discord` — the Discord bot against the in-process fake Discord ([`discord`]);
-//! * [`parser`] — engine-event parser throughput and write→progress latency probes.
+//! * [`parser`] — engine-event parser throughput and write→progress latency probes;
+//! * `plan-show` — `cloud plan show` on a generated 1 GB event log, against Python ([`plan_show`]).
 
 mod discord;
 mod parser;
+mod plan_show;
 mod stream;
 mod waves;
 
@@ -37,6 +39,9 @@ enum BenchCmd {
     Discord(BenchDiscordArgs),
     /// Engine-event parser throughput and write → progress latency of the event-log tailer
     Parser(ParserArgs),
+    /// `cloud plan show` on a generated event log (1 GB): events/s and peak RSS, against a
+    /// Python json.loads loop
+    PlanShow(plan_show::PlanShowArgs),
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +105,10 @@ async fn run(cli: BenchCli) -> anyhow::Result<()> {
                 print!("{}", result.render());
             }
             Ok(())
+        }
+        BenchCmd::PlanShow(args) => {
+            let report = plan_show::cmd_bench_plan_show(&args)?;
+            plan_show::print_plan_show(&report, args.json, args.check)
         }
         BenchCmd::Parser(args) => {
             let parse = parser::bench_parse(args.events);

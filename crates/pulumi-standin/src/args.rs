@@ -18,9 +18,12 @@ Required environment:
   PULUMI_CONFIG_PASSPHRASE[_FILE]             secrets passphrase (an empty string is valid)
   PULUMI_DEBUG_COMMANDS=true|1                needed for --event-log, as with the real CLI
 
-What a stack declares comes from a resources JSON: PULUMI_STANDIN_RESOURCES=<file>, or else
-<program dir>/inspect/<env>.json where <env> is the stack config value `environment` or the last
-`-`-separated segment of the stack name.
+What a stack declares for its configuration: PULUMI_STANDIN_RESOURCES=<file> (a resources JSON), or
+else the program's snapshot <program dir>/inspect/<env>.json when the stack's configuration is the
+one it records, or else the program evaluated with the stack's configuration by the stacks' offline
+inspector (<program dir>/../tools/inspect.ts under node; cached in node_modules/.cache/pulumi-standin)
+— <env> is the stack config value `environment` or the last `-`-separated segment of the stack name.
+Without node or node_modules the snapshot is used, with a warning naming the values it ignores.
 
 Knobs (environment variables):
   PULUMI_STANDIN_DELAY_MS=<ms>        sleep this long in every resource step

@@ -17,6 +17,7 @@ use crate::knobs::Knobs;
 use crate::lock;
 use crate::output;
 use crate::plan;
+use crate::program;
 use crate::project::{looks_like_secret, ConfigValue, Project, StackConfig};
 use crate::resources;
 use crate::secrets::{passphrase_from_env, Crypter};
@@ -384,6 +385,8 @@ pub fn cmd_engine(ctx: &Ctx, operation: Operation, args: &EngineArgs, preview_on
     let checkpoint = backend.load(&stack)?;
     let config = stack_config(&project, &stack, args.config_file.as_deref())?;
     let crypter = crypter(&config, &checkpoint)?;
+    let mut program_error: Option<String> = None;
+    let mut warnings: Vec<String> = Vec::new();
 
     let (steps, stack_outputs) = match operation {
         Operation::Preview | Operation::Up => {
@@ -391,8 +394,48 @@ pub fn cmd_engine(ctx: &Ctx, operation: Operation, args: &EngineArgs, preview_on
                 .plain_value(&project.qualify_key("environment")?, Some(&crypter))?
                 .unwrap_or_else(|| stack.name.rsplit('-').next().unwrap_or(&stack.name).to_string());
             let deployment_id = config.plain_value(&project.qualify_key("deploymentId")?, Some(&crypter))?;
-            let path = resources::resources_path(knobs.resources_file.as_deref(), &project.program_dir, &env);
-            let program = resources::load(&path, &stack, deployment_id.as_deref())?;
+            // What the program sees: its namespace's keys, secrets never in the clear.
+            let namespace = format!("{}:", project.name);
+            let program_config: program::ProgramConfig = config
+                .entries()
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let key = k.strip_prefix(&namespace)?.to_string();
+                    let value = match v {
+                        ConfigValue::Plain(s) => s,
+                        ConfigValue::Secure(_) => "[secret]".to_string(),
+                    };
+                    Some((key, value))
+                })
+                .collect();
+            let stack_name = project
+                .program_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let located = program::locate(
+                knobs.resources_file.as_deref(),
+                &project.program_dir,
+                &stack_name,
+                &env,
+                &program_config,
+            )?;
+            let located = match located {
+                Ok(located) => located,
+                Err(program::ProgramError(message)) => {
+                    program_error = Some(message);
+                    program::Located {
+                        path: resources::resources_path(None, &project.program_dir, &env),
+                        warnings: vec![],
+                    }
+                }
+            };
+            warnings = located.warnings;
+            let program = if program_error.is_some() {
+                resources::Program::empty()
+            } else {
+                resources::load(&located.path, &stack, deployment_id.as_deref())?
+            };
             for key in &program.required_config {
                 if config.get(&project.qualify_key(key)?).is_none() {
                     return Err(StandinError::failed(format!(
@@ -424,6 +467,8 @@ pub fn cmd_engine(ctx: &Ctx, operation: Operation, args: &EngineArgs, preview_on
         json: args.json,
         expect_no_changes: args.expect_no_changes,
         suppress_outputs: args.suppress_outputs,
+        program_error,
+        warnings,
     })
 }
 

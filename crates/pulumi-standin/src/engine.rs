@@ -46,6 +46,11 @@ pub struct Run {
     pub json: bool,
     pub expect_no_changes: bool,
     pub suppress_outputs: bool,
+    /// The program failed (it could not be evaluated): the preview or update fails with this
+    /// error diagnostic, like a program that throws.
+    pub program_error: Option<String>,
+    /// Warnings about the program, shown as diagnostics after the prelude.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +205,22 @@ pub fn run(mut run: Run) -> Result<()> {
     let mut counted = 0usize;
     let mut deferred_root: Option<(Step, Option<ResourceState>)> = None;
 
-    if let (Operation::Preview, Some(message)) = (run.operation, run.knobs.preview_fail.clone()) {
+    for message in std::mem::take(&mut run.warnings) {
+        diag(
+            Diagnostic {
+                urn: Some(crate::resources::root_urn(&run.stack)),
+                severity: Severity::Warning,
+                message,
+            },
+            &mut diagnostics,
+        );
+    }
+    let failure = match (run.operation, run.program_error.clone(), run.knobs.preview_fail.clone()) {
+        (_, Some(message), _) => Some(message),
+        (Operation::Preview, None, Some(message)) => Some(message),
+        _ => None,
+    };
+    if let Some(message) = failure {
         if let Some(root) = steps.iter().find(|s| s.class == Class::Root) {
             emit(&mut |s| {
                 s.resource_pre(

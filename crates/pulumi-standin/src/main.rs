@@ -2,7 +2,10 @@
 //! `shared/pulumi-contract.md` against a local (diy) backend — same subcommands, flags, texts,
 //! event-log lines and exit codes — without running programs or touching any cloud.
 //!
-//! What a stack declares comes from a resources JSON (see [`resources`]); knobs in the
+//! What a stack declares is the program's own declarations for the stack's configuration (see
+//! [`program`]: the committed snapshot when the configuration matches it, else the program run by
+//! the stacks' offline inspector), as a resources JSON (see [`resources`]); previews diff that
+//! against the state, so a changed config value shows as an update with its diff. Knobs in the
 //! environment make it slow, fail, hang, crash or hold its lock on purpose:
 //!
 //! | variable | effect |
@@ -33,6 +36,7 @@ mod knobs;
 mod lock;
 mod output;
 mod plan;
+mod program;
 mod project;
 mod resources;
 mod secrets;
