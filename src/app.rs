@@ -102,8 +102,16 @@ impl App {
             .with_context(|| format!("Cannot open the database {}", config.database_url))?;
         let resolver = resolver(&config, &store).await?;
         let pricing = match &config.pricing {
-            Some(path) => cloud_core::policy::Pricing::load(path)
-                .map_err(|e| cloud_domain::error::UserError::invalid(e.to_string()))?,
+            Some(path) => {
+                let text = cloud_catalog::input::read_text(path, cloud_catalog::input::cap::PRICING).map_err(|e| {
+                    cloud_domain::error::UserError::invalid(format!(
+                        "cannot read the price list {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                cloud_core::policy::Pricing::parse(&text, &path.display().to_string())
+                    .map_err(|e| cloud_domain::error::UserError::invalid(e.to_string()))?
+            }
             None => cloud_core::policy::Pricing::builtin(),
         };
         let orchestrator = Orchestrator::with_policy(
@@ -126,7 +134,7 @@ impl App {
         // anything else looks at them; plans past their TTL expire and refused sessions nobody
         // queued are closed (what the bot's sweeper does continuously).
         for report in orchestrator.recover().await.map_err(|e| e.to_user())? {
-            eprintln!(
+            crate::errln!(
                 "note: session {} was {} in a process that died; recovered: it is now {} (`cloud status {}`)",
                 report.session.id.short(),
                 report.from,
@@ -178,8 +186,17 @@ pub fn engine_with(
         Source::File(path) => PassphraseSource::File(path.clone()),
         Source::Generated(path) => {
             if !path.exists() {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
                 let value: String = uuid::Uuid::new_v4().simple().to_string();
-                std::fs::write(path, value).with_context(|| format!("Cannot write {}", path.display()))?;
+                // Readable by the bot's user only: it unlocks every stack's secrets.
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(value.as_bytes()))
+                    .with_context(|| format!("Cannot write {}", path.display()))?;
             }
             PassphraseSource::File(std::fs::canonicalize(path)?)
         }
@@ -193,10 +210,18 @@ pub fn engine_with(
 }
 
 /// Resolves sessions from the manifests under `deploy/` and the stacks under `stacks/`.
+///
+/// Every session of every front end is opened through here, so this is where the one
+/// validation path runs: [`cloud_catalog::validate::deployment_for_session`] makes the checks of
+/// `cloud validate <deployment>` (names in the safe alphabet, no control or bidi characters, no
+/// literal secret, unique ids, dependencies, configuration) before a session row or an engine
+/// call exists.
 struct CatalogResolver {
     root: std::path::PathBuf,
     /// On Pulumi's local backend the org part of a stack name must be `organization`.
     local_backend: bool,
+    /// Where `{secret_file: …}` may read (`secrets_dir`); `None`: each manifest's directory.
+    secrets_dir: Option<std::path::PathBuf>,
 }
 
 impl DeploymentResolver for CatalogResolver {
@@ -206,61 +231,67 @@ impl DeploymentResolver for CatalogResolver {
         env: &str,
         only: Option<&[cloud_domain::session::StackName]>,
     ) -> Result<cloud_core::orchestrator::ResolvedDeployment, cloud_domain::error::UserError> {
-        use cloud_catalog::{config_hash, manifest::load_deployments, Catalog, DependencyGraph, Resolver};
+        use cloud_catalog::{config_hash, validate::deployment_for_session, DependencyGraph, Resolver};
         use cloud_domain::error::UserError;
-        let catalog = Catalog::load(&self.root)?;
-        let (deployments, _) = load_deployments(&self.root);
-        let dep = deployments
-            .into_iter()
-            .find(|d| d.manifest.project == project)
-            .ok_or_else(|| UserError::invalid(format!(
-                "no deployment manifest for project `{project}` under deploy/; create one with `cloud init --org <org> --project {project}`"
-            )))?;
+        let (catalog, dep) = deployment_for_session(&self.root, project, env, only)?;
         let id = dep
             .id()
             .ok_or_else(|| UserError::invalid(format!("{} has no deployment_id", dep.manifest_path().display())))?;
         let graph = DependencyGraph::for_manifest(&catalog, &dep.manifest, Some(env))
             .map_err(|errs| UserError::invalid(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
-        if let Some(only) = only {
-            for s in only {
-                if !graph.waves().iter().flatten().any(|n| n == s) {
-                    return Err(UserError::invalid(format!(
-                        "stack `{s}` is not enabled in {} for {env}",
-                        dep.dir_name
-                    )));
+        let resolver = Resolver::new(&catalog, &dep).with_secrets_dir(self.secrets_dir.clone());
+        // Every stack's configuration, selected or not: the session redacts the secrets of all
+        // of them (a stack can echo a secret it was never given).
+        // (Stacks outside `only` that cannot resolve yet contribute nothing and are not refused:
+        // the session does not run them.)
+        let waves = graph.waves();
+        let mut configs = Vec::new();
+        for (wave, names) in waves.iter().enumerate() {
+            for name in names {
+                let selected = only.map(|o| o.contains(name)).unwrap_or(true);
+                match resolver.resolve(name.as_str(), env) {
+                    Ok(config) => configs.push((wave, name, selected, config)),
+                    Err(e) if selected => return Err(e.into()),
+                    Err(_) => {}
                 }
             }
         }
-        let resolver = Resolver::new(&catalog, &dep);
+        let session_secrets: Vec<String> = {
+            let mut s: Vec<String> = configs
+                .iter()
+                .flat_map(|(_, _, _, c)| c.iter().filter(|v| v.secret).map(|v| v.value.clone()))
+                .collect();
+            s.sort();
+            s.dedup();
+            s
+        };
         let mut stacks = Vec::new();
-        for (wave, names) in graph.waves().iter().enumerate() {
-            for name in names {
-                if only.map(|o| !o.contains(name)).unwrap_or(false) {
-                    continue;
-                }
-                let config = resolver.resolve(name.as_str(), env)?;
-                let def = catalog
-                    .get(name.as_str())
-                    .ok_or_else(|| UserError::invalid(format!("unknown stack `{name}`")))?;
-                let program = catalog
-                    .content_hash(name.as_str())
-                    .map_err(|e| UserError::failed(format!("cannot read stack {name}: {e}")))?;
-                let mut full = dep.full_stack_name(name, env).expect("id checked above");
-                if self.local_backend {
-                    full.org = "organization".into();
-                }
-                stacks.push(cloud_core::orchestrator::ResolvedStack {
-                    name: name.clone(),
-                    wave: wave as u32,
-                    depends_on: graph.dependencies(name.as_str()),
-                    content_hash: format!("{program}:{}", config_hash(&config)),
-                    target: cloud_core::engine::StackTarget {
-                        name: full,
-                        workdir: std::fs::canonicalize(&def.dir).unwrap_or_else(|_| def.dir.clone()),
-                        config,
-                    },
-                });
+        for (wave, name, selected, config) in configs {
+            if !selected {
+                continue;
             }
+            let def = catalog
+                .get(name.as_str())
+                .ok_or_else(|| UserError::invalid(format!("unknown stack `{name}`")))?;
+            let program = catalog
+                .content_hash(name.as_str())
+                .map_err(|e| UserError::failed(format!("cannot read stack {name}: {e}")))?;
+            let mut full = dep.full_stack_name(name, env).expect("id checked above");
+            if self.local_backend {
+                full.org = "organization".into();
+            }
+            stacks.push(cloud_core::orchestrator::ResolvedStack {
+                name: name.clone(),
+                wave: wave as u32,
+                depends_on: graph.dependencies(name.as_str()),
+                content_hash: format!("{program}:{}", config_hash(&config)),
+                target: cloud_core::engine::StackTarget {
+                    name: full,
+                    workdir: std::fs::canonicalize(&def.dir).unwrap_or_else(|_| def.dir.clone()),
+                    config,
+                    session_secrets: session_secrets.clone(),
+                },
+            });
         }
         Ok(cloud_core::orchestrator::ResolvedDeployment {
             deployment_id: id,
@@ -274,9 +305,21 @@ impl DeploymentResolver for CatalogResolver {
 
 pub async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn DeploymentResolver>> {
     // Register the deployments the manifests describe (and their projects) in the store.
+    // Only manifests that pass their own checks, with an id no other manifest uses: an invalid
+    // manifest must not create a project or an environment (`../stage`) as a side effect of
+    // whatever command runs next; the session commands then refuse it with the full report.
     let (deployments, _) = cloud_catalog::manifest::load_deployments(&config.workspace);
+    let mut id_count: std::collections::BTreeMap<String, usize> = Default::default();
     for d in &deployments {
         if let Some(id) = d.id() {
+            *id_count.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    for d in &deployments {
+        if !cloud_catalog::manifest::check_manifest(d).is_empty() {
+            continue;
+        }
+        if let Some(id) = d.id().filter(|id| id_count.get(id.as_str()) == Some(&1)) {
             let envs: Vec<String> = d
                 .manifest
                 .enabled_environments()
@@ -297,5 +340,6 @@ pub async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn 
     Ok(Arc::new(CatalogResolver {
         root: config.workspace.clone(),
         local_backend: config.pulumi.backend_url.starts_with("file://"),
+        secrets_dir: config.secrets_dir.clone(),
     }))
 }

@@ -144,5 +144,8 @@ fn the_cloud_binary_links_no_test_kit_and_no_certificate_generator() {
     for forbidden in ["cloud-testkit", "cloud-bench", "rcgen"] {
         assert!(!linked.contains(forbidden), "the cloud binary links {forbidden}");
     }
-    assert!(linked.contains("cloud-core"), "the walk found the product crates: {linked:?}");
+    assert!(
+        linked.contains("cloud-core"),
+        "the walk found the product crates: {linked:?}"
+    );
 }

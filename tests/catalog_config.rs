@@ -196,4 +196,15 @@ fn content_hash_covers_program_files_only() {
             "tsconfig.json"
         ]
     );
+    // The code every program imports from stacks/shared is part of every program.
+    let h2 = content_hash(&dir).unwrap();
+    ws.write("stacks/shared/context.ts", "export {};\n");
+    assert_ne!(
+        content_hash(&dir).unwrap(),
+        h2,
+        "an edit to stacks/shared changes every stack's hash"
+    );
+    assert!(cloud_catalog::workspace::program_files(&dir)
+        .unwrap()
+        .contains(&"../shared/context.ts".to_string()));
 }

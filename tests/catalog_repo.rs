@@ -1,4 +1,4 @@
-//! The repository's own workspace: the real 16 stacks (from the stacks branch), the real
+//! The repository's own workspace: the real 20 stacks (16 AWS, 4 GCP), the real
 //! templates, and the sample deployment used by the README quick start.
 
 mod catalog_support;
@@ -41,12 +41,17 @@ fn copy_repo() -> catalog_support::Ws {
 fn the_repository_workspace_is_valid() {
     let report = validate_workspace(&repo(), None).unwrap();
     assert!(report.problems.is_empty(), "{}", report.problems);
-    assert_eq!(report.stacks, 16);
+    assert_eq!(report.stacks, 20, "16 AWS stacks and 4 GCP stacks");
     assert!(report.deployments.contains(&"D1BRV40-acme-corp-ecommerce".to_string()));
     let catalog = Catalog::load(&repo()).unwrap();
     let g = DependencyGraph::for_catalog(&catalog).unwrap();
     assert_eq!(g.waves().len(), 6);
-    assert_eq!(g.waves()[0], vec!["network".parse().unwrap()]);
+    assert_eq!(
+        g.waves()[0],
+        ["gcp-network", "gcp-storage", "network"]
+            .map(|s| s.parse().unwrap())
+            .to_vec()
+    );
 }
 
 #[test]
@@ -54,7 +59,7 @@ fn the_repository_templates_render() {
     let ws = copy_repo();
     assert_eq!(
         ws.cloud(&["templates", "validate"]).unwrap(),
-        "ok: 4 templates render with sample values\n"
+        "ok: 5 templates render with sample values\n"
     );
     // stacks new with the real template gives a stack the catalog accepts.
     ws.cloud(&[
@@ -76,7 +81,7 @@ fn the_repository_templates_render() {
         "{index}"
     );
     assert!(!index.contains("{{"), "{index}");
-    // init with both shipped templates gives valid deployments.
+    // init with every shipped deployment template gives valid deployments.
     ws.cloud(&["init", "--org", "acme-corp", "--project", "shop"]).unwrap();
     ws.cloud(&[
         "init",
@@ -88,6 +93,8 @@ fn the_repository_templates_render() {
         "minimal",
     ])
     .unwrap();
+    ws.cloud(&["init", "--org", "acme-corp", "--project", "maps", "--template", "gcp"])
+        .unwrap();
     ws.cloud(&["validate"]).unwrap();
 }
 
@@ -224,7 +231,7 @@ fn catalog_commands_use_the_configured_workspace_and_no_database() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    assert!(cloud(&["validate"]).starts_with("ok: 16 stacks in the catalog"));
+    assert!(cloud(&["validate"]).starts_with("ok: 20 stacks in the catalog"));
     let list = cloud(&["deployments", "list"]);
     assert!(
         list.lines().any(|l| l.starts_with("D1BRV40  acme-corp  ecommerce")),

@@ -191,7 +191,7 @@ pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&row);
     }
-    println!("Granted {}: {}", row.id, grant_line(&row));
+    crate::outln!("Granted {}: {}", row.id, grant_line(&row));
     Ok(())
 }
 
@@ -201,7 +201,7 @@ pub async fn cmd_revoke(app: &App, args: RevokeArgs) -> anyhow::Result<()> {
         .revoke(&app.principal, &args.grant, &args.reason)
         .await
         .map_err(user)?;
-    println!("Revoked {}: {}", row.id, grant_line(&row));
+    crate::outln!("Revoked {}: {}", row.id, grant_line(&row));
     Ok(())
 }
 
@@ -221,7 +221,7 @@ pub async fn cmd_grants(app: &App, cmd: GrantsCmd) -> anyhow::Result<()> {
     if json {
         return print_json(&rows);
     }
-    print!("{}", grants_table(&rows, app.orchestrator.now()));
+    crate::out!("{}", grants_table(&rows, app.orchestrator.now()));
     Ok(())
 }
 
@@ -293,8 +293,8 @@ pub async fn cmd_quota(app: &App, cmd: QuotaCmd) -> anyhow::Result<()> {
                 .quota_set(&app.principal, &project, &key, value)
                 .await
                 .map_err(user)?;
-            println!("Quota set.");
-            print!("{}", usage.render());
+            crate::outln!("Quota set.");
+            crate::out!("{}", usage.render());
             Ok(())
         }
         QuotaCmd::Show { project, json } => {
@@ -306,8 +306,8 @@ pub async fn cmd_quota(app: &App, cmd: QuotaCmd) -> anyhow::Result<()> {
             if json {
                 return print_json(&usage);
             }
-            print!("{}", usage.render());
-            println!("  ({})", usage.basis);
+            crate::out!("{}", usage.render());
+            crate::outln!("  ({})", usage.basis);
             Ok(())
         }
     }
@@ -328,7 +328,7 @@ pub async fn cmd_stats(app: &App, args: StatsArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&s);
     }
-    print!("{}", stats::render(&s));
+    crate::out!("{}", stats::render(&s));
     Ok(())
 }
 
@@ -366,12 +366,12 @@ pub async fn cmd_admin(app: &App, cmd: AdminCmd) -> anyhow::Result<()> {
                 .await
                 .map_err(user)?;
             if s.state == SessionState::Applying {
-                println!(
+                crate::outln!(
                     "Cancel requested for session {}: in-flight steps finish, then it stops.",
                     s.id.short()
                 );
             } else {
-                println!(
+                crate::outln!(
                     "Session {} is {} (admin cancel by {}).",
                     s.id.short(),
                     s.state,

@@ -6,6 +6,7 @@ mod admin_cmds;
 mod bench;
 pub mod catalog;
 pub mod doctor;
+pub mod output;
 pub mod plan_show;
 mod serve_cmd;
 mod session_cmds;
@@ -137,17 +138,20 @@ pub async fn run(cli: Cli) -> i32 {
 
 /// Prints an error the way every `cloud` command does and returns its exit code: a
 /// [`UserError`] verbatim with its code, a configuration error with 2, anything else with 1.
+///
+/// Input is often part of the message (a name, a path, a file's line); control and bidi
+/// characters in it are written escaped, so an error can neither drive the terminal nor reorder
+/// what the reader sees.
 pub fn report_error(e: &anyhow::Error) -> i32 {
-    if let Some(user) = e.downcast_ref::<UserError>() {
-        eprintln!("error: {}", user.message);
-        user.code.code()
+    let (text, code) = if let Some(user) = e.downcast_ref::<UserError>() {
+        (user.message.clone(), user.code.code())
     } else if let Some(config) = e.downcast_ref::<cloud_core::config::ConfigError>() {
-        eprintln!("error: {config}");
-        2
+        (config.to_string(), 2)
     } else {
-        eprintln!("error: {e:#}");
-        1
-    }
+        (format!("{e:#}"), 1)
+    };
+    crate::errln!("error: {}", cloud_domain::input::escape_for_display(&text));
+    code
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -155,17 +159,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(ConfigCmd::Show) => {
             let config = crate::app::load_config(&global)?;
-            print!("{}", config.show());
+            crate::out!("{}", config.show());
             Ok(())
         }
         // Commands that work on files only: no database, no engine.
         Command::Plan(session_cmds::PlanArgs {
             command: Some(plan_show::PlanCmd::Show(args)),
             ..
-        }) => Ok(plan_show::cmd_plan_show(&args, &mut std::io::stdout().lock())?),
+        }) => Ok(plan_show::cmd_plan_show(&args, &mut output::Stdout)?),
         Command::Catalog(cmd) => {
             let config = crate::app::load_config(&global)?;
-            Ok(catalog::run(&config.workspace, &cmd, &mut std::io::stdout().lock())?)
+            Ok(catalog::run(&config.workspace, &cmd, &mut output::Stdout)?)
         }
         Command::Bench(args) => bench::run(&global, &args),
         Command::Doctor => {
@@ -174,7 +178,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 data_dir: global.data_dir.clone(),
             };
             let report = doctor::run_checks(&overrides).await;
-            Ok(doctor::cmd_doctor(&report, &mut std::io::stdout().lock())?)
+            Ok(doctor::cmd_doctor(&report, &mut output::Stdout)?)
         }
         Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
         other => {

@@ -55,7 +55,9 @@ pub fn cmd_plan_show(args: &PlanShowArgs, out: &mut impl Write) -> Result<(), Us
     let result = if args.event_log.as_os_str() == "-" {
         plan_show_stream(BufReader::with_capacity(BUF, std::io::stdin().lock()), out, args.json)
     } else {
-        let file = std::fs::File::open(&args.event_log).map_err(|e| {
+        // A regular file only (a FIFO would block, /dev/zero never ends); no size cap: the reader
+        // streams, so its memory does not grow with the file.
+        let file = cloud_catalog::input::open_regular(&args.event_log).map_err(|e| {
             UserError::invalid(format!(
                 "cannot read {shown}: {e}; pass the file written by `pulumi preview --event-log FILE` (or `pulumi preview --json > FILE`)"
             ))

@@ -175,7 +175,7 @@ pub(super) fn stack_names(raw: &[String]) -> anyhow::Result<Option<Vec<StackName
 }
 
 pub(super) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    crate::outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -185,10 +185,10 @@ pub(super) fn print_sessions(sessions: &[SessionRecord], json: bool, empty: &str
         return print_json(&sessions);
     }
     if sessions.is_empty() {
-        println!("{empty}");
+        crate::outln!("{empty}");
     }
     for s in sessions {
-        println!("{}", render::session_line(s));
+        crate::outln!("{}", render::session_line(s));
     }
     Ok(())
 }
@@ -245,12 +245,12 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                 None => app.orchestrator.approve(s.id, &app.principal, &digest).await,
             }
             .map_err(user)?;
-            println!("{} approved session {} ({}).", app.principal, s.id.short(), s.state);
+            crate::outln!("{} approved session {} ({}).", app.principal, s.id.short(), s.state);
             if s.state == SessionState::Approved && !args.no_apply {
                 return apply_with_progress(app, s.id).await;
             }
             if let Some(next) = render::next_step(&s) {
-                println!("next: {next}");
+                crate::outln!("next: {next}");
             }
             Ok(())
         }
@@ -265,7 +265,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                 if args.json {
                     print_json(&view)
                 } else {
-                    print!("{}", render::status(&view));
+                    crate::out!("{}", render::status(&view));
                     super::stack_cmds::print_follow_ups(app, s.id).await
                 }
             }
@@ -319,12 +319,12 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                 .await
                 .map_err(user)?;
             if s.state == SessionState::Applying {
-                println!(
+                crate::outln!(
                     "Cancel requested for session {}: in-flight steps finish, then it stops.",
                     s.id.short()
                 );
             } else {
-                println!("Session {} is {}.", s.id.short(), s.state);
+                crate::outln!("Session {} is {}.", s.id.short(), s.state);
             }
             Ok(())
         }
@@ -359,7 +359,7 @@ async fn plan_with_spinner(app: &App, id: SessionId) -> anyhow::Result<SessionRe
 }
 
 async fn print_plan(app: &App, s: &SessionRecord) -> anyhow::Result<()> {
-    println!(
+    crate::outln!(
         "Session {}  {}/{}  deployment {}  {}",
         s.id.short(),
         s.project,
@@ -368,15 +368,15 @@ async fn print_plan(app: &App, s: &SessionRecord) -> anyhow::Result<()> {
         s.state
     );
     if let Some(plan) = &s.plan {
-        print!("{}", render::plan_table(plan));
+        crate::out!("{}", render::plan_table(plan));
         let view = app.orchestrator.status(s.id).await.map_err(user)?;
-        print!("{}", render::cost_and_quota(&view));
+        crate::out!("{}", render::cost_and_quota(&view));
     }
     if let Some(d) = &s.digest {
-        println!("digest {}", d.short());
+        crate::outln!("digest {}", d.short());
     }
     if let Some(reason) = &s.reason {
-        println!("{reason}");
+        crate::outln!("{reason}");
     }
     Ok(())
 }
@@ -386,7 +386,7 @@ fn plan_outcome(app: &App, s: &SessionRecord) -> anyhow::Result<()> {
         return Err(e.into());
     }
     if let Some(next) = render::next_step(s) {
-        println!("next: {next}");
+        crate::outln!("next: {next}");
     }
     Ok(())
 }
@@ -442,7 +442,7 @@ pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: boo
             ))
             .into());
         }
-        println!(
+        crate::outln!(
             "Waiting for approval: {} approval(s) from someone other than you. They run `cloud approve {}`.",
             s.approvals_required,
             s.id.short()
@@ -461,7 +461,7 @@ pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: boo
         false
     };
     if !approved {
-        println!(
+        crate::outln!(
             "Not approved. The plan waits: `cloud approve {}` (or `cloud cancel {}`).",
             s.id.short(),
             s.id.short()
@@ -474,7 +474,7 @@ pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: boo
         .await
         .map_err(user)?;
     if s.state != SessionState::Approved {
-        println!(
+        crate::outln!(
             "Approval recorded ({} needed). next: {}",
             s.approvals_required,
             render::next_step(&s).unwrap_or_default()
@@ -523,11 +523,11 @@ async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Result<()> {
     renderer.abort();
     let s = result.map_err(user)?;
     let view = app.orchestrator.status(s.id).await.map_err(user)?;
-    print!("{}", render::status(&view));
+    crate::out!("{}", render::status(&view));
     super::stack_cmds::print_follow_ups(app, s.id).await?;
     match s.state {
         SessionState::Applied => {
-            println!("Applied.");
+            crate::outln!("Applied.");
             Ok(())
         }
         other => Err(UserError::failed(format!("session {} ended {other}", s.id.short())).into()),
@@ -576,7 +576,7 @@ async fn render_progress(
         ProgressMode::Bars => {
             let _ = multi.println(line);
         }
-        ProgressMode::Lines => println!("{line}"),
+        ProgressMode::Lines => crate::outln!("{line}"),
     };
     let style = ProgressStyle::with_template("{prefix:<20} {pos:>3}/{len:<3} {bar:10} {percent:>3}%  {msg}")
         .expect("static template")
@@ -692,12 +692,12 @@ async fn logs(app: &App, args: LogsArgs) -> anyhow::Result<()> {
     loop {
         let lines = app.store.logs(s.id, after).await.map_err(store_user)?;
         for l in &lines {
-            println!("[{}] {}", l.stack, l.line);
+            crate::outln!("[{}] {}", l.stack, l.line);
             after = l.seq;
         }
         if !args.follow {
             if lines.is_empty() && after == 0 {
-                eprintln!("No engine output recorded for session {} yet.", s.id.short());
+                crate::errln!("No engine output recorded for session {} yet.", s.id.short());
             }
             return Ok(());
         }
@@ -718,7 +718,7 @@ async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
         return match result.first_bad {
             None => {
                 if !args.json {
-                    println!("audit log verified: {} rows, chain intact", result.rows);
+                    crate::outln!("audit log verified: {} rows, chain intact", result.rows);
                 }
                 Ok(())
             }
@@ -739,7 +739,7 @@ async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&entries);
     }
-    print!("{}", render::audit(&entries));
+    crate::out!("{}", render::audit(&entries));
     Ok(())
 }
 
@@ -762,7 +762,7 @@ async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
                 .create_project(&app.principal, params)
                 .await
                 .map_err(user)?;
-            println!(
+            crate::outln!(
                 "Created project {} (org {}, {}, environments {}).",
                 p.name,
                 p.org,
@@ -777,12 +777,12 @@ async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
                 return print_json(&projects);
             }
             if projects.is_empty() {
-                println!(
+                crate::outln!(
                     "No projects yet. Create one with `cloud projects create <name> --org <org>` or `cloud init`."
                 );
             }
             for p in &projects {
-                println!(
+                crate::outln!(
                     "{:<20} org {:<16} {:<5} envs {}",
                     p.name,
                     p.org,

@@ -161,15 +161,15 @@ pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
         .await
         .map_err(user)?
     {
-        LockOutcome::Granted => println!(
+        LockOutcome::Granted => crate::outln!(
             "Session {} holds its stacks now. next: cloud refresh {}",
             s.id.short(),
             s.id.short()
         ),
         LockOutcome::Queued { position, holders } => {
-            println!("Session {} is queued: position {position}.", s.id.short());
+            crate::outln!("Session {} is queued: position {position}.", s.id.short());
             print_holders(&holders);
-            println!(
+            crate::outln!(
                 "When its turn comes it holds the stacks; then `cloud refresh {}` plans it.",
                 s.id.short()
             );
@@ -181,7 +181,7 @@ pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
 
 fn print_holders(holders: &[LockHolder]) {
     for h in holders {
-        println!("  {h}");
+        crate::outln!("  {h}");
     }
 }
 
@@ -214,10 +214,10 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
     match orch.queue_session(id, &app.principal).await.map_err(user)? {
         LockOutcome::Granted => {}
         LockOutcome::Queued { position, holders } => {
-            println!("Session {} is queued for its stacks: position {position}.", id.short());
+            crate::outln!("Session {} is queued for its stacks: position {position}.", id.short());
             print_holders(&holders);
             orch.wait_for_locks(id).await.map_err(user)?;
-            println!("Session {} holds its stacks now.", id.short());
+            crate::outln!("Session {} holds its stacks now.", id.short());
         }
         LockOutcome::Busy { .. } => unreachable!("queueing never refuses"),
     }
@@ -228,7 +228,7 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
 pub async fn run_request(app: &App, req: SessionRequest) -> anyhow::Result<()> {
     let s = open(app, &req).await?;
     let view = app.orchestrator.status(s.id).await.map_err(user)?;
-    print!("{}", cloud_chat::text::waves(&view.stacks));
+    crate::out!("{}", cloud_chat::text::waves(&view.stacks));
     session_cmds::plan_approve_apply(app, s, req.flow.approve).await
 }
 
@@ -254,7 +254,7 @@ pub async fn print_follow_ups(app: &App, id: cloud_domain::session::SessionId) -
             SessionState::PlanReady => format!("cloud approve {}", f.id.short()),
             _ => format!("cloud status {}", f.id.short()),
         };
-        println!(
+        crate::outln!(
             "Follow-up session {} for the remaining stacks is {}: {next}",
             f.id.short(),
             f.state

@@ -1,7 +1,7 @@
 // authentication: the Cognito user pool that signs users in to the shop and issues the
 // JWTs services-api verifies.
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedBoolean, sizedString, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedBoolean, sizedString, stackReference } from "../shared/context";
 import { HostedDomain } from "./src/hosted-domain";
 import { Mfa, UserDirectory } from "./src/user-directory";
 

@@ -3,7 +3,7 @@
 // security stack's instance profile.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedNumber, sizedString, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedNumber, sizedString, stackReference } from "../shared/context";
 import { InstanceGroup } from "./src/instance-group";
 
 const ctx = loadContext("compute-ec2");

@@ -1,7 +1,7 @@
 // compute-lambda: an event-driven worker on Lambda inside the VPC (so it can reach the
 // database), reading the application signing key from Secrets Manager at run time.
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedNumber, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { VpcFunction } from "./src/vpc-function";
 
 const ctx = loadContext("compute-lambda");

@@ -1,8 +1,8 @@
 // containers-apps: the application image (from containers-images) running on App Runner.
 // dev runs one small instance; prod keeps two warm and scales out to ten.
 import * as pulumi from "@pulumi/pulumi";
+import { loadContext, resourceName, sizedNumber, sizedString, stackReference } from "../shared/context";
 import { AppRunnerService } from "./src/app-runner-service";
-import { loadContext, resourceName, sizedNumber, sizedString, stackReference } from "./src/context";
 
 const ctx = loadContext("containers-apps");
 const images = stackReference(ctx, "containers-images");

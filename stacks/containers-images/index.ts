@@ -1,7 +1,7 @@
 // containers-images: the application image's repository and the tag this environment
 // deploys. containers-apps runs imageUri.
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedNumber, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { BuildMetadata } from "./src/build-metadata";
 import { ImageRepository } from "./src/image-repository";
 

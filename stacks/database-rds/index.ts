@@ -6,7 +6,7 @@
 // time, so it is never in config or in a stack output.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedBoolean, sizedNumber, sizedString, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedBoolean, sizedNumber, sizedString, stackReference } from "../shared/context";
 import { Postgres } from "./src/postgres";
 
 const ctx = loadContext("database-rds");

@@ -4,7 +4,7 @@
 // serves every environment and dev records can never shadow prod ones. The parent
 // domain must delegate to the nameServers output (an NS record the operator adds once).
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, stackReference } from "./src/context";
+import { loadContext, resourceName, stackReference } from "../shared/context";
 import { Zones } from "./src/zones";
 
 const ctx = loadContext("dns");

@@ -3,9 +3,9 @@
 // the same metrics, and the SNS topic the alarms notify.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { loadContext, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { AlarmTopic } from "./src/alarm-topic";
 import { AlarmSpec, Alarms } from "./src/alarms";
-import { loadContext, resourceName, sizedNumber, stackReference } from "./src/context";
 
 const ctx = loadContext("monitoring");
 const network = stackReference(ctx, "network");

@@ -3,7 +3,7 @@
 // dev and stage spread over two AZs behind a single NAT gateway (the cheapest layout
 // an ALB and an RDS subnet group accept); prod spreads over three AZs with a NAT
 // gateway per AZ so losing a zone does not cut the others' egress, and records flow logs.
-import { loadContext, namedTags, resourceName, sizedBoolean, sizedNumber, sizedString } from "./src/context";
+import { loadContext, namedTags, resourceName, sizedBoolean, sizedNumber, sizedString } from "../shared/context";
 import { FlowLogs } from "./src/flow-logs";
 import { Vpc } from "./src/vpc";
 

@@ -2,7 +2,7 @@
 // deployment's KMS key. Consumers read them by ARN at deploy time (database-rds) or at
 // run time (compute-lambda), so no plaintext value is ever a stack output.
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedNumber, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { GeneratedSecret } from "./src/generated-secret";
 
 const ctx = loadContext("secrets");

@@ -1,6 +1,6 @@
 // security: the encryption key, security groups and IAM roles the other stacks share.
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedNumber, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { Encryption } from "./src/encryption";
 import { SharedRoles } from "./src/roles";
 import { SecurityGroups } from "./src/security-groups";

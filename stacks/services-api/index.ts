@@ -2,7 +2,7 @@
 // Cognito JWT, throttles per environment, and forwards through a VPC link to the ECS
 // service's load balancer.
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedNumber, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { CustomDomain } from "./src/custom-domain";
 import { HttpApi } from "./src/http-api";
 

@@ -1,7 +1,7 @@
 // services-ecr: one private ECR repository per service that services-ecs runs.
 // Tags are immutable in prod so an approved plan always deploys the image it named.
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedNumber, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { ServiceRepository } from "./src/service-repository";
 
 const ctx = loadContext("services-ecr");

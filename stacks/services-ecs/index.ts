@@ -5,7 +5,7 @@
 // 1 vCPU tasks (one per AZ) and scales to ten, with Container Insights and a protected ALB.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, resourceName, sizedNumber, stackReference } from "./src/context";
+import { loadContext, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { FargateService } from "./src/fargate-service";
 import { LoadBalancer } from "./src/load-balancer";
 

@@ -3,8 +3,8 @@
 // dev runs a single Spot t3.medium node; prod three on-demand m6i.xlarge nodes across
 // the AZs, scaling to nine, with every control-plane log type enabled.
 import * as pulumi from "@pulumi/pulumi";
+import { loadContext, resourceName, sizedNumber, sizedString, stackReference } from "../shared/context";
 import { EksCluster } from "./src/cluster";
-import { loadContext, resourceName, sizedNumber, sizedString, stackReference } from "./src/context";
 import { NodeGroup } from "./src/node-group";
 
 const ctx = loadContext("services-eks");

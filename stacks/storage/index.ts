@@ -2,7 +2,7 @@
 // for access logs (SSE-S3, because ALB and S3 server access logging cannot write to
 // KMS-encrypted buckets).
 import * as pulumi from "@pulumi/pulumi";
-import { loadContext, namedTags, resourceName, sizedNumber, stackReference } from "./src/context";
+import { loadContext, namedTags, resourceName, sizedNumber, stackReference } from "../shared/context";
 import { SecureBucket } from "./src/secure-bucket";
 
 const ctx = loadContext("storage");

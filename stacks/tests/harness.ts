@@ -6,7 +6,7 @@
 //  - StackReferences are exactly depends_on, named <org>/<project>/<deploymentId>-<dep>-<env>,
 //    with org and project taken from config;
 //  - every stack.yaml output is exported, and every upstream output read is declared upstream;
-//  - every taggable resource carries the five cloud-engine tags;
+//  - every taggable resource carries the five cloud-engine tags (GCP: as labels);
 //  - config keys read == the four base keys + stack.yaml config + required_config, and the
 //    program's own defaults equal the stack.yaml defaults;
 //  - the stack's own per-environment assertions.
@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { before, describe, test } from "node:test";
 import { BASE_CONFIG_KEYS, ENVIRONMENTS, Environment, StackMeta, readStackMeta, snapshotPath, stackDir } from "../tools/lib/catalog";
-import { tagMap } from "../tools/lib/evaluate";
+import { tagsOf } from "../tools/lib/evaluate";
 import type { InspectDoc, ResourceDoc } from "../tools/lib/evaluate";
 import { InspectResult, limited, runInspect, snapshotText } from "../tools/lib/run-inspect";
 
@@ -101,9 +101,11 @@ export function describeStack(name: string, assertions: EnvAssertions): void {
                 test("tags every taggable resource", () => {
                     assert.deepEqual(results[env].diagnostics.untagged, []);
                     for (const r of results[env].doc.resources) {
-                        if (!r.inputs.tags) continue;
-                        const tags = tagMap(r.inputs.tags);
-                        assert.equal(tags["deployment-id"], "D000000", `${r.name}`);
+                        const tags = tagsOf(r);
+                        if (!tags) continue;
+                        // Google Cloud label values are lowercase.
+                        const deploymentId = r.type.startsWith("gcp:") ? "d000000" : "D000000";
+                        assert.equal(tags["deployment-id"], deploymentId, `${r.name}`);
                         assert.equal(tags.environment, env, `${r.name}`);
                         assert.equal(tags.stack, name, `${r.name}`);
                         assert.equal(tags.project, "ecommerce", `${r.name}`);

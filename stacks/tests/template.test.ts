@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { REPO_DIR, STACKS_DIR, parseStackMeta } from "../tools/lib/catalog";
 import { PLACEHOLDERS, render, renderTree, varsFor } from "../tools/lib/render";
-import { runInspect } from "../tools/lib/run-inspect";
+import { runInspect, runPulumiLoader } from "../tools/lib/run-inspect";
 
 const TEMPLATES = path.join(REPO_DIR, "templates");
 // A direct child of stacks/, so `../tsconfig.base.json` and node_modules resolve as for a real stack.
@@ -15,7 +15,7 @@ const OUT = path.join(STACKS_DIR, ".tmp-example");
 const VARS = varsFor("example", "Example stack rendered by the template test", ["network"]);
 
 const STACK_FILES = [
-    "index.ts", "src/component-example.ts", "src/outputs.ts", "src/context.ts", "Pulumi.yaml",
+    "index.ts", "src/component-example.ts", "src/outputs.ts", "Pulumi.yaml",
     "package.json", "tsconfig.json", "stack.yaml", "docs/README.md",
 ];
 const DOC_FILES = [
@@ -53,6 +53,12 @@ describe("templates", () => {
         assert.deepEqual([...used].sort(), [...PLACEHOLDERS].sort(), "every placeholder is used, and no other");
     });
 
+    test("the rendered stack uses stacks/shared/context.ts and carries no copy", () => {
+        assert.ok(!fs.existsSync(path.join(OUT, "src", "context.ts")), "the template renders a src/context.ts");
+        assert.match(fs.readFileSync(path.join(OUT, "index.ts"), "utf8"), /^import \{ [^}]*\bloadContext\b[^}]* \} from "\.\.\/shared\/context";$/m);
+        assert.ok(JSON.parse(fs.readFileSync(path.join(OUT, "tsconfig.json"), "utf8")).include.includes("../shared/**/*.ts"));
+    });
+
     test("the rendered stack.yaml follows the catalog schema", () => {
         const meta = parseStackMeta("stack.yaml", fs.readFileSync(path.join(OUT, "stack.yaml"), "utf8"));
         assert.equal(meta.name, "example");
@@ -70,6 +76,13 @@ describe("templates", () => {
         assert.deepEqual(Object.keys(doc.outputs), ["exampleLogGroupName"]);
         assert.deepEqual(diagnostics.untagged, []);
         assert.equal(doc.resources.find((r) => r.type === "aws:cloudwatch/logGroup:LogGroup")?.inputs.retentionInDays, 7);
+    });
+
+    test("the rendered stack loads under Pulumi's own ts-node loader, shared context included", async () => {
+        const run = await runPulumiLoader(OUT, "dev");
+        assert.deepEqual(run.outputs, ["exampleLogGroupName"]);
+        assert.ok(run.typescript.includes("shared/context.ts"), run.typescript.join(", "));
+        assert.ok(run.typescript.includes(".tmp-example/index.ts"), run.typescript.join(", "));
     });
 
     test("templates/docs render with every placeholder replaced", () => {

@@ -272,7 +272,8 @@ pub struct Scratch(PathBuf);
 impl Scratch {
     pub fn new() -> anyhow::Result<Scratch> {
         let dir = std::env::temp_dir().join(format!("cloud-bench-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
+        // Private, like every data dir `cloud` accepts (it refuses one other users can read).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(&dir)?;
         Ok(Scratch(dir))
     }
 

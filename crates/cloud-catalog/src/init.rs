@@ -116,7 +116,7 @@ pub fn init_deployment(root: &Path, params: &InitParams) -> Result<Deployment, U
     values.insert("PROJECT".into(), params.project.clone());
     values.insert("VERSION".into(), template::VERSION.into());
     values.insert("DATE".into(), template::today());
-    let raw = std::fs::read_to_string(&tfile)
+    let raw = crate::input::read_text(&tfile, crate::input::cap::TEMPLATE)
         .map_err(|e| UserError::failed(format!("cannot read {}: {e}", tfile.display())))?;
     let rel_t = format!("templates/{}/manifest.yaml.template", params.template);
     let mut text = template::render(&raw, &values).map_err(|missing| {

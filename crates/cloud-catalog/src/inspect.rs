@@ -104,7 +104,7 @@ fn read_snapshot(root: &Path, stack: &str, env: &str) -> Result<Inspection, User
         .join(stack)
         .join("inspect")
         .join(format!("{env}.json"));
-    let text = std::fs::read_to_string(root.join(&rel))
+    let text = crate::input::read_text(&root.join(&rel), crate::input::cap::MANIFEST)
         .map_err(|e| UserError::invalid(format!("no snapshot {}: {e}", rel.display())))?;
     let document: Value = serde_json::from_str(&text).map_err(|e| {
         UserError::invalid(format!(

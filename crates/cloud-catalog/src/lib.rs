@@ -17,6 +17,7 @@ pub mod config;
 pub mod edit;
 pub mod graph;
 pub mod init;
+pub mod input;
 pub mod inspect;
 pub mod manifest;
 pub mod names;

@@ -373,7 +373,7 @@ pub fn load_deployment(root: &Path, dir: &Path) -> Result<Deployment, Problem> {
         .unwrap_or_default();
     let path = dir.join("manifest.yaml");
     let file = super::problem::rel(root, &path);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = super::input::read_text(&path, super::input::cap::MANIFEST).map_err(|e| {
         Problem::new(
             ProblemKind::Io,
             Location::file(&file),
@@ -494,6 +494,11 @@ pub fn check_manifest(d: &Deployment) -> Problems {
         }
         Some(_) => {}
     }
+    if let Some(desc) = &m.description {
+        if let Err(e) = cloud_domain::input::check_text("description", desc, 500, false) {
+            p.push(Problem::new(ProblemKind::Schema, d.locate(&["description"]), e));
+        }
+    }
     for (env, spec) in m.environments.iter() {
         if let Err(e) = names::check_env(env) {
             p.push(Problem::new(ProblemKind::Name, d.locate(&["environments", env]), e));
@@ -559,15 +564,27 @@ fn check_config_map(d: &Deployment, cfg: &OrderedMap<ConfigSpec>, at: &[&str], p
                     loc.clone(),
                     format!("`{key}`: secret_env `{v}` is not an environment variable name (letters, digits, `_`)"),
                 )),
-            ConfigSpec::SecretFile(v) if v.is_empty() => p.push(Problem::new(
-                ProblemKind::Config,
-                loc.clone(),
-                format!("`{key}`: secret_file is empty; give a path relative to the manifest's directory"),
-            )),
+            ConfigSpec::SecretFile(v) => {
+                if let Err(e) = super::config::check_secret_path(v) {
+                    p.push(Problem::new(ProblemKind::Config, loc.clone(), format!("`{key}`: {e}")));
+                }
+            }
             _ => {}
+        }
+        // Values reach the engine, chat and the audit log: no control or bidi characters.
+        let text = match value {
+            ConfigSpec::Value(v) => v.as_str(),
+            ConfigSpec::SecretEnv(v) | ConfigSpec::SecretFile(v) | ConfigSpec::Secret(v) => v.as_str(),
+        };
+        if let Err(e) = cloud_domain::input::check_text(&format!("the value of `{key}`"), text, MAX_VALUE_CHARS, true) {
+            p.push(Problem::new(ProblemKind::Config, loc.clone(), e));
         }
     }
 }
+
+/// The longest configuration value a manifest may hold (a certificate fits; a file's worth of
+/// data does not belong in stack configuration).
+pub const MAX_VALUE_CHARS: usize = 64 * 1024;
 
 /// `<id>-<org>-<project>`.
 pub fn dir_name_for(id: &DeploymentId, org: &str, project: &str) -> String {

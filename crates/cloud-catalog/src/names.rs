@@ -16,8 +16,9 @@ pub fn check_org(org: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid org `{org}`: use 3-40 letters, digits, `-` or `_`, starting and ending with a \
-             letter or digit (Pulumi's org rule), e.g. acme-corp"
+            "invalid org `{}`: use 3-40 letters, digits, `-` or `_`, starting and ending with a \
+             letter or digit (Pulumi's org rule), e.g. acme-corp",
+            shown(org)
         ))
     }
 }
@@ -37,8 +38,9 @@ pub fn check_project(project: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid project `{project}`: use 1-40 lowercase letters, digits and inner dashes, \
-             starting with a letter, e.g. ecommerce"
+            "invalid project `{}`: use 1-40 lowercase letters, digits and inner dashes, \
+             starting with a letter, e.g. ecommerce",
+            shown(project)
         ))
     }
 }
@@ -46,12 +48,12 @@ pub fn check_project(project: &str) -> Result<(), String> {
 /// The environments a deployment can enable (decided: the stack programs accept exactly these).
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
 
-/// Environment names: `dev`, `stage` or `prod` — the programs' `src/context.ts` refuses others.
+/// Environment names: `dev`, `stage` or `prod` — the programs' `stacks/shared/context.ts` refuses others.
 pub fn check_env(env: &str) -> Result<(), String> {
     if ENVIRONMENTS.contains(&env) {
         Ok(())
     } else {
-        Err(format!("invalid environment `{env}`: use dev, stage or prod"))
+        Err(format!("invalid environment `{}`: use dev, stage or prod", shown(env)))
     }
 }
 
@@ -73,10 +75,16 @@ pub fn check_config_key(key: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid config key `{key}`: use `name` or `namespace:name` with letters, digits, `_`, \
-             `.` and `-`, e.g. instanceType or aws:region"
+            "invalid config key `{}`: use `name` or `namespace:name` with letters, digits, `_`, \
+             `.` and `-`, e.g. instanceType or aws:region",
+            shown(key)
         ))
     }
+}
+
+/// Input echoed in a message (see [`cloud_domain::input::shown`]).
+pub fn shown(input: &str) -> String {
+    cloud_domain::input::shown(input)
 }
 
 /// `database-rds` → `databaseRds`: the TypeScript identifier for a stack.

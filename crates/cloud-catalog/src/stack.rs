@@ -135,7 +135,7 @@ pub fn load_stack_dir(root: &Path, dir: &Path) -> Result<(StackDef, Vec<Problem>
         .unwrap_or_default();
     let meta_path = dir.join("stack.yaml");
     let meta_rel = super::problem::rel(root, &meta_path);
-    let text = std::fs::read_to_string(&meta_path).map_err(|e| {
+    let text = super::input::read_text(&meta_path, super::input::cap::STACK_META).map_err(|e| {
         vec![Problem::new(
             ProblemKind::Io,
             Location::file(&meta_rel),
@@ -212,7 +212,7 @@ pub fn check_program_files(root: &Path, dir: &Path) -> Vec<Problem> {
     }
     let py = dir.join("Pulumi.yaml");
     let py_rel = rel_dir.join("Pulumi.yaml");
-    match std::fs::read_to_string(&py) {
+    match super::input::read_text(&py, super::input::cap::STACK_META) {
         Err(_) => problems.push(Problem::new(
             ProblemKind::StackFiles,
             Location::file(&py_rel),

@@ -149,7 +149,7 @@ pub fn render_dir(root: &Path, dir: &Path, values: &Values) -> Result<Vec<(Strin
     for f in files {
         let path = dir.join(&f.source);
         let rel = super::problem::rel(root, &path);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::input::read_text(&path, super::input::cap::TEMPLATE) {
             Ok(t) => t,
             Err(e) => {
                 problems.push(Problem::new(

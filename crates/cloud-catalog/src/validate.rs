@@ -191,3 +191,88 @@ pub fn validate_workspace(root: &Path, deployment: Option<&str>) -> Result<Repor
         problems: problems.sorted(),
     })
 }
+
+/// The deployment a session for `project` in `env` would run, after every check `cloud validate
+/// <deployment>` makes — the one validation path of `plan`, `deploy`, `deploy-stack`, `destroy`,
+/// `rollback` and every chat command (they all open sessions through the orchestrator, whose
+/// resolver calls this). Nothing reaches the engine or the store unless this passes.
+///
+/// Beyond `validate`: the project and environment typed by the person are checked against the
+/// safe alphabet first, the environment must be enabled in the manifest, `only` must name stacks
+/// enabled there, and a project must have exactly one deployment (sessions pick it by project).
+pub fn deployment_for_session(
+    root: &Path,
+    project: &str,
+    env: &str,
+    only: Option<&[cloud_domain::session::StackName]>,
+) -> Result<(Catalog, Deployment), cloud_domain::error::UserError> {
+    use cloud_domain::error::UserError;
+    super::names::check_project(project).map_err(UserError::invalid)?;
+    super::names::check_env(env).map_err(UserError::invalid)?;
+    let (all, load_problems) = manifest::load_deployments(root);
+    let mut matching: Vec<&Deployment> = all.iter().filter(|d| d.manifest.project == project).collect();
+    let dep = match matching.len() {
+        1 => matching.remove(0),
+        0 => {
+            let mut msg = format!(
+                "no deployment manifest for project `{project}` under deploy/; create one with `cloud init --org <org> \
+                 --project {project}`"
+            );
+            // A manifest that does not parse may be the one meant: say so rather than hide it.
+            let unreadable: Vec<String> = load_problems
+                .iter()
+                .filter(|p| matches!(p.kind, ProblemKind::Syntax | ProblemKind::Schema | ProblemKind::Io))
+                .map(|p| p.to_string())
+                .collect();
+            if !unreadable.is_empty() {
+                msg.push_str(&format!(
+                    "\nthese manifests could not be read:\n{}",
+                    unreadable.join("\n")
+                ));
+            }
+            return Err(UserError::invalid(msg));
+        }
+        _ => {
+            return Err(UserError::invalid(format!(
+                "project `{project}` has {} deployments under deploy/ ({}); a session picks its deployment by \
+                 project, so keep one of them (remove the other directory, or give it another project)",
+                matching.len(),
+                matching
+                    .iter()
+                    .map(|d| d.dir_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    };
+    let report = validate_workspace(root, Some(&dep.dir_name))?;
+    if !report.problems.is_empty() {
+        let mut e = UserError::from(report.problems);
+        e.message.push_str(&format!(
+            "\nnothing was started: fix the manifest (`cloud validate {}` lists the same problems)",
+            dep.label()
+        ));
+        return Err(e);
+    }
+    if !dep.manifest.enabled_environments().contains(&env) {
+        return Err(UserError::invalid(format!(
+            "environment `{env}` is not enabled in deploy/{}; enable it with `cloud environments enable {} {env}`",
+            dep.dir_name,
+            dep.label()
+        )));
+    }
+    let catalog = Catalog::load(root)?;
+    if let Some(only) = only {
+        let enabled = dep.manifest.enabled_stacks(Some(env));
+        for s in only {
+            if !enabled.contains(&s.as_str()) {
+                return Err(UserError::invalid(format!(
+                    "stack `{s}` is not enabled in {} for {env} (enabled: {}); pick from those",
+                    dep.dir_name,
+                    enabled.join(", ")
+                )));
+            }
+        }
+    }
+    Ok((catalog, dep.clone()))
+}

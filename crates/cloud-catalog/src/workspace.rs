@@ -191,8 +191,9 @@ pub(crate) fn known_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Files of a program directory that go into its content hash: `index.ts`, `Pulumi.yaml`,
-/// `package.json`, `tsconfig.json` and everything under `src/` (never `node_modules/`, `docs/`,
-/// `inspect/`). Relative paths with `/` separators, sorted.
+/// `package.json`, `tsconfig.json`, everything under `src/`, and everything under the sibling
+/// `../shared/` that every program imports (`stacks/shared/context.ts`) — never `node_modules/`,
+/// `docs/`, `inspect/`. Relative paths with `/` separators, sorted.
 pub fn program_files(dir: &Path) -> io::Result<Vec<String>> {
     let mut files = Vec::new();
     for top in ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"] {
@@ -220,6 +221,9 @@ pub fn program_files(dir: &Path) -> io::Result<Vec<String>> {
     }
     if dir.join("src").is_dir() {
         walk(dir, "src", &mut files)?;
+    }
+    if dir.join("../shared").is_dir() {
+        walk(dir, "../shared", &mut files)?;
     }
     files.sort();
     Ok(files)

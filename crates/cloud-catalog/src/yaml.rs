@@ -18,6 +18,9 @@ use super::problem::{Location, Problem, ProblemKind};
 /// (serde_yaml silently keeps the last of two equal keys when deserializing into a map type, so
 /// this pass is what makes duplicates an error), then into `T` for the schema.
 pub fn parse_strict<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Problem> {
+    if let Err(e) = super::input::check_yaml(text) {
+        return Err(Problem::new(ProblemKind::Syntax, Location::file(file), e));
+    }
     if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(text) {
         return Err(to_problem(&e, file, text));
     }

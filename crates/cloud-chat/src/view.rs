@@ -917,7 +917,11 @@ pub fn user_error_message(err: &UserError) -> Reply {
         ExitCode::Invalid => "⚠️",
         ExitCode::Failed | ExitCode::Success => "❌",
     };
-    Reply::ephemeral(format!("{mark} {}", err.message))
+    // Messages quote what the person typed: control and bidi characters go out escaped.
+    Reply::ephemeral(format!(
+        "{mark} {}",
+        cloud_domain::input::escape_for_display(&err.message)
+    ))
 }
 
 /// Anything unexpected: a reference the operator can find in the log, never the internals.
@@ -1012,7 +1016,8 @@ pub fn shutting_down_message() -> Reply {
 
 /// A command argument did not parse (e.g. an unknown stack name).
 pub fn bad_input_message(what: &str, problem: &str, hint: &str) -> Reply {
-    Reply::ephemeral(format!("⚠️ Invalid {what}: {problem}. {hint}"))
+    let text = format!("⚠️ Invalid {what}: {problem}. {hint}");
+    Reply::ephemeral(cloud_domain::input::escape_for_display(&text).into_owned())
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub enum ConfigError {
     Invalid { origin: String, message: String },
     #[error("the data directory {path} is not usable ({reason}); set `data_dir` in the configuration, CLOUD_DATA_DIR or --data-dir to a writable directory")]
     DataDir { path: PathBuf, reason: String },
+    #[error("{path} is readable by other users (mode {mode:04o}); it holds the database, the audit log or the secrets passphrase: run `{fix}` and start again")]
+    Private { path: PathBuf, mode: u32, fix: String },
 }
 
 /// `config/cloud.yaml` as written. Every field optional; unknown keys are errors.
@@ -45,6 +47,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     workspace: Option<PathBuf>,
+    /// The only directory `{secret_file: …}` in manifests may read from.
+    secrets_dir: Option<PathBuf>,
     #[serde(default)]
     pulumi: PulumiFile,
     #[serde(default)]
@@ -250,6 +254,9 @@ pub struct Config {
     pub database_url: String,
     /// Where `stacks/`, `deploy/` and `templates/` live.
     pub workspace: PathBuf,
+    /// The only directory manifests' `{secret_file: …}` may read from (`secrets_dir`,
+    /// `CLOUD_SECRETS_DIR`); `None`: each manifest's own directory.
+    pub secrets_dir: Option<PathBuf>,
     pub pulumi: PulumiConfig,
     pub environments: BTreeMap<String, EnvironmentPolicy>,
     pub admins: Vec<Principal>,
@@ -329,6 +336,8 @@ impl Config {
             .or(file.workspace)
             .unwrap_or_else(|| PathBuf::from("."));
 
+        let secrets_dir = env.get("CLOUD_SECRETS_DIR").map(PathBuf::from).or(file.secrets_dir);
+
         let binary = env
             .get("CLOUD_PULUMI_BINARY")
             .cloned()
@@ -382,10 +391,15 @@ impl Config {
                     message: format!("{} is out of range: use 1 to 10", policy.approvals_required),
                 });
             }
-            if policy.plan_ttl < Duration::from_secs(60) {
+            if let Err(message) = cloud_domain::input::check_duration(
+                &format!("environments.{name}.plan_ttl"),
+                policy.plan_ttl,
+                Duration::from_secs(60),
+                MAX_PLAN_TTL,
+            ) {
                 return Err(ConfigError::Invalid {
                     origin: origin(&format!("environments.{name}.plan_ttl")),
-                    message: "a plan must live at least 1m".into(),
+                    message: format!("{message} (a plan must live at least 1m)"),
                 });
             }
             environments.insert(name, policy);
@@ -463,10 +477,7 @@ impl Config {
                 "DISCORD_TOKEN".to_string(),
             ),
             (_, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text = read_small(path)?;
                 let t = text.trim().to_string();
                 (
                     (!t.is_empty()).then(|| SecretString::from(t)),
@@ -486,17 +497,47 @@ impl Config {
             None => file.discord.guild_id,
         };
 
+        let timeout = file.pulumi.timeout.unwrap_or(Duration::from_secs(3600));
+        let cancel_grace = file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30));
+        let shutdown_timeout = file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300));
+        for (key, value, min, max) in [
+            (
+                "pulumi.timeout",
+                timeout,
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            ),
+            (
+                "pulumi.cancel_grace",
+                cancel_grace,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            ),
+            (
+                "serve.shutdown_timeout",
+                shutdown_timeout,
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            ),
+        ] {
+            cloud_domain::input::check_duration(key, value, min, max).map_err(|message| ConfigError::Invalid {
+                origin: origin(key),
+                message,
+            })?;
+        }
+
         Ok(Config {
             source,
             data_dir,
             database_url,
             workspace,
+            secrets_dir,
             pulumi: PulumiConfig {
                 binary,
                 backend_url,
                 passphrase,
-                timeout: file.pulumi.timeout.unwrap_or(Duration::from_secs(3600)),
-                cancel_grace: file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30)),
+                timeout,
+                cancel_grace,
                 max_parallel,
             },
             environments,
@@ -507,7 +548,7 @@ impl Config {
             pricing,
             serve: ServeConfig {
                 listen,
-                shutdown_timeout: file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300)),
+                shutdown_timeout,
             },
             discord: DiscordConfig {
                 token,
@@ -522,17 +563,91 @@ impl Config {
         self.environments.get(env)
     }
 
-    /// Create the data dir if needed and check it is writable.
+    /// Create the data dir if needed (mode 0700) and check it is writable and private: the
+    /// database holds the audit log and session history, the passphrase file unlocks every
+    /// stack's secrets, and the engine's logs may quote configuration. A directory or one of
+    /// those files that other users can read is refused, with the `chmod` that fixes it.
     pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let fail = |reason: String| ConfigError::DataDir {
             path: self.data_dir.clone(),
             reason,
         };
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(e.to_string()))?;
+        if !self.data_dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.data_dir)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        let meta = std::fs::metadata(&self.data_dir).map_err(|e| fail(e.to_string()))?;
+        if !meta.is_dir() {
+            return Err(fail("it is not a directory".into()));
+        }
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::Private {
+                path: self.data_dir.clone(),
+                mode: mode & 0o7777,
+                fix: format!("chmod 700 {}", self.data_dir.display()),
+            });
+        }
+        for path in self.private_files() {
+            if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                let mode = meta.permissions().mode();
+                if mode & 0o077 != 0 {
+                    return Err(ConfigError::Private {
+                        mode: mode & 0o7777,
+                        fix: format!("chmod 600 {}", path.display()),
+                        path,
+                    });
+                }
+            }
+        }
+        // SQLite creates the database (and later its journals, with the database's mode) with the
+        // process umask, usually 0644: create it empty and private first.
+        if let Some(db) = self.database_path() {
+            if !db.exists() && db.parent().is_some_and(|p| p.as_os_str().is_empty() || p.is_dir()) {
+                use std::os::unix::fs::OpenOptionsExt;
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&db);
+            }
+        }
         let probe = self.data_dir.join(".write-test");
         std::fs::write(&probe, b"ok").map_err(|e| fail(format!("cannot write: {e}")))?;
         let _ = std::fs::remove_file(probe);
         Ok(())
+    }
+
+    /// The files that must be readable by the bot's user only (mode 0600): the SQLite database
+    /// and its journal files, and the passphrase file.
+    pub fn private_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if let Some(db) = self.database_path() {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut name = db.clone().into_os_string();
+                name.push(suffix);
+                files.push(PathBuf::from(name));
+            }
+        }
+        match &self.pulumi.passphrase {
+            PassphraseSource::File(p) | PassphraseSource::Generated(p) => files.push(p.clone()),
+            PassphraseSource::Env(_) => {}
+        }
+        files
+    }
+
+    /// The SQLite file behind `database_url` (`sqlite://path?…`), unless in memory.
+    pub fn database_path(&self) -> Option<PathBuf> {
+        let rest = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
     }
 
     /// The effective configuration as YAML, with every secret masked.
@@ -650,9 +765,11 @@ fn secret(
     }
     let path = env.get(&format!("{var}_FILE")).map(PathBuf::from).or(file);
     let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
-        origin: origin(key),
-        message: format!("cannot read {}: {e}", path.display()),
+    let text = cloud_catalog::input::read_text(&path, cloud_catalog::input::cap::SECRET).map_err(|e| {
+        ConfigError::Invalid {
+            origin: origin(key),
+            message: format!("cannot read {}: {e}", path.display()),
+        }
     })?;
     Ok(Some(SecretString::from(text.trim().to_string())))
 }
@@ -757,13 +874,38 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from(".cloud-engine")
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+/// The longest a plan may wait for approval: a month-old plan says nothing about today.
+pub const MAX_PLAN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A token file: a regular file of at most [`cloud_catalog::input::cap::SECRET`] bytes.
+fn read_small(path: &Path) -> Result<String, ConfigError> {
+    cloud_catalog::input::read_text(path, cloud_catalog::input::cap::SECRET).map_err(|e| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
-    })?;
+        source: into_io(e),
+    })
+}
+
+fn into_io(e: cloud_catalog::input::ReadError) -> std::io::Error {
+    match e {
+        cloud_catalog::input::ReadError::Io(e) => e,
+        other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text =
+        cloud_catalog::input::read_text(path, cloud_catalog::input::cap::CONFIG).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            source: into_io(e),
+        })?;
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
+    }
+    if let Err(message) = cloud_catalog::input::check_yaml(&text) {
+        return Err(ConfigError::ParseNoLocation {
+            path: path.to_path_buf(),
+            message,
+        });
     }
     serde_yaml::from_str(&text).map_err(|e| match e.location() {
         Some(loc) => ConfigError::Parse {

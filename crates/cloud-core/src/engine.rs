@@ -25,6 +25,11 @@ pub struct StackTarget {
     pub workdir: PathBuf,
     /// Resolved configuration, already in the order it should be set.
     pub config: Vec<ConfigValue>,
+    /// The secret values of every stack of the session's deployment in this environment (not
+    /// only this stack's): an engine redacts all of them from everything it reports about this
+    /// stack, because a program can echo a secret it was never given (read from a shared store,
+    /// an upstream output, a log) and redaction per stack would let it reach chat in clear.
+    pub session_secrets: Vec<String>,
 }
 
 /// What an engine reports while it works, as it happens. Lines are already redacted.

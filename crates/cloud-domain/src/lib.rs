@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod input;
 pub mod policy;
 pub mod session;
 

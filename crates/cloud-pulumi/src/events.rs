@@ -617,6 +617,9 @@ pub struct Truncated {
 #[derive(Debug, Default)]
 pub struct StreamParser {
     buf: String,
+    /// An abandoned object's remaining lines are being read past (brace depth still tracked,
+    /// nothing kept).
+    discarding: bool,
     depth: i32,
     in_string: bool,
     escaped: bool,
@@ -668,6 +671,7 @@ impl StreamParser {
     }
 
     fn reset(&mut self) {
+        self.discarding = false;
         self.buf.clear();
         self.depth = 0;
         self.in_string = false;
@@ -698,6 +702,12 @@ impl StreamParser {
     ) -> Option<T> {
         self.line_no += 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
+        if self.discarding {
+            if !self.scan(line) || (self.depth == 0 && !self.in_string) {
+                self.reset();
+            }
+            return None;
+        }
         if self.buf.is_empty() && self.depth == 0 {
             let trimmed = line.trim_start();
             if trimmed.is_empty() {
@@ -773,9 +783,27 @@ impl StreamParser {
         self.skip(line, text, reason);
     }
 
+    /// Forgets the open (or abandoned) object without a trace: the next line starts afresh.
+    pub fn drop_object(&mut self) {
+        self.reset();
+    }
+
+    /// Bytes of the object still open (0 between objects).
+    pub fn open_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Gives up the open object (a reader with a size limit): it is skipped at its first line,
+    /// and its remaining lines are read past without being kept.
+    pub fn abandon_object(&mut self, reason: String) {
+        let text = std::mem::take(&mut self.buf);
+        self.skip(self.start_line, &text, reason);
+        self.discarding = true;
+    }
+
     /// Whether an object is open (lines were read but it has not closed yet).
     pub fn is_mid_object(&self) -> bool {
-        !self.buf.is_empty()
+        !self.buf.is_empty() || self.discarding
     }
 
     /// Inputs skipped so far.

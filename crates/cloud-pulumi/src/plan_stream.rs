@@ -894,6 +894,54 @@ impl<'o, W: Write> View<'o, W> {
     }
 }
 
+/// The largest event (one line, or one pretty-printed object) the reader keeps: far above what
+/// Pulumi writes (a CloudFormation template body is at most 1 MB), and what bounds the reader's
+/// memory whatever the input.
+pub const MAX_EVENT_BYTES: usize = 32 << 20;
+
+/// Read one line (with its `\n`) into `line`, keeping at most `cap` bytes of it; the rest of an
+/// overlong line is read and dropped. Returns the bytes read and whether the line was cut.
+fn read_line_capped(input: &mut impl BufRead, line: &mut Vec<u8>, cap: usize) -> std::io::Result<(usize, bool)> {
+    let mut read = 0;
+    let mut cut = false;
+    loop {
+        let (done, used) = {
+            let buf = match input.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                return Ok((read, cut));
+            }
+            let (chunk, done) = match memchr_newline(buf) {
+                Some(i) => (&buf[..=i], true),
+                None => (buf, false),
+            };
+            let room = cap.saturating_sub(line.len());
+            if chunk.len() > room {
+                line.extend_from_slice(&chunk[..room]);
+                cut = true;
+            } else {
+                line.extend_from_slice(chunk);
+            }
+            (done, chunk.len())
+        };
+        input.consume(used);
+        read += used;
+        if done {
+            if cut && line.last() != Some(&b'\n') {
+                line.push(b'\n');
+            }
+            return Ok((read, cut));
+        }
+    }
+}
+
+fn memchr_newline(buf: &[u8]) -> Option<usize> {
+    memchr::memchr(b'\n', buf)
+}
+
 /// Whether a JSON object is a `pulumi preview --json` document rather than an event.
 fn looks_like_preview_document(text: &str) -> bool {
     match serde_json::from_str::<Value>(text) {
@@ -908,17 +956,36 @@ fn looks_like_preview_document(text: &str) -> bool {
 /// show` prints it: text, or the JSON document with `json`. Nothing is written when the input
 /// holds no event ([`PlanStreamError::Input`]).
 pub fn plan_show_stream(input: impl BufRead, out: &mut impl Write, json: bool) -> Result<(), PlanStreamError> {
-    plan_show_stream_with(input, out, json, SPILL_LIMIT)
+    plan_show_stream_with(input, out, json, Limits::default())
 }
 
-/// [`plan_show_stream`] with buffers that move to disk past `spill_limit` bytes (tests use a
-/// tiny limit so that every path through the temporary files runs).
+/// The sizes that bound a streamed `plan show`'s memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A buffer moves to a temporary file past this many bytes ([`SPILL_LIMIT`]).
+    pub spill: usize,
+    /// A longer line, or a larger pretty-printed object, is skipped ([`MAX_EVENT_BYTES`]).
+    pub max_event: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            spill: SPILL_LIMIT,
+            max_event: MAX_EVENT_BYTES,
+        }
+    }
+}
+
+/// [`plan_show_stream`] with other [`Limits`] (tests use tiny ones so that every path through
+/// the temporary files and the size checks runs).
 pub fn plan_show_stream_with(
     input: impl BufRead,
     out: &mut impl Write,
     json: bool,
-    spill_limit: usize,
+    limits: Limits,
 ) -> Result<(), PlanStreamError> {
+    let (spill_limit, max_event) = (limits.spill, limits.max_event);
     let mut input = input;
     let mut parser = StreamParser::new();
     let mut view = View::new(out, json, spill_limit);
@@ -931,13 +998,35 @@ pub fn plan_show_stream_with(
 
     loop {
         line.clear();
-        let n = input.read_until(b'\n', &mut line).map_err(PlanStreamError::Read)?;
+        let (n, oversize) = read_line_capped(&mut input, &mut line, max_event).map_err(PlanStreamError::Read)?;
         if n == 0 {
             break;
         }
         let last = line.last() != Some(&b'\n');
         if !last {
             line.pop();
+        }
+        if oversize {
+            // Not kept: the memory a reader needs must not depend on its input.
+            parser.count_line();
+            // Inside an object, the line belongs to it: the object is what is skipped.
+            let inside = parser.is_mid_object();
+            if parser.open_len() > 0 {
+                parser.abandon_object(format!("an event larger than {max_event} bytes"));
+            }
+            parser.drop_object();
+            if !inside {
+                let head = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+                parser.record_skip(parser.line_no(), &head, format!("a line longer than {max_event} bytes"));
+            }
+            for s in parser.take_skipped() {
+                view.skipped_input(s.line, &s.text)?;
+            }
+            any_content = true;
+            if last {
+                break;
+            }
+            continue;
         }
         // A log cut off inside a multi-byte character is still worth reading.
         let text: Cow<'_, str> = String::from_utf8_lossy(&line);
@@ -995,6 +1084,12 @@ pub fn plan_show_stream_with(
         }
         if handled? {
             objects += 1;
+        }
+        if parser.open_len() > max_event {
+            parser.abandon_object(format!("an event larger than {max_event} bytes"));
+            for s in parser.take_skipped() {
+                view.skipped_input(s.line, &s.text)?;
+            }
         }
         if let Some(doc) = held {
             objects += 1;

@@ -283,10 +283,14 @@ impl PulumiCli {
             .join(format!("{}-{}", name.stack, name.env))
     }
 
-    /// The redactor for one target: env secrets, passphrase and the target's secret config.
+    /// The redactor for one target: env secrets, passphrase, the target's secret config and the
+    /// secrets of every other stack of its session ([`StackTarget::session_secrets`]).
     pub fn redactor_for(&self, target: &StackTarget) -> Redactor {
         let mut r = self.base_redactor.clone();
         r.add_config(&target.config);
+        for s in &target.session_secrets {
+            r.add(s);
+        }
         r
     }
 
@@ -1206,6 +1210,7 @@ mod tests {
             name: name(),
             workdir: "/x".into(),
             config: vec![],
+            session_secrets: vec![],
         });
         assert_eq!(
             r.redact("discord-token-value configured-passphrase host-passphrase"),
@@ -1225,6 +1230,7 @@ mod tests {
             name: name(),
             workdir: program.clone(),
             config: vec![],
+            session_secrets: vec![],
         };
         let ws = c.prepare_workspace(&target).unwrap();
         assert_eq!(ws, dir.path().join("ws/D1BRV40/network-dev"));

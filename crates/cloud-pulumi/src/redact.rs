@@ -78,6 +78,10 @@ impl Redactor {
         if escaped != v {
             set.insert(escaped.to_string());
         }
+        // The encodings a program or a provider echoes a secret in: base64 (standard and
+        // URL-safe, at every byte alignment, so a secret inside a longer encoded blob is found
+        // too) and URL encoding (`%40` for `@`, `+` for a space in forms).
+        set.extend(encoded_forms(v));
         self.values = set.into_iter().collect();
         self.values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         true
@@ -236,6 +240,93 @@ pub fn is_secret_env_name(name: &str) -> bool {
     SECRET_ENV_MARKERS.iter().any(|m| upper.contains(m))
 }
 
+/// Shortest encoded fragment worth masking: shorter ones would match ordinary text.
+const MIN_ENCODED_LEN: usize = 6;
+
+/// Base64 and URL-encoded forms of `v` that differ from it (see [`Redactor::add`]).
+pub fn encoded_forms(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = v.as_bytes();
+    for alphabet in [STANDARD, URL_SAFE] {
+        let whole = base64(bytes, alphabet);
+        out.push(whole.clone());
+        out.push(whole.trim_end_matches('=').to_string());
+        // Inside a longer blob the secret starts 1 or 2 bytes into a 3-byte group: encode it
+        // behind dummy bytes and keep only the characters that depend on the secret alone.
+        for lead in 1..3usize {
+            let mut padded = vec![0u8; lead];
+            padded.extend_from_slice(bytes);
+            let enc = base64(&padded, alphabet);
+            let enc = enc.trim_end_matches('=');
+            let skip = if lead == 1 { 2 } else { 3 };
+            let full_groups = (lead + bytes.len()) / 3 * 4;
+            if full_groups > skip && full_groups - skip >= MIN_ENCODED_LEN {
+                out.push(enc[skip..full_groups].to_string());
+            }
+        }
+        // Aligned but followed by more data: drop the last, partial group.
+        let aligned = bytes.len() / 3 * 4;
+        if aligned >= MIN_ENCODED_LEN {
+            out.push(whole[..aligned].to_string());
+        }
+    }
+    let mut url = String::new();
+    let mut form = String::new();
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            url.push(b as char);
+            form.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+            if b == b' ' {
+                form.push('+');
+            } else {
+                form.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    // Some encoders write lowercase hex digits.
+    let mut lower_hex = String::new();
+    let mut chars = url.chars();
+    while let Some(c) = chars.next() {
+        lower_hex.push(c);
+        if c == '%' {
+            for _ in 0..2 {
+                if let Some(h) = chars.next() {
+                    lower_hex.push(h.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    out.push(url);
+    out.push(form);
+    out.push(lower_hex);
+    out.retain(|f| f != v && f.len() >= MIN_ENCODED_LEN);
+    out.sort();
+    out.dedup();
+    out
+}
+
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// RFC 4648 base64 with `=` padding.
+fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +437,33 @@ mod tests {
             for s in &secrets {
                 prop_assert!(!dumped.contains(s.as_str()));
             }
+        }
+    }
+
+    #[test]
+    fn encoded_forms_of_a_secret_are_masked_too() {
+        let mut r = Redactor::new();
+        r.add("hunter2-db-p@ss word");
+        // base64 of the secret alone, inside a longer blob (every alignment), URL and form encoding.
+        let text = "a aHVudGVyMi1kYi1wQHNzIHdvcmQ= b eGFodW50ZXIyLWRiLXBAc3Mgd29yZA== \
+                    c eHhodW50ZXIyLWRiLXBAc3Mgd29yZHh4 d hunter2-db-p%40ss%20word e hunter2-db-p%40ss+word";
+        let out = r.redact(text);
+        assert!(!out.contains("aHVudGVy"), "{out}");
+        assert!(!out.contains("dW50ZXIy"), "{out}");
+        assert!(!out.contains("hunter2"), "{out}");
+        assert_eq!(out.matches(MASK).count(), 5, "{out}");
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes(), STANDARD), enc);
         }
     }
 }

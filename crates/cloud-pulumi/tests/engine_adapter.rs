@@ -94,6 +94,7 @@ impl Harness {
                     secret: true,
                 },
             ],
+            session_secrets: vec![],
         };
         Harness { dir, config, target }
     }
@@ -659,4 +660,60 @@ async fn the_engine_version_is_asked_once_per_installed_binary() {
     std::fs::write(&wrapper, format!("{text}# upgraded\n")).unwrap();
     assert_eq!(cli.version().await.unwrap(), first);
     assert_eq!(recorded(&log).len(), 2);
+}
+
+/// Stack `network` echoes a secret that only stack `database-rds` of the same session was given
+/// (in clear, base64-encoded and URL-encoded): with the session's secrets on the target, none of
+/// the three forms reaches the progress stream or the preview; without them, it would have.
+#[tokio::test]
+async fn a_secret_of_another_stack_of_the_session_is_redacted_too() {
+    const OTHER: &str = "rds-master-p@ss 42";
+    const OTHER_B64: &str = "cmRzLW1hc3Rlci1wQHNzIDQy";
+    const OTHER_URL: &str = "rds-master-p%40ss%2042";
+    let tmp = tempfile::tempdir().unwrap();
+    let diag = |m: &str| {
+        format!(
+            r#"{{"sequence":1,"timestamp":0,"diagnosticEvent":{{"message":"{m}","color":"never","severity":"warning"}}}}"#
+        )
+    };
+    let events = [
+        r#"{"sequence":0,"timestamp":0,"preludeEvent":{"config":{}}}"#.to_string(),
+        diag(&format!("connecting with {OTHER}")),
+        diag(&format!("Authorization: Basic {OTHER_B64}")).replace("\"sequence\":1", "\"sequence\":2"),
+        diag(&format!("GET /login?password={OTHER_URL}")).replace("\"sequence\":1", "\"sequence\":3"),
+        r#"{"sequence":4,"timestamp":0,"summaryEvent":{"maybeCorrupt":false,"durationSeconds":1,"resourceChanges":{},"PolicyPacks":{},"isPreview":true,"result":"succeeded"}}"#.to_string(),
+        r#"{"sequence":5,"timestamp":0,"cancelEvent":{}}"#.to_string(),
+    ];
+    let mut body = FIND_LOG.to_string();
+    body.push_str("if [ -n \"$log\" ]; then\n");
+    for e in &events {
+        body.push_str(&format!("  printf '%s\\n' '{e}' >> \"$log\"\n"));
+    }
+    body.push_str("fi\nexit 0\n");
+    let h = Harness::new(script(tmp.path(), "pulumi", &body));
+    let run = |secrets: Vec<String>| {
+        let mut target = h.target.clone();
+        target.session_secrets = secrets;
+        let cli = h.cli();
+        async move {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let preview = cli.preview(&target, &tx).await.unwrap();
+            drop(tx);
+            let mut progress = vec![];
+            while let Some(p) = rx.recv().await {
+                progress.push(p);
+            }
+            format!("{preview:?}\n{progress:?}")
+        }
+    };
+    let per_stack = run(vec![]).await;
+    assert!(
+        per_stack.contains(OTHER) && per_stack.contains(OTHER_B64),
+        "the engine's output carries the other stack's secret: {per_stack}"
+    );
+    let session_wide = run(vec![CONFIG_SECRET.into(), OTHER.into()]).await;
+    for leak in [OTHER, OTHER_B64, OTHER_URL, "cmRzLW1hc3Rl"] {
+        assert!(!session_wide.contains(leak), "{leak} leaked: {session_wide}");
+    }
+    assert!(session_wide.contains("[secret]"), "{session_wide}");
 }

@@ -1,5 +1,5 @@
-//! Every recorded Pulumi stream in `crates/cloud-testkit/fixtures/pulumi` parses unmodified, and our summary's
-//! counts agree with the counts the stream itself records.
+//! Every recorded Pulumi stream in `crates/cloud-testkit/fixtures/pulumi` parses unmodified, and
+//! our summary's counts agree with the counts the stream itself records.
 //!
 //! What is compared, per fixture:
 //! 1. `StreamSummary::counts()` equals the file's own `summaryEvent.resourceChanges` (the engine's
@@ -9,7 +9,8 @@
 //!    `remove-pending-replace`, once per (URN, op)):
 //!    * `F` — from `resOutputsEvent`s (finished steps; refresh steps count under their result op);
 //!    * `P` — from `resourcePreEvent`s (started steps), minus steps that failed (`resOpFailedEvent`).
-//!   The engine counts a step when it finishes successfully, so for every op
+//!
+//!    The engine counts a step when it finishes successfully, so for every op
 //!    `F[op] <= engine[op] <= P[op] (+ refresh/read steps, whose final op is only known at the end)`
 //!    must hold in every stream. Where no counted step is left in flight (started, neither
 //!    finished nor failed), `F == engine` must hold exactly; where additionally the recording

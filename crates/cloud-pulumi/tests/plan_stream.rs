@@ -3,7 +3,7 @@
 //! pretty-printed), several stacks one after another, streams without the engine's totals,
 //! damaged input, `preview --json` documents, and a log large enough to spill to disk.
 
-use cloud_pulumi::plan_stream::{plan_show_stream, plan_show_stream_with, PlanStreamError};
+use cloud_pulumi::plan_stream::{plan_show_stream, plan_show_stream_with, Limits, PlanStreamError};
 use cloud_pulumi::summary::plan_show;
 use serde_json::{json, Value};
 
@@ -36,7 +36,11 @@ fn in_memory(input: &str, json: bool) -> Result<String, String> {
 fn streamed(input: &str, json: bool, spill: bool) -> Result<String, String> {
     let mut out = Vec::new();
     let result = if spill {
-        plan_show_stream_with(input.as_bytes(), &mut out, json, 64)
+        let limits = Limits {
+            spill: 64,
+            ..Limits::default()
+        };
+        plan_show_stream_with(input.as_bytes(), &mut out, json, limits)
     } else {
         plan_show_stream(input.as_bytes(), &mut out, json)
     };
@@ -220,4 +224,36 @@ fn a_log_that_spills_to_disk_is_shown_the_same() {
     }
     assert!(text.len() > 4 << 20, "{} bytes", text.len());
     same("big log", &text);
+}
+
+/// An event larger than the limit is skipped (and reported) instead of being held in memory;
+/// what follows it is read as usual.
+#[test]
+fn an_oversized_event_is_skipped_and_reading_goes_on() {
+    let (_, text) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n.contains("up-interrupted"))
+        .unwrap();
+    let evs = lines(&events(&text));
+    let mut input: Vec<String> = evs.lines().map(str::to_string).collect();
+    let huge = format!("{{\"sequence\": 99, \"stdoutEvent\": {{\"message\": \"{}\"}}}}", "x".repeat(5000));
+    input.insert(2, huge.clone());
+    let pretty_huge = format!("{{\n  \"sequence\": 98,\n  \"stdoutEvent\": {{\n{}\n  }}\n}}", "    \"m\": 1,\n".repeat(400));
+    input.insert(4, pretty_huge);
+    let limited = |json: bool| {
+        let mut out = Vec::new();
+        let limits = Limits {
+            max_event: 4096,
+            ..Limits::default()
+        };
+        plan_show_stream_with(input.join("\n").as_bytes(), &mut out, json, limits).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let got: Value = serde_json::from_str(&limited(true)).unwrap();
+    assert_eq!(got["skippedLines"], json!([3, 5]), "{got:#}");
+    let clean: Value = serde_json::from_str(&streamed(&evs, true, false).unwrap()).unwrap();
+    for key in ["steps", "counts", "errors", "stacks"] {
+        assert_eq!(got[key], clean[key], "{key}: nothing else lost");
+    }
+    assert!(limited(false).contains("note: 2 line(s) that were not engine events were skipped"));
 }

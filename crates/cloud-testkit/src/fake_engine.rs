@@ -291,6 +291,12 @@ impl DeploymentResolver for MemoryResolver {
                         },
                         workdir: PathBuf::from(format!("stacks/{name}")),
                         config: config.get(*name).cloned().unwrap_or_default(),
+                        session_secrets: config
+                            .values()
+                            .flatten()
+                            .filter(|c| c.secret)
+                            .map(|c| c.value.clone())
+                            .collect(),
                     },
                     content_hash: {
                         let base = hashes.get(*name).cloned().unwrap_or_else(|| format!("hash-{name}"));

@@ -16,7 +16,7 @@ import {
     readStackMeta,
     snapshotPath,
 } from "./catalog";
-import { mockCall, mockResource } from "./mocks";
+import { GCP_PROJECT, GCP_REGION, mockCall, mockResource } from "./mocks";
 
 export interface EvaluateOptions {
     /** The stack directory (holding index.ts, Pulumi.yaml and stack.yaml). */
@@ -58,7 +58,7 @@ export interface InspectDoc {
 export interface Diagnostics {
     /** Config keys the program read (any getter, set or not), sorted. */
     configRead: string[];
-    /** Resources whose type supports `tags` but that were declared without them. */
+    /** Resources whose type supports tags (`labels` on Google Cloud) but that were declared without them. */
     untagged: string[];
     /** For every StackReference: the upstream output names the program asked for. */
     upstreamOutputsRead: Record<string, string[]>;
@@ -174,7 +174,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<{ doc: InspectDoc
     const pulumiProject = stack;
     const pulumiStack = `${opts.deploymentId}-${stack}-${opts.env}`;
 
-    const namespaced: Record<string, string> = { "aws:region": "us-east-1" };
+    const namespaced: Record<string, string> = { "aws:region": "us-east-1", "gcp:project": GCP_PROJECT, "gcp:region": GCP_REGION };
     for (const [k, v] of Object.entries(config)) namespaced[`${pulumiProject}:${k}`] = v;
     pulumi.runtime.setAllConfig(namespaced, []);
 
@@ -235,7 +235,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<{ doc: InspectDoc
     await pulumi.runtime.runInPulumiStack(async () => {
         // A stack transformation runs synchronously in every resource's constructor:
         // that gives declaration order, the parent, and whether the type takes tags
-        // (generated SDK classes pass a `tags` key only when the resource has one).
+        // (generated SDK classes pass a `tags` key only when the resource has one; on
+        // Google Cloud the equivalent is `labels`, and `tags` are network tags).
         pulumi.runtime.registerStackTransformation((args) => {
             if (args.type === STACK_REFERENCE) {
                 stackReferences.push(args.name);
@@ -248,7 +249,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<{ doc: InspectDoc
                 name: args.name,
                 parent: parent && parent.__pulumiType !== "pulumi:pulumi:Stack" ? `${parent.__pulumiType}::${parent.__name}` : null,
                 custom: args.resource instanceof pulumi.CustomResource,
-                taggable: "tags" in args.props,
+                taggable: tagKey(args.type) in args.props,
             };
             const key = `${args.type}::${args.name}`;
             if (byKey.has(key)) throw new Error(`two resources named ${key}: give every resource a unique name`);
@@ -277,7 +278,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<{ doc: InspectDoc
     const untagged = declared
         .filter((r) => r.custom && r.taggable)
         .filter((r) => {
-            const tags = tagMap(r.inputs?.tags);
+            const tags = tagMap(r.inputs?.[tagKey(r.type)]);
             return BASE_TAGS.some((t) => !(t in tags));
         })
         .map((r) => `${r.type}::${r.name}`);
@@ -302,6 +303,18 @@ export async function evaluate(opts: EvaluateOptions): Promise<{ doc: InspectDoc
             ),
         },
     };
+}
+
+/** The input holding a resource's tags: `labels` for Google Cloud (`gcp:`) resources, whose
+ *  `tags` are network tags, and `tags` for everything else. */
+export function tagKey(type: string): "tags" | "labels" {
+    return type.startsWith("gcp:") ? "labels" : "tags";
+}
+
+/** A resource's tags as a map, or undefined when it was declared without any. */
+export function tagsOf(r: { type: string; inputs: Record<string, unknown> }): Record<string, string> | undefined {
+    const v = r.inputs[tagKey(r.type)];
+    return v === undefined || v === null ? undefined : tagMap(v);
 }
 
 /** Tags as a map, whether given as a map or as an Auto Scaling group's `[{key, value}]` list. */

@@ -6,6 +6,10 @@ import { createHash } from "node:crypto";
 
 export const REGION = "us-east-1";
 export const ACCOUNT_ID = "123456789012";
+/** The Google Cloud project and region the gcp-* stacks run against (gcp:project, gcp:region). */
+export const GCP_PROJECT = "cloud-engine-mock";
+export const GCP_REGION = "us-central1";
+export const GCP_PROJECT_NUMBER = "123456789012";
 
 /** Deterministic lowercase hex derived from the given parts. */
 export function hex(len: number, ...parts: string[]): string {
@@ -38,6 +42,10 @@ type State = Record<string, unknown>;
 /** The id and state the provider would report after creating the resource. */
 export function mockResource(type: string, name: string, inputs: State): { id: string; state: State } {
     const { pkg, module, kind } = splitType(type);
+    if (pkg === "gcp") return mockGcpResource(type, name, inputs);
+    if (type === "random:index/randomPassword:RandomPassword") {
+        return { id: "none", state: { ...inputs, result: `mock-${hex(Number(inputs.length ?? 16), type, name)}` } };
+    }
     if (pkg !== "aws") {
         // Component resources and anything else: no provider, echo the inputs.
         return { id: `${name}-id`, state: { ...inputs } };
@@ -211,6 +219,131 @@ export function mockResource(type: string, name: string, inputs: State): { id: s
     }
     state.id = id;
     state.arn = arn;
+    return { id, state };
+}
+
+/** Compute Engine collections: global ones live under `projects/<p>/global/`, regional ones
+ *  under `projects/<p>/regions/<r>/`. */
+const GCE_GLOBAL: Record<string, string> = {
+    Network: "networks",
+    Firewall: "firewalls",
+    GlobalAddress: "addresses",
+    HealthCheck: "healthChecks",
+    InstanceTemplate: "instanceTemplates",
+};
+const GCE_REGIONAL: Record<string, string> = {
+    Subnetwork: "subnetworks",
+    Router: "routers",
+    Address: "addresses",
+    RegionInstanceGroupManager: "instanceGroupManagers",
+    RegionAutoscaler: "autoscalers",
+};
+const GCE_API = "https://www.googleapis.com/compute/v1/";
+
+/** A decimal id of `len` digits derived from parts, like the numeric ids Google Cloud assigns. */
+function numericId(len: number, ...parts: string[]): string {
+    const digits = BigInt(`0x${hex(32, ...parts)}`).toString().slice(-len).padStart(len, "0");
+    return digits.replace(/^0/, "1");
+}
+
+/** The id and state the Google provider would report (ids, self links, computed fields). */
+function mockGcpResource(type: string, name: string, inputs: State): { id: string; state: State } {
+    const { module, kind } = splitType(type);
+    const project = (inputs.project as string | undefined) ?? GCP_PROJECT;
+    const region = (inputs.region as string | undefined) ?? GCP_REGION;
+    const h = hex(17, type, name);
+    const physicalName = (inputs.name as string | undefined)
+        ?? (inputs.namePrefix !== undefined
+            // The provider appends a 26-digit creation timestamp and counter to a name prefix.
+            ? `${inputs.namePrefix}20260101000000${numericId(12, name)}`
+            : `${name.toLowerCase()}-${h.slice(0, 7)}`);
+    const state: State = { ...inputs, name: physicalName, project, effectiveLabels: inputs.labels, pulumiLabels: inputs.labels };
+    let id = physicalName;
+    if (module === "compute" && (GCE_GLOBAL[kind] || GCE_REGIONAL[kind])) {
+        id = GCE_GLOBAL[kind]
+            ? `projects/${project}/global/${GCE_GLOBAL[kind]}/${physicalName}`
+            : `projects/${project}/regions/${region}/${GCE_REGIONAL[kind]}/${physicalName}`;
+        state.selfLink = `${GCE_API}${id}`;
+        if (GCE_REGIONAL[kind]) state.region = region;
+        if (kind !== "RegionAutoscaler") state.creationTimestamp = "2026-01-01T00:00:00.000-08:00";
+    }
+    const octet = (i: number) => parseInt(h.slice(2 * i, 2 * i + 2), 16);
+    switch (type) {
+        case "gcp:compute/network:Network":
+            state.numericId = numericId(19, name);
+            state.gatewayIpv4 = "";
+            break;
+        case "gcp:compute/subnetwork:Subnetwork":
+            state.gatewayAddress = String(inputs.ipCidrRange ?? "10.0.0.0/20").replace(/\.0\/\d+$/, ".1");
+            state.subnetworkId = Number(numericId(15, name));
+            break;
+        case "gcp:compute/address:Address":
+            state.address = `34.${octet(0)}.${octet(1)}.${octet(2)}`;
+            break;
+        case "gcp:compute/routerNat:RouterNat":
+            id = `${project}/${region}/${inputs.router}/${physicalName}`;
+            state.region = region;
+            break;
+        case "gcp:compute/instanceTemplate:InstanceTemplate":
+            state.selfLinkUnique = `${state.selfLink}?uniqueId=${numericId(19, name)}`;
+            state.metadataFingerprint = h.slice(0, 12);
+            break;
+        case "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager":
+            state.instanceGroup = `${GCE_API}projects/${project}/regions/${region}/instanceGroups/${physicalName}`;
+            state.fingerprint = h.slice(0, 12);
+            break;
+        case "gcp:serviceaccount/account:Account": {
+            const email = `${inputs.accountId}@${project}.iam.gserviceaccount.com`;
+            id = `projects/${project}/serviceAccounts/${email}`;
+            Object.assign(state, { email, name: id, member: `serviceAccount:${email}`, uniqueId: numericId(21, name) });
+            break;
+        }
+        case "gcp:projects/iAMMember:IAMMember":
+            id = `${project}/${inputs.role}/${inputs.member}`;
+            state.etag = `BwY${hex(9, name)}`;
+            break;
+        case "gcp:servicenetworking/connection:Connection":
+            id = `${inputs.network}:${inputs.service}`;
+            state.peering = "servicenetworking-googleapis-com";
+            break;
+        case "gcp:sql/databaseInstance:DatabaseInstance": {
+            const privateIp = `10.21.${octet(0) % 16}.${2 + (octet(1) % 250)}`;
+            Object.assign(state, {
+                region,
+                connectionName: `${project}:${region}:${physicalName}`,
+                privateIpAddress: privateIp,
+                firstIpAddress: privateIp,
+                ipAddresses: [{ ipAddress: privateIp, type: "PRIVATE" }],
+                selfLink: `https://sqladmin.googleapis.com/sql/v1beta4/projects/${project}/instances/${physicalName}`,
+                serviceAccountEmailAddress: `p${GCP_PROJECT_NUMBER}-${hex(6, name)}@gcp-sa-cloud-sql.iam.gserviceaccount.com`,
+                dnsName: `${hex(12, name)}.${hex(6, name, "dns")}.${region}.sql.goog.`,
+            });
+            break;
+        }
+        case "gcp:sql/database:Database":
+            id = `projects/${project}/instances/${inputs.instance}/databases/${physicalName}`;
+            state.selfLink = `https://sqladmin.googleapis.com/sql/v1beta4/${id}`;
+            break;
+        case "gcp:sql/user:User":
+            id = `${physicalName}//${inputs.instance}`;
+            break;
+        case "gcp:secretmanager/secret:Secret":
+            id = `projects/${project}/secrets/${inputs.secretId}`;
+            state.name = `projects/${GCP_PROJECT_NUMBER}/secrets/${inputs.secretId}`;
+            break;
+        case "gcp:secretmanager/secretVersion:SecretVersion":
+            id = `${String(inputs.secret).replace(`projects/${project}/`, `projects/${GCP_PROJECT_NUMBER}/`)}/versions/1`;
+            Object.assign(state, { name: id, version: "1", enabled: true });
+            break;
+        case "gcp:storage/bucket:Bucket":
+            Object.assign(state, {
+                url: `gs://${physicalName}`,
+                selfLink: `https://www.googleapis.com/storage/v1/b/${physicalName}`,
+                projectNumber: Number(GCP_PROJECT_NUMBER),
+            });
+            break;
+    }
+    state.id = id;
     return { id, state };
 }
 

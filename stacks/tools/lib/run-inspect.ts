@@ -28,6 +28,32 @@ export function runInspect(stack: string, env: string, extra: string[] = []): Pr
     });
 }
 
+export interface PulumiLoaderResult {
+    stack: string;
+    env: string;
+    /** Names the program exported, sorted. */
+    outputs: string[];
+    /** Every .ts module the program loaded (compiled by Pulumi's ts-node), relative to stacks/. */
+    typescript: string[];
+}
+
+const PULUMI_RUN = path.join(STACKS_DIR, "tools", "pulumi-run.cjs");
+
+/** `node tools/pulumi-run.cjs <dir> <env>`: the program loaded by @pulumi/pulumi's own
+ *  cmd/run (ts-node, cwd = the stack directory) under the mock monitor. Plain `node`, never
+ *  tsx, so that Pulumi's ts-node is what compiles the TypeScript. */
+export function runPulumiLoader(dir: string, env: string): Promise<PulumiLoaderResult> {
+    return new Promise((resolve, reject) => {
+        execFile(process.execPath, [PULUMI_RUN, dir, env], { cwd: STACKS_DIR, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+            if (err) {
+                reject(new Error(`pulumi-run ${dir} ${env} failed (${err.code}):\n${stderr}`));
+                return;
+            }
+            resolve(JSON.parse(stdout) as PulumiLoaderResult);
+        });
+    });
+}
+
 /** Runs jobs with at most `limit` in flight (the machine is small and shared). */
 export async function limited<T>(limit: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
     const results: T[] = new Array(jobs.length);

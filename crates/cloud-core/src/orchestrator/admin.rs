@@ -75,6 +75,8 @@ fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
     if reason.chars().count() > 500 {
         return Err(UserError::invalid("the reason is longer than 500 characters; keep it to a sentence").into());
     }
+    // The audit log and every chat thread show it: one plain line, nothing that steers a terminal.
+    cloud_domain::input::check_text("the reason", reason, 500, false).map_err(UserError::invalid)?;
     Ok(reason.to_string())
 }
 

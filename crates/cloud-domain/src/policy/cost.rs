@@ -103,6 +103,7 @@ impl Pricing {
             path: origin.to_string(),
             message,
         };
+        crate::input::check_yaml_shape(text, crate::input::MAX_YAML_DEPTH).map_err(invalid)?;
         let pricing: Pricing = serde_yaml::from_str(text).map_err(|e| match e.location() {
             Some(loc) => invalid(format!("line {} column {}: {e}", loc.line(), loc.column())),
             None => invalid(e.to_string()),

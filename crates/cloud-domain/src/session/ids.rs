@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 /// An identifier that does not have the required shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} `{value}`: {expected}")]
+#[error("invalid {what} `{}`: {expected}", crate::input::shown(.value))]
 pub struct InvalidId {
     pub what: &'static str,
     pub value: String,

@@ -53,7 +53,7 @@ impl fmt::Display for Principal {
 
 /// A principal written without a known platform or with an empty user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid user `{0}`: write it as <platform>:<id> with platform cli, discord or slack (e.g. cli:alice, discord:80351110224678912, slack:U024BE7LH)")]
+#[error("invalid user `{}`: write it as <platform>:<id> with platform cli, discord or slack (e.g. cli:alice, discord:80351110224678912, slack:U024BE7LH)", crate::input::shown(.0))]
 pub struct InvalidPrincipal(pub String);
 
 impl FromStr for Principal {
