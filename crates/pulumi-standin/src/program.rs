@@ -16,9 +16,10 @@
 //! 3. Otherwise the inspector evaluates the program with the stack's configuration — secret
 //!    values are passed as `[secret]`, so they never reach a command line — and the result is
 //!    cached under `stacks/node_modules/.cache/pulumi-standin/`, keyed by a hash of everything
-//!    the evaluation reads (the program's files, the inspector and its mocks, the lockfile, the
-//!    upstream snapshots its StackReferences answer from, and the configuration). Concurrent
-//!    stand-ins wait for one evaluation instead of repeating it (`flock`).
+//!    the evaluation reads (the program's files, the shared code, the inspector and its mocks,
+//!    the lockfile, the upstream snapshots its StackReferences answer from, and the
+//!    configuration). Concurrent stand-ins wait for one evaluation instead of repeating it
+//!    (`flock`).
 //! 4. When the inspector cannot run (no `node`, no `stacks/node_modules`), the snapshot is used
 //!    with a warning diagnostic naming the configuration it does not reflect.
 //!
@@ -204,25 +205,35 @@ fn files_under(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The cache key: everything the evaluation reads, and the configuration.
+/// The cache key: everything the evaluation reads, and the configuration. That is the stacks
+/// workspace minus what cannot matter: this program's files (not its snapshots or docs), the
+/// other programs' snapshots for this environment (the mocked StackReferences answer from
+/// them) but not their code, the shared code and the inspector (every directory that is not a
+/// stack, except `tests`), and the files at the root (package and TypeScript settings, the
+/// lockfile).
 fn cache_key(root: &Path, program_dir: &Path, env: &str, config: &ProgramConfig) -> String {
     let mut h = Sha256::new();
     h.update(b"pulumi-standin program evaluation v1\0");
     let mut files = Vec::new();
-    files_under(program_dir, &["inspect", "node_modules", "docs"], &mut files);
-    files_under(&root.join("tools"), &["node_modules"], &mut files);
-    files.push(root.join("package-lock.json"));
-    // The upstream snapshots the mocked StackReferences answer from.
-    let own = program_dir.file_name();
-    if let Ok(entries) = std::fs::read_dir(root) {
-        let mut others: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| Some(e.file_name().as_os_str()) != own)
-            .map(|e| e.path().join("inspect").join(format!("{env}.json")))
-            .filter(|p| p.is_file())
-            .collect();
-        others.sort();
-        files.extend(others);
+    let mut entries: Vec<_> = std::fs::read_dir(root).map(|e| e.flatten().collect()).unwrap_or_default();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let name = e.file_name();
+        if !path.is_dir() {
+            files.push(path);
+        } else if name == "node_modules" || name == "tests" {
+            continue;
+        } else if path == program_dir || Some(name.as_os_str()) == program_dir.file_name() {
+            files_under(&path, &["inspect", "node_modules", "docs"], &mut files);
+        } else if path.join("stack.yaml").is_file() {
+            let snapshot = path.join("inspect").join(format!("{env}.json"));
+            if snapshot.is_file() {
+                files.push(snapshot);
+            }
+        } else {
+            files_under(&path, &["node_modules"], &mut files);
+        }
     }
     for f in files {
         let rel = f.strip_prefix(root).unwrap_or(&f).to_string_lossy().into_owned();
@@ -401,6 +412,48 @@ mod tests {
         assert!(differing(&snapshot, &same).is_empty());
         let other = cfg(&[("deploymentId", "D1BRV40"), ("cidrBlock", "10.1.0.0/16"), ("extra", "x")]);
         assert_eq!(differing(&snapshot, &other), ["cidrBlock", "extra"]);
+    }
+
+    #[test]
+    fn the_cache_key_follows_what_the_evaluation_reads_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let write = |rel: &str, text: &str| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        for stack in ["network", "dns"] {
+            write(&format!("{stack}/stack.yaml"), "name: x\n");
+            write(&format!("{stack}/index.ts"), "// program\n");
+            write(&format!("{stack}/inspect/dev.json"), "{}");
+        }
+        write("shared/context.ts", "// shared\n");
+        write("tools/inspect.ts", "// inspector\n");
+        write("package-lock.json", "{}");
+        let program = root.join("dns");
+        let config = cfg(&[("caaIssuer", "amazon.com")]);
+        let key = || cache_key(root, &program, "dev", &config);
+        let first = key();
+        // Not read by the evaluation: another program's code, this program's own snapshot, tests.
+        write("network/index.ts", "// changed\n");
+        write("dns/inspect/dev.json", "{\"changed\": true}");
+        write("tests/stacks.test.ts", "// a test\n");
+        assert_eq!(key(), first);
+        // Read by it: shared code, an upstream snapshot, the program, the configuration.
+        for (rel, text) in [
+            ("shared/context.ts", "// shared, changed\n"),
+            ("network/inspect/dev.json", "{\"vpcId\": 1}"),
+            ("dns/index.ts", "// program, changed\n"),
+        ] {
+            let before = key();
+            write(rel, text);
+            assert_ne!(key(), before, "{rel}");
+        }
+        assert_ne!(
+            cache_key(root, &program, "dev", &cfg(&[("caaIssuer", "letsencrypt.org")])),
+            key()
+        );
     }
 
     #[test]
