@@ -46,6 +46,11 @@ pub struct PlanShowArgs {
 pub struct ReaderRun {
     pub wall_s: f64,
     pub events_per_sec: f64,
+    /// CPU time the reader used (user + system): on a shared machine the wall time also holds
+    /// time spent waiting for a core.
+    pub cpu_s: f64,
+    /// Events per second of CPU time: the reader's own speed, whatever else runs.
+    pub events_per_cpu_sec: f64,
     pub mib_per_sec: f64,
     pub peak_rss_mb: f64,
 }
@@ -144,8 +149,8 @@ fn generate(path: &Path, bytes: u64) -> anyhow::Result<(u64, u64)> {
     Ok((seq, stacks))
 }
 
-/// Run `program args…` with stdout to /dev/null; wall time and the child's peak RSS.
-fn timed(program: &Path, args: &[&str]) -> anyhow::Result<(Duration, f64)> {
+/// Run `program args…` with stdout to /dev/null; wall time, the child's peak RSS and CPU time.
+fn timed(program: &Path, args: &[&str]) -> anyhow::Result<(Duration, f64, f64)> {
     let start = Instant::now();
     let child = Command::new(program)
         .args(args)
@@ -176,16 +181,20 @@ fn timed(program: &Path, args: &[&str]) -> anyhow::Result<(Duration, f64)> {
     if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         return Err(UserError::failed(format!("{} {} failed: {stderr}", program.display(), args.join(" "))).into());
     }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
     // Linux reports ru_maxrss in KiB.
-    Ok((wall, usage.ru_maxrss as f64 / 1024.0))
+    Ok((wall, usage.ru_maxrss as f64 / 1024.0, cpu))
 }
 
-fn run(wall: Duration, peak_rss_mb: f64, events: u64, bytes: u64) -> ReaderRun {
+fn run((wall, peak_rss_mb, cpu): (Duration, f64, f64), events: u64, bytes: u64) -> ReaderRun {
     let secs = wall.as_secs_f64().max(1e-9);
     let r2 = |x: f64| (x * 100.0).round() / 100.0;
     ReaderRun {
         wall_s: r2(secs),
         events_per_sec: (events as f64 / secs).round(),
+        cpu_s: r2(cpu),
+        events_per_cpu_sec: (events as f64 / cpu.max(1e-9)).round(),
         mib_per_sec: r2(bytes as f64 / secs / (1024.0 * 1024.0)),
         peak_rss_mb: r2(peak_rss_mb),
     }
@@ -226,16 +235,13 @@ pub fn cmd_bench_plan_show(args: &PlanShowArgs) -> anyhow::Result<PlanShowReport
     let bytes = std::fs::metadata(&log)?.len();
     let file = log.display().to_string();
 
-    let (wall, rss) = timed(&cloud, &["plan", "show", "--event-log", &file])?;
-    let text = run(wall, rss, events, bytes);
-    let (wall, rss) = timed(&cloud, &["plan", "show", "--event-log", &file, "--json"])?;
-    let json_run = run(wall, rss, events, bytes);
+    let text = run(timed(&cloud, &["plan", "show", "--event-log", &file])?, events, bytes);
+    let json_run = run(timed(&cloud, &["plan", "show", "--event-log", &file, "--json"])?, events, bytes);
     let python = match (args.no_python, python()) {
         (false, Some(py)) => {
             let script = scratch.path().join("loads.py");
             std::fs::write(&script, PYTHON_LOOP)?;
-            let (wall, rss) = timed(&py, &[&script.display().to_string(), &file])?;
-            Some(run(wall, rss, events, bytes))
+            Some(run(timed(&py, &[&script.display().to_string(), &file])?, events, bytes))
         }
         _ => None,
     };
@@ -268,21 +274,23 @@ pub fn print_plan_show(report: &PlanShowReport, json: bool, check: bool) -> anyh
             .as_ref()
             .map(|p| {
                 format!(
-                    "; python json.loads loop {:.2} s ({:.0} events/s, {:.1} MB)",
-                    p.wall_s, p.events_per_sec, p.peak_rss_mb
+                    "; python json.loads loop {:.2} s ({:.0} events/s, {:.0}/CPU-s, {:.1} MB)",
+                    p.wall_s, p.events_per_sec, p.events_per_cpu_sec, p.peak_rss_mb
                 )
             })
             .unwrap_or_else(|| "; python3 not found".into());
         println!(
-            "plan-show: {} MiB, {} events in {} stacks — text {:.2} s ({:.0} events/s, peak {:.1} MB), json {:.2} s ({:.0} events/s, peak {:.1} MB){py} (goal ≥ {:.0} events/s, ≤ {:.0} MB, faster than python): {}",
+            "plan-show: {} MiB, {} events in {} stacks — text {:.2} s ({:.0} events/s, {:.0}/CPU-s, peak {:.1} MB), json {:.2} s ({:.0} events/s, {:.0}/CPU-s, peak {:.1} MB){py} (goal ≥ {:.0} events/s, ≤ {:.0} MB, faster than python): {}",
             report.file_mib,
             report.events,
             report.stacks,
             report.text.wall_s,
             report.text.events_per_sec,
+            report.text.events_per_cpu_sec,
             report.text.peak_rss_mb,
             report.json.wall_s,
             report.json.events_per_sec,
+            report.json.events_per_cpu_sec,
             report.json.peak_rss_mb,
             report.goal_events_per_sec,
             report.goal_peak_rss_mb,

@@ -73,6 +73,9 @@ pub struct PhaseTimes {
     pub ratio_to_true_critical_path: f64,
     /// Delayed engine operations (preview, up, destroy) the stacks ran in this phase.
     pub engine_operations: u64,
+    /// What we add to each engine operation on average: the stacks' measured time beyond the
+    /// configured delays (process starts, config, tailing, bookkeeping), per operation.
+    pub overhead_per_operation_ms: f64,
     /// Every engine process started in this phase (the stand-in's own count).
     pub engine_processes: u64,
     /// Processes that named a stack, divided by the stacks; the session-wide ones (`version`,
@@ -249,6 +252,7 @@ fn phase(
     let wall_s = wall.as_secs_f64();
     let ratio_true = wall_s / true_critical.max(f64::EPSILON);
     let per_stack = invocations.for_stacks as f64 / resolved.stacks.len().max(1) as f64;
+    let operations: u64 = invocations.operations.values().sum();
     Ok(PhaseTimes {
         critical_path_s: round3(critical),
         wall_s: round3(wall_s),
@@ -258,7 +262,11 @@ fn phase(
         true_critical_path_s: round3(true_critical),
         true_critical_path: true_chain,
         ratio_to_true_critical_path: round3(ratio_true),
-        engine_operations: invocations.operations.values().sum(),
+        engine_operations: operations,
+        overhead_per_operation_ms: round3(
+            (durations.values().sum::<f64>() - operations as f64 * delay.as_secs_f64()) * 1000.0
+                / operations.max(1) as f64,
+        ),
         engine_processes: invocations.total,
         engine_processes_per_stack: round3(per_stack),
         engine_processes_by_command: invocations.by_command.clone(),
@@ -515,10 +523,11 @@ pub fn print_waves(report: &WavesReport, json: bool, check: bool) -> anyhow::Res
             ("destroy", &report.destroy),
         ] {
             println!(
-                "{name:<12} wall {:>7.3} s  true critical path {:>7.3} s ({} ops)  ratio {:.3}  |  measured critical path {:>7.3} s, ratio {:.3}  |  {} engine processes, {:.2}/stack  {}",
+                "{name:<12} wall {:>7.3} s  true critical path {:>7.3} s ({} ops, +{:.0} ms each)  ratio {:.3}  |  measured critical path {:>7.3} s, ratio {:.3}  |  {} engine processes, {:.2}/stack  {}",
                 p.wall_s,
                 p.true_critical_path_s,
                 p.engine_operations,
+                p.overhead_per_operation_ms,
                 p.ratio_to_true_critical_path,
                 p.critical_path_s,
                 p.ratio_to_critical_path,

@@ -698,7 +698,7 @@ impl StreamParser {
     pub fn push_line_with<T>(
         &mut self,
         line: &str,
-        parse: impl FnOnce(&str) -> Result<T, serde_json::Error>,
+        mut parse: impl FnMut(&str) -> Result<T, serde_json::Error>,
     ) -> Option<T> {
         self.line_no += 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -718,13 +718,18 @@ impl StreamParser {
                 return None;
             }
             self.start_line = self.line_no;
+            // The common case (JSON lines): a line that parses is exactly one complete object,
+            // so its braces need no scan of their own (the scan costs as much as the parse).
+            // Only a line that does not parse is scanned, and then handled as below.
+            if let Ok(ev) = parse(line) {
+                return Some(ev);
+            }
             if !self.scan(line) {
                 self.reset();
                 self.skip(self.line_no, line, "unbalanced braces".into());
                 return None;
             }
             if self.depth == 0 && !self.in_string {
-                // The common case (JSON lines): parse straight from the line, no copy.
                 return self.finish_object(line, parse);
             }
             self.buf.push_str(line);

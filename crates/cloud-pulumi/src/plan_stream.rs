@@ -1028,8 +1028,12 @@ pub fn plan_show_stream_with(
             }
             continue;
         }
-        // A log cut off inside a multi-byte character is still worth reading.
-        let text: Cow<'_, str> = String::from_utf8_lossy(&line);
+        // A log cut off inside a multi-byte character is still worth reading. (`from_utf8` first:
+        // validating is several times faster than the lossy conversion.)
+        let text: Cow<'_, str> = match std::str::from_utf8(&line) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(&line),
+        };
         if !text.trim().is_empty() {
             any_content = true;
             if let Some((start, doc)) = document.take() {
