@@ -411,7 +411,8 @@ fn plan_failure(app: &App, s: &SessionRecord) -> Option<UserError> {
 }
 
 async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
-    use super::stack_cmds::{run_request, Operation, SessionRequest};
+    use super::stack_cmds::{run_request, SessionRequest};
+    use cloud_domain::session::Operation;
     let stacks = stack_names(&args.stacks)?;
     run_request(
         app,

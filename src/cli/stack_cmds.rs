@@ -10,7 +10,7 @@ use crate::app::App;
 use cloud_core::orchestrator::OrchestratorError;
 use cloud_core::store::{LockHolder, LockOutcome, SessionRecord};
 use cloud_domain::error::UserError;
-use cloud_domain::session::{SessionState, StackName};
+use cloud_domain::session::{Operation, SessionState, StackName};
 
 #[derive(Debug, Args)]
 pub struct DeployStackArgs {
@@ -56,14 +56,6 @@ pub struct FlowArgs {
     /// When another session holds the stacks, wait for them in line (FIFO) instead of failing
     #[arg(long)]
     pub queue: bool,
-}
-
-/// What kind of session a command opens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Deploy,
-    Destroy,
-    Rollback,
 }
 
 /// A request to open and run one session.

@@ -24,7 +24,7 @@ use cloud_domain::engine::ConfigValue;
 use cloud_domain::session::StackName;
 
 /// A resolved configuration value: exactly what the engine takes.
-pub type ResolvedConfig = ConfigValue;
+pub(crate) type ResolvedConfig = ConfigValue;
 
 /// One `{{…}}` placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +158,7 @@ impl<F: Fn(&StackName, &str) -> Option<OutputValue>> OutputLookup for F {
 }
 
 /// No outputs available (e.g. before anything is applied).
-pub struct NoOutputs;
+pub(crate) struct NoOutputs;
 
 impl OutputLookup for NoOutputs {
     fn output(&self, _: &StackName, _: &str) -> Option<OutputValue> {
@@ -168,14 +168,14 @@ impl OutputLookup for NoOutputs {
 
 /// Where a value came from: the tier, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
+pub(crate) struct Source {
     pub tier: &'static str,
     pub location: Location,
 }
 
 /// One key after the tiers were applied, before placeholders and secrets are resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayeredValue {
+pub(crate) struct LayeredValue {
     pub spec: ConfigSpec,
     pub source: Source,
 }
@@ -236,7 +236,7 @@ impl<'a> Resolver<'a> {
 
     /// Tiers 1–4 for `stack` in `env`, by key. Manifest keys the stack does not declare are
     /// reported (namespaced keys such as `aws:region` are always allowed).
-    pub fn layered(&self, stack: &str, env: &str) -> Result<BTreeMap<String, LayeredValue>, Problems> {
+    pub(crate) fn layered(&self, stack: &str, env: &str) -> Result<BTreeMap<String, LayeredValue>, Problems> {
         let def = self.stack_def(stack)?;
         let d = self.deployment;
         let m = &d.manifest;
@@ -332,7 +332,7 @@ impl<'a> Resolver<'a> {
     /// Check a stack's configuration without reading secrets or outputs: tiers, required keys,
     /// placeholder syntax, and that every `{{<stack>.<output>}}` names a declared output of an
     /// upstream stack (in `graph`, the deployment's graph for `env`).
-    pub fn check(&self, stack: &str, env: &str, graph: &DependencyGraph) -> Problems {
+    pub(crate) fn check(&self, stack: &str, env: &str, graph: &DependencyGraph) -> Problems {
         let layered = match self.layered(stack, env) {
             Ok(l) => l,
             Err(p) => return p,
@@ -546,7 +546,7 @@ pub fn check_secret_path(path: &str) -> Result<(), String> {
 /// Why: a manifest is written by whoever may edit `deploy/`, but the file is read by the bot's
 /// process, which can read far more (`/etc/shadow`, the bot's own tokens); the secret would then
 /// go to the engine and from there to a cloud provider the manifest's author controls.
-pub fn read_secret_file(base: &std::path::Path, path: &str) -> Result<String, String> {
+pub(crate) fn read_secret_file(base: &std::path::Path, path: &str) -> Result<String, String> {
     check_secret_path(path)?;
     let outside = || {
         format!(

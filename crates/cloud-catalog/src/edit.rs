@@ -76,7 +76,7 @@ fn is_content(line: &str) -> bool {
 }
 
 /// A YAML scalar safe in block and flow context.
-pub fn yaml_scalar(v: &str) -> String {
+pub(crate) fn yaml_scalar(v: &str) -> String {
     let plain = serde_yaml::to_string(v).unwrap_or_default().trim_end().to_string();
     if plain.contains(['\n', ',', '[', ']', '{', '}', '#']) || plain.contains(": ") || plain.is_empty() {
         serde_json::to_string(v).unwrap_or_default()
@@ -436,7 +436,7 @@ pub enum ConfigChange {
 }
 
 /// Parse `key=value`.
-pub fn parse_assignment(s: &str) -> Result<(String, String), UserError> {
+pub(crate) fn parse_assignment(s: &str) -> Result<(String, String), UserError> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| UserError::invalid(format!("`{s}` is not key=value (e.g. --set instanceType=t3.small)")))?;

@@ -9,13 +9,13 @@ use rand::Rng;
 /// A directory `<parent>/.<name>.tmp-<random>`, removed on drop unless [`StagingDir::commit`]
 /// renamed it into place. Hidden, so the catalog and deployment loaders skip it.
 #[derive(Debug)]
-pub struct StagingDir {
+pub(crate) struct StagingDir {
     path: PathBuf,
     committed: bool,
 }
 
 impl StagingDir {
-    pub fn new(parent: &Path, name: &str) -> io::Result<Self> {
+    pub(crate) fn new(parent: &Path, name: &str) -> io::Result<Self> {
         std::fs::create_dir_all(parent)?;
         let tag: u32 = rand::thread_rng().gen();
         let path = parent.join(format!(".{name}.tmp-{tag:08x}"));
@@ -23,14 +23,14 @@ impl StagingDir {
         Ok(StagingDir { path, committed: false })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Move the staged directory to `dest`, which must not exist. (`rename` onto an existing
     /// empty directory would succeed on Unix, so this checks first; the window between the check
     /// and the rename is acceptable for a CLI run by people.)
-    pub fn commit(mut self, dest: &Path) -> io::Result<()> {
+    pub(crate) fn commit(mut self, dest: &Path) -> io::Result<()> {
         if dest.exists() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -52,7 +52,7 @@ impl Drop for StagingDir {
 }
 
 /// Replace `path`'s content atomically: readers see the old file or the new one, never half.
-pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tag: u32 = rand::thread_rng().gen();
     let name = path

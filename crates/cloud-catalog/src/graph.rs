@@ -1,6 +1,6 @@
-//! The dependency graph of a deployment's enabled stacks (petgraph): deploy waves, destroy
-//! order, and the upstream/downstream closures the orchestrator uses for provisional previews
-//! and for skipping the dependents of a failed stack.
+//! The dependency graph of a deployment's enabled stacks (petgraph): validation (unknown
+//! dependencies, cycles), deploy waves (a destroy walks them backwards), and the upstream closure
+//! the orchestrator uses to mark provisional previews.
 //!
 //! Edges point from a stack to what it depends on (`security → network`), the way people say it
 //! and the way stack.yaml's `depends_on` reads.
@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
-use petgraph::visit::{Dfs, EdgeRef, Reversed};
-use petgraph::Direction;
+use petgraph::visit::Dfs;
 
 use super::manifest::Manifest;
 use super::workspace::Catalog;
@@ -207,10 +206,6 @@ impl DependencyGraph {
         out
     }
 
-    pub fn contains(&self, stack: &str) -> bool {
-        self.node(stack).is_some()
-    }
-
     fn node(&self, stack: &str) -> Option<NodeIndex> {
         self.index.iter().find(|(k, _)| k.as_str() == stack).map(|(_, v)| *v)
     }
@@ -258,18 +253,6 @@ impl DependencyGraph {
         waves
     }
 
-    /// Stacks in deploy order (waves flattened).
-    pub fn deploy_order(&self) -> Vec<StackName> {
-        self.waves().into_iter().flatten().collect()
-    }
-
-    /// Destroy waves: the deploy waves reversed (dependents go first).
-    pub fn destroy_waves(&self) -> Vec<Vec<StackName>> {
-        let mut w = self.waves();
-        w.reverse();
-        w
-    }
-
     /// Everything `stack` depends on, directly or not (not itself).
     pub fn upstream_closure(&self, stack: &str) -> BTreeSet<StackName> {
         let Some(n) = self.node(stack) else {
@@ -283,34 +266,6 @@ impl DependencyGraph {
             }
         }
         out
-    }
-
-    /// Everything that depends on `stack`, directly or not (not itself).
-    pub fn downstream_closure(&self, stack: &str) -> BTreeSet<StackName> {
-        let Some(n) = self.node(stack) else {
-            return BTreeSet::new();
-        };
-        let rev = Reversed(&self.graph);
-        let mut dfs = Dfs::new(rev, n);
-        let mut out = BTreeSet::new();
-        while let Some(m) = dfs.next(rev) {
-            if m != n {
-                out.insert(self.graph[m].clone());
-            }
-        }
-        out
-    }
-
-    /// Direct dependents of `stack`, by name.
-    pub fn dependents(&self, stack: &str) -> Vec<StackName> {
-        let Some(n) = self.node(stack) else { return vec![] };
-        let mut v: Vec<StackName> = self
-            .graph
-            .edges_directed(n, Direction::Incoming)
-            .map(|e| self.graph[e.source()].clone())
-            .collect();
-        v.sort();
-        v
     }
 
     /// One line per wave: `wave 1: network`, then each stack with its dependencies.
@@ -424,8 +379,9 @@ mod tests {
         wave 6:
           monitoring → database-rds, network, services-api, services-ecs
         ");
-        assert_eq!(g.destroy_waves()[0], vec![n("monitoring")]);
-        assert_eq!(g.deploy_order().len(), 16);
+        // A destroy walks the waves backwards: monitoring goes first.
+        assert_eq!(g.waves().last().unwrap(), &vec![n("monitoring")]);
+        assert_eq!(g.waves().concat().len(), 16);
     }
 
     #[test]
@@ -447,10 +403,22 @@ mod tests {
                 "services-ecs"
             ]
         );
-        let down: Vec<String> = g.downstream_closure("secrets").into_iter().map(String::from).collect();
-        assert_eq!(down, ["compute-lambda", "database-rds", "monitoring"]);
-        assert!(g.downstream_closure("monitoring").is_empty());
-        assert_eq!(g.dependents("dns"), vec![n("authentication"), n("services-api")]);
+        // Downstream: every stack whose upstream closure holds the stack.
+        let downstream = |of: &str| -> Vec<String> {
+            g.stacks()
+                .into_iter()
+                .filter(|s| g.upstream_closure(s.as_str()).iter().any(|u| u.as_str() == of))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(downstream("secrets"), ["compute-lambda", "database-rds", "monitoring"]);
+        assert!(downstream("monitoring").is_empty());
+        let direct_dependents: Vec<StackName> = g
+            .stacks()
+            .into_iter()
+            .filter(|s| g.dependencies(s.as_str()).contains(&n("dns")))
+            .collect();
+        assert_eq!(direct_dependents, vec![n("authentication"), n("services-api")]);
     }
 
     #[test]

@@ -13,11 +13,11 @@ use std::path::Path;
 /// Caps per kind of file: far above anything real, far below what hurts a 2-core bot.
 pub mod cap {
     /// A deployment manifest (the 16-stack sample is 2 KiB).
-    pub const MANIFEST: u64 = 1024 * 1024;
+    pub(crate) const MANIFEST: u64 = 1024 * 1024;
     /// A stack's `stack.yaml`.
-    pub const STACK_META: u64 = 256 * 1024;
+    pub(crate) const STACK_META: u64 = 256 * 1024;
     /// One template file.
-    pub const TEMPLATE: u64 = 1024 * 1024;
+    pub(crate) const TEMPLATE: u64 = 1024 * 1024;
     /// `config/cloud.yaml`.
     pub const CONFIG: u64 = 1024 * 1024;
     /// `config/pricing.yaml`.
@@ -39,13 +39,6 @@ pub enum ReadError {
     TooLarge { cap: u64 },
     #[error("it is not UTF-8 text")]
     NotUtf8,
-}
-
-impl ReadError {
-    /// Did the file not exist (callers with a default want to know)?
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ReadError::Io(e) if e.kind() == io::ErrorKind::NotFound)
-    }
 }
 
 fn kind_of(ft: std::fs::FileType) -> &'static str {
@@ -162,7 +155,10 @@ mod tests {
             e.to_string(),
             "it is not a regular file (it is a FIFO (named pipe)); give the path of a plain file"
         );
-        assert!(read_text(&dir.path().join("absent"), 100).unwrap_err().is_not_found());
+        assert!(matches!(
+            read_text(&dir.path().join("absent"), 100),
+            Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
         std::fs::write(&f, [0xff, 0xfe]).unwrap();
         assert!(matches!(read_text(&f, 100), Err(ReadError::NotUtf8)));
     }

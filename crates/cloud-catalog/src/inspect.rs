@@ -13,9 +13,9 @@ use super::workspace::Catalog;
 use cloud_domain::error::UserError;
 
 /// Sample identity used when no deployment is given (the snapshots use the same).
-pub const SAMPLE_DEPLOYMENT: &str = "D000000";
-pub const SAMPLE_ORG: &str = "organization";
-pub const SAMPLE_PROJECT: &str = "ecommerce";
+pub(crate) const SAMPLE_DEPLOYMENT: &str = "D000000";
+pub(crate) const SAMPLE_ORG: &str = "organization";
+pub(crate) const SAMPLE_PROJECT: &str = "ecommerce";
 
 /// What to inspect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,7 +255,7 @@ fn short(v: &Value) -> Option<String> {
 }
 
 /// Up to `max` `key=value` pairs of a resource's inputs: well-known sizing keys first.
-pub fn key_inputs(inputs: &Value, max: usize) -> String {
+pub(crate) fn key_inputs(inputs: &Value, max: usize) -> String {
     let Some(obj) = inputs.as_object() else {
         return String::new();
     };

@@ -22,7 +22,7 @@ use cloud_domain::error::UserError;
 use cloud_domain::session::{DeploymentId, FullStackName, StackName};
 
 /// Keys every stack receives from the catalog itself; a manifest may not set them.
-pub const INJECTED_KEYS: [&str; 4] = ["deploymentId", "environment", "org", "project"];
+pub(crate) const INJECTED_KEYS: [&str; 4] = ["deploymentId", "environment", "org", "project"];
 
 /// A string-keyed mapping that keeps the file's order (so a rewritten manifest reads like the
 /// original).
@@ -39,27 +39,24 @@ impl<V> OrderedMap<V> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
     pub fn get(&self, key: &str) -> Option<&V> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
         self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
     }
     pub fn contains_key(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
     /// Replace in place, or append.
-    pub fn insert(&mut self, key: impl Into<String>, value: V) {
+    pub(crate) fn insert(&mut self, key: impl Into<String>, value: V) {
         let key = key.into();
         match self.get_mut(&key) {
             Some(v) => *v = value,
             None => self.0.push((key, value)),
         }
     }
-    pub fn remove(&mut self, key: &str) -> Option<V> {
+    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
         let i = self.0.iter().position(|(k, _)| k == key)?;
         Some(self.0.remove(i).1)
     }
@@ -122,12 +119,6 @@ pub enum ConfigSpec {
     /// `key: {secret: "{{stack.output}}"}` — marks a placeholder's value as secret. A literal
     /// secret here is refused by validation: secrets are not stored in manifests.
     Secret(String),
-}
-
-impl ConfigSpec {
-    pub fn is_secret(&self) -> bool {
-        !matches!(self, ConfigSpec::Value(_))
-    }
 }
 
 const CONFIG_SPEC_EXPECTED: &str = "a string, number or boolean, or one of {secret_env: VAR}, \
@@ -276,7 +267,7 @@ pub struct Manifest {
 impl Manifest {
     /// Is `stack` deployed in `env`? (`environments.<env>.stacks.<stack>.enabled` wins over
     /// `stacks.<stack>.enabled`; a stack not under `stacks:` is never deployed.)
-    pub fn stack_enabled_in(&self, stack: &str, env: &str) -> bool {
+    pub(crate) fn stack_enabled_in(&self, stack: &str, env: &str) -> bool {
         let Some(spec) = self.stacks.get(stack) else {
             return false;
         };
@@ -339,7 +330,7 @@ impl Deployment {
     }
 
     /// The location of a key path in this manifest.
-    pub fn locate(&self, path: &[&str]) -> Location {
+    pub(crate) fn locate(&self, path: &[&str]) -> Location {
         yaml::key_location(&self.file, &self.text, path)
     }
 
@@ -366,7 +357,7 @@ pub fn parse_manifest(text: &str, file: &Path) -> Result<Manifest, Problem> {
 }
 
 /// Read one deployment directory.
-pub fn load_deployment(root: &Path, dir: &Path) -> Result<Deployment, Problem> {
+pub(crate) fn load_deployment(root: &Path, dir: &Path) -> Result<Deployment, Problem> {
     let dir_name = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -426,7 +417,7 @@ pub fn load_deployments(root: &Path) -> (Vec<Deployment>, Problems) {
 }
 
 /// Two deployment directories with the same id: an error naming both.
-pub fn check_unique_ids(deployments: &[Deployment]) -> Problems {
+pub(crate) fn check_unique_ids(deployments: &[Deployment]) -> Problems {
     let mut problems = Problems::default();
     let mut seen: BTreeMap<String, &Deployment> = BTreeMap::new();
     for d in deployments {
@@ -587,7 +578,7 @@ fn check_config_map(d: &Deployment, cfg: &OrderedMap<ConfigSpec>, at: &[&str], p
 pub const MAX_VALUE_CHARS: usize = 64 * 1024;
 
 /// `<id>-<org>-<project>`.
-pub fn dir_name_for(id: &DeploymentId, org: &str, project: &str) -> String {
+pub(crate) fn dir_name_for(id: &DeploymentId, org: &str, project: &str) -> String {
     format!("{id}-{org}-{project}")
 }
 

@@ -46,7 +46,7 @@ pub fn check_project(project: &str) -> Result<(), String> {
 }
 
 /// The environments a deployment can enable (decided: the stack programs accept exactly these).
-pub const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
+pub(crate) const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
 
 /// Environment names: `dev`, `stage` or `prod` — the programs' `stacks/shared/context.ts` refuses others.
 pub fn check_env(env: &str) -> Result<(), String> {
@@ -83,7 +83,7 @@ pub fn check_config_key(key: &str) -> Result<(), String> {
 }
 
 /// Input echoed in a message (see [`cloud_domain::input::shown`]).
-pub fn shown(input: &str) -> String {
+pub(crate) fn shown(input: &str) -> String {
     cloud_domain::input::shown(input)
 }
 

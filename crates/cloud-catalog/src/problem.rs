@@ -19,7 +19,7 @@ pub struct Location {
 
 impl Location {
     /// A whole file (or directory): no line.
-    pub fn file(file: impl Into<PathBuf>) -> Self {
+    pub(crate) fn file(file: impl Into<PathBuf>) -> Self {
         Location {
             file: file.into(),
             line: None,
@@ -28,7 +28,7 @@ impl Location {
     }
 
     /// A position inside a file.
-    pub fn at(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
+    pub(crate) fn at(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
         Location {
             file: file.into(),
             line: Some(line),
@@ -37,7 +37,7 @@ impl Location {
     }
 
     /// A position if one is known, otherwise the file.
-    pub fn maybe_at(file: impl Into<PathBuf>, pos: Option<(usize, usize)>) -> Self {
+    pub(crate) fn maybe_at(file: impl Into<PathBuf>, pos: Option<(usize, usize)>) -> Self {
         match pos {
             Some((l, c)) => Location::at(file, l, c),
             None => Location::file(file),
@@ -96,7 +96,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(kind: ProblemKind, location: Location, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ProblemKind, location: Location, message: impl Into<String>) -> Self {
         Problem {
             location,
             kind,
@@ -116,7 +116,7 @@ impl fmt::Display for Problem {
 pub struct Problems(pub Vec<Problem>);
 
 impl Problems {
-    pub fn one(problem: Problem) -> Self {
+    pub(crate) fn one(problem: Problem) -> Self {
         Problems(vec![problem])
     }
 
@@ -124,15 +124,15 @@ impl Problems {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
-    pub fn push(&mut self, problem: Problem) {
+    pub(crate) fn push(&mut self, problem: Problem) {
         self.0.push(problem);
     }
 
-    pub fn extend(&mut self, other: Problems) {
+    pub(crate) fn extend(&mut self, other: Problems) {
         self.0.extend(other.0);
     }
 
@@ -141,7 +141,7 @@ impl Problems {
     }
 
     /// `Ok(())` when there is nothing to report.
-    pub fn into_result(self) -> Result<(), Problems> {
+    pub(crate) fn into_result(self) -> Result<(), Problems> {
         if self.0.is_empty() {
             Ok(())
         } else {

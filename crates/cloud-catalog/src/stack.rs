@@ -18,7 +18,7 @@ use cloud_domain::session::StackName;
 pub struct Scalar(pub String);
 
 impl Scalar {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -102,11 +102,11 @@ pub struct StackMeta {
 
 impl StackMeta {
     /// Keys this stack reads: its defaults and its required keys.
-    pub fn declares_key(&self, key: &str) -> bool {
+    pub(crate) fn declares_key(&self, key: &str) -> bool {
         self.config.contains_key(key) || self.required_config.iter().any(|k| k == key)
     }
 
-    pub fn declares_output(&self, output: &str) -> bool {
+    pub(crate) fn declares_output(&self, output: &str) -> bool {
         self.outputs.iter().any(|o| o == output)
     }
 }
@@ -119,16 +119,10 @@ pub struct StackDef {
     pub dir: PathBuf,
 }
 
-impl StackDef {
-    pub fn name(&self) -> &StackName {
-        &self.meta.name
-    }
-}
-
 /// Read and check one stack directory. Metadata problems make the stack unusable (`Err`); program
 /// file problems are returned beside a usable definition so a manifest naming the stack does not
 /// also get an "unknown stack" error.
-pub fn load_stack_dir(root: &Path, dir: &Path) -> Result<(StackDef, Vec<Problem>), Vec<Problem>> {
+pub(crate) fn load_stack_dir(root: &Path, dir: &Path) -> Result<(StackDef, Vec<Problem>), Vec<Problem>> {
     let dir_name = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -196,7 +190,7 @@ struct PulumiYaml {
 
 /// `index.ts` exists; `Pulumi.yaml` exists, parses, says `runtime: nodejs` and `main: index.ts`
 /// (or no `main`, which means the directory's `index.ts`).
-pub fn check_program_files(root: &Path, dir: &Path) -> Vec<Problem> {
+pub(crate) fn check_program_files(root: &Path, dir: &Path) -> Vec<Problem> {
     let mut problems = Vec::new();
     let rel_dir = super::problem::rel(root, dir);
     if !dir.join("index.ts").is_file() {

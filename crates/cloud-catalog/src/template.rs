@@ -25,7 +25,7 @@ use cloud_domain::session::StackName;
 pub type Values = BTreeMap<String, String>;
 
 /// Placeholders of stack and docs templates.
-pub const STACK_PLACEHOLDERS: &[&str] = &[
+pub(crate) const STACK_PLACEHOLDERS: &[&str] = &[
     "STACK_NAME",
     "STACK_DESCRIPTION",
     "DEPENDS_ON_YAML",
@@ -35,10 +35,10 @@ pub const STACK_PLACEHOLDERS: &[&str] = &[
 ];
 
 /// Placeholders of deployment (manifest) templates.
-pub const MANIFEST_PLACEHOLDERS: &[&str] = &["DEPLOYMENT_ID", "ORG", "PROJECT", "VERSION", "DATE"];
+pub(crate) const MANIFEST_PLACEHOLDERS: &[&str] = &["DEPLOYMENT_ID", "ORG", "PROJECT", "VERSION", "DATE"];
 
 /// The cloud-engine version templates are stamped with.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Every `{{NAME}}` (upper-case: letters, digits, `_`) in `text`, in order of appearance.
 pub fn placeholders_in(text: &str) -> Vec<String> {
@@ -113,7 +113,7 @@ pub struct TemplateFile {
 }
 
 /// Files of a template directory, sorted. `*.template` files are rendered, others copied.
-pub fn template_files(dir: &Path) -> std::io::Result<Vec<TemplateFile>> {
+pub(crate) fn template_files(dir: &Path) -> std::io::Result<Vec<TemplateFile>> {
     fn walk(base: &Path, rel: &Path, out: &mut Vec<TemplateFile>) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(base.join(rel))?.filter_map(|e| e.ok()).collect();
         entries.sort_by_key(|e| e.file_name());
@@ -136,7 +136,7 @@ pub fn template_files(dir: &Path) -> std::io::Result<Vec<TemplateFile>> {
 
 /// Render a template directory in memory: `(dest, content)` per file, or every unresolved
 /// placeholder as a problem naming the file.
-pub fn render_dir(root: &Path, dir: &Path, values: &Values) -> Result<Vec<(String, String)>, Problems> {
+pub(crate) fn render_dir(root: &Path, dir: &Path, values: &Values) -> Result<Vec<(String, String)>, Problems> {
     let mut problems = Problems::default();
     let mut out = Vec::new();
     let files = template_files(dir).map_err(|e| {
@@ -197,13 +197,13 @@ pub fn render_dir(root: &Path, dir: &Path, values: &Values) -> Result<Vec<(Strin
 }
 
 /// `[network, security]` — a YAML flow list.
-pub fn depends_on_yaml(deps: &[StackName]) -> String {
+pub(crate) fn depends_on_yaml(deps: &[StackName]) -> String {
     format!("[{}]", deps.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", "))
 }
 
 /// One `const <camel>Ref = stackReference(ctx, "<dep>");` per dependency (the helper and `ctx`
 /// are in scope in the stack template's index.ts); empty without dependencies.
-pub fn stack_references_ts(deps: &[StackName]) -> String {
+pub(crate) fn stack_references_ts(deps: &[StackName]) -> String {
     deps.iter()
         .map(|d| {
             format!(
@@ -216,7 +216,7 @@ pub fn stack_references_ts(deps: &[StackName]) -> String {
 }
 
 /// Values for a stack template.
-pub fn stack_values(name: &StackName, description: &str, deps: &[StackName]) -> Values {
+pub(crate) fn stack_values(name: &StackName, description: &str, deps: &[StackName]) -> Values {
     let mut v = Values::new();
     v.insert("STACK_NAME".into(), name.to_string());
     v.insert("STACK_DESCRIPTION".into(), description.to_string());
@@ -232,7 +232,7 @@ pub(crate) fn today() -> String {
 }
 
 /// A description must be one line that is a plain scalar in YAML and a plain string in JSON.
-pub fn check_description(d: &str) -> Result<(), String> {
+pub(crate) fn check_description(d: &str) -> Result<(), String> {
     let bad = d.trim().is_empty()
         || d.len() > 200
         || d.contains(['\n', '\r', '"', '\\'])
@@ -400,7 +400,7 @@ impl TemplateKind {
         }
     }
 
-    pub fn placeholders(self) -> &'static [&'static str] {
+    pub(crate) fn placeholders(self) -> &'static [&'static str] {
         match self {
             TemplateKind::Stack | TemplateKind::Docs => STACK_PLACEHOLDERS,
             TemplateKind::Deployment => MANIFEST_PLACEHOLDERS,
@@ -444,7 +444,7 @@ pub fn list_templates(root: &Path) -> Vec<TemplateInfo> {
 }
 
 /// The sample values `cloud templates validate` renders with.
-pub fn sample_values(kind: TemplateKind) -> Values {
+pub(crate) fn sample_values(kind: TemplateKind) -> Values {
     let mut v = match kind {
         TemplateKind::Stack | TemplateKind::Docs => {
             let deps = vec![

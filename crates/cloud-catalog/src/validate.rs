@@ -42,7 +42,7 @@ fn graph_problem(catalog: &Catalog, d: Option<&Deployment>, env: Option<&str>, e
 }
 
 /// Problems of the catalog itself: unreadable or incomplete stacks (from loading) and cycles.
-pub fn check_catalog(catalog: &Catalog) -> Problems {
+pub(crate) fn check_catalog(catalog: &Catalog) -> Problems {
     let mut p = Problems::default();
     if let Err(errs) = DependencyGraph::for_catalog(catalog) {
         for e in errs.iter().filter(|e| matches!(e, GraphError::Cycle { .. })) {
@@ -55,7 +55,7 @@ pub fn check_catalog(catalog: &Catalog) -> Problems {
 /// Checks of a deployment against the catalog: unknown stacks, dependencies (overall and per
 /// enabled environment), configuration tiers and placeholders of every enabled stack in every
 /// enabled environment, environment config keys no stack reads.
-pub fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
+pub(crate) fn check_against_catalog(catalog: &Catalog, d: &Deployment) -> Problems {
     let mut p = Problems::default();
     let m = &d.manifest;
     for name in m.stacks.keys() {
@@ -143,7 +143,7 @@ fn from_broken(catalog: &Catalog, e: &GraphError) -> bool {
 }
 
 /// Every check of one deployment (its own and against the catalog).
-pub fn check_deployment(catalog: &Catalog, d: &Deployment) -> Problems {
+pub(crate) fn check_deployment(catalog: &Catalog, d: &Deployment) -> Problems {
     let mut p = check_manifest(d);
     p.extend(check_against_catalog(catalog, d));
     p

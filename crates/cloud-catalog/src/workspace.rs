@@ -19,20 +19,17 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(root: impl Into<PathBuf>) -> Self {
         Workspace { root: root.into() }
     }
-    pub fn stacks_dir(&self) -> PathBuf {
+    pub(crate) fn stacks_dir(&self) -> PathBuf {
         self.root.join("stacks")
     }
-    pub fn deploy_dir(&self) -> PathBuf {
-        self.root.join("deploy")
-    }
-    pub fn templates_dir(&self) -> PathBuf {
+    pub(crate) fn templates_dir(&self) -> PathBuf {
         self.root.join("templates")
     }
     /// `path` relative to the root, for messages.
-    pub fn rel(&self, path: &Path) -> PathBuf {
+    pub(crate) fn rel(&self, path: &Path) -> PathBuf {
         super::problem::rel(&self.root, path)
     }
 }
@@ -154,7 +151,7 @@ impl Catalog {
         )
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.workspace.root
     }
 
@@ -162,7 +159,7 @@ impl Catalog {
         self.stacks.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
     }
 
-    pub fn contains(&self, name: &str) -> bool {
+    pub(crate) fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
 

@@ -29,7 +29,7 @@ pub fn parse_strict<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, P
 
 /// A serde_yaml error as a located [`Problem`], with the location moved out of the message
 /// (`file:line:col: message`) and the duplicate-key message made actionable.
-pub fn to_problem(e: &serde_yaml::Error, file: &Path, text: &str) -> Problem {
+pub(crate) fn to_problem(e: &serde_yaml::Error, file: &Path, text: &str) -> Problem {
     let mut msg = e.to_string();
     let loc = e.location().map(|l| (l.line(), l.column()));
     if let Some((line, col)) = loc {
@@ -143,7 +143,7 @@ pub fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
 }
 
 /// The 1-based (line, column) of the key at `path` only if the whole path was found.
-pub fn locate_key_exact(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+pub(crate) fn locate_key_exact(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     match locate_inner(text, path) {
         (pos, n) if n == path.len() => pos,
         _ => None,
@@ -211,7 +211,7 @@ fn locate_inner(text: &str, path: &[&str]) -> (Option<(usize, usize)>, usize) {
 }
 
 /// A [`Location`] for a key path in a file: the key if found, else the file.
-pub fn key_location(file: &Path, text: &str, path: &[&str]) -> Location {
+pub(crate) fn key_location(file: &Path, text: &str, path: &[&str]) -> Location {
     Location::maybe_at(file, locate_key(text, path))
 }
 

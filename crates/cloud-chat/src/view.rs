@@ -21,7 +21,7 @@ use serde::Serialize;
 use cloud_core::engine::ChangeCounts;
 use cloud_core::orchestrator::SessionView;
 use cloud_domain::error::{ExitCode, UserError};
-use cloud_domain::session::{Principal, SessionId, SessionState, StackName, StackState};
+use cloud_domain::session::{Operation, Principal, SessionId, SessionState, StackName, StackState};
 
 use super::batcher::{SessionOutcome, SessionSummary};
 
@@ -469,7 +469,7 @@ pub struct LobbyView {
     pub project: String,
     pub env: String,
     pub deployment_id: String,
-    pub operation: String,
+    pub operation: Operation,
     pub stacks: Vec<LobbyStack>,
     pub totals: ChangeSummary,
     pub digest_short: Option<String>,
@@ -545,10 +545,10 @@ impl LobbyView {
             }
             _ => None,
         };
-        let verb = match s.operation.as_str() {
-            "destroy" => "Destroy",
-            "rollback" => "Roll back",
-            _ => "Deploy",
+        let verb = match s.operation {
+            Operation::Deploy => "Deploy",
+            Operation::Destroy => "Destroy",
+            Operation::Rollback => "Roll back",
         };
         LobbyView {
             session: s.id,
@@ -559,7 +559,7 @@ impl LobbyView {
             project: s.project.clone(),
             env: s.env.clone(),
             deployment_id: s.deployment_id.to_string(),
-            operation: s.operation.clone(),
+            operation: s.operation,
             stacks,
             totals,
             digest_short,
@@ -1133,7 +1133,7 @@ mod tests {
                 deployment_id: "D1BRV40".parse().unwrap(),
                 requester: Principal::new(Platform::Discord, "111"),
                 state,
-                operation: "deploy".into(),
+                operation: Operation::Deploy,
                 stacks: vec!["network".parse().unwrap(), "dns".parse().unwrap()],
                 plan: planned.then(|| plan.clone()),
                 digest: planned

@@ -558,11 +558,6 @@ impl Config {
         })
     }
 
-    /// The policy of an environment, or an error naming the known ones.
-    pub fn environment(&self, env: &str) -> Option<&EnvironmentPolicy> {
-        self.environments.get(env)
-    }
-
     /// Create the data dir if needed (mode 0700) and check it is writable and private: the
     /// database holds the audit log and session history, the passphrase file unlocks every
     /// stack's secrets, and the engine's logs may quote configuration. A directory or one of
@@ -624,7 +619,7 @@ impl Config {
 
     /// The files that must be readable by the bot's user only (mode 0600): the SQLite database
     /// and its journal files, and the passphrase file.
-    pub fn private_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn private_files(&self) -> Vec<PathBuf> {
         let mut files = Vec::new();
         if let Some(db) = self.database_path() {
             for suffix in ["", "-wal", "-shm", "-journal"] {
@@ -641,7 +636,7 @@ impl Config {
     }
 
     /// The SQLite file behind `database_url` (`sqlite://path?…`), unless in memory.
-    pub fn database_path(&self) -> Option<PathBuf> {
+    pub(crate) fn database_path(&self) -> Option<PathBuf> {
         let rest = self
             .database_url
             .strip_prefix("sqlite://")
@@ -843,7 +838,7 @@ fn slack_config(
 }
 
 /// `file:///abs/path` for a directory (made absolute against the current directory).
-pub fn file_url(path: &Path) -> String {
+pub(crate) fn file_url(path: &Path) -> String {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -875,7 +870,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// The longest a plan may wait for approval: a month-old plan says nothing about today.
-pub const MAX_PLAN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const MAX_PLAN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A token file: a regular file of at most [`cloud_catalog::input::cap::SECRET`] bytes.
 fn read_small(path: &Path) -> Result<String, ConfigError> {

@@ -12,9 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use cloud_domain::session::FullStackName;
 
-pub use cloud_domain::engine::{
-    ChangeCounts, ConfigValue, Diagnostic, ResourceStep, Severity, StackApply, StackPreview, StepOp,
-};
+pub use cloud_domain::engine::{ChangeCounts, ConfigValue, ResourceStep, Severity, StackApply, StackPreview, StepOp};
 
 /// Everything an engine needs to act on one stack.
 #[derive(Debug, Clone)]
@@ -210,7 +208,7 @@ impl StackExport {
     }
 
     /// One line for a stack row: `12 resources in state; 1 pending operation: creating vpc`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut text = format!("{} resource(s) in state", self.resources);
         if self.pending_operations.is_empty() {
             text.push_str("; no pending operation");

@@ -2,7 +2,7 @@
 
 use cloud_core::engine::{ResourceStep, StackPreview, StepOp};
 use cloud_core::store::{NewAudit, NewSession, SessionUpdate, Store, StoreError, Transition};
-use cloud_domain::session::{Plan, Principal, SessionId, SessionState, StackPlanEntry};
+use cloud_domain::session::{Operation, Plan, Principal, SessionId, SessionState, StackPlanEntry};
 
 fn plan() -> Plan {
     Plan {
@@ -47,7 +47,7 @@ async fn plan_ready_session(store: &Store, required: u32) -> SessionId {
             env: "dev".into(),
             deployment_id: "D1BRV40".parse().unwrap(),
             requester: Principal::cli("alice"),
-            operation: "deploy".into(),
+            operation: Operation::Deploy,
             stacks: vec![("network".parse().unwrap(), 0)],
             approvals_required: required,
             allow_self_approve: false,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// Unicode bidirectional formatting characters (the "Trojan Source" set, CVE-2021-42574) plus
 /// the Arabic letter mark: they reorder how text is displayed without being visible themselves.
-pub const BIDI_CONTROLS: [char; 12] = [
+pub(crate) const BIDI_CONTROLS: [char; 12] = [
     '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}',
     '\u{2067}', '\u{2068}', '\u{2069}',
 ];
@@ -29,7 +29,7 @@ pub fn is_forbidden_char(c: char, multiline: bool) -> bool {
 }
 
 /// `\u{202e}`-style name for a forbidden character, for messages.
-pub fn describe_char(c: char) -> String {
+pub(crate) fn describe_char(c: char) -> String {
     let name = match c {
         '\u{1b}' => "an escape character (ANSI sequence)",
         '\n' | '\r' => "a line break",
@@ -93,11 +93,11 @@ pub const MAX_YAML_DEPTH: usize = 64;
 
 /// How many alias references (`*name`) a document may hold: none of this tool's files needs
 /// anchors, and alias expansion is how a few lines become gigabytes ("billion laughs").
-pub const MAX_YAML_ALIASES: usize = 64;
+pub(crate) const MAX_YAML_ALIASES: usize = 64;
 
 /// A fast, conservative scan of YAML text before it is parsed: refuses documents that nest
 /// deeper than `max_depth` (flow brackets or block indentation levels) or use more than
-/// [`MAX_YAML_ALIASES`] aliases. Linear in the text; never allocates per character.
+/// `MAX_YAML_ALIASES` aliases. Linear in the text; never allocates per character.
 ///
 /// It over-approximates (a `[` inside a plain scalar counts as nesting), which can only make it
 /// refuse a document that has more than `max_depth` unclosed brackets in plain text — not a

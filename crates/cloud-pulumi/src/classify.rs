@@ -3,7 +3,8 @@
 //!
 //! Text matters as much as the exit code: CLIs before v3.226 exit 255 for every failure, and even
 //! current ones exit 1 for a held lock, a missing config value or a failed update alike. The
-//! phrases matched here are the ones `shared/pulumi-contract.md` lists.
+//! phrases matched here are the Pulumi CLI's own; the stand-in (`crates/pulumi-standin`) prints
+//! the same ones, and the tests below quote real CLI output.
 
 use std::time::Duration;
 
@@ -11,11 +12,11 @@ use super::summary::StreamSummary;
 use super::EngineError;
 
 /// Lines of combined output kept for a crash report.
-pub const TAIL_LINES: usize = 20;
+pub(crate) const TAIL_LINES: usize = 20;
 
 /// Which operation ran (it decides between `PreviewFailed` and `UpdateFailed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpKind {
+pub(crate) enum OpKind {
     Preview,
     Up,
     Destroy,
@@ -24,7 +25,7 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             OpKind::Preview => "preview",
             OpKind::Up => "up",
@@ -36,14 +37,14 @@ impl OpKind {
 
 /// Why we stopped the process ourselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     Cancelled,
     TimedOut(Duration),
 }
 
 /// Everything known about a finished run.
 #[derive(Debug, Clone, Default)]
-pub struct RunOutcome {
+pub(crate) struct RunOutcome {
     /// `None` when killed by a signal.
     pub code: Option<i32>,
     pub stdout: String,
@@ -54,7 +55,7 @@ pub struct RunOutcome {
 }
 
 /// `created by user@host (pid N) at T` from a local-backend lock message.
-pub fn lock_holder(text: &str) -> Option<String> {
+pub(crate) fn lock_holder(text: &str) -> Option<String> {
     text.lines().find_map(|l| {
         let i = l.find("created by ")?;
         Some(l[i + "created by ".len()..].trim().to_string())
@@ -62,30 +63,30 @@ pub fn lock_holder(text: &str) -> Option<String> {
 }
 
 /// Whether the text says the stack is locked by another update (local or cloud backend).
-pub fn is_stack_busy(text: &str) -> bool {
+pub(crate) fn is_stack_busy(text: &str) -> bool {
     text.contains("the stack is currently locked by")
         || text.contains("[409] Conflict")
         || text.contains("Another update is currently in progress")
 }
 
 /// The key from `… is missing configuration value '<key>'`.
-pub fn missing_config_key(text: &str) -> Option<String> {
+pub(crate) fn missing_config_key(text: &str) -> Option<String> {
     let marker = "is missing configuration value '";
     let i = text.find(marker)? + marker.len();
     let rest = &text[i..];
     Some(rest[..rest.find('\'')?].to_string())
 }
 
-pub fn is_missing_stack(text: &str) -> bool {
+pub(crate) fn is_missing_stack(text: &str) -> bool {
     text.contains("no stack named '")
 }
 
-pub fn is_missing_passphrase(text: &str) -> bool {
+pub(crate) fn is_missing_passphrase(text: &str) -> bool {
     text.contains("passphrase must be set with PULUMI_CONFIG_PASSPHRASE")
 }
 
 /// The `error: …` lines of the CLI's output, without the prefix.
-pub fn error_lines(text: &str) -> Vec<String> {
+pub(crate) fn error_lines(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| l.trim_start().strip_prefix("error: "))
         .map(|l| l.trim().to_string())
@@ -106,7 +107,12 @@ fn tail_text(tail: &[String]) -> String {
 /// Classify a run that did not simply succeed. Returns `Ok(())` when it did succeed (exit 0,
 /// a summary, result not failed/canceled) — including a run that finished on its own before a
 /// requested stop took effect. Callers redact the error afterwards.
-pub fn classify(op: OpKind, stack: &str, outcome: &RunOutcome, stopped: Option<StopReason>) -> Result<(), EngineError> {
+pub(crate) fn classify(
+    op: OpKind,
+    stack: &str,
+    outcome: &RunOutcome,
+    stopped: Option<StopReason>,
+) -> Result<(), EngineError> {
     let summary = outcome.summary.as_ref().filter(|s| s.summary.is_some());
     let succeeded = outcome.code == Some(0)
         && (summary.is_some() || op == OpKind::Admin)

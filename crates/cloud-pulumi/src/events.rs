@@ -5,11 +5,12 @@
 //! happens, and a stream that a crashed or interrupted CLI left half-written is still read as far
 //! as it goes.
 //!
-//! * [`EngineEvent`] is the envelope `{sequence, timestamp, <kind>Event: {...}}`. Every kind in
-//!   `shared/pulumi-contract.md` has a typed payload; a kind we do not know becomes
+//! * [`EngineEvent`] is the envelope `{sequence, timestamp, <kind>Event: {...}}`. Every kind the
+//!   Pulumi CLI (v3.226+) writes has a typed payload (Pulumi's own recorded streams are under
+//!   `crates/cloud-testkit/fixtures/pulumi/`); a kind we do not know becomes
 //!   [`EventKind::Unknown`] with its raw payload, and fields we do not know are kept in each
 //!   struct's `extra` map — a newer CLI must never break the bot.
-//! * [`StreamParser`] / [`parse_stream`] accept one object per line *and* pretty-printed objects
+//! * `StreamParser` / [`parse_stream`] accept one object per line *and* pretty-printed objects
 //!   one after another. A line that is not JSON is skipped (with a `tracing::warn!`) and reading
 //!   continues; an incomplete object at the end of the input is reported as truncated, not fatal.
 //! * [`Tailer`] follows a file another process is writing, yielding events as complete lines
@@ -20,7 +21,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::{self, MapAccess, Visitor};
@@ -72,7 +73,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// The envelope key of this kind, e.g. `resourcePreEvent`.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         let k = match self {
             EventKind::Prelude(_) => "preludeEvent",
             EventKind::ResourcePre(_) => "resourcePreEvent",
@@ -219,7 +220,7 @@ pub enum DiffKind {
 }
 
 impl DiffKind {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             DiffKind::Add => "add",
             DiffKind::AddReplace => "add-replace",
@@ -229,14 +230,6 @@ impl DiffKind {
             DiffKind::UpdateReplace => "update-replace",
             DiffKind::Other(s) => s,
         }
-    }
-
-    /// Whether this property change forces a replacement.
-    pub fn is_replace(&self) -> bool {
-        matches!(
-            self,
-            DiffKind::AddReplace | DiffKind::DeleteReplace | DiffKind::UpdateReplace
-        )
     }
 }
 
@@ -573,17 +566,8 @@ impl Serialize for EngineEvent {
 
 impl EngineEvent {
     /// Parse one complete event object.
-    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+    pub(crate) fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
-    }
-
-    /// The step metadata of a resourcePre / resOutputs / resOpFailed event.
-    pub fn step_meta(&self) -> Option<&StepMeta> {
-        match &self.kind {
-            EventKind::ResourcePre(e) | EventKind::ResOutputs(e) => Some(&e.metadata),
-            EventKind::ResOpFailed(e) => Some(&e.metadata),
-            _ => None,
-        }
     }
 
     pub fn is_cancel(&self) -> bool {
@@ -615,7 +599,7 @@ pub struct Truncated {
 /// Splits a stream into event objects line by line, tracking `{}` depth outside strings so that
 /// both one-object-per-line and pretty-printed objects work. Feed it lines without their `\n`.
 #[derive(Debug, Default)]
-pub struct StreamParser {
+pub(crate) struct StreamParser {
     buf: String,
     /// An abandoned object's remaining lines are being read past (brace depth still tracked,
     /// nothing kept).
@@ -637,7 +621,7 @@ fn cut(text: &str) -> String {
 }
 
 impl StreamParser {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
@@ -688,14 +672,14 @@ impl StreamParser {
     }
 
     /// Feed one line (without its newline). Returns the event it completes, if any.
-    pub fn push_line(&mut self, line: &str) -> Option<EngineEvent> {
+    pub(crate) fn push_line(&mut self, line: &str) -> Option<EngineEvent> {
         self.push_line_with(line, EngineEvent::from_json)
     }
 
     /// [`Self::push_line`] with another parser for the completed object (a reader that needs
     /// only some fields parses only those); what `parse` refuses is skipped like any other
     /// object that is not an event.
-    pub fn push_line_with<T>(
+    pub(crate) fn push_line_with<T>(
         &mut self,
         line: &str,
         mut parse: impl FnMut(&str) -> Result<T, serde_json::Error>,
@@ -764,60 +748,60 @@ impl StreamParser {
     }
 
     /// Lines read so far.
-    pub fn line_no(&self) -> usize {
+    pub(crate) fn line_no(&self) -> usize {
         self.line_no
     }
 
     /// Counts a line that the caller handled itself (so later line numbers stay right).
-    pub fn count_line(&mut self) {
+    pub(crate) fn count_line(&mut self) {
         self.line_no += 1;
     }
 
     /// The 1-based line where the open object started.
-    pub fn object_start(&self) -> usize {
+    pub(crate) fn object_start(&self) -> usize {
         self.start_line
     }
 
     /// Takes the inputs skipped so far (a long-running reader keeps its memory bounded).
-    pub fn take_skipped(&mut self) -> Vec<SkippedInput> {
+    pub(crate) fn take_skipped(&mut self) -> Vec<SkippedInput> {
         std::mem::take(&mut self.skipped)
     }
 
     /// Records a skipped input the caller found itself.
-    pub fn record_skip(&mut self, line: usize, text: &str, reason: String) {
+    pub(crate) fn record_skip(&mut self, line: usize, text: &str, reason: String) {
         self.skip(line, text, reason);
     }
 
     /// Forgets the open (or abandoned) object without a trace: the next line starts afresh.
-    pub fn drop_object(&mut self) {
+    pub(crate) fn drop_object(&mut self) {
         self.reset();
     }
 
     /// Bytes of the object still open (0 between objects).
-    pub fn open_len(&self) -> usize {
+    pub(crate) fn open_len(&self) -> usize {
         self.buf.len()
     }
 
     /// Gives up the open object (a reader with a size limit): it is skipped at its first line,
     /// and its remaining lines are read past without being kept.
-    pub fn abandon_object(&mut self, reason: String) {
+    pub(crate) fn abandon_object(&mut self, reason: String) {
         let text = std::mem::take(&mut self.buf);
         self.skip(self.start_line, &text, reason);
         self.discarding = true;
     }
 
     /// Whether an object is open (lines were read but it has not closed yet).
-    pub fn is_mid_object(&self) -> bool {
+    pub(crate) fn is_mid_object(&self) -> bool {
         !self.buf.is_empty() || self.discarding
     }
 
     /// Inputs skipped so far.
-    pub fn skipped(&self) -> &[SkippedInput] {
+    pub(crate) fn skipped(&self) -> &[SkippedInput] {
         &self.skipped
     }
 
     /// End of input: an object still open is reported as truncated.
-    pub fn finish(&mut self) -> Option<Truncated> {
+    pub(crate) fn finish(&mut self) -> Option<Truncated> {
         if self.buf.trim().is_empty() {
             self.reset();
             return None;
@@ -896,7 +880,7 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What the tailer saw besides events.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TailReport {
+pub(crate) struct TailReport {
     /// Whether the file ever appeared (an early CLI failure never creates it).
     pub file_seen: bool,
     pub skipped: Vec<SkippedInput>,
@@ -949,10 +933,6 @@ impl Tailer {
         self
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The next event, waiting for it; `None` once the stream is over.
     pub async fn next(&mut self) -> Option<EngineEvent> {
         loop {
@@ -979,11 +959,7 @@ impl Tailer {
     }
 
     /// What was seen besides events (complete once [`Tailer::next`] returned `None`).
-    pub fn report(&self) -> &TailReport {
-        &self.report
-    }
-
-    pub fn into_report(self) -> TailReport {
+    pub(crate) fn into_report(self) -> TailReport {
         self.report
     }
 
@@ -1107,7 +1083,6 @@ mod tests {
         assert_eq!(new.extra.get("futureField"), Some(&serde_json::json!(1)));
         let dd = step.metadata.detailed_diff.as_ref().unwrap();
         assert_eq!(dd["acl"].diff_kind, DiffKind::AddReplace);
-        assert!(dd["acl"].diff_kind.is_replace());
         // Round trip keeps everything.
         let back: EngineEvent = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
         assert_eq!(back, ev);
@@ -1309,6 +1284,6 @@ mod tests {
             None
         );
         stop.await.unwrap();
-        assert!(!tailer.report().file_seen);
+        assert!(!tailer.report.file_seen);
     }
 }

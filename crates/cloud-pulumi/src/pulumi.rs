@@ -36,7 +36,7 @@
 //! on disk).
 //!
 //! ## Environment and secrets
-//! The child gets `env_clear()` and an explicit environment (see [`PulumiCli::command_env`]); the
+//! The child gets `env_clear()` and an explicit environment (see `PulumiCli::command_env`); the
 //! passphrase travels only in the environment (`PULUMI_CONFIG_PASSPHRASE[_FILE]`), never on argv
 //! or in logs. Secret config values travel on the child's stdin (`config set --secret <key>`
 //! without a value reads it, as the real CLI does when stdin is not a terminal), never on argv,
@@ -137,7 +137,7 @@ impl PulumiConfig {
     }
 
     /// The local ("diy") backend's directory for a `file://` URL.
-    pub fn local_backend_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn local_backend_dir(&self) -> Option<PathBuf> {
         self.backend_url
             .strip_prefix("file://")
             .map(|rest| PathBuf::from(if rest.is_empty() { "/" } else { rest }))
@@ -224,7 +224,7 @@ fn file_digest(path: &Path) -> Option<[u8; 32]> {
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The hint shown when the binary is missing.
-pub const INSTALL_HINT: &str = "set `pulumi.binary` in the bot's configuration to the pulumi executable (or the pulumi-standin binary), or install Pulumi: curl -fsSL https://get.pulumi.com | sh";
+pub(crate) const INSTALL_HINT: &str = "set `pulumi.binary` in the bot's configuration to the pulumi executable (or the pulumi-standin binary), or install Pulumi: curl -fsSL https://get.pulumi.com | sh";
 
 impl PulumiCli {
     /// Build the adapter; creates the `file://` backend directory and the workspace root.
@@ -258,16 +258,12 @@ impl PulumiCli {
         })
     }
 
-    pub fn config(&self) -> &PulumiConfig {
-        &self.config
-    }
-
-    pub fn is_local_backend(&self) -> bool {
+    pub(crate) fn is_local_backend(&self) -> bool {
         self.config.backend_url.starts_with("file://")
     }
 
     /// The `--stack` argument: on a `file://` backend the org is the literal `organization`.
-    pub fn qualified_stack(&self, name: &FullStackName) -> String {
+    pub(crate) fn qualified_stack(&self, name: &FullStackName) -> String {
         if self.is_local_backend() {
             format!("organization/{}/{}", name.project, name.pulumi_stack())
         } else {
@@ -276,7 +272,7 @@ impl PulumiCli {
     }
 
     /// `<workspace_root>/<deployment>/<stack>-<env>`.
-    pub fn workspace_dir(&self, name: &FullStackName) -> PathBuf {
+    pub(crate) fn workspace_dir(&self, name: &FullStackName) -> PathBuf {
         self.config
             .workspace_root
             .join(name.deployment.as_str())
@@ -285,7 +281,7 @@ impl PulumiCli {
 
     /// The redactor for one target: env secrets, passphrase, the target's secret config and the
     /// secrets of every other stack of its session ([`StackTarget::session_secrets`]).
-    pub fn redactor_for(&self, target: &StackTarget) -> Redactor {
+    pub(crate) fn redactor_for(&self, target: &StackTarget) -> Redactor {
         let mut r = self.base_redactor.clone();
         r.add_config(&target.config);
         for s in &target.session_secrets {
@@ -295,7 +291,7 @@ impl PulumiCli {
     }
 
     /// The child's whole environment (after `env_clear()`).
-    pub fn command_env(&self) -> Vec<(String, String)> {
+    pub(crate) fn command_env(&self) -> Vec<(String, String)> {
         let c = &self.config;
         let mut env = BTreeMap::new();
         for (k, v) in &c.host_env {
@@ -332,7 +328,7 @@ impl PulumiCli {
     }
 
     /// Write the workspace's `Pulumi.yaml` (see the module documentation); returns the directory.
-    pub fn prepare_workspace(&self, target: &StackTarget) -> Result<PathBuf, EngineError> {
+    pub(crate) fn prepare_workspace(&self, target: &StackTarget) -> Result<PathBuf, EngineError> {
         let stack = target.name.pulumi_stack();
         let io = |e: std::io::Error, what: &str| EngineError::Io {
             stack: stack.clone(),
@@ -796,14 +792,14 @@ fn os(args: &[&str]) -> Vec<OsString> {
 }
 
 /// `stack select --create <qualified>`.
-pub fn select_args(qualified: &str) -> Vec<OsString> {
+pub(crate) fn select_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "select", "--create", qualified, "--non-interactive"])
 }
 
 /// `config set-all --stack S --plaintext=<key>=<value> …` for plain values only (secrets go
 /// through [`config_set_secret_args`]). The `--flag=value` form keeps a value that starts with
 /// `-` from being read as a flag.
-pub fn config_set_all_args(values: &[&ConfigValue], qualified: &str) -> Vec<OsString> {
+pub(crate) fn config_set_all_args(values: &[&ConfigValue], qualified: &str) -> Vec<OsString> {
     let mut args = os(&["config", "set-all", "--stack", qualified, "--non-interactive"]);
     for cv in values {
         debug_assert!(!cv.secret, "secrets never go on argv");
@@ -813,12 +809,12 @@ pub fn config_set_all_args(values: &[&ConfigValue], qualified: &str) -> Vec<OsSt
 }
 
 /// `config set --secret <key> --stack S`: no value argument, so the CLI reads it from stdin.
-pub fn config_set_secret_args(key: &str, qualified: &str) -> Vec<OsString> {
+pub(crate) fn config_set_secret_args(key: &str, qualified: &str) -> Vec<OsString> {
     os(&["config", "set", "--secret", key, "--stack", qualified, "--non-interactive"])
 }
 
 /// preview / up / destroy with the event log.
-pub fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
+pub(crate) fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
     let mut args = match op {
         OpKind::Preview => os(&["preview"]),
         OpKind::Up => os(&["up", "--yes", "--skip-preview"]),
@@ -838,7 +834,7 @@ pub fn op_args(op: OpKind, qualified: &str, event_log: &Path) -> Vec<OsString> {
 }
 
 /// `destroy --preview-only` with the event log: what a destroy would delete. Takes no lock.
-pub fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> {
+pub(crate) fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> {
     let mut args = os(&[
         "destroy",
         "--preview-only",
@@ -854,17 +850,17 @@ pub fn destroy_preview_args(qualified: &str, event_log: &Path) -> Vec<OsString> 
 }
 
 /// `stack output --json --stack S` (never `--show-secrets`).
-pub fn output_args(qualified: &str) -> Vec<OsString> {
+pub(crate) fn output_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "output", "--json", "--stack", qualified, "--non-interactive"])
 }
 
 /// `stack export --stack S`.
-pub fn export_args(qualified: &str) -> Vec<OsString> {
+pub(crate) fn export_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "export", "--stack", qualified, "--non-interactive"])
 }
 
 /// `cancel --yes --stack S`.
-pub fn cancel_args(qualified: &str) -> Vec<OsString> {
+pub(crate) fn cancel_args(qualified: &str) -> Vec<OsString> {
     os(&["cancel", "--yes", "--stack", qualified, "--non-interactive"])
 }
 
@@ -986,7 +982,7 @@ pub fn progress_for(ev: &EngineEvent, r: &Redactor, done: &mut HashSet<(String, 
 }
 
 /// Redact every text field of an error.
-pub fn redact_error(e: EngineError, r: &Redactor) -> EngineError {
+pub(crate) fn redact_error(e: EngineError, r: &Redactor) -> EngineError {
     let s = |x: String| r.redact(&x);
     let v = |x: Vec<String>| x.into_iter().map(|m| r.redact(&m)).collect();
     match e {
@@ -1046,7 +1042,7 @@ fn absolute(p: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// The path from directory `from` to `to` (both absolute and normalised).
-pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
+pub(crate) fn relative_path(from: &Path, to: &Path) -> PathBuf {
     let a: Vec<_> = from.components().collect();
     let b: Vec<_> = to.components().collect();
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
@@ -1217,7 +1213,7 @@ mod tests {
             "[secret] [secret] [secret]"
         );
         // The passphrase never shows in Debug output of the config.
-        assert!(!format!("{:?}", c.config()).contains("configured-passphrase"));
+        assert!(!format!("{:?}", c.config).contains("configured-passphrase"));
     }
 
     #[test]

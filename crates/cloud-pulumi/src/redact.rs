@@ -2,18 +2,18 @@
 //! tails) may contain a secret the bot knows about.
 //!
 //! A [`Redactor`] knows values, not patterns:
-//! * secret configuration values handed to a stack ([`Redactor::add_config`]);
+//! * secret configuration values handed to a stack (`Redactor::add_config`);
 //! * tokens and passphrases from the environment: the values of variables whose names contain
 //!   `TOKEN`, `SECRET`, `PASSWORD`, `PASSPHRASE` or `KEY`, plus names given explicitly
-//!   ([`Redactor::add_env`]);
+//!   (`Redactor::add_env`);
 //! * values the engine marks secret: the secret-object form
 //!   `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": …}`
 //!   (or `"plaintext": …` when something revealed it) — the object's contents become `[secret]`
 //!   and any revealed plaintext is learned, so it is also scrubbed wherever else it shows up
-//!   ([`Redactor::learn_secrets_in`]).
+//!   (`Redactor::learn_secrets_in`).
 //!
 //! Every occurrence of a known value is replaced with `[secret]`. Values shorter than
-//! [`MIN_SECRET_LEN`] characters, and a few words that are configuration noise rather than secrets
+//! `MIN_SECRET_LEN` characters, and a few words that are configuration noise rather than secrets
 //! (`true`, `false`, `null`, …), are ignored: an env var `API_KEY_ENABLED=1` or a secret `dev`
 //! would otherwise turn every `1` or every `dev` in a deployment log into `[secret]` and make the
 //! output useless, while a 1–3 character secret offers no protection worth that cost. Such short
@@ -23,20 +23,19 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::events::EngineEvent;
 use super::ConfigValue;
 
 /// What replaces a secret.
-pub const MASK: &str = "[secret]";
+pub(crate) const MASK: &str = "[secret]";
 
 /// Shorter values are not redacted (see the module documentation).
-pub const MIN_SECRET_LEN: usize = 4;
+pub(crate) const MIN_SECRET_LEN: usize = 4;
 
 /// The key that marks Pulumi's secret objects.
-pub const SECRET_SIG_KEY: &str = "4dabf18193072939515e22adb298388d";
+pub(crate) const SECRET_SIG_KEY: &str = "4dabf18193072939515e22adb298388d";
 
 /// Env var names whose values are treated as secrets (substring match, case-insensitive).
-pub const SECRET_ENV_MARKERS: [&str; 5] = ["TOKEN", "SECRET", "PASSWORD", "PASSPHRASE", "KEY"];
+pub(crate) const SECRET_ENV_MARKERS: [&str; 5] = ["TOKEN", "SECRET", "PASSWORD", "PASSPHRASE", "KEY"];
 
 const NOISE: [&str; 8] = ["true", "false", "null", "none", "nil", "yes", "empty", "default"];
 
@@ -52,17 +51,8 @@ impl Redactor {
         Self::default()
     }
 
-    /// How many distinct values are known.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     /// Learn one secret value. Returns whether it will be redacted (see [`MIN_SECRET_LEN`]).
-    pub fn add(&mut self, value: &str) -> bool {
+    pub(crate) fn add(&mut self, value: &str) -> bool {
         let v = value.trim();
         if v.chars().count() < MIN_SECRET_LEN || NOISE.iter().any(|n| n.eq_ignore_ascii_case(v)) {
             return false;
@@ -88,14 +78,14 @@ impl Redactor {
     }
 
     /// Secret configuration values (plaintext ones are not secrets).
-    pub fn add_config(&mut self, config: &[ConfigValue]) {
+    pub(crate) fn add_config(&mut self, config: &[ConfigValue]) {
         for c in config.iter().filter(|c| c.secret) {
             self.add(&c.value);
         }
     }
 
     /// Values of env vars whose names look secret, plus `explicit` names.
-    pub fn add_env<'a>(&mut self, vars: impl IntoIterator<Item = (&'a str, &'a str)>, explicit: &[String]) {
+    pub(crate) fn add_env<'a>(&mut self, vars: impl IntoIterator<Item = (&'a str, &'a str)>, explicit: &[String]) {
         for (name, value) in vars {
             if is_secret_env_name(name) || explicit.iter().any(|e| e == name) {
                 self.add(value);
@@ -104,7 +94,7 @@ impl Redactor {
     }
 
     /// Find secret objects in `value` and learn any plaintext they reveal.
-    pub fn learn_secrets_in(&mut self, value: &Value) {
+    pub(crate) fn learn_secrets_in(&mut self, value: &Value) {
         match value {
             Value::Object(map) => {
                 if map.contains_key(SECRET_SIG_KEY) {
@@ -131,7 +121,7 @@ impl Redactor {
 
     /// Replace every occurrence of every known value with `[secret]`. Occurrences of different
     /// secrets that overlap are merged, so no fragment of either survives.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         if self.values.is_empty() || text.len() < MIN_SECRET_LEN {
             return text.to_string();
         }
@@ -172,7 +162,7 @@ impl Redactor {
 
     /// Redact every string (keys included) in a JSON value, in place; secret objects keep their
     /// shape but their `ciphertext`/`plaintext`/`value` become `[secret]`.
-    pub fn redact_value(&self, value: &mut Value) {
+    pub(crate) fn redact_value(&self, value: &mut Value) {
         match value {
             Value::String(s) => {
                 let r = self.redact(s);
@@ -204,23 +194,8 @@ impl Redactor {
         }
     }
 
-    /// A redacted copy of a JSON value.
-    pub fn redacted_value(&self, value: &Value) -> Value {
-        let mut v = value.clone();
-        self.redact_value(&mut v);
-        v
-    }
-
-    /// Redact an event (every string in it, secret objects masked). Goes through JSON, so it
-    /// works for every kind including unknown ones.
-    pub fn redact_event(&self, event: &EngineEvent) -> EngineEvent {
-        let mut v = serde_json::to_value(event).expect("events serialize");
-        self.redact_value(&mut v);
-        serde_json::from_value(v).unwrap_or_else(|_| event.clone())
-    }
-
     /// Redact any serializable value by a JSON round trip (previews, applies, diagnostics).
-    pub fn redact_serde<T>(&self, item: &T) -> T
+    pub(crate) fn redact_serde<T>(&self, item: &T) -> T
     where
         T: serde::Serialize + serde::de::DeserializeOwned + Clone,
     {
@@ -235,7 +210,7 @@ impl Redactor {
 }
 
 /// Whether an env var name looks like it holds a secret.
-pub fn is_secret_env_name(name: &str) -> bool {
+pub(crate) fn is_secret_env_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     SECRET_ENV_MARKERS.iter().any(|m| upper.contains(m))
 }
@@ -244,7 +219,7 @@ pub fn is_secret_env_name(name: &str) -> bool {
 const MIN_ENCODED_LEN: usize = 6;
 
 /// Base64 and URL-encoded forms of `v` that differ from it (see [`Redactor::add`]).
-pub fn encoded_forms(v: &str) -> Vec<String> {
+pub(crate) fn encoded_forms(v: &str) -> Vec<String> {
     let mut out = Vec::new();
     let bytes = v.as_bytes();
     for alphabet in [STANDARD, URL_SAFE] {
@@ -330,6 +305,7 @@ fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::EngineEvent;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -404,7 +380,7 @@ mod tests {
         .unwrap();
         let mut r = Redactor::new();
         r.add("ghp_abcdef123");
-        let red = r.redact_event(&ev);
+        let red = r.redact_serde(&ev);
         let text = serde_json::to_string(&red).unwrap();
         assert!(!text.contains("ghp_abcdef123"));
         assert!(text.contains("token [secret] leaked"));

@@ -30,7 +30,7 @@ pub fn is_default_provider(resource_type: &str, urn: &str) -> bool {
 }
 
 /// The type part of a URN (`urn:pulumi:s::p::a$b::name` → `b`).
-pub fn type_from_urn(urn: &str) -> String {
+pub(crate) fn type_from_urn(urn: &str) -> String {
     let parts: Vec<&str> = urn.split("::").collect();
     if parts.len() >= 4 {
         let qualified = parts[parts.len() - 2];
@@ -41,13 +41,13 @@ pub fn type_from_urn(urn: &str) -> String {
 }
 
 /// The stack part of a URN (`urn:pulumi:<stack>::…`).
-pub fn stack_from_urn(urn: &str) -> Option<String> {
+pub(crate) fn stack_from_urn(urn: &str) -> Option<String> {
     urn.strip_prefix("urn:pulumi:")?.split("::").next().map(str::to_string)
 }
 
 /// Removes Pulumi's color markup (`<{%fg 1%}>`, `<{%reset%}>`), ANSI escapes and trailing
 /// whitespace from engine text.
-pub fn strip_colors(text: &str) -> String {
+pub(crate) fn strip_colors(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
@@ -85,7 +85,7 @@ pub(crate) fn severity_from(text: &str) -> Severity {
 }
 
 /// Sort diagnostics errors first, then warnings, then the rest; stable within a severity.
-pub fn sort_diagnostics(diags: &mut [Diagnostic]) {
+pub(crate) fn sort_diagnostics(diags: &mut [Diagnostic]) {
     fn rank(s: Severity) -> u8 {
         match s {
             Severity::Error => 0,
@@ -122,7 +122,7 @@ fn step_from_meta(meta: &StepMeta) -> ResourceStep {
 
 /// Whether a finished step counts in the engine's totals (see the module header). Refresh steps
 /// are handled by [`count_finished_steps`].
-pub fn counts_as_change(meta: &StepMeta) -> bool {
+pub(crate) fn counts_as_change(meta: &StepMeta) -> bool {
     // `logical` is `omitempty` in Pulumi's Go struct: absent means false.
     if meta.logical != Some(true) {
         return false;
@@ -161,7 +161,7 @@ pub fn count_finished_steps<'a>(
 }
 
 /// Count planned steps (one per `resourcePreEvent`) with the same rule.
-pub fn count_steps(steps: &[ResourceStep], logical: &[bool]) -> ChangeCounts {
+pub(crate) fn count_steps(steps: &[ResourceStep], logical: &[bool]) -> ChangeCounts {
     let mut counts = ChangeCounts::new();
     let mut seen = std::collections::HashSet::new();
     for (step, logical) in steps.iter().zip(logical) {
@@ -176,18 +176,18 @@ pub fn count_steps(steps: &[ResourceStep], logical: &[bool]) -> ChangeCounts {
     counts
 }
 
-/// Everything one stack's stream says, built incrementally with [`StreamSummary::push`].
+/// Everything one stack's stream says, built incrementally with `StreamSummary::push`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamSummary {
     /// One per `resourcePreEvent`, stream order, default providers included (see
-    /// [`StreamSummary::display_steps`]).
+    /// `StreamSummary::display_steps`).
     pub steps: Vec<ResourceStep>,
     /// Per entry of `steps`: whether the step is logical.
     pub logical: Vec<bool>,
     /// Metadata of every `resOutputsEvent`, stream order.
     pub finished: Vec<StepMeta>,
     pub failed: Vec<FailedStep>,
-    /// Diagnostics in stream order (debug severity left out); use [`StreamSummary::diagnostics`].
+    /// Diagnostics in stream order (debug severity left out); use `StreamSummary::diagnostics`.
     pub diags: Vec<Diagnostic>,
     /// `errorEvent` texts.
     pub errors: Vec<String>,
@@ -207,7 +207,7 @@ impl StreamSummary {
         s
     }
 
-    pub fn push(&mut self, event: &EngineEvent) {
+    pub(crate) fn push(&mut self, event: &EngineEvent) {
         self.events += 1;
         if event.timestamp > 0 {
             self.first_timestamp.get_or_insert(event.timestamp);
@@ -255,7 +255,7 @@ impl StreamSummary {
     }
 
     /// Steps for people: default providers left out.
-    pub fn display_steps(&self) -> Vec<ResourceStep> {
+    pub(crate) fn display_steps(&self) -> Vec<ResourceStep> {
         self.steps
             .iter()
             .filter(|s| !is_default_provider(&s.resource_type, &s.urn))
@@ -281,7 +281,7 @@ impl StreamSummary {
     }
 
     /// Diagnostics, errors first.
-    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+    pub(crate) fn diagnostics(&self) -> Vec<Diagnostic> {
         let mut d = self.diags.clone();
         for e in &self.errors {
             d.push(Diagnostic {
@@ -295,7 +295,7 @@ impl StreamSummary {
     }
 
     /// Error-severity diagnostics and `errorEvent`s.
-    pub fn error_messages(&self) -> Vec<String> {
+    pub(crate) fn error_messages(&self) -> Vec<String> {
         self.diagnostics()
             .into_iter()
             .filter(|d| d.severity == Severity::Error)
@@ -306,7 +306,7 @@ impl StreamSummary {
             .collect()
     }
 
-    pub fn duration(&self) -> Duration {
+    pub(crate) fn duration(&self) -> Duration {
         if let Some(s) = &self.summary {
             return Duration::from_secs(s.duration_seconds.max(0) as u64);
         }
@@ -318,7 +318,7 @@ impl StreamSummary {
 
     /// The run's result: the summary's `result`, or for older CLIs `failed` when there were
     /// errors or failed steps, else `succeeded`. `None` without a summary.
-    pub fn result(&self) -> Option<String> {
+    pub(crate) fn result(&self) -> Option<String> {
         let s = self.summary.as_ref()?;
         if let Some(r) = &s.result {
             return Some(r.clone());
@@ -329,7 +329,7 @@ impl StreamSummary {
 
     /// Whether the engine reported a cancellation (`result: canceled`, or the `update canceled`
     /// error a first SIGINT produces).
-    pub fn was_cancelled(&self) -> bool {
+    pub(crate) fn was_cancelled(&self) -> bool {
         self.summary.as_ref().and_then(|s| s.result.as_deref()) == Some("canceled")
             || self
                 .diags
@@ -339,7 +339,7 @@ impl StreamSummary {
     }
 
     /// The stack name from the first URN in the stream.
-    pub fn stack(&self) -> Option<String> {
+    pub(crate) fn stack(&self) -> Option<String> {
         self.steps
             .iter()
             .map(|s| s.urn.as_str())
@@ -347,7 +347,7 @@ impl StreamSummary {
             .find_map(stack_from_urn)
     }
 
-    pub fn to_preview(&self) -> StackPreview {
+    pub(crate) fn to_preview(&self) -> StackPreview {
         StackPreview {
             steps: self.display_steps(),
             counts: self.counts(),
@@ -356,7 +356,7 @@ impl StreamSummary {
         }
     }
 
-    pub fn to_apply(&self, outputs: Value) -> StackApply {
+    pub(crate) fn to_apply(&self, outputs: Value) -> StackApply {
         StackApply {
             counts: self.counts(),
             diagnostics: self.diagnostics(),
@@ -372,7 +372,7 @@ impl StreamSummary {
 /// The document `pulumi preview --json` prints at the end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PreviewDocument {
+pub(crate) struct PreviewDocument {
     #[serde(default)]
     pub config: Map<String, Value>,
     #[serde(default)]
@@ -392,7 +392,7 @@ pub struct PreviewDocument {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PreviewStep {
+pub(crate) struct PreviewStep {
     pub op: StepOp,
     pub urn: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -412,7 +412,7 @@ pub struct PreviewStep {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PreviewDiagnostic {
+pub(crate) struct PreviewDiagnostic {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -426,12 +426,8 @@ pub struct PreviewDiagnostic {
 }
 
 impl PreviewDocument {
-    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
-    }
-
     /// Steps for people (default providers left out; the document already hides `same`).
-    pub fn display_steps(&self) -> Vec<ResourceStep> {
+    pub(crate) fn display_steps(&self) -> Vec<ResourceStep> {
         self.steps
             .iter()
             .map(|s| {
@@ -455,7 +451,7 @@ impl PreviewDocument {
             .collect()
     }
 
-    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+    pub(crate) fn diagnostics(&self) -> Vec<Diagnostic> {
         let mut d: Vec<Diagnostic> = self
             .diagnostics
             .iter()
@@ -470,7 +466,7 @@ impl PreviewDocument {
         d
     }
 
-    pub fn to_preview(&self) -> StackPreview {
+    pub(crate) fn to_preview(&self) -> StackPreview {
         let counts = if self.change_summary.is_empty() && !self.steps.is_empty() {
             let steps = self.display_steps();
             count_steps(&steps, &vec![true; steps.len()])
@@ -503,7 +499,7 @@ pub struct StackPlan {
 
 /// An entry of `errors` in `cloud plan show --json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanError {
+pub(crate) struct PlanError {
     /// `diagnostic` or `failed-step`.
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -651,7 +647,7 @@ impl PlanShow {
     }
 
     /// Error diagnostics and failed steps, all stacks.
-    pub fn errors(&self) -> Vec<PlanError> {
+    pub(crate) fn errors(&self) -> Vec<PlanError> {
         let mut out = vec![];
         for s in &self.stacks {
             for d in s.preview.diagnostics.iter().filter(|d| d.severity == Severity::Error) {

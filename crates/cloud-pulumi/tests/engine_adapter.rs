@@ -1,5 +1,5 @@
 //! The Pulumi CLI adapter against real subprocesses: the project's `pulumi-standin` binary (same
-//! flags, event log, exit codes and texts as `pulumi`, see `shared/pulumi-contract.md`) and, for
+//! flags, event log, exit codes and texts as `pulumi`, see `crates/pulumi-standin`) and, for
 //! misbehaving engines the stand-in cannot imitate, tiny shell scripts.
 
 use std::collections::BTreeMap;

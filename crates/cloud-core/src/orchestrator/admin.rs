@@ -17,7 +17,7 @@ use cloud_domain::error::UserError;
 use cloud_domain::session::{Platform, Principal, SessionId};
 
 /// The longest a grant may run (`--for` / `--until`); a longer need is a permanent grant.
-pub const MAX_GRANT_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+pub(crate) const MAX_GRANT_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// When a grant ends.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,9 +61,6 @@ pub struct ProjectParams {
     pub environments: Vec<String>,
 }
 
-/// A row of `admin list` (every session, newest first).
-pub type AdminSessionRow = SessionRecord;
-
 fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
     let reason = reason.trim();
     if reason.is_empty() {
@@ -82,7 +79,7 @@ fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
 
 /// A principal that can exist on its platform: Discord ids are snowflakes (digits), Slack user
 /// ids start with U or W.
-pub fn check_principal(p: &Principal) -> Result<(), UserError> {
+pub(crate) fn check_principal(p: &Principal) -> Result<(), UserError> {
     let ok = match p.platform {
         Platform::Cli => true,
         Platform::Discord => p.user.len() >= 15 && p.user.len() <= 21 && p.user.bytes().all(|b| b.is_ascii_digit()),
@@ -311,11 +308,7 @@ impl Orchestrator {
     }
 
     /// Every session (any project), newest first. Needs `admin` on every project.
-    pub async fn admin_list(
-        &self,
-        actor: impl Into<Actor>,
-        filter: &SessionFilter,
-    ) -> OrchResult<Vec<AdminSessionRow>> {
+    pub async fn admin_list(&self, actor: impl Into<Actor>, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
         let actor = actor.into();
         self.gate(&actor, "*", "*", Intent::Administer).await?;
         Ok(self.store.sessions(filter).await?)

@@ -94,7 +94,7 @@ impl Orchestrator {
                 &parent.project,
                 &parent.env,
                 Some(&remaining),
-                &parent.operation,
+                parent.operation,
                 Some(parent.id),
             )
             .await
@@ -103,7 +103,7 @@ impl Orchestrator {
             Err(OrchestratorError::Busy { session, .. }) => match self.queue_unchecked(session, &requester).await? {
                 LockOutcome::Granted => Some(self.store.session(session).await?),
                 _ => {
-                    if parent.operation == "rollback" {
+                    if parent.operation.restores_recorded_config() {
                         self.copy_configs(parent.id, session).await?;
                     }
                     self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: session });
@@ -113,7 +113,7 @@ impl Orchestrator {
             Err(other) => return Err(other),
         };
         let follow = follow.expect("set above");
-        if parent.operation == "rollback" {
+        if parent.operation.restores_recorded_config() {
             self.copy_configs(parent.id, follow.id).await?;
         }
         info!(session = %parent.id, follow_up = %follow.id, "follow-up session opened");

@@ -34,7 +34,7 @@ pub struct PolicySettings {
 impl PolicySettings {
     /// For a single-user checkout and for tests: every `cli:` user is an admin, chat users need
     /// grants, the built-in price list, the system clock.
-    pub fn local() -> PolicySettings {
+    pub(crate) fn local() -> PolicySettings {
         PolicySettings {
             admins: vec![],
             role_mappings: vec![],
@@ -154,11 +154,11 @@ impl Orchestrator {
                 if inv.stacks.contains_key(&key) {
                     continue;
                 }
-                let value = if s.operation == "destroy" {
-                    (BTreeMap::new(), 0.0)
-                } else {
+                let value = if s.operation.leaves_resources() {
                     let cost = estimate_steps(&self.pricing, entry.stack.as_str(), &entry.preview.steps);
                     (cost.resulting, cost.monthly_after)
+                } else {
+                    (BTreeMap::new(), 0.0)
                 };
                 inv.stacks.insert(key, value);
             }

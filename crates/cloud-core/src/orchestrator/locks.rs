@@ -18,7 +18,7 @@ use cloud_domain::error::UserError;
 use cloud_domain::session::{Principal, SessionId};
 
 /// Proof that session `session` holds the locks of every one of its stacks. Only
-/// [`Orchestrator::lock_proof`] creates one (the field is private), and only after the store said
+/// `Orchestrator::lock_proof` creates one (the field is private), and only after the store said
 /// so; engine work for a session takes it by reference.
 #[derive(Debug)]
 pub struct StackLockProof {
@@ -59,7 +59,7 @@ pub(crate) fn waiting_message(session: SessionId, position: u32, holders: &[Lock
 impl Orchestrator {
     /// A proof that session `id` holds all its stack locks, taking them when they are free and
     /// nobody queued ahead of it. Refused with the holders (or the queue position) otherwise.
-    pub async fn lock_proof(&self, id: SessionId) -> OrchResult<StackLockProof> {
+    pub(crate) async fn lock_proof(&self, id: SessionId) -> OrchResult<StackLockProof> {
         match self.store.acquire_locks(id, false).await? {
             LockOutcome::Granted => Ok(StackLockProof { session: id }),
             LockOutcome::Busy { holders } => Err(OrchestratorError::Busy { session: id, holders }),
@@ -156,7 +156,7 @@ impl Orchestrator {
     }
 
     /// Hand freed stacks to the queue and tell the sessions that got them.
-    pub async fn promote_queue(&self) -> OrchResult<Vec<SessionId>> {
+    pub(crate) async fn promote_queue(&self) -> OrchResult<Vec<SessionId>> {
         let granted = self.store.promote_queue().await?;
         for id in &granted {
             info!(session = %id, "queued session got its stacks");

@@ -1,53 +1,72 @@
 //! The orchestrator drives sessions: start → plan → approve → apply → finish. It knows no chat
-//! platform: adapters and the CLI call these methods with a [`Principal`] and subscribe to
+//! platform: adapters and the CLI call these methods with an [`Actor`](crate::policy::Actor) and subscribe to
 //! [`SessionEvent`]s to render progress.
+//!
+//! [`Orchestrator`] is a facade: its public methods are the whole API front ends use, each
+//! responsibility in its own module (internals are `pub(crate)` or `pub(super)`):
+//!
+//! | module | public methods |
+//! |---|---|
+//! | `mod.rs` | [`new`](Orchestrator::new), [`with_policy`](Orchestrator::with_policy), [`subscribe`](Orchestrator::subscribe), [`access`](Orchestrator::access), [`store`](Orchestrator::store) |
+//! | `planning` | [`start_session`](Orchestrator::start_session), [`start_destroy`](Orchestrator::start_destroy), [`plan`](Orchestrator::plan), [`approve`](Orchestrator::approve), [`approve_override`](Orchestrator::approve_override) |
+//! | `rollback` | [`start_rollback`](Orchestrator::start_rollback) |
+//! | `applying` | [`apply`](Orchestrator::apply), [`cancel`](Orchestrator::cancel), [`cancel_as_system`](Orchestrator::cancel_as_system) |
+//! | `locks` | [`queue_session`](Orchestrator::queue_session), [`wait_for_locks`](Orchestrator::wait_for_locks) |
+//! | `queries` | [`status`](Orchestrator::status), [`view`](Orchestrator::view), [`list`](Orchestrator::list), [`list_for`](Orchestrator::list_for) |
+//! | `recovery` | [`recover`](Orchestrator::recover) |
+//! | `sweeper` | [`spawn_sweeper`](Orchestrator::spawn_sweeper), [`expire_stale`](Orchestrator::expire_stale), [`cancel_abandoned_drafts`](Orchestrator::cancel_abandoned_drafts) |
+//! | `admin` | [`grant`](Orchestrator::grant), [`revoke`](Orchestrator::revoke), [`grants`](Orchestrator::grants), [`sweep_grant_expiries`](Orchestrator::sweep_grant_expiries), [`quota_set`](Orchestrator::quota_set), [`quota_show`](Orchestrator::quota_show), [`create_project`](Orchestrator::create_project), [`admin_list`](Orchestrator::admin_list), [`admin_cancel`](Orchestrator::admin_cancel), [`audit_log`](Orchestrator::audit_log), [`audit_verify`](Orchestrator::audit_verify), [`stats`](Orchestrator::stats), [`now`](Orchestrator::now) |
+//!
+//! and, beside them, `schedule` (the one scheduler of plan, apply and destroy), `gate` (roles
+//! and quotas, checked first by every intent), `followup` (re-preview of provisional stacks),
+//! `resolve` (the seam to the stack catalog) and `events` (what subscribers are told).
 //!
 //! Concurrency model: every state change is a compare-and-set in the store, so two processes (or
 //! two clicks) racing on one session cannot both win. Engine work for one session runs in the
 //! caller's task; stacks run concurrently over the dependency graph (a stack starts when its
-//! dependencies are done, see `dag`), bounded by `max_parallel`. Stack locks (`locks`) keep two
-//! unfinished sessions off one stack; `recovery` reconciles sessions a dead process left running.
+//! dependencies are done, see `schedule`), bounded by `max_parallel`. Stack locks (`locks`) keep
+//! two unfinished sessions off one stack; `recovery` reconciles sessions a dead process left
+//! running.
 
 mod admin;
-mod dag;
+mod applying;
 mod events;
 mod followup;
 mod gate;
 mod locks;
-pub mod recovery;
+mod planning;
+mod queries;
+mod recovery;
 mod resolve;
 mod rollback;
+mod schedule;
 mod sweeper;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use dashmap::DashMap;
-use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{info, warn};
 
-pub use admin::{
-    check_principal, AdminSessionRow, GrantExpiry, GrantParams, GrantsFilter, ProjectParams, MAX_GRANT_DURATION,
-};
+pub use admin::{GrantExpiry, GrantParams, GrantsFilter, ProjectParams};
 pub use events::{SessionEvent, SessionEventKind};
 pub use gate::PolicySettings;
 pub use locks::StackLockProof;
+pub use queries::SessionView;
+pub use recovery::RecoveryReport;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
-pub use sweeper::DEFAULT_SWEEP_INTERVAL;
 
 use crate::config::EnvironmentPolicy;
-use crate::engine::{Engine, EngineError, Progress, StackPreview};
-use crate::policy::{Access, Actor, CostEstimate, Intent, Pricing, QuotaCheck};
-use crate::store::{
-    LockHolder, NewSession, QueueEntry, SessionFilter, SessionRecord, SessionUpdate, StackRow, Store, StoreError,
-    Transition,
-};
-use cloud_catalog::DependencyGraph;
+use crate::engine::{ChangeCounts, Engine};
+use crate::policy::{Access, Pricing};
+use crate::store::{LockHolder, SessionRecord, SessionUpdate, Store, StoreError, Transition};
 use cloud_domain::error::UserError;
-use cloud_domain::session::{Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState};
+use cloud_domain::session::{SessionId, SessionState, StackName, StackState};
+use resolve::dependency_graph;
+use schedule::{Direction, StackScheduler};
 
 /// Errors of orchestrator operations.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +112,7 @@ impl OrchestratorError {
     }
 }
 
-pub type OrchResult<T> = Result<T, OrchestratorError>;
+pub(crate) type OrchResult<T> = Result<T, OrchestratorError>;
 
 /// Settings the orchestrator needs from configuration.
 #[derive(Debug, Clone)]
@@ -101,23 +120,6 @@ pub struct OrchestratorSettings {
     pub environments: BTreeMap<String, EnvironmentPolicy>,
     /// How many stacks run at once (plan and apply).
     pub max_parallel: usize,
-}
-
-/// A session with its per-stack rows and approvals — what `status` shows and the lobby renders.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SessionView {
-    pub session: SessionRecord,
-    pub stacks: Vec<StackRow>,
-    pub approvals: Vec<crate::store::ApprovalRow>,
-    /// The plan's estimated monthly cost, per stack and total (once there is a plan).
-    pub cost: Option<CostEstimate>,
-    /// How the plan stands against the project's quotas (once there is a plan). An over-quota
-    /// plan can only be approved by an admin with an override reason.
-    pub quota: Option<QuotaCheck>,
-    /// The stack locks the session holds.
-    pub locks: Vec<String>,
-    /// Its place in the lock queue, while it waits for stacks.
-    pub queue: Option<QueueEntry>,
 }
 
 /// The transport-free core.
@@ -140,6 +142,8 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
+    /// An orchestrator with the local policy (`PolicySettings::local`): for a single-user
+    /// checkout and for tests.
     pub fn new(
         store: Store,
         engine: Arc<dyn Engine>,
@@ -183,10 +187,7 @@ impl Orchestrator {
         &self.access
     }
 
-    pub fn pricing(&self) -> &Pricing {
-        &self.pricing
-    }
-
+    /// The store, for reads the orchestrator has no query for (logs, chat lobbies).
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -196,12 +197,12 @@ impl Orchestrator {
         self.events.subscribe()
     }
 
-    fn publish(&self, session: SessionId, kind: SessionEventKind) {
+    pub(super) fn publish(&self, session: SessionId, kind: SessionEventKind) {
         // No subscriber is fine: the store has the truth.
         let _ = self.events.send(SessionEvent { session, kind });
     }
 
-    fn env_policy(&self, env: &str) -> OrchResult<&EnvironmentPolicy> {
+    pub(super) fn env_policy(&self, env: &str) -> OrchResult<&EnvironmentPolicy> {
         self.settings.environments.get(env).ok_or_else(|| {
             let known: Vec<&str> = self.settings.environments.keys().map(String::as_str).collect();
             UserError::invalid(format!(
@@ -212,7 +213,7 @@ impl Orchestrator {
         })
     }
 
-    async fn move_session(
+    pub(super) async fn move_session(
         &self,
         id: SessionId,
         from: SessionState,
@@ -243,12 +244,12 @@ impl Orchestrator {
         Ok(record)
     }
 
-    async fn set_stack(
+    pub(super) async fn set_stack(
         &self,
         id: SessionId,
         stack: &StackName,
         state: StackState,
-        counts: Option<&crate::engine::ChangeCounts>,
+        counts: Option<&ChangeCounts>,
         error: Option<&str>,
     ) -> OrchResult<()> {
         self.store.set_stack_state(id, stack, state, counts, error).await?;
@@ -263,905 +264,28 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Open a DRAFT session for `project`/`env`, optionally limited to some stacks (their
-    /// upstream dependencies are not added: a subset plans only what was asked).
-    pub async fn start_session(
-        &self,
-        actor: impl Into<Actor>,
-        project: &str,
-        env: &str,
-        stacks: Option<&[StackName]>,
-    ) -> OrchResult<SessionRecord> {
-        self.start(&actor.into(), project, env, stacks, "deploy", None).await
-    }
-
-    /// Open a DRAFT destroy session: the same stacks, walked in reverse order.
-    pub async fn start_destroy(
-        &self,
-        actor: impl Into<Actor>,
-        project: &str,
-        env: &str,
-        stacks: Option<&[StackName]>,
-    ) -> OrchResult<SessionRecord> {
-        self.start(&actor.into(), project, env, stacks, "destroy", None).await
-    }
-
-    async fn start(
-        &self,
-        actor: &Actor,
-        project: &str,
-        env: &str,
-        stacks: Option<&[StackName]>,
-        operation: &str,
-        follow_up_of: Option<SessionId>,
-    ) -> OrchResult<SessionRecord> {
-        self.env_policy(env)?;
-        self.known_project(project).await?;
-        // Gate first: the role, then the concurrency quota, then the work.
-        self.gate(actor, project, env, Intent::Deploy).await?;
-        self.check_concurrency(project, None).await?;
-        self.start_unchecked(&actor.principal, project, env, stacks, operation, follow_up_of)
-            .await
-    }
-
-    /// [`Orchestrator::start`] without the role and quota gates: for sessions the core opens
-    /// itself on behalf of an authorised one (follow-ups of an approved apply, which need their
-    /// own approval anyway).
-    pub(crate) async fn start_unchecked(
-        &self,
-        principal: &Principal,
-        project: &str,
-        env: &str,
-        stacks: Option<&[StackName]>,
-        operation: &str,
-        follow_up_of: Option<SessionId>,
-    ) -> OrchResult<SessionRecord> {
-        // The project is known: `start` checked it, and a follow-up's parent session had it.
-        let policy = self.env_policy(env)?.clone();
-        let resolved = self.resolver.resolve(project, env, stacks)?;
-        let mut ordered: Vec<(StackName, u32)> = resolved.stacks.iter().map(|s| (s.name.clone(), s.wave)).collect();
-        if operation == "destroy" {
-            let max_wave = ordered.iter().map(|(_, w)| *w).max().unwrap_or(0);
-            ordered.reverse();
-            for (_, wave) in &mut ordered {
-                *wave = max_wave - *wave;
-            }
-        }
-        let record = self
-            .store
-            .create_session(NewSession {
-                id: SessionId::new(),
-                project: project.to_string(),
-                env: env.to_string(),
-                deployment_id: resolved.deployment_id.clone(),
-                requester: principal.clone(),
-                operation: operation.to_string(),
-                stacks: ordered,
-                approvals_required: policy.approvals_required,
-                allow_self_approve: policy.allow_self_approve,
-                follow_up_of,
-            })
-            .await?;
-        info!(session = %record.id, project, env, operation, requester = %principal, "session started");
-        self.publish(record.id, SessionEventKind::Created);
-        // The session owns its stacks from the start. When they are busy it stays DRAFT without
-        // locks and the caller learns who holds them; it can then queue (or cancel) it.
-        self.lock_proof(record.id).await?;
-        Ok(record)
-    }
-
-    /// Preview every stack of the session, wave by wave (stacks of a wave in parallel).
-    /// DRAFT, PLAN_FAILED (retry) and PLAN_READY (refresh) sessions can be planned.
-    /// Ends PLAN_READY when every preview succeeded, otherwise PLAN_FAILED.
-    pub async fn plan(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
-        let actor = actor.into();
-        let session = self.store.session(id).await?;
-        self.gate(&actor, &session.project, &session.env, Intent::Deploy)
-            .await?;
-        self.check_concurrency(&session.project, Some(id)).await?;
-        self.plan_unchecked(session, &actor.principal).await
-    }
-
-    /// [`Orchestrator::plan`] without the role and quota gates: for follow-ups the core opens
-    /// on behalf of an authorised apply (the plan still needs its own approval).
-    pub(crate) async fn plan_unchecked(
-        &self,
-        session: SessionRecord,
-        principal: &Principal,
-    ) -> OrchResult<SessionRecord> {
-        let id = session.id;
-        let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
-        async {
-            let proof = self.lock_proof(id).await?;
-            self.plan_inner(session, principal, &proof).await
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn plan_inner(
-        &self,
-        session: SessionRecord,
-        actor: &Principal,
-        proof: &StackLockProof,
-    ) -> OrchResult<SessionRecord> {
-        let id = session.id;
-        debug_assert_eq!(proof.session(), id);
-        let actor_text = actor.to_string();
-        let resolved = self.resolve_session(&session).await?;
-        let graph = dependency_graph(&resolved)?;
-        self.move_session(
-            id,
-            session.state,
-            SessionState::Planning,
-            &actor_text,
-            SessionUpdate::default(),
-        )
-        .await?;
-        // What each stack is planned with, for a later rollback to it (secret values dropped).
-        for stack in &resolved.stacks {
-            self.store
-                .set_stack_config(id, &stack.name, &rollback::saved(&stack.target.config))
-                .await?;
-        }
-
-        let engine_version = match self.engine.version().await {
-            Ok(v) => v,
-            Err(e) => {
-                let reason = e.to_string();
-                return self
-                    .move_session(
-                        id,
-                        SessionState::Planning,
-                        SessionState::PlanFailed,
-                        &actor_text,
-                        SessionUpdate {
-                            plan: None,
-                            reason: Some(reason),
-                        },
-                    )
-                    .await;
-            }
-        };
-
-        let (sink, log_task) = self.progress_sink(id);
-        let destroy = session.operation == "destroy";
-        let by_name: HashMap<&StackName, &ResolvedStack> = resolved.stacks.iter().map(|s| (&s.name, s)).collect();
-        let order = ordered_waves(&session, &resolved);
-        let mut previews: BTreeMap<StackName, Result<StackPreview, EngineError>> = BTreeMap::new();
-        // Over the DAG: a stack previews once its upstream stacks have (see `dag`), at most
-        // `max_parallel` at once. A failed preview does not hold others back: every stack's
-        // outcome is reported.
-        let mut sched = dag::DagScheduler::new(&session_deps(&session, &resolved), destroy);
-        let preview_job = |name: StackName| {
-            let stack = by_name[&name];
-            let sink = sink.for_stack(&name);
-            async move {
-                let _ = self
-                    .set_stack(id, &stack.name, StackState::Previewing, None, None)
-                    .await;
-                let preview = if destroy {
-                    self.engine.preview_destroy(&stack.target, &sink)
-                } else {
-                    self.engine.preview(&stack.target, &sink)
-                };
-                let result = preview.instrument(info_span!("preview", stack = %stack.name)).await;
-                (name, result)
-            }
-        };
-        let mut running = FuturesUnordered::new();
-        loop {
-            while running.len() < self.settings.max_parallel {
-                match sched.next_ready() {
-                    Some(name) => running.push(preview_job(name)),
-                    None => break,
-                }
-            }
-            let Some((name, result)) = running.next().await else {
-                break;
-            };
-            sched.finish(&name);
-            match &result {
-                Ok(preview) => {
-                    self.set_stack(id, &name, StackState::Previewed, Some(&preview.counts), None)
-                        .await?
-                }
-                Err(e) => {
-                    self.set_stack(id, &name, StackState::Failed, None, Some(&e.to_string()))
-                        .await?
-                }
-            }
-            previews.insert(name, result);
-        }
-        drop(sink);
-        let _ = log_task.await;
-
-        let failures: Vec<String> = previews
-            .iter()
-            .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
-            .collect();
-        if !failures.is_empty() {
-            return self
-                .move_session(
-                    id,
-                    SessionState::Planning,
-                    SessionState::PlanFailed,
-                    &actor_text,
-                    SessionUpdate {
-                        plan: None,
-                        reason: Some(failures.join("\n")),
-                    },
-                )
-                .await;
-        }
-
-        // A stack is provisional when an upstream stack of this same plan changes something:
-        // its preview saw the old upstream outputs.
-        let changing: BTreeSet<StackName> = previews
-            .iter()
-            .filter(|(_, r)| r.as_ref().map(|p| p.change_count() > 0).unwrap_or(false))
-            .map(|(n, _)| n.clone())
-            .collect();
-        let stacks = order
-            .iter()
-            .flatten()
-            .map(|name| {
-                let preview = previews
-                    .remove(name)
-                    .expect("every stack previewed")
-                    .expect("no failures");
-                StackPlanEntry {
-                    stack: name.clone(),
-                    content_hash: by_name[name].content_hash.clone(),
-                    // A destroy removes what is there: no upstream output feeds it.
-                    provisional: !destroy
-                        && graph
-                            .upstream_closure(name.as_str())
-                            .iter()
-                            .any(|u| changing.contains(u)),
-                    preview,
-                }
-            })
-            .collect();
-        let plan = Plan { engine_version, stacks };
-        self.move_session(
-            id,
-            SessionState::Planning,
-            SessionState::PlanReady,
-            &actor_text,
-            SessionUpdate {
-                plan: Some(plan),
-                reason: None,
-            },
-        )
-        .await
-    }
-
-    /// Approve the session's plan as `principal`. The digest must be the current one (16-hex
-    /// prefix or full). Enough approvals move the session to APPROVED.
-    pub async fn approve(&self, id: SessionId, actor: impl Into<Actor>, digest: &str) -> OrchResult<SessionRecord> {
-        self.approve_with(id, &actor.into(), digest, None).await
-    }
-
-    /// Approve an over-quota plan as an admin, with the reason recorded in the audit log. Also
-    /// accepted on a plan within quota (the reason is recorded all the same).
-    pub async fn approve_override(
-        &self,
-        id: SessionId,
-        actor: impl Into<Actor>,
-        digest: &str,
-        reason: &str,
-    ) -> OrchResult<SessionRecord> {
-        if reason.trim().is_empty() {
-            return Err(UserError::invalid(
-                "an override needs a reason (--override-reason \"…\"); it goes into the audit log",
-            )
-            .into());
-        }
-        self.approve_with(id, &actor.into(), digest, Some(reason.trim())).await
-    }
-
-    async fn approve_with(
-        &self,
-        id: SessionId,
-        actor: &Actor,
-        digest: &str,
-        override_reason: Option<&str>,
-    ) -> OrchResult<SessionRecord> {
-        let principal = &actor.principal;
-        let session = self.store.session(id).await?;
-        // Checked at click time: a grant that expired since the plan was shown does not count.
-        self.gate(actor, &session.project, &session.env, Intent::Approve)
-            .await?;
-        if override_reason.is_some() {
-            self.gate(actor, &session.project, &session.env, Intent::OverrideQuota)
-                .await?;
-        }
-        if session.state != SessionState::PlanReady {
-            return Err(UserError::invalid(format!(
-                "session {} is {}, not PLAN_READY: only a ready plan can be approved",
-                id.short(),
-                session.state
-            ))
-            .into());
-        }
-        if &session.requester == principal && !session.allow_self_approve {
-            return Err(UserError::denied(format!(
-                "you requested this session, and in {} someone else must approve it (four-eyes rule); ask a teammate with `approve` on {}/{}",
-                session.env, session.project, session.env
-            ))
-            .into());
-        }
-        if override_reason.is_none() {
-            self.refuse_over_quota(&session).await?;
-        }
-        let record = self
-            .store
-            .record_approval(id, principal, digest, override_reason)
-            .await?;
-        info!(session = %id, approver = %principal, state = %record.state, "approval recorded");
-        self.publish(id, SessionEventKind::Approved { by: principal.clone() });
-        if record.state == SessionState::Approved {
-            self.publish(
-                id,
-                SessionEventKind::StateChanged {
-                    from: SessionState::PlanReady,
-                    to: SessionState::Approved,
-                },
-            );
-        }
-        Ok(record)
-    }
-
-    /// Apply an APPROVED session, wave by wave. A failed stack skips its dependents; independent
-    /// stacks finish. Ends APPLIED, FAILED or (when cancelled) CANCELLED.
-    pub async fn apply(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
-        let actor = actor.into();
-        let session = self.store.session(id).await?;
-        self.gate(&actor, &session.project, &session.env, Intent::Deploy)
-            .await?;
-        let span = info_span!("apply", session = %id, project = %session.project, env = %session.env);
-        self.apply_inner(session, &actor.principal).instrument(span).await
-    }
-
-    async fn apply_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
-        let id = session.id;
-        let actor_text = actor.to_string();
-        if session.state != SessionState::Approved {
-            return Err(UserError::invalid(format!(
-                "session {} is {}; only an APPROVED session can be applied",
-                id.short(),
-                session.state
-            ))
-            .into());
-        }
-        let plan = session
-            .plan
-            .clone()
-            .ok_or_else(|| StoreError::Corrupt("APPROVED session without a plan".into()))?;
-        let resolved = self.resolve_session(&session).await?;
-
-        // The program or its configuration changed since the plan: the approval no longer
-        // describes what would run.
-        let changed: Vec<String> = plan
-            .stacks
-            .iter()
-            .filter(|entry| {
-                resolved
-                    .stacks
-                    .iter()
-                    .find(|s| s.name == entry.stack)
-                    .map(|s| s.content_hash != entry.content_hash)
-                    .unwrap_or(true)
-            })
-            .map(|entry| entry.stack.to_string())
-            .collect();
-        if !changed.is_empty() {
-            return Err(UserError::invalid(format!(
-                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud refresh {}`) and approve again",
-                changed.join(", "),
-                id.short()
-            ))
-            .into());
-        }
-        let proof = self.lock_proof(id).await?;
-
-        let token = CancellationToken::new();
-        self.running.insert(id, token.clone());
-        let result = self
-            .run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof)
-            .await;
-        self.running.remove(&id);
-        let (record, remaining) = result?;
-        if let Some(remaining) = remaining {
-            self.open_follow_up(&record, remaining).await?;
-        }
-        Ok(record)
-    }
-
-    async fn run_apply(
+    /// The scheduler for one run over `session`'s stacks (see `schedule`): walked the way its
+    /// operation goes, `max_parallel` stacks at once.
+    pub(super) fn stack_scheduler<F, Fut>(
         &self,
         session: &SessionRecord,
-        plan: &Plan,
         resolved: &ResolvedDeployment,
-        actor_text: &str,
-        token: CancellationToken,
-        proof: &StackLockProof,
-    ) -> OrchResult<(SessionRecord, Option<Vec<StackName>>)> {
-        let id = session.id;
-        debug_assert_eq!(proof.session(), id);
-        // What a failed stack takes down with it. Destroy walks the reverse order: dependents
-        // were handled first, so a failure there only matters to the stacks it depends on.
-        let graph = dependency_graph(resolved)?;
-        self.move_session(
-            id,
-            SessionState::Approved,
-            SessionState::Applying,
-            actor_text,
-            SessionUpdate::default(),
+        start: F,
+    ) -> StackScheduler<F, Fut>
+    where
+        F: FnMut(StackName) -> Fut,
+        Fut: Future,
+    {
+        let direction = if session.operation.walks_backwards() {
+            Direction::Backward
+        } else {
+            Direction::Forward
+        };
+        StackScheduler::new(
+            &resolve::session_deps(session, resolved),
+            direction,
+            self.settings.max_parallel,
+            start,
         )
-        .await?;
-        let destroy = session.operation == "destroy";
-        let (sink, log_task) = self.progress_sink(id);
-        let by_name: HashMap<&StackName, &ResolvedStack> = resolved.stacks.iter().map(|s| (&s.name, s)).collect();
-        let mut failed: Vec<String> = Vec::new();
-        let mut cancelled = false;
-        // Set when a provisional stack's re-preview no longer matches the approved plan: nothing
-        // new starts, and the stacks not applied go to a follow-up session.
-        let mut drifted: Vec<(StackName, String)> = Vec::new();
-        let entries: HashMap<&StackName, &StackPlanEntry> = plan.stacks.iter().map(|e| (&e.stack, e)).collect();
-
-        // Over the DAG: a stack starts once its upstream stacks are applied (destroy: once its
-        // dependents are gone), at most `max_parallel` at once. A started stack runs to its end;
-        // a failure skips what depends on it, a cancel or a drift starts nothing new.
-        let mut sched = dag::DagScheduler::new(&session_deps(session, resolved), destroy);
-        let apply_job = |name: StackName| {
-            let stack = by_name[&name];
-            let entry = entries.get(&name).copied();
-            let sink = sink.for_stack(&name);
-            let token = token.clone();
-            async move {
-                if let Some(entry) = entry.filter(|e| e.provisional && !destroy) {
-                    if let Some(why) = self.recheck_provisional(id, entry, stack, &sink, proof).await {
-                        return (name, StackRun::Drifted(why));
-                    }
-                }
-                let _ = self.set_stack(id, &stack.name, StackState::Applying, None, None).await;
-                let op = if destroy {
-                    self.engine.destroy(&stack.target, &sink, token)
-                } else {
-                    self.engine.up(&stack.target, &sink, token)
-                };
-                let result = op.instrument(info_span!("up", stack = %stack.name)).await;
-                (name, StackRun::Ran(result))
-            }
-        };
-        let mut running = FuturesUnordered::new();
-        let mut stop = false;
-        loop {
-            while !stop && running.len() < self.settings.max_parallel {
-                if token.is_cancelled() {
-                    cancelled = true;
-                    stop = true;
-                    break;
-                }
-                match sched.next_ready() {
-                    Some(name) => running.push(apply_job(name)),
-                    None => break,
-                }
-            }
-            let Some((name, run)) = running.next().await else { break };
-            sched.finish(&name);
-            match run {
-                StackRun::Drifted(why) => {
-                    drifted.push((name, why));
-                    stop = true;
-                }
-                StackRun::Ran(Ok(done)) => {
-                    self.set_stack(id, &name, StackState::Applied, Some(&done.counts), None)
-                        .await?;
-                }
-                StackRun::Ran(Err(EngineError::Cancelled { .. })) => {
-                    cancelled = true;
-                    stop = true;
-                    self.set_stack(id, &name, StackState::Failed, None, Some("cancelled"))
-                        .await?;
-                }
-                StackRun::Ran(Err(e)) => {
-                    let text = e.to_string();
-                    warn!(session = %id, stack = %name, error = %text, "stack failed");
-                    self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
-                    failed.push(format!("{name}: {text}"));
-                    let affected = if destroy {
-                        graph.upstream_closure(name.as_str())
-                    } else {
-                        graph.downstream_closure(name.as_str())
-                    };
-                    for skipped in sched.drop_pending(&affected) {
-                        self.set_stack(
-                            id,
-                            &skipped,
-                            StackState::Skipped,
-                            None,
-                            Some("an upstream stack failed"),
-                        )
-                        .await?;
-                    }
-                }
-            }
-        }
-        let not_started = sched.take_pending();
-        // Stacks never reached (cancel, drift) are skipped too.
-        let never_reached = if !drifted.is_empty() {
-            "not applied: the session stopped before it (see the reason)"
-        } else {
-            "not reached"
-        };
-        for row in self.store.session_stacks(id).await? {
-            if matches!(
-                row.state,
-                StackState::Pending | StackState::Previewed | StackState::Previewing
-            ) {
-                self.set_stack(id, &row.stack, StackState::Skipped, None, Some(never_reached))
-                    .await?;
-            }
-        }
-        drop(sink);
-        let _ = log_task.await;
-
-        if cancelled {
-            let record = self
-                .move_session(
-                    id,
-                    SessionState::Applying,
-                    SessionState::Cancelled,
-                    actor_text,
-                    SessionUpdate {
-                        plan: None,
-                        reason: Some("cancelled during apply; in-flight steps finished".into()),
-                    },
-                )
-                .await?;
-            return Ok((record, None));
-        }
-        let mut follow_up = None;
-        if !drifted.is_empty() {
-            let mut reasons: Vec<String> = drifted.iter().map(|(_, why)| why.clone()).collect();
-            reasons.sort();
-            failed.push(format!(
-                "{}; a follow-up session for the remaining stacks was opened for a fresh approval",
-                reasons.join("; ")
-            ));
-            let remaining: BTreeSet<&StackName> = drifted.iter().map(|(n, _)| n).chain(not_started.iter()).collect();
-            follow_up = Some(
-                session
-                    .stacks
-                    .iter()
-                    .filter(|n| remaining.contains(n))
-                    .cloned()
-                    .collect(),
-            );
-        }
-        let record = if failed.is_empty() {
-            self.move_session(
-                id,
-                SessionState::Applying,
-                SessionState::Applied,
-                actor_text,
-                SessionUpdate::default(),
-            )
-            .await?
-        } else {
-            self.move_session(
-                id,
-                SessionState::Applying,
-                SessionState::Failed,
-                actor_text,
-                SessionUpdate {
-                    plan: None,
-                    reason: Some(failed.join("\n")),
-                },
-            )
-            .await?
-        };
-        Ok((record, follow_up))
     }
-
-    /// Cancel a session. A running apply is stopped gracefully (in-flight steps finish) and the
-    /// apply itself records CANCELLED; any other non-terminal session is cancelled at once.
-    pub async fn cancel(&self, id: SessionId, actor: impl Into<Actor>, reason: &str) -> OrchResult<SessionRecord> {
-        let actor = actor.into();
-        let session = self.store.session(id).await?;
-        // One's own session needs `deploy`; someone else's needs `approve`.
-        let intent = if session.requester == actor.principal {
-            Intent::Deploy
-        } else {
-            Intent::Approve
-        };
-        self.gate(&actor, &session.project, &session.env, intent).await?;
-        self.cancel_unchecked(session, &actor.principal, reason).await
-    }
-
-    /// Cancel a session on behalf of the process itself — `cloud serve` shutting down with applies
-    /// still running past its timeout. No permission gate (nobody asked); `principal` names the
-    /// process in the audit log.
-    pub async fn cancel_as_system(
-        &self,
-        id: SessionId,
-        principal: &Principal,
-        reason: &str,
-    ) -> OrchResult<SessionRecord> {
-        let session = self.store.session(id).await?;
-        self.cancel_unchecked(session, principal, reason).await
-    }
-
-    async fn cancel_unchecked(
-        &self,
-        session: SessionRecord,
-        principal: &Principal,
-        reason: &str,
-    ) -> OrchResult<SessionRecord> {
-        let id = session.id;
-        if session.state == SessionState::Applying {
-            if let Some(token) = self.running.get(&id) {
-                info!(session = %id, by = %principal, "graceful cancel requested");
-                self.store
-                    .audit(crate::store::NewAudit {
-                        actor: principal.to_string(),
-                        action: "session.cancel_requested".into(),
-                        session_id: Some(id),
-                        project: Some(session.project.clone()),
-                        details: serde_json::json!({"reason": reason}),
-                    })
-                    .await?;
-                token.cancel();
-                return Ok(session);
-            }
-            return Err(UserError::invalid(format!(
-                "session {} is applying in another process; cancel it there (chat or the `cloud` process running it)",
-                id.short()
-            ))
-            .into());
-        }
-        self.move_session(
-            id,
-            session.state,
-            SessionState::Cancelled,
-            &principal.to_string(),
-            SessionUpdate {
-                plan: None,
-                reason: Some(format!("cancelled by {principal}: {reason}")),
-            },
-        )
-        .await
-    }
-
-    /// A session with its stacks, approvals, cost estimate and quota standing.
-    pub async fn status(&self, id: SessionId) -> OrchResult<SessionView> {
-        let session = self.store.session(id).await?;
-        let (cost, quota) = match &session.plan {
-            Some(plan) => {
-                let cost = crate::policy::cost::estimate_plan(&self.pricing, plan);
-                let quota = self.quota_check(&session, &cost).await?;
-                (Some(cost), Some(quota))
-            }
-            None => (None, None),
-        };
-        Ok(SessionView {
-            stacks: self.store.session_stacks(id).await?,
-            approvals: self.store.approvals(id).await?,
-            locks: self.store.session_locks(id).await?,
-            queue: self.store.queue_entry(id).await?,
-            session,
-            cost,
-            quota,
-        })
-    }
-
-    /// [`Orchestrator::status`] for an actor who needs `read` on the session's project/env.
-    pub async fn view(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionView> {
-        let actor = actor.into();
-        let session = self.store.session(id).await?;
-        self.gate(&actor, &session.project, &session.env, Intent::Read).await?;
-        self.status(id).await
-    }
-
-    /// Sessions matching a filter, newest first (unchecked: for the core and for callers that
-    /// already checked; people get [`Orchestrator::list_for`]).
-    pub async fn list(&self, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
-        Ok(self.store.sessions(filter).await?)
-    }
-
-    /// The sessions matching a filter that `actor` may read (`read` on their project/env),
-    /// newest first.
-    pub async fn list_for(&self, actor: impl Into<Actor>, filter: &SessionFilter) -> OrchResult<Vec<SessionRecord>> {
-        let actor = actor.into();
-        let mut readable: HashMap<(String, String), bool> = HashMap::new();
-        let mut out = Vec::new();
-        for s in self.store.sessions(filter).await? {
-            let key = (s.project.clone(), s.env.clone());
-            let ok = match readable.get(&key) {
-                Some(ok) => *ok,
-                None => {
-                    let role = self.access.role_of(&actor, &s.project, &s.env).await?;
-                    let ok = role.is_some_and(|r| r >= Intent::Read.required_role());
-                    readable.insert(key, ok);
-                    ok
-                }
-            };
-            if ok {
-                out.push(s);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Expire PLAN_READY and APPROVED sessions whose plan is older than their environment's TTL.
-    /// Returns the sessions it expired. `now` is injectable for tests.
-    pub async fn expire_stale(&self, now: chrono::DateTime<chrono::Utc>) -> OrchResult<Vec<SessionId>> {
-        let mut expired = Vec::new();
-        for state in [SessionState::PlanReady, SessionState::Approved] {
-            let sessions = self
-                .store
-                .sessions(&SessionFilter {
-                    state: Some(state),
-                    ..Default::default()
-                })
-                .await?;
-            for s in sessions {
-                let Some(ready_at) = s.plan_ready_at else { continue };
-                let ttl = self
-                    .env_policy(&s.env)
-                    .map(|p| p.plan_ttl)
-                    .unwrap_or(Duration::from_secs(3600));
-                let age = now.signed_duration_since(ready_at).to_std().unwrap_or_default();
-                if age >= ttl {
-                    match self
-                        .move_session(
-                            s.id,
-                            state,
-                            SessionState::Expired,
-                            "system:sweeper",
-                            SessionUpdate {
-                                plan: None,
-                                reason: Some(format!(
-                                    "the plan is older than the {} TTL of {}",
-                                    humantime::format_duration(ttl),
-                                    s.env
-                                )),
-                            },
-                        )
-                        .await
-                    {
-                        Ok(_) => expired.push(s.id),
-                        // Someone approved or applied it meanwhile: nothing to expire.
-                        Err(OrchestratorError::Store(StoreError::StateChanged { .. })) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-        }
-        Ok(expired)
-    }
-
-    /// A sink for engine progress: forwards each item as a [`SessionEvent`] at once and keeps
-    /// the lines in the store (batched) for `cloud logs`. The returned task ends when every
-    /// sender is dropped and the last lines are written.
-    fn progress_sink(&self, id: SessionId) -> (StackSinkFactory, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(StackName, Progress)>();
-        let events = self.events.clone();
-        let store = self.store.clone();
-        let task = tokio::spawn(async move {
-            let mut pending: Vec<(String, String)> = Vec::new();
-            let mut flush_at = tokio::time::Instant::now() + Duration::from_millis(250);
-            loop {
-                let next = tokio::select! {
-                    item = rx.recv() => item,
-                    _ = tokio::time::sleep_until(flush_at) => {
-                        if let Err(e) = store.append_logs(id, &pending).await {
-                            warn!(session = %id, error = %e, "cannot store log lines");
-                        }
-                        pending.clear();
-                        flush_at = tokio::time::Instant::now() + Duration::from_millis(250);
-                        continue;
-                    }
-                };
-                let Some((stack, progress)) = next else { break };
-                if let Some(line) = events::log_line(&progress) {
-                    pending.push((stack.to_string(), line));
-                }
-                let _ = events.send(SessionEvent {
-                    session: id,
-                    kind: SessionEventKind::Progress { stack, progress },
-                });
-            }
-            if let Err(e) = store.append_logs(id, &pending).await {
-                warn!(session = %id, error = %e, "cannot store log lines");
-            }
-        });
-        (StackSinkFactory { tx }, task)
-    }
-}
-
-/// Hands each stack its own [`crate::engine::ProgressSink`] that tags items with the stack name.
-#[derive(Clone)]
-struct StackSinkFactory {
-    tx: mpsc::UnboundedSender<(StackName, Progress)>,
-}
-
-impl StackSinkFactory {
-    fn for_stack(&self, stack: &StackName) -> crate::engine::ProgressSink {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Progress>();
-        let out = self.tx.clone();
-        let stack = stack.clone();
-        tokio::spawn(async move {
-            while let Some(p) = rx.recv().await {
-                if out.send((stack.clone(), p)).is_err() {
-                    break;
-                }
-            }
-        });
-        tx
-    }
-}
-
-/// What running one stack of an apply came to.
-enum StackRun {
-    /// Its re-preview no longer matched the approved plan: not applied.
-    Drifted(String),
-    Ran(Result<crate::engine::StackApply, EngineError>),
-}
-
-/// The session's stacks (stored order) with their direct dependencies, for the scheduler.
-fn session_deps(session: &SessionRecord, resolved: &ResolvedDeployment) -> Vec<(StackName, Vec<StackName>)> {
-    session
-        .stacks
-        .iter()
-        .filter_map(|n| {
-            resolved
-                .stacks
-                .iter()
-                .find(|s| &s.name == n)
-                .map(|s| (n.clone(), s.depends_on.clone()))
-        })
-        .collect()
-}
-
-/// The session's stacks grouped by wave, in the session's stored order.
-fn ordered_waves(session: &SessionRecord, resolved: &ResolvedDeployment) -> Vec<Vec<StackName>> {
-    let wave_of: HashMap<&StackName, u32> = resolved.stacks.iter().map(|s| (&s.name, s.wave)).collect();
-    let mut waves: BTreeMap<u32, Vec<StackName>> = BTreeMap::new();
-    for name in &session.stacks {
-        let wave = wave_of.get(name).copied().unwrap_or(0);
-        waves.entry(wave).or_default().push(name.clone());
-    }
-    let mut out: Vec<Vec<StackName>> = waves.into_values().collect();
-    if session.operation == "destroy" {
-        out.reverse();
-    }
-    out
-}
-
-/// The resolved stacks as the catalog's dependency graph. Dependencies outside the resolved set
-/// (stacks a `--stacks` subset leaves out) are not edges: they are not part of this session.
-fn dependency_graph(resolved: &ResolvedDeployment) -> OrchResult<DependencyGraph> {
-    let names: BTreeSet<&StackName> = resolved.stacks.iter().map(|s| &s.name).collect();
-    let nodes: Vec<(StackName, Vec<StackName>)> = resolved
-        .stacks
-        .iter()
-        .map(|s| {
-            (
-                s.name.clone(),
-                s.depends_on.iter().filter(|d| names.contains(d)).cloned().collect(),
-            )
-        })
-        .collect();
-    DependencyGraph::from_deps(&nodes).map_err(|errors| {
-        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        UserError::invalid(format!(
-            "the deployment's stacks do not form a dependency graph: {}",
-            text.join("; ")
-        ))
-        .into()
-    })
 }

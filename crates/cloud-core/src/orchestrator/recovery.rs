@@ -18,8 +18,7 @@
 use tracing::{info, warn};
 
 use super::{OrchResult, Orchestrator, OrchestratorError, SessionEventKind};
-pub use crate::store::{is_alive, this_process};
-use crate::store::{SessionFilter, SessionRecord, SessionUpdate, StoreError};
+use crate::store::{is_alive, SessionFilter, SessionRecord, SessionUpdate, StoreError};
 use cloud_domain::session::{SessionState, StackName, StackState};
 
 /// What recovery did to one session.
@@ -169,24 +168,5 @@ impl Orchestrator {
             from,
             stacks: found,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::ProcessOwner;
-
-    #[test]
-    fn this_process_is_alive_and_a_changed_start_is_not() {
-        let me = this_process();
-        assert!(is_alive(&me));
-        if me.start.starts_with("proc:") {
-            let other = ProcessOwner {
-                pid: me.pid,
-                start: "proc:1".into(),
-            };
-            assert!(!is_alive(&other), "same pid, another start time: a different process");
-        }
     }
 }

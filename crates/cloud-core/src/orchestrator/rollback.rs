@@ -19,7 +19,7 @@ use super::{OrchResult, Orchestrator, OrchestratorError, ResolvedDeployment};
 use crate::engine::ConfigValue;
 use crate::store::{NewAudit, SavedConfig, SessionFilter, SessionRecord};
 use cloud_domain::error::UserError;
-use cloud_domain::session::{SessionState, StackName};
+use cloud_domain::session::{Operation, SessionState, StackName};
 
 /// What a session records of a stack's configuration.
 pub(super) fn saved(config: &[ConfigValue]) -> Vec<SavedConfig> {
@@ -60,7 +60,7 @@ impl Orchestrator {
         let mut resolved = self
             .resolver
             .resolve(&session.project, &session.env, Some(&session.stacks))?;
-        if session.operation == "rollback" {
+        if session.operation.restores_recorded_config() {
             let configs = self.store.stack_configs(session.id).await?;
             for stack in &mut resolved.stacks {
                 let Some(saved) = configs.get(&stack.name) else {
@@ -107,10 +107,7 @@ impl Orchestrator {
             })
             .await?;
         let mut target = None;
-        for candidate in applied
-            .iter()
-            .filter(|s| s.operation == "deploy" || s.operation == "rollback")
-        {
+        for candidate in applied.iter().filter(|s| s.operation.leaves_resources()) {
             let configs = self.store.stack_configs(candidate.id).await?;
             let differs = configs
                 .iter()
@@ -132,7 +129,9 @@ impl Orchestrator {
             .map(|s| s.name.clone())
             .filter(|n| configs.contains_key(n))
             .collect();
-        let started = self.start(&actor, project, env, Some(&stacks), "rollback", None).await;
+        let started = self
+            .start(&actor, project, env, Some(&stacks), Operation::Rollback, None)
+            .await;
         let id = match &started {
             Ok(s) => s.id,
             Err(OrchestratorError::Busy { session, .. }) => *session,

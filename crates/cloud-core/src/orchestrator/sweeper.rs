@@ -17,10 +17,55 @@ use crate::policy::Clock;
 use crate::store::{SessionFilter, SessionUpdate, StoreError};
 use cloud_domain::session::{SessionId, SessionState};
 
-/// How often the bot sweeps by default: TTLs are hours, a minute of slack is invisible.
-pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
 impl Orchestrator {
+    /// Expire PLAN_READY and APPROVED sessions whose plan is older than their environment's TTL.
+    /// Returns the sessions it expired. `now` is injectable for tests.
+    pub async fn expire_stale(&self, now: chrono::DateTime<chrono::Utc>) -> OrchResult<Vec<SessionId>> {
+        let mut expired = Vec::new();
+        for state in [SessionState::PlanReady, SessionState::Approved] {
+            let sessions = self
+                .store
+                .sessions(&SessionFilter {
+                    state: Some(state),
+                    ..Default::default()
+                })
+                .await?;
+            for s in sessions {
+                let Some(ready_at) = s.plan_ready_at else { continue };
+                let ttl = self
+                    .env_policy(&s.env)
+                    .map(|p| p.plan_ttl)
+                    .unwrap_or(Duration::from_secs(3600));
+                let age = now.signed_duration_since(ready_at).to_std().unwrap_or_default();
+                if age >= ttl {
+                    match self
+                        .move_session(
+                            s.id,
+                            state,
+                            SessionState::Expired,
+                            "system:sweeper",
+                            SessionUpdate {
+                                plan: None,
+                                reason: Some(format!(
+                                    "the plan is older than the {} TTL of {}",
+                                    humantime::format_duration(ttl),
+                                    s.env
+                                )),
+                            },
+                        )
+                        .await
+                    {
+                        Ok(_) => expired.push(s.id),
+                        // Someone approved or applied it meanwhile: nothing to expire.
+                        Err(OrchestratorError::Store(StoreError::StateChanged { .. })) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(expired)
+    }
+
     /// Cancel DRAFT sessions nobody is going to plan: refused for busy stacks and not queued
     /// within their environment's plan TTL, or holding stack locks for longer than that TTL
     /// without planning (e.g. a `cloud deploy --queue` that got its turn after its terminal was

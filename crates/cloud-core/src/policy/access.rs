@@ -77,7 +77,7 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn new(
+    pub(crate) fn new(
         store: Store,
         admins: Vec<Principal>,
         role_mappings: Vec<RoleMapping>,
@@ -98,13 +98,13 @@ impl Access {
     }
 
     /// Whether the actor is a bootstrap admin (configuration), regardless of project.
-    pub fn is_bootstrap_admin(&self, actor: &Actor) -> bool {
+    pub(crate) fn is_bootstrap_admin(&self, actor: &Actor) -> bool {
         self.admins.contains(&actor.principal) || (self.local_cli_admin && actor.principal.platform == Platform::Cli)
     }
 
     /// The highest role the actor holds on `project`/`env` right now (`env = "*"` asks for a
     /// project-wide role).
-    pub async fn role_of(&self, actor: &Actor, project: &str, env: &str) -> Result<Option<Role>, StoreError> {
+    pub(crate) async fn role_of(&self, actor: &Actor, project: &str, env: &str) -> Result<Option<Role>, StoreError> {
         if self.is_bootstrap_admin(actor) {
             return Ok(Some(Role::Admin));
         }
@@ -144,7 +144,7 @@ impl Access {
 }
 
 /// The refusal text: which grant is missing and the exact command an admin runs to give it.
-pub fn denial(actor: &Actor, project: &str, env: &str, intent: Intent, held: Option<Role>) -> UserError {
+pub(crate) fn denial(actor: &Actor, project: &str, env: &str, intent: Intent, held: Option<Role>) -> UserError {
     let needed = intent.required_role();
     let who = &actor.principal;
     let scope = if env == "*" {

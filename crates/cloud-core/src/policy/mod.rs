@@ -7,4 +7,3 @@ pub mod stats;
 
 pub use access::{system_clock, Access, AccessError, Actor, Clock};
 pub use cloud_domain::policy::*;
-pub use stats::Stats;

@@ -43,7 +43,7 @@ fn top(counts: BTreeMap<String, u64>, n: usize) -> Vec<Ranked> {
 }
 
 /// Compute the statistics of `sessions` created in `[since, until)`.
-pub fn compute(
+pub(crate) fn compute(
     sessions: &[SessionRecord],
     since: chrono::DateTime<chrono::Utc>,
     until: chrono::DateTime<chrono::Utc>,

@@ -26,12 +26,8 @@ pub struct GrantRow {
 
 impl GrantRow {
     /// Whether the grant authorises at `now`: not revoked, not expired.
-    pub fn is_active(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+    pub(crate) fn is_active(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.map(|t| t > now).unwrap_or(true)
-    }
-
-    pub fn covers(&self, project: &str, env: &str) -> bool {
-        (self.project == project || self.project == "*") && (self.env == "*" || self.env == env)
     }
 }
 
@@ -116,7 +112,7 @@ impl Store {
         self.grant(&id).await
     }
 
-    pub async fn grant(&self, id: &str) -> StoreResult<GrantRow> {
+    pub(crate) async fn grant(&self, id: &str) -> StoreResult<GrantRow> {
         let row = sqlx::query("SELECT * FROM grants WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -148,7 +144,7 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn revoke_grant(&self, id: &str, by: &str, reason: &str) -> StoreResult<GrantRow> {
+    pub(crate) async fn revoke_grant(&self, id: &str, by: &str, reason: &str) -> StoreResult<GrantRow> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(now_text())
@@ -181,7 +177,7 @@ impl Store {
     }
 
     /// Record, once each, the grants that have expired by `now`. Returns their ids.
-    pub async fn record_grant_expiries(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<String>> {
+    pub(crate) async fn record_grant_expiries(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<String>> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT id, principal, project, role, expires_at FROM grants
@@ -218,7 +214,7 @@ impl Store {
     }
 
     /// Set (insert or replace) one quota limit, audited.
-    pub async fn set_quota(&self, project: &str, key: &str, limit: f64, by: &str) -> StoreResult<()> {
+    pub(crate) async fn set_quota(&self, project: &str, key: &str, limit: f64, by: &str) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let previous: Option<f64> = sqlx::query_scalar("SELECT limit_value FROM quotas WHERE project = ? AND key = ?")
             .bind(project)

@@ -16,7 +16,7 @@ use cloud_domain::session::{Principal, SessionId, SessionState, StackName};
 
 /// The key of one fully qualified stack in `stack_locks`: `<project>/<deployment>-<stack>-<env>`
 /// (deployment ids are unique, the project keeps keys readable).
-pub fn lock_key(project: &str, deployment: &str, stack: &StackName, env: &str) -> String {
+pub(crate) fn lock_key(project: &str, deployment: &str, stack: &StackName, env: &str) -> String {
     format!("{project}/{deployment}-{stack}-{env}")
 }
 
@@ -255,7 +255,7 @@ impl Store {
     /// order, a session gets its locks when none is held by another session and no session
     /// ahead of it still waits for one of them. Queue rows of finished sessions are dropped.
     /// Returns the sessions that got their locks. Idempotent; called after every terminal move.
-    pub async fn promote_queue(&self) -> StoreResult<Vec<SessionId>> {
+    pub(crate) async fn promote_queue(&self) -> StoreResult<Vec<SessionId>> {
         let mut tx = self.begin_write().await?;
         let mut claimed: BTreeSet<String> = BTreeSet::new();
         let mut granted = Vec::new();
@@ -308,7 +308,7 @@ impl Store {
     }
 
     /// When session `id` took its (oldest) stack lock, if it holds any.
-    pub async fn locks_acquired_at(&self, id: SessionId) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+    pub(crate) async fn locks_acquired_at(&self, id: SessionId) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
         let at: Option<String> = sqlx::query_scalar("SELECT MIN(acquired_at) FROM stack_locks WHERE session_id = ?")
             .bind(id.to_string())
             .fetch_one(&self.pool)
@@ -316,24 +316,8 @@ impl Store {
         at.map(|t| super::parse_time(&t)).transpose()
     }
 
-    /// Whether session `id` holds the locks of all its stacks.
-    pub async fn holds_all_locks(&self, id: SessionId) -> StoreResult<bool> {
-        let mut conn = self.pool.acquire().await?;
-        let sid = id.to_string();
-        let Some((keys, _)) = keys_of(&mut conn, &sid).await? else {
-            return Err(StoreError::SessionNotFound(sid));
-        };
-        let held: BTreeSet<String> = sqlx::query_scalar("SELECT stack FROM stack_locks WHERE session_id = ?")
-            .bind(&sid)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
-        Ok(keys.is_subset(&held))
-    }
-
     /// Session `id`'s place in the lock queue, when it waits.
-    pub async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
+    pub(crate) async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
         let mut conn = self.pool.acquire().await?;
         let sid = id.to_string();
         let row: Option<String> = sqlx::query_scalar("SELECT enqueued_at FROM lock_queue WHERE session_id = ?")
@@ -366,7 +350,7 @@ impl Store {
 /// One configuration value as a session recorded it (`value` is `None` for secrets: they are
 /// never stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct SavedConfig {
+pub(crate) struct SavedConfig {
     pub key: String,
     pub value: Option<String>,
     pub secret: bool,
@@ -374,7 +358,12 @@ pub struct SavedConfig {
 
 impl Store {
     /// Record the configuration a session's stack is planned with (secret values dropped).
-    pub async fn set_stack_config(&self, id: SessionId, stack: &StackName, config: &[SavedConfig]) -> StoreResult<()> {
+    pub(crate) async fn set_stack_config(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        config: &[SavedConfig],
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE session_stacks SET config = ? WHERE session_id = ? AND stack = ?")
             .bind(serde_json::to_string(config).expect("config serialises"))
             .bind(id.to_string())
@@ -385,7 +374,7 @@ impl Store {
     }
 
     /// The recorded configuration of each stack of a session (stacks without one are absent).
-    pub async fn stack_configs(
+    pub(crate) async fn stack_configs(
         &self,
         id: SessionId,
     ) -> StoreResult<std::collections::BTreeMap<StackName, Vec<SavedConfig>>> {

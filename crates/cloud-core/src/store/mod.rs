@@ -4,7 +4,7 @@
 //! Every session transition is a compare-and-set (`UPDATE … WHERE id = ? AND state = ?`) committed
 //! in the same transaction as its audit row, so two concurrent clicks can never both win.
 
-pub mod audit;
+pub(crate) mod audit;
 mod chat;
 mod grants;
 mod locks;
@@ -19,11 +19,13 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-pub use audit::{AuditEntry, AuditVerify, NewAudit};
+pub use audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use chat::ChatLobbyRow;
 pub use grants::{GrantRow, NewGrant, QuotaRow};
-pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig};
-pub use owner::{is_alive, this_process, ProcessOwner};
+pub(crate) use locks::SavedConfig;
+pub use locks::{LockHolder, LockOutcome, QueueEntry};
+pub(crate) use owner::is_alive;
+pub use owner::ProcessOwner;
 pub use projects::ProjectRow;
 pub use sessions::{
     ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
@@ -69,7 +71,7 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
+pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 /// The persistence façade. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]

@@ -22,7 +22,7 @@ fn proc_start_time(pid: u32) -> Option<String> {
 }
 
 /// This process, as recorded on the sessions it drives.
-pub fn this_process() -> ProcessOwner {
+pub(crate) fn this_process() -> ProcessOwner {
     let pid = std::process::id();
     let start = match proc_start_time(pid) {
         Some(ticks) => format!("proc:{ticks}"),
@@ -38,11 +38,29 @@ pub fn this_process() -> ProcessOwner {
 
 /// Whether `owner` is still running: the pid exists and, where the kernel tells, it is the same
 /// process (same start time), not a new one that got the pid.
-pub fn is_alive(owner: &ProcessOwner) -> bool {
+pub(crate) fn is_alive(owner: &ProcessOwner) -> bool {
     if let Some(ticks) = owner.start.strip_prefix("proc:") {
         return proc_start_time(owner.pid).as_deref() == Some(ticks);
     }
     // SAFETY: kill with signal 0 only checks for existence and permission; no signal is sent.
     let rc = unsafe { libc::kill(owner.pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_changed_start_is_not() {
+        let me = this_process();
+        assert!(is_alive(&me));
+        if me.start.starts_with("proc:") {
+            let other = ProcessOwner {
+                pid: me.pid,
+                start: "proc:1".into(),
+            };
+            assert!(!is_alive(&other), "same pid, another start time: a different process");
+        }
+    }
 }

@@ -69,7 +69,7 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("project {name} vanished")))
     }
 
-    pub async fn project(&self, name: &str) -> StoreResult<Option<ProjectRow>> {
+    pub(crate) async fn project(&self, name: &str) -> StoreResult<Option<ProjectRow>> {
         let row = sqlx::query("SELECT * FROM projects WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.pool)

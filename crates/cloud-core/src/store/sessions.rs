@@ -9,7 +9,7 @@ use super::owner::{this_process, ProcessOwner};
 use super::{now_text, parse_time, Store, StoreError, StoreResult};
 use crate::engine::ChangeCounts;
 use cloud_domain::session::{
-    check_transition, DeploymentId, Digest, Plan, Principal, SessionId, SessionState, StackName, StackState,
+    check_transition, DeploymentId, Digest, Operation, Plan, Principal, SessionId, SessionState, StackName, StackState,
 };
 
 /// A session as stored.
@@ -21,8 +21,7 @@ pub struct SessionRecord {
     pub deployment_id: DeploymentId,
     pub requester: Principal,
     pub state: SessionState,
-    /// `deploy`, `destroy` or `rollback`.
-    pub operation: String,
+    pub operation: Operation,
     pub stacks: Vec<StackName>,
     pub plan: Option<Plan>,
     pub digest: Option<Digest>,
@@ -75,7 +74,7 @@ pub struct NewSession {
     pub env: String,
     pub deployment_id: DeploymentId,
     pub requester: Principal,
-    pub operation: String,
+    pub operation: Operation,
     /// `(stack, wave)` in apply order.
     pub stacks: Vec<(StackName, u32)>,
     pub approvals_required: u32,
@@ -134,7 +133,10 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
             .parse()
             .map_err(|e| corrupt("requester", e))?,
         state: row.get::<String, _>("state").parse().map_err(|e| corrupt("state", e))?,
-        operation: row.get("operation"),
+        operation: row
+            .get::<String, _>("operation")
+            .parse()
+            .map_err(|e| corrupt("operation", e))?,
         stacks: serde_json::from_str(row.get::<&str, _>("stacks")).map_err(|e| corrupt("stacks", e))?,
         plan: row
             .get::<Option<String>, _>("plan")
@@ -180,7 +182,7 @@ impl Store {
         .bind(&new.env)
         .bind(new.deployment_id.as_str())
         .bind(new.requester.to_string())
-        .bind(&new.operation)
+        .bind(new.operation.as_str())
         .bind(serde_json::to_string(&stacks).expect("names serialise"))
         .bind(new.approvals_required as i64)
         .bind(new.allow_self_approve as i64)
@@ -536,7 +538,7 @@ impl Store {
     }
 
     /// Append engine output lines for `cloud logs`.
-    pub async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
+    pub(crate) async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
         if lines.is_empty() {
             return Ok(());
         }

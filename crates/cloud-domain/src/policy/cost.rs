@@ -16,7 +16,7 @@ use crate::engine::{ResourceStep, StepOp};
 use crate::session::Plan;
 
 /// The price list shipped with the repository, used when no other file is configured.
-pub const BUILTIN_PRICING: &str = include_str!("../../../../config/pricing.yaml");
+pub(crate) const BUILTIN_PRICING: &str = include_str!("../../../../config/pricing.yaml");
 
 /// Why the price list cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +170,7 @@ impl Pricing {
 
     /// The monthly price of one resource with `inputs`, given the other resources of its stack
     /// (`ctx`, same side of the plan: old or new) for prices that live on a sibling.
-    pub fn price(&self, resource_type: &str, inputs: &Value, ctx: &StackContext) -> Price {
+    pub(crate) fn price(&self, resource_type: &str, inputs: &Value, ctx: &StackContext) -> Price {
         let unpriced = |reason: String| Price::Unpriced(reason);
         let ec2 = |ty: &str| {
             self.ec2_hourly
@@ -300,7 +300,7 @@ fn num_input(inputs: &Value, key: &str) -> Option<f64> {
 
 /// What some prices need from sibling resources of the same stack (one side of the plan).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct StackContext {
+pub(crate) struct StackContext {
     /// The instance type of the stack's launch template (for auto-scaling groups).
     pub launch_template_type: Option<String>,
     /// cpu and memory (units, MiB) of the stack's task definition (for ECS services).
@@ -334,7 +334,7 @@ impl StackContext {
 
 /// The monthly price of one resource.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Price {
+pub(crate) enum Price {
     Monthly(f64),
     /// Cannot be priced; the reason says what to add to the price list.
     Unpriced(String),
@@ -395,7 +395,7 @@ impl CostEstimate {
 }
 
 /// `+$12.34`, `-$5.00`, `$0.00`.
-pub fn money_delta(value: f64) -> String {
+pub(crate) fn money_delta(value: f64) -> String {
     let rounded = (value * 100.0).round() / 100.0;
     if rounded > 0.0 {
         format!("+${rounded:.2}")
@@ -406,7 +406,7 @@ pub fn money_delta(value: f64) -> String {
     }
 }
 
-pub fn money(value: f64) -> String {
+pub(crate) fn money(value: f64) -> String {
     format!("${:.2}", (value * 100.0).round() / 100.0)
 }
 

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::UserError;
 
 /// The quota key for concurrent (non-terminal) sessions.
-pub const MAX_CONCURRENT_SESSIONS: &str = "max_concurrent_sessions";
+pub(crate) const MAX_CONCURRENT_SESSIONS: &str = "max_concurrent_sessions";
 /// The quota key for the estimated monthly cost of the project (all environments).
-pub const MAX_MONTHLY_COST: &str = "max_monthly_cost";
+pub(crate) const MAX_MONTHLY_COST: &str = "max_monthly_cost";
 
 /// Short names people type for common keys.
-pub const ALIASES: [(&str, &str); 5] = [
+pub(crate) const ALIASES: [(&str, &str); 5] = [
     ("sessions", MAX_CONCURRENT_SESSIONS),
     ("cost", MAX_MONTHLY_COST),
     ("vm", "aws:ec2/instance:Instance"),
@@ -24,9 +24,9 @@ pub const ALIASES: [(&str, &str); 5] = [
 ];
 
 /// The largest count limit accepted (anything above is a typo, not a limit).
-pub const MAX_COUNT_LIMIT: f64 = 100_000.0;
+pub(crate) const MAX_COUNT_LIMIT: f64 = 100_000.0;
 /// The largest monthly cost limit accepted.
-pub const MAX_COST_LIMIT: f64 = 100_000_000.0;
+pub(crate) const MAX_COST_LIMIT: f64 = 100_000_000.0;
 
 /// A validated quota key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ impl QuotaKey {
     }
 
     /// The short label shown in usage bars (`vm`, `sessions`, or the type's last part).
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let key = self.as_str();
         if let Some((alias, _)) = ALIASES.iter().find(|(_, k)| *k == key) {
             return alias.to_string();
@@ -153,7 +153,7 @@ impl QuotaLine {
     }
 
     /// Usage in percent of the limit (a zero limit used at all is 100%+).
-    pub fn percent(&self) -> f64 {
+    pub(crate) fn percent(&self) -> f64 {
         if self.limit > 0.0 {
             self.used / self.limit * 100.0
         } else if self.used > 0.0 {
@@ -163,12 +163,12 @@ impl QuotaLine {
         }
     }
 
-    pub fn is_over(&self) -> bool {
+    pub(crate) fn is_over(&self) -> bool {
         self.used > self.limit
     }
 
     /// A bar of `width` cells: `▓` used, `░` free (full when at or over the limit).
-    pub fn bar(&self, width: usize) -> String {
+    pub(crate) fn bar(&self, width: usize) -> String {
         let filled = if self.limit > 0.0 {
             ((self.used / self.limit) * width as f64)
                 .round()

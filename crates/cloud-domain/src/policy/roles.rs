@@ -16,7 +16,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Read, Role::Deploy, Role::Approve, Role::Admin];
+    pub(crate) const ALL: [Role; 4] = [Role::Read, Role::Deploy, Role::Approve, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -3,11 +3,13 @@
 //! I/O.
 
 mod ids;
+mod operation;
 mod plan;
 mod principal;
 mod state;
 
 pub use ids::{DeploymentId, FullStackName, InvalidId, SessionId, StackName};
+pub use operation::{Operation, UnknownOperation};
 pub use plan::{Digest, Plan, StackPlanEntry};
 pub use principal::{InvalidPrincipal, Platform, Principal};
 pub use state::{check_transition, SessionState, TransitionError, UnknownState};
@@ -32,7 +34,7 @@ pub enum StackState {
 }
 
 impl StackState {
-    pub const ALL: [StackState; 7] = [
+    pub(crate) const ALL: [StackState; 7] = [
         StackState::Pending,
         StackState::Previewing,
         StackState::Previewed,

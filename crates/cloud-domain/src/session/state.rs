@@ -94,7 +94,7 @@ impl SessionState {
     }
 
     /// The states this one may move to — the decided table of `design.md`, and the only copy of it.
-    pub fn successors(self) -> &'static [SessionState] {
+    pub(crate) fn successors(self) -> &'static [SessionState] {
         use SessionState::*;
         match self {
             Draft => &[Planning, Cancelled],

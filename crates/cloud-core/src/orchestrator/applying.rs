@@ -1,0 +1,336 @@
+//! Applying: running an APPROVED session's updates (or destroys) over the dependency graph, and
+//! cancelling sessions — at once when nothing runs, gracefully (in-flight steps finish) when this
+//! process runs their apply. A drifted provisional stack stops the apply and opens a follow-up
+//! (`followup`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::{dependency_graph, OrchResult, Orchestrator, ResolvedDeployment, ResolvedStack, StackLockProof};
+use crate::engine::{EngineError, StackApply};
+use crate::policy::{Actor, Intent};
+use crate::store::{NewAudit, SessionRecord, SessionUpdate, StoreError};
+use cloud_domain::error::UserError;
+use cloud_domain::session::{
+    Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
+};
+
+impl Orchestrator {
+    /// Apply an APPROVED session over the dependency graph (see `schedule`). A failed stack skips
+    /// its dependents; independent stacks finish. Ends APPLIED, FAILED or (when cancelled) CANCELLED.
+    pub async fn apply(&self, id: SessionId, actor: impl Into<Actor>) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
+        let session = self.store.session(id).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Deploy)
+            .await?;
+        let span = info_span!("apply", session = %id, project = %session.project, env = %session.env);
+        self.apply_inner(session, &actor.principal).instrument(span).await
+    }
+
+    async fn apply_inner(&self, session: SessionRecord, actor: &Principal) -> OrchResult<SessionRecord> {
+        let id = session.id;
+        let actor_text = actor.to_string();
+        if session.state != SessionState::Approved {
+            return Err(UserError::invalid(format!(
+                "session {} is {}; only an APPROVED session can be applied",
+                id.short(),
+                session.state
+            ))
+            .into());
+        }
+        let plan = session
+            .plan
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("APPROVED session without a plan".into()))?;
+        let resolved = self.resolve_session(&session).await?;
+
+        // The program or its configuration changed since the plan: the approval no longer
+        // describes what would run.
+        let changed: Vec<String> = plan
+            .stacks
+            .iter()
+            .filter(|entry| {
+                resolved
+                    .stacks
+                    .iter()
+                    .find(|s| s.name == entry.stack)
+                    .map(|s| s.content_hash != entry.content_hash)
+                    .unwrap_or(true)
+            })
+            .map(|entry| entry.stack.to_string())
+            .collect();
+        if !changed.is_empty() {
+            return Err(UserError::invalid(format!(
+                "the program or configuration of {} changed since the plan was approved; refresh the plan (`cloud refresh {}`) and approve again",
+                changed.join(", "),
+                id.short()
+            ))
+            .into());
+        }
+        let proof = self.lock_proof(id).await?;
+
+        let token = CancellationToken::new();
+        self.running.insert(id, token.clone());
+        let result = self
+            .run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof)
+            .await;
+        self.running.remove(&id);
+        let (record, remaining) = result?;
+        if let Some(remaining) = remaining {
+            self.open_follow_up(&record, remaining).await?;
+        }
+        Ok(record)
+    }
+
+    async fn run_apply(
+        &self,
+        session: &SessionRecord,
+        plan: &Plan,
+        resolved: &ResolvedDeployment,
+        actor_text: &str,
+        token: CancellationToken,
+        proof: &StackLockProof,
+    ) -> OrchResult<(SessionRecord, Option<Vec<StackName>>)> {
+        let id = session.id;
+        debug_assert_eq!(proof.session(), id);
+        // The stacks must still form a graph (the plan checked it; refuse before anything runs).
+        dependency_graph(resolved)?;
+        self.move_session(
+            id,
+            SessionState::Approved,
+            SessionState::Applying,
+            actor_text,
+            SessionUpdate::default(),
+        )
+        .await?;
+        let operation = session.operation;
+        let (sink, log_task) = self.progress_sink(id);
+        let by_name: HashMap<&StackName, &ResolvedStack> = resolved.stacks.iter().map(|s| (&s.name, s)).collect();
+        let mut failed: Vec<String> = Vec::new();
+        let mut cancelled = false;
+        // Set when a provisional stack's re-preview no longer matches the approved plan: nothing
+        // new starts, and the stacks not applied go to a follow-up session.
+        let mut drifted: Vec<(StackName, String)> = Vec::new();
+        let entries: HashMap<&StackName, &StackPlanEntry> = plan.stacks.iter().map(|e| (&e.stack, e)).collect();
+
+        // Over the DAG (see `schedule`): a stack starts once its upstream stacks are applied
+        // (destroy: once its dependents are gone). A started stack runs to its end; a failure
+        // skips what waits on it, a cancel or a drift starts nothing new.
+        let mut run = self.stack_scheduler(session, resolved, |name: StackName| {
+            let stack = by_name[&name];
+            let entry = entries.get(&name).copied();
+            let sink = sink.for_stack(&name);
+            let token = token.clone();
+            async move {
+                let recheck = match operation {
+                    Operation::Deploy | Operation::Rollback => entry.filter(|e| e.provisional),
+                    // Never provisional: a destroy reads no upstream output.
+                    Operation::Destroy => None,
+                };
+                if let Some(entry) = recheck {
+                    if let Some(why) = self.recheck_provisional(id, entry, stack, &sink, proof).await {
+                        return StackRun::Drifted(why);
+                    }
+                }
+                let _ = self.set_stack(id, &stack.name, StackState::Applying, None, None).await;
+                let op = match operation {
+                    Operation::Deploy | Operation::Rollback => self.engine.up(&stack.target, &sink, token),
+                    Operation::Destroy => self.engine.destroy(&stack.target, &sink, token),
+                };
+                StackRun::Ran(op.instrument(info_span!("up", stack = %stack.name)).await)
+            }
+        });
+        loop {
+            if !run.is_stopped() && token.is_cancelled() {
+                cancelled = true;
+                run.stop();
+            }
+            let Some((name, outcome)) = run.next().await else { break };
+            match outcome {
+                StackRun::Drifted(why) => {
+                    drifted.push((name, why));
+                    run.stop();
+                }
+                StackRun::Ran(Ok(done)) => {
+                    self.set_stack(id, &name, StackState::Applied, Some(&done.counts), None)
+                        .await?;
+                }
+                StackRun::Ran(Err(EngineError::Cancelled { .. })) => {
+                    cancelled = true;
+                    run.stop();
+                    self.set_stack(id, &name, StackState::Failed, None, Some("cancelled"))
+                        .await?;
+                }
+                StackRun::Ran(Err(e)) => {
+                    let text = e.to_string();
+                    warn!(session = %id, stack = %name, error = %text, "stack failed");
+                    self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
+                    failed.push(format!("{name}: {text}"));
+                    for skipped in run.skip_dependents(&name) {
+                        self.set_stack(
+                            id,
+                            &skipped,
+                            StackState::Skipped,
+                            None,
+                            Some("an upstream stack failed"),
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        let not_started = run.not_started();
+        // Stacks never reached (cancel, drift) are skipped too.
+        let never_reached = if !drifted.is_empty() {
+            "not applied: the session stopped before it (see the reason)"
+        } else {
+            "not reached"
+        };
+        for row in self.store.session_stacks(id).await? {
+            if matches!(
+                row.state,
+                StackState::Pending | StackState::Previewed | StackState::Previewing
+            ) {
+                self.set_stack(id, &row.stack, StackState::Skipped, None, Some(never_reached))
+                    .await?;
+            }
+        }
+        drop(sink);
+        let _ = log_task.await;
+
+        if cancelled {
+            let record = self
+                .move_session(
+                    id,
+                    SessionState::Applying,
+                    SessionState::Cancelled,
+                    actor_text,
+                    SessionUpdate {
+                        plan: None,
+                        reason: Some("cancelled during apply; in-flight steps finished".into()),
+                    },
+                )
+                .await?;
+            return Ok((record, None));
+        }
+        let mut follow_up = None;
+        if !drifted.is_empty() {
+            let mut reasons: Vec<String> = drifted.iter().map(|(_, why)| why.clone()).collect();
+            reasons.sort();
+            failed.push(format!(
+                "{}; a follow-up session for the remaining stacks was opened for a fresh approval",
+                reasons.join("; ")
+            ));
+            let remaining: BTreeSet<&StackName> = drifted.iter().map(|(n, _)| n).chain(not_started.iter()).collect();
+            follow_up = Some(
+                session
+                    .stacks
+                    .iter()
+                    .filter(|n| remaining.contains(n))
+                    .cloned()
+                    .collect(),
+            );
+        }
+        let record = if failed.is_empty() {
+            self.move_session(
+                id,
+                SessionState::Applying,
+                SessionState::Applied,
+                actor_text,
+                SessionUpdate::default(),
+            )
+            .await?
+        } else {
+            self.move_session(
+                id,
+                SessionState::Applying,
+                SessionState::Failed,
+                actor_text,
+                SessionUpdate {
+                    plan: None,
+                    reason: Some(failed.join("\n")),
+                },
+            )
+            .await?
+        };
+        Ok((record, follow_up))
+    }
+
+    /// Cancel a session. A running apply is stopped gracefully (in-flight steps finish) and the
+    /// apply itself records CANCELLED; any other non-terminal session is cancelled at once.
+    pub async fn cancel(&self, id: SessionId, actor: impl Into<Actor>, reason: &str) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
+        let session = self.store.session(id).await?;
+        // One's own session needs `deploy`; someone else's needs `approve`.
+        let intent = if session.requester == actor.principal {
+            Intent::Deploy
+        } else {
+            Intent::Approve
+        };
+        self.gate(&actor, &session.project, &session.env, intent).await?;
+        self.cancel_unchecked(session, &actor.principal, reason).await
+    }
+
+    /// Cancel a session on behalf of the process itself — `cloud serve` shutting down with applies
+    /// still running past its timeout. No permission gate (nobody asked); `principal` names the
+    /// process in the audit log.
+    pub async fn cancel_as_system(
+        &self,
+        id: SessionId,
+        principal: &Principal,
+        reason: &str,
+    ) -> OrchResult<SessionRecord> {
+        let session = self.store.session(id).await?;
+        self.cancel_unchecked(session, principal, reason).await
+    }
+
+    pub(super) async fn cancel_unchecked(
+        &self,
+        session: SessionRecord,
+        principal: &Principal,
+        reason: &str,
+    ) -> OrchResult<SessionRecord> {
+        let id = session.id;
+        if session.state == SessionState::Applying {
+            if let Some(token) = self.running.get(&id) {
+                info!(session = %id, by = %principal, "graceful cancel requested");
+                self.store
+                    .audit(NewAudit {
+                        actor: principal.to_string(),
+                        action: "session.cancel_requested".into(),
+                        session_id: Some(id),
+                        project: Some(session.project.clone()),
+                        details: serde_json::json!({"reason": reason}),
+                    })
+                    .await?;
+                token.cancel();
+                return Ok(session);
+            }
+            return Err(UserError::invalid(format!(
+                "session {} is applying in another process; cancel it there (chat or the `cloud` process running it)",
+                id.short()
+            ))
+            .into());
+        }
+        self.move_session(
+            id,
+            session.state,
+            SessionState::Cancelled,
+            &principal.to_string(),
+            SessionUpdate {
+                plan: None,
+                reason: Some(format!("cancelled by {principal}: {reason}")),
+            },
+        )
+        .await
+    }
+}
+
+/// What running one stack of an apply came to.
+enum StackRun {
+    /// Its re-preview no longer matched the approved plan: not applied.
+    Drifted(String),
+    Ran(Result<StackApply, EngineError>),
+}
