@@ -62,6 +62,12 @@ fn os_user() -> Option<String> {
 }
 
 impl App {
+    /// The chat core over this app's store and orchestrator, for CLI commands that call the same
+    /// `cloud_chat::actions` as the chat commands of the same meaning.
+    pub fn chat_core(&self) -> Arc<cloud_chat::Core> {
+        cloud_chat::Core::new(self.config.clone(), self.store.clone(), self.orchestrator.clone())
+    }
+
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
         let principal = principal(global)?;

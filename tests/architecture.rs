@@ -72,6 +72,9 @@ fn the_layers_only_point_down() {
     // Lower layers first; a crate may depend only on crates earlier in this list.
     let order = [
         "cloud-domain",
+        "cloud-store",
+        "cloud-store-sqlite",
+        "cloud-store-postgres",
         "cloud-catalog",
         "cloud-core",
         "cloud-pulumi",
@@ -84,6 +87,12 @@ fn the_layers_only_point_down() {
     for (from, to) in workspace_edges(&metadata(&["--no-deps"])) {
         if let (Some(a), Some(b)) = (rank.get(from.as_str()), rank.get(to.as_str())) {
             assert!(b < a, "{from} depends on {to}, which is not below it");
+        }
+        if from == "cloud-store-sqlite" || from == "cloud-store-postgres" {
+            assert!(
+                ["cloud-domain", "cloud-store"].contains(&to.as_str()),
+                "{from} depends on {to}: a store backend knows only the domain and cloud-store"
+            );
         }
         if from == "cloud-discord" || from == "cloud-slack" {
             assert!(

@@ -16,7 +16,7 @@ use cli::{Cli, Run};
 use cloud::App;
 use cloud_chat::actions;
 use cloud_chat::service::Core;
-use cloud_core::policy::Actor;
+use cloud_chat::Actor;
 use cloud_core::store::{SessionFilter, Store};
 use serde::Deserialize;
 
@@ -216,49 +216,51 @@ async fn chat(core: &std::sync::Arc<Core>, call: &ChatCall) -> Result<String, St
     );
     let a = |i: usize| call.args.get(i).cloned().flatten();
     let s = |i: usize| a(i).unwrap_or_default();
+    // Every action answers with one reply; a refusal is a reply too (`is_refusal`).
     let reply = match call.action.as_str() {
-        "deploy" => actions::deploy(core, &actor, &s(0), &s(1), a(2).as_deref())
-            .await
-            .map(|o| o.record.id.short()),
-        "status" => actions::status(core, &actor, a(0).as_deref()).await.map(|r| r.text),
-        "logs" => actions::logs(core, &actor, &s(0)).await.map(|r| r.text),
-        "button" => actions::parse_button(&s(0)).map(|b| format!("{b:?}")),
-        "admin_cancel" => actions::admin_cancel(core, &actor, &s(0), &s(1))
-            .await
-            .map(|(_, r)| r.text),
-        "revoke" => actions::revoke(core, &actor, &s(0), &s(1)).await.map(|r| r.text),
-        "quota" => actions::quota(core, &actor, &s(0)).await.map(|r| r.text),
+        "deploy" => actions::deploy(core, &actor, &s(0), &s(1), a(2).as_deref()).await,
+        "status" => actions::status(core, &actor, a(0).as_deref()).await,
+        "logs" => actions::logs(core, &actor, &s(0)).await,
+        "button" => actions::click(core, &actor, &s(0), &[]).await,
+        "admin_cancel" => actions::admin_cancel(core, &actor, &s(0), &s(1)).await,
+        "revoke" => actions::revoke(core, &actor, &s(0), &s(1)).await,
+        "quota" => actions::quota(core, &actor, &s(0)).await,
         "set_quota" => {
             let limit: f64 = s(2).parse().map_err(|_| "⚠️ not a number".to_string())?;
-            actions::set_quota(core, &actor, &s(0), &s(1), limit)
-                .await
-                .map(|r| r.text)
+            actions::set_quota(core, &actor, &s(0), &s(1), limit).await
         }
-        "create_project" => actions::create_project(core, &actor, &s(0), &s(1), a(2).as_deref())
-            .await
-            .map(|r| r.text),
+        "create_project" => {
+            let environments: Vec<String> = a(2).into_iter().collect();
+            actions::create_project(core, &actor, &s(0), &s(1), &environments).await
+        }
         "grant" => {
             let user: cloud_domain::session::Principal = s(0).parse().map_err(|e| format!("⚠️ {e}"))?;
+            let role = actions::parse_role(&s(2)).map_err(|r| r.text())?;
+            let duration = a(4)
+                .as_deref()
+                .map(actions::parse_duration)
+                .transpose()
+                .map_err(|r| r.text())?;
             actions::grant(
                 core,
                 &actor,
                 actions::GrantParams {
                     user,
                     project: &s(1),
-                    role: &s(2),
+                    role,
                     env: a(3).as_deref(),
-                    duration: a(4).as_deref(),
+                    duration,
                     reason: &s(5),
                 },
             )
             .await
-            .map(|r| r.text)
         }
         other => panic!("unknown chat action `{other}` in the corpus"),
     };
-    match reply {
-        Ok(text) => Ok(text),
-        Err(r) => Err(r.text),
+    if reply.is_refusal() {
+        Err(reply.text())
+    } else {
+        Ok(reply.text())
     }
 }
 
@@ -341,10 +343,8 @@ fn every_bad_input_gets_one_clear_error_and_changes_nothing() {
                     Some(format!("expected one `error:` message: {err}"))
                 } else if !err.contains(&case.message) {
                     Some(format!("expected `{}` in: {err}", case.message))
-                } else if let Some(c) = has_raw_control(&run.all().replace('\n', "")) {
-                    Some(format!("echoes {c:?} raw: {err}"))
                 } else {
-                    None
+                    has_raw_control(&run.all().replace('\n', "")).map(|c| format!("echoes {c:?} raw: {err}"))
                 }
             }
         };

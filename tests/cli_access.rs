@@ -181,6 +181,31 @@ fn bad_admin_input_exits_2_and_writes_nothing() {
     assert_eq!(run.stdout.trim(), "[]");
 }
 
+/// `cloud quota show` and `/cloud-quota` are one action: the same order of checks (an unknown
+/// project is unknown whoever asks) and the same quota text.
+#[test]
+fn quota_show_answers_like_the_chat_command() {
+    let c = strict();
+    let run = as_(&c, "alice", &["quota", "show", "shop"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .starts_with("error: Unknown project `shop`. `cloud projects list` shows the projects"),
+        "an unknown project is not a permission problem: {}",
+        run.stderr
+    );
+    let run = as_(&c, "alice", &["quota", "show", "ecommerce"]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("you need `admin` on ecommerce"), "{}", run.stderr);
+    let run = as_(&c, "root", &["quota", "show", "ecommerce"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.starts_with("Quotas of ecommerce:\n  no quotas set; an admin sets one with `cloud quota set ecommerce <key> <limit>`\n  (resources and"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn quotas_show_usage_bars_and_an_over_quota_plan_needs_an_admin_override() {
     let mut c = strict();

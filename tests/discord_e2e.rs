@@ -195,10 +195,10 @@ async fn an_approve_click_for_an_old_plan_is_refused_as_stale() {
         .insert("PULUMI_STANDIN_RESOURCES".into(), changed.path().display().to_string());
     t.start_bot().await;
     let core = t.core();
-    let session = core.store.find_session(&short).await.unwrap();
+    let session = core.store().find_session(&short).await.unwrap();
     let old = session.digest.clone().unwrap();
     let alice_p = DiscordTester::principal(&alice);
-    let refreshed = core.orchestrator.plan(session.id, &alice_p).await.unwrap();
+    let refreshed = core.orchestrator().plan(session.id, &alice_p).await.unwrap();
     assert_ne!(
         refreshed.digest.as_ref().unwrap(),
         &old,

@@ -153,9 +153,9 @@ async fn shutdown_lets_applies_run_until_the_timeout_then_cancels_them_and_recor
     let cancelled = core.shutdown(Duration::from_millis(300), Duration::from_secs(30)).await;
     assert_eq!(cancelled.len(), 1);
     assert!(!core.accepting());
-    let session = core.store.find_session(&short).await.unwrap();
+    let session = core.store().find_session(&short).await.unwrap();
     assert_eq!(session.state, cloud_domain::session::SessionState::Cancelled);
-    let audit = core.store.audit_entries(Some(session.id)).await.unwrap();
+    let audit = core.store().audit_entries(Some(session.id)).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "serve.shutdown_cancel"), "{audit:?}");
 
     // New sessions are refused while draining, with what to do.

@@ -535,6 +535,36 @@ async fn admins_grant_and_revoke_and_user_groups_map_to_roles() {
     world.shutdown().await;
 }
 
+/// Slack gives an app 3 s to acknowledge a command. When the answer takes longer (here Slack
+/// itself is slow to list the user groups the role mappings need), the acknowledgement leaves at
+/// once saying the answer is coming, and the answer follows through the command's response URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_is_acknowledged_at_once_and_answered_through_the_response_url() {
+    let yaml = "role_mappings:\n  - {platform: slack, group: S0APPROVERS, project: ecommerce, role: approve}\n";
+    let world = SlackWorld::start_with(cloud_core::config::SlackTransport::Http, None, yaml).await;
+    world.grant(ALICE, "ecommerce", "*", Role::Read).await;
+    world.fake.slow_next("usergroups.list", Duration::from_millis(3500));
+
+    let ack = world.slash(ALICE, "/cloud-list", "").await;
+    assert_eq!(ack.status, 200);
+    assert!(
+        ack.elapsed < Duration::from_millis(2900),
+        "acknowledged after {:?}",
+        ack.elapsed
+    );
+    assert_eq!(ack.response_type(), "ephemeral");
+    assert!(ack.text().contains("Working on it"), "{}", ack.text());
+    let answer = world
+        .fake
+        .wait_for("the answer through the response URL", LONG, |f| {
+            f.responses().into_iter().next()
+        })
+        .await;
+    let text = answer["text"].as_str().unwrap_or_default().to_string();
+    assert!(text.contains("Latest sessions you can read"), "{answer}");
+    world.shutdown().await;
+}
+
 /// Slack asks Socket Mode apps to reconnect now and then (`disconnect`); commands keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_mode_reconnects_after_slack_says_disconnect() {

@@ -297,18 +297,19 @@ pub async fn cmd_quota(app: &App, cmd: QuotaCmd) -> anyhow::Result<()> {
             crate::out!("{}", usage.render());
             Ok(())
         }
-        QuotaCmd::Show { project, json } => {
+        QuotaCmd::Show { project, json: true } => {
             let usage = app
                 .orchestrator
                 .quota_show(&app.principal, &project)
                 .await
                 .map_err(user)?;
-            if json {
-                return print_json(&usage);
-            }
-            crate::out!("{}", usage.render());
-            crate::outln!("  ({})", usage.basis);
-            Ok(())
+            print_json(&usage)
+        }
+        // The same action `/cloud-quota` calls: the same checks in the same order, the same text.
+        QuotaCmd::Show { project, json: false } => {
+            let core = app.chat_core();
+            let actor = cloud_chat::Actor::from(&app.principal);
+            super::print_reply(cloud_chat::actions::quota(&core, &actor, &project).await)
         }
     }
 }

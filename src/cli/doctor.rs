@@ -603,6 +603,9 @@ async fn check_database(url: &str) -> Check {
     use std::str::FromStr;
 
     const NAME: &str = "database";
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return check_postgres(url).await;
+    }
     let known: Vec<&sqlx::migrate::Migration> = cloud_core::store::MIGRATOR
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
@@ -706,8 +709,14 @@ async fn check_database(url: &str) -> Check {
         }
     };
     let _ = conn.close().await;
+    migrations_check(&file.display().to_string(), &applied, &known)
+}
+
+/// The database's recorded migrations against the ones this binary knows.
+fn migrations_check(place: &str, applied: &[(i64, Vec<u8>, bool)], known: &[&sqlx::migrate::Migration]) -> Check {
+    const NAME: &str = "database";
     let mut problems = Vec::new();
-    for (version, checksum, success) in &applied {
+    for (version, checksum, success) in applied {
         match known.iter().find(|m| m.version == *version) {
             None => problems.push(format!(
                 "migration {version} is not known to this cloud binary (a newer version wrote the database)"
@@ -724,7 +733,7 @@ async fn check_database(url: &str) -> Check {
         return Check::with(
             NAME,
             Status::Fail,
-            format!("{}: {}", file.display(), problems.join("; ")),
+            format!("{place}: {}", problems.join("; ")),
             "run the cloud version that created this database, or restore a backup",
         );
     }
@@ -737,8 +746,7 @@ async fn check_database(url: &str) -> Check {
             NAME,
             Status::Warn,
             format!(
-                "{}: {} of {} migrations applied, {pending} pending",
-                file.display(),
+                "{place}: {} of {} migrations applied, {pending} pending",
                 applied.len(),
                 known.len()
             ),
@@ -747,13 +755,89 @@ async fn check_database(url: &str) -> Check {
     }
     Check::ok(
         NAME,
-        format!(
-            "{} opens; {}/{} migrations applied",
-            file.display(),
-            applied.len(),
-            known.len()
-        ),
+        format!("{place} opens; {}/{} migrations applied", applied.len(), known.len()),
     )
+}
+
+/// A PostgreSQL `database_url`: connect (without migrating) and compare the recorded migrations
+/// with the PostgreSQL spelling of this binary's.
+async fn check_postgres(url: &str) -> Check {
+    use cloud_core::store::migrate::{migrator, Dialect};
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+
+    const NAME: &str = "database";
+    let shown = mask_url(url);
+    let migrator = match migrator(Dialect::Postgres).await {
+        Ok(m) => m,
+        Err(e) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("the migrations do not load: {e}"),
+                "rebuild cloud",
+            )
+        }
+    };
+    let known: Vec<&sqlx::migrate::Migration> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .collect();
+    let options = match PgConnectOptions::from_str(url) {
+        Ok(o) => o,
+        Err(e) => return Check::with(NAME, Status::Fail, format!("{shown}: {e}"), "fix `database_url`"),
+    };
+    let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("cannot connect to {shown}: {e}"),
+                "check that the server runs, that the database exists (`createdb`), and the password (PGPASSWORD or ~/.pgpass)",
+            )
+        }
+        Err(_) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("{shown} did not answer within {}s", CONNECT_TIMEOUT.as_secs()),
+                "check the host and port in `database_url` and the network to it",
+            )
+        }
+    };
+    // sqlx's own bookkeeping table: not part of our schema, hence unchecked queries.
+    let has_table: Result<bool, sqlx::Error> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await;
+    let applied: Vec<(i64, Vec<u8>, bool)> = match has_table {
+        Ok(false) => vec![],
+        Ok(true) => match sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                return Check::with(
+                    NAME,
+                    Status::Fail,
+                    format!("cannot read the migration table of {shown}: {e}"),
+                    "grant the user SELECT on _sqlx_migrations",
+                )
+            }
+        },
+        Err(e) => {
+            return Check::with(
+                NAME,
+                Status::Fail,
+                format!("cannot query {shown}: {e}"),
+                "check the user's rights",
+            )
+        }
+    };
+    let _ = conn.close().await;
+    migrations_check(&shown, &applied, &known)
 }
 
 #[cfg(test)]

@@ -142,6 +142,17 @@ pub async fn run(cli: Cli) -> i32 {
 /// Input is often part of the message (a name, a path, a file's line); control and bidi
 /// characters in it are written escaped, so an error can neither drive the terminal nor reorder
 /// what the reader sees.
+/// Prints the reply of a chat action as the CLI's answer (plain text), or returns its refusal as
+/// the CLI's error (its text and exit code): commands that mean the same as a chat command call
+/// the same action and say the same thing.
+pub(crate) fn print_reply(reply: cloud_chat::view::Reply) -> anyhow::Result<()> {
+    if let Some(error) = reply.as_user_error() {
+        return Err(error.into());
+    }
+    crate::out!("{}", reply.plain());
+    Ok(())
+}
+
 pub fn report_error(e: &anyhow::Error) -> i32 {
     let (text, code) = if let Some(user) = e.downcast_ref::<UserError>() {
         (user.message.clone(), user.code.code())

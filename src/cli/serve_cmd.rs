@@ -21,10 +21,6 @@ pub struct ServeArgs {
     /// SLACK_SIGNING_SECRET, SLACK_APP_TOKEN or their files; see docs/slack.md)
     #[arg(long)]
     pub slack: bool,
-    /// Send Discord REST calls to this base URL instead of https://discord.com (a local fake;
-    /// serenity's rate limiter is off then, the bot's own pacer stays on)
-    #[arg(long, env = "CLOUD_DISCORD_API_URL", hide = true, value_name = "URL")]
-    pub discord_api_url: Option<String>,
 }
 
 pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
@@ -63,7 +59,8 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     let mut transports: Vec<Box<dyn Transport>> = Vec::new();
     if args.discord {
         let token = app.config.discord.token.clone().expect("checked above");
-        let http = match &args.discord_api_url {
+        // `discord.api_url`: a Discord REST proxy, which then owns Discord's rate limits.
+        let http = match &app.config.discord.api_url {
             Some(url) => HttpMode::Proxy(url.clone()),
             None => HttpMode::Discord,
         };

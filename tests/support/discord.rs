@@ -193,7 +193,7 @@ impl DiscordTester {
     /// Gives `user` a role on project/env, optionally expiring after `for_`.
     pub async fn grant(&self, user: &FakeUser, project: &str, env: &str, role: Role, for_: Option<Duration>) {
         self.core()
-            .store
+            .store()
             .create_grant(NewGrant {
                 principal: Self::principal(user),
                 project: project.into(),

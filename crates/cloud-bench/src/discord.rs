@@ -138,7 +138,7 @@ pub async fn run(config: Config, params: BenchParams) -> anyhow::Result<DiscordB
     .context("the bot did not connect to the fake Discord")?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let user = FakeUser::new(4242, "bench");
-    core.store
+    core.store()
         .create_grant(NewGrant {
             principal: Principal::new(Platform::Discord, "4242"),
             project: "*".into(),

@@ -1,24 +1,37 @@
-//! What a chat user can ask, transport-neutral: every function opens with the permission gate,
-//! then validates, then calls the orchestrator or the store, and answers with a [`Reply`] (the
-//! refusal texts come from [`crate::view`]). Discord and Slack adapters parse their input
-//! into these calls and render the replies; they hold no rule of their own.
+//! What a person can ask, the same for every front end: one function per intent. Each opens
+//! with the checks everyone gets in the same order — is the input about something that exists
+//! (environment, project, session), may this person do it (the gate), is it allowed now
+//! (state, four-eyes, digest, draining) — then calls the orchestrator, and answers with one
+//! transport-neutral [`Reply`] (texts from [`crate::view`]). The Discord bot, the Slack app and
+//! the CLI parse their input into these calls and render the reply; they hold no rule of their
+//! own, so the same mistake gets the same answer everywhere.
 //!
-//! Plans and applies are started on the core's tracked task set so graceful shutdown waits for
-//! them.
+//! An action never fails: a refusal is a [`Reply`] too, with [`Reply::code`] saying what kind.
+//! What the answer changes elsewhere in chat (a lobby to post or redraw, a line for the thread,
+//! a file) comes back as [`FollowUp`]s for the adapter to carry out.
+//!
+//! Plans, applies and queue waits run on the core's tracked task set, so graceful shutdown waits
+//! for them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tracing::{error, warn};
+use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::service::Core;
-use crate::view::{self, ButtonAction, ButtonId, Reply};
-use cloud_core::orchestrator::{OrchestratorError, SessionView};
+use crate::view::{self, ButtonAction, ButtonId, FollowUp, Reply};
+use cloud_core::orchestrator::{GrantExpiry, OrchestratorError, ProjectParams, SessionView};
 use cloud_core::policy::{AccessError, Actor, Intent, Role};
-use cloud_core::store::{SessionFilter, SessionRecord, StoreError};
-use cloud_domain::session::{Principal, SessionId, SessionState, StackName};
+use cloud_core::store::{LockOutcome, SessionFilter, SessionRecord, StoreError};
+use cloud_domain::error::ExitCode;
+use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackName};
 
-/// The outcome of an action: a value, or the reply that explains why not.
-pub type ActionResult<T> = Result<T, Reply>;
+/// The outcome of a step of an action: a value, or the reply that explains why not.
+type ActionResult<T> = Result<T, Reply>;
+
+/// Longest reply text, in characters: Discord's 2000 with room for the markup around it (Slack
+/// takes more; both get the same cut so they say the same).
+const MAX_REPLY: usize = 1900;
 
 /// A short reference tying a chat error message to the log line with the full chain.
 fn internal(what: &str, e: impl std::fmt::Display) -> Reply {
@@ -27,7 +40,7 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Reply {
     view::internal_error_message(&reference)
 }
 
-fn from_orch(e: OrchestratorError) -> Reply {
+pub(crate) fn from_orch(e: OrchestratorError) -> Reply {
     match e {
         OrchestratorError::Store(
             StoreError::Db(_) | StoreError::Open { .. } | StoreError::Migrate(_) | StoreError::Corrupt(_),
@@ -47,25 +60,66 @@ fn from_access(e: AccessError) -> Reply {
     }
 }
 
+/// Both arms of a step's result are the answer.
+fn answer(result: ActionResult<Reply>) -> Reply {
+    result.unwrap_or_else(|refusal| refusal)
+}
+
 /// The gate: the actor may `intent` on `project`/`env` right now (grants are read at this moment).
-pub async fn gate(core: &Core, actor: &Actor, project: &str, env: &str, intent: Intent) -> ActionResult<Role> {
+async fn gate(core: &Core, actor: &Actor, project: &str, env: &str, intent: Intent) -> ActionResult<Role> {
     core.access()
         .require(actor, project, env, intent)
         .await
         .map_err(from_access)
 }
 
-/// Find a session by id or prefix.
-pub async fn find(core: &Core, text: &str) -> ActionResult<SessionRecord> {
-    core.store.find_session(text).await.map_err(from_store)
+/// The environment exists in the configuration (said before any permission check: naming an
+/// environment that does not exist is a typo, whoever makes it).
+fn known_environment(core: &Core, env: &str) -> ActionResult<()> {
+    if core.config.environments.contains_key(env) {
+        return Ok(());
+    }
+    let known: Vec<&str> = core.config.environments.keys().map(String::as_str).collect();
+    Err(view::unknown_environment_message(env, &known))
 }
 
-pub async fn view_of(core: &Core, id: SessionId) -> ActionResult<SessionView> {
-    core.orchestrator.status(id).await.map_err(from_orch)
+/// The project exists (said before any permission check, for the same reason).
+async fn known_project(core: &Core, actor: &Actor, project: &str) -> ActionResult<()> {
+    match core.store().project(project).await.map_err(from_store)? {
+        Some(_) => Ok(()),
+        None => Err(view::unknown_project_message(project, audience(actor))),
+    }
 }
 
-/// Parse `network, dns` into stack names.
-pub fn parse_stacks(text: &str) -> ActionResult<Vec<StackName>> {
+/// A session by id or prefix.
+async fn find(core: &Core, text: &str) -> ActionResult<SessionRecord> {
+    core.store().find_session(text.trim()).await.map_err(from_store)
+}
+
+async fn view_of(core: &Core, id: SessionId) -> ActionResult<SessionView> {
+    core.orchestrator().status(id).await.map_err(from_orch)
+}
+
+/// How people of the actor's platform see principals (mentions on their own platform).
+fn audience(actor: &Actor) -> Platform {
+    actor.principal.platform
+}
+
+/// Where an intent came from, for the default reasons in the audit log.
+fn origin(actor: &Actor) -> &'static str {
+    match actor.principal.platform {
+        Platform::Cli => "the CLI",
+        Platform::Discord => "Discord",
+        Platform::Slack => "Slack",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input helpers adapters share
+// ---------------------------------------------------------------------------------------------
+
+/// Parse `network, dns` (commas or spaces) into stack names.
+fn parse_stacks(text: &str) -> ActionResult<Vec<StackName>> {
     let mut out = Vec::new();
     for part in text.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
         let name: StackName = part.parse().map_err(|e: cloud_domain::session::InvalidId| {
@@ -82,7 +136,40 @@ pub fn parse_stacks(text: &str) -> ActionResult<Vec<StackName>> {
     Ok(out)
 }
 
-/// The stacks a project's deployment enables in `env` (picker options, autocomplete).
+/// A role name (`read`, `deploy`, `approve`, `admin`), or the reply saying which exist.
+pub fn parse_role(text: &str) -> Result<Role, Reply> {
+    text.parse().map_err(|e: cloud_core::policy::UnknownRole| {
+        view::bad_input_message("role", &e.to_string(), "Use read, deploy, approve or admin.")
+    })
+}
+
+/// A duration such as `2h`, `30m` or `7days`, or the reply saying how to write one.
+pub fn parse_duration(text: &str) -> Result<Duration, Reply> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| view::bad_input_message("duration", &e.to_string(), "Write it like 2h, 30m or 7days."))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries for autocompletion
+// ---------------------------------------------------------------------------------------------
+
+/// The projects' names (autocompletion).
+pub async fn project_names(core: &Core) -> Vec<String> {
+    match core.store().projects().await {
+        Ok(projects) => projects.into_iter().map(|p| p.name).collect(),
+        Err(e) => {
+            warn!(error = %e, "cannot list the projects for autocompletion");
+            vec![]
+        }
+    }
+}
+
+/// The configured environments (autocompletion).
+pub fn environment_names(core: &Core) -> Vec<String> {
+    core.config.environments.keys().cloned().collect()
+}
+
+/// The stacks a project's deployment enables in `env` (the stack picker, autocompletion).
 pub fn available_stacks(core: &Core, project: &str, env: &str) -> Vec<StackName> {
     let (deployments, _) = cloud_catalog::manifest::load_deployments(&core.config.workspace);
     deployments
@@ -98,109 +185,164 @@ pub fn available_stacks(core: &Core, project: &str, env: &str) -> Vec<StackName>
         .unwrap_or_default()
 }
 
-/// Opens a DRAFT session (not yet planned: the adapter posts the lobby, then calls [`plan`]).
-pub async fn deploy(
-    core: &Core,
+/// Short ids of the newest active sessions (autocompletion).
+pub async fn active_session_ids(core: &Core) -> Vec<String> {
+    let filter = SessionFilter {
+        active: true,
+        limit: Some(25),
+        ..Default::default()
+    };
+    match core.store().sessions(&filter).await {
+        Ok(sessions) => sessions.into_iter().map(|s| s.id.short()).collect(),
+        Err(e) => {
+            warn!(error = %e, "cannot list the sessions for autocompletion");
+            vec![]
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------------
+
+/// `/cloud-deploy project env [stacks]`: opens a DRAFT session and asks the adapter to post its
+/// lobby ([`FollowUp::PostLobby`]); the plan starts once the lobby is there
+/// ([`lobby_posted`]), so its events reach it.
+pub async fn deploy(core: &Arc<Core>, actor: &Actor, project: &str, env: &str, stacks: Option<&str>) -> Reply {
+    answer(deploy_inner(core, actor, project, env, stacks).await)
+}
+
+async fn deploy_inner(
+    core: &Arc<Core>,
     actor: &Actor,
     project: &str,
     env: &str,
     stacks: Option<&str>,
-) -> ActionResult<Opened> {
+) -> ActionResult<Reply> {
     if !core.accepting() {
         return Err(view::shutting_down_message());
     }
-    if !core.config.environments.contains_key(env) {
-        let known: Vec<&str> = core.config.environments.keys().map(String::as_str).collect();
-        return Err(view::bad_input_message(
-            "environment",
-            &format!("`{env}` is not configured"),
-            &format!("Known environments: {}.", known.join(", ")),
-        ));
-    }
+    known_environment(core, env)?;
+    known_project(core, actor, project).await?;
     gate(core, actor, project, env, Intent::Deploy).await?;
     let stacks = match stacks {
         Some(text) if !text.trim().is_empty() => Some(parse_stacks(text)?),
         _ => None,
     };
-    match core
-        .orchestrator
+    let (record, busy) = match core
+        .orchestrator()
         .start_session(actor.clone(), project, env, stacks.as_deref())
         .await
     {
-        Ok(record) => Ok(Opened { record, busy: None }),
+        Ok(record) => (record, None),
         // The session exists (DRAFT, without locks): the lobby offers Queue.
-        Err(e @ (OrchestratorError::Busy { .. } | OrchestratorError::Waiting { .. })) => {
-            let session = match &e {
-                OrchestratorError::Busy { session, .. } | OrchestratorError::Waiting { session, .. } => *session,
-                _ => unreachable!(),
-            };
-            let record = core.store.session(session).await.map_err(from_store)?;
-            Ok(Opened {
-                record,
-                busy: Some(e.to_string()),
-            })
+        Err(e @ (OrchestratorError::Busy { session, .. } | OrchestratorError::Waiting { session, .. })) => {
+            let record = core.store().session(session).await.map_err(from_store)?;
+            (record, Some(e.to_string()))
         }
-        Err(e) => Err(from_orch(e)),
+        Err(e) => return Err(from_orch(e)),
+    };
+    info!(session = %record.id, project, env, busy = busy.is_some(), "session opened from chat");
+    let reply = match busy {
+        None => view::session_started_message(record.id, project, env),
+        Some(busy) => view::session_busy_message(record.id, project, env, &busy),
+    };
+    Ok(reply.with_follow_up(FollowUp::PostLobby { session: record.id }))
+}
+
+/// The adapter posted (or moved) the lobby of `session`: plan it now, unless other sessions hold
+/// its stacks (then it waits for a Queue click) or it is past planning.
+pub async fn lobby_posted(core: &Arc<Core>, actor: &Actor, session: SessionId) {
+    let record = match core.store().session(session).await {
+        Ok(r) => r,
+        Err(e) => return warn!(%session, error = %e, "cannot read the session whose lobby was posted"),
+    };
+    if record.state != SessionState::Draft {
+        return;
+    }
+    match core.store().holds_all_locks(session).await {
+        Ok(true) => plan(core, session, actor.clone()),
+        Ok(false) => info!(%session, "its stacks are busy: not planned until it is queued"),
+        Err(e) => warn!(%session, error = %e, "cannot read the session's locks"),
     }
 }
 
-/// A session `deploy` opened; `busy` says which stacks other sessions hold (then it is not
-/// planned until it gets them: the lobby offers Queue).
-pub struct Opened {
-    pub record: SessionRecord,
-    pub busy: Option<String>,
-}
-
-/// The Queue button: wait for busy stacks; planning starts when the locks are granted.
-pub async fn queue(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<Reply> {
-    use cloud_core::store::LockOutcome;
-    match core
-        .orchestrator
-        .queue_session(id, actor.clone())
+/// The adapter could not post the lobby of `session` (`problem` says what the platform
+/// answered, `fix` how to solve it there): without a lobby nobody can see or approve the plan,
+/// so the session gives its stacks back. The reply goes to the requester.
+pub async fn lobby_failed(core: &Arc<Core>, actor: &Actor, session: SessionId, problem: &str, fix: &str) -> Reply {
+    warn!(%session, problem, "the lobby could not be posted; cancelling the session");
+    if let Err(e) = core
+        .orchestrator()
+        .cancel(session, actor.clone(), "the lobby could not be posted in chat")
         .await
-        .map_err(from_orch)?
     {
-        LockOutcome::Granted => {
-            plan(core, id, actor.clone());
-            Ok(Reply::ephemeral(format!(
-                "🔍 The stacks are free: planning session `{}` now.",
-                id.short()
-            )))
-        }
-        LockOutcome::Queued { position, .. } => Ok(Reply::ephemeral(format!(
-            "⏳ Session `{}` is number {position} in the queue; it is planned when its stacks are free.",
-            id.short()
-        ))),
-        LockOutcome::Busy { holders } => Ok(Reply::ephemeral(format!(
-            "⏳ The stacks are still busy: {}",
-            holders.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-        ))),
+        warn!(%session, error = %e.to_user(), "cannot cancel the session whose lobby failed");
     }
+    Reply::refusal(
+        ExitCode::Failed,
+        format!(
+            "⚠️ I could not post the lobby in this channel ({problem}). {fix} Session `{}` was cancelled; nothing ran.",
+            session.short()
+        ),
+    )
 }
 
 /// Plans (or re-plans) a session on the core's tracked tasks.
-pub fn plan(core: &Arc<Core>, id: SessionId, by: Actor) {
-    let orchestrator = core.orchestrator.clone();
-    core.spawn_work(async move {
-        if let Err(e) = orchestrator.plan(id, by).await {
-            warn!(session = %id, error = %e.to_user(), "plan did not run");
+fn plan(core: &Arc<Core>, id: SessionId, by: Actor) {
+    let orchestrator = core.orchestrator().clone();
+    core.spawn_work(
+        async move {
+            if let Err(e) = orchestrator.plan(id, by).await {
+                warn!(session = %id, error = %e.to_user(), "plan did not run");
+            }
         }
-    });
+        .instrument(info_span!("plan", session = %id)),
+    );
 }
 
 /// Applies an APPROVED session on the core's tracked tasks.
 fn apply(core: &Arc<Core>, id: SessionId, by: Actor) {
-    let orchestrator = core.orchestrator.clone();
-    core.spawn_work(async move {
-        if let Err(e) = orchestrator.apply(id, by).await {
-            warn!(session = %id, error = %e.to_user(), "apply did not run");
+    let orchestrator = core.orchestrator().clone();
+    core.spawn_work(
+        async move {
+            if let Err(e) = orchestrator.apply(id, by).await {
+                warn!(session = %id, error = %e.to_user(), "apply did not run");
+            }
         }
-    });
+        .instrument(info_span!("apply", session = %id)),
+    );
 }
 
-/// The Approve button: gate, four-eyes, digest; enough approvals start the apply.
-pub async fn approve(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> ActionResult<(SessionRecord, Reply)> {
-    let session = core.store.session(button.session).await.map_err(from_store)?;
+/// A lobby component was clicked: `custom_id` names the button (and the session and digest it
+/// was drawn for), `selected` the stack picker's choice.
+pub async fn click(core: &Arc<Core>, actor: &Actor, custom_id: &str, selected: &[String]) -> Reply {
+    let button = match custom_id.parse::<ButtonId>() {
+        Ok(b) => b,
+        Err(e) => return view::invalid_button_message(&e),
+    };
+    let span = info_span!("click", session = %button.session, action = %button.action, actor = %actor.principal);
+    async {
+        let id = button.session;
+        let reply = match button.action {
+            ButtonAction::Approve => approve_button(core, actor, &button).await,
+            ButtonAction::Cancel => {
+                let reason = format!("cancelled from the {} lobby", origin(actor));
+                cancel_session(core, actor, id, &reason).await
+            }
+            ButtonAction::Refresh => refresh(core, actor, id).await,
+            ButtonAction::Queue => queue(core, actor, id).await,
+            ButtonAction::Stacks => set_stacks(core, actor, id, selected).await,
+        };
+        answer(reply).with_follow_up(FollowUp::RefreshLobby { session: id })
+    }
+    .instrument(span)
+    .await
+}
+
+/// The Approve button: gate, digest, four-eyes, draining; enough approvals start the apply.
+async fn approve_button(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> ActionResult<Reply> {
+    let session = core.store().session(button.session).await.map_err(from_store)?;
     gate(core, actor, &session.project, &session.env, Intent::Approve).await?;
     let clicked = button.digest.clone().unwrap_or_default();
     match &session.digest {
@@ -221,22 +363,61 @@ pub async fn approve(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> Acti
         return Err(view::shutting_down_message());
     }
     let record = core
-        .orchestrator
+        .orchestrator()
         .approve(session.id, actor.clone(), &clicked)
         .await
         .map_err(from_orch)?;
     let view = view_of(core, record.id).await?;
     let lobby = view::LobbyView::new(&view, &Default::default());
-    let reply = view::approval_recorded_message(&lobby);
     if record.state == SessionState::Approved {
         apply(core, record.id, actor.clone());
     }
-    Ok((record, reply))
+    Ok(view::approval_recorded_message(&lobby))
 }
 
-/// Cancel: the requester with `deploy`, anyone else with `approve`.
-pub async fn cancel(core: &Core, actor: &Actor, id: SessionId, reason: &str) -> ActionResult<(SessionRecord, Reply)> {
-    let session = core.store.session(id).await.map_err(from_store)?;
+/// `/cloud-approve session [digest]`: the typed twin of the Approve button (the digest defaults
+/// to the plan the session has now).
+pub async fn approve(core: &Arc<Core>, actor: &Actor, session: &str, digest: Option<&str>) -> Reply {
+    let result = async {
+        let s = find(core, session).await?;
+        let digest = match digest
+            .map(str::to_string)
+            .or_else(|| s.digest.as_ref().map(|d| d.short().to_string()))
+        {
+            Some(d) => d,
+            None => {
+                return Err(Reply::refusal(
+                    ExitCode::Invalid,
+                    format!(
+                        "⚠️ Session `{}` has no plan to approve (it is {}).",
+                        s.id.short(),
+                        s.state
+                    ),
+                ))
+            }
+        };
+        let reply = approve_button(core, actor, &ButtonId::approve(s.id, &digest)).await;
+        Ok(answer(reply).with_follow_up(FollowUp::RefreshLobby { session: s.id }))
+    };
+    answer(result.await)
+}
+
+/// `/cloud-cancel session [reason]`: the requester with `deploy`, anyone else with `approve`.
+pub async fn cancel(core: &Arc<Core>, actor: &Actor, session: &str, reason: Option<&str>) -> Reply {
+    let result = async {
+        let s = find(core, session).await?;
+        let reason = match reason.map(str::trim).filter(|r| !r.is_empty()) {
+            Some(r) => r.to_string(),
+            None => format!("cancelled from {}", origin(actor)),
+        };
+        let reply = cancel_session(core, actor, s.id, &reason).await;
+        Ok(answer(reply).with_follow_up(FollowUp::RefreshLobby { session: s.id }))
+    };
+    answer(result.await)
+}
+
+async fn cancel_session(core: &Arc<Core>, actor: &Actor, id: SessionId, reason: &str) -> ActionResult<Reply> {
+    let session = core.store().session(id).await.map_err(from_store)?;
     let intent = if session.requester == actor.principal {
         Intent::Deploy
     } else {
@@ -244,35 +425,41 @@ pub async fn cancel(core: &Core, actor: &Actor, id: SessionId, reason: &str) -> 
     };
     gate(core, actor, &session.project, &session.env, intent).await?;
     let was_applying = session.state == SessionState::Applying;
-    let record = core
-        .orchestrator
+    core.orchestrator()
         .cancel(id, actor.clone(), reason)
         .await
         .map_err(from_orch)?;
-    let text = if was_applying {
-        format!(
+    if was_applying {
+        let by = view::who(&actor.principal, audience(actor));
+        Ok(Reply::ephemeral(format!(
             "⏹️ Cancel requested for session `{}`: in-flight steps finish, nothing new starts.",
             id.short()
-        )
+        ))
+        .with_follow_up(FollowUp::Announce {
+            session: id,
+            text: view::cancel_requested_announcement(&by),
+        }))
     } else {
-        format!("⏹️ Session `{}` cancelled.", id.short())
-    };
-    Ok((record, Reply::ephemeral(text)))
+        Ok(Reply::ephemeral(format!("⏹️ Session `{}` cancelled.", id.short())))
+    }
 }
 
 /// Refresh / retry the plan.
-pub async fn refresh(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<Reply> {
-    let session = core.store.session(id).await.map_err(from_store)?;
+async fn refresh(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<Reply> {
+    let session = core.store().session(id).await.map_err(from_store)?;
     gate(core, actor, &session.project, &session.env, Intent::Deploy).await?;
     if !matches!(
         session.state,
         SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
     ) {
-        return Err(Reply::ephemeral(format!(
-            "⚠️ Session `{}` is {}; only a draft, ready or failed plan can be refreshed.",
-            id.short(),
-            session.state
-        )));
+        return Err(Reply::refusal(
+            ExitCode::Invalid,
+            format!(
+                "⚠️ Session `{}` is {}; only a draft, ready or failed plan can be refreshed.",
+                id.short(),
+                session.state
+            ),
+        ));
     }
     plan(core, id, actor.clone());
     Ok(Reply::ephemeral(format!(
@@ -281,25 +468,82 @@ pub async fn refresh(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionRe
     )))
 }
 
+/// The Queue button: wait for busy stacks; planning starts when the locks are granted.
+async fn queue(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<Reply> {
+    match core
+        .orchestrator()
+        .queue_session(id, actor.clone())
+        .await
+        .map_err(from_orch)?
+    {
+        LockOutcome::Granted => {
+            plan(core, id, actor.clone());
+            Ok(Reply::ephemeral(format!(
+                "🔍 The stacks are free: planning session `{}` now.",
+                id.short()
+            )))
+        }
+        LockOutcome::Queued { position, .. } => {
+            wait_then_plan(core, id, actor.clone());
+            Ok(Reply::ephemeral(format!(
+                "⏳ Session `{}` is number {position} in the queue; it is planned when its stacks are free.",
+                id.short()
+            )))
+        }
+        LockOutcome::Busy { holders } => Ok(Reply::ephemeral(format!(
+            "⏳ The stacks are still busy: {}",
+            holders.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ))),
+    }
+}
+
+/// Waits for a queued session's stacks and plans it when they are free. The wait also polls,
+/// because the session that frees them may run in another process (the CLI) whose events this
+/// one never sees. It ends when shutdown starts, so it never holds shutdown up.
+fn wait_then_plan(core: &Arc<Core>, id: SessionId, by: Actor) {
+    let waiting = core.clone();
+    core.spawn_work(
+        async move {
+            let orchestrator = waiting.orchestrator().clone();
+            let draining = waiting.draining();
+            let outcome = tokio::select! {
+                _ = draining.cancelled() => return,
+                outcome = orchestrator.wait_for_locks(id) => outcome,
+            };
+            if let Err(e) = outcome {
+                return info!(error = %e.to_user(), "stopped waiting for the stacks");
+            }
+            match waiting.store().session(id).await {
+                Ok(s) if s.state == SessionState::Draft => {
+                    if let Err(e) = orchestrator.plan(id, by).await {
+                        warn!(error = %e.to_user(), "plan did not run");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "cannot read the queued session"),
+            }
+        }
+        .instrument(info_span!("queue_wait", session = %id)),
+    );
+}
+
 /// The stack picker: a session's stacks never change, so the old session is cancelled and a new
-/// one with the chosen stacks takes over the lobby. Returns the new session.
-pub async fn set_stacks(
-    core: &Arc<Core>,
-    actor: &Actor,
-    id: SessionId,
-    stacks: &[String],
-) -> ActionResult<SessionRecord> {
-    let session = core.store.session(id).await.map_err(from_store)?;
+/// one with the chosen stacks takes over its lobby ([`FollowUp::MoveLobby`]).
+async fn set_stacks(core: &Arc<Core>, actor: &Actor, id: SessionId, stacks: &[String]) -> ActionResult<Reply> {
+    let session = core.store().session(id).await.map_err(from_store)?;
     gate(core, actor, &session.project, &session.env, Intent::Deploy).await?;
     if !matches!(
         session.state,
         SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
     ) {
-        return Err(Reply::ephemeral(format!(
-            "⚠️ Session `{}` is {}; stacks can change only before approval.",
-            id.short(),
-            session.state
-        )));
+        return Err(Reply::refusal(
+            ExitCode::Invalid,
+            format!(
+                "⚠️ Session `{}` is {}; stacks can change only before approval.",
+                id.short(),
+                session.state
+            ),
+        ));
     }
     if stacks.is_empty() {
         return Err(view::bad_input_message(
@@ -309,346 +553,415 @@ pub async fn set_stacks(
         ));
     }
     let joined = stacks.join(",");
+    parse_stacks(&joined)?;
     // Cancel first: the new session needs the stacks this one holds.
-    if let Err(e) = core
-        .orchestrator
+    core.orchestrator()
         .cancel(
             id,
             actor.clone(),
             &format!("replaced by a new session with stacks {joined}"),
         )
         .await
-    {
-        return Err(from_orch(e));
-    }
-    deploy(core, actor, &session.project, &session.env, Some(&joined))
-        .await
-        .map(|o| o.record)
-}
-
-/// Which button a lobby click named, with the session it belongs to.
-pub fn parse_button(id: &str) -> ActionResult<ButtonId> {
-    id.parse::<ButtonId>().map_err(|e| view::invalid_button_message(&e))
-}
-
-/// `/cloud-list`: active sessions.
-pub async fn list(core: &Core) -> ActionResult<Reply> {
-    let sessions = core
-        .orchestrator
-        .list(&SessionFilter {
-            active: true,
-            limit: Some(20),
-            ..Default::default()
-        })
-        .await
         .map_err(from_orch)?;
-    if sessions.is_empty() {
-        return Ok(Reply::ephemeral("No active sessions. Start one with `/cloud-deploy`."));
-    }
-    let lines: Vec<String> = sessions
+    let opened = deploy_inner(core, actor, &session.project, &session.env, Some(&joined)).await?;
+    let new = opened
+        .follow_ups
+        .iter()
+        .find_map(|f| match f {
+            FollowUp::PostLobby { session } => Some(*session),
+            _ => None,
+        })
+        .expect("deploy asks for a lobby");
+    Ok(Reply::ephemeral(format!(
+        "🔍 Re-planning with {} as session `{}`.",
+        stacks.join(", "),
+        new.short()
+    ))
+    .with_follow_up(FollowUp::MoveLobby { from: id, to: new }))
+}
+
+/// One line per session: `` `0b6a3c1e` 🟢 PLAN_READY ecommerce/stage deploy by <@U1> ``.
+fn session_lines(sessions: &[SessionRecord], audience: Platform) -> String {
+    sessions
         .iter()
         .map(|s| {
             format!(
-                "`{}` {} {} {}/{} by {}",
+                "`{}` {} {} {}/{} {} by {}",
                 s.id.short(),
                 view::state_icon(s.state),
                 s.state,
                 s.project,
                 s.env,
-                s.requester
+                s.operation,
+                view::who(&s.requester, audience)
             )
         })
-        .collect();
-    Ok(Reply::ephemeral(clip(&lines.join("\n"), 1900)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// `/cloud-status`: one session's lobby text, or the active list.
-pub async fn status(core: &Core, actor: &Actor, session: Option<&str>) -> ActionResult<Reply> {
-    let Some(text) = session else { return list(core).await };
-    let s = find(core, text).await?;
-    gate(core, actor, &s.project, &s.env, Intent::Read).await?;
-    let v = view_of(core, s.id).await?;
-    Ok(Reply::ephemeral(clip(
-        &view::LobbyView::new(&v, &Default::default()).render_text(),
-        1900,
-    )))
-}
-
-/// `/cloud-logs`: the tail of a session's engine output.
-pub async fn logs(core: &Core, actor: &Actor, session: &str) -> ActionResult<Reply> {
-    let s = find(core, session).await?;
-    gate(core, actor, &s.project, &s.env, Intent::Read).await?;
-    let lines = core.store.logs(s.id, 0).await.map_err(from_store)?;
-    if lines.is_empty() {
-        return Ok(Reply::ephemeral(format!(
-            "Session `{}` has no engine output yet.",
-            s.id.short()
-        )));
-    }
-    let mut tail: Vec<String> = Vec::new();
-    let mut len = 0;
-    for l in lines.iter().rev() {
-        let line = format!("[{}] {}", l.stack, l.line.replace("```", "ˋˋˋ"));
-        if len + line.len() + 1 > 1700 {
-            break;
+/// `/cloud-list`: the latest sessions the actor may read.
+pub async fn list(core: &Arc<Core>, actor: &Actor) -> Reply {
+    let filter = SessionFilter {
+        limit: Some(50),
+        ..Default::default()
+    };
+    match core.orchestrator().list_for(actor.clone(), &filter).await {
+        Ok(sessions) if sessions.is_empty() => {
+            Reply::ephemeral("**Latest sessions you can read**: none. Start one with `/cloud-deploy <project> <env>`.")
         }
-        len += line.len() + 1;
-        tail.push(line);
+        Ok(sessions) => Reply::ephemeral(clip(
+            &format!(
+                "**Latest sessions you can read**\n{}",
+                session_lines(&sessions[..sessions.len().min(20)], audience(actor))
+            ),
+            MAX_REPLY,
+        )),
+        Err(e) => from_orch(e),
     }
-    tail.reverse();
-    Ok(Reply::ephemeral(format!(
-        "Last {} of {} lines of session `{}` (all of them: `cloud logs {}`):\n```\n{}\n```",
-        tail.len(),
-        lines.len(),
-        s.id.short(),
-        s.id.short(),
-        tail.join("\n")
-    )))
 }
+
+/// `/cloud-status [session]`: one session's lobby (text and buttons), or the active sessions the
+/// actor may read.
+pub async fn status(core: &Arc<Core>, actor: &Actor, session: Option<&str>) -> Reply {
+    let Some(text) = session.map(str::trim).filter(|s| !s.is_empty()) else {
+        let filter = SessionFilter {
+            active: true,
+            ..Default::default()
+        };
+        return match core.orchestrator().list_for(actor.clone(), &filter).await {
+            Ok(sessions) if sessions.is_empty() => Reply::ephemeral(
+                "**Active sessions you can read**: none. Start one with `/cloud-deploy <project> <env>`.",
+            ),
+            Ok(sessions) => Reply::ephemeral(clip(
+                &format!(
+                    "**Active sessions you can read**\n{}",
+                    session_lines(&sessions, audience(actor))
+                ),
+                MAX_REPLY,
+            )),
+            Err(e) => from_orch(e),
+        };
+    };
+    let result = async {
+        let s = find(core, text).await?;
+        gate(core, actor, &s.project, &s.env, Intent::Read).await?;
+        let lobby = crate::feed::lobby(core, s.id).await?;
+        let buttons = lobby.buttons.iter().filter(|b| b.enabled).cloned().collect();
+        Ok(Reply::ephemeral(clip(&lobby.render_text(), MAX_REPLY)).with_buttons(buttons))
+    };
+    answer(result.await)
+}
+
+/// `/cloud-logs session`: the tail of a session's engine output, and the whole log as a file
+/// when the tail does not hold it.
+pub async fn logs(core: &Arc<Core>, actor: &Actor, session: &str) -> Reply {
+    let result = async {
+        let s = find(core, session).await?;
+        gate(core, actor, &s.project, &s.env, Intent::Read).await?;
+        let lines = core.store().logs(s.id, 0).await.map_err(from_store)?;
+        if lines.is_empty() {
+            return Ok(Reply::ephemeral(format!(
+                "Session `{}` has no engine output yet.",
+                s.id.short()
+            )));
+        }
+        let mut tail: Vec<String> = Vec::new();
+        let mut len = 0;
+        for l in lines.iter().rev() {
+            let line = format!("[{}] {}", l.stack, l.line);
+            if len + line.len() + 1 > 1600 {
+                break;
+            }
+            len += line.len() + 1;
+            tail.push(line);
+        }
+        tail.reverse();
+        let filename = format!("session-{}.log", s.id.short());
+        let mut reply = Reply::ephemeral(format!(
+            "Last {} of {} lines of session `{}`:",
+            tail.len(),
+            lines.len(),
+            s.id.short()
+        ))
+        .with_code(tail.join("\n"));
+        if tail.len() < lines.len() {
+            let mut content = String::with_capacity(lines.len() * 64);
+            for l in &lines {
+                content.push_str(&format!("[{}] {}\n", l.stack, l.line));
+            }
+            reply = reply
+                .with_text(format!("The whole log follows as `{filename}`."))
+                .with_follow_up(FollowUp::Attach {
+                    session: s.id,
+                    filename,
+                    content,
+                });
+        }
+        Ok(reply)
+    };
+    answer(result.await)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Projects, quotas, grants
+// ---------------------------------------------------------------------------------------------
 
 /// `/cloud-projects`.
-pub async fn projects(core: &Core) -> ActionResult<Reply> {
-    let projects = core.store.projects().await.map_err(from_store)?;
+pub async fn projects(core: &Arc<Core>) -> Reply {
+    let projects = match core.store().projects().await {
+        Ok(p) => p,
+        Err(e) => return from_store(e),
+    };
     if projects.is_empty() {
-        return Ok(Reply::ephemeral(
-            "No projects yet. An admin creates one with `/cloud-create-project`.",
-        ));
+        return Reply::ephemeral("No projects yet. An admin creates one with `/cloud-create-project <name> <org>`.");
     }
     let lines: Vec<String> = projects
         .iter()
-        .map(|p| format!("**{}** ({}) — {}", p.name, p.org, p.environments.join(", ")))
+        .map(|p| {
+            format!(
+                "• **{}** (org {}, {}) — {}",
+                p.name,
+                p.org,
+                p.provider,
+                p.environments.join(", ")
+            )
+        })
         .collect();
-    Ok(Reply::ephemeral(clip(&lines.join("\n"), 1900)))
+    Reply::ephemeral(clip(&lines.join("\n"), MAX_REPLY))
 }
 
-/// `/cloud-quota`: quotas with usage bars.
-pub async fn quota(core: &Core, actor: &Actor, project: &str) -> ActionResult<Reply> {
-    let usage = core
-        .orchestrator
-        .quota_show(actor.clone(), project)
-        .await
-        .map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!("```\n{}```", clip(&usage.render(), 1800))))
+/// `/cloud-quota project`, `cloud quota show project`: quotas with usage bars.
+pub async fn quota(core: &Arc<Core>, actor: &Actor, project: &str) -> Reply {
+    let result = async {
+        known_project(core, actor, project).await?;
+        let usage = core
+            .orchestrator()
+            .quota_show(actor.clone(), project)
+            .await
+            .map_err(from_orch)?;
+        // What the usage counts, so nobody mistakes it for a live inventory.
+        let text = format!("{}  ({})", usage.render(), usage.basis);
+        Ok(Reply::preformatted(clip(&text, 1800)))
+    };
+    answer(result.await)
 }
 
-/// Parameters of `/cloud-grant`.
+/// `/cloud-set-quota project key limit` (admin).
+pub async fn set_quota(core: &Arc<Core>, actor: &Actor, project: &str, key: &str, limit: f64) -> Reply {
+    let result = async {
+        known_project(core, actor, project).await?;
+        let usage = core
+            .orchestrator()
+            .quota_set(actor.clone(), project, key, limit)
+            .await
+            .map_err(from_orch)?;
+        Ok(
+            Reply::ephemeral(format!("✅ Quota `{key}` of {project} set to {limit}."))
+                .with_code(clip(&usage.render(), 1700)),
+        )
+    };
+    answer(result.await)
+}
+
+/// What `/cloud-grant` asks for.
 pub struct GrantParams<'a> {
+    /// Who gets the role.
     pub user: Principal,
+    /// A project, or `*` for every project.
     pub project: &'a str,
-    pub role: &'a str,
+    pub role: Role,
+    /// An environment; `None` (or `*`) for every one.
     pub env: Option<&'a str>,
-    pub duration: Option<&'a str>,
+    /// How long; `None` until revoked.
+    pub duration: Option<Duration>,
+    /// Why (goes to the audit log, and into the announcement).
     pub reason: &'a str,
 }
 
-/// `/cloud-grant` (admin).
-pub async fn grant(core: &Core, actor: &Actor, p: GrantParams<'_>) -> ActionResult<Reply> {
-    use cloud_core::orchestrator::{GrantExpiry, GrantParams as CoreGrant};
-    let role: Role = p.role.parse().map_err(|e: cloud_core::policy::UnknownRole| {
-        view::bad_input_message("role", &e.to_string(), "Use read, deploy, approve or admin.")
-    })?;
-    let expiry = match p.duration {
-        Some(d) => GrantExpiry::For(
-            humantime::parse_duration(d)
-                .map_err(|e| view::bad_input_message("duration", &e.to_string(), "Write it like 2h, 30m or 7days."))?,
-        ),
-        None => GrantExpiry::Never,
+/// `/cloud-grant` (admin). Announced in the channel: who may deploy or approve is everyone's
+/// business.
+pub async fn grant(core: &Arc<Core>, actor: &Actor, p: GrantParams<'_>) -> Reply {
+    let result = async {
+        if p.project != "*" {
+            known_project(core, actor, p.project).await?;
+        }
+        let expiry = match p.duration {
+            Some(d) => GrantExpiry::For(d),
+            None => GrantExpiry::Never,
+        };
+        let params = cloud_core::orchestrator::GrantParams {
+            principal: p.user.clone(),
+            project: p.project.into(),
+            env: p.env.filter(|e| *e != "*").map(str::to_string),
+            role: p.role,
+            expiry,
+            reason: p.reason.into(),
+        };
+        let g = core
+            .orchestrator()
+            .grant(actor.clone(), params)
+            .await
+            .map_err(from_orch)?;
+        let until = g
+            .expires_at
+            .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default();
+        let to = audience(actor);
+        Ok(Reply::public(format!(
+            "✅ {} granted {} `{}` on {}/{}{until}: {} (grant `{}`; `/cloud-revoke {} <reason>` ends it)",
+            view::who(&actor.principal, to),
+            view::who(&g.principal, to),
+            g.role,
+            g.project,
+            g.env,
+            p.reason,
+            g.id,
+            g.id
+        )))
     };
-    let g = core
-        .orchestrator
-        .grant(
-            actor.clone(),
-            CoreGrant {
-                principal: p.user,
-                project: p.project.into(),
-                env: p.env.map(str::to_string),
-                role,
-                expiry,
-                reason: p.reason.into(),
-            },
-        )
-        .await
-        .map_err(from_orch)?;
-    let until = g
-        .expires_at
-        .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
-        .unwrap_or_default();
-    Ok(Reply::ephemeral(format!(
-        "✅ Grant `{}`: {} has `{}` on {}/{}{until}.",
-        g.id, g.principal, g.role, g.project, g.env
-    )))
+    answer(result.await)
 }
 
-/// `/cloud-revoke` (admin of the grant's project).
-pub async fn revoke(core: &Core, actor: &Actor, grant_id: &str, reason: &str) -> ActionResult<Reply> {
-    let g = core
-        .orchestrator
-        .revoke(actor.clone(), grant_id, reason)
-        .await
-        .map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!(
-        "✅ Grant `{}` of {} revoked.",
-        g.id, g.principal
-    )))
+/// `/cloud-revoke grant reason` (admin of the grant's project). Announced like the grant.
+pub async fn revoke(core: &Arc<Core>, actor: &Actor, grant_id: &str, reason: &str) -> Reply {
+    match core.orchestrator().revoke(actor.clone(), grant_id, reason).await {
+        Ok(g) => {
+            let to = audience(actor);
+            Reply::public(format!(
+                "✅ {} revoked grant `{}` ({} `{}` on {}/{}): {reason}",
+                view::who(&actor.principal, to),
+                g.id,
+                view::who(&g.principal, to),
+                g.role,
+                g.project,
+                g.env
+            ))
+        }
+        Err(e) => from_orch(e),
+    }
 }
 
-/// `/cloud-create-project` (global admin).
-pub async fn create_project(
-    core: &Core,
-    actor: &Actor,
-    name: &str,
-    org: &str,
-    envs: Option<&str>,
-) -> ActionResult<Reply> {
-    let environments: Vec<String> = envs
-        .unwrap_or("dev,stage,prod")
-        .split(',')
+/// `/cloud-create-project name org [environments]` (global admin); no environments means
+/// dev, stage and prod.
+pub async fn create_project(core: &Arc<Core>, actor: &Actor, name: &str, org: &str, environments: &[String]) -> Reply {
+    let mut environments: Vec<String> = environments
+        .iter()
+        .flat_map(|e| e.split(','))
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    let params = cloud_core::orchestrator::ProjectParams {
+    if environments.is_empty() {
+        environments = vec!["dev".into(), "stage".into(), "prod".into()];
+    }
+    let params = ProjectParams {
         name: name.into(),
         org: org.into(),
         provider: "aws".into(),
         environments,
     };
-    let p = core
-        .orchestrator
-        .create_project(actor.clone(), params)
-        .await
-        .map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!(
-        "✅ Project **{}** ({}) created with {}.",
-        p.name,
-        p.org,
-        p.environments.join(", ")
-    )))
-}
-
-/// `/cloud-set-quota` (admin).
-pub async fn set_quota(core: &Core, actor: &Actor, project: &str, key: &str, limit: f64) -> ActionResult<Reply> {
-    let usage = core
-        .orchestrator
-        .quota_set(actor.clone(), project, key, limit)
-        .await
-        .map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!(
-        "✅ Quota `{key}` of {project} set to {limit}.\n```\n{}```",
-        clip(&usage.render(), 1700)
-    )))
-}
-
-/// `/cloud-admin-list`: every active session with its owner (admin).
-pub async fn admin_list(core: &Core, actor: &Actor, project: Option<&str>) -> ActionResult<Reply> {
-    let filter = SessionFilter {
-        active: true,
-        project: project.map(str::to_string),
-        limit: Some(25),
-        ..Default::default()
-    };
-    let sessions = core
-        .orchestrator
-        .admin_list(actor.clone(), &filter)
-        .await
-        .map_err(from_orch)?;
-    if sessions.is_empty() {
-        return Ok(Reply::ephemeral("No active sessions."));
-    }
-    let lines: Vec<String> = sessions
-        .iter()
-        .map(|s| {
-            format!(
-                "`{}` {} {} {}/{} by {}",
-                s.id.short(),
-                view::state_icon(s.state),
-                s.state,
-                s.project,
-                s.env,
-                s.requester
-            )
-        })
-        .collect();
-    Ok(Reply::ephemeral(clip(&lines.join("\n"), 1900)))
-}
-
-/// `/cloud-admin-cancel`: cancel any session (admin of its project).
-pub async fn admin_cancel(
-    core: &Core,
-    actor: &Actor,
-    session: &str,
-    reason: &str,
-) -> ActionResult<(SessionRecord, Reply)> {
-    let s = find(core, session).await?;
-    let record = core
-        .orchestrator
-        .admin_cancel(actor.clone(), s.id, reason)
-        .await
-        .map_err(from_orch)?;
-    Ok((
-        record,
-        Reply::ephemeral(format!(
-            "⏹️ Session `{}` cancel requested by an admin: {reason}",
-            s.id.short()
+    match core.orchestrator().create_project(actor.clone(), params).await {
+        Ok(p) => Reply::ephemeral(format!(
+            "✅ Project **{}** (org {}) created with environments {}.",
+            p.name,
+            p.org,
+            p.environments.join(", ")
         )),
-    ))
+        Err(e) => from_orch(e),
+    }
 }
 
-/// `/cloud-stats`: the last 30 days (admin).
-pub async fn stats(core: &Core, actor: &Actor) -> ActionResult<Reply> {
-    let since = chrono::Utc::now() - chrono::Duration::days(30);
-    let stats = core.orchestrator.stats(actor.clone(), since).await.map_err(from_orch)?;
-    Ok(Reply::ephemeral(format!(
-        "```\n{}```",
-        clip(&cloud_core::policy::stats::render(&stats), 1800)
-    )))
-}
+// ---------------------------------------------------------------------------------------------
+// Administration
+// ---------------------------------------------------------------------------------------------
 
-/// `/cloud-audit`: the latest audit rows (of one session when given) and the chain check.
-pub async fn audit(core: &Core, actor: &Actor, session: Option<&str>) -> ActionResult<Reply> {
-    let sid = match session {
-        Some(t) => Some(find(core, t).await?.id),
-        None => None,
+/// `/cloud-admin-list [project]`: every active session with its requester (admin).
+pub async fn admin_list(core: &Arc<Core>, actor: &Actor, project: Option<&str>) -> Reply {
+    let result = async {
+        if let Some(p) = project {
+            known_project(core, actor, p).await?;
+        }
+        let filter = SessionFilter {
+            active: true,
+            project: project.map(str::to_string),
+            limit: Some(25),
+            ..Default::default()
+        };
+        let sessions = core
+            .orchestrator()
+            .admin_list(actor.clone(), &filter)
+            .await
+            .map_err(from_orch)?;
+        if sessions.is_empty() {
+            return Ok(Reply::ephemeral("**Active sessions**: none."));
+        }
+        Ok(Reply::ephemeral(clip(
+            &format!("**Active sessions**\n{}", session_lines(&sessions, audience(actor))),
+            MAX_REPLY,
+        )))
     };
-    let entries = core
-        .orchestrator
-        .audit_log(actor.clone(), sid)
-        .await
-        .map_err(from_orch)?;
-    let verify = core.orchestrator.audit_verify(actor.clone()).await.map_err(from_orch)?;
-    let lines: Vec<String> = entries
-        .iter()
-        .rev()
-        .take(15)
-        .map(|e| {
-            format!(
-                "#{} {} {} {}",
-                e.seq,
-                e.at.get(..19).unwrap_or(&e.at),
-                e.actor,
-                e.action
-            )
-        })
-        .collect();
-    let chain = match &verify.first_bad {
-        None => format!("intact ({} rows)", verify.rows),
-        Some(bad) => format!("BROKEN at row #{} — run `cloud audit verify` and investigate", bad.seq),
-    };
-    Ok(Reply::ephemeral(clip(
-        &format!("Audit chain: {chain}\n{}", lines.join("\n")),
-        1900,
-    )))
+    answer(result.await)
 }
 
-/// Whether a click's session matches the action (for adapters that route by action).
-pub fn is_session_action(action: ButtonAction) -> bool {
-    matches!(
-        action,
-        ButtonAction::Approve
-            | ButtonAction::Cancel
-            | ButtonAction::Refresh
-            | ButtonAction::Queue
-            | ButtonAction::Stacks
-    )
+/// `/cloud-admin-cancel session reason`: cancel anyone's session (admin of its project).
+pub async fn admin_cancel(core: &Arc<Core>, actor: &Actor, session: &str, reason: &str) -> Reply {
+    let result = async {
+        let s = find(core, session).await?;
+        let record = core
+            .orchestrator()
+            .admin_cancel(actor.clone(), s.id, reason)
+            .await
+            .map_err(from_orch)?;
+        Ok(Reply::ephemeral(format!(
+            "⏹️ Session `{}` is {} (cancelled by an admin: {reason}).",
+            s.id.short(),
+            record.state
+        ))
+        .with_follow_up(FollowUp::RefreshLobby { session: s.id }))
+    };
+    answer(result.await)
+}
+
+/// `/cloud-stats [days]`: sessions of the last `days` days by state, success rate, lead time
+/// (admin).
+pub async fn stats(core: &Arc<Core>, actor: &Actor, days: u32) -> Reply {
+    let since = core.orchestrator().now() - chrono::Duration::days(i64::from(days.max(1)));
+    match core.orchestrator().stats(actor.clone(), since).await {
+        Ok(stats) => Reply::ephemeral(format!("Sessions of the last {} days:", days.max(1)))
+            .with_code(clip(&cloud_core::policy::stats::render(&stats), 1800)),
+        Err(e) => from_orch(e),
+    }
+}
+
+/// `/cloud-audit [session]`: whether the hash chain verifies, and the latest audit rows (of one
+/// session when given).
+pub async fn audit(core: &Arc<Core>, actor: &Actor, session: Option<&str>) -> Reply {
+    let result = async {
+        let sid = match session.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(t) => Some(find(core, t).await?.id),
+            None => None,
+        };
+        let entries = core
+            .orchestrator()
+            .audit_log(actor.clone(), sid)
+            .await
+            .map_err(from_orch)?;
+        let verify = core
+            .orchestrator()
+            .audit_verify(actor.clone())
+            .await
+            .map_err(from_orch)?;
+        let chain = match &verify.first_bad {
+            None => format!("intact ({} rows)", verify.rows),
+            Some(bad) => format!(
+                "**BROKEN** at row #{} — run `cloud audit verify` and investigate",
+                bad.seq
+            ),
+        };
+        let latest = &entries[entries.len().saturating_sub(15)..];
+        Ok(Reply::ephemeral(format!("Audit chain: {chain}")).with_code(clip(&crate::text::audit(latest), 1700)))
+    };
+    answer(result.await)
 }
 
 /// Cut text to `max` characters at a line end, saying how much was left out.

@@ -39,11 +39,13 @@ pub mod metric {
     pub const CHAT_429: &str = "cloud_chat_api_429_total";
 }
 
-/// The shared core of `cloud serve`.
+/// The shared core of `cloud serve`. Chat adapters read its configuration and pass it to
+/// [`crate::actions`] and [`crate::feed`]; they never reach the store or the orchestrator.
 pub struct Core {
+    /// The effective configuration (adapters read their own section and the environments).
     pub config: Config,
-    pub store: Store,
-    pub orchestrator: Arc<Orchestrator>,
+    store: Store,
+    orchestrator: Arc<Orchestrator>,
     /// Cancelled when shutdown starts: adapters refuse new sessions from then on.
     draining: CancellationToken,
     /// Plans and applies the adapters started, so shutdown can wait for them.
@@ -67,8 +69,20 @@ impl Core {
         core
     }
 
+    /// The store, for the composition root and tests. Chat adapters go through
+    /// [`crate::actions`] and [`crate::feed`] instead.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The orchestrator, for the composition root and tests. Chat adapters go through
+    /// [`crate::actions`] and [`crate::feed`] instead.
+    pub fn orchestrator(&self) -> &Arc<Orchestrator> {
+        &self.orchestrator
+    }
+
     /// The access policy (the orchestrator's).
-    pub fn access(&self) -> &Access {
+    pub(crate) fn access(&self) -> &Access {
         self.orchestrator.access()
     }
 
@@ -95,6 +109,7 @@ impl Core {
         self.work.len()
     }
 
+    /// Records whether `transport` is connected to its platform (for `/healthz`).
     pub fn set_connected(&self, transport: &'static str, up: bool) {
         self.connected.lock().expect("health lock").insert(transport, up);
     }

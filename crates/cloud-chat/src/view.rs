@@ -21,7 +21,7 @@ use serde::Serialize;
 use cloud_core::engine::ChangeCounts;
 use cloud_core::orchestrator::SessionView;
 use cloud_domain::error::{ExitCode, UserError};
-use cloud_domain::session::{Operation, Principal, SessionId, SessionState, StackName, StackState};
+use cloud_domain::session::{Operation, Platform, Principal, SessionId, SessionState, StackName, StackState};
 
 use super::batcher::{SessionOutcome, SessionSummary};
 
@@ -481,6 +481,43 @@ pub struct LobbyView {
     pub reason: Option<String>,
     pub buttons: Vec<ButtonView>,
     pub picker: Option<StackPicker>,
+    /// What happens next, or what someone has to do (`Waiting for 1 approval(s) from …`).
+    pub next_step: String,
+    /// The engine version the plan was made with, once there is a plan.
+    pub engine_version: Option<String>,
+}
+
+/// What the lobby says happens next.
+fn lobby_next_step(view: &SessionView) -> String {
+    let s = &view.session;
+    match s.state {
+        SessionState::Draft => match &view.queue {
+            Some(q) => format!(
+                "Queued for its stacks: position {}. It is previewed when they are free.",
+                q.position
+            ),
+            None if view.locks.is_empty() => {
+                "Its stacks are busy with other sessions: **Queue** to wait in line, or **Cancel**.".into()
+            }
+            None => "Previewing the stacks…".into(),
+        },
+        SessionState::Planning => "Previewing the stacks…".into(),
+        SessionState::PlanReady => {
+            let who = if s.allow_self_approve {
+                "anyone with `approve`"
+            } else {
+                "someone other than the requester with `approve`"
+            };
+            format!("Waiting for {} approval(s) from {who}.", s.approvals_required)
+        }
+        SessionState::PlanFailed => "The preview failed: fix the cause, then **Refresh** to retry.".into(),
+        SessionState::Approved => "Approved: applying next.".into(),
+        SessionState::Applying => "Applying — progress in the thread.".into(),
+        SessionState::Applied => "Applied. Summary in the thread.".into(),
+        SessionState::Failed => "The apply failed. Summary in the thread.".into(),
+        SessionState::Cancelled => "Cancelled.".into(),
+        SessionState::Expired => "The plan expired; run `/cloud-deploy` again for a fresh one.".into(),
+    }
 }
 
 impl LobbyView {
@@ -570,6 +607,8 @@ impl LobbyView {
             reason: s.reason.clone(),
             buttons,
             picker,
+            next_step: lobby_next_step(view),
+            engine_version: s.plan.as_ref().map(|p| p.engine_version.clone()),
         }
     }
 
@@ -885,28 +924,176 @@ impl SummaryView {
 // Replies
 // ---------------------------------------------------------------------------------------------
 
-/// A short reply to one person's command or click.
+/// One part of a [`Reply`], in reading order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "text", rename_all = "lowercase")]
+pub enum Block {
+    /// Chat markdown as Discord writes it: `**bold**`, `` `code` ``, `<@id>` mentions. Adapters
+    /// translate the markup for their platform (Slack: `*bold*`).
+    Text(String),
+    /// Preformatted text (a table, a log tail): shown verbatim in a code block, never
+    /// interpreted as markup.
+    Code(String),
+}
+
+/// Something the adapter does after it sent the reply, because the answer changed what chat
+/// shows elsewhere (the lobby, the thread). The action decided it; the adapter only knows how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FollowUp {
+    /// Post the lobby of a new session where the command came from. Once it is posted, call
+    /// [`crate::actions::lobby_posted`]; when it cannot be posted,
+    /// [`crate::actions::lobby_failed`] (nobody could see or approve the plan).
+    PostLobby { session: SessionId },
+    /// The session's lobby changed: redraw it now rather than at the next event.
+    RefreshLobby { session: SessionId },
+    /// The stack picker replaced session `from` by `to`: the lobby message of `from` shows `to`
+    /// from now on (call [`crate::actions::lobby_posted`] for `to` once it is moved).
+    MoveLobby { from: SessionId, to: SessionId },
+    /// Say `text` in the session's thread, if it has one on this platform.
+    Announce { session: SessionId, text: String },
+    /// Share `content` as a file (in the session's thread when it has one here, else where the
+    /// command came from).
+    Attach {
+        session: SessionId,
+        filename: String,
+        content: String,
+    },
+}
+
+/// The one answer of an action to one person's command or click, the same for every front end:
+/// Discord and Slack render the blocks, buttons and ephemeral flag as their messages and carry
+/// out the follow-ups; the CLI prints the blocks and exits with [`Reply::code`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reply {
-    pub text: String,
+    pub blocks: Vec<Block>,
     /// Only the person who acted sees it (Discord ephemeral flag, Slack `response_type:
-    /// ephemeral`). Refusals and errors always are.
+    /// ephemeral`). Refusals and errors always are; grants and revocations are announced.
     pub ephemeral: bool,
+    /// [`ExitCode::Success`] for an answer; for a refusal, what kind (denied, invalid, failed),
+    /// which the CLI turns into its exit code.
+    #[serde(skip)]
+    pub code: ExitCode,
+    /// Buttons offered with the answer (e.g. a session's lobby buttons beside its status).
+    pub buttons: Vec<ButtonView>,
+    pub follow_ups: Vec<FollowUp>,
 }
 
 impl Reply {
+    /// A reply only the person who acted sees.
     pub fn ephemeral(text: impl Into<String>) -> Reply {
         Reply {
-            text: text.into(),
+            blocks: vec![Block::Text(text.into())],
             ephemeral: true,
+            code: ExitCode::Success,
+            buttons: vec![],
+            follow_ups: vec![],
         }
     }
 
+    /// A reply the whole channel sees.
     pub fn public(text: impl Into<String>) -> Reply {
         Reply {
-            text: text.into(),
             ephemeral: false,
+            ..Reply::ephemeral(text)
         }
+    }
+
+    /// An ephemeral reply that is one preformatted block (a table the core rendered).
+    pub fn preformatted(text: impl Into<String>) -> Reply {
+        Reply {
+            blocks: vec![Block::Code(text.into())],
+            ..Reply::ephemeral("")
+        }
+    }
+
+    /// A refusal of kind `code` (always ephemeral).
+    pub fn refusal(code: ExitCode, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            ..Reply::ephemeral(text)
+        }
+    }
+
+    /// Adds a preformatted block.
+    pub fn with_code(mut self, text: impl Into<String>) -> Reply {
+        self.blocks.push(Block::Code(text.into()));
+        self
+    }
+
+    /// Adds a paragraph.
+    pub fn with_text(mut self, text: impl Into<String>) -> Reply {
+        self.blocks.push(Block::Text(text.into()));
+        self
+    }
+
+    pub fn with_follow_up(mut self, follow_up: FollowUp) -> Reply {
+        self.follow_ups.push(follow_up);
+        self
+    }
+
+    pub fn with_buttons(mut self, buttons: Vec<ButtonView>) -> Reply {
+        self.buttons = buttons;
+        self
+    }
+
+    /// A refusal as the CLI reports it: the text without the chat mark (`⚠️`, `🚫`, …), and the
+    /// exit code. `None` for an answer.
+    pub fn as_user_error(&self) -> Option<UserError> {
+        if !self.is_refusal() {
+            return None;
+        }
+        let text = self.plain();
+        let message = text
+            .trim()
+            .trim_start_matches(['⚠', '\u{fe0f}', '🚫', '❌', '⏳', '⏹'])
+            .trim_start()
+            .to_string();
+        Some(UserError {
+            code: self.code,
+            message,
+        })
+    }
+
+    /// Whether this is a refusal or an error rather than an answer.
+    pub fn is_refusal(&self) -> bool {
+        self.code != ExitCode::Success
+    }
+
+    /// The whole reply as Discord-flavoured chat markdown (code blocks fenced with ```), the
+    /// text Discord shows.
+    pub fn text(&self) -> String {
+        let parts: Vec<String> = self
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Text(t) => t.clone(),
+                Block::Code(c) => format!("```\n{}\n```", c.trim_end_matches('\n').replace("```", "ˋˋˋ")),
+            })
+            .collect();
+        parts.join("\n")
+    }
+
+    /// The reply as plain terminal text: markup removed from paragraphs, code blocks as they are.
+    pub fn plain(&self) -> String {
+        let mut out = String::new();
+        for b in &self.blocks {
+            match b {
+                Block::Text(t) => out.push_str(&t.replace("**", "")),
+                Block::Code(c) => out.push_str(c.trim_end_matches('\n')),
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A person as chat shows them to people of `audience`: a mention (`<@id>`, the same syntax on
+/// Discord and Slack) for a user of that platform, the principal in backticks otherwise.
+pub fn who(p: &Principal, audience: Platform) -> String {
+    match p.platform {
+        Platform::Discord | Platform::Slack if p.platform == audience => format!("<@{}>", p.user),
+        Platform::Cli | Platform::Discord | Platform::Slack => format!("`{p}`"),
     }
 }
 
@@ -917,26 +1104,34 @@ pub fn user_error_message(err: &UserError) -> Reply {
         ExitCode::Invalid => "⚠️",
         ExitCode::Failed | ExitCode::Success => "❌",
     };
+    let code = match err.code {
+        ExitCode::Success => ExitCode::Failed,
+        other => other,
+    };
     // Messages quote what the person typed: control and bidi characters go out escaped.
-    Reply::ephemeral(format!(
-        "{mark} {}",
-        cloud_domain::input::escape_for_display(&err.message)
-    ))
+    Reply::refusal(
+        code,
+        format!("{mark} {}", cloud_domain::input::escape_for_display(&err.message)),
+    )
 }
 
 /// Anything unexpected: a reference the operator can find in the log, never the internals.
 pub fn internal_error_message(reference: &str) -> Reply {
-    Reply::ephemeral(format!(
+    Reply::refusal(ExitCode::Failed, format!(
         "❌ Something went wrong on our side (ref `{reference}`). Nothing was changed by this request; try again, and if it keeps failing give the ref to an operator."
     ))
 }
 
 /// A component id that is not ours or is malformed (e.g. from an older version).
 pub fn invalid_button_message(err: &InvalidButtonId) -> Reply {
-    Reply::ephemeral(format!(
+    let text = format!(
         "⚠️ This button is not valid any more ({}). Use `/cloud-status` to see the session and its current buttons.",
         err.problem
-    ))
+    );
+    Reply::refusal(
+        ExitCode::Invalid,
+        cloud_domain::input::escape_for_display(&text).into_owned(),
+    )
 }
 
 /// The Approve click carried a digest that is not the session's current plan.
@@ -944,7 +1139,7 @@ pub fn stale_digest_message(session: SessionId, clicked: &str, current: Option<&
     let now = current
         .map(|c| format!("the plan is now `{c}`"))
         .unwrap_or_else(|| "the session has no plan now".to_string());
-    Reply::ephemeral(format!(
+    Reply::refusal(ExitCode::Invalid, format!(
         "⚠️ You clicked Approve for plan `{clicked}` of session `{}`, but {now}. Review the refreshed lobby and approve again.",
         session.short()
     ))
@@ -952,9 +1147,36 @@ pub fn stale_digest_message(session: SessionId, clicked: &str, current: Option<&
 
 /// The requester tried to approve their own plan where four-eyes applies.
 pub fn self_approval_message(project: &str, env: &str) -> Reply {
-    Reply::ephemeral(format!(
+    Reply::refusal(ExitCode::Denied, format!(
         "🚫 You requested this session, and in {env} someone else must approve it (four-eyes rule). Ask a teammate with `approve` on {project}/{env}."
     ))
+}
+
+/// A project nobody created: said the same to everyone, whatever their grants (a permission
+/// refusal would send them to an admin for a grant that cannot exist). The commands it points at
+/// are the ones of the platform the person is on.
+pub fn unknown_project_message(project: &str, audience: Platform) -> Reply {
+    let text = match audience {
+        Platform::Cli => format!(
+            "⚠️ Unknown project `{project}`. `cloud projects list` shows the projects; an admin creates one with `cloud projects create {project} --org <org>`."
+        ),
+        Platform::Discord | Platform::Slack => format!(
+            "⚠️ Unknown project `{project}`. `/cloud-projects` lists the projects; an admin creates one with `/cloud-create-project {project} <org>`."
+        ),
+    };
+    Reply::refusal(
+        ExitCode::Invalid,
+        cloud_domain::input::escape_for_display(&text).into_owned(),
+    )
+}
+
+/// An environment the configuration does not define.
+pub fn unknown_environment_message(env: &str, known: &[&str]) -> Reply {
+    bad_input_message(
+        "environment",
+        &format!("`{env}` is not configured"),
+        &format!("Known environments: {}.", known.join(", ")),
+    )
 }
 
 /// Acknowledgement of an approval (more may be needed).
@@ -974,17 +1196,17 @@ pub fn approval_recorded_message(lobby: &LobbyView) -> Reply {
 }
 
 /// Posted in the thread when the apply starts.
-pub fn approved_announcement(by: &Principal, session: SessionId) -> String {
+pub fn approved_announcement(by: &str, session: SessionId) -> String {
     format!("✅ Approved by {by}. Applying session `{}`…", session.short())
 }
 
 /// Posted in the thread when someone asks to cancel a running apply.
-pub fn cancel_requested_announcement(by: &Principal) -> String {
+pub fn cancel_requested_announcement(by: &str) -> String {
     format!("⏹️ Cancel requested by {by}: in-flight steps finish, nothing new starts.")
 }
 
 /// Posted in the lobby channel / thread when a session is cancelled.
-pub fn cancelled_announcement(by: &Principal, session: SessionId) -> String {
+pub fn cancelled_announcement(by: &str, session: SessionId) -> String {
     format!("⏹️ Session `{}` cancelled by {by}.", session.short())
 }
 
@@ -1009,15 +1231,30 @@ pub fn session_started_message(session: SessionId, project: &str, env: &str) -> 
     ))
 }
 
+/// The first reply to /cloud-deploy when other sessions hold some of its stacks: the session
+/// exists (DRAFT) and its lobby offers Queue.
+pub fn session_busy_message(session: SessionId, project: &str, env: &str, busy: &str) -> Reply {
+    Reply::ephemeral(format!(
+        "⏳ Session `{}` opened for {project}/{env}, but {busy}. Press **Queue** in the lobby to wait for the stacks, or **Cancel**.",
+        session.short()
+    ))
+}
+
 /// The bot is shutting down and takes no new sessions.
 pub fn shutting_down_message() -> Reply {
-    Reply::ephemeral("⏳ The bot is restarting and takes no new sessions right now; try again in a minute.")
+    Reply::refusal(
+        ExitCode::Failed,
+        "⏳ The bot is restarting and takes no new sessions right now; try again in a minute.",
+    )
 }
 
 /// A command argument did not parse (e.g. an unknown stack name).
 pub fn bad_input_message(what: &str, problem: &str, hint: &str) -> Reply {
     let text = format!("⚠️ Invalid {what}: {problem}. {hint}");
-    Reply::ephemeral(cloud_domain::input::escape_for_display(&text).into_owned())
+    Reply::refusal(
+        ExitCode::Invalid,
+        cloud_domain::input::escape_for_display(&text).into_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -1275,12 +1512,37 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_reads_the_same_in_chat_and_in_the_terminal() {
+        let r = Reply::ephemeral("**Quotas** of <@U1>").with_code("a ``` b\n");
+        assert_eq!(r.text(), "**Quotas** of <@U1>\n```\na ˋˋˋ b\n```");
+        assert_eq!(r.plain(), "Quotas of <@U1>\na ``` b\n");
+        assert!(r.as_user_error().is_none());
+
+        let refusal = unknown_project_message("shop", Platform::Cli);
+        assert!(refusal.ephemeral && refusal.is_refusal());
+        let e = refusal.as_user_error().unwrap();
+        assert_eq!(e.code, ExitCode::Invalid);
+        assert!(
+            e.message.starts_with("Unknown project `shop`. `cloud projects list`"),
+            "the CLI gets the text without the chat mark and with its own commands: {}",
+            e.message
+        );
+        assert!(unknown_project_message("shop", Platform::Slack)
+            .text()
+            .contains("`/cloud-projects`"));
+
+        let alice = Principal::new(Platform::Slack, "U1");
+        assert_eq!(who(&alice, Platform::Slack), "<@U1>", "a mention on her own platform");
+        assert_eq!(who(&alice, Platform::Discord), "`slack:U1`");
+    }
+
+    #[test]
     fn refusals_are_ephemeral_and_say_what_to_do() {
         let r = stale_digest_message(sid(), "aaaaaaaaaaaaaaaa", Some("9f86d081884c7d65"));
         assert!(r.ephemeral);
-        assert!(r.text.contains("approve again"));
+        assert!(r.text().contains("approve again"));
         assert!(self_approval_message("ecommerce", "prod").ephemeral);
-        assert!(user_error_message(&UserError::denied("no")).text.starts_with("🚫"));
-        assert!(internal_error_message("abc").text.contains("ref `abc`"));
+        assert!(user_error_message(&UserError::denied("no")).text().starts_with("🚫"));
+        assert!(internal_error_message("abc").text().contains("ref `abc`"));
     }
 }

@@ -128,6 +128,7 @@ struct ServeFile {
 struct DiscordFile {
     token_file: Option<PathBuf>,
     guild_id: Option<u64>,
+    api_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +244,11 @@ pub struct DiscordConfig {
     pub token_origin: String,
     /// Register the commands in this guild (instant) instead of globally (up to an hour).
     pub guild_id: Option<u64>,
+    /// Send every REST call to this base URL instead of `https://discord.com`: a Discord REST
+    /// proxy (tests point it at a fake). The proxy then owns Discord's rate limits, so
+    /// serenity's own limiter is off; the bot's output budgets and pacer stay on.
+    /// `discord.api_url`, `CLOUD_DISCORD_API_URL`; `None`: straight to Discord.
+    pub api_url: Option<String>,
 }
 
 /// The effective configuration.
@@ -324,10 +330,24 @@ impl Config {
             .cloned()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("cloud.db").display()));
-        if !database_url.starts_with("sqlite:") {
+        // A PostgreSQL URL names its database: libpq would otherwise pick one after the user name,
+        // and a team's sessions silently landing in the wrong database is worse than a refusal.
+        let names_database = |rest: &str| {
+            let path = rest.split(['?', '#']).next().unwrap_or("");
+            path.split_once('/')
+                .is_some_and(|(host, db)| !host.is_empty() && !db.is_empty())
+        };
+        let usable = database_url.starts_with("sqlite:")
+            || ["postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| database_url.strip_prefix(scheme).is_some_and(names_database));
+        if !usable {
             return Err(ConfigError::Invalid {
                 origin: origin("database_url"),
-                message: format!("`{database_url}` is not supported yet: only sqlite:// URLs (Postgres comes later)"),
+                message: format!(
+                    "`{}` is not a database URL cloud-engine can use: give sqlite://<file> (the embedded default) or postgres://<user>@<host>/<database> (a team database; the password from PGPASSWORD or ~/.pgpass)",
+                    mask_url(&database_url)
+                ),
             });
         }
         let workspace = env
@@ -496,6 +516,26 @@ impl Config {
             })?),
             None => file.discord.guild_id,
         };
+        let (discord_api_url, api_url_origin) = match env.get("CLOUD_DISCORD_API_URL") {
+            Some(url) => (Some(url.clone()), "CLOUD_DISCORD_API_URL".to_string()),
+            None => (file.discord.api_url, origin("discord.api_url")),
+        };
+        let discord_api_url = match discord_api_url {
+            Some(url) if url.trim().is_empty() => None,
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_string();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(ConfigError::Invalid {
+                        origin: api_url_origin,
+                        message: format!(
+                            "`{url}` is not an http(s) URL: write the base URL of the Discord REST proxy, e.g. http://discord-proxy:8080"
+                        ),
+                    });
+                }
+                Some(url)
+            }
+            None => None,
+        };
 
         let timeout = file.pulumi.timeout.unwrap_or(Duration::from_secs(3600));
         let cancel_grace = file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30));
@@ -554,6 +594,7 @@ impl Config {
                 token,
                 token_origin,
                 guild_id,
+                api_url: discord_api_url,
             },
         })
     }
@@ -651,7 +692,7 @@ impl Config {
         struct Shown<'a> {
             source: String,
             data_dir: String,
-            database_url: &'a str,
+            database_url: String,
             workspace: String,
             pulumi: ShownPulumi<'a>,
             environments: &'a BTreeMap<String, EnvironmentPolicy>,
@@ -667,6 +708,7 @@ impl Config {
         struct ShownDiscord {
             token: String,
             guild_id: Option<String>,
+            api_url: String,
         }
         #[derive(Serialize)]
         struct ShownSlack<'a> {
@@ -706,7 +748,7 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "built-in defaults".into()),
             data_dir: self.data_dir.display().to_string(),
-            database_url: &self.database_url,
+            database_url: mask_url(&self.database_url),
             workspace: self.workspace.display().to_string(),
             pulumi: ShownPulumi {
                 binary: &self.pulumi.binary,
@@ -740,6 +782,12 @@ impl Config {
                     None => "not set".into(),
                 },
                 guild_id: self.discord.guild_id.map(|g| g.to_string()),
+                api_url: self
+                    .discord
+                    .api_url
+                    .as_deref()
+                    .map(mask_url)
+                    .unwrap_or_else(|| "https://discord.com (serenity's rate limiter on)".into()),
             },
         };
         serde_yaml::to_string(&shown).expect("plain data serialises")
@@ -851,14 +899,7 @@ pub(crate) fn file_url(path: &Path) -> String {
 
 /// Hide a password in `scheme://user:password@host` URLs.
 pub fn mask_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((creds, host)) = rest.split_once('@') {
-            if let Some((user, _)) = creds.split_once(':') {
-                return format!("{scheme}://{user}:********@{host}");
-            }
-        }
-    }
-    url.to_string()
+    crate::store::redact_url(url)
 }
 
 fn valid_env_name(name: &str) -> bool {
@@ -1048,6 +1089,38 @@ mod tests {
     }
 
     #[test]
+    fn the_discord_api_url_points_the_bot_at_a_rest_proxy_from_the_file_or_the_variable() {
+        let config = load("", &[]).unwrap();
+        assert_eq!(config.discord.api_url, None, "straight to discord.com by default");
+        assert!(config
+            .show()
+            .contains("https://discord.com (serenity's rate limiter on)"));
+
+        let config = load("discord:\n  api_url: http://discord-proxy:8080/\n", &[]).unwrap();
+        assert_eq!(config.discord.api_url.as_deref(), Some("http://discord-proxy:8080"));
+        assert!(
+            config.show().contains("api_url: http://discord-proxy:8080"),
+            "{}",
+            config.show()
+        );
+
+        let config = load(
+            "discord:\n  api_url: http://discord-proxy:8080\n",
+            &[("CLOUD_DISCORD_API_URL", "http://127.0.0.1:4000")],
+        )
+        .unwrap();
+        assert_eq!(
+            config.discord.api_url.as_deref(),
+            Some("http://127.0.0.1:4000"),
+            "the variable wins"
+        );
+
+        let err = load("", &[("CLOUD_DISCORD_API_URL", "discord-proxy:8080")]).unwrap_err();
+        assert!(err.to_string().contains("CLOUD_DISCORD_API_URL"), "{err}");
+        assert!(err.to_string().contains("is not an http(s) URL"), "{err}");
+    }
+
+    #[test]
     fn config_show_never_prints_secrets() {
         let config = load(
             "data_dir: /tmp/x\npulumi:\n  backend_url: postgres://u:hunter22@db/x\n",
@@ -1058,5 +1131,34 @@ mod tests {
         assert!(!shown.contains("correct-horse-battery"), "{shown}");
         assert!(!shown.contains("hunter22"), "{shown}");
         assert!(shown.contains("********"), "{shown}");
+    }
+
+    #[test]
+    fn the_database_is_sqlite_by_default_or_a_postgres_url_whose_password_is_never_shown() {
+        let team = load(
+            "data_dir: /tmp/x\n",
+            &[("CLOUD_DATABASE_URL", "postgres://cloud:hunter22@db.internal/cloud")],
+        )
+        .unwrap();
+        assert_eq!(team.database_url, "postgres://cloud:hunter22@db.internal/cloud");
+        let shown = team.show();
+        assert!(shown.contains("postgres://cloud:********@db.internal/cloud"), "{shown}");
+        assert!(!shown.contains("hunter22"), "{shown}");
+        let file = load("database_url: postgresql://cloud@db/cloud\n", &[]).unwrap();
+        assert_eq!(file.database_url, "postgresql://cloud@db/cloud");
+
+        let err = load("", &[("CLOUD_DATABASE_URL", "mysql://root:hunter22@db/cloud")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("give sqlite://<file>"), "{text}");
+        assert!(text.contains("mysql://root:********@db/cloud"), "{text}");
+        assert!(!text.contains("hunter22"), "{text}");
+        for no_database in [
+            "postgres://db",
+            "postgres://cloud@db/",
+            "postgresql://cloud@db?sslmode=require",
+        ] {
+            let err = load("", &[("CLOUD_DATABASE_URL", no_database)]).unwrap_err();
+            assert!(err.to_string().contains("postgres://<user>@<host>/<database>"), "{err}");
+        }
     }
 }

@@ -1,20 +1,19 @@
-//! The slash commands. Each parses its typed options, calls one [`cloud_chat::actions`] function
+//! The slash commands. Each reads its typed options, calls one [`cloud_chat::actions`] function
 //! and answers through [`answer`], which guarantees the first response well inside Discord's 3 s:
-//! it replies directly when the work is quick and defers (ephemeral) when it is not. Every reply
-//! is ephemeral; the lobby is a separate channel message.
+//! it replies directly when the work is quick and defers (ephemeral) when it is not, then
+//! carries out the reply's follow-ups (the lobby to post, a line for the thread, a file).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
-use tracing::warn;
 
-use super::{Data, Error};
+use super::{Data, Error, Responder};
 use cloud_chat::actions::{self, GrantParams};
 use cloud_chat::service::metric;
 use cloud_chat::view::Reply;
-use cloud_core::policy::Actor;
+use cloud_chat::Actor;
 use cloud_domain::session::{Platform, Principal};
 
 pub(crate) type Ctx<'a> = poise::Context<'a, Data, Error>;
@@ -37,8 +36,20 @@ pub(crate) fn actor_of(ctx: Ctx<'_>) -> Actor {
     Actor { principal, groups }
 }
 
-/// Runs `work` and sends its reply, deferring first when it takes longer than [`DEFER_AFTER`].
-pub(crate) async fn answer<F>(ctx: Ctx<'_>, work: F) -> Result<(), Error>
+/// The reply as a poise message: its text (cut to Discord's 2000 characters) and its buttons.
+fn message(reply: &Reply, ephemeral: bool) -> CreateReply {
+    let mut msg = CreateReply::default()
+        .content(super::render::fit(&reply.text(), 2000))
+        .ephemeral(ephemeral);
+    if !reply.buttons.is_empty() {
+        msg = msg.components(super::render::button_rows(&reply.buttons));
+    }
+    msg
+}
+
+/// Runs `work`, sends its reply (deferring first when it takes longer than [`DEFER_AFTER`]), then
+/// carries out its follow-ups as `actor`.
+pub(crate) async fn answer<F>(ctx: Ctx<'_>, actor: Actor, work: F) -> Result<(), Error>
 where
     F: Future<Output = Reply>,
 {
@@ -46,35 +57,34 @@ where
     metrics::counter!(metric::INTERACTIONS, "platform" => "discord", "kind" => "command").increment(1);
     tokio::pin!(work);
     let reply = match tokio::time::timeout(DEFER_AFTER, &mut work).await {
-        Ok(reply) => reply,
+        Ok(reply) => {
+            let r = ctx.send(message(&reply, reply.ephemeral)).await;
+            metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord")
+                .record(started.elapsed().as_secs_f64());
+            r?;
+            reply
+        }
         Err(_) => {
             ctx.defer_ephemeral().await?;
             metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord")
                 .record(started.elapsed().as_secs_f64());
             let reply = work.await;
-            ctx.send(
-                CreateReply::default()
-                    .content(super::render::fit(&reply.text, 2000))
-                    .ephemeral(true),
-            )
-            .await?;
-            return Ok(());
+            ctx.send(message(&reply, true)).await?;
+            reply
         }
     };
-    let r = ctx
-        .send(
-            CreateReply::default()
-                .content(super::render::fit(&reply.text, 2000))
-                .ephemeral(reply.ephemeral),
-        )
-        .await;
-    metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord").record(started.elapsed().as_secs_f64());
-    r?;
+    if reply.follow_ups.is_empty() {
+        return Ok(());
+    }
+    let poise::Context::Application(a) = ctx else {
+        return Ok(());
+    };
+    let responder = Responder::Command(Box::new(a.interaction.clone()));
+    let channel = ctx.channel_id().get();
+    let bot = ctx.data().0.clone();
+    // Off the command's task: posting a lobby waits for the channel's rate budget.
+    tokio::spawn(async move { bot.live.carry_out(&responder, &actor, channel, reply.follow_ups).await });
     Ok(())
-}
-
-fn either(r: Result<Reply, Reply>) -> Reply {
-    r.unwrap_or_else(|e| e)
 }
 
 // ----- autocomplete -------------------------------------------------------------------------
@@ -89,12 +99,11 @@ fn matching(items: impl IntoIterator<Item = String>, partial: &str) -> Vec<Strin
 }
 
 async fn ac_project(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
-    let projects = ctx.data().core.store.projects().await.unwrap_or_default();
-    matching(projects.into_iter().map(|p| p.name), partial)
+    matching(actions::project_names(&ctx.data().core).await, partial)
 }
 
 async fn ac_env(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
-    matching(ctx.data().core.config.environments.keys().cloned(), partial)
+    matching(actions::environment_names(&ctx.data().core), partial)
 }
 
 /// Stacks of the project/env typed so far; completes the last item of a comma-separated list.
@@ -137,18 +146,7 @@ async fn ac_stacks(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
 }
 
 async fn ac_session(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
-    let sessions = ctx
-        .data()
-        .core
-        .store
-        .sessions(&cloud_core::store::SessionFilter {
-            active: true,
-            limit: Some(25),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_default();
-    matching(sessions.into_iter().map(|s| s.id.short()), partial)
+    matching(actions::active_session_ids(&ctx.data().core).await, partial)
 }
 
 async fn ac_role(_ctx: Ctx<'_>, partial: &str) -> Vec<String> {
@@ -172,45 +170,19 @@ pub(crate) async fn cmd_deploy(
     stacks: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    let channel = ctx.channel_id().get();
-    answer(ctx, async {
-        match actions::deploy(&data.core, &actor, &project, &env, stacks.as_deref()).await {
-            Ok(opened) => {
-                let live = data.live.clone();
-                let core = data.core.clone();
-                let plan_as = actor.clone();
-                let id = opened.record.id;
-                let busy = opened.busy.is_some();
-                tokio::spawn(async move {
-                    match live.post_lobby(channel, id).await {
-                        Ok(_) if !busy => actions::plan(&core, id, plan_as),
-                        Ok(_) => {}
-                        Err(e) => {
-                            warn!(session = %id, error = %e, "cannot post the lobby; cancelling the session");
-                            let _ = core.orchestrator.cancel(id, plan_as, "the lobby could not be posted in Discord").await;
-                        }
-                    }
-                });
-                match opened.busy {
-                    None => cloud_chat::view::session_started_message(id, &project, &env),
-                    Some(busy) => Reply::ephemeral(format!(
-                        "⏳ Session `{}` opened for {project}/{env}, but {busy}. Press Queue in the lobby to wait for the stacks, or Cancel.",
-                        id.short()
-                    )),
-                }
-            }
-            Err(reply) => reply,
-        }
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::deploy(&core, &actor, &project, &env, stacks.as_deref()).await
     })
     .await
 }
 
-/// List the active sessions.
+/// List the latest sessions you can read.
 #[poise::command(slash_command, rename = "cloud-list")]
 pub(crate) async fn cmd_list(ctx: Ctx<'_>) -> Result<(), Error> {
-    let data = ctx.data();
-    answer(ctx, async { either(actions::list(&data.core).await) }).await
+    let actor = actor_of(ctx);
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move { actions::list(&core, &actor).await }).await
 }
 
 /// Show one session (or the active ones).
@@ -222,9 +194,9 @@ pub(crate) async fn cmd_status(
     session: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        either(actions::status(&data.core, &actor, session.as_deref()).await)
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::status(&core, &actor, session.as_deref()).await
     })
     .await
 }
@@ -238,9 +210,9 @@ pub(crate) async fn cmd_quota(
     project: String,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        either(actions::quota(&data.core, &actor, &project).await)
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::quota(&core, &actor, &project).await
     })
     .await
 }
@@ -248,8 +220,9 @@ pub(crate) async fn cmd_quota(
 /// List the projects.
 #[poise::command(slash_command, rename = "cloud-projects")]
 pub(crate) async fn cmd_projects(ctx: Ctx<'_>) -> Result<(), Error> {
-    let data = ctx.data();
-    answer(ctx, async { either(actions::projects(&data.core).await) }).await
+    let actor = actor_of(ctx);
+    let core = ctx.data().core.clone();
+    answer(ctx, actor, async move { actions::projects(&core).await }).await
 }
 
 /// Cancel a session (a running apply stops gracefully).
@@ -259,30 +232,12 @@ pub(crate) async fn cmd_cancel(
     #[description = "Session id"]
     #[autocomplete = "ac_session"]
     session: String,
+    #[description = "Why (goes to the audit log)"] reason: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        let s = match actions::find(&data.core, &session).await {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        data.live.ensure_attached(s.id).await;
-        match actions::cancel(&data.core, &actor, s.id, "cancelled from Discord").await {
-            Ok((record, reply)) => {
-                if record.state == cloud_domain::session::SessionState::Applying {
-                    data.live
-                        .announce(
-                            s.id,
-                            &cloud_chat::view::cancel_requested_announcement(&actor.principal)
-                                .replace(&actor.principal.to_string(), &super::render::who(&actor.principal)),
-                        )
-                        .await;
-                }
-                reply
-            }
-            Err(r) => r,
-        }
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::cancel(&core, &actor, &session, reason.as_deref()).await
     })
     .await
 }
@@ -296,8 +251,11 @@ pub(crate) async fn cmd_logs(
     session: String,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async { either(actions::logs(&data.core, &actor, &session).await) }).await
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::logs(&core, &actor, &session).await
+    })
+    .await
 }
 
 // ----- admin commands -----------------------------------------------------------------------
@@ -320,17 +278,25 @@ pub(crate) async fn cmd_grant(
     #[description = "How long, e.g. 2h or 7days (default: until revoked)"] duration: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        let role = match actions::parse_role(&role) {
+            Ok(r) => r,
+            Err(refusal) => return refusal,
+        };
+        let duration = match duration.as_deref().map(actions::parse_duration).transpose() {
+            Ok(d) => d,
+            Err(refusal) => return refusal,
+        };
         let p = GrantParams {
             user: Principal::new(Platform::Discord, user.id.to_string()),
             project: &project,
-            role: &role,
+            role,
             env: env.as_deref(),
-            duration: duration.as_deref(),
+            duration,
             reason: &reason,
         };
-        either(actions::grant(&data.core, &actor, p).await)
+        actions::grant(&core, &actor, p).await
     })
     .await
 }
@@ -339,13 +305,13 @@ pub(crate) async fn cmd_grant(
 #[poise::command(slash_command, rename = "cloud-revoke")]
 pub(crate) async fn cmd_revoke(
     ctx: Ctx<'_>,
-    #[description = "Grant id (from /cloud-admin-list)"] grant: String,
+    #[description = "Grant id (as /cloud-grant printed it)"] grant: String,
     #[description = "Why"] reason: String,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        either(actions::revoke(&data.core, &actor, &grant, &reason).await)
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::revoke(&core, &actor, &grant, &reason).await
     })
     .await
 }
@@ -359,9 +325,10 @@ pub(crate) async fn cmd_create_project(
     #[description = "Environments, comma-separated (default dev,stage,prod)"] environments: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        either(actions::create_project(&data.core, &actor, &name, &org, environments.as_deref()).await)
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        let environments: Vec<String> = environments.into_iter().collect();
+        actions::create_project(&core, &actor, &name, &org, &environments).await
     })
     .await
 }
@@ -378,9 +345,9 @@ pub(crate) async fn cmd_set_quota(
     #[description = "Limit"] limit: f64,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        either(actions::set_quota(&data.core, &actor, &project, &key, limit).await)
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::set_quota(&core, &actor, &project, &key, limit).await
     })
     .await
 }
@@ -394,9 +361,9 @@ pub(crate) async fn cmd_admin_list(
     project: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        either(actions::admin_list(&data.core, &actor, project.as_deref()).await)
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::admin_list(&core, &actor, project.as_deref()).await
     })
     .await
 }
@@ -411,25 +378,28 @@ pub(crate) async fn cmd_admin_cancel(
     #[description = "Why"] reason: String,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        match actions::admin_cancel(&data.core, &actor, &session, &reason).await {
-            Ok((record, reply)) => {
-                data.live.ensure_attached(record.id).await;
-                reply
-            }
-            Err(r) => r,
-        }
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::admin_cancel(&core, &actor, &session, &reason).await
     })
     .await
 }
 
 /// Sessions by state (admin).
 #[poise::command(slash_command, rename = "cloud-stats")]
-pub(crate) async fn cmd_stats(ctx: Ctx<'_>) -> Result<(), Error> {
+pub(crate) async fn cmd_stats(
+    ctx: Ctx<'_>,
+    #[description = "Over the last this many days (default 30)"]
+    #[min = 1]
+    #[max = 3660]
+    days: Option<u32>,
+) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async { either(actions::stats(&data.core, &actor).await) }).await
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::stats(&core, &actor, days.unwrap_or(30)).await
+    })
+    .await
 }
 
 /// The latest audit log rows and the chain check (admin).
@@ -441,9 +411,27 @@ pub(crate) async fn cmd_audit(
     session: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
-    let data = ctx.data();
-    answer(ctx, async {
-        either(actions::audit(&data.core, &actor, session.as_deref()).await)
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::audit(&core, &actor, session.as_deref()).await
+    })
+    .await
+}
+
+/// Approve a session's plan: the typed twin of the Approve button (admin overrides stay in the
+/// CLI).
+#[poise::command(slash_command, rename = "cloud-approve")]
+pub(crate) async fn cmd_approve(
+    ctx: Ctx<'_>,
+    #[description = "Session id"]
+    #[autocomplete = "ac_session"]
+    session: String,
+    #[description = "The plan digest you reviewed (16 hex digits; default: the current plan)"] digest: Option<String>,
+) -> Result<(), Error> {
+    let actor = actor_of(ctx);
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        actions::approve(&core, &actor, &session, digest.as_deref()).await
     })
     .await
 }
@@ -466,5 +454,6 @@ pub(crate) fn all() -> Vec<poise::Command<Data, Error>> {
         cmd_admin_cancel(),
         cmd_stats(),
         cmd_audit(),
+        cmd_approve(),
     ]
 }

@@ -1,12 +1,14 @@
 //! The Discord bot: poise slash commands, a persistent component handler keyed on the decided
-//! button ids, and live lobbies and threads. It renders [`cloud_chat::view`] values and forwards
-//! intents to [`cloud_chat::actions`]; no business rule lives here.
+//! button ids, and live lobbies and threads. Every command and click is one call of
+//! [`cloud_chat::actions`] whose [`Reply`] it renders (and whose follow-ups it carries out); the
+//! lobbies and threads render [`cloud_chat::feed`]. No business rule lives here, and nothing
+//! below cloud-chat is reachable from here.
 //!
-//! - [`DiscordTransport`] runs inside `cloud serve --discord` (see [`crate::serve`]).
+//! - [`DiscordTransport`] runs inside `cloud serve --discord`.
 //! - Components are handled in the framework's event handler on `InteractionCreate`, by custom
 //!   id, never by per-message collectors: a click after a restart still works.
-//! - REST goes to `https://discord.com` in production; [`HttpMode`] points it at a fake for tests
-//!   and the benchmark.
+//! - REST goes to `https://discord.com`, or to the configured `discord.api_url` (a REST proxy, or
+//!   a fake in tests): [`HttpMode`].
 
 mod commands;
 mod live;
@@ -18,18 +20,19 @@ use std::time::{Duration, Instant};
 use poise::serenity_prelude as serenity;
 use secrecy::{ExposeSecret, SecretString};
 use serenity::{
-    ComponentInteraction, ComponentInteractionDataKind, CreateInteractionResponse, CreateInteractionResponseFollowup,
-    CreateInteractionResponseMessage, FullEvent, GatewayIntents, Http, HttpBuilder, Interaction,
+    CommandInteraction, ComponentInteraction, ComponentInteractionDataKind, CreateAttachment,
+    CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage, FullEvent,
+    GatewayIntents, Http, HttpBuilder, Interaction,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use cloud_chat::actions;
 use cloud_chat::service::{metric, Core, Transport};
-use cloud_chat::view::{ButtonAction, Reply};
-use cloud_core::policy::Actor;
+use cloud_chat::view::{ButtonId, Reply};
+use cloud_chat::Actor;
 use cloud_domain::error::UserError;
-use cloud_domain::session::{Platform, Principal, SessionState};
+use cloud_domain::session::{Platform, Principal};
 
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -55,9 +58,10 @@ impl std::ops::Deref for Data {
 pub enum HttpMode {
     /// `https://discord.com`, serenity's rate limiter on.
     Discord,
-    /// Every request to `base` (e.g. a fake on loopback), serenity's rate limiter off (serenity
-    /// ignores a proxy while its limiter is on). The bot's own pacer still keeps it under the
-    /// per-channel buckets.
+    /// Every request to `base` (`discord.api_url`: a Discord REST proxy, or a fake on loopback),
+    /// serenity's rate limiter off — serenity ignores a proxy while its limiter is on, and the
+    /// proxy owns Discord's rate limits then. The bot's own pacer and output budgets stay on, so
+    /// it still keeps under the per-channel buckets.
     Proxy(String),
     /// `https://discord.com` through this client (e.g. one that resolves discord.com to a fake
     /// and trusts its certificate), serenity's rate limiter on.
@@ -171,7 +175,7 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
             error!(reference, command = %ctx.command().name, error = %error, "command failed");
             let reply = cloud_chat::view::internal_error_message(&reference);
             let _ = ctx
-                .send(poise::CreateReply::default().content(reply.text).ephemeral(true))
+                .send(poise::CreateReply::default().content(reply.text()).ephemeral(true))
                 .await;
         }
         poise::FrameworkError::ArgumentParse { error, input, ctx, .. } => {
@@ -225,28 +229,63 @@ fn component_actor(c: &ComponentInteraction) -> Actor {
     }
 }
 
+/// Who to answer after the first response: the interaction's followup webhook.
+pub(crate) enum Responder {
+    Command(Box<CommandInteraction>),
+    Component(Box<ComponentInteraction>),
+}
+
+impl Responder {
+    /// Sends an ephemeral followup message to the person who acted.
+    pub(crate) async fn followup(&self, http: &Http, msg: CreateInteractionResponseFollowup) {
+        let result = match self {
+            Responder::Command(c) => c.create_followup(http, msg).await,
+            Responder::Component(c) => c.create_followup(http, msg).await,
+        };
+        live::count_call("followup", &result);
+        if let Err(e) = result {
+            warn!(error = %e, "cannot send a followup to the interaction");
+        }
+    }
+
+    /// A reply of an action, ephemeral, as a followup.
+    pub(crate) async fn reply(&self, http: &Http, reply: &Reply) {
+        let msg = CreateInteractionResponseFollowup::new()
+            .content(render::fit(&reply.text(), 2000))
+            .ephemeral(true);
+        self.followup(http, msg).await;
+    }
+
+    /// A file, ephemeral, as a followup.
+    pub(crate) async fn attach(&self, http: &Http, filename: &str, content: String) {
+        let msg = CreateInteractionResponseFollowup::new()
+            .content(format!("`{filename}`"))
+            .add_file(CreateAttachment::bytes(content.into_bytes(), filename.to_string()))
+            .ephemeral(true);
+        self.followup(http, msg).await;
+    }
+}
+
 /// The persistent component handler: every lobby button and the stack picker, by custom id.
 async fn on_component(http: &Arc<Http>, data: &Arc<Bot>, c: &ComponentInteraction) {
     let started = Instant::now();
     metrics::counter!(metric::INTERACTIONS, "platform" => "discord", "kind" => "component").increment(1);
-    let work = handle_component(data, c);
+    let actor = component_actor(c);
+    let work = handle_component(data, &actor, c);
     tokio::pin!(work);
     let first = tokio::time::timeout(commands::DEFER_AFTER, &mut work).await;
-    let result = match first {
+    let (result, reply) = match first {
         Ok(reply) => {
-            let r = c
-                .create_response(
-                    http,
-                    CreateInteractionResponse::Message(
-                        CreateInteractionResponseMessage::new()
-                            .content(render::fit(&reply.text, 2000))
-                            .ephemeral(reply.ephemeral),
-                    ),
-                )
-                .await;
+            let mut msg = CreateInteractionResponseMessage::new()
+                .content(render::fit(&reply.text(), 2000))
+                .ephemeral(reply.ephemeral);
+            if !reply.buttons.is_empty() {
+                msg = msg.components(render::button_rows(&reply.buttons));
+            }
+            let r = c.create_response(http, CreateInteractionResponse::Message(msg)).await;
             metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord")
                 .record(started.elapsed().as_secs_f64());
-            r
+            (r, reply)
         }
         Err(_) => {
             let deferred = c
@@ -258,80 +297,40 @@ async fn on_component(http: &Arc<Http>, data: &Arc<Bot>, c: &ComponentInteractio
             metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord")
                 .record(started.elapsed().as_secs_f64());
             let reply = work.await;
-            match deferred {
+            let r = match deferred {
                 Ok(()) => c
                     .create_followup(
                         http,
                         CreateInteractionResponseFollowup::new()
-                            .content(render::fit(&reply.text, 2000))
+                            .content(render::fit(&reply.text(), 2000))
                             .ephemeral(true),
                     )
                     .await
                     .map(|_| ()),
                 Err(e) => Err(e),
-            }
+            };
+            (r, reply)
         }
     };
     if let Err(e) = result {
         warn!(error = %e, "cannot answer a component interaction");
     }
+    let channel = c.channel_id.get();
+    let responder = Responder::Component(Box::new(c.clone()));
+    data.live.carry_out(&responder, &actor, channel, reply.follow_ups).await;
 }
 
-async fn handle_component(data: &Arc<Bot>, c: &ComponentInteraction) -> Reply {
-    let button = match actions::parse_button(&c.data.custom_id) {
-        Ok(b) => b,
-        Err(reply) => return reply,
-    };
-    let actor = component_actor(c);
-    let core = &data.core;
+async fn handle_component(data: &Arc<Bot>, actor: &Actor, c: &ComponentInteraction) -> Reply {
     // After a restart the session may not be followed yet: follow it before acting, so the
     // events of what this click starts reach its lobby and thread.
-    data.live.ensure_attached(button.session).await;
-    match button.action {
-        ButtonAction::Approve => match actions::approve(core, &actor, &button).await {
-            Ok((_, reply)) => reply,
-            Err(reply) => reply,
-        },
-        ButtonAction::Cancel => {
-            match actions::cancel(core, &actor, button.session, "cancelled from the Discord lobby").await {
-                Ok((record, reply)) => {
-                    if record.state == SessionState::Applying {
-                        let text = cloud_chat::view::cancel_requested_announcement(&actor.principal)
-                            .replace(&actor.principal.to_string(), &render::who(&actor.principal));
-                        data.live.announce(button.session, &text).await;
-                    }
-                    reply
-                }
-                Err(reply) => reply,
-            }
-        }
-        ButtonAction::Refresh => actions::refresh(core, &actor, button.session)
-            .await
-            .unwrap_or_else(|r| r),
-        ButtonAction::Queue => actions::queue(core, &actor, button.session).await.unwrap_or_else(|r| r),
-        ButtonAction::Stacks => {
-            let values = match &c.data.kind {
-                ComponentInteractionDataKind::StringSelect { values } => values.clone(),
-                _ => return Reply::ephemeral("⚠️ The stack picker sent no selection; pick stacks from the menu."),
-            };
-            match actions::set_stacks(core, &actor, button.session, &values).await {
-                Ok(new) => {
-                    if let Some(row) = data.live.lobby_row(button.session).await {
-                        if let Err(e) = data.live.move_lobby(&row, new.id).await {
-                            warn!(error = %e, "cannot move the lobby to the new session");
-                        }
-                    }
-                    actions::plan(core, new.id, actor.clone());
-                    Reply::ephemeral(format!(
-                        "🔍 Re-planning with {} as session `{}`.",
-                        values.join(", "),
-                        new.id.short()
-                    ))
-                }
-                Err(reply) => reply,
-            }
-        }
+    if let Ok(button) = c.data.custom_id.parse::<ButtonId>() {
+        data.live.ensure_attached(button.session).await;
     }
+    let selected: Vec<String> = match &c.data.kind {
+        ComponentInteractionDataKind::StringSelect { values } => values.clone(),
+        _ => vec![],
+    };
+    actions::click(&data.core, actor, &c.data.custom_id, &selected).await
 }
 
 /// Time the bot allows itself before deferring (exported for docs and the benchmark).

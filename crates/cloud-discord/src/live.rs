@@ -3,10 +3,11 @@
 //! output batcher with Discord's limits, ending with the summary (and the full log as a file
 //! when chat could not hold everything).
 //!
-//! One router task reads the orchestrator's event broadcast and forwards each event, without
-//! awaiting anything, to the task of the session it concerns (so a flood of progress lines never
-//! makes the broadcast lag). Only sessions with a lobby on Discord have a task: they are attached
-//! when the lobby is posted, or — after a restart — when someone clicks one of its buttons.
+//! One router task reads the session [`Feed`] and forwards each event, without awaiting anything,
+//! to the task of the session it concerns (so a flood of progress lines never makes the
+//! broadcast lag). Only sessions with a lobby on Discord have a task: they are attached when the
+//! lobby is posted, or — after a restart — when someone clicks one of its buttons. A session's
+//! task renders what its [`SessionFeed`] makes of each event.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,14 +19,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::render;
-use cloud_chat::batcher::{spawn_batcher, BatchInput, MessageKey, RenderOp, SinkLimits, StackEvent};
-use cloud_chat::progress::StackResult;
+use super::{render, Responder};
+use cloud_chat::actions;
+use cloud_chat::batcher::{spawn_batcher, BatchInput, MessageKey, RenderOp, SinkLimits};
+use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, SessionFeed, Update};
 use cloud_chat::service::{metric, Core};
-use cloud_chat::view::{self, LobbyExtras, LobbyView, SummaryView};
-use cloud_core::orchestrator::SessionEventKind;
-use cloud_core::store::ChatLobbyRow;
-use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackState};
+use cloud_chat::view::{FollowUp, LobbyView};
+use cloud_chat::Actor;
+use cloud_domain::session::{Platform, SessionId, SessionState};
 
 /// Least time between two edits of one lobby (edits coalesce meanwhile).
 const LOBBY_EDIT_INTERVAL: Duration = Duration::from_millis(1200);
@@ -95,7 +96,7 @@ pub(crate) fn count_call<T>(route: &'static str, result: &Result<T, serenity::Er
 }
 
 enum Msg {
-    Event(SessionEventKind),
+    Event(Event),
     /// Redraw the lobby (events may have been missed).
     Redraw,
 }
@@ -116,22 +117,21 @@ impl Live {
             pacer: Pacer::default(),
             sessions: Mutex::new(HashMap::new()),
         });
-        let mut rx = core.orchestrator.subscribe();
+        let mut feed = Feed::subscribe(&core);
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
-            loop {
-                let event = rx.recv().await;
+            while let Some(item) = feed.next().await {
                 let Some(live) = weak.upgrade() else { break };
-                match event {
-                    Ok(e) => {
+                match item {
+                    FeedItem::Event(session, event) => {
                         let mut sessions = live.sessions.lock().expect("live lock");
-                        if let Some(tx) = sessions.get(&e.session) {
-                            if tx.send(Msg::Event(e.kind)).is_err() {
-                                sessions.remove(&e.session);
+                        if let Some(tx) = sessions.get(&session) {
+                            if tx.send(Msg::Event(event)).is_err() {
+                                sessions.remove(&session);
                             }
                         }
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    FeedItem::Lagged(n) => {
                         warn!(
                             missed = n,
                             "the Discord renderer lagged behind the session events; redrawing lobbies"
@@ -140,22 +140,56 @@ impl Live {
                             let _ = tx.send(Msg::Redraw);
                         }
                     }
-                    Err(_) => break,
                 }
             }
         });
         live
     }
 
+    /// Carries out an action's follow-ups for `actor`, who acted in `channel`.
+    pub(crate) async fn carry_out(
+        self: &Arc<Self>,
+        responder: &Responder,
+        actor: &Actor,
+        channel: u64,
+        follow_ups: Vec<FollowUp>,
+    ) {
+        for follow_up in follow_ups {
+            match follow_up {
+                FollowUp::PostLobby { session } => match self.post_lobby(channel, session).await {
+                    Ok(_) => actions::lobby_posted(&self.core, actor, session).await,
+                    Err(e) => {
+                        let reply = actions::lobby_failed(
+                            &self.core,
+                            actor,
+                            session,
+                            &format!("Discord said: {e}"),
+                            "Give the bot the View Channel, Send Messages and Embed Links permissions here, or run the command in a channel where it has them.",
+                        )
+                        .await;
+                        responder.reply(&self.http, &reply).await;
+                    }
+                },
+                FollowUp::RefreshLobby { session } => self.ensure_attached(session).await,
+                FollowUp::MoveLobby { from, to } => {
+                    if let Some(row) = self.lobby_row(from).await {
+                        match self.move_lobby(&row, to).await {
+                            Ok(()) => actions::lobby_posted(&self.core, actor, to).await,
+                            Err(e) => warn!(session = %to, error = %e, "cannot move the lobby to the new session"),
+                        }
+                    }
+                }
+                FollowUp::Announce { session, text } => self.announce(session, &text).await,
+                FollowUp::Attach { filename, content, .. } => responder.attach(&self.http, &filename, content).await,
+            }
+        }
+    }
+
     /// Posts the lobby of a new session in `channel`, records it and starts following it.
-    pub(crate) async fn post_lobby(self: &Arc<Self>, channel: u64, id: SessionId) -> anyhow::Result<ChatLobbyRow> {
-        let view = self
-            .core
-            .orchestrator
-            .status(id)
+    pub(crate) async fn post_lobby(self: &Arc<Self>, channel: u64, id: SessionId) -> anyhow::Result<LobbyRow> {
+        let lobby = feed::lobby(&self.core, id)
             .await
-            .map_err(|e| anyhow::anyhow!(e.to_user()))?;
-        let lobby = LobbyView::new(&view, &self.extras(&view.session.project, &view.session.env));
+            .map_err(|reply| anyhow::anyhow!(reply.text()))?;
         self.pacer.wait(Route::Post, channel).await;
         let msg = CreateMessage::new()
             .embed(render::lobby_embed(&lobby))
@@ -163,21 +197,21 @@ impl Live {
         let result = ChannelId::new(channel).send_message(&self.http, msg).await;
         count_call("post_message", &result);
         let msg = result?;
-        let row = ChatLobbyRow {
+        let row = LobbyRow {
             session_id: id,
             platform: Platform::Discord,
             channel_id: channel.to_string(),
             message_id: msg.id.to_string(),
             thread_id: None,
         };
-        self.core.store.save_lobby(&row).await?;
+        feed::save_lobby(&self.core, &row).await;
         self.attach(row.clone());
         Ok(row)
     }
 
     /// Moves an existing lobby message to another session (the stack picker's replacement).
-    pub(crate) async fn move_lobby(self: &Arc<Self>, from: &ChatLobbyRow, to: SessionId) -> anyhow::Result<()> {
-        let row = ChatLobbyRow {
+    pub(crate) async fn move_lobby(self: &Arc<Self>, from: &LobbyRow, to: SessionId) -> anyhow::Result<()> {
+        let row = LobbyRow {
             session_id: to,
             platform: Platform::Discord,
             channel_id: from.channel_id.clone(),
@@ -186,13 +220,13 @@ impl Live {
         };
         // The old session no longer owns the message: stop its task first.
         self.sessions.lock().expect("live lock").remove(&from.session_id);
-        self.core.store.save_lobby(&row).await?;
+        feed::save_lobby(&self.core, &row).await;
         self.attach(row);
         Ok(())
     }
 
     /// Follows a session whose lobby is known (no-op when already followed).
-    pub(crate) fn attach(self: &Arc<Self>, row: ChatLobbyRow) {
+    pub(crate) fn attach(self: &Arc<Self>, row: LobbyRow) {
         let mut sessions = self.sessions.lock().expect("live lock");
         if sessions.get(&row.session_id).map(|tx| !tx.is_closed()).unwrap_or(false) {
             let _ = sessions[&row.session_id].send(Msg::Redraw);
@@ -209,33 +243,27 @@ impl Live {
         ));
     }
 
-    /// After a restart: follow the session again if it has a lobby on Discord.
+    /// Follows the session if it has a lobby on Discord (again, after a restart), and redraws
+    /// its lobby.
     pub(crate) async fn ensure_attached(self: &Arc<Self>, id: SessionId) {
-        if self
-            .sessions
-            .lock()
-            .expect("live lock")
-            .get(&id)
-            .map(|tx| !tx.is_closed())
-            .unwrap_or(false)
-        {
+        let followed = {
+            let sessions = self.sessions.lock().expect("live lock");
+            match sessions.get(&id) {
+                Some(tx) if !tx.is_closed() => tx.send(Msg::Redraw).is_ok(),
+                _ => false,
+            }
+        };
+        if followed {
             return;
         }
-        if let Ok(Some(row)) = self.core.store.lobby(id, Platform::Discord).await {
+        if let Some(row) = self.lobby_row(id).await {
             self.attach(row);
         }
     }
 
     /// The lobby row of a followed or stored session.
-    pub(crate) async fn lobby_row(&self, id: SessionId) -> Option<ChatLobbyRow> {
-        self.core.store.lobby(id, Platform::Discord).await.ok().flatten()
-    }
-
-    fn extras(&self, project: &str, env: &str) -> LobbyExtras {
-        LobbyExtras {
-            available_stacks: cloud_chat::actions::available_stacks(&self.core, project, env),
-            ..Default::default()
-        }
+    pub(crate) async fn lobby_row(&self, id: SessionId) -> Option<LobbyRow> {
+        feed::lobby_row(&self.core, id, Platform::Discord).await
     }
 
     /// Posts a line in the session's thread, if it has one.
@@ -261,28 +289,25 @@ impl Live {
 /// One session's renderer.
 struct SessionTask {
     live: Arc<Live>,
-    row: ChatLobbyRow,
+    row: LobbyRow,
+    /// What the session's events mean for its lobby and thread.
+    feed: SessionFeed,
     dirty: bool,
     last_edit: Option<Instant>,
     /// Input of the thread's batcher while the apply runs.
     batch: Option<mpsc::UnboundedSender<BatchInput>>,
-    /// The apply's output is done; the task may end after the last lobby edit.
-    finished: bool,
-    planned: HashMap<String, u32>,
-    approver: Option<Principal>,
 }
 
 impl SessionTask {
-    fn new(live: Arc<Live>, row: ChatLobbyRow) -> SessionTask {
+    fn new(live: Arc<Live>, row: LobbyRow) -> SessionTask {
+        let feed = SessionFeed::new(live.core.clone(), row.session_id, Platform::Discord);
         SessionTask {
             live,
             row,
+            feed,
             dirty: true,
             last_edit: None,
             batch: None,
-            finished: false,
-            planned: HashMap::new(),
-            approver: None,
         }
     }
 
@@ -298,7 +323,11 @@ impl SessionTask {
                 .unwrap_or_else(Instant::now);
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(Msg::Event(kind)) => self.on_event(kind).await,
+                    Some(Msg::Event(event)) => {
+                        for update in self.feed.on(event).await {
+                            self.on_update(update).await;
+                        }
+                    }
                     Some(Msg::Redraw) => self.dirty = true,
                     None => break,
                 },
@@ -317,87 +346,28 @@ impl SessionTask {
         }
     }
 
-    async fn on_event(&mut self, kind: SessionEventKind) {
-        match kind {
-            SessionEventKind::Created => {}
-            SessionEventKind::Queued { .. } => self.dirty = true,
-            SessionEventKind::LocksGranted => {
-                // A queued session got its stacks: plan it now (it was left DRAFT).
-                self.dirty = true;
-                let core = self.live.core.clone();
-                if let Ok(s) = core.store.session(self.id()).await {
-                    if s.state == SessionState::Draft {
-                        cloud_chat::actions::plan(&core, s.id, cloud_core::policy::Actor::from(&s.requester));
-                    }
-                }
-            }
-            SessionEventKind::FollowUpOpened { follow_up } => {
-                self.dirty = true;
-                let text = format!(
-                    "↪️ A provisional stack's re-preview changed: the remaining stacks continue in follow-up session `{}`, which needs its own approval (`/cloud-status {}`).",
-                    follow_up.short(),
-                    follow_up.short()
-                );
-                self.live.announce(self.id(), &text).await;
-            }
-            SessionEventKind::Approved { by } => {
-                self.approver = Some(by);
-                self.dirty = true;
-            }
-            SessionEventKind::StateChanged { to, .. } => {
-                self.dirty = true;
-                match to {
-                    SessionState::Applying => self.start_thread_output().await,
-                    SessionState::Applied | SessionState::Failed | SessionState::Cancelled | SessionState::Expired => {
-                        self.finish_output().await;
-                    }
-                    _ => {}
-                }
-            }
-            SessionEventKind::StackStateChanged { stack, state, .. } => {
-                self.dirty = true;
-                let Some(batch) = &self.batch else { return };
-                match state {
-                    StackState::Applying => {
-                        let planned = self.planned.get(stack.as_str()).copied().unwrap_or(0);
-                        let _ = batch.send(BatchInput::stack(
-                            &stack,
-                            StackEvent::Started { planned_steps: planned },
-                        ));
-                    }
-                    StackState::Applied | StackState::Failed | StackState::Skipped => {
-                        let result = match state {
-                            StackState::Applied => StackResult::Applied,
-                            StackState::Failed => StackResult::Failed,
-                            _ => StackResult::Skipped,
-                        };
-                        let counts = self
-                            .live
-                            .core
-                            .store
-                            .session_stacks(self.id())
-                            .await
-                            .ok()
-                            .and_then(|rows| rows.into_iter().find(|r| r.stack == stack).map(|r| r.counts))
-                            .unwrap_or_default();
-                        let _ = batch.send(BatchInput::stack(&stack, StackEvent::Finished { result, counts }));
-                    }
-                    _ => {}
-                }
-            }
-            SessionEventKind::Recovered { from, to, stacks } => {
-                self.dirty = true;
-                let truth: Vec<String> = stacks.iter().map(|(stack, what)| format!("{stack}: {what}")).collect();
-                let text = format!(
-                    "The process driving this session died while it was {from}; on restart it was reconciled and is now {to}. Per stack: {}",
-                    truth.join(", ")
-                );
-                self.live.announce(self.id(), &text).await;
-                self.finish_output().await;
-            }
-            SessionEventKind::Progress { stack, progress } => {
+    async fn on_update(&mut self, update: Update) {
+        match update {
+            // Every lobby edit waits out LOBBY_EDIT_INTERVAL, which coalesces stack moves too.
+            Update::Lobby(_) => self.dirty = true,
+            Update::ApplyStarted { announcement } => self.start_thread_output(announcement).await,
+            Update::Stream(input) => {
+                let finished = matches!(input, BatchInput::SessionFinished(_));
                 if let Some(batch) = &self.batch {
-                    let _ = batch.send(BatchInput::stack(&stack, StackEvent::Progress(progress)));
+                    let _ = batch.send(input);
+                }
+                if finished {
+                    self.batch = None;
+                }
+            }
+            Update::Announce(text) => self.live.announce(self.id(), &text).await,
+            Update::FollowUpOpened(follow_up) => {
+                // The follow-up needs its own approval: it gets a lobby beside this one.
+                let Ok(channel) = self.row.channel_id.parse::<u64>() else {
+                    return;
+                };
+                if let Err(e) = self.live.post_lobby(channel, follow_up).await {
+                    warn!(session = %follow_up, error = %e, "cannot post the follow-up's lobby");
                 }
             }
         }
@@ -407,17 +377,16 @@ impl SessionTask {
     async fn edit_lobby(&mut self) -> Option<SessionState> {
         self.dirty = false;
         self.last_edit = Some(Instant::now());
-        let view = match self.live.core.orchestrator.status(self.id()).await {
+        let lobby = match feed::lobby(&self.live.core, self.id()).await {
             Ok(v) => v,
-            Err(e) => {
-                warn!(session = %self.id(), error = %e.to_user(), "cannot read the session for its lobby");
+            Err(reply) => {
+                warn!(session = %self.id(), error = %reply.text(), "cannot read the session for its lobby");
                 return None;
             }
         };
-        let lobby = LobbyView::new(&view, &self.live.extras(&view.session.project, &view.session.env));
         let (Ok(channel), Ok(message)) = (self.row.channel_id.parse::<u64>(), self.row.message_id.parse::<u64>())
         else {
-            return Some(view.session.state);
+            return Some(lobby.state);
         };
         self.live.pacer.wait(Route::Edit, channel).await;
         let edit = EditMessage::new()
@@ -430,36 +399,27 @@ impl SessionTask {
         if let Err(e) = r {
             warn!(session = %self.id(), error = %e, "cannot edit the lobby");
         }
-        Some(view.session.state)
+        Some(lobby.state)
     }
 
     /// Opens (or reuses) the thread, announces the approval and starts streaming the apply.
-    async fn start_thread_output(&mut self) {
+    async fn start_thread_output(&mut self, announcement: Option<String>) {
         if self.batch.is_some() {
             return;
         }
-        let core = self.live.core.clone();
-        let Ok(view) = core.orchestrator.status(self.id()).await else {
-            return;
-        };
-        if let Some(plan) = &view.session.plan {
-            for entry in &plan.stacks {
-                self.planned
-                    .insert(entry.stack.to_string(), entry.preview.steps.len() as u32);
+        let lobby = match feed::lobby(&self.live.core, self.id()).await {
+            Ok(l) => l,
+            Err(reply) => {
+                return warn!(session = %self.id(), error = %reply.text(), "cannot read the session that started applying")
             }
-        }
-        let Some(thread) = self.ensure_thread(&view.session).await else {
+        };
+        let Some(thread) = self.ensure_thread(&lobby).await else {
             return;
         };
-        let approver = self
-            .approver
-            .clone()
-            .or_else(|| view.approvals.last().map(|a| a.approver.clone()));
-        if let Some(by) = approver {
-            let text = view::approved_announcement(&by, self.id()).replace(&by.to_string(), &render::who(&by));
+        if let Some(text) = announcement {
             self.live.pacer.wait(Route::Post, thread).await;
             let r = ChannelId::new(thread)
-                .send_message(&self.live.http, CreateMessage::new().content(text))
+                .send_message(&self.live.http, CreateMessage::new().content(render::fit(&text, 2000)))
                 .await;
             count_call("post_message", &r);
         }
@@ -470,7 +430,7 @@ impl SessionTask {
         self.batch = Some(tx);
     }
 
-    async fn ensure_thread(&mut self, session: &cloud_core::store::SessionRecord) -> Option<u64> {
+    async fn ensure_thread(&mut self, lobby: &LobbyView) -> Option<u64> {
         if let Some(t) = self.row.thread_id.as_ref().and_then(|t| t.parse().ok()) {
             return Some(t);
         }
@@ -479,10 +439,10 @@ impl SessionTask {
         let name = render::fit(
             &format!(
                 "{} {}/{} {} · {}",
-                session.operation,
-                session.project,
-                session.env,
-                session.deployment_id,
+                lobby.operation,
+                lobby.project,
+                lobby.env,
+                lobby.deployment_id,
                 self.id().short()
             ),
             100,
@@ -496,15 +456,7 @@ impl SessionTask {
             Ok(thread) => {
                 let id = thread.id.get();
                 self.row.thread_id = Some(id.to_string());
-                if let Err(e) = self
-                    .live
-                    .core
-                    .store
-                    .set_lobby_thread(self.id(), Platform::Discord, &id.to_string())
-                    .await
-                {
-                    warn!(session = %self.id(), error = %e, "cannot record the thread");
-                }
+                feed::set_lobby_thread(&self.live.core, self.id(), Platform::Discord, &id.to_string()).await;
                 info!(session = %self.id(), thread = id, "thread opened");
                 Some(id)
             }
@@ -513,26 +465,6 @@ impl SessionTask {
                 None
             }
         }
-    }
-
-    /// The session ended: the batcher posts the summary (with the full log when needed); a
-    /// session that ended without an apply gets a line in its thread, if it has one.
-    async fn finish_output(&mut self) {
-        let Ok(view) = self.live.core.orchestrator.status(self.id()).await else {
-            return;
-        };
-        let summary = SummaryView::new(&view);
-        match self.batch.take() {
-            Some(batch) => {
-                let _ = batch.send(BatchInput::SessionFinished(summary.to_batcher_summary()));
-            }
-            None => {
-                if view.session.state == SessionState::Cancelled && self.row.thread_id.is_some() {
-                    self.live.announce(self.id(), &summary.headline).await;
-                }
-            }
-        }
-        self.finished = true;
     }
 }
 
@@ -569,16 +501,7 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
             RenderOp::Upload { filename, content } => {
                 // The store keeps every line the engine printed, even ones this process's event
                 // broadcast dropped under load: attach that when it holds more.
-                let content = match live.core.store.logs(session, 0).await {
-                    Ok(lines) if lines.len() > content.lines().count() => {
-                        let mut text = String::with_capacity(lines.len() * 64);
-                        for l in &lines {
-                            text.push_str(&format!("[{}] {}\n", l.stack, l.line));
-                        }
-                        text
-                    }
-                    _ => content,
-                };
+                let content = feed::full_log(&live.core, session, content).await;
                 live.pacer.wait(Route::Post, thread).await;
                 let file = CreateAttachment::bytes(content.into_bytes(), filename);
                 let r = channel

@@ -8,14 +8,35 @@ use serenity::{
 };
 
 pub use cloud_chat::view::fit;
-use cloud_chat::view::{ButtonStyle, LobbyView};
+use cloud_chat::view::{ButtonStyle, ButtonView, LobbyView};
 use cloud_domain::session::{Platform, Principal};
 
 /// `<@id>` for a Discord user (a mention Discord renders as the name), the principal otherwise.
 pub fn who(p: &Principal) -> String {
-    match p.platform {
-        Platform::Discord => format!("<@{}>", p.user),
-        _ => p.to_string(),
+    cloud_chat::view::who(p, Platform::Discord)
+}
+
+/// Buttons as one action row of at most 5 (Discord's limit), disabled ones greyed out.
+pub fn button_rows(buttons: &[ButtonView]) -> Vec<CreateActionRow> {
+    let buttons: Vec<CreateButton> = buttons
+        .iter()
+        .take(5)
+        .map(|b| {
+            CreateButton::new(b.id.to_string())
+                .label(fit(b.label, 80))
+                .style(match b.style {
+                    ButtonStyle::Primary => serenity::ButtonStyle::Primary,
+                    ButtonStyle::Secondary => serenity::ButtonStyle::Secondary,
+                    ButtonStyle::Danger => serenity::ButtonStyle::Danger,
+                    ButtonStyle::Success => serenity::ButtonStyle::Success,
+                })
+                .disabled(!b.enabled)
+        })
+        .collect();
+    if buttons.is_empty() {
+        vec![]
+    } else {
+        vec![CreateActionRow::Buttons(buttons)]
     }
 }
 
@@ -100,24 +121,6 @@ pub fn lobby_components(lobby: &LobbyView) -> Vec<CreateActionRow> {
             rows.push(CreateActionRow::SelectMenu(menu));
         }
     }
-    let buttons: Vec<CreateButton> = lobby
-        .buttons
-        .iter()
-        .take(5)
-        .map(|b| {
-            CreateButton::new(b.id.to_string())
-                .label(fit(b.label, 80))
-                .style(match b.style {
-                    ButtonStyle::Primary => serenity::ButtonStyle::Primary,
-                    ButtonStyle::Secondary => serenity::ButtonStyle::Secondary,
-                    ButtonStyle::Danger => serenity::ButtonStyle::Danger,
-                    ButtonStyle::Success => serenity::ButtonStyle::Success,
-                })
-                .disabled(!b.enabled)
-        })
-        .collect();
-    if !buttons.is_empty() {
-        rows.push(CreateActionRow::Buttons(buttons));
-    }
+    rows.extend(button_rows(&lobby.buttons));
     rows
 }

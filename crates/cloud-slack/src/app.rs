@@ -1,41 +1,55 @@
 //! The Slack app's behaviour, shared by both transports: turn a slash command or a button click
-//! into one intent of the shared chat actions ([`cloud_chat::actions`]) or the gated
-//! orchestrator, acknowledge at once, and render what the orchestrator publishes (lobby updates
-//! with `chat.update`, progress and the summary in the lobby's thread).
+//! into one call of the shared chat actions ([`cloud_chat::actions`]), acknowledge within Slack's
+//! 3 s, render the action's [`Reply`] and carry out its follow-ups, and render what the session
+//! feed ([`cloud_chat::feed`]) makes of each session's events: lobby updates with
+//! `chat.update`, progress and the summary in the lobby's thread.
 //!
-//! Acknowledgements must reach Slack within 3 s, so handlers do only quick work (parsing, a
-//! store lookup, opening a session) before answering; plans, applies and queue waits run on the
-//! serve core's tracked tasks, so a graceful shutdown waits for them. A click's answer (approved,
-//! refused and why) reaches the clicker alone through the click's `response_url`.
+//! Acknowledgements come first. A slash command's reply rides in its acknowledgement when the
+//! action answers within [`ACK_WITHIN`]; otherwise the acknowledgement says it is on its way and
+//! the reply follows through the command's `response_url`. Clicks are acknowledged at once and
+//! answered through the click's `response_url` (to the clicker alone).
+//!
+//! No lock is ever held across an `.await`: the maps below are only read or written between
+//! awaits, and each session's lobby and thread are rendered by that session's own task, fed by
+//! a router that never waits (so a slow Slack call delays one session, not every one).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use secrecy::ExposeSecret;
 use slack_morphism::prelude::*;
-use tokio::sync::{broadcast, mpsc, Mutex};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::blocks;
 use super::commands::{self, SlashCommand};
 use super::sink::{self, ThreadSink};
-use cloud_chat::actions;
-use cloud_chat::batcher::{BatchInput, SessionOutcome, SessionSummary, SinkLimits, StackEvent};
-use cloud_chat::progress::StackResult;
+use cloud_chat::actions::{self, GrantParams};
+use cloud_chat::batcher::{BatchInput, SinkLimits};
+use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, Redraw, SessionFeed, Update};
 use cloud_chat::service::{metric, Core};
-use cloud_chat::view::{self, BusyStack, ButtonAction, ButtonId, LobbyExtras, LobbyView, SummaryView};
-use cloud_core::orchestrator::{GrantExpiry, GrantParams, ProjectParams};
-use cloud_core::orchestrator::{Orchestrator, OrchestratorError, SessionEvent, SessionEventKind};
-use cloud_core::policy::{Actor, Intent};
-use cloud_core::store::{SessionFilter, Store};
+use cloud_chat::view::{ButtonId, FollowUp, Reply};
+use cloud_chat::Actor;
 use cloud_domain::error::UserError;
-use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
+use cloud_domain::session::{Platform, Principal, SessionId, SessionState};
 
 /// The Slack Web API client type (HTTPS to Slack, plain HTTP to a local fake).
 pub type Client = SlackClient<SlackClientHyperConnector<SlackHyperHttpsConnector>>;
+
+/// How long a slash command may work before its acknowledgement leaves without the reply (Slack
+/// gives up after 3 s; the rest is the network's).
+pub const ACK_WITHIN: Duration = Duration::from_millis(2000);
+
+/// Least time between two lobby updates of one session after it moved.
+const LOBBY_EDIT_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// Least time between two lobby updates for stack moves alone: `chat.update` is tier 3 (about
+/// 50 a minute per workspace) and the thread's batcher needs most of it.
+const LOBBY_STACK_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Where a session's lobby lives: its channel and message `ts` (the thread's root).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,11 +58,10 @@ pub struct Lobby {
     pub ts: String,
 }
 
-/// A thread being streamed to: the batcher's input while the session applies.
-struct LiveThread {
-    input: mpsc::UnboundedSender<BatchInput>,
-    /// Planned steps per stack (the progress bars' 100 %).
-    planned: HashMap<StackName, u32>,
+/// What a session's task is told.
+enum Msg {
+    Event(Event),
+    Redraw,
 }
 
 /// The Slack app. One per process; cheap to share (`Arc`).
@@ -56,17 +69,17 @@ pub struct SlackBot {
     /// The shared core of `cloud serve`: plans and applies run on its tracked tasks, and it
     /// says when the process stops taking sessions.
     core: Arc<Core>,
-    orchestrator: Arc<Orchestrator>,
-    store: Store,
     pub(crate) client: Arc<Client>,
     token: SlackApiToken,
     environments: Vec<String>,
-    /// Lobbies this process knows: learnt when it posts one, or from a click on an old one
-    /// (after a restart the click itself says where the lobby is).
+    /// Lobbies this process knows: learnt when it posts one, from the store (an earlier
+    /// instance's), or from a click on an old one. Entries are copied out, never held.
     lobbies: DashMap<SessionId, Lobby>,
-    /// Sessions whose thread is being streamed right now.
-    live: Mutex<HashMap<SessionId, LiveThread>>,
-    /// Slack user → user-group ids, refreshed at most once per [`GROUPS_TTL`].
+    /// The task rendering each followed session. Locked only to look up or insert a sender
+    /// (never across an await), so the router never waits.
+    sessions: Mutex<HashMap<SessionId, mpsc::UnboundedSender<Msg>>>,
+    /// Slack user → user-group ids and when they were listed. Locked only to read or replace
+    /// the cache; `usergroups.list` is called without it.
     groups: Mutex<Option<GroupsCache>>,
     uses_groups: bool,
     /// Stops the event loop and background work on shutdown.
@@ -75,7 +88,7 @@ pub struct SlackBot {
 }
 
 /// When the user-group listing was fetched, and Slack user → user-group ids.
-type GroupsCache = (tokio::time::Instant, HashMap<String, Vec<String>>);
+type GroupsCache = (Instant, Arc<HashMap<String, Vec<String>>>);
 
 /// How long a user-group listing is trusted.
 const GROUPS_TTL: Duration = Duration::from_secs(60);
@@ -114,7 +127,7 @@ impl SlackBot {
     /// The bot over `core`, configured by `core.config.slack`.
     pub fn new(core: Arc<Core>) -> anyhow::Result<Arc<SlackBot>> {
         let config = &core.config.slack;
-        let environments: Vec<String> = core.config.environments.keys().cloned().collect();
+        let environments = actions::environment_names(&core);
         let uses_groups = core.config.role_mappings.iter().any(|m| m.platform == "slack");
         let bot_token = config.bot_token.as_ref().ok_or_else(|| {
             UserError::invalid("the Slack bot token is missing: set SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE, or slack.bot_token_file) to the app's xoxb-… token")
@@ -124,13 +137,11 @@ impl SlackBot {
         limits.edits =
             cloud_chat::batcher::EditBudget::Own(cloud_chat::batcher::RateBudget::new(40, Duration::from_secs(60)));
         Ok(Arc::new(SlackBot {
-            store: core.store.clone(),
-            orchestrator: core.orchestrator.clone(),
             client: client(&config.api_url)?,
             token: SlackApiToken::new(bot_token.expose_secret().to_string().into()),
             environments,
             lobbies: DashMap::new(),
-            live: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             groups: Mutex::new(None),
             uses_groups,
             shutdown: CancellationToken::new(),
@@ -143,7 +154,7 @@ impl SlackBot {
         self.client.open_session(&self.token)
     }
 
-    /// Checks the bot token (`auth.test`) and starts rendering orchestrator events.
+    /// Checks the bot token (`auth.test`) and starts rendering the session feed.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
         let auth = self
             .session()
@@ -152,8 +163,8 @@ impl SlackBot {
             .map_err(|e| UserError::invalid(format!("Slack refused the bot token ({e}); check SLACK_BOT_TOKEN")))?;
         info!(team = %auth.team_id, bot = %auth.user_id, "slack: connected");
         let bot = self.clone();
-        let events = self.orchestrator.subscribe();
-        tokio::spawn(async move { bot.event_loop(events).await }.instrument(info_span!("slack_events")));
+        let feed = Feed::subscribe(&self.core);
+        tokio::spawn(async move { bot.route_events(feed).await }.instrument(info_span!("slack_events")));
         Ok(())
     }
 
@@ -168,7 +179,7 @@ impl SlackBot {
         if let Some(l) = self.lobby(id) {
             return Some(l);
         }
-        let row = self.store.lobby(id, Platform::Slack).await.ok().flatten()?;
+        let row = feed::lobby_row(&self.core, id, Platform::Slack).await?;
         let lobby = Lobby {
             channel: row.channel_id,
             ts: row.message_id,
@@ -177,38 +188,18 @@ impl SlackBot {
         Some(lobby)
     }
 
-    /// Remembers where a session's lobby is, here and in the store.
-    async fn remember_lobby(&self, id: SessionId, lobby: &Lobby) {
+    /// Remembers where a session's lobby is, here and in the store, and follows the session.
+    async fn remember_lobby(self: &Arc<Self>, id: SessionId, lobby: &Lobby) {
         self.lobbies.insert(id, lobby.clone());
-        let row = cloud_core::store::ChatLobbyRow {
+        let row = LobbyRow {
             session_id: id,
             platform: Platform::Slack,
             channel_id: lobby.channel.clone(),
             message_id: lobby.ts.clone(),
             thread_id: Some(lobby.ts.clone()),
         };
-        if let Err(e) = self.store.save_lobby(&row).await {
-            warn!(session = %id, error = %e, "slack: cannot record the lobby");
-        }
-    }
-
-    /// The lobby view model of a session, with the stacks other sessions hold while it waits.
-    async fn lobby_view(&self, view: &cloud_core::orchestrator::SessionView) -> LobbyView {
-        let mut extras = LobbyExtras::default();
-        let s = &view.session;
-        if s.state == SessionState::Draft && view.locks.is_empty() && view.queue.is_none() {
-            let blockers = self.store.lock_blockers(s.id).await.unwrap_or_default();
-            for stack in &s.stacks {
-                let needle = format!("-{stack}-");
-                if let Some(h) = blockers.iter().find(|h| h.stack.contains(&needle)) {
-                    extras.busy.push(BusyStack {
-                        stack: stack.clone(),
-                        held_by: h.session,
-                    });
-                }
-            }
-        }
-        LobbyView::new(view, &extras)
+        feed::save_lobby(&self.core, &row).await;
+        self.follow(id, Msg::Redraw);
     }
 
     async fn actor(&self, user: &str) -> Actor {
@@ -221,409 +212,258 @@ impl SlackBot {
         Actor { principal, groups }
     }
 
-    /// The user groups of `user` (`usergroups.list` with members, cached).
+    /// The user groups of `user` (`usergroups.list` with members, cached for [`GROUPS_TTL`]).
     async fn user_groups(&self, user: &str) -> Vec<String> {
-        let mut cache = self.groups.lock().await;
-        let fresh = cache.as_ref().map(|(at, _)| at.elapsed() < GROUPS_TTL).unwrap_or(false);
-        if !fresh {
-            let request = SlackApiUserGroupsListRequest::new().with_include_users(true);
-            match self.session().usergroups_list(&request).await {
-                Ok(list) => {
-                    let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
-                    for group in list.usergroups {
-                        for member in group.users.unwrap_or_default() {
-                            by_user
-                                .entry(member.to_string())
-                                .or_default()
-                                .push(group.id.to_string());
+        let cached = self.groups.lock().expect("groups lock").clone();
+        let by_user = match cached {
+            Some((at, by_user)) if at.elapsed() < GROUPS_TTL => by_user,
+            stale => {
+                let request = SlackApiUserGroupsListRequest::new().with_include_users(true);
+                match self.session().usergroups_list(&request).await {
+                    Ok(list) => {
+                        let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
+                        for group in list.usergroups {
+                            for member in group.users.unwrap_or_default() {
+                                by_user
+                                    .entry(member.to_string())
+                                    .or_default()
+                                    .push(group.id.to_string());
+                            }
                         }
+                        let by_user = Arc::new(by_user);
+                        *self.groups.lock().expect("groups lock") = Some((Instant::now(), by_user.clone()));
+                        by_user
                     }
-                    *cache = Some((tokio::time::Instant::now(), by_user));
+                    Err(e) => {
+                        warn!(error = %e, "slack: cannot list user groups; group role mappings do not apply");
+                        stale.map(|(_, m)| m).unwrap_or_default()
+                    }
                 }
-                Err(e) => warn!(error = %e, "slack: cannot list user groups; group role mappings do not apply"),
             }
-        }
-        cache
-            .as_ref()
-            .and_then(|(_, m)| m.get(user).cloned())
-            .unwrap_or_default()
+        };
+        by_user.get(user).cloned().unwrap_or_default()
     }
 
     // ---------------------------------------------------------------- slash commands
 
-    /// Handles a slash command and returns the acknowledgement (an ephemeral message, or an
-    /// in-channel one). Never fails: errors become ephemeral replies.
+    /// Handles a slash command and returns the acknowledgement: the reply when the action
+    /// answered within [`ACK_WITHIN`], else a note that it follows (through the response URL).
+    /// Never fails: errors become ephemeral replies.
     pub async fn on_command(self: &Arc<Self>, ev: SlackCommandEvent) -> SlackCommandEventResponse {
-        let user = ev.user_id.to_string();
         let started = std::time::Instant::now();
         metrics::counter!(metric::INTERACTIONS, "platform" => "slack", "kind" => "command").increment(1);
-        let span = info_span!("slack_command", command = %ev.command, user = %user);
-        let reply = self.command(ev).instrument(span).await;
+        let span = info_span!("slack_command", command = %ev.command, user = %ev.user_id);
+        let response_url = ev.response_url.clone();
+        let channel = ev.channel_id.to_string();
+        let bot = self.clone();
+        // Its own task: the work goes on after a late acknowledgement has left.
+        let mut work = tokio::spawn(async move { bot.command(ev).await }.instrument(span.clone()));
+        let ack = match tokio::time::timeout(ACK_WITHIN, &mut work).await {
+            Ok(Ok(answer)) => {
+                self.after_reply(&answer, &channel, Some(&response_url));
+                ack(&answer.reply)
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "slack: a command handler panicked");
+                ack(&Reply::ephemeral("❌ Something went wrong on our side; try again."))
+            }
+            Err(_) => {
+                let bot = self.clone();
+                tokio::spawn(
+                    async move {
+                        let Ok(answer) = work.await else { return };
+                        bot.deliver_late(&answer.reply, &channel, &response_url).await;
+                        bot.after_reply(&answer, &channel, Some(&response_url));
+                    }
+                    .instrument(span),
+                );
+                ack(&Reply::ephemeral("⏳ Working on it…"))
+            }
+        };
         // The acknowledgement leaves right after this (HTTP response or Socket Mode ack).
         metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "slack").record(started.elapsed().as_secs_f64());
-        match reply {
-            Ok(Ack::Ephemeral(text)) => ephemeral(&text),
-            Ok(Ack::InChannel(text)) => ephemeral(&text).with_response_type(SlackMessageResponseType::InChannel),
-            Ok(Ack::Empty) => SlackCommandEventResponse::new(SlackMessageContent::new()),
-            Err(e) => ephemeral(&format!(":no_entry: {}", e.message)),
+        ack
+    }
+
+    /// A reply that missed the acknowledgement: to the person through the response URL, or to
+    /// the channel when everyone should see it.
+    async fn deliver_late(&self, reply: &Reply, channel: &str, response_url: &SlackResponseUrl) {
+        if reply.ephemeral {
+            return self.respond(response_url, reply).await;
+        }
+        let request = SlackApiChatPostMessageRequest::new(channel.to_string().into(), content(reply));
+        if let Err(e) = self.session().chat_post_message(&request).await {
+            warn!(error = %e, "slack: cannot post a reply in the channel");
         }
     }
 
-    async fn command(self: &Arc<Self>, ev: SlackCommandEvent) -> Result<Ack, UserError> {
-        let parsed = commands::parse(
+    /// The command's parsed intent as one action call, with the actor it ran as.
+    async fn command(self: Arc<Self>, ev: SlackCommandEvent) -> Answer {
+        let actor = self.actor(ev.user_id.as_ref()).await;
+        let parsed = match commands::parse(
             ev.command.as_ref(),
             ev.text.as_deref().unwrap_or(""),
             &self.environments,
-        )?;
-        let actor = self.actor(ev.user_id.as_ref()).await;
-        let channel = ev.channel_id.to_string();
+        ) {
+            Ok(p) => p,
+            // A command that does not parse is Slack-side syntax: answered here.
+            Err(e) => {
+                return Answer {
+                    reply: Reply::refusal(e.code, format!(":no_entry: {}", e.message)),
+                    actor,
+                }
+            }
+        };
         info!(?parsed, "slack: command");
-        // Every intent goes to the orchestrator with the actor (user and groups): it gates,
-        // checks quotas and records the audit row; this adapter only renders the answer.
-        let orch = &self.orchestrator;
-        match parsed {
-            SlashCommand::Help(text) => Ok(Ack::Ephemeral(text)),
+        let core = &self.core;
+        let reply = match parsed {
+            SlashCommand::Help(text) => Reply::ephemeral(text),
             SlashCommand::Deploy(args) => {
                 let stacks = (!args.stacks.is_empty()).then(|| args.stacks.join(","));
-                let opened = actions::deploy(&self.core, &actor, &args.project, &args.env, stacks.as_deref())
-                    .await
-                    .map_err(refusal)?;
-                let s = opened.record;
-                let bot = self.clone();
-                let response_url = ev.response_url.clone();
-                let busy = opened.busy.is_some();
-                self.core.spawn_work(
-                    async move {
-                        if let Err(e) = bot.open_lobby(s.id, &channel).await {
-                            // Without a lobby nobody can see or approve the plan: give the stacks
-                            // back and tell the requester how to fix it (the response URL works
-                            // where the bot cannot post).
-                            warn!(session = %s.id, error = %e, "slack: cannot post the lobby");
-                            let _ = bot.orchestrator.cancel(s.id, actor, "the Slack lobby could not be posted").await;
-                            let text = format!(
-                                ":warning: I could not post the lobby in this channel (Slack said `{}`). Invite me with `/invite @cloud`, or run the command in a channel I am in. Session `{}` was cancelled; nothing ran.",
-                                slack_error_code(&e),
-                                s.id.short()
-                            );
-                            bot.respond(&response_url, &text).await;
-                            return;
-                        }
-                        // Busy stacks: the lobby offers Queue; nothing is planned yet.
-                        if !busy {
-                            actions::plan(&bot.core, s.id, actor);
-                        }
-                    }
-                    .instrument(info_span!("slack_deploy", session = %s.id)),
-                );
-                Ok(Ack::Ephemeral(match opened.busy {
-                    Some(text) => format!(
-                        "{}\nPress *Queue* on the lobby to wait in line, or *Cancel*.",
-                        blocks::escape(&text)
-                    ),
-                    None => mrkdwn(&view::session_started_message(s.id, &s.project, &s.env).text),
-                }))
+                actions::deploy(core, &actor, &args.project, &args.env, stacks.as_deref()).await
             }
             SlashCommand::Approve { session, digest } => {
-                let s = self.store.find_session(&session).await.map_err(store_error)?;
-                let digest = match digest.or_else(|| s.digest.as_ref().map(|d| d.short().to_string())) {
-                    Some(d) => d,
-                    None => {
-                        return Err(UserError::invalid(format!(
-                            "session {} has no plan to approve (it is {})",
-                            s.id.short(),
-                            s.state
-                        )))
-                    }
-                };
-                let button = ButtonId::approve(s.id, &digest);
-                let (_, reply) = actions::approve(&self.core, &actor, &button).await.map_err(refusal)?;
-                self.refresh_lobby(s.id).await;
-                Ok(Ack::Ephemeral(mrkdwn(&reply.text)))
+                actions::approve(core, &actor, &session, digest.as_deref()).await
             }
-            SlashCommand::List => {
-                let sessions = orch
-                    .list(&SessionFilter {
-                        limit: Some(50),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(user_error)?;
-                let sessions = self.readable(&actor, sessions).await;
-                Ok(Ack::Ephemeral(session_list(
-                    "Latest sessions you can read",
-                    &sessions[..sessions.len().min(20)],
-                )))
-            }
-            SlashCommand::AdminList => {
-                let sessions = orch
-                    .admin_list(
-                        actor.clone(),
-                        &SessionFilter {
-                            active: true,
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .map_err(user_error)?;
-                Ok(Ack::Ephemeral(session_list("Active sessions", &sessions)))
-            }
-            SlashCommand::Status { session } => match session {
-                None => {
-                    let sessions = orch
-                        .list(&SessionFilter {
-                            active: true,
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(user_error)?;
-                    let sessions = self.readable(&actor, sessions).await;
-                    Ok(Ack::Ephemeral(session_list("Active sessions you can read", &sessions)))
-                }
-                Some(text) => {
-                    let s = self.store.find_session(&text).await.map_err(store_error)?;
-                    let view = orch.view(s.id, actor.clone()).await.map_err(user_error)?;
-                    Ok(Ack::Ephemeral(format!(
-                        "```{}```",
-                        blocks::escape(&cloud_chat::text::status(&view))
-                    )))
-                }
-            },
-            SlashCommand::Projects => {
-                let projects = self.store.projects().await.map_err(store_error)?;
-                if projects.is_empty() {
-                    return Ok(Ack::Ephemeral(
-                        "No projects yet; an admin creates one with `/cloud-create-project <name> <org>`.".into(),
-                    ));
-                }
-                let lines: Vec<String> = projects
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "• *{}* (org {}, {}) envs {}",
-                            p.name,
-                            p.org,
-                            p.provider,
-                            p.environments.join(", ")
-                        )
-                    })
-                    .collect();
-                Ok(Ack::Ephemeral(lines.join("\n")))
-            }
-            SlashCommand::Quota { project } => {
-                let usage = orch.quota_show(actor.clone(), &project).await.map_err(user_error)?;
-                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&usage.render()))))
-            }
+            SlashCommand::List => actions::list(core, &actor).await,
+            SlashCommand::AdminList => actions::admin_list(core, &actor, None).await,
+            SlashCommand::Status { session } => actions::status(core, &actor, session.as_deref()).await,
+            SlashCommand::Projects => actions::projects(core).await,
+            SlashCommand::Quota { project } => actions::quota(core, &actor, &project).await,
             SlashCommand::Cancel { session, reason } => {
-                let s = self.store.find_session(&session).await.map_err(store_error)?;
-                let reason = reason.unwrap_or_else(|| "cancelled from Slack".into());
-                let (_, reply) = actions::cancel(&self.core, &actor, s.id, &reason)
-                    .await
-                    .map_err(refusal)?;
-                self.refresh_lobby(s.id).await;
-                Ok(Ack::Ephemeral(mrkdwn(&reply.text)))
+                actions::cancel(core, &actor, &session, reason.as_deref()).await
             }
             SlashCommand::AdminCancel { session, reason } => {
-                let s = self.store.find_session(&session).await.map_err(store_error)?;
-                let s = orch
-                    .admin_cancel(actor.clone(), s.id, &reason)
-                    .await
-                    .map_err(user_error)?;
-                Ok(Ack::Ephemeral(format!("Session `{}` is {}.", s.id.short(), s.state)))
+                actions::admin_cancel(core, &actor, &session, &reason).await
             }
-            SlashCommand::Logs { session } => {
-                let s = self.store.find_session(&session).await.map_err(store_error)?;
-                orch.view(s.id, actor.clone()).await.map_err(user_error)?;
-                let lines = self.store.logs(s.id, 0).await.map_err(store_error)?;
-                if lines.is_empty() {
-                    return Ok(Ack::Ephemeral(format!(
-                        "No engine output recorded for session `{}` yet.",
-                        s.id.short()
-                    )));
-                }
-                let text: String = lines.iter().map(|l| format!("[{}] {}\n", l.stack, l.line)).collect();
-                let thread = self.lobby(s.id).filter(|l| l.channel == channel).map(|l| l.ts);
-                let bot = self.clone();
-                let filename = format!("session-{}.log", s.id.short());
-                tokio::spawn(async move {
-                    if let Err(e) = sink::upload(&bot, &channel, thread.as_deref(), &filename, &text).await {
-                        warn!(error = %e, "slack: cannot upload the log");
-                    }
-                });
-                Ok(Ack::Ephemeral(format!(
-                    "Uploading the log of session `{}` ({} lines)…",
-                    s.id.short(),
-                    lines.len()
-                )))
-            }
-            SlashCommand::Audit { session } => {
-                let id = match session {
-                    Some(text) => Some(self.store.find_session(&text).await.map_err(store_error)?.id),
-                    None => None,
-                };
-                let entries = orch.audit_log(actor.clone(), id).await.map_err(user_error)?;
-                let text = cloud_chat::text::audit(&entries);
-                let tail: Vec<&str> = text
-                    .lines()
-                    .rev()
-                    .take(30)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                Ok(Ack::Ephemeral(format!("```{}```", blocks::escape(&tail.join("\n")))))
-            }
+            SlashCommand::Logs { session } => actions::logs(core, &actor, &session).await,
+            SlashCommand::Audit { session } => actions::audit(core, &actor, session.as_deref()).await,
             SlashCommand::Grant(g) => {
-                let expiry = match g.duration {
-                    Some(d) => GrantExpiry::For(d),
-                    None => GrantExpiry::Never,
-                };
-                let env = (g.env != "*").then(|| g.env.clone());
                 let params = GrantParams {
-                    principal: Principal::new(Platform::Slack, g.user.clone()),
-                    project: g.project.clone(),
-                    env,
+                    user: Principal::new(Platform::Slack, g.user.clone()),
+                    project: &g.project,
                     role: g.role,
-                    expiry,
-                    reason: g.reason.clone(),
+                    env: Some(g.env.as_str()),
+                    duration: g.duration,
+                    reason: &g.reason,
                 };
-                let grant = orch.grant(actor.clone(), params).await.map_err(user_error)?;
-                let until = grant
-                    .expires_at
-                    .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
-                    .unwrap_or_default();
-                Ok(Ack::InChannel(format!(
-                    "{} granted <@{}> `{}` on {}/{}{until}: {} (grant `{}`; `/cloud-revoke {} <reason>` ends it)",
-                    blocks::who(&actor.principal),
-                    g.user,
-                    grant.role,
-                    grant.project,
-                    grant.env,
-                    blocks::escape(&g.reason),
-                    grant.id,
-                    grant.id
-                )))
+                actions::grant(core, &actor, params).await
             }
-            SlashCommand::Revoke { grant, reason } => {
-                let row = orch.revoke(actor.clone(), &grant, &reason).await.map_err(user_error)?;
-                Ok(Ack::InChannel(format!(
-                    "{} revoked grant `{}` ({} `{}` on {}/{}): {}",
-                    blocks::who(&actor.principal),
-                    row.id,
-                    blocks::who(&row.principal),
-                    row.role,
-                    row.project,
-                    row.env,
-                    blocks::escape(&reason)
-                )))
-            }
+            SlashCommand::Revoke { grant, reason } => actions::revoke(core, &actor, &grant, &reason).await,
             SlashCommand::CreateProject {
                 name,
                 org,
                 environments,
-            } => {
-                let p = orch
-                    .create_project(
-                        actor.clone(),
-                        ProjectParams {
-                            name,
-                            org,
-                            provider: "aws".into(),
-                            environments,
-                        },
-                    )
-                    .await
-                    .map_err(user_error)?;
-                Ok(Ack::Ephemeral(format!(
-                    "Created project *{}* (org {}, environments {}).",
-                    p.name,
-                    p.org,
-                    p.environments.join(", ")
-                )))
-            }
+            } => actions::create_project(core, &actor, &name, &org, &environments).await,
             SlashCommand::SetQuota { project, key, limit } => {
-                let usage = orch
-                    .quota_set(actor.clone(), &project, &key, limit)
-                    .await
-                    .map_err(user_error)?;
-                Ok(Ack::Ephemeral(format!(
-                    "Quota set.\n```{}```",
-                    blocks::escape(&usage.render())
-                )))
+                actions::set_quota(core, &actor, &project, &key, limit).await
             }
-            SlashCommand::Stats { days } => {
-                let since = orch.now() - chrono::Duration::days(i64::from(days));
-                let stats = orch.stats(actor.clone(), since).await.map_err(user_error)?;
-                Ok(Ack::Ephemeral(format!(
-                    "```{}```",
-                    blocks::escape(&cloud_core::policy::stats::render(&stats))
-                )))
-            }
-        }
+            SlashCommand::Stats { days } => actions::stats(core, &actor, days).await,
+        };
+        Answer { reply, actor }
     }
 
-    /// The sessions whose project/environment the actor may read.
-    async fn readable(
-        &self,
+    /// Carries out a reply's follow-ups, after it has been sent (the lobby comes after the
+    /// acknowledgement), on the core's tracked tasks.
+    fn after_reply(self: &Arc<Self>, answer: &Answer, channel: &str, response_url: Option<&SlackResponseUrl>) {
+        if answer.reply.follow_ups.is_empty() {
+            return;
+        }
+        let bot = self.clone();
+        let actor = answer.actor.clone();
+        let follow_ups = answer.reply.follow_ups.clone();
+        let channel = channel.to_string();
+        let response_url = response_url.cloned();
+        self.core.spawn_work(
+            async move {
+                for follow_up in follow_ups {
+                    bot.carry_out(&actor, &channel, response_url.as_ref(), follow_up).await;
+                }
+            }
+            .instrument(info_span!("slack_follow_ups")),
+        );
+    }
+
+    async fn carry_out(
+        self: &Arc<Self>,
         actor: &Actor,
-        sessions: Vec<cloud_core::store::SessionRecord>,
-    ) -> Vec<cloud_core::store::SessionRecord> {
-        let mut out = Vec::new();
-        for s in sessions {
-            if actions::gate(&self.core, actor, &s.project, &s.env, Intent::Read)
-                .await
-                .is_ok()
-            {
-                out.push(s);
+        channel: &str,
+        response_url: Option<&SlackResponseUrl>,
+        follow_up: FollowUp,
+    ) {
+        match follow_up {
+            FollowUp::PostLobby { session } => match self.open_lobby(session, channel).await {
+                Ok(_) => actions::lobby_posted(&self.core, actor, session).await,
+                Err(e) => {
+                    let reply = actions::lobby_failed(
+                        &self.core,
+                        actor,
+                        session,
+                        &format!("Slack said `{}`", slack_error_code(&e)),
+                        "Invite me with `/invite @cloud`, or run the command in a channel I am in.",
+                    )
+                    .await;
+                    // The response URL works where the bot cannot post.
+                    match response_url {
+                        Some(url) => self.respond(url, &reply).await,
+                        None => self.tell(channel, &actor.principal.user, &reply).await,
+                    }
+                }
+            },
+            FollowUp::RefreshLobby { session } => {
+                if self.find_lobby(session).await.is_some() {
+                    self.follow(session, Msg::Redraw);
+                }
+            }
+            FollowUp::MoveLobby { from, to } => {
+                if let Some(lobby) = self.find_lobby(from).await {
+                    self.remember_lobby(to, &lobby).await;
+                    actions::lobby_posted(&self.core, actor, to).await;
+                }
+            }
+            FollowUp::Announce { session, text } => {
+                if let Some(lobby) = self.find_lobby(session).await {
+                    self.post_in_thread(&lobby, &text).await;
+                }
+            }
+            FollowUp::Attach {
+                session,
+                filename,
+                content,
+            } => {
+                let thread = self.lobby(session).filter(|l| l.channel == channel).map(|l| l.ts);
+                if let Err(e) = sink::upload(self, channel, thread.as_deref(), &filename, &content).await {
+                    warn!(error = %e, "slack: cannot upload the file");
+                }
             }
         }
-        out
     }
 
-    /// Posts the lobby of a new session in `channel` and remembers it.
-    async fn open_lobby(&self, id: SessionId, channel: &str) -> anyhow::Result<Lobby> {
-        let view = self.orchestrator.status(id).await?;
-        let lobby_view = self.lobby_view(&view).await;
+    /// Posts the lobby of a new session in `channel` and follows the session.
+    async fn open_lobby(self: &Arc<Self>, id: SessionId, channel: &str) -> anyhow::Result<Lobby> {
+        let lobby_view = feed::lobby(&self.core, id)
+            .await
+            .map_err(|reply| anyhow::anyhow!(reply.text()))?;
         let request = SlackApiChatPostMessageRequest::new(
             channel.to_string().into(),
             SlackMessageContent::new()
                 .with_text(blocks::lobby_text(&lobby_view))
-                .with_blocks(blocks::lobby(&lobby_view, &view)),
+                .with_blocks(blocks::lobby(&lobby_view)),
         );
         let posted = self.session().chat_post_message(&request).await?;
         let lobby = Lobby {
             channel: posted.channel.to_string(),
             ts: posted.ts.to_string(),
         };
+        // Following it redraws it at once: the plan may have moved on while it was on its way.
         self.remember_lobby(id, &lobby).await;
-        // The plan may have moved on while the message was on its way.
-        self.refresh_lobby(id).await;
         Ok(lobby)
-    }
-
-    /// Re-renders a session's lobby from the store (`chat.update`).
-    async fn refresh_lobby(&self, id: SessionId) {
-        let Some(lobby) = self.find_lobby(id).await else { return };
-        let view = match self.orchestrator.status(id).await {
-            Ok(v) => v,
-            Err(e) => return warn!(session = %id, error = %e, "slack: cannot read the session for its lobby"),
-        };
-        let lobby_view = self.lobby_view(&view).await;
-        let request = SlackApiChatUpdateRequest::new(
-            lobby.channel.clone().into(),
-            SlackMessageContent::new()
-                .with_text(blocks::lobby_text(&lobby_view))
-                .with_blocks(blocks::lobby(&lobby_view, &view)),
-            lobby.ts.clone().into(),
-        );
-        if let Err(e) = self.session().chat_update(&request).await {
-            warn!(session = %id, error = %e, "slack: cannot update the lobby");
-        }
     }
 
     // ---------------------------------------------------------------- buttons
 
-    /// Handles a button click. The ack is empty; the outcome shows in the lobby, and a refusal
-    /// as an ephemeral message to the person who clicked.
+    /// Handles a button click. The ack is empty; the answer reaches the clicker alone through
+    /// the click's response URL, and the outcome shows in the lobby.
     pub async fn on_interaction(self: &Arc<Self>, ev: SlackInteractionEvent) {
         let SlackInteractionEvent::BlockActions(ev) = ev else {
             return;
@@ -633,39 +473,44 @@ impl SlackBot {
         };
         metrics::counter!(metric::INTERACTIONS, "platform" => "slack", "kind" => "component").increment(1);
         let channel = ev.container_channel();
-        let message_ts = ev.container_ts();
+        // A click on a lobby (not on an ephemeral reply's buttons) says where the lobby is.
+        let lobby_ts = ev.container_ts().filter(|_| !ev.container_is_ephemeral());
         let response_url = ev.response_url.clone();
         for action in ev.actions.clone().unwrap_or_default() {
             let bot = self.clone();
             let user = user.clone();
             let channel = channel.clone();
-            let message_ts = message_ts.clone();
+            let lobby_ts = lobby_ts.clone();
             let response_url = response_url.clone();
             let span = info_span!("slack_click", action = %action.action_id, user = %user);
-            // Clicks are acknowledged at once; the work (an approval may start an apply) runs on,
-            // and its answer reaches the clicker alone through the click's response URL.
+            // Clicks are acknowledged at once; the work (an approval may start an apply) runs on.
             tokio::spawn(
                 async move {
-                    let reply = match bot
+                    let selected: Vec<String> = action
+                        .selected_options
+                        .iter()
+                        .flatten()
+                        .map(|o| o.value.clone())
+                        .collect();
+                    let answer = bot
                         .click(
                             &user,
                             channel.as_deref(),
-                            message_ts.as_deref(),
+                            lobby_ts.as_deref(),
                             action.action_id.as_ref(),
+                            &selected,
                         )
-                        .await
-                    {
-                        Ok(reply) => reply,
-                        Err(refusal) => {
-                            info!(reply = %refusal.text, "slack: click refused");
-                            refusal
-                        }
-                    };
-                    let text = mrkdwn(&reply.text);
+                        .await;
+                    if answer.reply.is_refusal() {
+                        info!(reply = %answer.reply.text(), "slack: click refused");
+                    }
                     match (&response_url, &channel) {
-                        (Some(url), _) => bot.respond(url, &text).await,
-                        (None, Some(channel)) => bot.tell(channel, &user, &text).await,
+                        (Some(url), _) => bot.respond(url, &answer.reply).await,
+                        (None, Some(channel)) => bot.tell(channel, &user, &answer.reply).await,
                         (None, None) => {}
+                    }
+                    if let Some(channel) = &channel {
+                        bot.after_reply(&answer, channel, response_url.as_ref());
                     }
                 }
                 .instrument(span),
@@ -678,250 +523,284 @@ impl SlackBot {
         self: &Arc<Self>,
         user: &str,
         channel: Option<&str>,
-        message_ts: Option<&str>,
+        lobby_ts: Option<&str>,
         action_id: &str,
-    ) -> Result<view::Reply, view::Reply> {
-        let id: ButtonId = actions::parse_button(action_id)?;
+        selected: &[String],
+    ) -> Answer {
         // After a restart the click is how this process learns where the lobby is (and the
         // store, when the earlier instance recorded it).
-        if self.find_lobby(id.session).await.is_none() {
-            if let (Some(channel), Some(ts)) = (channel, message_ts) {
-                self.remember_lobby(
-                    id.session,
-                    &Lobby {
+        if let Ok(id) = action_id.parse::<ButtonId>() {
+            if self.find_lobby(id.session).await.is_none() {
+                if let (Some(channel), Some(ts)) = (channel, lobby_ts) {
+                    let lobby = Lobby {
                         channel: channel.into(),
                         ts: ts.into(),
-                    },
-                )
-                .await;
+                    };
+                    self.remember_lobby(id.session, &lobby).await;
+                }
             }
         }
         let actor = self.actor(user).await;
-        let core = &self.core;
-        let reply = match id.action {
-            ButtonAction::Approve => actions::approve(core, &actor, &id).await?.1,
-            ButtonAction::Cancel => actions::cancel(core, &actor, id.session, "cancelled from the Slack lobby").await?.1,
-            ButtonAction::Refresh => actions::refresh(core, &actor, id.session).await?,
-            ButtonAction::Queue => {
-                let reply = actions::queue(core, &actor, id.session).await?;
-                // Queued: wait for the stacks here too, since the session that frees them may
-                // run in another process (the CLI) whose events this one never sees.
-                let session = id.session;
-                let bot = self.clone();
-                self.core.spawn_work(
-                    async move {
-                        if bot.store.session(session).await.map(|s| s.state == SessionState::Draft).unwrap_or(false) {
-                            match bot.orchestrator.wait_for_locks(session).await {
-                                Ok(_) if bot.store.session(session).await.map(|s| s.state == SessionState::Draft).unwrap_or(false) => {
-                                    actions::plan(&bot.core, session, actor)
-                                }
-                                Ok(_) => {}
-                                Err(e) => info!(error = %e, "slack: stopped waiting for the stacks"),
-                            }
-                        }
-                    }
-                    .instrument(info_span!("slack_queue", session = %session)),
-                );
-                reply
-            }
-            ButtonAction::Stacks => view::Reply::ephemeral(
-                "Slack lobbies have no stack picker: run `/cloud-deploy <project> <env> <stacks…>` for another set of stacks.",
-            ),
-        };
-        self.refresh_lobby(id.session).await;
-        Ok(reply)
+        let reply = actions::click(&self.core, &actor, action_id, selected).await;
+        Answer { reply, actor }
     }
 
     /// An ephemeral reply through a command's or click's response URL.
-    async fn respond(&self, url: &SlackResponseUrl, text: &str) {
-        let request = SlackApiPostWebhookMessageRequest::new(SlackMessageContent::new().with_text(text.to_string()));
+    async fn respond(&self, url: &SlackResponseUrl, reply: &Reply) {
+        let request = SlackApiPostWebhookMessageRequest::new(content(reply));
         if let Err(e) = self.client.respond_to_event(url, &request).await {
             warn!(error = %e, "slack: cannot answer through the response URL");
         }
     }
 
     /// An ephemeral message to one person.
-    async fn tell(&self, channel: &str, user: &str, text: &str) {
-        let request = SlackApiChatPostEphemeralRequest::new(
-            channel.to_string().into(),
-            user.to_string().into(),
-            SlackMessageContent::new().with_text(text.to_string()),
-        );
+    async fn tell(&self, channel: &str, user: &str, reply: &Reply) {
+        let request =
+            SlackApiChatPostEphemeralRequest::new(channel.to_string().into(), user.to_string().into(), content(reply));
         if let Err(e) = self.session().chat_post_ephemeral(&request).await {
             warn!(error = %e, "slack: cannot send an ephemeral message");
         }
     }
 
-    // ---------------------------------------------------------------- orchestrator events
+    /// A line in the lobby's thread.
+    async fn post_in_thread(&self, lobby: &Lobby, text: &str) {
+        let request = SlackApiChatPostMessageRequest::new(
+            lobby.channel.clone().into(),
+            SlackMessageContent::new().with_text(blocks::fit(&blocks::mrkdwn(text), 3000)),
+        )
+        .with_thread_ts(lobby.ts.clone().into());
+        if let Err(e) = self.session().chat_post_message(&request).await {
+            warn!(error = %e, "slack: cannot post in the thread");
+        }
+    }
 
-    async fn event_loop(self: Arc<Self>, mut events: broadcast::Receiver<SessionEvent>) {
+    // ---------------------------------------------------------------- session feed
+
+    /// Hands each session event to its session's task, without waiting for anything.
+    async fn route_events(self: Arc<Self>, mut feed: Feed) {
         loop {
-            let event = tokio::select! {
+            let item = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
-                e = events.recv() => e,
+                item = feed.next() => item,
             };
-            let event = match event {
-                Ok(e) => e,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    warn!(
-                        missed = n,
-                        "slack: fell behind the session events; the store keeps the full log"
-                    );
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            };
-            self.on_event(event).await;
-        }
-    }
-
-    async fn on_event(self: &Arc<Self>, event: SessionEvent) {
-        let id = event.session;
-        // Progress only matters to threads this process streams (in memory); other events to
-        // any lobby of ours, this instance's or an earlier one's (in the store).
-        let streaming_only = matches!(
-            event.kind,
-            SessionEventKind::Progress { .. } | SessionEventKind::StackStateChanged { .. }
-        );
-        if !streaming_only && self.find_lobby(id).await.is_none() {
-            return;
-        }
-        match event.kind {
-            SessionEventKind::StateChanged { from, to } => {
-                self.refresh_lobby(id).await;
-                if to == SessionState::Applying {
-                    self.start_thread(id).await;
-                }
-                if from == SessionState::Applying && to.is_terminal() {
-                    self.finish_thread(id, to).await;
-                }
-            }
-            SessionEventKind::StackStateChanged { stack, state, .. } => {
-                let live = self.live.lock().await;
-                let Some(thread) = live.get(&id) else { return };
-                let input = match state {
-                    StackState::Applying => Some(StackEvent::Started {
-                        planned_steps: thread.planned.get(&stack).copied().unwrap_or(0),
-                    }),
-                    StackState::Applied | StackState::Failed | StackState::Skipped => {
-                        let counts = self
-                            .store
-                            .session_stacks(id)
-                            .await
-                            .ok()
-                            .and_then(|rows| rows.into_iter().find(|r| r.stack == stack).map(|r| r.counts))
-                            .unwrap_or_default();
-                        let result = match state {
-                            StackState::Applied => StackResult::Applied,
-                            StackState::Failed => StackResult::Failed,
-                            _ => StackResult::Skipped,
-                        };
-                        Some(StackEvent::Finished { result, counts })
+            match item {
+                None => break,
+                Some(FeedItem::Lagged(n)) => {
+                    warn!(missed = n, "slack: fell behind the session events; redrawing lobbies");
+                    let senders: Vec<_> = self.sessions.lock().expect("sessions lock").values().cloned().collect();
+                    for tx in senders {
+                        let _ = tx.send(Msg::Redraw);
                     }
-                    _ => None,
-                };
-                if let Some(event) = input {
-                    let _ = thread.input.send(BatchInput::stack(&stack, event));
                 }
+                Some(FeedItem::Event(id, event)) => self.route(id, event),
             }
-            SessionEventKind::Progress { stack, progress } => {
-                if let Some(thread) = self.live.lock().await.get(&id) {
-                    let _ = thread
-                        .input
-                        .send(BatchInput::stack(&stack, StackEvent::Progress(progress)));
-                }
-            }
-            SessionEventKind::Queued { .. } | SessionEventKind::LocksGranted | SessionEventKind::Recovered { .. } => {
-                self.refresh_lobby(id).await;
-            }
-            SessionEventKind::FollowUpOpened { follow_up } => {
-                info!(session = %id, %follow_up, "slack: follow-up session opened");
-                if let Some(lobby) = self.lobby(id) {
-                    // The follow-up gets its own lobby beside the first one.
-                    let bot = self.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = bot.open_lobby(follow_up, &lobby.channel).await {
-                            warn!(session = %follow_up, error = %e, "slack: cannot post the follow-up lobby");
-                        }
-                    });
-                }
-            }
-            SessionEventKind::Created | SessionEventKind::Approved { .. } => {}
         }
     }
 
-    /// The session started applying: stream its progress into the lobby's thread.
-    async fn start_thread(self: &Arc<Self>, id: SessionId) {
-        let Some(lobby) = self.lobby(id) else { return };
-        let planned = self
-            .store
-            .session(id)
-            .await
-            .ok()
-            .and_then(|s| s.plan)
-            .map(|p| {
-                p.stacks
-                    .iter()
-                    .map(|e| (e.stack.clone(), e.preview.steps.len() as u32))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (input, rx) = mpsc::unbounded_channel();
-        let sink = ThreadSink::new(self.clone(), lobby, format!("session-{}.log", id.short()));
-        sink::spawn(sink, rx, self.limits.clone(), id);
-        self.live.lock().await.insert(id, LiveThread { input, planned });
-    }
-
-    async fn finish_thread(&self, id: SessionId, to: SessionState) {
-        let Some(thread) = self.live.lock().await.remove(&id) else {
-            return;
-        };
-        let summary = match self.orchestrator.status(id).await {
-            Ok(view) => SummaryView::new(&view).to_batcher_summary(),
-            Err(_) => SessionSummary {
-                outcome: match to {
-                    SessionState::Applied => SessionOutcome::Applied,
-                    SessionState::Cancelled => SessionOutcome::Cancelled,
-                    _ => SessionOutcome::Failed,
+    fn route(self: &Arc<Self>, id: SessionId, event: Event) {
+        let event = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            match sessions.get(&id) {
+                Some(tx) => match tx.send(Msg::Event(event)) {
+                    Ok(()) => return,
+                    Err(mpsc::error::SendError(msg)) => {
+                        sessions.remove(&id);
+                        msg
+                    }
                 },
-                headline: format!("session {}: {to}", id.short()),
-                details: vec![],
-            },
+                None => Msg::Event(event),
+            }
         };
-        let _ = thread.input.send(BatchInput::SessionFinished(summary));
+        if self.lobby(id).is_some() {
+            return self.follow(id, event);
+        }
+        // Progress of a session this process does not follow is not streamed here.
+        if matches!(&event, Msg::Event(e) if e.is_stream_only()) {
+            return;
+        }
+        // Maybe an earlier instance posted its lobby: look in the store, off the router.
+        let bot = self.clone();
+        tokio::spawn(async move {
+            if bot.find_lobby(id).await.is_some() {
+                bot.follow(id, event);
+            }
+        });
+    }
+
+    /// Gives `msg` to the task of session `id`, starting one when there is none. The lobby must
+    /// be known (in [`SlackBot::lobbies`]).
+    fn follow(self: &Arc<Self>, id: SessionId, msg: Msg) {
+        let Some(lobby) = self.lobby(id) else { return };
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let msg = match sessions.get(&id) {
+            Some(tx) => match tx.send(msg) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(msg)) => msg,
+            },
+            None => msg,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(Msg::Redraw);
+        let _ = tx.send(msg);
+        sessions.insert(id, tx);
+        let task = SessionTask::new(self.clone(), id, lobby);
+        tokio::spawn(task.run(rx).instrument(info_span!("slack_session", session = %id)));
     }
 }
 
-/// What a command acknowledges with.
-enum Ack {
-    Ephemeral(String),
-    /// Seen by the whole channel (grants and revocations are announced).
-    InChannel(String),
-    #[allow(dead_code)]
-    Empty,
+/// What a command or click produced: the reply, and who acted (for its follow-ups).
+struct Answer {
+    reply: Reply,
+    actor: Actor,
 }
 
-fn ephemeral(text: &str) -> SlackCommandEventResponse {
-    let blocks = blocks::text_blocks(text);
-    let mut content = SlackMessageContent::new().with_text(blocks::fit(text, 3000));
+/// One session's lobby and thread on Slack.
+struct SessionTask {
+    bot: Arc<SlackBot>,
+    id: SessionId,
+    lobby: Lobby,
+    feed: SessionFeed,
+    /// When the lobby should be redrawn next, if it should.
+    due: Option<Instant>,
+    last_edit: Option<Instant>,
+    /// The thread's batcher while the apply streams.
+    thread: Option<mpsc::UnboundedSender<BatchInput>>,
+}
+
+impl SessionTask {
+    fn new(bot: Arc<SlackBot>, id: SessionId, lobby: Lobby) -> SessionTask {
+        let feed = SessionFeed::new(bot.core.clone(), id, Platform::Slack);
+        SessionTask {
+            bot,
+            id,
+            lobby,
+            feed,
+            due: None,
+            last_edit: None,
+            thread: None,
+        }
+    }
+
+    /// Asks for a redraw no sooner than `interval` after the last one.
+    fn redraw_after(&mut self, interval: Duration) {
+        let now = Instant::now();
+        let at = self.last_edit.map(|t| (t + interval).max(now)).unwrap_or(now);
+        self.due = Some(self.due.map_or(at, |due| due.min(at)));
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        loop {
+            let due = self.due;
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Msg::Event(event)) => {
+                        for update in self.feed.on(event).await {
+                            self.on_update(update).await;
+                        }
+                    }
+                    Some(Msg::Redraw) => self.redraw_after(LOBBY_EDIT_INTERVAL),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    self.due = None;
+                    self.last_edit = Some(Instant::now());
+                    let state = self.bot.refresh_lobby(self.id, &self.lobby).await;
+                    if state.is_some_and(SessionState::is_terminal) && self.thread.is_none() && self.due.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        rx.close();
+        let mut sessions = self.bot.sessions.lock().expect("sessions lock");
+        if sessions.get(&self.id).is_some_and(|tx| tx.is_closed()) {
+            sessions.remove(&self.id);
+        }
+    }
+
+    async fn on_update(&mut self, update: Update) {
+        match update {
+            Update::Lobby(Redraw::Now) => self.redraw_after(LOBBY_EDIT_INTERVAL),
+            Update::Lobby(Redraw::Soon) => self.redraw_after(LOBBY_STACK_INTERVAL),
+            Update::ApplyStarted { announcement } => {
+                if self.thread.is_some() {
+                    return;
+                }
+                if let Some(text) = announcement {
+                    self.bot.post_in_thread(&self.lobby, &text).await;
+                }
+                let (input, rx) = mpsc::unbounded_channel();
+                let sink = ThreadSink::new(
+                    self.bot.clone(),
+                    self.lobby.clone(),
+                    format!("session-{}.log", self.id.short()),
+                );
+                sink::spawn(sink, rx, self.bot.limits.clone(), self.id);
+                self.thread = Some(input);
+            }
+            Update::Stream(input) => {
+                let finished = matches!(input, BatchInput::SessionFinished(_));
+                if let Some(thread) = &self.thread {
+                    let _ = thread.send(input);
+                }
+                if finished {
+                    self.thread = None;
+                }
+            }
+            Update::Announce(text) => self.bot.post_in_thread(&self.lobby, &text).await,
+            Update::FollowUpOpened(follow_up) => {
+                // The follow-up needs its own approval: it gets a lobby beside this one.
+                if let Err(e) = self.bot.open_lobby(follow_up, &self.lobby.channel).await {
+                    warn!(session = %follow_up, error = %e, "slack: cannot post the follow-up lobby");
+                }
+            }
+        }
+    }
+}
+
+impl SlackBot {
+    /// Re-renders a session's lobby (`chat.update`); returns the session's state.
+    async fn refresh_lobby(&self, id: SessionId, lobby: &Lobby) -> Option<SessionState> {
+        let lobby_view = match feed::lobby(&self.core, id).await {
+            Ok(v) => v,
+            Err(reply) => {
+                warn!(session = %id, error = %reply.text(), "slack: cannot read the session for its lobby");
+                return None;
+            }
+        };
+        let request = SlackApiChatUpdateRequest::new(
+            lobby.channel.clone().into(),
+            SlackMessageContent::new()
+                .with_text(blocks::lobby_text(&lobby_view))
+                .with_blocks(blocks::lobby(&lobby_view)),
+            lobby.ts.clone().into(),
+        );
+        metrics::counter!(metric::CHAT_CALLS, "platform" => "slack", "route" => "chat.update").increment(1);
+        if let Err(e) = self.session().chat_update(&request).await {
+            warn!(session = %id, error = %e, "slack: cannot update the lobby");
+        }
+        Some(lobby_view.state)
+    }
+}
+
+/// A reply as a slash command's acknowledgement.
+fn ack(reply: &Reply) -> SlackCommandEventResponse {
+    let response_type = if reply.ephemeral {
+        SlackMessageResponseType::Ephemeral
+    } else {
+        SlackMessageResponseType::InChannel
+    };
+    SlackCommandEventResponse::new(content(reply)).with_response_type(response_type)
+}
+
+/// A reply as message content: its blocks, and the plain text as the fallback.
+fn content(reply: &Reply) -> SlackMessageContent {
+    let blocks = blocks::reply_blocks(reply);
+    let mut content = SlackMessageContent::new().with_text(blocks::reply_text(reply));
     if !blocks.is_empty() {
         content = content.with_blocks(blocks);
     }
-    SlackCommandEventResponse::new(content).with_response_type(SlackMessageResponseType::Ephemeral)
-}
-
-fn user_error(e: OrchestratorError) -> UserError {
-    e.to_user()
-}
-
-/// A shared chat reply (Discord-style markdown) as Slack mrkdwn: `**bold**` → `*bold*`.
-fn mrkdwn(text: &str) -> String {
-    text.replace("**", "*")
-}
-
-/// A refusal from the shared chat actions as this adapter's error.
-fn refusal(reply: view::Reply) -> UserError {
-    UserError::invalid(mrkdwn(&reply.text))
+    content
 }
 
 /// Slack's error code (`not_in_channel`, `channel_not_found`, …) when `e` is a Web API error.
@@ -933,34 +812,11 @@ fn slack_error_code(e: &anyhow::Error) -> String {
     }
 }
 
-fn store_error(e: cloud_core::store::StoreError) -> UserError {
-    OrchestratorError::from(e).to_user()
-}
-
-fn session_list(title: &str, sessions: &[cloud_core::store::SessionRecord]) -> String {
-    if sessions.is_empty() {
-        return format!("*{title}*: none. Start one with `/cloud-deploy <project> <env>`.");
-    }
-    let mut out = format!("*{title}*\n");
-    for s in sessions {
-        out.push_str(&format!(
-            "• `{}` {} {}/{} {} by {} ({})\n",
-            s.id.short(),
-            s.state,
-            s.project,
-            s.env,
-            s.operation,
-            blocks::who(&s.requester),
-            s.created_at.format("%Y-%m-%d %H:%M UTC")
-        ));
-    }
-    out
-}
-
 /// Small accessors over slack-morphism's block_actions payload.
 trait BlockActionsExt {
     fn container_channel(&self) -> Option<String>;
     fn container_ts(&self) -> Option<String>;
+    fn container_is_ephemeral(&self) -> bool;
 }
 
 impl BlockActionsExt for SlackInteractionBlockActionsEvent {
@@ -976,6 +832,13 @@ impl BlockActionsExt for SlackInteractionBlockActionsEvent {
         match &self.container {
             SlackInteractionActionContainer::Message(m) => Some(m.message_ts.to_string()),
             _ => None,
+        }
+    }
+
+    fn container_is_ephemeral(&self) -> bool {
+        match &self.container {
+            SlackInteractionActionContainer::Message(m) => m.is_ephemeral.unwrap_or(false),
+            _ => false,
         }
     }
 }

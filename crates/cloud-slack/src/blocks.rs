@@ -1,13 +1,12 @@
-//! Block Kit renderings of a session: the lobby (header, per-stack changes, approvals, buttons)
-//! and the ephemeral replies. Pure functions of the orchestrator's [`SessionView`], so they are
-//! snapshot-tested without Slack.
+//! Block Kit renderings of the transport-neutral views: the session lobby (header, per-stack
+//! changes, approvals, buttons) and the actions' replies. Pure functions of cloud-chat values,
+//! so they are snapshot-tested without Slack.
 
 use slack_morphism::prelude::*;
 
 pub use cloud_chat::view::fit;
-use cloud_chat::view::{self, ButtonStyle, ChangeSummary, LobbyStack, LobbyView};
-use cloud_core::orchestrator::SessionView;
-use cloud_domain::session::{Platform, Principal, SessionState, StackState};
+use cloud_chat::view::{self, Block, ButtonStyle, ButtonView, ChangeSummary, LobbyStack, LobbyView, Reply};
+use cloud_domain::session::{Platform, Principal, StackState};
 
 /// Slack's mrkdwn needs `&`, `<` and `>` escaped; everything else is shown as typed.
 pub fn escape(text: &str) -> String {
@@ -16,43 +15,85 @@ pub fn escape(text: &str) -> String {
 
 /// A principal as Slack shows it: a mention for Slack users, the id otherwise.
 pub fn who(p: &Principal) -> String {
-    match p.platform {
-        Platform::Slack => format!("<@{}>", p.user),
-        _ => format!("`{}`", escape(&p.to_string())),
-    }
+    view::who(p, Platform::Slack)
 }
 
-/// What the lobby says the next step is.
-fn next_step(view: &SessionView) -> String {
-    let s = &view.session;
-    match s.state {
-        SessionState::Draft => match &view.queue {
-            Some(q) => format!(
-                "Queued for its stacks: position {}. It is previewed when they are free.",
-                q.position
-            ),
-            None if view.locks.is_empty() => {
-                "Its stacks are busy with other sessions: *Queue* to wait in line, or *Cancel*.".into()
-            }
-            None => "Previewing the stacks…".into(),
-        },
-        SessionState::Planning => "Previewing the stacks…".into(),
-        SessionState::PlanReady => {
-            let who = if s.allow_self_approve {
-                "anyone with `approve`"
-            } else {
-                "someone other than the requester with `approve`"
-            };
-            format!("Waiting for {} approval(s) from {who}.", s.approvals_required)
-        }
-        SessionState::PlanFailed => "The preview failed: fix the cause, then *Refresh* to retry.".into(),
-        SessionState::Approved => "Approved: applying next.".into(),
-        SessionState::Applying => "Applying — progress in the thread.".into(),
-        SessionState::Applied => "Applied. Summary in the thread.".into(),
-        SessionState::Failed => "The apply failed. Summary in the thread.".into(),
-        SessionState::Cancelled => "Cancelled.".into(),
-        SessionState::Expired => "The plan expired; run `/cloud-deploy` again for a fresh one.".into(),
+/// Shared chat markdown as Slack mrkdwn: `**bold**` becomes `*bold*`, and Slack's control
+/// sequences other than user mentions (`<!channel>`, `<!here>`, `<#C…>`, `<http…|…>`) are
+/// defused, so nothing a person typed (a reason, a name) can notify a whole channel or become a
+/// link. Other text is shown as written.
+pub fn mrkdwn(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('<') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 1..];
+        let control = tail.starts_with('!')
+            || tail.starts_with('#')
+            || tail.starts_with("http:")
+            || tail.starts_with("https:")
+            || tail.starts_with("mailto:");
+        out.push_str(if control { "&lt;" } else { "<" });
+        rest = tail;
     }
+    out.push_str(rest);
+    out.replace("**", "*")
+}
+
+/// An action's reply as Block Kit: paragraphs as mrkdwn sections, preformatted blocks as code
+/// sections (each within Slack's 3000 characters per section), then its buttons.
+pub fn reply_blocks(reply: &Reply) -> Vec<SlackBlock> {
+    let mut blocks: Vec<SlackBlock> = Vec::new();
+    for block in &reply.blocks {
+        match block {
+            Block::Text(text) => {
+                let lines: Vec<String> = mrkdwn(text).lines().map(String::from).collect();
+                for chunk in chunk_lines(&lines, 2900) {
+                    blocks.push(SlackSectionBlock::new().with_text(md!(chunk)).into());
+                }
+            }
+            Block::Code(code) => {
+                let lines: Vec<String> = escape(code.trim_end_matches('\n')).lines().map(String::from).collect();
+                for chunk in chunk_lines(&lines, 2890) {
+                    blocks.push(
+                        SlackSectionBlock::new()
+                            .with_text(md!(format!("```\n{chunk}\n```")))
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+    blocks.truncate(49);
+    let buttons = buttons(&reply.buttons);
+    if !buttons.is_empty() {
+        blocks.push(SlackActionsBlock::new(buttons).into());
+    }
+    blocks
+}
+
+/// An action's reply as plain fallback text (notifications, screen readers).
+pub fn reply_text(reply: &Reply) -> String {
+    fit(&reply.plain(), 3000)
+}
+
+/// The enabled buttons (Slack has no disabled buttons: the lobby lists the others with why).
+fn buttons(buttons: &[ButtonView]) -> Vec<SlackActionBlockElement> {
+    buttons
+        .iter()
+        .filter(|b| b.enabled)
+        .map(|b| {
+            let mut button = SlackBlockButtonElement::new(pt!(b.label)).with_action_id(b.id.to_string().into());
+            match b.style {
+                ButtonStyle::Primary | ButtonStyle::Success => {
+                    button = button.with_style(SlackBlockButtonStyle::Primary)
+                }
+                ButtonStyle::Danger => button = button.with_style(SlackBlockButtonStyle::Danger),
+                ButtonStyle::Secondary => {}
+            }
+            button.into()
+        })
+        .collect()
 }
 
 /// The lobby's fallback text (notifications, screen readers).
@@ -108,7 +149,7 @@ fn stack_icon(state: StackState) -> &'static str {
 /// The session lobby as Block Kit, from the transport-neutral [`LobbyView`]: header, state and
 /// requester, one line per stack, totals/approvals/digest, cost and quotas, the reason, and the
 /// enabled buttons (Slack has no disabled buttons: the others are listed with why).
-pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
+pub fn lobby(lobby: &LobbyView) -> Vec<SlackBlock> {
     let mut blocks: Vec<SlackBlock> = Vec::new();
     blocks.push(
         SlackHeaderBlock::new(pt!(fit(
@@ -124,7 +165,7 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
                 lobby.state,
                 who(&lobby.requester),
                 lobby.session.short(),
-                next_step(view)
+                mrkdwn(&lobby.next_step)
             )))
             .into(),
     );
@@ -133,7 +174,7 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
     for chunk in chunk_lines(&lines, 2900) {
         blocks.push(SlackSectionBlock::new().with_text(md!(chunk)).into());
     }
-    if let Some(plan) = &view.session.plan {
+    if let Some(engine) = &lobby.engine_version {
         let approvers: Vec<String> = lobby.approvals.iter().map(who).collect();
         let approvals = if approvers.is_empty() {
             String::new()
@@ -149,7 +190,7 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
                     lobby.approvals_required,
                     approvals,
                     lobby.digest_short.as_deref().unwrap_or_default(),
-                    escape(&plan.engine_version)
+                    escape(engine)
                 ),
             ))])
             .into(),
@@ -162,12 +203,6 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
     }
     for q in lobby.quotas.iter().flatten() {
         finops.push(format!("Quota {}", q.line()));
-    }
-    if finops.is_empty() {
-        finops = cloud_chat::text::cost_and_quota(view)
-            .lines()
-            .map(String::from)
-            .collect();
     }
     let finops: Vec<String> = finops
         .iter()
@@ -189,22 +224,7 @@ pub fn lobby(lobby: &LobbyView, view: &SessionView) -> Vec<SlackBlock> {
         );
     }
 
-    let buttons: Vec<SlackActionBlockElement> = lobby
-        .buttons
-        .iter()
-        .filter(|b| b.enabled)
-        .map(|b| {
-            let mut button = SlackBlockButtonElement::new(pt!(b.label)).with_action_id(b.id.to_string().into());
-            match b.style {
-                ButtonStyle::Primary | ButtonStyle::Success => {
-                    button = button.with_style(SlackBlockButtonStyle::Primary)
-                }
-                ButtonStyle::Danger => button = button.with_style(SlackBlockButtonStyle::Danger),
-                ButtonStyle::Secondary => {}
-            }
-            button.into()
-        })
-        .collect();
+    let buttons = buttons(&lobby.buttons);
     if !buttons.is_empty() {
         blocks.push(
             SlackActionsBlock::new(buttons)
@@ -269,6 +289,15 @@ mod tests {
     #[test]
     fn mrkdwn_control_characters_are_escaped() {
         assert_eq!(escape("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d");
+    }
+
+    #[test]
+    fn shared_markdown_becomes_mrkdwn_with_mentions_kept_and_broadcasts_defused() {
+        assert_eq!(
+            mrkdwn("**Deploy** by <@U0ALICE>: a < b <!channel> <#C1> <https://x|y> <ENV>"),
+            "*Deploy* by <@U0ALICE>: a < b &lt;!channel> &lt;#C1> &lt;https://x|y> <ENV>"
+        );
+        assert_eq!(mrkdwn("ends with <"), "ends with <");
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
-use cloud_core::policy::Role;
 use cloud_domain::error::UserError;
+use cloud_domain::policy::{Role, UnknownRole};
 
 /// Every slash command the app registers (the manifest in docs/slack.md lists the same).
 pub const COMMANDS: [&str; 17] = [
@@ -492,7 +492,7 @@ fn grant(c: GrantCli, environments: &[String]) -> Result<GrantArgs, UserError> {
     let role: Role = c
         .role
         .parse()
-        .map_err(|e: cloud_core::policy::UnknownRole| UserError::invalid(e.to_string()))?;
+        .map_err(|e: UnknownRole| UserError::invalid(e.to_string()))?;
     let mut rest = c.rest.into_iter().peekable();
     let mut env = "*".to_string();
     if let Some(w) = rest.peek() {

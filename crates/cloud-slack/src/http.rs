@@ -16,7 +16,7 @@ use slack_morphism::signature_verifier::SlackEventSignatureVerifierError;
 use tracing::warn;
 
 use super::app::{Client, SlackBot};
-use cloud_core::config::SlackConfig;
+use cloud_chat::config::SlackConfig;
 use cloud_domain::error::UserError;
 
 type Connector = SlackClientHyperConnector<SlackHyperHttpsConnector>;

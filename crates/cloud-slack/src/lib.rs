@@ -1,9 +1,10 @@
 //! The Slack app: slash commands, the session lobby as Block Kit with Approve/Cancel/Refresh
 //! buttons, live progress in the lobby's thread, over HTTP (Events API) or Socket Mode.
 //!
-//! Only this module imports `slack_morphism`; it renders the core's views and forwards intents
-//! to the orchestrator, holding no business rule of its own. docs/slack.md has the app manifest
-//! and the configuration.
+//! Only this crate imports `slack_morphism`. Every command and click is one call of
+//! [`cloud_chat::actions`] whose reply it renders as Block Kit; lobbies and threads render
+//! [`cloud_chat::feed`]. It holds no business rule of its own and reaches nothing below
+//! cloud-chat. docs/slack.md has the app manifest and the configuration.
 
 mod app;
 pub mod blocks;
@@ -19,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use app::{client, Lobby, SlackBot};
 
+use cloud_chat::config::{SlackConfig, SlackTransport as Mode};
 use cloud_chat::service::{Core, Transport};
-use cloud_core::config::{SlackConfig, SlackTransport as Mode};
 
 /// `cloud serve --slack`: the Slack app as a transport of the shared core.
 #[derive(Default)]

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use slack_morphism::prelude::*;
 
 use super::app::{Client, SlackBot};
-use cloud_core::config::SlackConfig;
+use cloud_chat::config::SlackConfig;
 use cloud_domain::error::UserError;
 
 type Connector = SlackClientHyperConnector<SlackHyperHttpsConnector>;
@@ -34,12 +34,14 @@ async fn on_interaction(
 }
 
 async fn bot(state: &SlackClientEventsUserState) -> Arc<SlackBot> {
-    state
-        .read()
-        .await
+    // The read guard lives for this block only: the bot is cloned out before anything awaits.
+    let guard = state.read().await;
+    let bot = guard
         .get_user_state::<Arc<SlackBot>>()
         .expect("the bot is registered as user state")
-        .clone()
+        .clone();
+    drop(guard);
+    bot
 }
 
 /// A running Socket Mode listener; [`SocketMode::shutdown`] closes its connection.

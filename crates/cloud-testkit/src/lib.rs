@@ -3,6 +3,7 @@
 //! `cloud-bench` program) name this crate; nothing in the product links it.
 
 pub mod batcher_sim;
+pub mod db;
 pub mod fake_discord;
 pub mod fake_engine;
 pub mod fake_slack;

@@ -1,114 +1,63 @@
-//! Persistence: a [`Store`] façade with domain-named methods over small per-aggregate modules.
-//! SQLite (WAL, foreign keys on) is the embedded default; SQL stays portable for Postgres.
+//! Persistence: the [`Store`] façade with domain-named methods, over one of two backends chosen
+//! by the database URL — SQLite (`sqlite://…`, the embedded default) or PostgreSQL
+//! (`postgres://…`, the team backend). Both run the same checked queries (cloud-store's
+//! `queries/`, compiled by cloud-store-sqlite and cloud-store-postgres) on the same migrations.
 //!
-//! Every session transition is a compare-and-set (`UPDATE … WHERE id = ? AND state = ?`) committed
-//! in the same transaction as its audit row, so two concurrent clicks can never both win.
-
-pub(crate) mod audit;
-mod chat;
-mod grants;
-mod locks;
-mod owner;
-mod projects;
-mod sessions;
+//! Every session transition is a compare-and-set (`UPDATE … WHERE id = $1 AND state = $2`)
+//! committed in the same transaction as its audit row, so two concurrent clicks can never both
+//! win; each backend's `begin_write` documents how it serialises writers.
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::SqlitePool;
 
-pub use audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
-pub use chat::ChatLobbyRow;
-pub use grants::{GrantRow, NewGrant, QuotaRow};
-pub(crate) use locks::SavedConfig;
-pub use locks::{LockHolder, LockOutcome, QueueEntry};
-pub(crate) use owner::is_alive;
-pub use owner::ProcessOwner;
-pub use projects::ProjectRow;
-pub use sessions::{
-    ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
+pub use cloud_store::audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
+pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
+pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
+pub use cloud_store::{
+    redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
+    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
+    Transition,
 };
 
-use cloud_domain::session::{SessionId, SessionState, TransitionError};
+use crate::engine::ChangeCounts;
+use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
 
-/// The migrations under `migrations/`, embedded at compile time and applied at start-up.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
-
-/// Errors a caller may branch on.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The compare-and-set lost: someone else moved the session first.
-    #[error("session {id} changed while you acted: it is now {actual} (expected {expected}); look at `cloud status {short}` and try again if it still makes sense", short = &id.to_string()[..8])]
-    StateChanged {
-        id: SessionId,
-        expected: SessionState,
-        actual: SessionState,
-    },
-    #[error(transparent)]
-    Transition(#[from] TransitionError),
-    #[error("no session {0}; `cloud list` shows the sessions")]
-    SessionNotFound(String),
-    #[error("`{0}` matches several sessions; give more of the id")]
-    AmbiguousSession(String),
-    #[error("{0}")]
-    Conflict(String),
-    /// A row that does not decode into the domain model (never defaulted silently).
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
-    #[error("cannot open the database at {url}: {source}")]
-    Open {
-        url: String,
-        #[source]
-        source: sqlx::Error,
-    },
-    #[error("cannot lock the database for its migrations: {0}")]
-    MigrationLock(#[source] std::io::Error),
-    #[error("cannot apply the database migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+/// The database a [`Store`] talks to.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite(cloud_store_sqlite::Store),
+    Postgres(cloud_store_postgres::Store),
 }
-
-pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 /// The persistence façade. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    backend: Backend,
+}
+
+/// Run `$call` on whichever backend `$store` has: the one place the façade branches.
+macro_rules! on_backend {
+    ($store:expr, $backend:ident => $call:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($backend) => $call,
+            Backend::Postgres($backend) => $call,
+        }
+    };
 }
 
 impl Store {
-    /// Open (creating if needed) the database at `url` and apply pending migrations.
+    /// Open the database at `url` and apply pending migrations: `sqlite://<file>` (created if
+    /// needed) or `postgres://…` / `postgresql://…` (the database must exist).
     pub async fn open(url: &str) -> StoreResult<Store> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|source| StoreError::Open {
-                url: url.to_string(),
-                source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            // Writers queue on SQLite's lock rather than failing: `BEGIN IMMEDIATE` + busy wait.
-            .busy_timeout(Duration::from_secs(30));
-        let db_file = options.get_filename().to_path_buf();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                url: url.to_string(),
-                source,
-            })?;
-        // Two processes opening a fresh database at once (the bot and a `cloud status`, or two
-        // CLI runs) would both see migration 1 pending and one would fail with "table already
-        // exists": SQLite has no advisory lock sqlx could take, so hold an exclusive file lock
-        // beside the database while migrating.
-        let _migrating = MigrationLock::take(&db_file).await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(cloud_store_sqlite::Store::open(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(cloud_store_postgres::Store::open(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        Ok(Store { backend })
     }
 
     /// Open `<dir>/cloud.db`.
@@ -116,67 +65,271 @@ impl Store {
         Store::open(&format!("sqlite://{}", dir.join("cloud.db").display())).await
     }
 
+    /// The backend: for tests and tools that look at the raw tables, or that exercise a
+    /// backend's methods the façade keeps crate-private.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The SQLite pool of a SQLite store (tests that tamper with rows on purpose).
+    ///
+    /// # Panics
+    /// On a PostgreSQL store: use [`Store::backend`] there.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        match &self.backend {
+            Backend::Sqlite(store) => store.pool(),
+            Backend::Postgres(_) => panic!("Store::pool() is the SQLite pool; this store is on PostgreSQL"),
+        }
     }
 
     /// Whether the database answers (`/healthz`).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
-    }
-
-    /// A write transaction that takes SQLite's write lock up front, so a read-then-write inside it
-    /// cannot fail with a stale snapshot when another writer commits in between.
-    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        on_backend!(self, s => s.ping().await)
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_backend!(self, s => s.close().await)
     }
-}
 
-/// Now, as stored: RFC 3339 UTC with microseconds (sortable as text).
-pub(crate) fn now_text() -> String {
-    format_time(chrono::Utc::now())
-}
+    // Sessions, their stacks, approvals and logs.
 
-pub(crate) fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+    /// Create a DRAFT session with its stack rows and a `session.created` audit row.
+    pub async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
+        on_backend!(self, s => s.create_session(new).await)
+    }
 
-pub(crate) fn parse_time(s: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| StoreError::Corrupt(format!("bad timestamp `{s}`: {e}")))
-}
+    /// One session by id.
+    pub async fn session(&self, id: SessionId) -> StoreResult<SessionRecord> {
+        on_backend!(self, s => s.session(id).await)
+    }
 
-/// An exclusive lock on `<database>.migrate.lock`, held while migrations run; released on drop.
-/// In-memory databases need none.
-struct MigrationLock {
-    _held: Option<std::fs::File>,
-}
+    /// A session by full id or by a unique prefix of at least 4 hex digits (what people type).
+    pub async fn find_session(&self, text: &str) -> StoreResult<SessionRecord> {
+        on_backend!(self, s => s.find_session(text).await)
+    }
 
-impl MigrationLock {
-    async fn take(db: &Path) -> StoreResult<MigrationLock> {
-        if db.as_os_str().is_empty() || db == Path::new(":memory:") {
-            return Ok(MigrationLock { _held: None });
-        }
-        let mut name = db.as_os_str().to_owned();
-        name.push(".migrate.lock");
-        let path = std::path::PathBuf::from(name);
-        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            file.lock()?;
-            Ok(file)
-        })
-        .await
-        .expect("the migration lock task does not panic")
-        .map_err(StoreError::MigrationLock)?;
-        Ok(MigrationLock { _held: Some(file) })
+    /// Sessions, newest first.
+    pub async fn sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<SessionRecord>> {
+        on_backend!(self, s => s.sessions(filter).await)
+    }
+
+    /// Move a session with a compare-and-set and append its audit row, in one transaction.
+    /// Loses cleanly with [`StoreError::StateChanged`] when someone else moved it first.
+    pub async fn transition(&self, t: Transition) -> StoreResult<SessionRecord> {
+        on_backend!(self, s => s.transition(t).await)
+    }
+
+    /// Record an approval of `digest` by `approver`; the approval that completes the count moves
+    /// the session PLAN_READY → APPROVED in the same transaction. Exactly one audit row either way.
+    /// Authorisation (roles, four-eyes) is the caller's job; this only guards state and digest.
+    pub async fn record_approval(
+        &self,
+        id: SessionId,
+        approver: &Principal,
+        digest: &str,
+        override_reason: Option<&str>,
+    ) -> StoreResult<SessionRecord> {
+        on_backend!(self, s => s.record_approval(id, approver, digest, override_reason).await)
+    }
+
+    /// Approvals recorded for a session (any digest).
+    pub async fn approvals(&self, id: SessionId) -> StoreResult<Vec<ApprovalRow>> {
+        on_backend!(self, s => s.approvals(id).await)
+    }
+
+    /// The per-stack rows of a session in apply order.
+    pub async fn session_stacks(&self, id: SessionId) -> StoreResult<Vec<StackRow>> {
+        on_backend!(self, s => s.session_stacks(id).await)
+    }
+
+    /// Set one stack's sub-state (and its counts / error when given).
+    pub async fn set_stack_state(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        state: StackState,
+        counts: Option<&ChangeCounts>,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        on_backend!(self, s => s.set_stack_state(id, stack, state, counts, error).await)
+    }
+
+    /// Append engine output lines for `cloud logs`.
+    pub(crate) async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
+        on_backend!(self, s => s.append_logs(id, lines).await)
+    }
+
+    /// Log lines after `after_seq`, in order.
+    pub async fn logs(&self, id: SessionId, after_seq: i64) -> StoreResult<Vec<LogLine>> {
+        on_backend!(self, s => s.logs(id, after_seq).await)
+    }
+
+    /// How many sessions are in each state (for the `cloud_sessions` gauge and stats).
+    pub async fn session_counts(&self) -> StoreResult<std::collections::BTreeMap<SessionState, u64>> {
+        on_backend!(self, s => s.session_counts().await)
+    }
+
+    // Stack locks, the lock queue, recorded configuration.
+
+    /// Take every stack lock of session `id`, or (with `queue`) wait in line for them. Taking
+    /// locks the session already holds is a no-op. A terminal session cannot take locks.
+    pub async fn acquire_locks(&self, id: SessionId, queue: bool) -> StoreResult<LockOutcome> {
+        on_backend!(self, s => s.acquire_locks(id, queue).await)
+    }
+
+    /// Hand freed stacks to queued sessions, first come first served. Returns the sessions that
+    /// got their locks. Idempotent; called after every terminal move.
+    pub(crate) async fn promote_queue(&self) -> StoreResult<Vec<SessionId>> {
+        on_backend!(self, s => s.promote_queue().await)
+    }
+
+    /// The lock keys session `id` holds, sorted.
+    pub async fn session_locks(&self, id: SessionId) -> StoreResult<Vec<String>> {
+        on_backend!(self, s => s.session_locks(id).await)
+    }
+
+    /// Whether session `id` holds the locks of all its stacks.
+    pub async fn holds_all_locks(&self, id: SessionId) -> StoreResult<bool> {
+        on_backend!(self, s => s.holds_all_locks(id).await)
+    }
+
+    /// When session `id` took its (oldest) stack lock, if it holds any.
+    pub(crate) async fn locks_acquired_at(&self, id: SessionId) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        on_backend!(self, s => s.locks_acquired_at(id).await)
+    }
+
+    /// Session `id`'s place in the lock queue, when it waits.
+    pub(crate) async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
+        on_backend!(self, s => s.queue_entry(id).await)
+    }
+
+    /// Who stands between session `id` and its stacks right now (empty when nothing does).
+    pub async fn lock_blockers(&self, id: SessionId) -> StoreResult<Vec<LockHolder>> {
+        on_backend!(self, s => s.lock_blockers(id).await)
+    }
+
+    /// Record the configuration a session's stack is planned with (secret values dropped).
+    pub(crate) async fn set_stack_config(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        config: &[SavedConfig],
+    ) -> StoreResult<()> {
+        on_backend!(self, s => s.set_stack_config(id, stack, config).await)
+    }
+
+    /// The recorded configuration of each stack of a session (stacks without one are absent).
+    pub(crate) async fn stack_configs(
+        &self,
+        id: SessionId,
+    ) -> StoreResult<std::collections::BTreeMap<StackName, Vec<SavedConfig>>> {
+        on_backend!(self, s => s.stack_configs(id).await)
+    }
+
+    // The audit log.
+
+    /// Append an audit row on its own (for actions that are not session transitions).
+    pub async fn audit(&self, entry: NewAudit) -> StoreResult<i64> {
+        on_backend!(self, s => s.audit(entry).await)
+    }
+
+    /// Audit rows, oldest first, optionally for one session.
+    pub async fn audit_entries(&self, session: Option<SessionId>) -> StoreResult<Vec<AuditEntry>> {
+        on_backend!(self, s => s.audit_entries(session).await)
+    }
+
+    /// Walk the chain from the first row and report the first one that does not verify.
+    pub async fn audit_verify(&self) -> StoreResult<AuditVerify> {
+        on_backend!(self, s => s.audit_verify().await)
+    }
+
+    // Grants and quotas.
+
+    pub async fn create_grant(&self, grant: NewGrant) -> StoreResult<GrantRow> {
+        on_backend!(self, s => s.create_grant(grant).await)
+    }
+
+    pub(crate) async fn grant(&self, id: &str) -> StoreResult<GrantRow> {
+        on_backend!(self, s => s.grant(id).await)
+    }
+
+    /// Grants, optionally filtered; revoked ones included only when asked.
+    pub async fn grants(
+        &self,
+        principal: Option<&Principal>,
+        project: Option<&str>,
+        include_revoked: bool,
+    ) -> StoreResult<Vec<GrantRow>> {
+        on_backend!(self, s => s.grants(principal, project, include_revoked).await)
+    }
+
+    pub(crate) async fn revoke_grant(&self, id: &str, by: &str, reason: &str) -> StoreResult<GrantRow> {
+        on_backend!(self, s => s.revoke_grant(id, by, reason).await)
+    }
+
+    /// Record, once each, the grants that have expired by `now`. Returns their ids.
+    pub(crate) async fn record_grant_expiries(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<String>> {
+        on_backend!(self, s => s.record_grant_expiries(now).await)
+    }
+
+    /// Set (insert or replace) one quota limit, audited.
+    pub(crate) async fn set_quota(&self, project: &str, key: &str, limit: f64, by: &str) -> StoreResult<()> {
+        on_backend!(self, s => s.set_quota(project, key, limit, by).await)
+    }
+
+    pub async fn quotas(&self, project: &str) -> StoreResult<Vec<QuotaRow>> {
+        on_backend!(self, s => s.quotas(project).await)
+    }
+
+    // Projects and deployments.
+
+    /// Create a project with its environments; refuses an existing name.
+    pub async fn create_project(
+        &self,
+        name: &str,
+        org: &str,
+        provider: &str,
+        environments: &[String],
+        actor: &str,
+    ) -> StoreResult<ProjectRow> {
+        on_backend!(self, s => s.create_project(name, org, provider, environments, actor).await)
+    }
+
+    pub async fn project(&self, name: &str) -> StoreResult<Option<ProjectRow>> {
+        on_backend!(self, s => s.project(name).await)
+    }
+
+    pub async fn projects(&self) -> StoreResult<Vec<ProjectRow>> {
+        on_backend!(self, s => s.projects().await)
+    }
+
+    /// Record a deployment (from its manifest) under its project, creating the project when it
+    /// is not known yet. Idempotent.
+    pub async fn sync_deployment(
+        &self,
+        id: &str,
+        org: &str,
+        project: &str,
+        environments: &[String],
+        manifest_path: &str,
+    ) -> StoreResult<()> {
+        on_backend!(self, s => s.sync_deployment(id, org, project, environments, manifest_path).await)
+    }
+
+    // Chat lobbies.
+
+    /// Record (or move) a session's lobby message.
+    pub async fn save_lobby(&self, row: &ChatLobbyRow) -> StoreResult<()> {
+        on_backend!(self, s => s.save_lobby(row).await)
+    }
+
+    /// The lobby of a session on a platform, if one was posted.
+    pub async fn lobby(&self, session: SessionId, platform: Platform) -> StoreResult<Option<ChatLobbyRow>> {
+        on_backend!(self, s => s.lobby(session, platform).await)
+    }
+
+    /// Remember the thread opened for a session's lobby.
+    pub async fn set_lobby_thread(&self, session: SessionId, platform: Platform, thread: &str) -> StoreResult<()> {
+        on_backend!(self, s => s.set_lobby_thread(session, platform, thread).await)
     }
 }

@@ -16,7 +16,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub(crate) const ALL: [Role; 4] = [Role::Read, Role::Deploy, Role::Approve, Role::Admin];
+    /// Every role, lowest first (the store's `grants.role` CHECK constraint lists the same names).
+    pub const ALL: [Role; 4] = [Role::Read, Role::Deploy, Role::Approve, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -34,7 +34,8 @@ pub enum StackState {
 }
 
 impl StackState {
-    pub(crate) const ALL: [StackState; 7] = [
+    /// Every sub-state (the store's `session_stacks.state` CHECK constraint lists the same names).
+    pub const ALL: [StackState; 7] = [
         StackState::Pending,
         StackState::Previewing,
         StackState::Previewed,

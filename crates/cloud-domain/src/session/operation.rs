@@ -21,8 +21,8 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// Every operation.
-    pub(crate) const ALL: [Operation; 3] = [Operation::Deploy, Operation::Destroy, Operation::Rollback];
+    /// Every operation (the store's `sessions.operation` CHECK constraint lists the same names).
+    pub const ALL: [Operation; 3] = [Operation::Deploy, Operation::Destroy, Operation::Rollback];
 
     /// The stored and displayed name (`deploy`). The single mapping between the enum and TEXT.
     pub fn as_str(self) -> &'static str {

@@ -15,6 +15,9 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// Every platform (the store's `chat_lobbies.platform` CHECK constraint lists the same names).
+    pub const ALL: [Platform; 3] = [Platform::Cli, Platform::Discord, Platform::Slack];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Cli => "cli",

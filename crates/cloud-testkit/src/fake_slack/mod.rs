@@ -143,6 +143,8 @@ struct Inner {
     calls: Vec<String>,
     /// Errors to answer instead of success, once each, by method.
     fail_next: HashMap<String, VecDeque<String>>,
+    /// Delays before answering, once each, by method (a slow Slack).
+    slow_next: HashMap<String, VecDeque<Duration>>,
     next_id: u64,
     last_ts_micros: u64,
     /// The live Socket Mode connection (frames to send to the app).
@@ -239,6 +241,11 @@ impl FakeSlack {
             .entry(method.into())
             .or_default()
             .push_back(error.into());
+    }
+
+    /// The next call of `method` is answered only after `delay` (Slack having a slow moment).
+    pub fn slow_next(&self, method: &str, delay: Duration) {
+        self.lock().slow_next.entry(method.into()).or_default().push_back(delay);
     }
 
     pub fn messages(&self) -> Vec<Message> {
@@ -443,6 +450,16 @@ async fn api(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let delay = s
+        .inner
+        .lock()
+        .unwrap()
+        .slow_next
+        .get_mut(&method)
+        .and_then(|q| q.pop_front());
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let response = handle(&s, &method, &headers, &query, &body);
     s.changed.notify_waiters();
     response

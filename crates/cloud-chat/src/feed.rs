@@ -1,0 +1,341 @@
+//! What a chat adapter shows of a session as it moves, transport-neutral: every adapter
+//! follows the same [`Feed`] of session events, hands each session's events to that session's
+//! [`SessionFeed`], and renders the [`Update`]s it returns — redraw the lobby, open the thread
+//! and stream the apply into it through the output batcher, a line for the thread, the lobby of
+//! a follow-up session. The data it renders comes from here too ([`lobby`], [`full_log`]), and
+//! where a lobby lives on a platform is recorded here ([`save_lobby`], [`lobby_row`]), so that
+//! a restarted bot keeps the lobbies it posted current.
+//!
+//! Nothing here imports a chat platform crate; the adapters never see the orchestrator.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tracing::warn;
+
+use crate::batcher::{BatchInput, SessionOutcome, SessionSummary, StackEvent};
+use crate::progress::StackResult;
+use crate::service::Core;
+use crate::view::{self, BusyStack, LobbyExtras, LobbyView, Reply, SummaryView};
+use cloud_core::orchestrator::{SessionEvent, SessionEventKind};
+use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
+
+/// Where a session's lobby lives on one platform: the channel, the message, and the thread once
+/// there is one. Recorded so a restarted bot finds the lobbies its predecessor posted.
+pub use cloud_core::store::ChatLobbyRow as LobbyRow;
+
+/// Every session's events, in the order the orchestrator published them. A subscriber that
+/// falls behind loses the oldest ones ([`FeedItem::Lagged`]); the store keeps the truth, so a
+/// redraw catches up.
+pub struct Feed {
+    rx: broadcast::Receiver<SessionEvent>,
+}
+
+/// One item of the [`Feed`].
+pub enum FeedItem {
+    /// Something happened to `session`: hand it to that session's [`SessionFeed`].
+    Event(SessionId, Event),
+    /// The subscriber fell behind and `n` events were dropped: redraw what you show.
+    Lagged(u64),
+}
+
+/// One session event, opaque to adapters.
+pub struct Event(SessionEventKind);
+
+impl Event {
+    /// Progress lines and stack moves: they matter only to a session whose apply this process
+    /// streams, so a router need not look up a lobby for them.
+    pub fn is_stream_only(&self) -> bool {
+        matches!(
+            self.0,
+            SessionEventKind::Progress { .. } | SessionEventKind::StackStateChanged { .. }
+        )
+    }
+}
+
+impl Feed {
+    /// Follows every session from now on.
+    pub fn subscribe(core: &Core) -> Feed {
+        Feed {
+            rx: core.orchestrator().subscribe(),
+        }
+    }
+
+    /// The next event; `None` once the orchestrator is gone.
+    pub async fn next(&mut self) -> Option<FeedItem> {
+        match self.rx.recv().await {
+            Ok(e) => Some(FeedItem::Event(e.session, Event(e.kind))),
+            Err(broadcast::error::RecvError::Lagged(n)) => Some(FeedItem::Lagged(n)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+/// How soon the lobby should show a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redraw {
+    /// The session moved, or someone acted on it: show it now.
+    Now,
+    /// A stack moved: worth showing, but an adapter short of edits may coalesce it with the
+    /// next one.
+    Soon,
+}
+
+/// What an adapter does for one session event.
+#[derive(Debug)]
+pub enum Update {
+    /// Redraw the lobby from [`lobby`].
+    Lobby(Redraw),
+    /// The apply started: open the session's thread (the lobby's), post `announcement` there
+    /// when there is one, and start an output batcher fed by the [`Update::Stream`]s that follow
+    /// (the last one is [`BatchInput::SessionFinished`]).
+    ApplyStarted { announcement: Option<String> },
+    /// The next input of the thread's batcher.
+    Stream(BatchInput),
+    /// A line for the session's thread, if it has one on this platform.
+    Announce(String),
+    /// The apply stopped before a provisional stack whose re-preview changed: the follow-up
+    /// session (PLAN_READY, needing its own approval) gets a lobby beside this one.
+    FollowUpOpened(SessionId),
+}
+
+/// Turns one session's events into [`Update`]s for an adapter whose people are on `audience`.
+pub struct SessionFeed {
+    core: Arc<Core>,
+    session: SessionId,
+    audience: Platform,
+    /// The apply is being streamed (between [`Update::ApplyStarted`] and the summary).
+    streaming: bool,
+    /// Planned steps per stack: the progress bars' 100 %.
+    planned: HashMap<StackName, u32>,
+    approver: Option<Principal>,
+}
+
+impl SessionFeed {
+    pub fn new(core: Arc<Core>, session: SessionId, audience: Platform) -> SessionFeed {
+        SessionFeed {
+            core,
+            session,
+            audience,
+            streaming: false,
+            planned: HashMap::new(),
+            approver: None,
+        }
+    }
+
+    /// Whether the apply is being streamed right now.
+    pub fn is_streaming(&self) -> bool {
+        self.streaming
+    }
+
+    /// The updates one event of this session calls for.
+    pub async fn on(&mut self, event: Event) -> Vec<Update> {
+        match event.0 {
+            SessionEventKind::Created | SessionEventKind::Queued { .. } | SessionEventKind::LocksGranted => {
+                vec![Update::Lobby(Redraw::Now)]
+            }
+            SessionEventKind::Approved { by } => {
+                self.approver = Some(by);
+                vec![Update::Lobby(Redraw::Now)]
+            }
+            SessionEventKind::StateChanged { to, .. } => {
+                let mut out = vec![Update::Lobby(Redraw::Now)];
+                if to == SessionState::Applying {
+                    out.extend(self.apply_started().await);
+                } else if to.is_terminal() {
+                    out.extend(self.finished().await);
+                }
+                out
+            }
+            SessionEventKind::StackStateChanged { stack, state, .. } => {
+                let mut out = vec![Update::Lobby(Redraw::Soon)];
+                if self.streaming {
+                    if let Some(event) = self.stack_event(&stack, state).await {
+                        out.push(Update::Stream(BatchInput::stack(&stack, event)));
+                    }
+                }
+                out
+            }
+            SessionEventKind::Progress { stack, progress } if self.streaming => {
+                vec![Update::Stream(BatchInput::stack(&stack, StackEvent::Progress(progress)))]
+            }
+            SessionEventKind::Progress { .. } => vec![],
+            SessionEventKind::FollowUpOpened { follow_up } => vec![
+                Update::Lobby(Redraw::Now),
+                Update::Announce(format!(
+                    "↪️ A provisional stack's re-preview changed: the remaining stacks continue in follow-up session `{}`, which needs its own approval (`/cloud-status {}`).",
+                    follow_up.short(),
+                    follow_up.short()
+                )),
+                Update::FollowUpOpened(follow_up),
+            ],
+            SessionEventKind::Recovered { from, to, stacks } => {
+                let truth: Vec<String> = stacks.iter().map(|(stack, what)| format!("{stack}: {what}")).collect();
+                let mut out = vec![
+                    Update::Lobby(Redraw::Now),
+                    Update::Announce(format!(
+                        "The process driving this session died while it was {from}; on restart it was reconciled and is now {to}. Per stack: {}",
+                        truth.join(", ")
+                    )),
+                ];
+                if self.streaming {
+                    out.extend(self.finished().await);
+                }
+                out
+            }
+        }
+    }
+
+    async fn apply_started(&mut self) -> Vec<Update> {
+        if self.streaming {
+            return vec![];
+        }
+        let view = match self.core.orchestrator().status(self.session).await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(session = %self.session, error = %e.to_user(), "cannot read the session that started applying");
+                return vec![];
+            }
+        };
+        if let Some(plan) = &view.session.plan {
+            self.planned = plan
+                .stacks
+                .iter()
+                .map(|e| (e.stack.clone(), e.preview.steps.len() as u32))
+                .collect();
+        }
+        let approver = self
+            .approver
+            .clone()
+            .or_else(|| view.approvals.last().map(|a| a.approver.clone()));
+        self.streaming = true;
+        vec![Update::ApplyStarted {
+            announcement: approver.map(|by| view::approved_announcement(&view::who(&by, self.audience), self.session)),
+        }]
+    }
+
+    async fn stack_event(&self, stack: &StackName, state: StackState) -> Option<StackEvent> {
+        match state {
+            StackState::Applying => Some(StackEvent::Started {
+                planned_steps: self.planned.get(stack).copied().unwrap_or(0),
+            }),
+            StackState::Applied | StackState::Failed | StackState::Skipped => {
+                let counts = self
+                    .core
+                    .store()
+                    .session_stacks(self.session)
+                    .await
+                    .ok()
+                    .and_then(|rows| rows.into_iter().find(|r| &r.stack == stack).map(|r| r.counts))
+                    .unwrap_or_default();
+                let result = match state {
+                    StackState::Applied => StackResult::Applied,
+                    StackState::Failed => StackResult::Failed,
+                    _ => StackResult::Skipped,
+                };
+                Some(StackEvent::Finished { result, counts })
+            }
+            StackState::Pending | StackState::Previewing | StackState::Previewed => None,
+        }
+    }
+
+    /// The session ended: the batcher posts the summary; a session cancelled before it applied
+    /// gets its headline in the thread, if it has one.
+    async fn finished(&mut self) -> Vec<Update> {
+        let summary = match self.core.orchestrator().status(self.session).await {
+            Ok(view) => SummaryView::new(&view),
+            Err(e) => {
+                warn!(session = %self.session, error = %e.to_user(), "cannot read the session that ended");
+                if !self.streaming {
+                    return vec![];
+                }
+                self.streaming = false;
+                return vec![Update::Stream(BatchInput::SessionFinished(SessionSummary {
+                    outcome: SessionOutcome::Failed,
+                    headline: format!("session {} ended", self.session.short()),
+                    details: vec![],
+                }))];
+            }
+        };
+        if self.streaming {
+            self.streaming = false;
+            return vec![Update::Stream(BatchInput::SessionFinished(
+                summary.to_batcher_summary(),
+            ))];
+        }
+        if summary.state == SessionState::Cancelled {
+            return vec![Update::Announce(summary.headline)];
+        }
+        vec![]
+    }
+}
+
+/// The lobby of a session as it is now: its state, plan, cost and quota, approvals, buttons,
+/// the stack picker's options, and which of its stacks other sessions hold.
+pub async fn lobby(core: &Core, id: SessionId) -> Result<LobbyView, Reply> {
+    let view = core
+        .orchestrator()
+        .status(id)
+        .await
+        .map_err(crate::actions::from_orch)?;
+    let s = &view.session;
+    let mut extras = LobbyExtras {
+        available_stacks: crate::actions::available_stacks(core, &s.project, &s.env),
+        ..Default::default()
+    };
+    // A DRAFT session without locks and not queued waits because others hold its stacks.
+    if s.state == SessionState::Draft && view.locks.is_empty() && view.queue.is_none() {
+        let blockers = core.store().lock_blockers(s.id).await.unwrap_or_default();
+        for stack in &s.stacks {
+            let needle = format!("-{stack}-");
+            if let Some(h) = blockers.iter().find(|h| h.stack.contains(&needle)) {
+                extras.busy.push(BusyStack {
+                    stack: stack.clone(),
+                    held_by: h.session,
+                });
+            }
+        }
+    }
+    Ok(LobbyView::new(&view, &extras))
+}
+
+/// Every line the engine printed for the session (the store keeps even the ones the event
+/// broadcast dropped under load), or `fallback` when the store holds fewer.
+pub async fn full_log(core: &Core, id: SessionId, fallback: String) -> String {
+    match core.store().logs(id, 0).await {
+        Ok(lines) if lines.len() > fallback.lines().count() => {
+            let mut text = String::with_capacity(lines.len() * 64);
+            for l in &lines {
+                text.push_str(&format!("[{}] {}\n", l.stack, l.line));
+            }
+            text
+        }
+        _ => fallback,
+    }
+}
+
+/// Records where a session's lobby lives on a platform.
+pub async fn save_lobby(core: &Core, row: &LobbyRow) {
+    if let Err(e) = core.store().save_lobby(row).await {
+        warn!(session = %row.session_id, error = %e, "cannot record the lobby");
+    }
+}
+
+/// Where a session's lobby lives on `platform`, if it has one there.
+pub async fn lobby_row(core: &Core, id: SessionId, platform: Platform) -> Option<LobbyRow> {
+    match core.store().lobby(id, platform).await {
+        Ok(row) => row,
+        Err(e) => {
+            warn!(session = %id, error = %e, "cannot read where the lobby is");
+            None
+        }
+    }
+}
+
+/// Records the thread a lobby got.
+pub async fn set_lobby_thread(core: &Core, id: SessionId, platform: Platform, thread: &str) {
+    if let Err(e) = core.store().set_lobby_thread(id, platform, thread).await {
+        warn!(session = %id, error = %e, "cannot record the thread");
+    }
+}

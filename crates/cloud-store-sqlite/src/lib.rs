@@ -1,0 +1,115 @@
+//! The store on SQLite, the embedded default: one file (WAL, foreign keys on) under the data
+//! directory. The queries and transactions are cloud-store's `queries/`, compiled here so that
+//! each `query!` is checked against SQLite (offline cache: this crate's `.sqlx/`).
+//!
+//! Writers serialise on SQLite's own write lock: [`Store::begin_write`] is `BEGIN IMMEDIATE`,
+//! so a transaction that reads and then writes (compare-and-set + audit row, the lock queue)
+//! holds the lock from its first read and can never act on a stale snapshot.
+
+#[path = "../../cloud-store/queries/mod.rs"]
+mod queries;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use cloud_store::migrate::{migrator, Dialect};
+use cloud_store::{StoreError, StoreResult};
+
+/// A connection, for helpers that run inside a caller's transaction.
+type Conn = sqlx::SqliteConnection;
+
+/// The SQLite store. Cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `url` (`sqlite://<file>`) and apply pending
+    /// migrations.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        let open_error = |source| StoreError::Open {
+            url: url.to_string(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open_error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Writers queue on SQLite's lock rather than failing: `BEGIN IMMEDIATE` + busy wait.
+            .busy_timeout(Duration::from_secs(30));
+        let db_file = options.get_filename().to_path_buf();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        // Two processes opening a fresh database at once (the bot and a `cloud status`, or two
+        // CLI runs) would both see migration 1 pending and one would fail with "table already
+        // exists": SQLite has no advisory lock sqlx could take, so hold an exclusive file lock
+        // beside the database while migrating.
+        let _migrating = MigrationLock::take(&db_file).await?;
+        migrator(Dialect::Sqlite).await?.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// The connection pool (tests and tools that look at the raw tables).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Whether the database answers (`/healthz`).
+    pub async fn ping(&self) -> bool {
+        use sqlx::Connection;
+        match self.pool.acquire().await {
+            Ok(mut conn) => conn.ping().await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// A write transaction that takes SQLite's write lock up front, so a read-then-write inside it
+    /// cannot fail with a stale snapshot when another writer commits in between.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// An exclusive lock on `<database>.migrate.lock`, held while migrations run; released on drop.
+/// In-memory databases need none.
+struct MigrationLock {
+    _held: Option<std::fs::File>,
+}
+
+impl MigrationLock {
+    async fn take(db: &Path) -> StoreResult<MigrationLock> {
+        if db.as_os_str().is_empty() || db == Path::new(":memory:") {
+            return Ok(MigrationLock { _held: None });
+        }
+        let mut name = db.as_os_str().to_owned();
+        name.push(".migrate.lock");
+        let path = PathBuf::from(name);
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.lock()?;
+            Ok(file)
+        })
+        .await
+        .expect("the migration lock task does not panic")
+        .map_err(StoreError::MigrationLock)?;
+        Ok(MigrationLock { _held: Some(file) })
+    }
+}

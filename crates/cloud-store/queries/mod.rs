@@ -1,0 +1,23 @@
+//! The store's SQL and transactions, written once for every backend.
+//!
+//! This directory is not a module of cloud-store: `cloud-store-sqlite` and `cloud-store-postgres`
+//! each compile it as their own `queries` module
+//! (`#[path = "../../cloud-store/queries/mod.rs"] mod queries;`), so each `query!` here is checked
+//! against that backend's migrated schema and cached in that crate's `.sqlx/`. The including
+//! crate's root provides:
+//!
+//! - `Store`, with a `pool` field, and `Store::begin_write()`: the store-wide write transaction
+//!   (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock);
+//! - `Conn`, the backend's connection type, for helpers that run inside a caller's transaction.
+//!
+//! Rules for the SQL (see docs/development.md): `$1…$N` placeholders only, every number used, no
+//! `?`; portable SQL; where the two backends infer a different type or nullability the query
+//! says which (`AS "n!: i64"`, `CAST(… AS TEXT)`); decoding into domain types happens once, in
+//! cloud-store (`Stored*` → record), never with a default for a bad value.
+
+mod audit;
+mod chat;
+mod grants;
+mod locks;
+mod projects;
+mod sessions;

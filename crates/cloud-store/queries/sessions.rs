@@ -1,0 +1,480 @@
+//! Sessions, their per-stack sub-states, approvals and logs.
+//!
+//! Every transition is a compare-and-set (`UPDATE … WHERE id = $n AND state = $m`) committed in
+//! the same write transaction as its audit row, so two concurrent clicks can never both win.
+
+use super::audit::append;
+use crate::{Conn, Store};
+use cloud_domain::engine::ChangeCounts;
+use cloud_domain::session::{check_transition, Principal, SessionId, SessionState, StackName, StackState};
+use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
+use cloud_store::time::now_text;
+use cloud_store::{
+    this_process, ApprovalRow, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
+    StoreResult, Transition,
+};
+
+impl Store {
+    /// Create a DRAFT session with its stack rows and a `session.created` audit row.
+    pub async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
+        let now = now_text();
+        let stacks: Vec<&StackName> = new.stacks.iter().map(|(s, _)| s).collect();
+        let stacks_json = serde_json::to_string(&stacks).expect("names serialise");
+        let id = new.id.to_string();
+        let requester = new.requester.to_string();
+        let follow_up_of = new.follow_up_of.map(|id| id.to_string());
+        let deployment = new.deployment_id.as_str();
+        let operation = new.operation.as_str();
+        let approvals_required = i64::from(new.approvals_required);
+        let allow_self_approve = i64::from(new.allow_self_approve);
+        let mut tx = self.begin_write().await?;
+        sqlx::query!(
+            "INSERT INTO sessions (id, project, env, deployment_id, requester, state, operation, stacks,
+                approvals_required, allow_self_approve, follow_up_of, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'DRAFT', $6, $7, $8, $9, $10, $11, $11)",
+            id,
+            new.project,
+            new.env,
+            deployment,
+            requester,
+            operation,
+            stacks_json,
+            approvals_required,
+            allow_self_approve,
+            follow_up_of,
+            now,
+        )
+        .execute(&mut *tx)
+        .await?;
+        for (position, (stack, wave)) in new.stacks.iter().enumerate() {
+            let (stack, position, wave) = (stack.as_str(), position as i64, i64::from(*wave));
+            sqlx::query!(
+                "INSERT INTO session_stacks (session_id, stack, position, wave, state, updated_at)
+                 VALUES ($1, $2, $3, $4, 'pending', $5)",
+                id,
+                stack,
+                position,
+                wave,
+                now,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        append(
+            &mut tx,
+            &NewAudit {
+                actor: requester,
+                action: "session.created".into(),
+                session_id: Some(new.id),
+                project: Some(new.project.clone()),
+                details: serde_json::json!({
+                    "env": new.env,
+                    "deployment": deployment,
+                    "operation": operation,
+                    "stacks": stacks,
+                    "follow_up_of": follow_up_of,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.session(new.id).await
+    }
+
+    /// One session by id.
+    pub async fn session(&self, id: SessionId) -> StoreResult<SessionRecord> {
+        let mut conn = self.pool.acquire().await?;
+        session_row(&mut conn, id).await
+    }
+
+    /// A session by full id or by a unique prefix of at least 4 hex digits (what people type).
+    pub async fn find_session(&self, text: &str) -> StoreResult<SessionRecord> {
+        let text = text.trim().to_ascii_lowercase();
+        if let Ok(id) = text.parse::<SessionId>() {
+            return self.session(id).await;
+        }
+        let hexlike = text.len() >= 4 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if !hexlike {
+            return Err(StoreError::SessionNotFound(text));
+        }
+        let rows = sqlx::query_as!(
+            StoredSession,
+            r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                      approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
+                      plan_ready_at, finished_at, owner_pid, owner_start
+               FROM sessions WHERE id LIKE CAST($1 AS TEXT) || '%' ORDER BY id LIMIT 2"#,
+            text
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rows = rows.into_iter();
+        match (rows.next(), rows.next()) {
+            (None, _) => Err(StoreError::SessionNotFound(text)),
+            (Some(one), None) => one.try_into(),
+            (Some(_), Some(_)) => Err(StoreError::AmbiguousSession(text)),
+        }
+    }
+
+    /// Sessions, newest first.
+    pub async fn sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<SessionRecord>> {
+        let limit = filter.limit.map(i64::from).unwrap_or(i64::MAX);
+        let state = filter.state.map(SessionState::as_str);
+        let rows = sqlx::query_as!(
+            StoredSession,
+            r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                      approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
+                      plan_ready_at, finished_at, owner_pid, owner_start
+               FROM sessions
+               WHERE (CAST($1 AS TEXT) IS NULL OR state = $1)
+                 AND (CAST($2 AS TEXT) IS NULL OR project = $2)
+                 AND (CAST($3 AS TEXT) IS NULL OR env = $3)
+                 AND (NOT $4 OR state NOT IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED'))
+               ORDER BY created_at DESC, id
+               LIMIT $5"#,
+            state,
+            filter.project,
+            filter.env,
+            filter.active,
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(SessionRecord::try_from).collect()
+    }
+
+    /// Move a session with a compare-and-set and append its audit row, in one transaction.
+    /// Loses cleanly with [`StoreError::StateChanged`] when someone else moved it first.
+    pub async fn transition(&self, t: Transition) -> StoreResult<SessionRecord> {
+        check_transition(t.from, t.to)?;
+        let now = now_text();
+        let id = t.id.to_string();
+        let plan = t
+            .update
+            .plan
+            .as_ref()
+            .map(|plan| (serde_json::to_string(plan).expect("plan serialises"), plan.digest().0));
+        // Whoever moves a session into PLANNING / APPLYING drives it: recorded in the same
+        // transaction, so recovery never sees a running session with a stale owner.
+        let owner = t.to.is_running().then(this_process);
+        let (to, from) = (t.to.as_str(), t.from.as_str());
+        let (plan_json, digest) = match &plan {
+            Some((json, digest)) => (Some(json.as_str()), Some(digest.as_str())),
+            None => (None, None),
+        };
+        let plan_ready_at = (t.to == SessionState::PlanReady).then_some(now.as_str());
+        let owner_pid = owner.as_ref().map(|o| i64::from(o.pid));
+        let owner_start = owner.as_ref().map(|o| o.start.as_str());
+        let finished_at = t.to.is_terminal().then_some(now.as_str());
+        let mut tx = self.begin_write().await?;
+        // One statement for every transition: a column the move does not set is written back
+        // unchanged (`COALESCE(NULL, column)`).
+        let done = sqlx::query!(
+            "UPDATE sessions SET state = $1, updated_at = $2,
+                plan = COALESCE($3, plan), digest = COALESCE($4, digest),
+                plan_ready_at = COALESCE($5, plan_ready_at),
+                owner_pid = COALESCE($6, owner_pid), owner_start = COALESCE($7, owner_start),
+                reason = COALESCE($8, reason), finished_at = COALESCE($9, finished_at)
+             WHERE id = $10 AND state = $11",
+            to,
+            now,
+            plan_json,
+            digest,
+            plan_ready_at,
+            owner_pid,
+            owner_start,
+            t.update.reason,
+            finished_at,
+            id,
+            from,
+        )
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let actual = current_state(&mut tx, t.id).await?;
+            return Err(StoreError::StateChanged {
+                id: t.id,
+                expected: t.from,
+                actual,
+            });
+        }
+        if let Some(digest) = digest {
+            // A refresh that yields the same digest keeps approvals; any other plan clears them.
+            sqlx::query!(
+                "DELETE FROM approvals WHERE session_id = $1 AND digest != $2",
+                id,
+                digest
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if t.to.is_terminal() {
+            release_locks(&mut tx, t.id).await?;
+        }
+        let project = sqlx::query_scalar!("SELECT project FROM sessions WHERE id = $1", id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let details = transition_details(&t);
+        append(
+            &mut tx,
+            &NewAudit {
+                actor: t.actor,
+                action: "session.transition".into(),
+                session_id: Some(t.id),
+                project: Some(project),
+                details,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.session(t.id).await
+    }
+
+    /// Record an approval of `digest` by `approver`. When it brings the count for the current
+    /// digest to `approvals_required`, the session moves PLAN_READY → APPROVED in the same
+    /// transaction. Exactly one audit row either way.
+    ///
+    /// Authorisation (roles, four-eyes) is the caller's job; this only guards state and digest.
+    pub async fn record_approval(
+        &self,
+        id: SessionId,
+        approver: &Principal,
+        digest: &str,
+        override_reason: Option<&str>,
+    ) -> StoreResult<SessionRecord> {
+        let now = now_text();
+        let sid = id.to_string();
+        let approver_name = approver.to_string();
+        let mut tx = self.begin_write().await?;
+        let session = session_row(&mut tx, id).await?;
+        if session.state != SessionState::PlanReady {
+            return Err(StoreError::StateChanged {
+                id,
+                expected: SessionState::PlanReady,
+                actual: session.state,
+            });
+        }
+        let current = session
+            .digest
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt(format!("session {id}: column digest: PLAN_READY without a digest")))?;
+        if !current.matches(digest) {
+            return Err(StoreError::Conflict(format!(
+                "this approval is for plan {} but the plan is now {}; look at the new plan and approve that one",
+                &digest[..digest.len().min(16)],
+                current.short()
+            )));
+        }
+        let inserted = sqlx::query!(
+            "INSERT INTO approvals (session_id, approver, digest, override_reason, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id, approver) DO NOTHING",
+            sid,
+            approver_name,
+            current.0,
+            override_reason,
+            now,
+        )
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "{approver} has already approved this plan; another approver is needed"
+            )));
+        }
+        let count = sqlx::query_scalar!(
+            r#"SELECT COUNT(*) AS "n!: i64" FROM approvals WHERE session_id = $1 AND digest = $2"#,
+            sid,
+            current.0
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let approved = count >= i64::from(session.approvals_required);
+        if approved {
+            check_transition(SessionState::PlanReady, SessionState::Approved)?;
+            let done = sqlx::query!(
+                "UPDATE sessions SET state = 'APPROVED', updated_at = $1 WHERE id = $2 AND state = 'PLAN_READY'",
+                now,
+                sid,
+            )
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                let actual = current_state(&mut tx, id).await?;
+                return Err(StoreError::StateChanged {
+                    id,
+                    expected: SessionState::PlanReady,
+                    actual,
+                });
+            }
+        }
+        let mut details = serde_json::json!({
+            "digest": current.0,
+            "approvals": count,
+            "required": session.approvals_required,
+        });
+        if approved {
+            details["from"] = "PLAN_READY".into();
+            details["to"] = "APPROVED".into();
+        }
+        if let Some(reason) = override_reason {
+            details["override_reason"] = reason.into();
+        }
+        append(
+            &mut tx,
+            &NewAudit {
+                actor: approver_name,
+                action: if override_reason.is_some() {
+                    "session.approve_override".into()
+                } else {
+                    "session.approve".into()
+                },
+                session_id: Some(id),
+                project: Some(session.project.clone()),
+                details,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.session(id).await
+    }
+
+    /// Approvals recorded for a session (any digest).
+    pub async fn approvals(&self, id: SessionId) -> StoreResult<Vec<ApprovalRow>> {
+        let sid = id.to_string();
+        let rows = sqlx::query_as!(
+            StoredApproval,
+            "SELECT session_id, approver, digest, override_reason, created_at
+             FROM approvals WHERE session_id = $1 ORDER BY created_at, approver",
+            sid
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(ApprovalRow::try_from).collect()
+    }
+
+    /// The per-stack rows of a session in apply order.
+    pub async fn session_stacks(&self, id: SessionId) -> StoreResult<Vec<StackRow>> {
+        let sid = id.to_string();
+        let rows = sqlx::query_as!(
+            StoredStack,
+            "SELECT session_id, stack, position, wave, state, counts, error
+             FROM session_stacks WHERE session_id = $1 ORDER BY position",
+            sid
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(StackRow::try_from).collect()
+    }
+
+    /// Set one stack's sub-state (and its counts / error when given).
+    pub async fn set_stack_state(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        state: StackState,
+        counts: Option<&ChangeCounts>,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        let counts = counts.map(|c| serde_json::to_string(c).expect("counts serialise"));
+        let (state, now, sid, stack_name) = (state.as_str(), now_text(), id.to_string(), stack.as_str());
+        let done = sqlx::query!(
+            "UPDATE session_stacks SET state = $1, updated_at = $2, counts = COALESCE($3, counts), error = $4
+             WHERE session_id = $5 AND stack = $6",
+            state,
+            now,
+            counts,
+            error,
+            sid,
+            stack_name,
+        )
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Corrupt(format!("session {id} has no stack {stack}")));
+        }
+        Ok(())
+    }
+
+    /// Append engine output lines for `cloud logs`.
+    pub async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let now = now_text();
+        let sid = id.to_string();
+        let mut tx = self.begin_write().await?;
+        let mut seq = sqlx::query_scalar!(
+            r#"SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS "n!: i64" FROM session_logs WHERE session_id = $1"#,
+            sid
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        for (stack, line) in lines {
+            seq += 1;
+            sqlx::query!(
+                "INSERT INTO session_logs (session_id, seq, stack, line, at) VALUES ($1, $2, $3, $4, $5)",
+                sid,
+                seq,
+                stack,
+                line,
+                now,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Log lines after `after_seq`, in order.
+    pub async fn logs(&self, id: SessionId, after_seq: i64) -> StoreResult<Vec<LogLine>> {
+        let sid = id.to_string();
+        Ok(sqlx::query_as!(
+            LogLine,
+            "SELECT seq, stack, line FROM session_logs WHERE session_id = $1 AND seq > $2 ORDER BY seq",
+            sid,
+            after_seq
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// One session, read on `conn` (inside a transaction when the caller holds one).
+async fn session_row(conn: &mut Conn, id: SessionId) -> StoreResult<SessionRecord> {
+    let sid = id.to_string();
+    sqlx::query_as!(
+        StoredSession,
+        r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                  approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
+                  plan_ready_at, finished_at, owner_pid, owner_start
+           FROM sessions WHERE id = $1"#,
+        sid
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::SessionNotFound(sid))?
+    .try_into()
+}
+
+async fn current_state(conn: &mut Conn, id: SessionId) -> StoreResult<SessionState> {
+    let sid = id.to_string();
+    let state = sqlx::query_scalar!("SELECT state FROM sessions WHERE id = $1", sid)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::SessionNotFound(sid))?;
+    state
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("session {id}: column state: {e}")))
+}
+
+/// Release every stack lock and queue place a session holds (on any terminal transition).
+pub(super) async fn release_locks(conn: &mut Conn, id: SessionId) -> StoreResult<()> {
+    let sid = id.to_string();
+    sqlx::query!("DELETE FROM stack_locks WHERE session_id = $1", sid)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM lock_queue WHERE session_id = $1", sid)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
