@@ -39,6 +39,47 @@ fn bench_waves_reports_plan_and_apply_against_the_critical_path() {
             "{phase}: {p}"
         );
     }
+    // Against the true limit: the stand-in's configured delay along the chain of six stacks,
+    // one preview each — our own overhead is in the wall time only, so the ratio can fail.
+    let plan = &v["plan"];
+    assert_eq!(plan["true_critical_path_s"], 0.12, "{plan}");
+    for phase in ["plan", "apply", "destroy_plan", "destroy"] {
+        let p = &v[phase];
+        let (truth, wall, ratio) = (
+            p["true_critical_path_s"].as_f64().unwrap(),
+            p["wall_s"].as_f64().unwrap(),
+            p["ratio_to_true_critical_path"].as_f64().unwrap(),
+        );
+        assert!(
+            truth > 0.0 && wall >= truth,
+            "{phase}: nothing beats the true limit: {p}"
+        );
+        assert!(ratio >= 1.0, "{phase}: {p}");
+        assert!(p["goal_met"].is_boolean(), "{phase}: {p}");
+    }
+    assert_eq!(
+        v["destroy"]["true_critical_path"][0], "monitoring",
+        "a destroy walks backwards"
+    );
+    // Processes are counted by the stand-in itself: a plan starts three per stack (select, one
+    // config set-all, preview) and asks the engine's version once for the whole session.
+    assert_eq!(
+        plan["engine_processes_by_command"],
+        serde_json::json!({"config set-all": 16, "preview": 16, "stack select": 16, "version": 1}),
+        "{plan}"
+    );
+    // The apply reuses what the plan wrote: no select, no config.
+    let apply = &v["apply"]["engine_processes_by_command"];
+    assert_eq!(apply.get("stack select"), None, "{apply}");
+    assert_eq!(apply.get("config set-all"), None, "{apply}");
+    assert_eq!(apply["up"], 16, "{apply}");
+    assert_eq!(
+        v["destroy"]["engine_processes_by_command"],
+        serde_json::json!({"destroy": 16})
+    );
+    assert_eq!(plan["engine_processes"], 49, "{plan}");
+    assert_eq!(plan["engine_processes_per_stack"], 3.0, "{plan}");
+    assert!(v["engine_processes_per_stack"].as_f64().unwrap() <= 3.0, "{v}");
     // It used a scratch directory: the user's data dir holds no session.
     assert!(cli.sessions().is_empty());
 }
@@ -53,6 +94,26 @@ fn bench_stream_reports_lines_messages_and_no_budget_violation() {
     assert_eq!(v["budget_violations"], 0);
     assert_eq!(v["oversize_messages"], 0);
     assert!(v["messages"].as_u64().unwrap() > 0);
+    // Late lines count in the headline p95: 3000 lines cannot all fit the thread, so some only
+    // reach people with the attached full log, minutes later — and the goal is reported unmet.
+    assert_eq!(v["lost_lines"], 0);
+    assert!(v["late_lines"].as_u64().unwrap() > 0, "{v}");
+    let (all, chat_only) = (
+        v["p95_latency_ms"].as_u64().unwrap(),
+        v["p95_latency_chat_only_ms"].as_u64().unwrap(),
+    );
+    assert!(
+        all > chat_only && all > 2000,
+        "late lines are in the p95: {all} vs {chat_only}"
+    );
+    assert_eq!(v["goals_met"], false);
+    let run = cli.run(&["bench", "stream", "--lines", "3000", "--check"]);
+    run.expect_code(1);
+    assert!(run.stdout.contains("FAIL"), "{}", run.stdout);
+    // A quiet session of three stacks meets it.
+    let run = cli.run(&["bench", "stream", "--lines", "60", "--stacks", "3", "--check"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("PASS"), "{}", run.stdout);
     let run = cli.run(&["bench", "stream", "--lines", "0"]);
     run.expect_code(2);
     assert!(run.stderr.contains("--lines must be at least 1"), "{}", run.stderr);

@@ -2,17 +2,17 @@
 //! for people and for scripts, from any Pulumi event log (the real CLI's or the stand-in's) or
 //! a `pulumi preview --json` document. Reads the file only: no configuration, database or engine.
 //!
-//! The reading and counting rules live in [`cloud_pulumi::summary::plan_show`]; this module maps
-//! them to the command line. Lines that are not engine events are skipped and logged (a warning
+//! The reading and counting rules live in [`cloud_pulumi::summary`] and the streaming reader in
+//! [`cloud_pulumi::plan_stream`]; this module maps them to the command line. Lines that are not engine events are skipped and logged (a warning
 //! on stderr) and reading goes on; an incomplete last event is reported, not fatal.
 
-use std::io::Write;
+use std::io::{BufReader, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
 use cloud_domain::error::UserError;
-use cloud_pulumi::summary::plan_show;
+use cloud_pulumi::plan_stream::{plan_show_stream, PlanStreamError};
 
 /// `cloud plan …` subcommands.
 #[derive(Debug, Clone, Subcommand)]
@@ -44,43 +44,34 @@ pub struct PlanShowArgs {
     pub json: bool,
 }
 
-fn io(e: std::io::Error) -> UserError {
-    UserError::failed(format!("cannot write output: {e}"))
-}
-
-/// `cloud plan show --event-log FILE [--json]`
+/// `cloud plan show --event-log FILE [--json]`: streams the file (bounded memory whatever its
+/// size, see [`cloud_pulumi::plan_stream`]).
 pub fn cmd_plan_show(args: &PlanShowArgs, out: &mut impl Write) -> Result<(), UserError> {
     let shown = args.event_log.display();
-    let text = if args.event_log.as_os_str() == "-" {
-        {
-            use std::io::Read;
-            let mut text = String::new();
-            let cap = cloud_catalog::input::cap::EVENT_LOG;
-            std::io::stdin()
-                .take(cap + 1)
-                .read_to_string(&mut text)
-                .map_err(|e| UserError::invalid(format!("cannot read standard input: {e}")))?;
-            if text.len() as u64 > cap {
-                return Err(UserError::invalid(format!(
-                    "standard input is larger than the {cap} bytes an event log may have"
-                )));
-            }
-            text
-        }
+    // Big reads: the file is read once, front to back.
+    const BUF: usize = 1 << 20;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let out = &mut out;
+    let result = if args.event_log.as_os_str() == "-" {
+        plan_show_stream(BufReader::with_capacity(BUF, std::io::stdin().lock()), out, args.json)
     } else {
-        let bytes = cloud_catalog::input::read_bytes(&args.event_log, cloud_catalog::input::cap::EVENT_LOG).map_err(|e| {
+        // A regular file only (a FIFO would block, /dev/zero never ends); no size cap: the reader
+        // streams, so its memory does not grow with the file.
+        let file = cloud_catalog::input::open_regular(&args.event_log).map_err(|e| {
             UserError::invalid(format!(
                 "cannot read {shown}: {e}; pass the file written by `pulumi preview --event-log FILE` (or `pulumi preview --json > FILE`)"
             ))
         })?;
-        // A log cut off inside a multi-byte character is still worth reading.
-        String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        plan_show_stream(BufReader::with_capacity(BUF, file), out, args.json)
     };
-    let show = plan_show(&text).map_err(|e| UserError::invalid(format!("{shown}: {e}")))?;
-    if args.json {
-        let json = serde_json::to_string_pretty(&show.to_json()).map_err(|e| UserError::failed(e.to_string()))?;
-        writeln!(out, "{json}").map_err(io)
-    } else {
-        write!(out, "{}", show.render_text()).map_err(io)
-    }
+    result.map_err(|e| match e {
+        PlanStreamError::Input(e) => UserError::invalid(format!("{shown}: {e}")),
+        PlanStreamError::Read(e) if args.event_log.as_os_str() == "-" => {
+            UserError::invalid(format!("cannot read standard input: {e}"))
+        }
+        PlanStreamError::Read(e) => UserError::invalid(format!(
+            "cannot read {shown}: {e}; pass the file written by `pulumi preview --event-log FILE` (or `pulumi preview --json > FILE`)"
+        )),
+        PlanStreamError::Write(e) => UserError::failed(format!("cannot write output: {e}")),
+    })
 }

@@ -3,12 +3,15 @@
 //! fakes and harnesses it needs; `cloud bench <name>` runs it from beside the `cloud` binary.
 //!
 //! * `waves` — the scheduler on the Pulumi stand-in against the critical path ([`waves`]);
-//! * `stream` — the output batcher against a simulated Discord sink;
+//! * `stream` — the output batcher against a simulated Discord sink ([`stream`]);
 //! * `discord` — the Discord bot against the in-process fake Discord ([`discord`]);
-//! * [`parser`] — engine-event parser throughput and write→progress latency probes.
+//! * [`parser`] — engine-event parser throughput and write→progress latency probes;
+//! * `plan-show` — `cloud plan show` on a generated 1 GB event log, against Python ([`plan_show`]).
 
 mod discord;
 mod parser;
+mod plan_show;
+mod stream;
 mod waves;
 
 use clap::{Args, Parser, Subcommand};
@@ -26,15 +29,19 @@ struct BenchCli {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
-    /// Plan and apply the sample deployment on the stand-in with fixed per-stack delays; compare
-    /// the wall time with the critical path
+    /// Plan, apply and destroy the sample deployment on the stand-in with fixed per-stack delays;
+    /// compare the wall time with the true critical path and count engine processes
     Waves(waves::WavesArgs),
-    /// Flood the output batcher against a simulated Discord sink
-    Stream(waves::StreamArgs),
+    /// Flood the output batcher against a simulated Discord sink: p95 latency with late lines,
+    /// lost lines, budget violations
+    Stream(stream::StreamArgs),
     /// Interaction → first response latency, 429s while streaming, bot memory (fake Discord)
     Discord(BenchDiscordArgs),
     /// Engine-event parser throughput and write → progress latency of the event-log tailer
     Parser(ParserArgs),
+    /// `cloud plan show` on a generated event log (1 GB): events/s and peak RSS, against a
+    /// Python json.loads loop
+    PlanShow(plan_show::PlanShowArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,9 +88,9 @@ async fn run(cli: BenchCli) -> anyhow::Result<()> {
     match cli.command {
         BenchCmd::Waves(args) => {
             let report = waves::cmd_bench_waves(&global, &args).await?;
-            waves::print_waves(&report, args.json)
+            waves::print_waves(&report, args.json, args.check)
         }
-        BenchCmd::Stream(args) => waves::cmd_bench_stream(&args),
+        BenchCmd::Stream(args) => stream::cmd_bench_stream(&args),
         BenchCmd::Discord(args) => {
             let config = cloud::app::load_config(&global)?;
             let params = discord::BenchParams {
@@ -98,6 +105,10 @@ async fn run(cli: BenchCli) -> anyhow::Result<()> {
                 print!("{}", result.render());
             }
             Ok(())
+        }
+        BenchCmd::PlanShow(args) => {
+            let report = plan_show::cmd_bench_plan_show(&args)?;
+            plan_show::print_plan_show(&report, args.json, args.check)
         }
         BenchCmd::Parser(args) => {
             let parse = parser::bench_parse(args.events);

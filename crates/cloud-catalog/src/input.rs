@@ -91,6 +91,28 @@ pub fn read_bytes(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     Ok(out)
 }
 
+/// The regular file `path`, opened for a reader that streams it (no size cap: the caller's
+/// memory must not depend on the file's size). Same checks as [`read_bytes`].
+pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            kind: kind_of(meta.file_type()),
+        });
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            kind: kind_of(meta.file_type()),
+        });
+    }
+    Ok(file)
+}
+
 /// [`read_bytes`] as UTF-8 text.
 pub fn read_text(path: &Path, cap: u64) -> Result<String, ReadError> {
     String::from_utf8(read_bytes(path, cap)?).map_err(|_| ReadError::NotUtf8)

@@ -601,6 +601,9 @@ pub struct Truncated {
 #[derive(Debug, Default)]
 pub(crate) struct StreamParser {
     buf: String,
+    /// An abandoned object's remaining lines are being read past (brace depth still tracked,
+    /// nothing kept).
+    discarding: bool,
     depth: i32,
     in_string: bool,
     escaped: bool,
@@ -652,6 +655,7 @@ impl StreamParser {
     }
 
     fn reset(&mut self) {
+        self.discarding = false;
         self.buf.clear();
         self.depth = 0;
         self.in_string = false;
@@ -669,8 +673,25 @@ impl StreamParser {
 
     /// Feed one line (without its newline). Returns the event it completes, if any.
     pub(crate) fn push_line(&mut self, line: &str) -> Option<EngineEvent> {
+        self.push_line_with(line, EngineEvent::from_json)
+    }
+
+    /// [`Self::push_line`] with another parser for the completed object (a reader that needs
+    /// only some fields parses only those); what `parse` refuses is skipped like any other
+    /// object that is not an event.
+    pub(crate) fn push_line_with<T>(
+        &mut self,
+        line: &str,
+        mut parse: impl FnMut(&str) -> Result<T, serde_json::Error>,
+    ) -> Option<T> {
         self.line_no += 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
+        if self.discarding {
+            if !self.scan(line) || (self.depth == 0 && !self.in_string) {
+                self.reset();
+            }
+            return None;
+        }
         if self.buf.is_empty() && self.depth == 0 {
             let trimmed = line.trim_start();
             if trimmed.is_empty() {
@@ -681,14 +702,19 @@ impl StreamParser {
                 return None;
             }
             self.start_line = self.line_no;
+            // The common case (JSON lines): a line that parses is exactly one complete object,
+            // so its braces need no scan of their own (the scan costs as much as the parse).
+            // Only a line that does not parse is scanned, and then handled as below.
+            if let Ok(ev) = parse(line) {
+                return Some(ev);
+            }
             if !self.scan(line) {
                 self.reset();
                 self.skip(self.line_no, line, "unbalanced braces".into());
                 return None;
             }
             if self.depth == 0 && !self.in_string {
-                // The common case (JSON lines): parse straight from the line, no copy.
-                return self.finish_object(line);
+                return self.finish_object(line, parse);
             }
             self.buf.push_str(line);
             self.buf.push('\n');
@@ -705,14 +731,14 @@ impl StreamParser {
         if self.depth == 0 && !self.in_string {
             let text = std::mem::take(&mut self.buf);
             self.reset();
-            return self.finish_object(&text);
+            return self.finish_object(&text, parse);
         }
         None
     }
 
-    fn finish_object(&mut self, text: &str) -> Option<EngineEvent> {
+    fn finish_object<T>(&mut self, text: &str, parse: impl FnOnce(&str) -> Result<T, serde_json::Error>) -> Option<T> {
         self.reset();
-        match EngineEvent::from_json(text) {
+        match parse(text) {
             Ok(ev) => Some(ev),
             Err(e) => {
                 self.skip(self.start_line, text, e.to_string());
@@ -721,9 +747,57 @@ impl StreamParser {
         }
     }
 
+    /// Lines read so far.
+    pub(crate) fn line_no(&self) -> usize {
+        self.line_no
+    }
+
+    /// Counts a line that the caller handled itself (so later line numbers stay right).
+    pub(crate) fn count_line(&mut self) {
+        self.line_no += 1;
+    }
+
+    /// The 1-based line where the open object started.
+    pub(crate) fn object_start(&self) -> usize {
+        self.start_line
+    }
+
+    /// Takes the inputs skipped so far (a long-running reader keeps its memory bounded).
+    pub(crate) fn take_skipped(&mut self) -> Vec<SkippedInput> {
+        std::mem::take(&mut self.skipped)
+    }
+
+    /// Records a skipped input the caller found itself.
+    pub(crate) fn record_skip(&mut self, line: usize, text: &str, reason: String) {
+        self.skip(line, text, reason);
+    }
+
+    /// Forgets the open (or abandoned) object without a trace: the next line starts afresh.
+    pub(crate) fn drop_object(&mut self) {
+        self.reset();
+    }
+
+    /// Bytes of the object still open (0 between objects).
+    pub(crate) fn open_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Gives up the open object (a reader with a size limit): it is skipped at its first line,
+    /// and its remaining lines are read past without being kept.
+    pub(crate) fn abandon_object(&mut self, reason: String) {
+        let text = std::mem::take(&mut self.buf);
+        self.skip(self.start_line, &text, reason);
+        self.discarding = true;
+    }
+
     /// Whether an object is open (lines were read but it has not closed yet).
     pub(crate) fn is_mid_object(&self) -> bool {
-        !self.buf.is_empty()
+        !self.buf.is_empty() || self.discarding
+    }
+
+    /// Inputs skipped so far.
+    pub(crate) fn skipped(&self) -> &[SkippedInput] {
+        &self.skipped
     }
 
     /// End of input: an object still open is reported as truncated.

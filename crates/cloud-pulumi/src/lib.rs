@@ -11,6 +11,8 @@
 //!   live tailer ([`events::Tailer`]);
 //! * [`summary`] — per-stack results from a stream or `preview --json`; `cloud plan show`
 //!   ([`summary::plan_show`]);
+//! * [`plan_stream`] — `cloud plan show` over a log of any size, in bounded memory
+//!   ([`plan_stream::plan_show_stream`]);
 //! * [`redact`] — scrubbing known secrets from everything the engine layer emits
 //!   ([`redact::Redactor`]).
 //!
@@ -18,6 +20,7 @@
 
 mod classify;
 pub mod events;
+pub mod plan_stream;
 pub mod pulumi;
 pub mod redact;
 pub mod summary;

@@ -19,21 +19,31 @@
 //! directory (no `--cwd`).
 //!
 //! ## One run
-//! `stack select --create <qualified>` → `config set --plaintext|--secret <key> -- <value>` per
-//! value → `preview` / `up --yes --skip-preview` / `destroy --yes --skip-preview` with
+//! `stack select --create <qualified>` → one `config set-all --plaintext=<key>=<value> …` for
+//! every plain value → `config set --secret <key>` per secret, the value on stdin →
+//! `preview` / `up --yes --skip-preview` / `destroy --yes --skip-preview` with
 //! `--event-log <absolute file>`. The event log is tailed *while the process runs* and each
 //! event becomes a [`Progress`] message at once. The operation timeout and the cancel token share
 //! one stop path: SIGINT (Pulumi's graceful cancel: in-flight steps finish), then after the grace
 //! period a kill.
 //!
+//! ## Few processes
+//! Every process costs a Pulumi start-up (hundreds of milliseconds for the real CLI), so the
+//! adapter remembers, per workspace, what it last wrote ([`Written`]): an `up` that follows its
+//! `preview` with the same configuration starts only `up` and `stack output`. The memory is
+//! checked against the stack's config file on disk (its hash), so a file changed behind our back
+//! is written again; it lives in this process only (a digest of secret values is never stored
+//! on disk).
+//!
 //! ## Environment and secrets
 //! The child gets `env_clear()` and an explicit environment (see `PulumiCli::command_env`); the
 //! passphrase travels only in the environment (`PULUMI_CONFIG_PASSPHRASE[_FILE]`), never on argv
-//! or in logs. Secret config values do go on argv after `--` (the contract's form: otherwise the
-//! CLI reads stdin) and are never logged. Everything the adapter returns or sends passes through
-//! a [`Redactor`].
+//! or in logs. Secret config values travel on the child's stdin (`config set --secret <key>`
+//! without a value reads it, as the real CLI does when stdin is not a terminal), never on argv,
+//! where any local user could read them in `/proc/<pid>/cmdline`. Everything the adapter returns
+//! or sends passes through a [`Redactor`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
@@ -140,6 +150,76 @@ pub struct PulumiCli {
     config: Arc<PulumiConfig>,
     /// Env tokens and the passphrase: scrubbed from everything.
     base_redactor: Redactor,
+    /// What was last written to each stack workspace (see "Few processes" above). Shared by the
+    /// clones the orchestrator hands to concurrent stack tasks; a std mutex because it is never
+    /// held across an await.
+    written: Arc<Mutex<HashMap<PathBuf, Written>>>,
+    /// The version the binary printed, with the binary file's identity at the time: asked once
+    /// per binary, not once per plan (a replaced binary is asked again).
+    version: Arc<Mutex<Option<(BinaryStamp, String)>>>,
+}
+
+/// What identifies the engine binary on disk: a new install changes at least one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BinaryStamp {
+    path: PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+impl BinaryStamp {
+    fn of(path: &Path) -> Option<BinaryStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(BinaryStamp {
+            path: path.to_path_buf(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&meta),
+        })
+    }
+}
+
+/// What the adapter last wrote to one stack workspace, so a later operation with the same
+/// configuration can skip `stack select` and the config commands.
+#[derive(Clone, PartialEq, Eq)]
+struct Written {
+    /// The stack it was written for (it exists: `stack select --create` succeeded).
+    qualified: String,
+    /// sha256 over every key, secret flag and value, in order (in memory only).
+    config: [u8; 32],
+    /// sha256 of `Pulumi.<stack>.yaml` right after the write (`None`: the engine keeps no file).
+    file: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Written")
+            .field("qualified", &self.qualified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The digest of a configuration, order included (a later value of a key wins in the CLI).
+fn config_digest(config: &[ConfigValue]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for cv in config {
+        for part in [cv.key.as_bytes(), cv.value.as_bytes()] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.update([u8::from(cv.secret)]);
+    }
+    h.finalize().into()
+}
+
+/// The sha256 of a file, `None` when it cannot be read.
+fn file_digest(path: &Path) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    std::fs::read(path).ok().map(|bytes| Sha256::digest(&bytes).into())
 }
 
 /// Distinguishes event-log files of concurrent runs in one process.
@@ -175,6 +255,8 @@ impl PulumiCli {
         Ok(PulumiCli {
             config: Arc::new(config),
             base_redactor,
+            written: Arc::default(),
+            version: Arc::default(),
         })
     }
 
@@ -273,13 +355,27 @@ impl PulumiCli {
         Ok(ws)
     }
 
-    fn command(&self, cwd: &Path, args: &[OsString]) -> Command {
+    /// The engine binary's file: the configured path, or a bare name looked up on the child's
+    /// `PATH`.
+    fn binary_path(&self) -> Option<PathBuf> {
+        let binary = &self.config.binary;
+        if binary.components().count() > 1 {
+            return Some(binary.clone());
+        }
+        let env = self.command_env();
+        let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone())?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(binary))
+            .find(|candidate| candidate.is_file())
+    }
+
+    fn command(&self, cwd: &Path, args: &[OsString], stdin: bool) -> Command {
         let mut cmd = Command::new(&self.config.binary);
         cmd.args(args)
             .current_dir(cwd)
             .env_clear()
             .envs(self.command_env())
-            .stdin(Stdio::null())
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -305,7 +401,11 @@ impl PulumiCli {
     }
 
     fn spawn(&self, cwd: &Path, args: &[OsString], stack: &str) -> Result<Child, EngineError> {
-        self.command(cwd, args).spawn().map_err(|e| match e.kind() {
+        self.spawn_with_stdin(cwd, args, stack, false)
+    }
+
+    fn spawn_with_stdin(&self, cwd: &Path, args: &[OsString], stack: &str, stdin: bool) -> Result<Child, EngineError> {
+        self.command(cwd, args, stdin).spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => EngineError::BinaryNotFound {
                 path: self.config.binary.display().to_string(),
                 hint: INSTALL_HINT.to_string(),
@@ -327,8 +427,38 @@ impl PulumiCli {
         what: &str,
         redactor: &Redactor,
     ) -> Result<RunOutcome, EngineError> {
+        self.run_admin_input(cwd, args, None, stack, what, redactor).await
+    }
+
+    /// [`Self::run_admin`], writing `input` (a secret value) to the child's stdin and closing it.
+    async fn run_admin_input(
+        &self,
+        cwd: &Path,
+        args: Vec<OsString>,
+        input: Option<&str>,
+        stack: &str,
+        what: &str,
+        redactor: &Redactor,
+    ) -> Result<RunOutcome, EngineError> {
         tracing::debug!(stack, command = what, "running pulumi");
-        let mut child = self.spawn(cwd, &args, stack)?;
+        let mut child = self.spawn_with_stdin(cwd, &args, stack, input.is_some())?;
+        if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+            use tokio::io::AsyncWriteExt;
+            // The CLI strips one trailing newline, so a value that itself ends in one survives.
+            let written = async {
+                pipe.write_all(input.as_bytes()).await?;
+                pipe.write_all(b"\n").await?;
+                pipe.shutdown().await
+            };
+            // A child that exits without reading (bad flags) closes the pipe: its exit status
+            // says why, so a write error here is not the error to report.
+            if let Err(e) = tokio::time::timeout(self.config.command_timeout, written)
+                .await
+                .unwrap_or(Ok(()))
+            {
+                tracing::debug!(stack, command = what, error = %e, "the engine did not read its stdin");
+            }
+        }
         let tail = Arc::new(Mutex::new(Vec::new()));
         let out = tokio::spawn(collect(child.stdout.take(), tail.clone()));
         let err = tokio::spawn(collect(child.stderr.take(), tail.clone()));
@@ -357,7 +487,10 @@ impl PulumiCli {
         Ok(outcome)
     }
 
-    /// `stack select --create` and `config set` for every value.
+    /// Make the stack exist with the target's configuration: `stack select --create`, one
+    /// `config set-all` for the plain values, one `config set --secret` (value on stdin) per
+    /// secret — or nothing at all when this process already wrote exactly this configuration to
+    /// the workspace and the stack's config file is unchanged since.
     async fn select_and_configure(
         &self,
         ws: &Path,
@@ -366,17 +499,49 @@ impl PulumiCli {
     ) -> Result<(), EngineError> {
         let stack = target.name.pulumi_stack();
         let qualified = self.qualified_stack(&target.name);
-        self.run_admin(ws, select_args(&qualified), &stack, "stack select --create", redactor)
-            .await?;
-        for cv in &target.config {
-            let what = format!(
-                "config set {} {}",
-                if cv.secret { "--secret" } else { "--plaintext" },
-                cv.key
-            );
-            self.run_admin(ws, config_set_args(cv, &qualified), &stack, &what, redactor)
+        let digest = config_digest(&target.config);
+        let file = ws.join(format!("Pulumi.{stack}.yaml"));
+        // Taken out of the memory: a failure below leaves nothing that could be trusted.
+        let before = self.written.lock().unwrap().remove(ws);
+        let exists = match before {
+            Some(w) if w.qualified == qualified && w.config == digest && w.file == file_digest(&file) => {
+                tracing::debug!(stack, "configuration unchanged since this process wrote it");
+                self.written.lock().unwrap().insert(ws.to_path_buf(), w);
+                return Ok(());
+            }
+            Some(w) => w.qualified == qualified,
+            None => false,
+        };
+        if !exists {
+            self.run_admin(ws, select_args(&qualified), &stack, "stack select --create", redactor)
                 .await?;
         }
+        let plain: Vec<&ConfigValue> = target.config.iter().filter(|cv| !cv.secret).collect();
+        if !plain.is_empty() {
+            let what = format!("config set-all ({} values)", plain.len());
+            self.run_admin(ws, config_set_all_args(&plain, &qualified), &stack, &what, redactor)
+                .await?;
+        }
+        for cv in target.config.iter().filter(|cv| cv.secret) {
+            let what = format!("config set --secret {} (value on stdin)", cv.key);
+            self.run_admin_input(
+                ws,
+                config_set_secret_args(&cv.key, &qualified),
+                Some(&cv.value),
+                &stack,
+                &what,
+                redactor,
+            )
+            .await?;
+        }
+        self.written.lock().unwrap().insert(
+            ws.to_path_buf(),
+            Written {
+                qualified,
+                config: digest,
+                file: file_digest(&file),
+            },
+        );
         Ok(())
     }
 
@@ -527,7 +692,11 @@ impl PulumiCli {
         cancel: CancellationToken,
     ) -> Result<StackApply, EngineError> {
         let (summary, mut redactor, ws) = self.run_op(op, target, progress, Some(cancel)).await?;
-        let outputs = self.read_outputs(&ws, target, &mut redactor).await?;
+        let outputs = match op {
+            // A destroyed stack has no outputs: no process needed to learn that.
+            OpKind::Destroy => serde_json::json!({}),
+            _ => self.read_outputs(&ws, target, &mut redactor).await?,
+        };
         Ok(redactor.redact_serde(&summary.to_apply(outputs)))
     }
 }
@@ -535,6 +704,12 @@ impl PulumiCli {
 #[async_trait]
 impl Engine for PulumiCli {
     async fn version(&self) -> Result<String, EngineError> {
+        let stamp = self.binary_path().as_deref().and_then(BinaryStamp::of);
+        if let (Some(stamp), Some((known, version))) = (&stamp, self.version.lock().unwrap().as_ref()) {
+            if stamp == known {
+                return Ok(version.clone());
+            }
+        }
         let redactor = self.base_redactor.clone();
         let outcome = self
             .run_admin(
@@ -545,7 +720,9 @@ impl Engine for PulumiCli {
                 &redactor,
             )
             .await?;
-        Ok(redactor.redact(outcome.stdout.trim()))
+        let version = redactor.redact(outcome.stdout.trim());
+        *self.version.lock().unwrap() = stamp.map(|stamp| (stamp, version.clone()));
+        Ok(version)
     }
 
     async fn preview(&self, target: &StackTarget, progress: &ProgressSink) -> Result<StackPreview, EngineError> {
@@ -624,20 +801,28 @@ pub(crate) fn select_args(qualified: &str) -> Vec<OsString> {
     os(&["stack", "select", "--create", qualified, "--non-interactive"])
 }
 
-/// `config set --plaintext|--secret <key> --stack S -- <value>` (the value after `--`, so a
-/// value starting with `-` is not a flag and stdin is never read).
-pub(crate) fn config_set_args(cv: &ConfigValue, qualified: &str) -> Vec<OsString> {
-    let kind = if cv.secret { "--secret" } else { "--plaintext" };
+/// `config set-all --stack S --plaintext=<key>=<value> …` for plain values only (secrets go
+/// through [`config_set_secret_args`]). The `--flag=value` form keeps a value that starts with
+/// `-` from being read as a flag.
+pub(crate) fn config_set_all_args(values: &[&ConfigValue], qualified: &str) -> Vec<OsString> {
+    let mut args = os(&["config", "set-all", "--stack", qualified, "--non-interactive"]);
+    for cv in values {
+        debug_assert!(!cv.secret, "secrets never go on argv");
+        args.push(format!("--plaintext={}={}", cv.key, cv.value).into());
+    }
+    args
+}
+
+/// `config set --secret <key> --stack S`: no value argument, so the CLI reads it from stdin.
+pub(crate) fn config_set_secret_args(key: &str, qualified: &str) -> Vec<OsString> {
     os(&[
         "config",
         "set",
-        kind,
-        &cv.key,
+        "--secret",
+        key,
         "--stack",
         qualified,
         "--non-interactive",
-        "--",
-        &cv.value,
     ])
 }
 
@@ -934,13 +1119,8 @@ mod tests {
                 "--non-interactive"
             ]
         );
-        let secret = ConfigValue {
-            key: "db:password".into(),
-            value: "-starts-with-dash".into(),
-            secret: true,
-        };
         assert_eq!(
-            strs(&config_set_args(&secret, "o/p/s")),
+            strs(&config_set_secret_args("db:password", "o/p/s")),
             [
                 "config",
                 "set",
@@ -948,17 +1128,31 @@ mod tests {
                 "db:password",
                 "--stack",
                 "o/p/s",
-                "--non-interactive",
-                "--",
-                "-starts-with-dash"
+                "--non-interactive"
             ]
         );
-        let plain = ConfigValue {
+        let region = ConfigValue {
             key: "aws:region".into(),
             value: "eu-west-1".into(),
             secret: false,
         };
-        assert_eq!(strs(&config_set_args(&plain, "o/p/s"))[2], "--plaintext");
+        let dashed = ConfigValue {
+            key: "network:offset".into(),
+            value: "-1".into(),
+            secret: false,
+        };
+        assert_eq!(
+            strs(&config_set_all_args(&[&region, &dashed], "o/p/s")),
+            [
+                "config",
+                "set-all",
+                "--stack",
+                "o/p/s",
+                "--non-interactive",
+                "--plaintext=aws:region=eu-west-1",
+                "--plaintext=network:offset=-1"
+            ]
+        );
         let log = Path::new("/abs/events.jsonl");
         assert_eq!(
             strs(&op_args(OpKind::Up, "o/p/s", log)),

@@ -74,7 +74,7 @@ pub(crate) fn strip_colors(text: &str) -> String {
     out.trim_end().to_string()
 }
 
-fn severity_from(text: &str) -> Severity {
+pub(crate) fn severity_from(text: &str) -> Severity {
     match text {
         "error" => Severity::Error,
         "warning" => Severity::Warning,
@@ -610,7 +610,7 @@ fn op_verb(op: &str) -> &str {
     }
 }
 
-fn op_symbol(op: &StepOp) -> &'static str {
+pub(crate) fn op_symbol(op: &StepOp) -> &'static str {
     match op {
         StepOp::Create | StepOp::CreateReplacement => "+",
         StepOp::Update => "~",
@@ -623,7 +623,7 @@ fn op_symbol(op: &StepOp) -> &'static str {
     }
 }
 
-fn counts_line(counts: &ChangeCounts) -> String {
+pub(crate) fn counts_line(counts: &ChangeCounts) -> String {
     if counts.is_empty() {
         return "no changes".to_string();
     }

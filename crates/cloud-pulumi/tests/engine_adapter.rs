@@ -517,6 +517,182 @@ async fn stderr_from_admin_commands_is_classified_and_redacted() {
     assert_no_secrets(&format!("{err} {err:?}"));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Few processes, and no secret on any command line.
+
+/// A wrapper that appends every argument vector it is started with to `argv.log` (one argument
+/// per line, a blank line after each process) and then runs the stand-in: exactly what the
+/// kernel shows in `/proc/<pid>/cmdline` of the engine process.
+fn recording_standin(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("argv.log");
+    let wrapper = script(
+        dir,
+        "pulumi-recorded",
+        &format!(
+            "for a in \"$@\"; do printf '%s\\n' \"$a\" >> '{log}'; done\nprintf '\\n' >> '{log}'\nexec '{standin}' \"$@\"\n",
+            log = log.display(),
+            standin = standin().display()
+        ),
+    );
+    (wrapper, log)
+}
+
+/// The recorded processes: each one's arguments.
+fn recorded(log: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.lines().map(str::to_string).collect())
+        .collect()
+}
+
+/// `config get <key>` through the stand-in, in the stack's workspace (decrypts secrets).
+fn config_get(h: &Harness, key: &str) -> String {
+    let ws = h.dir.path().join("workspaces/D1BRV40/network-dev");
+    let out = std::process::Command::new(standin())
+        .args([
+            "config",
+            "get",
+            key,
+            "--stack",
+            "organization/ecommerce/D1BRV40-network-dev",
+        ])
+        .current_dir(&ws)
+        .env_clear()
+        .env(
+            "PULUMI_BACKEND_URL",
+            format!("file://{}", h.dir.path().join("pulumi-state").display()),
+        )
+        .env("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+}
+
+#[tokio::test]
+async fn secret_config_reaches_the_stack_through_stdin_never_through_argv() {
+    let mut h = Harness::new(standin());
+    let (wrapper, log) = recording_standin(h.dir.path());
+    h.config.binary = wrapper;
+    // A secret that starts with a dash and ends with a newline must survive stdin unchanged.
+    h.target.config.push(ConfigValue {
+        key: "network:apiKey".into(),
+        value: "-dash-secret-4d5e6f\n".into(),
+        secret: true,
+    });
+    let cli = h.cli();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    cli.preview(&h.target, &tx).await.unwrap();
+    cli.up(&h.target, &tx, CancellationToken::new()).await.unwrap();
+
+    let processes = recorded(&log);
+    assert!(!processes.is_empty(), "the wrapper recorded the engine's command lines");
+    for argv in &processes {
+        for arg in argv {
+            assert!(
+                !arg.contains(CONFIG_SECRET) && !arg.contains("dash-secret-4d5e6f"),
+                "a secret config value is on the command line: {argv:?}"
+            );
+        }
+    }
+    // The plain value did go on argv (so the recording would have seen a secret there too)…
+    assert!(
+        processes
+            .iter()
+            .flatten()
+            .any(|a| a == "--plaintext=aws:region=eu-west-1"),
+        "{processes:?}"
+    );
+    // …and the secrets reached the stack's configuration, encrypted, with their exact values.
+    assert_eq!(config_get(&h, "network:dbPassword"), CONFIG_SECRET);
+    assert_eq!(config_get(&h, "network:apiKey"), "-dash-secret-4d5e6f");
+    let file = std::fs::read_to_string(
+        h.dir
+            .path()
+            .join("workspaces/D1BRV40/network-dev/Pulumi.D1BRV40-network-dev.yaml"),
+    )
+    .unwrap();
+    assert!(!file.contains(CONFIG_SECRET), "stored encrypted: {file}");
+}
+
+/// The command of a recorded process (`config set-all`, `preview`, …).
+fn command_of(argv: &[String]) -> String {
+    argv.iter()
+        .take_while(|a| !a.starts_with('-'))
+        .take(2)
+        .filter(|a| !a.contains('/'))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test]
+async fn an_up_after_its_preview_reuses_the_configuration_it_wrote() {
+    let mut h = Harness::new(standin());
+    let (wrapper, log) = recording_standin(h.dir.path());
+    h.config.binary = wrapper;
+    let cli = h.cli();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let commands = |from: usize| -> Vec<String> { recorded(&log)[from..].iter().map(|a| command_of(a)).collect() };
+
+    cli.preview(&h.target, &tx).await.unwrap();
+    assert_eq!(
+        commands(0),
+        ["stack select", "config set-all", "config set", "preview"],
+        "one process for every plain value, one per secret"
+    );
+    let seen = recorded(&log).len();
+    cli.up(&h.target, &tx, CancellationToken::new()).await.unwrap();
+    assert_eq!(
+        commands(seen),
+        ["up", "stack output"],
+        "same configuration: nothing re-written"
+    );
+
+    // A changed value is written again (the stack exists: no `stack select`).
+    let seen = recorded(&log).len();
+    let mut changed = h.target.clone();
+    changed.config[0].value = "eu-central-1".into();
+    cli.preview(&changed, &tx).await.unwrap();
+    assert_eq!(commands(seen), ["config set-all", "config set", "preview"]);
+    assert_eq!(config_get(&h, "aws:region"), "eu-central-1");
+
+    // Someone edits the stack's config file behind our back: it is written again.
+    let file = h
+        .dir
+        .path()
+        .join("workspaces/D1BRV40/network-dev/Pulumi.D1BRV40-network-dev.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("eu-central-1", "us-west-2")).unwrap();
+    let seen = recorded(&log).len();
+    cli.preview(&changed, &tx).await.unwrap();
+    assert_eq!(commands(seen), ["config set-all", "config set", "preview"]);
+    assert_eq!(config_get(&h, "aws:region"), "eu-central-1");
+
+    // A destroy needs no `stack output`: a destroyed stack has none.
+    let seen = recorded(&log).len();
+    let destroyed = cli.destroy(&changed, &tx, CancellationToken::new()).await.unwrap();
+    assert_eq!(commands(seen), ["destroy"]);
+    assert_eq!(destroyed.outputs, json!({}));
+}
+
+#[tokio::test]
+async fn the_engine_version_is_asked_once_per_installed_binary() {
+    let mut h = Harness::new(standin());
+    let (wrapper, log) = recording_standin(h.dir.path());
+    h.config.binary = wrapper.clone();
+    let cli = h.cli();
+    let first = cli.version().await.unwrap();
+    assert_eq!(cli.version().await.unwrap(), first);
+    assert_eq!(recorded(&log).len(), 1, "the second plan's digest reuses the version");
+    // A new binary (here: the same wrapper, rewritten) is asked again.
+    let text = std::fs::read_to_string(&wrapper).unwrap();
+    std::fs::write(&wrapper, format!("{text}# upgraded\n")).unwrap();
+    assert_eq!(cli.version().await.unwrap(), first);
+    assert_eq!(recorded(&log).len(), 2);
+}
+
 /// Stack `network` echoes a secret that only stack `database-rds` of the same session was given
 /// (in clear, base64-encoded and URL-encoded): with the session's secrets on the target, none of
 /// the three forms reaches the progress stream or the preview; without them, it would have.

@@ -47,11 +47,11 @@ impl BenchConfig {
 ///
 /// **Latency** of a line is the time from its `push` into the batcher to the emission of the
 /// `Post` that shows it in chat (the simulated sink accepts an op the instant it is emitted within
-/// budget; network time is not modelled). It is measured only over **engine lines that reached
-/// chat** (`chat_lines_measured`). Lines that could not reach chat within
-/// [`SinkLimits::max_line_delay`], or arrived after the thread's message cap, are not in the
-/// latency figures: they are counted in `lines_only_in_log` and are in the uploaded full log
-/// (`lines_in_full_log`), which always holds every output line.
+/// budget; network time is not modelled). The `*_chat_lines_ms` figures cover only **engine
+/// lines that reached chat** (`chat_lines_measured`); the `*_all_lines_ms` figures cover every
+/// delivered engine line, where a line that could not reach chat within
+/// [`SinkLimits::max_line_delay`], or arrived after the thread's message cap (a *late* line,
+/// `late_lines`), counts with the time the full log was attached. `lost_lines` reached neither.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamBench {
     pub config: BenchConfig,
@@ -85,6 +85,22 @@ pub struct StreamBench {
     pub p50_latency_chat_lines_ms: u64,
     pub p95_latency_chat_lines_ms: u64,
     pub max_latency_chat_lines_ms: u64,
+    /// Engine lines that reached people only through the attached full log: their latency is
+    /// the time until that upload.
+    #[serde(default)]
+    pub late_lines: u64,
+    /// Engine lines found neither in chat nor in the attached full log. Must be 0.
+    #[serde(default)]
+    pub lost_lines: u64,
+    /// Line → message latency over **every** engine line that was delivered, late lines
+    /// included (a late line counts with the time the full log was attached): the figure that
+    /// can fail when the batcher lets lines fall behind.
+    #[serde(default)]
+    pub p50_latency_all_lines_ms: u64,
+    #[serde(default)]
+    pub p95_latency_all_lines_ms: u64,
+    #[serde(default)]
+    pub max_latency_all_lines_ms: u64,
     /// From `SessionFinished` to the last summary part.
     pub summary_delay_ms: u64,
     /// The summary was posted.
@@ -142,13 +158,10 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
     let sink = SimulatedSink::check(&limits, &ops);
     let mut latencies = chat_line_latencies(&ops, &line_times, t0);
     latencies.sort_unstable();
-    let pct = |p: usize| -> u64 {
-        if latencies.is_empty() {
-            0
-        } else {
-            latencies[((latencies.len() * p).div_ceil(100)).saturating_sub(1)].as_millis() as u64
-        }
-    };
+    let pct = |p: usize| -> u64 { percentile(&latencies, p) };
+    let delivery = delivery_latencies(&ops, &line_times, t0);
+    let mut all = delivery.latencies;
+    all.sort_unstable();
     let stats = batcher.stats().clone();
     let last_summary = ops
         .iter()
@@ -182,6 +195,11 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
         p50_latency_chat_lines_ms: pct(50),
         p95_latency_chat_lines_ms: pct(95),
         max_latency_chat_lines_ms: latencies.last().map_or(0, |d| d.as_millis() as u64),
+        late_lines: delivery.late,
+        lost_lines: delivery.lost,
+        p50_latency_all_lines_ms: percentile(&all, 50),
+        p95_latency_all_lines_ms: percentile(&all, 95),
+        max_latency_all_lines_ms: all.last().map_or(0, |d| d.as_millis() as u64),
         summary_delay_ms: match (finished_at, last_summary) {
             (Some(f), Some(s)) => (s - f).as_millis() as u64,
             _ => 0,
@@ -368,6 +386,70 @@ impl SimulatedSink {
     }
 }
 
+/// The `p`-th percentile (nearest rank) of sorted durations, in ms; 0 when empty.
+fn percentile(sorted: &[Duration], p: usize) -> u64 {
+    if sorted.is_empty() {
+        0
+    } else {
+        sorted[((sorted.len() * p).div_ceil(100)).saturating_sub(1)].as_millis() as u64
+    }
+}
+
+/// The engine-line sequence number of a rendered `[stack] 000123 …` line.
+fn line_seq(line: &str) -> Option<usize> {
+    let (_, text) = line.strip_prefix('[')?.split_once("] ")?;
+    let digits = text.get(..6).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
+    digits.parse().ok()
+}
+
+/// When each engine line reached people: its first chat message, else the attached full log.
+struct Delivery {
+    /// One per delivered line.
+    latencies: Vec<Duration>,
+    /// Delivered only by the full log.
+    late: u64,
+    /// Never delivered.
+    lost: u64,
+}
+
+fn delivery_latencies(ops: &[(Instant, RenderOp)], line_times: &[Duration], t0: Instant) -> Delivery {
+    let mut delivered: Vec<Option<(Instant, bool)>> = vec![None; line_times.len()]; // (at, by upload)
+    for (at, op) in ops {
+        let (text, by_upload) = match op {
+            RenderOp::Post {
+                key: MessageKey::Log(_),
+                text,
+            }
+            | RenderOp::Edit {
+                key: MessageKey::Log(_),
+                text,
+            } => (text.as_str(), false),
+            RenderOp::Upload { content, .. } => (content.as_str(), true),
+            _ => continue,
+        };
+        for seq in text.lines().filter_map(line_seq) {
+            if let Some(slot @ None) = delivered.get_mut(seq) {
+                *slot = Some((*at, by_upload));
+            }
+        }
+    }
+    let mut out = Delivery {
+        latencies: Vec::with_capacity(line_times.len()),
+        late: 0,
+        lost: 0,
+    };
+    for (pushed, d) in line_times.iter().zip(delivered) {
+        match d {
+            Some((at, by_upload)) => {
+                out.late += u64::from(by_upload);
+                out.latencies.push(at - (t0 + *pushed));
+            }
+            None => out.lost += 1,
+        }
+    }
+    out
+}
+
 /// Latency of every engine line (recognised by its 6-digit sequence number) shown in chat.
 fn chat_line_latencies(ops: &[(Instant, RenderOp)], line_times: &[Duration], t0: Instant) -> Vec<Duration> {
     let mut out = Vec::new();
@@ -385,19 +467,10 @@ fn chat_line_latencies(ops: &[(Instant, RenderOp)], line_times: &[Duration], t0:
         else {
             continue;
         };
-        for line in text.lines() {
-            let Some(rest) = line.strip_prefix('[') else {
-                continue;
-            };
-            let Some((_, text)) = rest.split_once("] ") else {
-                continue;
-            };
-            let digits = text.get(..6).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
-            if let Some(seq) = digits.and_then(|d| d.parse::<usize>().ok()) {
-                if let (Some(pushed), Some(false)) = (line_times.get(seq), seen.get(seq).copied()) {
-                    seen[seq] = true;
-                    out.push(*at - (t0 + *pushed));
-                }
+        for seq in text.lines().filter_map(line_seq) {
+            if let (Some(pushed), Some(false)) = (line_times.get(seq), seen.get(seq).copied()) {
+                seen[seq] = true;
+                out.push(*at - (t0 + *pushed));
             }
         }
     }

@@ -18,9 +18,12 @@ Required environment:
   PULUMI_CONFIG_PASSPHRASE[_FILE]             secrets passphrase (an empty string is valid)
   PULUMI_DEBUG_COMMANDS=true|1                needed for --event-log, as with the real CLI
 
-What a stack declares comes from a resources JSON: PULUMI_STANDIN_RESOURCES=<file>, or else
-<program dir>/inspect/<env>.json where <env> is the stack config value `environment` or the last
-`-`-separated segment of the stack name.
+What a stack declares for its configuration: PULUMI_STANDIN_RESOURCES=<file> (a resources JSON), or
+else the program's snapshot <program dir>/inspect/<env>.json when the stack's configuration is the
+one it records, or else the program evaluated with the stack's configuration by the stacks' offline
+inspector (<program dir>/../tools/inspect.ts under node; cached in node_modules/.cache/pulumi-standin)
+— <env> is the stack config value `environment` or the last `-`-separated segment of the stack name.
+Without node or node_modules the snapshot is used, with a warning naming the values it ignores.
 
 Knobs (environment variables):
   PULUMI_STANDIN_DELAY_MS=<ms>        sleep this long in every resource step
@@ -40,7 +43,10 @@ Knobs (environment variables):
   PULUMI_STANDIN_CRASH_AT=<n>         after n custom-resource steps, exit 255 at once mid-step: no
                                       summary, lock and a pending operation left behind
   PULUMI_STANDIN_SECRET_OUTPUTS=a,b   these stack outputs are secrets
-  PULUMI_STANDIN_PREVIEW_FAIL=<msg>   previews fail with this error diagnostic";
+  PULUMI_STANDIN_PREVIEW_FAIL=<msg>   previews fail with this error diagnostic
+  PULUMI_STANDIN_INVOCATION_LOG=<file>
+                                      append one line `<pid> <command> <stack>` per process (no
+                                      other argument, so no value) — benchmarks count processes";
 
 /// The `pulumi` command line.
 #[derive(Debug, Parser)]
@@ -162,6 +168,9 @@ pub struct StackOutputArgs {
 pub enum ConfigCommand {
     /// Set configuration value.
     Set(ConfigSetArgs),
+    /// Set multiple configuration values: `--plaintext key=value` / `--secret key=value`, as
+    /// many as needed, saved in one write of `Pulumi.<stack>.yaml`.
+    SetAll(ConfigSetAllArgs),
     /// Get a single configuration value.
     Get(ConfigGetArgs),
 }
@@ -184,6 +193,29 @@ pub struct ConfigSetArgs {
     pub config_file: Option<PathBuf>,
     #[arg(long)]
     pub path: bool,
+}
+
+/// `config set-all`. Like cobra's string arrays, a value may start with `-`
+/// (`--plaintext=key=-1` or `--plaintext key=-1`). Plaintext pairs are set first, then secrets,
+/// in the order given; the file is written once.
+#[derive(Debug, Args)]
+pub struct ConfigSetAllArgs {
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Marks a value as plaintext (unencrypted): `key=value`.
+    #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true, action = clap::ArgAction::Append)]
+    pub plaintext: Vec<String>,
+    /// Marks a value as secret to be encrypted: `key=value`. Its value is on the command line:
+    /// callers that must keep secrets off argv use `config set --secret <key>` with the value
+    /// on stdin instead.
+    #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true, action = clap::ArgAction::Append)]
+    pub secret: Vec<String>,
+    /// Parse the keys as paths in a map or list (only plain keys are supported by the stand-in).
+    #[arg(long)]
+    pub path: bool,
+    /// Use this file instead of `Pulumi.<stack>.yaml`.
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

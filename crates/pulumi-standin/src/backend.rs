@@ -290,7 +290,11 @@ impl Backend {
     pub fn save(&self, stack: &StackRef, file: &CheckpointFile) -> Result<()> {
         let path = self.checkpoint_path(stack);
         let dir = path.parent().expect("checkpoint path has a parent");
-        std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+        // Saved after every step: create the directory only the first time (a mkdir per step is
+        // a syscall per step for nothing).
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+        }
         let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
         let text = serde_json::to_string_pretty(file).context(|| "encoding checkpoint".into())?;
         std::fs::write(&tmp, text).context(|| format!("writing {}", tmp.display()))?;

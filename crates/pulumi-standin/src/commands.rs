@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::args::{ApplyArgs, CancelArgs, ConfigGetArgs, ConfigSetArgs, EngineArgs, StackExportArgs, StackOutputArgs};
+use crate::args::{
+    ApplyArgs, CancelArgs, ConfigGetArgs, ConfigSetAllArgs, ConfigSetArgs, EngineArgs, StackExportArgs, StackOutputArgs,
+};
 use crate::backend::{Backend, CheckpointFile, StackRef, VERSION};
 use crate::engine::{self, Operation, Run};
 use crate::error::{Result, StandinError};
@@ -15,6 +17,7 @@ use crate::knobs::Knobs;
 use crate::lock;
 use crate::output;
 use crate::plan;
+use crate::program;
 use crate::project::{looks_like_secret, ConfigValue, Project, StackConfig};
 use crate::resources;
 use crate::secrets::{passphrase_from_env, Crypter};
@@ -224,15 +227,20 @@ pub fn cmd_config_set(ctx: &Ctx, args: &ConfigSetArgs) -> Result<()> {
     let key = project.qualify_key(&args.key)?;
     let value = match &args.value {
         Some(v) => v.clone(),
+        // The real CLI reads the value from stdin when it is not a terminal; on a terminal it
+        // would prompt, which a non-interactive run cannot.
+        None if stdin_is_terminal() => {
+            return Err(StandinError::failed(
+                "config value must be specified in non-interactive mode",
+            ))
+        }
         None => {
             let mut buf = String::new();
             std::io::stdin()
                 .read_to_string(&mut buf)
                 .map_err(|e| StandinError::failed(format!("reading the value from stdin: {e}")))?;
-            buf.strip_suffix('\n')
-                .map(|b| b.strip_suffix('\r').unwrap_or(b))
-                .unwrap_or(&buf)
-                .to_string()
+            // cmdutil.RemoveTrailingNewline: one `\n` (and on Windows only, a `\r` before it).
+            buf.strip_suffix('\n').unwrap_or(&buf).to_string()
         }
     };
     let mut config = stack_config(&project, &stack, args.config_file.as_deref())?;
@@ -248,6 +256,60 @@ pub fn cmd_config_set(ctx: &Ctx, args: &ConfigSetArgs) -> Result<()> {
         ConfigValue::Plain(value)
     };
     config.set(&key, stored);
+    config.save()
+}
+
+/// Whether standard input is a terminal (then `config set` without a value cannot read it).
+fn stdin_is_terminal() -> bool {
+    // SAFETY: isatty(2) on fd 0 only inspects the descriptor.
+    unsafe { libc::isatty(0) == 1 }
+}
+
+/// `key=value` as `pulumi config set-all` splits it: at the first `=`, or, when the pair starts
+/// with a quote, at the first `<quote>=` (so a quoted key may contain `=`).
+fn parse_key_value_pair(pair: &str) -> Result<(String, String)> {
+    let malformed = || StandinError::failed("config value must be in the form [key]=[value]");
+    let (key, value) = match pair.chars().next() {
+        Some(q @ ('"' | '\'')) => {
+            let rest = &pair[1..];
+            rest.split_once(&format!("{q}=")).ok_or_else(malformed)?
+        }
+        Some(_) => pair.split_once('=').ok_or_else(malformed)?,
+        None => return Err(malformed()),
+    };
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// `config set-all --plaintext k=v … --secret k=v …`: every value in one write of the stack's
+/// config file — plaintext pairs first, then secrets, each in the order given. No "looks like a
+/// secret" check: every pair says what it is.
+pub fn cmd_config_set_all(ctx: &Ctx, args: &ConfigSetAllArgs) -> Result<()> {
+    let backend = Backend::from_env()?;
+    let project = ctx.project()?;
+    let stack = ctx.stack(&backend, &project, args.stack.as_deref())?;
+    let checkpoint = backend.load(&stack)?;
+    let mut config = stack_config(&project, &stack, args.config_file.as_deref())?;
+    let qualify = |raw: &str| -> Result<String> {
+        if args.path && raw.contains(['.', '[']) {
+            return Err(StandinError::failed(format!(
+                "invalid configuration key: the pulumi stand-in does not support --path keys ('{raw}')"
+            )));
+        }
+        project
+            .qualify_key(raw)
+            .map_err(|e| StandinError::failed(format!("invalid configuration key: {e}")))
+    };
+    for pair in &args.plaintext {
+        let (key, value) = parse_key_value_pair(pair)?;
+        config.set(&qualify(&key)?, ConfigValue::Plain(value));
+    }
+    if !args.secret.is_empty() {
+        let crypter = crypter(&config, &checkpoint)?;
+        for pair in &args.secret {
+            let (key, value) = parse_key_value_pair(pair)?;
+            config.set(&qualify(&key)?, ConfigValue::Secure(crypter.encrypt(&value)));
+        }
+    }
     config.save()
 }
 
@@ -323,6 +385,8 @@ pub fn cmd_engine(ctx: &Ctx, operation: Operation, args: &EngineArgs, preview_on
     let checkpoint = backend.load(&stack)?;
     let config = stack_config(&project, &stack, args.config_file.as_deref())?;
     let crypter = crypter(&config, &checkpoint)?;
+    let mut program_error: Option<String> = None;
+    let mut warnings: Vec<String> = Vec::new();
 
     let (steps, stack_outputs) = match operation {
         Operation::Preview | Operation::Up => {
@@ -330,8 +394,48 @@ pub fn cmd_engine(ctx: &Ctx, operation: Operation, args: &EngineArgs, preview_on
                 .plain_value(&project.qualify_key("environment")?, Some(&crypter))?
                 .unwrap_or_else(|| stack.name.rsplit('-').next().unwrap_or(&stack.name).to_string());
             let deployment_id = config.plain_value(&project.qualify_key("deploymentId")?, Some(&crypter))?;
-            let path = resources::resources_path(knobs.resources_file.as_deref(), &project.program_dir, &env);
-            let program = resources::load(&path, &stack, deployment_id.as_deref())?;
+            // What the program sees: its namespace's keys, secrets never in the clear.
+            let namespace = format!("{}:", project.name);
+            let program_config: program::ProgramConfig = config
+                .entries()
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let key = k.strip_prefix(&namespace)?.to_string();
+                    let value = match v {
+                        ConfigValue::Plain(s) => s,
+                        ConfigValue::Secure(_) => "[secret]".to_string(),
+                    };
+                    Some((key, value))
+                })
+                .collect();
+            let stack_name = project
+                .program_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let located = program::locate(
+                knobs.resources_file.as_deref(),
+                &project.program_dir,
+                &stack_name,
+                &env,
+                &program_config,
+            )?;
+            let located = match located {
+                Ok(located) => located,
+                Err(program::ProgramError(message)) => {
+                    program_error = Some(message);
+                    program::Located {
+                        path: resources::resources_path(None, &project.program_dir, &env),
+                        warnings: vec![],
+                    }
+                }
+            };
+            warnings = located.warnings;
+            let program = if program_error.is_some() {
+                resources::Program::empty()
+            } else {
+                resources::load(&located.path, &stack, deployment_id.as_deref())?
+            };
             for key in &program.required_config {
                 if config.get(&project.qualify_key(key)?).is_none() {
                     return Err(StandinError::failed(format!(
@@ -363,5 +467,27 @@ pub fn cmd_engine(ctx: &Ctx, operation: Operation, args: &EngineArgs, preview_on
         json: args.json,
         expect_no_changes: args.expect_no_changes,
         suppress_outputs: args.suppress_outputs,
+        program_error,
+        warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_key_value_pair;
+
+    #[test]
+    fn set_all_pairs_split_like_pulumi() {
+        let ok = |p: &str| parse_key_value_pair(p).unwrap();
+        assert_eq!(ok("aws:region=eu-west-1"), ("aws:region".into(), "eu-west-1".into()));
+        assert_eq!(ok("k=a=b"), ("k".into(), "a=b".into()), "split at the first `=`");
+        assert_eq!(ok("k="), ("k".into(), String::new()));
+        assert_eq!(ok("k=-1"), ("k".into(), "-1".into()));
+        assert_eq!(ok("\"a=b\"=c"), ("a=b".into(), "c".into()), "a quoted key may hold `=`");
+        assert_eq!(ok("'x'=y"), ("x".into(), "y".into()));
+        for bad in ["novalue", "", "\"unclosed=1"] {
+            let e = parse_key_value_pair(bad).unwrap_err().to_string();
+            assert_eq!(e, "config value must be in the form [key]=[value]", "{bad:?}");
+        }
+    }
 }

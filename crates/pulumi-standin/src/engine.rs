@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
@@ -46,6 +46,11 @@ pub struct Run {
     pub json: bool,
     pub expect_no_changes: bool,
     pub suppress_outputs: bool,
+    /// The program failed (it could not be evaluated): the preview or update fails with this
+    /// error diagnostic, like a program that throws.
+    pub program_error: Option<String>,
+    /// Warnings about the program, shown as diagnostics after the prelude.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,10 +152,7 @@ pub fn run(mut run: Run) -> Result<()> {
     emit(&mut |s| s.prelude(&run.config));
 
     if let Some(hold) = run.knobs.hold_lock {
-        let until = Instant::now() + hold;
-        while Instant::now() < until && !signals::cancel_requested() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        signals::wait_for_cancel(Some(hold));
     }
 
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
@@ -203,7 +205,22 @@ pub fn run(mut run: Run) -> Result<()> {
     let mut counted = 0usize;
     let mut deferred_root: Option<(Step, Option<ResourceState>)> = None;
 
-    if let (Operation::Preview, Some(message)) = (run.operation, run.knobs.preview_fail.clone()) {
+    for message in std::mem::take(&mut run.warnings) {
+        diag(
+            Diagnostic {
+                urn: Some(crate::resources::root_urn(&run.stack)),
+                severity: Severity::Warning,
+                message,
+            },
+            &mut diagnostics,
+        );
+    }
+    let failure = match (run.operation, run.program_error.clone(), run.knobs.preview_fail.clone()) {
+        (_, Some(message), _) => Some(message),
+        (Operation::Preview, None, Some(message)) => Some(message),
+        _ => None,
+    };
+    if let Some(message) = failure {
         if let Some(root) = steps.iter().find(|s| s.class == Class::Root) {
             emit(&mut |s| {
                 s.resource_pre(
@@ -225,9 +242,8 @@ pub fn run(mut run: Run) -> Result<()> {
 
     // PULUMI_STANDIN_OP_DELAY_MS: a fixed duration per operation, whatever the resource count
     // (benchmarks of the orchestrator's waves). A cancel cuts it short.
-    let op_delay_until = Instant::now() + run.knobs.op_delay;
-    while Instant::now() < op_delay_until && !signals::cancel_requested() {
-        std::thread::sleep(Duration::from_millis(2).min(op_delay_until.saturating_duration_since(Instant::now())));
+    if !run.knobs.op_delay.is_zero() {
+        signals::wait_for_cancel(Some(run.knobs.op_delay));
     }
 
     let mut replacements: BTreeMap<String, ResourceState> = BTreeMap::new();
@@ -335,9 +351,7 @@ pub fn run(mut run: Run) -> Result<()> {
         }
         shown.push((step.clone(), result));
         if run.knobs.hang && knob_counted && counted == 1 {
-            while !signals::cancel_requested() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            signals::wait_for_cancel(None);
         }
     }
     if outcome == Outcome::Succeeded && signals::cancel_requested() {
@@ -446,13 +460,16 @@ pub fn run(mut run: Run) -> Result<()> {
 /// were: what a crash of the whole process tree leaves, and no orphan running on.
 fn wait_at_gate(gate: &std::path::Path) {
     let parent = std::os::unix::process::parent_id();
-    while !gate.exists() && !signals::cancel_requested() {
+    while !gate.exists() {
         if std::os::unix::process::parent_id() != parent {
             // SAFETY: signalling ourselves; SIGKILL skips destructors and buffered output on
             // purpose (nothing may be cleaned up).
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         }
-        std::thread::sleep(Duration::from_millis(5));
+        // Polls the file and the parent; a SIGINT ends the wait at once.
+        if signals::wait_for_cancel(Some(std::time::Duration::from_millis(5))) {
+            break;
+        }
     }
 }
 

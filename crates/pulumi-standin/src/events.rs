@@ -90,14 +90,18 @@ impl EventSink {
         let event = Value::Object(event);
         self.sequence += 1;
         if let Some(f) = self.file.as_mut() {
+            // One write(2) per event: a reader tailing the file never sees half a line, and a
+            // step costs one syscall instead of one per JSON token.
+            let mut line = serde_json::to_vec(&event).unwrap_or_default();
+            line.push(b'\n');
             // A failed write to the log must not stop the update (the real CLI logs and goes on).
-            let _ = writeln!(f, "{event}").and_then(|_| f.flush());
+            let _ = f.write_all(&line);
         }
         if self.json_stdout {
+            let mut text = serde_json::to_vec_pretty(&event).unwrap_or_default();
+            text.push(b'\n');
             let mut out = std::io::stdout().lock();
-            let _ = serde_json::to_writer_pretty(&mut out, &event);
-            let _ = writeln!(out);
-            let _ = out.flush();
+            let _ = out.write_all(&text).and_then(|_| out.flush());
         }
         if kind == "cancelEvent" {
             self.finished = true;

@@ -2,7 +2,10 @@
 //! `shared/pulumi-contract.md` against a local (diy) backend — same subcommands, flags, texts,
 //! event-log lines and exit codes — without running programs or touching any cloud.
 //!
-//! What a stack declares comes from a resources JSON (see [`resources`]); knobs in the
+//! What a stack declares is the program's own declarations for the stack's configuration (see
+//! [`program`]: the committed snapshot when the configuration matches it, else the program run by
+//! the stacks' offline inspector), as a resources JSON (see [`resources`]); previews diff that
+//! against the state, so a changed config value shows as an update with its diff. Knobs in the
 //! environment make it slow, fail, hang, crash or hold its lock on purpose:
 //!
 //! | variable | effect |
@@ -18,6 +21,7 @@
 //! | `PULUMI_STANDIN_SECRET_OUTPUTS=a,b` | these stack outputs are secret |
 //! | `PULUMI_STANDIN_PREVIEW_FAIL=<msg>` | previews fail with this error |
 //! | `PULUMI_STANDIN_RESOURCES=<file>` | the resources JSON to use |
+//! | `PULUMI_STANDIN_INVOCATION_LOG=<file>` | append `<pid> <command> <stack>` per process (benchmarks count them) |
 //!
 //! Required: `PULUMI_BACKEND_URL=file:///<abs dir>`, `PULUMI_CONFIG_PASSPHRASE` (or `_FILE`),
 //! and `PULUMI_DEBUG_COMMANDS=true` for `--event-log`.
@@ -28,10 +32,12 @@ mod commands;
 mod engine;
 mod error;
 mod events;
+mod invocations;
 mod knobs;
 mod lock;
 mod output;
 mod plan;
+mod program;
 mod project;
 mod resources;
 mod secrets;
@@ -46,7 +52,9 @@ use engine::Operation;
 use error::{exit, Result, StandinError};
 
 fn main() {
-    let code = match Cli::try_parse() {
+    let parsed = Cli::try_parse();
+    invocations::record(parsed.as_ref().ok());
+    let code = match parsed {
         Ok(cli) => match dispatch(cli) {
             Ok(()) => exit::SUCCESS,
             Err(StandinError::Reported(code)) => code,
@@ -111,6 +119,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Stack(StackCommand::Output(a)) => commands::cmd_stack_output(&ctx, &a),
         Command::Stack(StackCommand::Export(a)) => commands::cmd_stack_export(&ctx, &a),
         Command::Config(ConfigCommand::Set(a)) => commands::cmd_config_set(&ctx, &a),
+        Command::Config(ConfigCommand::SetAll(a)) => commands::cmd_config_set_all(&ctx, &a),
         Command::Config(ConfigCommand::Get(a)) => commands::cmd_config_get(&ctx, &a),
         Command::Preview(a) => {
             check_debug_flags(&a.engine)?;

@@ -80,6 +80,17 @@ pub struct Program {
     pub required_config: Vec<String>,
 }
 
+impl Program {
+    /// A program that declares nothing (what is planned when the program itself failed).
+    pub fn empty() -> Program {
+        Program {
+            resources: Vec::new(),
+            outputs: Map::new(),
+            required_config: Vec::new(),
+        }
+    }
+}
+
 /// The URN of a resource: `urn:pulumi:<stack>::<project>::<qualified type>::<name>`.
 pub fn urn(stack: &StackRef, qualified_type: &str, name: &str) -> String {
     format!("urn:pulumi:{}::{}::{qualified_type}::{name}", stack.name, stack.project)
