@@ -47,6 +47,9 @@ pub(crate) enum Route {
 /// Discord's global limit is 50 requests/s per bot; stay a little below.
 const GLOBAL: (usize, Duration) = (45, Duration::from_secs(1));
 
+/// One (route, channel)'s answered requests, ascending; holding its lock is the one-at-a-time rule.
+type Lane = Arc<tokio::sync::Mutex<VecDeque<Instant>>>;
+
 /// Sliding-window pacing per (route, channel) plus the global bucket, shared by every session.
 ///
 /// Per route and channel the requests go one at a time, and each one counts in the window from
@@ -60,7 +63,7 @@ const GLOBAL: (usize, Duration) = (45, Duration::from_secs(1));
 pub(crate) struct Pacer {
     /// Per (route, channel): when the answers of its latest requests came back. The async mutex
     /// is the one-at-a-time rule (it is fair, so requests keep their order).
-    lanes: Mutex<HashMap<(Route, u64), Arc<tokio::sync::Mutex<VecDeque<Instant>>>>>,
+    lanes: Mutex<HashMap<(Route, u64), Lane>>,
     /// Send times booked in the global bucket, every route and channel together.
     global: Mutex<VecDeque<Instant>>,
 }
