@@ -7,16 +7,14 @@ mod cli;
 
 use cli::Cli;
 
-/// A shared-bot setup: no `cli:` user is an admin by default; `root` is the bootstrap admin.
+/// A shared-bot setup: no `cli:` user is an admin by default; `root` is the bootstrap admin
+/// (the OS user running the tests); everyone else proves who they are with an API token.
 fn strict() -> Cli {
-    let mut c = Cli::new();
-    c.set("CLOUD_LOCAL_CLI_ADMIN", "false");
-    c.set("CLOUD_ADMINS", "cli:root");
-    c
+    Cli::strict()
 }
 
 fn as_(c: &Cli, who: &str, args: &[&str]) -> cli::Run {
-    c.run_with(args, &[("CLOUD_USER", who)])
+    c.as_user(who, args)
 }
 
 fn audit_rows(c: &Cli) -> usize {
@@ -208,8 +206,8 @@ fn quota_show_answers_like_the_chat_command() {
 
 #[test]
 fn quotas_show_usage_bars_and_an_over_quota_plan_needs_an_admin_override() {
-    let mut c = strict();
-    c.set("CLOUD_USER", "root");
+    let c = strict();
+    // root: the OS user running the tests, mapped in `access.os_users`.
     // dev: one NAT gateway. Limit NAT gateways to 0 so the plan is over quota.
     c.run(&["quota", "set", "ecommerce", "nat", "0"]).expect_code(0);
     c.run(&["quota", "set", "ecommerce", "cost", "5000"]).expect_code(0);

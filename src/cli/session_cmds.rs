@@ -193,8 +193,49 @@ pub(super) fn print_sessions(sessions: &[SessionRecord], json: bool, empty: &str
     Ok(())
 }
 
-pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
+/// Whether the command changes something (and so is audited as "acting as" when `--as` names
+/// someone other than the OS user).
+fn changes_something(command: &Command) -> bool {
     match command {
+        Command::Deploy(_)
+        | Command::DeployStack(_)
+        | Command::Destroy(_)
+        | Command::DestroyStack(_)
+        | Command::Rollback(_)
+        | Command::Queue(_)
+        | Command::Refresh(_)
+        | Command::Approve(_)
+        | Command::Apply(_)
+        | Command::Cancel(_)
+        | Command::Grant(_)
+        | Command::Revoke(_)
+        | Command::People(_) => true,
+        Command::Plan(args) => args.command.is_none(),
+        Command::Projects(cmd) => !matches!(cmd, ProjectsCmd::List { .. }),
+        Command::Quota(cmd) => matches!(cmd, super::admin_cmds::QuotaCmd::Set { .. }),
+        Command::Admin(cmd) => !matches!(cmd, super::admin_cmds::AdminCmd::List { .. }),
+        Command::Tokens(cmd) => !matches!(cmd, super::identity_cmds::TokensCmd::List { .. }),
+        Command::Status(_)
+        | Command::List(_)
+        | Command::Logs(_)
+        | Command::Audit(_)
+        | Command::Grants(_)
+        | Command::Stats(_)
+        | Command::Config(_)
+        | Command::Doctor
+        | Command::Serve(_)
+        | Command::Bench(_)
+        | Command::Catalog(_) => false,
+    }
+}
+
+pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
+    if changes_something(&command) {
+        app.record_acting_as().await?;
+    }
+    match command {
+        Command::Tokens(cmd) => super::identity_cmds::cmd_tokens(app, cmd).await,
+        Command::People(cmd) => super::identity_cmds::cmd_people(app, cmd).await,
         Command::Deploy(args) => deploy(app, args).await,
         Command::Plan(args) => {
             // clap requires both when there is no subcommand; `plan show` is dispatched earlier.
@@ -207,7 +248,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let stacks = stack_names(&args.stacks)?;
             let s = app
                 .orchestrator
-                .start_session(&app.principal, &project, &env, stacks.as_deref())
+                .start_session(&app.actor, &project, &env, stacks.as_deref())
                 .await
                 .map_err(user)?;
             let s = plan_with_spinner(app, s.id).await?;
@@ -239,10 +280,10 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let s = match &args.override_reason {
                 Some(reason) => {
                     app.orchestrator
-                        .approve_override(s.id, &app.principal, &digest, reason)
+                        .approve_override(s.id, &app.actor, &digest, reason)
                         .await
                 }
-                None => app.orchestrator.approve(s.id, &app.principal, &digest).await,
+                None => app.orchestrator.approve(s.id, &app.actor, &digest).await,
             }
             .map_err(user)?;
             crate::outln!("{} approved session {} ({}).", app.principal, s.id.short(), s.state);
@@ -261,7 +302,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Status(args) => match args.session {
             Some(text) => {
                 let s = app.store.find_session(&text).await.map_err(store_user)?;
-                let view = app.orchestrator.view(s.id, &app.principal).await.map_err(user)?;
+                let view = app.orchestrator.view(s.id, &app.actor).await.map_err(user)?;
                 if args.json {
                     print_json(&view)
                 } else {
@@ -273,7 +314,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                 let sessions = app
                     .orchestrator
                     .list_for(
-                        &app.principal,
+                        &app.actor,
                         &SessionFilter {
                             active: true,
                             ..Default::default()
@@ -298,7 +339,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let sessions = app
                 .orchestrator
                 .list_for(
-                    &app.principal,
+                    &app.actor,
                     &SessionFilter {
                         state,
                         project: args.project,
@@ -315,7 +356,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let s = app.store.find_session(&args.session).await.map_err(store_user)?;
             let s = app
                 .orchestrator
-                .cancel(s.id, &app.principal, &args.reason)
+                .cancel(s.id, &app.actor, &args.reason)
                 .await
                 .map_err(user)?;
             if s.state == SessionState::Applying {
@@ -353,7 +394,7 @@ async fn plan_with_spinner(app: &App, id: SessionId) -> anyhow::Result<SessionRe
     if std::io::stderr().is_terminal() {
         spinner.enable_steady_tick(Duration::from_millis(120));
     }
-    let result = app.orchestrator.plan(id, &app.principal).await.map_err(user);
+    let result = app.orchestrator.plan(id, &app.actor).await.map_err(user);
     spinner.finish_and_clear();
     result
 }
@@ -471,7 +512,7 @@ pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: boo
     }
     let s = app
         .orchestrator
-        .approve(s.id, &app.principal, &digest.0)
+        .approve(s.id, &app.actor, &digest.0)
         .await
         .map_err(user)?;
     if s.state != SessionState::Approved {
@@ -518,7 +559,7 @@ async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Result<()> {
         ProgressMode::Lines
     };
     let renderer = tokio::spawn(render_progress(events, id, ProgressPlan { planned, waves, mode }));
-    let result = app.orchestrator.apply(id, &app.principal).await;
+    let result = app.orchestrator.apply(id, &app.actor).await;
     // Let the renderer drain what was published, then stop it.
     tokio::time::sleep(Duration::from_millis(50)).await;
     renderer.abort();
@@ -688,7 +729,7 @@ async fn render_progress(
 async fn logs(app: &App, args: LogsArgs) -> anyhow::Result<()> {
     let s = app.store.find_session(&args.session).await.map_err(store_user)?;
     // Reading a session's output needs `read` on its project/environment.
-    app.orchestrator.view(s.id, &app.principal).await.map_err(user)?;
+    app.orchestrator.view(s.id, &app.actor).await.map_err(user)?;
     let mut after = 0;
     loop {
         let lines = app.store.logs(s.id, after).await.map_err(store_user)?;
@@ -712,7 +753,7 @@ async fn logs(app: &App, args: LogsArgs) -> anyhow::Result<()> {
 
 async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
     if let Some(AuditCmd::Verify) = args.command {
-        let result = app.orchestrator.audit_verify(&app.principal).await.map_err(user)?;
+        let result = app.orchestrator.audit_verify(&app.actor).await.map_err(user)?;
         if args.json {
             print_json(&result)?;
         }
@@ -732,11 +773,7 @@ async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
         Some(text) => Some(app.store.find_session(text).await.map_err(store_user)?.id),
         None => None,
     };
-    let entries = app
-        .orchestrator
-        .audit_log(&app.principal, session)
-        .await
-        .map_err(user)?;
+    let entries = app.orchestrator.audit_log(&app.actor, session).await.map_err(user)?;
     if args.json {
         return print_json(&entries);
     }
@@ -760,7 +797,7 @@ async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
             };
             let p = app
                 .orchestrator
-                .create_project(&app.principal, params)
+                .create_project(&app.actor, params)
                 .await
                 .map_err(user)?;
             crate::outln!(

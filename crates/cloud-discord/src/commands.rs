@@ -33,7 +33,7 @@ pub(crate) fn actor_of(ctx: Ctx<'_>) -> Actor {
             .unwrap_or_default(),
         poise::Context::Prefix(_) => vec![],
     };
-    Actor { principal, groups }
+    Actor::with_groups(principal, groups)
 }
 
 /// The reply as a poise message: its text (cut to Discord's 2000 characters) and its buttons.

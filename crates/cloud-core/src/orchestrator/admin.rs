@@ -61,7 +61,7 @@ pub struct ProjectParams {
     pub environments: Vec<String>,
 }
 
-fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
+pub(crate) fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(UserError::invalid(format!(

@@ -11,13 +11,13 @@ use std::path::Path;
 
 use sqlx::SqlitePool;
 
-pub use cloud_store::audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
+pub use cloud_store::audit::{AuditEntry, AuditKey, AuditVerify, BadRow, Checkpoint, CheckpointVerdict, NewAudit};
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
-    redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
-    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
-    TakenLocks, Transition,
+    redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession, NewToken,
+    PersonLink, ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow,
+    StoreError, TakenLocks, TokenRow, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -244,7 +244,23 @@ impl Store {
         on_backend!(self, s => s.audit_entries(session).await)
     }
 
-    /// Walk the chain from the first row and report the first one that does not verify.
+    /// Sign the audit head with `key` in every append from now on (the key lives outside the
+    /// database: see `cloud_core::audit_key`).
+    pub fn with_audit_key(mut self, key: AuditKey) -> Store {
+        match &mut self.backend {
+            Backend::Sqlite(s) => s.set_audit_key(key),
+            Backend::Postgres(s) => s.set_audit_key(key),
+        }
+        self
+    }
+
+    /// The signed head checkpoint, if any.
+    pub async fn audit_checkpoint(&self) -> StoreResult<Option<Checkpoint>> {
+        on_backend!(self, s => s.audit_checkpoint().await)
+    }
+
+    /// Walk the chain from the first row and report the first one that does not verify; with an
+    /// audit key, also compare the head with the signed checkpoint.
     pub async fn audit_verify(&self) -> StoreResult<AuditVerify> {
         on_backend!(self, s => s.audit_verify().await)
     }
@@ -285,6 +301,52 @@ impl Store {
 
     pub async fn quotas(&self, project: &str) -> StoreResult<Vec<QuotaRow>> {
         on_backend!(self, s => s.quotas(project).await)
+    }
+
+    // Identities: API tokens and people.
+
+    /// Store a new API token (its hash), audited.
+    pub async fn create_token(&self, token: NewToken) -> StoreResult<TokenRow> {
+        on_backend!(self, s => s.create_token(token).await)
+    }
+
+    /// The token whose secret hashes to `hash` (revoked or expired ones included).
+    pub async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRow>> {
+        on_backend!(self, s => s.token_by_hash(hash).await)
+    }
+
+    pub async fn token(&self, id: &str) -> StoreResult<TokenRow> {
+        on_backend!(self, s => s.token(id).await)
+    }
+
+    /// Tokens, optionally of one principal; revoked ones only when asked.
+    pub async fn tokens(&self, principal: Option<&Principal>, include_revoked: bool) -> StoreResult<Vec<TokenRow>> {
+        on_backend!(self, s => s.tokens(principal, include_revoked).await)
+    }
+
+    pub async fn revoke_token(&self, id: &str, by: &str, reason: &str) -> StoreResult<TokenRow> {
+        on_backend!(self, s => s.revoke_token(id, by, reason).await)
+    }
+
+    /// Link identities into one person, audited.
+    pub async fn link_person(&self, person: &str, principals: &[Principal], by: &str) -> StoreResult<Vec<PersonLink>> {
+        on_backend!(self, s => s.link_person(person, principals, by).await)
+    }
+
+    /// The person a principal was linked to, if any.
+    pub async fn person_of(&self, principal: &Principal) -> StoreResult<Option<String>> {
+        on_backend!(self, s => s.person_of(principal).await)
+    }
+
+    /// Whether two principals are the same person: equal, or linked to one person.
+    pub async fn same_person(&self, a: &Principal, b: &Principal) -> StoreResult<bool> {
+        if a == b {
+            return Ok(true);
+        }
+        Ok(match (self.person_of(a).await?, self.person_of(b).await?) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        })
     }
 
     // Projects and deployments.
