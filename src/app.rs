@@ -254,7 +254,7 @@ impl App {
         let store = Store::open(&config.database_url)
             .await
             .with_context(|| format!("Cannot open the database {}", config.database_url))?
-            .with_audit_key(audit_key);
+            .with_audit_key(audit_key, Some(audit_head_path(&config.audit_key_file)));
         let resolver = resolver(&config, &store).await?;
         let pricing = match &config.pricing {
             Some(path) => {
@@ -318,6 +318,13 @@ impl App {
             acting_for: None,
         })
     }
+}
+
+/// Where the signed audit head is exported: beside the audit key (`audit.key.head`).
+pub fn audit_head_path(key: &std::path::Path) -> std::path::PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push(".head");
+    name.into()
 }
 
 /// The Pulumi adapter for `config`, with extra variables for the engine (stand-in knobs).

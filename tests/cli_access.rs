@@ -395,3 +395,37 @@ fn an_unpriced_instance_type_is_named_in_the_plan_and_a_broken_price_list_exits_
         run.stderr
     );
 }
+
+#[test]
+fn audit_verify_vouches_with_the_signed_head_and_notices_a_deleted_database() {
+    let c = Cli::new();
+    c.run(&["grant", "bob", "ecommerce", "read", "--reason", "support"])
+        .expect_code(0);
+    let run = c.run(&["audit", "verify"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("signed head: vouches for rows 1–"),
+        "{}",
+        run.stdout
+    );
+    let data = c.path("data");
+    let key = std::fs::metadata(data.join("audit.key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
+    // Someone with the data dir but without respect for it deletes the database.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("cloud.db") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let run = c.run(&["audit", "verify"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("does not match its signed head") && run.stderr.contains("deleted"),
+        "{}",
+        run.stderr
+    );
+}

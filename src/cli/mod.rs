@@ -202,7 +202,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
         other => {
             let app = App::start(&global).await?;
-            session_cmds::run(&app, other).await
+            let result = session_cmds::run(&app, other).await;
+            // Copy the signed audit head outside the database, whatever the command did: what
+            // lets `audit verify` notice a deleted or rolled-back database later.
+            if let Err(e) = app.store.export_audit_head().await {
+                tracing::warn!(error = %e, "cannot read the audit head to export it");
+            }
+            result
         }
     }
 }

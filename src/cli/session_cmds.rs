@@ -757,17 +757,32 @@ async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
         if args.json {
             print_json(&result)?;
         }
-        return match result.first_bad {
-            None => {
-                if !args.json {
-                    crate::outln!("audit log verified: {} rows, chain intact", result.rows);
+        if let Some(bad) = &result.first_bad {
+            return Err(UserError::failed(format!("audit row #{} does not verify: {}", bad.seq, bad.reason)).into());
+        }
+        let checkpoint = result.checkpoint.as_ref();
+        if let Some(problem) = checkpoint.and_then(|c| c.problem.as_ref()) {
+            return Err(UserError::failed(format!("the audit log does not match its signed head: {problem}")).into());
+        }
+        if !args.json {
+            crate::outln!("audit log verified: {} rows, chain intact", result.rows);
+            match checkpoint.and_then(|c| c.vouches_since.as_ref()) {
+                Some((since, at)) => {
+                    crate::outln!(
+                        "signed head: vouches for rows {since}–{} (signed since {at}); truncation and re-chaining would show",
+                        result.rows
+                    );
+                    if *since > 1 {
+                        crate::outln!(
+                            "rows 1–{} predate the audit key: hash-chained only (an edit shows, a re-chained forgery would not)",
+                            since - 1
+                        );
+                    }
                 }
-                Ok(())
+                None => crate::outln!("signed head: none yet (no row appended with the audit key)"),
             }
-            Some(bad) => {
-                Err(UserError::failed(format!("audit row #{} does not verify: {}", bad.seq, bad.reason)).into())
-            }
-        };
+        }
+        return Ok(());
     }
     let session = match &args.session {
         Some(text) => Some(app.store.find_session(text).await.map_err(store_user)?.id),

@@ -98,6 +98,18 @@ impl Store {
         rows.into_iter().map(AuditEntry::try_from).collect()
     }
 
+    /// The key that signs the audit head, if any (the façade exports heads with it).
+    pub fn audit_signing_key(&self) -> Option<&AuditKey> {
+        self.audit_key()
+    }
+
+    /// The hash of row `seq`, if the log has that row.
+    pub async fn audit_hash_at(&self, seq: i64) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar!("SELECT hash FROM audit_events WHERE seq = $1", seq)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// The signed head checkpoint, if there is one.
     pub async fn audit_checkpoint(&self) -> StoreResult<Option<Checkpoint>> {
         let mut conn = self.pool.acquire().await?;
@@ -106,7 +118,7 @@ impl Store {
 
     /// Walk the chain from the first row and report the first one that does not verify; with
     /// an audit key, also compare the log's head with the signed checkpoint.
-    pub async fn audit_verify(&self) -> StoreResult<AuditVerify> {
+    pub async fn audit_verify(&self, exported: Option<&Checkpoint>) -> StoreResult<AuditVerify> {
         // The rows and the checkpoint read under the write lock: a concurrent append between
         // the two reads must not look like a mismatch.
         let mut tx = self.begin_write().await?;
@@ -121,7 +133,7 @@ impl Store {
         tx.commit().await?;
         let mut result = verify(&rows);
         if let Some(key) = self.audit_key() {
-            result.checkpoint = Some(verify_checkpoint(key, &rows, cp.as_ref()));
+            result.checkpoint = Some(verify_checkpoint(key, &rows, cp.as_ref(), exported));
         }
         Ok(result)
     }

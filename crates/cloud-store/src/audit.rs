@@ -248,8 +248,9 @@ impl AuditKey {
     }
 }
 
-/// The signed head of the chain, one row in `audit_checkpoint`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The signed head of the chain, one row in `audit_checkpoint` (and its copy exported to a file
+/// beside the key after commands, which survives the database).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Checkpoint {
     pub head_seq: i64,
     pub head_hash: String,
@@ -296,8 +297,49 @@ pub struct CheckpointVerdict {
     pub problem: Option<String>,
 }
 
-/// Compare the log (oldest first) with its signed checkpoint.
-pub fn verify_checkpoint(key: &AuditKey, rows: &[StoredAudit], checkpoint: Option<&Checkpoint>) -> CheckpointVerdict {
+/// Compare the log (oldest first) with its signed checkpoint, and with the copy of an earlier
+/// checkpoint exported outside the database (`exported`), which catches what the database alone
+/// cannot: a deleted database, or one replaced by an older copy (with its older, validly signed
+/// checkpoint).
+pub fn verify_checkpoint(
+    key: &AuditKey,
+    rows: &[StoredAudit],
+    checkpoint: Option<&Checkpoint>,
+    exported: Option<&Checkpoint>,
+) -> CheckpointVerdict {
+    if let Some(ex) = exported.filter(|ex| ex.key_id == key.id && key.verifies(ex)) {
+        let at = usize::try_from(ex.head_seq - 1).ok().and_then(|i| rows.get(i));
+        match at {
+            None if rows.is_empty() => {
+                return CheckpointVerdict {
+                    vouches_since: None,
+                    problem: Some(format!(
+                        "the log is empty, but row {} was signed (exported head beside the audit key): the database or its log was deleted",
+                        ex.head_seq
+                    )),
+                }
+            }
+            None => {
+                return CheckpointVerdict {
+                    vouches_since: None,
+                    problem: Some(format!(
+                        "the log ends before row {}, which was signed (exported head beside the audit key): the log was truncated, or the database deleted or replaced by an older copy",
+                        ex.head_seq
+                    )),
+                }
+            }
+            Some(row) if row.seq != ex.head_seq || row.hash != ex.head_hash => {
+                return CheckpointVerdict {
+                    vouches_since: None,
+                    problem: Some(format!(
+                        "row {} is not the row that was signed (exported head beside the audit key): the log was rewritten",
+                        ex.head_seq
+                    )),
+                }
+            }
+            Some(_) => {}
+        }
+    }
     let bad = |problem: String| CheckpointVerdict {
         vouches_since: None,
         problem: Some(problem),
