@@ -100,8 +100,11 @@ fn token_from(config: &Config) -> anyhow::Result<Option<secrecy::SecretString>> 
 fn claim(global: &GlobalArgs, config: &Config) -> anyhow::Result<Claim> {
     use cloud_domain::error::UserError;
     let token = token_from(config)?;
+    let explicit_token = std::env::var("CLOUD_TOKEN").is_ok_and(|t| !t.trim().is_empty());
     if config.local_cli_admin {
-        if let Some(token) = token.filter(|_| global.as_user.is_none()) {
+        // A token in CLOUD_TOKEN is always checked (a bad one is never silently ignored); the
+        // token file only when no `--as` names someone.
+        if let Some(token) = token.filter(|_| explicit_token || global.as_user.is_none()) {
             return Ok(Claim::Token(token));
         }
         let os = os_user();
@@ -204,25 +207,36 @@ impl App {
         Ok(app)
     }
 
-    /// Record, once, that this command runs `--as` someone other than the OS user (a
-    /// single-user store only): the audit log then says who really typed it. Called by
-    /// commands that change something, before they do.
-    pub async fn record_acting_as(&self) -> anyhow::Result<()> {
-        if let Some((os_user, principal)) = &self.acting_for {
-            self.store
-                .audit(cloud_core::store::NewAudit {
-                    actor: principal.to_string(),
-                    action: "identity.acting_as".into(),
-                    session_id: None,
-                    project: None,
-                    details: serde_json::json!({
-                        "os_user": os_user,
-                        "acting_as": principal.to_string(),
-                        "note": "--as/CLOUD_USER on a single-user store (access.local_cli_admin: true): not verified",
-                    }),
-                })
-                .await?;
+    /// The newest audit row's number (0 for an empty log), from the signed head.
+    pub async fn audit_head(&self) -> anyhow::Result<i64> {
+        Ok(self.store.audit_checkpoint().await?.map(|c| c.head_seq).unwrap_or(0))
+    }
+
+    /// When this command ran `--as` someone other than the OS user (a single-user store only)
+    /// and wrote audit rows after row `before`, record who really typed it and which rows that
+    /// covers. Nothing is written for a command that changed nothing (a refusal included).
+    pub async fn record_acting_as(&self, before: i64) -> anyhow::Result<()> {
+        let Some((os_user, principal)) = &self.acting_for else {
+            return Ok(());
+        };
+        let after = self.audit_head().await?;
+        if after <= before {
+            return Ok(());
         }
+        self.store
+            .audit(cloud_core::store::NewAudit {
+                actor: principal.to_string(),
+                action: "identity.acting_as".into(),
+                session_id: None,
+                project: None,
+                details: serde_json::json!({
+                    "os_user": os_user,
+                    "acting_as": principal.to_string(),
+                    "rows": [before + 1, after],
+                    "note": "--as/CLOUD_USER on a single-user store (access.local_cli_admin: true): not verified",
+                }),
+            })
+            .await?;
         Ok(())
     }
 

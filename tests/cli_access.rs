@@ -194,7 +194,24 @@ fn quota_show_answers_like_the_chat_command() {
     );
     let run = as_(&c, "alice", &["quota", "show", "ecommerce"]);
     run.expect_code(3);
-    assert!(run.stderr.contains("you need `admin` on ecommerce"), "{}", run.stderr);
+    assert!(run.stderr.contains("you need `read` on ecommerce"), "{}", run.stderr);
+    // Reading one environment of the project is enough (issue 16.7: quota for anyone with read).
+    as_(
+        &c,
+        "root",
+        &[
+            "grant",
+            "alice",
+            "ecommerce",
+            "read",
+            "--env",
+            "dev",
+            "--reason",
+            "support",
+        ],
+    )
+    .expect_code(0);
+    as_(&c, "alice", &["quota", "show", "ecommerce"]).expect_code(0);
     let run = as_(&c, "root", &["quota", "show", "ecommerce"]);
     run.expect_code(0);
     assert!(

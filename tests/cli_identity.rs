@@ -203,6 +203,19 @@ fn on_a_single_user_store_as_still_works_and_the_audit_log_says_who_typed_it() {
         .expect("an acting-as row");
     assert_eq!(acting["actor"], "cli:alice");
     assert_eq!(acting["details"]["os_user"], cli::os_user());
+    let grant_row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "grant.created")
+        .unwrap();
+    assert_eq!(
+        acting["details"]["rows"][0], grant_row["seq"],
+        "it names the rows it covers"
+    );
+    // A refused command writes nothing, not even this.
+    let before = rows.as_array().unwrap().len();
+    c.run(&["grant", "bob", "shop", "read", "--reason", "x"]).expect_code(2);
     // Reading does not add one.
     let count = |c: &Cli| {
         let run = c.run(&["audit", "--json"]);
@@ -212,7 +225,7 @@ fn on_a_single_user_store_as_still_works_and_the_audit_log_says_who_typed_it() {
             .unwrap()
             .len()
     };
-    let before = count(&c);
+    assert_eq!(count(&c), before);
     c.run(&["list"]).expect_code(0);
     assert_eq!(count(&c), before);
 }

@@ -230,9 +230,19 @@ fn changes_something(command: &Command) -> bool {
 }
 
 pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
-    if changes_something(&command) {
-        app.record_acting_as().await?;
+    let before = if changes_something(&command) {
+        Some(app.audit_head().await?)
+    } else {
+        None
+    };
+    let result = run_command(app, command).await;
+    if let Some(before) = before {
+        app.record_acting_as(before).await?;
     }
+    result
+}
+
+async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Tokens(cmd) => super::identity_cmds::cmd_tokens(app, cmd).await,
         Command::People(cmd) => super::identity_cmds::cmd_people(app, cmd).await,
