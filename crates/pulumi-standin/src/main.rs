@@ -1,5 +1,5 @@
 //! `pulumi-standin`: a stand-in for the `pulumi` CLI, speaking the contract in
-//! `shared/pulumi-contract.md` against a local (diy) backend — same subcommands, flags, texts,
+//! `docs/pulumi-contract.md` against a local (diy) backend — same subcommands, flags, texts,
 //! event-log lines and exit codes — without running programs or touching any cloud.
 //!
 //! What a stack declares is the program's own declarations for the stack's configuration (see
