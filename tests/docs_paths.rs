@@ -54,5 +54,9 @@ fn every_path_the_docs_name_exists() {
         }
     }
     assert!(checked > 20, "the docs name repository paths ({checked} found)");
-    assert!(missing.is_empty(), "docs name paths that do not exist:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "docs name paths that do not exist:\n{}",
+        missing.join("\n")
+    );
 }
