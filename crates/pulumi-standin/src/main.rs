@@ -35,6 +35,7 @@ mod events;
 mod invocations;
 mod knobs;
 mod lock;
+mod operation;
 mod output;
 mod plan;
 mod program;
@@ -48,8 +49,8 @@ use clap::Parser;
 
 use args::{Cli, Command, ConfigCommand, StackCommand};
 use commands::Ctx;
-use engine::Operation;
 use error::{exit, Result, StandinError};
+use operation::Operation;
 
 fn main() {
     let parsed = Cli::try_parse();
