@@ -60,7 +60,10 @@ async fn linked_identities_are_one_person(db: TestDatabase) {
     assert!(store.same_person(&cli, &discord).await.unwrap());
     assert!(!store.same_person(&cli, &slack).await.unwrap());
     // Moving an identity to another person.
-    store.link_person("bob", &[discord.clone()], "cli:root").await.unwrap();
+    store
+        .link_person("bob", std::slice::from_ref(&discord), "cli:root")
+        .await
+        .unwrap();
     assert!(!store.same_person(&cli, &discord).await.unwrap());
     assert_eq!(store.person_of(&discord).await.unwrap().as_deref(), Some("bob"));
 }
