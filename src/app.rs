@@ -20,6 +20,26 @@ pub struct App {
     pub orchestrator: Arc<Orchestrator>,
     /// Who is running the command.
     pub principal: Principal,
+    /// The same, as the core sees it: with the limits of the API token it proved itself with.
+    pub actor: cloud_core::policy::Actor,
+    /// `(OS user, principal)` when `--as` names someone else on a single-user store.
+    acting_for: Option<(String, Principal)>,
+}
+
+/// How the CLI learns who runs it, decided before the store opens (so a refusal writes nothing).
+#[derive(Debug)]
+enum Claim {
+    /// A single-user store (`local_cli_admin: true`): whoever `--as`/`CLOUD_USER`/the OS names.
+    /// `acting_for` is set when `--as`/`CLOUD_USER` names someone other than the OS user.
+    Local {
+        principal: Principal,
+        os_user: Option<String>,
+        acting_for: bool,
+    },
+    /// An API token (`CLOUD_TOKEN` or the token file): verified against the store.
+    Token(secrecy::SecretString),
+    /// The OS user of this process, mapped to a principal in `access.os_users`.
+    OsUser { os_user: String, principal: Principal },
 }
 
 pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
@@ -38,13 +58,93 @@ pub fn principal(global: &GlobalArgs) -> anyhow::Result<Principal> {
         .or_else(|| std::env::var("LOGNAME").ok())
         .or_else(os_user)
         .unwrap_or_else(|| "unknown".into());
+    cli_principal(&name)
+}
+
+fn cli_principal(name: &str) -> anyhow::Result<Principal> {
     let text = if name.contains(':') {
-        name
+        name.to_string()
     } else {
         format!("cli:{name}")
     };
     text.parse::<Principal>()
         .map_err(|e| cloud_domain::error::UserError::invalid(e.to_string()).into())
+}
+
+/// Where the token comes from: `CLOUD_TOKEN`, else the token file (refused unless 0600).
+fn token_from(config: &Config) -> anyhow::Result<Option<secrecy::SecretString>> {
+    use cloud_domain::error::UserError;
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(token) = std::env::var("CLOUD_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+        return Ok(Some(token.trim().to_string().into()));
+    }
+    let path = &config.token_file;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(None);
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(UserError::invalid(format!(
+            "the token file {} is readable by other users (mode {mode:04o}); run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ))
+        .into());
+    }
+    let text = cloud_catalog::input::read_text(path, 4096)
+        .map_err(|e| UserError::invalid(format!("cannot read the token file {}: {e}", path.display())))?;
+    Ok(Some(text.trim().to_string().into()))
+}
+
+/// Decide how this run identifies its user (see [`Claim`]).
+fn claim(global: &GlobalArgs, config: &Config) -> anyhow::Result<Claim> {
+    use cloud_domain::error::UserError;
+    let token = token_from(config)?;
+    let explicit_token = std::env::var("CLOUD_TOKEN").is_ok_and(|t| !t.trim().is_empty());
+    if config.local_cli_admin {
+        // A token in CLOUD_TOKEN is always checked (a bad one is never silently ignored); the
+        // token file only when no `--as` names someone.
+        if let Some(token) = token.filter(|_| explicit_token || global.as_user.is_none()) {
+            return Ok(Claim::Token(token));
+        }
+        let os = os_user();
+        let principal = principal(global)?;
+        let acting_for =
+            global.as_user.is_some() && os.as_deref().map(|o| cli_principal(o).ok()) != Some(Some(principal.clone()));
+        return Ok(Claim::Local {
+            principal,
+            os_user: os,
+            acting_for,
+        });
+    }
+    let fix = format!(
+        "set CLOUD_TOKEN to your API token (or save it in {}, mode 0600): get one with /cloud-token in Discord or Slack, or from an admin (`cloud tokens create <you>`); or ask an admin to map your OS user in `access.os_users`",
+        config.token_file.display()
+    );
+    if let Some(name) = &global.as_user {
+        return Err(UserError::invalid(format!(
+            "--as/CLOUD_USER ({}) only work on a single-user store (access.local_cli_admin: true); this store needs to verify who you are: unset CLOUD_USER and drop --as, then {fix}",
+            cloud_domain::input::escape_for_display(name)
+        ))
+        .into());
+    }
+    if let Some(token) = token {
+        return Ok(Claim::Token(token));
+    }
+    // The password database's name for our uid: `$USER` is whatever the caller says it is.
+    if let Some(os) = os_user() {
+        if let Some(principal) = config.os_users.get(&os) {
+            return Ok(Claim::OsUser {
+                os_user: os,
+                principal: principal.clone(),
+            });
+        }
+        return Err(UserError::denied(format!(
+            "cannot tell who you are: the OS user `{os}` is not in access.os_users and no token was given; {fix}"
+        ))
+        .into());
+    }
+    Err(UserError::denied(format!("cannot tell who you are: {fix}")).into())
 }
 
 /// The login name of the process's user, from the password database (when `$USER` is unset,
@@ -70,14 +170,74 @@ impl App {
 
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
-        let principal = principal(global)?;
-        App::from_config(
+        let claim = claim(global, &config)?;
+        let provisional = match &claim {
+            Claim::Local { principal, .. } | Claim::OsUser { principal, .. } => principal.clone(),
+            Claim::Token(_) => Principal::new(cloud_domain::session::Platform::Cli, "unverified"),
+        };
+        let mut app = App::from_config(
             config,
-            principal,
+            provisional,
             Default::default(),
             cloud_core::policy::system_clock(),
         )
-        .await
+        .await?;
+        match claim {
+            Claim::Token(secret) => {
+                let actor = app
+                    .orchestrator
+                    .identify_token(secrecy::ExposeSecret::expose_secret(&secret))
+                    .await
+                    .map_err(|e| e.to_user())?;
+                tracing::debug!(principal = %actor.principal, token = ?actor.token.as_ref().map(|t| &t.token_id), "identified by API token");
+                app.principal = actor.principal.clone();
+                app.actor = actor;
+            }
+            Claim::OsUser { os_user, principal } => {
+                tracing::debug!(%os_user, %principal, "identified by OS user");
+            }
+            Claim::Local {
+                principal,
+                os_user,
+                acting_for,
+            } => {
+                app.acting_for = acting_for.then(|| (os_user.unwrap_or_else(|| "unknown".into()), principal));
+            }
+        }
+        Ok(app)
+    }
+
+    /// The newest audit row's number (0 for an empty log), from the signed head.
+    pub async fn audit_head(&self) -> anyhow::Result<i64> {
+        Ok(self.store.audit_checkpoint().await?.map(|c| c.head_seq).unwrap_or(0))
+    }
+
+    /// When this command ran `--as` someone other than the OS user (a single-user store only)
+    /// and wrote audit rows after row `before`, record who really typed it and which rows that
+    /// covers. Nothing is written for a command that changed nothing (a refusal included).
+    pub async fn record_acting_as(&self, before: i64) -> anyhow::Result<()> {
+        let Some((os_user, principal)) = &self.acting_for else {
+            return Ok(());
+        };
+        let after = self.audit_head().await?;
+        if after <= before {
+            return Ok(());
+        }
+        self.store
+            .audit(cloud_core::store::NewAudit {
+                actor: principal.to_string(),
+                action: "identity.acting_as".into(),
+                session_id: None,
+                project: None,
+                details: serde_json::json!({
+                    "os_user": os_user,
+                    "acting_as": principal.to_string(),
+                    "rows": [before + 1, after],
+                    "note": "--as/CLOUD_USER on a single-user store (access.local_cli_admin: true): not verified",
+                }),
+            })
+            .await?;
+        Ok(())
     }
 
     /// Builds the app from an already loaded configuration; `extra_env` is added to the engine
@@ -103,9 +263,12 @@ impl App {
         clock: cloud_core::policy::Clock,
     ) -> anyhow::Result<App> {
         config.prepare_data_dir()?;
+        let audit_key = cloud_core::audit_key::load_or_create(&config.audit_key_file)
+            .map_err(|e| cloud_domain::error::UserError::invalid(e.to_string()))?;
         let store = Store::open(&config.database_url)
             .await
-            .with_context(|| format!("Cannot open the database {}", config.database_url))?;
+            .with_context(|| format!("Cannot open the database {}", config.database_url))?
+            .with_audit_key(audit_key, Some(audit_head_path(&config.audit_key_file)));
         let resolver = resolver(&config, &store).await?;
         let pricing = match &config.pricing {
             Some(path) => {
@@ -164,9 +327,18 @@ impl App {
             config,
             store,
             orchestrator,
+            actor: cloud_core::policy::Actor::from(&principal),
             principal,
+            acting_for: None,
         })
     }
+}
+
+/// Where the signed audit head is exported: beside the audit key (`audit.key.head`).
+pub fn audit_head_path(key: &std::path::Path) -> std::path::PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push(".head");
+    name.into()
 }
 
 /// The Pulumi adapter for `config`, with extra variables for the engine (stand-in knobs).

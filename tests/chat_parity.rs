@@ -259,9 +259,15 @@ async fn discord_and_slack_give_the_same_answer_to_the_same_request() {
             vec!["no session ffffffff"],
         ),
         (
-            "quotas without admin",
+            // Issue 16.7: quotas for anyone who can read the project (alice reads stage).
+            "quotas for a reader",
             ask("alice", "cloud-quota", &[("project", "ecommerce")]),
-            vec!["🚫", "you need `admin`"],
+            vec!["Quotas of ecommerce:"],
+        ),
+        (
+            "quotas without any grant",
+            ask("mallory", "cloud-quota", &[("project", "ecommerce")]),
+            vec!["🚫", "you need `read`"],
         ),
         (
             "statistics without admin",

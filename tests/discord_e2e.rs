@@ -394,3 +394,62 @@ async fn flood(mut t: DiscordTester) -> DiscordTester {
     eprintln!("{LINES} lines: {chat_messages} thread messages, 0 × 429");
     t
 }
+
+/// Admin commands are registered with `default_member_permissions` (Manage Server), so members
+/// do not see them; the commands every reader uses are registered for everyone. A non-admin's
+/// `/cloud-revoke` says the same whether the grant exists or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_are_hidden_from_members_and_revoke_reveals_nothing() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let registered = t.fake.state().commands.clone();
+    const MANAGE_GUILD: &str = "32";
+    for admin in [
+        "cloud-grant",
+        "cloud-revoke",
+        "cloud-create-project",
+        "cloud-set-quota",
+        "cloud-admin-list",
+        "cloud-admin-cancel",
+        "cloud-stats",
+        "cloud-audit",
+    ] {
+        let perms =
+            &registered.get(admin).unwrap_or_else(|| panic!("{admin} registered"))["default_member_permissions"];
+        assert_eq!(perms, MANAGE_GUILD, "{admin}: {perms}");
+    }
+    for everyone in [
+        "cloud-deploy",
+        "cloud-list",
+        "cloud-status",
+        "cloud-quota",
+        "cloud-approve",
+    ] {
+        let perms = &registered
+            .get(everyone)
+            .unwrap_or_else(|| panic!("{everyone} registered"))["default_member_permissions"];
+        assert!(perms.is_null(), "{everyone}: {perms}");
+    }
+
+    let alice = t.user("alice");
+    let mallory = t.user("mallory");
+    t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
+    let grant = t.core().store().grants(None, None, false).await.unwrap()[0].id.clone();
+    let mut answers = Vec::new();
+    for id in [grant.as_str(), "nosuchgrant"] {
+        let ask = t.slash(&mallory, "cloud-revoke", &[("grant", id), ("reason", "curious")]);
+        let reply = t.reply_to(&ask).await;
+        assert!(
+            reply.is_ephemeral() && reply.content.starts_with("🚫"),
+            "{}",
+            reply.content
+        );
+        answers.push(reply.content.clone());
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the same answer for a real and a made-up grant id"
+    );
+    assert!(!answers[0].contains("ecommerce"), "{}", answers[0]);
+    t.finish().await;
+}

@@ -115,7 +115,7 @@ pub enum AdminCmd {
     },
 }
 
-fn user(e: OrchestratorError) -> anyhow::Error {
+pub(super) fn user(e: OrchestratorError) -> anyhow::Error {
     e.to_user().into()
 }
 
@@ -176,7 +176,7 @@ pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
     let row = app
         .orchestrator
         .grant(
-            &app.principal,
+            &app.actor,
             GrantParams {
                 principal,
                 project: args.project,
@@ -198,7 +198,7 @@ pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
 pub async fn cmd_revoke(app: &App, args: RevokeArgs) -> anyhow::Result<()> {
     let row = app
         .orchestrator
-        .revoke(&app.principal, &args.grant, &args.reason)
+        .revoke(&app.actor, &args.grant, &args.reason)
         .await
         .map_err(user)?;
     crate::outln!("Revoked {}: {}", row.id, grant_line(&row));
@@ -217,7 +217,7 @@ pub async fn cmd_grants(app: &App, cmd: GrantsCmd) -> anyhow::Result<()> {
         project,
         all,
     };
-    let rows = app.orchestrator.grants(&app.principal, &filter).await.map_err(user)?;
+    let rows = app.orchestrator.grants(&app.actor, &filter).await.map_err(user)?;
     if json {
         return print_json(&rows);
     }
@@ -290,7 +290,7 @@ pub async fn cmd_quota(app: &App, cmd: QuotaCmd) -> anyhow::Result<()> {
             })?;
             let usage = app
                 .orchestrator
-                .quota_set(&app.principal, &project, &key, value)
+                .quota_set(&app.actor, &project, &key, value)
                 .await
                 .map_err(user)?;
             crate::outln!("Quota set.");
@@ -298,17 +298,13 @@ pub async fn cmd_quota(app: &App, cmd: QuotaCmd) -> anyhow::Result<()> {
             Ok(())
         }
         QuotaCmd::Show { project, json: true } => {
-            let usage = app
-                .orchestrator
-                .quota_show(&app.principal, &project)
-                .await
-                .map_err(user)?;
+            let usage = app.orchestrator.quota_show(&app.actor, &project).await.map_err(user)?;
             print_json(&usage)
         }
         // The same action `/cloud-quota` calls: the same checks in the same order, the same text.
         QuotaCmd::Show { project, json: false } => {
             let core = app.chat_core();
-            let actor = cloud_chat::Actor::from(&app.principal);
+            let actor = app.actor.clone();
             super::print_reply(cloud_chat::actions::quota(&core, &actor, &project).await)
         }
     }
@@ -325,7 +321,7 @@ pub async fn cmd_stats(app: &App, args: StatsArgs) -> anyhow::Result<()> {
             ))
         })?,
     };
-    let s = app.orchestrator.stats(&app.principal, since).await.map_err(user)?;
+    let s = app.orchestrator.stats(&app.actor, since).await.map_err(user)?;
     if args.json {
         return print_json(&s);
     }
@@ -352,18 +348,14 @@ pub async fn cmd_admin(app: &App, cmd: AdminCmd) -> anyhow::Result<()> {
                 limit: Some(limit),
                 ..Default::default()
             };
-            let sessions = app
-                .orchestrator
-                .admin_list(&app.principal, &filter)
-                .await
-                .map_err(user)?;
+            let sessions = app.orchestrator.admin_list(&app.actor, &filter).await.map_err(user)?;
             super::session_cmds::print_sessions(&sessions, json, "No sessions match.")
         }
         AdminCmd::Cancel { session, reason } => {
             let s = app.store.find_session(&session).await.map_err(|e| user(e.into()))?;
             let s = app
                 .orchestrator
-                .admin_cancel(&app.principal, s.id, &reason)
+                .admin_cancel(&app.actor, s.id, &reason)
                 .await
                 .map_err(user)?;
             if s.state == SessionState::Applying {

@@ -6,6 +6,7 @@ mod admin_cmds;
 mod bench;
 pub mod catalog;
 pub mod doctor;
+mod identity_cmds;
 pub mod output;
 pub mod plan_show;
 mod serve_cmd;
@@ -43,7 +44,8 @@ pub struct GlobalArgs {
     /// Directory for the database, Pulumi state and logs (overrides `data_dir`)
     #[arg(long, global = true, env = "CLOUD_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Act as this user (the principal is `cli:<name>`) [default: the OS user]
+    /// Act as this user (the principal is `cli:<name>`) [default: the OS user]. Only on a
+    /// single-user store (`access.local_cli_admin: true`); elsewhere use CLOUD_TOKEN
     #[arg(long = "as", global = true, env = "CLOUD_USER", value_name = "NAME")]
     pub as_user: Option<String>,
     /// Log format on stderr
@@ -108,6 +110,12 @@ pub enum Command {
     /// Every session of every project; cancel anyone's session (admin)
     #[command(subcommand)]
     Admin(admin_cmds::AdminCmd),
+    /// API tokens: how the CLI proves who it is on a shared store (CLOUD_TOKEN)
+    #[command(subcommand)]
+    Tokens(identity_cmds::TokensCmd),
+    /// People: link one person's Discord, Slack and CLI identities (four-eyes counts them once)
+    #[command(subcommand)]
+    People(identity_cmds::PeopleCmd),
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -194,7 +202,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
         other => {
             let app = App::start(&global).await?;
-            session_cmds::run(&app, other).await
+            let result = session_cmds::run(&app, other).await;
+            // Copy the signed audit head outside the database, whatever the command did: what
+            // lets `audit verify` notice a deleted or rolled-back database later.
+            if let Err(e) = app.store.export_audit_head().await {
+                tracing::warn!(error = %e, "cannot read the audit head to export it");
+            }
+            result
         }
     }
 }

@@ -193,8 +193,59 @@ pub(super) fn print_sessions(sessions: &[SessionRecord], json: bool, empty: &str
     Ok(())
 }
 
-pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
+/// Whether the command changes something (and so is audited as "acting as" when `--as` names
+/// someone other than the OS user).
+fn changes_something(command: &Command) -> bool {
     match command {
+        Command::Deploy(_)
+        | Command::DeployStack(_)
+        | Command::Destroy(_)
+        | Command::DestroyStack(_)
+        | Command::Rollback(_)
+        | Command::Queue(_)
+        | Command::Refresh(_)
+        | Command::Approve(_)
+        | Command::Apply(_)
+        | Command::Cancel(_)
+        | Command::Grant(_)
+        | Command::Revoke(_)
+        | Command::People(_) => true,
+        Command::Plan(args) => args.command.is_none(),
+        Command::Projects(cmd) => !matches!(cmd, ProjectsCmd::List { .. }),
+        Command::Quota(cmd) => matches!(cmd, super::admin_cmds::QuotaCmd::Set { .. }),
+        Command::Admin(cmd) => !matches!(cmd, super::admin_cmds::AdminCmd::List { .. }),
+        Command::Tokens(cmd) => !matches!(cmd, super::identity_cmds::TokensCmd::List { .. }),
+        Command::Status(_)
+        | Command::List(_)
+        | Command::Logs(_)
+        | Command::Audit(_)
+        | Command::Grants(_)
+        | Command::Stats(_)
+        | Command::Config(_)
+        | Command::Doctor
+        | Command::Serve(_)
+        | Command::Bench(_)
+        | Command::Catalog(_) => false,
+    }
+}
+
+pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
+    let before = if changes_something(&command) {
+        Some(app.audit_head().await?)
+    } else {
+        None
+    };
+    let result = run_command(app, command).await;
+    if let Some(before) = before {
+        app.record_acting_as(before).await?;
+    }
+    result
+}
+
+async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Tokens(cmd) => super::identity_cmds::cmd_tokens(app, cmd).await,
+        Command::People(cmd) => super::identity_cmds::cmd_people(app, cmd).await,
         Command::Deploy(args) => deploy(app, args).await,
         Command::Plan(args) => {
             // clap requires both when there is no subcommand; `plan show` is dispatched earlier.
@@ -207,7 +258,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let stacks = stack_names(&args.stacks)?;
             let s = app
                 .orchestrator
-                .start_session(&app.principal, &project, &env, stacks.as_deref())
+                .start_session(&app.actor, &project, &env, stacks.as_deref())
                 .await
                 .map_err(user)?;
             let s = plan_with_spinner(app, s.id).await?;
@@ -239,10 +290,10 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let s = match &args.override_reason {
                 Some(reason) => {
                     app.orchestrator
-                        .approve_override(s.id, &app.principal, &digest, reason)
+                        .approve_override(s.id, &app.actor, &digest, reason)
                         .await
                 }
-                None => app.orchestrator.approve(s.id, &app.principal, &digest).await,
+                None => app.orchestrator.approve(s.id, &app.actor, &digest).await,
             }
             .map_err(user)?;
             crate::outln!("{} approved session {} ({}).", app.principal, s.id.short(), s.state);
@@ -261,7 +312,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Status(args) => match args.session {
             Some(text) => {
                 let s = app.store.find_session(&text).await.map_err(store_user)?;
-                let view = app.orchestrator.view(s.id, &app.principal).await.map_err(user)?;
+                let view = app.orchestrator.view(s.id, &app.actor).await.map_err(user)?;
                 if args.json {
                     print_json(&view)
                 } else {
@@ -273,7 +324,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                 let sessions = app
                     .orchestrator
                     .list_for(
-                        &app.principal,
+                        &app.actor,
                         &SessionFilter {
                             active: true,
                             ..Default::default()
@@ -298,7 +349,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let sessions = app
                 .orchestrator
                 .list_for(
-                    &app.principal,
+                    &app.actor,
                     &SessionFilter {
                         state,
                         project: args.project,
@@ -315,7 +366,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
             let s = app.store.find_session(&args.session).await.map_err(store_user)?;
             let s = app
                 .orchestrator
-                .cancel(s.id, &app.principal, &args.reason)
+                .cancel(s.id, &app.actor, &args.reason)
                 .await
                 .map_err(user)?;
             if s.state == SessionState::Applying {
@@ -353,7 +404,7 @@ async fn plan_with_spinner(app: &App, id: SessionId) -> anyhow::Result<SessionRe
     if std::io::stderr().is_terminal() {
         spinner.enable_steady_tick(Duration::from_millis(120));
     }
-    let result = app.orchestrator.plan(id, &app.principal).await.map_err(user);
+    let result = app.orchestrator.plan(id, &app.actor).await.map_err(user);
     spinner.finish_and_clear();
     result
 }
@@ -471,7 +522,7 @@ pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: boo
     }
     let s = app
         .orchestrator
-        .approve(s.id, &app.principal, &digest.0)
+        .approve(s.id, &app.actor, &digest.0)
         .await
         .map_err(user)?;
     if s.state != SessionState::Approved {
@@ -518,7 +569,7 @@ async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Result<()> {
         ProgressMode::Lines
     };
     let renderer = tokio::spawn(render_progress(events, id, ProgressPlan { planned, waves, mode }));
-    let result = app.orchestrator.apply(id, &app.principal).await;
+    let result = app.orchestrator.apply(id, &app.actor).await;
     // Let the renderer drain what was published, then stop it.
     tokio::time::sleep(Duration::from_millis(50)).await;
     renderer.abort();
@@ -688,7 +739,7 @@ async fn render_progress(
 async fn logs(app: &App, args: LogsArgs) -> anyhow::Result<()> {
     let s = app.store.find_session(&args.session).await.map_err(store_user)?;
     // Reading a session's output needs `read` on its project/environment.
-    app.orchestrator.view(s.id, &app.principal).await.map_err(user)?;
+    app.orchestrator.view(s.id, &app.actor).await.map_err(user)?;
     let mut after = 0;
     loop {
         let lines = app.store.logs(s.id, after).await.map_err(store_user)?;
@@ -712,31 +763,42 @@ async fn logs(app: &App, args: LogsArgs) -> anyhow::Result<()> {
 
 async fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
     if let Some(AuditCmd::Verify) = args.command {
-        let result = app.orchestrator.audit_verify(&app.principal).await.map_err(user)?;
+        let result = app.orchestrator.audit_verify(&app.actor).await.map_err(user)?;
         if args.json {
             print_json(&result)?;
         }
-        return match result.first_bad {
-            None => {
-                if !args.json {
-                    crate::outln!("audit log verified: {} rows, chain intact", result.rows);
+        if let Some(bad) = &result.first_bad {
+            return Err(UserError::failed(format!("audit row #{} does not verify: {}", bad.seq, bad.reason)).into());
+        }
+        let checkpoint = result.checkpoint.as_ref();
+        if let Some(problem) = checkpoint.and_then(|c| c.problem.as_ref()) {
+            return Err(UserError::failed(format!("the audit log does not match its signed head: {problem}")).into());
+        }
+        if !args.json {
+            crate::outln!("audit log verified: {} rows, chain intact", result.rows);
+            match checkpoint.and_then(|c| c.vouches_since.as_ref()) {
+                Some((since, at)) => {
+                    crate::outln!(
+                        "signed head: vouches for rows {since}–{} (signed since {at}); truncation and re-chaining would show",
+                        result.rows
+                    );
+                    if *since > 1 {
+                        crate::outln!(
+                            "rows 1–{} predate the audit key: hash-chained only (an edit shows, a re-chained forgery would not)",
+                            since - 1
+                        );
+                    }
                 }
-                Ok(())
+                None => crate::outln!("signed head: none yet (no row appended with the audit key)"),
             }
-            Some(bad) => {
-                Err(UserError::failed(format!("audit row #{} does not verify: {}", bad.seq, bad.reason)).into())
-            }
-        };
+        }
+        return Ok(());
     }
     let session = match &args.session {
         Some(text) => Some(app.store.find_session(text).await.map_err(store_user)?.id),
         None => None,
     };
-    let entries = app
-        .orchestrator
-        .audit_log(&app.principal, session)
-        .await
-        .map_err(user)?;
+    let entries = app.orchestrator.audit_log(&app.actor, session).await.map_err(user)?;
     if args.json {
         return print_json(&entries);
     }
@@ -760,7 +822,7 @@ async fn projects(app: &App, cmd: ProjectsCmd) -> anyhow::Result<()> {
             };
             let p = app
                 .orchestrator
-                .create_project(&app.principal, params)
+                .create_project(&app.actor, params)
                 .await
                 .map_err(user)?;
             crate::outln!(

@@ -147,12 +147,7 @@ pub async fn cmd_rollback(app: &App, args: RollbackArgs) -> anyhow::Result<()> {
 /// `cloud queue <session>`: put a DRAFT session in line for its stacks.
 pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
     let s = app.store.find_session(session).await.map_err(store_user)?;
-    match app
-        .orchestrator
-        .queue_session(s.id, &app.principal)
-        .await
-        .map_err(user)?
-    {
+    match app.orchestrator.queue_session(s.id, &app.actor).await.map_err(user)? {
         LockOutcome::Granted => crate::outln!(
             "Session {} holds its stacks now. next: cloud refresh {}",
             s.id.short(),
@@ -183,9 +178,9 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
     let orch = &app.orchestrator;
     let stacks = req.stacks.as_deref();
     let started = match req.operation {
-        Operation::Deploy => orch.start_session(&app.principal, &req.project, &req.env, stacks).await,
-        Operation::Destroy => orch.start_destroy(&app.principal, &req.project, &req.env, stacks).await,
-        Operation::Rollback => orch.start_rollback(&app.principal, &req.project, &req.env).await,
+        Operation::Deploy => orch.start_session(&app.actor, &req.project, &req.env, stacks).await,
+        Operation::Destroy => orch.start_destroy(&app.actor, &req.project, &req.env, stacks).await,
+        Operation::Rollback => orch.start_rollback(&app.actor, &req.project, &req.env).await,
     };
     let (id, holders) = match started {
         Ok(s) => return Ok(s),
@@ -194,7 +189,7 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
     };
     if !req.flow.queue {
         let _ = orch
-            .cancel(id, &app.principal, "refused: its stacks are held by other sessions")
+            .cancel(id, &app.actor, "refused: its stacks are held by other sessions")
             .await;
         let list: Vec<String> = holders.iter().map(|h| format!("  {h}")).collect();
         return Err(UserError::failed(format!(
@@ -203,7 +198,7 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
         ))
         .into());
     }
-    match orch.queue_session(id, &app.principal).await.map_err(user)? {
+    match orch.queue_session(id, &app.actor).await.map_err(user)? {
         LockOutcome::Granted => {}
         LockOutcome::Queued { position, holders } => {
             crate::outln!("Session {} is queued for its stacks: position {position}.", id.short());

@@ -90,6 +90,53 @@ impl Cli {
         cli
     }
 
+    /// A shared-store setup (`local_cli_admin: false`): nobody is an admin by virtue of running
+    /// `cloud`; `--as`/`CLOUD_USER` are refused. The OS user running the tests is mapped to
+    /// `cli:root` (`access.os_users`), the bootstrap admin; everyone else acts through an API
+    /// token ([`Cli::as_user`]).
+    pub fn strict() -> Cli {
+        let mut c = Cli::new();
+        let config = c.path("strict.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "access:\n  local_cli_admin: false\n  os_users: {{{}: cli:root}}\nadmins: [cli:root]\n",
+                os_user()
+            ),
+        )
+        .unwrap();
+        c.set("CLOUD_CONFIG", &config.display().to_string());
+        c.set("CLOUD_LOCAL_CLI_ADMIN", "false");
+        c.unset("CLOUD_USER");
+        c
+    }
+
+    /// `cloud <args…>` as `who`: `root` is the mapped OS user; anyone else presents an API token
+    /// that root created for them (once, kept under the temp dir, at most `admin`: their own
+    /// grants decide what they may do).
+    pub fn as_user(&self, who: &str, args: &[&str]) -> Run {
+        if who == "root" {
+            return self.run(args);
+        }
+        let token = self.token_for(who);
+        self.run_with(args, &[("CLOUD_TOKEN", token.as_str())])
+    }
+
+    /// The API token of `who` (created by root on first use).
+    pub fn token_for(&self, who: &str) -> String {
+        let file = self.path(&format!("tokens/{}", who.replace(':', "_")));
+        if let Ok(token) = std::fs::read_to_string(&file) {
+            return token;
+        }
+        let run = self.run(&["tokens", "create", who, "--role", "admin", "--for", "1d", "--json"]);
+        run.expect_code(0);
+        let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let token = value["token"].as_str().unwrap().to_string();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &token).unwrap();
+        token
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -334,4 +381,14 @@ pub fn script(path: &Path, body: &str) -> PathBuf {
     std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path.to_path_buf()
+}
+
+/// The OS user running the tests, from the password database (what `cloud` itself reads).
+pub fn os_user() -> String {
+    // SAFETY: getpwuid returns null or a pointer to static storage; the name is copied at once.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        assert!(!pw.is_null(), "the test user has a password entry");
+        std::ffi::CStr::from_ptr((*pw).pw_name).to_str().unwrap().to_string()
+    }
 }

@@ -951,12 +951,17 @@ pub async fn audit(core: &Arc<Core>, actor: &Actor, session: Option<&str>) -> Re
             .audit_verify(actor.clone())
             .await
             .map_err(from_orch)?;
-        let chain = match &verify.first_bad {
-            None => format!("intact ({} rows)", verify.rows),
-            Some(bad) => format!(
+        let problem = verify.checkpoint.as_ref().and_then(|c| c.problem.as_ref());
+        let chain = match (&verify.first_bad, problem) {
+            (None, None) => format!("intact ({} rows)", verify.rows),
+            (Some(bad), _) => format!(
                 "**BROKEN** at row #{} — run `cloud audit verify` and investigate",
                 bad.seq
             ),
+            (None, Some(_)) => {
+                "**NOT VOUCHED FOR**: the signed head does not match — run `cloud audit verify` and investigate"
+                    .to_string()
+            }
         };
         let latest = &entries[entries.len().saturating_sub(15)..];
         Ok(Reply::ephemeral(format!("Audit chain: {chain}")).with_code(clip(&crate::text::audit(latest), 1700)))

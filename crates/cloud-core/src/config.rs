@@ -74,6 +74,16 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AccessFile {
     local_cli_admin: Option<bool>,
+    /// Operating-system users (of the host `cloud` runs on) and the principal each one is:
+    /// `{alice: discord:80351110224678912}`. With `local_cli_admin: false` the CLI identifies a
+    /// mapped OS user (from the password database, not `$USER`) without a token.
+    #[serde(default)]
+    os_users: BTreeMap<String, String>,
+    /// Where the CLI reads its API token when `CLOUD_TOKEN` is unset (must be 0600).
+    token_file: Option<PathBuf>,
+    /// The key that signs the audit log's head (0600; created on first use). Default:
+    /// `<data_dir>/audit.key`.
+    audit_key_file: Option<PathBuf>,
 }
 
 /// `slack:` as written. Tokens are never read from this file, only the paths of files holding
@@ -270,6 +280,14 @@ pub struct Config {
     pub slack: SlackConfig,
     /// Every `cli:` principal is an admin (a single-user checkout; never for a shared bot).
     pub local_cli_admin: bool,
+    /// OS users of this host and the principal each one is (`access.os_users`).
+    pub os_users: BTreeMap<String, Principal>,
+    /// Where the CLI reads its API token when `CLOUD_TOKEN` is unset (`access.token_file`,
+    /// `CLOUD_TOKEN_FILE`; default `~/.config/cloud/token`).
+    pub token_file: PathBuf,
+    /// The audit key file (`access.audit_key_file`, `CLOUD_AUDIT_KEY_FILE`; default
+    /// `<data_dir>/audit.key`).
+    pub audit_key_file: PathBuf,
     /// The price list file, when one is configured or found in the workspace.
     pub pricing: Option<PathBuf>,
     pub serve: ServeConfig,
@@ -471,6 +489,35 @@ impl Config {
             }
             None => file.access.local_cli_admin.unwrap_or(false),
         };
+        let mut os_users = BTreeMap::new();
+        for (os_user, principal) in &file.access.os_users {
+            let text = if principal.contains(':') {
+                principal.clone()
+            } else {
+                format!("cli:{principal}")
+            };
+            let principal = text.parse::<Principal>().map_err(|e| ConfigError::Invalid {
+                origin: origin("access.os_users"),
+                message: format!("{os_user}: {e}"),
+            })?;
+            os_users.insert(os_user.clone(), principal);
+        }
+        let cli_token_file = env
+            .get("CLOUD_TOKEN_FILE")
+            .map(PathBuf::from)
+            .or(file.access.token_file)
+            .unwrap_or_else(|| {
+                let home = env.get("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+                env.get("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| home.join(".config"))
+                    .join("cloud/token")
+            });
+        let audit_key_file = env
+            .get("CLOUD_AUDIT_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.access.audit_key_file)
+            .unwrap_or_else(|| data_dir.join("audit.key"));
         let pricing = env
             .get("CLOUD_PRICING")
             .map(PathBuf::from)
@@ -585,6 +632,9 @@ impl Config {
             role_mappings: file.role_mappings,
             slack,
             local_cli_admin,
+            os_users,
+            token_file: cli_token_file,
+            audit_key_file,
             pricing,
             serve: ServeConfig {
                 listen,

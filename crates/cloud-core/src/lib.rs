@@ -18,6 +18,7 @@
 //!   re-exported, and [`policy::stats`];
 //! - [`config`]: `config/cloud.yaml` plus `CLOUD_*` overrides, validated ([`config::Config`]).
 
+pub mod audit_key;
 pub mod config;
 pub mod engine;
 pub mod orchestrator;

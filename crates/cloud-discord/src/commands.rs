@@ -33,7 +33,7 @@ pub(crate) fn actor_of(ctx: Ctx<'_>) -> Actor {
             .unwrap_or_default(),
         poise::Context::Prefix(_) => vec![],
     };
-    Actor { principal, groups }
+    Actor::with_groups(principal, groups)
 }
 
 /// The reply as a poise message: its text (cut to Discord's 2000 characters) and its buttons.
@@ -261,7 +261,7 @@ pub(crate) async fn cmd_logs(
 // ----- admin commands -----------------------------------------------------------------------
 
 /// Grant a user a role on a project (admin).
-#[poise::command(slash_command, rename = "cloud-grant")]
+#[poise::command(slash_command, rename = "cloud-grant", default_member_permissions = "MANAGE_GUILD")]
 pub(crate) async fn cmd_grant(
     ctx: Ctx<'_>,
     #[description = "Who"] user: serenity::User,
@@ -302,7 +302,7 @@ pub(crate) async fn cmd_grant(
 }
 
 /// Revoke a grant (admin).
-#[poise::command(slash_command, rename = "cloud-revoke")]
+#[poise::command(slash_command, rename = "cloud-revoke", default_member_permissions = "MANAGE_GUILD")]
 pub(crate) async fn cmd_revoke(
     ctx: Ctx<'_>,
     #[description = "Grant id (as /cloud-grant printed it)"] grant: String,
@@ -317,7 +317,11 @@ pub(crate) async fn cmd_revoke(
 }
 
 /// Create a project (admin).
-#[poise::command(slash_command, rename = "cloud-create-project")]
+#[poise::command(
+    slash_command,
+    rename = "cloud-create-project",
+    default_member_permissions = "MANAGE_GUILD"
+)]
 pub(crate) async fn cmd_create_project(
     ctx: Ctx<'_>,
     #[description = "Project name"] name: String,
@@ -334,7 +338,11 @@ pub(crate) async fn cmd_create_project(
 }
 
 /// Set a project quota (admin).
-#[poise::command(slash_command, rename = "cloud-set-quota")]
+#[poise::command(
+    slash_command,
+    rename = "cloud-set-quota",
+    default_member_permissions = "MANAGE_GUILD"
+)]
 pub(crate) async fn cmd_set_quota(
     ctx: Ctx<'_>,
     #[description = "Project"]
@@ -353,7 +361,11 @@ pub(crate) async fn cmd_set_quota(
 }
 
 /// List every active session of every project, or of one (admin).
-#[poise::command(slash_command, rename = "cloud-admin-list")]
+#[poise::command(
+    slash_command,
+    rename = "cloud-admin-list",
+    default_member_permissions = "MANAGE_GUILD"
+)]
 pub(crate) async fn cmd_admin_list(
     ctx: Ctx<'_>,
     #[description = "Only this project"]
@@ -369,7 +381,11 @@ pub(crate) async fn cmd_admin_list(
 }
 
 /// Cancel any session (admin).
-#[poise::command(slash_command, rename = "cloud-admin-cancel")]
+#[poise::command(
+    slash_command,
+    rename = "cloud-admin-cancel",
+    default_member_permissions = "MANAGE_GUILD"
+)]
 pub(crate) async fn cmd_admin_cancel(
     ctx: Ctx<'_>,
     #[description = "Session id"]
@@ -386,7 +402,7 @@ pub(crate) async fn cmd_admin_cancel(
 }
 
 /// Sessions by state (admin).
-#[poise::command(slash_command, rename = "cloud-stats")]
+#[poise::command(slash_command, rename = "cloud-stats", default_member_permissions = "MANAGE_GUILD")]
 pub(crate) async fn cmd_stats(
     ctx: Ctx<'_>,
     #[description = "Over the last this many days (default 30)"]
@@ -403,7 +419,7 @@ pub(crate) async fn cmd_stats(
 }
 
 /// The latest audit log rows and the chain check (admin).
-#[poise::command(slash_command, rename = "cloud-audit")]
+#[poise::command(slash_command, rename = "cloud-audit", default_member_permissions = "MANAGE_GUILD")]
 pub(crate) async fn cmd_audit(
     ctx: Ctx<'_>,
     #[description = "Only this session"]

@@ -219,14 +219,13 @@ async fn on_event(ctx: &serenity::Context, event: &FullEvent, data: &Data) -> Re
 }
 
 fn component_actor(c: &ComponentInteraction) -> Actor {
-    Actor {
-        principal: Principal::new(Platform::Discord, c.user.id.to_string()),
-        groups: c
-            .member
+    Actor::with_groups(
+        Principal::new(Platform::Discord, c.user.id.to_string()),
+        c.member
             .as_ref()
             .map(|m| m.roles.iter().map(|r| r.to_string()).collect())
             .unwrap_or_default(),
-    }
+    )
 }
 
 /// Who to answer after the first response: the interaction's followup webhook.

@@ -209,7 +209,7 @@ impl SlackBot {
         } else {
             vec![]
         };
-        Actor { principal, groups }
+        Actor::with_groups(principal, groups)
     }
 
     /// The user groups of `user` (`usergroups.list` with members, cached for [`GROUPS_TTL`]).

@@ -38,6 +38,8 @@ pub const WRITE_LOCK: i64 = 0x636c_6f75_642d_7374;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// Signs the audit head checkpoint in every append's transaction (`None`: the chain only).
+    audit_key: Option<std::sync::Arc<cloud_store::AuditKey>>,
 }
 
 impl Store {
@@ -54,7 +56,7 @@ impl Store {
                 source,
             })?;
         migrator(Dialect::Postgres).await?.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, audit_key: None })
     }
 
     /// The connection pool (tests and tools that look at the raw tables).

@@ -26,6 +26,8 @@ type Conn = sqlx::SqliteConnection;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Signs the audit head checkpoint in every append's transaction (`None`: the chain only).
+    audit_key: Option<std::sync::Arc<cloud_store::AuditKey>>,
 }
 
 impl Store {
@@ -56,7 +58,7 @@ impl Store {
         // beside the database while migrating.
         let _migrating = MigrationLock::take(&db_file).await?;
         migrator(Dialect::Sqlite).await?.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, audit_key: None })
     }
 
     /// The connection pool (tests and tools that look at the raw tables).

@@ -30,6 +30,7 @@ impl Store {
         .await?;
         append(
             &mut tx,
+            self.audit_key(),
             &NewAudit {
                 actor: grant.granted_by.clone(),
                 action: "grant.created".into(),
@@ -106,6 +107,7 @@ impl Store {
             .await?;
         append(
             &mut tx,
+            self.audit_key(),
             &NewAudit {
                 actor: by.to_string(),
                 action: "grant.revoked".into(),
@@ -138,6 +140,7 @@ impl Store {
                 .await?;
             append(
                 &mut tx,
+                self.audit_key(),
                 &NewAudit {
                     actor: "system:sweeper".into(),
                     action: "grant.expired".into(),
@@ -181,6 +184,7 @@ impl Store {
         .await?;
         append(
             &mut tx,
+            self.audit_key(),
             &NewAudit {
                 actor: by.to_string(),
                 action: "quota.set".into(),

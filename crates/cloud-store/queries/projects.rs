@@ -47,6 +47,7 @@ impl Store {
         }
         append(
             &mut tx,
+            self.audit_key(),
             &NewAudit {
                 actor: actor.to_string(),
                 action: "project.created".into(),
@@ -123,6 +124,7 @@ impl Store {
             .await?;
             append(
                 &mut tx,
+                self.audit_key(),
                 &NewAudit {
                     actor: "system:manifest".into(),
                     action: "project.created".into(),

@@ -62,6 +62,7 @@ impl Store {
         }
         append(
             &mut tx,
+            self.audit_key(),
             &NewAudit {
                 actor: requester,
                 action: "session.created".into(),
@@ -216,6 +217,7 @@ impl Store {
         let details = transition_details(&t);
         append(
             &mut tx,
+            self.audit_key(),
             &NewAudit {
                 actor: t.actor,
                 action: "session.transition".into(),
@@ -320,6 +322,7 @@ impl Store {
         }
         append(
             &mut tx,
+            self.audit_key(),
             &NewAudit {
                 actor: approver_name,
                 action: if override_reason.is_some() {

@@ -61,7 +61,7 @@ pub struct ProjectParams {
     pub environments: Vec<String>,
 }
 
-fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
+pub(crate) fn require_reason(reason: &str, what: &str) -> OrchResult<String> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(UserError::invalid(format!(
@@ -83,8 +83,9 @@ pub(crate) fn check_principal(p: &Principal) -> Result<(), UserError> {
     let ok = match p.platform {
         Platform::Cli => true,
         Platform::Discord => p.user.len() >= 15 && p.user.len() <= 21 && p.user.bytes().all(|b| b.is_ascii_digit()),
+        // Slack issues short ids too (`U1234`): any length past the prefix, up to 21.
         Platform::Slack => {
-            p.user.len() >= 7
+            (2..=21).contains(&p.user.len())
                 && (p.user.starts_with('U') || p.user.starts_with('W'))
                 && p.user.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         }
@@ -126,6 +127,10 @@ impl Orchestrator {
     pub async fn grant(&self, actor: impl Into<Actor>, params: GrantParams) -> OrchResult<GrantRow> {
         let actor = actor.into();
         let env = params.env.clone().unwrap_or_else(|| "*".into());
+        // An unknown project is "unknown project" whoever asks (not a permission problem).
+        if params.project != "*" {
+            self.known_project(&params.project).await?;
+        }
         self.gate(&actor, &params.project, &env, Intent::Administer).await?;
         check_principal(&params.principal)?;
         let reason = require_reason(&params.reason, "a grant")?;
@@ -197,9 +202,26 @@ impl Orchestrator {
     /// Revoke a grant. Needs `admin` on the grant's project/environment.
     pub async fn revoke(&self, actor: impl Into<Actor>, grant_id: &str, reason: &str) -> OrchResult<GrantRow> {
         let actor = actor.into();
-        let grant = self.store.grant(grant_id.trim()).await?;
+        // Someone who may not revoke it learns nothing about the grant: not whether it exists,
+        // nor whose it is or on which project — one answer for every id.
+        let refused = || -> super::OrchestratorError {
+            UserError::denied(
+                "you need `admin` on the grant's project to revoke it; ask an admin (`cloud grants list` shows them the grant ids)",
+            )
+            .into()
+        };
+        let grant = match self.store.grant(grant_id.trim()).await {
+            Ok(grant) => grant,
+            Err(not_found) => {
+                return match self.gate(&actor, "*", "*", Intent::Administer).await {
+                    Ok(_) => Err(not_found.into()),
+                    Err(_) => Err(refused()),
+                }
+            }
+        };
         self.gate(&actor, &grant.project, &grant.env, Intent::Administer)
-            .await?;
+            .await
+            .map_err(|_| refused())?;
         let reason = require_reason(reason, "a revoke")?;
         let row = self
             .store
@@ -238,8 +260,8 @@ impl Orchestrator {
         limit: f64,
     ) -> OrchResult<QuotaUsage> {
         let actor = actor.into();
-        self.gate(&actor, project, "*", Intent::Administer).await?;
         self.known_project(project).await?;
+        self.gate(&actor, project, "*", Intent::Administer).await?;
         let key: QuotaKey = key.parse()?;
         let limit = key.check_limit(limit)?;
         self.store
@@ -250,10 +272,24 @@ impl Orchestrator {
     }
 
     /// A project's quotas with usage bars.
+    ///
+    /// Anyone who may read the project (on any of its environments) may see them: the quota is
+    /// what limits their own deploys. An unknown project is "unknown project" whoever asks.
     pub async fn quota_show(&self, actor: impl Into<Actor>, project: &str) -> OrchResult<QuotaUsage> {
         let actor = actor.into();
-        self.gate(&actor, project, "*", Intent::Administer).await?;
-        self.known_project(project).await?;
+        let row = self.known_project(project).await?;
+        if let Err(refused) = self.gate(&actor, project, "*", Intent::Read).await {
+            let mut allowed = false;
+            for env in &row.environments {
+                if self.gate(&actor, project, env, Intent::Read).await.is_ok() {
+                    allowed = true;
+                    break;
+                }
+            }
+            if !allowed {
+                return Err(refused);
+            }
+        }
         self.quota_usage(project).await
     }
 

@@ -332,12 +332,32 @@ impl Orchestrator {
             ))
             .into());
         }
-        if &session.requester == principal && !session.allow_self_approve {
+        // Four-eyes compares people, not identities: the requester's Discord, Slack and CLI
+        // identities linked into one person (`cloud people link`) are all the requester.
+        if !session.allow_self_approve && self.same_person(&session.requester, principal).await? {
+            let via = if &session.requester == principal {
+                String::new()
+            } else {
+                format!(" (as {}, linked to the same person)", session.requester)
+            };
             return Err(UserError::denied(format!(
-                "you requested this session, and in {} someone else must approve it (four-eyes rule); ask a teammate with `approve` on {}/{}",
+                "you requested this session{via}, and in {} someone else must approve it (four-eyes rule); ask a teammate with `approve` on {}/{}",
                 session.env, session.project, session.env
             ))
             .into());
+        }
+        // One person approves once, whichever identity they click with.
+        for earlier in self.store.approvals(id).await? {
+            if earlier.digest == digest
+                && &earlier.approver != principal
+                && self.same_person(&earlier.approver, principal).await?
+            {
+                return Err(UserError::denied(format!(
+                    "you already approved this plan as {} (linked to the same person); approvals must come from different people",
+                    earlier.approver
+                ))
+                .into());
+            }
         }
         if override_reason.is_none() {
             self.refuse_over_quota(&session).await?;

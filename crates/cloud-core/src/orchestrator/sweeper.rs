@@ -167,6 +167,10 @@ impl Orchestrator {
                     Ok(_) => {}
                     Err(e) => warn!(error = %e, "sweeper could not record grant expiries"),
                 }
+                // The signed audit head, copied outside the database (see `Store::export_audit_head`).
+                if let Err(e) = orch.store.export_audit_head().await {
+                    warn!(error = %e, "sweeper could not export the audit head");
+                }
                 orch.sweeps.send_modify(|passes| *passes += 1);
             }
         })

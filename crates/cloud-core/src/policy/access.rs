@@ -25,6 +25,30 @@ pub fn system_clock() -> Clock {
 pub struct Actor {
     pub principal: Principal,
     pub groups: Vec<String>,
+    /// Set when the actor proved who it is with an API token: the token's limits (a role cap and
+    /// optionally a list of projects) apply on top of the principal's own roles.
+    pub token: Option<TokenScope>,
+}
+
+/// What an API token allows: at most `role`, and only on `projects` when it names some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenScope {
+    pub token_id: String,
+    pub role: Role,
+    /// `None`: every project.
+    pub projects: Option<Vec<String>>,
+}
+
+impl TokenScope {
+    /// The role the token lets its holder use on `project`, given the role they hold there.
+    fn cap(&self, project: &str, held: Option<Role>) -> Option<Role> {
+        if let Some(projects) = &self.projects {
+            if !projects.iter().any(|p| p == project) {
+                return None;
+            }
+        }
+        held.map(|r| r.min(self.role))
+    }
 }
 
 impl From<Principal> for Actor {
@@ -32,6 +56,7 @@ impl From<Principal> for Actor {
         Actor {
             principal,
             groups: vec![],
+            token: None,
         }
     }
 }
@@ -41,6 +66,7 @@ impl From<&Principal> for Actor {
         Actor {
             principal: principal.clone(),
             groups: vec![],
+            token: None,
         }
     }
 }
@@ -54,7 +80,20 @@ impl From<&Actor> for Actor {
 impl Actor {
     /// A principal with the chat groups (Discord role ids, Slack user-group ids) it holds.
     pub fn with_groups(principal: Principal, groups: Vec<String>) -> Actor {
-        Actor { principal, groups }
+        Actor {
+            principal,
+            groups,
+            token: None,
+        }
+    }
+
+    /// A principal proven by an API token, limited to what the token allows.
+    pub fn with_token(principal: Principal, scope: TokenScope) -> Actor {
+        Actor {
+            principal,
+            groups: vec![],
+            token: Some(scope),
+        }
     }
 }
 
@@ -105,6 +144,15 @@ impl Access {
     /// The highest role the actor holds on `project`/`env` right now (`env = "*"` asks for a
     /// project-wide role).
     pub(crate) async fn role_of(&self, actor: &Actor, project: &str, env: &str) -> Result<Option<Role>, StoreError> {
+        let held = self.role_held(actor, project, env).await?;
+        Ok(match &actor.token {
+            Some(scope) => scope.cap(project, held),
+            None => held,
+        })
+    }
+
+    /// The highest role the principal holds, before any token limit.
+    async fn role_held(&self, actor: &Actor, project: &str, env: &str) -> Result<Option<Role>, StoreError> {
         if self.is_bootstrap_admin(actor) {
             return Ok(Some(Role::Admin));
         }

@@ -5,5 +5,5 @@
 mod access;
 pub mod stats;
 
-pub use access::{system_clock, Access, AccessError, Actor, Clock};
+pub use access::{system_clock, Access, AccessError, Actor, Clock, TokenScope};
 pub use cloud_domain::policy::*;

@@ -11,13 +11,13 @@ use std::path::Path;
 
 use sqlx::SqlitePool;
 
-pub use cloud_store::audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
+pub use cloud_store::audit::{AuditEntry, AuditKey, AuditVerify, BadRow, Checkpoint, CheckpointVerdict, NewAudit};
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
-    redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
-    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
-    TakenLocks, Transition,
+    redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession, NewToken,
+    PersonLink, ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow,
+    StoreError, TakenLocks, TokenRow, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -34,6 +34,9 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Where the signed audit head is copied after commands (beside the audit key, outside the
+    /// database): what lets `audit verify` notice a deleted or rolled-back database.
+    audit_head_file: Option<std::path::PathBuf>,
 }
 
 /// Run `$call` on whichever backend `$store` has: the one place the façade branches.
@@ -57,7 +60,10 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            audit_head_file: None,
+        })
     }
 
     /// Open `<dir>/cloud.db`.
@@ -244,9 +250,85 @@ impl Store {
         on_backend!(self, s => s.audit_entries(session).await)
     }
 
-    /// Walk the chain from the first row and report the first one that does not verify.
+    /// Sign the audit head with `key` in every append from now on (the key lives outside the
+    /// database: see `cloud_core::audit_key`).
+    ///
+    /// `head_file` is where [`Store::export_audit_head`] copies the signed head.
+    pub fn with_audit_key(mut self, key: AuditKey, head_file: Option<std::path::PathBuf>) -> Store {
+        match &mut self.backend {
+            Backend::Sqlite(s) => s.set_audit_key(key),
+            Backend::Postgres(s) => s.set_audit_key(key),
+        }
+        self.audit_head_file = head_file;
+        self
+    }
+
+    /// The signed head exported beside the audit key, if there is one that parses.
+    fn exported_audit_head(&self) -> Option<Checkpoint> {
+        let path = self.audit_head_file.as_ref()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Copy the signed head checkpoint to the head file (0600, replaced atomically) when it
+    /// verifies and is newer than the copy there. Never moves the copy backwards, and never
+    /// copies a checkpoint this key did not sign. Run after every command and sweeper pass.
+    pub async fn export_audit_head(&self) -> StoreResult<()> {
+        let Some(path) = &self.audit_head_file else {
+            return Ok(());
+        };
+        let key = on_backend!(self, s => s.audit_signing_key().cloned());
+        let (Some(key), Some(cp)) = (key, self.audit_checkpoint().await?) else {
+            return Ok(());
+        };
+        if cp.key_id != key.id || !key.verifies(&cp) {
+            return Ok(());
+        }
+        if let Some(old) = self.exported_audit_head() {
+            if old.head_seq >= cp.head_seq {
+                return Ok(());
+            }
+            // Only a log that still holds the exported row moves the copy forward: a deleted
+            // or replaced database must not erase the evidence that it was.
+            let same = on_backend!(self, s => s.audit_hash_at(old.head_seq).await)?;
+            if old.key_id == key.id && same.as_deref() != Some(old.head_hash.as_str()) {
+                tracing::warn!(
+                    seq = old.head_seq,
+                    "the audit log no longer holds the exported head; keeping the export"
+                );
+                return Ok(());
+            }
+        }
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&serde_json::to_vec(&cp).expect("a checkpoint serialises"))?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "cannot export the signed audit head");
+        }
+        Ok(())
+    }
+
+    /// The signed head checkpoint, if any.
+    pub async fn audit_checkpoint(&self) -> StoreResult<Option<Checkpoint>> {
+        on_backend!(self, s => s.audit_checkpoint().await)
+    }
+
+    /// Walk the chain from the first row and report the first one that does not verify; with an
+    /// audit key, also compare the head with the signed checkpoint.
     pub async fn audit_verify(&self) -> StoreResult<AuditVerify> {
-        on_backend!(self, s => s.audit_verify().await)
+        let exported = self.exported_audit_head();
+        on_backend!(self, s => s.audit_verify(exported.as_ref()).await)
     }
 
     // Grants and quotas.
@@ -285,6 +367,52 @@ impl Store {
 
     pub async fn quotas(&self, project: &str) -> StoreResult<Vec<QuotaRow>> {
         on_backend!(self, s => s.quotas(project).await)
+    }
+
+    // Identities: API tokens and people.
+
+    /// Store a new API token (its hash), audited.
+    pub async fn create_token(&self, token: NewToken) -> StoreResult<TokenRow> {
+        on_backend!(self, s => s.create_token(token).await)
+    }
+
+    /// The token whose secret hashes to `hash` (revoked or expired ones included).
+    pub async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRow>> {
+        on_backend!(self, s => s.token_by_hash(hash).await)
+    }
+
+    pub async fn token(&self, id: &str) -> StoreResult<TokenRow> {
+        on_backend!(self, s => s.token(id).await)
+    }
+
+    /// Tokens, optionally of one principal; revoked ones only when asked.
+    pub async fn tokens(&self, principal: Option<&Principal>, include_revoked: bool) -> StoreResult<Vec<TokenRow>> {
+        on_backend!(self, s => s.tokens(principal, include_revoked).await)
+    }
+
+    pub async fn revoke_token(&self, id: &str, by: &str, reason: &str) -> StoreResult<TokenRow> {
+        on_backend!(self, s => s.revoke_token(id, by, reason).await)
+    }
+
+    /// Link identities into one person, audited.
+    pub async fn link_person(&self, person: &str, principals: &[Principal], by: &str) -> StoreResult<Vec<PersonLink>> {
+        on_backend!(self, s => s.link_person(person, principals, by).await)
+    }
+
+    /// The person a principal was linked to, if any.
+    pub async fn person_of(&self, principal: &Principal) -> StoreResult<Option<String>> {
+        on_backend!(self, s => s.person_of(principal).await)
+    }
+
+    /// Whether two principals are the same person: equal, or linked to one person.
+    pub async fn same_person(&self, a: &Principal, b: &Principal) -> StoreResult<bool> {
+        if a == b {
+            return Ok(true);
+        }
+        Ok(match (self.person_of(a).await?, self.person_of(b).await?) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        })
     }
 
     // Projects and deployments.

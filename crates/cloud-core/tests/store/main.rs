@@ -17,6 +17,8 @@ macro_rules! backend {
 }
 
 mod access;
+mod audit_checkpoint;
+mod identity;
 mod locks;
 mod migrations;
 mod schema;

@@ -99,6 +99,21 @@ INSERT INTO lock_queue (session_id, enqueued_at) VALUES ('{S1}', '{t}');
 DELETE FROM lock_queue WHERE session_id = '{S1}';
 "#
         ),
+        20261203100000 => format!(
+            r#"
+INSERT INTO api_tokens (id, principal, token_hash, role, projects, label, created_by, created_at, expires_at,
+        revoked_at, revoked_by) VALUES
+    ('T0000000001', 'cli:alice', 'aa11', 'approve', 'ecommerce', 'laptop', 'cli:admin', '{t}',
+        '2026-12-20T10:00:00.000000Z', NULL, NULL),
+    ('T0000000002', 'discord:80351110224678912', 'bb22', 'read', '*', '', 'discord:80351110224678912', '{t}',
+        '2026-12-20T10:00:00.000000Z', '{t}', 'cli:admin');
+INSERT INTO people (principal, person, linked_by, linked_at) VALUES
+    ('cli:alice', 'alice', 'cli:admin', '{t}'),
+    ('discord:80351110224678912', 'alice', 'cli:admin', '{t}');
+INSERT INTO audit_checkpoint (id, head_seq, head_hash, since_seq, since_at, key_id, mac)
+    VALUES (1, 2, 'h2', 1, '{t}', 'abcdef012345', '00ff');
+"#
+        ),
         _ => return None,
     };
     Some(sql)
@@ -121,7 +136,10 @@ async fn each_migration_keeps_the_data_of_the_version_before_it(db: TestDatabase
         }
         before = Some(raw.schema().await);
     }
-    assert_eq!(filled, 3, "data written at versions 1, 2 and 3");
+    assert_eq!(
+        filled, 4,
+        "data written at versions 1, 2, 3 and 5 (identity and audit checkpoint)"
+    );
     let rows: usize = before.unwrap().tables.values().map(|t| t.rows.len()).sum();
     assert!(rows >= 30, "the walk carried {rows} rows");
 
