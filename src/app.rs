@@ -237,6 +237,16 @@ impl DeploymentResolver for CatalogResolver {
         env: &str,
         only: Option<&[cloud_domain::session::StackName]>,
     ) -> Result<cloud_core::orchestrator::ResolvedDeployment, cloud_domain::error::UserError> {
+        self.resolve_with_outputs(project, env, only, &Default::default())
+    }
+
+    fn resolve_with_outputs(
+        &self,
+        project: &str,
+        env: &str,
+        only: Option<&[cloud_domain::session::StackName]>,
+        outputs: &cloud_core::orchestrator::AppliedOutputs,
+    ) -> Result<cloud_core::orchestrator::ResolvedDeployment, cloud_domain::error::UserError> {
         use cloud_catalog::{config_hash, validate::deployment_for_session, DependencyGraph, Resolver};
         use cloud_domain::error::UserError;
         let (catalog, dep) = deployment_for_session(&self.root, project, env, only)?;
@@ -245,7 +255,25 @@ impl DeploymentResolver for CatalogResolver {
             .ok_or_else(|| UserError::invalid(format!("{} has no deployment_id", dep.manifest_path().display())))?;
         let graph = DependencyGraph::for_manifest(&catalog, &dep.manifest, Some(env))
             .map_err(|errs| UserError::invalid(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
-        let resolver = Resolver::new(&catalog, &dep).with_secrets_dir(self.secrets_dir.clone());
+        let selected: std::collections::BTreeSet<cloud_domain::session::StackName> = match only {
+            Some(only) => only.iter().cloned().collect(),
+            None => graph.waves().into_iter().flatten().collect(),
+        };
+        let id_text = id.to_string();
+        let lookup = SessionOutputs {
+            deployment_id: &id_text,
+            applied: outputs,
+            selected: &selected,
+        };
+        let resolver = Resolver::new(&catalog, &dep)
+            .with_secrets_dir(self.secrets_dir.clone())
+            .with_outputs(&lookup);
+        // The content hash (and so the plan digest and the apply-time check) covers where a value
+        // comes from, not the upstream output it takes: an upstream applied in the same session
+        // changes its outputs between plan and apply, as approved.
+        let shape = Resolver::new(&catalog, &dep)
+            .with_secrets_dir(self.secrets_dir.clone())
+            .with_outputs(&PlaceholderText);
         // Every stack's configuration, selected or not: the session redacts the secrets of all
         // of them (a stack can echo a secret it was never given).
         // (Stacks outside `only` that cannot resolve yet contribute nothing and are not refused:
@@ -276,6 +304,10 @@ impl DeploymentResolver for CatalogResolver {
             if !selected {
                 continue;
             }
+            let shape_hash = shape
+                .resolve(name.as_str(), env)
+                .map(|c| config_hash(&c))
+                .map_err(UserError::from)?;
             let def = catalog
                 .get(name.as_str())
                 .ok_or_else(|| UserError::invalid(format!("unknown stack `{name}`")))?;
@@ -290,7 +322,7 @@ impl DeploymentResolver for CatalogResolver {
                 name: name.clone(),
                 wave: wave as u32,
                 depends_on: graph.dependencies(name.as_str()),
-                content_hash: format!("{program}:{}", config_hash(&config)),
+                content_hash: format!("{program}:{shape_hash}"),
                 target: cloud_core::engine::StackTarget {
                     name: full,
                     workdir: std::fs::canonicalize(&def.dir).unwrap_or_else(|_| def.dir.clone()),
@@ -305,6 +337,42 @@ impl DeploymentResolver for CatalogResolver {
             project: project.to_string(),
             env: env.to_string(),
             stacks,
+        })
+    }
+}
+
+/// Upstream outputs for one resolution: the last applied ones; for a stack of the same
+/// selection that has none yet, a provisional value (the session applies it first and resolves
+/// its dependents again before they apply).
+struct SessionOutputs<'a> {
+    deployment_id: &'a str,
+    applied: &'a cloud_core::orchestrator::AppliedOutputs,
+    selected: &'a std::collections::BTreeSet<cloud_domain::session::StackName>,
+}
+
+impl cloud_catalog::OutputLookup for SessionOutputs<'_> {
+    fn output(&self, stack: &cloud_domain::session::StackName, output: &str) -> Option<cloud_catalog::OutputValue> {
+        match self.applied.get(self.deployment_id, stack, output) {
+            // The store keeps secret outputs redacted: their value is not known here.
+            Some(serde_json::Value::String(s)) if s == "[secret]" => None,
+            Some(v) => Some(cloud_catalog::OutputValue::from_json(v, false)),
+            None if self.selected.contains(stack) => Some(cloud_catalog::OutputValue {
+                value: format!("(known after {stack} applies)"),
+                secret: false,
+            }),
+            None => None,
+        }
+    }
+}
+
+/// Every output placeholder stays as written: the configuration's shape, for content hashes.
+struct PlaceholderText;
+
+impl cloud_catalog::OutputLookup for PlaceholderText {
+    fn output(&self, stack: &cloud_domain::session::StackName, output: &str) -> Option<cloud_catalog::OutputValue> {
+        Some(cloud_catalog::OutputValue {
+            value: format!("{{{{{stack}.{output}}}}}"),
+            secret: false,
         })
     }
 }

@@ -19,5 +19,6 @@ mod audit;
 mod chat;
 mod grants;
 mod locks;
+mod outputs;
 mod projects;
 mod sessions;

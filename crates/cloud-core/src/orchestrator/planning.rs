@@ -76,7 +76,7 @@ impl Orchestrator {
     ) -> OrchResult<SessionRecord> {
         // The project is known: `start` checked it, and a follow-up's parent session had it.
         let policy = self.env_policy(env)?.clone();
-        let resolved = self.resolver.resolve(project, env, stacks)?;
+        let resolved = self.resolve_current(project, env, stacks).await?;
         let mut ordered: Vec<(StackName, u32)> = resolved.stacks.iter().map(|s| (s.name.clone(), s.wave)).collect();
         if operation.walks_backwards() {
             let max_wave = ordered.iter().map(|(_, w)| *w).max().unwrap_or(0);

@@ -1,7 +1,7 @@
 //! The seam between the orchestrator and the stack catalog: which stacks a session covers, in
 //! which wave, with which program directory and configuration.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::OrchResult;
 use crate::engine::StackTarget;
@@ -39,6 +39,53 @@ pub trait DeploymentResolver: Send + Sync + 'static {
     /// `stacks = None` means every enabled stack of the deployment. Unknown projects,
     /// environments or stacks are [`UserError`]s that say what exists.
     fn resolve(&self, project: &str, env: &str, stacks: Option<&[StackName]>) -> Result<ResolvedDeployment, UserError>;
+
+    /// [`DeploymentResolver::resolve`] with the outputs upstream stacks last applied, for
+    /// `{{<stack>.<output>}}` placeholders. A placeholder naming a stack of the same selection
+    /// that has no recorded output yet resolves to a provisional value (the stack is applied
+    /// before its dependents, which then resolve again); any other missing output is a
+    /// [`UserError`] naming stack, key and where the value was written. Resolvers without
+    /// placeholders (the test kit's) keep the default.
+    fn resolve_with_outputs(
+        &self,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        outputs: &AppliedOutputs,
+    ) -> Result<ResolvedDeployment, UserError> {
+        let _ = outputs;
+        self.resolve(project, env, stacks)
+    }
+}
+
+/// The outputs each stack's last successful apply recorded, for one project and environment: by
+/// deployment id, then stack (`pulumi stack output --json` objects; secrets stay `[secret]`).
+#[derive(Debug, Clone, Default)]
+pub struct AppliedOutputs {
+    pub by_deployment: BTreeMap<String, BTreeMap<StackName, serde_json::Value>>,
+}
+
+impl AppliedOutputs {
+    /// Output `output` of `stack` in deployment `deployment_id`, when recorded.
+    pub fn get(&self, deployment_id: &str, stack: &StackName, output: &str) -> Option<&serde_json::Value> {
+        self.by_deployment.get(deployment_id)?.get(stack)?.get(output)
+    }
+}
+
+impl super::Orchestrator {
+    /// Resolve `(project, env, stacks)` with the outputs last applied in `env` (see
+    /// [`DeploymentResolver::resolve_with_outputs`]).
+    pub(super) async fn resolve_current(
+        &self,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+    ) -> super::OrchResult<ResolvedDeployment> {
+        let outputs = AppliedOutputs {
+            by_deployment: self.store.project_stack_outputs(project, env).await?,
+        };
+        Ok(self.resolver.resolve_with_outputs(project, env, stacks, &outputs)?)
+    }
 }
 
 /// The session's stacks (stored order) with their direct dependencies, for the scheduler.

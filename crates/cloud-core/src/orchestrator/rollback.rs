@@ -58,8 +58,8 @@ impl Orchestrator {
     /// configuration it restores (with a content hash that says so).
     pub(super) async fn resolve_session(&self, session: &SessionRecord) -> OrchResult<ResolvedDeployment> {
         let mut resolved = self
-            .resolver
-            .resolve(&session.project, &session.env, Some(&session.stacks))?;
+            .resolve_current(&session.project, &session.env, Some(&session.stacks))
+            .await?;
         if session.operation.restores_recorded_config() {
             let configs = self.store.stack_configs(session.id).await?;
             for stack in &mut resolved.stacks {
@@ -91,7 +91,7 @@ impl Orchestrator {
         self.env_policy(env)?;
         self.known_project(project).await?;
         self.gate(&actor, project, env, crate::policy::Intent::Deploy).await?;
-        let current = self.resolver.resolve(project, env, None)?;
+        let current = self.resolve_current(project, env, None).await?;
         let now: BTreeMap<&StackName, Vec<SavedConfig>> = current
             .stacks
             .iter()

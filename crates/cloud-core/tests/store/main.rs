@@ -19,6 +19,7 @@ macro_rules! backend {
 mod access;
 mod locks;
 mod migrations;
+mod outputs;
 mod schema;
 mod sessions;
 
