@@ -237,19 +237,52 @@ impl DeploymentResolver for CatalogResolver {
         env: &str,
         only: Option<&[cloud_domain::session::StackName]>,
     ) -> Result<cloud_core::orchestrator::ResolvedDeployment, cloud_domain::error::UserError> {
-        self.resolve_with_outputs(project, env, only, &Default::default())
+        self.resolve_with_outputs(project, None, env, only, &Default::default())
+    }
+
+    fn target(&self, name: &str) -> Result<cloud_core::orchestrator::DeploymentTarget, cloud_domain::error::UserError> {
+        use cloud_core::orchestrator::DeploymentTarget;
+        let (all, _) = cloud_catalog::manifest::load_deployments(&self.root);
+        // A deployment id (any case) or the deployment's directory name picks that deployment.
+        if let Some(d) = all.iter().find(|d| {
+            d.id().is_some_and(|id| id.as_str().eq_ignore_ascii_case(name)) || d.dir_name == name
+        }) {
+            return Ok(DeploymentTarget {
+                project: d.manifest.project.clone(),
+                deployment: d.id(),
+            });
+        }
+        let of_project: Vec<&cloud_catalog::manifest::Deployment> =
+            all.iter().filter(|d| d.manifest.project == name).collect();
+        match of_project.as_slice() {
+            [one] => Ok(DeploymentTarget {
+                project: name.to_string(),
+                deployment: one.id(),
+            }),
+            // Several: refuse rather than pick one (unless some have no id yet, which the
+            // session's validation reports in full).
+            [_, _, ..] if of_project.iter().all(|d| d.id().is_some()) => Err(cloud_domain::error::UserError::invalid(
+                cloud_catalog::validate::several_deployments(name, &of_project),
+            )),
+            _ => Ok(DeploymentTarget {
+                project: name.to_string(),
+                deployment: None,
+            }),
+        }
     }
 
     fn resolve_with_outputs(
         &self,
         project: &str,
+        deployment: Option<&cloud_domain::session::DeploymentId>,
         env: &str,
         only: Option<&[cloud_domain::session::StackName]>,
         outputs: &cloud_core::orchestrator::AppliedOutputs,
     ) -> Result<cloud_core::orchestrator::ResolvedDeployment, cloud_domain::error::UserError> {
-        use cloud_catalog::{config_hash, validate::deployment_for_session, DependencyGraph, Resolver};
+        use cloud_catalog::{config_hash, validate::deployment_for_session_in, DependencyGraph, Resolver};
         use cloud_domain::error::UserError;
-        let (catalog, dep) = deployment_for_session(&self.root, project, env, only)?;
+        let (catalog, dep) =
+            deployment_for_session_in(&self.root, project, deployment.map(|d| d.as_str()), env, only)?;
         let id = dep
             .id()
             .ok_or_else(|| UserError::invalid(format!("{} has no deployment_id", dep.manifest_path().display())))?;

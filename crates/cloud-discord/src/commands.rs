@@ -98,8 +98,17 @@ fn matching(items: impl IntoIterator<Item = String>, partial: &str) -> Vec<Strin
         .collect()
 }
 
-async fn ac_project(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
-    matching(actions::project_names(&ctx.data().core).await, partial)
+/// Deployments as `D1BRV40 shop (dev, prod)`, the id as the value (see
+/// `actions::deployment_choices`); matched on the label, so a project name finds its deployments.
+async fn ac_project(ctx: Ctx<'_>, partial: &str) -> Vec<serenity::AutocompleteChoice> {
+    let p = partial.to_ascii_lowercase();
+    actions::deployment_choices(&ctx.data().core)
+        .await
+        .into_iter()
+        .filter(|(label, _)| label.to_ascii_lowercase().contains(&p))
+        .take(25)
+        .map(|(label, value)| serenity::AutocompleteChoice::new(label, value))
+        .collect()
 }
 
 async fn ac_env(ctx: Ctx<'_>, partial: &str) -> Vec<String> {

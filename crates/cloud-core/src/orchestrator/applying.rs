@@ -389,7 +389,7 @@ impl Orchestrator {
     async fn fresh_stack(&self, session: &SessionRecord, planned: &ResolvedStack) -> Result<ResolvedStack, String> {
         let only = std::slice::from_ref(&planned.name);
         let resolved = self
-            .resolve_current(&session.project, &session.env, Some(only))
+            .resolve_current(&session.project, Some(&session.deployment_id), &session.env, Some(only))
             .await
             .map_err(|e| e.to_user().message)?;
         let stack = resolved

@@ -57,7 +57,7 @@ pub use gate::PolicySettings;
 pub use locks::StackLockProof;
 pub use queries::SessionView;
 pub use recovery::RecoveryReport;
-pub use resolve::{AppliedOutputs, DeploymentResolver, ResolvedDeployment, ResolvedStack};
+pub use resolve::{AppliedOutputs, DeploymentResolver, DeploymentTarget, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
 use crate::engine::{ChangeCounts, Engine};

@@ -15,7 +15,7 @@ use crate::policy::{Actor, Intent};
 use crate::store::{NewSession, SessionRecord, SessionUpdate};
 use cloud_domain::error::UserError;
 use cloud_domain::session::{
-    Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
+    DeploymentId, Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
 };
 
 impl Orchestrator {
@@ -54,21 +54,36 @@ impl Orchestrator {
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
         self.env_policy(env)?;
+        // Where a project is accepted, a deployment id is too (`cloud deploy D1BRV40 dev`).
+        let target = self.resolver.target(project)?;
+        let project = target.project.as_str();
         self.known_project(project).await?;
         // Gate first: the role, then the concurrency quota, then the work.
         self.gate(actor, project, env, Intent::Deploy).await?;
         self.check_concurrency(project, None).await?;
-        self.start_unchecked(&actor.principal, project, env, stacks, operation, follow_up_of)
-            .await
+        self.start_unchecked_in(
+            &actor.principal,
+            project,
+            target.deployment.as_ref(),
+            env,
+            stacks,
+            operation,
+            follow_up_of,
+        )
+        .await
     }
 
     /// [`Orchestrator::start`] without the role and quota gates: for sessions the core opens
     /// itself on behalf of an authorised one (follow-ups of an approved apply, which need their
     /// own approval anyway).
-    pub(crate) async fn start_unchecked(
+    ///
+    /// `deployment` picks one deployment of the project (`None`: its only one).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn start_unchecked_in(
         &self,
         principal: &Principal,
         project: &str,
+        deployment: Option<&DeploymentId>,
         env: &str,
         stacks: Option<&[StackName]>,
         operation: Operation,
@@ -76,7 +91,7 @@ impl Orchestrator {
     ) -> OrchResult<SessionRecord> {
         // The project is known: `start` checked it, and a follow-up's parent session had it.
         let policy = self.env_policy(env)?.clone();
-        let resolved = self.resolve_current(project, env, stacks).await?;
+        let resolved = self.resolve_current(project, deployment, env, stacks).await?;
         let mut ordered: Vec<(StackName, u32)> = resolved.stacks.iter().map(|s| (s.name.clone(), s.wave)).collect();
         if operation.walks_backwards() {
             let max_wave = ordered.iter().map(|(_, w)| *w).max().unwrap_or(0);

@@ -46,16 +46,38 @@ pub trait DeploymentResolver: Send + Sync + 'static {
     /// before its dependents, which then resolve again); any other missing output is a
     /// [`UserError`] naming stack, key and where the value was written. Resolvers without
     /// placeholders (the test kit's) keep the default.
+    /// `deployment` (when known: a session's own, or one the user named by id) picks the
+    /// deployment among the project's; `None` means the project's only one.
     fn resolve_with_outputs(
         &self,
         project: &str,
+        deployment: Option<&DeploymentId>,
         env: &str,
         stacks: Option<&[StackName]>,
         outputs: &AppliedOutputs,
     ) -> Result<ResolvedDeployment, UserError> {
-        let _ = outputs;
+        let _ = (outputs, deployment);
         self.resolve(project, env, stacks)
     }
+
+    /// What a user named where a project is accepted: a project name or a deployment id
+    /// (`D1BRV40`). A project with several deployments is a [`UserError`] listing their ids, so
+    /// that nobody deploys one of them by chance. Resolvers with one deployment per project (the
+    /// test kit's) keep the default: the name is the project.
+    fn target(&self, name: &str) -> Result<DeploymentTarget, UserError> {
+        Ok(DeploymentTarget {
+            project: name.to_string(),
+            deployment: None,
+        })
+    }
+}
+
+/// A deployment as a user named it: its business project (what grants, quotas and sessions are
+/// keyed by) and, when the name picks one deployment, its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentTarget {
+    pub project: String,
+    pub deployment: Option<DeploymentId>,
 }
 
 /// The outputs each stack's last successful apply recorded, for one project and environment: by
@@ -73,18 +95,27 @@ impl AppliedOutputs {
 }
 
 impl super::Orchestrator {
+    /// What `name` means where a project is accepted: a project, or one deployment by id (see
+    /// [`DeploymentResolver::target`]); for front ends that check grants before starting.
+    pub fn deployment_target(&self, name: &str) -> super::OrchResult<DeploymentTarget> {
+        Ok(self.resolver.target(name)?)
+    }
+
     /// Resolve `(project, env, stacks)` with the outputs last applied in `env` (see
     /// [`DeploymentResolver::resolve_with_outputs`]).
     pub(super) async fn resolve_current(
         &self,
         project: &str,
+        deployment: Option<&DeploymentId>,
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> super::OrchResult<ResolvedDeployment> {
         let outputs = AppliedOutputs {
             by_deployment: self.store.project_stack_outputs(project, env).await?,
         };
-        Ok(self.resolver.resolve_with_outputs(project, env, stacks, &outputs)?)
+        Ok(self
+            .resolver
+            .resolve_with_outputs(project, deployment, env, stacks, &outputs)?)
     }
 }
 
