@@ -240,6 +240,28 @@ impl DeploymentResolver for CatalogResolver {
         self.resolve_with_outputs(project, None, env, only, &Default::default())
     }
 
+    fn dependents(
+        &self,
+        project: &str,
+        deployment: Option<&cloud_domain::session::DeploymentId>,
+        env: &str,
+        stacks: &[cloud_domain::session::StackName],
+    ) -> Result<Vec<cloud_domain::session::StackName>, cloud_domain::error::UserError> {
+        use cloud_catalog::{validate::deployment_for_session_in, DependencyGraph};
+        use cloud_domain::error::UserError;
+        let (catalog, dep) =
+            deployment_for_session_in(&self.root, project, deployment.map(|d| d.as_str()), env, Some(stacks))?;
+        let graph = DependencyGraph::for_manifest(&catalog, &dep.manifest, Some(env))
+            .map_err(|errs| UserError::invalid(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+        Ok(graph
+            .waves()
+            .into_iter()
+            .flatten()
+            .filter(|s| !stacks.contains(s))
+            .filter(|s| graph.upstream_closure(s.as_str()).iter().any(|u| stacks.contains(u)))
+            .collect())
+    }
+
     fn target(&self, name: &str) -> Result<cloud_core::orchestrator::DeploymentTarget, cloud_domain::error::UserError> {
         use cloud_core::orchestrator::DeploymentTarget;
         let (all, _) = cloud_catalog::manifest::load_deployments(&self.root);

@@ -32,7 +32,9 @@ impl Orchestrator {
             .await
     }
 
-    /// Open a DRAFT destroy session: the same stacks, walked in reverse order.
+    /// Open a DRAFT destroy session: the same stacks, walked in reverse order. Destroying some
+    /// stacks of a deployment is refused while stacks that depend on them are deployed (their
+    /// names are listed): see [`Orchestrator::start_destroy_with_dependents`].
     pub async fn start_destroy(
         &self,
         actor: impl Into<Actor>,
@@ -40,8 +42,76 @@ impl Orchestrator {
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> OrchResult<SessionRecord> {
-        self.start(&actor.into(), project, env, stacks, Operation::Destroy, None)
+        let actor = actor.into();
+        let stacks = self.destroy_scope(&actor, project, env, stacks, false).await?;
+        self.start(&actor, project, env, stacks.as_deref(), Operation::Destroy, None)
             .await
+    }
+
+    /// [`Orchestrator::start_destroy`] that adds the deployed dependents of `stacks` to the same
+    /// session: one plan, one approval, dependents destroyed first (reverse dependency order).
+    pub async fn start_destroy_with_dependents(
+        &self,
+        actor: impl Into<Actor>,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+    ) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
+        let stacks = self.destroy_scope(&actor, project, env, stacks, true).await?;
+        self.start(&actor, project, env, stacks.as_deref(), Operation::Destroy, None)
+            .await
+    }
+
+    /// The stacks a destroy of `stacks` (`None`: all of them, nothing can be left dangling)
+    /// covers: refused while deployed dependents are left out, or with them added.
+    async fn destroy_scope(
+        &self,
+        actor: &Actor,
+        name: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        with_dependents: bool,
+    ) -> OrchResult<Option<Vec<StackName>>> {
+        let Some(stacks) = stacks else { return Ok(None) };
+        self.env_policy(env)?;
+        let target = self.resolver.target(name)?;
+        let project = target.project.as_str();
+        self.known_project(project).await?;
+        // Gate first: who may not destroy here learns nothing about what is deployed.
+        self.gate(actor, project, env, Intent::Deploy).await?;
+        let Some(deployment) = target.deployment else {
+            return Ok(Some(stacks.to_vec()));
+        };
+        let dependents = self
+            .resolver
+            .dependents(project, Some(&deployment), env, stacks)?;
+        if dependents.is_empty() {
+            return Ok(Some(stacks.to_vec()));
+        }
+        let outputs = self.store.project_stack_outputs(project, env).await?;
+        let applied = outputs.get(deployment.as_str());
+        let deployed: Vec<StackName> = dependents
+            .into_iter()
+            .filter(|d| applied.is_some_and(|a| a.contains_key(d)))
+            .collect();
+        if deployed.is_empty() {
+            return Ok(Some(stacks.to_vec()));
+        }
+        let list = |v: &[StackName]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        if !with_dependents {
+            return Err(UserError::invalid(format!(
+                "{} cannot be destroyed in {deployment}/{env} while stacks that depend on it are deployed: {}; \
+                 destroy those first, or destroy them together (dependents first) with `--with-dependents`",
+                list(stacks),
+                list(&deployed)
+            ))
+            .into());
+        }
+        info!(project, env, stacks = %list(stacks), dependents = %list(&deployed), "destroy takes its deployed dependents along");
+        let mut all = stacks.to_vec();
+        all.extend(deployed);
+        Ok(Some(all))
     }
 
     pub(super) async fn start(

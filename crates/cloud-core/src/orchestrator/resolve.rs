@@ -64,6 +64,20 @@ pub trait DeploymentResolver: Send + Sync + 'static {
     /// (`D1BRV40`). A project with several deployments is a [`UserError`] listing their ids, so
     /// that nobody deploys one of them by chance. Resolvers with one deployment per project (the
     /// test kit's) keep the default: the name is the project.
+    /// The stacks of the deployment that depend on any of `stacks` in `env`, directly or not
+    /// (not `stacks` themselves): what destroying `stacks` would pull the ground from under.
+    /// Resolvers without a dependency catalog (the test kit's) report none.
+    fn dependents(
+        &self,
+        project: &str,
+        deployment: Option<&DeploymentId>,
+        env: &str,
+        stacks: &[StackName],
+    ) -> Result<Vec<StackName>, UserError> {
+        let _ = (project, deployment, env, stacks);
+        Ok(vec![])
+    }
+
     fn target(&self, name: &str) -> Result<DeploymentTarget, UserError> {
         Ok(DeploymentTarget {
             project: name.to_string(),
