@@ -266,9 +266,10 @@ impl DeploymentResolver for CatalogResolver {
         use cloud_core::orchestrator::DeploymentTarget;
         let (all, _) = cloud_catalog::manifest::load_deployments(&self.root);
         // A deployment id (any case) or the deployment's directory name picks that deployment.
-        if let Some(d) = all.iter().find(|d| {
-            d.id().is_some_and(|id| id.as_str().eq_ignore_ascii_case(name)) || d.dir_name == name
-        }) {
+        if let Some(d) = all
+            .iter()
+            .find(|d| d.id().is_some_and(|id| id.as_str().eq_ignore_ascii_case(name)) || d.dir_name == name)
+        {
             return Ok(DeploymentTarget {
                 project: d.manifest.project.clone(),
                 deployment: d.id(),
@@ -303,8 +304,7 @@ impl DeploymentResolver for CatalogResolver {
     ) -> Result<cloud_core::orchestrator::ResolvedDeployment, cloud_domain::error::UserError> {
         use cloud_catalog::{config_hash, validate::deployment_for_session_in, DependencyGraph, Resolver};
         use cloud_domain::error::UserError;
-        let (catalog, dep) =
-            deployment_for_session_in(&self.root, project, deployment.map(|d| d.as_str()), env, only)?;
+        let (catalog, dep) = deployment_for_session_in(&self.root, project, deployment.map(|d| d.as_str()), env, only)?;
         let id = dep
             .id()
             .ok_or_else(|| UserError::invalid(format!("{} has no deployment_id", dep.manifest_path().display())))?;

@@ -25,7 +25,9 @@ fn add_second_deployment(cli: &Cli) {
 /// How many resources the stand-in's backend holds for a Pulumi stack (0 when it has none).
 fn resources_in_backend(cli: &Cli, stack: &str) -> usize {
     let file = cli.path(&format!("data/pulumi-state/.pulumi/stacks/ecommerce/{stack}.json"));
-    let Ok(text) = std::fs::read_to_string(file) else { return 0 };
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return 0;
+    };
     let doc: Value = serde_json::from_str(&text).unwrap();
     doc["checkpoint"]["latest"]["resources"]
         .as_array()
@@ -49,7 +51,8 @@ fn a_deployment_id_is_accepted_where_a_project_is() {
     assert_eq!(state, "APPLIED");
     assert_eq!(deployment_of(&cli, &session), "D1BRV40");
     // Any case, and the other session commands too.
-    cli.run(&["plan", "d1brv40", "dev", "--stacks", "network"]).expect_code(0);
+    cli.run(&["plan", "d1brv40", "dev", "--stacks", "network"])
+        .expect_code(0);
     assert_eq!(deployment_of(&cli, &cli.sessions()[0].0), "D1BRV40");
 }
 
@@ -74,7 +77,8 @@ fn a_project_with_two_deployments_must_be_named_by_id() {
     cli.run(&["deploy", "D2SHOP0", "dev", "--stacks", "network", "--approve"])
         .expect_code(0);
     assert_eq!(deployment_of(&cli, &cli.sessions()[0].0), "D2SHOP0");
-    cli.run(&["plan", "D1BRV40", "dev", "--stacks", "network"]).expect_code(0);
+    cli.run(&["plan", "D1BRV40", "dev", "--stacks", "network"])
+        .expect_code(0);
     assert_eq!(deployment_of(&cli, &cli.sessions()[0].0), "D1BRV40");
     // Each has its own Pulumi stack: D2SHOP0's network was applied, D1BRV40's only previewed.
     assert!(resources_in_backend(&cli, "D2SHOP0-network-dev") > 0);
@@ -97,9 +101,14 @@ fn a_disabled_environment_refuses_plans_and_deploys() {
             "{args:?}: {}",
             run.all()
         );
-        assert!(run.all().contains("cloud environments enable D1BRV40 stage"), "{}", run.all());
+        assert!(
+            run.all().contains("cloud environments enable D1BRV40 stage"),
+            "{}",
+            run.all()
+        );
     }
     assert!(cli.sessions().is_empty(), "nothing was started");
     cli.run(&["environments", "enable", "D1BRV40", "stage"]).expect_code(0);
-    cli.run(&["plan", "D1BRV40", "stage", "--stacks", "network"]).expect_code(0);
+    cli.run(&["plan", "D1BRV40", "stage", "--stacks", "network"])
+        .expect_code(0);
 }

@@ -13,7 +13,9 @@ fn resources_in_backend(cli: &Cli, stack: &str) -> usize {
     let file = cli.path(&format!(
         "data/pulumi-state/.pulumi/stacks/ecommerce/D1BRV40-{stack}-dev.json"
     ));
-    let Ok(text) = std::fs::read_to_string(file) else { return 0 };
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return 0;
+    };
     let doc: Value = serde_json::from_str(&text).unwrap();
     doc["checkpoint"]["latest"]["resources"]
         .as_array()

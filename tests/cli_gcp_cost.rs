@@ -11,7 +11,15 @@ use cli::Cli;
 fn a_gcp_deployment_plan_shows_what_each_stack_costs_per_month() {
     let cli = Cli::new();
     cli.run(&[
-        "init", "--template", "gcp", "--org", "acme", "--project", "shop", "--id", "D9GCP01",
+        "init",
+        "--template",
+        "gcp",
+        "--org",
+        "acme",
+        "--project",
+        "shop",
+        "--id",
+        "D9GCP01",
     ])
     .expect_code(0);
     let run = cli.run(&["plan", "D9GCP01", "dev"]);

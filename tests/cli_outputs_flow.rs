@@ -112,7 +112,8 @@ fn network_ids_flow_through_security_and_database_into_services() {
     assert!(cli.sessions().is_empty(), "a refused plan opens no session");
 
     // All of them in one session: the dependents plan with provisional values and say so.
-    cli.run(&["plan", "ecommerce", "dev", "--stacks", STACKS]).expect_code(0);
+    cli.run(&["plan", "ecommerce", "dev", "--stacks", STACKS])
+        .expect_code(0);
     let session = cli.sessions()[0].0.clone();
     let marks = provisional_marks(&cli, &session);
     for (stack, provisional) in &marks {
@@ -150,7 +151,9 @@ fn network_ids_flow_through_security_and_database_into_services() {
     assert_eq!(provisional_marks(&cli, &later), [("services-ecs".to_string(), false)]);
     let status = cli.run(&["status", &later, "--json"]);
     let v: Value = serde_json::from_str(&status.stdout).unwrap();
-    let steps = v["session"]["plan"]["stacks"][0]["preview"]["steps"].as_array().unwrap();
+    let steps = v["session"]["plan"]["stacks"][0]["preview"]["steps"]
+        .as_array()
+        .unwrap();
     assert!(
         steps.iter().all(|s| s["op"] == "same"),
         "the applied ids are given again, so nothing changes: {steps:#?}"

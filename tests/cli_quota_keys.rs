@@ -38,7 +38,17 @@ fn seed_004_quota_names_set_the_same_limits_and_the_help_lists_them() {
 
     // Every alias the help names parses.
     let help = cli.run(&["quota", "set", "--help"]);
-    for name in ["compute_vm", "concurrent_sessions", "monthly_cost", "database_instance", "nat_gateway"] {
-        assert!(help.stdout.contains(name), "{name} missing from the help:\n{}", help.stdout);
+    for name in [
+        "compute_vm",
+        "concurrent_sessions",
+        "monthly_cost",
+        "database_instance",
+        "nat_gateway",
+    ] {
+        assert!(
+            help.stdout.contains(name),
+            "{name} missing from the help:\n{}",
+            help.stdout
+        );
     }
 }

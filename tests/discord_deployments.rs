@@ -31,9 +31,13 @@ async fn the_project_option_offers_deployments_by_id_and_a_shared_project_name_i
     t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
 
     // alice types "ecom" into /cloud-deploy's project option.
-    let ac = t
-        .fake
-        .autocomplete(&alice, t.channel, "cloud-deploy", &[("project", json!("ecom"))], "project");
+    let ac = t.fake.autocomplete(
+        &alice,
+        t.channel,
+        "cloud-deploy",
+        &[("project", json!("ecom"))],
+        "project",
+    );
     let choices = t
         .fake
         .wait_for(WAIT, |s| s.interactions.get(&ac.id).and_then(|i| i.choices.clone()))

@@ -84,7 +84,9 @@ pub struct SessionRequest {
 /// org/project): the deployment's id, so that a project with several deployments opens this one.
 fn project_of(app: &App, deployment: &str) -> anyhow::Result<String> {
     let d = cloud_catalog::find_deployment(&app.config.workspace, deployment)?;
-    Ok(d.id().map(|id| id.to_string()).unwrap_or_else(|| d.manifest.project.clone()))
+    Ok(d.id()
+        .map(|id| id.to_string())
+        .unwrap_or_else(|| d.manifest.project.clone()))
 }
 
 fn stack_name(text: &str) -> anyhow::Result<StackName> {
@@ -127,7 +129,10 @@ pub async fn cmd_destroy(app: &App, args: DestroyArgs) -> anyhow::Result<()> {
 }
 
 pub async fn cmd_destroy_stack(app: &App, args: DestroyStackArgs) -> anyhow::Result<()> {
-    let DestroyStackArgs { target: args, with_dependents } = args;
+    let DestroyStackArgs {
+        target: args,
+        with_dependents,
+    } = args;
     let stack = stack_name(&args.stack)?;
     let project = project_of(app, &args.deployment)?;
     run_request(

@@ -130,17 +130,18 @@ impl Orchestrator {
                 // `{{<stack>.<output>}}` placeholders again from the outputs they recorded (the
                 // plan saw the outputs of before, or a provisional value).
                 let fresh;
-                let stack = if operation == Operation::Deploy && planned.depends_on.iter().any(|d| in_session.contains(d)) {
-                    match self.fresh_stack(session, planned).await {
-                        Ok(s) => {
-                            fresh = s;
-                            &fresh
+                let stack =
+                    if operation == Operation::Deploy && planned.depends_on.iter().any(|d| in_session.contains(d)) {
+                        match self.fresh_stack(session, planned).await {
+                            Ok(s) => {
+                                fresh = s;
+                                &fresh
+                            }
+                            Err(why) => return StackRun::Unresolved(why),
                         }
-                        Err(why) => return StackRun::Unresolved(why),
-                    }
-                } else {
-                    planned
-                };
+                    } else {
+                        planned
+                    };
                 let recheck = match operation {
                     Operation::Deploy | Operation::Rollback => entry.filter(|e| e.provisional),
                     // Never provisional: a destroy reads no upstream output.
@@ -175,7 +176,13 @@ impl Orchestrator {
                     match operation {
                         Operation::Deploy | Operation::Rollback => {
                             self.store
-                                .save_stack_outputs(session.deployment_id.as_str(), &session.env, &name, &done.outputs, id)
+                                .save_stack_outputs(
+                                    session.deployment_id.as_str(),
+                                    &session.env,
+                                    &name,
+                                    &done.outputs,
+                                    id,
+                                )
                                 .await?
                         }
                         Operation::Destroy => {

@@ -83,9 +83,7 @@ impl Orchestrator {
         let Some(deployment) = target.deployment else {
             return Ok(Some(stacks.to_vec()));
         };
-        let dependents = self
-            .resolver
-            .dependents(project, Some(&deployment), env, stacks)?;
+        let dependents = self.resolver.dependents(project, Some(&deployment), env, stacks)?;
         if dependents.is_empty() {
             return Ok(Some(stacks.to_vec()));
         }

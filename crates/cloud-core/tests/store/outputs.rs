@@ -43,7 +43,11 @@ async fn the_last_apply_of_a_stack_is_what_its_dependents_read(db: TestDatabase)
 
     store.delete_stack_outputs("D1BRV40", "dev", &network).await.unwrap();
     let dev = store.project_stack_outputs("ecommerce", "dev").await.unwrap();
-    assert_eq!(dev["D1BRV40"].keys().collect::<Vec<_>>(), [&security], "destroyed: forgotten");
+    assert_eq!(
+        dev["D1BRV40"].keys().collect::<Vec<_>>(),
+        [&security],
+        "destroyed: forgotten"
+    );
     let prod = store.project_stack_outputs("ecommerce", "prod").await.unwrap();
     assert_eq!(prod["D1BRV40"][&network], first);
 }

@@ -428,9 +428,7 @@ impl StackContext {
                     }
                 }
                 "gcp:compute/regionAutoscaler:RegionAutoscaler" => {
-                    ctx.gcp_min_replicas = inputs
-                        .pointer("/autoscalingPolicy/minReplicas")
-                        .and_then(number_like);
+                    ctx.gcp_min_replicas = inputs.pointer("/autoscalingPolicy/minReplicas").and_then(number_like);
                 }
                 _ => {}
             }

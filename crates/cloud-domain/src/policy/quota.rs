@@ -408,7 +408,10 @@ mod tests {
             ("monthly_cost", MAX_MONTHLY_COST),
             ("database_instance", "aws:rds/instance:Instance"),
             ("nat_gateway", "aws:ec2/natGateway:NatGateway"),
-            ("resources:gcp:compute/instance:Instance", "gcp:compute/instance:Instance"),
+            (
+                "resources:gcp:compute/instance:Instance",
+                "gcp:compute/instance:Instance",
+            ),
         ] {
             assert_eq!(typed.parse::<QuotaKey>().unwrap().as_str(), key, "{typed}");
         }
