@@ -409,15 +409,98 @@ impl DeploymentResolver for CatalogResolver {
         env: &str,
         only: Option<&[cloud_domain::session::StackName]>,
     ) -> Result<cloud_core::orchestrator::ResolvedDeployment, cloud_domain::error::UserError> {
-        use cloud_catalog::{config_hash, validate::deployment_for_session, DependencyGraph, Resolver};
+        self.resolve_with_outputs(project, None, env, only, &Default::default())
+    }
+
+    fn dependents(
+        &self,
+        project: &str,
+        deployment: Option<&cloud_domain::session::DeploymentId>,
+        env: &str,
+        stacks: &[cloud_domain::session::StackName],
+    ) -> Result<Vec<cloud_domain::session::StackName>, cloud_domain::error::UserError> {
+        use cloud_catalog::{validate::deployment_for_session_in, DependencyGraph};
         use cloud_domain::error::UserError;
-        let (catalog, dep) = deployment_for_session(&self.root, project, env, only)?;
+        let (catalog, dep) =
+            deployment_for_session_in(&self.root, project, deployment.map(|d| d.as_str()), env, Some(stacks))?;
+        let graph = DependencyGraph::for_manifest(&catalog, &dep.manifest, Some(env))
+            .map_err(|errs| UserError::invalid(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+        Ok(graph
+            .waves()
+            .into_iter()
+            .flatten()
+            .filter(|s| !stacks.contains(s))
+            .filter(|s| graph.upstream_closure(s.as_str()).iter().any(|u| stacks.contains(u)))
+            .collect())
+    }
+
+    fn target(&self, name: &str) -> Result<cloud_core::orchestrator::DeploymentTarget, cloud_domain::error::UserError> {
+        use cloud_core::orchestrator::DeploymentTarget;
+        let (all, _) = cloud_catalog::manifest::load_deployments(&self.root);
+        // A deployment id (any case) or the deployment's directory name picks that deployment.
+        if let Some(d) = all
+            .iter()
+            .find(|d| d.id().is_some_and(|id| id.as_str().eq_ignore_ascii_case(name)) || d.dir_name == name)
+        {
+            return Ok(DeploymentTarget {
+                project: d.manifest.project.clone(),
+                deployment: d.id(),
+            });
+        }
+        let of_project: Vec<&cloud_catalog::manifest::Deployment> =
+            all.iter().filter(|d| d.manifest.project == name).collect();
+        match of_project.as_slice() {
+            [one] => Ok(DeploymentTarget {
+                project: name.to_string(),
+                deployment: one.id(),
+            }),
+            // Several: refuse rather than pick one (unless some have no id yet, which the
+            // session's validation reports in full).
+            [_, _, ..] if of_project.iter().all(|d| d.id().is_some()) => Err(cloud_domain::error::UserError::invalid(
+                cloud_catalog::validate::several_deployments(name, &of_project),
+            )),
+            _ => Ok(DeploymentTarget {
+                project: name.to_string(),
+                deployment: None,
+            }),
+        }
+    }
+
+    fn resolve_with_outputs(
+        &self,
+        project: &str,
+        deployment: Option<&cloud_domain::session::DeploymentId>,
+        env: &str,
+        only: Option<&[cloud_domain::session::StackName]>,
+        outputs: &cloud_core::orchestrator::AppliedOutputs,
+    ) -> Result<cloud_core::orchestrator::ResolvedDeployment, cloud_domain::error::UserError> {
+        use cloud_catalog::{config_hash, validate::deployment_for_session_in, DependencyGraph, Resolver};
+        use cloud_domain::error::UserError;
+        let (catalog, dep) = deployment_for_session_in(&self.root, project, deployment.map(|d| d.as_str()), env, only)?;
         let id = dep
             .id()
             .ok_or_else(|| UserError::invalid(format!("{} has no deployment_id", dep.manifest_path().display())))?;
         let graph = DependencyGraph::for_manifest(&catalog, &dep.manifest, Some(env))
             .map_err(|errs| UserError::invalid(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
-        let resolver = Resolver::new(&catalog, &dep).with_secrets_dir(self.secrets_dir.clone());
+        let selected: std::collections::BTreeSet<cloud_domain::session::StackName> = match only {
+            Some(only) => only.iter().cloned().collect(),
+            None => graph.waves().into_iter().flatten().collect(),
+        };
+        let id_text = id.to_string();
+        let lookup = SessionOutputs {
+            deployment_id: &id_text,
+            applied: outputs,
+            selected: &selected,
+        };
+        let resolver = Resolver::new(&catalog, &dep)
+            .with_secrets_dir(self.secrets_dir.clone())
+            .with_outputs(&lookup);
+        // The content hash (and so the plan digest and the apply-time check) covers where a value
+        // comes from, not the upstream output it takes: an upstream applied in the same session
+        // changes its outputs between plan and apply, as approved.
+        let shape = Resolver::new(&catalog, &dep)
+            .with_secrets_dir(self.secrets_dir.clone())
+            .with_outputs(&PlaceholderText);
         // Every stack's configuration, selected or not: the session redacts the secrets of all
         // of them (a stack can echo a secret it was never given).
         // (Stacks outside `only` that cannot resolve yet contribute nothing and are not refused:
@@ -448,6 +531,10 @@ impl DeploymentResolver for CatalogResolver {
             if !selected {
                 continue;
             }
+            let shape_hash = shape
+                .resolve(name.as_str(), env)
+                .map(|c| config_hash(&c))
+                .map_err(UserError::from)?;
             let def = catalog
                 .get(name.as_str())
                 .ok_or_else(|| UserError::invalid(format!("unknown stack `{name}`")))?;
@@ -462,7 +549,7 @@ impl DeploymentResolver for CatalogResolver {
                 name: name.clone(),
                 wave: wave as u32,
                 depends_on: graph.dependencies(name.as_str()),
-                content_hash: format!("{program}:{}", config_hash(&config)),
+                content_hash: format!("{program}:{shape_hash}"),
                 target: cloud_core::engine::StackTarget {
                     name: full,
                     workdir: std::fs::canonicalize(&def.dir).unwrap_or_else(|_| def.dir.clone()),
@@ -477,6 +564,42 @@ impl DeploymentResolver for CatalogResolver {
             project: project.to_string(),
             env: env.to_string(),
             stacks,
+        })
+    }
+}
+
+/// Upstream outputs for one resolution: the last applied ones; for a stack of the same
+/// selection that has none yet, a provisional value (the session applies it first and resolves
+/// its dependents again before they apply).
+struct SessionOutputs<'a> {
+    deployment_id: &'a str,
+    applied: &'a cloud_core::orchestrator::AppliedOutputs,
+    selected: &'a std::collections::BTreeSet<cloud_domain::session::StackName>,
+}
+
+impl cloud_catalog::OutputLookup for SessionOutputs<'_> {
+    fn output(&self, stack: &cloud_domain::session::StackName, output: &str) -> Option<cloud_catalog::OutputValue> {
+        match self.applied.get(self.deployment_id, stack, output) {
+            // The store keeps secret outputs redacted: their value is not known here.
+            Some(serde_json::Value::String(s)) if s == "[secret]" => None,
+            Some(v) => Some(cloud_catalog::OutputValue::from_json(v, false)),
+            None if self.selected.contains(stack) => Some(cloud_catalog::OutputValue {
+                value: format!("(known after {stack} applies)"),
+                secret: false,
+            }),
+            None => None,
+        }
+    }
+}
+
+/// Every output placeholder stays as written: the configuration's shape, for content hashes.
+struct PlaceholderText;
+
+impl cloud_catalog::OutputLookup for PlaceholderText {
+    fn output(&self, stack: &cloud_domain::session::StackName, output: &str) -> Option<cloud_catalog::OutputValue> {
+        Some(cloud_catalog::OutputValue {
+            value: format!("{{{{{stack}.{output}}}}}"),
+            secret: false,
         })
     }
 }

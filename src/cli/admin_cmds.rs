@@ -67,10 +67,11 @@ pub enum GrantsCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum QuotaCmd {
-    /// Set one limit: sessions, cost (monthly, in the price list's currency), vm, db, nat or a
-    /// resource type such as aws:ec2/instance:Instance
+    /// Set one limit (cost: monthly, in the price list's currency)
     Set {
         project: String,
+        /// The quota key (help generated from the list the parser accepts)
+        #[arg(help = cloud_domain::policy::quota::quota_key_help())]
         key: String,
         #[arg(allow_negative_numbers = true)]
         limit: String,

@@ -68,7 +68,7 @@ pub enum Command {
     /// Destroy a project's stacks in an environment, in reverse dependency order (plan first)
     Destroy(stack_cmds::DestroyArgs),
     /// Destroy one stack of a deployment (plan first)
-    DestroyStack(stack_cmds::DeployStackArgs),
+    DestroyStack(stack_cmds::DestroyStackArgs),
     /// Return a deployment's stacks to the configuration of the last APPLIED session whose
     /// configuration differs from the manifest's (a new session: plan, approve, apply)
     Rollback(stack_cmds::RollbackArgs),

@@ -473,6 +473,7 @@ async fn deploy(app: &App, args: DeployArgs) -> anyhow::Result<()> {
             stacks,
             operation: Operation::Deploy,
             flow: args.flow,
+            with_dependents: false,
         },
     )
     .await

@@ -25,6 +25,16 @@ pub struct DeployStackArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DestroyStackArgs {
+    #[command(flatten)]
+    pub target: DeployStackArgs,
+    /// Also destroy the deployed stacks that depend on it, in the same session (dependents
+    /// first); without it the command refuses while any is deployed
+    #[arg(long)]
+    pub with_dependents: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DestroyArgs {
     /// The business project (e.g. ecommerce)
     pub project: String,
@@ -66,14 +76,17 @@ pub struct SessionRequest {
     pub stacks: Option<Vec<StackName>>,
     pub operation: Operation,
     pub flow: FlowArgs,
+    /// A destroy of some stacks takes their deployed dependents along (`--with-dependents`).
+    pub with_dependents: bool,
 }
 
-/// The project of a deployment selector (id, directory name or org/project).
+/// What a session is opened for, from a deployment selector (id, directory name or
+/// org/project): the deployment's id, so that a project with several deployments opens this one.
 fn project_of(app: &App, deployment: &str) -> anyhow::Result<String> {
-    Ok(cloud_catalog::find_deployment(&app.config.workspace, deployment)?
-        .manifest
-        .project
-        .clone())
+    let d = cloud_catalog::find_deployment(&app.config.workspace, deployment)?;
+    Ok(d.id()
+        .map(|id| id.to_string())
+        .unwrap_or_else(|| d.manifest.project.clone()))
 }
 
 fn stack_name(text: &str) -> anyhow::Result<StackName> {
@@ -93,6 +106,7 @@ pub async fn cmd_deploy_stack(app: &App, args: DeployStackArgs) -> anyhow::Resul
             stacks: Some(vec![stack]),
             operation: Operation::Deploy,
             flow: args.flow,
+            with_dependents: false,
         },
     )
     .await
@@ -108,12 +122,17 @@ pub async fn cmd_destroy(app: &App, args: DestroyArgs) -> anyhow::Result<()> {
             stacks,
             operation: Operation::Destroy,
             flow: args.flow,
+            with_dependents: false,
         },
     )
     .await
 }
 
-pub async fn cmd_destroy_stack(app: &App, args: DeployStackArgs) -> anyhow::Result<()> {
+pub async fn cmd_destroy_stack(app: &App, args: DestroyStackArgs) -> anyhow::Result<()> {
+    let DestroyStackArgs {
+        target: args,
+        with_dependents,
+    } = args;
     let stack = stack_name(&args.stack)?;
     let project = project_of(app, &args.deployment)?;
     run_request(
@@ -124,6 +143,7 @@ pub async fn cmd_destroy_stack(app: &App, args: DeployStackArgs) -> anyhow::Resu
             stacks: Some(vec![stack]),
             operation: Operation::Destroy,
             flow: args.flow,
+            with_dependents,
         },
     )
     .await
@@ -139,6 +159,7 @@ pub async fn cmd_rollback(app: &App, args: RollbackArgs) -> anyhow::Result<()> {
             stacks: None,
             operation: Operation::Rollback,
             flow: args.flow,
+            with_dependents: false,
         },
     )
     .await
@@ -179,6 +200,10 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
     let stacks = req.stacks.as_deref();
     let started = match req.operation {
         Operation::Deploy => orch.start_session(&app.actor, &req.project, &req.env, stacks).await,
+        Operation::Destroy if req.with_dependents => {
+            orch.start_destroy_with_dependents(&app.actor, &req.project, &req.env, stacks)
+                .await
+        }
         Operation::Destroy => orch.start_destroy(&app.actor, &req.project, &req.env, stacks).await,
         Operation::Rollback => orch.start_rollback(&app.actor, &req.project, &req.env).await,
     };

@@ -490,8 +490,10 @@ impl<'a> Resolver<'a> {
                                     ProblemKind::Placeholder,
                                     lv.source.location.clone(),
                                     format!(
-                                        "stack `{stack}` config `{key}`: `{{{{{up}.{output}}}}}` is not available \
-                                     yet — `{up}` must be applied in {env} (with output `{output}`) before `{stack}`"
+                                        "stack `{stack}` config `{key}` ({}): `{{{{{up}.{output}}}}}` is not available \
+                                     yet — `{up}` must be applied in {env} (with output `{output}`) before `{stack}`; \
+                                     deploy `{up}` first, or include it in this session",
+                                        lv.source.tier
                                     ),
                                 ));
                             }

@@ -206,11 +206,27 @@ pub fn deployment_for_session(
     env: &str,
     only: Option<&[cloud_domain::session::StackName]>,
 ) -> Result<(Catalog, Deployment), cloud_domain::error::UserError> {
+    deployment_for_session_in(root, project, None, env, only)
+}
+
+/// [`deployment_for_session`] in deployment `deployment_id` of the project, when given (a
+/// session's own deployment, or one the user named by id).
+pub fn deployment_for_session_in(
+    root: &Path,
+    project: &str,
+    deployment_id: Option<&str>,
+    env: &str,
+    only: Option<&[cloud_domain::session::StackName]>,
+) -> Result<(Catalog, Deployment), cloud_domain::error::UserError> {
     use cloud_domain::error::UserError;
     super::names::check_project(project).map_err(UserError::invalid)?;
     super::names::check_env(env).map_err(UserError::invalid)?;
     let (all, load_problems) = manifest::load_deployments(root);
-    let mut matching: Vec<&Deployment> = all.iter().filter(|d| d.manifest.project == project).collect();
+    let mut matching: Vec<&Deployment> = all
+        .iter()
+        .filter(|d| d.manifest.project == project)
+        .filter(|d| deployment_id.is_none_or(|id| d.id().is_some_and(|i| i.as_str() == id)))
+        .collect();
     let dep = match matching.len() {
         1 => matching.remove(0),
         0 => {
@@ -231,6 +247,9 @@ pub fn deployment_for_session(
                 ));
             }
             return Err(UserError::invalid(msg));
+        }
+        _ if matching.iter().all(|d| d.id().is_some()) && deployment_id.is_none() => {
+            return Err(UserError::invalid(several_deployments(project, &matching)));
         }
         _ => {
             return Err(UserError::invalid(format!(
@@ -275,4 +294,30 @@ pub fn deployment_for_session(
         }
     }
     Ok((catalog, dep.clone()))
+}
+
+/// `D1BRV40 shop (dev, prod)`: a deployment as chat autocompletion and error messages show it —
+/// its id, its project and the environments its manifest enables.
+pub fn deployment_label(d: &Deployment) -> String {
+    let id = d.id().map(|i| i.to_string()).unwrap_or_else(|| d.dir_name.clone());
+    format!(
+        "{id} {} ({})",
+        d.manifest.project,
+        d.manifest.enabled_environments().join(", ")
+    )
+}
+
+/// The refusal when a project name matches several deployments: name one by id.
+pub fn several_deployments(project: &str, matching: &[&Deployment]) -> String {
+    let labels: Vec<String> = matching.iter().map(|d| deployment_label(d)).collect();
+    let first = matching
+        .first()
+        .and_then(|d| d.id())
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| "<id>".into());
+    format!(
+        "project `{project}` has {} deployments: {}; name one by its id instead of the project (e.g. `{first}`)",
+        matching.len(),
+        labels.join("; ")
+    )
 }

@@ -164,17 +164,39 @@ pub async fn project_names(core: &Core) -> Vec<String> {
     }
 }
 
+/// What the project option of a chat command offers: each deployment as `D1BRV40 shop (dev,
+/// prod)` with its id as the value (a project may have several deployments, and the id picks one
+/// exactly), then the projects that have no deployment manifest, by name. `(label, value)` pairs.
+pub async fn deployment_choices(core: &Core) -> Vec<(String, String)> {
+    let (deployments, _) = cloud_catalog::manifest::load_deployments(&core.config.workspace);
+    let mut choices: Vec<(String, String)> = deployments
+        .iter()
+        .filter_map(|d| {
+            let id = d.id()?.to_string();
+            Some((cloud_catalog::validate::deployment_label(d), id))
+        })
+        .collect();
+    choices.sort();
+    for project in project_names(core).await {
+        if !deployments.iter().any(|d| d.manifest.project == project) {
+            choices.push((project.clone(), project));
+        }
+    }
+    choices
+}
+
 /// The configured environments (autocompletion).
 pub fn environment_names(core: &Core) -> Vec<String> {
     core.config.environments.keys().cloned().collect()
 }
 
-/// The stacks a project's deployment enables in `env` (the stack picker, autocompletion).
+/// The stacks a project's deployment (or the deployment of that id) enables in `env` (the stack
+/// picker, autocompletion).
 pub fn available_stacks(core: &Core, project: &str, env: &str) -> Vec<StackName> {
     let (deployments, _) = cloud_catalog::manifest::load_deployments(&core.config.workspace);
     deployments
         .iter()
-        .find(|d| d.manifest.project == project)
+        .find(|d| d.manifest.project == project || d.id().is_some_and(|id| id.as_str() == project))
         .map(|d| {
             d.manifest
                 .enabled_stacks(Some(env))
@@ -223,6 +245,11 @@ async fn deploy_inner(
         return Err(view::shutting_down_message());
     }
     known_environment(core, env)?;
+    // The option takes a deployment id too (what autocompletion offers); grants and messages
+    // are about its project. The orchestrator picks the same deployment from the same name.
+    let named = project;
+    let target = core.orchestrator().deployment_target(named).map_err(from_orch)?;
+    let project = target.project.as_str();
     known_project(core, actor, project).await?;
     gate(core, actor, project, env, Intent::Deploy).await?;
     let stacks = match stacks {
@@ -231,7 +258,7 @@ async fn deploy_inner(
     };
     let (record, busy) = match core
         .orchestrator()
-        .start_session(actor.clone(), project, env, stacks.as_deref())
+        .start_session(actor.clone(), named, env, stacks.as_deref())
         .await
     {
         Ok(record) => (record, None),

@@ -102,6 +102,19 @@ async fn ac_project(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
     matching(actions::project_names(&ctx.data().core).await, partial)
 }
 
+/// Deployments as `D1BRV40 shop (dev, prod)`, the id as the value (see
+/// `actions::deployment_choices`); matched on the label, so a project name finds its deployments.
+async fn ac_deployment(ctx: Ctx<'_>, partial: &str) -> Vec<serenity::AutocompleteChoice> {
+    let p = partial.to_ascii_lowercase();
+    actions::deployment_choices(&ctx.data().core)
+        .await
+        .into_iter()
+        .filter(|(label, _)| label.to_ascii_lowercase().contains(&p))
+        .take(25)
+        .map(|(label, value)| serenity::AutocompleteChoice::new(label, value))
+        .collect()
+}
+
 async fn ac_env(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
     matching(actions::environment_names(&ctx.data().core), partial)
 }
@@ -149,6 +162,16 @@ async fn ac_session(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
     matching(actions::active_session_ids(&ctx.data().core).await, partial)
 }
 
+/// The quota keys the parser accepts (`cloud_domain::policy::quota::quota_key_names`).
+async fn ac_quota_key(_ctx: Ctx<'_>, partial: &str) -> Vec<String> {
+    matching(
+        cloud_domain::policy::quota::quota_key_names()
+            .into_iter()
+            .map(String::from),
+        partial,
+    )
+}
+
 async fn ac_role(_ctx: Ctx<'_>, partial: &str) -> Vec<String> {
     matching(["read", "deploy", "approve", "admin"].map(String::from), partial)
 }
@@ -159,8 +182,8 @@ async fn ac_role(_ctx: Ctx<'_>, partial: &str) -> Vec<String> {
 #[poise::command(slash_command, rename = "cloud-deploy")]
 pub(crate) async fn cmd_deploy(
     ctx: Ctx<'_>,
-    #[description = "Project (e.g. ecommerce)"]
-    #[autocomplete = "ac_project"]
+    #[description = "Deployment id (D1BRV40) or project (e.g. ecommerce)"]
+    #[autocomplete = "ac_deployment"]
     project: String,
     #[description = "Environment (dev, stage, prod)"]
     #[autocomplete = "ac_env"]
@@ -348,7 +371,8 @@ pub(crate) async fn cmd_set_quota(
     #[description = "Project"]
     #[autocomplete = "ac_project"]
     project: String,
-    #[description = "Quota key: sessions, cost, vm, db, nat or a resource type (aws:ec2/instance:Instance)"]
+    #[description = "Quota key (see the autocomplete list) or a resource type"]
+    #[autocomplete = "ac_quota_key"]
     key: String,
     #[description = "Limit"] limit: f64,
 ) -> Result<(), Error> {

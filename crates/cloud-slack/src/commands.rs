@@ -188,7 +188,7 @@ struct CreateProjectCli {
 #[derive(Debug, Parser)]
 struct SetQuotaCli {
     project: String,
-    /// What is limited: concurrent_sessions, monthly_cost, or a resource type/class
+    /// What is limited (the keys `cloud quota set --help` lists), or a resource type
     key: String,
     /// The limit (a number)
     limit: f64,

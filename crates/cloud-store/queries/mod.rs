@@ -20,5 +20,6 @@ mod chat;
 mod grants;
 mod identity;
 mod locks;
+mod outputs;
 mod projects;
 mod sessions;

@@ -118,12 +118,30 @@ impl Orchestrator {
         // Over the DAG (see `schedule`): a stack starts once its upstream stacks are applied
         // (destroy: once its dependents are gone). A started stack runs to its end; a failure
         // skips what waits on it, a cancel or a drift starts nothing new.
+        let in_session: BTreeSet<&StackName> = session.stacks.iter().collect();
         let mut run = self.stack_scheduler(session, resolved, |name: StackName| {
-            let stack = by_name[&name];
+            let planned = by_name[&name];
             let entry = entries.get(&name).copied();
             let sink = sink.for_stack(&name);
             let token = token.clone();
+            let in_session = &in_session;
             async move {
+                // Upstream stacks of this session were applied just now: resolve the stack's
+                // `{{<stack>.<output>}}` placeholders again from the outputs they recorded (the
+                // plan saw the outputs of before, or a provisional value).
+                let fresh;
+                let stack =
+                    if operation == Operation::Deploy && planned.depends_on.iter().any(|d| in_session.contains(d)) {
+                        match self.fresh_stack(session, planned).await {
+                            Ok(s) => {
+                                fresh = s;
+                                &fresh
+                            }
+                            Err(why) => return StackRun::Unresolved(why),
+                        }
+                    } else {
+                        planned
+                    };
                 let recheck = match operation {
                     Operation::Deploy | Operation::Rollback => entry.filter(|e| e.provisional),
                     // Never provisional: a destroy reads no upstream output.
@@ -154,8 +172,42 @@ impl Orchestrator {
                     run.stop();
                 }
                 StackRun::Ran(Ok(done)) => {
+                    // Dependents resolve their placeholders from these (now, and in later plans).
+                    match operation {
+                        Operation::Deploy | Operation::Rollback => {
+                            self.store
+                                .save_stack_outputs(
+                                    session.deployment_id.as_str(),
+                                    &session.env,
+                                    &name,
+                                    &done.outputs,
+                                    id,
+                                )
+                                .await?
+                        }
+                        Operation::Destroy => {
+                            self.store
+                                .delete_stack_outputs(session.deployment_id.as_str(), &session.env, &name)
+                                .await?
+                        }
+                    }
                     self.set_stack(id, &name, StackState::Applied, Some(&done.counts), None)
                         .await?;
+                }
+                StackRun::Unresolved(text) => {
+                    warn!(session = %id, stack = %name, error = %text, "stack configuration does not resolve");
+                    self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
+                    failed.push(format!("{name}: {text}"));
+                    for skipped in run.skip_dependents(&name) {
+                        self.set_stack(
+                            id,
+                            &skipped,
+                            StackState::Skipped,
+                            None,
+                            Some("an upstream stack failed"),
+                        )
+                        .await?;
+                    }
                 }
                 StackRun::Ran(Err(EngineError::Cancelled { .. })) => {
                     cancelled = true;
@@ -330,7 +382,31 @@ impl Orchestrator {
 
 /// What running one stack of an apply came to.
 enum StackRun {
+    /// Its configuration did not resolve from the outputs its upstream stacks just recorded.
+    Unresolved(String),
     /// Its re-preview no longer matched the approved plan: not applied.
     Drifted(String),
     Ran(Result<StackApply, EngineError>),
+}
+
+impl Orchestrator {
+    /// `planned` resolved again with the outputs recorded so far (its upstream stacks of this
+    /// session have just been applied). The configuration's shape is what the plan approved: the
+    /// content hash covers placeholders, not the values they take.
+    async fn fresh_stack(&self, session: &SessionRecord, planned: &ResolvedStack) -> Result<ResolvedStack, String> {
+        let only = std::slice::from_ref(&planned.name);
+        let resolved = self
+            .resolve_current(&session.project, Some(&session.deployment_id), &session.env, Some(only))
+            .await
+            .map_err(|e| e.to_user().message)?;
+        let stack = resolved
+            .stacks
+            .into_iter()
+            .find(|s| s.name == planned.name)
+            .ok_or_else(|| format!("stack {} is no longer part of the deployment", planned.name))?;
+        Ok(ResolvedStack {
+            target: stack.target,
+            ..planned.clone()
+        })
+    }
 }

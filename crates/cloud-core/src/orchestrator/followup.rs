@@ -89,9 +89,10 @@ impl Orchestrator {
     ) -> OrchResult<SessionRecord> {
         let requester = parent.requester.clone();
         let follow = match self
-            .start_unchecked(
+            .start_unchecked_in(
                 &requester,
                 &parent.project,
+                Some(&parent.deployment_id),
                 &parent.env,
                 Some(&remaining),
                 parent.operation,

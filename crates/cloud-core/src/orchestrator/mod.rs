@@ -59,7 +59,7 @@ pub use identity::{IssuedToken, TokenParams, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 pub use locks::StackLockProof;
 pub use queries::SessionView;
 pub use recovery::RecoveryReport;
-pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
+pub use resolve::{AppliedOutputs, DeploymentResolver, DeploymentTarget, ResolvedDeployment, ResolvedStack};
 
 use crate::config::EnvironmentPolicy;
 use crate::engine::{ChangeCounts, Engine};

@@ -15,7 +15,7 @@ use crate::policy::{Actor, Intent};
 use crate::store::{NewSession, SessionRecord, SessionUpdate};
 use cloud_domain::error::UserError;
 use cloud_domain::session::{
-    Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
+    DeploymentId, Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
 };
 
 impl Orchestrator {
@@ -32,7 +32,9 @@ impl Orchestrator {
             .await
     }
 
-    /// Open a DRAFT destroy session: the same stacks, walked in reverse order.
+    /// Open a DRAFT destroy session: the same stacks, walked in reverse order. Destroying some
+    /// stacks of a deployment is refused while stacks that depend on them are deployed (their
+    /// names are listed): see [`Orchestrator::start_destroy_with_dependents`].
     pub async fn start_destroy(
         &self,
         actor: impl Into<Actor>,
@@ -40,8 +42,74 @@ impl Orchestrator {
         env: &str,
         stacks: Option<&[StackName]>,
     ) -> OrchResult<SessionRecord> {
-        self.start(&actor.into(), project, env, stacks, Operation::Destroy, None)
+        let actor = actor.into();
+        let stacks = self.destroy_scope(&actor, project, env, stacks, false).await?;
+        self.start(&actor, project, env, stacks.as_deref(), Operation::Destroy, None)
             .await
+    }
+
+    /// [`Orchestrator::start_destroy`] that adds the deployed dependents of `stacks` to the same
+    /// session: one plan, one approval, dependents destroyed first (reverse dependency order).
+    pub async fn start_destroy_with_dependents(
+        &self,
+        actor: impl Into<Actor>,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+    ) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
+        let stacks = self.destroy_scope(&actor, project, env, stacks, true).await?;
+        self.start(&actor, project, env, stacks.as_deref(), Operation::Destroy, None)
+            .await
+    }
+
+    /// The stacks a destroy of `stacks` (`None`: all of them, nothing can be left dangling)
+    /// covers: refused while deployed dependents are left out, or with them added.
+    async fn destroy_scope(
+        &self,
+        actor: &Actor,
+        name: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        with_dependents: bool,
+    ) -> OrchResult<Option<Vec<StackName>>> {
+        let Some(stacks) = stacks else { return Ok(None) };
+        self.env_policy(env)?;
+        let target = self.resolver.target(name)?;
+        let project = target.project.as_str();
+        self.known_project(project).await?;
+        // Gate first: who may not destroy here learns nothing about what is deployed.
+        self.gate(actor, project, env, Intent::Deploy).await?;
+        let Some(deployment) = target.deployment else {
+            return Ok(Some(stacks.to_vec()));
+        };
+        let dependents = self.resolver.dependents(project, Some(&deployment), env, stacks)?;
+        if dependents.is_empty() {
+            return Ok(Some(stacks.to_vec()));
+        }
+        let outputs = self.store.project_stack_outputs(project, env).await?;
+        let applied = outputs.get(deployment.as_str());
+        let deployed: Vec<StackName> = dependents
+            .into_iter()
+            .filter(|d| applied.is_some_and(|a| a.contains_key(d)))
+            .collect();
+        if deployed.is_empty() {
+            return Ok(Some(stacks.to_vec()));
+        }
+        let list = |v: &[StackName]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        if !with_dependents {
+            return Err(UserError::invalid(format!(
+                "{} cannot be destroyed in {deployment}/{env} while stacks that depend on it are deployed: {}; \
+                 destroy those first, or destroy them together (dependents first) with `--with-dependents`",
+                list(stacks),
+                list(&deployed)
+            ))
+            .into());
+        }
+        info!(project, env, stacks = %list(stacks), dependents = %list(&deployed), "destroy takes its deployed dependents along");
+        let mut all = stacks.to_vec();
+        all.extend(deployed);
+        Ok(Some(all))
     }
 
     pub(super) async fn start(
@@ -54,21 +122,36 @@ impl Orchestrator {
         follow_up_of: Option<SessionId>,
     ) -> OrchResult<SessionRecord> {
         self.env_policy(env)?;
+        // Where a project is accepted, a deployment id is too (`cloud deploy D1BRV40 dev`).
+        let target = self.resolver.target(project)?;
+        let project = target.project.as_str();
         self.known_project(project).await?;
         // Gate first: the role, then the concurrency quota, then the work.
         self.gate(actor, project, env, Intent::Deploy).await?;
         self.check_concurrency(project, None).await?;
-        self.start_unchecked(&actor.principal, project, env, stacks, operation, follow_up_of)
-            .await
+        self.start_unchecked_in(
+            &actor.principal,
+            project,
+            target.deployment.as_ref(),
+            env,
+            stacks,
+            operation,
+            follow_up_of,
+        )
+        .await
     }
 
     /// [`Orchestrator::start`] without the role and quota gates: for sessions the core opens
     /// itself on behalf of an authorised one (follow-ups of an approved apply, which need their
     /// own approval anyway).
-    pub(crate) async fn start_unchecked(
+    ///
+    /// `deployment` picks one deployment of the project (`None`: its only one).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn start_unchecked_in(
         &self,
         principal: &Principal,
         project: &str,
+        deployment: Option<&DeploymentId>,
         env: &str,
         stacks: Option<&[StackName]>,
         operation: Operation,
@@ -76,7 +159,7 @@ impl Orchestrator {
     ) -> OrchResult<SessionRecord> {
         // The project is known: `start` checked it, and a follow-up's parent session had it.
         let policy = self.env_policy(env)?.clone();
-        let resolved = self.resolver.resolve(project, env, stacks)?;
+        let resolved = self.resolve_current(project, deployment, env, stacks).await?;
         let mut ordered: Vec<(StackName, u32)> = resolved.stacks.iter().map(|s| (s.name.clone(), s.wave)).collect();
         if operation.walks_backwards() {
             let max_wave = ordered.iter().map(|(_, w)| *w).max().unwrap_or(0);

@@ -1,7 +1,7 @@
 //! The seam between the orchestrator and the stack catalog: which stacks a session covers, in
 //! which wave, with which program directory and configuration.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::OrchResult;
 use crate::engine::StackTarget;
@@ -39,6 +39,98 @@ pub trait DeploymentResolver: Send + Sync + 'static {
     /// `stacks = None` means every enabled stack of the deployment. Unknown projects,
     /// environments or stacks are [`UserError`]s that say what exists.
     fn resolve(&self, project: &str, env: &str, stacks: Option<&[StackName]>) -> Result<ResolvedDeployment, UserError>;
+
+    /// [`DeploymentResolver::resolve`] with the outputs upstream stacks last applied, for
+    /// `{{<stack>.<output>}}` placeholders. A placeholder naming a stack of the same selection
+    /// that has no recorded output yet resolves to a provisional value (the stack is applied
+    /// before its dependents, which then resolve again); any other missing output is a
+    /// [`UserError`] naming stack, key and where the value was written. Resolvers without
+    /// placeholders (the test kit's) keep the default.
+    /// `deployment` (when known: a session's own, or one the user named by id) picks the
+    /// deployment among the project's; `None` means the project's only one.
+    fn resolve_with_outputs(
+        &self,
+        project: &str,
+        deployment: Option<&DeploymentId>,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        outputs: &AppliedOutputs,
+    ) -> Result<ResolvedDeployment, UserError> {
+        let _ = (outputs, deployment);
+        self.resolve(project, env, stacks)
+    }
+
+    /// What a user named where a project is accepted: a project name or a deployment id
+    /// (`D1BRV40`). A project with several deployments is a [`UserError`] listing their ids, so
+    /// that nobody deploys one of them by chance. Resolvers with one deployment per project (the
+    /// test kit's) keep the default: the name is the project.
+    /// The stacks of the deployment that depend on any of `stacks` in `env`, directly or not
+    /// (not `stacks` themselves): what destroying `stacks` would pull the ground from under.
+    /// Resolvers without a dependency catalog (the test kit's) report none.
+    fn dependents(
+        &self,
+        project: &str,
+        deployment: Option<&DeploymentId>,
+        env: &str,
+        stacks: &[StackName],
+    ) -> Result<Vec<StackName>, UserError> {
+        let _ = (project, deployment, env, stacks);
+        Ok(vec![])
+    }
+
+    fn target(&self, name: &str) -> Result<DeploymentTarget, UserError> {
+        Ok(DeploymentTarget {
+            project: name.to_string(),
+            deployment: None,
+        })
+    }
+}
+
+/// A deployment as a user named it: its business project (what grants, quotas and sessions are
+/// keyed by) and, when the name picks one deployment, its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentTarget {
+    pub project: String,
+    pub deployment: Option<DeploymentId>,
+}
+
+/// The outputs each stack's last successful apply recorded, for one project and environment: by
+/// deployment id, then stack (`pulumi stack output --json` objects; secrets stay `[secret]`).
+#[derive(Debug, Clone, Default)]
+pub struct AppliedOutputs {
+    pub by_deployment: BTreeMap<String, BTreeMap<StackName, serde_json::Value>>,
+}
+
+impl AppliedOutputs {
+    /// Output `output` of `stack` in deployment `deployment_id`, when recorded.
+    pub fn get(&self, deployment_id: &str, stack: &StackName, output: &str) -> Option<&serde_json::Value> {
+        self.by_deployment.get(deployment_id)?.get(stack)?.get(output)
+    }
+}
+
+impl super::Orchestrator {
+    /// What `name` means where a project is accepted: a project, or one deployment by id (see
+    /// [`DeploymentResolver::target`]); for front ends that check grants before starting.
+    pub fn deployment_target(&self, name: &str) -> super::OrchResult<DeploymentTarget> {
+        Ok(self.resolver.target(name)?)
+    }
+
+    /// Resolve `(project, env, stacks)` with the outputs last applied in `env` (see
+    /// [`DeploymentResolver::resolve_with_outputs`]).
+    pub(super) async fn resolve_current(
+        &self,
+        project: &str,
+        deployment: Option<&DeploymentId>,
+        env: &str,
+        stacks: Option<&[StackName]>,
+    ) -> super::OrchResult<ResolvedDeployment> {
+        let outputs = AppliedOutputs {
+            by_deployment: self.store.project_stack_outputs(project, env).await?,
+        };
+        Ok(self
+            .resolver
+            .resolve_with_outputs(project, deployment, env, stacks, &outputs)?)
+    }
 }
 
 /// The session's stacks (stored order) with their direct dependencies, for the scheduler.

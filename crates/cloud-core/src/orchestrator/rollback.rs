@@ -58,8 +58,13 @@ impl Orchestrator {
     /// configuration it restores (with a content hash that says so).
     pub(super) async fn resolve_session(&self, session: &SessionRecord) -> OrchResult<ResolvedDeployment> {
         let mut resolved = self
-            .resolver
-            .resolve(&session.project, &session.env, Some(&session.stacks))?;
+            .resolve_current(
+                &session.project,
+                Some(&session.deployment_id),
+                &session.env,
+                Some(&session.stacks),
+            )
+            .await?;
         if session.operation.restores_recorded_config() {
             let configs = self.store.stack_configs(session.id).await?;
             for stack in &mut resolved.stacks {
@@ -89,9 +94,15 @@ impl Orchestrator {
         let actor = actor.into();
         let principal = &actor.principal;
         self.env_policy(env)?;
+        // `project` may name a deployment by id; `start` below reads it the same way.
+        let named = project;
+        let target = self.resolver.target(named)?;
+        let project = target.project.as_str();
         self.known_project(project).await?;
         self.gate(&actor, project, env, crate::policy::Intent::Deploy).await?;
-        let current = self.resolver.resolve(project, env, None)?;
+        let current = self
+            .resolve_current(project, target.deployment.as_ref(), env, None)
+            .await?;
         let now: BTreeMap<&StackName, Vec<SavedConfig>> = current
             .stacks
             .iter()
@@ -130,7 +141,7 @@ impl Orchestrator {
             .filter(|n| configs.contains_key(n))
             .collect();
         let started = self
-            .start(&actor, project, env, Some(&stacks), Operation::Rollback, None)
+            .start(&actor, named, env, Some(&stacks), Operation::Rollback, None)
             .await;
         let id = match &started {
             Ok(s) => s.id,

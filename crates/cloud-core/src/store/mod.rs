@@ -238,6 +238,35 @@ impl Store {
         on_backend!(self, s => s.stack_configs(id).await)
     }
 
+    // Stack outputs.
+
+    /// Record what `stack` exported after session `session` applied it in `env`.
+    pub async fn save_stack_outputs(
+        &self,
+        deployment_id: &str,
+        env: &str,
+        stack: &StackName,
+        outputs: &serde_json::Value,
+        session: SessionId,
+    ) -> StoreResult<()> {
+        on_backend!(self, s => s.save_stack_outputs(deployment_id, env, stack, outputs, session).await)
+    }
+
+    /// Forget the outputs of a destroyed stack.
+    pub async fn delete_stack_outputs(&self, deployment_id: &str, env: &str, stack: &StackName) -> StoreResult<()> {
+        on_backend!(self, s => s.delete_stack_outputs(deployment_id, env, stack).await)
+    }
+
+    /// The last applied outputs of every stack of every deployment of `project` in `env`, by
+    /// deployment id and stack.
+    pub async fn project_stack_outputs(
+        &self,
+        project: &str,
+        env: &str,
+    ) -> StoreResult<std::collections::BTreeMap<String, std::collections::BTreeMap<StackName, serde_json::Value>>> {
+        on_backend!(self, s => s.project_stack_outputs(project, env).await)
+    }
+
     // The audit log.
 
     /// Append an audit row on its own (for actions that are not session transitions).

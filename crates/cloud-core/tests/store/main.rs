@@ -21,6 +21,7 @@ mod audit_checkpoint;
 mod identity;
 mod locks;
 mod migrations;
+mod outputs;
 mod schema;
 mod sessions;
 

@@ -99,6 +99,12 @@ INSERT INTO lock_queue (session_id, enqueued_at) VALUES ('{S1}', '{t}');
 DELETE FROM lock_queue WHERE session_id = '{S1}';
 "#
         ),
+        20261203060000 => format!(
+            r#"
+INSERT INTO stack_outputs (deployment_id, env, stack, outputs, session_id, applied_at) VALUES
+    ('D1BRV40', 'prod', 'network', '{{"vpcId":"vpc-1"}}', '{S1}', '{t}');
+"#
+        ),
         20261203100000 => format!(
             r#"
 INSERT INTO api_tokens (id, principal, token_hash, role, projects, label, created_by, created_at, expires_at,
@@ -137,8 +143,8 @@ async fn each_migration_keeps_the_data_of_the_version_before_it(db: TestDatabase
         before = Some(raw.schema().await);
     }
     assert_eq!(
-        filled, 4,
-        "data written at versions 1, 2, 3 and 5 (identity and audit checkpoint)"
+        filled, 5,
+        "data written at versions 1, 2, 3, 4 (stack outputs) and 5 (identity and audit checkpoint)"
     );
     let rows: usize = before.unwrap().tables.values().map(|t| t.rows.len()).sum();
     assert!(rows >= 30, "the walk carried {rows} rows");

@@ -3,7 +3,7 @@
 //! Each stack's delta comes from its preview steps and their inputs: creates add the new
 //! resource's price, deletes subtract the old one's, updates and replaces re-price (new − old).
 //! Resources the price list cannot price are listed, with the reason, instead of being counted
-//! as free. Only `aws:` resources are considered; components, providers and other packages
+//! as free. Only `aws:` and `gcp:` resources are considered; components, providers and other packages
 //! carry no price of their own.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -81,6 +81,19 @@ pub struct Pricing {
     pub fixed_monthly: BTreeMap<String, f64>,
     #[serde(default)]
     pub free: BTreeSet<String>,
+    /// Google Cloud: Compute Engine on demand, per VM-hour, by machine type (VMs of a regional
+    /// instance group: the autoscaler's minReplicas × the instance template's machineType).
+    #[serde(default)]
+    pub gcp_machine_hourly: BTreeMap<String, f64>,
+    /// Google Cloud: persistent disk per GB-month, by disk type (an instance template's disks).
+    #[serde(default)]
+    pub gcp_disk_gb_month: BTreeMap<String, f64>,
+    /// Google Cloud: Cloud SQL per instance-hour, by tier (`settings.tier`).
+    #[serde(default)]
+    pub gcp_sql_hourly: BTreeMap<String, f64>,
+    /// Google Cloud: Cloud SQL storage per GB-month, by `settings.diskType`.
+    #[serde(default)]
+    pub gcp_sql_storage_gb_month: BTreeMap<String, f64>,
 }
 
 impl Pricing {
@@ -148,6 +161,10 @@ impl Pricing {
             ("rds_storage_gb_month", &pricing.rds_storage_gb_month),
             ("lambda.gb_second", &pricing.lambda.gb_second),
             ("fixed_monthly", &pricing.fixed_monthly),
+            ("gcp_machine_hourly", &pricing.gcp_machine_hourly),
+            ("gcp_disk_gb_month", &pricing.gcp_disk_gb_month),
+            ("gcp_sql_hourly", &pricing.gcp_sql_hourly),
+            ("gcp_sql_storage_gb_month", &pricing.gcp_sql_storage_gb_month),
         ] {
             all.extend(map.iter().map(|(k, v)| (format!("{table}.{k}"), *v)));
         }
@@ -235,6 +252,56 @@ impl Pricing {
                 };
                 Price::Monthly((self.hourly(*hourly) + gb * gb_month) * copies)
             }
+            "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager" => {
+                let Some(template) = &ctx.gcp_template else {
+                    return unpriced("no instance template with a machineType in the same stack".into());
+                };
+                let count = ctx
+                    .gcp_min_replicas
+                    .or_else(|| num_input(inputs, "targetSize"))
+                    .unwrap_or(1.0);
+                let Some(hourly) = self.gcp_machine_hourly.get(&template.machine_type) else {
+                    return unpriced(format!(
+                        "machine type `{}` is not in the price list (add it under gcp_machine_hourly)",
+                        template.machine_type
+                    ));
+                };
+                let mut disks = 0.0;
+                for (gb, ty) in &template.disks {
+                    let Some(gb_month) = self.gcp_disk_gb_month.get(ty) else {
+                        return unpriced(format!(
+                            "disk type `{ty}` is not in the price list (add it under gcp_disk_gb_month)"
+                        ));
+                    };
+                    disks += gb * gb_month;
+                }
+                Price::Monthly((self.hourly(*hourly) + disks) * count)
+            }
+            "gcp:sql/databaseInstance:DatabaseInstance" => {
+                let settings = inputs.get("settings").unwrap_or(&Value::Null);
+                let Some(tier) = str_input(settings, "tier") else {
+                    return unpriced("no settings.tier in its inputs".into());
+                };
+                let Some(hourly) = self.gcp_sql_hourly.get(tier) else {
+                    return unpriced(format!(
+                        "Cloud SQL tier `{tier}` is not in the price list (add it under gcp_sql_hourly)"
+                    ));
+                };
+                let disk_type = str_input(settings, "diskType").unwrap_or("PD_SSD");
+                let Some(gb_month) = self.gcp_sql_storage_gb_month.get(disk_type) else {
+                    return unpriced(format!(
+                        "Cloud SQL disk type `{disk_type}` is not in the price list (add it under gcp_sql_storage_gb_month)"
+                    ));
+                };
+                let gb = num_input(settings, "diskSize").unwrap_or(10.0);
+                // High availability (REGIONAL) runs a standby: instance and disk twice.
+                let copies = if str_input(settings, "availabilityType") == Some("REGIONAL") {
+                    2.0
+                } else {
+                    1.0
+                };
+                Price::Monthly((self.hourly(*hourly) + gb * gb_month) * copies)
+            }
             "aws:ecs/service:Service" => {
                 let count = num_input(inputs, "desiredCount").unwrap_or(1.0);
                 match ctx.task_size {
@@ -307,6 +374,18 @@ pub(crate) struct StackContext {
     pub task_size: Option<(f64, f64)>,
     /// The minimum size of the stack's App Runner auto-scaling configuration.
     pub app_runner_min_size: Option<f64>,
+    /// The stack's GCP instance template (for regional instance groups).
+    pub gcp_template: Option<GcpTemplate>,
+    /// The minReplicas of the stack's GCP regional autoscaler (the baseline VM count).
+    pub gcp_min_replicas: Option<f64>,
+}
+
+/// What a GCP instance template says about the price of each VM made from it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct GcpTemplate {
+    pub machine_type: String,
+    /// (size in GB, disk type) of each disk.
+    pub disks: Vec<(f64, String)>,
 }
 
 impl StackContext {
@@ -324,6 +403,32 @@ impl StackContext {
                 }
                 "aws:apprunner/autoScalingConfigurationVersion:AutoScalingConfigurationVersion" => {
                     ctx.app_runner_min_size = num_input(inputs, "minSize");
+                }
+                "gcp:compute/instanceTemplate:InstanceTemplate" => {
+                    if let Some(machine_type) = str_input(inputs, "machineType") {
+                        let disks = inputs
+                            .get("disks")
+                            .and_then(Value::as_array)
+                            .map(|disks| {
+                                disks
+                                    .iter()
+                                    .map(|d| {
+                                        (
+                                            num_input(d, "diskSizeGb").unwrap_or(10.0),
+                                            str_input(d, "diskType").unwrap_or("pd-standard").to_string(),
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        ctx.gcp_template = Some(GcpTemplate {
+                            machine_type: machine_type.to_string(),
+                            disks,
+                        });
+                    }
+                }
+                "gcp:compute/regionAutoscaler:RegionAutoscaler" => {
+                    ctx.gcp_min_replicas = inputs.pointer("/autoscalingPolicy/minReplicas").and_then(number_like);
                 }
                 _ => {}
             }
@@ -449,7 +554,7 @@ pub fn estimate_steps(pricing: &Pricing, stack: &str, steps: &[ResourceStep]) ->
         .collect();
     let steps: Vec<&ResourceStep> = steps
         .iter()
-        .filter(|s| s.resource_type.starts_with("aws:"))
+        .filter(|s| s.resource_type.starts_with("aws:") || s.resource_type.starts_with("gcp:"))
         .filter(|s| {
             !(matches!(s.op, StepOp::CreateReplacement | StepOp::DeleteReplaced) && replaced.contains(s.urn.as_str()))
         })

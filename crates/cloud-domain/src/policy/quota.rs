@@ -14,14 +14,50 @@ pub(crate) const MAX_CONCURRENT_SESSIONS: &str = "max_concurrent_sessions";
 /// The quota key for the estimated monthly cost of the project (all environments).
 pub(crate) const MAX_MONTHLY_COST: &str = "max_monthly_cost";
 
-/// Short names people type for common keys.
-pub(crate) const ALIASES: [(&str, &str); 5] = [
+/// Short names people type for common keys. The first name of a key is its label in usage bars;
+/// the others are seed 004's names (`compute_vm`, `concurrent_sessions`, …), accepted the same.
+/// The parser, its error message and every help text ([`quota_key_help`]) read this one list.
+pub(crate) const ALIASES: [(&str, &str); 10] = [
     ("sessions", MAX_CONCURRENT_SESSIONS),
+    ("concurrent_sessions", MAX_CONCURRENT_SESSIONS),
     ("cost", MAX_MONTHLY_COST),
+    ("monthly_cost", MAX_MONTHLY_COST),
     ("vm", "aws:ec2/instance:Instance"),
+    ("compute_vm", "aws:ec2/instance:Instance"),
     ("db", "aws:rds/instance:Instance"),
+    ("database_instance", "aws:rds/instance:Instance"),
     ("nat", "aws:ec2/natGateway:NatGateway"),
+    ("nat_gateway", "aws:ec2/natGateway:NatGateway"),
 ];
+
+/// `resources:<type>`: a resource-type quota written the way seed 004 writes it.
+const RESOURCES_PREFIX: &str = "resources:";
+
+/// The quota keys a person can type, for help texts and refusals: generated from [`ALIASES`]
+/// and the forms the parser accepts, so a help text cannot list a key the parser refuses.
+pub fn quota_key_help() -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (alias, key) in ALIASES {
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(alias),
+            None => groups.push((key, vec![alias])),
+        }
+    }
+    let mut parts: Vec<String> = groups
+        .iter()
+        .map(|(key, names)| format!("{} ({key})", names.join("/")))
+        .collect();
+    parts.push(format!(
+        "a resource type such as aws:ec2/instance:Instance or gcp:compute/instance:Instance (also {RESOURCES_PREFIX}<type>)"
+    ));
+    parts.join(", ")
+}
+
+/// Every name [`QuotaKey::from_str`] accepts besides resource types (the short help of a chat
+/// option, where 100 characters is the limit).
+pub fn quota_key_names() -> Vec<&'static str> {
+    ALIASES.iter().map(|(a, _)| *a).collect()
+}
 
 /// The largest count limit accepted (anything above is a typo, not a limit).
 pub(crate) const MAX_COUNT_LIMIT: f64 = 100_000.0;
@@ -104,17 +140,19 @@ impl TryFrom<String> for QuotaKey {
 
 impl std::str::FromStr for QuotaKey {
     type Err = UserError;
-    /// `sessions`, `cost`, `vm`, `db`, `nat`, the long names, or a Pulumi type
-    /// `<package>:<module>/<name>:<Type>`.
+    /// A name of [`ALIASES`], the long names, or a Pulumi type `<package>:<module>/<name>:<Type>`
+    /// (optionally written `resources:<type>`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         let key = ALIASES.iter().find(|(a, _)| *a == s).map(|(_, k)| *k).unwrap_or(s);
+        let key = key.strip_prefix(RESOURCES_PREFIX).unwrap_or(key);
         match key {
             MAX_CONCURRENT_SESSIONS => Ok(QuotaKey::ConcurrentSessions),
             MAX_MONTHLY_COST => Ok(QuotaKey::MonthlyCost),
             ty if is_resource_type(ty) => Ok(QuotaKey::Resources(ty.to_string())),
             _ => Err(UserError::invalid(format!(
-                "unknown quota key `{s}`: use sessions ({MAX_CONCURRENT_SESSIONS}), cost ({MAX_MONTHLY_COST}), vm, db, nat or a resource type such as aws:ec2/instance:Instance"
+                "unknown quota key `{s}`: use {}",
+                quota_key_help()
             ))),
         }
     }
@@ -360,5 +398,32 @@ mod tests {
         assert!(vm.check_limit(2.5).unwrap_err().message.contains("whole number"));
         assert!(vm.check_limit(1e9).unwrap_err().message.contains("absurd"));
         assert_eq!(QuotaKey::MonthlyCost.check_limit(1234.5).unwrap(), 1234.5);
+    }
+
+    #[test]
+    fn seed_004_names_are_aliases_and_the_help_lists_only_what_parses() {
+        for (typed, key) in [
+            ("compute_vm", "aws:ec2/instance:Instance"),
+            ("concurrent_sessions", MAX_CONCURRENT_SESSIONS),
+            ("monthly_cost", MAX_MONTHLY_COST),
+            ("database_instance", "aws:rds/instance:Instance"),
+            ("nat_gateway", "aws:ec2/natGateway:NatGateway"),
+            (
+                "resources:gcp:compute/instance:Instance",
+                "gcp:compute/instance:Instance",
+            ),
+        ] {
+            assert_eq!(typed.parse::<QuotaKey>().unwrap().as_str(), key, "{typed}");
+        }
+        // Labels stay the short names.
+        assert_eq!("compute_vm".parse::<QuotaKey>().unwrap().label(), "vm");
+        let help = quota_key_help();
+        for name in quota_key_names() {
+            assert!(help.contains(name), "{name} missing from {help}");
+            assert!(name.parse::<QuotaKey>().is_ok(), "{name} is in the help but refused");
+        }
+        let err = "cpus".parse::<QuotaKey>().unwrap_err().message;
+        assert!(err.contains("compute_vm"), "{err}");
+        assert!("resources:".parse::<QuotaKey>().is_err());
     }
 }
