@@ -18,6 +18,7 @@
 mod audit;
 mod chat;
 mod grants;
+pub(crate) mod leases;
 mod locks;
 mod projects;
 mod sessions;

@@ -4,13 +4,14 @@
 //! the same write transaction as its audit row, so two concurrent clicks can never both win.
 
 use super::audit::append;
+use super::leases::check_fence;
 use crate::{Conn, Store};
 use cloud_domain::engine::ChangeCounts;
 use cloud_domain::session::{check_transition, Principal, SessionId, SessionState, StackName, StackState};
 use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
 use cloud_store::time::now_text;
 use cloud_store::{
-    this_process, ApprovalRow, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
+    this_process, ApprovalRow, Fence, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
     StoreResult, Transition,
 };
 
@@ -145,6 +146,12 @@ impl Store {
     /// Move a session with a compare-and-set and append its audit row, in one transaction.
     /// Loses cleanly with [`StoreError::StateChanged`] when someone else moved it first.
     pub async fn transition(&self, t: Transition) -> StoreResult<SessionRecord> {
+        self.transition_fenced(t, None).await
+    }
+
+    /// [`Store::transition`] made under a lease: fails with [`StoreError::Fenced`], changing
+    /// nothing, unless `fence` still holds the session's lease.
+    pub async fn transition_fenced(&self, t: Transition, fence: Option<&Fence>) -> StoreResult<SessionRecord> {
         check_transition(t.from, t.to)?;
         let now = now_text();
         let id = t.id.to_string();
@@ -166,6 +173,7 @@ impl Store {
         let owner_start = owner.as_ref().map(|o| o.start.as_str());
         let finished_at = t.to.is_terminal().then_some(now.as_str());
         let mut tx = self.begin_write().await?;
+        check_fence(&mut tx, t.id, fence).await?;
         // One statement for every transition: a column the move does not set is written back
         // unchanged (`COALESCE(NULL, column)`).
         let done = sqlx::query!(
@@ -374,6 +382,21 @@ impl Store {
         counts: Option<&ChangeCounts>,
         error: Option<&str>,
     ) -> StoreResult<()> {
+        self.set_stack_state_fenced(id, stack, state, counts, error, None).await
+    }
+
+    /// [`Store::set_stack_state`] made under a lease (see [`Store::transition_fenced`]).
+    pub async fn set_stack_state_fenced(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        state: StackState,
+        counts: Option<&ChangeCounts>,
+        error: Option<&str>,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        check_fence(&mut tx, id, fence).await?;
         let counts = counts.map(|c| serde_json::to_string(c).expect("counts serialise"));
         let (state, now, sid, stack_name) = (state.as_str(), now_text(), id.to_string(), stack.as_str());
         let done = sqlx::query!(
@@ -386,11 +409,12 @@ impl Store {
             sid,
             stack_name,
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Corrupt(format!("session {id} has no stack {stack}")));
         }
+        tx.commit().await?;
         Ok(())
     }
 

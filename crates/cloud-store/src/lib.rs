@@ -19,6 +19,7 @@ pub mod audit;
 pub mod chat;
 mod error;
 pub mod grants;
+pub mod leases;
 pub mod locks;
 pub mod migrate;
 pub mod owner;
@@ -30,8 +31,9 @@ pub use audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use chat::ChatLobbyRow;
 pub use error::{redact_url, StoreError, StoreResult};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
-pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
-pub use owner::{is_alive, this_process, ProcessOwner};
+pub use locks::{lock_key, HeldLock, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
+pub use leases::{ClaimedLease, Fence, Lease};
+pub use owner::{is_alive, lease_owner, lease_owner_is_gone, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{
     ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,

@@ -49,6 +49,17 @@ impl std::fmt::Display for LockHolder {
     }
 }
 
+/// A held stack lock, for `cloud locks`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldLock {
+    /// The lock key (`<project>/<deployment>-<stack>-<env>`).
+    pub stack: String,
+    pub session: SessionId,
+    pub state: SessionState,
+    pub requester: String,
+    pub acquired_at: String,
+}
+
 /// What an attempt to take a session's locks came to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
