@@ -182,6 +182,24 @@ fn print_holders(holders: &[LockHolder]) {
 async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> {
     let orch = &app.orchestrator;
     let stacks = req.stacks.as_deref();
+    if !req.flow.queue && req.operation != Operation::Rollback {
+        // Without --queue a busy stack refuses the request before anything is stored: no
+        // CANCELLED session is left behind in `cloud list` for a refusal.
+        match orch
+            .start_if_free(&app.principal, &req.project, &req.env, stacks, req.operation)
+            .await
+        {
+            Ok(s) => return Ok(s),
+            Err(OrchestratorError::Busy { session, holders }) => {
+                // Lost a race between the check and the open: cancel what was opened.
+                let _ = orch
+                    .cancel(session, &app.principal, "refused: its stacks are held by other sessions")
+                    .await;
+                return Err(user(OrchestratorError::Refused { holders }));
+            }
+            Err(e) => return Err(user(e)),
+        }
+    }
     let started = match req.operation {
         Operation::Deploy => orch.start_session(&app.principal, &req.project, &req.env, stacks).await,
         Operation::Destroy => orch.start_destroy(&app.principal, &req.project, &req.env, stacks).await,
@@ -198,7 +216,7 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
             .await;
         let list: Vec<String> = holders.iter().map(|h| format!("  {h}")).collect();
         return Err(UserError::failed(format!(
-            "the stacks are busy:\n{}\nWait for that session to finish, or run the same command with --queue to wait in line.",
+            "the stacks are busy:\n{}\nRun the same command with --queue to wait in line and run as soon as they are released.",
             list.join("\n")
         ))
         .into());
@@ -217,11 +235,23 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
 }
 
 /// The whole flow: open, show the waves, plan, approve where allowed, apply with progress.
+///
+/// The command drives the session under its lease from the moment it is open until it returns
+/// (`Orchestrator::drive`): if this process is killed, another `cloud` process or the bot's
+/// sweeper ends the session and frees its stacks within the lease TTL, whatever state it was in.
+/// When the command returns normally the lease is given back and the session waits (for an
+/// approval, a queue turn) as it always did.
 pub async fn run_request(app: &App, req: SessionRequest) -> anyhow::Result<()> {
     let s = open(app, &req).await?;
-    let view = app.orchestrator.status(s.id).await.map_err(user)?;
-    crate::out!("{}", cloud_chat::text::waves(&view.stacks));
-    session_cmds::plan_approve_apply(app, s, req.flow.approve).await
+    let lease = app.orchestrator.drive(s.id).await.map_err(user)?;
+    let result = async {
+        let view = app.orchestrator.status(s.id).await.map_err(user)?;
+        crate::out!("{}", cloud_chat::text::waves(&view.stacks));
+        session_cmds::plan_approve_apply(app, s, req.flow.approve).await
+    }
+    .await;
+    lease.release().await;
+    result
 }
 
 /// Sessions of the same environment that followed up on `id` (opened when its apply stopped).

@@ -827,6 +827,7 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
         OrchestratorSettings {
             environments,
             max_parallel: 2,
+            lease_ttl: cloud_core::orchestrator::DEFAULT_LEASE_TTL,
         },
     );
     let s = orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
@@ -847,7 +848,7 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
 }
 
 #[tokio::test]
-async fn a_plan_left_running_by_a_dead_process_ends_plan_failed_and_keeps_its_stacks() {
+async fn a_plan_left_running_by_a_dead_process_ends_plan_failed_and_frees_its_stacks() {
     let w = world(FakeEngine::with(&[
         ("network", creates(&["vpc"])),
         ("dns", creates(&["zone"])),
@@ -892,8 +893,16 @@ async fn a_plan_left_running_by_a_dead_process_ends_plan_failed_and_keeps_its_st
         !w.engine.calls().contains(&"unlock dns".to_string()),
         "a preview holds no engine lock"
     );
-    // PLAN_FAILED is not final: the session keeps its stacks and can be retried.
-    assert_eq!(w.store.session_locks(s.id).await.unwrap().len(), 2);
+    // Nobody drives it any more: its stacks are free at once (issue 15.4), audited as the system.
+    assert!(w.store.session_locks(s.id).await.unwrap().is_empty());
+    assert!(w
+        .store
+        .audit_entries(Some(s.id))
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "locks.release" && e.actor == "system:recovery"));
+    // PLAN_FAILED is not final: a retry takes the stacks again.
     assert_eq!(
         w.orch.plan(s.id, &alice()).await.unwrap().state,
         SessionState::PlanReady

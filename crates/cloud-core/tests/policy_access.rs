@@ -96,6 +96,7 @@ async fn world_with(role_mappings: Vec<RoleMapping>) -> World {
         OrchestratorSettings {
             environments,
             max_parallel: 2,
+            lease_ttl: cloud_core::orchestrator::DEFAULT_LEASE_TTL,
         },
         policy,
     );

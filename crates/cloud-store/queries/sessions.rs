@@ -386,6 +386,10 @@ impl Store {
     }
 
     /// [`Store::set_stack_state`] made under a lease (see [`Store::transition_fenced`]).
+    ///
+    /// One statement, not a transaction: stack writes come from stack jobs that their scheduler
+    /// may stop polling at any await, and a write transaction left open there would hold the
+    /// database's write lock against the rest of the session.
     pub async fn set_stack_state_fenced(
         &self,
         id: SessionId,
@@ -395,26 +399,37 @@ impl Store {
         error: Option<&str>,
         fence: Option<&Fence>,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        check_fence(&mut tx, id, fence).await?;
         let counts = counts.map(|c| serde_json::to_string(c).expect("counts serialise"));
         let (state, now, sid, stack_name) = (state.as_str(), now_text(), id.to_string(), stack.as_str());
+        let (owner, token) = (fence.map(|f| f.owner.as_str()), fence.map(|f| f.token));
         let done = sqlx::query!(
             "UPDATE session_stacks SET state = $1, updated_at = $2, counts = COALESCE($3, counts), error = $4
-             WHERE session_id = $5 AND stack = $6",
+             WHERE session_id = $5 AND stack = $6
+               AND (CAST($7 AS TEXT) IS NULL OR EXISTS (
+                   SELECT 1 FROM session_leases WHERE session_id = $5 AND owner = $7 AND token = $8))",
             state,
             now,
             counts,
             error,
             sid,
             stack_name,
+            owner,
+            token,
         )
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
+            if let Some(fence) = fence {
+                let mut conn = self.pool.acquire().await?;
+                if check_fence(&mut conn, id, Some(fence)).await.is_err() {
+                    return Err(StoreError::Fenced {
+                        session: id,
+                        token: fence.token,
+                    });
+                }
+            }
             return Err(StoreError::Corrupt(format!("session {id} has no stack {stack}")));
         }
-        tx.commit().await?;
         Ok(())
     }
 

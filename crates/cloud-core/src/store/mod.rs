@@ -15,7 +15,7 @@ pub use cloud_store::audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
-    lease_owner, lease_owner_is_gone, redact_url, ApprovalRow, ChatLobbyRow, ClaimedLease, Fence, GrantRow, HeldLock,
+    lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, ChatLobbyRow, ClaimedLease, Fence, GrantRow, HeldLock,
     Lease, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
     ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
     TakenLocks, Transition,
@@ -280,6 +280,11 @@ impl Store {
     /// Session `id`'s place in the lock queue, when it waits.
     pub(crate) async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
         on_backend!(self, s => s.queue_entry(id).await)
+    }
+
+    /// Who would stand between a new session and lock keys `keys` (holders, earlier queuers).
+    pub async fn stack_holders(&self, keys: &std::collections::BTreeSet<String>) -> StoreResult<Vec<LockHolder>> {
+        on_backend!(self, s => s.stack_holders(keys).await)
     }
 
     /// Who stands between session `id` and its stacks right now (empty when nothing does).
