@@ -108,6 +108,9 @@ pub enum Command {
     /// Every session of every project; cancel anyone's session (admin)
     #[command(subcommand)]
     Admin(admin_cmds::AdminCmd),
+    /// Held stack locks: who holds them, who drives that session, what releases them;
+    /// `release` frees one (admin, audited)
+    Locks(admin_cmds::LocksArgs),
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCmd),

@@ -345,6 +345,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Quota(cmd) => super::admin_cmds::cmd_quota(app, cmd).await,
         Command::Stats(args) => super::admin_cmds::cmd_stats(app, args).await,
         Command::Admin(cmd) => super::admin_cmds::cmd_admin(app, cmd).await,
+        Command::Locks(args) => super::admin_cmds::cmd_locks(app, args).await,
     }
 }
 

@@ -221,16 +221,25 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
         ))
         .into());
     }
-    match orch.queue_session(id, &app.principal).await.map_err(user)? {
-        LockOutcome::Granted => {}
-        LockOutcome::Queued { position, holders } => {
-            crate::outln!("Session {} is queued for its stacks: position {position}.", id.short());
-            print_holders(&holders);
-            orch.wait_for_locks(id).await.map_err(user)?;
-            crate::outln!("Session {} holds its stacks now.", id.short());
+    // Waiting in line is driving the session too: if this process dies while it waits, the
+    // session is cancelled and its place freed once its lease expires.
+    let lease = orch.drive(id).await.map_err(user)?;
+    let waited = async {
+        match orch.queue_session(id, &app.principal).await.map_err(user)? {
+            LockOutcome::Granted => {}
+            LockOutcome::Queued { position, holders } => {
+                crate::outln!("Session {} is queued for its stacks: position {position}.", id.short());
+                print_holders(&holders);
+                orch.wait_for_locks(id).await.map_err(user)?;
+                crate::outln!("Session {} holds its stacks now.", id.short());
+            }
+            LockOutcome::Busy { .. } => unreachable!("queueing never refuses"),
         }
-        LockOutcome::Busy { .. } => unreachable!("queueing never refuses"),
+        anyhow::Ok(())
     }
+    .await;
+    lease.release().await;
+    waited?;
     app.store.session(id).await.map_err(store_user)
 }
 

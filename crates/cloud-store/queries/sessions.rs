@@ -11,7 +11,7 @@ use cloud_domain::session::{check_transition, Principal, SessionId, SessionState
 use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
 use cloud_store::time::now_text;
 use cloud_store::{
-    this_process, ApprovalRow, Fence, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
+    this_process, ApprovalRow, BadSessionRow, Fence, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
     StoreResult, Transition,
 };
 
@@ -116,8 +116,12 @@ impl Store {
         }
     }
 
-    /// Sessions, newest first.
-    pub async fn sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<SessionRecord>> {
+    /// Sessions, newest first, and the rows among them that do not decode (each named by
+    /// session id, with the column and the problem), which are left out of the list.
+    pub async fn sessions_checked(
+        &self,
+        filter: &SessionFilter,
+    ) -> StoreResult<(Vec<SessionRecord>, Vec<BadSessionRow>)> {
         let limit = filter.limit.map(i64::from).unwrap_or(i64::MAX);
         let state = filter.state.map(SessionState::as_str);
         let rows = sqlx::query_as!(
@@ -140,7 +144,18 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(SessionRecord::try_from).collect()
+        let mut good = Vec::with_capacity(rows.len());
+        let mut bad = Vec::new();
+        for row in rows {
+            let id = row.id.clone();
+            match SessionRecord::try_from(row) {
+                Ok(record) => good.push(record),
+                // One malformed row must not break every listing: it is reported, not decoded.
+                Err(StoreError::Corrupt(problem)) => bad.push(BadSessionRow { session: id, problem }),
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((good, bad))
     }
 
     /// Move a session with a compare-and-set and append its audit row, in one transaction.

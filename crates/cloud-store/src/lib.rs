@@ -36,5 +36,5 @@ pub use leases::{ClaimedLease, Fence, Lease};
 pub use owner::{is_alive, lease_owner, lease_owner_is_gone, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{
-    ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
+    ApprovalRow, BadSessionRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
 };

@@ -52,7 +52,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use admin::{GrantExpiry, GrantParams, GrantsFilter, ProjectParams};
+pub use admin::{GrantExpiry, GrantParams, GrantsFilter, LockView, ProjectParams};
 pub use events::{SessionEvent, SessionEventKind};
 pub use gate::PolicySettings;
 pub use leases::{LeaseGuard, DEFAULT_LEASE_TTL};

@@ -15,7 +15,7 @@ pub use cloud_store::audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
-    lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, ChatLobbyRow, ClaimedLease, Fence, GrantRow, HeldLock,
+    lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, BadSessionRow, ChatLobbyRow, ClaimedLease, Fence, GrantRow, HeldLock,
     Lease, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
     ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
     TakenLocks, Transition,
@@ -110,8 +110,25 @@ impl Store {
     }
 
     /// Sessions, newest first.
+    ///
+    /// A row that does not decode is skipped with a warning naming the session and the column
+    /// (one bad row must not break `list`, `status` or the sweeper); `cloud doctor` lists them.
     pub async fn sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<SessionRecord>> {
-        on_backend!(self, s => s.sessions(filter).await)
+        let (good, bad) = self.sessions_checked(filter).await?;
+        for row in &bad {
+            tracing::warn!(session = %row.session, problem = %row.problem, "skipped a session row that does not decode; `cloud doctor` lists such rows");
+        }
+        Ok(good)
+    }
+
+    /// Sessions, newest first, and the rows that do not decode (left out of the first list).
+    pub async fn sessions_checked(&self, filter: &SessionFilter) -> StoreResult<(Vec<SessionRecord>, Vec<BadSessionRow>)> {
+        on_backend!(self, s => s.sessions_checked(filter).await)
+    }
+
+    /// Every `sessions` row that does not decode (`cloud doctor`).
+    pub async fn bad_session_rows(&self) -> StoreResult<Vec<BadSessionRow>> {
+        Ok(self.sessions_checked(&SessionFilter::default()).await?.1)
     }
 
     /// Move a session with a compare-and-set and append its audit row, in one transaction.
