@@ -409,6 +409,14 @@ impl Orchestrator {
             .collect())
     }
 
+    /// [`Orchestrator::locks`] for the chat admin command (`/cloud-locks`): needs `admin` on every
+    /// project, like the other admin listings.
+    pub async fn admin_locks(&self, actor: impl Into<Actor>) -> OrchResult<Vec<LockView>> {
+        let actor = actor.into();
+        self.gate(&actor, "*", "*", Intent::Administer).await?;
+        self.locks().await
+    }
+
     /// Force-release the stack lock `stack_or_key` (a full lock key, or a stack name that matches
     /// exactly one held lock), whoever holds it. Needs `admin` on the holding session's project and
     /// a reason; audited (`locks.force_release`). The holding session is not moved: it learns
