@@ -44,7 +44,8 @@ fn kill_orphans(log: &std::path::Path) {
 fn a_deploy_killed_while_it_waits_in_line_is_cancelled_and_frees_its_place() {
     let cli = Cli::new();
     // Alice's plan in stage holds network (PLAN_READY: stage needs another approver).
-    cli.run(&["plan", "ecommerce", "stage", "--stacks", "network"]).expect_code(0);
+    cli.run(&["plan", "ecommerce", "stage", "--stacks", "network"])
+        .expect_code(0);
     let holder = cli.sessions()[0].0.clone();
     let mut waiting = cli.spawn(
         &["deploy", "ecommerce", "stage", "--stacks", "network", "--queue"],
@@ -61,7 +62,9 @@ fn a_deploy_killed_while_it_waits_in_line_is_cancelled_and_frees_its_place() {
     let run = cli.run(&["status", &queued, "--json"]);
     run.expect_code(0);
     assert!(
-        run.stderr.contains(&format!("note: session {queued} was DRAFT in a process that died; recovered: it is now CANCELLED")),
+        run.stderr.contains(&format!(
+            "note: session {queued} was DRAFT in a process that died; recovered: it is now CANCELLED"
+        )),
         "{}",
         run.stderr
     );
@@ -71,11 +74,20 @@ fn a_deploy_killed_while_it_waits_in_line_is_cancelled_and_frees_its_place() {
     let reason = status["session"]["reason"].as_str().unwrap();
     assert!(reason.contains("stopped while it was DRAFT"), "{reason}");
     let audit = cli.run(&["audit", "--session", &queued, "--json"]);
-    assert!(audit.stdout.contains("system:recovery"), "audited as the system: {}", audit.stdout);
+    assert!(
+        audit.stdout.contains("system:recovery"),
+        "audited as the system: {}",
+        audit.stdout
+    );
 
     // Only the holder holds the stack; once it is cancelled the stack deploys.
     let locks = held_locks(&cli);
-    assert!(locks.iter().all(|l| l["session"].as_str().unwrap().starts_with(&holder)), "{locks:?}");
+    assert!(
+        locks
+            .iter()
+            .all(|l| l["session"].as_str().unwrap().starts_with(&holder)),
+        "{locks:?}"
+    );
     cli.run(&["cancel", &holder]).expect_code(0);
     assert!(held_locks(&cli).is_empty());
     let again = cli.run(DEPLOY);
@@ -96,7 +108,9 @@ fn a_deploy_killed_while_it_plans_ends_plan_failed_without_holding_its_stacks() 
     deploy.wait_line("the waves", |l| l.contains("network"));
     let id = cli.sessions()[0].0.clone();
     let mut logs = cli.spawn(&["logs", &id, "--follow"], &[]);
-    logs.wait_line("network's first preview step", |l| l.starts_with("[network] create aws:"));
+    logs.wait_line("network's first preview step", |l| {
+        l.starts_with("[network] create aws:")
+    });
     drop(logs);
     assert_eq!(status_json(&cli, &id)["session"]["state"], "PLANNING");
     deploy.child.kill().unwrap(); // SIGKILL at PLANNING
@@ -105,16 +119,26 @@ fn a_deploy_killed_while_it_plans_ends_plan_failed_without_holding_its_stacks() 
 
     let run = cli.run(&["status", &id]);
     run.expect_code(0);
-    assert!(run.stderr.contains("recovered: it is now PLAN_FAILED"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("recovered: it is now PLAN_FAILED"),
+        "{}",
+        run.stderr
+    );
     let status = status_json(&cli, &id);
     assert_eq!(status["session"]["state"], "PLAN_FAILED");
     let network = &status["stacks"][0];
     assert_eq!(network["state"], "failed");
     assert!(
-        network["error"].as_str().unwrap().starts_with("interrupted: the process running the preview died"),
+        network["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted: the process running the preview died"),
         "per-stack truth: {network}"
     );
-    assert!(held_locks(&cli).is_empty(), "no lock held by a PLAN_FAILED nobody drives");
+    assert!(
+        held_locks(&cli).is_empty(),
+        "no lock held by a PLAN_FAILED nobody drives"
+    );
 
     let again = cli.run(DEPLOY);
     again.expect_code(0);
@@ -154,21 +178,30 @@ fn walk(p: &std::path::Path) -> usize {
 #[test]
 fn a_session_row_that_does_not_decode_is_skipped_and_named_by_doctor() {
     let cli = Cli::new();
-    cli.run(&["plan", "ecommerce", "stage", "--stacks", "network"]).expect_code(0);
-    cli.run(&["plan", "ecommerce", "stage", "--stacks", "dns"]).expect_code(0);
+    cli.run(&["plan", "ecommerce", "stage", "--stacks", "network"])
+        .expect_code(0);
+    cli.run(&["plan", "ecommerce", "stage", "--stacks", "dns"])
+        .expect_code(0);
     let sessions = cli.sessions();
     assert_eq!(sessions.len(), 2);
     let (bad, good) = (sessions[0].0.clone(), sessions[1].0.clone());
     // Damage one row behind the store's back: its plan is no longer JSON.
     let db = cli.path("data/cloud.db");
-    let conn = rusqlite_free_update(&db, &format!("UPDATE sessions SET plan = '{{not json' WHERE id LIKE '{bad}%'"));
+    let conn = rusqlite_free_update(
+        &db,
+        &format!("UPDATE sessions SET plan = '{{not json' WHERE id LIKE '{bad}%'"),
+    );
     assert_eq!(conn, 1);
 
     let list = cli.run(&["list"]);
     list.expect_code(0);
     assert!(list.stdout.contains(&good), "the rest keeps working: {}", list.stdout);
     assert!(!list.stdout.contains(&bad), "{}", list.stdout);
-    assert!(list.stderr.contains(&bad) && list.stderr.contains("column plan"), "reported: {}", list.stderr);
+    assert!(
+        list.stderr.contains(&bad) && list.stderr.contains("column plan"),
+        "reported: {}",
+        list.stderr
+    );
     cli.run(&["status"]).expect_code(0);
     cli.run(&["status", &good]).expect_code(0);
 

@@ -193,7 +193,12 @@ async fn check_session_rows(url: &str) -> Check {
             ),
             "repair the named column (or delete the row) with sqlite3/psql; nothing else is affected",
         ),
-        Err(e) => Check::with(NAME, Status::Warn, format!("cannot read the sessions: {e}"), "see the database line"),
+        Err(e) => Check::with(
+            NAME,
+            Status::Warn,
+            format!("cannot read the sessions: {e}"),
+            "see the database line",
+        ),
     }
 }
 

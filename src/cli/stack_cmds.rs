@@ -193,7 +193,11 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
             Err(OrchestratorError::Busy { session, holders }) => {
                 // Lost a race between the check and the open: cancel what was opened.
                 let _ = orch
-                    .cancel(session, &app.principal, "refused: its stacks are held by other sessions")
+                    .cancel(
+                        session,
+                        &app.principal,
+                        "refused: its stacks are held by other sessions",
+                    )
                     .await;
                 return Err(user(OrchestratorError::Refused { holders }));
             }

@@ -919,7 +919,11 @@ pub async fn locks(core: &Arc<Core>, actor: &Actor, release: Option<(&str, &str)
             ))
             .with_follow_up(FollowUp::RefreshLobby { session: holder }));
         }
-        let locks = core.orchestrator().admin_locks(actor.clone()).await.map_err(from_orch)?;
+        let locks = core
+            .orchestrator()
+            .admin_locks(actor.clone())
+            .await
+            .map_err(from_orch)?;
         if locks.is_empty() {
             return Ok(Reply::ephemeral("**Stack locks**: none held."));
         }

@@ -583,8 +583,18 @@ impl Config {
             .or(file.leases.sweep)
             .unwrap_or(Duration::from_secs(10));
         for (key, value, min, max) in [
-            ("leases.ttl", lease_ttl, Duration::from_secs(1), Duration::from_secs(3600)),
-            ("leases.sweep", sweep, Duration::from_millis(100), Duration::from_secs(3600)),
+            (
+                "leases.ttl",
+                lease_ttl,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            ),
+            (
+                "leases.sweep",
+                sweep,
+                Duration::from_millis(100),
+                Duration::from_secs(3600),
+            ),
             (
                 "pulumi.timeout",
                 timeout,

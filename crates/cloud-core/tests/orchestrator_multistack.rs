@@ -1040,11 +1040,17 @@ async fn sessions_whose_driver_stopped_renewing_its_lease_are_taken_over_in_any_
     for id in [draft.id, ready.id, approved.id] {
         let s = w.store.session(id).await.unwrap();
         assert!(
-            s.reason.as_deref().unwrap().contains("(pid 4242 on another-host) stopped while it was"),
+            s.reason
+                .as_deref()
+                .unwrap()
+                .contains("(pid 4242 on another-host) stopped while it was"),
             "{:?}",
             s.reason
         );
-        assert!(w.store.session_locks(id).await.unwrap().is_empty(), "stacks freed at once");
+        assert!(
+            w.store.session_locks(id).await.unwrap().is_empty(),
+            "stacks freed at once"
+        );
         assert_eq!(w.store.lease(id).await.unwrap(), None, "the lease is given back");
         let audit = w.store.audit_entries(Some(id)).await.unwrap();
         assert_eq!(audit.last().unwrap().actor, "system:recovery");
@@ -1056,7 +1062,12 @@ async fn sessions_whose_driver_stopped_renewing_its_lease_are_taken_over_in_any_
     // The stacks deploy again right away.
     let again = w
         .orch
-        .start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["network", "security", "dns"])))
+        .start_session(
+            &alice(),
+            "ecommerce",
+            "dev",
+            Some(&stacks(&["network", "security", "dns"])),
+        )
         .await
         .unwrap();
     let again = w.orch.plan(again.id, &alice()).await.unwrap();
@@ -1064,5 +1075,8 @@ async fn sessions_whose_driver_stopped_renewing_its_lease_are_taken_over_in_any_
         .approve(again.id, &alice(), again.digest.as_ref().unwrap().short())
         .await
         .unwrap();
-    assert_eq!(w.orch.apply(again.id, &alice()).await.unwrap().state, SessionState::Applied);
+    assert_eq!(
+        w.orch.apply(again.id, &alice()).await.unwrap().state,
+        SessionState::Applied
+    );
 }

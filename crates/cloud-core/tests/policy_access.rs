@@ -712,11 +712,19 @@ async fn the_background_sweeper_records_expiries() {
 async fn only_an_admin_force_releases_a_stack_lock_and_the_release_is_audited() {
     let w = world().await;
     grant(&w, &user("alice"), None, Role::Deploy, GrantExpiry::Never).await;
-    let held = w.orch.start_session(&user("alice"), "ecommerce", "dev", None).await.unwrap();
+    let held = w
+        .orch
+        .start_session(&user("alice"), "ecommerce", "dev", None)
+        .await
+        .unwrap();
     let locks = w.orch.locks().await.unwrap();
     assert!(!locks.is_empty());
     assert!(locks.iter().all(|l| l.lock.session == held.id));
-    assert!(locks[0].released_when.contains("cancelled (`cloud cancel"), "{}", locks[0].released_when);
+    assert!(
+        locks[0].released_when.contains("cancelled (`cloud cancel"),
+        "{}",
+        locks[0].released_when
+    );
     let key = locks[0].lock.stack.clone();
 
     let denied = w.orch.admin_locks(&user("alice")).await.unwrap_err().to_user();
@@ -728,9 +736,18 @@ async fn only_an_admin_force_releases_a_stack_lock_and_the_release_is_audited() 
         .unwrap_err()
         .to_user();
     assert_eq!(denied.code, ExitCode::Denied);
-    let no_reason = w.orch.force_release_lock(&root(), &key, " ").await.unwrap_err().to_user();
+    let no_reason = w
+        .orch
+        .force_release_lock(&root(), &key, " ")
+        .await
+        .unwrap_err()
+        .to_user();
     assert!(no_reason.message.contains("needs a reason"), "{}", no_reason.message);
-    assert_eq!(w.orch.locks().await.unwrap().len(), locks.len(), "refusals change nothing");
+    assert_eq!(
+        w.orch.locks().await.unwrap().len(),
+        locks.len(),
+        "refusals change nothing"
+    );
 
     let (released, holder) = w
         .orch

@@ -694,10 +694,7 @@ mod tests {
         assert_eq!(
             ok("/cloud-locks", "ecommerce/D1BRV40-network-dev its session is gone"),
             SlashCommand::Locks {
-                release: Some((
-                    "ecommerce/D1BRV40-network-dev".into(),
-                    "its session is gone".into()
-                ))
+                release: Some(("ecommerce/D1BRV40-network-dev".into(), "its session is gone".into()))
             }
         );
     }

@@ -118,7 +118,9 @@ impl Store {
                 .await?;
                 lease_row(&mut tx, &sid).await?
             }
-            Some(current) if current.expires_at <= chrono::Utc::now() => claim_on(&mut tx, &current, owner, ttl).await?,
+            Some(current) if current.expires_at <= chrono::Utc::now() => {
+                claim_on(&mut tx, &current, owner, ttl).await?
+            }
             Some(current) => {
                 return Err(StoreError::LeaseHeld {
                     session: id,

@@ -11,8 +11,8 @@ use cloud_domain::session::{check_transition, Principal, SessionId, SessionState
 use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
 use cloud_store::time::now_text;
 use cloud_store::{
-    this_process, ApprovalRow, BadSessionRow, Fence, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
-    StoreResult, Transition,
+    this_process, ApprovalRow, BadSessionRow, Fence, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord,
+    StackRow, StoreError, StoreResult, Transition,
 };
 
 impl Store {

@@ -19,7 +19,9 @@ pub enum StoreError {
     #[error("session {session}: this process no longer holds its lease (token {token}); another process took the session over, nothing was written")]
     Fenced { session: SessionId, token: i64 },
     /// Another live process drives the session.
-    #[error("session {session} is driven by another process ({owner}) until {until}; wait for it, or cancel the session")]
+    #[error(
+        "session {session} is driven by another process ({owner}) until {until}; wait for it, or cancel the session"
+    )]
     LeaseHeld {
         session: SessionId,
         owner: String,

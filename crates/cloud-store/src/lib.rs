@@ -31,8 +31,8 @@ pub use audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use chat::ChatLobbyRow;
 pub use error::{redact_url, StoreError, StoreResult};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
-pub use locks::{lock_key, HeldLock, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
 pub use leases::{ClaimedLease, Fence, Lease};
+pub use locks::{lock_key, HeldLock, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
 pub use owner::{is_alive, lease_owner, lease_owner_is_gone, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{

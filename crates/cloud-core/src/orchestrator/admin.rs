@@ -389,13 +389,8 @@ impl Orchestrator {
     /// Every held stack lock, with its session, the process driving it and what will release
     /// it. Anyone may look: it only shows who blocks whom.
     pub async fn locks(&self) -> OrchResult<Vec<LockView>> {
-        let leases: std::collections::BTreeMap<SessionId, crate::store::Lease> = self
-            .store
-            .leases()
-            .await?
-            .into_iter()
-            .map(|l| (l.session, l))
-            .collect();
+        let leases: std::collections::BTreeMap<SessionId, crate::store::Lease> =
+            self.store.leases().await?.into_iter().map(|l| (l.session, l)).collect();
         Ok(self
             .store
             .held_locks()

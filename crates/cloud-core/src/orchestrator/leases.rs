@@ -112,7 +112,9 @@ impl LeaseBook {
         if heartbeat.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let book = Arc::downgrade(self);
         let every = (self.ttl / 3).max(Duration::from_millis(10));
         *heartbeat = Some(runtime.spawn(renew_forever(book, every)));

@@ -115,9 +115,7 @@ impl OrchestratorError {
             OrchestratorError::Store(other) => UserError::failed(format!("internal error: {other}")),
             busy @ (OrchestratorError::Busy { .. }
             | OrchestratorError::Waiting { .. }
-            | OrchestratorError::Refused { .. }) => {
-                UserError::failed(busy.to_string())
-            }
+            | OrchestratorError::Refused { .. }) => UserError::failed(busy.to_string()),
         }
     }
 }

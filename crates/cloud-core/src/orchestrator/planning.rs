@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tracing::{info, info_span, Instrument};
 
 use super::{
-    dependency_graph, rollback, OrchResult, Orchestrator, OrchestratorError, ResolvedDeployment, ResolvedStack, SessionEventKind,
-    StackLockProof,
+    dependency_graph, rollback, OrchResult, Orchestrator, OrchestratorError, ResolvedDeployment, ResolvedStack,
+    SessionEventKind, StackLockProof,
 };
 use crate::engine::{EngineError, StackPreview};
 use crate::policy::{Actor, Intent};

@@ -112,7 +112,9 @@ impl Orchestrator {
                 Ok(None) => {}
                 // Someone (an admin's cancel) moved it meanwhile: nothing left to take over.
                 Err(OrchestratorError::Store(StoreError::StateChanged { .. })) => {}
-                Err(e) => warn!(session = %claim.lease.session, error = %e, "cannot take the session over; its lease is given back and the next pass retries"),
+                Err(e) => {
+                    warn!(session = %claim.lease.session, error = %e, "cannot take the session over; its lease is given back and the next pass retries")
+                }
             }
         }
         Ok(reports)
@@ -156,7 +158,9 @@ impl Orchestrator {
             )
         };
         let (to, reason) = match from {
-            SessionState::Planning | SessionState::Applying => return self.recover_one(session, &owner).await.map(Some),
+            SessionState::Planning | SessionState::Applying => {
+                return self.recover_one(session, &owner).await.map(Some)
+            }
             SessionState::Draft => (SessionState::Cancelled, waiting("before planning it")),
             SessionState::PlanReady | SessionState::Approved => {
                 (SessionState::Cancelled, waiting("before applying it"))
@@ -294,7 +298,11 @@ impl Orchestrator {
             // PLAN_FAILED is not final, but nobody drives this one any more: free its stacks
             // (a retry takes them again).
             self.store
-                .release_session_locks(id, "system:recovery", "its plan was interrupted: the process running it died")
+                .release_session_locks(
+                    id,
+                    "system:recovery",
+                    "its plan was interrupted: the process running it died",
+                )
                 .await?;
             self.promote_queue().await?;
         }

@@ -15,10 +15,9 @@ pub use cloud_store::audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
-    lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, BadSessionRow, ChatLobbyRow, ClaimedLease, Fence, GrantRow, HeldLock,
-    Lease, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
-    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
-    TakenLocks, Transition,
+    lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, BadSessionRow, ChatLobbyRow, ClaimedLease,
+    Fence, GrantRow, HeldLock, Lease, LockHolder, LockOutcome, LogLine, NewGrant, NewSession, ProcessOwner, ProjectRow,
+    QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError, TakenLocks, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -122,7 +121,10 @@ impl Store {
     }
 
     /// Sessions, newest first, and the rows that do not decode (left out of the first list).
-    pub async fn sessions_checked(&self, filter: &SessionFilter) -> StoreResult<(Vec<SessionRecord>, Vec<BadSessionRow>)> {
+    pub async fn sessions_checked(
+        &self,
+        filter: &SessionFilter,
+    ) -> StoreResult<(Vec<SessionRecord>, Vec<BadSessionRow>)> {
         on_backend!(self, s => s.sessions_checked(filter).await)
     }
 
@@ -209,7 +211,12 @@ impl Store {
 
     /// Claim exactly lease `lease` (same owner and token) for `owner`: taking over from an owner
     /// known to be gone before its lease expired. `None` when the lease changed meanwhile.
-    pub async fn claim_lease(&self, lease: &Lease, owner: &str, ttl: std::time::Duration) -> StoreResult<Option<Lease>> {
+    pub async fn claim_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Option<Lease>> {
         on_backend!(self, s => s.claim_lease(lease, owner, ttl).await)
     }
 

@@ -44,7 +44,11 @@ async fn a_lease_is_taken_renewed_and_refused_to_a_second_owner_while_it_runs(db
     );
     assert!(refused.to_string().contains("driven by another process"), "{refused}");
     assert!(
-        store.claim_expired_leases("host/2/proc:2/b", LONG).await.unwrap().is_empty(),
+        store
+            .claim_expired_leases("host/2/proc:2/b", LONG)
+            .await
+            .unwrap()
+            .is_empty(),
         "a running lease is not claimed"
     );
 
@@ -64,7 +68,10 @@ async fn an_expired_lease_is_claimed_and_the_stale_owners_writes_change_nothing(
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].previous_owner, "host/1/proc:1/a");
     let fresh = claimed[0].lease.clone();
-    assert_eq!((fresh.session, fresh.owner.as_str(), fresh.token), (s.id, "host/2/proc:2/b", 2));
+    assert_eq!(
+        (fresh.session, fresh.owner.as_str(), fresh.token),
+        (s.id, "host/2/proc:2/b", 2)
+    );
 
     // The stale owner wakes up: every write it makes is refused and nothing changes.
     let network = "network".parse().unwrap();
@@ -82,7 +89,10 @@ async fn an_expired_lease_is_claimed_and_the_stale_owners_writes_change_nothing(
         store.renew_lease(s.id, &stale.fence(), LONG).await,
         Err(StoreError::Fenced { .. })
     ));
-    assert!(!store.release_lease(s.id, &stale.fence()).await.unwrap(), "not its lease any more");
+    assert!(
+        !store.release_lease(s.id, &stale.fence()).await.unwrap(),
+        "not its lease any more"
+    );
     let after = store.session(s.id).await.unwrap();
     assert_eq!(after.state, SessionState::Draft);
     assert_eq!(store.session_stacks(s.id).await.unwrap()[0].state, StackState::Pending);
@@ -100,7 +110,10 @@ async fn replicas_sweeping_together_take_an_expired_session_over_exactly_once(db
     let mut sessions = Vec::new();
     for _ in 0..5 {
         let s = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
-        store.take_lease(s.id, "host/1/proc:1/dead", Duration::ZERO).await.unwrap();
+        store
+            .take_lease(s.id, "host/1/proc:1/dead", Duration::ZERO)
+            .await
+            .unwrap();
         sessions.push(s.id);
     }
     let sweeps = (0..6).map(|n| {
