@@ -290,6 +290,7 @@ impl App {
             OrchestratorSettings {
                 environments: config.environments.clone(),
                 max_parallel: config.pulumi.max_parallel,
+                lease_ttl: config.leases.ttl,
             },
             PolicySettings {
                 admins: config.admins.clone(),

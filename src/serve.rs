@@ -93,7 +93,9 @@ pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: Can
     let ops_stop = CancellationToken::new();
     let (addr, ops) = serve_ops(core.clone(), &core.config.serve.listen, ops_stop.clone()).await?;
     info!(%addr, "serving /healthz and /metrics");
-    let sweeper = core.spawn_sweeper(Duration::from_secs(30));
+    // Every `leases.sweep`: sessions whose driving process stopped are taken over within the
+    // lease TTL plus one pass; stale plans expire; the lock queue moves on.
+    let sweeper = core.spawn_sweeper(core.config.leases.sweep);
     let transport_stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     for t in transports {

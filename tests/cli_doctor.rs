@@ -58,7 +58,8 @@ fn a_ready_installation_passes_every_check() {
             "passphrase",
             "cloud credentials",
             "data dir",
-            "database"
+            "database",
+            "session rows"
         ]
     );
     for l in run.stdout.lines() {

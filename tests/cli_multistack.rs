@@ -106,8 +106,8 @@ fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
     assert_eq!(status["session"]["state"], "FAILED");
     let reason = status["session"]["reason"].as_str().unwrap();
     assert!(
-        reason.contains(&format!("(pid {}) died while it was APPLYING", deploy.id())),
-        "{reason}"
+        reason.contains(&format!("(pid {} on ", deploy.id())) && reason.contains(") died while it was APPLYING"),
+        "the lease names the process and its host: {reason}"
     );
     let (state, error) = stack_state(&status, "network");
     assert_eq!(state, "failed");
@@ -170,11 +170,18 @@ fn busy_stacks_are_refused_with_the_holder_or_queued_in_order() {
         run.stderr
     );
     assert!(run.stderr.contains("--queue"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("released when it is applied, cancelled"),
+        "the holder and what releases it are named: {}",
+        run.stderr
+    );
     let sessions = cli.sessions();
     assert_eq!(
-        sessions[0].1, "CANCELLED",
-        "the refused session is closed: {sessions:?}"
+        sessions.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        [holder.as_str()],
+        "a refusal leaves no session behind (issue 15.4): {sessions:?}"
     );
+    assert!(run.stderr.contains("No session was opened"), "{}", run.stderr);
     assert_eq!(
         status_json(&cli, &holder)["session"]["state"],
         "PLAN_READY",

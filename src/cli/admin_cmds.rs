@@ -116,6 +116,73 @@ pub enum AdminCmd {
     },
 }
 
+/// `cloud locks`: who holds which stack, who drives that session and what will release it.
+#[derive(Debug, Args)]
+pub struct LocksArgs {
+    #[command(subcommand)]
+    pub cmd: Option<LocksCmd>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocksCmd {
+    /// Release a stack lock whoever holds it (admin; audited). Give the lock key, or a stack
+    /// name that matches one held lock
+    Release {
+        stack_or_key: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+pub async fn cmd_locks(app: &App, args: LocksArgs) -> anyhow::Result<()> {
+    match args.cmd {
+        None => {
+            let locks = app.orchestrator.locks().await.map_err(user)?;
+            if args.json {
+                return super::session_cmds::print_json(&locks);
+            }
+            if locks.is_empty() {
+                crate::outln!("No stack is locked.");
+                return Ok(());
+            }
+            for l in &locks {
+                let driver = match &l.driver {
+                    Some(lease) => format!(
+                        "driven by {} until {}",
+                        lease.owner,
+                        lease.expires_at.format("%H:%M:%S")
+                    ),
+                    None => "no process drives it".to_string(),
+                };
+                crate::outln!(
+                    "{}  session {} ({}, {}; {})\n    {}",
+                    l.lock.stack,
+                    l.lock.session.short(),
+                    l.lock.requester,
+                    l.lock.state,
+                    driver,
+                    l.released_when
+                );
+            }
+            Ok(())
+        }
+        Some(LocksCmd::Release { stack_or_key, reason }) => {
+            let (key, holder) = app
+                .orchestrator
+                .force_release_lock(&app.principal, &stack_or_key, &reason)
+                .await
+                .map_err(user)?;
+            crate::outln!(
+                "Released {key} (held by session {}); recorded in the audit log.",
+                holder.short()
+            );
+            Ok(())
+        }
+    }
+}
+
 pub(super) fn user(e: OrchestratorError) -> anyhow::Error {
     e.to_user().into()
 }

@@ -162,8 +162,44 @@ pub async fn run_checks_with(config: &Config, env: &BTreeMap<String, String>) ->
     checks.push(check_passphrase(&config.pulumi.passphrase));
     checks.extend(check_credentials(&config.pulumi.backend_url, env));
     checks.push(check_data_dir(&config.data_dir));
-    checks.push(check_database(&config.database_url).await);
+    let database = check_database(&config.database_url).await;
+    let readable = database.status == Status::Ok;
+    checks.push(database);
+    if readable {
+        checks.push(check_session_rows(&config.database_url).await);
+    }
     Report { checks }
+}
+
+/// Session rows that do not decode (issue 15.6): `list`, `status` and the sweeper skip them, so
+/// the rest keeps working; here each is named with its column so someone can repair it.
+async fn check_session_rows(url: &str) -> Check {
+    const NAME: &str = "session rows";
+    let store = match cloud_core::store::Store::open(url).await {
+        Ok(store) => store,
+        Err(e) => return Check::with(NAME, Status::Skipped, format!("not read: {e}"), "see the database line"),
+    };
+    let bad = store.bad_session_rows().await;
+    store.close().await;
+    match bad {
+        Ok(bad) if bad.is_empty() => Check::ok(NAME, "every session row decodes"),
+        Ok(bad) => Check::with(
+            NAME,
+            Status::Warn,
+            format!(
+                "{} row(s) do not decode and are skipped by list, status and the sweeper: {}",
+                bad.len(),
+                bad.iter().map(|b| b.problem.as_str()).collect::<Vec<_>>().join("; ")
+            ),
+            "repair the named column (or delete the row) with sqlite3/psql; nothing else is affected",
+        ),
+        Err(e) => Check::with(
+            NAME,
+            Status::Warn,
+            format!("cannot read the sessions: {e}"),
+            "see the database line",
+        ),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -116,6 +116,9 @@ pub enum Command {
     /// People: link one person's Discord, Slack and CLI identities (four-eyes counts them once)
     #[command(subcommand)]
     People(identity_cmds::PeopleCmd),
+    /// Held stack locks: who holds them, who drives that session, what releases them;
+    /// `release` frees one (admin, audited)
+    Locks(admin_cmds::LocksArgs),
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCmd),

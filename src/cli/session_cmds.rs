@@ -215,6 +215,7 @@ fn changes_something(command: &Command) -> bool {
         Command::Quota(cmd) => matches!(cmd, super::admin_cmds::QuotaCmd::Set { .. }),
         Command::Admin(cmd) => !matches!(cmd, super::admin_cmds::AdminCmd::List { .. }),
         Command::Tokens(cmd) => !matches!(cmd, super::identity_cmds::TokensCmd::List { .. }),
+        Command::Locks(args) => args.cmd.is_some(),
         Command::Status(_)
         | Command::List(_)
         | Command::Logs(_)
@@ -396,6 +397,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Quota(cmd) => super::admin_cmds::cmd_quota(app, cmd).await,
         Command::Stats(args) => super::admin_cmds::cmd_stats(app, args).await,
         Command::Admin(cmd) => super::admin_cmds::cmd_admin(app, cmd).await,
+        Command::Locks(args) => super::admin_cmds::cmd_locks(app, args).await,
     }
 }
 

@@ -198,6 +198,28 @@ fn print_holders(holders: &[LockHolder]) {
 async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> {
     let orch = &app.orchestrator;
     let stacks = req.stacks.as_deref();
+    if !req.flow.queue && req.operation != Operation::Rollback {
+        // Without --queue a busy stack refuses the request before anything is stored: no
+        // CANCELLED session is left behind in `cloud list` for a refusal.
+        match orch
+            .start_if_free(&app.principal, &req.project, &req.env, stacks, req.operation)
+            .await
+        {
+            Ok(s) => return Ok(s),
+            Err(OrchestratorError::Busy { session, holders }) => {
+                // Lost a race between the check and the open: cancel what was opened.
+                let _ = orch
+                    .cancel(
+                        session,
+                        &app.principal,
+                        "refused: its stacks are held by other sessions",
+                    )
+                    .await;
+                return Err(user(OrchestratorError::Refused { holders }));
+            }
+            Err(e) => return Err(user(e)),
+        }
+    }
     let started = match req.operation {
         Operation::Deploy => orch.start_session(&app.actor, &req.project, &req.env, stacks).await,
         Operation::Destroy if req.with_dependents => {
@@ -218,30 +240,51 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
             .await;
         let list: Vec<String> = holders.iter().map(|h| format!("  {h}")).collect();
         return Err(UserError::failed(format!(
-            "the stacks are busy:\n{}\nWait for that session to finish, or run the same command with --queue to wait in line.",
+            "the stacks are busy:\n{}\nRun the same command with --queue to wait in line and run as soon as they are released.",
             list.join("\n")
         ))
         .into());
     }
-    match orch.queue_session(id, &app.actor).await.map_err(user)? {
-        LockOutcome::Granted => {}
-        LockOutcome::Queued { position, holders } => {
-            crate::outln!("Session {} is queued for its stacks: position {position}.", id.short());
-            print_holders(&holders);
-            orch.wait_for_locks(id).await.map_err(user)?;
-            crate::outln!("Session {} holds its stacks now.", id.short());
+    // Waiting in line is driving the session too: if this process dies while it waits, the
+    // session is cancelled and its place freed once its lease expires.
+    let lease = orch.drive(id).await.map_err(user)?;
+    let waited = async {
+        match orch.queue_session(id, &app.actor).await.map_err(user)? {
+            LockOutcome::Granted => {}
+            LockOutcome::Queued { position, holders } => {
+                crate::outln!("Session {} is queued for its stacks: position {position}.", id.short());
+                print_holders(&holders);
+                orch.wait_for_locks(id).await.map_err(user)?;
+                crate::outln!("Session {} holds its stacks now.", id.short());
+            }
+            LockOutcome::Busy { .. } => unreachable!("queueing never refuses"),
         }
-        LockOutcome::Busy { .. } => unreachable!("queueing never refuses"),
+        anyhow::Ok(())
     }
+    .await;
+    lease.release().await;
+    waited?;
     app.store.session(id).await.map_err(store_user)
 }
 
 /// The whole flow: open, show the waves, plan, approve where allowed, apply with progress.
+///
+/// The command drives the session under its lease from the moment it is open until it returns
+/// (`Orchestrator::drive`): if this process is killed, another `cloud` process or the bot's
+/// sweeper ends the session and frees its stacks within the lease TTL, whatever state it was in.
+/// When the command returns normally the lease is given back and the session waits (for an
+/// approval, a queue turn) as it always did.
 pub async fn run_request(app: &App, req: SessionRequest) -> anyhow::Result<()> {
     let s = open(app, &req).await?;
-    let view = app.orchestrator.status(s.id).await.map_err(user)?;
-    crate::out!("{}", cloud_chat::text::waves(&view.stacks));
-    session_cmds::plan_approve_apply(app, s, req.flow.approve).await
+    let lease = app.orchestrator.drive(s.id).await.map_err(user)?;
+    let result = async {
+        let view = app.orchestrator.status(s.id).await.map_err(user)?;
+        crate::out!("{}", cloud_chat::text::waves(&view.stacks));
+        session_cmds::plan_approve_apply(app, s, req.flow.approve).await
+    }
+    .await;
+    lease.release().await;
+    result
 }
 
 /// Sessions of the same environment that followed up on `id` (opened when its apply stopped).

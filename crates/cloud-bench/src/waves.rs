@@ -462,6 +462,7 @@ pub async fn cmd_bench_waves(global: &GlobalArgs, args: &WavesArgs) -> anyhow::R
         OrchestratorSettings {
             environments: config.environments.clone(),
             max_parallel,
+            lease_ttl: config.leases.ttl,
         },
     );
     let who = Principal::cli("bench");

@@ -930,6 +930,51 @@ pub async fn admin_list(core: &Arc<Core>, actor: &Actor, project: Option<&str>) 
     answer(result.await)
 }
 
+/// `/cloud-locks [stack-or-key reason…]`: the held stack locks — holder, the process driving
+/// it, what releases it — or, with a lock and a reason, force-release one (admin, audited).
+pub async fn locks(core: &Arc<Core>, actor: &Actor, release: Option<(&str, &str)>) -> Reply {
+    let result = async {
+        if let Some((lock, reason)) = release {
+            let (key, holder) = core
+                .orchestrator()
+                .force_release_lock(actor.clone(), lock, reason)
+                .await
+                .map_err(from_orch)?;
+            return Ok(Reply::ephemeral(format!(
+                "🔓 Released `{key}` (held by session `{}`); recorded in the audit log.",
+                holder.short()
+            ))
+            .with_follow_up(FollowUp::RefreshLobby { session: holder }));
+        }
+        let locks = core
+            .orchestrator()
+            .admin_locks(actor.clone())
+            .await
+            .map_err(from_orch)?;
+        if locks.is_empty() {
+            return Ok(Reply::ephemeral("**Stack locks**: none held."));
+        }
+        let lines: Vec<String> = locks
+            .iter()
+            .map(|l| {
+                format!(
+                    "• `{}` — session `{}` ({}, {}): {}",
+                    l.lock.stack,
+                    l.lock.session.short(),
+                    l.lock.requester,
+                    l.lock.state,
+                    l.released_when
+                )
+            })
+            .collect();
+        Ok(Reply::ephemeral(clip(
+            &format!("**Stack locks**\n{}", lines.join("\n")),
+            MAX_REPLY,
+        )))
+    };
+    answer(result.await)
+}
+
 /// `/cloud-admin-cancel session reason`: cancel anyone's session (admin of its project).
 pub async fn admin_cancel(core: &Arc<Core>, actor: &Actor, session: &str, reason: &str) -> Reply {
     let result = async {

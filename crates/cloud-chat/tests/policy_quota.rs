@@ -66,6 +66,7 @@ async fn world() -> World {
         OrchestratorSettings {
             environments,
             max_parallel: 2,
+            lease_ttl: cloud_core::orchestrator::DEFAULT_LEASE_TTL,
         },
         PolicySettings::strict(vec![root()]),
     );

@@ -68,6 +68,18 @@ struct FileConfig {
     serve: ServeFile,
     #[serde(default)]
     discord: DiscordFile,
+    #[serde(default)]
+    leases: LeasesFile,
+}
+
+/// `leases:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeasesFile {
+    #[serde(default, with = "humantime_serde")]
+    ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    sweep: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -292,6 +304,20 @@ pub struct Config {
     pub pricing: Option<PathBuf>,
     pub serve: ServeConfig,
     pub discord: DiscordConfig,
+    pub leases: LeasesConfig,
+}
+
+/// Session leases (`leases:` in the file, `CLOUD_LEASE_TTL` / `CLOUD_SWEEP_INTERVAL`): how long
+/// a process driving a session may go silent before another takes the session over, and how
+/// often the sweeper looks. A session whose driver died is ended within `ttl + sweep`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeasesConfig {
+    /// Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub sweep: Duration,
 }
 
 /// What the command line adds on top.
@@ -587,7 +613,35 @@ impl Config {
         let timeout = file.pulumi.timeout.unwrap_or(Duration::from_secs(3600));
         let cancel_grace = file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30));
         let shutdown_timeout = file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300));
+        let env_duration = |var: &str| -> Result<Option<Duration>, ConfigError> {
+            env.get(var)
+                .map(|v| {
+                    humantime::parse_duration(v.trim()).map_err(|e| ConfigError::Invalid {
+                        origin: var.into(),
+                        message: format!("`{v}` is not a duration such as 30s or 2m: {e}"),
+                    })
+                })
+                .transpose()
+        };
+        let lease_ttl = env_duration("CLOUD_LEASE_TTL")?
+            .or(file.leases.ttl)
+            .unwrap_or(Duration::from_secs(30));
+        let sweep = env_duration("CLOUD_SWEEP_INTERVAL")?
+            .or(file.leases.sweep)
+            .unwrap_or(Duration::from_secs(10));
         for (key, value, min, max) in [
+            (
+                "leases.ttl",
+                lease_ttl,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            ),
+            (
+                "leases.sweep",
+                sweep,
+                Duration::from_millis(100),
+                Duration::from_secs(3600),
+            ),
             (
                 "pulumi.timeout",
                 timeout,
@@ -640,6 +694,7 @@ impl Config {
                 listen,
                 shutdown_timeout,
             },
+            leases: LeasesConfig { ttl: lease_ttl, sweep },
             discord: DiscordConfig {
                 token,
                 token_origin,

@@ -97,6 +97,28 @@ pub enum EngineError {
     Io { stack: String, message: String },
 }
 
+impl EngineError {
+    /// Whether the failed operation may have left the engine's own stack lock behind (a crash, a
+    /// timeout, a non-zero exit, a full disk…), so the caller should release it (`pulumi cancel`)
+    /// before the stack can run again. Never for a busy stack: that lock is another process's.
+    pub fn may_leave_engine_lock(&self) -> bool {
+        match self {
+            EngineError::Crashed { .. }
+            | EngineError::Timeout { .. }
+            | EngineError::CommandFailed { .. }
+            | EngineError::UpdateFailed { .. }
+            | EngineError::Io { .. } => true,
+            EngineError::BinaryNotFound { .. }
+            | EngineError::StackBusy { .. }
+            | EngineError::MissingStack { .. }
+            | EngineError::MissingConfig { .. }
+            | EngineError::MissingPassphrase { .. }
+            | EngineError::PreviewFailed { .. }
+            | EngineError::Cancelled { .. } => false,
+        }
+    }
+}
+
 /// How a process ended, for messages: `exit code 255`, or `killed by a signal` when the OS gave
 /// no code.
 fn exit_text(code: Option<i32>) -> String {

@@ -5,6 +5,7 @@
 use cloud_testkit::fake_engine;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cloud_core::config::EnvironmentPolicy;
 use cloud_core::engine::StepOp;
@@ -827,6 +828,7 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
         OrchestratorSettings {
             environments,
             max_parallel: 2,
+            lease_ttl: cloud_core::orchestrator::DEFAULT_LEASE_TTL,
         },
     );
     let s = orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
@@ -847,7 +849,7 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
 }
 
 #[tokio::test]
-async fn a_plan_left_running_by_a_dead_process_ends_plan_failed_and_keeps_its_stacks() {
+async fn a_plan_left_running_by_a_dead_process_ends_plan_failed_and_frees_its_stacks() {
     let w = world(FakeEngine::with(&[
         ("network", creates(&["vpc"])),
         ("dns", creates(&["zone"])),
@@ -892,8 +894,16 @@ async fn a_plan_left_running_by_a_dead_process_ends_plan_failed_and_keeps_its_st
         !w.engine.calls().contains(&"unlock dns".to_string()),
         "a preview holds no engine lock"
     );
-    // PLAN_FAILED is not final: the session keeps its stacks and can be retried.
-    assert_eq!(w.store.session_locks(s.id).await.unwrap().len(), 2);
+    // Nobody drives it any more: its stacks are free at once (issue 15.4), audited as the system.
+    assert!(w.store.session_locks(s.id).await.unwrap().is_empty());
+    assert!(w
+        .store
+        .audit_entries(Some(s.id))
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "locks.release" && e.actor == "system:recovery"));
+    // PLAN_FAILED is not final: a retry takes the stacks again.
     assert_eq!(
         w.orch.plan(s.id, &alice()).await.unwrap().state,
         SessionState::PlanReady
@@ -969,5 +979,104 @@ async fn drafts_nobody_will_plan_are_cancelled_after_the_ttl_and_queued_ones_wai
             .await
             .unwrap(),
         vec![queued]
+    );
+}
+
+/// Issue 15.3/15.4: a process on another host drove sessions and stopped renewing their leases
+/// (it died, froze or lost the database). Whatever state each was in, the next sweep ends it as
+/// the system and frees its stacks at once — not after the plan TTL.
+#[tokio::test]
+async fn sessions_whose_driver_stopped_renewing_its_lease_are_taken_over_in_any_state() {
+    let w = world(FakeEngine::with(&[
+        ("network", creates(&["vpc"])),
+        ("security", creates(&["sg"])),
+        ("dns", creates(&["zone"])),
+    ]))
+    .await;
+    let gone = "another-host/4242/proc:1/0123456789ab";
+    let draft = w
+        .orch
+        .start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["network"])))
+        .await
+        .unwrap();
+    let ready = w
+        .orch
+        .start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["security"])))
+        .await
+        .unwrap();
+    w.orch.plan(ready.id, &alice()).await.unwrap();
+    let approved = w
+        .orch
+        .start_session(&alice(), "ecommerce", "dev", Some(&stacks(&["dns"])))
+        .await
+        .unwrap();
+    let planned = w.orch.plan(approved.id, &alice()).await.unwrap();
+    w.orch
+        .approve(approved.id, &alice(), planned.digest.as_ref().unwrap().short())
+        .await
+        .unwrap();
+    for id in [draft.id, ready.id, approved.id] {
+        // Taken by the remote driver; expired at once (it never renews).
+        w.store.take_lease(id, gone, Duration::ZERO).await.unwrap();
+    }
+    // A live driver's lease is left alone.
+    let live = w
+        .orch
+        .start_session(&bob(), "ecommerce", "stage", Some(&stacks(&["network"])))
+        .await
+        .unwrap();
+    let guard = w.orch.drive(live.id).await.unwrap();
+
+    let mut reports = w.orch.recover().await.unwrap();
+    reports.sort_by_key(|r| r.from.to_string());
+    assert_eq!(
+        reports.iter().map(|r| (r.from, r.session.state)).collect::<Vec<_>>(),
+        [
+            (SessionState::Approved, SessionState::Cancelled),
+            (SessionState::Draft, SessionState::Cancelled),
+            (SessionState::PlanReady, SessionState::Cancelled),
+        ]
+    );
+    for id in [draft.id, ready.id, approved.id] {
+        let s = w.store.session(id).await.unwrap();
+        assert!(
+            s.reason
+                .as_deref()
+                .unwrap()
+                .contains("(pid 4242 on another-host) stopped while it was"),
+            "{:?}",
+            s.reason
+        );
+        assert!(
+            w.store.session_locks(id).await.unwrap().is_empty(),
+            "stacks freed at once"
+        );
+        assert_eq!(w.store.lease(id).await.unwrap(), None, "the lease is given back");
+        let audit = w.store.audit_entries(Some(id)).await.unwrap();
+        assert_eq!(audit.last().unwrap().actor, "system:recovery");
+    }
+    assert_eq!(w.store.session(live.id).await.unwrap().state, SessionState::Draft);
+    assert!(w.orch.recover().await.unwrap().is_empty(), "nothing twice");
+    guard.release().await;
+
+    // The stacks deploy again right away.
+    let again = w
+        .orch
+        .start_session(
+            &alice(),
+            "ecommerce",
+            "dev",
+            Some(&stacks(&["network", "security", "dns"])),
+        )
+        .await
+        .unwrap();
+    let again = w.orch.plan(again.id, &alice()).await.unwrap();
+    w.orch
+        .approve(again.id, &alice(), again.digest.as_ref().unwrap().short())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.orch.apply(again.id, &alice()).await.unwrap().state,
+        SessionState::Applied
     );
 }

@@ -96,6 +96,7 @@ async fn world_with(role_mappings: Vec<RoleMapping>) -> World {
         OrchestratorSettings {
             environments,
             max_parallel: 2,
+            lease_ttl: cloud_core::orchestrator::DEFAULT_LEASE_TTL,
         },
         policy,
     );
@@ -703,4 +704,60 @@ async fn the_background_sweeper_records_expiries() {
     assert_eq!(expired[0].details["principal"], "cli:bob");
     shutdown.cancel();
     task.await.unwrap();
+}
+
+/// `cloud locks` / `/cloud-locks`: anyone with a grant can be told who holds a stack, but only an
+/// admin lists every lock from chat and force-releases one, with a reason that is audited.
+#[tokio::test]
+async fn only_an_admin_force_releases_a_stack_lock_and_the_release_is_audited() {
+    let w = world().await;
+    grant(&w, &user("alice"), None, Role::Deploy, GrantExpiry::Never).await;
+    let held = w
+        .orch
+        .start_session(&user("alice"), "ecommerce", "dev", None)
+        .await
+        .unwrap();
+    let locks = w.orch.locks().await.unwrap();
+    assert!(!locks.is_empty());
+    assert!(locks.iter().all(|l| l.lock.session == held.id));
+    assert!(
+        locks[0].released_when.contains("cancelled (`cloud cancel"),
+        "{}",
+        locks[0].released_when
+    );
+    let key = locks[0].lock.stack.clone();
+
+    let denied = w.orch.admin_locks(&user("alice")).await.unwrap_err().to_user();
+    assert_eq!(denied.code, ExitCode::Denied);
+    let denied = w
+        .orch
+        .force_release_lock(&user("alice"), &key, "mine anyway")
+        .await
+        .unwrap_err()
+        .to_user();
+    assert_eq!(denied.code, ExitCode::Denied);
+    let no_reason = w
+        .orch
+        .force_release_lock(&root(), &key, " ")
+        .await
+        .unwrap_err()
+        .to_user();
+    assert!(no_reason.message.contains("needs a reason"), "{}", no_reason.message);
+    assert_eq!(
+        w.orch.locks().await.unwrap().len(),
+        locks.len(),
+        "refusals change nothing"
+    );
+
+    let (released, holder) = w
+        .orch
+        .force_release_lock(&root(), &key, "its owner left for the day")
+        .await
+        .unwrap();
+    assert_eq!((released.as_str(), holder), (key.as_str(), held.id));
+    assert!(w.orch.locks().await.unwrap().iter().all(|l| l.lock.stack != key));
+    let audit = w.store.audit_entries(Some(held.id)).await.unwrap();
+    let entry = audit.iter().find(|e| e.action == "locks.force_release").unwrap();
+    assert_eq!(entry.actor, "cli:root");
+    assert_eq!(entry.details["reason"], "its owner left for the day");
 }

@@ -404,6 +404,22 @@ pub(crate) async fn cmd_admin_list(
     .await
 }
 
+/// Held stack locks, or force-release one with a reason (admin).
+#[poise::command(slash_command, rename = "cloud-locks")]
+pub(crate) async fn cmd_locks(
+    ctx: Ctx<'_>,
+    #[description = "Release this lock (a lock key, or a stack name held once)"] release: Option<String>,
+    #[description = "Why (needed to release; goes to the audit log)"] reason: Option<String>,
+) -> Result<(), Error> {
+    let actor = actor_of(ctx);
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        let release = release.as_deref().map(|lock| (lock, reason.as_deref().unwrap_or("")));
+        actions::locks(&core, &actor, release).await
+    })
+    .await
+}
+
 /// Cancel any session (admin).
 #[poise::command(
     slash_command,
@@ -492,6 +508,7 @@ pub(crate) fn all() -> Vec<poise::Command<Data, Error>> {
         cmd_set_quota(),
         cmd_admin_list(),
         cmd_admin_cancel(),
+        cmd_locks(),
         cmd_stats(),
         cmd_audit(),
         cmd_approve(),

@@ -327,6 +327,10 @@ impl SlackBot {
             }
             SlashCommand::List => actions::list(core, &actor).await,
             SlashCommand::AdminList => actions::admin_list(core, &actor, None).await,
+            SlashCommand::Locks { release } => {
+                let release = release.as_ref().map(|(lock, reason)| (lock.as_str(), reason.as_str()));
+                actions::locks(core, &actor, release).await
+            }
             SlashCommand::Status { session } => actions::status(core, &actor, session.as_deref()).await,
             SlashCommand::Projects => actions::projects(core).await,
             SlashCommand::Quota { project } => actions::quota(core, &actor, &project).await,

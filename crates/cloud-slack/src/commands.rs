@@ -12,7 +12,7 @@ use cloud_domain::error::UserError;
 use cloud_domain::policy::{Role, UnknownRole};
 
 /// Every slash command the app registers (the manifest in docs/slack.md lists the same).
-pub const COMMANDS: [&str; 17] = [
+pub const COMMANDS: [&str; 18] = [
     "/cloud-deploy",
     "/cloud-list",
     "/cloud-status",
@@ -26,6 +26,7 @@ pub const COMMANDS: [&str; 17] = [
     "/cloud-set-quota",
     "/cloud-admin-list",
     "/cloud-admin-cancel",
+    "/cloud-locks",
     "/cloud-stats",
     "/cloud-audit",
     "/cloud-help",
@@ -67,6 +68,10 @@ pub enum SlashCommand {
         limit: f64,
     },
     AdminList,
+    /// The held stack locks, or (with a lock and a reason) force-release one.
+    Locks {
+        release: Option<(String, String)>,
+    },
     AdminCancel {
         session: String,
         reason: String,
@@ -137,6 +142,15 @@ struct SessionReasonCli {
     /// Session id or its first 8 characters
     session: String,
     /// Why (recorded in the audit log)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    reason: Vec<String>,
+}
+
+#[derive(Debug, Parser)]
+struct LocksCli {
+    /// Release this lock (a lock key, or a stack name held once); omit to list the locks
+    lock: Option<String>,
+    /// Why (needed to release; recorded in the audit log)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     reason: Vec<String>,
 }
@@ -231,6 +245,7 @@ fn about(command: &str) -> &'static str {
         "/cloud-set-quota" => "Admin: set a project quota",
         "/cloud-admin-list" => "Admin: every active session",
         "/cloud-admin-cancel" => "Admin: cancel anyone's session",
+        "/cloud-locks" => "Admin: held stack locks; release one with a reason",
         "/cloud-stats" => "Admin: deployment statistics",
         "/cloud-audit" => "Admin: the audit log",
         "/cloud-approve" => "Approve a session's plan (like the Approve button)",
@@ -267,6 +282,7 @@ fn clap_command(command: &str) -> Option<clap::Command> {
         "/cloud-status" => StatusCli::command(),
         "/cloud-quota" => ProjectCli::command(),
         "/cloud-cancel" | "/cloud-admin-cancel" => SessionReasonCli::command(),
+        "/cloud-locks" => LocksCli::command(),
         "/cloud-logs" => SessionCli::command(),
         "/cloud-grant" => GrantCli::command(),
         "/cloud-revoke" => RevokeCli::command(),
@@ -405,6 +421,12 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
         "/cloud-list" => SlashCommand::List,
         "/cloud-projects" => SlashCommand::Projects,
         "/cloud-admin-list" => SlashCommand::AdminList,
+        "/cloud-locks" => {
+            let args = LocksCli::from_arg_matches(&matches).map_err(map)?;
+            SlashCommand::Locks {
+                release: args.lock.map(|lock| (lock, args.reason.join(" "))),
+            }
+        }
         "/cloud-status" => SlashCommand::Status {
             session: StatusCli::from_arg_matches(&matches).map_err(map)?.session,
         },
@@ -664,6 +686,17 @@ mod tests {
         assert_eq!(words(r#"a "b c" <@U1|x y>"#).unwrap(), vec!["a", "b c", "<@U1|x y>"]);
         assert_eq!(words("it's fine").unwrap(), vec!["it's", "fine"]);
         assert!(words("\"open").unwrap_err().message.contains("quote is not closed"));
+    }
+
+    #[test]
+    fn locks_lists_or_releases_one_lock_with_a_reason() {
+        assert_eq!(ok("/cloud-locks", ""), SlashCommand::Locks { release: None });
+        assert_eq!(
+            ok("/cloud-locks", "ecommerce/D1BRV40-network-dev its session is gone"),
+            SlashCommand::Locks {
+                release: Some(("ecommerce/D1BRV40-network-dev".into(), "its session is gone".into()))
+            }
+        );
     }
 
     #[test]

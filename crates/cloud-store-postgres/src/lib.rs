@@ -85,4 +85,39 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Claim every lease that expired (its owner stopped renewing it) for `owner`, valid for
+    /// `ttl`: each gets a bigger token, so the old owner's writes are fenced off from now on.
+    /// Expired leases are claimed with `FOR UPDATE SKIP LOCKED`: two replicas sweeping at the same
+    /// moment each take different sessions and never both take one over (the claim also holds
+    /// the store-wide write lock, so no fenced write interleaves with it).
+    pub async fn claim_expired_leases(
+        &self,
+        owner: &str,
+        ttl: Duration,
+    ) -> StoreResult<Vec<cloud_store::ClaimedLease>> {
+        let now = cloud_store::time::now_text();
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query_as!(
+            cloud_store::leases::StoredLease,
+            r#"SELECT session_id AS "session_id!", owner, token, expires_at FROM session_leases
+               WHERE expires_at <= $1 ORDER BY expires_at FOR UPDATE SKIP LOCKED"#,
+            now
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::new();
+        for row in rows {
+            let previous = cloud_store::Lease::try_from(row)?;
+            if let Some(lease) = queries::leases::claim_on(&mut tx, &previous, owner, ttl).await? {
+                claimed.push(cloud_store::ClaimedLease {
+                    lease,
+                    previous_owner: previous.owner,
+                    previous_expiry: previous.expires_at,
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
 }

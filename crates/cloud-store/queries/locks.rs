@@ -319,6 +319,14 @@ impl Store {
         blockers(&mut conn, &sid, &keys).await
     }
 
+    /// Who would stand between a new session and the lock keys `keys`: their holders and the
+    /// sessions queued for them (a newcomer does not jump the queue). Read-only: lets a caller
+    /// that will not queue refuse before it stores anything.
+    pub async fn stack_holders(&self, keys: &BTreeSet<String>) -> StoreResult<Vec<LockHolder>> {
+        let mut conn = self.pool.acquire().await?;
+        blockers(&mut conn, "", keys).await
+    }
+
     /// Record the configuration a session's stack is planned with (secret values dropped).
     pub async fn set_stack_config(&self, id: SessionId, stack: &StackName, config: &[SavedConfig]) -> StoreResult<()> {
         let config = serde_json::to_string(config).expect("config serialises");

@@ -19,6 +19,7 @@ mod audit;
 mod chat;
 mod grants;
 mod identity;
+pub(crate) mod leases;
 mod locks;
 mod outputs;
 mod projects;

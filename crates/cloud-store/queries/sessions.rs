@@ -4,14 +4,15 @@
 //! the same write transaction as its audit row, so two concurrent clicks can never both win.
 
 use super::audit::append;
+use super::leases::check_fence;
 use crate::{Conn, Store};
 use cloud_domain::engine::ChangeCounts;
 use cloud_domain::session::{check_transition, Principal, SessionId, SessionState, StackName, StackState};
 use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
 use cloud_store::time::now_text;
 use cloud_store::{
-    this_process, ApprovalRow, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
-    StoreResult, Transition,
+    this_process, ApprovalRow, BadSessionRow, Fence, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord,
+    StackRow, StoreError, StoreResult, Transition,
 };
 
 impl Store {
@@ -116,8 +117,12 @@ impl Store {
         }
     }
 
-    /// Sessions, newest first.
-    pub async fn sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<SessionRecord>> {
+    /// Sessions, newest first, and the rows among them that do not decode (each named by
+    /// session id, with the column and the problem), which are left out of the list.
+    pub async fn sessions_checked(
+        &self,
+        filter: &SessionFilter,
+    ) -> StoreResult<(Vec<SessionRecord>, Vec<BadSessionRow>)> {
         let limit = filter.limit.map(i64::from).unwrap_or(i64::MAX);
         let state = filter.state.map(SessionState::as_str);
         let rows = sqlx::query_as!(
@@ -140,12 +145,29 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(SessionRecord::try_from).collect()
+        let mut good = Vec::with_capacity(rows.len());
+        let mut bad = Vec::new();
+        for row in rows {
+            let id = row.id.clone();
+            match SessionRecord::try_from(row) {
+                Ok(record) => good.push(record),
+                // One malformed row must not break every listing: it is reported, not decoded.
+                Err(StoreError::Corrupt(problem)) => bad.push(BadSessionRow { session: id, problem }),
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((good, bad))
     }
 
     /// Move a session with a compare-and-set and append its audit row, in one transaction.
     /// Loses cleanly with [`StoreError::StateChanged`] when someone else moved it first.
     pub async fn transition(&self, t: Transition) -> StoreResult<SessionRecord> {
+        self.transition_fenced(t, None).await
+    }
+
+    /// [`Store::transition`] made under a lease: fails with [`StoreError::Fenced`], changing
+    /// nothing, unless `fence` still holds the session's lease.
+    pub async fn transition_fenced(&self, t: Transition, fence: Option<&Fence>) -> StoreResult<SessionRecord> {
         check_transition(t.from, t.to)?;
         let now = now_text();
         let id = t.id.to_string();
@@ -167,6 +189,7 @@ impl Store {
         let owner_start = owner.as_ref().map(|o| o.start.as_str());
         let finished_at = t.to.is_terminal().then_some(now.as_str());
         let mut tx = self.begin_write().await?;
+        check_fence(&mut tx, t.id, fence).await?;
         // One statement for every transition: a column the move does not set is written back
         // unchanged (`COALESCE(NULL, column)`).
         let done = sqlx::query!(
@@ -377,21 +400,52 @@ impl Store {
         counts: Option<&ChangeCounts>,
         error: Option<&str>,
     ) -> StoreResult<()> {
+        self.set_stack_state_fenced(id, stack, state, counts, error, None).await
+    }
+
+    /// [`Store::set_stack_state`] made under a lease (see [`Store::transition_fenced`]).
+    ///
+    /// One statement, not a transaction: stack writes come from stack jobs that their scheduler
+    /// may stop polling at any await, and a write transaction left open there would hold the
+    /// database's write lock against the rest of the session.
+    pub async fn set_stack_state_fenced(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        state: StackState,
+        counts: Option<&ChangeCounts>,
+        error: Option<&str>,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
         let counts = counts.map(|c| serde_json::to_string(c).expect("counts serialise"));
         let (state, now, sid, stack_name) = (state.as_str(), now_text(), id.to_string(), stack.as_str());
+        let (owner, token) = (fence.map(|f| f.owner.as_str()), fence.map(|f| f.token));
         let done = sqlx::query!(
             "UPDATE session_stacks SET state = $1, updated_at = $2, counts = COALESCE($3, counts), error = $4
-             WHERE session_id = $5 AND stack = $6",
+             WHERE session_id = $5 AND stack = $6
+               AND (CAST($7 AS TEXT) IS NULL OR EXISTS (
+                   SELECT 1 FROM session_leases WHERE session_id = $5 AND owner = $7 AND token = $8))",
             state,
             now,
             counts,
             error,
             sid,
             stack_name,
+            owner,
+            token,
         )
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
+            if let Some(fence) = fence {
+                let mut conn = self.pool.acquire().await?;
+                if check_fence(&mut conn, id, Some(fence)).await.is_err() {
+                    return Err(StoreError::Fenced {
+                        session: id,
+                        token: fence.token,
+                    });
+                }
+            }
             return Err(StoreError::Corrupt(format!("session {id} has no stack {stack}")));
         }
         Ok(())

@@ -14,6 +14,19 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// A write made under a lease that is no longer this owner's (it expired and another process
+    /// claimed it, or it was released). Nothing was written.
+    #[error("session {session}: this process no longer holds its lease (token {token}); another process took the session over, nothing was written")]
+    Fenced { session: SessionId, token: i64 },
+    /// Another live process drives the session.
+    #[error(
+        "session {session} is driven by another process ({owner}) until {until}; wait for it, or cancel the session"
+    )]
+    LeaseHeld {
+        session: SessionId,
+        owner: String,
+        until: String,
+    },
     #[error("no session {0}; `cloud list` shows the sessions")]
     SessionNotFound(String),
     #[error("`{0}` matches several sessions; give more of the id")]

@@ -20,6 +20,7 @@ pub mod chat;
 mod error;
 pub mod grants;
 pub mod identity;
+pub mod leases;
 pub mod locks;
 pub mod migrate;
 pub mod owner;
@@ -32,9 +33,10 @@ pub use chat::ChatLobbyRow;
 pub use error::{redact_url, StoreError, StoreResult};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
 pub use identity::{NewToken, PersonLink, TokenRow};
-pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
-pub use owner::{is_alive, this_process, ProcessOwner};
+pub use leases::{ClaimedLease, Fence, Lease};
+pub use locks::{lock_key, HeldLock, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
+pub use owner::{is_alive, lease_owner, lease_owner_is_gone, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{
-    ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
+    ApprovalRow, BadSessionRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
 };

@@ -39,13 +39,48 @@ impl std::fmt::Display for LockHolder {
         } else {
             write!(
                 f,
-                "{} is held by session {} ({}, {})",
+                "{} is held by session {} ({}, {}): {}",
                 self.stack,
                 self.session.short(),
                 self.requester,
-                self.state
+                self.state,
+                released_when(self.session, self.state)
             )
         }
+    }
+}
+
+/// A held stack lock, for `cloud locks`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldLock {
+    /// The lock key (`<project>/<deployment>-<stack>-<env>`).
+    pub stack: String,
+    pub session: SessionId,
+    pub state: SessionState,
+    pub requester: String,
+    pub acquired_at: String,
+}
+
+/// What will release the locks of a session in `state`, for messages about a held stack.
+pub fn released_when(session: SessionId, state: SessionState) -> String {
+    let short = session.short();
+    match state {
+        SessionState::Draft => format!(
+            "released when it is planned and applied, cancelled (`cloud cancel {short}`), or when the process that opened it stops"
+        ),
+        SessionState::Planning => format!(
+            "released when its plan ends and the session finishes, or at once if it is cancelled (`cloud cancel {short}`)"
+        ),
+        SessionState::PlanReady | SessionState::Approved => format!(
+            "released when it is applied, cancelled (`cloud cancel {short}`) or its plan expires"
+        ),
+        SessionState::PlanFailed => format!(
+            "its plan failed: released when it is cancelled (`cloud cancel {short}`) or re-planned and finished"
+        ),
+        SessionState::Applying => "released when its apply ends".to_string(),
+        SessionState::Applied | SessionState::Failed | SessionState::Cancelled | SessionState::Expired => format!(
+            "the session is finished, so the lock is left over: the next sweep releases it, or an admin runs `cloud locks release {short} --reason …`"
+        ),
     }
 }
 

@@ -47,6 +47,58 @@ pub fn is_alive(owner: &ProcessOwner) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// This machine's host name (for lease owners): `gethostname(2)`, empty when it fails.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; the kernel NUL-terminates within it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// This process as a lease owner: `<host>/<pid>/<start>/<run id>`. The run id alone makes it
+/// unique (two processes never share one, even on hosts with the same name and pid); host, pid
+/// and start let a process on the same host tell at once that the owner is gone
+/// ([`lease_owner_is_gone`]) instead of waiting for the lease to expire.
+pub fn lease_owner() -> String {
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER
+        .get_or_init(|| {
+            let me = this_process();
+            format!(
+                "{}/{}/{}/{}",
+                host_name().replace('/', "_"),
+                me.pid,
+                me.start,
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            )
+        })
+        .clone()
+}
+
+/// Whether lease owner `owner` is provably gone: it ran on this host and its process no longer
+/// runs (same pid and start time, see [`is_alive`]). Owners on other hosts, and owners that do
+/// not parse, are never declared gone here: their leases end by expiring.
+pub fn lease_owner_is_gone(owner: &str) -> bool {
+    let mut parts = owner.split('/');
+    let (Some(host), Some(pid), Some(start), Some(_run), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    if host != host_name().replace('/', "_") || owner == lease_owner() {
+        return false;
+    }
+    !is_alive(&ProcessOwner {
+        pid,
+        start: start.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +114,18 @@ mod tests {
             };
             assert!(!is_alive(&other), "same pid, another start time: a different process");
         }
+    }
+
+    #[test]
+    fn a_lease_owner_is_gone_only_when_it_provably_stopped_on_this_host() {
+        let me = lease_owner();
+        assert!(!lease_owner_is_gone(&me), "this process is not gone");
+        let parts: Vec<&str> = me.split('/').collect();
+        let reused = format!("{}/{}/proc:1/abc", parts[0], parts[1]);
+        if parts[2].starts_with("proc:") {
+            assert!(lease_owner_is_gone(&reused), "same pid, another start time");
+        }
+        assert!(!lease_owner_is_gone("another-host/1/proc:1/abc"), "other hosts expire");
+        assert!(!lease_owner_is_gone("garbage"));
     }
 }

@@ -37,6 +37,16 @@ pub struct SessionRecord {
     pub owner: Option<ProcessOwner>,
 }
 
+/// A `sessions` row that does not decode: left out of listings and the sweeper, shown by
+/// `cloud doctor`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BadSessionRow {
+    /// The id as stored (it may itself be what is malformed).
+    pub session: String,
+    /// What is wrong, naming the column (`session …: column state: …`).
+    pub problem: String,
+}
+
 /// Per-stack sub-state of a session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StackRow {

@@ -441,6 +441,7 @@ pub async fn world(engine: Arc<FakeEngine>) -> World {
         OrchestratorSettings {
             environments,
             max_parallel: 4,
+            lease_ttl: cloud_core::orchestrator::DEFAULT_LEASE_TTL,
         },
     );
     World {

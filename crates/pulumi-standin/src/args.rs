@@ -42,6 +42,9 @@ Knobs (environment variables):
                                       and leave lock and state as a crash would
   PULUMI_STANDIN_CRASH_AT=<n>         after n custom-resource steps, exit 255 at once mid-step: no
                                       summary, lock and a pending operation left behind
+  PULUMI_STANDIN_DISK_FULL_AT=<n>     the n-th custom-resource step cannot save the checkpoint
+                                      (no space left on device): exit 255, lock and a pending
+                                      operation left behind
   PULUMI_STANDIN_SECRET_OUTPUTS=a,b   these stack outputs are secrets
   PULUMI_STANDIN_PREVIEW_FAIL=<msg>   previews fail with this error diagnostic
   PULUMI_STANDIN_INVOCATION_LOG=<file>

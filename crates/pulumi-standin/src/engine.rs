@@ -268,6 +268,9 @@ pub fn run(mut run: Run) -> Result<()> {
         if knob_counted && !run.planning && run.knobs.crash_at == Some(counted) {
             crash(counted);
         }
+        if knob_counted && !run.planning && run.knobs.disk_full_at == Some(counted + 1) {
+            disk_full(counted + 1);
+        }
         if let Some(gate) = run
             .knobs
             .apply_gate
@@ -469,6 +472,16 @@ fn wait_at_gate(gate: &std::path::Path) {
 fn crash(after: usize) -> ! {
     eprintln!("panic: pulumi stand-in: simulated crash after {after} resource step(s) (PULUMI_STANDIN_CRASH_AT)");
     // SAFETY: _exit skips destructors and buffered output on purpose: this is a crash.
+    unsafe { libc::_exit(exit::INTERNAL) }
+}
+
+/// What Pulumi does when the backend cannot save a checkpoint: it reports the write error and
+/// stops at once, leaving the lock and the pending operation for `pulumi cancel` to clear.
+fn disk_full(step: usize) -> ! {
+    eprintln!(
+        "error: could not save the checkpoint of step {step}: write .pulumi/stacks: no space left on device (os error 28) (PULUMI_STANDIN_DISK_FULL_AT)"
+    );
+    // SAFETY: _exit skips destructors on purpose: the process stops where the write failed.
     unsafe { libc::_exit(exit::INTERNAL) }
 }
 

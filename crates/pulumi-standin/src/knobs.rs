@@ -33,6 +33,9 @@ pub struct Knobs {
     pub apply_gate: Option<PathBuf>,
     /// `PULUMI_STANDIN_CRASH_AT`: die (exit 255) once n counted steps are done.
     pub crash_at: Option<usize>,
+    /// `PULUMI_STANDIN_DISK_FULL_AT`: the n-th counted step cannot save the checkpoint (ENOSPC):
+    /// Pulumi reports the write error and exits 255 with the lock and a pending operation left.
+    pub disk_full_at: Option<usize>,
     /// `PULUMI_STANDIN_SECRET_OUTPUTS`: stack outputs that are secrets.
     pub secret_outputs: BTreeSet<String>,
     /// `PULUMI_STANDIN_PREVIEW_FAIL`: previews fail with this message.
@@ -68,6 +71,7 @@ impl Knobs {
             hang: var("PULUMI_STANDIN_HANG").is_some_and(|v| v != "0" && v != "false"),
             apply_gate: var("PULUMI_STANDIN_APPLY_GATE").map(PathBuf::from),
             crash_at: positive("PULUMI_STANDIN_CRASH_AT")?,
+            disk_full_at: positive("PULUMI_STANDIN_DISK_FULL_AT")?,
             secret_outputs: var("PULUMI_STANDIN_SECRET_OUTPUTS")
                 .map(|v| {
                     v.split(',')

@@ -409,3 +409,91 @@ impl Orchestrator {
         Ok(stats::compute(&sessions, since, now))
     }
 }
+
+/// One held stack lock as `cloud locks` and `/cloud-locks` show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LockView {
+    #[serde(flatten)]
+    pub lock: crate::store::HeldLock,
+    /// The process driving the holding session right now, if one holds its lease.
+    pub driver: Option<crate::store::Lease>,
+    /// What will release the lock (`cloud_store::locks::released_when`).
+    pub released_when: String,
+}
+
+impl Orchestrator {
+    /// Every held stack lock, with its session, the process driving it and what will release
+    /// it. Anyone may look: it only shows who blocks whom.
+    pub async fn locks(&self) -> OrchResult<Vec<LockView>> {
+        let leases: std::collections::BTreeMap<SessionId, crate::store::Lease> =
+            self.store.leases().await?.into_iter().map(|l| (l.session, l)).collect();
+        Ok(self
+            .store
+            .held_locks()
+            .await?
+            .into_iter()
+            .map(|lock| LockView {
+                driver: leases.get(&lock.session).cloned(),
+                released_when: cloud_store::locks::released_when(lock.session, lock.state),
+                lock,
+            })
+            .collect())
+    }
+
+    /// [`Orchestrator::locks`] for the chat admin command (`/cloud-locks`): needs `admin` on every
+    /// project, like the other admin listings.
+    pub async fn admin_locks(&self, actor: impl Into<Actor>) -> OrchResult<Vec<LockView>> {
+        let actor = actor.into();
+        self.gate(&actor, "*", "*", Intent::Administer).await?;
+        self.locks().await
+    }
+
+    /// Force-release the stack lock `stack_or_key` (a full lock key, or a stack name that matches
+    /// exactly one held lock), whoever holds it. Needs `admin` on the holding session's project and
+    /// a reason; audited (`locks.force_release`). The holding session is not moved: it learns
+    /// that it lost the stack when it next needs it. Returns the released key and its holder.
+    pub async fn force_release_lock(
+        &self,
+        actor: impl Into<Actor>,
+        stack_or_key: &str,
+        reason: &str,
+    ) -> OrchResult<(String, SessionId)> {
+        let actor = actor.into();
+        let wanted = stack_or_key.trim();
+        let held = self.store.held_locks().await?;
+        let matching: Vec<&crate::store::HeldLock> = match held.iter().find(|l| l.stack == wanted) {
+            Some(exact) => vec![exact],
+            None => held
+                .iter()
+                .filter(|l| l.stack.contains(&format!("-{wanted}-")))
+                .collect(),
+        };
+        let lock = match matching.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(UserError::invalid(format!(
+                    "no held stack lock matches `{wanted}`; `cloud locks` lists them"
+                ))
+                .into())
+            }
+            several => {
+                return Err(UserError::invalid(format!(
+                    "`{wanted}` matches several held locks ({}); give the full key",
+                    several.iter().map(|l| l.stack.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+                .into())
+            }
+        };
+        let session = self.store.session(lock.session).await?;
+        self.gate(&actor, &session.project, &session.env, Intent::Administer)
+            .await?;
+        let reason = require_reason(reason, "releasing a stack lock")?;
+        let holder = self
+            .store
+            .force_release_lock(&lock.stack, &actor.principal.to_string(), &reason)
+            .await?;
+        info!(lock = %lock.stack, session = %lock.session, by = %actor.principal, "stack lock force-released");
+        self.promote_queue().await?;
+        Ok((lock.stack.clone(), holder.unwrap_or(lock.session)))
+    }
+}

@@ -71,12 +71,25 @@ impl Orchestrator {
         }
         let proof = self.lock_proof(id).await?;
 
+        // Applied under this process's lease (see `leases`). Should another process take the
+        // session over (this one stalled past the lease TTL), the engine work stops here too.
+        let lease = self.drive(id).await?;
         let token = CancellationToken::new();
+        let lost = lease.lost();
+        let stop_on_loss = {
+            let token = token.clone();
+            tokio::spawn(async move {
+                lost.cancelled().await;
+                token.cancel();
+            })
+        };
         self.running.insert(id, token.clone());
         let result = self
             .run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof)
             .await;
         self.running.remove(&id);
+        stop_on_loss.abort();
+        lease.release().await;
         let (record, remaining) = result?;
         if let Some(remaining) = remaining {
             self.open_follow_up(&record, remaining).await?;
@@ -212,12 +225,29 @@ impl Orchestrator {
                 StackRun::Ran(Err(EngineError::Cancelled { .. })) => {
                     cancelled = true;
                     run.stop();
+                    // A hard stop (the second SIGINT) leaves the engine's lock file behind; the
+                    // process has exited by now, so releasing it cannot hurt a running update.
+                    if let Err(unlock) = self.engine.unlock(&by_name[&name].target).await {
+                        warn!(session = %id, stack = %name, error = %unlock, "cannot release the engine's stack lock");
+                    }
                     self.set_stack(id, &name, StackState::Failed, None, Some("cancelled"))
                         .await?;
                 }
                 StackRun::Ran(Err(e)) => {
-                    let text = e.to_string();
+                    let mut text = e.to_string();
                     warn!(session = %id, stack = %name, error = %text, "stack failed");
+                    // A crashed, timed-out or failed engine may leave its own stack lock behind
+                    // (Pulumi's lock file): release it now (`pulumi cancel`), so the stack can be
+                    // deployed again at once instead of needing hand work.
+                    let unlocked = if e.may_leave_engine_lock() {
+                        self.engine.unlock(&by_name[&name].target).await
+                    } else {
+                        Ok(())
+                    };
+                    if let Err(unlock) = unlocked {
+                        warn!(session = %id, stack = %name, error = %unlock, "cannot release the engine's stack lock");
+                        text = format!("{text}; the engine's stack lock could not be released: {unlock}");
+                    }
                     self.set_stack(id, &name, StackState::Failed, None, Some(&text)).await?;
                     failed.push(format!("{name}: {text}"));
                     for skipped in run.skip_dependents(&name) {

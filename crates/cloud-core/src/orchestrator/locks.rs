@@ -40,9 +40,18 @@ const QUEUE_POLL: Duration = Duration::from_millis(250);
 pub(crate) fn busy_message(session: SessionId, holders: &[LockHolder]) -> String {
     let list: Vec<String> = holders.iter().map(|h| format!("  {h}")).collect();
     format!(
-        "session {short} cannot run: its stacks are busy\n{}\nWait for that session to finish, or queue for the stacks: `cloud queue {short}` (or deploy with --queue; the Queue button in chat).",
+        "session {short} cannot run: its stacks are busy\n{}\nQueue for the stacks to run as soon as they are released: `cloud queue {short}` (or deploy with --queue; the Queue button in chat).",
         list.join("\n"),
         short = session.short()
+    )
+}
+
+/// The text of a refusal that stored nothing: who holds what, and how to wait in line instead.
+pub(crate) fn refused_message(holders: &[LockHolder]) -> String {
+    let list: Vec<String> = holders.iter().map(|h| format!("  {h}")).collect();
+    format!(
+        "the stacks are busy:\n{}\nNo session was opened. Run the same command with --queue to wait in line and run as soon as they are released.",
+        list.join("\n")
     )
 }
 

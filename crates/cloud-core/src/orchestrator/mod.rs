@@ -34,6 +34,7 @@ mod events;
 mod followup;
 mod gate;
 mod identity;
+mod leases;
 mod locks;
 mod planning;
 mod queries;
@@ -52,10 +53,11 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use admin::{GrantExpiry, GrantParams, GrantsFilter, ProjectParams};
+pub use admin::{GrantExpiry, GrantParams, GrantsFilter, LockView, ProjectParams};
 pub use events::{SessionEvent, SessionEventKind};
 pub use gate::PolicySettings;
 pub use identity::{IssuedToken, TokenParams, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
+pub use leases::{LeaseGuard, DEFAULT_LEASE_TTL};
 pub use locks::StackLockProof;
 pub use queries::SessionView;
 pub use recovery::RecoveryReport;
@@ -85,6 +87,10 @@ pub enum OrchestratorError {
         session: SessionId,
         holders: Vec<LockHolder>,
     },
+    /// Refused before anything was stored: other sessions hold (or queued earlier for) the stacks
+    /// a new session would need ([`Orchestrator::start_if_free`]).
+    #[error("{}", locks::refused_message(holders))]
+    Refused { holders: Vec<LockHolder> },
     /// The session is queued and its turn has not come yet.
     #[error("{}", locks::waiting_message(*session, *position, holders))]
     Waiting {
@@ -104,12 +110,14 @@ impl OrchestratorError {
                 | StoreError::Transition(_)
                 | StoreError::Conflict(_)
                 | StoreError::SessionNotFound(_)
-                | StoreError::AmbiguousSession(_)),
+                | StoreError::AmbiguousSession(_)
+                | StoreError::LeaseHeld { .. }),
             ) => UserError::invalid(e.to_string()),
+            OrchestratorError::Store(e @ StoreError::Fenced { .. }) => UserError::failed(e.to_string()),
             OrchestratorError::Store(other) => UserError::failed(format!("internal error: {other}")),
-            busy @ (OrchestratorError::Busy { .. } | OrchestratorError::Waiting { .. }) => {
-                UserError::failed(busy.to_string())
-            }
+            busy @ (OrchestratorError::Busy { .. }
+            | OrchestratorError::Waiting { .. }
+            | OrchestratorError::Refused { .. }) => UserError::failed(busy.to_string()),
         }
     }
 }
@@ -122,6 +130,9 @@ pub struct OrchestratorSettings {
     pub environments: BTreeMap<String, EnvironmentPolicy>,
     /// How many stacks run at once (plan and apply).
     pub max_parallel: usize,
+    /// How long a driving process may go without renewing a session's lease before another
+    /// process takes the session over (`leases.ttl`, default [`DEFAULT_LEASE_TTL`]).
+    pub lease_ttl: std::time::Duration,
 }
 
 /// The transport-free core.
@@ -145,6 +156,9 @@ pub struct Orchestrator {
     /// drafts, audited grant expiries) shows only in the store, so this is how an observer
     /// knows that a pass which began after some change has run, without polling the store.
     sweeps: watch::Sender<u64>,
+    /// The session leases this process holds (see `leases`): the fence its writes carry, and
+    /// their renewal while it works.
+    leases: Arc<leases::LeaseBook>,
 }
 
 impl Orchestrator {
@@ -176,7 +190,9 @@ impl Orchestrator {
             policy.local_cli_admin,
             policy.clock,
         );
+        let leases = leases::LeaseBook::new(store.clone(), settings.lease_ttl);
         Arc::new(Orchestrator {
+            leases,
             store,
             engine,
             resolver,
@@ -234,16 +250,21 @@ impl Orchestrator {
         actor: &str,
         update: SessionUpdate,
     ) -> OrchResult<SessionRecord> {
+        // Under this process's lease when it holds one: a stale driver cannot move the session.
+        let fence = self.leases.fence(id);
         let record = self
             .store
-            .transition(Transition {
-                id,
-                from,
-                to,
-                actor: actor.to_string(),
-                details: serde_json::json!({}),
-                update,
-            })
+            .transition_fenced(
+                Transition {
+                    id,
+                    from,
+                    to,
+                    actor: actor.to_string(),
+                    details: serde_json::json!({}),
+                    update,
+                },
+                fence.as_ref(),
+            )
             .await?;
         info!(session = %id, %from, %to, actor, "session moved");
         self.publish(id, SessionEventKind::StateChanged { from, to });
@@ -265,7 +286,10 @@ impl Orchestrator {
         counts: Option<&ChangeCounts>,
         error: Option<&str>,
     ) -> OrchResult<()> {
-        self.store.set_stack_state(id, stack, state, counts, error).await?;
+        let fence = self.leases.fence(id);
+        self.store
+            .set_stack_state_fenced(id, stack, state, counts, error, fence.as_ref())
+            .await?;
         self.publish(
             id,
             SessionEventKind::StackStateChanged {

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tracing::{info, info_span, Instrument};
 
 use super::{
-    dependency_graph, rollback, OrchResult, Orchestrator, ResolvedDeployment, ResolvedStack, SessionEventKind,
-    StackLockProof,
+    dependency_graph, rollback, OrchResult, Orchestrator, OrchestratorError, ResolvedDeployment, ResolvedStack,
+    SessionEventKind, StackLockProof,
 };
 use crate::engine::{EngineError, StackPreview};
 use crate::policy::{Actor, Intent};
@@ -112,6 +112,43 @@ impl Orchestrator {
         Ok(Some(all))
     }
 
+    /// Open a deploy or destroy session only when its stacks are free: when other sessions hold
+    /// them (or queued for them earlier), refuse with [`OrchestratorError::Refused`] and store
+    /// nothing — no session is left behind for a refusal (`cloud deploy` without `--queue`).
+    pub async fn start_if_free(
+        &self,
+        actor: impl Into<Actor>,
+        project: &str,
+        env: &str,
+        stacks: Option<&[StackName]>,
+        operation: Operation,
+    ) -> OrchResult<SessionRecord> {
+        let actor = actor.into();
+        self.env_policy(env)?;
+        // Where a project is accepted, a deployment id is too (`cloud deploy D1BRV40 dev`).
+        let target = self.resolver.target(project)?;
+        let name = project;
+        let project = target.project.as_str();
+        self.known_project(project).await?;
+        self.gate(&actor, project, env, Intent::Deploy).await?;
+        self.check_concurrency(project, None).await?;
+        let resolved = self
+            .resolve_current(project, target.deployment.as_ref(), env, stacks)
+            .await?;
+        let keys = resolved
+            .stacks
+            .iter()
+            .map(|s| crate::store::lock_key(project, resolved.deployment_id.as_str(), &s.name, env))
+            .collect();
+        let holders = self.store.stack_holders(&keys).await?;
+        if !holders.is_empty() {
+            return Err(OrchestratorError::Refused { holders });
+        }
+        // Taken between the check and the open (a race): the session is opened and refused with
+        // its holders as before, and the caller cancels it.
+        self.start(&actor, name, env, stacks, operation, None).await
+    }
+
     pub(super) async fn start(
         &self,
         actor: &Actor,
@@ -213,8 +250,17 @@ impl Orchestrator {
         let id = session.id;
         let span = info_span!("plan", session = %id, project = %session.project, env = %session.env);
         async {
-            let proof = self.lock_proof(id).await?;
-            self.plan_inner(session, principal, &proof).await
+            // Planned under this process's lease: if it dies mid-plan, another process ends the
+            // session and frees its stacks (`recovery`). Given back when the plan ends: a planned
+            // session waits for people, not for this process.
+            let lease = self.drive(id).await?;
+            let result = async {
+                let proof = self.lock_proof(id).await?;
+                self.plan_inner(session, principal, &proof).await
+            }
+            .await;
+            lease.release().await;
+            result
         }
         .instrument(span)
         .await

@@ -1,4 +1,5 @@
-//! The background sweeper: expires plans older than their environment's TTL (PLAN_READY and
+//! The background sweeper: takes over sessions whose driving process stopped (`recovery`),
+//! expires plans older than their environment's TTL (PLAN_READY and
 //! APPROVED sessions → EXPIRED, which releases their stack locks), cancels sessions refused for
 //! busy stacks that nobody queued within that TTL (a chat refusal offers a Queue button; a DRAFT
 //! left without it would count as active forever), hands freed stacks to the lock queue and
@@ -144,6 +145,15 @@ impl Orchestrator {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = ticks.tick() => {}
+                }
+                // Sessions whose driving process stopped (lease expired, or its owner provably
+                // died on this host): ended and their stacks freed within lease TTL + one pass.
+                match orch.recover().await {
+                    Ok(taken) if !taken.is_empty() => {
+                        info!(count = taken.len(), "sweeper took over sessions whose process stopped")
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "sweeper could not take over stopped sessions"),
                 }
                 match orch.expire_stale(clock()).await {
                     Ok(expired) if !expired.is_empty() => info!(count = expired.len(), "sweeper expired stale plans"),

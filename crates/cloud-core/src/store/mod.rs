@@ -15,9 +15,10 @@ pub use cloud_store::audit::{AuditEntry, AuditKey, AuditVerify, BadRow, Checkpoi
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
-    redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession, NewToken,
-    PersonLink, ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow,
-    StoreError, TakenLocks, TokenRow, Transition,
+    lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, BadSessionRow, ChatLobbyRow, ClaimedLease,
+    Fence, GrantRow, HeldLock, Lease, LockHolder, LockOutcome, LogLine, NewGrant, NewSession, NewToken, PersonLink,
+    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
+    TakenLocks, TokenRow, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -115,14 +116,40 @@ impl Store {
     }
 
     /// Sessions, newest first.
+    ///
+    /// A row that does not decode is skipped with a warning naming the session and the column
+    /// (one bad row must not break `list`, `status` or the sweeper); `cloud doctor` lists them.
     pub async fn sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<SessionRecord>> {
-        on_backend!(self, s => s.sessions(filter).await)
+        let (good, bad) = self.sessions_checked(filter).await?;
+        for row in &bad {
+            tracing::warn!(session = %row.session, problem = %row.problem, "skipped a session row that does not decode; `cloud doctor` lists such rows");
+        }
+        Ok(good)
+    }
+
+    /// Sessions, newest first, and the rows that do not decode (left out of the first list).
+    pub async fn sessions_checked(
+        &self,
+        filter: &SessionFilter,
+    ) -> StoreResult<(Vec<SessionRecord>, Vec<BadSessionRow>)> {
+        on_backend!(self, s => s.sessions_checked(filter).await)
+    }
+
+    /// Every `sessions` row that does not decode (`cloud doctor`).
+    pub async fn bad_session_rows(&self) -> StoreResult<Vec<BadSessionRow>> {
+        Ok(self.sessions_checked(&SessionFilter::default()).await?.1)
     }
 
     /// Move a session with a compare-and-set and append its audit row, in one transaction.
     /// Loses cleanly with [`StoreError::StateChanged`] when someone else moved it first.
     pub async fn transition(&self, t: Transition) -> StoreResult<SessionRecord> {
         on_backend!(self, s => s.transition(t).await)
+    }
+
+    /// [`Store::transition`] made under a lease: [`StoreError::Fenced`] (nothing written) unless
+    /// `fence` still holds the session's lease.
+    pub async fn transition_fenced(&self, t: Transition, fence: Option<&Fence>) -> StoreResult<SessionRecord> {
+        on_backend!(self, s => s.transition_fenced(t, fence).await)
     }
 
     /// Record an approval of `digest` by `approver`; the approval that completes the count moves
@@ -158,6 +185,77 @@ impl Store {
         error: Option<&str>,
     ) -> StoreResult<()> {
         on_backend!(self, s => s.set_stack_state(id, stack, state, counts, error).await)
+    }
+
+    /// [`Store::set_stack_state`] made under a lease (see [`Store::transition_fenced`]).
+    pub async fn set_stack_state_fenced(
+        &self,
+        id: SessionId,
+        stack: &StackName,
+        state: StackState,
+        counts: Option<&ChangeCounts>,
+        error: Option<&str>,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
+        on_backend!(self, s => s.set_stack_state_fenced(id, stack, state, counts, error, fence).await)
+    }
+
+    /// Take (or extend) the lease of session `id` for `owner`; claims an expired lease of
+    /// another owner; [`StoreError::LeaseHeld`] while another owner's lease runs.
+    pub async fn take_lease(&self, id: SessionId, owner: &str, ttl: std::time::Duration) -> StoreResult<Lease> {
+        on_backend!(self, s => s.take_lease(id, owner, ttl).await)
+    }
+
+    /// Push the lease of `id` forward, if `fence` still holds it ([`StoreError::Fenced`] if not).
+    pub async fn renew_lease(&self, id: SessionId, fence: &Fence, ttl: std::time::Duration) -> StoreResult<()> {
+        on_backend!(self, s => s.renew_lease(id, fence, ttl).await)
+    }
+
+    /// Give the lease of `id` back; a lease no longer `fence`'s is left alone.
+    pub async fn release_lease(&self, id: SessionId, fence: &Fence) -> StoreResult<bool> {
+        on_backend!(self, s => s.release_lease(id, fence).await)
+    }
+
+    /// Claim exactly lease `lease` (same owner and token) for `owner`: taking over from an owner
+    /// known to be gone before its lease expired. `None` when the lease changed meanwhile.
+    pub async fn claim_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Option<Lease>> {
+        on_backend!(self, s => s.claim_lease(lease, owner, ttl).await)
+    }
+
+    /// Claim every expired lease for `owner` (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so two
+    /// replicas never take one session over twice).
+    pub async fn claim_expired_leases(&self, owner: &str, ttl: std::time::Duration) -> StoreResult<Vec<ClaimedLease>> {
+        on_backend!(self, s => s.claim_expired_leases(owner, ttl).await)
+    }
+
+    /// Every lease, soonest expiry first.
+    pub async fn leases(&self) -> StoreResult<Vec<Lease>> {
+        on_backend!(self, s => s.leases().await)
+    }
+
+    /// The lease of session `id`, if one is held.
+    pub async fn lease(&self, id: SessionId) -> StoreResult<Option<Lease>> {
+        on_backend!(self, s => s.lease(id).await)
+    }
+
+    /// Every held stack lock with its session.
+    pub async fn held_locks(&self) -> StoreResult<Vec<HeldLock>> {
+        on_backend!(self, s => s.held_locks().await)
+    }
+
+    /// Release every stack lock and queue place of session `id`, audited as `actor`.
+    pub async fn release_session_locks(&self, id: SessionId, actor: &str, reason: &str) -> StoreResult<Vec<String>> {
+        on_backend!(self, s => s.release_session_locks(id, actor, reason).await)
+    }
+
+    /// Release one stack lock by key whoever holds it, audited; the holder, if any.
+    pub async fn force_release_lock(&self, key: &str, actor: &str, reason: &str) -> StoreResult<Option<SessionId>> {
+        on_backend!(self, s => s.force_release_lock(key, actor, reason).await)
     }
 
     /// Append engine output lines for `cloud logs`.
@@ -213,6 +311,11 @@ impl Store {
     /// Session `id`'s place in the lock queue, when it waits.
     pub(crate) async fn queue_entry(&self, id: SessionId) -> StoreResult<Option<QueueEntry>> {
         on_backend!(self, s => s.queue_entry(id).await)
+    }
+
+    /// Who would stand between a new session and lock keys `keys` (holders, earlier queuers).
+    pub async fn stack_holders(&self, keys: &std::collections::BTreeSet<String>) -> StoreResult<Vec<LockHolder>> {
+        on_backend!(self, s => s.stack_holders(keys).await)
     }
 
     /// Who stands between session `id` and its stacks right now (empty when nothing does).

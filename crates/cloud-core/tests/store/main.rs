@@ -19,6 +19,7 @@ macro_rules! backend {
 mod access;
 mod audit_checkpoint;
 mod identity;
+mod leases;
 mod locks;
 mod migrations;
 mod outputs;
