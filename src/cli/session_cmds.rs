@@ -94,6 +94,9 @@ pub struct ListArgs {
     /// At most this many, newest first
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Only sessions older than this one (id or prefix): the next page after a list's last line
+    #[arg(long)]
+    pub before: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -295,6 +298,10 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                 .map(str::parse::<SessionState>)
                 .transpose()
                 .map_err(|e| UserError::invalid(e.to_string()))?;
+            let before = match args.before.as_deref() {
+                Some(text) => Some(app.store.find_session(text).await.map_err(store_user)?.id),
+                None => None,
+            };
             let sessions = app
                 .orchestrator
                 .list_for(
@@ -305,6 +312,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
                         env: args.env,
                         active: false,
                         limit: Some(args.limit),
+                        before,
                     },
                 )
                 .await

@@ -18,6 +18,7 @@
 mod audit;
 mod chat;
 mod grants;
+mod history;
 mod locks;
 mod projects;
 mod sessions;

@@ -16,8 +16,8 @@ pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
     redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
-    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
-    TakenLocks, Transition,
+    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionStatsRows, SessionUpdate,
+    StackHead, StackRow, StoreError, TakenLocks, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -167,6 +167,33 @@ impl Store {
     /// How many sessions are in each state (for the `cloud_sessions` gauge and stats).
     pub async fn session_counts(&self) -> StoreResult<std::collections::BTreeMap<SessionState, u64>> {
         on_backend!(self, s => s.session_counts().await)
+    }
+
+    // The history, asked through indexes and aggregates (cost independent of its length).
+
+    /// How many sessions of `project` are open (not terminal), leaving out `except`.
+    pub async fn count_open_sessions(&self, project: &str, except: Option<SessionId>) -> StoreResult<u64> {
+        on_backend!(self, s => s.count_open_sessions(project, except).await)
+    }
+
+    /// The sessions opened as follow-ups of `id`, oldest first.
+    pub async fn follow_ups(&self, id: SessionId) -> StoreResult<Vec<SessionRecord>> {
+        on_backend!(self, s => s.follow_ups(id).await)
+    }
+
+    /// For every stack of every environment of `project`, the APPLIED session that changed it last.
+    pub async fn stack_heads(&self, project: &str) -> StoreResult<Vec<StackHead>> {
+        on_backend!(self, s => s.stack_heads(project).await)
+    }
+
+    /// The aggregates `cloud stats` shows, over the sessions created in `[since, until)`.
+    pub async fn session_stats(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+        top: u32,
+    ) -> StoreResult<SessionStatsRows> {
+        on_backend!(self, s => s.session_stats(since, until, top).await)
     }
 
     // Stack locks, the lock queue, recorded configuration.
