@@ -147,7 +147,10 @@ fn bench_history_times_each_operation_at_each_size_against_the_empty_store() {
     for (op, r) in ops {
         let samples = r["samples"].as_array().unwrap();
         assert_eq!(
-            samples.iter().map(|s| s["sessions"].as_u64().unwrap()).collect::<Vec<_>>(),
+            samples
+                .iter()
+                .map(|s| s["sessions"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
             [0, 300],
             "{op}: {r}"
         );
@@ -172,12 +175,26 @@ fn bench_history_times_each_operation_at_each_size_against_the_empty_store() {
     // It used a scratch directory: the user's data dir holds no session.
     assert!(cli.sessions().is_empty());
 
-    let run = cli.run(&["bench", "history", "--sizes", "0,300", "--runs", "1", "--stacks", "network"]);
+    let run = cli.run(&[
+        "bench", "history", "--sizes", "0,300", "--runs", "1", "--stacks", "network",
+    ]);
     run.expect_code(0);
-    assert!(run.stdout.starts_with("history: 0 → 300 past sessions"), "{}", run.stdout);
-    assert!(run.stdout.contains("PASS") || run.stdout.contains("FAIL"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("history: 0 → 300 past sessions"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("PASS") || run.stdout.contains("FAIL"),
+        "{}",
+        run.stdout
+    );
 
     let run = cli.run(&["bench", "history", "--sizes", "1000,10"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("--sizes must be distinct numbers"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--sizes must be distinct numbers"),
+        "{}",
+        run.stderr
+    );
 }

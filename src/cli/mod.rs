@@ -108,6 +108,9 @@ pub enum Command {
     /// Every session of every project; cancel anyone's session (admin)
     #[command(subcommand)]
     Admin(admin_cmds::AdminCmd),
+    /// Remove the engine logs and plan documents of sessions that ended longer ago than the
+    /// configured retention; a dry run unless --yes (admin)
+    Prune(admin_cmds::PruneArgs),
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCmd),

@@ -352,6 +352,7 @@ pub async fn run(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Grants(cmd) => super::admin_cmds::cmd_grants(app, cmd).await,
         Command::Quota(cmd) => super::admin_cmds::cmd_quota(app, cmd).await,
         Command::Stats(args) => super::admin_cmds::cmd_stats(app, args).await,
+        Command::Prune(args) => super::admin_cmds::cmd_prune(app, args).await,
         Command::Admin(cmd) => super::admin_cmds::cmd_admin(app, cmd).await,
     }
 }

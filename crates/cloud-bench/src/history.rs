@@ -126,7 +126,10 @@ impl Runner {
             .env_remove("CLOUD_DATABASE_URL")
             .env(
                 "CLOUD_PULUMI_BACKEND_URL",
-                format!("file://{}", self.scratch.join(format!("pulumi-{}", self.states)).display()),
+                format!(
+                    "file://{}",
+                    self.scratch.join(format!("pulumi-{}", self.states)).display()
+                ),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -262,10 +265,11 @@ async fn generate(
         "slack:U024BE7LH".into(),
     ];
     let year = chrono::Duration::days(365);
-    let mut last_audit: Option<(i64, String)> = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(pool)
-        .await?
-        .map(|r| (r.get(0), r.get(1)));
+    let mut last_audit: Option<(i64, String)> =
+        sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?
+            .map(|r| (r.get(0), r.get(1)));
     let mut n = first;
     while n < first + count {
         let batch_end = (n + 1000).min(first + count);
@@ -324,15 +328,13 @@ async fn generate(
                 .await?;
             }
             for (approver, digest) in &t.approvals {
-                sqlx::query(
-                    "INSERT INTO approvals (session_id, approver, digest, created_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&sid)
-                .bind(approver)
-                .bind(digest)
-                .bind(&created_s)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query("INSERT INTO approvals (session_id, approver, digest, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&sid)
+                    .bind(approver)
+                    .bind(digest)
+                    .bind(&created_s)
+                    .execute(&mut *tx)
+                    .await?;
             }
             for (seq, (stack, line)) in t.logs.iter().enumerate() {
                 sqlx::query("INSERT INTO session_logs (session_id, seq, stack, line, at) VALUES ($1, $2, $3, $4, $5)")
@@ -347,7 +349,10 @@ async fn generate(
             for (action, details) in [
                 ("session.created", serde_json::json!({"env": env, "stacks": t.stacks})),
                 ("session.approve", serde_json::json!({"digest": t.digest})),
-                ("session.transition", serde_json::json!({"from": "APPLYING", "to": state})),
+                (
+                    "session.transition",
+                    serde_json::json!({"from": "APPLYING", "to": state}),
+                ),
             ] {
                 let row = cloud_store::audit::next_row(
                     last_audit.take(),
@@ -430,7 +435,10 @@ fn round(x: f64, places: i32) -> f64 {
 /// `cloud bench history`.
 pub async fn cmd_bench_history(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<HistoryReport> {
     if args.sizes.is_empty() || args.sizes.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(UserError::invalid("--sizes must be distinct numbers of sessions in ascending order, e.g. 0,1000,10000,50000").into());
+        return Err(UserError::invalid(
+            "--sizes must be distinct numbers of sessions in ascending order, e.g. 0,1000,10000,50000",
+        )
+        .into());
     }
     if args.runs == 0 {
         return Err(UserError::invalid("--runs must be at least 1").into());
@@ -579,7 +587,12 @@ pub fn print_history(report: &HistoryReport, json: bool, check: bool) -> anyhow:
             .collect();
         let status10k = report
             .status_ms_at_10k
-            .map(|ms| format!("; status at 10k {ms:.1} ms (goal ≤ {:.0} ms)", report.goal_status_ms_at_10k))
+            .map(|ms| {
+                format!(
+                    "; status at 10k {ms:.1} ms (goal ≤ {:.0} ms)",
+                    report.goal_status_ms_at_10k
+                )
+            })
             .unwrap_or_default();
         println!(
             "history: {} → {largest} past sessions ({} stacks deployed, {} runs each): {}{status10k} (goal time ×≤{:.1} for status, stats, quota, deploy; RSS ×≤{:.1}): {}",

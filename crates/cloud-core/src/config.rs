@@ -68,6 +68,17 @@ struct FileConfig {
     serve: ServeFile,
     #[serde(default)]
     discord: DiscordFile,
+    #[serde(default)]
+    retention: RetentionFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    #[serde(default, with = "humantime_serde")]
+    logs: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    plans: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +246,29 @@ pub struct ServeConfig {
     pub shutdown_timeout: Duration,
 }
 
+/// How long the bulky parts of finished sessions are kept (`retention:`): their engine logs and
+/// plan documents. The session row, digest, per-stack results, approvals and the audit trail are
+/// kept for ever; `cloud prune` and the daily sweep of `cloud serve` remove the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetentionConfig {
+    /// Engine logs of sessions that ended longer ago than this are removed (default 30d).
+    #[serde(with = "humantime_serde")]
+    pub logs: Duration,
+    /// Plan documents likewise (default 90d); the plan a quota's usage is computed from (the
+    /// latest APPLIED session of a stack) is always kept.
+    #[serde(with = "humantime_serde")]
+    pub plans: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            logs: Duration::from_secs(30 * 86_400),
+            plans: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
 /// The Discord bot. The token never comes from this file: `DISCORD_TOKEN`, or the file named by
 /// `discord.token_file` / `CLOUD_DISCORD_TOKEN_FILE`.
 #[derive(Debug, Clone)]
@@ -274,6 +308,7 @@ pub struct Config {
     pub pricing: Option<PathBuf>,
     pub serve: ServeConfig,
     pub discord: DiscordConfig,
+    pub retention: RetentionConfig,
 }
 
 /// What the command line adds on top.
@@ -540,6 +575,10 @@ impl Config {
         let timeout = file.pulumi.timeout.unwrap_or(Duration::from_secs(3600));
         let cancel_grace = file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30));
         let shutdown_timeout = file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300));
+        let retention = RetentionConfig {
+            logs: file.retention.logs.unwrap_or(RetentionConfig::default().logs),
+            plans: file.retention.plans.unwrap_or(RetentionConfig::default().plans),
+        };
         for (key, value, min, max) in [
             (
                 "pulumi.timeout",
@@ -558,6 +597,18 @@ impl Config {
                 shutdown_timeout,
                 Duration::from_secs(1),
                 Duration::from_secs(24 * 3600),
+            ),
+            (
+                "retention.logs",
+                retention.logs,
+                Duration::from_secs(3600),
+                Duration::from_secs(100 * 365 * 86_400),
+            ),
+            (
+                "retention.plans",
+                retention.plans,
+                Duration::from_secs(3600),
+                Duration::from_secs(100 * 365 * 86_400),
             ),
         ] {
             cloud_domain::input::check_duration(key, value, min, max).map_err(|message| ConfigError::Invalid {
@@ -596,6 +647,7 @@ impl Config {
                 guild_id,
                 api_url: discord_api_url,
             },
+            retention,
         })
     }
 
@@ -703,6 +755,7 @@ impl Config {
             pricing: String,
             serve: &'a ServeConfig,
             discord: ShownDiscord,
+            retention: &'a RetentionConfig,
         }
         #[derive(Serialize)]
         struct ShownDiscord {
@@ -776,6 +829,7 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "built-in config/pricing.yaml".into()),
             serve: &self.serve,
+            retention: &self.retention,
             discord: ShownDiscord {
                 token: match &self.discord.token {
                     Some(_) => format!("from {} (********)", self.discord.token_origin),

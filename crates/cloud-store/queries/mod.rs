@@ -21,4 +21,5 @@ mod grants;
 mod history;
 mod locks;
 mod projects;
+mod retention;
 mod sessions;

@@ -34,6 +34,6 @@ pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, Take
 pub use owner::{is_alive, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{
-    ApprovalRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionStatsRows, SessionUpdate, StackHead,
-    StackRow, Transition,
+    ApprovalRow, LogLine, NewSession, PruneCounts, SessionFilter, SessionRecord, SessionStatsRows, SessionUpdate,
+    StackHead, StackRow, Transition,
 };

@@ -38,6 +38,7 @@ mod planning;
 mod queries;
 mod recovery;
 mod resolve;
+mod retention;
 mod rollback;
 mod schedule;
 mod sweeper;
@@ -58,6 +59,7 @@ pub use locks::StackLockProof;
 pub use queries::SessionView;
 pub use recovery::RecoveryReport;
 pub use resolve::{DeploymentResolver, ResolvedDeployment, ResolvedStack};
+pub use retention::PruneReport;
 
 use crate::config::EnvironmentPolicy;
 use crate::engine::{ChangeCounts, Engine};

@@ -16,8 +16,8 @@ pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
     redact_url, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
-    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionStatsRows, SessionUpdate,
-    StackHead, StackRow, StoreError, TakenLocks, Transition,
+    ProcessOwner, ProjectRow, PruneCounts, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionStatsRows,
+    SessionUpdate, StackHead, StackRow, StoreError, TakenLocks, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -194,6 +194,30 @@ impl Store {
         top: u32,
     ) -> StoreResult<SessionStatsRows> {
         on_backend!(self, s => s.session_stats(since, until, top).await)
+    }
+
+    /// What a prune with these cutoffs would remove (terminal sessions that ended before them).
+    pub async fn prune_preview(
+        &self,
+        logs_before: chrono::DateTime<chrono::Utc>,
+        plans_before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<PruneCounts> {
+        on_backend!(self, s => s.prune_preview(logs_before, plans_before).await)
+    }
+
+    /// Remove old logs and plan documents of terminal sessions, audited; returns what went.
+    pub(crate) async fn prune(
+        &self,
+        logs_before: chrono::DateTime<chrono::Utc>,
+        plans_before: chrono::DateTime<chrono::Utc>,
+        actor: &str,
+    ) -> StoreResult<PruneCounts> {
+        on_backend!(self, s => s.prune(logs_before, plans_before, actor).await)
+    }
+
+    /// `(terminal sessions, stored text bytes per terminal session)`.
+    pub async fn terminal_session_bytes(&self) -> StoreResult<(u64, f64)> {
+        on_backend!(self, s => s.terminal_session_bytes().await)
     }
 
     // Stack locks, the lock queue, recorded configuration.
