@@ -2,6 +2,7 @@
 //! moment of the intent, so an expired grant never authorises), then quotas — concurrent sessions
 //! before planning, resulting resources and estimated monthly cost after the plan.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -134,11 +135,10 @@ impl Orchestrator {
         let mut sessions: HashMap<SessionId, SessionRecord> = HashMap::new();
         let mut inv = Inventory::default();
         for head in heads {
-            if !sessions.contains_key(&head.session) {
-                let record = self.store.session(head.session).await?;
-                sessions.insert(head.session, record);
-            }
-            let s = &sessions[&head.session];
+            let s = match sessions.entry(head.session) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(self.store.session(head.session).await?),
+            };
             let Some(plan) = &s.plan else { continue };
             let Some(entry) = plan.stacks.iter().find(|e| e.stack == head.stack) else {
                 continue;
