@@ -171,6 +171,15 @@ fn bench_history_times_each_operation_at_each_size_against_the_empty_store() {
     assert_eq!(v["goal_status_ms_at_10k"], 50.0);
     // The generated history is realistic: a plan document, rows and logs per session.
     assert!(v["bytes_per_generated_session"].as_f64().unwrap() > 1000.0, "{v}");
+    // Retention at the largest size: everything finished is pruned, the rest is measured.
+    let r = &v["retention"];
+    assert_eq!(r["terminal_sessions"], 302, "300 generated + one deploy per size: {r}");
+    let (before, after) = (
+        r["bytes_per_terminal_session_before"].as_f64().unwrap(),
+        r["bytes_per_terminal_session_after"].as_f64().unwrap(),
+    );
+    assert!(after > 0.0 && after < before, "{r}");
+    assert_eq!(r["goal_met"], after <= 30_000.0, "{r}");
     assert!(v["goals_met"].is_boolean());
     // It used a scratch directory: the user's data dir holds no session.
     assert!(cli.sessions().is_empty());

@@ -100,6 +100,9 @@ pub struct HistoryReport {
     /// growth of the database file over the largest batch.
     pub bytes_per_generated_session: Option<f64>,
     pub operations: std::collections::BTreeMap<String, OpReport>,
+    /// After the last size, `cloud prune --older-than 0s --yes`: the stored text per terminal
+    /// session before and after (goal ≤ 30 KB after), and how long the prune took.
+    pub retention: Option<RetentionSample>,
     /// `cloud status` at 10k sessions (absent when 10k is not among the sizes).
     pub status_ms_at_10k: Option<f64>,
     pub goal_ratio: f64,
@@ -107,6 +110,20 @@ pub struct HistoryReport {
     pub goal_rss_ratio: f64,
     pub goals_met: bool,
 }
+
+/// Retention at the largest size.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionSample {
+    pub terminal_sessions: u64,
+    pub bytes_per_terminal_session_before: f64,
+    pub bytes_per_terminal_session_after: f64,
+    pub prune_s: f64,
+    pub goal_bytes_per_terminal_session: f64,
+    pub goal_met: bool,
+}
+
+/// Goal: stored bytes per terminal session after retention.
+pub const BYTES_PER_SESSION_GOAL: f64 = 30_000.0;
 
 /// Runs `cloud` with the bench's environment; wall time and the child's peak RSS.
 struct Runner {
@@ -163,6 +180,20 @@ impl Runner {
         }
         // Linux reports ru_maxrss in KiB.
         Ok((wall, usage.ru_maxrss as f64 / 1024.0))
+    }
+
+    /// Run `cloud args…` and return what it printed.
+    fn output(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.command(args).stdout(Stdio::piped()).output()?;
+        if !out.status.success() {
+            return Err(UserError::failed(format!(
+                "`cloud {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+            .into());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// `runs` timed runs: (median ms, largest peak RSS MB). A deploy gets a fresh Pulumi state
@@ -527,6 +558,21 @@ pub async fn cmd_bench_history(global: &GlobalArgs, args: &HistoryArgs) -> anyho
             });
         }
     }
+    let before: serde_json::Value =
+        serde_json::from_str(&runner.output(&["prune", "--older-than", "0s", "--json"])?)?;
+    let start = Instant::now();
+    let after: serde_json::Value =
+        serde_json::from_str(&runner.output(&["prune", "--older-than", "0s", "--yes", "--json"])?)?;
+    let prune_s = start.elapsed().as_secs_f64();
+    let per = |v: &serde_json::Value| v["bytes_per_terminal_session"].as_f64().unwrap_or(f64::NAN);
+    let retention = RetentionSample {
+        terminal_sessions: after["terminal_sessions"].as_u64().unwrap_or(0),
+        bytes_per_terminal_session_before: per(&before),
+        bytes_per_terminal_session_after: per(&after),
+        prune_s: round(prune_s, 2),
+        goal_bytes_per_terminal_session: BYTES_PER_SESSION_GOAL,
+        goal_met: per(&after) <= BYTES_PER_SESSION_GOAL,
+    };
     store.close().await;
     drop(scratch);
 
@@ -555,12 +601,14 @@ pub async fn cmd_bench_history(global: &GlobalArgs, args: &HistoryArgs) -> anyho
     if let Some(ms) = status_ms_at_10k {
         goals_met &= ms <= STATUS_AT_10K_GOAL_MS;
     }
+    goals_met &= retention.goal_met;
     Ok(HistoryReport {
         sizes: args.sizes.clone(),
         runs: args.runs,
         stacks,
         bytes_per_generated_session: bytes_per_session,
         operations,
+        retention: Some(retention),
         status_ms_at_10k,
         goal_ratio: RATIO_GOAL,
         goal_status_ms_at_10k: STATUS_AT_10K_GOAL_MS,
@@ -594,8 +642,21 @@ pub fn print_history(report: &HistoryReport, json: bool, check: bool) -> anyhow:
                 )
             })
             .unwrap_or_default();
+        let retention = report
+            .retention
+            .as_ref()
+            .map(|r| {
+                format!(
+                    "; after prune {:.1} KB per terminal session (was {:.1} KB, goal ≤ {:.0} KB, prune {:.1} s)",
+                    r.bytes_per_terminal_session_after / 1000.0,
+                    r.bytes_per_terminal_session_before / 1000.0,
+                    r.goal_bytes_per_terminal_session / 1000.0,
+                    r.prune_s
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "history: {} → {largest} past sessions ({} stacks deployed, {} runs each): {}{status10k} (goal time ×≤{:.1} for status, stats, quota, deploy; RSS ×≤{:.1}): {}",
+            "history: {} → {largest} past sessions ({} stacks deployed, {} runs each): {}{status10k}{retention} (goal time ×≤{:.1} for status, stats, quota, deploy; RSS ×≤{:.1}): {}",
             report.sizes.first().copied().unwrap_or(0),
             report.stacks,
             report.runs,
