@@ -13,6 +13,7 @@ cloud_testkit::on_both_backends!(
     follow_ups_of_a_session_are_found_by_their_link,
     each_stack_remembers_the_applied_session_that_changed_it_last,
     stats_are_aggregated_over_the_window_by_the_database,
+    a_prune_removes_old_logs_and_plans_but_keeps_each_stacks_latest_applied_plan,
 );
 
 fn ids(list: Vec<SessionRecord>) -> Vec<SessionId> {
@@ -187,4 +188,60 @@ async fn stats_are_aggregated_over_the_window_by_the_database(db: TestDatabase) 
         .await
         .unwrap();
     assert_eq!(earlier, Default::default());
+}
+
+async fn a_prune_removes_old_logs_and_plans_but_keeps_each_stacks_latest_applied_plan(db: TestDatabase) {
+    use SessionState::*;
+    const APPLIED: &[SessionState] = &[Draft, Planning, PlanReady, Approved, Applying, Applied];
+    let store = store_in(&db).await;
+    let old = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+    walk(&store, old.id, APPLIED).await;
+    let head = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+    walk(&store, head.id, APPLIED).await;
+    let open = store
+        .create_session(new_session("prod", &["network"], 1))
+        .await
+        .unwrap();
+    walk(&store, open.id, &[Draft, Planning, PlanReady]).await;
+    for id in [old.id, head.id, open.id] {
+        backend!(store, s => s.append_logs(id, &[("network".into(), "+ vpc created".into())]).await).unwrap();
+    }
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let long_ago = now - chrono::Duration::days(30);
+
+    // Nothing ended before a month ago.
+    assert_eq!(
+        store.prune_preview(long_ago, long_ago).await.unwrap(),
+        Default::default()
+    );
+    let preview = store.prune_preview(now, now).await.unwrap();
+    assert_eq!((preview.log_lines, preview.plans), (2, 1), "{preview:?}");
+    let audit_rows = store.audit_entries(None).await.unwrap().len();
+    let removed = backend!(store, s => s.prune(now, now, "cli:admin").await).unwrap();
+    assert_eq!(removed, preview);
+
+    assert!(store.logs(old.id, 0).await.unwrap().is_empty());
+    assert!(store.logs(head.id, 0).await.unwrap().is_empty());
+    assert_eq!(
+        store.logs(open.id, 0).await.unwrap().len(),
+        1,
+        "an open session keeps its log"
+    );
+    let old_after = store.session(old.id).await.unwrap();
+    assert!(old_after.plan.is_none());
+    assert_eq!((old_after.state, old_after.digest.is_some()), (Applied, true));
+    assert_eq!(store.session_stacks(old.id).await.unwrap().len(), 1);
+    assert!(
+        store.session(head.id).await.unwrap().plan.is_some(),
+        "quota usage reads it"
+    );
+    assert!(store.session(open.id).await.unwrap().plan.is_some());
+    let audit = store.audit_entries(None).await.unwrap();
+    assert_eq!(audit.len(), audit_rows + 1);
+    assert_eq!(audit.last().unwrap().action, "retention.prune");
+    assert!(store.audit_verify().await.unwrap().first_bad.is_none());
+    // Nothing left to remove: no second audit row.
+    let again = backend!(store, s => s.prune(now, now, "cli:admin").await).unwrap();
+    assert_eq!(again, Default::default());
+    assert_eq!(store.audit_entries(None).await.unwrap().len(), audit_rows + 1);
 }
