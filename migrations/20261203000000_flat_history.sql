@@ -3,6 +3,8 @@
 --
 -- * `cloud list` pages newest first by (created_at, id): `sessions_newest` serves the order and
 --   the `--before <id>` keyset.
+-- * Lists of one state (recovery and the sweeper at every start, `--state`) read that state's
+--   sessions newest first from `sessions_by_state_newest`, never a scan of the whole table.
 -- * `cloud status` (no id), the concurrency quota and autocompletion read the open sessions:
 --   a partial index holds only those, so its size follows the open sessions, not the history.
 -- * `cloud status <id>` lists the follow-ups of a session: `sessions_by_follow_up`.
@@ -11,6 +13,7 @@
 --   `stack_heads` keeps exactly that row per stack, upserted when a session becomes APPLIED, so a
 --   quota check reads at most (environments × stacks) rows and the plans of those sessions only.
 CREATE INDEX sessions_newest ON sessions(created_at, id);
+CREATE INDEX sessions_by_state_newest ON sessions(state, created_at, id);
 CREATE INDEX sessions_open ON sessions(created_at, id)
     WHERE state NOT IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED');
 CREATE INDEX sessions_open_by_project ON sessions(project, env)

@@ -157,6 +157,32 @@ impl Store {
             .await?;
             return rows.into_iter().map(SessionRecord::try_from).collect();
         }
+        if let Some(state) = filter.state {
+            // One state: its own index, newest first (recovery and the sweeper ask at every start).
+            let state = state.as_str();
+            let rows = sqlx::query_as!(
+                StoredSession,
+                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                          approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
+                          plan_ready_at, finished_at, owner_pid, owner_start
+                   FROM sessions
+                   WHERE state = $1
+                     AND (CAST($2 AS TEXT) IS NULL OR project = $2)
+                     AND (CAST($3 AS TEXT) IS NULL OR env = $3)
+                     AND (created_at, id) < ($4, $5)
+                   ORDER BY created_at DESC, id DESC
+                   LIMIT $6"#,
+                state,
+                filter.project,
+                filter.env,
+                before_at,
+                before_id,
+                limit,
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            return rows.into_iter().map(SessionRecord::try_from).collect();
+        }
         let state = filter.state.map(SessionState::as_str);
         let rows = sqlx::query_as!(
             StoredSession,
