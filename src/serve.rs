@@ -87,6 +87,35 @@ pub async fn serve_ops(
     Ok((local, handle))
 }
 
+/// How often `cloud serve` applies the retention (`retention.logs` / `retention.plans`): once at
+/// start-up, then daily. A day's delay costs a day's logs of disk, nothing else.
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// The retention sweep: the same prune as `cloud prune --yes`, as the process itself.
+fn spawn_retention_sweep(core: Arc<Core>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let system = cloud_domain::session::Principal::cli("cloud-serve");
+        loop {
+            tick.tick().await;
+            match core
+                .orchestrator()
+                .prune_as_system(&system, core.config.retention)
+                .await
+            {
+                Ok(r) => info!(
+                    log_lines = r.counts.log_lines,
+                    plans = r.counts.plans,
+                    bytes = r.counts.log_bytes + r.counts.plan_bytes,
+                    "retention sweep"
+                ),
+                Err(e) => warn!(error = %e, "retention sweep failed; the next one runs in a day"),
+            }
+        }
+    })
+}
+
 /// Runs the transports over `core` until SIGTERM/SIGINT (or `stop`), then shuts down gracefully.
 /// Errors of a transport at start-up end the whole serve.
 pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: CancellationToken) -> anyhow::Result<()> {
@@ -96,6 +125,7 @@ pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: Can
     // Every `leases.sweep`: sessions whose driving process stopped are taken over within the
     // lease TTL plus one pass; stale plans expire; the lock queue moves on.
     let sweeper = core.spawn_sweeper(core.config.leases.sweep);
+    let retention = spawn_retention_sweep(core.clone(), RETENTION_EVERY);
     let transport_stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     for t in transports {
@@ -155,6 +185,7 @@ pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: Can
         }
     }
     sweeper.abort();
+    retention.abort();
     ops_stop.cancel();
     let _ = ops.await;
     match failure {

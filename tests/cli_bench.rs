@@ -128,3 +128,82 @@ fn bench_waves_refuses_a_real_pulumi() {
     run.expect_code(2);
     assert!(run.stderr.contains("runs on the Pulumi stand-in"), "{}", run.stderr);
 }
+
+#[test]
+fn bench_history_times_each_operation_at_each_size_against_the_empty_store() {
+    let cli = cli();
+    let run = cli.run(&[
+        "bench", "history", "--sizes", "0,300", "--runs", "1", "--stacks", "network", "--json",
+    ]);
+    run.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    assert_eq!(v["sizes"], serde_json::json!([0, 300]));
+    assert_eq!(v["stacks"], 1, "{v}");
+    let ops = v["operations"].as_object().unwrap();
+    assert_eq!(
+        ops.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["deploy", "list", "quota", "stats", "status"]
+    );
+    for (op, r) in ops {
+        let samples = r["samples"].as_array().unwrap();
+        assert_eq!(
+            samples
+                .iter()
+                .map(|s| s["sessions"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            [0, 300],
+            "{op}: {r}"
+        );
+        for s in samples {
+            assert!(s["ms"].as_f64().unwrap() > 0.0, "{op}: {r}");
+            // The child's own peak RSS (wait4), not the bench's.
+            assert!(s["peak_rss_mb"].as_f64().unwrap() > 1.0, "{op}: {r}");
+        }
+        let (first, last) = (samples[0]["ms"].as_f64().unwrap(), samples[1]["ms"].as_f64().unwrap());
+        let ratio = r["ratio_50k_to_empty"].as_f64().unwrap();
+        assert!((ratio - last / first).abs() < 0.01, "{op}: {r}");
+        assert!(r["rss_ratio_50k_to_empty"].as_f64().unwrap() > 0.0, "{op}: {r}");
+        assert_eq!(r["ratio_goal_applies"], op != "list", "{op}: {r}");
+        assert!(r["goal_met"].is_boolean(), "{op}: {r}");
+    }
+    // 10k is not among the sizes: the status goal is not measured rather than made up.
+    assert!(v["status_ms_at_10k"].is_null(), "{v}");
+    assert_eq!(v["goal_status_ms_at_10k"], 50.0);
+    // The generated history is realistic: a plan document, rows and logs per session.
+    assert!(v["bytes_per_generated_session"].as_f64().unwrap() > 1000.0, "{v}");
+    // Retention at the largest size: everything finished is pruned, the rest is measured.
+    let r = &v["retention"];
+    assert_eq!(r["terminal_sessions"], 302, "300 generated + one deploy per size: {r}");
+    let (before, after) = (
+        r["bytes_per_terminal_session_before"].as_f64().unwrap(),
+        r["bytes_per_terminal_session_after"].as_f64().unwrap(),
+    );
+    assert!(after > 0.0 && after < before, "{r}");
+    assert_eq!(r["goal_met"], after <= 30_000.0, "{r}");
+    assert!(v["goals_met"].is_boolean());
+    // It used a scratch directory: the user's data dir holds no session.
+    assert!(cli.sessions().is_empty());
+
+    let run = cli.run(&[
+        "bench", "history", "--sizes", "0,300", "--runs", "1", "--stacks", "network",
+    ]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.starts_with("history: 0 → 300 past sessions"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("PASS") || run.stdout.contains("FAIL"),
+        "{}",
+        run.stdout
+    );
+
+    let run = cli.run(&["bench", "history", "--sizes", "1000,10"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("--sizes must be distinct numbers"),
+        "{}",
+        run.stderr
+    );
+}

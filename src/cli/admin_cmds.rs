@@ -49,6 +49,19 @@ pub struct RevokeArgs {
     pub reason: String,
 }
 
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove them (without it, only print what would be removed)
+    #[arg(long)]
+    pub yes: bool,
+    /// Use this retention for both logs and plans instead of the configured `retention.logs` /
+    /// `retention.plans` (e.g. 7d; at least 0s)
+    #[arg(long)]
+    pub older_than: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum GrantsCmd {
     /// Active grants (with --all: revoked and expired ones too)
@@ -394,6 +407,46 @@ pub async fn cmd_stats(app: &App, args: StatsArgs) -> anyhow::Result<()> {
         return print_json(&s);
     }
     crate::out!("{}", stats::render(&s));
+    Ok(())
+}
+
+pub async fn cmd_prune(app: &App, args: PruneArgs) -> anyhow::Result<()> {
+    let mut retention = app.config.retention;
+    if let Some(text) = &args.older_than {
+        let d = parse_duration(text, "--older-than")?;
+        retention.logs = d;
+        retention.plans = d;
+    }
+    let report = app
+        .orchestrator
+        .prune(&app.principal, retention, args.yes)
+        .await
+        .map_err(user)?;
+    if args.json {
+        return print_json(&report);
+    }
+    let c = &report.counts;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let verb = if report.dry_run { "Would remove" } else { "Removed" };
+    crate::outln!(
+        "{verb} {} log line(s) ({:.2} MiB) of sessions that ended before {}, and {} plan document(s) ({:.2} MiB) of sessions that ended before {}.",
+        c.log_lines,
+        mib(c.log_bytes),
+        report.logs_before.format("%Y-%m-%d %H:%M UTC"),
+        c.plans,
+        mib(c.plan_bytes),
+        report.plans_before.format("%Y-%m-%d %H:%M UTC"),
+    );
+    crate::outln!("Kept: every session, its digest, per-stack results and approvals, the audit trail, and the latest applied plan of each stack.");
+    crate::outln!(
+        "{} finished session(s) {} {:.1} KB each.",
+        report.terminal_sessions,
+        if report.dry_run { "take" } else { "now take" },
+        report.bytes_per_terminal_session / 1000.0
+    );
+    if report.dry_run {
+        crate::outln!("Nothing was removed (dry run): run `cloud prune --yes` to remove it.");
+    }
     Ok(())
 }
 

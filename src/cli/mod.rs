@@ -119,6 +119,9 @@ pub enum Command {
     /// Held stack locks: who holds them, who drives that session, what releases them;
     /// `release` frees one (admin, audited)
     Locks(admin_cmds::LocksArgs),
+    /// Remove the engine logs and plan documents of sessions that ended longer ago than the
+    /// configured retention; a dry run unless --yes (admin)
+    Prune(admin_cmds::PruneArgs),
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCmd),

@@ -94,6 +94,9 @@ pub struct ListArgs {
     /// At most this many, newest first
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Only sessions older than this one (id or prefix): the next page after a list's last line
+    #[arg(long)]
+    pub before: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -216,6 +219,7 @@ fn changes_something(command: &Command) -> bool {
         Command::Admin(cmd) => !matches!(cmd, super::admin_cmds::AdminCmd::List { .. }),
         Command::Tokens(cmd) => !matches!(cmd, super::identity_cmds::TokensCmd::List { .. }),
         Command::Locks(args) => args.cmd.is_some(),
+        Command::Prune(args) => args.yes,
         Command::Status(_)
         | Command::List(_)
         | Command::Logs(_)
@@ -347,6 +351,10 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                 .map(str::parse::<SessionState>)
                 .transpose()
                 .map_err(|e| UserError::invalid(e.to_string()))?;
+            let before = match args.before.as_deref() {
+                Some(text) => Some(app.store.find_session(text).await.map_err(store_user)?.id),
+                None => None,
+            };
             let sessions = app
                 .orchestrator
                 .list_for(
@@ -357,6 +365,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                         env: args.env,
                         active: false,
                         limit: Some(args.limit),
+                        before,
                     },
                 )
                 .await
@@ -396,6 +405,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Grants(cmd) => super::admin_cmds::cmd_grants(app, cmd).await,
         Command::Quota(cmd) => super::admin_cmds::cmd_quota(app, cmd).await,
         Command::Stats(args) => super::admin_cmds::cmd_stats(app, args).await,
+        Command::Prune(args) => super::admin_cmds::cmd_prune(app, args).await,
         Command::Admin(cmd) => super::admin_cmds::cmd_admin(app, cmd).await,
         Command::Locks(args) => super::admin_cmds::cmd_locks(app, args).await,
     }

@@ -289,17 +289,7 @@ pub async fn run_request(app: &App, req: SessionRequest) -> anyhow::Result<()> {
 
 /// Sessions of the same environment that followed up on `id` (opened when its apply stopped).
 pub async fn follow_ups(app: &App, id: cloud_domain::session::SessionId) -> anyhow::Result<Vec<SessionRecord>> {
-    let s = app.store.session(id).await.map_err(store_user)?;
-    let all = app
-        .orchestrator
-        .list(&cloud_core::store::SessionFilter {
-            project: Some(s.project.clone()),
-            env: Some(s.env.clone()),
-            ..Default::default()
-        })
-        .await
-        .map_err(user)?;
-    Ok(all.into_iter().filter(|f| f.follow_up_of == Some(id)).collect())
+    app.store.follow_ups(id).await.map_err(store_user)
 }
 
 /// After an apply ends: point at the follow-up session, when one was opened.

@@ -6,9 +6,11 @@
 //! * `stream` — the output batcher against a simulated Discord sink ([`stream`]);
 //! * `discord` — the Discord bot against the in-process fake Discord ([`discord`]);
 //! * [`parser`] — engine-event parser throughput and write→progress latency probes;
-//! * `plan-show` — `cloud plan show` on a generated 1 GB event log, against Python ([`plan_show`]).
+//! * `plan-show` — `cloud plan show` on a generated 1 GB event log, against Python ([`plan_show`]);
+//! * `history` — status, list, stats, quota and deploy at 0 to 50k past sessions ([`history`]).
 
 mod discord;
+mod history;
 mod parser;
 mod plan_show;
 mod stream;
@@ -42,6 +44,9 @@ enum BenchCmd {
     /// `cloud plan show` on a generated event log (1 GB): events/s and peak RSS, against a
     /// Python json.loads loop
     PlanShow(plan_show::PlanShowArgs),
+    /// Status, list, stats, a quota check and a deploy at 0, 1k, 10k and 50k past sessions:
+    /// time and peak RSS against the empty store
+    History(history::HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +110,10 @@ async fn run(cli: BenchCli) -> anyhow::Result<()> {
                 print!("{}", result.render());
             }
             Ok(())
+        }
+        BenchCmd::History(args) => {
+            let report = history::cmd_bench_history(&global, &args).await?;
+            history::print_history(&report, args.json, args.check)
         }
         BenchCmd::PlanShow(args) => {
             let report = plan_show::cmd_bench_plan_show(&args)?;

@@ -70,6 +70,7 @@ struct FileConfig {
     discord: DiscordFile,
     #[serde(default)]
     leases: LeasesFile,
+    retention: RetentionFile,
 }
 
 /// `leases:` as written.
@@ -80,6 +81,15 @@ struct LeasesFile {
     ttl: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     sweep: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    #[serde(default, with = "humantime_serde")]
+    logs: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    plans: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,6 +267,29 @@ pub struct ServeConfig {
     pub shutdown_timeout: Duration,
 }
 
+/// How long the bulky parts of finished sessions are kept (`retention:`): their engine logs and
+/// plan documents. The session row, digest, per-stack results, approvals and the audit trail are
+/// kept for ever; `cloud prune` and the daily sweep of `cloud serve` remove the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetentionConfig {
+    /// Engine logs of sessions that ended longer ago than this are removed (default 30d).
+    #[serde(with = "humantime_serde")]
+    pub logs: Duration,
+    /// Plan documents likewise (default 90d); the plan a quota's usage is computed from (the
+    /// latest APPLIED session of a stack) is always kept.
+    #[serde(with = "humantime_serde")]
+    pub plans: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            logs: Duration::from_secs(30 * 86_400),
+            plans: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
 /// The Discord bot. The token never comes from this file: `DISCORD_TOKEN`, or the file named by
 /// `discord.token_file` / `CLOUD_DISCORD_TOKEN_FILE`.
 #[derive(Debug, Clone)]
@@ -305,6 +338,7 @@ pub struct Config {
     pub serve: ServeConfig,
     pub discord: DiscordConfig,
     pub leases: LeasesConfig,
+    pub retention: RetentionConfig,
 }
 
 /// Session leases (`leases:` in the file, `CLOUD_LEASE_TTL` / `CLOUD_SWEEP_INTERVAL`): how long
@@ -629,6 +663,10 @@ impl Config {
         let sweep = env_duration("CLOUD_SWEEP_INTERVAL")?
             .or(file.leases.sweep)
             .unwrap_or(Duration::from_secs(10));
+        let retention = RetentionConfig {
+            logs: file.retention.logs.unwrap_or(RetentionConfig::default().logs),
+            plans: file.retention.plans.unwrap_or(RetentionConfig::default().plans),
+        };
         for (key, value, min, max) in [
             (
                 "leases.ttl",
@@ -659,6 +697,18 @@ impl Config {
                 shutdown_timeout,
                 Duration::from_secs(1),
                 Duration::from_secs(24 * 3600),
+            ),
+            (
+                "retention.logs",
+                retention.logs,
+                Duration::from_secs(3600),
+                Duration::from_secs(100 * 365 * 86_400),
+            ),
+            (
+                "retention.plans",
+                retention.plans,
+                Duration::from_secs(3600),
+                Duration::from_secs(100 * 365 * 86_400),
             ),
         ] {
             cloud_domain::input::check_duration(key, value, min, max).map_err(|message| ConfigError::Invalid {
@@ -701,6 +751,7 @@ impl Config {
                 guild_id,
                 api_url: discord_api_url,
             },
+            retention,
         })
     }
 
@@ -808,6 +859,7 @@ impl Config {
             pricing: String,
             serve: &'a ServeConfig,
             discord: ShownDiscord,
+            retention: &'a RetentionConfig,
         }
         #[derive(Serialize)]
         struct ShownDiscord {
@@ -881,6 +933,7 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "built-in config/pricing.yaml".into()),
             serve: &self.serve,
+            retention: &self.retention,
             discord: ShownDiscord {
                 token: match &self.discord.token {
                     Some(_) => format!("from {} (********)", self.discord.token_origin),

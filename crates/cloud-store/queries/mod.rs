@@ -18,9 +18,11 @@
 mod audit;
 mod chat;
 mod grants;
+mod history;
 mod identity;
 pub(crate) mod leases;
 mod locks;
 mod outputs;
 mod projects;
+mod retention;
 mod sessions;

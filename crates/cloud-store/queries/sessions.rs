@@ -117,17 +117,80 @@ impl Store {
         }
     }
 
-    /// Sessions, newest first, and the rows among them that do not decode (each named by
-    /// session id, with the column and the problem), which are left out of the list.
+    /// Sessions, newest first (`created_at`, then id, both descending), one page at a time, and
+    /// the rows among them that do not decode (each named by session id, with the column and
+    /// the problem), which are left out of the list.
+    ///
+    /// Open sessions (`active` without a state) come from the partial index that holds only
+    /// them; everything else walks the `(created_at, id)` index from the page's start and stops
+    /// at `limit`, so neither cost grows with the history.
     pub async fn sessions_checked(
         &self,
         filter: &SessionFilter,
     ) -> StoreResult<(Vec<SessionRecord>, Vec<BadSessionRow>)> {
         let limit = filter.limit.map(i64::from).unwrap_or(i64::MAX);
-        let state = filter.state.map(SessionState::as_str);
-        let rows = sqlx::query_as!(
-            StoredSession,
-            r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+        // The keyset of `before`: a row value every stored timestamp sorts under when absent.
+        let (before_at, before_id) = match filter.before {
+            Some(id) => {
+                let sid = id.to_string();
+                let at = sqlx::query_scalar!("SELECT created_at FROM sessions WHERE id = $1", sid)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::SessionNotFound(sid.clone()))?;
+                (at, sid)
+            }
+            None => ("~".to_string(), String::new()),
+        };
+        let rows = if filter.active && filter.state.is_none() {
+            sqlx::query_as!(
+                StoredSession,
+                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                          approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
+                          plan_ready_at, finished_at, owner_pid, owner_start
+                   FROM sessions
+                   WHERE state NOT IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED')
+                     AND (CAST($1 AS TEXT) IS NULL OR project = $1)
+                     AND (CAST($2 AS TEXT) IS NULL OR env = $2)
+                     AND (created_at, id) < ($3, $4)
+                   ORDER BY created_at DESC, id DESC
+                   LIMIT $5"#,
+                filter.project,
+                filter.env,
+                before_at,
+                before_id,
+                limit,
+            )
+            .fetch_all(&self.pool)
+            .await?
+        } else if let Some(state) = filter.state {
+            // One state: its own index, newest first (recovery and the sweeper ask at every start).
+            let state = state.as_str();
+            sqlx::query_as!(
+                StoredSession,
+                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                          approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
+                          plan_ready_at, finished_at, owner_pid, owner_start
+                   FROM sessions
+                   WHERE state = $1
+                     AND (CAST($2 AS TEXT) IS NULL OR project = $2)
+                     AND (CAST($3 AS TEXT) IS NULL OR env = $3)
+                     AND (created_at, id) < ($4, $5)
+                   ORDER BY created_at DESC, id DESC
+                   LIMIT $6"#,
+                state,
+                filter.project,
+                filter.env,
+                before_at,
+                before_id,
+                limit,
+            )
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            let state = filter.state.map(SessionState::as_str);
+            sqlx::query_as!(
+                StoredSession,
+                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
                       approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
                       plan_ready_at, finished_at, owner_pid, owner_start
                FROM sessions
@@ -135,16 +198,20 @@ impl Store {
                  AND (CAST($2 AS TEXT) IS NULL OR project = $2)
                  AND (CAST($3 AS TEXT) IS NULL OR env = $3)
                  AND (NOT $4 OR state NOT IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED'))
-               ORDER BY created_at DESC, id
-               LIMIT $5"#,
-            state,
-            filter.project,
-            filter.env,
-            filter.active,
-            limit,
-        )
-        .fetch_all(&self.pool)
-        .await?;
+                 AND (created_at, id) < ($5, $6)
+               ORDER BY created_at DESC, id DESC
+               LIMIT $7"#,
+                state,
+                filter.project,
+                filter.env,
+                filter.active,
+                before_at,
+                before_id,
+                limit,
+            )
+            .fetch_all(&self.pool)
+            .await?
+        };
         let mut good = Vec::with_capacity(rows.len());
         let mut bad = Vec::new();
         for row in rows {
@@ -233,6 +300,9 @@ impl Store {
         }
         if t.to.is_terminal() {
             release_locks(&mut tx, t.id).await?;
+        }
+        if t.to == SessionState::Applied {
+            super::history::advance_stack_heads(&mut tx, t.id, &now).await?;
         }
         let project = sqlx::query_scalar!("SELECT project FROM sessions WHERE id = $1", id)
             .fetch_one(&mut *tx)

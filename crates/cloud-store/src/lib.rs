@@ -38,5 +38,6 @@ pub use locks::{lock_key, HeldLock, LockHolder, LockOutcome, QueueEntry, SavedCo
 pub use owner::{is_alive, lease_owner, lease_owner_is_gone, this_process, ProcessOwner};
 pub use projects::ProjectRow;
 pub use sessions::{
-    ApprovalRow, BadSessionRow, LogLine, NewSession, SessionFilter, SessionRecord, SessionUpdate, StackRow, Transition,
+    ApprovalRow, BadSessionRow, LogLine, NewSession, PruneCounts, SessionFilter, SessionRecord, SessionStatsRows,
+    SessionUpdate, StackHead, StackRow, Transition,
 };

@@ -118,6 +118,31 @@ pub struct SessionFilter {
     /// Only sessions that are not terminal.
     pub active: bool,
     pub limit: Option<u32>,
+    /// Only sessions older than this one (`cloud list --before <id>`): the next page of a list
+    /// read newest first, found through the `(created_at, id)` index however deep it is.
+    pub before: Option<SessionId>,
+}
+
+/// What `cloud stats` aggregates, computed by the database over a window of `created_at`
+/// (never by loading the sessions).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionStatsRows {
+    /// `(state, sessions)` for the states that occur.
+    pub by_state: Vec<(SessionState, u64)>,
+    /// `(project, sessions)`, most first, at most the asked number.
+    pub top_projects: Vec<(String, u64)>,
+    /// `(requester, sessions)`, most first, at most the asked number.
+    pub top_requesters: Vec<(String, u64)>,
+    /// created → finished of each APPLIED session, in seconds.
+    pub lead_times_secs: Vec<f64>,
+}
+
+/// The APPLIED session that last changed one stack of one environment (the quota inventory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackHead {
+    pub env: String,
+    pub stack: StackName,
+    pub session: SessionId,
 }
 
 /// A `sessions` row exactly as stored (what `query_as!` fills).
@@ -282,4 +307,14 @@ pub fn transition_details(t: &Transition) -> serde_json::Value {
         details["reason"] = serde_json::Value::String(reason.clone());
     }
     details
+}
+
+/// What a prune removes (or would): engine log lines and plan documents of terminal sessions,
+/// with their sizes in bytes of stored text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PruneCounts {
+    pub log_lines: u64,
+    pub log_bytes: u64,
+    pub plans: u64,
+    pub plan_bytes: u64,
 }

@@ -405,8 +405,8 @@ impl Orchestrator {
         if since >= now {
             return Err(UserError::invalid("--since must be in the past (e.g. --since 7d)").into());
         }
-        let sessions = self.store.sessions(&SessionFilter::default()).await?;
-        Ok(stats::compute(&sessions, since, now))
+        let rows = self.store.session_stats(since, now, stats::TOP).await?;
+        Ok(stats::compute(rows, since, now))
     }
 }
 

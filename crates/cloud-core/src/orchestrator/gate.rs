@@ -2,7 +2,8 @@
 //! moment of the intent, so an expired grant never authorises), then quotas — concurrent sessions
 //! before planning, resulting resources and estimated monthly cost after the plan.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use tracing::info;
@@ -12,9 +13,9 @@ use crate::config::RoleMapping;
 use crate::policy::cost::{estimate_steps, CostEstimate};
 use crate::policy::quota::{check_projection, QuotaKey, QuotaLine, QuotaUsage};
 use crate::policy::{system_clock, AccessError, Actor, Clock, Intent, Pricing, QuotaCheck, Role};
-use crate::store::{SessionFilter, SessionRecord};
+use crate::store::SessionRecord;
 use cloud_domain::error::UserError;
-use cloud_domain::session::{Principal, SessionId, SessionState, StackName};
+use cloud_domain::session::{Principal, SessionId, StackName};
 
 /// Who may do what, and the price list: what the orchestrator needs from configuration besides
 /// [`super::OrchestratorSettings`].
@@ -105,17 +106,9 @@ impl Orchestrator {
         Ok(out)
     }
 
-    /// Non-terminal sessions of the project, leaving out `except`.
+    /// Non-terminal sessions of the project, leaving out `except` (counted by the database).
     async fn active_sessions(&self, project: &str, except: Option<SessionId>) -> OrchResult<usize> {
-        let active = self
-            .store
-            .sessions(&SessionFilter {
-                project: Some(project.to_string()),
-                active: true,
-                ..Default::default()
-            })
-            .await?;
-        Ok(active.iter().filter(|s| Some(s.id) != except).count())
+        Ok(self.store.count_open_sessions(project, except).await? as usize)
     }
 
     /// Refuse a new (or re-planned) session when the project already runs its maximum.
@@ -135,33 +128,28 @@ impl Orchestrator {
     }
 
     /// What the latest applied session of every (env, stack) of the project left behind.
+    /// The store keeps that session per stack (`stack_heads`), so this reads at most one plan
+    /// per stack and environment, however long the history.
     async fn inventory(&self, project: &str) -> OrchResult<Inventory> {
-        let mut applied = self
-            .store
-            .sessions(&SessionFilter {
-                project: Some(project.to_string()),
-                state: Some(SessionState::Applied),
-                ..Default::default()
-            })
-            .await?;
-        // Newest apply first: the first session seen for a stack is its current state.
-        applied.sort_by_key(|s| std::cmp::Reverse(s.finished_at));
+        let heads = self.store.stack_heads(project).await?;
+        let mut sessions: HashMap<SessionId, SessionRecord> = HashMap::new();
         let mut inv = Inventory::default();
-        for s in &applied {
+        for head in heads {
+            let s = match sessions.entry(head.session) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(self.store.session(head.session).await?),
+            };
             let Some(plan) = &s.plan else { continue };
-            for entry in &plan.stacks {
-                let key = (s.env.clone(), entry.stack.clone());
-                if inv.stacks.contains_key(&key) {
-                    continue;
-                }
-                let value = if s.operation.leaves_resources() {
-                    let cost = estimate_steps(&self.pricing, entry.stack.as_str(), &entry.preview.steps);
-                    (cost.resulting, cost.monthly_after)
-                } else {
-                    (BTreeMap::new(), 0.0)
-                };
-                inv.stacks.insert(key, value);
-            }
+            let Some(entry) = plan.stacks.iter().find(|e| e.stack == head.stack) else {
+                continue;
+            };
+            let value = if s.operation.leaves_resources() {
+                let cost = estimate_steps(&self.pricing, entry.stack.as_str(), &entry.preview.steps);
+                (cost.resulting, cost.monthly_after)
+            } else {
+                (BTreeMap::new(), 0.0)
+            };
+            inv.stacks.insert((head.env, head.stack), value);
         }
         Ok(inv)
     }

@@ -40,6 +40,7 @@ mod planning;
 mod queries;
 mod recovery;
 mod resolve;
+mod retention;
 mod rollback;
 mod schedule;
 mod sweeper;
@@ -62,6 +63,7 @@ pub use locks::StackLockProof;
 pub use queries::SessionView;
 pub use recovery::RecoveryReport;
 pub use resolve::{AppliedOutputs, DeploymentResolver, DeploymentTarget, ResolvedDeployment, ResolvedStack};
+pub use retention::PruneReport;
 
 use crate::config::EnvironmentPolicy;
 use crate::engine::{ChangeCounts, Engine};

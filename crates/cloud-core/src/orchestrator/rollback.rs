@@ -53,6 +53,9 @@ fn restore(stack: &StackName, saved: &[SavedConfig], current: &[ConfigValue]) ->
         .collect()
 }
 
+/// How many APPLIED sessions a rollback reads at a time while it looks for its target.
+const ROLLBACK_PAGE: u32 = 20;
+
 impl Orchestrator {
     /// The session's stacks resolved for the engine: the manifest's, or for a rollback the
     /// configuration it restores (with a content hash that says so).
@@ -108,24 +111,33 @@ impl Orchestrator {
             .iter()
             .map(|s| (&s.name, saved(&s.target.config)))
             .collect();
-        let applied = self
-            .store
-            .sessions(&SessionFilter {
-                state: Some(SessionState::Applied),
-                project: Some(project.into()),
-                env: Some(env.into()),
-                ..Default::default()
-            })
-            .await?;
+        // Newest APPLIED first, a page at a time: the target is usually one of the last few,
+        // so the walk stops long before the history's end.
         let mut target = None;
-        for candidate in applied.iter().filter(|s| s.operation.leaves_resources()) {
-            let configs = self.store.stack_configs(candidate.id).await?;
-            let differs = configs
-                .iter()
-                .any(|(stack, cfg)| now.get(stack).is_some_and(|n| n != cfg));
-            if differs {
-                target = Some((candidate, configs));
-                break;
+        let mut before = None;
+        'pages: loop {
+            let page = self
+                .store
+                .sessions(&SessionFilter {
+                    state: Some(SessionState::Applied),
+                    project: Some(project.into()),
+                    env: Some(env.into()),
+                    limit: Some(ROLLBACK_PAGE),
+                    before,
+                    ..Default::default()
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            for candidate in page.into_iter().filter(|s| s.operation.leaves_resources()) {
+                let configs = self.store.stack_configs(candidate.id).await?;
+                let differs = configs
+                    .iter()
+                    .any(|(stack, cfg)| now.get(stack).is_some_and(|n| n != cfg));
+                if differs {
+                    target = Some((candidate, configs));
+                    break 'pages;
+                }
             }
         }
         let Some((target, configs)) = target else {

@@ -1,12 +1,12 @@
 //! Delivery statistics over a window: sessions by state, success rate, median request → APPLIED
-//! lead time, top projects and requesters. A pure function of the sessions, so the CLI and the
-//! chat adapters render the same value.
+//! lead time, top projects and requesters. Aggregated by the store over the window (flat cost:
+//! never by loading sessions); the CLI and the chat adapters render the same value.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::store::SessionRecord;
+use crate::store::SessionStatsRows;
 use cloud_domain::session::SessionState;
 
 /// A name with a count (top lists).
@@ -32,42 +32,30 @@ pub struct Stats {
     pub top_requesters: Vec<Ranked>,
 }
 
-fn top(counts: BTreeMap<String, u64>, n: usize) -> Vec<Ranked> {
-    let mut v: Vec<Ranked> = counts
-        .into_iter()
+/// How many projects and requesters the top lists name.
+pub(crate) const TOP: u32 = 5;
+
+fn ranked(rows: Vec<(String, u64)>) -> Vec<Ranked> {
+    rows.into_iter()
         .map(|(name, sessions)| Ranked { name, sessions })
-        .collect();
-    v.sort_by(|a, b| b.sessions.cmp(&a.sessions).then_with(|| a.name.cmp(&b.name)));
-    v.truncate(n);
-    v
+        .collect()
 }
 
-/// Compute the statistics of `sessions` created in `[since, until)`.
+/// The statistics of the sessions created in `[since, until)`, from the aggregates the store
+/// computed over that window (the sessions themselves are never loaded).
 pub(crate) fn compute(
-    sessions: &[SessionRecord],
+    rows: SessionStatsRows,
     since: chrono::DateTime<chrono::Utc>,
     until: chrono::DateTime<chrono::Utc>,
 ) -> Stats {
-    let window: Vec<&SessionRecord> = sessions
-        .iter()
-        .filter(|s| s.created_at >= since && s.created_at < until)
-        .collect();
     let mut by_state: BTreeMap<String, u64> = SessionState::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
-    let mut projects: BTreeMap<String, u64> = BTreeMap::new();
-    let mut requesters: BTreeMap<String, u64> = BTreeMap::new();
-    let mut lead: Vec<f64> = vec![];
-    for s in &window {
-        *by_state.entry(s.state.as_str().to_string()).or_default() += 1;
-        *projects.entry(s.project.clone()).or_default() += 1;
-        *requesters.entry(s.requester.to_string()).or_default() += 1;
-        if s.state == SessionState::Applied {
-            if let Some(done) = s.finished_at {
-                lead.push((done - s.created_at).num_milliseconds() as f64 / 1000.0);
-            }
-        }
+    for (state, n) in &rows.by_state {
+        *by_state.entry(state.as_str().to_string()).or_default() += n;
     }
+    let sessions = rows.by_state.iter().map(|(_, n)| n).sum();
     let applied = by_state["APPLIED"];
     let failed = by_state["FAILED"];
+    let mut lead = rows.lead_times_secs;
     lead.sort_by(|a, b| a.partial_cmp(b).expect("durations are finite"));
     let median = match lead.len() {
         0 => None,
@@ -77,12 +65,12 @@ pub(crate) fn compute(
     Stats {
         since,
         until,
-        sessions: window.len() as u64,
+        sessions,
         by_state,
         success_rate: (applied + failed > 0).then(|| applied as f64 / (applied + failed) as f64),
         median_lead_time_secs: median,
-        top_projects: top(projects, 5),
-        top_requesters: top(requesters, 5),
+        top_projects: ranked(rows.top_projects),
+        top_requesters: ranked(rows.top_requesters),
     }
 }
 

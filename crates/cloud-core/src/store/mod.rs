@@ -17,8 +17,8 @@ pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
     lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, BadSessionRow, ChatLobbyRow, ClaimedLease,
     Fence, GrantRow, HeldLock, Lease, LockHolder, LockOutcome, LogLine, NewGrant, NewSession, NewToken, PersonLink,
-    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
-    TakenLocks, TokenRow, Transition,
+    ProcessOwner, ProjectRow, PruneCounts, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionStatsRows,
+    SessionUpdate, StackHead, StackRow, StoreError, TakenLocks, TokenRow, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -271,6 +271,57 @@ impl Store {
     /// How many sessions are in each state (for the `cloud_sessions` gauge and stats).
     pub async fn session_counts(&self) -> StoreResult<std::collections::BTreeMap<SessionState, u64>> {
         on_backend!(self, s => s.session_counts().await)
+    }
+
+    // The history, asked through indexes and aggregates (cost independent of its length).
+
+    /// How many sessions of `project` are open (not terminal), leaving out `except`.
+    pub async fn count_open_sessions(&self, project: &str, except: Option<SessionId>) -> StoreResult<u64> {
+        on_backend!(self, s => s.count_open_sessions(project, except).await)
+    }
+
+    /// The sessions opened as follow-ups of `id`, oldest first.
+    pub async fn follow_ups(&self, id: SessionId) -> StoreResult<Vec<SessionRecord>> {
+        on_backend!(self, s => s.follow_ups(id).await)
+    }
+
+    /// For every stack of every environment of `project`, the APPLIED session that changed it last.
+    pub async fn stack_heads(&self, project: &str) -> StoreResult<Vec<StackHead>> {
+        on_backend!(self, s => s.stack_heads(project).await)
+    }
+
+    /// The aggregates `cloud stats` shows, over the sessions created in `[since, until)`.
+    pub async fn session_stats(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+        top: u32,
+    ) -> StoreResult<SessionStatsRows> {
+        on_backend!(self, s => s.session_stats(since, until, top).await)
+    }
+
+    /// What a prune with these cutoffs would remove (terminal sessions that ended before them).
+    pub async fn prune_preview(
+        &self,
+        logs_before: chrono::DateTime<chrono::Utc>,
+        plans_before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<PruneCounts> {
+        on_backend!(self, s => s.prune_preview(logs_before, plans_before).await)
+    }
+
+    /// Remove old logs and plan documents of terminal sessions, audited; returns what went.
+    pub(crate) async fn prune(
+        &self,
+        logs_before: chrono::DateTime<chrono::Utc>,
+        plans_before: chrono::DateTime<chrono::Utc>,
+        actor: &str,
+    ) -> StoreResult<PruneCounts> {
+        on_backend!(self, s => s.prune(logs_before, plans_before, actor).await)
+    }
+
+    /// `(terminal sessions, stored text bytes per terminal session)`.
+    pub async fn terminal_session_bytes(&self) -> StoreResult<(u64, f64)> {
+        on_backend!(self, s => s.terminal_session_bytes().await)
     }
 
     // Stack locks, the lock queue, recorded configuration.

@@ -197,6 +197,21 @@ async fn each_migration_keeps_the_data_of_the_version_before_it(db: TestDatabase
         2
     );
     assert_eq!(store.audit_entries(None).await.unwrap().len(), 2);
+    // The flat-history migration found each stack's latest APPLIED session in the old rows.
+    let heads: Vec<(String, String, SessionId)> = store
+        .stack_heads("ecommerce")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.env, h.stack.to_string(), h.session))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            ("prod".to_string(), "dns".to_string(), id(S1)),
+            ("prod".to_string(), "network".to_string(), id(S1)),
+        ]
+    );
 
     // Queue numbers never go back: the place given up at version 3 (number 4) stays used.
     assert!(matches!(
