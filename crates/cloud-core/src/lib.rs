@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod event_feed;
 pub mod orchestrator;
 pub mod policy;
 pub mod store;

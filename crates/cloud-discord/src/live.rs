@@ -119,7 +119,7 @@ pub(crate) fn count_call<T>(route: &'static str, result: &Result<T, serenity::Er
 }
 
 enum Msg {
-    Event(Event),
+    Event(Box<Event>),
     /// Redraw the lobby (events may have been missed).
     Redraw,
 }
@@ -147,11 +147,23 @@ impl Live {
                 let Some(live) = weak.upgrade() else { break };
                 match item {
                     FeedItem::Event(session, event) => {
-                        let mut sessions = live.sessions.lock().expect("live lock");
-                        if let Some(tx) = sessions.get(&session) {
-                            if tx.send(Msg::Event(event)).is_err() {
-                                sessions.remove(&session);
+                        let stream_only = event.is_stream_only();
+                        let followed = {
+                            let mut sessions = live.sessions.lock().expect("live lock");
+                            match sessions.get(&session) {
+                                Some(tx) if tx.send(Msg::Event(Box::new(event))).is_ok() => true,
+                                Some(_) => {
+                                    sessions.remove(&session);
+                                    false
+                                }
+                                None => false,
                             }
+                        };
+                        // Another process (the CLI, a replica) may be driving a session whose
+                        // lobby is here: follow it from its lobby's cursor (off the router).
+                        if !followed && !stream_only {
+                            let live = live.clone();
+                            tokio::spawn(async move { live.ensure_attached(session).await });
                         }
                     }
                     FeedItem::Lagged(n) => {
@@ -164,6 +176,16 @@ impl Live {
                         }
                     }
                 }
+            }
+        });
+        // Lobbies whose sessions moved or ended while no renderer followed them (this bot was
+        // down, or another process drove them): redraw them and finish their threads.
+        let weak = Arc::downgrade(&live);
+        tokio::spawn(async move {
+            let Some(live) = weak.upgrade() else { return };
+            for row in feed::lobbies_behind(&live.core, Platform::Discord).await {
+                info!(session = %row.session_id, "redrawing a lobby that is behind its session");
+                live.attach(row);
             }
         });
         live
@@ -344,6 +366,10 @@ impl SessionTask {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        // Whatever the log holds beyond what this lobby shows (a restart, another process).
+        for update in self.feed.catch_up().await {
+            self.on_update(update).await;
+        }
         loop {
             let due = self
                 .last_edit
@@ -352,7 +378,7 @@ impl SessionTask {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Msg::Event(event)) => {
-                        for update in self.feed.on(event).await {
+                        for update in self.feed.on(*event).await {
                             self.on_update(update).await;
                         }
                     }
@@ -361,6 +387,7 @@ impl SessionTask {
                 },
                 _ = tokio::time::sleep_until(due), if self.dirty => {
                     let state = self.edit_lobby().await;
+                    self.feed.save_cursor().await;
                     if state.map(SessionState::is_terminal).unwrap_or(false) && self.batch.is_none() && !self.dirty {
                         break;
                     }
@@ -368,6 +395,7 @@ impl SessionTask {
             }
         }
         rx.close();
+        self.feed.save_cursor().await;
         let mut sessions = self.live.sessions.lock().expect("live lock");
         if sessions.get(&self.id()).map(|tx| tx.is_closed()).unwrap_or(false) {
             sessions.remove(&self.id());

@@ -1,16 +1,19 @@
-//! Sessions, their per-stack sub-states, approvals and logs.
+//! Sessions, their per-stack sub-states and approvals (their events and engine output are in
+//! `events.rs`).
 //!
 //! Every transition is a compare-and-set (`UPDATE … WHERE id = $n AND state = $m`) committed in
 //! the same write transaction as its audit row, so two concurrent clicks can never both win.
 
 use super::audit::append;
+use super::events::append_events;
+use cloud_store::events::{payload, EventKind};
 use crate::{Conn, Store};
 use cloud_domain::engine::ChangeCounts;
 use cloud_domain::session::{check_transition, Principal, SessionId, SessionState, StackName, StackState};
 use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
 use cloud_store::time::now_text;
 use cloud_store::{
-    this_process, ApprovalRow, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
+    this_process, ApprovalRow, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
     StoreResult, Transition,
 };
 
@@ -77,6 +80,7 @@ impl Store {
             },
         )
         .await?;
+        append_events(&mut tx, new.id, &[payload(EventKind::Created, serde_json::json!({}))]).await?;
         tx.commit().await?;
         self.session(new.id).await
     }
@@ -225,6 +229,13 @@ impl Store {
             },
         )
         .await?;
+        // The log entry commits with the move: a renderer never sees one without the other.
+        append_events(
+            &mut tx,
+            t.id,
+            &[payload(EventKind::StateChanged, serde_json::json!({"from": from, "to": to}))],
+        )
+        .await?;
         tx.commit().await?;
         self.session(t.id).await
     }
@@ -321,7 +332,7 @@ impl Store {
         append(
             &mut tx,
             &NewAudit {
-                actor: approver_name,
+                actor: approver_name.clone(),
                 action: if override_reason.is_some() {
                     "session.approve_override".into()
                 } else {
@@ -333,6 +344,14 @@ impl Store {
             },
         )
         .await?;
+        let mut events = vec![payload(EventKind::Approved, serde_json::json!({"by": approver_name}))];
+        if approved {
+            events.push(payload(
+                EventKind::StateChanged,
+                serde_json::json!({"from": "PLAN_READY", "to": "APPROVED"}),
+            ));
+        }
+        append_events(&mut tx, id, &events).await?;
         tx.commit().await?;
         self.session(id).await
     }
@@ -375,7 +394,12 @@ impl Store {
         error: Option<&str>,
     ) -> StoreResult<()> {
         let counts = counts.map(|c| serde_json::to_string(c).expect("counts serialise"));
+        let event = payload(
+            EventKind::StackStateChanged,
+            serde_json::json!({"stack": stack.as_str(), "state": state, "error": error}),
+        );
         let (state, now, sid, stack_name) = (state.as_str(), now_text(), id.to_string(), stack.as_str());
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query!(
             "UPDATE session_stacks SET state = $1, updated_at = $2, counts = COALESCE($3, counts), error = $4
              WHERE session_id = $5 AND stack = $6",
@@ -386,56 +410,14 @@ impl Store {
             sid,
             stack_name,
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Corrupt(format!("session {id} has no stack {stack}")));
         }
-        Ok(())
-    }
-
-    /// Append engine output lines for `cloud logs`.
-    pub async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let now = now_text();
-        let sid = id.to_string();
-        let mut tx = self.begin_write().await?;
-        let mut seq = sqlx::query_scalar!(
-            r#"SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS "n!: i64" FROM session_logs WHERE session_id = $1"#,
-            sid
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        for (stack, line) in lines {
-            seq += 1;
-            sqlx::query!(
-                "INSERT INTO session_logs (session_id, seq, stack, line, at) VALUES ($1, $2, $3, $4, $5)",
-                sid,
-                seq,
-                stack,
-                line,
-                now,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        append_events(&mut tx, id, &[event]).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Log lines after `after_seq`, in order.
-    pub async fn logs(&self, id: SessionId, after_seq: i64) -> StoreResult<Vec<LogLine>> {
-        let sid = id.to_string();
-        Ok(sqlx::query_as!(
-            LogLine,
-            "SELECT seq, stack, line FROM session_logs WHERE session_id = $1 AND seq > $2 ORDER BY seq",
-            sid,
-            after_seq
-        )
-        .fetch_all(&self.pool)
-        .await?)
     }
 }
 

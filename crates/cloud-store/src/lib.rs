@@ -18,6 +18,7 @@
 pub mod audit;
 pub mod chat;
 mod error;
+pub mod events;
 pub mod grants;
 pub mod locks;
 pub mod migrate;
@@ -29,6 +30,7 @@ pub mod time;
 pub use audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use chat::ChatLobbyRow;
 pub use error::{redact_url, StoreError, StoreResult};
+pub use events::{EventKind, EventRow, NewEvent};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
 pub use locks::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
 pub use owner::{is_alive, this_process, ProcessOwner};

@@ -162,7 +162,7 @@ impl Orchestrator {
                 to,
                 stacks: found.clone(),
             },
-        );
+        ).await;
         Ok(RecoveryReport {
             session: record,
             from,

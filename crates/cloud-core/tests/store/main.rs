@@ -17,6 +17,7 @@ macro_rules! backend {
 }
 
 mod access;
+mod events;
 mod locks;
 mod migrations;
 mod schema;
