@@ -49,14 +49,25 @@ pub(crate) struct EventWake {
     pub(crate) listening: std::sync::atomic::AtomicBool,
     /// Stops the listener when the store is closed (it holds one of the pool's connections).
     pub(crate) stop: tokio_util::sync::CancellationToken,
+    /// One event-writing transaction of this process at a time: the stacks of a session write
+    /// their moves and output concurrently, and SQLite connections queued on its write lock
+    /// each hold a pool connection while they wait (sixteen stacks exhaust the pool of eight).
+    /// Queuing here costs nothing (SQLite serialises writers anyway).
+    pub(crate) writes: tokio::sync::Mutex<()>,
 }
 
 /// Runs a write on its own task so that it finishes (and releases the write lock) however its
 /// caller is polled; a panic in it is re-raised here.
 async fn detached<T: Send + 'static>(
+    wake: &Arc<EventWake>,
     write: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
 ) -> StoreResult<T> {
-    match tokio::spawn(write).await {
+    let wake = wake.clone();
+    let task = async move {
+        let _turn = wake.writes.lock().await;
+        write.await
+    };
+    match tokio::spawn(task).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // The runtime is shutting down: the write may or may not have happened.
@@ -148,7 +159,7 @@ impl Store {
             return Ok(());
         }
         let (store, events) = (self.clone(), events.to_vec());
-        detached(async move {
+        detached(&self.wake, async move {
             on_backend!(store, s => s.append_events(session, &events).await)?;
             store.events_written().await;
             Ok(())
@@ -219,7 +230,7 @@ impl Store {
     /// Loses cleanly with [`StoreError::StateChanged`] when someone else moved it first.
     pub async fn transition(&self, t: Transition) -> StoreResult<SessionRecord> {
         let store = self.clone();
-        detached(async move {
+        detached(&self.wake, async move {
             let record = on_backend!(store, s => s.transition(t).await)?;
             store.events_written().await;
             Ok(record)
@@ -265,7 +276,7 @@ impl Store {
         // transaction left half-done while its future waits to be polled would hold SQLite's
         // write lock against the very loop that polls it.
         let (store, stack, counts, error) = (self.clone(), stack.clone(), counts.cloned(), error.map(str::to_string));
-        detached(async move {
+        detached(&self.wake, async move {
             on_backend!(store, s => s.set_stack_state(id, &stack, state, counts.as_ref(), error.as_deref()).await)?;
             store.events_written().await;
             Ok(())
