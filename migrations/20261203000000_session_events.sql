@@ -7,7 +7,7 @@ CREATE TABLE session_events (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL DEFAULT '' REFERENCES sessions(id) ON DELETE CASCADE,
     kind       TEXT NOT NULL DEFAULT 'output' CHECK (kind IN ('created', 'state_changed', 'stack_state_changed',
-               'approved', 'queued', 'locks_granted', 'follow_up_opened', 'recovered', 'output', 'shutdown')),
+               'approved', 'queued', 'locks_granted', 'follow_up_opened', 'recovered', 'output', 'shutdown', 'cancel_requested')),
     payload    TEXT NOT NULL DEFAULT '{}',
     at         TEXT NOT NULL DEFAULT ''
 );

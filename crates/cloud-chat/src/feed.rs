@@ -331,6 +331,10 @@ impl SessionFeed {
                 .collect(),
             SessionEventKind::Output { .. } => vec![],
             SessionEventKind::Shutdown { reason } => vec![Update::Announce(format!("⏹️ {reason}"))],
+            SessionEventKind::CancelRequested { by, reason } => vec![Update::Announce(format!(
+                "🛑 {} asked to cancel the apply ({reason}); running steps finish, then it stops.",
+                view::who(&by, self.audience)
+            ))],
             SessionEventKind::FollowUpOpened { follow_up } => vec![
                 Update::Lobby(Redraw::Now),
                 Update::Announce(format!(

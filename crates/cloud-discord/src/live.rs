@@ -18,6 +18,7 @@ use poise::serenity_prelude as serenity;
 use serenity::{ChannelId, CreateAttachment, CreateMessage, CreateThread, EditMessage, Http, MessageId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{render, Responder};
@@ -133,7 +134,10 @@ pub(crate) struct Live {
 }
 
 impl Live {
-    pub(crate) fn start(core: Arc<Core>, http: Arc<Http>) -> Arc<Live> {
+    /// Starts rendering the session feed until `stop` (the transport's stop): the feed reads
+    /// the store, which outlives this bot, so a stopped bot must stop reading it or it would
+    /// go on drawing beside its successor.
+    pub(crate) fn start(core: Arc<Core>, http: Arc<Http>, stop: CancellationToken) -> Arc<Live> {
         let live = Arc::new(Live {
             core: core.clone(),
             http,
@@ -143,7 +147,12 @@ impl Live {
         let mut feed = Feed::subscribe(&core);
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
-            while let Some(item) = feed.next().await {
+            loop {
+                let item = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    item = feed.next() => item,
+                };
+                let Some(item) = item else { break };
                 let Some(live) = weak.upgrade() else { break };
                 match item {
                     FeedItem::Event(session, event) => {
@@ -176,6 +185,10 @@ impl Live {
                         }
                     }
                 }
+            }
+            // Stopped: let every session task finish (closing its channel ends it).
+            if let Some(live) = weak.upgrade() {
+                live.sessions.lock().expect("live lock").clear();
             }
         });
         // Lobbies whose sessions moved or ended while no renderer followed them (this bot was

@@ -28,10 +28,12 @@ pub enum EventKind {
     Output,
     /// `cloud serve` or a CLI run stopped a session it ran because it was asked to stop.
     Shutdown,
+    /// Someone asked to cancel an apply that another process runs; that process acts on it.
+    CancelRequested,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Created,
         EventKind::StateChanged,
         EventKind::StackStateChanged,
@@ -42,6 +44,7 @@ impl EventKind {
         EventKind::Recovered,
         EventKind::Output,
         EventKind::Shutdown,
+        EventKind::CancelRequested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +59,7 @@ impl EventKind {
             EventKind::Recovered => "recovered",
             EventKind::Output => "output",
             EventKind::Shutdown => "shutdown",
+            EventKind::CancelRequested => "cancel_requested",
         }
     }
 }

@@ -65,6 +65,9 @@ pub enum SessionEventKind {
     Output { stack: StackName, items: Vec<Progress> },
     /// The process running the session was asked to stop (SIGTERM, Ctrl-C) and stopped it.
     Shutdown { reason: String },
+    /// `by` asked to cancel the running apply; the process running it stops it gracefully (it
+    /// watches its session's log) and records CANCELLED.
+    CancelRequested { by: Principal, reason: String },
 }
 
 impl SessionEventKind {
@@ -81,6 +84,7 @@ impl SessionEventKind {
             SessionEventKind::Recovered { .. } => EventKind::Recovered,
             SessionEventKind::Output { .. } => EventKind::Output,
             SessionEventKind::Shutdown { .. } => EventKind::Shutdown,
+            SessionEventKind::CancelRequested { .. } => EventKind::CancelRequested,
             SessionEventKind::Progress { .. } => return None,
         })
     }
@@ -98,7 +102,8 @@ impl SessionEventKind {
             | SessionEventKind::Recovered { .. }
             | SessionEventKind::Progress { .. }
             | SessionEventKind::Output { .. }
-            | SessionEventKind::Shutdown { .. } => false,
+            | SessionEventKind::Shutdown { .. }
+            | SessionEventKind::CancelRequested { .. } => false,
         }
     }
 
