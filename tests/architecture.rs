@@ -158,3 +158,96 @@ fn the_cloud_binary_links_no_test_kit_and_no_certificate_generator() {
         "the walk found the product crates: {linked:?}"
     );
 }
+
+/// Cargo's unit graph (what it would compile, without compiling) for `args`. The unit graph is
+/// an unstable cargo output; cargo's own channel override enables it on a stable toolchain. It
+/// runs against a throwaway target directory so it never waits on the build lock of the suite
+/// that runs this test.
+fn unit_graph(args: &[&str]) -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = tempfile::tempdir().expect("temp target dir");
+    let out = Command::new(cargo)
+        .args(args)
+        .args(["--offline", "--locked", "-Z", "unstable-options", "--unit-graph"])
+        .env("__CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS", "nightly")
+        .env("CARGO_TARGET_DIR", target.path())
+        .current_dir(repo())
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the unit graph is JSON")
+}
+
+/// Every external unit of a unit graph, identified as cargo identifies a compiled artifact: the
+/// package, target, mode, features, profile settings (not the profile's name: `test` inherits
+/// `dev`'s settings and shares its artifacts) and, recursively, the identities of its
+/// dependencies — a dependency built with other features is another artifact, and so is
+/// everything above it.
+fn external_units(graph: &Value) -> BTreeMap<String, String> {
+    let units = graph["units"].as_array().unwrap();
+    fn identity(units: &[Value], i: usize, memo: &mut BTreeMap<usize, String>) -> String {
+        if let Some(id) = memo.get(&i) {
+            return id.clone();
+        }
+        let u = &units[i];
+        let mut profile = u["profile"].clone();
+        profile.as_object_mut().unwrap().remove("name");
+        let mut deps: Vec<String> = u["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| identity(units, d["index"].as_u64().unwrap() as usize, memo))
+            .collect();
+        deps.sort();
+        let id = format!(
+            "{} {} {} {} {} {} [{}]",
+            u["pkg_id"],
+            u["target"]["name"],
+            u["target"]["kind"],
+            u["mode"],
+            u["features"],
+            profile,
+            deps.join(",")
+        );
+        memo.insert(i, id.clone());
+        id
+    }
+    let mut memo = BTreeMap::new();
+    (0..units.len())
+        .filter(|&i| !units[i]["pkg_id"].as_str().unwrap().starts_with("path+"))
+        .map(|i| {
+            let u = &units[i];
+            let name = format!(
+                "{} ({})",
+                u["pkg_id"].as_str().unwrap().rsplit('#').next().unwrap(),
+                u["mode"]
+            );
+            (identity(units, i, &mut memo), name)
+        })
+        .collect()
+}
+
+/// Issue 14.6: after `cargo build --bins`, the test build reuses every external crate it built.
+/// A dev-dependency that switches on another feature of a shared crate (proptest turning on
+/// regex-syntax's Unicode tables did) makes `cargo test` compile that crate again, and every
+/// crate above it (regex, tracing-subscriber, poise…): this names them.
+#[test]
+fn the_test_build_recompiles_no_external_crate_the_binaries_built() {
+    let bins = external_units(&unit_graph(&["build", "--bins"]));
+    let tests = external_units(&unit_graph(&["test", "--workspace", "--no-run"]));
+    let rebuilt: BTreeSet<&String> = bins
+        .iter()
+        .filter(|(id, _)| !tests.contains_key(*id))
+        .map(|(_, name)| name)
+        .collect();
+    assert!(
+        bins.len() > 100,
+        "the unit graph lists the external crates: {}",
+        bins.len()
+    );
+    assert!(
+        rebuilt.is_empty(),
+        "`cargo test` would compile again {} external crates that `cargo build --bins` built: {rebuilt:?}",
+        rebuilt.len()
+    );
+}

@@ -18,7 +18,7 @@ import {
     topologicalOrder,
 } from "../tools/lib/catalog";
 
-/** depends_on from the platform design (shared/design.md). */
+/** depends_on from the platform design (docs/design.md). */
 const DESIGN: Record<string, string[]> = {
     network: [],
     security: ["network"],

@@ -190,7 +190,7 @@ pub struct Resolver<'a> {
     outputs: &'a dyn OutputLookup,
     env_var: EnvVarFn<'a>,
     /// Where `{secret_file: …}` may read: the configured secrets directory, by default the
-    /// manifest's own directory (see [`read_secret_file`]).
+    /// manifest's own directory (see [`crate::secret_file::read`]).
     secrets_dir: Option<std::path::PathBuf>,
 }
 
@@ -440,7 +440,7 @@ impl<'a> Resolver<'a> {
                 },
                 ConfigSpec::SecretFile(path) => {
                     let base = self.secrets_dir.as_deref().unwrap_or(&d.dir);
-                    match read_secret_file(base, path) {
+                    match crate::secret_file::read(base, path) {
                         Ok(v) => {
                             out.insert(
                                 key.clone(),
@@ -519,56 +519,6 @@ impl<'a> Resolver<'a> {
         }
         Ok(out.into_values().collect())
     }
-}
-
-/// A `secret_file:` path with no `..` component (checked without touching the file system, so
-/// `cloud validate` reports it too).
-pub fn check_secret_path(path: &str) -> Result<(), String> {
-    if path.is_empty() {
-        return Err("secret_file is empty; give a path relative to the secrets directory".into());
-    }
-    if std::path::Path::new(path)
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err(format!(
-            "secret_file `{path}` contains `..`; secret files must stay inside the secrets directory \
-             (`secrets_dir`, by default the manifest's directory): move the file there and name it relative to it"
-        ));
-    }
-    Ok(())
-}
-
-/// Read the secret file `path` inside `base` (the secrets directory): relative paths are taken
-/// from `base`; after resolving symlinks the file must still be inside `base`, be a regular file
-/// and at most [`crate::input::cap::SECRET`] bytes. Trailing newlines are trimmed.
-///
-/// Why: a manifest is written by whoever may edit `deploy/`, but the file is read by the bot's
-/// process, which can read far more (`/etc/shadow`, the bot's own tokens); the secret would then
-/// go to the engine and from there to a cloud provider the manifest's author controls.
-pub(crate) fn read_secret_file(base: &std::path::Path, path: &str) -> Result<String, String> {
-    check_secret_path(path)?;
-    let outside = || {
-        format!(
-            "secret_file `{path}` is outside the secrets directory {}; move the file into it (or set \
-             `secrets_dir` in the configuration)",
-            base.display()
-        )
-    };
-    let root = std::fs::canonicalize(base).map_err(|e| {
-        format!(
-            "cannot read secret_file `{path}`: the secrets directory {}: {e}",
-            base.display()
-        )
-    })?;
-    let full = std::fs::canonicalize(base.join(path))
-        .map_err(|e| format!("cannot read secret_file `{path}` ({}): {e}", base.join(path).display()))?;
-    if !full.starts_with(&root) {
-        return Err(outside());
-    }
-    let text = crate::input::read_text(&full, crate::input::cap::SECRET)
-        .map_err(|e| format!("cannot read secret_file `{path}` ({}): {e}", full.display()))?;
-    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 fn declared_keys(def: &StackDef) -> String {

@@ -556,7 +556,7 @@ fn check_config_map(d: &Deployment, cfg: &OrderedMap<ConfigSpec>, at: &[&str], p
                     format!("`{key}`: secret_env `{v}` is not an environment variable name (letters, digits, `_`)"),
                 )),
             ConfigSpec::SecretFile(v) => {
-                if let Err(e) = super::config::check_secret_path(v) {
+                if let Err(e) = crate::secret_file::check_path(v) {
                     p.push(Problem::new(ProblemKind::Config, loc.clone(), format!("`{key}`: {e}")));
                 }
             }

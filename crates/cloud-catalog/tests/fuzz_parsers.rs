@@ -103,7 +103,7 @@ fn exercise(text: &str) {
         let _ = names::check_config_key(text);
         let _ = text.parse::<cloud_domain::session::StackName>();
         let _ = text.parse::<cloud_domain::session::DeploymentId>();
-        let _ = cloud_catalog::config::check_secret_path(text);
+        let _ = cloud_catalog::secret_file::check_path(text);
         let _ = cloud_domain::input::check_text("field", text, 100, false);
         let _ = cloud_domain::input::escape_for_display(text);
     });

@@ -34,7 +34,7 @@ use cloud_domain::session::{Platform, SessionId, SessionState};
 const LOBBY_EDIT_INTERVAL: Duration = Duration::from_millis(1200);
 
 /// A route's requests in one channel: Discord's buckets for message create/edit hold about 5 per
-/// 5 s (folklore; see platform-notes). The pacer keeps the bot below that even when its HTTP rate
+/// 5 s (folklore; see docs/platform-notes.md). The pacer keeps the bot below that even when its HTTP rate
 /// limiter is off (tests) and before Discord's headers are known.
 const BUCKET: (usize, Duration) = (5, Duration::from_millis(5100));
 

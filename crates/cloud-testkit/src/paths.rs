@@ -42,8 +42,11 @@ pub fn bench() -> PathBuf {
 /// A test binary runs from `target/<profile>/deps/`; a binary of another workspace package is
 /// not handed to the test by cargo (`CARGO_BIN_EXE_*` covers only a package's own binaries),
 /// and `cargo test` builds it only when it has to. So that a test's outcome never depends on
-/// what the developer happened to build before (`cargo build --bins` or not), a missing binary
-/// is built here, once, with the same cargo.
+/// what the developer happened to build before, the binary is built here, once per test
+/// process, with the same cargo: a no-op when it is fresh, and a rebuild when it is missing or
+/// *stale* (a stand-in older than its sources once made a whole suite plan against a contract
+/// the code no longer spoke). Cargo holds no build lock while tests run, so this cannot wait
+/// on the `cargo test` that started us.
 fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
@@ -58,17 +61,19 @@ fn workspace_binary(package: &str, bin: &str) -> PathBuf {
         .expect("a target directory")
         .to_path_buf();
     let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-p", package, "--bin", bin]).current_dir(repo());
-        if release {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo runs");
-        assert!(status.success(), "building {bin} failed");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "-p", package, "--bin", bin]).current_dir(repo());
+    if release {
+        cmd.arg("--release");
     }
+    let out = cmd.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "building {bin} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(path.is_file(), "{bin} is not at {}", path.display());
     path
 }

@@ -10,11 +10,12 @@ use crate::args::{
     ApplyArgs, CancelArgs, ConfigGetArgs, ConfigSetAllArgs, ConfigSetArgs, EngineArgs, StackExportArgs, StackOutputArgs,
 };
 use crate::backend::{Backend, CheckpointFile, StackRef, VERSION};
-use crate::engine::{self, Operation, Run};
+use crate::engine::{self, Run};
 use crate::error::{Result, StandinError};
 use crate::events::{SECRET_SIG, SECRET_SIG_KEY};
 use crate::knobs::Knobs;
 use crate::lock;
+use crate::operation::Operation;
 use crate::output;
 use crate::plan;
 use crate::program;

@@ -14,18 +14,11 @@ use crate::error::{exit, Result, StandinError};
 use crate::events::{step_meta, Diagnostic, EventSink, Severity, Summary, SECRET_SIG, SECRET_SIG_KEY};
 use crate::knobs::Knobs;
 use crate::lock::StackLock;
+use crate::operation::Operation;
 use crate::output;
 use crate::plan::{Class, Step, StepOp};
 use crate::secrets::Crypter;
 use crate::signals;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Preview,
-    Up,
-    Destroy,
-    Refresh,
-}
 
 /// Everything one engine run needs, resolved by the command layer.
 pub struct Run {

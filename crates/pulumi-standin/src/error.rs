@@ -1,6 +1,6 @@
 //! Errors of the stand-in and the one table that maps them to process exit codes.
 //!
-//! The codes follow the contract for Pulumi CLI v3.226+ (`shared/pulumi-contract.md`):
+//! The codes follow the contract for Pulumi CLI v3.226+ (`docs/pulumi-contract.md`):
 //! callers (the engine adapter) branch on them, so they live here and nowhere else.
 
 use thiserror::Error;

@@ -1,5 +1,5 @@
 //! `pulumi-standin`: a stand-in for the `pulumi` CLI, speaking the contract in
-//! `shared/pulumi-contract.md` against a local (diy) backend — same subcommands, flags, texts,
+//! `docs/pulumi-contract.md` against a local (diy) backend — same subcommands, flags, texts,
 //! event-log lines and exit codes — without running programs or touching any cloud.
 //!
 //! What a stack declares is the program's own declarations for the stack's configuration (see
@@ -35,6 +35,7 @@ mod events;
 mod invocations;
 mod knobs;
 mod lock;
+mod operation;
 mod output;
 mod plan;
 mod program;
@@ -48,8 +49,8 @@ use clap::Parser;
 
 use args::{Cli, Command, ConfigCommand, StackCommand};
 use commands::Ctx;
-use engine::Operation;
 use error::{exit, Result, StandinError};
+use operation::Operation;
 
 fn main() {
     let parsed = Cli::try_parse();

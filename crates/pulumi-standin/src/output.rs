@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::backend::ResourceState;
-use crate::engine::Operation;
 use crate::events::{Diagnostic, Severity, SECRET_SIG, SECRET_SIG_KEY};
+use crate::operation::Operation;
 use crate::plan::{Class, Step, StepOp};
 
 pub fn heading(op: Operation, planning: bool) -> &'static str {

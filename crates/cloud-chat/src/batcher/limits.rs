@@ -1,5 +1,5 @@
 //! What a chat sink (one Discord thread, one Slack thread) accepts: message size and rate budgets,
-//! plus the batcher's own pacing knobs. Numbers come from `shared/platform-notes.md`; where the
+//! plus the batcher's own pacing knobs. Numbers come from `docs/platform-notes.md`; where the
 //! platform publishes no number we pick a conservative one and say so.
 
 use std::time::Duration;

@@ -93,7 +93,7 @@ impl SessionState {
         }
     }
 
-    /// The states this one may move to — the decided table of `design.md`, and the only copy of it.
+    /// The states this one may move to — the decided table of `docs/design.md`, and the only copy of it.
     pub(crate) fn successors(self) -> &'static [SessionState] {
         use SessionState::*;
         match self {
@@ -168,7 +168,7 @@ mod tests {
     use SessionState::*;
 
     /// The decided table, written out a second time on purpose: the test must fail if the code's
-    /// table drifts from design.md.
+    /// table drifts from docs/design.md.
     const DECIDED: &[(SessionState, SessionState)] = &[
         (Draft, Planning),
         (Draft, Cancelled),

@@ -1,4 +1,4 @@
-//! What Discord refuses in a message body, as `shared/platform-notes.md` lists it. A fake that
+//! What Discord refuses in a message body, as `docs/platform-notes.md` lists it. A fake that
 //! accepts what Discord would reject is a bug: every rule here answers 400 with Discord's error
 //! code and a form-body error naming the field.
 

@@ -1,6 +1,6 @@
 //! A fake Discord: the REST API under `/api/v10` and a gateway websocket, on loopback, stateful
 //! (channels, messages, threads, interactions, per-route rate buckets) and strict — it refuses what
-//! Discord refuses (see [`limits`] and `shared/platform-notes.md`):
+//! Discord refuses (see [`limits`] and `docs/platform-notes.md`):
 //!
 //! - an interaction not acknowledged within [`FakeConfig::ack_deadline`] (3 s) → 404 / 10062;
 //!   acknowledged twice → 400 / 40060; its token works for 15 minutes;

@@ -104,7 +104,7 @@ struct PendingUpload {
     content: Option<Vec<u8>>,
 }
 
-/// Rate limits the fake enforces (defaults follow platform-notes.md).
+/// Rate limits the fake enforces (defaults follow docs/platform-notes.md).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// `chat.postMessage` per channel: a bucket of `post_burst` that refills one per

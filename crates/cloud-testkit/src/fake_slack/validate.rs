@@ -1,4 +1,4 @@
-//! What Slack refuses in a message: sizes of text and blocks (platform-notes.md).
+//! What Slack refuses in a message: sizes of text and blocks (docs/platform-notes.md).
 
 use serde_json::Value;
 
