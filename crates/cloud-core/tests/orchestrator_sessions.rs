@@ -258,7 +258,11 @@ async fn a_cancel_from_another_process_stops_a_running_apply_within_a_second() {
     let other = w.orchestrator_on(other_store);
     let asked = std::time::Instant::now();
     let answer = other.cancel(id, &bob(), "wrong window").await.unwrap();
-    assert_eq!(answer.state, SessionState::Applying, "the running process records the outcome");
+    assert_eq!(
+        answer.state,
+        SessionState::Applying,
+        "the running process records the outcome"
+    );
     let s = apply.await.unwrap().unwrap();
     let took = asked.elapsed();
     assert_eq!(s.state, SessionState::Cancelled);

@@ -86,7 +86,9 @@ impl Store {
 
     /// Wake every process that listens on [`EVENTS_CHANNEL`]: new session events are committed.
     pub async fn notify_events(&self) -> StoreResult<()> {
-        sqlx::query(&format!("NOTIFY {EVENTS_CHANNEL}")).execute(&self.pool).await?;
+        sqlx::query(&format!("NOTIFY {EVENTS_CHANNEL}"))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -103,10 +103,9 @@ impl Store {
         .await?;
         rows.into_iter()
             .map(|r| {
-                let session: SessionId = r
-                    .session_id
-                    .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("chat_lobbies row {}: column session_id: {e}", r.session_id)))?;
+                let session: SessionId = r.session_id.parse().map_err(|e| {
+                    StoreError::Corrupt(format!("chat_lobbies row {}: column session_id: {e}", r.session_id))
+                })?;
                 let lobby = StoredLobby {
                     channel_id: r.channel_id,
                     message_id: r.message_id,

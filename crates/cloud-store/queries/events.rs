@@ -70,9 +70,11 @@ impl Store {
     /// The newest cursor of the whole log (0 when empty): where a reader that wants only new
     /// events starts.
     pub async fn last_event_id(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar!(r#"SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) AS "n!: i64" FROM session_events"#)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar!(r#"SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) AS "n!: i64" FROM session_events"#)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Total payload bytes of a session's events and how many there are (what the log costs).

@@ -6,15 +6,15 @@
 
 use super::audit::append;
 use super::events::append_events;
-use cloud_store::events::{payload, EventKind};
 use crate::{Conn, Store};
 use cloud_domain::engine::ChangeCounts;
 use cloud_domain::session::{check_transition, Principal, SessionId, SessionState, StackName, StackState};
+use cloud_store::events::{payload, EventKind};
 use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
 use cloud_store::time::now_text;
 use cloud_store::{
-    this_process, ApprovalRow, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError,
-    StoreResult, Transition,
+    this_process, ApprovalRow, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow, StoreError, StoreResult,
+    Transition,
 };
 
 impl Store {
@@ -233,7 +233,10 @@ impl Store {
         append_events(
             &mut tx,
             t.id,
-            &[payload(EventKind::StateChanged, serde_json::json!({"from": from, "to": to}))],
+            &[payload(
+                EventKind::StateChanged,
+                serde_json::json!({"from": from, "to": to}),
+            )],
         )
         .await?;
         tx.commit().await?;

@@ -135,7 +135,10 @@ impl TryFrom<StoredEvent> for EventRow {
         };
         Ok(EventRow {
             id: row.id,
-            session_id: row.session_id.parse().map_err(|e| corrupt("session_id", format!("{e}")))?,
+            session_id: row
+                .session_id
+                .parse()
+                .map_err(|e| corrupt("session_id", format!("{e}")))?,
             kind: row.kind.parse().map_err(|e| corrupt("kind", e))?,
             payload: row.payload,
             at: row.at,

@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
-use super::{dependency_graph, OrchResult, Orchestrator, ResolvedDeployment, ResolvedStack, StackLockProof};
 use super::SessionEventKind;
+use super::{dependency_graph, OrchResult, Orchestrator, ResolvedDeployment, ResolvedStack, StackLockProof};
 use crate::engine::{EngineError, StackApply};
 use crate::event_feed::EventFeed;
 use crate::policy::{Actor, Intent};

@@ -347,7 +347,8 @@ impl Orchestrator {
             .record_approval(id, principal, digest, override_reason)
             .await?;
         info!(session = %id, approver = %principal, state = %record.state, "approval recorded");
-        self.publish(id, SessionEventKind::Approved { by: principal.clone() }).await;
+        self.publish(id, SessionEventKind::Approved { by: principal.clone() })
+            .await;
         if record.state == SessionState::Approved {
             self.publish(
                 id,
@@ -355,7 +356,8 @@ impl Orchestrator {
                     from: SessionState::PlanReady,
                     to: SessionState::Approved,
                 },
-            ).await;
+            )
+            .await;
         }
         Ok(record)
     }

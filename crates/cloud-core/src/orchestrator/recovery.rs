@@ -162,7 +162,8 @@ impl Orchestrator {
                 to,
                 stacks: found.clone(),
             },
-        ).await;
+        )
+        .await;
         Ok(RecoveryReport {
             session: record,
             from,

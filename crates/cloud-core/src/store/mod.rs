@@ -16,9 +16,9 @@ pub use cloud_store::audit::{AuditEntry, AuditVerify, BadRow, NewAudit};
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
-    redact_url, EventKind, EventRow, NewEvent, ApprovalRow, ChatLobbyRow, GrantRow, LockHolder, LockOutcome, LogLine, NewGrant, NewSession,
-    ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate, StackRow, StoreError,
-    TakenLocks, Transition,
+    redact_url, ApprovalRow, ChatLobbyRow, EventKind, EventRow, GrantRow, LockHolder, LockOutcome, LogLine, NewEvent,
+    NewGrant, NewSession, ProcessOwner, ProjectRow, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionUpdate,
+    StackRow, StoreError, TakenLocks, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -301,11 +301,16 @@ impl Store {
                     Ok(crate::orchestrator::LoggedEvent {
                         kind: crate::orchestrator::SessionEventKind::Output { stack, items },
                         ..
-                    }) => lines.extend(items.iter().filter_map(crate::orchestrator::log_line).map(|line| LogLine {
-                        seq,
-                        stack: stack.to_string(),
-                        line,
-                    })),
+                    }) => lines.extend(
+                        items
+                            .iter()
+                            .filter_map(crate::orchestrator::log_line)
+                            .map(|line| LogLine {
+                                seq,
+                                stack: stack.to_string(),
+                                line,
+                            }),
+                    ),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(session = %id, error = %e, "skipping an unreadable log entry"),
                 }

@@ -107,7 +107,11 @@ async fn a_reader_pages_through_the_log_by_cursor_across_sessions(db: TestDataba
     assert_eq!(page.len(), 3, "the limit holds");
     let rest = store.events_since(page[2].id, 100).await.unwrap();
     assert_eq!(rest.len(), 1);
-    assert_eq!(store.events_after(b.id, 0, 100).await.unwrap().len(), 2, "one session's events only");
+    assert_eq!(
+        store.events_after(b.id, 0, 100).await.unwrap().len(),
+        2,
+        "one session's events only"
+    );
     assert_eq!(store.last_event_id().await.unwrap(), rest[0].id);
     let (bytes, n) = store.event_log_size(a.id).await.unwrap();
     assert_eq!(n, 2);
@@ -123,7 +127,10 @@ async fn a_feed_in_another_process_wakes_when_the_log_grows(db: TestDatabase) {
     let waiting = tokio::spawn(async move { feed.next().await.unwrap() });
     // Let the reader find the log empty and wait.
     tokio::task::yield_now().await;
-    let session = writer.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+    let session = writer
+        .create_session(new_session("dev", &["network"], 1))
+        .await
+        .unwrap();
     // Bounded by the test's safety net; the wake-up comes within a poll interval.
     let events = tokio::time::timeout(cloud_testkit::wait::SAFETY_NET, waiting)
         .await
@@ -151,12 +158,19 @@ async fn a_lobby_is_behind_until_its_renderer_catches_up(db: TestDatabase) {
     let last = store.events_after(id, 0, 100).await.unwrap().last().unwrap().id;
     store.set_rendered_cursor(id, Platform::Discord, last).await.unwrap();
     store.set_rendered_cursor(id, Platform::Discord, 1).await.unwrap();
-    assert_eq!(store.rendered_cursor(id, Platform::Discord).await.unwrap(), last, "never backwards");
+    assert_eq!(
+        store.rendered_cursor(id, Platform::Discord).await.unwrap(),
+        last,
+        "never backwards"
+    );
     assert!(store.lobbies_behind(Platform::Discord).await.unwrap().is_empty());
     // A lobby saved again (moved) keeps its cursor.
     store.save_lobby(&row).await.unwrap();
     assert_eq!(store.rendered_cursor(id, Platform::Discord).await.unwrap(), last);
     use SessionState::*;
     walk(&store, id, &[PlanReady, Cancelled]).await;
-    assert_eq!(store.lobbies_behind(Platform::Discord).await.unwrap(), vec![(row, last)]);
+    assert_eq!(
+        store.lobbies_behind(Platform::Discord).await.unwrap(),
+        vec![(row, last)]
+    );
 }

@@ -433,15 +433,27 @@ async fn stack_states_counts_and_logs_are_kept_in_order(db: TestDatabase) {
         .to_new_event()
         .unwrap()
     };
-    store.append_events(id, &[output("network", &["one", "two"])]).await.unwrap();
+    store
+        .append_events(id, &[output("network", &["one", "two"])])
+        .await
+        .unwrap();
     store.append_events(id, &[]).await.unwrap();
-    store.append_events(id, &[output("security", &["three"])]).await.unwrap();
+    store
+        .append_events(id, &[output("security", &["three"])])
+        .await
+        .unwrap();
     let logs = store.logs(id, 0).await.unwrap();
     assert_eq!(
-        logs.iter().map(|l| (l.stack.as_str(), l.line.as_str())).collect::<Vec<_>>(),
+        logs.iter()
+            .map(|l| (l.stack.as_str(), l.line.as_str()))
+            .collect::<Vec<_>>(),
         [("network", "one"), ("network", "two"), ("security", "three")]
     );
     assert_eq!(logs[0].seq, logs[1].seq, "the lines of one batch share its cursor");
     assert!(logs[2].seq > logs[1].seq);
-    assert_eq!(store.logs(id, logs[1].seq).await.unwrap().len(), 1, "a follower gets what came after");
+    assert_eq!(
+        store.logs(id, logs[1].seq).await.unwrap().len(),
+        1,
+        "a follower gets what came after"
+    );
 }
