@@ -105,7 +105,7 @@ fn spawn_retention_sweep(core: Arc<Core>, every: Duration) -> tokio::task::JoinH
                 .await
             {
                 Ok(r) => info!(
-                    log_lines = r.counts.log_lines,
+                    log_entries = r.counts.log_entries,
                     plans = r.counts.plans,
                     bytes = r.counts.log_bytes + r.counts.plan_bytes,
                     "retention sweep"

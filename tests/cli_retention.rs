@@ -30,14 +30,18 @@ fn an_admin_prunes_old_logs_and_plans_and_every_session_keeps_its_summary_and_au
     // With the configured retention (30 days of logs) nothing is old enough yet.
     let run = cli.run(&["prune"]);
     run.expect_code(0);
-    assert!(run.stdout.starts_with("Would remove 0 log line(s)"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("Would remove 0 engine log batch(es)"),
+        "{}",
+        run.stdout
+    );
 
     // Everything finished counts as old with --older-than 0s; a dry run lists it and keeps it.
     let run = cli.run(&["prune", "--older-than", "0s", "--json"]);
     run.expect_code(0);
     let dry = json(&run);
     assert_eq!(dry["dry_run"], true);
-    assert!(dry["log_lines"].as_u64().unwrap() > 3, "{dry}");
+    assert!(dry["log_entries"].as_u64().unwrap() > 3, "{dry}");
     assert!(dry["log_bytes"].as_u64().unwrap() > 100, "{dry}");
     // The newest session is the latest applied one of network in dev: its plan is what quota
     // usage is computed from, so only the older plan may go.
@@ -51,7 +55,7 @@ fn an_admin_prunes_old_logs_and_plans_and_every_session_keeps_its_summary_and_au
     run.expect_code(0);
     let done = json(&run);
     assert_eq!(done["dry_run"], false);
-    for key in ["log_lines", "log_bytes", "plans", "plan_bytes"] {
+    for key in ["log_entries", "log_bytes", "plans", "plan_bytes"] {
         assert_eq!(done[key], dry[key], "{key}: {done} vs {dry}");
     }
     assert_eq!(done["terminal_sessions"], 2, "{done}");
@@ -101,7 +105,7 @@ fn an_admin_prunes_old_logs_and_plans_and_every_session_keeps_its_summary_and_au
             .expect_code(0),
     );
     assert_eq!(
-        (again["log_lines"].as_u64(), again["plans"].as_u64()),
+        (again["log_entries"].as_u64(), again["plans"].as_u64()),
         (Some(0), Some(0))
     );
     let rows_after = json(cli.run(&["audit", "--json"]).expect_code(0));

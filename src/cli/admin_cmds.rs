@@ -429,8 +429,8 @@ pub async fn cmd_prune(app: &App, args: PruneArgs) -> anyhow::Result<()> {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let verb = if report.dry_run { "Would remove" } else { "Removed" };
     crate::outln!(
-        "{verb} {} log line(s) ({:.2} MiB) of sessions that ended before {}, and {} plan document(s) ({:.2} MiB) of sessions that ended before {}.",
-        c.log_lines,
+        "{verb} {} engine log batch(es) ({:.2} MiB) of sessions that ended before {}, and {} plan document(s) ({:.2} MiB) of sessions that ended before {}.",
+        c.log_entries,
         mib(c.log_bytes),
         report.logs_before.format("%Y-%m-%d %H:%M UTC"),
         c.plans,

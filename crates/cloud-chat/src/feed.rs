@@ -6,51 +6,71 @@
 //! where a lobby lives on a platform is recorded here ([`save_lobby`], [`lobby_row`]), so that
 //! a restarted bot keeps the lobbies it posted current.
 //!
+//! Everything is rendered from the durable session event log, not from this process's memory:
+//! a CLI apply, another replica's apply or one that ended while the bot was down reaches the
+//! lobby and thread the same way. Each [`SessionFeed`] reads its session's log from the cursor
+//! its lobby was last drawn at ([`SessionFeed::save_cursor`] records it in `chat_lobbies`), so
+//! nothing is skipped or drawn twice; events from the [`Feed`] only say "there is more".
+//!
 //! Nothing here imports a chat platform crate; the adapters never see the orchestrator.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
 use tracing::warn;
 
 use crate::batcher::{BatchInput, SessionOutcome, SessionSummary, StackEvent};
 use crate::progress::StackResult;
 use crate::service::Core;
 use crate::view::{self, BusyStack, LobbyExtras, LobbyView, Reply, SummaryView};
-use cloud_core::orchestrator::{SessionEvent, SessionEventKind};
+use cloud_core::event_feed::EventFeed;
+use cloud_core::orchestrator::{LoggedEvent, SessionEventKind};
 use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
 
 /// Where a session's lobby lives on one platform: the channel, the message, and the thread once
 /// there is one. Recorded so a restarted bot finds the lobbies its predecessor posted.
 pub use cloud_core::store::ChatLobbyRow as LobbyRow;
 
-/// Every session's events, in the order the orchestrator published them. A subscriber that
-/// falls behind loses the oldest ones ([`FeedItem::Lagged`]); the store keeps the truth, so a
-/// redraw catches up.
+/// Every session's events from the log, in commit order, whichever process wrote them.
 pub struct Feed {
-    rx: broadcast::Receiver<SessionEvent>,
+    store: cloud_core::store::Store,
+    /// Opened on the first [`Feed::next`], from the end of the log then (lobbies that were
+    /// behind before are found with [`lobbies_behind`]).
+    log: Option<EventFeed>,
+    /// Read but not yet handed out (the log is read in pages).
+    buffer: std::collections::VecDeque<LoggedEvent>,
 }
 
 /// One item of the [`Feed`].
 pub enum FeedItem {
     /// Something happened to `session`: hand it to that session's [`SessionFeed`].
     Event(SessionId, Event),
-    /// The subscriber fell behind and `n` events were dropped: redraw what you show.
+    /// The subscriber fell behind and `n` events were dropped: redraw what you show. (The log
+    /// loses nothing; kept for adapters that also listen to in-process events.)
     Lagged(u64),
 }
 
 /// One session event, opaque to adapters.
-pub struct Event(SessionEventKind);
+pub struct Event {
+    cursor: i64,
+    kind: SessionEventKind,
+}
 
 impl Event {
     /// Progress lines and stack moves: they matter only to a session whose apply this process
     /// streams, so a router need not look up a lobby for them.
     pub fn is_stream_only(&self) -> bool {
         matches!(
-            self.0,
-            SessionEventKind::Progress { .. } | SessionEventKind::StackStateChanged { .. }
+            self.kind,
+            SessionEventKind::Progress { .. }
+                | SessionEventKind::Output { .. }
+                | SessionEventKind::StackStateChanged { .. }
         )
+    }
+
+    /// Where this event is in the log.
+    pub fn cursor(&self) -> i64 {
+        self.cursor
     }
 }
 
@@ -58,16 +78,58 @@ impl Feed {
     /// Follows every session from now on.
     pub fn subscribe(core: &Core) -> Feed {
         Feed {
-            rx: core.orchestrator().subscribe(),
+            store: core.store().clone(),
+            log: None,
+            buffer: Default::default(),
         }
     }
 
-    /// The next event; `None` once the orchestrator is gone.
+    /// The next event; waits while there is none. `None` only when the store is closed.
     pub async fn next(&mut self) -> Option<FeedItem> {
-        match self.rx.recv().await {
-            Ok(e) => Some(FeedItem::Event(e.session, Event(e.kind))),
-            Err(broadcast::error::RecvError::Lagged(n)) => Some(FeedItem::Lagged(n)),
-            Err(broadcast::error::RecvError::Closed) => None,
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                return Some(FeedItem::Event(
+                    event.session,
+                    Event {
+                        cursor: event.cursor,
+                        kind: event.kind,
+                    },
+                ));
+            }
+            if self.store.is_closed() {
+                return None;
+            }
+            if self.log.is_none() {
+                match EventFeed::all_from_now(&self.store).await {
+                    Ok(feed) => self.log = Some(feed),
+                    Err(e) => {
+                        warn!(error = %e, "cannot read the session event log; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            let log = self.log.as_mut().expect("opened above");
+            match log.next().await {
+                Ok(events) => self.buffer.extend(events),
+                Err(e) => {
+                    warn!(error = %e, "cannot read the session event log; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The lobbies on `platform` whose session's log has events they have not drawn, with the
+/// cursor they were drawn at: what a starting bot redraws (sessions that moved or ended while
+/// it was down, or that another process drove).
+pub async fn lobbies_behind(core: &Core, platform: Platform) -> Vec<LobbyRow> {
+    match core.store().lobbies_behind(platform).await {
+        Ok(rows) => rows.into_iter().map(|(row, _)| row).collect(),
+        Err(e) => {
+            warn!(error = %e, "cannot list the lobbies to redraw");
+            vec![]
         }
     }
 }
@@ -110,6 +172,11 @@ pub struct SessionFeed {
     /// Planned steps per stack: the progress bars' 100 %.
     planned: HashMap<StackName, u32>,
     approver: Option<Principal>,
+    /// The last event of the session's log turned into updates; `None` until it was read from
+    /// the lobby's record (the first [`SessionFeed::catch_up`]).
+    cursor: Option<i64>,
+    /// The cursor last recorded in `chat_lobbies` (saves only what moved).
+    saved: i64,
 }
 
 impl SessionFeed {
@@ -121,6 +188,8 @@ impl SessionFeed {
             streaming: false,
             planned: HashMap::new(),
             approver: None,
+            cursor: None,
+            saved: 0,
         }
     }
 
@@ -129,9 +198,104 @@ impl SessionFeed {
         self.streaming
     }
 
-    /// The updates one event of this session calls for.
+    /// The updates one event of this session calls for. The event says there is more in the
+    /// log: everything after this feed's cursor is read from the log and turned into updates in
+    /// order (so an event seen twice, or one the router never saw, changes nothing).
     pub async fn on(&mut self, event: Event) -> Vec<Update> {
-        match event.0 {
+        if self.cursor.is_some_and(|c| event.cursor <= c) {
+            return vec![];
+        }
+        self.catch_up().await
+    }
+
+    /// The updates for every event of the session's log after the last one rendered, from the
+    /// cursor its lobby records (a restarted bot resumes where its predecessor stopped: a thread
+    /// that was streaming an apply streams on and gets its summary).
+    pub async fn catch_up(&mut self) -> Vec<Update> {
+        let mut out = Vec::new();
+        if self.cursor.is_none() {
+            let cursor = self
+                .core
+                .store()
+                .rendered_cursor(self.session, self.audience)
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(session = %self.session, error = %e, "cannot read how far the lobby is drawn");
+                    0
+                });
+            self.saved = cursor;
+            self.cursor = Some(cursor);
+            if cursor > 0 && self.was_applying_at(cursor).await {
+                for update in self.apply_started().await {
+                    out.push(match update {
+                        // Announced when the apply started, by whoever drew it then.
+                        Update::ApplyStarted { .. } => Update::ApplyStarted { announcement: None },
+                        other => other,
+                    });
+                }
+            }
+        }
+        let mut log = EventFeed::session(self.core.store(), self.session, self.cursor.unwrap_or(0));
+        loop {
+            match log.try_next().await {
+                Ok(events) if events.is_empty() => break,
+                Ok(events) => {
+                    for event in events {
+                        self.cursor = Some(event.cursor);
+                        out.extend(self.updates(event.kind).await);
+                    }
+                }
+                Err(e) => {
+                    warn!(session = %self.session, error = %e, "cannot read the session's event log");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Records in `chat_lobbies` that the lobby shows the log up to the feed's cursor (call it
+    /// after drawing the lobby). A restarted bot redraws lobbies whose record is behind.
+    pub async fn save_cursor(&mut self) {
+        let Some(cursor) = self.cursor else { return };
+        if cursor <= self.saved {
+            return;
+        }
+        match self
+            .core
+            .store()
+            .set_rendered_cursor(self.session, self.audience, cursor)
+            .await
+        {
+            Ok(()) => self.saved = cursor,
+            Err(e) => warn!(session = %self.session, error = %e, "cannot record how far the lobby is drawn"),
+        }
+    }
+
+    /// Whether the session was applying (and not yet ended) at `cursor`: the last state change
+    /// at or before it went to APPLYING.
+    async fn was_applying_at(&mut self, cursor: i64) -> bool {
+        let mut log = EventFeed::session(self.core.store(), self.session, 0);
+        let mut applying = false;
+        while log.cursor() < cursor {
+            let events = match log.try_next().await {
+                Ok(events) if !events.is_empty() => events,
+                _ => break,
+            };
+            for event in events.into_iter().take_while(|e| e.cursor <= cursor) {
+                match event.kind {
+                    SessionEventKind::StateChanged { to, .. } => applying = to == SessionState::Applying,
+                    SessionEventKind::Approved { by } => self.approver = Some(by),
+                    _ => {}
+                }
+            }
+        }
+        applying
+    }
+
+    /// The updates one logged event calls for.
+    async fn updates(&mut self, kind: SessionEventKind) -> Vec<Update> {
+        match kind {
             SessionEventKind::Created | SessionEventKind::Queued { .. } | SessionEventKind::LocksGranted => {
                 vec![Update::Lobby(Redraw::Now)]
             }
@@ -161,6 +325,16 @@ impl SessionFeed {
                 vec![Update::Stream(BatchInput::stack(&stack, StackEvent::Progress(progress)))]
             }
             SessionEventKind::Progress { .. } => vec![],
+            SessionEventKind::Output { stack, items } if self.streaming => items
+                .into_iter()
+                .map(|p| Update::Stream(BatchInput::stack(&stack, StackEvent::Progress(p))))
+                .collect(),
+            SessionEventKind::Output { .. } => vec![],
+            SessionEventKind::Shutdown { reason } => vec![Update::Announce(format!("⏹️ {reason}"))],
+            SessionEventKind::CancelRequested { by, reason } => vec![Update::Announce(format!(
+                "🛑 {} asked to cancel the apply ({reason}); running steps finish, then it stops.",
+                view::who(&by, self.audience)
+            ))],
             SessionEventKind::FollowUpOpened { follow_up } => vec![
                 Update::Lobby(Redraw::Now),
                 Update::Announce(format!(
@@ -316,8 +490,16 @@ pub async fn full_log(core: &Core, id: SessionId, fallback: String) -> String {
 }
 
 /// Records where a session's lobby lives on a platform.
+/// The lobby was just drawn from the session as it is, so it shows the session's log up to
+/// now: its rendered cursor starts there (a catch-up does not replay the session's history).
 pub async fn save_lobby(core: &Core, row: &LobbyRow) {
-    if let Err(e) = core.store().save_lobby(row).await {
+    let store = core.store();
+    let result = async {
+        let drawn_at = store.last_event_id().await?;
+        store.save_lobby(row).await?;
+        store.set_rendered_cursor(row.session_id, row.platform, drawn_at).await
+    };
+    if let Err(e) = result.await {
         warn!(session = %row.session_id, error = %e, "cannot record the lobby");
     }
 }

@@ -30,8 +30,10 @@ pub struct StackTarget {
     pub session_secrets: Vec<String>,
 }
 
-/// What an engine reports while it works, as it happens. Lines are already redacted.
-#[derive(Debug, Clone, PartialEq)]
+/// What an engine reports while it works, as it happens. Lines are already redacted. Stored in
+/// the session event log in batches (`{"line": "…"}`, `{"step_done": {…}}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Progress {
     /// A resource step started (`resourcePreEvent`).
     StepStarted {

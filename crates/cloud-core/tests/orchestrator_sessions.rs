@@ -233,6 +233,51 @@ async fn cancelling_a_running_apply_stops_it_gracefully() {
         .any(|a| a.action == "session.cancel_requested" && a.actor == "cli:bob"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_from_another_process_stops_a_running_apply_within_a_second() {
+    let gate = Gate::new();
+    let held = StackScript {
+        steps: vec![("a", StepOp::Create), ("b", StepOp::Create)],
+        gate: Some(gate.clone()),
+        ..Default::default()
+    };
+    let w = world(FakeEngine::with(&[("network", held)])).await;
+    let s = w.orch.start_session(&alice(), "ecommerce", "dev", None).await.unwrap();
+    let s = w.orch.plan(s.id, &alice()).await.unwrap();
+    w.orch
+        .approve(s.id, &alice(), s.digest.as_ref().unwrap().short())
+        .await
+        .unwrap();
+    let orch = w.orch.clone();
+    let id = s.id;
+    let apply = tokio::spawn(async move { orch.apply(id, &alice()).await });
+    gate.arrived(1).await;
+    // An admin's `cloud cancel` in another process: its own store on the same database file
+    // (nothing shared in memory), its own orchestrator.
+    let other_store = cloud_core::store::Store::open(&w.store_url()).await.unwrap();
+    let other = w.orchestrator_on(other_store);
+    let asked = std::time::Instant::now();
+    let answer = other.cancel(id, &bob(), "wrong window").await.unwrap();
+    assert_eq!(
+        answer.state,
+        SessionState::Applying,
+        "the running process records the outcome"
+    );
+    let s = apply.await.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert_eq!(s.state, SessionState::Cancelled);
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "the apply stopped {took:?} after the cancel was asked"
+    );
+    let view = w.orch.status(id).await.unwrap();
+    assert!(view.stacks.iter().any(|r| r.state == StackState::Skipped));
+    let audit = w.orch.store().audit_entries(Some(id)).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "session.cancel_requested" && a.actor == "cli:bob"));
+}
+
 #[tokio::test]
 async fn an_edited_program_after_approval_is_refused_until_refreshed() {
     let w = world(FakeEngine::with(&[("network", creates(&["vpc"]))])).await;

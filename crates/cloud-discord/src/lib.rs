@@ -113,7 +113,7 @@ impl Transport for DiscordTransport {
         }
         let guild_id = self.guild_id;
         let http_arc = Arc::new(http);
-        let live = live::Live::start(core.clone(), http_arc.clone());
+        let live = live::Live::start(core.clone(), http_arc.clone(), stop.clone());
         let data = Data(Arc::new(Bot {
             core: core.clone(),
             live,

@@ -18,6 +18,7 @@ use poise::serenity_prelude as serenity;
 use serenity::{ChannelId, CreateAttachment, CreateMessage, CreateThread, EditMessage, Http, MessageId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{render, Responder};
@@ -119,7 +120,7 @@ pub(crate) fn count_call<T>(route: &'static str, result: &Result<T, serenity::Er
 }
 
 enum Msg {
-    Event(Event),
+    Event(Box<Event>),
     /// Redraw the lobby (events may have been missed).
     Redraw,
 }
@@ -133,7 +134,10 @@ pub(crate) struct Live {
 }
 
 impl Live {
-    pub(crate) fn start(core: Arc<Core>, http: Arc<Http>) -> Arc<Live> {
+    /// Starts rendering the session feed until `stop` (the transport's stop): the feed reads
+    /// the store, which outlives this bot, so a stopped bot must stop reading it or it would
+    /// go on drawing beside its successor.
+    pub(crate) fn start(core: Arc<Core>, http: Arc<Http>, stop: CancellationToken) -> Arc<Live> {
         let live = Arc::new(Live {
             core: core.clone(),
             http,
@@ -143,15 +147,32 @@ impl Live {
         let mut feed = Feed::subscribe(&core);
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
-            while let Some(item) = feed.next().await {
+            loop {
+                let item = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    item = feed.next() => item,
+                };
+                let Some(item) = item else { break };
                 let Some(live) = weak.upgrade() else { break };
                 match item {
                     FeedItem::Event(session, event) => {
-                        let mut sessions = live.sessions.lock().expect("live lock");
-                        if let Some(tx) = sessions.get(&session) {
-                            if tx.send(Msg::Event(event)).is_err() {
-                                sessions.remove(&session);
+                        let stream_only = event.is_stream_only();
+                        let followed = {
+                            let mut sessions = live.sessions.lock().expect("live lock");
+                            match sessions.get(&session) {
+                                Some(tx) if tx.send(Msg::Event(Box::new(event))).is_ok() => true,
+                                Some(_) => {
+                                    sessions.remove(&session);
+                                    false
+                                }
+                                None => false,
                             }
+                        };
+                        // Another process (the CLI, a replica) may be driving a session whose
+                        // lobby is here: follow it from its lobby's cursor (off the router).
+                        if !followed && !stream_only {
+                            let live = live.clone();
+                            tokio::spawn(async move { live.ensure_attached(session).await });
                         }
                     }
                     FeedItem::Lagged(n) => {
@@ -164,6 +185,20 @@ impl Live {
                         }
                     }
                 }
+            }
+            // Stopped: let every session task finish (closing its channel ends it).
+            if let Some(live) = weak.upgrade() {
+                live.sessions.lock().expect("live lock").clear();
+            }
+        });
+        // Lobbies whose sessions moved or ended while no renderer followed them (this bot was
+        // down, or another process drove them): redraw them and finish their threads.
+        let weak = Arc::downgrade(&live);
+        tokio::spawn(async move {
+            let Some(live) = weak.upgrade() else { return };
+            for row in feed::lobbies_behind(&live.core, Platform::Discord).await {
+                info!(session = %row.session_id, "redrawing a lobby that is behind its session");
+                live.attach(row);
             }
         });
         live
@@ -344,6 +379,10 @@ impl SessionTask {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        // Whatever the log holds beyond what this lobby shows (a restart, another process).
+        for update in self.feed.catch_up().await {
+            self.on_update(update).await;
+        }
         loop {
             let due = self
                 .last_edit
@@ -352,7 +391,7 @@ impl SessionTask {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Msg::Event(event)) => {
-                        for update in self.feed.on(event).await {
+                        for update in self.feed.on(*event).await {
                             self.on_update(update).await;
                         }
                     }
@@ -361,6 +400,7 @@ impl SessionTask {
                 },
                 _ = tokio::time::sleep_until(due), if self.dirty => {
                     let state = self.edit_lobby().await;
+                    self.feed.save_cursor().await;
                     if state.map(SessionState::is_terminal).unwrap_or(false) && self.batch.is_none() && !self.dirty {
                         break;
                     }
@@ -368,6 +408,7 @@ impl SessionTask {
             }
         }
         rx.close();
+        self.feed.save_cursor().await;
         let mut sessions = self.live.sessions.lock().expect("live lock");
         if sessions.get(&self.id()).map(|tx| tx.is_closed()).unwrap_or(false) {
             sessions.remove(&self.id());

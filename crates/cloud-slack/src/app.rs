@@ -165,6 +165,20 @@ impl SlackBot {
         let bot = self.clone();
         let feed = Feed::subscribe(&self.core);
         tokio::spawn(async move { bot.route_events(feed).await }.instrument(info_span!("slack_events")));
+        // Lobbies whose sessions moved or ended while no renderer followed them (this bot was
+        // down, or another process drove them): redraw them and finish their threads.
+        let bot = self.clone();
+        tokio::spawn(
+            async move {
+                for row in feed::lobbies_behind(&bot.core, Platform::Slack).await {
+                    info!(session = %row.session_id, "slack: redrawing a lobby that is behind its session");
+                    if bot.find_lobby(row.session_id).await.is_some() {
+                        bot.follow(row.session_id, Msg::Redraw);
+                    }
+                }
+            }
+            .instrument(info_span!("slack_redraw")),
+        );
         Ok(())
     }
 
@@ -693,6 +707,10 @@ impl SessionTask {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        // Whatever the log holds beyond what this lobby shows (a restart, another process).
+        for update in self.feed.catch_up().await {
+            self.on_update(update).await;
+        }
         loop {
             let due = self.due;
             tokio::select! {
@@ -709,6 +727,7 @@ impl SessionTask {
                     self.due = None;
                     self.last_edit = Some(Instant::now());
                     let state = self.bot.refresh_lobby(self.id, &self.lobby).await;
+                    self.feed.save_cursor().await;
                     if state.is_some_and(SessionState::is_terminal) && self.thread.is_none() && self.due.is_none() {
                         break;
                     }
@@ -716,6 +735,7 @@ impl SessionTask {
             }
         }
         rx.close();
+        self.feed.save_cursor().await;
         let mut sessions = self.bot.sessions.lock().expect("sessions lock");
         if sessions.get(&self.id).is_some_and(|tx| tx.is_closed()) {
             sessions.remove(&self.id);

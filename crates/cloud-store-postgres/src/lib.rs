@@ -120,4 +120,23 @@ impl Store {
         tx.commit().await?;
         Ok(claimed)
     }
+
+    /// Wake every process that listens on [`EVENTS_CHANNEL`]: new session events are committed.
+    pub async fn notify_events(&self) -> StoreResult<()> {
+        sqlx::query(&format!("NOTIFY {EVENTS_CHANNEL}"))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A dedicated connection listening on [`EVENTS_CHANNEL`] (cloud-core's event feed wakes its
+    /// readers on each notification instead of polling).
+    pub async fn listen_events(&self) -> StoreResult<sqlx::postgres::PgListener> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        Ok(listener)
+    }
 }
+
+/// The `LISTEN`/`NOTIFY` channel that says "session events were appended".
+pub const EVENTS_CHANNEL: &str = "cloud_session_events";

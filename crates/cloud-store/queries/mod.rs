@@ -17,6 +17,7 @@
 
 mod audit;
 mod chat;
+mod events;
 mod grants;
 mod history;
 mod identity;

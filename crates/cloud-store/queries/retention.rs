@@ -32,9 +32,20 @@ impl Store {
         let (logs_before, plans_before) = (format_time(logs_before), format_time(plans_before));
         let mut tx = self.begin_write().await?;
         let removed = counts(&mut tx, &logs_before, &plans_before).await?;
-        if removed.log_lines == 0 && removed.plans == 0 {
+        if removed.log_entries == 0 && removed.plans == 0 {
             return Ok(removed);
         }
+        // Engine output lives in the session event log (`output` batches); the other events (state
+        // changes, approvals…) are what the session was, and stay. `session_logs` only holds
+        // rows written before the event log, which its migration copied over.
+        sqlx::query!(
+            "DELETE FROM session_events WHERE kind = 'output' AND session_id IN (
+                SELECT id FROM sessions
+                WHERE state IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED') AND finished_at < $1)",
+            logs_before
+        )
+        .execute(&mut *tx)
+        .await?;
         sqlx::query!(
             "DELETE FROM session_logs WHERE session_id IN (
                 SELECT id FROM sessions
@@ -62,7 +73,7 @@ impl Store {
                 details: serde_json::json!({
                     "logs_before": logs_before,
                     "plans_before": plans_before,
-                    "log_lines": removed.log_lines,
+                    "log_entries": removed.log_entries,
                     "log_bytes": removed.log_bytes,
                     "plans": removed.plans,
                     "plan_bytes": removed.plan_bytes,
@@ -86,6 +97,8 @@ impl Store {
                       + LENGTH(COALESCE(s.digest, '')) + LENGTH(COALESCE(s.reason, '')) + LENGTH(s.created_at) * 4
                       + COALESCE((SELECT SUM(LENGTH(l.line) + LENGTH(l.stack) + LENGTH(l.at) + LENGTH(l.session_id))
                                   FROM session_logs l WHERE l.session_id = s.id), 0)
+                      + COALESCE((SELECT SUM(LENGTH(e.payload) + LENGTH(e.kind) + LENGTH(e.at) + LENGTH(e.session_id))
+                                  FROM session_events e WHERE e.session_id = s.id), 0)
                       + COALESCE((SELECT SUM(LENGTH(ss.counts) + LENGTH(COALESCE(ss.config, '')) + LENGTH(ss.stack)
                                       + LENGTH(COALESCE(ss.error, '')) + LENGTH(ss.state) + LENGTH(ss.updated_at)
                                       + LENGTH(ss.session_id))
@@ -112,9 +125,10 @@ impl Store {
 }
 
 async fn counts(conn: &mut crate::Conn, logs_before: &str, plans_before: &str) -> StoreResult<PruneCounts> {
+    // Engine output batches of the event log (each holds up to OUTPUT_BATCH_ITEMS lines).
     let logs = sqlx::query!(
-        r#"SELECT COUNT(*) AS "n!: i64", CAST(COALESCE(SUM(LENGTH(line)), 0) AS BIGINT) AS "bytes!: i64"
-           FROM session_logs WHERE session_id IN (
+        r#"SELECT COUNT(*) AS "n!: i64", CAST(COALESCE(SUM(LENGTH(payload)), 0) AS BIGINT) AS "bytes!: i64"
+           FROM session_events WHERE kind = 'output' AND session_id IN (
                SELECT id FROM sessions
                WHERE state IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED') AND finished_at < $1)"#,
         logs_before
@@ -131,7 +145,7 @@ async fn counts(conn: &mut crate::Conn, logs_before: &str, plans_before: &str) -
     .fetch_one(&mut *conn)
     .await?;
     Ok(PruneCounts {
-        log_lines: logs.n as u64,
+        log_entries: logs.n as u64,
         log_bytes: logs.bytes as u64,
         plans: plans.n as u64,
         plan_bytes: plans.bytes as u64,

@@ -1,18 +1,21 @@
-//! Sessions, their per-stack sub-states, approvals and logs.
+//! Sessions, their per-stack sub-states and approvals (their events and engine output are in
+//! `events.rs`).
 //!
 //! Every transition is a compare-and-set (`UPDATE … WHERE id = $n AND state = $m`) committed in
 //! the same write transaction as its audit row, so two concurrent clicks can never both win.
 
 use super::audit::append;
+use super::events::append_events;
 use super::leases::check_fence;
 use crate::{Conn, Store};
 use cloud_domain::engine::ChangeCounts;
 use cloud_domain::session::{check_transition, Principal, SessionId, SessionState, StackName, StackState};
+use cloud_store::events::{payload, EventKind};
 use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
 use cloud_store::time::now_text;
 use cloud_store::{
-    this_process, ApprovalRow, BadSessionRow, Fence, LogLine, NewAudit, NewSession, SessionFilter, SessionRecord,
-    StackRow, StoreError, StoreResult, Transition,
+    this_process, ApprovalRow, BadSessionRow, Fence, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow,
+    StoreError, StoreResult, Transition,
 };
 
 impl Store {
@@ -79,6 +82,7 @@ impl Store {
             },
         )
         .await?;
+        append_events(&mut tx, new.id, &[payload(EventKind::Created, serde_json::json!({}))]).await?;
         tx.commit().await?;
         self.session(new.id).await
     }
@@ -320,6 +324,16 @@ impl Store {
             },
         )
         .await?;
+        // The log entry commits with the move: a renderer never sees one without the other.
+        append_events(
+            &mut tx,
+            t.id,
+            &[payload(
+                EventKind::StateChanged,
+                serde_json::json!({"from": from, "to": to}),
+            )],
+        )
+        .await?;
         tx.commit().await?;
         self.session(t.id).await
     }
@@ -417,7 +431,7 @@ impl Store {
             &mut tx,
             self.audit_key(),
             &NewAudit {
-                actor: approver_name,
+                actor: approver_name.clone(),
                 action: if override_reason.is_some() {
                     "session.approve_override".into()
                 } else {
@@ -429,6 +443,14 @@ impl Store {
             },
         )
         .await?;
+        let mut events = vec![payload(EventKind::Approved, serde_json::json!({"by": approver_name}))];
+        if approved {
+            events.push(payload(
+                EventKind::StateChanged,
+                serde_json::json!({"from": "PLAN_READY", "to": "APPROVED"}),
+            ));
+        }
+        append_events(&mut tx, id, &events).await?;
         tx.commit().await?;
         self.session(id).await
     }
@@ -473,11 +495,12 @@ impl Store {
         self.set_stack_state_fenced(id, stack, state, counts, error, None).await
     }
 
-    /// [`Store::set_stack_state`] made under a lease (see [`Store::transition_fenced`]).
+    /// [`Store::set_stack_state`] made under a lease (see [`Store::transition_fenced`]), with
+    /// its event in the same transaction.
     ///
-    /// One statement, not a transaction: stack writes come from stack jobs that their scheduler
-    /// may stop polling at any await, and a write transaction left open there would hold the
-    /// database's write lock against the rest of the session.
+    /// Stack writes come from stack jobs that their scheduler may stop polling at any await; a
+    /// write transaction left open there would hold the database's write lock against the rest
+    /// of the session, so cloud-core runs event-writing transactions on their own task.
     pub async fn set_stack_state_fenced(
         &self,
         id: SessionId,
@@ -488,8 +511,13 @@ impl Store {
         fence: Option<&Fence>,
     ) -> StoreResult<()> {
         let counts = counts.map(|c| serde_json::to_string(c).expect("counts serialise"));
+        let event = payload(
+            EventKind::StackStateChanged,
+            serde_json::json!({"stack": stack.as_str(), "state": state, "error": error}),
+        );
         let (state, now, sid, stack_name) = (state.as_str(), now_text(), id.to_string(), stack.as_str());
         let (owner, token) = (fence.map(|f| f.owner.as_str()), fence.map(|f| f.token));
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query!(
             "UPDATE session_stacks SET state = $1, updated_at = $2, counts = COALESCE($3, counts), error = $4
              WHERE session_id = $5 AND stack = $6
@@ -504,12 +532,11 @@ impl Store {
             owner,
             token,
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             if let Some(fence) = fence {
-                let mut conn = self.pool.acquire().await?;
-                if check_fence(&mut conn, id, Some(fence)).await.is_err() {
+                if check_fence(&mut tx, id, Some(fence)).await.is_err() {
                     return Err(StoreError::Fenced {
                         session: id,
                         token: fence.token,
@@ -518,51 +545,9 @@ impl Store {
             }
             return Err(StoreError::Corrupt(format!("session {id} has no stack {stack}")));
         }
-        Ok(())
-    }
-
-    /// Append engine output lines for `cloud logs`.
-    pub async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let now = now_text();
-        let sid = id.to_string();
-        let mut tx = self.begin_write().await?;
-        let mut seq = sqlx::query_scalar!(
-            r#"SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS "n!: i64" FROM session_logs WHERE session_id = $1"#,
-            sid
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        for (stack, line) in lines {
-            seq += 1;
-            sqlx::query!(
-                "INSERT INTO session_logs (session_id, seq, stack, line, at) VALUES ($1, $2, $3, $4, $5)",
-                sid,
-                seq,
-                stack,
-                line,
-                now,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        append_events(&mut tx, id, &[event]).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Log lines after `after_seq`, in order.
-    pub async fn logs(&self, id: SessionId, after_seq: i64) -> StoreResult<Vec<LogLine>> {
-        let sid = id.to_string();
-        Ok(sqlx::query_as!(
-            LogLine,
-            "SELECT seq, stack, line FROM session_logs WHERE session_id = $1 AND seq > $2 ORDER BY seq",
-            sid,
-            after_seq
-        )
-        .fetch_all(&self.pool)
-        .await?)
     }
 }
 

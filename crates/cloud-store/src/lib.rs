@@ -18,6 +18,7 @@
 pub mod audit;
 pub mod chat;
 mod error;
+pub mod events;
 pub mod grants;
 pub mod identity;
 pub mod leases;
@@ -31,6 +32,7 @@ pub mod time;
 pub use audit::{AuditEntry, AuditKey, AuditVerify, BadRow, Checkpoint, CheckpointVerdict, NewAudit};
 pub use chat::ChatLobbyRow;
 pub use error::{redact_url, StoreError, StoreResult};
+pub use events::{EventKind, EventRow, NewEvent};
 pub use grants::{GrantRow, NewGrant, QuotaRow};
 pub use identity::{NewToken, PersonLink, TokenRow};
 pub use leases::{ClaimedLease, Fence, Lease};

@@ -309,11 +309,12 @@ pub fn transition_details(t: &Transition) -> serde_json::Value {
     details
 }
 
-/// What a prune removes (or would): engine log lines and plan documents of terminal sessions,
+/// What a prune removes (or would): engine output entries of the session event log (batches of
+/// up to 64 lines each) and plan documents of terminal sessions,
 /// with their sizes in bytes of stored text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PruneCounts {
-    pub log_lines: u64,
+    pub log_entries: u64,
     pub log_bytes: u64,
     pub plans: u64,
     pub plan_bytes: u64,

@@ -408,6 +408,34 @@ pub struct World {
     _dir: tempfile::TempDir,
 }
 
+impl World {
+    /// The URL of the world's database, for a second store on it (another process).
+    pub fn store_url(&self) -> String {
+        format!("sqlite://{}", self._dir.path().join("cloud.db").display())
+    }
+
+    /// Another orchestrator on `store` with this world's engine and deployments (what another
+    /// `cloud` process on the same database would be).
+    pub fn orchestrator_on(&self, store: cloud_core::store::Store) -> Arc<cloud_core::orchestrator::Orchestrator> {
+        use cloud_core::config::EnvironmentPolicy;
+        use cloud_core::orchestrator::{Orchestrator, OrchestratorSettings};
+        let environments = ["dev", "stage", "prod"]
+            .iter()
+            .map(|e| (e.to_string(), EnvironmentPolicy::default_for(e)))
+            .collect();
+        Orchestrator::new(
+            store,
+            self.engine.clone(),
+            self.resolver.clone(),
+            OrchestratorSettings {
+                environments,
+                max_parallel: 4,
+                lease_ttl: cloud_core::orchestrator::DEFAULT_LEASE_TTL,
+            },
+        )
+    }
+}
+
 pub async fn world(engine: Arc<FakeEngine>) -> World {
     use cloud_core::config::EnvironmentPolicy;
     use cloud_core::orchestrator::{Orchestrator, OrchestratorSettings};

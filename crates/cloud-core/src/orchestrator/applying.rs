@@ -8,8 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
+use super::SessionEventKind;
 use super::{dependency_graph, OrchResult, Orchestrator, ResolvedDeployment, ResolvedStack, StackLockProof};
 use crate::engine::{EngineError, StackApply};
+use crate::event_feed::EventFeed;
 use crate::policy::{Actor, Intent};
 use crate::store::{NewAudit, SessionRecord, SessionUpdate, StoreError};
 use cloud_domain::error::UserError;
@@ -84,9 +86,25 @@ impl Orchestrator {
             })
         };
         self.running.insert(id, token.clone());
+        // A cancel asked for in another process (an admin's `cloud cancel`, another replica's
+        // chat button) reaches this one through the session's log: SQLite's poll or PostgreSQL's
+        // NOTIFY wakes the watcher well within a second.
+        let watcher = match self.store.last_event_id().await {
+            Ok(from) => Some(tokio::spawn(watch_for_cancel(
+                EventFeed::session(&self.store, id, from),
+                token.clone(),
+            ))),
+            Err(e) => {
+                warn!(session = %id, error = %e, "cannot watch the log for cancel requests");
+                None
+            }
+        };
         let result = self
             .run_apply(&session, &plan, &resolved, &actor_text, token.clone(), &proof)
             .await;
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         self.running.remove(&id);
         stop_on_loss.abort();
         lease.release().await;
@@ -390,11 +408,26 @@ impl Orchestrator {
                 token.cancel();
                 return Ok(session);
             }
-            return Err(UserError::invalid(format!(
-                "session {} is applying in another process; cancel it there (chat or the `cloud` process running it)",
-                id.short()
-            ))
-            .into());
+            // Another process runs it: ask it through the log; it records CANCELLED.
+            info!(session = %id, by = %principal, "cancel requested of the process running the apply");
+            self.store
+                .audit(NewAudit {
+                    actor: principal.to_string(),
+                    action: "session.cancel_requested".into(),
+                    session_id: Some(id),
+                    project: Some(session.project.clone()),
+                    details: serde_json::json!({"reason": reason, "elsewhere": true}),
+                })
+                .await?;
+            self.publish(
+                id,
+                SessionEventKind::CancelRequested {
+                    by: principal.clone(),
+                    reason: reason.to_string(),
+                },
+            )
+            .await;
+            return Ok(session);
         }
         self.move_session(
             id,
@@ -438,5 +471,32 @@ impl Orchestrator {
             target: stack.target,
             ..planned.clone()
         })
+    }
+}
+
+/// Cancels `token` when the session's log asks for a cancel (written by another process).
+async fn watch_for_cancel(mut log: EventFeed, token: CancellationToken) {
+    loop {
+        let events = tokio::select! {
+            _ = token.cancelled() => return,
+            events = log.next() => events,
+        };
+        match events {
+            Ok(events) if events.is_empty() => return,
+            Ok(events) => {
+                if events
+                    .iter()
+                    .any(|e| matches!(e.kind, SessionEventKind::CancelRequested { .. }))
+                {
+                    info!("cancel requested through the session log: stopping the apply");
+                    token.cancel();
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the session log for cancel requests; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
     }
 }

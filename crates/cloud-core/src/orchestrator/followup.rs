@@ -107,7 +107,8 @@ impl Orchestrator {
                     if parent.operation.restores_recorded_config() {
                         self.copy_configs(parent.id, session).await?;
                     }
-                    self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: session });
+                    self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: session })
+                        .await;
                     return Ok(self.store.session(session).await?);
                 }
             },
@@ -118,7 +119,8 @@ impl Orchestrator {
             self.copy_configs(parent.id, follow.id).await?;
         }
         info!(session = %parent.id, follow_up = %follow.id, "follow-up session opened");
-        self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: follow.id });
+        self.publish(parent.id, SessionEventKind::FollowUpOpened { follow_up: follow.id })
+            .await;
         self.plan_unchecked(self.store.session(follow.id).await?, &requester)
             .await
     }

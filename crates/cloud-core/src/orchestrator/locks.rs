@@ -76,7 +76,7 @@ impl Orchestrator {
                     // Its turn came and it took the stacks before the queue was promoted: tell
                     // subscribers as a promotion would (the chat lobbies plan on this event).
                     info!(session = %id, "queued session got its stacks");
-                    self.publish(id, SessionEventKind::LocksGranted);
+                    self.publish(id, SessionEventKind::LocksGranted).await;
                 }
                 Ok(StackLockProof { session: id })
             }
@@ -120,11 +120,11 @@ impl Orchestrator {
         match &outcome {
             LockOutcome::Granted => {
                 info!(session = %id, "stacks free: locks granted");
-                self.publish(id, SessionEventKind::LocksGranted);
+                self.publish(id, SessionEventKind::LocksGranted).await;
             }
             LockOutcome::Queued { position, .. } => {
                 info!(session = %id, position, "queued for stacks");
-                self.publish(id, SessionEventKind::Queued { position: *position });
+                self.publish(id, SessionEventKind::Queued { position: *position }).await;
             }
             LockOutcome::Busy { .. } => {}
         }
@@ -178,7 +178,7 @@ impl Orchestrator {
         let granted = self.store.promote_queue().await?;
         for id in &granted {
             info!(session = %id, "queued session got its stacks");
-            self.publish(*id, SessionEventKind::LocksGranted);
+            self.publish(*id, SessionEventKind::LocksGranted).await;
         }
         Ok(granted)
     }

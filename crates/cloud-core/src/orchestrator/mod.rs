@@ -55,7 +55,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use admin::{GrantExpiry, GrantParams, GrantsFilter, LockView, ProjectParams};
-pub use events::{SessionEvent, SessionEventKind};
+pub use events::{log_line, LoggedEvent, SessionEvent, SessionEventKind, OUTPUT_BATCH_ITEMS, OUTPUT_FLUSH_EVERY};
 pub use gate::PolicySettings;
 pub use identity::{IssuedToken, TokenParams, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 pub use leases::{LeaseGuard, DEFAULT_LEASE_TTL};
@@ -228,7 +228,17 @@ impl Orchestrator {
         self.sweeps.subscribe()
     }
 
-    pub(super) fn publish(&self, session: SessionId, kind: SessionEventKind) {
+    /// Tell every process: append the event to the session event log unless the store already
+    /// wrote it with its change, then tell this process's subscribers. A log append that fails
+    /// is logged, not returned: the change it describes is already committed.
+    pub(super) async fn publish(&self, session: SessionId, kind: SessionEventKind) {
+        if !kind.is_logged_by_store() {
+            if let Some(event) = kind.to_new_event() {
+                if let Err(e) = self.store.append_events(session, &[event]).await {
+                    warn!(session = %session, error = %e, "cannot append to the session event log");
+                }
+            }
+        }
         // No subscriber is fine: the store has the truth.
         let _ = self.events.send(SessionEvent { session, kind });
     }
@@ -269,7 +279,7 @@ impl Orchestrator {
             )
             .await?;
         info!(session = %id, %from, %to, actor, "session moved");
-        self.publish(id, SessionEventKind::StateChanged { from, to });
+        self.publish(id, SessionEventKind::StateChanged { from, to }).await;
         if to.is_terminal() {
             // Its locks were released with the move: the queue may go on. A failure here only
             // delays the queue (every waiter retries), it does not undo the move.
@@ -299,7 +309,8 @@ impl Orchestrator {
                 state,
                 error: error.map(str::to_string),
             },
-        );
+        )
+        .await;
         Ok(())
     }
 

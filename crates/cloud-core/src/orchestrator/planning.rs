@@ -221,7 +221,7 @@ impl Orchestrator {
             })
             .await?;
         info!(session = %record.id, project, env, %operation, requester = %principal, "session started");
-        self.publish(record.id, SessionEventKind::Created);
+        self.publish(record.id, SessionEventKind::Created).await;
         // The session owns its stacks from the start. When they are busy it stays DRAFT without
         // locks and the caller learns who holds them; it can then queue (or cancel) it.
         self.lock_proof(record.id).await?;
@@ -496,7 +496,8 @@ impl Orchestrator {
             .record_approval(id, principal, digest, override_reason)
             .await?;
         info!(session = %id, approver = %principal, state = %record.state, "approval recorded");
-        self.publish(id, SessionEventKind::Approved { by: principal.clone() });
+        self.publish(id, SessionEventKind::Approved { by: principal.clone() })
+            .await;
         if record.state == SessionState::Approved {
             self.publish(
                 id,
@@ -504,7 +505,8 @@ impl Orchestrator {
                     from: SessionState::PlanReady,
                     to: SessionState::Approved,
                 },
-            );
+            )
+            .await;
         }
         Ok(record)
     }

@@ -199,7 +199,8 @@ impl Orchestrator {
                 to,
                 stacks: Vec::new(),
             },
-        );
+        )
+        .await;
         Ok(Some(RecoveryReport {
             session: record,
             from,
@@ -314,7 +315,8 @@ impl Orchestrator {
                 to,
                 stacks: found.clone(),
             },
-        );
+        )
+        .await;
         Ok(RecoveryReport {
             session: record,
             from,

@@ -66,7 +66,7 @@ impl Orchestrator {
                 .store
                 .prune(logs_before, plans_before, &principal.to_string())
                 .await?;
-            info!(actor = %principal, log_lines = removed.log_lines, plans = removed.plans, bytes = removed.log_bytes + removed.plan_bytes, "retention: pruned");
+            info!(actor = %principal, log_entries = removed.log_entries, plans = removed.plans, bytes = removed.log_bytes + removed.plan_bytes, "retention: pruned");
             removed
         } else {
             self.store.prune_preview(logs_before, plans_before).await?

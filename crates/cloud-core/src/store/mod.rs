@@ -8,6 +8,7 @@
 //! win; each backend's `begin_write` documents how it serialises writers.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::SqlitePool;
 
@@ -16,9 +17,9 @@ pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
     lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, BadSessionRow, ChatLobbyRow, ClaimedLease,
-    Fence, GrantRow, HeldLock, Lease, LockHolder, LockOutcome, LogLine, NewGrant, NewSession, NewToken, PersonLink,
-    ProcessOwner, ProjectRow, PruneCounts, QueueEntry, QuotaRow, SessionFilter, SessionRecord, SessionStatsRows,
-    SessionUpdate, StackHead, StackRow, StoreError, TakenLocks, TokenRow, Transition,
+    EventKind, EventRow, Fence, GrantRow, HeldLock, Lease, LockHolder, LockOutcome, LogLine, NewEvent, NewGrant,
+    NewSession, NewToken, PersonLink, ProcessOwner, ProjectRow, PruneCounts, QueueEntry, QuotaRow, SessionFilter,
+    SessionRecord, SessionStatsRows, SessionUpdate, StackHead, StackRow, StoreError, TakenLocks, TokenRow, Transition,
 };
 
 use crate::engine::ChangeCounts;
@@ -38,6 +39,44 @@ pub struct Store {
     /// Where the signed audit head is copied after commands (beside the audit key, outside the
     /// database): what lets `audit verify` notice a deleted or rolled-back database.
     audit_head_file: Option<std::path::PathBuf>,
+    /// Wakes this process's event readers when events are appended (shared by every clone).
+    pub(crate) wake: Arc<EventWake>,
+}
+
+/// How readers of the session event log learn that there is more to read without polling
+/// hard: writes in this process wake them at once; on PostgreSQL a `LISTEN` connection relays
+/// other processes' `NOTIFY`; on SQLite the readers poll (see [`crate::event_feed`]).
+#[derive(Debug, Default)]
+pub(crate) struct EventWake {
+    pub(crate) notify: tokio::sync::Notify,
+    /// Whether the PostgreSQL listener task was started (once per store).
+    pub(crate) listening: std::sync::atomic::AtomicBool,
+    /// Stops the listener when the store is closed (it holds one of the pool's connections).
+    pub(crate) stop: tokio_util::sync::CancellationToken,
+    /// One event-writing transaction of this process at a time: the stacks of a session write
+    /// their moves and output concurrently, and SQLite connections queued on its write lock
+    /// each hold a pool connection while they wait (sixteen stacks exhaust the pool of eight).
+    /// Queuing here costs nothing (SQLite serialises writers anyway).
+    pub(crate) writes: tokio::sync::Mutex<()>,
+}
+
+/// Runs a write on its own task so that it finishes (and releases the write lock) however its
+/// caller is polled; a panic in it is re-raised here.
+async fn detached<T: Send + 'static>(
+    wake: &Arc<EventWake>,
+    write: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
+) -> StoreResult<T> {
+    let wake = wake.clone();
+    let task = async move {
+        let _turn = wake.writes.lock().await;
+        write.await
+    };
+    match tokio::spawn(task).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down: the write may or may not have happened.
+        Err(_) => Err(StoreError::Db(sqlx::Error::WorkerCrashed)),
+    }
 }
 
 /// Run `$call` on whichever backend `$store` has: the one place the façade branches.
@@ -64,6 +103,7 @@ impl Store {
         Ok(Store {
             backend,
             audit_head_file: None,
+            wake: Arc::default(),
         })
     }
 
@@ -95,14 +135,85 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.wake.stop.cancel();
         on_backend!(self, s => s.close().await)
+    }
+
+    /// Whether [`Store::close`] was called (readers of the log stop).
+    pub fn is_closed(&self) -> bool {
+        self.wake.stop.is_cancelled()
+    }
+
+    /// Tell readers of the log that events were committed: this process's at once, other
+    /// processes through `NOTIFY` on PostgreSQL (SQLite readers poll).
+    async fn events_written(&self) {
+        self.wake.notify.notify_waiters();
+        if let Backend::Postgres(pg) = &self.backend {
+            if let Err(e) = pg.notify_events().await {
+                tracing::debug!(error = %e, "cannot NOTIFY the event readers; they poll");
+            }
+        }
+    }
+
+    // The session event log.
+
+    /// Append events of `session` that belong to no other change (queue moves, engine output
+    /// batches, recovery and shutdown notes) and wake the readers.
+    pub async fn append_events(&self, session: SessionId, events: &[NewEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (store, events) = (self.clone(), events.to_vec());
+        detached(&self.wake, async move {
+            on_backend!(store, s => s.append_events(session, &events).await)?;
+            store.events_written().await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Up to `limit` events of `session` after `cursor`, oldest first.
+    pub async fn events_after(&self, session: SessionId, cursor: i64, limit: i64) -> StoreResult<Vec<EventRow>> {
+        on_backend!(self, s => s.events_after(session, cursor, limit).await)
+    }
+
+    /// Up to `limit` events of every session after `cursor`, oldest first.
+    pub async fn events_since(&self, cursor: i64, limit: i64) -> StoreResult<Vec<EventRow>> {
+        on_backend!(self, s => s.events_since(cursor, limit).await)
+    }
+
+    /// The newest cursor of the whole log (0 when empty).
+    pub async fn last_event_id(&self) -> StoreResult<i64> {
+        on_backend!(self, s => s.last_event_id().await)
+    }
+
+    /// `(bytes, events)` the log keeps for a session.
+    pub async fn event_log_size(&self, session: SessionId) -> StoreResult<(i64, i64)> {
+        on_backend!(self, s => s.event_log_size(session).await)
+    }
+
+    /// The last event a lobby on `platform` shows (0: none yet).
+    pub async fn rendered_cursor(&self, session: SessionId, platform: Platform) -> StoreResult<i64> {
+        on_backend!(self, s => s.rendered_cursor(session, platform).await)
+    }
+
+    /// Remember how far a lobby on `platform` is drawn (never moves backwards).
+    pub async fn set_rendered_cursor(&self, session: SessionId, platform: Platform, cursor: i64) -> StoreResult<()> {
+        on_backend!(self, s => s.set_rendered_cursor(session, platform, cursor).await)
+    }
+
+    /// Lobbies on `platform` whose session's log has events they have not drawn.
+    pub async fn lobbies_behind(&self, platform: Platform) -> StoreResult<Vec<(ChatLobbyRow, i64)>> {
+        on_backend!(self, s => s.lobbies_behind(platform).await)
     }
 
     // Sessions, their stacks, approvals and logs.
 
     /// Create a DRAFT session with its stack rows and a `session.created` audit row.
     pub async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
-        on_backend!(self, s => s.create_session(new).await)
+        let record = on_backend!(self, s => s.create_session(new).await)?;
+        self.events_written().await;
+        Ok(record)
     }
 
     /// One session by id.
@@ -143,7 +254,13 @@ impl Store {
     /// Move a session with a compare-and-set and append its audit row, in one transaction.
     /// Loses cleanly with [`StoreError::StateChanged`] when someone else moved it first.
     pub async fn transition(&self, t: Transition) -> StoreResult<SessionRecord> {
-        on_backend!(self, s => s.transition(t).await)
+        let store = self.clone();
+        detached(&self.wake, async move {
+            let record = on_backend!(store, s => s.transition(t).await)?;
+            store.events_written().await;
+            Ok(record)
+        })
+        .await
     }
 
     /// [`Store::transition`] made under a lease: [`StoreError::Fenced`] (nothing written) unless
@@ -162,7 +279,9 @@ impl Store {
         digest: &str,
         override_reason: Option<&str>,
     ) -> StoreResult<SessionRecord> {
-        on_backend!(self, s => s.record_approval(id, approver, digest, override_reason).await)
+        let record = on_backend!(self, s => s.record_approval(id, approver, digest, override_reason).await)?;
+        self.events_written().await;
+        Ok(record)
     }
 
     /// Approvals recorded for a session (any digest).
@@ -184,7 +303,16 @@ impl Store {
         counts: Option<&ChangeCounts>,
         error: Option<&str>,
     ) -> StoreResult<()> {
-        on_backend!(self, s => s.set_stack_state(id, stack, state, counts, error).await)
+        // Detached: the stack futures of one scheduler are polled together, and a write
+        // transaction left half-done while its future waits to be polled would hold SQLite's
+        // write lock against the very loop that polls it.
+        let (store, stack, counts, error) = (self.clone(), stack.clone(), counts.cloned(), error.map(str::to_string));
+        detached(&self.wake, async move {
+            on_backend!(store, s => s.set_stack_state(id, &stack, state, counts.as_ref(), error.as_deref()).await)?;
+            store.events_written().await;
+            Ok(())
+        })
+        .await
     }
 
     /// [`Store::set_stack_state`] made under a lease (see [`Store::transition_fenced`]).
@@ -258,14 +386,42 @@ impl Store {
         on_backend!(self, s => s.force_release_lock(key, actor, reason).await)
     }
 
-    /// Append engine output lines for `cloud logs`.
-    pub(crate) async fn append_logs(&self, id: SessionId, lines: &[(String, String)]) -> StoreResult<()> {
-        on_backend!(self, s => s.append_logs(id, lines).await)
-    }
-
-    /// Log lines after `after_seq`, in order.
-    pub async fn logs(&self, id: SessionId, after_seq: i64) -> StoreResult<Vec<LogLine>> {
-        on_backend!(self, s => s.logs(id, after_seq).await)
+    /// Engine output lines after `after`, in order: read from the event log's `output` batches.
+    /// `seq` is the batch's cursor (every line of a batch shares it), so a follower passes the
+    /// last `seq` it printed and gets the batches after it.
+    pub async fn logs(&self, id: SessionId, after: i64) -> StoreResult<Vec<LogLine>> {
+        let mut lines = Vec::new();
+        let mut cursor = after;
+        loop {
+            let rows = on_backend!(self, s => s.output_after(id, cursor, 500).await)?;
+            let Some(last) = rows.last() else { break };
+            cursor = last.id;
+            let more = rows.len() == 500;
+            for row in rows {
+                let seq = row.id;
+                match crate::orchestrator::LoggedEvent::try_from(row) {
+                    Ok(crate::orchestrator::LoggedEvent {
+                        kind: crate::orchestrator::SessionEventKind::Output { stack, items },
+                        ..
+                    }) => lines.extend(
+                        items
+                            .iter()
+                            .filter_map(crate::orchestrator::log_line)
+                            .map(|line| LogLine {
+                                seq,
+                                stack: stack.to_string(),
+                                line,
+                            }),
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(session = %id, error = %e, "skipping an unreadable log entry"),
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        Ok(lines)
     }
 
     /// How many sessions are in each state (for the `cloud_sessions` gauge and stats).

@@ -3,8 +3,10 @@
 //! applied session and the statistics are asked of the database, never by loading the history.
 
 use crate::{new_session, store_in, walk};
+use cloud_core::engine::Progress;
+use cloud_core::orchestrator::SessionEventKind;
 use cloud_core::store::{SessionFilter, SessionRecord};
-use cloud_domain::session::{Principal, SessionId, SessionState};
+use cloud_domain::session::{Principal, SessionId, SessionState, StackName};
 use cloud_testkit::db::TestDatabase;
 
 cloud_testkit::on_both_backends!(
@@ -204,7 +206,14 @@ async fn a_prune_removes_old_logs_and_plans_but_keeps_each_stacks_latest_applied
         .unwrap();
     walk(&store, open.id, &[Draft, Planning, PlanReady]).await;
     for id in [old.id, head.id, open.id] {
-        backend!(store, s => s.append_logs(id, &[("network".into(), "+ vpc created".into())]).await).unwrap();
+        let output = SessionEventKind::Output {
+            stack: "network".parse::<StackName>().unwrap(),
+            items: vec![Progress::Line("+ vpc created".into())],
+        };
+        store
+            .append_events(id, &[output.to_new_event().unwrap()])
+            .await
+            .unwrap();
     }
     let now = chrono::Utc::now() + chrono::Duration::seconds(1);
     let long_ago = now - chrono::Duration::days(30);
@@ -215,7 +224,7 @@ async fn a_prune_removes_old_logs_and_plans_but_keeps_each_stacks_latest_applied
         Default::default()
     );
     let preview = store.prune_preview(now, now).await.unwrap();
-    assert_eq!((preview.log_lines, preview.plans), (2, 1), "{preview:?}");
+    assert_eq!((preview.log_entries, preview.plans), (2, 1), "{preview:?}");
     let audit_rows = store.audit_entries(None).await.unwrap().len();
     let removed = backend!(store, s => s.prune(now, now, "cli:admin").await).unwrap();
     assert_eq!(removed, preview);

@@ -18,6 +18,7 @@ macro_rules! backend {
 
 mod access;
 mod audit_checkpoint;
+mod events;
 mod history;
 mod identity;
 mod leases;
