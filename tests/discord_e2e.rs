@@ -181,15 +181,17 @@ async fn an_approve_click_for_an_old_plan_is_refused_as_stale() {
     let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
     let (lobby, short) = planned_lobby(&mut t, &alice).await;
 
-    // While the bot is down the plan is refreshed against a changed program (one resource
-    // fewer), so the lobby still shows the old plan's button.
-    t.stop_bot().await;
+    // The plan is refreshed against a changed program (one resource fewer). Bob's Discord still
+    // shows the old lobby — the bot's edits of it have not arrived yet (the fake holds them) —
+    // so he clicks Approve on the old plan's button.
+    let held = t.fake.hold_edits(lobby);
     let mut resources: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(t.workspace.path("stacks/network/inspect/stage.json")).unwrap())
             .unwrap();
     resources["resources"].as_array_mut().unwrap().pop();
     let changed = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(changed.path(), resources.to_string()).unwrap();
+    t.stop_bot().await;
     t.engine_env
         .insert("PULUMI_STANDIN_RESOURCES".into(), changed.path().display().to_string());
     t.start_bot().await;
@@ -219,7 +221,9 @@ async fn an_approve_click_for_an_old_plan_is_refused_as_stale() {
         "{}",
         reply.content
     );
-    // The lobby catches up with the new plan; its button now carries the new digest.
+    // The lobby catches up with the new plan once its edits arrive; its button now carries the
+    // new digest.
+    held.release();
     let shown = t
         .wait_edit(lobby, "the new digest", |m| {
             m.text().contains(refreshed.digest.as_ref().unwrap().short())

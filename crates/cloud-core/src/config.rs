@@ -70,6 +70,7 @@ struct FileConfig {
     discord: DiscordFile,
     #[serde(default)]
     leases: LeasesFile,
+    #[serde(default)]
     retention: RetentionFile,
 }
 

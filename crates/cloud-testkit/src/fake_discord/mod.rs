@@ -294,6 +294,8 @@ pub struct State {
     seq: u64,
     /// Set while a test holds the fake's clock ([`FakeDiscord::freeze_clock`]).
     frozen_at: Option<Instant>,
+    /// Messages whose edits wait until the test lets them through ([`FakeDiscord::hold_edits`]).
+    pub(crate) held_edits: HashMap<u64, tokio::sync::watch::Receiver<bool>>,
 }
 
 impl State {
@@ -313,6 +315,7 @@ impl State {
             rejected_identify: 0,
             seq: 0,
             frozen_at: None,
+            held_edits: HashMap::new(),
         }
     }
 
@@ -486,6 +489,20 @@ impl FakeDiscord {
             },
         );
         id
+    }
+
+    /// Edits of message `message_id` (`PATCH /channels/{c}/messages/{id}`) wait, unanswered,
+    /// until the returned [`HeldEdits`] is released or dropped: the message keeps showing what
+    /// it showed, as a user's client does in the moment before a bot's edit arrives. A test
+    /// stages that race (a click on a button the bot is about to change) without timing it.
+    pub fn hold_edits(&self, message_id: u64) -> HeldEdits {
+        let (release, held) = tokio::sync::watch::channel(false);
+        self.state().held_edits.insert(message_id, held);
+        HeldEdits {
+            release,
+            shared: self.shared.clone(),
+            message_id,
+        }
     }
 
     /// Stops the fake's clock: from now on time passes for it only through
@@ -749,4 +766,28 @@ impl FakeDiscord {
 
 pub(crate) fn user_json(user: &FakeUser) -> Value {
     json!({"id": user.id.to_string(), "username": user.name, "discriminator": "0000", "global_name": user.name, "avatar": null, "bot": false})
+}
+
+/// Edits of one message held by [`FakeDiscord::hold_edits`]; released when dropped.
+pub struct HeldEdits {
+    release: tokio::sync::watch::Sender<bool>,
+    shared: Arc<Shared>,
+    message_id: u64,
+}
+
+impl HeldEdits {
+    /// Lets the held edits (and any later ones) through.
+    pub fn release(self) {}
+}
+
+impl Drop for HeldEdits {
+    fn drop(&mut self) {
+        self.shared
+            .state
+            .lock()
+            .expect("fake state lock")
+            .held_edits
+            .remove(&self.message_id);
+        let _ = self.release.send(true);
+    }
 }

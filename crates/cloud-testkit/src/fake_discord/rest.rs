@@ -266,6 +266,19 @@ async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &Head
             } else {
                 None
             };
+            if m == Method::PATCH {
+                // A test holds this message's edits (FakeDiscord::hold_edits): answer later.
+                let held = shared
+                    .state
+                    .lock()
+                    .expect("fake state lock")
+                    .held_edits
+                    .get(&id)
+                    .cloned();
+                if let Some(mut held) = held {
+                    let _ = held.wait_for(|released| *released).await;
+                }
+            }
             channel_message(shared, m, c, id, payload)
         }
         (Method::POST, ["channels", c, "messages", m, "threads"]) => {
