@@ -16,8 +16,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
+use crate::refusal::from_orch;
 use crate::service::Core;
 use crate::view::{self, ButtonAction, ButtonId, FollowUp, Reply};
 use cloud_core::orchestrator::{GrantExpiry, OrchestratorError, ProjectParams, SessionView};
@@ -32,22 +33,6 @@ type ActionResult<T> = Result<T, Reply>;
 /// Longest reply text, in characters: Discord's 2000 with room for the markup around it (Slack
 /// takes more; both get the same cut so they say the same).
 const MAX_REPLY: usize = 1900;
-
-/// A short reference tying a chat error message to the log line with the full chain.
-fn internal(what: &str, e: impl std::fmt::Display) -> Reply {
-    let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-    error!(reference, error = %e, "{what}");
-    view::internal_error_message(&reference)
-}
-
-pub(crate) fn from_orch(e: OrchestratorError) -> Reply {
-    match e {
-        OrchestratorError::Store(
-            StoreError::Db(_) | StoreError::Open { .. } | StoreError::Migrate(_) | StoreError::Corrupt(_),
-        ) => internal("store error", e.to_user()),
-        other => view::user_error_message(&other.to_user()),
-    }
-}
 
 fn from_store(e: StoreError) -> Reply {
     from_orch(OrchestratorError::Store(e))
@@ -193,18 +178,7 @@ pub fn environment_names(core: &Core) -> Vec<String> {
 /// The stacks a project's deployment (or the deployment of that id) enables in `env` (the stack
 /// picker, autocompletion).
 pub fn available_stacks(core: &Core, project: &str, env: &str) -> Vec<StackName> {
-    let (deployments, _) = cloud_catalog::manifest::load_deployments(&core.config.workspace);
-    deployments
-        .iter()
-        .find(|d| d.manifest.project == project || d.id().is_some_and(|id| id.as_str() == project))
-        .map(|d| {
-            d.manifest
-                .enabled_stacks(Some(env))
-                .into_iter()
-                .filter_map(|s| s.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+    core.available_stacks(project, env)
 }
 
 /// Short ids of the newest active sessions (autocompletion).

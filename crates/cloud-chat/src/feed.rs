@@ -452,10 +452,10 @@ pub async fn lobby(core: &Core, id: SessionId) -> Result<LobbyView, Reply> {
         .orchestrator()
         .status(id)
         .await
-        .map_err(crate::actions::from_orch)?;
+        .map_err(crate::refusal::from_orch)?;
     let s = &view.session;
     let mut extras = LobbyExtras {
-        available_stacks: crate::actions::available_stacks(core, &s.project, &s.env),
+        available_stacks: core.available_stacks(&s.project, &s.env),
         ..Default::default()
     };
     // A DRAFT session without locks and not queued waits because others hold its stacks.

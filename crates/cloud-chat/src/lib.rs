@@ -19,6 +19,7 @@ pub mod actions;
 pub mod batcher;
 pub mod feed;
 pub mod progress;
+mod refusal;
 pub mod service;
 pub mod text;
 pub mod view;

@@ -55,6 +55,23 @@ pub struct Core {
 }
 
 impl Core {
+    /// The stacks a project's deployment (or the deployment of that id) enables in `env` (the
+    /// stack picker, autocompletion).
+    pub fn available_stacks(&self, project: &str, env: &str) -> Vec<cloud_domain::session::StackName> {
+        let (deployments, _) = cloud_catalog::manifest::load_deployments(&self.config.workspace);
+        deployments
+            .iter()
+            .find(|d| d.manifest.project == project || d.id().is_some_and(|id| id.as_str() == project))
+            .map(|d| {
+                d.manifest
+                    .enabled_stacks(Some(env))
+                    .into_iter()
+                    .filter_map(|s| s.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A core over an orchestrator (whose access policy and clock it uses).
     pub fn new(config: Config, store: Store, orchestrator: Arc<Orchestrator>) -> Arc<Core> {
         let core = Arc::new(Core {

@@ -1058,7 +1058,7 @@ pub(crate) fn file_url(path: &Path) -> String {
 
 /// Hide a password in `scheme://user:password@host` URLs.
 pub fn mask_url(url: &str) -> String {
-    crate::store::redact_url(url)
+    cloud_store::redact_url(url)
 }
 
 fn valid_env_name(name: &str) -> bool {

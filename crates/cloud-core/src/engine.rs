@@ -57,6 +57,26 @@ pub enum Progress {
     Line(String),
 }
 
+impl Progress {
+    /// The line this item leaves in `cloud logs`.
+    pub fn log_line(&self) -> Option<String> {
+        match self {
+            Progress::StepStarted { urn, resource_type, op } => {
+                Some(format!("{op} {resource_type} {} ...", ResourceStep::name_from_urn(urn)))
+            }
+            Progress::StepDone { urn, resource_type, op } => Some(format!(
+                "{op} {resource_type} {} done",
+                ResourceStep::name_from_urn(urn)
+            )),
+            Progress::StepFailed { urn, resource_type, op } => Some(format!(
+                "{op} {resource_type} {} FAILED",
+                ResourceStep::name_from_urn(urn)
+            )),
+            Progress::Line(line) => Some(line.clone()),
+        }
+    }
+}
+
 /// Where an engine sends [`Progress`]. Unbounded on purpose: the engine must never block on a slow
 /// chat adapter; the output batcher downstream decides what reaches chat.
 pub type ProgressSink = mpsc::UnboundedSender<Progress>;

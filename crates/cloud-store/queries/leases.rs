@@ -1,5 +1,5 @@
-//! Session leases with fencing tokens (the rules are in cloud-store's `leases`), the fence check
-//! every write under a lease runs in its own transaction, and the stack-lock administration
+//! Session leases with fencing tokens (the rules are in cloud-store's `leases`; the fence check
+//! every write under a lease runs is in `fence`), and the stack-lock administration
 //! (`cloud locks`) that releases what a session holds.
 //!
 //! Every function that decides runs in one write transaction, so taking, renewing and claiming a
@@ -31,29 +31,6 @@ pub(crate) async fn lease_row(conn: &mut Conn, id: &str) -> StoreResult<Option<L
     .await?
     .map(Lease::try_from)
     .transpose()
-}
-
-/// Fail with [`StoreError::Fenced`] unless the lease of `id` still has the fence's owner and
-/// token. Runs inside the caller's write transaction, before its write.
-pub(super) async fn check_fence(conn: &mut Conn, id: SessionId, fence: Option<&Fence>) -> StoreResult<()> {
-    let Some(fence) = fence else { return Ok(()) };
-    let sid = id.to_string();
-    let held = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM session_leases WHERE session_id = $1 AND owner = $2 AND token = $3) AS "held!: bool""#,
-        sid,
-        fence.owner,
-        fence.token,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if held {
-        Ok(())
-    } else {
-        Err(StoreError::Fenced {
-            session: id,
-            token: fence.token,
-        })
-    }
 }
 
 /// Give the lease of `id` to `owner` with a token one bigger than the last: a claim.

@@ -18,6 +18,7 @@
 mod audit;
 mod chat;
 mod events;
+mod fence;
 mod grants;
 mod history;
 mod identity;

@@ -6,7 +6,7 @@
 
 use super::audit::append;
 use super::events::append_events;
-use super::leases::check_fence;
+use super::fence::check_fence;
 use crate::{Conn, Store};
 use cloud_domain::engine::ChangeCounts;
 use cloud_domain::session::{check_transition, Principal, SessionId, SessionState, StackName, StackState};

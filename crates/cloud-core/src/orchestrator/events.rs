@@ -146,25 +146,6 @@ pub const OUTPUT_BATCH_ITEMS: usize = 64;
 /// How long engine output may wait in the sink before it is written (and rendered).
 pub const OUTPUT_FLUSH_EVERY: Duration = Duration::from_millis(250);
 
-/// The log line a progress item leaves in `cloud logs`.
-pub fn log_line(progress: &Progress) -> Option<String> {
-    match progress {
-        Progress::StepStarted { urn, resource_type, op } => Some(format!(
-            "{op} {resource_type} {} ...",
-            crate::engine::ResourceStep::name_from_urn(urn)
-        )),
-        Progress::StepDone { urn, resource_type, op } => Some(format!(
-            "{op} {resource_type} {} done",
-            crate::engine::ResourceStep::name_from_urn(urn)
-        )),
-        Progress::StepFailed { urn, resource_type, op } => Some(format!(
-            "{op} {resource_type} {} FAILED",
-            crate::engine::ResourceStep::name_from_urn(urn)
-        )),
-        Progress::Line(line) => Some(line.clone()),
-    }
-}
-
 impl Orchestrator {
     /// A sink for engine progress: forwards each item as a [`SessionEvent`] at once (in
     /// process) and appends it to the session event log in per-stack batches (every

@@ -55,7 +55,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use admin::{GrantExpiry, GrantParams, GrantsFilter, LockView, ProjectParams};
-pub use events::{log_line, LoggedEvent, SessionEvent, SessionEventKind, OUTPUT_BATCH_ITEMS, OUTPUT_FLUSH_EVERY};
+pub use events::{LoggedEvent, SessionEvent, SessionEventKind, OUTPUT_BATCH_ITEMS, OUTPUT_FLUSH_EVERY};
 pub use gate::PolicySettings;
 pub use identity::{IssuedToken, TokenParams, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 pub use leases::{LeaseGuard, DEFAULT_LEASE_TTL};

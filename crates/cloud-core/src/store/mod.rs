@@ -22,7 +22,7 @@ pub use cloud_store::{
     SessionRecord, SessionStatsRows, SessionUpdate, StackHead, StackRow, StoreError, TakenLocks, TokenRow, Transition,
 };
 
-use crate::engine::ChangeCounts;
+use crate::engine::{ChangeCounts, Progress};
 use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackName, StackState};
 
 /// The database a [`Store`] talks to.
@@ -399,21 +399,12 @@ impl Store {
             let more = rows.len() == 500;
             for row in rows {
                 let seq = row.id;
-                match crate::orchestrator::LoggedEvent::try_from(row) {
-                    Ok(crate::orchestrator::LoggedEvent {
-                        kind: crate::orchestrator::SessionEventKind::Output { stack, items },
-                        ..
-                    }) => lines.extend(
-                        items
-                            .iter()
-                            .filter_map(crate::orchestrator::log_line)
-                            .map(|line| LogLine {
-                                seq,
-                                stack: stack.to_string(),
-                                line,
-                            }),
-                    ),
-                    Ok(_) => {}
+                match serde_json::from_str::<OutputBatch>(&row.payload) {
+                    Ok(batch) => lines.extend(batch.items.iter().filter_map(Progress::log_line).map(|line| LogLine {
+                        seq,
+                        stack: batch.stack.clone(),
+                        line,
+                    })),
                     Err(e) => tracing::warn!(session = %id, error = %e, "skipping an unreadable log entry"),
                 }
             }
@@ -805,4 +796,13 @@ impl Store {
     pub async fn set_lobby_thread(&self, session: SessionId, platform: Platform, thread: &str) -> StoreResult<()> {
         on_backend!(self, s => s.set_lobby_thread(session, platform, thread).await)
     }
+}
+
+/// The payload of an `output` event (a batch of one stack's engine output) as `cloud logs`
+/// reads it: the store decodes only what it shows, so it needs nothing of the orchestrator's
+/// event types.
+#[derive(serde::Deserialize)]
+struct OutputBatch {
+    stack: String,
+    items: Vec<Progress>,
 }
