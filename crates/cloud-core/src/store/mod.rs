@@ -254,19 +254,21 @@ impl Store {
     /// Move a session with a compare-and-set and append its audit row, in one transaction.
     /// Loses cleanly with [`StoreError::StateChanged`] when someone else moved it first.
     pub async fn transition(&self, t: Transition) -> StoreResult<SessionRecord> {
-        let store = self.clone();
-        detached(&self.wake, async move {
-            let record = on_backend!(store, s => s.transition(t).await)?;
-            store.events_written().await;
-            Ok(record)
-        })
-        .await
+        self.transition_fenced(t, None).await
     }
 
     /// [`Store::transition`] made under a lease: [`StoreError::Fenced`] (nothing written) unless
     /// `fence` still holds the session's lease.
+    ///
+    /// Detached like every event-writing transaction (see [`Store::set_stack_state`]).
     pub async fn transition_fenced(&self, t: Transition, fence: Option<&Fence>) -> StoreResult<SessionRecord> {
-        on_backend!(self, s => s.transition_fenced(t, fence).await)
+        let (store, fence) = (self.clone(), fence.cloned());
+        detached(&self.wake, async move {
+            let record = on_backend!(store, s => s.transition_fenced(t, fence.as_ref()).await)?;
+            store.events_written().await;
+            Ok(record)
+        })
+        .await
     }
 
     /// Record an approval of `digest` by `approver`; the approval that completes the count moves
@@ -303,16 +305,7 @@ impl Store {
         counts: Option<&ChangeCounts>,
         error: Option<&str>,
     ) -> StoreResult<()> {
-        // Detached: the stack futures of one scheduler are polled together, and a write
-        // transaction left half-done while its future waits to be polled would hold SQLite's
-        // write lock against the very loop that polls it.
-        let (store, stack, counts, error) = (self.clone(), stack.clone(), counts.cloned(), error.map(str::to_string));
-        detached(&self.wake, async move {
-            on_backend!(store, s => s.set_stack_state(id, &stack, state, counts.as_ref(), error.as_deref()).await)?;
-            store.events_written().await;
-            Ok(())
-        })
-        .await
+        self.set_stack_state_fenced(id, stack, state, counts, error, None).await
     }
 
     /// [`Store::set_stack_state`] made under a lease (see [`Store::transition_fenced`]).
@@ -325,7 +318,23 @@ impl Store {
         error: Option<&str>,
         fence: Option<&Fence>,
     ) -> StoreResult<()> {
-        on_backend!(self, s => s.set_stack_state_fenced(id, stack, state, counts, error, fence).await)
+        // Detached: the stack futures of one scheduler are polled together, and a write
+        // transaction left half-done while its future waits to be polled would hold SQLite's
+        // write lock against the very loop that polls it (the fenced writes of a lease-holding
+        // session once did exactly that: every other writer of the process timed out).
+        let (store, stack, counts, error, fence) = (
+            self.clone(),
+            stack.clone(),
+            counts.cloned(),
+            error.map(str::to_string),
+            fence.cloned(),
+        );
+        detached(&self.wake, async move {
+            on_backend!(store, s => s.set_stack_state_fenced(id, &stack, state, counts.as_ref(), error.as_deref(), fence.as_ref()).await)?;
+            store.events_written().await;
+            Ok(())
+        })
+        .await
     }
 
     /// Take (or extend) the lease of session `id` for `owner`; claims an expired lease of
