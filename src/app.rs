@@ -170,6 +170,9 @@ impl App {
 
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
+        // Configuration first, then who you are: an unusable data directory is the problem to
+        // report (and fix) whoever runs the command.
+        config.prepare_data_dir()?;
         let claim = claim(global, &config)?;
         let provisional = match &claim {
             Claim::Local { principal, .. } | Claim::OsUser { principal, .. } => principal.clone(),
