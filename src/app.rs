@@ -168,6 +168,21 @@ impl App {
         cloud_chat::Core::new(self.config.clone(), self.store.clone(), self.orchestrator.clone())
     }
 
+    /// The app of `cloud serve`. The service acts for nobody: every chat request carries the
+    /// user its platform verified, and its own work (sweeps, takeovers, retention) is the
+    /// system's. So no CLI identity is asked for (a team's server host needs no token or
+    /// `access.os_users` entry to run the bot).
+    pub async fn start_service(global: &GlobalArgs) -> anyhow::Result<App> {
+        let config = load_config(global)?;
+        App::from_config(
+            config,
+            Principal::cli("cloud-serve"),
+            Default::default(),
+            cloud_core::policy::system_clock(),
+        )
+        .await
+    }
+
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
         // Configuration first, then who you are: an unusable data directory is the problem to

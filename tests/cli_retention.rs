@@ -114,7 +114,8 @@ fn an_admin_prunes_old_logs_and_plans_and_every_session_keeps_its_summary_and_au
 
 #[test]
 fn prune_is_for_admins_and_refuses_a_bad_duration_without_touching_anything() {
-    let mut cli = Cli::new();
+    // A shared store: root (the mapped OS user) is the admin, alice acts with her API token.
+    let cli = Cli::strict();
     cli.run(DEPLOY).expect_code(0);
     let id = cli.sessions()[0].0.clone();
     let logs = cli.run(&["logs", &id]).expect_code(0).stdout.clone();
@@ -127,12 +128,10 @@ fn prune_is_for_admins_and_refuses_a_bad_duration_without_touching_anything() {
         run.stderr
     );
 
-    cli.set("CLOUD_LOCAL_CLI_ADMIN", "false");
-    let run = cli.run(&["prune", "--older-than", "0s", "--yes"]);
+    let run = cli.as_user("alice", &["prune", "--older-than", "0s", "--yes"]);
     run.expect_code(3);
     assert!(run.stderr.contains("admin"), "{}", run.stderr);
 
-    cli.set("CLOUD_LOCAL_CLI_ADMIN", "true");
     assert_eq!(
         cli.run(&["logs", &id]).expect_code(0).stdout,
         logs,

@@ -184,7 +184,7 @@ pub async fn cmd_locks(app: &App, args: LocksArgs) -> anyhow::Result<()> {
         Some(LocksCmd::Release { stack_or_key, reason }) => {
             let (key, holder) = app
                 .orchestrator
-                .force_release_lock(&app.principal, &stack_or_key, &reason)
+                .force_release_lock(&app.actor, &stack_or_key, &reason)
                 .await
                 .map_err(user)?;
             crate::outln!(
@@ -419,7 +419,7 @@ pub async fn cmd_prune(app: &App, args: PruneArgs) -> anyhow::Result<()> {
     }
     let report = app
         .orchestrator
-        .prune(&app.principal, retention, args.yes)
+        .prune(&app.actor, retention, args.yes)
         .await
         .map_err(user)?;
     if args.json {

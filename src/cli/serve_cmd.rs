@@ -55,7 +55,7 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
             _ => {}
         }
     }
-    let app = App::start(global).await?;
+    let app = App::start_service(global).await?;
     let mut transports: Vec<Box<dyn Transport>> = Vec::new();
     if args.discord {
         let token = app.config.discord.token.clone().expect("checked above");

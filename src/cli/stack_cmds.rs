@@ -202,18 +202,21 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
         // Without --queue a busy stack refuses the request before anything is stored: no
         // CANCELLED session is left behind in `cloud list` for a refusal.
         match orch
-            .start_if_free(&app.principal, &req.project, &req.env, stacks, req.operation)
+            .start_if_free(
+                &app.actor,
+                &req.project,
+                &req.env,
+                stacks,
+                req.operation,
+                req.with_dependents,
+            )
             .await
         {
             Ok(s) => return Ok(s),
             Err(OrchestratorError::Busy { session, holders }) => {
                 // Lost a race between the check and the open: cancel what was opened.
                 let _ = orch
-                    .cancel(
-                        session,
-                        &app.principal,
-                        "refused: its stacks are held by other sessions",
-                    )
+                    .cancel(session, &app.actor, "refused: its stacks are held by other sessions")
                     .await;
                 return Err(user(OrchestratorError::Refused { holders }));
             }

@@ -122,8 +122,19 @@ impl Orchestrator {
         env: &str,
         stacks: Option<&[StackName]>,
         operation: Operation,
+        with_dependents: bool,
     ) -> OrchResult<SessionRecord> {
         let actor = actor.into();
+        // A destroy covers what destroying `stacks` would leave dangling (refused, or taken
+        // along with `with_dependents`), exactly as `start_destroy` decides.
+        let scoped = match operation {
+            Operation::Destroy => {
+                self.destroy_scope(&actor, project, env, stacks, with_dependents)
+                    .await?
+            }
+            _ => stacks.map(<[StackName]>::to_vec),
+        };
+        let stacks = scoped.as_deref();
         self.env_policy(env)?;
         // Where a project is accepted, a deployment id is too (`cloud deploy D1BRV40 dev`).
         let target = self.resolver.target(project)?;
