@@ -110,3 +110,23 @@ fn every_command_has_help() {
         assert!(String::from_utf8_lossy(&out.stdout).contains(&usage), "{cmd:?}");
     }
 }
+
+#[test]
+fn a_coded_error_points_at_its_troubleshooting_entry_and_the_entry_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.yaml"), "data_dir: .data\nenvironmnets: {}\n").unwrap();
+    let out = cloud(dir.path(), &["--config", "c.yaml", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let link = err
+        .lines()
+        .find_map(|l| l.strip_prefix("  see: docs/troubleshooting.md#"))
+        .unwrap_or_else(|| panic!("no troubleshooting pointer: {err}"));
+    assert_eq!(link, "config-syntax", "{err}");
+    assert_eq!(err.matches("error: ").count(), 1, "one error message: {err}");
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/troubleshooting.md")).unwrap();
+    assert!(
+        page.contains(&format!("\n### {link}\n")),
+        "docs/troubleshooting.md has no entry {link}"
+    );
+}

@@ -168,14 +168,21 @@ pub(crate) fn print_reply(reply: cloud_chat::view::Reply) -> anyhow::Result<()> 
 }
 
 pub fn report_error(e: &anyhow::Error) -> i32 {
-    let (text, code) = if let Some(user) = e.downcast_ref::<UserError>() {
-        (user.message.clone(), user.code.code())
+    use cloud_domain::error_code::Coded;
+    let (text, code, specific) = if let Some(user) = e.downcast_ref::<UserError>() {
+        (user.message.clone(), user.code.code(), user.error_code)
     } else if let Some(config) = e.downcast_ref::<cloud_core::config::ConfigError>() {
-        (config.to_string(), 2)
+        (config.to_string(), 2, Some(config.error_code()))
+    } else if let Some(store) = e.downcast_ref::<cloud_core::store::StoreError>() {
+        (format!("{e:#}"), 1, Some(store.error_code()))
     } else {
-        (format!("{e:#}"), 1)
+        (format!("{e:#}"), 1, None)
     };
     crate::errln!("error: {}", cloud_domain::input::escape_for_display(&text));
+    // A specific kind of failure has its page: the code and where cause and fix are written.
+    if let Some(specific) = specific {
+        crate::errln!("  see: {}", specific.doc_link());
+    }
     code
 }
 

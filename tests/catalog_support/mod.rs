@@ -104,9 +104,15 @@ impl Ws {
         let message = stderr
             .strip_prefix("error: ")
             .unwrap_or_else(|| panic!("cloud {args:?}: stderr is not one error: {stderr}"));
+        // The troubleshooting pointer under a coded error is not part of the message.
+        let message = message
+            .split("\n  see: docs/troubleshooting.md#")
+            .next()
+            .unwrap_or(message);
         Err(UserError {
             code,
             message: message.strip_suffix('\n').unwrap_or(message).to_string(),
+            error_code: None,
         })
     }
 

@@ -28,6 +28,7 @@
 
 pub mod config;
 pub mod edit;
+mod error_codes;
 mod graph;
 pub mod init;
 pub mod input;

@@ -1052,6 +1052,7 @@ impl Reply {
         Some(UserError {
             code: self.code,
             message,
+            error_code: None,
         })
     }
 

@@ -21,6 +21,7 @@
 pub mod audit_key;
 pub mod config;
 pub mod engine;
+mod error_codes;
 pub mod event_feed;
 pub mod orchestrator;
 pub mod policy;

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::error_code::ErrorCode;
+
 /// The CLI's exit codes — one meaning each, the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExitCode {
@@ -27,6 +29,9 @@ impl ExitCode {
 pub struct UserError {
     pub code: ExitCode,
     pub message: String,
+    /// The specific kind of failure, when one is known (the CLI prints it under the message
+    /// with its troubleshooting link); `None` is the generic code of `code`.
+    pub error_code: Option<ErrorCode>,
 }
 
 impl UserError {
@@ -34,6 +39,7 @@ impl UserError {
         UserError {
             code: ExitCode::Invalid,
             message: message.into(),
+            error_code: None,
         }
     }
 
@@ -41,6 +47,7 @@ impl UserError {
         UserError {
             code: ExitCode::Denied,
             message: message.into(),
+            error_code: None,
         }
     }
 
@@ -48,7 +55,21 @@ impl UserError {
         UserError {
             code: ExitCode::Failed,
             message: message.into(),
+            error_code: None,
         }
+    }
+}
+
+impl UserError {
+    /// The same refusal, with its specific [`ErrorCode`].
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.error_code = Some(code);
+        self
+    }
+
+    /// Its code: the specific one, or the generic one of its exit code.
+    pub fn error_code(&self) -> ErrorCode {
+        self.error_code.unwrap_or_else(|| ErrorCode::generic(self.code))
     }
 }
 

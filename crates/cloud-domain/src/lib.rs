@@ -13,10 +13,12 @@
 //!   diagnostics, configuration values;
 //! - [`policy`]: who may do what ([`policy::Role`], [`policy::Intent`]) and within which limits
 //!   ([`policy::QuotaKey`], [`policy::QuotaCheck`], cost estimates from a [`policy::Pricing`]);
-//! - [`error`]: the errors written for people ([`error::UserError`]) and their exit codes.
+//! - [`error`]: the errors written for people ([`error::UserError`]) and their exit codes;
+//!   [`error_code`]: one stable code per kind of failure, with cause and fix (docs/troubleshooting.md).
 
 pub mod engine;
 pub mod error;
+pub mod error_code;
 pub mod input;
 pub mod policy;
 pub mod session;

@@ -18,6 +18,7 @@
 pub mod audit;
 pub mod chat;
 mod error;
+mod error_codes;
 pub mod events;
 pub mod grants;
 pub mod identity;

@@ -105,7 +105,8 @@ pub enum OrchestratorError {
 impl OrchestratorError {
     /// The text and exit code a person should see.
     pub fn to_user(&self) -> UserError {
-        match self {
+        let code = cloud_domain::error_code::Coded::error_code(self);
+        let user = match self {
             OrchestratorError::User(user) => user.clone(),
             OrchestratorError::Store(
                 e @ (StoreError::StateChanged { .. }
@@ -120,6 +121,11 @@ impl OrchestratorError {
             busy @ (OrchestratorError::Busy { .. }
             | OrchestratorError::Waiting { .. }
             | OrchestratorError::Refused { .. }) => UserError::failed(busy.to_string()),
+        };
+        match user.error_code {
+            Some(_) => user,
+            None if code == cloud_domain::error_code::ErrorCode::generic(user.code) => user,
+            None => user.with_code(code),
         }
     }
 }
