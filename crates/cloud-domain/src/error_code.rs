@@ -5,7 +5,7 @@
 //! `docs/troubleshooting.md` is generated from [`ErrorCode::ALL`] (`tests/docs_generated.rs`
 //! fails when the page and this table differ).
 
-use crate::error::ExitCode;
+use crate::exit::ExitCode;
 
 /// A type whose values each have an [`ErrorCode`].
 pub trait Coded {

@@ -19,6 +19,7 @@
 pub mod engine;
 pub mod error;
 pub mod error_code;
+pub mod exit;
 pub mod input;
 pub mod policy;
 pub mod session;
