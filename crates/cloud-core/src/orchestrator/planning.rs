@@ -138,7 +138,6 @@ impl Orchestrator {
         self.env_policy(env)?;
         // Where a project is accepted, a deployment id is too (`cloud deploy D1BRV40 dev`).
         let target = self.resolver.target(project)?;
-        let name = project;
         let project = target.project.as_str();
         self.known_project(project).await?;
         self.gate(&actor, project, env, Intent::Deploy).await?;
@@ -156,8 +155,18 @@ impl Orchestrator {
             return Err(OrchestratorError::Refused { holders });
         }
         // Taken between the check and the open (a race): the session is opened and refused with
-        // its holders as before, and the caller cancels it.
-        self.start(&actor, name, env, stacks, operation, None).await
+        // its holders as before, and the caller cancels it. The gates above were `start`'s own:
+        // open it without passing them a second time.
+        self.start_unchecked_in(
+            &actor.principal,
+            project,
+            target.deployment.as_ref(),
+            env,
+            stacks,
+            operation,
+            None,
+        )
+        .await
     }
 
     pub(super) async fn start(
