@@ -60,7 +60,7 @@ pub struct InitArgs {
     pub project: String,
     /// Deployment template: `default` (all 16 stacks; dev, stage, prod), `minimal` (network and
     /// security; dev), or any directory under templates/ holding a manifest.yaml.template.
-    #[arg(long, default_value = "default")]
+    #[arg(long, short = 't', default_value = "default")]
     pub template: String,
     /// Deployment id (`D` + 6 uppercase base36, e.g. D1BRV40). Generated when omitted. Required to
     /// create a second deployment of the same org/project.
