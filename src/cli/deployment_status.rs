@@ -131,10 +131,10 @@ pub async fn cmd_status_deployment(app: &App, selector: &str, json: bool) -> any
             _ => "-".into(),
         };
         crate::outln!(
-            "  {:<22} last {:<48} drift {:<10} outputs {}",
+            "  {:<22} {:<50} {:<13} outputs {}",
             r.stack,
-            r.last_session.as_deref().unwrap_or("none"),
-            r.drift,
+            r.last_session.as_deref().unwrap_or("no session yet"),
+            if r.drift == "unknown" { "drift unknown" } else { r.drift },
             outputs
         );
     }

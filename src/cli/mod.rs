@@ -8,6 +8,7 @@ mod bench;
 pub mod catalog;
 mod deployment_status;
 pub mod doctor;
+mod doctor_identity;
 mod identity_cmds;
 pub mod output;
 pub mod plan_show;
