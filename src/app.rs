@@ -588,6 +588,7 @@ impl DeploymentResolver for CatalogResolver {
                 full.org = "organization".into();
             }
             stacks.push(cloud_core::orchestrator::ResolvedStack {
+                provider: def.meta.provider,
                 name: name.clone(),
                 wave: wave as u32,
                 depends_on: graph.dependencies(name.as_str()),
@@ -652,6 +653,8 @@ pub async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn 
     // manifest must not create a project or an environment (`../stage`) as a side effect of
     // whatever command runs next; the session commands then refuse it with the full report.
     let (deployments, _) = cloud_catalog::manifest::load_deployments(&config.workspace);
+    // Read only when a manifest's project is new (it takes its stacks' provider).
+    let mut catalog: Option<cloud_catalog::Catalog> = None;
     let mut id_count: std::collections::BTreeMap<String, usize> = Default::default();
     for d in &deployments {
         if let Some(id) = d.id() {
@@ -669,11 +672,20 @@ pub async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn 
                 .into_iter()
                 .map(|e| e.to_string())
                 .collect();
+            // The project a manifest creates deploys to its stacks' provider (validation refuses
+            // a manifest that mixes them; until then it is aws).
+            let provider = if store.project(&d.manifest.project).await?.is_none() {
+                let catalog = catalog.get_or_insert_with(|| cloud_catalog::Catalog::load_lenient(&config.workspace).0);
+                cloud_catalog::provider::manifest_provider(catalog, &d.manifest).unwrap_or_default()
+            } else {
+                cloud_domain::session::Provider::default()
+            };
             store
                 .sync_deployment(
                     id.as_str(),
                     &d.manifest.org,
                     &d.manifest.project,
+                    provider.as_str(),
                     &envs,
                     &d.manifest_path().display().to_string(),
                 )

@@ -45,6 +45,7 @@ async fn world() -> World {
             "D1BRV40",
             "acme-corp",
             "ecommerce",
+            "aws",
             &["dev".into(), "stage".into(), "prod".into()],
             "deploy/x",
         )
