@@ -49,6 +49,28 @@ pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     })?)
 }
 
+/// Refuses to create state in a directory that is not a cloud-engine checkout: with no
+/// configuration file, no data directory or database named, no existing default data directory
+/// and no `stacks/` or `deploy/` in the workspace, a command would quietly create
+/// `.cloud-engine/` wherever it was typed.
+pub fn require_checkout(global: &GlobalArgs, config: &Config) -> anyhow::Result<()> {
+    let named = config.source.is_some()
+        || global.data_dir.is_some()
+        || std::env::var("CLOUD_DATABASE_URL").is_ok_and(|v| !v.is_empty());
+    let checkout = config.workspace.join("stacks").is_dir() || config.workspace.join("deploy").is_dir();
+    if named || checkout || config.data_dir.exists() {
+        return Ok(());
+    }
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| ".".into());
+    Err(cloud_domain::error::UserError::invalid(format!(
+        "not in a cloud-engine checkout: {here} has no config/cloud.yaml, stacks/ or deploy/, and nothing was created here; \
+         cd to your checkout, or name one with CLOUD_WORKSPACE / --config, or a data directory with --data-dir / CLOUD_DATA_DIR"
+    ))
+    .into())
+}
+
 /// The CLI user: `--as`, `CLOUD_USER`, else the OS user.
 pub fn principal(global: &GlobalArgs) -> anyhow::Result<Principal> {
     let name = global
@@ -185,6 +207,7 @@ impl App {
 
     pub async fn start(global: &GlobalArgs) -> anyhow::Result<App> {
         let config = load_config(global)?;
+        require_checkout(global, &config)?;
         // Configuration first, then who you are: an unusable data directory is the problem to
         // report (and fix) whoever runs the command.
         config.prepare_data_dir()?;
@@ -565,6 +588,7 @@ impl DeploymentResolver for CatalogResolver {
                 full.org = "organization".into();
             }
             stacks.push(cloud_core::orchestrator::ResolvedStack {
+                provider: def.meta.provider,
                 name: name.clone(),
                 wave: wave as u32,
                 depends_on: graph.dependencies(name.as_str()),
@@ -629,6 +653,8 @@ pub async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn 
     // manifest must not create a project or an environment (`../stage`) as a side effect of
     // whatever command runs next; the session commands then refuse it with the full report.
     let (deployments, _) = cloud_catalog::manifest::load_deployments(&config.workspace);
+    // Read only when a manifest's project is new (it takes its stacks' provider).
+    let mut catalog: Option<cloud_catalog::Catalog> = None;
     let mut id_count: std::collections::BTreeMap<String, usize> = Default::default();
     for d in &deployments {
         if let Some(id) = d.id() {
@@ -646,11 +672,20 @@ pub async fn resolver(config: &Config, store: &Store) -> anyhow::Result<Arc<dyn 
                 .into_iter()
                 .map(|e| e.to_string())
                 .collect();
+            // The project a manifest creates deploys to its stacks' provider (validation refuses
+            // a manifest that mixes them; until then it is aws).
+            let provider = if store.project(&d.manifest.project).await?.is_none() {
+                let catalog = catalog.get_or_insert_with(|| cloud_catalog::Catalog::load_lenient(&config.workspace).0);
+                cloud_catalog::provider::manifest_provider(catalog, &d.manifest).unwrap_or_default()
+            } else {
+                cloud_domain::session::Provider::default()
+            };
             store
                 .sync_deployment(
                     id.as_str(),
                     &d.manifest.org,
                     &d.manifest.project,
+                    provider.as_str(),
                     &envs,
                     &d.manifest_path().display().to_string(),
                 )

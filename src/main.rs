@@ -1,11 +1,10 @@
 //! `cloud`: the command-line entry point.
 
-use clap::Parser;
-use cloud::cli::{Cli, LogFormat};
+use cloud::cli::LogFormat;
 use tracing_subscriber::EnvFilter;
 
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("CLOUD_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+fn init_tracing(format: LogFormat, filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
     // Colour only on a terminal: logs redirected to a file or read by a test stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
@@ -20,8 +19,9 @@ fn init_tracing(format: LogFormat) {
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
-    init_tracing(cli.global.log_format);
+    let cli = cloud::cli::parse();
+    let filter = cli.global.log_filter(std::env::var("CLOUD_LOG").ok());
+    init_tracing(cli.global.log_format, &filter);
     let code = cloud::cli::run(cli).await;
     std::process::exit(code);
 }

@@ -16,7 +16,7 @@ fn validate_err(ws: &Ws) -> String {
 #[test]
 fn the_sample_workspace_is_valid() {
     let ws = sample_workspace();
-    insta::assert_snapshot!(ws.cloud(&["validate"]).unwrap(), @"ok: 16 stacks in the catalog, 1 deployment checked (D1BRV40-acme-corp-ecommerce)");
+    insta::assert_snapshot!(ws.cloud(&["validate"]).unwrap(), @"ok: 16 stacks in the catalog (16 aws), 1 deployment checked (D1BRV40-acme-corp-ecommerce)");
 }
 
 #[test]

@@ -37,4 +37,10 @@ fn a_gcp_deployment_plan_shows_what_each_stack_costs_per_month() {
     assert!(line("gcp-database").ends_with("+$9.43"), "{}", line("gcp-database"));
     assert!(line("gcp-network").ends_with("+$2.04"), "{}", line("gcp-network"));
     assert!(!out.to_lowercase().contains("unpriced"), "{out}");
+    // The header names the region of the prices that applied: Google Cloud's, not AWS's.
+    assert!(
+        out.contains("Estimated monthly cost (USD, us-central1 prices of"),
+        "{out}"
+    );
+    assert!(!out.contains("us-east-1"), "{out}");
 }

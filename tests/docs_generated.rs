@@ -183,6 +183,23 @@ fn generate_cli_reference() -> String {
         out.push_str(&option_row(arg));
         out.push('\n');
     }
+    out.push_str("\n## Flat names\n\nEach of these runs the nested command beside it (the nested form is the one documented below); a group typed bare (");
+    out.push_str(
+        &cloud::cli::aliases::BARE_MEANS_LIST
+            .iter()
+            .map(|g| format!("`cloud {g}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    out.push_str(") runs its `list`.\n\n| name | runs |\n|---|---|\n");
+    for (flat, nested) in cloud::cli::aliases::FLAT_ALIASES {
+        let path: Vec<String> = nested.iter().map(|s| s.to_string()).collect();
+        out.push_str(&format!(
+            "| `cloud {flat}` | [`cloud {}`](#{}) |\n",
+            nested.join(" "),
+            anchor(&path)
+        ));
+    }
     out.push_str("\n## Commands\n\n");
     for (path, cmd) in commands(&root) {
         let depth = path.len() + 2;
@@ -357,6 +374,11 @@ fn find_long(cmd: &clap::Command, root: &clap::Command, long: &str) -> Option<bo
 
 /// Problems with one command line (empty when it is fine).
 fn check_command_line(root: &clap::Command, line: &str) -> Option<String> {
+    // Flat names (`cloud create-project`) are rewritten into their nested form before parsing.
+    let mut args: Vec<String> = vec!["cloud".into()];
+    args.extend(line.split_whitespace().map(str::to_string));
+    let line = cloud::cli::aliases::expand(args)[1..].join(" ");
+    let line = line.as_str();
     let mut cmd = root.clone();
     let mut path = vec!["cloud".to_string()];
     let mut descend = true;
@@ -670,6 +692,7 @@ fn generate_stack_page(catalog: &Catalog, name: &str, pricing: &Pricing) -> Stri
     out.push_str(&format!(
         "- Pulumi stack: `<deployment-id>-{name}-<env>` (e.g. `D1BRV40-{name}-dev`); StackReference `<org>/<project>/<deployment-id>-{name}-<env>`\n- Program: [`stacks/{name}/index.ts`](../../stacks/{name}/index.ts), components in `stacks/{name}/src/`; notes: [`stacks/{name}/docs/README.md`](../../stacks/{name}/docs/README.md)\n"
     ));
+    out.push_str(&format!("- Provider: `{}`\n", meta.provider));
     let deps: Vec<String> = meta.depends_on.iter().map(|d| format!("[`{d}`]({d}.md)")).collect();
     out.push_str(&format!(
         "- Depends on: {}\n",

@@ -153,7 +153,7 @@ async fn the_requester_cannot_approve_their_own_stage_plan() {
     • `network` previewed — +16
     Total +16 · approvals 0/1 · digest `<digest>` · engine v3.226.0
     ```
-    Cost +$36.50/month (now $0.00 → $36.50)
+    Cost +$36.50/month, +$0.050/hour (now $0.00 → $36.50; us-east-1 prices)
     ```
     [Approve & Deploy] [Refresh] [Cancel]
     ");

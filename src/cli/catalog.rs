@@ -60,7 +60,7 @@ pub struct InitArgs {
     pub project: String,
     /// Deployment template: `default` (all 16 stacks; dev, stage, prod), `minimal` (network and
     /// security; dev), or any directory under templates/ holding a manifest.yaml.template.
-    #[arg(long, default_value = "default")]
+    #[arg(long, short = 't', default_value = "default")]
     pub template: String,
     /// Deployment id (`D` + 6 uppercase base36, e.g. D1BRV40). Generated when omitted. Required to
     /// create a second deployment of the same org/project.
@@ -298,11 +298,17 @@ pub fn cmd_validate(ws: &Path, deployment: Option<&str>, out: &mut impl Write) -
     if !report.problems.is_empty() {
         return Err(report.problems.into());
     }
+    let providers: Vec<String> = report.providers.iter().map(|(p, n)| format!("{n} {p}")).collect();
     writeln!(
         out,
-        "ok: {} stack{} in the catalog, {} deployment{} checked ({})",
+        "ok: {} stack{} in the catalog ({}), {} deployment{} checked ({})",
         report.stacks,
         if report.stacks == 1 { "" } else { "s" },
+        if providers.is_empty() {
+            "none".to_string()
+        } else {
+            providers.join(", ")
+        },
         report.deployments.len(),
         if report.deployments.len() == 1 { "" } else { "s" },
         if report.deployments.is_empty() {
@@ -468,18 +474,19 @@ pub fn cmd_stacks(ws: &Path, cmd: &StacksCmd, out: &mut impl Write) -> Result<()
     match cmd {
         StacksCmd::List => {
             let catalog = load_catalog(ws)?;
-            let rows: Vec<[String; 3]> = catalog
+            let rows: Vec<[String; 4]> = catalog
                 .iter()
                 .map(|s| {
                     let deps: Vec<&str> = s.meta.depends_on.iter().map(|d| d.as_str()).collect();
                     [
                         s.meta.name.to_string(),
+                        s.meta.provider.to_string(),
                         if deps.is_empty() { "-".into() } else { deps.join(",") },
                         s.meta.description.clone(),
                     ]
                 })
                 .collect();
-            write_table(out, &["STACK", "DEPENDS ON", "DESCRIPTION"], &rows)
+            write_table(out, &["STACK", "PROVIDER", "DEPENDS ON", "DESCRIPTION"], &rows)
         }
         StacksCmd::Register { deployment, stack } => {
             let catalog = load_catalog(ws)?;

@@ -1,6 +1,7 @@
 //! `cloud doctor`: is this machine ready to plan and apply? One line per check: the
 //! configuration, the pulumi binary and its version, the state backend, the secrets passphrase,
-//! cloud credentials, the data directory and the database — each failing line says how to fix
+//! cloud credentials, the data directory and the database (and, in [`super::doctor_identity`], who
+//! pulumi, aws and gcloud say you are, the chat tokens' shape) — each failing line says how to fix
 //! it, and the command exits 2 when any check fails.
 //!
 //! The doctor looks and never repairs: it creates no directory, generates no passphrase and
@@ -58,7 +59,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+    pub(crate) fn ok(name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             name,
             status: Status::Ok,
@@ -67,7 +68,7 @@ impl Check {
         }
     }
 
-    fn with(name: &'static str, status: Status, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    pub(crate) fn with(name: &'static str, status: Status, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         Check {
             name,
             status,
@@ -159,9 +160,15 @@ pub async fn run_checks_with(config: &Config, env: &BTreeMap<String, String>) ->
     )];
     checks.push(check_binary(config, env).await);
     checks.push(check_backend(&config.pulumi.backend_url).await);
+    checks.push(super::doctor_identity::check_login(config, env).await);
     checks.push(check_passphrase(&config.pulumi.passphrase));
     checks.extend(check_credentials(&config.pulumi.backend_url, env));
+    checks.push(super::doctor_identity::check_aws_identity(env).await);
+    checks.push(super::doctor_identity::check_gcp_credentials(env));
+    checks.push(super::doctor_identity::check_gcp_identity(env).await);
+    checks.push(super::doctor_identity::check_chat_tokens(config));
     checks.push(check_data_dir(&config.data_dir));
+    checks.extend(super::doctor_identity::check_data_dir_permissions(&config.data_dir));
     let database = check_database(&config.database_url).await;
     let readable = database.status == Status::Ok;
     checks.push(database);
@@ -510,7 +517,7 @@ fn check_passphrase(source: &PassphraseSource) -> Check {
 }
 
 /// Variables that give the AWS provider credentials (the stacks are AWS programs).
-const AWS_CREDENTIAL_VARS: &[&str] = &[
+pub(crate) const AWS_CREDENTIAL_VARS: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",

@@ -3,9 +3,12 @@
 //! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
 
 mod admin_cmds;
+pub mod aliases;
 mod bench;
 pub mod catalog;
+mod deployment_status;
 pub mod doctor;
+mod doctor_identity;
 mod identity_cmds;
 pub mod output;
 pub mod plan_show;
@@ -51,6 +54,53 @@ pub struct GlobalArgs {
     /// Log format on stderr
     #[arg(long, global = true, env = "CLOUD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Log what cloud-engine does (info level) on stderr
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// Log everything cloud-engine does (debug level) on stderr; overrides --verbose and CLOUD_LOG
+    #[arg(long, global = true)]
+    pub debug: bool,
+}
+
+impl GlobalArgs {
+    /// The log filter: `--debug`, else `--verbose` (both for cloud-engine's own crates), else
+    /// `CLOUD_LOG`, else warnings only.
+    pub fn log_filter(&self, cloud_log: Option<String>) -> String {
+        const CRATES: &[&str] = &[
+            "cloud",
+            "cloud_core",
+            "cloud_chat",
+            "cloud_store",
+            "cloud_pulumi",
+            "cloud_catalog",
+            "cloud_discord",
+            "cloud_slack",
+        ];
+        let level = if self.debug {
+            "debug"
+        } else if self.verbose {
+            "info"
+        } else {
+            return cloud_log.unwrap_or_else(|| "warn".into());
+        };
+        let mut filter = String::from("warn");
+        for c in CRATES {
+            filter.push_str(&format!(",{c}={level}"));
+        }
+        filter
+    }
+}
+
+/// Parse the process's command line: flat aliases ([`aliases`]) become their nested commands
+/// and `cloud --help` lists them.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let args = aliases::expand(std::env::args().collect());
+    let matches = Cli::command().after_help(aliases::help()).get_matches_from(args);
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

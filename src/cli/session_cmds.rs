@@ -76,7 +76,8 @@ pub struct ApproveArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Session id or prefix; without it, the active sessions
+    /// Session id or prefix; or a deployment (D1BRV40, org/project): every stack × environment
+    /// with its last session, outputs and drift; without it, the active sessions
     pub session: Option<String>,
     #[arg(long)]
     pub json: bool,
@@ -315,6 +316,9 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
             apply_with_progress(app, s.id).await
         }
         Command::Status(args) => match args.session {
+            Some(text) if super::deployment_status::is_deployment_selector(&text) => {
+                super::deployment_status::cmd_status_deployment(app, &text, args.json).await
+            }
             Some(text) => {
                 let s = app.store.find_session(&text).await.map_err(store_user)?;
                 let view = app.orchestrator.view(s.id, &app.actor).await.map_err(user)?;

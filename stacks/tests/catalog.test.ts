@@ -79,6 +79,9 @@ describe("catalog", () => {
         assert.throws(() => parseStackMeta("t", `${ok}extra: 1\n`), /unknown key 'extra'/);
         assert.throws(() => parseStackMeta("t", ok.replace("outputs: []\n", "")), /missing key 'outputs'/);
         assert.throws(() => parseStackMeta("t", ok.replace("config: {}", "config: {a: [1]}")), /config.a/);
+        assert.equal(parseStackMeta("t", ok).provider, "aws");
+        assert.equal(parseStackMeta("t", `${ok}provider: gcp\n`).provider, "gcp");
+        assert.throws(() => parseStackMeta("t", `${ok}provider: azure\n`), /provider must be one of aws, gcp/);
     });
 
     test("one shared context in stacks/shared; no stack and no template carries a copy", () => {

@@ -20,6 +20,7 @@ impl Coded for ProblemKind {
             ProblemKind::Config => ErrorCode::CatalogConfig,
             ProblemKind::Template => ErrorCode::CatalogTemplate,
             ProblemKind::Io => ErrorCode::CatalogIo,
+            ProblemKind::Provider => ErrorCode::CatalogProvider,
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod names;
 pub mod problem;
+pub mod provider;
 pub mod secret_file;
 mod stack;
 pub mod template;

@@ -617,7 +617,7 @@ pub fn find_deployment(root: &Path, selector: &str) -> Result<Deployment, UserEr
             let known: Vec<String> = dirs.iter().map(name_of).filter(|n| !n.starts_with('.')).collect();
             Err(UserError::invalid(format!(
                 "no deployment `{selector}` under deploy/ (known: {}); give an id such as D1BRV40, a \
-                 directory name, or org/project — `cloud list` shows them",
+                 directory name, or org/project — `cloud deployments list` shows them",
                 if known.is_empty() {
                     "none".into()
                 } else {

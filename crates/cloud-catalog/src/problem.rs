@@ -83,6 +83,8 @@ pub enum ProblemKind {
     Config,
     /// A template problem.
     Template,
+    /// A deployment whose stacks target more than one provider (`provider:` in `stack.yaml`).
+    Provider,
     /// Could not read a file or directory.
     Io,
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::problem::{Location, Problem, ProblemKind};
 use super::yaml;
-use cloud_domain::session::StackName;
+use cloud_domain::session::{Provider, StackName};
 
 /// A scalar configuration value (string, number or boolean), kept as the text Pulumi is given.
 /// `engineVersion: 16.3` and `engineVersion: "16.3"` both become `16.3`.
@@ -78,6 +78,7 @@ impl<'de> Deserialize<'de> for Scalar {
 /// required_config: []
 /// config: {engineVersion: "16.3"}   # defaults: the first configuration tier
 /// outputs: [dbEndpoint, dbPort, dbName, dbSecurityGroupId]
+/// provider: aws                     # or gcp; default aws
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +99,10 @@ pub struct StackMeta {
     /// Outputs the program exports; `{{<stack>.<output>}}` may only name these.
     #[serde(default)]
     pub outputs: Vec<String>,
+    /// The cloud the program targets (`aws` or `gcp`; default `aws`): only projects of this
+    /// provider deploy it.
+    #[serde(default)]
+    pub provider: Provider,
 }
 
 impl StackMeta {

@@ -1,6 +1,6 @@
 //! `cloud validate`: every problem of the catalog and the deployments, in one report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::config::Resolver;
@@ -146,6 +146,7 @@ fn from_broken(catalog: &Catalog, e: &GraphError) -> bool {
 pub(crate) fn check_deployment(catalog: &Catalog, d: &Deployment) -> Problems {
     let mut p = check_manifest(d);
     p.extend(check_against_catalog(catalog, d));
+    p.extend(super::provider::check_one_provider(catalog, d));
     p
 }
 
@@ -153,6 +154,8 @@ pub(crate) fn check_deployment(catalog: &Catalog, d: &Deployment) -> Problems {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub stacks: usize,
+    /// Catalog stacks per provider (`provider:` in `stack.yaml`).
+    pub providers: BTreeMap<cloud_domain::session::Provider, usize>,
     pub deployments: Vec<String>,
     pub problems: Problems,
 }
@@ -181,12 +184,18 @@ pub fn validate_workspace(root: &Path, deployment: Option<&str>) -> Result<Repor
             problems.extend(load_problems);
             for d in &all {
                 problems.extend(check_against_catalog(&catalog, d));
+                problems.extend(super::provider::check_one_provider(&catalog, d));
                 names.push(d.dir_name.clone());
             }
         }
     }
+    let mut providers = BTreeMap::new();
+    for def in catalog.stacks.values() {
+        *providers.entry(def.meta.provider).or_insert(0) += 1;
+    }
     Ok(Report {
         stacks: catalog.stacks.len(),
+        providers,
         deployments: names,
         problems: problems.sorted(),
     })

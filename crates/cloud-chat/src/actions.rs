@@ -24,7 +24,7 @@ use crate::view::{self, ButtonAction, ButtonId, FollowUp, Reply};
 use cloud_core::orchestrator::{GrantExpiry, OrchestratorError, ProjectParams, SessionView};
 use cloud_core::policy::{AccessError, Actor, Intent, Role};
 use cloud_core::store::{LockOutcome, SessionFilter, SessionRecord, StoreError};
-use cloud_domain::error::ExitCode;
+use cloud_domain::error::{ExitCode, UserError};
 use cloud_domain::session::{Platform, Principal, SessionId, SessionState, StackName};
 
 /// The outcome of a step of an action: a value, or the reply that explains why not.
@@ -205,7 +205,52 @@ pub async fn active_session_ids(core: &Core) -> Vec<String> {
 /// lobby ([`FollowUp::PostLobby`]); the plan starts once the lobby is there
 /// ([`lobby_posted`]), so its events reach it.
 pub async fn deploy(core: &Arc<Core>, actor: &Actor, project: &str, env: &str, stacks: Option<&str>) -> Reply {
-    answer(deploy_inner(core, actor, project, env, stacks).await)
+    answer(deploy_inner(core, actor, project, env, stacks, None).await)
+}
+
+/// `/cloud-deploy project env [stacks] [provider]`: [`deploy`], refused unless `provider` (when
+/// given) is the one the project deploys to.
+pub async fn deploy_on(
+    core: &Arc<Core>,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    stacks: Option<&str>,
+    provider: Option<&str>,
+) -> Reply {
+    answer(deploy_inner(core, actor, project, env, stacks, provider).await)
+}
+
+/// The providers `provider:` may take for `project` (a project name or deployment id): the
+/// project's own; every provider when the name is not a project yet (autocompletion).
+pub async fn provider_choices(core: &Core, project: &str) -> Vec<String> {
+    let name = core
+        .orchestrator()
+        .deployment_target(project.trim())
+        .map(|t| t.project)
+        .unwrap_or_else(|_| project.trim().to_string());
+    match core.store().project(&name).await {
+        Ok(Some(row)) => vec![row.provider],
+        _ => cloud_domain::session::Provider::ALL.map(|p| p.to_string()).to_vec(),
+    }
+}
+
+/// `provider:` of a deploy must be the project's provider.
+async fn check_provider_choice(core: &Core, project: &str, wanted: &str) -> ActionResult<()> {
+    let wanted: cloud_domain::session::Provider =
+        wanted.parse().map_err(|e: cloud_domain::session::UnknownProvider| {
+            view::user_error_message(&UserError::invalid(e.to_string()))
+        })?;
+    let Some(row) = core.store().project(project).await.map_err(from_store)? else {
+        return Ok(());
+    };
+    if row.provider == wanted.as_str() {
+        return Ok(());
+    }
+    Err(view::user_error_message(&UserError::invalid(format!(
+        "project `{project}` deploys to {}, not {wanted}: its deployments run {} stacks only; leave provider out, or deploy a project created with provider {wanted}",
+        row.provider, row.provider
+    ))))
 }
 
 async fn deploy_inner(
@@ -214,6 +259,7 @@ async fn deploy_inner(
     project: &str,
     env: &str,
     stacks: Option<&str>,
+    provider: Option<&str>,
 ) -> ActionResult<Reply> {
     if !core.accepting() {
         return Err(view::shutting_down_message());
@@ -226,6 +272,9 @@ async fn deploy_inner(
     let project = target.project.as_str();
     known_project(core, actor, project).await?;
     gate(core, actor, project, env, Intent::Deploy).await?;
+    if let Some(wanted) = provider.filter(|p| !p.trim().is_empty()) {
+        check_provider_choice(core, project, wanted).await?;
+    }
     let stacks = match stacks {
         Some(text) if !text.trim().is_empty() => Some(parse_stacks(text)?),
         _ => None,
@@ -564,7 +613,7 @@ async fn set_stacks(core: &Arc<Core>, actor: &Actor, id: SessionId, stacks: &[St
         )
         .await
         .map_err(from_orch)?;
-    let opened = deploy_inner(core, actor, &session.project, &session.env, Some(&joined)).await?;
+    let opened = deploy_inner(core, actor, &session.project, &session.env, Some(&joined), None).await?;
     let new = opened
         .follow_ups
         .iter()
@@ -844,8 +893,21 @@ pub async fn revoke(core: &Arc<Core>, actor: &Actor, grant_id: &str, reason: &st
 }
 
 /// `/cloud-create-project name org [environments]` (global admin); no environments means
-/// dev, stage and prod.
+/// dev, stage and prod; the provider is aws.
 pub async fn create_project(core: &Arc<Core>, actor: &Actor, name: &str, org: &str, environments: &[String]) -> Reply {
+    create_project_on(core, actor, name, org, environments, None).await
+}
+
+/// `/cloud-create-project name org [environments] [provider]`: [`create_project`] for a
+/// provider (`aws` when not given).
+pub async fn create_project_on(
+    core: &Arc<Core>,
+    actor: &Actor,
+    name: &str,
+    org: &str,
+    environments: &[String],
+    provider: Option<&str>,
+) -> Reply {
     let mut environments: Vec<String> = environments
         .iter()
         .flat_map(|e| e.split(','))
@@ -858,14 +920,19 @@ pub async fn create_project(core: &Arc<Core>, actor: &Actor, name: &str, org: &s
     let params = ProjectParams {
         name: name.into(),
         org: org.into(),
-        provider: "aws".into(),
+        provider: provider
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+            .into(),
         environments,
     };
     match core.orchestrator().create_project(actor.clone(), params).await {
         Ok(p) => Reply::ephemeral(format!(
-            "✅ Project **{}** (org {}) created with environments {}.",
+            "✅ Project **{}** (org {}, {}) created with environments {}.",
             p.name,
             p.org,
+            p.provider,
             p.environments.join(", ")
         )),
         Err(e) => from_orch(e),

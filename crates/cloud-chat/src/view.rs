@@ -291,6 +291,10 @@ pub struct CostDelta {
     pub planned_monthly: f64,
     /// ISO code, e.g. `USD`.
     pub currency: String,
+    /// Hours in a month of the price list (the hourly figure divides by it).
+    pub hours_per_month: f64,
+    /// The region whose prices apply (`us-east-1`, `us-central1` for Google Cloud).
+    pub region: String,
 }
 
 impl CostDelta {
@@ -298,7 +302,7 @@ impl CostDelta {
         self.planned_monthly - self.current_monthly
     }
 
-    /// `+$42.00/month (now $100.00 → $142.00)`
+    /// `+$42.00/month, +$0.058/hour (now $100.00 → $142.00; us-east-1 prices)`
     pub fn text(&self) -> String {
         let sym = if self.currency == "USD" {
             "$".to_string()
@@ -307,11 +311,18 @@ impl CostDelta {
         };
         let d = self.delta();
         let sign = if d < 0.0 { "-" } else { "+" };
+        let hours = if self.hours_per_month > 0.0 {
+            self.hours_per_month
+        } else {
+            730.0
+        };
         format!(
-            "{sign}{sym}{:.2}/month (now {sym}{:.2} → {sym}{:.2})",
+            "{sign}{sym}{:.2}/month, {sign}{sym}{:.3}/hour (now {sym}{:.2} → {sym}{:.2}; {} prices)",
             d.abs(),
+            d.abs() / hours,
             self.current_monthly,
-            self.planned_monthly
+            self.planned_monthly,
+            self.region
         )
     }
 }
@@ -333,6 +344,8 @@ impl From<&cloud_core::policy::CostEstimate> for CostDelta {
             current_monthly: e.total_before,
             planned_monthly: e.total_after,
             currency: e.currency.clone(),
+            hours_per_month: e.hours_per_month,
+            region: e.region.clone(),
         }
     }
 }
@@ -1429,6 +1442,8 @@ mod tests {
                 current_monthly: 100.0,
                 planned_monthly: 142.5,
                 currency: "USD".into(),
+                hours_per_month: 730.0,
+                region: "us-east-1".into(),
             }),
             quotas: Some(vec![QuotaBar {
                 name: "sessions".into(),
@@ -1450,7 +1465,7 @@ mod tests {
           ○ network  +3 ~0 -0 ±0  previewed
           ○ dns  +0 ~1 -0 ±2  previewed  (provisional)
         Changes: +3 ~1 -0 ±2 · plan `9f86d081884c7d65`
-        Cost: +$42.50/month (now $100.00 → $142.50)
+        Cost: +$42.50/month, +$0.058/hour (now $100.00 → $142.50; us-east-1 prices)
         Quota sessions  ▓▓▓▓▓▓░░░░ 2 → 3 / 5
         Approvals: 1/2 (discord:222)
         [Approve & Deploy] [Refresh] [Cancel]

@@ -45,6 +45,7 @@ async fn world() -> World {
             "D1BRV40",
             "acme-corp",
             "ecommerce",
+            "aws",
             &["dev".into(), "stage".into(), "prod".into()],
             "deploy/x",
         )
@@ -158,7 +159,10 @@ async fn an_over_quota_plan_is_shown_with_the_reason_and_needs_an_admin_override
 
     // The chat lobby renders the same facts: cost, bars, and a disabled Approve that says why.
     let lobby = LobbyView::new(&view, &Default::default());
-    assert_eq!(lobby.cost.as_ref().unwrap().text(), "+$0.69/month (now $0.00 → $0.69)");
+    assert_eq!(
+        lobby.cost.as_ref().unwrap().text(),
+        "+$0.69/month, +$0.001/hour (now $0.00 → $0.69; us-east-1 prices)"
+    );
     let bars: Vec<String> = lobby.quotas.as_ref().unwrap().iter().map(|b| b.line()).collect();
     assert_eq!(bars.len(), 1);
     assert!(

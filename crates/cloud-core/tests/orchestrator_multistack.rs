@@ -806,6 +806,7 @@ async fn independent_stacks_run_in_parallel_but_never_more_than_max_parallel() {
             "D1BRV40",
             "acme-corp",
             "ecommerce",
+            "aws",
             &["dev".into()],
             "deploy/D1BRV40-acme-corp-ecommerce",
         )

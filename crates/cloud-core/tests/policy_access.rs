@@ -54,6 +54,7 @@ async fn world_with(role_mappings: Vec<RoleMapping>) -> World {
             "D1BRV40",
             "acme-corp",
             "ecommerce",
+            "aws",
             &ENVS.map(String::from),
             "deploy/D1BRV40-acme-corp-ecommerce",
         )

@@ -172,6 +172,31 @@ async fn ac_quota_key(_ctx: Ctx<'_>, partial: &str) -> Vec<String> {
     )
 }
 
+/// Every provider (creating a project).
+async fn ac_provider_any(_ctx: Ctx<'_>, partial: &str) -> Vec<String> {
+    matching(cloud_domain::session::Provider::ALL.map(|p| p.to_string()), partial)
+}
+
+/// The providers the project typed so far supports (its own).
+async fn ac_provider(ctx: Ctx<'_>, partial: &str) -> Vec<String> {
+    let project = match ctx {
+        poise::Context::Application(a) => a
+            .interaction
+            .data
+            .options
+            .iter()
+            .find(|o| o.name == "project")
+            .and_then(|o| match &o.value {
+                serenity::CommandDataOptionValue::String(s) => Some(s.clone()),
+                serenity::CommandDataOptionValue::Autocomplete { value, .. } => Some(value.clone()),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    matching(actions::provider_choices(&ctx.data().core, &project).await, partial)
+}
+
 async fn ac_role(_ctx: Ctx<'_>, partial: &str) -> Vec<String> {
     matching(["read", "deploy", "approve", "admin"].map(String::from), partial)
 }
@@ -191,11 +216,14 @@ pub(crate) async fn cmd_deploy(
     #[description = "Only these stacks, comma-separated (default: all enabled)"]
     #[autocomplete = "ac_stacks"]
     stacks: Option<String>,
+    #[description = "Cloud provider (default: the project's; must be the one it deploys to)"]
+    #[autocomplete = "ac_provider"]
+    provider: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let core = ctx.data().core.clone();
     answer(ctx, actor.clone(), async move {
-        actions::deploy(&core, &actor, &project, &env, stacks.as_deref()).await
+        actions::deploy_on(&core, &actor, &project, &env, stacks.as_deref(), provider.as_deref()).await
     })
     .await
 }
@@ -350,12 +378,15 @@ pub(crate) async fn cmd_create_project(
     #[description = "Project name"] name: String,
     #[description = "Owning organisation"] org: String,
     #[description = "Environments, comma-separated (default dev,stage,prod)"] environments: Option<String>,
+    #[description = "Cloud provider: aws (default) or gcp"]
+    #[autocomplete = "ac_provider_any"]
+    provider: Option<String>,
 ) -> Result<(), Error> {
     let actor = actor_of(ctx);
     let core = ctx.data().core.clone();
     answer(ctx, actor.clone(), async move {
         let environments: Vec<String> = environments.into_iter().collect();
-        actions::create_project(&core, &actor, &name, &org, &environments).await
+        actions::create_project_on(&core, &actor, &name, &org, &environments, provider.as_deref()).await
     })
     .await
 }

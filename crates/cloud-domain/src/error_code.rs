@@ -210,6 +210,9 @@ error_codes! {
     CatalogTemplate = "catalog-template", "Catalog", Invalid,
         cause: "A template cannot be rendered (an unknown placeholder, one left over).",
         fix: "`cloud templates validate` names the template and the placeholder.";
+    CatalogProvider = "catalog-provider", "Catalog", Invalid,
+        cause: "A stack's `provider:` is not one the program knows (`aws`, `gcp`), or a deployment or project mixes stacks of different providers.",
+        fix: "Use stacks of the project's provider only (`cloud stacks list` shows each stack's provider); a project's provider is set by `cloud projects create --provider`.";
     CatalogIo = "catalog-io", "Catalog", Invalid,
         cause: "A catalog file cannot be read or written.",
         fix: "Check the path and its permissions.";

@@ -334,7 +334,15 @@ impl SlackBot {
             SlashCommand::Help(text) => Reply::ephemeral(text),
             SlashCommand::Deploy(args) => {
                 let stacks = (!args.stacks.is_empty()).then(|| args.stacks.join(","));
-                actions::deploy(core, &actor, &args.project, &args.env, stacks.as_deref()).await
+                actions::deploy_on(
+                    core,
+                    &actor,
+                    &args.project,
+                    &args.env,
+                    stacks.as_deref(),
+                    args.provider.as_deref(),
+                )
+                .await
             }
             SlashCommand::Approve { session, digest } => {
                 actions::approve(core, &actor, &session, digest.as_deref()).await
@@ -372,7 +380,8 @@ impl SlackBot {
                 name,
                 org,
                 environments,
-            } => actions::create_project(core, &actor, &name, &org, &environments).await,
+                provider,
+            } => actions::create_project_on(core, &actor, &name, &org, &environments, provider.as_deref()).await,
             SlashCommand::SetQuota { project, key, limit } => {
                 actions::set_quota(core, &actor, &project, &key, limit).await
             }

@@ -61,6 +61,8 @@ pub enum SlashCommand {
         name: String,
         org: String,
         environments: Vec<String>,
+        /// `provider:gcp` anywhere in the text; `None`: aws.
+        provider: Option<String>,
     },
     SetQuota {
         project: String,
@@ -101,6 +103,9 @@ pub struct DeployArgs {
     /// Only these stacks (space- or comma-separated); default: every enabled stack
     #[arg(value_delimiter = ',')]
     pub stacks: Vec<String>,
+    /// `provider:aws|gcp` anywhere in the text: must be the project's provider.
+    #[arg(skip)]
+    pub provider: Option<String>,
 }
 
 /// `/cloud-grant user project role [env] [duration] reason…`
@@ -232,7 +237,7 @@ struct ApproveCli {
 /// What each command does, for `/cloud-help` and each parser's `about`.
 fn about(command: &str) -> &'static str {
     match command {
-        "/cloud-deploy" => "Plan a deployment and open its lobby for approval",
+        "/cloud-deploy" => "Plan a deployment and open its lobby for approval (`provider:gcp` checks the cloud)",
         "/cloud-list" => "The latest sessions",
         "/cloud-status" => "One session, or the active ones",
         "/cloud-quota" => "A project's quotas",
@@ -241,7 +246,7 @@ fn about(command: &str) -> &'static str {
         "/cloud-logs" => "A session's engine output, as a file",
         "/cloud-grant" => "Admin: give someone a role on a project, for a while",
         "/cloud-revoke" => "Admin: revoke a grant",
-        "/cloud-create-project" => "Admin: create a project",
+        "/cloud-create-project" => "Admin: create a project (`provider:gcp` for Google Cloud; default aws)",
         "/cloud-set-quota" => "Admin: set a project quota",
         "/cloud-admin-list" => "Admin: every active session",
         "/cloud-admin-cancel" => "Admin: cancel anyone's session",
@@ -387,7 +392,30 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
     if command == "/cloud-help" {
         return Ok(SlashCommand::Help(overview()));
     }
-    let words = words(text)?;
+    let mut words = words(text)?;
+    // `provider:<name>` (deploy, create-project): a keyword token, taken out before the
+    // positional arguments are read.
+    let mut provider = None;
+    if matches!(command, "/cloud-deploy" | "/cloud-create-project") {
+        let mut rest = Vec::new();
+        for w in words {
+            match w.strip_prefix("provider:") {
+                Some(value) if provider.is_none() => provider = Some(value.trim().to_string()),
+                Some(_) => {
+                    return Err(UserError::invalid(format!(
+                        "give `provider:` once ({}); `{command} help` shows the arguments",
+                        cloud_domain::session::Provider::names()
+                    )))
+                }
+                None => rest.push(w),
+            }
+        }
+        words = rest;
+        if let Some(p) = &provider {
+            p.parse::<cloud_domain::session::Provider>()
+                .map_err(|e| UserError::invalid(e.to_string()))?;
+        }
+    }
     if matches!(words.first().map(String::as_str), Some("help" | "-h" | "--help")) {
         return Ok(SlashCommand::Help(format!(
             "```{}```",
@@ -416,6 +444,7 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
+            args.provider = provider;
             SlashCommand::Deploy(args)
         }
         "/cloud-list" => SlashCommand::List,
@@ -474,6 +503,7 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
                 name: c.name,
                 org: c.org,
                 environments,
+                provider,
             }
         }
         "/cloud-set-quota" => {
@@ -593,7 +623,8 @@ mod tests {
             SlashCommand::Deploy(DeployArgs {
                 project: "ecommerce".into(),
                 env: "prod".into(),
-                stacks: vec![]
+                stacks: vec![],
+                provider: None,
             })
         );
         assert_eq!(
@@ -601,8 +632,21 @@ mod tests {
             SlashCommand::Deploy(DeployArgs {
                 project: "ecommerce".into(),
                 env: "dev".into(),
-                stacks: vec!["network".into(), "security".into(), "dns".into()]
+                stacks: vec!["network".into(), "security".into(), "dns".into()],
+                provider: None,
             })
+        );
+        assert_eq!(
+            ok("/cloud-deploy", "shop dev provider:gcp"),
+            SlashCommand::Deploy(DeployArgs {
+                project: "shop".into(),
+                env: "dev".into(),
+                stacks: vec![],
+                provider: Some("gcp".into()),
+            })
+        );
+        assert!(
+            err("/cloud-deploy", "shop dev provider:azure").contains("unknown provider `azure`: use one of aws, gcp")
         );
     }
 

@@ -98,12 +98,13 @@ impl Store {
     }
 
     /// Record a deployment (from its manifest) under its project, creating the project when it
-    /// is not known yet. Idempotent.
+    /// is not known yet (with `provider`, the one its stacks target). Idempotent.
     pub async fn sync_deployment(
         &self,
         id: &str,
         org: &str,
         project: &str,
+        provider: &str,
         environments: &[String],
         manifest_path: &str,
     ) -> StoreResult<()> {
@@ -115,9 +116,10 @@ impl Store {
         if known.is_none() {
             sqlx::query!(
                 "INSERT INTO projects (name, org, provider, created_at, created_by)
-                 VALUES ($1, $2, 'aws', $3, 'system:manifest')",
+                 VALUES ($1, $2, $3, $4, 'system:manifest')",
                 project,
                 org,
+                provider,
                 now,
             )
             .execute(&mut *tx)
@@ -130,7 +132,7 @@ impl Store {
                     action: "project.created".into(),
                     session_id: None,
                     project: Some(project.to_string()),
-                    details: serde_json::json!({"org": org, "from_manifest": manifest_path}),
+                    details: serde_json::json!({"org": org, "provider": provider, "from_manifest": manifest_path}),
                 },
             )
             .await?;

@@ -342,6 +342,7 @@ impl DeploymentResolver for MemoryResolver {
             .map(|(name, deps)| {
                 let stack: StackName = name.parse().unwrap();
                 ResolvedStack {
+                    provider: Default::default(),
                     name: stack.clone(),
                     wave: wave[name],
                     depends_on: deps.iter().map(|d| d.parse().unwrap()).collect(),
@@ -447,6 +448,7 @@ pub async fn world(engine: Arc<FakeEngine>) -> World {
             "D1BRV40",
             "acme-corp",
             "ecommerce",
+            "aws",
             &["dev".into(), "stage".into(), "prod".into()],
             "deploy/D1BRV40-acme-corp-ecommerce",
         )

@@ -102,6 +102,19 @@ pub enum Command {
     Refresh(ApplyArgs),
     /// Cancel a stack's currently running update, if any (local backend: delete its lock files).
     Cancel(CancelArgs),
+    /// Display the current logged-in user (local backend: the OS user).
+    Whoami(WhoamiArgs),
+}
+
+/// `pulumi whoami [-v] [-j]`.
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Print the user, organizations and backend URL.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Emit output as JSON.
+    #[arg(short, long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -79,6 +79,24 @@ pub fn cmd_version() -> Result<()> {
     Ok(())
 }
 
+/// `whoami`: on the local backend the user is the OS user (as with the real CLI); without a
+/// backend there is no login (exit 3, the real CLI's message).
+pub fn cmd_whoami(args: &crate::args::WhoamiArgs) -> Result<()> {
+    let backend = Backend::from_env()?;
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    if args.json {
+        let doc = serde_json::json!({"user": user, "organizations": [], "url": backend.url});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else if args.verbose {
+        println!("User: {user}\nOrganizations: \nBackend URL: {}", backend.url);
+    } else {
+        println!("{user}");
+    }
+    Ok(())
+}
+
 /// `stack init` and `stack select --create` of a missing stack.
 fn create_stack(backend: &Backend, project: &Project, stack: &StackRef) -> Result<()> {
     if backend.exists(stack) {

@@ -14,6 +14,7 @@ use crate::args::{Cli, Command, ConfigCommand, StackCommand};
 fn describe(cli: &Cli) -> (&'static str, Option<&str>) {
     match &cli.command {
         Command::Version => ("version", None),
+        Command::Whoami(_) => ("whoami", None),
         Command::Stack(StackCommand::Init(a)) => ("stack init", a.stack.as_deref().or(a.name.as_deref())),
         Command::Stack(StackCommand::Select(a)) => ("stack select", a.stack.as_deref().or(a.name.as_deref())),
         Command::Stack(StackCommand::Output(a)) => ("stack output", a.stack.as_deref()),

@@ -111,6 +111,7 @@ fn dispatch(cli: Cli) -> Result<()> {
     let ctx = Ctx { cwd };
     match cli.command {
         Command::Version => commands::cmd_version(),
+        Command::Whoami(a) => commands::cmd_whoami(&a),
         Command::Stack(StackCommand::Init(a)) => {
             commands::cmd_stack_init(&ctx, a.name.as_deref().or(a.stack.as_deref()))
         }

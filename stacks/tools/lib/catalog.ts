@@ -30,9 +30,16 @@ export interface StackMeta {
     required_config: string[];
     config: Record<string, ConfigValue>;
     outputs: string[];
+    /** The cloud the program targets: `aws` (default) or `gcp`. */
+    provider: Provider;
 }
 
+export type Provider = "aws" | "gcp";
+export const PROVIDERS: readonly Provider[] = ["aws", "gcp"];
+
 const KEYS = ["name", "description", "depends_on", "required_config", "config", "outputs"];
+/** Keys a stack.yaml may leave out. */
+const OPTIONAL_KEYS = ["provider"];
 
 function fail(file: string, msg: string): never {
     throw new Error(`${file}: ${msg}`);
@@ -52,7 +59,7 @@ export function parseStackMeta(file: string, text: string): StackMeta {
         fail(file, "must be a mapping");
     }
     for (const k of Object.keys(doc)) {
-        if (!KEYS.includes(k)) fail(file, `unknown key '${k}'`);
+        if (!KEYS.includes(k) && !OPTIONAL_KEYS.includes(k)) fail(file, `unknown key '${k}'`);
     }
     for (const k of KEYS) {
         if (!(k in doc)) fail(file, `missing key '${k}'`);
@@ -64,6 +71,8 @@ export function parseStackMeta(file: string, text: string): StackMeta {
     for (const [k, v] of Object.entries(config)) {
         if (!["string", "number", "boolean"].includes(typeof v)) fail(file, `config.${k} must be a string, number or bool`);
     }
+    const provider = (doc.provider ?? "aws") as Provider;
+    if (!PROVIDERS.includes(provider)) fail(file, `provider must be one of ${PROVIDERS.join(", ")}`);
     return {
         name: doc.name,
         description: doc.description,
@@ -71,6 +80,7 @@ export function parseStackMeta(file: string, text: string): StackMeta {
         required_config: stringList(file, "required_config", doc.required_config),
         config: config as Record<string, ConfigValue>,
         outputs: stringList(file, "outputs", doc.outputs),
+        provider,
     };
 }
 

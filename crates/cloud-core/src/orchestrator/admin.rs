@@ -294,7 +294,7 @@ impl Orchestrator {
     }
 
     /// Create a project (needs `admin` on every project).
-    pub async fn create_project(&self, actor: impl Into<Actor>, params: ProjectParams) -> OrchResult<ProjectRow> {
+    pub async fn create_project(&self, actor: impl Into<Actor>, mut params: ProjectParams) -> OrchResult<ProjectRow> {
         let actor = actor.into();
         self.gate(&actor, "*", "*", Intent::Administer).await?;
         if !valid_project_name(&params.name) {
@@ -311,10 +311,9 @@ impl Orchestrator {
             ))
             .into());
         }
-        if params.provider != "aws" {
-            return Err(
-                UserError::invalid(format!("unsupported provider `{}`: only aws for now", params.provider)).into(),
-            );
+        match params.provider.parse::<cloud_domain::session::Provider>() {
+            Ok(provider) => params.provider = provider.to_string(),
+            Err(e) => return Err(UserError::invalid(e.to_string()).into()),
         }
         if params.environments.is_empty() {
             return Err(

@@ -8,7 +8,7 @@ use crate::engine::StackTarget;
 use crate::store::SessionRecord;
 use cloud_catalog::DependencyGraph;
 use cloud_domain::error::UserError;
-use cloud_domain::session::{DeploymentId, StackName};
+use cloud_domain::session::{DeploymentId, Provider, StackName};
 
 /// One stack of a deployment, ready for the engine.
 #[derive(Debug, Clone)]
@@ -21,6 +21,8 @@ pub struct ResolvedStack {
     pub target: StackTarget,
     /// Hash of the program files and resolved configuration (part of the plan digest).
     pub content_hash: String,
+    /// The cloud the stack's program targets (`provider:` in its `stack.yaml`).
+    pub provider: Provider,
 }
 
 /// A deployment resolved for one environment, stacks in apply order.
@@ -127,10 +129,40 @@ impl super::Orchestrator {
         let outputs = AppliedOutputs {
             by_deployment: self.store.project_stack_outputs(project, env).await?,
         };
-        Ok(self
+        let resolved = self
             .resolver
-            .resolve_with_outputs(project, deployment, env, stacks, &outputs)?)
+            .resolve_with_outputs(project, deployment, env, stacks, &outputs)?;
+        if let Some(row) = self.store.project(project).await? {
+            check_provider(project, &row.provider, &resolved)?;
+        }
+        Ok(resolved)
     }
+}
+
+/// A project deploys only the stacks of its provider: anything else is refused before a
+/// session opens, naming the stacks and both providers.
+pub(super) fn check_provider(project: &str, provider: &str, resolved: &ResolvedDeployment) -> Result<(), UserError> {
+    let Ok(provider) = provider.parse::<Provider>() else {
+        return Err(UserError::invalid(format!(
+            "project `{project}` has the provider `{provider}`, which cloud-engine does not know (known: {})",
+            Provider::names()
+        )));
+    };
+    let foreign: Vec<String> = resolved
+        .stacks
+        .iter()
+        .filter(|s| s.provider != provider)
+        .map(|s| format!("`{}` ({})", s.name, s.provider))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(UserError::invalid(format!(
+        "project `{project}` deploys to {provider}, but stack{} {} target{} another provider; deploy only {provider} stacks (`--stacks`), or use a project created with that provider (`cloud projects create <name> --org <org> --provider <provider>`)",
+        if foreign.len() == 1 { "" } else { "s" },
+        foreign.join(", "),
+        if foreign.len() == 1 { "s" } else { "" },
+    )))
 }
 
 /// The session's stacks (stored order) with their direct dependencies, for the scheduler.

@@ -783,10 +783,11 @@ impl Store {
         id: &str,
         org: &str,
         project: &str,
+        provider: &str,
         environments: &[String],
         manifest_path: &str,
     ) -> StoreResult<()> {
-        on_backend!(self, s => s.sync_deployment(id, org, project, environments, manifest_path).await)
+        on_backend!(self, s => s.sync_deployment(id, org, project, provider, environments, manifest_path).await)
     }
 
     // Chat lobbies.

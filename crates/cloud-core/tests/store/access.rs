@@ -146,7 +146,14 @@ async fn projects_keep_their_environments_and_manifests_sync_idempotently(db: Te
     // The manifest names a new environment of an existing project: added, nothing duplicated.
     for _ in 0..2 {
         store
-            .sync_deployment("D2PAY00", "acme-corp", "payments", &envs(&["dev", "perf"]), "deploy/y")
+            .sync_deployment(
+                "D2PAY00",
+                "acme-corp",
+                "payments",
+                "aws",
+                &envs(&["dev", "perf"]),
+                "deploy/y",
+            )
             .await
             .unwrap();
     }

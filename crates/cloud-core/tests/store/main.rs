@@ -66,6 +66,7 @@ pub async fn store_in(db: &TestDatabase) -> Store {
             "D1BRV40",
             "acme-corp",
             "ecommerce",
+            "aws",
             &["dev".into(), "prod".into()],
             "deploy/x",
         )

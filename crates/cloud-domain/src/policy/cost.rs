@@ -65,7 +65,11 @@ pub struct ApiGatewayBaseline {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pricing {
+    /// The region of the AWS prices (`aws:` types).
     pub region: String,
+    /// The region of the Google Cloud prices (`gcp:` types) [default: us-central1].
+    #[serde(default = "default_gcp_region")]
+    pub gcp_region: String,
     /// The date the prices were taken (YYYY-MM-DD).
     pub as_of: String,
     pub currency: String,
@@ -470,10 +474,23 @@ pub struct StackCost {
     pub unpriced: Vec<UnpricedResource>,
 }
 
+fn default_gcp_region() -> String {
+    "us-central1".into()
+}
+
+fn default_hours_per_month() -> f64 {
+    730.0
+}
+
 /// The cost estimate of a plan: per stack and total, with the price list it used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostEstimate {
+    /// The region whose prices apply: the price list's AWS region, its Google Cloud region for a
+    /// plan of `gcp:` resources only, both (`us-east-1 + us-central1`) for a plan of both.
     pub region: String,
+    /// How many hours a month has in this price list (the hourly figures divide by it).
+    #[serde(default = "default_hours_per_month")]
+    pub hours_per_month: f64,
     pub as_of: String,
     pub currency: String,
     pub stacks: Vec<StackCost>,
@@ -508,6 +525,22 @@ pub(crate) fn money_delta(value: f64) -> String {
         format!("-${:.2}", -rounded)
     } else {
         "$0.00".into()
+    }
+}
+
+/// `$0.125`: an hourly price, to a tenth of a cent.
+pub fn hourly(value: f64) -> String {
+    format!("${:.3}", (value * 1000.0).round() / 1000.0)
+}
+
+fn hourly_delta(value: f64) -> String {
+    let rounded = (value * 1000.0).round() / 1000.0;
+    if rounded > 0.0 {
+        format!("+{}", hourly(rounded))
+    } else if rounded < 0.0 {
+        format!("-{}", hourly(-rounded))
+    } else {
+        "$0.000".into()
     }
 }
 
@@ -625,8 +658,19 @@ pub fn estimate_plan(pricing: &Pricing, plan: &Plan) -> CostEstimate {
         .iter()
         .map(|e| estimate_steps(pricing, e.stack.as_str(), &e.preview.steps))
         .collect();
+    let has = |prefix: &str| {
+        plan.stacks
+            .iter()
+            .any(|e| e.preview.steps.iter().any(|s| s.resource_type.starts_with(prefix)))
+    };
+    let region = match (has("aws:"), has("gcp:")) {
+        (false, true) => pricing.gcp_region.clone(),
+        (true, true) => format!("{} + {}", pricing.region, pricing.gcp_region),
+        _ => pricing.region.clone(),
+    };
     CostEstimate {
-        region: pricing.region.clone(),
+        region,
+        hours_per_month: pricing.hours_per_month,
         as_of: pricing.as_of.clone(),
         currency: pricing.currency.clone(),
         total_before: stacks.iter().map(|s| s.monthly_before).sum(),
@@ -667,6 +711,15 @@ pub fn render_estimate(estimate: &CostEstimate) -> String {
         money(estimate.total_before),
         money(estimate.total_after),
         money_delta(estimate.total_delta)
+    );
+    let hours = estimate.hours_per_month;
+    let _ = writeln!(
+        out,
+        "  {:<20} {:>10} → {:>10}  {:>10}",
+        "total per hour",
+        hourly(estimate.total_before / hours),
+        hourly(estimate.total_after / hours),
+        hourly_delta(estimate.total_delta / hours)
     );
     let unpriced: Vec<&UnpricedResource> = estimate.unpriced().collect();
     if !unpriced.is_empty() {

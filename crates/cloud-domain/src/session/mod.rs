@@ -6,12 +6,14 @@ mod ids;
 mod operation;
 mod plan;
 mod principal;
+mod provider;
 mod state;
 
 pub use ids::{DeploymentId, FullStackName, InvalidId, SessionId, StackName};
 pub use operation::{Operation, UnknownOperation};
 pub use plan::{Digest, Plan, StackPlanEntry};
 pub use principal::{InvalidPrincipal, Platform, Principal};
+pub use provider::{Provider, UnknownProvider};
 pub use state::{check_transition, SessionState, TransitionError, UnknownState};
 
 use std::fmt;
