@@ -512,5 +512,6 @@ pub(crate) fn all() -> Vec<poise::Command<Data, Error>> {
         cmd_stats(),
         cmd_audit(),
         cmd_approve(),
+        super::tokens::cmd_token(),
     ]
 }
