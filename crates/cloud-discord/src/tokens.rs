@@ -1,6 +1,7 @@
 //! `/cloud-token`: a member's own API token for the CLI, answered ephemerally (see
 //! [`cloud_chat::tokens`]). Offered to every member: anyone may hold a token for themselves, and
-//! it can never do more than their grants.
+//! it can never do more than their grants. Also the issue-16 admin commands `/cloud-grants`
+//! (grants with their ids) and `/cloud-override` (approve over quota, audited).
 
 use super::commands::{actor_of, answer, Ctx};
 use super::Error;
@@ -69,6 +70,39 @@ pub(crate) async fn cmd_token(
                 ),
             ),
         }
+    })
+    .await
+}
+
+/// The active grants with their ids (admin).
+#[poise::command(slash_command, rename = "cloud-grants", default_member_permissions = "MANAGE_GUILD")]
+pub(crate) async fn cmd_grants(
+    ctx: Ctx<'_>,
+    #[description = "Only this project (default: every project)"] project: Option<String>,
+) -> Result<(), Error> {
+    let actor = actor_of(ctx);
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        cloud_chat::actions::grants(&core, &actor, project.as_deref()).await
+    })
+    .await
+}
+
+/// Approve a plan over quota, with the reason audited (admin).
+#[poise::command(
+    slash_command,
+    rename = "cloud-override",
+    default_member_permissions = "MANAGE_GUILD"
+)]
+pub(crate) async fn cmd_override(
+    ctx: Ctx<'_>,
+    #[description = "Session id"] session: String,
+    #[description = "Why the quota may be exceeded (goes to the audit log)"] reason: String,
+) -> Result<(), Error> {
+    let actor = actor_of(ctx);
+    let core = ctx.data().core.clone();
+    answer(ctx, actor.clone(), async move {
+        cloud_chat::actions::approve_override(&core, &actor, &session, &reason).await
     })
     .await
 }

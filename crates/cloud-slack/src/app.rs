@@ -377,6 +377,10 @@ impl SlackBot {
                 actions::set_quota(core, &actor, &project, &key, limit).await
             }
             SlashCommand::Stats { days } => actions::stats(core, &actor, days).await,
+            SlashCommand::Grants { project } => actions::grants(core, &actor, project.as_deref()).await,
+            SlashCommand::Override { session, reason } => {
+                actions::approve_override(core, &actor, &session, &reason).await
+            }
             SlashCommand::Token(action) => match action {
                 TokenAction::Create {
                     role,

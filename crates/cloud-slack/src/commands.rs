@@ -12,7 +12,7 @@ use cloud_domain::error::UserError;
 use cloud_domain::policy::{Role, UnknownRole};
 
 /// Every slash command the app registers (the manifest in docs/slack.md lists the same).
-pub const COMMANDS: [&str; 19] = [
+pub const COMMANDS: [&str; 21] = [
     "/cloud-deploy",
     "/cloud-list",
     "/cloud-status",
@@ -32,6 +32,8 @@ pub const COMMANDS: [&str; 19] = [
     "/cloud-help",
     "/cloud-approve",
     "/cloud-token",
+    "/cloud-grants",
+    "/cloud-override",
 ];
 
 /// One parsed slash command: what the person asked for, before any permission check.
@@ -88,6 +90,15 @@ pub enum SlashCommand {
     Approve {
         session: String,
         digest: Option<String>,
+    },
+    /// `/cloud-grants [project]` (admin): the active grants with their ids.
+    Grants {
+        project: Option<String>,
+    },
+    /// `/cloud-override <session> <reason…>` (admin): approve over quota, audited.
+    Override {
+        session: String,
+        reason: String,
     },
     /// `/cloud-token …`: the person's own API tokens for the CLI.
     Token(TokenAction),
@@ -249,6 +260,21 @@ struct ApproveCli {
 }
 
 #[derive(Debug, Parser)]
+struct GrantsCli {
+    /// Only this project [default: every project]
+    project: Option<String>,
+}
+
+#[derive(Debug, Parser)]
+struct OverrideCli {
+    /// Session id or its first 8 characters
+    session: String,
+    /// Why the quota may be exceeded (required, recorded in the audit log)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    reason: Vec<String>,
+}
+
+#[derive(Debug, Parser)]
 struct TokenCli {
     /// create (the default), list, or revoke TOKEN-ID REASON…
     #[arg(value_name = "create|list|revoke")]
@@ -290,6 +316,8 @@ fn about(command: &str) -> &'static str {
         "/cloud-stats" => "Admin: deployment statistics",
         "/cloud-audit" => "Admin: the audit log",
         "/cloud-approve" => "Approve a session's plan (like the Approve button)",
+        "/cloud-grants" => "Admin: the active grants with their ids",
+        "/cloud-override" => "Admin: approve a plan over quota, with a reason (audited)",
         "/cloud-token" => "Your API token for the CLI (shown once, only to you); list or revoke yours",
         "/cloud-help" => "This list",
         _ => "",
@@ -334,6 +362,8 @@ fn clap_command(command: &str) -> Option<clap::Command> {
         "/cloud-audit" => AuditCli::command(),
         "/cloud-approve" => ApproveCli::command(),
         "/cloud-token" => TokenCli::command(),
+        "/cloud-grants" => GrantsCli::command(),
+        "/cloud-override" => OverrideCli::command(),
         _ => return None,
     };
     Some(
@@ -544,6 +574,16 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
             SlashCommand::Approve {
                 session: c.session,
                 digest: c.digest,
+            }
+        }
+        "/cloud-grants" => SlashCommand::Grants {
+            project: GrantsCli::from_arg_matches(&matches).map_err(map)?.project,
+        },
+        "/cloud-override" => {
+            let c = OverrideCli::from_arg_matches(&matches).map_err(map)?;
+            SlashCommand::Override {
+                session: c.session,
+                reason: c.reason.join(" "),
             }
         }
         "/cloud-token" => SlashCommand::Token(token(TokenCli::from_arg_matches(&matches).map_err(map)?)?),
