@@ -68,9 +68,11 @@ impl Both {
         discord.start_bot().await;
         let slack = SlackWorld::http().await;
         let mut users = BTreeMap::new();
-        for name in ["alice", "carol", "mallory"] {
-            users.insert(name, discord.user(name));
-        }
+        users.insert("alice", discord.user("alice"));
+        // Discord offers admin commands only to members with Manage Server: carol administers,
+        // and mallory moderates the server without holding any cloud grant.
+        users.insert("carol", discord.moderator("carol"));
+        users.insert("mallory", discord.moderator("mallory"));
         discord
             .grant(&users["alice"], "ecommerce", "stage", Role::Approve, None)
             .await;

@@ -136,8 +136,12 @@ async fn users_without_a_grant_are_refused_with_what_to_ask_for() {
         reply.content
     );
 
-    // and an admin command
-    let ask = t.slash(&mallory, "cloud-stats", &[]);
+    // and an admin command: Discord does not even offer it to a plain member…
+    let hidden = t.try_slash(&mallory, "cloud-stats", &[]).unwrap_err();
+    assert!(hidden.contains("default_member_permissions"), "{hidden}");
+    // …and a server moderator (Manage Server) without a cloud grant is refused by the bot
+    let moderator = t.moderator("mod");
+    let ask = t.slash(&moderator, "cloud-stats", &[]);
     let reply = t.reply_to(&ask).await;
     assert!(
         reply.is_ephemeral() && reply.content.contains("you need `admin`"),
@@ -435,10 +439,63 @@ async fn admin_commands_are_hidden_from_members_and_revoke_reveals_nothing() {
         assert!(perms.is_null(), "{everyone}: {perms}");
     }
 
+    // Discord enforces the registration: a plain member's client lists no admin command and
+    // Discord refuses an invocation of one; a member with Manage Server sees them all.
+    let member = t.user("member");
+    let visible = t.fake.commands_visible_to(&member);
+    let admin_commands = [
+        "cloud-grant",
+        "cloud-revoke",
+        "cloud-create-project",
+        "cloud-set-quota",
+        "cloud-admin-list",
+        "cloud-admin-cancel",
+        "cloud-stats",
+        "cloud-audit",
+    ];
+    for admin in admin_commands {
+        assert!(
+            !visible.iter().any(|c| c == admin),
+            "{admin} offered to a member: {visible:?}"
+        );
+        let refused = t
+            .try_slash(&member, admin, &[])
+            .expect_err("Discord refuses a hidden command");
+        assert!(refused.contains("default_member_permissions"), "{refused}");
+    }
+    assert!(visible.iter().any(|c| c == "cloud-deploy"), "{visible:?}");
+    let carol = t.moderator("carol");
+    let moderator_sees = t.fake.commands_visible_to(&carol);
+    for admin in admin_commands {
+        assert!(
+            moderator_sees.iter().any(|c| c == admin),
+            "{admin} hidden from a moderator"
+        );
+    }
+    t.grant(&carol, "*", "*", Role::Admin, None).await;
+    let stats = t.slash(&carol, "cloud-stats", &[]);
+    let reply = t.reply_to(&stats).await;
+    assert!(
+        !reply.content.starts_with("🚫"),
+        "an admin runs /cloud-stats: {}",
+        reply.content
+    );
+
     let alice = t.user("alice");
-    let mallory = t.user("mallory");
+    // A server moderator sees the admin commands, but holds no cloud grant.
+    let mallory = t.moderator("mallory");
     t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
-    let grant = t.core().store().grants(None, None, false).await.unwrap()[0].id.clone();
+    let grant = t
+        .core()
+        .store()
+        .grants(None, None, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.principal == DiscordTester::principal(&alice))
+        .expect("alice's grant")
+        .id
+        .clone();
     let mut answers = Vec::new();
     for id in [grant.as_str(), "nosuchgrant"] {
         let ask = t.slash(&mallory, "cloud-revoke", &[("grant", id), ("reason", "curious")]);

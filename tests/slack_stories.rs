@@ -849,3 +849,113 @@ fn cloud_serve_slack_names_the_missing_token() {
     assert!(!run.all().contains("xoxb-1"), "tokens are never printed");
     assert!(!cli.path("data/cloud.db").exists(), "nothing was started");
 }
+
+/// A request that is not Slack's is refused with 401 before anything else reads it: no signature
+/// headers at all, only one of the two, a signature that is not Slack's scheme or not hex, a
+/// timestamp that is not a number. Nothing is started, nothing is answered in the channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_or_malformed_signatures_are_refused_with_401() {
+    let world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    let Transport::Http(app) = world.transport.clone() else {
+        unreachable!()
+    };
+    let now = cloud_testkit::fake_slack::unix_now().to_string();
+    let hex64 = format!("v0={}", "0".repeat(64));
+    let cases: Vec<(&str, Vec<(&'static str, String)>)> = vec![
+        ("no signature headers", vec![]),
+        (
+            "a timestamp without a signature",
+            vec![("x-slack-request-timestamp", now.clone())],
+        ),
+        (
+            "a signature without a timestamp",
+            vec![("x-slack-signature", hex64.clone())],
+        ),
+        (
+            "a signature that is not hex",
+            vec![
+                ("x-slack-request-timestamp", now.clone()),
+                ("x-slack-signature", "v0=not-a-signature".into()),
+            ],
+        ),
+        (
+            "an empty signature",
+            vec![
+                ("x-slack-request-timestamp", now.clone()),
+                ("x-slack-signature", String::new()),
+            ],
+        ),
+        (
+            "another signing scheme",
+            vec![
+                ("x-slack-request-timestamp", now.clone()),
+                ("x-slack-signature", hex64.replace("v0=", "v1=")),
+            ],
+        ),
+        (
+            "a timestamp that is not a number",
+            vec![
+                ("x-slack-request-timestamp", "yesterday".into()),
+                ("x-slack-signature", hex64.clone()),
+            ],
+        ),
+    ];
+    for (what, headers) in &cases {
+        let ack = world
+            .fake
+            .slash_with_headers(&app, ALICE, "/cloud-deploy", "ecommerce stage network", headers)
+            .await;
+        assert_eq!(ack.status, 401, "{what}: {:?}", ack.body);
+    }
+    eprintln!("{} unsigned or malformed requests: all 401", cases.len());
+    assert!(
+        world.app.store.sessions(&Default::default()).await.unwrap().is_empty(),
+        "nothing was started"
+    );
+    assert!(
+        world.fake.channel_messages().is_empty(),
+        "nothing was posted: {}",
+        world.fake.transcript()
+    );
+    world.shutdown().await;
+}
+
+/// Slack user ids are not all nine characters: older and Enterprise Grid workspaces issue short
+/// ones (`U1234`, `W12AB`). Such a person is granted by mention, deploys and is named in replies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_slack_user_ids_are_people_like_any_other() {
+    let yaml = "admins: [\"slack:U0CAROL\"]\n";
+    let world = SlackWorld::start_with(cloud_core::config::SlackTransport::Http, None, yaml).await;
+    for short in ["U1234", "W12AB"] {
+        let ack = world
+            .slash(
+                CAROL,
+                "/cloud-grant",
+                &format!("<@{short}|dana> ecommerce read stage 2h onboarding"),
+            )
+            .await;
+        assert!(
+            ack.text()
+                .contains(&format!("granted <@{short}> `read` on ecommerce/stage until")),
+            "{short}: {}",
+            ack.text()
+        );
+        let ack = world.slash(short, "/cloud-quota", "ecommerce").await;
+        assert!(ack.text().contains("Quotas of ecommerce:"), "{short}: {}", ack.text());
+        let ack = world.slash(short, "/cloud-deploy", "ecommerce stage network").await;
+        assert!(
+            ack.text().contains(&format!("slack:{short}")) && ack.text().contains("you need `deploy`"),
+            "{short} is refused as themselves: {}",
+            ack.text()
+        );
+    }
+    let grants = world.app.store.grants(None, None, false).await.unwrap();
+    for short in ["U1234", "W12AB"] {
+        assert!(
+            grants.iter().any(|g| g.principal.user == short),
+            "{short} holds a grant: {grants:?}"
+        );
+    }
+    world.shutdown().await;
+}

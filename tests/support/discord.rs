@@ -192,6 +192,11 @@ impl DiscordTester {
         self.start_bot().await;
     }
 
+    /// The bot's data directory (its SQLite store): a CLI run pointed at it shares the store.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn core(&self) -> Arc<Core> {
         self.bot.as_ref().expect("the bot runs").core.clone()
     }
@@ -200,6 +205,14 @@ impl DiscordTester {
     pub fn user(&mut self, name: &str) -> FakeUser {
         self.next_user += 1;
         FakeUser::new(self.next_user, name)
+    }
+
+    /// A new guild member with Discord's Manage Server permission: Discord offers them the
+    /// bot's admin commands (registered with `default_member_permissions`); whether the bot lets
+    /// them act is its own grants' business.
+    pub fn moderator(&mut self, name: &str) -> FakeUser {
+        self.user(name)
+            .with_permissions(cloud_testkit::fake_discord::permissions::MANAGE_GUILD)
     }
 
     pub fn principal(user: &FakeUser) -> Principal {
@@ -237,6 +250,23 @@ impl DiscordTester {
         let i = self.fake.slash(user, self.channel, name, &opts);
         self.asked.push(i.id);
         i
+    }
+
+    /// `user` tries `/name options…`; `Err` says why Discord would not send it (e.g. the command
+    /// is hidden from this member by its `default_member_permissions`).
+    pub fn try_slash(
+        &mut self,
+        user: &FakeUser,
+        name: &str,
+        options: &[(&str, &str)],
+    ) -> Result<InteractionRef, String> {
+        let opts: Vec<(&str, Value)> = options
+            .iter()
+            .map(|(k, v)| (*k, Value::String(v.to_string())))
+            .collect();
+        let i = self.fake.try_slash(user, self.channel, name, &opts)?;
+        self.asked.push(i.id);
+        Ok(i)
     }
 
     /// `user` clicks the lobby's button whose id starts with `cloud:<action>:`.

@@ -452,6 +452,44 @@ pub async fn approve(core: &Arc<Core>, actor: &Actor, session: &str, digest: Opt
     answer(result.await)
 }
 
+/// `/cloud-override session reason` (admin of the session's project/environment): approves the
+/// current plan even over quota, the reason recorded in the audit log — the chat twin of
+/// `cloud approve <session> --override-reason "…"`. Four-eyes still applies.
+pub async fn approve_override(core: &Arc<Core>, actor: &Actor, session: &str, reason: &str) -> Reply {
+    let result = async {
+        let s = find(core, session).await?;
+        gate(core, actor, &s.project, &s.env, Intent::OverrideQuota).await?;
+        let Some(digest) = s.digest.as_ref().map(|d| d.short().to_string()) else {
+            return Err(Reply::refusal(
+                ExitCode::Invalid,
+                format!(
+                    "⚠️ Session `{}` has no plan to approve (it is {}).",
+                    s.id.short(),
+                    s.state
+                ),
+            ));
+        };
+        if s.requester == actor.principal && !s.allow_self_approve && s.state == SessionState::PlanReady {
+            return Err(view::self_approval_message(&s.project, &s.env));
+        }
+        if !core.accepting() {
+            return Err(view::shutting_down_message());
+        }
+        let record = core
+            .orchestrator()
+            .approve_override(s.id, actor.clone(), &digest, reason)
+            .await
+            .map_err(from_orch)?;
+        let view = view_of(core, record.id).await?;
+        let lobby = view::LobbyView::new(&view, &Default::default());
+        if record.state == SessionState::Approved {
+            apply(core, record.id, actor.clone());
+        }
+        Ok(view::approval_recorded_message(&lobby).with_follow_up(FollowUp::RefreshLobby { session: s.id }))
+    };
+    answer(result.await)
+}
+
 /// `/cloud-cancel session [reason]`: the requester with `deploy`, anyone else with `approve`.
 pub async fn cancel(core: &Arc<Core>, actor: &Actor, session: &str, reason: Option<&str>) -> Reply {
     let result = async {
@@ -890,6 +928,59 @@ pub async fn revoke(core: &Arc<Core>, actor: &Actor, grant_id: &str, reason: &st
         }
         Err(e) => from_orch(e),
     }
+}
+
+/// `/cloud-grants [project]` (admin of that project, or of every project without one): the
+/// active grants with their ids, for `/cloud-revoke`. A project that does not exist is "unknown
+/// project" whoever asks; a non-admin learns nothing about the grants.
+pub async fn grants(core: &Arc<Core>, actor: &Actor, project: Option<&str>) -> Reply {
+    let result = async {
+        let project = project.map(str::trim).filter(|p| !p.is_empty() && *p != "*");
+        if let Some(p) = project {
+            known_project(core, actor, p).await?;
+        }
+        let filter = cloud_core::orchestrator::GrantsFilter {
+            principal: None,
+            project: project.map(str::to_string),
+            all: false,
+        };
+        let rows = core
+            .orchestrator()
+            .grants(actor.clone(), &filter)
+            .await
+            .map_err(from_orch)?;
+        let scope = project.unwrap_or("every project");
+        if rows.is_empty() {
+            return Ok(Reply::ephemeral(format!("No active grants on {scope}.")));
+        }
+        let to = audience(actor);
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|g| {
+                let until = g
+                    .expires_at
+                    .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
+                    .unwrap_or_default();
+                format!(
+                    "• `{}` {} `{}` on {}/{}{until}: {}",
+                    g.id,
+                    view::who(&g.principal, to),
+                    g.role,
+                    g.project,
+                    g.env,
+                    g.reason
+                )
+            })
+            .collect();
+        Ok(Reply::ephemeral(clip(
+            &format!(
+                "Active grants on {scope} (`/cloud-revoke <id> <reason>` ends one):\n{}",
+                lines.join("\n")
+            ),
+            MAX_REPLY,
+        )))
+    };
+    answer(result.await)
 }
 
 /// `/cloud-create-project name org [environments]` (global admin); no environments means

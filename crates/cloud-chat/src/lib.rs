@@ -13,6 +13,7 @@
 //! - [`batcher`]: turns engine progress into rate- and size-limited render operations.
 //! - [`progress`]: the live per-stack progress line (`network  12/30 ▓▓▓▓░░░░░░ 40%  2 updating`).
 //! - [`text`]: plain-text renderings of sessions for the terminal.
+//! - [`tokens`]: `/cloud-token` — a person's own API tokens for the CLI, answered ephemerally.
 //! - [`service`]: the [`Core`] the transports run in (`cloud serve`) and the [`Transport`] trait.
 
 pub mod actions;
@@ -22,6 +23,7 @@ pub mod progress;
 mod refusal;
 pub mod service;
 pub mod text;
+pub mod tokens;
 pub mod view;
 
 pub use batcher::{

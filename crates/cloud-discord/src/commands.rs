@@ -543,5 +543,8 @@ pub(crate) fn all() -> Vec<poise::Command<Data, Error>> {
         cmd_stats(),
         cmd_audit(),
         cmd_approve(),
+        super::tokens::cmd_token(),
+        super::tokens::cmd_grants(),
+        super::tokens::cmd_override(),
     ]
 }

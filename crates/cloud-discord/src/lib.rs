@@ -11,8 +11,11 @@
 //!   a fake in tests): [`HttpMode`].
 
 mod commands;
+#[cfg(test)]
+mod docs_check;
 mod live;
 pub mod render;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

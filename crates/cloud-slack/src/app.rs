@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::blocks;
-use super::commands::{self, SlashCommand};
+use super::commands::{self, SlashCommand, TokenAction};
 use super::sink::{self, ThreadSink};
 use cloud_chat::actions::{self, GrantParams};
 use cloud_chat::batcher::{BatchInput, SinkLimits};
@@ -386,6 +386,30 @@ impl SlackBot {
                 actions::set_quota(core, &actor, &project, &key, limit).await
             }
             SlashCommand::Stats { days } => actions::stats(core, &actor, days).await,
+            SlashCommand::Grants { project } => actions::grants(core, &actor, project.as_deref()).await,
+            SlashCommand::Override { session, reason } => {
+                actions::approve_override(core, &actor, &session, &reason).await
+            }
+            SlashCommand::Token(action) => match action {
+                TokenAction::Create {
+                    role,
+                    project,
+                    expires,
+                    label,
+                } => {
+                    let req = cloud_chat::tokens::TokenRequest {
+                        role: role.as_deref(),
+                        project: project.as_deref(),
+                        expires: expires.as_deref(),
+                        label: label.as_deref(),
+                    };
+                    cloud_chat::tokens::create(core, &actor, req).await
+                }
+                TokenAction::List => cloud_chat::tokens::list(core, &actor).await,
+                TokenAction::Revoke { token, reason } => {
+                    cloud_chat::tokens::revoke(core, &actor, &token, &reason).await
+                }
+            },
         };
         Answer { reply, actor }
     }

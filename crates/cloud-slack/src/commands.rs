@@ -12,7 +12,7 @@ use cloud_domain::error::UserError;
 use cloud_domain::policy::{Role, UnknownRole};
 
 /// Every slash command the app registers (the manifest in docs/slack.md lists the same).
-pub const COMMANDS: [&str; 18] = [
+pub const COMMANDS: [&str; 21] = [
     "/cloud-deploy",
     "/cloud-list",
     "/cloud-status",
@@ -31,6 +31,9 @@ pub const COMMANDS: [&str; 18] = [
     "/cloud-audit",
     "/cloud-help",
     "/cloud-approve",
+    "/cloud-token",
+    "/cloud-grants",
+    "/cloud-override",
 ];
 
 /// One parsed slash command: what the person asked for, before any permission check.
@@ -90,8 +93,35 @@ pub enum SlashCommand {
         session: String,
         digest: Option<String>,
     },
+    /// `/cloud-grants [project]` (admin): the active grants with their ids.
+    Grants {
+        project: Option<String>,
+    },
+    /// `/cloud-override <session> <reason…>` (admin): approve over quota, audited.
+    Override {
+        session: String,
+        reason: String,
+    },
+    /// `/cloud-token …`: the person's own API tokens for the CLI.
+    Token(TokenAction),
     /// `help` or `--help` for a command, or `/cloud-help`: the text to show.
     Help(String),
+}
+
+/// What `/cloud-token` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenAction {
+    /// `/cloud-token [create] [--role R] [--project P] [--for D] [--label L]`
+    Create {
+        role: Option<String>,
+        project: Option<String>,
+        expires: Option<String>,
+        label: Option<String>,
+    },
+    /// `/cloud-token list`
+    List,
+    /// `/cloud-token revoke <token-id> <reason…>`
+    Revoke { token: String, reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
@@ -234,6 +264,43 @@ struct ApproveCli {
     digest: Option<String>,
 }
 
+#[derive(Debug, Parser)]
+struct GrantsCli {
+    /// Only this project [default: every project]
+    project: Option<String>,
+}
+
+#[derive(Debug, Parser)]
+struct OverrideCli {
+    /// Session id or its first 8 characters
+    session: String,
+    /// Why the quota may be exceeded (required, recorded in the audit log)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    reason: Vec<String>,
+}
+
+#[derive(Debug, Parser)]
+struct TokenCli {
+    /// create (the default), list, or revoke TOKEN-ID REASON…
+    #[arg(value_name = "create|list|revoke")]
+    action: Option<String>,
+    /// revoke: the token id, then why
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "TOKEN-ID REASON")]
+    rest: Vec<String>,
+    /// create: the most it may do: read, deploy (default), approve or admin
+    #[arg(long)]
+    role: Option<String>,
+    /// create: only this project [default: every project]
+    #[arg(long)]
+    project: Option<String>,
+    /// create: how long it lives, e.g. 7d [default: 30d, at most 366d]
+    #[arg(long = "for", value_name = "DURATION")]
+    expires: Option<String>,
+    /// create: a note to tell your tokens apart (e.g. laptop)
+    #[arg(long)]
+    label: Option<String>,
+}
+
 /// What each command does, for `/cloud-help` and each parser's `about`.
 fn about(command: &str) -> &'static str {
     match command {
@@ -254,6 +321,9 @@ fn about(command: &str) -> &'static str {
         "/cloud-stats" => "Admin: deployment statistics",
         "/cloud-audit" => "Admin: the audit log",
         "/cloud-approve" => "Approve a session's plan (like the Approve button)",
+        "/cloud-grants" => "Admin: the active grants with their ids",
+        "/cloud-override" => "Admin: approve a plan over quota, with a reason (audited)",
+        "/cloud-token" => "Your API token for the CLI (shown once, only to you); list or revoke yours",
         "/cloud-help" => "This list",
         _ => "",
     }
@@ -296,6 +366,9 @@ fn clap_command(command: &str) -> Option<clap::Command> {
         "/cloud-stats" => StatsCli::command(),
         "/cloud-audit" => AuditCli::command(),
         "/cloud-approve" => ApproveCli::command(),
+        "/cloud-token" => TokenCli::command(),
+        "/cloud-grants" => GrantsCli::command(),
+        "/cloud-override" => OverrideCli::command(),
         _ => return None,
     };
     Some(
@@ -533,6 +606,17 @@ pub fn parse(command: &str, text: &str, environments: &[String]) -> Result<Slash
                 digest: c.digest,
             }
         }
+        "/cloud-grants" => SlashCommand::Grants {
+            project: GrantsCli::from_arg_matches(&matches).map_err(map)?.project,
+        },
+        "/cloud-override" => {
+            let c = OverrideCli::from_arg_matches(&matches).map_err(map)?;
+            SlashCommand::Override {
+                session: c.session,
+                reason: c.reason.join(" "),
+            }
+        }
+        "/cloud-token" => SlashCommand::Token(token(TokenCli::from_arg_matches(&matches).map_err(map)?)?),
         other => unreachable!("{other} has a parser above"),
     })
 }
@@ -580,6 +664,38 @@ fn grant(c: GrantCli, environments: &[String]) -> Result<GrantArgs, UserError> {
         duration,
         reason,
     })
+}
+
+/// `/cloud-token [create|list|revoke …]`: the options belong to create only.
+fn token(c: TokenCli) -> Result<TokenAction, UserError> {
+    let has_options = c.role.is_some() || c.project.is_some() || c.expires.is_some() || c.label.is_some();
+    match c.action.as_deref().unwrap_or("create") {
+        "create" if c.rest.is_empty() => Ok(TokenAction::Create {
+            role: c.role,
+            project: c.project,
+            expires: c.expires,
+            label: c.label,
+        }),
+        "list" if c.rest.is_empty() && !has_options => Ok(TokenAction::List),
+        "revoke" if !has_options && c.rest.len() >= 2 => {
+            let mut rest = c.rest.into_iter();
+            let token = rest.next().expect("two words");
+            Ok(TokenAction::Revoke {
+                token,
+                reason: rest.collect::<Vec<_>>().join(" "),
+            })
+        }
+        "revoke" if !has_options => Err(UserError::invalid(
+            "say which token and why: `/cloud-token revoke <token-id> <reason…>` (`/cloud-token list` shows the ids)",
+        )),
+        "create" | "list" | "revoke" => Err(UserError::invalid(
+            "`/cloud-token [--role R] [--project P] [--for 7d] [--label L]` creates a token; `/cloud-token list`; `/cloud-token revoke <token-id> <reason…>`",
+        )),
+        other => Err(UserError::invalid(format!(
+            "unknown action `{}`: use create, list or revoke (`/cloud-token help`)",
+            cloud_domain::input::escape_for_display(other)
+        ))),
+    }
 }
 
 /// A clap error as an ephemeral reply: the first line of clap's message, the usage and where to
@@ -715,6 +831,64 @@ mod tests {
             (g.env.as_str(), g.duration),
             ("*", Some(std::time::Duration::from_secs(3 * 86400)))
         );
+    }
+
+    /// docs/slack.md's app manifest registers exactly these commands, and its table names each.
+    #[test]
+    fn the_manifest_and_the_table_in_the_docs_list_every_command() {
+        let doc = include_str!("../../../docs/slack.md");
+        let manifest: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- {command: "))
+            .filter_map(|l| l.split(',').next())
+            .collect();
+        let mut expected: Vec<&str> = COMMANDS.to_vec();
+        let mut listed = manifest.clone();
+        expected.sort();
+        listed.sort();
+        assert_eq!(listed, expected, "docs/slack.md's manifest vs COMMANDS");
+        for c in COMMANDS {
+            assert!(
+                doc.contains(&format!("| `{c}")) || doc.contains(&format!(", `{c}")),
+                "{c} is not in docs/slack.md's table"
+            );
+        }
+    }
+
+    #[test]
+    fn token_reads_create_list_and_revoke() {
+        assert_eq!(
+            ok("/cloud-token", ""),
+            SlashCommand::Token(TokenAction::Create {
+                role: None,
+                project: None,
+                expires: None,
+                label: None
+            })
+        );
+        assert_eq!(
+            ok(
+                "/cloud-token",
+                "create --role read --project ecommerce --for 7d --label \"my laptop\""
+            ),
+            SlashCommand::Token(TokenAction::Create {
+                role: Some("read".into()),
+                project: Some("ecommerce".into()),
+                expires: Some("7d".into()),
+                label: Some("my laptop".into())
+            })
+        );
+        assert_eq!(ok("/cloud-token", "list"), SlashCommand::Token(TokenAction::List));
+        assert_eq!(
+            ok("/cloud-token", "revoke T0123456789 lost my laptop"),
+            SlashCommand::Token(TokenAction::Revoke {
+                token: "T0123456789".into(),
+                reason: "lost my laptop".into()
+            })
+        );
+        assert!(err("/cloud-token", "revoke T0123456789").contains("say which token and why"));
+        assert!(err("/cloud-token", "list --role read").contains("creates a token"));
+        assert!(err("/cloud-token", "rotate").contains("unknown action `rotate`"));
     }
 
     #[test]

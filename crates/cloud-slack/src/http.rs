@@ -12,7 +12,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use secrecy::ExposeSecret;
 use slack_morphism::prelude::*;
-use slack_morphism::signature_verifier::SlackEventSignatureVerifierError;
+use slack_morphism::signature_verifier::{SlackEventAbsentSignatureError, SlackEventSignatureVerifierError};
 use tracing::warn;
 
 use super::app::{Client, SlackBot};
@@ -21,19 +21,29 @@ use cloud_domain::error::UserError;
 
 type Connector = SlackClientHyperConnector<SlackHyperHttpsConnector>;
 
-/// Bad signatures and stale timestamps are 401; anything else the layer rejects is 400.
+/// Unsigned requests, bad signatures and stale timestamps are 401 (the request is not Slack's);
+/// anything else the layer rejects (a signed but malformed body) is 400.
 fn on_error(
     err: Box<dyn std::error::Error + Send + Sync>,
     _client: Arc<Client>,
     _state: SlackClientEventsUserState,
 ) -> StatusCode {
-    if err.downcast_ref::<SlackEventSignatureVerifierError>().is_some() {
-        warn!(error = %err, "slack: request refused: bad or stale signature");
+    if is_unauthenticated(err.as_ref()) {
+        warn!(error = %err, "slack: request refused: unsigned, bad or stale signature");
         StatusCode::UNAUTHORIZED
     } else {
         warn!(error = %err, "slack: malformed request");
         StatusCode::BAD_REQUEST
     }
+}
+
+/// Whether the events layer refused the request for its signature: none at all (either header
+/// missing: slack-morphism's `SlackEventAbsentSignatureError`), headers that are not text, or a
+/// signature or timestamp that does not verify.
+fn is_unauthenticated(err: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    err.downcast_ref::<SlackEventSignatureVerifierError>().is_some()
+        || err.downcast_ref::<SlackEventAbsentSignatureError>().is_some()
+        || err.downcast_ref::<axum::http::header::ToStrError>().is_some()
 }
 
 /// The router for Slack's requests.

@@ -66,6 +66,31 @@ impl Default for FakeConfig {
     }
 }
 
+/// Discord permission bits the fake models (see Discord's "Permissions" reference).
+pub mod permissions {
+    /// `ADMINISTRATOR`: every permission, every command whatever its
+    /// `default_member_permissions`.
+    pub const ADMINISTRATOR: u64 = 1 << 3;
+    /// `MANAGE_GUILD` ("Manage Server"): what the bot's admin commands require.
+    pub const MANAGE_GUILD: u64 = 1 << 5;
+    /// `VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | READ_MESSAGE_HISTORY |
+    /// USE_APPLICATION_COMMANDS | SEND_MESSAGES_IN_THREADS`: what `@everyone` has on a fresh
+    /// server, so a plain member.
+    pub const MEMBER: u64 = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 31) | (1 << 38);
+
+    /// Whether a member with `member` permissions may see and run a command registered with
+    /// `default_member_permissions = required` (`None`: everyone). Discord's rule: the member
+    /// needs every bit of `required` (`0` means admins only); `ADMINISTRATOR` passes everything.
+    pub fn allows(required: Option<u64>, member: u64) -> bool {
+        match required {
+            None => true,
+            Some(_) if member & ADMINISTRATOR != 0 => true,
+            Some(0) => false,
+            Some(bits) => member & bits == bits,
+        }
+    }
+}
+
 /// A user the test acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeUser {
@@ -73,15 +98,27 @@ pub struct FakeUser {
     pub name: String,
     /// Guild role ids the member has (for role mappings).
     pub roles: Vec<u64>,
+    /// The member's resolved permission bits in the guild ([`permissions`]): what Discord checks
+    /// against a command's `default_member_permissions` before its client offers the command.
+    pub permissions: u64,
 }
 
 impl FakeUser {
+    /// A plain member ([`permissions::MEMBER`]): the commands registered with
+    /// `default_member_permissions` are hidden from them.
     pub fn new(id: u64, name: &str) -> FakeUser {
         FakeUser {
             id,
             name: name.to_string(),
             roles: vec![],
+            permissions: permissions::MEMBER,
         }
+    }
+
+    /// The same member with `bits` added (e.g. [`permissions::MANAGE_GUILD`] for a moderator).
+    pub fn with_permissions(mut self, bits: u64) -> FakeUser {
+        self.permissions |= bits;
+        self
     }
 }
 
@@ -559,7 +596,7 @@ impl FakeDiscord {
             "roles": user.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
             "joined_at": "2025-01-01T00:00:00.000000+00:00",
             "deaf": false, "mute": false, "flags": 0, "pending": false,
-            "permissions": "2251799813685247",
+            "permissions": user.permissions.to_string(),
             "guild_id": guild.to_string(),
         })
     }
@@ -609,6 +646,40 @@ impl FakeDiscord {
             payload: Value::Null,
         };
         (payload, stored)
+    }
+
+    /// The commands Discord's client offers `user`: those whose `default_member_permissions`
+    /// the member's permissions satisfy (what the member's command picker lists).
+    pub fn commands_visible_to(&self, user: &FakeUser) -> Vec<String> {
+        let st = self.state();
+        st.commands
+            .iter()
+            .filter(|(_, cmd)| permissions::allows(required_permissions(cmd), user.permissions))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Refuses what Discord's client would not send: a command the bot did not register, or one
+    /// hidden from `user` by its `default_member_permissions`.
+    fn check_invocable(st: &State, user: &FakeUser, name: &str) -> Result<(), String> {
+        let Some(cmd) = st.commands.get(name) else {
+            return Err(format!(
+                "the bot registered no command `{name}`; registered: {:?}",
+                st.commands.keys().collect::<Vec<_>>()
+            ));
+        };
+        let required = required_permissions(cmd);
+        if !permissions::allows(required, user.permissions) {
+            return Err(format!(
+                "Discord does not offer /{name} to {} (id {}): it requires permissions {} \
+                 (default_member_permissions) and the member has {}",
+                user.name,
+                user.id,
+                required.unwrap_or(0),
+                user.permissions
+            ));
+        }
+        Ok(())
     }
 
     fn command_options(
@@ -665,12 +736,27 @@ impl FakeDiscord {
     /// A user runs `/name` with options (values as JSON) in `channel`. Panics when the bot did
     /// not register the command or an option (Discord's client would not offer it).
     pub fn slash(&self, user: &FakeUser, channel: u64, name: &str, options: &[(&str, Value)]) -> InteractionRef {
+        self.try_slash(user, channel, name, options)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`FakeDiscord::slash`], or why Discord would not send it: the command is not registered,
+    /// lacks an option, or is hidden from this member by its `default_member_permissions` (the
+    /// member's client does not list it, and Discord refuses an invocation of it).
+    pub fn try_slash(
+        &self,
+        user: &FakeUser,
+        channel: u64,
+        name: &str,
+        options: &[(&str, Value)],
+    ) -> Result<InteractionRef, String> {
         let mut st = self.state();
-        let (cmd_id, opts) = Self::command_options(&st, name, options, None).unwrap_or_else(|e| panic!("{e}"));
+        Self::check_invocable(&st, user, name)?;
+        let (cmd_id, opts) = Self::command_options(&st, name, options, None)?;
         let data = json!({"id": cmd_id.to_string(), "name": name, "type": 1, "options": opts, "guild_id": st.config.guild_id.to_string()});
         let (payload, stored) = self.base_interaction(&mut st, 2, user, channel, data);
         drop(st);
-        self.send(payload, stored)
+        Ok(self.send(payload, stored))
     }
 
     /// A user types into option `focused` of `/name` (an autocomplete interaction).
@@ -683,6 +769,7 @@ impl FakeDiscord {
         focused: &str,
     ) -> InteractionRef {
         let mut st = self.state();
+        Self::check_invocable(&st, user, name).unwrap_or_else(|e| panic!("{e}"));
         let (cmd_id, opts) = Self::command_options(&st, name, options, Some(focused)).unwrap_or_else(|e| panic!("{e}"));
         let data = json!({"id": cmd_id.to_string(), "name": name, "type": 1, "options": opts});
         let (payload, stored) = self.base_interaction(&mut st, 4, user, channel, data);
@@ -761,6 +848,15 @@ impl FakeDiscord {
     /// Drops every gateway connection (the bot will reconnect or, if stopped, not).
     pub fn disconnect_all(&self) {
         self.state().gateways.clear();
+    }
+}
+
+/// A registered command's `default_member_permissions` (a decimal string, or null: everyone).
+fn required_permissions(cmd: &Value) -> Option<u64> {
+    match &cmd["default_member_permissions"] {
+        Value::String(s) => Some(s.parse().unwrap_or(0)),
+        Value::Number(n) => Some(n.as_u64().unwrap_or(0)),
+        _ => None,
     }
 }
 

@@ -201,12 +201,35 @@ impl FakeSlack {
     async fn post_signed(&self, url: &str, body: &str, signing: &Signing) -> Ack {
         let ts = unix_now() - signing.age_secs;
         let secret = signing.secret.as_deref().unwrap_or(&self.signing_secret);
-        let request = hyper::Request::post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", sign(secret, ts, body))
-            .body(Full::new(bytes::Bytes::from(body.to_string())))
-            .unwrap();
+        let headers = [
+            ("x-slack-request-timestamp", ts.to_string()),
+            ("x-slack-signature", sign(secret, ts, body)),
+        ];
+        self.post_with_headers(url, body, &headers).await
+    }
+
+    /// A slash command posted to the app with exactly these Slack headers (none: an unsigned
+    /// request), for the edges of the signature check: what a forger or a misconfigured proxy
+    /// sends, not what Slack does.
+    pub async fn slash_with_headers(
+        &self,
+        app: &str,
+        user: &str,
+        command: &str,
+        text: &str,
+        headers: &[(&'static str, String)],
+    ) -> Ack {
+        let body = form(&self.slash_fields(user, command, text));
+        self.post_with_headers(&format!("{app}/slack/commands"), &body, headers)
+            .await
+    }
+
+    async fn post_with_headers(&self, url: &str, body: &str, headers: &[(&'static str, String)]) -> Ack {
+        let mut request = hyper::Request::post(url).header("content-type", "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        let request = request.body(Full::new(bytes::Bytes::from(body.to_string()))).unwrap();
         let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let started = Instant::now();
         let response = tokio::time::timeout(crate::wait::SAFETY_NET, client.request(request))

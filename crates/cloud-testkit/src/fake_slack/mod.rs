@@ -32,7 +32,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-pub use driver::{Ack, Signing, Transport};
+pub use driver::{unix_now, Ack, Signing, Transport};
 
 pub const TEAM: &str = "T0CLOUD";
 pub const APP_ID: &str = "A0CLOUD";
