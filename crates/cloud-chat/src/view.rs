@@ -487,6 +487,24 @@ pub struct LobbyView {
     pub engine_version: Option<String>,
 }
 
+/// Who approved the plan the session has now: approvals of an earlier plan (before a Refresh
+/// or a change of stacks) no longer count and are not shown.
+fn current_approvals(view: &SessionView) -> Vec<Principal> {
+    let Some(digest) = view.session.digest.as_ref() else {
+        return vec![];
+    };
+    view.approvals
+        .iter()
+        .filter(|a| digest.matches(&a.digest))
+        .map(|a| a.approver.clone())
+        .collect()
+}
+
+/// How many more approvals the plan needs (at least 1 while it waits for approval).
+fn approvals_missing(required: u32, given: usize) -> u32 {
+    required.saturating_sub(given as u32).max(1)
+}
+
 /// What the lobby says happens next.
 fn lobby_next_step(view: &SessionView) -> String {
     let s = &view.session;
@@ -508,7 +526,10 @@ fn lobby_next_step(view: &SessionView) -> String {
             } else {
                 "someone other than the requester with `approve`"
             };
-            format!("Waiting for {} approval(s) from {who}.", s.approvals_required)
+            let given = current_approvals(view).len();
+            let missing = approvals_missing(s.approvals_required, given);
+            let more = if given > 0 { " more" } else { "" };
+            format!("Waiting for {missing}{more} approval(s) from {who}.")
         }
         SessionState::PlanFailed => "The preview failed: fix the cause, then **Refresh** to retry.".into(),
         SessionState::Approved => "Approved: applying next.".into(),
@@ -602,7 +623,7 @@ impl LobbyView {
             digest_short,
             cost: cost.clone(),
             quotas: quotas.clone(),
-            approvals: view.approvals.iter().map(|a| a.approver.clone()).collect(),
+            approvals: current_approvals(view),
             approvals_required: s.approvals_required,
             reason: s.reason.clone(),
             buttons,
@@ -1181,11 +1202,11 @@ pub fn unknown_environment_message(env: &str, known: &[&str]) -> Reply {
 
 /// Acknowledgement of an approval (more may be needed).
 pub fn approval_recorded_message(lobby: &LobbyView) -> Reply {
-    if lobby.state == SessionState::PlanReady {
+    if lobby.state == SessionState::PlanReady && lobby.approvals.len() < lobby.approvals_required as usize {
         Reply::ephemeral(format!(
             "👍 Approval recorded ({}). Waiting for {} more.",
             lobby.approvals_text(),
-            lobby.approvals_required.saturating_sub(lobby.approvals.len() as u32)
+            approvals_missing(lobby.approvals_required, lobby.approvals.len())
         ))
     } else {
         Reply::ephemeral(format!(
