@@ -582,7 +582,17 @@ impl LobbyView {
         let quota_over = !overridden
             && (quotas.as_ref().map(|q| q.iter().any(QuotaBar::over)).unwrap_or(false)
                 || view.quota.as_ref().is_some_and(|q| q.is_over()));
-        let buttons = lobby_buttons(s.id, s.state, digest_short.as_deref(), quota_over, &extras.busy);
+        // A draft that holds no locks and is not in line waits for stacks others hold: the lobby
+        // says "press Queue", so it shows Queue, even when the holders cannot be named.
+        let waits_for_stacks = s.state == SessionState::Draft && view.locks.is_empty() && view.queue.is_none();
+        let buttons = lobby_buttons(
+            s.id,
+            s.state,
+            digest_short.as_deref(),
+            quota_over,
+            &extras.busy,
+            waits_for_stacks,
+        );
         let picker = match s.state {
             SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
                 if !extras.available_stacks.is_empty() =>
@@ -630,6 +640,16 @@ impl LobbyView {
             picker,
             next_step: lobby_next_step(view),
             engine_version: s.plan.as_ref().map(|p| p.engine_version.clone()),
+        }
+    }
+
+    /// `1/2 (<@42>)`: the approvals with the approvers mentioned for `audience`.
+    pub fn approvals_text_for(&self, audience: Platform) -> String {
+        let who: Vec<String> = self.approvals.iter().map(|p| who(p, audience)).collect();
+        if who.is_empty() {
+            format!("0/{}", self.approvals_required)
+        } else {
+            format!("{}/{} ({})", who.len(), self.approvals_required, who.join(", "))
         }
     }
 
@@ -702,6 +722,7 @@ fn lobby_buttons(
     digest: Option<&str>,
     quota_over: bool,
     busy: &[BusyStack],
+    waits_for_stacks: bool,
 ) -> Vec<ButtonView> {
     let mut buttons = Vec::new();
     // Approve: only a ready plan, within quota, with its digest.
@@ -747,7 +768,7 @@ fn lobby_buttons(
             enabled: refresh_why.is_none(),
             why_disabled: refresh_why,
         });
-        if !busy.is_empty()
+        if (!busy.is_empty() || waits_for_stacks)
             && matches!(
                 state,
                 SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
@@ -904,8 +925,16 @@ impl SummaryView {
                 s.env,
                 s.deployment_id
             ),
+            // What was done: a stack that failed, was cancelled or was skipped still holds its
+            // preview's counts, which it did not carry out.
+            totals: lobby.stacks.iter().filter(|st| st.state == StackState::Applied).fold(
+                ChangeSummary::default(),
+                |mut t, st| {
+                    t.add(&st.changes);
+                    t
+                },
+            ),
             stacks: lobby.stacks,
-            totals: lobby.totals,
             reason: s.reason.clone(),
         }
     }
@@ -1200,12 +1229,13 @@ pub fn unknown_environment_message(env: &str, known: &[&str]) -> Reply {
     )
 }
 
-/// Acknowledgement of an approval (more may be needed).
-pub fn approval_recorded_message(lobby: &LobbyView) -> Reply {
+/// Acknowledgement of an approval (more may be needed), the approvers mentioned the way
+/// `audience` shows people (never as raw principals).
+pub fn approval_recorded_message(lobby: &LobbyView, audience: Platform) -> Reply {
     if lobby.state == SessionState::PlanReady && lobby.approvals.len() < lobby.approvals_required as usize {
         Reply::ephemeral(format!(
             "👍 Approval recorded ({}). Waiting for {} more.",
-            lobby.approvals_text(),
+            lobby.approvals_text_for(audience),
             approvals_missing(lobby.approvals_required, lobby.approvals.len())
         ))
     } else {
@@ -1507,6 +1537,14 @@ mod tests {
         };
         let lobby = LobbyView::new(&view(SessionState::PlanReady), &busy);
         assert!(!lobby.button(ButtonAction::Approve).unwrap().enabled);
+        assert!(lobby.button(ButtonAction::Queue).unwrap().enabled);
+        // A draft without locks offers Queue even when its holders cannot be named (the lobby
+        // text tells people to press it).
+        let mut draft = view(SessionState::Draft);
+        draft.locks.clear();
+        draft.queue = None;
+        let lobby = LobbyView::new(&draft, &LobbyExtras::default());
+        assert!(lobby.next_step.contains("**Queue**"), "{}", lobby.next_step);
         assert!(lobby.button(ButtonAction::Queue).unwrap().enabled);
 
         let done = LobbyView::new(&view(SessionState::Applied), &LobbyExtras::default());
