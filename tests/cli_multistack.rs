@@ -243,6 +243,12 @@ fn single_stacks_deploy_and_destroy_and_status_numbers_waves_from_one() {
     );
     assert!(run.stdout.contains("    wave 2  security"), "{}", run.stdout);
 
+    // One stack of the second wave alone is the session's only wave.
+    let run = cli.run(&["deploy-stack", "D1BRV40", "dns", "dev", "--approve"]);
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("wave 1/1: dns\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("    wave 1  dns"), "{}", run.stdout);
+
     let run = cli.run(&["destroy-stack", "D1BRV40", "dns", "dev", "--approve"]);
     run.expect_code(0);
     assert!(run.stdout.contains("dns: applied"), "{}", run.stdout);

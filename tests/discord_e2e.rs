@@ -90,6 +90,117 @@ async fn planned_lobby(t: &mut DiscordTester, who: &FakeUser) -> (u64, String) {
     (lobby.id, short)
 }
 
+/// Prod needs two approvals: the first approver is told, by mention, that one more is needed,
+/// and the lobby counts the approval (never a raw `discord:…` principal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_of_two_approvals_counts_down_and_names_people_by_mention() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let alice = t.user("alice");
+    let bob = t.user("bob");
+    t.grant(&alice, "ecommerce", "prod", Role::Deploy, None).await;
+    t.grant(&bob, "ecommerce", "prod", Role::Approve, None).await;
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "prod"), ("stacks", STACK)],
+    );
+    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
+    let lobby = t.lobby(&short).await;
+    let lobby = t.lobby_state(lobby.id, "PLAN_READY").await;
+    assert!(lobby.text().contains("Approvals: 0/2"), "{}", lobby.text());
+
+    let click = t.click(&bob, lobby.id, "approve");
+    let ack = t.reply_to(&click).await;
+    assert_eq!(
+        ack.content,
+        format!("👍 Approval recorded (1/2 (<@{}>)). Waiting for 1 more.", bob.id)
+    );
+    assert!(!ack.content.contains("discord:"), "{}", ack.content);
+    let lobby = t
+        .wait_edit(lobby.id, "the lobby counting bob", |m| {
+            m.text().contains("Approvals: 1/2")
+        })
+        .await;
+    assert!(lobby.text().contains(&format!("<@{}>", bob.id)), "{}", lobby.text());
+    t.finish().await;
+}
+
+/// The stack picker checks the choice before it touches the session: a stack that is not
+/// enabled (a picker drawn before the catalog changed) is refused and the planned session, its
+/// lobby and its buttons stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_stack_choice_leaves_the_session_as_it_was() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let (alice, _bob) = alice_deploys_bob_approves(&mut t).await;
+    let (lobby, short) = planned_lobby(&mut t, &alice).await;
+
+    let pick = t.pick_stacks(&alice, lobby, &["network", "no-such-stack"]);
+    let reply = t.reply_to(&pick).await;
+    assert!(reply.is_ephemeral());
+    assert!(
+        reply
+            .content
+            .contains("no-such-stack is not enabled in ecommerce/stage"),
+        "{}",
+        reply.content
+    );
+    assert!(reply.content.contains("the session is unchanged"), "{}", reply.content);
+
+    let sessions = t.core().store().sessions(&Default::default()).await.unwrap();
+    assert_eq!(sessions.len(), 1, "no new session");
+    assert_eq!(sessions[0].id.short(), short);
+    assert_eq!(sessions[0].state.to_string(), "PLAN_READY");
+    let now = t.lobby_state(lobby, "PLAN_READY").await;
+    assert!(now.component("cloud:approve:").is_some());
+    t.finish().await;
+}
+
+/// A command that arrives without an option it needs (a client with an outdated command list)
+/// is answered, privately, with the command's usage; nothing is started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_missing_an_option_is_answered_with_its_usage() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let (alice, _bob) = alice_deploys_bob_approves(&mut t).await;
+    let ask = t.slash_from_stale_client(&alice, "cloud-deploy", &[("project", "ecommerce")]);
+    let reply = t.reply_to(&ask).await;
+    assert!(reply.is_ephemeral());
+    assert!(
+        reply
+            .content
+            .contains("Usage: `/cloud-deploy project:<…> env:<…> [stacks:<…>]`"),
+        "{}",
+        reply.content
+    );
+    assert!(t.core().store().sessions(&Default::default()).await.unwrap().is_empty());
+    t.finish().await;
+}
+
+/// What people type comes back in the bot's messages (a cancel reason in the lobby); none of
+/// it pings anyone: every reply, post and edit carries allowed_mentions that allow nothing
+/// (`finish` checks every message the fake holds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_people_type_are_echoed_without_pinging_anyone() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
+    let (lobby, short) = planned_lobby(&mut t, &alice).await;
+
+    // alice: /cloud-cancel <session> reason: @everyone <@bob> wrong environment
+    let reason = format!("@everyone <@{}> wrong environment", bob.id);
+    let ask = t.slash(&alice, "cloud-cancel", &[("session", &short), ("reason", &reason)]);
+    let reply = t.reply_to(&ask).await;
+    assert!(reply.is_ephemeral());
+    assert!(reply.allowed_mentions.is_some(), "{reply:?}");
+
+    let done = t.lobby_state(lobby, "CANCELLED").await;
+    assert!(done.text().contains(&reason), "{}", done.text());
+    assert!(!done.pings(), "{:?}", done.allowed_mentions);
+    t.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_requester_cannot_approve_their_own_stage_plan() {
     let mut t = DiscordTester::new().await;

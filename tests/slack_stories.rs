@@ -78,7 +78,81 @@ async fn happy_path(world: SlackWorld) {
         "{}",
         world.fake.transcript()
     );
+    progress_tells_the_truth(&thread, &world.fake.transcript());
     assert_eq!(world.fake.rate_limited(), 0, "{}", world.fake.transcript());
+    world.shutdown().await;
+}
+
+/// dns and security read network's outputs, so they are re-previewed before they apply: their
+/// bars count only the apply's steps (never past the plan, never above 100 %), each resource
+/// is reported created once, and the re-preview has its own header.
+fn progress_tells_the_truth(thread: &[cloud_testkit::fake_slack::Message], transcript: &str) {
+    let mut created = std::collections::BTreeMap::<String, u32>::new();
+    for line in thread
+        .iter()
+        .flat_map(|m| m.rendered().lines().map(str::to_string).collect::<Vec<_>>())
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(i) = words.iter().position(|w| w.contains('▓') || w.contains('░')) {
+            let (done, total) = words[i - 1].split_once('/').expect("`done/total` before the bar");
+            let done: u32 = done.parse().unwrap();
+            if let Ok(total) = total.parse::<u32>() {
+                assert!(done <= total, "a bar past its plan: {line}\n{transcript}");
+            }
+            let pct: u32 = words[i + 1].trim_end_matches('%').parse().unwrap();
+            assert!(pct <= 100, "{line}\n{transcript}");
+        }
+        if line.starts_with('[') && line.contains("] + ") && line.ends_with(" created") {
+            *created.entry(line.clone()).or_default() += 1;
+        }
+    }
+    assert!(!created.is_empty(), "{transcript}");
+    let twice: Vec<_> = created.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "resources reported created more than once: {twice:?}\n{transcript}"
+    );
+    assert!(
+        transcript.contains("── re-preview ──") && transcript.contains("── apply ──"),
+        "the re-preview and the apply have headers: {transcript}"
+    );
+}
+
+/// Slack refuses the progress post eight times in a row, longer than the client's five retries:
+/// the post goes out on a later try with the text it has by then, the edits meant for it are
+/// not lost, and the thread ends with the stack at 100 % and the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progress_post_refused_eight_times_in_a_row_lands_later() {
+    let world = SlackWorld::http().await;
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(BOB, "ecommerce", "*", Role::Approve).await;
+    // Only the progress message has a bar.
+    world.fake.rate_limit_posts_containing("░", 8);
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    world.click(BOB, &lobby, "approve").await;
+    world
+        .fake
+        .wait_for("the summary", |f| {
+            f.thread(&lobby.ts)
+                .into_iter()
+                .find(|m| m.text.contains("D1BRV40: applied"))
+        })
+        .await;
+    let transcript = world.fake.transcript();
+    assert!(world.fake.rate_limited() >= 8, "{transcript}");
+    let progress: Vec<_> = world
+        .fake
+        .thread(&lobby.ts)
+        .into_iter()
+        .filter(|m| m.text.starts_with("network  "))
+        .collect();
+    assert_eq!(progress.len(), 1, "one progress message: {transcript}");
+    assert!(
+        progress[0].text.contains("100%") && progress[0].text.contains("✓ applied"),
+        "{transcript}"
+    );
     world.shutdown().await;
 }
 
@@ -819,6 +893,19 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
         })
         .await;
     assert!(summary.text.contains("⏹️"), "{}", summary.text);
+    // The stack stopped by the cancel is summarised as such, with how far it got, not as a
+    // failure that created what its preview planned.
+    assert!(
+        summary.text.contains("network — cancelled after "),
+        "{}",
+        world.fake.transcript()
+    );
+    assert!(!summary.text.contains("network — failed"), "{}", summary.text);
+    assert!(
+        summary.text.contains("Changes: +0 ~0 -0 ±0"),
+        "nothing was applied, so no changes are claimed: {}",
+        summary.text
+    );
     let s = world.app.store.sessions(&Default::default()).await.unwrap().remove(0);
     let rows = world.app.store.session_stacks(s.id).await.unwrap();
     assert!(

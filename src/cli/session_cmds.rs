@@ -640,7 +640,7 @@ async fn render_progress(
     if plan.mode == ProgressMode::Lines {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let total_waves = plan.waves.values().copied().max().map(|w| w + 1).unwrap_or(1);
+    let wave_numbers = cloud_chat::text::wave_numbers(plan.waves.values().copied());
     let say = |line: String| match plan.mode {
         ProgressMode::Bars => {
             let _ = multi.println(line);
@@ -653,6 +653,8 @@ async fn render_progress(
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     let mut in_flight: HashMap<String, HashMap<String, u32>> = HashMap::new();
     let mut waves_started: std::collections::BTreeSet<u32> = Default::default();
+    // Per stack: whether its current engine phase is the apply (whose steps move the bar).
+    let mut counting: HashMap<String, bool> = HashMap::new();
     loop {
         let event = match events.recv().await {
             Ok(e) => e,
@@ -677,7 +679,8 @@ async fn render_progress(
                         m.sort();
                         m
                     };
-                    say(format!("wave {}/{total_waves}: {}", wave + 1, members.join(", ")));
+                    let (n, total) = wave_numbers.get(&wave).copied().unwrap_or((1, 1));
+                    say(format!("wave {n}/{total}: {}", members.join(", ")));
                 }
                 let bar = bars.entry(name.clone()).or_insert_with(|| {
                     let bar = multi.add(ProgressBar::new(plan.planned.get(&name).copied().unwrap_or(1)));
@@ -730,9 +733,16 @@ async fn render_progress(
                             *n = n.saturating_sub(1);
                         }
                     }
-                    Progress::Line(_) => {}
+                    Progress::Line(_) | Progress::Phase(_) => {}
+                }
+                if let Progress::Phase(phase) = &progress {
+                    counting.insert(name.clone(), phase.changes_resources());
                 }
                 let Some(bar) = bars.get(&name) else { continue };
+                if !counting.get(&name).copied().unwrap_or(true) {
+                    // A re-preview's steps: the apply reports them again.
+                    continue;
+                }
                 match progress {
                     Progress::StepDone { op, .. } if op.as_str() != "same" => {
                         bar.inc(1);
@@ -745,7 +755,7 @@ async fn render_progress(
                         ));
                     }
                     Progress::StepStarted { .. } | Progress::StepDone { .. } => bar.set_message(in_flight_text(flight)),
-                    Progress::Line(_) => {}
+                    Progress::Line(_) | Progress::Phase(_) => {}
                 }
             }
             _ => {}

@@ -269,6 +269,18 @@ impl DiscordTester {
         Ok(i)
     }
 
+    /// `user` runs `/name options…` from a client with an outdated command list (a required
+    /// option may be missing).
+    pub fn slash_from_stale_client(&mut self, user: &FakeUser, name: &str, options: &[(&str, &str)]) -> InteractionRef {
+        let opts: Vec<(&str, Value)> = options
+            .iter()
+            .map(|(k, v)| (*k, Value::String(v.to_string())))
+            .collect();
+        let i = self.fake.slash_from_stale_client(user, self.channel, name, &opts);
+        self.asked.push(i.id);
+        i
+    }
+
     /// `user` clicks the lobby's button whose id starts with `cloud:<action>:`.
     pub fn click(&mut self, user: &FakeUser, message: u64, action: &str) -> InteractionRef {
         let msg = self
@@ -286,6 +298,28 @@ impl DiscordTester {
         let i = self
             .fake
             .click(user, message, &id)
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.transcript()));
+        self.asked.push(i.id);
+        i
+    }
+
+    /// `user` picks `values` in the lobby's stack picker (`cloud:stacks:…`), values as given (a
+    /// picker drawn before the catalog changed can offer a stack that is gone).
+    pub fn pick_stacks(&mut self, user: &FakeUser, message: u64, values: &[&str]) -> InteractionRef {
+        let msg = self
+            .fake
+            .state()
+            .messages
+            .get(&message)
+            .cloned()
+            .expect("the message exists");
+        let picker = msg
+            .component("cloud:stacks:")
+            .unwrap_or_else(|| panic!("no stack picker on the lobby\n{}", self.transcript()));
+        let id = picker["custom_id"].as_str().unwrap().to_string();
+        let i = self
+            .fake
+            .select(user, message, &id, values)
             .unwrap_or_else(|e| panic!("{e}\n{}", self.transcript()));
         self.asked.push(i.id);
         i
@@ -441,6 +475,18 @@ impl DiscordTester {
             assert!(
                 refused.is_empty(),
                 "the fake refused requests of the bot: {refused:?}\n{transcript}"
+            );
+            // Every message may echo what someone typed: none may go out without
+            // allowed_mentions, and none may notify anyone.
+            let careless: Vec<String> = st
+                .messages
+                .values()
+                .filter(|m| !m.loading && (m.allowed_mentions.is_none() || m.pings()))
+                .map(|m| format!("{}: {}", m.id, m.text()))
+                .collect();
+            assert!(
+                careless.is_empty(),
+                "messages sent without allowed_mentions, or that ping: {careless:?}\n{transcript}"
             );
             for i in st.interactions.values() {
                 assert!(

@@ -422,7 +422,7 @@ async fn approve_button(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> A
     if record.state == SessionState::Approved {
         apply(core, record.id, actor.clone());
     }
-    Ok(view::approval_recorded_message(&lobby))
+    Ok(view::approval_recorded_message(&lobby, actor.principal.platform))
 }
 
 /// `/cloud-approve session [digest]`: the typed twin of the Approve button (the digest defaults
@@ -641,7 +641,38 @@ async fn set_stacks(core: &Arc<Core>, actor: &Actor, id: SessionId, stacks: &[St
         ));
     }
     let joined = stacks.join(",");
-    parse_stacks(&joined)?;
+    let chosen = parse_stacks(&joined)?;
+    // Everything about the choice is checked before the session is touched: a refused choice
+    // leaves the session (and its plan and approvals) as it was.
+    let available = core.available_stacks(&session.project, &session.env);
+    let unknown: Vec<String> = chosen
+        .iter()
+        .filter(|s| !available.contains(s))
+        .map(ToString::to_string)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(view::bad_input_message(
+            "stack selection",
+            &format!(
+                "{} {} not enabled in {}/{}",
+                unknown.join(", "),
+                if unknown.len() == 1 { "is" } else { "are" },
+                session.project,
+                session.env
+            ),
+            "Pick stacks from the list; the session is unchanged.",
+        ));
+    }
+    let mut same = chosen.clone();
+    same.sort();
+    let mut current = session.stacks.clone();
+    current.sort();
+    if same == current {
+        return Ok(Reply::ephemeral(format!(
+            "Session `{}` already has exactly these stacks; nothing changed.",
+            id.short()
+        )));
+    }
     // Cancel first: the new session needs the stacks this one holds.
     core.orchestrator()
         .cancel(

@@ -81,8 +81,8 @@ use budget::SlidingWindow;
 use redact::Redactor;
 use text::{escape_fences, pack_lines, split_to_width};
 
-use crate::progress::{counts_text, op_symbol, past_tense, StackProgress, StackResult};
-use cloud_core::engine::{Progress, ResourceStep};
+use crate::progress::{op_symbol, past_tense, StackProgress};
+use cloud_core::engine::{EnginePhase, Progress, ResourceStep};
 use cloud_domain::session::StackName;
 
 /// A line that would need more chat messages than this goes only to the full log (a marker says
@@ -391,16 +391,28 @@ impl Batcher {
             StackEvent::Progress(progress) => {
                 let slot = &mut self.stacks[idx];
                 slot.started = true;
+                let before = slot.progress.phase;
                 slot.progress.apply(&progress);
-                step_line(&progress)
+                match &progress {
+                    // A header only where phases alternate in the thread (a provisional stack's
+                    // re-preview, then its apply); a plain apply needs none.
+                    Progress::Phase(phase) => (*phase == EnginePhase::RePreview
+                        || before.is_some_and(|b| !b.changes_resources()))
+                    .then(|| phase.header()),
+                    // A re-preview reports the resources the apply will report again: its
+                    // steps neither move the bar nor add lines.
+                    Progress::StepStarted { .. } | Progress::StepDone { .. } | Progress::StepFailed { .. }
+                        if !slot.progress.counts_steps() =>
+                    {
+                        None
+                    }
+                    _ => step_line(&progress),
+                }
             }
             StackEvent::Finished { result, counts } => {
-                let line = match result {
-                    StackResult::Skipped => result.as_str().to_string(),
-                    _ => format!("{}: {}", result.as_str(), counts_text(&counts)),
-                };
-                self.stacks[idx].progress.finish(result, counts);
-                Some(line)
+                let progress = &mut self.stacks[idx].progress;
+                progress.finish(result, counts);
+                progress.outcome_text()
             }
         };
         let slot = &mut self.stacks[idx];
@@ -785,16 +797,12 @@ impl Batcher {
         for slot in &self.stacks {
             let p = &slot.progress;
             lines.push(match &p.result {
-                Some((StackResult::Skipped, _)) => {
-                    format!("{} {} — skipped", StackResult::Skipped.icon(), p.stack)
-                }
-                Some((result, counts)) => {
+                Some((result, _)) => {
                     format!(
-                        "{} {} — {}: {}",
+                        "{} {} — {}",
                         result.icon(),
                         p.stack,
-                        result.as_str(),
-                        counts_text(counts)
+                        p.outcome_text().unwrap_or_default()
                     )
                 }
                 None => format!("◌ {} — did not finish ({} steps done)", p.stack, p.done),
@@ -832,6 +840,7 @@ impl Batcher {
 fn step_line(progress: &Progress) -> Option<String> {
     match progress {
         Progress::Line(text) => Some(text.clone()),
+        Progress::Phase(phase) => Some(phase.header()),
         Progress::StepStarted { .. } => None,
         Progress::StepDone { urn, resource_type, op } => op.is_change().then(|| {
             format!(

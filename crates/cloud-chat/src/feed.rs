@@ -395,18 +395,27 @@ impl SessionFeed {
                 planned_steps: self.planned.get(stack).copied().unwrap_or(0),
             }),
             StackState::Applied | StackState::Failed | StackState::Skipped => {
-                let counts = self
+                let row = self
                     .core
                     .store()
                     .session_stacks(self.session)
                     .await
                     .ok()
-                    .and_then(|rows| rows.into_iter().find(|r| &r.stack == stack).map(|r| r.counts))
-                    .unwrap_or_default();
+                    .and_then(|rows| rows.into_iter().find(|r| &r.stack == stack));
                 let result = match state {
                     StackState::Applied => StackResult::Applied,
+                    // The orchestrator records a stack stopped by a cancel as failed, "cancelled".
+                    StackState::Failed if row.as_ref().and_then(|r| r.error.as_deref()) == Some("cancelled") => {
+                        StackResult::Cancelled
+                    }
                     StackState::Failed => StackResult::Failed,
                     _ => StackResult::Skipped,
+                };
+                // Only an applied stack's counts are the engine's totals; a stopped one still
+                // holds its preview's, which it did not carry out: the batcher says how far it got.
+                let counts = match result {
+                    StackResult::Applied => row.map(|r| r.counts).unwrap_or_default(),
+                    StackResult::Failed | StackResult::Cancelled | StackResult::Skipped => Default::default(),
                 };
                 Some(StackEvent::Finished { result, counts })
             }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use cloud_core::engine::{ChangeCounts, Progress, StepOp};
+use cloud_core::engine::{ChangeCounts, EnginePhase, Progress, StepOp};
 use cloud_domain::session::StackName;
 
 /// Cells of the progress bar; constant so the text keeps its width as the stack advances.
@@ -22,6 +22,8 @@ const EMPTY: char = '░';
 pub enum StackResult {
     Applied,
     Failed,
+    /// Stopped by a cancel before it finished.
+    Cancelled,
     Skipped,
 }
 
@@ -30,6 +32,7 @@ impl StackResult {
         match self {
             StackResult::Applied => "applied",
             StackResult::Failed => "failed",
+            StackResult::Cancelled => "cancelled",
             StackResult::Skipped => "skipped",
         }
     }
@@ -39,6 +42,7 @@ impl StackResult {
         match self {
             StackResult::Applied => "✓",
             StackResult::Failed => "✗",
+            StackResult::Cancelled => "⏹",
             StackResult::Skipped => "–",
         }
     }
@@ -57,6 +61,10 @@ pub struct StackProgress {
     pub in_flight: BTreeSet<String>,
     /// Set once the stack finished.
     pub result: Option<(StackResult, ChangeCounts)>,
+    /// The engine operation the latest events belong to (`None`: the engine names none, so
+    /// every step counts). Only an apply's or destroy's steps move the bar: a provisional
+    /// stack's re-preview reports the same resources again.
+    pub phase: Option<EnginePhase>,
 }
 
 impl StackProgress {
@@ -68,11 +76,26 @@ impl StackProgress {
             failed: 0,
             in_flight: BTreeSet::new(),
             result: None,
+            phase: None,
         }
     }
 
-    /// Folds one engine event in. Lines do not move the bar.
+    /// Whether the steps reported now belong to the apply (or destroy) the bar measures.
+    pub fn counts_steps(&self) -> bool {
+        self.phase.is_none_or(EnginePhase::changes_resources)
+    }
+
+    /// Folds one engine event in. Lines do not move the bar, and neither do the steps of a
+    /// preview or re-preview.
     pub fn apply(&mut self, progress: &Progress) {
+        if let Progress::Phase(phase) = progress {
+            self.phase = Some(*phase);
+            self.in_flight.clear();
+            return;
+        }
+        if !self.counts_steps() {
+            return;
+        }
         match progress {
             Progress::StepStarted { urn, .. } => {
                 self.in_flight.insert(urn.clone());
@@ -86,7 +109,7 @@ impl StackProgress {
                 self.done += 1;
                 self.failed += 1;
             }
-            Progress::Line(_) => {}
+            Progress::Line(_) | Progress::Phase(_) => {}
         }
     }
 
@@ -127,14 +150,36 @@ impl StackProgress {
                     let _ = write!(out, "  {} failed", self.failed);
                 }
             }
-            Some((result, counts)) => {
-                let _ = write!(out, "  {} {}", result.icon(), result.as_str());
-                if *result != StackResult::Skipped {
-                    let _ = write!(out, ": {}", counts_text(counts));
-                }
+            Some((result, _)) => {
+                let _ = write!(out, "  {} {}", result.icon(), self.outcome_text().unwrap_or_default());
             }
         }
         out
+    }
+
+    /// How the stack ended, in words: `applied: 3 created`, `skipped`, and for a stack that
+    /// stopped without the engine's totals `failed after 3 of 16 steps` (what the preview
+    /// planned is not what it did). `None` while it runs.
+    pub fn outcome_text(&self) -> Option<String> {
+        let (result, counts) = self.result.as_ref()?;
+        Some(match result {
+            StackResult::Skipped => result.as_str().to_string(),
+            StackResult::Failed | StackResult::Cancelled if counts.is_empty() => {
+                if self.planned == 0 {
+                    format!("{} after {} steps", result.as_str(), self.done)
+                } else {
+                    format!(
+                        "{} after {} of {} steps",
+                        result.as_str(),
+                        self.done,
+                        self.planned.max(self.done)
+                    )
+                }
+            }
+            StackResult::Applied | StackResult::Failed | StackResult::Cancelled => {
+                format!("{}: {}", result.as_str(), counts_text(counts))
+            }
+        })
     }
 }
 
@@ -278,5 +323,40 @@ mod tests {
         assert_eq!(p.render(), "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  1 failed");
         p.finish(StackResult::Failed, ChangeCounts::from([("create".to_string(), 1)]));
         assert_eq!(p.render(), "database-rds  2/4 ▓▓▓▓▓░░░░░ 50%  ✗ failed: 1 created");
+    }
+
+    #[test]
+    fn a_stack_stopped_without_totals_says_how_far_it_got_not_what_was_planned() {
+        let mut p = StackProgress::new(stack("security"), 16);
+        for i in 0..3 {
+            p.apply(&done(&format!("u{i}")));
+        }
+        p.finish(StackResult::Cancelled, ChangeCounts::new());
+        assert_eq!(
+            p.render(),
+            "security  3/16 ▓░░░░░░░░░ 18%  ⏹ cancelled after 3 of 16 steps"
+        );
+        p.finish(StackResult::Failed, ChangeCounts::new());
+        assert_eq!(
+            p.render(),
+            "security  3/16 ▓░░░░░░░░░ 18%  ✗ failed after 3 of 16 steps"
+        );
+    }
+
+    #[test]
+    fn a_re_preview_neither_moves_the_bar_nor_passes_100_percent() {
+        let mut p = StackProgress::new(stack("dns"), 5);
+        p.apply(&Progress::Phase(EnginePhase::RePreview));
+        for i in 0..5 {
+            p.apply(&started(&format!("u{i}")));
+            p.apply(&done(&format!("u{i}")));
+        }
+        assert_eq!(p.render(), "dns  0/5 ░░░░░░░░░░ 0%");
+        p.apply(&Progress::Phase(EnginePhase::Apply));
+        for i in 0..5 {
+            p.apply(&started(&format!("u{i}")));
+            p.apply(&done(&format!("u{i}")));
+        }
+        assert_eq!(p.render(), "dns  5/5 ▓▓▓▓▓▓▓▓▓▓ 100%");
     }
 }

@@ -137,17 +137,18 @@ pub fn status(view: &SessionView) -> String {
         );
     }
     let _ = writeln!(out, "  stacks:");
+    let numbers = wave_numbers(view.stacks.iter().map(|r| r.wave));
     for row in &view.stacks {
         let counts: Vec<String> = OPS
             .iter()
             .filter(|(op, _)| count(&row.counts, op) > 0)
             .map(|(op, sym)| format!("{sym}{}", count(&row.counts, op)))
             .collect();
-        // Waves are numbered from 1, as `cloud graph` numbers them.
+        // Waves are numbered from 1 in the order they run.
         let _ = writeln!(
             out,
             "    wave {}  {:<20} {:<10} {}",
-            row.wave + 1,
+            numbers.get(&row.wave).map_or(1, |n| n.0),
             row.stack.as_str(),
             row.state.as_str(),
             counts.join(" ")
@@ -197,7 +198,7 @@ pub fn cost_and_quota(view: &SessionView) -> String {
     out
 }
 
-/// The session's waves, numbered from 1 like `cloud graph`: `wave 1: network`.
+/// The session's waves, numbered from 1 in the order they run: `wave 1/2: network`.
 pub fn waves(stacks: &[cloud_core::store::StackRow]) -> String {
     let mut by_wave: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
     for row in stacks {
@@ -205,10 +206,23 @@ pub fn waves(stacks: &[cloud_core::store::StackRow]) -> String {
     }
     let mut out = String::new();
     let total = by_wave.len();
-    for (wave, names) in by_wave {
-        let _ = writeln!(out, "wave {}/{total}: {}", wave + 1, names.join(", "));
+    for (n, (_, names)) in by_wave.into_iter().enumerate() {
+        let _ = writeln!(out, "wave {}/{total}: {}", n + 1, names.join(", "));
     }
     out
+}
+
+/// Stored wave → (its number from 1, how many waves): the session's distinct waves in the order
+/// they run (a destroy stores its waves reversed already). A session of some stacks only counts
+/// its own waves: one stack of the deployment's fourth wave is `wave 1/1`, never `wave 4/1`.
+pub fn wave_numbers(waves: impl IntoIterator<Item = u32>) -> std::collections::BTreeMap<u32, (u32, u32)> {
+    let distinct: std::collections::BTreeSet<u32> = waves.into_iter().collect();
+    let total = distinct.len() as u32;
+    distinct
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| (w, (i as u32 + 1, total)))
+        .collect()
 }
 
 /// `create` → `creating`: how a running step is described.

@@ -500,6 +500,24 @@ pub struct LobbyView {
     pub engine_version: Option<String>,
 }
 
+/// Who approved the plan the session has now: approvals of an earlier plan (before a Refresh
+/// or a change of stacks) no longer count and are not shown.
+fn current_approvals(view: &SessionView) -> Vec<Principal> {
+    let Some(digest) = view.session.digest.as_ref() else {
+        return vec![];
+    };
+    view.approvals
+        .iter()
+        .filter(|a| digest.matches(&a.digest))
+        .map(|a| a.approver.clone())
+        .collect()
+}
+
+/// How many more approvals the plan needs (at least 1 while it waits for approval).
+fn approvals_missing(required: u32, given: usize) -> u32 {
+    required.saturating_sub(given as u32).max(1)
+}
+
 /// What the lobby says happens next.
 fn lobby_next_step(view: &SessionView) -> String {
     let s = &view.session;
@@ -521,7 +539,10 @@ fn lobby_next_step(view: &SessionView) -> String {
             } else {
                 "someone other than the requester with `approve`"
             };
-            format!("Waiting for {} approval(s) from {who}.", s.approvals_required)
+            let given = current_approvals(view).len();
+            let missing = approvals_missing(s.approvals_required, given);
+            let more = if given > 0 { " more" } else { "" };
+            format!("Waiting for {missing}{more} approval(s) from {who}.")
         }
         SessionState::PlanFailed => "The preview failed: fix the cause, then **Refresh** to retry.".into(),
         SessionState::Approved => "Approved: applying next.".into(),
@@ -574,7 +595,17 @@ impl LobbyView {
         let quota_over = !overridden
             && (quotas.as_ref().map(|q| q.iter().any(QuotaBar::over)).unwrap_or(false)
                 || view.quota.as_ref().is_some_and(|q| q.is_over()));
-        let buttons = lobby_buttons(s.id, s.state, digest_short.as_deref(), quota_over, &extras.busy);
+        // A draft that holds no locks and is not in line waits for stacks others hold: the lobby
+        // says "press Queue", so it shows Queue, even when the holders cannot be named.
+        let waits_for_stacks = s.state == SessionState::Draft && view.locks.is_empty() && view.queue.is_none();
+        let buttons = lobby_buttons(
+            s.id,
+            s.state,
+            digest_short.as_deref(),
+            quota_over,
+            &extras.busy,
+            waits_for_stacks,
+        );
         let picker = match s.state {
             SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
                 if !extras.available_stacks.is_empty() =>
@@ -615,13 +646,23 @@ impl LobbyView {
             digest_short,
             cost: cost.clone(),
             quotas: quotas.clone(),
-            approvals: view.approvals.iter().map(|a| a.approver.clone()).collect(),
+            approvals: current_approvals(view),
             approvals_required: s.approvals_required,
             reason: s.reason.clone(),
             buttons,
             picker,
             next_step: lobby_next_step(view),
             engine_version: s.plan.as_ref().map(|p| p.engine_version.clone()),
+        }
+    }
+
+    /// `1/2 (<@42>)`: the approvals with the approvers mentioned for `audience`.
+    pub fn approvals_text_for(&self, audience: Platform) -> String {
+        let who: Vec<String> = self.approvals.iter().map(|p| who(p, audience)).collect();
+        if who.is_empty() {
+            format!("0/{}", self.approvals_required)
+        } else {
+            format!("{}/{} ({})", who.len(), self.approvals_required, who.join(", "))
         }
     }
 
@@ -694,6 +735,7 @@ fn lobby_buttons(
     digest: Option<&str>,
     quota_over: bool,
     busy: &[BusyStack],
+    waits_for_stacks: bool,
 ) -> Vec<ButtonView> {
     let mut buttons = Vec::new();
     // Approve: only a ready plan, within quota, with its digest.
@@ -739,7 +781,7 @@ fn lobby_buttons(
             enabled: refresh_why.is_none(),
             why_disabled: refresh_why,
         });
-        if !busy.is_empty()
+        if (!busy.is_empty() || waits_for_stacks)
             && matches!(
                 state,
                 SessionState::Draft | SessionState::PlanReady | SessionState::PlanFailed
@@ -896,8 +938,16 @@ impl SummaryView {
                 s.env,
                 s.deployment_id
             ),
+            // What was done: a stack that failed, was cancelled or was skipped still holds its
+            // preview's counts, which it did not carry out.
+            totals: lobby.stacks.iter().filter(|st| st.state == StackState::Applied).fold(
+                ChangeSummary::default(),
+                |mut t, st| {
+                    t.add(&st.changes);
+                    t
+                },
+            ),
             stacks: lobby.stacks,
-            totals: lobby.totals,
             reason: s.reason.clone(),
         }
     }
@@ -1193,13 +1243,14 @@ pub fn unknown_environment_message(env: &str, known: &[&str]) -> Reply {
     )
 }
 
-/// Acknowledgement of an approval (more may be needed).
-pub fn approval_recorded_message(lobby: &LobbyView) -> Reply {
-    if lobby.state == SessionState::PlanReady {
+/// Acknowledgement of an approval (more may be needed), the approvers mentioned the way
+/// `audience` shows people (never as raw principals).
+pub fn approval_recorded_message(lobby: &LobbyView, audience: Platform) -> Reply {
+    if lobby.state == SessionState::PlanReady && lobby.approvals.len() < lobby.approvals_required as usize {
         Reply::ephemeral(format!(
             "👍 Approval recorded ({}). Waiting for {} more.",
-            lobby.approvals_text(),
-            lobby.approvals_required.saturating_sub(lobby.approvals.len() as u32)
+            lobby.approvals_text_for(audience),
+            approvals_missing(lobby.approvals_required, lobby.approvals.len())
         ))
     } else {
         Reply::ephemeral(format!(
@@ -1502,6 +1553,14 @@ mod tests {
         };
         let lobby = LobbyView::new(&view(SessionState::PlanReady), &busy);
         assert!(!lobby.button(ButtonAction::Approve).unwrap().enabled);
+        assert!(lobby.button(ButtonAction::Queue).unwrap().enabled);
+        // A draft without locks offers Queue even when its holders cannot be named (the lobby
+        // text tells people to press it).
+        let mut draft = view(SessionState::Draft);
+        draft.locks.clear();
+        draft.queue = None;
+        let lobby = LobbyView::new(&draft, &LobbyExtras::default());
+        assert!(lobby.next_step.contains("**Queue**"), "{}", lobby.next_step);
         assert!(lobby.button(ButtonAction::Queue).unwrap().enabled);
 
         let done = LobbyView::new(&view(SessionState::Applied), &LobbyExtras::default());

@@ -55,6 +55,47 @@ pub enum Progress {
     },
     /// A human-readable line of engine output (diagnostics, stdout events).
     Line(String),
+    /// The orchestrator starts an engine operation on the stack: what follows belongs to it
+    /// (a re-preview's steps are not the apply's). Logs show it as a header.
+    Phase(EnginePhase),
+}
+
+/// Which engine operation the [`Progress`] that follows belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnginePhase {
+    /// The plan's preview (or destroy preview).
+    Preview,
+    /// The apply-time re-preview of a provisional stack.
+    RePreview,
+    /// `pulumi up`.
+    Apply,
+    /// `pulumi destroy`.
+    Destroy,
+}
+
+impl EnginePhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnginePhase::Preview => "preview",
+            EnginePhase::RePreview => "re-preview",
+            EnginePhase::Apply => "apply",
+            EnginePhase::Destroy => "destroy",
+        }
+    }
+
+    /// Whether the phase's steps change the stack (and so move an apply's progress bar).
+    pub fn changes_resources(self) -> bool {
+        match self {
+            EnginePhase::Apply | EnginePhase::Destroy => true,
+            EnginePhase::Preview | EnginePhase::RePreview => false,
+        }
+    }
+
+    /// The header logs show where the phase starts: `── re-preview ──`.
+    pub fn header(self) -> String {
+        format!("── {} ──", self.as_str())
+    }
 }
 
 impl Progress {
@@ -73,6 +114,7 @@ impl Progress {
                 ResourceStep::name_from_urn(urn)
             )),
             Progress::Line(line) => Some(line.clone()),
+            Progress::Phase(phase) => Some(phase.header()),
         }
     }
 }

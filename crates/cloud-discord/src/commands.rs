@@ -36,10 +36,29 @@ pub(crate) fn actor_of(ctx: Ctx<'_>) -> Actor {
     Actor::with_groups(principal, groups)
 }
 
+/// The answer to a command whose options do not match it (a required one missing): its usage,
+/// generated from the command's own parameters, e.g.
+/// `/cloud-deploy project:<…> env:<…> [stacks:<…>]`.
+pub(crate) fn usage_message(command: &poise::Command<Data, Error>) -> String {
+    let mut usage = format!("/{}", command.name);
+    for p in &command.parameters {
+        if p.required {
+            usage.push_str(&format!(" {}:<…>", p.name));
+        } else {
+            usage.push_str(&format!(" [{}:<…>]", p.name));
+        }
+    }
+    format!(
+        "⚠️ `/{}` is missing an option it needs. Usage: `{usage}`. If your Discord offered no such option, its command list is out of date: reload Discord and try again.",
+        command.name
+    )
+}
+
 /// The reply as a poise message: its text (cut to Discord's 2000 characters) and its buttons.
 fn message(reply: &Reply, ephemeral: bool) -> CreateReply {
     let mut msg = CreateReply::default()
         .content(super::render::fit(&reply.text(), 2000))
+        .allowed_mentions(super::render::no_pings())
         .ephemeral(ephemeral);
     if !reply.buttons.is_empty() {
         msg = msg.components(super::render::button_rows(&reply.buttons));

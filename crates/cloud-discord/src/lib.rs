@@ -178,7 +178,12 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
             error!(reference, command = %ctx.command().name, error = %error, "command failed");
             let reply = cloud_chat::view::internal_error_message(&reference);
             let _ = ctx
-                .send(poise::CreateReply::default().content(reply.text()).ephemeral(true))
+                .send(
+                    poise::CreateReply::default()
+                        .content(reply.text())
+                        .allowed_mentions(render::no_pings())
+                        .ephemeral(true),
+                )
                 .await;
         }
         poise::FrameworkError::ArgumentParse { error, input, ctx, .. } => {
@@ -187,7 +192,26 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
                 input.map(|i| format!(" `{i}`")).unwrap_or_default()
             );
             let _ = ctx
-                .send(poise::CreateReply::default().content(text).ephemeral(true))
+                .send(
+                    poise::CreateReply::default()
+                        .content(text)
+                        .allowed_mentions(render::no_pings())
+                        .ephemeral(true),
+                )
+                .await;
+        }
+        poise::FrameworkError::CommandStructureMismatch { description, ctx, .. } => {
+            // A client with an outdated command list sent a required option short (or one this
+            // version does not have): say how the command is used instead of staying silent.
+            warn!(command = %ctx.command.name, description, "command options do not match");
+            let text = commands::usage_message(&ctx.command);
+            let _ = poise::Context::Application(ctx)
+                .send(
+                    poise::CreateReply::default()
+                        .content(text)
+                        .allowed_mentions(render::no_pings())
+                        .ephemeral(true),
+                )
                 .await;
         }
         other => {
@@ -254,6 +278,7 @@ impl Responder {
     pub(crate) async fn reply(&self, http: &Http, reply: &Reply) {
         let msg = CreateInteractionResponseFollowup::new()
             .content(render::fit(&reply.text(), 2000))
+            .allowed_mentions(render::no_pings())
             .ephemeral(true);
         self.followup(http, msg).await;
     }
@@ -262,6 +287,7 @@ impl Responder {
     pub(crate) async fn attach(&self, http: &Http, filename: &str, content: String) {
         let msg = CreateInteractionResponseFollowup::new()
             .content(format!("`{filename}`"))
+            .allowed_mentions(render::no_pings())
             .add_file(CreateAttachment::bytes(content.into_bytes(), filename.to_string()))
             .ephemeral(true);
         self.followup(http, msg).await;
@@ -280,6 +306,7 @@ async fn on_component(http: &Arc<Http>, data: &Arc<Bot>, c: &ComponentInteractio
         Ok(reply) => {
             let mut msg = CreateInteractionResponseMessage::new()
                 .content(render::fit(&reply.text(), 2000))
+                .allowed_mentions(render::no_pings())
                 .ephemeral(reply.ephemeral);
             if !reply.buttons.is_empty() {
                 msg = msg.components(render::button_rows(&reply.buttons));
@@ -305,6 +332,7 @@ async fn on_component(http: &Arc<Http>, data: &Arc<Bot>, c: &ComponentInteractio
                         http,
                         CreateInteractionResponseFollowup::new()
                             .content(render::fit(&reply.text(), 2000))
+                            .allowed_mentions(render::no_pings())
                             .ephemeral(true),
                     )
                     .await

@@ -249,6 +249,7 @@ impl Live {
             .await
             .map_err(|reply| anyhow::anyhow!(reply.text()))?;
         let msg = CreateMessage::new()
+            .allowed_mentions(render::no_pings())
             .embed(render::lobby_embed(&lobby))
             .components(render::lobby_components(&lobby));
         let result = self
@@ -338,8 +339,12 @@ impl Live {
             .and_then(|r| r.thread_id)
             .and_then(|t| t.parse::<u64>().ok())
         {
-            let post =
-                ChannelId::new(thread).send_message(&self.http, CreateMessage::new().content(render::fit(text, 2000)));
+            let post = ChannelId::new(thread).send_message(
+                &self.http,
+                CreateMessage::new()
+                    .content(render::fit(text, 2000))
+                    .allowed_mentions(render::no_pings()),
+            );
             let r = self.pacer.send(Route::Post, thread, post).await;
             count_call("post_message", &r);
             if let Err(e) = r {
@@ -458,6 +463,7 @@ impl SessionTask {
             return Some(lobby.state);
         };
         let edit = EditMessage::new()
+            .allowed_mentions(render::no_pings())
             .embed(render::lobby_embed(&lobby))
             .components(render::lobby_components(&lobby));
         let edit = ChannelId::new(channel).edit_message(&self.live.http, MessageId::new(message), edit);
@@ -484,8 +490,12 @@ impl SessionTask {
             return;
         };
         if let Some(text) = announcement {
-            let post = ChannelId::new(thread)
-                .send_message(&self.live.http, CreateMessage::new().content(render::fit(&text, 2000)));
+            let post = ChannelId::new(thread).send_message(
+                &self.live.http,
+                CreateMessage::new()
+                    .content(render::fit(&text, 2000))
+                    .allowed_mentions(render::no_pings()),
+            );
             let r = self.live.pacer.send(Route::Post, thread, post).await;
             count_call("post_message", &r);
         }
@@ -541,7 +551,10 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
     while let Some(op) = ops.recv().await {
         match op {
             RenderOp::Post { key, text } => {
-                let post = channel.send_message(&live.http, CreateMessage::new().content(text));
+                let post = channel.send_message(
+                    &live.http,
+                    CreateMessage::new().content(text).allowed_mentions(render::no_pings()),
+                );
                 let r = live.pacer.send(Route::Post, thread, post).await;
                 count_call("post_message", &r);
                 match r {
@@ -553,7 +566,11 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
             }
             RenderOp::Edit { key, text } => {
                 let Some(mid) = ids.get(&key).copied() else { continue };
-                let edit = channel.edit_message(&live.http, mid, EditMessage::new().content(text));
+                let edit = channel.edit_message(
+                    &live.http,
+                    mid,
+                    EditMessage::new().content(text).allowed_mentions(render::no_pings()),
+                );
                 let r = live.pacer.send(Route::Edit, thread, edit).await;
                 count_call("edit_message", &r);
                 if let Err(e) = r {
@@ -567,7 +584,10 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
                 let file = CreateAttachment::bytes(content.into_bytes(), filename);
                 let post = channel.send_message(
                     &live.http,
-                    CreateMessage::new().content("Full log of the session:").add_file(file),
+                    CreateMessage::new()
+                        .content("Full log of the session:")
+                        .allowed_mentions(render::no_pings())
+                        .add_file(file),
                 );
                 let r = live.pacer.send(Route::Post, thread, post).await;
                 count_call("upload", &r);

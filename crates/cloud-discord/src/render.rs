@@ -16,6 +16,14 @@ pub fn who(p: &Principal) -> String {
     cloud_chat::view::who(p, Platform::Discord)
 }
 
+/// What the mentions of a message the bot sends may ping: nothing. Every bot message may echo
+/// what someone typed (a reason, a stack name, an error quoting input), and an echoed
+/// `@everyone` or `<@id>` must not notify anyone; Discord still renders `<@id>` as the name.
+/// Set on every message, reply, followup and edit.
+pub fn no_pings() -> serenity::CreateAllowedMentions {
+    serenity::CreateAllowedMentions::new()
+}
+
 /// Buttons as one action row of at most 5 (Discord's limit), disabled ones greyed out.
 pub fn button_rows(buttons: &[ButtonView]) -> Vec<CreateActionRow> {
     let buttons: Vec<CreateButton> = buttons

@@ -237,7 +237,8 @@ struct CreateProjectCli {
 #[derive(Debug, Parser)]
 struct SetQuotaCli {
     project: String,
-    /// What is limited (the keys `cloud quota set --help` lists), or a resource type
+    /// What is limited: the keys the quota parser accepts (generated from its list)
+    #[arg(help = cloud_domain::policy::quota::quota_key_help())]
     key: String,
     /// The limit (a number)
     limit: f64,
@@ -785,6 +786,16 @@ mod tests {
 
     #[test]
     fn help_shows_the_arguments() {
+        let SlashCommand::Help(text) = ok("/cloud-set-quota", "help") else {
+            panic!("help expected")
+        };
+        // Generated from the parser's key list: every key it names is accepted, and no CLI
+        // command is suggested.
+        for name in cloud_domain::policy::quota::quota_key_names() {
+            assert!(text.contains(name), "{name} missing from {text}");
+            assert!(name.parse::<cloud_domain::policy::quota::QuotaKey>().is_ok(), "{name}");
+        }
+        assert!(!text.contains("cloud quota"), "{text}");
         let SlashCommand::Help(text) = ok("/cloud-deploy", "help") else {
             panic!()
         };

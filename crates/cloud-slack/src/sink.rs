@@ -29,7 +29,22 @@ pub struct ThreadSink {
     log_filename: String,
     /// Batcher keys → Slack `ts` of the messages posted under them.
     posted: HashMap<MessageKey, String>,
+    /// Posts Slack refused even after the client's own retries (a run of 429s longer than
+    /// them), oldest first, each with its latest text: re-posted before the next op, their
+    /// edits folded into them meanwhile, and whatever is still refused when the session ends
+    /// is attached as a file. So no line is lost and no later edit fails for want of a post.
+    pending: Vec<Pending>,
 }
+
+/// A post chat refused, waiting to be re-posted.
+struct Pending {
+    key: MessageKey,
+    text: String,
+    attempts: u32,
+}
+
+/// How often a refused post is tried again before it waits for the file at the end.
+const MAX_REPOST_ATTEMPTS: u32 = 5;
 
 impl ThreadSink {
     pub fn new(bot: Arc<SlackBot>, lobby: Lobby, log_filename: String) -> Self {
@@ -38,7 +53,65 @@ impl ThreadSink {
             lobby,
             log_filename,
             posted: HashMap::new(),
+            pending: Vec::new(),
         }
+    }
+
+    /// Re-posts the refused posts, oldest first, while Slack takes them (stops at the first
+    /// refusal: the thread keeps its order).
+    async fn repost_pending(&mut self) {
+        while let Some(first) = self.pending.first_mut() {
+            if first.attempts >= MAX_REPOST_ATTEMPTS {
+                return;
+            }
+            first.attempts += 1;
+            let (key, text) = (first.key.clone(), first.text.clone());
+            match self.post(&key, &text).await {
+                Ok(()) => {
+                    info!(%key, "slack: a refused post went through on a later try");
+                    self.pending.remove(0);
+                }
+                Err(e) => {
+                    warn!(%key, error = %e, "slack: a refused post is refused again");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The session ended: one last try for refused posts, then the rest as an attached file.
+    async fn finish(&mut self) {
+        for p in &mut self.pending {
+            p.attempts = 0;
+        }
+        self.repost_pending().await;
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut content = String::new();
+        for p in self.pending.drain(..) {
+            content.push_str(&format!("--- {} ---\n{}\n", p.key, p.text));
+        }
+        let filename = format!("undelivered-{}", self.log_filename);
+        if let Err(e) = upload(
+            &self.bot,
+            &self.lobby.channel,
+            Some(&self.lobby.ts),
+            &filename,
+            &content,
+        )
+        .await
+        {
+            warn!(error = %e, "slack: cannot attach the messages Slack refused");
+        }
+    }
+
+    async fn post(&mut self, key: &MessageKey, text: &str) -> anyhow::Result<()> {
+        let request = SlackApiChatPostMessageRequest::new(self.lobby.channel.clone().into(), content(text))
+            .with_thread_ts(self.lobby.ts.clone().into());
+        let posted = self.bot.session().chat_post_message(&request).await?;
+        self.posted.insert(key.clone(), posted.ts.to_string());
+        Ok(())
     }
 
     async fn perform(&mut self, op: RenderOp) -> anyhow::Result<()> {
@@ -48,6 +121,7 @@ impl ThreadSink {
             RenderOp::Upload { .. } => "files.upload",
         };
         metrics::counter!(metric::CHAT_CALLS, "platform" => "slack", "route" => route).increment(1);
+        self.repost_pending().await;
         let result = self.perform_op(op).await;
         if let Err(e) = &result {
             if matches!(
@@ -63,13 +137,18 @@ impl ThreadSink {
     async fn perform_op(&mut self, op: RenderOp) -> anyhow::Result<()> {
         match op {
             RenderOp::Post { key, text } => {
-                let request = SlackApiChatPostMessageRequest::new(self.lobby.channel.clone().into(), content(&text))
-                    .with_thread_ts(self.lobby.ts.clone().into());
-                let posted = self.bot.session().chat_post_message(&request).await?;
-                self.posted.insert(key, posted.ts.to_string());
+                if let Err(e) = self.post(&key, &text).await {
+                    self.pending.push(Pending { key, text, attempts: 0 });
+                    return Err(e.context("kept to post again later"));
+                }
             }
             RenderOp::Edit { key, text } => {
                 let Some(ts) = self.posted.get(&key).cloned() else {
+                    // Not posted yet (Slack refused it): the post goes out with this text.
+                    if let Some(p) = self.pending.iter_mut().find(|p| p.key == key) {
+                        p.text = text;
+                        return Ok(());
+                    }
                     anyhow::bail!("the batcher edits {key}, which was never posted");
                 };
                 let request =
@@ -143,6 +222,7 @@ pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limi
                     warn!(error = %e, "slack: a thread update failed");
                 }
             }
+            sink.finish().await;
             if let Ok(stats) = stats.await {
                 info!(?stats, "slack: thread finished");
             }

@@ -262,13 +262,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         check_fence(&mut tx, t.id, fence).await?;
         // One statement for every transition: a column the move does not set is written back
-        // unchanged (`COALESCE(NULL, column)`).
+        // unchanged (`COALESCE(NULL, column)`), except the reason of a session that plans again
+        // (Refresh, a retry): the old plan's failure is not this plan's.
         let done = sqlx::query!(
             "UPDATE sessions SET state = $1, updated_at = $2,
                 plan = COALESCE($3, plan), digest = COALESCE($4, digest),
                 plan_ready_at = COALESCE($5, plan_ready_at),
                 owner_pid = COALESCE($6, owner_pid), owner_start = COALESCE($7, owner_start),
-                reason = COALESCE($8, reason), finished_at = COALESCE($9, finished_at)
+                reason = CASE WHEN $1 = 'planning' THEN $8 ELSE COALESCE($8, reason) END, finished_at = COALESCE($9, finished_at)
              WHERE id = $10 AND state = $11",
             to,
             now,

@@ -10,7 +10,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::SessionEventKind;
 use super::{dependency_graph, OrchResult, Orchestrator, ResolvedDeployment, ResolvedStack, StackLockProof};
-use crate::engine::{EngineError, StackApply};
+use crate::engine::{EngineError, EnginePhase, Progress, StackApply};
 use crate::event_feed::EventFeed;
 use crate::policy::{Actor, Intent};
 use crate::store::{NewAudit, SessionRecord, SessionUpdate, StoreError};
@@ -184,6 +184,11 @@ impl Orchestrator {
                     }
                 }
                 let _ = self.set_stack(id, &stack.name, StackState::Applying, None, None).await;
+                let phase = match operation {
+                    Operation::Deploy | Operation::Rollback => EnginePhase::Apply,
+                    Operation::Destroy => EnginePhase::Destroy,
+                };
+                let _ = sink.send(Progress::Phase(phase));
                 let op = match operation {
                     Operation::Deploy | Operation::Rollback => self.engine.up(&stack.target, &sink, token),
                     Operation::Destroy => self.engine.destroy(&stack.target, &sink, token),

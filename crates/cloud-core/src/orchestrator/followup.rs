@@ -54,6 +54,7 @@ impl Orchestrator {
         let _ = self
             .set_stack(id, &stack.name, StackState::Previewing, None, None)
             .await;
+        let _ = sink.send(crate::engine::Progress::Phase(crate::engine::EnginePhase::RePreview));
         let result = self
             .engine
             .preview(&stack.target, sink)

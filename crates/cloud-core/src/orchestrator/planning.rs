@@ -10,7 +10,7 @@ use super::{
     dependency_graph, rollback, OrchResult, Orchestrator, OrchestratorError, ResolvedDeployment, ResolvedStack,
     SessionEventKind, StackLockProof,
 };
-use crate::engine::{EngineError, StackPreview};
+use crate::engine::{EngineError, EnginePhase, Progress, StackPreview};
 use crate::policy::{Actor, Intent};
 use crate::store::{NewSession, SessionRecord, SessionUpdate};
 use cloud_domain::error::UserError;
@@ -345,6 +345,7 @@ impl Orchestrator {
                 let _ = self
                     .set_stack(id, &stack.name, StackState::Previewing, None, None)
                     .await;
+                let _ = sink.send(Progress::Phase(EnginePhase::Preview));
                 let preview = match operation {
                     Operation::Destroy => self.engine.preview_destroy(&stack.target, &sink),
                     Operation::Deploy | Operation::Rollback => self.engine.preview(&stack.target, &sink),

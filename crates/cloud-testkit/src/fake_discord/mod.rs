@@ -146,11 +146,35 @@ pub struct StoredMessage {
     pub loading: bool,
     pub edits: u32,
     pub created: Instant,
+    /// The `allowed_mentions` of the latest write of its text (`None`: not sent, so Discord
+    /// pings every user, role, `@everyone` and `@here` the text mentions).
+    pub allowed_mentions: Option<Value>,
 }
 
 impl StoredMessage {
     pub fn is_ephemeral(&self) -> bool {
         self.flags & 64 != 0
+    }
+
+    /// Whether Discord would notify someone for this message's mentions: a `<@…>`, `@everyone`
+    /// or `@here` in its text that its `allowed_mentions` does not rule out (no
+    /// `allowed_mentions` at all allows every mention).
+    pub fn pings(&self) -> bool {
+        let text = self.text();
+        let users = text.contains("<@");
+        let everyone = text.contains("@everyone") || text.contains("@here");
+        let Some(allowed) = &self.allowed_mentions else {
+            return users || everyone;
+        };
+        let parse: Vec<&str> = allowed["parse"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let listed = |key: &str| allowed[key].as_array().is_some_and(|a| !a.is_empty());
+        (users && (parse.contains(&"users") || parse.contains(&"roles") || listed("users") || listed("roles")))
+            || (everyone && parse.contains(&"everyone"))
     }
 
     /// Content plus every embed's title, description and fields, for assertions.
@@ -316,6 +340,8 @@ struct Bucket {
 pub struct State {
     pub config: FakeConfig,
     next_id: u64,
+    /// The next slash command comes from a client with an outdated command list.
+    stale_client: bool,
     pub channels: BTreeMap<u64, StoredChannel>,
     pub messages: BTreeMap<u64, StoredMessage>,
     pub interactions: BTreeMap<u64, StoredInteraction>,
@@ -340,6 +366,7 @@ impl State {
         State {
             config,
             next_id: 1_000_000_000_000_000_000,
+            stale_client: false,
             channels: BTreeMap::new(),
             messages: BTreeMap::new(),
             interactions: BTreeMap::new(),
@@ -708,7 +735,11 @@ impl FakeDiscord {
             out.push(o);
         }
         for def in &defs {
-            if def["required"] == true && !options.iter().any(|(o, _)| def["name"] == *o) && focused.is_none() {
+            if def["required"] == true
+                && !options.iter().any(|(o, _)| def["name"] == *o)
+                && focused.is_none()
+                && !st.stale_client
+            {
                 return Err(format!(
                     "Discord would not send /{name} without its required option `{}`",
                     def["name"]
@@ -757,6 +788,21 @@ impl FakeDiscord {
         let (payload, stored) = self.base_interaction(&mut st, 2, user, channel, data);
         drop(st);
         Ok(self.send(payload, stored))
+    }
+
+    /// Like [`FakeDiscord::slash`], but as a client whose copy of the command list is out of
+    /// date sends it: a required option may be missing (Discord delivers such interactions).
+    pub fn slash_from_stale_client(
+        &self,
+        user: &FakeUser,
+        channel: u64,
+        name: &str,
+        options: &[(&str, Value)],
+    ) -> InteractionRef {
+        self.state().stale_client = true;
+        let sent = self.slash(user, channel, name, options);
+        self.state().stale_client = false;
+        sent
     }
 
     /// A user types into option `focused` of `/name` (an autocomplete interaction).

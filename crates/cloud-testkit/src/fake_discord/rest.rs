@@ -366,10 +366,15 @@ fn new_message(
         loading: false,
         edits: 0,
         created: st.now(),
+        allowed_mentions: body.get("allowed_mentions").cloned(),
     }
 }
 
 fn apply_edit(msg: &mut StoredMessage, body: &Value, files: Vec<StoredFile>) {
+    if body.get("content").is_some() || body.get("embeds").is_some() {
+        // Discord parses the mentions of an edit with the edit's own allowed_mentions.
+        msg.allowed_mentions = body.get("allowed_mentions").cloned();
+    }
     if let Some(c) = body.get("content") {
         msg.content = c.as_str().unwrap_or("").to_string();
     }

@@ -143,6 +143,9 @@ struct Inner {
     calls: Vec<String>,
     /// Errors to answer instead of success, once each, by method.
     fail_next: HashMap<String, VecDeque<String>>,
+    /// `(needle, n)`: the next `n` `chat.postMessage` calls whose text contains `needle` are
+    /// answered 429 (a run of rate limits longer than a client's retries).
+    rate_limit_posts: Option<(String, u32)>,
     /// Calls held before answering, once each, by method (a slow Slack): each waits until its
     /// [`Held`] is released.
     hold_next: HashMap<String, VecDeque<Arc<Notify>>>,
@@ -251,6 +254,12 @@ impl FakeSlack {
             .entry(method.into())
             .or_default()
             .push_back(error.into());
+    }
+
+    /// Answer the next `n` `chat.postMessage` calls whose text contains `needle` with 429 and
+    /// `Retry-After: 1`, whatever the channel's budget (Slack having a bad minute).
+    pub fn rate_limit_posts_containing(&self, needle: &str, n: u32) {
+        self.lock().rate_limit_posts = Some((needle.into(), n));
     }
 
     /// The next call of `method` is answered only once the returned [`Held`] is released (Slack
@@ -592,6 +601,14 @@ fn handle(s: &Shared, method: &str, headers: &HeaderMap, query: &HashMap<String,
             let blocks = blocks.as_array().cloned().unwrap_or_default();
             match method {
                 "chat.postMessage" => {
+                    if let Some((needle, n)) = inner.rate_limit_posts.as_mut() {
+                        if *n > 0 && text.contains(needle.as_str()) {
+                            *n -= 1;
+                            *inner.rate_limited.entry(method.into()).or_default() += 1;
+                            inner.calls.push(format!("{method}:429"));
+                            return rate_limited(1);
+                        }
+                    }
                     // Token bucket per channel.
                     let now = inner.now();
                     let limits = &s.limits;
