@@ -492,7 +492,14 @@ impl SessionTask {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ops_tx, ops_rx) = mpsc::channel(64);
         spawn_batcher(rx, SinkLimits::discord(), ops_tx);
-        tokio::spawn(send_ops(self.live.clone(), self.id(), thread, ops_rx));
+        // Shutdown waits for the guard: the summary and log file reach the thread first.
+        let guard = self.live.core.output_guard();
+        let live = self.live.clone();
+        let id = self.id();
+        tokio::spawn(async move {
+            send_ops(live, id, thread, ops_rx).await;
+            drop(guard);
+        });
         self.batch = Some(tx);
     }
 

@@ -133,6 +133,8 @@ pub async fn upload(
 
 /// Runs a batcher for one session and performs its ops in the thread, in order.
 pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limits: SinkLimits, id: SessionId) {
+    // Shutdown waits for the guard: the summary and log file reach the thread first.
+    let guard = sink.bot.core.output_guard();
     let (ops_tx, mut ops_rx) = mpsc::channel::<RenderOp>(64);
     let batcher = Batcher::new(limits).with_log_filename(sink.log_filename.clone());
     let stats = spawn_batcher_with(rx, batcher, ops_tx);
@@ -146,6 +148,7 @@ pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limi
             if let Ok(stats) = stats.await {
                 info!(?stats, "slack: thread finished");
             }
+            drop(guard);
         }
         .instrument(info_span!("slack_thread", session = %id)),
     );
