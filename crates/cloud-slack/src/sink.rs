@@ -140,9 +140,25 @@ pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limi
     let stats = spawn_batcher_with(rx, batcher, ops_tx);
     tokio::spawn(
         async move {
+            let mut uploaded = false;
             while let Some(op) = ops_rx.recv().await {
+                uploaded |= matches!(op, RenderOp::Upload { .. });
                 if let Err(e) = sink.perform(op).await {
                     warn!(error = %e, "slack: a thread update failed");
+                }
+            }
+            // The app is shutting down: the thread is the last word chat has on this session,
+            // so it ends with the full log even when the chat messages held every line.
+            if !uploaded && !sink.bot.core.accepting() {
+                let content = cloud_chat::feed::full_log(&sink.bot.core, id, String::new()).await;
+                if !content.is_empty() {
+                    let upload = RenderOp::Upload {
+                        filename: sink.log_filename.clone(),
+                        content,
+                    };
+                    if let Err(e) = sink.perform(upload).await {
+                        warn!(error = %e, "slack: cannot attach the full log");
+                    }
                 }
             }
             if let Ok(stats) = stats.await {
