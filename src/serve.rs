@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use cloud_chat::{Core, Transport};
+use cloud_domain::session::Platform;
 
 /// The process-wide Prometheus recorder (a recorder can be installed once per process).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -116,6 +117,19 @@ fn spawn_retention_sweep(core: Arc<Core>, every: Duration) -> tokio::task::JoinH
     })
 }
 
+/// How long a stopping `cloud serve` waits for chat to show the sessions' outcomes (lobby edits
+/// are paced to about one a second per channel; a summary and a log file are a few posts).
+const CHAT_FLUSH_LIMIT: Duration = Duration::from_secs(30);
+
+/// The platform a transport serves.
+fn platform_of(transport: &str) -> Option<Platform> {
+    match transport {
+        "discord" => Some(Platform::Discord),
+        "slack" => Some(Platform::Slack),
+        _ => None,
+    }
+}
+
 /// Runs the transports over `core` until SIGTERM/SIGINT (or `stop`), then shuts down gracefully.
 /// Errors of a transport at start-up end the whole serve.
 pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: CancellationToken) -> anyhow::Result<()> {
@@ -128,6 +142,7 @@ pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: Can
     let retention = spawn_retention_sweep(core.clone(), RETENTION_EVERY);
     let transport_stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let platforms: Vec<Platform> = transports.iter().filter_map(|t| platform_of(t.name())).collect();
     for t in transports {
         let name = t.name();
         core.set_connected(name, false);
@@ -166,7 +181,9 @@ pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: Can
         }
     }
     // Shutdown order: stop new sessions, keep the transports up so running applies can still
-    // post their progress, then stop the transports and the ops endpoint.
+    // post their progress; cancel what outlives the grace; let chat draw every outcome (lobbies
+    // terminal, summaries and log files in the threads); then stop the transports and the ops
+    // endpoint.
     let cancelled = core
         .shutdown(
             core.config.serve.shutdown_timeout,
@@ -175,6 +192,9 @@ pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: Can
         .await;
     if !cancelled.is_empty() {
         warn!(count = cancelled.len(), "running applies were cancelled for shutdown");
+    }
+    if failure.is_none() {
+        core.flush_chat(&platforms, CHAT_FLUSH_LIMIT).await;
     }
     transport_stop.cancel();
     while let Some(done) = tasks.join_next().await {

@@ -170,3 +170,93 @@ async fn shutdown_lets_applies_run_until_the_timeout_then_cancels_them_and_recor
     t.lobby_state(lobby.id, "CANCELLED").await;
     t.finish().await;
 }
+
+/// The operator stops `cloud serve` (SIGTERM) while an apply runs and cannot finish: the thread
+/// hears that the bot is stopping, the apply is cancelled through the engine once the shutdown
+/// timeout is over — as the system, not as the approver — and before the process exits 0 the
+/// thread has the summary and the full log and the lobby shows CANCELLED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_apply_cancels_it_as_the_system_and_chat_shows_the_end_before_exit() {
+    let mut t = DiscordTester::new().await;
+    // The apply stays in its first step: it cannot finish within the shutdown timeout.
+    t.hold_updates();
+    t.set_shutdown_timeout("2s");
+    let alice = t.user("alice");
+    t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
+    let mut serve = t.start_serve_process().await;
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
+    );
+    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
+    let lobby = t.lobby(&short).await;
+    t.lobby_state(lobby.id, "PLAN_READY").await;
+    let click = t.click(&alice, lobby.id, "approve");
+    t.reply_to(&click).await;
+    t.lobby_state(lobby.id, "APPLYING").await;
+    let thread = t.thread(lobby.id).await;
+
+    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
+    let status = tokio::time::timeout(discord::WAIT, serve.wait())
+        .await
+        .expect("cloud serve exits")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{}", t.transcript());
+
+    // The process is gone: whatever chat shows now, it showed before its transports stopped.
+    {
+        let st = t.fake.state();
+        let in_thread = st.messages_in(thread);
+        let said = |what: &str| in_thread.iter().any(|m| m.content.contains(what));
+        assert!(said("shutting down"), "no shutdown notice\n{}", t.transcript());
+        assert!(
+            in_thread.iter().any(|m| m.content.contains("ecommerce/dev")
+                && m.content.contains(": cancelled")
+                && m.content.contains("system:shutdown")),
+            "no summary of the apply cancelled by the system\n{}",
+            t.transcript()
+        );
+        assert!(
+            in_thread
+                .iter()
+                .flat_map(|m| m.files.iter())
+                .any(|f| f.filename.ends_with(".log") && !f.content.is_empty()),
+            "no log file in the thread\n{}",
+            t.transcript()
+        );
+        let shown = st.messages[&lobby.id].embeds[0]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(shown.contains(" CANCELLED ·"), "the lobby shows: {shown}");
+    }
+
+    let store = t.store().await;
+    let session = store.find_session(&short).await.unwrap();
+    assert_eq!(session.state, cloud_domain::session::SessionState::Cancelled);
+    let audit = store.audit_entries(Some(session.id)).await.unwrap();
+    let by_system: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.actor == "system:shutdown")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert!(by_system.contains(&"serve.shutdown_cancel"), "{audit:?}");
+    assert!(by_system.contains(&"session.cancel_requested"), "{audit:?}");
+    let approver = DiscordTester::principal(&alice).to_string();
+    assert!(
+        !audit.iter().any(|e| e.actor == approver && e.action.contains("cancel")),
+        "the cancel is not the approver's: {audit:?}"
+    );
+    assert!(
+        session
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("system:shutdown"),
+        "{:?}",
+        session.reason
+    );
+    assert!(store.held_locks().await.unwrap().is_empty(), "no stack lock is left");
+    t.finish().await;
+}

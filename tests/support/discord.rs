@@ -39,6 +39,8 @@ pub struct DiscordTester {
     pub workspace: TempWorkspace,
     dir: tempfile::TempDir,
     config: Config,
+    /// The configuration file (`cloud serve` processes read it through `CLOUD_CONFIG`).
+    config_path: std::path::PathBuf,
     /// Knobs for the Pulumi stand-in.
     pub engine_env: BTreeMap<String, String>,
     /// HTTPS endpoint of the fake when serenity's own rate limiter is on.
@@ -79,7 +81,7 @@ impl DiscordTester {
         .unwrap();
         let config = Config::load_with_env(
             &Overrides {
-                config: Some(config_path),
+                config: Some(config_path.clone()),
                 data_dir: None,
             },
             &BTreeMap::new(),
@@ -91,6 +93,7 @@ impl DiscordTester {
             workspace,
             dir,
             config,
+            config_path,
             engine_env: BTreeMap::new(),
             engine: None,
             tls: None,
@@ -197,6 +200,64 @@ impl DiscordTester {
         self.dir.path().join("data")
     }
 
+    /// The bot's store, or (no bot in this process: a `cloud serve` process runs it) the same
+    /// database opened from here.
+    pub async fn store(&self) -> cloud_core::store::Store {
+        match &self.bot {
+            Some(bot) => bot.core.store().clone(),
+            None => {
+                self.config.prepare_data_dir().expect("the data dir is usable");
+                cloud_core::store::Store::open(&self.config.database_url)
+                    .await
+                    .expect("the test opens the bot's database")
+            }
+        }
+    }
+
+    /// Rewrites the `serve.shutdown_timeout` of the configuration file (for `cloud serve`
+    /// processes started after this).
+    pub fn set_shutdown_timeout(&self, timeout: &str) {
+        let text = std::fs::read_to_string(&self.config_path).unwrap();
+        let text = text.replace("shutdown_timeout: 30s", &format!("shutdown_timeout: {timeout}"));
+        std::fs::write(&self.config_path, text).unwrap();
+    }
+
+    /// Runs `cloud serve --discord` as an operator would, in its own process, over this
+    /// tester's configuration, database and fake Discord (the stand-in's knobs in its
+    /// environment), and waits until it connected and registered its commands.
+    pub async fn start_serve_process(&mut self) -> tokio::process::Child {
+        assert!(self.bot.is_none(), "an in-process bot is running");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"));
+        cmd.args(["serve", "--discord"])
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("CLOUD_CONFIG", &self.config_path)
+            .env("DISCORD_TOKEN", self.fake.config().token)
+            .env("CLOUD_DISCORD_API_URL", self.fake.base_url())
+            .env("CLOUD_DISCORD_GUILD_ID", self.fake.config().guild_id.to_string())
+            .envs(&self.engine_env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let before = self.fake.state().identified;
+        let child = cmd.spawn().expect("cloud serve starts");
+        let ready = self
+            .fake
+            .wait_for(WAIT, |s| {
+                (s.identified > before && s.commands.contains_key("cloud-deploy")).then_some(())
+            })
+            .await;
+        if ready.is_none() {
+            panic!(
+                "cloud serve did not connect and register its commands\n{}",
+                self.transcript()
+            );
+        }
+        child
+    }
+
     pub fn core(&self) -> Arc<Core> {
         self.bot.as_ref().expect("the bot runs").core.clone()
     }
@@ -221,8 +282,8 @@ impl DiscordTester {
 
     /// Gives `user` a role on project/env, optionally expiring after `for_`.
     pub async fn grant(&self, user: &FakeUser, project: &str, env: &str, role: Role, for_: Option<Duration>) {
-        self.core()
-            .store()
+        self.store()
+            .await
             .create_grant(NewGrant {
                 principal: Self::principal(user),
                 project: project.into(),

@@ -18,10 +18,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use cloud_core::config::Config;
-use cloud_core::orchestrator::{Orchestrator, SessionEventKind};
+use cloud_core::orchestrator::{Orchestrator, SessionEventKind, SHUTDOWN_ACTOR};
 use cloud_core::policy::Access;
-use cloud_core::store::{NewAudit, SessionFilter, Store};
-use cloud_domain::session::{Principal, SessionId, SessionState, StackName, StackState};
+use cloud_core::store::{NewAudit, Store};
+use cloud_domain::session::{Platform, SessionId, SessionState, StackName, StackState};
 
 /// Metric names, in one place (docs/discord.md lists them).
 pub mod metric {
@@ -52,6 +52,26 @@ pub struct Core {
     work: TaskTracker,
     /// Connection state of each transport's link to its platform, for `/healthz`.
     connected: Mutex<BTreeMap<&'static str, bool>>,
+    /// Chat output in flight (a thread's batcher and its sender): shutdown waits for it before
+    /// the transports stop, so a summary and a log file are posted, not dropped.
+    output: Arc<OutputInFlight>,
+}
+
+/// Counts the threads whose output is still being posted ([`Core::output_guard`]).
+#[derive(Default)]
+struct OutputInFlight {
+    count: std::sync::atomic::AtomicUsize,
+    changed: tokio::sync::Notify,
+}
+
+/// Held while a thread's output is being posted; dropping it says the output is done.
+pub struct OutputGuard(Arc<OutputInFlight>);
+
+impl Drop for OutputGuard {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.changed.notify_waiters();
+    }
 }
 
 impl Core {
@@ -81,6 +101,7 @@ impl Core {
             draining: CancellationToken::new(),
             work: TaskTracker::new(),
             connected: Mutex::new(BTreeMap::new()),
+            output: Arc::new(OutputInFlight::default()),
         });
         core.spawn_engine_timer();
         core
@@ -213,47 +234,62 @@ impl Core {
         self.orchestrator.spawn_sweeper(every, clock, self.draining.clone())
     }
 
-    /// Graceful shutdown: stop taking sessions, give running work `timeout` to finish, then
-    /// cancel running applies gracefully (in-flight steps finish), record it, and wait up to
-    /// `grace` more. Returns the sessions it had to cancel.
+    /// Marks a thread's output as in flight until the guard is dropped (an adapter holds it from
+    /// the apply's start until its summary and log file are posted).
+    pub fn output_guard(&self) -> OutputGuard {
+        self.output.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.output.changed.notify_waiters();
+        OutputGuard(self.output.clone())
+    }
+
+    /// Graceful shutdown: stop taking sessions, say in the thread of every apply this process
+    /// runs that it is stopping, give running work `timeout` to finish, then cancel this
+    /// process's applies through the engine (in-flight steps finish; the audit log names
+    /// [`SHUTDOWN_ACTOR`]), and wait up to `grace` more for them to record their outcome.
+    /// Returns the sessions it had to cancel. Applies other processes run (a CLI) are left alone.
     pub async fn shutdown(&self, timeout: Duration, grace: Duration) -> Vec<SessionId> {
         self.draining.cancel();
         self.work.close();
         info!(running = self.work.len(), timeout = %humantime::format_duration(timeout), "shutting down: no new sessions; waiting for running work");
+        let running = self.orchestrator.running_applies();
+        for id in &running {
+            self.orchestrator
+                .announce_shutdown(
+                    *id,
+                    &format!(
+                        "The bot is shutting down: this apply has {} to finish, then it is cancelled gracefully (running steps finish).",
+                        humantime::format_duration(timeout)
+                    ),
+                )
+                .await;
+        }
         if tokio::time::timeout(timeout, self.work.wait()).await.is_ok() {
             return vec![];
         }
-        let system = Principal::cli("cloud-serve");
         let mut cancelled = Vec::new();
-        let applying = self
-            .store
-            .sessions(&SessionFilter {
-                state: Some(SessionState::Applying),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_default();
-        for s in applying {
+        for id in self.orchestrator.running_applies() {
             let reason = format!(
                 "cloud serve is shutting down and the apply outlived the {} shutdown timeout",
                 humantime::format_duration(timeout)
             );
-            match self.orchestrator.cancel_as_system(s.id, &system, &reason).await {
-                Ok(_) => {
+            match self.orchestrator.cancel_running_as(id, SHUTDOWN_ACTOR, &reason).await {
+                Ok(true) => {
+                    let project = self.store.session(id).await.ok().map(|s| s.project);
                     let _ = self
                         .store
                         .audit(NewAudit {
-                            actor: system.to_string(),
+                            actor: SHUTDOWN_ACTOR.to_string(),
                             action: "serve.shutdown_cancel".into(),
-                            session_id: Some(s.id),
-                            project: Some(s.project.clone()),
+                            session_id: Some(id),
+                            project,
                             details: serde_json::json!({"reason": reason}),
                         })
                         .await;
-                    warn!(session = %s.id, "cancelled a running apply for shutdown");
-                    cancelled.push(s.id);
+                    warn!(session = %id, "cancelled a running apply for shutdown");
+                    cancelled.push(id);
                 }
-                Err(e) => warn!(session = %s.id, error = %e.to_user(), "could not cancel for shutdown"),
+                Ok(false) => {}
+                Err(e) => warn!(session = %id, error = %e.to_user(), "could not cancel for shutdown"),
             }
         }
         if tokio::time::timeout(grace, self.work.wait()).await.is_err() {
@@ -264,7 +300,72 @@ impl Core {
         }
         cancelled
     }
+
+    /// Waits, up to `timeout`, until the chat on `platforms` shows everything the session log
+    /// held when the wait began: every lobby drawn up to its session's last event and every
+    /// thread's output (summary, log file) posted. What `cloud serve` does between
+    /// [`Core::shutdown`] and stopping the transports. False when the time ran out.
+    pub async fn flush_chat(&self, platforms: &[Platform], timeout: Duration) -> bool {
+        let target = match self.store.last_event_id().await {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "cannot read the session log; not waiting for chat to catch up");
+                return false;
+            }
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.output.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let in_flight = self.output.count.load(std::sync::atomic::Ordering::SeqCst);
+            let behind = self.lobbies_behind_until(platforms, target).await;
+            if in_flight == 0 && behind.is_empty() {
+                info!("chat shows every session's outcome");
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                warn!(
+                    threads = in_flight,
+                    lobbies = behind.len(),
+                    "chat did not catch up before the shutdown deadline; stopping anyway"
+                );
+                return false;
+            }
+            // Lobby edits are paced (about one a second); the output counter wakes us at once.
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep(FLUSH_POLL) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// The sessions whose lobby on one of `platforms` has not been drawn up to their last event
+    /// at or before `target`.
+    async fn lobbies_behind_until(&self, platforms: &[Platform], target: i64) -> Vec<SessionId> {
+        let mut behind = Vec::new();
+        for platform in platforms {
+            let rows = match self.store.lobbies_behind(*platform).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    warn!(error = %e, "cannot list the lobbies behind their sessions");
+                    continue;
+                }
+            };
+            for (row, cursor) in rows {
+                let next = self.store.events_after(row.session_id, cursor, 1).await;
+                if next.ok().and_then(|events| events.first().map(|e| e.id <= target)) == Some(true) {
+                    behind.push(row.session_id);
+                }
+            }
+        }
+        behind
+    }
 }
+
+/// How often [`Core::flush_chat`] looks at the lobbies' cursors while it waits.
+const FLUSH_POLL: Duration = Duration::from_millis(100);
 
 /// A chat adapter that runs inside `cloud serve`.
 #[async_trait::async_trait]

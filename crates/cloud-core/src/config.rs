@@ -647,7 +647,7 @@ impl Config {
 
         let timeout = file.pulumi.timeout.unwrap_or(Duration::from_secs(3600));
         let cancel_grace = file.pulumi.cancel_grace.unwrap_or(Duration::from_secs(30));
-        let shutdown_timeout = file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(300));
+        let shutdown_timeout = file.serve.shutdown_timeout.unwrap_or(Duration::from_secs(30));
         let env_duration = |var: &str| -> Result<Option<Duration>, ConfigError> {
             env.get(var)
                 .map(|v| {

@@ -502,7 +502,14 @@ impl SessionTask {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ops_tx, ops_rx) = mpsc::channel(64);
         spawn_batcher(rx, SinkLimits::discord(), ops_tx);
-        tokio::spawn(send_ops(self.live.clone(), self.id(), thread, ops_rx));
+        // Shutdown waits for the guard: the summary and log file reach the thread first.
+        let guard = self.live.core.output_guard();
+        let live = self.live.clone();
+        let id = self.id();
+        tokio::spawn(async move {
+            send_ops(live, id, thread, ops_rx).await;
+            drop(guard);
+        });
         self.batch = Some(tx);
     }
 
@@ -548,6 +555,7 @@ impl SessionTask {
 async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mpsc::Receiver<RenderOp>) {
     let channel = ChannelId::new(thread);
     let mut ids: HashMap<MessageKey, MessageId> = HashMap::new();
+    let mut uploaded = false;
     while let Some(op) = ops.recv().await {
         match op {
             RenderOp::Post { key, text } => {
@@ -578,24 +586,45 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
                 }
             }
             RenderOp::Upload { filename, content } => {
-                // The store keeps every line the engine printed, even ones this process's event
-                // broadcast dropped under load: attach that when it holds more.
-                let content = feed::full_log(&live.core, session, content).await;
-                let file = CreateAttachment::bytes(content.into_bytes(), filename);
-                let post = channel.send_message(
-                    &live.http,
-                    CreateMessage::new()
-                        .content("Full log of the session:")
-                        .allowed_mentions(render::no_pings())
-                        .add_file(file),
-                );
-                let r = live.pacer.send(Route::Post, thread, post).await;
-                count_call("upload", &r);
-                if let Err(e) = r {
-                    warn!(%session, error = %e, "cannot attach the full log");
-                }
+                uploaded = true;
+                upload_log(&live, session, thread, filename, content).await;
             }
         }
+    }
+    // The bot is shutting down: the thread is the last word chat has on this session, so it
+    // ends with the full log even when the chat messages held every line.
+    if !uploaded && !live.core.accepting() {
+        let content = feed::full_log(&live.core, session, String::new()).await;
+        if !content.is_empty() {
+            upload_log(
+                &live,
+                session,
+                thread,
+                format!("session-{}.log", session.short()),
+                content,
+            )
+            .await;
+        }
+    }
+}
+
+/// Attaches the session's full log to its thread.
+async fn upload_log(live: &Live, session: SessionId, thread: u64, filename: String, content: String) {
+    // The store keeps every line the engine printed, even ones this process's event broadcast
+    // dropped under load: attach that when it holds more.
+    let content = feed::full_log(&live.core, session, content).await;
+    let file = CreateAttachment::bytes(content.into_bytes(), filename);
+    let post = ChannelId::new(thread).send_message(
+        &live.http,
+        CreateMessage::new()
+            .content("Full log of the session:")
+            .allowed_mentions(render::no_pings())
+            .add_file(file),
+    );
+    let r = live.pacer.send(Route::Post, thread, post).await;
+    count_call("upload", &r);
+    if let Err(e) = r {
+        warn!(%session, error = %e, "cannot attach the full log");
     }
 }
 

@@ -68,7 +68,7 @@ enum Msg {
 pub struct SlackBot {
     /// The shared core of `cloud serve`: plans and applies run on its tracked tasks, and it
     /// says when the process stops taking sessions.
-    core: Arc<Core>,
+    pub(crate) core: Arc<Core>,
     pub(crate) client: Arc<Client>,
     token: SlackApiToken,
     environments: Vec<String>,

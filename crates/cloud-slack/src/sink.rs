@@ -212,20 +212,39 @@ pub async fn upload(
 
 /// Runs a batcher for one session and performs its ops in the thread, in order.
 pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limits: SinkLimits, id: SessionId) {
+    // Shutdown waits for the guard: the summary and log file reach the thread first.
+    let guard = sink.bot.core.output_guard();
     let (ops_tx, mut ops_rx) = mpsc::channel::<RenderOp>(64);
     let batcher = Batcher::new(limits).with_log_filename(sink.log_filename.clone());
     let stats = spawn_batcher_with(rx, batcher, ops_tx);
     tokio::spawn(
         async move {
+            let mut uploaded = false;
             while let Some(op) = ops_rx.recv().await {
+                uploaded |= matches!(op, RenderOp::Upload { .. });
                 if let Err(e) = sink.perform(op).await {
                     warn!(error = %e, "slack: a thread update failed");
                 }
             }
             sink.finish().await;
+            // The app is shutting down: the thread is the last word chat has on this session,
+            // so it ends with the full log even when the chat messages held every line.
+            if !uploaded && !sink.bot.core.accepting() {
+                let content = cloud_chat::feed::full_log(&sink.bot.core, id, String::new()).await;
+                if !content.is_empty() {
+                    let upload = RenderOp::Upload {
+                        filename: sink.log_filename.clone(),
+                        content,
+                    };
+                    if let Err(e) = sink.perform(upload).await {
+                        warn!(error = %e, "slack: cannot attach the full log");
+                    }
+                }
+            }
             if let Ok(stats) = stats.await {
                 info!(?stats, "slack: thread finished");
             }
+            drop(guard);
         }
         .instrument(info_span!("slack_thread", session = %id)),
     );

@@ -93,6 +93,8 @@ impl Orchestrator {
             Ok(from) => Some(tokio::spawn(watch_for_cancel(
                 EventFeed::session(&self.store, id, from),
                 token.clone(),
+                self.cancellers.clone(),
+                id,
             ))),
             Err(e) => {
                 warn!(session = %id, error = %e, "cannot watch the log for cancel requests");
@@ -106,6 +108,7 @@ impl Orchestrator {
             watcher.abort();
         }
         self.running.remove(&id);
+        self.cancellers.remove(&id);
         stop_on_loss.abort();
         lease.release().await;
         let (record, remaining) = result?;
@@ -306,15 +309,27 @@ impl Orchestrator {
         let _ = log_task.await;
 
         if cancelled {
+            // The CANCELLED change names whoever asked for the cancel (a person, another
+            // process's request, `system:shutdown`), not whoever started the apply.
+            let (by, reason) = match self.cancellers.get(&id).map(|c| c.clone()) {
+                Some((by, why)) => (
+                    by.clone(),
+                    format!("cancelled by {by} during apply ({why}); in-flight steps finished"),
+                ),
+                None => (
+                    actor_text.to_string(),
+                    "cancelled during apply; in-flight steps finished".into(),
+                ),
+            };
             let record = self
                 .move_session(
                     id,
                     SessionState::Applying,
                     SessionState::Cancelled,
-                    actor_text,
+                    &by,
                     SessionUpdate {
                         plan: None,
-                        reason: Some("cancelled during apply; in-flight steps finished".into()),
+                        reason: Some(reason),
                     },
                 )
                 .await?;
@@ -391,6 +406,51 @@ impl Orchestrator {
         self.cancel_unchecked(session, principal, reason).await
     }
 
+    /// The sessions whose apply this process is running right now.
+    pub fn running_applies(&self) -> Vec<SessionId> {
+        let mut ids: Vec<SessionId> = self.running.iter().map(|e| *e.key()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Says in a session's log that the process running it is stopping (chat shows it in the
+    /// session's thread): `reason` tells what happens to the apply.
+    pub async fn announce_shutdown(&self, id: SessionId, reason: &str) {
+        self.publish(
+            id,
+            SessionEventKind::Shutdown {
+                reason: reason.to_string(),
+            },
+        )
+        .await;
+    }
+
+    /// Cancels, on behalf of the process itself, an apply this process runs (`cloud serve`
+    /// shutting down, Ctrl-C in `cloud deploy`): the engine is stopped gracefully (in-flight
+    /// steps finish), and the audit log and the CANCELLED change name `actor` (e.g.
+    /// [`super::SHUTDOWN_ACTOR`]), not the approver. False when this process runs no apply of `id`.
+    pub async fn cancel_running_as(&self, id: SessionId, actor: &str, reason: &str) -> OrchResult<bool> {
+        let Some(token) = self.running.get(&id).map(|t| t.clone()) else {
+            return Ok(false);
+        };
+        let session = self.store.session(id).await?;
+        info!(session = %id, by = actor, "graceful cancel requested");
+        self.store
+            .audit(NewAudit {
+                actor: actor.to_string(),
+                action: "session.cancel_requested".into(),
+                session_id: Some(id),
+                project: Some(session.project.clone()),
+                details: serde_json::json!({"reason": reason}),
+            })
+            .await?;
+        self.cancellers
+            .entry(id)
+            .or_insert_with(|| (actor.to_string(), reason.to_string()));
+        token.cancel();
+        Ok(true)
+    }
+
     pub(super) async fn cancel_unchecked(
         &self,
         session: SessionRecord,
@@ -401,6 +461,9 @@ impl Orchestrator {
         if session.state == SessionState::Applying {
             if let Some(token) = self.running.get(&id) {
                 info!(session = %id, by = %principal, "graceful cancel requested");
+                self.cancellers
+                    .entry(id)
+                    .or_insert_with(|| (principal.to_string(), reason.to_string()));
                 self.store
                     .audit(NewAudit {
                         actor: principal.to_string(),
@@ -480,7 +543,12 @@ impl Orchestrator {
 }
 
 /// Cancels `token` when the session's log asks for a cancel (written by another process).
-async fn watch_for_cancel(mut log: EventFeed, token: CancellationToken) {
+async fn watch_for_cancel(
+    mut log: EventFeed,
+    token: CancellationToken,
+    cancellers: std::sync::Arc<dashmap::DashMap<SessionId, (String, String)>>,
+    id: SessionId,
+) {
     loop {
         let events = tokio::select! {
             _ = token.cancelled() => return,
@@ -489,10 +557,12 @@ async fn watch_for_cancel(mut log: EventFeed, token: CancellationToken) {
         match events {
             Ok(events) if events.is_empty() => return,
             Ok(events) => {
-                if events
-                    .iter()
-                    .any(|e| matches!(e.kind, SessionEventKind::CancelRequested { .. }))
-                {
+                let asked = events.iter().find_map(|e| match &e.kind {
+                    SessionEventKind::CancelRequested { by, reason } => Some((by.to_string(), reason.clone())),
+                    _ => None,
+                });
+                if let Some(asked) = asked {
+                    cancellers.entry(id).or_insert(asked);
                     info!("cancel requested through the session log: stopping the apply");
                     token.cancel();
                     return;

@@ -143,6 +143,10 @@ pub struct OrchestratorSettings {
     pub lease_ttl: std::time::Duration,
 }
 
+/// The actor the audit log and the session history name when `cloud serve` cancels an apply
+/// because it is shutting down.
+pub const SHUTDOWN_ACTOR: &str = "system:shutdown";
+
 /// The transport-free core.
 pub struct Orchestrator {
     store: Store,
@@ -156,6 +160,9 @@ pub struct Orchestrator {
     /// Cancel handles of the applies this process is running, so `cancel` can stop them
     /// gracefully. Only the process running an apply holds its token.
     running: DashMap<SessionId, CancellationToken>,
+    /// Who cancelled a running apply of this process, and why (actor, reason): the CANCELLED
+    /// state change names them, not whoever started the apply.
+    cancellers: Arc<DashMap<SessionId, (String, String)>>,
     /// Who may do what; checked at the start of every intent, at the moment it happens.
     access: Access,
     /// The price list for cost estimates and the cost quota.
@@ -207,6 +214,7 @@ impl Orchestrator {
             settings,
             events,
             running: DashMap::new(),
+            cancellers: Arc::new(DashMap::new()),
             access,
             pricing: policy.pricing,
             sweeps: watch::Sender::new(0),
