@@ -100,6 +100,13 @@ pub struct HistoryReport {
     /// Database bytes per generated session (plan document, rows, logs, audit), measured as the
     /// growth of the database file over the largest batch.
     pub bytes_per_generated_session: Option<f64>,
+    /// Event-log rows (`session_events`: state changes, approvals, engine output batches) and
+    /// engine output items copied into each generated session.
+    pub events_per_generated_session: usize,
+    pub output_items_per_generated_session: usize,
+    /// The stored bytes per terminal session (plan documents and large output batches
+    /// compressed), before and after retention: the same figures as `retention`.
+    pub storage_per_session_bytes: Option<StorageSample>,
     pub operations: std::collections::BTreeMap<String, OpReport>,
     /// After the last size, `cloud prune --older-than 0s --yes`: the stored text per terminal
     /// session before and after (goal ≤ 30 KB after), and how long the prune took.
@@ -110,6 +117,13 @@ pub struct HistoryReport {
     pub goal_status_ms_at_10k: f64,
     pub goal_rss_ratio: f64,
     pub goals_met: bool,
+}
+
+/// Stored bytes per terminal session at the largest size.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageSample {
+    pub before_prune: f64,
+    pub after_prune: f64,
 }
 
 /// Retention at the largest size.
@@ -308,6 +322,16 @@ fn truncate_output(events: Vec<(String, String)>, lines: usize) -> anyhow::Resul
         out.push((kind, value.to_string()));
     }
     Ok(out)
+}
+
+/// The engine output items of `events` (the `items` of its `output` batches).
+fn output_items(events: &[(String, String)]) -> usize {
+    events
+        .iter()
+        .filter(|(kind, _)| kind == "output")
+        .filter_map(|(_, payload)| serde_json::from_str::<serde_json::Value>(payload).ok())
+        .map(|v| v["items"].as_array().map_or(0, Vec::len))
+        .sum()
 }
 
 /// Write `count` past sessions copied from `t`, numbered from `first` (which fixes their time:
@@ -640,6 +664,10 @@ pub async fn cmd_bench_history(global: &GlobalArgs, args: &HistoryArgs) -> anyho
             },
         );
     }
+    let (events_per_session, items_per_session) = template_rows
+        .as_ref()
+        .map(|t| (t.events.len(), output_items(&t.events)))
+        .unwrap_or_default();
     let status_ms_at_10k = samples["status"].iter().find(|s| s.sessions == 10_000).map(|s| s.ms);
     if let Some(ms) = status_ms_at_10k {
         goals_met &= ms <= STATUS_AT_10K_GOAL_MS;
@@ -650,6 +678,12 @@ pub async fn cmd_bench_history(global: &GlobalArgs, args: &HistoryArgs) -> anyho
         runs: args.runs,
         stacks,
         bytes_per_generated_session: bytes_per_session,
+        events_per_generated_session: events_per_session,
+        output_items_per_generated_session: items_per_session,
+        storage_per_session_bytes: Some(StorageSample {
+            before_prune: round(retention.bytes_per_terminal_session_before, 0),
+            after_prune: round(retention.bytes_per_terminal_session_after, 0),
+        }),
         operations,
         retention: Some(retention),
         status_ms_at_10k,
