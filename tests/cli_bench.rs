@@ -171,6 +171,11 @@ fn bench_history_times_each_operation_at_each_size_against_the_empty_store() {
     assert_eq!(v["goal_status_ms_at_10k"], 50.0);
     // The generated history is realistic: a plan document, rows and logs per session.
     assert!(v["bytes_per_generated_session"].as_f64().unwrap() > 1000.0, "{v}");
+    // …and its event log (state changes, approvals, engine output batches), not the retired
+    // session_logs table.
+    let events = v["events_per_generated_session"].as_u64().unwrap();
+    let items = v["output_items_per_generated_session"].as_u64().unwrap();
+    assert!(events > 3 && items > 0 && items <= 100, "{v}");
     // Retention at the largest size: everything finished is pruned, the rest is measured.
     let r = &v["retention"];
     assert_eq!(r["terminal_sessions"], 302, "300 generated + one deploy per size: {r}");
@@ -180,6 +185,9 @@ fn bench_history_times_each_operation_at_each_size_against_the_empty_store() {
     );
     assert!(after > 0.0 && after < before, "{r}");
     assert_eq!(r["goal_met"], after <= 30_000.0, "{r}");
+    let storage = &v["storage_per_session_bytes"];
+    assert_eq!(storage["before_prune"].as_f64().unwrap(), before.round(), "{v}");
+    assert_eq!(storage["after_prune"].as_f64().unwrap(), after.round(), "{v}");
     assert!(v["goals_met"].is_boolean());
     // It used a scratch directory: the user's data dir holds no session.
     assert!(cli.sessions().is_empty());

@@ -12,10 +12,11 @@
 //! * `quota` — `cloud quota show <project>` (usage from what every stack last applied).
 //!
 //! The history between sizes is written straight into the database: copies of the first real
-//! session the bench deployed (its plan document, per-stack rows, approvals, the first
-//! `--log-lines` lines of its engine log, and audit rows that keep the hash chain valid), spread
-//! over the year before the run across the project's environments, mostly APPLIED, some FAILED,
-//! CANCELLED and EXPIRED — what a busy team's year leaves behind. Each operation runs `--runs`
+//! session the bench deployed (its plan document, per-stack rows, approvals, its event log —
+//! state changes, approvals and the engine output batches cut after the first `--log-lines`
+//! output items — and audit rows that keep the hash chain valid), spread over the year before
+//! the run across the project's environments, mostly APPLIED, some FAILED, CANCELLED and
+//! EXPIRED — what a busy team's year leaves behind. Each operation runs `--runs`
 //! times per size; the median wall time and the largest peak RSS (the kernel's own figure for
 //! the child: `wait4` → `ru_maxrss`) are reported.
 
@@ -54,7 +55,7 @@ pub struct HistoryArgs {
     /// Stacks to deploy (default: every stack the deployment enables)
     #[arg(long)]
     pub stacks: Option<String>,
-    /// Engine log lines kept per generated session
+    /// Engine output items (lines, steps) kept per generated session
     #[arg(long, default_value_t = 100)]
     pub log_lines: u32,
     /// The deployment to deploy (id, directory name or org/project)
@@ -99,6 +100,13 @@ pub struct HistoryReport {
     /// Database bytes per generated session (plan document, rows, logs, audit), measured as the
     /// growth of the database file over the largest batch.
     pub bytes_per_generated_session: Option<f64>,
+    /// Event-log rows (`session_events`: state changes, approvals, engine output batches) and
+    /// engine output items copied into each generated session.
+    pub events_per_generated_session: usize,
+    pub output_items_per_generated_session: usize,
+    /// The stored bytes per terminal session (plan documents and large output batches
+    /// compressed), before and after retention: the same figures as `retention`.
+    pub storage_per_session_bytes: Option<StorageSample>,
     pub operations: std::collections::BTreeMap<String, OpReport>,
     /// After the last size, `cloud prune --older-than 0s --yes`: the stored text per terminal
     /// session before and after (goal ≤ 30 KB after), and how long the prune took.
@@ -109,6 +117,13 @@ pub struct HistoryReport {
     pub goal_status_ms_at_10k: f64,
     pub goal_rss_ratio: f64,
     pub goals_met: bool,
+}
+
+/// Stored bytes per terminal session at the largest size.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageSample {
+    pub before_prune: f64,
+    pub after_prune: f64,
 }
 
 /// Retention at the largest size.
@@ -222,17 +237,20 @@ struct Template {
     operation: String,
     stacks: String,
     plan: Option<String>,
+    plan_z: Option<Vec<u8>>,
     digest: Option<String>,
     stack_rows: Vec<(String, i64, i64, String, String, Option<String>)>,
     approvals: Vec<(String, String)>,
-    logs: Vec<(String, String)>,
+    /// The session's event log (`session_events`: state changes, approvals, engine output
+    /// batches) in order, its output cut after the first `--log-lines` output items.
+    events: Vec<(String, String)>,
 }
 
 async fn template(store: &Store, id: SessionId, log_lines: u32) -> anyhow::Result<Template> {
     let pool = store.pool();
     let sid = id.to_string();
     let s = sqlx::query(
-        "SELECT project, deployment_id, requester, operation, stacks, plan, digest FROM sessions WHERE id = $1",
+        "SELECT project, deployment_id, requester, operation, stacks, plan, plan_z, digest FROM sessions WHERE id = $1",
     )
     .bind(&sid)
     .fetch_one(pool)
@@ -253,14 +271,21 @@ async fn template(store: &Store, id: SessionId, log_lines: u32) -> anyhow::Resul
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let logs = sqlx::query("SELECT stack, line FROM session_logs WHERE session_id = $1 ORDER BY seq LIMIT $2")
-        .bind(&sid)
-        .bind(i64::from(log_lines))
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let events = truncate_output(
+        sqlx::query("SELECT kind, payload, payload_z FROM session_events WHERE session_id = $1 ORDER BY id")
+            .bind(&sid)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.get(0),
+                    cloud_store::blob::decode("session_events", r.get(1), r.get(2))?,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        log_lines as usize,
+    )?;
     Ok(Template {
         project: s.get(0),
         deployment_id: s.get(1),
@@ -268,11 +293,45 @@ async fn template(store: &Store, id: SessionId, log_lines: u32) -> anyhow::Resul
         operation: s.get(3),
         stacks: s.get(4),
         plan: s.get(5),
-        digest: s.get(6),
+        plan_z: s.get(6),
+        digest: s.get(7),
         stack_rows,
         approvals,
-        logs,
+        events,
     })
+}
+
+/// Keep every event, but only the first `lines` items (engine lines and steps) of the output batches (`"items"`
+/// of an `output` event): a batch past the limit is cut, later batches dropped.
+fn truncate_output(events: Vec<(String, String)>, lines: usize) -> anyhow::Result<Vec<(String, String)>> {
+    let mut left = lines;
+    let mut out = Vec::with_capacity(events.len());
+    for (kind, payload) in events {
+        if kind != "output" {
+            out.push((kind, payload));
+            continue;
+        }
+        if left == 0 {
+            continue;
+        }
+        let mut value: serde_json::Value = serde_json::from_str(&payload)?;
+        if let Some(items) = value.get_mut("items").and_then(|i| i.as_array_mut()) {
+            items.truncate(left);
+            left -= items.len();
+        }
+        out.push((kind, value.to_string()));
+    }
+    Ok(out)
+}
+
+/// The engine output items of `events` (the `items` of its `output` batches).
+fn output_items(events: &[(String, String)]) -> usize {
+    events
+        .iter()
+        .filter(|(kind, _)| kind == "output")
+        .filter_map(|(_, payload)| serde_json::from_str::<serde_json::Value>(payload).ok())
+        .map(|v| v["items"].as_array().map_or(0, Vec::len))
+        .sum()
 }
 
 /// Write `count` past sessions copied from `t`, numbered from `first` (which fixes their time:
@@ -323,8 +382,8 @@ async fn generate(
             sqlx::query(
                 "INSERT INTO sessions (id, project, env, deployment_id, requester, state, operation, stacks, plan,
                     digest, approvals_required, allow_self_approve, reason, created_at, updated_at, plan_ready_at,
-                    finished_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, 1, $11, $12, $13, $12, $13)",
+                    finished_at, plan_z)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, 1, $11, $12, $13, $12, $13, $14)",
             )
             .bind(&sid)
             .bind(&t.project)
@@ -339,6 +398,7 @@ async fn generate(
             .bind(reason)
             .bind(&created_s)
             .bind(&finished_s)
+            .bind(&t.plan_z)
             .execute(&mut *tx)
             .await?;
             let stack_state = if state == "APPLIED" { "applied" } else { "skipped" };
@@ -367,15 +427,22 @@ async fn generate(
                     .execute(&mut *tx)
                     .await?;
             }
-            for (seq, (stack, line)) in t.logs.iter().enumerate() {
-                sqlx::query("INSERT INTO session_logs (session_id, seq, stack, line, at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&sid)
-                    .bind(seq as i64 + 1)
-                    .bind(stack)
-                    .bind(line)
-                    .bind(&finished_s)
-                    .execute(&mut *tx)
-                    .await?;
+            for (kind, payload) in &t.events {
+                // Stored as the store stores them: large output batches compressed.
+                let (text, blob) = match kind.as_str() {
+                    "output" => cloud_store::blob::encode(payload),
+                    _ => (payload.as_str(), None),
+                };
+                sqlx::query(
+                    "INSERT INTO session_events (session_id, kind, payload, payload_z, at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&sid)
+                .bind(kind)
+                .bind(text)
+                .bind(blob)
+                .bind(&finished_s)
+                .execute(&mut *tx)
+                .await?;
             }
             for (action, details) in [
                 ("session.created", serde_json::json!({"env": env, "stacks": t.stacks})),
@@ -597,6 +664,10 @@ pub async fn cmd_bench_history(global: &GlobalArgs, args: &HistoryArgs) -> anyho
             },
         );
     }
+    let (events_per_session, items_per_session) = template_rows
+        .as_ref()
+        .map(|t| (t.events.len(), output_items(&t.events)))
+        .unwrap_or_default();
     let status_ms_at_10k = samples["status"].iter().find(|s| s.sessions == 10_000).map(|s| s.ms);
     if let Some(ms) = status_ms_at_10k {
         goals_met &= ms <= STATUS_AT_10K_GOAL_MS;
@@ -607,6 +678,12 @@ pub async fn cmd_bench_history(global: &GlobalArgs, args: &HistoryArgs) -> anyho
         runs: args.runs,
         stacks,
         bytes_per_generated_session: bytes_per_session,
+        events_per_generated_session: events_per_session,
+        output_items_per_generated_session: items_per_session,
+        storage_per_session_bytes: Some(StorageSample {
+            before_prune: round(retention.bytes_per_terminal_session_before, 0),
+            after_prune: round(retention.bytes_per_terminal_session_after, 0),
+        }),
         operations,
         retention: Some(retention),
         status_ms_at_10k,

@@ -25,7 +25,7 @@ impl Store {
         let sid = session.to_string();
         let rows = sqlx::query_as!(
             StoredEvent,
-            r#"SELECT id AS "id!: i64", session_id, kind, payload, at FROM session_events
+            r#"SELECT id AS "id!: i64", session_id, kind, payload, payload_z, at FROM session_events
                WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3"#,
             sid,
             cursor,
@@ -42,7 +42,7 @@ impl Store {
         let sid = session.to_string();
         let rows = sqlx::query_as!(
             StoredEvent,
-            r#"SELECT id AS "id!: i64", session_id, kind, payload, at FROM session_events
+            r#"SELECT id AS "id!: i64", session_id, kind, payload, payload_z, at FROM session_events
                WHERE session_id = $1 AND kind = 'output' AND id > $2 ORDER BY id LIMIT $3"#,
             sid,
             cursor,
@@ -57,7 +57,7 @@ impl Store {
     pub async fn events_since(&self, cursor: i64, limit: i64) -> StoreResult<Vec<EventRow>> {
         let rows = sqlx::query_as!(
             StoredEvent,
-            r#"SELECT id AS "id!: i64", session_id, kind, payload, at FROM session_events
+            r#"SELECT id AS "id!: i64", session_id, kind, payload, payload_z, at FROM session_events
                WHERE id > $1 ORDER BY id LIMIT $2"#,
             cursor,
             limit
@@ -82,7 +82,7 @@ impl Store {
         let sid = session.to_string();
         let row = sqlx::query!(
             r#"SELECT CAST(COUNT(*) AS BIGINT) AS "n!: i64",
-                      CAST(COALESCE(SUM(LENGTH(payload) + LENGTH(kind) + LENGTH(at) + LENGTH(session_id) + 8), 0) AS BIGINT) AS "bytes!: i64"
+                      CAST(COALESCE(SUM(LENGTH(payload) + COALESCE(LENGTH(payload_z), 0) + LENGTH(kind) + LENGTH(at) + LENGTH(session_id) + 8), 0) AS BIGINT) AS "bytes!: i64"
                FROM session_events WHERE session_id = $1"#,
             sid
         )
@@ -97,11 +97,17 @@ pub(super) async fn append_events(conn: &mut Conn, session: SessionId, events: &
     let (sid, now) = (session.to_string(), now_text());
     for event in events {
         let kind = event.kind.as_str();
+        // Large engine output batches are stored compressed (`payload_z`, an empty `payload`).
+        let (text, blob) = match event.kind {
+            cloud_store::EventKind::Output => cloud_store::blob::encode(&event.payload),
+            _ => (event.payload.as_str(), None),
+        };
         sqlx::query!(
-            "INSERT INTO session_events (session_id, kind, payload, at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO session_events (session_id, kind, payload, payload_z, at) VALUES ($1, $2, $3, $4, $5)",
             sid,
             kind,
-            event.payload,
+            text,
+            blob,
             now,
         )
         .execute(&mut *conn)

@@ -28,7 +28,7 @@ impl Store {
         let sid = id.to_string();
         let rows = sqlx::query_as!(
             cloud_store::sessions::StoredSession,
-            r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+            r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, plan_z, digest,
                       approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
                       plan_ready_at, finished_at, owner_pid, owner_start
                FROM sessions WHERE follow_up_of = $1

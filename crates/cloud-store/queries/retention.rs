@@ -55,8 +55,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query!(
-            "UPDATE sessions SET plan = NULL
-             WHERE state IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED') AND finished_at < $1 AND plan IS NOT NULL
+            "UPDATE sessions SET plan = NULL, plan_z = NULL
+             WHERE state IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED') AND finished_at < $1
+               AND (plan IS NOT NULL OR plan_z IS NOT NULL)
                AND NOT EXISTS (SELECT 1 FROM stack_heads h WHERE h.session_id = sessions.id)",
             plans_before
         )
@@ -93,11 +94,11 @@ impl Store {
             r#"SELECT COUNT(*) AS "sessions!: i64",
                   CAST(COALESCE(SUM(
                       LENGTH(s.id) + LENGTH(s.project) + LENGTH(s.env) + LENGTH(s.deployment_id) + LENGTH(s.requester)
-                      + LENGTH(s.state) + LENGTH(s.operation) + LENGTH(s.stacks) + LENGTH(COALESCE(s.plan, ''))
+                      + LENGTH(s.state) + LENGTH(s.operation) + LENGTH(s.stacks) + LENGTH(COALESCE(s.plan, '')) + COALESCE(LENGTH(s.plan_z), 0)
                       + LENGTH(COALESCE(s.digest, '')) + LENGTH(COALESCE(s.reason, '')) + LENGTH(s.created_at) * 4
                       + COALESCE((SELECT SUM(LENGTH(l.line) + LENGTH(l.stack) + LENGTH(l.at) + LENGTH(l.session_id))
                                   FROM session_logs l WHERE l.session_id = s.id), 0)
-                      + COALESCE((SELECT SUM(LENGTH(e.payload) + LENGTH(e.kind) + LENGTH(e.at) + LENGTH(e.session_id))
+                      + COALESCE((SELECT SUM(LENGTH(e.payload) + COALESCE(LENGTH(e.payload_z), 0) + LENGTH(e.kind) + LENGTH(e.at) + LENGTH(e.session_id))
                                   FROM session_events e WHERE e.session_id = s.id), 0)
                       + COALESCE((SELECT SUM(LENGTH(ss.counts) + LENGTH(COALESCE(ss.config, '')) + LENGTH(ss.stack)
                                       + LENGTH(COALESCE(ss.error, '')) + LENGTH(ss.state) + LENGTH(ss.updated_at)
@@ -127,7 +128,7 @@ impl Store {
 async fn counts(conn: &mut crate::Conn, logs_before: &str, plans_before: &str) -> StoreResult<PruneCounts> {
     // Engine output batches of the event log (each holds up to OUTPUT_BATCH_ITEMS lines).
     let logs = sqlx::query!(
-        r#"SELECT COUNT(*) AS "n!: i64", CAST(COALESCE(SUM(LENGTH(payload)), 0) AS BIGINT) AS "bytes!: i64"
+        r#"SELECT COUNT(*) AS "n!: i64", CAST(COALESCE(SUM(LENGTH(payload) + COALESCE(LENGTH(payload_z), 0)), 0) AS BIGINT) AS "bytes!: i64"
            FROM session_events WHERE kind = 'output' AND session_id IN (
                SELECT id FROM sessions
                WHERE state IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED') AND finished_at < $1)"#,
@@ -136,9 +137,10 @@ async fn counts(conn: &mut crate::Conn, logs_before: &str, plans_before: &str) -
     .fetch_one(&mut *conn)
     .await?;
     let plans = sqlx::query!(
-        r#"SELECT COUNT(*) AS "n!: i64", CAST(COALESCE(SUM(LENGTH(plan)), 0) AS BIGINT) AS "bytes!: i64"
+        r#"SELECT COUNT(*) AS "n!: i64", CAST(COALESCE(SUM(COALESCE(LENGTH(plan), 0) + COALESCE(LENGTH(plan_z), 0)), 0) AS BIGINT) AS "bytes!: i64"
            FROM sessions
-           WHERE state IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED') AND finished_at < $1 AND plan IS NOT NULL
+           WHERE state IN ('APPLIED', 'FAILED', 'CANCELLED', 'EXPIRED') AND finished_at < $1
+             AND (plan IS NOT NULL OR plan_z IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM stack_heads h WHERE h.session_id = sessions.id)"#,
         plans_before
     )

@@ -105,7 +105,7 @@ impl Store {
         }
         let rows = sqlx::query_as!(
             StoredSession,
-            r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+            r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, plan_z, digest,
                       approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
                       plan_ready_at, finished_at, owner_pid, owner_start
                FROM sessions WHERE id LIKE CAST($1 AS TEXT) || '%' ORDER BY id LIMIT 2"#,
@@ -148,7 +148,7 @@ impl Store {
         let rows = if filter.active && filter.state.is_none() {
             sqlx::query_as!(
                 StoredSession,
-                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, plan_z, digest,
                           approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
                           plan_ready_at, finished_at, owner_pid, owner_start
                    FROM sessions
@@ -171,7 +171,7 @@ impl Store {
             let state = state.as_str();
             sqlx::query_as!(
                 StoredSession,
-                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, plan_z, digest,
                           approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
                           plan_ready_at, finished_at, owner_pid, owner_start
                    FROM sessions
@@ -194,7 +194,7 @@ impl Store {
             let state = filter.state.map(SessionState::as_str);
             sqlx::query_as!(
                 StoredSession,
-                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+                r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, plan_z, digest,
                       approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
                       plan_ready_at, finished_at, owner_pid, owner_start
                FROM sessions
@@ -251,8 +251,9 @@ impl Store {
         // transaction, so recovery never sees a running session with a stale owner.
         let owner = t.to.is_running().then(this_process);
         let (to, from) = (t.to.as_str(), t.from.as_str());
-        let (plan_json, digest) = match &plan {
-            Some((json, digest)) => (Some(json.as_str()), Some(digest.as_str())),
+        // Plan documents are stored compressed (`plan_z`); writing one clears any old text.
+        let (plan_z, digest) = match &plan {
+            Some((json, digest)) => (Some(cloud_store::blob::compress(json)), Some(digest.as_str())),
             None => (None, None),
         };
         let plan_ready_at = (t.to == SessionState::PlanReady).then_some(now.as_str());
@@ -266,14 +267,14 @@ impl Store {
         // (Refresh, a retry): the old plan's failure is not this plan's.
         let done = sqlx::query!(
             "UPDATE sessions SET state = $1, updated_at = $2,
-                plan = COALESCE($3, plan), digest = COALESCE($4, digest),
+                plan_z = COALESCE($3, plan_z), plan = CASE WHEN $3 IS NULL THEN plan END, digest = COALESCE($4, digest),
                 plan_ready_at = COALESCE($5, plan_ready_at),
                 owner_pid = COALESCE($6, owner_pid), owner_start = COALESCE($7, owner_start),
                 reason = CASE WHEN $1 = 'planning' THEN $8 ELSE COALESCE($8, reason) END, finished_at = COALESCE($9, finished_at)
              WHERE id = $10 AND state = $11",
             to,
             now,
-            plan_json,
+            plan_z,
             digest,
             plan_ready_at,
             owner_pid,
@@ -557,7 +558,7 @@ async fn session_row(conn: &mut Conn, id: SessionId) -> StoreResult<SessionRecor
     let sid = id.to_string();
     sqlx::query_as!(
         StoredSession,
-        r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, digest,
+        r#"SELECT id AS "id!", project, env, deployment_id, requester, state, operation, stacks, plan, plan_z, digest,
                   approvals_required, allow_self_approve, reason, follow_up_of, created_at, updated_at,
                   plan_ready_at, finished_at, owner_pid, owner_start
            FROM sessions WHERE id = $1"#,

@@ -124,6 +124,8 @@ pub struct StoredEvent {
     pub session_id: String,
     pub kind: String,
     pub payload: String,
+    /// The payload, compressed ([`crate::blob`]); `payload` is empty when this is set.
+    pub payload_z: Option<Vec<u8>>,
     pub at: String,
 }
 
@@ -140,7 +142,11 @@ impl TryFrom<StoredEvent> for EventRow {
                 .parse()
                 .map_err(|e| corrupt("session_id", format!("{e}")))?,
             kind: row.kind.parse().map_err(|e| corrupt("kind", e))?,
-            payload: row.payload,
+            payload: crate::blob::decode(
+                &format!("session_events row {}: column payload_z", row.id),
+                row.payload,
+                row.payload_z,
+            )?,
             at: row.at,
         })
     }

@@ -16,6 +16,7 @@
 //! cloud-core's `store::Store` picks a backend from the database URL and forwards to it.
 
 pub mod audit;
+pub mod blob;
 pub mod chat;
 mod error;
 mod error_codes;

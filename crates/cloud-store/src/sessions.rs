@@ -157,6 +157,8 @@ pub struct StoredSession {
     pub operation: String,
     pub stacks: String,
     pub plan: Option<String>,
+    /// The plan document, compressed ([`crate::blob`]); `plan` is NULL when this is set.
+    pub plan_z: Option<Vec<u8>>,
     pub digest: Option<String>,
     pub approvals_required: i64,
     pub allow_self_approve: i64,
@@ -204,11 +206,14 @@ impl TryFrom<StoredSession> for SessionRecord {
             state: row.state.parse().map_err(|e| corrupt(at, "state", e))?,
             operation: row.operation.parse().map_err(|e| corrupt(at, "operation", e))?,
             stacks: serde_json::from_str(&row.stacks).map_err(|e| corrupt(at, "stacks", e))?,
-            plan: row
-                .plan
-                .map(|p| serde_json::from_str(&p))
-                .transpose()
-                .map_err(|e| corrupt(at, "plan", e))?,
+            plan: match (row.plan, row.plan_z) {
+                (None, None) => None,
+                (text, blob) => {
+                    let column = if blob.is_some() { "plan_z" } else { "plan" };
+                    let json = crate::blob::decode(&format!("{at}: column {column}"), text.unwrap_or_default(), blob)?;
+                    Some(serde_json::from_str(&json).map_err(|e| corrupt(at, column, e))?)
+                }
+            },
             digest: row.digest.map(Digest),
             approvals_required: count(at, "approvals_required", row.approvals_required)?,
             allow_self_approve: flag(at, "allow_self_approve", row.allow_self_approve)?,

@@ -15,6 +15,8 @@ cloud_testkit::on_both_backends!(
     follow_ups_of_a_session_are_found_by_their_link,
     each_stack_remembers_the_applied_session_that_changed_it_last,
     stats_are_aggregated_over_the_window_by_the_database,
+    stats_count_only_the_window_whatever_lies_outside_it,
+    plans_and_large_output_are_stored_compressed_and_old_text_rows_still_read,
     a_prune_removes_old_logs_and_plans_but_keeps_each_stacks_latest_applied_plan,
 );
 
@@ -190,6 +192,138 @@ async fn stats_are_aggregated_over_the_window_by_the_database(db: TestDatabase) 
         .await
         .unwrap();
     assert_eq!(earlier, Default::default());
+}
+
+/// Moves session `id` to `created`, finishing `lead` later (what a session of another day left).
+async fn backdate(
+    store: &cloud_core::store::Store,
+    id: SessionId,
+    created: chrono::DateTime<chrono::Utc>,
+    lead: chrono::Duration,
+) {
+    let (sid, created_s, finished_s) = (
+        id.to_string(),
+        cloud_store::time::format_time(created),
+        cloud_store::time::format_time(created + lead),
+    );
+    let sql = "UPDATE sessions SET created_at = $1, finished_at = $2 WHERE id = $3";
+    backend!(store, s => sqlx::query(sql).bind(&created_s).bind(&finished_s).bind(&sid).execute(s.pool()).await.map(|_| ()))
+        .unwrap();
+}
+
+/// The answer `cloud stats` builds on (served by covering indexes since issue 17.1): exact
+/// counts and lead times of the window's sessions, while a history of older and newer sessions,
+/// with their plans, is left out.
+async fn stats_count_only_the_window_whatever_lies_outside_it(db: TestDatabase) {
+    use SessionState::*;
+    const APPLIED: &[SessionState] = &[Draft, Planning, PlanReady, Approved, Applying, Applied];
+    let store = store_in(&db).await;
+    let until = chrono::Utc::now() - chrono::Duration::days(1);
+    let since = until - chrono::Duration::days(7);
+    let minutes = chrono::Duration::minutes;
+    // Inside the window: APPLIED after 4, 10 and 30 minutes (median 10), one FAILED, one
+    // CANCELLED by bob in prod.
+    for (lead, day) in [(4, 1), (30, 3), (10, 6)] {
+        let s = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+        walk(&store, s.id, APPLIED).await;
+        backdate(&store, s.id, since + chrono::Duration::days(day), minutes(lead)).await;
+    }
+    let failed = store.create_session(new_session("prod", &["dns"], 1)).await.unwrap();
+    walk(
+        &store,
+        failed.id,
+        &[Draft, Planning, PlanReady, Approved, Applying, Failed],
+    )
+    .await;
+    backdate(&store, failed.id, since + chrono::Duration::days(2), minutes(7)).await;
+    let mut bobs = new_session("prod", &["dns"], 1);
+    bobs.requester = Principal::cli("bob");
+    let cancelled = store.create_session(bobs).await.unwrap();
+    walk(&store, cancelled.id, &[Draft, Cancelled]).await;
+    backdate(&store, cancelled.id, since + chrono::Duration::days(5), minutes(1)).await;
+    // Outside it: twenty APPLIED sessions before the window (the first exactly one millisecond
+    // before `since`), and one at `until` itself (the window is half-open).
+    for k in 0..20 {
+        let s = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+        walk(&store, s.id, APPLIED).await;
+        let created = since - chrono::Duration::milliseconds(1) - chrono::Duration::days(k);
+        backdate(&store, s.id, created, minutes(1000)).await;
+    }
+    let late = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+    walk(&store, late.id, APPLIED).await;
+    backdate(&store, late.id, until, minutes(1000)).await;
+
+    let mut rows = store.session_stats(since, until, 5).await.unwrap();
+    rows.by_state.sort();
+    assert_eq!(rows.by_state, [(Applied, 3), (Failed, 1), (Cancelled, 1)]);
+    assert_eq!(rows.top_projects, [("ecommerce".to_string(), 5)]);
+    assert_eq!(
+        rows.top_requesters,
+        [("cli:alice".to_string(), 4), ("cli:bob".to_string(), 1)]
+    );
+    rows.lead_times_secs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(rows.lead_times_secs, [240.0, 600.0, 1800.0]);
+}
+
+/// The engine output batches of `id`, oldest first.
+async fn output(store: &cloud_core::store::Store, id: SessionId) -> Vec<cloud_store::EventRow> {
+    let events = store.events_after(id, 0, 100).await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.kind == cloud_store::EventKind::Output)
+        .collect()
+}
+
+/// Plan documents and large engine output batches are stored compressed (retention, issue 17);
+/// rows written as text before that are read as before.
+async fn plans_and_large_output_are_stored_compressed_and_old_text_rows_still_read(db: TestDatabase) {
+    use SessionState::*;
+    let store = store_in(&db).await;
+    let s = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+    walk(&store, s.id, &[Draft, Planning, PlanReady]).await;
+    let sid = s.id.to_string();
+    let stored = "SELECT plan IS NULL, plan_z IS NOT NULL FROM sessions WHERE id = $1";
+    let (text_gone, compressed) =
+        backend!(store, b => sqlx::query_as::<_, (bool, bool)>(stored).bind(&sid).fetch_one(b.pool()).await).unwrap();
+    assert!(text_gone && compressed, "the plan is stored compressed only");
+    assert_eq!(store.session(s.id).await.unwrap().plan, Some(crate::plan()));
+
+    // A plan stored as text by an older version still reads.
+    let json = serde_json::to_string(&crate::plan()).unwrap();
+    let old = "UPDATE sessions SET plan = $1, plan_z = NULL WHERE id = $2";
+    backend!(store, b => sqlx::query(old).bind(&json).bind(&sid).execute(b.pool()).await.map(|_| ())).unwrap();
+    assert_eq!(store.session(s.id).await.unwrap().plan, Some(crate::plan()));
+
+    // Engine output: a large batch is compressed, a small one stays text; both read back.
+    let lines = |n: usize| {
+        let items: Vec<Progress> = (0..n)
+            .map(|i| Progress::Line(format!("+ aws:ec2/subnet:Subnet private-{i} creating (1s)")))
+            .collect();
+        SessionEventKind::Output {
+            stack: "network".parse().unwrap(),
+            items,
+        }
+        .to_new_event()
+        .unwrap()
+    };
+    let (large, small) = (lines(40), lines(1));
+    store
+        .append_events(s.id, &[large.clone(), small.clone()])
+        .await
+        .unwrap();
+    let read = output(&store, s.id).await;
+    let payloads: Vec<&str> = read.iter().map(|e| e.payload.as_str()).collect();
+    assert_eq!(payloads, [large.payload.as_str(), small.payload.as_str()]);
+    let shapes = "SELECT payload = '', payload_z IS NOT NULL FROM session_events WHERE session_id = $1 AND kind = 'output' ORDER BY id";
+    let shapes =
+        backend!(store, b => sqlx::query_as::<_, (bool, bool)>(shapes).bind(&sid).fetch_all(b.pool()).await).unwrap();
+    assert_eq!(shapes, [(true, true), (false, false)]);
+    // An output batch stored as text by an older version still reads.
+    let old = "INSERT INTO session_events (session_id, kind, payload, at) VALUES ($1, 'output', $2, '2026-11-01T00:00:00.000Z')";
+    backend!(store, b => sqlx::query(old).bind(&sid).bind(&large.payload).execute(b.pool()).await.map(|_| ())).unwrap();
+    let read = output(&store, s.id).await;
+    assert_eq!(read.len(), 3);
+    assert_eq!(read[2].payload, large.payload);
 }
 
 async fn a_prune_removes_old_logs_and_plans_but_keeps_each_stacks_latest_applied_plan(db: TestDatabase) {
