@@ -22,8 +22,8 @@
 //! * `stale_lobbies` adds the chat lobbies of the store whose rendered cursor lags their
 //!   session's log (`Store::lobbies_behind` on Discord and Slack): what a starting bot would still
 //!   have to redraw. The bench drives the CLI only, so its sessions have no lobby and this counts
-//!   0 unless the store is shared with a bot; the lobby after a takeover is checked end to end by
-//!   `tests/discord_kill.rs`.
+//!   0 unless the store is shared with a bot (a lobby redrawn after a takeover is the chat
+//!   adapters' part: `Recovered` redraws it).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -428,7 +428,7 @@ impl World {
 
     /// Start a deploy and kill it after `delay`; the session it opened, if it got that far.
     fn kill_after(&self, delay: Duration) -> anyhow::Result<Option<String>> {
-        let before = self.newest().ok();
+        let before = self.newest_in_store()?;
         let mut v = self.spawn(
             &["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS],
             &[],
@@ -436,8 +436,26 @@ impl World {
         )?;
         std::thread::sleep(delay);
         v.kill();
-        let newest = self.newest().ok();
+        // Read from the store directly: any `cloud` run here would already take the session over
+        // (and the takeover note belongs to the recovery step).
+        let newest = self.newest_in_store()?;
         Ok(newest.filter(|n| Some(n) != before.as_ref()))
+    }
+
+    /// The newest session's short id, read from the SQLite file without running `cloud`.
+    fn newest_in_store(&self) -> anyhow::Result<Option<String>> {
+        let url = format!("sqlite://{}", self.data.join("cloud.db").display());
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+                let id: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM sessions ORDER BY created_at DESC, id DESC LIMIT 1")
+                        .fetch_optional(&mut conn)
+                        .await?;
+                anyhow::Ok(id.map(|id| id[..8].to_string()))
+            })
+        })
     }
 
     /// The newest session's short id.
