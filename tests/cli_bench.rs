@@ -215,3 +215,47 @@ fn bench_history_times_each_operation_at_each_size_against_the_empty_store() {
         run.stderr
     );
 }
+
+#[test]
+fn bench_recovery_kills_in_every_state_and_at_random_and_counts_what_stayed_usable() {
+    let cli = cli();
+    let workspace = cli.workspace.root().display().to_string();
+    let run = cli.run_with(
+        &["bench", "recovery", "--kills", "3", "--json"],
+        &[("CLOUD_WORKSPACE", workspace.as_str())],
+    );
+    run.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    // The matrix's six kills, then the three random ones.
+    assert_eq!(v["kills"], 9, "{v}");
+    assert_eq!(v["soak"]["kills"], 3, "{v}");
+    assert_eq!(v["usable_after"], 9, "{v}");
+    assert_eq!(v["locks_leaked"], 0, "{v}");
+    assert_eq!(v["stale_lobbies"], 0, "{v}");
+    let matrix = v["matrix"].as_object().unwrap();
+    let states: Vec<&str> = matrix.keys().map(String::as_str).collect();
+    assert_eq!(
+        states,
+        [
+            "APPLYING_EARLY",
+            "APPLYING_LATE",
+            "APPROVED",
+            "DRAFT",
+            "PLANNING",
+            "PLAN_READY"
+        ]
+    );
+    assert!(matrix.values().all(|verdict| verdict == "ok"), "{v}");
+    // Each matrix kill was taken over from the state it was killed in.
+    for state in ["DRAFT", "PLANNING", "PLAN_READY"] {
+        assert!(v["killed_in"][state].as_u64().unwrap() >= 1, "{state}: {v}");
+    }
+    assert!(v["killed_in"]["APPLYING"].as_u64().unwrap() >= 2, "{v}");
+    assert!(
+        run.stderr.contains("recovery: 9 kills, 9 usable after, 0 locks leaked"),
+        "the one-line summary: {}",
+        run.stderr
+    );
+    // It used a scratch directory: the user's data dir holds no session.
+    assert!(cli.sessions().is_empty());
+}

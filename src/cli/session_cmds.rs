@@ -293,7 +293,14 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                     ))
                 })?,
             };
-            let s = match &args.override_reason {
+            // An approval that applies here drives the session from the approval on: killed
+            // between the two, the session would otherwise stay APPROVED holding its stacks
+            // with no process to apply it and no lease to expire (the kill matrix, issue 15).
+            let lease = match args.no_apply {
+                false => Some(app.orchestrator.drive(s.id).await.map_err(user)?),
+                true => None,
+            };
+            let approved = match &args.override_reason {
                 Some(reason) => {
                     app.orchestrator
                         .approve_override(s.id, &app.actor, &digest, reason)
@@ -301,11 +308,22 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                 }
                 None => app.orchestrator.approve(s.id, &app.actor, &digest).await,
             }
-            .map_err(user)?;
-            crate::outln!("{} approved session {} ({}).", app.principal, s.id.short(), s.state);
-            if s.state == SessionState::Approved && !args.no_apply {
-                return apply_with_progress(app, s.id).await;
+            .map_err(user);
+            let result = match approved {
+                Ok(s) => {
+                    crate::outln!("{} approved session {} ({}).", app.principal, s.id.short(), s.state);
+                    if s.state == SessionState::Approved && !args.no_apply {
+                        apply_with_progress(app, s.id).await.map(|()| None)
+                    } else {
+                        Ok(Some(s))
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            if let Some(lease) = lease {
+                lease.release().await;
             }
+            let Some(s) = result? else { return Ok(()) };
             if let Some(next) = render::next_step(&s) {
                 crate::outln!("next: {next}");
             }

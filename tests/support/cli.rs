@@ -213,8 +213,13 @@ impl Cli {
     /// Starts `cloud <args…>` in the background, the way a user's second terminal would; the
     /// test reads its output line by line as it is printed ([`Running::wait_line`]).
     pub fn spawn(&self, args: &[&str], extra: &[(&str, &str)]) -> Running {
-        let mut child = self
-            .command(args, extra)
+        self.spawn_command(self.command(args, extra), &format!("cloud {}", args.join(" ")))
+    }
+
+    /// Starts a prepared command ([`Cli::command`], with its own stdin or process group) in the
+    /// background like [`Cli::spawn`].
+    pub fn spawn_command(&self, mut command: Command, what: &str) -> Running {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -231,7 +236,7 @@ impl Cli {
         });
         Running {
             child,
-            command: format!("cloud {}", args.join(" ")),
+            command: what.to_string(),
             lines,
             printed: vec![],
         }

@@ -7,12 +7,14 @@
 //! * `discord` — the Discord bot against the in-process fake Discord ([`discord`]);
 //! * [`parser`] — engine-event parser throughput and write→progress latency probes;
 //! * `plan-show` — `cloud plan show` on a generated 1 GB event log, against Python ([`plan_show`]);
-//! * `history` — status, list, stats, quota and deploy at 0 to 50k past sessions ([`history`]).
+//! * `history` — status, list, stats, quota and deploy at 0 to 50k past sessions ([`history`]);
+//! * `recovery` — the kill -9 matrix and a soak of random kills through `cloud` ([`recovery`]).
 
 mod discord;
 mod history;
 mod parser;
 mod plan_show;
+mod recovery;
 mod stream;
 mod waves;
 
@@ -47,6 +49,9 @@ enum BenchCmd {
     /// Status, list, stats, a quota check and a deploy at 0, 1k, 10k and 50k past sessions:
     /// time and peak RSS against the empty store
     History(history::HistoryArgs),
+    /// Kill -9 `cloud` in every session state, then at random moments: kills after which the
+    /// system was usable, stack locks leaked, stale lobbies (exit 1 unless all usable, none leaked)
+    Recovery(recovery::RecoveryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +119,10 @@ async fn run(cli: BenchCli) -> anyhow::Result<()> {
         BenchCmd::History(args) => {
             let report = history::cmd_bench_history(&global, &args).await?;
             history::print_history(&report, args.json, args.check)
+        }
+        BenchCmd::Recovery(args) => {
+            let report = recovery::cmd_bench_recovery(&global, &args).await?;
+            recovery::print_recovery(&report, args.json)
         }
         BenchCmd::PlanShow(args) => {
             let report = plan_show::cmd_bench_plan_show(&args)?;

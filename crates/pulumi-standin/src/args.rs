@@ -40,6 +40,9 @@ Knobs (environment variables):
                                       running (pending operation saved), until <file> exists or
                                       SIGINT; if the parent process dies meanwhile, die with it
                                       and leave lock and state as a crash would
+  PULUMI_STANDIN_APPLY_GATE_STACKS=a,b
+                                      only updates of these stacks wait at the gate (a stack
+                                      name, or <stack> of <deployment>-<stack>-<env>)
   PULUMI_STANDIN_CRASH_AT=<n>         after n custom-resource steps, exit 255 at once mid-step: no
                                       summary, lock and a pending operation left behind
   PULUMI_STANDIN_DISK_FULL_AT=<n>     the n-th custom-resource step cannot save the checkpoint

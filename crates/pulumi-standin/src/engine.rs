@@ -276,6 +276,12 @@ pub fn run(mut run: Run) -> Result<()> {
             .apply_gate
             .as_deref()
             .filter(|_| knob_counted && !run.planning && counted == 0)
+            .filter(|_| {
+                run.knobs.apply_gate_stacks.as_ref().is_none_or(|stacks| {
+                    let name = &run.stack.name;
+                    stacks.iter().any(|s| name == s || name.contains(&format!("-{s}-")))
+                })
+            })
         {
             wait_at_gate(gate);
         }

@@ -31,6 +31,10 @@ pub struct Knobs {
     /// `PULUMI_STANDIN_APPLY_GATE`: an update holds its first counted step, running, until this
     /// file exists (see `engine::wait_at_gate`).
     pub apply_gate: Option<PathBuf>,
+    /// `PULUMI_STANDIN_APPLY_GATE_STACKS`: only updates of these stacks (comma list of names, or
+    /// of the `<stack>` part of cloud-engine's `<deployment>-<stack>-<env>`) wait at the gate;
+    /// the others run through. Unset: every update waits.
+    pub apply_gate_stacks: Option<BTreeSet<String>>,
     /// `PULUMI_STANDIN_CRASH_AT`: die (exit 255) once n counted steps are done.
     pub crash_at: Option<usize>,
     /// `PULUMI_STANDIN_DISK_FULL_AT`: the n-th counted step cannot save the checkpoint (ENOSPC):
@@ -70,6 +74,13 @@ impl Knobs {
             hold_lock: number("PULUMI_STANDIN_HOLD_LOCK")?.map(Duration::from_millis),
             hang: var("PULUMI_STANDIN_HANG").is_some_and(|v| v != "0" && v != "false"),
             apply_gate: var("PULUMI_STANDIN_APPLY_GATE").map(PathBuf::from),
+            apply_gate_stacks: var("PULUMI_STANDIN_APPLY_GATE_STACKS").map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            }),
             crash_at: positive("PULUMI_STANDIN_CRASH_AT")?,
             disk_full_at: positive("PULUMI_STANDIN_DISK_FULL_AT")?,
             secret_outputs: var("PULUMI_STANDIN_SECRET_OUTPUTS")
