@@ -47,7 +47,11 @@ impl ApiServer {
     pub async fn start(cli: &Cli) -> ApiServer {
         let mut cmd = tokio::process::Command::from(cli.command(
             &["serve", "--api"],
-            &[("CLOUD_SERVE_LISTEN", "127.0.0.1:0"), ("CLOUD_LOG_FORMAT", "json")],
+            &[
+                ("CLOUD_SERVE_LISTEN", "127.0.0.1:0"),
+                ("CLOUD_LOG_FORMAT", "json"),
+                ("CLOUD_LOG", "info"),
+            ],
         ));
         cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = cmd.spawn().expect("cloud serve starts");
