@@ -3,8 +3,10 @@
 //! resolver and the orchestrator from configuration. Everything else lives in the crates under
 //! `crates/` (docs/architecture.md).
 
+pub mod api;
 pub mod app;
 pub mod cli;
+pub mod remote;
 pub mod serve;
 
 pub use app::App;

@@ -44,6 +44,17 @@ pub async fn serve_ops(
     addr: &str,
     stop: CancellationToken,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_http(core, addr, stop, false).await
+}
+
+/// Serves `/healthz` and `/metrics` on `addr` until `stop`, and the HTTP API (`/api/v1`, see
+/// [`crate::api`]) when `api` is set.
+pub async fn serve_http(
+    core: Arc<Core>,
+    addr: &str,
+    stop: CancellationToken,
+    api: bool,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     use axum::http::StatusCode;
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -51,8 +62,9 @@ pub async fn serve_ops(
         .with_context(|| format!("Cannot listen on {addr} for /healthz and /metrics; set serve.listen or CLOUD_SERVE_LISTEN to a free address"))?;
     let local = listener.local_addr()?;
     let health_core = core.clone();
+    let api_router = api.then(|| crate::api::router(core.clone()));
     let metrics_core = core;
-    let app = axum::Router::new()
+    let mut app = axum::Router::new()
         .route(
             "/healthz",
             get(move || {
@@ -80,6 +92,9 @@ pub async fn serve_ops(
                 }
             }),
         );
+    if let Some(api_router) = api_router {
+        app = app.merge(api_router);
+    }
     let handle = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -133,9 +148,22 @@ fn platform_of(transport: &str) -> Option<Platform> {
 /// Runs the transports over `core` until SIGTERM/SIGINT (or `stop`), then shuts down gracefully.
 /// Errors of a transport at start-up end the whole serve.
 pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: CancellationToken) -> anyhow::Result<()> {
+    run_with(core, transports, stop, false).await
+}
+
+/// [`run`], with the HTTP API on the `/healthz` listener when `api` is set (`cloud serve --api`).
+pub async fn run_with(
+    core: Arc<Core>,
+    transports: Vec<Box<dyn Transport>>,
+    stop: CancellationToken,
+    api: bool,
+) -> anyhow::Result<()> {
     let ops_stop = CancellationToken::new();
-    let (addr, ops) = serve_ops(core.clone(), &core.config.serve.listen, ops_stop.clone()).await?;
+    let (addr, ops) = serve_http(core.clone(), &core.config.serve.listen, ops_stop.clone(), api).await?;
     info!(%addr, "serving /healthz and /metrics");
+    if api {
+        info!(%addr, url = %format!("http://{addr}/api/v1"), "serving the HTTP API");
+    }
     // Every `leases.sweep`: sessions whose driving process stopped are taken over within the
     // lease TTL plus one pass; stale plans expire; the lock queue moves on.
     let sweeper = core.spawn_sweeper(core.config.leases.sweep);

@@ -12,6 +12,7 @@ mod doctor_identity;
 mod identity_cmds;
 pub mod output;
 pub mod plan_show;
+mod remote_cmds;
 mod serve_cmd;
 mod session_cmds;
 mod stack_cmds;
@@ -177,8 +178,14 @@ pub enum Command {
     Config(ConfigCmd),
     /// Check the installation: pulumi binary, backend, passphrase, credentials, data dir, database
     Doctor,
-    /// Run the chat bots (Discord, Slack) with /healthz and /metrics; SIGTERM shuts down gracefully
+    /// Run the chat bots (Discord, Slack) and/or the HTTP API with /healthz and /metrics;
+    /// SIGTERM shuts down gracefully
     Serve(serve_cmd::ServeArgs),
+    /// Use a `cloud serve --api` server: checks the token and saves URL and token (mode 0600);
+    /// status, list, deploy, approve, cancel and logs then run there
+    Login(remote_cmds::LoginArgs),
+    /// Forget the saved server login (commands use the local store again)
+    Logout,
     /// Benchmarks (`waves`, `stream`, `discord`, `parser`, …): runs the separate `cloud-bench`
     /// program, which is not part of the release binary (`cargo build -p cloud-bench`)
     Bench(bench::BenchArgs),
@@ -263,6 +270,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(doctor::cmd_doctor(&report, &mut output::Stdout)?)
         }
         Command::Serve(args) => serve_cmd::cmd_serve(&global, &args).await,
+        Command::Login(args) => remote_cmds::cmd_login(&args).await,
+        Command::Logout => remote_cmds::cmd_logout(),
+        other if remote_cmds::is_remote(&other) && crate::remote::Login::load()?.is_some() => {
+            let login = crate::remote::Login::load()?.expect("checked just above");
+            remote_cmds::run(&login, other).await
+        }
         other => {
             let app = App::start(&global).await?;
             let result = session_cmds::run(&app, other).await;

@@ -21,12 +21,23 @@ pub struct ServeArgs {
     /// SLACK_SIGNING_SECRET, SLACK_APP_TOKEN or their files; see docs/slack.md)
     #[arg(long)]
     pub slack: bool,
+    /// Serve the HTTP API (`/api/v1`, bearer tokens; docs/api.md) beside /healthz on
+    /// serve.listen (CLOUD_SERVE_LISTEN)
+    #[arg(long)]
+    pub api: bool,
+    /// Print the API's OpenAPI description (JSON, what docs/openapi.json holds) and exit
+    #[arg(long, exclusive = true)]
+    pub print_openapi: bool,
 }
 
 pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
-    if !args.discord && !args.slack {
+    if args.print_openapi {
+        crate::out!("{}", crate::api::openapi_json());
+        return Ok(());
+    }
+    if !args.discord && !args.slack && !args.api {
         return Err(UserError::invalid(
-            "choose what to serve: `cloud serve --discord`, `cloud serve --slack`, or both",
+            "choose what to serve: `cloud serve --discord`, `cloud serve --slack`, `cloud serve --api`, or several",
         )
         .into());
     }
@@ -75,5 +86,5 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     }
     crate::serve::metrics_handle();
     let core = Core::new(app.config, app.store, app.orchestrator);
-    crate::serve::run(core, transports, CancellationToken::new()).await
+    crate::serve::run_with(core, transports, CancellationToken::new(), args.api).await
 }

@@ -230,6 +230,8 @@ fn changes_something(command: &Command) -> bool {
         | Command::Config(_)
         | Command::Doctor
         | Command::Serve(_)
+        | Command::Login(_)
+        | Command::Logout
         | Command::Bench(_)
         | Command::Catalog(_) => false,
     }
@@ -419,7 +421,13 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Queue(args) => super::stack_cmds::cmd_queue(app, &args.session).await,
         Command::Audit(args) => audit(app, args).await,
         Command::Projects(cmd) => projects(app, cmd).await,
-        Command::Config(_) | Command::Doctor | Command::Catalog(_) | Command::Serve(_) | Command::Bench(_) => {
+        Command::Config(_)
+        | Command::Doctor
+        | Command::Catalog(_)
+        | Command::Serve(_)
+        | Command::Login(_)
+        | Command::Logout
+        | Command::Bench(_) => {
             unreachable!("handled before the app starts")
         }
         Command::Grant(args) => super::admin_cmds::cmd_grant(app, args).await,
