@@ -22,6 +22,7 @@ pub mod audit_key;
 pub mod config;
 pub mod engine;
 pub mod event_feed;
+pub mod leader;
 pub mod orchestrator;
 pub mod policy;
 pub mod store;
