@@ -401,9 +401,11 @@ async fn two_replicas_one_gateway_and_the_survivor_finishes_what_the_killed_one_
             .wait_for(SAFETY_NET, |s| {
                 let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.text()).collect();
                 let ended = if *n < APPLYING_AT_KILL {
-                    texts.iter().any(|t| t.contains("died while it was"))
+                    texts
+                        .iter()
+                        .any(|t| t.starts_with("The process driving this session died"))
                 } else {
-                    texts.iter().any(|t| t.contains("APPLIED") || t.contains("Applied"))
+                    texts.iter().any(|t| t.to_lowercase().contains("applied"))
                 };
                 ended.then_some(texts)
             })
@@ -415,7 +417,10 @@ async fn two_replicas_one_gateway_and_the_survivor_finishes_what_the_killed_one_
             count(cloud_core::store::EventKind::Approved),
             "{short}: {messages:#?}"
         );
-        let recovered = messages.iter().filter(|t| t.contains("died while it was")).count();
+        let recovered = messages
+            .iter()
+            .filter(|t| t.starts_with("The process driving this session died"))
+            .count();
         assert_eq!(recovered, want_recovered, "{short}: {messages:#?}");
         let mut seen = std::collections::BTreeSet::new();
         for t in &messages {
