@@ -1,5 +1,10 @@
 //! `cloud serve`: runs the chat transports over one shared [`Core`], serves `/healthz` and
 //! Prometheus `/metrics` on a local address, and shuts down gracefully on SIGTERM/SIGINT.
+//!
+//! Several replicas may serve one PostgreSQL database (docs/operations.md). Transports that
+//! need a single connection per bot (the Discord gateway, Slack Socket Mode) run only on the
+//! replica holding their leader lease ([`cloud_core::leader`]); the others stand by and take
+//! over when it dies. Everything else (Slack HTTP events, the sweeper) runs on every replica.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -11,6 +16,19 @@ use tracing::{info, warn};
 
 use cloud_chat::{Core, Transport};
 use cloud_domain::session::Platform;
+use cloud_core::leader::LeaderLease;
+
+/// A transport `cloud serve` runs, and on which replicas.
+pub enum Served {
+    /// On every replica (Slack's HTTP Events: any replica can answer any request).
+    Everywhere(Box<dyn Transport>),
+    /// Only on the replica holding the leader lease `lease`; `make` builds a fresh transport
+    /// each time this replica becomes the leader.
+    Leader {
+        lease: &'static str,
+        make: Box<dyn Fn() -> Box<dyn Transport> + Send + Sync>,
+    },
+}
 
 /// The process-wide Prometheus recorder (a recorder can be installed once per process).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -44,16 +62,18 @@ pub async fn serve_ops(
     addr: &str,
     stop: CancellationToken,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-    serve_http(core, addr, stop, false).await
+    serve_http(core, addr, stop, false, Vec::new()).await
 }
 
 /// Serves `/healthz` and `/metrics` on `addr` until `stop`, and the HTTP API (`/api/v1`, see
-/// [`crate::api`]) when `api` is set.
+/// [`crate::api`]) when `api` is set. `/healthz` names this replica's role for each leader lease
+/// (`"leader": {"discord-gateway": "leader" | "standby"}`); a standby is healthy.
 pub async fn serve_http(
     core: Arc<Core>,
     addr: &str,
     stop: CancellationToken,
     api: bool,
+    leases: Vec<Arc<LeaderLease>>,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     use axum::http::StatusCode;
     use axum::routing::get;
@@ -69,8 +89,12 @@ pub async fn serve_http(
             "/healthz",
             get(move || {
                 let core = health_core.clone();
+                let leases = leases.clone();
                 async move {
-                    let (ok, report) = core.health().await;
+                    let (ok, mut report) = core.health().await;
+                    let roles: serde_json::Map<String, serde_json::Value> =
+                        leases.iter().map(|l| (l.name().to_string(), l.health())).collect();
+                    report["leader"] = serde_json::Value::Object(roles);
                     let status = if ok {
                         StatusCode::OK
                     } else {
@@ -136,6 +160,18 @@ fn spawn_retention_sweep(core: Arc<Core>, every: Duration) -> tokio::task::JoinH
 /// are paced to about one a second per channel; a summary and a log file are a few posts).
 const CHAT_FLUSH_LIMIT: Duration = Duration::from_secs(30);
 
+impl Served {
+    /// The platform it serves.
+    fn platform(&self) -> Option<Platform> {
+        match self {
+            Served::Everywhere(t) => platform_of(t.name()),
+            Served::Leader { lease, .. } if lease.starts_with("discord") => Some(Platform::Discord),
+            Served::Leader { lease, .. } if lease.starts_with("slack") => Some(Platform::Slack),
+            Served::Leader { .. } => None,
+        }
+    }
+}
+
 /// The platform a transport serves.
 fn platform_of(transport: &str) -> Option<Platform> {
     match transport {
@@ -147,36 +183,69 @@ fn platform_of(transport: &str) -> Option<Platform> {
 
 /// Runs the transports over `core` until SIGTERM/SIGINT (or `stop`), then shuts down gracefully.
 /// Errors of a transport at start-up end the whole serve.
-pub async fn run(core: Arc<Core>, transports: Vec<Box<dyn Transport>>, stop: CancellationToken) -> anyhow::Result<()> {
-    run_with(core, transports, stop, false).await
+pub async fn run(core: Arc<Core>, served: Vec<Served>, stop: CancellationToken) -> anyhow::Result<()> {
+    run_with(core, served, stop, false).await
 }
 
 /// [`run`], with the HTTP API on the `/healthz` listener when `api` is set (`cloud serve --api`).
-pub async fn run_with(
-    core: Arc<Core>,
-    transports: Vec<Box<dyn Transport>>,
-    stop: CancellationToken,
-    api: bool,
-) -> anyhow::Result<()> {
+pub async fn run_with(core: Arc<Core>, served: Vec<Served>, stop: CancellationToken, api: bool) -> anyhow::Result<()> {
+    // One leader lease per role, taken and renewed on the sweep interval for the lease TTL.
+    let lease_stop = CancellationToken::new();
+    let mut leases: Vec<Arc<LeaderLease>> = Vec::new();
+    for s in &served {
+        if let Served::Leader { lease, .. } = s {
+            if !leases.iter().any(|l| l.name() == *lease) {
+                let l = LeaderLease::new(
+                    core.store().clone(),
+                    lease,
+                    core.config.leases.ttl,
+                    core.config.leases.sweep,
+                );
+                leases.push(l);
+            }
+        }
+    }
     let ops_stop = CancellationToken::new();
-    let (addr, ops) = serve_http(core.clone(), &core.config.serve.listen, ops_stop.clone(), api).await?;
+    let (addr, ops) = serve_http(
+        core.clone(),
+        &core.config.serve.listen,
+        ops_stop.clone(),
+        api,
+        leases.clone(),
+    )
+    .await?;
     info!(%addr, "serving /healthz and /metrics");
     if api {
         info!(%addr, url = %format!("http://{addr}/api/v1"), "serving the HTTP API");
     }
+    let lease_tasks: Vec<_> = leases.iter().map(|l| l.spawn(lease_stop.clone())).collect();
     // Every `leases.sweep`: sessions whose driving process stopped are taken over within the
     // lease TTL plus one pass; stale plans expire; the lock queue moves on.
     let sweeper = core.spawn_sweeper(core.config.leases.sweep);
     let retention = spawn_retention_sweep(core.clone(), RETENTION_EVERY);
     let transport_stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let platforms: Vec<Platform> = transports.iter().filter_map(|t| platform_of(t.name())).collect();
-    for t in transports {
-        let name = t.name();
-        core.set_connected(name, false);
+    let platforms: Vec<Platform> = served.iter().filter_map(Served::platform).collect();
+    for s in served {
         let core = core.clone();
         let stop = transport_stop.clone();
-        tasks.spawn(async move { (name, t.run(core, stop).await) });
+        match s {
+            Served::Everywhere(t) => {
+                let name = t.name();
+                core.set_connected(name, false);
+                tasks.spawn(async move { (name, t.run(core, stop).await) });
+            }
+            Served::Leader { lease, make } => {
+                let lease = leases
+                    .iter()
+                    .find(|l| l.name() == lease)
+                    .expect("every role has its lease")
+                    .clone();
+                let first = make();
+                let name = first.name();
+                tasks.spawn(async move { (name, run_while_leader(core, lease, first, make, stop).await) });
+            }
+        }
     }
     let signal = async {
         #[cfg(unix)]
@@ -232,6 +301,11 @@ pub async fn run_with(
             }
         }
     }
+    // The gateway is closed: hand the roles over now rather than after the TTL.
+    lease_stop.cancel();
+    for t in lease_tasks {
+        let _ = t.await;
+    }
     sweeper.abort();
     retention.abort();
     ops_stop.cancel();
@@ -239,5 +313,50 @@ pub async fn run_with(
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Runs a leader-only transport whenever this replica holds `lease`, until `stop`: waits for
+/// the role, connects, and disconnects when the role is lost (another replica took it over
+/// because this one could not renew in time), then stands by again.
+async fn run_while_leader(
+    core: Arc<Core>,
+    lease: Arc<LeaderLease>,
+    first: Box<dyn Transport>,
+    make: Box<dyn Fn() -> Box<dyn Transport> + Send + Sync>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut next = Some(first);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = lease.acquired() => {}
+        }
+        let transport = next.take().unwrap_or_else(&make);
+        let name = transport.name();
+        info!(
+            transport = name,
+            lease = lease.name(),
+            "this replica leads: connecting {name}"
+        );
+        core.set_connected(name, false);
+        let term = stop.child_token();
+        let mut task = tokio::spawn(transport.run(core.clone(), term.clone()));
+        tokio::select! {
+            done = &mut task => {
+                return done.map_err(|e| anyhow::anyhow!("the {name} transport panicked: {e}"))?;
+            }
+            _ = lease.lost() => {
+                term.cancel();
+                if let Ok(Err(e)) = task.await {
+                    warn!(transport = name, error = %e, "the transport failed while it stopped");
+                }
+                core.forget_transport(name);
+                warn!(transport = name, lease = lease.name(), "disconnected: another replica holds the leader lease");
+            }
+            _ = stop.cancelled() => {
+                return task.await.map_err(|e| anyhow::anyhow!("the {name} transport panicked: {e}"))?;
+            }
+        }
     }
 }

@@ -6,8 +6,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::GlobalArgs;
 use crate::app::App;
+use crate::serve::Served;
 use cloud_chat::{Core, Transport};
 use cloud_core::config::SlackTransport as SlackMode;
+use cloud_core::store::{DISCORD_GATEWAY, SLACK_SOCKET};
 use cloud_discord::{DiscordTransport, HttpMode};
 use cloud_domain::error::UserError;
 use cloud_slack::SlackTransport;
@@ -67,7 +69,9 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         }
     }
     let app = App::start_service(global).await?;
-    let mut transports: Vec<Box<dyn Transport>> = Vec::new();
+    // The gateway and Socket Mode allow one connection per bot: only the replica holding the
+    // role's leader lease connects (docs/operations.md). Slack's HTTP Events go to any replica.
+    let mut served: Vec<Served> = Vec::new();
     if args.discord {
         let token = app.config.discord.token.clone().expect("checked above");
         // `discord.api_url`: a Discord REST proxy, which then owns Discord's rate limits.
@@ -75,16 +79,28 @@ pub async fn cmd_serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<
             Some(url) => HttpMode::Proxy(url.clone()),
             None => HttpMode::Discord,
         };
-        transports.push(Box::new(DiscordTransport {
-            token,
-            guild_id: app.config.discord.guild_id,
-            http,
-        }));
+        let guild_id = app.config.discord.guild_id;
+        served.push(Served::Leader {
+            lease: DISCORD_GATEWAY,
+            make: Box::new(move || -> Box<dyn Transport> {
+                Box::new(DiscordTransport {
+                    token: token.clone(),
+                    guild_id,
+                    http: http.clone(),
+                })
+            }),
+        });
     }
     if args.slack {
-        transports.push(Box::new(SlackTransport::default()));
+        match app.config.slack.transport {
+            SlackMode::Socket => served.push(Served::Leader {
+                lease: SLACK_SOCKET,
+                make: Box::new(|| -> Box<dyn Transport> { Box::new(SlackTransport::default()) }),
+            }),
+            SlackMode::Http => served.push(Served::Everywhere(Box::new(SlackTransport::default()))),
+        }
     }
     crate::serve::metrics_handle();
     let core = Core::new(app.config, app.store, app.orchestrator);
-    crate::serve::run_with(core, transports, CancellationToken::new(), args.api).await
+    crate::serve::run_with(core, served, CancellationToken::new(), args.api).await
 }

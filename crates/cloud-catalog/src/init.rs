@@ -40,7 +40,7 @@ fn existing_dirs(root: &Path) -> Vec<String> {
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| !n.starts_with('.'))
+        .filter(|n| crate::manifest::is_deployment_dir(n))
         .collect();
     v.sort();
     v

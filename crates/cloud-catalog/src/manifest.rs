@@ -381,6 +381,15 @@ pub(crate) fn load_deployment(root: &Path, dir: &Path) -> Result<Deployment, Pro
     })
 }
 
+/// `deploy/service/`: the service files of `cloud serve` (systemd unit, container recipe, see
+/// docs/operations.md), not a deployment: every scan of `deploy/` skips it.
+pub const SERVICE_DIR: &str = "service";
+
+/// Whether directory `deploy/<name>` is a deployment's: not hidden, not [`SERVICE_DIR`].
+pub(crate) fn is_deployment_dir(name: &str) -> bool {
+    !name.starts_with('.') && name != SERVICE_DIR
+}
+
 /// Every deployment under `deploy/` that parses, and the problems of the rest — including
 /// checks that need no catalog ([`check_manifest`]) and ids used twice.
 pub fn load_deployments(root: &Path) -> (Vec<Deployment>, Problems) {
@@ -401,7 +410,7 @@ pub fn load_deployments(root: &Path) -> (Vec<Deployment>, Problems) {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        if name.starts_with('.') {
+        if !is_deployment_dir(&name) {
             continue;
         }
         match load_deployment(root, &d) {
@@ -598,6 +607,7 @@ pub fn find_deployment(root: &Path, selector: &str) -> Result<Deployment, UserEr
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default()
     };
+    dirs.retain(|d| is_deployment_dir(&name_of(d)));
     let candidates: Vec<&PathBuf> = if let Some((org, project)) = selector.split_once('/') {
         let suffix = format!("-{org}-{project}");
         dirs.iter()

@@ -162,6 +162,12 @@ impl Core {
         }
     }
 
+    /// Drops `transport` from `/healthz`: a standby replica does not run it (another replica
+    /// holds its leader lease), which is not a fault.
+    pub fn forget_transport(&self, transport: &'static str) {
+        self.connected.lock().expect("health lock").remove(transport);
+    }
+
     /// `(healthy, report)` for `/healthz`.
     pub async fn health(&self) -> (bool, serde_json::Value) {
         let store_ok = self.store.ping().await;

@@ -23,6 +23,7 @@ pub mod config;
 pub mod engine;
 mod error_codes;
 pub mod event_feed;
+pub mod leader;
 pub mod orchestrator;
 pub mod policy;
 pub mod store;

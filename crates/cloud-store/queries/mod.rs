@@ -27,4 +27,5 @@ mod locks;
 mod outputs;
 mod projects;
 mod retention;
+mod service_leases;
 mod sessions;

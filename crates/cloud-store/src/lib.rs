@@ -28,6 +28,7 @@ pub mod locks;
 pub mod migrate;
 pub mod owner;
 pub mod projects;
+pub mod service_leases;
 pub mod sessions;
 pub mod time;
 
@@ -41,6 +42,7 @@ pub use leases::{ClaimedLease, Fence, Lease};
 pub use locks::{lock_key, HeldLock, LockHolder, LockOutcome, QueueEntry, SavedConfig, TakenLocks};
 pub use owner::{is_alive, lease_owner, lease_owner_is_gone, this_process, ProcessOwner};
 pub use projects::ProjectRow;
+pub use service_leases::ServiceLease;
 pub use sessions::{
     ApprovalRow, BadSessionRow, LogLine, NewSession, PruneCounts, SessionFilter, SessionRecord, SessionStatsRows,
     SessionUpdate, StackHead, StackRow, Transition,

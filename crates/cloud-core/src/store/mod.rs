@@ -14,6 +14,7 @@ use sqlx::SqlitePool;
 
 pub use cloud_store::audit::{AuditEntry, AuditKey, AuditVerify, BadRow, Checkpoint, CheckpointVerdict, NewAudit};
 pub use cloud_store::migrate::{self, MIGRATIONS as MIGRATOR};
+pub use cloud_store::service_leases::{ServiceLease, DISCORD_GATEWAY, SLACK_SOCKET};
 pub(crate) use cloud_store::{is_alive, SavedConfig, StoreResult};
 pub use cloud_store::{
     lease_owner, lease_owner_is_gone, lock_key, redact_url, ApprovalRow, BadSessionRow, ChatLobbyRow, ClaimedLease,
@@ -378,6 +379,27 @@ impl Store {
     /// The lease of session `id`, if one is held.
     pub async fn lease(&self, id: SessionId) -> StoreResult<Option<Lease>> {
         on_backend!(self, s => s.lease(id).await)
+    }
+
+    /// Take (or keep) the leader lease `name` for `owner` (`None` while another replica holds
+    /// it); see [`crate::leader`].
+    pub async fn take_service_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Option<ServiceLease>> {
+        on_backend!(self, s => s.take_service_lease(name, owner, ttl).await)
+    }
+
+    /// Give the leader lease `name` back if `owner` holds it.
+    pub async fn release_service_lease(&self, name: &str, owner: &str) -> StoreResult<bool> {
+        on_backend!(self, s => s.release_service_lease(name, owner).await)
+    }
+
+    /// The leader lease `name`, if a replica holds (or held) it.
+    pub async fn service_lease(&self, name: &str) -> StoreResult<Option<ServiceLease>> {
+        on_backend!(self, s => s.service_lease(name).await)
     }
 
     /// Every held stack lock with its session.
