@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use cloud_chat::{Core, Transport};
-use cloud_domain::session::Platform;
 use cloud_core::leader::LeaderLease;
+use cloud_domain::session::Platform;
 
 /// A transport `cloud serve` runs, and on which replicas.
 pub enum Served {

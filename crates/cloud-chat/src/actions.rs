@@ -485,7 +485,8 @@ pub async fn approve_override(core: &Arc<Core>, actor: &Actor, session: &str, re
         if record.state == SessionState::Approved {
             apply(core, record.id, actor.clone());
         }
-        Ok(view::approval_recorded_message(&lobby).with_follow_up(FollowUp::RefreshLobby { session: s.id }))
+        Ok(view::approval_recorded_message(&lobby, actor.principal.platform)
+            .with_follow_up(FollowUp::RefreshLobby { session: s.id }))
     };
     answer(result.await)
 }

@@ -204,7 +204,7 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
             // A client with an outdated command list sent a required option short (or one this
             // version does not have): say how the command is used instead of staying silent.
             warn!(command = %ctx.command.name, description, "command options do not match");
-            let text = commands::usage_message(&ctx.command);
+            let text = commands::usage_message(ctx.command);
             let _ = poise::Context::Application(ctx)
                 .send(
                     poise::CreateReply::default()
