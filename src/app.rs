@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::GlobalArgs;
+use crate::global_args::GlobalArgs;
 use cloud_core::config::{Config, Overrides};
 use cloud_core::engine::Engine;
 use cloud_core::orchestrator::{DeploymentResolver, Orchestrator, OrchestratorSettings, PolicySettings};

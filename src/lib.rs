@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod global_args;
 pub mod remote;
 pub mod serve;
 

@@ -179,11 +179,12 @@ async fn every_role_endpoint_and_environment_is_enforced_over_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_for_one_person_never_acts_as_another() {
     let c = Cli::strict();
+    // Alice may approve stage too: only the four-eyes rule stands between her and her own plan.
     c.run(&[
         "grant",
         "alice",
         "ecommerce",
-        "deploy",
+        "approve",
         "--env",
         "stage",
         "--for",

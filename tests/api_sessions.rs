@@ -12,11 +12,11 @@ use api::{next_event, ApiServer};
 use cli::Cli;
 use serde_json::json;
 
-/// A shared store where alice may deploy ecommerce/stage and bob may approve there (stage needs
-/// one approval from someone other than the requester).
+/// A shared store where alice and bob may both deploy and approve ecommerce/stage (stage needs
+/// one approval from someone other than the requester: only four-eyes stops alice).
 fn team() -> Cli {
     let c = Cli::strict();
-    for (who, role) in [("alice", "deploy"), ("bob", "approve")] {
+    for (who, role) in [("alice", "approve"), ("bob", "approve")] {
         c.run(&[
             "grant",
             who,

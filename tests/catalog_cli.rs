@@ -222,7 +222,7 @@ fn stacks_new_renders_atomically_and_registers() {
     assert!(ws
         .cloud(&["stacks", "list"])
         .unwrap()
-        .contains("queue-sqs          network,services-ecs"));
+        .contains("queue-sqs          aws       network,services-ecs"));
 }
 
 #[test]

@@ -185,11 +185,11 @@ fn a_session_row_that_does_not_decode_is_skipped_and_named_by_doctor() {
     let sessions = cli.sessions();
     assert_eq!(sessions.len(), 2);
     let (bad, good) = (sessions[0].0.clone(), sessions[1].0.clone());
-    // Damage one row behind the store's back: its plan is no longer JSON.
+    // Damage one row behind the store's back: its (compressed) plan no longer decodes.
     let db = cli.path("data/cloud.db");
     let conn = rusqlite_free_update(
         &db,
-        &format!("UPDATE sessions SET plan = '{{not json' WHERE id LIKE '{bad}%'"),
+        &format!("UPDATE sessions SET plan = NULL, plan_z = X'DEADBEEF' WHERE id LIKE '{bad}%'"),
     );
     assert_eq!(conn, 1);
 

@@ -170,7 +170,7 @@ async fn a_command_missing_an_option_is_answered_with_its_usage() {
     assert!(
         reply
             .content
-            .contains("Usage: `/cloud-deploy project:<…> env:<…> [stacks:<…>]`"),
+            .contains("Usage: `/cloud-deploy project:<…> env:<…> [stacks:<…>] [provider:<…>]`"),
         "{}",
         reply.content
     );

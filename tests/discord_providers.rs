@@ -13,7 +13,7 @@ use support::{DiscordTester, WAIT};
 async fn projects_get_a_provider_and_deploys_are_held_to_it() {
     let mut t = DiscordTester::new().await;
     t.start_bot().await;
-    let root = t.user("root");
+    let root = t.moderator("root");
     t.grant(&root, "*", "*", Role::Admin, None).await;
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;

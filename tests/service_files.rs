@@ -23,5 +23,10 @@ fn the_service_files_under_deploy_are_not_a_deployment() {
 
     let run = cli.run(&["deploy", "service", "dev", "--stacks", "network"]);
     assert_ne!(run.code, Some(0), "{}", run.all());
-    assert!(run.stderr.contains("no deployment `service`"), "{}", run.stderr);
+    // Not a deployment: `service` is looked up as a deployment, then as a project, and is neither.
+    assert!(
+        run.stderr.contains("no deployment `service`") || run.stderr.contains("unknown project `service`"),
+        "{}",
+        run.stderr
+    );
 }

@@ -18,10 +18,22 @@ const RECENT: u32 = 200;
 /// Does `text` look like a deployment selector rather than a session (`D` + 6 base36, or
 /// `org/project`)? A session id or prefix is lowercase hex.
 pub fn is_deployment_selector(text: &str) -> bool {
-    let id_like = text.len() >= 7
-        && text.starts_with('D')
-        && text[1..7].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    id_like || text.contains('/')
+    let bytes = text.as_bytes();
+    let id_like = bytes.len() >= 7
+        && bytes[0] == b'D'
+        && bytes[1..7].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    // `org/project`: two names of the safe alphabet (`../x` is a bad session id, not a deployment).
+    let safe = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !part.starts_with('-')
+    };
+    let org_project = text
+        .split_once('/')
+        .is_some_and(|(org, project)| safe(org) && safe(project));
+    id_like || org_project
 }
 
 /// What one stack in one environment looks like.

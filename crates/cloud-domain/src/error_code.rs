@@ -285,7 +285,9 @@ mod tests {
             let name = code.as_str();
             assert!(seen.insert(name), "{name} twice");
             assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !name.starts_with('-'),
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !name.starts_with('-'),
                 "{name} is not a kebab-case anchor"
             );
             assert!(code.cause().ends_with('.'), "{name}: cause is a sentence");
