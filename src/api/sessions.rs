@@ -343,6 +343,7 @@ pub async fn logs(
         async move {
             // Subscribed before the first read: no event between the read and the wait is lost.
             let mut events = core.orchestrator().subscribe();
+            let draining = core.draining();
             let mut last_state: Option<SessionState> = None;
             loop {
                 let lines = match core.store().logs(session, after).await {
@@ -396,7 +397,12 @@ pub async fn logs(
                         }
                     }
                 };
-                let _ = tokio::time::timeout(FOLLOW_RECHECK, wait).await;
+                // A stopping server ends followed streams (their clients see the body end and
+                // can follow again elsewhere): an open stream must not hold the shutdown up.
+                tokio::select! {
+                    _ = tokio::time::timeout(FOLLOW_RECHECK, wait) => {}
+                    _ = draining.cancelled() => return,
+                }
             }
         }
         .instrument(info_span!("api_logs", %session)),

@@ -121,7 +121,11 @@ impl ApiServer {
             // SAFETY: the child is ours and has not been waited for, so the pid is its own.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         }
-        let _ = tokio::time::timeout(cloud_testkit::wait::SAFETY_NET, self.child.wait()).await;
+        let status = tokio::time::timeout(cloud_testkit::wait::SAFETY_NET, self.child.wait())
+            .await
+            .expect("cloud serve stops on SIGTERM (an open log stream must not hold it up)")
+            .expect("cloud serve was waited for");
+        assert!(status.success(), "cloud serve exited with {status} on SIGTERM");
     }
 }
 
