@@ -3,18 +3,17 @@
 //! value it returns; the core checks the role (exit 3 with the missing grant when refused).
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Subcommand};
 
-use super::session_cmds::print_json;
+use super::common::{parse_duration, parse_user, print_json, user};
 use crate::app::App;
-use cloud_core::orchestrator::{GrantExpiry, GrantParams, GrantsFilter, OrchestratorError};
+use cloud_core::orchestrator::{GrantExpiry, GrantParams, GrantsFilter};
 use cloud_core::policy::{stats, Role};
 use cloud_core::store::{GrantRow, SessionFilter};
 use cloud_domain::error::UserError;
-use cloud_domain::session::{Principal, SessionState};
+use cloud_domain::session::SessionState;
 
 #[derive(Debug, Args)]
 pub struct GrantArgs {
@@ -154,7 +153,7 @@ pub async fn cmd_locks(app: &App, args: LocksArgs) -> anyhow::Result<()> {
         None => {
             let locks = app.orchestrator.locks().await.map_err(user)?;
             if args.json {
-                return super::session_cmds::print_json(&locks);
+                return print_json(&locks);
             }
             if locks.is_empty() {
                 crate::outln!("No stack is locked.");
@@ -196,21 +195,6 @@ pub async fn cmd_locks(app: &App, args: LocksArgs) -> anyhow::Result<()> {
     }
 }
 
-pub(super) fn user(e: OrchestratorError) -> anyhow::Error {
-    e.to_user().into()
-}
-
-/// `alice` → `cli:alice`; `discord:…` / `slack:…` as given.
-pub fn parse_user(text: &str) -> Result<Principal, UserError> {
-    let text = text.trim();
-    let full = if text.contains(':') {
-        text.to_string()
-    } else {
-        format!("cli:{text}")
-    };
-    full.parse::<Principal>().map_err(|e| UserError::invalid(e.to_string()))
-}
-
 /// A moment in UTC: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DD` (midnight).
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, UserError> {
     let t = text.trim();
@@ -233,14 +217,6 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, UserError> {
     Err(UserError::invalid(format!(
         "`{text}` is not a time: write 2026-11-24T18:00:00Z, \"2026-11-24 18:00\" (UTC) or 2026-11-24"
     )))
-}
-
-pub fn parse_duration(text: &str, flag: &str) -> Result<Duration, UserError> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        UserError::invalid(format!(
-            "{flag} `{text}` is not a duration ({e}): write e.g. 30m, 2h, 7d"
-        ))
-    })
 }
 
 pub async fn cmd_grant(app: &App, args: GrantArgs) -> anyhow::Result<()> {
@@ -470,7 +446,7 @@ pub async fn cmd_admin(app: &App, cmd: AdminCmd) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let sessions = app.orchestrator.admin_list(&app.actor, &filter).await.map_err(user)?;
-            super::session_cmds::print_sessions(&sessions, json, "No sessions match.")
+            super::common::print_sessions(&sessions, json, "No sessions match.")
         }
         AdminCmd::Cancel { session, reason } => {
             let s = app.store.find_session(&session).await.map_err(|e| user(e.into()))?;

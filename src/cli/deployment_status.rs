@@ -69,13 +69,13 @@ pub async fn cmd_status_deployment(app: &App, selector: &str, json: bool) -> any
                 },
             )
             .await
-            .map_err(super::session_cmds::user)?;
+            .map_err(super::common::user)?;
         let sessions: Vec<&SessionRecord> = sessions.iter().filter(|s| s.deployment_id.to_string() == id).collect();
         let outputs = app
             .store
             .project_stack_outputs(&project, env)
             .await
-            .map_err(super::session_cmds::store_user)?;
+            .map_err(super::common::store_user)?;
         let outputs = outputs.get(&id);
         for stack in d.manifest.enabled_stacks(Some(env)) {
             let last = sessions.iter().find(|s| s.stacks.iter().any(|n| n.as_str() == stack));
@@ -85,7 +85,7 @@ pub async fn cmd_status_deployment(app: &App, selector: &str, json: bool) -> any
                     .store
                     .session_stacks(s.id)
                     .await
-                    .map_err(super::session_cmds::store_user)?;
+                    .map_err(super::common::store_user)?;
                 let previewed_same = stacks.iter().any(|r| {
                     r.stack.as_str() == stack
                         && r.state == StackState::Previewed
@@ -116,7 +116,7 @@ pub async fn cmd_status_deployment(app: &App, selector: &str, json: bool) -> any
         }
     }
     if json {
-        return super::session_cmds::print_json(&rows);
+        return super::common::print_json(&rows);
     }
     crate::outln!(
         "Deployment {id} ({}/{project}): {} stack × environment pairs",

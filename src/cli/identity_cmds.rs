@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use clap::{Args, Subcommand};
 use secrecy::ExposeSecret;
 
-use super::admin_cmds::{parse_duration, parse_user, user};
-use super::session_cmds::print_json;
+use super::common::{parse_duration, parse_user, print_json, user};
 use crate::app::App;
 use cloud_core::orchestrator::TokenParams;
 use cloud_core::policy::Role;

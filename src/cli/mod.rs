@@ -6,9 +6,11 @@ mod admin_cmds;
 pub mod aliases;
 mod bench;
 pub mod catalog;
+mod common;
 mod deployment_status;
+mod dispatch;
 pub mod doctor;
-mod doctor_identity;
+mod flow;
 mod identity_cmds;
 pub mod output;
 pub mod plan_show;
@@ -218,7 +220,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         other => {
             let app = App::start(&global).await?;
-            let result = session_cmds::run(&app, other).await;
+            let result = dispatch::run(&app, other).await;
             // Copy the signed audit head outside the database, whatever the command did: what
             // lets `audit verify` notice a deleted or rolled-back database later.
             if let Err(e) = app.store.export_audit_head().await {

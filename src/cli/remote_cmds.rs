@@ -5,7 +5,7 @@ use std::io::Read;
 
 use clap::Args;
 
-use super::session_cmds::print_json;
+use super::common::print_json;
 use super::Command;
 use crate::api::model::{ApproveRequest, CancelRequest, DeployRequest, LogEvent, Session, SessionPage};
 use crate::remote::{Login, Remote};

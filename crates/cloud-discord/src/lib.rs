@@ -10,6 +10,7 @@
 //! - REST goes to `https://discord.com`, or to the configured `discord.api_url` (a REST proxy, or
 //!   a fake in tests): [`HttpMode`].
 
+mod answer;
 mod commands;
 #[cfg(test)]
 mod docs_check;
@@ -301,7 +302,7 @@ async fn on_component(http: &Arc<Http>, data: &Arc<Bot>, c: &ComponentInteractio
     let actor = component_actor(c);
     let work = handle_component(data, &actor, c);
     tokio::pin!(work);
-    let first = tokio::time::timeout(commands::DEFER_AFTER, &mut work).await;
+    let first = tokio::time::timeout(answer::DEFER_AFTER, &mut work).await;
     let (result, reply) = match first {
         Ok(reply) => {
             let mut msg = CreateInteractionResponseMessage::new()
@@ -364,4 +365,4 @@ async fn handle_component(data: &Arc<Bot>, actor: &Actor, c: &ComponentInteracti
 }
 
 /// Time the bot allows itself before deferring (exported for docs and the benchmark).
-pub const DEFER_AFTER: Duration = commands::DEFER_AFTER;
+pub const DEFER_AFTER: Duration = answer::DEFER_AFTER;

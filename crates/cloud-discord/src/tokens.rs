@@ -3,7 +3,7 @@
 //! it can never do more than their grants. Also the issue-16 admin commands `/cloud-grants`
 //! (grants with their ids) and `/cloud-override` (approve over quota, audited).
 
-use super::commands::{actor_of, answer, Ctx};
+use super::answer::{actor_of, answer, Ctx};
 use super::Error;
 use cloud_chat::tokens::{self, TokenRequest};
 use cloud_chat::view::Reply;

@@ -28,6 +28,7 @@ use tracing::{info, info_span, warn, Instrument};
 use super::blocks;
 use super::commands::{self, SlashCommand, TokenAction};
 use super::sink::{self, ThreadSink};
+use super::web::{client, Lobby, Web};
 use cloud_chat::actions::{self, GrantParams};
 use cloud_chat::batcher::{BatchInput, SinkLimits};
 use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, Redraw, SessionFeed, Update};
@@ -36,9 +37,6 @@ use cloud_chat::view::{ButtonId, FollowUp, Reply};
 use cloud_chat::Actor;
 use cloud_domain::error::UserError;
 use cloud_domain::session::{Platform, Principal, SessionId, SessionState};
-
-/// The Slack Web API client type (HTTPS to Slack, plain HTTP to a local fake).
-pub type Client = SlackClient<SlackClientHyperConnector<SlackHyperHttpsConnector>>;
 
 /// How long a slash command may work before its acknowledgement leaves without the reply (Slack
 /// gives up after 3 s; the rest is the network's).
@@ -51,13 +49,6 @@ const LOBBY_EDIT_INTERVAL: Duration = Duration::from_millis(1000);
 /// 50 a minute per workspace) and the thread's batcher needs most of it.
 const LOBBY_STACK_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Where a session's lobby lives: its channel and message `ts` (the thread's root).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lobby {
-    pub channel: String,
-    pub ts: String,
-}
-
 /// What a session's task is told.
 enum Msg {
     Event(Event),
@@ -69,8 +60,7 @@ pub struct SlackBot {
     /// The shared core of `cloud serve`: plans and applies run on its tracked tasks, and it
     /// says when the process stops taking sessions.
     pub(crate) core: Arc<Core>,
-    pub(crate) client: Arc<Client>,
-    token: SlackApiToken,
+    pub(crate) web: Arc<Web>,
     environments: Vec<String>,
     /// Lobbies this process knows: learnt when it posts one, from the store (an earlier
     /// instance's), or from a click on an old one. Entries are copied out, never held.
@@ -93,36 +83,6 @@ type GroupsCache = (Instant, Arc<HashMap<String, Vec<String>>>);
 /// How long a user-group listing is trusted.
 const GROUPS_TTL: Duration = Duration::from_secs(60);
 
-/// Builds the Web API client for `api_url` (HTTPS with the system's roots; plain HTTP only when
-/// the URL says so, i.e. a local fake).
-pub fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
-    let plain_http = api_url.starts_with("http://");
-    let https = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-        Ok(builder) => builder,
-        // A local fake over plain HTTP needs no roots (test machines may have none).
-        Err(_) if plain_http => {
-            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
-        }
-        Err(e) => anyhow::bail!("cannot load the system's TLS root certificates to reach Slack ({e}); install the CA certificates (e.g. the ca-certificates package)"),
-    };
-    let connector = if plain_http {
-        https.https_or_http()
-    } else {
-        https.https_only()
-    }
-    .enable_http1()
-    .build();
-    let connector = SlackClientHyperConnector::with_connector(connector)
-        .with_slack_api_url(api_url)
-        // Follow Slack's Retry-After on a 429 rather than failing the call.
-        .with_rate_control(SlackApiRateControlConfig::new().with_max_retries(5));
-    Ok(Arc::new(SlackClient::new(connector)))
-}
-
 impl SlackBot {
     /// The bot over `core`, configured by `core.config.slack`.
     pub fn new(core: Arc<Core>) -> anyhow::Result<Arc<SlackBot>> {
@@ -137,8 +97,10 @@ impl SlackBot {
         limits.edits =
             cloud_chat::batcher::EditBudget::Own(cloud_chat::batcher::RateBudget::new(40, Duration::from_secs(60)));
         Ok(Arc::new(SlackBot {
-            client: client(&config.api_url)?,
-            token: SlackApiToken::new(bot_token.expose_secret().to_string().into()),
+            web: Arc::new(Web::new(
+                client(&config.api_url)?,
+                SlackApiToken::new(bot_token.expose_secret().to_string().into()),
+            )),
             environments,
             lobbies: DashMap::new(),
             sessions: Mutex::new(HashMap::new()),
@@ -150,13 +112,10 @@ impl SlackBot {
         }))
     }
 
-    pub(crate) fn session(&self) -> SlackClientSession<'_, SlackClientHyperConnector<SlackHyperHttpsConnector>> {
-        self.client.open_session(&self.token)
-    }
-
     /// Checks the bot token (`auth.test`) and starts rendering the session feed.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
         let auth = self
+            .web
             .session()
             .auth_test()
             .await
@@ -233,7 +192,7 @@ impl SlackBot {
             Some((at, by_user)) if at.elapsed() < GROUPS_TTL => by_user,
             stale => {
                 let request = SlackApiUserGroupsListRequest::new().with_include_users(true);
-                match self.session().usergroups_list(&request).await {
+                match self.web.session().usergroups_list(&request).await {
                     Ok(list) => {
                         let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
                         for group in list.usergroups {
@@ -306,7 +265,7 @@ impl SlackBot {
             return self.respond(response_url, reply).await;
         }
         let request = SlackApiChatPostMessageRequest::new(channel.to_string().into(), content(reply));
-        if let Err(e) = self.session().chat_post_message(&request).await {
+        if let Err(e) = self.web.session().chat_post_message(&request).await {
             warn!(error = %e, "slack: cannot post a reply in the channel");
         }
     }
@@ -483,7 +442,7 @@ impl SlackBot {
                 content,
             } => {
                 let thread = self.lobby(session).filter(|l| l.channel == channel).map(|l| l.ts);
-                if let Err(e) = sink::upload(self, channel, thread.as_deref(), &filename, &content).await {
+                if let Err(e) = self.web.upload(channel, thread.as_deref(), &filename, &content).await {
                     warn!(error = %e, "slack: cannot upload the file");
                 }
             }
@@ -501,7 +460,7 @@ impl SlackBot {
                 .with_text(blocks::lobby_text(&lobby_view))
                 .with_blocks(blocks::lobby(&lobby_view)),
         );
-        let posted = self.session().chat_post_message(&request).await?;
+        let posted = self.web.session().chat_post_message(&request).await?;
         let lobby = Lobby {
             channel: posted.channel.to_string(),
             ts: posted.ts.to_string(),
@@ -599,7 +558,7 @@ impl SlackBot {
     /// An ephemeral reply through a command's or click's response URL.
     async fn respond(&self, url: &SlackResponseUrl, reply: &Reply) {
         let request = SlackApiPostWebhookMessageRequest::new(content(reply));
-        if let Err(e) = self.client.respond_to_event(url, &request).await {
+        if let Err(e) = self.web.client().respond_to_event(url, &request).await {
             warn!(error = %e, "slack: cannot answer through the response URL");
         }
     }
@@ -608,7 +567,7 @@ impl SlackBot {
     async fn tell(&self, channel: &str, user: &str, reply: &Reply) {
         let request =
             SlackApiChatPostEphemeralRequest::new(channel.to_string().into(), user.to_string().into(), content(reply));
-        if let Err(e) = self.session().chat_post_ephemeral(&request).await {
+        if let Err(e) = self.web.session().chat_post_ephemeral(&request).await {
             warn!(error = %e, "slack: cannot send an ephemeral message");
         }
     }
@@ -620,7 +579,7 @@ impl SlackBot {
             SlackMessageContent::new().with_text(blocks::fit(&blocks::mrkdwn(text), 3000)),
         )
         .with_thread_ts(lobby.ts.clone().into());
-        if let Err(e) = self.session().chat_post_message(&request).await {
+        if let Err(e) = self.web.session().chat_post_message(&request).await {
             warn!(error = %e, "slack: cannot post in the thread");
         }
     }
@@ -788,7 +747,8 @@ impl SessionTask {
                 }
                 let (input, rx) = mpsc::unbounded_channel();
                 let sink = ThreadSink::new(
-                    self.bot.clone(),
+                    self.bot.web.clone(),
+                    self.bot.core.clone(),
                     self.lobby.clone(),
                     format!("session-{}.log", self.id.short()),
                 );
@@ -833,7 +793,7 @@ impl SlackBot {
             lobby.ts.clone().into(),
         );
         metrics::counter!(metric::CHAT_CALLS, "platform" => "slack", "route" => "chat.update").increment(1);
-        if let Err(e) = self.session().chat_update(&request).await {
+        if let Err(e) = self.web.session().chat_update(&request).await {
             warn!(session = %id, error = %e, "slack: cannot update the lobby");
         }
         Some(lobby_view.state)

@@ -15,7 +15,8 @@ use slack_morphism::prelude::*;
 use slack_morphism::signature_verifier::{SlackEventAbsentSignatureError, SlackEventSignatureVerifierError};
 use tracing::warn;
 
-use super::app::{Client, SlackBot};
+use super::app::SlackBot;
+use super::web::Client;
 use cloud_chat::config::SlackConfig;
 use cloud_domain::error::UserError;
 
@@ -53,7 +54,7 @@ pub fn router(bot: Arc<SlackBot>, config: &SlackConfig) -> anyhow::Result<Router
     })?;
     let secret = SlackSigningSecret::new(secret.expose_secret().to_string());
     let env = Arc::new(
-        SlackClientEventsListenerEnvironment::<Connector>::new(bot.client.clone()).with_error_handler(on_error),
+        SlackClientEventsListenerEnvironment::<Connector>::new(bot.web.client().clone()).with_error_handler(on_error),
     );
     let listener = SlackEventsAxumListener::new(env);
     Ok(Router::new()

@@ -13,12 +13,14 @@ pub mod http;
 
 mod sink;
 pub mod socket;
+mod web;
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-pub use app::{client, Lobby, SlackBot};
+pub use app::SlackBot;
+pub use web::{client, Lobby};
 
 use cloud_chat::config::{SlackConfig, SlackTransport as Mode};
 use cloud_chat::service::{Core, Transport};

@@ -12,10 +12,10 @@ use slack_morphism::prelude::*;
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 
-use super::app::{Lobby, SlackBot};
 use super::blocks::{escape, fit};
+use super::web::{Lobby, Web};
 use cloud_chat::batcher::{spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits};
-use cloud_chat::service::metric;
+use cloud_chat::service::{metric, Core};
 use cloud_domain::session::SessionId;
 use slack_morphism::errors::SlackClientError;
 
@@ -24,7 +24,9 @@ const MAX_TEXT: usize = 40_000;
 
 /// One session thread.
 pub struct ThreadSink {
-    bot: Arc<SlackBot>,
+    web: Arc<Web>,
+    /// The shared core: whether it still takes output, and the full log when it stops.
+    core: Arc<Core>,
     lobby: Lobby,
     log_filename: String,
     /// Batcher keys → Slack `ts` of the messages posted under them.
@@ -47,9 +49,10 @@ struct Pending {
 const MAX_REPOST_ATTEMPTS: u32 = 5;
 
 impl ThreadSink {
-    pub fn new(bot: Arc<SlackBot>, lobby: Lobby, log_filename: String) -> Self {
+    pub fn new(web: Arc<Web>, core: Arc<Core>, lobby: Lobby, log_filename: String) -> Self {
         ThreadSink {
-            bot,
+            web,
+            core,
             lobby,
             log_filename,
             posted: HashMap::new(),
@@ -93,14 +96,10 @@ impl ThreadSink {
             content.push_str(&format!("--- {} ---\n{}\n", p.key, p.text));
         }
         let filename = format!("undelivered-{}", self.log_filename);
-        if let Err(e) = upload(
-            &self.bot,
-            &self.lobby.channel,
-            Some(&self.lobby.ts),
-            &filename,
-            &content,
-        )
-        .await
+        if let Err(e) = self
+            .web
+            .upload(&self.lobby.channel, Some(&self.lobby.ts), &filename, &content)
+            .await
         {
             warn!(error = %e, "slack: cannot attach the messages Slack refused");
         }
@@ -109,7 +108,7 @@ impl ThreadSink {
     async fn post(&mut self, key: &MessageKey, text: &str) -> anyhow::Result<()> {
         let request = SlackApiChatPostMessageRequest::new(self.lobby.channel.clone().into(), content(text))
             .with_thread_ts(self.lobby.ts.clone().into());
-        let posted = self.bot.session().chat_post_message(&request).await?;
+        let posted = self.web.session().chat_post_message(&request).await?;
         self.posted.insert(key.clone(), posted.ts.to_string());
         Ok(())
     }
@@ -153,17 +152,12 @@ impl ThreadSink {
                 };
                 let request =
                     SlackApiChatUpdateRequest::new(self.lobby.channel.clone().into(), content(&text), ts.into());
-                self.bot.session().chat_update(&request).await?;
+                self.web.session().chat_update(&request).await?;
             }
             RenderOp::Upload { filename, content } => {
-                upload(
-                    &self.bot,
-                    &self.lobby.channel,
-                    Some(&self.lobby.ts),
-                    &filename,
-                    &content,
-                )
-                .await?;
+                self.web
+                    .upload(&self.lobby.channel, Some(&self.lobby.ts), &filename, &content)
+                    .await?;
             }
         }
         Ok(())
@@ -175,45 +169,10 @@ fn content(text: &str) -> SlackMessageContent {
     SlackMessageContent::new().with_text(fit(&escape(text), MAX_TEXT))
 }
 
-/// Uploads `content` as a file shared in `channel` (in the thread of `thread_ts` when given).
-pub async fn upload(
-    bot: &SlackBot,
-    channel: &str,
-    thread_ts: Option<&str>,
-    filename: &str,
-    content: &str,
-) -> anyhow::Result<()> {
-    let session = bot.session();
-    let bytes = content.as_bytes().to_vec();
-    let url = session
-        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
-            filename.to_string(),
-            bytes.len(),
-        ))
-        .await?;
-    session
-        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
-            url.upload_url,
-            bytes,
-            "text/plain".into(),
-        ))
-        .await?;
-    let mut complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
-        SlackApiFilesComplete::new(url.file_id).with_title(filename.to_string())
-    ])
-    .with_channel_id(channel.to_string().into());
-    if let Some(ts) = thread_ts {
-        complete = complete.with_thread_ts(ts.to_string().into());
-    }
-    session.files_complete_upload_external(&complete).await?;
-    info!(filename, bytes = content.len(), "slack: file uploaded");
-    Ok(())
-}
-
 /// Runs a batcher for one session and performs its ops in the thread, in order.
 pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limits: SinkLimits, id: SessionId) {
     // Shutdown waits for the guard: the summary and log file reach the thread first.
-    let guard = sink.bot.core.output_guard();
+    let guard = sink.core.output_guard();
     let (ops_tx, mut ops_rx) = mpsc::channel::<RenderOp>(64);
     let batcher = Batcher::new(limits).with_log_filename(sink.log_filename.clone());
     let stats = spawn_batcher_with(rx, batcher, ops_tx);
@@ -229,8 +188,8 @@ pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limi
             sink.finish().await;
             // The app is shutting down: the thread is the last word chat has on this session,
             // so it ends with the full log even when the chat messages held every line.
-            if !uploaded && !sink.bot.core.accepting() {
-                let content = cloud_chat::feed::full_log(&sink.bot.core, id, String::new()).await;
+            if !uploaded && !sink.core.accepting() {
+                let content = cloud_chat::feed::full_log(&sink.core, id, String::new()).await;
                 if !content.is_empty() {
                     let upload = RenderOp::Upload {
                         filename: sink.log_filename.clone(),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 use slack_morphism::prelude::*;
 
-use super::app::{Client, SlackBot};
+use super::app::SlackBot;
+use super::web::Client;
 use cloud_chat::config::SlackConfig;
 use cloud_domain::error::UserError;
 
@@ -58,7 +59,7 @@ impl SocketMode {
         let callbacks = SlackSocketModeListenerCallbacks::<Connector>::new()
             .with_command_events(on_command)
             .with_interaction_events(on_interaction);
-        let env = Arc::new(SlackClientEventsListenerEnvironment::new(bot.client.clone()).with_user_state(bot));
+        let env = Arc::new(SlackClientEventsListenerEnvironment::new(bot.web.client().clone()).with_user_state(bot));
         let listener = SlackClientSocketModeListener::new(
             &SlackClientSocketModeConfig::new()
                 .with_max_connections_count(1)

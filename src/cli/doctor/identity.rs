@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
-use super::doctor::{Check, Status};
+use super::check::{Check, Status};
+use super::credentials::AWS_CREDENTIAL_VARS;
 use cloud_core::config::{mask_url, Config};
 
 /// How long an identity call may take (`aws` and `gcloud` start slowly; a real login may ask a
@@ -100,12 +101,12 @@ pub async fn check_login(config: &Config, env: &BTreeMap<String, String>) -> Che
     const NAME: &str = "pulumi login";
     let backend = &config.pulumi.backend_url;
     let shown_backend = mask_url(backend);
-    let Ok(binary) = super::doctor::locate_binary(&config.pulumi.binary) else {
+    let Ok(binary) = super::binary::locate_binary(&config.pulumi.binary) else {
         return Check::with(
             NAME,
             Status::Skipped,
             "not checked: the pulumi binary is missing (see above)",
-            super::doctor::binary_fix(config),
+            super::binary::binary_fix(config),
         );
     };
     let ran = run_tool(
@@ -159,7 +160,7 @@ pub async fn check_login(config: &Config, env: &BTreeMap<String, String>) -> Che
 /// Whether the environment carries AWS credentials of any kind (the `cloud credentials` line
 /// says which).
 fn aws_credentials(env: &BTreeMap<String, String>) -> bool {
-    super::doctor::AWS_CREDENTIAL_VARS.iter().any(|k| is_set(env, k))
+    AWS_CREDENTIAL_VARS.iter().any(|k| is_set(env, k))
         || env
             .get("HOME")
             .map(|h| Path::new(h).join(".aws"))
@@ -185,7 +186,7 @@ pub async fn check_aws_identity(env: &BTreeMap<String, String>) -> Check {
             "install the AWS CLI to have `aws sts get-caller-identity` check the credentials work",
         );
     };
-    let mut pass: Vec<&str> = super::doctor::AWS_CREDENTIAL_VARS.to_vec();
+    let mut pass: Vec<&str> = AWS_CREDENTIAL_VARS.to_vec();
     pass.extend([
         "AWS_REGION",
         "AWS_DEFAULT_REGION",

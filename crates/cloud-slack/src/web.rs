@@ -1,0 +1,104 @@
+//! The Slack Web API as the app uses it: the client with the bot token, where a lobby lives,
+//! and file uploads. The app's behaviour ([`super::app`]) and the thread sink
+//! ([`super::sink`]) both speak to Slack through it.
+
+use std::sync::Arc;
+
+use slack_morphism::prelude::*;
+use tracing::info;
+
+/// The Slack Web API client type (HTTPS to Slack, plain HTTP to a local fake).
+pub type Client = SlackClient<SlackClientHyperConnector<SlackHyperHttpsConnector>>;
+
+/// Where a session's lobby lives: its channel and message `ts` (the thread's root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lobby {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// The Web API client and the bot token it calls with.
+pub struct Web {
+    client: Arc<Client>,
+    token: SlackApiToken,
+}
+
+impl Web {
+    pub fn new(client: Arc<Client>, token: SlackApiToken) -> Self {
+        Web { client, token }
+    }
+
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    pub fn session(&self) -> SlackClientSession<'_, SlackClientHyperConnector<SlackHyperHttpsConnector>> {
+        self.client.open_session(&self.token)
+    }
+
+    /// Uploads `content` as a file shared in `channel` (in the thread of `thread_ts` when given).
+    pub async fn upload(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        filename: &str,
+        content: &str,
+    ) -> anyhow::Result<()> {
+        let session = self.session();
+        let bytes = content.as_bytes().to_vec();
+        let url = session
+            .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+                filename.to_string(),
+                bytes.len(),
+            ))
+            .await?;
+        session
+            .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+                url.upload_url,
+                bytes,
+                "text/plain".into(),
+            ))
+            .await?;
+        let mut complete =
+            SlackApiFilesCompleteUploadExternalRequest::new(vec![
+                SlackApiFilesComplete::new(url.file_id).with_title(filename.to_string())
+            ])
+            .with_channel_id(channel.to_string().into());
+        if let Some(ts) = thread_ts {
+            complete = complete.with_thread_ts(ts.to_string().into());
+        }
+        session.files_complete_upload_external(&complete).await?;
+        info!(filename, bytes = content.len(), "slack: file uploaded");
+        Ok(())
+    }
+}
+
+/// Builds the Web API client for `api_url` (HTTPS with the system's roots; plain HTTP only when
+/// the URL says so, i.e. a local fake).
+pub fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
+    let plain_http = api_url.starts_with("http://");
+    let https = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+        Ok(builder) => builder,
+        // A local fake over plain HTTP needs no roots (test machines may have none).
+        Err(_) if plain_http => {
+            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
+        }
+        Err(e) => anyhow::bail!("cannot load the system's TLS root certificates to reach Slack ({e}); install the CA certificates (e.g. the ca-certificates package)"),
+    };
+    let connector = if plain_http {
+        https.https_or_http()
+    } else {
+        https.https_only()
+    }
+    .enable_http1()
+    .build();
+    let connector = SlackClientHyperConnector::with_connector(connector)
+        .with_slack_api_url(api_url)
+        // Follow Slack's Retry-After on a 429 rather than failing the call.
+        .with_rate_control(SlackApiRateControlConfig::new().with_max_retries(5));
+    Ok(Arc::new(SlackClient::new(connector)))
+}
