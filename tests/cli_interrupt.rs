@@ -80,7 +80,11 @@ fn stacks_free_and_usable(cli: &Cli) {
     let again = cli.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS]);
     again.expect_code(0);
     assert!(again.stdout.contains("Applied."), "{}", again.all());
-    assert!(!again.stderr.contains("recovered"), "nothing was left to recover: {}", again.stderr);
+    assert!(
+        !again.stderr.contains("recovered"),
+        "nothing was left to recover: {}",
+        again.stderr
+    );
 }
 
 /// Waits (following the session's log from a second `cloud`) until `stack`'s update is held in
@@ -151,7 +155,10 @@ fn ctrl_c_during_an_apply_cancels_it_through_the_engine_and_prints_the_summary()
     );
     assert_eq!(stack_state(&status, "network").0, "applied", "{status}");
     assert_eq!(stack_state(&status, "security"), ("failed".into(), "cancelled".into()));
-    assert_eq!(stack_state(&status, "secrets"), ("skipped".into(), "not reached".into()));
+    assert_eq!(
+        stack_state(&status, "secrets"),
+        ("skipped".into(), "not reached".into())
+    );
     assert!(status["locks"].as_array().unwrap().is_empty(), "{status}");
 
     let audit = audit_rows(&cli, &id);
@@ -212,7 +219,9 @@ fn ctrl_c_at_the_approval_prompt_cancels_the_session_and_frees_its_stacks() {
     assert!(reason.contains("interrupted (Ctrl-C)"), "{reason}");
     let audit = audit_rows(&cli, &id);
     assert!(
-        audit.iter().any(|(actor, _, details)| actor == "cli:alice" && details.contains("interrupted (Ctrl-C)")),
+        audit
+            .iter()
+            .any(|(actor, _, details)| actor == "cli:alice" && details.contains("interrupted (Ctrl-C)")),
         "{audit:?}"
     );
     stacks_free_and_usable(&cli);

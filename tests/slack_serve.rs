@@ -91,7 +91,12 @@ async fn sigterm_during_an_apply_cancels_it_as_the_system_and_slack_shows_the_en
         .await;
     let lobby = lobby_showing(&slack, "PLAN_READY").await;
     slack
-        .click(&Transport::Socket, ALICE, &lobby.ts, &action_id(&slack, &lobby, "approve"))
+        .click(
+            &Transport::Socket,
+            ALICE,
+            &lobby.ts,
+            &action_id(&slack, &lobby, "approve"),
+        )
         .await;
     let applying = lobby_showing(&slack, "APPLYING").await;
     assert_eq!(applying.ts, lobby.ts, "one lobby per session");

@@ -245,10 +245,7 @@ async fn cancel_session(app: &App, id: SessionId, signal: Signal, when: &str) ->
 /// Runs the apply of session `id`; the first signal cancels its running engine steps and waits
 /// for the end state, a second one exits at once. Returns the apply's result and the signal
 /// that interrupted it, if one did.
-pub(super) async fn applying(
-    app: &App,
-    id: SessionId,
-) -> (Result<SessionRecord, OrchestratorError>, Option<Signal>) {
+pub(super) async fn applying(app: &App, id: SessionId) -> (Result<SessionRecord, OrchestratorError>, Option<Signal>) {
     let mut interrupts = Interrupts::listen();
     let apply = app.orchestrator.apply(id, &app.actor);
     tokio::pin!(apply);
