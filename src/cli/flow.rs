@@ -3,7 +3,7 @@
 //! progress, then point at follow-ups.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::Args;
@@ -47,7 +47,8 @@ pub(super) async fn plan_with_spinner(app: &App, id: SessionId) -> anyhow::Resul
     if std::io::stderr().is_terminal() {
         spinner.enable_steady_tick(Duration::from_millis(120));
     }
-    let result = app.orchestrator.plan(id, &app.actor).await.map_err(user);
+    let plan = async { app.orchestrator.plan(id, &app.actor).await.map_err(user) };
+    let result = super::interrupt::planning(app, id, plan).await;
     spinner.finish_and_clear();
     result
 }
@@ -106,6 +107,7 @@ pub(super) fn plan_failure(app: &App, s: &SessionRecord) -> Option<UserError> {
 
 /// Plan an opened session, then approve (where the requester may) and apply it.
 pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: bool) -> anyhow::Result<()> {
+    let _signals = super::interrupt::Interrupts::listen(); // Ctrl-C cancels the session from here on
     let s = plan_with_spinner(app, s.id).await?;
     print_plan(app, &s).await?;
     plan_outcome(app, &s)?;
@@ -130,11 +132,7 @@ pub(super) async fn plan_approve_apply(app: &App, s: SessionRecord, approve: boo
     let approved = if approve {
         true
     } else if std::io::stdin().is_terminal() {
-        eprint!("Approve and apply this plan? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        matches!(answer.trim(), "y" | "Y" | "yes")
+        super::interrupt::ask_approval(app, s.id).await?
     } else {
         false
     };
@@ -195,7 +193,7 @@ pub(super) async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Res
         ProgressMode::Lines
     };
     let renderer = tokio::spawn(render_progress(events, id, ProgressPlan { planned, waves, mode }));
-    let result = app.orchestrator.apply(id, &app.actor).await;
+    let (result, interrupted) = super::interrupt::applying(app, id).await;
     // Let the renderer drain what was published, then stop it.
     tokio::time::sleep(Duration::from_millis(50)).await;
     renderer.abort();
@@ -203,6 +201,9 @@ pub(super) async fn apply_with_progress(app: &App, id: SessionId) -> anyhow::Res
     let view = app.orchestrator.status(s.id).await.map_err(user)?;
     crate::out!("{}", render::status(&view));
     print_follow_ups(app, s.id).await?;
+    if let Some(signal) = interrupted {
+        return Err(super::interrupt::ended(signal, &s).into());
+    }
     match s.state {
         SessionState::Applied => {
             crate::outln!("Applied.");

@@ -1,6 +1,6 @@
 //! The `cloud` command line: the same core as the chat bots, driven from a terminal. Every
 //! command maps to one orchestrator or store call; this module only parses, renders and maps
-//! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted).
+//! outcomes to exit codes (0 ok, 1 failed, 2 invalid input, 3 not permitted, 130 interrupted).
 
 mod admin_cmds;
 pub mod aliases;
@@ -12,6 +12,7 @@ mod dispatch;
 pub mod doctor;
 mod flow;
 mod identity_cmds;
+pub mod interrupt;
 pub mod output;
 pub mod plan_show;
 mod remote_cmds;
@@ -168,6 +169,10 @@ pub(crate) fn print_reply(reply: cloud_chat::view::Reply) -> anyhow::Result<()> 
 
 pub fn report_error(e: &anyhow::Error) -> i32 {
     use cloud_domain::error_code::Coded;
+    if let Some(interrupted) = e.downcast_ref::<interrupt::Interrupted>() {
+        crate::outln!("{interrupted}");
+        return interrupted.signal.exit_code();
+    }
     let (text, code, specific) = if let Some(user) = e.downcast_ref::<UserError>() {
         (user.message.clone(), user.code.code(), user.error_code)
     } else if let Some(config) = e.downcast_ref::<cloud_core::config::ConfigError>() {
