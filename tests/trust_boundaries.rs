@@ -693,7 +693,7 @@ async fn a_secret_of_one_stack_echoed_by_another_never_reaches_chat_or_the_logs(
         .map(|(what, _)| what.as_str())
         .collect();
     assert!(
-        echoed.iter().any(|w| *w == "cloud logs"),
+        echoed.contains(&"cloud logs"),
         "the echo reaches `cloud logs` (so a leak would show): {echoed:?}"
     );
     t.finish().await;
