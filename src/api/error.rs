@@ -102,6 +102,7 @@ impl From<OrchestratorError> for ApiError {
     fn from(e: OrchestratorError) -> ApiError {
         let status = match &e {
             OrchestratorError::User(_) => return ApiError::from(e.to_user()),
+            OrchestratorError::LostRace(_) => StatusCode::CONFLICT,
             OrchestratorError::Store(StoreError::SessionNotFound(_)) => StatusCode::NOT_FOUND,
             OrchestratorError::Store(StoreError::AmbiguousSession(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             OrchestratorError::Store(

@@ -113,7 +113,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
             // between the two, the session would otherwise stay APPROVED holding its stacks
             // with no process to apply it and no lease to expire (the kill matrix, issue 15).
             let lease = match args.no_apply {
-                false => Some(app.orchestrator.drive(s.id).await.map_err(user)?),
+                false => Some(app.orchestrator.drive_to_approve(s.id).await.map_err(user)?),
                 true => None,
             };
             let approved = match &args.override_reason {

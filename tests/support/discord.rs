@@ -200,6 +200,11 @@ impl DiscordTester {
         self.dir.path().join("data")
     }
 
+    /// The bot's configuration file: a CLI run with `CLOUD_CONFIG` set to it sees what the bot sees.
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+
     /// The bot's store, or (no bot in this process: a `cloud serve` process runs it) the same
     /// database opened from here.
     pub async fn store(&self) -> cloud_core::store::Store {

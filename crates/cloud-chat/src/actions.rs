@@ -45,6 +45,15 @@ fn from_access(e: AccessError) -> Reply {
     }
 }
 
+/// An orchestrator refusal as `actor` reads it: a lost race names people the way `actor`'s
+/// platform shows them (mentions), anything else as [`from_orch`] says.
+fn refused_for(actor: &Actor) -> impl Fn(OrchestratorError) -> Reply + '_ {
+    move |e| match e {
+        OrchestratorError::LostRace(race) => view::lost_race_message(&race, audience(actor)),
+        other => from_orch(other),
+    }
+}
+
 /// Both arms of a step's result are the answer.
 fn answer(result: ActionResult<Reply>) -> Reply {
     result.unwrap_or_else(|refusal| refusal)
@@ -416,7 +425,7 @@ async fn approve_button(core: &Arc<Core>, actor: &Actor, button: &ButtonId) -> A
         .orchestrator()
         .approve(session.id, actor.clone(), &clicked)
         .await
-        .map_err(from_orch)?;
+        .map_err(refused_for(actor))?;
     let view = view_of(core, record.id).await?;
     let lobby = view::LobbyView::new(&view, &Default::default());
     if record.state == SessionState::Approved {
@@ -479,7 +488,7 @@ pub async fn approve_override(core: &Arc<Core>, actor: &Actor, session: &str, re
             .orchestrator()
             .approve_override(s.id, actor.clone(), &digest, reason)
             .await
-            .map_err(from_orch)?;
+            .map_err(refused_for(actor))?;
         let view = view_of(core, record.id).await?;
         let lobby = view::LobbyView::new(&view, &Default::default());
         if record.state == SessionState::Approved {
@@ -517,7 +526,7 @@ async fn cancel_session(core: &Arc<Core>, actor: &Actor, id: SessionId, reason: 
     core.orchestrator()
         .cancel(id, actor.clone(), reason)
         .await
-        .map_err(from_orch)?;
+        .map_err(refused_for(actor))?;
     if was_applying {
         let by = view::who(&actor.principal, audience(actor));
         Ok(Reply::ephemeral(format!(
@@ -1147,7 +1156,7 @@ pub async fn admin_cancel(core: &Arc<Core>, actor: &Actor, session: &str, reason
             .orchestrator()
             .admin_cancel(actor.clone(), s.id, reason)
             .await
-            .map_err(from_orch)?;
+            .map_err(refused_for(actor))?;
         Ok(Reply::ephemeral(format!(
             "⏹️ Session `{}` is {} (cancelled by an admin: {reason}).",
             s.id.short(),

@@ -1161,6 +1161,14 @@ pub fn who(p: &Principal, audience: Platform) -> String {
     }
 }
 
+/// The answer to whoever lost a race on a session (another approval or cancel came first): the
+/// same sentence as the CLI's, people named as `audience` sees them.
+pub fn lost_race_message(race: &cloud_core::orchestrator::LostRace, audience: Platform) -> Reply {
+    let mut user = race.to_user();
+    user.message = race.message(|p| who(p, audience));
+    user_error_message(&user)
+}
+
 /// A refusal or failure the person caused or can act on, shown verbatim with a mark by kind.
 pub fn user_error_message(err: &UserError) -> Reply {
     let mark = match err.code {

@@ -53,6 +53,7 @@ impl Coded for OrchestratorError {
     fn error_code(&self) -> ErrorCode {
         match self {
             OrchestratorError::User(user) => user.error_code(),
+            OrchestratorError::LostRace(_) => ErrorCode::SessionChanged,
             OrchestratorError::Store(store) => store.error_code(),
             OrchestratorError::Busy { .. } | OrchestratorError::Refused { .. } => ErrorCode::StacksBusy,
             OrchestratorError::Waiting { .. } => ErrorCode::QueuedWaiting,

@@ -362,12 +362,7 @@ impl Orchestrator {
             .await?;
         let reason = require_reason(reason, "an admin cancel")?;
         if session.state.is_terminal() {
-            return Err(UserError::invalid(format!(
-                "session {} is already {}; nothing to cancel",
-                id.short(),
-                session.state
-            ))
-            .into());
+            return Err(self.lost_race(id, super::Attempt::Cancel).await);
         }
         self.cancel_unchecked(session, &actor.principal, &format!("admin cancel: {reason}"))
             .await

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
+use super::race::Attempt;
 use super::SessionEventKind;
 use super::{dependency_graph, OrchResult, Orchestrator, ResolvedDeployment, ResolvedStack, StackLockProof};
 use crate::engine::{EngineError, EnginePhase, Progress, StackApply};
@@ -458,6 +459,10 @@ impl Orchestrator {
         reason: &str,
     ) -> OrchResult<SessionRecord> {
         let id = session.id;
+        // Finished before this cancel arrived (another cancel, an expiry, the end of an apply).
+        if session.state.is_terminal() {
+            return Err(self.lost_race(id, Attempt::Cancel).await);
+        }
         if session.state == SessionState::Applying {
             if let Some(token) = self.running.get(&id) {
                 info!(session = %id, by = %principal, "graceful cancel requested");
@@ -497,17 +502,30 @@ impl Orchestrator {
             .await;
             return Ok(session);
         }
-        self.move_session(
-            id,
-            session.state,
-            SessionState::Cancelled,
-            &principal.to_string(),
-            SessionUpdate {
-                plan: None,
-                reason: Some(format!("cancelled by {principal}: {reason}")),
-            },
-        )
-        .await
+        let moved = self
+            .move_session(
+                id,
+                session.state,
+                SessionState::Cancelled,
+                &principal.to_string(),
+                SessionUpdate {
+                    plan: None,
+                    reason: Some(format!("cancelled by {principal}: {reason}")),
+                },
+            )
+            .await;
+        match moved {
+            // Someone else moved it first (approved, cancelled, expired it).
+            Err(e) if super::race::is_lost_race(&e) => {
+                let now = self.store.session(id).await?;
+                if now.state.is_terminal() {
+                    return Err(self.lost_race(id, Attempt::Cancel).await);
+                }
+                // Approved (or applying) meanwhile: still cancellable, once more from there.
+                Box::pin(self.cancel_unchecked(now, principal, reason)).await
+            }
+            other => other,
+        }
     }
 }
 

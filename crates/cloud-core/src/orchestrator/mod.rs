@@ -14,6 +14,7 @@
 //! | `locks` | [`queue_session`](Orchestrator::queue_session), [`wait_for_locks`](Orchestrator::wait_for_locks) |
 //! | `queries` | [`status`](Orchestrator::status), [`view`](Orchestrator::view), [`list`](Orchestrator::list), [`list_for`](Orchestrator::list_for) |
 //! | `recovery` | [`recover`](Orchestrator::recover) |
+//! | `race` | [`lost_race`](Orchestrator::lost_race), [`drive_to_approve`](Orchestrator::drive_to_approve) (what a race loser is told: [`LostRace`]) |
 //! | `sweeper` | [`spawn_sweeper`](Orchestrator::spawn_sweeper), [`expire_stale`](Orchestrator::expire_stale), [`cancel_abandoned_drafts`](Orchestrator::cancel_abandoned_drafts) |
 //! | `admin` | [`grant`](Orchestrator::grant), [`revoke`](Orchestrator::revoke), [`grants`](Orchestrator::grants), [`sweep_grant_expiries`](Orchestrator::sweep_grant_expiries), [`quota_set`](Orchestrator::quota_set), [`quota_show`](Orchestrator::quota_show), [`create_project`](Orchestrator::create_project), [`admin_list`](Orchestrator::admin_list), [`admin_cancel`](Orchestrator::admin_cancel), [`audit_log`](Orchestrator::audit_log), [`audit_verify`](Orchestrator::audit_verify), [`stats`](Orchestrator::stats), [`now`](Orchestrator::now) |
 //!
@@ -38,6 +39,7 @@ mod leases;
 mod locks;
 mod planning;
 mod queries;
+mod race;
 mod recovery;
 mod resolve;
 mod retention;
@@ -61,6 +63,7 @@ pub use identity::{IssuedToken, TokenParams, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 pub use leases::{LeaseGuard, DEFAULT_LEASE_TTL};
 pub use locks::StackLockProof;
 pub use queries::SessionView;
+pub use race::{Attempt, LostRace};
 pub use recovery::RecoveryReport;
 pub use resolve::{AppliedOutputs, DeploymentResolver, DeploymentTarget, ResolvedDeployment, ResolvedStack};
 pub use retention::PruneReport;
@@ -82,6 +85,9 @@ pub enum OrchestratorError {
     User(#[from] UserError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Someone else approved, cancelled or finished the session first (see `race`).
+    #[error("{0}")]
+    LostRace(Box<LostRace>),
     /// Other sessions hold (or queued earlier for) stacks this session needs. The session stays
     /// DRAFT without locks, so it can still be queued (`queue_session`) or cancelled.
     #[error("{}", locks::busy_message(*session, holders))]
@@ -108,6 +114,7 @@ impl OrchestratorError {
         let code = cloud_domain::error_code::Coded::error_code(self);
         let user = match self {
             OrchestratorError::User(user) => user.clone(),
+            OrchestratorError::LostRace(race) => race.to_user(),
             OrchestratorError::Store(
                 e @ (StoreError::StateChanged { .. }
                 | StoreError::Transition(_)

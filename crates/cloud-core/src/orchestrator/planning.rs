@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tracing::{info, info_span, Instrument};
 
+use super::race::Attempt;
 use super::{
     dependency_graph, rollback, OrchResult, Orchestrator, OrchestratorError, ResolvedDeployment, ResolvedStack,
     SessionEventKind, StackLockProof,
 };
 use crate::engine::{EngineError, EnginePhase, Progress, StackPreview};
 use crate::policy::{Actor, Intent};
-use crate::store::{NewSession, SessionRecord, SessionUpdate};
+use crate::store::{NewSession, SessionRecord, SessionUpdate, StoreError};
 use cloud_domain::error::UserError;
 use cloud_domain::session::{
     DeploymentId, Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
@@ -474,13 +475,24 @@ impl Orchestrator {
             self.gate(actor, &session.project, &session.env, Intent::OverrideQuota)
                 .await?;
         }
-        if session.state != SessionState::PlanReady {
-            return Err(UserError::invalid(format!(
-                "session {} is {}, not PLAN_READY: only a ready plan can be approved",
-                id.short(),
-                session.state
-            ))
-            .into());
+        match session.state {
+            SessionState::PlanReady => {}
+            // Not planned yet (or planning again): nothing was decided, the plan is not ready.
+            SessionState::Draft | SessionState::Planning | SessionState::PlanFailed => {
+                return Err(UserError::invalid(format!(
+                    "session {} is {}, not PLAN_READY: only a ready plan can be approved",
+                    id.short(),
+                    session.state
+                ))
+                .into());
+            }
+            // Someone approved or cancelled it first: the one answer every loser gets.
+            SessionState::Approved
+            | SessionState::Applying
+            | SessionState::Applied
+            | SessionState::Failed
+            | SessionState::Cancelled
+            | SessionState::Expired => return Err(self.lost_race(id, Attempt::Approve).await),
         }
         // Four-eyes compares people, not identities: the requester's Discord, Slack and CLI
         // identities linked into one person (`cloud people link`) are all the requester.
@@ -512,10 +524,15 @@ impl Orchestrator {
         if override_reason.is_none() {
             self.refuse_over_quota(&session).await?;
         }
-        let record = self
-            .store
-            .record_approval(id, principal, digest, override_reason)
-            .await?;
+        let record = match self.store.record_approval(id, principal, digest, override_reason).await {
+            Ok(record) => record,
+            // Another approval (or a cancel) committed between the check above and this one.
+            Err(e @ (StoreError::StateChanged { .. } | StoreError::Transition(_))) => {
+                info!(session = %id, error = %e, "approval lost a race");
+                return Err(self.lost_race(id, Attempt::Approve).await);
+            }
+            Err(e) => return Err(e.into()),
+        };
         info!(session = %id, approver = %principal, state = %record.state, "approval recorded");
         self.publish(id, SessionEventKind::Approved { by: principal.clone() })
             .await;

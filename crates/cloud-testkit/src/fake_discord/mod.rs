@@ -784,7 +784,23 @@ impl FakeDiscord {
         let mut st = self.state();
         Self::check_invocable(&st, user, name)?;
         let (cmd_id, opts) = Self::command_options(&st, name, options, None)?;
-        let data = json!({"id": cmd_id.to_string(), "name": name, "type": 1, "options": opts, "guild_id": st.config.guild_id.to_string()});
+        let mut data = json!({"id": cmd_id.to_string(), "name": name, "type": 1, "options": opts, "guild_id": st.config.guild_id.to_string()});
+        // A user option (type 6) carries the user's id; Discord sends the user itself in
+        // `resolved.users`, where the bot's library reads it from.
+        let users: serde_json::Map<String, Value> = opts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["type"] == 6)
+            .filter_map(|o| o["value"].as_str().map(str::to_string))
+            .map(|id| {
+                let user = json!({"id": id, "username": format!("user{id}"), "discriminator": "0", "global_name": null, "avatar": null});
+                (id, user)
+            })
+            .collect();
+        if !users.is_empty() {
+            data["resolved"] = json!({ "users": users });
+        }
         let (payload, stored) = self.base_interaction(&mut st, 2, user, channel, data);
         drop(st);
         Ok(self.send(payload, stored))
