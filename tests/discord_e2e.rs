@@ -434,7 +434,7 @@ async fn the_plan_is_posted_in_the_thread_when_it_is_ready_with_the_changed_prop
         .wait_message(thread, "the second plan", |m| m.content.contains("📋 Plan of session"))
         .await;
     let text = &plan.content;
-    assert!(text.contains("dns: 1 to update"), "{text}");
+    assert!(text.contains("dns: ") && text.contains("1 to update"), "{text}");
     assert!(text.contains("~  update"), "{text}");
     assert!(
         text.contains(r#"records: ["0 issue \"amazon.com\""] → ["0 issue \"letsencrypt.org\""]"#),
@@ -471,16 +471,17 @@ async fn a_progress_post_refused_eight_times_in_a_row_lands_later() {
     let mut t = DiscordTester::new().await;
     t.start_bot().await;
     let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
-    // Only the progress message has a bar.
-    t.fake.rate_limit_posts_containing("░", 8);
     let (lobby, _) = planned_lobby(&mut t, &alice).await;
+    // Only the stack's progress message starts with its name and two spaces.
+    t.fake.rate_limit_posts_containing("network  ", 8);
     let click = t.click(&bob, lobby, "approve");
     t.reply_to(&click).await;
     let thread = t.thread(lobby).await;
     t.wait_message(thread, "the summary", |m| m.content.contains("applied in"))
         .await;
     let transcript = t.transcript();
-    assert!(t.fake.state().injected_429 >= 8, "{transcript}");
+    // Eight refusals and no more: every try waited out the Retry-After of the refusal before.
+    assert_eq!(t.fake.state().count_status(429), 8, "{transcript}");
     let progress: Vec<String> = t
         .fake
         .state()

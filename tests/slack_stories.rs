@@ -226,7 +226,7 @@ async fn the_plan_is_posted_in_the_thread_when_it_is_ready_with_the_changed_prop
         })
         .await;
     let text = &plan.text;
-    assert!(text.contains("dns: 1 to update"), "{text}");
+    assert!(text.contains("dns: ") && text.contains("1 to update"), "{text}");
     assert!(text.contains("~  update"), "{text}");
     assert!(
         text.contains(r#"records: ["0 issue \"amazon.com\""] → ["0 issue \"letsencrypt.org\""]"#),
