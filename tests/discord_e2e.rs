@@ -377,7 +377,125 @@ async fn cancel_during_apply_stops_gracefully_and_says_so_in_the_thread() {
     .await;
     t.wait_message(thread, "the summary", |m| m.content.contains("cancelled"))
         .await;
-    t.lobby_state(lobby, "CANCELLED").await;
+    // The stack the cancel stopped reads "cancelled", not "failed — cancelled".
+    let done = t.lobby_state(lobby, "CANCELLED").await;
+    let text = done.text();
+    assert!(text.contains("⏹ network  cancelled"), "{text}");
+    assert!(!text.contains("failed"), "{text}");
+    t.finish().await;
+}
+
+/// The plan reaches the thread when the session is ready for approval: per stack in apply order,
+/// each change with its operation, and for an update the property it changes, old → new. A
+/// configuration change between two deploys makes that update (the stand-in evaluates the
+/// stack's program for its configuration). No secret the bot knows appears in the thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_is_posted_in_the_thread_when_it_is_ready_with_the_changed_properties() {
+    let mut t = DiscordTester::new().await;
+    assert!(
+        t.workspace.link_node_modules(),
+        "stacks/node_modules is missing: run `cd stacks && npm ci --ignore-scripts --no-audit --no-fund`"
+    );
+    t.start_bot().await;
+    let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
+
+    // First deploy: everything is created; the plan is in the thread before anyone approves.
+    let first = deploy_and_wait_for_the_plan(&mut t, &alice, "network,dns").await;
+    let thread = t.thread(first).await;
+    let plan = t
+        .wait_message(thread, "the plan", |m| m.content.contains("📋 Plan of session"))
+        .await;
+    let text = &plan.content;
+    let (network, dns) = (
+        text.find("network: ").unwrap_or_else(|| panic!("{text}")),
+        text.find("dns: ").unwrap_or_else(|| panic!("{text}")),
+    );
+    assert!(network < dns, "stacks in apply order: {text}");
+    assert!(text.contains("+  create"), "{text}");
+    let click = t.click(&bob, first, "approve");
+    t.reply_to(&click).await;
+    t.lobby_state(first, "APPLIED").await;
+
+    // Someone changes the CAA issuer of the zone; the next plan updates the CAA record.
+    let manifest = t.workspace.path("deploy/D1BRV40-acme-corp-ecommerce/manifest.yaml");
+    let yaml = std::fs::read_to_string(&manifest).unwrap();
+    let changed = yaml.replace(
+        "      domainName: \"{{env}}.shop.acme-corp.example.com\"\n",
+        "      domainName: \"{{env}}.shop.acme-corp.example.com\"\n      caaIssuer: letsencrypt.org\n",
+    );
+    assert_ne!(
+        yaml, changed,
+        "the dns stack's configuration is where the test expects it"
+    );
+    std::fs::write(&manifest, changed).unwrap();
+    let second = deploy_and_wait_for_the_plan(&mut t, &alice, "dns").await;
+    let thread = t.thread(second).await;
+    let plan = t
+        .wait_message(thread, "the second plan", |m| m.content.contains("📋 Plan of session"))
+        .await;
+    let text = &plan.content;
+    assert!(text.contains("dns: ") && text.contains("1 to update"), "{text}");
+    assert!(text.contains("~  update"), "{text}");
+    assert!(
+        text.contains(r#"records: ["0 issue \"amazon.com\""] → ["0 issue \"letsencrypt.org\""]"#),
+        "{text}"
+    );
+    let token = t.fake.config().token;
+    let everything = t.transcript();
+    assert!(!everything.contains(&token), "the bot token leaked into chat");
+    let click = t.click(&alice, second, "cancel");
+    t.reply_to(&click).await;
+    t.lobby_state(second, "CANCELLED").await;
+    t.finish().await;
+}
+
+/// alice deploys `stacks` to stage; returns the lobby once it shows PLAN_READY.
+async fn deploy_and_wait_for_the_plan(t: &mut DiscordTester, alice: &FakeUser, stacks: &str) -> u64 {
+    let ask = t.slash(
+        alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "stage"), ("stacks", stacks)],
+    );
+    let reply = t.reply_to(&ask).await;
+    let short = DiscordTester::short_id(&reply);
+    let lobby = t.lobby(&short).await;
+    t.lobby_state(lobby.id, "PLAN_READY").await;
+    lobby.id
+}
+
+/// Discord refuses the progress post eight times in a row (429 with Retry-After), longer than
+/// the bot's own retries: the post goes out on a later try with the text it has by then, the
+/// edits meant for it are not lost, and the thread ends with the stack at 100 % and the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progress_post_refused_eight_times_in_a_row_lands_later() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
+    let (lobby, _) = planned_lobby(&mut t, &alice).await;
+    // Only the stack's progress message starts with its name and two spaces.
+    t.fake.rate_limit_posts_containing("network  ", 8);
+    let click = t.click(&bob, lobby, "approve");
+    t.reply_to(&click).await;
+    let thread = t.thread(lobby).await;
+    t.wait_message(thread, "the summary", |m| m.content.contains("applied in"))
+        .await;
+    let transcript = t.transcript();
+    // Eight refusals and no more: every try waited out the Retry-After of the refusal before.
+    assert_eq!(t.fake.state().count_status(429), 8, "{transcript}");
+    let progress: Vec<String> = t
+        .fake
+        .state()
+        .messages_in(thread)
+        .into_iter()
+        .filter(|m| m.content.starts_with("network  "))
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(progress.len(), 1, "one progress message: {transcript}");
+    assert!(
+        progress[0].contains("100%") && progress[0].contains("✓ applied"),
+        "{transcript}"
+    );
+    t.lobby_state(lobby, "APPLIED").await;
     t.finish().await;
 }
 

@@ -161,6 +161,85 @@ async fn a_progress_post_refused_eight_times_in_a_row_lands_later() {
     world.shutdown().await;
 }
 
+/// The plan reaches the lobby's thread when the session is ready for approval: per stack in
+/// apply order, each change with its operation, and for an update the property it changes,
+/// old → new (a configuration change between two deploys makes that update). No secret the app
+/// knows appears in the thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_is_posted_in_the_thread_when_it_is_ready_with_the_changed_properties() {
+    let world = SlackWorld::http().await;
+    assert!(
+        world.workspace.link_node_modules(),
+        "stacks/node_modules is missing: run `cd stacks && npm ci --ignore-scripts --no-audit --no-fund`"
+    );
+    world.grant(ALICE, "ecommerce", "*", Role::Deploy).await;
+    world.grant(BOB, "ecommerce", "*", Role::Approve).await;
+
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage network,dns").await;
+    let lobby = world.lobby_showing("PLAN_READY").await;
+    let plan = world
+        .fake
+        .wait_for("the plan in the thread", |f| {
+            f.thread(&lobby.ts)
+                .into_iter()
+                .find(|m| m.text.contains("Plan of session"))
+        })
+        .await;
+    let text = &plan.text;
+    let (network, dns) = (
+        text.find("network: ").unwrap_or_else(|| panic!("{text}")),
+        text.find("dns: ").unwrap_or_else(|| panic!("{text}")),
+    );
+    assert!(network < dns, "stacks in apply order: {text}");
+    assert!(text.contains("+  create"), "{text}");
+    world.click(BOB, &lobby, "approve").await;
+    world.lobby_showing("APPLIED").await;
+
+    // Someone changes the CAA issuer of the zone; the next plan updates the CAA record.
+    let manifest = world.workspace.path("deploy/D1BRV40-acme-corp-ecommerce/manifest.yaml");
+    let yaml = std::fs::read_to_string(&manifest).unwrap();
+    let changed = yaml.replace(
+        "      domainName: \"{{env}}.shop.acme-corp.example.com\"\n",
+        "      domainName: \"{{env}}.shop.acme-corp.example.com\"\n      caaIssuer: letsencrypt.org\n",
+    );
+    assert_ne!(
+        yaml, changed,
+        "the dns stack's configuration is where the test expects it"
+    );
+    std::fs::write(&manifest, changed).unwrap();
+    world.slash(ALICE, "/cloud-deploy", "ecommerce stage dns").await;
+    let second = world
+        .fake
+        .wait_for("the second lobby", |f| {
+            f.channel_messages()
+                .into_iter()
+                .rev()
+                .find(|m| m.ts != lobby.ts && m.rendered().contains("PLAN_READY"))
+        })
+        .await;
+    let plan = world
+        .fake
+        .wait_for("the second plan", |f| {
+            f.thread(&second.ts)
+                .into_iter()
+                .find(|m| m.text.contains("Plan of session"))
+        })
+        .await;
+    let text = &plan.text;
+    assert!(text.contains("dns: ") && text.contains("1 to update"), "{text}");
+    assert!(text.contains("~  update"), "{text}");
+    assert!(
+        text.contains(r#"records: ["0 issue \"amazon.com\""] → ["0 issue \"letsencrypt.org\""]"#),
+        "{text}"
+    );
+    let transcript = world.fake.transcript();
+    assert!(
+        !transcript.contains(&world.fake.signing_secret) && !transcript.contains(&world.fake.bot_token),
+        "a secret reached chat: {transcript}"
+    );
+    world.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_and_approve_over_http() {
     happy_path(SlackWorld::http().await).await;
@@ -889,6 +968,10 @@ async fn cancel_during_the_apply_stops_it_gracefully() {
 
     let done = world.lobby_showing("CANCELLED").await;
     assert_eq!(done.ts, lobby.ts);
+    // The stack the cancel stopped reads "cancelled" in the lobby, not "failed — cancelled".
+    let shown = done.rendered();
+    assert!(shown.contains("network  cancelled"), "{shown}");
+    assert!(!shown.contains("failed"), "{shown}");
     let summary = world
         .fake
         .wait_for("the summary", |f| {

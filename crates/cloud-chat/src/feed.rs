@@ -155,6 +155,10 @@ pub enum Update {
     ApplyStarted { announcement: Option<String> },
     /// The next input of the thread's batcher.
     Stream(BatchInput),
+    /// The session reached PLAN_READY: open the session's thread (the lobby's) if it has none
+    /// yet, and post the plan there (with its file when the message holds only the head). The
+    /// apply later streams into the same thread.
+    PlanReady(crate::plan_post::PlanPost),
     /// A line for the session's thread, if it has one on this platform.
     Announce(String),
     /// The apply stopped before a provisional stack whose re-preview changed: the follow-up
@@ -305,7 +309,9 @@ impl SessionFeed {
             }
             SessionEventKind::StateChanged { to, .. } => {
                 let mut out = vec![Update::Lobby(Redraw::Now)];
-                if to == SessionState::Applying {
+                if to == SessionState::PlanReady {
+                    out.extend(self.plan_ready().await);
+                } else if to == SessionState::Applying {
                     out.extend(self.apply_started().await);
                 } else if to.is_terminal() {
                     out.extend(self.finished().await);
@@ -361,6 +367,27 @@ impl SessionFeed {
         }
     }
 
+    /// The plan for the thread, within this platform's message budget.
+    async fn plan_ready(&mut self) -> Vec<Update> {
+        let view = match self.core.orchestrator().status(self.session).await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(session = %self.session, error = %e.to_user(), "cannot read the session whose plan is ready");
+                return vec![];
+            }
+        };
+        let Some(plan) = &view.session.plan else { return vec![] };
+        let budget = match self.audience {
+            Platform::Slack => crate::batcher::SinkLimits::slack().max_message_chars,
+            Platform::Discord | Platform::Cli => crate::batcher::SinkLimits::discord().max_message_chars,
+        };
+        vec![Update::PlanReady(crate::plan_post::plan_post(
+            self.session,
+            plan,
+            budget,
+        ))]
+    }
+
     async fn apply_started(&mut self) -> Vec<Update> {
         if self.streaming {
             return vec![];
@@ -405,7 +432,9 @@ impl SessionFeed {
                 let result = match state {
                     StackState::Applied => StackResult::Applied,
                     // The orchestrator records a stack stopped by a cancel as failed, "cancelled".
-                    StackState::Failed if row.as_ref().and_then(|r| r.error.as_deref()) == Some("cancelled") => {
+                    StackState::Failed
+                        if row.as_ref().and_then(|r| r.error.as_deref()) == Some(view::CANCELLED_STACK_ERROR) =>
+                    {
                         StackResult::Cancelled
                     }
                     StackState::Failed => StackResult::Failed,

@@ -11,6 +11,8 @@
 //! - [`view`]: the transport-neutral models (button ids, lobby, summary, replies and every
 //!   refusal text).
 //! - [`batcher`]: turns engine progress into rate- and size-limited render operations.
+//! - [`plan_post`]: the plan a thread receives at PLAN_READY (grouped per stack, changed
+//!   properties, the whole plan attached when long).
 //! - [`progress`]: the live per-stack progress line (`network  12/30 ▓▓▓▓░░░░░░ 40%  2 updating`).
 //! - [`text`]: plain-text renderings of sessions for the terminal.
 //! - [`tokens`]: `/cloud-token` — a person's own API tokens for the CLI, answered ephemerally.
@@ -19,6 +21,7 @@
 pub mod actions;
 pub mod batcher;
 pub mod feed;
+pub mod plan_post;
 pub mod progress;
 mod refusal;
 pub mod service;

@@ -264,8 +264,29 @@ pub struct LobbyStack {
 }
 
 impl LobbyStack {
-    /// `network  +3 ~1 -0 ±0  previewed`, with `(provisional)` and the error's first line.
+    /// Whether a cancel stopped this stack (the orchestrator records it as failed, "cancelled").
+    pub fn is_cancelled(&self) -> bool {
+        self.state == StackState::Failed && self.error.as_deref() == Some(CANCELLED_STACK_ERROR)
+    }
+
+    /// `network  +3 ~1 -0 ±0  previewed`, with `(provisional)` and the error's first line; a
+    /// stack a cancel stopped reads `⏹ network  cancelled`, a skipped one
+    /// `– network  skipped (not reached)` (neither carried out its preview's counts).
     pub fn line(&self) -> String {
+        if self.is_cancelled() {
+            return format!("⏹ {}  cancelled", self.stack);
+        }
+        if self.state == StackState::Skipped {
+            return match &self.error {
+                Some(why) => format!(
+                    "{} {}  skipped ({})",
+                    state_icon_stack(self.state),
+                    self.stack,
+                    first_line(why, 160)
+                ),
+                None => format!("{} {}  skipped", state_icon_stack(self.state), self.stack),
+            };
+        }
         let mut out = format!(
             "{} {}  {}  {}",
             state_icon_stack(self.state),
@@ -283,6 +304,9 @@ impl LobbyStack {
         out
     }
 }
+
+/// The error the orchestrator records on a stack a cancel stopped.
+pub const CANCELLED_STACK_ERROR: &str = "cancelled";
 
 /// Estimated monthly cost before and after the plan (issue 6 fills it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -881,7 +905,12 @@ pub fn session_progress_line(view: &SessionView) -> String {
         .filter(|r| matches!(r.state, StackState::Applying | StackState::Previewing))
         .map(|r| r.stack.to_string())
         .collect();
-    let failed = view.stacks.iter().filter(|r| r.state == StackState::Failed).count();
+    // A stack a cancel stopped is recorded as failed, "cancelled": it did not fail.
+    let failed = view
+        .stacks
+        .iter()
+        .filter(|r| r.state == StackState::Failed && r.error.as_deref() != Some(CANCELLED_STACK_ERROR))
+        .count();
     let mut out = format!(
         "{} {}  {done}/{total} stacks done",
         state_icon(view.session.state),

@@ -1,5 +1,6 @@
 //! Keeps each session's Discord presence current: the lobby message is edited as the session
-//! moves, a public thread opens on approval, and the apply's output streams into it through the
+//! moves, a public thread opens on the lobby when the plan is ready and receives the plan
+//! (the whole plan as a file when it is long), and the apply's output streams into it through the
 //! output batcher with Discord's limits, ending with the summary (and the full log as a file
 //! when chat could not hold everything).
 //!
@@ -25,6 +26,7 @@ use super::{render, Responder};
 use cloud_chat::actions;
 use cloud_chat::batcher::{spawn_batcher, BatchInput, MessageKey, RenderOp, SinkLimits};
 use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, SessionFeed, Update};
+use cloud_chat::plan_post::PlanPost;
 use cloud_chat::service::{metric, Core};
 use cloud_chat::view::{FollowUp, LobbyView};
 use cloud_chat::Actor;
@@ -434,6 +436,7 @@ impl SessionTask {
                     self.batch = None;
                 }
             }
+            Update::PlanReady(post) => self.post_plan(post).await,
             Update::Announce(text) => self.live.announce(self.id(), &text).await,
             Update::FollowUpOpened(follow_up) => {
                 // The follow-up needs its own approval: it gets a lobby beside this one.
@@ -473,6 +476,31 @@ impl SessionTask {
             warn!(session = %self.id(), error = %e, "cannot edit the lobby");
         }
         Some(lobby.state)
+    }
+
+    /// Opens the thread (or reuses it) and posts the plan the approvers are asked to approve.
+    async fn post_plan(&mut self, post: PlanPost) {
+        let lobby = match feed::lobby(&self.live.core, self.id()).await {
+            Ok(l) => l,
+            Err(reply) => {
+                return warn!(session = %self.id(), error = %reply.text(), "cannot read the session whose plan is ready")
+            }
+        };
+        let Some(thread) = self.ensure_thread(&lobby).await else {
+            return;
+        };
+        let mut message = CreateMessage::new()
+            .content(render::fit(&post.text, 2000))
+            .allowed_mentions(render::no_pings());
+        if let Some((filename, content)) = post.attachment {
+            message = message.add_file(CreateAttachment::bytes(content.into_bytes(), filename));
+        }
+        let send = ChannelId::new(thread).send_message(&self.live.http, message);
+        let r = self.live.pacer.send(Route::Post, thread, send).await;
+        count_call("post_message", &r);
+        if let Err(e) = r {
+            warn!(session = %self.id(), error = %e, "cannot post the plan in the thread");
+        }
     }
 
     /// Opens (or reuses) the thread, announces the approval and starts streaming the apply.
@@ -551,46 +579,173 @@ impl SessionTask {
     }
 }
 
-/// Carries the batcher's ops to the thread, mapping its message keys to Discord message ids.
-async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mpsc::Receiver<RenderOp>) {
-    let channel = ChannelId::new(thread);
-    let mut ids: HashMap<MessageKey, MessageId> = HashMap::new();
-    let mut uploaded = false;
-    while let Some(op) = ops.recv().await {
-        match op {
-            RenderOp::Post { key, text } => {
-                let post = channel.send_message(
-                    &live.http,
-                    CreateMessage::new().content(text).allowed_mentions(render::no_pings()),
-                );
-                let r = live.pacer.send(Route::Post, thread, post).await;
-                count_call("post_message", &r);
-                match r {
-                    Ok(m) => {
-                        ids.insert(key, m.id);
-                    }
-                    Err(e) => warn!(%session, error = %e, "cannot post in the thread"),
+/// A post Discord refused even after [`POST_RETRIES`] tries (a run of 429s longer than them),
+/// with its latest text: posted again before the next op, the batcher's edits of it folded into
+/// it meanwhile; what is still refused when the session ends is attached as a file.
+struct Pending {
+    key: MessageKey,
+    text: String,
+    attempts: u32,
+}
+
+/// How often a post Discord answers 429 is sent again at once (after waiting out the refusal)
+/// before it waits for the thread's next op.
+const POST_RETRIES: u32 = 3;
+
+/// How long a refused post waits before it is sent again: the `Retry-After` Discord gives a
+/// message route (serenity's error keeps the status, not the header).
+const RETRY_AFTER_429: Duration = Duration::from_secs(1);
+
+/// How often a pending post is tried again before it waits for the end of the session.
+const MAX_REPOST_ATTEMPTS: u32 = 5;
+
+fn is_429(e: &serenity::Error) -> bool {
+    matches!(e, serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 429)
+}
+
+/// The batcher's ops in one thread, mapping its message keys to Discord message ids.
+struct ThreadOps {
+    live: Arc<Live>,
+    session: SessionId,
+    thread: u64,
+    ids: HashMap<MessageKey, MessageId>,
+    /// Refused posts, oldest first.
+    pending: Vec<Pending>,
+}
+
+impl ThreadOps {
+    /// Posts `text` under `key`, sending it again after a 429 up to [`POST_RETRIES`] times.
+    async fn post(&mut self, key: &MessageKey, text: &str) -> Result<(), serenity::Error> {
+        let mut tries = 0;
+        loop {
+            let post = ChannelId::new(self.thread).send_message(
+                &self.live.http,
+                CreateMessage::new().content(text).allowed_mentions(render::no_pings()),
+            );
+            let r = self.live.pacer.send(Route::Post, self.thread, post).await;
+            count_call("post_message", &r);
+            match r {
+                Ok(m) => {
+                    self.ids.insert(key.clone(), m.id);
+                    return Ok(());
                 }
-            }
-            RenderOp::Edit { key, text } => {
-                let Some(mid) = ids.get(&key).copied() else { continue };
-                let edit = channel.edit_message(
-                    &live.http,
-                    mid,
-                    EditMessage::new().content(text).allowed_mentions(render::no_pings()),
-                );
-                let r = live.pacer.send(Route::Edit, thread, edit).await;
-                count_call("edit_message", &r);
-                if let Err(e) = r {
-                    warn!(%session, error = %e, "cannot edit in the thread");
+                Err(e) if is_429(&e) && tries < POST_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(RETRY_AFTER_429).await;
                 }
-            }
-            RenderOp::Upload { filename, content } => {
-                uploaded = true;
-                upload_log(&live, session, thread, filename, content).await;
+                Err(e) => return Err(e),
             }
         }
     }
+
+    /// Posts the refused posts again, oldest first, while Discord takes them (stops at the first
+    /// refusal: the thread keeps its order).
+    async fn repost_pending(&mut self) {
+        while let Some(first) = self.pending.first_mut() {
+            if first.attempts >= MAX_REPOST_ATTEMPTS {
+                return;
+            }
+            first.attempts += 1;
+            let (key, text) = (first.key.clone(), first.text.clone());
+            match self.post(&key, &text).await {
+                Ok(()) => {
+                    info!(session = %self.session, %key, "a refused post went through on a later try");
+                    self.pending.remove(0);
+                }
+                Err(e) => {
+                    warn!(session = %self.session, %key, error = %e, "a refused post is refused again");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn perform(&mut self, op: RenderOp) {
+        if !matches!(op, RenderOp::Edit { .. }) || self.pending.is_empty() {
+            self.repost_pending().await;
+        }
+        match op {
+            RenderOp::Post { key, text } => {
+                if !self.pending.is_empty() {
+                    // Keep the thread's order: it goes out after the posts still refused.
+                    self.pending.push(Pending { key, text, attempts: 0 });
+                } else if let Err(e) = self.post(&key, &text).await {
+                    warn!(session = %self.session, %key, error = %e, "cannot post in the thread; kept to post again later");
+                    self.pending.push(Pending { key, text, attempts: 0 });
+                }
+            }
+            RenderOp::Edit { key, text } => {
+                let Some(mid) = self.ids.get(&key).copied() else {
+                    // Not posted yet (Discord refused it): the post goes out with this text.
+                    if let Some(p) = self.pending.iter_mut().find(|p| p.key == key) {
+                        p.text = text;
+                    }
+                    return;
+                };
+                let edit = ChannelId::new(self.thread).edit_message(
+                    &self.live.http,
+                    mid,
+                    EditMessage::new().content(text).allowed_mentions(render::no_pings()),
+                );
+                let r = self.live.pacer.send(Route::Edit, self.thread, edit).await;
+                count_call("edit_message", &r);
+                if let Err(e) = r {
+                    warn!(session = %self.session, error = %e, "cannot edit in the thread");
+                }
+            }
+            RenderOp::Upload { filename, content } => {
+                upload_log(&self.live, self.session, self.thread, filename, content).await;
+            }
+        }
+    }
+
+    /// The session ended: one last round of tries for refused posts, then the rest as a file.
+    async fn finish(&mut self) {
+        for p in &mut self.pending {
+            p.attempts = 0;
+        }
+        self.repost_pending().await;
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut content = String::new();
+        for p in self.pending.drain(..) {
+            content.push_str(&format!("--- {} ---\n{}\n", p.key, p.text));
+        }
+        let file = CreateAttachment::bytes(
+            content.into_bytes(),
+            format!("undelivered-session-{}.log", self.session.short()),
+        );
+        let post = ChannelId::new(self.thread).send_message(
+            &self.live.http,
+            CreateMessage::new()
+                .content("Messages Discord refused during the session:")
+                .allowed_mentions(render::no_pings())
+                .add_file(file),
+        );
+        let r = self.live.pacer.send(Route::Post, self.thread, post).await;
+        count_call("upload", &r);
+        if let Err(e) = r {
+            warn!(session = %self.session, error = %e, "cannot attach the messages Discord refused");
+        }
+    }
+}
+
+/// Carries the batcher's ops to the thread, mapping its message keys to Discord message ids.
+async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mpsc::Receiver<RenderOp>) {
+    let mut sink = ThreadOps {
+        live: live.clone(),
+        session,
+        thread,
+        ids: HashMap::new(),
+        pending: Vec::new(),
+    };
+    let mut uploaded = false;
+    while let Some(op) = ops.recv().await {
+        uploaded |= matches!(op, RenderOp::Upload { .. });
+        sink.perform(op).await;
+    }
+    sink.finish().await;
     // The bot is shutting down: the thread is the last word chat has on this session, so it
     // ends with the full log even when the chat messages held every line.
     if !uploaded && !live.core.accepting() {

@@ -21,5 +21,6 @@ pub mod error;
 pub mod error_code;
 pub mod exit;
 pub mod input;
+pub mod plan_text;
 pub mod policy;
 pub mod session;

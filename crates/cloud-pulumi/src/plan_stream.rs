@@ -35,7 +35,7 @@ use serde_json::{json, Map, Value};
 
 use super::events::{StreamParser, SummaryEvent};
 use super::summary::{
-    counts_line, is_default_provider, op_symbol, plan_show, severity_from, stack_from_urn, strip_colors, type_from_urn,
+    counts_line, is_default_provider, plan_show, severity_from, stack_from_urn, step_line, strip_colors, type_from_urn,
     PlanShowError,
 };
 use cloud_domain::engine::{ChangeCounts, ResourceStep, Severity, StepOp};
@@ -685,11 +685,8 @@ impl<'o, W: Write> View<'o, W> {
             self.steps_written += 1;
         } else if *op != StepOp::Same {
             let line = format!(
-                "  {:<2} {:<22} {} ({})\n",
-                op_symbol(op),
-                op.as_str(),
-                ResourceStep::name_from_urn(&meta.urn),
-                meta.resource_type
+                "  {}\n",
+                step_line(op, &ResourceStep::name_from_urn(&meta.urn), &meta.resource_type)
             );
             self.segment
                 .steps_text

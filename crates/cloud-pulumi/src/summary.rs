@@ -599,40 +599,8 @@ pub fn plan_show(input: &str) -> Result<PlanShow, PlanShowError> {
     })
 }
 
-fn op_verb(op: &str) -> &str {
-    match op {
-        "create" => "to create",
-        "update" => "to update",
-        "delete" => "to delete",
-        "replace" => "to replace",
-        "same" => "unchanged",
-        other => other,
-    }
-}
-
-pub(crate) fn op_symbol(op: &StepOp) -> &'static str {
-    match op {
-        StepOp::Create | StepOp::CreateReplacement => "+",
-        StepOp::Update => "~",
-        StepOp::Delete | StepOp::DeleteReplaced => "-",
-        StepOp::Replace => "+-",
-        StepOp::Same => " ",
-        StepOp::Read | StepOp::ReadReplacement | StepOp::Refresh => ">",
-        StepOp::Import | StepOp::ImportReplacement => "=",
-        _ => "*",
-    }
-}
-
-pub(crate) fn counts_line(counts: &ChangeCounts) -> String {
-    if counts.is_empty() {
-        return "no changes".to_string();
-    }
-    counts
-        .iter()
-        .map(|(op, n)| format!("{n} {}", op_verb(op)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+/// The shared plan text (the chat's plan at PLAN_READY renders with the same functions).
+pub(crate) use cloud_domain::plan_text::{counts_line, step_line};
 
 impl PlanShow {
     /// Counts summed over every stack.
@@ -727,14 +695,7 @@ impl PlanShow {
                 }
             }
             for st in s.preview.steps.iter().filter(|st| st.op != StepOp::Same) {
-                let _ = writeln!(
-                    out,
-                    "  {:<2} {:<22} {} ({})",
-                    op_symbol(&st.op),
-                    st.op.as_str(),
-                    st.name,
-                    st.resource_type
-                );
+                let _ = writeln!(out, "  {}", step_line(&st.op, &st.name, &st.resource_type));
             }
             for f in &s.failed {
                 let _ = writeln!(out, "  !! {} of {} failed", f.op, ResourceStep::name_from_urn(&f.urn));

@@ -764,6 +764,22 @@ impl SessionTask {
                     self.thread = None;
                 }
             }
+            Update::PlanReady(post) => {
+                self.bot.post_in_thread(&self.lobby, &post.text).await;
+                if let Some((filename, content)) = post.attachment {
+                    if let Err(e) = super::sink::upload(
+                        &self.bot,
+                        &self.lobby.channel,
+                        Some(&self.lobby.ts),
+                        &filename,
+                        &content,
+                    )
+                    .await
+                    {
+                        warn!(error = %e, "slack: cannot attach the plan");
+                    }
+                }
+            }
             Update::Announce(text) => self.bot.post_in_thread(&self.lobby, &text).await,
             Update::FollowUpOpened(follow_up) => {
                 // The follow-up needs its own approval: it gets a lobby beside this one.

@@ -107,6 +107,21 @@ pub fn lobby_text(lobby: &LobbyView) -> String {
 }
 
 fn stack_line(st: &LobbyStack) -> String {
+    // A stack a cancel stopped reads "cancelled", a skipped one "skipped (why)".
+    if st.is_cancelled() {
+        return format!("⏹ `{}` cancelled", st.stack);
+    }
+    if st.state == StackState::Skipped {
+        return match &st.error {
+            Some(why) => format!(
+                "{} `{}` skipped ({})",
+                stack_icon(st.state),
+                st.stack,
+                escape(why.lines().next().unwrap_or_default())
+            ),
+            None => format!("{} `{}` skipped", stack_icon(st.state), st.stack),
+        };
+    }
     let mut line = format!("{} `{}` {}", stack_icon(st.state), st.stack, st.state);
     match &st.error {
         Some(err) => line.push_str(&format!(" — {}", escape(err.lines().next().unwrap_or_default()))),

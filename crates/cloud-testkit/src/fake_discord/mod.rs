@@ -359,6 +359,15 @@ pub struct State {
     frozen_at: Option<Instant>,
     /// Messages whose edits wait until the test lets them through ([`FakeDiscord::hold_edits`]).
     pub(crate) held_edits: HashMap<u64, tokio::sync::watch::Receiver<bool>>,
+    /// Injected refusals ([`FakeDiscord::rate_limit_posts_containing`]): the text a post must
+    /// contain and how many such posts are still answered 429.
+    pub(crate) rate_limit_posts: Option<(String, u32)>,
+    /// Per channel: until when an injected 429's `Retry-After` runs; any post there before it
+    /// is refused again, as Discord does with a bot that does not wait.
+    pub(crate) retry_after_until: HashMap<u64, Instant>,
+    /// 429s the fake answered because a test injected them (and posts that did not wait out
+    /// their `Retry-After`): a test harness does not count these as the bot's mistakes.
+    pub injected_429: usize,
 }
 
 impl State {
@@ -380,6 +389,9 @@ impl State {
             seq: 0,
             frozen_at: None,
             held_edits: HashMap::new(),
+            rate_limit_posts: None,
+            retry_after_until: HashMap::new(),
+            injected_429: 0,
         }
     }
 
@@ -567,6 +579,13 @@ impl FakeDiscord {
             shared: self.shared.clone(),
             message_id,
         }
+    }
+
+    /// The next `n` channel message posts whose content contains `needle` are answered 429
+    /// with `Retry-After: 1` (a run of refusals longer than a client's retries); a post in that
+    /// channel before the second is over is refused too. Counted in [`State::injected_429`].
+    pub fn rate_limit_posts_containing(&self, needle: &str, n: u32) {
+        self.state().rate_limit_posts = Some((needle.to_string(), n));
     }
 
     /// Stops the fake's clock: from now on time passes for it only through

@@ -3,6 +3,7 @@
 //! and per-route buckets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Request, State as AxState, WebSocketUpgrade};
@@ -570,6 +571,9 @@ fn create_channel_message(shared: &Arc<Shared>, channel: u64, payload: Payload) 
     if !st.channels.contains_key(&channel) {
         return Err(ApiError::new(404, 10003, "Unknown Channel"));
     }
+    if let Some(reply) = injected_refusal(&mut st, channel, &payload.json) {
+        return Ok(reply);
+    }
     let headers = match bucket(&mut st, &format!("POST /channels/messages:{channel}")) {
         Ok(h) => h,
         Err(reply) => return Ok(reply),
@@ -586,6 +590,42 @@ fn create_channel_message(shared: &Arc<Shared>, channel: u64, payload: Payload) 
         status: 200,
         body: Some(v),
         headers,
+    })
+}
+
+/// A 429 a test injected ([`super::FakeDiscord::rate_limit_posts_containing`]), or one for a
+/// post that came before the injected one's `Retry-After` ran out.
+fn injected_refusal(st: &mut State, channel: u64, body: &Value) -> Option<Reply> {
+    const RETRY_AFTER: Duration = Duration::from_secs(1);
+    let now = st.now();
+    let waiting = st.retry_after_until.get(&channel).is_some_and(|until| now < *until);
+    let inject = !waiting
+        && match st.rate_limit_posts.as_mut() {
+            Some((needle, n)) if *n > 0 && body["content"].as_str().unwrap_or("").contains(needle.as_str()) => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        };
+    if !waiting && !inject {
+        return None;
+    }
+    if inject {
+        st.retry_after_until.insert(channel, now + RETRY_AFTER);
+    }
+    st.injected_429 += 1;
+    let left = st.retry_after_until[&channel]
+        .saturating_duration_since(now)
+        .as_secs_f64();
+    Some(Reply {
+        status: 429,
+        body: Some(
+            json!({"message": "You are being rate limited.", "retry_after": (left * 1000.0).round() / 1000.0, "global": false}),
+        ),
+        headers: vec![
+            ("retry-after", format!("{}", left.ceil().max(1.0) as u64)),
+            ("x-ratelimit-scope", "user".into()),
+        ],
     })
 }
 
