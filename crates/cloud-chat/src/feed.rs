@@ -15,7 +15,6 @@
 //! Nothing here imports a chat platform crate; the adapters never see the orchestrator.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use tracing::warn;
@@ -207,6 +206,11 @@ impl SessionFeed {
             cursor: None,
             saved: 0,
         }
+    }
+
+    /// The last event of the session's log turned into updates.
+    pub fn cursor(&self) -> Option<i64> {
+        self.cursor
     }
 
     /// Whether the apply is being streamed right now.
@@ -562,38 +566,55 @@ pub async fn lobby_row(core: &Core, id: SessionId, platform: Platform) -> Option
 /// after the ops before each [`crate::batcher::ThreadOp::Shows`] are done. A process taking the
 /// thread over — a replica after a crash, a restarted bot — then posts only what comes after.
 pub struct ThreadCursor {
-    shown: AtomicI64,
-    /// The batcher still has posts to make.
-    open: AtomicBool,
+    /// (how far the thread shows, the batcher still has posts to make, how far the lobby's
+    /// record would go without the thread).
+    state: std::sync::Mutex<(i64, bool, i64)>,
 }
 
 impl ThreadCursor {
     /// A thread that shows the log up to `at` ([`Update::ApplyStarted`]).
     pub fn new(at: i64) -> ThreadCursor {
         ThreadCursor {
-            shown: AtomicI64::new(at),
-            open: AtomicBool::new(true),
+            state: std::sync::Mutex::new((at, true, at)),
         }
     }
 
     /// The thread shows the log up to `cursor`: recorded in `chat_lobbies`.
     pub async fn record(&self, core: &Core, session: SessionId, platform: Platform, cursor: i64) {
-        self.shown.fetch_max(cursor, Ordering::SeqCst);
+        {
+            let mut state = self.state.lock().expect("thread cursor lock");
+            state.0 = state.0.max(cursor);
+        }
         if let Err(e) = core.store().set_rendered_cursor(session, platform, cursor).await {
             warn!(session = %session, error = %e, "cannot record how far the thread is drawn");
         }
     }
 
-    /// The batcher posted its last op (the summary).
-    pub fn close(&self) {
-        self.open.store(false, Ordering::SeqCst);
+    /// The batcher posted its last op (the summary): records what the lobby's record waited for
+    /// (events after the summary's, such as a takeover report posted before it).
+    pub async fn close(&self, core: &Core, session: SessionId, platform: Platform) {
+        let target = {
+            let mut state = self.state.lock().expect("thread cursor lock");
+            state.1 = false;
+            state.0.max(state.2)
+        };
+        if let Err(e) = core.store().set_rendered_cursor(session, platform, target).await {
+            warn!(session = %session, error = %e, "cannot record how far the thread is drawn");
+        }
     }
 
-    /// The cursor a lobby's record may not pass while `thread` still has posts to make.
-    pub fn cap(thread: Option<&ThreadCursor>) -> Option<i64> {
-        thread
-            .filter(|t| t.open.load(Ordering::SeqCst))
-            .map(|t| t.shown.load(Ordering::SeqCst))
+    /// The cursor a lobby's record wanting `wanted` may not pass while `thread` still has posts
+    /// to make (the thread records `wanted` itself once it made them).
+    pub fn cap(thread: Option<&ThreadCursor>, wanted: Option<i64>) -> Option<i64> {
+        let thread = thread?;
+        let mut state = thread.state.lock().expect("thread cursor lock");
+        if !state.1 {
+            return None;
+        }
+        if let Some(wanted) = wanted {
+            state.2 = state.2.max(wanted);
+        }
+        Some(state.0)
     }
 }
 

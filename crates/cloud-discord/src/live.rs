@@ -425,7 +425,7 @@ impl SessionTask {
     /// thread's posts got while its batcher is busy).
     async fn save_cursor(&mut self) {
         self.feed
-            .save_cursor_upto(ThreadCursor::cap(self.thread.as_deref()))
+            .save_cursor_upto(ThreadCursor::cap(self.thread.as_deref(), self.feed.cursor()))
             .await;
     }
 
@@ -536,8 +536,8 @@ impl SessionTask {
         let id = self.id();
         let shown = cursor.clone();
         tokio::spawn(async move {
-            send_ops(live, id, thread, ops_rx, &shown).await;
-            shown.close();
+            send_ops(live.clone(), id, thread, ops_rx, &shown).await;
+            shown.close(&live.core, id, Platform::Discord).await;
             drop(guard);
         });
         self.batch = Some(tx);

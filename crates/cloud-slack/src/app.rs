@@ -780,7 +780,7 @@ impl SessionTask {
     /// thread's posts got while its batcher is busy).
     async fn save_cursor(&mut self) {
         self.feed
-            .save_cursor_upto(ThreadCursor::cap(self.thread_cursor.as_deref()))
+            .save_cursor_upto(ThreadCursor::cap(self.thread_cursor.as_deref(), self.feed.cursor()))
             .await;
     }
 

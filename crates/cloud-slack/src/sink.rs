@@ -262,7 +262,7 @@ pub fn spawn(
             if let Ok(stats) = stats.await {
                 info!(?stats, "slack: thread finished");
             }
-            shown.close();
+            shown.close(&sink.bot.core, id, Platform::Slack).await;
             drop(guard);
         }
         .instrument(info_span!("slack_thread", session = %id)),
