@@ -260,3 +260,181 @@ async fn sigterm_during_an_apply_cancels_it_as_the_system_and_chat_shows_the_end
     assert!(store.held_locks().await.unwrap().is_empty(), "no stack lock is left");
     t.finish().await;
 }
+
+/// Everything said in a thread, oldest first.
+fn thread_texts(t: &DiscordTester, thread: u64) -> Vec<String> {
+    t.fake
+        .state()
+        .messages_in(thread)
+        .into_iter()
+        .map(|m| m.content.clone())
+        .collect()
+}
+
+/// A session opened in chat is approved and applied by `cloud approve` in another process on
+/// the same store: the bot follows that process's progress from the session events, so the
+/// lobby reaches APPLIED and the thread gets the approval, the stack's progress and the summary,
+/// each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_apply_of_a_session_opened_in_chat_shows_in_its_lobby_and_thread() {
+    let mut t = DiscordTester::new().await;
+    let alice = t.user("alice");
+    t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
+    let mut serve = t.start_serve_process().await;
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
+    );
+    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
+    let lobby = t.lobby(&short).await;
+    t.lobby_state(lobby.id, "PLAN_READY").await;
+
+    let out = t.cloud(&["approve", &short]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "cloud approve: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let applied = t.lobby_state(lobby.id, "APPLIED").await;
+    assert!(
+        applied.component("cloud:approve:").is_none(),
+        "no approve button once applied"
+    );
+    let thread = t.thread(lobby.id).await;
+    let texts = t
+        .fake
+        .wait_for(discord::WAIT, |s| {
+            let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.content.clone()).collect();
+            texts
+                .iter()
+                .any(|m| m.contains("ecommerce/dev") && m.contains(": applied"))
+                .then_some(texts)
+        })
+        .await
+        .unwrap_or_else(|| panic!("the thread never got the summary\n{}", t.transcript()));
+    let progress = |m: &&String| m.contains("network") && m.contains("100%");
+    assert_eq!(texts.iter().filter(progress).count(), 1, "{texts:#?}");
+    assert_eq!(
+        texts.iter().filter(|m| m.contains("Approved by")).count(),
+        1,
+        "{texts:#?}"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &texts {
+        assert!(seen.insert(m), "posted twice: {m}\n{texts:#?}");
+    }
+
+    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
+    let status = serve.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(thread_texts(&t, thread), texts, "nothing posted after the summary");
+    t.finish().await;
+}
+
+/// A session that ended while the bot was down (cancelled from the CLI while `cloud serve` was
+/// stopped): the restarted bot edits its lobby to the end state without anyone clicking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_serve_edits_the_lobby_of_a_session_that_ended_while_it_was_down() {
+    let mut t = DiscordTester::new().await;
+    let alice = t.user("alice");
+    t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
+    let mut serve = t.start_serve_process().await;
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
+    );
+    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
+    let lobby = t.lobby(&short).await;
+    t.lobby_state(lobby.id, "PLAN_READY").await;
+    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
+    assert_eq!(serve.wait().await.unwrap().code(), Some(0));
+
+    let out = t.cloud(&["cancel", &short, "--reason", "release frozen"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "cloud cancel: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t.fake.state().messages[&lobby.id].text().contains(" PLAN_READY ·"),
+        "no bot runs: the lobby still shows PLAN_READY"
+    );
+
+    let mut serve = t.start_serve_process().await;
+    let cancelled = t.lobby_state(lobby.id, "CANCELLED").await;
+    assert!(cancelled.text().contains("release frozen"), "{}", cancelled.text());
+    assert!(
+        cancelled.component("cloud:approve:").is_none(),
+        "no approve button on a cancelled session"
+    );
+    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
+    assert_eq!(serve.wait().await.unwrap().code(), Some(0));
+    t.finish().await;
+}
+
+/// The kill matrix with the bot running: `cloud approve` applies a session opened in chat and
+/// is killed with SIGKILL (its whole process group, engine included) mid-apply. The bot's
+/// sweeper ends the session with each stack's truth, and chat shows the outcome: the lobby
+/// FAILED, the thread the takeover's report and the summary, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_apply_killed_mid_apply_ends_failed_in_the_lobby_and_thread() {
+    let mut t = DiscordTester::new().await;
+    t.hold_updates();
+    t.engine_env.insert("CLOUD_LEASE_TTL".into(), "2s".into());
+    t.engine_env.insert("CLOUD_SWEEP_INTERVAL".into(), "300ms".into());
+    let alice = t.user("alice");
+    t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
+    let mut serve = t.start_serve_process().await;
+    let ask = t.slash(
+        &alice,
+        "cloud-deploy",
+        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
+    );
+    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
+    let lobby = t.lobby(&short).await;
+    t.lobby_state(lobby.id, "PLAN_READY").await;
+
+    let mut apply = t.spawn_cloud(&["approve", &short]);
+    t.lobby_state(lobby.id, "APPLYING").await;
+    let thread = t.thread(lobby.id).await;
+    t.wait_message(thread, "the stack's progress message", |m| {
+        m.content.contains("network")
+    })
+    .await;
+    let group = apply.id().expect("cloud approve runs") as i32;
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    apply.wait().await.unwrap();
+
+    t.lobby_state(lobby.id, "FAILED").await;
+    let texts = t
+        .fake
+        .wait_for(discord::WAIT, |s| {
+            let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.content.clone()).collect();
+            texts
+                .iter()
+                .any(|m| m.contains("ecommerce/dev") && m.contains(": failed"))
+                .then_some(texts)
+        })
+        .await
+        .unwrap_or_else(|| panic!("the thread never got the summary\n{}", t.transcript()));
+    let died = texts
+        .iter()
+        .filter(|m| m.starts_with("The process driving this session died"))
+        .count();
+    assert_eq!(died, 1, "{texts:#?}");
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &texts {
+        assert!(seen.insert(m), "posted twice: {m}\n{texts:#?}");
+    }
+    let store = t.store().await;
+    assert!(store.held_locks().await.unwrap().is_empty(), "no stack lock is left");
+
+    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
+    assert_eq!(serve.wait().await.unwrap().code(), Some(0));
+    t.finish().await;
+}

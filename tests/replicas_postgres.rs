@@ -203,11 +203,6 @@ async fn approve(fake: &FakeDiscord, user: &FakeUser, lobby_id: u64) {
     reply(fake, click.id).await;
 }
 
-// Known failure, kept visible instead of deleted: after the takeover the surviving replica
-// re-posts thread output the killed one had already posted (a lobby's rendered cursor is saved
-// after lobby edits, not after the thread's posts, so it can lag what the thread shows). Issue 15
-// stays open on it; run with `cargo test --test replicas_postgres -- --ignored`.
-#[ignore = "known bug: thread output is re-posted after a replica takeover (issue 15)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_one_gateway_and_the_survivor_finishes_what_the_killed_one_drove() {
     if std::env::var(POSTGRES_URL_VAR).is_err() {
@@ -398,20 +393,30 @@ async fn two_replicas_one_gateway_and_the_survivor_finishes_what_the_killed_one_
         let thread = fake
             .wait_for(SAFETY_NET, |s| s.channels.get(l).map(|c| c.id))
             .await
-            .expect("a thread");
+            .unwrap_or_else(|| {
+                let st = fake.state();
+                let refused: Vec<String> = st
+                    .requests
+                    .iter()
+                    .filter(|r| r.status >= 400)
+                    .map(|r| format!("{} {} → {}", r.method, r.path, r.status))
+                    .collect();
+                let shown = st.messages.get(l).map(|m| m.text()).unwrap_or_default();
+                panic!(
+                    "no thread for {} ({short}); its lobby shows:\n{shown}\nrefused: {refused:#?}",
+                    project(*n)
+                )
+            });
         let want_recovered = count(cloud_core::store::EventKind::Recovered);
         assert_eq!(want_recovered, usize::from(*n < APPLYING_AT_KILL), "{short}");
-        // The last message of the thread is rendered last: wait for the outcome.
+        // The summary is the thread's last message: wait for it.
         let messages = fake
             .wait_for(SAFETY_NET, |s| {
                 let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.text()).collect();
-                let ended = if *n < APPLYING_AT_KILL {
-                    texts
-                        .iter()
-                        .any(|t| t.starts_with("The process driving this session died"))
-                } else {
-                    texts.iter().any(|t| t.to_lowercase().contains("applied"))
-                };
+                let outcome = if *n < APPLYING_AT_KILL { ": failed" } else { ": applied" };
+                let ended = texts
+                    .iter()
+                    .any(|t| t.contains(&format!("{}/dev", project(*n))) && t.contains(outcome));
                 ended.then_some(texts)
             })
             .await
@@ -427,6 +432,21 @@ async fn two_replicas_one_gateway_and_the_survivor_finishes_what_the_killed_one_
             .filter(|t| t.starts_with("The process driving this session died"))
             .count();
         assert_eq!(recovered, want_recovered, "{short}: {messages:#?}");
+        // The outcome once: the summary (and, for an applied stack, its finished progress
+        // message), whoever posted the start of the thread.
+        let outcome = if *n < APPLYING_AT_KILL { ": failed" } else { ": applied" };
+        let summaries = messages
+            .iter()
+            .filter(|t| t.contains(&format!("{}/dev", project(*n))) && t.contains(outcome))
+            .count();
+        assert_eq!(summaries, 1, "{short}: {messages:#?}");
+        if *n >= APPLYING_AT_KILL {
+            let done = messages
+                .iter()
+                .filter(|t| t.contains("network") && t.contains("100%"))
+                .count();
+            assert_eq!(done, 1, "{short}: {messages:#?}");
+        }
         let mut seen = std::collections::BTreeSet::new();
         for t in &messages {
             assert!(

@@ -263,6 +263,51 @@ impl DiscordTester {
         child
     }
 
+    /// Runs `cloud <args>` in its own process over this tester's configuration and database (a
+    /// user at a terminal beside the bot, a local admin like the repository's configuration),
+    /// and returns its output.
+    pub async fn cloud(&self, args: &[&str]) -> std::process::Output {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("CLOUD_CONFIG", &self.config_path)
+            .env("CLOUD_LOCAL_CLI_ADMIN", "true")
+            .env("CLOUD_USER", "ops")
+            .envs(&self.engine_env)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        tokio::time::timeout(WAIT, out)
+            .await
+            .unwrap_or_else(|_| panic!("cloud {args:?} did not finish"))
+            .expect("cloud runs")
+    }
+
+    /// `cloud <args>` like [`DiscordTester::cloud`], running in the background in its own
+    /// process group (a kill of the group reaches its engine processes too).
+    pub fn spawn_cloud(&self, args: &[&str]) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("CLOUD_CONFIG", &self.config_path)
+            .env("CLOUD_LOCAL_CLI_ADMIN", "true")
+            .env("CLOUD_USER", "ops")
+            .envs(&self.engine_env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cloud runs")
+    }
+
     pub fn core(&self) -> Arc<Core> {
         self.bot.as_ref().expect("the bot runs").core.clone()
     }

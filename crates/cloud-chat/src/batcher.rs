@@ -71,7 +71,7 @@ mod types;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-pub use driver::{spawn_batcher, spawn_batcher_with};
+pub use driver::{spawn_batcher, spawn_batcher_with, spawn_tracked_batcher, ThreadOp};
 pub use limits::{duration_ms, EditBudget, RateBudget, SinkLimits};
 pub use redact::SECRET_MASK;
 pub use text::{chat_len, CONTINUATION, ESCAPED_FENCE, FENCE_CLOSE, FENCE_OPEN};
@@ -108,6 +108,8 @@ struct Unit {
     head: bool,
     /// More pieces of the same line follow.
     more: bool,
+    /// The input it came from (see [`Batcher::push_at`]).
+    seq: i64,
 }
 
 /// One stack's progress and its progress message.
@@ -118,6 +120,8 @@ struct StackSlot {
     current: String,
     /// The stack started (or reported progress): it gets a progress message.
     started: bool,
+    /// The input that started it (see [`Batcher::push_at`]).
+    started_seq: i64,
     posted: bool,
     /// The text chat shows, and since when.
     shown: Option<String>,
@@ -178,6 +182,10 @@ pub struct Batcher {
     /// `None`: edits share `messages`.
     edits: Option<SlidingWindow>,
     summary: Option<SessionSummary>,
+    /// Position of the input being pushed and of the last one pushed (see [`Batcher::push_at`]).
+    seq: i64,
+    /// Position of the [`BatchInput::SessionFinished`] input.
+    summary_seq: i64,
     summary_parts: Option<VecDeque<String>>,
     summary_posted: u32,
     upload_done: bool,
@@ -218,6 +226,8 @@ impl Batcher {
             messages,
             edits,
             summary: None,
+            seq: 0,
+            summary_seq: 0,
             summary_parts: None,
             summary_posted: 0,
             upload_done: false,
@@ -263,6 +273,14 @@ impl Batcher {
     /// Feeds one input that happened at `now`. Emits nothing by itself: call [`Batcher::poll`].
     /// Inputs after [`BatchInput::SessionFinished`] are ignored (and logged).
     pub fn push(&mut self, input: BatchInput, now: Instant) {
+        self.push_at(self.seq, input, now)
+    }
+
+    /// [`Batcher::push`] of the input at position `seq` of its source (a session event's
+    /// cursor; non-decreasing): [`Batcher::shown_through`] then says up to which position chat
+    /// shows everything, so a successor that resumes the thread there repeats and skips nothing.
+    pub fn push_at(&mut self, seq: i64, input: BatchInput, now: Instant) {
+        self.seq = self.seq.max(seq);
         self.observe(now);
         if self.summary.is_some() {
             tracing::warn!(?input, "output batcher: input after the session finished, ignored");
@@ -270,7 +288,33 @@ impl Batcher {
         }
         match input {
             BatchInput::Stack { stack, event } => self.push_stack_event(stack, event, now),
-            BatchInput::SessionFinished(summary) => self.summary = Some(summary),
+            BatchInput::SessionFinished(summary) => {
+                self.summary_seq = self.seq;
+                self.summary = Some(summary)
+            }
+        }
+    }
+
+    /// The last position (of [`Batcher::push_at`]) whose inputs are all in chat as far as they
+    /// will ever be: their lines posted (or left to the full log), their stacks' progress
+    /// messages posted, the summary posted once they ended the session. Edits of a progress
+    /// message that is already posted do not hold it back (they only refresh what it shows).
+    pub fn shown_through(&self) -> i64 {
+        let waiting = self
+            .queue
+            .iter()
+            .map(|u| u.seq)
+            .chain(
+                self.stacks
+                    .iter()
+                    .filter(|s| s.started && !s.posted)
+                    .map(|s| s.started_seq),
+            )
+            .chain((self.summary.is_some() && !self.done).then_some(self.summary_seq))
+            .min();
+        match waiting {
+            Some(seq) => seq - 1,
+            None => self.seq,
         }
     }
 
@@ -372,6 +416,7 @@ impl Batcher {
             current: progress.render(),
             progress,
             started: false,
+            started_seq: 0,
             posted: false,
             shown: None,
             last_shown: None,
@@ -383,13 +428,21 @@ impl Batcher {
         let idx = self.slot_index(&stack);
         let line = match event {
             StackEvent::Started { planned_steps } => {
+                let seq = self.seq;
                 let slot = &mut self.stacks[idx];
                 slot.progress.planned = planned_steps;
+                if !slot.started {
+                    slot.started_seq = seq;
+                }
                 slot.started = true;
                 None
             }
             StackEvent::Progress(progress) => {
+                let seq = self.seq;
                 let slot = &mut self.stacks[idx];
+                if !slot.started {
+                    slot.started_seq = seq;
+                }
                 slot.started = true;
                 let before = slot.progress.phase;
                 slot.progress.apply(&progress);
@@ -466,6 +519,7 @@ impl Batcher {
                     at: now,
                     head: i == 0,
                     more: i + 1 < count,
+                    seq: self.seq,
                 });
             }
         }

@@ -151,10 +151,12 @@ pub enum Update {
     Lobby(Redraw),
     /// The apply started: open the session's thread (the lobby's), post `announcement` there
     /// when there is one, and start an output batcher fed by the [`Update::Stream`]s that follow
-    /// (the last one is [`BatchInput::SessionFinished`]).
-    ApplyStarted { announcement: Option<String> },
-    /// The next input of the thread's batcher.
-    Stream(BatchInput),
+    /// (the last one is [`BatchInput::SessionFinished`]). The thread then shows the session's
+    /// log up to cursor `at`; feed the batcher with [`crate::batcher::spawn_tracked_batcher`]
+    /// and record how far its posts got with a [`ThreadCursor`].
+    ApplyStarted { announcement: Option<String>, at: i64 },
+    /// The next input of the thread's batcher, from the event at cursor `at`.
+    Stream { input: BatchInput, at: i64 },
     /// The session reached PLAN_READY: open the session's thread (the lobby's) if it has none
     /// yet, and post the plan there (with its file when the message holds only the head). The
     /// apply later streams into the same thread.
@@ -164,6 +166,19 @@ pub enum Update {
     /// The apply stopped before a provisional stack whose re-preview changed: the follow-up
     /// session (PLAN_READY, needing its own approval) gets a lobby beside this one.
     FollowUpOpened(SessionId),
+}
+
+impl Update {
+    /// Whether an adapter posts something for it outside the thread's batcher (a line in the
+    /// thread, the approval's announcement, a follow-up's lobby): not to be posted twice, so
+    /// the adapter records how far it rendered right after.
+    pub fn posts_outside_the_batcher(&self) -> bool {
+        match self {
+            Update::ApplyStarted { announcement, .. } => announcement.is_some(),
+            Update::Announce(_) | Update::FollowUpOpened(_) | Update::PlanReady(_) => true,
+            Update::Lobby(_) | Update::Stream { .. } => false,
+        }
+    }
 }
 
 /// Turns one session's events into [`Update`]s for an adapter whose people are on `audience`.
@@ -195,6 +210,11 @@ impl SessionFeed {
             cursor: None,
             saved: 0,
         }
+    }
+
+    /// The last event of the session's log turned into updates.
+    pub fn cursor(&self) -> Option<i64> {
+        self.cursor
     }
 
     /// Whether the apply is being streamed right now.
@@ -233,7 +253,7 @@ impl SessionFeed {
                 for update in self.apply_started().await {
                     out.push(match update {
                         // Announced when the apply started, by whoever drew it then.
-                        Update::ApplyStarted { .. } => Update::ApplyStarted { announcement: None },
+                        Update::ApplyStarted { at, .. } => Update::ApplyStarted { announcement: None, at },
                         other => other,
                     });
                 }
@@ -261,7 +281,16 @@ impl SessionFeed {
     /// Records in `chat_lobbies` that the lobby shows the log up to the feed's cursor (call it
     /// after drawing the lobby). A restarted bot redraws lobbies whose record is behind.
     pub async fn save_cursor(&mut self) {
+        self.save_cursor_upto(None).await
+    }
+
+    /// Records in `chat_lobbies` how far the lobby and the session's thread show the log: the
+    /// feed's cursor, but no further than `thread` while a thread's batcher still has inputs to
+    /// post ([`ThreadCursor::cap`]). Everything posted in the thread
+    /// outside the batcher (announcements) is posted before this is called.
+    pub async fn save_cursor_upto(&mut self, thread: Option<i64>) {
         let Some(cursor) = self.cursor else { return };
+        let cursor = thread.map_or(cursor, |t| cursor.min(t));
         if cursor <= self.saved {
             return;
         }
@@ -273,6 +302,14 @@ impl SessionFeed {
         {
             Ok(()) => self.saved = cursor,
             Err(e) => warn!(session = %self.session, error = %e, "cannot record how far the lobby is drawn"),
+        }
+    }
+
+    /// The update feeding `input`, from the event being read, to the thread's batcher.
+    fn stream(&self, input: BatchInput) -> Update {
+        Update::Stream {
+            input,
+            at: self.cursor.unwrap_or(0),
         }
     }
 
@@ -322,18 +359,18 @@ impl SessionFeed {
                 let mut out = vec![Update::Lobby(Redraw::Soon)];
                 if self.streaming {
                     if let Some(event) = self.stack_event(&stack, state).await {
-                        out.push(Update::Stream(BatchInput::stack(&stack, event)));
+                        out.push(self.stream(BatchInput::stack(&stack, event)));
                     }
                 }
                 out
             }
             SessionEventKind::Progress { stack, progress } if self.streaming => {
-                vec![Update::Stream(BatchInput::stack(&stack, StackEvent::Progress(progress)))]
+                vec![self.stream(BatchInput::stack(&stack, StackEvent::Progress(progress)))]
             }
             SessionEventKind::Progress { .. } => vec![],
             SessionEventKind::Output { stack, items } if self.streaming => items
                 .into_iter()
-                .map(|p| Update::Stream(BatchInput::stack(&stack, StackEvent::Progress(p))))
+                .map(|p| self.stream(BatchInput::stack(&stack, StackEvent::Progress(p))))
                 .collect(),
             SessionEventKind::Output { .. } => vec![],
             SessionEventKind::Shutdown { reason } => vec![Update::Announce(format!("⏹️ {reason}"))],
@@ -412,6 +449,7 @@ impl SessionFeed {
             .or_else(|| view.approvals.last().map(|a| a.approver.clone()));
         self.streaming = true;
         vec![Update::ApplyStarted {
+            at: self.cursor.unwrap_or(0),
             announcement: approver.map(|by| view::approved_announcement(&view::who(&by, self.audience), self.session)),
         }]
     }
@@ -463,7 +501,7 @@ impl SessionFeed {
                     return vec![];
                 }
                 self.streaming = false;
-                return vec![Update::Stream(BatchInput::SessionFinished(SessionSummary {
+                return vec![self.stream(BatchInput::SessionFinished(SessionSummary {
                     outcome: SessionOutcome::Failed,
                     headline: format!("session {} ended", self.session.short()),
                     details: vec![],
@@ -472,9 +510,7 @@ impl SessionFeed {
         };
         if self.streaming {
             self.streaming = false;
-            return vec![Update::Stream(BatchInput::SessionFinished(
-                summary.to_batcher_summary(),
-            ))];
+            return vec![self.stream(BatchInput::SessionFinished(summary.to_batcher_summary()))];
         }
         if summary.state == SessionState::Cancelled {
             return vec![Update::Announce(summary.headline)];
@@ -550,6 +586,64 @@ pub async fn lobby_row(core: &Core, id: SessionId, platform: Platform) -> Option
             warn!(session = %id, error = %e, "cannot read where the lobby is");
             None
         }
+    }
+}
+
+/// How far a session's thread shows the session's log while its batcher posts: shared by the
+/// adapter's session task (whose record of the lobby may not claim more than the thread shows,
+/// [`SessionFeed::save_cursor_upto`]) and the task posting the batcher's ops, which records it
+/// after the ops before each [`crate::batcher::ThreadOp::Shows`] are done. A process taking the
+/// thread over — a replica after a crash, a restarted bot — then posts only what comes after.
+pub struct ThreadCursor {
+    /// (how far the thread shows, the batcher still has posts to make, how far the lobby's
+    /// record would go without the thread).
+    state: std::sync::Mutex<(i64, bool, i64)>,
+}
+
+impl ThreadCursor {
+    /// A thread that shows the log up to `at` ([`Update::ApplyStarted`]).
+    pub fn new(at: i64) -> ThreadCursor {
+        ThreadCursor {
+            state: std::sync::Mutex::new((at, true, at)),
+        }
+    }
+
+    /// The thread shows the log up to `cursor`: recorded in `chat_lobbies`.
+    pub async fn record(&self, core: &Core, session: SessionId, platform: Platform, cursor: i64) {
+        {
+            let mut state = self.state.lock().expect("thread cursor lock");
+            state.0 = state.0.max(cursor);
+        }
+        if let Err(e) = core.store().set_rendered_cursor(session, platform, cursor).await {
+            warn!(session = %session, error = %e, "cannot record how far the thread is drawn");
+        }
+    }
+
+    /// The batcher posted its last op (the summary): records what the lobby's record waited for
+    /// (events after the summary's, such as a takeover report posted before it).
+    pub async fn close(&self, core: &Core, session: SessionId, platform: Platform) {
+        let target = {
+            let mut state = self.state.lock().expect("thread cursor lock");
+            state.1 = false;
+            state.0.max(state.2)
+        };
+        if let Err(e) = core.store().set_rendered_cursor(session, platform, target).await {
+            warn!(session = %session, error = %e, "cannot record how far the thread is drawn");
+        }
+    }
+
+    /// The cursor a lobby's record wanting `wanted` may not pass while `thread` still has posts
+    /// to make (the thread records `wanted` itself once it made them).
+    pub fn cap(thread: Option<&ThreadCursor>, wanted: Option<i64>) -> Option<i64> {
+        let thread = thread?;
+        let mut state = thread.state.lock().expect("thread cursor lock");
+        if !state.1 {
+            return None;
+        }
+        if let Some(wanted) = wanted {
+            state.2 = state.2.max(wanted);
+        }
+        Some(state.0)
     }
 }
 

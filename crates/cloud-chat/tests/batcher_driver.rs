@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use cloud_chat::batcher::{
-    spawn_batcher, spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SessionOutcome, SessionSummary,
-    SinkLimits, StackEvent,
+    spawn_batcher, spawn_batcher_with, spawn_tracked_batcher, BatchInput, Batcher, MessageKey, RenderOp,
+    SessionOutcome, SessionSummary, SinkLimits, StackEvent, ThreadOp,
 };
 use cloud_domain::session::StackName;
 use tokio::sync::mpsc;
@@ -104,4 +104,56 @@ async fn the_driver_stops_when_the_adapter_goes_away() {
         .expect("task ends")
         .unwrap();
     assert_eq!(stats.progress_posts, 1);
+}
+
+/// A thread taken over by another process resumes where the posts stopped: the tracked driver
+/// says how far chat shows the inputs only once the ops carrying them went out — a line that
+/// lingers holds the position back, a started stack counts once its progress message is posted,
+/// and the session's end once its summary is.
+#[tokio::test(start_paused = true)]
+async fn the_tracked_driver_says_how_far_chat_shows_the_inputs_only_after_the_ops_carrying_them() {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (ops_tx, mut ops_rx) = mpsc::channel(64);
+    let task = spawn_tracked_batcher(rx, Batcher::new(SinkLimits::discord()), ops_tx);
+    let mut next = async || {
+        let op = ops_rx.recv().await.expect("an op");
+        match op {
+            ThreadOp::Render(op) => op.key().map(|k| k.to_string()).unwrap_or_default(),
+            ThreadOp::Shows(n) => format!("shows {n}"),
+        }
+    };
+    // Nothing pushed yet: chat shows nothing beyond the start.
+    assert_eq!(next().await, "shows 0");
+
+    tx.send((7, BatchInput::stack(&net(), StackEvent::Started { planned_steps: 2 })))
+        .unwrap();
+    assert_eq!(next().await, "progress:network");
+    assert_eq!(next().await, "shows 7");
+
+    // Line 9 lingers (1.2 s on Discord): position 9 is not shown until it is posted.
+    tx.send((9, BatchInput::line(&net(), "+ vpc creating"))).unwrap();
+    tx.send((10, BatchInput::line(&net(), "+ subnet creating"))).unwrap();
+    let started = Instant::now();
+    assert_eq!(next().await, "shows 8", "up to the lingering line");
+    assert_eq!(next().await, "log:0");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(next().await, "shows 10");
+
+    tx.send((
+        12,
+        BatchInput::SessionFinished(SessionSummary {
+            outcome: SessionOutcome::Applied,
+            headline: "shop/dev D1BRV40: applied".into(),
+            details: vec![],
+        }),
+    ))
+    .unwrap();
+    assert_eq!(next().await, "summary:0");
+    assert_eq!(next().await, "shows 12");
+    task.await.unwrap();
+    assert!(ops_rx.recv().await.is_none(), "nothing after the summary");
 }

@@ -24,8 +24,8 @@ use tracing::{info, warn};
 
 use super::{render, Responder};
 use cloud_chat::actions;
-use cloud_chat::batcher::{spawn_batcher, BatchInput, MessageKey, RenderOp, SinkLimits};
-use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, SessionFeed, Update};
+use cloud_chat::batcher::{spawn_tracked_batcher, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits, ThreadOp};
+use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, SessionFeed, ThreadCursor, Update};
 use cloud_chat::plan_post::PlanPost;
 use cloud_chat::service::{metric, Core};
 use cloud_chat::view::{FollowUp, LobbyView};
@@ -365,7 +365,9 @@ struct SessionTask {
     dirty: bool,
     last_edit: Option<Instant>,
     /// Input of the thread's batcher while the apply runs.
-    batch: Option<mpsc::UnboundedSender<BatchInput>>,
+    batch: Option<mpsc::UnboundedSender<(i64, BatchInput)>>,
+    /// How far the thread's posts got, while its batcher has something left to post.
+    thread: Option<Arc<ThreadCursor>>,
 }
 
 impl SessionTask {
@@ -378,6 +380,7 @@ impl SessionTask {
             dirty: true,
             last_edit: None,
             batch: None,
+            thread: None,
         }
     }
 
@@ -387,10 +390,9 @@ impl SessionTask {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         // Whatever the log holds beyond what this lobby shows (a restart, another process).
-        for update in self.feed.catch_up().await {
-            self.on_update(update).await;
-        }
-        loop {
+        let updates = self.feed.catch_up().await;
+        let mut ended = self.render(updates).await;
+        while !ended {
             let due = self
                 .last_edit
                 .map(|t| t + LOBBY_EDIT_INTERVAL)
@@ -398,16 +400,15 @@ impl SessionTask {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Msg::Event(event)) => {
-                        for update in self.feed.on(*event).await {
-                            self.on_update(update).await;
-                        }
+                        let updates = self.feed.on(*event).await;
+                        ended = self.render(updates).await;
                     }
                     Some(Msg::Redraw) => self.dirty = true,
                     None => break,
                 },
                 _ = tokio::time::sleep_until(due), if self.dirty => {
                     let state = self.edit_lobby().await;
-                    self.feed.save_cursor().await;
+                    self.save_cursor().await;
                     if state.map(SessionState::is_terminal).unwrap_or(false) && self.batch.is_none() && !self.dirty {
                         break;
                     }
@@ -415,22 +416,47 @@ impl SessionTask {
             }
         }
         rx.close();
-        self.feed.save_cursor().await;
+        self.save_cursor().await;
         let mut sessions = self.live.sessions.lock().expect("live lock");
         if sessions.get(&self.id()).map(|tx| tx.is_closed()).unwrap_or(false) {
             sessions.remove(&self.id());
         }
     }
 
+    /// Records how far the lobby and the thread show the session's log (no further than the
+    /// thread's posts got while its batcher is busy).
+    async fn save_cursor(&mut self) {
+        self.feed
+            .save_cursor_upto(ThreadCursor::cap(self.thread.as_deref(), self.feed.cursor()))
+            .await;
+    }
+
+    /// Renders updates. When they posted in the thread outside its batcher (announcements, a
+    /// follow-up's lobby), the lobby is drawn at once and the cursor recorded, so that a
+    /// successor neither posts them again nor leaves the lobby behind. Returns whether the
+    /// session's rendering is over (the lobby drawn terminal, the thread's batcher done).
+    async fn render(&mut self, updates: Vec<Update>) -> bool {
+        let posts = updates.iter().any(Update::posts_outside_the_batcher);
+        for update in updates {
+            self.on_update(update).await;
+        }
+        if !posts {
+            return false;
+        }
+        let state = if self.dirty { self.edit_lobby().await } else { None };
+        self.save_cursor().await;
+        state.is_some_and(SessionState::is_terminal) && self.batch.is_none() && !self.dirty
+    }
+
     async fn on_update(&mut self, update: Update) {
         match update {
             // Every lobby edit waits out LOBBY_EDIT_INTERVAL, which coalesces stack moves too.
             Update::Lobby(_) => self.dirty = true,
-            Update::ApplyStarted { announcement } => self.start_thread_output(announcement).await,
-            Update::Stream(input) => {
+            Update::ApplyStarted { announcement, at } => self.start_thread_output(announcement, at).await,
+            Update::Stream { input, at } => {
                 let finished = matches!(input, BatchInput::SessionFinished(_));
                 if let Some(batch) = &self.batch {
-                    let _ = batch.send(input);
+                    let _ = batch.send((at, input));
                 }
                 if finished {
                     self.batch = None;
@@ -503,8 +529,9 @@ impl SessionTask {
         }
     }
 
-    /// Opens (or reuses) the thread, announces the approval and starts streaming the apply.
-    async fn start_thread_output(&mut self, announcement: Option<String>) {
+    /// Opens (or reuses) the thread, announces the approval and starts streaming the apply (the
+    /// thread shows the session's log up to `at` then).
+    async fn start_thread_output(&mut self, announcement: Option<String>, at: i64) {
         if self.batch.is_some() {
             return;
         }
@@ -529,16 +556,20 @@ impl SessionTask {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let (ops_tx, ops_rx) = mpsc::channel(64);
-        spawn_batcher(rx, SinkLimits::discord(), ops_tx);
+        spawn_tracked_batcher(rx, Batcher::new(SinkLimits::discord()), ops_tx);
+        let cursor = Arc::new(ThreadCursor::new(at));
         // Shutdown waits for the guard: the summary and log file reach the thread first.
         let guard = self.live.core.output_guard();
         let live = self.live.clone();
         let id = self.id();
+        let shown = cursor.clone();
         tokio::spawn(async move {
-            send_ops(live, id, thread, ops_rx).await;
+            send_ops(live.clone(), id, thread, ops_rx, &shown).await;
+            shown.close(&live.core, id, Platform::Discord).await;
             drop(guard);
         });
         self.batch = Some(tx);
+        self.thread = Some(cursor);
     }
 
     async fn ensure_thread(&mut self, lobby: &LobbyView) -> Option<u64> {
@@ -732,7 +763,15 @@ impl ThreadOps {
 }
 
 /// Carries the batcher's ops to the thread, mapping its message keys to Discord message ids.
-async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mpsc::Receiver<RenderOp>) {
+/// Records, after the ops before each [`ThreadOp::Shows`], how far the thread shows the log —
+/// only while no refused post waits, so a process taking over re-sends what chat never showed.
+async fn send_ops(
+    live: Arc<Live>,
+    session: SessionId,
+    thread: u64,
+    mut ops: mpsc::Receiver<ThreadOp>,
+    shown: &ThreadCursor,
+) {
     let mut sink = ThreadOps {
         live: live.clone(),
         session,
@@ -742,8 +781,16 @@ async fn send_ops(live: Arc<Live>, session: SessionId, thread: u64, mut ops: mps
     };
     let mut uploaded = false;
     while let Some(op) = ops.recv().await {
-        uploaded |= matches!(op, RenderOp::Upload { .. });
-        sink.perform(op).await;
+        match op {
+            ThreadOp::Render(op) => {
+                uploaded |= matches!(op, RenderOp::Upload { .. });
+                sink.perform(op).await;
+            }
+            ThreadOp::Shows(cursor) if sink.pending.is_empty() => {
+                shown.record(&live.core, session, Platform::Discord, cursor).await;
+            }
+            ThreadOp::Shows(_) => {}
+        }
     }
     sink.finish().await;
     // The bot is shutting down: the thread is the last word chat has on this session, so it

@@ -31,7 +31,7 @@ use super::sink::{self, ThreadSink};
 use super::web::{client, Lobby, Web};
 use cloud_chat::actions::{self, GrantParams};
 use cloud_chat::batcher::{BatchInput, SinkLimits};
-use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, Redraw, SessionFeed, Update};
+use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, Redraw, SessionFeed, ThreadCursor, Update};
 use cloud_chat::service::{metric, Core};
 use cloud_chat::view::{ButtonId, FollowUp, Reply};
 use cloud_chat::Actor;
@@ -674,7 +674,9 @@ struct SessionTask {
     due: Option<Instant>,
     last_edit: Option<Instant>,
     /// The thread's batcher while the apply streams.
-    thread: Option<mpsc::UnboundedSender<BatchInput>>,
+    thread: Option<mpsc::UnboundedSender<(i64, BatchInput)>>,
+    /// How far the thread's posts got, while its batcher has something left to post.
+    thread_cursor: Option<Arc<ThreadCursor>>,
 }
 
 impl SessionTask {
@@ -688,6 +690,7 @@ impl SessionTask {
             due: None,
             last_edit: None,
             thread: None,
+            thread_cursor: None,
         }
     }
 
@@ -700,17 +703,15 @@ impl SessionTask {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         // Whatever the log holds beyond what this lobby shows (a restart, another process).
-        for update in self.feed.catch_up().await {
-            self.on_update(update).await;
-        }
-        loop {
+        let updates = self.feed.catch_up().await;
+        let mut ended = self.render(updates).await;
+        while !ended {
             let due = self.due;
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Msg::Event(event)) => {
-                        for update in self.feed.on(event).await {
-                            self.on_update(update).await;
-                        }
+                        let updates = self.feed.on(event).await;
+                        ended = self.render(updates).await;
                     }
                     Some(Msg::Redraw) => self.redraw_after(LOBBY_EDIT_INTERVAL),
                     None => break,
@@ -719,7 +720,7 @@ impl SessionTask {
                     self.due = None;
                     self.last_edit = Some(Instant::now());
                     let state = self.bot.refresh_lobby(self.id, &self.lobby).await;
-                    self.feed.save_cursor().await;
+                    self.save_cursor().await;
                     if state.is_some_and(SessionState::is_terminal) && self.thread.is_none() && self.due.is_none() {
                         break;
                     }
@@ -727,18 +728,47 @@ impl SessionTask {
             }
         }
         rx.close();
-        self.feed.save_cursor().await;
+        self.save_cursor().await;
         let mut sessions = self.bot.sessions.lock().expect("sessions lock");
         if sessions.get(&self.id).is_some_and(|tx| tx.is_closed()) {
             sessions.remove(&self.id);
         }
     }
 
+    /// Records how far the lobby and the thread show the session's log (no further than the
+    /// thread's posts got while its batcher is busy).
+    async fn save_cursor(&mut self) {
+        self.feed
+            .save_cursor_upto(ThreadCursor::cap(self.thread_cursor.as_deref(), self.feed.cursor()))
+            .await;
+    }
+
+    /// Renders updates. When they posted in the thread outside its batcher (announcements, a
+    /// follow-up's lobby), the lobby is drawn at once and the cursor recorded, so that a
+    /// successor neither posts them again nor leaves the lobby behind. Returns whether the
+    /// session's rendering is over (the lobby drawn terminal, the thread's batcher done).
+    async fn render(&mut self, updates: Vec<Update>) -> bool {
+        let posts = updates.iter().any(Update::posts_outside_the_batcher);
+        for update in updates {
+            self.on_update(update).await;
+        }
+        if !posts {
+            return false;
+        }
+        let mut state = None;
+        if self.due.take().is_some() {
+            self.last_edit = Some(Instant::now());
+            state = self.bot.refresh_lobby(self.id, &self.lobby).await;
+        }
+        self.save_cursor().await;
+        state.is_some_and(SessionState::is_terminal) && self.thread.is_none() && self.due.is_none()
+    }
+
     async fn on_update(&mut self, update: Update) {
         match update {
             Update::Lobby(Redraw::Now) => self.redraw_after(LOBBY_EDIT_INTERVAL),
             Update::Lobby(Redraw::Soon) => self.redraw_after(LOBBY_STACK_INTERVAL),
-            Update::ApplyStarted { announcement } => {
+            Update::ApplyStarted { announcement, at } => {
                 if self.thread.is_some() {
                     return;
                 }
@@ -752,13 +782,15 @@ impl SessionTask {
                     self.lobby.clone(),
                     format!("session-{}.log", self.id.short()),
                 );
-                sink::spawn(sink, rx, self.bot.limits.clone(), self.id);
+                let cursor = Arc::new(ThreadCursor::new(at));
+                sink::spawn(sink, rx, self.bot.limits.clone(), self.id, cursor.clone());
                 self.thread = Some(input);
+                self.thread_cursor = Some(cursor);
             }
-            Update::Stream(input) => {
+            Update::Stream { input, at } => {
                 let finished = matches!(input, BatchInput::SessionFinished(_));
                 if let Some(thread) = &self.thread {
-                    let _ = thread.send(input);
+                    let _ = thread.send((at, input));
                 }
                 if finished {
                     self.thread = None;
@@ -767,14 +799,11 @@ impl SessionTask {
             Update::PlanReady(post) => {
                 self.bot.post_in_thread(&self.lobby, &post.text).await;
                 if let Some((filename, content)) = post.attachment {
-                    if let Err(e) = super::sink::upload(
-                        &self.bot,
-                        &self.lobby.channel,
-                        Some(&self.lobby.ts),
-                        &filename,
-                        &content,
-                    )
-                    .await
+                    if let Err(e) = self
+                        .bot
+                        .web
+                        .upload(&self.lobby.channel, Some(&self.lobby.ts), &filename, &content)
+                        .await
                     {
                         warn!(error = %e, "slack: cannot attach the plan");
                     }

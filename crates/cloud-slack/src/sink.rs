@@ -14,9 +14,10 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::blocks::{escape, fit};
 use super::web::{Lobby, Web};
-use cloud_chat::batcher::{spawn_batcher_with, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits};
+use cloud_chat::batcher::{spawn_tracked_batcher, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits, ThreadOp};
+use cloud_chat::feed::ThreadCursor;
 use cloud_chat::service::{metric, Core};
-use cloud_domain::session::SessionId;
+use cloud_domain::session::{Platform, SessionId};
 use slack_morphism::errors::SlackClientError;
 
 /// Slack's `text` limit.
@@ -169,17 +170,34 @@ fn content(text: &str) -> SlackMessageContent {
     SlackMessageContent::new().with_text(fit(&escape(text), MAX_TEXT))
 }
 
-/// Runs a batcher for one session and performs its ops in the thread, in order.
-pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limits: SinkLimits, id: SessionId) {
+/// Runs a batcher for one session and performs its ops in the thread, in order, recording in
+/// `shown` how far the thread shows the session's log (not past a post Slack refused and that
+/// waits to be posted again).
+pub fn spawn(
+    mut sink: ThreadSink,
+    rx: mpsc::UnboundedReceiver<(i64, BatchInput)>,
+    limits: SinkLimits,
+    id: SessionId,
+    shown: Arc<ThreadCursor>,
+) {
     // Shutdown waits for the guard: the summary and log file reach the thread first.
     let guard = sink.core.output_guard();
-    let (ops_tx, mut ops_rx) = mpsc::channel::<RenderOp>(64);
+    let (ops_tx, mut ops_rx) = mpsc::channel::<ThreadOp>(64);
     let batcher = Batcher::new(limits).with_log_filename(sink.log_filename.clone());
-    let stats = spawn_batcher_with(rx, batcher, ops_tx);
+    let stats = spawn_tracked_batcher(rx, batcher, ops_tx);
     tokio::spawn(
         async move {
             let mut uploaded = false;
             while let Some(op) = ops_rx.recv().await {
+                let op = match op {
+                    ThreadOp::Render(op) => op,
+                    ThreadOp::Shows(cursor) => {
+                        if sink.pending.is_empty() {
+                            shown.record(&sink.core, id, Platform::Slack, cursor).await;
+                        }
+                        continue;
+                    }
+                };
                 uploaded |= matches!(op, RenderOp::Upload { .. });
                 if let Err(e) = sink.perform(op).await {
                     warn!(error = %e, "slack: a thread update failed");
@@ -203,6 +221,7 @@ pub fn spawn(mut sink: ThreadSink, rx: mpsc::UnboundedReceiver<BatchInput>, limi
             if let Ok(stats) = stats.await {
                 info!(?stats, "slack: thread finished");
             }
+            shown.close(&sink.core, id, Platform::Slack).await;
             drop(guard);
         }
         .instrument(info_span!("slack_thread", session = %id)),
