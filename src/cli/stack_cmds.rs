@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::session_cmds::{self, store_user, user};
 use crate::app::App;
-use cloud_core::orchestrator::OrchestratorError;
+use cloud_core::orchestrator::{LeaseGuard, OrchestratorError};
 use cloud_core::store::{LockHolder, LockOutcome, SessionRecord};
 use cloud_domain::error::UserError;
 use cloud_domain::session::{Operation, SessionState, StackName};
@@ -170,7 +170,7 @@ pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
     let s = app.store.find_session(session).await.map_err(store_user)?;
     match app.orchestrator.queue_session(s.id, &app.actor).await.map_err(user)? {
         LockOutcome::Granted => crate::outln!(
-            "Session {} holds its stacks now. next: cloud refresh {}",
+            "Session {} holds its stacks now: a running `cloud serve` plans it; otherwise: cloud refresh {}",
             s.id.short(),
             s.id.short()
         ),
@@ -178,7 +178,7 @@ pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
             crate::outln!("Session {} is queued: position {position}.", s.id.short());
             print_holders(&holders);
             crate::outln!(
-                "When its turn comes it holds the stacks; then `cloud refresh {}` plans it.",
+                "When its turn comes it holds the stacks and a running `cloud serve` plans it; without one, `cloud refresh {}` does.",
                 s.id.short()
             );
         }
@@ -195,7 +195,11 @@ fn print_holders(holders: &[LockHolder]) {
 
 /// Open the session the request asks for; busy stacks either fail the command (the refused
 /// draft is cancelled, nothing else changes) or, with `--queue`, wait for the stacks here.
-async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> {
+///
+/// A session that waited in line comes back with the lease this command drives it under, still
+/// held: given back in between, `cloud serve` would take its turn and plan it (`plan_turn`)
+/// while this command is about to.
+async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<(SessionRecord, Option<LeaseGuard>)> {
     let orch = &app.orchestrator;
     let stacks = req.stacks.as_deref();
     if !req.flow.queue && req.operation != Operation::Rollback {
@@ -212,7 +216,7 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
             )
             .await
         {
-            Ok(s) => return Ok(s),
+            Ok(s) => return Ok((s, None)),
             Err(OrchestratorError::Busy { session, holders }) => {
                 // Lost a race between the check and the open: cancel what was opened.
                 let _ = orch
@@ -233,7 +237,7 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
         Operation::Rollback => orch.start_rollback(&app.actor, &req.project, &req.env).await,
     };
     let (id, holders) = match started {
-        Ok(s) => return Ok(s),
+        Ok(s) => return Ok((s, None)),
         Err(OrchestratorError::Busy { session, holders }) => (session, holders),
         Err(e) => return Err(user(e)),
     };
@@ -265,9 +269,12 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
         anyhow::Ok(())
     }
     .await;
-    lease.release().await;
-    waited?;
-    app.store.session(id).await.map_err(store_user)
+    if let Err(e) = waited {
+        lease.release().await;
+        return Err(e);
+    }
+    let session = app.store.session(id).await.map_err(store_user)?;
+    Ok((session, Some(lease)))
 }
 
 /// The whole flow: open, show the waves, plan, approve where allowed, apply with progress.
@@ -278,8 +285,11 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
 /// When the command returns normally the lease is given back and the session waits (for an
 /// approval, a queue turn) as it always did.
 pub async fn run_request(app: &App, req: SessionRequest) -> anyhow::Result<()> {
-    let s = open(app, &req).await?;
-    let lease = app.orchestrator.drive(s.id).await.map_err(user)?;
+    let (s, waited) = open(app, &req).await?;
+    let lease = match waited {
+        Some(lease) => lease,
+        None => app.orchestrator.drive(s.id).await.map_err(user)?,
+    };
     let result = async {
         let view = app.orchestrator.status(s.id).await.map_err(user)?;
         crate::out!("{}", cloud_chat::text::waves(&view.stacks));

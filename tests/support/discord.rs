@@ -258,6 +258,36 @@ impl DiscordTester {
         child
     }
 
+    /// Runs `cloud <args>` in its own process over this tester's configuration and database (a
+    /// terminal beside the bot; every `cli:` user is an admin, as in the repository's
+    /// configuration) and returns its output. Fails the test when it does not exit 0.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("CLOUD_CONFIG", &self.config_path)
+            .env("CLOUD_LOCAL_CLI_ADMIN", "true")
+            .env("CLOUD_USER", "operator")
+            .envs(&self.engine_env)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(WAIT, run)
+            .await
+            .unwrap_or_else(|_| panic!("cloud {args:?} did not end\n{}", self.transcript()))
+            .expect("cloud runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "cloud {args:?} failed: {text}");
+        text
+    }
+
     pub fn core(&self) -> Arc<Core> {
         self.bot.as_ref().expect("the bot runs").core.clone()
     }
