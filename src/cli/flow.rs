@@ -14,7 +14,7 @@ use super::common::{store_user, user};
 use crate::app::App;
 use cloud_chat::text as render;
 use cloud_core::engine::Progress;
-use cloud_core::orchestrator::{OrchestratorError, SessionEventKind};
+use cloud_core::orchestrator::{LeaseGuard, OrchestratorError, SessionEventKind};
 use cloud_core::store::{LockHolder, LockOutcome, SessionRecord};
 use cloud_domain::error::UserError;
 use cloud_domain::session::{Operation, SessionId, SessionState, StackName, StackState};
@@ -381,7 +381,11 @@ pub(super) fn print_holders(holders: &[LockHolder]) {
 
 /// Open the session the request asks for; busy stacks either fail the command (the refused
 /// draft is cancelled, nothing else changes) or, with `--queue`, wait for the stacks here.
-async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> {
+///
+/// A session that waited in line comes back with the lease this command drives it under, still
+/// held: given back in between, `cloud serve` would take its turn and plan it (`plan_turn`)
+/// while this command is about to.
+async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<(SessionRecord, Option<LeaseGuard>)> {
     let orch = &app.orchestrator;
     let stacks = req.stacks.as_deref();
     if !req.flow.queue && req.operation != Operation::Rollback {
@@ -398,7 +402,7 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
             )
             .await
         {
-            Ok(s) => return Ok(s),
+            Ok(s) => return Ok((s, None)),
             Err(OrchestratorError::Busy { session, holders }) => {
                 // Lost a race between the check and the open: cancel what was opened.
                 let _ = orch
@@ -419,7 +423,7 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
         Operation::Rollback => orch.start_rollback(&app.actor, &req.project, &req.env).await,
     };
     let (id, holders) = match started {
-        Ok(s) => return Ok(s),
+        Ok(s) => return Ok((s, None)),
         Err(OrchestratorError::Busy { session, holders }) => (session, holders),
         Err(e) => return Err(user(e)),
     };
@@ -451,9 +455,12 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
         anyhow::Ok(())
     }
     .await;
-    lease.release().await;
-    waited?;
-    app.store.session(id).await.map_err(store_user)
+    if let Err(e) = waited {
+        lease.release().await;
+        return Err(e);
+    }
+    let session = app.store.session(id).await.map_err(store_user)?;
+    Ok((session, Some(lease)))
 }
 
 /// The whole flow: open, show the waves, plan, approve where allowed, apply with progress.
@@ -464,8 +471,11 @@ async fn open(app: &App, req: &SessionRequest) -> anyhow::Result<SessionRecord> 
 /// When the command returns normally the lease is given back and the session waits (for an
 /// approval, a queue turn) as it always did.
 pub async fn run_request(app: &App, req: SessionRequest) -> anyhow::Result<()> {
-    let s = open(app, &req).await?;
-    let lease = app.orchestrator.drive(s.id).await.map_err(user)?;
+    let (s, waited) = open(app, &req).await?;
+    let lease = match waited {
+        Some(lease) => lease,
+        None => app.orchestrator.drive(s.id).await.map_err(user)?,
+    };
     let result = async {
         let view = app.orchestrator.status(s.id).await.map_err(user)?;
         crate::out!("{}", cloud_chat::text::waves(&view.stacks));

@@ -67,6 +67,11 @@ pub enum Command {
     /// configuration differs from the manifest's (a new session: plan, approve, apply)
     Rollback(stack_cmds::RollbackArgs),
     /// Put a session whose stacks are busy in line for them (FIFO)
+    ///
+    /// Nothing needs to wait in this terminal: when its turn comes the session holds its stacks
+    /// and a running `cloud serve` plans it at once, as its requester, whichever process freed
+    /// them. Without a running `cloud serve`, `cloud refresh <SESSION>` plans it (and
+    /// `cloud serve` plans it when it starts). `cloud status <SESSION>` shows the position.
     Queue(session_cmds::SessionArg),
     /// Open a session and preview it, without applying; `plan show` summarises an event log
     Plan(session_cmds::PlanArgs),

@@ -145,7 +145,7 @@ pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
     let s = app.store.find_session(session).await.map_err(store_user)?;
     match app.orchestrator.queue_session(s.id, &app.actor).await.map_err(user)? {
         LockOutcome::Granted => crate::outln!(
-            "Session {} holds its stacks now. next: cloud refresh {}",
+            "Session {} holds its stacks now: a running `cloud serve` plans it; otherwise: cloud refresh {}",
             s.id.short(),
             s.id.short()
         ),
@@ -153,7 +153,7 @@ pub async fn cmd_queue(app: &App, session: &str) -> anyhow::Result<()> {
             crate::outln!("Session {} is queued: position {position}.", s.id.short());
             print_holders(&holders);
             crate::outln!(
-                "When its turn comes it holds the stacks; then `cloud refresh {}` plans it.",
+                "When its turn comes it holds the stacks and a running `cloud serve` plans it; without one, `cloud refresh {}` does.",
                 s.id.short()
             );
         }

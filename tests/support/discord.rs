@@ -308,6 +308,22 @@ impl DiscordTester {
             .expect("cloud runs")
     }
 
+    /// `cloud <args>` like [`DiscordTester::cloud`], which must exit 0: its stdout and stderr.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let out = self.cloud(args).await;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "cloud {args:?} failed: {text}\n{}",
+            self.transcript()
+        );
+        text
+    }
+
     pub fn core(&self) -> Arc<Core> {
         self.bot.as_ref().expect("the bot runs").core.clone()
     }

@@ -566,7 +566,9 @@ async fn refresh(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult
     )))
 }
 
-/// The Queue button: wait for busy stacks; planning starts when the locks are granted.
+/// The Queue button: wait for busy stacks. Planning starts when the locks are granted, at once
+/// when they are free: `cloud serve` plans every session the queue hands its stacks to
+/// (`turns`), whichever process freed them, so nothing here waits in memory for the turn.
 async fn queue(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<Reply> {
     match core
         .orchestrator()
@@ -574,55 +576,19 @@ async fn queue(core: &Arc<Core>, actor: &Actor, id: SessionId) -> ActionResult<R
         .await
         .map_err(from_orch)?
     {
-        LockOutcome::Granted => {
-            plan(core, id, actor.clone());
-            Ok(Reply::ephemeral(format!(
-                "🔍 The stacks are free: planning session `{}` now.",
-                id.short()
-            )))
-        }
-        LockOutcome::Queued { position, .. } => {
-            wait_then_plan(core, id, actor.clone());
-            Ok(Reply::ephemeral(format!(
-                "⏳ Session `{}` is number {position} in the queue; it is planned when its stacks are free.",
-                id.short()
-            )))
-        }
+        LockOutcome::Granted => Ok(Reply::ephemeral(format!(
+            "🔍 The stacks are free: planning session `{}` now.",
+            id.short()
+        ))),
+        LockOutcome::Queued { position, .. } => Ok(Reply::ephemeral(format!(
+            "⏳ Session `{}` is number {position} in the queue; it is planned when its stacks are free.",
+            id.short()
+        ))),
         LockOutcome::Busy { holders } => Ok(Reply::ephemeral(format!(
             "⏳ The stacks are still busy: {}",
             holders.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
         ))),
     }
-}
-
-/// Waits for a queued session's stacks and plans it when they are free. The wait also polls,
-/// because the session that frees them may run in another process (the CLI) whose events this
-/// one never sees. It ends when shutdown starts, so it never holds shutdown up.
-fn wait_then_plan(core: &Arc<Core>, id: SessionId, by: Actor) {
-    let waiting = core.clone();
-    core.spawn_work(
-        async move {
-            let orchestrator = waiting.orchestrator().clone();
-            let draining = waiting.draining();
-            let outcome = tokio::select! {
-                _ = draining.cancelled() => return,
-                outcome = orchestrator.wait_for_locks(id) => outcome,
-            };
-            if let Err(e) = outcome {
-                return info!(error = %e.to_user(), "stopped waiting for the stacks");
-            }
-            match waiting.store().session(id).await {
-                Ok(s) if s.state == SessionState::Draft => {
-                    if let Err(e) = orchestrator.plan(id, by).await {
-                        warn!(error = %e.to_user(), "plan did not run");
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "cannot read the queued session"),
-            }
-        }
-        .instrument(info_span!("queue_wait", session = %id)),
-    );
 }
 
 /// The stack picker: a session's stacks never change, so the old session is cancelled and a new

@@ -545,6 +545,19 @@ pub async fn lobby(core: &Core, id: SessionId) -> Result<LobbyView, Reply> {
             }
         }
     }
+    // A queued session: whom it waits for (its lobby names them, with its position).
+    if s.state == SessionState::Draft && view.queue.is_some() {
+        let blockers = core.store().lock_blockers(s.id).await.unwrap_or_default();
+        for h in blockers {
+            if !extras.waiting_for.iter().any(|w| w.session == h.session) {
+                extras.waiting_for.push(view::WaitingFor {
+                    session: h.session,
+                    requester: h.requester,
+                    queued: h.queued,
+                });
+            }
+        }
+    }
     Ok(LobbyView::new(&view, &extras))
 }
 

@@ -16,6 +16,7 @@
 //! - [`progress`]: the live per-stack progress line (`network  12/30 ▓▓▓▓░░░░░░ 40%  2 updating`).
 //! - [`text`]: plain-text renderings of sessions for the terminal.
 //! - [`tokens`]: `/cloud-token` — a person's own API tokens for the CLI, answered ephemerally.
+//! - `turns`: plans a queued session when its turn comes (the Queue button's promise).
 //! - [`service`]: the [`Core`] the transports run in (`cloud serve`) and the [`Transport`] trait.
 
 pub mod actions;
@@ -27,6 +28,7 @@ mod refusal;
 pub mod service;
 pub mod text;
 pub mod tokens;
+mod turns;
 pub mod view;
 
 pub use batcher::{

@@ -104,6 +104,7 @@ impl Core {
             output: Arc::new(OutputInFlight::default()),
         });
         core.spawn_engine_timer();
+        crate::turns::spawn_turn_planner(&core);
         core
     }
 

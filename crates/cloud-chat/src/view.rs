@@ -455,6 +455,42 @@ pub struct LobbyExtras {
     pub quotas: Option<Vec<QuotaBar>>,
     /// Stacks of this session locked by other sessions.
     pub busy: Vec<BusyStack>,
+    /// Who a queued session waits for (the holders of its stacks, sessions queued before it).
+    pub waiting_for: Vec<WaitingFor>,
+}
+
+/// A session a queued session waits for: it holds some of its stacks, or queued for them earlier.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitingFor {
+    pub session: SessionId,
+    pub requester: Principal,
+    /// `true`: it does not hold the stacks yet, it waits in the queue ahead.
+    pub queued: bool,
+}
+
+/// Where a queued session stands: its position and whom it waits for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueuePlace {
+    pub position: u32,
+    pub waiting_for: Vec<WaitingFor>,
+}
+
+impl QueuePlace {
+    /// `Position 1 · the stacks are held by <@42> (session `0b6a3c1e`)`, mentions for `audience`.
+    pub fn text_for(&self, audience: Platform) -> String {
+        let name = |w: &WaitingFor| format!("{} (session `{}`)", who(&w.requester, audience), w.session.short());
+        let mut out = format!("Position {} in the queue", self.position);
+        let holders: Vec<String> = self.waiting_for.iter().filter(|w| !w.queued).map(name).collect();
+        let ahead: Vec<String> = self.waiting_for.iter().filter(|w| w.queued).map(name).collect();
+        if !holders.is_empty() {
+            out.push_str(&format!(" · the stacks are held by {}", holders.join(", ")));
+        }
+        if !ahead.is_empty() {
+            out.push_str(&format!(" · queued ahead: {}", ahead.join(", ")));
+        }
+        out.push_str(" · planned automatically when its turn comes");
+        out
+    }
 }
 
 /// How a button looks.
@@ -522,6 +558,8 @@ pub struct LobbyView {
     pub next_step: String,
     /// The engine version the plan was made with, once there is a plan.
     pub engine_version: Option<String>,
+    /// Where the session waits in the lock queue, while it does.
+    pub queue: Option<QueuePlace>,
 }
 
 /// Who approved the plan the session has now: approvals of an earlier plan (before a Refresh
@@ -677,6 +715,14 @@ impl LobbyView {
             picker,
             next_step: lobby_next_step(view),
             engine_version: s.plan.as_ref().map(|p| p.engine_version.clone()),
+            queue: view
+                .queue
+                .as_ref()
+                .filter(|_| s.state == SessionState::Draft)
+                .map(|q| QueuePlace {
+                    position: q.position,
+                    waiting_for: extras.waiting_for.clone(),
+                }),
         }
     }
 
@@ -1540,6 +1586,7 @@ mod tests {
                 limit: 5.0,
             }]),
             busy: vec![],
+            waiting_for: vec![],
         };
         let lobby = LobbyView::new(&view(SessionState::PlanReady), &extras);
         let approve = lobby.button(ButtonAction::Approve).unwrap();

@@ -198,6 +198,8 @@ async fn queued_sessions_get_the_stacks_in_fifo_order_with_visible_positions() {
             format!("{} queued 1", bobs.short()),
             format!("{} queued 2", carols.short()),
             format!("{} granted", bobs.short()),
+            // Carol moved up behind Bob.
+            format!("{} queued 1", carols.short()),
             format!("{} granted", carols.short()),
         ]
     );

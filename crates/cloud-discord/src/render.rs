@@ -96,6 +96,9 @@ pub fn lobby_embed(lobby: &LobbyView) -> CreateEmbed {
         )
     };
     embed = embed.field("Approvals", fit(&approvals, 1024), true);
+    if let Some(queue) = &lobby.queue {
+        embed = embed.field("Queue", fit(&queue.text_for(Platform::Discord), 1024), false);
+    }
     if let Some(reason) = &lobby.reason {
         embed = embed.field("Reason", fit(reason, 1024), false);
     }

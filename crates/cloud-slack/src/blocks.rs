@@ -184,6 +184,10 @@ pub fn lobby(lobby: &LobbyView) -> Vec<SlackBlock> {
             )))
             .into(),
     );
+    if let Some(queue) = &lobby.queue {
+        let text = fit(&mrkdwn(&queue.text_for(Platform::Slack)), 2900);
+        blocks.push(SlackSectionBlock::new().with_text(md!(text)).into());
+    }
     // Section text holds 3000 characters: long stack lists go into several sections.
     let lines: Vec<String> = lobby.stacks.iter().map(stack_line).collect();
     for chunk in chunk_lines(&lines, 2900) {

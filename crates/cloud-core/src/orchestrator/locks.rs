@@ -180,6 +180,10 @@ impl Orchestrator {
             info!(session = %id, "queued session got its stacks");
             self.publish(*id, SessionEventKind::LocksGranted).await;
         }
+        if !granted.is_empty() {
+            // Those still waiting behind them moved up.
+            self.announce_queue_moves().await?;
+        }
         Ok(granted)
     }
 }

@@ -15,6 +15,7 @@
 //! | `queries` | [`status`](Orchestrator::status), [`view`](Orchestrator::view), [`list`](Orchestrator::list), [`list_for`](Orchestrator::list_for) |
 //! | `recovery` | [`recover`](Orchestrator::recover) |
 //! | `race` | [`lost_race`](Orchestrator::lost_race), [`drive_to_approve`](Orchestrator::drive_to_approve) (what a race loser is told: [`LostRace`]) |
+//! | `turns` | [`plan_turn`](Orchestrator::plan_turn), [`plan_turns`](Orchestrator::plan_turns) |
 //! | `sweeper` | [`spawn_sweeper`](Orchestrator::spawn_sweeper), [`expire_stale`](Orchestrator::expire_stale), [`cancel_abandoned_drafts`](Orchestrator::cancel_abandoned_drafts) |
 //! | `admin` | [`grant`](Orchestrator::grant), [`revoke`](Orchestrator::revoke), [`grants`](Orchestrator::grants), [`sweep_grant_expiries`](Orchestrator::sweep_grant_expiries), [`quota_set`](Orchestrator::quota_set), [`quota_show`](Orchestrator::quota_show), [`create_project`](Orchestrator::create_project), [`admin_list`](Orchestrator::admin_list), [`admin_cancel`](Orchestrator::admin_cancel), [`audit_log`](Orchestrator::audit_log), [`audit_verify`](Orchestrator::audit_verify), [`stats`](Orchestrator::stats), [`now`](Orchestrator::now) |
 //!
@@ -46,6 +47,7 @@ mod retention;
 mod rollback;
 mod schedule;
 mod sweeper;
+mod turns;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -304,8 +306,16 @@ impl Orchestrator {
         if to.is_terminal() {
             // Its locks were released with the move: the queue may go on. A failure here only
             // delays the queue (every waiter retries), it does not undo the move.
-            if let Err(e) = self.promote_queue().await {
-                warn!(session = %id, error = %e, "cannot promote the lock queue");
+            match self.promote_queue().await {
+                Err(e) => warn!(session = %id, error = %e, "cannot promote the lock queue"),
+                // A draft that ended may have waited in the queue: those behind it moved up
+                // (a promotion announces the moves itself).
+                Ok(granted) if granted.is_empty() && from == SessionState::Draft => {
+                    if let Err(e) = self.announce_queue_moves().await {
+                        warn!(session = %id, error = %e, "cannot announce the queue's moves");
+                    }
+                }
+                Ok(_) => {}
             }
         }
         Ok(record)
