@@ -14,8 +14,9 @@
 //!
 //! Then, platform after platform, `--users` people work at once for `--rounds` rounds; in each
 //! round a person deploys one stack (their own stack and environment, so nobody waits for
-//! another's lock), asks for the session's status, the list, the project's quota, and clicks
-//! Approve on the lobby, then waits for the apply to end. The first response of each of these
+//! another's lock), asks for the session's status, the list, the project's quota, and the next
+//! person (a colleague: stage has four-eyes) clicks Approve on the lobby; then the person waits
+//! for the apply to end. The first response of each of these
 //! five is what the fakes measure: from the dispatch of the interaction (Discord) or the request
 //! (Slack, HTTP 200 of the slash command or the button's action) to the bot's acknowledgement.
 //! The fake Slack's posting budget is relaxed here (its default is Slack's: one post a second per
@@ -191,12 +192,13 @@ fn assignments(manifest: &cloud_catalog::manifest::Manifest, users: u32) -> anyh
 async fn discord_user(
     fake: Arc<FakeDiscord>,
     orchestrator: Arc<Orchestrator>,
-    n: u32,
+    (n, users): (u32, u32),
     project: String,
     (env, stack): (String, String),
     rounds: u32,
 ) -> anyhow::Result<Vec<Sample>> {
     let user = FakeUser::new(discord_id(n), &format!("bench{n:03}"));
+    let colleague = FakeUser::new(discord_id(colleague_of(n, users)), &format!("bench{:03}", colleague_of(n, users)));
     let channel = fake.add_channel(&format!("bench-{n:03}"));
     let mut samples = Vec::new();
     let acked = |id: u64| {
@@ -243,13 +245,19 @@ async fn discord_user(
         let quota = fake.slash(&user, channel, "cloud-quota", &[("project", json!(project))]);
         samples.push(("quota", acked(quota.id).await));
         approved.insert(button.clone());
-        match fake.click(&user, lobby, &button) {
+        match fake.click(&colleague, lobby, &button) {
             Ok(click) => samples.push(("approve", acked(click.id).await)),
             Err(e) => samples.push(("approve", Err(e))),
         }
         wait_ended(&orchestrator, session).await?;
     }
     Ok(samples)
+}
+
+/// Who approves person `n`'s plans (alone, one approves their own: only dev then, see
+/// [`assignments`]).
+fn colleague_of(n: u32, users: u32) -> u32 {
+    (n + 1) % users
 }
 
 fn discord_id(n: u32) -> u64 {
@@ -265,7 +273,7 @@ async fn slack_user(
     fake: Arc<FakeSlack>,
     transport: fake_slack::Transport,
     orchestrator: Arc<Orchestrator>,
-    n: u32,
+    (n, users): (u32, u32),
     project: String,
     (env, stack): (String, String),
     rounds: u32,
@@ -310,7 +318,10 @@ async fn slack_user(
             ms(fake.slash(&transport, &user, "/cloud-quota", &project).await),
         ));
         approved.insert(button.clone());
-        samples.push(("approve", ms(fake.click(&transport, &user, &ts, &button).await)));
+        samples.push((
+            "approve",
+            ms(fake.click(&transport, &slack_id(colleague_of(n, users)), &ts, &button).await),
+        ));
         wait_ended(&orchestrator, session).await?;
     }
     Ok(samples)
@@ -435,7 +446,7 @@ pub async fn cmd_bench_chat(global: &GlobalArgs, args: &ChatArgs) -> anyhow::Res
                 tokio::spawn(discord_user(
                     discord_fake.clone(),
                     orchestrator.clone(),
-                    n as u32,
+                    (n as u32, args.users),
                     project.clone(),
                     pair.clone(),
                     args.rounds,
@@ -452,7 +463,7 @@ pub async fn cmd_bench_chat(global: &GlobalArgs, args: &ChatArgs) -> anyhow::Res
                     slack_fake.clone(),
                     slack_transport.clone(),
                     orchestrator.clone(),
-                    n as u32,
+                    (n as u32, args.users),
                     project.clone(),
                     pair.clone(),
                     args.rounds,
