@@ -259,3 +259,67 @@ fn bench_recovery_kills_in_every_state_and_at_random_and_counts_what_stayed_usab
     // It used a scratch directory: the user's data dir holds no session.
     assert!(cli.sessions().is_empty());
 }
+
+#[test]
+fn bench_chat_measures_every_first_response_on_discord_and_slack_on_a_store_with_history() {
+    let cli = cli();
+    let run = cli.run(&[
+        "bench",
+        "chat",
+        "--sessions",
+        "200",
+        "--users",
+        "4",
+        "--rounds",
+        "2",
+        "--json",
+    ]);
+    run.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    assert_eq!(v["sessions"], 200, "{v}");
+    assert_eq!(v["users"], 4, "{v}");
+    assert_eq!(v["rounds"], 2, "{v}");
+    assert_eq!(
+        v["commands"],
+        serde_json::json!(["deploy", "status", "list", "quota", "approve"])
+    );
+    // The history was really there: the generated sessions and the bench's own template deploy.
+    assert!(v["stored_sessions_at_start"].as_u64().unwrap() > 200, "{v}");
+    for platform in ["discord", "slack"] {
+        let p = &v[platform];
+        assert_eq!(p["errors"], 0, "{platform}: {p}");
+        assert_eq!(p["count"], 4 * 2 * 5, "users × rounds × commands on {platform}: {p}");
+        let (p50, p99, max) = (
+            p["first_response_p50_ms"].as_f64().unwrap(),
+            p["first_response_p99_ms"].as_f64().unwrap(),
+            p["first_response_max_ms"].as_f64().unwrap(),
+        );
+        assert!(p50 > 0.0 && p50 <= p99 && p99 <= max, "{platform}: {p}");
+        let by_command = p["p99_ms_by_command"].as_object().unwrap();
+        assert_eq!(by_command.len(), 5, "{platform}: {p}");
+        for (command, ms) in by_command {
+            assert!(ms.as_f64().unwrap() > 0.0, "{platform} {command}: {p}");
+        }
+        assert_eq!(p["goal_met"], p99 <= 50.0, "{platform}: {p}");
+    }
+    assert_eq!(v["goal_p99_ms"], 50.0);
+    // It used a scratch directory: the user's data dir holds no session.
+    assert!(cli.sessions().is_empty());
+
+    let run = cli.run(&["bench", "chat", "--sessions", "0", "--users", "1", "--rounds", "1"]);
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("chat: first response"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("PASS") || run.stdout.contains("FAIL"),
+        "{}",
+        run.stdout
+    );
+
+    let run = cli.run(&["bench", "chat", "--users", "0"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("--users and --rounds must be at least 1"),
+        "{}",
+        run.stderr
+    );
+}

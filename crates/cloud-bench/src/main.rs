@@ -5,16 +5,20 @@
 //! * `waves` — the scheduler on the Pulumi stand-in against the critical path ([`waves`]);
 //! * `stream` — the output batcher against a simulated Discord sink ([`stream`]);
 //! * `discord` — the Discord bot against the in-process fake Discord ([`discord`]);
+//! * `chat` — Discord and Slack first responses, many people at once on a store with a history
+//!   ([`chat`]);
 //! * [`parser`] — engine-event parser throughput and write→progress latency probes;
 //! * `plan-show` — `cloud plan show` on a generated 1 GB event log, against Python ([`plan_show`]);
 //! * `history` — status, list, stats, quota and deploy at 0 to 50k past sessions ([`history`]);
 //! * `recovery` — the kill -9 matrix and a soak of random kills through `cloud` ([`recovery`]).
 
+mod chat;
 mod discord;
 mod history;
 mod parser;
 mod plan_show;
 mod recovery;
+mod seed;
 mod stream;
 mod waves;
 
@@ -41,6 +45,9 @@ enum BenchCmd {
     Stream(stream::StreamArgs),
     /// Interaction → first response latency, 429s while streaming, bot memory (fake Discord)
     Discord(BenchDiscordArgs),
+    /// Discord and Slack first-response p50/p99 with many people at once (deploy, status, list,
+    /// quota, approve) on a store with 10k past sessions and quotas
+    Chat(chat::ChatArgs),
     /// Engine-event parser throughput and write → progress latency of the event-log tailer
     Parser(ParserArgs),
     /// `cloud plan show` on a generated event log (1 GB): events/s and peak RSS, against a
@@ -115,6 +122,10 @@ async fn run(cli: BenchCli) -> anyhow::Result<()> {
                 print!("{}", result.render());
             }
             Ok(())
+        }
+        BenchCmd::Chat(args) => {
+            let report = chat::cmd_bench_chat(&global, &args).await?;
+            chat::print_chat(&report, args.json, args.check)
         }
         BenchCmd::History(args) => {
             let report = history::cmd_bench_history(&global, &args).await?;
