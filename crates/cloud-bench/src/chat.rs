@@ -198,7 +198,10 @@ async fn discord_user(
     rounds: u32,
 ) -> anyhow::Result<Vec<Sample>> {
     let user = FakeUser::new(discord_id(n), &format!("bench{n:03}"));
-    let colleague = FakeUser::new(discord_id(colleague_of(n, users)), &format!("bench{:03}", colleague_of(n, users)));
+    let colleague = FakeUser::new(
+        discord_id(colleague_of(n, users)),
+        &format!("bench{:03}", colleague_of(n, users)),
+    );
     let channel = fake.add_channel(&format!("bench-{n:03}"));
     let mut samples = Vec::new();
     let acked = |id: u64| {
@@ -320,7 +323,9 @@ async fn slack_user(
         approved.insert(button.clone());
         samples.push((
             "approve",
-            ms(fake.click(&transport, &slack_id(colleague_of(n, users)), &ts, &button).await),
+            ms(fake
+                .click(&transport, &slack_id(colleague_of(n, users)), &ts, &button)
+                .await),
         ));
         wait_ended(&orchestrator, session).await?;
     }

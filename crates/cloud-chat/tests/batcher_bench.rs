@@ -68,9 +68,40 @@ fn bench_discord_50000_lines() {
     let report = bench_stream(50_000, SinkLimits::discord());
     check(&report);
     assert_eq!(report.log_messages, 40, "a flood fills what the thread should hold");
+    // Beyond what one thread shows, the rest reach people only with the full log attached at
+    // the end: counted and timed apart from the chat lines.
+    assert!(
+        report.output_lines > report.chat_capacity_lines,
+        "{}",
+        report.chat_capacity_lines
+    );
+    assert_eq!(report.lost_lines, 0);
+    assert!(report.late_lines > 0);
+    assert!(report.p95_latency_late_lines_ms > 2000);
+    assert!(report.max_latency_late_lines_ms <= report.max_latency_all_lines_ms);
 }
 
 #[test]
 fn bench_slack_50000_lines() {
     check(&bench_stream(50_000, SinkLimits::slack()));
+}
+
+/// A small volume over many stacks: the platform's budget does not bind, so every line must reach
+/// chat within the goal (the batcher must not hold lines back behind its own pacing).
+#[test]
+fn bench_discord_60_lines_over_8_stacks_reach_chat_within_2_s() {
+    let report = bench_stream_with(BenchConfig::new(60), SinkLimits::discord());
+    check(&report);
+    assert!(
+        report.output_lines <= report.chat_capacity_lines,
+        "{}",
+        report.chat_capacity_lines
+    );
+    assert_eq!(report.late_lines, 0, "a small volume needs no full log");
+    assert_eq!(report.lost_lines, 0);
+    assert!(
+        report.p95_latency_all_lines_ms <= 2000,
+        "p95 line → message {} ms, late lines included",
+        report.p95_latency_all_lines_ms
+    );
 }

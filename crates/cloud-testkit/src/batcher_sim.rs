@@ -101,6 +101,19 @@ pub struct StreamBench {
     pub p95_latency_all_lines_ms: u64,
     #[serde(default)]
     pub max_latency_all_lines_ms: u64,
+    /// Latency of the late lines only (until the full log was attached), 0 without late lines.
+    #[serde(default)]
+    pub p50_latency_late_lines_ms: u64,
+    #[serde(default)]
+    pub p95_latency_late_lines_ms: u64,
+    #[serde(default)]
+    pub max_latency_late_lines_ms: u64,
+    /// About how many output lines one thread can show: `max_log_messages` full messages of this
+    /// session's lines (by their mean length in the full log). Computed from the limits and the
+    /// lines, not from what the batcher did: a session with more output lines than this cannot
+    /// show them all in chat, so some reach people only through the full log.
+    #[serde(default)]
+    pub chat_capacity_lines: u64,
     /// From `SessionFinished` to the last summary part.
     pub summary_delay_ms: u64,
     /// The summary was posted.
@@ -162,6 +175,9 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
     let delivery = delivery_latencies(&ops, &line_times, t0);
     let mut all = delivery.latencies;
     all.sort_unstable();
+    let mut late = delivery.late_latencies;
+    late.sort_unstable();
+    let chat_capacity_lines = chat_capacity_lines(&limits, batcher.full_log());
     let stats = batcher.stats().clone();
     let last_summary = ops
         .iter()
@@ -200,6 +216,10 @@ pub fn bench_stream_with(config: BenchConfig, limits: SinkLimits) -> StreamBench
         p50_latency_all_lines_ms: percentile(&all, 50),
         p95_latency_all_lines_ms: percentile(&all, 95),
         max_latency_all_lines_ms: all.last().map_or(0, |d| d.as_millis() as u64),
+        p50_latency_late_lines_ms: percentile(&late, 50),
+        p95_latency_late_lines_ms: percentile(&late, 95),
+        max_latency_late_lines_ms: late.last().map_or(0, |d| d.as_millis() as u64),
+        chat_capacity_lines,
         summary_delay_ms: match (finished_at, last_summary) {
             (Some(f), Some(s)) => (s - f).as_millis() as u64,
             _ => 0,
@@ -386,6 +406,23 @@ impl SimulatedSink {
     }
 }
 
+/// `max_log_messages` messages' worth of lines of the mean length in `full_log` (each line costs its
+/// length plus a newline within the text between a message's fences).
+fn chat_capacity_lines(limits: &SinkLimits, full_log: &str) -> u64 {
+    let (lines, chars) = full_log.lines().fold((0usize, 0usize), |(n, c), line| {
+        (n + 1, c + cloud_chat::batcher::chat_len(line))
+    });
+    if lines == 0 {
+        return 0;
+    }
+    let content = limits.max_message_chars.saturating_sub(
+        cloud_chat::batcher::chat_len(cloud_chat::batcher::FENCE_OPEN)
+            + cloud_chat::batcher::chat_len(cloud_chat::batcher::FENCE_CLOSE),
+    );
+    let mean = chars.div_ceil(lines) + 1;
+    (u64::from(limits.max_log_messages) * (content / mean) as u64).max(1)
+}
+
 /// The `p`-th percentile (nearest rank) of sorted durations, in ms; 0 when empty.
 fn percentile(sorted: &[Duration], p: usize) -> u64 {
     if sorted.is_empty() {
@@ -408,6 +445,8 @@ struct Delivery {
     latencies: Vec<Duration>,
     /// Delivered only by the full log.
     late: u64,
+    /// One per line delivered only by the full log.
+    late_latencies: Vec<Duration>,
     /// Never delivered.
     lost: u64,
 }
@@ -436,13 +475,18 @@ fn delivery_latencies(ops: &[(Instant, RenderOp)], line_times: &[Duration], t0: 
     let mut out = Delivery {
         latencies: Vec::with_capacity(line_times.len()),
         late: 0,
+        late_latencies: Vec::new(),
         lost: 0,
     };
     for (pushed, d) in line_times.iter().zip(delivered) {
         match d {
             Some((at, by_upload)) => {
-                out.late += u64::from(by_upload);
-                out.latencies.push(at - (t0 + *pushed));
+                let latency = at - (t0 + *pushed);
+                if by_upload {
+                    out.late += 1;
+                    out.late_latencies.push(latency);
+                }
+                out.latencies.push(latency);
             }
             None => out.lost += 1,
         }
