@@ -177,7 +177,11 @@ fn generate_cli_reference() -> String {
     out.push_str(GENERATED_NOTE);
     out.push_str("\n\n");
     out.push_str(&one_line(root.get_about()));
-    out.push_str(" Exit codes: 0 success, 1 the operation failed, 2 invalid input or configuration (nothing changed), 3 not permitted. Errors with a specific cause print a pointer into [troubleshooting.md](troubleshooting.md).\n\n");
+    out.push_str(&format!(
+        " Exit codes: 0 success, 1 the operation failed, 2 invalid input or configuration (nothing changed), 3 not permitted, {} interrupted by Ctrl-C ({} by SIGTERM; the session is cancelled and its end state printed). Errors with a specific cause print a pointer into [troubleshooting.md](troubleshooting.md).\n\n",
+        cloud::cli::interrupt::EXIT_INTERRUPTED,
+        cloud::cli::interrupt::EXIT_TERMINATED
+    ));
     out.push_str("## Options of every command\n\n| option | meaning |\n|---|---|\n");
     for arg in root.get_arguments().filter(|a| a.is_global_set() && !a.is_hide_set()) {
         out.push_str(&option_row(arg));
@@ -595,11 +599,14 @@ fn generate_troubleshooting() -> String {
     out.push_str("# Troubleshooting\n\n");
     out.push_str(GENERATED_NOTE);
     out.push_str("\n\n");
-    out.push_str(
+    out.push_str(&format!(
         "Every kind of failure has a code. The CLI prints it under the error (`see: docs/troubleshooting.md#<code>`);\n\
          chat replies carry the same text. Exit codes: 0 success, 1 the operation ran and failed, 2 invalid input or\n\
-         configuration (nothing was changed), 3 not permitted. `cloud doctor` checks an installation.\n\n",
-    );
+         configuration (nothing was changed), 3 not permitted, {} interrupted by Ctrl-C ({} by SIGTERM).\n\
+         `cloud doctor` checks an installation.\n\n",
+        cloud::cli::interrupt::EXIT_INTERRUPTED,
+        cloud::cli::interrupt::EXIT_TERMINATED
+    ));
     let mut areas: Vec<&str> = Vec::new();
     for code in ErrorCode::ALL {
         if !areas.contains(&code.area()) {

@@ -346,11 +346,7 @@ pub async fn cmd_bench_chat(global: &GlobalArgs, args: &ChatArgs) -> anyhow::Res
     if args.users == 0 || args.rounds == 0 {
         return Err(UserError::invalid("--users and --rounds must be at least 1").into());
     }
-    let tmp = tempfile::tempdir().context("Cannot create a temporary data directory")?;
-    let mut config = cloud::app::load_config(global)?;
-    config.data_dir = tmp.path().join("data");
-    config.database_url = format!("sqlite://{}", config.data_dir.join("cloud.db").display());
-    config.local_cli_admin = false;
+    let (_scratch, mut config) = crate::scratch::config(global)?;
     let deployment = cloud_catalog::find_deployment(&config.workspace, &args.deployment)?;
     let project = deployment.manifest.project.clone();
     let plan = assignments(&deployment.manifest, args.users)?;

@@ -104,14 +104,9 @@ async fn acked(fake: &FakeDiscord, i: &InteractionRef) -> anyhow::Result<Duratio
     .with_context(|| format!("interaction {id} was not answered within 30 s"))
 }
 
-/// Runs the benchmark. `config` supplies the workspace (deployments, stacks); the data
-/// directory is a fresh temporary one.
+/// Runs the benchmark over `config` (the workspace's deployments and stacks, with a scratch data
+/// directory: [`crate::scratch`]).
 pub async fn run(config: Config, params: BenchParams) -> anyhow::Result<DiscordBench> {
-    let tmp = tempfile::tempdir().context("Cannot create a temporary data directory")?;
-    let mut config = config;
-    config.data_dir = tmp.path().join("data");
-    config.database_url = format!("sqlite://{}", config.data_dir.join("cloud.db").display());
-    config.local_cli_admin = false;
     let fake = FakeDiscord::start(FakeConfig::default()).await?;
     let engine = Arc::new(FloodEngine {
         lines: params.lines as usize,

@@ -18,6 +18,7 @@ mod history;
 mod parser;
 mod plan_show;
 mod recovery;
+mod scratch;
 mod seed;
 mod stream;
 mod waves;
@@ -109,7 +110,7 @@ async fn run(cli: BenchCli) -> anyhow::Result<()> {
         }
         BenchCmd::Stream(args) => stream::cmd_bench_stream(&args),
         BenchCmd::Discord(args) => {
-            let config = cloud::app::load_config(&global)?;
+            let (_scratch, config) = scratch::config(&global)?;
             let params = discord::BenchParams {
                 interactions: args.interactions,
                 lines: args.lines,

@@ -642,6 +642,9 @@ struct ThreadOps {
     ids: HashMap<MessageKey, MessageId>,
     /// Refused posts, oldest first.
     pending: Vec<Pending>,
+    /// Until when Discord's last refusal asked the thread's posts to wait (its Retry-After): no
+    /// post of this thread, retried or new, goes out before then.
+    refused_until: Option<Instant>,
 }
 
 impl ThreadOps {
@@ -649,6 +652,9 @@ impl ThreadOps {
     async fn post(&mut self, key: &MessageKey, text: &str) -> Result<(), serenity::Error> {
         let mut tries = 0;
         loop {
+            if let Some(until) = self.refused_until.take() {
+                tokio::time::sleep_until(until).await;
+            }
             let post = ChannelId::new(self.thread).send_message(
                 &self.live.http,
                 CreateMessage::new().content(text).allowed_mentions(render::no_pings()),
@@ -660,9 +666,12 @@ impl ThreadOps {
                     self.ids.insert(key.clone(), m.id);
                     return Ok(());
                 }
-                Err(e) if is_429(&e) && tries < POST_RETRIES => {
+                Err(e) if is_429(&e) => {
+                    self.refused_until = Some(Instant::now() + RETRY_AFTER_429);
+                    if tries == POST_RETRIES {
+                        return Err(e);
+                    }
                     tries += 1;
-                    tokio::time::sleep(RETRY_AFTER_429).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -778,6 +787,7 @@ async fn send_ops(
         thread,
         ids: HashMap::new(),
         pending: Vec::new(),
+        refused_until: None,
     };
     let mut uploaded = false;
     while let Some(op) = ops.recv().await {
