@@ -23,6 +23,9 @@ pub fn config(global: &GlobalArgs) -> anyhow::Result<(TempDir, Config)> {
         config: global.config.clone(),
         data_dir: Some(data_dir),
     })?;
+    // A fresh SQLite store whatever CLOUD_DATABASE_URL names: a bench never writes into a
+    // team's database.
+    config.database_url = format!("sqlite://{}", config.data_dir.join("cloud.db").display());
     config.local_cli_admin = false;
     Ok((tmp, config))
 }
