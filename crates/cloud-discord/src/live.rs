@@ -790,10 +790,20 @@ async fn send_ops(
         refused_until: None,
     };
     let mut uploaded = false;
+    // The summary went out while the bot still took work: the session ended on its own, and its
+    // thread is complete whenever the bot stops afterwards.
+    let mut ended_before_shutdown = false;
     while let Some(op) = ops.recv().await {
         match op {
             ThreadOp::Render(op) => {
                 uploaded |= matches!(op, RenderOp::Upload { .. });
+                ended_before_shutdown |= matches!(
+                    op,
+                    RenderOp::Post {
+                        key: MessageKey::Summary(_),
+                        ..
+                    }
+                ) && live.core.accepting();
                 sink.perform(op).await;
             }
             ThreadOp::Shows(cursor) if sink.pending.is_empty() => {
@@ -803,9 +813,9 @@ async fn send_ops(
         }
     }
     sink.finish().await;
-    // The bot is shutting down: the thread is the last word chat has on this session, so it
-    // ends with the full log even when the chat messages held every line.
-    if !uploaded && !live.core.accepting() {
+    // The bot is shutting down in the middle of the session: the thread is the last word chat
+    // has on it, so it ends with the full log even when the chat messages held every line.
+    if !uploaded && !ended_before_shutdown && !live.core.accepting() {
         let content = feed::full_log(&live.core, session, String::new()).await;
         if !content.is_empty() {
             upload_log(

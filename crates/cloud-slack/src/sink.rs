@@ -188,6 +188,9 @@ pub fn spawn(
     tokio::spawn(
         async move {
             let mut uploaded = false;
+            // The summary went out while the app still took work: the session ended on its
+            // own, and its thread is complete whenever the app stops afterwards.
+            let mut ended_before_shutdown = false;
             while let Some(op) = ops_rx.recv().await {
                 let op = match op {
                     ThreadOp::Render(op) => op,
@@ -199,14 +202,22 @@ pub fn spawn(
                     }
                 };
                 uploaded |= matches!(op, RenderOp::Upload { .. });
+                ended_before_shutdown |= matches!(
+                    op,
+                    RenderOp::Post {
+                        key: MessageKey::Summary(_),
+                        ..
+                    }
+                ) && sink.core.accepting();
                 if let Err(e) = sink.perform(op).await {
                     warn!(error = %e, "slack: a thread update failed");
                 }
             }
             sink.finish().await;
-            // The app is shutting down: the thread is the last word chat has on this session,
-            // so it ends with the full log even when the chat messages held every line.
-            if !uploaded && !sink.core.accepting() {
+            // The app is shutting down in the middle of the session: the thread is the last
+            // word chat has on it, so it ends with the full log even when the chat messages
+            // held every line.
+            if !uploaded && !ended_before_shutdown && !sink.core.accepting() {
                 let content = cloud_chat::feed::full_log(&sink.core, id, String::new()).await;
                 if !content.is_empty() {
                     let upload = RenderOp::Upload {
