@@ -55,6 +55,8 @@ pub struct Core {
     /// Chat output in flight (a thread's batcher and its sender): shutdown waits for it before
     /// the transports stop, so a summary and a log file are posted, not dropped.
     output: Arc<OutputInFlight>,
+    /// Stops the queue's turn planner when the core is dropped (shutdown stops it earlier).
+    _turns: tokio_util::sync::DropGuard,
 }
 
 /// Counts the threads whose output is still being posted ([`Core::output_guard`]).
@@ -94,17 +96,26 @@ impl Core {
 
     /// A core over an orchestrator (whose access policy and clock it uses).
     pub fn new(config: Config, store: Store, orchestrator: Arc<Orchestrator>) -> Arc<Core> {
+        let draining = CancellationToken::new();
+        let work = TaskTracker::new();
+        let turns = draining.child_token();
+        crate::turns::spawn_turn_planner(crate::turns::TurnPlanner {
+            store: store.clone(),
+            orchestrator: orchestrator.clone(),
+            work: work.clone(),
+            stop: turns.clone(),
+        });
         let core = Arc::new(Core {
             config,
             store,
             orchestrator,
-            draining: CancellationToken::new(),
-            work: TaskTracker::new(),
+            draining,
+            work,
             connected: Mutex::new(BTreeMap::new()),
             output: Arc::new(OutputInFlight::default()),
+            _turns: turns.drop_guard(),
         });
         core.spawn_engine_timer();
-        crate::turns::spawn_turn_planner(&core);
         core
     }
 

@@ -9,21 +9,41 @@
 //! The plan runs on the core's tracked work (shutdown waits for it); replicas all follow the
 //! log, and the session's lease lets exactly one of them plan a turn.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::service::Core;
 use cloud_core::event_feed::EventFeed;
-use cloud_core::orchestrator::SessionEventKind;
+use cloud_core::orchestrator::{Orchestrator, SessionEventKind};
+use cloud_core::store::Store;
 use cloud_domain::session::SessionId;
 
+/// What the turn planner needs of the service: the store whose log it follows, the orchestrator
+/// that plans, the tracked work shutdown waits for, and a token cancelled when it must stop
+/// (shutdown started, or the core was dropped: a stopped bot plans nothing).
+pub(crate) struct TurnPlanner {
+    pub store: Store,
+    pub orchestrator: Arc<Orchestrator>,
+    pub work: TaskTracker,
+    pub stop: CancellationToken,
+}
+
 /// Follows the session log from now on and plans the queued sessions whose turn came, until
-/// shutdown starts or the core is gone (a stopped bot plans nothing).
-pub(crate) fn spawn_turn_planner(core: &Arc<Core>) {
-    let weak = Arc::downgrade(core);
-    let store = core.store().clone();
-    let draining = core.draining();
+/// `planner.stop` is cancelled.
+pub(crate) fn spawn_turn_planner(planner: TurnPlanner) {
+    let TurnPlanner {
+        store,
+        orchestrator,
+        work,
+        stop,
+    } = planner;
+    let planner = Planner {
+        orchestrator,
+        work,
+        stop: stop.clone(),
+    };
     tokio::spawn(
         async move {
             // Opened before the start-up scan, so a turn that comes during it is not missed.
@@ -34,23 +54,23 @@ pub(crate) fn spawn_turn_planner(core: &Arc<Core>) {
                     Err(e) => {
                         warn!(error = %e, "cannot read the session event log; retrying");
                         tokio::select! {
-                            _ = draining.cancelled() => return,
+                            _ = stop.cancelled() => return,
                             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                         }
                     }
                 }
             };
-            plan_missed_turns(&weak);
+            planner.plan_missed_turns();
             loop {
                 let events = tokio::select! {
-                    _ = draining.cancelled() => return,
+                    _ = stop.cancelled() => return,
                     events = log.next() => events,
                 };
                 match events {
                     Ok(events) if events.is_empty() => return, // the store is closed
                     Ok(events) => {
                         for event in events {
-                            if event.kind == SessionEventKind::LocksGranted && !plan_turn(&weak, event.session) {
+                            if event.kind == SessionEventKind::LocksGranted && !planner.plan_turn(event.session) {
                                 return;
                             }
                         }
@@ -58,7 +78,7 @@ pub(crate) fn spawn_turn_planner(core: &Arc<Core>) {
                     Err(e) => {
                         warn!(error = %e, "cannot read the session event log; retrying");
                         tokio::select! {
-                            _ = draining.cancelled() => return,
+                            _ = stop.cancelled() => return,
                             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                         }
                     }
@@ -69,37 +89,51 @@ pub(crate) fn spawn_turn_planner(core: &Arc<Core>) {
     );
 }
 
-/// Plans session `id` if its turn came and nobody drives it. False when the core is gone.
-fn plan_turn(core: &Weak<Core>, id: SessionId) -> bool {
-    let Some(core) = core.upgrade() else { return false };
-    let orchestrator = core.orchestrator().clone();
-    core.spawn_work(
-        async move {
-            match orchestrator.plan_turn(id).await {
-                Ok(Some(planned)) => info!(state = %planned.state, "planned the queued session whose turn came"),
-                Ok(None) => {}
-                Err(e) => warn!(error = %e.to_user(), "could not plan the queued session whose turn came"),
-            }
-        }
-        .instrument(info_span!("queue_turn", session = %id)),
-    );
-    true
+/// Plans on the service's tracked work while the service runs.
+struct Planner {
+    orchestrator: Arc<Orchestrator>,
+    work: TaskTracker,
+    stop: CancellationToken,
 }
 
-/// Plans the turns that came while no `cloud serve` followed the log.
-fn plan_missed_turns(core: &Weak<Core>) {
-    let Some(core) = core.upgrade() else { return };
-    let orchestrator = core.orchestrator().clone();
-    core.spawn_work(async move {
-        match orchestrator.plan_turns().await {
-            Ok(planned) if !planned.is_empty() => {
-                info!(
-                    count = planned.len(),
-                    "planned queued sessions whose turn came while no bot ran"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e.to_user(), "could not plan the queued sessions whose turn came"),
+impl Planner {
+    /// Plans session `id` if its turn came and nobody drives it. False when the planner must
+    /// stop.
+    fn plan_turn(&self, id: SessionId) -> bool {
+        if self.stop.is_cancelled() {
+            return false;
         }
-    });
+        let orchestrator = self.orchestrator.clone();
+        self.work.spawn(
+            async move {
+                match orchestrator.plan_turn(id).await {
+                    Ok(Some(planned)) => info!(state = %planned.state, "planned the queued session whose turn came"),
+                    Ok(None) => {}
+                    Err(e) => warn!(error = %e.to_user(), "could not plan the queued session whose turn came"),
+                }
+            }
+            .instrument(info_span!("queue_turn", session = %id)),
+        );
+        true
+    }
+
+    /// Plans the turns that came while no `cloud serve` followed the log.
+    fn plan_missed_turns(&self) {
+        if self.stop.is_cancelled() {
+            return;
+        }
+        let orchestrator = self.orchestrator.clone();
+        self.work.spawn(async move {
+            match orchestrator.plan_turns().await {
+                Ok(planned) if !planned.is_empty() => {
+                    info!(
+                        count = planned.len(),
+                        "planned queued sessions whose turn came while no bot ran"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e.to_user(), "could not plan the queued sessions whose turn came"),
+            }
+        });
+    }
 }
