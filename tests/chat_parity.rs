@@ -137,6 +137,7 @@ impl Both {
             status: 200,
             body: answer,
             elapsed: Duration::ZERO,
+            request: 0,
         }
         .text();
         (discord, self.normalise(&text))

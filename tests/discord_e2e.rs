@@ -499,6 +499,22 @@ async fn a_progress_post_refused_eight_times_in_a_row_lands_later() {
     t.finish().await;
 }
 
+/// Discord refuses the lobby's first edits (429): the lobby is drawn again once the refusal
+/// passes, so the plan and its Approve button still arrive; a refused edit is not the end of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lobby_edit_discord_refuses_is_drawn_again_and_approve_still_arrives() {
+    let mut t = DiscordTester::new().await;
+    t.start_bot().await;
+    let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
+    t.fake.rate_limit_edits(3);
+    let (lobby, _) = planned_lobby(&mut t, &alice).await;
+    assert_eq!(t.fake.state().injected_429, 3, "{}", t.transcript());
+    let click = t.click(&bob, lobby, "approve");
+    t.reply_to(&click).await;
+    t.lobby_state(lobby, "APPLIED").await;
+    t.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_the_old_lobby_buttons_still_work() {
     let mut t = DiscordTester::new().await;

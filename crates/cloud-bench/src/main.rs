@@ -94,6 +94,14 @@ struct BenchDiscordArgs {
 #[tokio::main]
 async fn main() {
     let cli = BenchCli::parse();
+    // The product's logs (CLOUD_LOG, --debug), on stderr: what the bot did when a figure looks
+    // wrong.
+    let filter = cli.global.log_filter(std::env::var("CLOUD_LOG").ok());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let code = match run(cli).await {
         Ok(()) => 0,
         Err(e) => cloud::cli::report_error(&e),

@@ -15,6 +15,7 @@ mod commands;
 #[cfg(test)]
 mod docs_check;
 mod live;
+mod pacer;
 pub mod render;
 mod tokens;
 

@@ -10,8 +10,7 @@
 //! lobby is posted, or — after a restart — when someone clicks one of its buttons. A session's
 //! task renders what its [`SessionFeed`] makes of each event.
 
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::pacer::{Pacer, Route};
 use super::{render, Responder};
 use cloud_chat::actions;
 use cloud_chat::batcher::{spawn_tracked_batcher, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits, ThreadOp};
@@ -34,82 +34,6 @@ use cloud_domain::session::{Platform, SessionId, SessionState};
 
 /// Least time between two edits of one lobby (edits coalesce meanwhile).
 const LOBBY_EDIT_INTERVAL: Duration = Duration::from_millis(1200);
-
-/// A route's requests in one channel: Discord's buckets for message create/edit hold about 5 per
-/// 5 s (folklore; see docs/platform-notes.md). The pacer keeps the bot below that even when its HTTP rate
-/// limiter is off (tests) and before Discord's headers are known.
-const BUCKET: (usize, Duration) = (5, Duration::from_millis(5100));
-
-/// Which bucket a request draws from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Route {
-    Post,
-    Edit,
-}
-
-/// Discord's global limit is 50 requests/s per bot; stay a little below.
-const GLOBAL: (usize, Duration) = (45, Duration::from_secs(1));
-
-/// One (route, channel)'s answered requests, ascending; holding its lock is the one-at-a-time rule.
-type Lane = Arc<tokio::sync::Mutex<VecDeque<Instant>>>;
-
-/// Sliding-window pacing per (route, channel) plus the global bucket, shared by every session.
-///
-/// Per route and channel the requests go one at a time, and each one counts in the window from
-/// when its answer came back, not from when it left. Discord counts a request when it *arrives*,
-/// an unknown while after the bot sent it (longer on a busy machine) but surely before its answer
-/// returned; counting from the answer keeps the bot inside Discord's window however late its
-/// requests arrive. Counting from the send let two requests that left 5.1 s apart arrive less
-/// than 5 s apart: a 429, and a lobby that was never posted (seen in the twenty-concurrent
-/// Discord story on a loaded machine).
-#[derive(Default)]
-pub(crate) struct Pacer {
-    /// Per (route, channel): when the answers of its latest requests came back. The async mutex
-    /// is the one-at-a-time rule (it is fair, so requests keep their order).
-    lanes: Mutex<HashMap<(Route, u64), Lane>>,
-    /// Send times booked in the global bucket, every route and channel together.
-    global: Mutex<VecDeque<Instant>>,
-}
-
-/// The earliest instant ≥ `now` at which one more request fits `limit` per `window` in `q`
-/// (instants, ascending).
-fn earliest(q: &mut VecDeque<Instant>, now: Instant, (limit, window): (usize, Duration)) -> Instant {
-    while q.front().map(|t| *t + window <= now).unwrap_or(false) {
-        q.pop_front();
-    }
-    let fits = if q.len() >= limit {
-        q[q.len() - limit] + window
-    } else {
-        now
-    };
-    fits.max(now).max(q.back().copied().unwrap_or(now))
-}
-
-impl Pacer {
-    /// Sends `request` on `route` in `channel` once it fits that bucket and the global one, and
-    /// returns its answer.
-    pub(crate) async fn send<T>(&self, route: Route, channel: u64, request: impl Future<Output = T>) -> T {
-        let lane = self
-            .lanes
-            .lock()
-            .expect("pacer lock")
-            .entry((route, channel))
-            .or_default()
-            .clone();
-        let mut answered = lane.lock().await;
-        let at = {
-            let mut global = self.global.lock().expect("pacer lock");
-            let now = Instant::now();
-            let at = earliest(&mut answered, now, BUCKET).max(earliest(&mut global, now, GLOBAL));
-            global.push_back(at);
-            at
-        };
-        tokio::time::sleep_until(at).await;
-        let answer = request.await;
-        answered.push_back(Instant::now());
-        answer
-    }
-}
 
 /// Counts a chat API call (and a 429) for the metrics.
 pub(crate) fn count_call<T>(route: &'static str, result: &Result<T, serenity::Error>) {
@@ -499,7 +423,10 @@ impl SessionTask {
         let r = self.live.pacer.send(Route::Edit, channel, edit).await;
         count_call("edit_message", &r);
         if let Err(e) = r {
-            warn!(session = %self.id(), error = %e, "cannot edit the lobby");
+            // A refusal that passes (a 429, Discord's trouble) leaves the lobby to draw again
+            // after the interval: the edit that enables Approve must not be lost to it.
+            self.dirty = is_transient(&e);
+            warn!(session = %self.id(), error = %e, retry = self.dirty, "cannot edit the lobby");
         }
         Some(lobby.state)
     }
@@ -590,10 +517,23 @@ impl SessionTask {
             100,
         );
         let builder = CreateThread::new(name).auto_archive_duration(serenity::AutoArchiveDuration::OneHour);
-        let r = ChannelId::new(channel)
-            .create_thread_from_message(&self.live.http, MessageId::new(message), builder)
-            .await;
-        count_call("create_thread", &r);
+        let mut tries = 0;
+        let r = loop {
+            let open = ChannelId::new(channel).create_thread_from_message(
+                &self.live.http,
+                MessageId::new(message),
+                builder.clone(),
+            );
+            let r = self.live.pacer.send(Route::Thread, channel, open).await;
+            count_call("create_thread", &r);
+            match r {
+                Err(e) if is_429(&e) && tries < POST_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(RETRY_AFTER_429).await;
+                }
+                r => break r,
+            }
+        };
         match r {
             Ok(thread) => {
                 let id = thread.id.get();
@@ -632,6 +572,12 @@ const MAX_REPOST_ATTEMPTS: u32 = 5;
 
 fn is_429(e: &serenity::Error) -> bool {
     matches!(e, serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 429)
+}
+
+/// A refusal worth trying again later: a 429, or trouble on Discord's side (5xx).
+fn is_transient(e: &serenity::Error) -> bool {
+    matches!(e, serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r))
+        if r.status_code.as_u16() == 429 || r.status_code.is_server_error())
 }
 
 /// The batcher's ops in one thread, mapping its message keys to Discord message ids.
@@ -847,47 +793,5 @@ async fn upload_log(live: &Live, session: SessionId, thread: u64, filename: Stri
     count_call("upload", &r);
     if let Err(e) = r {
         warn!(%session, error = %e, "cannot attach the full log");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Discord counts a request when it arrives, at the latest when its answer leaves. However
-    /// slow the answers (a loaded machine, a slow network), no six requests of one route and
-    /// channel ever fall in one 5 s window as Discord sees them.
-    #[tokio::test(start_paused = true)]
-    async fn requests_stay_inside_discords_window_however_late_they_arrive() {
-        let pacer = Arc::new(Pacer::default());
-        let counted = Arc::new(Mutex::new(Vec::new()));
-        let mut sent = Vec::new();
-        for i in 0..12u64 {
-            let (pacer, counted) = (pacer.clone(), counted.clone());
-            sent.push(tokio::spawn(async move {
-                // The first five take 700 ms to reach Discord and come back, the rest 20 ms:
-                // counted from when they left, the sixth would reach Discord 4.4 s after the
-                // first did.
-                let latency = Duration::from_millis(if i < 5 { 700 } else { 20 });
-                let request = async {
-                    tokio::time::sleep(latency).await;
-                    counted.lock().unwrap().push(Instant::now());
-                };
-                pacer.send(Route::Post, 42, request).await
-            }));
-            tokio::task::yield_now().await;
-        }
-        for s in sent {
-            s.await.unwrap();
-        }
-        let counted = counted.lock().unwrap().clone();
-        assert_eq!(counted.len(), 12);
-        for w in counted.windows(6) {
-            assert!(
-                w[5] - w[0] >= Duration::from_secs(5),
-                "six requests within {:?}",
-                w[5] - w[0]
-            );
-        }
     }
 }

@@ -42,6 +42,9 @@ use cloud_domain::session::{Platform, Principal, SessionId, SessionState};
 /// gives up after 3 s; the rest is the network's).
 pub const ACK_WITHIN: Duration = Duration::from_millis(2000);
 
+/// The acknowledgement of a slash command whose reply follows through its response URL.
+pub const WORKING_ON_IT: &str = "⏳ Working on it…";
+
 /// Least time between two lobby updates of one session after it moved.
 const LOBBY_EDIT_INTERVAL: Duration = Duration::from_millis(1000);
 
@@ -250,7 +253,7 @@ impl SlackBot {
                     }
                     .instrument(span),
                 );
-                ack(&Reply::ephemeral("⏳ Working on it…"))
+                ack(&Reply::ephemeral(WORKING_ON_IT))
             }
         };
         // The acknowledgement leaves right after this (HTTP response or Socket Mode ack).

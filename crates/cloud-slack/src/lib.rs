@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-pub use app::SlackBot;
+pub use app::{SlackBot, ACK_WITHIN, WORKING_ON_IT};
 pub use web::{client, Lobby};
 
 use cloud_chat::config::{SlackConfig, SlackTransport as Mode};

@@ -310,6 +310,10 @@ pub struct StoredInteraction {
     pub message_id: Option<u64>,
     pub created: Instant,
     pub acked: Option<(AckKind, Duration)>,
+    /// Age of the interaction when its answer could be read: the response message itself
+    /// (type 4, 7), or what replaced a deferred response's loading message (a followup or an
+    /// edit of `@original`). `None` while the person still sees "is thinking…".
+    pub answered: Option<Duration>,
     /// The response message (type 4 / 5) once there is one.
     pub original: Option<u64>,
     /// Autocomplete choices given.
@@ -362,6 +366,8 @@ pub struct State {
     /// Injected refusals ([`FakeDiscord::rate_limit_posts_containing`]): the text a post must
     /// contain and how many such posts are still answered 429.
     pub(crate) rate_limit_posts: Option<(String, u32)>,
+    /// Channel message edits still to refuse with a 429 ([`FakeDiscord::rate_limit_edits`]).
+    pub(crate) rate_limit_edits: u32,
     /// Per channel: until when an injected 429's `Retry-After` runs; any post there before it
     /// is refused again, as Discord does with a bot that does not wait.
     pub(crate) retry_after_until: HashMap<u64, Instant>,
@@ -390,6 +396,7 @@ impl State {
             frozen_at: None,
             held_edits: HashMap::new(),
             rate_limit_posts: None,
+            rate_limit_edits: 0,
             retry_after_until: HashMap::new(),
             injected_429: 0,
         }
@@ -588,6 +595,12 @@ impl FakeDiscord {
         self.state().rate_limit_posts = Some((needle.to_string(), n));
     }
 
+    /// The next `n` channel message edits (`PATCH /channels/{c}/messages/{id}`) are answered 429
+    /// with `Retry-After: 1`, whatever they change. Counted in [`State::injected_429`].
+    pub fn rate_limit_edits(&self, n: u32) {
+        self.state().rate_limit_edits = n;
+    }
+
     /// Stops the fake's clock: from now on time passes for it only through
     /// [`FakeDiscord::advance_clock`]. A test of its deadlines then decides exactly how late a
     /// request is, instead of sleeping past a deadline and hoping the request before it was fast
@@ -686,6 +699,7 @@ impl FakeDiscord {
             message_id: None,
             created: st.now(),
             acked: None,
+            answered: None,
             original: None,
             choices: None,
             refused: vec![],

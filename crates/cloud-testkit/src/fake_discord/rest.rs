@@ -478,6 +478,9 @@ fn callback(shared: &Arc<Shared>, id: u64, token: &str, body: Value) -> R {
     let _ = guild;
     let inter = st.interactions.get_mut(&id).unwrap();
     inter.acked = Some((ack, age));
+    if matches!(ack, AckKind::Message | AckKind::UpdateMessage) {
+        inter.answered = Some(age);
+    }
     inter.original = original;
     Ok(Reply::empty())
 }
@@ -507,6 +510,7 @@ fn followup(shared: &Arc<Shared>, token: &str, payload: Payload) -> R {
     // The first followup after a deferred response replaces the loading message.
     if let (Some((AckKind::DeferredMessage, _)), Some(orig)) = (inter.acked, inter.original) {
         if st.messages.get(&orig).map(|m| m.loading).unwrap_or(false) {
+            mark_answered(&mut st, inter.id);
             let msg = st.messages.get_mut(&orig).unwrap();
             apply_edit(msg, &payload.json, payload.files);
             return Ok(Reply::json(msg.to_json(guild)));
@@ -516,6 +520,14 @@ fn followup(shared: &Arc<Shared>, token: &str, payload: Payload) -> R {
     let v = msg.to_json(guild);
     st.messages.insert(msg.id, msg);
     Ok(Reply::json(v))
+}
+
+/// The deferred interaction `id` got its answer now.
+fn mark_answered(st: &mut State, id: u64) {
+    let now = st.now();
+    if let Some(inter) = st.interactions.get_mut(&id) {
+        inter.answered.get_or_insert(now.duration_since(inter.created));
+    }
 }
 
 fn webhook_message(shared: &Arc<Shared>, method: Method, token: &str, which: &str, payload: Option<Payload>) -> R {
@@ -555,6 +567,9 @@ fn webhook_message(shared: &Arc<Shared>, method: Method, token: &str, which: &st
         Method::PATCH => {
             let payload = payload.expect("patch has a body");
             check_message(&payload.json, payload.files.len(), false)?;
+            if st.messages.get(&mid).is_some_and(|m| m.loading) {
+                mark_answered(&mut st, inter.id);
+            }
             let msg = st
                 .messages
                 .get_mut(&mid)
@@ -650,6 +665,15 @@ fn channel_message(shared: &Arc<Shared>, method: Method, channel: u64, id: u64, 
                     50005,
                     "Cannot edit a message authored by another user",
                 ));
+            }
+            if st.rate_limit_edits > 0 {
+                st.rate_limit_edits -= 1;
+                st.injected_429 += 1;
+                return Ok(Reply {
+                    status: 429,
+                    body: Some(json!({"message": "You are being rate limited.", "retry_after": 1.0, "global": false})),
+                    headers: vec![("retry-after", "1".into()), ("x-ratelimit-scope", "user".into())],
+                });
             }
             let headers = match bucket(&mut st, &format!("PATCH /channels/messages:{channel}")) {
                 Ok(h) => h,

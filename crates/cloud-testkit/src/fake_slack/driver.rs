@@ -35,6 +35,9 @@ pub struct Ack {
     /// The response body (HTTP) or the ack's `payload` (Socket Mode); `Null` when empty.
     pub body: Value,
     pub elapsed: Duration,
+    /// The request's number, the last segment of its `response_url`
+    /// ([`FakeSlack::response_at`]); 0 for requests without one.
+    pub request: u64,
 }
 
 impl Ack {
@@ -92,10 +95,11 @@ pub struct Signing {
 }
 
 impl FakeSlack {
-    fn slash_fields(&self, user: &str, command: &str, text: &str) -> Vec<(&'static str, String)> {
+    /// The request's number and its form fields.
+    fn slash_fields(&self, user: &str, command: &str, text: &str) -> (u64, Vec<(&'static str, String)>) {
         let mut inner = self.lock();
         let id = Shared::next_id(&mut inner);
-        vec![
+        let fields = vec![
             ("token", "deprecated-verification-token".into()),
             ("team_id", TEAM.into()),
             ("team_domain", "cloud-fake".into()),
@@ -109,10 +113,12 @@ impl FakeSlack {
             ("is_enterprise_install", "false".into()),
             ("response_url", format!("{}/response/{id}", self.url)),
             ("trigger_id", format!("{id}.fake.trigger")),
-        ]
+        ];
+        (id, fields)
     }
 
-    fn block_actions(&self, user: &str, message_ts: &str, action_id: &str) -> Value {
+    /// The request's number and the `block_actions` payload.
+    fn block_actions(&self, user: &str, message_ts: &str, action_id: &str) -> (u64, Value) {
         let message = self
             .message(message_ts)
             .unwrap_or_else(|| panic!("no message {message_ts} to click on\n{}", self.transcript()));
@@ -145,7 +151,7 @@ impl FakeSlack {
         if !value.is_null() {
             action["value"] = value;
         }
-        json!({
+        let payload = json!({
             "type": "block_actions",
             "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM},
             "api_app_id": APP_ID,
@@ -159,13 +165,14 @@ impl FakeSlack {
             "state": {"values": {}},
             "response_url": format!("{}/response/{id}", self.url),
             "actions": [action],
-        })
+        });
+        (id, payload)
     }
 
     /// A person types `command text` in the deploy channel.
     pub async fn slash(&self, transport: &Transport, user: &str, command: &str, text: &str) -> Ack {
-        let fields = self.slash_fields(user, command, text);
-        match transport {
+        let (request, fields) = self.slash_fields(user, command, text);
+        let ack = match transport {
             Transport::Http(app) => {
                 let body = form(&fields);
                 self.post_signed(&format!("{app}/slack/commands"), &body, &Signing::default())
@@ -176,26 +183,31 @@ impl FakeSlack {
                     fields.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
                 self.envelope("slash_commands", Value::Object(payload)).await
             }
-        }
+        };
+        Ack { request, ..ack }
     }
 
     /// A slash command over HTTP with a chosen signature (age, secret).
     pub async fn slash_signed(&self, app: &str, user: &str, command: &str, text: &str, signing: &Signing) -> Ack {
-        let body = form(&self.slash_fields(user, command, text));
-        self.post_signed(&format!("{app}/slack/commands"), &body, signing).await
+        let (request, fields) = self.slash_fields(user, command, text);
+        let ack = self
+            .post_signed(&format!("{app}/slack/commands"), &form(&fields), signing)
+            .await;
+        Ack { request, ..ack }
     }
 
     /// A person clicks the button `action_id` on message `message_ts`.
     pub async fn click(&self, transport: &Transport, user: &str, message_ts: &str, action_id: &str) -> Ack {
-        let payload = self.block_actions(user, message_ts, action_id);
-        match transport {
+        let (request, payload) = self.block_actions(user, message_ts, action_id);
+        let ack = match transport {
             Transport::Http(app) => {
                 let body = form(&[("payload", payload.to_string())]);
                 self.post_signed(&format!("{app}/slack/actions"), &body, &Signing::default())
                     .await
             }
             Transport::Socket => self.envelope("interactive", payload).await,
-        }
+        };
+        Ack { request, ..ack }
     }
 
     async fn post_signed(&self, url: &str, body: &str, signing: &Signing) -> Ack {
@@ -219,9 +231,11 @@ impl FakeSlack {
         text: &str,
         headers: &[(&'static str, String)],
     ) -> Ack {
-        let body = form(&self.slash_fields(user, command, text));
-        self.post_with_headers(&format!("{app}/slack/commands"), &body, headers)
-            .await
+        let (request, fields) = self.slash_fields(user, command, text);
+        let ack = self
+            .post_with_headers(&format!("{app}/slack/commands"), &form(&fields), headers)
+            .await;
+        Ack { request, ..ack }
     }
 
     async fn post_with_headers(&self, url: &str, body: &str, headers: &[(&'static str, String)]) -> Ack {
@@ -248,7 +262,12 @@ impl FakeSlack {
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}))
         };
-        Ack { status, body, elapsed }
+        Ack {
+            status,
+            body,
+            elapsed,
+            request: 0,
+        }
     }
 
     /// Sends an envelope over the Socket Mode connection and waits for its ack.
@@ -282,6 +301,7 @@ impl FakeSlack {
             status: 200,
             body: ack.get("payload").cloned().unwrap_or(Value::Null),
             elapsed: started.elapsed(),
+            request: 0,
         }
     }
 }

@@ -130,7 +130,8 @@ struct Inner {
     messages: Vec<Message>,
     ephemerals: Vec<Ephemeral>,
     /// Bodies posted to response URLs, by URL id.
-    responses: Vec<(u64, Value)>,
+    /// Posts to response URLs: the request's number, when, the body.
+    responses: Vec<(u64, Instant, Value)>,
     response_uses: HashMap<u64, u32>,
     files: Vec<SharedFile>,
     uploads: HashMap<String, PendingUpload>,
@@ -781,7 +782,7 @@ async fn response_url(State(s): State<Shared>, Path(id): Path<u64>, Json(body): 
     if *uses > 5 {
         return (StatusCode::NOT_FOUND, "used_url").into_response();
     }
-    inner.responses.push((id, body.clone()));
+    inner.responses.push((id, Instant::now(), body.clone()));
     drop(inner);
     s.changed.notify_waiters();
     (StatusCode::OK, "ok").into_response()
@@ -790,7 +791,16 @@ async fn response_url(State(s): State<Shared>, Path(id): Path<u64>, Json(body): 
 impl FakeSlack {
     /// What was posted to response URLs (text of each body).
     pub fn responses(&self) -> Vec<Value> {
-        self.lock().responses.iter().map(|(_, v)| v.clone()).collect()
+        self.lock().responses.iter().map(|(_, _, v)| v.clone()).collect()
+    }
+
+    /// When the first post to request `request`'s response URL arrived ([`Ack::request`]).
+    pub fn response_at(&self, request: u64) -> Option<Instant> {
+        self.lock()
+            .responses
+            .iter()
+            .find(|(id, _, _)| *id == request)
+            .map(|(_, at, _)| *at)
     }
 }
 
