@@ -38,24 +38,6 @@ fn audit_rows(cli: &Cli, id: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Nothing is held, and the same stacks deploy again at once.
-#[track_caller]
-fn stacks_free_and_usable(cli: &Cli) {
-    assert_eq!(
-        cli.held_locks(),
-        Vec::<serde_json::Value>::new(),
-        "`cloud locks` is empty"
-    );
-    let again = cli.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS]);
-    again.expect_code(0);
-    assert!(again.stdout.contains("Applied."), "{}", again.all());
-    assert!(
-        !again.stderr.contains("recovered"),
-        "nothing was left to recover: {}",
-        again.stderr
-    );
-}
-
 #[test]
 fn ctrl_c_during_an_apply_cancels_it_through_the_engine_and_prints_the_summary() {
     let cli = Cli::new();
@@ -119,7 +101,7 @@ fn ctrl_c_during_an_apply_cancels_it_through_the_engine_and_prints_the_summary()
             && details.contains("interrupted (Ctrl-C)")),
         "the audit log records the cancel as the person who pressed Ctrl-C: {audit:?}"
     );
-    stacks_free_and_usable(&cli);
+    cli.stacks_free_and_deploy_again(STACKS, "nothing was left to recover");
 }
 
 #[test]
@@ -151,7 +133,7 @@ fn ctrl_c_at_the_approval_prompt_cancels_the_session_and_frees_its_stacks() {
             .any(|(actor, _, details)| actor == "cli:alice" && details.contains("interrupted (Ctrl-C)")),
         "{audit:?}"
     );
-    stacks_free_and_usable(&cli);
+    cli.stacks_free_and_deploy_again(STACKS, "nothing was left to recover");
 }
 
 /// The exit-code table in the README names the code an interrupted command exits with.

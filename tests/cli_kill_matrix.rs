@@ -40,19 +40,7 @@ fn recovered_and_usable(cli: &Cli, id: &str, from: &str, to: &str) -> serde_json
     let status = cli.status_json(id);
     assert_eq!(status["session"]["state"], to, "{status}");
     assert!(status["locks"].as_array().unwrap().is_empty(), "{status}");
-    assert_eq!(
-        cli.held_locks(),
-        Vec::<serde_json::Value>::new(),
-        "`cloud locks` is empty"
-    );
-    let again = cli.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS]);
-    again.expect_code(0);
-    assert!(again.stdout.contains("Applied."), "{}", again.all());
-    assert!(
-        !again.stderr.contains("recovered"),
-        "recovery ran once: {}",
-        again.stderr
-    );
+    cli.stacks_free_and_deploy_again(STACKS, "recovery ran once");
     status
 }
 

@@ -226,6 +226,31 @@ fn thread_texts(t: &DiscordTester, thread: u64) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the thread has the session's summary (`ecommerce/dev` … `: <outcome>`); returns
+/// everything said in it by then, oldest first.
+async fn texts_up_to_the_summary(t: &DiscordTester, thread: u64, outcome: &str) -> Vec<String> {
+    let end = format!(": {outcome}");
+    t.fake
+        .wait_for(discord::WAIT, |s| {
+            let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.content.clone()).collect();
+            texts
+                .iter()
+                .any(|m| m.contains("ecommerce/dev") && m.contains(&end))
+                .then_some(texts)
+        })
+        .await
+        .unwrap_or_else(|| panic!("the thread never got the summary\n{}", t.transcript()))
+}
+
+/// No text was posted twice.
+#[track_caller]
+fn each_posted_once(texts: &[String]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for m in texts {
+        assert!(seen.insert(m), "posted twice: {m}\n{texts:#?}");
+    }
+}
+
 /// A session opened in chat is approved and applied by `cloud approve` in another process on
 /// the same store: the bot follows that process's progress from the session events, so the
 /// lobby reaches APPLIED and the thread gets the approval, the stack's progress and the summary,
@@ -252,17 +277,7 @@ async fn a_cli_apply_of_a_session_opened_in_chat_shows_in_its_lobby_and_thread()
         "no approve button once applied"
     );
     let thread = t.thread(lobby.id).await;
-    let texts = t
-        .fake
-        .wait_for(discord::WAIT, |s| {
-            let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.content.clone()).collect();
-            texts
-                .iter()
-                .any(|m| m.contains("ecommerce/dev") && m.contains(": applied"))
-                .then_some(texts)
-        })
-        .await
-        .unwrap_or_else(|| panic!("the thread never got the summary\n{}", t.transcript()));
+    let texts = texts_up_to_the_summary(&t, thread, "applied").await;
     let progress = |m: &&String| m.contains("network") && m.contains("100%");
     assert_eq!(texts.iter().filter(progress).count(), 1, "{texts:#?}");
     assert_eq!(
@@ -270,10 +285,7 @@ async fn a_cli_apply_of_a_session_opened_in_chat_shows_in_its_lobby_and_thread()
         1,
         "{texts:#?}"
     );
-    let mut seen = std::collections::BTreeSet::new();
-    for m in &texts {
-        assert!(seen.insert(m), "posted twice: {m}\n{texts:#?}");
-    }
+    each_posted_once(&texts);
 
     let status = t.stop_serve_process(&mut serve).await;
     assert_eq!(status.code(), Some(0));
@@ -342,26 +354,13 @@ async fn a_cli_apply_killed_mid_apply_ends_failed_in_the_lobby_and_thread() {
     apply.wait().await.unwrap();
 
     t.lobby_state(lobby.id, "FAILED").await;
-    let texts = t
-        .fake
-        .wait_for(discord::WAIT, |s| {
-            let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.content.clone()).collect();
-            texts
-                .iter()
-                .any(|m| m.contains("ecommerce/dev") && m.contains(": failed"))
-                .then_some(texts)
-        })
-        .await
-        .unwrap_or_else(|| panic!("the thread never got the summary\n{}", t.transcript()));
+    let texts = texts_up_to_the_summary(&t, thread, "failed").await;
     let died = texts
         .iter()
         .filter(|m| m.starts_with("The process driving this session died"))
         .count();
     assert_eq!(died, 1, "{texts:#?}");
-    let mut seen = std::collections::BTreeSet::new();
-    for m in &texts {
-        assert!(seen.insert(m), "posted twice: {m}\n{texts:#?}");
-    }
+    each_posted_once(&texts);
     let store = t.store().await;
     assert!(store.held_locks().await.unwrap().is_empty(), "no stack lock is left");
 

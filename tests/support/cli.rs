@@ -294,6 +294,26 @@ impl Cli {
         (running, master)
     }
 
+    /// Nothing is held (`cloud locks` is empty), and `stacks` of ecommerce/dev deploy again at
+    /// once, with nothing recovered on the way (`recovered_means`: what a recovery there would
+    /// say about the test).
+    #[track_caller]
+    pub fn stacks_free_and_deploy_again(&self, stacks: &str, recovered_means: &str) {
+        assert_eq!(
+            self.held_locks(),
+            Vec::<serde_json::Value>::new(),
+            "`cloud locks` is empty"
+        );
+        let again = self.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", stacks]);
+        again.expect_code(0);
+        assert!(again.stdout.contains("Applied."), "{}", again.all());
+        assert!(
+            !again.stderr.contains("recovered"),
+            "{recovered_means}: {}",
+            again.stderr
+        );
+    }
+
     /// Waits (following the session's log from a second `cloud`) until `stack`'s update is held
     /// in its first resource step (the stand-in's apply gate): the engine announces a step only
     /// after it saved the step's pending operation, so the checkpoint on disk then holds what a
