@@ -41,17 +41,7 @@ fn audit_rows(cli: &Cli, id: &str) -> Vec<(String, String, String)> {
 #[test]
 fn ctrl_c_during_an_apply_cancels_it_through_the_engine_and_prints_the_summary() {
     let cli = Cli::new();
-    let gate = cli.path("gate").display().to_string();
-    let mut deploy = cli.spawn_group(
-        &["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS],
-        &[
-            ("PULUMI_STANDIN_APPLY_GATE", &gate),
-            ("PULUMI_STANDIN_APPLY_GATE_STACKS", "security"),
-        ],
-    );
-    let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
-    deploy.wait_line("security's update", |l| l == "security: applying");
-    cli.held_at_the_gate(&id, "security");
+    let (mut deploy, id) = cli.deploy_held_at_the_gate(STACKS, "security");
 
     ctrl_c(&deploy);
 

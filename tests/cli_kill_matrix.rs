@@ -68,17 +68,7 @@ fn a_deploy_killed_at_the_approval_prompt_is_cancelled_and_frees_its_stacks() {
 #[test]
 fn an_apply_killed_in_its_first_stack_fails_it_and_skips_the_rest() {
     let cli = cli();
-    let gate = cli.path("gate").display().to_string();
-    let mut deploy = cli.spawn_group(
-        &["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS],
-        &[
-            ("PULUMI_STANDIN_APPLY_GATE", &gate),
-            ("PULUMI_STANDIN_APPLY_GATE_STACKS", "network"),
-        ],
-    );
-    let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
-    deploy.wait_line("network's update", |l| l == "network: applying");
-    cli.held_at_the_gate(&id, "network");
+    let (mut deploy, id) = cli.deploy_held_at_the_gate(STACKS, "network");
     deploy.kill_group(); // SIGKILL at APPLYING, first wave
 
     let status = recovered_and_usable(&cli, &id, "APPLYING", "FAILED");
@@ -101,17 +91,7 @@ fn an_apply_killed_in_its_first_stack_fails_it_and_skips_the_rest() {
 #[test]
 fn an_apply_killed_in_its_last_wave_keeps_what_was_applied() {
     let cli = cli();
-    let gate = cli.path("gate").display().to_string();
-    let mut deploy = cli.spawn_group(
-        &["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS],
-        &[
-            ("PULUMI_STANDIN_APPLY_GATE", &gate),
-            ("PULUMI_STANDIN_APPLY_GATE_STACKS", "security"),
-        ],
-    );
-    let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
-    deploy.wait_line("security's update", |l| l == "security: applying");
-    cli.held_at_the_gate(&id, "security");
+    let (mut deploy, id) = cli.deploy_held_at_the_gate(STACKS, "security");
     assert_eq!(stack_state(&cli.status_json(&id), "network").0, "applied");
     deploy.kill_group(); // SIGKILL at APPLYING, last wave
 

@@ -263,13 +263,7 @@ async fn a_cli_apply_of_a_session_opened_in_chat_shows_in_its_lobby_and_thread()
     let mut serve = t.start_serve_process().await;
     let (short, lobby) = t.deploy_to_plan_ready(&alice, "dev", "network").await;
 
-    let out = t.cloud(&["approve", &short]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "cloud approve: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    t.cli(&["approve", &short]).await;
 
     let applied = t.lobby_state(lobby.id, "APPLIED").await;
     assert!(
@@ -304,13 +298,7 @@ async fn a_restarted_serve_edits_the_lobby_of_a_session_that_ended_while_it_was_
     let (short, lobby) = t.deploy_to_plan_ready(&alice, "dev", "network").await;
     assert_eq!(t.stop_serve_process(&mut serve).await.code(), Some(0));
 
-    let out = t.cloud(&["cancel", &short, "--reason", "release frozen"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "cloud cancel: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    t.cli(&["cancel", &short, "--reason", "release frozen"]).await;
     assert!(
         t.fake.state().messages[&lobby.id].text().contains(" PLAN_READY ·"),
         "no bot runs: the lobby still shows PLAN_READY"

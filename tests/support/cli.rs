@@ -314,6 +314,27 @@ impl Cli {
         );
     }
 
+    /// `cloud deploy ecommerce dev --approve --stacks <stacks>` in its own process group
+    /// ([`Cli::spawn_group`]), with the stand-in's apply gate (which never opens) on `held`:
+    /// returns the running deploy and its session once `held`'s update is held in its first
+    /// resource step ([`Cli::held_at_the_gate`]).
+    #[track_caller]
+    pub fn deploy_held_at_the_gate(&self, stacks: &str, held: &str) -> (Running, String) {
+        let gate = self.path("gate").display().to_string();
+        let mut deploy = self.spawn_group(
+            &["deploy", "ecommerce", "dev", "--approve", "--stacks", stacks],
+            &[
+                ("PULUMI_STANDIN_APPLY_GATE", &gate),
+                ("PULUMI_STANDIN_APPLY_GATE_STACKS", held),
+            ],
+        );
+        let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
+        let applying = format!("{held}: applying");
+        deploy.wait_line(&format!("{held}'s update"), |l| l == applying);
+        self.held_at_the_gate(&id, held);
+        (deploy, id)
+    }
+
     /// Waits (following the session's log from a second `cloud`) until `stack`'s update is held
     /// in its first resource step (the stand-in's apply gate): the engine announces a step only
     /// after it saved the step's pending operation, so the checkpoint on disk then holds what a
