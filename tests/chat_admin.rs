@@ -90,15 +90,7 @@ async fn an_admin_approves_an_over_quota_plan_in_chat_with_an_audited_reason() {
         .await
         .unwrap();
 
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "stage"), ("stacks", "network")],
-    );
-    let reply = t.reply_to(&ask).await;
-    let short = DiscordTester::short_id(&reply);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
+    let (short, lobby) = t.deploy_to_plan_ready(&alice, "stage", "network").await;
 
     // bob may approve, but not over quota, and not override it.
     let ask = t.slash(&bob, "cloud-approve", &[("session", &short)]);

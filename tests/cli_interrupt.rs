@@ -8,41 +8,10 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::os::unix::process::CommandExt;
-
-use cli::{Cli, Running};
+use cli::{session_in, stack_state, Cli, Running};
 
 /// Three waves: network, then security (held), then secrets (never reached).
 const STACKS: &str = "network,security,secrets";
-
-fn status_json(cli: &Cli, id: &str) -> serde_json::Value {
-    let run = cli.run(&["status", id, "--json"]);
-    run.expect_code(0);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
-fn held_locks(cli: &Cli) -> Vec<serde_json::Value> {
-    let run = cli.run(&["locks", "--json"]);
-    run.expect_code(0);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
-fn stack_state(status: &serde_json::Value, stack: &str) -> (String, String) {
-    let row = status["stacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["stack"] == stack)
-        .unwrap_or_else(|| panic!("no {stack} in {status}"));
-    (
-        row["state"].as_str().unwrap().to_string(),
-        row["error"].as_str().unwrap_or("").to_string(),
-    )
-}
-
-fn session_in(line: &str) -> String {
-    line.split_whitespace().nth(1).expect("a session id").to_string()
-}
 
 /// Ctrl-C: SIGINT to the `cloud` process alone. It runs in a process group of its own (as a
 /// job of an interactive shell would), and its engine processes in theirs: only `cloud` hears it.
@@ -69,56 +38,10 @@ fn audit_rows(cli: &Cli, id: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Nothing is held, and the same stacks deploy again at once.
-#[track_caller]
-fn stacks_free_and_usable(cli: &Cli) {
-    assert_eq!(
-        held_locks(cli),
-        Vec::<serde_json::Value>::new(),
-        "`cloud locks` is empty"
-    );
-    let again = cli.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS]);
-    again.expect_code(0);
-    assert!(again.stdout.contains("Applied."), "{}", again.all());
-    assert!(
-        !again.stderr.contains("recovered"),
-        "nothing was left to recover: {}",
-        again.stderr
-    );
-}
-
-/// Waits (following the session's log from a second `cloud`) until `stack`'s update is held in
-/// its first resource step.
-fn held_at_the_gate(cli: &Cli, id: &str, stack: &str) {
-    let mut logs = cli.spawn(&["logs", id, "--follow"], &[]);
-    logs.wait_line("the end of the preview", |l| {
-        l.starts_with(&format!("[{stack}] create pulumi:pulumi:Stack ")) && l.ends_with(" done")
-    });
-    logs.wait_line("the update's first resource step", |l| {
-        l.starts_with(&format!("[{stack}] create aws:")) && l.ends_with(" ...")
-    });
-    let status = status_json(cli, id);
-    assert_eq!(status["session"]["state"], "APPLYING");
-    assert_eq!(stack_state(&status, stack).0, "applying");
-}
-
 #[test]
 fn ctrl_c_during_an_apply_cancels_it_through_the_engine_and_prints_the_summary() {
     let cli = Cli::new();
-    let gate = cli.path("gate").display().to_string();
-    let args = ["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS];
-    let mut command = cli.command(
-        &args,
-        &[
-            ("PULUMI_STANDIN_APPLY_GATE", &gate),
-            ("PULUMI_STANDIN_APPLY_GATE_STACKS", "security"),
-        ],
-    );
-    command.process_group(0);
-    let mut deploy = cli.spawn_command(command, "cloud deploy ecommerce dev --approve");
-    let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
-    deploy.wait_line("security's update", |l| l == "security: applying");
-    held_at_the_gate(&cli, &id, "security");
+    let (mut deploy, id) = cli.deploy_held_at_the_gate(STACKS, "security");
 
     ctrl_c(&deploy);
 
@@ -146,7 +69,7 @@ fn ctrl_c_during_an_apply_cancels_it_through_the_engine_and_prints_the_summary()
     let code = deploy.child.wait().unwrap();
     assert_eq!(code.code(), Some(130), "exit 130 after Ctrl-C: {code:?}");
 
-    let status = status_json(&cli, &id);
+    let status = cli.status_json(&id);
     assert_eq!(status["session"]["state"], "CANCELLED", "{status}");
     let reason = status["session"]["reason"].as_str().unwrap_or_default();
     assert!(
@@ -168,41 +91,17 @@ fn ctrl_c_during_an_apply_cancels_it_through_the_engine_and_prints_the_summary()
             && details.contains("interrupted (Ctrl-C)")),
         "the audit log records the cancel as the person who pressed Ctrl-C: {audit:?}"
     );
-    stacks_free_and_usable(&cli);
-}
-
-/// A terminal for the child's stdin: `cloud deploy` without `--approve` asks "Approve and apply
-/// this plan? [y/N]" only when stdin is a terminal.
-fn terminal() -> (std::fs::File, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname on a descriptor this function owns; the
-    // name is copied before any other pty call.
-    unsafe {
-        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
-        assert!(master >= 0, "a pseudo-terminal");
-        assert_eq!(libc::grantpt(master), 0);
-        assert_eq!(libc::unlockpt(master), 0);
-        let name = std::ffi::CStr::from_ptr(libc::ptsname(master))
-            .to_str()
-            .unwrap()
-            .to_string();
-        let slave = std::fs::OpenOptions::new().read(true).write(true).open(&name).unwrap();
-        (std::fs::File::from_raw_fd(master), slave)
-    }
+    cli.stacks_free_and_deploy_again(STACKS, "nothing was left to recover");
 }
 
 #[test]
 fn ctrl_c_at_the_approval_prompt_cancels_the_session_and_frees_its_stacks() {
     let cli = Cli::new();
-    let (_master, slave) = terminal();
-    let args = ["deploy", "ecommerce", "dev", "--stacks", STACKS];
-    let mut command = cli.command(&args, &[]);
-    command.process_group(0).stdin(slave);
-    let mut deploy = cli.spawn_command(command, "cloud deploy ecommerce dev (at a terminal)");
+    let (mut deploy, _terminal) = cli.spawn_at_terminal(&["deploy", "ecommerce", "dev", "--stacks", STACKS]);
     let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
     // Printed just before the prompt; from the plan on, a Ctrl-C is the command's to handle.
     deploy.wait_line("the plan's next step", |l| l.starts_with("next: "));
-    assert_eq!(held_locks(&cli).len(), 3, "its plan holds the stacks");
+    assert_eq!(cli.held_locks().len(), 3, "its plan holds the stacks");
 
     ctrl_c(&deploy);
 
@@ -213,7 +112,7 @@ fn ctrl_c_at_the_approval_prompt_cancels_the_session_and_frees_its_stacks() {
     let code = deploy.child.wait().unwrap();
     assert_eq!(code.code(), Some(130), "exit 130 after Ctrl-C: {code:?}");
 
-    let status = status_json(&cli, &id);
+    let status = cli.status_json(&id);
     assert_eq!(status["session"]["state"], "CANCELLED", "{status}");
     let reason = status["session"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("interrupted (Ctrl-C)"), "{reason}");
@@ -224,7 +123,7 @@ fn ctrl_c_at_the_approval_prompt_cancels_the_session_and_frees_its_stacks() {
             .any(|(actor, _, details)| actor == "cli:alice" && details.contains("interrupted (Ctrl-C)")),
         "{audit:?}"
     );
-    stacks_free_and_usable(&cli);
+    cli.stacks_free_and_deploy_again(STACKS, "nothing was left to recover");
 }
 
 /// The exit-code table in the README names the code an interrupted command exits with.

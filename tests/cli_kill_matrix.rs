@@ -13,9 +13,7 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::os::unix::process::CommandExt;
-
-use cli::{Cli, Running};
+use cli::{session_in, stack_state, Cli};
 
 /// Leases short enough that a frozen owner would be taken over within the test; a killed owner
 /// on this host is taken over at once (its pid is provably gone).
@@ -26,50 +24,6 @@ fn cli() -> Cli {
 }
 
 const STACKS: &str = "network,security";
-
-fn status_json(cli: &Cli, id: &str) -> serde_json::Value {
-    let run = cli.run(&["status", id, "--json"]);
-    run.expect_code(0);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
-fn held_locks(cli: &Cli) -> Vec<serde_json::Value> {
-    let run = cli.run(&["locks", "--json"]);
-    run.expect_code(0);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
-fn stack_state(status: &serde_json::Value, stack: &str) -> (String, String) {
-    let row = status["stacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["stack"] == stack)
-        .unwrap_or_else(|| panic!("no {stack} in {status}"));
-    (
-        row["state"].as_str().unwrap().to_string(),
-        row["error"].as_str().unwrap_or("").to_string(),
-    )
-}
-
-fn session_in(line: &str) -> String {
-    line.split_whitespace().nth(1).expect("a session id").to_string()
-}
-
-/// `cloud <args…>` in its own process group, so that the kill reaches its engine processes too.
-fn spawn_group(cli: &Cli, args: &[&str], extra: &[(&str, &str)]) -> Running {
-    let mut command = cli.command(args, extra);
-    command.process_group(0);
-    cli.spawn_command(command, &format!("cloud {}", args.join(" ")))
-}
-
-/// SIGKILL to the process and everything it started.
-fn kill_group(running: &mut Running) {
-    let pgid = running.child.id() as i32;
-    // SAFETY: kill(2) of the process group this test created; nothing is dereferenced.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    running.child.wait().unwrap();
-}
 
 /// The next `cloud` process ends the session; then nothing is held and the stacks deploy again.
 #[track_caller]
@@ -83,64 +37,28 @@ fn recovered_and_usable(cli: &Cli, id: &str, from: &str, to: &str) -> serde_json
         "{}",
         run.stderr
     );
-    let status = status_json(cli, id);
+    let status = cli.status_json(id);
     assert_eq!(status["session"]["state"], to, "{status}");
     assert!(status["locks"].as_array().unwrap().is_empty(), "{status}");
-    assert_eq!(
-        held_locks(cli),
-        Vec::<serde_json::Value>::new(),
-        "`cloud locks` is empty"
-    );
-    let again = cli.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS]);
-    again.expect_code(0);
-    assert!(again.stdout.contains("Applied."), "{}", again.all());
-    assert!(
-        !again.stderr.contains("recovered"),
-        "recovery ran once: {}",
-        again.stderr
-    );
+    cli.stacks_free_and_deploy_again(STACKS, "recovery ran once");
     status
-}
-
-/// A terminal for the child's stdin: `cloud deploy` without `--approve` asks "Approve and apply
-/// this plan? [y/N]" only when stdin is a terminal, and waits there holding the session.
-fn terminal() -> (std::fs::File, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname on a descriptor this function owns; the
-    // name is copied before any other pty call.
-    unsafe {
-        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
-        assert!(master >= 0, "a pseudo-terminal");
-        assert_eq!(libc::grantpt(master), 0);
-        assert_eq!(libc::unlockpt(master), 0);
-        let name = std::ffi::CStr::from_ptr(libc::ptsname(master))
-            .to_str()
-            .unwrap()
-            .to_string();
-        let slave = std::fs::OpenOptions::new().read(true).write(true).open(&name).unwrap();
-        (std::fs::File::from_raw_fd(master), slave)
-    }
 }
 
 #[test]
 fn a_deploy_killed_at_the_approval_prompt_is_cancelled_and_frees_its_stacks() {
     let cli = cli();
-    let (_master, slave) = terminal();
-    let args = ["deploy", "ecommerce", "dev", "--stacks", STACKS];
-    let mut command = cli.command(&args, &[]);
-    command.process_group(0).stdin(slave);
-    let mut deploy = cli.spawn_command(command, "cloud deploy ecommerce dev (at a terminal)");
+    let (mut deploy, _terminal) = cli.spawn_at_terminal(&["deploy", "ecommerce", "dev", "--stacks", STACKS]);
     let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
     deploy.wait_line("the plan's next step", |l| l.starts_with("next: "));
-    let status = status_json(&cli, &id);
+    let status = cli.status_json(&id);
     assert_eq!(status["session"]["state"], "PLAN_READY");
     assert_eq!(
         status["session"]["owner"]["pid"],
         deploy.child.id(),
         "the prompt holds the session: {status}"
     );
-    assert_eq!(held_locks(&cli).len(), 2, "its plan holds both stacks");
-    kill_group(&mut deploy); // SIGKILL at PLAN_READY
+    assert_eq!(cli.held_locks().len(), 2, "its plan holds both stacks");
+    deploy.kill_group(); // SIGKILL at PLAN_READY
 
     let status = recovered_and_usable(&cli, &id, "PLAN_READY", "CANCELLED");
     let reason = status["session"]["reason"].as_str().unwrap();
@@ -150,19 +68,8 @@ fn a_deploy_killed_at_the_approval_prompt_is_cancelled_and_frees_its_stacks() {
 #[test]
 fn an_apply_killed_in_its_first_stack_fails_it_and_skips_the_rest() {
     let cli = cli();
-    let gate = cli.path("gate").display().to_string();
-    let mut deploy = spawn_group(
-        &cli,
-        &["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS],
-        &[
-            ("PULUMI_STANDIN_APPLY_GATE", &gate),
-            ("PULUMI_STANDIN_APPLY_GATE_STACKS", "network"),
-        ],
-    );
-    let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
-    deploy.wait_line("network's update", |l| l == "network: applying");
-    held_at_the_gate(&cli, &id, "network");
-    kill_group(&mut deploy); // SIGKILL at APPLYING, first wave
+    let (mut deploy, id) = cli.deploy_held_at_the_gate(STACKS, "network");
+    deploy.kill_group(); // SIGKILL at APPLYING, first wave
 
     let status = recovered_and_usable(&cli, &id, "APPLYING", "FAILED");
     let (state, error) = stack_state(&status, "network");
@@ -184,20 +91,9 @@ fn an_apply_killed_in_its_first_stack_fails_it_and_skips_the_rest() {
 #[test]
 fn an_apply_killed_in_its_last_wave_keeps_what_was_applied() {
     let cli = cli();
-    let gate = cli.path("gate").display().to_string();
-    let mut deploy = spawn_group(
-        &cli,
-        &["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS],
-        &[
-            ("PULUMI_STANDIN_APPLY_GATE", &gate),
-            ("PULUMI_STANDIN_APPLY_GATE_STACKS", "security"),
-        ],
-    );
-    let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
-    deploy.wait_line("security's update", |l| l == "security: applying");
-    held_at_the_gate(&cli, &id, "security");
-    assert_eq!(stack_state(&status_json(&cli, &id), "network").0, "applied");
-    kill_group(&mut deploy); // SIGKILL at APPLYING, last wave
+    let (mut deploy, id) = cli.deploy_held_at_the_gate(STACKS, "security");
+    assert_eq!(stack_state(&cli.status_json(&id), "network").0, "applied");
+    deploy.kill_group(); // SIGKILL at APPLYING, last wave
 
     let status = recovered_and_usable(&cli, &id, "APPLYING", "FAILED");
     assert_eq!(
@@ -213,21 +109,6 @@ fn an_apply_killed_in_its_last_wave_keeps_what_was_applied() {
     );
 }
 
-/// Waits (following the session's log from a second `cloud`) until `stack`'s update is held in
-/// its first resource step: the checkpoint then holds its pending operation.
-fn held_at_the_gate(cli: &Cli, id: &str, stack: &str) {
-    let mut logs = cli.spawn(&["logs", id, "--follow"], &[]);
-    logs.wait_line("the end of the preview", |l| {
-        l.starts_with(&format!("[{stack}] create pulumi:pulumi:Stack ")) && l.ends_with(" done")
-    });
-    logs.wait_line("the update's first resource step", |l| {
-        l.starts_with(&format!("[{stack}] create aws:")) && l.ends_with(" ...")
-    });
-    let status = status_json(cli, id);
-    assert_eq!(status["session"]["state"], "APPLYING");
-    assert_eq!(stack_state(&status, stack).0, "applying");
-}
-
 #[test]
 fn a_session_left_approved_holds_no_lease_and_stays_usable() {
     let cli = cli();
@@ -236,16 +117,16 @@ fn a_session_left_approved_holds_no_lease_and_stays_usable() {
     let id = cli.sessions()[0].0.clone();
     let run = cli.run(&["approve", &id, "--no-apply"]);
     run.expect_code(0);
-    let status = status_json(&cli, &id);
+    let status = cli.status_json(&id);
     assert_eq!(status["session"]["state"], "APPROVED");
     // No process drives it, so the next `cloud` takes nothing over: it waits for `cloud apply`.
     let run = cli.run(&["status", &id]);
     assert!(!run.stderr.contains("recovered"), "{}", run.stderr);
-    assert_eq!(held_locks(&cli).len(), 2, "the approved plan keeps its stacks");
+    assert_eq!(cli.held_locks().len(), 2, "the approved plan keeps its stacks");
     let apply = cli.run(&["apply", &id]);
     apply.expect_code(0);
     assert!(apply.stdout.contains("Applied."), "{}", apply.all());
-    assert!(held_locks(&cli).is_empty());
+    assert!(cli.held_locks().is_empty());
     let again = cli.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", STACKS]);
     again.expect_code(0);
 }

@@ -7,32 +7,7 @@ mod cli;
 
 use std::path::Path;
 
-use cli::Cli;
-
-fn status_json(cli: &Cli, id: &str) -> serde_json::Value {
-    let run = cli.run(&["status", id, "--json"]);
-    run.expect_code(0);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
-fn stack_state(status: &serde_json::Value, stack: &str) -> (String, String) {
-    let row = status["stacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["stack"] == stack)
-        .unwrap_or_else(|| panic!("no {stack} in {status}"));
-    (
-        row["state"].as_str().unwrap().to_string(),
-        row["error"].as_str().unwrap_or("").to_string(),
-    )
-}
-
-/// The session's short id from a line such as `Session 6f4e98e6  ecommerce/dev …` or
-/// `Session 6f4e98e6 is queued …`.
-fn session_in(line: &str) -> String {
-    line.split_whitespace().nth(1).expect("a session id").to_string()
-}
+use cli::{session_in, stack_state, Cli};
 
 /// Lock files the stand-in keeps under the local backend while it updates a stack.
 fn engine_lock_files(data: &Path) -> usize {
@@ -69,25 +44,13 @@ fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
     );
     let id = session_in(&deploy.wait_line("the plan", |l| l.starts_with("Session ")));
     deploy.wait_line("network's update", |l| l == "network: applying");
-    // The engine announces a step only after it has saved the step's pending operation, so once
-    // the update's first resource step shows in the session's log the checkpoint on disk holds
-    // what a crash leaves behind. Follow the log (a second `cloud`, next to the live one): the
-    // preview's steps come first and end with the stack's own step.
-    let mut logs = cli.spawn(&["logs", &id, "--follow"], &[]);
-    logs.wait_line("the end of network's preview", |l| {
-        l.starts_with("[network] create pulumi:pulumi:Stack ") && l.ends_with(" done")
-    });
-    logs.wait_line("the first resource step of network's update", |l| {
-        l.starts_with("[network] create aws:") && l.ends_with(" ...")
-    });
-    drop(logs);
-    let status = status_json(&cli, &id);
-    assert_eq!(status["session"]["state"], "APPLYING");
-    assert_eq!(stack_state(&status, "network").0, "applying");
+    // Once the update's first resource step shows in the session's log (followed by a second
+    // `cloud`, next to the live one), the checkpoint on disk holds what a crash leaves behind.
+    cli.held_at_the_gate(&id, "network");
     assert!(engine_lock_files(&data) > 0, "the running update holds the engine lock");
     let deploy = &mut deploy.child;
     // The runs above (logs, status) ran start-up recovery next to a live owner: untouched.
-    assert_eq!(status_json(&cli, &id)["session"]["owner"]["pid"], deploy.id());
+    assert_eq!(cli.status_json(&id)["session"]["owner"]["pid"], deploy.id());
 
     deploy.kill().unwrap(); // SIGKILL: no cleanup at all
     deploy.wait().unwrap();
@@ -102,7 +65,7 @@ fn a_cloud_process_killed_mid_apply_is_recovered_by_the_next_run() {
         "{}",
         run.stderr
     );
-    let status = status_json(&cli, &id);
+    let status = cli.status_json(&id);
     assert_eq!(status["session"]["state"], "FAILED");
     let reason = status["session"]["reason"].as_str().unwrap();
     assert!(
@@ -183,7 +146,7 @@ fn busy_stacks_are_refused_with_the_holder_or_queued_in_order() {
     );
     assert!(run.stderr.contains("No session was opened"), "{}", run.stderr);
     assert_eq!(
-        status_json(&cli, &holder)["session"]["state"],
+        cli.status_json(&holder)["session"]["state"],
         "PLAN_READY",
         "the holder is untouched"
     );
@@ -196,7 +159,7 @@ fn busy_stacks_are_refused_with_the_holder_or_queued_in_order() {
     let queued = session_in(&waiting.wait_line("bob's place in the queue", |l| {
         l.ends_with("is queued for its stacks: position 1.")
     }));
-    assert_eq!(status_json(&cli, &queued)["queue"]["position"], 1);
+    assert_eq!(cli.status_json(&queued)["queue"]["position"], 1);
     let status = cli.run(&["status", &queued]);
     assert!(status.stdout.contains("queue    position 1"), "{}", status.stdout);
     cli.run(&["cancel", &holder]).expect_code(0);
@@ -204,7 +167,7 @@ fn busy_stacks_are_refused_with_the_holder_or_queued_in_order() {
     let done = waiting.child.wait().unwrap();
     // Stage needs another approver: Bob's session is planned and waits for approval.
     assert!(done.success());
-    let status = status_json(&cli, &queued);
+    let status = cli.status_json(&queued);
     assert_eq!(status["session"]["state"], "PLAN_READY");
     assert_eq!(status["locks"], serde_json::json!(["ecommerce/D1BRV40-network-stage"]));
     assert!(status["queue"].is_null());
@@ -253,7 +216,7 @@ fn single_stacks_deploy_and_destroy_and_status_numbers_waves_from_one() {
     run.expect_code(0);
     assert!(run.stdout.contains("dns: applied"), "{}", run.stdout);
     let id = cli.sessions()[0].0.clone();
-    let status = status_json(&cli, &id);
+    let status = cli.status_json(&id);
     assert_eq!(status["session"]["operation"], "destroy");
     assert_eq!(status["stacks"][0]["counts"]["delete"], 5);
 

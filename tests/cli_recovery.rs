@@ -8,23 +8,7 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use cli::Cli;
-
-fn status_json(cli: &Cli, id: &str) -> serde_json::Value {
-    let run = cli.run(&["status", id, "--json"]);
-    run.expect_code(0);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
-fn held_locks(cli: &Cli) -> Vec<serde_json::Value> {
-    let run = cli.run(&["locks", "--json"]);
-    run.expect_code(0);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
-fn session_in(line: &str) -> String {
-    line.split_whitespace().nth(1).expect("a session id").to_string()
-}
+use cli::{session_in, Cli};
 
 /// `cloud deploy ecommerce dev --approve --stacks network`: the smallest real run.
 const DEPLOY: &[&str] = &["deploy", "ecommerce", "dev", "--approve", "--stacks", "network"];
@@ -54,7 +38,7 @@ fn a_deploy_killed_while_it_waits_in_line_is_cancelled_and_frees_its_place() {
     let queued = session_in(&waiting.wait_line("bob's place in the queue", |l| {
         l.ends_with("is queued for its stacks: position 1.")
     }));
-    assert_eq!(status_json(&cli, &queued)["session"]["state"], "DRAFT");
+    assert_eq!(cli.status_json(&queued)["session"]["state"], "DRAFT");
     waiting.child.kill().unwrap(); // SIGKILL at DRAFT
     waiting.child.wait().unwrap();
 
@@ -68,7 +52,7 @@ fn a_deploy_killed_while_it_waits_in_line_is_cancelled_and_frees_its_place() {
         "{}",
         run.stderr
     );
-    let status = status_json(&cli, &queued);
+    let status = cli.status_json(&queued);
     assert_eq!(status["session"]["state"], "CANCELLED");
     assert!(status["queue"].is_null(), "its place in line is freed: {status}");
     let reason = status["session"]["reason"].as_str().unwrap();
@@ -81,7 +65,7 @@ fn a_deploy_killed_while_it_waits_in_line_is_cancelled_and_frees_its_place() {
     );
 
     // Only the holder holds the stack; once it is cancelled the stack deploys.
-    let locks = held_locks(&cli);
+    let locks = cli.held_locks();
     assert!(
         locks
             .iter()
@@ -89,7 +73,7 @@ fn a_deploy_killed_while_it_waits_in_line_is_cancelled_and_frees_its_place() {
         "{locks:?}"
     );
     cli.run(&["cancel", &holder]).expect_code(0);
-    assert!(held_locks(&cli).is_empty());
+    assert!(cli.held_locks().is_empty());
     let again = cli.run(DEPLOY);
     again.expect_code(0);
     assert!(again.stdout.contains("Applied."), "{}", again.stdout);
@@ -112,7 +96,7 @@ fn a_deploy_killed_while_it_plans_ends_plan_failed_without_holding_its_stacks() 
         l.starts_with("[network] create aws:")
     });
     drop(logs);
-    assert_eq!(status_json(&cli, &id)["session"]["state"], "PLANNING");
+    assert_eq!(cli.status_json(&id)["session"]["state"], "PLANNING");
     deploy.child.kill().unwrap(); // SIGKILL at PLANNING
     deploy.child.wait().unwrap();
     kill_orphans(&invocations);
@@ -124,7 +108,7 @@ fn a_deploy_killed_while_it_plans_ends_plan_failed_without_holding_its_stacks() 
         "{}",
         run.stderr
     );
-    let status = status_json(&cli, &id);
+    let status = cli.status_json(&id);
     assert_eq!(status["session"]["state"], "PLAN_FAILED");
     let network = &status["stacks"][0];
     assert_eq!(network["state"], "failed");
@@ -136,7 +120,7 @@ fn a_deploy_killed_while_it_plans_ends_plan_failed_without_holding_its_stacks() 
         "per-stack truth: {network}"
     );
     assert!(
-        held_locks(&cli).is_empty(),
+        cli.held_locks().is_empty(),
         "no lock held by a PLAN_FAILED nobody drives"
     );
 

@@ -3,6 +3,8 @@
 
 #[path = "support/discord.rs"]
 mod discord;
+#[path = "support/plan_story.rs"]
+mod plan_story;
 
 use cloud_core::policy::Role;
 use cloud_testkit::fake_discord::FakeUser;
@@ -78,15 +80,7 @@ async fn alice_deploys_bob_approves(t: &mut DiscordTester) -> (FakeUser, FakeUse
 
 /// alice opens a stage deployment and waits for its plan; returns (lobby id, short id).
 async fn planned_lobby(t: &mut DiscordTester, who: &FakeUser) -> (u64, String) {
-    let ask = t.slash(
-        who,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "stage"), ("stacks", STACK)],
-    );
-    let reply = t.reply_to(&ask).await;
-    let short = DiscordTester::short_id(&reply);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
+    let (short, lobby) = t.deploy_to_plan_ready(who, "stage", STACK).await;
     (lobby.id, short)
 }
 
@@ -100,14 +94,7 @@ async fn the_first_of_two_approvals_counts_down_and_names_people_by_mention() {
     let bob = t.user("bob");
     t.grant(&alice, "ecommerce", "prod", Role::Deploy, None).await;
     t.grant(&bob, "ecommerce", "prod", Role::Approve, None).await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "prod"), ("stacks", STACK)],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    let lobby = t.lobby_state(lobby.id, "PLAN_READY").await;
+    let (_, lobby) = t.deploy_to_plan_ready(&alice, "prod", STACK).await;
     assert!(lobby.text().contains("Approvals: 0/2"), "{}", lobby.text());
 
     let click = t.click(&bob, lobby.id, "approve");
@@ -362,8 +349,7 @@ async fn cancel_during_apply_stops_gracefully_and_says_so_in_the_thread() {
     let (alice, bob) = alice_deploys_bob_approves(&mut t).await;
     let (lobby, _) = planned_lobby(&mut t, &alice).await;
 
-    let click = t.click(&bob, lobby, "approve");
-    t.reply_to(&click).await;
+    t.press(&bob, lobby, "approve").await;
     t.lobby_state(lobby, "APPLYING").await;
     let thread = t.thread(lobby).await;
 
@@ -406,61 +392,30 @@ async fn the_plan_is_posted_in_the_thread_when_it_is_ready_with_the_changed_prop
         .wait_message(thread, "the plan", |m| m.content.contains("📋 Plan of session"))
         .await;
     let text = &plan.content;
-    let (network, dns) = (
-        text.find("network: ").unwrap_or_else(|| panic!("{text}")),
-        text.find("dns: ").unwrap_or_else(|| panic!("{text}")),
-    );
-    assert!(network < dns, "stacks in apply order: {text}");
-    assert!(text.contains("+  create"), "{text}");
-    let click = t.click(&bob, first, "approve");
-    t.reply_to(&click).await;
+    plan_story::assert_first_plan(text);
+    t.press(&bob, first, "approve").await;
     t.lobby_state(first, "APPLIED").await;
 
     // Someone changes the CAA issuer of the zone; the next plan updates the CAA record.
-    let manifest = t.workspace.path("deploy/D1BRV40-acme-corp-ecommerce/manifest.yaml");
-    let yaml = std::fs::read_to_string(&manifest).unwrap();
-    let changed = yaml.replace(
-        "      domainName: \"{{env}}.shop.acme-corp.example.com\"\n",
-        "      domainName: \"{{env}}.shop.acme-corp.example.com\"\n      caaIssuer: letsencrypt.org\n",
-    );
-    assert_ne!(
-        yaml, changed,
-        "the dns stack's configuration is where the test expects it"
-    );
-    std::fs::write(&manifest, changed).unwrap();
+    plan_story::change_the_caa_issuer(&t.workspace);
     let second = deploy_and_wait_for_the_plan(&mut t, &alice, "dns").await;
     let thread = t.thread(second).await;
     let plan = t
         .wait_message(thread, "the second plan", |m| m.content.contains("📋 Plan of session"))
         .await;
     let text = &plan.content;
-    assert!(text.contains("dns: ") && text.contains("1 to update"), "{text}");
-    assert!(text.contains("~  update"), "{text}");
-    assert!(
-        text.contains(r#"records: ["0 issue \"amazon.com\""] → ["0 issue \"letsencrypt.org\""]"#),
-        "{text}"
-    );
+    plan_story::assert_second_plan(text);
     let token = t.fake.config().token;
     let everything = t.transcript();
     assert!(!everything.contains(&token), "the bot token leaked into chat");
-    let click = t.click(&alice, second, "cancel");
-    t.reply_to(&click).await;
+    t.press(&alice, second, "cancel").await;
     t.lobby_state(second, "CANCELLED").await;
     t.finish().await;
 }
 
 /// alice deploys `stacks` to stage; returns the lobby once it shows PLAN_READY.
 async fn deploy_and_wait_for_the_plan(t: &mut DiscordTester, alice: &FakeUser, stacks: &str) -> u64 {
-    let ask = t.slash(
-        alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "stage"), ("stacks", stacks)],
-    );
-    let reply = t.reply_to(&ask).await;
-    let short = DiscordTester::short_id(&reply);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
-    lobby.id
+    t.deploy_to_plan_ready(alice, "stage", stacks).await.1.id
 }
 
 /// Discord refuses the progress post eight times in a row (429 with Retry-After), longer than
@@ -474,8 +429,7 @@ async fn a_progress_post_refused_eight_times_in_a_row_lands_later() {
     let (lobby, _) = planned_lobby(&mut t, &alice).await;
     // Only the stack's progress message starts with its name and two spaces.
     t.fake.rate_limit_posts_containing("network  ", 8);
-    let click = t.click(&bob, lobby, "approve");
-    t.reply_to(&click).await;
+    t.press(&bob, lobby, "approve").await;
     let thread = t.thread(lobby).await;
     t.wait_message(thread, "the summary", |m| m.content.contains("applied in"))
         .await;
@@ -608,16 +562,8 @@ async fn flood(mut t: DiscordTester) -> DiscordTester {
     t.start_bot().await;
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "dev"), ("stacks", STACK)],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
-    let click = t.click(&alice, lobby.id, "approve"); // dev: the requester may approve
-    t.reply_to(&click).await;
+    let (_, lobby) = t.deploy_to_plan_ready(&alice, "dev", STACK).await;
+    t.press(&alice, lobby.id, "approve").await; // dev: the requester may approve
     let thread = t.thread(lobby.id).await;
     let summary = t
         .wait_message(thread, "the summary", |m| m.content.contains("applied in"))

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use cli::Cli;
 use cloud_core::policy::Role;
-use cloud_testkit::fake_discord::{FakeConfig, FakeDiscord};
 use discord::DiscordTester;
 
 #[test]
@@ -31,27 +30,14 @@ fn serve_without_a_token_exits_2_and_says_where_to_put_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_token_exits_2_and_sigterm_stops_gracefully() {
-    let fake = FakeDiscord::start(FakeConfig::default()).await.unwrap();
-    let cli = Cli::new();
-    let run_serve = |token: &str| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cloud"));
-        cmd.args(["serve", "--discord"]).current_dir(cli.dir.path()).env_clear();
-        for (k, v) in &cli.env {
-            cmd.env(k, v);
-        }
-        cmd.env("DISCORD_TOKEN", token)
-            .env("CLOUD_DISCORD_API_URL", fake.base_url())
-            .env("CLOUD_SERVE_LISTEN", "127.0.0.1:0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        cmd
-    };
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = run_serve("wrong-token");
-        move || cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let mut t = DiscordTester::new().await;
+    let out = t
+        .serve_command("wrong-token")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .await
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("Discord rejected the bot token"), "{stderr}");
@@ -60,12 +46,8 @@ async fn a_rejected_token_exits_2_and_sigterm_stops_gracefully() {
         "the token must never be printed: {stderr}"
     );
 
-    let mut child = run_serve(&fake.config().token).spawn().unwrap();
-    assert!(fake.wait_connected(discord::WAIT).await, "the bot did not connect");
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let mut serve = t.start_serve_process().await;
+    let status = t.stop_serve_process(&mut serve).await;
     assert_eq!(status.code(), Some(0));
 }
 
@@ -75,14 +57,7 @@ async fn healthz_and_metrics_report_the_store_the_gateway_and_the_sessions() {
     t.start_bot().await;
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
+    t.deploy_to_plan_ready(&alice, "dev", "network").await;
 
     let core = t.core();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -134,16 +109,8 @@ async fn shutdown_lets_applies_run_until_the_timeout_then_cancels_them_and_recor
     t.start_bot().await;
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
-    let click = t.click(&alice, lobby.id, "approve");
-    t.reply_to(&click).await;
+    let (short, lobby) = t.deploy_to_plan_ready(&alice, "dev", "network").await;
+    t.press(&alice, lobby.id, "approve").await;
     t.lobby_state(lobby.id, "APPLYING").await;
 
     let core = t.core();
@@ -184,24 +151,12 @@ async fn sigterm_during_an_apply_cancels_it_as_the_system_and_chat_shows_the_end
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
     let mut serve = t.start_serve_process().await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
-    let click = t.click(&alice, lobby.id, "approve");
-    t.reply_to(&click).await;
+    let (short, lobby) = t.deploy_to_plan_ready(&alice, "dev", "network").await;
+    t.press(&alice, lobby.id, "approve").await;
     t.lobby_state(lobby.id, "APPLYING").await;
     let thread = t.thread(lobby.id).await;
 
-    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
-    let status = tokio::time::timeout(discord::WAIT, serve.wait())
-        .await
-        .expect("cloud serve exits")
-        .unwrap();
+    let status = t.stop_serve_process(&mut serve).await;
     assert_eq!(status.code(), Some(0), "{}", t.transcript());
 
     // The process is gone: whatever chat shows now, it showed before its transports stopped.
@@ -271,6 +226,31 @@ fn thread_texts(t: &DiscordTester, thread: u64) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the thread has the session's summary (`ecommerce/dev` … `: <outcome>`); returns
+/// everything said in it by then, oldest first.
+async fn texts_up_to_the_summary(t: &DiscordTester, thread: u64, outcome: &str) -> Vec<String> {
+    let end = format!(": {outcome}");
+    t.fake
+        .wait_for(discord::WAIT, |s| {
+            let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.content.clone()).collect();
+            texts
+                .iter()
+                .any(|m| m.contains("ecommerce/dev") && m.contains(&end))
+                .then_some(texts)
+        })
+        .await
+        .unwrap_or_else(|| panic!("the thread never got the summary\n{}", t.transcript()))
+}
+
+/// No text was posted twice.
+#[track_caller]
+fn each_posted_once(texts: &[String]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for m in texts {
+        assert!(seen.insert(m), "posted twice: {m}\n{texts:#?}");
+    }
+}
+
 /// A session opened in chat is approved and applied by `cloud approve` in another process on
 /// the same store: the bot follows that process's progress from the session events, so the
 /// lobby reaches APPLIED and the thread gets the approval, the stack's progress and the summary,
@@ -281,22 +261,9 @@ async fn a_cli_apply_of_a_session_opened_in_chat_shows_in_its_lobby_and_thread()
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
     let mut serve = t.start_serve_process().await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
+    let (short, lobby) = t.deploy_to_plan_ready(&alice, "dev", "network").await;
 
-    let out = t.cloud(&["approve", &short]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "cloud approve: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    t.cli(&["approve", &short]).await;
 
     let applied = t.lobby_state(lobby.id, "APPLIED").await;
     assert!(
@@ -304,17 +271,7 @@ async fn a_cli_apply_of_a_session_opened_in_chat_shows_in_its_lobby_and_thread()
         "no approve button once applied"
     );
     let thread = t.thread(lobby.id).await;
-    let texts = t
-        .fake
-        .wait_for(discord::WAIT, |s| {
-            let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.content.clone()).collect();
-            texts
-                .iter()
-                .any(|m| m.contains("ecommerce/dev") && m.contains(": applied"))
-                .then_some(texts)
-        })
-        .await
-        .unwrap_or_else(|| panic!("the thread never got the summary\n{}", t.transcript()));
+    let texts = texts_up_to_the_summary(&t, thread, "applied").await;
     let progress = |m: &&String| m.contains("network") && m.contains("100%");
     assert_eq!(texts.iter().filter(progress).count(), 1, "{texts:#?}");
     assert_eq!(
@@ -322,13 +279,9 @@ async fn a_cli_apply_of_a_session_opened_in_chat_shows_in_its_lobby_and_thread()
         1,
         "{texts:#?}"
     );
-    let mut seen = std::collections::BTreeSet::new();
-    for m in &texts {
-        assert!(seen.insert(m), "posted twice: {m}\n{texts:#?}");
-    }
+    each_posted_once(&texts);
 
-    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
-    let status = serve.wait().await.unwrap();
+    let status = t.stop_serve_process(&mut serve).await;
     assert_eq!(status.code(), Some(0));
     assert_eq!(thread_texts(&t, thread), texts, "nothing posted after the summary");
     t.finish().await;
@@ -342,24 +295,10 @@ async fn a_restarted_serve_edits_the_lobby_of_a_session_that_ended_while_it_was_
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
     let mut serve = t.start_serve_process().await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
-    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
-    assert_eq!(serve.wait().await.unwrap().code(), Some(0));
+    let (short, lobby) = t.deploy_to_plan_ready(&alice, "dev", "network").await;
+    assert_eq!(t.stop_serve_process(&mut serve).await.code(), Some(0));
 
-    let out = t.cloud(&["cancel", &short, "--reason", "release frozen"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "cloud cancel: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    t.cli(&["cancel", &short, "--reason", "release frozen"]).await;
     assert!(
         t.fake.state().messages[&lobby.id].text().contains(" PLAN_READY ·"),
         "no bot runs: the lobby still shows PLAN_READY"
@@ -372,8 +311,7 @@ async fn a_restarted_serve_edits_the_lobby_of_a_session_that_ended_while_it_was_
         cancelled.component("cloud:approve:").is_none(),
         "no approve button on a cancelled session"
     );
-    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
-    assert_eq!(serve.wait().await.unwrap().code(), Some(0));
+    assert_eq!(t.stop_serve_process(&mut serve).await.code(), Some(0));
     t.finish().await;
 }
 
@@ -390,14 +328,7 @@ async fn a_cli_apply_killed_mid_apply_ends_failed_in_the_lobby_and_thread() {
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Deploy, None).await;
     let mut serve = t.start_serve_process().await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network")],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
+    let (short, lobby) = t.deploy_to_plan_ready(&alice, "dev", "network").await;
 
     let mut apply = t.spawn_cloud(&["approve", &short]);
     t.lobby_state(lobby.id, "APPLYING").await;
@@ -411,30 +342,16 @@ async fn a_cli_apply_killed_mid_apply_ends_failed_in_the_lobby_and_thread() {
     apply.wait().await.unwrap();
 
     t.lobby_state(lobby.id, "FAILED").await;
-    let texts = t
-        .fake
-        .wait_for(discord::WAIT, |s| {
-            let texts: Vec<String> = s.messages_in(thread).into_iter().map(|m| m.content.clone()).collect();
-            texts
-                .iter()
-                .any(|m| m.contains("ecommerce/dev") && m.contains(": failed"))
-                .then_some(texts)
-        })
-        .await
-        .unwrap_or_else(|| panic!("the thread never got the summary\n{}", t.transcript()));
+    let texts = texts_up_to_the_summary(&t, thread, "failed").await;
     let died = texts
         .iter()
         .filter(|m| m.starts_with("The process driving this session died"))
         .count();
     assert_eq!(died, 1, "{texts:#?}");
-    let mut seen = std::collections::BTreeSet::new();
-    for m in &texts {
-        assert!(seen.insert(m), "posted twice: {m}\n{texts:#?}");
-    }
+    each_posted_once(&texts);
     let store = t.store().await;
     assert!(store.held_locks().await.unwrap().is_empty(), "no stack lock is left");
 
-    unsafe { libc::kill(serve.id().expect("serve runs") as i32, libc::SIGTERM) };
-    assert_eq!(serve.wait().await.unwrap().code(), Some(0));
+    assert_eq!(t.stop_serve_process(&mut serve).await.code(), Some(0));
     t.finish().await;
 }

@@ -4,6 +4,7 @@
 
 mod support {
     pub mod cli;
+    pub mod plan_story;
     pub mod slack_world;
 }
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use cloud_core::policy::Role;
 use cloud_testkit::fake_slack::{Signing, Transport};
+use support::plan_story;
 use support::slack_world::{SlackWorld, ALICE, BOB, CAROL};
 
 /// alice deploys ecommerce/stage; bob approves; it applies; the thread tells the story.
@@ -186,27 +188,12 @@ async fn the_plan_is_posted_in_the_thread_when_it_is_ready_with_the_changed_prop
         })
         .await;
     let text = &plan.text;
-    let (network, dns) = (
-        text.find("network: ").unwrap_or_else(|| panic!("{text}")),
-        text.find("dns: ").unwrap_or_else(|| panic!("{text}")),
-    );
-    assert!(network < dns, "stacks in apply order: {text}");
-    assert!(text.contains("+  create"), "{text}");
+    plan_story::assert_first_plan(text);
     world.click(BOB, &lobby, "approve").await;
     world.lobby_showing("APPLIED").await;
 
     // Someone changes the CAA issuer of the zone; the next plan updates the CAA record.
-    let manifest = world.workspace.path("deploy/D1BRV40-acme-corp-ecommerce/manifest.yaml");
-    let yaml = std::fs::read_to_string(&manifest).unwrap();
-    let changed = yaml.replace(
-        "      domainName: \"{{env}}.shop.acme-corp.example.com\"\n",
-        "      domainName: \"{{env}}.shop.acme-corp.example.com\"\n      caaIssuer: letsencrypt.org\n",
-    );
-    assert_ne!(
-        yaml, changed,
-        "the dns stack's configuration is where the test expects it"
-    );
-    std::fs::write(&manifest, changed).unwrap();
+    plan_story::change_the_caa_issuer(&world.workspace);
     world.slash(ALICE, "/cloud-deploy", "ecommerce stage dns").await;
     let second = world
         .fake
@@ -226,12 +213,7 @@ async fn the_plan_is_posted_in_the_thread_when_it_is_ready_with_the_changed_prop
         })
         .await;
     let text = &plan.text;
-    assert!(text.contains("dns: ") && text.contains("1 to update"), "{text}");
-    assert!(text.contains("~  update"), "{text}");
-    assert!(
-        text.contains(r#"records: ["0 issue \"amazon.com\""] → ["0 issue \"letsencrypt.org\""]"#),
-        "{text}"
-    );
+    plan_story::assert_second_plan(text);
     let transcript = world.fake.transcript();
     assert!(
         !transcript.contains(&world.fake.signing_secret) && !transcript.contains(&world.fake.bot_token),

@@ -52,14 +52,7 @@ async fn two_members_click_approve_at_once_and_the_loser_is_told_once_who_won() 
     t.grant(&alice, "ecommerce", "stage", Role::Deploy, None).await;
     t.grant(&bob, "ecommerce", "stage", Role::Approve, None).await;
     t.grant(&carol, "ecommerce", "stage", Role::Approve, None).await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "stage"), ("stacks", "network")],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    let lobby = t.lobby_state(lobby.id, "PLAN_READY").await;
+    let (short, lobby) = t.deploy_to_plan_ready(&alice, "stage", "network").await;
 
     // Both clicks are on their way before the bot answers either.
     let by_bob = t.click(&bob, lobby.id, "approve");
@@ -639,16 +632,8 @@ async fn a_secret_of_one_stack_echoed_by_another_never_reaches_chat_or_the_logs(
 
     let alice = t.user("alice");
     t.grant(&alice, "ecommerce", "dev", Role::Approve, None).await;
-    let ask = t.slash(
-        &alice,
-        "cloud-deploy",
-        &[("project", "ecommerce"), ("env", "dev"), ("stacks", "network,dns")],
-    );
-    let short = DiscordTester::short_id(&t.reply_to(&ask).await);
-    let lobby = t.lobby(&short).await;
-    t.lobby_state(lobby.id, "PLAN_READY").await;
-    let click = t.click(&alice, lobby.id, "approve");
-    t.reply_to(&click).await;
+    let (short, lobby) = t.deploy_to_plan_ready(&alice, "dev", "network,dns").await;
+    t.press(&alice, lobby.id, "approve").await;
     let thread = t.thread(lobby.id).await;
     t.wait_message(thread, "the summary", |m| m.content.contains("applied in"))
         .await;

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -258,6 +259,145 @@ impl Cli {
             })
             .collect()
     }
+
+    /// `cloud status <id> --json`, parsed.
+    pub fn status_json(&self, id: &str) -> serde_json::Value {
+        let run = self.run(&["status", id, "--json"]);
+        run.expect_code(0);
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+    }
+
+    /// The stack locks held, as `cloud locks --json` lists them.
+    pub fn held_locks(&self) -> Vec<serde_json::Value> {
+        let run = self.run(&["locks", "--json"]);
+        run.expect_code(0);
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+    }
+
+    /// `cloud <args…>` in the background in its own process group (as a job of an interactive
+    /// shell runs), so that a signal to the group reaches its engine processes too
+    /// ([`Running::kill_group`]) and a signal to `cloud` alone reaches only `cloud`.
+    pub fn spawn_group(&self, args: &[&str], extra: &[(&str, &str)]) -> Running {
+        let mut command = self.command(args, extra);
+        command.process_group(0);
+        self.spawn_command(command, &format!("cloud {}", args.join(" ")))
+    }
+
+    /// `cloud <args…>` like [`Cli::spawn_group`], with a pseudo-terminal as its stdin
+    /// ([`terminal`]), the way someone at an interactive shell runs it. Returns the terminal's
+    /// master side with it: keep it open while the process runs.
+    pub fn spawn_at_terminal(&self, args: &[&str]) -> (Running, std::fs::File) {
+        let (master, slave) = terminal();
+        let mut command = self.command(args, &[]);
+        command.process_group(0).stdin(slave);
+        let running = self.spawn_command(command, &format!("cloud {} (at a terminal)", args.join(" ")));
+        (running, master)
+    }
+
+    /// Nothing is held (`cloud locks` is empty), and `stacks` of ecommerce/dev deploy again at
+    /// once, with nothing recovered on the way (`recovered_means`: what a recovery there would
+    /// say about the test).
+    #[track_caller]
+    pub fn stacks_free_and_deploy_again(&self, stacks: &str, recovered_means: &str) {
+        assert_eq!(
+            self.held_locks(),
+            Vec::<serde_json::Value>::new(),
+            "`cloud locks` is empty"
+        );
+        let again = self.run(&["deploy", "ecommerce", "dev", "--approve", "--stacks", stacks]);
+        again.expect_code(0);
+        assert!(again.stdout.contains("Applied."), "{}", again.all());
+        assert!(
+            !again.stderr.contains("recovered"),
+            "{recovered_means}: {}",
+            again.stderr
+        );
+    }
+
+    /// `cloud deploy ecommerce dev --approve --stacks <stacks>` in its own process group
+    /// ([`Cli::spawn_group`]), with the stand-in's apply gate (which never opens) on `held`:
+    /// returns the running deploy and its session once `held`'s update is held in its first
+    /// resource step ([`Cli::held_at_the_gate`]).
+    #[track_caller]
+    pub fn deploy_held_at_the_gate(&self, stacks: &str, held: &str) -> (Running, String) {
+        let gate = self.path("gate").display().to_string();
+        let mut deploy = self.spawn_group(
+            &["deploy", "ecommerce", "dev", "--approve", "--stacks", stacks],
+            &[
+                ("PULUMI_STANDIN_APPLY_GATE", &gate),
+                ("PULUMI_STANDIN_APPLY_GATE_STACKS", held),
+            ],
+        );
+        let id = session_in(&deploy.wait_line("the session", |l| l.starts_with("Session ")));
+        let applying = format!("{held}: applying");
+        deploy.wait_line(&format!("{held}'s update"), |l| l == applying);
+        self.held_at_the_gate(&id, held);
+        (deploy, id)
+    }
+
+    /// Waits (following the session's log from a second `cloud`) until `stack`'s update is held
+    /// in its first resource step (the stand-in's apply gate): the engine announces a step only
+    /// after it saved the step's pending operation, so the checkpoint on disk then holds what a
+    /// crash leaves behind. Checks that status shows the session APPLYING and the stack
+    /// applying, and returns that status.
+    #[track_caller]
+    pub fn held_at_the_gate(&self, id: &str, stack: &str) -> serde_json::Value {
+        let mut logs = self.spawn(&["logs", id, "--follow"], &[]);
+        logs.wait_line("the end of the preview", |l| {
+            l.starts_with(&format!("[{stack}] create pulumi:pulumi:Stack ")) && l.ends_with(" done")
+        });
+        logs.wait_line("the update's first resource step", |l| {
+            l.starts_with(&format!("[{stack}] create aws:")) && l.ends_with(" ...")
+        });
+        drop(logs);
+        let status = self.status_json(id);
+        assert_eq!(status["session"]["state"], "APPLYING");
+        assert_eq!(stack_state(&status, stack).0, "applying");
+        status
+    }
+}
+
+/// The (state, error) of `stack` in a `cloud status --json` document.
+#[track_caller]
+pub fn stack_state(status: &serde_json::Value, stack: &str) -> (String, String) {
+    let row = status["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stack"] == stack)
+        .unwrap_or_else(|| panic!("no {stack} in {status}"));
+    (
+        row["state"].as_str().unwrap().to_string(),
+        row["error"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// The session's short id from a line such as `Session 6f4e98e6  ecommerce/dev …` or
+/// `Session 6f4e98e6 is queued …`.
+#[track_caller]
+pub fn session_in(line: &str) -> String {
+    line.split_whitespace().nth(1).expect("a session id").to_string()
+}
+
+/// A pseudo-terminal for a child's stdin, as (master, slave): `cloud deploy` without
+/// `--approve` asks "Approve and apply this plan? [y/N]" only when stdin is a terminal, and
+/// waits there holding the session. Keep the master open while the child runs.
+pub fn terminal() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname on a descriptor this function owns; the
+    // name is copied before any other pty call.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(master >= 0, "a pseudo-terminal");
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(master))
+            .to_str()
+            .unwrap()
+            .to_string();
+        let slave = std::fs::OpenOptions::new().read(true).write(true).open(&name).unwrap();
+        (std::fs::File::from_raw_fd(master), slave)
+    }
 }
 
 /// A `cloud` process running in the background ([`Cli::spawn`]).
@@ -295,6 +435,15 @@ impl Running {
                 ),
             }
         }
+    }
+
+    /// SIGKILL to the process and everything it started (it runs in a process group of its
+    /// own: [`Cli::spawn_group`]), then reaps it: what a supervisor stopping it does.
+    pub fn kill_group(&mut self) {
+        let pgid = self.child.id() as i32;
+        // SAFETY: kill(2) of the process group this test created; nothing is dereferenced.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        self.child.wait().unwrap();
     }
 }
 

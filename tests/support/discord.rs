@@ -227,25 +227,46 @@ impl DiscordTester {
         std::fs::write(&self.config_path, text).unwrap();
     }
 
-    /// Runs `cloud serve --discord` as an operator would, in its own process, over this
-    /// tester's configuration, database and fake Discord (the stand-in's knobs in its
-    /// environment), and waits until it connected and registered its commands.
-    pub async fn start_serve_process(&mut self) -> tokio::process::Child {
-        assert!(self.bot.is_none(), "an in-process bot is running");
+    /// The command `cloud <args>` in its own process over this tester's configuration and
+    /// database, with `extra` variables and the stand-in's knobs in its environment (nothing
+    /// else from the machine running the tests), stdin closed, killed if the test drops it.
+    fn cloud_command(&self, args: &[&str], extra: &[(&str, &str)]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"));
-        cmd.args(["serve", "--discord"])
+        cmd.args(args)
             .current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("CLOUD_CONFIG", &self.config_path)
-            .env("DISCORD_TOKEN", self.fake.config().token)
-            .env("CLOUD_DISCORD_API_URL", self.fake.base_url())
-            .env("CLOUD_DISCORD_GUILD_ID", self.fake.config().guild_id.to_string())
+            .envs(extra.iter().copied())
             .envs(&self.engine_env)
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
+        cmd
+    }
+
+    /// The command `cloud serve --discord` as an operator runs it, over this tester's
+    /// configuration, database and fake Discord (the stand-in's knobs in its environment),
+    /// presenting `token` to Discord. Its stdout and stderr are the caller's to direct.
+    pub fn serve_command(&self, token: &str) -> tokio::process::Command {
+        let guild = self.fake.config().guild_id.to_string();
+        let base_url = self.fake.base_url();
+        self.cloud_command(
+            &["serve", "--discord"],
+            &[
+                ("DISCORD_TOKEN", token),
+                ("CLOUD_DISCORD_API_URL", base_url.as_str()),
+                ("CLOUD_DISCORD_GUILD_ID", guild.as_str()),
+            ],
+        )
+    }
+
+    /// Runs `cloud serve --discord` ([`DiscordTester::serve_command`] with the fake's token) in
+    /// its own process, and waits until it connected and registered its commands.
+    pub async fn start_serve_process(&mut self) -> tokio::process::Child {
+        assert!(self.bot.is_none(), "an in-process bot is running");
+        let mut cmd = self.serve_command(&self.fake.config().token);
+        cmd.stdout(std::process::Stdio::null());
         let before = self.fake.state().identified;
         let child = cmd.spawn().expect("cloud serve starts");
         let ready = self
@@ -263,23 +284,23 @@ impl DiscordTester {
         child
     }
 
+    /// Stops a `cloud serve` process as an operator does (SIGTERM) and returns its exit status
+    /// once it has ended.
+    pub async fn stop_serve_process(&self, serve: &mut tokio::process::Child) -> std::process::ExitStatus {
+        let pid = serve.id().expect("serve runs") as i32;
+        // SAFETY: kill(2) of a child this test started and has not reaped; nothing is dereferenced.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        tokio::time::timeout(WAIT, serve.wait())
+            .await
+            .unwrap_or_else(|_| panic!("cloud serve did not exit after SIGTERM\n{}", self.transcript()))
+            .expect("waiting for cloud serve")
+    }
+
     /// Runs `cloud <args>` in its own process over this tester's configuration and database (a
     /// user at a terminal beside the bot, a local admin like the repository's configuration),
     /// and returns its output.
     pub async fn cloud(&self, args: &[&str]) -> std::process::Output {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("CLOUD_CONFIG", &self.config_path)
-            .env("CLOUD_LOCAL_CLI_ADMIN", "true")
-            .env("CLOUD_USER", "ops")
-            .envs(&self.engine_env)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output();
+        let out = self.cli_command(args).output();
         tokio::time::timeout(WAIT, out)
             .await
             .unwrap_or_else(|_| panic!("cloud {args:?} did not finish"))
@@ -289,23 +310,17 @@ impl DiscordTester {
     /// `cloud <args>` like [`DiscordTester::cloud`], running in the background in its own
     /// process group (a kill of the group reaches its engine processes too).
     pub fn spawn_cloud(&self, args: &[&str]) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_cloud"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("CLOUD_CONFIG", &self.config_path)
-            .env("CLOUD_LOCAL_CLI_ADMIN", "true")
-            .env("CLOUD_USER", "ops")
-            .envs(&self.engine_env)
-            .stdin(std::process::Stdio::null())
+        self.cli_command(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .process_group(0)
-            .kill_on_drop(true)
             .spawn()
             .expect("cloud runs")
+    }
+
+    /// The command of [`DiscordTester::cloud`]: as `cli:ops`, a local admin.
+    fn cli_command(&self, args: &[&str]) -> tokio::process::Command {
+        self.cloud_command(args, &[("CLOUD_LOCAL_CLI_ADMIN", "true"), ("CLOUD_USER", "ops")])
     }
 
     /// `cloud <args>` like [`DiscordTester::cloud`], which must exit 0: its stdout and stderr.
@@ -406,6 +421,26 @@ impl DiscordTester {
         let i = self.fake.slash_from_stale_client(user, self.channel, name, &opts);
         self.asked.push(i.id);
         i
+    }
+
+    /// `user` asks `/cloud-deploy project:ecommerce env:<env> stacks:<stacks>`; returns the
+    /// session's short id (from the reply, marked read) and its lobby once it shows PLAN_READY.
+    pub async fn deploy_to_plan_ready(&mut self, user: &FakeUser, env: &str, stacks: &str) -> (String, StoredMessage) {
+        let ask = self.slash(
+            user,
+            "cloud-deploy",
+            &[("project", "ecommerce"), ("env", env), ("stacks", stacks)],
+        );
+        let short = Self::short_id(&self.reply_to(&ask).await);
+        let lobby = self.lobby(&short).await;
+        let lobby = self.lobby_state(lobby.id, "PLAN_READY").await;
+        (short, lobby)
+    }
+
+    /// `user` clicks the button `cloud:<action>:…` of `message`; returns the reply, marked read.
+    pub async fn press(&mut self, user: &FakeUser, message: u64, action: &str) -> StoredMessage {
+        let click = self.click(user, message, action);
+        self.reply_to(&click).await
     }
 
     /// `user` clicks the lobby's button whose id starts with `cloud:<action>:`.

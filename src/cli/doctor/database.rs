@@ -20,7 +20,7 @@ pub(super) fn sqlite_file(url: &str) -> Option<PathBuf> {
 
 pub(super) async fn check_database(url: &str) -> Check {
     use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::{ConnectOptions, Connection};
+    use sqlx::ConnectOptions;
     use std::str::FromStr;
 
     const NAME: &str = "database";
@@ -32,6 +32,7 @@ pub(super) async fn check_database(url: &str) -> Check {
         .filter(|m| !m.migration_type.is_down_migration())
         .collect();
     let fix_open = "move the file away (or restore a backup) and run any `cloud` command to create a new database, or set `database_url` / CLOUD_DATABASE_URL";
+    let fail = |detail: String| Check::with(NAME, Status::Fail, detail, fix_open);
     let Some(file) = sqlite_file(url) else {
         return Check::with(
             NAME,
@@ -70,43 +71,61 @@ pub(super) async fn check_database(url: &str) -> Check {
     };
     let mut conn = match options.connect().await {
         Ok(c) => c,
-        Err(e) => {
-            return Check::with(
-                NAME,
-                Status::Fail,
-                format!("cannot open {}: {e}", file.display()),
-                fix_open,
-            )
-        }
+        Err(e) => return fail(format!("cannot open {}: {e}", file.display())),
     };
     let integrity: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA quick_check").fetch_one(&mut conn).await;
     match integrity {
         Ok(s) if s == "ok" => {}
-        Ok(s) => {
-            return Check::with(
-                NAME,
-                Status::Fail,
-                format!("{} is damaged: {s}", file.display()),
-                fix_open,
-            )
-        }
-        Err(e) => {
-            return Check::with(
-                NAME,
-                Status::Fail,
-                format!("cannot read {}: {e}", file.display()),
-                fix_open,
-            )
-        }
+        Ok(s) => return fail(format!("{} is damaged: {s}", file.display())),
+        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
     }
-    // sqlx's own bookkeeping table: not part of our schema, hence an unchecked query.
-    let has_table: Result<i64, sqlx::Error> =
-        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-            .fetch_one(&mut conn)
-            .await;
+    let place = file.display().to_string();
+    let table = MigrationTable {
+        place: &place,
+        exists: "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        cannot_ask: ("cannot read", fix_open),
+        cannot_read_fix: fix_open,
+    };
+    check_migrations::<sqlx::Sqlite>(conn, &table, &known).await
+}
+
+/// Where the doctor reads sqlx's own bookkeeping table (`_sqlx_migrations`: not part of our
+/// schema, hence unchecked queries), and what it advises when it cannot. The one difference
+/// between the backends: how to ask whether the table exists, and the fixes.
+struct MigrationTable<'a> {
+    /// The database as the user knows it: its file, or its URL without the password.
+    place: &'a str,
+    /// A query answering, in one row, whether the table exists (a fresh database has none).
+    exists: &'static str,
+    /// When that query fails: how the line starts ("cannot read" …), and the fix.
+    cannot_ask: (&'static str, &'static str),
+    /// The fix when the table exists but cannot be read.
+    cannot_read_fix: &'static str,
+}
+
+/// Reads the migrations recorded in `conn`'s database (none when it has no migration table),
+/// closes the connection and compares them with `known` ([`migrations_check`]). One function for
+/// SQLite and PostgreSQL: [`MigrationTable`] holds what differs.
+async fn check_migrations<DB>(
+    mut conn: DB::Connection,
+    table: &MigrationTable<'_>,
+    known: &[&sqlx::migrate::Migration],
+) -> Check
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    (bool,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (i64, Vec<u8>, bool): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    use sqlx::Connection;
+
+    const NAME: &str = "database";
+    let place = table.place;
+    let has_table: Result<bool, sqlx::Error> = sqlx::query_scalar(table.exists).fetch_one(&mut conn).await;
     let applied: Vec<(i64, Vec<u8>, bool)> = match has_table {
-        Ok(0) => vec![],
-        Ok(_) => match sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+        Ok(false) => vec![],
+        Ok(true) => match sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
             .fetch_all(&mut conn)
             .await
         {
@@ -115,22 +134,18 @@ pub(super) async fn check_database(url: &str) -> Check {
                 return Check::with(
                     NAME,
                     Status::Fail,
-                    format!("cannot read the migration table of {}: {e}", file.display()),
-                    fix_open,
+                    format!("cannot read the migration table of {place}: {e}"),
+                    table.cannot_read_fix,
                 )
             }
         },
         Err(e) => {
-            return Check::with(
-                NAME,
-                Status::Fail,
-                format!("cannot read {}: {e}", file.display()),
-                fix_open,
-            )
+            let (cannot, fix) = table.cannot_ask;
+            return Check::with(NAME, Status::Fail, format!("{cannot} {place}: {e}"), fix);
         }
     };
     let _ = conn.close().await;
-    migrations_check(&file.display().to_string(), &applied, &known)
+    migrations_check(place, &applied, known)
 }
 
 /// The database's recorded migrations against the ones this binary knows.
@@ -189,7 +204,7 @@ pub(super) fn migrations_check(
 pub(super) async fn check_postgres(url: &str) -> Check {
     use cloud_core::store::migrate::{migrator, Dialect};
     use sqlx::postgres::PgConnectOptions;
-    use sqlx::{ConnectOptions, Connection};
+    use sqlx::ConnectOptions;
     use std::str::FromStr;
 
     const NAME: &str = "database";
@@ -213,7 +228,7 @@ pub(super) async fn check_postgres(url: &str) -> Check {
         Ok(o) => o,
         Err(e) => return Check::with(NAME, Status::Fail, format!("{shown}: {e}"), "fix `database_url`"),
     };
-    let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+    let conn = match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             return Check::with(
@@ -232,37 +247,13 @@ pub(super) async fn check_postgres(url: &str) -> Check {
             )
         }
     };
-    // sqlx's own bookkeeping table: not part of our schema, hence unchecked queries.
-    let has_table: Result<bool, sqlx::Error> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(&mut conn)
-        .await;
-    let applied: Vec<(i64, Vec<u8>, bool)> = match has_table {
-        Ok(false) => vec![],
-        Ok(true) => match sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&mut conn)
-            .await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                return Check::with(
-                    NAME,
-                    Status::Fail,
-                    format!("cannot read the migration table of {shown}: {e}"),
-                    "grant the user SELECT on _sqlx_migrations",
-                )
-            }
-        },
-        Err(e) => {
-            return Check::with(
-                NAME,
-                Status::Fail,
-                format!("cannot query {shown}: {e}"),
-                "check the user's rights",
-            )
-        }
+    let table = MigrationTable {
+        place: &shown,
+        exists: "SELECT to_regclass('_sqlx_migrations') IS NOT NULL",
+        cannot_ask: ("cannot query", "check the user's rights"),
+        cannot_read_fix: "grant the user SELECT on _sqlx_migrations",
     };
-    let _ = conn.close().await;
-    migrations_check(&shown, &applied, &known)
+    check_migrations::<sqlx::Postgres>(conn, &table, &known).await
 }
 
 /// Session rows that do not decode (issue 15.6): `list`, `status` and the sweeper skip them, so
