@@ -498,8 +498,19 @@ impl SessionTask {
         let edit = ChannelId::new(channel).edit_message(&self.live.http, MessageId::new(message), edit);
         let r = self.live.pacer.send(Route::Edit, channel, edit).await;
         count_call("edit_message", &r);
-        if let Err(e) = r {
-            warn!(session = %self.id(), error = %e, "cannot edit the lobby");
+        match r {
+            Ok(_) => {}
+            // Discord's bucket for this channel was full (requests this pacer never saw: a bot
+            // that ran before this one, another bot on the same token). The lobby still shows
+            // the old view, and the session may not move again to trigger another edit: draw it
+            // again once the refusal's Retry-After ran out (the next edit is due a
+            // LOBBY_EDIT_INTERVAL after this answer, which is longer).
+            Err(e) if is_429(&e) => {
+                warn!(session = %self.id(), "Discord refused the lobby edit (429); drawing it again shortly");
+                self.dirty = true;
+                self.last_edit = Some(Instant::now());
+            }
+            Err(e) => warn!(session = %self.id(), error = %e, "cannot edit the lobby"),
         }
         Some(lobby.state)
     }
@@ -626,6 +637,8 @@ const POST_RETRIES: u32 = 3;
 /// How long a refused post waits before it is sent again: the `Retry-After` Discord gives a
 /// message route (serenity's error keeps the status, not the header).
 const RETRY_AFTER_429: Duration = Duration::from_secs(1);
+// A refused lobby edit is drawn again a LOBBY_EDIT_INTERVAL later: after the Retry-After.
+const _: () = assert!(LOBBY_EDIT_INTERVAL.as_millis() >= RETRY_AFTER_429.as_millis());
 
 /// How often a pending post is tried again before it waits for the end of the session.
 const MAX_REPOST_ATTEMPTS: u32 = 5;
