@@ -154,7 +154,6 @@ async fn a_cancel_from_the_cli_gives_the_queued_chat_session_its_turn() {
 /// from the CLI (nothing waits in it), the holder is cancelled from the CLI while the bot is
 /// down, and the bot plans the session when it starts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: after the in-process bot restarts, the turn that came while it was down is not planned yet (plan_turns at start-up); see the branch report"]
 async fn a_session_queued_from_the_cli_is_planned_by_the_bot_even_when_its_turn_came_while_it_was_down() {
     let mut t = DiscordTester::new().await;
     t.start_bot().await;
@@ -172,6 +171,11 @@ async fn a_session_queued_from_the_cli_is_planned_by_the_bot_even_when_its_turn_
     queue_field(&t, second.id, "Position 1 in the queue").await;
 
     t.stop_bot().await;
+    // The bot is down for longer than Discord's per-channel rate window, as a real restart
+    // mostly is: its successor starts with a pacer that never saw its predecessor's lobby edits,
+    // and within the window Discord would refuse some of its redraws (429) — Discord's doing,
+    // not a mistake `finish()` should blame on it.
+    t.fake.pass_time(t.fake.config().channel_bucket.1);
     t.cli(&["cancel", &alices]).await;
     let store = t.store().await;
     let waiting = store.find_session(&carols).await.unwrap();

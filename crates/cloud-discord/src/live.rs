@@ -423,9 +423,13 @@ impl SessionTask {
         let r = self.live.pacer.send(Route::Edit, channel, edit).await;
         count_call("edit_message", &r);
         if let Err(e) = r {
-            // A refusal that passes (a 429, Discord's trouble) leaves the lobby to draw again
-            // after the interval: the edit that enables Approve must not be lost to it.
+            // A refusal that passes (a 429: requests this pacer never saw, from a bot that ran
+            // before this one or another on the same token; Discord's own trouble) leaves the
+            // lobby to draw again a LOBBY_EDIT_INTERVAL after this answer (longer than the
+            // Retry-After): the session may not move again to trigger another edit, and the
+            // edit that enables Approve must not be lost to it.
             self.dirty = is_transient(&e);
+            self.last_edit = Some(Instant::now());
             warn!(session = %self.id(), error = %e, retry = self.dirty, "cannot edit the lobby");
         }
         Some(lobby.state)
@@ -566,6 +570,8 @@ const POST_RETRIES: u32 = 3;
 /// How long a refused post waits before it is sent again: the `Retry-After` Discord gives a
 /// message route (serenity's error keeps the status, not the header).
 const RETRY_AFTER_429: Duration = Duration::from_secs(1);
+// A refused lobby edit is drawn again a LOBBY_EDIT_INTERVAL later: after the Retry-After.
+const _: () = assert!(LOBBY_EDIT_INTERVAL.as_millis() >= RETRY_AFTER_429.as_millis());
 
 /// How often a pending post is tried again before it waits for the end of the session.
 const MAX_REPOST_ATTEMPTS: u32 = 5;

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::{Conn, Store};
 use cloud_domain::session::{SessionId, SessionState, StackName};
 use cloud_store::time::{now_text, parse_time};
-use cloud_store::{lock_key, LockHolder, LockOutcome, QueueEntry, SavedConfig, StoreError, StoreResult, TakenLocks};
+use cloud_store::{
+    lock_key, LockHolder, LockOutcome, NewEvent, QueueEntry, SavedConfig, StoreError, StoreResult, TakenLocks,
+};
 
 fn corrupt(what: String) -> StoreError {
     StoreError::Corrupt(what)
@@ -135,7 +137,10 @@ async fn position(conn: &mut Conn, id: &str, keys: &BTreeSet<String>) -> StoreRe
     Ok(position)
 }
 
-async fn grant(conn: &mut Conn, id: &str, keys: &BTreeSet<String>) -> StoreResult<()> {
+/// Give session `id` the locks `keys` and take it out of the queue. `from_queue`: the lock queue
+/// hands them over (the session queued, or asked to queue and found them free), so the session
+/// is marked as one whose turn came (`queue_granted_at`, what `Store::queue_turns` reads).
+async fn grant(conn: &mut Conn, id: &str, keys: &BTreeSet<String>, from_queue: bool) -> StoreResult<()> {
     let now = now_text();
     for key in keys {
         sqlx::query!(
@@ -151,6 +156,15 @@ async fn grant(conn: &mut Conn, id: &str, keys: &BTreeSet<String>) -> StoreResul
     sqlx::query!("DELETE FROM lock_queue WHERE session_id = $1", id)
         .execute(&mut *conn)
         .await?;
+    if from_queue {
+        sqlx::query!(
+            "UPDATE sessions SET queue_granted_at = $1 WHERE id = $2 AND queue_granted_at IS NULL",
+            now,
+            id
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -188,7 +202,7 @@ impl Store {
         let holders = blockers(&mut tx, &sid, &keys).await?;
         let left_queue = holders.is_empty() && queued;
         let outcome = if holders.is_empty() {
-            grant(&mut tx, &sid, &keys).await?;
+            grant(&mut tx, &sid, &keys, queue || queued).await?;
             LockOutcome::Granted
         } else if queue || queued {
             if !queued {
@@ -239,7 +253,7 @@ impl Store {
                 }
             }
             if free {
-                grant(&mut tx, &sid, &keys).await?;
+                grant(&mut tx, &sid, &keys, true).await?;
                 granted.push(
                     sid.parse()
                         .map_err(|e| corrupt(format!("queued session {sid}: column session_id: {e}")))?,
@@ -307,6 +321,78 @@ impl Store {
             position,
             enqueued_at,
         }))
+    }
+
+    /// The queued DRAFT sessions whose place in the queue is not the one their last `queued` event
+    /// announced (none announced yet, or sessions ahead of them got their stacks or ended), with
+    /// their place now. Reads the queue only, whatever the history.
+    pub async fn queue_moves(&self) -> StoreResult<Vec<QueueEntry>> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query!(
+            r#"SELECT session_id, enqueued_at, CAST(told_position AS BIGINT) AS "told_position?: i64"
+               FROM lock_queue ORDER BY seq"#
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        // Each session's keys, read once: a place counts the sessions ahead that want any of them.
+        let mut ahead: Vec<BTreeSet<String>> = Vec::with_capacity(rows.len());
+        let mut moved = Vec::new();
+        for row in rows {
+            let Some((keys, state)) = keys_of(&mut conn, &row.session_id).await? else {
+                continue;
+            };
+            let position = 1 + ahead.iter().filter(|theirs| !theirs.is_disjoint(&keys)).count();
+            let position = u32::try_from(position).map_err(|e| corrupt(format!("lock queue position: {e}")))?;
+            // Only sessions still waiting to be planned are told (a row of a session that ended
+            // is dropped at the next promotion; it still counts ahead until then, as in `position`).
+            if state == SessionState::Draft && row.told_position != Some(i64::from(position)) {
+                moved.push(QueueEntry {
+                    session: row
+                        .session_id
+                        .parse()
+                        .map_err(|e| corrupt(format!("queued session {}: column session_id: {e}", row.session_id)))?,
+                    position,
+                    enqueued_at: row.enqueued_at,
+                });
+            }
+            ahead.push(keys);
+        }
+        Ok(moved)
+    }
+
+    /// Append `event` (the session's `queued` event announcing `position`) and remember the
+    /// position as the one last told, in one write transaction, so the two never disagree.
+    pub async fn tell_queue_position(&self, id: SessionId, position: u32, event: &NewEvent) -> StoreResult<()> {
+        let (sid, told) = (id.to_string(), i64::from(position));
+        let mut tx = self.begin_write().await?;
+        sqlx::query!(
+            "UPDATE lock_queue SET told_position = $1 WHERE session_id = $2",
+            told,
+            sid
+        )
+        .execute(&mut *tx)
+        .await?;
+        super::events::append_events(&mut tx, id, std::slice::from_ref(event)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The DRAFT sessions the lock queue handed their stacks to, that hold them and no longer
+    /// wait: queued sessions whose turn came, oldest first (`cloud serve` plans those nobody
+    /// drives when it starts). Reads the `sessions_queue_turns` index, whatever the history.
+    pub async fn queue_turns(&self) -> StoreResult<Vec<SessionId>> {
+        let ids = sqlx::query_scalar!(
+            r#"SELECT s.id AS "id!" FROM sessions s
+               WHERE s.state = 'DRAFT' AND s.queue_granted_at IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM lock_queue q WHERE q.session_id = s.id)
+                 AND EXISTS (SELECT 1 FROM stack_locks l WHERE l.session_id = s.id)
+               ORDER BY s.created_at, s.id"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        ids.into_iter()
+            .map(|id| id.parse().map_err(|e| corrupt(format!("session {id}: column id: {e}"))))
+            .collect()
     }
 
     /// Who stands between session `id` and its stacks right now (empty when nothing does).

@@ -253,11 +253,19 @@ impl Orchestrator {
 
     /// Tell every process: append the event to the session event log unless the store already
     /// wrote it with its change, then tell this process's subscribers. A log append that fails
-    /// is logged, not returned: the change it describes is already committed.
+    /// is logged, not returned: the change it describes is already committed. A `Queued` event
+    /// also records its position as the one last told, in the append's transaction (what
+    /// [`Orchestrator::announce_queue_moves`] compares with instead of reading the log).
     pub(super) async fn publish(&self, session: SessionId, kind: SessionEventKind) {
         if !kind.is_logged_by_store() {
             if let Some(event) = kind.to_new_event() {
-                if let Err(e) = self.store.append_events(session, &[event]).await {
+                let appended = match &kind {
+                    SessionEventKind::Queued { position } => {
+                        self.store.tell_queue_position(session, *position, &event).await
+                    }
+                    _ => self.store.append_events(session, &[event]).await,
+                };
+                if let Err(e) = appended {
                     warn!(session = %session, error = %e, "cannot append to the session event log");
                 }
             }

@@ -13,8 +13,7 @@
 use tracing::{info, info_span, Instrument};
 
 use super::{OrchResult, Orchestrator, OrchestratorError, SessionEventKind};
-use crate::event_feed::EventFeed;
-use crate::store::{SessionFilter, SessionRecord, StoreError};
+use crate::store::{SessionRecord, StoreError};
 use cloud_domain::session::{SessionId, SessionState};
 
 impl Orchestrator {
@@ -54,23 +53,15 @@ impl Orchestrator {
         result
     }
 
-    /// [`Orchestrator::plan_turn`] for every DRAFT session that was queued and holds its stacks
-    /// now (turns that came while no `cloud serve` was running). Returns the sessions planned.
+    /// [`Orchestrator::plan_turn`] for every DRAFT session the lock queue handed its stacks to
+    /// and that holds them now (turns that came while no `cloud serve` was running). The store
+    /// answers from an index over those sessions alone, so the cost follows the turns waiting,
+    /// not the history. Returns the sessions planned.
     pub async fn plan_turns(&self) -> OrchResult<Vec<SessionId>> {
-        let drafts = self
-            .store
-            .sessions(&SessionFilter {
-                state: Some(SessionState::Draft),
-                ..Default::default()
-            })
-            .await?;
         let mut planned = Vec::new();
-        for s in drafts {
-            if !self.was_granted_from_queue(s.id).await? {
-                continue;
-            }
-            if self.plan_turn(s.id).await?.is_some() {
-                planned.push(s.id);
+        for id in self.store.queue_turns().await? {
+            if self.plan_turn(id).await?.is_some() {
+                planned.push(id);
             }
         }
         Ok(planned)
@@ -78,48 +69,20 @@ impl Orchestrator {
 
     /// Tells every queued session whose place in the queue changed since it was last told (a
     /// session ahead of it got its stacks, or ended while it waited): a `Queued` event with the
-    /// new position, so lobbies show where they are as the queue moves.
+    /// new position, so lobbies show where they are as the queue moves. The store compares with
+    /// the position each session's last `Queued` event recorded, reading the queue only.
     pub(crate) async fn announce_queue_moves(&self) -> OrchResult<()> {
-        let drafts = self
-            .store
-            .sessions(&SessionFilter {
-                state: Some(SessionState::Draft),
-                ..Default::default()
-            })
-            .await?;
-        for s in drafts {
-            let Some(entry) = self.store.queue_entry(s.id).await? else {
-                continue;
-            };
-            if self.last_told_position(s.id).await? != Some(entry.position) {
-                info!(session = %s.id, position = entry.position, "moved up in the queue");
-                self.publish(
-                    s.id,
-                    SessionEventKind::Queued {
-                        position: entry.position,
-                    },
-                )
-                .await;
-            }
+        for entry in self.store.queue_moves().await? {
+            info!(session = %entry.session, position = entry.position, "moved up in the queue");
+            self.publish(
+                entry.session,
+                SessionEventKind::Queued {
+                    position: entry.position,
+                },
+            )
+            .await;
         }
         Ok(())
-    }
-
-    /// The position the session's last `Queued` event announced.
-    async fn last_told_position(&self, id: SessionId) -> OrchResult<Option<u32>> {
-        let mut log = EventFeed::session(&self.store, id, 0);
-        let mut told = None;
-        loop {
-            let events = log.try_next().await?;
-            if events.is_empty() {
-                return Ok(told);
-            }
-            for e in events {
-                if let SessionEventKind::Queued { position } = e.kind {
-                    told = Some(position);
-                }
-            }
-        }
     }
 
     /// DRAFT, holding its stacks and no longer in the queue.
@@ -128,20 +91,5 @@ impl Orchestrator {
         Ok(session.state == SessionState::Draft
             && self.store.queue_entry(id).await?.is_none()
             && !self.store.session_locks(id).await?.is_empty())
-    }
-
-    /// Whether the session's log says the queue handed it its stacks (a session that took free
-    /// stacks when it opened is planned by whoever opened it).
-    async fn was_granted_from_queue(&self, id: SessionId) -> OrchResult<bool> {
-        let mut log = EventFeed::session(&self.store, id, 0);
-        loop {
-            let events = log.try_next().await?;
-            if events.is_empty() {
-                return Ok(false);
-            }
-            if events.iter().any(|e| e.kind == SessionEventKind::LocksGranted) {
-                return Ok(true);
-            }
-        }
     }
 }

@@ -542,6 +542,24 @@ impl Store {
         on_backend!(self, s => s.queue_entry(id).await)
     }
 
+    /// The queued sessions whose place in the queue is not the one their last `queued` event
+    /// announced, with their place now (reads the queue, not the event logs).
+    pub async fn queue_moves(&self) -> StoreResult<Vec<QueueEntry>> {
+        on_backend!(self, s => s.queue_moves().await)
+    }
+
+    /// Append session `id`'s `queued` event announcing `position` and remember that position as
+    /// the one last told, in one transaction ([`Store::queue_moves`] compares with it).
+    pub async fn tell_queue_position(&self, id: SessionId, position: u32, event: &NewEvent) -> StoreResult<()> {
+        on_backend!(self, s => s.tell_queue_position(id, position, event).await)
+    }
+
+    /// The DRAFT sessions the lock queue handed their stacks to, that hold them and no longer
+    /// wait (queued sessions whose turn came), oldest first; read through an index, not the logs.
+    pub async fn queue_turns(&self) -> StoreResult<Vec<SessionId>> {
+        on_backend!(self, s => s.queue_turns().await)
+    }
+
     /// Who would stand between a new session and lock keys `keys` (holders, earlier queuers).
     pub async fn stack_holders(&self, keys: &std::collections::BTreeSet<String>) -> StoreResult<Vec<LockHolder>> {
         on_backend!(self, s => s.stack_holders(keys).await)

@@ -1,7 +1,7 @@
 //! A stack belongs to one unfinished session at a time; the others are refused or wait in line.
 
 use crate::{new_session, store_in, walk};
-use cloud_core::store::LockOutcome;
+use cloud_core::store::{EventKind, LockOutcome, NewEvent};
 use cloud_domain::session::{SessionState, StackName};
 use cloud_store::SavedConfig;
 use cloud_testkit::db::TestDatabase;
@@ -10,6 +10,7 @@ cloud_testkit::on_both_backends!(
     a_held_stack_is_refused_with_its_holder_or_waited_for_in_line,
     twenty_sessions_racing_for_one_stack_have_exactly_one_winner,
     a_session_records_the_configuration_each_stack_was_planned_with,
+    the_queue_knows_its_turns_and_the_positions_it_told_without_reading_the_logs,
 );
 
 const KEY: &str = "ecommerce/D1BRV40-network-dev";
@@ -174,4 +175,85 @@ async fn a_session_records_the_configuration_each_stack_was_planned_with(db: Tes
     backend!(store, s => s.set_stack_config(session.id, &network, &config).await).unwrap();
     let stored = backend!(store, s => s.stack_configs(session.id).await).unwrap();
     assert_eq!(stored.into_iter().collect::<Vec<_>>(), [(network, config)]);
+}
+
+async fn the_queue_knows_its_turns_and_the_positions_it_told_without_reading_the_logs(db: TestDatabase) {
+    use SessionState::*;
+    let store = store_in(&db).await;
+    let holder = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+    let first = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+    let second = store.create_session(new_session("dev", &["network"], 1)).await.unwrap();
+    let free = store
+        .create_session(new_session("prod", &["network"], 1))
+        .await
+        .unwrap();
+    let told = |position: u32| {
+        NewEvent::new(
+            EventKind::Queued,
+            &serde_json::json!({"type": "queued", "position": position}),
+        )
+    };
+    let moves = |store: &cloud_core::store::Store| {
+        let store = store.clone();
+        async move {
+            store
+                .queue_moves()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.session, e.position))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Stacks taken when a session opens are no turn of the queue.
+    assert_eq!(
+        store.acquire_locks(holder.id, false).await.unwrap(),
+        LockOutcome::Granted
+    );
+    assert!(store.queue_turns().await.unwrap().is_empty());
+
+    // Two sessions wait; nobody told them their place yet.
+    for id in [first.id, second.id] {
+        assert!(matches!(
+            store.acquire_locks(id, true).await.unwrap(),
+            LockOutcome::Queued { .. }
+        ));
+    }
+    assert_eq!(moves(&store).await, [(first.id, 1), (second.id, 2)]);
+    store.tell_queue_position(first.id, 1, &told(1)).await.unwrap();
+    assert_eq!(moves(&store).await, [(second.id, 2)], "the first was told");
+    store.tell_queue_position(second.id, 2, &told(2)).await.unwrap();
+    assert!(moves(&store).await.is_empty(), "everyone knows their place");
+    let logged = store.events_after(second.id, 0, 10).await.unwrap();
+    assert_eq!(
+        logged.iter().map(|e| (e.kind, e.payload.as_str())).collect::<Vec<_>>(),
+        [
+            (EventKind::Created, r#"{"type":"created"}"#),
+            (EventKind::Queued, r#"{"type":"queued","position":2}"#)
+        ],
+        "the event is appended with the position"
+    );
+    assert!(store.queue_turns().await.unwrap().is_empty(), "nobody's turn came");
+
+    // The holder ends: the first gets the stacks (its turn), the second moved up.
+    walk(&store, holder.id, &[Draft, Cancelled]).await;
+    assert_eq!(backend!(store, s => s.promote_queue().await).unwrap(), [first.id]);
+    assert_eq!(store.queue_turns().await.unwrap(), [first.id]);
+    assert_eq!(moves(&store).await, [(second.id, 1)]);
+    store.tell_queue_position(second.id, 1, &told(1)).await.unwrap();
+    assert!(moves(&store).await.is_empty());
+
+    // Asking to queue for free stacks is a turn of the queue too.
+    assert_eq!(store.acquire_locks(free.id, true).await.unwrap(), LockOutcome::Granted);
+    let mut turns = store.queue_turns().await.unwrap();
+    turns.sort();
+    let mut expected = vec![first.id, free.id];
+    expected.sort();
+    assert_eq!(turns, expected);
+
+    // A turn that is planned (or ends) is no longer waiting to be planned.
+    walk(&store, first.id, &[Draft, Planning]).await;
+    walk(&store, free.id, &[Draft, Cancelled]).await;
+    assert!(store.queue_turns().await.unwrap().is_empty());
 }

@@ -361,6 +361,8 @@ pub struct State {
     seq: u64,
     /// Set while a test holds the fake's clock ([`FakeDiscord::freeze_clock`]).
     frozen_at: Option<Instant>,
+    /// How far a running clock is ahead of the real one ([`FakeDiscord::pass_time`]).
+    skew: Duration,
     /// Messages whose edits wait until the test lets them through ([`FakeDiscord::hold_edits`]).
     pub(crate) held_edits: HashMap<u64, tokio::sync::watch::Receiver<bool>>,
     /// Injected refusals ([`FakeDiscord::rate_limit_posts_containing`]): the text a post must
@@ -394,6 +396,7 @@ impl State {
             rejected_identify: 0,
             seq: 0,
             frozen_at: None,
+            skew: Duration::ZERO,
             held_edits: HashMap::new(),
             rate_limit_posts: None,
             rate_limit_edits: 0,
@@ -405,7 +408,7 @@ impl State {
     /// The fake's now, for every deadline and window it enforces (the 3 s ack, token lifetimes,
     /// rate buckets): the real clock, unless a test froze it.
     pub fn now(&self) -> Instant {
-        self.frozen_at.unwrap_or_else(Instant::now)
+        self.frozen_at.unwrap_or_else(|| Instant::now() + self.skew)
     }
 
     pub fn snowflake(&mut self) -> u64 {
@@ -617,6 +620,17 @@ impl FakeDiscord {
             .frozen_at
             .expect("freeze_clock() first: the fake's clock is the real one");
         st.frozen_at = Some(now + by);
+    }
+
+    /// Lets `by` pass for the fake at once, its clock frozen or not: Discord's windows (rate
+    /// buckets, deadlines) run out as they would while, say, a bot is down for that long —
+    /// without the test sleeping through them.
+    pub fn pass_time(&self, by: Duration) {
+        let mut st = self.state();
+        match st.frozen_at {
+            Some(now) => st.frozen_at = Some(now + by),
+            None => st.skew += by,
+        }
     }
 
     /// Waits until `check` returns `Some`, or `timeout` passes (`None`).
