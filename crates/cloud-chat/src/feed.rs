@@ -181,6 +181,56 @@ impl Update {
     }
 }
 
+/// An adapter's session task as [`render`] drives it: it renders each [`Update`] its way (a
+/// lobby redraw is only asked for, to coalesce edits), and draws the lobby when asked to.
+#[async_trait::async_trait]
+pub trait SessionRender: Send {
+    /// Renders one update in the adapter's way.
+    async fn on_update(&mut self, update: Update);
+    /// Draws the lobby now if a redraw was asked for; the session's state if it drew it.
+    async fn redraw_if_asked(&mut self) -> Option<SessionState>;
+    /// Records how far the lobby and the thread show the session's log
+    /// ([`SessionFeed::save_cursor_behind`]).
+    async fn save_cursor(&mut self);
+    /// Whether nothing is left to draw: no thread batcher still takes inputs and no lobby
+    /// redraw waits.
+    fn idle(&self) -> bool;
+}
+
+/// Renders updates. When they posted in the thread outside its batcher (announcements, a
+/// follow-up's lobby), the lobby is drawn at once and the cursor recorded, so that a successor
+/// neither posts them again nor leaves the lobby behind. Returns whether the session's rendering
+/// is over (the lobby drawn terminal, the thread's batcher done).
+pub async fn render(task: &mut (impl SessionRender + ?Sized), updates: Vec<Update>) -> bool {
+    let posts = updates.iter().any(Update::posts_outside_the_batcher);
+    for update in updates {
+        task.on_update(update).await;
+    }
+    if !posts {
+        return false;
+    }
+    let state = task.redraw_if_asked().await;
+    task.save_cursor().await;
+    state.is_some_and(SessionState::is_terminal) && task.idle()
+}
+
+/// Hands an [`Update::Stream`]'s input to the session thread's batcher, if it has one; after the
+/// session's last input ([`BatchInput::SessionFinished`]) the batcher is let go: it finishes the
+/// thread on its own.
+pub fn stream_into(
+    batcher: &mut Option<tokio::sync::mpsc::UnboundedSender<(i64, BatchInput)>>,
+    input: BatchInput,
+    at: i64,
+) {
+    let finished = matches!(input, BatchInput::SessionFinished(_));
+    if let Some(batcher) = batcher {
+        let _ = batcher.send((at, input));
+    }
+    if finished {
+        *batcher = None;
+    }
+}
+
 /// Turns one session's events into [`Update`]s for an adapter whose people are on `audience`.
 pub struct SessionFeed {
     core: Arc<Core>,
@@ -288,6 +338,13 @@ impl SessionFeed {
     /// feed's cursor, but no further than `thread` while a thread's batcher still has inputs to
     /// post ([`ThreadCursor::cap`]). Everything posted in the thread
     /// outside the batcher (announcements) is posted before this is called.
+    /// [`SessionFeed::save_cursor_upto`] no further than `thread` shows the log while its
+    /// batcher is busy: how far the lobby and the thread show the session's log.
+    pub async fn save_cursor_behind(&mut self, thread: Option<&ThreadCursor>) {
+        let upto = ThreadCursor::cap(thread, self.cursor());
+        self.save_cursor_upto(upto).await
+    }
+
     pub async fn save_cursor_upto(&mut self, thread: Option<i64>) {
         let Some(cursor) = self.cursor else { return };
         let cursor = thread.map_or(cursor, |t| cursor.min(t));

@@ -11,6 +11,8 @@
 //! - [`view`]: the transport-neutral models (button ids, lobby, summary, replies and every
 //!   refusal text).
 //! - [`batcher`]: turns engine progress into rate- and size-limited render operations.
+//! - [`thread_out`]: carries those operations into a session thread through the platform's calls
+//!   (refused posts kept and posted again, the cursor saved no further than the thread shows).
 //! - [`plan_post`]: the plan a thread receives at PLAN_READY (grouped per stack, changed
 //!   properties, the whole plan attached when long).
 //! - [`progress`]: the live per-stack progress line (`network  12/30 ▓▓▓▓░░░░░░ 40%  2 updating`).
@@ -27,6 +29,7 @@ pub mod progress;
 mod refusal;
 pub mod service;
 pub mod text;
+pub mod thread_out;
 pub mod tokens;
 mod turns;
 pub mod view;

@@ -23,11 +23,13 @@ use tracing::{info, warn};
 
 use super::pacer::{Pacer, Route};
 use super::{render, Responder};
+use async_trait::async_trait;
 use cloud_chat::actions;
-use cloud_chat::batcher::{spawn_tracked_batcher, BatchInput, Batcher, MessageKey, RenderOp, SinkLimits, ThreadOp};
-use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, SessionFeed, ThreadCursor, Update};
+use cloud_chat::batcher::{spawn_tracked_batcher, BatchInput, Batcher, SinkLimits};
+use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, SessionFeed, SessionRender, ThreadCursor, Update};
 use cloud_chat::plan_post::PlanPost;
 use cloud_chat::service::{metric, Core};
+use cloud_chat::thread_out::{OpError, PostOrder, ThreadOut, ThreadPlatform};
 use cloud_chat::view::{FollowUp, LobbyView};
 use cloud_chat::Actor;
 use cloud_domain::session::{Platform, SessionId, SessionState};
@@ -315,7 +317,7 @@ impl SessionTask {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         // Whatever the log holds beyond what this lobby shows (a restart, another process).
         let updates = self.feed.catch_up().await;
-        let mut ended = self.render(updates).await;
+        let mut ended = feed::render(&mut self, updates).await;
         while !ended {
             let due = self
                 .last_edit
@@ -325,7 +327,7 @@ impl SessionTask {
                 msg = rx.recv() => match msg {
                     Some(Msg::Event(event)) => {
                         let updates = self.feed.on(*event).await;
-                        ended = self.render(updates).await;
+                        ended = feed::render(&mut self, updates).await;
                     }
                     Some(Msg::Redraw) => self.dirty = true,
                     None => break,
@@ -333,7 +335,7 @@ impl SessionTask {
                 _ = tokio::time::sleep_until(due), if self.dirty => {
                     let state = self.edit_lobby().await;
                     self.save_cursor().await;
-                    if state.map(SessionState::is_terminal).unwrap_or(false) && self.batch.is_none() && !self.dirty {
+                    if state.map(SessionState::is_terminal).unwrap_or(false) && self.idle() {
                         break;
                     }
                 }
@@ -344,59 +346,6 @@ impl SessionTask {
         let mut sessions = self.live.sessions.lock().expect("live lock");
         if sessions.get(&self.id()).map(|tx| tx.is_closed()).unwrap_or(false) {
             sessions.remove(&self.id());
-        }
-    }
-
-    /// Records how far the lobby and the thread show the session's log (no further than the
-    /// thread's posts got while its batcher is busy).
-    async fn save_cursor(&mut self) {
-        self.feed
-            .save_cursor_upto(ThreadCursor::cap(self.thread.as_deref(), self.feed.cursor()))
-            .await;
-    }
-
-    /// Renders updates. When they posted in the thread outside its batcher (announcements, a
-    /// follow-up's lobby), the lobby is drawn at once and the cursor recorded, so that a
-    /// successor neither posts them again nor leaves the lobby behind. Returns whether the
-    /// session's rendering is over (the lobby drawn terminal, the thread's batcher done).
-    async fn render(&mut self, updates: Vec<Update>) -> bool {
-        let posts = updates.iter().any(Update::posts_outside_the_batcher);
-        for update in updates {
-            self.on_update(update).await;
-        }
-        if !posts {
-            return false;
-        }
-        let state = if self.dirty { self.edit_lobby().await } else { None };
-        self.save_cursor().await;
-        state.is_some_and(SessionState::is_terminal) && self.batch.is_none() && !self.dirty
-    }
-
-    async fn on_update(&mut self, update: Update) {
-        match update {
-            // Every lobby edit waits out LOBBY_EDIT_INTERVAL, which coalesces stack moves too.
-            Update::Lobby(_) => self.dirty = true,
-            Update::ApplyStarted { announcement, at } => self.start_thread_output(announcement, at).await,
-            Update::Stream { input, at } => {
-                let finished = matches!(input, BatchInput::SessionFinished(_));
-                if let Some(batch) = &self.batch {
-                    let _ = batch.send((at, input));
-                }
-                if finished {
-                    self.batch = None;
-                }
-            }
-            Update::PlanReady(post) => self.post_plan(post).await,
-            Update::Announce(text) => self.live.announce(self.id(), &text).await,
-            Update::FollowUpOpened(follow_up) => {
-                // The follow-up needs its own approval: it gets a lobby beside this one.
-                let Ok(channel) = self.row.channel_id.parse::<u64>() else {
-                    return;
-                };
-                if let Err(e) = self.live.post_lobby(channel, follow_up).await {
-                    warn!(session = %follow_up, error = %e, "cannot post the follow-up's lobby");
-                }
-            }
         }
     }
 
@@ -495,7 +444,15 @@ impl SessionTask {
         let id = self.id();
         let shown = cursor.clone();
         tokio::spawn(async move {
-            send_ops(live.clone(), id, thread, ops_rx, &shown).await;
+            let ops = ThreadOps {
+                live: live.clone(),
+                session: id,
+                thread,
+                refused_until: None,
+            };
+            ThreadOut::new(ops, live.core.clone(), id, PostOrder::Strict)
+                .run(ops_rx, &shown)
+                .await;
             shown.close(&live.core, id, Platform::Discord).await;
             drop(guard);
         });
@@ -554,17 +511,47 @@ impl SessionTask {
     }
 }
 
-/// A post Discord refused even after [`POST_RETRIES`] tries (a run of 429s longer than them),
-/// with its latest text: posted again before the next op, the batcher's edits of it folded into
-/// it meanwhile; what is still refused when the session ends is attached as a file.
-struct Pending {
-    key: MessageKey,
-    text: String,
-    attempts: u32,
+#[async_trait]
+impl SessionRender for SessionTask {
+    async fn on_update(&mut self, update: Update) {
+        match update {
+            // Every lobby edit waits out LOBBY_EDIT_INTERVAL, which coalesces stack moves too.
+            Update::Lobby(_) => self.dirty = true,
+            Update::ApplyStarted { announcement, at } => self.start_thread_output(announcement, at).await,
+            Update::Stream { input, at } => feed::stream_into(&mut self.batch, input, at),
+            Update::PlanReady(post) => self.post_plan(post).await,
+            Update::Announce(text) => self.live.announce(self.id(), &text).await,
+            Update::FollowUpOpened(follow_up) => {
+                // The follow-up needs its own approval: it gets a lobby beside this one.
+                let Ok(channel) = self.row.channel_id.parse::<u64>() else {
+                    return;
+                };
+                if let Err(e) = self.live.post_lobby(channel, follow_up).await {
+                    warn!(session = %follow_up, error = %e, "cannot post the follow-up's lobby");
+                }
+            }
+        }
+    }
+
+    async fn redraw_if_asked(&mut self) -> Option<SessionState> {
+        if self.dirty {
+            self.edit_lobby().await
+        } else {
+            None
+        }
+    }
+
+    async fn save_cursor(&mut self) {
+        self.feed.save_cursor_behind(self.thread.as_deref()).await;
+    }
+
+    fn idle(&self) -> bool {
+        self.batch.is_none() && !self.dirty
+    }
 }
 
 /// How often a post Discord answers 429 is sent again at once (after waiting out the refusal)
-/// before it waits for the thread's next op.
+/// before it is kept to post again at the thread's next op ([`ThreadOut`]).
 const POST_RETRIES: u32 = 3;
 
 /// How long a refused post waits before it is sent again: the `Retry-After` Discord gives a
@@ -572,9 +559,6 @@ const POST_RETRIES: u32 = 3;
 const RETRY_AFTER_429: Duration = Duration::from_secs(1);
 // A refused lobby edit is drawn again a LOBBY_EDIT_INTERVAL later: after the Retry-After.
 const _: () = assert!(LOBBY_EDIT_INTERVAL.as_millis() >= RETRY_AFTER_429.as_millis());
-
-/// How often a pending post is tried again before it waits for the end of the session.
-const MAX_REPOST_ATTEMPTS: u32 = 5;
 
 fn is_429(e: &serenity::Error) -> bool {
     matches!(e, serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 429)
@@ -586,22 +570,25 @@ fn is_transient(e: &serenity::Error) -> bool {
         if r.status_code.as_u16() == 429 || r.status_code.is_server_error())
 }
 
-/// The batcher's ops in one thread, mapping its message keys to Discord message ids.
+/// Discord's calls in one thread; what to call and when (refused posts, the cursor, the log at
+/// shutdown) is [`ThreadOut`]'s.
 struct ThreadOps {
     live: Arc<Live>,
     session: SessionId,
     thread: u64,
-    ids: HashMap<MessageKey, MessageId>,
-    /// Refused posts, oldest first.
-    pending: Vec<Pending>,
     /// Until when Discord's last refusal asked the thread's posts to wait (its Retry-After): no
     /// post of this thread, retried or new, goes out before then.
     refused_until: Option<Instant>,
 }
 
-impl ThreadOps {
-    /// Posts `text` under `key`, sending it again after a 429 up to [`POST_RETRIES`] times.
-    async fn post(&mut self, key: &MessageKey, text: &str) -> Result<(), serenity::Error> {
+#[async_trait]
+impl ThreadPlatform for ThreadOps {
+    type MessageId = MessageId;
+    type Error = serenity::Error;
+    const PLATFORM: Platform = Platform::Discord;
+
+    /// Posts `text`, sending it again after a 429 up to [`POST_RETRIES`] times.
+    async fn post(&mut self, text: &str) -> Result<MessageId, serenity::Error> {
         let mut tries = 0;
         loop {
             if let Some(until) = self.refused_until.take() {
@@ -614,10 +601,7 @@ impl ThreadOps {
             let r = self.live.pacer.send(Route::Post, self.thread, post).await;
             count_call("post_message", &r);
             match r {
-                Ok(m) => {
-                    self.ids.insert(key.clone(), m.id);
-                    return Ok(());
-                }
+                Ok(m) => return Ok(m.id),
                 Err(e) if is_429(&e) => {
                     self.refused_until = Some(Instant::now() + RETRY_AFTER_429);
                     if tries == POST_RETRIES {
@@ -630,80 +614,22 @@ impl ThreadOps {
         }
     }
 
-    /// Posts the refused posts again, oldest first, while Discord takes them (stops at the first
-    /// refusal: the thread keeps its order).
-    async fn repost_pending(&mut self) {
-        while let Some(first) = self.pending.first_mut() {
-            if first.attempts >= MAX_REPOST_ATTEMPTS {
-                return;
-            }
-            first.attempts += 1;
-            let (key, text) = (first.key.clone(), first.text.clone());
-            match self.post(&key, &text).await {
-                Ok(()) => {
-                    info!(session = %self.session, %key, "a refused post went through on a later try");
-                    self.pending.remove(0);
-                }
-                Err(e) => {
-                    warn!(session = %self.session, %key, error = %e, "a refused post is refused again");
-                    return;
-                }
-            }
-        }
+    async fn edit(&mut self, id: &MessageId, text: &str) -> Result<(), serenity::Error> {
+        let edit = ChannelId::new(self.thread).edit_message(
+            &self.live.http,
+            *id,
+            EditMessage::new().content(text).allowed_mentions(render::no_pings()),
+        );
+        let r = self.live.pacer.send(Route::Edit, self.thread, edit).await;
+        count_call("edit_message", &r);
+        r.map(drop)
     }
 
-    async fn perform(&mut self, op: RenderOp) {
-        if !matches!(op, RenderOp::Edit { .. }) || self.pending.is_empty() {
-            self.repost_pending().await;
-        }
-        match op {
-            RenderOp::Post { key, text } => {
-                if !self.pending.is_empty() {
-                    // Keep the thread's order: it goes out after the posts still refused.
-                    self.pending.push(Pending { key, text, attempts: 0 });
-                } else if let Err(e) = self.post(&key, &text).await {
-                    warn!(session = %self.session, %key, error = %e, "cannot post in the thread; kept to post again later");
-                    self.pending.push(Pending { key, text, attempts: 0 });
-                }
-            }
-            RenderOp::Edit { key, text } => {
-                let Some(mid) = self.ids.get(&key).copied() else {
-                    // Not posted yet (Discord refused it): the post goes out with this text.
-                    if let Some(p) = self.pending.iter_mut().find(|p| p.key == key) {
-                        p.text = text;
-                    }
-                    return;
-                };
-                let edit = ChannelId::new(self.thread).edit_message(
-                    &self.live.http,
-                    mid,
-                    EditMessage::new().content(text).allowed_mentions(render::no_pings()),
-                );
-                let r = self.live.pacer.send(Route::Edit, self.thread, edit).await;
-                count_call("edit_message", &r);
-                if let Err(e) = r {
-                    warn!(session = %self.session, error = %e, "cannot edit in the thread");
-                }
-            }
-            RenderOp::Upload { filename, content } => {
-                upload_log(&self.live, self.session, self.thread, filename, content).await;
-            }
-        }
+    async fn upload(&mut self, filename: String, content: String) -> Result<(), serenity::Error> {
+        upload_log(&self.live, self.session, self.thread, filename, content).await
     }
 
-    /// The session ended: one last round of tries for refused posts, then the rest as a file.
-    async fn finish(&mut self) {
-        for p in &mut self.pending {
-            p.attempts = 0;
-        }
-        self.repost_pending().await;
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut content = String::new();
-        for p in self.pending.drain(..) {
-            content.push_str(&format!("--- {} ---\n{}\n", p.key, p.text));
-        }
+    async fn attach_undelivered(&mut self, content: String) {
         let file = CreateAttachment::bytes(
             content.into_bytes(),
             format!("undelivered-session-{}.log", self.session.short()),
@@ -721,69 +647,35 @@ impl ThreadOps {
             warn!(session = %self.session, error = %e, "cannot attach the messages Discord refused");
         }
     }
-}
 
-/// Carries the batcher's ops to the thread, mapping its message keys to Discord message ids.
-/// Records, after the ops before each [`ThreadOp::Shows`], how far the thread shows the log —
-/// only while no refused post waits, so a process taking over re-sends what chat never showed.
-async fn send_ops(
-    live: Arc<Live>,
-    session: SessionId,
-    thread: u64,
-    mut ops: mpsc::Receiver<ThreadOp>,
-    shown: &ThreadCursor,
-) {
-    let mut sink = ThreadOps {
-        live: live.clone(),
-        session,
-        thread,
-        ids: HashMap::new(),
-        pending: Vec::new(),
-        refused_until: None,
-    };
-    let mut uploaded = false;
-    // The summary went out while the bot still took work: the session ended on its own, and its
-    // thread is complete whenever the bot stops afterwards.
-    let mut ended_before_shutdown = false;
-    while let Some(op) = ops.recv().await {
-        match op {
-            ThreadOp::Render(op) => {
-                uploaded |= matches!(op, RenderOp::Upload { .. });
-                ended_before_shutdown |= matches!(
-                    op,
-                    RenderOp::Post {
-                        key: MessageKey::Summary(_),
-                        ..
-                    }
-                ) && live.core.accepting();
-                sink.perform(op).await;
-            }
-            ThreadOp::Shows(cursor) if sink.pending.is_empty() => {
-                shown.record(&live.core, session, Platform::Discord, cursor).await;
-            }
-            ThreadOp::Shows(_) => {}
+    async fn attach_full_log(&mut self, content: String) {
+        let filename = format!("session-{}.log", self.session.short());
+        if let Err(e) = upload_log(&self.live, self.session, self.thread, filename, content).await {
+            warn!(session = %self.session, error = %e, "cannot attach the full log");
         }
     }
-    sink.finish().await;
-    // The bot is shutting down in the middle of the session: the thread is the last word chat
-    // has on it, so it ends with the full log even when the chat messages held every line.
-    if !uploaded && !ended_before_shutdown && !live.core.accepting() {
-        let content = feed::full_log(&live.core, session, String::new()).await;
-        if !content.is_empty() {
-            upload_log(
-                &live,
-                session,
-                thread,
-                format!("session-{}.log", session.short()),
-                content,
-            )
-            .await;
+
+    fn report(&mut self, error: OpError<serenity::Error>) {
+        match error {
+            OpError::Refused { key, error } => {
+                warn!(session = %self.session, %key, error = %error, "cannot post in the thread; kept to post again later")
+            }
+            OpError::Edit { error, .. } => warn!(session = %self.session, error = %error, "cannot edit in the thread"),
+            OpError::Upload(error) => warn!(session = %self.session, error = %error, "cannot attach the full log"),
+            // An edit of a post that never went out and waits for nothing: nothing to show.
+            OpError::NeverPosted(_) => {}
         }
     }
 }
 
 /// Attaches the session's full log to its thread.
-async fn upload_log(live: &Live, session: SessionId, thread: u64, filename: String, content: String) {
+async fn upload_log(
+    live: &Live,
+    session: SessionId,
+    thread: u64,
+    filename: String,
+    content: String,
+) -> Result<(), serenity::Error> {
     // The store keeps every line the engine printed, even ones this process's event broadcast
     // dropped under load: attach that when it holds more.
     let content = feed::full_log(&live.core, session, content).await;
@@ -797,7 +689,5 @@ async fn upload_log(live: &Live, session: SessionId, thread: u64, filename: Stri
     );
     let r = live.pacer.send(Route::Post, thread, post).await;
     count_call("upload", &r);
-    if let Err(e) = r {
-        warn!(%session, error = %e, "cannot attach the full log");
-    }
+    r.map(drop)
 }

@@ -31,7 +31,9 @@ use super::sink::{self, ThreadSink};
 use super::web::{client, Lobby, Web};
 use cloud_chat::actions::{self, GrantParams};
 use cloud_chat::batcher::{BatchInput, SinkLimits};
-use cloud_chat::feed::{self, Event, Feed, FeedItem, LobbyRow, Redraw, SessionFeed, ThreadCursor, Update};
+use cloud_chat::feed::{
+    self, Event, Feed, FeedItem, LobbyRow, Redraw, SessionFeed, SessionRender, ThreadCursor, Update,
+};
 use cloud_chat::service::{metric, Core};
 use cloud_chat::view::{ButtonId, FollowUp, Reply};
 use cloud_chat::Actor;
@@ -707,14 +709,14 @@ impl SessionTask {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         // Whatever the log holds beyond what this lobby shows (a restart, another process).
         let updates = self.feed.catch_up().await;
-        let mut ended = self.render(updates).await;
+        let mut ended = feed::render(&mut self, updates).await;
         while !ended {
             let due = self.due;
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Msg::Event(event)) => {
                         let updates = self.feed.on(event).await;
-                        ended = self.render(updates).await;
+                        ended = feed::render(&mut self, updates).await;
                     }
                     Some(Msg::Redraw) => self.redraw_after(LOBBY_EDIT_INTERVAL),
                     None => break,
@@ -724,7 +726,7 @@ impl SessionTask {
                     self.last_edit = Some(Instant::now());
                     let state = self.bot.refresh_lobby(self.id, &self.lobby).await;
                     self.save_cursor().await;
-                    if state.is_some_and(SessionState::is_terminal) && self.thread.is_none() && self.due.is_none() {
+                    if state.is_some_and(SessionState::is_terminal) && self.idle() {
                         break;
                     }
                 }
@@ -737,36 +739,10 @@ impl SessionTask {
             sessions.remove(&self.id);
         }
     }
+}
 
-    /// Records how far the lobby and the thread show the session's log (no further than the
-    /// thread's posts got while its batcher is busy).
-    async fn save_cursor(&mut self) {
-        self.feed
-            .save_cursor_upto(ThreadCursor::cap(self.thread_cursor.as_deref(), self.feed.cursor()))
-            .await;
-    }
-
-    /// Renders updates. When they posted in the thread outside its batcher (announcements, a
-    /// follow-up's lobby), the lobby is drawn at once and the cursor recorded, so that a
-    /// successor neither posts them again nor leaves the lobby behind. Returns whether the
-    /// session's rendering is over (the lobby drawn terminal, the thread's batcher done).
-    async fn render(&mut self, updates: Vec<Update>) -> bool {
-        let posts = updates.iter().any(Update::posts_outside_the_batcher);
-        for update in updates {
-            self.on_update(update).await;
-        }
-        if !posts {
-            return false;
-        }
-        let mut state = None;
-        if self.due.take().is_some() {
-            self.last_edit = Some(Instant::now());
-            state = self.bot.refresh_lobby(self.id, &self.lobby).await;
-        }
-        self.save_cursor().await;
-        state.is_some_and(SessionState::is_terminal) && self.thread.is_none() && self.due.is_none()
-    }
-
+#[async_trait::async_trait]
+impl SessionRender for SessionTask {
     async fn on_update(&mut self, update: Update) {
         match update {
             Update::Lobby(Redraw::Now) => self.redraw_after(LOBBY_EDIT_INTERVAL),
@@ -790,15 +766,7 @@ impl SessionTask {
                 self.thread = Some(input);
                 self.thread_cursor = Some(cursor);
             }
-            Update::Stream { input, at } => {
-                let finished = matches!(input, BatchInput::SessionFinished(_));
-                if let Some(thread) = &self.thread {
-                    let _ = thread.send((at, input));
-                }
-                if finished {
-                    self.thread = None;
-                }
-            }
+            Update::Stream { input, at } => feed::stream_into(&mut self.thread, input, at),
             Update::PlanReady(post) => {
                 self.bot.post_in_thread(&self.lobby, &post.text).await;
                 if let Some((filename, content)) = post.attachment {
@@ -820,6 +788,20 @@ impl SessionTask {
                 }
             }
         }
+    }
+
+    async fn redraw_if_asked(&mut self) -> Option<SessionState> {
+        self.due.take()?;
+        self.last_edit = Some(Instant::now());
+        self.bot.refresh_lobby(self.id, &self.lobby).await
+    }
+
+    async fn save_cursor(&mut self) {
+        self.feed.save_cursor_behind(self.thread_cursor.as_deref()).await;
+    }
+
+    fn idle(&self) -> bool {
+        self.thread.is_none() && self.due.is_none()
     }
 }
 
