@@ -147,6 +147,13 @@ fn report(samples: Vec<Sample>) -> PlatformReport {
     let all = sorted(&samples, None, first);
     let answers = sorted(&samples, None, answer);
     let errors = samples.iter().filter(|(_, r)| r.is_err()).count();
+    for (command, e) in samples
+        .iter()
+        .filter_map(|(c, r)| r.as_ref().err().map(|e| (c, e)))
+        .take(5)
+    {
+        eprintln!("bench chat: {command}: {e}");
+    }
     let deferred = samples
         .iter()
         .filter(|(_, r)| r.as_ref().is_ok_and(|t| t.answer_ms > t.first_ms))

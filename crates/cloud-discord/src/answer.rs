@@ -16,8 +16,12 @@ use cloud_domain::session::{Platform, Principal};
 
 pub(crate) type Ctx<'a> = poise::Context<'a, Data, Error>;
 
-/// Answer directly when the work finishes within this; defer otherwise.
-pub(crate) const DEFER_AFTER: Duration = Duration::from_millis(1200);
+/// Answer directly when the work finishes within this; defer otherwise. Discord shows the
+/// deferral at once ("cloud is thinking…") and the answer replaces it in place, so deferring
+/// costs the person nothing: a command that needs more than a moment (a deploy writing its
+/// session, a busy store) is acknowledged within tens of milliseconds instead of up to Discord's
+/// 3 s (`cloud bench chat` times both the first response and the answer).
+pub(crate) const DEFER_AFTER: Duration = Duration::from_millis(25);
 
 /// The Discord user (with their guild roles) as the core's actor.
 pub(crate) fn actor_of(ctx: Ctx<'_>) -> Actor {
@@ -68,7 +72,12 @@ where
             metrics::histogram!(metric::FIRST_RESPONSE, "platform" => "discord")
                 .record(started.elapsed().as_secs_f64());
             let reply = work.await;
+            // The answer replaces the (ephemeral) deferral; an announcement for everyone (a
+            // grant) follows it into the channel.
             ctx.send(message(&reply, true)).await?;
+            if !reply.ephemeral {
+                ctx.send(message(&reply, false)).await?;
+            }
             reply
         }
     };

@@ -267,16 +267,43 @@ impl Live {
             .and_then(|r| r.thread_id)
             .and_then(|t| t.parse::<u64>().ok())
         {
-            let post = ChannelId::new(thread).send_message(
-                &self.http,
-                CreateMessage::new()
-                    .content(render::fit(text, 2000))
-                    .allowed_mentions(render::no_pings()),
-            );
-            let r = self.pacer.send(Route::Post, thread, post).await;
-            count_call("post_message", &r);
+            let message = CreateMessage::new()
+                .content(render::fit(text, 2000))
+                .allowed_mentions(render::no_pings());
+            let r = self
+                .send_retrying(Route::Post, thread, "post_message", || {
+                    ChannelId::new(thread).send_message(&self.http, message.clone())
+                })
+                .await;
             if let Err(e) = r {
                 warn!(session = %id, error = %e, "cannot announce in the thread");
+            }
+        }
+    }
+
+    /// Sends a one-off request (`make` builds it) through the pacer, and again after a 429, up
+    /// to [`POST_RETRIES`] times [`RETRY_AFTER_429`] apart: Discord's bucket may still hold
+    /// requests this pacer never saw (a predecessor's, before a restart or a takeover).
+    async fn send_retrying<T, F>(
+        &self,
+        route: Route,
+        channel: u64,
+        what: &'static str,
+        mut make: impl FnMut() -> F,
+    ) -> Result<T, serenity::Error>
+    where
+        F: std::future::Future<Output = Result<T, serenity::Error>>,
+    {
+        let mut tries = 0;
+        loop {
+            let r = self.pacer.send(route, channel, make()).await;
+            count_call(what, &r);
+            match r {
+                Err(e) if is_429(&e) && tries < POST_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(RETRY_AFTER_429).await;
+                }
+                r => return r,
             }
         }
     }
@@ -401,9 +428,12 @@ impl SessionTask {
         if let Some((filename, content)) = post.attachment {
             message = message.add_file(CreateAttachment::bytes(content.into_bytes(), filename));
         }
-        let send = ChannelId::new(thread).send_message(&self.live.http, message);
-        let r = self.live.pacer.send(Route::Post, thread, send).await;
-        count_call("post_message", &r);
+        let live = &self.live;
+        let r = live
+            .send_retrying(Route::Post, thread, "post_message", || {
+                ChannelId::new(thread).send_message(&live.http, message.clone())
+            })
+            .await;
         if let Err(e) = r {
             warn!(session = %self.id(), error = %e, "cannot post the plan in the thread");
         }
@@ -425,14 +455,18 @@ impl SessionTask {
             return;
         };
         if let Some(text) = announcement {
-            let post = ChannelId::new(thread).send_message(
-                &self.live.http,
-                CreateMessage::new()
-                    .content(render::fit(&text, 2000))
-                    .allowed_mentions(render::no_pings()),
-            );
-            let r = self.live.pacer.send(Route::Post, thread, post).await;
-            count_call("post_message", &r);
+            let message = CreateMessage::new()
+                .content(render::fit(&text, 2000))
+                .allowed_mentions(render::no_pings());
+            let live = &self.live;
+            let r = live
+                .send_retrying(Route::Post, thread, "post_message", || {
+                    ChannelId::new(thread).send_message(&live.http, message.clone())
+                })
+                .await;
+            if let Err(e) = r {
+                warn!(session = %self.id(), error = %e, "cannot announce the approval in the thread");
+            }
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let (ops_tx, ops_rx) = mpsc::channel(64);
@@ -478,23 +512,12 @@ impl SessionTask {
             100,
         );
         let builder = CreateThread::new(name).auto_archive_duration(serenity::AutoArchiveDuration::OneHour);
-        let mut tries = 0;
-        let r = loop {
-            let open = ChannelId::new(channel).create_thread_from_message(
-                &self.live.http,
-                MessageId::new(message),
-                builder.clone(),
-            );
-            let r = self.live.pacer.send(Route::Thread, channel, open).await;
-            count_call("create_thread", &r);
-            match r {
-                Err(e) if is_429(&e) && tries < POST_RETRIES => {
-                    tries += 1;
-                    tokio::time::sleep(RETRY_AFTER_429).await;
-                }
-                r => break r,
-            }
-        };
+        let live = &self.live;
+        let r = live
+            .send_retrying(Route::Thread, channel, "create_thread", || {
+                ChannelId::new(channel).create_thread_from_message(&live.http, MessageId::new(message), builder.clone())
+            })
+            .await;
         match r {
             Ok(thread) => {
                 let id = thread.id.get();

@@ -194,7 +194,9 @@ async fn route(shared: &Arc<Shared>, method: &Method, path: &str, headers: &Head
             check_auth(&st, headers)?;
         }
         let now = st.now();
-        if seg.first() != Some(&"interactions") && !st.take_global(now) {
+        // The global limit is the bot token's: interaction endpoints (the callback, and the
+        // followups and `@original` under `/webhooks/{app}/{interaction token}`) are exempt.
+        if !token_route && !st.take_global(now) {
             return Ok(Reply {
                 status: 429,
                 body: Some(json!({"message": "You are being rate limited.", "retry_after": 1.0, "global": true})),
