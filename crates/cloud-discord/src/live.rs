@@ -267,18 +267,19 @@ impl Live {
             .and_then(|r| r.thread_id)
             .and_then(|t| t.parse::<u64>().ok())
         {
-            let message = CreateMessage::new()
-                .content(render::fit(text, 2000))
-                .allowed_mentions(render::no_pings());
-            let r = self
-                .send_retrying(Route::Post, thread, "post_message", || {
-                    ChannelId::new(thread).send_message(&self.http, message.clone())
-                })
-                .await;
-            if let Err(e) = r {
+            if let Err(e) = self.post_in_thread(thread, text_message(text)).await {
                 warn!(session = %id, error = %e, "cannot announce in the thread");
             }
         }
+    }
+
+    /// Posts a one-off `message` in `thread` (again after a 429, see [`Live::send_retrying`]).
+    async fn post_in_thread(&self, thread: u64, message: CreateMessage) -> Result<(), serenity::Error> {
+        self.send_retrying(Route::Post, thread, "post_message", || {
+            ChannelId::new(thread).send_message(&self.http, message.clone())
+        })
+        .await
+        .map(drop)
     }
 
     /// Sends a one-off request (`make` builds it) through the pacer, and again after a 429, up
@@ -422,19 +423,11 @@ impl SessionTask {
         let Some(thread) = self.ensure_thread(&lobby).await else {
             return;
         };
-        let mut message = CreateMessage::new()
-            .content(render::fit(&post.text, 2000))
-            .allowed_mentions(render::no_pings());
+        let mut message = text_message(&post.text);
         if let Some((filename, content)) = post.attachment {
             message = message.add_file(CreateAttachment::bytes(content.into_bytes(), filename));
         }
-        let live = &self.live;
-        let r = live
-            .send_retrying(Route::Post, thread, "post_message", || {
-                ChannelId::new(thread).send_message(&live.http, message.clone())
-            })
-            .await;
-        if let Err(e) = r {
+        if let Err(e) = self.live.post_in_thread(thread, message).await {
             warn!(session = %self.id(), error = %e, "cannot post the plan in the thread");
         }
     }
@@ -455,16 +448,7 @@ impl SessionTask {
             return;
         };
         if let Some(text) = announcement {
-            let message = CreateMessage::new()
-                .content(render::fit(&text, 2000))
-                .allowed_mentions(render::no_pings());
-            let live = &self.live;
-            let r = live
-                .send_retrying(Route::Post, thread, "post_message", || {
-                    ChannelId::new(thread).send_message(&live.http, message.clone())
-                })
-                .await;
-            if let Err(e) = r {
+            if let Err(e) = self.live.post_in_thread(thread, text_message(&text)).await {
                 warn!(session = %self.id(), error = %e, "cannot announce the approval in the thread");
             }
         }
@@ -585,6 +569,13 @@ const _: () = assert!(LOBBY_EDIT_INTERVAL.as_millis() >= RETRY_AFTER_429.as_mill
 
 fn is_429(e: &serenity::Error) -> bool {
     matches!(e, serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 429)
+}
+
+/// A message of `text` (cut to Discord's 2000 characters) that pings nobody.
+fn text_message(text: &str) -> CreateMessage {
+    CreateMessage::new()
+        .content(render::fit(text, 2000))
+        .allowed_mentions(render::no_pings())
 }
 
 /// A refusal worth trying again later: a 429, or trouble on Discord's side (5xx).
