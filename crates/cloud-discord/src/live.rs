@@ -601,31 +601,25 @@ impl ThreadPlatform for ThreadOps {
     type Error = serenity::Error;
     const PLATFORM: Platform = Platform::Discord;
 
-    /// Posts `text`, sending it again after a 429 up to [`POST_RETRIES`] times.
+    /// Posts `text` (again after a 429, see [`Live::send_retrying`]), not before the last
+    /// refusal's Retry-After; a post still refused makes the thread's next one wait it out.
     async fn post(&mut self, text: &str) -> Result<MessageId, serenity::Error> {
-        let mut tries = 0;
-        loop {
-            if let Some(until) = self.refused_until.take() {
-                tokio::time::sleep_until(until).await;
-            }
-            let post = ChannelId::new(self.thread).send_message(
-                &self.live.http,
-                CreateMessage::new().content(text).allowed_mentions(render::no_pings()),
-            );
-            let r = self.live.pacer.send(Route::Post, self.thread, post).await;
-            count_call("post_message", &r);
-            match r {
-                Ok(m) => return Ok(m.id),
-                Err(e) if is_429(&e) => {
-                    self.refused_until = Some(Instant::now() + RETRY_AFTER_429);
-                    if tries == POST_RETRIES {
-                        return Err(e);
-                    }
-                    tries += 1;
-                }
-                Err(e) => return Err(e),
+        if let Some(until) = self.refused_until.take() {
+            tokio::time::sleep_until(until).await;
+        }
+        let (live, thread) = (&self.live, self.thread);
+        let r = live
+            .send_retrying(Route::Post, thread, "post_message", || {
+                let message = CreateMessage::new().content(text).allowed_mentions(render::no_pings());
+                ChannelId::new(thread).send_message(&live.http, message)
+            })
+            .await;
+        if let Err(e) = &r {
+            if is_429(e) {
+                self.refused_until = Some(Instant::now() + RETRY_AFTER_429);
             }
         }
+        r.map(|m| m.id)
     }
 
     async fn edit(&mut self, id: &MessageId, text: &str) -> Result<(), serenity::Error> {
