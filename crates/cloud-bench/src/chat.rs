@@ -278,9 +278,14 @@ async fn discord_user(
             ],
         );
         samples.push(("deploy", acked(deploy.id).await));
+        // The lobby is posted after the command (snowflakes grow): only newer messages are
+        // looked at, so twenty people waiting cost the fake (and the bot beside it) little.
         let (lobby, button) = fake
             .wait_for(PATIENCE, |s| {
-                s.messages_in(channel).into_iter().rev().find_map(|m| {
+                s.messages.range(deploy.id..).rev().find_map(|(_, m)| {
+                    if m.channel_id != channel {
+                        return None;
+                    }
                     let c = m.component("cloud:approve:")?;
                     let id = c["custom_id"].as_str()?.to_string();
                     (c["disabled"] != true && !approved.contains(&id)).then_some((m.id, id))
@@ -359,6 +364,9 @@ async fn slack_user(
     let mut approved: HashSet<String> = HashSet::new();
     let mut samples = Vec::new();
     for _ in 0..rounds {
+        // The lobby is posted after the command: only newer messages are looked at, none
+        // copied, so twenty people waiting cost the fake (and the app beside it) little.
+        let mark = fake.message_count();
         let started = Instant::now();
         let deploy = fake
             .slash(&transport, &user, "/cloud-deploy", &format!("{project} {env} {stack}"))
@@ -366,16 +374,15 @@ async fn slack_user(
         samples.push(("deploy", timed(started, deploy).await));
         let (ts, button) = fake
             .wait_for(&format!("the lobby of slack user {n}"), |f| {
-                f.channel_messages().into_iter().rev().find_map(|m| {
-                    let text = m.rendered();
-                    if !mine.iter().any(|who| text.contains(who.as_str())) {
-                        return None;
-                    }
+                f.find_top_level_since(mark, |m| {
                     let id = m
                         .action_ids()
                         .into_iter()
                         .find(|id| id.starts_with("cloud:approve:") && !approved.contains(id))?;
-                    Some((m.ts.clone(), id))
+                    let text = m.rendered();
+                    mine.iter()
+                        .any(|who| text.contains(who.as_str()))
+                        .then(|| (m.ts.clone(), id))
                 })
             })
             .await;
@@ -420,14 +427,29 @@ pub async fn cmd_bench_chat(global: &GlobalArgs, args: &ChatArgs) -> anyhow::Res
     let project = deployment.manifest.project.clone();
     let plan = assignments(&deployment.manifest, args.users)?;
 
-    let discord_fake = Arc::new(FakeDiscord::start(FakeConfig::default()).await?);
+    // The platforms and the people run on their own runtime: what the fakes and twenty
+    // simulated people do (locking the fakes' state, scanning it on every change) must not
+    // hold up the threads the bot runs on, as remote platforms would not.
+    let platforms = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-platforms")
+        .enable_all()
+        .build()?;
+    let discord_fake = Arc::new(
+        platforms
+            .spawn(FakeDiscord::start(FakeConfig::default()))
+            .await
+            .context("the fake Discord did not start")??,
+    );
     let slack_fake = Arc::new(
-        FakeSlack::start_with(fake_slack::Limits {
-            post_burst: 10_000,
-            post_interval: Duration::from_millis(1),
-            updates_per_minute: 1_000_000,
-        })
-        .await,
+        platforms
+            .spawn(FakeSlack::start_with(fake_slack::Limits {
+                post_burst: 10_000,
+                post_interval: Duration::from_millis(1),
+                updates_per_minute: 1_000_000,
+            }))
+            .await
+            .context("the fake Slack did not start")?,
     );
     config.slack.transport = SlackTransport::Http;
     config.slack.api_url = slack_fake.api_url();
@@ -513,7 +535,7 @@ pub async fn cmd_bench_chat(global: &GlobalArgs, args: &ChatArgs) -> anyhow::Res
         plan.iter()
             .enumerate()
             .map(|(n, pair)| {
-                tokio::spawn(discord_user(
+                platforms.spawn(discord_user(
                     discord_fake.clone(),
                     orchestrator.clone(),
                     (n as u32, args.users),
@@ -529,7 +551,7 @@ pub async fn cmd_bench_chat(global: &GlobalArgs, args: &ChatArgs) -> anyhow::Res
         plan.iter()
             .enumerate()
             .map(|(n, pair)| {
-                tokio::spawn(slack_user(
+                platforms.spawn(slack_user(
                     slack_fake.clone(),
                     slack_transport.clone(),
                     orchestrator.clone(),
@@ -546,6 +568,8 @@ pub async fn cmd_bench_chat(global: &GlobalArgs, args: &ChatArgs) -> anyhow::Res
     stop.cancel();
     slack.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), bot).await;
+    // Dropping a runtime may not block inside another one.
+    platforms.shutdown_background();
     let discord = report(discord_samples);
     let slack = report(slack_samples);
     Ok(ChatReport {

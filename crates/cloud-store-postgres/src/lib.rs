@@ -82,6 +82,11 @@ impl Store {
         Ok(tx)
     }
 
+    /// A connection for one write statement (autocommit): row locks order it, it needs no turn.
+    async fn write_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

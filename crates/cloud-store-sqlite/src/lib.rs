@@ -4,17 +4,25 @@
 //!
 //! Writers serialise on SQLite's own write lock: [`Store::begin_write`] is `BEGIN IMMEDIATE`,
 //! so a transaction that reads and then writes (compare-and-set + audit row, the lock queue)
-//! holds the lock from its first read and can never act on a stale snapshot.
+//! holds the lock from its first read and can never act on a stale snapshot. Within one process
+//! they first queue for the process's writer turn (first come, first served), so a writer waits
+//! for the one before it to commit rather than in SQLite's busy handler, which sleeps in steps
+//! of up to 100 ms and holds a pool connection meanwhile (eight waiting writers would leave no
+//! connection for a read). Other processes still meet on SQLite's lock and its busy timeout.
 
 #[path = "../../cloud-store/queries/mod.rs"]
 mod queries;
 
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use cloud_store::migrate::{migrator, Dialect};
 use cloud_store::{StoreError, StoreResult};
@@ -28,6 +36,56 @@ pub struct Store {
     pool: SqlitePool,
     /// Signs the audit head checkpoint in every append's transaction (`None`: the chain only).
     audit_key: Option<std::sync::Arc<cloud_store::AuditKey>>,
+    /// This process's writer turn (see the module doc), shared by every clone.
+    writer: Arc<Mutex<()>>,
+}
+
+/// A write transaction holding this process's writer turn until it commits or is dropped (rolled
+/// back). Used like sqlx's transaction: `&mut *tx` is its connection.
+pub(crate) struct WriteTx {
+    // Dropped before the turn: the rollback of a dropped transaction is queued on its connection
+    // before the next writer of this process begins.
+    tx: Transaction<'static, Sqlite>,
+    _turn: OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+/// A connection for one write statement outside a transaction, holding this process's writer
+/// turn like [`WriteTx`].
+pub(crate) struct WriteConn {
+    conn: PoolConnection<Sqlite>,
+    _turn: OwnedMutexGuard<()>,
+}
+
+impl Deref for WriteConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -58,7 +116,11 @@ impl Store {
         // beside the database while migrating.
         let _migrating = MigrationLock::take(&db_file).await?;
         migrator(Dialect::Sqlite).await?.run(&pool).await?;
-        Ok(Store { pool, audit_key: None })
+        Ok(Store {
+            pool,
+            audit_key: None,
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
     /// The connection pool (tests and tools that look at the raw tables).
@@ -76,9 +138,19 @@ impl Store {
     }
 
     /// A write transaction that takes SQLite's write lock up front, so a read-then-write inside it
-    /// cannot fail with a stale snapshot when another writer commits in between.
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// cannot fail with a stale snapshot when another writer commits in between. It waits for
+    /// this process's writer turn before it takes a connection from the pool.
+    async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let turn = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// A connection for one write statement (autocommit), after this process's writer turn.
+    async fn write_conn(&self) -> StoreResult<WriteConn> {
+        let turn = self.writer.clone().lock_owned().await;
+        let conn = self.pool.acquire().await?;
+        Ok(WriteConn { conn, _turn: turn })
     }
 
     pub async fn close(&self) {

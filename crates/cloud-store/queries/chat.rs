@@ -24,7 +24,7 @@ impl Store {
             row.thread_id,
             now,
         )
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -52,7 +52,7 @@ impl Store {
             session_id,
             platform,
         )
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -81,7 +81,7 @@ impl Store {
             session_id,
             platform,
         )
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }

@@ -423,7 +423,7 @@ impl Store {
             sid,
             stack,
         )
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }

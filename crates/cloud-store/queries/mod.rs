@@ -7,7 +7,11 @@
 //! crate's root provides:
 //!
 //! - `Store`, with a `pool` field, and `Store::begin_write()`: the store-wide write transaction
-//!   (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock);
+//!   (SQLite: this process's writer turn, then `BEGIN IMMEDIATE`; PostgreSQL: a
+//!   transaction-scoped advisory lock);
+//! - `Store::write_conn()`: a connection for one autocommit write statement (SQLite: after the
+//!   writer turn; PostgreSQL: any pool connection) — every write goes through one of the two,
+//!   reads use `&self.pool`;
 //! - `Conn`, the backend's connection type, for helpers that run inside a caller's transaction.
 //!
 //! Rules for the SQL (see docs/development.md): `$1…$N` placeholders only, every number used, no

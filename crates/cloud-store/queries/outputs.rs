@@ -33,7 +33,7 @@ impl Store {
             sid,
             now,
         )
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -47,7 +47,7 @@ impl Store {
             env,
             stack,
         )
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }

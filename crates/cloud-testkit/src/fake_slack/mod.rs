@@ -294,6 +294,25 @@ impl FakeSlack {
             .collect()
     }
 
+    /// How many messages (top-level and replies) the channel has had: a mark for
+    /// [`FakeSlack::find_top_level_since`].
+    pub fn message_count(&self) -> usize {
+        self.lock().messages.len()
+    }
+
+    /// The newest top-level message posted after the first `since` messages for which `pick`
+    /// returns something, without copying any (cheap enough to call on every change).
+    pub fn find_top_level_since<T>(&self, since: usize, mut pick: impl FnMut(&Message) -> Option<T>) -> Option<T> {
+        let inner = self.lock();
+        inner
+            .messages
+            .get(since..)?
+            .iter()
+            .rev()
+            .filter(|m| m.thread_ts.is_none())
+            .find_map(&mut pick)
+    }
+
     /// Replies in the thread of `ts`, oldest first.
     pub fn thread(&self, ts: &str) -> Vec<Message> {
         self.lock()
