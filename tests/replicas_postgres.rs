@@ -431,7 +431,12 @@ async fn two_replicas_one_gateway_and_the_survivor_finishes_what_the_killed_one_
             .iter()
             .filter(|t| t.starts_with("The process driving this session died"))
             .count();
-        assert_eq!(recovered, want_recovered, "{short}: {messages:#?}");
+        assert_eq!(
+            recovered,
+            want_recovered,
+            "{short}: {messages:#?}\nthe survivor's warnings:\n{}",
+            b.log.warnings()
+        );
         // The outcome once: the summary (and, for an applied stack, its finished progress
         // message), whoever posted the start of the thread.
         let outcome = if *n < APPLYING_AT_KILL { ": failed" } else { ": applied" };

@@ -510,6 +510,19 @@ impl LogLines {
         self.seen.join("\n")
     }
 
+    /// The warnings and errors logged so far (the process may still run), for failure messages.
+    pub fn warnings(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen
+            .iter()
+            .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The whole log, once the process has ended.
     pub async fn rest(mut self) -> String {
         while let Ok(Some(line)) = tokio::time::timeout(SAFETY_NET, self.lines.recv()).await {
