@@ -182,46 +182,10 @@ impl Store {
     /// as of a promotion, so the caller announces it; both answers come from one transaction,
     /// so a turn is reported by exactly one of the two.
     pub async fn take_locks(&self, id: SessionId, queue: bool) -> StoreResult<TakenLocks> {
-        let sid = id.to_string();
         let mut tx = self.begin_write().await?;
-        let (keys, state) = keys_of(&mut tx, &sid)
-            .await?
-            .ok_or_else(|| StoreError::SessionNotFound(sid.clone()))?;
-        if state.is_terminal() {
-            return Err(StoreError::Conflict(format!(
-                "session {} is already {state}, which is final: it cannot take stack locks",
-                id.short()
-            )));
-        }
-        let queued = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM lock_queue WHERE session_id = $1) AS "queued!: bool""#,
-            sid
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let holders = blockers(&mut tx, &sid, &keys).await?;
-        let left_queue = holders.is_empty() && queued;
-        let outcome = if holders.is_empty() {
-            grant(&mut tx, &sid, &keys, queue || queued).await?;
-            LockOutcome::Granted
-        } else if queue || queued {
-            if !queued {
-                let now = now_text();
-                sqlx::query!(
-                    "INSERT INTO lock_queue (session_id, enqueued_at) VALUES ($1, $2)",
-                    sid,
-                    now
-                )
-                .execute(&mut *tx)
-                .await?;
-            }
-            let position = position(&mut tx, &sid, &keys).await?;
-            LockOutcome::Queued { position, holders }
-        } else {
-            LockOutcome::Busy { holders }
-        };
+        let taken = take_on(&mut tx, id, queue).await?;
         tx.commit().await?;
-        Ok(TakenLocks { outcome, left_queue })
+        Ok(taken)
     }
 
     /// Hand freed stacks to queued sessions, first come first served: walking the queue in
@@ -450,4 +414,46 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// [`Store::take_locks`] inside the caller's write transaction.
+pub(super) async fn take_on(conn: &mut Conn, id: SessionId, queue: bool) -> StoreResult<TakenLocks> {
+    let sid = id.to_string();
+    let (keys, state) = keys_of(&mut *conn, &sid)
+        .await?
+        .ok_or_else(|| StoreError::SessionNotFound(sid.clone()))?;
+    if state.is_terminal() {
+        return Err(StoreError::Conflict(format!(
+            "session {} is already {state}, which is final: it cannot take stack locks",
+            id.short()
+        )));
+    }
+    let queued = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM lock_queue WHERE session_id = $1) AS "queued!: bool""#,
+        sid
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let holders = blockers(&mut *conn, &sid, &keys).await?;
+    let left_queue = holders.is_empty() && queued;
+    let outcome = if holders.is_empty() {
+        grant(&mut *conn, &sid, &keys, queue || queued).await?;
+        LockOutcome::Granted
+    } else if queue || queued {
+        if !queued {
+            let now = now_text();
+            sqlx::query!(
+                "INSERT INTO lock_queue (session_id, enqueued_at) VALUES ($1, $2)",
+                sid,
+                now
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        let position = position(&mut *conn, &sid, &keys).await?;
+        LockOutcome::Queued { position, holders }
+    } else {
+        LockOutcome::Busy { holders }
+    };
+    Ok(TakenLocks { outcome, left_queue })
 }

@@ -14,77 +14,30 @@ use cloud_store::events::{payload, EventKind};
 use cloud_store::sessions::{transition_details, StoredApproval, StoredSession, StoredStack};
 use cloud_store::time::now_text;
 use cloud_store::{
-    this_process, ApprovalRow, BadSessionRow, Fence, NewAudit, NewSession, SessionFilter, SessionRecord, StackRow,
-    StoreError, StoreResult, Transition,
+    this_process, ApprovalRow, BadSessionRow, Fence, LockOutcome, NewAudit, NewSession, SessionFilter, SessionRecord,
+    StackRow, StoreError, StoreResult, Transition,
 };
 
 impl Store {
     /// Create a DRAFT session with its stack rows and a `session.created` audit row.
     pub async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
-        let now = now_text();
-        let stacks: Vec<&StackName> = new.stacks.iter().map(|(s, _)| s).collect();
-        let stacks_json = serde_json::to_string(&stacks).expect("names serialise");
-        let id = new.id.to_string();
-        let requester = new.requester.to_string();
-        let follow_up_of = new.follow_up_of.map(|id| id.to_string());
-        let deployment = new.deployment_id.as_str();
-        let operation = new.operation.as_str();
-        let approvals_required = i64::from(new.approvals_required);
-        let allow_self_approve = i64::from(new.allow_self_approve);
+        let id = new.id;
         let mut tx = self.begin_write().await?;
-        sqlx::query!(
-            "INSERT INTO sessions (id, project, env, deployment_id, requester, state, operation, stacks,
-                approvals_required, allow_self_approve, follow_up_of, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'DRAFT', $6, $7, $8, $9, $10, $11, $11)",
-            id,
-            new.project,
-            new.env,
-            deployment,
-            requester,
-            operation,
-            stacks_json,
-            approvals_required,
-            allow_self_approve,
-            follow_up_of,
-            now,
-        )
-        .execute(&mut *tx)
-        .await?;
-        for (position, (stack, wave)) in new.stacks.iter().enumerate() {
-            let (stack, position, wave) = (stack.as_str(), position as i64, i64::from(*wave));
-            sqlx::query!(
-                "INSERT INTO session_stacks (session_id, stack, position, wave, state, updated_at)
-                 VALUES ($1, $2, $3, $4, 'pending', $5)",
-                id,
-                stack,
-                position,
-                wave,
-                now,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        append(
-            &mut tx,
-            self.audit_key(),
-            &NewAudit {
-                actor: requester,
-                action: "session.created".into(),
-                session_id: Some(new.id),
-                project: Some(new.project.clone()),
-                details: serde_json::json!({
-                    "env": new.env,
-                    "deployment": deployment,
-                    "operation": operation,
-                    "stacks": stacks,
-                    "follow_up_of": follow_up_of,
-                }),
-            },
-        )
-        .await?;
-        append_events(&mut tx, new.id, &[payload(EventKind::Created, serde_json::json!({}))]).await?;
+        insert_session(&mut tx, self.audit_key(), &new).await?;
         tx.commit().await?;
-        self.session(new.id).await
+        self.session(id).await
+    }
+
+    /// [`Store::create_session`] and [`Store::take_locks`] (without queueing) in one write
+    /// transaction: a new session owns its stacks from the start, or stays DRAFT without locks
+    /// when they are busy (the outcome says who holds them).
+    pub async fn create_session_taking_locks(&self, new: NewSession) -> StoreResult<(SessionRecord, LockOutcome)> {
+        let id = new.id;
+        let mut tx = self.begin_write().await?;
+        insert_session(&mut tx, self.audit_key(), &new).await?;
+        let taken = super::locks::take_on(&mut tx, id, false).await?;
+        tx.commit().await?;
+        Ok((self.session(id).await?, taken.outcome))
     }
 
     /// One session by id.
@@ -590,5 +543,77 @@ pub(super) async fn release_locks(conn: &mut Conn, id: SessionId) -> StoreResult
     sqlx::query!("DELETE FROM lock_queue WHERE session_id = $1", sid)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Inserts a DRAFT session, its stack rows, its `session.created` audit row and its first event,
+/// inside the caller's write transaction.
+async fn insert_session(conn: &mut Conn, key: Option<&cloud_store::AuditKey>, new: &NewSession) -> StoreResult<()> {
+    let now = now_text();
+    let stacks: Vec<&StackName> = new.stacks.iter().map(|(s, _)| s).collect();
+    let stacks_json = serde_json::to_string(&stacks).expect("names serialise");
+    let id = new.id.to_string();
+    let requester = new.requester.to_string();
+    let follow_up_of = new.follow_up_of.map(|id| id.to_string());
+    let deployment = new.deployment_id.as_str();
+    let operation = new.operation.as_str();
+    let approvals_required = i64::from(new.approvals_required);
+    let allow_self_approve = i64::from(new.allow_self_approve);
+    sqlx::query!(
+        "INSERT INTO sessions (id, project, env, deployment_id, requester, state, operation, stacks,
+                approvals_required, allow_self_approve, follow_up_of, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'DRAFT', $6, $7, $8, $9, $10, $11, $11)",
+        id,
+        new.project,
+        new.env,
+        deployment,
+        requester,
+        operation,
+        stacks_json,
+        approvals_required,
+        allow_self_approve,
+        follow_up_of,
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    for (position, (stack, wave)) in new.stacks.iter().enumerate() {
+        let (stack, position, wave) = (stack.as_str(), position as i64, i64::from(*wave));
+        sqlx::query!(
+            "INSERT INTO session_stacks (session_id, stack, position, wave, state, updated_at)
+                 VALUES ($1, $2, $3, $4, 'pending', $5)",
+            id,
+            stack,
+            position,
+            wave,
+            now,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    append(
+        &mut *conn,
+        key,
+        &NewAudit {
+            actor: requester,
+            action: "session.created".into(),
+            session_id: Some(new.id),
+            project: Some(new.project.clone()),
+            details: serde_json::json!({
+                "env": new.env,
+                "deployment": deployment,
+                "operation": operation,
+                "stacks": stacks,
+                "follow_up_of": follow_up_of,
+            }),
+        },
+    )
+    .await?;
+    append_events(
+        &mut *conn,
+        new.id,
+        &[payload(EventKind::Created, serde_json::json!({}))],
+    )
+    .await?;
     Ok(())
 }

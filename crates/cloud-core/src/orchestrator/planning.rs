@@ -13,7 +13,7 @@ use super::{
 };
 use crate::engine::{EngineError, EnginePhase, Progress, StackPreview};
 use crate::policy::{Actor, Intent};
-use crate::store::{NewSession, SessionRecord, SessionUpdate, StoreError};
+use crate::store::{LockOutcome, NewSession, SessionRecord, SessionUpdate, StoreError};
 use cloud_domain::error::UserError;
 use cloud_domain::session::{
     DeploymentId, Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
@@ -226,9 +226,12 @@ impl Orchestrator {
                 *wave = max_wave - *wave;
             }
         }
-        let record = self
+        // The session owns its stacks from the start, taken in the transaction that opens it.
+        // When they are busy it stays DRAFT without locks and the caller learns who holds them;
+        // it can then queue (or cancel) it.
+        let (record, locks) = self
             .store
-            .create_session(NewSession {
+            .create_session_taking_locks(NewSession {
                 id: SessionId::new(),
                 project: project.to_string(),
                 env: env.to_string(),
@@ -243,10 +246,18 @@ impl Orchestrator {
             .await?;
         info!(session = %record.id, project, env, %operation, requester = %principal, "session started");
         self.publish(record.id, SessionEventKind::Created).await;
-        // The session owns its stacks from the start. When they are busy it stays DRAFT without
-        // locks and the caller learns who holds them; it can then queue (or cancel) it.
-        self.lock_proof(record.id).await?;
-        Ok(record)
+        match locks {
+            LockOutcome::Granted => Ok(record),
+            LockOutcome::Busy { holders } => Err(OrchestratorError::Busy {
+                session: record.id,
+                holders,
+            }),
+            LockOutcome::Queued { position, holders } => Err(OrchestratorError::Waiting {
+                session: record.id,
+                position,
+                holders,
+            }),
+        }
     }
 
     /// Preview every stack of the session over the dependency graph (see `schedule`).

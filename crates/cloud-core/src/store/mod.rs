@@ -217,6 +217,17 @@ impl Store {
         Ok(record)
     }
 
+    /// [`Store::create_session`] and its stack locks (without queueing) in one transaction: the
+    /// session owns its stacks from the start, or stays DRAFT without locks when they are busy.
+    pub(crate) async fn create_session_taking_locks(
+        &self,
+        new: NewSession,
+    ) -> StoreResult<(SessionRecord, LockOutcome)> {
+        let created = on_backend!(self, s => s.create_session_taking_locks(new).await)?;
+        self.events_written().await;
+        Ok(created)
+    }
+
     /// One session by id.
     pub async fn session(&self, id: SessionId) -> StoreResult<SessionRecord> {
         on_backend!(self, s => s.session(id).await)
