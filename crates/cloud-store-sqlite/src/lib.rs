@@ -40,51 +40,34 @@ pub struct Store {
     writer: Arc<Mutex<()>>,
 }
 
-/// A write transaction holding this process's writer turn until it commits or is dropped (rolled
-/// back). Used like sqlx's transaction: `&mut *tx` is its connection.
-pub(crate) struct WriteTx {
+/// A write transaction (`Turned<Transaction>`) or a connection for one autocommit write
+/// (`Turned<PoolConnection>`) that holds this process's writer turn until it is dropped, a
+/// transaction until it commits or rolls back. Used like sqlx's: `&mut *tx` is its connection.
+pub(crate) struct Turned<T> {
     // Dropped before the turn: the rollback of a dropped transaction is queued on its connection
     // before the next writer of this process begins.
-    tx: Transaction<'static, Sqlite>,
+    inner: T,
     _turn: OwnedMutexGuard<()>,
 }
+
+type WriteTx = Turned<Transaction<'static, Sqlite>>;
 
 impl WriteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.inner.commit().await
     }
 }
 
-/// A connection for one write statement outside a transaction, holding this process's writer
-/// turn like [`WriteTx`].
-pub(crate) struct WriteConn {
-    conn: PoolConnection<Sqlite>,
-    _turn: OwnedMutexGuard<()>,
-}
-
-impl Deref for WriteConn {
+impl<T: DerefMut<Target = Conn>> Deref for Turned<T> {
     type Target = Conn;
     fn deref(&self) -> &Conn {
-        &self.conn
+        &self.inner
     }
 }
 
-impl DerefMut for WriteConn {
+impl<T: DerefMut<Target = Conn>> DerefMut for Turned<T> {
     fn deref_mut(&mut self) -> &mut Conn {
-        &mut self.conn
-    }
-}
-
-impl Deref for WriteTx {
-    type Target = Conn;
-    fn deref(&self) -> &Conn {
-        &self.tx
-    }
-}
-
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Conn {
-        &mut self.tx
+        &mut self.inner
     }
 }
 
@@ -142,15 +125,15 @@ impl Store {
     /// this process's writer turn before it takes a connection from the pool.
     async fn begin_write(&self) -> StoreResult<WriteTx> {
         let turn = self.writer.clone().lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx, _turn: turn })
+        let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Turned { inner, _turn: turn })
     }
 
     /// A connection for one write statement (autocommit), after this process's writer turn.
-    async fn write_conn(&self) -> StoreResult<WriteConn> {
+    async fn write_conn(&self) -> StoreResult<Turned<PoolConnection<Sqlite>>> {
         let turn = self.writer.clone().lock_owned().await;
-        let conn = self.pool.acquire().await?;
-        Ok(WriteConn { conn, _turn: turn })
+        let inner = self.pool.acquire().await?;
+        Ok(Turned { inner, _turn: turn })
     }
 
     pub async fn close(&self) {
