@@ -70,23 +70,14 @@ impl Orchestrator {
     /// nobody queued ahead of it. Refused with the holders (or the queue position) otherwise.
     pub(crate) async fn lock_proof(&self, id: SessionId) -> OrchResult<StackLockProof> {
         let taken = self.store.take_locks(id, false).await?;
-        match taken.outcome {
-            LockOutcome::Granted => {
-                if taken.left_queue {
-                    // Its turn came and it took the stacks before the queue was promoted: tell
-                    // subscribers as a promotion would (the chat lobbies plan on this event).
-                    info!(session = %id, "queued session got its stacks");
-                    self.publish(id, SessionEventKind::LocksGranted).await;
-                }
-                Ok(StackLockProof { session: id })
-            }
-            LockOutcome::Busy { holders } => Err(OrchestratorError::Busy { session: id, holders }),
-            LockOutcome::Queued { position, holders } => Err(OrchestratorError::Waiting {
-                session: id,
-                position,
-                holders,
-            }),
+        if taken.left_queue && matches!(taken.outcome, LockOutcome::Granted) {
+            // Its turn came and it took the stacks before the queue was promoted: tell
+            // subscribers as a promotion would (the chat lobbies plan on this event).
+            info!(session = %id, "queued session got its stacks");
+            self.publish(id, SessionEventKind::LocksGranted).await;
         }
+        granted(id, taken.outcome)?;
+        Ok(StackLockProof { session: id })
     }
 
     /// Queue session `id` for its stacks (the CLI's `--queue` / `cloud queue`, the chat Queue
@@ -185,5 +176,19 @@ impl Orchestrator {
             self.announce_queue_moves().await?;
         }
         Ok(granted)
+    }
+}
+
+/// Session `id`'s lock outcome as a result: `Ok` when it got its stacks, otherwise who holds
+/// them (and its place in the queue if it waits).
+pub(super) fn granted(id: SessionId, outcome: LockOutcome) -> OrchResult<()> {
+    match outcome {
+        LockOutcome::Granted => Ok(()),
+        LockOutcome::Busy { holders } => Err(OrchestratorError::Busy { session: id, holders }),
+        LockOutcome::Queued { position, holders } => Err(OrchestratorError::Waiting {
+            session: id,
+            position,
+            holders,
+        }),
     }
 }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::engine::{EngineError, EnginePhase, Progress, StackPreview};
 use crate::policy::{Actor, Intent};
-use crate::store::{LockOutcome, NewSession, SessionRecord, SessionUpdate, StoreError};
+use crate::store::{NewSession, SessionRecord, SessionUpdate, StoreError};
 use cloud_domain::error::UserError;
 use cloud_domain::session::{
     DeploymentId, Operation, Plan, Principal, SessionId, SessionState, StackName, StackPlanEntry, StackState,
@@ -246,18 +246,8 @@ impl Orchestrator {
             .await?;
         info!(session = %record.id, project, env, %operation, requester = %principal, "session started");
         self.publish(record.id, SessionEventKind::Created).await;
-        match locks {
-            LockOutcome::Granted => Ok(record),
-            LockOutcome::Busy { holders } => Err(OrchestratorError::Busy {
-                session: record.id,
-                holders,
-            }),
-            LockOutcome::Queued { position, holders } => Err(OrchestratorError::Waiting {
-                session: record.id,
-                position,
-                holders,
-            }),
-        }
+        super::locks::granted(record.id, locks)?;
+        Ok(record)
     }
 
     /// Preview every stack of the session over the dependency graph (see `schedule`).
