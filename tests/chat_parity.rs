@@ -124,20 +124,19 @@ impl Both {
         let clicked = self.discord.click(&user, discord_lobby, action);
         let reply = self.discord.reply_to(&clicked).await;
         let discord = self.normalise(&discord_text(&reply));
-        let before = self.slack.fake.responses().len();
         let ack = self.slack.click(Self::slack_user(who), slack_lobby, action).await;
         assert_eq!(ack.status, 200);
         let answer = self
             .slack
             .fake
-            .wait_for("the answer to the click", |f| f.responses().get(before).cloned())
+            .wait_for("the answer to the click", |f| f.response_message(ack.request))
             .await;
         // A response-URL message reads like an acknowledgement's.
         let text = cloud_testkit::fake_slack::Ack {
             status: 200,
             body: answer,
             elapsed: Duration::ZERO,
-            request: 0,
+            request: ack.request,
         }
         .text();
         (discord, self.normalise(&text))

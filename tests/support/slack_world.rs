@@ -185,9 +185,27 @@ impl SlackWorld {
             .unwrap();
     }
 
-    /// `user` types `/command text`.
+    /// `user` types `/command text`; what they read as the answer ([`Self::answer`]).
     pub async fn slash(&self, user: &str, command: &str, text: &str) -> Ack {
-        self.fake.slash(&self.transport, user, command, text).await
+        let ack = self.fake.slash(&self.transport, user, command, text).await;
+        self.answer(ack).await
+    }
+
+    /// What the person reads as the answer to a command: its acknowledgement, or, when the
+    /// acknowledgement only said the answer is on its way ([`cloud_slack::WORKING_ON_IT`], the
+    /// action took longer than [`cloud_slack::ACK_WITHIN`]), the message that followed through
+    /// the command's response URL (same status, timing and request number; its body).
+    pub async fn answer(&self, ack: Ack) -> Ack {
+        if ack.status != 200 || ack.text() != cloud_slack::WORKING_ON_IT {
+            return ack;
+        }
+        let body = self
+            .fake
+            .wait_for("the answer through the response URL", |f| {
+                f.response_message(ack.request)
+            })
+            .await;
+        Ack { body, ..ack }
     }
 
     /// `user` clicks the button whose action id starts with `cloud:<action>:` on `message`.

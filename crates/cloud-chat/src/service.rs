@@ -23,6 +23,13 @@ use cloud_core::policy::Access;
 use cloud_core::store::{NewAudit, Store};
 use cloud_domain::session::{Platform, SessionId, SessionState, StackName, StackState};
 
+/// How long an action may take and still be answered in the first response. After this, both
+/// adapters acknowledge at once (Discord's deferral, "cloud is thinking…"; Slack's
+/// "⏳ Working on it…") and the answer replaces the acknowledgement when it is ready, so a
+/// person sees a response within tens of milliseconds however busy the store is
+/// (`cloud bench chat` times both the first response and the answer).
+pub const ANSWER_IN_FIRST_RESPONSE_WITHIN: Duration = Duration::from_millis(25);
+
 /// Metric names, in one place (docs/discord.md lists them).
 pub mod metric {
     /// Gauge, label `state`: sessions in the store by state (computed at scrape).

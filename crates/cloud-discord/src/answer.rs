@@ -20,8 +20,8 @@ pub(crate) type Ctx<'a> = poise::Context<'a, Data, Error>;
 /// deferral at once ("cloud is thinking…") and the answer replaces it in place, so deferring
 /// costs the person nothing: a command that needs more than a moment (a deploy writing its
 /// session, a busy store) is acknowledged within tens of milliseconds instead of up to Discord's
-/// 3 s (`cloud bench chat` times both the first response and the answer).
-pub(crate) const DEFER_AFTER: Duration = Duration::from_millis(25);
+/// 3 s. The same budget as the Slack app's.
+pub(crate) const DEFER_AFTER: Duration = cloud_chat::service::ANSWER_IN_FIRST_RESPONSE_WITHIN;
 
 /// The Discord user (with their guild roles) as the core's actor.
 pub(crate) fn actor_of(ctx: Ctx<'_>) -> Actor {

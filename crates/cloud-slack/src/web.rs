@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use slack_morphism::prelude::*;
-use tracing::info;
+use tracing::{info, info_span};
 
 /// The Slack Web API client type (HTTPS to Slack, plain HTTP to a local fake).
 pub type Client = SlackClient<SlackClientHyperConnector<SlackHyperHttpsConnector>>;
@@ -69,6 +70,71 @@ impl Web {
         }
         session.files_complete_upload_external(&complete).await?;
         info!(filename, bytes = content.len(), "slack: file uploaded");
+        Ok(())
+    }
+}
+
+/// What a message sent through a response URL does to the message it answers (a command's
+/// acknowledgement, or the message whose button was clicked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    /// A new message for the person alone; the original stays.
+    Ephemeral,
+    /// Replaces the original (a command's "working on it" note) for the person alone.
+    ReplaceOriginal,
+    /// A new message for everyone in the channel.
+    InChannel,
+    /// Deletes the original; the message carries no content.
+    DeleteOriginal,
+}
+
+/// A response-URL message as Slack reads it. slack-morphism's webhook request has no
+/// `response_type`, so this is ours.
+#[derive(Serialize)]
+struct ResponseMessage<'a> {
+    #[serde(flatten)]
+    content: Option<&'a SlackMessageContent>,
+    response_type: &'static str,
+    replace_original: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    delete_original: bool,
+}
+
+impl Web {
+    /// Posts to a command's or click's response URL. Slack limits a response URL to five uses
+    /// in 30 minutes, not to a rate: slack-morphism's webhook call would hold every response
+    /// of the process to one a second (a limit meant for incoming webhooks), so twenty people
+    /// clicking at once would wait up to twenty seconds for their answers. This call only
+    /// follows a 429's `Retry-After`.
+    pub async fn respond(
+        &self,
+        url: &SlackResponseUrl,
+        content: &SlackMessageContent,
+        how: Response,
+    ) -> Result<(), slack_morphism::errors::SlackClientError> {
+        let message = ResponseMessage {
+            content: (how != Response::DeleteOriginal).then_some(content),
+            response_type: if how == Response::InChannel {
+                "in_channel"
+            } else {
+                "ephemeral"
+            },
+            replace_original: how == Response::ReplaceOriginal,
+            delete_original: how == Response::DeleteOriginal,
+        };
+        let span = info_span!("slack_response_url");
+        let context = SlackClientApiCallContext {
+            rate_control_params: None,
+            token: None,
+            tracing_span: &span,
+            is_sensitive_url: true,
+        };
+        let _: SlackApiPostWebhookMessageResponse = self
+            .client
+            .http_api
+            .connector
+            .http_post_uri(url.value().clone(), &message, context)
+            .await?;
         Ok(())
     }
 }

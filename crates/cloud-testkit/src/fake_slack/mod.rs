@@ -813,6 +813,16 @@ impl FakeSlack {
         self.lock().responses.iter().map(|(_, _, v)| v.clone()).collect()
     }
 
+    /// The first message with content (text or blocks) posted to request `request`'s response
+    /// URL: what replaced a command's "working on it" note, or a click's answer.
+    pub fn response_message(&self, request: u64) -> Option<Value> {
+        self.lock()
+            .responses
+            .iter()
+            .find(|(id, _, body)| *id == request && (body.get("text").is_some() || body.get("blocks").is_some()))
+            .map(|(_, _, body)| body.clone())
+    }
+
     /// When the first post to request `request`'s response URL arrived ([`Ack::request`]).
     pub fn response_at(&self, request: u64) -> Option<Instant> {
         self.lock()
