@@ -119,6 +119,10 @@ pub async fn serve_http(
     if let Some(api_router) = api_router {
         app = app.merge(api_router);
     }
+    // Answers leave at once, not after the client's delayed ACK (Nagle's algorithm).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let handle = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })

@@ -78,6 +78,11 @@ impl SlackServer {
                         .map_err(|e| anyhow::anyhow!("cannot listen on {} for Slack: {e}", config.listen))?,
                 };
                 let local_addr = listener.local_addr()?;
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    // Acknowledgements leave at once: with Nagle's algorithm a response written
+                    // while an earlier segment is unacknowledged waits for Slack's delayed ACK.
+                    let _ = tcp.set_nodelay(true);
+                });
                 let shutdown = bot.shutdown.clone();
                 let http = tokio::spawn(async move {
                     let served = axum::serve(listener, router)

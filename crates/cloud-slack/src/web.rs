@@ -161,7 +161,14 @@ pub fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
         https.https_only()
     }
     .enable_http1()
-    .build();
+    .wrap_connector({
+        // Requests leave at once: with Nagle's algorithm a request written while an earlier
+        // segment is unacknowledged waits for Slack's delayed ACK (up to 40 ms).
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http
+    });
     let connector = SlackClientHyperConnector::with_connector(connector)
         .with_slack_api_url(api_url)
         // Follow Slack's Retry-After on a 429 rather than failing the call.

@@ -129,9 +129,27 @@ impl super::Orchestrator {
         let outputs = AppliedOutputs {
             by_deployment: self.store.project_stack_outputs(project, env).await?,
         };
-        let resolved = self
-            .resolver
-            .resolve_with_outputs(project, deployment, env, stacks, &outputs)?;
+        // The resolver reads the manifest and every stack's program from disk, validates them
+        // and hashes them: milliseconds of blocking work per session. On the blocking pool, so
+        // twenty people deploying at once do not hold the runtime's worker threads, where every
+        // chat acknowledgement waits for its turn (`cloud bench chat`).
+        let resolver = self.resolver.clone();
+        let (project_owned, deployment_owned, env_owned) = (project.to_string(), deployment.cloned(), env.to_string());
+        let stacks_owned = stacks.map(<[StackName]>::to_vec);
+        let resolved = tokio::task::spawn_blocking(move || {
+            resolver.resolve_with_outputs(
+                &project_owned,
+                deployment_owned.as_ref(),
+                &env_owned,
+                stacks_owned.as_deref(),
+                &outputs,
+            )
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => UserError::failed("the service is stopping; try again when it is back"),
+        })??;
         if let Some(row) = self.store.project(project).await? {
             check_provider(project, &row.provider, &resolved)?;
         }

@@ -23,6 +23,8 @@ mod tls;
 
 pub use tls::TlsEndpoint;
 
+use axum::serve::ListenerExt;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -536,6 +538,10 @@ impl FakeDiscord {
             addr,
         });
         let app = rest::router(shared.clone());
+        let listener = listener.tap_io(|tcp| {
+            // Discord answers at once: no Nagle delay on small frames (gateway events, JSON).
+            let _ = tcp.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

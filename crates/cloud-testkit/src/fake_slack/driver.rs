@@ -244,7 +244,9 @@ impl FakeSlack {
             request = request.header(*name, value.as_str());
         }
         let request = request.body(Full::new(bytes::Bytes::from(body.to_string()))).unwrap();
-        let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
         let started = Instant::now();
         let response = tokio::time::timeout(crate::wait::SAFETY_NET, client.request(request))
             .await

@@ -18,6 +18,7 @@
 mod driver;
 mod validate;
 
+use axum::serve::ListenerExt;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -219,6 +220,10 @@ impl FakeSlack {
             .route("/response/{id}", post(response_url))
             .route("/link", get(socket))
             .with_state(shared.clone());
+        let listener = listener.tap_io(|tcp| {
+            // Slack answers at once: no Nagle delay on small frames.
+            let _ = tcp.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
