@@ -78,6 +78,7 @@ pub async fn deploy(
     let deployment = core
         .orchestrator()
         .deployment_target(&target)
+        .await
         .map_err(|e| ApiError::not_found(e.to_user().message))?;
     if core.store().project(&deployment.project).await?.is_none() {
         return Err(ApiError::not_found(format!(
@@ -173,6 +174,8 @@ pub async fn list(
         active: q.active.unwrap_or(false),
         limit: Some(limit),
         before,
+        // A page carries no plans (`GET /sessions/{id}` does).
+        without_plans: true,
     };
     let sessions = state.core.orchestrator().list_for(&actor, &filter).await?;
     let next = (sessions.len() == limit as usize)

@@ -170,6 +170,8 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                         &app.actor,
                         &SessionFilter {
                             active: true,
+                            // One line each; `--json` prints the whole sessions, plans included.
+                            without_plans: !args.json,
                             ..Default::default()
                         },
                     )
@@ -204,6 +206,8 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                         active: false,
                         limit: Some(args.limit),
                         before,
+                        // One line each; `--json` prints the whole sessions, plans included.
+                        without_plans: !args.json,
                     },
                 )
                 .await

@@ -195,6 +195,7 @@ pub async fn active_session_ids(core: &Core) -> Vec<String> {
     let filter = SessionFilter {
         active: true,
         limit: Some(25),
+        without_plans: true,
         ..Default::default()
     };
     match core.store().sessions(&filter).await {
@@ -236,6 +237,7 @@ pub async fn provider_choices(core: &Core, project: &str) -> Vec<String> {
     let name = core
         .orchestrator()
         .deployment_target(project.trim())
+        .await
         .map(|t| t.project)
         .unwrap_or_else(|_| project.trim().to_string());
     match core.store().project(&name).await {
@@ -277,7 +279,7 @@ async fn deploy_inner(
     // The option takes a deployment id too (what autocompletion offers); grants and messages
     // are about its project. The orchestrator picks the same deployment from the same name.
     let named = project;
-    let target = core.orchestrator().deployment_target(named).map_err(from_orch)?;
+    let target = core.orchestrator().deployment_target(named).await.map_err(from_orch)?;
     let project = target.project.as_str();
     known_project(core, actor, project).await?;
     gate(core, actor, project, env, Intent::Deploy).await?;
@@ -699,6 +701,7 @@ fn session_lines(sessions: &[SessionRecord], audience: Platform) -> String {
 pub async fn list(core: &Arc<Core>, actor: &Actor) -> Reply {
     let filter = SessionFilter {
         limit: Some(50),
+        without_plans: true,
         ..Default::default()
     };
     match core.orchestrator().list_for(actor.clone(), &filter).await {
@@ -722,6 +725,7 @@ pub async fn status(core: &Arc<Core>, actor: &Actor, session: Option<&str>) -> R
     let Some(text) = session.map(str::trim).filter(|s| !s.is_empty()) else {
         let filter = SessionFilter {
             active: true,
+            without_plans: true,
             ..Default::default()
         };
         return match core.orchestrator().list_for(actor.clone(), &filter).await {
@@ -1051,6 +1055,7 @@ pub async fn admin_list(core: &Arc<Core>, actor: &Actor, project: Option<&str>) 
             active: true,
             project: project.map(str::to_string),
             limit: Some(25),
+            without_plans: true,
             ..Default::default()
         };
         let sessions = core

@@ -171,8 +171,11 @@ impl Store {
         };
         let mut good = Vec::with_capacity(rows.len());
         let mut bad = Vec::new();
-        for row in rows {
+        for mut row in rows {
             let id = row.id.clone();
+            if filter.without_plans {
+                (row.plan, row.plan_z) = (None, None);
+            }
             match SessionRecord::try_from(row) {
                 Ok(record) => good.push(record),
                 // One malformed row must not break every listing: it is reported, not decoded.

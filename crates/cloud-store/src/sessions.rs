@@ -121,6 +121,9 @@ pub struct SessionFilter {
     /// Only sessions older than this one (`cloud list --before <id>`): the next page of a list
     /// read newest first, found through the `(created_at, id)` index however deep it is.
     pub before: Option<SessionId>,
+    /// Leave the plan documents out (`plan: None`): a page of one-line summaries (`cloud list`,
+    /// `/cloud-list`, autocompletion) then decodes rows, not up to fifty plans.
+    pub without_plans: bool,
 }
 
 /// What `cloud stats` aggregates, computed by the database over a window of `created_at`

@@ -76,7 +76,7 @@ impl Orchestrator {
     ) -> OrchResult<Option<Vec<StackName>>> {
         let Some(stacks) = stacks else { return Ok(None) };
         self.env_policy(env)?;
-        let target = self.resolver.target(name)?;
+        let target = self.deployment_target(name).await?;
         let project = target.project.as_str();
         self.known_project(project).await?;
         // Gate first: who may not destroy here learns nothing about what is deployed.
@@ -84,7 +84,7 @@ impl Orchestrator {
         let Some(deployment) = target.deployment else {
             return Ok(Some(stacks.to_vec()));
         };
-        let dependents = self.resolver.dependents(project, Some(&deployment), env, stacks)?;
+        let dependents = self.dependents(project, &deployment, env, stacks).await?;
         if dependents.is_empty() {
             return Ok(Some(stacks.to_vec()));
         }
@@ -138,7 +138,7 @@ impl Orchestrator {
         let stacks = scoped.as_deref();
         self.env_policy(env)?;
         // Where a project is accepted, a deployment id is too (`cloud deploy D1BRV40 dev`).
-        let target = self.resolver.target(project)?;
+        let target = self.deployment_target(project).await?;
         let project = target.project.as_str();
         self.known_project(project).await?;
         self.gate(&actor, project, env, Intent::Deploy).await?;
@@ -181,7 +181,7 @@ impl Orchestrator {
     ) -> OrchResult<SessionRecord> {
         self.env_policy(env)?;
         // Where a project is accepted, a deployment id is too (`cloud deploy D1BRV40 dev`).
-        let target = self.resolver.target(project)?;
+        let target = self.deployment_target(project).await?;
         let project = target.project.as_str();
         self.known_project(project).await?;
         // Gate first: the role, then the concurrency quota, then the work.

@@ -111,10 +111,47 @@ impl AppliedOutputs {
 }
 
 impl super::Orchestrator {
+    /// Runs `work` with the resolver on the blocking pool. The resolver reads manifests and
+    /// stack programs from disk, validates and hashes them: milliseconds of blocking work per
+    /// call. Off the runtime's worker threads, so twenty people deploying at once do not hold
+    /// up the threads where every chat acknowledgement waits for its turn (`cloud bench chat`).
+    async fn with_resolver<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn DeploymentResolver) -> Result<R, UserError> + Send + 'static,
+    ) -> OrchResult<R> {
+        let resolver = self.resolver.clone();
+        let done = tokio::task::spawn_blocking(move || work(resolver.as_ref()))
+            .await
+            .map_err(|e| match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => UserError::failed("the service is stopping; try again when it is back"),
+            })??;
+        Ok(done)
+    }
+
     /// What `name` means where a project is accepted: a project, or one deployment by id (see
     /// [`DeploymentResolver::target`]); for front ends that check grants before starting.
-    pub fn deployment_target(&self, name: &str) -> super::OrchResult<DeploymentTarget> {
-        Ok(self.resolver.target(name)?)
+    pub async fn deployment_target(&self, name: &str) -> super::OrchResult<DeploymentTarget> {
+        let name = name.to_string();
+        self.with_resolver(move |r| r.target(&name)).await
+    }
+
+    /// The deployed-or-not stacks that depend on `stacks` (see [`DeploymentResolver::dependents`]).
+    pub(super) async fn dependents(
+        &self,
+        project: &str,
+        deployment: &DeploymentId,
+        env: &str,
+        stacks: &[StackName],
+    ) -> super::OrchResult<Vec<StackName>> {
+        let (project, deployment, env, stacks) = (
+            project.to_string(),
+            deployment.clone(),
+            env.to_string(),
+            stacks.to_vec(),
+        );
+        self.with_resolver(move |r| r.dependents(&project, Some(&deployment), &env, &stacks))
+            .await
     }
 
     /// Resolve `(project, env, stacks)` with the outputs last applied in `env` (see
@@ -129,27 +166,19 @@ impl super::Orchestrator {
         let outputs = AppliedOutputs {
             by_deployment: self.store.project_stack_outputs(project, env).await?,
         };
-        // The resolver reads the manifest and every stack's program from disk, validates them
-        // and hashes them: milliseconds of blocking work per session. On the blocking pool, so
-        // twenty people deploying at once do not hold the runtime's worker threads, where every
-        // chat acknowledgement waits for its turn (`cloud bench chat`).
-        let resolver = self.resolver.clone();
         let (project_owned, deployment_owned, env_owned) = (project.to_string(), deployment.cloned(), env.to_string());
         let stacks_owned = stacks.map(<[StackName]>::to_vec);
-        let resolved = tokio::task::spawn_blocking(move || {
-            resolver.resolve_with_outputs(
-                &project_owned,
-                deployment_owned.as_ref(),
-                &env_owned,
-                stacks_owned.as_deref(),
-                &outputs,
-            )
-        })
-        .await
-        .map_err(|e| match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(_) => UserError::failed("the service is stopping; try again when it is back"),
-        })??;
+        let resolved = self
+            .with_resolver(move |r| {
+                r.resolve_with_outputs(
+                    &project_owned,
+                    deployment_owned.as_ref(),
+                    &env_owned,
+                    stacks_owned.as_deref(),
+                    &outputs,
+                )
+            })
+            .await?;
         if let Some(row) = self.store.project(project).await? {
             check_provider(project, &row.provider, &resolved)?;
         }

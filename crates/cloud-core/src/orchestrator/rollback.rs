@@ -99,7 +99,7 @@ impl Orchestrator {
         self.env_policy(env)?;
         // `project` may name a deployment by id; `start` below reads it the same way.
         let named = project;
-        let target = self.resolver.target(named)?;
+        let target = self.deployment_target(named).await?;
         let project = target.project.as_str();
         self.known_project(project).await?;
         self.gate(&actor, project, env, crate::policy::Intent::Deploy).await?;

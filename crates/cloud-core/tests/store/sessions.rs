@@ -20,6 +20,7 @@ cloud_testkit::on_both_backends!(
     a_terminal_move_records_its_reason_and_end_and_frees_the_stacks,
     a_refresh_with_another_plan_clears_the_approvals_and_the_same_plan_keeps_them,
     sessions_list_newest_first_and_filter_by_state_project_env_and_activity,
+    a_page_of_summaries_leaves_the_plans_in_the_store,
     a_session_is_found_by_a_unique_prefix_of_its_id,
     stack_states_counts_and_logs_are_kept_in_order,
 );
@@ -363,6 +364,31 @@ async fn sessions_list_newest_first_and_filter_by_state_project_env_and_activity
     assert!(store.sessions(&elsewhere).await.unwrap().is_empty());
     let counts = store.session_counts().await.unwrap();
     assert_eq!(counts.into_iter().collect::<Vec<_>>(), [(Draft, 2), (Cancelled, 1)]);
+}
+
+async fn a_page_of_summaries_leaves_the_plans_in_the_store(db: TestDatabase) {
+    let store = store_in(&db).await;
+    let id = plan_ready_session(&store, 1).await;
+    let summaries = SessionFilter {
+        without_plans: true,
+        ..Default::default()
+    };
+    let page = store.sessions(&summaries).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        (page[0].id, page[0].plan.as_ref()),
+        (id, None),
+        "a summary decodes no plan"
+    );
+    assert_eq!(
+        page[0].digest,
+        Some(plan().digest()),
+        "the digest is a column, not the plan"
+    );
+    // The plan is still there for whoever reads the session itself or asks for plans.
+    assert_eq!(store.session(id).await.unwrap().plan, Some(plan()));
+    let whole = store.sessions(&SessionFilter::default()).await.unwrap();
+    assert_eq!(whole[0].plan, Some(plan()));
 }
 
 async fn a_session_is_found_by_a_unique_prefix_of_its_id(db: TestDatabase) {
