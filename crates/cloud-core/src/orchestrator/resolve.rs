@@ -136,7 +136,8 @@ impl super::Orchestrator {
         self.with_resolver(move |r| r.target(&name)).await
     }
 
-    /// The deployed-or-not stacks that depend on `stacks` (see [`DeploymentResolver::dependents`]).
+    /// The stacks of the deployment that depend on `stacks` in `env`, deployed or not (see
+    /// [`DeploymentResolver::dependents`]).
     pub(super) async fn dependents(
         &self,
         project: &str,
