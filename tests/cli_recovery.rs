@@ -162,32 +162,43 @@ fn walk(p: &std::path::Path) -> usize {
 #[test]
 fn a_session_row_that_does_not_decode_is_skipped_and_named_by_doctor() {
     let cli = Cli::new();
-    cli.run(&["plan", "ecommerce", "stage", "--stacks", "network"])
-        .expect_code(0);
-    cli.run(&["plan", "ecommerce", "stage", "--stacks", "dns"])
-        .expect_code(0);
+    for stack in ["network", "dns", "security"] {
+        cli.run(&["plan", "ecommerce", "stage", "--stacks", stack])
+            .expect_code(0);
+    }
     let sessions = cli.sessions();
-    assert_eq!(sessions.len(), 2);
-    let (bad, good) = (sessions[0].0.clone(), sessions[1].0.clone());
-    // Damage one row behind the store's back: its (compressed) plan no longer decodes.
+    assert_eq!(sessions.len(), 3);
+    let (bad, bad_plan, good) = (sessions[0].0.clone(), sessions[1].0.clone(), sessions[2].0.clone());
+    // Damage rows behind the store's back: one in a column every listing reads, one in its
+    // (compressed) plan, which only the session itself needs.
     let db = cli.path("data/cloud.db");
-    let conn = rusqlite_free_update(
-        &db,
-        &format!("UPDATE sessions SET plan = NULL, plan_z = X'DEADBEEF' WHERE id LIKE '{bad}%'"),
-    );
-    assert_eq!(conn, 1);
+    let damage = |sql: String| assert_eq!(rusqlite_free_update(&db, &sql), 1);
+    damage(format!("UPDATE sessions SET stacks = 'network' WHERE id LIKE '{bad}%'"));
+    damage(format!(
+        "UPDATE sessions SET plan = NULL, plan_z = X'DEADBEEF' WHERE id LIKE '{bad_plan}%'"
+    ));
 
     let list = cli.run(&["list"]);
     list.expect_code(0);
     assert!(list.stdout.contains(&good), "the rest keeps working: {}", list.stdout);
     assert!(!list.stdout.contains(&bad), "{}", list.stdout);
     assert!(
-        list.stderr.contains(&bad) && list.stderr.contains("column plan"),
+        list.stderr.contains(&bad) && list.stderr.contains("column stacks"),
         "reported: {}",
         list.stderr
     );
+    // A listing prints no plan: the session with the damaged plan is still listed ...
+    assert!(list.stdout.contains(&bad_plan), "{}", list.stdout);
     cli.run(&["status"]).expect_code(0);
     cli.run(&["status", &good]).expect_code(0);
+    // ... and what needs its plan says which row and column it cannot read.
+    let status = cli.run(&["status", &bad_plan]);
+    assert_ne!(status.code, Some(0), "{}", status.all());
+    assert!(
+        status.all().contains(&bad_plan) && status.all().contains("column plan_z"),
+        "{}",
+        status.all()
+    );
 
     let doctor = cli.run(&["doctor"]);
     let line = doctor
@@ -196,7 +207,8 @@ fn a_session_row_that_does_not_decode_is_skipped_and_named_by_doctor() {
         .find(|l| l.contains("session rows"))
         .unwrap_or_else(|| panic!("{}", doctor.stdout))
         .to_string();
-    assert!(line.contains(&bad) && line.contains("column plan"), "{line}");
+    assert!(line.contains(&bad) && line.contains("column stacks"), "{line}");
+    assert!(line.contains(&bad_plan) && line.contains("column plan_z"), "{line}");
 }
 
 /// Runs one UPDATE on the SQLite file with the `sqlite3` shell semantics but through sqlx (no
